@@ -1,0 +1,1 @@
+"""The read API: live snapshots (REST + WebSocket), reports, the dashboard."""

@@ -1,0 +1,144 @@
+"""Follows ``live-metrics`` (compacted: the latest snapshot per seller) and ``payment-alerts`` and fans
+each message out to the seller's WebSocket subscribers on the event loop.
+
+Every API replica reads both topics whole (no consumer group), so each serves its own clients."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from typing import Any
+
+import msgspec
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+
+from livemetrics import metrics
+from livemetrics.kafka_config import base_config
+from livemetrics.settings import Settings
+
+log = logging.getLogger("livemetrics.api.feed")
+_dec = msgspec.json.Decoder()
+
+ALERT_QUEUE_LIMIT = 1000
+
+
+class Subscriber:
+    """One WebSocket: the latest snapshot (slow readers get coalesced snapshots, latest wins) and a
+    bounded alert queue; if that overflows the socket is closed, never silently dropped."""
+
+    def __init__(self, seller_id: str):
+        self.seller_id = seller_id
+        self.snapshot: dict | None = None
+        self.alerts: deque[dict] = deque()
+        self.overflowed = False
+        self.wake = asyncio.Event()
+
+    def offer_snapshot(self, snap: dict) -> None:
+        self.snapshot = snap
+        self.wake.set()
+
+    def offer_alert(self, alert: dict) -> None:
+        if len(self.alerts) >= ALERT_QUEUE_LIMIT:
+            self.overflowed = True
+        else:
+            self.alerts.append(alert)
+        self.wake.set()
+
+
+class LiveFeed:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.latest: dict[str, dict] = {}
+        self.recent_alerts: dict[str, deque] = {}
+        self._seen_alerts: OrderedDict[str, None] = OrderedDict()
+        self.subscribers: dict[str, set[Subscriber]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.caught_up = threading.Event()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> "LiveFeed":
+        self.loop = loop
+        self._thread = threading.Thread(target=self._run, name="live-feed", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(5)
+
+    # --- subscriptions (event loop side) -------------------------------------------------------
+    def subscribe(self, seller_id: str) -> Subscriber:
+        sub = Subscriber(seller_id)
+        self.subscribers.setdefault(seller_id, set()).add(sub)
+        metrics.WS_CLIENTS.inc()
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        subs = self.subscribers.get(sub.seller_id)
+        if subs and sub in subs:
+            subs.discard(sub)
+            metrics.WS_CLIENTS.dec()
+
+    def count(self, seller_id: str) -> int:
+        return len(self.subscribers.get(seller_id, ()))
+
+    def _deliver(self, kind: str, seller: str, data: dict) -> None:
+        if kind == "snapshot":
+            self.latest[seller] = data
+            for sub in list(self.subscribers.get(seller, ())):
+                sub.offer_snapshot(data)
+        else:
+            alert_id = data.get("alert_id") or data.get("event_id") or ""
+            if alert_id in self._seen_alerts:
+                return  # at-least-once upstream: every alert reaches a seller once
+            self._seen_alerts[alert_id] = None
+            if len(self._seen_alerts) > 50_000:
+                self._seen_alerts.popitem(last=False)
+            self.recent_alerts.setdefault(seller, deque(maxlen=100)).appendleft(data)
+            for sub in list(self.subscribers.get(seller, ())):
+                sub.offer_alert(data)
+
+    # --- the consumer thread -------------------------------------------------------------------
+    def _run(self) -> None:
+        snaps, alerts = self.settings.topic("live-metrics"), self.settings.topic("payment-alerts")
+        c = Consumer({**base_config(self.settings), "group.id": "unused", "enable.auto.commit": False,
+                      "enable.partition.eof": True})
+        try:
+            parts: list[TopicPartition] = []
+            while not self._stop.is_set() and not parts:
+                try:
+                    md = c.list_topics(timeout=5)
+                    for topic, start in ((snaps, OFFSET_BEGINNING), (alerts, OFFSET_END)):
+                        if topic in md.topics and not md.topics[topic].error:
+                            parts += [TopicPartition(topic, p, start) for p in md.topics[topic].partitions]
+                except Exception:  # noqa: BLE001 - broker not reachable yet
+                    parts = []
+                if not parts:
+                    time.sleep(0.5)
+            c.assign(parts)
+            eof: set[tuple[str, int]] = set()
+            while not self._stop.is_set():
+                msg = c.poll(0.1)
+                if msg is None:
+                    continue
+                if msg.error():
+                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                        eof.add((msg.topic(), msg.partition()))
+                        if len(eof) >= len(parts):
+                            self.caught_up.set()
+                    continue
+                try:
+                    data: dict[str, Any] = _dec.decode(msg.value())
+                except msgspec.DecodeError:
+                    continue
+                kind = "snapshot" if msg.topic() == snaps else "alert"
+                seller = data.get("seller_id") or (msg.key() or b"").decode()
+                if self.loop is not None:
+                    self.loop.call_soon_threadsafe(self._deliver, kind, seller, data)
+        finally:
+            c.close()

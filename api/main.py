@@ -1,0 +1,57 @@
+"""The API app: wires the routers and the services they share (key registry, live feed, sink)."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.live_feed import LiveFeed
+from api.routes import health, live, reports
+from livemetrics.keys import KeyRegistry
+from livemetrics.settings import Settings, get_settings
+
+
+def create_api(settings: Settings | None = None, registry: KeyRegistry | None = None, run_sink: bool | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if run_sink is None:
+        # chdb allows one process per data directory: in embedded mode the API owns it and runs the sink.
+        run_sink = settings.clickhouse_embedded and settings.embedded_sink
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.settings = settings
+        app.state.registry = registry or KeyRegistry(settings).start()
+        app.state.feed = LiveFeed(settings).start(asyncio.get_running_loop())
+        app.state.sink = None
+        if run_sink:
+            from clickhouse.migrate import migrate
+            from clickhouse.sink import EventSink
+
+            await asyncio.to_thread(migrate, settings)
+            app.state.sink = EventSink(settings).start()
+        loop = asyncio.get_running_loop()
+
+        def on_key_change(rec) -> None:  # wake sockets so that revoked tokens are closed at once
+            if rec.revoked:
+                for subs in list(app.state.feed.subscribers.values()):
+                    for sub in list(subs):
+                        loop.call_soon_threadsafe(sub.wake.set)
+
+        app.state.registry.listeners.append(on_key_change)
+        try:
+            yield
+        finally:
+            if app.state.sink is not None:
+                await asyncio.to_thread(app.state.sink.stop)
+            app.state.feed.stop()
+            if registry is None:
+                app.state.registry.stop()
+
+    app = FastAPI(title="livemetrics API", version="1",
+                  description="Live and historical customer metrics for marketplace sellers.", lifespan=lifespan)
+    app.include_router(health.router)
+    app.include_router(live.router)
+    app.include_router(reports.router)
+    return app

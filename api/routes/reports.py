@@ -1,0 +1,54 @@
+"""Historical reports from ClickHouse, each with its range and time zone."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from api.deps import SellerId, SettingsDep
+from clickhouse import query as queries
+
+router = APIRouter(tags=["reports"])
+
+REPORTS = ("hourly",)
+
+
+def parse_range(from_: str | None, to: str | None) -> tuple[datetime, datetime]:
+    def parse(v: str, name: str) -> datetime:
+        try:
+            d = datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            raise HTTPException(422, f"`{name}` is not an ISO 8601 date or time: {v!r}") from None
+        return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+
+    end = parse(to, "to") if to else datetime.now(timezone.utc)
+    start = parse(from_, "from") if from_ else end - timedelta(days=7)
+    if start >= end:
+        raise HTTPException(422, "`from` must be before `to`")
+    return start.astimezone(timezone.utc).replace(tzinfo=None), end.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+@router.get("/v1/sellers/{seller_id}/reports/{report}")
+async def report(
+    seller_id: SellerId,
+    report: str,
+    settings: SettingsDep,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: Annotated[str | None, Query()] = None,
+    tz: Annotated[str, Query()] = "UTC",
+) -> dict:
+    """A historical report (hourly, ...) for a date range, in the given time zone."""
+    if report not in REPORTS:
+        raise HTTPException(404, f"unknown report {report!r}; one of: {', '.join(REPORTS)}")
+    start, end = parse_range(from_, to)
+    try:
+        rows = await asyncio.to_thread(
+            queries.run, settings, report, seller_id=seller_id, tz=tz, **{"from": start, "to": end}
+        )
+    except queries.QueryError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return {"seller_id": seller_id, "report": report, "from": start.isoformat() + "Z", "to": end.isoformat() + "Z",
+            "tz": tz, "rows": rows}

@@ -1,0 +1,1 @@
+"""ClickHouse: numbered migrations, named queries, the client factory and the sink."""

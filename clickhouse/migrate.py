@@ -1,0 +1,58 @@
+"""Numbered SQL migrations (``clickhouse/migrations/NNN_name.sql``), applied once each, in order."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+from clickhouse.client import get_client
+from livemetrics.settings import Settings
+
+_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    out = []
+    for f in resources.files("clickhouse.migrations").iterdir():
+        m = _NAME.match(f.name)
+        if m:
+            out.append((int(m.group(1)), m.group(2), f.read_text()))
+    return sorted(out)
+
+
+def template_vars(settings: Settings) -> dict[str, str]:
+    return {
+        "db": settings.clickhouse_database,
+        "event_ttl_days": str(settings.event_ttl_days),
+        "pii_ttl_days": str(settings.pii_ttl_days),
+    }
+
+
+def statements(sql: str, settings: Settings) -> list[str]:
+    rendered = sql
+    for k, v in template_vars(settings).items():
+        rendered = rendered.replace("{" + k + "}", v)
+    body = "\n".join(line for line in rendered.splitlines() if not line.strip().startswith("--"))
+    return [s.strip() for s in body.split(";") if s.strip()]
+
+
+def migrate(settings: Settings) -> list[str]:
+    """Apply pending migrations; return the names applied now."""
+    c = get_client(settings)
+    db = settings.clickhouse_database
+    c.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+    c.command(
+        f"CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, name String, "
+        "applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version"
+    )
+    done = {r[0] for r in c.query(f"SELECT version FROM {db}.schema_migrations").result_rows}
+    applied = []
+    for version, name, sql in migration_files():
+        if version in done:
+            continue
+        for stmt in statements(sql, settings):
+            c.command(stmt)
+        c.insert(f"{db}.schema_migrations", [[version, name]], column_names=["version", "name"],
+                 settings={"async_insert": 0})
+        applied.append(f"{version:03d}_{name}")
+    return applied

@@ -1,0 +1,83 @@
+"""The ``livemetrics`` command (SPEC §7). Each sub-command's work lives in its own module; this file is
+only the parser and the dispatch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from livemetrics.settings import get_settings
+
+NOT_YET = {
+    "simulate": "issue 7 (realistic storefront traffic)",
+    "bench": "issues 3-7 (benchmarks)",
+    "erase": "issue 5 (personal-data erasure)",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="livemetrics", description="Live customer metrics for online marketplaces.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start the whole stack on this machine (broker, worker, gateway, API with sink)")
+    up.add_argument("--no-simulate", action="store_true", help="do not start the traffic simulator")
+
+    k = sub.add_parser("kafka", help="the local single-node Kafka broker (KRaft) provisioned from Maven Central")
+    k.add_argument("action", choices=["start", "stop", "status", "topics"],
+                   help="start (also creates the topics), stop, status, or only create the topics")
+
+    sub.add_parser("gateway", help="run the ingest gateway (POST /v1/events)")
+    sub.add_parser("worker", help="run a Faust stream worker (live counts, snapshots, alerts)")
+    sub.add_parser("sink", help="run the ClickHouse sink on its own (for a ClickHouse server; embedded chdb runs it in the API)")
+    api = sub.add_parser("api", help="run the API (live, reports, WebSocket, dashboard)")
+    api.add_argument("--no-sink", action="store_true", help="do not run the embedded ClickHouse sink in this process")
+    sub.add_parser("migrate", help="apply pending ClickHouse migrations")
+
+    s = sub.add_parser("sellers", help="manage sellers' keys and tokens")
+    ss = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = ss.add_parser("add", help="create a seller's browser key and read token")
+    add.add_argument("seller_id")
+    ss.add_parser("list", help="list keys and tokens (never their secrets)")
+    rev = ss.add_parser("revoke", help="revoke a key or token by its id")
+    rev.add_argument("key_id")
+
+    for name, why in NOT_YET.items():
+        sub.add_parser(name, help=f"not yet: comes with {why}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    cmd = args.command
+    if cmd in NOT_YET:
+        print(f"livemetrics {cmd}: not yet implemented; comes with {NOT_YET[cmd]}", file=sys.stderr)
+        return 2
+    if cmd == "kafka":
+        from livemetrics.kafka_local import KafkaLaunchError, LocalKafka
+        from livemetrics.topics import create_topics
+
+        lk = LocalKafka(settings)
+        try:
+            if args.action == "start":
+                print(lk.start())
+                created = create_topics(settings)
+                print(f"topics: {len(created)} created" if created else "topics: all present")
+            elif args.action == "stop":
+                print(lk.stop())
+            elif args.action == "topics":
+                created = create_topics(settings)
+                print("\n".join(created) or "all topics present")
+            else:
+                print(lk.status())
+        except KafkaLaunchError as exc:
+            print(f"livemetrics kafka: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    from livemetrics import processes
+
+    return processes.run(cmd, args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

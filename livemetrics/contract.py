@@ -1,0 +1,235 @@
+"""The event contract (SPEC §3), defined once.
+
+The gateway validates with ``EventIn``; everything after the gateway (Kafka, Faust agents, the
+ClickHouse sink, the API) speaks ``Event``: the same fields, normalised, plus what the gateway stamps.
+``COLUMNS`` is the raw-events table layout the sink writes, derived from ``Event`` here so that it is
+never repeated elsewhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Annotated, Any, Callable, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+EVENT_TYPES = ("page_view", "heartbeat", "checkout_started", "payment_started", "payment_succeeded", "payment_failed")
+PAGE_TYPES = ("home", "category", "offer", "product", "cart", "checkout", "payment", "other")
+PII_TYPES = frozenset({"checkout_started", "payment_started", "payment_succeeded", "payment_failed"})
+TOPIC_FOR_TYPE = {
+    "page_view": "page-events",
+    "heartbeat": "page-events",
+    "checkout_started": "checkout-events",
+    "payment_started": "payment-events",
+    "payment_succeeded": "payment-events",
+    "payment_failed": "payment-events",
+}
+
+MAX_EVENT_BYTES = 32 * 1024
+MAX_BODY_BYTES = 1024 * 1024
+MAX_BATCH = 500
+
+EventType = Literal["page_view", "heartbeat", "checkout_started", "payment_started", "payment_succeeded", "payment_failed"]
+PageType = Literal["home", "category", "offer", "product", "cart", "checkout", "payment", "other"]
+Short = Annotated[str, Meta(max_length=200)]
+Text = Annotated[str, Meta(max_length=2048)]
+Slug = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")]
+Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
+Money = Annotated[float, Meta(ge=0, le=1e12)]
+SessionId = Annotated[str, Meta(min_length=8, max_length=64)]
+
+
+class Page(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    type: PageType
+    category: Slug | None = None
+    offer_id: Slug | None = None
+    path: Text | None = None
+    title: Short | None = None
+    referrer: Text | None = None
+
+
+class Item(Struct, forbid_unknown_fields=True):
+    sku: Short
+    name: Short
+    qty: Annotated[int, Meta(ge=1, le=100_000)]
+    unit_price: Money
+
+
+class Checkout(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    items: Annotated[list[Item], Meta(max_length=200)]
+    total: Money
+    currency: Currency
+
+
+class Payment(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    method: Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
+    amount: Money
+    currency: Currency
+    order_id: Short
+    error_code: Short | None = None
+    error_message: Text | None = None
+    details: dict[str, Any] | None = None
+    items: Annotated[list[Item], Meta(max_length=200)] | None = None
+
+
+class Customer(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    email: Annotated[str, Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    phone: Annotated[str, Meta(max_length=40, pattern=r"^\+?[0-9 ()\-.]{4,40}$")] | None = None
+    name: Short | None = None
+
+
+class EventIn(Struct, forbid_unknown_fields=True):
+    """An event as a storefront sends it."""
+
+    event_id: uuid.UUID
+    type: EventType
+    session_id: SessionId
+    ts: datetime | int
+    page: Page | None = None
+    checkout: Checkout | None = None
+    payment: Payment | None = None
+    customer: Customer | None = None
+    seller_id: Short | None = None  # optional; must match the key's seller when given
+
+
+class Event(Struct, omit_defaults=True):
+    """An accepted event as it travels through Kafka: ``EventIn`` normalised plus gateway stamps."""
+
+    event_id: str
+    type: str
+    seller_id: str
+    session_id: str
+    ts: int  # sender time, epoch ms
+    received_at: int  # gateway time, epoch ms; the clock of every live window
+    page: Page | None = None
+    checkout: Checkout | None = None
+    payment: Payment | None = None
+    customer: Customer | None = None
+    ip: str | None = None  # kept only on payment failures
+    ip_hash: str | None = None
+    user_agent: str | None = None
+    browser: str | None = None
+    os: str | None = None
+    device: str | None = None
+    is_bot: bool = False
+    backfill: bool = False  # historical import: stored, never counted live
+
+
+class ContractError(ValueError):
+    """An event breaks the contract; ``str(err)`` names the field."""
+
+
+_encoder = msgspec.json.Encoder()
+_event_decoder = msgspec.json.Decoder(Event)
+
+
+def encode(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode(data: bytes) -> Event:
+    return _event_decoder.decode(data)
+
+
+def epoch_ms(ts: datetime | int) -> int:
+    if isinstance(ts, int):
+        if not 946_684_800_000 <= ts <= 32_503_680_000_000:  # 2000-01-01 .. 3000-01-01
+            raise ContractError("`ts` as a number must be epoch milliseconds after 2000-01-01 - at `$.ts`")
+        return ts
+    if ts.tzinfo is None:
+        raise ContractError("`ts` needs a time zone offset (RFC 3339) - at `$.ts`")
+    return int(ts.timestamp() * 1000)
+
+
+def check_rules(ev: EventIn) -> None:
+    """Cross-field rules that a schema alone cannot say."""
+    t = ev.type
+    if t == "page_view" and ev.page is None:
+        raise ContractError("Object missing required field `page` (page_view) - at `$.page`")
+    if ev.page is not None:
+        if ev.page.type == "category" and not ev.page.category:
+            raise ContractError("category pages need `page.category` - at `$.page.category`")
+        if ev.page.type == "offer" and not ev.page.offer_id:
+            raise ContractError("offer pages need `page.offer_id` - at `$.page.offer_id`")
+    if t == "checkout_started" and ev.checkout is None:
+        raise ContractError("Object missing required field `checkout` (checkout_started) - at `$.checkout`")
+    if t.startswith("payment_") and ev.payment is None:
+        raise ContractError(f"Object missing required field `payment` ({t}) - at `$.payment`")
+    if t == "payment_failed" and not ev.payment.error_code:  # type: ignore[union-attr]
+        raise ContractError("payment_failed needs `payment.error_code` - at `$.payment.error_code`")
+    if ev.customer is not None and t not in PII_TYPES:
+        raise ContractError(f"personal data is not accepted on {t} events - at `$.customer`")
+    if t not in ("checkout_started",) and ev.checkout is not None:
+        raise ContractError(f"`checkout` is not accepted on {t} events - at `$.checkout`")
+    if not t.startswith("payment_") and ev.payment is not None:
+        raise ContractError(f"`payment` is not accepted on {t} events - at `$.payment`")
+
+
+def location_of(ev: Event) -> str | None:
+    """Where an event puts its session (SPEC §4); None for events that do not move it."""
+    t = ev.type
+    if t == "checkout_started":
+        return "checkout"
+    if t in ("payment_started", "payment_failed"):
+        return "payment"
+    if t == "payment_succeeded":
+        return "purchased"
+    if ev.page is None:
+        return None
+    p = ev.page
+    if p.type == "category":
+        return f"category:{p.category}"
+    if p.type == "offer":
+        return f"offer:{p.offer_id}"
+    return p.type
+
+
+# --- the raw-events table, derived from Event ---------------------------------------------------
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def _json(v: Any) -> str:
+    return "" if v is None else _encoder.encode(v).decode()
+
+
+_Col = tuple[str, str, Callable[[Event], Any]]
+COLUMNS: tuple[_Col, ...] = (
+    ("event_id", "UUID", lambda e: uuid.UUID(e.event_id)),
+    ("type", "LowCardinality(String)", lambda e: e.type),
+    ("seller_id", "LowCardinality(String)", lambda e: e.seller_id),
+    ("session_id", "String", lambda e: e.session_id),
+    ("ts", "DateTime64(3, 'UTC')", lambda e: _dt(e.ts)),
+    ("received_at", "DateTime64(3, 'UTC')", lambda e: _dt(e.received_at)),
+    ("page_type", "LowCardinality(String)", lambda e: e.page.type if e.page else ""),
+    ("category", "LowCardinality(String)", lambda e: (e.page.category or "") if e.page else ""),
+    ("offer_id", "String", lambda e: (e.page.offer_id or "") if e.page else ""),
+    ("path", "String", lambda e: (e.page.path or "") if e.page else ""),
+    ("items", "String", lambda e: _json(e.checkout.items if e.checkout else (e.payment.items if e.payment else None))),
+    ("total", "Float64", lambda e: e.checkout.total if e.checkout else (e.payment.amount if e.payment else 0.0)),
+    ("currency", "LowCardinality(String)", lambda e: e.checkout.currency if e.checkout else (e.payment.currency if e.payment else "")),
+    ("payment_method", "LowCardinality(String)", lambda e: e.payment.method if e.payment else ""),
+    ("order_id", "String", lambda e: e.payment.order_id if e.payment else ""),
+    ("error_code", "LowCardinality(String)", lambda e: (e.payment.error_code or "") if e.payment else ""),
+    ("error_message", "String", lambda e: (e.payment.error_message or "") if e.payment else ""),
+    ("error_details", "String", lambda e: _json(e.payment.details) if e.payment else ""),
+    ("customer_email", "String", lambda e: (e.customer.email or "") if e.customer else ""),
+    ("customer_phone", "String", lambda e: (e.customer.phone or "") if e.customer else ""),
+    ("customer_name", "String", lambda e: (e.customer.name or "") if e.customer else ""),
+    ("ip", "String", lambda e: e.ip or ""),
+    ("ip_hash", "String", lambda e: e.ip_hash or ""),
+    ("user_agent", "String", lambda e: e.user_agent or ""),
+    ("browser", "LowCardinality(String)", lambda e: e.browser or ""),
+    ("os", "LowCardinality(String)", lambda e: e.os or ""),
+    ("device", "LowCardinality(String)", lambda e: e.device or ""),
+    ("is_bot", "Bool", lambda e: e.is_bot),
+    ("backfill", "Bool", lambda e: e.backfill),
+)
+COLUMN_NAMES = tuple(c[0] for c in COLUMNS)
+PII_COLUMNS = ("customer_email", "customer_phone", "customer_name", "ip")
+
+
+def to_row(e: Event) -> list[Any]:
+    return [get(e) for _, _, get in COLUMNS]

@@ -1,0 +1,56 @@
+"""The one place where client configuration for Kafka is built, for every library we use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from livemetrics.settings import Settings
+
+
+def _security(s: Settings) -> dict[str, Any]:
+    conf: dict[str, Any] = {"security.protocol": s.kafka_security_protocol}
+    if s.kafka_sasl_mechanism:
+        conf["sasl.mechanism"] = s.kafka_sasl_mechanism
+        conf["sasl.username"] = s.kafka_sasl_username or ""
+        conf["sasl.password"] = s.kafka_sasl_password.get_secret_value() if s.kafka_sasl_password else ""
+    return conf
+
+
+def base_config(s: Settings) -> dict[str, Any]:
+    return {"bootstrap.servers": s.kafka_bootstrap, **_security(s)}
+
+
+def producer_config(s: Settings, **overrides: Any) -> dict[str, Any]:
+    """Durable producer: idempotent, acks=all, delivery reported within ``delivery_timeout_ms``."""
+    conf = {
+        **base_config(s),
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 2,
+        "compression.type": "lz4",
+        "batch.num.messages": 10000,
+        "queue.buffering.max.messages": 500_000,
+        "message.timeout.ms": s.delivery_timeout_ms,
+    }
+    conf.update(overrides)
+    return conf
+
+
+def consumer_config(s: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    conf = {
+        **base_config(s),
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": False,
+    }
+    conf.update(overrides)
+    return conf
+
+
+def admin_config(s: Settings) -> dict[str, Any]:
+    return base_config(s)
+
+
+def faust_broker_url(s: Settings) -> str:
+    return ";".join(f"kafka://{h}" for h in s.kafka_bootstrap.split(","))

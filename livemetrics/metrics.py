@@ -1,0 +1,14 @@
+"""Prometheus metrics (prometheus-client), shared by the gateway and the API."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_ACCEPTED = Counter("livemetrics_events_accepted_total", "Events made durable in Kafka", ["type"])
+EVENTS_REJECTED = Counter("livemetrics_events_rejected_total", "Events rejected by the gateway", ["reason"])
+DELIVERY_FAILURES = Counter("livemetrics_delivery_failures_total", "Requests answered 503 because Kafka did not confirm")
+WS_CLIENTS = Gauge("livemetrics_ws_clients", "Open dashboard WebSockets")
+PUSH_LATENCY = Histogram(
+    "livemetrics_push_latency_seconds", "Snapshot as_of to WebSocket send",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+)
+CONSUMER_LAG = Gauge("livemetrics_consumer_lag", "Messages behind the end of a topic", ["consumer", "topic"])
+SINK_ROWS = Counter("livemetrics_sink_rows_total", "Rows inserted into ClickHouse", ["table"])

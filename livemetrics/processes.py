@@ -1,0 +1,116 @@
+"""How each long-running process starts: gateway, worker, sink, API, migrate, sellers, up."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from livemetrics.settings import Settings
+
+
+def _serve(app, settings: Settings, port: int) -> int:
+    import uvicorn
+
+    uvicorn.run(app, host=settings.host, port=port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=10, ws_ping_interval=20)
+    return 0
+
+
+def gateway(settings: Settings) -> int:
+    from producers.gateway.app import create_gateway
+
+    return _serve(create_gateway(settings), settings, settings.gateway_port)
+
+
+def api(settings: Settings, no_sink: bool = False) -> int:
+    from api.main import create_api
+
+    return _serve(create_api(settings, run_sink=False if no_sink else None), settings, settings.api_port)
+
+
+def worker(settings: Settings) -> int:
+    from livemetrics.topics import create_topics
+
+    create_topics(settings)  # changelogs included: the broker never auto-creates topics
+    import faust
+
+    from streams.app import load_agents
+
+    app = load_agents()
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0
+
+
+def sink(settings: Settings) -> int:
+    from clickhouse.migrate import migrate
+    from clickhouse.sink import EventSink
+
+    migrate(settings)
+    s = EventSink(settings).start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    s.stop()
+    return 0
+
+
+def migrate(settings: Settings) -> int:
+    from clickhouse.migrate import migrate as run_migrations
+
+    applied = run_migrations(settings)
+    print("\n".join(f"applied {a}" for a in applied) or "schema up to date")
+    return 0
+
+
+def sellers(settings: Settings, args: argparse.Namespace) -> int:
+    from livemetrics import keys
+
+    if args.action == "add":
+        browser, brec = keys.new_key("pk", args.seller_id, label="browser")
+        token, trec = keys.new_key("st", args.seller_id, label="dashboard")
+        keys.publish(settings, brec)
+        keys.publish(settings, trec)
+        print(f"seller:      {args.seller_id}\nbrowser key: {browser}\nread token:  {token}")
+        print("Keep the token secret; only hashes are stored, so it cannot be shown again.", file=sys.stderr)
+        return 0
+    reg = keys.KeyRegistry(settings).start()
+    try:
+        if args.action == "list":
+            for r in sorted(reg.records(), key=lambda r: (r.seller_id, r.created_at)):
+                print(f"{r.seller_id:20} {r.kind:8} {r.key_id:14} {'revoked' if r.revoked else 'active':8} {r.label}")
+            return 0
+        rec = reg.record(args.key_id)
+        if rec is None:
+            print(f"no key with id {args.key_id!r}", file=sys.stderr)
+            return 1
+        import msgspec
+
+        keys.publish(settings, msgspec.structs.replace(rec, revoked=True))
+        print(f"revoked {rec.kind} {rec.key_id} of {rec.seller_id}")
+        return 0
+    finally:
+        reg.stop()
+
+
+def run(cmd: str, args: argparse.Namespace, settings: Settings) -> int:
+    if cmd == "gateway":
+        return gateway(settings)
+    if cmd == "api":
+        return api(settings, no_sink=args.no_sink)
+    if cmd == "worker":
+        return worker(settings)
+    if cmd == "sink":
+        return sink(settings)
+    if cmd == "migrate":
+        return migrate(settings)
+    if cmd == "sellers":
+        return sellers(settings, args)
+    if cmd == "up":
+        from livemetrics.up import up
+
+        return up(settings, simulate=not args.no_simulate)
+    raise SystemExit(f"unknown command {cmd}")

@@ -1,0 +1,100 @@
+"""The one settings class. Read once (``get_settings()``); every process takes its config from here.
+
+Every field can be set through the environment with the ``LIVEMETRICS_`` prefix, e.g.
+``LIVEMETRICS_KAFKA_BOOTSTRAP=broker:9092``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+RAW_TOPICS = ("page-events", "checkout-events", "payment-events")
+# Every topic of SPEC §5 plus the internal ones the stream processors need.
+ALL_TOPICS = RAW_TOPICS + (
+    "dead-letter",
+    "payment-alerts",
+    "live-metrics",
+    "seller-keys",
+    "session-ticks",
+    "live-deltas",
+)
+COMPACTED_TOPICS = ("live-metrics", "seller-keys")
+# Faust tables; their changelog topics are `<app_id>-<name>-changelog`.
+TABLE_NAMES = ("sessions", "gauges")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIVEMETRICS_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(Path(".livemetrics"), description="Where local state lives (broker, chdb, RocksDB).")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "livemetrics", description="Downloads that survive a clean checkout."
+    )
+
+    # --- Kafka -----------------------------------------------------------------------------
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_controller_port: int = 9093
+    kafka_version: str = "4.0.1"
+    kafka_heap: str = "512m"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    topic_prefix: str = Field("", description="Prepended to every topic name (tests use a unique one).")
+    partitions: int = 3
+    replication_factor: int = 1
+    raw_retention_hours: int = 72
+    pii_retention_hours: int = 24
+    delivery_timeout_ms: int = 5000
+
+    # --- ClickHouse --------------------------------------------------------------------------
+    clickhouse_dsn: str = Field("", description="chdb:///path (embedded) or http(s)://user:pass@host:port")
+    clickhouse_database: str = "livemetrics"
+    event_ttl_days: int = 400
+    pii_ttl_days: int = 30
+    sink_batch_rows: int = 50_000
+    sink_batch_seconds: float = 1.0
+    sink_group: str = "livemetrics-sink"
+    embedded_sink: bool = Field(True, description="Run the sink inside the API process when ClickHouse is chdb.")
+
+    # --- Live semantics (SPEC §4) ------------------------------------------------------------
+    live_window_s: int = 300
+    session_timeout_s: int = 1800
+    snapshot_interval_ms: int = 500
+    tick_interval_s: float = 1.0
+
+    # --- Stream worker -----------------------------------------------------------------------
+    app_id: str = "livemetrics"
+    store: str = Field("rocksdb://", description="Faust table store: rocksdb:// (production) or memory://")
+    worker_web_port: int = 6066
+
+    # --- HTTP --------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    api_port: int = 8001
+    admin_token: SecretStr = SecretStr("")
+    ip_hash_secret: SecretStr = SecretStr("change-me-ip-hash-secret")
+    trusted_proxies: list[str] = Field(default_factory=list)
+    ws_max_per_seller: int = 50
+    allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
+
+    def topic(self, name: str) -> str:
+        """The real topic name for a logical one (adds the configured prefix)."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def clickhouse_url(self) -> str:
+        return self.clickhouse_dsn or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def clickhouse_embedded(self) -> bool:
+        return self.clickhouse_url.startswith("chdb:")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

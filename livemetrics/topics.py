@@ -1,0 +1,59 @@
+"""Explicit topic creation (the broker never auto-creates): SPEC §5 topics and Faust's changelogs."""
+
+from __future__ import annotations
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from livemetrics.kafka_config import admin_config
+from livemetrics.settings import ALL_TOPICS, COMPACTED_TOPICS, RAW_TOPICS, TABLE_NAMES, Settings
+
+HOUR_MS = 3_600_000
+
+
+def topic_specs(s: Settings) -> list[NewTopic]:
+    """Every topic with its partitions and retention; PII-bearing topics have bounded retention."""
+    specs = []
+    for name in ALL_TOPICS:
+        conf: dict[str, str] = {}
+        partitions = s.partitions
+        if name in COMPACTED_TOPICS:
+            conf["cleanup.policy"] = "compact"
+            if name == "seller-keys":
+                partitions = 1  # tiny, read whole by every gateway and API replica
+        elif name in RAW_TOPICS or name in ("dead-letter", "payment-alerts"):
+            hours = s.pii_retention_hours if name in ("payment-events", "checkout-events", "payment-alerts", "dead-letter") else s.raw_retention_hours
+            conf["retention.ms"] = str(hours * HOUR_MS)
+        else:  # internal streams traffic
+            conf["retention.ms"] = str(6 * HOUR_MS)
+        specs.append(NewTopic(s.topic(name), num_partitions=partitions, replication_factor=s.replication_factor, config=conf))
+    # Faust names its own topics after the app id (tests make the app id unique instead of a prefix).
+    for table in TABLE_NAMES:
+        specs.append(
+            NewTopic(
+                f"{s.app_id}-{table}-changelog",
+                num_partitions=s.partitions,
+                replication_factor=s.replication_factor,
+                config={"cleanup.policy": "compact"},
+            )
+        )
+    specs.append(NewTopic(f"{s.app_id}-__assignor-__leader", num_partitions=1, replication_factor=s.replication_factor))
+    return specs
+
+
+def create_topics(s: Settings, timeout: float = 30.0) -> list[str]:
+    """Create missing topics; return the names created. Existing topics are left as they are."""
+    admin = AdminClient(admin_config(s))
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    wanted = [t for t in topic_specs(s) if t.topic not in existing]
+    if not wanted:
+        return []
+    futures = admin.create_topics(wanted, operation_timeout=timeout, request_timeout=timeout)
+    created = []
+    for name, fut in futures.items():
+        try:
+            fut.result()
+            created.append(name)
+        except Exception as exc:  # noqa: BLE001
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+    return created

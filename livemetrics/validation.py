@@ -1,0 +1,154 @@
+"""Turning request bodies into contract events, with an error naming the field for each bad one.
+
+Pure functions: no I/O, used by the gateway and tested on their own.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from livemetrics.contract import MAX_BATCH, MAX_EVENT_BYTES, ContractError, EventIn, check_rules
+
+# 13-19 digits, optionally grouped by single spaces or dashes, not part of a longer digit run.
+_CARDISH = re.compile(r"(?<![\d])(?:\d[ \-]?){12,18}\d(?![\d])")
+_CVC_KEY = re.compile(r"^(cvv2?|cvc2?|csc|cid|cav2|security[_\- ]?code|card[_\- ]?(security|verification)[_\- ]?(code|value)?|card[_\- ]?code)$", re.I)
+_SKIP_SCAN = frozenset({"event_id"})
+
+
+class BodyError(ValueError):
+    """The whole body is unusable (malformed JSON, wrong shape, too many events)."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
+
+
+class CardDataError(ContractError):
+    """Card data found; the event must never be stored or forwarded as it is."""
+
+
+@dataclass(slots=True)
+class Rejection:
+    index: int
+    error: str
+    reason: str  # short machine word: schema, card_data, oversize, pii, seller
+    raw: Any = None  # decoded event (card data already redacted) for the dead-letter topic
+
+
+class _Envelope(msgspec.Struct):
+    events: list[msgspec.Raw] | None = None
+
+
+_envelope = msgspec.json.Decoder(_Envelope)
+_generic = msgspec.json.Decoder()
+
+
+def split_body(body: bytes) -> list[bytes]:
+    """One event or ``{"events": [...]}`` -> the raw bytes of each event."""
+    if not body.strip():
+        raise BodyError("empty body: send one event object or {\"events\": [...]}")
+    stripped = body.lstrip()
+    if stripped[:1] == b"[":
+        raise BodyError("a JSON array is not accepted: wrap the events as {\"events\": [...]}")
+    if stripped[:1] != b"{":
+        raise BodyError("malformed JSON: the body must be a JSON object")
+    try:
+        env = _envelope.decode(body)
+    except msgspec.DecodeError as exc:
+        raise BodyError(f"malformed JSON: {exc}") from None
+    if env.events is None:
+        return [body]
+    if len(env.events) > MAX_BATCH:
+        raise BodyError(f"batch of {len(env.events)} events is over the limit of {MAX_BATCH}", status=413)
+    if not env.events:
+        raise BodyError("`events` is empty")
+    return [bytes(r) for r in env.events]
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _card_in(text: str) -> bool:
+    for m in _CARDISH.finditer(text):
+        digits = re.sub(r"[ \-]", "", m.group())
+        if 13 <= len(digits) <= 19 and luhn_ok(digits):
+            return True
+    return False
+
+
+def find_card_data(obj: Any, path: str = "$") -> str | None:
+    """The path of the first value that looks like card data (or a CVC field), else None."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            p = f"{path}.{k}"
+            if isinstance(k, str) and _CVC_KEY.match(k):
+                return p
+            if path == "$" and k in _SKIP_SCAN:
+                continue
+            hit = find_card_data(v, p)
+            if hit:
+                return hit
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            hit = find_card_data(v, f"{path}[{i}]")
+            if hit:
+                return hit
+    elif isinstance(obj, str):
+        if len(obj) >= 13 and _card_in(obj):
+            return path
+    elif isinstance(obj, int) and not isinstance(obj, bool):
+        if obj >= 10**12 and _card_in(str(obj)):
+            return path
+    return None
+
+
+def redact(obj: Any) -> Any:
+    """A copy with every card-like value and CVC field replaced, safe for the dead-letter topic."""
+    if isinstance(obj, dict):
+        return {k: ("[redacted]" if isinstance(k, str) and _CVC_KEY.match(k) else redact(v)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact(v) for v in obj]
+    if isinstance(obj, str) and len(obj) >= 13 and _card_in(obj):
+        return "[redacted card number]"
+    if isinstance(obj, int) and not isinstance(obj, bool) and obj >= 10**12 and _card_in(str(obj)):
+        return "[redacted card number]"
+    return obj
+
+
+def parse_event(raw: bytes, index: int) -> EventIn | Rejection:
+    """Validate one event's bytes: size, card data, schema, cross-field rules."""
+    if len(raw) > MAX_EVENT_BYTES:
+        return Rejection(index, f"event is {len(raw)} bytes, over the limit of {MAX_EVENT_BYTES}", "oversize")
+    try:
+        obj = _generic.decode(raw)
+    except msgspec.DecodeError as exc:
+        return Rejection(index, f"malformed JSON: {exc}", "schema")
+    if not isinstance(obj, dict):
+        return Rejection(index, "an event must be a JSON object", "schema")
+    card_path = find_card_data(obj)
+    if card_path:
+        return Rejection(
+            index, f"card data is never accepted: value at `{card_path}` looks like a card number or security code",
+            "card_data", redact(obj),
+        )
+    try:
+        ev = msgspec.convert(obj, EventIn)
+        check_rules(ev)
+    except (msgspec.ValidationError, ContractError) as exc:
+        msg = str(exc)
+        reason = "pii" if "personal data" in msg else "schema"
+        return Rejection(index, msg, reason, obj)
+    return ev

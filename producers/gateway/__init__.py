@@ -1,0 +1,1 @@
+"""The ingest gateway: validates storefront events and makes them durable in Kafka."""

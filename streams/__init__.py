@@ -1,0 +1,1 @@
+"""Faust stream processing: session state, live gauges, windowed rates and payment alerts."""

@@ -1,0 +1,1 @@
+"""One Faust agent per module."""

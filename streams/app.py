@@ -1,0 +1,37 @@
+"""The Faust app. Topics, tables and agents register themselves on it when their modules import."""
+
+from __future__ import annotations
+
+import faust
+
+from livemetrics.kafka_config import faust_broker_url
+from livemetrics.settings import get_settings
+
+settings = get_settings()
+
+app = faust.App(
+    settings.app_id,
+    broker=faust_broker_url(settings),
+    store=settings.store,
+    datadir=str(settings.data_dir.resolve() / "faust"),
+    topic_partitions=settings.partitions,
+    topic_replication_factor=settings.replication_factor,
+    topic_allow_declare=True,
+    # At-least-once: every table update is idempotent (see streams.state), so redelivery is harmless.
+    processing_guarantee="at_least_once",
+    consumer_auto_offset_reset="earliest",
+    table_standby_replicas=0,
+    broker_commit_interval=1.0,
+    web_enabled=False,
+    autodiscover=False,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+
+
+def load_agents() -> faust.App:
+    """Import every agent module so that it registers on ``app``; return the app."""
+    import streams.agents.gauges  # noqa: F401
+    import streams.agents.sessions  # noqa: F401
+
+    return app

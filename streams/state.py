@@ -1,0 +1,162 @@
+"""The session state machine (SPEC §4) as pure functions, tested without Kafka.
+
+A session's *contribution* is what it adds to its seller's gauges at an instant: one location while it
+is live, active while it is within the session timeout, purchased / failures / abandonment while they
+are within the last 30 minutes. ``apply_event`` and ``advance`` return the new state and the delta
+between what the session contributed before and what it contributes now, so a seller's gauges are
+always exactly the sum of its sessions' contributions: the same number a recount from raw events gives.
+
+Every update is idempotent: the latest event (by received_at, then event_id) decides the location, times
+only move forward, failures are keyed by event_id. A redelivered event changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import msgspec
+
+from livemetrics.contract import Event, location_of
+
+RECENT_MS = 30 * 60 * 1000  # purchased_30m, payment_failures_30m, abandoned_30m
+LIVE_LOCATIONS_EXCLUDED = frozenset({"purchased"})
+ABANDON_STEPS = ("checkout", "payment")
+MAX_TRAIL = 20
+
+
+class Windows(msgspec.Struct, frozen=True):
+    live_ms: int = 300_000
+    timeout_ms: int = 1_800_000
+
+
+class SessionState(msgspec.Struct, array_like=True, omit_defaults=True):
+    seller: str
+    partition: int = -1
+    loc: str | None = None
+    loc_at: int = 0
+    loc_eid: str = ""
+    last_seen: int = 0
+    bot: bool = False
+    purchased_at: int = 0
+    failures: dict[str, int] = {}
+    checkout_at: int = 0
+    checkout: dict | None = None  # items / total / currency of the latest checkout, for alerts
+    trail: list[tuple[str, int, str]] = []  # (event_id, received_at, location) of recent page events
+    pages_seen: int = 0
+    emitted: dict[str, int] = {}  # what this session currently adds to its seller's gauges
+
+
+Contribution = dict[str, int]
+
+
+def contribution(st: SessionState, now: int, w: Windows) -> Contribution:
+    """What the session adds to its seller's gauges at ``now`` (epoch ms)."""
+    if st.bot or st.last_seen == 0:
+        return {}
+    out: Contribution = {}
+    idle = now - st.last_seen
+    loc = st.loc or "other"
+    if idle < w.live_ms and loc not in LIVE_LOCATIONS_EXCLUDED:
+        out[f"live:{loc}"] = 1
+    if idle < w.timeout_ms:
+        out["active"] = 1
+    elif loc in ABANDON_STEPS and idle < w.timeout_ms + RECENT_MS:
+        out[f"abandoned:{loc}"] = 1
+    if st.purchased_at and now - st.purchased_at < RECENT_MS:
+        out["purchased"] = 1
+    failures = sum(1 for t in st.failures.values() if now - t < RECENT_MS)
+    if failures:
+        out["failures"] = failures
+    return out
+
+
+def next_change(st: SessionState, now: int, w: Windows) -> int | None:
+    """The earliest instant after ``now`` at which the contribution can change without an event."""
+    if st.bot or st.last_seen == 0:
+        return None
+    points = [st.last_seen + w.live_ms, st.last_seen + w.timeout_ms, st.last_seen + w.timeout_ms + RECENT_MS]
+    if st.purchased_at:
+        points.append(st.purchased_at + RECENT_MS)
+    points.extend(t + RECENT_MS for t in st.failures.values())
+    later = [p for p in points if p > now]
+    return min(later) if later else None
+
+
+def is_finished(st: SessionState, now: int, w: Windows) -> bool:
+    """True when the session contributes nothing now and never will again: its state can go."""
+    return not st.emitted and next_change(st, now, w) is None
+
+
+def diff(old: Contribution, new: Contribution) -> Contribution:
+    delta = {k: new.get(k, 0) - v for k, v in old.items() if new.get(k, 0) != v}
+    delta.update({k: v for k, v in new.items() if k not in old})
+    return delta
+
+
+def _settle(st: SessionState, now: int, w: Windows) -> tuple[SessionState, Contribution]:
+    new = contribution(st, now, w)
+    delta = diff(st.emitted, new)
+    st.emitted = new
+    # Failures older than the 30-minute window never count again: forget them.
+    if st.failures:
+        st.failures = {k: t for k, t in st.failures.items() if now - t < RECENT_MS}
+    return st, delta
+
+
+def apply_event(st: SessionState | None, ev: Event, now: int, w: Windows, partition: int = -1) -> tuple[SessionState, Contribution]:
+    """Fold one event into the session; return the new state and the gauge delta."""
+    if st is None:
+        st = SessionState(seller=ev.seller_id, partition=partition)
+    else:
+        st = msgspec.structs.replace(st, failures=dict(st.failures), trail=list(st.trail), emitted=dict(st.emitted))
+        if partition >= 0:
+            st.partition = partition
+    if ev.backfill:
+        return st, {}
+    r = ev.received_at
+    st.bot = st.bot or ev.is_bot
+    st.last_seen = max(st.last_seen, r)
+    loc = location_of(ev)
+    if loc is not None and (r, ev.event_id) > (st.loc_at, st.loc_eid):
+        st.loc, st.loc_at, st.loc_eid = loc, r, ev.event_id
+    if ev.page is not None and ev.type == "page_view" and all(e != ev.event_id for e, _, _ in st.trail):
+        st.pages_seen += 1
+        st.trail.append((ev.event_id, r, loc or "other"))
+        st.trail.sort(key=lambda x: x[1])
+        del st.trail[:-MAX_TRAIL]
+    if ev.type == "checkout_started" and ev.checkout is not None and r >= st.checkout_at:
+        st.checkout_at = r
+        st.checkout = msgspec.to_builtins(ev.checkout)
+    elif ev.type == "payment_succeeded":
+        st.purchased_at = max(st.purchased_at, r)
+    elif ev.type == "payment_failed" and now - r < RECENT_MS:
+        st.failures[ev.event_id] = r
+    return _settle(st, now, w)
+
+
+def advance(st: SessionState, now: int, w: Windows) -> tuple[SessionState, Contribution]:
+    """Let time pass without an event (timer tick); return the new state and the gauge delta."""
+    st = msgspec.structs.replace(st, emitted=dict(st.emitted), failures=dict(st.failures))
+    return _settle(st, now, w)
+
+
+def add_into(total: Counter | dict[str, int], delta: Contribution) -> None:
+    """Add a delta into running totals, dropping keys that fall to zero."""
+    for k, v in delta.items():
+        n = total.get(k, 0) + v
+        if n:
+            total[k] = n
+        else:
+            total.pop(k, None)
+
+
+_enc = msgspec.msgpack.Encoder()
+_dec = msgspec.msgpack.Decoder(SessionState)
+
+
+def dumps(st: SessionState) -> bytes:
+    return _enc.encode(st)
+
+
+def loads(data: bytes) -> SessionState:
+    return _dec.decode(data)
