@@ -10,7 +10,6 @@ from livemetrics.settings import get_settings
 
 NOT_YET = {
     "simulate": "issue 7 (realistic storefront traffic)",
-    "bench": "issues 3-7 (benchmarks)",
     "erase": "issue 5 (personal-data erasure)",
 }
 
@@ -23,8 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-simulate", action="store_true", help="do not start the traffic simulator")
 
     k = sub.add_parser("kafka", help="the local single-node Kafka broker (KRaft) provisioned from Maven Central")
-    k.add_argument("action", choices=["start", "stop", "status", "topics"],
-                   help="start (also creates the topics), stop, status, or only create the topics")
+    k.add_argument("action", choices=["start", "stop", "status", "topics", "provision"],
+                   help="start (also creates the topics), stop, status, topics (only create them), "
+                        "provision (only download the broker's jars from Maven Central)")
 
     sub.add_parser("gateway", help="run the ingest gateway (POST /v1/events)")
     sub.add_parser("worker", help="run a Faust stream worker (live counts, snapshots, alerts)")
@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_parser("list", help="list keys and tokens (never their secrets)")
     rev = ss.add_parser("revoke", help="revoke a key or token by its id")
     rev.add_argument("key_id")
+
+    b = sub.add_parser("bench", help="measure a part against its ceiling; prints one JSON line per figure")
+    b.add_argument("part", choices=["gateway", "streams", "sink", "queries", "ws", "e2e", "all"])
+    b.add_argument("--duration", type=float, default=10.0, help="seconds of load per measurement (default 10)")
+    b.add_argument("--kafka", help="bootstrap servers of an existing broker (default: start a local one)")
+    b.add_argument("--clickhouse", help="ClickHouse DSN (default: a temporary chdb directory)")
 
     for name, why in NOT_YET.items():
         sub.add_parser(name, help=f"not yet: comes with {why}")
@@ -63,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(lk.start())
                 created = create_topics(settings)
                 print(f"topics: {len(created)} created" if created else "topics: all present")
+            elif args.action == "provision":
+                print(f"kafka {settings.kafka_version} jars in {lk.provision()}")
             elif args.action == "stop":
                 print(lk.stop())
             elif args.action == "topics":
@@ -74,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"livemetrics kafka: {exc}", file=sys.stderr)
             return 1
         return 0
+    if cmd == "bench":
+        from livemetrics import bench
+
+        return bench.run(args.part, args)
     from livemetrics import processes
 
     return processes.run(cmd, args, settings)

@@ -34,6 +34,7 @@ def worker(settings: Settings) -> int:
     from livemetrics.topics import create_topics
 
     create_topics(settings)  # changelogs included: the broker never auto-creates topics
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     import faust
 
     from streams.app import load_agents

@@ -1,0 +1,43 @@
+# livemetrics: `make run` starts everything on this machine, `make test` runs the whole suite.
+# Both set themselves up on a fresh machine (virtualenv, Python packages, Java/Maven, Kafka jars,
+# Chromium for the browser tests) and reuse what an earlier run downloaded.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system-deps kafka-jars chromium run test test-fast lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Java 17+ and Maven run the local Kafka broker; installed from Debian when missing.
+system-deps:
+	@command -v java >/dev/null && command -v mvn >/dev/null || \
+	  ( $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q openjdk-17-jre-headless maven )
+
+kafka-jars: setup system-deps
+	$(BIN)/livemetrics kafka provision
+
+chromium:
+	@command -v chromium >/dev/null || ( $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium )
+
+run: kafka-jars
+	$(BIN)/livemetrics up
+
+test: kafka-jars chromium
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not integration and not browser"
+
+clean:
+	rm -rf .livemetrics .pytest_cache

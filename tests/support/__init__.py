@@ -1,0 +1,1 @@
+"""Test support: real services (Kafka, ClickHouse), in-process servers, event factories."""

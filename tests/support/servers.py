@@ -1,0 +1,117 @@
+"""Run the gateway and the API in-process (uvicorn in a thread) and the Faust worker as a process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from livemetrics.settings import Settings
+from tests.support.services import free_port
+
+
+class ThreadServer:
+    def __init__(self, app, port: int | None = None):
+        self.port = port or free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    ws_ping_interval=None))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> "ThreadServer":
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.server.started:
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+
+
+def settings_env(s: Settings) -> dict[str, str]:
+    """The environment that makes a child process read the same settings."""
+    env = dict(os.environ)
+    for name, value in s.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        if isinstance(value, (list, dict)):
+            import json
+
+            value = json.dumps(value)
+        env[f"LIVEMETRICS_{name.upper()}"] = str(value)
+    return env
+
+
+class WorkerProcess:
+    """``livemetrics worker`` in its own process, with its output in a log file."""
+
+    def __init__(self, s: Settings, log_dir: Path, name: str = "worker"):
+        self.settings = s
+        self.log_path = log_dir / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "WorkerProcess":
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "livemetrics.cli", "worker"], env=settings_env(self.settings),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_tail(self, n: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except FileNotFoundError:
+            return ""
+
+
+def wait_until(pred, timeout: float, interval: float = 0.05, what: str = "condition", alive=None):
+    """Poll ``pred`` until truthy; ``alive`` (optional) fails fast when a process we wait on died."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise AssertionError(f"process died while waiting for {what}")
+        last = pred()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+def get_json(url: str, token: str) -> dict:
+    r = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    r.raise_for_status()
+    return r.json()

@@ -1,0 +1,80 @@
+"""Where the tests' Kafka and ClickHouse come from, in this order:
+1. an address from the environment (``LIVEMETRICS_TEST_KAFKA``, ``LIVEMETRICS_TEST_CLICKHOUSE``);
+2. a testcontainers container, when a Docker daemon answers;
+3. the project's own launcher (a local Kafka broker) / an embedded chdb directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from livemetrics.kafka_local import LocalKafka
+from livemetrics.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def docker_answers() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@contextmanager
+def local_kafka(data_dir: Path) -> Iterator[tuple[str, LocalKafka]]:
+    """A broker of our own on free ports; stopped (and its files removed) afterwards."""
+    port, cport = free_port(), free_port()
+    s = Settings(data_dir=data_dir, kafka_bootstrap=f"127.0.0.1:{port}", kafka_controller_port=cport,
+                 kafka_heap=os.environ.get("LIVEMETRICS_TEST_KAFKA_HEAP", "768m"))
+    lk = LocalKafka(s)
+    lk.start(wait_s=90, quiet=True)
+    try:
+        yield s.kafka_bootstrap, lk
+    finally:
+        lk.stop()
+
+
+@contextmanager
+def kafka_bootstrap(tmp: Path) -> Iterator[str]:
+    env = os.environ.get("LIVEMETRICS_TEST_KAFKA")
+    if env:
+        yield env
+        return
+    if docker_answers():
+        from testcontainers.kafka import KafkaContainer  # type: ignore[import-not-found]
+
+        with KafkaContainer("apache/kafka:4.0.1").with_kraft() as kc:
+            yield kc.get_bootstrap_server()
+        return
+    with local_kafka(tmp / "kafka-session") as (bootstrap, _):
+        yield bootstrap
+
+
+@contextmanager
+def clickhouse_dsn(tmp: Path) -> Iterator[str]:
+    env = os.environ.get("LIVEMETRICS_TEST_CLICKHOUSE")
+    if env:
+        yield env
+        return
+    if docker_answers():
+        from testcontainers.clickhouse import ClickHouseContainer  # type: ignore[import-not-found]
+
+        with ClickHouseContainer("clickhouse/clickhouse-server:25.8") as ch:
+            yield ch.get_connection_url().replace("clickhouse://", "http://", 1).replace(":9000", ":8123")
+        return
+    # One chdb directory for the whole test process (chdb allows one process per directory);
+    # each test gets its own database inside it.
+    yield f"chdb://{tmp / 'chdb'}"
