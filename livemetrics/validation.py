@@ -16,7 +16,9 @@ from livemetrics.contract import MAX_BATCH, MAX_EVENT_BYTES, ContractError, Even
 # 13-19 digits, optionally grouped by single spaces or dashes, not part of a longer digit run.
 _CARDISH = re.compile(r"(?<![\d])(?:\d[ \-]?){12,18}\d(?![\d])")
 _CVC_KEY = re.compile(r"^(cvv2?|cvc2?|csc|cid|cav2|security[_\- ]?code|card[_\- ]?(security|verification)[_\- ]?(code|value)?|card[_\- ]?code)$", re.I)
-_SKIP_SCAN = frozenset({"event_id"})
+# Top-level identifiers and the epoch-ms timestamp are digits by contract, never card data (a 13-digit
+# epoch-ms value passes Luhn one time in ten).
+_SKIP_SCAN = frozenset({"event_id", "ts"})
 
 
 class BodyError(ValueError):
