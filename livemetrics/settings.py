@@ -82,6 +82,16 @@ class Settings(BaseSettings):
     ws_max_per_seller: int = 50
     allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
 
+    # --- Ingest gateway (docs/ingest.md) -----------------------------------------------------
+    key_encryption_key: SecretStr = Field(
+        SecretStr("dev-only-key-encryption-key"),
+        description="Seals server-key secrets in the seller-keys topic (AES-GCM); set your own in production.",
+    )
+    signature_tolerance_s: int = Field(300, description="Server-key signatures older or newer than this are refused.")
+    gateway_rate_per_s: int = Field(20_000, description="Default per-key event rate (per gateway process); burst of 2 s.")
+    demo_storefront: bool = Field(False, description="Serve the demo storefront under /demo/ on the gateway.")
+    demo_browser_key: str = Field("", description="The browser key the demo storefront's pages embed.")
+
     def topic(self, name: str) -> str:
         """The real topic name for a logical one (adds the configured prefix)."""
         return f"{self.topic_prefix}{name}"
