@@ -3,14 +3,18 @@ replica sees additions and revocations within a moment, with no extra database.
 
 Formats (the secret part is never stored, only its SHA-256):
 - ``lm_pk_<id>_<secret>``: browser key, public, write-only (page, checkout and payment events);
-- ``lm_sk_<id>_<secret>``: server key, secret, HMAC-signed requests;
+- ``lm_sk_<id>_<secret>``: server key, secret, HMAC-signed requests. HMAC needs the secret on the
+  verifying side, so server keys also store it sealed (AES-256-GCM, key derived with HKDF from the
+  ``key_encryption_key`` setting, key id and seller as associated data): see docs/ingest.md;
 - ``lm_st_<id>_<secret>``: seller token, reads one seller's data on the API.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import os
 import secrets
 import threading
 import time
@@ -18,6 +22,9 @@ from dataclasses import dataclass
 
 import msgspec
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from livemetrics.kafka_config import base_config, producer_config
 from livemetrics.settings import Settings
@@ -63,6 +70,46 @@ def new_key(kind_code: str, seller_id: str, label: str = "", **extra) -> tuple[s
     return f"lm_{kind_code}_{key_id}_{secret}", rec
 
 
+def _aead(kek: str) -> AESGCM:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"livemetrics seller-keys v1").derive(kek.encode())
+    return AESGCM(key)
+
+
+def _aad(rec: KeyRecord) -> bytes:
+    return f"{rec.key_id}:{rec.seller_id}:{rec.kind}".encode()
+
+
+def seal(rec: KeyRecord, secret: str, kek: str) -> str:
+    """The secret encrypted for the record (nonce + ciphertext, base64)."""
+    nonce = os.urandom(12)
+    return base64.urlsafe_b64encode(nonce + _aead(kek).encrypt(nonce, secret.encode(), _aad(rec))).decode()
+
+
+def unseal(rec: KeyRecord, kek: str) -> str | None:
+    """The record's secret, or None when it has none or it cannot be opened (wrong key, tampered)."""
+    if not rec.secret_enc:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(rec.secret_enc.encode())
+        secret = _aead(kek).decrypt(raw[:12], raw[12:], _aad(rec)).decode()
+    except Exception:  # noqa: BLE001 - InvalidTag, bad base64: the secret is unusable either way
+        return None
+    return secret if hmac.compare_digest(_hash(secret), rec.hash) else None
+
+
+def new_server_key(seller_id: str, kek: str, label: str = "server", **extra) -> tuple[str, KeyRecord]:
+    """A server key; its record carries the sealed secret so that gateways can verify signatures."""
+    presented, rec = new_key("sk", seller_id, label=label, **extra)
+    secret = presented.split("_", 3)[3]
+    return presented, msgspec.structs.replace(rec, secret_enc=seal(rec, secret, kek))
+
+
+def sign(secret: str, timestamp: int | str, body: bytes) -> str:
+    """The value of ``X-Livemetrics-Signature``: HMAC-SHA256 over ``"<timestamp>." + body``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"v1={mac}"
+
+
 def split_key(presented: str) -> tuple[str, str, str] | None:
     parts = presented.split("_", 3)
     if len(parts) != 4 or parts[0] != "lm" or parts[1] not in KINDS:
@@ -89,6 +136,7 @@ class KeyRegistry:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._records: dict[str, KeyRecord] = {}
+        self._secrets: dict[str, tuple[KeyRecord, str]] = {}
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -172,6 +220,19 @@ class KeyRegistry:
         if rec.revoked or (rec.expires_at and rec.expires_at < time.time()):
             return None
         return rec
+
+    def server_secret(self, key_id: str) -> tuple[KeyRecord, str] | None:
+        """A live server key's record and its unsealed secret (cached: unsealing costs microseconds)."""
+        rec = self.authenticate_id(key_id)
+        if rec is None or rec.kind != "server":
+            return None
+        cached = self._secrets.get(key_id)
+        if cached is None or cached[0] is not rec:
+            secret = unseal(rec, self.settings.key_encryption_key.get_secret_value())
+            if secret is None:
+                return None
+            cached = self._secrets[key_id] = (rec, secret)
+        return cached
 
     def authenticate_id(self, key_id: str) -> KeyRecord | None:
         """The record of a key already authenticated once, if it is still valid (not revoked/expired)."""
