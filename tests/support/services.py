@@ -54,7 +54,7 @@ def kafka_bootstrap(tmp: Path) -> Iterator[str]:
         yield env
         return
     if docker_answers():
-        from testcontainers.kafka import KafkaContainer  # type: ignore[import-not-found]
+        from testcontainers.community.kafka import KafkaContainer
 
         with KafkaContainer("apache/kafka:4.0.1").with_kraft() as kc:
             yield kc.get_bootstrap_server()
@@ -70,10 +70,11 @@ def clickhouse_dsn(tmp: Path) -> Iterator[str]:
         yield env
         return
     if docker_answers():
-        from testcontainers.clickhouse import ClickHouseContainer  # type: ignore[import-not-found]
+        from testcontainers.community.clickhouse import ClickHouseContainer
 
         with ClickHouseContainer("clickhouse/clickhouse-server:25.8") as ch:
-            yield ch.get_connection_url().replace("clickhouse://", "http://", 1).replace(":9000", ":8123")
+            host, port = ch.get_container_host_ip(), ch.get_exposed_port(8123)
+            yield f"http://{ch.username}:{ch.password}@{host}:{port}"
         return
     # One chdb directory for the whole test process (chdb allows one process per directory);
     # each test gets its own database inside it.
