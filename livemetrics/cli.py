@@ -9,7 +9,6 @@ import sys
 from livemetrics.settings import get_settings
 
 NOT_YET = {
-    "simulate": "issue 7 (realistic storefront traffic)",
     "erase": "issue 5 (personal-data erasure)",
 }
 
@@ -20,6 +19,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start the whole stack on this machine (broker, worker, gateway, API with sink)")
     up.add_argument("--no-simulate", action="store_true", help="do not start the traffic simulator")
+    up.add_argument("--kafka", help="bootstrap servers of an existing Kafka (default: start the local broker)")
+    up.add_argument("--clickhouse", help="ClickHouse DSN, e.g. http://user:pass@host:8123 (default: embedded chdb; "
+                                         "with a server the sink runs as its own process)")
+    up.add_argument("--rate", type=float, default=20.0, help="simulated events/s (default 20)")
+
+    sim = sub.add_parser("simulate", help="realistic storefront traffic through the gateway (several sellers, "
+                                          "daily rhythm, abandonment, payment failures, bots, backfill)")
+    from producers.simulate.command import add_arguments as simulate_arguments
+
+    simulate_arguments(sim)
 
     k = sub.add_parser("kafka", help="the local single-node Kafka broker (KRaft) provisioned from Maven Central")
     k.add_argument("action", choices=["start", "stop", "status", "topics", "provision"],

@@ -113,5 +113,9 @@ def run(cmd: str, args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "up":
         from livemetrics.up import up
 
-        return up(settings, simulate=not args.no_simulate)
+        return up(settings, simulate=not args.no_simulate, kafka=args.kafka, clickhouse=args.clickhouse, rate=args.rate)
+    if cmd == "simulate":
+        from producers.simulate.command import run as simulate
+
+        return simulate(args, settings)
     raise SystemExit(f"unknown command {cmd}")

@@ -1,0 +1,1 @@
+"""``livemetrics simulate``: realistic storefront traffic, sent through the public gateway only."""
