@@ -21,6 +21,8 @@ from livemetrics.settings import Settings
 
 log = logging.getLogger("livemetrics.api.feed")
 _dec = msgspec.json.Decoder()
+_enc = msgspec.json.Encoder()
+LAG_EVERY_S = 5.0
 
 ALERT_QUEUE_LIMIT = 1000
 
@@ -31,13 +33,13 @@ class Subscriber:
 
     def __init__(self, seller_id: str):
         self.seller_id = seller_id
-        self.snapshot: dict | None = None
+        self.snapshot: tuple[dict, str] | None = None  # (snapshot, its WebSocket message, encoded once)
         self.alerts: deque[dict] = deque()
         self.overflowed = False
         self.wake = asyncio.Event()
 
-    def offer_snapshot(self, snap: dict) -> None:
-        self.snapshot = snap
+    def offer_snapshot(self, snap: dict, message: str) -> None:
+        self.snapshot = (snap, message)
         self.wake.set()
 
     def offer_alert(self, alert: dict) -> None:
@@ -90,8 +92,11 @@ class LiveFeed:
     def _deliver(self, kind: str, seller: str, data: dict) -> None:
         if kind == "snapshot":
             self.latest[seller] = data
-            for sub in list(self.subscribers.get(seller, ())):
-                sub.offer_snapshot(data)
+            subs = self.subscribers.get(seller)
+            if subs:  # encoded once for every dashboard of the seller, not once per socket
+                message = _enc.encode({"type": "snapshot", "data": data}).decode()
+                for sub in list(subs):
+                    sub.offer_snapshot(data, message)
         else:
             alert_id = data.get("alert_id") or data.get("event_id") or ""
             if alert_id in self._seen_alerts:
@@ -104,6 +109,20 @@ class LiveFeed:
                 sub.offer_alert(data)
 
     # --- the consumer thread -------------------------------------------------------------------
+    @staticmethod
+    def _report_lag(c: Consumer, parts: list[TopicPartition]) -> None:
+        """Messages between this replica's position and the end of each followed topic (Prometheus)."""
+        lag: dict[str, int] = {}
+        try:
+            for tp in c.position(parts):
+                _, high = c.get_watermark_offsets(tp, timeout=1, cached=True)
+                behind = high - tp.offset if tp.offset >= 0 else 0
+                lag[tp.topic] = lag.get(tp.topic, 0) + max(0, behind)
+        except Exception:  # noqa: BLE001 - a metric must never stop the feed
+            return
+        for topic, n in lag.items():
+            metrics.CONSUMER_LAG.labels("api-feed", topic).set(n)
+
     def _run(self) -> None:
         snaps, alerts = self.settings.topic("live-metrics"), self.settings.topic("payment-alerts")
         c = Consumer({**base_config(self.settings), "group.id": "unused", "enable.auto.commit": False,
@@ -122,7 +141,11 @@ class LiveFeed:
                     time.sleep(0.5)
             c.assign(parts)
             eof: set[tuple[str, int]] = set()
+            next_lag = time.monotonic() + LAG_EVERY_S
             while not self._stop.is_set():
+                if time.monotonic() >= next_lag:
+                    next_lag = time.monotonic() + LAG_EVERY_S
+                    self._report_lag(c, parts)
                 msg = c.poll(0.1)
                 if msg is None:
                     continue

@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.live_feed import LiveFeed
-from api.routes import health, live, reports
+from api import logs
+from api.routes import dashboard, health, live, me, reports
 from livemetrics.keys import KeyRegistry
 from livemetrics.settings import Settings, get_settings
 
@@ -18,6 +19,8 @@ def create_api(settings: Settings | None = None, registry: KeyRegistry | None = 
     if run_sink is None:
         # chdb allows one process per data directory: in embedded mode the API owns it and runs the sink.
         run_sink = settings.clickhouse_embedded and settings.embedded_sink
+
+    logs.configure()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -51,7 +54,10 @@ def create_api(settings: Settings | None = None, registry: KeyRegistry | None = 
 
     app = FastAPI(title="livemetrics API", version="1",
                   description="Live and historical customer metrics for marketplace sellers.", lifespan=lifespan)
+    app.add_middleware(logs.AccessLog)
     app.include_router(health.router)
+    app.include_router(me.router)
     app.include_router(live.router)
     app.include_router(reports.router)
+    dashboard.mount(app)
     return app

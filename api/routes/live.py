@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from api.deps import FeedDep, SellerId, SettingsDep, may_read, ws_principal
+from api.deps import FeedDep, PrincipalDep, SellerId, SettingsDep, may_read, ws_principal
+from api.privacy import alert_for
 from livemetrics import metrics
 from streams.snapshot import build_snapshot
 from streams.state import Windows
 
 router = APIRouter(tags=["live"])
+log = logging.getLogger("livemetrics.api.ws")
 HEARTBEAT_S = 15.0
 
 
 def current_snapshot(feed, settings, seller_id: str) -> dict:
     snap = feed.latest.get(seller_id)
+    loading = not feed.caught_up.is_set()
     if snap is None:  # nothing seen for this seller yet: all zero, and say whether we are still loading
         w = Windows(live_ms=settings.live_window_s * 1000, timeout_ms=settings.session_timeout_s * 1000)
-        snap = build_snapshot(seller_id, {}, w, recovering=not feed.caught_up.is_set())
-    return snap
+        return build_snapshot(seller_id, {}, w, recovering=loading)
+    # Until the feed has read the compacted topic to its end, the newest snapshot may still be ahead.
+    return {**snap, "recovering": True} if loading and not snap.get("recovering") else snap
 
 
 @router.get("/v1/sellers/{seller_id}/live")
@@ -30,51 +35,77 @@ async def live(seller_id: SellerId, feed: FeedDep, settings: SettingsDep) -> dic
     return current_snapshot(feed, settings, seller_id)
 
 
+@router.get("/v1/sellers/{seller_id}/alerts")
+async def recent_alerts(seller_id: SellerId, feed: FeedDep, principal: PrincipalDep) -> dict:
+    """The seller's most recent alerts seen by this replica (newest first; personal data only if allowed)."""
+    return {"items": [alert_for(principal, a) for a in feed.recent_alerts.get(seller_id, ())]}
+
+
+def _refusal(ws: WebSocket, seller_id: str, feed, settings) -> tuple[int, str] | None:
+    """Why this handshake is refused (close code, reason), or None to accept it."""
+    origin = ws.headers.get("origin")
+    allowed = settings.allowed_origins
+    # Browsers always send Origin; its absence means a non-browser client, which the token alone guards.
+    if origin and "*" not in allowed and origin not in allowed:
+        return 4403, "origin not allowed"
+    principal = ws_principal(ws)
+    if principal is None:
+        return 4401, "missing, unknown, expired or revoked token"
+    if not may_read(principal, seller_id):
+        return 4404, "no such seller for this token"
+    if feed.count(seller_id) >= settings.ws_max_per_seller:
+        return 4429, "too many dashboards open for this seller"
+    return None
+
+
 @router.websocket("/v1/sellers/{seller_id}/live/ws")
 async def live_ws(ws: WebSocket, seller_id: str) -> None:
     """A snapshot on connect, then every new snapshot and every alert as it happens."""
     app = ws.app
-    settings, feed = app.state.settings, app.state.feed
+    settings, feed, registry = app.state.settings, app.state.feed, app.state.registry
+    refused = _refusal(ws, seller_id, feed, settings)
+    if refused:
+        log.info("ws refused", extra={"seller_id": seller_id, "code": refused[0], "reason": refused[1]})
+        await ws.close(code=refused[0], reason=refused[1])
+        return
     principal = ws_principal(ws)
-    origin = ws.headers.get("origin")
-    allowed = settings.allowed_origins
-    if origin and "*" not in allowed and origin not in allowed:
-        await ws.close(code=4403, reason="origin not allowed")
-        return
-    if principal is None:
-        await ws.close(code=4401, reason="missing, unknown, expired or revoked token")
-        return
-    if not may_read(principal, seller_id):
-        await ws.close(code=4404, reason="no such seller for this token")
-        return
-    if feed.count(seller_id) >= settings.ws_max_per_seller:
-        await ws.close(code=4429, reason="too many dashboards open for this seller")
-        return
-    await ws.accept()
-    sub = feed.subscribe(seller_id)
+    sub = feed.subscribe(seller_id)  # before accept: the per-seller cap holds under concurrent handshakes
     try:
+        await ws.accept()
+
+        def still_valid() -> bool:
+            return principal.is_admin or registry.authenticate_id(principal.key_id) is not None
+
         await ws.send_json({"type": "snapshot", "data": current_snapshot(feed, settings, seller_id)})
+        # The recent alerts, oldest first, marked as a replay so that a reconnecting dashboard fills its
+        # feed without raising toasts again.
+        for alert in reversed(list(feed.recent_alerts.get(seller_id, ()))):
+            await ws.send_json({"type": "alert", "replay": True, "data": alert_for(principal, alert)})
         while True:
             try:
                 await asyncio.wait_for(sub.wake.wait(), HEARTBEAT_S)
             except asyncio.TimeoutError:
+                if not still_valid():  # expiry has no event of its own: check it on every heartbeat
+                    await ws.close(code=4401, reason="token expired or revoked")
+                    return
                 await ws.send_json({"type": "heartbeat", "at": int(time.time() * 1000)})
                 continue
             sub.wake.clear()
-            if not principal.is_admin and app.state.registry.authenticate_id(principal.key_id) is None:
-                await ws.close(code=4401, reason="token revoked")
+            if not still_valid():
+                await ws.close(code=4401, reason="token expired or revoked")
                 return
             while sub.alerts:
-                await ws.send_json({"type": "alert", "data": sub.alerts.popleft()})
+                await ws.send_json({"type": "alert", "data": alert_for(principal, sub.alerts.popleft())})
             if sub.overflowed:
                 await ws.close(code=4408, reason="too slow to receive alerts: reconnect")
                 return
-            snap, sub.snapshot = sub.snapshot, None
-            if snap is not None:
-                await ws.send_json({"type": "snapshot", "data": snap})
+            pending, sub.snapshot = sub.snapshot, None
+            if pending is not None:
+                snap, message = pending
+                await ws.send_text(message)
                 if "as_of_ms" in snap:
                     metrics.PUSH_LATENCY.observe(max(0.0, time.time() - snap["as_of_ms"] / 1000))
-    except WebSocketDisconnect:
+    except (WebSocketDisconnect, RuntimeError):  # RuntimeError: sending on a socket the client closed
         pass
     finally:
         feed.unsubscribe(sub)

@@ -1,0 +1,61 @@
+// The alert feed and toasts: a toast the moment a payment fails (contact, order, error); error spikes
+// stand out. Alerts are de-duplicated by id (a reconnect replays the recent ones without toasts).
+import { $, h, fmtMoney, fmtTime } from "./dom.js";
+
+const seen = new Set();
+const TOAST_MS = 15000;
+
+function contact(c = {}) {
+  return [c.name, c.email, c.phone].filter(Boolean).join(" · ") || "no contact given";
+}
+
+export function describe(a) {
+  if (a.kind === "error_spike") {
+    const ctx = a.context || {}, p = a.payment || {};
+    const what = [p.error_code || ctx.error_code, p.method || ctx.method].filter(Boolean).join(" / ");
+    const count = ctx.failures ?? ctx.count ?? ctx.observed;
+    const win = ctx.window_s ? ` in ${Math.round(ctx.window_s / 60)} min` : "";
+    const base = ctx.baseline ?? ctx.expected;
+    return {
+      title: "Payment error spike",
+      lines: [`${count ?? "Many"} failed payments${win}${what ? ` (${what})` : ""}${base !== undefined ? `, usually ${base}` : ""}`,
+        a.message || ctx.message || ""].filter(Boolean),
+    };
+  }
+  const o = a.order || {}, p = a.payment || {};
+  return {
+    title: "Payment failed",
+    lines: [
+      contact(a.customer),
+      `Order ${o.order_id || "?"} · ${fmtMoney(o.amount, o.currency)} · ${p.method || ""}`,
+      `${p.error_code || "error"}: ${p.error_message || ""}`,
+    ],
+  };
+}
+
+function feedItem(a) {
+  const d = describe(a);
+  return h("li", { class: a.kind === "error_spike" ? "spike" : "", "data-alert-id": a.alert_id || "" },
+    h("time", {}, fmtTime(a.at)), " ", h("strong", {}, d.title), h("br"), d.lines.join(" — "));
+}
+
+export function toast(a) {
+  const d = describe(a);
+  const el = h("div", { class: `toast${a.kind === "error_spike" ? " spike" : ""}`, "data-alert-id": a.alert_id || "" },
+    h("button", { class: "close", type: "button", "aria-label": "Dismiss", onclick: () => el.remove() }, "×"),
+    h("strong", {}, d.title), ...d.lines.map((l) => h("div", {}, l)));
+  $("#toasts").prepend(el);
+  // Spikes stay until dismissed; single failures fade after a while (they stay in the feed and table).
+  if (a.kind !== "error_spike") setTimeout(() => el.remove(), TOAST_MS);
+}
+
+export function onAlert(a, replay) {
+  const id = a.alert_id || JSON.stringify(a);
+  if (seen.has(id)) return;
+  seen.add(id);
+  const feed = $("#alert-feed");
+  $(".empty", feed)?.remove();
+  feed.prepend(feedItem(a));
+  while (feed.children.length > 100) feed.lastElementChild.remove();
+  if (!replay) toast(a);
+}
