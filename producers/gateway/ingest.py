@@ -30,36 +30,61 @@ class IngestResult:
     total: int = 0
 
 
-def to_event(ev: EventIn, client: ClientInfo, received_at: int, settings: Settings) -> Event:
+@dataclass(slots=True)
+class _Stamps:
+    """What is the same for every event of one request: computed once, not per event."""
+
+    seller_id: str
+    received_at: int
+    ip: str | None
+    ip_hash: str
+    user_agent: str
+    browser: str
+    os: str
+    device: str
+    is_bot: bool
+    backfill: bool
+
+
+def stamps_for(client: ClientInfo, received_at: int, settings: Settings) -> _Stamps:
     browser, os_, device, is_bot = user_agent_info(client.user_agent)
+    return _Stamps(client.seller_id, received_at, client.ip,
+                   ip_hash(client.ip, settings.ip_hash_secret.get_secret_value(), received_at),
+                   client.user_agent[:512], browser, os_, device, is_bot, client.backfill)
+
+
+def to_event(ev: EventIn, st: _Stamps) -> Event:
     return Event(
         event_id=str(ev.event_id),
         type=ev.type,
-        seller_id=client.seller_id,
+        seller_id=st.seller_id,
         session_id=ev.session_id,
         ts=epoch_ms(ev.ts),
-        received_at=received_at,
+        received_at=st.received_at,
         page=ev.page,
         checkout=ev.checkout,
         payment=ev.payment,
         customer=ev.customer,
         # The IP itself is kept only where sellers need it for diagnostics: payment failures.
-        ip=client.ip if ev.type == "payment_failed" else None,
-        ip_hash=ip_hash(client.ip, settings.ip_hash_secret.get_secret_value(), received_at),
-        user_agent=client.user_agent[:512],
-        browser=browser,
-        os=os_,
-        device=device,
-        is_bot=is_bot,
-        backfill=client.backfill,
+        ip=st.ip if ev.type == "payment_failed" else None,
+        ip_hash=st.ip_hash,
+        user_agent=st.user_agent,
+        browser=st.browser,
+        os=st.os,
+        device=st.device,
+        is_bot=st.is_bot,
+        backfill=st.backfill,
     )
 
 
-def ingest(body: bytes, client: ClientInfo, settings: Settings) -> IngestResult:
-    """Split and validate a body; raises ``BodyError`` when the body as a whole is unusable."""
-    raws = split_body(body)
+def ingest(body: bytes, client: ClientInfo, settings: Settings, raws: list[bytes] | None = None) -> IngestResult:
+    """Split (unless ``raws`` are given) and validate a body; ``BodyError`` when it is unusable as a whole."""
+    raws = split_body(body) if raws is None else raws
     received_at = time.time_ns() // 1_000_000
     out = IngestResult(total=len(raws))
+    st = stamps_for(client, received_at, settings)
+    topics = {t: settings.topic(name) for t, name in TOPIC_FOR_TYPE.items()}
+    append = out.records.append
     for i, raw in enumerate(raws):
         parsed = parse_event(raw, i)
         if isinstance(parsed, Rejection):
@@ -69,11 +94,11 @@ def ingest(body: bytes, client: ClientInfo, settings: Settings) -> IngestResult:
             out.rejected.append(Rejection(i, f"`seller_id` {parsed.seller_id!r} does not match the key's seller - at `$.seller_id`", "seller"))
             continue
         try:
-            ev = to_event(parsed, client, received_at, settings)
+            ev = to_event(parsed, st)
         except ValueError as exc:
-            out.rejected.append(Rejection(i, str(exc), "schema"))
+            out.rejected.append(Rejection(i, str(exc), "schema", msgspec.to_builtins(parsed)))
             continue
-        out.records.append((settings.topic(TOPIC_FOR_TYPE[ev.type]), ev.session_id.encode(), encode(ev)))
+        append((topics[ev.type], ev.session_id.encode(), encode(ev)))
     return out
 
 

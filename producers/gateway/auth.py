@@ -1,0 +1,132 @@
+"""Who is sending: browser keys (bearer), server keys (HMAC-signed, replay-proof), per-key rate limits.
+
+Pure of HTTP: the app passes headers in and maps ``AuthError`` to its status code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from livemetrics.keys import KeyRecord, KeyRegistry
+
+KEY_ID = "x-livemetrics-key-id"
+TIMESTAMP = "x-livemetrics-timestamp"
+SIGNATURE = "x-livemetrics-signature"
+BACKFILL = "x-livemetrics-backfill"
+
+
+class AuthError(Exception):
+    def __init__(self, status: int, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    record: KeyRecord
+    backfill: bool = False
+
+
+class ReplayCache:
+    """Signatures seen in the last ``keep_s`` seconds (a signed request is accepted once)."""
+
+    def __init__(self, keep_s: float, max_entries: int = 1_000_000):
+        self.keep_s = keep_s
+        self.max_entries = max_entries
+        self._seen: OrderedDict[bytes, float] = OrderedDict()
+
+    def first_time(self, signature: bytes, now: float) -> bool:
+        seen = self._seen
+        while seen:  # oldest first: drop what can no longer be replayed (its timestamp is stale)
+            sig, at = next(iter(seen.items()))
+            if now - at < self.keep_s and len(seen) < self.max_entries:
+                break
+            seen.popitem(last=False)
+        if signature in seen:
+            return False
+        seen[signature] = now
+        return True
+
+
+class RateLimiter:
+    """A token bucket per key, in events per second, with a burst of two seconds' worth."""
+
+    def __init__(self, default_rate: float):
+        self.default_rate = default_rate
+        self._buckets: dict[str, list[float]] = {}  # key_id -> [tokens, last refill]
+
+    def take(self, key_id: str, rate: float, n: int, now: float) -> int:
+        """0 when ``n`` events may pass, else the whole seconds to wait before trying again."""
+        rate = rate or self.default_rate
+        burst = max(rate * 2, n)
+        b = self._buckets.get(key_id)
+        if b is None:
+            b = self._buckets[key_id] = [burst, now]
+        b[0] = min(burst, b[0] + (now - b[1]) * rate)
+        b[1] = now
+        if b[0] >= n:
+            b[0] -= n
+            return 0
+        return max(1, math.ceil((n - b[0]) / rate))
+
+
+def bearer_key(headers, query) -> str:
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return headers.get("x-livemetrics-key") or query.get("key") or ""
+
+
+class Authenticator:
+    def __init__(self, registry: KeyRegistry, tolerance_s: int):
+        self.registry = registry
+        self.tolerance_s = tolerance_s
+        self.replays = ReplayCache(keep_s=2 * tolerance_s)
+
+    def caller(self, headers, query, body: bytes) -> Caller:
+        """The authenticated caller of a request, or ``AuthError`` (401/403)."""
+        backfill = headers.get(BACKFILL, "").strip().lower() in ("1", "true", "yes")
+        key_id = headers.get(KEY_ID)
+        if key_id is not None:
+            rec = self._verify_signed(key_id, headers.get(TIMESTAMP), headers.get(SIGNATURE), body)
+            return Caller(rec, backfill)
+        presented = bearer_key(headers, query)
+        if not presented:
+            raise AuthError(401, "missing key: send `Authorization: Bearer <browser key>`, `?key=`, "
+                                 "or sign the request with a server key (X-Livemetrics-Key-Id, -Timestamp, -Signature)")
+        if presented.startswith("lm_sk_"):
+            raise AuthError(401, "server keys must sign requests (X-Livemetrics-Signature), never send the key itself")
+        rec = self.registry.authenticate(presented, ("browser",))
+        if rec is None:
+            raise AuthError(401, "unknown, revoked or wrong key")
+        if backfill:
+            raise AuthError(403, "X-Livemetrics-Backfill is only accepted on requests signed with a server key")
+        return Caller(rec, False)
+
+    def _verify_signed(self, key_id: str, ts: str | None, signature: str | None, body: bytes) -> KeyRecord:
+        if not ts or not signature:
+            raise AuthError(401, "signed request needs X-Livemetrics-Timestamp and X-Livemetrics-Signature")
+        try:
+            ts_i = int(ts)
+        except ValueError:
+            raise AuthError(401, "X-Livemetrics-Timestamp must be unix seconds") from None
+        now = time.time()
+        if abs(now - ts_i) > self.tolerance_s:
+            raise AuthError(401, f"stale signature: timestamp is {int(now - ts_i)} s from the gateway's clock "
+                                 f"(tolerance {self.tolerance_s} s)")
+        found = self.registry.server_secret(key_id)
+        if found is None:
+            raise AuthError(401, "unknown, revoked or wrong key")
+        rec, secret = found
+        expected = "v1=" + hmac.new(secret.encode(), f"{ts_i}.".encode() + body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
+            raise AuthError(401, "wrong signature: expected v1=HMAC-SHA256(secret, \"<timestamp>.\" + body)")
+        if not self.replays.first_time(expected.encode(), now):
+            raise AuthError(401, "replayed signature: this signed request was already received")
+        return rec
