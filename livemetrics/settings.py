@@ -64,8 +64,16 @@ class Settings(BaseSettings):
     # --- Live semantics (SPEC §4) ------------------------------------------------------------
     live_window_s: int = 300
     session_timeout_s: int = 1800
+    recent_window_s: int = Field(1800, description="purchased_30m, payment_failures_30m, abandoned_30m window")
     snapshot_interval_ms: int = 500
     tick_interval_s: float = 1.0
+    # Error-spike alerts: a seller's failure rate over the short window is far above its trailing hour.
+    spike_window_s: int = 300
+    spike_baseline_s: int = 3600
+    spike_ratio: float = Field(3.0, description="short-window failure rate / trailing-hour rate that alerts")
+    spike_min_failures: int = Field(5, description="failures in the short window needed before alerting")
+    spike_min_rate: float = Field(0.2, description="short-window failures / payment attempts needed to alert")
+    spike_cooldown_s: int = 900
 
     # --- Stream worker -----------------------------------------------------------------------
     app_id: str = "livemetrics"

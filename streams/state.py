@@ -18,15 +18,20 @@ import msgspec
 
 from livemetrics.contract import Event, location_of
 
-RECENT_MS = 30 * 60 * 1000  # purchased_30m, payment_failures_30m, abandoned_30m
 LIVE_LOCATIONS_EXCLUDED = frozenset({"purchased"})
 ABANDON_STEPS = ("checkout", "payment")
 MAX_TRAIL = 20
 
 
 class Windows(msgspec.Struct, frozen=True):
-    live_ms: int = 300_000
-    timeout_ms: int = 1_800_000
+    live_ms: int = 300_000  # "on a location now"
+    timeout_ms: int = 1_800_000  # active sessions; a session ends after this long without events
+    recent_ms: int = 1_800_000  # purchased_30m, payment_failures_30m, abandoned_30m
+
+    @classmethod
+    def from_settings(cls, s) -> "Windows":
+        return cls(live_ms=s.live_window_s * 1000, timeout_ms=s.session_timeout_s * 1000,
+                   recent_ms=s.recent_window_s * 1000)
 
 
 class SessionState(msgspec.Struct, array_like=True, omit_defaults=True):
@@ -44,6 +49,9 @@ class SessionState(msgspec.Struct, array_like=True, omit_defaults=True):
     trail: list[tuple[str, int, str]] = []  # (event_id, received_at, location) of recent page events
     pages_seen: int = 0
     emitted: dict[str, int] = {}  # what this session currently adds to its seller's gauges
+    # Earlier *ended* visits of this session id that ended in checkout/payment: (end time, step). A
+    # session that comes back after the timeout is a new visit; the old one stays an abandonment.
+    ended: list[tuple[int, str]] = []
 
 
 Contribution = dict[str, int]
@@ -60,11 +68,14 @@ def contribution(st: SessionState, now: int, w: Windows) -> Contribution:
         out[f"live:{loc}"] = 1
     if idle < w.timeout_ms:
         out["active"] = 1
-    elif loc in ABANDON_STEPS and idle < w.timeout_ms + RECENT_MS:
+    elif loc in ABANDON_STEPS and idle < w.timeout_ms + w.recent_ms:
         out[f"abandoned:{loc}"] = 1
-    if st.purchased_at and now - st.purchased_at < RECENT_MS:
+    for end, step in st.ended:
+        if 0 <= now - end < w.recent_ms:
+            out[f"abandoned:{step}"] = out.get(f"abandoned:{step}", 0) + 1
+    if st.purchased_at and now - st.purchased_at < w.recent_ms:
         out["purchased"] = 1
-    failures = sum(1 for t in st.failures.values() if now - t < RECENT_MS)
+    failures = sum(1 for t in st.failures.values() if now - t < w.recent_ms)
     if failures:
         out["failures"] = failures
     return out
@@ -72,12 +83,17 @@ def contribution(st: SessionState, now: int, w: Windows) -> Contribution:
 
 def next_change(st: SessionState, now: int, w: Windows) -> int | None:
     """The earliest instant after ``now`` at which the contribution can change without an event."""
-    if st.bot or st.last_seen == 0:
+    if st.last_seen == 0:
         return None
-    points = [st.last_seen + w.live_ms, st.last_seen + w.timeout_ms, st.last_seen + w.timeout_ms + RECENT_MS]
+    if st.bot:  # remembered (never counted) until a recount would forget the session too
+        end = st.last_seen + w.timeout_ms + w.recent_ms
+        return end if end > now else None
+    points = [st.last_seen + w.live_ms, st.last_seen + w.timeout_ms, st.last_seen + w.timeout_ms + w.recent_ms]
     if st.purchased_at:
-        points.append(st.purchased_at + RECENT_MS)
-    points.extend(t + RECENT_MS for t in st.failures.values())
+        points.append(st.purchased_at + w.recent_ms)
+    points.extend(t + w.recent_ms for t in st.failures.values())
+    for end, _ in st.ended:
+        points.extend((end, end + w.recent_ms))
     later = [p for p in points if p > now]
     return min(later) if later else None
 
@@ -99,7 +115,9 @@ def _settle(st: SessionState, now: int, w: Windows) -> tuple[SessionState, Contr
     st.emitted = new
     # Failures older than the 30-minute window never count again: forget them.
     if st.failures:
-        st.failures = {k: t for k, t in st.failures.items() if now - t < RECENT_MS}
+        st.failures = {k: t for k, t in st.failures.items() if now - t < w.recent_ms}
+    if st.ended:
+        st.ended = [e for e in st.ended if now - e[0] < w.recent_ms]
     return st, delta
 
 
@@ -108,13 +126,19 @@ def apply_event(st: SessionState | None, ev: Event, now: int, w: Windows, partit
     if st is None:
         st = SessionState(seller=ev.seller_id, partition=partition)
     else:
-        st = msgspec.structs.replace(st, failures=dict(st.failures), trail=list(st.trail), emitted=dict(st.emitted))
+        st = msgspec.structs.replace(st, failures=dict(st.failures), trail=list(st.trail), emitted=dict(st.emitted),
+                                     ended=list(st.ended))
         if partition >= 0:
             st.partition = partition
     if ev.backfill:
         return st, {}
     r = ev.received_at
     st.bot = st.bot or ev.is_bot
+    if st.last_seen and r - st.last_seen >= w.timeout_ms and st.loc in ABANDON_STEPS:
+        # The previous visit ended (timeout passed) in checkout or payment before this event came.
+        st.ended.append((st.last_seen + w.timeout_ms, st.loc))
+    if st.last_seen and r - st.last_seen >= w.timeout_ms:
+        st.loc = None  # a new visit: it is "other" until an event of its own says where it is
     st.last_seen = max(st.last_seen, r)
     loc = location_of(ev)
     if loc is not None and (r, ev.event_id) > (st.loc_at, st.loc_eid):
@@ -129,14 +153,14 @@ def apply_event(st: SessionState | None, ev: Event, now: int, w: Windows, partit
         st.checkout = msgspec.to_builtins(ev.checkout)
     elif ev.type == "payment_succeeded":
         st.purchased_at = max(st.purchased_at, r)
-    elif ev.type == "payment_failed" and now - r < RECENT_MS:
+    elif ev.type == "payment_failed" and now - r < w.recent_ms:
         st.failures[ev.event_id] = r
     return _settle(st, now, w)
 
 
 def advance(st: SessionState, now: int, w: Windows) -> tuple[SessionState, Contribution]:
     """Let time pass without an event (timer tick); return the new state and the gauge delta."""
-    st = msgspec.structs.replace(st, emitted=dict(st.emitted), failures=dict(st.failures))
+    st = msgspec.structs.replace(st, emitted=dict(st.emitted), failures=dict(st.failures), ended=list(st.ended))
     return _settle(st, now, w)
 
 
