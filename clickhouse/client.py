@@ -12,7 +12,8 @@ from livemetrics.settings import Settings
 
 # ClickHouse 26.x defaults async_insert to 1; we want inserts that are durable when acknowledged
 # and de-duplicated by token, so every insert states its settings.
-INSERT_SETTINGS = {"async_insert": 0, "wait_for_async_insert": 1}
+INSERT_SETTINGS = {"async_insert": 0, "wait_for_async_insert": 1, "insert_deduplicate": 1,
+                   "deduplicate_blocks_in_dependent_materialized_views": 1}
 
 _clients: dict[str, Client] = {}
 _lock = threading.Lock()

@@ -1,9 +1,9 @@
 """Named queries (``clickhouse/queries/<name>.sql``). Every report is defined once, with its range and
-time zone as parameters; live and historical views both call ``run``."""
+time zone as parameters; the API and the benchmarks both call ``report``."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -11,6 +11,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from clickhouse.client import get_client
 from livemetrics.settings import Settings
+
+REPORTS = ("hourly", "categories", "offers", "funnel", "payment-methods", "error-trends")
+FUNNEL_STEPS = ("visit", "product", "checkout", "payment", "purchase")
+# categories and offers are one metric (popular.sql) over a different dimension
+_POPULAR = {"categories": {"dim": "category", "dims": "categories", "page_type": "category"},
+            "offers": {"dim": "offer_id", "dims": "offers", "page_type": "offer"}}
 
 
 class QueryError(ValueError):
@@ -33,17 +39,64 @@ def check_tz(tz: str) -> str:
     return tz
 
 
-def run(settings: Settings, name: str, **params: Any) -> list[dict[str, Any]]:
-    """Run a named query; returns rows as dicts."""
+def epoch_ms(d: datetime) -> int:
+    return int((d if d.tzinfo else d.replace(tzinfo=timezone.utc)).timestamp() * 1000)
+
+
+def run(settings: Settings, name: str, substitute: dict[str, str] | None = None, **params: Any) -> list[dict[str, Any]]:
+    """Run a named query; ``substitute`` fills identifiers ({db} always); returns rows as dicts."""
     if "tz" in params:
         check_tz(params["tz"])
-    if "from" in params and "to" in params and params["from"] >= params["to"]:
-        raise QueryError("`from` must be before `to`")
     text = sql(name).replace("{db}", settings.clickhouse_database)
+    for k, v in (substitute or {}).items():
+        text = text.replace("{" + k + "}", v)
     res = get_client(settings).query(text, parameters=params)
     cols = res.column_names
-    return [dict(zip(cols, _plain(row))) for row in res.result_rows]
+    return [dict(zip(cols, [_plain(v) for v in row])) for row in res.result_rows]
 
 
-def _plain(row):
-    return [v.isoformat() if isinstance(v, datetime) else v for v in row]
+def report(settings: Settings, name: str, seller_id: str, start: datetime, end: datetime, tz: str = "UTC") -> dict[str, Any]:
+    """One report for a seller and range ``[start, end)`` in time zone ``tz``: ``{"rows": [...], ...}``."""
+    if name not in REPORTS:
+        raise QueryError(f"unknown report {name!r}; one of: {', '.join(REPORTS)}")
+    check_tz(tz)
+    if start >= end:
+        raise QueryError("`from` must be before `to`")
+    p = {"seller_id": seller_id, "from_ms": epoch_ms(start), "to_ms": epoch_ms(end), "tz": tz}
+    if name == "hourly":
+        rows = run(settings, "hourly", **p)
+        for r in rows:
+            r["hour"] = r.pop("hour_of_day")
+        return {"rows": rows}
+    if name in _POPULAR:
+        sub = _POPULAR[name]
+        rows = run(settings, "popular", substitute={"dim": sub["dim"], "dims": sub["dims"]}, page_type=sub["page_type"], **p)
+        for r in rows:
+            r["views"] = r["views"] or 0
+        return {"rows": rows}
+    if name == "funnel":
+        (c,) = run(settings, "funnel", **p)
+        rows, prev = [], None
+        for step in FUNNEL_STEPS:
+            n = c[step]
+            rows.append({"step": step, "sessions": n,
+                         "conversion_from_previous": _ratio(n, c["visit"] if prev is None else c[prev]),
+                         "conversion_from_start": _ratio(n, c["visit"]),
+                         "abandoned": c.get(f"ended_{step}", 0)})
+            prev = step
+        return {"rows": rows}
+    if name == "payment-methods":
+        return {"rows": run(settings, "payment_methods", **p)}
+    return {"rows": run(settings, "error_trends", **p), "top_causes": run(settings, "error_causes", **p)}
+
+
+def _ratio(a: int, b: int) -> float:
+    return round(a / b, 4) if b else 0.0
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    return v

@@ -13,7 +13,7 @@ from clickhouse import query as queries
 
 router = APIRouter(tags=["reports"])
 
-REPORTS = ("hourly",)
+REPORTS = queries.REPORTS
 
 
 def parse_range(from_: str | None, to: str | None) -> tuple[datetime, datetime]:
@@ -40,15 +40,13 @@ async def report(
     to: Annotated[str | None, Query()] = None,
     tz: Annotated[str, Query()] = "UTC",
 ) -> dict:
-    """A historical report (hourly, ...) for a date range, in the given time zone."""
+    """A historical report (hourly, categories, offers, funnel, payment-methods, error-trends) for a range, in a time zone."""
     if report not in REPORTS:
         raise HTTPException(404, f"unknown report {report!r}; one of: {', '.join(REPORTS)}")
     start, end = parse_range(from_, to)
     try:
-        rows = await asyncio.to_thread(
-            queries.run, settings, report, seller_id=seller_id, tz=tz, **{"from": start, "to": end}
-        )
+        body = await asyncio.to_thread(queries.report, settings, report, seller_id, start, end, tz)
     except queries.QueryError as exc:
         raise HTTPException(422, str(exc)) from None
     return {"seller_id": seller_id, "report": report, "from": start.isoformat() + "Z", "to": end.isoformat() + "Z",
-            "tz": tz, "rows": rows}
+            "tz": tz, **body}

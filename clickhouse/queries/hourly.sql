@@ -1,12 +1,14 @@
--- Page views and unique sessions per hour, in the seller's time zone.
+-- Hourly activity patterns: hour of day x weekday in the seller's time zone (weekday 1 = Monday).
 SELECT
-    toString(toStartOfHour(ts, {tz:String})) AS hour,
-    count() AS page_views,
-    uniqExact(session_id) AS sessions
-FROM {db}.events
+    toDayOfWeek(hour, 0, {tz:String}) AS weekday,
+    toHour(hour, {tz:String}) AS hour_of_day,
+    sum(page_views) AS page_views,
+    uniqMerge(sessions) AS sessions,
+    sum(checkouts) AS checkouts,
+    sum(purchases) AS purchases
+FROM {db}.rollup_traffic_hourly
 WHERE seller_id = {seller_id:String}
-  AND type = 'page_view'
-  AND NOT is_bot
-  AND ts >= {from:DateTime64(3)} AND ts < {to:DateTime64(3)}
-GROUP BY hour
-ORDER BY hour
+  AND hour >= toStartOfHour(fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC'))
+  AND hour < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+GROUP BY weekday, hour_of_day
+ORDER BY weekday, hour_of_day

@@ -1,0 +1,31 @@
+-- Popular categories / offers ({dim} = category | offer_id, {dims} = categories | offers): page views
+-- in the range, and of the sessions that started in the range and viewed it, how many started checkout.
+WITH toStartOfHour(fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')) AS range_start,
+     fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC') AS range_end
+SELECT s.item AS {dim}, v.views AS views, s.sessions AS sessions, s.checkout_sessions AS checkout_sessions,
+       round(s.checkout_sessions / s.sessions, 4) AS conversion
+FROM
+(
+    SELECT item, count() AS sessions, countIf(checkout) AS checkout_sessions
+    FROM
+    (
+        SELECT session_id, min(first_at) AS started, groupUniqArrayArray({dims}) AS items,
+               max(checkout) OR max(payment) OR max(purchase) AS checkout
+        FROM {db}.session_facts
+        WHERE seller_id = {seller_id:String}
+        GROUP BY session_id
+        HAVING toStartOfHour(started) >= range_start AND toStartOfHour(started) < range_end AND notEmpty(items)
+    )
+    ARRAY JOIN items AS item
+    GROUP BY item
+) AS s
+LEFT JOIN
+(
+    SELECT {dim} AS item, sum(views) AS views
+    FROM {db}.rollup_pages_hourly
+    WHERE seller_id = {seller_id:String} AND page_type = {page_type:String}
+      AND hour >= range_start AND hour < range_end
+    GROUP BY item
+) AS v ON v.item = s.item
+ORDER BY views DESC, sessions DESC, {dim}
+LIMIT 100
