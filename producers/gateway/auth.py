@@ -113,18 +113,18 @@ class Authenticator:
         if not ts or not signature:
             raise AuthError(401, "signed request needs X-Livemetrics-Timestamp and X-Livemetrics-Signature")
         try:
-            ts_i = int(ts)
+            ts_f = float(ts)  # unix seconds; decimals make each retry's signature unique
         except ValueError:
             raise AuthError(401, "X-Livemetrics-Timestamp must be unix seconds") from None
         now = time.time()
-        if abs(now - ts_i) > self.tolerance_s:
-            raise AuthError(401, f"stale signature: timestamp is {int(now - ts_i)} s from the gateway's clock "
+        if not abs(now - ts_f) <= self.tolerance_s:
+            raise AuthError(401, f"stale signature: timestamp is {now - ts_f:.0f} s from the gateway's clock "
                                  f"(tolerance {self.tolerance_s} s)")
         found = self.registry.server_secret(key_id)
         if found is None:
             raise AuthError(401, "unknown, revoked or wrong key")
         rec, secret = found
-        expected = "v1=" + hmac.new(secret.encode(), f"{ts_i}.".encode() + body, hashlib.sha256).hexdigest()
+        expected = "v1=" + hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
             raise AuthError(401, "wrong signature: expected v1=HMAC-SHA256(secret, \"<timestamp>.\" + body)")
         if not self.replays.first_time(expected.encode(), now):

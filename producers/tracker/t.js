@@ -1,0 +1,159 @@
+/* livemetrics browser tracker: page views, heartbeats, checkout and payment events. No dependencies.
+ * <script src="https://gateway/t.js" data-key="lm_pk_..." async></script>   (docs/ingest.md) */
+(function (w, d) {
+  "use strict";
+  if (w.livemetrics && w.livemetrics._loaded) return;
+  var script = d.currentScript || d.querySelector("script[data-key][src*='t.js']") || {};
+  var attr = function (n, dflt) { var v = script.getAttribute && script.getAttribute("data-" + n); return v == null ? dflt : v; };
+  var KEY = attr("key", "");
+  var ENDPOINT = (attr("endpoint", "") || (script.src ? new URL(script.src, w.location.href).origin : w.location.origin)).replace(/\/$/, "");
+  var BASE = attr("base", "").replace(/\/$/, "");
+  var HEARTBEAT_MS = Math.max(5, +attr("heartbeat", 15)) * 1000;
+  var FOLLOW_SPA = attr("spa", "true") !== "false";
+  var SESSION_MS = 30 * 60 * 1000, FLUSH_MS = 1000, MAX_BATCH = 20;
+  var URL_EVENTS = ENDPOINT + "/v1/events?key=" + encodeURIComponent(KEY);
+  var cfg = w.livemetricsConfig || {};
+  var DEFAULT_PATTERNS = [
+    { type: "home", re: "^/?$" },
+    { type: "category", re: "^/(?:c|category|categories)/([^/?#]+)" },
+    { type: "offer", re: "^/(?:o|offer|offers|deal|deals)/([^/?#]+)" },
+    { type: "product", re: "^/(?:p|product|products|item)/" },
+    { type: "cart", re: "^/(?:cart|basket|bag)(?:/|$)" },
+    { type: "checkout", re: "^/checkout(?:/|$)" },
+    { type: "payment", re: "^/(?:payment|pay)(?:/|$)" }
+  ];
+  var patterns = (cfg.patterns || []).concat(DEFAULT_PATTERNS).map(function (p) {
+    return { type: p.type, re: p.re instanceof RegExp ? p.re : new RegExp(p.re) };
+  });
+
+  // --- session id: random, 30-minute rolling expiry, localStorage or a cookie ---------------------
+  function uuid() {
+    if (w.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var b = new Uint8Array(16); (w.crypto || {}).getRandomValues ? crypto.getRandomValues(b) : b.forEach(function (_, i) { b[i] = Math.random() * 256; });
+    b[6] = (b[6] & 15) | 64; b[8] = (b[8] & 63) | 128;
+    var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+  function store(name, value) {
+    try { if (value === undefined) return w.localStorage.getItem(name); w.localStorage.setItem(name, value); return value; }
+    catch (e) {
+      if (value === undefined) { var m = d.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)")); return m ? decodeURIComponent(m[1]) : null; }
+      d.cookie = name + "=" + encodeURIComponent(value) + "; path=/; max-age=1800; SameSite=Lax"; return value;
+    }
+  }
+  function sessionId() {
+    var now = Date.now(), raw = store("lm_sid"), parts = raw ? raw.split("|") : [];
+    var sid = parts.length === 2 && now - (+parts[1]) < SESSION_MS ? parts[0] : "s-" + uuid().replace(/-/g, "");
+    store("lm_sid", sid + "|" + now);  // every event extends the session
+    return sid;
+  }
+
+  // --- page detection: data attributes, configured patterns, defaults -----------------------------
+  function detectPage() {
+    var path = w.location.pathname;
+    if (BASE && path.indexOf(BASE) === 0) path = path.slice(BASE.length) || "/";
+    var page = { type: "other", path: w.location.pathname + w.location.search };
+    var ds = (d.body && d.body.dataset) || {};
+    if (ds.lmPage) {
+      page.type = ds.lmPage;
+      if (ds.lmCategory) page.category = ds.lmCategory;
+      if (ds.lmOffer) page.offer_id = ds.lmOffer;
+    } else {
+      for (var i = 0; i < patterns.length; i++) {
+        var m = patterns[i].re.exec(path);
+        if (!m) continue;
+        page.type = patterns[i].type;
+        if (page.type === "category") page.category = decodeURIComponent(m[1]);
+        if (page.type === "offer") page.offer_id = decodeURIComponent(m[1]);
+        break;
+      }
+    }
+    if (d.title) page.title = d.title.slice(0, 200);
+    if (d.referrer) page.referrer = d.referrer.slice(0, 2048);
+    return page;
+  }
+
+  // --- batching and delivery ------------------------------------------------------------------------
+  var queue = [], timer = null, lastPage = null;
+  function event(type, extra) {
+    var ev = { event_id: uuid(), type: type, session_id: sessionId(), ts: Date.now() };
+    for (var k in extra) if (extra[k] != null) ev[k] = extra[k];
+    queue.push(ev);
+    if (queue.length >= MAX_BATCH) flush(); else if (!timer) timer = setTimeout(flush, FLUSH_MS);
+    return ev.event_id;
+  }
+  function flush(useBeacon) {
+    if (timer) { clearTimeout(timer); timer = null; }
+    if (!queue.length || !KEY) return;
+    var batch = queue.splice(0, 500), body = JSON.stringify({ events: batch });
+    // text/plain keeps the request "simple": no CORS preflight, and sendBeacon accepts it.
+    if (useBeacon && navigator.sendBeacon && navigator.sendBeacon(URL_EVENTS, new Blob([body], { type: "text/plain" }))) return;
+    try {
+      fetch(URL_EVENTS, { method: "POST", body: body, keepalive: body.length < 60000, headers: { "Content-Type": "text/plain" } })
+        .then(function (r) { if (r.status === 429 || r.status >= 500) requeue(batch); })
+        .catch(function () { requeue(batch); });
+    } catch (e) { requeue(batch); }
+  }
+  function requeue(batch) {  // same event ids: the gateway and the pipeline de-duplicate
+    queue = batch.concat(queue).slice(0, 500);
+    if (!timer) timer = setTimeout(flush, 5000);
+  }
+
+  function pageView() {
+    lastPage = detectPage();
+    return event("page_view", { page: lastPage });
+  }
+  function heartbeat() {
+    if (d.visibilityState === "visible") event("heartbeat", { page: lastPage || detectPage() });
+  }
+
+  // --- the public API -------------------------------------------------------------------------------
+  function payment(type, o) {
+    o = o || {};
+    var p = { method: o.method || "card", amount: +o.amount || 0, currency: o.currency, order_id: String(o.orderId || o.order_id || "") };
+    if (o.items) p.items = o.items;
+    if (type === "payment_failed") {
+      p.error_code = String(o.errorCode || o.error_code || "unknown");
+      if (o.errorMessage || o.error_message) p.error_message = String(o.errorMessage || o.error_message);
+      if (o.details) p.details = o.details;
+    }
+    var id = event(type, { payment: p, customer: o.customer });
+    flush();  // payments matter now, and often precede a navigation
+    return id;
+  }
+  var api = {
+    _loaded: true,
+    page: pageView,
+    flush: function () { flush(); },
+    sessionId: function () { return sessionId(); },
+    checkoutStarted: function (o) {
+      o = o || {};
+      var id = event("checkout_started", { checkout: { items: o.items || [], total: +o.total || 0, currency: o.currency }, customer: o.customer });
+      flush();
+      return id;
+    },
+    paymentStarted: function (o) { return payment("payment_started", o); },
+    paymentSucceeded: function (o) { return payment("payment_succeeded", o); },
+    paymentFailed: function (o) { return payment("payment_failed", o); }
+  };
+  var pending = w.livemetricsQueue || [];
+  w.livemetrics = api;
+
+  // --- wiring: first page view, SPA route changes, heartbeats, page hide ---------------------------
+  pageView();
+  if (FOLLOW_SPA) {
+    ["pushState", "replaceState"].forEach(function (name) {
+      var orig = history[name];
+      history[name] = function () {
+        var before = w.location.href, r = orig.apply(this, arguments);
+        if (w.location.href !== before) setTimeout(pageView, 0);
+        return r;
+      };
+    });
+    w.addEventListener("popstate", function () { pageView(); });
+  }
+  setInterval(heartbeat, HEARTBEAT_MS);
+  d.addEventListener("visibilitychange", function () { if (d.visibilityState === "hidden") flush(true); });
+  w.addEventListener("pagehide", function () { flush(true); });
+  pending.forEach(function (call) { if (api[call[0]]) api[call[0]](call[1]); });
+})(window, document);
