@@ -49,9 +49,11 @@ class SessionState(msgspec.Struct, array_like=True, omit_defaults=True):
     trail: list[tuple[str, int, str]] = []  # (event_id, received_at, location) of recent page events
     pages_seen: int = 0
     emitted: dict[str, int] = {}  # what this session currently adds to its seller's gauges
-    # Earlier *ended* visits of this session id that ended in checkout/payment: (end time, step). A
-    # session that comes back after the timeout is a new visit; the old one stays an abandonment.
-    ended: list[tuple[int, str]] = []
+    first_seen: int = 0  # of the current visit
+    # Earlier visits of this session id, (first, last, loc_at, loc_eid, loc), kept while they can still
+    # count as an abandonment. A session that comes back after the timeout is a new visit; one that
+    # ended in checkout or payment stays an abandonment there.
+    ended: list[tuple[int, int, int, str, str | None]] = []
 
 
 Contribution = dict[str, int]
@@ -70,8 +72,8 @@ def contribution(st: SessionState, now: int, w: Windows) -> Contribution:
         out["active"] = 1
     elif loc in ABANDON_STEPS and idle < w.timeout_ms + w.recent_ms:
         out[f"abandoned:{loc}"] = 1
-    for end, step in st.ended:
-        if 0 <= now - end < w.recent_ms:
+    for _, last, _, _, step in st.ended:
+        if step in ABANDON_STEPS and 0 <= now - (last + w.timeout_ms) < w.recent_ms:
             out[f"abandoned:{step}"] = out.get(f"abandoned:{step}", 0) + 1
     if st.purchased_at and now - st.purchased_at < w.recent_ms:
         out["purchased"] = 1
@@ -92,8 +94,8 @@ def next_change(st: SessionState, now: int, w: Windows) -> int | None:
     if st.purchased_at:
         points.append(st.purchased_at + w.recent_ms)
     points.extend(t + w.recent_ms for t in st.failures.values())
-    for end, _ in st.ended:
-        points.extend((end, end + w.recent_ms))
+    for _, last, _, _, _ in st.ended:
+        points.extend((last + w.timeout_ms, last + w.timeout_ms + w.recent_ms))
     later = [p for p in points if p > now]
     return min(later) if later else None
 
@@ -117,7 +119,7 @@ def _settle(st: SessionState, now: int, w: Windows) -> tuple[SessionState, Contr
     if st.failures:
         st.failures = {k: t for k, t in st.failures.items() if now - t < w.recent_ms}
     if st.ended:
-        st.ended = [e for e in st.ended if now - e[0] < w.recent_ms]
+        st.ended = [e for e in st.ended if now - (e[1] + w.timeout_ms) < w.recent_ms]
     return st, delta
 
 
@@ -134,15 +136,8 @@ def apply_event(st: SessionState | None, ev: Event, now: int, w: Windows, partit
         return st, {}
     r = ev.received_at
     st.bot = st.bot or ev.is_bot
-    if st.last_seen and r - st.last_seen >= w.timeout_ms and st.loc in ABANDON_STEPS:
-        # The previous visit ended (timeout passed) in checkout or payment before this event came.
-        st.ended.append((st.last_seen + w.timeout_ms, st.loc))
-    if st.last_seen and r - st.last_seen >= w.timeout_ms:
-        st.loc = None  # a new visit: it is "other" until an event of its own says where it is
-    st.last_seen = max(st.last_seen, r)
     loc = location_of(ev)
-    if loc is not None and (r, ev.event_id) > (st.loc_at, st.loc_eid):
-        st.loc, st.loc_at, st.loc_eid = loc, r, ev.event_id
+    _place(st, r, ev.event_id, loc, w)
     if ev.page is not None and ev.type == "page_view" and all(e != ev.event_id for e, _, _ in st.trail):
         st.pages_seen += 1
         st.trail.append((ev.event_id, r, loc or "other"))
@@ -156,6 +151,27 @@ def apply_event(st: SessionState | None, ev: Event, now: int, w: Windows, partit
     elif ev.type == "payment_failed" and now - r < w.recent_ms:
         st.failures[ev.event_id] = r
     return _settle(st, now, w)
+
+
+def _place(st: SessionState, r: int, eid: str, loc: str | None, w: Windows) -> None:
+    """Put the event into its visit. Visits are split where events are ``timeout`` apart; an event
+    delivered late can fall between two visits and join them, so visits are merged again each time."""
+    visits = [list(v) for v in st.ended]
+    if st.last_seen:
+        visits.append([st.first_seen, st.last_seen, st.loc_at, st.loc_eid, st.loc])
+    visits.append([r, r, r if loc is not None else 0, eid if loc is not None else "", loc])
+    visits.sort(key=lambda v: v[0])
+    merged = [visits[0]]
+    for v in visits[1:]:
+        cur = merged[-1]
+        if v[0] - cur[1] < w.timeout_ms:
+            cur[1] = max(cur[1], v[1])
+            if v[4] is not None and (cur[4] is None or (v[2], v[3]) > (cur[2], cur[3])):
+                cur[2], cur[3], cur[4] = v[2], v[3], v[4]
+        else:
+            merged.append(v)
+    *ended, (st.first_seen, st.last_seen, st.loc_at, st.loc_eid, st.loc) = merged
+    st.ended = [tuple(v) for v in ended]  # type: ignore[misc]
 
 
 def advance(st: SessionState, now: int, w: Windows) -> tuple[SessionState, Contribution]:

@@ -182,7 +182,7 @@ def test_a_session_ending_in_checkout_is_one_abandonment_even_if_it_comes_back()
     co = make_event(TYPES.index("checkout_started"), 0, 1, 0, T0, False, False)
     s, _ = sm.apply_event(None, co, T0, W)
     s, d = sm.advance(s, T0 + W.timeout_ms, W)
-    assert d == {"active": -1, "abandoned:checkout": 1}
+    assert d == {"live:checkout": -1, "active": -1, "abandoned:checkout": 1}
     back = make_event(0, 0, 1, 0, T0 + W.timeout_ms + 10, False, False)
     s, d = sm.apply_event(s, back, T0 + W.timeout_ms + 10, W)
     assert d == {"active": 1, "live:home": 1}  # still one abandonment, plus the new visit
