@@ -44,9 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sellers", help="manage sellers' keys and tokens")
     ss = s.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = ss.add_parser("add", help="create a seller's browser key and read token")
+    add = ss.add_parser("add", help="create a seller's browser key and read token (and a server key)")
     add.add_argument("seller_id")
-    ss.add_parser("list", help="list keys and tokens (never their secrets)")
+    add.add_argument("--server-key", action="store_true", help="also create a server key (HMAC-signed requests)")
+    add.add_argument("--rate", type=int, default=0, help="events/s per key (default: LIVEMETRICS_GATEWAY_RATE_PER_S)")
+    ls = ss.add_parser("list", help="list keys and tokens (never their secrets)")
+    ls.add_argument("--seller", help="only this seller's keys")
+    rot = ss.add_parser("rotate", help="replace a key or token with a new one of the same kind and seller")
+    rot.add_argument("key_id")
+    rot.add_argument("--grace", type=int, default=0, help="seconds the old key keeps working (default: revoked now)")
     rev = ss.add_parser("revoke", help="revoke a key or token by its id")
     rev.add_argument("key_id")
 

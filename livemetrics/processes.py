@@ -68,28 +68,58 @@ def migrate(settings: Settings) -> int:
 
 
 def sellers(settings: Settings, args: argparse.Namespace) -> int:
+    """``sellers add|list|rotate|revoke``: keys live hashed in the seller-keys topic (docs/ingest.md)."""
+    import time
+
+    import msgspec
+
     from livemetrics import keys
 
+    kek = settings.key_encryption_key.get_secret_value()
+
+    def make(kind: str, seller_id: str, label: str, **extra) -> str:
+        if kind == "server":
+            presented, rec = keys.new_server_key(seller_id, kek, label=label, **extra)
+        else:
+            presented, rec = keys.new_key({"browser": "pk", "token": "st"}[kind], seller_id, label=label, **extra)
+        keys.publish(settings, rec)
+        return presented
+
     if args.action == "add":
-        browser, brec = keys.new_key("pk", args.seller_id, label="browser")
-        token, trec = keys.new_key("st", args.seller_id, label="dashboard")
-        keys.publish(settings, brec)
-        keys.publish(settings, trec)
-        print(f"seller:      {args.seller_id}\nbrowser key: {browser}\nread token:  {token}")
-        print("Keep the token secret; only hashes are stored, so it cannot be shown again.", file=sys.stderr)
+        extra = {"rate_per_s": args.rate} if args.rate else {}
+        print(f"seller:      {args.seller_id}")
+        print(f"browser key: {make('browser', args.seller_id, 'browser', **extra)}")
+        print(f"read token:  {make('token', args.seller_id, 'dashboard')}")
+        if args.server_key:
+            print(f"server key:  {make('server', args.seller_id, 'server', **extra)}")
+        print("Keep the token and server key secret; they cannot be shown again.", file=sys.stderr)
         return 0
     reg = keys.KeyRegistry(settings).start()
     try:
         if args.action == "list":
             for r in sorted(reg.records(), key=lambda r: (r.seller_id, r.created_at)):
-                print(f"{r.seller_id:20} {r.kind:8} {r.key_id:14} {'revoked' if r.revoked else 'active':8} {r.label}")
+                if args.seller and r.seller_id != args.seller:
+                    continue
+                expired = r.expires_at and r.expires_at < time.time()
+                state = "revoked" if r.revoked or expired else ("expires" if r.expires_at else "active")
+                print(f"{r.seller_id:20} {r.kind:8} {r.key_id:14} {state:8} {r.label}")
             return 0
         rec = reg.record(args.key_id)
         if rec is None:
             print(f"no key with id {args.key_id!r}", file=sys.stderr)
             return 1
-        import msgspec
-
+        if args.action == "rotate":
+            if rec.revoked:
+                print(f"{rec.key_id} is revoked; add a new key instead", file=sys.stderr)
+                return 1
+            extra = {"rate_per_s": rec.rate_per_s, "can_read_pii": rec.can_read_pii}
+            presented = make(rec.kind, rec.seller_id, rec.label, **extra)
+            old = (msgspec.structs.replace(rec, expires_at=int(time.time()) + args.grace) if args.grace
+                   else msgspec.structs.replace(rec, revoked=True))
+            keys.publish(settings, old)
+            print(f"new {rec.kind} key for {rec.seller_id}: {presented}")
+            print(f"old key {rec.key_id} " + (f"works for {args.grace} s more" if args.grace else "revoked"))
+            return 0
         keys.publish(settings, msgspec.structs.replace(rec, revoked=True))
         print(f"revoked {rec.kind} {rec.key_id} of {rec.seller_id}")
         return 0
