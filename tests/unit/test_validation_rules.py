@@ -1,0 +1,151 @@
+"""Every rejection rule of the contract, one case each, with the message asserted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from livemetrics.contract import MAX_BATCH, EventIn
+from livemetrics.validation import BodyError, Rejection, parse_event, split_body
+from tests.support import factories as f
+
+
+def rejected(ev: dict) -> Rejection:
+    r = parse_event(json.dumps(ev).encode(), 3)
+    assert isinstance(r, Rejection), r
+    assert r.index == 3
+    return r
+
+
+def test_every_event_type_is_accepted():
+    for ev in (f.page_view(), f.heartbeat(), f.checkout_started(), f.payment(), f.payment_succeeded(), f.payment_failed()):
+        assert isinstance(parse_event(json.dumps(ev).encode(), 0), EventIn), ev["type"]
+
+
+def test_unknown_type():
+    assert rejected(f.page_view(type="x")).error == "unknown event type 'x' - at `$.type`"
+
+
+def test_unknown_page_type():
+    assert rejected(f.page_view("basement")).error == "unknown page type 'basement' - at `$.page.type`"
+
+
+def test_missing_field():
+    ev = f.page_view()
+    del ev["session_id"]
+    assert rejected(ev).error == "Object missing required field `session_id` - at `$`"
+
+
+def test_missing_page_on_page_view():
+    ev = f.page_view()
+    del ev["page"]
+    assert "`page`" in rejected(ev).error and "$.page" in rejected(ev).error
+
+
+def test_missing_nested_field():
+    ev = f.checkout_started()
+    del ev["checkout"]["currency"]
+    assert rejected(ev).error == "Object missing required field `currency` - at `$.checkout`"
+
+
+def test_wrong_type():
+    assert rejected(f.page_view(session_id=12345678)).error == "Expected `str`, got `int` - at `$.session_id`"
+
+
+def test_unknown_field():
+    assert "`colour`" in rejected(f.page_view(colour="red")).error
+
+
+def test_category_page_needs_category():
+    assert rejected(f.page_view("category")).error == "category pages need `page.category` - at `$.page.category`"
+
+
+def test_offer_page_needs_offer_id():
+    assert rejected(f.page_view("offer")).error == "offer pages need `page.offer_id` - at `$.page.offer_id`"
+
+
+def test_payment_failed_needs_error_code():
+    ev = f.payment_failed()
+    del ev["payment"]["error_code"]
+    assert rejected(ev).error == "payment_failed needs `payment.error_code` - at `$.payment.error_code`"
+
+
+def test_bad_currency():
+    ev = f.checkout_started()
+    ev["checkout"]["currency"] = "euro"
+    assert "$.checkout.currency" in rejected(ev).error
+
+
+def test_naive_timestamp_is_accepted_by_schema_but_names_ts_later():
+    # A time without zone passes msgspec; the gateway's epoch_ms names `$.ts` (see ingest tests).
+    assert isinstance(parse_event(json.dumps(f.page_view(ts="2026-01-01T10:00:00")).encode(), 0), EventIn)
+
+
+def test_epoch_seconds_are_not_milliseconds():
+    from livemetrics.contract import ContractError, epoch_ms
+
+    with pytest.raises(ContractError, match=r"\$\.ts"):
+        epoch_ms(1_700_000_000)
+
+
+def test_pii_on_page_view():
+    r = rejected(f.page_view(customer=f.customer()))
+    assert (r.reason, r.error) == ("pii", "personal data is not accepted on page_view events - at `$.customer`")
+
+
+def test_pii_on_heartbeat():
+    assert rejected(f.heartbeat(customer={"email": "a@b.c"})).reason == "pii"
+
+
+@pytest.mark.parametrize("number", ["4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111", "378282246310005"])
+def test_card_number_anywhere(number):
+    ev = f.payment_failed(payment_overrides={"details": {"note": f"card {number} declined"}})
+    r = rejected(ev)
+    assert r.reason == "card_data"
+    assert r.error == "card data is never accepted: value at `$.payment.details.note` looks like a card number or security code"
+    assert number not in json.dumps(r.raw) and number.replace(" ", "").replace("-", "") not in json.dumps(r.raw)
+
+
+def test_card_number_as_json_number():
+    r = rejected(f.payment_failed(payment_overrides={"details": {"pan": 4111111111111111}}))
+    assert r.reason == "card_data" and "4111111111111111" not in json.dumps(r.raw)
+
+
+def test_card_number_hidden_in_unicode_escapes():
+    raw = json.dumps(f.page_view(page={"type": "home", "path": "/x"})).replace('"/x"', '"\\u0034111111111111111"').encode()
+    r = parse_event(raw, 0)
+    assert isinstance(r, Rejection) and r.reason == "card_data"
+
+
+def test_digits_failing_luhn_are_not_card_data():
+    ev = f.payment_failed(payment_overrides={"order_id": "4111111111111112"})
+    assert isinstance(parse_event(json.dumps(ev).encode(), 0), EventIn)
+
+
+@pytest.mark.parametrize("field", ["cvc", "CVV", "cvv2", "security_code", "card_verification_value"])
+def test_card_security_code_field(field):
+    r = rejected(f.payment_failed(payment_overrides={"details": {field: "123"}}))
+    assert r.reason == "card_data"
+    assert f"`$.payment.details.{field}`" in r.error
+    assert r.raw["payment"]["details"][field] == "[redacted]"
+
+
+def test_oversize_event():
+    ev = f.payment_failed(payment_overrides={"details": {"blob": "x" * 33_000}})
+    r = rejected(ev)
+    assert r.reason == "oversize" and "over the limit of 32768" in r.error
+
+
+def test_batch_over_500_is_413():
+    body = json.dumps({"events": [f.heartbeat() for _ in range(MAX_BATCH + 1)]}).encode()
+    with pytest.raises(BodyError) as exc:
+        split_body(body)
+    assert exc.value.status == 413 and "501 events is over the limit of 500" in str(exc.value)
+
+
+def test_malformed_and_wrong_shapes():
+    for body, words in ((b"", "empty body"), (b"[{}]", "JSON array"), (b"nope", "malformed JSON"),
+                        (b'{"events": []}', "`events` is empty"), (b'{"events": 3}', "malformed JSON")):
+        with pytest.raises(BodyError, match=words):
+            split_body(body)
