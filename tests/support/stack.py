@@ -1,0 +1,57 @@
+"""A whole stack for API and browser tests: key registry, Faust worker process, gateway and API
+in-process (the API restartable on its own port), with the worker warmed up."""
+
+from __future__ import annotations
+
+import httpx
+
+from api.main import create_api
+from livemetrics.keys import KeyRegistry
+from livemetrics.settings import Settings
+from producers.gateway.app import create_gateway
+from tests.support import factories as f
+from tests.support.servers import ThreadServer, WorkerProcess, get_json, wait_until
+
+
+class Stack:
+    def __init__(self, settings: Settings, log_dir, sellers: dict[str, tuple[str, str]]):
+        self.settings, self.log_dir, self.sellers = settings, log_dir, sellers
+        self.registry = KeyRegistry(settings).start()
+        self.worker = WorkerProcess(settings, log_dir).start()
+        self.gateway = ThreadServer(create_gateway(settings, self.registry)).start()
+        self.api = ThreadServer(create_api(settings, self.registry)).start()
+
+    def wait_keys(self, token: str) -> None:
+        wait_until(lambda: self.registry.record(token.split("_")[2]) is not None, 15, what="keys loaded")
+
+    def post(self, key: str, body: dict) -> httpx.Response:
+        return httpx.post(f"{self.gateway.url}/v1/events", json=body, timeout=15,
+                          headers={"Authorization": f"Bearer {key}", "User-Agent": f.CHROME})
+
+    def live(self, seller: str, token: str) -> dict:
+        return get_json(f"{self.api.url}/v1/sellers/{seller}/live", token)
+
+    def warm_up(self, seller: str = "warmup") -> None:
+        """The worker has joined its group once a snapshot for ``seller`` shows its page view."""
+        browser, token = self.sellers[seller]
+        self.wait_keys(token)
+        assert self.post(browser, f.page_view()).status_code == 202
+        try:
+            wait_until(lambda: self.live(seller, token)["live"]["home"] >= 1, 90, interval=0.2,
+                       what="worker start", alive=self.worker.alive)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.worker.log_tail()}") from None
+
+    def stop_api(self) -> None:
+        self.api.stop()
+
+    def start_api(self) -> None:
+        """A new API process-equivalent on the same port (what a restart looks like to a browser)."""
+        self.api = ThreadServer(create_api(self.settings, self.registry), port=self.api.port).start()
+
+    def close(self) -> None:
+        for stop in (self.api.stop, self.gateway.stop, self.worker.stop, self.registry.stop):
+            try:
+                stop()
+            except Exception:  # noqa: BLE001 - stop everything even if one part is already gone
+                pass
