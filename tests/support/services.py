@@ -44,7 +44,7 @@ def local_kafka(data_dir: Path) -> Iterator[tuple[str, LocalKafka]]:
     try:
         yield s.kafka_bootstrap, lk
     finally:
-        lk.stop()
+        lk.stop(wait_s=5)  # a throw-away broker: no need to wait out a long controlled shutdown
 
 
 @contextmanager
