@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api.live_feed import LiveFeed
 from api import logs
-from api.routes import dashboard, health, live, me, reports
+from api.routes import dashboard, health, live, me, payment_errors, reports
 from livemetrics.keys import KeyRegistry
 from livemetrics.settings import Settings, get_settings
 
@@ -59,5 +59,6 @@ def create_api(settings: Settings | None = None, registry: KeyRegistry | None = 
     app.include_router(me.router)
     app.include_router(live.router)
     app.include_router(reports.router)
+    app.include_router(payment_errors.router)
     dashboard.mount(app)
     return app

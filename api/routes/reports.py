@@ -16,13 +16,17 @@ router = APIRouter(tags=["reports"])
 REPORTS = queries.REPORTS
 
 
+def parse_instant(v: str, name: str) -> datetime:
+    """An ISO 8601 query parameter as an aware datetime (UTC when no offset is given)."""
+    try:
+        d = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        raise HTTPException(422, f"`{name}` is not an ISO 8601 date or time: {v!r}") from None
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+
+
 def parse_range(from_: str | None, to: str | None) -> tuple[datetime, datetime]:
-    def parse(v: str, name: str) -> datetime:
-        try:
-            d = datetime.fromisoformat(v.replace("Z", "+00:00"))
-        except ValueError:
-            raise HTTPException(422, f"`{name}` is not an ISO 8601 date or time: {v!r}") from None
-        return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    parse = parse_instant
 
     end = parse(to, "to") if to else datetime.now(timezone.utc)
     start = parse(from_, "from") if from_ else end - timedelta(days=7)

@@ -1,0 +1,57 @@
+"""The payment-error history a seller follows up on, and the status they give each alert."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from api.deps import PrincipalDep, SellerId, SettingsDep
+from api.privacy import alert_for
+from api.routes.reports import parse_instant
+from clickhouse import payment_errors as store
+
+router = APIRouter(tags=["payment errors"])
+
+
+class StatusChange(BaseModel):
+    status: Literal["open", "contacted", "resolved"]
+    note: str = Field("", max_length=2000)
+
+
+@router.get("/v1/sellers/{seller_id}/payment-errors")
+async def list_payment_errors(
+    seller_id: SellerId,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+    status: Literal["open", "contacted", "resolved"] | None = None,
+    method: str | None = None,
+    error_code: str | None = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+) -> dict:
+    """Payment-error alerts with customer contact, order and diagnostics, newest first, paginated."""
+    start = parse_instant(from_, "from") if from_ else None
+    end = parse_instant(to, "to") if to else None
+    if start and end and start >= end:
+        raise HTTPException(422, "`from` must be before `to`")
+    try:
+        page = await asyncio.to_thread(store.page, settings, seller_id, limit, cursor, status, method, error_code, start, end)
+    except store.CursorError as exc:
+        raise HTTPException(422, str(exc)) from None
+    page["items"] = [alert_for(principal, a) for a in page["items"]]
+    return page
+
+
+@router.post("/v1/sellers/{seller_id}/payment-errors/{alert_id}/status")
+async def set_payment_error_status(seller_id: SellerId, alert_id: str, change: StatusChange,
+                                   principal: PrincipalDep, settings: SettingsDep) -> dict:
+    """Mark a payment-error alert open, contacted or resolved, with a note; the change is stored."""
+    if not await asyncio.to_thread(store.exists, settings, seller_id, alert_id):
+        raise HTTPException(404, f"no payment error {alert_id!r} for this seller")
+    return await asyncio.to_thread(store.set_status, settings, seller_id, alert_id, change.status, change.note,
+                                   principal.key_id)
