@@ -29,7 +29,7 @@ def build_snapshot(seller_id: str, totals: dict[str, int], w: Windows, recoverin
     as_of = as_of_ms if as_of_ms is not None else int(time.time() * 1000)
     snap = {
         "seller_id": seller_id,
-        "as_of": _iso(as_of),
+        "as_of": iso(as_of),
         "as_of_ms": as_of,
         "window_s": w.live_ms // 1000,
         "session_timeout_s": w.timeout_ms // 1000,
@@ -49,10 +49,11 @@ def build_snapshot(seller_id: str, totals: dict[str, int], w: Windows, recoverin
     }
     if rates is not None:
         snap["rates_per_minute"] = rates
+        snap["windows"]["rates_per_minute"] = "60 one-minute buckets, the last one is the current (partial) minute"
     return snap
 
 
-def _iso(ms: int) -> str:
+def iso(ms: int) -> str:
     from datetime import datetime, timezone
 
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

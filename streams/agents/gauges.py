@@ -1,20 +1,26 @@
-"""Gauges agent: per seller, the latest sums reported by each source partition; their total is the
-seller's live numbers, published as a snapshot on ``live-metrics`` at most every snapshot interval."""
+"""Gauges agent: per seller, the latest sums row reported by each source partition; their total is the
+seller's live numbers and per-minute rates, published as a snapshot on ``live-metrics`` at most every
+snapshot interval, plus error-spike alerts on ``payment-alerts``."""
 
 from __future__ import annotations
 
 import msgspec
 
+from streams import rates, spikes
 from streams.agents.sessions import WINDOWS
 from streams.app import app, settings
 from streams.clock import now_ms
 from streams.snapshot import build_snapshot
 from streams.tables import gauges
-from streams.topics import live_deltas, live_metrics
+from streams.topics import live_deltas, live_metrics, payment_alerts
+
+SPIKE_RULE = spikes.SpikeRule.from_settings(settings)
 
 _json = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder(dict)
 _changed: set[str] = set()
+_spiked_at: dict[str, int] = {}  # last error-spike alert per seller (cool-down)
+_recovering = {"now": False, "announced": False}
 
 
 def apply_report(report: dict) -> bool:
@@ -27,20 +33,29 @@ def apply_report(report: dict) -> bool:
     prev = parts.get(p)
     if prev is not None and prev["seq"] >= report["seq"]:
         return False  # a redelivered or older report: changes nothing
-    parts[p] = {"seq": report["seq"], "v": report["v"]}
+    parts[p] = {"seq": report["seq"], "v": report["v"], "r": report.get("r", {})}
     gauges[key] = _json.encode(parts)
     _changed.add(seller)
     return True
 
 
-def totals_for(seller: str) -> dict[str, int]:
+def totals_for(seller: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """The seller's gauges and per-minute buckets: the sum over its partitions' latest rows."""
     raw = gauges.get(seller.encode())
     totals: dict[str, int] = {}
+    buckets: dict[str, dict[str, int]] = {}
     if raw:
         for part in _dec.decode(raw).values():
             for k, v in part["v"].items():
                 totals[k] = totals.get(k, 0) + v
-    return {k: v for k, v in totals.items() if v}
+            rates.merge(buckets, part.get("r", {}))
+    return {k: v for k, v in totals.items() if v}, buckets
+
+
+def snapshot_for(seller: str, now: int, recovering: bool = False) -> tuple[dict, dict]:
+    totals, buckets = totals_for(seller)
+    per_minute = rates.series(buckets, now)
+    return build_snapshot(seller, totals, WINDOWS, recovering=recovering, as_of_ms=now, rates=per_minute), per_minute
 
 
 @app.agent(live_deltas)
@@ -49,14 +64,29 @@ async def keep_gauges(stream):
         apply_report(_dec.decode(event.value))
 
 
+def _is_recovering() -> bool:
+    return bool(app.rebalancing or getattr(app, "in_recovery", False))
+
+
 @app.timer(interval=settings.snapshot_interval_ms / 1000)
 async def publish_snapshots() -> None:
-    """A snapshot for every seller whose numbers changed since the last one."""
+    """A snapshot for every seller whose numbers changed since the last one; while tables recover after
+    a restart or rebalance, one snapshot per known seller saying ``recovering: true``."""
+    now = now_ms()
+    recovering = _is_recovering()
+    if recovering != _recovering["now"]:
+        _recovering["now"] = recovering
+        _changed.update(k.decode() for k in list(gauges.keys()))
     if not _changed:
         return
     sellers = list(_changed)
     _changed.clear()
-    now = now_ms()
     for seller in sellers:
-        snap = build_snapshot(seller, totals_for(seller), WINDOWS, as_of_ms=now)
+        snap, per_minute = snapshot_for(seller, now, recovering)
         await live_metrics.send(key=seller.encode(), value=_json.encode(snap))
+        if recovering:
+            continue
+        alert = spikes.check(seller, per_minute, now, SPIKE_RULE, _spiked_at.get(seller))
+        if alert is not None:
+            _spiked_at[seller] = now
+            await payment_alerts.send(key=seller.encode(), value=_json.encode(alert))

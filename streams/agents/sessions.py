@@ -1,16 +1,23 @@
 """Session agent: folds raw events and timer ticks into session state, keeps per-(seller, partition)
-running sums of the sessions' contributions, reports changed sums to the gauges agent and turns every
-failed payment into an alert."""
+sums rows (the sessions' contributions, per-minute rates and the highest offset counted per topic),
+reports changed rows to the gauges agent and turns every failed payment into one alert.
+
+The hot path takes events in batches: each session and each sums row is read and written once per
+batch, whatever the number of its events in it (fewer table writes, same result: every update is
+idempotent and the rows are written in the same changelog partition as the sessions)."""
 
 from __future__ import annotations
 
 import heapq
 import time
-from collections import OrderedDict
+import weakref
+from collections import OrderedDict, defaultdict
 
 import msgspec
+from faust.streams import _current_event
 
 from livemetrics import contract
+from streams import rates
 from streams import state as sm
 from streams.alerts import payment_failure_alert
 from streams.app import app, settings
@@ -18,11 +25,12 @@ from streams.clock import now_ms
 from streams.tables import sessions
 from streams.topics import live_deltas, payment_alerts, session_input, session_ticks
 
-WINDOWS = sm.Windows(live_ms=settings.live_window_s * 1000, timeout_ms=settings.session_timeout_s * 1000)
+WINDOWS = sm.Windows.from_settings(settings)
 TICKS_TOPIC = settings.topic("session-ticks")
+BATCH = 2000
 
 _json = msgspec.json.Encoder()
-_sums_dec = msgspec.json.Decoder(dict)
+_row_dec = msgspec.json.Decoder(dict)
 
 # In-memory, rebuilt from the table after every rebalance: when each session next needs a look.
 _deadlines: dict[int, list[tuple[int, bytes]]] = {}
@@ -30,97 +38,163 @@ _dirty: dict[tuple[str, int], bytes] = {}  # latest sums row per (seller, partit
 _alerted: OrderedDict[str, None] = OrderedDict()  # recent alert ids, against re-sends by retrying clients
 
 
-def _sums_key(seller: str, partition: int) -> bytes:
+def sums_key(seller: str, partition: int) -> bytes:
     return b"\x00sums\x00" + seller.encode() + b"\x00" + str(partition).encode()
 
 
-def _add_to_sums(seller: str, partition: int, delta: sm.Contribution) -> None:
-    key = _sums_key(seller, partition)
-    raw = sessions.get(key)
-    row = _sums_dec.decode(raw) if raw else {"seq": 0, "v": {}}
-    sm.add_into(row["v"], delta)
-    # A hybrid logical clock: increases with every update, and jumps to wall time so that a report
-    # made after a crash or rebalance orders after anything an earlier owner of the partition sent.
-    row["seq"] = max(row["seq"] + 1, time.time_ns())
-    data = _json.encode(row)
-    sessions[key] = data
-    _dirty[(seller, partition)] = data
+class PartitionBatch:
+    """The reads and writes of one batch for one partition: each key read and written at most once."""
+
+    def __init__(self, partition: int, now: int):
+        self.partition, self.now = partition, now
+        self.states: dict[bytes, sm.SessionState | None] = {}
+        self.rows: dict[str, dict] = {}
+        self.alerts: list[dict] = []
+
+    def state(self, key: bytes) -> sm.SessionState | None:
+        if key not in self.states:
+            raw = sessions.get(key)
+            self.states[key] = sm.loads(raw) if raw else None
+        return self.states[key]
+
+    def row(self, seller: str) -> dict:
+        row = self.rows.get(seller)
+        if row is None:
+            raw = sessions.get(sums_key(seller, self.partition))
+            row = _row_dec.decode(raw) if raw else {}
+            row.setdefault("seq", 0), row.setdefault("v", {}), row.setdefault("hw", {}), row.setdefault("r", {})
+            self.rows[seller] = row
+        return row
+
+    def event(self, ev: contract.Event, topic: str, offset: int) -> None:
+        key = ev.session_id.encode()
+        old = self.state(key)
+        row = self.row(ev.seller_id)
+        replay = offset <= row["hw"].get(topic, -1)  # already counted before a crash or rebalance
+        st, delta = sm.apply_event(old, ev, self.now, WINDOWS, self.partition)
+        self.states[key] = st
+        if delta:
+            sm.add_into(row["v"], delta)
+        if not replay:
+            row["hw"][topic] = offset
+            if not st.bot:
+                rates.count(row["r"], ev, self.now)
+        if (ev.type == "payment_failed" and not ev.backfill and not replay and ev.event_id not in _alerted
+                and (old is None or ev.event_id not in old.failures)):
+            _alerted[ev.event_id] = None
+            if len(_alerted) > 100_000:
+                _alerted.popitem(last=False)
+            self.alerts.append(payment_failure_alert(ev, old, self.now))
+
+    def tick(self) -> None:
+        if self.partition not in _deadlines:
+            _rebuild(self.partition, self.now)
+        heap = _deadlines[self.partition]
+        while heap and heap[0][0] <= self.now:
+            _, key = heapq.heappop(heap)
+            old = self.state(key)
+            if old is None:
+                continue
+            st, delta = sm.advance(old, self.now, WINDOWS)
+            self.states[key] = st
+            if delta:
+                sm.add_into(self.row(st.seller)["v"], delta)
+        minute = self.now // rates.BUCKET_MS
+        if _tick_minute.get(self.partition) != minute:  # a new minute: the rates' hour slides on
+            _tick_minute[self.partition] = minute
+            for seller in list(_rated.get(self.partition, ())):
+                self.row(seller)
+
+    def write(self) -> None:
+        """Write every touched session and sums row once (table writes need a current event of this
+        partition: the caller sets it)."""
+        heap = _deadlines.setdefault(self.partition, [])
+        for key, st in self.states.items():
+            if st is None:
+                continue
+            if sm.is_finished(st, self.now, WINDOWS):
+                if sessions.get(key) is not None:
+                    del sessions[key]
+                continue
+            sessions[key] = sm.dumps(st)
+            due = sm.next_change(st, self.now, WINDOWS)
+            if due is not None:
+                heapq.heappush(heap, (due, key))
+        for seller, row in self.rows.items():
+            row["r"] = rates.prune(row["r"], self.now)
+            rated = _rated.setdefault(self.partition, set())
+            (rated.add if row["r"] else rated.discard)(seller)
+            # A hybrid logical clock: increases with every update, and jumps to wall time so that a
+            # report made after a crash or rebalance orders after anything an earlier owner sent.
+            row["seq"] = max(row["seq"] + 1, time.time_ns())
+            data = _json.encode(row)
+            sessions[sums_key(seller, self.partition)] = data
+            _dirty[(seller, self.partition)] = data
 
 
-def _store(key: bytes, st: sm.SessionState, now: int, partition: int) -> None:
-    if sm.is_finished(st, now, WINDOWS):
-        sessions.pop(key, None)
-        return
-    sessions[key] = sm.dumps(st)
-    due = sm.next_change(st, now, WINDOWS)
-    if due is not None:
-        heapq.heappush(_deadlines.setdefault(partition, []), (due, key))
+_rated: dict[int, set[str]] = {}  # sellers with rates in the last hour, per partition (rebuilt lazily)
+_tick_minute: dict[int, int] = {}
 
 
 def _rebuild(partition: int, now: int) -> None:
     heap: list[tuple[int, bytes]] = []
+    rated: set[str] = set()
+    suffix = b"\x00" + str(partition).encode()
     for key, raw in sessions.items():
-        if raw is None or key.startswith(b"\x00"):
+        if raw is None:
+            continue
+        if key.startswith(b"\x00sums\x00"):
+            if key.endswith(suffix) and _row_dec.decode(raw).get("r"):
+                rated.add(key[6:-len(suffix)].decode())
             continue
         st = sm.loads(raw)
         if st.partition == partition:
             heap.append((sm.next_change(st, now, WINDOWS) or now, key))
     heapq.heapify(heap)
     _deadlines[partition] = heap
+    _rated[partition] = rated
 
 
-def on_event(ev: contract.Event, partition: int, now: int) -> dict | None:
-    key = ev.session_id.encode()
-    raw = sessions.get(key)
-    old = sm.loads(raw) if raw else None
-    st, delta = sm.apply_event(old, ev, now, WINDOWS, partition)
-    if delta:
-        _add_to_sums(st.seller, partition, delta)
-    _store(key, st, now, partition)
-    if ev.type == "payment_failed" and not ev.backfill and ev.event_id not in _alerted:
-        _alerted[ev.event_id] = None
-        if len(_alerted) > 100_000:
-            _alerted.popitem(last=False)
-        return payment_failure_alert(ev, old, now)
-    return None
-
-
-def on_tick(partition: int, now: int) -> None:
-    if partition not in _deadlines:
-        _rebuild(partition, now)
-    heap = _deadlines[partition]
-    while heap and heap[0][0] <= now:
-        _, key = heapq.heappop(heap)
-        raw = sessions.get(key)
-        if raw is None:
-            continue
-        st, delta = sm.advance(sm.loads(raw), now, WINDOWS)
-        if delta:
-            _add_to_sums(st.seller, partition, delta)
-        _store(key, st, now, partition)
+def process(events) -> list[dict]:
+    """Fold a batch of stream events (raw events and ticks, any partitions); return the alerts."""
+    now = now_ms()
+    by_partition: dict[int, list] = defaultdict(list)
+    for event in events:
+        by_partition[event.message.partition].append(event)
+    alerts: list[dict] = []
+    for partition, evs in by_partition.items():
+        batch = PartitionBatch(partition, now)
+        for event in evs:
+            msg = event.message
+            if msg.topic == TICKS_TOPIC:
+                batch.tick()
+                continue
+            try:
+                ev = contract.decode(event.value)
+            except msgspec.DecodeError:
+                app.log.warning("undecodable event at %s[%s]@%s skipped", msg.topic, msg.partition, msg.offset)
+                continue
+            batch.event(ev, msg.topic, msg.offset)
+        token = _current_event.set(weakref.ref(evs[-1]))  # table writes go to this partition
+        try:
+            batch.write()
+        finally:
+            _current_event.reset(token)
+        alerts.extend(batch.alerts)
+    return alerts
 
 
 @app.agent(session_input)
 async def track_sessions(stream):
-    async for event in stream.events():
-        msg = event.message
-        now = now_ms()
-        if msg.topic == TICKS_TOPIC:
-            on_tick(msg.partition, now)
-            continue
-        try:
-            ev = contract.decode(event.value)
-        except msgspec.DecodeError:
-            app.log.warning("undecodable event at %s[%s]@%s skipped", msg.topic, msg.partition, msg.offset)
-            continue
-        alert = on_event(ev, msg.partition, now)
-        if alert is not None:
-            await payment_alerts.send(key=ev.seller_id.encode(), value=_json.encode(alert))
+    async for events in stream.take_events(BATCH, within=0.01):
+        for alert in process(events):
+            await payment_alerts.send(key=alert["seller_id"].encode(), value=_json.encode(alert))
 
 
 @app.on_partitions_revoked.connect
 async def _forget_deadlines(app_, revoked, **kwargs) -> None:
     _deadlines.clear()  # rebuilt lazily from the table for whatever this worker owns next
+    _rated.clear()
 
 
 @app.timer(interval=0.1)
@@ -131,8 +205,8 @@ async def report_sums() -> None:
     batch = list(_dirty.items())
     _dirty.clear()
     for (seller, partition), data in batch:
-        row = _sums_dec.decode(data)
-        body = {"seller": seller, "p": partition, "seq": row["seq"], "v": row["v"]}
+        row = _row_dec.decode(data)
+        body = {"seller": seller, "p": partition, "seq": row["seq"], "v": row["v"], "r": row["r"]}
         await live_deltas.send(key=seller.encode(), value=_json.encode(body))
 
 
