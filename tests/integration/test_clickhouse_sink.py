@@ -1,0 +1,154 @@
+"""The schema and the sink on the real engine and a real broker: columns from the contract, migrations
+that re-run, no duplicates on redelivery, nothing lost or doubled by a crash between insert and commit,
+the personal-data TTL."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from clickhouse.client import get_client
+from clickhouse.columns import KAFKA_COLUMNS
+from clickhouse.migrate import migrate, migration_files, statements
+from clickhouse.sink import EventSink
+from livemetrics.contract import COLUMNS, PII_COLUMNS, TOPIC_FOR_TYPE, encode
+from livemetrics.kafka_config import consumer_config, producer_config
+from tests.support.servers import wait_until
+from tests.unit.clickhouse import oracle
+
+pytestmark = pytest.mark.integration
+
+
+def produce(settings, events) -> None:
+    p = Producer(producer_config(settings))
+    for e in events:
+        p.produce(settings.topic(TOPIC_FOR_TYPE[e.type]), key=e.session_id.encode(), value=encode(e))
+    assert p.flush(30) == 0
+
+
+def scalar(settings, sql):
+    return get_client(settings).query(sql.replace("{db}", settings.clickhouse_database)).result_rows[0][0]
+
+
+def some_events(n_sessions=60, days_ago=1.0, seed=1):
+    start = datetime.now(timezone.utc) - timedelta(days=days_ago)
+    return oracle.generate(seed, ("s1", "s2"), start, days=0.5, sessions_per_seller=n_sessions)
+
+
+def totals(settings):
+    return (scalar(settings, "SELECT count() FROM {db}.events"),
+            scalar(settings, "SELECT uniqExact(event_id) FROM {db}.events"),
+            scalar(settings, "SELECT sum(page_views) + sum(checkouts) + sum(purchases) FROM {db}.rollup_traffic_hourly"))
+
+
+def test_events_table_columns_are_the_contract_plus_kafka_position(settings):
+    migrate(settings)
+    rows = get_client(settings).query(f"DESCRIBE TABLE {settings.clickhouse_database}.events").result_rows
+    assert [r[0] for r in rows] == [c[0] for c in COLUMNS] + list(KAFKA_COLUMNS)
+    types = {r[0]: r[1] for r in rows}
+    assert {c[0]: types[c[0]] for c in COLUMNS} == {c[0]: c[1] for c in COLUMNS}
+    ttl = {r[0]: r[6] for r in rows}  # ttl_expression
+    assert all("INTERVAL" in ttl[c] or "toIntervalDay" in ttl[c] for c in PII_COLUMNS), ttl
+    assert not ttl["session_id"]
+
+
+def test_migrations_re_run_cleanly(settings):
+    assert len(migrate(settings)) == len(migration_files())
+    assert migrate(settings) == []
+    c = get_client(settings)
+    for _, _, sql in migration_files():  # every statement itself is idempotent, too
+        for stmt in statements(sql, settings):
+            c.command(stmt)
+    assert migrate(settings) == []
+
+
+def test_the_same_batch_twice_leaves_no_duplicates(settings):
+    migrate(settings)
+    events = some_events()
+    produce(settings, events)
+    sink = EventSink(settings)
+    c = Consumer(consumer_config(settings, "read-" + uuid.uuid4().hex[:6]))
+    c.subscribe(sink.topics)
+    batch: list = []
+    deadline = time.monotonic() + 30
+    while len(batch) < len(events) and time.monotonic() < deadline:
+        batch += [m for m in c.consume(1000, 0.5) if not m.error()]
+    c.close()
+    assert len(batch) == len(events)
+    assert sink._insert(batch) == len(events)
+    first = totals(settings)
+    assert first[0] == first[1] == len(events) and first[2] > 0
+    sink._insert(batch)  # redelivered: same offsets, same token
+    assert totals(settings) == first
+    sink.consumer.close()
+
+
+class CrashBeforeCommit(Exception):
+    pass
+
+
+class DiesBeforeCommit:
+    """The real consumer, except that the process "dies" after ClickHouse acknowledged, before Kafka did."""
+
+    def __init__(self, consumer):
+        self._c = consumer
+
+    def __getattr__(self, name):
+        return getattr(self._c, name)
+
+    def commit(self, *a, **kw):
+        raise CrashBeforeCommit()
+
+
+def test_a_crash_between_insert_and_commit_loses_and_duplicates_nothing(settings):
+    migrate(settings)
+    events = some_events(seed=2)
+    produce(settings, events)
+    crashing = EventSink(settings)
+
+    crashing.consumer = DiesBeforeCommit(crashing.consumer)
+    crashing.consumer.subscribe(crashing.topics, on_assign=crashing._on_assign)
+    inserted = 0
+    deadline = time.monotonic() + 30
+    while inserted == 0 and time.monotonic() < deadline:
+        try:
+            crashing.poll_once(0.5)
+            crashing._first_at = 0  # make every poll due
+            crashing.flush()
+        except CrashBeforeCommit:
+            inserted = scalar(settings, "SELECT count() FROM {db}.events")
+    assert 0 < inserted
+    crashing.consumer.close()
+    sink = EventSink(settings).start()  # same group: nothing was committed
+    try:
+        wait_until(lambda: scalar(settings, "SELECT count() FROM {db}.events") >= len(events), 30, what="all rows")
+        sink.flush()
+    finally:
+        sink.stop()
+    n, distinct, rolled = totals(settings)
+    assert n == distinct == len(events)
+    want = sum(1 for e in events if not e.is_bot and e.type in ("page_view", "checkout_started", "payment_succeeded"))
+    assert rolled == want
+
+
+def test_personal_data_expires_before_the_rows(make_settings):
+    s = make_settings(pii_ttl_days=2)
+    migrate(s)
+    old = some_events(n_sessions=40, days_ago=4, seed=3)
+    new = some_events(n_sessions=40, days_ago=0.7, seed=4)
+    produce(s, old + new)
+    sink = EventSink(s).start()
+    try:
+        wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") == len(old) + len(new), 30, what="rows")
+    finally:
+        sink.stop()
+    get_client(s).command(f"OPTIMIZE TABLE {s.clickhouse_database}.events FINAL")
+    cutoff = int((datetime.now(timezone.utc) - timedelta(days=2)).timestamp())
+    pii = " OR ".join(f"{c} != ''" for c in PII_COLUMNS)
+    assert scalar(s, f"SELECT count() FROM {{db}}.events WHERE toUnixTimestamp(ts) < {cutoff} AND ({pii})") == 0
+    assert scalar(s, f"SELECT count() FROM {{db}}.events WHERE toUnixTimestamp(ts) < {cutoff}") > 0
+    assert scalar(s, f"SELECT count() FROM {{db}}.events WHERE toUnixTimestamp(ts) > {cutoff + 3600} AND customer_email != ''") > 0
