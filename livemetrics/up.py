@@ -87,21 +87,28 @@ class Child:
                 self.ready = True
         return self.ready
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM to the whole group, then SIGKILL for whatever is left (grandchildren too)."""
+    def terminate(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            _signal_group(self.proc.pid, signal.SIGTERM)  # start_new_session: the child leads its group
+
+    def reap(self, deadline: float) -> None:
+        """Wait until ``deadline`` (monotonic) for a clean exit, then SIGKILL whatever is left of the
+        group (grandchildren too)."""
         if self.proc is None:
             return
-        pgid = self.proc.pid  # start_new_session: the child leads its own group
-        _signal_group(pgid, signal.SIGTERM)
         try:
-            self.proc.wait(timeout)
+            self.proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            pass
-        _signal_group(pgid, signal.SIGKILL)
+            print(f"  {self.name} did not stop in time: killed", file=sys.stderr)
+        _signal_group(self.proc.pid, signal.SIGKILL)
         try:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             pass
+
+    def stop(self, timeout: float = 20.0) -> None:
+        self.terminate()
+        self.reap(time.monotonic() + timeout)
 
     def tail(self, n: int = 40) -> str:
         try:
@@ -124,9 +131,9 @@ def group_stable(settings: Settings, group: str) -> bool:
 
     from livemetrics.kafka_config import admin_config
 
+    admin = AdminClient(admin_config(settings))  # keep a reference: a collected client never completes its futures
     try:
-        fut = AdminClient(admin_config(settings)).describe_consumer_groups([group], request_timeout=3)[group]
-        desc = fut.result(timeout=5)
+        desc = admin.describe_consumer_groups([group], request_timeout=3)[group].result(timeout=5)
         return desc.state == ConsumerGroupState.STABLE and len(desc.members) > 0
     except Exception:  # noqa: BLE001 - group not there yet
         return False
@@ -261,11 +268,21 @@ class Stack:
                 if not c.alive():
                     raise ChildDied(c)
 
-    def stop(self) -> None:
-        by_name = {c.name: c for c in self.children}
-        for name in STOP_ORDER:
-            if name in by_name and by_name[name].proc is not None:
-                by_name[name].stop()
+    def stop(self, timeout: float = 20.0) -> None:
+        """The simulator first (no new traffic), then the rest together; the broker last."""
+        started = time.monotonic()
+        order = sorted(self.children, key=lambda c: STOP_ORDER.index(c.name) if c.name in STOP_ORDER else 99)
+        for c in order:
+            if c.name == "simulate":
+                c.stop(timeout)
+        rest = [c for c in order if c.name != "simulate"]
+        for c in rest:
+            c.terminate()
+        deadline = time.monotonic() + timeout
+        for c in rest:
+            c.reap(deadline)
+        if self.children:
+            print(f"processes stopped in {time.monotonic() - started:.1f}s", file=sys.stderr)
         if self.broker is not None:
             print(self.broker.stop(), file=sys.stderr)
 
