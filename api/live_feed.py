@@ -36,6 +36,7 @@ class Subscriber:
         self.snapshot: tuple[dict, str] | None = None  # (snapshot, its WebSocket message, encoded once)
         self.alerts: deque[dict] = deque()
         self.overflowed = False
+        self.closed = False  # the client went away (seen by the socket's reader task)
         self.wake = asyncio.Event()
 
     def offer_snapshot(self, snap: dict, message: str) -> None:

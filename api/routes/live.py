@@ -41,6 +41,18 @@ async def recent_alerts(seller_id: SellerId, feed: FeedDep, principal: Principal
     return {"items": [alert_for(principal, a) for a in feed.recent_alerts.get(seller_id, ())]}
 
 
+async def _watch_disconnect(ws: WebSocket, sub) -> None:
+    """Read (and ignore) what the client sends, so that a closed dashboard frees its slot at once
+    instead of at the next send."""
+    try:
+        while (await ws.receive())["type"] != "websocket.disconnect":
+            pass
+    except Exception:  # noqa: BLE001 - any receive failure means the client is gone
+        pass
+    sub.closed = True
+    sub.wake.set()
+
+
 def _refusal(ws: WebSocket, seller_id: str, feed, settings) -> tuple[int, str] | None:
     """Why this handshake is refused (close code, reason), or None to accept it."""
     origin = ws.headers.get("origin")
@@ -70,8 +82,10 @@ async def live_ws(ws: WebSocket, seller_id: str) -> None:
         return
     principal = ws_principal(ws)
     sub = feed.subscribe(seller_id)  # before accept: the per-seller cap holds under concurrent handshakes
+    reader: asyncio.Task | None = None
     try:
         await ws.accept()
+        reader = asyncio.create_task(_watch_disconnect(ws, sub))
 
         def still_valid() -> bool:
             return principal.is_admin or registry.authenticate_id(principal.key_id) is not None
@@ -91,6 +105,8 @@ async def live_ws(ws: WebSocket, seller_id: str) -> None:
                 await ws.send_json({"type": "heartbeat", "at": int(time.time() * 1000)})
                 continue
             sub.wake.clear()
+            if sub.closed:
+                return
             if not still_valid():
                 await ws.close(code=4401, reason="token expired or revoked")
                 return
@@ -109,3 +125,5 @@ async def live_ws(ws: WebSocket, seller_id: str) -> None:
         pass
     finally:
         feed.unsubscribe(sub)
+        if reader is not None:
+            reader.cancel()

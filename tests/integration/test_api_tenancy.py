@@ -13,7 +13,7 @@ import websockets
 
 from tests.support import factories as f
 from tests.support.servers import get_json, wait_until
-from tests.support.stack import Stack
+from tests.support.stack import Stack, module_settings, new_seller
 
 pytestmark = pytest.mark.integration
 
@@ -27,25 +27,9 @@ B_IDS = ("seller-b", "SELLER-B", "seller-b ", "seller%2Db", "seller-b%00", "sell
 
 @pytest.fixture(scope="module")
 def stack(kafka, clickhouse_dsn, tmp_path_factory):
-    import uuid
-
-    from livemetrics import keys
-    from livemetrics.settings import Settings
-    from livemetrics.topics import create_topics
-
-    tag = uuid.uuid4().hex[:10]
     tmp = tmp_path_factory.mktemp("tenancy")
-    s = Settings(data_dir=tmp / "data", kafka_bootstrap=kafka, topic_prefix=f"t{tag}.", app_id=f"lm-{tag}",
-                 clickhouse_dsn=clickhouse_dsn, clickhouse_database=f"lm_{tag}", store="memory://",
-                 admin_token="admin-" + tag, sink_group=f"sink-{tag}", partitions=3)
-    create_topics(s)
-    sellers = {}
-    for seller in ("seller-a", "seller-b", "warmup"):
-        b, brec = keys.new_key("pk", seller)
-        t, trec = keys.new_key("st", seller)
-        keys.publish(s, brec)
-        keys.publish(s, trec)
-        sellers[seller] = (b, t)
+    s = module_settings(kafka, clickhouse_dsn, tmp)
+    sellers = {seller: new_seller(s, seller) for seller in ("seller-a", "seller-b", "warmup")}
     st = Stack(s, tmp, sellers)
     try:
         st.warm_up()

@@ -55,3 +55,30 @@ class Stack:
                 stop()
             except Exception:  # noqa: BLE001 - stop everything even if one part is already gone
                 pass
+
+
+def module_settings(kafka: str, clickhouse_dsn: str, tmp, **overrides) -> Settings:
+    """Like the ``make_settings`` fixture, for module-scoped stacks: own topics, app id and database."""
+    import uuid
+
+    from livemetrics.topics import create_topics
+
+    tag = uuid.uuid4().hex[:10]
+    values = dict(data_dir=tmp / "data", kafka_bootstrap=kafka, topic_prefix=f"t{tag}.", app_id=f"lm-{tag}",
+                  clickhouse_dsn=clickhouse_dsn, clickhouse_database=f"lm_{tag}", store="memory://",
+                  admin_token="admin-" + tag, sink_group=f"sink-{tag}", partitions=3)
+    values.update(overrides)
+    s = Settings(**values)
+    create_topics(s)
+    return s
+
+
+def new_seller(s: Settings, seller_id: str, **token_extra) -> tuple[str, str]:
+    """A browser key and a read token for ``seller_id``, stored in Kafka."""
+    from livemetrics import keys
+
+    browser, brec = keys.new_key("pk", seller_id, label="browser")
+    token, trec = keys.new_key("st", seller_id, label="dashboard", **token_extra)
+    keys.publish(s, brec)
+    keys.publish(s, trec)
+    return browser, token
