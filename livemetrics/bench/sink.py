@@ -1,0 +1,111 @@
+"""``livemetrics bench sink``: rows/s from Kafka into ClickHouse through the sink, next to the fastest raw
+bulk insert of the same rows (one Arrow insert) into the same schema, in the same run."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from livemetrics.bench import emit
+from livemetrics.contract import Checkout, Customer, Event, Item, Page, Payment, encode
+from livemetrics.settings import Settings
+
+
+def sample_events(n: int, seed: int = 1) -> list[bytes]:
+    """Encoded events shaped like storefront traffic: mostly page views, some checkouts and payments."""
+    rnd = random.Random(seed)
+    now = int(time.time() * 1000)
+    cats, out = [f"cat-{i}" for i in range(50)], []
+    for i in range(n):
+        sid, ts, r = f"sess-{i // 12:010d}", now - rnd.randrange(86_400_000), rnd.random()
+        common = dict(event_id=str(uuid.UUID(int=rnd.getrandbits(128))), seller_id=f"seller-{i % 20}", session_id=sid,
+                      ts=ts, received_at=ts, ip_hash="9f8e7d", user_agent="Mozilla/5.0 (X11; Linux x86_64) Chrome/131",
+                      browser="Chrome", os="Linux", device="Other")
+        if r < 0.85:
+            e = Event(type="page_view", page=Page(type="category", category=rnd.choice(cats), path="/c"), **common)
+        elif r < 0.93:
+            e = Event(type="checkout_started", checkout=Checkout(items=[Item(sku="A-1", name="Lamp", qty=1, unit_price=20.0)],
+                      total=20.0, currency="EUR"), customer=Customer(email="a@example.com", phone="+4930123"), **common)
+        else:
+            e = Event(type=rnd.choice(("payment_succeeded", "payment_failed")), customer=Customer(email="a@example.com"),
+                      payment=Payment(method="card", amount=20.0, currency="EUR", order_id="o-1", error_code="declined",
+                                      error_message="Declined", details={"psp": "x"}), **common)
+        out.append(encode(e))
+    return out
+
+
+def run(args) -> int:
+    from confluent_kafka import Producer
+
+    from clickhouse.client import INSERT_SETTINGS, get_client
+    from clickhouse.columns import decode_events, events_table
+    from clickhouse.migrate import migrate
+    from clickhouse.sink import EventSink
+    from livemetrics.kafka_config import producer_config
+    from livemetrics.topics import create_topics
+
+    n = max(200_000, int(args.duration * 100_000))
+    with tempfile.TemporaryDirectory(prefix="lm-bench-sink-") as tmp, local_broker(args, Path(tmp)) as bootstrap:
+        tag = uuid.uuid4().hex[:8]
+        dsn = args.clickhouse or f"chdb://{tmp}/chdb"
+        s = Settings(data_dir=Path(tmp), kafka_bootstrap=bootstrap, clickhouse_dsn=dsn, topic_prefix=f"b{tag}.",
+                     clickhouse_database=f"bench_sink_{tag}", sink_group=f"bench-{tag}", partitions=3)
+        raw = s.model_copy(update={"clickhouse_database": f"bench_raw_{tag}"})
+        create_topics(s)
+        migrate(s)
+        migrate(raw)
+        values = sample_events(n)
+        # the ceiling: the same rows, already columnar, in one Arrow insert into the same schema (rollups included)
+        events, _ = decode_events(values)
+        table = events_table(events, ["t"] * n, [0] * n, list(range(n)))
+        t0 = time.perf_counter()
+        get_client(raw).insert_arrow(f"{raw.clickhouse_database}.events", table, settings=INSERT_SETTINGS)
+        raw_s = time.perf_counter() - t0
+        del events, table
+        p = Producer(producer_config(s, **{"linger.ms": 20}))
+        for v in values:
+            while True:
+                try:
+                    p.produce(s.topic("page-events"), value=v)
+                    break
+                except BufferError:
+                    p.poll(0.05)
+        p.flush(120)
+        sink = EventSink(s).start()
+        t0 = time.perf_counter()
+        count = f"SELECT count() FROM {s.clickhouse_database}.events"
+        while get_client(s).query(count).result_rows[0][0] < n:
+            time.sleep(0.02)
+        sink_s = time.perf_counter() - t0
+        sink.stop()
+        emit("sink", "sink_rows_per_s", n / sink_s, "rows/s", rows=n)
+        emit("sink", "raw_insert_rows_per_s", n / raw_s, "rows/s", rows=n)
+    return 0
+
+
+@contextlib.contextmanager
+def local_broker(args, tmp: Path):
+    """The broker given with --kafka, or a local one on free ports for this run."""
+    if args.kafka:
+        yield args.kafka
+        return
+    import socket
+
+    from livemetrics.kafka_local import LocalKafka
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    ks = Settings(data_dir=tmp / "kafka", kafka_bootstrap=f"127.0.0.1:{free_port()}", kafka_controller_port=free_port())
+    lk = LocalKafka(ks)
+    lk.start(wait_s=90, quiet=True)
+    try:
+        yield ks.kafka_bootstrap
+    finally:
+        lk.stop()
