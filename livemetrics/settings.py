@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     app_id: str = "livemetrics"
     store: str = Field("rocksdb://", description="Faust table store: rocksdb:// (production) or memory://")
     worker_web_port: int = 6066
+    worker_session_timeout_s: float = Field(
+        10.0, description="Kafka group session timeout: how soon a crashed worker's partitions move on")
 
     # --- HTTP --------------------------------------------------------------------------------
     host: str = "127.0.0.1"

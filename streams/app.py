@@ -22,6 +22,9 @@ app = faust.App(
     consumer_auto_offset_reset="earliest",
     table_standby_replicas=0,
     broker_commit_interval=1.0,
+    # A SIGKILLed worker's partitions move to the others after this; Faust's default is 60 s.
+    broker_session_timeout=settings.worker_session_timeout_s,
+    broker_heartbeat_interval=max(0.5, settings.worker_session_timeout_s / 4),
     web_enabled=False,
     autodiscover=False,
     key_serializer="raw",

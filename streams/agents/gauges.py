@@ -65,7 +65,7 @@ async def keep_gauges(stream):
 
 
 def _is_recovering() -> bool:
-    return bool(app.rebalancing or getattr(app, "in_recovery", False))
+    return bool(getattr(app, "in_recovery", False))  # set by Faust while tables replay their changelogs
 
 
 @app.timer(interval=settings.snapshot_interval_ms / 1000)

@@ -163,25 +163,30 @@ def process(events) -> list[dict]:
         by_partition[event.message.partition].append(event)
     alerts: list[dict] = []
     for partition, evs in by_partition.items():
-        batch = PartitionBatch(partition, now)
-        for event in evs:
-            msg = event.message
-            if msg.topic == TICKS_TOPIC:
-                batch.tick()
-                continue
-            try:
-                ev = contract.decode(event.value)
-            except msgspec.DecodeError:
-                app.log.warning("undecodable event at %s[%s]@%s skipped", msg.topic, msg.partition, msg.offset)
-                continue
-            batch.event(ev, msg.topic, msg.offset)
-        token = _current_event.set(weakref.ref(evs[-1]))  # table writes go to this partition
+        # Table reads and writes go to the current event's partition (RocksDB store, changelog).
+        token = _current_event.set(weakref.ref(evs[-1]))
         try:
-            batch.write()
+            alerts.extend(_process_partition(partition, evs, now))
         finally:
             _current_event.reset(token)
-        alerts.extend(batch.alerts)
     return alerts
+
+
+def _process_partition(partition: int, evs: list, now: int) -> list[dict]:
+    batch = PartitionBatch(partition, now)
+    for event in evs:
+        msg = event.message
+        if msg.topic == TICKS_TOPIC:
+            batch.tick()
+            continue
+        try:
+            ev = contract.decode(event.value)
+        except msgspec.DecodeError:
+            app.log.warning("undecodable event at %s[%s]@%s skipped", msg.topic, msg.partition, msg.offset)
+            continue
+        batch.event(ev, msg.topic, msg.offset)
+    batch.write()
+    return batch.alerts
 
 
 @app.agent(session_input)
