@@ -1,0 +1,140 @@
+"""``livemetrics bench queries``: p50/p95 of every report for a seller with 10 M events among 20 M, next to
+the same hourly question answered by scanning the raw events (the ceiling the rollups must beat).
+
+The history is generated as columns (numpy) and inserted as Arrow, through the materialized views, in
+chunks; not through Kafka (that is ``bench sink``)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from livemetrics.bench import emit
+from livemetrics.settings import Settings
+
+SELLER = "seller-main"
+DAYS = 30
+EVENTS_PER_SESSION = 10
+TYPES = ("page_view", "checkout_started", "payment_started", "payment_succeeded", "payment_failed")
+TYPE_P = (0.82, 0.07, 0.04, 0.04, 0.03)
+PAGES = ("home", "category", "offer", "product", "cart", "other")
+PAGE_P = (0.2, 0.35, 0.25, 0.1, 0.05, 0.05)
+
+
+def _dict(idx: np.ndarray, values) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(idx.astype(np.int32)), pa.array(list(values), pa.string()))
+
+
+def _uuids(rng: np.random.Generator, n: int) -> pa.Array:
+    hexd = np.frombuffer(b"0123456789abcdef", dtype="S1")
+    b = rng.integers(0, 256, (n, 16), dtype=np.uint8)
+    h = np.empty((n, 32), dtype="S1")
+    h[:, 0::2], h[:, 1::2] = hexd[b >> 4], hexd[b & 15]
+    dash = np.full((n, 1), b"-", dtype="S1")
+    s = np.hstack([h[:, :8], dash, h[:, 8:12], dash, h[:, 12:16], dash, h[:, 16:20], dash, h[:, 20:]])
+    return pa.array(np.ascontiguousarray(s).view("S36").ravel()).cast(pa.string())
+
+
+def chunk(rng: np.random.Generator, first_event: int, n: int, seller: str | None, end_ms: int, offset: int) -> pa.Table:
+    """``n`` events; sessions of EVENTS_PER_SESSION events a minute apart; one seller or 99 others."""
+    from clickhouse.columns import EVENT_SCHEMA
+
+    idx = np.arange(first_event, first_event + n)
+    sess = idx // EVENTS_PER_SESSION
+    start = end_ms - DAYS * 86_400_000 + (sess * 2_654_435_761) % (DAYS * 86_400_000)  # sessions spread over the days
+    ts = start + (idx % EVENTS_PER_SESSION) * 60_000
+    t = rng.choice(len(TYPES), n, p=TYPE_P)
+    pv = t == 0
+    page = np.where(pv, rng.choice(len(PAGES), n, p=PAGE_P) + 1, 0)
+    cat = np.where(page == 2, rng.integers(1, 51, n), 0)
+    offer = np.where(page == 3, rng.integers(1, 301, n), 0)
+    pay = t >= 2
+    method = np.where(pay, rng.integers(1, 5, n), 0)
+    err = np.where(t == 4, rng.integers(1, 9, n), 0)
+    sellers = [seller] if seller else [f"seller-{i:03d}" for i in range(99)]
+    cols = {
+        "event_id": _uuids(rng, n),
+        "type": _dict(t, TYPES),
+        "seller_id": _dict(np.zeros(n, np.int32) if seller else sess % 99, sellers),
+        "session_id": pa.array(sess + 10_000_000).cast(pa.string()),
+        "ts": pa.array(ts.astype(np.int64)).cast(pa.timestamp("ms", tz="UTC")),
+        "received_at": pa.array(ts.astype(np.int64)).cast(pa.timestamp("ms", tz="UTC")),
+        "page_type": _dict(page, ("",) + PAGES),
+        "category": _dict(cat, [""] + [f"cat-{i}" for i in range(1, 51)]),
+        "offer_id": _dict(offer, [""] + [f"offer-{i}" for i in range(1, 301)]),
+        "total": pa.array(np.where(t >= 1, rng.uniform(5, 300, n).round(2), 0.0)),
+        "currency": _dict(np.where(t >= 1, rng.integers(1, 3, n), 0), ("", "EUR", "USD")),
+        "payment_method": _dict(method, ("", "card", "paypal", "wallet", "bank_transfer")),
+        "error_code": _dict(err, [""] + [f"err_{i}" for i in range(1, 9)]),
+        "error_message": _dict(err, [""] + [f"Error number {i}" for i in range(1, 9)]),
+        "customer_email": _dict((t >= 1).astype(np.int32), ("", "someone@example.com")),
+        "browser": _dict(np.zeros(n, np.int32), ("Chrome",)),
+        "is_bot": pa.array(np.zeros(n, bool)),
+        "backfill": pa.array(np.zeros(n, bool)),
+        "kafka_topic": _dict(np.zeros(n, np.int32), ("bench",)),
+        "kafka_partition": pa.array(np.zeros(n, np.uint16)),
+        "kafka_offset": pa.array((idx + offset).astype(np.uint64)),
+    }
+    empty = _dict(np.zeros(n, np.int32), ("",))
+    return pa.Table.from_arrays([cols.get(f.name, empty) for f in EVENT_SCHEMA], names=EVENT_SCHEMA.names)
+
+
+def load(s: Settings, total: int, mine: int, chunk_rows: int = 1_000_000) -> None:
+    from clickhouse.client import INSERT_SETTINGS, get_client
+
+    rng = np.random.default_rng(42)
+    end_ms = int(time.time() * 1000)
+    c = get_client(s)
+    done = 0
+    while done < total:
+        n = min(chunk_rows, total - done)
+        seller = SELLER if done < mine else None
+        first = done if seller else done - mine + 10**9  # other sellers' sessions never collide with ours
+        c.insert_arrow(f"{s.clickhouse_database}.events", chunk(rng, first, n, seller, end_ms, done),
+                       settings={**INSERT_SETTINGS, "insert_deduplicate": 0})
+        done += n
+
+
+def timings(fn, repeat: int) -> tuple[float, float]:
+    fn()  # warm-up
+    ms = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ms.append((time.perf_counter() - t0) * 1000)
+    ms.sort()
+    return ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.95))]
+
+
+def run(args) -> int:
+    from clickhouse import query
+    from clickhouse.client import get_client
+    from clickhouse.migrate import migrate
+
+    total = 20_000_000
+    with tempfile.TemporaryDirectory(prefix="lm-bench-queries-") as tmp:
+        s = Settings(data_dir=Path(tmp), clickhouse_dsn=args.clickhouse or f"chdb://{tmp}/chdb",
+                     clickhouse_database=f"bench_q_{uuid.uuid4().hex[:8]}")
+        migrate(s)
+        t0 = time.perf_counter()
+        load(s, total, total // 2)
+        print(f"# loaded {total:,} events in {time.perf_counter() - t0:.0f} s", flush=True)
+        end = datetime.now(timezone.utc)
+        start = end - timedelta(days=DAYS)
+        repeat = max(20, int(args.duration * 4))
+        for name in query.REPORTS:
+            p50, p95 = timings(lambda: query.report(s, name, SELLER, start, end, "Europe/Berlin"), repeat)
+            emit("queries", "report_p50_ms", p50, "ms", report=name, events=total, seller_events=total // 2)
+            emit("queries", "report_p95_ms", p95, "ms", report=name, events=total, seller_events=total // 2)
+        raw = (f"SELECT toStartOfHour(ts, 'Europe/Berlin') AS h, count(), uniq(session_id) FROM {s.clickhouse_database}.events "
+               f"WHERE seller_id = '{SELLER}' AND type = 'page_view' GROUP BY h FORMAT Null")
+        p50, p95 = timings(lambda: get_client(s).command(raw), 5)
+        emit("queries", "report_p50_ms", p50, "ms", report="raw_scan_hourly", events=total, seller_events=total // 2)
+        emit("queries", "report_p95_ms", p95, "ms", report="raw_scan_hourly", events=total, seller_events=total // 2)
+    return 0
