@@ -255,8 +255,9 @@ class Stack:
                  f"  gateway    {self.url(s.gateway_port, '/v1/events')}",
                  f"  API        {self.url(s.api_port, '/docs')}",
                  f"  logs       {self.log_dir}"]
+        lines.append(f"  dashboard  {self.url(s.api_port, '/dashboard/')}  (sign in with a seller's read token:)")
         for seller, keys in self.sellers.items():
-            lines.append(f"  dashboard  {self.url(s.api_port, '/dashboard')}?seller={seller}&token={keys['token']}")
+            lines.append(f"    {seller:16} {keys['token']}")
         lines.append(f"  simulator  {'~%g events/s' % self.rate if self.simulate else 'off (--no-simulate)'}")
         lines.append("Ctrl-C stops everything.")
         return "\n".join(lines)
