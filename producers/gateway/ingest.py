@@ -9,7 +9,7 @@ import msgspec
 
 from livemetrics.contract import TOPIC_FOR_TYPE, Event, EventIn, encode, epoch_ms
 from livemetrics.settings import Settings
-from livemetrics.validation import Rejection, parse_event, split_body
+from livemetrics.validation import Rejection, might_hold_card_data, parse_event, split_body
 from producers.gateway.enrich import ip_hash, user_agent_info
 
 _dlq = msgspec.json.Encoder()
@@ -85,8 +85,9 @@ def ingest(body: bytes, client: ClientInfo, settings: Settings, raws: list[bytes
     st = stamps_for(client, received_at, settings)
     topics = {t: settings.topic(name) for t, name in TOPIC_FOR_TYPE.items()}
     append = out.records.append
+    scan = might_hold_card_data(body)  # one pass over the body spares the per-event card scan
     for i, raw in enumerate(raws):
-        parsed = parse_event(raw, i)
+        parsed = parse_event(raw, i, scan)
         if isinstance(parsed, Rejection):
             out.rejected.append(parsed)
             continue
