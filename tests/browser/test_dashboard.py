@@ -1,0 +1,127 @@
+"""The dashboard in a real browser (Playwright + Debian's Chromium) against a real stack: the demo
+storefront in a second page moves the cards within 2 s, a failed payment raises a toast with the
+customer's email, and an API restart turns the indicator red, then back to live with the numbers."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from tests.support import factories as f
+from tests.support.servers import wait_until
+from tests.support.stack import Stack, module_settings, new_seller
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def stack(kafka, clickhouse_dsn, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("browser")
+    s = module_settings(kafka, clickhouse_dsn, tmp, demo_storefront=True)
+    sellers = {name: new_seller(s, name) for name in ("shop", "warmup")}
+    st = Stack(s, tmp, sellers)
+    try:
+        st.warm_up()
+        yield st
+    finally:
+        st.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def card(page: Page, name: str) -> int:
+    return int(page.get_attribute(f"#card-{name} .value", "data-value") or 0)
+
+
+def wait_card(page: Page, name: str, expect: int, timeout_ms: int = 2000) -> None:
+    page.wait_for_function(
+        "([n, v]) => Number(document.querySelector(`#card-${n} .value`)?.dataset.value) === v",
+        arg=[name, expect], timeout=timeout_ms)
+
+
+def visit(shop: Page, url: str) -> None:
+    """Open a storefront page and wait until the tracker's events got their 202 (the clock starts there)."""
+    with shop.expect_response(lambda r: "/v1/events" in r.url and r.status == 202, timeout=10000):
+        shop.goto(url)
+
+
+def test_live_dashboard_follows_the_storefront_and_survives_an_api_restart(stack, browser):
+    browser_key, token = stack.sellers["shop"]
+    dash_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    shop_ctx = browser.new_context(user_agent=f.CHROME)  # headless Chrome's own UA is flagged as a bot
+    dash, shop = dash_ctx.new_page(), shop_ctx.new_page()
+    try:
+        dash.goto(f"{stack.api.url}/dashboard")
+        dash.get_by_label("Read token").fill(token)
+        dash.get_by_role("button", name="Open dashboard").click()
+        dash.wait_for_selector('#conn[data-state="live"]', timeout=10000)
+        assert card(dash, "home") == 0
+
+        gw = stack.gateway.url
+        visit(shop, f"{gw}/demo/?key={browser_key}")
+        wait_card(dash, "home", 1)
+        with shop.expect_response(lambda r: "/v1/events" in r.url and r.status == 202, timeout=10000):
+            shop.click("#cat-lamps")
+        wait_card(dash, "category", 1)
+        wait_card(dash, "home", 0)
+        assert dash.locator('#cat-list li[data-key="lamps"]').is_visible()
+        visit(shop, f"{gw}/demo/checkout")
+        wait_card(dash, "checkout", 1)
+
+        shop.fill("#email", "grace.hopper@example.com")
+        shop.fill("#phone", "+1 555 0100")
+        shop.fill("#name", "Grace Hopper")
+        shop.click("#place-order")
+        shop.wait_for_url("**/demo/payment**")
+        shop.click("#pay-fail")
+        toast = dash.locator(".toast", has_text="grace.hopper@example.com")
+        toast.wait_for(timeout=3000)
+        assert "Payment failed" in toast.inner_text()
+        # The card shows what the API's snapshot says (its counting is the stream worker's business).
+        wait_until(lambda: card(dash, "failures") == stack.live("shop", token)["payment_failures_30m"], 3,
+                   what="failures card equal to the snapshot")
+        # A shopper on the homepage (through the gateway) so that a number is there across the restart.
+        assert stack.post(browser_key, f.page_view()).status_code == 202
+        wait_card(dash, "home", 1)
+        take_screenshots(dash)
+
+        stack.stop_api()
+        dash.wait_for_selector('#conn[data-state="offline"]', timeout=5000)
+        assert dash.locator("#offline-banner").is_visible()
+        stack.start_api()
+        dash.wait_for_selector('#conn[data-state="live"]', timeout=20000)
+        dash.wait_for_function("() => document.querySelector('#as-of').textContent !== '—'")
+        wait_card(dash, "home", 1, timeout_ms=5000)  # the numbers are back, from the compacted topic
+        assert dash.locator("#offline-banner").is_hidden()
+    finally:
+        dash_ctx.close()
+        shop_ctx.close()
+
+
+def take_screenshots(dash: Page) -> None:
+    """The dashboard at laptop and phone width; kept in docs/screenshots when asked to (make screenshots)."""
+    out = Path(os.environ.get("LIVEMETRICS_SCREENSHOTS_DIR", "")) if os.environ.get("LIVEMETRICS_SCREENSHOTS_DIR") else None
+    if out is None:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    dash.set_viewport_size({"width": 1280, "height": 900})
+    time.sleep(0.5)  # let the toast's and bars' CSS transitions finish before the picture
+    dash.screenshot(path=str(out / "dashboard-laptop.png"), full_page=True)
+    dash.set_viewport_size({"width": 390, "height": 844})
+    dash.screenshot(path=str(out / "dashboard-phone.png"), full_page=True)
+    dash.set_viewport_size({"width": 1280, "height": 900})
