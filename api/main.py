@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api.live_feed import LiveFeed
 from api import logs
-from api.routes import dashboard, health, live, me, payment_errors, reports
+from api.routes import admin_erase, dashboard, health, live, me, payment_errors, reports
 from livemetrics.keys import KeyRegistry
 from livemetrics.settings import Settings, get_settings
 
@@ -60,5 +60,6 @@ def create_api(settings: Settings | None = None, registry: KeyRegistry | None = 
     app.include_router(live.router)
     app.include_router(reports.router)
     app.include_router(payment_errors.router)
+    app.include_router(admin_erase.router)
     dashboard.mount(app)
     return app

@@ -9,7 +9,6 @@ import sys
 from livemetrics.settings import get_settings
 
 NOT_YET = {
-    "erase": "issue 5 (personal-data erasure)",
 }
 
 
@@ -41,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="run the API (live, reports, WebSocket, dashboard)")
     api.add_argument("--no-sink", action="store_true", help="do not run the embedded ClickHouse sink in this process")
     sub.add_parser("migrate", help="apply pending ClickHouse migrations")
+    er = sub.add_parser("erase", help="erase a customer's personal data from every ClickHouse table")
+    er.add_argument("--email", help="the customer's email address")
+    er.add_argument("--phone", help="the customer's phone number (compared by its digits)")
 
     s = sub.add_parser("sellers", help="manage sellers' keys and tokens")
     ss = s.add_subparsers(dest="action", required=True, metavar="ACTION")

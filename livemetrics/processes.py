@@ -140,6 +140,10 @@ def run(cmd: str, args: argparse.Namespace, settings: Settings) -> int:
         return migrate(settings)
     if cmd == "sellers":
         return sellers(settings, args)
+    if cmd == "erase":
+        from livemetrics.erase import run as erase
+
+        return erase(settings, args.email, args.phone)
     if cmd == "up":
         from livemetrics.up import up
 

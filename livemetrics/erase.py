@@ -1,0 +1,92 @@
+"""``livemetrics erase --email ... / --phone ...``: remove one customer's personal data from every table.
+
+Mutations that rewrite the data parts (``ALTER TABLE ... UPDATE/DELETE`` with ``mutations_sync=2``), not
+lightweight deletes that only hide rows: when this returns, the values are gone from disk.
+- ``events``: the personal-data columns (contract.PII_COLUMNS) are blanked on the customer's rows; the
+  rest of each event (and the rollups, which never held personal data) stays for the reports.
+- ``payment_errors``: the customer's alerts are deleted (they exist to contact that customer).
+- ``payment_error_status``: notes that mention the email or phone are deleted.
+
+Embedded chdb allows one process per data directory: when the API owns it, the command asks the API
+(admin-only ``POST /v1/admin/erase``); otherwise it opens ClickHouse itself.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+from livemetrics.contract import PII_COLUMNS
+from livemetrics.settings import Settings
+
+_SYNC = {"mutations_sync": 2}
+
+
+def _digits(phone: str) -> str:
+    return re.sub(r"[^0-9]", "", phone)
+
+
+def erase(settings: Settings, email: str | None = None, phone: str | None = None) -> dict[str, int]:
+    """Erase a customer's personal data; returns rows affected per table."""
+    from clickhouse.client import get_client
+
+    if not email and not phone:
+        raise ValueError("give --email or --phone (or both)")
+    if phone is not None and len(_digits(phone)) < 4:
+        raise ValueError(f"--phone {phone!r} has fewer than 4 digits")
+    c, db = get_client(settings), settings.clickhouse_database
+    params: dict[str, Any] = {"email": (email or "").strip().lower(), "digits": _digits(phone or "")}
+    who = []
+    if email:
+        who.append("lower(customer_email) = {email:String}")
+    if phone:
+        who.append("replaceRegexpAll(customer_phone, '[^0-9]', '') = {digits:String}")
+    match = " OR ".join(who)
+    note = " OR ".join(
+        (["positionCaseInsensitive(note, {email:String}) > 0"] if email else [])
+        + (["position(replaceRegexpAll(note, '[^0-9]', ''), {digits:String}) > 0"] if phone else []))
+
+    def count(table: str, where: str) -> int:
+        return int(c.query(f"SELECT count() FROM {db}.{table} WHERE {where}", parameters=params).result_rows[0][0])
+
+    removed = {"events": count("events", match), "payment_errors": count("payment_errors", match),
+               "payment_error_status": count("payment_error_status", note)}
+    blank = ", ".join(f"{col} = ''" for col in PII_COLUMNS)
+    if removed["events"]:
+        c.command(f"ALTER TABLE {db}.events UPDATE {blank} WHERE {match}", parameters=params, settings=_SYNC)
+    if removed["payment_errors"]:
+        c.command(f"ALTER TABLE {db}.payment_errors DELETE WHERE {match}", parameters=params, settings=_SYNC)
+    if removed["payment_error_status"]:
+        c.command(f"ALTER TABLE {db}.payment_error_status DELETE WHERE {note}", parameters=params, settings=_SYNC)
+    return removed
+
+
+def run(settings: Settings, email: str | None, phone: str | None) -> int:
+    """The command: through the running API when it owns the embedded chdb directory, else directly."""
+    try:
+        if settings.clickhouse_embedded and (removed := _via_api(settings, email, phone)) is not None:
+            pass
+        else:
+            removed = erase(settings, email, phone)
+    except (ValueError, RuntimeError) as exc:
+        print(f"livemetrics erase: {exc}", file=sys.stderr)
+        return 1
+    for table, n in removed.items():
+        print(f"{table}: {n} row(s) {'with personal data erased' if table == 'events' else 'deleted'}")
+    return 0
+
+
+def _via_api(settings: Settings, email: str | None, phone: str | None) -> dict[str, int] | None:
+    """None when no API answers on this machine (then this process may open the chdb directory)."""
+    import httpx
+
+    url = f"http://{settings.host}:{settings.api_port}/v1/admin/erase"
+    try:
+        r = httpx.post(url, json={"email": email, "phone": phone}, timeout=300,
+                       headers={"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"})
+    except httpx.TransportError:
+        return None
+    if r.status_code != 200:
+        raise RuntimeError(f"the API owning ClickHouse refused ({r.status_code}): {r.text}")
+    return r.json()["removed"]
