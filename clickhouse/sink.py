@@ -83,7 +83,7 @@ class EventSink:
         self.consumer.close()
 
     def poll_once(self, timeout: float = 0.2) -> None:
-        msgs = self.consumer.consume(num_messages=10_000, timeout=timeout)
+        msgs = self.consumer.consume(num_messages=min(10_000, self.settings.sink_batch_rows), timeout=timeout)
         with self._lock:
             for m in msgs:
                 err = m.error()

@@ -14,10 +14,9 @@ SELECT
     countIf(furthest = 3) AS ended_payment
 FROM
 (
-    SELECT session_id, min(first_at) AS started,
-           multiIf(max(purchase) = 1, 4, max(payment) = 1, 3, max(checkout) = 1, 2, max(product) = 1, 1, 0) AS furthest
-    FROM {db}.session_facts
+    -- FINAL merges each session's partial rows on read (cheaper than GROUP BY session_id)
+    SELECT multiIf(purchase = 1, 4, payment = 1, 3, checkout = 1, 2, product = 1, 1, 0) AS furthest
+    FROM {db}.session_facts FINAL
     WHERE seller_id = {seller_id:String}
-    GROUP BY session_id
-    HAVING toStartOfHour(started) >= range_start AND toStartOfHour(started) < range_end
+      AND toStartOfHour(first_at) >= range_start AND toStartOfHour(first_at) < range_end
 )
