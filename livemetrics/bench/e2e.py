@@ -155,6 +155,23 @@ def _lag(settings: Settings, group: str) -> int:
         c.close()
 
 
+def _warm_up(gateway: str, api: str, keys: dict, seller: str, timeout: float = 120.0) -> None:
+    """Measure a running pipeline, not the worker's first partition assignment: one page view must be
+    counted live before the clock starts."""
+    ev = {"event_id": str(uuid.uuid4()), "type": "page_view", "ts": int(time.time() * 1000),
+          "session_id": f"warmup-{uuid.uuid4().hex[:12]}", "page": {"type": "home", "path": "/"}}
+    httpx.post(f"{gateway}/v1/events", json=ev, headers={**UA, "Authorization": f"Bearer {keys['browser_key']}"},
+               timeout=30).raise_for_status()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        snap = httpx.get(f"{api}/v1/sellers/{seller}/live", headers={"Authorization": f"Bearer {keys['token']}"},
+                         timeout=10).json()
+        if snap["live"].get("home", 0) >= 1:
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the pipeline did not count a warm-up event within 120 s")
+
+
 def _free_port() -> int:
     import socket
 
@@ -183,6 +200,7 @@ def run(args) -> int:
         pids = {c.name: c.pid for c in stack.children}
         if stack.broker is not None:
             pids["kafka"] = stack.broker.pid()
+        _warm_up(gateway, api, probe, "acme-home")
         counter = [0]
         cpu0 = _cpu(pids)
         t0 = time.monotonic()
