@@ -1,10 +1,16 @@
 """Gauges agent: per seller, the latest sums row reported by each source partition; their total is the
 seller's live numbers and per-minute rates, published as a snapshot on ``live-metrics`` at most every
-snapshot interval, plus error-spike alerts on ``payment-alerts``."""
+snapshot interval, plus error-spike alerts on ``payment-alerts``.
+
+Only the worker that actively owns a seller's ``live-deltas`` partition (and so its gauges row)
+publishes for it: a worker that just lost the partition must not put an old or ``recovering`` snapshot
+after the new owner's. After every assignment, each owned seller gets a snapshot with
+``recovering: false`` once the tables have caught up (and ``recovering: true`` ones while they replay)."""
 
 from __future__ import annotations
 
 import msgspec
+from aiokafka.partitioner import murmur2
 
 from streams import rates, spikes
 from streams.agents.sessions import WINDOWS
@@ -15,12 +21,23 @@ from streams.tables import gauges
 from streams.topics import live_deltas, live_metrics, payment_alerts
 
 SPIKE_RULE = spikes.SpikeRule.from_settings(settings)
+DELTAS_TOPIC = settings.topic("live-deltas")
 
 _json = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder(dict)
 _changed: set[str] = set()
 _spiked_at: dict[str, int] = {}  # last error-spike alert per seller (cool-down)
-_recovering = {"now": False, "announced": False}
+_owned: set[int] = set()  # live-deltas partitions this worker actively owns
+_partition_of: dict[str, int] = {}  # seller -> live-deltas partition, as seen on its reports
+_state = {"recovering": False, "resync": False}
+
+
+def partition_of(seller: str) -> int:
+    """The live-deltas partition of a seller's reports (the producer's default murmur2 partitioner)."""
+    p = _partition_of.get(seller)
+    if p is None:
+        p = _partition_of[seller] = (murmur2(seller.encode()) & 0x7FFFFFFF) % settings.partitions
+    return p
 
 
 def apply_report(report: dict) -> bool:
@@ -61,25 +78,48 @@ def snapshot_for(seller: str, now: int, recovering: bool = False) -> tuple[dict,
 @app.agent(live_deltas)
 async def keep_gauges(stream):
     async for event in stream.events():
-        apply_report(_dec.decode(event.value))
+        report = _dec.decode(event.value)
+        _partition_of[report["seller"]] = event.message.partition
+        apply_report(report)
+
+
+@app.on_partitions_revoked.connect
+async def _stop_publishing(app_, revoked, **kwargs) -> None:
+    _owned.clear()
+    await app.producer.flush()  # snapshots already handed to the producer go out before the new owner's
+
+
+@app.on_partitions_assigned.connect
+async def _start_publishing(app_, assigned, **kwargs) -> None:
+    _owned.clear()
+    _owned.update(tp.partition for tp in assigned if tp.topic == DELTAS_TOPIC)
+    _state["resync"] = True
 
 
 def _is_recovering() -> bool:
     return bool(getattr(app, "in_recovery", False))  # set by Faust while tables replay their changelogs
 
 
+def _owned_sellers() -> set[str]:
+    return {k.decode() for k in list(gauges.keys()) if partition_of(k.decode()) in _owned}
+
+
 @app.timer(interval=settings.snapshot_interval_ms / 1000)
 async def publish_snapshots() -> None:
-    """A snapshot for every seller whose numbers changed since the last one; while tables recover after
-    a restart or rebalance, one snapshot per known seller saying ``recovering: true``."""
+    """A snapshot for every owned seller whose numbers changed since the last one; while tables recover
+    after a restart or rebalance, one per owned seller saying ``recovering: true``, and after it (or
+    after any assignment) one per owned seller with the recovered numbers."""
     now = now_ms()
     recovering = _is_recovering()
-    if recovering != _recovering["now"]:
-        _recovering["now"] = recovering
-        _changed.update(k.decode() for k in list(gauges.keys()))
+    if recovering != _state["recovering"]:
+        _state["recovering"] = recovering
+        _changed.update(_owned_sellers())
+    if not recovering and _state["resync"]:
+        _state["resync"] = False
+        _changed.update(_owned_sellers())
     if not _changed:
         return
-    sellers = list(_changed)
+    sellers = [s for s in _changed if partition_of(s) in _owned]
     _changed.clear()
     for seller in sellers:
         snap, per_minute = snapshot_for(seller, now, recovering)

@@ -4,10 +4,20 @@ reports changed rows to the gauges agent and turns every failed payment into one
 
 The hot path takes events in batches: each session and each sums row is read and written once per
 batch, whatever the number of its events in it (fewer table writes, same result: every update is
-idempotent and the rows are written in the same changelog partition as the sessions)."""
+idempotent and the rows are written in the same changelog partition as the sessions).
+
+Crash safety. A SIGKILL can leave any prefix of a batch's changelog writes behind, so:
+- alerts are delivered (acknowledged by Kafka) *before* the session that remembers the failure is
+  written: a crash in between re-sends the alert on replay (same ``alert_id``), it never loses it;
+- sessions are written before their sums rows; the rows' offset marks (rates, alerts) only land with
+  the row, so a replay counts again exactly what was lost;
+- after every assignment the gauges in each sums row are recomputed from the sessions' recorded
+  contributions (``emitted``) and re-reported, so a row that missed its sessions' deltas is repaired and
+  a report lost with a killed worker is sent again."""
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import time
 import weakref
@@ -28,18 +38,27 @@ from streams.topics import live_deltas, payment_alerts, session_input, session_t
 WINDOWS = sm.Windows.from_settings(settings)
 TICKS_TOPIC = settings.topic("session-ticks")
 BATCH = 2000
+SUMS = b"\x00sums\x00"
 
 _json = msgspec.json.Encoder()
 _row_dec = msgspec.json.Decoder(dict)
 
 # In-memory, rebuilt from the table after every rebalance: when each session next needs a look.
 _deadlines: dict[int, list[tuple[int, bytes]]] = {}
+_rated: dict[int, set[str]] = {}  # sellers with rates in the last hour, per partition
+_resync: dict[int, dict[str, dict[str, int]]] = {}  # per partition, gauges recounted from the sessions
+_tick_minute: dict[int, int] = {}
 _dirty: dict[tuple[str, int], bytes] = {}  # latest sums row per (seller, partition) not yet reported
 _alerted: OrderedDict[str, None] = OrderedDict()  # recent alert ids, against re-sends by retrying clients
 
 
 def sums_key(seller: str, partition: int) -> bytes:
-    return b"\x00sums\x00" + seller.encode() + b"\x00" + str(partition).encode()
+    return SUMS + seller.encode() + b"\x00" + str(partition).encode()
+
+
+def session_key(seller: str, session_id: str) -> bytes:
+    # Session ids are made by each seller's tracker: two sellers may pick the same one.
+    return seller.encode() + b"\x00" + session_id.encode()
 
 
 class PartitionBatch:
@@ -50,6 +69,17 @@ class PartitionBatch:
         self.states: dict[bytes, sm.SessionState | None] = {}
         self.rows: dict[str, dict] = {}
         self.alerts: list[dict] = []
+        self.last_event = None  # the stream event whose partition the writes go to
+        if partition not in _deadlines:
+            _rebuild(now)
+            _deadlines.setdefault(partition, [])
+        recounted = _resync.pop(partition, None)
+        if recounted is not None:
+            for seller, v in recounted.items():
+                row = self.row(seller)
+                if row["v"] != v:
+                    app.log.warning("sums row %s/%s repaired from its sessions", seller, partition)
+                    row["v"] = v
 
     def state(self, key: bytes) -> sm.SessionState | None:
         if key not in self.states:
@@ -67,7 +97,7 @@ class PartitionBatch:
         return row
 
     def event(self, ev: contract.Event, topic: str, offset: int) -> None:
-        key = ev.session_id.encode()
+        key = session_key(ev.seller_id, ev.session_id)
         old = self.state(key)
         row = self.row(ev.seller_id)
         replay = offset <= row["hw"].get(topic, -1)  # already counted before a crash or rebalance
@@ -87,8 +117,6 @@ class PartitionBatch:
             self.alerts.append(payment_failure_alert(ev, old, self.now))
 
     def tick(self) -> None:
-        if self.partition not in _deadlines:
-            _rebuild(self.partition, self.now)
         heap = _deadlines[self.partition]
         while heap and heap[0][0] <= self.now:
             _, key = heapq.heappop(heap)
@@ -106,8 +134,8 @@ class PartitionBatch:
                 self.row(seller)
 
     def write(self) -> None:
-        """Write every touched session and sums row once (table writes need a current event of this
-        partition: the caller sets it)."""
+        """Write every touched session, then every touched sums row, once (table writes need a current
+        event of this partition: the caller sets it)."""
         heap = _deadlines.setdefault(self.partition, [])
         for key, st in self.states.items():
             if st is None:
@@ -120,9 +148,9 @@ class PartitionBatch:
             due = sm.next_change(st, self.now, WINDOWS)
             if due is not None:
                 heapq.heappush(heap, (due, key))
+        rated = _rated.setdefault(self.partition, set())
         for seller, row in self.rows.items():
             row["r"] = rates.prune(row["r"], self.now)
-            rated = _rated.setdefault(self.partition, set())
             (rated.add if row["r"] else rated.discard)(seller)
             # A hybrid logical clock: increases with every update, and jumps to wall time so that a
             # report made after a crash or rebalance orders after anything an earlier owner sent.
@@ -132,74 +160,86 @@ class PartitionBatch:
             _dirty[(seller, self.partition)] = data
 
 
-_rated: dict[int, set[str]] = {}  # sellers with rates in the last hour, per partition (rebuilt lazily)
-_tick_minute: dict[int, int] = {}
-
-
-def _rebuild(partition: int, now: int) -> None:
-    heap: list[tuple[int, bytes]] = []
-    rated: set[str] = set()
-    suffix = b"\x00" + str(partition).encode()
+def _rebuild(now: int) -> None:
+    """One pass over the table (after a rebalance): every partition's deadlines, its sellers with rates,
+    and each (seller, partition)'s gauges recounted from its sessions' recorded contributions."""
+    heaps: dict[int, list[tuple[int, bytes]]] = defaultdict(list)
+    rated: dict[int, set[str]] = defaultdict(set)
+    recount: dict[int, dict[str, dict[str, int]]] = defaultdict(dict)
     for key, raw in sessions.items():
         if raw is None:
             continue
-        if key.startswith(b"\x00sums\x00"):
-            if key.endswith(suffix) and _row_dec.decode(raw).get("r"):
-                rated.add(key[6:-len(suffix)].decode())
+        if key.startswith(SUMS):
+            seller, _, p = key[len(SUMS):].rpartition(b"\x00")
+            part, name = int(p), seller.decode()
+            recount[part].setdefault(name, {})
+            if _row_dec.decode(raw).get("r"):
+                rated[part].add(name)
             continue
         st = sm.loads(raw)
-        if st.partition == partition:
-            heap.append((sm.next_change(st, now, WINDOWS) or now, key))
-    heapq.heapify(heap)
-    _deadlines[partition] = heap
-    _rated[partition] = rated
+        if st.emitted:
+            sm.add_into(recount[st.partition].setdefault(st.seller, {}), st.emitted)
+        heaps[st.partition].append((sm.next_change(st, now, WINDOWS) or now, key))
+    for part in set(heaps) | set(recount):
+        heapq.heapify(heaps[part])
+        _deadlines[part] = heaps[part]
+        _rated[part] = rated[part]
+        _resync[part] = recount[part]
 
 
-def process(events) -> list[dict]:
-    """Fold a batch of stream events (raw events and ticks, any partitions); return the alerts."""
+def fold(events) -> list[PartitionBatch]:
+    """Fold a batch of stream events (raw events and ticks, any partitions); nothing is written yet."""
     now = now_ms()
     by_partition: dict[int, list] = defaultdict(list)
     for event in events:
         by_partition[event.message.partition].append(event)
-    alerts: list[dict] = []
+    out = []
     for partition, evs in by_partition.items():
-        # Table reads and writes go to the current event's partition (RocksDB store, changelog).
-        token = _current_event.set(weakref.ref(evs[-1]))
+        batch = PartitionBatch(partition, now)
+        for event in evs:
+            msg = event.message
+            if msg.topic == TICKS_TOPIC:
+                batch.tick()
+                continue
+            try:
+                ev = contract.decode(event.value)
+            except msgspec.DecodeError:
+                app.log.warning("undecodable event at %s[%s]@%s skipped", msg.topic, msg.partition, msg.offset)
+                continue
+            batch.event(ev, msg.topic, msg.offset)
+        batch.last_event = evs[-1]
+        out.append(batch)
+    return out
+
+
+def write(batches: list[PartitionBatch]) -> None:
+    for batch in batches:
+        # Table writes go to the current event's partition (RocksDB store, changelog).
+        token = _current_event.set(weakref.ref(batch.last_event))
         try:
-            alerts.extend(_process_partition(partition, evs, now))
+            batch.write()
         finally:
             _current_event.reset(token)
-    return alerts
-
-
-def _process_partition(partition: int, evs: list, now: int) -> list[dict]:
-    batch = PartitionBatch(partition, now)
-    for event in evs:
-        msg = event.message
-        if msg.topic == TICKS_TOPIC:
-            batch.tick()
-            continue
-        try:
-            ev = contract.decode(event.value)
-        except msgspec.DecodeError:
-            app.log.warning("undecodable event at %s[%s]@%s skipped", msg.topic, msg.partition, msg.offset)
-            continue
-        batch.event(ev, msg.topic, msg.offset)
-    batch.write()
-    return batch.alerts
 
 
 @app.agent(session_input)
 async def track_sessions(stream):
     async for events in stream.take_events(BATCH, within=0.01):
-        for alert in process(events):
-            await payment_alerts.send(key=alert["seller_id"].encode(), value=_json.encode(alert))
+        batches = fold(events)
+        alerts = [a for b in batches for a in b.alerts]
+        if alerts:
+            sent = [await payment_alerts.send(key=a["seller_id"].encode(), value=_json.encode(a)) for a in alerts]
+            await asyncio.gather(*sent)  # acknowledged before the sessions that remember them are written
+        write(batches)
 
 
 @app.on_partitions_revoked.connect
 async def _forget_deadlines(app_, revoked, **kwargs) -> None:
-    _deadlines.clear()  # rebuilt lazily from the table for whatever this worker owns next
+    # Rebuilt from the table for whatever this worker owns next (the store may still hold keys of
+    # partitions that moved away: they are never read for a partition this worker does not own).
+    _deadlines.clear()
     _rated.clear()
+    _resync.clear()
 
 
 @app.timer(interval=0.1)
