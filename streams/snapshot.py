@@ -42,9 +42,10 @@ def build_snapshot(seller_id: str, totals: dict[str, int], w: Windows, recoverin
         "windows": {
             "live": f"last {w.live_ms // 1000} s",
             "active_sessions": f"last {w.timeout_ms // 1000} s",
-            "purchased_30m": "last 1800 s",
-            "payment_failures_30m": "last 1800 s",
-            "abandoned_30m": "sessions that ended in the last 1800 s",
+            # The field names keep SPEC §6's "30m"; the labels say the configured window.
+            "purchased_30m": f"last {w.recent_ms // 1000} s",
+            "payment_failures_30m": f"last {w.recent_ms // 1000} s",
+            "abandoned_30m": f"sessions that ended in the last {w.recent_ms // 1000} s",
         },
     }
     if rates is not None:
