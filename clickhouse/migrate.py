@@ -6,6 +6,7 @@ import re
 from importlib import resources
 
 from clickhouse.client import get_client
+from livemetrics.contract import PII_COLUMNS
 from livemetrics.settings import Settings
 
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
@@ -55,4 +56,23 @@ def migrate(settings: Settings) -> list[str]:
         c.insert(f"{db}.schema_migrations", [[version, name]], column_names=["version", "name"],
                  settings={"async_insert": 0})
         applied.append(f"{version:03d}_{name}")
+    apply_pii_ttl(settings)
     return applied
+
+
+# Personal-data columns and the time column their TTL counts from, per table.
+PII_TTL_TABLES = {"events": "ts", "payment_errors": "at"}
+
+
+def apply_pii_ttl(settings: Settings) -> list[str]:
+    """Make the personal-data TTL follow ``pii_ttl_days`` when it changed after the tables were created."""
+    c, db, days = get_client(settings), settings.clickhouse_database, settings.pii_ttl_days
+    changed = []
+    for table, time_col in PII_TTL_TABLES.items():
+        for row in c.query(f"DESCRIBE TABLE {db}.{table}").result_rows:
+            name, type_, ttl = row[0], row[1], row[6]
+            if name in PII_COLUMNS and ttl and f"toIntervalDay({days})" not in ttl:
+                c.command(f"ALTER TABLE {db}.{table} MODIFY COLUMN {name} {type_} "
+                          f"TTL toDateTime({time_col}) + INTERVAL {days} DAY")
+                changed.append(f"{table}.{name}")
+    return changed

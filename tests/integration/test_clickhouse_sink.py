@@ -152,3 +152,14 @@ def test_personal_data_expires_before_the_rows(make_settings):
     assert scalar(s, f"SELECT count() FROM {{db}}.events WHERE toUnixTimestamp(ts) < {cutoff} AND ({pii})") == 0
     assert scalar(s, f"SELECT count() FROM {{db}}.events WHERE toUnixTimestamp(ts) < {cutoff}") > 0
     assert scalar(s, f"SELECT count() FROM {{db}}.events WHERE toUnixTimestamp(ts) > {cutoff + 3600} AND customer_email != ''") > 0
+
+
+def test_the_personal_data_ttl_follows_the_setting(make_settings):
+    s = make_settings(pii_ttl_days=30)
+    migrate(s)
+    shorter = s.model_copy(update={"pii_ttl_days": 7})
+    migrate(shorter)
+    for table in ("events", "payment_errors"):
+        ttl = {r[0]: r[6] for r in get_client(s).query(f"DESCRIBE TABLE {s.clickhouse_database}.{table}").result_rows}
+        assert all("toIntervalDay(7)" in ttl[c] for c in PII_COLUMNS), ttl
+    assert migrate(shorter) == []
