@@ -1,0 +1,179 @@
+"""``livemetrics bench streams``: events/s one Faust worker folds into the live tables (production
+RocksDB store), next to a plain aiokafka consume of the same topics in the same run, and the worker's
+resident memory once 1 million distinct active sessions are in its sessions table."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from livemetrics.bench import emit
+from livemetrics.bench.sink import local_broker
+from livemetrics.contract import Checkout, Customer, Event, Item, Page, Payment, TOPIC_FOR_TYPE, encode
+from livemetrics.settings import Settings
+
+SESSIONS = 1_000_000
+SELLERS = 20
+
+
+def events(n: int, sessions: int, now: int, seed: int = 3):
+    """(topic, key, value): the first ``sessions`` events each open a session, the rest revisit them with
+    page views, checkouts and payments; all received now, so every session is active."""
+    rnd = random.Random(seed)
+    cats = [f"cat-{i}" for i in range(40)]
+    for i in range(n):
+        s = i % sessions
+        sid, seller = f"sess-{s:010d}", f"seller-{s % SELLERS}"
+        common = dict(event_id=str(uuid.UUID(int=rnd.getrandbits(128))), seller_id=seller, session_id=sid,
+                      ts=now, received_at=now + i // 1000, browser="Chrome", os="Linux", device="Other")
+        r = rnd.random() if i >= sessions else 0.0
+        if r < 0.8:
+            e = Event(type="page_view", page=Page(type="category", category=cats[s % 40], path="/c"), **common)
+        elif r < 0.9:
+            e = Event(type="checkout_started", checkout=Checkout(items=[Item(sku="A-1", name="Lamp", qty=1,
+                      unit_price=20.0)], total=20.0, currency="EUR"), **common)
+        else:
+            t = rnd.choice(("payment_started", "payment_succeeded", "payment_failed"))
+            e = Event(type=t, customer=Customer(email="a@example.com"), payment=Payment(
+                method="card", amount=20.0, currency="EUR", order_id="o-1", error_code="declined"
+                if t == "payment_failed" else None), **common)
+        yield TOPIC_FOR_TYPE[e.type], sid.encode(), encode(e)
+
+
+def produce(s: Settings, n: int, sessions: int) -> None:
+    from confluent_kafka import Producer
+
+    from livemetrics.kafka_config import producer_config
+
+    p = Producer(producer_config(s, **{"linger.ms": 20, "message.timeout.ms": 120_000}))
+    for topic, key, value in events(n, sessions, int(time.time() * 1000)):
+        while True:
+            try:
+                p.produce(s.topic(topic), key=key, value=value)
+                break
+            except BufferError:
+                p.poll(0.05)
+    assert p.flush(120) == 0
+
+
+async def raw_consume(s: Settings, n: int) -> float:
+    """The ceiling: a plain aiokafka consumer of the same topics, from the first message to the n-th."""
+    from aiokafka import AIOKafkaConsumer
+
+    from livemetrics.settings import RAW_TOPICS
+
+    c = AIOKafkaConsumer(*(s.topic(t) for t in RAW_TOPICS), bootstrap_servers=s.kafka_bootstrap,
+                         group_id=f"bench-raw-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest",
+                         enable_auto_commit=False)
+    await c.start()
+    try:
+        got, t0 = 0, None
+        while got < n:
+            batch = await c.getmany(timeout_ms=1000, max_records=10_000)
+            for msgs in batch.values():
+                if t0 is None and msgs:
+                    t0 = time.perf_counter()
+                got += len(msgs)
+        return got / (time.perf_counter() - t0)
+    finally:
+        await c.stop()
+
+
+def committed(admin, s: Settings) -> int:
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    from livemetrics.settings import RAW_TOPICS
+
+    res = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(s.app_id)])[s.app_id].result(timeout=30)
+    raw = {s.topic(t) for t in RAW_TOPICS}
+    return sum(tp.offset for tp in res.topic_partitions if tp.topic in raw and tp.offset > 0)
+
+
+def active_sessions(s: Settings) -> int:
+    """Sum of the newest ``active_sessions`` over every seller's snapshot on live-metrics."""
+    from confluent_kafka import Consumer
+
+    from livemetrics.kafka_config import consumer_config
+
+    c = Consumer(consumer_config(s, f"bench-snap-{uuid.uuid4().hex[:6]}"))
+    c.subscribe([s.topic("live-metrics")])
+    import json
+
+    latest, idle = {}, time.monotonic()
+    while time.monotonic() - idle < 3:
+        m = c.poll(0.2)
+        if m is not None and not m.error():
+            latest[m.key()] = json.loads(m.value())["active_sessions"]
+            idle = time.monotonic()
+    c.close()
+    return sum(latest.values())
+
+
+def worker_env(s: Settings) -> dict[str, str]:
+    import json
+    import os
+
+    env = dict(os.environ)
+    for name, value in s.model_dump().items():
+        if value is not None:
+            value = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+            env[f"LIVEMETRICS_{name.upper()}"] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return env
+
+
+def run(args) -> int:
+    import psutil
+    from confluent_kafka.admin import AdminClient
+
+    from livemetrics.kafka_config import admin_config
+    from livemetrics.topics import create_topics
+
+    n = max(SESSIONS + 200_000, int(args.duration * 20_000))
+    with tempfile.TemporaryDirectory(prefix="lm-bench-streams-") as tmp, local_broker(args, Path(tmp)) as bootstrap:
+        tag = uuid.uuid4().hex[:8]
+        s = Settings(data_dir=Path(tmp) / "worker", kafka_bootstrap=bootstrap, topic_prefix=f"b{tag}.",
+                     app_id=f"bench-{tag}", partitions=3, store="rocksdb://")
+        create_topics(s)
+        print(f"bench streams: producing {n} events ({SESSIONS} sessions)", file=sys.stderr)
+        produce(s, n, SESSIONS)
+        raw = asyncio.run(raw_consume(s, n))
+        emit("streams", "raw_consume_events_per_s", raw, "events/s", events=n, client="aiokafka")
+        log = open(Path(tmp) / "worker.log", "ab")
+        worker = subprocess.Popen([sys.executable, "-m", "livemetrics.cli", "worker"], env=worker_env(s),
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        admin = AdminClient(admin_config(s))
+        try:
+            first = last = None  # (time, committed) at the first and last progress seen
+            deadline = time.monotonic() + max(600, args.duration * 60)
+            while (done := committed(admin, s)) < n:
+                if worker.poll() is not None:
+                    raise RuntimeError(f"worker died; see {tmp}/worker.log")
+                if time.monotonic() > deadline and first is not None:
+                    # Too slow to reach 1 M sessions in time: report the rate seen, marked incomplete.
+                    emit("streams", "worker_events_per_s", (done - first[1]) / (time.monotonic() - first[0]),
+                         "events/s", events=done, sessions=SESSIONS, store=s.store, completed=False)
+                    return 1
+                if done and first is None:
+                    first = (time.monotonic(), done)
+                time.sleep(0.25)
+            last = (time.monotonic(), done)
+            rate = (last[1] - first[1]) / (last[0] - first[0])
+            emit("streams", "worker_events_per_s", rate, "events/s", events=n, sessions=SESSIONS, store=s.store)
+            active = active_sessions(s)
+            if active != SESSIONS:
+                raise RuntimeError(f"snapshots count {active} active sessions, expected {SESSIONS}")
+            rss = psutil.Process(worker.pid).memory_info().rss / 2**20
+            emit("streams", "rss_mib_at_1m_sessions", rss, "MiB", sessions=active, store=s.store)
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    return 0
