@@ -141,8 +141,45 @@ _typed = msgspec.json.Decoder(EventIn)
 _ENUM_NAMES = {"`$.type`": "event type", "`$.page.type`": "page type"}
 
 
+# The same three checks as one RE2 automaton, which scans a whole body in one linear pass: the Python
+# `re` scan above costs about 10 us per event (it tries every byte position), RE2 well under one. RE2
+# has no look-behind, so the "not the epoch-ms `ts`" rule is spelt out as the characters that may come
+# before the first digit of a candidate: anything but a digit, a colon not after `"ts"`, or a space not
+# after `"ts":`. It flags a superset of what `_CARD_RUN` can match (any 13 digits in a row, single
+# spaces or dashes allowed between them); whatever it flags is decided exactly by the `re` scan.
+_NOT_TS_BEFORE = (
+    rb'(?:^|[^0-9: ]'
+    rb'|(?:^.{0,3}|[^"]...|.[^t]..|..[^s].|...[^"]):'
+    rb'|(?:^.{0,4}|[^"]....|.[^t]...|..[^s]..|...[^"].|....[^:]) )'
+)
+_CVC_ALTS = rb'cvv2?|cvc2?|csc|cid|cav2|security[_\- ]?code|card[_\- ]?(?:security|verification)[_\- ]?(?:code|value)?|card[_\- ]?code'
+
+
+def _re2_any():
+    import re2  # google-re2: a linear-time automaton, no per-position backtracking
+
+    opts = re2.Options()
+    opts.encoding = re2.Options.Encoding.LATIN1  # bytes as bytes, whatever their UTF-8 validity
+    opts.dot_nl = True
+    opts.case_sensitive = True
+    pattern = rb'\\u|"(?i:' + _CVC_ALTS + rb')"|' + _NOT_TS_BEFORE + rb'[0-9](?:[ \-]?[0-9]){12}'
+    return re2.compile(pattern, opts)
+
+
+_SUSPECT = _re2_any()
+
+
+def surely_no_card_data(raw: bytes) -> bool:
+    """True when ``raw`` certainly holds no card number, CVC field or escape; one linear pass.
+
+    False means "maybe": decide with ``might_hold_card_data`` (exact, slower)."""
+    return _SUSPECT.search(raw) is None
+
+
 def might_hold_card_data(raw: bytes) -> bool:
     """False only when ``raw`` certainly has no card number or CVC field (escapes go the slow way)."""
+    if _SUSPECT.search(raw) is None:
+        return False
     if b"\\u" in raw or _CVC_BYTES.search(raw):
         return True
     for m in _CARD_RUN.finditer(raw):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import msgspec
 
 from livemetrics.contract import TOPIC_FOR_TYPE, Event, EventIn, encode, epoch_ms
 from livemetrics.settings import Settings
-from livemetrics.validation import Rejection, might_hold_card_data, parse_event, split_body
+from livemetrics.validation import Rejection, parse_event, split_body, surely_no_card_data
 from producers.gateway.enrich import ip_hash, user_agent_info
 
 _dlq = msgspec.json.Encoder()
@@ -30,51 +31,36 @@ class IngestResult:
     total: int = 0
 
 
-@dataclass(slots=True)
-class _Stamps:
-    """What is the same for every event of one request: computed once, not per event."""
-
-    seller_id: str
-    received_at: int
-    ip: str | None
-    ip_hash: str
-    user_agent: str
-    browser: str
-    os: str
-    device: str
-    is_bot: bool
-    backfill: bool
-
-
-def stamps_for(client: ClientInfo, received_at: int, settings: Settings) -> _Stamps:
+def _template(client: ClientInfo, received_at: int, settings: Settings) -> Event:
+    """An ``Event`` holding what is the same for every event of one request: computed once, not per event."""
     browser, os_, device, is_bot = user_agent_info(client.user_agent)
-    return _Stamps(client.seller_id, received_at, client.ip,
-                   ip_hash(client.ip, settings.ip_hash_secret.get_secret_value(), received_at),
-                   client.user_agent[:512], browser, os_, device, is_bot, client.backfill)
-
-
-def to_event(ev: EventIn, st: _Stamps) -> Event:
     return Event(
-        event_id=str(ev.event_id),
-        type=ev.type,
-        seller_id=st.seller_id,
-        session_id=ev.session_id,
-        ts=epoch_ms(ev.ts),
-        received_at=st.received_at,
-        page=ev.page,
-        checkout=ev.checkout,
-        payment=ev.payment,
-        customer=ev.customer,
-        # The IP itself is kept only where sellers need it for diagnostics: payment failures.
-        ip=st.ip if ev.type == "payment_failed" else None,
-        ip_hash=st.ip_hash,
-        user_agent=st.user_agent,
-        browser=st.browser,
-        os=st.os,
-        device=st.device,
-        is_bot=st.is_bot,
-        backfill=st.backfill,
+        event_id="", type="", seller_id=client.seller_id, session_id="", ts=0, received_at=received_at,
+        ip_hash=ip_hash(client.ip, settings.ip_hash_secret.get_secret_value(), received_at),
+        user_agent=client.user_agent[:512], browser=browser, os=os_, device=device, is_bot=is_bot,
+        backfill=client.backfill,
     )
+
+
+_replace = msgspec.structs.replace
+
+
+def to_event(ev: EventIn, template: Event, ip: str | None) -> Event:
+    """``ev`` with the request's stamps: a copy of ``template`` with the event's own fields set.
+
+    ``event_id`` stays the decoded ``uuid.UUID``: msgspec encodes it as the same canonical string that
+    ``str()`` gives, without a Python-level ``UUID.__str__`` per event."""
+    return _replace(
+        template, event_id=ev.event_id, type=ev.type, session_id=ev.session_id, ts=epoch_ms(ev.ts),
+        page=ev.page, checkout=ev.checkout, payment=ev.payment, customer=ev.customer,
+        # The IP itself is kept only where sellers need it for diagnostics: payment failures.
+        ip=ip if ev.type == "payment_failed" else None,
+    )
+
+
+@lru_cache(maxsize=16)
+def _topics(prefix: str) -> dict[str, str]:
+    return {t: f"{prefix}{name}" for t, name in TOPIC_FOR_TYPE.items()}
 
 
 def ingest(body: bytes, client: ClientInfo, settings: Settings, raws: list[bytes] | None = None) -> IngestResult:
@@ -82,20 +68,23 @@ def ingest(body: bytes, client: ClientInfo, settings: Settings, raws: list[bytes
     raws = split_body(body) if raws is None else raws
     received_at = time.time_ns() // 1_000_000
     out = IngestResult(total=len(raws))
-    st = stamps_for(client, received_at, settings)
-    topics = {t: settings.topic(name) for t, name in TOPIC_FOR_TYPE.items()}
+    template = _template(client, received_at, settings)
+    ip = client.ip
+    seller_id = client.seller_id
+    topics = _topics(settings.topic_prefix)
     append = out.records.append
-    scan = might_hold_card_data(body)  # one pass over the body spares the per-event card scan
+    # One linear pass over the whole body; only when it finds a candidate is each event checked exactly.
+    scan = not surely_no_card_data(body)
     for i, raw in enumerate(raws):
         parsed = parse_event(raw, i, scan)
-        if isinstance(parsed, Rejection):
+        if parsed.__class__ is Rejection:
             out.rejected.append(parsed)
             continue
-        if parsed.seller_id is not None and parsed.seller_id != client.seller_id:
+        if parsed.seller_id is not None and parsed.seller_id != seller_id:
             out.rejected.append(Rejection(i, f"`seller_id` {parsed.seller_id!r} does not match the key's seller - at `$.seller_id`", "seller"))
             continue
         try:
-            ev = to_event(parsed, st)
+            ev = to_event(parsed, template, ip)
         except ValueError as exc:
             out.rejected.append(Rejection(i, str(exc), "schema", msgspec.to_builtins(parsed)))
             continue

@@ -1,0 +1,94 @@
+"""The gateway's fast paths give exactly what the straightforward code gives.
+
+The straightforward versions live here as references: the per-position `re` card scan and the
+field-by-field construction of each ``Event``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from livemetrics import validation as v
+from livemetrics.contract import Event, EventIn, encode, epoch_ms
+from livemetrics.settings import Settings
+from producers.gateway.enrich import ip_hash, user_agent_info
+from producers.gateway.ingest import ClientInfo, ingest
+from tests.support import factories as f
+
+
+def reference_scan(raw: bytes) -> bool:
+    """The byte pre-scan as it was before RE2: Python `re` at every position."""
+    if b"\\u" in raw or v._CVC_BYTES.search(raw):
+        return True
+    for m in v._CARD_RUN.finditer(raw):
+        if v.luhn_ok(m.group().replace(b" ", b"").replace(b"-", b"").decode()):
+            return True
+    return False
+
+
+# Pieces that sit on the edges of the rules: the `ts` look-behinds, separators, digit runs of every
+# length, CVC keys in any case, escapes, bytes that are not UTF-8.
+TOKENS = [b'"ts":', b'"ts": ', b'"ts"', b'ts":', b's": ', b' ', b'-', b'  ', b'--', b'1', b'0', b'9', b'4111',
+          b'1111', b'4111111111111111', b'4111 1111 1111 1111', b'4111-1111-1111-1111', b'12345678901234567890',
+          b'1795503867234', b'"', b'x', b':', b',', b'{', b'}', b'[', b'\n', b'\xff', b'\xc3\xa9',
+          b'"cvv"', b'"CVC2"', b'"card_code"', b'"Security Code"', b'"cardverificationvalue"', b'\\u', b'\\']
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=24))
+def test_the_re2_pre_scan_decides_exactly_like_the_re_scan(parts):
+    raw = b"".join(parts)
+    expected = reference_scan(raw)
+    assert v.might_hold_card_data(raw) is expected
+    if expected:
+        assert not v.surely_no_card_data(raw)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=64))
+def test_the_re2_pre_scan_on_arbitrary_bytes(raw):
+    assert v.might_hold_card_data(raw) is reference_scan(raw)
+
+
+def test_epoch_ms_ts_is_skipped_but_a_card_after_it_is_not():
+    assert v.surely_no_card_data(b'{"ts": 1795503867234, "x": 1}')
+    assert v.surely_no_card_data(b'{"ts":1795503867234}')
+    assert not v.surely_no_card_data(b'{"ts": 1795503867234 4111111111111111}')
+    assert not v.surely_no_card_data(b'{"tx": 1795503867234}')
+    assert v.might_hold_card_data(b'{"p": "4111 1111 1111 1111"}')
+
+
+CLIENT = ClientInfo(seller_id="seller-a", ip="203.0.113.9", user_agent=f.CHROME)
+SETTINGS = Settings(topic_prefix="hot.")
+
+
+def reference_event(ev: EventIn, client: ClientInfo, received_at: int) -> bytes:
+    """Every field spelt out, as the gateway built events before the template copy."""
+    browser, os_, device, is_bot = user_agent_info(client.user_agent)
+    return encode(Event(
+        event_id=str(ev.event_id), type=ev.type, seller_id=client.seller_id, session_id=ev.session_id,
+        ts=epoch_ms(ev.ts), received_at=received_at, page=ev.page, checkout=ev.checkout, payment=ev.payment,
+        customer=ev.customer, ip=client.ip if ev.type == "payment_failed" else None,
+        ip_hash=ip_hash(client.ip, SETTINGS.ip_hash_secret.get_secret_value(), received_at),
+        user_agent=client.user_agent[:512], browser=browser, os=os_, device=device, is_bot=is_bot,
+        backfill=client.backfill,
+    ))
+
+
+def test_records_are_byte_for_byte_what_the_field_by_field_build_gives():
+    events = [f.page_view(), f.page_view("category", category="lamps"), f.heartbeat(), f.checkout_started(),
+              f.payment(), f.payment_succeeded(), f.payment_failed(), f.page_view(ts="2026-01-01T10:00:00+02:00")]
+    for backfill in (False, True):
+        client = ClientInfo(CLIENT.seller_id, CLIENT.ip, CLIENT.user_agent, backfill)
+        result = ingest(json.dumps({"events": events}).encode(), client, SETTINGS)
+        assert not result.rejected and len(result.records) == len(events)
+        received_at = json.loads(result.records[0][2])["received_at"]
+        for (topic, key, value), ev in zip(result.records, events):
+            parsed = v.parse_event(json.dumps(ev).encode(), 0)
+            assert value == reference_event(parsed, client, received_at)
+            assert key == ev["session_id"].encode()
+            assert topic == "hot." + {"page_view": "page-events", "heartbeat": "page-events",
+                                      "checkout_started": "checkout-events"}.get(ev["type"], "payment-events")
