@@ -13,6 +13,18 @@ from livemetrics.topics import create_topics
 from tests.support import services
 
 
+def pytest_addoption(parser):
+    parser.addoption("--screenshots-dir", default=None,
+                     help="browser tests save dashboard screenshots here (make screenshots: docs/screenshots)")
+
+
+@pytest.fixture(scope="session")
+def screenshots_dir(request) -> Path | None:
+    """Where browser tests keep screenshots, or None (not asked for)."""
+    d = request.config.getoption("--screenshots-dir")
+    return Path(d) if d else None
+
+
 @pytest.fixture(scope="session")
 def session_tmp(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("livemetrics")

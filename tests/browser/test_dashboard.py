@@ -4,7 +4,6 @@ customer's email, and an API restart turns the indicator red, then back to live 
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from tests.support.stack import Stack, module_settings, new_seller
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +60,7 @@ def visit(shop: Page, url: str) -> None:
         shop.goto(url)
 
 
-def test_live_dashboard_follows_the_storefront_and_survives_an_api_restart(stack, browser):
+def test_live_dashboard_follows_the_storefront_and_survives_an_api_restart(stack, browser, screenshots_dir):
     browser_key, token = stack.sellers["shop"]
     dash_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     shop_ctx = browser.new_context(user_agent=f.CHROME)  # headless Chrome's own UA is flagged as a bot
@@ -99,7 +97,7 @@ def test_live_dashboard_follows_the_storefront_and_survives_an_api_restart(stack
         # A shopper on the homepage (through the gateway) so that a number is there across the restart.
         assert stack.post(browser_key, f.page_view()).status_code == 202
         wait_card(dash, "home", 1)
-        take_screenshots(dash)
+        take_screenshots(dash, screenshots_dir, "dashboard")
 
         stack.stop_api()
         dash.wait_for_selector('#conn[data-state="offline"]', timeout=5000)
@@ -114,15 +112,16 @@ def test_live_dashboard_follows_the_storefront_and_survives_an_api_restart(stack
         shop_ctx.close()
 
 
-def take_screenshots(dash: Page) -> None:
-    """The dashboard at laptop and phone width; kept in docs/screenshots when asked to (make screenshots)."""
-    out = Path(os.environ.get("LIVEMETRICS_SCREENSHOTS_DIR", "")) if os.environ.get("LIVEMETRICS_SCREENSHOTS_DIR") else None
+def take_screenshots(dash: Page, out: Path | None, name: str) -> None:
+    """The page at laptop and phone width, kept when asked to (``--screenshots-dir docs/screenshots``)."""
     if out is None:
         return
     out.mkdir(parents=True, exist_ok=True)
+    size = dash.viewport_size
     dash.set_viewport_size({"width": 1280, "height": 900})
     time.sleep(0.5)  # let the toast's and bars' CSS transitions finish before the picture
-    dash.screenshot(path=str(out / "dashboard-laptop.png"), full_page=True)
+    dash.screenshot(path=str(out / f"{name}-laptop.png"), full_page=True)
     dash.set_viewport_size({"width": 390, "height": 844})
-    dash.screenshot(path=str(out / "dashboard-phone.png"), full_page=True)
-    dash.set_viewport_size({"width": 1280, "height": 900})
+    time.sleep(0.3)
+    dash.screenshot(path=str(out / f"{name}-phone.png"), full_page=True)
+    dash.set_viewport_size(size)

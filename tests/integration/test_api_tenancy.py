@@ -158,3 +158,13 @@ def test_forged_websockets_are_refused_before_any_data(stack):
         assert outcome in ("closed", "refused"), f"{b_id}: got {detail[:200]}"
         for marker in B_MARKERS:
             assert marker not in detail
+
+
+def test_seller_list_names_only_the_tokens_own_seller_and_all_for_the_admin(stack):
+    api, ta = stack.api.url, stack.sellers["seller-a"][1]
+    for params in ({}, {"seller_id": "seller-b"}, {"seller": "seller-b"}):
+        r = httpx.get(f"{api}/v1/sellers", params=params, headers={"Authorization": f"Bearer {ta}"}, timeout=10)
+        assert r.status_code == 200 and r.json() == {"sellers": ["seller-a"]}, r.text
+    admin = stack.settings.admin_token.get_secret_value()
+    assert {"seller-a", "seller-b", "warmup"} <= set(get_json(f"{api}/v1/sellers", admin)["sellers"])
+    assert httpx.get(f"{api}/v1/sellers", timeout=10).status_code == 401

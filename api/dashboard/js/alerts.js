@@ -42,7 +42,7 @@ function feedItem(a) {
 export function toast(a) {
   const d = describe(a);
   const el = h("div", { class: `toast${a.kind === "error_spike" ? " spike" : ""}`, "data-alert-id": a.alert_id || "" },
-    h("button", { class: "close", type: "button", "aria-label": "Dismiss", onclick: () => el.remove() }, "×"),
+    h("button", { class: "close", type: "button", "aria-label": "Dismiss alert", onclick: () => el.remove() }, "×"),
     h("strong", {}, d.title), ...d.lines.map((l) => h("div", {}, l)));
   $("#toasts").prepend(el);
   // Spikes stay until dismissed; single failures fade after a while (they stay in the feed and table).

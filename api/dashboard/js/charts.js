@@ -18,9 +18,30 @@ export function sparkline(values, label) {
   return svg;
 }
 
+// Horizontal bars in HTML (readable at any width: text does not shrink with the chart), one per label,
+// value at the end. The data table next to it carries the numbers for screen readers.
+export function barChart(labels, values, title, unit = "") {
+  const max = Math.max(1, ...values.map(Number).filter(Number.isFinite));
+  const top = labels.map((l, i) => `${l} ${values[i]}${unit}`).slice(0, 5).join(", ");
+  const list = document.createElement("ul");
+  list.className = "bars chart-bars";
+  list.setAttribute("role", "img");
+  list.setAttribute("aria-label", `${title}. ${top}${labels.length > 5 ? ", …" : ""}`);
+  labels.forEach((label, i) => {
+    const li = document.createElement("li");
+    const name = document.createElement("span"); name.className = "label"; name.title = String(label); name.textContent = String(label);
+    const bar = document.createElement("span"); bar.className = "bar";
+    const fill = document.createElement("span"); fill.style.width = `${(Number(values[i]) || 0) / max * 100}%`; bar.append(fill);
+    const n = document.createElement("span"); n.className = "n"; n.textContent = `${values[i]}${unit}`;
+    li.append(name, bar, n);
+    list.append(li);
+  });
+  return list;
+}
+
 // Vertical bars for a series over time (hourly pattern, error trend).
 export function columnChart(labels, values, title) {
-  const w = 480, hgt = 180, pad = { l: 34, r: 6, t: 8, b: 28 };
+  const w = 480, hgt = 190, pad = { l: 40, r: 6, t: 10, b: 30 };
   const svg = s("svg", { viewBox: `0 0 ${w} ${hgt}`, role: "img", "aria-label": title });
   const max = Math.max(1, ...values.map(Number).filter(Number.isFinite));
   const n = Math.max(values.length, 1), bw = (w - pad.l - pad.r) / n;
@@ -31,15 +52,15 @@ export function columnChart(labels, values, title) {
     t.textContent = Math.round(max * f * 100) / 100;
     svg.append(t);
   });
-  const every = Math.ceil(n / 8);
+  const every = Math.ceil(n / 6);
   values.forEach((v, i) => {
     const bh = (Number(v) || 0) / max * (hgt - pad.t - pad.b);
     const rect = s("rect", { x: pad.l + i * bw + 1, y: hgt - pad.b - bh, width: Math.max(bw - 2, 1), height: bh, fill: "#1f5fbf" });
     const tip = s("title"); tip.textContent = `${labels[i]}: ${v}`; rect.append(tip);
     svg.append(rect);
     if (i % every === 0) {
-      const t = s("text", { x: pad.l + i * bw + bw / 2, y: hgt - pad.b + 14, "text-anchor": "middle", class: "chart-axis" });
-      t.textContent = String(labels[i]).slice(0, 13);
+      const t = s("text", { x: pad.l + i * bw + bw / 2, y: hgt - pad.b + 18, "text-anchor": "middle", class: "chart-axis" });
+      t.textContent = String(labels[i]).slice(0, 10);
       svg.append(t);
     }
   });

@@ -1,15 +1,18 @@
 // The payment-error table: newest first, filters, "older" paging by cursor, and a stored follow-up mark.
 import { $, h, fmtMoney, fmtTime } from "./dom.js";
 import { api, sellerPath } from "./api.js";
+import { localMidnight } from "./history.js";
 
 let seller = null, cursor = null;
+const zone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 
 function query(form) {
   const q = new URLSearchParams({ limit: "50" });
   for (const [k, v] of new FormData(form)) {
     if (!v) continue;
-    if (k === "from") q.set("from", `${v}T00:00:00`);
-    else if (k === "to") q.set("to", `${v}T23:59:59`);
+    // Whole days in the browser's own zone (the table shows times in it too); `to` is exclusive.
+    if (k === "from") q.set("from", localMidnight(v, zone()));
+    else if (k === "to") q.set("to", localMidnight(new Date(Date.parse(`${v}T00:00:00Z`) + 86400000).toISOString().slice(0, 10), zone()));
     else q.set(k, v);
   }
   if (cursor) q.set("cursor", cursor);
@@ -17,32 +20,46 @@ function query(form) {
 }
 
 function statusCell(item) {
-  const status = item.status || "open";
+  const status = item.status || "open", what = `order ${item.order?.order_id || item.alert_id}`;
   const pill = h("span", { class: `pill ${status}` }, status);
-  const sel = h("select", { "aria-label": `Follow-up for order ${item.order?.order_id || item.alert_id}` },
+  const sel = h("select", { class: "status-select", "aria-label": `Follow-up status for ${what}` },
     ...["open", "contacted", "resolved"].map((s) => h("option", { value: s, selected: s === status }, s)));
-  const note = h("input", { type: "text", placeholder: "note", "aria-label": "Note", value: item.note || "" });
+  const note = h("input", { type: "text", class: "status-note", placeholder: "note", maxlength: "2000",
+    "aria-label": `Note for ${what}`, value: item.note || "" });
+  const when = h("span", { class: "muted status-at" }, item.status_at ? `since ${fmtTime(item.status_at)}` : "");
   const msg = h("span", { class: "muted", role: "status" });
-  const save = h("button", { type: "button", onclick: async () => {
+  const save = h("button", { type: "button", "aria-label": `Save follow-up for ${what}`, onclick: async () => {
     save.disabled = true;
+    msg.textContent = "saving…";
     try {
-      await api(sellerPath(seller, `/payment-errors/${encodeURIComponent(item.alert_id)}/status`),
+      const r = await api(sellerPath(seller, `/payment-errors/${encodeURIComponent(item.alert_id)}/status`),
         { method: "POST", body: { status: sel.value, note: note.value } });
-      pill.className = `pill ${sel.value}`; pill.textContent = sel.value; msg.textContent = "saved";
-    } catch (e) { msg.textContent = e.message; } finally { save.disabled = false; }
+      pill.className = `pill ${r.status}`; pill.textContent = r.status;
+      when.textContent = r.status_at ? `since ${fmtTime(r.status_at)}` : "";
+      msg.textContent = "saved";
+    } catch (e) { msg.textContent = `not saved: ${e.message}`; } finally { save.disabled = false; }
   } }, "Save");
-  return h("td", {}, h("div", { class: "status" }, pill, sel, note, save, msg));
+  return h("td", {}, h("div", { class: "status" }, pill, when, sel, note, save, msg));
+}
+
+// Masked contacts (a token without personal-data permission) are shown as text, never as links.
+function contactCell(c, masked) {
+  const link = (href, text) => (masked ? h("span", {}, text) : h("a", { href }, text));
+  return h("td", { class: "customer" }, c.name ? h("div", {}, c.name) : "",
+    c.email ? h("div", {}, link(`mailto:${c.email}`, c.email)) : "",
+    c.phone ? h("div", {}, link(`tel:${c.phone.replace(/[^+\d]/g, "")}`, c.phone)) : "",
+    masked ? h("div", { class: "muted" }, "contact hidden (no permission)") : "",
+    !c.name && !c.email && !c.phone ? h("span", { class: "muted" }, "none given") : "");
 }
 
 function row(item) {
   const c = item.customer || {}, o = item.order || {}, p = item.payment || {}, cl = item.client || {};
-  return h("tr", { "data-alert-id": item.alert_id },
-    h("td", {}, fmtTime(item.at)),
-    h("td", {}, c.name || "", c.name ? h("br") : "",
-      c.email ? h("a", { href: `mailto:${c.email}` }, c.email) : "", h("br"),
-      c.phone ? h("a", { href: `tel:${c.phone}` }, c.phone) : ""),
+  const spike = item.kind === "error_spike";
+  return h("tr", { "data-alert-id": item.alert_id, class: spike ? "spike" : "" },
+    h("td", {}, h("time", { datetime: item.at }, fmtTime(item.at)), spike ? h("div", { class: "pill open" }, "error spike") : ""),
+    contactCell(c, !!item.pii_masked),
     h("td", {}, o.order_id || "", h("br"), fmtMoney(o.amount, o.currency)),
-    h("td", {}, h("strong", {}, p.error_code || ""), h("br"), p.error_message || "", h("br"), h("span", { class: "muted" }, p.method || "")),
+    h("td", {}, h("strong", {}, p.error_code || ""), h("br"), p.error_message || "", h("br"), h("span", { class: "muted method" }, p.method || "")),
     h("td", {}, h("details", {}, h("summary", {}, "Timeline and client"),
       h("pre", {}, JSON.stringify({ details: p.details, client: cl, context: item.context, session_id: item.session_id }, null, 2)))),
     statusCell(item));

@@ -1,27 +1,46 @@
-// Historical reports (ClickHouse): a date range in a chosen time zone, one chart and one table per report.
-import { $, h } from "./dom.js";
+// Historical reports (ClickHouse): a date range in a chosen time zone, one chart and one data table per
+// report. Row fields: docs/clickhouse.md. The table is the chart's text alternative and holds every row.
+import { $, h, fmtMoney, fmtNum } from "./dom.js";
 import { api, sellerPath } from "./api.js";
-import { columnChart } from "./charts.js";
+import { barChart, columnChart } from "./charts.js";
 
-// Row fields: docs/clickhouse.md. `series` turns rows into (labels, values) for the chart.
-const byKey = (rows, key, val) => {
+const WEEKDAYS = ["", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+const pct = (x) => `${(Math.round(Number(x || 0) * 1000) / 10).toFixed(1)} %`;
+const hh = (x) => `${String(x).padStart(2, "0")}:00`;
+const money = (o) => Object.entries(o || {}).map(([cur, v]) => fmtMoney(v, cur)).join(", ") || "—";
+const sumBy = (rows, key, val) => {
   const m = new Map();
   for (const r of rows) m.set(r[key], (m.get(r[key]) || 0) + Number(r[val] || 0));
   return m;
 };
+
+// Each report: the chart (kind, labels, values) and the table columns [header, cell(row)].
 const REPORTS = [
-  { id: "hourly", title: "Activity by hour of day", what: "sessions per hour of day (all weekdays added up)",
-    series: (rows) => { const m = byKey(rows, "hour", "sessions"); const hrs = [...Array(24).keys()]; return [hrs.map((x) => `${x}h`), hrs.map((x) => m.get(x) || 0)]; } },
-  { id: "categories", title: "Popular categories", what: "page views by category",
-    series: (rows) => [rows.slice(0, 15).map((r) => r.category), rows.slice(0, 15).map((r) => r.views)] },
-  { id: "offers", title: "Popular offers", what: "page views by offer",
-    series: (rows) => [rows.slice(0, 15).map((r) => r.offer_id), rows.slice(0, 15).map((r) => r.views)] },
+  { id: "hourly", title: "Activity by hour of day", what: "page views per hour of day, all weekdays added up",
+    chart: (rows) => { const m = sumBy(rows, "hour", "page_views"), hrs = [...Array(24).keys()];
+      return ["columns", hrs.map(hh), hrs.map((x) => m.get(x) || 0)]; },
+    cols: [["Weekday", (r) => WEEKDAYS[r.weekday] || r.weekday], ["Hour", (r) => hh(r.hour)], ["Page views", (r) => fmtNum(r.page_views)],
+      ["Sessions", (r) => fmtNum(r.sessions)], ["Checkouts", (r) => fmtNum(r.checkouts)], ["Purchases", (r) => fmtNum(r.purchases)]] },
+  { id: "categories", title: "Popular categories", what: "page views by category (sessions that started in the range)",
+    chart: (rows) => ["bars", rows.slice(0, 12).map((r) => r.category), rows.slice(0, 12).map((r) => r.views)],
+    cols: [["Category", (r) => r.category], ["Views", (r) => fmtNum(r.views)], ["Sessions", (r) => fmtNum(r.sessions)],
+      ["Started checkout", (r) => fmtNum(r.checkout_sessions)], ["Conversion", (r) => pct(r.conversion)]] },
+  { id: "offers", title: "Popular offers", what: "page views by offer (sessions that started in the range)",
+    chart: (rows) => ["bars", rows.slice(0, 12).map((r) => r.offer_id), rows.slice(0, 12).map((r) => r.views)],
+    cols: [["Offer", (r) => r.offer_id], ["Views", (r) => fmtNum(r.views)], ["Sessions", (r) => fmtNum(r.sessions)],
+      ["Started checkout", (r) => fmtNum(r.checkout_sessions)], ["Conversion", (r) => pct(r.conversion)]] },
   { id: "funnel", title: "Checkout funnel and abandonment", what: "sessions reaching each step",
-    series: (rows) => [rows.map((r) => r.step), rows.map((r) => r.sessions)] },
-  { id: "payment-methods", title: "Payment-method success rate", what: "success rate (%) by payment method",
-    series: (rows) => [rows.map((r) => r.method), rows.map((r) => Math.round((r.success_rate || 0) * 1000) / 10)] },
-  { id: "error-trends", title: "Payment errors over time", what: "failed payments per day (all error codes)",
-    series: (rows) => { const m = byKey(rows, "day", "failures"); return [[...m.keys()], [...m.values()]]; } },
+    chart: (rows) => ["bars", rows.map((r) => r.step), rows.map((r) => r.sessions)],
+    cols: [["Step", (r) => r.step], ["Sessions", (r) => fmtNum(r.sessions)], ["From previous", (r) => pct(r.conversion_from_previous)],
+      ["From start", (r) => pct(r.conversion_from_start)], ["Abandoned here", (r) => fmtNum(r.abandoned)]] },
+  { id: "payment-methods", title: "Payment-method success rate", what: "succeeded / (succeeded + failed), per method",
+    chart: (rows) => ["bars", rows.map((r) => r.method), rows.map((r) => Math.round((r.success_rate || 0) * 1000) / 10), "%"],
+    cols: [["Method", (r) => r.method], ["Started", (r) => fmtNum(r.started)], ["Succeeded", (r) => fmtNum(r.succeeded)],
+      ["Failed", (r) => fmtNum(r.failed)], ["Success rate", (r) => pct(r.success_rate)], ["Share", (r) => pct(r.share)],
+      ["Revenue", (r) => money(r.revenue)]] },
+  { id: "error-trends", title: "Payment errors over time", what: "failed payments per day, all error codes",
+    chart: (rows) => { const m = sumBy(rows, "day", "failures"); return ["columns", [...m.keys()], [...m.values()]]; },
+    cols: [["Day", (r) => r.day], ["Error code", (r) => r.error_code], ["Failures", (r) => fmtNum(r.failures)]] },
 ];
 
 // The offset of a time zone at a given instant, as "+02:00" (Intl has no direct API for it).
@@ -34,52 +53,67 @@ export function tzOffset(tz, date) {
   const sign = mins < 0 ? "-" : "+", a = Math.abs(mins);
   return `${sign}${String(Math.floor(a / 60)).padStart(2, "0")}:${String(a % 60).padStart(2, "0")}`;
 }
-const localIso = (day, time, tz) => `${day}T${time}${tzOffset(tz, new Date(`${day}T12:00:00Z`))}`;
+// Midnight starting `day` in `tz`, as ISO 8601 with that zone's offset on that day.
+export const localMidnight = (day, tz) => `${day}T00:00:00${tzOffset(tz, new Date(`${day}T12:00:00Z`))}`;
+const nextDay = (day) => new Date(Date.parse(`${day}T00:00:00Z`) + 86400000).toISOString().slice(0, 10);
 
-function renderReport(rep, rows) {
-  const box = h("section", { class: "panel", id: `report-${rep.id}`, "aria-labelledby": `report-${rep.id}-t` },
+function dataTable(rep, rows) {
+  return h("details", { class: "data" }, h("summary", {}, `Data table (${rows.length} rows)`),
+    h("div", { class: "table-scroll" }, h("table", {}, h("caption", { class: "sr-only" }, rep.title),
+      h("thead", {}, h("tr", {}, ...rep.cols.map(([name]) => h("th", { scope: "col" }, name)))),
+      h("tbody", {}, ...rows.map((r) => h("tr", {}, ...rep.cols.map(([, cell]) => h("td", {}, String(cell(r) ?? "")))))))));
+}
+
+function renderReport(rep, data, tz) {
+  const rows = data.rows || [];
+  const box = h("section", { class: "panel report", id: `report-${rep.id}`, "aria-labelledby": `report-${rep.id}-t` },
     h("h2", { id: `report-${rep.id}-t` }, rep.title));
   if (!rows.length) { box.append(h("p", { class: "muted" }, "No data in this range.")); return box; }
-  const [labels, values] = rep.series(rows);
-  box.append(h("p", { class: "window" }, rep.what), columnChart(labels, values, `${rep.title}: ${rep.what}`));
-  const keys = Object.keys(rows[0]);
-  box.append(h("details", {}, h("summary", {}, "Table"),
-    h("table", {}, h("thead", {}, h("tr", {}, ...keys.map((k) => h("th", { scope: "col" }, k)))),
-      h("tbody", {}, ...rows.map((r) => h("tr", {}, ...keys.map((k) => h("td", {},
-        typeof r[k] === "object" && r[k] !== null ? JSON.stringify(r[k]) : String(r[k] ?? "")))))))));
+  const [kind, labels, values, unit = ""] = rep.chart(rows);
+  const label = `${rep.title}: ${rep.what} (${tz})`;
+  box.append(h("p", { class: "window" }, `${rep.what} (${tz})`),
+    kind === "bars" ? barChart(labels, values, label, unit) : columnChart(labels, values, label));
+  if (rep.id === "error-trends" && data.top_causes?.length) {
+    box.append(h("h3", {}, "Top causes"), h("ol", { class: "causes" }, ...data.top_causes.map((c) =>
+      h("li", {}, h("strong", {}, c.error_code), ` — ${fmtNum(c.failures)} (${pct(c.share)})`, c.message ? `: ${c.message}` : ""))));
+  }
+  box.append(dataTable(rep, rows));
   return box;
 }
 
 export async function loadHistory(seller) {
   const form = $("#history-form"), f = new FormData(form), tz = f.get("tz") || "UTC";
-  const q = new URLSearchParams({ from: localIso(f.get("from"), "00:00:00", tz), to: localIso(f.get("to"), "23:59:59", tz), tz });
-  $("#history-msg").textContent = "Loading…";
+  const q = new URLSearchParams({ from: localMidnight(f.get("from"), tz), to: localMidnight(nextDay(f.get("to")), tz), tz });
+  const msg = $("#history-msg");
+  msg.textContent = "Loading…";
+  $("#reports").setAttribute("aria-busy", "true");
   const boxes = await Promise.all(REPORTS.map(async (rep) => {
     try {
-      const data = await api(`${sellerPath(seller, `/reports/${rep.id}`)}?${q}`);
-      return renderReport(rep, data.rows || []);
+      return renderReport(rep, await api(`${sellerPath(seller, `/reports/${rep.id}`)}?${q}`), tz);
     } catch (e) {
-      return h("section", { class: "panel", id: `report-${rep.id}` }, h("h2", {}, rep.title),
-        h("p", { class: "muted" }, e.status === 404 ? "Not available on this API yet." : `Could not load: ${e.message}`));
+      return h("section", { class: "panel report", id: `report-${rep.id}` }, h("h2", {}, rep.title),
+        h("p", { class: "error" }, e.status === 404 ? "Not available on this API yet." : `Could not load: ${e.message}`));
     }
   }));
   $("#reports").replaceChildren(...boxes);
-  $("#history-msg").textContent = `${f.get("from")} to ${f.get("to")}, ${tz}`;
+  $("#reports").removeAttribute("aria-busy");
+  msg.textContent = `${f.get("from")} to ${f.get("to")} (whole days), ${tz}`;
 }
 
 export function wireHistory(seller) {
   const tzSel = $("#tz"), mine = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
   const zones = Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : [mine];
   if (!zones.includes("UTC")) zones.unshift("UTC");
+  if (!zones.includes(mine)) zones.unshift(mine);
   tzSel.replaceChildren(...zones.map((z) => h("option", { value: z, selected: z === mine }, z)));
-  const today = new Date(), weekAgo = new Date(Date.now() - 6 * 86400000);
   const day = (d) => d.toISOString().slice(0, 10);
   const form = $("#history-form");
-  form.elements.from.value = day(weekAgo);
-  form.elements.to.value = day(today);
+  form.elements.from.value = day(new Date(Date.now() - 6 * 86400000));
+  form.elements.to.value = day(new Date());
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    if (form.elements.from.value > form.elements.to.value) { $("#history-msg").textContent = "“From” must be before “To”."; return; }
+    if (!form.elements.from.value || !form.elements.to.value) { $("#history-msg").textContent = "Pick both days."; return; }
+    if (form.elements.from.value > form.elements.to.value) { $("#history-msg").textContent = "“From” must not be after “To”."; return; }
     loadHistory(seller);
   });
 }

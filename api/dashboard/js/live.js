@@ -41,7 +41,7 @@ export function buildCards() {
   const root = $("#cards");
   root.replaceChildren(...CARDS.map((c) => h("section", { class: `card${c.bad ? " bad" : ""}`, id: `card-${c.id}`, "aria-labelledby": `card-${c.id}-t` },
     h("h2", { id: `card-${c.id}-t` }, c.title),
-    h("output", { class: "value", "aria-live": "off", for: "" }, "0"),
+    h("output", { class: "value", "aria-live": "off" }, "0"),
     h("p", { class: "window" }, ""),
     h("div", { class: "spark" }),
     h("p", { class: "window spark-text" }, ""))));
