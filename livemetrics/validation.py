@@ -6,6 +6,7 @@ Pure functions: no I/O, used by the gateway and tested on their own.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,11 +170,36 @@ def _re2_any():
 _SUSPECT = _re2_any()
 
 
-def surely_no_card_data(raw: bytes) -> bool:
-    """True when ``raw`` certainly holds no card number, CVC field or escape; one linear pass.
+_GAP = b"\x00" * 6  # longer than any look-behind context: no match can reach from one event into the next
 
-    False means "maybe": decide with ``might_hold_card_data`` (exact, slower)."""
-    return _SUSPECT.search(raw) is None
+
+def events_to_card_check(raws: list[bytes]) -> list[int]:
+    """Indices of the events that ``might_hold_card_data`` must look at; every other one certainly has
+    no card number, CVC field or escape.
+
+    One RE2 pass over the events joined by NUL gaps (a batch with no candidate costs only that), then one
+    search per flagged event, each starting at the gap before the next event. A match never crosses a
+    gap (digit runs, CVC keys and escapes hold no NUL; the context before a run is at most 6 bytes), and
+    the gap stands in for "start of text", so an event is flagged exactly when a search of it alone
+    finds something."""
+    joined = _GAP.join(raws)
+    m = _SUSPECT.search(joined)
+    if m is None:
+        return []
+    starts = []  # where each event begins in ``joined``
+    pos = 0
+    for raw in raws:
+        starts.append(pos)
+        pos += len(raw) + len(_GAP)
+    flagged = []
+    n = len(raws)
+    while m is not None:
+        k = bisect_right(starts, m.end() - 1) - 1  # the event holding the match's last byte
+        flagged.append(k)
+        if k + 1 >= n:
+            break
+        m = _SUSPECT.search(joined, starts[k + 1] - len(_GAP))
+    return flagged
 
 
 def might_hold_card_data(raw: bytes) -> bool:

@@ -10,7 +10,7 @@ import msgspec
 
 from livemetrics.contract import TOPIC_FOR_TYPE, Event, EventIn, encode, epoch_ms
 from livemetrics.settings import Settings
-from livemetrics.validation import Rejection, parse_event, split_body, surely_no_card_data
+from livemetrics.validation import Rejection, parse_event, split_body, events_to_card_check
 from producers.gateway.enrich import ip_hash, user_agent_info
 
 _dlq = msgspec.json.Encoder()
@@ -73,10 +73,10 @@ def ingest(body: bytes, client: ClientInfo, settings: Settings, raws: list[bytes
     seller_id = client.seller_id
     topics = _topics(settings.topic_prefix)
     append = out.records.append
-    # One linear pass over the whole body; only when it finds a candidate is each event checked exactly.
-    scan = not surely_no_card_data(body)
+    # One linear pass over all events; only the events it flags are checked exactly.
+    check = events_to_card_check(raws)
     for i, raw in enumerate(raws):
-        parsed = parse_event(raw, i, scan)
+        parsed = parse_event(raw, i, i in check)
         if parsed.__class__ is Rejection:
             out.rejected.append(parsed)
             continue
