@@ -231,6 +231,9 @@ def test_two_workers_counts_equal_the_recount_also_after_sigkill(make_settings, 
         before = len(alerts.messages)
         sid = f"seller-b-alert-{uuid.uuid4().hex[:8]}"
         feed.send(event("seller-b", sid, "page_view", PAGES[1]))
+        feed.flush()
+        # The page view first (raw topics are not ordered with each other): the alert's context has it.
+        wait_until(lambda: matches(snaps, feed), 10, interval=0.05, what="the page view counted")
         failed = event("seller-b", sid, "payment_failed", failed=True)
         started = time.monotonic()
         feed.send(failed)
