@@ -23,12 +23,12 @@ export function sparkline(values, label) {
 export function barChart(labels, values, title, unit = "") {
   const max = Math.max(1, ...values.map(Number).filter(Number.isFinite));
   const top = labels.map((l, i) => `${l} ${values[i]}${unit}`).slice(0, 5).join(", ");
-  const list = document.createElement("ul");
+  const list = document.createElement("div"); // not a list: role=img makes its children presentational
   list.className = "bars chart-bars";
   list.setAttribute("role", "img");
   list.setAttribute("aria-label", `${title}. ${top}${labels.length > 5 ? ", …" : ""}`);
   labels.forEach((label, i) => {
-    const li = document.createElement("li");
+    const li = document.createElement("div");
     const name = document.createElement("span"); name.className = "label"; name.title = String(label); name.textContent = String(label);
     const bar = document.createElement("span"); bar.className = "bar";
     const fill = document.createElement("span"); fill.style.width = `${(Number(values[i]) || 0) / max * 100}%`; bar.append(fill);
@@ -55,7 +55,8 @@ export function columnChart(labels, values, title) {
   const every = Math.ceil(n / 6);
   values.forEach((v, i) => {
     const bh = (Number(v) || 0) / max * (hgt - pad.t - pad.b);
-    const rect = s("rect", { x: pad.l + i * bw + 1, y: hgt - pad.b - bh, width: Math.max(bw - 2, 1), height: bh, fill: "#1f5fbf" });
+    const cw = Math.min(Math.max(bw - 2, 1), 36); // a few columns stay columns, not walls
+    const rect = s("rect", { x: pad.l + i * bw + (bw - cw) / 2, y: hgt - pad.b - bh, width: cw, height: bh, fill: "#1f5fbf" });
     const tip = s("title"); tip.textContent = `${labels[i]}: ${v}`; rect.append(tip);
     svg.append(rect);
     if (i % every === 0) {

@@ -39,28 +39,28 @@ function statusCell(item) {
       msg.textContent = "saved";
     } catch (e) { msg.textContent = `not saved: ${e.message}`; } finally { save.disabled = false; }
   } }, "Save");
-  return h("td", {}, h("div", { class: "status" }, pill, when, sel, note, save, msg));
+  return h("td", { "data-label": "Follow-up" }, h("div", { class: "status" }, pill, when, sel, note, save, msg));
 }
 
 // Masked contacts (a token without personal-data permission) are shown as text, never as links.
 function contactCell(c, masked) {
   const link = (href, text) => (masked ? h("span", {}, text) : h("a", { href }, text));
-  return h("td", { class: "customer" }, c.name ? h("div", {}, c.name) : "",
+  return h("td", { class: "customer", "data-label": "Customer" }, h("div", {}, c.name ? h("div", {}, c.name) : "",
     c.email ? h("div", {}, link(`mailto:${c.email}`, c.email)) : "",
     c.phone ? h("div", {}, link(`tel:${c.phone.replace(/[^+\d]/g, "")}`, c.phone)) : "",
     masked ? h("div", { class: "muted" }, "contact hidden (no permission)") : "",
-    !c.name && !c.email && !c.phone ? h("span", { class: "muted" }, "none given") : "");
+    !c.name && !c.email && !c.phone ? h("span", { class: "muted" }, "none given") : ""));
 }
 
 function row(item) {
   const c = item.customer || {}, o = item.order || {}, p = item.payment || {}, cl = item.client || {};
   const spike = item.kind === "error_spike";
   return h("tr", { "data-alert-id": item.alert_id, class: spike ? "spike" : "" },
-    h("td", {}, h("time", { datetime: item.at }, fmtTime(item.at)), spike ? h("div", { class: "pill open" }, "error spike") : ""),
+    h("td", { "data-label": "When" }, h("div", {}, h("time", { datetime: item.at }, fmtTime(item.at)), spike ? h("div", { class: "pill open" }, "error spike") : "")),
     contactCell(c, !!item.pii_masked),
-    h("td", {}, o.order_id || "", h("br"), fmtMoney(o.amount, o.currency)),
-    h("td", {}, h("strong", {}, p.error_code || ""), h("br"), p.error_message || "", h("br"), h("span", { class: "muted method" }, p.method || "")),
-    h("td", {}, h("details", {}, h("summary", {}, "Timeline and client"),
+    h("td", { "data-label": "Order" }, h("div", {}, o.order_id || "", h("br"), fmtMoney(o.amount, o.currency))),
+    h("td", { "data-label": "Error" }, h("div", {}, h("strong", {}, p.error_code || ""), h("br"), p.error_message || "", h("br"), h("span", { class: "muted method" }, p.method || ""))),
+    h("td", { "data-label": "Diagnostics" }, h("details", {}, h("summary", {}, "Timeline and client"),
       h("pre", {}, JSON.stringify({ details: p.details, client: cl, context: item.context, session_id: item.session_id }, null, 2)))),
     statusCell(item));
 }

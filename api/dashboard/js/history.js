@@ -39,7 +39,7 @@ const REPORTS = [
       ["Failed", (r) => fmtNum(r.failed)], ["Success rate", (r) => pct(r.success_rate)], ["Share", (r) => pct(r.share)],
       ["Revenue", (r) => money(r.revenue)]] },
   { id: "error-trends", title: "Payment errors over time", what: "failed payments per day, all error codes",
-    chart: (rows) => { const m = sumBy(rows, "day", "failures"); return ["columns", [...m.keys()], [...m.values()]]; },
+    chart: (rows, days) => { const m = sumBy(rows, "day", "failures"); return ["columns", days, days.map((d) => m.get(d) || 0)]; },
     cols: [["Day", (r) => r.day], ["Error code", (r) => r.error_code], ["Failures", (r) => fmtNum(r.failures)]] },
 ];
 
@@ -59,17 +59,24 @@ const nextDay = (day) => new Date(Date.parse(`${day}T00:00:00Z`) + 86400000).toI
 
 function dataTable(rep, rows) {
   return h("details", { class: "data" }, h("summary", {}, `Data table (${rows.length} rows)`),
-    h("div", { class: "table-scroll" }, h("table", {}, h("caption", { class: "sr-only" }, rep.title),
+    h("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": `${rep.title}: data` }, h("table", {}, h("caption", { class: "sr-only" }, rep.title),
       h("thead", {}, h("tr", {}, ...rep.cols.map(([name]) => h("th", { scope: "col" }, name)))),
       h("tbody", {}, ...rows.map((r) => h("tr", {}, ...rep.cols.map(([, cell]) => h("td", {}, String(cell(r) ?? "")))))))));
 }
 
-function renderReport(rep, data, tz) {
+// Every day from `from` to `to` (YYYY-MM-DD), so that a trend shows the quiet days too.
+function daysOf(from, to) {
+  const out = [];
+  for (let d = from; d <= to && out.length < 400; d = nextDay(d)) out.push(d);
+  return out;
+}
+
+function renderReport(rep, data, tz, days) {
   const rows = data.rows || [];
   const box = h("section", { class: "panel report", id: `report-${rep.id}`, "aria-labelledby": `report-${rep.id}-t` },
     h("h2", { id: `report-${rep.id}-t` }, rep.title));
   if (!rows.length) { box.append(h("p", { class: "muted" }, "No data in this range.")); return box; }
-  const [kind, labels, values, unit = ""] = rep.chart(rows);
+  const [kind, labels, values, unit = ""] = rep.chart(rows, days);
   const label = `${rep.title}: ${rep.what} (${tz})`;
   box.append(h("p", { class: "window" }, `${rep.what} (${tz})`),
     kind === "bars" ? barChart(labels, values, label, unit) : columnChart(labels, values, label));
@@ -89,7 +96,7 @@ export async function loadHistory(seller) {
   $("#reports").setAttribute("aria-busy", "true");
   const boxes = await Promise.all(REPORTS.map(async (rep) => {
     try {
-      return renderReport(rep, await api(`${sellerPath(seller, `/reports/${rep.id}`)}?${q}`), tz);
+      return renderReport(rep, await api(`${sellerPath(seller, `/reports/${rep.id}`)}?${q}`), tz, daysOf(f.get("from"), f.get("to")));
     } catch (e) {
       return h("section", { class: "panel report", id: `report-${rep.id}` }, h("h2", {}, rep.title),
         h("p", { class: "error" }, e.status === 404 ? "Not available on this API yet." : `Could not load: ${e.message}`));
