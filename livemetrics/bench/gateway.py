@@ -1,18 +1,22 @@
-"""``livemetrics bench gateway``: events/s accepted end to end (HTTP, validated, delivery confirmed by
-Kafka) with batches of 100 from concurrent keep-alive clients, and, in the same run, the raw
-confluent-kafka produce rate of the very same records (the ceiling).
+"""``livemetrics bench gateway``: events/s accepted end to end (HTTP, validated, enriched, delivery
+confirmed by Kafka before the 202) with batches of 100 from concurrent keep-alive clients, and, in the
+same run, the raw confluent-kafka produce rate of the very same records (the ceiling).
 
 Starts its own broker on free ports unless ``--kafka`` names one; the gateway runs as uvicorn worker
-processes (``producers.gateway.app:create_gateway``), the load generator is a lean asyncio HTTP/1.1
-client in this process so that it costs the machine as little as possible.
+processes (``producers.gateway.app:create_gateway``). The load generator is ``wrk`` (C, one thread) with
+a Lua script rotating pre-generated bodies when it is installed (``apt-get install wrk``), else a lean
+asyncio HTTP/1.1 client in this process. The bodies are sent again and again, so event ids repeat across
+requests: the gateway does not de-duplicate (downstream does), so this costs it nothing it would not pay
+for fresh ids. Every figure carries the cores each part used during its measurement (gateway processes,
+broker, load generator), so that a figure taken on a loaded machine can be read for what it is.
 """
-
 from __future__ import annotations
 
 import asyncio
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,6 +26,7 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
+import psutil
 from confluent_kafka import Producer
 
 from livemetrics import keys
@@ -146,6 +151,107 @@ def gateway_rate(port: int, key: str, bodies: list[bytes], duration: float, warm
     return counts["accepted"] / duration, counts["errors"]
 
 
+WRK_SCRIPT = """
+-- rotate pre-generated bodies (one file each); count accepted events per thread
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  bodies = {}
+  for i = 0, tonumber(args[2]) - 1 do
+    local f = io.open(args[1] .. "/" .. i .. ".json", "rb")
+    bodies[#bodies + 1] = f:read("*a")
+    f:close()
+  end
+  idx = math.random(#bodies)
+  accepted, bad = 0, 0
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer " .. args[3]
+  wrk.headers["User-Agent"] = args[4]
+end
+function request()
+  idx = idx % #bodies + 1
+  return wrk.format(nil, "/v1/events", nil, bodies[idx])
+end
+function response(status, headers, body)
+  if status == 202 then
+    accepted = accepted + tonumber(string.match(body, '"accepted":%s*(%d+)'))
+  else
+    bad = bad + 1
+  end
+end
+function done(summary, latency, requests)
+  local a, b = 0, 0
+  for _, t in ipairs(threads) do a = a + t:get("accepted"); b = b + t:get("bad") end
+  io.write(string.format('{"accepted": %d, "bad": %d, "seconds": %.3f, "p50_ms": %.2f, "p99_ms": %.2f}\\n',
+    a, b, summary.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(99) / 1e3))
+end
+"""
+
+
+def _wrk(tmp: Path, port: int, key: str, bodies: list[bytes], seconds: float) -> tuple[dict, float]:
+    """One wrk run; (its summary, the CPU seconds wrk itself used)."""
+    body_dir = tmp / "bodies"
+    if not body_dir.exists():
+        body_dir.mkdir()
+        for i, b in enumerate(bodies):
+            (body_dir / f"{i}.json").write_bytes(b)
+        (tmp / "post.lua").write_text(WRK_SCRIPT)
+    proc = subprocess.Popen(
+        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+         "-s", str(tmp / "post.lua"), f"http://127.0.0.1:{port}", "--", str(body_dir), str(len(bodies)), key, CHROME],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = proc.stdout.read().decode()
+    _, _, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0
+    line = [ln for ln in out.splitlines() if ln.startswith("{")]
+    if not line:
+        raise RuntimeError(f"wrk gave no summary:\n{out[-2000:]}")
+    return json.loads(line[-1]), usage.ru_utime + usage.ru_stime
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes and all their children, so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            for p in [root, *root.children(recursive=True)]:
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def measure_gateway(tmp: Path, port: int, key: str, bodies: list[bytes], duration: float,
+                    gateway_pid: int, broker_pid: int | None) -> tuple[float, dict]:
+    """Accepted events/s through the gateway and the cores each part used meanwhile."""
+    use_wrk = shutil.which("wrk") is not None
+    if use_wrk:
+        _wrk(tmp, port, key, bodies, 2)  # warm-up: connections, caches, producer batches
+    watched = [gateway_pid] + ([broker_pid] if broker_pid else [])
+    before = [_cpu_seconds([p]) for p in watched]
+    self_before = psutil.Process().cpu_times()
+    started = time.monotonic()
+    if use_wrk:
+        summary, loadgen_cpu = _wrk(tmp, port, key, bodies, duration)
+        rate = summary["accepted"] / summary["seconds"]
+        errors = {"non_202": summary["bad"]} if summary["bad"] else {}
+        extra = {"load_generator": "wrk", "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"]}
+    else:
+        rate, errors = gateway_rate(port, key, bodies, duration, warmup=0)
+        now = psutil.Process().cpu_times()
+        loadgen_cpu = (now.user - self_before.user) + (now.system - self_before.system)
+        extra = {"load_generator": "asyncio (in process)"}
+    wall = time.monotonic() - started
+    after = [_cpu_seconds([p]) for p in watched]
+    cores = {"cores_gateway": round((after[0] - before[0]) / wall, 2), "cores_load_generator": round(loadgen_cpu / wall, 2)}
+    if broker_pid:
+        cores["cores_broker"] = round((after[1] - before[1]) / wall, 2)
+    return rate, {**cores, **extra, **({"errors": errors} if errors else {})}
+
+
 def _env(s: Settings) -> dict[str, str]:
     env = dict(os.environ)
     for name, value in s.model_dump().items():
@@ -179,12 +285,14 @@ def run(args) -> int:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lm-bench-gw-")))
         bootstrap = args.kafka
+        broker_pid = None
         if not bootstrap:
             ks = Settings(data_dir=tmp, kafka_bootstrap=f"127.0.0.1:{_free_port()}", kafka_controller_port=_free_port())
             lk = LocalKafka(ks)
             lk.start(wait_s=90, quiet=True)
             stack.callback(lk.stop)
             bootstrap = ks.kafka_bootstrap
+            broker_pid = lk.pid()
         s = Settings(data_dir=tmp, kafka_bootstrap=bootstrap, topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.",
                      gateway_rate_per_s=10_000_000, store="memory://")
         create_topics(s)
@@ -192,8 +300,17 @@ def run(args) -> int:
         keys.publish(s, rec)
         bodies = _bodies(40)
 
+        before = _cpu_seconds([broker_pid]) if broker_pid else 0.0
+        me = psutil.Process().cpu_times()
+        started = time.monotonic()
         raw = raw_produce_rate(s, _raw_records(s, bodies), args.duration)
-        emit("gateway", "raw_produce_events_per_s", raw, "events/s", batch=BATCH)
+        wall = time.monotonic() - started
+        now = psutil.Process().cpu_times()
+        raw_cores = {"cores_producer": round((now.user - me.user + now.system - me.system) / wall, 2)}
+        if broker_pid:
+            raw_cores["cores_broker"] = round((_cpu_seconds([broker_pid]) - before) / wall, 2)
+        emit("gateway", "raw_produce_events_per_s", raw, "events/s", batch=BATCH, **raw_cores,
+             load_avg_1m=round(os.getloadavg()[0], 2))
 
         for workers in WORKERS:
             port = _free_port()
@@ -205,14 +322,14 @@ def run(args) -> int:
                 env=_env(s), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             try:
                 _wait_ready(port, proc)
-                rate, errors = gateway_rate(port, key, bodies, args.duration)
+                rate, labels = measure_gateway(tmp, port, key, bodies, args.duration, proc.pid, broker_pid)
             finally:
                 proc.terminate()
                 try:
                     proc.wait(30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-            emit("gateway", "gateway_events_per_s", rate, "events/s", batch=BATCH, connections=CONNECTIONS,
-                 workers=workers, ratio_to_raw=round(rate / raw, 3) if raw else None,
-                 **({"errors": errors} if errors else {}))
+            emit("gateway", "gateway_events_per_s", rate, "events/s", workers=workers, batch=BATCH,
+                 clients=CONNECTIONS, ratio_to_raw=round(rate / raw, 3) if raw else None,
+                 duplicate_event_ids=True, load_avg_1m=round(os.getloadavg()[0], 2), **labels)
     return 0
