@@ -36,6 +36,15 @@ def producer_config(s: Settings, **overrides: Any) -> dict[str, Any]:
     return conf
 
 
+def changelog_producer_config(s: Settings, **overrides: Any) -> dict[str, Any]:
+    """The stream worker's table-changelog producer (streams/changelog.py): durable like
+    ``producer_config``, with room for a large batch of rows in flight."""
+    conf = producer_config(s, **{"linger.ms": 5, "queue.buffering.max.messages": 1_000_000,
+                                 "queue.buffering.max.kbytes": 1_048_576, "batch.size": 1_000_000})
+    conf.update(overrides)
+    return conf
+
+
 def consumer_config(s: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
     conf = {
         **base_config(s),

@@ -77,9 +77,10 @@ def contribution(st: SessionState, now: int, w: Windows) -> Contribution:
             out[f"abandoned:{step}"] = out.get(f"abandoned:{step}", 0) + 1
     if st.purchased_at and now - st.purchased_at < w.recent_ms:
         out["purchased"] = 1
-    failures = sum(1 for t in st.failures.values() if now - t < w.recent_ms)
-    if failures:
-        out["failures"] = failures
+    if st.failures:
+        failures = sum(1 for t in st.failures.values() if now - t < w.recent_ms)
+        if failures:
+            out["failures"] = failures
     return out
 
 
