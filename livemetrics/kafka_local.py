@@ -152,10 +152,9 @@ class LocalKafka:
     def pid(self) -> int | None:
         try:
             pid = int(self.pid_file.read_text().strip())
-            os.kill(pid, 0)
-            return pid
-        except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        except (FileNotFoundError, ValueError):
             return None
+        return pid if _alive(pid) else None
 
     def answering(self, timeout: float = 0.5) -> bool:
         try:
@@ -232,6 +231,24 @@ class LocalKafka:
         if self.answering():
             return f"not managed here, but a broker answers on {self.settings.kafka_bootstrap}"
         return "stopped"
+
+
+def _alive(pid: int) -> bool:
+    """True while the process runs. A broker started by this very process (tests, `livemetrics up`)
+    stays a zombie after it exits until it is reaped, and a zombie still answers kill(pid, 0)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reaps it if it is our child and has exited
+    except ChildProcessError:
+        pass  # not our child: init reaps it
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True  # no /proc: trust kill(pid, 0)
 
 
 def _is_group_leader(pid: int) -> bool:
