@@ -122,7 +122,9 @@ _dec = msgspec.json.Decoder(KeyRecord)
 
 
 def publish(settings: Settings, rec: KeyRecord) -> None:
-    p = Producer(producer_config(settings))
+    # A short-lived producer: librdkafka's info line about purging its idle background queue on
+    # shutdown is noise in `sellers add` / `livemetrics up` output, so only warnings and errors show.
+    p = Producer(producer_config(settings, log_level=4))
     err: list[Exception] = []
     p.produce(settings.topic("seller-keys"), key=rec.key_id.encode(), value=_enc.encode(rec),
               on_delivery=lambda e, m: err.append(e) if e else None)
