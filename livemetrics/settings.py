@@ -102,6 +102,21 @@ class Settings(BaseSettings):
     demo_storefront: bool = Field(False, description="Serve the demo storefront under /demo/ on the gateway.")
     demo_browser_key: str = Field("", description="The browser key the demo storefront's pages embed.")
 
+    def child_env(self) -> dict[str, str]:
+        """This process's environment plus every setting as ``LIVEMETRICS_*``, so that a child process
+        (worker, gateway, benchmark load) reads exactly these settings."""
+        import json
+        import os
+
+        env = dict(os.environ)
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if hasattr(value, "get_secret_value"):
+                value = value.get_secret_value()
+            env[f"LIVEMETRICS_{name.upper()}"] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+        return env
+
     def topic(self, name: str) -> str:
         """The real topic name for a logical one (adds the configured prefix)."""
         return f"{self.topic_prefix}{name}"

@@ -9,7 +9,6 @@ are stopped; Ctrl-C / SIGTERM stops all of them (and the broker, if ``up`` start
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -28,18 +27,8 @@ STOP_ORDER = ("simulate", "gateway", "api", "sink", "worker")  # producers of tr
 
 
 def child_env(s: Settings) -> dict[str, str]:
-    """The environment that makes a child process read exactly these settings."""
-    env = dict(os.environ)
-    for name, value in s.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        if isinstance(value, (list, dict)):
-            value = json.dumps(value)
-        env[f"LIVEMETRICS_{name.upper()}"] = str(value)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    """The environment that makes a child process read exactly these settings, unbuffered."""
+    return {**s.child_env(), "PYTHONUNBUFFERED": "1"}
 
 
 @dataclass

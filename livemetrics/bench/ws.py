@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -36,15 +35,6 @@ CLIENTS = 1000
 SELLER = "bench-ws"
 
 
-def _env(s: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    for name, value in s.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"LIVEMETRICS_{name.upper()}"] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
-    return env
 
 
 def _pct(xs: list[float], p: float) -> float:
@@ -179,7 +169,7 @@ def run(args) -> int:
         load_key, lrec = keys.new_key("pk", "bench-load")
         for rec in (brec, trec, lrec):
             keys.publish(s, rec)
-        env = _env(s)
+        env = s.child_env()
         logs = open(tmp / "procs.log", "ab")
         procs = []
         for cmd in (["worker"], ["gateway"], ["api", "--no-sink"]):

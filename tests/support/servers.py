@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -42,20 +41,6 @@ class ThreadServer:
         self.thread.join(20)
 
 
-def settings_env(s: Settings) -> dict[str, str]:
-    """The environment that makes a child process read the same settings."""
-    env = dict(os.environ)
-    for name, value in s.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        if isinstance(value, (list, dict)):
-            import json
-
-            value = json.dumps(value)
-        env[f"LIVEMETRICS_{name.upper()}"] = str(value)
-    return env
 
 
 class WorkerProcess:
@@ -69,7 +54,7 @@ class WorkerProcess:
     def start(self) -> "WorkerProcess":
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "livemetrics.cli", "worker"], env=settings_env(self.settings),
+            [sys.executable, "-m", "livemetrics.cli", "worker"], env=self.settings.child_env(),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         return self
