@@ -83,33 +83,32 @@ FROM {db}.events
 WHERE type IN ('payment_started', 'payment_succeeded', 'payment_failed') AND NOT is_bot
 GROUP BY seller_id, hour, payment_method, error_code, currency;
 
--- one row per session (after merges): when it started, what it viewed, how far it got in the funnel
+-- One row per session (after merges): the UTC hour it started, the furthest funnel step it reached and
+-- the categories and offers it viewed. The session-based reports (categories, offers, funnel) scan it,
+-- so it is kept narrow: the key is a 64-bit hash of session_id (a collision needs ~4e9 sessions per
+-- seller to become likely; 1 M sessions give a ~3e-8 chance of one), the start is an hour (reports
+-- align ranges to whole hours) and the funnel is one number, `furthest` (0 visit, 1 product,
+-- 2 checkout, 3 payment, 4 purchase), whose max over a session's events is its furthest step.
 CREATE TABLE IF NOT EXISTS {db}.session_facts
 (
     seller_id   LowCardinality(String),
-    session_id  String,
-    first_at    SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
-    last_at     SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+    session     UInt64,
+    first_hour  SimpleAggregateFunction(min, DateTime('UTC')),
+    furthest    SimpleAggregateFunction(max, UInt8),
     categories  SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
-    offers      SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
-    product     SimpleAggregateFunction(max, UInt8),
-    checkout    SimpleAggregateFunction(max, UInt8),
-    payment     SimpleAggregateFunction(max, UInt8),
-    purchase    SimpleAggregateFunction(max, UInt8)
+    offers      SimpleAggregateFunction(groupUniqArrayArray, Array(String))
 )
 ENGINE = AggregatingMergeTree
-ORDER BY (seller_id, session_id)
-TTL toDateTime(last_at) + INTERVAL {event_ttl_days} DAY
+ORDER BY (seller_id, session)
+TTL first_hour + INTERVAL {event_ttl_days} DAY
 SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.session_facts_mv TO {db}.session_facts AS
-SELECT seller_id, session_id, min(ts) AS first_at, max(ts) AS last_at,
+SELECT seller_id, cityHash64(session_id) AS session, min(toStartOfHour(ts)) AS first_hour,
+       max(multiIf(type = 'payment_succeeded', 4, type IN ('payment_started', 'payment_failed'), 3,
+                   type = 'checkout_started', 2, type = 'page_view' AND page_type IN ('offer', 'product'), 1, 0)) AS furthest,
        groupUniqArrayIf(category, type = 'page_view' AND page_type = 'category' AND category != '') AS categories,
-       groupUniqArrayIf(offer_id, type = 'page_view' AND page_type = 'offer' AND offer_id != '') AS offers,
-       max(type = 'page_view' AND page_type IN ('offer', 'product')) AS product,
-       max(type = 'checkout_started') AS checkout,
-       max(type IN ('payment_started', 'payment_succeeded', 'payment_failed')) AS payment,
-       max(type = 'payment_succeeded') AS purchase
+       groupUniqArrayIf(offer_id, type = 'page_view' AND page_type = 'offer' AND offer_id != '') AS offers
 FROM {db}.events
 WHERE NOT is_bot
-GROUP BY seller_id, session_id;
+GROUP BY seller_id, session;

@@ -14,9 +14,11 @@ SELECT
     countIf(furthest = 3) AS ended_payment
 FROM
 (
-    -- FINAL merges each session's partial rows on read (cheaper than GROUP BY session_id)
-    SELECT multiIf(purchase = 1, 4, payment = 1, 3, checkout = 1, 2, product = 1, 1, 0) AS furthest
-    FROM {db}.session_facts FINAL
+    -- a session may be in several partial rows (one per insert that saw it): merge them, then keep
+    -- the sessions whose first hour is in the range (GROUP BY measured faster than FINAL here)
+    SELECT min(first_hour) AS start_hour, max(furthest) AS furthest
+    FROM {db}.session_facts
     WHERE seller_id = {seller_id:String}
-      AND toStartOfHour(first_at) >= range_start AND toStartOfHour(first_at) < range_end
+    GROUP BY session
+    HAVING start_hour >= range_start AND start_hour < range_end
 )

@@ -6,12 +6,17 @@ SELECT s.item AS {dim}, v.views AS views, s.sessions AS sessions, s.checkout_ses
        round(s.checkout_sessions / s.sessions, 4) AS conversion
 FROM
 (
-    -- FINAL merges each session's partial rows on read (cheaper than GROUP BY session_id)
-    SELECT item, count() AS sessions, countIf(checkout OR payment OR purchase) AS checkout_sessions
-    FROM {db}.session_facts FINAL
-    ARRAY JOIN {dims} AS item
-    WHERE seller_id = {seller_id:String}
-      AND toStartOfHour(first_at) >= range_start AND toStartOfHour(first_at) < range_end
+    -- merge each session's partial rows, keep those that started in the range, one row per viewed item
+    SELECT item, count() AS sessions, countIf(furthest >= 2) AS checkout_sessions
+    FROM
+    (
+        SELECT min(first_hour) AS start_hour, max(furthest) AS furthest, groupUniqArrayArray({dims}) AS items
+        FROM {db}.session_facts
+        WHERE seller_id = {seller_id:String}
+        GROUP BY session
+        HAVING start_hour >= range_start AND start_hour < range_end
+    )
+    ARRAY JOIN items AS item
     GROUP BY item
 ) AS s
 LEFT JOIN

@@ -52,7 +52,7 @@ def history(make_settings, add_seller, tmp_path):
                    60, interval=0.2, what="all events in ClickHouse")
     finally:
         sink.stop()
-    rows, sessions = get_client(settings).query(f"SELECT count(), uniqExact(session_id) FROM {db}.session_facts").result_rows[0]
+    rows, sessions = get_client(settings).query(f"SELECT count(), uniqExact(session) FROM {db}.session_facts").result_rows[0]
     assert rows > sessions * 1.2  # many sessions really are in several partial rows
     registry = KeyRegistry(settings).start()
     api = ThreadServer(create_api(settings, registry, run_sink=False)).start()
