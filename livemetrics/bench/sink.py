@@ -22,7 +22,7 @@ def sample_events(n: int, seed: int = 1) -> list[bytes]:
     cats, out = [f"cat-{i}" for i in range(50)], []
     for i in range(n):
         sid, ts, r = f"sess-{i // 12:010d}", now - rnd.randrange(86_400_000), rnd.random()
-        common = dict(event_id=str(uuid.UUID(int=rnd.getrandbits(128))), seller_id=f"seller-{i % 20}", session_id=sid,
+        common = dict(event_id=str(uuid.UUID(int=rnd.getrandbits(128))), seller_id=f"seller-{i // 12 % 20}", session_id=sid,
                       ts=ts, received_at=ts, ip_hash="9f8e7d", user_agent="Mozilla/5.0 (X11; Linux x86_64) Chrome/131",
                       browser="Chrome", os="Linux", device="Other")
         if r < 0.85:
