@@ -138,7 +138,9 @@ def apply_event(st: SessionState | None, ev: Event, now: int, w: Windows, partit
     r = ev.received_at
     st.bot = st.bot or ev.is_bot
     loc = location_of(ev)
-    _place(st, r, ev.event_id, loc, w)
+    # Events of one request share received_at; the sender's ts (then the event id) orders them, so the
+    # last event of a tracker's batch decides the location, not whichever id sorts last.
+    _place(st, r, f"{ev.ts:015d}|{ev.event_id}", loc, w)
     if ev.page is not None and ev.type == "page_view" and all(e != ev.event_id for e, _, _ in st.trail):
         st.pages_seen += 1
         st.trail.append((ev.event_id, r, loc or "other"))

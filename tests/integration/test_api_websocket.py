@@ -58,8 +58,9 @@ def test_snapshots_and_alerts_are_pushed_with_pii_only_for_allowed_tokens(stack)
             assert (await next_of(full, "snapshot"))["data"]["seller_id"] == "seller-a"
             await next_of(masked, "snapshot")
             sess = "sess-ws-0000001"
-            r = stack.post(browser, {"events": [f.page_view("checkout", session_id=sess),
-                                                f.payment_failed(session_id=sess)]})
+            checkout = f.page_view("checkout", session_id=sess)
+            failed = f.payment_failed(session_id=sess, ts=checkout["ts"] + 1)
+            r = stack.post(browser, {"events": [checkout, failed]})
             assert r.json()["accepted"] == 2
             a_full = (await next_of(full, "alert"))["data"]
             a_masked = (await next_of(masked, "alert"))["data"]
@@ -74,6 +75,7 @@ def test_snapshots_and_alerts_are_pushed_with_pii_only_for_allowed_tokens(stack)
     assert a_masked["customer"]["email"] == "a***@example.com" and a_masked["pii_masked"] is True
     assert a_masked["client"]["ip"] is None and a_masked["order"] == a_full["order"]
     assert snap["payment_failures_30m"] == 1
+    assert snap["live"]["payment"] == 1 and snap["live"]["checkout"] == 0  # the batch's later event decides
 
 
 def test_handshake_checks_origin_token_expiry_and_cap(stack):

@@ -43,7 +43,7 @@ def recount(delivered: list[Event], now: int) -> dict[str, Counter]:
             by_session[ev.session_id][ev.event_id] = ev  # de-duplicated by event id
     out: dict[str, Counter] = defaultdict(Counter)
     for evs in by_session.values():
-        events = sorted(evs.values(), key=lambda e: (e.received_at, e.event_id))
+        events = sorted(evs.values(), key=lambda e: (e.received_at, e.ts, e.event_id))
         if any(e.is_bot for e in events):  # bots are stored, flagged, never counted
             continue
         c = out[events[0].seller_id]
@@ -201,3 +201,17 @@ def test_bots_are_never_counted():
     assert d == {"live:home": 1, "active": 1}
     s, d = sm.apply_event(s, _ev(bot=True, r=T0 + 1), T0 + 1, W)
     assert d == {"live:home": -1, "active": -1}
+
+
+def test_events_of_one_request_are_ordered_by_the_senders_time():
+    """A batch shares received_at; its later event (by ts) decides the location whatever the ids."""
+    for first_id, second_id in (("ffff", "0000"), ("0000", "ffff")):
+        checkout = Event(event_id=first_id, type="page_view", seller_id="s", session_id="sess-0001", ts=1_000,
+                         received_at=5_000, page=Page(type="checkout"))
+        failed = Event(event_id=second_id, type="payment_failed", seller_id="s", session_id="sess-0001", ts=1_001,
+                       received_at=5_000)
+        for order in ((checkout, failed), (failed, checkout)):
+            st = None
+            for ev in order:
+                st, _ = sm.apply_event(st, ev, 5_010, W)
+            assert sm.contribution(st, 5_010, W)["live:payment"] == 1
