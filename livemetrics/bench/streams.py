@@ -115,18 +115,6 @@ def active_sessions(s: Settings) -> int:
     return sum(latest.values())
 
 
-def worker_env(s: Settings) -> dict[str, str]:
-    import json
-    import os
-
-    env = dict(os.environ)
-    for name, value in s.model_dump().items():
-        if value is not None:
-            value = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-            env[f"LIVEMETRICS_{name.upper()}"] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
-    return env
-
-
 def run(args) -> int:
     import psutil
     from confluent_kafka.admin import AdminClient
@@ -145,7 +133,7 @@ def run(args) -> int:
         raw = asyncio.run(raw_consume(s, n))
         emit("streams", "raw_consume_events_per_s", raw, "events/s", events=n, client="aiokafka")
         log = open(Path(tmp) / "worker.log", "ab")
-        worker = subprocess.Popen([sys.executable, "-m", "livemetrics.cli", "worker"], env=worker_env(s),
+        worker = subprocess.Popen([sys.executable, "-m", "livemetrics.cli", "worker"], env=s.child_env(),
                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         admin = AdminClient(admin_config(s))
         try:
