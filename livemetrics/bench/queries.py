@@ -114,7 +114,7 @@ def timings(fn, repeat: int) -> tuple[float, float]:
 
 def run(args) -> int:
     from clickhouse import query
-    from clickhouse.client import get_client
+    from clickhouse.client import close_all, get_client
     from clickhouse.migrate import migrate
 
     total = 20_000_000
@@ -137,4 +137,6 @@ def run(args) -> int:
         p50, p95 = timings(lambda: get_client(s).command(raw), 5)
         emit("queries", "report_p50_ms", p50, "ms", report="raw_scan_hourly", events=total, seller_events=total // 2)
         emit("queries", "report_p95_ms", p95, "ms", report="raw_scan_hourly", events=total, seller_events=total // 2)
+        # close chdb before the directory goes: background merges still writing made rmtree fail
+        close_all()
     return 0
