@@ -19,9 +19,21 @@ def _serve(app, settings: Settings, port: int) -> int:
 
 
 def gateway(settings: Settings) -> int:
+    """``gateway_workers`` processes share the port; each builds its app from the environment's settings
+    (the factory), since an app object cannot be handed to another process. httptools and uvloop: the
+    fastest HTTP parser and event loop uvicorn has, for the one Python thread each process runs on."""
+    import uvicorn
+
     from producers.gateway.app import create_gateway
 
-    return _serve(create_gateway(settings), settings, settings.gateway_port)
+    options = dict(host=settings.host, port=settings.gateway_port, log_level="warning", access_log=False,
+                   timeout_graceful_shutdown=10, http="httptools", loop="uvloop", backlog=2048)
+    if settings.gateway_workers > 1:
+        uvicorn.run("producers.gateway.app:create_gateway", factory=True, workers=settings.gateway_workers,
+                    **options)
+    else:
+        uvicorn.run(create_gateway(settings), **options)
+    return 0
 
 
 def api(settings: Settings, no_sink: bool = False) -> int:

@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     )
     signature_tolerance_s: int = Field(300, description="Server-key signatures older or newer than this are refused.")
     gateway_rate_per_s: int = Field(20_000, description="Default per-key event rate (per gateway process); burst of 2 s.")
+    gateway_workers: int = Field(1, ge=1, description="Gateway processes behind one port (uvicorn workers); one per core.")
     demo_storefront: bool = Field(False, description="Serve the demo storefront under /demo/ on the gateway.")
     demo_browser_key: str = Field("", description="The browser key the demo storefront's pages embed.")
 

@@ -2,8 +2,8 @@
 confirmed by Kafka before the 202) with batches of 100 from concurrent keep-alive clients, and, in the
 same run, the raw confluent-kafka produce rate of the very same records (the ceiling).
 
-Starts its own broker on free ports unless ``--kafka`` names one; the gateway runs as uvicorn worker
-processes (``producers.gateway.app:create_gateway``). The load generator is ``wrk`` (C, one thread) with
+Starts its own broker on free ports unless ``--kafka`` names one; the gateway runs as ``livemetrics
+gateway`` with ``gateway_workers`` of 1 and 2. The load generator is ``wrk`` (C, one thread) with
 a Lua script rotating pre-generated bodies when it is installed (``apt-get install wrk``), else a lean
 asyncio HTTP/1.1 client in this process. The bodies are sent again and again, so event ids repeat across
 requests: the gateway does not de-duplicate (downstream does), so this costs it nothing it would not pay
@@ -31,7 +31,7 @@ from confluent_kafka import Producer
 
 from livemetrics import keys
 from livemetrics.bench import emit
-from livemetrics.kafka_config import producer_config
+from livemetrics.kafka_config import gateway_producer_config
 from livemetrics.settings import Settings
 from livemetrics.topics import create_topics
 
@@ -87,8 +87,9 @@ def _raw_records(s: Settings, bodies: list[bytes]) -> list[tuple[str, bytes, byt
 
 
 def raw_produce_rate(s: Settings, records: list[tuple[str, bytes, bytes]], duration: float) -> float:
-    """Delivered (acks=all, idempotent) messages per second, producing as fast as the client can."""
-    p = Producer(producer_config(s))
+    """Delivered (acks=all, idempotent) messages per second, producing as fast as the client can, with
+    the gateway's producer config and produce call."""
+    p = Producer(gateway_producer_config(s))
     done = [0]
 
     def on_delivery(err, msg):
@@ -104,7 +105,7 @@ def raw_produce_rate(s: Settings, records: list[tuple[str, bytes, bytes]], durat
             topic, key, value = records[i % n]
             i += 1
             try:
-                produce(topic, value, key, on_delivery=on_delivery)
+                produce(topic, value, key, -1, on_delivery)
             except BufferError:
                 p.poll(0.01)
         p.poll(0)
@@ -252,17 +253,6 @@ def measure_gateway(tmp: Path, port: int, key: str, bodies: list[bytes], duratio
     return rate, {**cores, **extra, **({"errors": errors} if errors else {})}
 
 
-def _env(s: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    for name, value in s.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"LIVEMETRICS_{name.upper()}"] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
-    return env
-
-
 def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     import httpx
 
@@ -315,11 +305,10 @@ def run(args) -> int:
         for workers in WORKERS:
             port = _free_port()
             log = open(tmp / f"gateway-{workers}.log", "ab")
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "producers.gateway.app:create_gateway", "--factory",
-                 "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--loop", "uvloop",
-                 "--http", "httptools", "--no-access-log", "--log-level", "warning", "--backlog", "2048"],
-                env=_env(s), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            gs = s.model_copy(update={"host": "127.0.0.1", "gateway_port": port, "gateway_workers": workers})
+            proc = subprocess.Popen(  # the real command, as operators run it
+                [sys.executable, "-m", "livemetrics.cli", "gateway"],
+                env=gs.child_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             try:
                 _wait_ready(port, proc)
                 rate, labels = measure_gateway(tmp, port, key, bodies, args.duration, proc.pid, broker_pid)

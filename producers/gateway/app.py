@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -10,41 +9,71 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
-from livemetrics import metrics
-from livemetrics.contract import MAX_BODY_BYTES
+from livemetrics.contract import MAX_BATCH
 from livemetrics.keys import KeyRegistry
 from livemetrics.settings import Settings, get_settings
-from livemetrics.validation import BodyError
-from producers.gateway.auth import AuthError, Authenticator, RateLimiter
-from producers.gateway.delivery import DeliveryUnavailable, KafkaDelivery
-from producers.gateway.enrich import client_ip
-from producers.gateway.ingest import ClientInfo, dead_letter, ingest
-from livemetrics.validation import split_body
+from producers.gateway.auth import Authenticator, RateLimiter
+from producers.gateway.delivery import KafkaDelivery
+from producers.gateway.events import EventsEndpoint
 
 TRACKER_JS = Path(__file__).resolve().parent.parent / "tracker" / "t.js"
 
 
-class BodyTooLarge(Exception):
-    pass
+class Rejected(BaseModel):
+    index: int
+    error: str
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    """Read the body, counting the bytes actually received (Content-Length is only a hint)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+class Accepted(BaseModel):
+    accepted: int
+    rejected: list[Rejected]
 
 
-def _error(status: int, message: str, **extra) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
+class Failure(BaseModel):
+    error: str
+
+
+_EVENTS_RESPONSES = {
+    401: {"model": Failure, "description": "missing, unknown or revoked key; bad, stale or replayed signature"},
+    403: {"model": Failure, "description": "backfill from a browser key"},
+    413: {"model": Failure, "description": f"body over 1 MiB (bytes actually read) or batch over {MAX_BATCH}"},
+    422: {"model": Failure, "description": "nothing valid: each error names the field and the event index"},
+    429: {"model": Failure, "description": "the key is over its rate limit; see Retry-After"},
+    503: {"model": Failure, "description": "Kafka cannot confirm delivery; retry with the same event ids after Retry-After"},
+}
+_EVENTS_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object",
+    "description": f"One event of the v1 contract (docs/ingest.md, SPEC §3) or {{\"events\": [...]}} (max {MAX_BATCH}).",
+}}}}}
+
+
+class GatewayApp(FastAPI):
+    """FastAPI, with ``POST /v1/events`` handed straight to its endpoint (see producers/gateway/events.py)."""
+
+    events_endpoint: EventsEndpoint | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/v1/events" and scope["method"] == "POST" \
+                and self.events_endpoint is not None:
+            try:
+                await self.events_endpoint(scope, receive, send)
+            except Exception:
+                # What ServerErrorMiddleware would do (a 500 unless the response started); the server logs it.
+                await _internal_error(send)
+                raise
+            return
+        await super().__call__(scope, receive, send)
+
+
+async def _internal_error(send) -> None:
+    try:
+        await send({"type": "http.response.start", "status": 500,
+                    "headers": [(b"content-length", b"21"), (b"content-type", b"text/plain; charset=utf-8")]})
+        await send({"type": "http.response.body", "body": b"Internal Server Error"})
+    except Exception:  # noqa: BLE001 - the response had started: nothing more to say to the client
+        pass
 
 
 def create_gateway(settings: Settings | None = None, registry: KeyRegistry | None = None) -> FastAPI:
@@ -62,69 +91,24 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
             if registry is None:
                 app.state.registry.stop()
 
-    app = FastAPI(title="livemetrics gateway", version="1", lifespan=lifespan)
+    app = GatewayApp(title="livemetrics gateway", version="1", lifespan=lifespan)
 
-    app.add_middleware(
-        CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["POST", "GET"],
-        allow_headers=["Authorization", "Content-Type", "X-Livemetrics-Key"], max_age=3600,
-    )
+    cors_options = dict(allow_origins=settings.allowed_origins, allow_methods=["POST", "GET"],
+                        allow_headers=["Authorization", "Content-Type", "X-Livemetrics-Key"], max_age=3600)
+    app.add_middleware(CORSMiddleware, **cors_options)
+    cors = CORSMiddleware(None, **cors_options)  # the same policy, for the endpoint served before the middleware
     limiter = RateLimiter(settings.gateway_rate_per_s)
 
-    @app.post("/v1/events", status_code=202)
+    @app.post("/v1/events", status_code=202, response_model=Accepted, responses=_EVENTS_RESPONSES,
+              openapi_extra=_EVENTS_BODY)
     async def post_events(request: Request):
         """Accept one event or {"events": [...]}; 202 only once Kafka confirmed every accepted event."""
-        try:
-            body = await read_limited(request, MAX_BODY_BYTES)
-        except BodyTooLarge:
-            metrics.EVENTS_REJECTED.labels("oversize").inc()
-            return _error(413, f"body over the limit of {MAX_BODY_BYTES} bytes")
-        auth: Authenticator = request.app.state.auth
-        try:
-            caller = auth.caller(request.headers, request.query_params, body)
-        except AuthError as exc:
-            return _error(exc.status, str(exc))
-        rec = caller.record
-        try:
-            raws = split_body(body)
-        except BodyError as exc:
-            metrics.EVENTS_REJECTED.labels("body").inc()
-            return _error(exc.status, str(exc))
-        n = len(raws)
-        wait = limiter.take(rec.key_id, rec.rate_per_s, n, time.monotonic())
-        if wait:
-            metrics.EVENTS_REJECTED.labels("rate_limited").inc(n)
-            return JSONResponse({"error": f"key {rec.key_id} is over its rate limit; retry in {wait} s", "accepted": 0},
-                                status_code=429, headers={"Retry-After": str(wait)})
-        peer = request.client.host if request.client else None
-        client = ClientInfo(
-            seller_id=rec.seller_id,
-            ip=client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies),
-            user_agent=request.headers.get("user-agent", ""),
-            backfill=caller.backfill,
-        )
-        try:
-            result = ingest(body, client, settings, raws)
-        except BodyError as exc:
-            metrics.EVENTS_REJECTED.labels("body").inc()
-            return _error(exc.status, str(exc))
-        delivery: KafkaDelivery = request.app.state.delivery
-        now = time.time_ns() // 1_000_000
-        for rej in result.rejected:
-            metrics.EVENTS_REJECTED.labels(rej.reason).inc()
-            delivery.send_soon(settings.topic("dead-letter"), rec.seller_id.encode(), dead_letter(rej, client, now))
-        rejected = [{"index": r.index, "error": r.error} for r in result.rejected]
-        if not result.records:
-            return JSONResponse({"accepted": 0, "rejected": rejected, "error": rejected[0]["error"]}, status_code=422)
-        try:
-            await delivery.send(result.records, len(result.records))
-        except DeliveryUnavailable as exc:
-            metrics.DELIVERY_FAILURES.inc()
-            return JSONResponse(
-                {"error": f"events could not be made durable, retry later: {exc}", "accepted": 0},
-                status_code=503, headers={"Retry-After": "5"},
-            )
-        metrics.EVENTS_ACCEPTED.labels("all").inc(len(result.records))
-        return JSONResponse({"accepted": len(result.records), "rejected": rejected}, status_code=202)
+
+    # Served by ``EventsEndpoint``: straight from ``GatewayApp.__call__`` (CORS headers added by the
+    # endpoint, the middleware skipped), or through this route when the app is mounted under a prefix.
+    route = next(r for r in app.routes if getattr(r, "path", None) == "/v1/events")
+    route.app = EventsEndpoint(settings, app.state, limiter, cors=None)
+    app.events_endpoint = EventsEndpoint(settings, app.state, limiter, cors=cors)
 
     @app.get("/t.js")
     async def tracker():

@@ -65,6 +65,11 @@ def ip_hash(ip: str | None, secret: str, now_ms: int) -> str:
     """A salted hash that changes every UTC day, so visitors cannot be followed across days."""
     if not ip:
         return ""
-    day = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
-    salt = hmac.new(secret.encode(), day.encode(), hashlib.sha256).digest()
-    return hashlib.blake2b(ip.encode(), key=salt[:32], digest_size=12).hexdigest()
+    return hashlib.blake2b(ip.encode(), key=_day_salt(secret, now_ms // 86_400_000), digest_size=12).hexdigest()
+
+
+@lru_cache(maxsize=4)
+def _day_salt(secret: str, day_number: int) -> bytes:
+    """The salt of one UTC day (days since the epoch): computed once a day, not on every request."""
+    day = datetime.fromtimestamp(day_number * 86_400, tz=timezone.utc).strftime("%Y-%m-%d")
+    return hmac.new(secret.encode(), day.encode(), hashlib.sha256).digest()[:32]

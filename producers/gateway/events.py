@@ -1,0 +1,156 @@
+"""``POST /v1/events`` as a bare ASGI app: the gateway's hot path, without FastAPI's per-request machinery.
+
+FastAPI's request/response objects, dependency solving, router and middleware layers cost about a third
+of the gateway's main thread at 100-event requests. ``GatewayApp`` (app.py) hands this path straight to
+``EventsEndpoint``; everything a client can observe stays the same: statuses, JSON error bodies, headers,
+CORS (the app's own ``CORSMiddleware`` decides the headers), auth, limits, rate limits. The route is still
+a FastAPI route for the published OpenAPI, and reaches this same endpoint when the app is mounted under
+a prefix (then behind the middleware stack, which adds CORS itself).
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qsl
+
+import msgspec
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+
+from livemetrics import metrics
+from livemetrics.contract import MAX_BODY_BYTES
+from livemetrics.settings import Settings
+from livemetrics.validation import BodyError, split_body
+from producers.gateway.auth import AuthError, Authenticator, RateLimiter
+from producers.gateway.delivery import DeliveryUnavailable, KafkaDelivery
+from producers.gateway.enrich import client_ip
+from producers.gateway.ingest import ClientInfo, dead_letter, ingest
+
+_json = msgspec.json.Encoder()
+_CONTENT_TYPE = (b"content-type", b"application/json")
+
+
+class _Disconnected(Exception):
+    """The client went away before its body was read: nothing to answer."""
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Reply(Exception):
+    """An early answer (401, 413, 422, 429): raised from the steps, sent once by ``__call__``."""
+
+    def __init__(self, status: int, payload: dict, headers: list[tuple[bytes, bytes]] | None = None):
+        self.status, self.payload, self.headers = status, payload, headers or []
+
+
+def _error(status: int, message: str, **extra) -> _Reply:
+    return _Reply(status, {"error": message, **extra})
+
+
+class EventsEndpoint:
+    """One per app; ``state`` is the app's state (auth, delivery), filled in by the lifespan."""
+
+    def __init__(self, settings: Settings, state, limiter: RateLimiter, cors: CORSMiddleware | None):
+        self.settings = settings
+        self.state = state
+        self.limiter = limiter
+        self.cors = cors  # None when CORSMiddleware wraps this endpoint already
+        self.dead_letter_topic = settings.topic("dead-letter")
+
+    async def __call__(self, scope, receive, send) -> None:
+        headers = Headers(scope=scope)
+        try:
+            status, payload, extra = await self._handle(scope, receive, headers)
+        except _Reply as r:
+            status, payload, extra = r.status, r.payload, r.headers
+        except _Disconnected:
+            return
+        body = _json.encode(payload)
+        start = {"type": "http.response.start", "status": status,
+                 "headers": [(b"content-length", b"%d" % len(body)), _CONTENT_TYPE, *extra]}
+        if self.cors is not None:
+            # The very code the middleware runs on every response: same headers, by construction.
+            await self.cors.send(start, send=send, request_headers=headers)
+        else:
+            await send(start)
+        await send({"type": "http.response.body", "body": body})
+
+    async def _handle(self, scope, receive, headers: Headers) -> tuple[int, dict, list]:
+        body = await _read_limited(receive, headers, MAX_BODY_BYTES)
+        auth: Authenticator = self.state.auth
+        qs = scope.get("query_string") or b""
+        query = dict(parse_qsl(qs.decode("latin-1"), keep_blank_values=True)) if qs else {}
+        try:
+            caller = auth.caller(headers, query, body)
+        except AuthError as exc:
+            raise _error(exc.status, str(exc)) from None
+        rec = caller.record
+        try:
+            raws = split_body(body)
+        except BodyError as exc:
+            metrics.EVENTS_REJECTED.labels("body").inc()
+            raise _error(exc.status, str(exc)) from None
+        n = len(raws)
+        wait = self.limiter.take(rec.key_id, rec.rate_per_s, n, time.monotonic())
+        if wait:
+            metrics.EVENTS_REJECTED.labels("rate_limited").inc(n)
+            raise _Reply(429, {"error": f"key {rec.key_id} is over its rate limit; retry in {wait} s", "accepted": 0},
+                         [(b"retry-after", str(wait).encode())])
+        peer = scope.get("client")
+        client = ClientInfo(
+            seller_id=rec.seller_id,
+            ip=client_ip(peer[0] if peer else None, headers.get("x-forwarded-for"), self.settings.trusted_proxies),
+            user_agent=headers.get("user-agent", ""),
+            backfill=caller.backfill,
+        )
+        try:
+            result = ingest(body, client, self.settings, raws)
+        except BodyError as exc:
+            metrics.EVENTS_REJECTED.labels("body").inc()
+            raise _error(exc.status, str(exc)) from None
+        delivery: KafkaDelivery = self.state.delivery
+        rejected = []
+        if result.rejected:
+            now = time.time_ns() // 1_000_000
+            for rej in result.rejected:
+                metrics.EVENTS_REJECTED.labels(rej.reason).inc()
+                delivery.send_soon(self.dead_letter_topic, rec.seller_id.encode(), dead_letter(rej, client, now))
+            rejected = [{"index": r.index, "error": r.error} for r in result.rejected]
+        accepted = len(result.records)
+        if not accepted:
+            return 422, {"accepted": 0, "rejected": rejected, "error": rejected[0]["error"]}, []
+        try:
+            await delivery.send(result.records, accepted)
+        except DeliveryUnavailable as exc:
+            metrics.DELIVERY_FAILURES.inc()
+            return 503, {"error": f"events could not be made durable, retry later: {exc}", "accepted": 0}, \
+                [(b"retry-after", b"5")]
+        metrics.EVENTS_ACCEPTED.labels("all").inc(accepted)
+        return 202, {"accepted": accepted, "rejected": rejected}, []
+
+
+async def _read_limited(receive, headers: Headers, limit: int) -> bytes:
+    """The body, counting the bytes actually received (Content-Length is only a hint); 413 above ``limit``."""
+    declared = headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large()
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large() -> _Reply:
+    metrics.EVENTS_REJECTED.labels("oversize").inc()
+    return _error(413, f"body over the limit of {MAX_BODY_BYTES} bytes")

@@ -1,0 +1,70 @@
+"""Card data under keys the byte scan treats specially, and the batch fast path against the per-event one."""
+
+from __future__ import annotations
+
+import json
+
+from livemetrics.contract import decode
+from livemetrics.settings import Settings
+from livemetrics.validation import Rejection, parse_event
+from producers.gateway.ingest import ClientInfo, dead_letter, ingest
+from tests.support import factories as f
+
+CARD = 4111111111111111  # Luhn-valid
+SETTINGS = Settings(topic_prefix="scan.")
+CLIENT = ClientInfo(seller_id="seller-a", ip="203.0.113.9", user_agent=f.CHROME)
+
+
+def _leaves(result) -> str:
+    return " ".join([v.decode() for _, _, v in result.records] + [dead_letter(r, CLIENT, 0).decode() for r in result.rejected])
+
+
+def test_a_card_number_under_a_nested_ts_key_is_card_data():
+    for details in ({"ts": CARD}, {"ts": str(CARD)}, {"x": [{"ts": CARD}]}, {"ts": 1795503867234, "y": {"ts": CARD}}):
+        ev = f.payment_failed()
+        ev["payment"]["details"] = details
+        for raw in (json.dumps(ev).encode(), json.dumps(ev, separators=(",", ":")).encode()):
+            r = parse_event(raw, 0)
+            assert isinstance(r, Rejection) and r.reason == "card_data", (details, r)
+            assert "$.payment.details" in r.error
+            result = ingest(json.dumps({"events": [f.page_view(), ev, f.page_view()]}).encode(), CLIENT, SETTINGS)
+            assert [x.index for x in result.rejected] == [1] and result.rejected[0].reason == "card_data"
+            assert str(CARD) not in _leaves(result)
+
+
+def test_only_the_top_level_epoch_ms_ts_is_trusted():
+    ev = f.page_view(ts=CARD)  # out of the epoch-ms range: not a timestamp, so it is scanned
+    result = ingest(json.dumps({"events": [ev]}).encode(), CLIENT, SETTINGS)
+    assert not result.records and str(CARD) not in _leaves(result)
+    ok = f.page_view(ts=1795503867234)  # a real epoch-ms ts that happens to pass Luhn
+    assert not ingest(json.dumps(ok).encode(), CLIENT, SETTINGS).rejected
+
+
+def test_a_card_number_as_a_rejected_event_id_never_reaches_the_dead_letters():
+    ev = f.page_view(event_id=str(CARD))
+    result = ingest(json.dumps({"events": [ev, f.page_view()]}).encode(), CLIENT, SETTINGS)
+    assert [r.index for r in result.rejected] == [0]
+    assert str(CARD) not in _leaves(result)
+
+
+def test_a_batch_decoded_at_once_gives_what_event_by_event_gives():
+    events = [f.page_view(), f.heartbeat(), f.checkout_started(), f.payment(), f.payment_failed(),
+              f.payment_succeeded(), f.page_view("category", category="lamps"), f.page_view(ts="2026-01-01T10:00:00+02:00")]
+    clean = ingest(json.dumps({"events": events}).encode(), CLIENT, SETTINGS)
+    assert not clean.rejected and len(clean.records) == len(events)
+    one_by_one = [ingest(json.dumps(ev).encode(), CLIENT, SETTINGS).records[0] for ev in events]
+    strip = lambda rec: (rec[0], rec[1], {**json.loads(rec[2]), "received_at": 0})  # noqa: E731
+    assert [strip(r) for r in clean.records] == [strip(r) for r in one_by_one]
+
+
+def test_one_bad_event_in_a_batch_is_named_by_its_own_path_and_index():
+    events = [f.page_view() for _ in range(50)]
+    events[7] = f.page_view(type="teleport")
+    events[30] = f.page_view("category")  # no category
+    result = ingest(json.dumps({"events": events}).encode(), CLIENT, SETTINGS)
+    assert [(r.index, r.error) for r in result.rejected] == [
+        (7, "unknown event type 'teleport' - at `$.type`"),
+        (30, "category pages need `page.category` - at `$.page.category`"),
+    ]
+    assert len(result.records) == 48
+    assert {decode(v).event_id for _, _, v in result.records} == {e["event_id"] for i, e in enumerate(events) if i not in (7, 30)}
