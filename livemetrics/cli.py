@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="measure a part against its ceiling; prints one JSON line per figure")
     b.add_argument("part", choices=["gateway", "streams", "sink", "queries", "ws", "e2e", "all"])
     b.add_argument("--duration", type=float, default=10.0, help="seconds of load per measurement (default 10)")
+    b.add_argument("--rate", type=float, help="e2e only: offered events/s through the gateway (default 2000)")
     b.add_argument("--kafka", help="bootstrap servers of an existing broker (default: start a local one)")
     b.add_argument("--clickhouse", help="ClickHouse DSN (default: a temporary chdb directory)")
 

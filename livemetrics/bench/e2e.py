@@ -32,7 +32,7 @@ BATCH = 100
 CONCURRENCY = 4
 # Open-loop offered load: what a storefront fleet sends, held whether or not the pipeline keeps up
 # (a closed loop would measure only the gateway). Lag at the end says whether it was held.
-TARGET_EVENTS_PER_S = 600
+DEFAULT_RATE = 2000  # events/s; `--rate` overrides
 PROBE_EVERY_S = 0.5
 BASELINE_SQL = """
 SELECT loc, count() AS sessions FROM (
@@ -69,10 +69,10 @@ def _page_views(n: int, rng: random.Random) -> list[dict]:
 UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"}
 
 
-async def _load(gateway: str, key: str, stop_at: float, counter: list[int]) -> None:
+async def _load(gateway: str, key: str, stop_at: float, counter: list[int], rate: float) -> None:
     rng = random.Random()
     async with httpx.AsyncClient(base_url=gateway, timeout=30, headers={**UA, "Authorization": f"Bearer {key}"}) as http:
-        interval = BATCH * CONCURRENCY / TARGET_EVENTS_PER_S
+        interval = BATCH * CONCURRENCY / rate
         next_at = time.monotonic() + rng.random() * interval
         while time.monotonic() < stop_at:
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
@@ -184,6 +184,7 @@ def run(args) -> int:
     from livemetrics.up import Stack
 
     duration = float(args.duration)
+    rate = float(getattr(args, "rate", None) or DEFAULT_RATE)
     tmp = Path(tempfile.mkdtemp(prefix="lm-bench-e2e-"))
     settings = Settings(
         data_dir=tmp, kafka_bootstrap=args.kafka or f"127.0.0.1:{_free_port()}", kafka_controller_port=_free_port(),
@@ -207,7 +208,7 @@ def run(args) -> int:
         stop_at = t0 + duration
 
         async def drive():
-            loads = [_load(gateway, load_keys[i % 2], stop_at, counter) for i in range(CONCURRENCY)]
+            loads = [_load(gateway, load_keys[i % 2], stop_at, counter, rate) for i in range(CONCURRENCY)]
             res = await asyncio.gather(_probe(gateway, api, probe["browser_key"], probe["token"], "acme-home", stop_at), *loads)
             return res[0]
 
@@ -215,7 +216,7 @@ def run(args) -> int:
         elapsed = time.monotonic() - t0
         cpu1 = _cpu(pids)
         events = counter[0] + len(latencies)
-        emit("e2e", "e2e_events_per_s", events / elapsed, "events/s", offered=TARGET_EVENTS_PER_S, batch=BATCH)
+        emit("e2e", "e2e_events_per_s", events / elapsed, "events/s", offered=rate, batch=BATCH)
         if latencies:
             q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
             emit("e2e", "e2e_latency_p50_ms", statistics.median(latencies), "ms", probes=len(latencies))
