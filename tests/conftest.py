@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
-from livemetrics import keys
 from livemetrics.settings import Settings
-from livemetrics.topics import create_topics
 from tests.support import services
+from tests.support.stack import module_settings, new_seller
 
 
 def pytest_addoption(parser):
@@ -48,24 +46,7 @@ def make_settings(kafka, clickhouse_dsn, tmp_path):
     """Settings for one test: its own topics, Faust app id, ClickHouse database and data dir."""
 
     def make(**overrides) -> Settings:
-        tag = uuid.uuid4().hex[:10]
-        values = dict(
-            data_dir=tmp_path / "data",
-            kafka_bootstrap=kafka,
-            topic_prefix=f"t{tag}.",
-            app_id=f"lm-{tag}",
-            clickhouse_dsn=clickhouse_dsn,
-            clickhouse_database=f"lm_{tag}",
-            store="memory://",
-            admin_token="admin-" + tag,
-            sink_group=f"sink-{tag}",
-            delivery_timeout_ms=5000,
-            partitions=3,
-        )
-        values.update(overrides)
-        s = Settings(**values)
-        create_topics(s)
-        return s
+        return module_settings(kafka, clickhouse_dsn, tmp_path, **overrides)
 
     return make
 
@@ -78,12 +59,4 @@ def settings(make_settings) -> Settings:
 @pytest.fixture
 def add_seller():
     """Create a seller's browser key and read token in Kafka; returns (browser_key, token)."""
-
-    def add(s: Settings, seller_id: str, **token_extra) -> tuple[str, str]:
-        browser, brec = keys.new_key("pk", seller_id, label="browser")
-        token, trec = keys.new_key("st", seller_id, label="dashboard", **token_extra)
-        keys.publish(s, brec)
-        keys.publish(s, trec)
-        return browser, token
-
-    return add
+    return new_seller

@@ -58,7 +58,8 @@ class Stack:
 
 
 def module_settings(kafka: str, clickhouse_dsn: str, tmp, **overrides) -> Settings:
-    """Like the ``make_settings`` fixture, for module-scoped stacks: own topics, app id and database."""
+    """Settings with their own topics, Faust app id, ClickHouse database and data dir under ``tmp``
+    (the ``make_settings`` fixture for one test, or a module-scoped stack)."""
     import uuid
 
     from livemetrics.topics import create_topics
