@@ -135,3 +135,34 @@ def test_revoking_a_token_closes_its_open_socket(stack):
 
     code, took = asyncio.run(scenario())
     assert code == 4401 and took < 5
+
+
+def test_two_api_replicas_each_push_the_same_numbers_and_alerts_to_their_own_clients(stack):
+    """Replicas read the whole topics (no consumer group), so each serves its own dashboards in full."""
+    from api.main import create_api
+    from tests.support.servers import ThreadServer
+
+    browser, token = stack.sellers["seller-a"]
+    second = ThreadServer(create_api(stack.settings, stack.registry, run_sink=False)).start()
+    try:
+        urls = [ws_url(stack, "seller-a", token), second.url.replace("http", "ws") + f"/v1/sellers/seller-a/live/ws?token={token}"]
+
+        async def scenario():
+            async with websockets.connect(urls[0], origin=GOOD_ORIGIN) as one, \
+                    websockets.connect(urls[1], origin=GOOD_ORIGIN) as two:
+                before = [(await next_of(ws, "snapshot"))["data"]["purchased_30m"] for ws in (one, two)]
+                sess = "sess-replicas-01"
+                r = stack.post(browser, {"events": [f.payment_succeeded(session_id=sess),
+                                                    f.payment_failed(session_id="sess-replicas-02")]})
+                assert r.json()["accepted"] == 2
+                got = []
+                for ws, b in zip((one, two), before):
+                    alert = (await next_of(ws, "alert", lambda d: d.get("session_id") == "sess-replicas-02"))["data"]
+                    snap = (await next_of(ws, "snapshot", lambda d, b=b: d["purchased_30m"] == b + 1))["data"]
+                    got.append((alert["alert_id"], snap["purchased_30m"]))
+                return got
+
+        (alert_one, n_one), (alert_two, n_two) = asyncio.run(scenario())
+        assert alert_one == alert_two and n_one == n_two
+    finally:
+        second.stop()
