@@ -24,7 +24,9 @@ ALL_TOPICS = RAW_TOPICS + (
 )
 COMPACTED_TOPICS = ("live-metrics", "seller-keys")
 # Faust tables; their changelog topics are `<app_id>-<name>-changelog`.
-TABLE_NAMES = ("sessions", "gauges")
+TABLE_NAMES = ("sessions", "gauges", "minute-rates")
+# Windowed tables: seconds a window is kept (the table's ``expires`` and its changelog's retention).
+WINDOWED_TABLE_EXPIRES_S = {"minute-rates": 3900}
 
 
 class Settings(BaseSettings):

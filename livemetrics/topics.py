@@ -5,7 +5,7 @@ from __future__ import annotations
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from livemetrics.kafka_config import admin_config
-from livemetrics.settings import ALL_TOPICS, COMPACTED_TOPICS, RAW_TOPICS, TABLE_NAMES, Settings
+from livemetrics.settings import ALL_TOPICS, COMPACTED_TOPICS, RAW_TOPICS, TABLE_NAMES, WINDOWED_TABLE_EXPIRES_S, Settings
 
 HOUR_MS = 3_600_000
 
@@ -33,11 +33,21 @@ def topic_specs(s: Settings) -> list[NewTopic]:
                 f"{s.app_id}-{table}-changelog",
                 num_partitions=s.partitions,
                 replication_factor=s.replication_factor,
-                config={"cleanup.policy": "compact"},
+                config=changelog_config(table),
             )
         )
     specs.append(NewTopic(f"{s.app_id}-__assignor-__leader", num_partitions=1, replication_factor=s.replication_factor))
     return specs
+
+
+def changelog_config(table: str) -> dict[str, str]:
+    """A table's changelog is compacted; a windowed table's also drops windows past their expiry, as the
+    topic Faust would declare for it (``compact,delete``, retention = expires). Segments roll hourly:
+    retention and compaction only ever remove rolled segments, so the topic keeps about 2 hours of windows."""
+    expires_s = WINDOWED_TABLE_EXPIRES_S.get(table)
+    if expires_s is None:
+        return {"cleanup.policy": "compact"}
+    return {"cleanup.policy": "compact,delete", "retention.ms": str(expires_s * 1000), "segment.ms": str(HOUR_MS)}
 
 
 def create_topics(s: Settings, timeout: float = 30.0) -> list[str]:
