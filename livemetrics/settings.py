@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     sink_batch_seconds: float = 1.0
     sink_group: str = "livemetrics-sink"
     embedded_sink: bool = Field(True, description="Run the sink inside the API process when ClickHouse is chdb.")
+    session_fold_interval_s: float = Field(
+        30.0, description="How often the sink's process folds new session rows into session_sums (0: never).")
+    session_fold_grace_s: int = Field(
+        60, description="A fold takes only session rows inserted at least this long ago (every insert has finished).")
 
     # --- Live semantics (SPEC §4) ------------------------------------------------------------
     live_window_s: int = 300
