@@ -44,6 +44,7 @@ for _name in ("aiokafka", "faust", "mode"):
 def load_agents() -> faust.App:
     """Import every agent module so that it registers on ``app``; return the app."""
     import streams.agents.gauges  # noqa: F401
+    import streams.agents.session_timers  # noqa: F401
     import streams.agents.sessions  # noqa: F401
 
     return app

@@ -13,9 +13,9 @@ import msgspec
 from aiokafka.partitioner import murmur2
 
 from streams import rates, spikes
-from streams.agents.sessions import WINDOWS
 from streams.app import app, settings
 from streams.clock import now_ms
+from streams.session_batch import WINDOWS
 from streams.snapshot import build_snapshot
 from streams.tables import gauges
 from streams.topics import live_deltas, live_metrics, payment_alerts

@@ -1,0 +1,176 @@
+"""One batch of raw events and ticks folded into the sessions table: each session and each
+(seller, partition) sums row is read and written once per batch, whatever the number of its events
+in it (fewer table writes, same result: every update is idempotent and the rows are written in the
+same changelog partition as the sessions).
+
+A sums row is ``{"seq", "v": gauges, "r": per-minute rates, "hw": highest offset counted per source
+topic}``: rates and alerts are guarded by the offset mark, which lands in the same row write."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import msgspec
+
+from livemetrics import contract
+from streams import rates
+from streams import session_memory as memory
+from streams import state as sm
+from streams.alerts import payment_failure_alert
+from streams.app import app, settings
+from streams.clock import now_ms
+from streams.deadlines import Deadlines
+from streams.table_keys import session_key, sums_key
+from streams.tables import sessions, sessions_changelog
+
+WINDOWS = sm.Windows.from_settings(settings)
+TICKS_TOPIC = settings.topic("session-ticks")
+
+_json = msgspec.json.Encoder()
+_row_dec = msgspec.json.Decoder(dict)
+
+
+class PartitionBatch:
+    """The reads and writes of one batch for one partition: each key read and written at most once."""
+
+    def __init__(self, partition: int, now: int):
+        self.partition, self.now = partition, now
+        self.states: dict[bytes, sm.SessionState | None] = {}
+        self.stored: set[bytes] = set()  # session keys that exist in the store
+        self.rows: dict[str, dict] = {}
+        self.alerts: list[dict] = []
+        self.get = sessions_changelog.getter(partition)  # one RocksDB get per key (no contains + get)
+        if partition not in memory.deadlines:
+            memory.rebuild(sessions.items(), now, WINDOWS)
+            memory.deadlines.setdefault(partition, Deadlines())
+        recounted = memory.resync.pop(partition, None)
+        if recounted is not None:
+            for seller, v in recounted.items():
+                row = self.row(seller)
+                if row["v"] != v:
+                    app.log.warning("sums row %s/%s repaired from its sessions", seller, partition)
+                    row["v"] = v
+
+    def state(self, key: bytes) -> sm.SessionState | None:
+        try:
+            return self.states[key]
+        except KeyError:
+            raw = self.get(key)
+            if raw:
+                self.stored.add(key)
+                st = self.states[key] = sm.loads(raw)
+            else:
+                st = self.states[key] = None
+            return st
+
+    def row(self, seller: str) -> dict:
+        row = self.rows.get(seller)
+        if row is None:
+            raw = self.get(sums_key(seller, self.partition))
+            row = _row_dec.decode(raw) if raw else {}
+            row.setdefault("seq", 0), row.setdefault("v", {}), row.setdefault("hw", {}), row.setdefault("r", {})
+            self.rows[seller] = row
+        return row
+
+    def event(self, ev: contract.Event, topic: str, offset: int) -> None:
+        key = session_key(ev.seller_id, ev.session_id)
+        old = self.state(key)
+        row = self.row(ev.seller_id)
+        replay = offset <= row["hw"].get(topic, -1)  # already counted before a crash or rebalance
+        st, delta = sm.apply_event(old, ev, self.now, WINDOWS, self.partition)
+        self.states[key] = st
+        if delta:
+            sm.add_into(row["v"], delta)
+        if not replay:
+            row["hw"][topic] = offset
+            if not st.bot:
+                rates.count(row["r"], ev, self.now)
+        if (ev.type == "payment_failed" and not ev.backfill and not replay
+                and (old is None or ev.event_id not in old.failures) and memory.first_alert(ev.event_id)):
+            self.alerts.append(payment_failure_alert(ev, old, self.now))
+
+    def tick(self) -> None:
+        deadlines = memory.deadlines[self.partition]
+        looked: set[bytes] = set()
+        for key in deadlines.pop_due(self.now):
+            if key in looked:
+                continue
+            looked.add(key)
+            pending = key in self.states  # touched in this batch: written (and its deadline pushed) anyway
+            old = self.state(key)
+            if old is None:
+                continue
+            st, delta = sm.advance(old, self.now, WINDOWS)
+            if delta or pending or sm.is_finished(st, self.now, WINDOWS):
+                self.states[key] = st
+                if delta:
+                    sm.add_into(self.row(st.seller)["v"], delta)
+            else:
+                # A stale deadline (the session was written again since): nothing to write, only its
+                # next look (the newer deadline may have been this one).
+                self.states.pop(key, None)
+                due = sm.next_change(st, self.now, WINDOWS)
+                if due is not None:
+                    deadlines.push(due, key)
+        minute = self.now // rates.BUCKET_MS
+        if memory.tick_minute.get(self.partition) != minute:  # a new minute: the rates' hour slides on
+            memory.tick_minute[self.partition] = minute
+            for seller in list(memory.rated.get(self.partition, ())):
+                self.row(seller)
+
+    def write(self) -> None:
+        """Write every touched session, then every touched sums row, once: into the local store in one
+        write batch and, in this order, to the partition's changelog."""
+        deadlines = memory.deadlines.setdefault(self.partition, Deadlines())
+        now, out, dumps, next_change = self.now, [], sm.dumps, sm.next_change
+        for key, st in self.states.items():
+            if st is None:
+                continue
+            due = next_change(st, now, WINDOWS)
+            if due is None and not st.emitted:  # finished: contributes nothing now and never will
+                if key in self.stored:
+                    out.append((key, None))
+                continue
+            out.append((key, dumps(st)))
+            if due is not None:
+                deadlines.push(due, key)
+        rated = memory.rated.setdefault(self.partition, set())
+        for seller, row in self.rows.items():
+            row["r"] = rates.prune(row["r"], self.now)
+            (rated.add if row["r"] else rated.discard)(seller)
+            # A hybrid logical clock: increases with every update, and jumps to wall time so that a
+            # report made after a crash or rebalance orders after anything an earlier owner sent.
+            row["seq"] = max(row["seq"] + 1, time.time_ns())
+            data = _json.encode(row)
+            out.append((sums_key(seller, self.partition), data))
+            memory.dirty[(seller, self.partition)] = data
+        sessions_changelog.write(self.partition, out)
+
+
+def fold(messages) -> list[PartitionBatch]:
+    """Fold a batch of Kafka messages (raw events and ticks, any partitions); nothing is written yet."""
+    now = now_ms()
+    by_partition: dict[int, list] = defaultdict(list)
+    for msg in messages:
+        by_partition[msg.partition].append(msg)
+    out = []
+    for partition, msgs in by_partition.items():
+        batch = PartitionBatch(partition, now)
+        for msg in msgs:
+            if msg.topic == TICKS_TOPIC:
+                batch.tick()
+                continue
+            try:
+                ev = contract.decode(msg.value)
+            except msgspec.DecodeError:
+                app.log.warning("undecodable event at %s[%s]@%s skipped", msg.topic, msg.partition, msg.offset)
+                continue
+            batch.event(ev, msg.topic, msg.offset)
+        out.append(batch)
+    return out
+
+
+def write(batches: list[PartitionBatch]) -> None:
+    for batch in batches:
+        batch.write()

@@ -1,0 +1,66 @@
+"""What the sessions agent keeps in memory besides the table: rebuilt from the table after every
+rebalance (``rebuild``), dropped at revocation (``forget``)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict, defaultdict
+
+import msgspec
+
+from streams import state as sm
+from streams.deadlines import Deadlines
+from streams.table_keys import parse_sums_key
+
+ALERTED_MAX = 100_000
+
+_row_dec = msgspec.json.Decoder(dict)
+
+deadlines: dict[int, Deadlines] = {}  # per partition: when each session next needs a look
+rated: dict[int, set[str]] = {}  # per partition: sellers with rates in the last hour
+resync: dict[int, dict[str, dict[str, int]]] = {}  # per partition: gauges recounted from the sessions
+tick_minute: dict[int, int] = {}  # per partition: the minute of its last tick
+dirty: dict[tuple[str, int], bytes] = {}  # latest sums row per (seller, partition) not yet reported
+_alerted: OrderedDict[str, None] = OrderedDict()  # recent alert ids, against re-sends by retrying clients
+
+
+def first_alert(event_id: str) -> bool:
+    """True the first time ``event_id`` is seen (among the last ``ALERTED_MAX``); remembers it."""
+    if event_id in _alerted:
+        return False
+    _alerted[event_id] = None
+    if len(_alerted) > ALERTED_MAX:
+        _alerted.popitem(last=False)
+    return True
+
+
+def rebuild(items, now: int, windows: sm.Windows) -> None:
+    """One pass over the sessions table's ``items``: every partition's deadlines, its sellers with
+    rates, and each (seller, partition)'s gauges recounted from its sessions' recorded contributions."""
+    heaps: dict[int, Deadlines] = defaultdict(Deadlines)
+    rated_now: dict[int, set[str]] = defaultdict(set)
+    recount: dict[int, dict[str, dict[str, int]]] = defaultdict(dict)
+    for key, raw in items:
+        if raw is None:
+            continue
+        sums = parse_sums_key(key)
+        if sums is not None:
+            seller, part = sums
+            recount[part].setdefault(seller, {})
+            if _row_dec.decode(raw).get("r"):
+                rated_now[part].add(seller)
+            continue
+        st = sm.loads(raw)
+        if st.emitted:
+            sm.add_into(recount[st.partition].setdefault(st.seller, {}), st.emitted)
+        heaps[st.partition].push(sm.next_change(st, now, windows) or now, key)
+    for part in set(heaps) | set(recount):
+        deadlines[part] = heaps[part]
+        rated[part] = rated_now[part]
+        resync[part] = recount[part]
+
+
+def forget() -> None:
+    """At revocation: rebuilt for whatever partitions this worker owns next."""
+    deadlines.clear()
+    rated.clear()
+    resync.clear()
