@@ -1,6 +1,7 @@
 """``livemetrics bench streams``: events/s one Faust worker folds into the live tables (production
 RocksDB store), next to a plain aiokafka consume of the same topics in the same run, and the worker's
-resident memory once 1 million distinct active sessions are in its sessions table."""
+resident memory once 1 million distinct active sessions are in its sessions table. The snapshots are
+checked to count every session and, in their per-minute rates (the windowed table), every event."""
 
 from __future__ import annotations
 
@@ -95,8 +96,9 @@ def committed(admin, s: Settings) -> int:
     return sum(tp.offset for tp in res.topic_partitions if tp.topic in raw and tp.offset > 0)
 
 
-def active_sessions(s: Settings) -> int:
-    """Sum of the newest ``active_sessions`` over every seller's snapshot on live-metrics."""
+def snapshot_totals(s: Settings) -> tuple[int, int]:
+    """Over every seller's newest snapshot on live-metrics: the sum of ``active_sessions``, and of every
+    ``rates_per_minute`` series (every event the bench produces is counted in one of them)."""
     from confluent_kafka import Consumer
 
     from livemetrics.kafka_config import consumer_config
@@ -109,10 +111,12 @@ def active_sessions(s: Settings) -> int:
     while time.monotonic() - idle < 3:
         m = c.poll(0.2)
         if m is not None and not m.error():
-            latest[m.key()] = json.loads(m.value())["active_sessions"]
+            snap = json.loads(m.value())
+            rated = sum(sum(v) for v in snap["rates_per_minute"]["series"].values())
+            latest[m.key()] = (snap["active_sessions"], rated)
             idle = time.monotonic()
     c.close()
-    return sum(latest.values())
+    return sum(a for a, _ in latest.values()), sum(r for _, r in latest.values())
 
 
 def run(args) -> int:
@@ -153,9 +157,11 @@ def run(args) -> int:
             last = (time.monotonic(), done)
             rate = (last[1] - first[1]) / (last[0] - first[0])
             emit("streams", "worker_events_per_s", rate, "events/s", events=n, sessions=SESSIONS, store=s.store)
-            active = active_sessions(s)
+            active, rated = snapshot_totals(s)
             if active != SESSIONS:
                 raise RuntimeError(f"snapshots count {active} active sessions, expected {SESSIONS}")
+            if rated != n:
+                raise RuntimeError(f"snapshots' per-minute rates count {rated} events, expected {n}")
             rss = psutil.Process(worker.pid).memory_info().rss / 2**20
             emit("streams", "rss_mib_at_1m_sessions", rss, "MiB", sessions=active, store=s.store)
         finally:

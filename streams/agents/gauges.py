@@ -1,5 +1,6 @@
 """Gauges agent: per seller, the latest sums row reported by each source partition; their total is the
-seller's live numbers and per-minute rates, published as a snapshot on ``live-metrics`` at most every
+seller's live numbers, and their per-minute counts are set into the per-minute windowed table
+(``streams/minute_rates.py``). Both are published as a snapshot on ``live-metrics`` at most every
 snapshot interval, plus error-spike alerts on ``payment-alerts``.
 
 Only the worker that actively owns a seller's ``live-deltas`` partition (and so its gauges row)
@@ -12,7 +13,7 @@ from __future__ import annotations
 import msgspec
 from aiokafka.partitioner import murmur2
 
-from streams import rates, spikes
+from streams import minute_rates, rates, spikes
 from streams.app import app, settings
 from streams.clock import now_ms
 from streams.session_batch import WINDOWS
@@ -41,38 +42,57 @@ def partition_of(seller: str) -> int:
 
 
 def apply_report(report: dict) -> bool:
-    """Keep the report if it is newer than what we have from its partition; True if kept."""
+    """Keep the report if it is newer than what we have from its partition, and bring the seller's
+    per-minute windows up to date with the rows kept; True if kept."""
     seller = report["seller"]
     key = seller.encode()
     raw = gauges.get(key)
     parts = _dec.decode(raw) if raw else {}
     p = str(report["p"])
     prev = parts.get(p)
+    r = report.get("r", {})
     if prev is not None and prev["seq"] >= report["seq"]:
-        return False  # a redelivered or older report: changes nothing
-    parts[p] = {"seq": report["seq"], "v": report["v"], "r": report.get("r", {})}
-    gauges[key] = _json.encode(parts)
-    _changed.add(seller)
-    return True
+        # A redelivered or older report changes no gauges. Its minutes are still checked against the
+        # windows: before a crash the gauges row may have been written and its windows not.
+        kept, minutes = False, set(r)
+    else:
+        parts[p] = {"seq": report["seq"], "v": report["v"], "r": r}
+        gauges[key] = _json.encode(parts)
+        _changed.add(seller)
+        old = prev.get("r", {}) if prev else {}
+        kept, minutes = True, {m for m in r.keys() | old.keys() if r.get(m) != old.get(m)}
+    lo = rates.first_bucket(now_ms())
+    totals = {int(m): minute_total(parts, m) for m in minutes if int(m) >= lo}
+    if totals and minute_rates.record(seller, totals):
+        _changed.add(seller)
+    return kept
 
 
-def totals_for(seller: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    """The seller's gauges and per-minute buckets: the sum over its partitions' latest rows."""
+def minute_total(parts: dict, minute: str) -> dict[str, int]:
+    """The seller's counts in one minute: the sum over its partitions' latest rows."""
+    out: dict[str, int] = {}
+    for part in parts.values():
+        for m, n in part.get("r", {}).get(minute, {}).items():
+            out[m] = out.get(m, 0) + n
+    return out
+
+
+def totals_for(seller: str) -> dict[str, int]:
+    """The seller's gauges: the sum over its partitions' latest rows."""
     raw = gauges.get(seller.encode())
     totals: dict[str, int] = {}
-    buckets: dict[str, dict[str, int]] = {}
     if raw:
         for part in _dec.decode(raw).values():
             for k, v in part["v"].items():
                 totals[k] = totals.get(k, 0) + v
-            rates.merge(buckets, part.get("r", {}))
-    return {k: v for k, v in totals.items() if v}, buckets
+    return {k: v for k, v in totals.items() if v}
 
 
 def snapshot_for(seller: str, now: int, recovering: bool = False) -> tuple[dict, dict]:
-    totals, buckets = totals_for(seller)
-    per_minute = rates.series(buckets, now)
-    return build_snapshot(seller, totals, WINDOWS, recovering=recovering, as_of_ms=now, rates=per_minute), per_minute
+    """The seller's snapshot: gauges from the gauges table, ``rates_per_minute`` from the windowed table."""
+    per_minute = rates.series(minute_rates.last_hour(seller, now), now)
+    return (build_snapshot(seller, totals_for(seller), WINDOWS, recovering=recovering, as_of_ms=now, rates=per_minute),
+            per_minute)
 
 
 @app.agent(live_deltas)
