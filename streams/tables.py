@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+
+import faust
 
 from livemetrics.settings import TABLE_NAMES, WINDOWED_TABLE_EXPIRES_S
 from streams import rates
@@ -26,8 +29,22 @@ sessions = app.Table(TABLE_NAMES[0], key_type=bytes, value_type=bytes, default=N
 sessions_changelog = DirectChangelog(sessions, settings)
 # Per-seller gauges: for each source partition the latest (generation, seq, sums) it reported.
 gauges = app.Table(TABLE_NAMES[1], key_type=bytes, value_type=bytes, default=None, options=ROCKSDB_OPTIONS)
+
+
+class WindowTable(faust.Table):
+    """Faust's table, with each window registered for expiry once. Faust's ``on_key_set`` pushes the
+    window's end onto its partition's expiry heap on *every* write, so a window set again and again (the
+    gauges agent sets one each time a report changes its minute) would hold one heap entry per write
+    until it expires: over 2 million entries at 600 writes/s."""
+
+    def _maybe_set_key_ttl(self, key: Any, partition: int) -> None:
+        if key not in self._partition_timestamp_keys.get((partition, key[1][1]), ()):
+            super()._maybe_set_key_ttl(key, partition)
+
+
 # Per-minute rates: a Faust tumbling windowed table, one window per (seller, minute), value = {metric: count}
 # over all the seller's partitions. Keys are (seller, (window start, end)) in JSON, values JSON; only the
 # gauges agent writes it, by *setting* each window to the exact total (streams/minute_rates.py).
-minute_rates = app.Table(TABLE_NAMES[2], default=None, options=SMALL_ROCKSDB_OPTIONS).tumbling(
-    rates.BUCKET_MS // 1000, expires=timedelta(seconds=WINDOWED_TABLE_EXPIRES_S[TABLE_NAMES[2]]))
+minute_rates = app.tables.add(
+    WindowTable(app, name=TABLE_NAMES[2], default=None, beacon=app.tables.beacon, options=SMALL_ROCKSDB_OPTIONS)
+).tumbling(rates.BUCKET_MS // 1000, expires=timedelta(seconds=WINDOWED_TABLE_EXPIRES_S[TABLE_NAMES[2]]))
