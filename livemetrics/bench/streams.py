@@ -141,7 +141,12 @@ def run(args) -> int:
                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         admin = AdminClient(admin_config(s))
         try:
-            first = last = None  # (time, committed) at the first and last progress seen
+            first = last = None  # (time, committed, worker CPU seconds) at the first and last progress seen
+            proc = psutil.Process(worker.pid)
+
+            def cpu_s() -> float:
+                t = proc.cpu_times()
+                return t.user + t.system
             deadline = time.monotonic() + max(600, args.duration * 60)
             while (done := committed(admin, s)) < n:
                 if worker.poll() is not None:
@@ -152,11 +157,14 @@ def run(args) -> int:
                          "events/s", events=done, sessions=SESSIONS, store=s.store, completed=False)
                     return 1
                 if done and first is None:
-                    first = (time.monotonic(), done)
+                    first = (time.monotonic(), done, cpu_s())
                 time.sleep(0.25)
-            last = (time.monotonic(), done)
+            last = (time.monotonic(), done, cpu_s())
             rate = (last[1] - first[1]) / (last[0] - first[0])
-            emit("streams", "worker_events_per_s", rate, "events/s", events=n, sessions=SESSIONS, store=s.store)
+            # CPU time per event: what the worker itself spent, less moved by other load than the rate.
+            cpu_us = (last[2] - first[2]) / (last[1] - first[1]) * 1e6
+            emit("streams", "worker_events_per_s", rate, "events/s", events=n, sessions=SESSIONS, store=s.store,
+                 cpu_us_per_event=round(cpu_us, 1))
             active, rated = snapshot_totals(s)
             if active != SESSIONS:
                 raise RuntimeError(f"snapshots count {active} active sessions, expected {SESSIONS}")
