@@ -1,9 +1,16 @@
 """Every report against an oracle computed in Python from the same generated events: several sellers,
 several days around a DST change, several time zones. Events go through Kafka and the real sink into
-the real ClickHouse engine; reports are read through the API."""
+the real ClickHouse engine; reports are read through the API.
+
+The session reports (categories, offers, funnel) add the folded session_sums and the changes of the
+rows inserted since the fold's watermark (clickhouse/session_fold.py), so they are checked with part of
+the history folded and part not, and through every fold state: nothing folded, half, all, late events
+for sessions already folded, a fold step interrupted between its two inserts."""
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -11,6 +18,7 @@ import pytest
 from confluent_kafka import Producer
 
 from api.main import create_api
+from clickhouse import query, session_fold
 from clickhouse.client import get_client
 from clickhouse.migrate import migrate
 from clickhouse.sink import EventSink
@@ -18,10 +26,13 @@ from livemetrics.contract import TOPIC_FOR_TYPE, encode
 from livemetrics.kafka_config import producer_config
 from livemetrics.keys import KeyRegistry
 from tests.support.servers import ThreadServer, wait_until
+from tests.support.stack import module_settings, new_seller
 from tests.unit.clickhouse import oracle
 
 pytestmark = pytest.mark.integration
 SELLERS = ("s-alpha", "s-beta", "s-gamma")
+# merges stopped: partial rows and partial states really have to be merged by the queries
+UNMERGED = ("session_updates", "session_sums", "rollup_traffic_hourly", "rollup_pages_hourly", "rollup_payments_hourly")
 
 
 def produce(settings, events) -> None:
@@ -32,36 +43,68 @@ def produce(settings, events) -> None:
     assert p.flush(30) == 0
 
 
-@pytest.fixture
-def history(make_settings, add_seller, tmp_path):
-    # small batches: a session's events land in several inserts, so the rollups' partial states and the
-    # session facts' partial rows really have to be merged by the queries
-    settings = make_settings(sink_batch_rows=200)
-    now = datetime.now(timezone.utc)
-    start = oracle.dst_transition_before(now) - timedelta(days=2)
-    events = oracle.generate(7, SELLERS, start, days=4, sessions_per_seller=250)
-    tokens = {s: add_seller(settings, s)[1] for s in SELLERS}
+def deliver(settings, events, stored: int) -> int:
+    """Produce ``events`` and wait until the running sink has stored them; returns the new total."""
+    db = settings.clickhouse_database
+    produce(settings, events)
+    total = stored + len(events)
+    wait_until(lambda: get_client(settings).query(f"SELECT count() FROM {db}.events").result_rows[0][0] == total,
+               60, interval=0.2, what="all events in ClickHouse")
+    return total
+
+
+def next_bucket(settings) -> int:
+    """Wait for the next 10 s insert bucket; returns its start: rows inserted so far are labelled before it,
+    rows inserted from now on at or after it."""
+    (now_ms,), = get_client(settings).query("SELECT toUnixTimestamp64Milli(now64(3))").result_rows
+    boundary = now_ms // 10_000 * 10 + 10
+    time.sleep(boundary - now_ms / 1000 + 0.2)
+    return boundary
+
+
+@contextmanager
+def history_of(settings, events, later: float = 0.3):
+    """``events`` stored in two deliveries separated by an insert-bucket boundary (rows of either side of a
+    fold watermark; no fold yet), then an API on them. Yields a dict for ``fetch``."""
+    tokens = {s: new_seller(settings, s)[1] for s in SELLERS}
     migrate(settings)
     db = settings.clickhouse_database
-    for table in ("session_facts", "rollup_traffic_hourly", "rollup_pages_hourly", "rollup_payments_hourly"):
+    for table in UNMERGED:
         get_client(settings).command(f"SYSTEM STOP MERGES {db}.{table}")
-    produce(settings, events)
+    first, second = oracle.split(events, seed=11, later=later)
     sink = EventSink(settings).start()
-    try:
-        wait_until(lambda: get_client(settings).query(f"SELECT count() FROM {db}.events").result_rows[0][0] == len(events),
-                   60, interval=0.2, what="all events in ClickHouse")
-    finally:
-        sink.stop()
-    rows, sessions = get_client(settings).query(f"SELECT count(), uniqExact(session) FROM {db}.session_facts").result_rows[0]
-    assert rows > sessions * 1.2  # many sessions really are in several partial rows
     registry = KeyRegistry(settings).start()
     api = ThreadServer(create_api(settings, registry, run_sink=False)).start()
-    wait_until(lambda: all(registry.record(t.split("_")[2]) for t in tokens.values()), 10, what="tokens loaded")
     try:
-        yield {"events": events, "start": start, "api": api, "tokens": tokens}
+        stored = deliver(settings, first, 0)
+        boundary = next_bucket(settings)
+        stored = deliver(settings, second, stored)
+        rows, sessions = get_client(settings).query(
+            f"SELECT count(), uniqExact(seller_id, session) FROM {db}.session_updates").result_rows[0]
+        assert rows > sessions * 1.2  # many sessions really are in several partial rows
+        wait_until(lambda: all(registry.record(t.split("_")[2]) for t in tokens.values()), 10, what="tokens loaded")
+        yield {"settings": settings, "events": list(events), "api": api, "tokens": tokens, "boundary": boundary,
+               "stored": stored}
     finally:
         api.stop()
         registry.stop()
+        sink.stop()
+
+
+@pytest.fixture(scope="module")
+def history(kafka, clickhouse_dsn, tmp_path_factory):
+    # small batches: a session's events land in several inserts, so the rollups' partial states and the
+    # session rows really have to be merged; no background fold, the test decides what is folded
+    settings = module_settings(kafka, clickhouse_dsn, tmp_path_factory.mktemp("oracle"),
+                               sink_batch_rows=200, session_fold_interval_s=0)
+    now = datetime.now(timezone.utc)
+    start = oracle.dst_transition_before(now) - timedelta(days=2)
+    events = oracle.generate(7, SELLERS, start, days=4, sessions_per_seller=250)
+    with history_of(settings, events) as h:
+        # the first delivery folded, the second not: the reports add folded sums and live changes
+        assert session_fold.fold(settings, until=h["boundary"]) >= 1
+        assert query.folded_to(settings) == h["boundary"]
+        yield {**h, "start": start}
 
 
 def fetch(h, seller, report, start, end, tz):
@@ -76,15 +119,11 @@ def pick(rows, keys):
     return [{k: r[k] for k in keys} for r in rows]
 
 
-@pytest.mark.parametrize("tz", ["Europe/Berlin", "America/New_York", "Asia/Kolkata", "UTC"])
-def test_every_report_matches_the_oracle(history, tz):
-    events = history["events"]
-    # a range that does not start on a whole hour, and spans the DST change
-    start = history["start"] + timedelta(hours=7, minutes=20)
-    end = start + timedelta(days=3, hours=2)
+def assert_reports_match_oracle(h, start, end, tz):
+    events = h["events"]
     for seller in SELLERS:
         want = oracle.reports(events, seller, start, end, tz)
-        got = {name: fetch(history, seller, name, start, end, tz) for name in want}
+        got = {name: fetch(h, seller, name, start, end, tz) for name in want}
         assert got["hourly"]["rows"] == want["hourly"]["rows"]
         assert len(want["hourly"]["rows"]) > 24  # the data really spans the week grid
         for name in ("categories", "offers"):
@@ -100,6 +139,67 @@ def test_every_report_matches_the_oracle(history, tz):
             assert g["success_rate"] == round(w["succeeded"] / (w["succeeded"] + w["failed"]), 4)
         assert got["error-trends"]["rows"] == want["error-trends"]["rows"]
         assert pick(got["error-trends"]["top_causes"], ("error_code", "failures")) == want["error-trends"]["top_causes"]
+
+
+def report_range(start):
+    # a range that does not start on a whole hour, and spans the DST change
+    begin = start + timedelta(hours=7, minutes=20)
+    return begin, begin + timedelta(days=3, hours=2)
+
+
+@pytest.mark.parametrize("tz", ["Europe/Berlin", "America/New_York", "Asia/Kolkata", "UTC"])
+def test_every_report_matches_the_oracle(history, tz):
+    assert_reports_match_oracle(history, *report_range(history["start"]), tz)
+
+
+def test_reports_stay_exact_through_every_fold_state(kafka, clickhouse_dsn, tmp_path, monkeypatch):
+    settings = module_settings(kafka, clickhouse_dsn, tmp_path, sink_batch_rows=200, session_fold_interval_s=0)
+    start = oracle.dst_transition_before(datetime.now(timezone.utc)) - timedelta(days=2)
+    events = oracle.generate(8, SELLERS, start, days=4, sessions_per_seller=120)
+    begin, end = report_range(start)
+    db = settings.clickhouse_database
+    c = get_client(settings)
+
+    def parts() -> int:
+        return c.query(f"SELECT count() FROM system.parts WHERE database = '{db}' AND table = 'session_sums' "
+                       "AND active").result_rows[0][0]
+
+    with history_of(settings, events) as h:
+        assert query.folded_to(settings) == 0
+        assert_reports_match_oracle(h, begin, end, "Asia/Kolkata")  # nothing folded: all live
+
+        # a step's insert is one part even when the SELECT yields many blocks
+        monkeypatch.setitem(session_fold._ONE_PART, "max_block_size", 16)
+        before = parts()
+        assert session_fold.fold_step(settings, until=h["boundary"])
+        assert parts() == before + 1
+        assert c.query(f"SELECT count() FROM {db}.session_sums").result_rows[0][0] > 16 * 4
+        assert_reports_match_oracle(h, begin, end, "UTC")  # half folded
+
+        everything = next_bucket(settings)  # nothing is being inserted: all rows so far are before it
+        assert session_fold.fold(settings, until=everything) == 1
+        assert session_fold.fold(settings, until=everything) == 0  # nothing left
+        assert_reports_match_oracle(h, begin, end, "Europe/Berlin")  # all folded
+
+        # sessions already folded get late events: their start hour moves, they view more, go further
+        late = oracle.late_events(9, events, sessions=15)
+        h["events"] += late
+        stored = deliver(settings, late, h["stored"])
+        assert stored == h["stored"] + len(late)
+        assert_reports_match_oracle(h, begin, end, "America/New_York")  # late events live
+
+        # a fold step interrupted after writing session_state: reports still exact, and the re-run too
+        lo, hi = query.folded_to(settings), next_bucket(settings)
+        session_fold.compute_changes(settings, lo, hi)
+        session_fold.write_states(settings, lo, hi)
+        assert_reports_match_oracle(h, begin, end, "UTC")
+        assert session_fold.fold(settings, until=hi) == 1
+        assert query.folded_to(settings) == hi
+        assert_reports_match_oracle(h, begin, end, "Asia/Kolkata")  # late events folded
+
+        # a step retried after it committed is dropped (same token)
+        session_fold.write_sums(settings, lo, hi)
+        assert_reports_match_oracle(h, begin, end, "UTC")
 
 
 def test_bad_report_parameters_are_named(history):

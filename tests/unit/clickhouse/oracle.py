@@ -77,6 +77,44 @@ def generate(seed: int, sellers: tuple[str, ...], start: datetime, days: int, se
     return out
 
 
+def split(events: list[Event], seed: int, later: float) -> tuple[list[Event], list[Event]]:
+    """Events in two deliveries: about ``later`` of them (any event, a session's first one included)
+    arrive in the second, so sessions span both, and some start earlier than first thought."""
+    rnd = random.Random(seed)
+    first, second = [], []
+    for e in events:
+        (second if rnd.random() < later else first).append(e)
+    return first, second
+
+
+def late_events(seed: int, events: list[Event], sessions: int) -> list[Event]:
+    """Backfilled events for ``sessions`` sessions per seller that are already stored: a category view
+    two hours before the session began (its start hour moves), an offer view, and a checkout for a
+    session that had none (it goes further in the funnel)."""
+    rnd = random.Random(seed)
+    by_session: dict[tuple[str, str], list[Event]] = defaultdict(list)
+    for e in events:
+        if not e.is_bot:
+            by_session[(e.seller_id, e.session_id)].append(e)
+    out: list[Event] = []
+    for seller in sorted({s for s, _ in by_session}):
+        mine = sorted(k for k in by_session if k[0] == seller)
+        for key in rnd.sample(mine, min(sessions, len(mine))):
+            es = by_session[key]
+            first, last = min(e.ts for e in es), max(e.ts for e in es)
+
+            def ev(type_: str, ts: int, **kw) -> None:
+                out.append(Event(event_id=str(uuid.UUID(int=rnd.getrandbits(128))), type=type_, seller_id=seller,
+                                 session_id=key[1], ts=ts, received_at=ts + 5, browser="Chrome", backfill=True, **kw))
+
+            ev("page_view", first - 2 * 3_600_000, page=Page(type="category", category=rnd.choice(CATEGORIES)))
+            ev("page_view", last + 1000, page=Page(type="offer", offer_id=rnd.choice(OFFERS)))
+            if not any(e.type == "checkout_started" for e in es):
+                ev("checkout_started", last + 2000, checkout=Checkout(
+                    items=[Item(sku="s", name="n", qty=1, unit_price=10.0)], total=10.0, currency="EUR"))
+    return out
+
+
 def _hour(ms: int) -> datetime:
     return datetime.fromtimestamp(ms // 3_600_000 * 3600, timezone.utc)
 

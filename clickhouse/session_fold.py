@@ -1,0 +1,138 @@
+"""The session fold: keeps ``session_sums`` equal to every session's contribution to the session reports
+(categories, offers, funnel) as of a watermark, so that a report reads small exact sums plus the few
+sessions changed since, instead of merging every session of the seller (docs/clickhouse.md, "Reports").
+
+``session_updates`` is a log of per-session partial rows labelled with the 10 s bucket of their insert
+(migration 005). A step from watermark ``lo`` to ``hi`` takes the log rows of ``[lo, hi)``, computes the
+sessions they change (``session_changes.sql``, into the scratch table ``session_fold_changes``), then
+1. writes the new ``session_state`` entry of every session they change (its merged state as of ``hi``,
+   and the state as of ``lo`` it started from: a step that fails after this is simply run again);
+2. inserts, in one block (one part: readers see all of it or none of it), each changed session's new
+   contribution minus its old one, and the row carrying the new watermark ``hi``.
+``hi`` stays ``session_fold_grace_s`` behind the server's clock, so no row labelled before ``hi`` can still
+be on its way. The second insert's dedup token is ``lo``: a step retried after it committed is dropped.
+
+One process per database folds: the sink's (with chdb the only one that can open the data directory),
+on its own thread every ``session_fold_interval_s``. Steps never overlap within the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from clickhouse import query
+from clickhouse.client import INSERT_SETTINGS, get_client
+from livemetrics.settings import Settings
+
+log = logging.getLogger("livemetrics.session_fold")
+
+# A step takes at most about this many session_updates rows (whole 10 s buckets, at least one), so that
+# catching up after a long pause, or the first fold of an upgraded database, stays within memory.
+STEP_ROWS = 4_000_000
+_one_step = threading.Lock()
+# One block, hence one part: one insert thread, and every block of the SELECT squashed into one.
+_ONE_PART = {"max_insert_threads": 1, "min_insert_block_size_rows": 1 << 62, "min_insert_block_size_bytes": 1 << 62}
+
+
+def fold_until(settings: Settings, idle: bool = False) -> int:
+    """The newest watermark a fold may reach now: the server's clock minus the grace period; with
+    ``idle`` (nothing is being inserted: tests, benchmarks) the start of the current 10 s bucket."""
+    (now, bucket), = get_client(settings).query(
+        "SELECT toUInt32(now()), toUInt32(toStartOfInterval(now(), INTERVAL 10 SECOND))").result_rows
+    return int(bucket) if idle else int(now) - settings.session_fold_grace_s
+
+
+def fold_step(settings: Settings, until: int, step_rows: int = STEP_ROWS) -> bool:
+    """One step from the current watermark towards ``until`` (epoch s); False when nothing was left.
+
+    ``until`` must be a time no row labelled before it can still be inserted after (``fold_until``)."""
+    with _one_step:
+        return _step(settings, until, step_rows)
+
+
+def _step(settings: Settings, until: int, step_rows: int) -> bool:
+    c = get_client(settings)
+    lo = query.folded_to(settings)
+    if until <= lo:
+        return False
+    buckets = c.query(query.text(settings, "fold_pending"), parameters={"fold_lo": lo, "fold_hi": until}).result_rows
+    if not buckets:
+        return False
+    hi, taken = until, 0
+    for bucket, rows in buckets:
+        if taken and taken + rows > step_rows:
+            hi = int(bucket)
+            break
+        taken += rows
+    compute_changes(settings, lo, hi)
+    write_states(settings, lo, hi)
+    write_sums(settings, lo, hi)
+    log.info("folded %d session rows inserted in [%d, %d)", taken, lo, hi)
+    return True
+
+
+def compute_changes(settings: Settings, lo: int, hi: int) -> None:
+    """The sessions the log rows of [lo, hi) change, into session_fold_changes: computed once (the
+    session_state lookups are the costly part) for both inserts of the step."""
+    c, db = get_client(settings), settings.clickhouse_database
+    c.command(f"TRUNCATE TABLE {db}.session_fold_changes")
+    c.command(f"INSERT INTO {db}.session_fold_changes " + query.text(settings, "session_changes", {"scope": "1"}),
+              parameters={"fold_lo": lo, "fold_hi": hi}, settings=INSERT_SETTINGS)
+
+
+def write_states(settings: Settings, lo: int, hi: int) -> None:
+    """First insert: the changed sessions' new session_state entries (with the state before)."""
+    get_client(settings).command(
+        f"INSERT INTO {settings.clickhouse_database}.session_state " + query.text(settings, "fold_states", _from_changes(settings)),
+        parameters={"fold_lo": lo, "fold_hi": hi}, settings=INSERT_SETTINGS)
+
+
+def write_sums(settings: Settings, lo: int, hi: int) -> None:
+    """Second insert, one part: the changes of session_sums and the new watermark; dropped as a
+    duplicate if this step (from ``lo``) already committed."""
+    get_client(settings).command(
+        f"INSERT INTO {settings.clickhouse_database}.session_sums " + query.text(settings, "fold", _from_changes(settings)),
+        parameters={"fold_lo": lo, "fold_hi": hi},
+        settings={**INSERT_SETTINGS, **_ONE_PART, "insert_deduplication_token": f"session-fold-from-{lo}"})
+
+
+def _from_changes(settings: Settings) -> dict[str, str]:
+    return {"session_deltas": query.sql("session_deltas"),
+            "session_changes": f"SELECT * FROM {settings.clickhouse_database}.session_fold_changes"}
+
+
+def fold(settings: Settings, until: int | None = None) -> int:
+    """Fold everything inserted before ``until`` (default ``fold_until``); returns the steps taken."""
+    until = fold_until(settings) if until is None else until
+    steps = 0
+    while fold_step(settings, until):
+        steps += 1
+    return steps
+
+
+class SessionFolder:
+    """Runs ``fold`` every ``session_fold_interval_s`` on a daemon thread (not at all when it is 0)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "SessionFolder":
+        if self.settings.session_fold_interval_s > 0:
+            self._thread = threading.Thread(target=self._run, name="session-fold", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.session_fold_interval_s):
+            try:
+                fold(self.settings)
+            except Exception:  # noqa: BLE001 - the next round starts again from the committed watermark
+                log.exception("session fold failed; retrying next round")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(60)
