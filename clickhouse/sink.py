@@ -25,6 +25,7 @@ from clickhouse.client import INSERT_SETTINGS, get_client
 from clickhouse.columns import alerts_table, decode_events, events_table
 from livemetrics import metrics
 from livemetrics.kafka_config import consumer_config
+from clickhouse.session_fold import SessionFolder
 from livemetrics.settings import RAW_TOPICS, Settings
 
 log = logging.getLogger("livemetrics.sink")
@@ -45,6 +46,7 @@ class EventSink:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.folder = SessionFolder(settings)  # folds session rows into session_sums (docs/clickhouse.md)
         self.rows_written = 0
 
     # --- assignment: resume after what ClickHouse already has ----------------------------------
@@ -70,6 +72,7 @@ class EventSink:
         self.consumer.subscribe(self.topics, on_assign=self._on_assign)
         self._thread = threading.Thread(target=self._run, name="clickhouse-sink", daemon=True)
         self._thread.start()
+        self.folder.start()
         return self
 
     def _run(self) -> None:
@@ -184,3 +187,4 @@ class EventSink:
         self._stop.set()
         if self._thread:
             self._thread.join(30)
+        self.folder.stop()
