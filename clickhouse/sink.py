@@ -23,9 +23,9 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from clickhouse.client import INSERT_SETTINGS, get_client
 from clickhouse.columns import alerts_table, decode_events, events_table
+from clickhouse.session_fold import SessionFolder
 from livemetrics import metrics
 from livemetrics.kafka_config import consumer_config
-from clickhouse.session_fold import SessionFolder
 from livemetrics.settings import RAW_TOPICS, Settings
 
 log = logging.getLogger("livemetrics.sink")
