@@ -6,6 +6,7 @@ reused by every later start. State and logs live under ``<data_dir>/kafka``.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -134,15 +135,14 @@ class LocalKafka:
                 "-cp", f"{self.lib_dir}/*", *args]
         return cmd
 
-    def format_storage(self, props: Path) -> None:
+    def format_storage(self, props: Path, cluster_id: str | None = None) -> None:
         if (self.home / "data" / "meta.properties").exists():
             return
-        cluster_id = uuid.uuid4().bytes
-        import base64
-
-        cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
+        # Kafka's cluster id is a url-safe base64 UUID; one starting with "-" would be read as an option
+        # by the storage tool's argument parser, so pass it as `--cluster-id=<id>`.
+        cid = cluster_id or base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         proc = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props), "--standalone", "--ignore-formatted"),
+            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cid}", "-c", str(props), "--standalone", "--ignore-formatted"),
             capture_output=True, text=True,
         )
         if proc.returncode != 0:

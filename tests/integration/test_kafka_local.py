@@ -42,3 +42,13 @@ def test_missing_java_is_reported(tmp_path, monkeypatch):
     lk = LocalKafka(Settings(data_dir=tmp_path, kafka_bootstrap=f"127.0.0.1:{free_port()}", cache_dir=tmp_path / "cache"))
     with pytest.raises(KafkaLaunchError, match="Java 17\\+ is needed"):
         lk.start(quiet=True)
+
+
+def test_a_cluster_id_starting_with_a_dash_formats(tmp_path):
+    # about 1 random id in 64 starts with "-"; the storage tool must not read it as an option
+    s = Settings(data_dir=tmp_path, kafka_bootstrap=f"127.0.0.1:{free_port()}", kafka_controller_port=free_port())
+    lk = LocalKafka(s)
+    lk.provision(quiet=True)
+    lk.home.mkdir(parents=True)
+    lk.format_storage(lk._properties(), cluster_id="-Ab3dEfGhIjKlMnOpQrStU")
+    assert "cluster.id=-Ab3dEfGhIjKlMnOpQrStU" in (lk.home / "data" / "meta.properties").read_text()
