@@ -61,6 +61,12 @@ class RateLimiter:
         self.default_rate = default_rate
         self._buckets: dict[str, list[float]] = {}  # key_id -> [tokens, last refill]
 
+    def room(self, key_id: str, rate: float, now: float) -> float:
+        """About how many events could pass now (``take`` decides)."""
+        rate = rate or self.default_rate
+        b = self._buckets.get(key_id)
+        return rate * 2 if b is None else min(rate * 2, b[0] + (now - b[1]) * rate)
+
     def take(self, key_id: str, rate: float, n: int, now: float) -> int:
         """0 when ``n`` events may pass, else the whole seconds to wait before trying again."""
         rate = rate or self.default_rate

@@ -8,11 +8,11 @@ from functools import lru_cache
 
 import msgspec
 
-from livemetrics.contract import TOPIC_FOR_TYPE, Event, encode, epoch_ms
+from livemetrics.contract import TOPIC_FOR_TYPE, Event, EventIn, encode, epoch_ms
 from livemetrics.settings import Settings
 from livemetrics.validation import (
-    Rejection, card_rejection, events_to_card_check, might_hold_card_data, parse_all, parse_event, redact,
-    split_body,
+    Rejection, card_rejection, clean_batch, events_to_card_check, might_hold_card_data, parse_all, parse_event,
+    redact, split_body,
 )
 from producers.gateway.enrich import ip_hash, user_agent_info
 
@@ -54,25 +54,38 @@ def _topics(prefix: str) -> dict[str, str]:
     return {t: f"{prefix}{name}" for t, name in TOPIC_FOR_TYPE.items()}
 
 
-def ingest(body: bytes, client: ClientInfo, settings: Settings, raws: list[bytes] | None = None) -> IngestResult:
-    """Split (unless ``raws`` are given) and validate a body; ``BodyError`` when it is unusable as a whole."""
-    raws = split_body(body) if raws is None else raws
-    received_at = time.time_ns() // 1_000_000
-    out = IngestResult(total=len(raws))
-    template = _template(client, received_at, settings)
-    ip = client.ip
-    seller_id = client.seller_id
-    topics = _topics(settings.topic_prefix)
-    append = out.records.append
-    # One linear pass over all events; only the events it flags are checked exactly (most of those are
-    # event ids with a run of decimal digits, cleared by the exact check). A batch with nothing to
-    # reject is decoded in one call, any other event by event.
+def parse_body(body: bytes, raws: list[bytes] | None = None) -> list[EventIn | Rejection]:
+    """Each event of a body, decoded and checked, or its rejection; ``BodyError`` when the body is unusable
+    as a whole. ``raws``: the body already split (``split_body``), when ``clean_batch`` found it not clean."""
+    if raws is None:
+        clean = clean_batch(body)
+        if clean is not None:
+            return clean
+        raws = split_body(body)
+    # One linear pass over all events; only the events it flags are checked exactly. A batch with nothing
+    # to reject is decoded in one call, any other event by event.
     suspects = [i for i in events_to_card_check(raws) if might_hold_card_data(raws[i])]
     cards = [r for r in (card_rejection(raws[i], i) for i in suspects) if r is not None]
     parsed_all = None if cards else parse_all(raws)
     if parsed_all is None:
         scan = set(suspects)
         parsed_all = [parse_event(raw, i, i in scan) for i, raw in enumerate(raws)]
+    return parsed_all
+
+
+def ingest(body: bytes, client: ClientInfo, settings: Settings, parsed_all: list[EventIn | Rejection] | None = None,
+           ) -> IngestResult:
+    """Validate a body (unless ``parse_body`` did) and build its records; ``BodyError`` when it is unusable
+    as a whole."""
+    if parsed_all is None:
+        parsed_all = parse_body(body)
+    received_at = time.time_ns() // 1_000_000
+    out = IngestResult(total=len(parsed_all))
+    template = _template(client, received_at, settings)
+    ip = client.ip
+    seller_id = client.seller_id
+    topics = _topics(settings.topic_prefix)
+    append = out.records.append
     rejected = out.rejected
     for i, parsed in enumerate(parsed_all):
         if parsed.__class__ is Rejection:

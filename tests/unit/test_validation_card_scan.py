@@ -1,4 +1,4 @@
-"""Card data under keys the byte scan treats specially, and the batch fast path against the per-event one."""
+"""Card data under keys the byte scan treats specially, and the batch fast paths against the per-event one."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 from livemetrics.contract import decode
 from livemetrics.settings import Settings
-from livemetrics.validation import Rejection, parse_event
-from producers.gateway.ingest import ClientInfo, dead_letter, ingest
+from livemetrics.validation import Rejection, clean_batch, events_to_card_check, parse_event, split_body
+from producers.gateway.ingest import ClientInfo, dead_letter, ingest, parse_body
 from tests.support import factories as f
 
 CARD = 4111111111111111  # Luhn-valid
@@ -68,3 +68,58 @@ def test_one_bad_event_in_a_batch_is_named_by_its_own_path_and_index():
     ]
     assert len(result.records) == 48
     assert {decode(v).event_id for _, _, v in result.records} == {e["event_id"] for i, e in enumerate(events) if i not in (7, 30)}
+
+
+# A UUID holding a run of 13+ decimal digits, dashes between (about 2 random UUIDs in 100), and one whose
+# digits are a card number (4111111111111111, Luhn-valid).
+DIGIT_RUN_UUID = "a1234567-8901-2345-6789-0123456789ab"
+CARD_UUID = "41111111-1111-1111-1111-111111111111"
+
+
+def test_the_events_own_uuid_is_not_card_data_but_the_same_digits_elsewhere_are():
+    for spacing in ((", ", ": "), (",", ":")):
+        own = json.dumps(f.page_view(event_id=DIGIT_RUN_UUID), separators=spacing).encode()
+        assert events_to_card_check([own]) == []
+        assert events_to_card_check([json.dumps(f.page_view(event_id=CARD_UUID), separators=spacing).encode()]) == []
+        for details in ({"event_id": CARD_UUID}, {"id": CARD_UUID}, {"x": {"event_id": CARD_UUID}}):
+            ev = f.payment_failed(event_id=DIGIT_RUN_UUID)
+            ev["payment"]["details"] = details
+            raw = json.dumps(ev, separators=spacing).encode()
+            assert events_to_card_check([own, raw, own]) == [1]
+            r = parse_event(raw, 0)
+            assert isinstance(r, Rejection) and r.reason == "card_data" and "$.payment.details" in r.error
+            result = ingest(json.dumps({"events": [f.page_view(), ev]}, separators=spacing).encode(), CLIENT, SETTINGS)
+            assert [(x.index, x.reason) for x in result.rejected] == [(1, "card_data")]
+            assert "4111111111111111" not in _leaves(result).replace("-", "")
+    # digits after the UUID, in the same event, are still found
+    tail = json.dumps(f.page_view(event_id=DIGIT_RUN_UUID)).encode().replace(b'", "type"', b'", "x": 4111111111111111, "type"')
+    assert events_to_card_check([tail]) == [0]
+    for after in (b':', b' ', b': ', b'', b'x'):  # however little room the bytes after the UUID leave
+        raw = b'{"event_id": "' + DIGIT_RUN_UUID.encode() + b'"' + after + b'4111111111111111}'
+        assert events_to_card_check([raw]) == [0] and events_to_card_check([b"{}", raw]) == [1], after
+    # a second `"event_id"` anywhere (here as a value) and no UUID is skipped
+    twice = json.dumps(f.page_view(event_id=CARD_UUID, page={"type": "home", "title": "event_id"})).encode()
+    assert events_to_card_check([twice]) == [0]
+
+
+def test_a_clean_body_is_decoded_at_once_and_anything_else_the_exact_way():
+    events = [f.page_view(event_id=DIGIT_RUN_UUID), f.heartbeat(), f.checkout_started(), f.payment_failed(),
+              f.page_view("offer", offer_id="summer-sale"), f.page_view(ts="2026-01-01T10:00:00+02:00")]
+    body = json.dumps({"events": events}).encode()
+    clean = clean_batch(body)
+    assert clean is not None and clean == parse_body(body, split_body(body))
+    not_clean = [
+        {"events": events + [f.page_view(page={"type": "home", "path": "/pay?n=4111111111111111"})]},  # card
+        {"events": events + [f.page_view("category")]},  # a rule (no category)
+        {"events": events + [f.page_view(type="teleport")]},  # schema
+        {"events": events, "ts": 1},  # a third `"ts"`...
+        {"events": events + [f.page_view(page={"type": "home", "title": "ts"})]},  # ...even as a value
+        {"events": [f.payment_failed(payment_overrides={"details": {"event_id": CARD_UUID}})]},  # two `"event_id"`
+        {"events": [f.page_view(page={"type": "home", "title": "café"})]},  # an escape
+        {"events": [f.payment_failed(payment_overrides={"details": {"log": "x" * 40_000}})]},  # over the event limit
+        {"events": []}, events[0], [events[0]],
+    ]
+    for payload in not_clean:
+        assert clean_batch(json.dumps(payload).encode()) is None, payload
+    big = ingest(json.dumps(not_clean[7]).encode(), CLIENT, SETTINGS)
+    assert [r.reason for r in big.rejected] == ["oversize"] and not big.records
