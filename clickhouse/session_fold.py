@@ -36,11 +36,13 @@ _ONE_PART = {"max_insert_threads": 1, "min_insert_block_size_rows": 1 << 62, "mi
 
 
 def fold_until(settings: Settings, idle: bool = False) -> int:
-    """The newest watermark a fold may reach now: the server's clock minus the grace period; with
-    ``idle`` (nothing is being inserted: tests, benchmarks) the start of the current 10 s bucket."""
-    (now, bucket), = get_client(settings).query(
-        "SELECT toUInt32(now()), toUInt32(toStartOfInterval(now(), INTERVAL 10 SECOND))").result_rows
-    return int(bucket) if idle else int(now) - settings.session_fold_grace_s
+    """The newest watermark a fold may reach now: the start of the 10 s bucket the server's clock minus
+    the grace period is in (two processes folding at about the same time aim at the same watermark);
+    with ``idle`` (nothing is being inserted: tests, benchmarks) the start of the current bucket."""
+    (bucket,), = get_client(settings).query(
+        "SELECT toUInt32(toStartOfInterval(now() - {grace:UInt32}, INTERVAL 10 SECOND))",
+        parameters={"grace": 0 if idle else settings.session_fold_grace_s}).result_rows
+    return int(bucket)
 
 
 def fold_step(settings: Settings, until: int, step_rows: int = STEP_ROWS) -> bool:

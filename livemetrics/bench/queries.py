@@ -2,7 +2,13 @@
 the same hourly question answered by scanning the raw events (the ceiling the rollups must beat).
 
 The history is generated as columns (numpy) and inserted as Arrow, through the materialized views, in
-chunks; not through Kafka (that is ``bench sink``)."""
+chunks; not through Kafka (that is ``bench sink``). Then the session fold catches up (as the sink's
+process does in the background), except for the seller's last UNFOLDED events, inserted after it: the
+rows a running system has not folded yet (about what the seller sends in the fold's lag of
+``session_fold_grace_s`` + ``session_fold_interval_s``), which the session reports add live. The
+session reports are measured once more with LATE_TAIL more events not folded (a seller sending about
+a thousand events a second, or a backlog).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,9 @@ from livemetrics.settings import Settings
 
 SELLER = "seller-main"
 DAYS = 30
+UNFOLDED = 350  # 90 s of this seller's traffic (10 M events in 30 days)
+LATE_TAIL = 100_000
+SESSION_REPORTS = ("categories", "offers", "funnel")
 EVENTS_PER_SESSION = 10
 TYPES = ("page_view", "checkout_started", "payment_started", "payment_succeeded", "payment_failed")
 TYPE_P = (0.82, 0.07, 0.04, 0.04, 0.03)
@@ -85,20 +94,31 @@ def chunk(rng: np.random.Generator, first_event: int, n: int, seller: str | None
     return pa.Table.from_arrays([cols.get(f.name, empty) for f in EVENT_SCHEMA], names=EVENT_SCHEMA.names)
 
 
-def load(s: Settings, total: int, mine: int, chunk_rows: int = 1_000_000) -> None:
+def load(s: Settings, total: int, mine: int, chunk_rows: int = 1_000_000, held_back: int = 0):
+    """``total`` events, ``mine`` of them the seller's; returns ``insert(n)``, which inserts the next ``n``
+    of the seller's events (new sessions, continuing its history), starting with the last ``held_back``."""
     from clickhouse.client import INSERT_SETTINGS, get_client
 
     rng = np.random.default_rng(42)
     end_ms = int(time.time() * 1000)
     c = get_client(s)
-    done = 0
-    while done < total:
-        n = min(chunk_rows, total - done)
-        seller = SELLER if done < mine else None
-        first = done if seller else done - mine + 10**9  # other sellers' sessions never collide with ours
-        c.insert_arrow(f"{s.clickhouse_database}.events", chunk(rng, first, n, seller, end_ms, done),
+
+    def insert(first: int, n: int, seller: str | None, offset: int) -> None:
+        c.insert_arrow(f"{s.clickhouse_database}.events", chunk(rng, first, n, seller, end_ms, offset),
                        settings={**INSERT_SETTINGS, "insert_deduplicate": 0})
-        done += n
+
+    for done in range(0, mine - held_back, chunk_rows):
+        insert(done, min(chunk_rows, mine - held_back - done), SELLER, done)
+    for done in range(mine, total, chunk_rows):  # other sellers' sessions never collide with ours
+        insert(done - mine + 10**9, min(chunk_rows, total - done), None, done)
+    nxt = mine - held_back
+
+    def more(n: int) -> None:
+        nonlocal nxt
+        insert(nxt, n, SELLER, total + nxt)
+        nxt += n
+
+    return more
 
 
 def timings(fn, repeat: int) -> tuple[float, float]:
@@ -123,20 +143,43 @@ def run(args) -> int:
                      clickhouse_database=f"bench_q_{uuid.uuid4().hex[:8]}")
         migrate(s)
         t0 = time.perf_counter()
-        load(s, total, total // 2)
-        print(f"# loaded {total:,} events in {time.perf_counter() - t0:.0f} s", flush=True)
+        more = load(s, total, total // 2, held_back=UNFOLDED)
+        print(f"# loaded {total - UNFOLDED:,} events in {time.perf_counter() - t0:.0f} s", flush=True)
+        fold_all(s)
+        more(UNFOLDED)
         end = datetime.now(timezone.utc)
         start = end - timedelta(days=DAYS)
         repeat = max(20, int(args.duration * 4))
+        labels = {"events": total, "seller_events": total // 2}
         for name in query.REPORTS:
-            p50, p95 = timings(lambda: query.report(s, name, SELLER, start, end, "Europe/Berlin"), repeat)
-            emit("queries", "report_p50_ms", p50, "ms", report=name, events=total, seller_events=total // 2)
-            emit("queries", "report_p95_ms", p95, "ms", report=name, events=total, seller_events=total // 2)
+            measure(s, name, start, end, repeat, **labels, unfolded_events=UNFOLDED)
         raw = (f"SELECT toStartOfHour(ts, 'Europe/Berlin') AS h, count(), uniq(session_id) FROM {s.clickhouse_database}.events "
                f"WHERE seller_id = '{SELLER}' AND type = 'page_view' GROUP BY h FORMAT Null")
         p50, p95 = timings(lambda: get_client(s).command(raw), 5)
-        emit("queries", "report_p50_ms", p50, "ms", report="raw_scan_hourly", events=total, seller_events=total // 2)
-        emit("queries", "report_p95_ms", p95, "ms", report="raw_scan_hourly", events=total, seller_events=total // 2)
+        emit("queries", "report_p50_ms", p50, "ms", report="raw_scan_hourly", **labels)
+        emit("queries", "report_p95_ms", p95, "ms", report="raw_scan_hourly", **labels)
+        more(LATE_TAIL)
+        for name in SESSION_REPORTS:
+            measure(s, name, start, end, repeat, **labels, unfolded_events=UNFOLDED + LATE_TAIL)
         # close chdb before the directory goes: background merges still writing made rmtree fail
         close_all()
     return 0
+
+
+def fold_all(s: Settings) -> None:
+    """What the sink's fold thread would have done by now: fold every row inserted so far (nothing is
+    being inserted, so once the 10 s insert bucket of the last insert is over, all of it)."""
+    from clickhouse import session_fold
+
+    time.sleep(10 - time.time() % 10 + 0.5)
+    t0 = time.perf_counter()
+    session_fold.fold(s, until=session_fold.fold_until(s, idle=True))
+    print(f"# folded the history in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def measure(s: Settings, name: str, start: datetime, end: datetime, repeat: int, **labels) -> None:
+    from clickhouse import query
+
+    p50, p95 = timings(lambda: query.report(s, name, SELLER, start, end, "Europe/Berlin"), repeat)
+    emit("queries", "report_p50_ms", p50, "ms", report=name, **labels)
+    emit("queries", "report_p95_ms", p95, "ms", report=name, **labels)
