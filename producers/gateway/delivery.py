@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from queue import SimpleQueue
 from typing import Iterable
 
 from confluent_kafka import KafkaException, Producer
@@ -16,27 +17,35 @@ class DeliveryUnavailable(RuntimeError):
 
 
 class _Pending:
-    """Counts down the delivery reports of one request and resolves its future.
+    """The delivery reports of one request, counted without a Python call per report.
 
-    Reports are served by ``poll()`` on the event loop's own thread (see ``KafkaDelivery``), so the
-    future is resolved directly: no thread hop, no wake-up pipe, no fight for the GIL."""
+    The producer calls ``report(err, msg)`` for each message; ``SimpleQueue.put(item, block)`` is a C
+    method with that shape, so each report only queues its ``err`` (None when delivered). Reports are
+    served by ``poll()`` on the event loop's own thread (see ``KafkaDelivery``), which settles every
+    request whose reports are all in right after it: no thread hop, no wake-up pipe, no fight for the
+    GIL, and no later than a callback would."""
 
-    __slots__ = ("future", "left", "error")
+    __slots__ = ("future", "n", "errors", "report")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, n: int):
         self.future: asyncio.Future = loop.create_future()
-        self.left = n
-        self.error: str | None = None
+        self.n = n
+        self.errors = SimpleQueue()
+        self.report = self.errors.put
 
-    def __call__(self, err, msg) -> None:
-        if err is not None and self.error is None:
-            self.error = str(err)
-        self.left -= 1
-        if self.left == 0 and not self.future.done():
-            if self.error:
-                self.future.set_exception(DeliveryUnavailable(self.error))
-            else:
-                self.future.set_result(None)
+    def settle(self) -> bool:
+        """Resolve the future once every report is in (the first error, if any, fails it); True then."""
+        errors = self.errors
+        if errors.qsize() < self.n:
+            return False
+        if not self.future.done():
+            while not errors.empty():
+                err = errors.get_nowait()
+                if err is not None:
+                    self.future.set_exception(DeliveryUnavailable(str(err)))
+                    return True
+            self.future.set_result(None)
+        return True
 
 
 class KafkaDelivery:
@@ -53,13 +62,15 @@ class KafkaDelivery:
     def __init__(self, settings: Settings, **overrides):
         self.settings = settings
         self.producer = Producer(gateway_producer_config(settings, **overrides))
-        self._waiting = 0  # requests waiting for their reports
+        self._waiting: set[_Pending] = set()  # requests waiting for their reports
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
 
     def _tick(self) -> None:
-        self.producer.poll(0)
+        served = self.producer.poll(0)
         self._timer = None
+        if served and self._waiting:
+            self._waiting = {p for p in self._waiting if not p.settle()}
         if not self._closed:
             self._schedule()
 
@@ -80,24 +91,21 @@ class KafkaDelivery:
             return
         pending = _Pending(asyncio.get_running_loop(), count)
         produce = self.producer.produce
-        sent = 0
+        report = pending.report
         try:
             for topic, key, value in records:
                 # Positional (partition -1: the partitioner decides): a third cheaper than keywords.
-                produce(topic, value, key, -1, pending)
-                sent += 1
+                produce(topic, value, key, -1, report)
         except (BufferError, KafkaException) as exc:
             # What was queued still completes; the client retries the whole request with the same
             # event ids and de-duplication downstream makes that safe.
-            for _ in range(count - sent):
-                pending(f"not queued: {exc}", None)
             raise DeliveryUnavailable(f"local queue full or producer failed: {exc}") from None
-        self._waiting += 1
+        self._waiting.add(pending)
         self._hurry()
         try:
             await pending.future
         finally:
-            self._waiting -= 1
+            self._waiting.discard(pending)
 
     def send_soon(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Fire-and-forget (dead letters): never blocks a request on it."""

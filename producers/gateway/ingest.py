@@ -34,18 +34,36 @@ class IngestResult:
     total: int = 0
 
 
-def _template(client: ClientInfo, received_at: int, settings: Settings) -> Event:
-    """An ``Event`` holding what is the same for every event of one request: computed once, not per event."""
+# ``Event`` in two parts, split after its last field that differs between the events of one request
+# (``ip``, kept on payment failures only): the rest (IP hash, user agent, bot flag...) is the same for
+# all of them, so it is encoded once per request and appended to each event's own part. Both parts
+# are ``Event``'s own fields, types and defaults, so head + tail is byte for byte ``encode(Event(...))``.
+def _part_of_event(name: str, fields) -> type:
+    return msgspec.defstruct(name, [(f.name, f.type) if f.required else (f.name, f.type, f.default) for f in fields],
+                             omit_defaults=True)
+
+
+_EVENT_FIELDS = msgspec.structs.fields(Event)
+_HEAD_END = [f.name for f in _EVENT_FIELDS].index("ip") + 1
+_EventHead = _part_of_event("_EventHead", _EVENT_FIELDS[:_HEAD_END])
+_EventTail = _part_of_event("_EventTail", _EVENT_FIELDS[_HEAD_END:])
+# ``ingest`` builds heads positionally, in this order:
+assert _EventHead.__struct_fields__ == ("event_id", "type", "seller_id", "session_id", "ts", "received_at", "page",
+                                         "checkout", "payment", "customer", "ip"), _EventHead.__struct_fields__
+
+
+def _tail(client: ClientInfo, received_at: int, settings: Settings) -> bytes:
+    """What closes every event of one request after its own fields: computed once, not per event."""
     browser, os_, device, is_bot = user_agent_info(client.user_agent)
-    return Event(
-        event_id="", type="", seller_id=client.seller_id, session_id="", ts=0, received_at=received_at,
+    tail = encode(_EventTail(
         ip_hash=ip_hash(client.ip, settings.ip_hash_secret.get_secret_value(), received_at),
         user_agent=client.user_agent[:512], browser=browser, os=os_, device=device, is_bot=is_bot,
         backfill=client.backfill,
-    )
+    ))
+    return b"}" if tail == b"{}" else b"," + tail[1:]
 
 
-_replace = msgspec.structs.replace
+_encode = msgspec.json.Encoder().encode
 _EPOCH_MS_MIN, _EPOCH_MS_MAX = 946_684_800_000, 32_503_680_000_000  # what ``epoch_ms`` lets through as is
 
 
@@ -81,7 +99,7 @@ def ingest(body: bytes, client: ClientInfo, settings: Settings, parsed_all: list
         parsed_all = parse_body(body)
     received_at = time.time_ns() // 1_000_000
     out = IngestResult(total=len(parsed_all))
-    template = _template(client, received_at, settings)
+    tail = _tail(client, received_at, settings)
     ip = client.ip
     seller_id = client.seller_id
     topics = _topics(settings.topic_prefix)
@@ -102,14 +120,13 @@ def ingest(body: bytes, client: ClientInfo, settings: Settings, parsed_all: list
                 rejected.append(Rejection(i, str(exc), "schema", redact(msgspec.to_builtins(parsed))))
                 continue
         t = parsed.type
-        # A copy of the request's template with the event's own fields. ``event_id`` stays the decoded
-        # ``uuid.UUID``: msgspec encodes it as the canonical string ``str()`` gives, without a
-        # Python-level ``UUID.__str__`` per event. The IP itself is kept only where sellers need it for
-        # diagnostics: payment failures.
-        ev = _replace(template, event_id=parsed.event_id, type=t, session_id=parsed.session_id, ts=ts,
-                      page=parsed.page, checkout=parsed.checkout, payment=parsed.payment, customer=parsed.customer,
-                      ip=ip if t == "payment_failed" else None)
-        append((topics[t], parsed.session_id.encode(), encode(ev)))
+        # The event's own fields, then the request's tail. ``event_id`` stays the decoded ``uuid.UUID``:
+        # msgspec encodes it as the canonical string ``str()`` gives, without a Python-level
+        # ``UUID.__str__`` per event. The IP itself is kept only where sellers need it for diagnostics:
+        # payment failures.
+        head = _EventHead(parsed.event_id, t, seller_id, parsed.session_id, ts, received_at, parsed.page,
+                          parsed.checkout, parsed.payment, parsed.customer, ip if t == "payment_failed" else None)
+        append((topics[t], parsed.session_id.encode(), _encode(head)[:-1] + tail))
     return out
 
 
