@@ -9,14 +9,16 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from clickhouse.client import get_client
 from clickhouse.columns import KAFKA_COLUMNS
 from clickhouse.migrate import migrate, migration_files, statements
 from clickhouse.sink import EventSink
+from clickhouse.sink_batch import Batch
 from livemetrics.contract import COLUMNS, PII_COLUMNS, TOPIC_FOR_TYPE, encode
 from livemetrics.kafka_config import consumer_config, producer_config
+from livemetrics.settings import RAW_TOPICS
 from tests.support.servers import wait_until
 from tests.unit.clickhouse import oracle
 
@@ -66,6 +68,12 @@ def test_migrations_re_run_cleanly(settings):
     assert migrate(settings) == []
 
 
+def as_batch(sink, msgs) -> Batch:
+    batch = Batch(sink.alerts_topic)
+    batch.add(msgs)
+    return batch
+
+
 def test_the_same_batch_twice_leaves_no_duplicates(settings):
     migrate(settings)
     events = some_events()
@@ -79,10 +87,10 @@ def test_the_same_batch_twice_leaves_no_duplicates(settings):
         batch += [m for m in c.consume(1000, 0.5) if not m.error()]
     c.close()
     assert len(batch) == len(events)
-    assert sink._insert(batch) == len(events)
+    assert sink._insert(as_batch(sink, batch)) == len(events)
     first = totals(settings)
     assert first[0] == first[1] == len(events) and first[2] > 0
-    sink._insert(batch)  # redelivered: same offsets, same token
+    sink._insert(as_batch(sink, batch))  # redelivered: same offsets, same token
     assert totals(settings) == first
     sink.consumer.close()
 
@@ -117,7 +125,7 @@ def test_a_crash_between_insert_and_commit_loses_and_duplicates_nothing(settings
     while inserted == 0 and time.monotonic() < deadline:
         try:
             crashing.poll_once(0.5)
-            crashing._first_at = 0  # make every poll due
+            crashing._buf.first_at = 0  # make every poll due
             crashing.flush()
         except CrashBeforeCommit:
             inserted = scalar(settings, "SELECT count() FROM {db}.events")
@@ -163,3 +171,35 @@ def test_the_personal_data_ttl_follows_the_setting(make_settings):
         ttl = {r[0]: r[6] for r in get_client(s).query(f"DESCRIBE TABLE {s.clickhouse_database}.{table}").result_rows}
         assert all("toIntervalDay(7)" in ttl[c] for c in PII_COLUMNS), ttl
     assert migrate(shorter) == []
+
+
+def test_values_that_are_not_events_are_skipped_logged_and_committed(settings, caplog):
+    migrate(settings)
+    events = some_events(n_sessions=20, seed=5)
+    forged = encode(events[0]).replace(events[0].event_id.encode(), str(uuid.uuid4()).encode())
+    bad = [b"{not json", b'{"x": 1}', None, encode(events[1]) + b'],\n[0,"t",0,999999999,' + forged]
+    topic = settings.topic("page-events")
+    p = Producer(producer_config(settings))
+    for i, e in enumerate(events):
+        p.produce(settings.topic(TOPIC_FOR_TYPE[e.type]), key=e.session_id.encode(), value=encode(e))
+        if i % 10 == 5 and bad:
+            p.produce(topic, key=e.session_id.encode(), value=bad.pop())
+    assert not bad and p.flush(30) == 0
+    caplog.set_level("WARNING", logger="livemetrics.sink")
+    sink = EventSink(settings).start()
+    try:
+        wait_until(lambda: scalar(settings, "SELECT count() FROM {db}.events") >= len(events), 30, what="all rows")
+        wait_until(lambda: len([r for r in caplog.records if "undecodable" in r.getMessage()]) == 4, 10, what="warnings")
+    finally:
+        sink.stop()
+    n, distinct, _ = totals(settings)
+    assert n == distinct == len(events)
+    assert scalar(settings, "SELECT count() FROM {db}.events WHERE kafka_offset > 100000") == 0  # nothing forged
+    c = Consumer(consumer_config(settings, settings.sink_group))
+    try:
+        parts = [TopicPartition(settings.topic(t), i) for t in RAW_TOPICS for i in range(settings.partitions)]
+        committed = {(tp.topic, tp.partition): tp.offset for tp in c.committed(parts, timeout=10)}
+        ends = {(tp.topic, tp.partition): c.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
+    finally:
+        c.close()
+    assert {k: v for k, v in ends.items() if v > 0} == {k: committed[k] for k, v in ends.items() if v > 0}

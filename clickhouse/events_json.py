@@ -1,0 +1,96 @@
+"""Raw-topic messages -> ``events``, parsed by ClickHouse (``queries/sink_events.sql``).
+
+Decoding 50,000 events into columns in Python held the GIL for ~6 us per row; here Python only frames
+each message value as one JSON line with its Kafka position (``sink_batch``, ~1 us per row) and
+ClickHouse parses the lines in the insert itself, with the GIL released. The values are not decoded in Python at all unless
+ClickHouse refuses a batch: then each value is checked (``unusable``), the bad ones are logged and
+skipped, and the rest is inserted with the same deduplication token.
+
+Embedded chdb reads the lines from a temporary file (``file()``); a server gets them as the body of
+``INSERT ... SELECT ... FROM input()``. Either way one batch is one block (sequential parsing, one read
+block), so an insert is all or nothing and a retry of the same batch has the same deduplication token
+layout.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from importlib import resources
+from typing import Any
+
+import msgspec
+
+from clickhouse.columns import SinkEvent
+
+_SQL = resources.files("clickhouse.queries").joinpath("sink_events.sql").read_text()
+_INPUT = "FROM input('"  # embedded chdb reads the same lines through file() instead
+
+# Stated explicitly so that a server with other defaults reads the lines the same way.
+JSON_INPUT_SETTINGS: dict[str, Any] = {
+    "input_format_parallel_parsing": 0,  # one sequential reader: ordered rows, one block per batch
+    "max_block_size": 10_000_000,  # well above any batch: the whole batch is one block
+    "input_format_null_as_default": 1,
+    "input_format_json_defaults_for_missing_elements_in_named_tuple": 1,
+    "input_format_json_ignore_unknown_keys_in_named_tuple": 1,
+    "input_format_json_named_tuples_as_objects": 1,
+    "input_format_json_read_objects_as_strings": 1,
+    "input_format_json_read_arrays_as_strings": 1,
+}
+
+
+def _quote(v: Any) -> str:
+    return "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def insert_events(client, db: str, lines: list[bytes], settings: dict[str, Any], embedded: bool) -> None:
+    """One ``INSERT ... SELECT`` of these lines (``sink_batch.Batch.lines``) into ``{db}.events``."""
+    body = b"".join(lines)
+    sql = _SQL.replace("{db}", db).replace("{rows}", str(len(lines)))
+    settings = {**JSON_INPUT_SETTINGS, **settings}
+    if not embedded:
+        client.command(sql + "\nFORMAT JSONCompactEachRow", data=body, settings=settings)
+        return
+    fd, path = tempfile.mkstemp(prefix="livemetrics-sink-", suffix=".jsonl")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        del body
+        sql = sql.replace(_INPUT, f"FROM file({_quote(path)}, 'JSONCompactEachRow', '")
+        # a SETTINGS clause instead of command(settings=...): chdb would SET and restore each one (~12 ms)
+        client.command(sql + "\nSETTINGS " + ", ".join(f"{k} = {_quote(v)}" for k, v in settings.items()))
+    finally:
+        os.unlink(path)
+
+
+# --- when ClickHouse refuses a batch (rare): which lines are not one event -------------------------
+_decoder = msgspec.json.Decoder(SinkEvent)
+
+
+def _split(line: bytes) -> tuple[bytes, bytes]:
+    """A line's ``line,"topic",partition,offset`` prefix and its value (topics hold no commas)."""
+    head = line.split(b",", 4)
+    return b",".join(head[:4])[1:], head[4][:-2] if len(head) == 5 else b""
+
+
+def position(line: bytes) -> str:
+    """``topic[partition]@offset`` of a line, for logs."""
+    _, topic, partition, offset = _split(line)[0].decode().split(",")
+    return "%s[%s]@%s" % (topic.strip('"'), partition, offset)
+
+
+def unusable(lines: list[bytes]) -> list[int]:
+    """Indexes of the lines whose value is not exactly one event."""
+    bad = []
+    for i, line in enumerate(lines):
+        try:
+            uuid.UUID(_decoder.decode(_split(line)[1]).event_id)
+        except (msgspec.DecodeError, ValueError):
+            bad.append(i)
+    return bad
+
+
+def renumber(lines: list[bytes]) -> list[bytes]:
+    """The same lines numbered from 0 again (after some were dropped)."""
+    return [b"[%d,%b" % (i, line[line.index(b",") + 1:]) for i, line in enumerate(lines)]

@@ -1,0 +1,40 @@
+-- The sink's insert of raw-topic messages into events (clickhouse/events_json.py): ClickHouse parses
+-- the events itself, which costs a fraction of decoding them into columns in Python.
+-- Input: one JSONCompactEachRow line per Kafka message,
+--   [line number, topic, partition, offset, the message value (the event as the gateway encoded it)].
+-- The event's objects are read as named tuples: unknown keys are ignored, missing keys and nulls give
+-- the default, free-form JSON (items, details) is kept as its raw text; the column values are those of
+-- livemetrics.contract.COLUMNS (a test compares them). A checkout always has a total, so a null total
+-- means "no checkout". The WHERE clause refuses the batch (the sink then skips the values that are not
+-- events, see events_json.unusable) when
+-- - an event lacks a field the contract requires (the nullable ones), or
+-- - its rows are not exactly its lines, in order: a value holding more than one JSON document (the
+--   gateway never writes one) cannot add rows with made-up Kafka positions. {rows} is the number of lines.
+INSERT INTO {db}.events (event_id, type, seller_id, session_id, ts, received_at, page_type, category, offer_id,
+    path, items, total, currency, payment_method, order_id, error_code, error_message, error_details,
+    customer_email, customer_phone, customer_name, ip, ip_hash, user_agent, browser, os, device, is_bot,
+    backfill, kafka_topic, kafka_partition, kafka_offset)
+SELECT
+    assumeNotNull(e.event_id), assumeNotNull(e.type), assumeNotNull(e.seller_id), assumeNotNull(e.session_id),
+    fromUnixTimestamp64Milli(assumeNotNull(e.ts), 'UTC'), fromUnixTimestamp64Milli(assumeNotNull(e.received_at), 'UTC'),
+    e.page.type, e.page.category, e.page.offer_id, e.page.path,
+    if(e.checkout.total IS NULL, e.payment.items, e.checkout.items),
+    if(e.checkout.total IS NULL, e.payment.amount, assumeNotNull(e.checkout.total)),
+    if(e.checkout.total IS NULL, e.payment.currency, e.checkout.currency),
+    e.payment.method, e.payment.order_id, e.payment.error_code, e.payment.error_message, e.payment.details,
+    e.customer.email, e.customer.phone, e.customer.name,
+    e.ip, e.ip_hash, e.user_agent, e.browser, e.os, e.device, e.is_bot, e.backfill,
+    kafka_topic, kafka_partition, kafka_offset
+FROM input('line UInt32, kafka_topic String, kafka_partition UInt16, kafka_offset UInt64, e Tuple(
+    event_id Nullable(UUID), type Nullable(String), seller_id Nullable(String), session_id Nullable(String),
+    ts Nullable(Int64), received_at Nullable(Int64),
+    page Tuple(type String, category String, offer_id String, path String),
+    checkout Tuple(items String, total Nullable(Float64), currency String),
+    payment Tuple(method String, amount Float64, currency String, order_id String, error_code String,
+                  error_message String, details String, items String),
+    customer Tuple(email String, phone String, name String),
+    ip String, ip_hash String, user_agent String, browser String, os String, device String,
+    is_bot Bool, backfill Bool)')
+WHERE NOT throwIf(e.event_id IS NULL OR e.type IS NULL OR e.seller_id IS NULL OR e.session_id IS NULL
+                  OR e.ts IS NULL OR e.received_at IS NULL, 'an event lacks a required field')
+  AND NOT throwIf(line != rowNumberInAllBlocks() OR line >= {rows}, 'a message value is not exactly one event')

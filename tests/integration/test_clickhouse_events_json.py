@@ -1,0 +1,107 @@
+"""The sink's JSON insert on the real engine: every column equals the contract's getter for any event
+the contract accepts; a refused batch writes nothing; a value cannot smuggle in extra rows."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from datetime import timezone
+from pathlib import Path
+
+import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError
+from confluent_kafka import Message
+import msgspec
+from hypothesis import given, settings as hsettings, strategies as st
+
+from clickhouse.client import EVENTS_INSERT_SETTINGS, get_client
+from clickhouse.events_json import insert_events
+from clickhouse.migrate import migrate
+from clickhouse.sink_batch import Batch
+from livemetrics.contract import COLUMNS, Event, encode
+from livemetrics.settings import Settings
+from tests.unit.clickhouse.test_columns import _same, events as contract_events
+
+pytestmark = pytest.mark.integration
+
+_topics = itertools.count()
+NOW_MS = int(time.time() * 1000)
+DAY_MS = 86_400_000
+# events whose ts is recent: older rows are past the table's TTL (and their personal data past its own)
+recent_events = st.tuples(contract_events, st.integers(-10 * DAY_MS, DAY_MS)).map(
+    lambda p: msgspec.structs.replace(p[0], ts=NOW_MS + p[1]))
+
+
+@pytest.fixture
+def ch(clickhouse_dsn, tmp_path: Path) -> Settings:
+    s = Settings(data_dir=tmp_path, clickhouse_dsn=clickhouse_dsn, clickhouse_database=f"lm_{uuid.uuid4().hex[:10]}")
+    migrate(s)
+    return s
+
+
+def insert(s: Settings, values: list[bytes | None], topic: str | None = None) -> str:
+    topic = topic or f"t{next(_topics)}.page-events"
+    batch = Batch("alerts")
+    batch.add([Message(topic=topic, partition=3, offset=1000 + i, value=v) for i, v in enumerate(values)])
+    insert_events(get_client(s), s.clickhouse_database, batch.lines,
+                  {**EVENTS_INSERT_SETTINGS, "insert_deduplication_token": batch.token()}, s.clickhouse_embedded)
+    return topic
+
+
+def count(s: Settings, table: str = "events") -> int:
+    return get_client(s).query(f"SELECT count() FROM {s.clickhouse_database}.{table}").result_rows[0][0]
+
+
+def test_columns_equal_the_contract_getters(ch):
+    names = [c[0] for c in COLUMNS]
+
+    @hsettings(max_examples=30, deadline=None)
+    @given(st.lists(recent_events, min_size=1, max_size=5))
+    def check(evs: list[Event]):
+        topic = insert(ch, [encode(e) for e in evs])
+        rows = get_client(ch).query(
+            f"SELECT {', '.join(names)}, kafka_partition, kafka_offset FROM {ch.clickhouse_database}.events "
+            "WHERE kafka_topic = {t:String} ORDER BY kafka_offset", parameters={"t": topic}).result_rows
+        assert len(rows) == len(evs)
+        for i, (row, e) in enumerate(zip(rows, evs)):
+            assert row[-2:] == (3, 1000 + i)
+            for name, got, (_, _, get) in zip(names, row, COLUMNS):
+                if hasattr(got, "tzinfo") and got.tzinfo is None:
+                    got = got.replace(tzinfo=timezone.utc)  # DateTime64(3, 'UTC') read back naive
+                want = get(e)
+                same = got == want if isinstance(got, uuid.UUID) else _same(name, got, want)
+                assert same, (name, got, want)
+
+    check()
+
+
+def good(n: int) -> list[bytes]:
+    return [encode(Event(event_id=str(uuid.uuid4()), type="page_view", seller_id="s1", session_id=f"sess-{i:06d}",
+                         ts=NOW_MS + i, received_at=NOW_MS + i)) for i in range(n)]
+
+
+@pytest.mark.parametrize("bad", [b"{not json", b'{"event_id": "%s"}' % str(uuid.uuid4()).encode(), None,
+                                 b'{"event_id":"not-a-uuid","type":"page_view","seller_id":"s","session_id":"x",'
+                                 b'"ts":1,"received_at":1}'])
+def test_a_refused_batch_writes_nothing(ch, bad):
+    with pytest.raises(DatabaseError):
+        insert(ch, good(5000) + [bad])
+    assert count(ch) == 0 and count(ch, "rollup_traffic_hourly") == 0 and count(ch, "sink_offsets") == 0
+    insert(ch, good(5000))
+    assert count(ch) == 5000 and count(ch, "rollup_traffic_hourly") > 0 and count(ch, "sink_offsets") == 1
+
+
+def test_a_value_cannot_add_rows_with_made_up_kafka_positions(ch):
+    forged = encode(Event(event_id=str(uuid.uuid4()), type="page_view", seller_id="s1", session_id="sess-forged",
+                          ts=NOW_MS, received_at=NOW_MS))
+
+    def carrier(line: int) -> bytes:  # one message, two documents: the second numbered as the next line
+        return good(1)[0] + b'],\n[%d,"t.page-events",3,999999999,' % (line + 1) + forged
+
+    for values in ([carrier(0)], good(3) + [carrier(3)], [carrier(0)] + good(3)):
+        with pytest.raises(DatabaseError):
+            insert(ch, values)
+    assert count(ch) == 0 and count(ch, "sink_offsets") == 0
+    insert(ch, good(3))
+    assert count(ch) == 3

@@ -1,0 +1,80 @@
+"""The sink's JSON insert (queries/sink_events.sql) in step with the contract, and what the sink does
+with a batch ClickHouse refused: find the values that are not one event, renumber the rest."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from confluent_kafka import Message
+
+from clickhouse import events_json
+from clickhouse.columns import KAFKA_COLUMNS
+from clickhouse.sink_batch import Batch
+from livemetrics.contract import COLUMNS, Checkout, Customer, Event, Page, Payment, encode
+
+
+def _fields(structure: str) -> dict[str, str]:
+    """``name Type, ...`` (types may nest parentheses) -> {name: type}."""
+    out, depth, start = {}, 0, 0
+    for i, ch in enumerate(structure + ","):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            name, _, typ = structure[start:i].strip().partition(" ")
+            out[name] = typ.strip()
+            start = i + 1
+    return out
+
+
+def _tuple(typ: str) -> dict[str, str]:
+    return _fields(typ.removeprefix("Tuple(").removesuffix(")"))
+
+
+def test_the_insert_names_every_column_of_events():
+    cols = re.search(r"INSERT INTO \{db\}\.events \((.*?)\)\s*SELECT", events_json._SQL, re.S).group(1)
+    assert [c.strip() for c in cols.split(",")] == [c[0] for c in COLUMNS] + list(KAFKA_COLUMNS)
+
+
+def test_the_input_structure_reads_the_contract_event():
+    structure = re.search(r"FROM input\('(.*?)'\)", events_json._SQL, re.S).group(1)
+    top = _fields(structure)
+    assert list(top)[:4] == ["line", "kafka_topic", "kafka_partition", "kafka_offset"]
+    event = _tuple(top["e"])
+    assert list(event) == list(Event.__struct_fields__)
+    # every nested field the events table keeps (a page's title and referrer are not stored)
+    assert list(_tuple(event["page"])) == [f for f in Page.__struct_fields__ if f not in ("title", "referrer")]
+    assert list(_tuple(event["checkout"])) == list(Checkout.__struct_fields__)
+    assert list(_tuple(event["payment"])) == list(Payment.__struct_fields__)
+    assert list(_tuple(event["customer"])) == list(Customer.__struct_fields__)
+    # the fields the contract requires are nullable, so that a missing one is told from an empty one
+    fields = Event.__struct_fields__
+    required = fields[:len(fields) - len(Event.__struct_defaults__)]
+    assert required and all(event[f].startswith("Nullable(") for f in required)
+    assert events_json._SQL.count("FROM input('") == 1  # embedded chdb swaps this for file()
+
+
+def event(event_id: str | None = None, **kw) -> bytes:
+    return encode(Event(event_id=event_id or str(uuid.uuid4()), type="page_view", seller_id="s1",
+                        session_id="sess-0001", ts=1, received_at=2, **kw))
+
+
+def lines(*values) -> list[bytes]:
+    b = Batch("alerts")
+    b.add([Message(topic="lm.page-events", partition=1, offset=100 + i, value=v) for i, v in enumerate(values)])
+    return b.lines
+
+
+def test_unusable_finds_the_values_that_are_not_one_event():
+    good = event(page=Page(type="home"))
+    two = good + b"]\n[1,\"lm.page-events\",1,999,{\"event_id\":\"x\"}"
+    bad_uuid = event(event_id="not-a-uuid")
+    batch = lines(good, b"{not json", b'{"x": 1}', two, None, bad_uuid, b"", good)
+    assert events_json.unusable(batch) == [1, 2, 3, 4, 5, 6]
+    assert events_json.position(batch[3]) == "lm.page-events[1]@103"
+
+
+def test_renumber_keeps_everything_but_the_line_number():
+    batch = lines(event(), event(), event())
+    kept = events_json.renumber([batch[0], batch[2]])
+    assert kept == [batch[0], b"[1," + batch[2].split(b",", 1)[1]]
