@@ -1,8 +1,8 @@
 """Raw-topic messages -> ``events``, parsed by ClickHouse (``queries/sink_events.sql``).
 
-Decoding 50,000 events into columns in Python held the GIL for ~6 us per row; here Python only frames
+Decoding events into Arrow columns in Python held the GIL for ~6 us per row; here Python only frames
 each message value as one JSON line with its Kafka position (``sink_batch``, ~1 us per row) and
-ClickHouse parses the lines in the insert itself, with the GIL released. The values are not decoded in Python at all unless
+ClickHouse parses the lines in the insert itself, with the GIL released. Python decodes no value unless
 ClickHouse refuses a batch: then each value is checked (``unusable``), the bad ones are logged and
 skipped, and the rest is inserted with the same deduplication token.
 
@@ -14,6 +14,7 @@ layout.
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 import uuid
@@ -26,6 +27,7 @@ from clickhouse.columns import SinkEvent
 
 _SQL = resources.files("clickhouse.queries").joinpath("sink_events.sql").read_text()
 _INPUT = "FROM input('"  # embedded chdb reads the same lines through file() instead
+_END = b"]\n"
 
 # Stated explicitly so that a server with other defaults reads the lines the same way.
 JSON_INPUT_SETTINGS: dict[str, Any] = {
@@ -44,19 +46,23 @@ def _quote(v: Any) -> str:
     return "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def insert_events(client, db: str, lines: list[bytes], settings: dict[str, Any], embedded: bool) -> None:
-    """One ``INSERT ... SELECT`` of these lines (``sink_batch.Batch.lines``) into ``{db}.events``."""
-    body = b"".join(lines)
-    sql = _SQL.replace("{db}", db).replace("{rows}", str(len(lines)))
+def insert_events(client, db: str, heads: list[bytes], values: list[bytes], settings: dict[str, Any],
+                  embedded: bool) -> None:
+    """One ``INSERT ... SELECT`` of these lines (``sink_batch.Batch``) into ``{db}.events``."""
+    sql = _SQL.replace("{db}", db).replace("{rows}", str(len(heads)))
     settings = {**JSON_INPUT_SETTINGS, **settings}
     if not embedded:
+        body = b"".join(itertools.chain.from_iterable(zip(heads, values, itertools.repeat(_END))))
         client.command(sql + "\nFORMAT JSONCompactEachRow", data=body, settings=settings)
         return
     fd, path = tempfile.mkstemp(prefix="livemetrics-sink-", suffix=".jsonl")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(body)
-        del body
+        with os.fdopen(fd, "wb", buffering=1 << 20) as f:
+            write = f.write
+            for head, value in zip(heads, values):
+                write(head)
+                write(value)
+                write(_END)
         sql = sql.replace(_INPUT, f"FROM file({_quote(path)}, 'JSONCompactEachRow', '")
         # a SETTINGS clause instead of command(settings=...): chdb would SET and restore each one (~12 ms)
         client.command(sql + "\nSETTINGS " + ", ".join(f"{k} = {_quote(v)}" for k, v in settings.items()))
@@ -64,33 +70,31 @@ def insert_events(client, db: str, lines: list[bytes], settings: dict[str, Any],
         os.unlink(path)
 
 
-# --- when ClickHouse refuses a batch (rare): which lines are not one event -------------------------
+# --- when ClickHouse refuses a batch (rare): which values are not one event -----------------------
 _decoder = msgspec.json.Decoder(SinkEvent)
+_INT64 = range(-(1 << 63), 1 << 63)
 
 
-def _split(line: bytes) -> tuple[bytes, bytes]:
-    """A line's ``line,"topic",partition,offset`` prefix and its value (topics hold no commas)."""
-    head = line.split(b",", 4)
-    return b",".join(head[:4])[1:], head[4][:-2] if len(head) == 5 else b""
-
-
-def position(line: bytes) -> str:
+def position(head: bytes) -> str:
     """``topic[partition]@offset`` of a line, for logs."""
-    _, topic, partition, offset = _split(line)[0].decode().split(",")
+    _, topic, partition, offset = head.decode().strip("[,").split(",")
     return "%s[%s]@%s" % (topic.strip('"'), partition, offset)
 
 
-def unusable(lines: list[bytes]) -> list[int]:
-    """Indexes of the lines whose value is not exactly one event."""
+def unusable(values: list[bytes]) -> list[int]:
+    """Indexes of the values that are not exactly one event (what makes ClickHouse refuse a batch)."""
     bad = []
-    for i, line in enumerate(lines):
+    for i, value in enumerate(values):
         try:
-            uuid.UUID(_decoder.decode(_split(line)[1]).event_id)
+            e = _decoder.decode(value)
+            uuid.UUID(e.event_id)
+            if e.ts not in _INT64 or e.received_at not in _INT64:
+                raise ValueError("timestamp out of range")
         except (msgspec.DecodeError, ValueError):
             bad.append(i)
     return bad
 
 
-def renumber(lines: list[bytes]) -> list[bytes]:
-    """The same lines numbered from 0 again (after some were dropped)."""
-    return [b"[%d,%b" % (i, line[line.index(b",") + 1:]) for i, line in enumerate(lines)]
+def renumber(heads: list[bytes]) -> list[bytes]:
+    """The same heads numbered from 0 again (after some lines were dropped)."""
+    return [b"[%d,%b" % (i, head[head.index(b",") + 1:]) for i, head in enumerate(heads)]

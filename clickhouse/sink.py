@@ -150,8 +150,8 @@ class EventSink:
     def _insert(self, batch: Batch) -> int:
         token = batch.token()
         rows = 0
-        if batch.lines:
-            rows += self._insert_events(batch.lines, {**EVENTS_INSERT_SETTINGS, "insert_deduplication_token": token})
+        if batch.heads:
+            rows += self._insert_events(batch.heads, batch.values, {**EVENTS_INSERT_SETTINGS, "insert_deduplication_token": token})
         if batch.alerts:
             table = self._alerts_table(batch.alerts)
             if table.num_rows:
@@ -162,24 +162,24 @@ class EventSink:
         self.consumer.commit(offsets=batch.commit_offsets(), asynchronous=False)
         return rows
 
-    def _insert_events(self, lines: list[bytes], settings: dict) -> int:
+    def _insert_events(self, heads: list[bytes], values: list[bytes], settings: dict) -> int:
         embedded = self.settings.clickhouse_embedded
         try:
-            insert_events(self.client, self.db, lines, settings, embedded)
+            insert_events(self.client, self.db, heads, values, settings, embedded)
         except DatabaseError:
             # Refused as a whole, nothing was written. If some values are not events, skip those and
             # insert the rest under the same token; otherwise the failure is not the data's: retry later.
-            bad = unusable(lines)
+            bad = set(unusable(values))
             if not bad:
                 raise
-            for i in bad:
-                log.warning("undecodable event at %s skipped", position(lines[i]))
-            skip = set(bad)
-            lines = renumber([line for i, line in enumerate(lines) if i not in skip])
-            if lines:
-                insert_events(self.client, self.db, lines, settings, embedded)
-        metrics.SINK_ROWS.labels("events").inc(len(lines))
-        return len(lines)
+            for i in sorted(bad):
+                log.warning("undecodable event at %s skipped", position(heads[i]))
+            heads = renumber([h for i, h in enumerate(heads) if i not in bad])
+            values = [v for i, v in enumerate(values) if i not in bad]
+            if heads:
+                insert_events(self.client, self.db, heads, values, settings, embedded)
+        metrics.SINK_ROWS.labels("events").inc(len(heads))
+        return len(heads)
 
     @staticmethod
     def _alerts_table(msgs: list):

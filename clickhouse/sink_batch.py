@@ -1,9 +1,11 @@
-"""What the sink has consumed and not inserted yet: raw-topic messages already framed as the JSON lines
-that ``events_json`` inserts, payment alerts as messages, and the offset range of every partition.
+"""What the sink has consumed and not inserted yet: raw-topic messages as the JSON lines that
+``events_json`` inserts, payment alerts as messages, and the offset range of every partition.
 
+Line ``i`` is ``heads[i] + values[i] + b"]\n"``: the head ``[i,"topic",partition,offset,`` and the message
+value as it came (kept apart, so that it is copied once, when the lines are written out).
 The Kafka Message objects of raw topics are dropped as soon as they are read. Hundreds of thousands of
 them alive in a buffer made the garbage collector rescan them over and over (a quarter of the sink's
-CPU); the lines are bytes, which it never scans.
+CPU); heads and values are bytes, which it never scans.
 """
 
 from __future__ import annotations
@@ -20,18 +22,19 @@ log = logging.getLogger("livemetrics.sink")
 class Batch:
     def __init__(self, alerts_topic: str):
         self.alerts_topic = alerts_topic
-        self.lines: list[bytes] = []  # one per raw-topic message, numbered from 0
+        self.heads: list[bytes] = []  # one per raw-topic message, numbered from 0
+        self.values: list[bytes] = []
         self.alerts: list = []  # Messages of the alerts topic (few)
         self.ranges: dict[tuple[str, int], list[int]] = {}  # (topic, partition) -> [first, last] offset
         self.first_at = 0.0  # monotonic time of the first message
         self._topic_bytes: dict[str, bytes] = {}
 
     def __len__(self) -> int:
-        return len(self.lines) + len(self.alerts)
+        return len(self.heads) + len(self.alerts)
 
     def add(self, msgs: list) -> None:
         """Take in what ``Consumer.consume`` returned (messages carrying an error are logged, not kept)."""
-        lines, ranges, topic_bytes = self.lines, self.ranges, self._topic_bytes
+        heads, values, ranges, topic_bytes = self.heads, self.values, self.ranges, self._topic_bytes
         was_empty = not len(self)
         for m in msgs:
             if m.error() is not None:
@@ -53,7 +56,8 @@ class Batch:
             if tb is None:
                 # Kafka topic names are [A-Za-z0-9._-]: a JSON string without escaping
                 tb = topic_bytes[t] = t.encode()
-            lines.append(b'[%d,"%b",%d,%d,%b]\n' % (len(lines), tb, p, o, m.value() or b""))
+            heads.append(b'[%d,"%b",%d,%d,' % (len(heads), tb, p, o))
+            values.append(m.value() or b"")
         if was_empty and len(self):
             self.first_at = time.monotonic()
 

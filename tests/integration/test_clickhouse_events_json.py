@@ -44,7 +44,7 @@ def insert(s: Settings, values: list[bytes | None], topic: str | None = None) ->
     topic = topic or f"t{next(_topics)}.page-events"
     batch = Batch("alerts")
     batch.add([Message(topic=topic, partition=3, offset=1000 + i, value=v) for i, v in enumerate(values)])
-    insert_events(get_client(s), s.clickhouse_database, batch.lines,
+    insert_events(get_client(s), s.clickhouse_database, batch.heads, batch.values,
                   {**EVENTS_INSERT_SETTINGS, "insert_deduplication_token": batch.token()}, s.clickhouse_embedded)
     return topic
 

@@ -59,22 +59,22 @@ def event(event_id: str | None = None, **kw) -> bytes:
                         session_id="sess-0001", ts=1, received_at=2, **kw))
 
 
-def lines(*values) -> list[bytes]:
+def batch(*values) -> Batch:
     b = Batch("alerts")
     b.add([Message(topic="lm.page-events", partition=1, offset=100 + i, value=v) for i, v in enumerate(values)])
-    return b.lines
+    return b
 
 
 def test_unusable_finds_the_values_that_are_not_one_event():
     good = event(page=Page(type="home"))
     two = good + b"]\n[1,\"lm.page-events\",1,999,{\"event_id\":\"x\"}"
     bad_uuid = event(event_id="not-a-uuid")
-    batch = lines(good, b"{not json", b'{"x": 1}', two, None, bad_uuid, b"", good)
-    assert events_json.unusable(batch) == [1, 2, 3, 4, 5, 6]
-    assert events_json.position(batch[3]) == "lm.page-events[1]@103"
+    too_late = event().replace(b'"ts":1,', b'"ts":9223372036854775808,')
+    b = batch(good, b"{not json", b'{"x": 1}', two, None, bad_uuid, b"", too_late, good)
+    assert events_json.unusable(b.values) == [1, 2, 3, 4, 5, 6, 7]
+    assert events_json.position(b.heads[3]) == "lm.page-events[1]@103"
 
 
 def test_renumber_keeps_everything_but_the_line_number():
-    batch = lines(event(), event(), event())
-    kept = events_json.renumber([batch[0], batch[2]])
-    assert kept == [batch[0], b"[1," + batch[2].split(b",", 1)[1]]
+    heads = batch(event(), event(), event()).heads
+    assert events_json.renumber([heads[0], heads[2]]) == [heads[0], b'[1,"lm.page-events",1,102,']
