@@ -25,6 +25,7 @@ import time
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
+from queue import SimpleQueue
 
 import psutil
 from confluent_kafka import Producer
@@ -88,14 +89,11 @@ def _raw_records(s: Settings, bodies: list[bytes]) -> list[tuple[str, bytes, byt
 
 def raw_produce_rate(s: Settings, records: list[tuple[str, bytes, bytes]], duration: float) -> float:
     """Delivered (acks=all, idempotent) messages per second, producing as fast as the client can, with
-    the gateway's producer config and produce call."""
+    the gateway's producer config, produce call and per-message delivery report (``SimpleQueue.put``,
+    as producers/gateway/delivery.py), the reports read back as the gateway reads them."""
     p = Producer(gateway_producer_config(s))
-    done = [0]
-
-    def on_delivery(err, msg):
-        if err is None:
-            done[0] += 1
-
+    reports: SimpleQueue = SimpleQueue()
+    report = reports.put
     produce = p.produce
     started = time.monotonic()
     end = started + duration
@@ -105,12 +103,16 @@ def raw_produce_rate(s: Settings, records: list[tuple[str, bytes, bytes]], durat
             topic, key, value = records[i % n]
             i += 1
             try:
-                produce(topic, value, key, -1, on_delivery)
+                produce(topic, value, key, -1, report)
             except BufferError:
                 p.poll(0.01)
         p.poll(0)
     p.flush(30)
-    return done[0] / (time.monotonic() - started)
+    delivered = 0
+    while not reports.empty():
+        if reports.get_nowait() is None:
+            delivered += 1
+    return delivered / (time.monotonic() - started)
 
 
 async def _client(port: int, requests: list[bytes], stop_at: float, counts: dict) -> None:

@@ -149,3 +149,59 @@ def test_malformed_and_wrong_shapes():
                         (b'{"events": []}', "`events` is empty"), (b'{"events": 3}', "malformed JSON")):
         with pytest.raises(BodyError, match=words):
             split_body(body)
+
+
+def _reference_check_rules(ev) -> None:
+    """``check_rules`` as first written, rule by rule (the gateway's version reads each field once)."""
+    from livemetrics.contract import PII_TYPES, ContractError
+
+    t = ev.type
+    if t == "page_view" and ev.page is None:
+        raise ContractError("Object missing required field `page` (page_view) - at `$.page`")
+    if ev.page is not None:
+        if ev.page.type == "category" and not ev.page.category:
+            raise ContractError("category pages need `page.category` - at `$.page.category`")
+        if ev.page.type == "offer" and not ev.page.offer_id:
+            raise ContractError("offer pages need `page.offer_id` - at `$.page.offer_id`")
+    if t == "checkout_started" and ev.checkout is None:
+        raise ContractError("Object missing required field `checkout` (checkout_started) - at `$.checkout`")
+    if t.startswith("payment_") and ev.payment is None:
+        raise ContractError(f"Object missing required field `payment` ({t}) - at `$.payment`")
+    if t == "payment_failed" and not ev.payment.error_code:
+        raise ContractError("payment_failed needs `payment.error_code` - at `$.payment.error_code`")
+    if ev.customer is not None and t not in PII_TYPES:
+        raise ContractError(f"personal data is not accepted on {t} events - at `$.customer`")
+    if t not in ("checkout_started",) and ev.checkout is not None:
+        raise ContractError(f"`checkout` is not accepted on {t} events - at `$.checkout`")
+    if not t.startswith("payment_") and ev.payment is not None:
+        raise ContractError(f"`payment` is not accepted on {t} events - at `$.payment`")
+
+
+def test_check_rules_names_the_same_first_broken_rule_as_the_reference_for_every_combination():
+    import itertools
+    import uuid
+
+    from livemetrics.contract import EVENT_TYPES, Checkout, ContractError, Customer, EventIn, Item, Page, Payment, check_rules
+
+    pages = [None, Page(type="home"), Page(type="category"), Page(type="category", category="lamps"),
+             Page(type="offer"), Page(type="offer", offer_id="o-1")]
+    checkouts = [None, Checkout(items=[Item(sku="s", name="n", qty=1, unit_price=1.0)], total=1.0, currency="EUR")]
+    payments = [None, Payment(method="card", amount=1.0, currency="EUR", order_id="o"),
+                Payment(method="card", amount=1.0, currency="EUR", order_id="o", error_code="declined")]
+    customers = [None, Customer(email="a@b.c")]
+
+    def outcome(check, ev):
+        try:
+            check(ev)
+        except ContractError as exc:
+            return str(exc)
+        return None
+
+    seen = set()
+    for t, page, checkout, payment, customer in itertools.product(EVENT_TYPES, pages, checkouts, payments, customers):
+        ev = EventIn(event_id=uuid.uuid4(), type=t, session_id="session-1", ts=1795503867234, page=page,
+                     checkout=checkout, payment=payment, customer=customer)
+        expected = outcome(_reference_check_rules, ev)
+        assert outcome(check_rules, ev) == expected, (t, page, checkout, payment, customer)
+        seen.add(expected)
+    assert len(seen) > 8  # every rule (and passing) was reached
