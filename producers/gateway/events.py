@@ -113,6 +113,9 @@ class EventsEndpoint:
             backfill=caller.backfill,
         )
         result = ingest(body, client, self.settings, parsed if parsed is not None else parse_body(body, raws))
+        # The decoded events are in ``result`` now. Held over the wait for the broker below, they would
+        # outlive young-generation collections and make the cyclic GC rescan the whole heap, often.
+        parsed = raws = None
         delivery: KafkaDelivery = self.state.delivery
         rejected = []
         if result.rejected:
