@@ -9,14 +9,12 @@ from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from clickhouse import session_reports
 from clickhouse.client import get_client
 from livemetrics.settings import Settings
 
 REPORTS = ("hourly", "categories", "offers", "funnel", "payment-methods", "error-trends")
 FUNNEL_STEPS = ("visit", "product", "checkout", "payment", "purchase")
-# categories and offers are one metric (popular.sql) over a different dimension
-_POPULAR = {"categories": {"dim": "category", "kind": "category"}, "offers": {"dim": "offer_id", "kind": "offer"}}
-_LIVE_UNTIL = 4_294_967_295  # the largest DateTime: every row inserted since the watermark
 
 
 class QueryError(ValueError):
@@ -73,21 +71,18 @@ def report(settings: Settings, name: str, seller_id: str, start: datetime, end: 
         for r in rows:
             r["hour"] = r.pop("hour_of_day")
         return {"rows": rows}
-    if name in _POPULAR:
-        rows = run_on_session_sums(settings, "popular", _POPULAR[name], **p)
-        for r in rows:
-            r["views"] = r["views"] or 0
-        return {"rows": rows}
+    if name in session_reports.POPULAR:  # categories and offers: one metric over a different dimension
+        return {"rows": session_reports.popular(settings, name, seller_id, p["from_ms"], p["to_ms"])}
     if name == "funnel":
-        (c,) = run_on_session_sums(settings, "funnel", {}, **p)
-        rows, prev = [], None
-        for step in FUNNEL_STEPS:
-            n = c[step]
-            rows.append({"step": step, "sessions": n,
-                         "conversion_from_previous": _ratio(n, c["visit"] if prev is None else c[prev]),
-                         "conversion_from_start": _ratio(n, c["visit"]),
-                         "abandoned": c.get(f"ended_{step}", 0)})
-            prev = step
+        ended = session_reports.funnel(settings, seller_id, p["from_ms"], p["to_ms"])  # by furthest step
+        reached = [sum(n for step, n in ended.items() if step >= i) for i in range(len(FUNNEL_STEPS))]
+        rows = []
+        for i, step in enumerate(FUNNEL_STEPS):
+            rows.append({"step": step, "sessions": reached[i],
+                         "conversion_from_previous": _ratio(reached[i], reached[max(i - 1, 0)]),
+                         "conversion_from_start": _ratio(reached[i], reached[0]),
+                         # abandonment: ended there without purchasing (purchase is the end)
+                         "abandoned": ended[i] if step != "purchase" else 0})
         return {"rows": rows}
     if name == "payment-methods":
         return {"rows": run(settings, "payment_methods", **p)}
@@ -99,23 +94,6 @@ def folded_to(settings: Settings) -> int:
     inserted before it. 0 before the first fold."""
     (row,) = get_client(settings).query(text(settings, "fold_watermark")).result_rows
     return int(row[0])
-
-
-def run_on_session_sums(settings: Settings, name: str, substitute: dict[str, str], seller_id: str, **params: Any) -> list[dict[str, Any]]:
-    """Run a report that adds session_sums (folded up to the watermark) and the deltas of the rows
-    inserted since. Exact only if the sums it read are those of that watermark: a fold that committed
-    meanwhile would be counted twice, so the watermark is read again afterwards and the report re-run
-    if it moved (folds run every ``session_fold_interval_s``, so once is nearly always enough)."""
-    sub = {**substitute, "session_deltas": sql("session_deltas"), "session_changes": sql("session_changes"),
-           "scope": "seller_id = {seller_id:String}"}
-    watermark = folded_to(settings)
-    for _ in range(10):
-        rows = run(settings, name, sub, seller_id=seller_id, fold_lo=watermark, fold_hi=_LIVE_UNTIL, **params)
-        now = folded_to(settings)
-        if now == watermark:
-            return rows
-        watermark = now
-    raise RuntimeError("session fold watermark kept moving while the report ran")
 
 
 def _ratio(a: int, b: int) -> float:

@@ -1,29 +1,20 @@
--- Popular categories / offers ({dim} = category | offer_id, {kind} = category | offer): page views in
--- the range, and of the sessions that started in the range and viewed it, how many started checkout.
--- Session counts: the folded sums up to the fold watermark plus what the rows inserted since change
--- (clickhouse/session_fold.py; docs/clickhouse.md, "Reports").
+-- Popular categories / offers ({dim} = category | offer_id, {kind} = category | offer), folded part:
+-- page views in the range, and the folded session counts of the sessions that started in the range
+-- (session_sums up to the fold watermark; clickhouse/session_reports.py adds the sessions changed since,
+-- keeps the items some session viewed, orders and cuts; docs/clickhouse.md, "Reports").
 WITH toStartOfHour(fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')) AS range_start,
      fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC') AS range_end
-SELECT s.item AS {dim}, v.views AS views, s.n_sessions AS sessions, s.n_checkout AS checkout_sessions,
-       round(s.n_checkout / s.n_sessions, 4) AS conversion
+SELECT if(s.item = '', v.item, s.item) AS item, v.views AS views,
+       s.n_sessions AS sessions, s.n_checkout AS checkout_sessions
 FROM
 (
     SELECT item, sum(sessions) AS n_sessions, sum(checkout_sessions) AS n_checkout
-    FROM
-    (
-        SELECT item, sessions, checkout_sessions
-        FROM {db}.session_sums
-        WHERE seller_id = {seller_id:String} AND kind = '{kind}'
-          AND start_hour >= range_start AND start_hour < range_end
-        UNION ALL
-        SELECT item, sessions_delta, checkout_sessions_delta
-        FROM ({session_deltas})
-        WHERE kind = '{kind}' AND start_hour >= range_start AND start_hour < range_end
-    )
+    FROM {db}.session_sums
+    WHERE seller_id = {seller_id:String} AND kind = '{kind}'
+      AND start_hour >= range_start AND start_hour < range_end
     GROUP BY item
-    HAVING n_sessions > 0
 ) AS s
-LEFT JOIN
+FULL OUTER JOIN
 (
     SELECT {dim} AS item, sum(views) AS views
     FROM {db}.rollup_pages_hourly
@@ -31,5 +22,3 @@ LEFT JOIN
       AND hour >= range_start AND hour < range_end
     GROUP BY item
 ) AS v ON v.item = s.item
-ORDER BY views DESC, sessions DESC, {dim}
-LIMIT 100

@@ -141,6 +141,21 @@ def assert_reports_match_oracle(h, start, end, tz):
         assert pick(got["error-trends"]["top_causes"], ("error_code", "failures")) == want["error-trends"]["top_causes"]
 
 
+def assert_session_reports_match_by_window(h, start, tz):
+    """categories, offers and funnel over consecutive 12 h windows: sessions must be counted at the
+    hour they started, not merely somewhere in a long range."""
+    events = h["events"]
+    for i in range(8):
+        begin = start + timedelta(hours=5 + 12 * i, minutes=20)
+        end = begin + timedelta(hours=12)
+        for seller in SELLERS:
+            want = oracle.reports(events, seller, begin, end, tz)
+            for name in ("categories", "offers"):
+                assert fetch(h, seller, name, begin, end, tz)["rows"] == want[name]["rows"], (name, i)
+            got = fetch(h, seller, "funnel", begin, end, tz)["rows"]
+            assert pick(got, ("step", "sessions", "abandoned")) == want["funnel"]["rows"], i
+
+
 def report_range(start):
     # a range that does not start on a whole hour, and spans the DST change
     begin = start + timedelta(hours=7, minutes=20)
@@ -167,6 +182,7 @@ def test_reports_stay_exact_through_every_fold_state(kafka, clickhouse_dsn, tmp_
     with history_of(settings, events) as h:
         assert query.folded_to(settings) == 0
         assert_reports_match_oracle(h, begin, end, "Asia/Kolkata")  # nothing folded: all live
+        assert_session_reports_match_by_window(h, start, "UTC")
 
         # a step's insert is one part even when the SELECT yields many blocks
         monkeypatch.setitem(session_fold._ONE_PART, "max_block_size", 16)
@@ -175,11 +191,13 @@ def test_reports_stay_exact_through_every_fold_state(kafka, clickhouse_dsn, tmp_
         assert parts() == before + 1
         assert c.query(f"SELECT count() FROM {db}.session_sums").result_rows[0][0] > 16 * 4
         assert_reports_match_oracle(h, begin, end, "UTC")  # half folded
+        assert_session_reports_match_by_window(h, start, "UTC")
 
         everything = next_bucket(settings)  # nothing is being inserted: all rows so far are before it
         assert session_fold.fold(settings, until=everything) == 1
         assert session_fold.fold(settings, until=everything) == 0  # nothing left
         assert_reports_match_oracle(h, begin, end, "Europe/Berlin")  # all folded
+        assert_session_reports_match_by_window(h, start, "UTC")
 
         # sessions already folded get late events: their start hour moves, they view more, go further
         late = oracle.late_events(9, events, sessions=15)
@@ -187,15 +205,18 @@ def test_reports_stay_exact_through_every_fold_state(kafka, clickhouse_dsn, tmp_
         stored = deliver(settings, late, h["stored"])
         assert stored == h["stored"] + len(late)
         assert_reports_match_oracle(h, begin, end, "America/New_York")  # late events live
+        assert_session_reports_match_by_window(h, start, "UTC")
 
         # a fold step interrupted after writing session_state: reports still exact, and the re-run too
         lo, hi = query.folded_to(settings), next_bucket(settings)
         session_fold.compute_changes(settings, lo, hi)
         session_fold.write_states(settings, lo, hi)
         assert_reports_match_oracle(h, begin, end, "UTC")
+        assert_session_reports_match_by_window(h, start, "UTC")
         assert session_fold.fold(settings, until=hi) == 1
         assert query.folded_to(settings) == hi
         assert_reports_match_oracle(h, begin, end, "Asia/Kolkata")  # late events folded
+        assert_session_reports_match_by_window(h, start, "UTC")
 
         # a step retried after it committed is dropped (same token)
         session_fold.write_sums(settings, lo, hi)

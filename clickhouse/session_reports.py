@@ -1,0 +1,95 @@
+"""The session reports (categories, offers, funnel): the sums folded up to the watermark
+(``session_sums``, clickhouse/session_fold.py) plus how the sessions with rows inserted since change them
+(docs/clickhouse.md, "Reports").
+
+The folded part and the sessions changed since are two small queries; their changes are added here, in
+Python: they are a few seconds of traffic, and the same arithmetic as one SQL query took longer to plan
+(20-30 ms) than to run. ``session_deltas.sql`` is the SQL form the fold uses; the oracle test checks
+both against the same events.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from clickhouse import query
+from livemetrics.settings import Settings
+
+POPULAR = {"categories": {"dim": "category", "kind": "category", "dims": "categories"},
+           "offers": {"dim": "offer_id", "kind": "offer", "dims": "offers"}}
+
+
+def popular(settings: Settings, name: str, seller_id: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
+    """Rows of the categories or offers report: items some session that started in the range viewed."""
+    sub = POPULAR[name]
+    folded, changes = _consistent(settings, "popular", sub, seller_id, from_ms, to_ms)
+    rows = []
+    for r in folded:
+        n, checkout = changes.pop(r["item"], (0, 0))
+        rows.append({"item": r["item"], "views": r["views"], "sessions": r["sessions"] + n,
+                     "checkout_sessions": r["checkout_sessions"] + checkout})
+    # items no folded session viewed and no page view in range counted (views come from the rollup)
+    rows += [{"item": item, "views": 0, "sessions": n, "checkout_sessions": c} for item, (n, c) in changes.items()]
+    rows = [r for r in rows if r["sessions"] > 0]
+    rows.sort(key=lambda r: (-r["views"], -r["sessions"], r["item"]))
+    return [{sub["dim"]: r["item"], "views": r["views"], "sessions": r["sessions"],
+             "checkout_sessions": r["checkout_sessions"], "conversion": round(r["checkout_sessions"] / r["sessions"], 4)}
+            for r in rows[:100]]
+
+
+def funnel(settings: Settings, seller_id: str, from_ms: int, to_ms: int) -> dict[int, int]:
+    """Sessions that started in the range, by their furthest step (0 visit .. 4 purchase)."""
+    folded, changes = _consistent(settings, "funnel", {"dims": "categories", "kind": "furthest"}, seller_id, from_ms, to_ms)
+    out = {step: 0 for step in range(5)}
+    for r in folded:
+        out[r["furthest"]] += r["sessions"]
+    for step, (n, _) in changes.items():
+        out[int(step)] += n
+    return out
+
+
+def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: str, from_ms: int, to_ms: int):
+    """The folded rows and the changes since their watermark, from the same watermark: a fold step that
+    committed between the reads would be counted twice (or its sessions' states be newer than the
+    watermark), so the watermark is read again afterwards and both re-read if it moved."""
+    p = {"seller_id": seller_id, "from_ms": from_ms, "to_ms": to_ms}
+    watermark = query.folded_to(settings)
+    for _ in range(10):
+        folded = query.run(settings, name, sub, **p)
+        live = query.run(settings, "session_live", sub, seller_id=seller_id, fold_lo=watermark)
+        now = query.folded_to(settings)
+        if now == watermark:
+            return folded, changes(live, sub["kind"], from_ms // 3_600_000 * 3600, to_ms / 1000)
+        watermark = now
+    raise RuntimeError("session fold watermark kept moving while the report ran")
+
+
+def changes(live: list[dict[str, Any]], kind: str, start: int, end: float) -> dict[str, tuple[int, int]]:
+    """item -> (sessions, checkout sessions) the sessions in ``live`` add to the folded counts of sessions
+    that started in ``[start, end)`` (epoch s): each one's contribution with the rows since the
+    watermark minus its contribution before (as session_deltas.sql computes it for the fold)."""
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+
+    def count(sign: int, started: int, furthest: int, items) -> None:
+        if not start <= started < end:
+            return
+        if kind == "furthest":
+            out[str(furthest)][0] += sign
+            return
+        for item in items:
+            out[item][0] += sign
+            out[item][1] += sign * (furthest >= 2)
+
+    for s in live:
+        new_items = set(s["items"])
+        if not s["had_old"]:
+            count(1, s["start"], s["furthest"], new_items)
+            continue
+        old_items = set(s["old_items"])
+        new_items |= old_items
+        new_start, new_furthest = min(s["old_start"], s["start"]), max(s["old_furthest"], s["furthest"])
+        if (new_start, new_furthest, len(new_items)) != (s["old_start"], s["old_furthest"], len(old_items)):
+            count(1, new_start, new_furthest, new_items)
+            count(-1, s["old_start"], s["old_furthest"], old_items)
+    return {k: (n, c) for k, (n, c) in out.items()}
