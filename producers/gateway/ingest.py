@@ -47,9 +47,9 @@ _EVENT_FIELDS = msgspec.structs.fields(Event)
 _HEAD_END = [f.name for f in _EVENT_FIELDS].index("ip") + 1
 _EventHead = _part_of_event("_EventHead", _EVENT_FIELDS[:_HEAD_END])
 _EventTail = _part_of_event("_EventTail", _EVENT_FIELDS[_HEAD_END:])
-# ``ingest`` builds heads positionally, in this order:
-assert _EventHead.__struct_fields__ == ("event_id", "type", "seller_id", "session_id", "ts", "received_at", "page",
-                                         "checkout", "payment", "customer", "ip"), _EventHead.__struct_fields__
+if _EventHead.__struct_fields__ != ("event_id", "type", "seller_id", "session_id", "ts", "received_at", "page",
+                                    "checkout", "payment", "customer", "ip"):
+    raise RuntimeError(f"Event's fields changed: update ingest's positional heads {_EventHead.__struct_fields__}")
 
 
 def _tail(client: ClientInfo, received_at: int, settings: Settings) -> bytes:
