@@ -6,7 +6,8 @@ import json
 
 from livemetrics.contract import decode
 from livemetrics.settings import Settings
-from livemetrics.validation import Rejection, clean_batch, events_to_card_check, parse_event, split_body
+from livemetrics.card_data import events_to_card_check
+from livemetrics.validation import Rejection, clean_batch, parse_event, split_body
 from producers.gateway.ingest import ClientInfo, dead_letter, ingest, parse_body
 from tests.support import factories as f
 

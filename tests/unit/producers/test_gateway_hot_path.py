@@ -12,6 +12,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from livemetrics import card_data as c
 from livemetrics import validation as v
 from livemetrics.contract import Event, EventIn, encode, epoch_ms
 from livemetrics.settings import Settings
@@ -23,12 +24,12 @@ from tests.support import factories as f
 def reference_scan(raw: bytes) -> bool:
     """The byte pre-scan as it was before RE2: Python `re` at every position; plus: `"ts"` twice (with no
     NUL between, as in a joined batch) sends the event to the walk, which trusts only the top-level one."""
-    if b"\\u" in raw or v._CVC_BYTES.search(raw):
+    if b"\\u" in raw or c._CVC_BYTES.search(raw):
         return True
     if any(part.count(b'"ts"') > 1 for part in raw.split(b"\x00")):
         return True
-    for m in v._CARD_RUN.finditer(raw):
-        if v.luhn_ok(m.group().replace(b" ", b"").replace(b"-", b"").decode()):
+    for m in c._CARD_RUN.finditer(raw):
+        if c.luhn_ok(m.group().replace(b" ", b"").replace(b"-", b"").decode()):
             return True
     return False
 
@@ -64,32 +65,32 @@ def joined(parts: list[bytes]) -> bytes:
 @given(st.lists(st.sampled_from(TOKENS), max_size=24))
 def test_the_re2_pre_scan_decides_exactly_like_the_re_scan(parts):
     raw = joined(parts)
-    assert v.might_hold_card_data(raw) is reference_scan(raw)
+    assert c.might_hold_card_data(raw) is reference_scan(raw)
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=64))
 def test_the_re2_pre_scan_on_arbitrary_bytes(raw):
-    assert v.might_hold_card_data(raw) is reference_scan(raw)
+    assert c.might_hold_card_data(raw) is reference_scan(raw)
 
 
 @settings(max_examples=2000, deadline=None)
 @given(st.lists(st.lists(st.sampled_from(TOKENS), max_size=10).map(joined), min_size=1, max_size=12))
 def test_one_pass_over_a_batch_flags_exactly_the_events_a_scan_of_each_would(raws):
-    flagged = v.events_to_card_check(raws)
+    flagged = c.events_to_card_check(raws)
     assert flagged == sorted(set(flagged))
-    assert flagged == [i for i, raw in enumerate(raws) if v.events_to_card_check([raw]) == [0]]
+    assert flagged == [i for i, raw in enumerate(raws) if c.events_to_card_check([raw]) == [0]]
     # what it skips is only the event's own UUID: every event the reference scan would stop is looked at
     assert {i for i, raw in enumerate(raws) if reference_scan_of_event(raw)} <= set(flagged)
-    assert set(flagged) <= {i for i, raw in enumerate(raws) if v._SUSPECT.search(raw) is not None}
+    assert set(flagged) <= {i for i, raw in enumerate(raws) if c._SUSPECT.search(raw) is not None}
 
 
 def test_epoch_ms_ts_is_skipped_but_a_card_after_it_is_not():
-    assert v.events_to_card_check([b'{"ts": 1795503867234, "x": 1}', b'{"ts":1795503867234}']) == []
-    assert v.events_to_card_check([b'{"ts": 1795503867234 4111111111111111}']) == [0]
-    assert v.events_to_card_check([b'{"tx": 1795503867234}']) == [0]
-    assert v.events_to_card_check([b'1', b'" 4111 1111 1111 1111"', b'2', b'{"cvv": 1}']) == [1, 3]
-    assert v.might_hold_card_data(b'{"p": "4111 1111 1111 1111"}')
+    assert c.events_to_card_check([b'{"ts": 1795503867234, "x": 1}', b'{"ts":1795503867234}']) == []
+    assert c.events_to_card_check([b'{"ts": 1795503867234 4111111111111111}']) == [0]
+    assert c.events_to_card_check([b'{"tx": 1795503867234}']) == [0]
+    assert c.events_to_card_check([b'1', b'" 4111 1111 1111 1111"', b'2', b'{"cvv": 1}']) == [1, 3]
+    assert c.might_hold_card_data(b'{"p": "4111 1111 1111 1111"}')
 
 
 CLIENT = ClientInfo(seller_id="seller-a", ip="203.0.113.9", user_agent=f.CHROME)
@@ -192,4 +193,4 @@ def test_a_storefront_batch_takes_the_one_decode():
     for i, ev in enumerate(events[::7]):  # ids with a long digit run, as ~2 random UUIDs in 100 have
         ev["event_id"] = f"{i:08x}-1234-4567-8901-234567890abc"
     body = json.dumps({"events": [{**ev} for ev in events]}).encode()
-    assert v.clean_batch(body) is not None and v.events_to_card_check(v.split_body(body)) == []
+    assert v.clean_batch(body) is not None and c.events_to_card_check(v.split_body(body)) == []

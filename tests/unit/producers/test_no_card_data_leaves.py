@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from livemetrics.contract import decode
 from livemetrics.settings import Settings
-from livemetrics.validation import luhn_ok
+from livemetrics.card_data import luhn_ok
 from producers.gateway.ingest import ClientInfo, dead_letter, ingest
 from tests.support import factories as f
 
