@@ -27,8 +27,9 @@ from livemetrics.settings import Settings
 
 log = logging.getLogger("livemetrics.session_fold")
 
-# A step takes at most about this many session_updates rows (whole 10 s buckets, at least one), so that
-# catching up after a long pause, or the first fold of an upgraded database, stays within memory.
+# A step takes at most about this many session_updates rows, so that catching up after a long pause
+# stays within memory. Buckets are not split: the first fold after upgrading (every old session_facts
+# row carries the migration's bucket) is one step.
 STEP_ROWS = 4_000_000
 _one_step = threading.Lock()
 # One block, hence one part: one insert thread, and every block of the SELECT squashed into one.
