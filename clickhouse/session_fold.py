@@ -29,7 +29,7 @@ log = logging.getLogger("livemetrics.session_fold")
 
 # A step takes at most about this many session_updates rows, so that catching up after a long pause
 # stays within memory. Buckets are not split: the first fold after upgrading (every old session_facts
-# row carries the migration's bucket) is one step.
+# row carries the same bucket) is one step.
 STEP_ROWS = 4_000_000
 _one_step = threading.Lock()
 # One block, hence one part: one insert thread, and every block of the SELECT squashed into one.
@@ -115,7 +115,8 @@ def fold(settings: Settings, until: int | None = None) -> int:
 
 
 class SessionFolder:
-    """Runs ``fold`` every ``session_fold_interval_s`` on a daemon thread (not at all when it is 0)."""
+    """Runs ``fold`` at start and every ``session_fold_interval_s`` on a daemon thread (not at all when
+    it is 0)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -129,11 +130,13 @@ class SessionFolder:
         return self
 
     def _run(self) -> None:
-        while not self._stop.wait(self.settings.session_fold_interval_s):
+        while True:  # a first round at once: after an upgrade, the old rows wait to be folded
             try:
                 fold(self.settings)
             except Exception:  # noqa: BLE001 - the next round starts again from the committed watermark
                 log.exception("session fold failed; retrying next round")
+            if self._stop.wait(self.settings.session_fold_interval_s):
+                return
 
     def stop(self) -> None:
         self._stop.set()

@@ -41,8 +41,9 @@ GROUP BY seller_id, session;
 
 DROP VIEW IF EXISTS {db}.session_facts_mv;
 
--- Existing partial rows move to the log with the migration's bucket: like every new row, they are newer
--- than any fold watermark (folds stay a grace period behind now()), so the first fold takes them.
+-- Existing partial rows move to the log labelled an hour back, so that the sink's first fold takes
+-- them at once (no fold has run yet: session_sums is created below). A second copy of the same rows
+-- (concurrent or repeated runs) changes no session's state, folded or not.
 -- (The empty table stands in for session_facts when a re-run finds it already dropped.)
 CREATE TABLE IF NOT EXISTS {db}.session_facts
 (
@@ -57,7 +58,8 @@ ENGINE = AggregatingMergeTree
 ORDER BY (seller_id, session);
 
 INSERT INTO {db}.session_updates (inserted, seller_id, session, first_hour, furthest, categories, offers)
-SELECT toStartOfInterval(now(), INTERVAL 10 SECOND), seller_id, session, first_hour, furthest, categories, offers
+SELECT toStartOfInterval(now() - INTERVAL 1 HOUR, INTERVAL 10 SECOND), seller_id, session, first_hour, furthest,
+       categories, offers
 FROM {db}.session_facts;
 
 DROP TABLE IF EXISTS {db}.session_facts;

@@ -1,16 +1,18 @@
 """The sink's process folds session rows in the background (clickhouse/session_fold.py): with the real
-sink, Kafka and ClickHouse, every stored session ends up in session_sums exactly once."""
+sink, Kafka and ClickHouse, every stored session ends up in session_sums exactly once; a database that
+had session_facts (before migration 005) upgrades with `migrate` and reports its old sessions exactly."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from confluent_kafka import Producer
 
-from clickhouse import query
+from clickhouse import query, session_fold
 from clickhouse.client import get_client
-from clickhouse.migrate import migrate
+from clickhouse.migrate import migrate, migration_files, statements
 from clickhouse.sink import EventSink
 from livemetrics.contract import TOPIC_FOR_TYPE, encode
 from livemetrics.kafka_config import producer_config
@@ -46,3 +48,73 @@ def test_the_sink_keeps_session_sums_folded(make_settings):
     finally:
         sink.stop()
     assert not sink.folder._thread.is_alive()  # stopped with the sink
+
+
+def produce(settings, events) -> None:
+    p = Producer(producer_config(settings))
+    for e in events:
+        p.produce(settings.topic(TOPIC_FOR_TYPE[e.type]), key=e.session_id.encode(), value=encode(e))
+    assert p.flush(30) == 0
+
+
+def store(settings, events, stored: int) -> int:
+    """Through Kafka and the real sink (no background fold); returns the events stored so far."""
+    sink = EventSink(settings).start()
+    try:
+        produce(settings, events)
+        total = stored + len(events)
+        wait_until(lambda: get_client(settings).query(
+            f"SELECT count() FROM {settings.clickhouse_database}.events").result_rows[0][0] == total,
+            60, interval=0.2, what="all events in ClickHouse")
+    finally:
+        sink.stop()
+    return total
+
+
+def assert_session_reports_match(settings, events, start, end):
+    for seller in ("s-one", "s-two"):
+        want = oracle.reports(events, seller, start, end, "UTC")
+        for name in ("categories", "offers"):
+            assert query.report(settings, name, seller, start, end)["rows"] == want[name]["rows"], name
+        got = query.report(settings, "funnel", seller, start, end)["rows"]
+        assert [{k: r[k] for k in ("step", "sessions", "abandoned")} for r in got] == want["funnel"]["rows"]
+
+
+def test_a_database_from_before_the_fold_upgrades_exactly(make_settings):
+    settings = make_settings(sink_batch_rows=100, session_fold_interval_s=0)
+    c, db = get_client(settings), settings.clickhouse_database
+    # the schema as deployed before migration 005: session_facts fed by session_facts_mv
+    c.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+    c.command(f"CREATE TABLE {db}.schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) "
+              "ENGINE = MergeTree ORDER BY version")
+    for version, name, sql in migration_files():
+        if version < 5:
+            for stmt in statements(sql, settings):
+                c.command(stmt)
+            c.insert(f"{db}.schema_migrations", [[version, name]], column_names=["version", "name"])
+    start = datetime.now(timezone.utc) - timedelta(days=2)
+    events = oracle.generate(5, ("s-one", "s-two"), start, days=2, sessions_per_seller=80)
+    stored = store(settings, events, 0)
+    (old_rows, old_sessions), = c.query(f"SELECT count(), uniqExact(seller_id, session) FROM {db}.session_facts").result_rows
+    assert old_rows > old_sessions > 100  # partial rows, not merged yet
+
+    assert migrate(settings) == ["005_session_sums"]
+    assert migrate(settings) == []
+    tables = {r[0] for r in c.query(f"SHOW TABLES FROM {db}").result_rows}
+    assert "session_facts" not in tables and "session_facts_mv" not in tables
+    assert c.query(f"SELECT uniqExact(seller_id, session) FROM {db}.session_updates").result_rows[0][0] == old_sessions
+    end = datetime.now(timezone.utc) + timedelta(hours=1)
+    assert_session_reports_match(settings, events, start, end)  # nothing folded yet: all live
+    # the old rows are labelled an hour back: the sink's first fold takes them at once
+    assert session_fold.fold(settings) == 1
+    assert query.folded_to(settings) > 0
+    assert_session_reports_match(settings, events, start, end)
+
+    # the upgraded database goes on: late events for old sessions, then folded
+    late = oracle.late_events(6, events, sessions=10)
+    events += late
+    store(settings, late, stored)
+    assert_session_reports_match(settings, events, start, end)
+    time.sleep(10.5)  # the late rows' 10 s insert bucket is over, and nothing else is inserted
+    assert session_fold.fold(settings, until=session_fold.fold_until(settings, idle=True)) == 1
+    assert_session_reports_match(settings, events, start, end)
