@@ -5,7 +5,8 @@
 -- The application: the sink writes, the API reads; nothing else.
 CREATE USER IF NOT EXISTS livemetrics_app IDENTIFIED WITH sha256_password BY 'change-me' SETTINGS PROFILE 'livemetrics_app';
 GRANT SELECT, INSERT, ALTER DELETE ON livemetrics.* TO livemetrics_app;  -- ALTER DELETE: `livemetrics erase`
-GRANT CREATE TABLE, CREATE VIEW, ALTER ON livemetrics.* TO livemetrics_app;  -- migrations
+GRANT CREATE TABLE, CREATE VIEW, ALTER, DROP TABLE, DROP VIEW ON livemetrics.* TO livemetrics_app;  -- migrations (005 replaces a view)
+GRANT TRUNCATE ON livemetrics.session_fold_changes TO livemetrics_app;  -- the session fold's scratch table
 
 -- Analysts: read-only SQL on raw events, without personal data columns.
 CREATE ROLE IF NOT EXISTS livemetrics_analyst SETTINGS PROFILE 'livemetrics_analyst';
