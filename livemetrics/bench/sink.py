@@ -46,7 +46,7 @@ def sample_events(n: int, seed: int = 1) -> list[bytes]:
 def run(args) -> int:
     from confluent_kafka import Producer
 
-    from clickhouse.client import EVENTS_INSERT_SETTINGS, get_client
+    from clickhouse.client import EVENTS_INSERT_SETTINGS, close_all, get_client
     from clickhouse.columns import decode_events, events_table
     from clickhouse.migrate import migrate
     from clickhouse.sink import EventSink
@@ -105,6 +105,7 @@ def run(args) -> int:
                 raise RuntimeError(f"the sink stored {stored} of {n} rows and made no progress for 120 s")
         sink_s = time.perf_counter() - t0
         sink.stop()
+        close_all()  # chdb closed before its directory goes (background merges would still write there)
         emit("sink", "sink_rows_per_s", (n - first) / sink_s, "rows/s", rows=n - first, batch_rows=BATCH_ROWS)
         emit("sink", "raw_insert_rows_per_s", n / raw_s, "rows/s", rows=n, batch_rows=BATCH_ROWS)
     return 0
