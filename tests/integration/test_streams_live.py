@@ -248,7 +248,9 @@ def test_two_workers_counts_equal_the_recount_also_after_sigkill(make_settings, 
         wave(feed, rng)
         try:
             # Settled too: the second worker's joining can put a recovering snapshot after a matching one.
-            wait_until(lambda: matches(snaps, feed) and settled(snaps), 20, interval=0.2, what="counts equal the recount")
+            # The first wave may meet the second worker's initial join, a rebalance whose length follows the
+            # machine's load (seen over 20 s in CI); the 10 s bound this test holds is the one after SIGKILL.
+            wait_until(lambda: matches(snaps, feed) and settled(snaps), 60, interval=0.2, what="counts equal the recount")
         except AssertionError:
             raise AssertionError(f"{[view(snaps.latest.get(x)) for x in ('seller-a', 'seller-b')]}\n"
                                  f"{[feed.recount(x) for x in ('seller-a', 'seller-b')]}\n{w1.log_tail()}\n{w2.log_tail()}")
