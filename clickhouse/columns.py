@@ -1,12 +1,16 @@
-"""Kafka messages -> Arrow tables for the sink, column by column (no per-row dicts or tuples).
+"""Kafka messages -> Arrow tables, column by column (no per-row dicts or tuples).
 
-The raw-events layout comes from ``livemetrics.contract.COLUMNS`` (names, ClickHouse types, getters);
+Raw events: the layout comes from ``livemetrics.contract.COLUMNS`` (names, ClickHouse types, getters);
 only the columns whose generic getter would build slow Python objects (UUID, datetime) get a vectorised
-path here. Alerts from ``payment-alerts`` (built in ``streams/alerts.py``) map to ``payment_errors``.
+path here. The sink itself lets ClickHouse parse raw events (``events_json``); these tables are what the
+benchmarks insert (the sink's ceiling, the query history), and ``SinkEvent`` is also how the sink tells
+a value that is not an event. Alerts from ``payment-alerts`` (built in ``streams/alerts.py``) map to
+``payment_errors``; the sink inserts those as Arrow.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable, Iterable
 
 import msgspec
@@ -14,6 +18,7 @@ import pyarrow as pa
 
 from livemetrics.contract import COLUMNS
 
+log = logging.getLogger("livemetrics.sink")
 KAFKA_COLUMNS = ("kafka_topic", "kafka_partition", "kafka_offset")
 _KAFKA_TYPES = (pa.string(), pa.uint16(), pa.uint64())
 _json = msgspec.json.Encoder()
@@ -187,6 +192,22 @@ def alert_row(a: dict[str, Any]) -> list[Any]:
         _s(client.get("browser")), _s(client.get("os")), _s(client.get("device")), _s(client.get("user_agent")),
         _j(a.get("context") or None), _j(extra or None),
     ]
+
+
+def alerts_from_messages(msgs: list) -> pa.Table:
+    """``payment-alerts`` Kafka messages -> the ``payment_errors`` table; unusable ones are logged, skipped."""
+    alerts, kept = [], []
+    for m in msgs:
+        try:
+            a = msgspec.json.decode(m.value())
+        except msgspec.DecodeError:
+            a = None
+        if not isinstance(a, dict) or not a.get("alert_id") or not a.get("seller_id"):
+            log.warning("unusable alert at %s[%s]@%s skipped", m.topic(), m.partition(), m.offset())
+            continue
+        alerts.append(a)
+        kept.append(m)
+    return alerts_table(alerts, [m.topic() for m in kept], [m.partition() for m in kept], [m.offset() for m in kept])
 
 
 def alerts_table(alerts: Iterable[dict[str, Any]], topics: list[str], partitions: list[int], offsets: list[int]) -> pa.Table:

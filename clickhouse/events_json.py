@@ -15,6 +15,7 @@ layout.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import tempfile
 import uuid
@@ -22,8 +23,11 @@ from importlib import resources
 from typing import Any
 
 import msgspec
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from clickhouse.columns import SinkEvent
+
+log = logging.getLogger("livemetrics.sink")
 
 _SQL = resources.files("clickhouse.queries").joinpath("sink_events.sql").read_text()
 _INPUT = "FROM input('"  # embedded chdb reads the same lines through file() instead
@@ -68,6 +72,27 @@ def insert_events(client, db: str, heads: list[bytes], values: list[bytes], sett
         client.command(sql + "\nSETTINGS " + ", ".join(f"{k} = {_quote(v)}" for k, v in settings.items()))
     finally:
         os.unlink(path)
+
+
+def insert_skipping_unusable(client, db: str, heads: list[bytes], values: list[bytes], settings: dict[str, Any],
+                             embedded: bool) -> int:
+    """``insert_events``; if ClickHouse refuses the batch (nothing was written) because some values are
+    not events, those are logged and skipped and the rest is inserted with the same settings (token).
+    A refusal that no value explains is raised: the sink retries the batch. Returns the rows written."""
+    try:
+        insert_events(client, db, heads, values, settings, embedded)
+        return len(heads)
+    except DatabaseError:
+        bad = set(unusable(values))
+        if not bad:
+            raise
+    for i in sorted(bad):
+        log.warning("undecodable event at %s skipped", position(heads[i]))
+    heads = renumber([h for i, h in enumerate(heads) if i not in bad])
+    values = [v for i, v in enumerate(values) if i not in bad]
+    if heads:
+        insert_events(client, db, heads, values, settings, embedded)
+    return len(heads)
 
 
 # --- when ClickHouse refuses a batch (rare): which values are not one event -----------------------

@@ -7,24 +7,25 @@ Durability and idempotence:
 - each row carries its Kafka topic/partition/offset, and on (re)assignment the sink resumes after the
   highest offset already stored, so a crash between insert and commit neither loses nor repeats rows;
 - each insert carries an ``insert_deduplication_token`` made from its offset ranges, so a retried insert
-  of the same batch is dropped by ClickHouse (the tables, rollups included, have a dedup window).
+  of the same batch is dropped by ClickHouse (the tables, rollups included, have a dedup window);
+- when the group rebalances, the batch in flight is stored and committed first and the buffer is
+  dropped (it is read again from after what is stored), so a rebalance duplicates nothing.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import queue
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError as FutureTimeout
 
-import msgspec
-from clickhouse_connect.driver.exceptions import DatabaseError
 from confluent_kafka import Consumer, TopicPartition
 
 from clickhouse.client import EVENTS_INSERT_SETTINGS, INSERT_SETTINGS, get_client
-from clickhouse.columns import alerts_table
-from clickhouse.events_json import insert_events, position, renumber, unusable
+from clickhouse.columns import alerts_from_messages
+from clickhouse.events_json import insert_skipping_unusable
 from clickhouse.sink_batch import Batch
 from clickhouse.session_fold import SessionFolder
 from livemetrics import metrics
@@ -46,9 +47,10 @@ class EventSink:
         fetch = {"fetch.max.bytes": 64 << 20, "max.partition.fetch.bytes": 16 << 20}
         self.consumer = Consumer(consumer_config(settings, group_id or settings.sink_group, **fetch))
         self._buf = Batch(self.alerts_topic)  # consumed, not inserted yet
-        self._retry: Batch | None = None  # a batch whose insert failed
-        self._buf_lock = threading.Lock()  # the buffer: the loop appends, flush() takes
-        self._insert_lock = threading.Lock()  # one insert at a time, in the order the batches were taken
+        self._retry: Batch | None = None  # a batch whose insert or commit failed: it goes next, alone
+        self._inflight: tuple[Future, Batch] | None = None  # being inserted while the next one is consumed
+        self._inserter = ThreadPoolExecutor(1, thread_name_prefix="clickhouse-sink-insert")
+        self._flush_requests: queue.SimpleQueue[Future] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.folder = SessionFolder(settings)  # folds session rows into session_sums (docs/clickhouse.md)
@@ -72,35 +74,50 @@ class EventSink:
                 tp.offset = have + 1
         consumer.assign(partitions)
 
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Eager rebalancing (librdkafka's default strategies) revokes every partition, and _on_assign
+        # then sets every position again. So the batch in flight is finished and committed while the
+        # partitions are still ours, and what is only buffered is dropped: whoever gets a partition
+        # (this sink included) reads it again after what is stored, instead of inserting it twice.
+        try:
+            self._settle()
+        finally:
+            self._buf, self._retry = Batch(self.alerts_topic), None
+
     # --- the loop ------------------------------------------------------------------------------
+    # The sink's thread owns the Kafka consumer: with confluent-kafka, a commit from another thread
+    # waits until consume() calls stop. ClickHouse inserts run on a second thread, so that the next
+    # batch is consumed while one is inserted (ClickHouse works without the GIL); one batch is in
+    # flight at a time, and batches are inserted and committed in order.
     def start(self) -> "EventSink":
-        self.consumer.subscribe(self.topics, on_assign=self._on_assign)
+        self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         self._thread = threading.Thread(target=self._run, name="clickhouse-sink", daemon=True)
         self._thread.start()
         self.folder.start()
         return self
 
     def _run(self) -> None:
-        # While one batch is inserted (ClickHouse works without the GIL), the loop consumes the next;
-        # a due batch waits for the one in flight, so batches are inserted and committed in order.
-        inserter = ThreadPoolExecutor(1, thread_name_prefix="clickhouse-sink-insert")
-        inflight: Future | None = None
         while not self._stop.is_set():
             try:
                 self._consume(0.2)
+                if self._inflight is not None and self._inflight[0].done():
+                    self._settle()
                 if self._due():
-                    if inflight is not None:
-                        done, inflight = inflight, None
-                        done.result()  # a failed batch stays as _retry and goes first
-                    inflight = inserter.submit(self.flush)
+                    self._settle()
+                    batch = self._take()
+                    self._inflight = (self._inserter.submit(self._store, batch), batch)
+                self._serve_flush_requests()
             except Exception:  # noqa: BLE001 - keep the sink alive; the batch is retried
                 log.exception("sink batch failed; retrying in 1 s")
                 time.sleep(1)
-        if inflight is not None:
-            wait([inflight])
-        inserter.shutdown()
-        self.flush()
-        self.consumer.close()
+        try:
+            self._serve_flush_requests()
+            self._flush_here()
+        except Exception:  # noqa: BLE001 - not committed: read again after a restart
+            log.exception("sink: the last batch was not stored")
+        finally:
+            self._inserter.shutdown()
+            self.consumer.close()
 
     def poll_once(self, timeout: float = 0.2) -> None:
         """Consume once; insert (in this thread) when the buffer is due."""
@@ -116,8 +133,7 @@ class EventSink:
         gc.disable()
         try:
             msgs = self.consumer.consume(num_messages=min(10_000, self.settings.sink_batch_rows), timeout=timeout)
-            with self._buf_lock:
-                self._buf.add(msgs)
+            self._buf.add(msgs)
             del msgs
         finally:
             if gc_was:
@@ -129,72 +145,84 @@ class EventSink:
             or time.monotonic() - self._buf.first_at >= self.settings.sink_batch_seconds
         ))
 
+    def _take(self) -> Batch:
+        # A batch ClickHouse did not acknowledge is retried alone, so that it gets the same token.
+        batch, self._retry = self._retry, None
+        if batch is None:
+            batch, self._buf = self._buf, Batch(self.alerts_topic)
+        return batch
+
+    def _settle(self) -> None:
+        """Wait for the batch in flight, then commit its offsets."""
+        if self._inflight is None:
+            return
+        (inserted, batch), self._inflight = self._inflight, None
+        try:
+            rows = inserted.result()
+            self.consumer.commit(offsets=batch.commit_offsets(), asynchronous=False)
+        except Exception:
+            self._retry = batch
+            raise
+        self.rows_written += rows
+
     def flush(self) -> int:
-        """Insert everything buffered, then commit its offsets; return the rows written."""
-        with self._insert_lock:
-            # A batch ClickHouse did not acknowledge is retried alone, so that it gets the same token.
-            batch, self._retry = self._retry, None
-            if not batch:
-                with self._buf_lock:
-                    batch, self._buf = self._buf, Batch(self.alerts_topic)
-            if not batch:
-                return 0
+        """Insert everything buffered, then commit its offsets; return the rows this call wrote.
+        While the sink runs, its own thread does it (it owns the consumer)."""
+        if self._thread is None or threading.current_thread() is self._thread:
+            return self._flush_here()
+        done: Future = Future()
+        self._flush_requests.put(done)
+        while True:
             try:
-                rows = self._insert(batch)
-            except Exception:
-                self._retry = batch
-                raise
-            self.rows_written += rows
+                return done.result(timeout=0.5)
+            except FutureTimeout:
+                if not self._thread.is_alive() and not done.done():
+                    return self._flush_here()  # stopped meanwhile: nobody else uses the consumer
+
+    def _serve_flush_requests(self) -> None:
+        while not self._flush_requests.empty():
+            done = self._flush_requests.get()
+            try:
+                done.set_result(self._flush_here())
+            except Exception as exc:  # noqa: BLE001 - the caller gets it
+                done.set_exception(exc)
+
+    def _flush_here(self) -> int:
+        self._settle()
+        rows = 0
+        while batch := self._take():  # the batch to retry first, then the buffer
+            rows += self._insert(batch)
         return rows
 
     def _insert(self, batch: Batch) -> int:
+        """Store the batch and commit its offsets (in this thread)."""
+        try:
+            rows = self._store(batch)
+            self.consumer.commit(offsets=batch.commit_offsets(), asynchronous=False)
+        except Exception:
+            self._retry = batch
+            raise
+        self.rows_written += rows
+        return rows
+
+    def _store(self, batch: Batch) -> int:
+        """Insert the batch into ClickHouse; return the rows written."""
         token = batch.token()
         rows = 0
         if batch.heads:
-            rows += self._insert_events(batch.heads, batch.values, {**EVENTS_INSERT_SETTINGS, "insert_deduplication_token": token})
+            settings = {**EVENTS_INSERT_SETTINGS, "insert_deduplication_token": token}
+            written = insert_skipping_unusable(self.client, self.db, batch.heads, batch.values, settings,
+                                               self.settings.clickhouse_embedded)
+            metrics.SINK_ROWS.labels("events").inc(written)
+            rows += written
         if batch.alerts:
-            table = self._alerts_table(batch.alerts)
+            table = alerts_from_messages(batch.alerts)
             if table.num_rows:
                 settings = {**INSERT_SETTINGS, "insert_deduplication_token": token + "-alerts"}
                 self.client.insert_arrow(f"{self.db}.payment_errors", table, settings=settings)
                 metrics.SINK_ROWS.labels("payment_errors").inc(table.num_rows)
                 rows += table.num_rows
-        self.consumer.commit(offsets=batch.commit_offsets(), asynchronous=False)
         return rows
-
-    def _insert_events(self, heads: list[bytes], values: list[bytes], settings: dict) -> int:
-        embedded = self.settings.clickhouse_embedded
-        try:
-            insert_events(self.client, self.db, heads, values, settings, embedded)
-        except DatabaseError:
-            # Refused as a whole, nothing was written. If some values are not events, skip those and
-            # insert the rest under the same token; otherwise the failure is not the data's: retry later.
-            bad = set(unusable(values))
-            if not bad:
-                raise
-            for i in sorted(bad):
-                log.warning("undecodable event at %s skipped", position(heads[i]))
-            heads = renumber([h for i, h in enumerate(heads) if i not in bad])
-            values = [v for i, v in enumerate(values) if i not in bad]
-            if heads:
-                insert_events(self.client, self.db, heads, values, settings, embedded)
-        metrics.SINK_ROWS.labels("events").inc(len(heads))
-        return len(heads)
-
-    @staticmethod
-    def _alerts_table(msgs: list):
-        alerts, kept = [], []
-        for m in msgs:
-            try:
-                a = msgspec.json.decode(m.value())
-            except msgspec.DecodeError:
-                a = None
-            if not isinstance(a, dict) or not a.get("alert_id") or not a.get("seller_id"):
-                log.warning("unusable alert at %s[%s]@%s skipped", m.topic(), m.partition(), m.offset())
-                continue
-            alerts.append(a)
-            kept.append(m)
-        return alerts_table(alerts, [m.topic() for m in kept], [m.partition() for m in kept], [m.offset() for m in kept])
 
     def stop(self) -> None:
         """Stop consuming; what is buffered is flushed first (shutdown never loses a batch)."""

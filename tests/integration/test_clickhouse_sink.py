@@ -195,6 +195,11 @@ def test_values_that_are_not_events_are_skipped_logged_and_committed(settings, c
     n, distinct, _ = totals(settings)
     assert n == distinct == len(events)
     assert scalar(settings, "SELECT count() FROM {db}.events WHERE kafka_offset > 100000") == 0  # nothing forged
+    assert committed_everything(settings)
+
+
+def offsets(settings) -> tuple[dict, dict]:
+    """The sink group's committed offsets and the topics' end offsets, per raw-topic partition."""
     c = Consumer(consumer_config(settings, settings.sink_group))
     try:
         parts = [TopicPartition(settings.topic(t), i) for t in RAW_TOPICS for i in range(settings.partitions)]
@@ -202,4 +207,77 @@ def test_values_that_are_not_events_are_skipped_logged_and_committed(settings, c
         ends = {(tp.topic, tp.partition): c.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
     finally:
         c.close()
-    assert {k: v for k, v in ends.items() if v > 0} == {k: committed[k] for k, v in ends.items() if v > 0}
+    return committed, ends
+
+
+def committed_everything(settings) -> bool:
+    committed, ends = offsets(settings)
+    return all(committed[k] == end for k, end in ends.items() if end > 0)
+
+
+def test_stop_inserts_what_is_buffered(make_settings):
+    s = make_settings(sink_batch_rows=1_000_000, sink_batch_seconds=3600)
+    migrate(s)
+    events = some_events(n_sessions=20, seed=6)
+    produce(s, events)
+    sink = EventSink(s).start()
+    try:
+        wait_until(lambda: len(sink._buf) == len(events), 30, what="all buffered")
+        assert scalar(s, "SELECT count() FROM {db}.events") == 0  # not due: neither size nor time
+    finally:
+        sink.stop()
+    n, distinct, _ = totals(s)
+    assert n == distinct == len(events) and sink.rows_written == len(events)
+    assert committed_everything(s)
+
+
+def test_a_failed_insert_holds_the_commits_and_is_retried_without_loss_or_duplicates(make_settings, caplog):
+    s = make_settings(sink_batch_rows=25, sink_batch_seconds=0.2)  # many small batches, one in flight
+    migrate(s)
+    first, later = some_events(n_sessions=20, seed=7), some_events(n_sessions=20, seed=8)
+    db = s.clickhouse_database
+    sink = EventSink(s).start()
+    try:
+        produce(s, first)
+        wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") == len(first), 30, what="first rows")
+        wait_until(lambda: committed_everything(s), 30, what="first offsets committed")
+        before, _ = offsets(s)
+        get_client(s).command(f"RENAME TABLE {db}.events TO {db}.events_away")  # inserts fail from now on
+        produce(s, later)
+        wait_until(lambda: any("sink batch failed" in r.getMessage() for r in caplog.records), 30, what="a failure")
+        time.sleep(1)  # consuming goes on; nothing after the failed batch may be committed
+        assert offsets(s)[0] == before
+        get_client(s).command(f"RENAME TABLE {db}.events_away TO {db}.events")
+        wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") >= len(first) + len(later), 60, what="all rows")
+        wait_until(lambda: committed_everything(s), 30, what="offsets committed")
+    finally:
+        sink.stop()
+    n, distinct, rolled = totals(s)
+    assert n == distinct == len(first) + len(later)
+    want = sum(1 for e in first + later if not e.is_bot and e.type in ("page_view", "checkout_started", "payment_succeeded"))
+    assert rolled == want
+
+
+def test_a_rebalance_while_rows_are_buffered_duplicates_nothing(make_settings):
+    s = make_settings(sink_batch_rows=100_000, sink_batch_seconds=4)
+    migrate(s)
+    events = some_events(n_sessions=60, seed=9)
+    half = len(events) // 2
+    first = EventSink(s).start()
+    try:
+        produce(s, events[:half])
+        wait_until(lambda: len(first._buf) == half, 30, what="the first half buffered")
+        second = EventSink(s).start()  # the group rebalances: the buffered rows must not be stored twice
+        try:
+            produce(s, events[half:])
+            wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") >= len(events), 60, what="all rows")
+            wait_until(lambda: committed_everything(s), 30, what="offsets committed")
+            time.sleep(5)  # any batch still buffered is due by now
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+    n, distinct, rolled = totals(s)
+    assert n == distinct == len(events)
+    want = sum(1 for e in events if not e.is_bot and e.type in ("page_view", "checkout_started", "payment_succeeded"))
+    assert rolled == want
