@@ -37,6 +37,7 @@ _END = b"]\n"
 JSON_INPUT_SETTINGS: dict[str, Any] = {
     "input_format_parallel_parsing": 0,  # one sequential reader: ordered rows, one block per batch
     "max_block_size": 10_000_000,  # well above any batch: the whole batch is one block
+    "max_insert_threads": 1,  # and one part: the same batch always gets the same deduplication blocks
     "input_format_null_as_default": 1,
     "input_format_json_defaults_for_missing_elements_in_named_tuple": 1,
     "input_format_json_ignore_unknown_keys_in_named_tuple": 1,

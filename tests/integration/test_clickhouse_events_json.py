@@ -105,3 +105,14 @@ def test_a_value_cannot_add_rows_with_made_up_kafka_positions(ch):
     assert count(ch) == 0 and count(ch, "sink_offsets") == 0
     insert(ch, good(3))
     assert count(ch) == 3
+
+
+def test_a_batch_larger_than_a_default_block_is_still_one_block_and_deduplicated(ch):
+    values = good(70_000)  # ClickHouse's default max_block_size is 65,409 rows
+    insert(ch, values, topic="t.page-events")
+    insert(ch, values, topic="t.page-events")  # the same offsets: a retry of the same batch
+    assert count(ch) == 70_000
+    parts = get_client(ch).query(
+        f"SELECT count() FROM system.parts WHERE database = '{ch.clickhouse_database}' AND table = 'events' AND active"
+    ).result_rows[0][0]
+    assert parts == 1
