@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("part", choices=["gateway", "streams", "sink", "queries", "ws", "e2e", "all"])
     b.add_argument("--duration", type=float, default=10.0, help="seconds of load per measurement (default 10)")
     b.add_argument("--rate", type=float, help="e2e only: offered events/s through the gateway (default 2000)")
+    b.add_argument("--connections", type=int, default=64,
+                   help="gateway only: concurrent keep-alive client connections (default 64)")
     b.add_argument("--kafka", help="bootstrap servers of an existing broker (default: start a local one)")
     b.add_argument("--clickhouse", help="ClickHouse DSN (default: a temporary chdb directory)")
 

@@ -37,7 +37,6 @@ from livemetrics.settings import Settings
 from livemetrics.topics import create_topics
 
 BATCH = 100
-CONNECTIONS = 24
 WORKERS = (1, 2)
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
@@ -134,7 +133,7 @@ async def _client(port: int, requests: list[bytes], stop_at: float, counts: dict
         writer.close()
 
 
-def gateway_rate(port: int, key: str, bodies: list[bytes], duration: float, warmup: float = 2.0) -> tuple[float, dict]:
+def gateway_rate(port: int, key: str, bodies: list[bytes], duration: float, connections: int, warmup: float = 2.0) -> tuple[float, dict]:
     requests = [(f"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
                  f"User-Agent: {CHROME}\r\nContent-Type: application/json\r\nContent-Length: {len(b)}\r\n\r\n").encode() + b
                 for b in bodies]
@@ -143,7 +142,7 @@ def gateway_rate(port: int, key: str, bodies: list[bytes], duration: float, warm
 
     async def main():
         stop_at = start + warmup + duration
-        await asyncio.gather(*[_client(port, requests[c:] + requests[:c], stop_at, counts) for c in range(CONNECTIONS)])
+        await asyncio.gather(*[_client(port, requests[c:] + requests[:c], stop_at, counts) for c in range(connections)])
 
     try:
         import uvloop
@@ -192,7 +191,7 @@ end
 """
 
 
-def _wrk(tmp: Path, port: int, key: str, bodies: list[bytes], seconds: float) -> tuple[dict, float]:
+def _wrk(tmp: Path, port: int, key: str, bodies: list[bytes], seconds: float, connections: int) -> tuple[dict, float]:
     """One wrk run; (its summary, the CPU seconds wrk itself used)."""
     body_dir = tmp / "bodies"
     if not body_dir.exists():
@@ -201,7 +200,7 @@ def _wrk(tmp: Path, port: int, key: str, bodies: list[bytes], seconds: float) ->
             (body_dir / f"{i}.json").write_bytes(b)
         (tmp / "post.lua").write_text(WRK_SCRIPT)
     proc = subprocess.Popen(
-        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
          "-s", str(tmp / "post.lua"), f"http://127.0.0.1:{port}", "--", str(body_dir), str(len(bodies)), key, CHROME],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = proc.stdout.read().decode()
@@ -228,22 +227,22 @@ def _cpu_seconds(pids: list[int]) -> float:
 
 
 def measure_gateway(tmp: Path, port: int, key: str, bodies: list[bytes], duration: float,
-                    gateway_pid: int, broker_pid: int | None) -> tuple[float, dict]:
+                    gateway_pid: int, broker_pid: int | None, connections: int) -> tuple[float, dict]:
     """Accepted events/s through the gateway and the cores each part used meanwhile."""
     use_wrk = shutil.which("wrk") is not None
     if use_wrk:
-        _wrk(tmp, port, key, bodies, 2)  # warm-up: connections, caches, producer batches
+        _wrk(tmp, port, key, bodies, 2, connections)  # warm-up: connections, caches, producer batches
     watched = [gateway_pid] + ([broker_pid] if broker_pid else [])
     before = [_cpu_seconds([p]) for p in watched]
     self_before = psutil.Process().cpu_times()
     started = time.monotonic()
     if use_wrk:
-        summary, loadgen_cpu = _wrk(tmp, port, key, bodies, duration)
+        summary, loadgen_cpu = _wrk(tmp, port, key, bodies, duration, connections)
         rate = summary["accepted"] / summary["seconds"]
         errors = {"non_202": summary["bad"]} if summary["bad"] else {}
         extra = {"load_generator": "wrk", "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"]}
     else:
-        rate, errors = gateway_rate(port, key, bodies, duration, warmup=0)
+        rate, errors = gateway_rate(port, key, bodies, duration, connections, warmup=0)
         now = psutil.Process().cpu_times()
         loadgen_cpu = (now.user - self_before.user) + (now.system - self_before.system)
         extra = {"load_generator": "asyncio (in process)"}
@@ -271,6 +270,22 @@ def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise RuntimeError("gateway not ready in time")
 
 
+def _raw_ceiling(s: Settings, records: list, duration: float, broker_pid: int | None, when: str) -> float:
+    """One raw produce measurement, emitted with the cores it used."""
+    before = _cpu_seconds([broker_pid]) if broker_pid else 0.0
+    me = psutil.Process().cpu_times()
+    started = time.monotonic()
+    raw = raw_produce_rate(s, records, duration)
+    wall = time.monotonic() - started
+    now = psutil.Process().cpu_times()
+    cores = {"cores_producer": round((now.user - me.user + now.system - me.system) / wall, 2)}
+    if broker_pid:
+        cores["cores_broker"] = round((_cpu_seconds([broker_pid]) - before) / wall, 2)
+    emit("gateway", "raw_produce_events_per_s", raw, "events/s", batch=BATCH, measured=when, **cores,
+         load_avg_1m=round(os.getloadavg()[0], 2))
+    return raw
+
+
 def run(args) -> int:
     from livemetrics.kafka_local import LocalKafka
 
@@ -292,18 +307,9 @@ def run(args) -> int:
         keys.publish(s, rec)
         bodies = _bodies(40)
 
-        before = _cpu_seconds([broker_pid]) if broker_pid else 0.0
-        me = psutil.Process().cpu_times()
-        started = time.monotonic()
-        raw = raw_produce_rate(s, _raw_records(s, bodies), args.duration)
-        wall = time.monotonic() - started
-        now = psutil.Process().cpu_times()
-        raw_cores = {"cores_producer": round((now.user - me.user + now.system - me.system) / wall, 2)}
-        if broker_pid:
-            raw_cores["cores_broker"] = round((_cpu_seconds([broker_pid]) - before) / wall, 2)
-        emit("gateway", "raw_produce_events_per_s", raw, "events/s", batch=BATCH, **raw_cores,
-             load_avg_1m=round(os.getloadavg()[0], 2))
-
+        records = _raw_records(s, bodies)
+        raws = [_raw_ceiling(s, records, args.duration, broker_pid, "before")]
+        results = []
         for workers in WORKERS:
             port = _free_port()
             log = open(tmp / f"gateway-{workers}.log", "ab")
@@ -313,14 +319,20 @@ def run(args) -> int:
                 env=gs.child_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             try:
                 _wait_ready(port, proc)
-                rate, labels = measure_gateway(tmp, port, key, bodies, args.duration, proc.pid, broker_pid)
+                rate, labels = measure_gateway(tmp, port, key, bodies, args.duration, proc.pid, broker_pid, args.connections)
             finally:
                 proc.terminate()
                 try:
                     proc.wait(30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+            results.append((workers, rate, {**labels, "load_avg_1m": round(os.getloadavg()[0], 2)}))
+        # The raw rate swings by +-15% between runs on this machine: it is measured again after the
+        # gateways and each ratio is taken against the higher of the two, the conservative ceiling.
+        raws.append(_raw_ceiling(s, records, args.duration, broker_pid, "after"))
+        raw = max(raws)
+        for workers, rate, labels in results:
             emit("gateway", "gateway_events_per_s", rate, "events/s", workers=workers, batch=BATCH,
-                 clients=CONNECTIONS, ratio_to_raw=round(rate / raw, 3) if raw else None,
-                 duplicate_event_ids=True, load_avg_1m=round(os.getloadavg()[0], 2), **labels)
+                 clients=args.connections, ratio_to_raw=round(rate / raw, 3) if raw else None,
+                 raw_ceiling=round(raw), duplicate_event_ids=True, **labels)
     return 0
