@@ -14,12 +14,17 @@ be on its way. The second insert's dedup token is ``lo``: a step retried after i
 
 One process per database folds: the sink's (with chdb the only one that can open the data directory),
 on its own thread every ``session_fold_interval_s``. Steps never overlap within the process.
+
+``session_state`` would otherwise keep an entry for every session ever seen (~100 bytes each): once a
+day, between steps, the fold deletes the entries of sessions that started more than ``event_ttl_days``
+ago (``purge_states``), whose counts ``session_sums``' TTL drops at the same age.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from clickhouse import query
 from clickhouse.client import INSERT_SETTINGS, get_client
@@ -33,6 +38,8 @@ log = logging.getLogger("livemetrics.session_fold")
 STEP_ROWS = 4_000_000
 _one_step = threading.Lock()
 # One block, hence one part: one insert thread, and every block of the SELECT squashed into one.
+# How often the fold thread purges expired session_state entries (a full scan of the key-value table).
+PURGE_EVERY_S = 86_400
 _ONE_PART = {"max_insert_threads": 1, "min_insert_block_size_rows": 1 << 62, "min_insert_block_size_bytes": 1 << 62}
 
 
@@ -114,9 +121,25 @@ def fold(settings: Settings, until: int | None = None) -> int:
     return steps
 
 
+def purge_states(settings: Settings, older_than_days: int | None = None) -> int:
+    """Delete the session_state entries of sessions that started over ``older_than_days`` (default
+    ``event_ttl_days``) ago; returns how many went. Their session_sums rows expire at that age too, and
+    a later event of such a session (its events have expired as well) counts it as a new session."""
+    days = settings.event_ttl_days if older_than_days is None else older_than_days
+    c, table = get_client(settings), f"{settings.clickhouse_database}.session_state"
+    where = "start_hour < now() - toIntervalDay({days:UInt32})"
+    with _one_step:  # between fold steps: a step re-run after a failure finds the entries it wrote
+        (expired,), = c.query(f"SELECT count() FROM {table} WHERE {where}", parameters={"days": days}).result_rows
+        if expired:
+            c.command(f"DELETE FROM {table} WHERE {where}", parameters={"days": days})
+    if expired:
+        log.info("purged %d session_state entries of sessions started over %d days ago", expired, days)
+    return int(expired)
+
+
 class SessionFolder:
     """Runs ``fold`` at start and every ``session_fold_interval_s`` on a daemon thread (not at all when
-    it is 0)."""
+    it is 0), and ``purge_states`` at start and every ``PURGE_EVERY_S``."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -130,11 +153,18 @@ class SessionFolder:
         return self
 
     def _run(self) -> None:
+        purged_at = None
         while True:  # a first round at once: after an upgrade, the old rows wait to be folded
             try:
                 fold(self.settings)
             except Exception:  # noqa: BLE001 - the next round starts again from the committed watermark
                 log.exception("session fold failed; retrying next round")
+            if purged_at is None or time.monotonic() - purged_at >= PURGE_EVERY_S:
+                try:
+                    purge_states(self.settings)
+                    purged_at = time.monotonic()
+                except Exception:  # noqa: BLE001 - tried again next round
+                    log.exception("session_state purge failed; retrying next round")
             if self._stop.wait(self.settings.session_fold_interval_s):
                 return
 

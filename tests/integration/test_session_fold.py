@@ -120,3 +120,34 @@ def test_a_database_from_before_the_fold_upgrades_exactly(make_settings):
     time.sleep(10.5)  # the late rows' 10 s insert bucket is over, and nothing else is inserted
     assert session_fold.fold(settings, until=session_fold.fold_until(settings, idle=True)) == 1
     assert_session_reports_match(settings, events, start, end)
+
+
+def test_the_fold_purges_the_states_of_expired_sessions(make_settings):
+    settings = make_settings(sink_batch_rows=100, session_fold_interval_s=0)
+    migrate(settings)
+    c, db = get_client(settings), settings.clickhouse_database
+    start = datetime.now(timezone.utc) - timedelta(days=6)
+    events = oracle.generate(7, ("s-one", "s-two"), start, days=6, sessions_per_seller=60)
+    store(settings, events, 0)
+    time.sleep(10.5)  # the last insert's 10 s bucket is over
+    assert session_fold.fold(settings, until=session_fold.fold_until(settings, idle=True)) >= 1
+    states = f"SELECT countIf(start_hour < now() - INTERVAL 3 DAY), countIf(start_hour >= now() - INTERVAL 3 DAY) FROM {db}.session_state"
+    (old, recent), = c.query(states).result_rows
+    assert old > 10 and recent > 10
+    end = datetime.now(timezone.utc) + timedelta(hours=1)
+    before = {s: query.report(settings, "funnel", s, start, end)["rows"] for s in ("s-one", "s-two")}
+
+    assert session_fold.purge_states(settings, older_than_days=3) == old
+    assert c.query(states).result_rows == [(0, recent)]
+    assert session_fold.purge_states(settings, older_than_days=3) == 0
+    # the sums are untouched: the reports still count the purged sessions (until their hours expire)
+    assert {s: query.report(settings, "funnel", s, start, end)["rows"] for s in ("s-one", "s-two")} == before
+
+    # the sink's fold thread purges with event_ttl_days when it starts (then once a day)
+    folder = session_fold.SessionFolder(settings.model_copy(update={"event_ttl_days": 1, "session_fold_interval_s": 60})).start()
+    try:
+        wait_until(lambda: c.query(states.replace("3 DAY", "1 DAY")).result_rows[0][0] == 0, 30, interval=0.2,
+                   what="states of sessions started over a day ago purged")
+        assert c.query(f"SELECT count() FROM {db}.session_state").result_rows[0][0] > 0
+    finally:
+        folder.stop()
