@@ -122,7 +122,7 @@ _NOT_TS_BEFORE = (
 _CVC_ALTS = rb'cvv2?|cvc2?|csc|cid|cav2|security[_\- ]?code|card[_\- ]?(?:security|verification)[_\- ]?(?:code|value)?|card[_\- ]?code'
 
 
-def _re2_any(two_ts: bool = True):
+def _re2_any(two_ts: bool = True, extra: bytes = b""):
     import re2  # google-re2: a linear-time automaton, no per-position backtracking
 
     opts = re2.Options()
@@ -130,13 +130,19 @@ def _re2_any(two_ts: bool = True):
     opts.dot_nl = True
     opts.case_sensitive = True
     pattern = (rb'\\u|"(?i:' + _CVC_ALTS + rb')"|' + (rb'"ts"[^\x00]*"ts"|' if two_ts else b'')
-               + _NOT_TS_BEFORE + rb'[0-9](?:[ \-]?[0-9]){12}')
+               + (extra + b"|" if extra else b"") + _NOT_TS_BEFORE + rb'[0-9](?:[ \-]?[0-9]){12}')
     return re2.compile(pattern, opts)
 
 
 _SUSPECT = _re2_any()
-# The same without "`"ts"` twice": for a whole body, where that rule is a count instead (``clean_batch``).
-SUSPECT_IN_BODY = _re2_any(two_ts=False)
+
+
+def body_scanner(extra: bytes):
+    """The same without "`"ts"` twice", for a whole body, where that rule is a count (``clean_batch``), and
+    with the caller's own alternatives ``extra`` in the same automaton: one pass finds either. A match of
+    ``extra`` must never lie inside an `event_id` value (``past_event_id`` would skip it)."""
+    return _re2_any(two_ts=False, extra=extra)
+
 
 # The top-level `event_id` is a UUID by contract, never card data (``find_card_data`` skips it), but a
 # random UUID holds a run of 13 or more decimal digits (dashes between) in about 2 events of 100. A

@@ -11,7 +11,7 @@ import msgspec
 from livemetrics.contract import TOPIC_FOR_TYPE, Event, EventIn, encode, epoch_ms
 from livemetrics.settings import Settings
 from livemetrics.card_data import events_to_card_check, might_hold_card_data, redact
-from livemetrics.validation import Rejection, card_rejection, clean_batch, parse_all, parse_event, split_body
+from livemetrics.validation import CleanEventIn, Rejection, card_rejection, clean_batch, parse_all, parse_event, split_body
 from producers.gateway.enrich import ip_hash, user_agent_info
 
 _dlq = msgspec.json.Encoder()
@@ -70,7 +70,7 @@ def _topics(prefix: str) -> dict[str, str]:
     return {t: f"{prefix}{name}" for t, name in TOPIC_FOR_TYPE.items()}
 
 
-def parse_body(body: bytes, raws: list[bytes] | None = None) -> list[EventIn | Rejection]:
+def parse_body(body: bytes, raws: list[bytes] | None = None) -> list[EventIn | CleanEventIn | Rejection]:  # type: ignore[valid-type]
     """Each event of a body, decoded and checked, or its rejection; ``BodyError`` when the body is unusable
     as a whole. ``raws``: the body already split (``split_body``), when ``clean_batch`` found it not clean."""
     if raws is None:
@@ -89,8 +89,8 @@ def parse_body(body: bytes, raws: list[bytes] | None = None) -> list[EventIn | R
     return parsed_all
 
 
-def ingest(body: bytes, client: ClientInfo, settings: Settings, parsed_all: list[EventIn | Rejection] | None = None,
-           ) -> IngestResult:
+def ingest(body: bytes, client: ClientInfo, settings: Settings,
+           parsed_all: list[EventIn | CleanEventIn | Rejection] | None = None) -> IngestResult:  # type: ignore[valid-type]
     """Validate a body (unless ``parse_body`` did) and build its records; ``BodyError`` when it is unusable
     as a whole."""
     if parsed_all is None:
@@ -118,10 +118,10 @@ def ingest(body: bytes, client: ClientInfo, settings: Settings, parsed_all: list
                 rejected.append(Rejection(i, str(exc), "schema", redact(msgspec.to_builtins(parsed))))
                 continue
         t = parsed.type
-        # The event's own fields, then the request's tail. ``event_id`` stays the decoded ``uuid.UUID``:
-        # msgspec encodes it as the canonical string ``str()`` gives, without a Python-level
-        # ``UUID.__str__`` per event. The IP itself is kept only where sellers need it for diagnostics:
-        # payment failures.
+        # The event's own fields, then the request's tail. ``event_id`` is the canonical string on the clean
+        # path (``CleanEventIn``), else the decoded ``uuid.UUID``, which msgspec encodes as that same string
+        # without a Python-level ``UUID.__str__`` per event. The IP itself is kept only where sellers need
+        # it for diagnostics: payment failures.
         head = _EventHead(parsed.event_id, t, seller_id, parsed.session_id, ts, received_at, parsed.page,
                           parsed.checkout, parsed.payment, parsed.customer, ip if t == "payment_failed" else None)
         append((topics[t], parsed.session_id.encode(), _encode(head)[:-1] + tail))
