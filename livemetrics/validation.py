@@ -5,14 +5,13 @@ Pure functions: no I/O, used by the gateway and tested on their own.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any
 
 import msgspec
 
-from livemetrics.card_data import EVENT_ID_KEY, body_scanner, find_card_data, might_hold_card_data, past_event_id, redact
+from livemetrics.card_data import EVENT_ID_KEY, find_card_data, might_hold_card_data, past_event_id, redact
+from livemetrics.clean_types import CLEAN_SCAN, CleanEventIn, clean_envelope
 from livemetrics.contract import MAX_BATCH, MAX_EVENT_BYTES, ContractError, EventIn, check_rules
 
 class BodyError(ValueError):
@@ -68,124 +67,6 @@ _ENUM_NAMES = {"`$.type`": "event type", "`$.page.type`": "page type"}
 _typed_all = msgspec.json.Decoder(list[EventIn])
 
 
-# --- the clean path's own types: EventIn without the per-field regex checks -----------------------
-# msgspec checks a `pattern=` by calling the compiled pattern's `search` from C on every value (~8 % of
-# the gateway's main thread), and builds a `uuid.UUID` for every `event_id` that is only encoded back to
-# its string (~5 %). The clean path decodes into twins of ``EventIn``'s types derived below: the same
-# fields, order, defaults and other constraints, minus each pattern that ``_BAD_VALUE`` knows, and
-# `event_id` as a string. Those checks are made on the body instead, in the very RE2 pass that looks
-# for card data (``_CLEAN_SCAN``): it matches any such key followed by a value the pattern would refuse
-# (or a non-canonical UUID), and any match sends the body the exact way, where the real types decide
-# and name the error. Only values of plain ASCII with no escape pass (a `\u` is always a match), so a
-# value the body check lets through decodes to the very string it checked. A key the check cannot tell
-# from a nested one (`payment.details` is free-form) is checked wherever it occurs: never a miss, at
-# worst a body sent the exact way.
-_WS = rb"[\t\n\r ]*"
-_HEX, _NOT_HEX = rb"[0-9a-f]", rb"[^0-9a-f]"
-_UUID_GROUPS = (8, 4, 4, 4, 12)
-
-
-def _bad_canonical_uuid() -> bytes:
-    """After the opening quote: anything but a lowercase 8-4-4-4-12 UUID and its closing quote."""
-    alts, done = [], b""
-    for i, n in enumerate(_UUID_GROUPS):
-        alts.append(done + _HEX + b"{0,%d}" % (n - 1) + _NOT_HEX)
-        done += _HEX + b"{%d}" % n
-        alts.append(done + (b'[^"]' if i == len(_UUID_GROUPS) - 1 else b"[^-]"))
-        done += b"-" if i < len(_UUID_GROUPS) - 1 else b""
-    return b"(?:" + b"|".join(alts) + b")"
-
-
-def _bad_word(first: bytes, rest: bytes) -> bytes:
-    """After the opening quote: anything but ``[first][rest]*`` and the closing quote."""
-    return b'(?:[^%s]|[%s][%s]*[^%s"])' % (first, first, rest, rest)
-
-
-_PHONE = rb"[0-9 ()\-.]"
-_NOT_PHONE = rb"[^0-9 ()\-.]"
-_PHONE_TAIL = rb'%s{0,3}%s|%s{4,40}[^0-9 ()\-."]|%s{41}' % (_PHONE, _NOT_PHONE, _PHONE, _PHONE)
-# ASCII only, no escape: never a character that Python's `\s` (or `@`) matches in the decoded string.
-_EMAIL, _NOT_EMAIL = rb'[^@"\\\x00-\x20\x7f-\xff]', rb'[@"\\\x00-\x20\x7f-\xff]'
-_NOT_EMAIL_AT, _NOT_EMAIL_QUOTE = rb'["\\\x00-\x20\x7f-\xff]', rb'[@\\\x00-\x20\x7f-\xff]'
-# Each pattern of the contract that the body check stands in for -> what, after the opening quote of a
-# string value, shows that the value does not match it. A pattern not listed here stays in the twins.
-_BAD_VALUE = {
-    r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$": _bad_word(rb"A-Za-z0-9", rb"A-Za-z0-9_.:\-"),
-    r"^[a-z][a-z0-9_]*$": _bad_word(rb"a-z", rb"a-z0-9_"),
-    r"^[A-Z]{3}$": rb'(?:[^A-Z]|[A-Z][^A-Z]|[A-Z]{2}[^A-Z]|[A-Z]{3}[^"])',
-    r"^[^@\s]+@[^@\s]+$": rb"(?:%s|%s+%s|%s+@%s|%s+@%s+%s)" % (
-        _NOT_EMAIL, _EMAIL, _NOT_EMAIL_AT, _EMAIL, _NOT_EMAIL, _EMAIL, _EMAIL, _NOT_EMAIL_QUOTE),
-    # the field's max_length (40) is checked by msgspec; the count here does not rely on it
-    r"^\+?[0-9 ()\-.]{4,40}$": rb'(?:\+(?:%s)|[^+0-9 ()\-.]|%s{1,3}%s|%s{4,40}[^0-9 ()\-."]|%s{41})' % (
-        _PHONE_TAIL, _PHONE, _NOT_PHONE, _PHONE, _PHONE),
-}
-
-
-_META_ATTRS = ("gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length", "tz", "title", "description",
-               "examples", "extra_json_schema", "extra")  # every attribute of a Meta but `pattern`
-_KEYS: dict[str, set[str]] = {}  # JSON key -> the patterns dropped from its fields
-
-
-def _loose(tp: Any, key: str) -> Any:
-    """``tp`` with the patterns of ``_BAD_VALUE`` dropped (recorded under ``key``), structs as twins."""
-    origin, args = get_origin(tp), get_args(tp)
-    if origin is Annotated:
-        metas = []
-        for m in tp.__metadata__:
-            if isinstance(m, msgspec.Meta) and m.pattern in _BAD_VALUE:
-                _KEYS.setdefault(key, set()).add(m.pattern)
-                m = msgspec.Meta(**{a: getattr(m, a) for a in _META_ATTRS if getattr(m, a) is not None})
-            metas.append(m)
-        return Annotated[(_loose(args[0], key), *metas)]
-    if origin in (Union, UnionType):
-        return Union[tuple(_loose(a, key) for a in args)]
-    if origin is list:
-        return list[_loose(args[0], key)]
-    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
-        return _twin(tp)
-    return tp
-
-
-_TWINS: dict[type, type] = {}
-
-
-def _twin(cls: type) -> type:
-    if cls in _TWINS:
-        return _TWINS[cls]
-    cfg = cls.__struct_config__
-    if cls.__struct_encode_fields__ != cls.__struct_fields__ or cfg.tag or cfg.array_like:  # keys are field names
-        raise RuntimeError(f"{cls.__name__}: the clean path's body check needs plain field names")
-    fields = []
-    for f in msgspec.structs.fields(cls):
-        tp = str if cls is EventIn and f.name == "event_id" else _loose(f.type, f.name)
-        fields.append((f.name, tp) if f.required else (f.name, tp, f.default))
-    _TWINS[cls] = msgspec.defstruct(f"Clean{cls.__name__}", fields, forbid_unknown_fields=cfg.forbid_unknown_fields,
-                                    omit_defaults=cfg.omit_defaults)
-    return _TWINS[cls]
-
-
-CleanEventIn = _twin(EventIn)
-
-
-class _CleanEnvelope(msgspec.Struct):
-    events: list[CleanEventIn] | None = None  # type: ignore[valid-type]
-
-
-_clean_envelope = msgspec.json.Decoder(_CleanEnvelope)
-
-
-def _bad_values() -> bytes:
-    """`"key": value` for every key whose value the body check stands in for, the value not passing."""
-    alts = [rb'"event_id"%s:%s(?:[^"n\t\n\r ]|"%s)' % (_WS, _WS, _bad_canonical_uuid())]
-    for key, patterns in sorted(_KEYS.items()):
-        bad = b"|".join(_BAD_VALUE[p] for p in sorted(patterns))  # a key with two patterns: either one
-        alts.append(rb'"%s"%s:%s(?:[^"n\t\n\r ]|"(?:%s))' % (re.escape(key).encode(), _WS, _WS, bad))
-    return b"|".join(alts)
-
-
-_CLEAN_SCAN = body_scanner(_bad_values())
-
-
 def clean_batch(body: bytes) -> list[CleanEventIn] | None:  # type: ignore[valid-type]
     """Every event of a ``{"events": [...]}`` body, decoded in one call straight from the body, when all
     of it is clean: it decodes, every rule holds and nothing in it calls for the card check. None sends
@@ -203,7 +84,7 @@ def clean_batch(body: bytes) -> list[CleanEventIn] | None:  # type: ignore[valid
     if len(body) > MAX_EVENT_BYTES:  # under it, no event can be over the per-event limit
         return None
     try:
-        events = _clean_envelope.decode(body).events
+        events = clean_envelope.decode(body).events
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     if not events or len(events) > MAX_BATCH:
@@ -211,14 +92,14 @@ def clean_batch(body: bytes) -> list[CleanEventIn] | None:  # type: ignore[valid
     n = len(events)
     if body.count(b'"ts"') != n:
         return None
-    m = _CLEAN_SCAN.search(body)
+    m = CLEAN_SCAN.search(body)
     if m is not None and body.count(EVENT_ID_KEY) != n:  # counted only when a match could be skipped
         return None
     while m is not None:
         on = past_event_id(body, m.start(), m.end(), 0)
         if on is None:
             return None
-        m = _CLEAN_SCAN.search(body, on)
+        m = CLEAN_SCAN.search(body, on)
     try:
         for ev in events:
             check_rules(ev)

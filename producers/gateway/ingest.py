@@ -11,7 +11,8 @@ import msgspec
 from livemetrics.contract import TOPIC_FOR_TYPE, Event, EventIn, encode, epoch_ms
 from livemetrics.settings import Settings
 from livemetrics.card_data import events_to_card_check, might_hold_card_data, redact
-from livemetrics.validation import CleanEventIn, Rejection, card_rejection, clean_batch, parse_all, parse_event, split_body
+from livemetrics.clean_types import CleanEventIn
+from livemetrics.validation import Rejection, card_rejection, clean_batch, parse_all, parse_event, split_body
 from producers.gateway.enrich import ip_hash, user_agent_info
 
 _dlq = msgspec.json.Encoder()

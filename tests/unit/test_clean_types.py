@@ -1,4 +1,4 @@
-"""The clean path's body check stands in for msgspec's per-field patterns (``livemetrics.validation``):
+"""The clean path's body check stands in for msgspec's per-field patterns (``livemetrics.clean_types``):
 a value it lets through must match the contract's pattern (and an `event_id` be the canonical UUID
 string), whatever the spelling of the body around it."""
 
@@ -14,7 +14,7 @@ import re2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livemetrics import validation as v
+from livemetrics import clean_types as v
 from livemetrics.contract import Checkout, Customer, EventIn, Item, Page, Payment
 
 _opts = re2.Options()
