@@ -12,10 +12,8 @@ broker, load generator), so that a figure taken on a loaded machine can be read 
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -32,6 +30,7 @@ from confluent_kafka import Producer
 
 from livemetrics import keys
 from livemetrics.bench import emit
+from livemetrics.bench.http_load import asyncio_rate, wrk_run
 from livemetrics.kafka_config import gateway_producer_config
 from livemetrics.settings import Settings
 from livemetrics.topics import create_topics
@@ -114,104 +113,6 @@ def raw_produce_rate(s: Settings, records: list[tuple[str, bytes, bytes]], durat
     return delivered / (time.monotonic() - started)
 
 
-async def _client(port: int, requests: list[bytes], stop_at: float, counts: dict) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    i = 0
-    length = re.compile(rb"content-length: *(\d+)", re.I)
-    try:
-        while time.monotonic() < stop_at:
-            writer.write(requests[i % len(requests)])
-            i += 1
-            head = await reader.readuntil(b"\r\n\r\n")
-            body = await reader.readexactly(int(length.search(head).group(1)))
-            status = int(head[9:12])
-            if status == 202 and time.monotonic() >= counts["from"]:
-                counts["accepted"] += json.loads(body)["accepted"]
-            elif status != 202:
-                counts["errors"][status] = counts["errors"].get(status, 0) + 1
-    finally:
-        writer.close()
-
-
-def gateway_rate(port: int, key: str, bodies: list[bytes], duration: float, connections: int, warmup: float = 2.0) -> tuple[float, dict]:
-    requests = [(f"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
-                 f"User-Agent: {CHROME}\r\nContent-Type: application/json\r\nContent-Length: {len(b)}\r\n\r\n").encode() + b
-                for b in bodies]
-    start = time.monotonic()
-    counts = {"accepted": 0, "errors": {}, "from": start + warmup}
-
-    async def main():
-        stop_at = start + warmup + duration
-        await asyncio.gather(*[_client(port, requests[c:] + requests[:c], stop_at, counts) for c in range(connections)])
-
-    try:
-        import uvloop
-
-        uvloop.run(main())
-    except ImportError:
-        asyncio.run(main())
-    return counts["accepted"] / duration, counts["errors"]
-
-
-WRK_SCRIPT = """
--- rotate pre-generated bodies (one file each); count accepted events per thread
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args)
-  bodies = {}
-  for i = 0, tonumber(args[2]) - 1 do
-    local f = io.open(args[1] .. "/" .. i .. ".json", "rb")
-    bodies[#bodies + 1] = f:read("*a")
-    f:close()
-  end
-  idx = math.random(#bodies)
-  accepted, bad = 0, 0
-  wrk.method = "POST"
-  wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer " .. args[3]
-  wrk.headers["User-Agent"] = args[4]
-end
-function request()
-  idx = idx % #bodies + 1
-  return wrk.format(nil, "/v1/events", nil, bodies[idx])
-end
-function response(status, headers, body)
-  if status == 202 then
-    accepted = accepted + tonumber(string.match(body, '"accepted":%s*(%d+)'))
-  else
-    bad = bad + 1
-  end
-end
-function done(summary, latency, requests)
-  local a, b = 0, 0
-  for _, t in ipairs(threads) do a = a + t:get("accepted"); b = b + t:get("bad") end
-  io.write(string.format('{"accepted": %d, "bad": %d, "seconds": %.3f, "p50_ms": %.2f, "p99_ms": %.2f}\\n',
-    a, b, summary.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(99) / 1e3))
-end
-"""
-
-
-def _wrk(tmp: Path, port: int, key: str, bodies: list[bytes], seconds: float, connections: int) -> tuple[dict, float]:
-    """One wrk run; (its summary, the CPU seconds wrk itself used)."""
-    body_dir = tmp / "bodies"
-    if not body_dir.exists():
-        body_dir.mkdir()
-        for i, b in enumerate(bodies):
-            (body_dir / f"{i}.json").write_bytes(b)
-        (tmp / "post.lua").write_text(WRK_SCRIPT)
-    proc = subprocess.Popen(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
-         "-s", str(tmp / "post.lua"), f"http://127.0.0.1:{port}", "--", str(body_dir), str(len(bodies)), key, CHROME],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out = proc.stdout.read().decode()
-    _, _, usage = os.wait4(proc.pid, 0)
-    proc.returncode = 0
-    line = [ln for ln in out.splitlines() if ln.startswith("{")]
-    if not line:
-        raise RuntimeError(f"wrk gave no summary:\n{out[-2000:]}")
-    return json.loads(line[-1]), usage.ru_utime + usage.ru_stime
-
-
 def _cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds of these processes and all their children, so far."""
     total = 0.0
@@ -231,18 +132,18 @@ def measure_gateway(tmp: Path, port: int, key: str, bodies: list[bytes], duratio
     """Accepted events/s through the gateway and the cores each part used meanwhile."""
     use_wrk = shutil.which("wrk") is not None
     if use_wrk:
-        _wrk(tmp, port, key, bodies, 2, connections)  # warm-up: connections, caches, producer batches
+        wrk_run(tmp, port, key, CHROME, bodies, 2, connections)  # warm-up: connections, caches, producer batches
     watched = [gateway_pid] + ([broker_pid] if broker_pid else [])
     before = [_cpu_seconds([p]) for p in watched]
     self_before = psutil.Process().cpu_times()
     started = time.monotonic()
     if use_wrk:
-        summary, loadgen_cpu = _wrk(tmp, port, key, bodies, duration, connections)
+        summary, loadgen_cpu = wrk_run(tmp, port, key, CHROME, bodies, duration, connections)
         rate = summary["accepted"] / summary["seconds"]
         errors = {"non_202": summary["bad"]} if summary["bad"] else {}
         extra = {"load_generator": "wrk", "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"]}
     else:
-        rate, errors = gateway_rate(port, key, bodies, duration, connections, warmup=0)
+        rate, errors = asyncio_rate(port, key, CHROME, bodies, duration, connections, warmup=0)
         now = psutil.Process().cpu_times()
         loadgen_cpu = (now.user - self_before.user) + (now.system - self_before.system)
         extra = {"load_generator": "asyncio (in process)"}
