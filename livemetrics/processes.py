@@ -19,8 +19,9 @@ def _serve(app, settings: Settings, port: int) -> int:
 
 
 def gateway(settings: Settings) -> int:
-    """``gateway_workers`` processes share the port; each builds its app from the environment's settings
-    (the factory), since an app object cannot be handed to another process. httptools and uvloop: the
+    """``gateway_workers`` processes share the port, each on its own SO_REUSEPORT socket, and each builds
+    its app from the environment's settings (the factory), since an app object cannot be handed to
+    another process. httptools and uvloop: the
     fastest HTTP parser and event loop uvicorn has, for the one Python thread each process runs on."""
     import uvicorn
 
@@ -28,11 +29,11 @@ def gateway(settings: Settings) -> int:
 
     options = dict(host=settings.host, port=settings.gateway_port, log_level="warning", access_log=False,
                    timeout_graceful_shutdown=10, http="httptools", loop="uvloop", backlog=2048)
-    if settings.gateway_workers > 1:
-        uvicorn.run("producers.gateway.app:create_gateway", factory=True, workers=settings.gateway_workers,
-                    **options)
-    else:
-        uvicorn.run(create_gateway(settings), **options)
+    if settings.gateway_workers > 1:  # one SO_REUSEPORT socket each (producers/gateway/workers.py)
+        from producers.gateway.workers import serve
+
+        return serve(options, settings.gateway_workers)
+    uvicorn.run(create_gateway(settings), **options)
     return 0
 
 
