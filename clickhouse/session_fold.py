@@ -160,11 +160,13 @@ class SessionFolder:
             except Exception:  # noqa: BLE001 - the next round starts again from the committed watermark
                 log.exception("session fold failed; retrying next round")
             if purged_at is None or time.monotonic() - purged_at >= PURGE_EVERY_S:
+                # housekeeping: a failed purge (it scans the whole table) is tried again at the next
+                # interval, not on every fold round
+                purged_at = time.monotonic()
                 try:
                     purge_states(self.settings)
-                    purged_at = time.monotonic()
-                except Exception:  # noqa: BLE001 - tried again next round
-                    log.exception("session_state purge failed; retrying next round")
+                except Exception:  # noqa: BLE001
+                    log.exception("session_state purge failed; trying again in %d s", PURGE_EVERY_S)
             if self._stop.wait(self.settings.session_fold_interval_s):
                 return
 
