@@ -37,9 +37,9 @@ log = logging.getLogger("livemetrics.session_fold")
 # row carries the same bucket) is one step.
 STEP_ROWS = 4_000_000
 _one_step = threading.Lock()
-# One block, hence one part: one insert thread, and every block of the SELECT squashed into one.
 # How often the fold thread purges expired session_state entries (a full scan of the key-value table).
 PURGE_EVERY_S = 86_400
+# One block, hence one part: one insert thread, and every block of the SELECT squashed into one.
 _ONE_PART = {"max_insert_threads": 1, "min_insert_block_size_rows": 1 << 62, "min_insert_block_size_bytes": 1 << 62}
 
 
