@@ -1,4 +1,12 @@
-"""One clickhouse-connect client per process and DSN (chdb allows one process per data directory)."""
+"""clickhouse-connect clients: one per thread and DSN.
+
+A client is not for concurrent use: the chdb backend serialises the calls on one client with a lock
+(an insert of a big batch would hold up every report query behind it), and a server rejects concurrent
+queries in one HTTP session. Clients of one process share the chdb engine (chdb allows one process per
+data directory, any number of handles in it), so one per thread lets the sink's stages, the session fold
+and the API's queries run at the same time. Clients of threads that have ended are closed when the next
+one is made.
+"""
 
 from __future__ import annotations
 
@@ -19,27 +27,36 @@ INSERT_SETTINGS = {"async_insert": 0, "wait_for_async_insert": 1, "insert_dedupl
 # and the reports aggregate across parts anyway, so it only costs. The views run concurrently.
 EVENTS_INSERT_SETTINGS = {**INSERT_SETTINGS, "optimize_on_insert": 0, "parallel_view_processing": 1}
 
-_clients: dict[str, Client] = {}
+_clients: dict[tuple[str, threading.Thread], Client] = {}
 _lock = threading.Lock()
 
 
 def get_client(settings: Settings) -> Client:
-    url = settings.clickhouse_url
+    """This thread's client for the configured DSN."""
+    key = (settings.clickhouse_url, threading.current_thread())
+    client = _clients.get(key)
+    if client is not None:
+        return client
     with _lock:
-        client = _clients.get(url)
-        if client is None:
-            if url.startswith("chdb:"):
-                Path(url.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
-            client = clickhouse_connect.get_client(dsn=url)
-            _clients[url] = client
+        for gone in [k for k in _clients if not k[1].is_alive()]:
+            _close(_clients.pop(gone))
+        url = key[0]
+        if url.startswith("chdb:"):
+            Path(url.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
+        client = _clients[key] = clickhouse_connect.get_client(dsn=url)
         return client
 
 
+def _close(client: Client) -> None:
+    try:
+        client.close()
+    except Exception:  # noqa: BLE001 - closing is best effort
+        pass
+
+
 def close_all() -> None:
+    """Close every thread's clients (before a chdb data directory is removed)."""
     with _lock:
         for c in _clients.values():
-            try:
-                c.close()
-            except Exception:  # noqa: BLE001
-                pass
+            _close(c)
         _clients.clear()

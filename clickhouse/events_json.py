@@ -2,14 +2,19 @@
 
 Decoding events into Arrow columns in Python held the GIL for ~6 us per row; here Python only frames
 each message value as one JSON line with its Kafka position (``sink_batch``, ~1 us per row) and
-ClickHouse parses the lines in the insert itself, with the GIL released. Python decodes no value unless
-ClickHouse refuses a batch: then each value is checked (``unusable``), the bad ones are logged and
-skipped, and the rest is inserted with the same deduplication token.
+ClickHouse parses the lines, with the GIL released. Python decodes no value unless ClickHouse refuses a
+batch: then each value is checked (``unusable``), the bad ones are logged and skipped, and the rest goes
+on with the same deduplication token.
 
-Embedded chdb reads the lines from a temporary file (``file()``); a server gets them as the body of
-``INSERT ... SELECT ... FROM input()``. Either way one batch is one block (sequential parsing, one read
-block), so an insert is all or nothing and a retry of the same batch has the same deduplication token
-layout.
+A batch is stored in two steps, so that the sink can parse one batch while it inserts the one before:
+- ``prepare``: embedded, the SELECT of ``sink_events.sql`` reads the lines from a temporary file
+  (``file()``) and returns the ``events`` rows as one Native block (parsing is the single-threaded half
+  of a one-statement insert, so the two halves of consecutive batches run side by side on two cores);
+  for a server there is nothing to do: it parses in the insert, on its own cores.
+- ``write``: embedded, the Native block is inserted; a server gets the lines as the body of
+  ``INSERT ... SELECT ... FROM input()``.
+Either way one batch is one block (sequential parsing, one read block, one insert thread), so an insert
+is all or nothing and a retry of the same batch has the same deduplication token layout.
 """
 
 from __future__ import annotations
@@ -19,19 +24,23 @@ import logging
 import os
 import tempfile
 import uuid
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import msgspec
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from clickhouse.columns import SinkEvent
+from clickhouse.columns import KAFKA_COLUMNS, SinkEvent
+from livemetrics.contract import COLUMNS
 
 log = logging.getLogger("livemetrics.sink")
 
 _SQL = resources.files("clickhouse.queries").joinpath("sink_events.sql").read_text()
+_SELECT = _SQL[_SQL.index("\nSELECT\n") + 1:]  # embedded: the rows alone, as a Native block
 _INPUT = "FROM input('"  # embedded chdb reads the same lines through file() instead
 _END = b"]\n"
+EVENT_COLUMNS = [c[0] for c in COLUMNS] + list(KAFKA_COLUMNS)
 
 # Stated explicitly so that a server with other defaults reads the lines the same way.
 JSON_INPUT_SETTINGS: dict[str, Any] = {
@@ -45,55 +54,111 @@ JSON_INPUT_SETTINGS: dict[str, Any] = {
     "input_format_json_read_objects_as_strings": 1,
     "input_format_json_read_arrays_as_strings": 1,
 }
+# Inserting the prepared Native block: one thread, so one part and the same token layout on a retry.
+NATIVE_INSERT_SETTINGS: dict[str, Any] = {"max_insert_threads": 1, "max_block_size": 10_000_000}
+
+
+@dataclass
+class Prepared:
+    """A batch ready for ``write``: its lines (values that are not events skipped) and, embedded, its rows
+    as a Native block."""
+    heads: list[bytes]
+    values: list[bytes]
+    native: bytes | None = None
+
+    @property
+    def rows(self) -> int:
+        return len(self.heads)
 
 
 def _quote(v: Any) -> str:
     return "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def insert_events(client, db: str, heads: list[bytes], values: list[bytes], settings: dict[str, Any],
-                  embedded: bool) -> None:
-    """One ``INSERT ... SELECT`` of these lines (``sink_batch.Batch``) into ``{db}.events``."""
-    sql = _SQL.replace("{db}", db).replace("{rows}", str(len(heads)))
-    settings = {**JSON_INPUT_SETTINGS, **settings}
-    if not embedded:
-        body = b"".join(itertools.chain.from_iterable(zip(heads, values, itertools.repeat(_END))))
-        client.command(sql + "\nFORMAT JSONCompactEachRow", data=body, settings=settings)
-        return
+def _settings_clause(settings: dict[str, Any]) -> str:
+    # a SETTINGS clause instead of settings=...: chdb would SET and restore each one (~12 ms)
+    return "\nSETTINGS " + ", ".join(f"{k} = {_quote(v)}" for k, v in settings.items())
+
+
+def _write_lines(f, heads: list[bytes], values: list[bytes]) -> None:
+    f.writelines(itertools.chain.from_iterable(zip(heads, values, itertools.repeat(_END))))
+
+
+def _native(client, heads: list[bytes], values: list[bytes]) -> bytes:
+    """Embedded: the ``events`` rows of these lines as a Native block (raises if ClickHouse refuses them)."""
     fd, path = tempfile.mkstemp(prefix="livemetrics-sink-", suffix=".jsonl")
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as f:
-            write = f.write
-            for head, value in zip(heads, values):
-                write(head)
-                write(value)
-                write(_END)
+            _write_lines(f, heads, values)
+        sql = _SELECT.replace("{rows}", str(len(heads)))
         sql = sql.replace(_INPUT, f"FROM file({_quote(path)}, 'JSONCompactEachRow', '")
-        # a SETTINGS clause instead of command(settings=...): chdb would SET and restore each one (~12 ms)
-        client.command(sql + "\nSETTINGS " + ", ".join(f"{k} = {_quote(v)}" for k, v in settings.items()))
+        return client.raw_query(sql + _settings_clause(JSON_INPUT_SETTINGS) + "\nFORMAT Native")
     finally:
         os.unlink(path)
 
 
-def insert_skipping_unusable(client, db: str, heads: list[bytes], values: list[bytes], settings: dict[str, Any],
-                             embedded: bool) -> int:
-    """``insert_events``; if ClickHouse refuses the batch (nothing was written) because some values are
-    not events, those are logged and skipped and the rest is inserted with the same settings (token).
-    A refusal that no value explains is raised: the sink retries the batch. Returns the rows written."""
+def prepare(client, heads: list[bytes], values: list[bytes], embedded: bool) -> Prepared:
+    """Step one (see the module's text). Embedded, values that are not events are logged and skipped
+    here; a refusal that no value explains is raised (the sink retries the batch)."""
+    if not embedded or not heads:
+        return Prepared(heads, values)
     try:
-        insert_events(client, db, heads, values, settings, embedded)
+        return Prepared(heads, values, _native(client, heads, values))
+    except DatabaseError as refusal:
+        heads, values = _without_unusable(heads, values, refusal)
+    return Prepared(heads, values, _native(client, heads, values) if heads else None)
+
+
+def write(client, db: str, prepared: Prepared, settings: dict[str, Any], embedded: bool) -> int:
+    """Step two: insert the prepared batch into ``{db}.events`` with these insert settings (its
+    deduplication token among them); returns the rows written."""
+    if not prepared.heads:
+        return 0
+    if embedded:
+        client.raw_insert(f"{db}.events", EVENT_COLUMNS, insert_block=prepared.native, fmt="Native",
+                          settings={**settings, **NATIVE_INSERT_SETTINGS})
+        return prepared.rows
+    return _insert_lines_skipping_unusable(client, db, prepared.heads, prepared.values, settings)
+
+
+def insert_events(client, db: str, heads: list[bytes], values: list[bytes], settings: dict[str, Any],
+                  embedded: bool) -> int:
+    """Both steps in this thread, refusing the batch (raising, nothing written) if a value is not an event."""
+    if embedded:
+        return write(client, db, Prepared(heads, values, _native(client, heads, values)), settings, embedded)
+    _insert_lines(client, db, heads, values, settings)
+    return len(heads)
+
+
+def _insert_lines(client, db: str, heads: list[bytes], values: list[bytes], settings: dict[str, Any]) -> None:
+    """A server: one ``INSERT ... SELECT ... FROM input()`` with the lines as its body."""
+    sql = _SQL.replace("{db}", db).replace("{rows}", str(len(heads)))
+    body = b"".join(itertools.chain.from_iterable(zip(heads, values, itertools.repeat(_END))))
+    client.command(sql + "\nFORMAT JSONCompactEachRow", data=body, settings={**JSON_INPUT_SETTINGS, **settings})
+
+
+def _insert_lines_skipping_unusable(client, db: str, heads: list[bytes], values: list[bytes],
+                                    settings: dict[str, Any]) -> int:
+    try:
+        _insert_lines(client, db, heads, values, settings)
         return len(heads)
-    except DatabaseError:
-        bad = set(unusable(values))
-        if not bad:
-            raise
+    except DatabaseError as refusal:
+        heads, values = _without_unusable(heads, values, refusal)
+    if heads:
+        _insert_lines(client, db, heads, values, settings)
+    return len(heads)
+
+
+def _without_unusable(heads: list[bytes], values: list[bytes],
+                      refusal: DatabaseError) -> tuple[list[bytes], list[bytes]]:
+    """After a refusal: the lines without the values that are not events (logged), renumbered. Re-raises
+    the refusal when every value is an event (it had another cause)."""
+    bad = set(unusable(values))
+    if not bad:
+        raise refusal
     for i in sorted(bad):
         log.warning("undecodable event at %s skipped", position(heads[i]))
-    heads = renumber([h for i, h in enumerate(heads) if i not in bad])
-    values = [v for i, v in enumerate(values) if i not in bad]
-    if heads:
-        insert_events(client, db, heads, values, settings, embedded)
-    return len(heads)
+    return renumber([h for i, h in enumerate(heads) if i not in bad]), [v for i, v in enumerate(values) if i not in bad]
 
 
 # --- when ClickHouse refuses a batch (rare): which values are not one event -----------------------

@@ -8,8 +8,13 @@ Durability and idempotence:
   highest offset already stored, so a crash between insert and commit neither loses nor repeats rows;
 - each insert carries an ``insert_deduplication_token`` made from its offset ranges, so a retried insert
   of the same batch is dropped by ClickHouse (the tables, rollups included, have a dedup window);
-- when the group rebalances, the batch in flight is stored and committed first and the buffer is
-  dropped (it is read again from after what is stored), so a rebalance duplicates nothing.
+- when the group rebalances, the batch in flight is stored and committed first and what is only
+  prepared or buffered is dropped (it is read again from after what is stored), so a rebalance
+  duplicates nothing.
+
+Three threads: the sink's own consumes and commits (it owns the Kafka consumer), a second prepares the
+next batch (embedded, ClickHouse parses it: ``events_json.prepare``) while a third inserts the batch
+before it. Batches are inserted and committed one at a time, in order.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError as FutureTimeout
 
 from confluent_kafka import Consumer, TopicPartition
 
 from clickhouse.client import EVENTS_INSERT_SETTINGS, INSERT_SETTINGS, get_client
 from clickhouse.columns import alerts_from_messages
-from clickhouse.events_json import insert_skipping_unusable
+from clickhouse.events_json import Prepared, prepare, write
 from clickhouse.sink_batch import Batch
 from clickhouse.session_fold import SessionFolder
 from livemetrics import metrics
@@ -38,7 +44,6 @@ log = logging.getLogger("livemetrics.sink")
 class EventSink:
     def __init__(self, settings: Settings, group_id: str | None = None):
         self.settings = settings
-        self.client = get_client(settings)
         self.db = settings.clickhouse_database
         self.table = f"{self.db}.events"
         self.alerts_topic = settings.topic("payment-alerts")
@@ -46,9 +51,12 @@ class EventSink:
         # big fetches: with the default 1 MB per partition, consuming took longer than inserting
         fetch = {"fetch.max.bytes": 64 << 20, "max.partition.fetch.bytes": 16 << 20}
         self.consumer = Consumer(consumer_config(settings, group_id or settings.sink_group, **fetch))
-        self._buf = Batch(self.alerts_topic)  # consumed, not inserted yet
-        self._retry: Batch | None = None  # a batch whose insert or commit failed: it goes next, alone
-        self._inflight: tuple[Future, Batch] | None = None  # being inserted while the next one is consumed
+        self._buf = Batch(self.alerts_topic)  # consumed, not taken yet
+        # taken, in order, each with its prepare step once started; the first one is next to insert (a
+        # batch whose insert or commit failed goes back to the front: retried alone, with its token)
+        self._queue: deque[list] = deque()  # [Batch, Future[Prepared] | None]
+        self._inflight: tuple[Future, Batch] | None = None  # being inserted while the next is prepared
+        self._preparer = ThreadPoolExecutor(1, thread_name_prefix="clickhouse-sink-prepare")
         self._inserter = ThreadPoolExecutor(1, thread_name_prefix="clickhouse-sink-insert")
         self._flush_requests: queue.SimpleQueue[Future] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -58,7 +66,7 @@ class EventSink:
 
     # --- assignment: resume after what ClickHouse already has ----------------------------------
     def _stored_offsets(self) -> dict[tuple[str, int], int]:
-        rows = self.client.query(
+        rows = get_client(self.settings).query(
             f"SELECT kafka_topic, kafka_partition, max(max_offset) FROM {self.db}.sink_offsets "
             "WHERE kafka_topic IN {topics:Array(String)} GROUP BY kafka_topic, kafka_partition",
             parameters={"topics": self.topics},
@@ -82,13 +90,12 @@ class EventSink:
         try:
             self._settle()
         finally:
-            self._buf, self._retry = Batch(self.alerts_topic), None
+            self._buf = Batch(self.alerts_topic)
+            self._queue.clear()  # a prepare still running finishes unused
 
     # --- the loop ------------------------------------------------------------------------------
     # The sink's thread owns the Kafka consumer: with confluent-kafka, a commit from another thread
-    # waits until consume() calls stop. ClickHouse inserts run on a second thread, so that the next
-    # batch is consumed while one is inserted (ClickHouse works without the GIL); one batch is in
-    # flight at a time, and batches are inserted and committed in order.
+    # waits until consume() calls stop. ClickHouse works without the GIL on the other two threads.
     def start(self) -> "EventSink":
         self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         self._thread = threading.Thread(target=self._run, name="clickhouse-sink", daemon=True)
@@ -100,12 +107,7 @@ class EventSink:
         while not self._stop.is_set():
             try:
                 self._consume(0.2)
-                if self._inflight is not None and self._inflight[0].done():
-                    self._settle()
-                if self._due():
-                    self._settle()
-                    batch = self._take()
-                    self._inflight = (self._inserter.submit(self._store, batch), batch)
+                self._advance()
                 self._serve_flush_requests()
             except Exception:  # noqa: BLE001 - keep the sink alive; the batch is retried
                 log.exception("sink batch failed; retrying in 1 s")
@@ -116,8 +118,38 @@ class EventSink:
         except Exception:  # noqa: BLE001 - not committed: read again after a restart
             log.exception("sink: the last batch was not stored")
         finally:
+            self._preparer.shutdown()
             self._inserter.shutdown()
             self.consumer.close()
+
+    def _advance(self) -> None:
+        """Move batches along: commit the inserted one, take the buffer when it is due, prepare the next,
+        insert the prepared one. With a batch already waiting, a due buffer waits for it (back-pressure:
+        at most three batches are held, buffer included)."""
+        if self._inflight is not None and self._inflight[0].done():
+            self._settle()
+        while self._queue and self._due():
+            self._settle()
+            self._start_insert(wait=True)
+        if self._due():
+            self._queue.append([self._take(), None])
+        if self._queue and self._queue[0][1] is None:
+            self._queue[0][1] = self._preparer.submit(self._prepare, self._queue[0][0])
+        if self._inflight is None:
+            self._start_insert(wait=False)
+
+    def _start_insert(self, wait: bool) -> None:
+        """Hand the first queued batch to the inserter once it is prepared (and nothing is in flight)."""
+        if not self._queue:
+            return
+        item = self._queue[0]
+        if item[1] is None:
+            item[1] = self._preparer.submit(self._prepare, item[0])
+        if not wait and not item[1].done():
+            return
+        self._queue.popleft()
+        batch, prepared = item
+        self._inflight = (self._inserter.submit(self._write, batch, prepared), batch)
 
     def poll_once(self, timeout: float = 0.2) -> None:
         """Consume once; insert (in this thread) when the buffer is due."""
@@ -140,16 +172,13 @@ class EventSink:
                 gc.enable()
 
     def _due(self) -> bool:
-        return bool(self._retry or self._buf and (
+        return bool(self._buf and (
             len(self._buf) >= self.settings.sink_batch_rows
             or time.monotonic() - self._buf.first_at >= self.settings.sink_batch_seconds
         ))
 
     def _take(self) -> Batch:
-        # A batch ClickHouse did not acknowledge is retried alone, so that it gets the same token.
-        batch, self._retry = self._retry, None
-        if batch is None:
-            batch, self._buf = self._buf, Batch(self.alerts_topic)
+        batch, self._buf = self._buf, Batch(self.alerts_topic)
         return batch
 
     def _settle(self) -> None:
@@ -161,7 +190,7 @@ class EventSink:
             rows = inserted.result()
             self.consumer.commit(offsets=batch.commit_offsets(), asynchronous=False)
         except Exception:
-            self._retry = batch
+            self._queue.appendleft([batch, None])  # next, alone, prepared again: the same lines and token
             raise
         self.rows_written += rows
 
@@ -188,38 +217,33 @@ class EventSink:
                 done.set_exception(exc)
 
     def _flush_here(self) -> int:
+        """Everything taken or buffered, in order: the batch in flight, the queued ones, the buffer."""
+        before = self.rows_written
         self._settle()
-        rows = 0
-        while batch := self._take():  # the batch to retry first, then the buffer
-            rows += self._insert(batch)
-        return rows
+        if self._buf:
+            self._queue.append([self._take(), None])
+        while self._queue:
+            self._start_insert(wait=True)
+            self._settle()
+        return self.rows_written - before
 
-    def _insert(self, batch: Batch) -> int:
-        """Store the batch and commit its offsets (in this thread)."""
-        try:
-            rows = self._store(batch)
-            self.consumer.commit(offsets=batch.commit_offsets(), asynchronous=False)
-        except Exception:
-            self._retry = batch
-            raise
-        self.rows_written += rows
-        return rows
+    def _prepare(self, batch: Batch) -> Prepared:
+        """Step one of storing a batch (on the preparing thread), see ``events_json``."""
+        return prepare(get_client(self.settings), batch.heads, batch.values, self.settings.clickhouse_embedded)
 
-    def _store(self, batch: Batch) -> int:
-        """Insert the batch into ClickHouse; return the rows written."""
-        token = batch.token()
-        rows = 0
-        if batch.heads:
+    def _write(self, batch: Batch, prepared: Future) -> int:
+        """Step two (on the inserting thread): insert the batch into ClickHouse; return the rows written."""
+        client, token, rows = get_client(self.settings), batch.token(), 0
+        events = prepared.result()
+        if events.rows:
             settings = {**EVENTS_INSERT_SETTINGS, "insert_deduplication_token": token}
-            written = insert_skipping_unusable(self.client, self.db, batch.heads, batch.values, settings,
-                                               self.settings.clickhouse_embedded)
-            metrics.SINK_ROWS.labels("events").inc(written)
-            rows += written
+            rows += write(client, self.db, events, settings, self.settings.clickhouse_embedded)
+            metrics.SINK_ROWS.labels("events").inc(events.rows)
         if batch.alerts:
             table = alerts_from_messages(batch.alerts)
             if table.num_rows:
                 settings = {**INSERT_SETTINGS, "insert_deduplication_token": token + "-alerts"}
-                self.client.insert_arrow(f"{self.db}.payment_errors", table, settings=settings)
+                client.insert_arrow(f"{self.db}.payment_errors", table, settings=settings)
                 metrics.SINK_ROWS.labels("payment_errors").inc(table.num_rows)
                 rows += table.num_rows
         return rows
