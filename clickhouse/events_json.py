@@ -159,9 +159,13 @@ def insert_events(client, db: str, heads: list[bytes], values: list[bytes], sett
 
 def _insert_lines(client, db: str, heads: list[bytes], values: list[bytes], settings: dict[str, Any]) -> None:
     """A server: one ``INSERT ... SELECT ... FROM input()`` with the lines as its body."""
-    sql = _SQL.replace("{db}", db).replace("{rows}", str(len(heads)))
     body = b"".join(itertools.chain.from_iterable(zip(heads, values, itertools.repeat(_END))))
-    client.command(sql + "\nFORMAT JSONCompactEachRow", data=body, settings={**JSON_INPUT_SETTINGS, **settings})
+    client.command(server_insert_sql(db, len(heads)), data=body, settings={**JSON_INPUT_SETTINGS, **settings})
+
+
+def server_insert_sql(db: str, rows: int) -> str:
+    """The statement a server runs for a batch of ``rows`` lines sent as the request body."""
+    return _SQL.replace("{db}", db).replace("{rows}", str(rows)) + "\nFORMAT JSONCompactEachRow"
 
 
 def _insert_lines_skipping_unusable(client, db: str, heads: list[bytes], values: list[bytes],

@@ -16,7 +16,7 @@ import msgspec
 from hypothesis import given, settings as hsettings, strategies as st
 
 from clickhouse.client import EVENTS_INSERT_SETTINGS, get_client
-from clickhouse.events_json import insert_events
+from clickhouse.events_json import insert_events, server_insert_sql
 from clickhouse.migrate import migrate
 from clickhouse.sink_batch import Batch
 from livemetrics.contract import COLUMNS, Event, encode
@@ -116,3 +116,12 @@ def test_a_batch_larger_than_a_default_block_is_still_one_block_and_deduplicated
         f"SELECT count() FROM system.parts WHERE database = '{ch.clickhouse_database}' AND table = 'events' AND active"
     ).result_rows[0][0]
     assert parts == 1
+
+
+def test_the_server_statement_parses_on_the_real_engine(ch):
+    # The server path (a request body read by input()) cannot run on embedded chdb; the statement it
+    # sends is at least checked by the same ClickHouse version's parser.
+    ast = get_client(ch).command("EXPLAIN AST " + server_insert_sql(ch.clickhouse_database, 3))
+    text = ast if isinstance(ast, str) else "\n".join(map(str, ast))
+    assert text.startswith("InsertQuery") and "Function input" in text
+    assert f"Identifier {ch.clickhouse_database}" in text and "Identifier events" in text
