@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--rate", type=float, help="e2e only: offered events/s through the gateway (default 2000)")
     b.add_argument("--connections", type=int, default=64,
                    help="gateway only: concurrent keep-alive client connections (default 64)")
+    b.add_argument("--batch-rows", type=int, default=200_000,
+                   help="sink only: rows per batch for the sink and its raw ceiling (default 200000; "
+                        "the sink's own default, sink_batch_rows, is 50000)")
     b.add_argument("--kafka", help="bootstrap servers of an existing broker (default: start a local one)")
     b.add_argument("--clickhouse", help="ClickHouse DSN (default: a temporary chdb directory)")
 

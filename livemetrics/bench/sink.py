@@ -3,8 +3,9 @@ bulk insert of the same rows (Arrow, already columnar) into the same schema, in 
 inserts one after another, and from two threads at once (the sink itself overlaps two steps); the
 ceiling is the faster of the two.
 
-Both insert in batches of ``BATCH_ROWS``: the sink's default (50,000) is sized for latency at modest
-rates; under a backlog ClickHouse does far less work per row with bigger parts (docs/clickhouse.md)."""
+Both insert in batches of ``--batch-rows`` (200,000 unless given): the sink's default (50,000) is sized
+for latency at modest rates; under a backlog ClickHouse does far less work per row with bigger parts
+(docs/clickhouse.md)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from livemetrics.bench import emit
 from livemetrics.contract import Checkout, Customer, Event, Item, Page, Payment, encode
 from livemetrics.settings import Settings
 
-BATCH_ROWS = 200_000
 
 
 def sample_events(n: int, seed: int = 1) -> list[bytes]:
@@ -55,13 +55,16 @@ def run(args) -> int:
     from livemetrics.kafka_config import producer_config
     from livemetrics.topics import create_topics
 
+    batch_rows = args.batch_rows
+    if batch_rows < 1:
+        raise SystemExit("--batch-rows must be at least 1")
     n = max(200_000, int(args.duration * 100_000))
     with tempfile.TemporaryDirectory(prefix="lm-bench-sink-") as tmp, local_broker(args, Path(tmp)) as bootstrap:
         tag = uuid.uuid4().hex[:8]
         dsn = args.clickhouse or f"chdb://{tmp}/chdb"
         s = Settings(data_dir=Path(tmp), kafka_bootstrap=bootstrap, clickhouse_dsn=dsn, topic_prefix=f"b{tag}.",
                      clickhouse_database=f"bench_sink_{tag}", sink_group=f"bench-{tag}", partitions=3,
-                     sink_batch_rows=BATCH_ROWS)
+                     sink_batch_rows=batch_rows)
         create_topics(s)
         migrate(s)
         values = sample_events(n)
@@ -70,7 +73,7 @@ def run(args) -> int:
         events, _ = decode_events(values)
         table = events_table(events, ["t"] * n, [0] * n, list(range(n)))
         del events
-        raw_rates = {streams: raw_insert_rate(s, table, streams) for streams in (1, 2)}
+        raw_rates = {streams: raw_insert_rate(s, table, streams, batch_rows) for streams in (1, 2)}
         del table
         # the load must arrive whole on a busy machine: no 5 s delivery timeout
         p = Producer(producer_config(s, **{"linger.ms": 20, "message.timeout.ms": 300_000}))
@@ -103,16 +106,16 @@ def run(args) -> int:
         sink_s = time.perf_counter() - t0
         sink.stop()
         close_all()  # chdb closed before its directory goes (background merges would still write there)
-        emit("sink", "sink_rows_per_s", (n - first) / sink_s, "rows/s", rows=n - first, batch_rows=BATCH_ROWS)
+        emit("sink", "sink_rows_per_s", (n - first) / sink_s, "rows/s", rows=n - first, batch_rows=batch_rows)
         for streams, rate in raw_rates.items():
-            emit("sink", f"raw_insert_{streams}_stream_rows_per_s", rate, "rows/s", rows=n, batch_rows=BATCH_ROWS)
-        emit("sink", "raw_insert_rows_per_s", max(raw_rates.values()), "rows/s", rows=n, batch_rows=BATCH_ROWS,
+            emit("sink", f"raw_insert_{streams}_stream_rows_per_s", rate, "rows/s", rows=n, batch_rows=batch_rows)
+        emit("sink", "raw_insert_rows_per_s", max(raw_rates.values()), "rows/s", rows=n, batch_rows=batch_rows,
              streams=max(raw_rates, key=raw_rates.get))
     return 0
 
 
-def raw_insert_rate(s, table, streams: int) -> float:
-    """Rows/s of Arrow inserts of ``table`` in ``BATCH_ROWS`` slices into a fresh database of the same
+def raw_insert_rate(s, table, streams: int, batch_rows: int) -> float:
+    """Rows/s of Arrow inserts of ``table`` in ``batch_rows`` slices into a fresh database of the same
     schema, from ``streams`` threads (one client each); the database is dropped after."""
     import threading
 
@@ -121,7 +124,7 @@ def raw_insert_rate(s, table, streams: int) -> float:
 
     raw = s.model_copy(update={"clickhouse_database": f"{s.clickhouse_database}_raw{streams}"})
     migrate(raw)
-    slices = [table.slice(i, BATCH_ROWS) for i in range(0, table.num_rows, BATCH_ROWS)]
+    slices = [table.slice(i, batch_rows) for i in range(0, table.num_rows, batch_rows)]
 
     def insert(mine: list) -> None:
         for part in mine:
