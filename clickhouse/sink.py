@@ -133,26 +133,28 @@ class EventSink:
             self._start_insert(wait=True)
         if self._due():
             self._queue.append([self._take(), None])
-        if self._queue and self._queue[0][1] is None:
-            self._queue[0][1] = self._preparer.submit(self._prepare, self._queue[0][0])
+        if self._queue:
+            self._first_prepared()
         if self._inflight is None:
             self._start_insert(wait=False)
 
-    def _start_insert(self, wait: bool) -> None:
-        """Hand the first queued batch to the inserter once it is prepared (and nothing is in flight)."""
-        if not self._queue:
-            return
+    def _first_prepared(self) -> Future:
+        """The prepare step of the first queued batch, started if it was not."""
         item = self._queue[0]
         if item[1] is None:
             item[1] = self._preparer.submit(self._prepare, item[0])
-        if not wait and not item[1].done():
+        return item[1]
+
+    def _start_insert(self, wait: bool) -> None:
+        """Hand the first queued batch to the inserter (nothing may be in flight): with ``wait``, at once
+        (the insert waits for its prepare step), else only once it is prepared."""
+        if not self._queue or not (self._first_prepared().done() or wait):
             return
-        self._queue.popleft()
-        batch, prepared = item
+        batch, prepared = self._queue.popleft()
         self._inflight = (self._inserter.submit(self._write, batch, prepared), batch)
 
     def poll_once(self, timeout: float = 0.2) -> None:
-        """Consume once; insert (in this thread) when the buffer is due."""
+        """Consume once; when the buffer is due, store it and commit before returning (a ``flush``)."""
         self._consume(timeout)
         if self._due():
             self.flush()
