@@ -136,6 +136,11 @@ class LiveFeed:
                     for topic, start in ((snaps, OFFSET_BEGINNING), (alerts, OFFSET_END)):
                         if topic in md.topics and not md.topics[topic].error:
                             parts += [TopicPartition(topic, p, start) for p in md.topics[topic].partitions]
+                    # Alerts from now on: the end offsets are read here, not left to the fetcher as
+                    # OFFSET_END (resolved later, asynchronously: an alert written in between was skipped).
+                    for tp in parts:
+                        if tp.offset == OFFSET_END:
+                            tp.offset = c.get_watermark_offsets(tp, timeout=5)[1]
                 except Exception:  # noqa: BLE001 - broker not reachable yet
                     parts = []
                 if not parts:
