@@ -97,8 +97,9 @@ def _settings_clause(settings: dict[str, Any]) -> str:
     return "\nSETTINGS " + ", ".join(f"{k} = {_quote(v)}" for k, v in settings.items())
 
 
-def _write_lines(f, heads: list[bytes], values: list[bytes]) -> None:
-    f.writelines(itertools.chain.from_iterable(zip(heads, values, itertools.repeat(_END))))
+def _lines(heads: list[bytes], values: list[bytes]):
+    """The batch's JSON lines as pieces (head, value, end), for a file or a request body."""
+    return itertools.chain.from_iterable(zip(heads, values, itertools.repeat(_END)))
 
 
 def _native(client, heads: list[bytes], values: list[bytes]) -> str:
@@ -108,7 +109,7 @@ def _native(client, heads: list[bytes], values: list[bytes]) -> str:
     lines, native = os.path.join(folder, "lines.jsonl"), os.path.join(folder, "rows.native")
     try:
         with open(lines, "wb", buffering=1 << 20) as f:
-            _write_lines(f, heads, values)
+            f.writelines(_lines(heads, values))
         sql = _SELECT.replace("{rows}", str(len(heads)))
         sql = sql.replace(_INPUT, f"FROM file({_quote(lines)}, 'JSONCompactEachRow', '")
         client.command(f"INSERT INTO FUNCTION file({_quote(native)}, 'Native')\n{sql}"
@@ -159,8 +160,8 @@ def insert_events(client, db: str, heads: list[bytes], values: list[bytes], sett
 
 def _insert_lines(client, db: str, heads: list[bytes], values: list[bytes], settings: dict[str, Any]) -> None:
     """A server: one ``INSERT ... SELECT ... FROM input()`` with the lines as its body."""
-    body = b"".join(itertools.chain.from_iterable(zip(heads, values, itertools.repeat(_END))))
-    client.command(server_insert_sql(db, len(heads)), data=body, settings={**JSON_INPUT_SETTINGS, **settings})
+    client.command(server_insert_sql(db, len(heads)), data=b"".join(_lines(heads, values)),
+                   settings={**JSON_INPUT_SETTINGS, **settings})
 
 
 def server_insert_sql(db: str, rows: int) -> str:

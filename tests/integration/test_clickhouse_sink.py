@@ -280,7 +280,7 @@ def test_a_rebalance_while_rows_are_buffered_duplicates_nothing(make_settings):
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
                 assert scalar(s, "SELECT count() FROM {db}.events") == len(events), "rows stored twice"
-                time.sleep(0.2)
+                time.sleep(0.2)  # polling interval: the count is asserted at every poll
         finally:
             second.stop()
     finally:
