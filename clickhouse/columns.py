@@ -74,6 +74,7 @@ class SinkEvent(msgspec.Struct, gc=False):
     session_id: str
     ts: int
     received_at: int
+    seq: int = 0  # not stored: it orders a request's events for the live state only
     page: _Page | None = None
     checkout: _Checkout | None = None
     payment: _Payment | None = None

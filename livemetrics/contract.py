@@ -103,6 +103,9 @@ class Event(Struct, omit_defaults=True):
     session_id: str
     ts: int  # sender time, epoch ms
     received_at: int  # gateway time, epoch ms; the clock of every live window
+    # The event's position in its request (0: first, omitted), stamped by the gateway: with received_at
+    # and ts it orders the events of one request as the storefront sent them (docs/live-semantics.md).
+    seq: int = 0
     page: Page | None = None
     checkout: Checkout | None = None
     payment: Payment | None = None

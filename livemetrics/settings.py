@@ -104,6 +104,9 @@ class Settings(BaseSettings):
         description="Seals server-key secrets in the seller-keys topic (AES-GCM); set your own in production.",
     )
     signature_tolerance_s: int = Field(300, description="Server-key signatures older or newer than this are refused.")
+    max_clock_skew_s: int = Field(
+        86_400, ge=1, description="An event's `ts` may be at most this far from the gateway's clock (either way; "
+        "backfill: up to event_ttl_days into the past).")
     gateway_rate_per_s: int = Field(20_000, description="Default per-key event rate (per gateway process); burst of 2 s.")
     gateway_workers: int = Field(1, ge=1, description="Gateway processes behind one port (uvicorn workers); one per core.")
     demo_storefront: bool = Field(False, description="Serve the demo storefront under /demo/ on the gateway.")

@@ -6,8 +6,9 @@ are within the last 30 minutes. ``apply_event`` and ``advance`` return the new s
 between what the session contributed before and what it contributes now, so a seller's gauges are
 always exactly the sum of its sessions' contributions: the same number a recount from raw events gives.
 
-Every update is idempotent: the latest event (by received_at, then event_id) decides the location, times
-only move forward, failures are keyed by event_id. A redelivered event changes nothing.
+Every update is idempotent: the latest event (by received_at, then ts, then seq, then event_id: see
+``_order``) decides the location, times only move forward, failures are keyed by event_id. A redelivered
+event changes nothing.
 """
 
 from __future__ import annotations
@@ -138,9 +139,7 @@ def apply_event(st: SessionState | None, ev: Event, now: int, w: Windows, partit
     r = ev.received_at
     st.bot = st.bot or ev.is_bot
     loc = location_of(ev)
-    # Events of one request share received_at; the sender's ts (then the event id) orders them, so the
-    # last event of a tracker's batch decides the location, not whichever id sorts last.
-    _place(st, r, f"{ev.ts:015d}|{ev.event_id}", loc, w)
+    _place(st, r, _order(ev), loc, w)
     if ev.page is not None and ev.type == "page_view" and all(e != ev.event_id for e, _, _ in st.trail):
         st.pages_seen += 1
         st.trail.append((ev.event_id, r, loc or "other"))
@@ -154,6 +153,16 @@ def apply_event(st: SessionState | None, ev: Event, now: int, w: Windows, partit
     elif ev.type == "payment_failed" and now - r < w.recent_ms:
         st.failures[ev.event_id] = r
     return _settle(st, now, w)
+
+
+def _order(ev: Event) -> str:
+    """What orders events of equal received_at (the events of one request): the sender's ts, then the
+    event's position in its request (``seq``, stamped by the gateway), then the event id (only ever
+    deciding between requests received in the same millisecond). So the last event a storefront sent
+    decides the location, in whatever order the events are delivered, replayed or redelivered. Fixed
+    widths make string order the order of the numbers (ts: epoch ms; seq: < 100,000, a request holds
+    at most 500 events)."""
+    return f"{ev.ts:015d}|{ev.seq:05d}|{ev.event_id}"
 
 
 def _place(st: SessionState, r: int, eid: str, loc: str | None, w: Windows) -> None:

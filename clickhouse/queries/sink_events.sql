@@ -33,7 +33,7 @@ SELECT
     kafka_topic, kafka_partition, kafka_offset
 FROM input('line UInt32, kafka_topic String, kafka_partition UInt16, kafka_offset UInt64, e Tuple(
     event_id Nullable(UUID), type Nullable(String), seller_id Nullable(String), session_id Nullable(String),
-    ts Nullable(Int64), received_at Nullable(Int64),
+    ts Nullable(Int64), received_at Nullable(Int64), seq UInt32,
     page Tuple(type String, category String, offer_id String, path String),
     checkout Tuple(items String, total Nullable(Float64), currency String),
     payment Tuple(method String, amount Float64, currency String, order_id String, error_code String,

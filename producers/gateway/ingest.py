@@ -14,6 +14,7 @@ from livemetrics.card_data import events_to_card_check, might_hold_card_data, re
 from livemetrics.clean_types import CleanEventIn
 from livemetrics.validation import Rejection, card_rejection, clean_batch, parse_all, parse_event, split_body
 from producers.gateway.enrich import ip_hash, user_agent_info
+from producers.gateway.time_bound import bounds, out_of_bounds
 
 _dlq = msgspec.json.Encoder()
 
@@ -34,7 +35,7 @@ class IngestResult:
 
 
 # ``Event`` in two parts, split after its last field that differs between the events of one request
-# (``ip``, kept on payment failures only): the rest (IP hash, user agent, bot flag...) is the same for
+# (``seq``, the event's position; ``ip``, kept on payment failures only): the rest (IP hash, user agent, bot flag...) is the same for
 # all of them, so it is encoded once per request and appended to each event's own part. Both parts
 # are ``Event``'s own fields, types and defaults, so head + tail is byte for byte ``encode(Event(...))``.
 def _part_of_event(name: str, fields) -> type:
@@ -46,8 +47,8 @@ _EVENT_FIELDS = msgspec.structs.fields(Event)
 _HEAD_END = [f.name for f in _EVENT_FIELDS].index("ip") + 1
 _EventHead = _part_of_event("_EventHead", _EVENT_FIELDS[:_HEAD_END])
 _EventTail = _part_of_event("_EventTail", _EVENT_FIELDS[_HEAD_END:])
-if _EventHead.__struct_fields__ != ("event_id", "type", "seller_id", "session_id", "ts", "received_at", "page",
-                                    "checkout", "payment", "customer", "ip"):
+if _EventHead.__struct_fields__ != ("event_id", "type", "seller_id", "session_id", "ts", "received_at", "seq",
+                                    "page", "checkout", "payment", "customer", "ip"):
     raise RuntimeError(f"Event's fields changed: update ingest's positional heads {_EventHead.__struct_fields__}")
 
 
@@ -63,7 +64,6 @@ def _tail(client: ClientInfo, received_at: int, settings: Settings) -> bytes:
 
 
 _encode = msgspec.json.Encoder().encode
-_EPOCH_MS_MIN, _EPOCH_MS_MAX = 946_684_800_000, 32_503_680_000_000  # what ``epoch_ms`` lets through as is
 
 
 @lru_cache(maxsize=16)
@@ -91,12 +91,17 @@ def parse_body(body: bytes, raws: list[bytes] | None = None) -> list[EventIn | C
 
 
 def ingest(body: bytes, client: ClientInfo, settings: Settings,
-           parsed_all: list[EventIn | CleanEventIn | Rejection] | None = None) -> IngestResult:  # type: ignore[valid-type]
+           parsed_all: list[EventIn | CleanEventIn | Rejection] | None = None,  # type: ignore[valid-type]
+           received_at: int | None = None) -> IngestResult:
     """Validate a body (unless ``parse_body`` did) and build its records; ``BodyError`` when it is unusable
-    as a whole."""
+    as a whole. ``received_at``: the gateway's clock (epoch ms), now unless given."""
     if parsed_all is None:
         parsed_all = parse_body(body)
-    received_at = time.time_ns() // 1_000_000
+    if received_at is None:
+        received_at = time.time_ns() // 1_000_000
+    # The accepted `ts` range, inside what ``epoch_ms`` takes as is: an epoch-ms integer within it (nearly
+    # every event) costs one chained compare; anything else takes the slow branch below.
+    lo, hi = bounds(received_at, client.backfill, settings)
     out = IngestResult(total=len(parsed_all))
     tail = _tail(client, received_at, settings)
     ip = client.ip
@@ -112,18 +117,23 @@ def ingest(body: bytes, client: ClientInfo, settings: Settings,
             rejected.append(Rejection(i, f"`seller_id` {parsed.seller_id!r} does not match the key's seller - at `$.seller_id`", "seller"))
             continue
         ts = parsed.ts
-        if ts.__class__ is not int or not _EPOCH_MS_MIN <= ts <= _EPOCH_MS_MAX:
+        if ts.__class__ is not int or not lo <= ts <= hi:
             try:
                 ts = epoch_ms(ts)
             except ValueError as exc:
                 rejected.append(Rejection(i, str(exc), "schema", redact(msgspec.to_builtins(parsed))))
                 continue
+            if not lo <= ts <= hi:
+                rejected.append(Rejection(i, out_of_bounds(ts, received_at, client.backfill, settings), "clock_skew",
+                                          redact(msgspec.to_builtins(parsed))))
+                continue
         t = parsed.type
         # The event's own fields, then the request's tail. ``event_id`` is the canonical string on the clean
         # path (``CleanEventIn``), else the decoded ``uuid.UUID``, which msgspec encodes as that same string
-        # without a Python-level ``UUID.__str__`` per event. The IP itself is kept only where sellers need
-        # it for diagnostics: payment failures.
-        head = _EventHead(parsed.event_id, t, seller_id, parsed.session_id, ts, received_at, parsed.page,
+        # without a Python-level ``UUID.__str__`` per event. ``seq`` is the event's index in the body (0 is
+        # omitted): the live state orders a request's events by it. The IP itself is kept only where sellers
+        # need it for diagnostics: payment failures.
+        head = _EventHead(parsed.event_id, t, seller_id, parsed.session_id, ts, received_at, i, parsed.page,
                           parsed.checkout, parsed.payment, parsed.customer, ip if t == "payment_failed" else None)
         append((topics[t], parsed.session_id.encode(), _encode(head)[:-1] + tail))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import msgspec
 
@@ -39,8 +40,8 @@ def test_only_the_top_level_epoch_ms_ts_is_trusted():
     ev = f.page_view(ts=CARD)  # out of the epoch-ms range: not a timestamp, so it is scanned
     result = ingest(json.dumps({"events": [ev]}).encode(), CLIENT, SETTINGS)
     assert not result.records and str(CARD) not in _leaves(result)
-    ok = f.page_view(ts=1795503867234)  # a real epoch-ms ts that happens to pass Luhn
-    assert not ingest(json.dumps(ok).encode(), CLIENT, SETTINGS).rejected
+    ok = f.page_view(ts=1795503867234)  # a real epoch-ms ts that happens to pass Luhn (received the same day)
+    assert not ingest(json.dumps(ok).encode(), CLIENT, SETTINGS, received_at=1795503867234 + 3_600_000).rejected
 
 
 def test_a_card_number_as_a_rejected_event_id_never_reaches_the_dead_letters():
@@ -52,12 +53,15 @@ def test_a_card_number_as_a_rejected_event_id_never_reaches_the_dead_letters():
 
 def test_a_batch_decoded_at_once_gives_what_event_by_event_gives():
     events = [f.page_view(), f.heartbeat(), f.checkout_started(), f.payment(), f.payment_failed(),
-              f.payment_succeeded(), f.page_view("category", category="lamps"), f.page_view(ts="2026-01-01T10:00:00+02:00")]
+              f.payment_succeeded(), f.page_view("category", category="lamps"),
+              f.page_view(ts=datetime.now(timezone(timedelta(hours=2))).isoformat())]
     clean = ingest(json.dumps({"events": events}).encode(), CLIENT, SETTINGS)
     assert not clean.rejected and len(clean.records) == len(events)
     one_by_one = [ingest(json.dumps(ev).encode(), CLIENT, SETTINGS).records[0] for ev in events]
-    strip = lambda rec: (rec[0], rec[1], {**json.loads(rec[2]), "received_at": 0})  # noqa: E731
+    # received_at is the clock of each request; seq the event's position in its own request
+    strip = lambda rec: (rec[0], rec[1], {**json.loads(rec[2]), "received_at": 0, "seq": 0})  # noqa: E731
     assert [strip(r) for r in clean.records] == [strip(r) for r in one_by_one]
+    assert [decode(r[2]).seq for r in clean.records] == list(range(len(events)))
 
 
 def test_one_bad_event_in_a_batch_is_named_by_its_own_path_and_index():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta, timezone
 
 import msgspec
 from hypothesis import given, settings
@@ -98,12 +99,12 @@ CLIENT = ClientInfo(seller_id="seller-a", ip="203.0.113.9", user_agent=f.CHROME)
 SETTINGS = Settings(topic_prefix="hot.")
 
 
-def reference_event(ev: EventIn, client: ClientInfo, received_at: int) -> bytes:
+def reference_event(ev: EventIn, client: ClientInfo, received_at: int, seq: int) -> bytes:
     """Every field spelt out, as the gateway built events before the template copy."""
     browser, os_, device, is_bot = user_agent_info(client.user_agent)
     return encode(Event(
         event_id=str(ev.event_id), type=ev.type, seller_id=client.seller_id, session_id=ev.session_id,
-        ts=epoch_ms(ev.ts), received_at=received_at, page=ev.page, checkout=ev.checkout, payment=ev.payment,
+        ts=epoch_ms(ev.ts), received_at=received_at, seq=seq, page=ev.page, checkout=ev.checkout, payment=ev.payment,
         customer=ev.customer, ip=client.ip if ev.type == "payment_failed" else None,
         ip_hash=ip_hash(client.ip, SETTINGS.ip_hash_secret.get_secret_value(), received_at),
         user_agent=client.user_agent[:512], browser=browser, os=os_, device=device, is_bot=is_bot,
@@ -113,15 +114,16 @@ def reference_event(ev: EventIn, client: ClientInfo, received_at: int) -> bytes:
 
 def test_records_are_byte_for_byte_what_the_field_by_field_build_gives():
     events = [f.page_view(), f.page_view("category", category="lamps"), f.heartbeat(), f.checkout_started(),
-              f.payment(), f.payment_succeeded(), f.payment_failed(), f.page_view(ts="2026-01-01T10:00:00+02:00")]
+              f.payment(), f.payment_succeeded(), f.payment_failed(),
+              f.page_view(ts=datetime.now(timezone(timedelta(hours=2))).isoformat())]  # RFC 3339, another zone
     for backfill in (False, True):
         client = ClientInfo(CLIENT.seller_id, CLIENT.ip, CLIENT.user_agent, backfill)
         result = ingest(json.dumps({"events": events}).encode(), client, SETTINGS)
         assert not result.rejected and len(result.records) == len(events)
         received_at = json.loads(result.records[0][2])["received_at"]
-        for (topic, key, value), ev in zip(result.records, events):
+        for seq, ((topic, key, value), ev) in enumerate(zip(result.records, events)):
             parsed = v.parse_event(json.dumps(ev).encode(), 0)
-            assert value == reference_event(parsed, client, received_at)
+            assert value == reference_event(parsed, client, received_at, seq)
             assert key == ev["session_id"].encode()
             assert topic == "hot." + {"page_view": "page-events", "heartbeat": "page-events",
                                       "checkout_started": "checkout-events"}.get(ev["type"], "payment-events")
