@@ -10,12 +10,14 @@ one is made.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from livemetrics.in_use import claim_chdb
 from livemetrics.settings import Settings
 
 # ClickHouse 26.x defaults async_insert to 1; we want inserts that are durable when acknowledged
@@ -43,8 +45,26 @@ def get_client(settings: Settings) -> Client:
         url = key[0]
         if url.startswith("chdb:"):
             Path(url.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
-        client = _clients[key] = clickhouse_connect.get_client(dsn=url)
+            claim_chdb(settings)  # chdb allows one process per directory: InUse names the one holding it
+        try:
+            client = _clients[key] = clickhouse_connect.get_client(dsn=url)
+        except Exception as exc:
+            if url.startswith("chdb:") and "chdb" in str(exc):
+                raise RuntimeError(_chdb_open_error(Path(url.removeprefix("chdb://")), exc)) from exc
+            raise
         return client
+
+
+def _chdb_open_error(directory: Path, exc: Exception) -> str:
+    """chdb says only "Error initializing EmbeddedServer: . (BAD_ARGUMENTS)" when another process has
+    the directory open: name that process (one that did not take our lock, e.g. an older version)."""
+    from livemetrics.holders import describe, openers_of
+
+    pids = [p for p in openers_of(directory) if p != os.getpid()]
+    if pids:
+        return (f"cannot open the ClickHouse data directory {directory}: it is in use by "
+                f"{', '.join(describe(p) for p in pids)} (chdb allows one process per directory); chdb said: {exc}")
+    return f"cannot open the ClickHouse data directory {directory}: {exc}"
 
 
 def _close(client: Client) -> None:

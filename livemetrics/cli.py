@@ -105,13 +105,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"livemetrics kafka: {exc}", file=sys.stderr)
             return 1
         return 0
-    if cmd == "bench":
-        from livemetrics import bench
+    from livemetrics.holders import InUse
 
-        return bench.run(args.part, args)
-    from livemetrics import processes
+    try:
+        if cmd == "bench":
+            from livemetrics import bench
 
-    return processes.run(cmd, args, settings)
+            return bench.run(args.part, args)
+        from livemetrics import processes
+
+        return processes.run(cmd, args, settings)
+    except InUse as exc:  # a data directory or port another process holds: say which, no traceback
+        print(f"livemetrics {cmd}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from livemetrics.settings import Settings
@@ -30,6 +30,7 @@ class KafkaLaunchError(RuntimeError):
 @dataclass
 class LocalKafka:
     settings: Settings
+    proc: subprocess.Popen | None = field(default=None, repr=False, compare=False)  # the broker this object started
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -163,24 +164,32 @@ class LocalKafka:
         except OSError:
             return False
 
-    def start(self, wait_s: float = 60.0, quiet: bool = False) -> str:
-        """Start the broker unless it already runs; return a one-line status."""
+    def start(self, wait_s: float = 60.0, quiet: bool = False, die_with_parent: bool = False) -> str:
+        """Start the broker unless it already runs; return a one-line status. ``die_with_parent``: the
+        broker gets SIGTERM when this process ends, however it ends (``up``, benchmarks); without it
+        (``livemetrics kafka start``) it runs on until ``kafka stop``."""
         if self.pid() and self.answering():
             return f"kafka already running (pid {self.pid()}) on {self.settings.kafka_bootstrap}"
         if self.answering():
+            from livemetrics.holders import describe, port_holders
+
+            who = ", ".join(describe(p) for p in port_holders(self.host_port[1])) or "another process"
             raise KafkaLaunchError(
-                f"port {self.host_port[1]} is taken by another process; set LIVEMETRICS_KAFKA_BOOTSTRAP to a free port "
+                f"port {self.host_port[1]} is taken by {who}; set LIVEMETRICS_KAFKA_BOOTSTRAP to a free port "
                 "or point it at that broker"
             )
         self.provision(quiet=quiet)
         self.home.mkdir(parents=True, exist_ok=True)
         props = self._properties()
         self.format_storage(props)
-        log = open(self.log_file, "ab")
-        proc = subprocess.Popen(
-            self._java("kafka.Kafka", str(props), heap=self.settings.kafka_heap),
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
+        from livemetrics import lifeline
+
+        with open(self.log_file, "ab") as log:
+            proc = self.proc = subprocess.Popen(
+                self._java("kafka.Kafka", str(props), heap=self.settings.kafka_heap),
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=lifeline.preexec() if die_with_parent else None,  # java execs directly: no script between
+            )
         self.pid_file.write_text(str(proc.pid))
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:

@@ -25,8 +25,10 @@ def gateway(settings: Settings) -> int:
     fastest HTTP parser and event loop uvicorn has, for the one Python thread each process runs on."""
     import uvicorn
 
+    from livemetrics.in_use import check_port
     from producers.gateway.app import create_gateway
 
+    check_port(settings.host, settings.gateway_port, "the gateway")  # InUse names the holder
     options = dict(host=settings.host, port=settings.gateway_port, log_level="warning", access_log=False,
                    timeout_graceful_shutdown=10, http="httptools", loop="uvloop", backlog=2048)
     if settings.gateway_workers > 1:  # one SO_REUSEPORT socket each (producers/gateway/workers.py)
@@ -38,6 +40,10 @@ def gateway(settings: Settings) -> int:
 
 
 def api(settings: Settings, no_sink: bool = False) -> int:
+    from livemetrics.in_use import check_port, claim_chdb
+
+    check_port(settings.host, settings.api_port, "the API")  # InUse names the holder
+    claim_chdb(settings)
     from api.main import create_api
 
     return _serve(create_api(settings, run_sink=False if no_sink else None), settings, settings.api_port)
@@ -59,6 +65,9 @@ def worker(settings: Settings) -> int:
 
 
 def sink(settings: Settings) -> int:
+    from livemetrics.in_use import claim_chdb
+
+    claim_chdb(settings)  # InUse names the holder
     from clickhouse.migrate import migrate
     from clickhouse.sink import EventSink
 
@@ -73,6 +82,9 @@ def sink(settings: Settings) -> int:
 
 
 def migrate(settings: Settings) -> int:
+    from livemetrics.in_use import claim_chdb
+
+    claim_chdb(settings)  # InUse names the holder
     from clickhouse.migrate import migrate as run_migrations
 
     applied = run_migrations(settings)

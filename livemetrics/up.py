@@ -3,114 +3,35 @@
 broker (unless ``--kafka``) -> topics -> migrations (a child that exits before the API opens the chdb
 directory: chdb allows one process per data dir) -> worker, gateway, API (+ embedded sink, or a sink
 process for a ClickHouse server) -> simulator. Every child runs in its own process group with its
-output in ``<data_dir>/logs/<name>.log``; when one dies it is reported with its log tail and the rest
-are stopped; Ctrl-C / SIGTERM stops all of them (and the broker, if ``up`` started it).
+output in ``<data_dir>/logs/<name>.log`` and dies with ``up`` (children.py, lifeline.py). A child
+that dies, the broker included, is reported with its log tail and restarted after a backoff; one that
+keeps dying makes ``up`` stop everything (supervise.py). Ctrl-C, SIGTERM, SIGHUP or the loss of its
+output (a closed terminal or pipe) stop all of them, and the broker if ``up`` started it.
 """
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from tqdm import tqdm
 
+from livemetrics.children import BrokerChild, Child
+from livemetrics.console import output_gone, say
+from livemetrics.holders import InUse
 from livemetrics.settings import Settings
 
 STOP_ORDER = ("simulate", "gateway", "api", "sink", "worker")  # producers of traffic first
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, the terminal closed
 
 
 def child_env(s: Settings) -> dict[str, str]:
     """The environment that makes a child process read exactly these settings, unbuffered."""
     return {**s.child_env(), "PYTHONUNBUFFERED": "1"}
-
-
-@dataclass
-class Child:
-    """One ``livemetrics <command>`` process in its own process group."""
-
-    name: str
-    args: list[str]
-    log_dir: Path
-    ready_url: str | None = None  # GET -> 200 when ready; None: see ``ready_check``
-    ready_check: object = None  # callable () -> bool
-    proc: subprocess.Popen | None = None
-    ready: bool = False
-
-    @property
-    def log_path(self) -> Path:
-        return self.log_dir / f"{self.name}.log"
-
-    def start(self, env: dict[str, str]) -> "Child":
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "livemetrics.cli", *self.args], env=env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # Ctrl-C reaches only `up`
-            )
-        return self
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def check_ready(self) -> bool:
-        if not self.ready and self.alive():
-            if self.ready_url:
-                try:
-                    self.ready = httpx.get(self.ready_url, timeout=2).status_code == 200
-                except httpx.HTTPError:
-                    self.ready = False
-            elif callable(self.ready_check):
-                self.ready = bool(self.ready_check())
-            else:
-                self.ready = True
-        return self.ready
-
-    def terminate(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            _signal_group(self.proc.pid, signal.SIGTERM)  # start_new_session: the child leads its group
-
-    def reap(self, deadline: float) -> None:
-        """Wait until ``deadline`` (monotonic) for a clean exit, then SIGKILL whatever is left of the
-        group (grandchildren too)."""
-        if self.proc is None:
-            return
-        try:
-            self.proc.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            print(f"  {self.name} did not stop in time: killed", file=sys.stderr)
-        _signal_group(self.proc.pid, signal.SIGKILL)
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-
-    def stop(self, timeout: float = 20.0) -> None:
-        self.terminate()
-        self.reap(time.monotonic() + timeout)
-
-    def tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except FileNotFoundError:
-            return ""
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def group_stable(settings: Settings, group: str) -> bool:
@@ -135,7 +56,7 @@ class Stack:
     rate: float = 20.0
     stop_requested: threading.Event = field(default_factory=threading.Event)
     children: list[Child] = field(default_factory=list)
-    broker = None  # the LocalKafka that `up` started itself, if any
+    broker: BrokerChild | None = None  # the broker `up` started itself, if any
     sellers: dict = field(default_factory=dict)
 
     @property
@@ -150,6 +71,9 @@ class Stack:
     def start(self, external_kafka: bool) -> None:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
+        from livemetrics.in_use import check_stack
+
+        check_stack(s, own_broker=not external_kafka)  # raises InUse naming the holder
         steps = ["broker", "topics", "migrations", "sellers", "processes"]
         with tqdm(total=len(steps), desc="starting", unit="step", file=sys.stderr, leave=True) as bar:
             bar.set_description(f"Kafka broker on {s.kafka_bootstrap}")
@@ -157,11 +81,11 @@ class Stack:
                 from livemetrics.kafka_local import LocalKafka
 
                 lk = LocalKafka(s)
-                already = lk.pid() is not None and lk.answering()
-                msg = lk.start(quiet=True)  # downloads the jars from Maven Central on first use
-                if not already:
-                    self.broker = lk
-                tqdm.write(msg, file=sys.stderr)
+                if lk.pid() is not None and lk.answering():  # `livemetrics kafka start` on this data dir
+                    tqdm.write(lk.start(quiet=True), file=sys.stderr)
+                else:
+                    self.broker = BrokerChild(lk, self.log_dir)  # set first: an interrupted start is stopped too
+                    tqdm.write(self.broker.start().message, file=sys.stderr)
             bar.update()
             self._checkpoint()
             bar.set_description("topics")
@@ -174,7 +98,7 @@ class Stack:
             bar.set_description("ClickHouse migrations")
             mig = Child("migrate", ["migrate"], self.log_dir).start(child_env(s))
             while mig.alive():
-                self._checkpoint(mig)
+                self._checkpoint()
                 time.sleep(0.2)
             if mig.proc.returncode != 0:
                 raise StackError(f"migrations failed (exit {mig.proc.returncode}); {mig.log_path}:\n{mig.tail()}")
@@ -210,9 +134,9 @@ class Stack:
         deadline = time.monotonic() + timeout
         with tqdm(total=len(self.children), desc="ready", unit="process", file=sys.stderr) as bar:
             while True:
+                self._checkpoint()
                 for c in self.children:
-                    self._checkpoint(c)
-                    if not c.ready and c.check_ready():
+                    if bar.n < len(self.children) and not c.ready and c.check_ready():
                         bar.update()
                         tqdm.write(f"  {c.name:8} ready (pid {c.pid}, log {c.log_path})", file=sys.stderr)
                 pending = [c.name for c in self.children if not c.ready]
@@ -228,14 +152,44 @@ class Stack:
             self.children.append(sim.start(child_env(self.settings)))
             sim.ready = True
 
-    def _checkpoint(self, child: Child | None = None) -> None:
+    def _checkpoint(self) -> None:
         if self.stop_requested.is_set():
             raise Interrupted
-        if child is not None and child.proc is not None and not child.alive():
-            raise ChildDied(child)
-        for c in self.children:
-            if c.proc is not None and not c.alive():
-                raise ChildDied(c)
+        self.tend()
+
+    # --- supervise -----------------------------------------------------------------------------
+    def tend(self) -> None:
+        """Report each child that died and restart it when its backoff is over; raise GaveUp when one
+        keeps dying (supervise.RestartPolicy). Runs on the main thread: the parent-death signal
+        follows the thread that started a child."""
+        env = None
+        for c in ([self.broker] if self.broker else []) + self.children:
+            now = time.monotonic()
+            if c.restart_at is not None and now >= c.restart_at:
+                try:
+                    c.start(env or (env := child_env(self.settings)))
+                    say(f"livemetrics up: {c.name} restarted (pid {c.pid})")
+                except Exception as exc:  # noqa: BLE001 - a failed start counts as a death
+                    self._died(c, f"could not start: {exc}")
+            elif c.died():
+                self._died(c, f"{c.reason()}; last lines of {c.log_path}:\n{c.tail()}")
+
+    def _died(self, c: Child, why: str) -> None:
+        say(f"\nlivemetrics up: {c.name} {why}")
+        c.clear_group()  # its own children (gateway workers) go with it
+        delay = c.policy.died(time.monotonic())
+        if delay is None:
+            raise GaveUp(f"{c.name} keeps dying ({c.policy.summary()}): stopping everything; see {c.log_path}")
+        c.restart_at = time.monotonic() + delay
+        say(f"livemetrics up: restarting {c.name} in {delay:g} s")
+
+    def supervise(self) -> None:
+        """Block until a stop signal or the loss of the output (returns) or GaveUp (raises)."""
+        while not self.stop_requested.wait(0.5):
+            if output_gone():
+                say("livemetrics up: the terminal or pipe it writes to is gone: stopping")
+                return
+            self.tend()
 
     # --- run and stop --------------------------------------------------------------------------
     def banner(self) -> str:
@@ -251,13 +205,6 @@ class Stack:
         lines.append("Ctrl-C stops everything.")
         return "\n".join(lines)
 
-    def supervise(self) -> None:
-        """Block until Ctrl-C/SIGTERM (returns) or a child dies (raises ChildDied)."""
-        while not self.stop_requested.wait(0.5):
-            for c in self.children:
-                if not c.alive():
-                    raise ChildDied(c)
-
     def stop(self, timeout: float = 20.0) -> None:
         """The simulator first (no new traffic), then the rest together; the broker last."""
         started = time.monotonic()
@@ -272,9 +219,9 @@ class Stack:
         for c in rest:
             c.reap(deadline)
         if self.children:
-            print(f"processes stopped in {time.monotonic() - started:.1f}s", file=sys.stderr)
+            say(f"processes stopped in {time.monotonic() - started:.1f}s")
         if self.broker is not None:
-            print(self.broker.stop(), file=sys.stderr)
+            self.broker.stop()
 
 
 class StackError(RuntimeError):
@@ -285,10 +232,8 @@ class Interrupted(Exception):
     pass
 
 
-class ChildDied(Exception):
-    def __init__(self, child: Child):
-        super().__init__(child.name)
-        self.child = child
+class GaveUp(RuntimeError):
+    pass
 
 
 def up(settings: Settings, simulate: bool = True, kafka: str | None = None, clickhouse: str | None = None,
@@ -304,27 +249,27 @@ def up(settings: Settings, simulate: bool = True, kafka: str | None = None, clic
     def on_signal(signum, _frame):
         stack.stop_requested.set()
 
-    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    old = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     status = 0
     try:
         stack.start(external_kafka=bool(kafka))
-        print(stack.banner(), flush=True)
+        say(stack.banner(), sys.stdout)
         stack.supervise()
     except Interrupted:
         pass
-    except ChildDied as exc:
-        c = exc.child
-        code = c.proc.returncode if c.proc else "?"
-        print(f"\nlivemetrics up: {c.name} exited with code {code}; last lines of {c.log_path}:\n{c.tail()}",
-              file=sys.stderr)
+    except InUse as exc:  # nothing was started
+        say(f"livemetrics up: {exc}")
         status = 1
-    except Exception as exc:  # noqa: BLE001 - report any start-up failure in words, then clean up
-        print(f"\nlivemetrics up: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - GaveUp, a start-up failure: report it in words, then clean up
+        say(f"\nlivemetrics up: {exc}")
         status = 1
     finally:
-        print("stopping ...", file=sys.stderr)
+        started = bool(stack.children or stack.broker)
+        if started:
+            say("stopping ...")
         stack.stop()
         for sig, handler in old.items():
             signal.signal(sig, handler)
-        print("stopped.", file=sys.stderr)
+        if started:
+            say("stopped.")
     return status

@@ -21,6 +21,9 @@ def emit(bench: str, metric: str, value: float, unit: str, **labels: Any) -> dic
 
 
 def run(part: str, args) -> int:
+    from livemetrics import lifeline
+
+    lifeline.exit_on_signals()  # `timeout`'s SIGTERM unwinds through the parts' clean-up of their children
     parts = PARTS if part == "all" else (part,)
     status = 0
     for name in parts:

@@ -188,6 +188,7 @@ def _raw_ceiling(s: Settings, records: list, duration: float, broker_pid: int | 
 
 
 def run(args) -> int:
+    from livemetrics import lifeline
     from livemetrics.kafka_local import LocalKafka
 
     with ExitStack() as stack:
@@ -197,7 +198,7 @@ def run(args) -> int:
         if not bootstrap:
             ks = Settings(data_dir=tmp, kafka_bootstrap=f"127.0.0.1:{_free_port()}", kafka_controller_port=_free_port())
             lk = LocalKafka(ks)
-            lk.start(wait_s=90, quiet=True)
+            lk.start(wait_s=90, quiet=True, die_with_parent=True)
             stack.callback(lk.stop)
             bootstrap = ks.kafka_bootstrap
             broker_pid = lk.pid()
@@ -217,7 +218,8 @@ def run(args) -> int:
             gs = s.model_copy(update={"host": "127.0.0.1", "gateway_port": port, "gateway_workers": workers})
             proc = subprocess.Popen(  # the real command, as operators run it
                 [sys.executable, "-m", "livemetrics.cli", "gateway"],
-                env=gs.child_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                env=gs.child_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=lifeline.preexec())  # ends with this process, however it ends
             try:
                 _wait_ready(port, proc)
                 rate, labels = measure_gateway(tmp, port, key, bodies, args.duration, proc.pid, broker_pid, args.connections)

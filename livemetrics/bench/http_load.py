@@ -12,6 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from livemetrics import lifeline
+
 
 async def _client(port: int, requests: list[bytes], stop_at: float, counts: dict) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -103,7 +105,7 @@ def wrk_run(tmp: Path, port: int, key: str, user_agent: str, bodies: list[bytes]
     proc = subprocess.Popen(
         ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
          "-s", str(tmp / "post.lua"), f"http://127.0.0.1:{port}", "--", str(body_dir), str(len(bodies)), key, user_agent],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=lifeline.preexec())  # dies with us
     out = proc.stdout.read().decode()
     _, _, usage = os.wait4(proc.pid, 0)
     proc.returncode = 0

@@ -162,7 +162,7 @@ def local_broker(args, tmp: Path):
 
     ks = Settings(data_dir=tmp / "kafka", kafka_bootstrap=f"127.0.0.1:{free_port()}", kafka_controller_port=free_port())
     lk = LocalKafka(ks)
-    lk.start(wait_s=90, quiet=True)
+    lk.start(wait_s=90, quiet=True, die_with_parent=True)
     try:
         yield ks.kafka_bootstrap
     finally:

@@ -14,6 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
+from livemetrics import lifeline
 from livemetrics.bench import emit
 from livemetrics.bench.sink import local_broker
 from livemetrics.contract import Checkout, Customer, Event, Item, Page, Payment, TOPIC_FOR_TYPE, encode
@@ -138,7 +139,8 @@ def run(args) -> int:
         emit("streams", "raw_consume_events_per_s", raw, "events/s", events=n, client="aiokafka")
         log = open(Path(tmp) / "worker.log", "ab")
         worker = subprocess.Popen([sys.executable, "-m", "livemetrics.cli", "worker"], env=s.child_env(),
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                  preexec_fn=lifeline.preexec())  # ends with this process, however it ends
         admin = AdminClient(admin_config(s))
         try:
             first = last = None  # (time, committed, worker CPU seconds) at the first and last progress seen

@@ -146,6 +146,8 @@ def _wait_http(url: str, timeout: float) -> None:
 
 
 def run(args) -> int:
+    from livemetrics import lifeline
+
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lm-bench-ws-")))
         bootstrap = args.kafka
@@ -155,7 +157,7 @@ def run(args) -> int:
             ks = Settings(data_dir=tmp / "kafka", kafka_bootstrap=f"127.0.0.1:{_free_port()}",
                           kafka_controller_port=_free_port())
             lk = LocalKafka(ks)
-            lk.start(wait_s=120, quiet=True)
+            lk.start(wait_s=120, quiet=True, die_with_parent=True)
             stack.callback(lk.stop)
             bootstrap = ks.kafka_bootstrap
         tag = uuid.uuid4().hex[:8]
@@ -174,7 +176,8 @@ def run(args) -> int:
         procs = []
         for cmd in (["worker"], ["gateway"], ["api", "--no-sink"]):
             p = subprocess.Popen([sys.executable, "-m", "livemetrics.cli", *cmd], env=env, stdout=logs,
-                                 stderr=subprocess.STDOUT, start_new_session=True)
+                                 stderr=subprocess.STDOUT, start_new_session=True,
+                                 preexec_fn=lifeline.preexec())  # ends with this process, however it ends
             procs.append(p)
             stack.callback(lambda p=p: (p.terminate(), p.wait(20)))
         gw, api = f"http://127.0.0.1:{s.gateway_port}", f"http://127.0.0.1:{s.api_port}"

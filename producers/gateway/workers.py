@@ -43,6 +43,10 @@ def reuseport_socket(host: str, port: int, backlog: int) -> socket.socket:
 def _worker(options: dict[str, Any]) -> None:
     import uvicorn
 
+    from livemetrics.lifeline import die_with_parent
+
+    die_with_parent(multiprocessing.parent_process().pid)  # SIGTERM when the supervisor ends, even by SIGKILL
+
     config = uvicorn.Config("producers.gateway.app:create_gateway", factory=True, **options)
     uvicorn.Server(config).run(sockets=[reuseport_socket(config.host, config.port, config.backlog)])
 

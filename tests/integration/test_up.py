@@ -12,8 +12,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,69 +20,11 @@ import psutil
 import pytest
 
 from livemetrics.settings import Settings
-from tests.support.services import free_port
 from tests.support.servers import wait_until
+from tests.support.up_process import Up, gone, post_page_view
 
 pytestmark = pytest.mark.integration
 SELLER = "acme-home"
-
-
-def up_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMETRICS_")}
-    env.update({
-        "LIVEMETRICS_DATA_DIR": str(data_dir),
-        "LIVEMETRICS_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
-        "LIVEMETRICS_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "LIVEMETRICS_KAFKA_HEAP": "512m",
-        "LIVEMETRICS_GATEWAY_PORT": str(free_port()),
-        "LIVEMETRICS_API_PORT": str(free_port()),
-        "PYTHONUNBUFFERED": "1",
-        **extra,
-    })
-    return env
-
-
-class Up:
-    def __init__(self, data_dir: Path, args: list[str], **env: str):
-        self.data_dir = data_dir
-        self.env = up_env(data_dir, **env)
-        self.out = data_dir.parent / "up.out"
-        self.err = data_dir.parent / "up.err"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen([sys.executable, "-m", "livemetrics.cli", "up", *args], env=self.env,
-                                     stdout=open(self.out, "wb"), stderr=open(self.err, "wb"), start_new_session=True)
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.env['LIVEMETRICS_API_PORT']}"
-
-    def text(self) -> str:
-        return self.out.read_text(errors="replace") + self.err.read_text(errors="replace").replace("\r", "\n")
-
-    def wait_up(self, timeout: float = 300) -> None:
-        try:
-            wait_until(lambda: "livemetrics is up." in self.out.read_text(), timeout, interval=0.5,
-                       what="livemetrics up", alive=lambda: self.proc.poll() is None)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{self.text()[-4000:]}") from None
-
-    def ours(self) -> list[psutil.Process]:
-        """Every process on this machine started for this `up` (they all carry its data dir)."""
-        found = []
-        for p in psutil.process_iter():
-            try:
-                if p.pid != self.proc.pid and p.environ().get("LIVEMETRICS_DATA_DIR") == str(self.data_dir):
-                    found.append(p)
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                pass
-        return found
-
-    def kill_all(self) -> None:
-        for p in self.ours() + [psutil.Process(self.proc.pid)] if self.proc.poll() is None else self.ours():
-            try:
-                p.kill()
-            except psutil.NoSuchProcess:
-                pass
 
 
 def get(url: str, token: str) -> dict:
@@ -178,25 +118,40 @@ def test_up_runs_the_whole_product_with_simulated_traffic_and_stops_clean(tmp_pa
 
 
 @pytest.mark.timeout(300)
-def test_a_child_that_dies_is_reported_and_the_rest_are_stopped(tmp_path, kafka):
+def test_a_child_that_dies_is_reported_restarted_and_everything_stops_on_sigterm(tmp_path, kafka):
     tag = f"t{os.getpid()}{int(time.time())}"
     up = Up(tmp_path / "data", ["--no-simulate", "--kafka", kafka], LIVEMETRICS_TOPIC_PREFIX=f"{tag}.",
             LIVEMETRICS_APP_ID=f"lm-{tag}", LIVEMETRICS_SINK_GROUP=f"sink-{tag}", LIVEMETRICS_STORE="memory://")
     try:
         up.wait_up()
-        gateway = next(p for p in up.ours() if p.cmdline()[-1] == "gateway")
+        gateway = up.child("gateway")
         others = [p for p in up.ours() if p.pid != gateway.pid]
         assert {p.cmdline()[-1] for p in others} == {"worker", "api"}
         gateway.kill()
-        assert up.proc.wait(90) == 1
+        # reported with the reason and its log, then restarted: the gateway answers again
+        wait_until(lambda: "gateway restarted" in up.text(), 60, interval=0.3, what="gateway restarted",
+                   alive=lambda: up.proc.poll() is None)
         text = up.text()
-        assert "gateway exited with code -9" in text and "gateway.log" in text
-        assert not [p for p in others if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-        assert not up.ours()
+        assert "gateway killed by SIGKILL; last lines of" in text and "gateway.log" in text
+        key = up.sellers()[SELLER]["browser_key"]
+        wait_until(lambda: _answers(up.gateway, key), 60, interval=0.5, what="the restarted gateway's 202")
+        assert up.child("gateway").pid != gateway.pid
+        assert all(p.is_running() for p in others)  # the others were left alone
+        everything = up.descendants()
+        up.proc.send_signal(signal.SIGTERM)
+        assert up.proc.wait(90) == 0, up.text()[-3000:]
+        assert not gone(everything, 30) and not up.ours()
         # the shared broker was not started by `up`, so it is left running
-        assert "kafka stopped" not in text
+        assert "kafka stopped" not in up.text()
         from livemetrics.kafka_local import LocalKafka
 
         assert LocalKafka(Settings(kafka_bootstrap=kafka)).answering()
     finally:
         up.kill_all()
+
+
+def _answers(gateway: str, key: str) -> bool:
+    try:
+        return post_page_view(gateway, key, "restart-probe") == 202
+    except httpx.HTTPError:
+        return False
