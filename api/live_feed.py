@@ -1,7 +1,11 @@
 """Follows ``live-metrics`` (compacted: the latest snapshot per seller) and ``payment-alerts`` and fans
 each message out to the seller's WebSocket subscribers on the event loop.
 
-Every API replica reads both topics whole (no consumer group), so each serves its own clients."""
+Every API replica reads both topics whole (no consumer group), so each serves its own clients.
+
+Broker outages: the consumer reconnects by itself (librdkafka keeps its positions). While the broker
+cannot be reached every snapshot this replica serves says ``"delayed": true`` (the dashboard shows a
+banner), and each subscriber gets its snapshot again when that changes; nothing else stops."""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ log = logging.getLogger("livemetrics.api.feed")
 _dec = msgspec.json.Decoder()
 _enc = msgspec.json.Encoder()
 LAG_EVERY_S = 5.0
+PROBE_EVERY_S = 1.0  # how often the broker is asked for metadata: a failed answer means live data is delayed
 
 ALERT_QUEUE_LIMIT = 1000
 
@@ -62,6 +67,8 @@ class LiveFeed:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.caught_up = threading.Event()
+        self.delayed = False  # the broker cannot be reached: no new snapshots can arrive
+        self.delayed_since: float | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> "LiveFeed":
         self.loop = loop
@@ -90,8 +97,19 @@ class LiveFeed:
     def count(self, seller_id: str) -> int:
         return len(self.subscribers.get(seller_id, ()))
 
+    def _set_delayed(self, delayed: bool) -> None:
+        """Say (or stop saying) on every seller's snapshot that live data is delayed; push it to dashboards."""
+        if delayed == self.delayed:
+            return
+        self.delayed = delayed
+        self.delayed_since = time.time() if delayed else None
+        log.warning("live data delayed: broker unreachable" if delayed else "broker reachable again: live data flows")
+        for seller, snap in list(self.latest.items()):
+            self._deliver("snapshot", seller, snap)
+
     def _deliver(self, kind: str, seller: str, data: dict) -> None:
         if kind == "snapshot":
+            data = {**data, "delayed": self.delayed}
             self.latest[seller] = data
             subs = self.subscribers.get(seller)
             if subs:  # encoded once for every dashboard of the seller, not once per socket
@@ -124,10 +142,21 @@ class LiveFeed:
         for topic, n in lag.items():
             metrics.CONSUMER_LAG.labels("api-feed", topic).set(n)
 
+    def _probe(self, c: Consumer, topic: str) -> None:
+        """Ask the broker for a topic's metadata (no answer: live data is delayed); tell the loop on change."""
+        try:
+            c.list_topics(topic, timeout=2)
+            reachable = True
+        except Exception:  # noqa: BLE001 - any failure means the broker did not answer
+            reachable = False
+        if reachable == self.delayed and self.loop is not None:
+            self.loop.call_soon_threadsafe(self._set_delayed, not reachable)
+
     def _run(self) -> None:
         snaps, alerts = self.settings.topic("live-metrics"), self.settings.topic("payment-alerts")
+        # A broker back from an outage is found within a second (librdkafka's default backoff grows to 10 s).
         c = Consumer({**base_config(self.settings), "group.id": "unused", "enable.auto.commit": False,
-                      "enable.partition.eof": True})
+                      "enable.partition.eof": True, "reconnect.backoff.max.ms": 1000})
         try:
             parts: list[TopicPartition] = []
             while not self._stop.is_set() and not parts:
@@ -148,7 +177,11 @@ class LiveFeed:
             c.assign(parts)
             eof: set[tuple[str, int]] = set()
             next_lag = time.monotonic() + LAG_EVERY_S
+            next_probe = time.monotonic() + PROBE_EVERY_S
             while not self._stop.is_set():
+                if time.monotonic() >= next_probe:
+                    self._probe(c, snaps)
+                    next_probe = time.monotonic() + PROBE_EVERY_S
                 if time.monotonic() >= next_lag:
                     next_lag = time.monotonic() + LAG_EVERY_S
                     self._report_lag(c, parts)

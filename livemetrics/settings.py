@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     raw_retention_hours: int = 72
     pii_retention_hours: int = 24
     delivery_timeout_ms: int = 5000
+    broker_outage_tolerance_s: float = Field(
+        300.0, gt=0, description="How long the worker, sink and live feed wait out an unreachable broker "
+        "(the worker's own writes are held, never dropped, this long; past it the worker exits and says why).")
 
     # --- ClickHouse --------------------------------------------------------------------------
     clickhouse_dsn: str = Field("", description="chdb:///path (embedded) or http(s)://user:pass@host:port")

@@ -29,6 +29,9 @@ app = faust.App(
     # A SIGKILLed worker's partitions move to the others after this; Faust's default is 60 s.
     broker_session_timeout=settings.worker_session_timeout_s,
     broker_heartbeat_interval=max(0.5, settings.worker_session_timeout_s / 4),
+    # Faust's own producer (live deltas, snapshots, alerts, ticks, the gauges' changelog) holds a batch
+    # through a broker outage up to the tolerance rather than expiring it (a dropped delta or snapshot).
+    producer_request_timeout=settings.broker_outage_tolerance_s,
     web_enabled=False,
     autodiscover=False,
     key_serializer="raw",

@@ -26,6 +26,12 @@ What we rely on in Faust 0.15 (``faust/tables/base.py``, ``faust/stores/rocksdb.
   are in the changelog.
 - on revocation the owner flushes before the partition is handed over, so none of its rows can land
   after the next owner's.
+
+Broker outages. The producer holds rows for ``broker_outage_tolerance_s`` (``message.timeout.ms``), not
+the gateway's few seconds: a row that timed out would be a row lost from the changelog while the store
+has it, and the worker had to exit (issue 14). Within the tolerance the rows wait in the producer's
+queue, commits wait for them, and everything goes out once the broker is back; past it the worker
+exits with a message that says the broker was away too long.
 """
 
 from __future__ import annotations
@@ -58,7 +64,11 @@ class DirectChangelog:
 
             from livemetrics.kafka_config import changelog_producer_config
 
-            self._producer = Producer(changelog_producer_config(self.settings))
+            # Rows wait out a broker outage up to the tolerance instead of timing out (see above).
+            timeout_ms = int(self.settings.broker_outage_tolerance_s * 1000)
+            # A broker back from an outage is found within a second (librdkafka's default backoff grows to 10 s).
+            self._producer = Producer(changelog_producer_config(
+                self.settings, **{"message.timeout.ms": timeout_ms, "reconnect.backoff.max.ms": 1000}))
             self._topic = self.table.changelog_topic_name
         return self._producer
 
@@ -126,7 +136,10 @@ class DirectChangelog:
     def _check(self) -> None:
         if self._errors:
             errors, self._errors = self._errors, []
-            raise ChangelogDeliveryError(f"{len(errors)} changelog rows not delivered, e.g. {errors[0]}")
+            raise ChangelogDeliveryError(
+                f"{len(errors)} changelog rows not delivered within broker_outage_tolerance_s="
+                f"{self.settings.broker_outage_tolerance_s:g} s (is the broker at {self.settings.kafka_bootstrap} "
+                f"down?), e.g. {errors[0]}; nothing was committed for them: a restart processes them again")
 
     def _persist_offsets(self) -> None:
         store = self.table.data
@@ -154,7 +167,9 @@ class DirectChangelog:
         p.poll(0)
         while self._behind(target):
             if deadline is not None and loop.time() > deadline:
-                raise ChangelogDeliveryError(f"{self._behind(target)} changelog rows still in flight after {timeout} s")
+                raise ChangelogDeliveryError(
+                    f"{self._behind(target)} changelog rows still in flight after {timeout:g} s (is the broker at "
+                    f"{self.settings.kafka_bootstrap} down?)")
             await asyncio.sleep(0.002)
             p.poll(0)
         self._check()

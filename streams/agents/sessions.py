@@ -69,5 +69,7 @@ async def _forget_deadlines(app_, revoked, **kwargs) -> None:
     # partitions that moved away: they are never read for a partition this worker does not own).
     # Rows already produced go out before the partition is handed over (none may land after the next
     # owner's).
-    await sessions_changelog.flush(timeout=settings.delivery_timeout_ms / 1000)
+    # A revocation right after a broker outage may find rows still waiting for it: they are waited for
+    # as long as the producer holds them (streams/changelog.py).
+    await sessions_changelog.flush(timeout=settings.broker_outage_tolerance_s)
     memory.forget()

@@ -106,6 +106,7 @@ export function renderSnapshot(snap) {
   asOf.textContent = fmtTime(snap.as_of_ms ?? snap.as_of);
   asOf.setAttribute("datetime", snap.as_of);
   $("#recovering").hidden = !snap.recovering;
+  $("#delayed").hidden = !snap.delayed;
   $("#tab-live").classList.toggle("recovering", !!snap.recovering);
 }
 

@@ -1,0 +1,130 @@
+"""The broker SIGKILLed under load, again and again, and restarted on the same data directory and port
+(issue 14): no process exits, the gateway answers only 202 or 503 (never 2xx for an event not in
+Kafka), the API says live data is delayed while the broker is away, and after each restart the live
+numbers equal a recount of the events answered 202 within 30 s; every one of them is in Kafka.
+
+``make test`` runs 2 cycles; ``make chaos`` runs more (``LIVEMETRICS_TEST_CHAOS_CYCLES``, outage length
+``LIVEMETRICS_TEST_CHAOS_OUTAGE_S``). Figures of each cycle are printed as JSON lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import uuid
+from collections import Counter
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from livemetrics.kafka_config import consumer_config
+from livemetrics.settings import RAW_TOPICS
+from tests.support.outage_load import Storefront, recount
+from tests.support.servers import wait_until
+from tests.support.services import local_kafka
+from tests.support.stack import Stack, module_settings, new_seller
+
+pytestmark = pytest.mark.integration
+
+CYCLES = int(os.environ.get("LIVEMETRICS_TEST_CHAOS_CYCLES", "2"))
+# Longer than the gateway's delivery timeout (5 s), the old limit of the worker's own writes.
+OUTAGE_S = float(os.environ.get("LIVEMETRICS_TEST_CHAOS_OUTAGE_S", "3"))
+SELLERS = ("shop-a", "shop-b")
+
+
+def kafka_event_ids(s, deadline_s: float = 30) -> set[str]:
+    """Every event id in the raw topics, read to their end offsets."""
+    c = Consumer(consumer_config(s, f"test-read-{uuid.uuid4().hex[:8]}"))
+    try:
+        parts = []
+        for t in RAW_TOPICS:
+            md = c.list_topics(s.topic(t), timeout=10).topics[s.topic(t)]
+            parts += [TopicPartition(s.topic(t), p, 0) for p in md.partitions]
+        ends = {(tp.topic, tp.partition): c.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
+        c.assign(parts)
+        ids: set[str] = set()
+        todo = {k for k, end in ends.items() if end > 0}
+        deadline = time.monotonic() + deadline_s
+        while todo and time.monotonic() < deadline:
+            m = c.poll(0.2)
+            if m is None or m.error():
+                continue
+            ids.add(json.loads(m.value())["event_id"])
+            if m.offset() + 1 >= ends[(m.topic(), m.partition())]:
+                todo.discard((m.topic(), m.partition()))
+        assert not todo, f"raw topics not read to their end within {deadline_s} s: {todo}"
+        return ids
+    finally:
+        c.close()
+
+
+def live_view(stack: Stack, seller: str, token: str) -> dict:
+    snap = stack.live(seller, token)
+    return {k: snap[k] for k in ("live", "active_sessions", "purchased_30m", "payment_failures_30m")}
+
+
+def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_path, clickhouse_dsn):
+    with local_kafka(tmp_path / "kafka") as (bootstrap, broker):
+        s = module_settings(bootstrap, clickhouse_dsn, tmp_path, store="rocksdb://", broker_outage_tolerance_s=120)
+        sellers = {name: new_seller(s, name) for name in ("warmup", *SELLERS)}
+        stack = Stack(s, tmp_path, sellers)
+        fronts: list[Storefront] = []
+        try:
+            stack.warm_up()
+            token = sellers["warmup"][1]
+            for cycle in range(CYCLES):
+                new = [Storefront(f"{stack.gateway.url}/v1/events", sellers[seller][0], seller, sessions=500,
+                                  seed=cycle * 10 + i, batch=100, pause=0) for i, seller in enumerate(SELLERS * 2)]
+                for front in new:
+                    front.start()
+                fronts += new
+                # Kill under load: fresh acknowledgements mean changelog rows and deltas are in flight.
+                before = sum(len(fr.acked_events()) for fr in fronts)
+                wait_until(lambda: sum(len(fr.acked_events()) for fr in fronts) >= before + 5000, 30, interval=0.05,
+                           what="load before the kill", alive=stack.worker.alive)
+                pid = broker.pid()
+                os.killpg(pid, signal.SIGKILL)
+                killed = time.monotonic()
+                # While it is away: the API says live data is delayed; the worker keeps running.
+                wait_until(lambda: stack.live("warmup", token).get("delayed") is True, OUTAGE_S + 5, interval=0.2,
+                           what="the API saying live data is delayed", alive=stack.worker.alive)
+                while time.monotonic() < killed + OUTAGE_S:  # the outage itself: the scenario's length
+                    assert stack.worker.alive(), f"worker exited during the outage\n{stack.worker.log_tail()}"
+                    time.sleep(0.5)
+                answered_503 = sum(fr.statuses[503] for fr in fronts)
+                broker.start(wait_s=90, quiet=True)
+                restarted = time.monotonic()
+                acked_at_restart = sum(len(fr.acked_events()) for fr in fronts)
+                wait_until(lambda: sum(len(fr.acked_events()) for fr in fronts) > acked_at_restart, 30, interval=0.05,
+                           what="a 202 after the restart", alive=stack.worker.alive)
+                first_202_s = time.monotonic() - restarted
+                for front in new:  # every batch is retried until acknowledged, then the load stops
+                    front.stop()
+                for front in new:
+                    front.join(60)
+                    assert not front.is_alive() and front.gave_up == 0, f"{front.name} did not get its batches acknowledged"
+                stopped = time.monotonic()
+                events = {seller: [e for fr in fronts if fr.seller == seller for e in fr.acked_events()] for seller in SELLERS}
+                try:
+                    wait_until(lambda: all(live_view(stack, x, sellers[x][1]) == recount(events[x]) for x in SELLERS),
+                               30, interval=0.2, what=f"live = recount after outage {cycle + 1}", alive=stack.worker.alive)
+                except AssertionError as exc:
+                    raise AssertionError(f"{exc}\nlive: {[live_view(stack, x, sellers[x][1]) for x in SELLERS]}\n"
+                                         f"recount: {[recount(events[x]) for x in SELLERS]}\n{stack.worker.log_tail()}") from None
+                assert stack.live("warmup", token).get("delayed") is False
+                statuses = sum((fr.statuses for fr in fronts), start=Counter())
+                assert set(statuses) <= {202, 503, "network"}, statuses
+                print(json.dumps({"cycle": cycle + 1, "outage_s": round(restarted - killed, 1),
+                                  "first_202_after_restart_s": round(first_202_s, 2),
+                                  "live_equals_recount_after_load_stop_s": round(time.monotonic() - stopped, 2),
+                                  "answered_503": answered_503, "acked_events": sum(len(v) for v in events.values())}))
+            # Nothing answered 202 is missing from Kafka.
+            acked_ids = {e["event_id"] for fr in fronts for e in fr.acked_events()}
+            missing = acked_ids - kafka_event_ids(s)
+            assert not missing, f"{len(missing)} acknowledged events not in Kafka, e.g. {sorted(missing)[:3]}"
+            assert stack.worker.alive(), stack.worker.log_tail()
+        finally:
+            for front in fronts:
+                front.stop()
+            stack.close()
