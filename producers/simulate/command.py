@@ -22,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="N card payments failing with the same error code within 5 s, to show the spike alert")
     p.add_argument("--burst-at", type=float, default=30.0, metavar="S", help="seconds after start for --burst (default 30)")
     p.add_argument("--backfill-days", type=float, default=0, metavar="N",
-                   help="first send N days of history with past timestamps through each seller's signed server key")
+                   help="first send N days of history with past timestamps through each seller's signed server key "
+                        "(the gateway takes backfill up to LIVEMETRICS_EVENT_TTL_DAYS back, default 400)")
     p.add_argument("--sessions-per-day", type=int, default=1500, help="backfill volume, all sellers (default 1500)")
     p.add_argument("--no-live", action="store_true", help="only backfill, no live traffic")
     p.add_argument("--seed", type=int, help="random seed, for repeatable traffic")

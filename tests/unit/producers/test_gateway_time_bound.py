@@ -92,3 +92,17 @@ def test_seq_is_the_position_in_the_request_and_left_out_when_zero():
 def test_duration_names_each_unit_once():
     assert duration(0) == "0 s" and duration(1) == "0.001 s" and duration(DAY_MS) == "1 d"
     assert duration(90_061_001) == "1 d 1 h 1 min 1.001 s" and duration(3_600_000 + 5_000) == "1 h 5 s"
+
+
+def test_the_simulators_backfill_days_fit_the_bound():
+    """`livemetrics simulate --backfill-days 14` (the run of issue 13) sends only history the gateway takes
+    as backfill, and none of it would pass as live."""
+    from producers.simulate.traffic import backfill_plan
+
+    bodies = [e.body for _, e in backfill_plan(14, NOW - 35 * 60_000, 60, seed=3)]
+    assert min(b["ts"] for b in bodies) < NOW - 13 * DAY_MS
+    for at in range(0, len(bodies), 500):
+        body = json.dumps({"events": bodies[at:at + 500]}).encode()
+        assert ingest(body, BACKFILL, SETTINGS, received_at=NOW).rejected == []
+    old = [b for b in bodies if b["ts"] < NOW - SKEW][:500]
+    assert len(ingest(json.dumps({"events": old}).encode(), LIVE, SETTINGS, received_at=NOW).rejected) == len(old)
