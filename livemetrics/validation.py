@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from livemetrics.card_data import EVENT_ID_KEY, find_card_data, might_hold_card_data, past_event_id, redact
+from livemetrics.card_data import EVENT_ID_KEY, find_card_data, might_hold_card_data, past_event_id, redact, scan_decoder
 from livemetrics.clean_types import CLEAN_SCAN, CleanEventIn, clean_envelope
 from livemetrics.contract import MAX_BATCH, MAX_EVENT_BYTES, ContractError, EventIn, check_rules
 
@@ -36,7 +36,6 @@ class _Envelope(msgspec.Struct):
 
 
 _envelope = msgspec.json.Decoder(_Envelope)
-_generic = msgspec.json.Decoder()
 
 
 def split_body(body: bytes) -> list[bytes]:
@@ -144,13 +143,13 @@ def _friendly(msg: str) -> str:
 def card_rejection(raw: bytes, index: int) -> Rejection | None:
     """The exact check of an event ``might_hold_card_data`` flagged: the walk over the decoded event."""
     try:
-        obj = _generic.decode(raw)
+        obj = scan_decoder.decode(raw)
     except msgspec.DecodeError as exc:
         return Rejection(index, f"malformed JSON: {exc}", "schema")
-    card_path = find_card_data(obj)
-    if card_path:
+    where = find_card_data(obj)
+    if where:
         return Rejection(
-            index, f"card data is never accepted: value at `{card_path}` looks like a card number or security code",
+            index, f"card data is never accepted: {where} looks like a card number or security code",
             "card_data", redact(obj),
         )
     return None
@@ -182,6 +181,6 @@ def _decoded_or_none(raw: bytes) -> Any:
     """The rejected event for the dead-letter topic. It passed the card check, but that check trusts the
     top-level `ts` only in a valid event, which this one is not: redacted again, whatever it holds."""
     try:
-        return redact(_generic.decode(raw))
+        return redact(scan_decoder.decode(raw))
     except msgspec.DecodeError:
         return None

@@ -77,18 +77,26 @@ def test_one_bad_event_in_a_batch_is_named_by_its_own_path_and_index():
     assert {decode(v).event_id for _, _, v in result.records} == {e["event_id"] for i, e in enumerate(events) if i not in (7, 30)}
 
 
-# A UUID holding a run of 13+ decimal digits, dashes between (about 2 random UUIDs in 100), and one whose
-# digits are a card number (4111111111111111, Luhn-valid).
+# A UUID holding a run of 13+ decimal digits, dashes between (about 2 random UUIDs in 100), and one made of
+# the digits of a card number (4111111111111111, Luhn-valid): neither is card data anywhere (a window of
+# several digit groups is a card number only with groups of 1-6 digits; a UUID's are 8-4-4-4-12), while
+# the same digits spelt as a card is printed are, also next to the event's own UUID.
 DIGIT_RUN_UUID = "a1234567-8901-2345-6789-0123456789ab"
 CARD_UUID = "41111111-1111-1111-1111-111111111111"
+CARD_DASHED = "4111-1111-1111-1111"
 
 
-def test_the_events_own_uuid_is_not_card_data_but_the_same_digits_elsewhere_are():
+def test_uuids_are_not_card_data_but_the_same_digits_as_a_card_are():
     for spacing in ((", ", ": "), (",", ":")):
         own = json.dumps(f.page_view(event_id=DIGIT_RUN_UUID), separators=spacing).encode()
         assert events_to_card_check([own]) == []
         assert events_to_card_check([json.dumps(f.page_view(event_id=CARD_UUID), separators=spacing).encode()]) == []
-        for details in ({"event_id": CARD_UUID}, {"id": CARD_UUID}, {"x": {"event_id": CARD_UUID}}):
+        for uuid_value in (CARD_UUID, DIGIT_RUN_UUID, CARD_UUID.replace("-", "")[:31] + "a"):
+            ev = f.payment_failed(event_id=CARD_UUID, session_id=uuid_value, payment_overrides={"order_id": uuid_value})
+            ev["payment"]["details"] = {"event_id": uuid_value, "id": uuid_value}
+            raw = json.dumps(ev, separators=spacing).encode()
+            assert events_to_card_check([raw]) == [] and not isinstance(parse_event(raw, 0), Rejection)
+        for details in ({"event_id": CARD_DASHED}, {"id": CARD_DASHED}, {"x": {"event_id": CARD_DASHED}}):
             ev = f.payment_failed(event_id=DIGIT_RUN_UUID)
             ev["payment"]["details"] = details
             raw = json.dumps(ev, separators=spacing).encode()
@@ -101,11 +109,11 @@ def test_the_events_own_uuid_is_not_card_data_but_the_same_digits_elsewhere_are(
     # digits after the UUID, in the same event, are still found
     tail = json.dumps(f.page_view(event_id=DIGIT_RUN_UUID)).encode().replace(b'", "type"', b'", "x": 4111111111111111, "type"')
     assert events_to_card_check([tail]) == [0]
-    for after in (b':', b' ', b': ', b'', b'x'):  # however little room the bytes after the UUID leave
+    for after in (b':', b' ', b': ', b'', b'"'):  # however little room the bytes after the UUID leave
         raw = b'{"event_id": "' + DIGIT_RUN_UUID.encode() + b'"' + after + b'4111111111111111}'
         assert events_to_card_check([raw]) == [0] and events_to_card_check([b"{}", raw]) == [1], after
     # a second `"event_id"` anywhere (here as a value) and no UUID is skipped
-    twice = json.dumps(f.page_view(event_id=CARD_UUID, page={"type": "home", "title": "event_id"})).encode()
+    twice = json.dumps(f.page_view(event_id=DIGIT_RUN_UUID, page={"type": "home", "title": "event_id " + CARD_DASHED})).encode()
     assert events_to_card_check([twice]) == [0]
 
 
@@ -122,7 +130,7 @@ def test_a_clean_body_is_decoded_at_once_and_anything_else_the_exact_way():
         {"events": events + [f.page_view(type="teleport")]},  # schema
         {"events": events, "ts": 1},  # a third `"ts"`...
         {"events": events + [f.page_view(page={"type": "home", "title": "ts"})]},  # ...even as a value
-        {"events": [f.payment_failed(payment_overrides={"details": {"event_id": CARD_UUID}})]},  # two `"event_id"`
+        {"events": [f.payment_failed(payment_overrides={"details": {"event_id": DIGIT_RUN_UUID.upper()}})]},  # two `"event_id"`
         {"events": [f.page_view(page={"type": "home", "title": "café"})]},  # an escape
         {"events": [f.payment_failed(payment_overrides={"details": {"log": "x" * 40_000}})]},  # over the event limit
         {"events": []}, events[0], [events[0]],
