@@ -1,0 +1,155 @@
+"""`livemetrics up` supervises: a child that dies (worker, API with its sink, the broker) is reported and
+restarted and serves again; one that keeps dying makes `up` stop everything and say why. A second `up`,
+`api`, `sink`, `migrate` or `gateway` on a data directory or port in use exits 1 naming the holder.
+
+One `up --no-simulate` with its own broker is shared by the tests of this module (start-up is the slow
+part); each test kills a different child and checks the others were left alone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import psutil
+import pytest
+
+from tests.support.servers import wait_until
+from tests.support.up_process import Up, gone, post_page_view
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory):
+    u = Up(tmp_path_factory.mktemp("up-supervised") / "data", ["--no-simulate"])
+    try:
+        u.wait_up()
+        yield u
+        everything = u.descendants()
+        u.proc.send_signal(signal.SIGTERM)
+        assert u.proc.wait(90) == 0, u.text()[-3000:]
+        assert not gone(everything, 60)
+    finally:
+        u.kill_all()
+
+
+def _live_home(up: Up, seller: str) -> int:
+    token = up.sellers()[seller]["token"]
+    try:
+        r = httpx.get(f"{up.api}/v1/sellers/{seller}/live", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    except httpx.HTTPError:
+        return -1
+    return r.json()["live"]["home"] if r.status_code == 200 else -1
+
+
+def _kill_and_wait_restart(up: Up, name: str, timeout: float = 120) -> psutil.Process:
+    old = up.child(name)
+    others = [p for p in up.descendants() if p.pid != old.pid and p.ppid() == up.proc.pid]
+    marks = up.text().count(f"{name} restarted")
+    old.kill()
+    wait_until(lambda: up.text().count(f"{name} restarted") > marks, timeout, interval=0.3,
+               what=f"{name} restarted", alive=lambda: up.proc.poll() is None)
+    text = up.text()
+    assert f"{name} killed by SIGKILL; last lines of" in text, text[-3000:]
+    new = up.child(name)
+    assert new.pid != old.pid
+    if name != "kafka":  # a broker outage may take a client down too: that one is restarted as well
+        assert all(p.is_running() for p in others), "a child other than the killed one was stopped"
+    return new
+
+
+@pytest.mark.timeout(240)
+def test_a_killed_worker_is_restarted_and_counts_again(up):
+    _kill_and_wait_restart(up, "worker")
+    key = up.sellers()["nordic-outdoor"]["browser_key"]
+    assert _live_home(up, "nordic-outdoor") == 0  # nothing sent to this seller before
+    assert post_page_view(up.gateway, key, "after-worker-restart") == 202
+    wait_until(lambda: _live_home(up, "nordic-outdoor") >= 1, 120, interval=0.5, what="the restarted worker's count")
+
+
+@pytest.mark.timeout(240)
+def test_a_killed_api_is_restarted_and_serves(up):
+    _kill_and_wait_restart(up, "api")
+    wait_until(lambda: _live_home(up, "acme-home") >= 0, 90, interval=0.5, what="the restarted API's answer")
+    assert httpx.get(f"{up.api}/readyz", timeout=10).status_code == 200
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_broker_is_restarted_on_its_data_dir_and_the_stack_serves_again(up):
+    _kill_and_wait_restart(up, "kafka")
+    key = up.sellers()["tiny-books"]["browser_key"]
+
+    def accepted():
+        try:
+            return post_page_view(up.gateway, key, "after-broker-restart") == 202
+        except httpx.HTTPError:
+            return False
+    wait_until(accepted, 120, interval=1, what="a 202 after the broker restart")
+    wait_until(lambda: _live_home(up, "tiny-books") >= 1, 180, interval=1, what="a live count after the broker restart")
+
+
+def _run(up: Up, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "livemetrics.cli", *args], env={**up.env, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.timeout(300)
+def test_a_second_up_or_api_sink_migrate_gateway_on_what_is_in_use_names_the_holder(up):
+    data = str(up.data_dir.resolve())
+    r = _run(up, "up", "--no-simulate")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"the data directory {data} is in use by pid {up.proc.pid} (" in r.stderr and " up --no-simulate)" in r.stderr
+
+    api = up.child("api")
+    for cmd in (["api"], ["sink"], ["migrate"]):
+        r = _run(up, *cmd, LIVEMETRICS_API_PORT=str(_free()))  # another port: the directory is what is taken
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert f"livemetrics {cmd[0]}: the ClickHouse data directory {data}/clickhouse is in use by pid {api.pid} (" \
+            in r.stderr and "livemetrics.cli api)" in r.stderr, r.stderr
+
+    gw = up.child("gateway")
+    r = _run(up, "gateway")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"is in use by pid {gw.pid} (" in r.stderr and "livemetrics.cli gateway)" in r.stderr, r.stderr
+
+
+def _free() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.timeout(300)
+def test_a_child_that_keeps_dying_makes_up_stop_everything_and_say_why(tmp_path, kafka):
+    tag = f"t{os.getpid()}{int(time.time())}"
+    u = Up(tmp_path / "data", ["--no-simulate", "--kafka", kafka], LIVEMETRICS_TOPIC_PREFIX=f"{tag}.",
+           LIVEMETRICS_APP_ID=f"lm-{tag}", LIVEMETRICS_SINK_GROUP=f"sink-{tag}", LIVEMETRICS_STORE="memory://")
+    taken = socket.socket()
+    try:
+        u.wait_up()
+        everything = u.descendants()
+        port = int(u.env["LIVEMETRICS_API_PORT"])
+        u.child("api").kill()
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        deadline = time.monotonic() + 0.9  # the first restart comes 1 s after the death
+        while True:
+            try:
+                taken.bind(("127.0.0.1", port))
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the killed API's port was not released"
+        taken.listen(1)  # every restart of the API now fails: its port is taken
+        assert u.proc.wait(120) == 1, u.text()[-3000:]
+        text = u.text()
+        assert "api keeps dying (5 deaths within 5 minutes): stopping everything" in text, text[-3000:]
+        assert f"port {port} is in use by pid {os.getpid()} (" in text  # the reason, from the API's log tail
+        assert text.count("livemetrics up: restarting api in") == 4
+        assert not gone(everything, 60) and not u.ours()
+    finally:
+        taken.close()
+        u.kill_all()
