@@ -90,6 +90,15 @@ class Settings(BaseSettings):
     worker_web_port: int = 6066
     worker_session_timeout_s: float = Field(
         10.0, description="Kafka group session timeout: how soon a crashed worker's partitions move on")
+    # Per-seller caps on distinct values in live state; the rest counts under "~other" (docs/live-semantics.md).
+    live_max_categories: int = Field(200, ge=1, description="Live categories kept per seller (first by name).")
+    live_max_offers: int = Field(500, ge=1, description="Live offers kept per seller (first by name).")
+    live_max_payment_methods: int = Field(
+        10, ge=1, description="Payment methods kept per seller in each minute of rates and in the hour shown.")
+    worker_max_message_bytes: int = Field(
+        1_000_000, ge=100_000, description="Largest message the worker produces; at most the broker's "
+        "message.max.bytes. The caps above must fit (checked at start); a larger derived message is skipped.")
+    worker_metrics_port: int = Field(0, ge=0, description="Serve the worker's Prometheus /metrics here (0: off).")
 
     # --- HTTP --------------------------------------------------------------------------------
     host: str = "127.0.0.1"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from livemetrics.contract import Event
+from streams.caps import Caps, cap_methods, method_slot
 
 BUCKET_MS = 60_000
 BUCKETS = 60
@@ -34,13 +35,17 @@ def first_bucket(now: int) -> int:
     return (now // BUCKET_MS - (BUCKETS - 1)) * BUCKET_MS
 
 
-def count(buckets: dict[str, dict[str, int]], ev: Event, now: int) -> None:
-    """Add one event into ``buckets`` (mutated); events older than the hour shown are not kept."""
+def count(buckets: dict[str, dict[str, int]], ev: Event, now: int, max_methods: int = Caps().payment_method) -> None:
+    """Add one event into ``buckets`` (mutated); events older than the hour shown are not kept. A minute
+    keeps at most ``max_methods`` payment methods (``streams/caps.py``), the rest count under ``~other``."""
     start = ev.received_at // BUCKET_MS * BUCKET_MS
     if start < first_bucket(now):
         return
     b = buckets.setdefault(str(start), {})
     for m in metrics_of(ev):
+        if m.startswith("m:"):
+            _, method, step = m.split(":", 2)
+            m = f"m:{method_slot(b, method, max_methods)}:{step}"
         b[m] = b.get(m, 0) + 1
 
 
@@ -56,8 +61,9 @@ def merge(into: dict[str, dict[str, int]], more: dict[str, dict[str, int]]) -> N
             b[m] = b.get(m, 0) + n
 
 
-def series(buckets: dict[str, dict[str, int]], now: int) -> dict[str, Any]:
-    """The ``rates_per_minute`` object of the snapshot (shape in docs/live-semantics.md)."""
+def series(buckets: dict[str, dict[str, int]], now: int, max_methods: int = Caps().payment_method) -> dict[str, Any]:
+    """The ``rates_per_minute`` object of the snapshot (shape in docs/live-semantics.md); ``by_method``
+    keeps the hour's first ``max_methods`` methods by name, the rest under ``~other``."""
     from streams.snapshot import iso
 
     lo = first_bucket(now)
@@ -76,4 +82,4 @@ def series(buckets: dict[str, dict[str, int]], now: int) -> dict[str, Any]:
             elif m in out:
                 out[m][i] += n
     return {"bucket_s": BUCKET_MS // 1000, "buckets": BUCKETS, "start_ms": lo, "start": iso(lo),
-            "series": out, "by_method": methods}
+            "series": out, "by_method": cap_methods(methods, max_methods)}

@@ -4,7 +4,9 @@ in it (fewer table writes, same result: every update is idempotent and the rows 
 same changelog partition as the sessions).
 
 A sums row is ``{"seq", "v": gauges, "r": per-minute rates, "hw": highest offset counted per source
-topic}``: rates and alerts are guarded by the offset mark, which lands in the same row write."""
+topic}``: rates and alerts are guarded by the offset mark, which lands in the same row write. Its
+gauges ``v`` are capped per seller (``streams/caps.py``) from the uncapped sums kept in memory
+(``session_memory.uncapped``), so no row grows with the number of distinct values a storefront invents."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from collections import defaultdict
 import msgspec
 
 from livemetrics import contract
-from streams import rates
+from streams import produce_guard, rates
+from streams.caps import LIVE_PREFIXES, Caps, cap_gauges
 from streams import session_memory as memory
 from streams import state as sm
 from streams.alerts import payment_failure_alert
@@ -22,9 +25,11 @@ from streams.app import app, settings
 from streams.clock import now_ms
 from streams.deadlines import Deadlines
 from streams.table_keys import session_key, sums_key
+from streams.worker_metrics import FOLDED
 from streams.tables import sessions, sessions_changelog
 
 WINDOWS = sm.Windows.from_settings(settings)
+CAPS = Caps.from_settings(settings)
 TICKS_TOPIC = settings.topic("session-ticks")
 
 _json = msgspec.json.Encoder()
@@ -44,13 +49,12 @@ class PartitionBatch:
         if partition not in memory.deadlines:
             memory.rebuild(sessions.items(), now, WINDOWS)
             memory.deadlines.setdefault(partition, Deadlines())
+        self.sums = memory.uncapped.setdefault(partition, {})  # uncapped gauges per seller (after a rebuild)
         recounted = memory.resync.pop(partition, None)
-        if recounted is not None:
+        if recounted is not None:  # every row is written again (below, capped from ``self.sums``)
             for seller, v in recounted.items():
-                row = self.row(seller)
-                if row["v"] != v:
+                if self.row(seller)["v"] != cap_gauges(v, CAPS):
                     app.log.warning("sums row %s/%s repaired from its sessions", seller, partition)
-                    row["v"] = v
 
     def state(self, key: bytes) -> sm.SessionState | None:
         try:
@@ -73,6 +77,13 @@ class PartitionBatch:
             self.rows[seller] = row
         return row
 
+    def full(self, seller: str) -> dict[str, int]:
+        """The seller's uncapped gauges on this partition (its row is written)."""
+        v = self.sums.get(seller)
+        if v is None:
+            v = self.sums[seller] = {}
+        return v
+
     def event(self, ev: contract.Event, topic: str, offset: int) -> None:
         key = session_key(ev.seller_id, ev.session_id)
         old = self.state(key)
@@ -81,11 +92,11 @@ class PartitionBatch:
         st, delta = sm.apply_event(old, ev, self.now, WINDOWS, self.partition)
         self.states[key] = st
         if delta:
-            sm.add_into(row["v"], delta)
+            sm.add_into(self.full(ev.seller_id), delta)
         if not replay:
             row["hw"][topic] = offset
             if not st.bot:
-                rates.count(row["r"], ev, self.now)
+                rates.count(row["r"], ev, self.now, CAPS.payment_method)
         if (ev.type == "payment_failed" and not ev.backfill and not replay
                 and (old is None or ev.event_id not in old.failures) and memory.first_alert(ev.event_id)):
             self.alerts.append(payment_failure_alert(ev, old, self.now))
@@ -105,7 +116,8 @@ class PartitionBatch:
             if delta or pending or sm.is_finished(st, self.now, WINDOWS):
                 self.states[key] = st
                 if delta:
-                    sm.add_into(self.row(st.seller)["v"], delta)
+                    self.row(st.seller)
+                    sm.add_into(self.full(st.seller), delta)
             else:
                 # A stale deadline (the session was written again since): nothing to write, only its
                 # next look (the newer deadline may have been this one).
@@ -138,6 +150,11 @@ class PartitionBatch:
         rated = memory.rated.setdefault(self.partition, set())
         for seller, row in self.rows.items():
             row["r"] = rates.prune(row["r"], self.now)
+            old, row["v"] = row["v"], cap_gauges(self.full(seller), CAPS)
+            for dim in LIVE_PREFIXES:
+                more = row["v"].get(f"folded:{dim}", 0) - old.get(f"folded:{dim}", 0)
+                if more > 0:
+                    FOLDED.labels(dim).inc(more)
             (rated.add if row["r"] else rated.discard)(seller)
             # A hybrid logical clock: increases with every update, and jumps to wall time so that a
             # report made after a crash or rebalance orders after anything an earlier owner sent.
@@ -145,6 +162,11 @@ class PartitionBatch:
             data = _json.encode(row)
             out.append((sums_key(seller, self.partition), data))
             memory.dirty[(seller, self.partition)] = data
+        limit = produce_guard.limit
+        # Bounded by construction (the caps, MAX_TRAIL, the contract's sizes); checked all the same, as
+        # librdkafka refuses a message over the limit by raising out of the worker's batch.
+        if any(v is not None and len(v) + len(k) + produce_guard.RECORD_OVERHEAD > limit for k, v in out):
+            out = [(k, v) for k, v in out if v is None or produce_guard.fits(limit, k, v, "changelog row")]
         sessions_changelog.write(self.partition, out)
 
 

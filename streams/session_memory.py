@@ -18,6 +18,10 @@ _row_dec = msgspec.json.Decoder(dict)
 deadlines: dict[int, Deadlines] = {}  # per partition: when each session next needs a look
 rated: dict[int, set[str]] = {}  # per partition: sellers with rates in the last hour
 resync: dict[int, dict[str, dict[str, int]]] = {}  # per partition: gauges recounted from the sessions
+# Per partition, per seller: the sum of its sessions' contributions, uncapped. The sums row keeps it
+# capped (``streams/caps.py``); this is what lets a value folded into "~other" come back out of it when
+# a value before it by name leaves. Rebuilt from the sessions after every assignment (``rebuild``).
+uncapped: dict[int, dict[str, dict[str, int]]] = {}
 tick_minute: dict[int, int] = {}  # per partition: the minute of its last tick
 dirty: dict[tuple[str, int], bytes] = {}  # latest sums row per (seller, partition) not yet reported
 _alerted: OrderedDict[str, None] = OrderedDict()  # recent alert ids, against re-sends by retrying clients
@@ -35,7 +39,9 @@ def first_alert(event_id: str) -> bool:
 
 def rebuild(items, now: int, windows: sm.Windows) -> None:
     """One pass over the sessions table's ``items``: every partition's deadlines, its sellers with
-    rates, and each (seller, partition)'s gauges recounted from its sessions' recorded contributions."""
+    rates, and each (seller, partition)'s gauges recounted from its sessions' recorded contributions.
+    Partitions already tracked (since the last assignment) are left as they are: their state in memory
+    is current, while the table does not yet hold a batch being folded."""
     heaps: dict[int, Deadlines] = defaultdict(Deadlines)
     rated_now: dict[int, set[str]] = defaultdict(set)
     recount: dict[int, dict[str, dict[str, int]]] = defaultdict(dict)
@@ -54,9 +60,12 @@ def rebuild(items, now: int, windows: sm.Windows) -> None:
             sm.add_into(recount[st.partition].setdefault(st.seller, {}), st.emitted)
         heaps[st.partition].push(sm.next_change(st, now, windows) or now, key)
     for part in set(heaps) | set(recount):
+        if part in deadlines:
+            continue
         deadlines[part] = heaps[part]
         rated[part] = rated_now[part]
         resync[part] = recount[part]
+        uncapped[part] = {seller: dict(v) for seller, v in recount[part].items()}
 
 
 def forget() -> None:
@@ -64,3 +73,4 @@ def forget() -> None:
     deadlines.clear()
     rated.clear()
     resync.clear()
+    uncapped.clear()

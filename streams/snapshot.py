@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from livemetrics.contract import PAGE_TYPES
+from streams.caps import LIVE_PREFIXES
 from streams.state import Windows
 
 _FLAT = [p for p in PAGE_TYPES if p not in ("category", "offer")]
@@ -39,6 +40,8 @@ def build_snapshot(seller_id: str, totals: dict[str, int], w: Windows, recoverin
         "purchased_30m": totals.get("purchased", 0),
         "payment_failures_30m": totals.get("failures", 0),
         "abandoned_30m": {"checkout": totals.get("abandoned:checkout", 0), "payment": totals.get("abandoned:payment", 0)},
+        # Distinct live categories / offers counted under "~other" past the seller's caps (streams/caps.py).
+        "folded": {dim: totals.get(f"folded:{dim}", 0) for dim in LIVE_PREFIXES},
         "windows": {
             "live": f"last {w.live_ms // 1000} s",
             "active_sessions": f"last {w.timeout_ms // 1000} s",

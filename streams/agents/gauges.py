@@ -6,15 +6,20 @@ snapshot interval, plus error-spike alerts on ``payment-alerts``.
 Only the worker that actively owns a seller's ``live-deltas`` partition (and so its gauges row)
 publishes for it: a worker that just lost the partition must not put an old or ``recovering`` snapshot
 after the new owner's. After every assignment, each owned seller gets a snapshot with
-``recovering: false`` once the tables have caught up (and ``recovering: true`` ones while they replay)."""
+``recovering: false`` once the tables have caught up (and ``recovering: true`` ones while they replay).
+
+The gauges table holds one row per (seller, source partition), ``seller \0 partition``, so that no
+row grows with the number of partitions; the seller's total is capped again (``streams/caps.py``)
+before it is published. A message too large for the broker is never sent (``streams/produce_guard.py``)."""
 
 from __future__ import annotations
 
 import msgspec
 from aiokafka.partitioner import murmur2
 
-from streams import minute_rates, rates, spikes
+from streams import minute_rates, produce_guard, rates, spikes, worker_metrics
 from streams.app import app, settings
+from streams.caps import Caps, cap_gauges, cap_minute
 from streams.clock import now_ms
 from streams.session_batch import WINDOWS
 from streams.snapshot import build_snapshot
@@ -22,6 +27,9 @@ from streams.tables import gauges
 from streams.topics import live_deltas, live_metrics, payment_alerts
 
 SPIKE_RULE = spikes.SpikeRule.from_settings(settings)
+CAPS = Caps.from_settings(settings)
+produce_guard.configure(CAPS, settings)  # the caps must fit the broker's limit: else a clear error at start
+worker_metrics.serve(settings)
 DELTAS_TOPIC = settings.topic("live-deltas")
 
 _json = msgspec.json.Encoder()
@@ -41,13 +49,32 @@ def partition_of(seller: str) -> int:
     return p
 
 
+def part_key(seller: str, partition: int | str) -> bytes:
+    """The gauges table's key of a seller's row from one source partition."""
+    return f"{seller}\0{partition}".encode()
+
+
+def seller_of(key: bytes) -> str | None:
+    """The seller of a gauges key (None for a key of the one-row-per-seller layout before issue 13)."""
+    seller, sep, _ = key.decode().rpartition("\0")
+    return seller if sep else None
+
+
+def parts_of(seller: str) -> dict[str, dict]:
+    """The latest row reported by each of the seller's source partitions, by partition."""
+    out = {}
+    for p in range(settings.partitions):
+        raw = gauges.get(part_key(seller, p))
+        if raw:
+            out[str(p)] = _dec.decode(raw)
+    return out
+
+
 def apply_report(report: dict) -> bool:
     """Keep the report if it is newer than what we have from its partition, and bring the seller's
     per-minute windows up to date with the rows kept; True if kept."""
     seller = report["seller"]
-    key = seller.encode()
-    raw = gauges.get(key)
-    parts = _dec.decode(raw) if raw else {}
+    parts = parts_of(seller)
     p = str(report["p"])
     prev = parts.get(p)
     r = report.get("r", {})
@@ -57,7 +84,7 @@ def apply_report(report: dict) -> bool:
         kept, minutes = False, set(r)
     else:
         parts[p] = {"seq": report["seq"], "v": report["v"], "r": r}
-        gauges[key] = _json.encode(parts)
+        gauges[part_key(seller, p)] = _json.encode(parts[p])
         _changed.add(seller)
         old = prev.get("r", {}) if prev else {}
         kept, minutes = True, {m for m in r.keys() | old.keys() if r.get(m) != old.get(m)}
@@ -69,28 +96,27 @@ def apply_report(report: dict) -> bool:
 
 
 def minute_total(parts: dict, minute: str) -> dict[str, int]:
-    """The seller's counts in one minute: the sum over its partitions' latest rows."""
+    """The seller's counts in one minute: the sum over its partitions' latest rows (payment methods
+    capped again over the sum)."""
     out: dict[str, int] = {}
     for part in parts.values():
         for m, n in part.get("r", {}).get(minute, {}).items():
             out[m] = out.get(m, 0) + n
-    return out
+    return cap_minute(out, CAPS.payment_method)
 
 
 def totals_for(seller: str) -> dict[str, int]:
-    """The seller's gauges: the sum over its partitions' latest rows."""
-    raw = gauges.get(seller.encode())
+    """The seller's gauges: the sum over its partitions' latest rows, capped again over the sum."""
     totals: dict[str, int] = {}
-    if raw:
-        for part in _dec.decode(raw).values():
-            for k, v in part["v"].items():
-                totals[k] = totals.get(k, 0) + v
-    return {k: v for k, v in totals.items() if v}
+    for part in parts_of(seller).values():
+        for k, v in part["v"].items():
+            totals[k] = totals.get(k, 0) + v
+    return cap_gauges({k: v for k, v in totals.items() if v}, CAPS)
 
 
 def snapshot_for(seller: str, now: int, recovering: bool = False) -> tuple[dict, dict]:
     """The seller's snapshot: gauges from the gauges table, ``rates_per_minute`` from the windowed table."""
-    per_minute = rates.series(minute_rates.last_hour(seller, now), now)
+    per_minute = rates.series(minute_rates.last_hour(seller, now), now, CAPS.payment_method)
     return (build_snapshot(seller, totals_for(seller), WINDOWS, recovering=recovering, as_of_ms=now, rates=per_minute),
             per_minute)
 
@@ -121,7 +147,9 @@ def _is_recovering() -> bool:
 
 
 def _owned_sellers() -> set[str]:
-    return {k.decode() for k in list(gauges.keys()) if partition_of(k.decode()) in _owned}
+    sellers = {seller_of(k) for k in list(gauges.keys())}
+    sellers.discard(None)
+    return {seller for seller in sellers if partition_of(seller) in _owned}
 
 
 @app.timer(interval=settings.snapshot_interval_ms / 1000)
@@ -143,10 +171,10 @@ async def publish_snapshots() -> None:
     _changed.clear()
     for seller in sellers:
         snap, per_minute = snapshot_for(seller, now, recovering)
-        await live_metrics.send(key=seller.encode(), value=_json.encode(snap))
+        await produce_guard.send(live_metrics, seller.encode(), _json.encode(snap), "snapshot")
         if recovering:
             continue
         alert = spikes.check(seller, per_minute, now, SPIKE_RULE, _spiked_at.get(seller))
         if alert is not None:
             _spiked_at[seller] = now
-            await payment_alerts.send(key=seller.encode(), value=_json.encode(alert))
+            await produce_guard.send(payment_alerts, seller.encode(), _json.encode(alert), "error-spike alert")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
+from streams import produce_guard
 from streams import session_memory as memory
 from streams.app import app, settings
 from streams.clock import now_ms
@@ -24,7 +25,7 @@ async def report_sums() -> None:
     for (seller, partition), data in batch:
         row = _row_dec.decode(data)
         body = {"seller": seller, "p": partition, "seq": row["seq"], "v": row["v"], "r": row["r"]}
-        await live_deltas.send(key=seller.encode(), value=_json.encode(body))
+        await produce_guard.send(live_deltas, seller.encode(), _json.encode(body), "sums report")
 
 
 @app.timer(interval=settings.tick_interval_s)

@@ -66,8 +66,13 @@ function renderCards(snap) {
   }
 }
 
+// Past a seller's cap, live values are counted under "~other" (docs/live-semantics.md): shown last.
+const OTHER = "~other";
+
 function renderBars(listSel, counts, empty) {
-  const entries = Object.entries(counts || {}).sort((a, b) => b[1] - a[1]).slice(0, 12);
+  const { [OTHER]: other, ...named } = counts || {};
+  const entries = Object.entries(named).sort((a, b) => b[1] - a[1]).slice(0, other ? 11 : 12);
+  if (other) entries.push(["Other (past the seller's limit)", other]);
   const max = Math.max(1, ...entries.map((e) => e[1]));
   const list = $(listSel);
   if (!entries.length) { list.replaceChildren(h("li", { class: "muted" }, empty)); return; }

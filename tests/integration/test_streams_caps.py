@@ -1,0 +1,148 @@
+"""Issue 13, finding 7: 20,000 distinct category names from one seller (40 batches of 500 page views
+straight to the raw topic, as a hostile storefront's 40 requests put them there) and 40 payment methods.
+The worker stays up, produces nothing over the broker's limit, that seller's snapshot holds its first
+``live_max_categories`` categories by name plus "~other" (= a recount applying the same rule, also after
+a SIGKILL and restart), and another seller's live counts stay exact."""
+
+from __future__ import annotations
+
+import random
+import re
+import socket
+import time
+import uuid
+
+import httpx
+import pytest
+
+from livemetrics import contract
+from livemetrics.contract import Event, Page, Payment
+from streams.caps import OTHER
+from tests.integration.test_streams_live import PAGES, Feed, Reader, event, rates_recount, settled, view, wave
+from tests.support.servers import WorkerProcess, wait_until
+
+pytestmark = pytest.mark.integration
+
+ATTACKER, OTHER_SELLER = "seller-flood", "seller-b"
+CATEGORIES, BATCH = 20_000, 500
+METHODS = 40
+LONG = "a-long-category-name-as-a-hostile-storefront-sends-it"  # 20,000 of them: rows of over 1 MB uncapped
+
+
+def flood(feed: Feed, batch: int) -> None:
+    """One request's worth: 500 page views, each a new session on a new category."""
+    now = int(time.time() * 1000)
+    for i in range(batch * BATCH, (batch + 1) * BATCH):
+        ev = Event(event_id=str(uuid.uuid4()), type="page_view", seller_id=ATTACKER, session_id=f"flood-{i:06d}",
+                   ts=now, received_at=now, page=Page(type="category", category=f"{i:05d}-{LONG}"))
+        feed.p.produce(feed.s.topic("page-events"), key=ev.session_id.encode(), value=contract.encode(ev))
+        feed.sent.append(ev)
+    feed.flush()
+
+
+def pay_with_many_methods(feed: Feed) -> None:
+    now = int(time.time() * 1000)
+    for i in range(METHODS):
+        ev = Event(event_id=str(uuid.uuid4()), type="payment_started", seller_id=ATTACKER,
+                   session_id=f"flood-pay-{i:04d}", ts=now, received_at=now,
+                   payment=Payment(method=f"method_{i:02d}", amount=1.0, currency="EUR", order_id=f"o-{i}"))
+        feed.p.produce(feed.s.topic("payment-events"), key=ev.session_id.encode(), value=contract.encode(ev))
+        feed.sent.append(ev)
+    feed.flush()
+
+
+def capped(counts: dict[str, int], cap: int) -> dict[str, int]:
+    """The rule of docs/live-semantics.md: the first ``cap`` names keep their counts, the rest are ~other."""
+    names = sorted(counts)
+    out = {n: counts[n] for n in names[:cap]}
+    if names[cap:]:
+        out[OTHER] = sum(counts[n] for n in names[cap:])
+    return out
+
+
+def capped_methods(by_method: dict, cap: int) -> dict:
+    names = sorted(by_method)
+    out = {m: by_method[m] for m in names[:cap]}
+    for m in names[cap:]:
+        acc = out.setdefault(OTHER, {step: [0] * 60 for step in ("started", "succeeded", "failed")})
+        for step, arr in by_method[m].items():
+            acc[step] = [a + b for a, b in zip(acc[step], arr)]
+    return out
+
+
+def attacker_matches(reader: Reader, feed: Feed, s) -> bool:
+    snap = reader.poll().latest.get(ATTACKER)
+    if snap is None or snap["recovering"]:
+        return False
+    want = feed.recount(ATTACKER)
+    want["live"]["category"] = capped(want["live"]["category"], s.live_max_categories)
+    rpm = snap["rates_per_minute"]
+    return (view(snap) == want and snap["folded"]["category"] >= CATEGORIES - s.live_max_categories
+            and rpm["by_method"] == capped_methods(rates_recount(feed, ATTACKER, rpm["start_ms"])["by_method"],
+                                                   s.live_max_payment_methods))
+
+
+def other_seller_exact(reader: Reader, feed: Feed) -> bool:
+    snap = reader.poll().latest.get(OTHER_SELLER)
+    return snap is not None and view(snap) == feed.recount(OTHER_SELLER) and snap["folded"] == {"category": 0, "offer": 0}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def worker_counter(s, name: str, labels: str) -> float:
+    """A counter from the worker's own /metrics (``worker_metrics_port``)."""
+    text = httpx.get(f"http://127.0.0.1:{s.worker_metrics_port}/metrics", timeout=5).text
+    m = re.search(rf"^{name}{{{labels}}} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_twenty_thousand_categories_from_one_seller_are_capped_and_nothing_else_moves(make_settings, tmp_path):
+    s = make_settings(partitions=3, worker_session_timeout_s=6, worker_metrics_port=free_port())
+    assert (s.live_max_categories, s.live_max_payment_methods) == (200, 10)  # the defaults are what is tested
+    w = WorkerProcess(s, tmp_path, "w").start()
+    snaps = Reader(s, "live-metrics")
+    feed = Feed(s)
+    rng = random.Random(13)
+    try:
+        feed.send(event("warmup", "warmup-session-1", "page_view", PAGES[0]))
+        feed.flush()
+        wait_until(lambda: snaps.poll().latest.get("warmup"), 90, what="worker up", alive=w.alive)
+        for batch in range(CATEGORIES // BATCH):
+            flood(feed, batch)
+            if batch % 8 == 0:
+                wave(feed, rng, sellers=(OTHER_SELLER,), sessions=5, tag=f"b{batch}")
+        pay_with_many_methods(feed)
+        try:
+            wait_until(lambda: attacker_matches(snaps, feed, s) and other_seller_exact(snaps, feed), 60, interval=0.5,
+                       what="capped snapshot and exact counts", alive=w.alive)
+        except AssertionError:
+            got = snaps.latest.get(ATTACKER) or {}
+            raise AssertionError(f"alive={w.alive()} categories={len(got.get('live', {}).get('category', {}))} "
+                                 f"folded={got.get('folded')}\n{view(snaps.latest.get(OTHER_SELLER))}\n"
+                                 f"{feed.recount(OTHER_SELLER)}\n{w.log_tail()}") from None
+        snap = snaps.latest[ATTACKER]
+        assert len(snap["live"]["category"]) == s.live_max_categories + 1
+        assert snap["live"]["category"][OTHER] == CATEGORIES - s.live_max_categories
+        assert len(snap["rates_per_minute"]["by_method"]) == s.live_max_payment_methods + 1
+        # Reported on the worker's /metrics too: the values each partition's row pushed into ~other (each
+        # keeps its own first 200; the gauges agent's cap over their sum is in the snapshot's count).
+        folded = worker_counter(s, "livemetrics_live_values_folded_total", 'dimension="category"')
+        assert CATEGORIES - s.partitions * s.live_max_categories <= folded <= CATEGORIES, folded
+
+        # The rule survives a crash: after a SIGKILL and a restart (replay from the changelogs), the same
+        # values are kept, and the counts still equal the recount; sessions keep arriving meanwhile.
+        w.kill()
+        wave(feed, rng, sellers=(OTHER_SELLER,), sessions=10, tag="after-kill")
+        w.start()
+        wait_until(lambda: attacker_matches(snaps, feed, s) and other_seller_exact(snaps, feed)
+                   and settled(snaps, (ATTACKER, OTHER_SELLER)), 60, interval=0.5,
+                   what="the same after SIGKILL + restart", alive=w.alive)
+        log = w.log_path.read_text(errors="replace")
+        assert "not produced" not in log and "MessageSizeTooLarge" not in log and "MSG_SIZE_TOO_LARGE" not in log, log[-3000:]
+    finally:
+        snaps.close()
+        w.stop()
