@@ -16,7 +16,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="livemetrics", description="Live customer metrics for online marketplaces.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="start the whole stack on this machine (broker, worker, gateway, API with sink)")
+    up = sub.add_parser("up", help="start the whole stack on this machine (broker, worker, gateway, API with sink); "
+                                   "restarts what dies, stops everything when it ends",
+                        description="Start the whole stack on this machine and supervise it: a process that dies is "
+                                    "restarted with backoff (1 s doubling to 30 s); 5 deaths of one within 5 minutes "
+                                    "stop everything. Ctrl-C, SIGTERM, SIGHUP, or losing its output stop every process "
+                                    "it started; even a SIGKILL of up ends them (docs/operations.md, Supervision).")
     up.add_argument("--no-simulate", action="store_true", help="do not start the traffic simulator")
     up.add_argument("--kafka", help="bootstrap servers of an existing Kafka (default: start the local broker)")
     up.add_argument("--clickhouse", help="ClickHouse DSN, e.g. http://user:pass@host:8123 (default: embedded chdb; "
