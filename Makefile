@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-deps kafka-jars chromium run test test-fast lint clean
+.PHONY: setup system-deps kafka-jars chromium run test test-fast chaos lint clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,12 @@ test: kafka-jars chromium
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not integration and not browser"
+
+# The broker SIGKILLed under load and restarted, CHAOS_CYCLES times (make test runs 2); docs/operations.md.
+CHAOS_CYCLES ?= 8
+chaos: kafka-jars
+	LIVEMETRICS_TEST_CHAOS_CYCLES=$(CHAOS_CYCLES) $(BIN)/python -m pytest -q -s -p no:cacheprovider --timeout 1800 \
+	  tests/integration/test_broker_outage.py
 
 clean:
 	rm -rf .livemetrics .pytest_cache
