@@ -48,10 +48,13 @@ def grouped(digits: str, sep: str, sizes: tuple[int, ...] | None = None) -> str:
 
 @st.composite
 def string_spellings(draw, digits: str) -> str:
-    """A string that holds ``digits`` as a card number: grouped or not, or a whole-number spelling."""
+    """A string that holds ``digits`` as a card number: grouped or not, a decimal in free text, or a
+    whole-number spelling (exponent, sign: these only as the whole string)."""
     kind = draw(st.sampled_from(["plain", "space", "dash", "float", "exponent", "signed"]))
     if kind in ("plain", "space", "dash"):
-        return grouped(digits, {"plain": "", "space": " ", "dash": "-"}[kind])
+        return draw(in_free_text(grouped(digits, {"plain": "", "space": " ", "dash": "-"}[kind])))
+    if kind == "float":
+        return draw(in_free_text(number_text(digits, kind, draw)))
     return number_text(digits, kind, draw)
 
 
@@ -95,9 +98,9 @@ def in_free_text(draw, spelling: str) -> str:
     return before + spelling + after
 
 
-def raw_json(obj, spelling_of_number: dict[str, str]) -> str:
-    """``json.dumps(obj)`` with each placeholder string value ``"<n>"`` replaced by raw JSON number text."""
-    text = json.dumps(obj)
+def raw_json(obj, spelling_of_number: dict[str, str], separators=(", ", ": ")) -> str:
+    """``json.dumps(obj)`` with each placeholder string value replaced by its raw JSON number text."""
+    text = json.dumps(obj, separators=separators)
     for placeholder, number in spelling_of_number.items():
         text = text.replace(json.dumps(placeholder), number)
     return text
