@@ -111,12 +111,14 @@ event_specs = st.lists(
 @given(event_specs, st.lists(st.integers(0, 3 * W.timeout_ms), max_size=10))
 def test_gauges_equal_a_recount_after_every_step(specs, tick_gaps):
     # Build events in gateway order (received_at), then deliver each after a random delay of at most
-    # 3 s (different topics are consumed at different speeds) and some twice (redelivery).
-    r = T0
+    # 3 s (different topics are consumed at different speeds) and some twice (redelivery). Events with no
+    # gap between them are one request: the gateway numbers them (seq) in the order sent.
+    r, seq = T0, 0
     events = []
     for kind, page, session, gap, delay, bot_roll, redeliver in specs:
-        r += gap
+        r, seq = r + gap, (seq + 1 if gap == 0 and events else 0)
         ev = make_event(kind, page, session, session % 2, r, bot=session == 5, backfill=bot_roll == 1)
+        ev.seq = seq
         events.append((r + delay, ev))
         if redeliver < 4:
             events.append((r + delay + redeliver * 40_000, ev))
