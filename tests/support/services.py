@@ -40,7 +40,7 @@ def local_kafka(data_dir: Path) -> Iterator[tuple[str, LocalKafka]]:
     s = Settings(data_dir=data_dir, kafka_bootstrap=f"127.0.0.1:{port}", kafka_controller_port=cport,
                  kafka_heap=os.environ.get("LIVEMETRICS_TEST_KAFKA_HEAP", "768m"))
     lk = LocalKafka(s)
-    lk.start(wait_s=90, quiet=True)
+    lk.start(wait_s=90, quiet=True, die_with_parent=True)  # not left running if the test process is killed
     try:
         yield s.kafka_bootstrap, lk
     finally:
