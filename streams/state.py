@@ -22,6 +22,11 @@ from livemetrics.contract import Event, location_of
 LIVE_LOCATIONS_EXCLUDED = frozenset({"purchased"})
 ABANDON_STEPS = ("checkout", "payment")
 MAX_TRAIL = 20
+# A session counts at most this many failed payments in the recent window: its latest ones by
+# (received_at, event_id). The failures older than the kept ones expire first, so the count is exactly
+# min(MAX_FAILURES, failures in the window), and a session's row stays far under the broker's message
+# limit (each kept failure is ~50 bytes; see docs/live-semantics.md "Bounded state").
+MAX_FAILURES = 1000
 
 
 class Windows(msgspec.Struct, frozen=True):
@@ -152,6 +157,8 @@ def apply_event(st: SessionState | None, ev: Event, now: int, w: Windows, partit
         st.purchased_at = max(st.purchased_at, r)
     elif ev.type == "payment_failed" and now - r < w.recent_ms:
         st.failures[ev.event_id] = r
+        if len(st.failures) > MAX_FAILURES:
+            del st.failures[min(st.failures.items(), key=lambda f: (f[1], f[0]))[0]]
     return _settle(st, now, w)
 
 
