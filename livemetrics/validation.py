@@ -27,7 +27,7 @@ class BodyError(ValueError):
 class Rejection:
     index: int
     error: str
-    reason: str  # short machine word: schema, card_data, oversize, pii, seller
+    reason: str  # short machine word: schema, card_data, oversize, pii, seller, clock_skew
     raw: Any = None  # decoded event (card data already redacted) for the dead-letter topic
 
 
