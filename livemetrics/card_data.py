@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -49,6 +50,8 @@ def _is_card_value(v: Any) -> bool:
         return card_in_number(repr(v))
     if isinstance(v, str):
         return card_in_string(str(v))
+    if isinstance(v, Decimal):  # an amount, as the contract decodes it
+        return card_in_number(str(v))
     return isinstance(v, int) and not isinstance(v, bool) and 10**12 <= abs(v) < 10**19 and card_in_number(str(int(v)))
 
 
