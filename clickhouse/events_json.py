@@ -3,8 +3,9 @@
 Decoding events into Arrow columns in Python held the GIL for ~6 us per row; here Python only frames
 each message value as one JSON line with its Kafka position (``sink_batch``, ~1 us per row) and
 ClickHouse parses the lines, with the GIL released. Python decodes no value unless ClickHouse refuses a
-batch: then each value is checked (``unusable``), the bad ones are logged and skipped, and the rest goes
-on with the same deduplication token.
+batch: then each value is checked (``unusable``), the bad ones are logged, handed to the sink's
+``on_refused`` (the dead-letter topic) and skipped, and the rest goes on with the same deduplication
+token. A refusal that no value explains is raised: the sink narrows the batch down (``sink_narrow``).
 
 A batch is stored in two steps, so that the sink can parse one batch while it inserts the one before:
 - ``prepare``: embedded, the SELECT of ``sink_events.sql`` reads the lines from a temporary file
@@ -29,7 +30,7 @@ import uuid
 import weakref
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, Callable
 
 import msgspec
 from clickhouse_connect.driver.exceptions import DatabaseError
@@ -62,13 +63,25 @@ NATIVE_INSERT_SETTINGS: dict[str, Any] = {"max_insert_threads": 1, "max_block_si
 
 
 @dataclass
+class Refused:
+    """A line ClickHouse refuses: its head (the Kafka position), the message value, and why."""
+    head: bytes
+    value: bytes
+    error: str
+
+
+OnRefused = Callable[[list[Refused]], None]
+
+
+@dataclass
 class Prepared:
-    """A batch ready for ``write``: its lines (values that are not events skipped) and, embedded, the file
-    holding its rows as a Native block (its directory is removed when written, or when the batch is
-    dropped unwritten)."""
+    """A batch ready for ``write``: its lines (values that are not events skipped, kept in ``refused``)
+    and, embedded, the file holding its rows as a Native block (its directory is removed when written, or
+    when the batch is dropped unwritten)."""
     heads: list[bytes]
     values: list[bytes]
     native: str | None = None
+    refused: list[Refused] = field(default_factory=list)
     _remove: weakref.finalize | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -129,13 +142,18 @@ def prepare(client, heads: list[bytes], values: list[bytes], embedded: bool) -> 
     try:
         return Prepared(heads, values, _native(client, heads, values))
     except DatabaseError as refusal:
-        heads, values = _without_unusable(heads, values, refusal)
-    return Prepared(heads, values, _native(client, heads, values) if heads else None)
+        heads, values, refused = _without_unusable(heads, values, refusal)
+    return Prepared(heads, values, _native(client, heads, values) if heads else None, refused)
 
 
-def write(client, db: str, prepared: Prepared, settings: dict[str, Any], embedded: bool) -> int:
+def write(client, db: str, prepared: Prepared, settings: dict[str, Any], embedded: bool,
+          on_refused: OnRefused | None = None) -> int:
     """Step two: insert the prepared batch into ``{db}.events`` with these insert settings (its
-    deduplication token among them); returns the rows written."""
+    deduplication token among them); returns the rows written. The values found not to be events are
+    given to ``on_refused`` before any row is inserted (so that they are recorded before the rows after
+    them are stored: the sink resumes after the highest stored offset)."""
+    if embedded and prepared.refused and on_refused:
+        on_refused(prepared.refused)
     if not prepared.heads:
         return 0
     if embedded:
@@ -146,7 +164,7 @@ def write(client, db: str, prepared: Prepared, settings: dict[str, Any], embedde
         finally:
             prepared.discard()  # a failed write is prepared again (the sink's retry)
         return prepared.rows
-    return _insert_lines_skipping_unusable(client, db, prepared.heads, prepared.values, settings)
+    return _insert_lines_skipping_unusable(client, db, prepared, settings, on_refused)
 
 
 def insert_events(client, db: str, heads: list[bytes], values: list[bytes], settings: dict[str, Any],
@@ -169,28 +187,33 @@ def server_insert_sql(db: str, rows: int) -> str:
     return _SQL.replace("{db}", db).replace("{rows}", str(rows)) + "\nFORMAT JSONCompactEachRow"
 
 
-def _insert_lines_skipping_unusable(client, db: str, heads: list[bytes], values: list[bytes],
-                                    settings: dict[str, Any]) -> int:
+def _insert_lines_skipping_unusable(client, db: str, prepared: Prepared, settings: dict[str, Any],
+                                    on_refused: OnRefused | None) -> int:
+    heads, values = prepared.heads, prepared.values
     try:
         _insert_lines(client, db, heads, values, settings)
         return len(heads)
     except DatabaseError as refusal:
-        heads, values = _without_unusable(heads, values, refusal)
+        heads, values, prepared.refused = _without_unusable(heads, values, refusal)
+    if on_refused:
+        on_refused(prepared.refused)
     if heads:
         _insert_lines(client, db, heads, values, settings)
     return len(heads)
 
 
 def _without_unusable(heads: list[bytes], values: list[bytes],
-                      refusal: DatabaseError) -> tuple[list[bytes], list[bytes]]:
-    """After a refusal: the lines without the values that are not events (logged), renumbered. Re-raises
-    the refusal when every value is an event (it had another cause)."""
+                      refusal: DatabaseError) -> tuple[list[bytes], list[bytes], list[Refused]]:
+    """After a refusal: the lines without the values that are not events (logged), renumbered, and those
+    values. Re-raises the refusal when every value is an event (it had another cause)."""
     bad = set(unusable(values))
     if not bad:
         raise refusal
     for i in sorted(bad):
         log.warning("undecodable event at %s skipped", position(heads[i]))
-    return renumber([h for i, h in enumerate(heads) if i not in bad]), [v for i, v in enumerate(values) if i not in bad]
+    refused = [Refused(heads[i], values[i], f"not exactly one event; ClickHouse: {refusal}") for i in sorted(bad)]
+    keep = [i for i in range(len(heads)) if i not in bad]
+    return renumber([heads[i] for i in keep]), [values[i] for i in keep], refused
 
 
 # --- when ClickHouse refuses a batch (rare): which values are not one event -----------------------

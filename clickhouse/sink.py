@@ -12,6 +12,13 @@ Durability and idempotence:
   prepared or buffered is dropped (it is read again from after what is stored), so a rebalance
   duplicates nothing.
 
+When an insert fails (``sink_errors.classify``): a transient failure (ClickHouse down, timeouts, too
+many parts...) is waited out with a growing pause, the batch retried whole with its token, nothing
+dropped; a refusal of the rows themselves (a bad value, too many partitions...) is narrowed down
+(``sink_narrow``): every row ClickHouse accepts is stored, each one it refuses goes to the dead-letter
+topic with ClickHouse's message (``sink_dead_letter``), and the sink moves on. Its lag and whether it is
+stalled are in ``lag`` (``sink_lag``: /metrics, /readyz, the dashboard).
+
 Three threads: the sink's own consumes and commits (it owns the Kafka consumer), a second prepares the
 next batch (embedded, ClickHouse parses it: ``events_json.prepare``) while a third inserts the batch
 before it. Batches are inserted and committed one at a time, in order.
@@ -33,12 +40,18 @@ from clickhouse.client import EVENTS_INSERT_SETTINGS, INSERT_SETTINGS, get_clien
 from clickhouse.columns import alerts_from_messages
 from clickhouse.events_json import Prepared, prepare, write
 from clickhouse.sink_batch import Batch
+from clickhouse.sink_dead_letter import DeadLetters
+from clickhouse.sink_errors import REFUSED, classify
+from clickhouse.sink_lag import LagWatch
+from clickhouse.sink_narrow import store_narrowing
 from clickhouse.session_fold import SessionFolder
 from livemetrics import metrics
 from livemetrics.kafka_config import consumer_config
 from livemetrics.settings import RAW_TOPICS, Settings
 
 log = logging.getLogger("livemetrics.sink")
+
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 10.0  # the pause after a transient failure, doubled up to the max
 
 
 class EventSink:
@@ -59,10 +72,14 @@ class EventSink:
         self._preparer = ThreadPoolExecutor(1, thread_name_prefix="clickhouse-sink-prepare")
         self._inserter = ThreadPoolExecutor(1, thread_name_prefix="clickhouse-sink-insert")
         self._flush_requests: queue.SimpleQueue[Future] = queue.SimpleQueue()
+        self._resume: list[TopicPartition] = []  # stored past the group's offsets (see _on_assign)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.folder = SessionFolder(settings)  # folds session rows into session_sums (docs/clickhouse.md)
         self.rows_written = 0
+        self.dead_letters = DeadLetters(settings)
+        self.lag = LagWatch(settings)
+        metrics.SINK_OLDEST_UNSTORED.set_function(self.lag.oldest_unstored_s)
 
     # --- assignment: resume after what ClickHouse already has ----------------------------------
     def _stored_offsets(self) -> dict[tuple[str, int], int]:
@@ -80,6 +97,12 @@ class EventSink:
             have = stored.get((tp.topic, tp.partition))
             if have is not None and have + 1 > committed.get((tp.topic, tp.partition), -1):
                 tp.offset = have + 1
+                # committed once consume() returns: a partition with nothing more to read would otherwise
+                # keep a group offset behind what is stored (the lag others read from it)
+                self._resume.append(TopicPartition(tp.topic, tp.partition, have + 1))
+            elif tp.offset < 0:
+                tp.offset = committed.get((tp.topic, tp.partition), tp.offset)  # for the lag (sink_lag)
+        self.lag.assigned(partitions)
         consumer.assign(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -92,6 +115,7 @@ class EventSink:
         finally:
             self._buf = Batch(self.alerts_topic)
             self._queue.clear()  # a prepare still running finishes unused
+            self._resume = []  # set again by the next assignment
 
     # --- the loop ------------------------------------------------------------------------------
     # The sink's thread owns the Kafka consumer: with confluent-kafka, a commit from another thread
@@ -104,14 +128,19 @@ class EventSink:
         return self
 
     def _run(self) -> None:
+        pause = RETRY_FIRST_S
         while not self._stop.is_set():
             try:
                 self._consume(0.2)
                 self._advance()
                 self._serve_flush_requests()
-            except Exception:  # noqa: BLE001 - keep the sink alive; the batch is retried
-                log.exception("sink batch failed; retrying in 1 s")
-                time.sleep(1)
+                self.lag.measure(self.consumer, self._held())
+                pause = RETRY_FIRST_S
+            except Exception:  # noqa: BLE001 - keep the sink alive; the batch is retried (transient)
+                log.exception("sink batch failed; retrying in %.1f s", pause)
+                self.lag.measure(self.consumer, self._held(), every_s=0)
+                self._stop.wait(pause)
+                pause = min(pause * 2, RETRY_MAX_S)
         try:
             self._serve_flush_requests()
             self._flush_here()
@@ -137,6 +166,11 @@ class EventSink:
             self._first_prepared()
         if self._inflight is None:
             self._start_insert(wait=False)
+
+    def _held(self) -> list[Batch]:
+        """Every batch consumed and not stored yet (the one in flight, the queued ones, the buffer)."""
+        held = [self._inflight[1]] if self._inflight is not None else []
+        return held + [item[0] for item in self._queue] + [self._buf]
 
     def _first_prepared(self) -> Future:
         """The prepare step of the first queued batch, started if it was not."""
@@ -172,6 +206,9 @@ class EventSink:
         finally:
             if gc_was:
                 gc.enable()
+        if self._resume:
+            resume, self._resume = self._resume, []
+            self.consumer.commit(offsets=resume, asynchronous=False)
 
     def _due(self) -> bool:
         return bool(self._buf and (
@@ -195,6 +232,7 @@ class EventSink:
             self._queue.appendleft([batch, None])  # next, alone, prepared again: the same lines and token
             raise
         self.rows_written += rows
+        self.lag.progressed()
 
     def flush(self) -> int:
         """Insert everything buffered, then commit its offsets; return the rows this call wrote.
@@ -234,13 +272,19 @@ class EventSink:
         return prepare(get_client(self.settings), batch.heads, batch.values, self.settings.clickhouse_embedded)
 
     def _write(self, batch: Batch, prepared: Future) -> int:
-        """Step two (on the inserting thread): insert the batch into ClickHouse; return the rows written."""
+        """Step two (on the inserting thread): insert the batch into ClickHouse; return the rows written.
+        Rows ClickHouse refuses are narrowed down and dead-lettered; a transient failure is raised."""
         client, token, rows = get_client(self.settings), batch.token(), 0
-        events = prepared.result()
-        if events.rows:
-            settings = {**EVENTS_INSERT_SETTINGS, "insert_deduplication_token": token}
-            rows += write(client, self.db, events, settings, self.settings.clickhouse_embedded)
-            metrics.SINK_ROWS.labels("events").inc(events.rows)
+        heads, values = batch.heads, batch.values
+        try:
+            events = prepared.result()
+            heads, values = events.heads, events.values  # without the values already dead-lettered
+            rows += self._insert_events(events, token)
+        except Exception as exc:
+            if classify(exc) != REFUSED:
+                raise
+            log.warning("ClickHouse refused a batch of %d rows; narrowing it down: %s", len(heads), exc)
+            rows += store_narrowing(heads, values, self._insert_part, self.dead_letters.send)
         if batch.alerts:
             table = alerts_from_messages(batch.alerts)
             if table.num_rows:
@@ -250,9 +294,24 @@ class EventSink:
                 rows += table.num_rows
         return rows
 
+    def _insert_events(self, events: Prepared, token: str) -> int:
+        if not events.heads and not events.refused:
+            return 0
+        settings = {**EVENTS_INSERT_SETTINGS, "insert_deduplication_token": token}
+        rows = write(get_client(self.settings), self.db, events, settings, self.settings.clickhouse_embedded,
+                     on_refused=self.dead_letters.send)
+        metrics.SINK_ROWS.labels("events").inc(rows)
+        return rows
+
+    def _insert_part(self, heads: list[bytes], values: list[bytes], token: str) -> int:
+        """One part of a refused batch, both steps here (``sink_narrow``)."""
+        events = prepare(get_client(self.settings), heads, values, self.settings.clickhouse_embedded)
+        return self._insert_events(events, token)
+
     def stop(self) -> None:
         """Stop consuming; what is buffered is flushed first (shutdown never loses a batch)."""
         self._stop.set()
         if self._thread:
             self._thread.join(30)
         self.folder.stop()
+        self.dead_letters.close()

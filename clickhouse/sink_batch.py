@@ -27,6 +27,7 @@ class Batch:
         self.alerts: list = []  # Messages of the alerts topic (few)
         self.ranges: dict[tuple[str, int], list[int]] = {}  # (topic, partition) -> [first, last] offset
         self.first_at = 0.0  # monotonic time of the first message
+        self.oldest_ms: int | None = None  # the earliest Kafka timestamp of a partition's first message
         self._topic_bytes: dict[str, bytes] = {}
 
     def __len__(self) -> int:
@@ -45,6 +46,9 @@ class Batch:
             r = ranges.get((t, p))
             if r is None:
                 ranges[(t, p)] = [o, o]
+                ms = m.timestamp()[1]  # once per partition and batch: off the per-message path
+                if ms > 0 and (self.oldest_ms is None or ms < self.oldest_ms):
+                    self.oldest_ms = ms
             elif o > r[1]:
                 r[1] = o
             elif o < r[0]:

@@ -41,6 +41,7 @@ REFUSED_CODES = frozenset({
     376,  # CANNOT_PARSE_UUID
     395,  # FUNCTION_THROW_IF_VALUE_IS_NON_ZERO (the sink statement's own checks)
     407,  # DECIMAL_OVERFLOW
+    469,  # VIOLATED_CONSTRAINT
     691,  # UNKNOWN_ELEMENT_OF_ENUM
 })
 

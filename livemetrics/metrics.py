@@ -12,3 +12,9 @@ PUSH_LATENCY = Histogram(
 )
 CONSUMER_LAG = Gauge("livemetrics_consumer_lag", "Messages behind the end of a topic", ["consumer", "topic"])
 SINK_ROWS = Counter("livemetrics_sink_rows_total", "Rows inserted into ClickHouse", ["table"])
+SINK_REFUSED = Counter("livemetrics_sink_refused_total", "Raw-topic messages ClickHouse refused, sent to dead-letter")
+SINK_LAG = Gauge("livemetrics_sink_lag_events", "Messages not stored in ClickHouse yet (high watermark - stored)",
+                 ["topic", "partition"])
+SINK_OLDEST_UNSTORED = Gauge("livemetrics_sink_oldest_unstored_seconds",
+                             "Age of the oldest message the sink holds and has not stored (0: none)")
+SINK_STALLED = Gauge("livemetrics_sink_stalled", "1 while the sink has a lag and has not stored anything for sink_stall_s")

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     sink_batch_rows: int = 50_000
     sink_batch_seconds: float = 1.0
     sink_group: str = "livemetrics-sink"
+    sink_stall_s: float = Field(
+        60.0, gt=0, description="The sink is degraded (/readyz 503) when it has a lag and stored nothing this long.")
     embedded_sink: bool = Field(True, description="Run the sink inside the API process when ClickHouse is chdb.")
     session_fold_interval_s: float = Field(
         30.0, description="How often the sink's process folds new session rows into session_sums (0: never).")
