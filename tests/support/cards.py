@@ -144,3 +144,34 @@ def random_id(kind: str, rng) -> str:
         n = int(kind[6:])
         return str(rng.randrange(10 ** (n - 1), 10 ** n))
     raise ValueError(kind)
+
+
+MEASURED_KINDS = sorted(ID_KINDS) + [f"digits{n}" for n in range(13, 20)]
+
+
+def false_positive_rates(n: int, seed: int = 13) -> dict[str, tuple[int, int]]:
+    """kind -> (ids rejected as card numbers, ids the byte gate sends the exact way), of ``n`` per kind, each
+    as a `session_id`. ``python -m tests.support.cards [n]`` prints them (the figures of docs/ingest.md)."""
+    import random
+
+    from livemetrics.card_bytes import _SUSPECT
+    from livemetrics.card_numbers import card_in_string
+
+    rng = random.Random(seed)
+    out = {}
+    for kind in MEASURED_KINDS:
+        rejected = flagged = 0
+        for _ in range(n):
+            value = random_id(kind, rng)
+            rejected += card_in_string(value)
+            flagged += _SUSPECT.search(b'{"session_id": "%s"}' % value.encode()) is not None
+        out[kind] = (rejected, flagged)
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    for kind, (rejected, flagged) in false_positive_rates(count).items():
+        print(f"{kind:14} rejected {rejected:6} of {count} ({rejected / count:.4%})  sent the exact way {flagged / count:.3%}")

@@ -1,0 +1,74 @@
+"""Card data against the real gateway and broker: the attack of issue #13 and generated card numbers in
+every JSON spelling never reach a raw topic or the dead-letter topic unredacted, nor the gateway's log;
+simulator-style and other ids are accepted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+
+from livemetrics import keys
+from livemetrics.keys import KeyRegistry
+from producers.gateway.app import create_gateway
+from tests.support import cards
+from tests.support import factories as f
+from tests.support.kafka_read import read_topic
+from tests.support.servers import ThreadServer, wait_until
+from tests.unit.producers.test_card_data_anywhere import events_with_a_card
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def gw(settings, add_seller):
+    browser, _ = add_seller(settings, "seller-a")
+    registry = KeyRegistry(settings).start()
+    wait_until(lambda: registry.record(keys.split_key(browser)[1]), 10, what="keys loaded")
+    server = ThreadServer(create_gateway(settings, registry)).start()
+    yield server.url, {"Authorization": f"Bearer {browser}", "User-Agent": f.CHROME}
+    server.stop()
+    registry.stop()
+
+
+def _post(gw, body: bytes) -> httpx.Response:
+    url, headers = gw
+    return httpx.post(f"{url}/v1/events", content=body, headers=headers, timeout=20)
+
+
+def test_card_numbers_in_any_spelling_never_reach_kafka_or_the_log(gw, settings, caplog):
+    caplog.set_level(logging.DEBUG)
+    posted: list[str] = []
+    sent_ids: list[str] = []
+    attack = f.payment_failed(payment_overrides={"details": {"4111111111111111": "x", "pan": "PAN"}})
+    body = cards.raw_json({"events": [attack]}, {"PAN": "4111111111111111.0"}).encode()
+    r = _post(gw, body)
+    assert r.status_code == 422 and "card data" in r.json()["rejected"][0]["error"]
+    posted.append("4111111111111111")
+
+    @hsettings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(case=events_with_a_card())
+    def send_one(case):
+        ev, digits, numbers = case
+        good = f.payment_failed(session_id="sim-" + random.Random(digits).randbytes(10).hex())
+        r = _post(gw, cards.raw_json({"events": [ev, good]}, numbers).encode())
+        assert r.status_code == 202 and r.json()["accepted"] == 1, r.text
+        assert r.json()["rejected"][0]["index"] == 0 and "card data" in r.json()["rejected"][0]["error"]
+        posted.append(digits)
+        sent_ids.append(good["event_id"])
+
+    send_one()
+    accepted = read_topic(settings, "payment-events", expect=len(sent_ids))  # the good events: payment_failed
+    for topic in ("page-events", "checkout-events"):  # where a rejected event of those types would have gone
+        accepted += read_topic(settings, topic, expect=0, settle=1.0)
+    dead = read_topic(settings, "dead-letter", expect=len(posted))
+    assert sorted(json.loads(m.value())["event_id"] for m in accepted) == sorted(sent_ids)
+    assert len(dead) == len(posted) and {json.loads(m.value())["reason"] for m in dead} == {"card_data"}
+    everything = "".join(m.value().decode() for m in accepted + dead) + caplog.text
+    everything = everything.replace(" ", "").replace("-", "").replace(".", "")
+    assert not [d for d in posted if d in everything]
