@@ -15,6 +15,8 @@ from typing import Annotated, Any, Callable, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from livemetrics import details_limits
+
 EVENT_TYPES = ("page_view", "heartbeat", "checkout_started", "payment_started", "payment_succeeded", "payment_failed")
 PAGE_TYPES = ("home", "category", "offer", "product", "cart", "checkout", "payment", "other")
 PII_TYPES = frozenset({"checkout_started", "payment_started", "payment_succeeded", "payment_failed"})
@@ -70,7 +72,7 @@ class Payment(Struct, forbid_unknown_fields=True, omit_defaults=True):
     order_id: Short
     error_code: Short | None = None
     error_message: Text | None = None
-    details: dict[str, Any] | None = None
+    details: Annotated[dict[str, Any], Meta(description=details_limits.DESCRIPTION)] | None = None  # limits: check_rules
     items: Annotated[list[Item], Meta(max_length=200)] | None = None
 
 
@@ -176,6 +178,10 @@ def check_rules(ev: EventIn) -> None:
         raise ContractError(f"`checkout` is not accepted on {t} events - at `$.checkout`")
     if payment is not None and not is_payment:
         raise ContractError(f"`payment` is not accepted on {t} events - at `$.payment`")
+    if payment is not None and payment.details:
+        too_big = details_limits.details_error(payment.details)
+        if too_big:
+            raise ContractError(too_big)
 
 
 def location_of(ev: Event) -> str | None:
