@@ -9,9 +9,10 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
 
 from api.deps import PrincipalDep, SettingsDep
+from api.responses import ADMIN, AUTH
 from livemetrics.erase import erase
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], responses=ADMIN, dependencies=AUTH)
 
 
 class EraseRequest(BaseModel):

@@ -10,11 +10,12 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from api.deps import FeedDep, PrincipalDep, SellerId, SettingsDep, may_read, ws_principal
 from api.privacy import alert_for
+from api.responses import AUTH, SELLER
 from livemetrics import metrics
 from streams.snapshot import build_snapshot
 from streams.state import Windows
 
-router = APIRouter(tags=["live"])
+router = APIRouter(tags=["live"], responses=SELLER, dependencies=AUTH)
 log = logging.getLogger("livemetrics.api.ws")
 HEARTBEAT_S = 15.0
 

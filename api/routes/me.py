@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from api.deps import PrincipalDep
+from api.responses import AUTH, TOKEN
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], responses=TOKEN, dependencies=AUTH)
 
 
 @router.get("/v1/me")

@@ -10,10 +10,11 @@ from pydantic import BaseModel, Field
 
 from api.deps import PrincipalDep, SellerId, SettingsDep
 from api.privacy import alert_for
-from api.routes.reports import parse_instant
+from api.responses import AUTH, BAD_BODY, SELLER, Problem
+from api.routes.reports import INSTANT, parse_instant
 from clickhouse import payment_errors as store
 
-router = APIRouter(tags=["payment errors"])
+router = APIRouter(tags=["payment errors"], responses=SELLER, dependencies=AUTH)
 
 
 class StatusChange(BaseModel):
@@ -27,12 +28,12 @@ async def list_payment_errors(
     principal: PrincipalDep,
     settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(description="the `next_cursor` of the previous page")] = None,
     status: Literal["open", "contacted", "resolved"] | None = None,
     method: str | None = None,
     error_code: str | None = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
+    from_: Annotated[str | None, Query(alias="from", description="ISO 8601, before `to`", json_schema_extra=INSTANT)] = None,
+    to: Annotated[str | None, Query(description="ISO 8601", json_schema_extra=INSTANT)] = None,
 ) -> dict:
     """Payment-error alerts with customer contact, order and diagnostics, newest first, paginated."""
     start = parse_instant(from_, "from") if from_ else None
@@ -47,7 +48,8 @@ async def list_payment_errors(
     return page
 
 
-@router.post("/v1/sellers/{seller_id}/payment-errors/{alert_id}/status")
+@router.post("/v1/sellers/{seller_id}/payment-errors/{alert_id}/status", responses={**BAD_BODY, 404: {
+    "model": Problem, "description": "no such seller for this token, or no such payment error for this seller"}})
 async def set_payment_error_status(seller_id: SellerId, alert_id: str, change: StatusChange,
                                    principal: PrincipalDep, settings: SettingsDep) -> dict:
     """Mark a payment-error alert open, contacted or resolved, with a note; the change is stored."""

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
+from zoneinfo import available_timezones
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import SellerId, SettingsDep
+from api.responses import AUTH, SELLER
 from clickhouse import query as queries
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=SELLER, dependencies=AUTH)
 
 REPORTS = queries.REPORTS
+# OpenAPI only: what ``parse_instant`` and ``check_tz`` accept, for readers and generated clients.
+INSTANT = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"},
+                     {"const": "", "description": "the default"}]}
+TIME_ZONES = {"enum": sorted(available_timezones())}
 
 
 def parse_instant(v: str, name: str) -> datetime:
@@ -38,11 +44,12 @@ def parse_range(from_: str | None, to: str | None) -> tuple[datetime, datetime]:
 @router.get("/v1/sellers/{seller_id}/reports/{report}")
 async def report(
     seller_id: SellerId,
-    report: str,
+    report: Annotated[str, Path(json_schema_extra={"enum": list(REPORTS)})],
     settings: SettingsDep,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: Annotated[str | None, Query()] = None,
-    tz: Annotated[str, Query()] = "UTC",
+    from_: Annotated[str | None, Query(alias="from", description="ISO 8601, before `to` (default: 7 days before `to`)",
+                                       json_schema_extra=INSTANT)] = None,
+    to: Annotated[str | None, Query(description="ISO 8601 (default: now)", json_schema_extra=INSTANT)] = None,
+    tz: Annotated[str, Query(description="IANA time zone", json_schema_extra=TIME_ZONES)] = "UTC",
 ) -> dict:
     """A historical report (hourly, categories, offers, funnel, payment-methods, error-trends) for a range, in a time zone."""
     if report not in REPORTS:

@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from livemetrics.contract import MAX_BATCH
+from livemetrics.contract import MAX_BATCH, MAX_BODY_BYTES
+from livemetrics.contract_schema import events_components, events_request_body
 from livemetrics.keys import KeyRegistry
 from livemetrics.settings import Settings, get_settings
 from producers.gateway.auth import Authenticator, RateLimiter
@@ -35,24 +36,73 @@ class Failure(BaseModel):
     error: str
 
 
+class NothingValid(Failure):
+    """422: ``rejected`` names each event's error; a body unusable as a whole has ``error`` only."""
+
+    accepted: int = 0
+    rejected: list[Rejected] = []
+
+
+class NotAccepted(Failure):
+    accepted: int = 0
+
+
+def _retry_after(why: str) -> dict:
+    return {"Retry-After": {"required": True, "description": why, "schema": {"type": "integer", "minimum": 1}}}
+
+
 _EVENTS_RESPONSES = {
     401: {"model": Failure, "description": "missing, unknown or revoked key; bad, stale or replayed signature"},
     403: {"model": Failure, "description": "backfill from a browser key"},
-    413: {"model": Failure, "description": f"body over 1 MiB (bytes actually read) or batch over {MAX_BATCH}"},
-    422: {"model": Failure, "description": "nothing valid: each error names the field and the event index"},
-    429: {"model": Failure, "description": "the key is over its rate limit; see Retry-After"},
-    503: {"model": Failure, "description": "Kafka cannot confirm delivery; retry with the same event ids after Retry-After"},
+    413: {"model": Failure, "description": f"body over {MAX_BODY_BYTES} bytes (bytes actually read) or batch over {MAX_BATCH}"},
+    422: {"model": NothingValid, "description": "nothing valid: each error names the field and the event index"},
+    429: {"model": NotAccepted, "description": "the key is over its rate limit; nothing was accepted",
+          "headers": _retry_after("whole seconds until the key has room again")},
+    503: {"model": NotAccepted, "description": "Kafka cannot confirm delivery; retry with the same event ids",
+          "headers": _retry_after("seconds to wait before retrying")},
 }
-_EVENTS_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object",
-    "description": f"One event of the v1 contract (docs/ingest.md, SPEC §3) or {{\"events\": [...]}} (max {MAX_BATCH}).",
-}}}}}
+# How a caller authenticates (producers/gateway/auth.py); a signed request carries all three headers.
+_SECURITY_SCHEMES = {
+    "browserKey": {"type": "http", "scheme": "bearer", "description": "a browser key `lm_pk_...`"},
+    "browserKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Livemetrics-Key"},
+    "browserKeyQuery": {"type": "apiKey", "in": "query", "name": "key",
+                        "description": "for navigator.sendBeacon, which cannot set headers"},
+    "serverKeySignature": {"type": "apiKey", "in": "header", "name": "X-Livemetrics-Signature",
+                           "description": "v1=<hex HMAC-SHA256(secret, \"<timestamp>.\" + body)>, with "
+                                          "X-Livemetrics-Key-Id and X-Livemetrics-Timestamp (docs/ingest.md)"},
+}
+_EVENTS_EXTRA = {
+    "requestBody": events_request_body(),
+    "security": [{name: []} for name in _SECURITY_SCHEMES],
+}
+
+
+class Status(BaseModel):
+    status: str
+
+
+class JavaScript(Response):
+    media_type = "application/javascript"
+
+
+class PromText(Response):
+    media_type = "text/plain"  # documented type; the body says its exposition-format version itself
 
 
 class GatewayApp(FastAPI):
     """FastAPI, with ``POST /v1/events`` handed straight to its endpoint (see producers/gateway/events.py)."""
 
     events_endpoint: EventsEndpoint | None = None
+    max_clock_skew_s: int | None = None
+
+    def openapi(self) -> dict:
+        """FastAPI's document, with the event contract's schemas (livemetrics/contract_schema.py)."""
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {}).update(events_components(self.max_clock_skew_s))
+            components["securitySchemes"] = _SECURITY_SCHEMES
+        return self.openapi_schema
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["path"] == "/v1/events" and scope["method"] == "POST" \
@@ -92,6 +142,7 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
                 app.state.registry.stop()
 
     app = GatewayApp(title="livemetrics gateway", version="1", lifespan=lifespan)
+    app.max_clock_skew_s = settings.max_clock_skew_s
 
     cors_options = dict(allow_origins=settings.allowed_origins, allow_methods=["POST", "GET"],
                         allow_headers=["Authorization", "Content-Type", "X-Livemetrics-Key"], max_age=3600)
@@ -100,7 +151,8 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
     limiter = RateLimiter(settings.gateway_rate_per_s)
 
     @app.post("/v1/events", status_code=202, response_model=Accepted, responses=_EVENTS_RESPONSES,
-              openapi_extra=_EVENTS_BODY)
+              response_description="every accepted event is in Kafka; every other one is named in `rejected`",
+              openapi_extra=_EVENTS_EXTRA)
     async def post_events(request: Request):
         """Accept one event or {"events": [...]}; 202 only once Kafka confirmed every accepted event."""
 
@@ -110,29 +162,29 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
     route.app = EventsEndpoint(settings, app.state, limiter, cors=None)
     app.events_endpoint = EventsEndpoint(settings, app.state, limiter, cors=cors)
 
-    @app.get("/t.js")
+    @app.get("/t.js", response_class=JavaScript)
     async def tracker():
         """The browser tracker (no dependencies); see docs/ingest.md."""
-        return Response(TRACKER_JS.read_bytes(), media_type="application/javascript",
-                        headers={"Cache-Control": "public, max-age=300"})
+        return JavaScript(TRACKER_JS.read_bytes(), headers={"Cache-Control": "public, max-age=300"})
 
     if settings.demo_storefront:
         from producers.storefront.site import demo_router
 
         app.include_router(demo_router(settings), prefix="/demo")
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=Status)
     async def healthz():
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", response_model=Status,
+             responses={503: {"model": Status, "description": "keys not loaded from Kafka yet"}})
     async def readyz(request: Request):
         """Readiness: keys loaded from Kafka."""
         ok = request.app.state.registry.ready
         return JSONResponse({"status": "ready" if ok else "starting"}, status_code=200 if ok else 503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PromText)
     async def prom():
         """Prometheus metrics."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,114 @@
+"""Schemathesis hooks (loaded with ``SCHEMATHESIS_HOOKS=tests.support.openapi_hooks``) for the two
+rules of ``POST /v1/events`` that depend on the caller and the clock, which no JSON schema can state
+(both are in the OpenAPI's descriptions):
+
+- a live event's `ts` must be within ``max_clock_skew_s`` of the gateway's clock;
+- `seller_id`, when given, must be the key's own seller.
+
+And two spellings JSON Schema cannot tell apart from the values they stand for, so a generator may
+pick them: an integer written with a fraction (``22788.0``: JSON Schema's ``integer`` takes it, the
+contract wants ``22788``), and a multiple of 0.0001 carrying binary noise (``3 * 0.0001`` is written
+``0.00030000000000000003``, not a multiple of 0.0001 once read as the decimal it is).
+
+The read API's report and payment-error ranges have their own such rule: `from` before `to` (or before
+now when `to` is left out); and a `cursor` is valid only when the API handed it out (schema-valid cases
+never carry a made-up one: the filter drops them).
+
+Only schema-valid (positive) cases are changed: their `ts` becomes the current time (in the spelling
+the generator picked), their `seller_id` the key's seller (``LIVEMETRICS_TEST_OPENAPI_SELLER``), their
+integral floats integers and their float amounts rounded to 4 places. Negative cases are sent as
+generated.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timedelta, timezone
+
+import schemathesis
+
+
+def _now_like(ts):
+    ms = int(time.time() * 1000)
+    if isinstance(ts, str):
+        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+    return ms
+
+
+_MONEY = frozenset({"amount", "total", "unit_price"})
+
+
+def _spelling(node, key=None):
+    if isinstance(node, float):
+        if node.is_integer() and abs(node) < 2**53:
+            return int(node)
+        return round(node, 4) if key in _MONEY else node
+    if isinstance(node, dict):
+        return {k: _spelling(v, k) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_spelling(v, key) for v in node]
+    return node
+
+
+def _fix(event, seller: str) -> None:
+    if not isinstance(event, dict):
+        return
+    event.update(_spelling(event))
+    if "ts" in event:
+        event["ts"] = _now_like(event["ts"])
+    if isinstance(event.get("seller_id"), str):
+        event["seller_id"] = seller
+
+
+def _fix_case(case) -> None:
+    meta = case.meta
+    if case.path != "/v1/events" or meta is None or not meta.generation.mode.is_positive:
+        return
+    seller = os.environ["LIVEMETRICS_TEST_OPENAPI_SELLER"]
+    body = case.body
+    if isinstance(body, dict) and isinstance(body.get("events"), list):
+        for event in body["events"]:
+            _fix(event, seller)
+    else:
+        _fix(body, seller)
+
+
+def _instant(v: str) -> datetime:
+    d = datetime.fromisoformat(v.replace("Z", "+00:00").replace("z", "+00:00"))
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+
+
+def _order_range(case) -> None:
+    query = case.query
+    meta = case.meta
+    if not isinstance(query, dict) or meta is None or not meta.generation.mode.is_positive:
+        return
+    if not isinstance(query.get("from"), str) or not query["from"]:  # "" is the default, as for the API
+        return
+    to = query.get("to")
+    end = _instant(to) if isinstance(to, str) and to else datetime.now(timezone.utc)
+    if _instant(query["from"]) >= end:
+        query["from"] = (end - timedelta(days=7)).isoformat()
+
+
+@schemathesis.hook
+def filter_case(context, case) -> bool:
+    meta = case.meta
+    positive = meta is not None and meta.generation.mode.is_positive
+    return not (positive and isinstance(case.query, dict) and case.query.get("cursor"))
+
+
+@schemathesis.hook
+def map_case(context, case):
+    """Coverage, fuzzing and stateful cases."""
+    _fix_case(case)
+    _order_range(case)
+    return case
+
+
+@schemathesis.hook
+def before_add_examples(context, examples) -> None:
+    """The examples phase's cases (no ``map_case`` there)."""
+    for case in examples:
+        _fix_case(case)
