@@ -44,7 +44,7 @@ class Child:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "livemetrics.cli", *self.args], env=env, stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # Ctrl-C reaches only `up`
-                preexec_fn=lifeline.preexec(),  # ... and SIGTERM reaches the child when `up` ends, however
+                preexec_fn=lifeline.preexec(),  # SIGTERM when `up` ends, however it ends
             )
         return self
 

@@ -97,9 +97,12 @@ class Stack:
             self._checkpoint()
             bar.set_description("ClickHouse migrations")
             mig = Child("migrate", ["migrate"], self.log_dir).start(child_env(s))
-            while mig.alive():
-                self._checkpoint()
-                time.sleep(0.2)
+            try:
+                while mig.alive():
+                    self._checkpoint()
+                    time.sleep(0.2)
+            finally:
+                mig.stop()  # only does something when interrupted
             if mig.proc.returncode != 0:
                 raise StackError(f"migrations failed (exit {mig.proc.returncode}); {mig.log_path}:\n{mig.tail()}")
             bar.update()
