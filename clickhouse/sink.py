@@ -79,7 +79,7 @@ class EventSink:
         self.rows_written = 0
         self.dead_letters = DeadLetters(settings)
         self.lag = LagWatch(settings)
-        metrics.SINK_OLDEST_UNSTORED.set_function(self.lag.oldest_unstored_s)
+        self.lag.export()
 
     # --- assignment: resume after what ClickHouse already has ----------------------------------
     def _stored_offsets(self) -> dict[tuple[str, int], int]:

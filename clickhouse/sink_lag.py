@@ -76,7 +76,11 @@ class LagWatch:
         self.behind = behind
         if not any(behind.values()):
             self.progressed()  # caught up
-        metrics.SINK_STALLED.set(1 if self.stalled() else 0)
+
+    def export(self) -> None:
+        """The gauges read at scrape time (time moves on while the sink waits)."""
+        metrics.SINK_OLDEST_UNSTORED.set_function(self.oldest_unstored_s)
+        metrics.SINK_STALLED.set_function(lambda: 1.0 if self.stalled() else 0.0)
 
     def events_behind(self) -> int:
         return sum(self.behind.values())

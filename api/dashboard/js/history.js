@@ -88,7 +88,25 @@ function renderReport(rep, data, tz, days) {
   return box;
 }
 
+// How far behind the reports are (GET /v1/history/lag: the age of the oldest event not stored yet).
+export function lagText(lag) {
+  const s = lag?.behind_seconds;
+  if (s === null || s === undefined) return "";
+  if (s < 60 && !lag.stalled) return "History is up to date.";
+  const mins = Math.max(1, Math.round(s / 60)), span = mins < 90 ? `${mins} min` : `${Math.round(mins / 60)} h`;
+  return `History is ${span} behind${lag.stalled ? " (storing has stalled)" : ""}.`;
+}
+
+export async function loadLag() {
+  try {
+    $("#history-lag").textContent = lagText(await api("/v1/history/lag"));
+  } catch {
+    $("#history-lag").textContent = "";
+  }
+}
+
 export async function loadHistory(seller) {
+  loadLag();
   const form = $("#history-form"), f = new FormData(form), tz = f.get("tz") || "UTC";
   const q = new URLSearchParams({ from: localMidnight(f.get("from"), tz), to: localMidnight(nextDay(f.get("to")), tz), tz });
   const msg = $("#history-msg");
@@ -108,6 +126,7 @@ export async function loadHistory(seller) {
 }
 
 export function wireHistory(seller) {
+  setInterval(() => { if (!$("#tab-history").hidden) loadLag(); }, 30000);
   const tzSel = $("#tz"), mine = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
   const zones = Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : [mine];
   if (!zones.includes("UTC")) zones.unshift("UTC");
