@@ -7,11 +7,14 @@ that crashes after a dead letter and before its batch is committed may send it a
 is keyed by its source position, ``topic/partition/offset``, so that a reader can drop the copy.
 
 No card data is added: the gateway refused card data before the message reached the raw topic, and the
-event and the message are redacted again anyway (``card_data.redact``) in case ClickHouse quotes a value.
+event and ClickHouse's message (it quotes column values) are redacted again anyway: the event with
+``card_data.redact``, the message by blanking any 13-19 digit run that passes Luhn (wider than the
+gateway's rule, on purpose).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 
 import msgspec
@@ -20,11 +23,18 @@ from confluent_kafka import KafkaException, Producer
 from clickhouse.events_json import Refused
 from clickhouse.sink_narrow import head_position
 from livemetrics import card_data, metrics
+from livemetrics.card_numbers import luhn_ok
 from livemetrics.kafka_config import producer_config
 from livemetrics.settings import Settings
 
 REASON = "clickhouse_refused"
 _MAX_ERROR = 2000  # characters of ClickHouse's message kept (it can quote a long stretch of the batch)
+_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ \-]?[0-9]){12,18}(?![0-9])")
+
+
+def scrub(text: str) -> str:
+    """``text`` with every 13-19 digit run (single spaces or dashes allowed) that passes Luhn blanked."""
+    return _DIGIT_RUN.sub(lambda m: "[redacted]" if luhn_ok(re.sub(r"[ \-]", "", m.group())) else m.group(), text)
 
 
 def dead_letter(refused: Refused) -> tuple[bytes, bytes]:
@@ -38,7 +48,7 @@ def dead_letter(refused: Refused) -> tuple[bytes, bytes]:
     event = card_data.redact(event)
     seller = event.get("seller_id") if isinstance(event, dict) else None
     body = {
-        "reason": REASON, "error": card_data.redact(refused.error[:_MAX_ERROR]),
+        "reason": REASON, "error": scrub(refused.error[:_MAX_ERROR]),
         "seller_id": seller if isinstance(seller, str) else None,
         "source": {"topic": topic, "partition": partition, "offset": offset},
         "event": event,
