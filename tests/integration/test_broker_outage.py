@@ -61,6 +61,30 @@ def kafka_event_ids(s, deadline_s: float = 30) -> set[str]:
         c.close()
 
 
+def group_lag(s, group: str) -> int:
+    """Raw events not yet committed by consumer group ``group`` (end offsets - committed offsets)."""
+    c = Consumer(consumer_config(s, group))
+    try:
+        parts = [TopicPartition(s.topic(t), p) for t in RAW_TOPICS for p in range(s.partitions)]
+        lag = 0
+        for tp in c.committed(parts, timeout=10):
+            end = c.get_watermark_offsets(tp, timeout=10)[1]
+            lag += end - max(tp.offset, 0)
+        return lag
+    finally:
+        c.close()
+
+
+def drained_after(s, group: str, since: float, deadline_s: float = 60) -> float:
+    """Seconds from ``since`` until consumer group ``group`` has committed every raw event."""
+    lag = group_lag(s, group)
+    while lag and time.monotonic() < since + deadline_s:
+        time.sleep(0.2)  # polling interval: the group commits about once a second
+        lag = group_lag(s, group)
+    assert lag == 0, f"{group} still {lag} events behind {deadline_s} s after the load stopped"
+    return time.monotonic() - since
+
+
 def clickhouse_rows(s) -> tuple[set[str], int, int]:
     """The shops' event ids in ClickHouse, their rows, and their distinct Kafka positions."""
     db, shops = s.clickhouse_database, ", ".join(f"'{x}'" for x in SELLERS)
@@ -118,6 +142,8 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                     assert not front.is_alive() and front.gave_up == 0, f"{front.name} did not get its batches acknowledged"
                 stopped = time.monotonic()
                 answered_503 = sum(fr.statuses[503] for fr in new)
+                # The backlog left when the load stops (the catch-up after the restart), drained below.
+                worker_lag, sink_lag = group_lag(s, s.app_id), group_lag(s, s.sink_group)
                 events = {seller: [e for fr in fronts if fr.seller == seller for e in fr.acked_events()] for seller in SELLERS}
                 try:
                     wait_until(lambda: all(live_view(stack, x, sellers[x][1]) == recount(events[x]) for x in SELLERS),
@@ -125,14 +151,18 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                 except AssertionError as exc:
                     raise AssertionError(f"{exc}\nlive: {[live_view(stack, x, sellers[x][1]) for x in SELLERS]}\n"
                                          f"recount: {[recount(events[x]) for x in SELLERS]}\n{stack.worker.log_tail()}") from None
+                recounted = time.monotonic() - stopped
+                worker_drain_s, sink_drain_s = drained_after(s, s.app_id, stopped), drained_after(s, s.sink_group, stopped)
                 assert stack.live("warmup", token).get("delayed") is False
                 statuses = sum((fr.statuses for fr in fronts), start=Counter())
                 assert set(statuses) <= {202, 503, "network"}, statuses
                 print(json.dumps({"cycle": cycle + 1, "outage_s": round(restarted - killed, 1),
                                   "broker_start_s": round(restarted - starting, 1),
                                   "first_202_after_restart_s": round(first_202_s, 2),
-                                  "live_equals_recount_after_load_stop_s": round(time.monotonic() - stopped, 2),
-                                  "answered_503": answered_503, "acked_events": sum(len(fr.acked_events()) for fr in new)}))
+                                  "live_equals_recount_after_load_stop_s": round(recounted, 2),
+                                  "answered_503": answered_503,
+                                  "worker_lag_at_load_stop": worker_lag, "worker_drained_s": round(worker_drain_s, 1),
+                                  "sink_lag_at_load_stop": sink_lag, "sink_drained_s": round(sink_drain_s, 1), "acked_events": sum(len(fr.acked_events()) for fr in new)}))
             # Nothing answered 202 is missing from Kafka.
             acked_ids = {e["event_id"] for fr in fronts for e in fr.acked_events()}
             missing = acked_ids - kafka_event_ids(s)
