@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
+from decimal import Context, Decimal
 from typing import Annotated, Any, Callable, Literal
 
 import msgspec
@@ -39,7 +40,16 @@ Short = Annotated[str, Meta(max_length=200)]
 Text = Annotated[str, Meta(max_length=2048)]
 Slug = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")]
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
-Money = Annotated[float, Meta(ge=0, le=1e12)]
+# Money: a JSON number or a decimal string ("59.90"), decoded exactly (msgspec reads the number's digits,
+# never a float) and carried through Kafka as a decimal string. msgspec cannot bound a Decimal, so
+# ``money`` (run by ``check_rules``) holds the range and the scale; ClickHouse stores MONEY_TYPE.
+MONEY_MAX = Decimal(10**12)
+MONEY_SCALE = 4
+MONEY_TYPE = "Decimal(18, 4)"  # 14 integer digits: MONEY_MAX fits; ClickHouse sums it as Decimal(38, 4)
+Money = Annotated[Decimal, Meta(
+    description=f"an amount: a JSON number or a decimal string such as \"59.90\"; 0 to {MONEY_MAX}, "
+                f"at most {MONEY_SCALE} decimal places",
+    examples=["59.90"])]
 SessionId = Annotated[str, Meta(min_length=8, max_length=64)]
 
 
@@ -149,10 +159,49 @@ def epoch_ms(ts: datetime | int) -> int:
 
 
 _PAYMENT_TYPES = frozenset(t for t in EVENT_TYPES if t.startswith("payment_"))
+_MONEY_STEP = Decimal(1).scaleb(-MONEY_SCALE)
+_NO_MONEY = Decimal(0)
+
+
+def money(d: Decimal) -> Decimal | None:
+    """``d`` as it is sent on and stored, or None when it is not an amount (not finite, out of range, more
+    than MONEY_SCALE decimal places other than trailing zeros). Canonical: no exponent, no negative zero,
+    so that every consumer reads the plain decimal string it was sent ("59.90" stays "59.90")."""
+    if not d.is_finite() or d < 0 or d > MONEY_MAX:  # -0 is not < 0
+        return None
+    if -MONEY_SCALE <= d.as_tuple().exponent <= 0 and not d.is_signed():
+        return d
+    q = d.quantize(_MONEY_STEP)  # 1E+3 -> 1000.0000; 59.900000 -> 59.9000; 59.90001 differs: refused
+    return q.copy_abs() if q == d else None
+
+
+_CENTS = Decimal("0.01")
+_WIDE = Context(prec=40)  # a ClickHouse sum is a Decimal(38, 4): wider than the default 28 digits
+
+
+def money_text(d: Decimal) -> str:
+    """A stored amount (or sum) as the API writes it: an exact decimal string, zeros past the cents dropped
+    ("59.9000" -> "59.90", "0.1250" -> "0.125"). A string, so that no JSON reader turns it into a float."""
+    n = d.normalize(_WIDE)
+    return f"{n.quantize(_CENTS, context=_WIDE) if n.as_tuple().exponent > -2 else n:f}"
+
+
+def _bad_money(where: str) -> ContractError:  # the value is not repeated: it could be anything, card data too
+    return ContractError(f"an amount must be a decimal from 0 to {MONEY_MAX} with at most {MONEY_SCALE} "
+                         f"decimal places - at `{where}`")
+
+
+def _check_prices(items: list[Item], where: str) -> None:
+    for i, it in enumerate(items):
+        p = money(it.unit_price)
+        if p is None:
+            raise _bad_money(f"{where}.items[{i}].unit_price")
+        it.unit_price = p
 
 
 def check_rules(ev: EventIn) -> None:
-    """Cross-field rules that a schema alone cannot say (checked in this order: the first broken one is named).
+    """Cross-field rules that a schema alone cannot say (checked in this order: the first broken one is named),
+    then the amounts (range and scale, which msgspec cannot bound on a Decimal), made canonical in place.
 
     Runs for every accepted event, so each field is read once and the type is tested by set membership."""
     t = ev.type
@@ -182,6 +231,19 @@ def check_rules(ev: EventIn) -> None:
         too_big = details_limits.details_error(payment.details)
         if too_big:
             raise ContractError(too_big)
+    if checkout is not None:  # amounts last: put in canonical form (see ``money``) as they are checked
+        total = money(checkout.total)
+        if total is None:
+            raise _bad_money("$.checkout.total")
+        checkout.total = total
+        _check_prices(checkout.items, "$.checkout")
+    if payment is not None:
+        amount = money(payment.amount)
+        if amount is None:
+            raise _bad_money("$.payment.amount")
+        payment.amount = amount
+        if payment.items:
+            _check_prices(payment.items, "$.payment")
 
 
 def location_of(ev: Event) -> str | None:
@@ -225,7 +287,7 @@ COLUMNS: tuple[_Col, ...] = (
     ("offer_id", "String", lambda e: (e.page.offer_id or "") if e.page else ""),
     ("path", "String", lambda e: (e.page.path or "") if e.page else ""),
     ("items", "String", lambda e: _json(e.checkout.items if e.checkout else (e.payment.items if e.payment else None))),
-    ("total", "Float64", lambda e: e.checkout.total if e.checkout else (e.payment.amount if e.payment else 0.0)),
+    ("total", MONEY_TYPE, lambda e: e.checkout.total if e.checkout else (e.payment.amount if e.payment else _NO_MONEY)),
     ("currency", "LowCardinality(String)", lambda e: e.checkout.currency if e.checkout else (e.payment.currency if e.payment else "")),
     ("payment_method", "LowCardinality(String)", lambda e: e.payment.method if e.payment else ""),
     ("order_id", "String", lambda e: e.payment.order_id if e.payment else ""),

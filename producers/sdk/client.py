@@ -12,6 +12,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Iterable
 
 import httpx
@@ -22,6 +23,8 @@ from livemetrics.keys import sign, split_key
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _json = msgspec.json.Encoder()
+# An amount: a Decimal or a decimal string ("59.90") is sent exactly; a float is sent as its shortest repr.
+Amount = Decimal | str | float
 
 
 class KeyRefused(RuntimeError):
@@ -102,7 +105,7 @@ class _Base:
     def event(type_: str, session_id: str, **fields: Any) -> dict[str, Any]:
         return complete({"type": type_, "session_id": session_id, **{k: v for k, v in fields.items() if v is not None}})
 
-    def _payment(self, type_: str, session_id: str, method: str, amount: float, currency: str, order_id: str,
+    def _payment(self, type_: str, session_id: str, method: str, amount: Amount, currency: str, order_id: str,
                  customer: dict | None = None, items: list | None = None, **failure: Any) -> dict:
         pay = {"method": method, "amount": amount, "currency": currency, "order_id": order_id,
                **{k: v for k, v in failure.items() if v is not None}}
@@ -156,7 +159,7 @@ class Client(_Base):
     def page_view(self, session_id: str, page: dict, **kw: Any) -> SendResult:
         return self.send([self.event("page_view", session_id, page=page, **kw)])
 
-    def checkout_started(self, session_id: str, items: list, total: float, currency: str, customer: dict | None = None) -> SendResult:
+    def checkout_started(self, session_id: str, items: list, total: Amount, currency: str, customer: dict | None = None) -> SendResult:
         return self.send([self.event("checkout_started", session_id, customer=customer,
                                      checkout={"items": items, "total": total, "currency": currency})])
 
@@ -225,7 +228,7 @@ class AsyncClient(_Base):
     async def page_view(self, session_id: str, page: dict, **kw: Any) -> SendResult:
         return await self.send([self.event("page_view", session_id, page=page, **kw)])
 
-    async def checkout_started(self, session_id: str, items: list, total: float, currency: str, customer: dict | None = None) -> SendResult:
+    async def checkout_started(self, session_id: str, items: list, total: Amount, currency: str, customer: dict | None = None) -> SendResult:
         return await self.send([self.event("checkout_started", session_id, customer=customer,
                                            checkout={"items": items, "total": total, "currency": currency})])
 

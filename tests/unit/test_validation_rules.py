@@ -180,14 +180,16 @@ def _reference_check_rules(ev) -> None:
 def test_check_rules_names_the_same_first_broken_rule_as_the_reference_for_every_combination():
     import itertools
     import uuid
+    from decimal import Decimal
 
     from livemetrics.contract import EVENT_TYPES, Checkout, ContractError, Customer, EventIn, Item, Page, Payment, check_rules
 
     pages = [None, Page(type="home"), Page(type="category"), Page(type="category", category="lamps"),
              Page(type="offer"), Page(type="offer", offer_id="o-1")]
-    checkouts = [None, Checkout(items=[Item(sku="s", name="n", qty=1, unit_price=1.0)], total=1.0, currency="EUR")]
-    payments = [None, Payment(method="card", amount=1.0, currency="EUR", order_id="o"),
-                Payment(method="card", amount=1.0, currency="EUR", order_id="o", error_code="declined")]
+    one = Decimal("1.00")  # as the decoder makes it (valid amounts: the money rules are tested on their own)
+    checkouts = [None, Checkout(items=[Item(sku="s", name="n", qty=1, unit_price=one)], total=one, currency="EUR")]
+    payments = [None, Payment(method="card", amount=one, currency="EUR", order_id="o"),
+                Payment(method="card", amount=one, currency="EUR", order_id="o", error_code="declined")]
     customers = [None, Customer(email="a@b.c")]
 
     def outcome(check, ev):
