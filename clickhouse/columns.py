@@ -11,17 +11,21 @@ a value that is not an event. Alerts from ``payment-alerts`` (built in ``streams
 from __future__ import annotations
 
 import logging
+from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable
 
 import msgspec
 import pyarrow as pa
 
-from livemetrics.contract import COLUMNS
+from livemetrics.contract import COLUMNS, MONEY_MAX, MONEY_SCALE, MONEY_TYPE
 
 log = logging.getLogger("livemetrics.sink")
 KAFKA_COLUMNS = ("kafka_topic", "kafka_partition", "kafka_offset")
 _KAFKA_TYPES = (pa.string(), pa.uint16(), pa.uint64())
 _json = msgspec.json.Encoder()
+MONEY_ARROW = pa.decimal128(18, MONEY_SCALE)  # contract.MONEY_TYPE
+_NO_MONEY = Decimal(0)
+_MONEY_STEP = Decimal(1).scaleb(-MONEY_SCALE)
 
 
 def arrow_type(ch_type: str) -> pa.DataType:
@@ -29,6 +33,8 @@ def arrow_type(ch_type: str) -> pa.DataType:
     base = ch_type.removeprefix("LowCardinality(").removesuffix(")") if ch_type.startswith("LowCardinality(") else ch_type
     if base.startswith("DateTime64"):
         return pa.timestamp("ms", tz="UTC")
+    if base == MONEY_TYPE:
+        return MONEY_ARROW
     return {"String": pa.string(), "UUID": pa.string(), "Float64": pa.float64(), "Bool": pa.bool_(),
             "UInt16": pa.uint16(), "UInt64": pa.uint64()}[base]
 
@@ -44,13 +50,13 @@ class _Page(msgspec.Struct, gc=False):
 
 class _Checkout(msgspec.Struct, gc=False):
     items: msgspec.Raw = msgspec.Raw()
-    total: float = 0.0
+    total: Decimal = _NO_MONEY
     currency: str = ""
 
 
 class _Payment(msgspec.Struct, gc=False):
     method: str = ""
-    amount: float = 0.0
+    amount: Decimal = _NO_MONEY
     currency: str = ""
     order_id: str = ""
     error_code: str | None = None
@@ -112,7 +118,7 @@ EXTRACT: dict[str, Callable[[list[SinkEvent]], Any]] = {
     "offer_id": lambda evs: [(p.offer_id or "") if (p := e.page) else "" for e in evs],
     "path": lambda evs: [(p.path or "") if (p := e.page) else "" for e in evs],
     "items": lambda evs: [_raw(c.items) if (c := e.checkout) else (_raw(p.items) if (p := e.payment) else "") for e in evs],
-    "total": lambda evs: [c.total if (c := e.checkout) else (p.amount if (p := e.payment) else 0.0) for e in evs],
+    "total": lambda evs: [c.total if (c := e.checkout) else (p.amount if (p := e.payment) else _NO_MONEY) for e in evs],
     "currency": lambda evs: [c.currency if (c := e.checkout) else (p.currency if (p := e.payment) else "") for e in evs],
     "payment_method": lambda evs: [p.method if (p := e.payment) else "" for e in evs],
     "order_id": lambda evs: [p.order_id if (p := e.payment) else "" for e in evs],
@@ -166,7 +172,7 @@ ALERT_KNOWN = {"kind", "alert_id", "seller_id", "session_id", "at", "customer", 
 ALERT_SCHEMA = pa.schema([
     ("alert_id", pa.string()), ("kind", pa.string()), ("seller_id", pa.string()), ("session_id", pa.string()),
     ("at", pa.timestamp("ms", tz="UTC")), ("customer_email", pa.string()), ("customer_phone", pa.string()),
-    ("customer_name", pa.string()), ("ip", pa.string()), ("order_id", pa.string()), ("amount", pa.float64()),
+    ("customer_name", pa.string()), ("ip", pa.string()), ("order_id", pa.string()), ("amount", MONEY_ARROW),
     ("currency", pa.string()), ("items", pa.string()), ("payment_method", pa.string()), ("error_code", pa.string()),
     ("error_message", pa.string()), ("error_details", pa.string()), ("browser", pa.string()), ("os", pa.string()),
     ("device", pa.string()), ("user_agent", pa.string()), ("context", pa.string()), ("extra", pa.string()),
@@ -182,13 +188,23 @@ def _j(v: Any) -> str:
     return "" if v is None else _json.encode(v).decode()
 
 
+def _money(v: Any) -> Decimal:
+    """An alert's amount (a decimal string; a number in alerts from before money was decimal) at the stored
+    scale; 0 when it is not a number, as for any other unusable field of an alert."""
+    try:
+        d = Decimal(v if isinstance(v, str) else repr(v or 0)).quantize(_MONEY_STEP)
+    except (InvalidOperation, TypeError, ValueError):
+        return _NO_MONEY
+    return d if d.is_finite() and abs(d) <= MONEY_MAX else _NO_MONEY  # a larger one would fail the whole batch
+
+
 def alert_row(a: dict[str, Any]) -> list[Any]:
     cust, order, pay, client = (a.get(k) or {} for k in ("customer", "order", "payment", "client"))
     extra = {k: v for k, v in a.items() if k not in ALERT_KNOWN}
     return [
         _s(a.get("alert_id")), _s(a.get("kind")) or "payment_failed", _s(a.get("seller_id")), _s(a.get("session_id")),
         int(a.get("at") or 0), _s(cust.get("email")), _s(cust.get("phone")), _s(cust.get("name")), _s(client.get("ip")),
-        _s(order.get("order_id")), float(order.get("amount") or 0), _s(order.get("currency")), _j(order.get("items")),
+        _s(order.get("order_id")), _money(order.get("amount")), _s(order.get("currency")), _j(order.get("items")),
         _s(pay.get("method")), _s(pay.get("error_code")), _s(pay.get("error_message")), _j(pay.get("details")),
         _s(client.get("browser")), _s(client.get("os")), _s(client.get("device")), _s(client.get("user_agent")),
         _j(a.get("context") or None), _j(extra or None),

@@ -1,4 +1,7 @@
-"""Numbered SQL migrations (``clickhouse/migrations/NNN_name.sql``), applied once each, in order."""
+"""Numbered SQL migrations (``clickhouse/migrations/NNN_name.sql``), applied once each, in order.
+
+A migration that changes a table's layout creates ``<table>__next``; the rows are brought over and the
+tables swapped before the migration is recorded (``clickhouse/table_swap.py``)."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import re
 from importlib import resources
 
 from clickhouse.client import get_client
+from clickhouse.table_swap import swap_in_next_tables
 from livemetrics.contract import PII_COLUMNS
 from livemetrics.settings import Settings
 
@@ -53,15 +57,18 @@ def migrate(settings: Settings) -> list[str]:
             continue
         for stmt in statements(sql, settings):
             c.command(stmt)
+        swap_in_next_tables(c, db)
         c.insert(f"{db}.schema_migrations", [[version, name]], column_names=["version", "name"],
                  settings={"async_insert": 0})
         applied.append(f"{version:03d}_{name}")
+    swap_in_next_tables(c, db)  # an empty `__next` that a re-run of a migration's statements made goes
     apply_pii_ttl(settings)
     return applied
 
 
-# Personal-data columns and the time column their TTL counts from, per table.
-PII_TTL_TABLES = {"events": "ts", "payment_errors": "at"}
+# Personal-data columns and the server-side time column their TTL counts from, per table (never the
+# sender's `ts`: a sender could keep its data longer by sending a future one).
+PII_TTL_TABLES = {"events": "received_at", "payment_errors": "at"}
 
 
 def apply_pii_ttl(settings: Settings) -> list[str]:
@@ -71,7 +78,7 @@ def apply_pii_ttl(settings: Settings) -> list[str]:
     for table, time_col in PII_TTL_TABLES.items():
         for row in c.query(f"DESCRIBE TABLE {db}.{table}").result_rows:
             name, type_, ttl = row[0], row[1], row[6]
-            if name in PII_COLUMNS and ttl and f"toIntervalDay({days})" not in ttl:
+            if name in PII_COLUMNS and ttl and (f"toIntervalDay({days})" not in ttl or f"({time_col})" not in ttl):
                 c.command(f"ALTER TABLE {db}.{table} MODIFY COLUMN {name} {type_} "
                           f"TTL toDateTime({time_col}) + INTERVAL {days} DAY")
                 changed.append(f"{table}.{name}")

@@ -11,6 +11,7 @@ from typing import Any
 
 from clickhouse.client import INSERT_SETTINGS, get_client
 from clickhouse.query import epoch_ms, sql
+from livemetrics.contract import money_text
 from livemetrics.settings import Settings
 
 STATUSES = ("open", "contacted", "resolved")
@@ -49,7 +50,7 @@ def item(r: dict[str, Any]) -> dict[str, Any]:
         "alert_id": r["alert_id"], "kind": r["kind"], "seller_id": r["seller_id"], "session_id": r["session_id"],
         "at": _iso(r["at"]),
         "customer": {"email": r["customer_email"], "phone": r["customer_phone"], "name": r["customer_name"]},
-        "order": {"order_id": r["order_id"], "amount": r["amount"], "currency": r["currency"], "items": _loads(r["items"])},
+        "order": {"order_id": r["order_id"], "amount": money_text(r["amount"]), "currency": r["currency"], "items": _loads(r["items"])},
         "payment": {"method": r["payment_method"], "error_code": r["error_code"], "error_message": r["error_message"],
                     "details": _loads(r["error_details"])},
         "client": {"ip": r["ip"] or None, "browser": r["browser"], "os": r["os"], "device": r["device"],

@@ -4,6 +4,7 @@ time zone as parameters; the API and the benchmarks both call ``report``."""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from clickhouse import session_reports
 from clickhouse.client import get_client
+from livemetrics.contract import money_text
 from livemetrics.settings import Settings
 
 REPORTS = ("hourly", "categories", "offers", "funnel", "payment-methods", "error-trends")
@@ -105,4 +107,8 @@ def _plain(v: Any) -> Any:
         return v.isoformat()
     if isinstance(v, date):
         return v.isoformat()
+    if isinstance(v, Decimal):  # money (sums are exact): a decimal string, never a float
+        return money_text(v)
+    if isinstance(v, dict):  # e.g. revenue per currency
+        return {k: _plain(x) for k, x in v.items()}
     return v

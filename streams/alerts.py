@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 
 from livemetrics.contract import Event
 from streams.state import SessionState
+
+_NO_AMOUNT = Decimal(0)
 
 
 def payment_failure_alert(ev: Event, st: SessionState | None, now: int) -> dict[str, Any]:
@@ -31,7 +34,7 @@ def payment_failure_alert(ev: Event, st: SessionState | None, now: int) -> dict[
         "customer": msgspec.to_builtins(ev.customer) if ev.customer else {},
         "order": {
             "order_id": pay.order_id if pay else "",
-            "amount": pay.amount if pay else 0,
+            "amount": pay.amount if pay else _NO_AMOUNT,  # a Decimal: encoded as its decimal string
             "currency": pay.currency if pay else "",
             "items": msgspec.to_builtins(pay.items) if pay and pay.items else (st.checkout or {}).get("items") if st else None,
         },

@@ -5,7 +5,8 @@
 -- Input: one JSONCompactEachRow line per Kafka message,
 --   [line number, topic, partition, offset, the message value (the event as the gateway encoded it)].
 -- The event's objects are read as named tuples: unknown keys are ignored, missing keys and nulls give
--- the default, free-form JSON (items, details) is kept as its raw text; the column values are those of
+-- the default, free-form JSON (items, details) is kept as its raw text, amounts are read exactly as decimals
+-- (a decimal string, or a number from before money was decimal); the column values are those of
 -- livemetrics.contract.COLUMNS (a test compares them). A checkout always has a total, so a null total
 -- means "no checkout". The WHERE clause refuses the batch (the sink then skips the values that are not
 -- events, see events_json.unusable) when
@@ -35,8 +36,8 @@ FROM input('line UInt32, kafka_topic String, kafka_partition UInt16, kafka_offse
     event_id Nullable(UUID), type Nullable(String), seller_id Nullable(String), session_id Nullable(String),
     ts Nullable(Int64), received_at Nullable(Int64), seq UInt32,
     page Tuple(type String, category String, offer_id String, path String),
-    checkout Tuple(items String, total Nullable(Float64), currency String),
-    payment Tuple(method String, amount Float64, currency String, order_id String, error_code String,
+    checkout Tuple(items String, total Nullable(Decimal(18, 4)), currency String),
+    payment Tuple(method String, amount Decimal(18, 4), currency String, order_id String, error_code String,
                   error_message String, details String, items String),
     customer Tuple(email String, phone String, name String),
     ip String, ip_hash String, user_agent String, browser String, os String, device String,

@@ -28,9 +28,10 @@ pytestmark = pytest.mark.integration
 _topics = itertools.count()
 NOW_MS = int(time.time() * 1000)
 DAY_MS = 86_400_000
-# events whose ts is recent: older rows are past the table's TTL (and their personal data past its own)
-recent_events = st.tuples(contract_events, st.integers(-10 * DAY_MS, DAY_MS)).map(
-    lambda p: msgspec.structs.replace(p[0], ts=NOW_MS + p[1]))
+# events that arrived recently (the TTLs count from received_at: older rows are past the table's TTL, and
+# their personal data past its own), sent at any time around it
+recent_events = st.tuples(contract_events, st.integers(-10 * DAY_MS, DAY_MS), st.integers(-10 * DAY_MS, 0)).map(
+    lambda p: msgspec.structs.replace(p[0], ts=NOW_MS + p[1], received_at=NOW_MS + p[2]))
 
 
 @pytest.fixture

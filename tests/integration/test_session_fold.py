@@ -100,7 +100,7 @@ def test_a_database_from_before_the_fold_upgrades_exactly(make_settings):
     (old_rows, old_sessions), = c.query(f"SELECT count(), uniqExact(seller_id, session) FROM {db}.session_facts").result_rows
     assert old_rows > old_sessions > 100  # partial rows, not merged yet
 
-    assert migrate(settings) == ["005_session_sums"]
+    assert migrate(settings)[:1] == ["005_session_sums"]  # and the later ones
     assert migrate(settings) == []
     tables = {r[0] for r in c.query(f"SHOW TABLES FROM {db}").result_rows}
     assert "session_facts" not in tables and "session_facts_mv" not in tables

@@ -8,9 +8,10 @@ import random
 import uuid
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from livemetrics.contract import Checkout, Customer, Event, Item, Page, Payment
+from livemetrics.contract import Checkout, Customer, Event, Item, Page, Payment, money_text
 
 CATEGORIES = ("lamps", "chairs", "tables", "rugs")
 OFFERS = ("o-1", "o-2", "o-3")
@@ -61,7 +62,7 @@ def generate(seed: int, sellers: tuple[str, ...], start: datetime, days: int, se
                 continue
             cust = Customer(email=f"{sid}@example.com", phone="+49 30 1234567", name="Ada")
             cur = rnd.choice(("EUR", "USD"))
-            total = round(rnd.uniform(5, 500), 2)
+            total = Decimal(f"{rnd.uniform(5, 500):.2f}")  # as the gateway decodes "123.45": exact
             ev("checkout_started", checkout=Checkout(items=[Item(sku="s", name="n", qty=1, unit_price=total)], total=total,
                                                    currency=cur), customer=cust)
             if rnd.random() < 0.3:
@@ -111,7 +112,7 @@ def late_events(seed: int, events: list[Event], sessions: int) -> list[Event]:
             ev("page_view", last + 1000, page=Page(type="offer", offer_id=rnd.choice(OFFERS)))
             if not any(e.type == "checkout_started" for e in es):
                 ev("checkout_started", last + 2000, checkout=Checkout(
-                    items=[Item(sku="s", name="n", qty=1, unit_price=10.0)], total=10.0, currency="EUR"))
+                    items=[Item(sku="s", name="n", qty=1, unit_price=Decimal("10.00"))], total=Decimal("10.00"), currency="EUR"))
     return out
 
 
@@ -188,7 +189,7 @@ def reports(events: list[Event], seller: str, start: datetime, end: datetime, tz
             trends[(_hour(e.ts).astimezone(z).date().isoformat(), e.payment.error_code)] += 1
             causes[e.payment.error_code] += 1
     methods = [{"method": k, "started": v["started"], "succeeded": v["succeeded"], "failed": v["failed"],
-                "revenue": {c: round(a, 2) for c, a in v["revenue"].items()}} for k, v in pm.items()]
+                "revenue": {c: money_text(a) for c, a in v["revenue"].items()}} for k, v in pm.items()]
     methods.sort(key=lambda r: (-(r["succeeded"] + r["failed"]), r["method"]))
     return {
         "hourly": {"rows": hourly},

@@ -11,15 +11,16 @@ import msgspec
 from hypothesis import given, settings, strategies as st
 
 from clickhouse.columns import EVENT_SCHEMA, EXTRACT, KAFKA_COLUMNS, SinkEvent, decode_events, events_table
-from livemetrics.contract import COLUMNS, Checkout, Customer, Event, Item, Page, Payment, encode
+from livemetrics.contract import COLUMNS, MONEY_MAX, MONEY_SCALE, Checkout, Customer, Event, Item, Page, Payment, encode
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
 opt = lambda s: st.none() | s  # noqa: E731
 pages = st.builds(Page, type=st.sampled_from(["home", "category", "offer", "product"]), category=opt(text),
                   offer_id=opt(text), path=opt(text))
-items = st.lists(st.builds(Item, sku=text, name=text, qty=st.integers(1, 9), unit_price=st.floats(0, 1e6)), max_size=3)
-checkouts = st.builds(Checkout, items=items, total=st.floats(0, 1e9), currency=st.just("EUR"))
-payments = st.builds(Payment, method=st.just("card"), amount=st.floats(0, 1e9), currency=st.just("USD"), order_id=text,
+money = st.decimals(0, MONEY_MAX, places=MONEY_SCALE, allow_nan=False, allow_infinity=False)
+items = st.lists(st.builds(Item, sku=text, name=text, qty=st.integers(1, 9), unit_price=money), max_size=3)
+checkouts = st.builds(Checkout, items=items, total=money, currency=st.just("EUR"))
+payments = st.builds(Payment, method=st.just("card"), amount=money, currency=st.just("USD"), order_id=text,
                      error_code=opt(text), error_message=opt(text),
                      details=opt(st.dictionaries(text, st.integers() | text, max_size=3)), items=opt(items))
 events = st.builds(
