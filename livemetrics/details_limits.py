@@ -23,30 +23,46 @@ DESCRIPTION = (f"free-form provider details: at most {MAX_DEPTH} levels deep, {M
 _encode = msgspec.json.Encoder().encode
 
 
+def _where(path: str, parts: tuple) -> str:
+    return path + "".join(f"[{p}]" if p.__class__ is int else f".{p}" for p in parts)
+
+
 def details_error(details: dict[str, Any], path: str = "$.payment.details") -> str | None:
-    """What breaks a limit, naming the path (first found, depth first), or None."""
-    entries = 0
-    stack: list[tuple[Any, str, int]] = [(details, path, 1)]
+    """What breaks a limit, naming the path, or None. Runs for every event with `details`: paths are spelt
+    only for an error, and the JSON size is measured only when an upper bound of it (6 bytes a character,
+    as `\u0000` escapes) is over the limit."""
+    entries, bound = 0, 2
+    stack: list[tuple[Any, tuple, int]] = [(details, (), 1)]
     while stack:
-        value, where, depth = stack.pop()
-        if isinstance(value, (dict, list)):
-            if depth > MAX_DEPTH:
-                return f"`payment.details` is nested deeper than {MAX_DEPTH} levels - at `{where}`"
-            entries += len(value)
-            if entries > MAX_ENTRIES:
-                return f"`payment.details` has more than {MAX_ENTRIES} keys and list items in all - at `{where}`"
-            if isinstance(value, dict):
-                for k in value:
-                    if len(k) > MAX_KEY_CHARS:
-                        return (f"a key of {len(k)} characters is over the limit of {MAX_KEY_CHARS} "
-                                f"(it starts {k[:20]!r}) - at `{where}`")
-                items = [(v, f"{where}.{k}", depth + 1) for k, v in value.items()]
+        value, parts, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"`payment.details` is nested deeper than {MAX_DEPTH} levels - at `{_where(path, parts)}`"
+        entries += len(value)
+        if entries > MAX_ENTRIES:
+            return f"`payment.details` has more than {MAX_ENTRIES} keys and list items in all - at `{_where(path, parts)}`"
+        kids = []
+        for k, v in (value.items() if value.__class__ is dict else enumerate(value)):
+            if k.__class__ is str:
+                if len(k) > MAX_KEY_CHARS:
+                    return (f"a key of {len(k)} characters is over the limit of {MAX_KEY_CHARS} "
+                            f"(it starts {k[:20]!r}) - at `{_where(path, parts)}`")
+                bound += 6 * len(k) + 4
+            cls = v.__class__
+            if cls is str:
+                if len(v) > MAX_STRING_CHARS:
+                    return (f"a string of {len(v)} characters is over the limit of {MAX_STRING_CHARS} "
+                            f"- at `{_where(path, parts + (k,))}`")
+                bound += 6 * len(v) + 3
+            elif cls is dict or cls is list:
+                kids.append((v, parts + (k,), depth + 1))
+                bound += 3
+            elif cls is int:
+                bound += v.bit_length() // 3 + 3  # decimal digits <= bits / 3.32 + 1, a sign, a comma
             else:
-                items = [(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
-            stack.extend(reversed(items))
-        elif isinstance(value, str) and len(value) > MAX_STRING_CHARS:
-            return f"a string of {len(value)} characters is over the limit of {MAX_STRING_CHARS} - at `{where}`"
-    size = len(_encode(details))
-    if size > MAX_BYTES:
-        return f"`payment.details` is {size} bytes as JSON, over the limit of {MAX_BYTES} - at `{path}`"
+                bound += 26  # a float's repr is at most 24 characters; true, false, null fewer
+        stack.extend(reversed(kids))
+    if bound > MAX_BYTES:
+        size = len(_encode(details))
+        if size > MAX_BYTES:
+            return f"`payment.details` is {size} bytes as JSON, over the limit of {MAX_BYTES} - at `{path}`"
     return None

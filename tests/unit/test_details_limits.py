@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given, settings
+import msgspec
+
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from livemetrics import details_limits as d
@@ -82,3 +84,19 @@ def test_the_depth_and_entry_counts_are_what_they_say(value):
     details = {"v": value}
     error = d.details_error(details)
     assert (error is None) == (depth(details) <= d.MAX_DEPTH and entries(details) <= d.MAX_ENTRIES), error
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text("\x00\x1f\"\\aé€😀", max_size=d.MAX_STRING_CHARS), st.integers(-10**40, 10**40),
+                          st.builds(lambda ch, n: ch * n, st.sampled_from("\x00\"aé😀"), st.integers(0, d.MAX_STRING_CHARS)),
+                          st.floats(allow_nan=False, allow_infinity=False), st.none(), st.booleans()),
+                max_size=d.MAX_ENTRIES - 1))
+@example(["\x00" * 1024] * 2)  # 6 bytes a character: over the limit
+@example(["😀" * 1024] * 2)  # 4 bytes a character, no escape: just over
+@example(["\x00" * 1000, "é" * 1000])  # 8,014 bytes: under
+def test_the_size_limit_is_the_encoded_size_whatever_the_bound_skips(values):
+    """The JSON size is measured only past an upper bound: a body with escapes and wide characters near
+    the limit is judged on its real encoded size."""
+    details = {"v": values}
+    over = len(msgspec.json.encode(details)) > d.MAX_BYTES
+    assert (d.details_error(details) is not None) == over
