@@ -118,6 +118,14 @@ def test_a_second_up_or_api_sink_migrate_gateway_on_what_is_in_use_names_the_hol
     assert f"is in use by pid {gw.pid} (" in r.stderr and "livemetrics.cli gateway)" in r.stderr, r.stderr
 
 
+def _bound(sock: socket.socket, port: int) -> bool:
+    try:
+        sock.bind(("127.0.0.1", port))
+        return True
+    except OSError:  # the dying process's threads still hold it
+        return False
+
+
 def _free() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -134,16 +142,15 @@ def test_a_child_that_keeps_dying_makes_up_stop_everything_and_say_why(tmp_path,
         u.wait_up()
         everything = u.descendants()
         port = int(u.env["LIVEMETRICS_API_PORT"])
-        u.child("api").kill()
-        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        deadline = time.monotonic() + 0.9  # the first restart comes 1 s after the death
-        while True:
-            try:
-                taken.bind(("127.0.0.1", port))
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the killed API's port was not released"
-        taken.listen(1)  # every restart of the API now fails: its port is taken
+        api = u.child("api")
+        u.proc.send_signal(signal.SIGSTOP)  # `up` must not restart the API before the port is taken
+        try:
+            api.kill()
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            wait_until(lambda: _bound(taken, port), 30, interval=0.05, what="the killed API's port released")
+            taken.listen(1)  # every restart of the API now fails: its port is taken
+        finally:
+            u.proc.send_signal(signal.SIGCONT)
         assert u.proc.wait(120) == 1, u.text()[-3000:]
         text = u.text()
         assert "api keeps dying (5 deaths within 5 minutes): stopping everything" in text, text[-3000:]
