@@ -52,7 +52,7 @@ def _uuids(rng: np.random.Generator, n: int) -> pa.Array:
 
 def chunk(rng: np.random.Generator, first_event: int, n: int, seller: str | None, end_ms: int, offset: int) -> pa.Table:
     """``n`` events; sessions of EVENTS_PER_SESSION events a minute apart; one seller or 99 others."""
-    from clickhouse.columns import EVENT_SCHEMA
+    from clickhouse.columns import EVENT_SCHEMA, MONEY_ARROW
 
     idx = np.arange(first_event, first_event + n)
     sess = idx // EVENTS_PER_SESSION
@@ -77,7 +77,8 @@ def chunk(rng: np.random.Generator, first_event: int, n: int, seller: str | None
         "page_type": _dict(page, ("",) + PAGES),
         "category": _dict(cat, [""] + [f"cat-{i}" for i in range(1, 51)]),
         "offer_id": _dict(offer, [""] + [f"offer-{i}" for i in range(1, 301)]),
-        "total": pa.array(np.where(t >= 1, rng.uniform(5, 300, n).round(2), 0.0)),
+        # money is Decimal(18, 4): Arrow's cast rounds each float to its cents (ClickHouse's would truncate)
+        "total": pa.array(np.where(t >= 1, rng.uniform(5, 300, n).round(2), 0.0)).cast(MONEY_ARROW),
         "currency": _dict(np.where(t >= 1, rng.integers(1, 3, n), 0), ("", "EUR", "USD")),
         "payment_method": _dict(method, ("", "card", "paypal", "wallet", "bank_transfer")),
         "error_code": _dict(err, [""] + [f"err_{i}" for i in range(1, 9)]),
