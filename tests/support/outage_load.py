@@ -41,10 +41,11 @@ class Session:
 
 class Storefront(threading.Thread):
     """Posts ``batch`` events (one per session, so a session's events are acknowledged in order) every
-    ``pause`` seconds until stopped; a refused batch is posted again until 202 or the deadline."""
+    ``pause`` seconds until stopped; a refused batch is posted again until 202 or the deadline.
+    ``hold()`` / ``go()`` pause and resume it between batches (sessions go on across the pauses)."""
 
     def __init__(self, url: str, key: str, seller: str, sessions: int, seed: int, batch: int = 20, pause: float = 0.02,
-                 deadline_s: float = 600):
+                 deadline_s: float = 600, held: bool = False):
         super().__init__(daemon=True, name=f"storefront-{seller}-{seed}")
         rng = random.Random(seed)
         self.url, self.key, self.seller, self.batch, self.pause = url, key, seller, batch, pause
@@ -54,11 +55,24 @@ class Storefront(threading.Thread):
         self.gave_up = 0
         self.deadline = time.monotonic() + deadline_s
         self._halt = threading.Event()
+        self._held = threading.Event()
+        if held:  # starts paused: ``go()`` starts the posting
+            self._held.set()
+        self._idle = threading.Event()  # held, and not in the middle of a batch
         self._cursor = 0
         self.lock = threading.Lock()
 
     def stop(self) -> None:
         self._halt.set()
+
+    def hold(self, timeout: float = 60) -> bool:
+        """Stop after the batch in progress (acknowledged or given up); True once idle."""
+        self._idle.clear()
+        self._held.set()
+        return self._idle.wait(timeout)
+
+    def go(self) -> None:
+        self._held.clear()
 
     def _next_batch(self) -> list[dict]:
         live = [s for s in self.sessions if not s.done]
@@ -89,8 +103,19 @@ class Storefront(threading.Thread):
         self.gave_up += 1
 
     def run(self) -> None:
+        try:
+            self._post_all()
+        finally:
+            self._idle.set()  # nothing more will be posted
+
+    def _post_all(self) -> None:
         with httpx.Client(timeout=15) as client:
             while not self._halt.is_set() and time.monotonic() < self.deadline:
+                if self._held.is_set():
+                    self._idle.set()
+                    self._halt.wait(0.02)  # polling interval while held
+                    continue
+                self._idle.clear()
                 events = self._next_batch()
                 if not events:
                     return
