@@ -92,9 +92,12 @@ def swap_in(c: Client, db: str, table: str) -> bool:
         c.command(f"TRUNCATE TABLE {db}.`{nxt}`")
         c.command(f"INSERT INTO {db}.`{nxt}` ({cols}) SELECT {exprs} FROM {db}.`{table}`", settings=COPY_SETTINGS)
         after, copied = _count(c, db, table), _count(c, db, nxt)
-        if after != before or copied != after:
-            raise SwapError(f"{db}.{table} changed while it was copied to its new layout ({before} rows, then {after}; "
-                            f"{copied} copied): stop every sink and run `livemetrics migrate` again")
+        if after != before:
+            raise SwapError(f"{db}.{table} changed while it was copied to its new layout ({before} rows, then {after}): "
+                            "stop every sink and run `livemetrics migrate` again")
+        if copied != after:
+            raise SwapError(f"{db}.{table}: the copy to its new layout has {copied} of its {after} rows; nothing was "
+                            "swapped, run `livemetrics migrate` again")
         c.command(f"EXCHANGE TABLES {db}.`{table}` AND {db}.`{nxt}`")
     finally:
         for t in (table, nxt):
