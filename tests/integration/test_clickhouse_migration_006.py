@@ -142,6 +142,41 @@ def test_an_interrupted_swap_is_finished_by_the_next_run(make_settings):
     assert snapshot(settings) == before
 
 
+class SinkWritesDuringTheCopy:
+    """The real client; a sink "writes" one batch (through the real insert path) right after the copy."""
+
+    def __init__(self, client, write):
+        self._c, self._write = client, write
+
+    def __getattr__(self, name):
+        return getattr(self._c, name)
+
+    def command(self, sql, *a, **kw):
+        out = self._c.command(sql, *a, **kw)
+        if sql.startswith("INSERT INTO") and "events__next" in sql and self._write:
+            self._write()
+            self._write = None
+        return out
+
+
+def test_a_table_a_sink_writes_to_during_the_copy_is_not_swapped(make_settings):
+    settings = make_settings()
+    old_schema(settings)
+    c, db = get_client(settings), settings.clickhouse_database
+    insert(settings, [encode(e) for e in money_events()])
+    late = [payment("1.5", NOW_MS, seller="s-late")]
+    for stmt in statements(dict((v, s) for v, _, s in migration_files())[6], settings):
+        c.command(stmt)
+    racing = SinkWritesDuringTheCopy(c, lambda: insert(settings, [encode(e) for e in late]))
+    with pytest.raises(table_swap.SwapError, match="stop every sink"):
+        table_swap.swap_in(racing, db, "events")
+    assert c.query(f"SELECT comment FROM system.tables WHERE database = '{db}' AND name = 'events'").result_rows == [("",)]
+    before = snapshot(settings)
+    assert len(before["events"]) == len(money_events()) + 1
+    assert migrate(settings) == ["006_server_time_decimal"]  # the sink stopped: the next run brings all over
+    assert snapshot(settings) == before
+
+
 def test_partitions_and_personal_data_ttls_follow_received_at(make_settings):
     settings = make_settings()
     migrate(settings)
