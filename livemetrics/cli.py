@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("sink", help="run the ClickHouse sink on its own (for a ClickHouse server; embedded chdb runs it in the API)")
     api = sub.add_parser("api", help="run the API (live, reports, WebSocket, dashboard)")
     api.add_argument("--no-sink", action="store_true", help="do not run the embedded ClickHouse sink in this process")
-    sub.add_parser("migrate", help="apply pending ClickHouse migrations")
+    sub.add_parser("migrate", help="apply pending ClickHouse migrations (one that changes a table's layout "
+                   "copies it: stop the sinks first, docs/clickhouse.md)")
     er = sub.add_parser("erase", help="erase a customer's personal data from every ClickHouse table")
     er.add_argument("--email", help="the customer's email address")
     er.add_argument("--phone", help="the customer's phone number (compared by its digits)")
