@@ -22,7 +22,12 @@ _QUOTED_NUMBER = re.compile(r'"(%s)"' % NUMBER_SPELLING.pattern)
 _TS_BEFORE = ('"ts":', '"ts": ')
 
 
+_LETTER_ESCAPE = re.compile(r"\\[bfnrt]")  # `\n` is a letter before digits in the bytes, a boundary once decoded
+
+
 def card_in_raw_text(text: str) -> bool:
+    if "\\" in text:
+        text = _LETTER_ESCAPE.sub("  ", text)  # two spaces: a boundary, never a separator
     if card_in_text(text, skip_ts=True):
         return True
     for m in _NUMBER_TOKEN.finditer(text):
@@ -48,8 +53,8 @@ _CVC_BYTES = re.compile(rb'"(?i:' + _CVC_ALTS + rb')"')
 # One RE2 automaton (linear in the body, well under 1 us per event) that matches a superset of what
 # ``card_in_raw_text`` finds: RE2 has no look-around, so the boundaries are spelt as the characters around
 # a candidate. Before its first digit (``_LEFT``): the start, or a character that is no ASCII word
-# character, `+` or `.`, or a `.` not after a digit, or a colon not after `"ts"`, or a space not after
-# `"ts":`. Then one group of 13 or more digits followed by no word character but `e`/`E` (a number's
+# character, `+` or `.`, or a `.` not after a digit, or an escape (`\n`, `\t`...: a letter in the bytes),
+# or a colon not after `"ts"`, or a space not after `"ts":`. Then one group of 13 or more digits followed by no word character but `e`/`E` (a number's
 # exponent); or 3 groups of 1-6 digits, 13 or more in all; or 4 or more such groups (single spaces or
 # dashes between). Number tokens with a non-negative exponent (after `:`, `,` or `[`), and quoted whole
 # numbers with one, are matched whatever their digits (their value may have 13-19 integer digits); a
@@ -57,7 +62,7 @@ _CVC_BYTES = re.compile(rb'"(?i:' + _CVC_ALTS + rb')"')
 # none) is the one-group case. Float rounding of a number with fewer adds no card: at most it carries
 # 999999999999.99... up to 10**12, a 1 and 12 zeros, no card number.
 _LEFT = (
-    rb'(?:^|[^0-9A-Za-z_+:. ]|(?:^|[^0-9])\.'
+    rb'(?:^|[^0-9A-Za-z_+:. ]|(?:^|[^0-9])\.|\\[bfnrt]'
     rb'|(?:^.{0,3}|[^"]...|.[^t]..|..[^s].|...[^"]):'
     rb'|(?:^.{0,4}|[^"]....|.[^t]...|..[^s]..|...[^"].|....[^:]) )'
 )
