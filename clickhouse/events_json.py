@@ -22,23 +22,19 @@ is all or nothing and a retry of the same batch has the same deduplication token
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import shutil
 import tempfile
-import uuid
 import weakref
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
-import msgspec
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from clickhouse.columns import KAFKA_COLUMNS, SinkEvent
+from clickhouse.columns import KAFKA_COLUMNS
+from clickhouse.events_unusable import OnRefused, Refused, position, renumber, unusable, without_unusable  # noqa: F401
 from livemetrics.contract import COLUMNS
-
-log = logging.getLogger("livemetrics.sink")
 
 _SQL = resources.files("clickhouse.queries").joinpath("sink_events.sql").read_text()
 _SELECT = _SQL[_SQL.index("\nSELECT\n") + 1:]  # embedded: the rows alone, as a Native block
@@ -60,17 +56,6 @@ JSON_INPUT_SETTINGS: dict[str, Any] = {
 }
 # Inserting the prepared Native block: one thread, so one part and the same token layout on a retry.
 NATIVE_INSERT_SETTINGS: dict[str, Any] = {"max_insert_threads": 1, "max_block_size": 10_000_000}
-
-
-@dataclass
-class Refused:
-    """A line ClickHouse refuses: its head (the Kafka position), the message value, and why."""
-    head: bytes
-    value: bytes
-    error: str
-
-
-OnRefused = Callable[[list[Refused]], None]
 
 
 @dataclass
@@ -142,7 +127,7 @@ def prepare(client, heads: list[bytes], values: list[bytes], embedded: bool) -> 
     try:
         return Prepared(heads, values, _native(client, heads, values))
     except DatabaseError as refusal:
-        heads, values, refused = _without_unusable(heads, values, refusal)
+        heads, values, refused = without_unusable(heads, values, refusal)
     return Prepared(heads, values, _native(client, heads, values) if heads else None, refused)
 
 
@@ -194,53 +179,9 @@ def _insert_lines_skipping_unusable(client, db: str, prepared: Prepared, setting
         _insert_lines(client, db, heads, values, settings)
         return len(heads)
     except DatabaseError as refusal:
-        heads, values, prepared.refused = _without_unusable(heads, values, refusal)
+        heads, values, prepared.refused = without_unusable(heads, values, refusal)
     if on_refused:
         on_refused(prepared.refused)
     if heads:
         _insert_lines(client, db, heads, values, settings)
     return len(heads)
-
-
-def _without_unusable(heads: list[bytes], values: list[bytes],
-                      refusal: DatabaseError) -> tuple[list[bytes], list[bytes], list[Refused]]:
-    """After a refusal: the lines without the values that are not events (logged), renumbered, and those
-    values. Re-raises the refusal when every value is an event (it had another cause)."""
-    bad = set(unusable(values))
-    if not bad:
-        raise refusal
-    for i in sorted(bad):
-        log.warning("undecodable event at %s skipped", position(heads[i]))
-    refused = [Refused(heads[i], values[i], f"not exactly one event; ClickHouse: {refusal}") for i in sorted(bad)]
-    keep = [i for i in range(len(heads)) if i not in bad]
-    return renumber([heads[i] for i in keep]), [values[i] for i in keep], refused
-
-
-# --- when ClickHouse refuses a batch (rare): which values are not one event -----------------------
-_decoder = msgspec.json.Decoder(SinkEvent)
-_INT64 = range(-(1 << 63), 1 << 63)
-
-
-def position(head: bytes) -> str:
-    """``topic[partition]@offset`` of a line, for logs."""
-    _, topic, partition, offset = head.decode().strip("[,").split(",")
-    return "%s[%s]@%s" % (topic.strip('"'), partition, offset)
-
-
-def unusable(values: list[bytes]) -> list[int]:
-    """Indexes of the values that are not exactly one event (what makes ClickHouse refuse a batch)."""
-    bad = []
-    for i, value in enumerate(values):
-        try:
-            e = _decoder.decode(value)
-            uuid.UUID(e.event_id)
-            if e.ts not in _INT64 or e.received_at not in _INT64:
-                raise ValueError("timestamp out of range")
-        except (msgspec.DecodeError, ValueError):
-            bad.append(i)
-    return bad
-
-
-def renumber(heads: list[bytes]) -> list[bytes]:
-    """The same heads numbered from 0 again (after some lines were dropped)."""
-    return [b"[%d,%b" % (i, head[head.index(b",") + 1:]) for i, head in enumerate(heads)]

@@ -26,6 +26,7 @@ before it. Batches are inserted and committed one at a time, in order.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import queue
@@ -138,7 +139,8 @@ class EventSink:
                 pause = RETRY_FIRST_S
             except Exception:  # noqa: BLE001 - keep the sink alive; the batch is retried (transient)
                 log.exception("sink batch failed; retrying in %.1f s", pause)
-                self.lag.measure(self.consumer, self._held(), every_s=0)
+                with contextlib.suppress(Exception):  # the figures stay as they were
+                    self.lag.measure(self.consumer, self._held(), every_s=0)
                 self._stop.wait(pause)
                 pause = min(pause * 2, RETRY_MAX_S)
         try:

@@ -20,7 +20,7 @@ import threading
 import msgspec
 from confluent_kafka import KafkaException, Producer
 
-from clickhouse.events_json import Refused
+from clickhouse.events_unusable import Refused
 from clickhouse.sink_narrow import head_position
 from livemetrics import card_data, metrics
 from livemetrics.card_numbers import luhn_ok

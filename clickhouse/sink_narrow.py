@@ -19,7 +19,7 @@ import hashlib
 import logging
 from typing import Callable
 
-from clickhouse.events_json import OnRefused, Refused, renumber
+from clickhouse.events_unusable import OnRefused, Refused, renumber
 from clickhouse.sink_errors import REFUSED, classify
 
 log = logging.getLogger("livemetrics.sink")

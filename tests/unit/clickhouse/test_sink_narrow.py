@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 
 from clickhouse.sink_batch import Batch
 from clickhouse.sink_dead_letter import dead_letter
-from clickhouse.events_json import Refused
+from clickhouse.events_unusable import Refused
 from clickhouse.sink_narrow import head_position, part_token, store_narrowing
 
 BAD = DatabaseError("Code: 469. DB::Exception: Constraint `no_poison` is violated. (VIOLATED_CONSTRAINT)")
