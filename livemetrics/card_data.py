@@ -93,24 +93,22 @@ def find_card_data(obj: Any, path: str = "$") -> str | None:
     return None
 
 
-def redact(obj: Any, top: bool = True) -> Any:
+def redact(obj: Any) -> Any:
     """A copy with every card-like value and key and every CVC field replaced, safe for the dead-letter
-    topic; ``RawFloat`` values come back as floats."""
+    topic; ``RawFloat`` values come back as floats. Nothing is trusted here, not even the top-level `ts`
+    (a rejected event's, in the contract's epoch-ms range, may have 14 digits with a Diners prefix)."""
     if isinstance(obj, dict):
         out: dict[Any, Any] = {}
         for k, v in obj.items():
             if isinstance(k, str) and _CVC_KEY.match(k):
                 out[k] = "[redacted]"
                 continue
-            if top and _skipped(k, v):
-                out[k] = v
-                continue
             if isinstance(k, str) and card_in_string(k):
                 k = REDACTED if REDACTED not in out else f"{REDACTED} {len(out)}"
-            out[k] = redact(v, False)
+            out[k] = redact(v)
         return out
     if isinstance(obj, list):
-        return [redact(v, False) for v in obj]
+        return [redact(v) for v in obj]
     if _is_card_value(obj):
         return REDACTED
     if obj.__class__ is RawFloat:

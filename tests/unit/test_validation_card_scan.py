@@ -143,3 +143,14 @@ def test_a_clean_body_is_decoded_at_once_and_anything_else_the_exact_way():
         assert clean_batch(json.dumps(payload).encode()) is None, payload
     big = ingest(json.dumps(not_clean[7]).encode(), CLIENT, SETTINGS)
     assert [r.reason for r in big.rejected] == ["oversize"] and not big.records
+
+
+def test_a_rejected_events_ts_is_redacted_when_it_could_be_a_card_number():
+    """An epoch-ms `ts` is never card data in an accepted event, but the contract's range reaches 14-digit
+    values with Diners Club's prefix (years 2920-2938): rejected for its clock, its dead-letter copy
+    trusts nothing."""
+    diners = 30569309025904  # Diners Club's published test number, in the epoch-ms range
+    result = ingest(json.dumps({"events": [f.page_view(ts=diners), f.page_view()]}).encode(), CLIENT, SETTINGS)
+    assert [r.index for r in result.rejected] == [0] and len(result.records) == 1
+    assert str(diners) not in _leaves(result)
+    assert json.loads(dead_letter(result.rejected[0], CLIENT, 0))["event"]["ts"] == "[redacted card number]"
