@@ -193,6 +193,8 @@ def test_history_charts_show_the_seeded_numbers_in_the_chosen_zone(stack, seeded
         today = datetime.now(ZoneInfo(TZ)).date()
         open_history(page, today - timedelta(days=3), today, TZ)
         events = seeded["events"]
+        # the API runs the sink, and everything seeded is stored: GET /v1/history/lag says 0 s behind
+        expect(page.locator("#history-lag")).to_have_text("History is up to date.")
 
         # Hourly pattern: every (weekday, hour) cell in Tokyo time, and the chart's column per hour.
         hourly = sorted(table(page, "hourly"), key=lambda r: (r["Weekday"], r["Hour"]))
