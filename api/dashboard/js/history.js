@@ -93,7 +93,7 @@ export function lagText(lag) {
   const s = lag?.behind_seconds;
   if (s === null || s === undefined) return "";
   if (s < 60 && !lag.stalled) return "History is up to date.";
-  const mins = Math.max(1, Math.round(s / 60)), span = mins < 90 ? `${mins} min` : `${Math.round(mins / 60)} h`;
+  const mins = Math.round(s / 60), span = s < 60 ? "less than a minute" : mins < 90 ? `${mins} min` : `${Math.round(mins / 60)} h`;
   return `History is ${span} behind${lag.stalled ? " (storing has stalled)" : ""}.`;
 }
 
