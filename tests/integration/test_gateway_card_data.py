@@ -72,3 +72,33 @@ def test_card_numbers_in_any_spelling_never_reach_kafka_or_the_log(gw, settings,
     everything = "".join(m.value().decode() for m in accepted + dead) + caplog.text
     everything = everything.replace(" ", "").replace("-", "").replace(".", "")
     assert not [d for d in posted if d in everything]
+
+
+def test_what_the_sink_stores_holds_no_card_number(gw, settings):
+    """The same through ClickHouse: what the gateway accepted, stored by the real sink, holds none of the
+    card numbers that were posted next to it (every column, `error_details` included)."""
+    from clickhouse.client import get_client
+    from clickhouse.migrate import migrate
+    from clickhouse.sink import EventSink
+
+    posted, good = ["4111111111111111"], []
+    for digits in cards.KNOWN_TEST_CARDS[:6]:
+        bad = f.payment_failed(payment_overrides={"details": {digits: "x", "pan": "PAN", "n": {"card": f"no {digits}"}}})
+        ok = f.payment_failed(payment_overrides={"details": {"psp_ref": "sim-" + digits[:12] + "abcd1234"}})
+        r = _post(gw, cards.raw_json({"events": [bad, ok]}, {"PAN": digits + ".0"}).encode())
+        assert r.status_code == 202 and r.json()["accepted"] == 1, r.text
+        posted.append(digits)
+        good.append(ok["event_id"])
+    migrate(settings)
+    sink = EventSink(settings).start()
+    client = get_client(settings)
+    db = settings.clickhouse_database
+    try:
+        wait_until(lambda: client.query(f"SELECT count() FROM {db}.events").result_rows[0][0] >= len(good), 60,
+                   what="the accepted events stored")
+    finally:
+        sink.stop()
+    rows = client.query(f"SELECT * FROM {db}.events").result_rows
+    assert sorted(str(r[0]) for r in rows) == sorted(good)
+    stored = repr(rows).replace(" ", "").replace("-", "").replace(".", "")
+    assert not [d for d in posted if d in stored]
