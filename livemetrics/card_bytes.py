@@ -34,8 +34,10 @@ def card_in_raw_text(text: str) -> bool:
         token = m.group(1)
         if text.endswith(_TS_BEFORE, 0, m.start(1)):
             continue
-        if card_in_number(token) or ("." in token or "e" in token or "E" in token) and card_in_number(repr(float(token))):
+        if card_in_number(token):
             return True
+        if ("." in token or "e" in token or "E" in token) and card_in_number(repr(float(token))):
+            return True  # what the float it is decoded to would be forwarded as
     return any(card_in_number(m.group(1)) for m in _QUOTED_NUMBER.finditer(text))
 
 
@@ -53,12 +55,13 @@ _CVC_BYTES = re.compile(rb'"(?i:' + _CVC_ALTS + rb')"')
 # One RE2 automaton (linear in the body, well under 1 us per event) that matches a superset of what
 # ``card_in_raw_text`` finds: RE2 has no look-around, so the boundaries are spelt as the characters around
 # a candidate. Before its first digit (``_LEFT``): the start, or a character that is no ASCII word
-# character, `+` or `.`, or a `.` not after a digit, or an escape (`\n`, `\t`...: a letter in the bytes),
-# or a colon not after `"ts"`, or a space not after `"ts":`. Then one group of 13 or more digits followed by no word character but `e`/`E` (a number's
-# exponent); or 3 groups of 1-6 digits, 13 or more in all; or 4 or more such groups (single spaces or
-# dashes between). Number tokens with a non-negative exponent (after `:`, `,` or `[`), and quoted whole
-# numbers with one, are matched whatever their digits (their value may have 13-19 integer digits); a
-# quoted `+` and 13 digits too. A number whose integer part has 13 or more digits (negative exponent or
+# character, `+` or `.`, or a `.` not after a digit, or an escape (`\n`, `\t`...: a letter in the
+# bytes), or a colon not after `"ts"`, or a space not after `"ts":`. Then one group of 13 or more digits
+# followed by no word character but `e`/`E` (a number's exponent); or 3 groups of 1-6 digits, 13 or more
+# in all; or 4 or more such groups (single spaces or dashes between), then no word character. Number
+# tokens with a non-negative exponent (after `:`, `,` or `[`), and quoted whole numbers with one, are
+# matched whatever their digits (their value may have 13-19 integer digits); a quoted `+` and 13 digits
+# too. A number whose integer part has 13 or more digits (negative exponent or
 # none) is the one-group case. Float rounding of a number with fewer adds no card: at most it carries
 # 999999999999.99... up to 10**12, a 1 and 12 zeros, no card number.
 _LEFT = (
