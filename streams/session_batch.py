@@ -30,6 +30,7 @@ from streams.tables import sessions, sessions_changelog
 
 WINDOWS = sm.Windows.from_settings(settings)
 CAPS = Caps.from_settings(settings)
+MAX_KEY_BYTES = 2048  # a session key: seller id and session id (<= 64 characters), UTF-8
 TICKS_TOPIC = settings.topic("session-ticks")
 
 _json = msgspec.json.Encoder()
@@ -136,6 +137,10 @@ class PartitionBatch:
         write batch and, in this order, to the partition's changelog."""
         deadlines = memory.deadlines.setdefault(self.partition, Deadlines())
         now, out, dumps, next_change = self.now, [], sm.dumps, sm.next_change
+        # Bounded by construction (the caps, MAX_TRAIL, MAX_FAILURES, the contract's sizes); checked all the
+        # same, as librdkafka refuses a message over the limit by raising out of the worker's batch.
+        limit = produce_guard.limit
+        big, oversize = limit - produce_guard.RECORD_OVERHEAD - MAX_KEY_BYTES, False
         for key, st in self.states.items():
             if st is None:
                 continue
@@ -144,7 +149,10 @@ class PartitionBatch:
                 if key in self.stored:
                     out.append((key, None))
                 continue
-            out.append((key, dumps(st)))
+            data = dumps(st)
+            out.append((key, data))
+            if len(data) > big:
+                oversize = True
             if due is not None:
                 deadlines.push(due, key)
         rated = memory.rated.setdefault(self.partition, set())
@@ -160,12 +168,10 @@ class PartitionBatch:
             # report made after a crash or rebalance orders after anything an earlier owner sent.
             row["seq"] = max(row["seq"] + 1, time.time_ns())
             data = _json.encode(row)
+            oversize = oversize or len(data) > big
             out.append((sums_key(seller, self.partition), data))
             memory.dirty[(seller, self.partition)] = data
-        limit = produce_guard.limit
-        # Bounded by construction (the caps, MAX_TRAIL, the contract's sizes); checked all the same, as
-        # librdkafka refuses a message over the limit by raising out of the worker's batch.
-        if any(v is not None and len(v) + len(k) + produce_guard.RECORD_OVERHEAD > limit for k, v in out):
+        if oversize:
             out = [(k, v) for k, v in out if v is None or produce_guard.fits(limit, k, v, "changelog row")]
         sessions_changelog.write(self.partition, out)
 
