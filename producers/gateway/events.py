@@ -99,6 +99,9 @@ class EventsEndpoint:
         except BodyError as exc:
             metrics.EVENTS_REJECTED.labels("body").inc()
             raise _error(exc.status, str(exc)) from None
+        except RecursionError:  # msgspec's depth limit, met while splitting the body (was a 500)
+            metrics.EVENTS_REJECTED.labels("body").inc()
+            raise _error(422, "malformed JSON: nested too deeply") from None
         n = len(parsed if parsed is not None else raws)
         wait = self.limiter.take(rec.key_id, rec.rate_per_s, n, now)
         if wait:
