@@ -33,7 +33,9 @@ from typing import Any
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from clickhouse.columns import KAFKA_COLUMNS
-from clickhouse.events_unusable import OnRefused, Refused, position, renumber, unusable, without_unusable  # noqa: F401
+# position, renumber, unusable: re-exported (tests/unit/clickhouse/test_events_json.py)
+from clickhouse.events_unusable import (OnRefused, Refused, position, renumber, unusable,  # noqa: F401
+                                        without_unusable)
 from livemetrics.contract import COLUMNS
 
 _SQL = resources.files("clickhouse.queries").joinpath("sink_events.sql").read_text()

@@ -21,7 +21,8 @@ stalled are in ``lag`` (``sink_lag``: /metrics, /readyz, the dashboard).
 
 Three threads: the sink's own consumes and commits (it owns the Kafka consumer), a second prepares the
 next batch (embedded, ClickHouse parses it: ``events_json.prepare``) while a third inserts the batch
-before it. Batches are inserted and committed one at a time, in order.
+before it (both through ``sink_store.BatchStore``). Batches are inserted and committed one at a time, in
+order.
 """
 
 from __future__ import annotations
@@ -37,16 +38,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError as Futur
 
 from confluent_kafka import Consumer, TopicPartition
 
-from clickhouse.client import EVENTS_INSERT_SETTINGS, INSERT_SETTINGS, get_client
-from clickhouse.columns import alerts_from_messages
-from clickhouse.events_json import Prepared, prepare, write
+from clickhouse.client import get_client
 from clickhouse.sink_batch import Batch
-from clickhouse.sink_dead_letter import DeadLetters
-from clickhouse.sink_errors import REFUSED, classify
 from clickhouse.sink_lag import LagWatch
-from clickhouse.sink_narrow import store_narrowing
+from clickhouse.sink_store import BatchStore
 from clickhouse.session_fold import SessionFolder
-from livemetrics import metrics
 from livemetrics.kafka_config import consumer_config
 from livemetrics.settings import RAW_TOPICS, Settings
 
@@ -78,7 +74,8 @@ class EventSink:
         self._thread: threading.Thread | None = None
         self.folder = SessionFolder(settings)  # folds session rows into session_sums (docs/clickhouse.md)
         self.rows_written = 0
-        self.dead_letters = DeadLetters(settings)
+        self.store = BatchStore(settings)  # prepares and writes a batch (on the two other threads)
+        self.dead_letters = self.store.dead_letters
         self.lag = LagWatch(settings)
         self.lag.export()
 
@@ -178,7 +175,7 @@ class EventSink:
         """The prepare step of the first queued batch, started if it was not."""
         item = self._queue[0]
         if item[1] is None:
-            item[1] = self._preparer.submit(self._prepare, item[0])
+            item[1] = self._preparer.submit(self.store.prepare, item[0])
         return item[1]
 
     def _start_insert(self, wait: bool) -> None:
@@ -187,7 +184,7 @@ class EventSink:
         if not self._queue or not (self._first_prepared().done() or wait):
             return
         batch, prepared = self._queue.popleft()
-        self._inflight = (self._inserter.submit(self._write, batch, prepared), batch)
+        self._inflight = (self._inserter.submit(self.store.write, batch, prepared), batch)
 
     def poll_once(self, timeout: float = 0.2) -> None:
         """Consume once; when the buffer is due, store it and commit before returning (a ``flush``)."""
@@ -234,7 +231,7 @@ class EventSink:
             self._queue.appendleft([batch, None])  # next, alone, prepared again: the same lines and token
             raise
         self.rows_written += rows
-        self.lag.progressed()
+        self.lag.progressed(self._held())
 
     def flush(self) -> int:
         """Insert everything buffered, then commit its offsets; return the rows this call wrote.
@@ -268,47 +265,6 @@ class EventSink:
             self._start_insert(wait=True)
             self._settle()
         return self.rows_written - before
-
-    def _prepare(self, batch: Batch) -> Prepared:
-        """Step one of storing a batch (on the preparing thread), see ``events_json``."""
-        return prepare(get_client(self.settings), batch.heads, batch.values, self.settings.clickhouse_embedded)
-
-    def _write(self, batch: Batch, prepared: Future) -> int:
-        """Step two (on the inserting thread): insert the batch into ClickHouse; return the rows written.
-        Rows ClickHouse refuses are narrowed down and dead-lettered; a transient failure is raised."""
-        client, token, rows = get_client(self.settings), batch.token(), 0
-        heads, values = batch.heads, batch.values
-        try:
-            events = prepared.result()
-            heads, values = events.heads, events.values  # without the values already dead-lettered
-            rows += self._insert_events(events, token)
-        except Exception as exc:
-            if classify(exc) != REFUSED:
-                raise
-            log.warning("ClickHouse refused a batch of %d rows; narrowing it down: %s", len(heads), exc)
-            rows += store_narrowing(heads, values, self._insert_part, self.dead_letters.send)
-        if batch.alerts:
-            table = alerts_from_messages(batch.alerts)
-            if table.num_rows:
-                settings = {**INSERT_SETTINGS, "insert_deduplication_token": token + "-alerts"}
-                client.insert_arrow(f"{self.db}.payment_errors", table, settings=settings)
-                metrics.SINK_ROWS.labels("payment_errors").inc(table.num_rows)
-                rows += table.num_rows
-        return rows
-
-    def _insert_events(self, events: Prepared, token: str) -> int:
-        if not events.heads and not events.refused:
-            return 0
-        settings = {**EVENTS_INSERT_SETTINGS, "insert_deduplication_token": token}
-        rows = write(get_client(self.settings), self.db, events, settings, self.settings.clickhouse_embedded,
-                     on_refused=self.dead_letters.send)
-        metrics.SINK_ROWS.labels("events").inc(rows)
-        return rows
-
-    def _insert_part(self, heads: list[bytes], values: list[bytes], token: str) -> int:
-        """One part of a refused batch, both steps here (``sink_narrow``)."""
-        events = prepare(get_client(self.settings), heads, values, self.settings.clickhouse_embedded)
-        return self._insert_events(events, token)
 
     def stop(self) -> None:
         """Stop consuming; what is buffered is flushed first (shutdown never loses a batch)."""

@@ -38,8 +38,11 @@ class LagWatch:
         self._starts = {(tp.topic, tp.partition): tp.offset for tp in partitions}
         self.last_progress = time.monotonic()  # a new assignment has had no time to store anything
 
-    def progressed(self) -> None:
+    def progressed(self, held: Iterable[Batch] | None = None) -> None:
+        """Something was stored; ``held``: what is left, for the oldest unstored event's age at once."""
         self.last_progress = time.monotonic()
+        if held is not None:
+            self.oldest_ms = min((b.oldest_ms for b in held if b.oldest_ms), default=None)
 
     def measure(self, consumer: Consumer, held: Iterable[Batch], every_s: float = 1.0) -> None:
         now = time.monotonic()
