@@ -34,10 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate_arguments(sim)
 
-    k = sub.add_parser("kafka", help="the local single-node Kafka broker (KRaft) provisioned from Maven Central")
+    k = sub.add_parser("kafka", help="the local Kafka broker (KRaft, single node or --brokers N) from Maven Central")
     k.add_argument("action", choices=["start", "stop", "status", "topics", "provision"],
                    help="start (also creates the topics), stop, status, topics (only create them), "
                         "provision (only download the broker's jars from Maven Central)")
+    k.add_argument("--brokers", type=int, default=1,
+                   help="start: a local cluster of N KRaft nodes, each on its own ports (bootstrap port + 2i, "
+                        "controller port + 2i) and data dir; topics get min(3, N) replicas and "
+                        "min.insync.replicas one less unless LIVEMETRICS_REPLICATION_FACTOR / "
+                        "LIVEMETRICS_MIN_INSYNC_REPLICAS say otherwise (docs/operations.md, Cluster). "
+                        "stop/status find a cluster by themselves")
 
     sub.add_parser("gateway", help="run the ingest gateway (POST /v1/events)")
     sub.add_parser("worker", help="run a Faust stream worker (live counts, snapshots, alerts)")
@@ -89,9 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"livemetrics {cmd}: not yet implemented; comes with {NOT_YET[cmd]}", file=sys.stderr)
         return 2
     if cmd == "kafka":
+        from livemetrics.kafka_cluster import cluster_recorded
         from livemetrics.kafka_local import KafkaLaunchError, LocalKafka
         from livemetrics.topics import create_topics
 
+        if args.brokers > 1 or (args.action in ("stop", "status") and cluster_recorded(settings)):
+            from livemetrics.kafka_cluster import cluster_command
+
+            return cluster_command(settings, args.action, args.brokers)
         lk = LocalKafka(settings)
         try:
             if args.action == "start":

@@ -179,6 +179,12 @@ class LocalKafka:
                 "or point it at that broker"
             )
         self.provision(quiet=quiet)
+        proc = self.launch(die_with_parent)
+        return self.wait_ready(proc, wait_s)
+
+    def launch(self, die_with_parent: bool = False) -> subprocess.Popen:
+        """Write the config, format the storage (once) and start the JVM without waiting for it (a
+        cluster's nodes only answer once a quorum of them runs: kafka_cluster.py launches them all first)."""
         self.home.mkdir(parents=True, exist_ok=True)
         props = self._properties()
         self.format_storage(props)
@@ -191,6 +197,10 @@ class LocalKafka:
                 preexec_fn=lifeline.preexec() if die_with_parent else None,  # java execs directly: no script between
             )
         self.pid_file.write_text(str(proc.pid))
+        return proc
+
+    def wait_ready(self, proc: subprocess.Popen, wait_s: float) -> str:
+        """Wait until the broker ``proc`` answers with metadata; stop it and say why when it does not."""
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             if proc.poll() is not None:

@@ -48,7 +48,11 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     topic_prefix: str = Field("", description="Prepended to every topic name (tests use a unique one).")
     partitions: int = 3
-    replication_factor: int = 1
+    replication_factor: int = Field(1, ge=1, description="Replicas of every topic (3 on a 3-broker cluster).")
+    min_insync_replicas: int = Field(
+        1, ge=1, description="Replicas that must have an event before the gateway answers 202 (topic "
+        "min.insync.replicas; 2 on a 3-broker cluster: one broker may be down, two down means 503).")
+    kafka_cluster_heap: str = Field("384m", description="Heap of each node of `kafka start --brokers N`.")
     raw_retention_hours: int = 72
     pii_retention_hours: int = 24
     delivery_timeout_ms: int = 5000

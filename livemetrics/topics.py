@@ -11,7 +11,12 @@ HOUR_MS = 3_600_000
 
 
 def topic_specs(s: Settings) -> list[NewTopic]:
-    """Every topic with its partitions and retention; PII-bearing topics have bounded retention."""
+    """Every topic with its partitions and retention; PII-bearing topics have bounded retention. Each has
+    ``replication_factor`` replicas; a replicated one also its ``min.insync.replicas`` and no unclean
+    leader election (a replica that missed acknowledged events never becomes leader)."""
+    if s.min_insync_replicas > s.replication_factor:
+        raise ValueError(f"min_insync_replicas ({s.min_insync_replicas}) is more than replication_factor "
+                         f"({s.replication_factor}): no event could ever be acknowledged")
     specs = []
     for name in ALL_TOPICS:
         conf: dict[str, str] = {}
@@ -25,7 +30,8 @@ def topic_specs(s: Settings) -> list[NewTopic]:
             conf["retention.ms"] = str(hours * HOUR_MS)
         else:  # internal streams traffic
             conf["retention.ms"] = str(6 * HOUR_MS)
-        specs.append(NewTopic(s.topic(name), num_partitions=partitions, replication_factor=s.replication_factor, config=conf))
+        specs.append(NewTopic(s.topic(name), num_partitions=partitions, replication_factor=s.replication_factor,
+                              config={**conf, **replication_config(s)}))
     # Faust names its own topics after the app id (tests make the app id unique instead of a prefix).
     for table in TABLE_NAMES:
         specs.append(
@@ -33,11 +39,19 @@ def topic_specs(s: Settings) -> list[NewTopic]:
                 f"{s.app_id}-{table}-changelog",
                 num_partitions=s.partitions,
                 replication_factor=s.replication_factor,
-                config=changelog_config(table),
+                config={**changelog_config(table), **replication_config(s)},
             )
         )
-    specs.append(NewTopic(f"{s.app_id}-__assignor-__leader", num_partitions=1, replication_factor=s.replication_factor))
+    specs.append(NewTopic(f"{s.app_id}-__assignor-__leader", num_partitions=1, replication_factor=s.replication_factor,
+                          config=replication_config(s)))
     return specs
+
+
+def replication_config(s: Settings) -> dict[str, str]:
+    """Topic configs for replicated topics; none for a single broker (its defaults are these anyway)."""
+    if s.replication_factor == 1:
+        return {}
+    return {"min.insync.replicas": str(s.min_insync_replicas), "unclean.leader.election.enable": "false"}
 
 
 def changelog_config(table: str) -> dict[str, str]:

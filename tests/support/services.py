@@ -48,6 +48,20 @@ def local_kafka(data_dir: Path) -> Iterator[tuple[str, LocalKafka]]:
 
 
 @contextmanager
+def local_cluster(data_dir: Path, brokers: int = 3):
+    """A local KRaft cluster of our own on free ports (``livemetrics kafka start --brokers N``); stopped
+    afterwards. Yields the ``LocalCluster``: ``client_settings()`` has its bootstrap and replication."""
+    from livemetrics.kafka_cluster import LocalCluster
+
+    cluster = LocalCluster(Settings(data_dir=data_dir), brokers, ports=[(free_port(), free_port()) for _ in range(brokers)])
+    cluster.start(wait_s=150, quiet=True, die_with_parent=True)  # not left running if the test process is killed
+    try:
+        yield cluster
+    finally:
+        cluster.stop(wait_s=5)
+
+
+@contextmanager
 def kafka_bootstrap(tmp: Path) -> Iterator[str]:
     env = os.environ.get("LIVEMETRICS_TEST_KAFKA")
     if env:
