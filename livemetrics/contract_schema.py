@@ -125,13 +125,15 @@ def events_components(max_skew_s: int | None = None) -> dict[str, dict]:
 
     event = raw["EventIn"]
     event["properties"]["ts"] = _ts_schema(max_skew_s)
+    event["properties"]["seller_id"]["description"] = "optional; when given, the key's own seller"
     variants = []
     for t in EVENT_TYPES:
         forbids = [part for part, types in _ALLOWED_ON.items() if t not in types]
         replace = {"payment": _ref("PaymentFailure")} if t == "payment_failed" else None
         v = _variant(event, f"Event ({t})", "type", [t], [_NEEDS[t]] if t in _NEEDS else [], forbids, replace)
         v["description"] = (f"A {t} event. At most {MAX_EVENT_BYTES} bytes of JSON; no value or key may look "
-                            "like a card number (13-19 digits passing Luhn) or be a card security code field.")
+                            "like a card number (13-19 digits passing Luhn) or be a card security code field; "
+                            "integers written as integers (2, not 2.0).")
         out[_name(v["title"])] = v
         variants.append(_ref(_name(v["title"])))
     out["Event"] = {"title": "Event", "description": "One event of the v1 contract (docs/ingest.md, SPEC §3).",
