@@ -39,6 +39,7 @@ _spiked_at: dict[str, int] = {}  # last error-spike alert per seller (cool-down)
 _owned: set[int] = set()  # live-deltas partitions this worker actively owns
 _partition_of: dict[str, int] = {}  # seller -> live-deltas partition, as seen on its reports
 _state = {"recovering": False, "resync": False}
+_parts_seen = [0]  # source partitions reported so far (the raw topics may have more than the setting)
 
 
 def partition_of(seller: str) -> int:
@@ -63,7 +64,7 @@ def seller_of(key: bytes) -> str | None:
 def parts_of(seller: str) -> dict[str, dict]:
     """The latest row reported by each of the seller's source partitions, by partition."""
     out = {}
-    for p in range(settings.partitions):
+    for p in range(max(settings.partitions, _parts_seen[0])):
         raw = gauges.get(part_key(seller, p))
         if raw:
             out[str(p)] = _dec.decode(raw)
@@ -74,6 +75,7 @@ def apply_report(report: dict) -> bool:
     """Keep the report if it is newer than what we have from its partition, and bring the seller's
     per-minute windows up to date with the rows kept; True if kept."""
     seller = report["seller"]
+    _parts_seen[0] = max(_parts_seen[0], report["p"] + 1)
     parts = parts_of(seller)
     p = str(report["p"])
     prev = parts.get(p)
