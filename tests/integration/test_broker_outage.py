@@ -102,7 +102,9 @@ def live_view(stack: Stack, seller: str, token: str) -> dict:
 
 def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_path, clickhouse_dsn):
     with local_kafka(tmp_path / "kafka") as (bootstrap, broker):
-        s = module_settings(bootstrap, clickhouse_dsn, tmp_path, store="rocksdb://", broker_outage_tolerance_s=120)
+        # Windows longer than any run (make chaos runs for many minutes), so the recount needs no clock.
+        s = module_settings(bootstrap, clickhouse_dsn, tmp_path, store="rocksdb://", broker_outage_tolerance_s=120,
+                            live_window_s=7200, session_timeout_s=7200, recent_window_s=7200)
         sellers = {name: new_seller(s, name) for name in ("warmup", *SELLERS)}
         stack = Stack(s, tmp_path, sellers)
         fronts: list[Storefront] = []
@@ -152,7 +154,7 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                     raise AssertionError(f"{exc}\nlive: {[live_view(stack, x, sellers[x][1]) for x in SELLERS]}\n"
                                          f"recount: {[recount(events[x]) for x in SELLERS]}\n{stack.worker.log_tail()}") from None
                 recounted = time.monotonic() - stopped
-                worker_drain_s, sink_drain_s = drained_after(s, s.app_id, stopped), drained_after(s, s.sink_group, stopped)
+                worker_drain_s = drained_after(s, s.app_id, stopped)
                 assert stack.live("warmup", token).get("delayed") is False
                 statuses = sum((fr.statuses for fr in fronts), start=Counter())
                 assert set(statuses) <= {202, 503, "network"}, statuses
@@ -162,14 +164,16 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                                   "live_equals_recount_after_load_stop_s": round(recounted, 2),
                                   "answered_503": answered_503,
                                   "worker_lag_at_load_stop": worker_lag, "worker_drained_s": round(worker_drain_s, 1),
-                                  "sink_lag_at_load_stop": sink_lag, "sink_drained_s": round(sink_drain_s, 1), "acked_events": sum(len(fr.acked_events()) for fr in fronts),
+                                  "sink_lag_at_load_stop": sink_lag, "acked_events": sum(len(fr.acked_events()) for fr in fronts),
                                   "sessions": sum(len({e["session_id"] for e in v}) for v in events.values())}))
             # Nothing answered 202 is missing from Kafka.
             acked_ids = {e["event_id"] for fr in fronts for e in fr.acked_events()}
             missing = acked_ids - kafka_event_ids(s)
             assert not missing, f"{len(missing)} acknowledged events not in Kafka, e.g. {sorted(missing)[:3]}"
             # History catches up: the sink (in the API process) waited the outages out; each Kafka message once.
-            wait_until(lambda: acked_ids <= clickhouse_rows(s)[0], 60, interval=0.5, what="every 202 in ClickHouse")
+            waiting = time.monotonic()
+            wait_until(lambda: acked_ids <= clickhouse_rows(s)[0], 120, interval=0.5, what="every 202 in ClickHouse")
+            print(json.dumps({"history_caught_up_s": round(time.monotonic() - waiting, 1)}))
             _, rows, positions = clickhouse_rows(s)
             assert rows == positions, f"{rows - positions} Kafka messages stored twice in ClickHouse"
             assert stack.worker.alive(), stack.worker.log_tail()
