@@ -112,6 +112,32 @@ def test_live_dashboard_follows_the_storefront_and_survives_an_api_restart(stack
         shop_ctx.close()
 
 
+def test_delayed_snapshot_shows_the_delayed_banner(stack, browser):
+    """A snapshot saying ``delayed`` (the API cannot reach the broker) shows the banner; the next one
+    without it hides it. The API side is tested with a killed broker (tests/integration/test_broker_outage.py)."""
+    _, token = stack.sellers["shop"]
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    dash = ctx.new_page()
+    try:
+        dash.goto(f"{stack.api.url}/dashboard")
+        dash.get_by_label("Read token").fill(token)
+        dash.get_by_role("button", name="Open dashboard").click()
+        dash.wait_for_selector('#conn[data-state="live"]', timeout=10000)
+        assert dash.locator("#delayed").is_hidden()
+        render = """async ([token, delayed]) => {
+            const live = await import(new URL("js/live.js", document.baseURI).href);
+            const r = await fetch("/v1/sellers/shop/live", {headers: {Authorization: `Bearer ${token}`}});
+            live.renderSnapshot({...(await r.json()), delayed});
+        }"""
+        dash.evaluate(render, [token, True])
+        assert dash.locator("#delayed").is_visible()
+        assert "Live data is delayed" in dash.locator("#delayed").inner_text()
+        dash.evaluate(render, [token, False])
+        assert dash.locator("#delayed").is_hidden()
+    finally:
+        ctx.close()
+
+
 def take_screenshots(dash: Page, out: Path | None, name: str) -> None:
     """The page at laptop and phone width, kept when asked to (``--screenshots-dir docs/screenshots``)."""
     if out is None:

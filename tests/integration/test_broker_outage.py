@@ -103,7 +103,8 @@ def live_view(stack: Stack, seller: str, token: str) -> dict:
 def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_path, clickhouse_dsn):
     with local_kafka(tmp_path / "kafka") as (bootstrap, broker):
         # Windows longer than any run (make chaos runs for many minutes), so the recount needs no clock.
-        s = module_settings(bootstrap, clickhouse_dsn, tmp_path, store="rocksdb://", broker_outage_tolerance_s=120,
+        s = module_settings(bootstrap, clickhouse_dsn, tmp_path, store="rocksdb://",
+                            broker_outage_tolerance_s=max(300.0, OUTAGE_S + 120),
                             live_window_s=7200, session_timeout_s=7200, recent_window_s=7200)
         sellers = {name: new_seller(s, name) for name in ("warmup", *SELLERS)}
         stack = Stack(s, tmp_path, sellers)
