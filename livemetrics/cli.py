@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         from livemetrics.topics import create_topics
 
         if args.brokers > 1 or (args.action in ("stop", "status") and cluster_recorded(settings)):
-            from livemetrics.kafka_cluster import cluster_command
+            from livemetrics.kafka_cluster_command import cluster_command
 
             return cluster_command(settings, args.action, args.brokers)
         lk = LocalKafka(settings)

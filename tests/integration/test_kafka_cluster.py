@@ -119,7 +119,9 @@ def test_failover_under_load_loses_nothing_acknowledged(tmp_path, clickhouse_dsn
                 time.sleep(0.5)
             answers = [a for fr in fronts for a in fr.answers()]
             after_kill = [a for a in answers if a[0] >= killed]
-            first_202 = min(a[1] for a in after_kill if a[2] == 202) - killed
+            acked_on_two = [a[1] for a in after_kill if a[2] == 202]
+            assert acked_on_two, f"no 202 in the {OUTAGE_S:.0f} s on two nodes: {Counter(a[2] for a in after_kill)}"
+            first_202 = min(acked_on_two) - killed
             refused = sum(1 for a in after_kill if a[2] == 503)
             starting = time.monotonic()
             cluster.restart_node(victim, die_with_parent=True)
