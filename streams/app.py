@@ -8,6 +8,7 @@ import faust
 
 from livemetrics.kafka_config import faust_broker_url
 from livemetrics.settings import get_settings
+from streams import log_throttle
 
 settings = get_settings()
 
@@ -42,6 +43,9 @@ app = faust.App(
 # The client libraries build a debug record for every message sent; the worker never shows them.
 for _name in ("aiokafka", "faust", "mode"):
     logging.getLogger(_name).setLevel(logging.WARNING)
+# While the broker is away aiokafka logs each failed connection, fetch and heartbeat (~100 lines/s):
+# one line of each kind per 10 s says the same (streams/log_throttle.py).
+log_throttle.install(("aiokafka",))
 
 
 def load_agents() -> faust.App:
