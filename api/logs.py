@@ -1,39 +1,22 @@
-"""Structured logs: one JSON object per line on stderr, and one line per HTTP request (path without the
-query string, which may carry a token)."""
+"""The API's access log: one structured line per HTTP request (path without the query string, which may
+carry a token). The JSON formatter itself is the core's (``livemetrics.logs``), re-exported here."""
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-_STD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+from livemetrics import logs as _logs
+from livemetrics.logs import JsonFormatter  # noqa: F401 - re-exported
+
 log = logging.getLogger("livemetrics.api.http")
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
-               "msg": record.getMessage()}
-        out.update({k: v for k, v in vars(record).items() if k not in _STD})
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
-
-
 def configure(level: int = logging.INFO) -> None:
-    """JSON logs for the ``livemetrics`` loggers (idempotent; other libraries keep their own handlers)."""
-    root = logging.getLogger("livemetrics")
-    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root.addHandler(handler)
-    root.setLevel(level)
-    root.propagate = False
+    """JSON logs for the API process (``livemetrics.logs``: the same lines as every other process)."""
+    _logs.configure("api", level)
 
 
 class AccessLog:

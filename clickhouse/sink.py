@@ -43,6 +43,7 @@ from clickhouse.sink_batch import Batch
 from clickhouse.sink_lag import LagWatch
 from clickhouse.sink_store import BatchStore
 from clickhouse.session_fold import SessionFolder
+from livemetrics import metrics
 from livemetrics.kafka_config import consumer_config
 from livemetrics.settings import RAW_TOPICS, Settings
 
@@ -136,6 +137,7 @@ class EventSink:
                 pause = RETRY_FIRST_S
             except Exception:  # noqa: BLE001 - keep the sink alive; the batch is retried (transient)
                 log.exception("sink batch failed; retrying in %.1f s", pause)
+                metrics.SINK_BATCHES_FAILED.inc()
                 with contextlib.suppress(Exception):  # the figures stay as they were
                     self.lag.measure(self.consumer, self._held(), every_s=0)
                 self._stop.wait(pause)

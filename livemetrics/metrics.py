@@ -12,6 +12,8 @@ PUSH_LATENCY = Histogram(
 )
 CONSUMER_LAG = Gauge("livemetrics_consumer_lag", "Messages behind the end of a topic", ["consumer", "topic"])
 SINK_ROWS = Counter("livemetrics_sink_rows_total", "Rows inserted into ClickHouse", ["table"])
+SINK_BATCHES_FAILED = Counter("livemetrics_sink_batches_failed_total",
+                              "Sink batches whose store failed (transient: retried with backoff)")
 SINK_REFUSED = Counter("livemetrics_sink_refused_total", "Raw-topic messages ClickHouse refused, sent to dead-letter")
 SINK_LAG = Gauge("livemetrics_sink_lag_events", "Messages not stored in ClickHouse yet (high watermark - stored)",
                  ["topic", "partition"])

@@ -13,7 +13,8 @@ from livemetrics.settings import Settings
 def _serve(app, settings: Settings, port: int) -> int:
     import uvicorn
 
-    uvicorn.run(app, host=settings.host, port=port, log_level="warning", access_log=False,
+    # log_config=None: uvicorn keeps its hands off logging; its warnings reach the JSON handler (logs.py)
+    uvicorn.run(app, host=settings.host, port=port, log_level="warning", access_log=False, log_config=None,
                 timeout_graceful_shutdown=10, ws_ping_interval=20)
     return 0
 
@@ -25,23 +26,28 @@ def gateway(settings: Settings) -> int:
     fastest HTTP parser and event loop uvicorn has, for the one Python thread each process runs on."""
     import uvicorn
 
+    from livemetrics import logs
     from livemetrics.in_use import check_port
     from producers.gateway.app import create_gateway
 
+    logs.configure("gateway")  # each gateway worker process configures its own (producers/gateway/workers.py)
     check_port(settings.host, settings.gateway_port, "the gateway")  # InUse names the holder
     options = dict(host=settings.host, port=settings.gateway_port, log_level="warning", access_log=False,
+                   log_config=None,
                    timeout_graceful_shutdown=10, http="httptools", loop="uvloop", backlog=2048)
     if settings.gateway_workers > 1:  # one SO_REUSEPORT socket each (producers/gateway/workers.py)
-        from producers.gateway.workers import serve
+        from producers.gateway.workers import metrics_dir, serve
 
-        return serve(options, settings.gateway_workers)
+        return serve(options, settings.gateway_workers, metrics_dir(settings))
     uvicorn.run(create_gateway(settings), **options)
     return 0
 
 
 def api(settings: Settings, no_sink: bool = False) -> int:
+    from livemetrics import logs
     from livemetrics.in_use import check_port, claim_chdb
 
+    logs.configure("api")
     check_port(settings.host, settings.api_port, "the API")  # InUse names the holder
     claim_chdb(settings)
     from api.main import create_api
@@ -58,21 +64,30 @@ def worker(settings: Settings) -> int:
 
     from streams.app import load_agents
 
+    from livemetrics import logs
+
+    logs.configure("worker")  # for what the agents' modules log at import; Faust sets the same up again
     app = load_agents()
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False,
+                          logging_config=logs.dict_config("worker"))  # JSON lines like every process
+    worker.spinner = None  # its cursor escape codes would land between the JSON lines of a log file
     worker.execute_from_commandline()
     return 0
 
 
 def sink(settings: Settings) -> int:
+    from livemetrics import logs
     from livemetrics.in_use import claim_chdb
 
+    logs.configure("sink")
     claim_chdb(settings)  # InUse names the holder
     from clickhouse.migrate import migrate
     from clickhouse.sink import EventSink
+    from clickhouse.sink_ops import serve_ops
 
     migrate(settings)
     s = EventSink(settings).start()
+    serve_ops(s, settings)  # /healthz, /readyz, /metrics on sink_ops_port (0: off)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     sink_batch_rows: int = 50_000
     sink_batch_seconds: float = 1.0
     sink_group: str = "livemetrics-sink"
+    sink_ops_port: int = Field(
+        8003, ge=0, description="The standalone sink's (`livemetrics sink`) /healthz, /readyz and /metrics (0: off).")
     sink_stall_s: float = Field(
         60.0, gt=0, description="The sink is degraded (/readyz 503) when it has a lag and stored nothing this long.")
     embedded_sink: bool = Field(True, description="Run the sink inside the API process when ClickHouse is chdb.")
@@ -104,7 +106,9 @@ class Settings(BaseSettings):
     worker_max_message_bytes: int = Field(
         1_000_000, ge=100_000, description="Largest message the worker produces; at most the broker's "
         "message.max.bytes. The caps above must fit (checked at start); a larger derived message is skipped.")
-    worker_metrics_port: int = Field(0, ge=0, description="Serve the worker's Prometheus /metrics here (0: off).")
+    worker_metrics_port: int = Field(
+        8002, ge=0, description="The worker's /healthz, /readyz and Prometheus /metrics (0: off; a taken port is "
+        "logged and the worker runs without them).")
 
     # --- HTTP --------------------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -127,6 +131,9 @@ class Settings(BaseSettings):
         "backfill: up to event_ttl_days into the past).")
     gateway_rate_per_s: int = Field(20_000, description="Default per-key event rate (per gateway process); burst of 2 s.")
     gateway_workers: int = Field(1, ge=1, description="Gateway processes behind one port (uvicorn workers); one per core.")
+    gateway_metrics_dir: Path | None = Field(
+        None, description="With gateway_workers > 1: where the workers' metrics files go (Prometheus multiprocess "
+        "mode; any worker's /metrics is the sum over all). Default <data_dir>/gateway-metrics; emptied at start.")
     demo_storefront: bool = Field(False, description="Serve the demo storefront under /demo/ on the gateway.")
     demo_browser_key: str = Field("", description="The browser key the demo storefront's pages embed.")
 

@@ -1,9 +1,10 @@
-"""The stream worker's Prometheus counters, served on ``worker_metrics_port`` when it is set (the worker
-has no HTTP server otherwise; the gateway's and the API's metrics are in ``livemetrics/metrics.py``)."""
+"""The stream worker's Prometheus counters and its /healthz, /readyz and /metrics, served on
+``worker_metrics_port`` (0: off) by ``livemetrics.ops_http``; what they read from the Faust app is in
+``streams.worker_ops``. The gateway's and the API's metrics are in ``livemetrics/metrics.py``."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import REGISTRY, Counter
 
 SKIPPED = Counter("livemetrics_worker_messages_skipped_total",
                   "Derived messages the worker did not produce because they exceed worker_max_message_bytes", ["what"])
@@ -15,9 +16,12 @@ _served: list[int] = []
 
 
 def serve(s) -> None:
-    """Serve ``/metrics`` on ``worker_metrics_port`` (0: not served); once per process."""
+    """Serve the worker's ops endpoints on ``worker_metrics_port`` (0: not served); once per process."""
     if s.worker_metrics_port and not _served:
-        from prometheus_client import start_http_server
+        from livemetrics.ops_http import OpsServer
+        from streams import worker_ops
+        from streams.app import app
 
-        start_http_server(s.worker_metrics_port, addr=s.host)
+        REGISTRY.register(worker_ops.WorkerCollector(app))
+        OpsServer("worker", s.host, s.worker_metrics_port, lambda: worker_ops.ready(app)).start()
         _served.append(s.worker_metrics_port)

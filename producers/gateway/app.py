@@ -8,13 +8,14 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from livemetrics.contract import MAX_BATCH, MAX_BODY_BYTES
 from livemetrics.contract_schema import events_components, events_request_body
 from livemetrics.keys import KeyRegistry
 from livemetrics.settings import Settings, get_settings
+from producers.gateway import multiproc_metrics
 from producers.gateway.auth import Authenticator, RateLimiter
 from producers.gateway.delivery import KafkaDelivery
 from producers.gateway.events import EventsEndpoint
@@ -187,6 +188,6 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
     @app.get("/metrics", response_class=PromText)
     async def prom():
         """Prometheus metrics."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(multiproc_metrics.latest(), media_type=CONTENT_TYPE_LATEST)  # all workers' sum
 
     return app

@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
+
+from producers.gateway import multiproc_metrics
 
 log = logging.getLogger("livemetrics.gateway")
 
@@ -43,17 +47,24 @@ def reuseport_socket(host: str, port: int, backlog: int) -> socket.socket:
 def _worker(options: dict[str, Any]) -> None:
     import uvicorn
 
+    from livemetrics import logs
     from livemetrics.lifeline import die_with_parent
 
+    logs.configure("gateway")
     die_with_parent(multiprocessing.parent_process().pid)  # SIGTERM when the supervisor ends, even by SIGKILL
 
     config = uvicorn.Config("producers.gateway.app:create_gateway", factory=True, **options)
     uvicorn.Server(config).run(sockets=[reuseport_socket(config.host, config.port, config.backlog)])
 
 
-def serve(options: dict[str, Any], workers: int) -> int:
+def metrics_dir(settings) -> Path:
+    return settings.gateway_metrics_dir or settings.data_dir / "gateway-metrics"
+
+
+def serve(options: dict[str, Any], workers: int, metrics: Path | None = None) -> int:
     """Run ``workers`` gateway processes with uvicorn ``options`` (host, port, backlog...) until
-    SIGTERM/SIGINT; returns the exit status."""
+    SIGTERM/SIGINT; returns the exit status. ``metrics``: the directory of their shared metrics
+    (``multiproc_metrics``)."""
     # Fail here, clearly, when the port is taken: bound but not listening, this socket gets no
     # connections, and it is closed before the workers bind.
     try:
@@ -62,6 +73,9 @@ def serve(options: dict[str, Any], workers: int) -> int:
         log.error("gateway: cannot listen on %s:%s: %s", options["host"], options["port"], exc)
         return 1
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no Kafka client or thread inherited
+    if metrics is not None:
+        # prometheus-client reads it at import; spawned workers inherit this environment
+        os.environ.update(multiproc_metrics.prepare(metrics))
 
     def start() -> tuple[multiprocessing.process.BaseProcess, float]:
         p = ctx.Process(target=_worker, args=(options,), name="livemetrics-gateway-worker")
@@ -72,6 +86,8 @@ def serve(options: dict[str, Any], workers: int) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     procs = [start() for _ in range(workers)]
+    log.info("gateway workers started", extra={"pids": [p.pid for p, _ in procs], "port": options["port"],
+                                              "metrics_dir": str(metrics) if metrics else None})
     status = 0
     while not stopping.wait(0.5):
         for i, (p, started) in enumerate(procs):
@@ -83,6 +99,8 @@ def serve(options: dict[str, Any], workers: int) -> int:
                 stopping.set()
                 break
             log.warning("gateway worker pid %s exited (code %s); starting another", p.pid, p.exitcode)
+            if metrics is not None:
+                multiproc_metrics.process_gone(metrics, p.pid)
             procs[i] = start()
     for p, _ in procs:
         if p.is_alive():

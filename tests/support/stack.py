@@ -67,7 +67,8 @@ def module_settings(kafka: str, clickhouse_dsn: str, tmp, **overrides) -> Settin
     tag = uuid.uuid4().hex[:10]
     values = dict(data_dir=tmp / "data", kafka_bootstrap=kafka, topic_prefix=f"t{tag}.", app_id=f"lm-{tag}",
                   clickhouse_dsn=clickhouse_dsn, clickhouse_database=f"lm_{tag}", store="memory://",
-                  admin_token="admin-" + tag, sink_group=f"sink-{tag}", partitions=3)
+                  admin_token="admin-" + tag, sink_group=f"sink-{tag}", partitions=3,
+                  worker_metrics_port=0, sink_ops_port=0)  # tests that scrape them pick a free port
     values.update(overrides)
     s = Settings(**values)
     create_topics(s)

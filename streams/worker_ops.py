@@ -1,0 +1,106 @@
+"""What the worker's /metrics and /readyz read from the running Faust app, at scrape time (nothing is
+added to the message path): per source partition the end offset, the read and committed offsets and
+the lag, the rebalances so far, the tables' sizes, and whether the worker is ready.
+
+Read from the ops server's thread: these are plain reads of the consumer's dicts and of aiokafka's
+subscription state (copied before use), never a call into the event loop or a broker request.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+ROCKSDB_BYTES = ("rocksdb.total-sst-files-size", "rocksdb.cur-size-all-mem-tables")
+
+
+def _consumer(app: Any) -> Any:
+    return getattr(app, "_consumer", None)  # never ``app.consumer``: that would create one here
+
+
+def offsets(app: Any) -> list[tuple[str, int, int | None, int | None, int | None]]:
+    """(topic, partition, end offset, read offset, committed offset) of each assigned partition."""
+    consumer = _consumer(app)
+    if consumer is None:
+        return []
+    try:
+        assigned = list(consumer.assignment())
+    except Exception:  # noqa: BLE001 - not started yet, or being closed
+        return []
+    read, committed = dict(consumer._read_offset), dict(consumer._committed_offset)
+    rows = []
+    for tp in assigned:
+        try:
+            end = consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 - assignment changing under us
+            end = None
+        rows.append((tp.topic, tp.partition, end, read.get(tp), committed.get(tp)))
+    return rows
+
+
+def table_sizes(app: Any) -> Iterator[tuple[str, int, int | None]]:
+    """(table, keys, bytes or None) per table: RocksDB's estimates (no scan), a memory store's length."""
+    for name, table in list(app.tables.items()):
+        store = table.data
+        dbs = getattr(store, "_dbs", None)
+        if dbs is not None:
+            keys = size = 0
+            for db in list(dbs.values()):
+                keys += db.property_int_value("rocksdb.estimate-num-keys") or 0
+                size += sum(db.property_int_value(p) or 0 for p in ROCKSDB_BYTES)
+            yield name, keys, size
+        else:
+            yield name, len(getattr(store, "data", {})), None
+
+
+def ready(app: Any) -> tuple[bool, dict]:
+    """Ready: partitions assigned, and neither rebalancing nor recovering tables."""
+    consumer = _consumer(app)
+    try:
+        assigned = len(consumer.assignment()) if consumer is not None else 0
+    except Exception:  # noqa: BLE001
+        assigned = 0
+    rebalancing = bool(getattr(app, "rebalancing", False))
+    recovering = bool(getattr(app, "in_recovery", False))
+    details = {"partitions_assigned": assigned, "rebalancing": rebalancing, "recovering": recovering,
+               "rebalances": getattr(app, "rebalancing_count", 0)}
+    return assigned > 0 and not rebalancing and not recovering, details
+
+
+class WorkerCollector:
+    """A prometheus-client collector over ``app`` (registered once, read at each scrape)."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    def collect(self):
+        end = GaugeMetricFamily("livemetrics_worker_end_offset", "End (high watermark) offset of an assigned "
+                                "partition", labels=["topic", "partition"])
+        read = CounterMetricFamily("livemetrics_worker_read_offset", "Last offset read from an assigned partition "
+                                   "(its rate is the partition's messages/s)", labels=["topic", "partition"])
+        lag = GaugeMetricFamily("livemetrics_worker_consumer_lag", "Messages of an assigned partition past the "
+                                "committed offset", labels=["topic", "partition"])
+        for topic, partition, hw, r, c in offsets(self.app):
+            labels = [topic, str(partition)]
+            if hw is not None:
+                end.add_metric(labels, hw)
+                lag.add_metric(labels, max(hw - (c or 0), 0))
+            if r is not None:
+                read.add_metric(labels, r)
+        ok, details = ready(self.app)
+        rebalances = CounterMetricFamily("livemetrics_worker_rebalances", "Rebalances this worker took part in")
+        rebalances.add_metric([], details["rebalances"])
+        assigned = GaugeMetricFamily("livemetrics_worker_partitions_assigned", "Partitions assigned to this worker")
+        assigned.add_metric([], details["partitions_assigned"])
+        is_ready = GaugeMetricFamily("livemetrics_worker_ready", "1 when /readyz answers 200")
+        is_ready.add_metric([], 1 if ok else 0)
+        keys = GaugeMetricFamily("livemetrics_worker_table_keys", "Keys in a table's local store (RocksDB: an "
+                                 "estimate)", labels=["table"])
+        size = GaugeMetricFamily("livemetrics_worker_table_bytes", "Bytes of a table's RocksDB store (SST files "
+                                 "and memtables)", labels=["table"])
+        for name, n, b in table_sizes(self.app):
+            keys.add_metric([name], n)
+            if b is not None:
+                size.add_metric([name], b)
+        yield from (end, read, lag, rebalances, assigned, is_ready, keys, size)
