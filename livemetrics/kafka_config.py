@@ -53,12 +53,18 @@ def gateway_producer_config(s: Settings, **overrides: Any) -> dict[str, Any]:
 
 
 def consumer_config(s: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    """A group consumer. Its session timeout is ``consumer_session_timeout_s``: with librdkafka's 45 s, a
+    member restarted after a SIGKILL (its predecessor never left the group) waited 45 s for its
+    partitions, as the group's rebalance waits for every member it still counts (docs/operations.md)."""
+    session_ms = int(s.consumer_session_timeout_s * 1000)
     conf = {
         **base_config(s),
         "group.id": group_id,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "enable.partition.eof": False,
+        "session.timeout.ms": session_ms,
+        "heartbeat.interval.ms": max(500, session_ms // 4),  # a few heartbeats per session, as Faust's worker
     }
     conf.update(overrides)
     return conf

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     raw_retention_hours: int = 72
     pii_retention_hours: int = 24
     delivery_timeout_ms: int = 5000
+    consumer_session_timeout_s: float = Field(
+        10.0, ge=6, description="Group session timeout of the confluent-kafka group consumers (the sink): how soon "
+        "a SIGKILLed member's partitions move on, and how long a member restarted after one waits for them "
+        "(librdkafka's default is 45 s). At least the broker's group.min.session.timeout.ms (6 s).")
     broker_outage_tolerance_s: float = Field(
         300.0, gt=0, description="How long the worker, sink and live feed wait out an unreachable broker "
         "(the worker's own writes are held, never dropped, this long; past it the worker exits and says why).")
@@ -65,6 +69,9 @@ class Settings(BaseSettings):
     clickhouse_database: str = "livemetrics"
     event_ttl_days: int = 400
     pii_ttl_days: int = 30
+    dedup_window_hours: int = Field(
+        72, ge=1, description="How long ClickHouse remembers a stored (seller, event_id), so that a copy "
+        "(a storefront's retry after a 503) is not stored again; default: the raw topics' retention.")
     sink_batch_rows: int = 50_000
     sink_batch_seconds: float = 1.0
     sink_group: str = "livemetrics-sink"
