@@ -39,11 +39,17 @@ test: kafka-jars chromium
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not integration and not browser"
 
-# The broker SIGKILLed under load and restarted, CHAOS_CYCLES times (make test runs 2); docs/operations.md.
+# The broker SIGKILLed under load and restarted, CHAOS_CYCLES times (make test runs 2); then the chaos test:
+# broker, worker, API and a gateway worker SIGKILLed in turn under `up`, CHAOS_ROUNDS times (make test
+# runs 1), CHAOS_SESSIONS sessions per storefront thread; docs/operations.md.
 CHAOS_CYCLES ?= 8
+CHAOS_ROUNDS ?= 8
+CHAOS_SESSIONS ?= 6000
 chaos: kafka-jars
 	LIVEMETRICS_TEST_CHAOS_CYCLES=$(CHAOS_CYCLES) $(BIN)/python -m pytest -q -s -p no:cacheprovider --timeout 1800 \
 	  tests/integration/test_broker_outage.py
+	LIVEMETRICS_TEST_CHAOS_ROUNDS=$(CHAOS_ROUNDS) LIVEMETRICS_TEST_CHAOS_SESSIONS=$(CHAOS_SESSIONS) \
+	  $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/integration/test_chaos.py
 
 clean:
 	rm -rf .livemetrics .pytest_cache
