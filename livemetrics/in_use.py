@@ -34,6 +34,10 @@ def check_stack(s: Settings, own_broker: bool) -> None:
         raise InUse(f"the ClickHouse data directory {d.resolve()} is in use by {holder}")
     check_port(s.host, s.gateway_port, "the gateway")
     check_port(s.host, s.api_port, "the API")
+    if s.worker_metrics_port:
+        check_port(s.host, s.worker_metrics_port, "the worker's /metrics")
+    if s.sink_ops_port and not s.clickhouse_embedded:  # the standalone sink runs only with a server
+        check_port(s.host, s.sink_ops_port, "the sink's /metrics")
     if own_broker:
         from livemetrics.kafka_local import LocalKafka
 

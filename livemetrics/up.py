@@ -63,6 +63,9 @@ class Stack:
     def log_dir(self) -> Path:
         return self.settings.data_dir.resolve() / "logs"
 
+    def ops_url(self, port: int, path: str) -> str | None:
+        return self.url(port, path) if port else None
+
     def url(self, port: int, path: str = "") -> str:
         host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "::") else self.settings.host
         return f"http://{host}:{port}{path}"
@@ -120,14 +123,17 @@ class Stack:
         s = self.settings
         env = child_env(s)
         self.children = [
-            Child("worker", ["worker"], self.log_dir, ready_check=lambda: group_stable(s, s.app_id)),
+            # its /readyz (assigned, not rebalancing or recovering) when served, else the group's state
+            Child("worker", ["worker"], self.log_dir, ready_url=self.ops_url(s.worker_metrics_port, "/readyz"),
+                  ready_check=lambda: group_stable(s, s.app_id)),
             Child("gateway", ["gateway"], self.log_dir, ready_url=self.url(s.gateway_port, "/readyz")),
         ]
         if s.clickhouse_embedded:  # the API owns the chdb directory and runs the sink
             self.children.append(Child("api", ["api"], self.log_dir, ready_url=self.url(s.api_port, "/readyz")))
         else:
             self.children += [
-                Child("sink", ["sink"], self.log_dir, ready_check=lambda: group_stable(s, s.sink_group)),
+                Child("sink", ["sink"], self.log_dir, ready_url=self.ops_url(s.sink_ops_port, "/readyz"),
+                      ready_check=lambda: group_stable(s, s.sink_group)),
                 Child("api", ["api", "--no-sink"], self.log_dir, ready_url=self.url(s.api_port, "/readyz")),
             ]
         for c in self.children:
@@ -201,6 +207,10 @@ class Stack:
                  f"  gateway    {self.url(s.gateway_port, '/v1/events')}",
                  f"  API        {self.url(s.api_port, '/docs')}",
                  f"  logs       {self.log_dir}"]
+        ops = [("worker", s.worker_metrics_port)] + ([] if s.clickhouse_embedded else [("sink", s.sink_ops_port)])
+        for name, port in ops:
+            if port:
+                lines.append(f"  {name:10} {self.url(port, '/metrics')}  (/healthz, /readyz)")
         lines.append(f"  dashboard  {self.url(s.api_port, '/dashboard/')}  (sign in with a seller's read token:)")
         for seller, keys in self.sellers.items():
             lines.append(f"    {seller:16} {keys['token']}")

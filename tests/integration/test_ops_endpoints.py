@@ -78,7 +78,8 @@ def test_a_gateway_of_two_processes_reports_the_sum_in_any_scrape(make_settings,
         wait_until(lambda: len(workers_of(proc)) == 2, 30, what="two worker processes")
         socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]  # spread by the kernel
         for i, s in enumerate(socks):
-            body = {"events": [f.page_view("category", category="lamps", session_id=f"sess-m-{i:04d}") for _ in range(3)]}
+            body = {"events": [f.page_view("category", category="lamps", session_id=f"sess-m-{i:04d}")
+                               for _ in range(3)]}
             assert post(s, key, json.dumps(body).encode()) == 202
         for s in socks:
             s.close()

@@ -27,6 +27,8 @@ def up_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "LIVEMETRICS_KAFKA_HEAP": "512m",
         "LIVEMETRICS_GATEWAY_PORT": str(free_port()),
         "LIVEMETRICS_API_PORT": str(free_port()),
+        "LIVEMETRICS_WORKER_METRICS_PORT": str(free_port()),
+        "LIVEMETRICS_SINK_OPS_PORT": str(free_port()),
         "PYTHONUNBUFFERED": "1",
         **extra,
     })
