@@ -46,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "stop/status find a cluster by themselves")
 
     sub.add_parser("gateway", help="run the ingest gateway (POST /v1/events)")
-    sub.add_parser("worker", help="run a Faust stream worker (live counts, snapshots, alerts)")
-    sub.add_parser("sink", help="run the ClickHouse sink on its own (for a ClickHouse server; embedded chdb runs it in the API)")
+    sub.add_parser("worker", help="run a Faust stream worker (live counts, snapshots, alerts); /healthz, /readyz, "
+                   "/metrics on LIVEMETRICS_WORKER_METRICS_PORT (8002)")
+    sub.add_parser("sink", help="run the ClickHouse sink on its own (for a ClickHouse server; embedded chdb runs it "
+                   "in the API); /healthz, /readyz, /metrics on LIVEMETRICS_SINK_OPS_PORT (8003)")
     api = sub.add_parser("api", help="run the API (live, reports, WebSocket, dashboard)")
     api.add_argument("--no-sink", action="store_true", help="do not run the embedded ClickHouse sink in this process")
     sub.add_parser("migrate", help="apply pending ClickHouse migrations (one that changes a table's layout "
