@@ -40,6 +40,9 @@ from livemetrics.contract import COLUMNS
 
 _SQL = resources.files("clickhouse.queries").joinpath("sink_events.sql").read_text()
 _SELECT = _SQL[_SQL.index("\nSELECT\n") + 1:]  # embedded: the rows alone, as a Native block
+# the write step: only rows whose (seller_id, event_id) is not stored yet (migration 007)
+_UNSEEN = "\n".join(line for line in resources.files("clickhouse.queries").joinpath("sink_events_unseen.sql")
+                    .read_text().splitlines() if not line.startswith("--"))  # its comments name the fragments
 _INPUT = "FROM input('"  # embedded chdb reads the same lines through file() instead
 _END = b"]\n"
 EVENT_COLUMNS = [c[0] for c in COLUMNS] + list(KAFKA_COLUMNS)
@@ -144,9 +147,8 @@ def write(client, db: str, prepared: Prepared, settings: dict[str, Any], embedde
     if not prepared.heads:
         return 0
     if embedded:
-        cols = ", ".join(EVENT_COLUMNS)
         try:
-            client.command(f"INSERT INTO {db}.events ({cols}) SELECT {cols} FROM file({_quote(prepared.native)}, 'Native')"
+            client.command(unseen_insert_sql(db, f"SELECT * FROM file({_quote(prepared.native)}, 'Native')")
                            + _settings_clause({**settings, **NATIVE_INSERT_SETTINGS}))
         finally:
             prepared.discard()  # a failed write is prepared again (the sink's retry)
@@ -171,7 +173,14 @@ def _insert_lines(client, db: str, heads: list[bytes], values: list[bytes], sett
 
 def server_insert_sql(db: str, rows: int) -> str:
     """The statement a server runs for a batch of ``rows`` lines sent as the request body."""
-    return _SQL.replace("{db}", db).replace("{rows}", str(rows)) + "\nFORMAT JSONCompactEachRow"
+    return unseen_insert_sql(db, _SELECT.replace("{db}", db).replace("{rows}", str(rows))) + "\nFORMAT JSONCompactEachRow"
+
+
+def unseen_insert_sql(db: str, rows: str) -> str:
+    """``INSERT INTO {db}.events`` of the rows the SELECT ``rows`` gives whose (seller_id, event_id) is not
+    stored yet, the first of equal keys only (``queries/sink_events_unseen.sql``)."""
+    return (_UNSEEN.replace("{columns}", ", ".join(EVENT_COLUMNS)).replace("{rows}", rows.strip())
+            .replace("{db}", db))
 
 
 def _insert_lines_skipping_unusable(client, db: str, prepared: Prepared, settings: dict[str, Any],

@@ -28,6 +28,7 @@ import time
 
 from clickhouse import query
 from clickhouse.client import INSERT_SETTINGS, get_client
+from clickhouse.event_keys import purge_event_keys
 from livemetrics.settings import Settings
 
 log = logging.getLogger("livemetrics.session_fold")
@@ -139,7 +140,7 @@ def purge_states(settings: Settings, older_than_days: int | None = None) -> int:
 
 class SessionFolder:
     """Runs ``fold`` at start and every ``session_fold_interval_s`` on a daemon thread (not at all when
-    it is 0), and ``purge_states`` at start and every ``PURGE_EVERY_S``."""
+    it is 0), and ``purge_states`` and ``event_keys.purge_event_keys`` at start and every ``PURGE_EVERY_S``."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -163,10 +164,11 @@ class SessionFolder:
                 # housekeeping: a failed purge (it scans the whole table) is tried again at the next
                 # interval, not on every fold round
                 purged_at = time.monotonic()
-                try:
-                    purge_states(self.settings)
-                except Exception:  # noqa: BLE001
-                    log.exception("session_state purge failed; trying again in %d s", PURGE_EVERY_S)
+                for purge in (purge_states, purge_event_keys):  # event_keys: migration 007
+                    try:
+                        purge(self.settings)
+                    except Exception:  # noqa: BLE001
+                        log.exception("%s failed; trying again in %d s", purge.__name__, PURGE_EVERY_S)
             if self._stop.wait(self.settings.session_fold_interval_s):
                 return
 
