@@ -43,7 +43,7 @@ test-fast: setup
 # broker, worker, API and a gateway worker SIGKILLed in turn under `up`, CHAOS_ROUNDS times (make test
 # runs 1), CHAOS_SESSIONS sessions per storefront thread; docs/operations.md.
 CHAOS_CYCLES ?= 8
-CHAOS_ROUNDS ?= 8
+CHAOS_ROUNDS ?= 6
 CHAOS_SESSIONS ?= 6000
 chaos: kafka-jars
 	LIVEMETRICS_TEST_CHAOS_CYCLES=$(CHAOS_CYCLES) $(BIN)/python -m pytest -q -s -p no:cacheprovider --timeout 1800 \

@@ -21,6 +21,7 @@ from collections import Counter
 import httpx
 import pytest
 
+from livemetrics.supervise import MAX_DEATHS, WINDOW_S
 from tests.integration.test_broker_outage import group_lag
 from tests.support.chaos import LiveProbe, clickhouse_event_counts, kill_child, kill_gateway_worker, statuses, up_settings
 from tests.support.outage_load import recount, view
@@ -33,6 +34,9 @@ pytestmark = pytest.mark.integration
 ROUNDS = int(os.environ.get("LIVEMETRICS_TEST_CHAOS_ROUNDS", "1"))
 SESSIONS = int(os.environ.get("LIVEMETRICS_TEST_CHAOS_SESSIONS", "2000"))  # per storefront thread
 SELLERS = ("acme-home", "nordic-outdoor")
+# `up` gives up on a child that dies MAX_DEATHS times within WINDOW_S (supervise.py): rounds start at
+# least this far apart, so that several rounds stay within the bound they test (found by the long run).
+ROUND_S = WINDOW_S / (MAX_DEATHS - 1) + 10
 WINDOW = "7200"  # live, session and recent windows longer than any run: the recount needs no clock
 
 
@@ -62,6 +66,7 @@ def test_chaos_kills_under_load_lose_nothing_answered_202(tmp_path):
         wait_until(lambda: sum(len(fr.acked_events()) for fr in fronts) >= 2000, 60, interval=0.1, what="steady load")
         kills = []
         for rnd in range(ROUNDS):
+            started = time.monotonic()
             for what in ("kafka", "worker", "api", "gateway worker"):
                 before = statuses(fronts)
                 k = (kill_gateway_worker(up, fronts) if what == "gateway worker" else kill_child(up, what, fronts, probe))
@@ -70,6 +75,9 @@ def test_chaos_kills_under_load_lose_nothing_answered_202(tmp_path):
                 print(json.dumps({"round": rnd + 1, "killed": k.what, "back_s": round(k.back_s, 1),
                                   "answered_503": after[503], "network_errors": after["network"],
                                   "answered_202": after[202]}))
+            while rnd + 1 < ROUNDS and time.monotonic() < started + ROUND_S:  # the load goes on meanwhile
+                assert up.proc.poll() is None and all(fr.is_alive() for fr in fronts), up.text()[-3000:]
+                time.sleep(0.5)
         for front in fronts:
             front.stop()
         for front in fronts:
