@@ -47,8 +47,11 @@ def table_sizes(app: Any) -> Iterator[tuple[str, int, int | None]]:
         if dbs is not None:
             keys = size = 0
             for db in list(dbs.values()):
-                keys += db.property_int_value("rocksdb.estimate-num-keys") or 0
-                size += sum(db.property_int_value(p) or 0 for p in ROCKSDB_BYTES)
+                try:
+                    keys += db.property_int_value("rocksdb.estimate-num-keys") or 0
+                    size += sum(db.property_int_value(p) or 0 for p in ROCKSDB_BYTES)
+                except Exception:  # noqa: BLE001 - closed by a revocation meanwhile: counted at the next scrape
+                    continue
             yield name, keys, size
         else:
             yield name, len(getattr(store, "data", {})), None
