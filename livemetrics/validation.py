@@ -135,7 +135,7 @@ def _friendly(msg: str) -> str:
         name = _ENUM_NAMES.get(where)
         if name:
             return f"unknown {name} {value} - at {where}"
-    if msg.startswith("Object missing required field") and " - at " not in msg:
+    if " - at " not in msg:  # msgspec names no path for the event object itself ("Expected `object`...")
         return msg + " - at `$`"
     return msg
 

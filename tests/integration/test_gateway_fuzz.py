@@ -3,7 +3,7 @@ near-valid and hostile (tests/support/fuzz_bodies.py). For every body: no 5xx, a
 event either accepted or named in `rejected` with its index and a reason that says where; valid events
 accepted, near-valid ones rejected. Then, for everything accepted: each accepted occurrence is on its raw
 topic exactly once, each rejected event on the dead-letter topic, ClickHouse (the real sink, in the API
-process) holds every accepted occurrence exactly once, and the real Faust worker counts every accepted
+process) holds every accepted event exactly once, and the real Faust worker counts every accepted
 session as active.
 """
 
@@ -23,7 +23,7 @@ from hypothesis import strategies as hst
 from clickhouse.client import get_client
 from livemetrics.contract import TOPIC_FOR_TYPE
 from tests.support import factories as f
-from tests.support.fuzz_bodies import ACCEPT, REJECT, bodies
+from tests.support.fuzz_bodies import ACCEPT, BROKEN_BODIES, REJECT, bodies
 from tests.support.kafka_read import read_topic
 from tests.support.servers import wait_until
 from tests.support.stack import Stack, module_settings, new_seller
@@ -75,6 +75,8 @@ def check_answer(r: httpx.Response, evs: list, ledger: Ledger) -> None:
     assert len(rejected) == len(data["rejected"]) and all(0 <= i < n for i in rejected), data
     for i, error in rejected.items():
         assert isinstance(error, str) and len(error) > 10, f"event {i} rejected without a reason: {error!r}"
+        # each reason names where (a path) or is about the event as a whole (its size, its JSON)
+        assert "`$" in error or error.startswith(("event is ", "malformed JSON")), f"event {i}: {error!r}"
     accepted = [i for i in range(n) if i not in rejected]
     assert data["accepted"] == len(accepted), data
     assert (r.status_code == 202) == bool(accepted), data
@@ -98,6 +100,11 @@ def post_bodies(st: Stack, ledger: Ledger) -> None:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "User-Agent": f.CHROME}
     with httpx.Client(base_url=st.gateway.url, headers=headers, timeout=30) as client, \
             ThreadPoolExecutor(CONCURRENT) as pool:
+        for body in BROKEN_BODIES:  # each once for certain (the generator draws them only now and then)
+            r = client.post("/v1/events", content=body)
+            ledger.bodies += 1
+            ledger.statuses[r.status_code] += 1
+            check_answer(r, [], ledger)
 
         @settings(max_examples=BODIES // PER_EXAMPLE, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
@@ -127,7 +134,7 @@ def test_fuzzed_bodies_through_the_gateway(stack):
     took = time.monotonic() - started
     print(f"fuzz: {ledger.bodies} bodies in {took:.1f} s, statuses {dict(ledger.statuses)}, "
           f"{sum(ledger.accepted.values())} events accepted, {ledger.rejected_events} rejected")
-    assert ledger.bodies >= BODIES
+    assert ledger.bodies >= BODIES + len(BROKEN_BODIES)
     assert ledger.statuses[202] and ledger.statuses[422] and ledger.statuses[413], ledger.statuses
     s = stack.settings
 
@@ -143,10 +150,11 @@ def test_fuzzed_bodies_through_the_gateway(stack):
     dead = read_topic(s, "dead-letter", ledger.rejected_events, timeout=30)
     assert len([m for m in dead if json.loads(m.value())["seller_id"] == SELLER]) == ledger.rejected_events
 
-    # ClickHouse, through the real sink: every accepted occurrence stored exactly once.
-    total = sum(ledger.accepted.values())
-    wait_until(lambda: sum(stored(stack).values()) >= total, 90, interval=0.5, what="the sink stored every event")
-    assert stored(stack) == ledger.accepted
+    # ClickHouse, through the real sink: every accepted event stored exactly once (an event_id sent twice,
+    # in one body or two, is one event: the sink keeps the first, docs/clickhouse.md "De-duplication").
+    wait_until(lambda: len(stored(stack)) >= len(ledger.accepted), 90, interval=0.5,
+               what="the sink stored every event")
+    assert stored(stack) == Counter(dict.fromkeys(ledger.accepted, 1))
 
     # Live, through the real worker: every session with an accepted event is active.
     token = stack.sellers[SELLER][1]

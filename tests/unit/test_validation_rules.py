@@ -54,7 +54,12 @@ def test_wrong_type():
 
 
 def test_unknown_field():
-    assert "`colour`" in rejected(f.page_view(colour="red")).error
+    assert rejected(f.page_view(colour="red")).error == "Object contains unknown field `colour` - at `$`"
+
+
+def test_an_event_that_is_not_an_object_names_the_event_itself():
+    r = parse_event(b"null", 2)
+    assert isinstance(r, Rejection) and r.error == "Expected `object`, got `null` - at `$`"
 
 
 def test_category_page_needs_category():
