@@ -1,6 +1,7 @@
-"""Rebalances after a worker SIGKILL are prompt (issue 14): two workers under load, one SIGKILLed; the
-survivor owns every partition within the session timeout + 10 s, and the live counts then equal a
-recount of the raw events."""
+"""Rebalances after a SIGKILL are prompt (issue 14): two workers under load, one SIGKILLed (and left
+dead, or restarted at once as ``up`` does); every partition is owned by a ready worker within the
+session timeout + 10 s, and the live counts then equal a recount of the raw events. A sink SIGKILLed
+and restarted gets its partitions within its session timeout + 10 s."""
 
 from __future__ import annotations
 
@@ -87,10 +88,9 @@ def test_the_survivor_owns_every_partition_soon_after_a_sigkill(make_settings, t
             r1 = readyz(p1) if restart else None
             timeline.append((round(time.monotonic() - killed, 1), r and (r["status"], r["partitions_assigned"]),
                              r1 and (r1["status"], r1["partitions_assigned"])))
-            if restart:
-                return bool(r and r1 and r["status"] == r1["status"] == "ok"
-                            and r["partitions_assigned"] + r1["partitions_assigned"] == total)
-            return bool(r and r["status"] == "ok" and r["partitions_assigned"] == total)
+            # every partition owned by a ready worker (the restarted one may still be starting)
+            owned = sum(x["partitions_assigned"] for x in (r, r1) if x and x["status"] == "ok")
+            return owned == total
 
         bound = s.worker_session_timeout_s + 10
         wait_until(survivor_owns_all, bound + 60, interval=0.2, what="every partition owned again",
@@ -98,6 +98,9 @@ def test_the_survivor_owns_every_partition_soon_after_a_sigkill(make_settings, t
         took = time.monotonic() - killed
         changes = [t for i, t in enumerate(timeline) if i == 0 or t[1:] != timeline[i - 1][1:]]
         assert took <= bound, f"took {took:.1f} s (bound {bound} s); /readyz over time: {changes}\n{w2.log_tail()}"
+        if restart:  # and the restarted worker takes its share back (its start-up is not in the bound)
+            wait_until(lambda: (readyz(p1) or {}).get("status") == (readyz(p2) or {}).get("status") == "ok", 90,
+                       interval=0.2, what="both workers ready again", alive=lambda: w1.alive() and w2.alive())
         load.stop()
         feed.flush()
         try:
