@@ -14,7 +14,9 @@ A batch is stored in two steps, so that the sink can parse one batch while it in
   side on two cores; files, because handing the block through Python bytes cost ~10 % more CPU);
   for a server there is nothing to do: it parses in the insert, on its own cores.
 - ``write``: embedded, the Native block is inserted from its file; a server gets the lines as the body
-  of ``INSERT ... SELECT ... FROM input()``.
+  of ``INSERT ... SELECT ... FROM input()``. Either way only the rows whose (seller_id, event_id) is not
+  stored yet, the first of equal keys in the batch (``queries/sink_events_unseen.sql``, migration 007):
+  here, since batches are written one at a time, in order, while a prepare overlaps the write before it.
 Either way one batch is one block (sequential parsing, one read block, one insert thread), so an insert
 is all or nothing and a retry of the same batch has the same deduplication token layout.
 """
@@ -39,7 +41,7 @@ from clickhouse.events_unusable import (OnRefused, Refused, position, renumber, 
 from livemetrics.contract import COLUMNS
 
 _SQL = resources.files("clickhouse.queries").joinpath("sink_events.sql").read_text()
-_SELECT = _SQL[_SQL.index("\nSELECT\n") + 1:]  # embedded: the rows alone, as a Native block
+_SELECT = _SQL[_SQL.index("\nSELECT\n") + 1:]  # the rows (embedded: written as a Native block)
 # the write step: only rows whose (seller_id, event_id) is not stored yet (migration 007)
 _UNSEEN = "\n".join(line for line in resources.files("clickhouse.queries").joinpath("sink_events_unseen.sql")
                     .read_text().splitlines() if not line.startswith("--"))  # its comments name the fragments

@@ -1,7 +1,8 @@
--- The sink's insert of raw-topic messages into events (clickhouse/events_json.py): ClickHouse parses
+-- The rows of the sink's insert of raw-topic messages into events (clickhouse/events_json.py): ClickHouse parses
 -- the events itself, which costs a fraction of decoding them into columns in Python.
--- Every column is named as in events: embedded, the SELECT alone turns the lines into a Native block that
--- is then inserted by name (clickhouse/events_json.py).
+-- Every column is named as in events: embedded, this SELECT turns the lines into a Native block that is
+-- then inserted by name; a server runs it inside the insert. Either way the insert is
+-- sink_events_unseen.sql, which keeps only the events not stored yet (clickhouse/events_json.py).
 -- Input: one JSONCompactEachRow line per Kafka message,
 --   [line number, topic, partition, offset, the message value (the event as the gateway encoded it)].
 -- The event's objects are read as named tuples: unknown keys are ignored, missing keys and nulls give
@@ -13,10 +14,6 @@
 -- - an event lacks a field the contract requires (the nullable ones), or
 -- - its rows are not exactly its lines, in order: a value holding more than one JSON document (the
 --   gateway never writes one) cannot add rows with made-up Kafka positions. {rows} is the number of lines.
-INSERT INTO {db}.events (event_id, type, seller_id, session_id, ts, received_at, page_type, category, offer_id,
-    path, items, total, currency, payment_method, order_id, error_code, error_message, error_details,
-    customer_email, customer_phone, customer_name, ip, ip_hash, user_agent, browser, os, device, is_bot,
-    backfill, kafka_topic, kafka_partition, kafka_offset)
 SELECT
     assumeNotNull(e.event_id) AS event_id, assumeNotNull(e.type) AS type, assumeNotNull(e.seller_id) AS seller_id,
     assumeNotNull(e.session_id) AS session_id,

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import msgspec
 import pytest
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, Message
 
 from clickhouse import events_json
 from clickhouse.client import EVENTS_INSERT_SETTINGS, get_client
@@ -26,6 +26,7 @@ from livemetrics.contract import encode
 from livemetrics.kafka_config import consumer_config
 from tests.integration.test_clickhouse_sink import as_batch, produce, scalar, some_events
 from tests.support.servers import wait_until
+from tests.support.sink_progress import sink_caught_up
 
 pytestmark = pytest.mark.integration
 
@@ -56,18 +57,6 @@ def read_all(settings, topics, n: int) -> list:
     c.close()
     assert len(out) == n
     return out
-
-
-def sink_caught_up(settings, topics) -> bool:
-    """The sink's group has committed every raw partition up to its end (the sink stored or dropped all)."""
-    c = Consumer(consumer_config(settings, settings.sink_group))
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in c.list_topics(t, timeout=10).topics[t].partitions]
-        committed = {(tp.topic, tp.partition): tp.offset for tp in c.committed(tps, timeout=10)}
-        return all(committed[(tp.topic, tp.partition)] >= c.get_watermark_offsets(tp, timeout=10)[1]
-                   or c.get_watermark_offsets(tp, timeout=10)[1] == 0 for tp in tps)
-    finally:
-        c.close()
 
 
 def test_copies_are_stored_once_within_a_batch_across_batches_and_across_a_restart(settings):

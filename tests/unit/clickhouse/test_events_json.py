@@ -32,7 +32,13 @@ def _tuple(typ: str) -> dict[str, str]:
 
 
 def test_the_insert_names_every_column_of_events():
-    cols = re.search(r"INSERT INTO \{db\}\.events \((.*?)\)\s*SELECT", events_json._SQL, re.S).group(1)
+    # the SELECT gives every column of events by name, in order (the insert names them: sink_events_unseen.sql)
+    select = re.search(r"^SELECT\n(.*?)\nFROM input\(", events_json._SQL, re.S | re.M).group(1)
+    *aliased, last = select.strip().splitlines()  # the Kafka position's columns go by their own names
+    names = re.findall(r" AS (\w+)", "\n".join(aliased)) + [c.strip() for c in last.split(",")]
+    assert names == [c[0] for c in COLUMNS] + list(KAFKA_COLUMNS)
+    insert = events_json.unseen_insert_sql("db", "SELECT 1")
+    cols = re.search(r"INSERT INTO db\.events \((.*?)\)\s*SELECT", insert, re.S).group(1)
     assert [c.strip() for c in cols.split(",")] == [c[0] for c in COLUMNS] + list(KAFKA_COLUMNS)
 
 
