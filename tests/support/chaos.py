@@ -144,8 +144,10 @@ def statuses(fronts) -> Counter:
     return sum((fr.statuses for fr in fronts), start=Counter())
 
 
-def clickhouse_event_counts(data_dir: Path, sellers: list[str], timeout: float = 120) -> dict[str, int]:
-    """event_id -> rows in ClickHouse's events for these sellers, read by a child process (see above)."""
+def clickhouse_event_counts(data_dir: Path, sellers: list[str], timeout: float = 120) -> dict:
+    """For these sellers' rows in ClickHouse's events, read by a child process (see above): ``ids``
+    (event_id -> rows) and ``same_position`` (Kafka topic/partition/offset stored more than once:
+    windows of offsets, so a sink that stored a message twice is told from a retried request)."""
     out = subprocess.run([sys.executable, "-m", "tests.support.chaos", str(data_dir), *sellers],
                          capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -157,9 +159,15 @@ def _print_counts(data_dir: str, sellers: list[str]) -> None:
 
     s = Settings(data_dir=Path(data_dir))
     shops = ", ".join(f"'{x}'" for x in sellers)
-    rows = get_client(s).query(f"SELECT toString(event_id), count() FROM {s.clickhouse_database}.events "
-                               f"WHERE seller_id IN ({shops}) GROUP BY event_id").result_rows
-    print(json.dumps({eid: n for eid, n in rows}))
+    db, client = s.clickhouse_database, get_client(s)
+    rows = client.query(f"SELECT toString(event_id), count() FROM {db}.events "
+                        f"WHERE seller_id IN ({shops}) GROUP BY event_id").result_rows
+    twice = client.query(
+        f"SELECT kafka_topic, kafka_partition, min(kafka_offset), max(kafka_offset), count() FROM ("
+        f"SELECT kafka_topic, kafka_partition, kafka_offset FROM {db}.events WHERE seller_id IN ({shops}) "
+        f"GROUP BY kafka_topic, kafka_partition, kafka_offset HAVING count() > 1) "
+        f"GROUP BY kafka_topic, kafka_partition ORDER BY 1, 2").result_rows
+    print(json.dumps({"ids": {eid: n for eid, n in rows}, "same_position": [list(r) for r in twice]}))
 
 
 if __name__ == "__main__":
