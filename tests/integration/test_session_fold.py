@@ -88,7 +88,8 @@ def test_a_database_from_before_the_fold_upgrades_exactly(make_settings):
     c.command(f"CREATE TABLE {db}.schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) "
               "ENGINE = MergeTree ORDER BY version")
     for version, name, sql in migration_files():
-        if version < 5:
+        # and 007: the current sink that fills this old database writes through event_keys
+        if version < 5 or name == "event_dedup":
             for stmt in statements(sql, settings):
                 c.command(stmt)
             c.insert(f"{db}.schema_migrations", [[version, name]], column_names=["version", "name"])
