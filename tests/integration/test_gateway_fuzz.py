@@ -151,7 +151,7 @@ def test_fuzzed_bodies_through_the_gateway(stack):
     assert len([m for m in dead if json.loads(m.value())["seller_id"] == SELLER]) == ledger.rejected_events
 
     # ClickHouse, through the real sink: every accepted event stored exactly once (an event_id sent twice,
-    # in one body or two, is one event: the sink keeps the first, docs/clickhouse.md "De-duplication").
+    # in one body or two, is one event: the sink keeps the first, docs/clickhouse.md "One row per event").
     wait_until(lambda: len(stored(stack)) >= len(ledger.accepted), 90, interval=0.5,
                what="the sink stored every event")
     assert stored(stack) == Counter(dict.fromkeys(ledger.accepted, 1))
