@@ -44,7 +44,7 @@ test-fast: setup
 # runs 1), CHAOS_SESSIONS sessions per storefront thread; docs/operations.md.
 CHAOS_CYCLES ?= 8
 CHAOS_ROUNDS ?= 6
-CHAOS_SESSIONS ?= 6000
+CHAOS_SESSIONS ?= 15000
 chaos: kafka-jars
 	LIVEMETRICS_TEST_CHAOS_CYCLES=$(CHAOS_CYCLES) $(BIN)/python -m pytest -q -s -p no:cacheprovider --timeout 1800 \
 	  tests/integration/test_broker_outage.py
