@@ -18,6 +18,7 @@ from clickhouse.columns import alerts_table
 from clickhouse.migrate import migrate, migration_files, statements
 from livemetrics.contract import MONEY_TYPE, PII_COLUMNS, Checkout, Customer, Event, Item, Page, Payment, encode
 from tests.integration.test_clickhouse_events_json import insert
+from tests.support.old_schema import schema_before
 from tests.unit.clickhouse import oracle
 
 pytestmark = pytest.mark.integration
@@ -33,16 +34,7 @@ ROLLUPS = {  # table -> its key columns and what a row sums to (states merged)
 
 def old_schema(settings) -> None:
     """The database as deployed before migration 006."""
-    c, db = get_client(settings), settings.clickhouse_database
-    c.command(f"CREATE DATABASE IF NOT EXISTS {db}")
-    c.command(f"CREATE TABLE {db}.schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) "
-              "ENGINE = MergeTree ORDER BY version")
-    for version, name, sql in migration_files():
-        # and 007: the current sink that fills this old database writes through event_keys
-        if version < 6 or name == "event_dedup":
-            for stmt in statements(sql, settings):
-                c.command(stmt)
-            c.insert(f"{db}.schema_migrations", [[version, name]], column_names=["version", "name"])
+    schema_before(settings, 6)
 
 
 def payment(amount: str, ts: int, seller: str = "s-money") -> Event:

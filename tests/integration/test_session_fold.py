@@ -12,10 +12,11 @@ from confluent_kafka import Producer
 
 from clickhouse import query, session_fold
 from clickhouse.client import get_client
-from clickhouse.migrate import migrate, migration_files, statements
+from clickhouse.migrate import migrate
 from clickhouse.sink import EventSink
 from livemetrics.contract import TOPIC_FOR_TYPE, encode
 from livemetrics.kafka_config import producer_config
+from tests.support.old_schema import schema_before
 from tests.support.servers import wait_until
 from tests.unit.clickhouse import oracle
 
@@ -83,16 +84,7 @@ def assert_session_reports_match(settings, events, start, end):
 def test_a_database_from_before_the_fold_upgrades_exactly(make_settings):
     settings = make_settings(sink_batch_rows=100, session_fold_interval_s=0)
     c, db = get_client(settings), settings.clickhouse_database
-    # the schema as deployed before migration 005: session_facts fed by session_facts_mv
-    c.command(f"CREATE DATABASE IF NOT EXISTS {db}")
-    c.command(f"CREATE TABLE {db}.schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) "
-              "ENGINE = MergeTree ORDER BY version")
-    for version, name, sql in migration_files():
-        # and 007: the current sink that fills this old database writes through event_keys
-        if version < 5 or name == "event_dedup":
-            for stmt in statements(sql, settings):
-                c.command(stmt)
-            c.insert(f"{db}.schema_migrations", [[version, name]], column_names=["version", "name"])
+    schema_before(settings, 5)  # as deployed before migration 005: session_facts fed by session_facts_mv
     # background merges could combine a session's partial rows before the upgrade sees them
     c.command(f"SYSTEM STOP MERGES {db}.session_facts")
     start = datetime.now(timezone.utc) - timedelta(days=2)
