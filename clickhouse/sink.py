@@ -275,3 +275,4 @@ class EventSink:
             self._thread.join(30)
         self.folder.stop()
         self.dead_letters.close()
+        self.lag.forget()

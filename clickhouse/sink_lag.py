@@ -80,6 +80,13 @@ class LagWatch:
         if not any(behind.values()):
             self.progressed()  # caught up
 
+    def forget(self) -> None:
+        """A stopped sink owns no partition: its per-partition lag leaves /metrics (another sink, or the next
+        one in this process, reports what it is assigned)."""
+        for key in self.behind:
+            metrics.SINK_LAG.remove(key[0], str(key[1]))
+        self.behind = {}
+
     def export(self) -> None:
         """The gauges read at scrape time (time moves on while the sink waits)."""
         metrics.SINK_OLDEST_UNSTORED.set_function(self.oldest_unstored_s)
