@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-deps kafka-jars chromium run test test-fast chaos lint clean
+.PHONY: setup system-deps kafka-jars chromium run test test-long test-fast chaos lint clean
 
 setup: $(STAMP)
 
@@ -33,8 +33,13 @@ chromium:
 run: kafka-jars
 	$(BIN)/livemetrics up
 
+# Two pytest processes, a test file each at a time (most integration tests wait on brokers, rebalances and
+# child processes rather than on the CPU); `long` cases run in make test-long.
 test: kafka-jars chromium
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not long"
+
+test-long: kafka-jars chromium
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m long
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not integration and not browser"

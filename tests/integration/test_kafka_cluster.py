@@ -26,7 +26,7 @@ from tests.support.kafka_read import read_topic
 from tests.support.outage_load import recount, view
 from tests.support.servers import wait_until
 from tests.support.sink_progress import sink_caught_up
-from tests.support.services import free_port, local_cluster
+from tests.support.services import free_port, free_stepped_ports, local_cluster
 from tests.support.stack import Stack, module_settings, new_seller
 from tests.support.timed_load import TimedStorefront
 
@@ -61,10 +61,10 @@ def attempt(fn):
 
 
 def test_cli_starts_a_three_broker_cluster_with_replicated_topics_and_stops_it(tmp_path):
-    ports = [free_port() for _ in range(6)]
+    ports = [free_port() for _ in range(3)]
     env = {**os.environ, "LIVEMETRICS_DATA_DIR": str(tmp_path), "LIVEMETRICS_TOPIC_PREFIX": "cli.",
-           "LIVEMETRICS_KAFKA_BOOTSTRAP": ",".join(f"127.0.0.1:{p}" for p in ports[:3]),
-           "LIVEMETRICS_KAFKA_CONTROLLER_PORT": str(ports[3])}
+           "LIVEMETRICS_KAFKA_BOOTSTRAP": ",".join(f"127.0.0.1:{p}" for p in ports),
+           "LIVEMETRICS_KAFKA_CONTROLLER_PORT": str(free_stepped_ports(3))}  # controllers: that port + 2i
     env.pop("LIVEMETRICS_REPLICATION_FACTOR", None)
 
     def cli(*args: str) -> str:

@@ -52,7 +52,8 @@ class Load:
         self._thread.join(30)
 
 
-@pytest.mark.parametrize("restart", [False, True], ids=["survivor-alone", "killed-one-restarted"])
+@pytest.mark.parametrize("restart", [False, pytest.param(True, marks=pytest.mark.long)],  # the 2nd: make test-long
+                         ids=["survivor-alone", "killed-one-restarted"])
 def test_the_survivor_owns_every_partition_soon_after_a_sigkill(make_settings, tmp_path, restart):
     s = make_settings(partitions=3, store="rocksdb://")  # the production session timeout and store
     ws = []

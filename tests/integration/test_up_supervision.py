@@ -79,6 +79,7 @@ def test_a_killed_api_is_restarted_and_serves(up):
     assert httpx.get(f"{up.api}/readyz", timeout=10).status_code == 200
 
 
+@pytest.mark.long  # make test-long; make test's chaos test SIGKILLs the broker under `up` too (tests/integration/test_chaos.py)
 @pytest.mark.timeout(300)
 def test_a_killed_broker_is_restarted_on_its_data_dir_and_the_stack_serves_again(up):
     _kill_and_wait_restart(up, "kafka")

@@ -24,6 +24,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_stepped_ports(n: int, step: int = 2) -> int:
+    """A port p with p, p + step, ... (n of them) free now: for what derives its ports by steps from one
+    (the CLI's cluster puts its controllers on kafka_controller_port + 2i)."""
+    for _ in range(100):
+        base = free_port()
+        try:
+            for i in range(1, n):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", base + step * i))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no run of {n} free ports {step} apart")
+
+
 def docker_answers() -> bool:
     if not shutil.which("docker"):
         return False
