@@ -86,7 +86,8 @@ def good(n: int) -> list[bytes]:
 
 @pytest.mark.parametrize("bad", [b"{not json", b'{"event_id": "%s"}' % str(uuid.uuid4()).encode(), None,
                                  b'{"event_id":"not-a-uuid","type":"page_view","seller_id":"s","session_id":"x",'
-                                 b'"ts":1,"received_at":1}'])
+                                 b'"ts":1,"received_at":1}'],
+                         ids=["not-json", "only-an-event-id", "no-value", "bad-uuid"])  # stable: pytest-xdist collects twice
 def test_a_refused_batch_writes_nothing(ch, bad):
     with pytest.raises(DatabaseError):
         insert(ch, good(5000) + [bad])
