@@ -76,7 +76,9 @@ def test_a_killed_worker_is_restarted_and_counts_again(up):
 def test_a_killed_api_is_restarted_and_serves(up):
     _kill_and_wait_restart(up, "api")
     wait_until(lambda: _live_home(up, "acme-home") >= 0, 90, interval=0.5, what="the restarted API's answer")
-    assert httpx.get(f"{up.api}/readyz", timeout=10).status_code == 200
+    # ready once its embedded sink has its partitions again (a rebalance of the sink's group, ~10 s)
+    wait_until(lambda: httpx.get(f"{up.api}/readyz", timeout=10).status_code == 200, 60, interval=0.5,
+               what="the restarted API's /readyz")
 
 
 @pytest.mark.long  # make test-long; make test's chaos test SIGKILLs the broker under `up` too (tests/integration/test_chaos.py)
