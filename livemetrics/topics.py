@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from livemetrics.kafka_config import admin_config
@@ -64,8 +67,28 @@ def changelog_config(table: str) -> dict[str, str]:
     return {"cleanup.policy": "compact,delete", "retention.ms": str(expires_s * 1000), "segment.ms": str(HOUR_MS)}
 
 
+# A cluster that has just started can drop the connection a request went out on (librdkafka replaces its
+# bootstrap connections once it knows the brokers: "_DESTROY_BROKER"), or not have a controller yet.
+_TRANSIENT = {KafkaError._DESTROY_BROKER, KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN,
+              KafkaError.NOT_CONTROLLER, KafkaError.REQUEST_TIMED_OUT}
+
+
 def create_topics(s: Settings, timeout: float = 30.0) -> list[str]:
-    """Create missing topics; return the names created. Existing topics are left as they are."""
+    """Create missing topics; return the names created. Existing topics are left as they are. A transient
+    failure is tried again (for what is still missing) until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    created: list[str] = []
+    while True:
+        try:
+            created += _create_missing(s, timeout)
+            return created
+        except KafkaException as exc:
+            if exc.args[0].code() not in _TRANSIENT or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _create_missing(s: Settings, timeout: float) -> list[str]:
     admin = AdminClient(admin_config(s))
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [t for t in topic_specs(s) if t.topic not in existing]
@@ -77,7 +100,7 @@ def create_topics(s: Settings, timeout: float = 30.0) -> list[str]:
         try:
             fut.result()
             created.append(name)
-        except Exception as exc:  # noqa: BLE001
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
     return created
