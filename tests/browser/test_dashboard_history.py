@@ -254,6 +254,37 @@ def test_history_charts_show_the_seeded_numbers_in_the_chosen_zone(stack, seeded
         ctx.close()
 
 
+def test_a_slow_earlier_load_does_not_paint_over_the_range_asked_for(stack, seeded, browser):
+    """The tab's first load (default range, the browser's zone) answers after the user's own range:
+    the page keeps showing what the user asked for."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US", timezone_id="Europe/Berlin")
+    page = ctx.new_page()
+    held = []
+
+    def hold_default_range(route):
+        if "tz=Europe%2FBerlin" in route.request.url:
+            held.append(route)  # answered only after the user's range is on screen
+        else:
+            route.continue_()
+
+    try:
+        sign_in(page, f"{stack.api.url}/dashboard", stack.sellers[SELLER][1])
+        page.route("**/reports/**", hold_default_range)
+        today = datetime.now(ZoneInfo(TZ)).date()
+        open_history(page, today - timedelta(days=3), today, TZ)
+        assert held, "the default range's requests were never made"
+        for route in held:
+            route.continue_()
+        # the held answers arrive; a stale answer would repaint the message and the charts
+        page.wait_for_load_state("networkidle")
+        page.evaluate("() => new Promise((r) => requestAnimationFrame(() => r()))")
+        expect(page.locator("#history-msg")).to_have_text(f"{today - timedelta(days=3)} to {today} (whole days), {TZ}")
+        tz_texts = page.locator("#reports").inner_text()
+        assert "Europe/Berlin" not in tz_texts
+    finally:
+        ctx.close()
+
+
 def error_row(page: Page, order: str):
     return page.locator("#errors-table tbody tr", has_text=order)
 

@@ -105,7 +105,12 @@ export async function loadLag() {
   }
 }
 
+// Each load takes a number; a slower earlier load (the tab's first default range) must not paint over
+// the answer to the range the user asked for after it.
+let latestLoad = 0;
+
 export async function loadHistory(seller) {
+  const mine = ++latestLoad;
   loadLag();
   const form = $("#history-form"), f = new FormData(form), tz = f.get("tz") || "UTC";
   const q = new URLSearchParams({ from: localMidnight(f.get("from"), tz), to: localMidnight(nextDay(f.get("to")), tz), tz });
@@ -120,6 +125,7 @@ export async function loadHistory(seller) {
         h("p", { class: "error" }, e.status === 404 ? "Not available on this API yet." : `Could not load: ${e.message}`));
     }
   }));
+  if (mine !== latestLoad) return;
   $("#reports").replaceChildren(...boxes);
   $("#reports").removeAttribute("aria-busy");
   msg.textContent = `${f.get("from")} to ${f.get("to")} (whole days), ${tz}`;
