@@ -359,6 +359,38 @@ def test_payment_error_table_filters_marks_and_masks(stack, seeded, browser, scr
         ctx.close()
 
 
+def test_a_slow_unfiltered_error_list_does_not_replace_the_filtered_one(stack, seeded, browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    page = ctx.new_page()
+    held = []
+
+    def hold_unfiltered(route):
+        if "method=" not in route.request.url:
+            held.append(route)  # the tab's first load: answered after the filtered list is shown
+        else:
+            route.continue_()
+
+    try:
+        sign_in(page, f"{stack.api.url}/dashboard", stack.sellers[SELLER][1])
+        page.route("**/payment-errors?*", hold_unfiltered)
+        page.get_by_role("tab", name="Payment errors").click()
+        filters = page.locator("#error-filters")
+        filters.get_by_label("Method", exact=True).fill("wallet")
+        filters.get_by_role("button", name="Apply").click()
+        rows = page.locator("#errors-table tbody tr")
+        expect(rows).to_have_count(1, timeout=10000)
+        assert held, "the unfiltered list was never asked for"
+        for route in held:
+            route.continue_()
+        page.wait_for_load_state("networkidle")
+        page.evaluate("() => new Promise((r) => requestAnimationFrame(() => r()))")
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_contain_text("grace.l2@example.com")
+        expect(page.locator("#errors-msg")).to_have_text("1 failed payments shown")
+    finally:
+        ctx.close()
+
+
 def test_admin_picks_and_switches_the_seller(stack, seeded, browser):
     ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
     page = ctx.new_page()

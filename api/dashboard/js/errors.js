@@ -65,19 +65,26 @@ function row(item) {
     statusCell(item));
 }
 
+// As in history.js: only the latest load may paint, so a slow earlier answer cannot replace the rows
+// of the filters the user applied after it.
+let latestLoad = 0;
+
 export async function loadErrors(sellerId, { more = false } = {}) {
+  const mine = ++latestLoad;
   seller = sellerId;
   if (!more) cursor = null;
   const msg = $("#errors-msg"), body = $("#errors-table tbody");
   msg.textContent = "Loading…";
   try {
     const data = await api(`${sellerPath(seller, "/payment-errors")}?${query($("#error-filters"))}`);
+    if (mine !== latestLoad) return;
     if (!more) body.replaceChildren();
     body.append(...(data.items || []).map(row));
     cursor = data.next_cursor || null;
     $("#errors-more").hidden = !cursor;
     msg.textContent = body.children.length ? `${body.children.length} failed payments shown` : "No failed payments match.";
   } catch (e) {
+    if (mine !== latestLoad) return;
     msg.textContent = e.status === 404 ? "Payment errors are not available on this API yet." : `Could not load payment errors: ${e.message}`;
   }
 }
