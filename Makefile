@@ -5,19 +5,32 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-STAMP   = $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+LOCK    = requirements/test.lock
+STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut -c1-12)
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-deps kafka-jars chromium run test test-long test-fast chaos lint clean
+.PHONY: setup lock system-deps kafka-jars chromium run test test-long test-fast chaos lint clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Exactly the versions in the lock file (hash-checked), then the project itself without resolving anything.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e .
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+# Refresh the lock files after changing dependencies in pyproject.toml (uv, in a virtualenv of its own;
+# versions already locked are kept unless UPGRADE=--upgrade). The locks are for CPython 3.11 on x86_64 Linux.
+UPGRADE ?=
+lock:
+	$(PYTHON) -m venv $(VENV)-lock && $(VENV)-lock/bin/python -m pip install -q uv
+	$(VENV)-lock/bin/uv pip compile pyproject.toml --extra test $(UPGRADE) --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header -q -o requirements/test.lock
+	$(VENV)-lock/bin/uv pip compile pyproject.toml $(UPGRADE) --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header -q -o requirements/runtime.lock
 
 # Java 17+ and Maven run the local Kafka broker; installed from Debian when missing.
 system-deps:

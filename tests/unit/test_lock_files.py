@@ -1,0 +1,45 @@
+"""The lock files (make lock) cover pyproject.toml: each dependency pinned, at a version it allows."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from streams import faust_internals
+
+ROOT = Path(__file__).resolve().parents[2]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def pins(lock: str) -> dict[str, str]:
+    text = (ROOT / "requirements" / lock).read_text()
+    return {canonicalize_name(m[1]): m[2] for m in re.finditer(r"^([A-Za-z0-9_.-]+)==([^ \\\n]+)", text, re.M)}
+
+
+@pytest.mark.parametrize("lock, deps", [
+    ("runtime.lock", PYPROJECT["dependencies"]),
+    ("test.lock", PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["test"]),
+])
+def test_every_dependency_is_pinned_within_its_range(lock, deps):
+    pinned = pins(lock)
+    wrong = []
+    for dep in map(Requirement, deps):
+        have = pinned.get(canonicalize_name(dep.name))
+        if have is None or not dep.specifier.contains(have, prereleases=True):
+            wrong.append(f"{dep}: {have or 'not in the lock'}")
+    assert wrong == [], "run `make lock` after changing pyproject.toml"
+
+
+def test_every_pin_has_hashes():
+    for lock in ("runtime.lock", "test.lock"):
+        blocks = re.split(r"\n(?=[A-Za-z0-9_.-]+==)", (ROOT / "requirements" / lock).read_text())
+        assert all("--hash=sha256:" in b for b in blocks if "==" in b.split("\n")[0]), lock
+
+
+def test_faust_is_pinned_exactly_to_the_version_our_internals_were_written_against():
+    faust = next(Requirement(d) for d in PYPROJECT["dependencies"] if d.startswith("faust-streaming"))
+    assert str(faust.specifier) == f"=={faust_internals.VERSION}"
+    assert pins("runtime.lock")["faust-streaming"] == faust_internals.VERSION
