@@ -9,7 +9,7 @@ LOCK    = requirements/test.lock
 STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut -c1-12)
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup lock system-deps kafka-jars chromium run test test-long test-fast chaos lint clean
+.PHONY: setup lock system-deps kafka-jars chromium promtool run test test-long test-fast chaos lint clean
 
 setup: $(STAMP)
 
@@ -43,18 +43,22 @@ kafka-jars: setup system-deps
 chromium:
 	@command -v chromium >/dev/null || ( $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium )
 
+# promtool checks and unit-tests deploy/prometheus/ in the suite (Debian's prometheus package).
+promtool:
+	@command -v promtool >/dev/null || ( $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q prometheus )
+
 run: kafka-jars
 	$(BIN)/livemetrics up
 
 # Two pytest processes, a test file each at a time (most integration tests wait on brokers, rebalances and
 # child processes rather than on the CPU); `long` cases run in make test-long.
-test: kafka-jars chromium
+test: kafka-jars chromium promtool
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not long"
 
 test-long: kafka-jars chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m long
 
-test-fast: setup
+test-fast: setup promtool
 	$(BIN)/python -m pytest -q -m "not integration and not browser"
 
 # The broker SIGKILLed under load and restarted, CHAOS_CYCLES times (make test runs 2); then the chaos test:
