@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RAW_TOPICS = ("page-events", "checkout-events", "payment-events")
@@ -30,7 +30,8 @@ WINDOWED_TABLE_EXPIRES_S = {"minute-rates": 3900}
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LIVEMETRICS_", env_file=None, extra="ignore")
+    # ./.env (what `livemetrics secrets init` writes) is read too; the environment wins over it.
+    model_config = SettingsConfigDict(env_prefix="LIVEMETRICS_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(Path(".livemetrics"), description="Where local state lives (broker, chdb, RocksDB).")
     cache_dir: Path = Field(
@@ -172,6 +173,24 @@ class Settings(BaseSettings):
         return self.clickhouse_url.startswith("chdb:")
 
 
+class SettingsError(ValueError):
+    """Settings that do not parse, one line per bad value (the variable, what is wrong, what was given)."""
+
+
+def _explain(exc: ValidationError) -> SettingsError:
+    lines = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        secret = field in Settings.model_fields and Settings.model_fields[field].annotation is SecretStr
+        given = "" if secret or err.get("input") is None else f" (given {str(err['input'])[:60]!r})"
+        name = f"LIVEMETRICS_{field.upper()}"
+        lines.append(f"bad setting {name}: {err['msg']}{given}")
+    return SettingsError("; ".join(lines))
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise _explain(exc) from None

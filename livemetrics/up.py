@@ -256,7 +256,10 @@ def up(settings: Settings, simulate: bool = True, kafka: str | None = None, clic
         overrides["kafka_bootstrap"] = kafka
     if clickhouse:
         overrides["clickhouse_dsn"] = clickhouse
-    settings = settings.model_copy(update=overrides)
+    # A development stack: its children may start with the built-in secrets (livemetrics/secrets_check.py).
+    settings = settings.model_copy(update={**overrides, "dev_mode": True})
+    say("livemetrics up: development mode (LIVEMETRICS_DEV_MODE=true for every process it starts: "
+        "built-in secrets allowed; production runs each process with `livemetrics secrets init`'s secrets)")
     stack = Stack(settings, simulate=simulate, rate=rate)
 
     def on_signal(signum, _frame):

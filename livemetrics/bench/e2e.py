@@ -187,6 +187,7 @@ def run(args) -> int:
     rate = float(getattr(args, "rate", None) or DEFAULT_RATE)
     tmp = Path(tempfile.mkdtemp(prefix="lm-bench-e2e-"))
     settings = Settings(
+        dev_mode=True,  # a throw-away development stack (livemetrics/secrets_check.py)
         data_dir=tmp, kafka_bootstrap=args.kafka or f"127.0.0.1:{_free_port()}", kafka_controller_port=_free_port(),
         gateway_port=_free_port(), api_port=_free_port(), clickhouse_dsn=args.clickhouse or "",
         topic_prefix=f"bench{uuid.uuid4().hex[:6]}." if args.kafka else "", app_id=f"lm-bench-{uuid.uuid4().hex[:6]}",

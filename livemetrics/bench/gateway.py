@@ -202,7 +202,7 @@ def run(args) -> int:
             stack.callback(lk.stop)
             bootstrap = ks.kafka_bootstrap
             broker_pid = lk.pid()
-        s = Settings(data_dir=tmp, kafka_bootstrap=bootstrap, topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.",
+        s = Settings(dev_mode=True, data_dir=tmp, kafka_bootstrap=bootstrap, topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.",
                      gateway_rate_per_s=10_000_000, store="memory://")
         create_topics(s)
         key, rec = keys.new_key("pk", "bench", label="bench")

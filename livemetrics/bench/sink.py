@@ -62,7 +62,7 @@ def run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="lm-bench-sink-") as tmp, local_broker(args, Path(tmp)) as bootstrap:
         tag = uuid.uuid4().hex[:8]
         dsn = args.clickhouse or f"chdb://{tmp}/chdb"
-        s = Settings(data_dir=Path(tmp), kafka_bootstrap=bootstrap, clickhouse_dsn=dsn, topic_prefix=f"b{tag}.",
+        s = Settings(dev_mode=True, data_dir=Path(tmp), kafka_bootstrap=bootstrap, clickhouse_dsn=dsn, topic_prefix=f"b{tag}.",
                      clickhouse_database=f"bench_sink_{tag}", sink_group=f"bench-{tag}", partitions=3,
                      sink_batch_rows=batch_rows)
         create_topics(s)

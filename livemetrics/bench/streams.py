@@ -130,7 +130,7 @@ def run(args) -> int:
     n = max(SESSIONS + 200_000, int(args.duration * 20_000))
     with tempfile.TemporaryDirectory(prefix="lm-bench-streams-") as tmp, local_broker(args, Path(tmp)) as bootstrap:
         tag = uuid.uuid4().hex[:8]
-        s = Settings(data_dir=Path(tmp) / "worker", kafka_bootstrap=bootstrap, topic_prefix=f"b{tag}.",
+        s = Settings(dev_mode=True, data_dir=Path(tmp) / "worker", kafka_bootstrap=bootstrap, topic_prefix=f"b{tag}.",
                      app_id=f"bench-{tag}", partitions=3, store="rocksdb://")
         create_topics(s)
         print(f"bench streams: producing {n} events ({SESSIONS} sessions)", file=sys.stderr)

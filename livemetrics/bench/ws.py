@@ -161,7 +161,7 @@ def run(args) -> int:
             stack.callback(lk.stop)
             bootstrap = ks.kafka_bootstrap
         tag = uuid.uuid4().hex[:8]
-        s = Settings(data_dir=tmp / "data", kafka_bootstrap=bootstrap, topic_prefix=f"bws{tag}.", app_id=f"bws-{tag}",
+        s = Settings(dev_mode=True, data_dir=tmp / "data", kafka_bootstrap=bootstrap, topic_prefix=f"bws{tag}.", app_id=f"bws-{tag}",
                      clickhouse_dsn=args.clickhouse or f"chdb://{tmp / 'chdb'}", store="memory://",
                      gateway_port=_free_port(), api_port=_free_port(), ws_max_per_seller=CLIENTS + 10,
                      admin_token=f"bench-admin-{uuid.uuid4().hex}")

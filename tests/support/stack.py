@@ -60,14 +60,17 @@ class Stack:
 def module_settings(kafka: str, clickhouse_dsn: str, tmp, **overrides) -> Settings:
     """Settings with their own topics, Faust app id, ClickHouse database and data dir under ``tmp``
     (the ``make_settings`` fixture for one test, or a module-scoped stack)."""
+    import secrets
     import uuid
 
     from livemetrics.topics import create_topics
 
     tag = uuid.uuid4().hex[:10]
+    # Real random secrets, dev mode off: processes the tests start pass livemetrics/secrets_check.py as in production.
     values = dict(data_dir=tmp / "data", kafka_bootstrap=kafka, topic_prefix=f"t{tag}.", app_id=f"lm-{tag}",
+                  ip_hash_secret=secrets.token_urlsafe(32), key_encryption_key=secrets.token_urlsafe(32),
                   clickhouse_dsn=clickhouse_dsn, clickhouse_database=f"lm_{tag}", store="memory://",
-                  admin_token="admin-" + tag, sink_group=f"sink-{tag}", partitions=3,
+                  admin_token=f"admin-{tag}-{secrets.token_hex(16)}", sink_group=f"sink-{tag}", partitions=3,
                   worker_metrics_port=0, sink_ops_port=0)  # tests that scrape them pick a free port
     values.update(overrides)
     s = Settings(**values)
