@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from livemetrics import __version__
 from livemetrics.settings import SettingsError, get_settings
@@ -66,14 +67,36 @@ def build_parser() -> argparse.ArgumentParser:
     add = ss.add_parser("add", help="create a seller's browser key and read token (and a server key)")
     add.add_argument("seller_id")
     add.add_argument("--server-key", action="store_true", help="also create a server key (HMAC-signed requests)")
-    add.add_argument("--rate", type=int, default=0, help="events/s per key (default: LIVEMETRICS_GATEWAY_RATE_PER_S)")
+    add.add_argument("--no-pii", action="store_true",
+                     help="the read token sees customer contact, IP, user agent and free text masked")
+    add.add_argument("--rate", type=int, default=0, help="events/s per key and gateway process (default: "
+                     "LIVEMETRICS_BROWSER_RATE_PER_S for the browser key, LIVEMETRICS_GATEWAY_RATE_PER_S for the server key)")
+    _key_limit_arguments(add)
     ls = ss.add_parser("list", help="list keys and tokens (never their secrets)")
     ls.add_argument("--seller", help="only this seller's keys")
     rot = ss.add_parser("rotate", help="replace a key or token with a new one of the same kind and seller")
     rot.add_argument("key_id")
     rot.add_argument("--grace", type=int, default=0, help="seconds the old key keeps working (default: revoked now)")
+    upd = ss.add_parser("update", help="change a key's allowed origins, event types or rate (the key stays the same)")
+    upd.add_argument("key_id")
+    upd.add_argument("--rate", type=int, help="events/s per gateway process (0: the default of its kind)")
+    _key_limit_arguments(upd)
     rev = ss.add_parser("revoke", help="revoke a key or token by its id")
     rev.add_argument("key_id")
+
+    sec = sub.add_parser("secrets", help="write fresh random secrets (admin token, key-encryption key, IP-hash "
+                                         "secret, ClickHouse password) to an env file")
+    secs = sec.add_subparsers(dest="action", required=True, metavar="ACTION")
+    init = secs.add_parser("init", help="write a fresh random value for every secret the env file does not set yet "
+                                        "(mode 0600); every process refuses placeholder secrets outside dev mode",
+                           description="Write LIVEMETRICS_ADMIN_TOKEN, LIVEMETRICS_IP_HASH_SECRET, "
+                                       "LIVEMETRICS_KEY_ENCRYPTION_KEY and CLICKHOUSE_APP_PASSWORD (256 random bits "
+                                       "each) to an env file; other lines are kept. Refuses when the file already "
+                                       "sets one of them, unless --force (docs/security.md, Secrets).")
+    init.add_argument("--env-file", type=Path, default=Path(".env"),
+                      help="the file to write (default ./.env; deploy/.env is what docker compose reads)")
+    init.add_argument("--force", action="store_true",
+                      help="replace secrets the file already sets (sealed server keys then need new keys)")
 
     b = sub.add_parser("bench", help="measure a part against its ceiling; prints one JSON line per figure")
     b.add_argument("part", choices=["gateway", "streams", "sink", "queries", "ws", "e2e", "all"],
@@ -98,14 +121,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Commands that run with the secrets (or write what they protect); `up` runs its children in dev mode.
+NEEDS_SECRETS = ("gateway", "worker", "sink", "api", "migrate", "sellers", "erase")
+
+
+def _key_limit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--origin", action="append", metavar="URL",
+                   help="browser key: a web origin whose pages may send with it, e.g. https://shop.example "
+                        "(repeat for each; outside dev mode a browser key without one is refused)")
+    p.add_argument("--event-types", metavar="TYPES",
+                   help="comma-separated event types the keys may send, e.g. page_view,heartbeat,checkout_started "
+                        "(default: all; a request with another type gets 403)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cmd = args.command
+    if cmd == "secrets":  # before any setting is read: it writes what the others need
+        from livemetrics.secrets_init import run as secrets_init
+
+        return secrets_init(args.env_file, args.force)
     try:
         settings = get_settings()
     except SettingsError as exc:  # one clear line per bad setting, not a pydantic traceback
         print(f"livemetrics {cmd}: {exc}", file=sys.stderr)
         return 2
-    cmd = args.command
+    if cmd in NEEDS_SECRETS:
+        from livemetrics.secrets_check import InsecureSecrets, check_secrets
+
+        try:
+            check_secrets(settings)
+        except InsecureSecrets as exc:
+            print(f"livemetrics {cmd}: {exc}", file=sys.stderr)
+            return 2
     if cmd in NOT_YET:
         print(f"livemetrics {cmd}: not yet implemented; comes with {NOT_YET[cmd]}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,7 @@ ALL_TOPICS = RAW_TOPICS + (
     "seller-keys",
     "session-ticks",
     "live-deltas",
+    "erasures",  # `livemetrics erase` tells every running API process to drop the customer's alerts
 )
 COMPACTED_TOPICS = ("live-metrics", "seller-keys")
 # Faust tables; their changelog topics are `<app_id>-<name>-changelog`.
@@ -47,6 +49,16 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    # Secure mode (docs/security.md, Kafka): SASL_PLAINTEXT + SCRAM-SHA-512, one principal per role, ACLs.
+    kafka_security: Literal["plaintext", "sasl"] = Field(
+        "plaintext", description="sasl: every client logs in as the principal of kafka_role (SCRAM-SHA-512) and "
+        "the local broker (`kafka start`) requires it and applies the ACLs; plaintext: the kafka_sasl_* fields above.")
+    kafka_role: Literal["admin", "gateway", "worker", "api"] = Field(
+        "admin", description="The Kafka principal this process logs in as in sasl mode (compose sets one per service).")
+    kafka_admin_password: SecretStr = Field(SecretStr(""), description="Super user: topics, ACLs, writes seller-keys.")
+    kafka_gateway_password: SecretStr = SecretStr("")
+    kafka_worker_password: SecretStr = SecretStr("")
+    kafka_api_password: SecretStr = SecretStr("")
     topic_prefix: str = Field("", description="Prepended to every topic name (tests use a unique one).")
     partitions: int = 3
     replication_factor: int = Field(1, ge=1, description="Replicas of every topic (3 on a 3-broker cluster).")
@@ -122,11 +134,32 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     gateway_port: int = 8000
     api_port: int = 8001
+    dev_mode: bool = Field(
+        False, description="Development only: start with the built-in placeholder secrets (`livemetrics up` sets it "
+        "for its children and says so). Off, every process refuses a placeholder or short secret.")
     admin_token: SecretStr = SecretStr("")
     ip_hash_secret: SecretStr = SecretStr("change-me-ip-hash-secret")
     trusted_proxies: list[str] = Field(default_factory=list)
     ws_max_per_seller: int = 50
+    ws_ticket_ttl_s: float = Field(
+        30.0, gt=0, le=300, description="How long a dashboard WebSocket ticket (POST /v1/ws-tickets) stays usable.")
+    ws_ticket_cap: int = Field(
+        10_000, ge=1, description="WebSocket tickets one API process holds (issued and not expired; used and not "
+        "expired): past it new tickets get 503 and handshakes close with 1013 (docs/security.md).")
     allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
+    # Smaller guards of the API (docs/security.md, Smaller guards).
+    ws_max_total: int = Field(2000, ge=1, description="Dashboard WebSockets one API process holds at most (all sellers).")
+    ws_max_per_ip: int = Field(
+        20, ge=1, description="Dashboard WebSockets one client IP may hold on one API process (behind a proxy: "
+        "set trusted_proxies, else every client is the proxy).")
+    ws_max_message_bytes: int = Field(
+        4096, ge=64, description="Largest message a dashboard may send on its WebSocket; a larger one closes it (1009).")
+    api_rate_per_s: float = Field(
+        20.0, gt=0, description="REST requests/s per token (per API process), burst of api_rate_burst; past it 429 "
+        "with Retry-After.")
+    api_rate_burst: int = Field(60, ge=1, description="Requests a token may make at once before api_rate_per_s applies.")
+    report_max_days: int = Field(
+        400, ge=1, description="Longest range (`to` - `from`) one report or payment-error query may cover.")
 
     # --- Ingest gateway (docs/ingest.md) -----------------------------------------------------
     key_encryption_key: SecretStr = Field(
@@ -137,7 +170,18 @@ class Settings(BaseSettings):
     max_clock_skew_s: int = Field(
         86_400, ge=1, description="An event's `ts` may be at most this far from the gateway's clock (either way; "
         "backfill: up to event_ttl_days into the past).")
-    gateway_rate_per_s: int = Field(20_000, description="Default per-key event rate (per gateway process); burst of 2 s.")
+    gateway_rate_per_s: int = Field(
+        20_000, ge=1, description="Default event rate of a server key (per gateway process); burst of 2 s.")
+    # Browser keys are public (copied from any storefront page): far lower defaults (docs/security.md, Browser keys).
+    browser_rate_per_s: int = Field(
+        200, ge=1, description="Default event rate of a browser key (per gateway process); burst of 2 s. "
+        "`sellers add --rate` sets a key's own.")
+    client_ip_rate_per_s: int = Field(
+        50, ge=0, description="Events/s one client IP (an IPv6 /64) may send with browser keys, per gateway process, "
+        "whatever the key; burst of 2 s; 0: no limit. Behind a proxy, set trusted_proxies.")
+    replay_cache_max: int = Field(
+        1_000_000, ge=1, description="Signatures a gateway process remembers (each for 2 x signature_tolerance_s); "
+        "when full, signed requests get 503 + Retry-After instead of a signature being forgotten early.")
     gateway_workers: int = Field(1, ge=1, description="Gateway processes behind one port (uvicorn workers); one per core.")
     gateway_metrics_dir: Path | None = Field(
         None, description="With gateway_workers > 1: where the workers' metrics files go (Prometheus multiprocess "
