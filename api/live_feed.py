@@ -1,5 +1,6 @@
 """Follows ``live-metrics`` (compacted: the latest snapshot per seller) and ``payment-alerts`` and fans
-each message out to the seller's WebSocket subscribers on the event loop.
+each message out to the seller's WebSocket subscribers on the event loop. Follows ``erasures`` too:
+``livemetrics erase`` drops the customer's alerts from this replica's memory (livemetrics/erasure_notice.py).
 
 Every API replica reads both topics whole (no consumer group), so each serves its own clients.
 
@@ -19,7 +20,7 @@ from typing import Any
 import msgspec
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
 
-from livemetrics import metrics
+from livemetrics import erasure_notice, metrics
 from livemetrics.kafka_config import base_config
 from livemetrics.settings import Settings
 
@@ -30,6 +31,10 @@ LAG_EVERY_S = 5.0
 PROBE_EVERY_S = 1.0  # how often the broker is asked for metadata: a failed answer means live data is delayed
 
 ALERT_QUEUE_LIMIT = 1000
+# Erase records kept to drop an older alert of the customer that arrives after its record (rare; each
+# incoming alert is checked against every one kept).
+ERASURES_KEPT = 1000
+ERASURES_KEPT_S = 24 * 3600
 
 
 class Subscriber:
@@ -61,7 +66,8 @@ class LiveFeed:
         self.settings = settings
         self.latest: dict[str, dict] = {}
         self.recent_alerts: dict[str, deque] = {}
-        self._seen_alerts: OrderedDict[str, None] = OrderedDict()
+        self._seen_alerts: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._erasures: deque[dict] = deque(maxlen=ERASURES_KEPT)
         self.subscribers: dict[str, set[Subscriber]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
@@ -116,16 +122,37 @@ class LiveFeed:
                 message = _enc.encode({"type": "snapshot", "data": data}).decode()
                 for sub in list(subs):
                     sub.offer_snapshot(data, message)
+        elif kind == "erasure":
+            self._erase(data)
         else:
-            alert_id = data.get("alert_id") or data.get("event_id") or ""
-            if alert_id in self._seen_alerts:
-                return  # at-least-once upstream: every alert reaches a seller once
-            self._seen_alerts[alert_id] = None
+            # At-least-once upstream: every alert reaches a seller once. Per seller: an event id is the
+            # sender's choice, so another seller's alert with the same id must not hide this one.
+            alert_key = (seller, data.get("alert_id") or data.get("event_id") or "")
+            if alert_key in self._seen_alerts:
+                return
+            if any(erasure_notice.matches(e, data) for e in self._erasures):
+                return  # an alert of an erased customer that arrived after its erase record
+            self._seen_alerts[alert_key] = None
             if len(self._seen_alerts) > 50_000:
                 self._seen_alerts.popitem(last=False)
             self.recent_alerts.setdefault(seller, deque(maxlen=100)).appendleft(data)
             for sub in list(self.subscribers.get(seller, ())):
                 sub.offer_alert(data)
+
+    def _erase(self, record: dict) -> None:
+        """Forget the erased customer's alerts: the recent ones and those queued for a socket."""
+        horizon = time.time() * 1000 - ERASURES_KEPT_S * 1000
+        while self._erasures and self._erasures[0].get("at", 0) < horizon:
+            self._erasures.popleft()
+        self._erasures.append(record)
+        dropped = 0
+        for seller, alerts in list(self.recent_alerts.items()):
+            kept = [a for a in alerts if not erasure_notice.matches(record, a)]
+            dropped += len(alerts) - len(kept)
+            self.recent_alerts[seller] = deque(kept, maxlen=alerts.maxlen)
+            for sub in list(self.subscribers.get(seller, ())):
+                sub.alerts = deque(a for a in sub.alerts if not erasure_notice.matches(record, a))
+        log.info("erase record applied", extra={"alerts_dropped": dropped})
 
     # --- the consumer thread -------------------------------------------------------------------
     @staticmethod
@@ -154,6 +181,7 @@ class LiveFeed:
 
     def _run(self) -> None:
         snaps, alerts = self.settings.topic("live-metrics"), self.settings.topic("payment-alerts")
+        erasures = self.settings.topic("erasures")
         # A broker back from an outage is found within a second (librdkafka's default backoff grows to 10 s).
         c = Consumer({**base_config(self.settings), "group.id": "unused", "enable.auto.commit": False,
                       "enable.partition.eof": True, "reconnect.backoff.max.ms": 1000})
@@ -162,7 +190,7 @@ class LiveFeed:
             while not self._stop.is_set() and not parts:
                 try:
                     md = c.list_topics(timeout=5)
-                    for topic, start in ((snaps, OFFSET_BEGINNING), (alerts, OFFSET_END)):
+                    for topic, start in ((snaps, OFFSET_BEGINNING), (alerts, OFFSET_END), (erasures, OFFSET_END)):
                         if topic in md.topics and not md.topics[topic].error:
                             parts += [TopicPartition(topic, p, start) for p in md.topics[topic].partitions]
                     # Alerts from now on: the end offsets are read here, not left to the fetcher as
@@ -198,7 +226,7 @@ class LiveFeed:
                     data: dict[str, Any] = _dec.decode(msg.value())
                 except msgspec.DecodeError:
                     continue
-                kind = "snapshot" if msg.topic() == snaps else "alert"
+                kind = "snapshot" if msg.topic() == snaps else "erasure" if msg.topic() == erasures else "alert"
                 seller = data.get("seller_id") or (msg.key() or b"").decode()
                 if self.loop is not None:
                     self.loop.call_soon_threadsafe(self._deliver, kind, seller, data)

@@ -1,12 +1,27 @@
-"""Personal data (email, phone, name, IP) is shown only to tokens allowed to read it; everyone else gets
-a masked copy that still lets a seller recognise the case (first letter, domain, last digits)."""
+"""Personal data is shown only to tokens allowed to read it; everyone else gets a masked copy that still
+lets a seller recognise the case (first letter, domain, last digits) and diagnose the failure.
+
+Masked for such tokens: the customer's email, phone and name; the client IP (removed) and user agent
+(removed: with the IP it fingerprints a person; browser, OS and device stay); and every free text a
+sender or a seller's staff writes, where contact data hides: ``payment.error_message``, the strings of
+``payment.details`` and the status ``note``. In free text, emails and digit runs that could be a phone
+number are masked; a value under a ``details`` key that names personal data (name, email, phone,
+address, ip) is withheld whole. Limit: a bare name in free text is not recognisable and stays.
+"""
 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from livemetrics.keys import Principal
+
+_EMAIL = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+")
+# Phone-like: at least 6 digits, optionally grouped by spaces, dots, dashes, slashes or brackets.
+_DIGIT_RUN = re.compile(r"\+?\d(?:[\s.\-/()]*\d){5,}")
+_PERSONAL_KEY = re.compile(r"name|mail|phone|tel|mobile|address|street|zip|postcode|ip", re.IGNORECASE)
+WITHHELD = "***"
 
 
 def mask_email(email: str) -> str:
@@ -25,8 +40,26 @@ def mask_name(name: str) -> str:
     return " ".join(f"{w[0]}." for w in (name or "").split() if w)
 
 
+def mask_text(text: str) -> str:
+    """Free text with every email and phone-like digit run masked (the rest is kept for diagnosis)."""
+    if not isinstance(text, str) or not text:
+        return text
+    text = _EMAIL.sub(lambda m: mask_email(m.group()), text)
+    return _DIGIT_RUN.sub(lambda m: mask_phone(m.group()), text)
+
+
+def mask_details(value: Any) -> Any:
+    """``payment.details`` (any JSON a sender chose): personal-looking keys withheld, strings masked."""
+    if isinstance(value, dict):
+        return {k: (WITHHELD if _PERSONAL_KEY.search(str(k)) and v not in (None, "") else mask_details(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_details(v) for v in value]
+    return mask_text(value) if isinstance(value, str) else value
+
+
 def mask_alert(alert: dict[str, Any]) -> dict[str, Any]:
-    """A copy of an alert without personal data (customer contact masked, client IP removed)."""
+    """A copy of an alert without personal data (see the module's docstring for what is masked)."""
     out = copy.deepcopy(alert)
     cust = out.get("customer") or {}
     if cust:
@@ -36,8 +69,19 @@ def mask_alert(alert: dict[str, Any]) -> dict[str, Any]:
             **({"name": mask_name(cust["name"])} if cust.get("name") else {}),
         }
     client = out.get("client")
-    if isinstance(client, dict) and "ip" in client:
-        client["ip"] = None
+    if isinstance(client, dict):
+        if "ip" in client:
+            client["ip"] = None
+        if "user_agent" in client:
+            client["user_agent"] = None
+    pay = out.get("payment")
+    if isinstance(pay, dict):
+        if "error_message" in pay:
+            pay["error_message"] = mask_text(pay["error_message"])
+        if pay.get("details") is not None:
+            pay["details"] = mask_details(pay["details"])
+    if "note" in out:
+        out["note"] = mask_text(out["note"])
     out["pii_masked"] = True
     return out
 

@@ -6,6 +6,9 @@ lightweight deletes that only hide rows: when this returns, the values are gone 
   rest of each event (and the rollups, which never held personal data) stays for the reports.
 - ``payment_errors``: the customer's alerts are deleted (they exist to contact that customer).
 - ``payment_error_status``: notes that mention the email or phone are deleted.
+- the alerts running API processes hold in memory: an erase record on the ``erasures`` topic makes
+  each drop the customer's (livemetrics/erasure_notice.py); a dashboard already showing one keeps it
+  until it reloads.
 
 Embedded chdb allows one process per data directory: when the API owns it, the command asks the API
 (admin-only ``POST /v1/admin/erase``); otherwise it opens ClickHouse itself.
@@ -17,6 +20,7 @@ import re
 import sys
 from typing import Any
 
+from livemetrics import erasure_notice
 from livemetrics.contract import PII_COLUMNS
 from livemetrics.settings import Settings
 
@@ -59,6 +63,7 @@ def erase(settings: Settings, email: str | None = None, phone: str | None = None
         c.command(f"ALTER TABLE {db}.payment_errors DELETE WHERE {match}", parameters=params, settings=_SYNC)
     if removed["payment_error_status"]:
         c.command(f"ALTER TABLE {db}.payment_error_status DELETE WHERE {note}", parameters=params, settings=_SYNC)
+    erasure_notice.publish(settings, email, phone)  # always: the API may hold alerts ClickHouse never stored
     return removed
 
 

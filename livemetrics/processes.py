@@ -129,7 +129,7 @@ def sellers(settings: Settings, args: argparse.Namespace) -> int:
         extra = {"rate_per_s": args.rate} if args.rate else {}
         print(f"seller:      {args.seller_id}")
         print(f"browser key: {make('browser', args.seller_id, 'browser', **extra)}")
-        print(f"read token:  {make('token', args.seller_id, 'dashboard')}")
+        print(f"read token:  {make('token', args.seller_id, 'dashboard', **({'can_read_pii': False} if args.no_pii else {}))}")
         if args.server_key:
             print(f"server key:  {make('server', args.seller_id, 'server', **extra)}")
         print("Keep the token and server key secret; they cannot be shown again.", file=sys.stderr)

@@ -99,7 +99,7 @@ class PartitionBatch:
             if not st.bot:
                 rates.count(row["r"], ev, self.now, CAPS.payment_method)
         if (ev.type == "payment_failed" and not ev.backfill and not replay
-                and (old is None or ev.event_id not in old.failures) and memory.first_alert(ev.event_id)):
+                and (old is None or ev.event_id not in old.failures) and memory.first_alert(ev.seller_id, ev.event_id)):
             self.alerts.append(payment_failure_alert(ev, old, self.now))
 
     def tick(self) -> None:

@@ -24,14 +24,17 @@ resync: dict[int, dict[str, dict[str, int]]] = {}  # per partition: gauges recou
 uncapped: dict[int, dict[str, dict[str, int]]] = {}
 tick_minute: dict[int, int] = {}  # per partition: the minute of its last tick
 dirty: dict[tuple[str, int], bytes] = {}  # latest sums row per (seller, partition) not yet reported
-_alerted: OrderedDict[str, None] = OrderedDict()  # recent alert ids, against re-sends by retrying clients
+# Recent (seller, event id) pairs alerted, against re-sends by retrying clients. Per seller: a sender
+# chooses its event ids, so one seller's id must never silence another seller's alert.
+_alerted: OrderedDict[tuple[str, str], None] = OrderedDict()
 
 
-def first_alert(event_id: str) -> bool:
-    """True the first time ``event_id`` is seen (among the last ``ALERTED_MAX``); remembers it."""
-    if event_id in _alerted:
+def first_alert(seller_id: str, event_id: str) -> bool:
+    """True the first time this seller's ``event_id`` is seen (among the last ``ALERTED_MAX``); remembers it."""
+    key = (seller_id, event_id)
+    if key in _alerted:
         return False
-    _alerted[event_id] = None
+    _alerted[key] = None
     if len(_alerted) > ALERTED_MAX:
         _alerted.popitem(last=False)
     return True

@@ -29,4 +29,6 @@ async def erase_customer(req: EraseRequest, principal: PrincipalDep, settings: S
         removed = await asyncio.to_thread(erase, settings, req.email, req.phone)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
+    except RuntimeError as exc:  # ClickHouse erased, the erase record not taken by Kafka: say so, retry is safe
+        raise HTTPException(503, str(exc)) from None
     return {"removed": removed}
