@@ -76,6 +76,39 @@ def local_cluster(data_dir: Path, brokers: int = 3):
         cluster.stop(wait_s=5)
 
 
+def kafka_container_env(host_port: int) -> dict[str, str]:
+    """The environment of a single-node KRaft broker from the Apache image, advertising ``host_port``."""
+    return {
+        "KAFKA_NODE_ID": "1",
+        "KAFKA_PROCESS_ROLES": "broker,controller",
+        "KAFKA_LISTENERS": "PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093",
+        "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://127.0.0.1:{host_port}",
+        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+        "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093",
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
+        "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+        "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
+    }
+
+
+def kafka_container(host_port: int, image: str = "apache/kafka:4.0.1"):
+    """A broker of the same Kafka version as the local launcher, from the Apache image (not started).
+
+    testcontainers' ``KafkaContainer`` only knows Confluent's images (its ``with_kraft()`` rejects a tag
+    like 4.0.1), so this is a plain container whose client port is bound to a fixed free host port: the
+    advertised listener is known before it starts. Unproven on this machine (no Docker daemon: building
+    the container object already needs one); tests/unit/test_services_container.py checks the set-up."""
+    from testcontainers.core.container import DockerContainer
+
+    container = DockerContainer(image).with_bind_ports(9092, host_port)
+    for k, v in kafka_container_env(host_port).items():
+        container = container.with_env(k, v)
+    return container
+
+
 @contextmanager
 def kafka_bootstrap(tmp: Path) -> Iterator[str]:
     env = os.environ.get("LIVEMETRICS_TEST_KAFKA")
@@ -83,10 +116,12 @@ def kafka_bootstrap(tmp: Path) -> Iterator[str]:
         yield env
         return
     if docker_answers():
-        from testcontainers.community.kafka import KafkaContainer
+        port = free_port()
+        with kafka_container(port) as kc:
+            from testcontainers.core.waiting_utils import wait_for_logs
 
-        with KafkaContainer("apache/kafka:4.0.1").with_kraft() as kc:
-            yield kc.get_bootstrap_server()
+            wait_for_logs(kc, "Kafka Server started", timeout=120)
+            yield f"127.0.0.1:{port}"
         return
     with local_kafka(tmp / "kafka-session") as (bootstrap, _):
         yield bootstrap
