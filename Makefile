@@ -9,7 +9,7 @@ LOCK    = requirements/test.lock
 STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut -c1-12)
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup lock system-deps kafka-jars chromium promtool run test test-long test-fast chaos lint clean
+.PHONY: setup lock system-deps kafka-jars chromium promtool tracker-js run test test-long test-fast chaos lint clean
 
 setup: $(STAMP)
 
@@ -47,12 +47,22 @@ chromium:
 promtool:
 	@command -v promtool >/dev/null || ( $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q prometheus )
 
+# The npm package producers/tracker-js (its tests run in make test): Debian's Node.js and npm when missing,
+# then `npm ci` (exactly package-lock.json, from the npm registry) only when the lock file changed.
+TRACKER_JS = producers/tracker-js
+TRACKER_JS_STAMP = $(TRACKER_JS)/node_modules/.installed-$(shell sha1sum < $(TRACKER_JS)/package-lock.json | cut -c1-12)
+tracker-js: $(TRACKER_JS_STAMP)
+$(TRACKER_JS_STAMP): $(TRACKER_JS)/package-lock.json
+	@command -v npm >/dev/null || ( $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nodejs npm )
+	cd $(TRACKER_JS) && npm ci --no-audit --no-fund
+	touch $@
+
 run: kafka-jars
 	$(BIN)/livemetrics up
 
 # Two pytest processes, a test file each at a time (most integration tests wait on brokers, rebalances and
 # child processes rather than on the CPU); `long` cases run in make test-long.
-test: kafka-jars chromium promtool
+test: kafka-jars chromium promtool tracker-js
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not long"
 
 test-long: kafka-jars chromium

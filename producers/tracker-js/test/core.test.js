@@ -1,0 +1,193 @@
+// The ES module core against a fake window: wire format, batching, sessions, delivery, route changes.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { createTracker } from "../src/index.js";
+import { fakeWindow } from "./fake-window.js";
+
+const KEY = "lm_pk_k1_secret";
+const make = (win, extra = {}) => createTracker({ key: KEY, endpoint: "https://gw.example/", window: win, now: win.now, ...extra });
+
+test("the first page view goes out a second later in t.js's wire format", async () => {
+  const win = fakeWindow({ url: "https://shop.example/c/lamps?x=1" });
+  win.document.title = "Lamps";
+  win.document.referrer = "https://search.example/";
+  make(win);
+  await win.advance(999);
+  assert.equal(win.sent.length, 0);
+  await win.advance(1);
+  const [req] = win.sent;
+  assert.equal(req.via, "fetch");
+  assert.equal(req.url, "https://gw.example/v1/events?key=lm_pk_k1_secret");
+  assert.deepEqual(req.headers, { "Content-Type": "text/plain" }); // a simple request: no CORS preflight
+  assert.equal(req.keepalive, true);
+  const [ev] = req.body.events;
+  assert.match(ev.event_id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.match(ev.session_id, /^s-[0-9a-f]{32}$/);
+  assert.deepEqual({ ...ev, event_id: 0, session_id: 0 }, {
+    event_id: 0, session_id: 0, type: "page_view", ts: 1_767_225_600_000,
+    page: { type: "category", category: "lamps", path: "/c/lamps?x=1", title: "Lamps", referrer: "https://search.example/" },
+  });
+});
+
+test("events within a second share one batch; the twentieth sends the batch at once", async () => {
+  const win = fakeWindow();
+  const t = make(win, { pageViews: "manual" });
+  for (let i = 0; i < 5; i++) t.pageView({ type: "product" });
+  await win.advance(1000);
+  assert.deepEqual(win.sent.map((s) => s.body.events.length), [5]);
+  for (let i = 0; i < 20; i++) t.pageView({ type: "cart" });
+  await win.advance(0);
+  assert.deepEqual(win.sent.map((s) => s.body.events.length), [5, 20]);
+});
+
+test("a session lasts while events come less than 30 minutes apart, then a new one starts", async () => {
+  const win = fakeWindow();
+  win.document.visibilityState = "hidden"; // a background tab: no heartbeats keep the session going
+  const t = make(win, { pageViews: "manual", spa: false });
+  const first = t.sessionId();
+  await win.advance(29 * 60_000);
+  assert.equal(t.sessionId(), first); // rolling: this call extends it again
+  await win.advance(29 * 60_000);
+  t.pageView({ type: "home" });
+  await win.advance(30 * 60_000);
+  const second = t.sessionId();
+  assert.notEqual(second, first);
+  const events = await win.events();
+  assert.equal(events.filter((e) => e.type === "page_view")[0].session_id, first);
+  win.document.visibilityState = "visible"; // heartbeats are events: a visible tab keeps its session
+  await win.advance(120 * 60_000);
+  assert.equal(t.sessionId(), second);
+});
+
+test("a session shared through localStorage with t.js, and a cookie when storage is blocked", () => {
+  const win = fakeWindow();
+  win.localStorage.setItem("lm_sid", `s-from-t-js|${win.now() - 60_000}`);
+  assert.equal(make(win, { pageViews: "manual" }).sessionId(), "s-from-t-js");
+  const blocked = fakeWindow({ storage: false });
+  const t = make(blocked, { pageViews: "manual" });
+  const sid = t.sessionId();
+  assert.match(blocked.document.cookie, new RegExp(`^lm_sid=${sid}%7C\\d+$`));
+  assert.equal(t.sessionId(), sid);
+});
+
+test("hiding the page sends what is queued by sendBeacon, and so does pagehide", async () => {
+  const win = fakeWindow();
+  const t = make(win);
+  win.document.hide();
+  assert.deepEqual(win.sent.map((s) => s.via), ["beacon"]);
+  assert.equal(win.sent[0].url, "https://gw.example/v1/events?key=lm_pk_k1_secret");
+  assert.equal(win.sent[0].blob.type, "text/plain");
+  assert.deepEqual((await win.events()).map((e) => e.type), ["page_view"]);
+  t.checkoutStarted({ items: [], total: 5, currency: "EUR" }); // sent by fetch at once
+  t.pageView({ type: "payment" });
+  win.dispatchEvent({ type: "pagehide" });
+  assert.deepEqual(win.sent.map((s) => s.via), ["beacon", "fetch", "beacon"]);
+  assert.deepEqual((await win.events()).map((e) => e.type), ["page_view", "checkout_started", "page_view"]);
+});
+
+test("without sendBeacon, or when it refuses, the last batch goes by keepalive fetch", async () => {
+  const win = fakeWindow({ beacon: false });
+  make(win);
+  win.dispatchEvent({ type: "pagehide" });
+  assert.deepEqual(win.sent.map((s) => [s.via, s.keepalive]), [["fetch", true]]);
+  const refusing = fakeWindow();
+  refusing.navigator.sendBeacon = () => false; // over the browser's beacon quota
+  make(refusing);
+  refusing.document.hide();
+  assert.deepEqual(refusing.sent.map((s) => s.via), ["fetch"]);
+});
+
+test("route changes: pushState and popstate send a page view of the new URL, same-URL replaceState does not", async () => {
+  const win = fakeWindow({ url: "https://shop.example/" });
+  make(win);
+  win.history.pushState({}, "", "/o/summer-sale");
+  win.history.replaceState({}, "", "/o/summer-sale");
+  await win.advance(0);
+  win.history.pushState({}, "", "/checkout");
+  await win.advance(0);
+  win.history.back();
+  await win.advance(1000);
+  const views = (await win.events()).map((e) => [e.page.type, e.page.offer_id, e.page.path]);
+  assert.deepEqual(views, [["home", undefined, "/"], ["offer", "summer-sale", "/o/summer-sale"],
+    ["checkout", undefined, "/checkout"], ["offer", "summer-sale", "/o/summer-sale"]]);
+});
+
+test("manual page views: nothing on its own, route changes included; the app names each page", async () => {
+  const win = fakeWindow({ url: "https://shop.example/whatever" });
+  const t = make(win, { pageViews: "manual" });
+  win.history.pushState({}, "", "/c/chairs");
+  await win.advance(1000);
+  assert.equal(win.sent.length, 0);
+  t.pageView({ type: "offer", offer: "bundle-42" });
+  await win.advance(1000);
+  assert.deepEqual((await win.events()).map((e) => e.page), [{ type: "offer", offer_id: "bundle-42", path: "/c/chairs", title: "Shop" }]);
+});
+
+test("a 503, a 429 or a network error sends the batch again with the same event ids; a 422 does not", async () => {
+  const win = fakeWindow();
+  win.fetchStatus = (n) => [503, "network", 429, 202][n - 1] ?? 202;
+  make(win, { heartbeatSeconds: 3600 });
+  await win.advance(1000);
+  for (let i = 0; i < 3; i++) await win.advance(5000);
+  const ids = win.sent.map((s) => s.body.events.map((e) => e.event_id).join());
+  assert.equal(ids.length, 4);
+  assert.equal(new Set(ids).size, 1);
+  const rejected = fakeWindow();
+  rejected.fetchStatus = 422;
+  make(rejected, { heartbeatSeconds: 3600 });
+  await rejected.advance(20_000);
+  assert.equal(rejected.sent.length, 1);
+});
+
+test("payments and checkouts are sent at once, with t.js's fields", async () => {
+  const win = fakeWindow();
+  const t = make(win, { pageViews: "manual" });
+  const id = t.paymentFailed({ method: "paypal", amount: "39.90", currency: "EUR", orderId: 17, errorCode: "declined",
+    errorMessage: "no", details: { a: 1 }, customer: { email: "a@b.c" } });
+  await win.advance(0);
+  const [ev] = win.sent[0].body.events;
+  assert.equal(ev.event_id, id);
+  assert.deepEqual(ev.payment, { method: "paypal", amount: 39.9, currency: "EUR", order_id: "17", error_code: "declined", error_message: "no", details: { a: 1 } });
+  assert.deepEqual(ev.customer, { email: "a@b.c" });
+  t.paymentSucceeded({ amount: 5, currency: "EUR", order_id: "o-2" });
+  await win.advance(0);
+  assert.deepEqual(win.sent[1].body.events[0].payment, { method: "card", amount: 5, currency: "EUR", order_id: "o-2" });
+});
+
+test("heartbeats every 15 s (or as configured, at least 5 s) while the tab is visible", async () => {
+  const win = fakeWindow();
+  make(win, { heartbeatSeconds: 1 });
+  await win.advance(10_000);
+  win.document.visibilityState = "hidden";
+  await win.advance(10_000);
+  const types = (await win.events()).map((e) => e.type);
+  assert.deepEqual(types, ["page_view", "heartbeat", "heartbeat"]);
+});
+
+test("destroy sends what is queued, stops the timers and gives history back", async () => {
+  const win = fakeWindow();
+  const push = win.history.pushState;
+  const t = make(win);
+  assert.notEqual(win.history.pushState, push);
+  t.destroy();
+  assert.equal(win.history.pushState, push);
+  assert.deepEqual(win.sent.map((s) => s.via), ["beacon"]);
+  await win.advance(60_000);
+  assert.equal(win.sent.length, 1);
+  assert.throws(() => t.pageView(), /destroyed/);
+});
+
+test("bad options and pages fail at once, naming what is wrong", () => {
+  const win = fakeWindow();
+  assert.throws(() => createTracker({ endpoint: "https://gw", window: win }), /needs `key`/);
+  assert.throws(() => createTracker({ key: "lm_sk_k_s", endpoint: "https://gw", window: win }), /server key/);
+  assert.throws(() => createTracker({ key: KEY, window: win }), /needs `endpoint`/);
+  assert.throws(() => createTracker({ key: KEY, endpoint: "gw.example", window: win }), /needs `endpoint`/);
+  assert.throws(() => createTracker({ key: KEY, endpoint: "https://gw", pageViews: "some" }), /"auto" or "manual"/);
+  assert.throws(() => createTracker({ key: KEY, endpoint: "https://gw" }), /runs in a browser/);
+  assert.throws(() => make(win, { patterns: [{ type: "blog", re: "^/blog" }] }), /"blog" is not one of home/);
+  const t = make(win, { pageViews: "manual" });
+  assert.throws(() => t.pageView({ type: "landing" }), /"landing" is not one of/);
+  assert.throws(() => t.pageView({ type: "category" }), /category page needs `category`/);
+  assert.throws(() => t.pageView({ type: "offer" }), /offer page needs `offer`/);
+});

@@ -1,0 +1,75 @@
+// The script-tag build (build.mjs -> an IIFE) against producers/tracker/t.js: run each in a fake window
+// as a browser would (the page's global), do the same things, and compare what reaches the gateway.
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import vm from "node:vm";
+import { buildScriptTag } from "../build.mjs";
+import { fakeWindow } from "./fake-window.js";
+
+const T_JS = new URL("../../tracker/t.js", import.meta.url);
+const built = buildScriptTag(join(mkdtempSync(join(tmpdir(), "lm-tracker-")), "t.js"));
+
+function page(source, attrs, { url = "https://shop.example/", config } = {}) {
+  const win = fakeWindow({ url });
+  win.document.currentScript = { src: "https://gw.example/t.js", getAttribute: (n) => attrs[n] ?? null };
+  win.document.querySelector = () => null;
+  win.console = console;
+  if (config) win.livemetricsConfig = config;
+  win.livemetricsQueue = [["checkoutStarted", { items: [], total: 12, currency: "EUR" }]];
+  vm.createContext(win);
+  vm.runInContext("Date.now = function () { return window.now(); };", win);
+  vm.runInContext(source, win);
+  return win;
+}
+
+async function walk(win) {
+  win.history.pushState({}, "", "/shop/c/lamps");
+  await win.advance(0);
+  win.history.pushState({}, "", "/shop/deal/x-1");
+  await win.advance(0);
+  win.history.pushState({}, "", "/shop/blog/hello");
+  await win.advance(0);
+  win.livemetrics.paymentFailed({ method: "card", amount: 9.5, currency: "EUR", orderId: "o-1", errorCode: "declined", customer: { email: "a@b.c" } });
+  win.livemetrics.page();
+  await win.advance(15_000); // a heartbeat, still queued when the page hides
+  win.document.hide();
+  await win.advance(0);
+  return { sid: win.livemetrics.sessionId(), sent: win.sent.map((s) => [s.via, s.url]), events: await win.events() };
+}
+
+const comparable = (events, sid) => events.map((e) => {
+  assert.equal(e.session_id, sid);
+  assert.match(e.event_id, /^[0-9a-f-]{36}$/);
+  return { ...e, event_id: "-", session_id: "-" };
+});
+
+test("the script-tag build sends what t.js sends, attribute for attribute", async () => {
+  const attrs = { "data-key": "lm_pk_k1_s", "data-base": "/shop", "data-heartbeat": "15" };
+  const opts = { url: "https://shop.example/shop/", config: { patterns: [{ type: "offer", re: "^/blog/([^/]+)" }] } };
+  const old = await walk(page(readFileSync(T_JS, "utf8"), attrs, opts));
+  const now = await walk(page(readFileSync(await built, "utf8"), attrs, opts));
+  assert.deepEqual(now.sent, old.sent);
+  assert.deepEqual(comparable(now.events, now.sid), comparable(old.events, old.sid));
+  assert.deepEqual(now.events.map((e) => [e.type, e.page?.type, e.page?.category ?? e.page?.offer_id]), [
+    ["page_view", "home", undefined], ["checkout_started", undefined, undefined], ["page_view", "category", "lamps"],
+    ["page_view", "offer", "x-1"], ["page_view", "offer", "hello"], ["payment_failed", undefined, undefined],
+    ["page_view", "offer", "hello"], ["heartbeat", "offer", "hello"]]);
+  assert.deepEqual(now.sent.map((s) => s[0]), ["fetch", "fetch", "fetch", "beacon"]);
+  assert.equal(new Set(now.events.map((e) => e.event_id)).size, now.events.length);
+});
+
+test("the script-tag build without data-key says so and sends nothing", async () => {
+  const errors = [];
+  const win = fakeWindow();
+  win.document.currentScript = { src: "https://gw.example/t.js", getAttribute: () => null };
+  win.console = { error: (m) => errors.push(m) };
+  vm.createContext(win);
+  vm.runInContext(readFileSync(await built, "utf8"), win);
+  await win.advance(5000);
+  assert.equal(win.sent.length, 0);
+  assert.equal(win.livemetrics, undefined);
+  assert.match(errors[0], /needs data-key/);
+});
