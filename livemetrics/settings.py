@@ -23,6 +23,7 @@ ALL_TOPICS = RAW_TOPICS + (
     "session-ticks",
     "live-deltas",
     "erasures",  # `livemetrics erase` tells every running API process to drop the customer's alerts
+    "ip-salts",  # each UTC day's random IP-hash salt, shared by the gateways, removed after the day
 )
 COMPACTED_TOPICS = ("live-metrics", "seller-keys")
 # Faust tables; their changelog topics are `<app_id>-<name>-changelog`.

@@ -24,7 +24,9 @@ def topic_specs(s: Settings) -> list[NewTopic]:
     for name in ALL_TOPICS:
         conf: dict[str, str] = {}
         partitions = s.partitions
-        if name in COMPACTED_TOPICS:
+        if name == "ip-salts":
+            conf, partitions = ip_salts_config(), 1  # a few records; the earliest of a day wins
+        elif name in COMPACTED_TOPICS:
             conf["cleanup.policy"] = "compact"
             if name == "seller-keys":
                 partitions = 1  # tiny, read whole by every gateway and API replica
@@ -55,6 +57,15 @@ def replication_config(s: Settings) -> dict[str, str]:
     if s.replication_factor == 1:
         return {}
     return {"min.insync.replicas": str(s.min_insync_replicas), "unclean.leader.election.enable": "false"}
+
+
+def ip_salts_config() -> dict[str, str]:
+    """The salts' topic lets the log cleaner destroy a salt soon after its tombstone (producers/gateway/
+    ip_salts.py): compaction only touches rolled segments, so segments roll hourly; a segment with a
+    tombstone is compacted within the hour whatever its dirty ratio; the tombstone itself goes an hour later."""
+    return {"cleanup.policy": "compact", "segment.ms": str(HOUR_MS), "min.compaction.lag.ms": "0",
+            "max.compaction.lag.ms": str(HOUR_MS), "min.cleanable.dirty.ratio": "0.01",
+            "delete.retention.ms": str(HOUR_MS)}
 
 
 def changelog_config(table: str) -> dict[str, str]:

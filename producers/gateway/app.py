@@ -19,6 +19,7 @@ from producers.gateway import multiproc_metrics
 from producers.gateway.auth import Authenticator, RateLimiter
 from producers.gateway.delivery import KafkaDelivery
 from producers.gateway.events import EventsEndpoint
+from producers.gateway.ip_salts import SharedSalts
 
 TRACKER_JS = Path(__file__).resolve().parent.parent / "tracker" / "t.js"
 
@@ -134,11 +135,13 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
     async def lifespan(app: FastAPI):
         app.state.registry = registry or KeyRegistry(settings).start()
         app.state.delivery = KafkaDelivery(settings)
+        app.state.ip_salts = SharedSalts(settings).start()  # today's salt shared by every replica
         app.state.auth = Authenticator(app.state.registry, settings.signature_tolerance_s)
         try:
             yield
         finally:
             app.state.delivery.close()  # graceful shutdown: in-flight events are flushed
+            app.state.ip_salts.stop()
             if registry is None:
                 app.state.registry.stop()
 
@@ -179,10 +182,10 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
         return {"status": "ok"}
 
     @app.get("/readyz", response_model=Status,
-             responses={503: {"model": Status, "description": "keys not loaded from Kafka yet"}})
+             responses={503: {"model": Status, "description": "keys or today's IP-hash salt not loaded from Kafka yet"}})
     async def readyz(request: Request):
-        """Readiness: keys loaded from Kafka."""
-        ok = request.app.state.registry.ready
+        """Readiness: keys and today's IP-hash salt loaded from Kafka."""
+        ok = request.app.state.registry.ready and request.app.state.ip_salts.ready
         return JSONResponse({"status": "ready" if ok else "starting"}, status_code=200 if ok else 503)
 
     @app.get("/metrics", response_class=PromText)

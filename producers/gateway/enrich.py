@@ -1,16 +1,16 @@
-"""What the gateway adds to every event: client IP (through trusted proxies only), a daily-salted
-IP hash, the parsed user agent (ua-parser) and a bot flag (crawlerdetect)."""
+"""What the gateway adds to every event: client IP (through trusted proxies only), an IP hash with a
+random daily salt, the parsed user agent (ua-parser) and a bot flag (crawlerdetect)."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import ipaddress
-from datetime import datetime, timezone
 from functools import lru_cache
 
 from crawlerdetect import CrawlerDetect
 from ua_parser import parse as parse_ua
+
+from producers.gateway.ip_salts import DAY_MS, DaySalts
 
 _crawlers = CrawlerDetect()
 
@@ -61,15 +61,9 @@ def _in(ip: str, nets) -> bool:
     return any(addr in n for n in nets)
 
 
-def ip_hash(ip: str | None, secret: str, now_ms: int) -> str:
-    """A salted hash that changes every UTC day, so visitors cannot be followed across days."""
+def ip_hash(ip: str | None, salts: DaySalts, now_ms: int) -> str:
+    """A hash keyed by the UTC day's random salt (producers/gateway/ip_salts.py), so visitors cannot be
+    followed across days, and a past day's hashes cannot be reversed once its salt is destroyed."""
     if not ip:
         return ""
-    return hashlib.blake2b(ip.encode(), key=_day_salt(secret, now_ms // 86_400_000), digest_size=12).hexdigest()
-
-
-@lru_cache(maxsize=4)
-def _day_salt(secret: str, day_number: int) -> bytes:
-    """The salt of one UTC day (days since the epoch): computed once a day, not on every request."""
-    day = datetime.fromtimestamp(day_number * 86_400, tz=timezone.utc).strftime("%Y-%m-%d")
-    return hmac.new(secret.encode(), day.encode(), hashlib.sha256).digest()[:32]
+    return hashlib.blake2b(ip.encode(), key=salts.day_key(now_ms // DAY_MS), digest_size=12).hexdigest()

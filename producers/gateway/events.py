@@ -115,7 +115,8 @@ class EventsEndpoint:
             user_agent=headers.get("user-agent", ""),
             backfill=caller.backfill,
         )
-        result = ingest(body, client, self.settings, parsed if parsed is not None else parse_body(body, raws))
+        result = ingest(body, client, self.settings, parsed if parsed is not None else parse_body(body, raws),
+                        salts=self.state.ip_salts)
         # The decoded events are in ``result`` now. Held over the wait for the broker below, they would
         # outlive young-generation collections and make the cyclic GC rescan the whole heap, often.
         parsed = raws = None

@@ -14,6 +14,7 @@ from livemetrics.card_data import events_to_card_check, might_hold_card_data, re
 from livemetrics.clean_types import CleanEventIn
 from livemetrics.validation import Rejection, card_rejection, clean_batch, parse_all, parse_event, split_body
 from producers.gateway.enrich import ip_hash, user_agent_info
+from producers.gateway.ip_salts import DaySalts, LocalSalts
 from producers.gateway.time_bound import bounds, out_of_bounds
 
 _dlq = msgspec.json.Encoder()
@@ -52,11 +53,11 @@ if _EventHead.__struct_fields__ != ("event_id", "type", "seller_id", "session_id
     raise RuntimeError(f"Event's fields changed: update ingest's positional heads {_EventHead.__struct_fields__}")
 
 
-def _tail(client: ClientInfo, received_at: int, settings: Settings) -> bytes:
+def _tail(client: ClientInfo, received_at: int, salts: DaySalts) -> bytes:
     """What closes every event of one request after its own fields: computed once, not per event."""
     browser, os_, device, is_bot = user_agent_info(client.user_agent)
     tail = encode(_EventTail(
-        ip_hash=ip_hash(client.ip, settings.ip_hash_secret.get_secret_value(), received_at),
+        ip_hash=ip_hash(client.ip, salts, received_at),
         user_agent=client.user_agent[:512], browser=browser, os=os_, device=device, is_bot=is_bot,
         backfill=client.backfill,
     ))
@@ -64,6 +65,8 @@ def _tail(client: ClientInfo, received_at: int, settings: Settings) -> bytes:
 
 
 _encode = msgspec.json.Encoder().encode
+# IP-hash salts of callers that share none with other processes (tools, tests): random, this process only.
+PROCESS_SALTS = LocalSalts()
 
 
 @lru_cache(maxsize=16)
@@ -92,9 +95,10 @@ def parse_body(body: bytes, raws: list[bytes] | None = None) -> list[EventIn | C
 
 def ingest(body: bytes, client: ClientInfo, settings: Settings,
            parsed_all: list[EventIn | CleanEventIn | Rejection] | None = None,  # type: ignore[valid-type]
-           received_at: int | None = None) -> IngestResult:
+           received_at: int | None = None, salts: DaySalts | None = None) -> IngestResult:
     """Validate a body (unless ``parse_body`` did) and build its records; ``BodyError`` when it is unusable
-    as a whole. ``received_at``: the gateway's clock (epoch ms), now unless given."""
+    as a whole. ``received_at``: the gateway's clock (epoch ms), now unless given. ``salts``: the IP-hash
+    salts the gateway's replicas share (``SharedSalts``); without, this process's own (``PROCESS_SALTS``)."""
     if parsed_all is None:
         parsed_all = parse_body(body)
     if received_at is None:
@@ -103,7 +107,7 @@ def ingest(body: bytes, client: ClientInfo, settings: Settings,
     # every event) costs one chained compare; anything else takes the slow branch below.
     lo, hi = bounds(received_at, client.backfill, settings)
     out = IngestResult(total=len(parsed_all))
-    tail = _tail(client, received_at, settings)
+    tail = _tail(client, received_at, salts or PROCESS_SALTS)
     ip = client.ip
     seller_id = client.seller_id
     topics = _topics(settings.topic_prefix)

@@ -15,6 +15,7 @@ from livemetrics.keys import KeyRecord
 from livemetrics.settings import Settings
 from producers.gateway.app import create_gateway
 from producers.gateway.auth import Authenticator
+from producers.gateway.ip_salts import LocalSalts
 from tests.support import factories as f
 
 KEY = "lm_pk_k1_secret"
@@ -49,6 +50,7 @@ def gateway(origins: list[str]):
     app.state.registry = FakeRegistry()
     app.state.auth = Authenticator(app.state.registry, 300)
     app.state.delivery = FakeDelivery()
+    app.state.ip_salts = LocalSalts()  # what the lifespan would read from Kafka
     return app
 
 
