@@ -1,5 +1,6 @@
-"""The keys of stored events (``event_keys``, migration 007): what the sink's write step checks so that
-each (seller_id, event_id) is stored once (``queries/sink_events_unseen.sql``), and their purge.
+"""The keys of stored events (``event_key_batches``, migrations 007 and 008): what the sink's write step
+checks so that each (seller_id, event_id) is stored once (``queries/sink_events_unseen.sql``), and their
+purge.
 
 A key is needed only as long as a copy of its event can still arrive: a storefront's retry comes within
 minutes, and a copy in Kafka is read by the sink soon after the first (the two are close together in the
@@ -21,7 +22,7 @@ log = logging.getLogger("livemetrics.event_keys")
 def purge_event_keys(settings: Settings, now: datetime | None = None) -> int:
     """Delete the keys stored more than ``dedup_window_hours`` before ``now`` (default: the server's
     clock); returns how many went. A copy of such an event arriving later would be stored again."""
-    c, table = get_client(settings), f"{settings.clickhouse_database}.event_keys"
+    c, table = get_client(settings), f"{settings.clickhouse_database}.event_key_batches"
     if now is None:
         (now,), = c.query("SELECT now('UTC')").result_rows
     before = (now if now.tzinfo else now.replace(tzinfo=timezone.utc)) - timedelta(hours=settings.dedup_window_hours)

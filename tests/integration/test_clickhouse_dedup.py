@@ -1,4 +1,4 @@
-"""Each (seller_id, event_id) is stored once (migration 007, queries/sink_events_unseen.sql), on the real
+"""Each (seller_id, event_id) is stored once (migrations 007 and 008, queries/sink_events_unseen.sql), on the real
 broker and engine: copies in Kafka (a storefront's retry after a 503 that had landed anyway) within one
 batch, across batches and across a sink restart are dropped, and the rollups count each event once; the
 same event_id from two sellers is two events; the purge forgets keys past dedup_window_hours."""
@@ -144,12 +144,12 @@ def test_the_purge_forgets_keys_past_the_window(settings):
     sink = EventSink(settings)
     sink._buf = as_batch(sink, read_all(settings, sink.topics, len(events)))
     sink.flush()
-    keys = scalar(settings, "SELECT count() FROM {db}.event_keys")
+    keys = scalar(settings, "SELECT count() FROM {db}.event_key_batches")
     assert keys == len(events)
     now = datetime.now(timezone.utc)
     assert purge_event_keys(settings, now=now + timedelta(hours=settings.dedup_window_hours - 1)) == 0
     assert purge_event_keys(settings, now=now + timedelta(hours=settings.dedup_window_hours, minutes=1)) == keys
-    assert scalar(settings, "SELECT count() FROM {db}.event_keys") == 0
+    assert scalar(settings, "SELECT count() FROM {db}.event_key_batches") == 0
     # forgotten: a copy arriving now is stored again
     produce(settings, events[:3])
     sink._buf = as_batch(sink, read_all(settings, sink.topics, len(events) + 3)[len(events):])
@@ -162,11 +162,11 @@ def test_the_sink_fold_thread_purges_keys_when_it_starts(make_settings):
     s = make_settings(dedup_window_hours=1, session_fold_interval_s=60)
     migrate(s)
     db = s.clickhouse_database
-    get_client(s).command(f"INSERT INTO {db}.event_keys VALUES (1, now('UTC') - INTERVAL 2 HOUR), (2, now('UTC'))")
+    get_client(s).command(f"INSERT INTO {db}.event_key_batches (key, stored_at) VALUES (1, now('UTC') - INTERVAL 2 HOUR), (2, now('UTC'))")
     folder = SessionFolder(s).start()
     try:
-        wait_until(lambda: scalar(s, "SELECT count() FROM {db}.event_keys WHERE key = 1") == 0, 30, interval=0.2,
+        wait_until(lambda: scalar(s, "SELECT count() FROM {db}.event_key_batches WHERE key = 1") == 0, 30, interval=0.2,
                    what="the key stored 2 hours ago purged")
     finally:
         folder.stop()
-    assert scalar(s, "SELECT count() FROM {db}.event_keys") == 1
+    assert scalar(s, "SELECT count() FROM {db}.event_key_batches") == 1
