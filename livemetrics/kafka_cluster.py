@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from livemetrics.kafka_local import KafkaLaunchError, LocalKafka
+from livemetrics.kafka_secure import format_args, listener_lines
 from livemetrics.settings import Settings
 
 HOST = "127.0.0.1"
@@ -47,14 +48,13 @@ class ClusterNode(LocalKafka):
         cport = self.settings.kafka_controller_port
         isr = max(1, self.replicas - 1)
         props = self.home / "server.properties"
+        props.touch(mode=0o600)
+        props.chmod(0o600)  # secure mode writes the admin password into it
         props.write_text("\n".join([
             "process.roles=broker,controller",
             f"node.id={self.node_id}",
             f"controller.quorum.voters={self.voters}",
-            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
-            f"advertised.listeners=PLAINTEXT://{host}:{port}",
-            "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            *listener_lines(self.settings, host, port, cport),
             f"log.dirs={self.home / 'data'}",
             "num.partitions=3",
             f"default.replication.factor={self.replicas}",
@@ -83,15 +83,16 @@ class ClusterNode(LocalKafka):
 
     def format_storage(self, props: Path, cluster_id: str | None = None) -> None:
         """Every node formats with the same cluster id and the static voter set (no ``--standalone``)."""
-        if (self.home / "data" / "meta.properties").exists():
+        if self.check_formatted():
             return
         proc = subprocess.run(
             self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id or self.cluster_id}", "-c", str(props),
-                       "--ignore-formatted"),
+                       "--ignore-formatted", *format_args(self.settings)),
             capture_output=True, text=True,
         )
         if proc.returncode != 0:
             raise KafkaLaunchError(f"kafka storage format of node {self.node_id} failed:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+        self.security_marker.write_text(self.settings.kafka_security + "\n")
 
 
 class LocalCluster:
@@ -203,9 +204,9 @@ class LocalCluster:
         """Node id -> how many partitions of ``topics`` it leads (-1: partitions with no leader)."""
         from confluent_kafka.admin import AdminClient
 
-        from livemetrics.kafka_config import admin_config
+        from livemetrics.kafka_config import admin_config, as_admin
 
-        md = AdminClient(admin_config(self.client_settings())).list_topics(timeout=10)
+        md = AdminClient(admin_config(as_admin(self.client_settings()))).list_topics(timeout=10)
         count: dict[int, int] = {}
         for t in topics:
             for p in md.topics[t].partitions.values():

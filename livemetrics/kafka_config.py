@@ -7,7 +7,36 @@ from typing import Any
 from livemetrics.settings import Settings
 
 
+SCRAM = "SCRAM-SHA-512"
+ROLES = ("admin", "gateway", "worker", "api")  # the Kafka principals of secure mode, one per kind of process
+# Characters a password may hold: it is written into the broker's JAAS config and `kafka-storage format
+# --add-scram` arguments, where quotes, commas and brackets would break the syntax.
+PASSWORD_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+MIN_PASSWORD_LENGTH = 16
+
+
+def role_password(s: Settings, role: str) -> str:
+    """The SCRAM password of ``role`` (secure mode), or a ValueError naming the variable to set."""
+    var = f"LIVEMETRICS_KAFKA_{role.upper()}_PASSWORD"
+    password = getattr(s, f"kafka_{role}_password").get_secret_value()
+    if not password:
+        raise ValueError(f"{var} is not set: LIVEMETRICS_KAFKA_SECURITY=sasl needs the password of the Kafka "
+                         f"principal '{role}' (e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')")
+    if len(password) < MIN_PASSWORD_LENGTH or not set(password) <= PASSWORD_ALPHABET:
+        raise ValueError(f"{var} must be at least {MIN_PASSWORD_LENGTH} characters of letters, digits and -_.~ "
+                         f"(e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')")
+    return password
+
+
+def as_admin(s: Settings) -> Settings:
+    """The same settings logged in as the admin principal (the launcher, topics, ACLs, `sellers`)."""
+    return s if s.kafka_role == "admin" else s.model_copy(update={"kafka_role": "admin"})
+
+
 def _security(s: Settings) -> dict[str, Any]:
+    if s.kafka_security == "sasl":
+        return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": SCRAM, "sasl.username": s.kafka_role,
+                "sasl.password": role_password(s, s.kafka_role)}
     conf: dict[str, Any] = {"security.protocol": s.kafka_security_protocol}
     if s.kafka_sasl_mechanism:
         conf["sasl.mechanism"] = s.kafka_sasl_mechanism
@@ -76,3 +105,13 @@ def admin_config(s: Settings) -> dict[str, Any]:
 
 def faust_broker_url(s: Settings) -> str:
     return ";".join(f"kafka://{h}" for h in s.kafka_bootstrap.split(","))
+
+
+def faust_broker_credentials(s: Settings) -> Any:
+    """The worker's Faust (aiokafka) login in secure mode, the same principal as ``base_config``; None
+    otherwise (aiokafka does not read librdkafka's config)."""
+    if s.kafka_security != "sasl":
+        return None
+    import faust  # only the worker has Faust loaded; the gateway and API never import it
+
+    return faust.SASLCredentials(username=s.kafka_role, password=role_password(s, s.kafka_role), mechanism=SCRAM)

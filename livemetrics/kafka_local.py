@@ -18,6 +18,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from livemetrics.kafka_config import as_admin
+from livemetrics.kafka_secure import format_args, listener_lines
 from livemetrics.settings import Settings
 
 SLF4J_BINDING = ("org.slf4j", "slf4j-simple", "1.7.36")  # Kafka's own slf4j-api is 1.7.x
@@ -102,15 +104,14 @@ class LocalKafka:
         host, port = self.host_port
         cport = self.settings.kafka_controller_port
         props = self.home / "server.properties"
+        props.touch(mode=0o600)
+        props.chmod(0o600)  # secure mode writes the admin password into it
         props.write_text(
             "\n".join([
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@{host}:{cport}",
-                f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
-                f"advertised.listeners=PLAINTEXT://{host}:{port}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                *listener_lines(self.settings, host, port, cport),
                 f"log.dirs={self.home / 'data'}",
                 "num.partitions=3",
                 "offsets.topic.replication.factor=1",
@@ -137,17 +138,39 @@ class LocalKafka:
         return cmd
 
     def format_storage(self, props: Path, cluster_id: str | None = None) -> None:
-        if (self.home / "data" / "meta.properties").exists():
+        if self.check_formatted():
             return
         # Kafka's cluster id is a url-safe base64 UUID; one starting with "-" would be read as an option
         # by the storage tool's argument parser, so pass it as `--cluster-id=<id>`.
         cid = cluster_id or base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         proc = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cid}", "-c", str(props), "--standalone", "--ignore-formatted"),
+            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cid}", "-c", str(props), "--standalone", "--ignore-formatted",
+                       *format_args(self.settings)),
             capture_output=True, text=True,
         )
         if proc.returncode != 0:
             raise KafkaLaunchError(f"kafka storage format failed:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+        self.security_marker.write_text(self.settings.kafka_security + "\n")
+
+    @property
+    def security_marker(self) -> Path:
+        return self.home / "data" / "livemetrics-security"
+
+    def check_formatted(self) -> bool:
+        """True when the storage is formatted for this security mode; an error when it is formatted for the
+        other one (SCRAM users exist only if they were added when the storage was formatted)."""
+        if not (self.home / "data" / "meta.properties").exists():
+            return False
+        try:
+            formatted = self.security_marker.read_text().strip()
+        except FileNotFoundError:
+            formatted = "plaintext"  # formatted before secure mode existed
+        if formatted != self.settings.kafka_security:
+            raise KafkaLaunchError(
+                f"the broker's data in {self.home / 'data'} was formatted for LIVEMETRICS_KAFKA_SECURITY={formatted}, "
+                f"not {self.settings.kafka_security}: use that mode, or stop the broker and remove {self.home} "
+                "(its topics go with it)")
+        return True
 
     # --- lifecycle ---------------------------------------------------------------------------
     def pid(self) -> int | None:
@@ -186,8 +209,11 @@ class LocalKafka:
         """Write the config, format the storage (once) and start the JVM without waiting for it (a
         cluster's nodes only answer once a quorum of them runs: kafka_cluster.py launches them all first)."""
         self.home.mkdir(parents=True, exist_ok=True)
-        props = self._properties()
-        self.format_storage(props)
+        try:
+            props = self._properties()
+            self.format_storage(props)
+        except ValueError as exc:  # a missing or unusable principal password (kafka_config.role_password)
+            raise KafkaLaunchError(str(exc)) from None
         from livemetrics import lifeline
 
         with open(self.log_file, "ab") as log:
@@ -206,7 +232,8 @@ class LocalKafka:
             if proc.poll() is not None:
                 raise KafkaLaunchError(f"broker exited with {proc.returncode}; see {self.log_file}:\n{self._tail()}")
             if self.answering() and self._metadata_ok():
-                return f"kafka {self.settings.kafka_version} running (pid {proc.pid}) on {self.settings.kafka_bootstrap}"
+                mode = ", SASL/SCRAM with ACLs" if self.settings.kafka_security == "sasl" else ""
+                return f"kafka {self.settings.kafka_version} running (pid {proc.pid}) on {self.settings.kafka_bootstrap}{mode}"
             time.sleep(0.3)
         self.stop()
         raise KafkaLaunchError(f"broker did not answer within {wait_s:.0f}s; see {self.log_file}:\n{self._tail()}")
@@ -217,7 +244,7 @@ class LocalKafka:
         from livemetrics.kafka_config import admin_config
 
         try:
-            md = AdminClient(admin_config(self.settings)).list_topics(timeout=2)
+            md = AdminClient(admin_config(as_admin(self.settings))).list_topics(timeout=2)
             return bool(md.brokers)
         except Exception:  # noqa: BLE001 - any failure means "not ready yet"
             return False

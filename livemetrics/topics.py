@@ -7,7 +7,8 @@ import time
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from livemetrics.kafka_config import admin_config
+from livemetrics.kafka_acls import apply_acls
+from livemetrics.kafka_config import admin_config, as_admin
 from livemetrics.settings import ALL_TOPICS, COMPACTED_TOPICS, RAW_TOPICS, TABLE_NAMES, WINDOWED_TABLE_EXPIRES_S, Settings
 
 HOUR_MS = 3_600_000
@@ -86,12 +87,15 @@ _TRANSIENT = {KafkaError._DESTROY_BROKER, KafkaError._TRANSPORT, KafkaError._TIM
 
 def create_topics(s: Settings, timeout: float = 30.0) -> list[str]:
     """Create missing topics; return the names created. Existing topics are left as they are. A transient
-    failure is tried again (for what is still missing) until ``timeout``."""
+    failure is tried again (for what is still missing) until ``timeout``. In secure mode the topics' ACLs
+    are (re)applied too (kafka_acls.py), as the admin principal."""
     deadline = time.monotonic() + timeout
     created: list[str] = []
+    s = as_admin(s)
     while True:
         try:
             created += _create_missing(s, timeout)
+            apply_acls(s, timeout)
             return created
         except KafkaException as exc:
             if exc.args[0].code() not in _TRANSIENT or time.monotonic() > deadline:

@@ -6,7 +6,7 @@ import logging
 
 import faust
 
-from livemetrics.kafka_config import faust_broker_url
+from livemetrics.kafka_config import faust_broker_credentials, faust_broker_url
 from livemetrics.settings import get_settings
 from streams import log_throttle
 
@@ -15,6 +15,7 @@ settings = get_settings()
 app = faust.App(
     settings.app_id,
     broker=faust_broker_url(settings),
+    broker_credentials=faust_broker_credentials(settings),  # None: plaintext (docs/security.md, Kafka)
     store=settings.store,
     datadir=str(settings.data_dir.resolve() / "faust"),
     topic_partitions=settings.partitions,

@@ -1,0 +1,126 @@
+"""Secure mode on the local broker (its own broker: SASL/SCRAM-SHA-512, StandardAuthorizer, the ACLs of
+livemetrics/kafka_acls.py): who can log in, and what each principal may write and read."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+
+import pytest
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from pydantic import SecretStr
+
+from livemetrics import keys
+from livemetrics.kafka_config import admin_config, base_config, producer_config
+from livemetrics.kafka_local import LocalKafka
+from livemetrics.settings import Settings
+from livemetrics.topics import create_topics
+from tests.support.services import free_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory) -> Settings:
+    """A secure broker of its own, its topics and ACLs; the settings log in as admin."""
+    passwords = {f"kafka_{r}_password": secrets.token_urlsafe(24) for r in ("admin", "gateway", "worker", "api")}
+    s = Settings(data_dir=tmp_path_factory.mktemp("secure"), kafka_bootstrap=f"127.0.0.1:{free_port()}",
+                 kafka_controller_port=free_port(), kafka_security="sasl", topic_prefix="acl.", app_id="lm-acl",
+                 sink_group="sink-acl", delivery_timeout_ms=5000, **passwords)
+    lk = LocalKafka(s)
+    assert "SASL/SCRAM with ACLs" in lk.start(quiet=True)
+    try:
+        create_topics(s)
+        yield s
+    finally:
+        lk.stop()
+
+
+def as_role(s: Settings, role: str) -> Settings:
+    return s.model_copy(update={"kafka_role": role})
+
+
+def produce(conf: dict, topic: str, timeout: float = 10.0) -> KafkaError | None:
+    """Produce one record; the delivery error (None: stored)."""
+    p = Producer({**conf, "message.timeout.ms": int(timeout * 1000)})
+    result: list = []
+    p.produce(topic, key=b"k", value=b'{"x": 1}', partition=0, on_delivery=lambda err, _msg: result.append(err))
+    p.flush(timeout + 5)
+    assert result, "no delivery report"
+    return result[0]
+
+
+def read_one(conf: dict, topic: str, timeout: float = 10.0):
+    """The first record of partition 0 of ``topic`` (assigned, as the key registry reads), or the error the
+    broker answered instead (a topic the principal may not see is refused in its metadata already)."""
+    c = Consumer({**conf, "group.id": "unused", "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        refused = c.list_topics(topic, timeout=timeout).topics[topic].error
+        if refused is not None:
+            return refused
+        c.assign([TopicPartition(topic, 0, 0)])
+        msg = c.poll(timeout)
+        assert msg is not None, f"nothing read from {topic} within {timeout}s"
+        return msg.error() or msg
+    finally:
+        c.close()
+
+
+def test_a_client_without_credentials_is_refused(secure):
+    plain = secure.model_copy(update={"kafka_security": "plaintext"})
+    with pytest.raises(KafkaException) as refused:
+        AdminClient(admin_config(plain)).list_topics(timeout=5)
+    assert refused.value.args[0].code() in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT)
+    assert produce(base_config(plain), secure.topic("page-events"), timeout=3) is not None
+
+
+def first_client_error(conf: dict, timeout: float = 10.0) -> KafkaError | None:
+    """The first error a client reports through ``error_cb`` (a refused login), None if none in ``timeout``."""
+    errors: list[KafkaError] = []
+    p = Producer({**conf, "error_cb": errors.append})
+    deadline = time.monotonic() + timeout
+    while not errors and time.monotonic() < deadline:
+        p.poll(0.2)
+    return errors[0] if errors else None
+
+
+def test_a_wrong_password_is_refused(secure):
+    wrong = as_role(secure, "gateway").model_copy(update={"kafka_gateway_password": SecretStr(secrets.token_urlsafe(24))})
+    refused = first_client_error(base_config(wrong))
+    assert refused is not None and refused.code() == KafkaError._AUTHENTICATION, refused
+    with pytest.raises(KafkaException):
+        AdminClient(admin_config(wrong)).list_topics(timeout=3)
+    assert first_client_error(base_config(as_role(secure, "gateway")), timeout=2) is None  # the right one logs in
+
+
+def test_the_gateway_writes_raw_topics_only_and_cannot_read_alerts(secure):
+    gateway = producer_config(as_role(secure, "gateway"))
+    assert produce(gateway, secure.topic("page-events")) is None
+    refused = produce(gateway, secure.topic("seller-keys"))
+    assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert produce(producer_config(secure), secure.topic("payment-alerts")) is None  # admin writes one
+    read = read_one(base_config(as_role(secure, "gateway")), secure.topic("payment-alerts"))
+    assert isinstance(read, KafkaError) and read.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert not isinstance(read_one(base_config(as_role(secure, "api")), secure.topic("payment-alerts")), KafkaError)
+
+
+def test_only_the_admin_writes_seller_keys(secure):
+    for role in ("gateway", "worker", "api"):
+        refused = produce(producer_config(as_role(secure, role)), secure.topic("seller-keys"))
+        assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, role
+    # The admin can: a key it publishes reaches the gateway's registry, read as the gateway.
+    browser, rec = keys.new_key("pk", f"shop-{uuid.uuid4().hex[:6]}")
+    keys.publish(secure, rec)
+    registry = keys.KeyRegistry(as_role(secure, "gateway")).start()
+    try:
+        assert registry.wait_for(rec.key_id) and registry.authenticate(browser, ("browser",)) == rec
+    finally:
+        registry.stop()
+
+
+def test_the_worker_cannot_read_seller_keys(secure):
+    read = read_one(base_config(as_role(secure, "worker")), secure.topic("seller-keys"))
+    assert isinstance(read, KafkaError) and read.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
