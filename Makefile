@@ -9,7 +9,7 @@ LOCK    = requirements/test.lock
 STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut -c1-12)
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup lock system-deps kafka-jars chromium promtool tracker-js run test test-long test-fast chaos lint clean
+.PHONY: setup lock system-deps kafka-jars chromium ops-tools tracker-js run test test-long test-fast chaos lint clean
 
 setup: $(STAMP)
 
@@ -43,9 +43,11 @@ kafka-jars: setup system-deps
 chromium:
 	@command -v chromium >/dev/null || ( $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium )
 
-# promtool checks and unit-tests deploy/prometheus/ in the suite (Debian's prometheus package).
-promtool:
-	@command -v promtool >/dev/null || ( $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q prometheus )
+# The operators' tools the suite checks deploy/ with: promtool (deploy/prometheus/, Debian's prometheus
+# package) and docker-compose (`config -q` of deploy/compose.yaml; no Docker daemon needed).
+ops-tools:
+	@command -v promtool >/dev/null && command -v docker-compose >/dev/null || \
+	  ( $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q prometheus docker-compose )
 
 # The npm package producers/tracker-js (its tests run in make test): Debian's Node.js and npm when missing,
 # then `npm ci` (exactly package-lock.json, from the npm registry) only when the lock file changed.
@@ -62,13 +64,13 @@ run: kafka-jars
 
 # Two pytest processes, a test file each at a time (most integration tests wait on brokers, rebalances and
 # child processes rather than on the CPU); `long` cases run in make test-long.
-test: kafka-jars chromium promtool tracker-js
+test: kafka-jars chromium ops-tools tracker-js
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not long"
 
 test-long: kafka-jars chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m long
 
-test-fast: setup promtool
+test-fast: setup ops-tools
 	$(BIN)/python -m pytest -q -m "not integration and not browser"
 
 # The broker SIGKILLed under load and restarted, CHAOS_CYCLES times (make test runs 2); then the chaos test:

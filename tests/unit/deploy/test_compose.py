@@ -48,8 +48,13 @@ def test_compose_has_the_production_topology(compose):
     apps = app_services(compose)
     roles = {s["command"][0] for s in apps.values()}
     assert {"gateway", "worker", "sink", "api", "migrate", "kafka"} <= roles
-    for role in ("gateway", "worker", "api"):
+    for role in ("gateway", "api"):
         assert services[role]["deploy"]["replicas"] >= 2
+    # workers are separate services, not replicas: each needs a RocksDB state volume of its own
+    workers = [s for s in apps.values() if s["command"][0] == "worker"]
+    assert len(workers) >= 2 and all("replicas" not in s.get("deploy", {}) for s in workers)
+    volumes = [v.split(":")[0] for s in workers for v in s["volumes"]]
+    assert len(volumes) == len(set(volumes)) == len(workers)
     assert "nginx" in services["proxy"]["image"]
 
 

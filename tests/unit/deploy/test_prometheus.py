@@ -13,12 +13,14 @@ ROOT = Path(__file__).resolve().parents[3]
 PROM = ROOT / "deploy" / "prometheus"
 DASHBOARD = ROOT / "deploy" / "grafana" / "livemetrics.json"
 SUFFIXES = re.compile(r"_(total|bucket|sum|count)$")
+# a metric's name where prometheus-client defines it (Counter("livemetrics_...", ...), GaugeMetricFamily(...))
+DEFINED = re.compile(r"(?:Counter|Gauge|Histogram|Summary|MetricFamily)\(\s*\"(livemetrics_[a-z_]+)\"")
 
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
     path = shutil.which("promtool")
-    assert path, "promtool is missing: `make test` installs Debian's prometheus package (make promtool)"
+    assert path, "promtool is missing: `make test` installs Debian's prometheus package (make ops-tools)"
     return path
 
 
@@ -26,7 +28,7 @@ def exported() -> set[str]:
     names = set()
     for src in ROOT.glob("*/**/*.py"):
         if src.parts[len(ROOT.parts)] in {"livemetrics", "producers", "streams", "clickhouse", "api"}:
-            names |= set(re.findall(r"\"(livemetrics_[a-z_]+)\"", src.read_text()))
+            names |= set(DEFINED.findall(src.read_text()))
     return {SUFFIXES.sub("", n) for n in names}
 
 
