@@ -93,6 +93,7 @@ class SinkEvent(msgspec.Struct, gc=False):
     device: str | None = None
     is_bot: bool = False
     backfill: bool = False
+    source: str = "browser"  # not stored (the key kind): alerts carry it as their trust label
 
 
 def _raw(r: msgspec.Raw) -> str:

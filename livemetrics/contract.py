@@ -130,6 +130,10 @@ class Event(Struct, omit_defaults=True):
     device: str | None = None
     is_bot: bool = False
     backfill: bool = False  # historical import: stored, never counted live
+    # The kind of key the gateway authenticated (never a sender's field): "browser" (a public key, anyone
+    # can send with it) or "server" (signed by the seller's server). Unstamped (older) events read as
+    # browser, the less trusted. Alerts carry it as their trust label (docs/security.md, Browser keys).
+    source: str = "browser"
 
 
 class ContractError(ValueError):

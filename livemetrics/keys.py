@@ -44,6 +44,10 @@ class KeyRecord(msgspec.Struct, omit_defaults=True):
     can_read_pii: bool = True
     rate_per_s: int = 0  # 0 = the default limit
     secret_enc: str = ""  # server keys: the secret, sealed with the deployment's key-encryption key
+    # Browser keys: the web origins (``https://shop.example``) whose pages may send with the key; empty is
+    # refused outside dev mode. Server keys are never origin-checked (docs/security.md, Browser keys).
+    origins: list[str] = []
+    event_types: list[str] = []  # the event types the key may send; empty: all
 
 
 @dataclass(frozen=True)

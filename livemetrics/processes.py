@@ -125,14 +125,25 @@ def sellers(settings: Settings, args: argparse.Namespace) -> int:
         keys.publish(settings, rec)
         return presented
 
+    from livemetrics.key_options import key_limits
+
+    try:
+        limits = key_limits(args.origin, args.event_types) if args.action in ("add", "update") else {}
+    except ValueError as exc:
+        print(f"livemetrics sellers {args.action}: {exc}", file=sys.stderr)
+        return 2
     if args.action == "add":
         extra = {"rate_per_s": args.rate} if args.rate else {}
+        types = {"event_types": limits["event_types"]} if "event_types" in limits else {}
         print(f"seller:      {args.seller_id}")
-        print(f"browser key: {make('browser', args.seller_id, 'browser', **extra)}")
+        print(f"browser key: {make('browser', args.seller_id, 'browser', **extra, **limits)}")
         print(f"read token:  {make('token', args.seller_id, 'dashboard', **({'can_read_pii': False} if args.no_pii else {}))}")
-        if args.server_key:
-            print(f"server key:  {make('server', args.seller_id, 'server', **extra)}")
+        if args.server_key:  # signed by the seller's server: never origin-checked
+            print(f"server key:  {make('server', args.seller_id, 'server', **extra, **types)}")
         print("Keep the token and server key secret; they cannot be shown again.", file=sys.stderr)
+        if not limits.get("origins") and not settings.dev_mode:
+            print("The browser key has no allowed origins: the gateway refuses it until you add them with "
+                  "`livemetrics sellers update <key id> --origin https://your-shop.example`.", file=sys.stderr)
         return 0
     reg = keys.KeyRegistry(settings).start()
     try:
@@ -152,13 +163,27 @@ def sellers(settings: Settings, args: argparse.Namespace) -> int:
             if rec.revoked:
                 print(f"{rec.key_id} is revoked; add a new key instead", file=sys.stderr)
                 return 1
-            extra = {"rate_per_s": rec.rate_per_s, "can_read_pii": rec.can_read_pii}
+            extra = {"rate_per_s": rec.rate_per_s, "can_read_pii": rec.can_read_pii,
+                     "origins": rec.origins, "event_types": rec.event_types}
             presented = make(rec.kind, rec.seller_id, rec.label, **extra)
             old = (msgspec.structs.replace(rec, expires_at=int(time.time()) + args.grace) if args.grace
                    else msgspec.structs.replace(rec, revoked=True))
             keys.publish(settings, old)
             print(f"new {rec.kind} key for {rec.seller_id}: {presented}")
             print(f"old key {rec.key_id} " + (f"works for {args.grace} s more" if args.grace else "revoked"))
+            return 0
+        if args.action == "update":
+            if "origins" in limits and rec.kind != "browser":
+                print(f"{rec.key_id} is a {rec.kind} key; only browser keys have allowed origins", file=sys.stderr)
+                return 2
+            if args.rate is not None:
+                limits["rate_per_s"] = args.rate
+            if not limits:
+                print("nothing to change: give --origin, --event-types or --rate", file=sys.stderr)
+                return 2
+            keys.publish(settings, msgspec.structs.replace(rec, **limits))
+            print(f"updated {rec.kind} {rec.key_id} of {rec.seller_id}: "
+                  + ", ".join(f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in limits.items()))
             return 0
         keys.publish(settings, msgspec.structs.replace(rec, revoked=True))
         print(f"revoked {rec.kind} {rec.key_id} of {rec.seller_id}")

@@ -256,6 +256,10 @@ def up(settings: Settings, simulate: bool = True, kafka: str | None = None, clic
         overrides["kafka_bootstrap"] = kafka
     if clickhouse:
         overrides["clickhouse_dsn"] = clickhouse
+    if simulate:  # the simulator sends every simulated shopper's events from this one address
+        ip_rate = settings.client_ip_rate_per_s
+        overrides["client_ip_rate_per_s"] = max(ip_rate, int(rate * 4)) if ip_rate else 0
+        overrides["browser_rate_per_s"] = max(settings.browser_rate_per_s, int(rate * 4))
     # A development stack: its children may start with the built-in secrets (livemetrics/secrets_check.py).
     settings = settings.model_copy(update={**overrides, "dev_mode": True})
     say("livemetrics up: development mode (LIVEMETRICS_DEV_MODE=true for every process it starts: "

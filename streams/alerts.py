@@ -46,5 +46,8 @@ def payment_failure_alert(ev: Event, st: SessionState | None, now: int) -> dict[
         },
         "client": {"ip": ev.ip, "browser": ev.browser, "os": ev.os, "device": ev.device, "user_agent": ev.user_agent},
         "context": ctx,
+        # The trust label: "browser" (sent with a public key, anyone could have) or "server" (signed by the
+        # seller's server); stamped by the gateway from the key, never from the event's own fields.
+        "source": ev.source,
         "latency_ms": now - ev.received_at,
     }

@@ -49,4 +49,6 @@ def check(seller: str, rates: dict[str, Any], now: int, rule: SpikeRule, last_al
         "baseline_failures": f_before,
         "baseline_succeeded": s_before,
         "baseline_failure_rate": round(r_before, 4),
+        # Counted from every payment event, browser-reported ones included: only as trustworthy as those.
+        "source": "browser",
     }

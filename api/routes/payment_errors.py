@@ -35,7 +35,9 @@ async def list_payment_errors(
     from_: Annotated[str | None, Query(alias="from", description="ISO 8601, before `to`", json_schema_extra=INSTANT)] = None,
     to: Annotated[str | None, Query(description="ISO 8601", json_schema_extra=INSTANT)] = None,
 ) -> dict:
-    """Payment-error alerts with customer contact, order and diagnostics, newest first, paginated."""
+    """Payment-error alerts with customer contact, order and diagnostics, newest first, paginated. Each
+    item's `source` is its trust label: `browser` (sent with a public browser key: anyone could have sent
+    it, contact data included) or `server` (signed by the seller's server)."""
     start = parse_instant(from_, "from") if from_ else None
     end = parse_instant(to, "to") if to else None
     if start and end and start >= end:
@@ -44,7 +46,9 @@ async def list_payment_errors(
         page = await asyncio.to_thread(store.page, settings, seller_id, limit, cursor, status, method, error_code, start, end)
     except store.CursorError as exc:
         raise HTTPException(422, str(exc)) from None
-    page["items"] = [alert_for(principal, a) for a in page["items"]]
+    # Every item says who reported it ("browser" or "server", docs/security.md, Browser keys); rows stored
+    # before alerts carried the label count as browser-reported, the less trusted.
+    page["items"] = [alert_for(principal, {**a, "source": a.get("source") or "browser"}) for a in page["items"]]
     return page
 
 

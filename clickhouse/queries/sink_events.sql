@@ -38,7 +38,7 @@ FROM input('line UInt32, kafka_topic String, kafka_partition UInt16, kafka_offse
                   error_message String, details String, items String),
     customer Tuple(email String, phone String, name String),
     ip String, ip_hash String, user_agent String, browser String, os String, device String,
-    is_bot Bool, backfill Bool)')
+    is_bot Bool, backfill Bool, source String)')
 WHERE NOT throwIf(e.event_id IS NULL OR e.type IS NULL OR e.seller_id IS NULL OR e.session_id IS NULL
                   OR e.ts IS NULL OR e.received_at IS NULL, 'an event lacks a required field')
   AND NOT throwIf(line != rowNumberInAllBlocks() OR line >= {rows}, 'a message value is not exactly one event')

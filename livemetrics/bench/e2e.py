@@ -71,7 +71,7 @@ UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, 
 
 async def _load(gateway: str, key: str, stop_at: float, counter: list[int], rate: float) -> None:
     rng = random.Random()
-    async with httpx.AsyncClient(base_url=gateway, timeout=30, headers={**UA, "Authorization": f"Bearer {key}"}) as http:
+    async with httpx.AsyncClient(base_url=gateway, timeout=30, headers={**UA, "Origin": gateway, "Authorization": f"Bearer {key}"}) as http:
         interval = BATCH * CONCURRENCY / rate
         next_at = time.monotonic() + rng.random() * interval
         while time.monotonic() < stop_at:
@@ -88,7 +88,7 @@ async def _probe(gateway: str, api: str, key: str, token: str, seller: str, stop
     acked: dict[int, float] = {}
     latencies: list[float] = []
     async with websockets.connect(ws_url, max_size=None) as ws, \
-            httpx.AsyncClient(base_url=gateway, timeout=30, headers={**UA, "Authorization": f"Bearer {key}"}) as http:
+            httpx.AsyncClient(base_url=gateway, timeout=30, headers={**UA, "Origin": gateway, "Authorization": f"Bearer {key}"}) as http:
         first = json.loads(await ws.recv())
         base = first["data"]["live"].get("home", 0)
 
@@ -160,7 +160,7 @@ def _warm_up(gateway: str, api: str, keys: dict, seller: str, timeout: float = 1
     counted live before the clock starts."""
     ev = {"event_id": str(uuid.uuid4()), "type": "page_view", "ts": int(time.time() * 1000),
           "session_id": f"warmup-{uuid.uuid4().hex[:12]}", "page": {"type": "home", "path": "/"}}
-    httpx.post(f"{gateway}/v1/events", json=ev, headers={**UA, "Authorization": f"Bearer {keys['browser_key']}"},
+    httpx.post(f"{gateway}/v1/events", json=ev, headers={**UA, "Origin": gateway, "Authorization": f"Bearer {keys['browser_key']}"},
                timeout=30).raise_for_status()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -192,6 +192,7 @@ def run(args) -> int:
         gateway_port=_free_port(), api_port=_free_port(), clickhouse_dsn=args.clickhouse or "",
         topic_prefix=f"bench{uuid.uuid4().hex[:6]}." if args.kafka else "", app_id=f"lm-bench-{uuid.uuid4().hex[:6]}",
         sink_group=f"sink-bench-{uuid.uuid4().hex[:6]}", clickhouse_database=f"lm_bench_{uuid.uuid4().hex[:6]}",
+        browser_rate_per_s=1_000_000, client_ip_rate_per_s=0,  # one load client: no browser limits
     )
     stack = Stack(settings, simulate=False)
     try:

@@ -203,7 +203,8 @@ def run(args) -> int:
             bootstrap = ks.kafka_bootstrap
             broker_pid = lk.pid()
         s = Settings(dev_mode=True, data_dir=tmp, kafka_bootstrap=bootstrap, topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.",
-                     gateway_rate_per_s=10_000_000, store="memory://")
+                     gateway_rate_per_s=10_000_000, store="memory://",
+                     browser_rate_per_s=10_000_000, client_ip_rate_per_s=0)  # one load client: no browser limits
         create_topics(s)
         key, rec = keys.new_key("pk", "bench", label="bench")
         keys.publish(s, rec)

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from livemetrics.keys import KeyRecord, KeyRegistry
+from livemetrics.origins import request_origin
 
 KEY_ID = "x-livemetrics-key-id"
 TIMESTAMP = "x-livemetrics-timestamp"
@@ -90,9 +91,10 @@ def bearer_key(headers, query) -> str:
 
 
 class Authenticator:
-    def __init__(self, registry: KeyRegistry, tolerance_s: int):
+    def __init__(self, registry: KeyRegistry, tolerance_s: int, dev_mode: bool = False):
         self.registry = registry
         self.tolerance_s = tolerance_s
+        self.dev_mode = dev_mode  # browser keys without allowed origins work from anywhere (development only)
         self.replays = ReplayCache(keep_s=2 * tolerance_s)
 
     def caller(self, headers, query, body: bytes) -> Caller:
@@ -113,7 +115,26 @@ class Authenticator:
             raise AuthError(401, "unknown, revoked or wrong key")
         if backfill:
             raise AuthError(403, "X-Livemetrics-Backfill is only accepted on requests signed with a server key")
+        self._check_origin(rec, headers)
         return Caller(rec, False)
+
+    def _check_origin(self, rec: KeyRecord, headers) -> None:
+        """A browser key works only from the pages of its allowed origins (Origin, else Referer). This stops
+        a copied key being used from another site's visitors; a non-browser client can forge both headers,
+        which the rate limits per key and per client IP bound (docs/security.md, Browser keys)."""
+        if not rec.origins:
+            if self.dev_mode:
+                return
+            raise AuthError(403, f"browser key {rec.key_id} has no allowed origins: create browser keys with "
+                                 "`livemetrics sellers add --origin https://your-shop.example` (only dev mode "
+                                 "accepts a browser key without origins)")
+        origin = request_origin(headers.get("origin"), headers.get("referer"))
+        if origin is None:
+            raise AuthError(403, f"browser key {rec.key_id} is accepted only from its allowed origins, and this "
+                                 "request names none (no Origin or Referer header)")
+        if origin not in rec.origins:
+            raise AuthError(403, f"origin {origin} is not allowed for browser key {rec.key_id} "
+                                 f"(allowed: {', '.join(rec.origins)})")
 
     def _verify_signed(self, key_id: str, ts: str | None, signature: str | None, body: bytes) -> KeyRecord:
         if not ts or not signature:

@@ -55,5 +55,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     gateway = args.gateway or f"http://127.0.0.1:{settings.gateway_port}"
     wanted = SELLER_IDS[: args.sellers]
-    sellers = ensure_demo_sellers(settings, wanted)  # reuses the keys `livemetrics up` stored
+    sellers = ensure_demo_sellers(settings, wanted, gateway)  # reuses the keys `livemetrics up` stored
     return asyncio.run(_main(args, gateway, sellers))

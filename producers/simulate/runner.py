@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from livemetrics import keys
+from producers.simulate.sellers import gateway_origin
 from producers.simulate.sessions import Planned
 from producers.simulate.traffic import LiveTraffic, backfill_plan
 
@@ -42,6 +43,7 @@ class Stats:
 class Sender:
     def __init__(self, http: httpx.AsyncClient, stats: Stats):
         self.http, self.stats = http, stats
+        self.origin = gateway_origin(str(http.base_url))
 
     async def post(self, key: str, user_agent: str, events: list[dict], backfill: bool = False) -> float | None:
         """Send one batch; None when done, else the seconds to wait before sending it again."""
@@ -54,8 +56,9 @@ class Sender:
                             "X-Livemetrics-Signature": keys.sign(secret, ts, body)})
             if backfill:
                 headers["X-Livemetrics-Backfill"] = "1"
-        else:
+        else:  # as the storefront's pages send it: from the demo storefront's origin (the gateway's own)
             headers["Authorization"] = f"Bearer {key}"
+            headers["Origin"] = self.origin
         try:
             r = await self.http.post("/v1/events", content=body, headers=headers)
         except httpx.HTTPError as exc:

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from livemetrics import keys
+from livemetrics.origins import normalize_origin
 from livemetrics.settings import Settings
 from producers.simulate.catalog import SELLER_IDS
 
@@ -20,14 +21,37 @@ def keys_file(settings: Settings) -> Path:
     return settings.data_dir.resolve() / "up" / f"sellers-{where}.json"
 
 
-def _still_valid(registry: keys.KeyRegistry, entry: dict) -> bool:
-    return all(registry.authenticate(entry[k], kinds) is not None
-               for k, kinds in (("browser_key", ("browser",)), ("token", ("token",)), ("server_key", ("server",))))
+def demo_origins(settings: Settings, gateway: str | None = None) -> list[str]:
+    """The origins the demo storefront's pages (served by the gateway under /demo/) and the simulator, which
+    sends as those pages would, come from: the gateway's own, by each loopback name, and ``gateway``."""
+    port = settings.gateway_port
+    hosts = ["127.0.0.1", "localhost"] + ([settings.host] if settings.host not in ("127.0.0.1", "localhost", "0.0.0.0", "::") else [])
+    out = [normalize_origin(f"http://{h}:{port}") for h in hosts]
+    if gateway and normalize_origin(gateway_origin(gateway)) not in out:
+        out.append(normalize_origin(gateway_origin(gateway)))
+    return out
 
 
-def ensure_demo_sellers(settings: Settings, seller_ids: tuple[str, ...] = SELLER_IDS) -> dict[str, dict[str, str]]:
+def gateway_origin(url: str) -> str:
+    """scheme://host[:port] of a gateway URL (its path dropped): the Origin the simulator sends."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    return normalize_origin(f"{u.scheme}://{u.netloc}")
+
+
+def _still_valid(registry: keys.KeyRegistry, entry: dict, origins: list[str]) -> bool:
+    browser = registry.authenticate(entry["browser_key"], ("browser",))
+    return browser is not None and set(origins) <= set(browser.origins) and all(
+        registry.authenticate(entry[k], kinds) is not None for k, kinds in (("token", ("token",)), ("server_key", ("server",))))
+
+
+def ensure_demo_sellers(settings: Settings, seller_ids: tuple[str, ...] = SELLER_IDS,
+                        gateway: str | None = None) -> dict[str, dict[str, str]]:
     """{seller_id: {"browser_key", "token", "server_key"}} for every demo seller; reuses stored keys that
-    still work. The server key (signed requests) is what ``--backfill-days`` sends history with."""
+    still work. The server key (signed requests) is what ``--backfill-days`` sends history with. Browser keys
+    allow the demo storefront's origins (``demo_origins``), as a seller's keys allow their shop's."""
+    origins = demo_origins(settings, gateway)
     path = keys_file(settings)
     stored: dict = json.loads(path.read_text()) if path.exists() else {}
     registry = keys.KeyRegistry(settings).start()
@@ -35,8 +59,8 @@ def ensure_demo_sellers(settings: Settings, seller_ids: tuple[str, ...] = SELLER
         out = {}
         for sid in seller_ids:
             entry = stored.get(sid)
-            if not entry or not _still_valid(registry, entry):
-                browser, brec = keys.new_key("pk", sid, label="simulator")
+            if not entry or not _still_valid(registry, entry, origins):
+                browser, brec = keys.new_key("pk", sid, label="simulator", origins=origins)
                 token, trec = keys.new_key("st", sid, label="up dashboard")
                 server, srec = keys.new_server_key(sid, settings.key_encryption_key.get_secret_value(),
                                                    label="simulator backfill")

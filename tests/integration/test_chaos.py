@@ -58,7 +58,7 @@ def test_chaos_kills_under_load_lose_nothing_answered_202(tmp_path):
         s = up_settings(up)
         sellers = up.sellers()
         probe = LiveProbe(up, "tiny-books")  # not under load: its count says the worker is back
-        fronts = [TimedStorefront(f"{up.gateway}/v1/events", sellers[seller]["browser_key"], seller, sessions=SESSIONS,
+        fronts = [TimedStorefront(f"{up.gateway}/v1/events", sellers[seller]["browser_key"], seller, sessions=SESSIONS, origin=up.gateway,
                                   seed=i, batch=20, pause=0.02, deadline_s=ROUNDS * 600 + 300)
                   for i, seller in enumerate(SELLERS * 2)]
         for front in fronts:

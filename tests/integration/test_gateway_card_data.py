@@ -31,7 +31,7 @@ def gw(settings, add_seller):
     registry = KeyRegistry(settings).start()
     wait_until(lambda: registry.record(keys.split_key(browser)[1]), 10, what="keys loaded")
     server = ThreadServer(create_gateway(settings, registry)).start()
-    yield server.url, {"Authorization": f"Bearer {browser}", "User-Agent": f.CHROME}
+    yield server.url, f.browser_headers(browser)
     server.stop()
     registry.stop()
 

@@ -32,7 +32,7 @@ def gateway(settings, add_seller):
 
 def post_raw(server, key, content: bytes) -> httpx.Response:
     return httpx.post(f"{server.url}/v1/events", content=content, timeout=20,
-                      headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json", "User-Agent": f.CHROME})
+                      headers=f.browser_headers(key, **{"Content-Type": "application/json"}))
 
 
 def test_malformed_json_is_named(gateway):

@@ -97,7 +97,7 @@ def post_bodies(st: Stack, ledger: Ledger) -> None:
     """BODIES bodies, drawn PER_EXAMPLE at a time and posted CONCURRENT at once (the gateway answers each
     only after Kafka's acknowledgement, so one at a time would mostly wait)."""
     key = st.sellers[SELLER][0]
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "User-Agent": f.CHROME}
+    headers = f.browser_headers(key, **{"Content-Type": "application/json"})
     with httpx.Client(base_url=st.gateway.url, headers=headers, timeout=30) as client, \
             ThreadPoolExecutor(CONCURRENT) as pool:
         for body in BROKEN_BODIES:  # each once for certain (the generator draws them only now and then)

@@ -31,7 +31,7 @@ def gw(settings, add_seller):
     b_browser, _ = add_seller(settings, "seller-b")
     a_server, a_rec = keys.new_server_key("seller-a", kek)
     b_server, b_rec = keys.new_server_key("seller-b", kek)
-    slow, slow_rec = keys.new_key("pk", "seller-a", rate_per_s=5)
+    slow, slow_rec = keys.new_key("pk", "seller-a", rate_per_s=5, origins=[f.SHOP_ORIGIN])
     for rec in (a_rec, b_rec, slow_rec):
         keys.publish(settings, rec)
     registry = KeyRegistry(settings).start()
@@ -111,7 +111,7 @@ def test_server_key_is_never_accepted_as_a_bearer_token(gw):
 def test_one_sellers_keys_never_write_as_another(gw):
     # A body naming another seller is refused, for browser and server keys alike.
     ev = f.page_view(seller_id="seller-b")
-    r = post(gw["url"], json.dumps(ev).encode(), {"Authorization": f"Bearer {gw['a_browser']}"})
+    r = post(gw["url"], json.dumps(ev).encode(), f.browser_headers(gw['a_browser']))
     assert r.status_code == 422 and "`seller_id` 'seller-b' does not match the key's seller" in r.json()["error"]
     body = json.dumps({"events": [f.page_view(seller_id="seller-b"), f.page_view(seller_id="seller-a")]}).encode()
     r = post(gw["url"], body, signed(gw["a_server"], body))
@@ -129,7 +129,7 @@ def test_one_sellers_keys_never_write_as_another(gw):
 def test_backfill_only_from_server_keys(gw):
     ev = f.page_view(ts=int(time.time() * 1000) - 5 * 86_400_000)
     body = json.dumps(ev).encode()
-    r = post(gw["url"], body, {"Authorization": f"Bearer {gw['a_browser']}", "X-Livemetrics-Backfill": "1"})
+    r = post(gw["url"], body, f.browser_headers(gw['a_browser'], **{"X-Livemetrics-Backfill": "1"}))
     assert r.status_code == 403 and "server key" in r.json()["error"]
     r = post(gw["url"], body, signed(gw["a_server"], body, **{"X-Livemetrics-Backfill": "1"}))
     assert r.status_code == 202
@@ -139,7 +139,7 @@ def test_backfill_only_from_server_keys(gw):
 
 def test_rate_limit_answers_429_with_retry_after(gw):
     body = json.dumps({"events": [f.heartbeat() for _ in range(10)]}).encode()
-    h = {"Authorization": f"Bearer {gw['slow']}"}
+    h = f.browser_headers(gw['slow'])
     assert post(gw["url"], body, h).status_code == 202  # a burst of 2 s x 5/s
     r = post(gw["url"], body, h)
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1 and "rate limit" in r.json()["error"]
@@ -149,7 +149,7 @@ def test_body_limit_counts_bytes_read_without_content_length(gw):
     def chunks():
         for _ in range(20):
             yield b" " * 65_536  # 1.25 MiB of whitespace, streamed chunked
-    r = httpx.post(f"{gw['url']}/v1/events", content=chunks(), headers={"Authorization": f"Bearer {gw['a_browser']}"}, timeout=20)
+    r = httpx.post(f"{gw['url']}/v1/events", content=chunks(), headers=f.browser_headers(gw['a_browser']), timeout=20)
     assert r.status_code == 413 and "1048576" in r.json()["error"]
 
 
@@ -202,7 +202,7 @@ def test_no_card_number_reaches_kafka(gw):
         digits, written = card
         bad = f.payment_failed(payment_overrides={"details": {"note": f"paid with {written}"}})
         good = f.payment_failed()
-        r = post(gw["url"], json.dumps({"events": [bad, good]}).encode(), {"Authorization": f"Bearer {gw['a_browser']}"})
+        r = post(gw["url"], json.dumps({"events": [bad, good]}).encode(), f.browser_headers(gw['a_browser']))
         assert r.status_code == 202 and r.json()["accepted"] == 1
         assert r.json()["rejected"][0]["index"] == 0 and "card data" in r.json()["rejected"][0]["error"]
         posted.append(digits)

@@ -53,8 +53,8 @@ def ready(url: str) -> bool:
 
 
 def post(sock: socket.socket, key: str, body: bytes) -> int:
-    sock.sendall(b"POST /v1/events HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer %b\r\nContent-Type: "
-                 b"application/json\r\nContent-Length: %d\r\n\r\n%b" % (key.encode(), len(body), body))
+    sock.sendall(b"POST /v1/events HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer %b\r\nOrigin: %b\r\nContent-Type: "
+                 b"application/json\r\nContent-Length: %d\r\n\r\n%b" % (key.encode(), f.SHOP_ORIGIN.encode(), len(body), body))
     head = b""
     while b"\r\n\r\n" not in head:
         head += sock.recv(65536)

@@ -22,6 +22,7 @@ import pytest
 from api.main import create_api
 from livemetrics.keys import KeyRegistry
 from producers.gateway.app import create_gateway
+from tests.support import factories as f
 from tests.support.servers import ThreadServer, wait_until
 from tests.support.stack import module_settings, new_seller
 
@@ -66,6 +67,8 @@ def run_schemathesis(url: str, credential: str, tmp: Path) -> subprocess.Complet
            "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", str(MAX_EXAMPLES),
            "--header", f"Authorization: Bearer {credential}", "--generation-database", "none",
            "--request-timeout", "30", "--no-color"]
+    if credential.startswith("lm_pk_"):  # a browser key works only from its allowed origin
+        cmd[-2:-2] = ["--header", f"Origin: {f.SHOP_ORIGIN}"]
     return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=540)
 
 

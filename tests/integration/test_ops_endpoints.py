@@ -120,7 +120,7 @@ def test_the_worker_is_healthy_ready_and_counts(make_settings, add_seller, tmp_p
         n = 40
         for i in range(n):
             r = httpx.post(f"{gateway.url}/v1/events", json=f.page_view(session_id=f"sess-o-{i:04d}"), timeout=15,
-                           headers={"Authorization": f"Bearer {key}", "User-Agent": f.CHROME})
+                           headers=f.browser_headers(key))
             assert r.status_code == 202
         page = settings.topic("page-events")
 
@@ -161,7 +161,7 @@ def test_the_standalone_sink_is_healthy_ready_and_counts(make_settings, add_sell
         assert scrape(port, "/readyz").json()["partitions_assigned"] == 4 * settings.partitions
         for i in range(25):
             r = httpx.post(f"{gateway.url}/v1/events", json=f.page_view(session_id=f"sess-s-{i:04d}"), timeout=15,
-                           headers={"Authorization": f"Bearer {key}", "User-Agent": f.CHROME})
+                           headers=f.browser_headers(key))
             assert r.status_code == 202
         wait_until(lambda: samples(scrape(port).text, "livemetrics_sink_rows_total").get((("table", "events"),)) == 25,
                    60, interval=0.5, what="25 rows stored", alive=alive)

@@ -41,8 +41,7 @@ def stack(settings, tmp_path, add_seller):
 
 
 def post(gateway: ThreadServer, key: str, body: dict) -> httpx.Response:
-    return httpx.post(f"{gateway.url}/v1/events", json=body, timeout=15,
-                      headers={"Authorization": f"Bearer {key}", "User-Agent": f.CHROME})
+    return httpx.post(f"{gateway.url}/v1/events", json=body, timeout=15, headers=f.browser_headers(key))
 
 
 def live(api: ThreadServer, seller: str, token: str) -> dict:

@@ -7,6 +7,14 @@ import uuid
 from typing import Any
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+# The web origin the test sellers' browser keys allow (stack.new_seller); requests with a browser key send
+# it, as a storefront's pages do (the gateway refuses a browser key from any other origin).
+SHOP_ORIGIN = "https://shop.test"
+
+
+def browser_headers(key: str, **extra: str) -> dict[str, str]:
+    """The headers of a storefront page's request with its browser key."""
+    return {"Authorization": f"Bearer {key}", "User-Agent": CHROME, "Origin": SHOP_ORIGIN, **extra}
 
 
 def _base(type_: str, **kw: Any) -> dict[str, Any]:

@@ -45,10 +45,11 @@ class Storefront(threading.Thread):
     ``hold()`` / ``go()`` pause and resume it between batches (sessions go on across the pauses)."""
 
     def __init__(self, url: str, key: str, seller: str, sessions: int, seed: int, batch: int = 20, pause: float = 0.02,
-                 deadline_s: float = 600, held: bool = False):
+                 deadline_s: float = 600, held: bool = False, origin: str = f.SHOP_ORIGIN):
         super().__init__(daemon=True, name=f"storefront-{seller}-{seed}")
         rng = random.Random(seed)
         self.url, self.key, self.seller, self.batch, self.pause = url, key, seller, batch, pause
+        self.headers = {**f.browser_headers(key), "Origin": origin}  # a page of the key's allowed origin
         self.sessions = [Session(seller, f"{seller}-{seed}-{i:05d}", rng) for i in range(sessions)]
         self.acked: list[dict] = []  # every event answered 202, in the order acknowledged
         self.statuses: Counter = Counter()  # HTTP status (or "network") of every answer
@@ -87,7 +88,7 @@ class Storefront(threading.Thread):
         body = {"events": events}
         while time.monotonic() < self.deadline:
             try:
-                r = client.post(self.url, json=body, headers={"Authorization": f"Bearer {self.key}", "User-Agent": f.CHROME})
+                r = client.post(self.url, json=body, headers=self.headers)
                 status = r.status_code
             except httpx.HTTPError:
                 status = "network"

@@ -20,13 +20,34 @@ class Stack:
         self.worker = WorkerProcess(settings, log_dir).start()
         self.gateway = ThreadServer(create_gateway(settings, self.registry)).start()
         self.api = ThreadServer(create_api(settings, self.registry)).start()
+        if settings.demo_storefront:
+            self._allow_demo_storefront()
+
+    def _allow_demo_storefront(self) -> None:
+        """The sellers' browser keys also allow this gateway's own origin, where its demo storefront's
+        pages come from (the gateway's port is known only now)."""
+        import msgspec
+
+        from livemetrics import keys
+        from livemetrics.origins import normalize_origin
+
+        origin = normalize_origin(self.gateway.url)
+        for browser, token in self.sellers.values():
+            if not browser:
+                continue
+            key_id = browser.split("_")[2]
+            wait_until(lambda: self.registry.record(key_id) is not None, 15, what="browser key loaded")
+            rec = self.registry.record(key_id)
+            if origin in rec.origins:  # a key two entries share
+                continue
+            keys.publish(self.settings, msgspec.structs.replace(rec, origins=[*rec.origins, origin]))
+            wait_until(lambda: origin in self.registry.record(key_id).origins, 15, what="browser key updated")
 
     def wait_keys(self, token: str) -> None:
         wait_until(lambda: self.registry.record(token.split("_")[2]) is not None, 15, what="keys loaded")
 
     def post(self, key: str, body: dict) -> httpx.Response:
-        return httpx.post(f"{self.gateway.url}/v1/events", json=body, timeout=15,
-                          headers={"Authorization": f"Bearer {key}", "User-Agent": f.CHROME})
+        return httpx.post(f"{self.gateway.url}/v1/events", json=body, timeout=15, headers=f.browser_headers(key))
 
     def live(self, seller: str, token: str) -> dict:
         return get_json(f"{self.api.url}/v1/sellers/{seller}/live", token)
@@ -71,7 +92,10 @@ def module_settings(kafka: str, clickhouse_dsn: str, tmp, **overrides) -> Settin
                   ip_hash_secret=secrets.token_urlsafe(32), key_encryption_key=secrets.token_urlsafe(32),
                   clickhouse_dsn=clickhouse_dsn, clickhouse_database=f"lm_{tag}", store="memory://",
                   admin_token=f"admin-{tag}-{secrets.token_hex(16)}", sink_group=f"sink-{tag}", partitions=3,
-                  worker_metrics_port=0, sink_ops_port=0)  # tests that scrape them pick a free port
+                  worker_metrics_port=0, sink_ops_port=0,  # tests that scrape them pick a free port
+                  # every test's events come from 127.0.0.1 with a few keys: browser-key limits are tested
+                  # on their own (tests/integration/test_gateway_browser_keys.py)
+                  browser_rate_per_s=1_000_000, client_ip_rate_per_s=0)
     values.update(overrides)
     s = Settings(**values)
     create_topics(s)
@@ -82,7 +106,7 @@ def new_seller(s: Settings, seller_id: str, **token_extra) -> tuple[str, str]:
     """A browser key and a read token for ``seller_id``, stored in Kafka."""
     from livemetrics import keys
 
-    browser, brec = keys.new_key("pk", seller_id, label="browser")
+    browser, brec = keys.new_key("pk", seller_id, label="browser", origins=[f.SHOP_ORIGIN])
     token, trec = keys.new_key("st", seller_id, label="dashboard", **token_extra)
     keys.publish(s, brec)
     keys.publish(s, trec)

@@ -30,6 +30,8 @@ def up_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "LIVEMETRICS_WORKER_METRICS_PORT": str(free_port()),
         "LIVEMETRICS_SINK_OPS_PORT": str(free_port()),
         "PYTHONUNBUFFERED": "1",
+        # the tests' load comes from 127.0.0.1 with a few keys: browser-key limits are tested on their own
+        "LIVEMETRICS_BROWSER_RATE_PER_S": "1000000", "LIVEMETRICS_CLIENT_IP_RATE_PER_S": "0",
         **extra,
     })
     return env
@@ -127,5 +129,5 @@ def post_page_view(gateway: str, browser_key: str, session_id: str) -> int:
     from tests.support import factories as f
 
     r = httpx.post(f"{gateway}/v1/events", json=f.page_view(session_id=session_id), timeout=15,
-                   headers={"Authorization": f"Bearer {browser_key}", "User-Agent": f.CHROME})
+                   headers={**f.browser_headers(browser_key), "Origin": gateway})  # up's keys: its storefront's origin
     return r.status_code

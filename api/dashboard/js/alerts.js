@@ -9,6 +9,12 @@ function contact(c = {}) {
   return [c.name, c.email, c.phone].filter(Boolean).join(" · ") || "no contact given";
 }
 
+// The trust label: anything sent with a browser key (public, on the storefront's pages) may come from
+// anyone, contact data included; only a server key's signature says it is the seller's own server.
+export function trust(a) {
+  return a.source === "server" ? "signed by the seller's server" : "reported by the browser";
+}
+
 export function describe(a) {
   if (a.kind === "error_spike") {
     const ctx = a.context || {}, p = a.payment || {};
@@ -36,14 +42,15 @@ export function describe(a) {
 function feedItem(a) {
   const d = describe(a);
   return h("li", { class: a.kind === "error_spike" ? "spike" : "", "data-alert-id": a.alert_id || "" },
-    h("time", {}, fmtTime(a.at)), " ", h("strong", {}, d.title), h("br"), d.lines.join(" — "));
+    h("time", {}, fmtTime(a.at)), " ", h("strong", {}, d.title), " ", h("span", { class: "muted trust" }, trust(a)),
+    h("br"), d.lines.join(" — "));
 }
 
 export function toast(a) {
   const d = describe(a);
   const el = h("div", { class: `toast${a.kind === "error_spike" ? " spike" : ""}`, "data-alert-id": a.alert_id || "" },
     h("button", { class: "close", type: "button", "aria-label": "Dismiss alert", onclick: () => el.remove() }, "×"),
-    h("strong", {}, d.title), ...d.lines.map((l) => h("div", {}, l)));
+    h("strong", {}, d.title), h("div", { class: "muted trust" }, trust(a)), ...d.lines.map((l) => h("div", {}, l)));
   $("#toasts").prepend(el);
   // Spikes stay until dismissed; single failures fade after a while (they stay in the feed and table).
   if (a.kind !== "error_spike") setTimeout(() => el.remove(), TOAST_MS);

@@ -2,6 +2,7 @@
 import { $, h, fmtMoney, fmtTime } from "./dom.js";
 import { api, sellerPath } from "./api.js";
 import { localMidnight } from "./history.js";
+import { trust } from "./alerts.js";
 
 let seller = null, cursor = null;
 const zone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
@@ -56,7 +57,8 @@ function row(item) {
   const c = item.customer || {}, o = item.order || {}, p = item.payment || {}, cl = item.client || {};
   const spike = item.kind === "error_spike";
   return h("tr", { "data-alert-id": item.alert_id, class: spike ? "spike" : "" },
-    h("td", { "data-label": "When" }, h("div", {}, h("time", { datetime: item.at }, fmtTime(item.at)), spike ? h("div", { class: "pill open" }, "error spike") : "")),
+    h("td", { "data-label": "When" }, h("div", {}, h("time", { datetime: item.at }, fmtTime(item.at)), spike ? h("div", { class: "pill open" }, "error spike") : "",
+      h("div", { class: "muted trust" }, trust(item)))),
     contactCell(c, !!item.pii_masked),
     h("td", { "data-label": "Order" }, h("div", {}, o.order_id || "", h("br"), fmtMoney(o.amount, o.currency))),
     h("td", { "data-label": "Error" }, h("div", {}, h("strong", {}, p.error_code || ""), h("br"), p.error_message || "", h("br"), h("span", { class: "muted method" }, p.method || ""))),

@@ -48,7 +48,7 @@ class FakeDelivery:
 def gateway(origins: list[str]):
     app = create_gateway(Settings(allowed_origins=origins, topic_prefix="route."))
     app.state.registry = FakeRegistry()
-    app.state.auth = Authenticator(app.state.registry, 300)
+    app.state.auth = Authenticator(app.state.registry, 300, dev_mode=True)  # these keys list no origins
     app.state.delivery = FakeDelivery()
     app.state.ip_salts = LocalSalts()  # what the lifespan would read from Kafka
     return app
