@@ -42,6 +42,7 @@ class PartitionBatch:
 
     def __init__(self, partition: int, now: int):
         self.partition, self.now = partition, now
+        self.generation = memory.generation  # written only under the same assignment (``write``)
         self.states: dict[bytes, sm.SessionState | None] = {}
         self.stored: set[bytes] = set()  # session keys that exist in the store
         self.rows: dict[str, dict] = {}
@@ -134,7 +135,10 @@ class PartitionBatch:
 
     def write(self) -> None:
         """Write every touched session, then every touched sums row, once: into the local store in one
-        write batch and, in this order, to the partition's changelog."""
+        write batch and, in this order, to the partition's changelog. Refused (``StaleBatch``, nothing
+        written) after a revocation since the fold: the partition may have another owner now, and its
+        memory here is gone (the next batch rebuilds it from the store)."""
+        memory.check_generation(self.generation)
         deadlines = memory.deadlines.setdefault(self.partition, Deadlines())
         now, out, dumps, next_change = self.now, [], sm.dumps, sm.next_change
         # Bounded by construction (the caps, MAX_TRAIL, MAX_FAILURES, the contract's sizes); checked all the

@@ -1,5 +1,10 @@
 """What the sessions agent keeps in memory besides the table: rebuilt from the table after every
-rebalance (``rebuild``), dropped at revocation (``forget``)."""
+rebalance (``rebuild``), dropped at revocation (``forget``).
+
+``generation`` counts the revocations: a batch records it when it is folded and is written only under
+the same one (``session_batch.PartitionBatch.write``). A batch folded before a revocation and written
+after it would put its partition back into ``deadlines`` without a ``rebuild``, and the next batch would
+sum that partition's gauges from zero (docs/operations.md, "Lost session: analysis", weak point 1)."""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ resync: dict[int, dict[str, dict[str, int]]] = {}  # per partition: gauges recou
 # capped (``streams/caps.py``); this is what lets a value folded into "~other" come back out of it when
 # a value before it by name leaves. Rebuilt from the sessions after every assignment (``rebuild``).
 uncapped: dict[int, dict[str, dict[str, int]]] = {}
+generation = 0  # revocations so far (``forget``)
 tick_minute: dict[int, int] = {}  # per partition: the minute of its last tick
 dirty: dict[tuple[str, int], bytes] = {}  # latest sums row per (seller, partition) not yet reported
 # Recent (seller, event id) pairs alerted, against re-sends by retrying clients. Per seller: a sender
@@ -71,8 +77,22 @@ def rebuild(items, now: int, windows: sm.Windows) -> None:
         uncapped[part] = {seller: dict(v) for seller, v in recount[part].items()}
 
 
+class StaleBatch(RuntimeError):
+    """A batch folded before a revocation reached its write after it: it is not written (nor
+    acknowledged); whoever owns its partitions now processes its messages again."""
+
+
+def check_generation(folded_under: int) -> None:
+    """Raise ``StaleBatch`` unless no revocation came since a batch was folded under ``folded_under``."""
+    if folded_under != generation:
+        raise StaleBatch(f"a batch folded under assignment generation {folded_under} reached its write in "
+                         f"generation {generation} (a revocation came in between); it is processed again")
+
+
 def forget() -> None:
     """At revocation: rebuilt for whatever partitions this worker owns next."""
+    global generation
+    generation += 1
     deadlines.clear()
     rated.clear()
     resync.clear()

@@ -28,22 +28,25 @@ from streams import fastpath
 from streams import session_batch
 from streams import session_memory as memory
 from streams.app import app, settings
+from streams.in_flight import BatchesInFlight
 from streams.tables import sessions_changelog
 from streams.topics import payment_alerts, session_input
 
 BATCH = 10_000
 
 _json = msgspec.json.Encoder()
+in_flight = BatchesInFlight()  # a revocation waits for the batch being handled (streams/in_flight.py)
 
 
 async def handle(messages) -> None:
     """One batch of raw-event and tick messages: fold, deliver its alerts, then write its rows."""
-    batches = session_batch.fold(messages)
-    alerts = [a for b in batches for a in b.alerts]
-    if alerts:
-        sent = [await payment_alerts.send(key=a["seller_id"].encode(), value=_json.encode(a)) for a in alerts]
-        await asyncio.gather(*sent)  # acknowledged before the sessions that remember them are written
-    session_batch.write(batches)
+    with in_flight.batch():
+        batches = session_batch.fold(messages)
+        alerts = [a for b in batches for a in b.alerts]
+        if alerts:
+            sent = [await payment_alerts.send(key=a["seller_id"].encode(), value=_json.encode(a)) for a in alerts]
+            await asyncio.gather(*sent)  # acknowledged before the sessions that remember them are written
+        session_batch.write(batches)
 
 
 @app.agent(session_input)
@@ -65,11 +68,14 @@ async def track_sessions(stream):
 
 @app.on_partitions_revoked.connect
 async def _forget_deadlines(app_, revoked, **kwargs) -> None:
-    # Rebuilt from the table for whatever this worker owns next (the store may still hold keys of
+    # First the batch in flight, on every revocation (Faust waits for it only when the consumer's
+    # assignment is not empty; streams/in_flight.py): its rows are written under the assignment it was
+    # folded in. The memory goes with no await after that wait, so no batch is in flight when it does;
+    # it is rebuilt from the table for whatever this worker owns next (the store may still hold keys of
     # partitions that moved away: they are never read for a partition this worker does not own).
-    # Rows already produced go out before the partition is handed over (none may land after the next
-    # owner's).
-    # A revocation right after a broker outage may find rows still waiting for it: they are waited for
-    # as long as the producer holds them (streams/changelog.py).
-    await sessions_changelog.flush(timeout=settings.broker_outage_tolerance_s)
+    await in_flight.idle(timeout=settings.broker_outage_tolerance_s)
     memory.forget()
+    # Rows already produced go out before the partition is handed over (none may land after the next
+    # owner's). A revocation right after a broker outage may find rows still waiting for it: they are
+    # waited for as long as the producer holds them (streams/changelog.py).
+    await sessions_changelog.flush(timeout=settings.broker_outage_tolerance_s)
