@@ -19,7 +19,7 @@ from clickhouse.migrate import migrate, migration_files, statements
 from livemetrics.contract import MONEY_TYPE, PII_COLUMNS, Checkout, Customer, Event, Item, Page, Payment, encode
 from tests.integration.test_clickhouse_events_json import insert
 from tests.support.old_schema import schema_before
-from tests.unit.clickhouse import oracle
+from tests.support import oracle
 
 pytestmark = pytest.mark.integration
 

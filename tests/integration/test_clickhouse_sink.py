@@ -20,7 +20,7 @@ from livemetrics.contract import COLUMNS, PII_COLUMNS, TOPIC_FOR_TYPE, encode
 from livemetrics.kafka_config import consumer_config, producer_config
 from livemetrics.settings import RAW_TOPICS
 from tests.support.servers import wait_until
-from tests.unit.clickhouse import oracle
+from tests.support import oracle
 
 pytestmark = pytest.mark.integration
 

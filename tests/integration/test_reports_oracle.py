@@ -27,7 +27,7 @@ from livemetrics.kafka_config import producer_config
 from livemetrics.keys import KeyRegistry
 from tests.support.servers import ThreadServer, wait_until
 from tests.support.stack import module_settings, new_seller
-from tests.unit.clickhouse import oracle
+from tests.support import oracle
 
 pytestmark = pytest.mark.integration
 SELLERS = ("s-alpha", "s-beta", "s-gamma")

@@ -4,7 +4,6 @@ had session_facts (before migration 005) upgrades with `migrate` and reports its
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -18,9 +17,18 @@ from livemetrics.contract import TOPIC_FOR_TYPE, encode
 from livemetrics.kafka_config import producer_config
 from tests.support.old_schema import schema_before
 from tests.support.servers import wait_until
-from tests.unit.clickhouse import oracle
+from tests.support import oracle
 
 pytestmark = pytest.mark.integration
+
+
+def past_last_insert(settings) -> int:
+    """A fold watermark just past the 10 s bucket of the last insert. The test states the time instead of
+    waiting for the server's clock to close that bucket: it inserts nothing more, which is what makes
+    folding an unfinished bucket safe."""
+    (bucket,), = get_client(settings).query(
+        f"SELECT toUInt32(max(inserted)) + 10 FROM {settings.clickhouse_database}.session_updates").result_rows
+    return int(bucket)
 
 
 def test_the_sink_keeps_session_sums_folded(make_settings):
@@ -110,8 +118,7 @@ def test_a_database_from_before_the_fold_upgrades_exactly(make_settings):
     events += late
     store(settings, late, stored)
     assert_session_reports_match(settings, events, start, end)
-    time.sleep(10.5)  # the late rows' 10 s insert bucket is over, and nothing else is inserted
-    assert session_fold.fold(settings, until=session_fold.fold_until(settings, idle=True)) == 1
+    assert session_fold.fold(settings, until=past_last_insert(settings)) == 1
     assert_session_reports_match(settings, events, start, end)
 
 
@@ -122,8 +129,7 @@ def test_the_fold_purges_the_states_of_expired_sessions(make_settings):
     start = datetime.now(timezone.utc) - timedelta(days=6)
     events = oracle.generate(7, ("s-one", "s-two"), start, days=6, sessions_per_seller=60)
     store(settings, events, 0)
-    time.sleep(10.5)  # the last insert's 10 s bucket is over
-    assert session_fold.fold(settings, until=session_fold.fold_until(settings, idle=True)) >= 1
+    assert session_fold.fold(settings, until=past_last_insert(settings)) >= 1
     states = f"SELECT countIf(start_hour < now() - INTERVAL 3 DAY), countIf(start_hour >= now() - INTERVAL 3 DAY) FROM {db}.session_state"
     (old, recent), = c.query(states).result_rows
     assert old > 10 and recent > 10
