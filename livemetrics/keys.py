@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import threading
@@ -26,10 +27,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from livemetrics.kafka_config import base_config, producer_config
+from livemetrics.kafka_config import as_admin, base_config, producer_config
 from livemetrics.settings import Settings
 
 KINDS = {"pk": "browser", "sk": "server", "st": "token"}
+log = logging.getLogger(__name__)
 
 
 class KeyRecord(msgspec.Struct, omit_defaults=True):
@@ -128,7 +130,7 @@ _dec = msgspec.json.Decoder(KeyRecord)
 def publish(settings: Settings, rec: KeyRecord) -> None:
     # A short-lived producer: librdkafka's info line about purging its idle background queue on
     # shutdown is noise in `sellers add` / `livemetrics up` output, so only warnings and errors show.
-    p = Producer(producer_config(settings, log_level=4))
+    p = Producer(producer_config(as_admin(settings), log_level=4))  # in secure mode only the admin writes keys
     err: list[Exception] = []
     p.produce(settings.topic("seller-keys"), key=rec.key_id.encode(), value=_enc.encode(rec),
               on_delivery=lambda e, m: err.append(e) if e else None)
@@ -147,6 +149,7 @@ class KeyRegistry:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.listeners: list = []  # called with each changed KeyRecord (e.g. to close sockets on revoke)
+        self.skipped = 0  # malformed records skipped (logged)
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self, wait_s: float = 15.0) -> "KeyRegistry":
@@ -192,18 +195,31 @@ class KeyRegistry:
                         if len(eof) == len(parts):
                             self._ready.set()
                     continue
-                if msg.value() is None:
-                    self._records.pop(msg.key().decode(), None)
-                    continue
-                rec = _dec.decode(msg.value())
-                self._records[rec.key_id] = rec
-                for fn in list(self.listeners):
-                    try:
-                        fn(rec)
-                    except Exception:  # noqa: BLE001 - a listener's bug must not stop key updates
-                        pass
+                self._apply(msg)
         finally:
             c.close()
+
+    def _apply(self, msg) -> None:
+        """Take one record of the topic in. A malformed one (not JSON, wrong fields, no key) is logged and
+        skipped: one bad record must not stop every later key and revocation from arriving."""
+        try:
+            if msg.value() is None:  # a tombstone: the key is gone
+                self._records.pop(msg.key().decode(), None)
+                return
+            rec = _dec.decode(msg.value())
+            if rec.kind not in KINDS.values() or not rec.key_id or not rec.seller_id:
+                raise ValueError(f"kind {rec.kind!r}, key_id {rec.key_id!r}, seller_id {rec.seller_id!r}")
+        except Exception as exc:  # noqa: BLE001 - msgspec errors, a missing or non-UTF-8 key, the check above
+            self.skipped += 1
+            log.warning("malformed seller-keys record at %s[%s]@%s skipped: %s", msg.topic(), msg.partition(),
+                        msg.offset(), str(exc)[:200] or type(exc).__name__)
+            return
+        self._records[rec.key_id] = rec
+        for fn in list(self.listeners):
+            try:
+                fn(rec)
+            except Exception:  # noqa: BLE001 - a listener's bug must not stop key updates
+                log.exception("a seller-keys listener failed on key %s", rec.key_id)
 
     # --- queries -----------------------------------------------------------------------------
     def record(self, key_id: str) -> KeyRecord | None:

@@ -8,7 +8,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from livemetrics.kafka_acls import apply_acls
-from livemetrics.kafka_config import admin_config, as_admin
+from livemetrics.kafka_config import admin_config
 from livemetrics.settings import ALL_TOPICS, COMPACTED_TOPICS, RAW_TOPICS, TABLE_NAMES, WINDOWED_TABLE_EXPIRES_S, Settings
 
 HOUR_MS = 3_600_000
@@ -88,10 +88,12 @@ _TRANSIENT = {KafkaError._DESTROY_BROKER, KafkaError._TRANSPORT, KafkaError._TIM
 def create_topics(s: Settings, timeout: float = 30.0) -> list[str]:
     """Create missing topics; return the names created. Existing topics are left as they are. A transient
     failure is tried again (for what is still missing) until ``timeout``. In secure mode the topics' ACLs
-    are (re)applied too (kafka_acls.py), as the admin principal."""
+    are (re)applied too (kafka_acls.py); only the admin principal does either (`livemetrics kafka topics`,
+    compose's topics job): another role (the worker at its start) leaves them to it."""
+    if s.kafka_security == "sasl" and s.kafka_role != "admin":
+        return []
     deadline = time.monotonic() + timeout
     created: list[str] = []
-    s = as_admin(s)
     while True:
         try:
             created += _create_missing(s, timeout)

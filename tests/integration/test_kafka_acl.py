@@ -124,3 +124,35 @@ def test_only_the_admin_writes_seller_keys(secure):
 def test_the_worker_cannot_read_seller_keys(secure):
     read = read_one(base_config(as_role(secure, "worker")), secure.topic("seller-keys"))
     assert isinstance(read, KafkaError) and read.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_gateway_worker_and_api_run_end_to_end_in_secure_mode(secure, clickhouse_dsn, tmp_path):
+    """Each part logs in as its own principal: an event sent to the gateway reaches the worker's live
+    numbers on the API and the API's sink stores it in ClickHouse."""
+    from api.main import create_api
+    from clickhouse.client import get_client
+    from producers.gateway.app import create_gateway
+    from tests.support import factories as f
+    from tests.support.servers import ThreadServer, WorkerProcess, wait_until
+    from tests.support.stack import Stack, module_settings, new_seller
+
+    passwords = {f"kafka_{r}_password": getattr(secure, f"kafka_{r}_password") for r in ("admin", "gateway", "worker", "api")}
+    s = module_settings(secure.kafka_bootstrap, clickhouse_dsn, tmp_path, kafka_security="sasl", **passwords)
+    sellers = {"shop": new_seller(s, "shop"), "warmup": new_seller(s, "warmup")}  # as admin
+    stack = Stack.__new__(Stack)
+    stack.settings, stack.log_dir, stack.sellers = s, tmp_path, sellers
+    gateway, api = as_role(s, "gateway"), as_role(s, "api")
+    stack.registry = keys.KeyRegistry(gateway).start()
+    stack.worker = WorkerProcess(as_role(s, "worker"), tmp_path).start()
+    stack.gateway = ThreadServer(create_gateway(gateway, stack.registry)).start()
+    stack.api = ThreadServer(create_api(api)).start()
+    try:
+        stack.warm_up()
+        browser, token = sellers["shop"]
+        assert stack.post(browser, f.page_view(session_id="secure-0001")).status_code == 202
+        wait_until(lambda: stack.live("shop", token)["live"]["home"] == 1, 30, interval=0.2, what="live home view")
+        stored = f"SELECT count() FROM {s.clickhouse_database}.events WHERE seller_id = 'shop'"
+        wait_until(lambda: get_client(api).query(stored).result_rows[0][0] == 1, 30, interval=0.2,
+                   what="the API's sink stored the event")
+    finally:
+        stack.close()
