@@ -12,6 +12,7 @@ import pytest
 
 from clickhouse.client import get_client
 from livemetrics.settings import Settings
+from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +55,10 @@ def test_a_query_does_not_wait_for_another_threads_long_query(ch):
     slow, slow_out = in_thread(
         lambda: (get_client(ch).command("SELECT sum(sleepEachRow(0.5)) FROM numbers(4) SETTINGS max_block_size = 1"),
                  time.monotonic())[1])
-    time.sleep(0.3)  # the slow query is running (it takes 2 s)
+    # the slow query is running (it takes 2 s): the server lists it
+    wait_until(lambda: get_client(ch).query(
+        "SELECT count() FROM system.processes WHERE query LIKE '%sleepEachRow(0.5)%' AND query NOT LIKE '%system.processes%'"
+    ).result_rows[0][0] == 1, 10, interval=0.01, what="the slow query started")
     get_client(ch).command("SELECT 1")
     quick_done = time.monotonic()
     slow.join(30)
