@@ -1,23 +1,20 @@
--- ClickHouse users, roles and row policies for the many-machine topology. Run once as an admin
--- (clickhouse-client --multiquery < deploy/clickhouse/access.sql) after `livemetrics migrate`.
--- Not executed on the development machine (embedded chdb has no access control); see docs/deploy.md.
-
--- The application: the sink writes, the API reads; nothing else.
-CREATE USER IF NOT EXISTS livemetrics_app IDENTIFIED WITH sha256_password BY 'change-me' SETTINGS PROFILE 'livemetrics_app';
-GRANT SELECT, INSERT, ALTER DELETE ON livemetrics.* TO livemetrics_app;  -- ALTER DELETE: `livemetrics erase`
-GRANT CREATE TABLE, CREATE VIEW, ALTER, DROP TABLE, DROP VIEW ON livemetrics.* TO livemetrics_app;  -- migrations (005 replaces a view)
-GRANT TRUNCATE ON livemetrics.session_fold_changes TO livemetrics_app;  -- the session fold's scratch table
-
--- Analysts: read-only SQL on raw events, without personal data columns.
+-- GENERATED from clickhouse/bi/app_access.sql and clickhouse/bi/reader_role.sql for the database
+-- `livemetrics` by `python -m clickhouse.bi deploy-sql > deploy/clickhouse/access.sql`; edit those, not this
+-- (tests/integration/test_clickhouse_bi_access.py fails when they differ). Run once as an admin after
+-- `livemetrics migrate`: clickhouse-client --multiquery < deploy/clickhouse/access.sql. Seller logins:
+-- python -m clickhouse.bi seller <seller_id> <user> <password> [--analyst] (docs/bi.md).
+GRANT SELECT, INSERT, ALTER DELETE ON livemetrics.* TO livemetrics_app;
+GRANT CREATE TABLE, CREATE VIEW, ALTER, DROP TABLE, DROP VIEW ON livemetrics.* TO livemetrics_app;
+GRANT TRUNCATE ON livemetrics.session_fold_changes TO livemetrics_app;
 CREATE ROLE IF NOT EXISTS livemetrics_analyst SETTINGS PROFILE 'livemetrics_analyst';
 GRANT SELECT(event_id, type, seller_id, session_id, ts, received_at, page_type, category, offer_id, path,
              items, total, currency, payment_method, order_id, error_code, error_message, ip_hash,
              browser, os, device, is_bot, backfill) ON livemetrics.events TO livemetrics_analyst;
-
--- A seller's own analyst sees only that seller's rows (row policy per seller).
-CREATE USER IF NOT EXISTS analyst_acme_home IDENTIFIED WITH sha256_password BY 'change-me' DEFAULT ROLE livemetrics_analyst;
-GRANT livemetrics_analyst TO analyst_acme_home;
-CREATE ROW POLICY IF NOT EXISTS acme_home_only ON livemetrics.events
-    FOR SELECT USING seller_id = 'acme-home' TO analyst_acme_home;
--- Row policies are permissive per user: the application user must keep seeing every row.
-CREATE ROW POLICY IF NOT EXISTS app_all_rows ON livemetrics.events FOR SELECT USING 1 TO livemetrics_app;
+CREATE ROLE IF NOT EXISTS livemetrics_bi_reader;
+GRANT SELECT ON livemetrics.bi_events TO livemetrics_bi_reader;
+GRANT SELECT ON livemetrics.bi_traffic_hourly TO livemetrics_bi_reader;
+GRANT SELECT ON livemetrics.bi_pages_hourly TO livemetrics_bi_reader;
+GRANT SELECT ON livemetrics.bi_payments_hourly TO livemetrics_bi_reader;
+GRANT SELECT ON livemetrics.bi_payment_errors TO livemetrics_bi_reader;
+CREATE ROW POLICY IF NOT EXISTS lm_all_rows ON livemetrics.events, livemetrics.rollup_traffic_hourly, livemetrics.rollup_pages_hourly,
+    livemetrics.rollup_payments_hourly, livemetrics.payment_errors, livemetrics.payment_error_status USING 1 AS PERMISSIVE TO ALL;
