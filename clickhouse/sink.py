@@ -168,6 +168,17 @@ class EventSink:
         if self._inflight is None:
             self._start_insert(wait=False)
 
+    def add(self, msgs: list) -> None:
+        """Take consumed messages into the buffer, as consuming does (for callers that read them another
+        way: tools, and tests that deliver one batch twice). Only while the sink's thread is not running."""
+        self._buf.add(msgs)
+
+    @property
+    def held(self) -> int:
+        """Messages consumed and not stored yet (in flight, queued, buffered); read from another thread it is
+        a moment's figure."""
+        return sum(len(b) for b in self._held())
+
     def _held(self) -> list[Batch]:
         """Every batch consumed and not stored yet (the one in flight, the queued ones, the buffer)."""
         held = [self._inflight[1]] if self._inflight is not None else []

@@ -24,7 +24,7 @@ from clickhouse.sink import EventSink
 from clickhouse.sink_batch import Batch
 from livemetrics.contract import encode
 from livemetrics.kafka_config import consumer_config
-from tests.integration.test_clickhouse_sink import as_batch, produce, scalar, some_events
+from tests.integration.test_clickhouse_sink import produce, scalar, some_events
 from tests.support.servers import wait_until
 from tests.support.sink_progress import sink_caught_up
 
@@ -66,7 +66,7 @@ def test_copies_are_stored_once_within_a_batch_across_batches_and_across_a_resta
     # batch 1: every event, and a copy of every 4th right behind it (the retry in the same batch)
     first = [c for i, e in enumerate(events) for c in ([e, e] if i % 4 == 0 else [e])]
     produce(settings, first)
-    sink._buf = as_batch(sink, read_all(settings, sink.topics, len(first)))
+    sink.add(read_all(settings, sink.topics, len(first)))
     sink.flush()
     assert stored(settings) == (len(events), len(events), rolled_up(events))
     before = revenue(settings)
@@ -74,7 +74,7 @@ def test_copies_are_stored_once_within_a_batch_across_batches_and_across_a_resta
     # batch 2: copies of every 3rd event, new Kafka messages (new offsets, so a new dedup token)
     again = events[::3]
     produce(settings, again)
-    sink._buf = as_batch(sink, read_all(settings, sink.topics, len(first) + len(again))[len(first):])
+    sink.add(read_all(settings, sink.topics, len(first) + len(again))[len(first):])
     sink.flush()
     assert stored(settings) == (len(events), len(events), rolled_up(events))
     sink.consumer.close()
@@ -142,7 +142,7 @@ def test_the_purge_forgets_keys_past_the_window(settings):
     events = some_events(n_sessions=5, seed=14)
     produce(settings, events)
     sink = EventSink(settings)
-    sink._buf = as_batch(sink, read_all(settings, sink.topics, len(events)))
+    sink.add(read_all(settings, sink.topics, len(events)))
     sink.flush()
     keys = scalar(settings, "SELECT count() FROM {db}.event_key_batches")
     assert keys == len(events)
@@ -152,7 +152,7 @@ def test_the_purge_forgets_keys_past_the_window(settings):
     assert scalar(settings, "SELECT count() FROM {db}.event_key_batches") == 0
     # forgotten: a copy arriving now is stored again
     produce(settings, events[:3])
-    sink._buf = as_batch(sink, read_all(settings, sink.topics, len(events) + 3)[len(events):])
+    sink.add(read_all(settings, sink.topics, len(events) + 3)[len(events):])
     sink.flush()
     assert scalar(settings, "SELECT count() FROM {db}.events") == len(events) + 3
     sink.consumer.close()

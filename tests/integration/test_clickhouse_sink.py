@@ -15,7 +15,6 @@ from clickhouse.client import get_client
 from clickhouse.columns import KAFKA_COLUMNS
 from clickhouse.migrate import migrate, migration_files, statements
 from clickhouse.sink import EventSink
-from clickhouse.sink_batch import Batch
 from livemetrics.contract import COLUMNS, PII_COLUMNS, TOPIC_FOR_TYPE, encode
 from livemetrics.kafka_config import consumer_config, producer_config
 from livemetrics.settings import RAW_TOPICS
@@ -80,12 +79,6 @@ def test_migrations_re_run_cleanly(settings):
     assert migrate(settings) == []
 
 
-def as_batch(sink, msgs) -> Batch:
-    batch = Batch(sink.alerts_topic)
-    batch.add(msgs)
-    return batch
-
-
 def test_the_same_batch_twice_leaves_no_duplicates(settings):
     migrate(settings)
     events = some_events()
@@ -99,11 +92,11 @@ def test_the_same_batch_twice_leaves_no_duplicates(settings):
         batch += [m for m in c.consume(1000, 0.5) if not m.error()]
     c.close()
     assert len(batch) == len(events)
-    sink._buf = as_batch(sink, batch)
+    sink.add(batch)
     assert sink.flush() == len(events)
     first = totals(settings)
     assert first[0] == first[1] == len(events) and first[2] > 0
-    sink._buf = as_batch(sink, batch)  # redelivered: same offsets, same token
+    sink.add(batch)  # redelivered: same offsets, same token
     assert sink.flush() == len(events)  # acknowledged (ClickHouse dropped the copy)
     assert totals(settings) == first
     sink.consumer.close()
@@ -139,8 +132,7 @@ def test_a_crash_between_insert_and_commit_loses_and_duplicates_nothing(settings
     while inserted == 0 and time.monotonic() < deadline:
         try:
             crashing.poll_once(0.5)
-            crashing._buf.first_at = 0  # make every poll due
-            crashing.flush()
+            crashing.flush()  # whatever was consumed, due or not
         except CrashBeforeCommit:
             inserted = scalar(settings, "SELECT count() FROM {db}.events")
     assert 0 < inserted
@@ -233,7 +225,7 @@ def test_stop_inserts_what_is_buffered(make_settings):
     produce(s, events)
     sink = EventSink(s).start()
     try:
-        wait_until(lambda: len(sink._buf) == len(events), 30, what="all buffered")
+        wait_until(lambda: sink.held == len(events), 30, what="all buffered")
         assert scalar(s, "SELECT count() FROM {db}.events") == 0  # not due: neither size nor time
     finally:
         sink.stop()
@@ -255,8 +247,13 @@ def test_a_failed_insert_holds_the_commits_and_is_retried_without_loss_or_duplic
         before, _ = offsets(s)
         get_client(s).command(f"RENAME TABLE {db}.events TO {db}.events_away")  # inserts fail from now on
         produce(s, later)
-        wait_until(lambda: any("sink batch failed" in r.getMessage() for r in caplog.records), 30, what="a failure")
-        time.sleep(1)  # consuming goes on; nothing after the failed batch may be committed
+        # consuming goes on while the insert fails and is retried: every later message is held, and a
+        # retry after that also failed; nothing after the failed batch may be committed meanwhile
+        failures = lambda: sum("sink batch failed" in r.getMessage() for r in caplog.records)  # noqa: E731
+        wait_until(lambda: failures() >= 1, 30, what="a failure")
+        wait_until(lambda: sink.held == len(later), 30, what="everything later consumed")
+        seen = failures()
+        wait_until(lambda: failures() > seen, 30, what="one more failed retry")
         assert offsets(s)[0] == before
         get_client(s).command(f"RENAME TABLE {db}.events_away TO {db}.events")
         wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") >= len(first) + len(later), 60, what="all rows")
@@ -274,7 +271,7 @@ def test_a_rebalance_while_rows_are_buffered_duplicates_nothing(make_settings):
     first = EventSink(s).start()
     try:
         produce(s, events[:half])
-        wait_until(lambda: len(first._buf) == half, 30, what="the first half buffered")
+        wait_until(lambda: first.held == half, 30, what="the first half buffered")
         second = EventSink(s).start()  # the group rebalances: the buffered rows must not be stored twice
         try:
             produce(s, events[half:])
