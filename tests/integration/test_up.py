@@ -52,6 +52,8 @@ def test_up_runs_the_whole_product_with_simulated_traffic_and_stops_clean(tmp_pa
         up.wait_up()
         banner = up.out.read_text()
         assert re.search(r"dashboard  http://127\.0\.0\.1:\d+/dashboard/", banner)
+        # up's children start with the built-in secrets only because up says it runs them in dev mode
+        assert "livemetrics up: development mode (LIVEMETRICS_DEV_MODE=true" in up.text()
         assert re.search(r"acme-home +lm_st_", banner)
         sellers = json.loads(Path(glob.glob(str(up.data_dir / "up" / "sellers-*.json"))[0]).read_text())
         token = sellers[SELLER]["token"]

@@ -17,6 +17,8 @@ from livemetrics.secrets_init import VARIABLES, SecretsExist, init_env_file
 from livemetrics.settings import Settings
 from tests.support.services import free_port
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMETRICS_")}
@@ -28,8 +30,12 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    # Run from an empty directory: settings also read ./.env, and a developer's checkout may have one.
+    cwd = Path(env["LIVEMETRICS_DATA_DIR"]).parent / "cwd"
+    cwd.mkdir(exist_ok=True)
+    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, "-m", "livemetrics.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=30)
+                          timeout=30, cwd=cwd)
 
 
 @pytest.mark.parametrize("command", [["gateway"], ["worker"], ["sink"], ["api"], ["migrate"],
