@@ -14,8 +14,9 @@ from pathlib import Path
 
 from livemetrics.secrets_check import SECRET_SETTINGS
 
-# The ClickHouse server's password for livemetrics_app (deploy/compose.yaml), generated alongside.
-EXTRA_VARIABLES = ("CLICKHOUSE_APP_PASSWORD",)
+# The ClickHouse server's password for livemetrics_app and the Kafka principals' passwords (secure mode,
+# deploy/compose.yaml; docs/security.md, Kafka), generated alongside.
+EXTRA_VARIABLES = ("CLICKHOUSE_APP_PASSWORD", *(f"LIVEMETRICS_KAFKA_{r}_PASSWORD" for r in ("ADMIN", "GATEWAY", "WORKER", "API")))
 VARIABLES = tuple(f"LIVEMETRICS_{name.upper()}" for name in SECRET_SETTINGS) + EXTRA_VARIABLES
 
 
