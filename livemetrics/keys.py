@@ -110,10 +110,12 @@ def new_server_key(seller_id: str, kek: str, label: str = "server", **extra) -> 
     return presented, msgspec.structs.replace(rec, secret_enc=seal(rec, secret, kek))
 
 
-def sign(secret: str, timestamp: int | str, body: bytes) -> str:
-    """The value of ``X-Livemetrics-Signature``: HMAC-SHA256 over ``"<timestamp>." + body``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"v1={mac}"
+def sign(secret: str, timestamp: int | str, body: bytes, backfill: bool = False) -> str:
+    """The value of ``X-Livemetrics-Signature``: HMAC-SHA256 over ``"<timestamp>.<backfill>." + body``,
+    ``<backfill>`` 1 when the request sends ``X-Livemetrics-Backfill``, else 0 (v2: the header is covered,
+    so no one relaying a signed request can turn live events into backfill or back)."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.{int(backfill)}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"v2={mac}"
 
 
 def split_key(presented: str) -> tuple[str, str, str] | None:

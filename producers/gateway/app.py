@@ -136,7 +136,8 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
         app.state.registry = registry or KeyRegistry(settings).start()
         app.state.delivery = KafkaDelivery(settings)
         app.state.ip_salts = SharedSalts(settings).start()  # today's salt shared by every replica
-        app.state.auth = Authenticator(app.state.registry, settings.signature_tolerance_s)
+        app.state.auth = Authenticator(app.state.registry, settings.signature_tolerance_s,
+                                       replay_max=settings.replay_cache_max)
         try:
             yield
         finally:

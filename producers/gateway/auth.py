@@ -19,6 +19,8 @@ KEY_ID = "x-livemetrics-key-id"
 TIMESTAMP = "x-livemetrics-timestamp"
 SIGNATURE = "x-livemetrics-signature"
 BACKFILL = "x-livemetrics-backfill"
+SIGNED_AS = ("v2=HMAC-SHA256(secret, \"<timestamp>.<backfill>.\" + body) in hex, <backfill> 1 when "
+             "X-Livemetrics-Backfill is sent, else 0")
 
 
 class AuthError(Exception):
@@ -34,8 +36,18 @@ class Caller:
     backfill: bool = False
 
 
+class ReplayCacheFull(Exception):
+    def __init__(self, retry_after: int):
+        super().__init__(f"replay cache full; room in {retry_after} s")
+        self.retry_after = retry_after
+
+
 class ReplayCache:
-    """Signatures seen in the last ``keep_s`` seconds (a signed request is accepted once)."""
+    """Signatures seen in the last ``keep_s`` seconds (a signed request is accepted once).
+
+    Bounded: at ``max_entries`` a new signature raises ``ReplayCacheFull`` (the gateway answers 503 +
+    Retry-After) instead of forgetting one still inside its window, which would let that one be replayed.
+    """
 
     def __init__(self, keep_s: float, max_entries: int = 1_000_000):
         self.keep_s = keep_s
@@ -46,11 +58,14 @@ class ReplayCache:
         seen = self._seen
         while seen:  # oldest first: drop what can no longer be replayed (its timestamp is stale)
             sig, at = next(iter(seen.items()))
-            if now - at < self.keep_s and len(seen) < self.max_entries:
+            if now - at < self.keep_s:
                 break
             seen.popitem(last=False)
         if signature in seen:
             return False
+        if len(seen) >= self.max_entries:
+            oldest = next(iter(seen.values()))
+            raise ReplayCacheFull(max(1, math.ceil(oldest + self.keep_s - now)))
         seen[signature] = now
         return True
 
@@ -91,18 +106,19 @@ def bearer_key(headers, query) -> str:
 
 
 class Authenticator:
-    def __init__(self, registry: KeyRegistry, tolerance_s: int, dev_mode: bool = False):
+    def __init__(self, registry: KeyRegistry, tolerance_s: int, dev_mode: bool = False,
+                 replay_max: int = 1_000_000):
         self.registry = registry
         self.tolerance_s = tolerance_s
         self.dev_mode = dev_mode  # browser keys without allowed origins work from anywhere (development only)
-        self.replays = ReplayCache(keep_s=2 * tolerance_s)
+        self.replays = ReplayCache(keep_s=2 * tolerance_s, max_entries=replay_max)
 
     def caller(self, headers, query, body: bytes) -> Caller:
         """The authenticated caller of a request, or ``AuthError`` (401/403)."""
         backfill = headers.get(BACKFILL, "").strip().lower() in ("1", "true", "yes")
         key_id = headers.get(KEY_ID)
         if key_id is not None:
-            rec = self._verify_signed(key_id, headers.get(TIMESTAMP), headers.get(SIGNATURE), body)
+            rec = self._verify_signed(key_id, headers.get(TIMESTAMP), headers.get(SIGNATURE), body, backfill)
             return Caller(rec, backfill)
         presented = bearer_key(headers, query)
         if not presented:
@@ -136,9 +152,13 @@ class Authenticator:
             raise AuthError(403, f"origin {origin} is not allowed for browser key {rec.key_id} "
                                  f"(allowed: {', '.join(rec.origins)})")
 
-    def _verify_signed(self, key_id: str, ts: str | None, signature: str | None, body: bytes) -> KeyRecord:
+    def _verify_signed(self, key_id: str, ts: str | None, signature: str | None, body: bytes,
+                       backfill: bool) -> KeyRecord:
         if not ts or not signature:
             raise AuthError(401, "signed request needs X-Livemetrics-Timestamp and X-Livemetrics-Signature")
+        if signature.strip().startswith("v1="):  # did not cover X-Livemetrics-Backfill: a relay could add it
+            raise AuthError(401, "v1 signatures are no longer accepted (they do not cover X-Livemetrics-Backfill): "
+                                 "upgrade the livemetrics SDK, or sign " + SIGNED_AS)
         try:
             ts_f = float(ts)  # unix seconds; decimals make each retry's signature unique
         except ValueError:
@@ -151,9 +171,14 @@ class Authenticator:
         if found is None:
             raise AuthError(401, "unknown, revoked or wrong key")
         rec, secret = found
-        expected = "v1=" + hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
-            raise AuthError(401, "wrong signature: expected v1=HMAC-SHA256(secret, \"<timestamp>.\" + body)")
-        if not self.replays.first_time(expected.encode(), now):
+        mac = hmac.new(secret.encode(), f"{ts}.{int(backfill)}.".encode() + body, hashlib.sha256).digest()
+        if not hmac.compare_digest(b"v2=" + mac.hex().encode(), signature.strip().encode()):
+            raise AuthError(401, "wrong signature: expected " + SIGNED_AS)
+        try:
+            first = self.replays.first_time(mac, now)
+        except ReplayCacheFull as exc:
+            raise AuthError(503, "too many signed requests to remember within the signature window; retry "
+                                 f"in {exc.retry_after} s", retry_after=exc.retry_after) from None
+        if not first:
             raise AuthError(401, "replayed signature: this signed request was already received")
         return rec

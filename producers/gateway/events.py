@@ -85,6 +85,9 @@ class EventsEndpoint:
         try:
             caller = auth.caller(headers, query, body)
         except AuthError as exc:
+            if exc.retry_after:  # 503: the replay cache is full (nothing was accepted)
+                raise _Reply(exc.status, {"error": str(exc), "accepted": 0},
+                             [(b"retry-after", str(exc.retry_after).encode())]) from None
             raise _error(exc.status, str(exc)) from None
         rec = caller.record
         now = time.monotonic()

@@ -70,7 +70,7 @@ class _Base:
         if self._kind == "sk":
             ts = f"{time.time():.3f}"  # milliseconds: a retry never repeats a signature (replays are refused)
             h.update({"X-Livemetrics-Key-Id": self._key_id, "X-Livemetrics-Timestamp": ts,
-                      "X-Livemetrics-Signature": sign(self._secret, ts, body)})
+                      "X-Livemetrics-Signature": sign(self._secret, ts, body, backfill)})
         else:
             h["Authorization"] = f"Bearer {self._key}"
         if backfill:

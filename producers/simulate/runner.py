@@ -53,7 +53,7 @@ class Sender:
         if kind == "sk":  # server keys sign every request; the key itself never travels
             ts = str(int(time.time()))
             headers.update({"X-Livemetrics-Key-Id": key_id, "X-Livemetrics-Timestamp": ts,
-                            "X-Livemetrics-Signature": keys.sign(secret, ts, body)})
+                            "X-Livemetrics-Signature": keys.sign(secret, ts, body, backfill)})
             if backfill:
                 headers["X-Livemetrics-Backfill"] = "1"
         else:  # as the storefront's pages send it: from the demo storefront's origin (the gateway's own)

@@ -4,6 +4,8 @@ tenancy, backfill, rate limits, body limit, the SDK, and card data never reachin
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import time
 
@@ -46,8 +48,9 @@ def gw(settings, add_seller):
 def signed(key: str, body: bytes, ts: str | None = None, **extra) -> dict[str, str]:
     _, key_id, secret = keys.split_key(key)
     ts = ts or f"{time.time():.3f}"
+    backfill = extra.get("X-Livemetrics-Backfill") == "1"
     return {"X-Livemetrics-Key-Id": key_id, "X-Livemetrics-Timestamp": ts,
-            "X-Livemetrics-Signature": keys.sign(secret, ts, body), "User-Agent": f.CHROME, **extra}
+            "X-Livemetrics-Signature": keys.sign(secret, ts, body, backfill), "User-Agent": f.CHROME, **extra}
 
 
 def post(url: str, body: bytes, headers: dict) -> httpx.Response:
@@ -68,7 +71,7 @@ def test_signed_request_is_accepted_and_stamped(gw):
 def test_wrong_signature(gw):
     body = json.dumps(f.page_view()).encode()
     h = signed(gw["a_server"], body)
-    h["X-Livemetrics-Signature"] = "v1=" + "0" * 64
+    h["X-Livemetrics-Signature"] = "v2=" + "0" * 64
     r = post(gw["url"], body, h)
     assert r.status_code == 401 and "wrong signature" in r.json()["error"]
 
@@ -124,6 +127,49 @@ def test_one_sellers_keys_never_write_as_another(gw):
     assert post(gw["url"], body, signed(forged, body)).status_code == 401
     events = [decode(m.value()) for m in read_topic(gw["settings"], "page-events", expect=1)]
     assert [e.seller_id for e in events] == ["seller-a"]
+
+
+def test_the_signature_covers_the_backfill_header(gw):
+    body = json.dumps(f.page_view(ts=int(time.time() * 1000) - 5 * 86_400_000)).encode()
+    added = {**signed(gw["a_server"], body), "X-Livemetrics-Backfill": "1"}  # a relay adds it to a live request
+    r = post(gw["url"], body, added)
+    assert r.status_code == 401 and "wrong signature" in r.json()["error"] and "<backfill>" in r.json()["error"]
+    dropped = signed(gw["a_server"], body, **{"X-Livemetrics-Backfill": "1"})
+    del dropped["X-Livemetrics-Backfill"]
+    assert post(gw["url"], body, dropped).status_code == 401
+
+
+def test_old_v1_signatures_are_refused_with_a_clear_message(gw):
+    body = json.dumps(f.page_view()).encode()
+    _, key_id, secret = keys.split_key(gw["a_server"])
+    ts = f"{time.time():.3f}"
+    v1 = "v1=" + hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    h = {"X-Livemetrics-Key-Id": key_id, "X-Livemetrics-Timestamp": ts, "X-Livemetrics-Signature": v1}
+    r = post(gw["url"], body, h)
+    assert r.status_code == 401
+    assert "v1 signatures are no longer accepted" in r.json()["error"] and "upgrade the livemetrics SDK" in r.json()["error"]
+
+
+def test_a_full_replay_cache_answers_503_and_still_refuses_replays(make_settings, add_seller):
+    s = make_settings(replay_cache_max=2)
+    server_key, rec = keys.new_server_key("seller-a", s.key_encryption_key.get_secret_value())
+    keys.publish(s, rec)
+    registry = KeyRegistry(s).start()
+    wait_until(lambda: registry.record(rec.key_id), 10, what="keys loaded")
+    server = ThreadServer(create_gateway(s, registry)).start()
+    try:
+        bodies = [json.dumps(f.page_view()).encode() for _ in range(3)]
+        first = signed(server_key, bodies[0])
+        assert post(server.url, bodies[0], first).status_code == 202
+        assert post(server.url, bodies[1], signed(server_key, bodies[1])).status_code == 202
+        r = post(server.url, bodies[2], signed(server_key, bodies[2]))
+        assert r.status_code == 503 and r.json()["accepted"] == 0 and "retry in" in r.json()["error"]
+        assert 1 <= int(r.headers["Retry-After"]) <= 2 * s.signature_tolerance_s
+        r = post(server.url, bodies[0], first)  # never forgotten early to make room
+        assert r.status_code == 401 and "replayed signature" in r.json()["error"]
+    finally:
+        server.stop()
+        registry.stop()
 
 
 def test_backfill_only_from_server_keys(gw):

@@ -28,6 +28,8 @@ def test_browser_keys_carry_no_secret():
     assert rec.secret_enc == "" and keys.unseal(rec, "kek") is None
 
 
-def test_signature_is_hmac_sha256_over_timestamp_and_body():
+def test_signature_is_hmac_sha256_over_timestamp_backfill_flag_and_body():
     sig = keys.sign("s3cret", "1767225600.5", b'{"a":1}')
-    assert sig == "v1=" + hmac.new(b"s3cret", b'1767225600.5.{"a":1}', hashlib.sha256).hexdigest()
+    assert sig == "v2=" + hmac.new(b"s3cret", b'1767225600.5.0.{"a":1}', hashlib.sha256).hexdigest()
+    backfill = keys.sign("s3cret", "1767225600.5", b'{"a":1}', backfill=True)
+    assert backfill == "v2=" + hmac.new(b"s3cret", b'1767225600.5.1.{"a":1}', hashlib.sha256).hexdigest()

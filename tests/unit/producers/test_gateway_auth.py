@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from producers.gateway.auth import RateLimiter, ReplayCache, bearer_key
+import pytest
+from hypothesis import given, strategies as st
+
+from producers.gateway.auth import RateLimiter, ReplayCache, ReplayCacheFull, bearer_key
 from producers.gateway.enrich import client_ip
 
 
@@ -15,11 +18,32 @@ def test_replay_cache_refuses_a_signature_until_it_is_stale():
     assert c.first_time(b"sig-1", 1700.0)  # forgotten only after the timestamp check refuses it anyway
 
 
-def test_replay_cache_is_bounded():
+def test_replay_cache_is_bounded_and_never_forgets_a_signature_inside_its_window():
     c = ReplayCache(keep_s=600, max_entries=3)
-    for i in range(10):
+    for i in range(3):
         assert c.first_time(str(i).encode(), 1000.0 + i)
-    assert len(c._seen) <= 3
+    with pytest.raises(ReplayCacheFull) as full:
+        c.first_time(b"3", 1010.0)
+    assert full.value.retry_after == 590  # when the oldest (seen at 1000) leaves its window
+    assert len(c._seen) == 3 and not c.first_time(b"0", 1010.0)  # still refused as a replay
+    assert c.first_time(b"3", 1600.0)  # the oldest left its window: room again
+
+
+@given(st.lists(st.tuples(st.integers(0, 20), st.floats(0, 50)), max_size=200), st.integers(1, 8))
+def test_a_remembered_signature_is_never_accepted_again_inside_its_window(requests, cap):
+    c, accepted, now = ReplayCache(keep_s=30, max_entries=cap), {}, 0.0
+    for sig, step in requests:
+        now += step
+        try:
+            first = c.first_time(str(sig).encode(), now)
+        except ReplayCacheFull as exc:
+            assert len(c._seen) == cap and 1 <= exc.retry_after <= 30
+            continue
+        if sig in accepted and now - accepted[sig] < 30:
+            assert not first
+        if first:
+            accepted[sig] = now
+        assert len(c._seen) <= cap
 
 
 def test_rate_limiter_allows_burst_then_says_when_to_retry():
