@@ -31,13 +31,17 @@ def parse_instant(v: str, name: str) -> datetime:
     return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
 
 
-def parse_range(from_: str | None, to: str | None) -> tuple[datetime, datetime]:
+def parse_range(from_: str | None, to: str | None, max_days: int) -> tuple[datetime, datetime]:
+    """The range as naive UTC datetimes; at most ``max_days`` long (one query must not scan all history)."""
     parse = parse_instant
 
     end = parse(to, "to") if to else datetime.now(timezone.utc)
-    start = parse(from_, "from") if from_ else end - timedelta(days=7)
+    start = parse(from_, "from") if from_ else end - timedelta(days=min(7, max_days))
     if start >= end:
         raise HTTPException(422, "`from` must be before `to`")
+    if end - start > timedelta(days=max_days):
+        raise HTTPException(422, f"the range from `from` to `to` is {(end - start) / timedelta(days=1):.1f} days; "
+                                 f"at most {max_days} days (LIVEMETRICS_REPORT_MAX_DAYS) per report")
     return start.astimezone(timezone.utc).replace(tzinfo=None), end.astimezone(timezone.utc).replace(tzinfo=None)
 
 
@@ -46,7 +50,8 @@ async def report(
     seller_id: SellerId,
     report: Annotated[str, Path(json_schema_extra={"enum": list(REPORTS)})],
     settings: SettingsDep,
-    from_: Annotated[str | None, Query(alias="from", description="ISO 8601, before `to` (default: 7 days before `to`)",
+    from_: Annotated[str | None, Query(alias="from", description="ISO 8601, before `to` and at most "
+                                       "LIVEMETRICS_REPORT_MAX_DAYS (400) days before it (default: 7 days before `to`)",
                                        json_schema_extra=INSTANT)] = None,
     to: Annotated[str | None, Query(description="ISO 8601 (default: now)", json_schema_extra=INSTANT)] = None,
     tz: Annotated[str, Query(description="IANA time zone", json_schema_extra=TIME_ZONES)] = "UTC",
@@ -54,7 +59,7 @@ async def report(
     """A historical report (hourly, categories, offers, funnel, payment-methods, error-trends) for a range, in a time zone."""
     if report not in REPORTS:
         raise HTTPException(404, f"unknown report {report!r}; one of: {', '.join(REPORTS)}")
-    start, end = parse_range(from_, to)
+    start, end = parse_range(from_, to, settings.report_max_days)
     try:
         body = await asyncio.to_thread(queries.report, settings, report, seller_id, start, end, tz)
     except queries.QueryError as exc:
