@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, WebSocket
 
 from api.live_feed import LiveFeed
+from api.ws_tickets import Claims, TicketBook, TicketRefused, TicketsFull
 from livemetrics.keys import KeyRegistry, Principal
 from livemetrics.settings import Settings
 
@@ -20,11 +21,19 @@ def _feed(request: Request) -> LiveFeed:
     return request.app.state.feed
 
 
-def presented_token(headers, query_params) -> str:
+def _tickets(request: Request) -> TicketBook:
+    return request.app.state.tickets
+
+
+# Tokens only travel in the Authorization header: a URL ends up in proxy access logs, browser history and
+# Referer headers. A `?token=` is refused (not ignored) so that an old client learns why it fails.
+URL_TOKEN = ("tokens are not accepted in the URL (proxies and browsers log URLs): send "
+             "`Authorization: Bearer <token>`; a browser's WebSocket uses `?ticket=` from POST /v1/ws-tickets")
+
+
+def presented_token(headers) -> str:
     auth = headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return query_params.get("token", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else ""
 
 
 def principal_for(token: str, settings: Settings, registry: KeyRegistry) -> Principal | None:
@@ -42,7 +51,9 @@ def may_read(p: Principal, seller_id: str) -> bool:
 
 
 def _principal(request: Request) -> Principal:
-    token = presented_token(request.headers, request.query_params)
+    if "token" in request.query_params:
+        raise HTTPException(401, URL_TOKEN)
+    token = presented_token(request.headers)
     if not token:
         raise HTTPException(401, "missing token: send `Authorization: Bearer <seller token>`")
     p = principal_for(token, request.app.state.settings, request.app.state.registry)
@@ -58,12 +69,54 @@ def _seller_access(seller_id: str, p: Annotated[Principal, Depends(_principal)])
     return seller_id
 
 
-def ws_principal(ws: WebSocket) -> Principal | None:
-    token = presented_token(ws.headers, ws.query_params)
-    return principal_for(token, ws.app.state.settings, ws.app.state.registry) if token else None
+def ws_principal(ws: WebSocket) -> Principal:
+    """Who opens this socket: a browser by `?ticket=` (POST /v1/ws-tickets), any other client by the
+    Authorization header. ``TicketRefused`` (close code, reason) otherwise. Remembered on the connection,
+    because a ticket can be redeemed only once."""
+    if _WS_PRINCIPAL not in ws.scope:
+        ws.scope[_WS_PRINCIPAL] = _ws_authenticate(ws)
+    return ws.scope[_WS_PRINCIPAL]
+
+
+_WS_PRINCIPAL = "livemetrics.principal"
+
+
+def _ws_authenticate(ws: WebSocket) -> Principal:
+    settings, registry = ws.app.state.settings, ws.app.state.registry
+    if "token" in ws.query_params:
+        raise TicketRefused(4401, URL_TOKEN)
+    ticket = ws.query_params.get("ticket")
+    if ticket:
+        try:
+            claims = ws.app.state.tickets.redeem(ticket, ws.path_params.get("seller_id", ""))
+        except TicketsFull as exc:
+            raise TicketRefused(1013, f"{exc}: try again in a few seconds") from None
+        p = ticket_principal(claims, settings, registry)
+        if p is None:
+            raise TicketRefused(4401, "the token this ticket was issued to is expired or revoked")
+        return p
+    token = presented_token(ws.headers)
+    if not token:
+        raise TicketRefused(4401, "missing credentials: `?ticket=` from POST /v1/ws-tickets, or "
+                                  "`Authorization: Bearer <token>` for a client that can set headers")
+    p = principal_for(token, settings, registry)
+    if p is None:
+        raise TicketRefused(4401, "unknown, expired or revoked token")
+    return p
+
+
+def ticket_principal(claims: Claims, settings: Settings, registry: KeyRegistry) -> Principal | None:
+    """The principal a ticket was issued to, if its token is still valid now."""
+    if claims.kind == "admin":
+        return Principal(seller_id=None, kind="admin", key_id="admin") if settings.admin_token.get_secret_value() else None
+    rec = registry.authenticate_id(claims.key_id)
+    if rec is None or rec.kind != "token":
+        return None
+    return Principal(seller_id=rec.seller_id, kind="token", key_id=rec.key_id, can_read_pii=rec.can_read_pii)
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 FeedDep = Annotated[LiveFeed, Depends(_feed)]
+TicketsDep = Annotated[TicketBook, Depends(_tickets)]
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 SellerId = Annotated[str, Depends(_seller_access)]

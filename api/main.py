@@ -9,7 +9,8 @@ from fastapi import FastAPI
 
 from api.live_feed import LiveFeed
 from api import logs
-from api.routes import admin_erase, dashboard, health, live, me, payment_errors, reports
+from api.routes import admin_erase, dashboard, health, live, me, payment_errors, reports, ws_tickets
+from api.ws_tickets import TicketBook, ticket_key
 from livemetrics.keys import KeyRegistry
 from livemetrics.settings import Settings, get_settings
 
@@ -27,6 +28,8 @@ def create_api(settings: Settings | None = None, registry: KeyRegistry | None = 
         app.state.settings = settings
         app.state.registry = registry or KeyRegistry(settings).start()
         app.state.feed = LiveFeed(settings).start(asyncio.get_running_loop())
+        app.state.tickets = TicketBook(ticket_key(settings.key_encryption_key.get_secret_value()),
+                                       settings.ws_ticket_ttl_s, settings.ws_ticket_cap)
         app.state.sink = None
         if run_sink:
             from clickhouse.migrate import migrate
@@ -58,6 +61,7 @@ def create_api(settings: Settings | None = None, registry: KeyRegistry | None = 
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(live.router)
+    app.include_router(ws_tickets.router)
     app.include_router(reports.router)
     app.include_router(payment_errors.router)
     app.include_router(admin_erase.router)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from api.deps import FeedDep, PrincipalDep, SellerId, SettingsDep, may_read, ws_principal
 from api.privacy import alert_for
 from api.responses import AUTH, SELLER
+from api.ws_tickets import TicketRefused
 from livemetrics import metrics
 from streams.snapshot import build_snapshot
 from streams.state import Windows
@@ -61,9 +62,10 @@ def _refusal(ws: WebSocket, seller_id: str, feed, settings) -> tuple[int, str] |
     # Browsers always send Origin; its absence means a non-browser client, which the token alone guards.
     if origin and "*" not in allowed and origin not in allowed:
         return 4403, "origin not allowed"
-    principal = ws_principal(ws)
-    if principal is None:
-        return 4401, "missing, unknown, expired or revoked token"
+    try:
+        principal = ws_principal(ws)  # redeems a `?ticket=` (once); the handler below reuses the result
+    except TicketRefused as exc:
+        return exc.code, exc.reason
     if not may_read(principal, seller_id):
         return 4404, "no such seller for this token"
     if feed.count(seller_id) >= settings.ws_max_per_seller:

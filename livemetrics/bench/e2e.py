@@ -84,10 +84,10 @@ async def _load(gateway: str, key: str, stop_at: float, counter: list[int], rate
 
 async def _probe(gateway: str, api: str, key: str, token: str, seller: str, stop_at: float) -> list[float]:
     """One new session's page view every PROBE_EVERY_S; latency until the WebSocket shows it counted."""
-    ws_url = api.replace("http", "ws", 1) + f"/v1/sellers/{seller}/live/ws?token={token}"
+    ws_url = api.replace("http", "ws", 1) + f"/v1/sellers/{seller}/live/ws"  # token in the header, never the URL
     acked: dict[int, float] = {}
     latencies: list[float] = []
-    async with websockets.connect(ws_url, max_size=None) as ws, \
+    async with websockets.connect(ws_url, max_size=None, additional_headers={"Authorization": f"Bearer {token}"}) as ws, \
             httpx.AsyncClient(base_url=gateway, timeout=30, headers={**UA, "Origin": gateway, "Authorization": f"Bearer {key}"}) as http:
         first = json.loads(await ws.recv())
         base = first["data"]["live"].get("home", 0)

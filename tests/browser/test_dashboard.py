@@ -65,6 +65,9 @@ def test_live_dashboard_follows_the_storefront_and_survives_an_api_restart(stack
     dash_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     shop_ctx = browser.new_context(user_agent=f.CHROME)  # headless Chrome's own UA is flagged as a bot
     dash, shop = dash_ctx.new_page(), shop_ctx.new_page()
+    urls, sockets = [], []  # every URL the dashboard asks for: the token must be in none of them
+    dash.on("request", lambda r: urls.append(r.url))
+    dash.on("websocket", lambda ws: sockets.append(ws.url))
     try:
         dash.goto(f"{stack.api.url}/dashboard")
         dash.get_by_label("Read token").fill(token)
@@ -107,6 +110,12 @@ def test_live_dashboard_follows_the_storefront_and_survives_an_api_restart(stack
         dash.wait_for_function("() => document.querySelector('#as-of').textContent !== '—'")
         wait_card(dash, "home", 1, timeout_ms=5000)  # the numbers are back, from the compacted topic
         assert dash.locator("#offline-banner").is_hidden()
+        # Tokens in URLs (docs/security.md): the sockets opened (before and after the restart) with a
+        # fresh single-use ticket each; no URL the page used holds the token's secret.
+        secret = token.split("_")[-1]
+        tickets = [u.split("ticket=", 1)[1] for u in sockets if "ticket=" in u]
+        assert len(sockets) >= 2 and len(tickets) == len(sockets) == len(set(tickets)), sockets
+        assert not [u for u in urls + sockets if secret in u]
     finally:
         dash_ctx.close()
         shop_ctx.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -94,13 +95,22 @@ def test_forged_rest_requests_are_refused_and_leak_nothing(stack):
         for (method, path), b_id in itertools.product(paths, B_IDS):
             path = path.replace("/seller-b/", f"/{b_id}/", 1) if b_id != "seller-b" else path
             body = {"status": "resolved", "note": "x", "seller_id": "seller-b"} if method == "POST" else None
-            for how in ("header", "query"):
-                headers = {"Authorization": f"Bearer {ta}"} if how == "header" else {}
-                params = {"token": ta} if how == "query" else {}
-                r = c.request(method, path, headers=headers, params=params, json=body)
-                sent += 1
-                assert r.status_code in (403, 404, 405), f"{method} {path} ({how}) -> {r.status_code} {r.text[:200]}"
-                no_b_data(r)
+            r = c.request(method, path, headers={"Authorization": f"Bearer {ta}"}, json=body)
+            sent += 1
+            assert r.status_code in (403, 404, 405), f"{method} {path} -> {r.status_code} {r.text[:200]}"
+            no_b_data(r)
+            # A token in the query string is refused outright (it would land in access logs).
+            r = c.request(method, path, params={"token": ta}, json=body)
+            sent += 1
+            no_route = r.status_code in (404, 405) and r.json().get("detail") in ("Not Found", "Method Not Allowed")
+            assert r.status_code == 401 or no_route, f"{method} {path} (?token=) -> {r.status_code} {r.text[:200]}"
+            no_b_data(r)
+        # A's token asking for a WebSocket ticket to B's live view, under every spelling of B's id.
+        for b_id in sorted({*B_IDS, *map(unquote, B_IDS)}):
+            r = c.post("/v1/ws-tickets", json={"seller_id": b_id},
+                       headers={"Authorization": f"Bearer {ta}"})
+            sent += 1
+            assert r.status_code == 404 and "ticket" not in r.json(), f"ticket for {b_id!r} -> {r.status_code}"
         # B's id in the query string and the body of A's own routes: A's data or a refusal, never B's.
         for method, tmpl in routes:
             path = fill(tmpl, "seller-a")
@@ -144,16 +154,23 @@ def test_forged_websockets_are_refused_before_any_data(stack):
         except websockets.InvalidStatus as exc:
             return "refused", str(exc.response.status_code)
 
+    def a_ticket() -> str:  # seller A's own ticket, tried on B's paths
+        r = httpx.post(f"{stack.api.url}/v1/ws-tickets", json={"seller_id": "seller-a"},
+                       headers={"Authorization": f"Bearer {ta}"}, timeout=10)
+        assert r.status_code == 201, r.text
+        return r.json()["ticket"]
+
     async def all_attempts():
         out = []
         for b_id in B_IDS:
             out.append((b_id, await attempt(f"/v1/sellers/{b_id}/live/ws?token={ta}")))
             out.append((b_id, await attempt(f"/v1/sellers/{b_id}/live/ws",
                                             additional_headers={"Authorization": f"Bearer {ta}"})))
+            out.append((b_id, await attempt(f"/v1/sellers/{b_id}/live/ws?ticket={a_ticket()}")))
         return out
 
     results = asyncio.run(all_attempts())
-    assert len(results) == 2 * len(B_IDS)
+    assert len(results) == 3 * len(B_IDS)
     for b_id, (outcome, detail) in results:
         assert outcome in ("closed", "refused"), f"{b_id}: got {detail[:200]}"
         for marker in B_MARKERS:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 
+import httpx
 import msgspec
 import pytest
 import websockets
@@ -36,8 +37,16 @@ def stack(kafka, clickhouse_dsn, tmp_path_factory):
         st.close()
 
 
-def ws_url(st: Stack, seller: str, token: str) -> str:
-    return st.api.url.replace("http", "ws") + f"/v1/sellers/{seller}/live/ws?token={token}"
+def ws_url(st: Stack, seller: str, token: str, api: str | None = None) -> str:
+    """The dashboard's way in: the token (in a header) buys a single-use ticket; only that goes in the URL."""
+    r = httpx.post(f"{st.api.url}/v1/ws-tickets", json={"seller_id": seller},
+                   headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert r.status_code == 201, r.text
+    return (api or st.api.url).replace("http", "ws") + r.json()["ws_path"]
+
+
+def bare_url(st: Stack, seller: str) -> str:
+    return st.api.url.replace("http", "ws") + f"/v1/sellers/{seller}/live/ws"
 
 
 async def next_of(ws, kind: str, pred=lambda d: True, timeout: float = 10.0) -> dict:
@@ -81,9 +90,10 @@ def test_snapshots_and_alerts_are_pushed_with_pii_only_for_allowed_tokens(stack)
 def test_handshake_checks_origin_token_expiry_and_cap(stack):
     token = stack.sellers["capped"][1]
 
-    async def refused(url, origin=GOOD_ORIGIN) -> int:
+    async def refused(url, origin=GOOD_ORIGIN, token: str | None = None) -> int:
+        headers = {"Authorization": f"Bearer {token}"} if token else None
         try:
-            async with websockets.connect(url, origin=origin) as ws:
+            async with websockets.connect(url, origin=origin, additional_headers=headers) as ws:
                 await ws.recv()
         except websockets.ConnectionClosed as exc:
             return exc.rcvd.code
@@ -93,8 +103,8 @@ def test_handshake_checks_origin_token_expiry_and_cap(stack):
 
     async def scenario():
         out = {"bad_origin": await refused(ws_url(stack, "capped", token), origin="http://evil.example"),
-               "expired": await refused(ws_url(stack, "seller-a", stack.sellers["expired"][1])),
-               "no_token": await refused(ws_url(stack, "capped", ""))}
+               "expired": await refused(bare_url(stack, "seller-a"), token=stack.sellers["expired"][1]),
+               "no_token": await refused(bare_url(stack, "capped"))}
         open_ = [await websockets.connect(ws_url(stack, "capped", token), origin=GOOD_ORIGIN) for _ in range(3)]
         for ws in open_:
             assert json.loads(await ws.recv())["type"] == "snapshot"
@@ -113,6 +123,10 @@ def test_handshake_checks_origin_token_expiry_and_cap(stack):
     out = asyncio.run(scenario())
     # Starlette answers a WebSocket closed before accept with HTTP 403: the handshake never opens.
     assert out["bad_origin"] == 403 and out["expired"] == 403 and out["no_token"] == 403
+    # An expired token cannot buy a ticket either.
+    r = httpx.post(f"{stack.api.url}/v1/ws-tickets", json={"seller_id": "seller-a"},
+                   headers={"Authorization": f"Bearer {stack.sellers['expired'][1]}"}, timeout=10)
+    assert r.status_code == 401
     assert out["over_cap"] == 403
     assert out.get("after_close") == "snapshot"
 
@@ -145,7 +159,7 @@ def test_two_api_replicas_each_push_the_same_numbers_and_alerts_to_their_own_cli
     browser, token = stack.sellers["seller-a"]
     second = ThreadServer(create_api(stack.settings, stack.registry, run_sink=False)).start()
     try:
-        urls = [ws_url(stack, "seller-a", token), second.url.replace("http", "ws") + f"/v1/sellers/seller-a/live/ws?token={token}"]
+        urls = [ws_url(stack, "seller-a", token), ws_url(stack, "seller-a", token, api=second.url)]
 
         async def scenario():
             async with websockets.connect(urls[0], origin=GOOD_ORIGIN) as one, \

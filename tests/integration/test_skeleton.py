@@ -60,7 +60,10 @@ def test_page_views_reach_rest_websocket_and_clickhouse(stack):
         raise AssertionError(f"{exc}\n{worker.log_tail()}") from None
 
     async def scenario():
-        ws_url = api.url.replace("http", "ws") + "/v1/sellers/seller-a/live/ws?token=" + stack["a"][1]
+        # The dashboard's way in: the token (in a header) buys a single-use ticket for the URL.
+        r = httpx.post(f"{api.url}/v1/ws-tickets", json={"seller_id": "seller-a"},
+                       headers={"Authorization": f"Bearer {stack['a'][1]}"}, timeout=10)
+        ws_url = api.url.replace("http", "ws") + r.json()["ws_path"]
         async with websockets.connect(ws_url) as ws:
             first = json.loads(await ws.recv())
             assert first["type"] == "snapshot" and first["data"]["live"]["home"] == 0

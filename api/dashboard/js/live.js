@@ -2,6 +2,7 @@
 // backoff, the connection indicator, cards with per-minute sparklines, the funnel and the top lists.
 import { $, h, fmtNum, fmtWindow, fmtTime } from "./dom.js";
 import { sparkline } from "./charts.js";
+import { api, sellerPath } from "./api.js";
 
 const sum = (o) => Object.values(o || {}).reduce((a, b) => a + Number(b || 0), 0);
 
@@ -123,9 +124,13 @@ export class LiveConnection {
     Object.assign(this, { seller, token, onAlert, onFatal });
     this.attempt = 0; this.ws = null; this.stopped = false; this.timer = null; this.watchdog = null;
   }
-  url() {
+  // The token never goes in a URL (proxies and browsers log URLs) and a browser cannot put it in a
+  // WebSocket header: each connection trades it (in the Authorization header) for a single-use ticket
+  // valid ~30 s, and only the ticket goes in the socket's URL.
+  async url() {
+    const { ticket } = await api("/v1/ws-tickets", { token: this.token, method: "POST", body: { seller_id: this.seller } });
     const proto = location.protocol === "https:" ? "wss" : "ws";
-    return `${proto}://${location.host}/v1/sellers/${encodeURIComponent(this.seller)}/live/ws?token=${encodeURIComponent(this.token)}`;
+    return `${proto}://${location.host}${sellerPath(this.seller, "/live/ws")}?ticket=${encodeURIComponent(ticket)}`;
   }
   setState(state, text) {
     const conn = $("#conn");
@@ -136,10 +141,22 @@ export class LiveConnection {
     if (state === "offline") off.textContent = `${text}. The numbers below are from ${$("#as-of").textContent || "before"} and may be out of date.`;
     $("#tab-live").classList.toggle("stale", state === "offline" || state === "connecting");
   }
-  start() {
+  async start() {
     this.stopped = false;
     this.setState("connecting", this.attempt ? "Reconnecting…" : "Connecting…");
-    const ws = (this.ws = new WebSocket(this.url()));
+    let url;
+    try {
+      url = await this.url();
+    } catch (e) {
+      if (this.stopped) return;
+      // 401/404 from the ticket request mean what 4401/4404 mean on the socket; anything else (503: this
+      // API process holds too many tickets, or the API is unreachable) is retried with the same backoff.
+      const code = e.status === 401 ? 4401 : e.status === 404 ? 4404 : e.status === 503 ? 4429 : 1006;
+      this.onClose({ code });
+      return;
+    }
+    if (this.stopped) return;
+    const ws = (this.ws = new WebSocket(url));
     ws.onmessage = (ev) => this.onMessage(ev);
     ws.onclose = (ev) => this.onClose(ev);
     ws.onerror = () => {};
