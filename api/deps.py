@@ -107,8 +107,9 @@ def _ws_authenticate(ws: WebSocket) -> Principal:
 
 def ticket_principal(claims: Claims, settings: Settings, registry: KeyRegistry) -> Principal | None:
     """The principal a ticket was issued to, if its token is still valid now."""
-    if claims.kind == "admin":
-        return Principal(seller_id=None, kind="admin", key_id="admin") if settings.admin_token.get_secret_value() else None
+    if claims.kind == "admin":  # only while an admin token is configured
+        admin = settings.admin_token.get_secret_value()
+        return Principal(seller_id=None, kind="admin", key_id="admin") if admin else None
     rec = registry.authenticate_id(claims.key_id)
     if rec is None or rec.kind != "token":
         return None

@@ -1,6 +1,7 @@
 """The API's access log: one structured line per HTTP request (path without the query string, which may
 carry a WebSocket ticket or a token an old client still sends: refused, never written down; checked by
-tests/integration/test_api_ws_tickets.py). The JSON formatter itself is the core's (``livemetrics.logs``), re-exported here."""
+tests/integration/test_api_ws_tickets.py). The JSON formatter itself is the core's (``livemetrics.logs``),
+re-exported here."""
 
 from __future__ import annotations
 
