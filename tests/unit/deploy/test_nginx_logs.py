@@ -41,7 +41,9 @@ def test_every_access_log_uses_a_format_without_the_query_string():
 
 def test_websockets_hash_on_their_ticket():
     conf = CONF.read_text()
-    upstream = re.search(r"upstream (\w+) \{[^}]*hash \$arg_ticket consistent;", conf)
+    key = re.search(r"map \$arg_ticket \$(\w+) \{ default \$arg_ticket; \"\" \$request_id; \}", conf)
+    assert key, "no hash key taken from the ticket (request id without one)"
+    upstream = re.search(r"upstream (\w+) \{[^}]*hash \$" + key.group(1) + r" consistent;", conf)
     assert upstream, "no upstream hashed on the ticket"
     ws_location = re.search(r"location ~ \^/v1/sellers/\[\^/\]\+/live/ws\$ \{([^}]*)\}", conf).group(1)
     assert f"proxy_pass http://{upstream.group(1)};" in ws_location
