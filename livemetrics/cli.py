@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("kafka", help="the local Kafka broker (KRaft, single node or --brokers N) from Maven Central")
     k.add_argument("action", choices=["start", "stop", "status", "topics", "provision"],
                    help="start (also creates the topics), stop, status, topics (only create them), "
-                        "provision (only download the broker's jars from Maven Central)")
+                        "provision (only download the broker's jars from Maven Central). With "
+                        "LIVEMETRICS_KAFKA_SECURITY=sasl the broker takes SASL/SCRAM logins only and start/topics "
+                        "also apply the ACLs (docs/operations.md, Secure Kafka)")
     k.add_argument("--brokers", type=int, default=1,
                    help="start: a local cluster of N KRaft nodes, each on its own ports (bootstrap port + 2i, "
                         "controller port + 2i) and data dir; topics get min(3, N) replicas and "

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from livemetrics import keys
 from livemetrics.kafka_config import admin_config, base_config, producer_config
-from livemetrics.kafka_local import LocalKafka
+from livemetrics.kafka_local import KafkaLaunchError, LocalKafka
 from livemetrics.settings import Settings
 from livemetrics.topics import create_topics
 from tests.support.services import free_port
@@ -156,3 +156,9 @@ def test_gateway_worker_and_api_run_end_to_end_in_secure_mode(secure, clickhouse
                    what="the API's sink stored the event")
     finally:
         stack.close()
+
+
+def test_a_broker_formatted_for_sasl_refuses_to_start_plaintext(secure):
+    plain = LocalKafka(secure.model_copy(update={"kafka_security": "plaintext"}))
+    with pytest.raises(KafkaLaunchError, match="formatted for LIVEMETRICS_KAFKA_SECURITY=sasl, not plaintext"):
+        plain.check_formatted()
