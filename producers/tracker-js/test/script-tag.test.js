@@ -73,3 +73,41 @@ test("the script-tag build without data-key says so and sends nothing", async ()
   assert.equal(win.livemetrics, undefined);
   assert.match(errors[0], /needs data-key/);
 });
+
+// A seeded generator (mulberry32): the same paths on every run.
+function random(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test("page detection agrees with t.js on 400 generated URLs (bases, patterns, queries, encoded slugs)", async () => {
+  const rnd = random(16);
+  const pick = (xs) => xs[Math.floor(rnd() * xs.length)];
+  const parts = ["", "c", "category", "categories", "o", "offer", "deals", "p", "product", "item", "cart", "basket",
+    "bag", "checkout", "pay", "payment", "blog", "shop", "lamps", "SKU-1", "a%20b", "%C3%A9t%C3%A9", "x.y", "C"];
+  const paths = Array.from({ length: 400 }, () => {
+    const segs = Array.from({ length: 1 + Math.floor(rnd() * 4) }, () => pick(parts));
+    const path = `${pick(["", "/shop"])}/${segs.join("/")}${pick(["", "/", "?q=1", "#top"])}`;
+    return path.replace(/\/{2,}/g, "/"); // "//x" would be another host
+  });
+  const attrs = { "data-key": "lm_pk_k1_s", "data-base": "/shop", "data-heartbeat": "3600" };
+  const opts = { config: { patterns: [{ type: "offer", re: "^/blog/([^/]+)" }, { type: "cart", re: "^/C$" }] } };
+  const run = async (source) => {
+    const win = page(source, attrs, opts);
+    for (const p of paths) {
+      win.history.pushState({}, "", p);
+      await win.advance(0);
+    }
+    await win.advance(1000);
+    return (await win.events()).filter((e) => e.type === "page_view").map((e) => e.page);
+  };
+  const old = await run(readFileSync(T_JS, "utf8"));
+  const now = await run(readFileSync(await built, "utf8"));
+  assert.ok(old.length > 300); // pushes to the same URL are no route change
+  assert.deepEqual(now, old);
+  assert.deepEqual(new Set(now.map((p) => p.type)), new Set(["home", "category", "offer", "product", "cart", "checkout", "payment", "other"]));
+});
