@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.live_feed import LiveFeed
+from api.notify.service import start_notifications, stop_notifications
 from api import logs
-from api.routes import admin_erase, dashboard, health, live, me, payment_errors, reports, ws_tickets
+from api.routes import admin_erase, dashboard, health, live, me, notifications, payment_errors, reports, ws_tickets
 from api.ws_tickets import TicketBook, ticket_key
 from livemetrics.keys import KeyRegistry
 from livemetrics.settings import Settings, get_settings
@@ -37,6 +38,7 @@ def create_api(settings: Settings | None = None, registry: KeyRegistry | None = 
 
             await asyncio.to_thread(migrate, settings)
             app.state.sink = EventSink(settings).start()
+        await start_notifications(app.state, settings)  # webhooks: docs/notifications.md
         loop = asyncio.get_running_loop()
 
         def on_key_change(rec) -> None:  # wake sockets so that revoked tokens are closed at once
@@ -49,6 +51,7 @@ def create_api(settings: Settings | None = None, registry: KeyRegistry | None = 
         try:
             yield
         finally:
+            await stop_notifications(app.state)
             if app.state.sink is not None:
                 await asyncio.to_thread(app.state.sink.stop)
             app.state.feed.stop()
@@ -65,5 +68,6 @@ def create_api(settings: Settings | None = None, registry: KeyRegistry | None = 
     app.include_router(reports.router)
     app.include_router(payment_errors.router)
     app.include_router(admin_erase.router)
+    app.include_router(notifications.router)
     dashboard.mount(app)
     return app

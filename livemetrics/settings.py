@@ -24,8 +24,9 @@ ALL_TOPICS = RAW_TOPICS + (
     "live-deltas",
     "erasures",  # `livemetrics erase` tells every running API process to drop the customer's alerts
     "ip-salts",  # each UTC day's random IP-hash salt, shared by the gateways, removed after the day
+    "seller-channels",  # each seller's notification channels (webhooks, emails): api/notify/channels.py
 )
-COMPACTED_TOPICS = ("live-metrics", "seller-keys")
+COMPACTED_TOPICS = ("live-metrics", "seller-keys", "seller-channels")
 # Faust tables; their changelog topics are `<app_id>-<name>-changelog`.
 TABLE_NAMES = ("sessions", "gauges", "minute-rates")
 # Windowed tables: seconds a window is kept (the table's ``expires`` and its changelog's retention).
@@ -161,6 +162,18 @@ class Settings(BaseSettings):
     api_rate_burst: int = Field(60, ge=1, description="Requests a token may make at once before api_rate_per_s applies.")
     report_max_days: int = Field(
         400, ge=1, description="Longest range (`to` - `from`) one report or payment-error query may cover.")
+
+    # --- Notifications (docs/notifications.md) ------------------------------------------------
+    notify: bool = Field(True, description="Deliver alerts to the sellers' webhooks from the API process.")
+    notify_group: str = Field("livemetrics-notifier", description="Consumer group of the notifier on payment-alerts "
+                              "(one delivery per alert across API replicas).")
+    notify_timeout_s: float = Field(10.0, gt=0, description="One webhook POST's timeout (connect + answer).")
+    notify_concurrency: int = Field(100, ge=1, description="Webhook POSTs in flight at once, all endpoints together.")
+    notify_retry_for_s: float = Field(86_400.0, gt=0, description="How long a failing delivery is retried before "
+                                      "it is kept as failed (the seller can redeliver it).")
+    notify_backoff_s: float = Field(5.0, gt=0, description="First retry delay; doubled per attempt, with jitter.")
+    notify_backoff_max_s: float = Field(3600.0, gt=0, description="Longest delay between two attempts.")
+    notify_max_channels: int = Field(10, ge=1, description="Notification channels one seller may have.")
 
     # --- Ingest gateway (docs/ingest.md) -----------------------------------------------------
     key_encryption_key: SecretStr = Field(

@@ -1,0 +1,177 @@
+"""Each seller's notification channels (webhooks, email addresses), kept in the compacted
+``seller-channels`` topic like seller keys (livemetrics/keys.py): every API replica reads it whole and
+follows it, so a channel added on one replica is used by the notifier of any other within a moment.
+
+A webhook's signing secret is stored sealed (AES-256-GCM, key derived with HKDF from the
+``key_encryption_key`` setting; channel id and seller as associated data, so a sealed secret copied onto
+another seller's record does not open). A deleted channel is a tombstone.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import secrets
+import threading
+import time
+
+import msgspec
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from livemetrics.kafka_config import base_config, producer_config
+from livemetrics.settings import Settings
+
+log = logging.getLogger("livemetrics.api.channels")
+KINDS = ("webhook", "email")
+
+
+class Channel(msgspec.Struct, omit_defaults=True):
+    channel_id: str
+    seller_id: str
+    kind: str  # webhook | email
+    target: str  # the webhook URL or the email address
+    created_at: int
+    created_by: str = ""  # the key id of the token that added it
+    can_read_pii: bool = True  # the adding token's right: alerts are masked for the channel without it
+    secret_enc: str = ""  # webhooks: the signing secret, sealed
+
+    def public(self) -> dict:
+        """What the API shows: everything but the sealed secret."""
+        return {"channel_id": self.channel_id, "kind": self.kind, "target": self.target,
+                "created_at": self.created_at, "can_read_pii": self.can_read_pii}
+
+
+def _aead(kek: str) -> AESGCM:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"livemetrics seller-channels v1").derive(kek.encode())
+    return AESGCM(key)
+
+
+def _aad(ch: Channel) -> bytes:
+    return f"{ch.channel_id}:{ch.seller_id}:{ch.kind}".encode()
+
+
+def new_channel(seller_id: str, kind: str, target: str, kek: str, created_by: str = "",
+                can_read_pii: bool = True) -> tuple[Channel, str]:
+    """A channel and, for a webhook, its signing secret (``whsec_...``, shown to the seller once)."""
+    ch = Channel(channel_id=f"ch_{secrets.token_hex(8)}", seller_id=seller_id, kind=kind, target=target,
+                 created_at=int(time.time()), created_by=created_by, can_read_pii=can_read_pii)
+    if kind != "webhook":
+        return ch, ""
+    secret = f"whsec_{secrets.token_urlsafe(32)}"
+    nonce = os.urandom(12)
+    sealed = base64.urlsafe_b64encode(nonce + _aead(kek).encrypt(nonce, secret.encode(), _aad(ch))).decode()
+    return msgspec.structs.replace(ch, secret_enc=sealed), secret
+
+
+def unseal(ch: Channel, kek: str) -> str | None:
+    """The webhook's signing secret, or None when it cannot be opened (wrong key, tampered, copied)."""
+    try:
+        raw = base64.urlsafe_b64decode(ch.secret_enc.encode())
+        return _aead(kek).decrypt(raw[:12], raw[12:], _aad(ch)).decode()
+    except Exception:  # noqa: BLE001 - InvalidTag, bad base64: unusable either way
+        return None
+
+
+_enc = msgspec.json.Encoder()
+_dec = msgspec.json.Decoder(Channel)
+
+
+def _produce(settings: Settings, key: str, value: bytes | None) -> None:
+    p = Producer(producer_config(settings, log_level=4))
+    err: list[Exception] = []
+    p.produce(settings.topic("seller-channels"), key=key.encode(), value=value,
+              on_delivery=lambda e, m: err.append(e) if e else None)
+    if p.flush(settings.delivery_timeout_ms / 1000 + 5) or err:
+        raise RuntimeError(f"could not store the channel in Kafka: {err[0] if err else 'timed out'}")
+
+
+class ChannelBook:
+    """Reads the whole ``seller-channels`` topic, then follows it in a background thread."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._channels: dict[str, Channel] = {}
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.skipped = 0
+
+    def start(self, wait_s: float = 15.0) -> "ChannelBook":
+        self._thread = threading.Thread(target=self._run, name="seller-channels", daemon=True)
+        self._thread.start()
+        self._ready.wait(wait_s)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(5)
+
+    # --- writes (a replica sees its own write at once; the others when they read it) -----------
+    def add(self, ch: Channel) -> None:
+        _produce(self.settings, ch.channel_id, _enc.encode(ch))
+        self._channels[ch.channel_id] = ch
+
+    def remove(self, ch: Channel) -> None:
+        _produce(self.settings, ch.channel_id, None)
+        self._channels.pop(ch.channel_id, None)
+
+    # --- reads ---------------------------------------------------------------------------------
+    def get(self, channel_id: str) -> Channel | None:
+        return self._channels.get(channel_id)
+
+    def of_seller(self, seller_id: str, kind: str | None = None) -> list[Channel]:
+        return sorted((c for c in list(self._channels.values())
+                       if c.seller_id == seller_id and (kind is None or c.kind == kind)), key=lambda c: c.created_at)
+
+    def _run(self) -> None:
+        topic = self.settings.topic("seller-channels")
+        c = Consumer({**base_config(self.settings), "group.id": "unused", "enable.auto.commit": False,
+                      "enable.partition.eof": True})
+        try:
+            parts: list[int] = []
+            while not self._stop.is_set() and not parts:
+                try:
+                    md = c.list_topics(topic, timeout=5)
+                    t = md.topics.get(topic)
+                    parts = list(t.partitions) if t is not None and not t.error else []
+                except Exception:  # noqa: BLE001 - broker not up yet; keep trying
+                    parts = []
+                if not parts:
+                    time.sleep(0.5)
+            c.assign([TopicPartition(topic, p, 0) for p in parts])
+            eof: set[int] = set()
+            while not self._stop.is_set():
+                msg = c.poll(0.2)
+                if msg is None:
+                    continue
+                if msg.error():
+                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                        eof.add(msg.partition())
+                        if len(eof) == len(parts):
+                            self._ready.set()
+                    continue
+                self._apply(msg)
+        finally:
+            c.close()
+
+    def _apply(self, msg) -> None:
+        """One record in; a malformed one is logged and skipped (it must not stop the later ones)."""
+        try:
+            key = msg.key().decode()
+            if msg.value() is None:
+                self._channels.pop(key, None)
+                return
+            ch = _dec.decode(msg.value())
+            if ch.kind not in KINDS or not ch.seller_id or ch.channel_id != key:
+                raise ValueError(f"kind {ch.kind!r}, seller_id {ch.seller_id!r}, channel_id {ch.channel_id!r}")
+        except Exception as exc:  # noqa: BLE001 - msgspec errors, a missing key, the check above
+            self.skipped += 1
+            log.warning("malformed seller-channels record at %s[%s]@%s skipped: %s", msg.topic(), msg.partition(),
+                        msg.offset(), str(exc)[:200] or type(exc).__name__)
+            return
+        self._channels[ch.channel_id] = ch

@@ -1,0 +1,128 @@
+"""A seller's notification channels (webhooks, email addresses) and the webhook deliveries made to them
+(docs/notifications.md). Managed with the seller's token (or the admin token)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from api.deps import PrincipalDep, SellerId, SettingsDep
+from api.notify.channels import ChannelBook, new_channel
+from api.notify.targets import TargetError, check_email, check_webhook_url
+from api.responses import AUTH, BAD_BODY, SELLER, Problem
+from clickhouse import notify_deliveries as store
+
+router = APIRouter(tags=["notifications"], responses=SELLER, dependencies=AUTH)
+PREFIX = "/v1/sellers/{seller_id}/notifications"
+NOT_FOUND = {404: {"model": Problem, "description": "no such seller for this token, or no such channel/delivery"}}
+UNAVAILABLE = {503: {"model": Problem, "description": "notifications are off on this API process (LIVEMETRICS_NOTIFY)"}}
+
+
+class NewWebhook(BaseModel):
+    url: str = Field(..., min_length=1, max_length=2048, description="https://..., a public address")
+
+
+class NewEmail(BaseModel):
+    address: str = Field(..., min_length=3, max_length=254)
+
+
+def _channels(request: Request) -> ChannelBook:
+    book = getattr(request.app.state, "channels", None)
+    if book is None:
+        raise HTTPException(503, "notifications are off on this API process (LIVEMETRICS_NOTIFY=false)")
+    return book
+
+
+async def _add(request: Request, seller_id: str, principal, kind: str, target: str) -> tuple[dict, str]:
+    settings, book = request.app.state.settings, _channels(request)
+    mine = book.of_seller(seller_id)
+    if any(c.kind == kind and c.target == target for c in mine):
+        raise HTTPException(422, f"this {kind} is already a channel of the seller")
+    if len(mine) >= settings.notify_max_channels:
+        raise HTTPException(422, f"a seller has at most {settings.notify_max_channels} channels "
+                                 "(LIVEMETRICS_NOTIFY_MAX_CHANNELS): remove one first")
+    ch, secret = new_channel(seller_id, kind, target, settings.key_encryption_key.get_secret_value(),
+                             created_by=principal.key_id, can_read_pii=principal.can_read_pii)
+    try:
+        await asyncio.to_thread(book.add, ch)
+    except RuntimeError as exc:
+        raise HTTPException(503, str(exc)) from None
+    return ch.public(), secret
+
+
+@router.get(PREFIX + "/channels")
+async def list_channels(seller_id: SellerId, request: Request) -> dict:
+    """The seller's webhooks and email addresses (never a signing secret)."""
+    return {"channels": [c.public() for c in _channels(request).of_seller(seller_id)]}
+
+
+@router.post(PREFIX + "/webhooks", status_code=201, responses={**BAD_BODY, **UNAVAILABLE})
+async def add_webhook(seller_id: SellerId, body: NewWebhook, principal: PrincipalDep, request: Request,
+                      settings: SettingsDep) -> dict:
+    """Add a webhook; every alert is POSTed to it, signed. The answer's `signing_secret` is shown only
+    now: keep it to verify `X-Livemetrics-Signature`. A token without the personal-data right adds a
+    webhook that receives masked alerts."""
+    try:
+        url = check_webhook_url(body.url.strip(), settings.dev_mode)
+    except TargetError as exc:
+        raise HTTPException(422, f"url: {exc}") from None
+    channel, secret = await _add(request, seller_id, principal, "webhook", url)
+    return {**channel, "signing_secret": secret}
+
+
+@router.post(PREFIX + "/emails", status_code=201, responses={**BAD_BODY, **UNAVAILABLE})
+async def add_email(seller_id: SellerId, body: NewEmail, principal: PrincipalDep, request: Request) -> dict:
+    """Add an email address that alerts are sent to."""
+    try:
+        address = check_email(body.address)
+    except TargetError as exc:
+        raise HTTPException(422, f"address: {exc}") from None
+    channel, _ = await _add(request, seller_id, principal, "email", address)
+    return channel
+
+
+@router.delete(PREFIX + "/channels/{channel_id}", status_code=204, responses={**NOT_FOUND, **UNAVAILABLE})
+async def remove_channel(seller_id: SellerId, channel_id: str, request: Request) -> Response:
+    """Remove a channel; deliveries still owed to it fail with "the webhook was removed"."""
+    book = _channels(request)
+    ch = book.get(channel_id)
+    if ch is None or ch.seller_id != seller_id:
+        raise HTTPException(404, f"no channel {channel_id!r} for this seller")
+    try:
+        await asyncio.to_thread(book.remove, ch)
+    except RuntimeError as exc:
+        raise HTTPException(503, str(exc)) from None
+    return Response(status_code=204)
+
+
+@router.get(PREFIX + "/deliveries")
+async def list_deliveries(seller_id: SellerId, settings: SettingsDep,
+                          status: Literal["pending", "delivered", "failed"] | None = None,
+                          limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
+    """Webhook deliveries, newest first: `pending` (retrying; `last_error` says why), `delivered`, or
+    `failed` (retried for notify_retry_for_s; redeliver it with POST .../redeliver)."""
+    return {"items": await asyncio.to_thread(store.page, settings, seller_id, status, limit)}
+
+
+@router.post(PREFIX + "/deliveries/{delivery_id}/redeliver", status_code=202,
+             responses={**NOT_FOUND, **UNAVAILABLE, 409: {"model": Problem, "description": "already being delivered"}})
+async def redeliver(seller_id: SellerId, delivery_id: str, request: Request, settings: SettingsDep) -> dict:
+    """Send a delivery again now (a failed one, or a delivered one the receiver lost), with a fresh
+    retry window. The receiver sees the same `Idempotency-Key`."""
+    notifier = getattr(request.app.state, "notifier", None)
+    if notifier is None or notifier.dispatcher is None:
+        raise HTTPException(503, "notifications are off on this API process (LIVEMETRICS_NOTIFY=false)")
+    d = await asyncio.to_thread(store.one, settings, seller_id, delivery_id)
+    if d is None:
+        raise HTTPException(404, f"no delivery {delivery_id!r} for this seller")
+    if notifier.dispatcher.owes(delivery_id):
+        raise HTTPException(409, "this delivery is already being delivered (pending)")
+    now_ms = int(time.time() * 1000)
+    again = d.but(status="pending", attempts=0, last_error="", created_ms=now_ms, next_ms=now_ms)
+    await asyncio.to_thread(store.record, settings, [again])
+    notifier.dispatcher.schedule(again)
+    return {"delivery_id": delivery_id, "status": "pending"}

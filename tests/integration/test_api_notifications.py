@@ -1,0 +1,176 @@
+"""Webhook channels and deliveries (issue 18): a running API (real Kafka, chdb), a real HTTP server with a
+healthy, a failing-then-healthy and a hanging endpoint."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import msgspec
+import pytest
+from confluent_kafka import Producer
+
+from api.main import create_api
+from api.notify import webhook
+from clickhouse.migrate import migrate
+from livemetrics.kafka_config import producer_config
+from livemetrics.keys import KeyRegistry
+from tests.support.servers import ThreadServer, get_json, wait_until
+from tests.support.webhook_server import WebhookServer
+
+pytestmark = pytest.mark.integration
+FAST_RETRIES = dict(notify_timeout_s=2.0, notify_backoff_s=0.2, notify_backoff_max_s=0.5)
+
+
+def alert(seller: str, alert_id: str) -> dict:
+    return {"kind": "payment_failed", "alert_id": alert_id, "seller_id": seller, "session_id": "s-1",
+            "at": int(time.time() * 1000), "customer": {"email": "ada@example.com", "name": "Ada Lovelace"},
+            "order": {"order_id": "o-1", "amount": "12.50", "currency": "EUR"},
+            "payment": {"method": "card", "error_code": "card_declined"}}
+
+
+class Api:
+    def __init__(self, settings, tokens: dict[str, str]):
+        self.settings, self.tokens = settings, tokens
+        self.registry = KeyRegistry(settings).start()
+        self.start()
+        wait_until(lambda: all(self.registry.authenticate(t, ("token",)) for t in tokens.values()), 15,
+                   what="tokens loaded")
+
+    def start(self) -> None:
+        self.app = create_api(self.settings, self.registry, run_sink=False)
+        self.server = ThreadServer(self.app).start()
+        if self.settings.notify:
+            wait_until(lambda: self.app.state.notifier.intake.assigned.is_set(), 60, what="notifier assigned")
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def call(self, method: str, seller: str, path: str, token: str | None = None, **kw) -> httpx.Response:
+        return httpx.request(method, f"{self.server.url}/v1/sellers/{seller}/notifications{path}", timeout=15,
+                             headers={"Authorization": f"Bearer {token or self.tokens[seller]}"}, **kw)
+
+    def deliveries(self, seller: str, **params) -> list[dict]:
+        r = self.call("GET", seller, "/deliveries", params=params)
+        assert r.status_code == 200, r.text
+        return r.json()["items"]
+
+
+def send(settings, *alerts: dict) -> None:
+    p = Producer(producer_config(settings))
+    for a in alerts:
+        p.produce(settings.topic("payment-alerts"), key=a["seller_id"].encode(), value=msgspec.json.encode(a))
+    assert p.flush(15) == 0
+
+
+@pytest.fixture
+def hooks():
+    server = WebhookServer().start()
+    yield server
+    server.stop()
+
+
+def test_channel_routes_refuse_bad_targets_and_other_sellers(make_settings, add_seller):
+    s = make_settings()  # dev mode off: the production rules
+    api = Api(s, {"shop-a": add_seller(s, "shop-a")[1], "shop-b": add_seller(s, "shop-b")[1],
+                  "no-pii": add_seller(s, "shop-a", can_read_pii=False)[1]})
+    try:
+        for url, why in (("http://hooks.shop.example/", "must use https"), ("https://127.0.0.1/x", "loopback"),
+                         ("https://169.254.169.254/", "link-local"), ("https://10.0.0.1/", "private"),
+                         ("https://localhost/x", "this machine")):
+            r = api.call("POST", "shop-a", "/webhooks", json={"url": url})
+            assert r.status_code == 422 and why in r.json()["detail"], (url, r.text)
+        r = api.call("POST", "shop-a", "/emails", json={"address": "not-an-address"})
+        assert r.status_code == 422 and "not an email address" in r.json()["detail"]
+
+        r = api.call("POST", "shop-a", "/webhooks", json={"url": "https://hooks.shop.example/lm"})
+        assert r.status_code == 201, r.text
+        hook = r.json()
+        assert hook["signing_secret"].startswith("whsec_") and hook["can_read_pii"] is True
+        assert api.call("POST", "shop-a", "/webhooks", json={"url": "https://hooks.shop.example/lm"}).status_code == 422
+        masked = api.call("POST", "shop-a", "/webhooks", token=api.tokens["no-pii"],
+                          json={"url": "https://other.shop.example/lm"}).json()
+        assert masked["can_read_pii"] is False  # a token without the PII right cannot add a channel that has it
+        assert api.call("POST", "shop-a", "/emails", json={"address": "ops@shop.example"}).status_code == 201
+
+        listed = api.call("GET", "shop-a", "/channels").json()["channels"]
+        assert [c["kind"] for c in listed] == ["webhook", "webhook", "email"]
+        assert all("signing_secret" not in c and "secret_enc" not in c for c in listed)
+        # Another seller's token sees nothing and cannot remove anything (404 like an unknown seller).
+        assert api.call("GET", "shop-a", "/channels", token=api.tokens["shop-b"]).status_code == 404
+        assert api.call("GET", "shop-b", "/channels", token=api.tokens["shop-a"]).status_code == 404
+        assert api.call("GET", "shop-b", "/channels").json() == {"channels": []}
+        assert api.call("DELETE", "shop-b", f"/channels/{hook['channel_id']}", token=api.tokens["shop-a"]).status_code == 404
+        assert api.call("DELETE", "shop-b", f"/channels/{hook['channel_id']}").status_code == 404  # not shop-b's
+        assert api.call("DELETE", "shop-a", f"/channels/{hook['channel_id']}").status_code == 204
+        assert len(api.call("GET", "shop-a", "/channels").json()["channels"]) == 2
+    finally:
+        api.stop()
+        api.registry.stop()
+
+
+def test_webhooks_signed_retried_isolated_failed_and_redelivered(make_settings, add_seller, hooks):
+    s = make_settings(dev_mode=True, notify_retry_for_s=6.0, **FAST_RETRIES)  # dev mode: http to 127.0.0.1
+    migrate(s)
+    api = Api(s, {n: add_seller(s, n)[1] for n in ("healthy", "flaky", "dead")})
+    try:
+        secrets = {}
+        for seller, mode in (("healthy", "ok"), ("flaky", "fail"), ("dead", "hang")):
+            r = api.call("POST", seller, "/webhooks", json={"url": hooks.url(f"/{seller}", mode)})
+            assert r.status_code == 201, r.text
+            secrets[seller] = r.json()["signing_secret"]
+        send(s, alert("dead", "d-1"), alert("flaky", "f-1"), alert("healthy", "h-1"))
+
+        # The healthy seller's alert arrives while the dead endpoint still holds its request open.
+        got = wait_until(lambda: hooks.endpoints["/healthy"].received, 30, what="healthy delivery")
+        assert hooks.endpoints["/dead"].open_requests == 1
+        h = got[0]
+        assert webhook.verify(secrets["healthy"], h.headers["x-livemetrics-timestamp"], h.body,
+                              h.headers["x-livemetrics-signature"], now=time.time())
+        assert not webhook.verify(secrets["flaky"], h.headers["x-livemetrics-timestamp"], h.body,
+                                  h.headers["x-livemetrics-signature"], now=time.time())
+        assert h.headers["idempotency-key"] == "h-1" and msgspec.json.decode(h.body)["customer"]["email"] == "ada@example.com"
+
+        # 500s are retried with backoff; once the endpoint recovers the alert is delivered, same key.
+        wait_until(lambda: len(hooks.endpoints["/flaky"].received) >= 2, 30, what="flaky retried")
+        pending = api.deliveries("flaky")
+        assert pending[0]["status"] == "pending" and "HTTP 500: boom" in pending[0]["last_error"], pending
+        hooks.endpoints["/flaky"].mode = "ok"
+        wait_until(lambda: api.deliveries("flaky", status="delivered"), 30, what="flaky delivered")
+        assert {r.headers["idempotency-key"] for r in hooks.endpoints["/flaky"].received} == {"f-1"}
+
+        # The hanging endpoint times out on each attempt until the window closes: kept as failed.
+        failed = wait_until(lambda: api.deliveries("dead", status="failed"), 40, what="dead delivery failed")
+        assert failed[0]["alert_id"] == "d-1" and "no answer within 2 s" in failed[0]["last_error"]
+        assert failed[0]["attempts"] >= 2
+        assert api.deliveries("healthy")[0]["status"] == "delivered"
+
+        # The seller redelivers it once the endpoint is back.
+        hooks.endpoints["/dead"].mode = "ok"
+        before = len(hooks.endpoints["/dead"].received)
+        assert api.call("POST", "dead", f"/deliveries/{failed[0]['delivery_id']}/redeliver").status_code == 202
+        wait_until(lambda: api.deliveries("dead", status="delivered"), 30, what="redelivered")
+        assert hooks.endpoints["/dead"].received[before].headers["idempotency-key"] == "d-1"
+        assert api.call("POST", "healthy", f"/deliveries/{failed[0]['delivery_id']}/redeliver").status_code == 404
+    finally:
+        api.stop()
+        api.registry.stop()
+
+
+def test_a_pending_delivery_survives_an_api_restart(make_settings, add_seller, hooks):
+    s = make_settings(dev_mode=True, **FAST_RETRIES)
+    migrate(s)
+    api = Api(s, {"shop-a": add_seller(s, "shop-a")[1]})
+    try:
+        assert api.call("POST", "shop-a", "/webhooks", json={"url": hooks.url("/a", "fail")}).status_code == 201
+        send(s, alert("shop-a", "a-1"))
+        wait_until(lambda: api.deliveries("shop-a", status="pending"), 30, what="delivery recorded as pending")
+        api.stop()
+        hooks.endpoints["/a"].mode = "ok"
+        n = len(hooks.endpoints["/a"].received)
+        api.start()  # a new API process-equivalent: it finds what the last one owed in ClickHouse
+        wait_until(lambda: api.deliveries("shop-a", status="delivered"), 30, what="delivered after the restart")
+        assert [r.headers["idempotency-key"] for r in hooks.endpoints["/a"].received[n:]] == ["a-1"]
+    finally:
+        api.stop()
+        api.registry.stop()
