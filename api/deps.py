@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, WebSocket
 
+from api import rate_limit
 from api.live_feed import LiveFeed
 from api.ws_tickets import Claims, TicketBook, TicketRefused, TicketsFull
 from livemetrics.keys import KeyRegistry, Principal
@@ -59,6 +60,7 @@ def _principal(request: Request) -> Principal:
     p = principal_for(token, request.app.state.settings, request.app.state.registry)
     if p is None:
         raise HTTPException(401, "unknown, expired or revoked token")
+    rate_limit.check(request.app, p)  # per token: 429 + Retry-After past LIVEMETRICS_API_RATE_PER_S
     return p
 
 

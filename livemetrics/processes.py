@@ -15,7 +15,8 @@ def _serve(app, settings: Settings, port: int) -> int:
 
     # log_config=None: uvicorn keeps its hands off logging; its warnings reach the JSON handler (logs.py)
     uvicorn.run(app, host=settings.host, port=port, log_level="warning", access_log=False, log_config=None,
-                timeout_graceful_shutdown=10, ws_ping_interval=20)
+                timeout_graceful_shutdown=10, ws_ping_interval=20,
+                ws_max_size=settings.ws_max_message_bytes)  # a larger client message is refused unread (1009)
     return 0
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from api.deps import FeedDep, PrincipalDep, SellerId, SettingsDep, may_read, ws_principal
 from api.privacy import alert_for
+from api import ws_limits
 from api.responses import AUTH, SELLER
 from api.ws_tickets import TicketRefused
 from livemetrics import metrics
@@ -43,12 +44,15 @@ async def recent_alerts(seller_id: SellerId, feed: FeedDep, principal: Principal
     return {"items": [alert_for(principal, a) for a in feed.recent_alerts.get(seller_id, ())]}
 
 
-async def _watch_disconnect(ws: WebSocket, sub) -> None:
+async def _watch_disconnect(ws: WebSocket, sub, max_bytes: int) -> None:
     """Read (and ignore) what the client sends, so that a closed dashboard frees its slot at once
-    instead of at the next send."""
+    instead of at the next send; a message over ``max_bytes`` closes the socket (api/ws_limits.py)."""
     try:
-        while (await ws.receive())["type"] != "websocket.disconnect":
-            pass
+        while (msg := await ws.receive())["type"] != "websocket.disconnect":
+            if ws_limits.oversized(msg, max_bytes):
+                await ws.close(code=1009, reason=f"client messages are at most {max_bytes} bytes "
+                                                 "(LIVEMETRICS_WS_MAX_MESSAGE_BYTES)")
+                break
     except Exception:  # noqa: BLE001 - any receive failure means the client is gone
         pass
     sub.closed = True
@@ -78,6 +82,13 @@ async def live_ws(ws: WebSocket, seller_id: str) -> None:
     """A snapshot on connect, then every new snapshot and every alert as it happens."""
     app = ws.app
     settings, feed, registry = app.state.settings, app.state.feed, app.state.registry
+    slots, client = ws_limits.slots_of(app), ws_limits.ws_client(ws)
+    full = slots.refusal(client)
+    if full:  # accepted, then closed: the client (and a dashboard's backoff) sees the code and reason
+        log.info("ws refused", extra={"seller_id": seller_id, "code": full[0], "reason": full[1]})
+        await ws.accept()
+        await ws.close(code=full[0], reason=full[1])
+        return
     refused = _refusal(ws, seller_id, feed, settings)
     if refused:
         log.info("ws refused", extra={"seller_id": seller_id, "code": refused[0], "reason": refused[1]})
@@ -85,10 +96,11 @@ async def live_ws(ws: WebSocket, seller_id: str) -> None:
         return
     principal = ws_principal(ws)
     sub = feed.subscribe(seller_id)  # before accept: the per-seller cap holds under concurrent handshakes
+    slots.hold(client)  # so do the process's and the client's caps (no await since their check)
     reader: asyncio.Task | None = None
     try:
         await ws.accept()
-        reader = asyncio.create_task(_watch_disconnect(ws, sub))
+        reader = asyncio.create_task(_watch_disconnect(ws, sub, settings.ws_max_message_bytes))
 
         def still_valid() -> bool:
             return principal.is_admin or registry.authenticate_id(principal.key_id) is not None
@@ -128,5 +140,6 @@ async def live_ws(ws: WebSocket, seller_id: str) -> None:
         pass
     finally:
         feed.unsubscribe(sub)
+        slots.release(client)
         if reader is not None:
             reader.cancel()

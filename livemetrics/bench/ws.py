@@ -166,6 +166,7 @@ def run(args) -> int:
         s = Settings(dev_mode=True, data_dir=tmp / "data", kafka_bootstrap=bootstrap, topic_prefix=f"bws{tag}.", app_id=f"bws-{tag}",
                      clickhouse_dsn=args.clickhouse or f"chdb://{tmp / 'chdb'}", store="memory://",
                      gateway_port=_free_port(), api_port=_free_port(), ws_max_per_seller=CLIENTS + 10,
+                     ws_max_per_ip=CLIENTS + 10, ws_max_total=CLIENTS + 10,  # every client is 127.0.0.1
                      admin_token=f"bench-admin-{uuid.uuid4().hex}",
                      browser_rate_per_s=1_000_000, client_ip_rate_per_s=0)  # one load client: no browser limits
         create_topics(s)

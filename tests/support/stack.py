@@ -95,7 +95,10 @@ def module_settings(kafka: str, clickhouse_dsn: str, tmp, **overrides) -> Settin
                   worker_metrics_port=0, sink_ops_port=0,  # tests that scrape them pick a free port
                   # every test's events come from 127.0.0.1 with a few keys: browser-key limits are tested
                   # on their own (tests/integration/test_gateway_browser_keys.py)
-                  browser_rate_per_s=1_000_000, client_ip_rate_per_s=0)
+                  browser_rate_per_s=1_000_000, client_ip_rate_per_s=0,
+                  # and API requests and WebSockets come from one client with a few tokens: the per-token
+                  # and per-IP limits are tested on their own (tests/integration/test_api_guards.py)
+                  api_rate_per_s=1_000_000, api_rate_burst=1_000_000, ws_max_per_ip=10_000)
     values.update(overrides)
     s = Settings(**values)
     create_topics(s)

@@ -85,4 +85,5 @@ def test_least_privilege(prefix, app_id):
     for name in ("seller-keys", "live-metrics", "payment-alerts", *RAW_TOPICS):
         assert allowed(s, "api", "topic", t(name), "read"), name
     assert allowed(s, "api", "group", s.sink_group, "read") and not allowed(s, "gateway", "group", s.sink_group, "read")
+    assert allowed(s, "api", "topic", t("erasures"), "write")  # the embedded API runs `livemetrics erase`
     assert len(acl_bindings(s)) == len(acl_rules(s))

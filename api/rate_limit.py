@@ -1,0 +1,54 @@
+"""Per-token request limits of the REST API: a token bucket per principal (a seller token's key id, or
+the admin), per API process. A leaked or looping token cannot monopolise ClickHouse or the process; past
+its budget a request gets 429 with Retry-After. Only authenticated principals get a bucket, so the
+memory is bounded by the number of valid tokens, not by what callers send."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+from fastapi import HTTPException
+
+from livemetrics.keys import Principal
+
+
+class TokenBuckets:
+    def __init__(self, rate_per_s: float, burst: int, clock=time.monotonic):
+        self.rate, self.burst, self.clock = rate_per_s, burst, clock
+        self._buckets: dict[str, list[float]] = {}  # principal -> [tokens, last refill]
+        self._lock = threading.Lock()  # routes run on the loop, sync dependencies in threads
+
+    def wait_s(self, who: str) -> int:
+        """0 when ``who`` may make a request now (it is counted), else whole seconds until it may."""
+        now = self.clock()
+        with self._lock:
+            b = self._buckets.get(who)
+            if b is None:
+                b = self._buckets[who] = [float(self.burst), now]
+            b[0] = min(float(self.burst), b[0] + (now - b[1]) * self.rate)
+            b[1] = now
+            if b[0] >= 1:
+                b[0] -= 1
+                return 0
+            return max(1, math.ceil((1 - b[0]) / self.rate))
+
+
+_made = threading.Lock()
+
+
+def check(app, principal: Principal) -> None:
+    """Count one request of ``principal``; HTTPException 429 with Retry-After when over its budget."""
+    buckets = getattr(app.state, "token_buckets", None)
+    if buckets is None:  # one per app, made on first use (settings are on the app's state by then)
+        with _made:
+            buckets = getattr(app.state, "token_buckets", None)
+            if buckets is None:
+                s = app.state.settings
+                buckets = app.state.token_buckets = TokenBuckets(s.api_rate_per_s, s.api_rate_burst)
+    wait = buckets.wait_s(principal.key_id)
+    if wait:
+        raise HTTPException(429, f"this token is over its limit of {buckets.rate:g} requests/s (burst "
+                                 f"{buckets.burst}, LIVEMETRICS_API_RATE_PER_S); retry in {wait} s",
+                            headers={"Retry-After": str(wait)})
