@@ -17,6 +17,7 @@ from livemetrics.keys import KeyRegistry
 from livemetrics.settings import Settings, get_settings
 from producers.gateway import multiproc_metrics
 from producers.gateway.auth import Authenticator, RateLimiter
+from producers.gateway.client_limit import ClientLimiter
 from producers.gateway.delivery import KafkaDelivery
 from producers.gateway.events import EventsEndpoint
 from producers.gateway.ip_salts import SharedSalts
@@ -55,11 +56,13 @@ def _retry_after(why: str) -> dict:
 
 _EVENTS_RESPONSES = {
     401: {"model": Failure, "description": "missing, unknown or revoked key; bad, stale or replayed signature"},
-    403: {"model": Failure, "description": "backfill from a browser key"},
+    403: {"model": Failure, "description": "backfill from a browser key; a browser key used from an origin it does "
+                                           "not allow (or with none outside dev mode); an event type the key may not send"},
     413: {"model": Failure, "description": f"body over {MAX_BODY_BYTES} bytes (bytes actually read) or batch over {MAX_BATCH}"},
     422: {"model": NothingValid, "description": "nothing valid: each error names the field and the event index"},
-    429: {"model": NotAccepted, "description": "the key is over its rate limit; nothing was accepted",
-          "headers": _retry_after("whole seconds until the key has room again")},
+    429: {"model": NotAccepted, "description": "the key, or the client IP (browser keys), is over its rate limit; "
+                                               "`error` names which; nothing was accepted",
+          "headers": _retry_after("whole seconds until there is room again")},
     503: {"model": NotAccepted, "description": "Kafka cannot confirm delivery; retry with the same event ids",
           "headers": _retry_after("seconds to wait before retrying")},
 }
@@ -136,7 +139,7 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
         app.state.registry = registry or KeyRegistry(settings).start()
         app.state.delivery = KafkaDelivery(settings)
         app.state.ip_salts = SharedSalts(settings).start()  # today's salt shared by every replica
-        app.state.auth = Authenticator(app.state.registry, settings.signature_tolerance_s,
+        app.state.auth = Authenticator(app.state.registry, settings.signature_tolerance_s, dev_mode=settings.dev_mode,
                                        replay_max=settings.replay_cache_max)
         try:
             yield
@@ -154,6 +157,7 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
     app.add_middleware(CORSMiddleware, **cors_options)
     cors = CORSMiddleware(None, **cors_options)  # the same policy, for the endpoint served before the middleware
     limiter = RateLimiter(settings.gateway_rate_per_s)
+    client_limiter = ClientLimiter(settings.client_ip_rate_per_s)  # both endpoints below share the buckets
 
     @app.post("/v1/events", status_code=202, response_model=Accepted, responses=_EVENTS_RESPONSES,
               response_description="every accepted event is in Kafka; every other one is named in `rejected`",
@@ -164,8 +168,8 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
     # Served by ``EventsEndpoint``: straight from ``GatewayApp.__call__`` (CORS headers added by the
     # endpoint, the middleware skipped), or through this route when the app is mounted under a prefix.
     route = next(r for r in app.routes if getattr(r, "path", None) == "/v1/events")
-    route.app = EventsEndpoint(settings, app.state, limiter, cors=None)
-    app.events_endpoint = EventsEndpoint(settings, app.state, limiter, cors=cors)
+    route.app = EventsEndpoint(settings, app.state, limiter, cors=None, client_limiter=client_limiter)
+    app.events_endpoint = EventsEndpoint(settings, app.state, limiter, cors=cors, client_limiter=client_limiter)
 
     @app.get("/t.js", response_class=JavaScript)
     async def tracker():

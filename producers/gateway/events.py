@@ -22,9 +22,10 @@ from livemetrics.contract import MAX_BATCH, MAX_BODY_BYTES
 from livemetrics.settings import Settings
 from livemetrics.validation import BodyError, split_body
 from producers.gateway.auth import AuthError, Authenticator, RateLimiter
+from producers.gateway.client_limit import ClientLimiter
 from producers.gateway.delivery import DeliveryUnavailable, KafkaDelivery
 from producers.gateway.enrich import client_ip
-from producers.gateway.ingest import ClientInfo, dead_letter, ingest, parse_body
+from producers.gateway.ingest import ClientInfo, dead_letter, forbidden_type, ingest, parse_body
 
 _json = msgspec.json.Encoder()
 _CONTENT_TYPE = (b"content-type", b"application/json")
@@ -52,10 +53,14 @@ def _error(status: int, message: str, **extra) -> _Reply:
 class EventsEndpoint:
     """One per app; ``state`` is the app's state (auth, delivery), filled in by the lifespan."""
 
-    def __init__(self, settings: Settings, state, limiter: RateLimiter, cors: CORSMiddleware | None):
+    def __init__(self, settings: Settings, state, limiter: RateLimiter, cors: CORSMiddleware | None,
+                 client_limiter: ClientLimiter | None = None):
         self.settings = settings
         self.state = state
         self.limiter = limiter
+        # A key without its own rate gets its kind's default: browser keys are public, so far lower.
+        self.default_rates = {"browser": settings.browser_rate_per_s, "server": settings.gateway_rate_per_s}
+        self.client_limiter = client_limiter or ClientLimiter(settings.client_ip_rate_per_s)
         self.cors = cors  # None when CORSMiddleware wraps this endpoint already
         self.dead_letter_topic = settings.topic("dead-letter")
 
@@ -90,12 +95,13 @@ class EventsEndpoint:
                              [(b"retry-after", str(exc.retry_after).encode())]) from None
             raise _error(exc.status, str(exc)) from None
         rec = caller.record
+        rate = rec.rate_per_s or self.default_rates[rec.kind]
         now = time.monotonic()
         parsed = raws = None
         try:
             # With room for the largest batch, validate at once (a clean batch is decoded straight from
             # the body); a key short of it is counted first, so that a refusal costs no validation.
-            if self.limiter.room(rec.key_id, rec.rate_per_s, now) >= MAX_BATCH:
+            if self.limiter.room(rec.key_id, rate, now) >= MAX_BATCH:
                 parsed = parse_body(body)
             else:
                 raws = split_body(body)
@@ -106,20 +112,28 @@ class EventsEndpoint:
             metrics.EVENTS_REJECTED.labels("body").inc()
             raise _error(422, "malformed JSON: nested too deeply") from None
         n = len(parsed if parsed is not None else raws)
-        wait = self.limiter.take(rec.key_id, rec.rate_per_s, n, now)
-        if wait:
-            metrics.EVENTS_REJECTED.labels("rate_limited").inc(n)
-            raise _Reply(429, {"error": f"key {rec.key_id} is over its rate limit; retry in {wait} s", "accepted": 0},
-                         [(b"retry-after", str(wait).encode())])
         peer = scope.get("client")
-        client = ClientInfo(
-            seller_id=rec.seller_id,
-            ip=client_ip(peer[0] if peer else None, headers.get("x-forwarded-for"), self.settings.trusted_proxies),
-            user_agent=headers.get("user-agent", ""),
-            backfill=caller.backfill,
-        )
-        result = ingest(body, client, self.settings, parsed if parsed is not None else parse_body(body, raws),
-                        salts=self.state.ip_salts)
+        ip = client_ip(peer[0] if peer else None, headers.get("x-forwarded-for"), self.settings.trusted_proxies)
+        browser = rec.kind == "browser"
+        # The client's own limit first: a refused client spends none of the key's room (other visitors').
+        if browser and self.client_limiter.enabled:
+            wait = self.client_limiter.take(ip, n, now)
+            if wait:
+                raise _rate_limited(n, wait, f"client IP {ip} is over the per-client limit of browser-key traffic "
+                                             f"({self.client_limiter.rate:g} events/s)")
+        wait = self.limiter.take(rec.key_id, rate, n, now)
+        if wait:
+            raise _rate_limited(n, wait, f"key {rec.key_id} is over its rate limit ({rate:g} events/s)")
+        if parsed is None:
+            parsed = parse_body(body, raws)
+        if rec.event_types:
+            refused = forbidden_type(parsed, rec.event_types)
+            if refused is not None:
+                raise _error(403, f"key {rec.key_id} may not send `{refused}` events "
+                                  f"(allowed: {', '.join(rec.event_types)})")
+        client = ClientInfo(seller_id=rec.seller_id, ip=ip, user_agent=headers.get("user-agent", ""),
+                            backfill=caller.backfill, source="browser" if browser else "server")
+        result = ingest(body, client, self.settings, parsed, salts=self.state.ip_salts)
         # The decoded events are in ``result`` now. Held over the wait for the broker below, they would
         # outlive young-generation collections and make the cyclic GC rescan the whole heap, often.
         parsed = raws = None
@@ -162,6 +176,11 @@ async def _read_limited(receive, headers: Headers, limit: int) -> bytes:
         if not message.get("more_body", False):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _rate_limited(n: int, wait: int, why: str) -> _Reply:
+    metrics.EVENTS_REJECTED.labels("rate_limited").inc(n)
+    return _Reply(429, {"error": f"{why}; retry in {wait} s", "accepted": 0}, [(b"retry-after", str(wait).encode())])
 
 
 def _too_large() -> _Reply:

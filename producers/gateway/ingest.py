@@ -26,6 +26,7 @@ class ClientInfo:
     ip: str | None
     user_agent: str
     backfill: bool = False
+    source: str = "browser"  # the kind of key that authenticated the request: "browser" or "server"
 
 
 @dataclass
@@ -59,7 +60,7 @@ def _tail(client: ClientInfo, received_at: int, salts: DaySalts) -> bytes:
     tail = encode(_EventTail(
         ip_hash=ip_hash(client.ip, salts, received_at),
         user_agent=client.user_agent[:512], browser=browser, os=os_, device=device, is_bot=is_bot,
-        backfill=client.backfill,
+        backfill=client.backfill, source=client.source,
     ))
     return b"}" if tail == b"{}" else b"," + tail[1:]
 
@@ -91,6 +92,14 @@ def parse_body(body: bytes, raws: list[bytes] | None = None) -> list[EventIn | C
         scan = set(suspects)
         parsed_all = [parse_event(raw, i, i in scan) for i, raw in enumerate(raws)]
     return parsed_all
+
+
+def forbidden_type(parsed_all: list, allowed: list[str]) -> str | None:
+    """The first event type in a parsed body that is not in ``allowed`` (a key's event types), else None."""
+    for parsed in parsed_all:
+        if parsed.__class__ is not Rejection and parsed.type not in allowed:
+            return parsed.type
+    return None
 
 
 def ingest(body: bytes, client: ClientInfo, settings: Settings,
