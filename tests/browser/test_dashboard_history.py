@@ -458,6 +458,8 @@ def test_accessibility_axe_keyboard_and_live_regions(stack, seeded, browser):
         expect(page.locator("#errors-table tbody tr")).to_have_count(2, timeout=10000)
         assert axe(page, api) == []
         page.keyboard.press("End")
+        expect(page.get_by_role("tab", name="Settings")).to_be_focused()  # the last tab
+        page.keyboard.press("ArrowLeft")
         expect(page.get_by_role("tab", name="History")).to_be_focused()
         expect(page.locator("#report-hourly")).to_be_visible(timeout=15000)
         for summary in page.locator("#reports summary").all():

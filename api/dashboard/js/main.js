@@ -6,8 +6,9 @@ import { LiveConnection, buildCards } from "./live.js";
 import { onAlert } from "./alerts.js";
 import { loadErrors, wireErrors } from "./errors.js";
 import { loadHistory, wireHistory } from "./history.js";
+import { loadSettings, wireSettings } from "./settings.js";
 
-const TABS = ["live", "errors", "history"];
+const TABS = ["live", "errors", "history", "settings"];
 let conn = null;
 const loaded = new Set();
 
@@ -33,6 +34,7 @@ function selectTab(name, seller, { focus = false } = {}) {
     loaded.add(name);
     if (name === "errors") loadErrors(seller);
     if (name === "history") loadHistory(seller);
+    if (name === "settings") loadSettings(seller);
   }
 }
 
@@ -78,6 +80,7 @@ function openDashboard(auth) {
   buildCards();
   wireErrors(auth.seller);
   wireHistory(auth.seller);
+  wireSettings(auth.seller);
   wireTabs(auth.seller);
   wireSellerSwitch(auth);
   conn = new LiveConnection({ seller: auth.seller, token: auth.token, onAlert,

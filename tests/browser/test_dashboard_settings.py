@@ -1,0 +1,68 @@
+"""The dashboard's Settings tab (issue 18): a refused webhook URL says why, an added webhook shows its
+signing secret once, a failing endpoint is named with its error at the top, and a failed delivery is
+redelivered from the table. A real API (Kafka, chdb) and a real HTTP endpoint."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from clickhouse.migrate import migrate
+from tests.browser.test_dashboard import ARGS, CHROMIUM
+from tests.browser.test_dashboard_history import AXE, axe
+from tests.support.notify_api import FAST_RETRIES, Api, alert, send
+from tests.support.servers import wait_until
+from tests.support.webhook_server import WebhookServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+
+def test_settings_tab_adds_a_webhook_shows_its_failure_and_redelivers(make_settings, add_seller):
+    s = make_settings(dev_mode=True, notify_retry_for_s=1.5, **FAST_RETRIES)  # dev mode: http to 127.0.0.1
+    migrate(s)
+    hooks = WebhookServer().start()
+    api = Api(s, {"shop": add_seller(s, "shop")[1]})
+    try:
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            try:
+                ctx = b.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+                ctx.add_init_script(path=str(AXE))
+                dash = ctx.new_page()
+                dash.goto(f"{api.server.url}/dashboard")
+                dash.get_by_label("Read token").fill(api.tokens["shop"])
+                dash.get_by_role("button", name="Open dashboard").click()
+                dash.get_by_role("tab", name="Settings").click()
+                dash.wait_for_selector("#channel-list li.empty")
+
+                dash.get_by_label("Webhook URL").fill("http://user:pw@127.0.0.1/x")
+                dash.get_by_role("button", name="Add webhook").click()
+                dash.wait_for_function("document.querySelector('#settings-msg').textContent.includes('Not added')")
+                assert "must not carry a user or password" in dash.locator("#settings-msg").inner_text()
+
+                dash.get_by_label("Webhook URL").fill(hooks.url("/shop", "fail"))
+                dash.get_by_role("button", name="Add webhook").click()
+                dash.wait_for_selector("#channel-list li.channel")
+                assert dash.locator("#webhook-secret-value").inner_text().startswith("whsec_")
+
+                send(s, alert("shop", "a-1"))
+                wait_until(lambda: api.deliveries("shop", status="failed"), 30, what="the delivery failed")
+                dash.get_by_role("button", name="Refresh").click()
+                trouble = dash.locator("#channel-trouble")
+                trouble.wait_for(state="visible")
+                assert "HTTP 500: boom" in trouble.inner_text() and "/shop" in trouble.inner_text()
+                assert dash.locator('#deliveries-table tr[data-status="failed"]').count() == 1
+                assert axe(dash, api.server.url) == []  # the tab with a channel, a failure banner and the table
+
+                hooks.endpoints["/shop"].mode = "ok"
+                dash.get_by_role("button", name="Redeliver alert a-1").click()
+                wait_until(lambda: api.deliveries("shop", status="delivered"), 30, what="redelivered")
+                dash.get_by_role("button", name="Refresh").click()
+                dash.wait_for_selector('#deliveries-table tr[data-status="delivered"]')
+                trouble.wait_for(state="hidden")
+            finally:
+                b.close()
+    finally:
+        api.stop()
+        api.registry.stop()
+        hooks.stop()
