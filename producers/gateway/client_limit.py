@@ -8,9 +8,11 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
+from livemetrics.contract import MAX_BATCH
 from producers.gateway.auth import RateLimiter
 
-# Buckets are dropped once full again (an idle client): then a new bucket, which starts full, is the same.
+# A bucket is dropped once it holds the largest batch again (an idle client): a new one, which starts with
+# room for the batch it is asked for, then answers every request exactly as the dropped one would have.
 _PRUNE_EVERY_S = 10.0
 
 
@@ -51,7 +53,7 @@ class ClientLimiter:
 
     def _prune(self, now: float) -> None:
         self._pruned_at = now
-        full = self.rate * 2
+        full = max(self.rate * 2, MAX_BATCH)
         buckets = self._buckets._buckets
         for key in [k for k, (tokens, at) in buckets.items() if tokens + (now - at) * self.rate >= full]:
             del buckets[key]
