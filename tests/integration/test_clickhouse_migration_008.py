@@ -36,7 +36,7 @@ def test_keys_stored_before_008_still_drop_copies_and_a_re_run_keeps_them(settin
         f"{settings.clickhouse_database}.events", [[e.event_id, e.type, e.seller_id, e.session_id, e.ts, e.received_at] for e in old],
         column_names=["event_id", "type", "seller_id", "session_id", "ts", "received_at"], settings={"async_insert": 0})
     assert scalar(settings, "SELECT count() FROM {db}.event_keys") == len(old)
-    assert migrate(settings) == ["008_event_key_batches"]
+    assert migrate(settings)[0] == "008_event_key_batches"  # and any later ones
     assert {"event_keys", "event_keys_mv"} & tables(settings) == set()
     moved = keys(settings)
     assert len(moved) == len(old) and {k[2] for k in moved} == {0}
