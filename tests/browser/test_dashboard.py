@@ -95,6 +95,7 @@ def test_live_dashboard_follows_the_storefront_and_survives_an_api_restart(stack
         toast = dash.locator(".toast", has_text="grace.hopper@example.com")
         toast.wait_for(timeout=3000)
         assert "Payment failed" in toast.inner_text()
+        assert "reported by the browser" in toast.inner_text()  # the trust label: a browser key sent it
         wait_card(dash, "failures", 1)
         wait_card(dash, "payment", 1)  # the failed shopper is still on the payment step
         # A shopper on the homepage (through the gateway) so that a number is there across the restart.

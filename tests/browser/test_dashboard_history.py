@@ -302,6 +302,7 @@ def test_payment_error_table_filters_marks_and_masks(stack, seeded, browser, scr
         rows = page.locator("#errors-table tbody tr")
         expect(rows).to_have_count(2, timeout=10000)
         expect(error_row(page, "ORD-L1")).to_contain_text("ada.l1@example.com")
+        expect(error_row(page, "ORD-L1")).to_contain_text("reported by the browser")  # sent with a browser key
         assert error_row(page, "ORD-L1").locator('a[href="mailto:ada.l1@example.com"]').count() == 1
 
         filters = page.locator("#error-filters")
