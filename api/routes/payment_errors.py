@@ -37,7 +37,8 @@ async def list_payment_errors(
 ) -> dict:
     """Payment-error alerts with customer contact, order and diagnostics, newest first, paginated. Each
     item's `source` is its trust label: `browser` (sent with a public browser key: anyone could have sent
-    it, contact data included) or `server` (signed by the seller's server)."""
+    it, contact data included), `server` (signed by the seller's server) or `stripe` (a Stripe webhook
+    verified with the endpoint's signing secret)."""
     start = parse_instant(from_, "from") if from_ else None
     end = parse_instant(to, "to") if to else None
     if start and end and start >= end:

@@ -10,9 +10,11 @@ function contact(c = {}) {
 }
 
 // The trust label: anything sent with a browser key (public, on the storefront's pages) may come from
-// anyone, contact data included; only a server key's signature says it is the seller's own server.
+// anyone, contact data included; only a signature says it is the seller's own server or their payment
+// provider (a webhook verified with its signing secret, docs/providers.md).
+const SIGNED = { server: "signed by the seller's server", stripe: "from Stripe, signed" };
 export function trust(a) {
-  return a.source === "server" ? "signed by the seller's server" : "reported by the browser";
+  return SIGNED[a.source] || "reported by the browser";
 }
 
 export function describe(a) {
