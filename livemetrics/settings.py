@@ -174,6 +174,18 @@ class Settings(BaseSettings):
     notify_backoff_s: float = Field(5.0, gt=0, description="First retry delay; doubled per attempt, with jitter.")
     notify_backoff_max_s: float = Field(3600.0, gt=0, description="Longest delay between two attempts.")
     notify_max_channels: int = Field(10, ge=1, description="Notification channels one seller may have.")
+    # Email channels need an SMTP server; without smtp_host they cannot be added.
+    smtp_host: str = Field("", description="SMTP server for alert emails ('' : email channels are off).")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = Field("livemetrics <alerts@localhost>", description="The From of alert emails.")
+    smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS before logging in.")
+    notify_email_max: int = Field(5, ge=1, description="Emails one seller gets per notify_email_window_s; alerts "
+                                  "past it wait and go out together as one digest.")
+    notify_email_window_s: float = Field(600.0, gt=0)
+    public_url: str = Field("", description="Where sellers reach the API and dashboard (links in emails); "
+                            "default http://<host>:<api_port>.")
 
     # --- Ingest gateway (docs/ingest.md) -----------------------------------------------------
     key_encryption_key: SecretStr = Field(

@@ -1,7 +1,9 @@
-"""Webhook POSTs on the API's event loop. One queue per endpoint (channel), each drained by its own task
-one delivery at a time, and at most ``notify_concurrency`` POSTs in flight in all: a slow or dead endpoint
-holds up only its own queue (and one slot, for at most ``notify_timeout_s``). A failed attempt waits for
-its retry on a timer, off the queue; every outcome is recorded (clickhouse/notify_deliveries.py).
+"""Deliveries on the API's event loop. One queue per channel, each drained by its own task, and at most
+``notify_concurrency`` sends in flight in all: a slow or dead endpoint holds up only its own queue (and one
+slot, for at most ``notify_timeout_s``). A webhook gets one POST per alert; an email channel one email per
+alert while the seller is under ``notify_email_max`` emails per ``notify_email_window_s``, past it one
+digest of everything that waited. A failed attempt waits for its retry on a timer, off the queue; every
+outcome is recorded (clickhouse/notify_deliveries.py).
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import logging
 import time
 from collections import deque
 
+import msgspec
+
 import httpx
 
-from api.notify import webhook
+from api.notify import email_message, smtp, webhook
 from api.notify.channels import ChannelBook, unseal
 from api.notify.targets import TargetError, check_resolves_public
 from clickhouse import notify_deliveries as store
@@ -21,6 +25,7 @@ from clickhouse.notify_deliveries import Delivery
 from livemetrics.settings import Settings
 
 log = logging.getLogger("livemetrics.api.notify")
+DIGEST_MAX = 100  # alerts in one digest email
 
 
 class Dispatcher:
@@ -30,6 +35,7 @@ class Dispatcher:
         self._tasks: dict[str, asyncio.Task] = {}
         self._timers: set[asyncio.TimerHandle] = set()
         self._owed: set[str] = set()  # delivery ids queued or waiting for a retry here (one copy each)
+        self._emails_sent: dict[str, deque[float]] = {}  # per seller: when its recent emails went out
         self._slots = asyncio.Semaphore(settings.notify_concurrency)
         self._client = httpx.AsyncClient(timeout=settings.notify_timeout_s, follow_redirects=False,
                                          limits=httpx.Limits(max_connections=settings.notify_concurrency))
@@ -72,39 +78,68 @@ class Dispatcher:
         try:
             q = self.queues[channel_id]
             while q:
-                await self._attempt(q.popleft())
+                ch = self.channels.get(channel_id)
+                if ch is not None and ch.kind == "email":
+                    await self._email_turn(ch.seller_id)  # rate limit: what arrives meanwhile joins the digest
+                    batch = [q.popleft() for _ in range(min(len(q), DIGEST_MAX))]
+                    await self._settle(batch, ch, await self._email(ch, batch))
+                else:
+                    d = q.popleft()
+                    await self._settle([d], ch, "the channel was removed" if ch is None else await self._post(ch, d))
         finally:
             self._tasks.pop(channel_id, None)
             if not self.queues.get(channel_id):
                 self.queues.pop(channel_id, None)
 
     # --- one attempt ---------------------------------------------------------------------------
-    async def _attempt(self, d: Delivery) -> None:
+    async def _settle(self, batch: list[Delivery], ch, error: str | None) -> None:
+        """Record the attempt's outcome for each delivery; schedule a retry or keep it failed."""
         s = self.settings
-        attempt = d.attempts + 1
-        ch = self.channels.get(d.channel_id)
-        error = "the webhook was removed" if ch is None else await self._post(ch, d, attempt)
         now_ms = int(time.time() * 1000)
-        if error is None:
-            new = d.but(status="delivered", attempts=attempt, last_error="", next_ms=now_ms)
-        else:
+        done = []
+        for d in batch:
+            attempt = d.attempts + 1
+            if error is None:
+                done.append(d.but(status="delivered", attempts=attempt, last_error="", next_ms=now_ms))
+                continue
             delay = webhook.retry_delay(attempt, s.notify_backoff_s, s.notify_backoff_max_s)
             if ch is None or webhook.give_up(d.created_ms, now_ms, delay, s.notify_retry_for_s):
-                new = d.but(status="failed", attempts=attempt, last_error=error, next_ms=now_ms)
+                done.append(d.but(status="failed", attempts=attempt, last_error=error, next_ms=now_ms))
+                log.warning("delivery failed for good", extra={"seller_id": d.seller_id, "delivery_id": d.delivery_id,
+                                                               "attempts": attempt, "error": error})
             else:
-                new = d.but(status="pending", attempts=attempt, last_error=error, next_ms=now_ms + int(delay * 1000))
+                done.append(d.but(status="pending", attempts=attempt, last_error=error, next_ms=now_ms + int(delay * 1000)))
         try:
-            await asyncio.to_thread(store.record, s, [new])
-        except Exception as exc:  # noqa: BLE001 - the outcome is not stored; the delivery goes on in memory
-            log.warning("notifier: could not record delivery %s: %s", d.delivery_id, str(exc)[:200])
-        self._owed.discard(d.delivery_id)
-        if new.status == "pending":
-            self.schedule(new)
-        elif new.status == "failed":
-            log.warning("webhook delivery failed for good", extra={"seller_id": d.seller_id,
-                        "delivery_id": d.delivery_id, "attempts": attempt, "error": error})
+            await asyncio.to_thread(store.record, s, done)
+        except Exception as exc:  # noqa: BLE001 - the outcome is not stored; the deliveries go on in memory
+            log.warning("notifier: could not record %d deliveries: %s", len(done), str(exc)[:200])
+        for new in done:
+            self._owed.discard(new.delivery_id)
+            if new.status == "pending":
+                self.schedule(new)
 
-    async def _post(self, ch, d: Delivery, attempt: int) -> str | None:
+    async def _email_turn(self, seller_id: str) -> None:
+        """Wait until the seller may get another email (at most notify_email_max per window)."""
+        s = self.settings
+        sent = self._emails_sent.setdefault(seller_id, deque())
+        while True:
+            now = time.monotonic()
+            while sent and sent[0] <= now - s.notify_email_window_s:
+                sent.popleft()
+            if len(sent) < s.notify_email_max:
+                sent.append(now)
+                return
+            await asyncio.sleep(sent[0] + s.notify_email_window_s - now)
+
+    async def _email(self, ch, batch: list[Delivery]) -> str | None:
+        s = self.settings
+        alerts = [msgspec.json.decode(d.body) for d in batch]
+        msg = email_message.build(alerts, ch.seller_id, ch.target, s.smtp_from,
+                                  s.public_url or f"http://{s.host}:{s.api_port}")
+        async with self._slots:
+            return await asyncio.to_thread(smtp.send, s, msg)
+
+    async def _post(self, ch, d: Delivery) -> str | None:
         """None when the endpoint answered 2xx, else what went wrong (shown to the seller)."""
         secret = unseal(ch, self.settings.key_encryption_key.get_secret_value())
         if secret is None:
@@ -116,7 +151,7 @@ class Dispatcher:
         async with self._slots:
             try:
                 r = await self._client.post(ch.target, content=d.body, headers=webhook.headers(
-                    secret, int(time.time()), d.body, d.alert_id, d.delivery_id, attempt))
+                    secret, int(time.time()), d.body, d.alert_id, d.delivery_id, d.attempts + 1))
             except httpx.TimeoutException:
                 return f"no answer within {self.settings.notify_timeout_s:g} s"
             except httpx.HTTPError as exc:

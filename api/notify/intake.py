@@ -1,7 +1,7 @@
 """Alerts in, deliveries owed out: a consumer in its own group (``notify_group``) on ``payment-alerts``,
 so each alert is taken by one API replica. For each alert it works out the deliveries (one per webhook of
 the seller), records them as pending in ClickHouse, then commits the alert's offset, and only then hands
-them to the dispatcher. An API that dies in between finds them again: uncommitted alerts come back from
+them to the dispatcher. (Email channels get deliveries only while ``smtp_host`` is set.) An API that dies in between finds them again: uncommitted alerts come back from
 Kafka, recorded deliveries from ClickHouse (the same delivery id either way: at least once, never lost).
 """
 
@@ -28,13 +28,16 @@ _dec = msgspec.json.Decoder()
 _enc = msgspec.json.Encoder()
 
 
-def deliveries_for(alert: dict, channels: ChannelBook, now_ms: int) -> list[Delivery]:
-    """One pending delivery per webhook of the alert's seller; masked for a channel without the PII right."""
+def deliveries_for(alert: dict, channels: ChannelBook, now_ms: int, email: bool = True) -> list[Delivery]:
+    """One pending delivery per channel of the alert's seller (email ones only when ``email``: SMTP is
+    configured); masked for a channel without the PII right."""
     seller, alert_id = alert.get("seller_id") or "", str(alert.get("alert_id") or alert.get("event_id") or "")
     if not seller or not alert_id:
         return []
     out = []
-    for ch in channels.of_seller(seller, "webhook"):
+    for ch in channels.of_seller(seller):
+        if ch.kind == "email" and not email:
+            continue
         body = _enc.encode(alert if ch.can_read_pii else mask_alert(alert))
         out.append(Delivery(seller_id=seller, delivery_id=delivery_id(seller, alert_id, ch.channel_id),
                             alert_id=alert_id, alert_kind=str(alert.get("kind") or ""), channel_id=ch.channel_id,
@@ -91,7 +94,7 @@ class AlertIntake:
                     except msgspec.DecodeError:
                         continue  # the sink keeps the topic's record of what could not be read
                     if isinstance(alert, dict):
-                        owed += deliveries_for(alert, self.channels, now_ms)
+                        owed += deliveries_for(alert, self.channels, now_ms, email=bool(s.smtp_host))
                 if not self._record(owed):
                     return  # stopping: the alerts are not committed, the next start takes them again
                 try:

@@ -76,7 +76,10 @@ async def add_webhook(seller_id: SellerId, body: NewWebhook, principal: Principa
 
 @router.post(PREFIX + "/emails", status_code=201, responses={**BAD_BODY, **UNAVAILABLE})
 async def add_email(seller_id: SellerId, body: NewEmail, principal: PrincipalDep, request: Request) -> dict:
-    """Add an email address that alerts are sent to."""
+    """Add an email address that alerts are sent to (one email per alert; a digest past
+    notify_email_max per window). Refused while the deployment has no SMTP server (LIVEMETRICS_SMTP_HOST)."""
+    if not request.app.state.settings.smtp_host:
+        raise HTTPException(422, "email alerts are off on this deployment: the operator sets LIVEMETRICS_SMTP_HOST")
     try:
         address = check_email(body.address)
     except TargetError as exc:
@@ -87,7 +90,7 @@ async def add_email(seller_id: SellerId, body: NewEmail, principal: PrincipalDep
 
 @router.delete(PREFIX + "/channels/{channel_id}", status_code=204, responses={**NOT_FOUND, **UNAVAILABLE})
 async def remove_channel(seller_id: SellerId, channel_id: str, request: Request) -> Response:
-    """Remove a channel; deliveries still owed to it fail with "the webhook was removed"."""
+    """Remove a channel; deliveries still owed to it fail with "the channel was removed"."""
     book = _channels(request)
     ch = book.get(channel_id)
     if ch is None or ch.seller_id != seller_id:

@@ -25,7 +25,7 @@ def hooks():
 
 
 def test_channel_routes_refuse_bad_targets_and_other_sellers(make_settings, add_seller):
-    s = make_settings()  # dev mode off: the production rules
+    s = make_settings(smtp_host="smtp.shop.example")  # dev mode off: the production rules
     api = Api(s, {"shop-a": add_seller(s, "shop-a")[1], "shop-b": add_seller(s, "shop-b")[1],
                   "no-pii": add_seller(s, "shop-a", can_read_pii=False)[1]})
     try:
@@ -73,6 +73,8 @@ def test_webhooks_signed_retried_isolated_failed_and_redelivered(make_settings, 
             r = api.call("POST", seller, "/webhooks", json={"url": hooks.url(f"/{seller}", mode)})
             assert r.status_code == 201, r.text
             secrets[seller] = r.json()["signing_secret"]
+        r = api.call("POST", "healthy", "/emails", json={"address": "ops@shop.example"})
+        assert r.status_code == 422 and "LIVEMETRICS_SMTP_HOST" in r.json()["detail"]  # no SMTP server here
         send(s, alert("dead", "d-1"), alert("flaky", "f-1"), alert("healthy", "h-1"))
 
         # The healthy seller's alert arrives while the dead endpoint still holds its request open.
@@ -128,3 +130,43 @@ def test_a_pending_delivery_survives_an_api_restart(make_settings, add_seller, h
     finally:
         api.stop()
         api.registry.stop()
+
+
+def test_email_refused_then_sent_and_rate_limited_into_a_digest(make_settings, add_seller):
+    from tests.support.smtp_server import SmtpServer
+
+    smtpd = SmtpServer().start()
+    s = make_settings(smtp_host="127.0.0.1", smtp_port=smtpd.port, smtp_starttls=False, notify_email_max=1,
+                      notify_email_window_s=8.0, public_url="https://lm.example", **FAST_RETRIES)
+    migrate(s)
+    api = Api(s, {"shop-a": add_seller(s, "shop-a")[1]})
+    try:
+        assert api.call("POST", "shop-a", "/emails", json={"address": "ops@shop.example"}).status_code == 201
+        smtpd.mode = "refuse"
+        send(s, alert("shop-a", "a-1"))
+        pending = wait_until(lambda: [d for d in api.deliveries("shop-a", status="pending") if d["last_error"]], 30,
+                             what="the refusal recorded")
+        assert "the SMTP server refused: 550 5.7.1 relaying denied" in pending[0]["last_error"]
+        assert pending[0]["target"] == "ops@shop.example"
+        smtpd.mode = "ok"
+        wait_until(lambda: smtpd.messages, 30, what="the email after the refusal")
+        first = smtpd.messages[0]
+        assert first["To"] == "ops@shop.example" and first["Subject"] == "Payment failed 12.50 EUR (shop-a)"
+        text = first.get_body(("plain",)).get_content()
+        assert "Alert: a-1" in text and "ada@example.com" in text and "https://lm.example/dashboard/#errors" in text
+
+        # One email per 8 s for this seller: what fails meanwhile waits and goes out as one digest.
+        send(s, alert("shop-a", "a-2"))
+        wait_until(lambda: any(d["alert_id"] == "a-2" for d in api.deliveries("shop-a", status="pending")), 10,
+                   what="a-2 waiting for the seller's next email")
+        send(s, alert("shop-a", "a-3"), alert("shop-a", "a-4"))
+        wait_until(lambda: len(api.deliveries("shop-a", status="delivered")) == 4, 30, what="all delivered")
+        assert len(smtpd.messages) == 2
+        digest = smtpd.messages[1]
+        assert digest["Subject"] == "3 alerts for shop-a"
+        body = digest.get_body(("plain",)).get_content()
+        assert all(f"Alert: a-{i}" in body for i in (2, 3, 4))
+    finally:
+        api.stop()
+        api.registry.stop()
+        smtpd.stop()

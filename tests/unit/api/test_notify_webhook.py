@@ -70,7 +70,7 @@ class _Book:
         return [c for c in self.channels if c.seller_id == seller and (kind is None or c.kind == kind)]
 
 
-def test_deliveries_go_to_the_sellers_webhooks_only_masked_for_a_channel_without_pii():
+def test_deliveries_go_to_the_sellers_channels_only_masked_for_a_channel_without_pii():
     import msgspec
     full, _ = new_channel("shop-a", "webhook", "https://a.example/", kek="k" * 32)
     masked, _ = new_channel("shop-a", "webhook", "https://b.example/", kek="k" * 32, can_read_pii=False)
@@ -78,9 +78,11 @@ def test_deliveries_go_to_the_sellers_webhooks_only_masked_for_a_channel_without
     other, _ = new_channel("shop-b", "webhook", "https://c.example/", kek="k" * 32)
     alert = {"kind": "payment_failed", "alert_id": "e1", "seller_id": "shop-a",
              "customer": {"email": "ada@example.com", "phone": "+44 20 7946 0958", "name": "Ada Lovelace"}}
-    out = deliveries_for(alert, _Book(full, masked, email, other), now_ms=5)
+    out = deliveries_for(alert, _Book(full, masked, email, other), now_ms=5, email=False)  # no SMTP server
     assert {d.channel_id for d in out} == {full.channel_id, masked.channel_id}
     bodies = {d.channel_id: msgspec.json.decode(d.body) for d in out}
     assert bodies[full.channel_id] == alert
     assert bodies[masked.channel_id] == mask_alert(alert) and "ada@" not in out[1].body.decode()
+    with_email = deliveries_for(alert, _Book(full, masked, email, other), now_ms=5)
+    assert {d.channel_id for d in with_email} == {full.channel_id, masked.channel_id, email.channel_id}
     assert deliveries_for({"kind": "x", "seller_id": "shop-a"}, _Book(full), 5) == []  # no id: nothing to key on
