@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     rot = ss.add_parser("rotate", help="replace a key or token with a new one of the same kind and seller")
     rot.add_argument("key_id")
     rot.add_argument("--grace", type=int, default=0, help="seconds the old key keeps working (default: revoked now)")
-    upd = ss.add_parser("update", help="change a key's allowed origins, event types or rate (the key stays the same)")
+    upd = ss.add_parser("update", help="replace a key's allowed origins, event types or rate (the key stays the same)")
     upd.add_argument("key_id")
     upd.add_argument("--rate", type=int, help="events/s per gateway process (0: the default of its kind)")
     _key_limit_arguments(upd)

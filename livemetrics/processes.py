@@ -154,7 +154,9 @@ def sellers(settings: Settings, args: argparse.Namespace) -> int:
                     continue
                 expired = r.expires_at and r.expires_at < time.time()
                 state = "revoked" if r.revoked or expired else ("expires" if r.expires_at else "active")
-                print(f"{r.seller_id:20} {r.kind:8} {r.key_id:14} {state:8} {r.label}")
+                limits = (f" origins={','.join(r.origins) or '(none)'}" if r.kind == "browser" else "") + (
+                    f" types={','.join(r.event_types)}" if r.event_types else "")
+                print(f"{r.seller_id:20} {r.kind:8} {r.key_id:14} {state:8} {r.label}{limits}")
             return 0
         rec = reg.record(args.key_id)
         if rec is None:
