@@ -82,4 +82,28 @@ def apply_acls(s: Settings, timeout: float = 30.0) -> int:
     bindings = acl_bindings(s)
     for fut in admin.create_acls(bindings, request_timeout=timeout).values():
         fut.result()
+    _wait_in_force(s, bindings, timeout)
     return len(bindings)
+
+
+def _wait_in_force(s: Settings, bindings: list, timeout: float) -> None:
+    """Wait until every broker lists the bindings. The controller commits them at once, but each broker
+    applies them from the metadata log a moment later: on a 3-node cluster a gateway that wrote right
+    after `kafka topics` was refused (TOPIC_AUTHORIZATION_FAILED) by a broker that had not yet."""
+    import time
+
+    from confluent_kafka.admin import (AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
+                                       ResourcePatternType, ResourceType)
+
+    from livemetrics.kafka_config import admin_config, as_admin
+
+    everything = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
+                                  AclPermissionType.ANY)
+    wanted = {str(b) for b in bindings}
+    deadline = time.monotonic() + timeout
+    for address in s.kafka_bootstrap.split(","):  # a client of one address asks that broker
+        broker = AdminClient(admin_config(as_admin(s).model_copy(update={"kafka_bootstrap": address})))
+        while wanted - {str(b) for b in broker.describe_acls(everything, request_timeout=timeout).result()}:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the ACLs were created but broker {address} did not list them within {timeout:.0f}s")
+            time.sleep(0.1)

@@ -43,11 +43,11 @@ def as_role(s: Settings, role: str) -> Settings:
     return s.model_copy(update={"kafka_role": role})
 
 
-def produce(conf: dict, topic: str, timeout: float = 10.0) -> KafkaError | None:
+def produce(conf: dict, topic: str, timeout: float = 10.0, partition: int = 0) -> KafkaError | None:
     """Produce one record; the delivery error (None: stored)."""
     p = Producer({**conf, "message.timeout.ms": int(timeout * 1000)})
     result: list = []
-    p.produce(topic, key=b"k", value=b'{"x": 1}', partition=0, on_delivery=lambda err, _msg: result.append(err))
+    p.produce(topic, key=b"k", value=b'{"x": 1}', partition=partition, on_delivery=lambda err, _msg: result.append(err))
     p.flush(timeout + 5)
     assert result, "no delivery report"
     return result[0]
@@ -162,3 +162,26 @@ def test_a_broker_formatted_for_sasl_refuses_to_start_plaintext(secure):
     plain = LocalKafka(secure.model_copy(update={"kafka_security": "plaintext"}))
     with pytest.raises(KafkaLaunchError, match="formatted for LIVEMETRICS_KAFKA_SECURITY=sasl, not plaintext"):
         plain.check_formatted()
+
+
+@pytest.mark.long
+def test_a_secure_cluster_enforces_the_acls_as_soon_as_they_are_applied(secure, tmp_path):
+    """3 nodes in secure mode. The ACLs reach each broker from the metadata log a moment after the controller
+    commits them: a gateway writing right after `kafka topics` was refused until apply_acls waited for them."""
+    from livemetrics.kafka_cluster import LocalCluster
+    from tests.support.services import free_stepped_ports
+
+    s = secure.model_copy(update={"data_dir": tmp_path, "kafka_bootstrap": f"127.0.0.1:{free_stepped_ports(3)}",
+                                  "kafka_controller_port": free_stepped_ports(3)})
+    cluster = LocalCluster(s, brokers=3)
+    try:
+        assert "cluster of 3 running" in cluster.start(quiet=True)
+        clients = cluster.client_settings()
+        create_topics(clients)
+        gateway = producer_config(as_role(clients, "gateway"))
+        for partition in range(clients.partitions):  # each led by one of the nodes
+            assert produce(gateway, clients.topic("page-events"), partition=partition) is None, partition
+        refused = produce(gateway, clients.topic("seller-keys"))
+        assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    finally:
+        cluster.stop()

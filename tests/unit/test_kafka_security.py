@@ -86,4 +86,6 @@ def test_least_privilege(prefix, app_id):
         assert allowed(s, "api", "topic", t(name), "read"), name
     assert allowed(s, "api", "group", s.sink_group, "read") and not allowed(s, "gateway", "group", s.sink_group, "read")
     assert allowed(s, "api", "topic", t("erasures"), "write")  # the embedded API runs `livemetrics erase`
+    assert allowed(s, "api", "topic", t("seller-channels"), "write") and allowed(s, "api", "group", s.notify_group, "read")
+    assert not any(allowed(s, r, "topic", t(n), "describe") for r in ("gateway", "worker") for n in ("seller-channels", "erasures"))
     assert len(acl_bindings(s)) == len(acl_rules(s))
