@@ -10,7 +10,7 @@ import pytest
 
 from clickhouse.client import get_client
 from producers.simulate.runner import run_backfill
-from producers.simulate.sellers import ensure_demo_sellers
+from producers.simulate.sellers import demo_origins, ensure_demo_sellers
 from tests.support import factories as f
 from tests.support.servers import get_json, wait_until
 from tests.support.stack import Stack, new_seller
@@ -56,7 +56,7 @@ def test_backfill_is_stored_for_reports_and_never_counted_live(settings, tmp_pat
         live_sessions = one_session_per_partition(settings.partitions)
         browser_key = sellers["acme-home"]["browser_key"]
         for sid in live_sessions:
-            assert stack.post(browser_key, f.page_view(session_id=sid)).status_code == 202
+            assert stack.post(browser_key, f.page_view(session_id=sid), origin=demo_origins(settings)[0]).status_code == 202
         snap = wait_until(lambda: (s := stack.live("acme-home", token))["live"]["home"] == len(live_sessions) and s,
                           10, interval=0.2, what="the live shoppers")
         assert snap["active_sessions"] == len(live_sessions) and snap["purchased_30m"] == 0

@@ -46,8 +46,10 @@ class Stack:
     def wait_keys(self, token: str) -> None:
         wait_until(lambda: self.registry.record(token.split("_")[2]) is not None, 15, what="keys loaded")
 
-    def post(self, key: str, body: dict) -> httpx.Response:
-        return httpx.post(f"{self.gateway.url}/v1/events", json=body, timeout=15, headers=f.browser_headers(key))
+    def post(self, key: str, body: dict, origin: str = f.SHOP_ORIGIN) -> httpx.Response:
+        """``body`` sent as a page of ``origin`` (one the browser key allows) would send it."""
+        return httpx.post(f"{self.gateway.url}/v1/events", json=body, timeout=15,
+                          headers={**f.browser_headers(key), "Origin": origin})
 
     def live(self, seller: str, token: str) -> dict:
         return get_json(f"{self.api.url}/v1/sellers/{seller}/live", token)
