@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     _key_limit_arguments(upd)
     rev = ss.add_parser("revoke", help="revoke a key or token by its id")
     rev.add_argument("key_id")
+    prov = ss.add_parser("add-provider", help="register a payment provider's webhook endpoint for a seller; prints "
+                         "its path on the gateway. The provider's signing secret is read from standard input "
+                         "(docs/providers.md)")
+    prov.add_argument("seller_id")
+    prov.add_argument("provider", choices=["stripe"])
 
     sec = sub.add_parser("secrets", help="write fresh random secrets (admin token, key-encryption key, IP-hash "
                                          "secret, ClickHouse password) to an env file")
@@ -101,12 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="replace secrets the file already sets (sealed server keys then need new keys)")
 
     b = sub.add_parser("bench", help="measure a part against its ceiling; prints one JSON line per figure")
-    b.add_argument("part", choices=["gateway", "streams", "sink", "queries", "ws", "e2e", "all"],
+    b.add_argument("part", choices=["gateway", "streams", "sink", "queries", "ws", "e2e", "alerts", "all"],
                    help="gateway: events/s accepted through POST /v1/events vs a raw produce of the same records; "
                         "streams: events/s one worker folds vs a plain consume, and its memory with 1M sessions; "
                         "sink: rows/s Kafka -> ClickHouse vs a raw Arrow insert; queries: p50/p95 of every report "
                         "vs a raw scan; ws: 202 -> snapshot on 1,000 dashboard WebSockets vs a plain consumer; "
                         "e2e: the whole stack under load (throughput, latency to the dashboard, lag, CPU); "
+                        "alerts: a failed payment's 202 -> the seller's webhook, 1,000 sellers, one endpoint "
+                        "hanging, vs a bare POST; "
                         "all: each in turn (BENCHMARKS.md)")
     b.add_argument("--duration", type=float, default=10.0, help="seconds of load per measurement (default 10)")
     b.add_argument("--rate", type=float, help="e2e only: offered events/s through the gateway (default 2000)")
@@ -115,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-rows", type=int, default=200_000,
                    help="sink only: rows per batch for the sink and its raw ceiling (default 200000; "
                         "the sink's own default, sink_batch_rows, is 50000)")
+    b.add_argument("--sellers", type=int, help="alerts only: sellers, each with a webhook (default 1000)")
     b.add_argument("--kafka", help="bootstrap servers of an existing broker (default: start a local one)")
     b.add_argument("--clickhouse", help="ClickHouse DSN (default: a temporary chdb directory)")
 

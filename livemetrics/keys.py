@@ -30,7 +30,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from livemetrics.kafka_config import as_admin, base_config, producer_config
 from livemetrics.settings import Settings
 
-KINDS = {"pk": "browser", "sk": "server", "st": "token"}
+# "provider": a payment provider's webhook endpoint (livemetrics/provider_keys.py); never presented as a key
+KINDS = {"pk": "browser", "sk": "server", "st": "token", "pv": "provider"}
 log = logging.getLogger(__name__)
 
 

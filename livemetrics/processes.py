@@ -146,6 +146,17 @@ def sellers(settings: Settings, args: argparse.Namespace) -> int:
             print("The browser key has no allowed origins: the gateway refuses it until you add them with "
                   "`livemetrics sellers update <key id> --origin https://your-shop.example`.", file=sys.stderr)
         return 0
+    if args.action == "add-provider":  # the secret from stdin: never in argv or shell history
+        from livemetrics.provider_keys import endpoint_path, new_provider_endpoint
+
+        try:
+            rec = new_provider_endpoint(args.seller_id, args.provider, sys.stdin.readline(), kek)
+        except ValueError as exc:
+            print(f"livemetrics sellers add-provider: {exc}", file=sys.stderr)
+            return 2
+        keys.publish(settings, rec)
+        print(f"endpoint: {endpoint_path(rec)}  (seller {rec.seller_id}, id {rec.key_id})")
+        return 0
     reg = keys.KeyRegistry(settings).start()
     try:
         if args.action == "list":
@@ -163,6 +174,10 @@ def sellers(settings: Settings, args: argparse.Namespace) -> int:
             print(f"no key with id {args.key_id!r}", file=sys.stderr)
             return 1
         if args.action == "rotate":
+            if rec.kind == "provider":
+                print(f"{rec.key_id} is a provider endpoint: add a new one with the provider's new signing secret "
+                      "(sellers add-provider), then revoke this one", file=sys.stderr)
+                return 1
             if rec.revoked:
                 print(f"{rec.key_id} is revoked; add a new key instead", file=sys.stderr)
                 return 1

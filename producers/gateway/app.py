@@ -176,6 +176,10 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
         """The browser tracker (no dependencies); see docs/ingest.md."""
         return JavaScript(TRACKER_JS.read_bytes(), headers={"Cache-Control": "public, max-age=300"})
 
+    from producers.gateway.providers.route import provider_router
+
+    app.include_router(provider_router(settings))  # payment providers' webhooks (docs/providers.md)
+
     if settings.demo_storefront:
         from producers.storefront.site import demo_router
 

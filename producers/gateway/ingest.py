@@ -27,6 +27,9 @@ class ClientInfo:
     user_agent: str
     backfill: bool = False
     source: str = "browser"  # the kind of key that authenticated the request: "browser" or "server"
+    # (browser, os, device, is_bot) when the caller is no browser (a payment provider's webhook): not
+    # parsed from ``user_agent``, whose absence would flag the customer's session as a bot
+    agent: tuple[str, str, str, bool] | None = None
 
 
 @dataclass
@@ -56,7 +59,7 @@ if _EventHead.__struct_fields__ != ("event_id", "type", "seller_id", "session_id
 
 def _tail(client: ClientInfo, received_at: int, salts: DaySalts) -> bytes:
     """What closes every event of one request after its own fields: computed once, not per event."""
-    browser, os_, device, is_bot = user_agent_info(client.user_agent)
+    browser, os_, device, is_bot = client.agent or user_agent_info(client.user_agent)
     tail = encode(_EventTail(
         ip_hash=ip_hash(client.ip, salts, received_at),
         user_agent=client.user_agent[:512], browser=browser, os=os_, device=device, is_bot=is_bot,
