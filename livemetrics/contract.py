@@ -173,7 +173,8 @@ def money(d: Decimal) -> Decimal | None:
     so that every consumer reads the plain decimal string it was sent ("59.90" stays "59.90")."""
     if not d.is_finite() or d < 0 or d > MONEY_MAX:  # -0 is not < 0
         return None
-    if -MONEY_SCALE <= d.as_tuple().exponent <= 0 and not d.is_signed():
+    exponent = int(d.as_tuple().exponent)  # an int: d is finite
+    if -MONEY_SCALE <= exponent <= 0 and not d.is_signed():
         return d
     q = d.quantize(_MONEY_STEP)  # 1E+3 -> 1000.0000; 59.900000 -> 59.9000; 59.90001 differs: refused
     return q.copy_abs() if q == d else None
@@ -187,7 +188,7 @@ def money_text(d: Decimal) -> str:
     """A stored amount (or sum) as the API writes it: an exact decimal string, zeros past the cents dropped
     ("59.9000" -> "59.90", "0.1250" -> "0.125"). A string, so that no JSON reader turns it into a float."""
     n = d.normalize(_WIDE)
-    return f"{n.quantize(_CENTS, context=_WIDE) if n.as_tuple().exponent > -2 else n:f}"
+    return f"{n.quantize(_CENTS, context=_WIDE) if int(n.as_tuple().exponent) > -2 else n:f}"
 
 
 def _bad_money(where: str) -> ContractError:  # the value is not repeated: it could be anything, card data too

@@ -14,6 +14,7 @@ event changes nothing.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import msgspec
 
@@ -35,9 +36,13 @@ class Windows(msgspec.Struct, frozen=True):
     recent_ms: int = 1_800_000  # purchased_30m, payment_failures_30m, abandoned_30m
 
     @classmethod
-    def from_settings(cls, s) -> "Windows":
+    def from_settings(cls, s: Any) -> "Windows":
         return cls(live_ms=s.live_window_s * 1000, timeout_ms=s.session_timeout_s * 1000,
                    recent_ms=s.recent_window_s * 1000)
+
+
+# A visit: (first_seen, last_seen, loc_at, loc_eid, loc), all received_at times in epoch ms.
+Visit = tuple[int, int, int, str, str | None]
 
 
 class SessionState(msgspec.Struct, array_like=True, omit_defaults=True):
@@ -51,7 +56,7 @@ class SessionState(msgspec.Struct, array_like=True, omit_defaults=True):
     purchased_at: int = 0
     failures: dict[str, int] = {}
     checkout_at: int = 0
-    checkout: dict | None = None  # items / total / currency of the latest checkout, for alerts
+    checkout: dict[str, Any] | None = None  # items / total / currency of the latest checkout, for alerts
     trail: list[tuple[str, int, str]] = []  # (event_id, received_at, location) of recent page events
     pages_seen: int = 0
     emitted: dict[str, int] = {}  # what this session currently adds to its seller's gauges
@@ -59,7 +64,7 @@ class SessionState(msgspec.Struct, array_like=True, omit_defaults=True):
     # Earlier visits of this session id, (first, last, loc_at, loc_eid, loc), kept while they can still
     # count as an abandonment. A session that comes back after the timeout is a new visit; one that
     # ended in checkout or payment stays an abandonment there.
-    ended: list[tuple[int, int, int, str, str | None]] = []
+    ended: list[Visit] = []
 
 
 Contribution = dict[str, int]
@@ -175,22 +180,22 @@ def _order(ev: Event) -> str:
 def _place(st: SessionState, r: int, eid: str, loc: str | None, w: Windows) -> None:
     """Put the event into its visit. Visits are split where events are ``timeout`` apart; an event
     delivered late can fall between two visits and join them, so visits are merged again each time."""
-    visits = [list(v) for v in st.ended]
+    visits: list[Visit] = list(st.ended)
     if st.last_seen:
-        visits.append([st.first_seen, st.last_seen, st.loc_at, st.loc_eid, st.loc])
-    visits.append([r, r, r if loc is not None else 0, eid if loc is not None else "", loc])
+        visits.append((st.first_seen, st.last_seen, st.loc_at, st.loc_eid, st.loc))
+    visits.append((r, r, r if loc is not None else 0, eid if loc is not None else "", loc))
     visits.sort(key=lambda v: v[0])
-    merged = [visits[0]]
+    merged: list[Visit] = [visits[0]]
     for v in visits[1:]:
-        cur = merged[-1]
-        if v[0] - cur[1] < w.timeout_ms:
-            cur[1] = max(cur[1], v[1])
-            if v[4] is not None and (cur[4] is None or (v[2], v[3]) > (cur[2], cur[3])):
-                cur[2], cur[3], cur[4] = v[2], v[3], v[4]
+        first, last, at, at_eid, where = merged[-1]
+        if v[0] - last < w.timeout_ms:
+            if v[4] is not None and (where is None or (v[2], v[3]) > (at, at_eid)):
+                at, at_eid, where = v[2], v[3], v[4]
+            merged[-1] = (first, max(last, v[1]), at, at_eid, where)
         else:
             merged.append(v)
     *ended, (st.first_seen, st.last_seen, st.loc_at, st.loc_eid, st.loc) = merged
-    st.ended = [tuple(v) for v in ended]  # type: ignore[misc]
+    st.ended = ended
 
 
 def advance(st: SessionState, now: int, w: Windows) -> tuple[SessionState, Contribution]:
@@ -199,7 +204,7 @@ def advance(st: SessionState, now: int, w: Windows) -> tuple[SessionState, Contr
     return _settle(st, now, w)
 
 
-def add_into(total: Counter | dict[str, int], delta: Contribution) -> None:
+def add_into(total: Counter[str] | dict[str, int], delta: Contribution) -> None:
     """Add a delta into running totals, dropping keys that fall to zero."""
     for k, v in delta.items():
         n = total.get(k, 0) + v
