@@ -60,13 +60,14 @@ def replication_config(s: Settings) -> dict[str, str]:
     return {"min.insync.replicas": str(s.min_insync_replicas), "unclean.leader.election.enable": "false"}
 
 
-def ip_salts_config() -> dict[str, str]:
+def ip_salts_config(period_ms: int = HOUR_MS) -> dict[str, str]:
     """The salts' topic lets the log cleaner destroy a salt soon after its tombstone (producers/gateway/
-    ip_salts.py): compaction only touches rolled segments, so segments roll hourly; a segment with a
-    tombstone is compacted within the hour whatever its dirty ratio; the tombstone itself goes an hour later."""
-    return {"cleanup.policy": "compact", "segment.ms": str(HOUR_MS), "min.compaction.lag.ms": "0",
-            "max.compaction.lag.ms": str(HOUR_MS), "min.cleanable.dirty.ratio": "0.01",
-            "delete.retention.ms": str(HOUR_MS)}
+    ip_salts.py): compaction only touches rolled segments, so segments roll every period (an hour); a
+    segment with a tombstone is compacted within the period whatever its dirty ratio; the tombstone itself
+    goes a period later. (A test runs the same settings with a period of half a second.)"""
+    return {"cleanup.policy": "compact", "segment.ms": str(period_ms), "min.compaction.lag.ms": "0",
+            "max.compaction.lag.ms": str(period_ms), "min.cleanable.dirty.ratio": "0.01",
+            "delete.retention.ms": str(period_ms)}
 
 
 def changelog_config(table: str) -> dict[str, str]:
