@@ -4,7 +4,8 @@ when signed by this deployment; memory bounded by the cap; garbage is refused wi
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from api.ws_tickets import PREFIX, TicketBook, TicketRefused, TicketsFull, ticket_key
 
