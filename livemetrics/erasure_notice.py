@@ -71,4 +71,5 @@ def publish(settings, email: str | None, phone: str | None) -> None:
     if p.flush(settings.delivery_timeout_ms / 1000 + 5) or err:
         raise RuntimeError(f"ClickHouse is erased, but running API processes could not be told (Kafka: "
                            f"{err[0] if err else 'timed out'}): their recent alerts may show the customer until "
-                           "they restart; run the command again")
+                           "they restart; run the command again (an upgraded cluster may first need the "
+                           "`erasures` topic: `livemetrics kafka topics`)")
