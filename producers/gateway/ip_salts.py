@@ -90,6 +90,7 @@ class SharedSalts:
         self._tombstoned: set[str] = set()
         self._fallback = LocalSalts(self.secret)
         self._warned: set[int] = set()
+        self._caught_up = False  # read to the end once: every salt written before start is known
         self._stop = threading.Event()
         self._today_known = threading.Event()
         self._thread: threading.Thread | None = None
@@ -107,7 +108,7 @@ class SharedSalts:
 
     @property
     def ready(self) -> bool:
-        return int(self.clock() * 1000) // DAY_MS in self._keys
+        return self._caught_up and int(self.clock() * 1000) // DAY_MS in self._keys
 
     def salt_of(self, day: int) -> bytes | None:
         """The shared salt of a day, if known (tests compare processes with it)."""
@@ -140,15 +141,17 @@ class SharedSalts:
                     pass
                 self._stop.wait(0.5)
             consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
-            caught_up, next_tend = False, 0.0
+            next_tend = 0.0
             while not self._stop.is_set():
                 msg = consumer.poll(0.2)
                 if msg is not None:
                     if not msg.error():
                         self._apply(msg.key().decode(), msg.value())
                     elif msg.error().code() == KafkaError._PARTITION_EOF:
-                        caught_up = True  # every record written before now is known: safe to decide
-                if caught_up and time.monotonic() >= next_tend:
+                        self._caught_up = True  # every record written before now is known: safe to decide
+                        if self.ready:
+                            self._today_known.set()
+                if self._caught_up and time.monotonic() >= next_tend:
                     self._tend(producer)
                     next_tend = time.monotonic() + self.tend_interval_s
         finally:
