@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from api.notify.rules import Rules
 from livemetrics.kafka_config import base_config, producer_config
 from livemetrics.settings import Settings
 
@@ -38,11 +39,13 @@ class Channel(msgspec.Struct, omit_defaults=True):
     created_by: str = ""  # the key id of the token that added it
     can_read_pii: bool = True  # the adding token's right: alerts are masked for the channel without it
     secret_enc: str = ""  # webhooks: the signing secret, sealed
+    rules: Rules | None = None  # which alerts, when (api/notify/rules.py); None: every alert at once
 
     def public(self) -> dict:
         """What the API shows: everything but the sealed secret."""
         return {"channel_id": self.channel_id, "kind": self.kind, "target": self.target,
-                "created_at": self.created_at, "can_read_pii": self.can_read_pii}
+                "created_at": self.created_at, "can_read_pii": self.can_read_pii,
+                "rules": msgspec.to_builtins(self.rules or Rules())}
 
 
 def _aead(kek: str) -> AESGCM:

@@ -11,11 +11,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 import msgspec
 from confluent_kafka import Consumer, TopicPartition
 
 from api.notify.channels import ChannelBook
+from api.notify.rules import quiet_until, wants
 from api.notify.webhook import delivery_id
 from api.privacy import mask_alert
 from clickhouse import notify_deliveries as store
@@ -30,18 +32,21 @@ _enc = msgspec.json.Encoder()
 
 def deliveries_for(alert: dict, channels: ChannelBook, now_ms: int, email: bool = True) -> list[Delivery]:
     """One pending delivery per channel of the alert's seller (email ones only when ``email``: SMTP is
-    configured); masked for a channel without the PII right."""
+    configured) whose rules want it, owed from now or from the end of the channel's quiet hours; masked
+    for a channel without the PII right."""
     seller, alert_id = alert.get("seller_id") or "", str(alert.get("alert_id") or alert.get("event_id") or "")
     if not seller or not alert_id:
         return []
     out = []
     for ch in channels.of_seller(seller):
-        if ch.kind == "email" and not email:
+        if (ch.kind == "email" and not email) or not wants(ch.rules, alert):
             continue
+        quiet = quiet_until(ch.rules, datetime.fromtimestamp(now_ms / 1000, timezone.utc))
+        start_ms = int(quiet.timestamp() * 1000) if quiet else now_ms
         body = _enc.encode(alert if ch.can_read_pii else mask_alert(alert))
         out.append(Delivery(seller_id=seller, delivery_id=delivery_id(seller, alert_id, ch.channel_id),
                             alert_id=alert_id, alert_kind=str(alert.get("kind") or ""), channel_id=ch.channel_id,
-                            target=ch.target, body=body, created_ms=now_ms, next_ms=now_ms))
+                            target=ch.target, body=body, created_ms=start_ms, next_ms=start_ms))
     return out
 
 

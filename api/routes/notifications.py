@@ -11,7 +11,10 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.deps import PrincipalDep, SellerId, SettingsDep
+import msgspec
+
 from api.notify.channels import ChannelBook, new_channel
+from api.notify.rules import KINDS, RuleError, Rules, check
 from api.notify.targets import TargetError, check_email, check_webhook_url
 from api.responses import AUTH, BAD_BODY, SELLER, Problem
 from clickhouse import notify_deliveries as store
@@ -28,6 +31,14 @@ class NewWebhook(BaseModel):
 
 class NewEmail(BaseModel):
     address: str = Field(..., min_length=3, max_length=254)
+
+
+class RulesIn(BaseModel):
+    kinds: list[Literal[KINDS]] = Field([], description="alert kinds sent to the channel; empty: every kind")  # type: ignore[valid-type]
+    min_amount: str = Field("", max_length=40, description="payment failures of less are not sent; '' : all")
+    quiet_start: str = Field("", max_length=5, description="HH:MM in tz; with quiet_end; '' : no quiet hours")
+    quiet_end: str = Field("", max_length=5)
+    tz: str = Field("UTC", max_length=64, description="the seller's IANA time zone, e.g. Europe/Berlin")
 
 
 def _channels(request: Request) -> ChannelBook:
@@ -100,6 +111,25 @@ async def remove_channel(seller_id: SellerId, channel_id: str, request: Request)
     except RuntimeError as exc:
         raise HTTPException(503, str(exc)) from None
     return Response(status_code=204)
+
+
+@router.put(PREFIX + "/channels/{channel_id}/rules", responses={**NOT_FOUND, **UNAVAILABLE})
+async def set_rules(seller_id: SellerId, channel_id: str, body: RulesIn, request: Request) -> dict:
+    """Which alerts go to this channel and when: kinds, a minimum amount for payment failures, quiet
+    hours in the seller's time zone (deliveries wait for their end; emails then come as one digest)."""
+    book = _channels(request)
+    ch = book.get(channel_id)
+    if ch is None or ch.seller_id != seller_id:
+        raise HTTPException(404, f"no channel {channel_id!r} for this seller")
+    try:
+        rules = check(Rules(**body.model_dump()))
+    except RuleError as exc:
+        raise HTTPException(422, str(exc)) from None
+    try:
+        await asyncio.to_thread(book.add, msgspec.structs.replace(ch, rules=rules))
+    except RuntimeError as exc:
+        raise HTTPException(503, str(exc)) from None
+    return book.get(channel_id).public()
 
 
 @router.get(PREFIX + "/deliveries")

@@ -9,7 +9,7 @@ from playwright.sync_api import sync_playwright
 
 from clickhouse.migrate import migrate
 from tests.browser.test_dashboard import ARGS, CHROMIUM
-from tests.browser.test_dashboard_history import AXE, axe
+from tests.support.axe import AXE, axe
 from tests.support.notify_api import FAST_RETRIES, Api, alert, send
 from tests.support.servers import wait_until
 from tests.support.webhook_server import WebhookServer
@@ -37,7 +37,7 @@ def test_settings_tab_adds_a_webhook_shows_its_failure_and_redelivers(make_setti
 
                 dash.get_by_label("Webhook URL").fill("http://user:pw@127.0.0.1/x")
                 dash.get_by_role("button", name="Add webhook").click()
-                dash.wait_for_function("document.querySelector('#settings-msg').textContent.includes('Not added')")
+                dash.wait_for_function("() => document.querySelector('#settings-msg').textContent.includes('Not added')")
                 assert "must not carry a user or password" in dash.locator("#settings-msg").inner_text()
 
                 dash.get_by_label("Webhook URL").fill(hooks.url("/shop", "fail"))
@@ -52,7 +52,7 @@ def test_settings_tab_adds_a_webhook_shows_its_failure_and_redelivers(make_setti
                 trouble.wait_for(state="visible")
                 assert "HTTP 500: boom" in trouble.inner_text() and "/shop" in trouble.inner_text()
                 assert dash.locator('#deliveries-table tr[data-status="failed"]').count() == 1
-                assert axe(dash, api.server.url) == []  # the tab with a channel, a failure banner and the table
+                assert axe(dash) == []  # the tab with a channel, a failure banner and the table
 
                 hooks.endpoints["/shop"].mode = "ok"
                 dash.get_by_role("button", name="Redeliver alert a-1").click()
@@ -66,3 +66,49 @@ def test_settings_tab_adds_a_webhook_shows_its_failure_and_redelivers(make_setti
         api.stop()
         api.registry.stop()
         hooks.stop()
+
+
+# Records each notification the page creates (the real Notification still runs), so the test sees it.
+SPY = """window.__shown = [];
+window.Notification = class extends window.Notification {
+  constructor(title, options) { super(title, options); window.__shown.push({ title, body: options && options.body }); }
+};"""
+HIDE = "Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' })"
+
+
+def test_an_alert_in_a_background_tab_notifies_after_opt_in(make_settings, add_seller):
+    s = make_settings()
+    migrate(s)
+    api = Api(s, {"shop": add_seller(s, "shop")[1]})
+    wait_until(api.app.state.feed.caught_up.is_set, 20, what="live feed at the end of its topics")
+    try:
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            try:
+                ctx = b.new_context()
+                ctx.grant_permissions(["notifications"], origin=api.server.url)
+                ctx.add_init_script(SPY)
+                dash = ctx.new_page()
+                dash.goto(f"{api.server.url}/dashboard")
+                dash.get_by_label("Read token").fill(api.tokens["shop"])
+                dash.get_by_role("button", name="Open dashboard").click()
+                dash.wait_for_selector('#conn[data-state="live"]', timeout=15000)
+
+                send(s, alert("shop", "before-opt-in"))  # not opted in yet: the toast only
+                dash.wait_for_selector("#toasts :text('12.50')", timeout=15000)
+                dash.get_by_role("tab", name="Settings").click()
+                dash.get_by_role("button", name="Notify me in this browser").click()
+                dash.wait_for_function("() => document.querySelector('#browser-notify-status').textContent.startsWith('On')")
+
+                send(s, alert("shop", "visible"))  # the tab is in front: the toast says it, no notification
+                dash.wait_for_function("() => document.querySelectorAll('#alert-feed li:not(.empty)').length === 2", timeout=15000)
+                dash.evaluate(HIDE)
+                send(s, alert("shop", "hidden"))
+                dash.wait_for_function("() => window.__shown.length > 0", timeout=15000)
+                shown = dash.evaluate("window.__shown")
+                assert shown == [{"title": "Payment failed: 12.50 EUR", "body": "order o-1 · card · card_declined"}]
+            finally:
+                b.close()
+    finally:
+        api.stop()
+        api.registry.stop()

@@ -170,3 +170,37 @@ def test_email_refused_then_sent_and_rate_limited_into_a_digest(make_settings, a
         api.stop()
         api.registry.stop()
         smtpd.stop()
+
+
+def test_rules_pick_kinds_and_amounts_and_hold_alerts_in_quiet_hours(make_settings, add_seller, hooks):
+    s = make_settings(dev_mode=True, **FAST_RETRIES)
+    migrate(s)
+    api = Api(s, {"shop-a": add_seller(s, "shop-a")[1]})
+    try:
+        big = api.call("POST", "shop-a", "/webhooks", json={"url": hooks.url("/big")}).json()["channel_id"]
+        quiet = api.call("POST", "shop-a", "/webhooks", json={"url": hooks.url("/quiet")}).json()["channel_id"]
+        r = api.call("PUT", "shop-a", f"/channels/{big}/rules", json={"kinds": ["payment_failed"], "min_amount": "100"})
+        assert r.status_code == 200 and r.json()["rules"]["min_amount"] == "100", r.text
+        for body, why in (({"kinds": ["nope"]}, "kinds"), ({"min_amount": "lots"}, "min_amount"),
+                          ({"quiet_start": "22:00"}, "quiet_start and quiet_end"), ({"tz": "Mars/Base"}, "tz")):
+            r = api.call("PUT", "shop-a", f"/channels/{big}/rules", json=body)
+            assert r.status_code == 422 and why in str(r.json()["detail"]), (body, r.text)
+        # Quiet from an hour ago to an hour from now (UTC): an alert now waits for the quiet hours to end.
+        now = time.gmtime()
+        start, end = (f"{(now.tm_hour + d) % 24:02d}:{now.tm_min:02d}" for d in (23, 1))
+        r = api.call("PUT", "shop-a", f"/channels/{quiet}/rules", json={"quiet_start": start, "quiet_end": end, "tz": "UTC"})
+        assert r.status_code == 200, r.text
+
+        send(s, {**alert("shop-a", "small"), "order": {"order_id": "o-2", "amount": "12.50", "currency": "EUR"}},
+             {**alert("shop-a", "large"), "order": {"order_id": "o-3", "amount": "250.00", "currency": "EUR"}},
+             {"kind": "error_spike", "alert_id": "spike-1", "seller_id": "shop-a", "failures": 9})
+        wait_until(lambda: len(api.deliveries("shop-a")) == 4, 30, what="the deliveries the rules allow")
+        wait_until(lambda: hooks.endpoints["/big"].received, 30, what="the large failure")
+        assert [r.headers["idempotency-key"] for r in hooks.endpoints["/big"].received] == ["large"]
+        held = {d["alert_id"]: d for d in api.deliveries("shop-a") if d["channel_id"] == quiet}
+        assert set(held) == {"small", "large", "spike-1"}
+        assert all(d["status"] == "pending" and d["next_attempt_at"] > d["updated_at"] for d in held.values())
+        assert not hooks.endpoints["/quiet"].received
+    finally:
+        api.stop()
+        api.registry.stop()

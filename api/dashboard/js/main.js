@@ -7,6 +7,7 @@ import { onAlert } from "./alerts.js";
 import { loadErrors, wireErrors } from "./errors.js";
 import { loadHistory, wireHistory } from "./history.js";
 import { loadSettings, wireSettings } from "./settings.js";
+import { notifyIfHidden, wireBrowserNotifications } from "./browser_notify.js";
 
 const TABS = ["live", "errors", "history", "settings"];
 let conn = null;
@@ -81,9 +82,11 @@ function openDashboard(auth) {
   wireErrors(auth.seller);
   wireHistory(auth.seller);
   wireSettings(auth.seller);
+  wireBrowserNotifications();
   wireTabs(auth.seller);
   wireSellerSwitch(auth);
-  conn = new LiveConnection({ seller: auth.seller, token: auth.token, onAlert,
+  conn = new LiveConnection({ seller: auth.seller, token: auth.token,
+    onAlert: (a, replay) => { onAlert(a, replay); notifyIfHidden(a, replay); },
     onFatal: (msg) => { clearAuth(); showLogin(msg); } });
   conn.start();
 }
