@@ -45,6 +45,20 @@ def test_settings_tab_adds_a_webhook_shows_its_failure_and_redelivers(make_setti
                 dash.wait_for_selector("#channel-list li.channel")
                 assert dash.locator("#webhook-secret-value").inner_text().startswith("whsec_")
 
+                # Rules: a bad minimum amount is refused with the reason; good rules are stored.
+                dash.locator("details.rules summary").click()
+                dash.get_by_label("Error spikes").uncheck()
+                dash.get_by_label("Minimum amount (payment failures)").fill("lots")
+                dash.get_by_label("Quiet hours time zone").fill("Europe/Berlin")
+                dash.get_by_role("button", name="Save rules").click()
+                dash.wait_for_selector("details.rules p.error")
+                assert "min_amount" in dash.locator("details.rules p.error").inner_text()
+                dash.get_by_label("Minimum amount (payment failures)").fill("5")
+                dash.get_by_role("button", name="Save rules").click()
+                dash.wait_for_selector("details.rules p:text('Rules saved.')")
+                rules = api.call("GET", "shop", "/channels").json()["channels"][0]["rules"]
+                assert rules == {"kinds": ["payment_failed", "traffic_dropped"], "min_amount": "5", "tz": "Europe/Berlin"}
+
                 send(s, alert("shop", "a-1"))
                 wait_until(lambda: api.deliveries("shop", status="failed"), 30, what="the delivery failed")
                 dash.get_by_role("button", name="Refresh").click()

@@ -12,6 +12,38 @@ function say(sel, text, bad = false) {
   el.classList.toggle("error", bad);
 }
 
+const KINDS = { payment_failed: "Payment failures", error_spike: "Error spikes", traffic_dropped: "Traffic drops" };
+const zone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+
+// Which alerts go to the channel and when (PUT .../rules): kinds, a minimum amount, quiet hours.
+function rulesEditor(ch, what) {
+  const r = ch.rules || {}, id = (n) => `${ch.channel_id}-${n}`;
+  const kinds = Object.entries(KINDS).map(([k, label]) => h("label", { class: "check" },
+    h("input", { type: "checkbox", name: "kinds", value: k, checked: !r.kinds?.length || r.kinds.includes(k) }), ` ${label}`));
+  const field = (name, label, attrs) => h("div", { class: "field" }, h("label", { for: id(name) }, label),
+    h("input", { id: id(name), name, ...attrs }));
+  const msg = h("p", { class: "muted", role: "status" });
+  const form = h("form", { class: "filters", "aria-label": `Rules for ${what}`, onsubmit: async (ev) => {
+    ev.preventDefault();
+    const data = new FormData(form);
+    const picked = data.getAll("kinds");
+    const body = { kinds: picked.length === Object.keys(KINDS).length ? [] : picked,
+      min_amount: data.get("min_amount").trim(), quiet_start: data.get("quiet_start"), quiet_end: data.get("quiet_end"),
+      tz: data.get("tz").trim() || "UTC" };
+    try {
+      await api(path(`/channels/${encodeURIComponent(ch.channel_id)}/rules`), { method: "PUT", body });
+      msg.textContent = "Rules saved."; msg.classList.remove("error");
+    } catch (e) { msg.textContent = `Rules not saved: ${e.message}`; msg.classList.add("error"); }
+  } },
+    h("fieldset", {}, h("legend", {}, "Alerts sent"), ...kinds),
+    field("min_amount", "Minimum amount (payment failures)", { type: "text", inputmode: "decimal", value: r.min_amount || "", placeholder: "any" }),
+    field("quiet_start", "Quiet from", { type: "time", value: r.quiet_start || "" }),
+    field("quiet_end", "Quiet until", { type: "time", value: r.quiet_end || "" }),
+    field("tz", "Quiet hours time zone", { type: "text", value: r.tz && r.tz !== "UTC" ? r.tz : zone() }),
+    h("button", { type: "submit" }, "Save rules"), msg);
+  return h("details", { class: "rules" }, h("summary", {}, `Rules for ${what}`), form);
+}
+
 function channelRow(ch) {
   const what = ch.kind === "webhook" ? `webhook ${ch.target}` : `email ${ch.target}`;
   const remove = h("button", { type: "button", class: "link", "aria-label": `Remove ${what}`, onclick: async () => {
@@ -23,7 +55,8 @@ function channelRow(ch) {
     } catch (e) { remove.disabled = false; say("#settings-msg", `Could not remove ${what}: ${e.message}`, true); }
   } }, "Remove");
   return h("li", { class: "channel" }, h("span", { class: "pill" }, ch.kind), " ", h("code", {}, ch.target),
-    ch.can_read_pii ? "" : h("span", { class: "muted" }, " (masked: added by a token without personal data)"), " ", remove);
+    ch.can_read_pii ? "" : h("span", { class: "muted" }, " (masked: added by a token without personal data)"), " ", remove,
+    rulesEditor(ch, what));
 }
 
 function deliveryRow(d) {
@@ -51,7 +84,7 @@ async function loadDeliveries() {
     say("#deliveries-msg", items.length ? "" : "No webhook deliveries yet.");
     const banner = $("#channel-trouble");
     banner.hidden = !bad.length;
-    banner.textContent = bad.length ? `${bad.length} webhook deliver${bad.length === 1 ? "y is" : "ies are"} failing `
+    banner.textContent = bad.length ? `${bad.length} deliver${bad.length === 1 ? "y is" : "ies are"} failing `
       + `(${bad[0].target}): ${bad[0].last_error}` : "";
   } catch (e) { say("#deliveries-msg", `Could not load deliveries: ${e.message}`, true); }
 }
