@@ -63,7 +63,8 @@ _EVENTS_RESPONSES = {
     429: {"model": NotAccepted, "description": "the key, or the client IP (browser keys), is over its rate limit; "
                                                "`error` names which; nothing was accepted",
           "headers": _retry_after("whole seconds until there is room again")},
-    503: {"model": NotAccepted, "description": "Kafka cannot confirm delivery; retry with the same event ids",
+    503: {"model": NotAccepted, "description": "Kafka cannot confirm delivery, or (signed requests) the gateway's "
+                                               "replay cache is full; retry with the same event ids",
           "headers": _retry_after("seconds to wait before retrying")},
 }
 # How a caller authenticates (producers/gateway/auth.py); a signed request carries all three headers.
