@@ -74,7 +74,7 @@ _SECURITY_SCHEMES = {
     "browserKeyQuery": {"type": "apiKey", "in": "query", "name": "key",
                         "description": "for navigator.sendBeacon, which cannot set headers"},
     "serverKeySignature": {"type": "apiKey", "in": "header", "name": "X-Livemetrics-Signature",
-                           "description": "v1=<hex HMAC-SHA256(secret, \"<timestamp>.\" + body)>, with "
+                           "description": "v2=<hex HMAC-SHA256(secret, \"<timestamp>.<backfill 0|1>.\" + body)>, with "
                                           "X-Livemetrics-Key-Id and X-Livemetrics-Timestamp (docs/ingest.md)"},
 }
 _EVENTS_EXTRA = {
