@@ -232,7 +232,7 @@ class LocalKafka:
             if proc.poll() is not None:
                 raise KafkaLaunchError(f"broker exited with {proc.returncode}; see {self.log_file}:\n{self._tail()}")
             if self.answering() and self._metadata_ok():
-                mode = ", SASL/SCRAM with ACLs" if self.settings.kafka_security == "sasl" else ""
+                mode = ", SASL/SCRAM logins only" if self.settings.kafka_security == "sasl" else ""
                 return f"kafka {self.settings.kafka_version} running (pid {proc.pid}) on {self.settings.kafka_bootstrap}{mode}"
             time.sleep(0.3)
         self.stop()

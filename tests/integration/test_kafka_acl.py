@@ -31,7 +31,7 @@ def secure(tmp_path_factory) -> Settings:
                  kafka_controller_port=free_port(), kafka_security="sasl", topic_prefix="acl.", app_id="lm-acl",
                  sink_group="sink-acl", delivery_timeout_ms=5000, **passwords)
     lk = LocalKafka(s)
-    assert "SASL/SCRAM with ACLs" in lk.start(quiet=True)
+    assert "SASL/SCRAM logins only" in lk.start(quiet=True)
     try:
         create_topics(s)
         yield s

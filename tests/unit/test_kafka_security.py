@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from livemetrics.kafka_acls import acl_bindings, acl_rules
 from livemetrics.kafka_config import ROLES, base_config, faust_broker_credentials, producer_config
+from livemetrics.kafka_local import KafkaLaunchError, LocalKafka
 from livemetrics.kafka_secure import format_args, listener_lines
 from livemetrics.settings import RAW_TOPICS, Settings
 
@@ -45,6 +46,13 @@ def test_a_missing_or_unusable_password_names_its_variable(password, why):
         base_config(s)
     with pytest.raises(ValueError, match="LIVEMETRICS_KAFKA_WORKER_PASSWORD"):
         format_args(s)  # the broker needs every principal's password
+
+
+def test_the_launcher_names_a_missing_password_before_starting_anything(tmp_path):
+    s = secure(data_dir=tmp_path, kafka_api_password="")
+    with pytest.raises(KafkaLaunchError, match="LIVEMETRICS_KAFKA_API_PASSWORD is not set"):
+        LocalKafka(s).launch()
+    assert not (tmp_path / "kafka" / "data").exists() and LocalKafka(s).pid() is None
 
 
 def test_the_broker_requires_sasl_and_an_authorizer():
