@@ -6,19 +6,22 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 LOCK    = requirements/test.lock
-STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut -c1-12)
+SDK_PY  = producers/sdk-python
+STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) $(SDK_PY)/pyproject.toml | sha1sum | cut -c1-12)
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup lock system-deps kafka-jars chromium ops-tools tracker-js run test test-long test-fast chaos lint clean
 
 setup: $(STAMP)
 
-# Exactly the versions in the lock file (hash-checked), then the project itself without resolving anything.
-$(STAMP): pyproject.toml $(LOCK)
+# Exactly the versions in the lock file (hash-checked), then the project itself without resolving anything,
+# and the server SDK's own distribution (its only dependency, httpx, is in the lock; the tests import it).
+$(STAMP): pyproject.toml $(LOCK) $(SDK_PY)/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
 	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip install -q --no-deps -e $(SDK_PY)
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -1,5 +1,5 @@
-"""The livemetrics server SDK: ``Client`` / ``AsyncClient`` sign, batch and retry (docs/ingest.md)."""
+"""The server SDK, re-exported from the ``livemetrics-sdk`` distribution (producers/sdk-python, docs/ingest.md)."""
 
-from producers.sdk.client import AsyncClient, Client, KeyRefused, SendResult
+from producers.sdk.client import AsyncClient, Client, GatewayError, KeyRefused, SendResult
 
-__all__ = ["AsyncClient", "Client", "KeyRefused", "SendResult"]
+__all__ = ["AsyncClient", "Client", "GatewayError", "KeyRefused", "SendResult"]
