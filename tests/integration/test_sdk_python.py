@@ -130,6 +130,32 @@ def test_a_retry_after_429_honours_retry_after_and_keeps_the_event_ids(gw):
     assert sorted(got) == sorted(e["event_id"] for e in events)
 
 
+def test_a_retry_after_503_sends_the_same_events_once_the_gateway_has_room(make_settings):
+    # A gateway that remembers one signature for 2 x 3 s: a second signed request within that window gets
+    # 503 (it would rather refuse than forget a signature early) with a Retry-After of a few seconds.
+    s = make_settings(replay_cache_max=1, signature_tolerance_s=3)
+    server, rec = keys.new_server_key("seller-a", s.key_encryption_key.get_secret_value())
+    keys.publish(s, rec)
+    registry = KeyRegistry(s).start()
+    wait_until(lambda: registry.record(rec.key_id), 10, what="keys loaded")
+    app = ThreadServer(create_gateway(s, registry)).start()
+    transport = Recording()
+    try:
+        with Client(app.url, server, timeout=15, transport=transport) as lm:
+            first = lm.send([f.page_view(session_id="sess-sdkpy-06")])
+            second = [f.page_view(session_id="sess-sdkpy-07") for _ in range(2)]
+            res = lm.send(second)
+    finally:
+        app.stop()
+        registry.stop()
+    assert first.accepted == 1 and (res.accepted, res.failed) == (2, 0)
+    statuses = [status for _, status in transport.seen]
+    assert statuses[0] == 202 and 503 in statuses[1:-1] and statuses[-1] == 202
+    assert len({body for body, _ in transport.seen[1:]}) == 1  # every try of the second call: the same body
+    got = sorted(e.event_id for e in kafka_events(s, "page-events", 3) if e.session_id == "sess-sdkpy-07")
+    assert got == sorted(e["event_id"] for e in second)
+
+
 def test_network_errors_are_retried_until_the_timeout(gw):
     res = Client("http://127.0.0.1:9", gw["server"], timeout=0.5).send([f.page_view()])
     assert res.failed == 1 and res.attempts >= 2 and "ConnectError" in res.error
