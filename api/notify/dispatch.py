@@ -79,13 +79,17 @@ class Dispatcher:
             q = self.queues[channel_id]
             while q:
                 ch = self.channels.get(channel_id)
-                if ch is not None and ch.kind == "email":
+                email = ch is not None and ch.kind == "email"
+                if email:
                     await self._email_turn(ch.seller_id)  # rate limit: what arrives meanwhile joins the digest
-                    batch = [q.popleft() for _ in range(min(len(q), DIGEST_MAX))]
-                    await self._settle(batch, ch, await self._email(ch, batch))
-                else:
-                    d = q.popleft()
-                    await self._settle([d], ch, "the channel was removed" if ch is None else await self._post(ch, d))
+                batch = [q.popleft() for _ in range(min(len(q), DIGEST_MAX if email else 1))]
+                try:
+                    error = ("the channel was removed" if ch is None else
+                             await self._email(ch, batch) if email else await self._post(ch, batch[0]))
+                except Exception as exc:  # noqa: BLE001 - a bug must not strand the delivery: it is retried
+                    log.exception("notifier: sending to channel %s failed unexpectedly", channel_id)
+                    error = f"internal error while sending: {type(exc).__name__}"
+                await self._settle(batch, ch, error)
         finally:
             self._tasks.pop(channel_id, None)
             if not self.queues.get(channel_id):

@@ -98,8 +98,12 @@ class AlertIntake:
                         alert = _dec.decode(m.value())
                     except msgspec.DecodeError:
                         continue  # the sink keeps the topic's record of what could not be read
-                    if isinstance(alert, dict):
+                    if not isinstance(alert, dict):
+                        continue
+                    try:
                         owed += deliveries_for(alert, self.channels, now_ms, email=bool(s.smtp_host))
+                    except Exception:  # noqa: BLE001 - one odd alert must not stop the notifier
+                        log.exception("notifier: alert at %s[%s]@%s skipped", m.topic(), m.partition(), m.offset())
                 if not self._record(owed):
                     return  # stopping: the alerts are not committed, the next start takes them again
                 try:

@@ -22,11 +22,14 @@ from clickhouse import notify_deliveries as store
 router = APIRouter(tags=["notifications"], responses=SELLER, dependencies=AUTH)
 PREFIX = "/v1/sellers/{seller_id}/notifications"
 NOT_FOUND = {404: {"model": Problem, "description": "no such seller for this token, or no such channel/delivery"}}
+CONFLICT = {409: {"model": Problem, "description": "the channel exists already, the seller has the most channels "
+                                                     "allowed, or (email) this deployment has no SMTP server"}}
 UNAVAILABLE = {503: {"model": Problem, "description": "notifications are off on this API process (LIVEMETRICS_NOTIFY)"}}
 
 
 class NewWebhook(BaseModel):
-    url: str = Field(..., min_length=1, max_length=2048, description="https://..., a public address")
+    url: str = Field(..., min_length=1, max_length=2048, description="https://..., a public address (outside dev "
+                     "mode; a loopback, private or link-local host is refused with 422)")
 
 
 class NewEmail(BaseModel):
@@ -35,9 +38,11 @@ class NewEmail(BaseModel):
 
 class RulesIn(BaseModel):
     kinds: list[Literal[KINDS]] = Field([], description="alert kinds sent to the channel; empty: every kind")  # type: ignore[valid-type]
-    min_amount: str = Field("", max_length=40, description="payment failures of less are not sent; '' : all")
-    quiet_start: str = Field("", max_length=5, description="HH:MM in tz; with quiet_end; '' : no quiet hours")
-    quiet_end: str = Field("", max_length=5)
+    min_amount: str = Field("", pattern=r"^([0-9]{1,12}(\.[0-9]{1,4})?)?$",
+                            description="payment failures of less are not sent; '' : all")
+    quiet_start: str = Field("", pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$",
+                             description="HH:MM in tz; with quiet_end; '' : no quiet hours")
+    quiet_end: str = Field("", pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$")
     tz: str = Field("UTC", max_length=64, description="the seller's IANA time zone, e.g. Europe/Berlin")
 
 
@@ -52,9 +57,9 @@ async def _add(request: Request, seller_id: str, principal, kind: str, target: s
     settings, book = request.app.state.settings, _channels(request)
     mine = book.of_seller(seller_id)
     if any(c.kind == kind and c.target == target for c in mine):
-        raise HTTPException(422, f"this {kind} is already a channel of the seller")
+        raise HTTPException(409, f"this {kind} is already a channel of the seller")
     if len(mine) >= settings.notify_max_channels:
-        raise HTTPException(422, f"a seller has at most {settings.notify_max_channels} channels "
+        raise HTTPException(409, f"a seller has at most {settings.notify_max_channels} channels "
                                  "(LIVEMETRICS_NOTIFY_MAX_CHANNELS): remove one first")
     ch, secret = new_channel(seller_id, kind, target, settings.key_encryption_key.get_secret_value(),
                              created_by=principal.key_id, can_read_pii=principal.can_read_pii)
@@ -71,7 +76,7 @@ async def list_channels(seller_id: SellerId, request: Request) -> dict:
     return {"channels": [c.public() for c in _channels(request).of_seller(seller_id)]}
 
 
-@router.post(PREFIX + "/webhooks", status_code=201, responses={**BAD_BODY, **UNAVAILABLE})
+@router.post(PREFIX + "/webhooks", status_code=201, responses={**BAD_BODY, **CONFLICT, **UNAVAILABLE})
 async def add_webhook(seller_id: SellerId, body: NewWebhook, principal: PrincipalDep, request: Request,
                       settings: SettingsDep) -> dict:
     """Add a webhook; every alert is POSTed to it, signed. The answer's `signing_secret` is shown only
@@ -85,12 +90,12 @@ async def add_webhook(seller_id: SellerId, body: NewWebhook, principal: Principa
     return {**channel, "signing_secret": secret}
 
 
-@router.post(PREFIX + "/emails", status_code=201, responses={**BAD_BODY, **UNAVAILABLE})
+@router.post(PREFIX + "/emails", status_code=201, responses={**BAD_BODY, **CONFLICT, **UNAVAILABLE})
 async def add_email(seller_id: SellerId, body: NewEmail, principal: PrincipalDep, request: Request) -> dict:
     """Add an email address that alerts are sent to (one email per alert; a digest past
     notify_email_max per window). Refused while the deployment has no SMTP server (LIVEMETRICS_SMTP_HOST)."""
     if not request.app.state.settings.smtp_host:
-        raise HTTPException(422, "email alerts are off on this deployment: the operator sets LIVEMETRICS_SMTP_HOST")
+        raise HTTPException(409, "email alerts are off on this deployment: the operator sets LIVEMETRICS_SMTP_HOST")
     try:
         address = check_email(body.address)
     except TargetError as exc:
@@ -113,7 +118,7 @@ async def remove_channel(seller_id: SellerId, channel_id: str, request: Request)
     return Response(status_code=204)
 
 
-@router.put(PREFIX + "/channels/{channel_id}/rules", responses={**NOT_FOUND, **UNAVAILABLE})
+@router.put(PREFIX + "/channels/{channel_id}/rules", responses={**BAD_BODY, **NOT_FOUND, **UNAVAILABLE})
 async def set_rules(seller_id: SellerId, channel_id: str, body: RulesIn, request: Request) -> dict:
     """Which alerts go to this channel and when: kinds, a minimum amount for payment failures, quiet
     hours in the seller's time zone (deliveries wait for their end; emails then come as one digest)."""

@@ -41,7 +41,7 @@ def test_channel_routes_refuse_bad_targets_and_other_sellers(make_settings, add_
         assert r.status_code == 201, r.text
         hook = r.json()
         assert hook["signing_secret"].startswith("whsec_") and hook["can_read_pii"] is True
-        assert api.call("POST", "shop-a", "/webhooks", json={"url": "https://hooks.shop.example/lm"}).status_code == 422
+        assert api.call("POST", "shop-a", "/webhooks", json={"url": "https://hooks.shop.example/lm"}).status_code == 409
         masked = api.call("POST", "shop-a", "/webhooks", token=api.tokens["no-pii"],
                           json={"url": "https://other.shop.example/lm"}).json()
         assert masked["can_read_pii"] is False  # a token without the PII right cannot add a channel that has it
@@ -74,7 +74,7 @@ def test_webhooks_signed_retried_isolated_failed_and_redelivered(make_settings, 
             assert r.status_code == 201, r.text
             secrets[seller] = r.json()["signing_secret"]
         r = api.call("POST", "healthy", "/emails", json={"address": "ops@shop.example"})
-        assert r.status_code == 422 and "LIVEMETRICS_SMTP_HOST" in r.json()["detail"]  # no SMTP server here
+        assert r.status_code == 409 and "LIVEMETRICS_SMTP_HOST" in r.json()["detail"]  # no SMTP server here
         send(s, alert("dead", "d-1"), alert("flaky", "f-1"), alert("healthy", "h-1"))
 
         # The healthy seller's alert arrives while the dead endpoint still holds its request open.

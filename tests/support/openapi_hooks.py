@@ -72,6 +72,10 @@ def _fix_case(case) -> None:
         if isinstance(case.body, dict) and "seller_id" in case.body:
             case.body["seller_id"] = seller
         return
+    if case.path.endswith("/notifications/webhooks"):  # a public https URL: the SSRF rule (docs/notifications.md)
+        if isinstance(case.body, dict) and "url" in case.body:  # depends on the host, which no schema states
+            case.body["url"] = "https://hooks.example.com/livemetrics"
+        return
     if case.path != "/v1/events":
         return
     body = case.body

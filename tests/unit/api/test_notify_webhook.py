@@ -86,3 +86,11 @@ def test_deliveries_go_to_the_sellers_channels_only_masked_for_a_channel_without
     with_email = deliveries_for(alert, _Book(full, masked, email, other), now_ms=5)
     assert {d.channel_id for d in with_email} == {full.channel_id, masked.channel_id, email.channel_id}
     assert deliveries_for({"kind": "x", "seller_id": "shop-a"}, _Book(full), 5) == []  # no id: nothing to key on
+
+
+def test_an_odd_alert_shape_makes_no_delivery_error():
+    full, _ = new_channel("shop-a", "webhook", "https://a.example/", kek="k" * 32)
+    odd = {"kind": "payment_failed", "alert_id": "e1", "seller_id": "shop-a", "order": "not an object",
+           "customer": ["x"]}
+    out = deliveries_for(odd, _Book(full), now_ms=5)  # sent as it is: the receiver sees what the topic held
+    assert len(out) == 1
