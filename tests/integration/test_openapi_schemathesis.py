@@ -68,7 +68,7 @@ def run_schemathesis(url: str, credential: str, tmp: Path) -> subprocess.Complet
            "--header", f"Authorization: Bearer {credential}", "--generation-database", "none",
            "--request-timeout", "30", "--no-color"]
     if credential.startswith("lm_pk_"):  # a browser key works only from its allowed origin
-        cmd[-2:-2] = ["--header", f"Origin: {f.SHOP_ORIGIN}"]
+        cmd[-1:-1] = ["--header", f"Origin: {f.SHOP_ORIGIN}"]
     return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=540)
 
 
