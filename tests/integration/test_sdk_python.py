@@ -79,6 +79,8 @@ def test_a_signed_send_is_accepted_and_stamped(gw):
     assert pay.event_id == failure["event_id"] and str(pay.payment.amount) == "39.90"
     assert pay.seller_id == page.seller_id == "seller-a" and pay.source == page.source == "server"
     assert not pay.backfill and not page.backfill
+    # the SDK's User-Agent is no crawler's: a bot flag would mark the customer's whole session as a bot
+    assert not pay.is_bot and not page.is_bot and pay.user_agent.startswith("livemetrics-sdk/")
 
 
 def test_backfill_sync_and_async(gw):
