@@ -55,12 +55,10 @@ class BaseClient:
             self._fixed["Origin"] = origin
         self._pending: list[dict[str, Any]] = []
 
-    @property
-    def key_kind(self) -> str:
-        return "server" if self._key.kind == "sk" else "browser"
-
     def add(self, event: Union[Event, dict[str, Any]]) -> None:
         """Queue an event (its ``event_id`` and ``ts`` filled in now) for the next ``flush()``."""
+        if not isinstance(event, dict):
+            raise ValueError(f"an event is a dict, not a {type(event).__name__}")
         self._pending.append(complete(event))  # type: ignore[arg-type]
 
     def _take_pending(self) -> list[dict[str, Any]]:

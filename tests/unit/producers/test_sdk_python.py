@@ -153,3 +153,20 @@ def test_builders_fill_ids_once_and_leave_out_nones():
         "error_code": "card_declined",
     }
     assert "customer" not in ev
+
+
+def test_a_client_refuses_bad_options_at_once():
+    from livemetrics_sdk import Client
+
+    with pytest.raises(ValueError, match="backfill needs a server key"):
+        Client("http://gw", "lm_pk_id_pub", backfill=True)
+    with pytest.raises(ValueError, match="timeout must be > 0"):
+        Client("http://gw", "lm_sk_id_secret", timeout=0)
+    with pytest.raises(ValueError, match="looks like lm_sk_"):
+        Client("http://gw", "sk_live_123")
+    lm = Client("http://gw", "lm_pk_id_pub")
+    with pytest.raises(ValueError, match="backfill needs a server key"):
+        lm.send([], backfill=True)
+    with pytest.raises(ValueError, match="an event is a dict, not a str"):
+        lm.add("page_view")
+    assert lm.send([]).attempts == 0  # nothing to send: no request
