@@ -40,12 +40,12 @@ class Notifier:
 
 
 async def start_notifications(state, settings: Settings) -> None:
-    """Put the channel book and the notifier on the app's state (None each when notifications are off)."""
-    state.channels = state.notifier = None
-    if not settings.notify:
-        return
+    """Put the channel book (the routes manage channels on every API process) and, unless
+    ``notify`` is off, the notifier on the app's state."""
+    state.notifier = None
     state.channels = await asyncio.to_thread(ChannelBook(settings).start)
-    state.notifier = await Notifier(settings, state.channels).start()
+    if settings.notify:
+        state.notifier = await Notifier(settings, state.channels).start()
 
 
 async def stop_notifications(state) -> None:

@@ -24,7 +24,8 @@ PREFIX = "/v1/sellers/{seller_id}/notifications"
 NOT_FOUND = {404: {"model": Problem, "description": "no such seller for this token, or no such channel/delivery"}}
 CONFLICT = {409: {"model": Problem, "description": "the channel exists already, the seller has the most channels "
                                                      "allowed, or (email) this deployment has no SMTP server"}}
-UNAVAILABLE = {503: {"model": Problem, "description": "notifications are off on this API process (LIVEMETRICS_NOTIFY)"}}
+UNAVAILABLE = {503: {"model": Problem, "description": "Kafka did not store the change, or (redeliver) this API "
+                                                        "process does not deliver (LIVEMETRICS_NOTIFY=false)"}}
 
 
 class NewWebhook(BaseModel):
@@ -49,7 +50,7 @@ class RulesIn(BaseModel):
 def _channels(request: Request) -> ChannelBook:
     book = getattr(request.app.state, "channels", None)
     if book is None:
-        raise HTTPException(503, "notifications are off on this API process (LIVEMETRICS_NOTIFY=false)")
+        raise HTTPException(503, "notification channels are not loaded on this API process")
     return book
 
 
@@ -153,7 +154,8 @@ async def redeliver(seller_id: SellerId, delivery_id: str, request: Request, set
     retry window. The receiver sees the same `Idempotency-Key`."""
     notifier = getattr(request.app.state, "notifier", None)
     if notifier is None or notifier.dispatcher is None:
-        raise HTTPException(503, "notifications are off on this API process (LIVEMETRICS_NOTIFY=false)")
+        raise HTTPException(503, "this API process does not deliver notifications (LIVEMETRICS_NOTIFY=false): "
+                                 "redeliver through one that does")
     d = await asyncio.to_thread(store.one, settings, seller_id, delivery_id)
     if d is None:
         raise HTTPException(404, f"no delivery {delivery_id!r} for this seller")

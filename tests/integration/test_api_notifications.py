@@ -204,3 +204,18 @@ def test_rules_pick_kinds_and_amounts_and_hold_alerts_in_quiet_hours(make_settin
     finally:
         api.stop()
         api.registry.stop()
+
+
+def test_an_api_that_does_not_deliver_still_manages_channels(make_settings, add_seller):
+    s = make_settings(notify=False)
+    migrate(s)
+    api = Api(s, {"shop-a": add_seller(s, "shop-a")[1]})
+    try:
+        assert api.app.state.notifier is None
+        assert api.call("POST", "shop-a", "/webhooks", json={"url": "https://hooks.shop.example/lm"}).status_code == 201
+        assert len(api.call("GET", "shop-a", "/channels").json()["channels"]) == 1
+        r = api.call("POST", "shop-a", "/deliveries/dl_unknown/redeliver")
+        assert r.status_code == 503 and "LIVEMETRICS_NOTIFY=false" in r.json()["detail"]
+    finally:
+        api.stop()
+        api.registry.stop()
