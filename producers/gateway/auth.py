@@ -65,7 +65,8 @@ class ReplayCache:
             return False
         if len(seen) >= self.max_entries:
             oldest = next(iter(seen.values()))
-            raise ReplayCacheFull(max(1, math.ceil(oldest + self.keep_s - now)))
+            # at most keep_s: (oldest + keep_s) - now can round a hair above keep_s in floating point
+            raise ReplayCacheFull(max(1, min(math.ceil(oldest + self.keep_s - now), math.ceil(self.keep_s))))
         seen[signature] = now
         return True
 
