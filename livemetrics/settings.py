@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     spike_min_failures: int = Field(5, description="failures in the short window needed before alerting")
     spike_min_rate: float = Field(0.2, description="short-window failures / payment attempts needed to alert")
     spike_cooldown_s: int = 900
+    # Traffic-dropped alerts: a seller that normally has page views has had none for a while (streams/traffic_drop.py).
+    traffic_drop_silent_s: int = Field(900, ge=60, description="Whole minutes without a page view that alert.")
+    traffic_drop_min_per_minute: float = Field(
+        2.0, gt=0, description="Page views per minute before the silence (the rest of the hour) for it to count.")
+    traffic_drop_cooldown_s: int = Field(3600, ge=60, description="Least time between two traffic-dropped alerts.")
 
     # --- Stream worker -----------------------------------------------------------------------
     app_id: str = "livemetrics"

@@ -54,5 +54,6 @@ def load_agents() -> faust.App:
     import streams.agents.gauges  # noqa: F401
     import streams.agents.session_timers  # noqa: F401
     import streams.agents.sessions  # noqa: F401
+    import streams.agents.traffic_watch  # noqa: F401
 
     return app

@@ -2,10 +2,11 @@
 (tracking broken, shop down). Same shape and cool-down as error spikes (streams/spikes.py): the input is
 the last hour's per-minute series (streams/rates.py), oldest first, the current minute last.
 
-Not wired into the worker yet (docs/notifications.md, Not yet): nothing emits the alert so far."""
+The worker checks every seller it owns once a minute (``streams/agents/traffic_watch.py``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from streams.rates import BUCKET_MS, BUCKETS
@@ -18,6 +19,10 @@ class DropRule:
         self.silent_buckets = max(1, min(BUCKETS - 2, silent_s // (BUCKET_MS // 1000)))
         self.min_per_minute = min_per_minute
         self.cooldown_ms = cooldown_s * 1000
+
+    @classmethod
+    def from_settings(cls, s: Any) -> "DropRule":
+        return cls(s.traffic_drop_silent_s, s.traffic_drop_min_per_minute, s.traffic_drop_cooldown_s)
 
 
 def check(seller: str, rates: dict[str, Any], now: int, rule: DropRule, last_alert_at: int | None) -> dict | None:
@@ -38,3 +43,16 @@ def check(seller: str, rates: dict[str, Any], now: int, rule: DropRule, last_ale
     return {"kind": "traffic_dropped", "alert_id": f"traffic_dropped:{seller}:{slot}", "seller_id": seller,
             "at": now, "silent_s": k * BUCKET_MS // 1000, "baseline_per_minute": round(baseline, 2),
             "baseline_s": len(before) * BUCKET_MS // 1000, "source": "browser"}
+
+
+def sweep(sellers: Iterable[str], rates_of: Callable[[str], dict[str, Any]], now: int, rule: DropRule,
+          last_alert_at: dict[str, int]) -> list[dict]:
+    """The traffic-dropped alerts due now among ``sellers`` (``rates_of`` gives a seller's last hour);
+    ``last_alert_at`` is updated for each one, so the cool-down holds from here on."""
+    out = []
+    for seller in sellers:
+        alert = check(seller, rates_of(seller), now, rule, last_alert_at.get(seller))
+        if alert is not None:
+            last_alert_at[seller] = now
+            out.append(alert)
+    return out

@@ -144,11 +144,12 @@ async def _start_publishing(app_, assigned, **kwargs) -> None:
     _state["resync"] = True
 
 
-def _is_recovering() -> bool:
+def recovering() -> bool:
     return bool(getattr(app, "in_recovery", False))  # set by Faust while tables replay their changelogs
 
 
-def _owned_sellers() -> set[str]:
+def owned_sellers() -> set[str]:
+    """The sellers whose live-deltas partition this worker owns (it publishes their snapshots and alerts)."""
     sellers = {seller_of(k) for k in list(gauges.keys())}
     sellers.discard(None)
     return {seller for seller in sellers if partition_of(seller) in _owned}
@@ -160,13 +161,13 @@ async def publish_snapshots() -> None:
     after a restart or rebalance, one per owned seller saying ``recovering: true``, and after it (or
     after any assignment) one per owned seller with the recovered numbers."""
     now = now_ms()
-    recovering = _is_recovering()
+    recovering = recovering()
     if recovering != _state["recovering"]:
         _state["recovering"] = recovering
-        _changed.update(_owned_sellers())
+        _changed.update(owned_sellers())
     if not recovering and _state["resync"]:
         _state["resync"] = False
-        _changed.update(_owned_sellers())
+        _changed.update(owned_sellers())
     if not _changed:
         return
     sellers = [s for s in _changed if partition_of(s) in _owned]

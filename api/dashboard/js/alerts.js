@@ -17,7 +17,17 @@ export function trust(a) {
   return SIGNED[a.source] || "reported by the browser";
 }
 
+// Alerts about the shop as a whole (not one customer's payment): they stand out and stay until dismissed.
+const SHOP_WIDE = new Set(["error_spike", "traffic_dropped"]);
+
 export function describe(a) {
+  if (a.kind === "traffic_dropped") {
+    const ctx = a.context || {}, silent = a.silent_s ?? ctx.silent_s, base = a.baseline_per_minute ?? ctx.baseline_per_minute;
+    return {
+      title: "Traffic stopped",
+      lines: [`No page views for ${silent ? Math.round(silent / 60) : "many"} min${base !== undefined ? ` (usually ${base} a minute)` : ""}: is tracking broken or the shop down?`],
+    };
+  }
   if (a.kind === "error_spike") {
     const ctx = a.context || {}, p = a.payment || {};
     const what = [p.error_code || ctx.error_code, p.method || ctx.method].filter(Boolean).join(" / ");
@@ -43,19 +53,19 @@ export function describe(a) {
 
 function feedItem(a) {
   const d = describe(a);
-  return h("li", { class: a.kind === "error_spike" ? "spike" : "", "data-alert-id": a.alert_id || "" },
+  return h("li", { class: SHOP_WIDE.has(a.kind) ? "spike" : "", "data-alert-id": a.alert_id || "" },
     h("time", {}, fmtTime(a.at)), " ", h("strong", {}, d.title), " ", h("span", { class: "muted trust" }, trust(a)),
     h("br"), d.lines.join(" — "));
 }
 
 export function toast(a) {
   const d = describe(a);
-  const el = h("div", { class: `toast${a.kind === "error_spike" ? " spike" : ""}`, "data-alert-id": a.alert_id || "" },
+  const el = h("div", { class: `toast${SHOP_WIDE.has(a.kind) ? " spike" : ""}`, "data-alert-id": a.alert_id || "" },
     h("button", { class: "close", type: "button", "aria-label": "Dismiss alert", onclick: () => el.remove() }, "×"),
     h("strong", {}, d.title), h("div", { class: "muted trust" }, trust(a)), ...d.lines.map((l) => h("div", {}, l)));
   $("#toasts").prepend(el);
   // Spikes stay until dismissed; single failures fade after a while (they stay in the feed and table).
-  if (a.kind !== "error_spike") setTimeout(() => el.remove(), TOAST_MS);
+  if (!SHOP_WIDE.has(a.kind)) setTimeout(() => el.remove(), TOAST_MS);
 }
 
 export function onAlert(a, replay) {

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.rates import BUCKETS
-from streams.traffic_drop import DropRule, check
+from streams.traffic_drop import DropRule, check, sweep
 
 NOW = 1_800_000_000_000
 RULE = DropRule(silent_s=900, min_per_minute=2.0, cooldown_s=3600)
@@ -38,3 +38,18 @@ def test_an_alert_only_when_every_whole_minute_of_the_stretch_is_silent(views, l
     if alert is not None:
         assert not any(views[-16:-1]) and (last is None or NOW - last >= RULE.cooldown_ms)
         assert sum(views[:-16]) / len(views[:-16]) >= RULE.min_per_minute
+
+
+def test_the_sweep_alerts_each_dropped_seller_once_and_keeps_the_cooldown():
+    series = {"dropped": [10] * 44 + [0] * 16, "busy": [10] * 60, "quiet": [0] * 60}
+    last: dict[str, int] = {}
+    alerts = sweep(series, lambda s: rates(series[s]), NOW, RULE, last)
+    assert [a["seller_id"] for a in alerts] == ["dropped"] and last == {"dropped": NOW}
+    assert sweep(series, lambda s: rates(series[s]), NOW + 60_000, RULE, last) == []  # a minute later: cooling down
+
+
+def test_the_rule_comes_from_settings():
+    from livemetrics.settings import Settings
+
+    r = DropRule.from_settings(Settings(traffic_drop_silent_s=600, traffic_drop_min_per_minute=5, traffic_drop_cooldown_s=7200))
+    assert (r.silent_buckets, r.min_per_minute, r.cooldown_ms) == (10, 5, 7_200_000)
