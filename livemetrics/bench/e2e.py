@@ -202,7 +202,7 @@ def run(args) -> int:
         probe = stack.sellers["acme-home"]
         pids = {c.name: c.pid for c in stack.children}
         if stack.broker is not None:
-            pids["kafka"] = stack.broker.pid()
+            pids["kafka"] = stack.broker.pid
         _warm_up(gateway, api, probe, "acme-home")
         counter = [0]
         cpu0 = _cpu(pids)
