@@ -48,7 +48,6 @@ def acl_rules(s: Settings) -> list[Rule]:
     allow("api", "topic", [t("seller-keys"), t("live-metrics"), t("payment-alerts"), t("erasures"), *raw], "read")
     allow("api", "topic", [t("dead-letter")], "write")
     allow("api", "topic", [t("erasures")], "write")  # POST /v1/admin/erase tells every API replica (erase.py)
-    allow("api", "topic", [t("erasures")], "write")  # POST /v1/admin/erase tells every API replica (erase.py)
     # sellers' notification channels, written on a seller token's request; the notifier's group (api/notify/)
     allow("api", "topic", [t("seller-channels")], "read", "write")
     allow("api", "group", [s.notify_group], "read")
