@@ -144,7 +144,7 @@ async def _start_publishing(app_, assigned, **kwargs) -> None:
     _state["resync"] = True
 
 
-def recovering() -> bool:
+def tables_recovering() -> bool:
     return bool(getattr(app, "in_recovery", False))  # set by Faust while tables replay their changelogs
 
 
@@ -161,7 +161,7 @@ async def publish_snapshots() -> None:
     after a restart or rebalance, one per owned seller saying ``recovering: true``, and after it (or
     after any assignment) one per owned seller with the recovered numbers."""
     now = now_ms()
-    recovering = recovering()
+    recovering = tables_recovering()
     if recovering != _state["recovering"]:
         _state["recovering"] = recovering
         _changed.update(owned_sellers())

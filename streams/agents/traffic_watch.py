@@ -7,7 +7,7 @@ from __future__ import annotations
 import msgspec
 
 from streams import minute_rates, produce_guard, rates, traffic_drop
-from streams.agents.gauges import CAPS, owned_sellers, recovering
+from streams.agents.gauges import CAPS, owned_sellers, tables_recovering
 from streams.app import app, settings
 from streams.clock import now_ms
 from streams.topics import payment_alerts
@@ -24,7 +24,7 @@ def _last_hour(seller: str, now: int) -> dict:
 @app.timer(interval=60.0)
 async def watch_traffic() -> None:
     """Alert each owned seller whose traffic dropped (not while tables recover: their numbers are partial)."""
-    if recovering():
+    if tables_recovering():
         return
     now = now_ms()
     for alert in traffic_drop.sweep(owned_sellers(), lambda s: _last_hour(s, now), now, DROP_RULE, _dropped_at):
