@@ -28,8 +28,10 @@ def _tickets(request: Request) -> TicketBook:
 
 # Tokens only travel in the Authorization header: a URL ends up in proxy access logs, browser history and
 # Referer headers. A `?token=` is refused (not ignored) so that an old client learns why it fails.
-URL_TOKEN = ("tokens are not accepted in the URL (proxies and browsers log URLs): send "
-             "`Authorization: Bearer <token>`; a browser's WebSocket uses `?ticket=` from POST /v1/ws-tickets")
+URL_TOKEN = (
+    "tokens are not accepted in the URL (proxies and browsers log URLs): send "
+    "`Authorization: Bearer <token>`; a browser's WebSocket uses `?ticket=` from POST /v1/ws-tickets"
+)
 
 
 def presented_token(headers) -> str:
@@ -99,8 +101,11 @@ def _ws_authenticate(ws: WebSocket) -> Principal:
         return p
     token = presented_token(ws.headers)
     if not token:
-        raise TicketRefused(4401, "missing credentials: `?ticket=` from POST /v1/ws-tickets, or "
-                                  "`Authorization: Bearer <token>` for a client that can set headers")
+        raise TicketRefused(
+            4401,
+            "missing credentials: `?ticket=` from POST /v1/ws-tickets, or "
+            "`Authorization: Bearer <token>` for a client that can set headers",
+        )
     p = principal_for(token, settings, registry)
     if p is None:
         raise TicketRefused(4401, "unknown, expired or revoked token")

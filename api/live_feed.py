@@ -76,7 +76,7 @@ class LiveFeed:
         self.delayed = False  # the broker cannot be reached: no new snapshots can arrive
         self.delayed_since: float | None = None
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> "LiveFeed":
+    def start(self, loop: asyncio.AbstractEventLoop) -> LiveFeed:
         self.loop = loop
         self._thread = threading.Thread(target=self._run, name="live-feed", daemon=True)
         self._thread.start()
@@ -183,8 +183,15 @@ class LiveFeed:
         snaps, alerts = self.settings.topic("live-metrics"), self.settings.topic("payment-alerts")
         erasures = self.settings.topic("erasures")
         # A broker back from an outage is found within a second (librdkafka's default backoff grows to 10 s).
-        c = Consumer({**base_config(self.settings), "group.id": "unused", "enable.auto.commit": False,
-                      "enable.partition.eof": True, "reconnect.backoff.max.ms": 1000})
+        c = Consumer(
+            {
+                **base_config(self.settings),
+                "group.id": "unused",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "reconnect.backoff.max.ms": 1000,
+            }
+        )
         try:
             parts: list[TopicPartition] = []
             while not self._stop.is_set() and not parts:

@@ -41,5 +41,12 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            log.info("request", extra={"method": scope["method"], "path": scope["path"], "status": status[0],
-                                       "ms": round((time.perf_counter() - started) * 1000, 1)})
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status[0],
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )

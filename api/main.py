@@ -7,16 +7,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api import logs
 from api.live_feed import LiveFeed
 from api.notify.service import start_notifications, stop_notifications
-from api import logs
 from api.routes import admin_erase, dashboard, health, live, me, notifications, payment_errors, reports, ws_tickets
 from api.ws_tickets import TicketBook, ticket_key
 from livemetrics.keys import KeyRegistry
 from livemetrics.settings import Settings, get_settings
 
 
-def create_api(settings: Settings | None = None, registry: KeyRegistry | None = None, run_sink: bool | None = None) -> FastAPI:
+def create_api(
+    settings: Settings | None = None, registry: KeyRegistry | None = None, run_sink: bool | None = None
+) -> FastAPI:
     settings = settings or get_settings()
     if run_sink is None:
         # chdb allows one process per data directory: in embedded mode the API owns it and runs the sink.
@@ -29,8 +31,9 @@ def create_api(settings: Settings | None = None, registry: KeyRegistry | None = 
         app.state.settings = settings
         app.state.registry = registry or KeyRegistry(settings).start()
         app.state.feed = LiveFeed(settings).start(asyncio.get_running_loop())
-        app.state.tickets = TicketBook(ticket_key(settings.key_encryption_key.get_secret_value()),
-                                       settings.ws_ticket_ttl_s, settings.ws_ticket_cap)
+        app.state.tickets = TicketBook(
+            ticket_key(settings.key_encryption_key.get_secret_value()), settings.ws_ticket_ttl_s, settings.ws_ticket_cap
+        )
         app.state.sink = None
         if run_sink:
             from clickhouse.migrate import migrate
@@ -58,8 +61,12 @@ def create_api(settings: Settings | None = None, registry: KeyRegistry | None = 
             if registry is None:
                 app.state.registry.stop()
 
-    app = FastAPI(title="livemetrics API", version="1",
-                  description="Live and historical customer metrics for marketplace sellers.", lifespan=lifespan)
+    app = FastAPI(
+        title="livemetrics API",
+        version="1",
+        description="Live and historical customer metrics for marketplace sellers.",
+        lifespan=lifespan,
+    )
     app.add_middleware(logs.AccessLog)
     app.include_router(health.router)
     app.include_router(me.router)

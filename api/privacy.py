@@ -51,8 +51,10 @@ def mask_text(text: str) -> str:
 def mask_details(value: Any) -> Any:
     """``payment.details`` (any JSON a sender chose): personal-looking keys withheld, strings masked."""
     if isinstance(value, dict):
-        return {k: (WITHHELD if _PERSONAL_KEY.search(str(k)) and v not in (None, "") else mask_details(v))
-                for k, v in value.items()}
+        return {
+            k: (WITHHELD if _PERSONAL_KEY.search(str(k)) and v not in (None, "") else mask_details(v))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [mask_details(v) for v in value]
     return mask_text(value) if isinstance(value, str) else value

@@ -49,6 +49,9 @@ def check(app, principal: Principal) -> None:
                 buckets = app.state.token_buckets = TokenBuckets(s.api_rate_per_s, s.api_rate_burst)
     wait = buckets.wait_s(principal.key_id)
     if wait:
-        raise HTTPException(429, f"this token is over its limit of {buckets.rate:g} requests/s (burst "
-                                 f"{buckets.burst}, LIVEMETRICS_API_RATE_PER_S); retry in {wait} s",
-                            headers={"Retry-After": str(wait)})
+        raise HTTPException(
+            429,
+            f"this token is over its limit of {buckets.rate:g} requests/s (burst "
+            f"{buckets.burst}, LIVEMETRICS_API_RATE_PER_S); retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )

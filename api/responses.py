@@ -30,12 +30,25 @@ class PromText(Response):
 bearer = HTTPBearer(auto_error=False, description="a seller's read token (`lm_st_...`) or the admin token")
 AUTH = [Security(bearer)]
 
-TOKEN = {401: {"model": Problem, "description": "missing, unknown, expired or revoked token"},
-         429: {"model": Problem, "description": "this token is over its request rate (LIVEMETRICS_API_RATE_PER_S)",
-               "headers": {"Retry-After": {"required": True, "description": "whole seconds until it may ask again",
-                                           "schema": {"type": "integer", "minimum": 1}}}}}
+TOKEN = {
+    401: {"model": Problem, "description": "missing, unknown, expired or revoked token"},
+    429: {
+        "model": Problem,
+        "description": "this token is over its request rate (LIVEMETRICS_API_RATE_PER_S)",
+        "headers": {
+            "Retry-After": {
+                "required": True,
+                "description": "whole seconds until it may ask again",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    },
+}
 INVALID = {422: {"model": Problem, "description": "a parameter or the body is invalid; `detail` says which"}}
-SELLER = {**TOKEN, **INVALID,
-          404: {"model": Problem, "description": "no such seller for this token (another seller's id looks the same)"}}
+SELLER = {
+    **TOKEN,
+    **INVALID,
+    404: {"model": Problem, "description": "no such seller for this token (another seller's id looks the same)"},
+}
 BAD_BODY = {400: {"model": Problem, "description": "the body is not JSON"}}
 ADMIN = {**TOKEN, **INVALID, **BAD_BODY, 403: {"model": Problem, "description": "needs the admin token"}}

@@ -81,8 +81,9 @@ def slots_of(app) -> Slots:
 
 
 def ws_client(ws: WebSocket) -> str:
-    return client_key(ws.client.host if ws.client else None, ws.headers.get("x-forwarded-for"),
-                      ws.app.state.settings.trusted_proxies)
+    return client_key(
+        ws.client.host if ws.client else None, ws.headers.get("x-forwarded-for"), ws.app.state.settings.trusted_proxies
+    )
 
 
 def oversized(message: dict, limit: int) -> bool:

@@ -94,7 +94,7 @@ class TicketBook:
         """The claims of a ticket this deployment signed (expiry and use not checked); else ``TicketRefused``."""
         if not ticket.startswith(PREFIX) or len(ticket) > _MAX_TICKET_CHARS or ticket.count(".") != 1:
             raise TicketRefused(4401, "not a WebSocket ticket: get one with POST /v1/ws-tickets")
-        payload, mac = ticket[len(PREFIX):].split(".")
+        payload, mac = ticket[len(PREFIX) :].split(".")
         if not hmac.compare_digest(mac.encode(), self._mac(payload).encode()):
             raise TicketRefused(4401, "invalid WebSocket ticket")
         try:

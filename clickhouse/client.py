@@ -22,8 +22,12 @@ from livemetrics.settings import Settings
 
 # ClickHouse 26.x defaults async_insert to 1; we want inserts that are durable when acknowledged
 # and de-duplicated by token, so every insert states its settings.
-INSERT_SETTINGS = {"async_insert": 0, "wait_for_async_insert": 1, "insert_deduplicate": 1,
-                   "deduplicate_blocks_in_dependent_materialized_views": 1}
+INSERT_SETTINGS = {
+    "async_insert": 0,
+    "wait_for_async_insert": 1,
+    "insert_deduplicate": 1,
+    "deduplicate_blocks_in_dependent_materialized_views": 1,
+}
 # Inserts into `events` (the sink and the benchmark's raw ceiling). optimize_on_insert would pre-merge
 # rows of equal key inside each view's block: every view already groups by its target's sorting key,
 # and the reports aggregate across parts anyway, so it only costs. The views run concurrently.
@@ -62,8 +66,10 @@ def _chdb_open_error(directory: Path, exc: Exception) -> str:
 
     pids = [p for p in openers_of(directory) if p != os.getpid()]
     if pids:
-        return (f"cannot open the ClickHouse data directory {directory}: it is in use by "
-                f"{', '.join(describe(p) for p in pids)} (chdb allows one process per directory); chdb said: {exc}")
+        return (
+            f"cannot open the ClickHouse data directory {directory}: it is in use by "
+            f"{', '.join(describe(p) for p in pids)} (chdb allows one process per directory); chdb said: {exc}"
+        )
     return f"cannot open the ClickHouse data directory {directory}: {exc}"
 
 

@@ -11,8 +11,9 @@ a value that is not an event. Alerts from ``payment-alerts`` (built in ``streams
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import msgspec
 import pyarrow as pa
@@ -30,13 +31,21 @@ _MONEY_STEP = Decimal(1).scaleb(-MONEY_SCALE)
 
 def arrow_type(ch_type: str) -> pa.DataType:
     """The Arrow type we send for a ClickHouse column type (ClickHouse converts on insert)."""
-    base = ch_type.removeprefix("LowCardinality(").removesuffix(")") if ch_type.startswith("LowCardinality(") else ch_type
+    base = (
+        ch_type.removeprefix("LowCardinality(").removesuffix(")") if ch_type.startswith("LowCardinality(") else ch_type
+    )
     if base.startswith("DateTime64"):
         return pa.timestamp("ms", tz="UTC")
     if base == MONEY_TYPE:
         return MONEY_ARROW
-    return {"String": pa.string(), "UUID": pa.string(), "Float64": pa.float64(), "Bool": pa.bool_(),
-            "UInt16": pa.uint16(), "UInt64": pa.uint64()}[base]
+    return {
+        "String": pa.string(),
+        "UUID": pa.string(),
+        "Float64": pa.float64(),
+        "Bool": pa.bool_(),
+        "UInt16": pa.uint16(),
+        "UInt64": pa.uint64(),
+    }[base]
 
 
 # The sink decodes into lax mirrors of the contract structs: the gateway already validated every event,
@@ -118,9 +127,13 @@ EXTRACT: dict[str, Callable[[list[SinkEvent]], Any]] = {
     "category": lambda evs: [(p.category or "") if (p := e.page) else "" for e in evs],
     "offer_id": lambda evs: [(p.offer_id or "") if (p := e.page) else "" for e in evs],
     "path": lambda evs: [(p.path or "") if (p := e.page) else "" for e in evs],
-    "items": lambda evs: [_raw(c.items) if (c := e.checkout) else (_raw(p.items) if (p := e.payment) else "") for e in evs],
+    "items": lambda evs: [
+        _raw(c.items) if (c := e.checkout) else (_raw(p.items) if (p := e.payment) else "") for e in evs
+    ],
     "total": lambda evs: [c.total if (c := e.checkout) else (p.amount if (p := e.payment) else _NO_MONEY) for e in evs],
-    "currency": lambda evs: [c.currency if (c := e.checkout) else (p.currency if (p := e.payment) else "") for e in evs],
+    "currency": lambda evs: [
+        c.currency if (c := e.checkout) else (p.currency if (p := e.payment) else "") for e in evs
+    ],
     "payment_method": lambda evs: [p.method if (p := e.payment) else "" for e in evs],
     "order_id": lambda evs: [p.order_id if (p := e.payment) else "" for e in evs],
     "error_code": lambda evs: [(p.error_code or "") if (p := e.payment) else "" for e in evs],
@@ -170,15 +183,36 @@ def events_table(events: list[SinkEvent], topics: list[str], partitions: list[in
 
 # --- payment-alerts -> payment_errors -------------------------------------------------------------
 ALERT_KNOWN = {"kind", "alert_id", "seller_id", "session_id", "at", "customer", "order", "payment", "client", "context"}
-ALERT_SCHEMA = pa.schema([
-    ("alert_id", pa.string()), ("kind", pa.string()), ("seller_id", pa.string()), ("session_id", pa.string()),
-    ("at", pa.timestamp("ms", tz="UTC")), ("customer_email", pa.string()), ("customer_phone", pa.string()),
-    ("customer_name", pa.string()), ("ip", pa.string()), ("order_id", pa.string()), ("amount", MONEY_ARROW),
-    ("currency", pa.string()), ("items", pa.string()), ("payment_method", pa.string()), ("error_code", pa.string()),
-    ("error_message", pa.string()), ("error_details", pa.string()), ("browser", pa.string()), ("os", pa.string()),
-    ("device", pa.string()), ("user_agent", pa.string()), ("context", pa.string()), ("extra", pa.string()),
-    ("kafka_topic", pa.string()), ("kafka_partition", pa.uint16()), ("kafka_offset", pa.uint64()),
-])
+ALERT_SCHEMA = pa.schema(
+    [
+        ("alert_id", pa.string()),
+        ("kind", pa.string()),
+        ("seller_id", pa.string()),
+        ("session_id", pa.string()),
+        ("at", pa.timestamp("ms", tz="UTC")),
+        ("customer_email", pa.string()),
+        ("customer_phone", pa.string()),
+        ("customer_name", pa.string()),
+        ("ip", pa.string()),
+        ("order_id", pa.string()),
+        ("amount", MONEY_ARROW),
+        ("currency", pa.string()),
+        ("items", pa.string()),
+        ("payment_method", pa.string()),
+        ("error_code", pa.string()),
+        ("error_message", pa.string()),
+        ("error_details", pa.string()),
+        ("browser", pa.string()),
+        ("os", pa.string()),
+        ("device", pa.string()),
+        ("user_agent", pa.string()),
+        ("context", pa.string()),
+        ("extra", pa.string()),
+        ("kafka_topic", pa.string()),
+        ("kafka_partition", pa.uint16()),
+        ("kafka_offset", pa.uint64()),
+    ]
+)
 
 
 def _s(v: Any) -> str:
@@ -203,12 +237,29 @@ def alert_row(a: dict[str, Any]) -> list[Any]:
     cust, order, pay, client = (a.get(k) or {} for k in ("customer", "order", "payment", "client"))
     extra = {k: v for k, v in a.items() if k not in ALERT_KNOWN}
     return [
-        _s(a.get("alert_id")), _s(a.get("kind")) or "payment_failed", _s(a.get("seller_id")), _s(a.get("session_id")),
-        int(a.get("at") or 0), _s(cust.get("email")), _s(cust.get("phone")), _s(cust.get("name")), _s(client.get("ip")),
-        _s(order.get("order_id")), _money(order.get("amount")), _s(order.get("currency")), _j(order.get("items")),
-        _s(pay.get("method")), _s(pay.get("error_code")), _s(pay.get("error_message")), _j(pay.get("details")),
-        _s(client.get("browser")), _s(client.get("os")), _s(client.get("device")), _s(client.get("user_agent")),
-        _j(a.get("context") or None), _j(extra or None),
+        _s(a.get("alert_id")),
+        _s(a.get("kind")) or "payment_failed",
+        _s(a.get("seller_id")),
+        _s(a.get("session_id")),
+        int(a.get("at") or 0),
+        _s(cust.get("email")),
+        _s(cust.get("phone")),
+        _s(cust.get("name")),
+        _s(client.get("ip")),
+        _s(order.get("order_id")),
+        _money(order.get("amount")),
+        _s(order.get("currency")),
+        _j(order.get("items")),
+        _s(pay.get("method")),
+        _s(pay.get("error_code")),
+        _s(pay.get("error_message")),
+        _j(pay.get("details")),
+        _s(client.get("browser")),
+        _s(client.get("os")),
+        _s(client.get("device")),
+        _s(client.get("user_agent")),
+        _j(a.get("context") or None),
+        _j(extra or None),
     ]
 
 
@@ -228,7 +279,9 @@ def alerts_from_messages(msgs: list) -> pa.Table:
     return alerts_table(alerts, [m.topic() for m in kept], [m.partition() for m in kept], [m.offset() for m in kept])
 
 
-def alerts_table(alerts: Iterable[dict[str, Any]], topics: list[str], partitions: list[int], offsets: list[int]) -> pa.Table:
+def alerts_table(
+    alerts: Iterable[dict[str, Any]], topics: list[str], partitions: list[int], offsets: list[int]
+) -> pa.Table:
     cols = list(zip(*[alert_row(a) for a in alerts])) or [[] for _ in range(23)]
     arrays = [pa.array(list(c), f.type if f.name != "at" else pa.int64()) for c, f in zip(cols, ALERT_SCHEMA)]
     arrays[4] = arrays[4].cast(pa.timestamp("ms", tz="UTC"))

@@ -11,7 +11,7 @@ once a day the sink's fold thread (``session_fold.SessionFolder``) deletes the k
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from clickhouse.client import get_client
 from livemetrics.settings import Settings
@@ -24,11 +24,11 @@ def purge_event_keys(settings: Settings, now: datetime | None = None) -> int:
     clock); returns how many went. A copy of such an event arriving later would be stored again."""
     c, table = get_client(settings), f"{settings.clickhouse_database}.event_key_batches"
     if now is None:
-        (now,), = c.query("SELECT now('UTC')").result_rows
-    before = (now if now.tzinfo else now.replace(tzinfo=timezone.utc)) - timedelta(hours=settings.dedup_window_hours)
+        ((now,),) = c.query("SELECT now('UTC')").result_rows
+    before = (now if now.tzinfo else now.replace(tzinfo=UTC)) - timedelta(hours=settings.dedup_window_hours)
     where = "stored_at < toDateTime({before:UInt32}, 'UTC')"
     params = {"before": int(before.timestamp())}
-    (expired,), = c.query(f"SELECT count() FROM {table} WHERE {where}", parameters=params).result_rows
+    ((expired,),) = c.query(f"SELECT count() FROM {table} WHERE {where}", parameters=params).result_rows
     if expired:
         c.command(f"DELETE FROM {table} WHERE {where}", parameters=params)
         log.info("purged %d event keys stored over %d hours ago", expired, settings.dedup_window_hours)

@@ -35,16 +35,19 @@ from typing import Any
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from clickhouse.columns import KAFKA_COLUMNS
+
 # position, renumber, unusable: re-exported (tests/unit/clickhouse/test_events_json.py)
-from clickhouse.events_unusable import (OnRefused, Refused, position, renumber, unusable,  # noqa: F401
-                                        without_unusable)
+from clickhouse.events_unusable import OnRefused, Refused, position, renumber, unusable, without_unusable  # noqa: F401
 from livemetrics.contract import COLUMNS
 
 _SQL = resources.files("clickhouse.queries").joinpath("sink_events.sql").read_text()
-_SELECT = _SQL[_SQL.index("\nSELECT\n") + 1:]  # the rows (embedded: written as a Native block)
+_SELECT = _SQL[_SQL.index("\nSELECT\n") + 1 :]  # the rows (embedded: written as a Native block)
 # the write step: only rows whose (seller_id, event_id) is not stored yet (migration 007)
-_UNSEEN = "\n".join(line for line in resources.files("clickhouse.queries").joinpath("sink_events_unseen.sql")
-                    .read_text().splitlines() if not line.startswith("--"))  # its comments name the fragments
+_UNSEEN = "\n".join(
+    line
+    for line in resources.files("clickhouse.queries").joinpath("sink_events_unseen.sql").read_text().splitlines()
+    if not line.startswith("--")
+)  # its comments name the fragments
 _INPUT = "FROM input('"  # embedded chdb reads the same lines through file() instead
 _END = b"]\n"
 EVENT_COLUMNS = [c[0] for c in COLUMNS] + list(KAFKA_COLUMNS)
@@ -70,6 +73,7 @@ class Prepared:
     """A batch ready for ``write``: its lines (values that are not events skipped, kept in ``refused``)
     and, embedded, the file holding its rows as a Native block (its directory is removed when written, or
     when the batch is dropped unwritten)."""
+
     heads: list[bytes]
     values: list[bytes]
     native: str | None = None
@@ -117,8 +121,9 @@ def _native(client, heads: list[bytes], values: list[bytes]) -> str:
             f.writelines(_lines(heads, values))
         sql = _SELECT.replace("{rows}", str(len(heads)))
         sql = sql.replace(_INPUT, f"FROM file({_quote(lines)}, 'JSONCompactEachRow', '")
-        client.command(f"INSERT INTO FUNCTION file({_quote(native)}, 'Native')\n{sql}"
-                       + _settings_clause(JSON_INPUT_SETTINGS))
+        client.command(
+            f"INSERT INTO FUNCTION file({_quote(native)}, 'Native')\n{sql}" + _settings_clause(JSON_INPUT_SETTINGS)
+        )
         os.unlink(lines)
         return native
     except BaseException:
@@ -138,8 +143,9 @@ def prepare(client, heads: list[bytes], values: list[bytes], embedded: bool) -> 
     return Prepared(heads, values, _native(client, heads, values) if heads else None, refused)
 
 
-def write(client, db: str, prepared: Prepared, settings: dict[str, Any], embedded: bool,
-          on_refused: OnRefused | None = None) -> int:
+def write(
+    client, db: str, prepared: Prepared, settings: dict[str, Any], embedded: bool, on_refused: OnRefused | None = None
+) -> int:
     """Step two: insert the prepared batch into ``{db}.events`` with these insert settings (its
     deduplication token among them); returns the rows written. The values found not to be events are
     given to ``on_refused`` before any row is inserted (so that they are recorded before the rows after
@@ -150,16 +156,19 @@ def write(client, db: str, prepared: Prepared, settings: dict[str, Any], embedde
         return 0
     if embedded:
         try:
-            client.command(unseen_insert_sql(db, f"SELECT * FROM file({_quote(prepared.native)}, 'Native')")
-                           + _settings_clause({**settings, **NATIVE_INSERT_SETTINGS}))
+            client.command(
+                unseen_insert_sql(db, f"SELECT * FROM file({_quote(prepared.native)}, 'Native')")
+                + _settings_clause({**settings, **NATIVE_INSERT_SETTINGS})
+            )
         finally:
             prepared.discard()  # a failed write is prepared again (the sink's retry)
         return prepared.rows
     return _insert_lines_skipping_unusable(client, db, prepared, settings, on_refused)
 
 
-def insert_events(client, db: str, heads: list[bytes], values: list[bytes], settings: dict[str, Any],
-                  embedded: bool) -> int:
+def insert_events(
+    client, db: str, heads: list[bytes], values: list[bytes], settings: dict[str, Any], embedded: bool
+) -> int:
     """Both steps in this thread, refusing the batch (raising, nothing written) if a value is not an event."""
     if embedded:
         return write(client, db, Prepared(heads, values, _native(client, heads, values)), settings, embedded)
@@ -169,24 +178,29 @@ def insert_events(client, db: str, heads: list[bytes], values: list[bytes], sett
 
 def _insert_lines(client, db: str, heads: list[bytes], values: list[bytes], settings: dict[str, Any]) -> None:
     """A server: one ``INSERT ... SELECT ... FROM input()`` with the lines as its body."""
-    client.command(server_insert_sql(db, len(heads)), data=b"".join(_lines(heads, values)),
-                   settings={**JSON_INPUT_SETTINGS, **settings})
+    client.command(
+        server_insert_sql(db, len(heads)),
+        data=b"".join(_lines(heads, values)),
+        settings={**JSON_INPUT_SETTINGS, **settings},
+    )
 
 
 def server_insert_sql(db: str, rows: int) -> str:
     """The statement a server runs for a batch of ``rows`` lines sent as the request body."""
-    return unseen_insert_sql(db, _SELECT.replace("{db}", db).replace("{rows}", str(rows))) + "\nFORMAT JSONCompactEachRow"
+    return (
+        unseen_insert_sql(db, _SELECT.replace("{db}", db).replace("{rows}", str(rows))) + "\nFORMAT JSONCompactEachRow"
+    )
 
 
 def unseen_insert_sql(db: str, rows: str) -> str:
     """``INSERT INTO {db}.events`` of the rows the SELECT ``rows`` gives whose (seller_id, event_id) is not
     stored yet, the first of equal keys only (``queries/sink_events_unseen.sql``)."""
-    return (_UNSEEN.replace("{columns}", ", ".join(EVENT_COLUMNS)).replace("{rows}", rows.strip())
-            .replace("{db}", db))
+    return _UNSEEN.replace("{columns}", ", ".join(EVENT_COLUMNS)).replace("{rows}", rows.strip()).replace("{db}", db)
 
 
-def _insert_lines_skipping_unusable(client, db: str, prepared: Prepared, settings: dict[str, Any],
-                                    on_refused: OnRefused | None) -> int:
+def _insert_lines_skipping_unusable(
+    client, db: str, prepared: Prepared, settings: dict[str, Any], on_refused: OnRefused | None
+) -> int:
     heads, values = prepared.heads, prepared.values
     try:
         _insert_lines(client, db, heads, values, settings)

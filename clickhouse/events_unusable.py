@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import msgspec
 
@@ -19,6 +19,7 @@ log = logging.getLogger("livemetrics.sink")
 @dataclass
 class Refused:
     """A line ClickHouse refuses: its head (the Kafka position), the message value, and why."""
+
     head: bytes
     value: bytes
     error: str
@@ -27,8 +28,9 @@ class Refused:
 OnRefused = Callable[[list[Refused]], None]
 
 
-def without_unusable(heads: list[bytes], values: list[bytes],
-                     refusal: Exception) -> tuple[list[bytes], list[bytes], list[Refused]]:
+def without_unusable(
+    heads: list[bytes], values: list[bytes], refusal: Exception
+) -> tuple[list[bytes], list[bytes], list[Refused]]:
     """After a refusal: the lines without the values that are not events (logged), renumbered, and those
     values. Re-raises the refusal when every value is an event (it had another cause)."""
     bad = set(unusable(values))
@@ -67,4 +69,4 @@ def unusable(values: list[bytes]) -> list[int]:
 
 def renumber(heads: list[bytes]) -> list[bytes]:
     """The same heads numbered from 0 again (after some lines were dropped)."""
-    return [b"[%d,%b" % (i, head[head.index(b",") + 1:]) for i, head in enumerate(heads)]
+    return [b"[%d,%b" % (i, head[head.index(b",") + 1 :]) for i, head in enumerate(heads)]

@@ -58,8 +58,9 @@ def migrate(settings: Settings) -> list[str]:
         for stmt in statements(sql, settings):
             c.command(stmt)
         swap_in_next_tables(c, db)
-        c.insert(f"{db}.schema_migrations", [[version, name]], column_names=["version", "name"],
-                 settings={"async_insert": 0})
+        c.insert(
+            f"{db}.schema_migrations", [[version, name]], column_names=["version", "name"], settings={"async_insert": 0}
+        )
         applied.append(f"{version:03d}_{name}")
     swap_in_next_tables(c, db)  # an empty `__next` that a re-run of a migration's statements made goes
     apply_pii_ttl(settings)
@@ -79,7 +80,9 @@ def apply_pii_ttl(settings: Settings) -> list[str]:
         for row in c.query(f"DESCRIBE TABLE {db}.{table}").result_rows:
             name, type_, ttl = row[0], row[1], row[6]
             if name in PII_COLUMNS and ttl and (f"toIntervalDay({days})" not in ttl or f"({time_col})" not in ttl):
-                c.command(f"ALTER TABLE {db}.{table} MODIFY COLUMN {name} {type_} "
-                          f"TTL toDateTime({time_col}) + INTERVAL {days} DAY")
+                c.command(
+                    f"ALTER TABLE {db}.{table} MODIFY COLUMN {name} {type_} "
+                    f"TTL toDateTime({time_col}) + INTERVAL {days} DAY"
+                )
                 changed.append(f"{table}.{name}")
     return changed

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from clickhouse.client import INSERT_SETTINGS, get_client
@@ -15,8 +15,22 @@ from clickhouse.query import run
 from livemetrics.settings import Settings
 
 STATUSES = ("pending", "delivered", "failed")
-COLUMNS = ["seller_id", "delivery_id", "alert_id", "alert_kind", "channel_id", "target", "body", "status", "attempts",
-           "last_error", "created_at", "next_at", "updated_at", "version"]
+COLUMNS = [
+    "seller_id",
+    "delivery_id",
+    "alert_id",
+    "alert_kind",
+    "channel_id",
+    "target",
+    "body",
+    "status",
+    "attempts",
+    "last_error",
+    "created_at",
+    "next_at",
+    "updated_at",
+    "version",
+]
 
 
 @dataclass(frozen=True)
@@ -34,12 +48,12 @@ class Delivery:
     last_error: str = ""
     next_ms: int = 0
 
-    def but(self, **changes: Any) -> "Delivery":
+    def but(self, **changes: Any) -> Delivery:
         return replace(self, **changes)
 
 
 def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def record(settings: Settings, deliveries: list[Delivery]) -> None:
@@ -47,18 +61,45 @@ def record(settings: Settings, deliveries: list[Delivery]) -> None:
     if not deliveries:
         return
     now = time.time_ns()
-    rows = [[d.seller_id, d.delivery_id, d.alert_id, d.alert_kind, d.channel_id, d.target, d.body.decode(), d.status,
-             d.attempts, d.last_error[:1000], _dt(d.created_ms), _dt(d.next_ms or d.created_ms), _dt(now // 1_000_000),
-             now + i] for i, d in enumerate(deliveries)]
-    get_client(settings).insert(f"{settings.clickhouse_database}.notification_deliveries", rows, column_names=COLUMNS,
-                                settings=INSERT_SETTINGS)
+    rows = [
+        [
+            d.seller_id,
+            d.delivery_id,
+            d.alert_id,
+            d.alert_kind,
+            d.channel_id,
+            d.target,
+            d.body.decode(),
+            d.status,
+            d.attempts,
+            d.last_error[:1000],
+            _dt(d.created_ms),
+            _dt(d.next_ms or d.created_ms),
+            _dt(now // 1_000_000),
+            now + i,
+        ]
+        for i, d in enumerate(deliveries)
+    ]
+    get_client(settings).insert(
+        f"{settings.clickhouse_database}.notification_deliveries", rows, column_names=COLUMNS, settings=INSERT_SETTINGS
+    )
 
 
 def _delivery(r: dict[str, Any]) -> Delivery:
-    return Delivery(seller_id=r["seller_id"], delivery_id=r["delivery_id"], alert_id=r["alert_id"],
-                    alert_kind=r["alert_kind"], channel_id=r["channel_id"], target=r["target"],
-                    body=r["body"].encode(), created_ms=int(r["created_ms"]), status=r["status"],
-                    attempts=int(r["attempts"]), last_error=r["last_error"], next_ms=int(r["next_ms"]))
+    return Delivery(
+        seller_id=r["seller_id"],
+        delivery_id=r["delivery_id"],
+        alert_id=r["alert_id"],
+        alert_kind=r["alert_kind"],
+        channel_id=r["channel_id"],
+        target=r["target"],
+        body=r["body"].encode(),
+        created_ms=int(r["created_ms"]),
+        status=r["status"],
+        attempts=int(r["attempts"]),
+        last_error=r["last_error"],
+        next_ms=int(r["next_ms"]),
+    )
 
 
 def pending(settings: Settings) -> list[Delivery]:
@@ -75,13 +116,28 @@ def page(settings: Settings, seller_id: str, status: str | None, limit: int) -> 
     params: dict[str, Any] = {"seller_id": seller_id, "limit": limit}
     if status:
         params["status"] = status
-    rows = run(settings, "notify_deliveries_page", {"status_filter": "AND status = {status:String}" if status else ""},
-               **params)
-    return [{"delivery_id": r["delivery_id"], "alert_id": r["alert_id"], "alert_kind": r["alert_kind"],
-             "channel_id": r["channel_id"], "target": r["target"], "status": r["status"], "attempts": r["attempts"],
-             "last_error": r["last_error"], "created_at": _iso(r["created_ms"]),
-             "next_attempt_at": _iso(r["next_ms"]) if r["status"] == "pending" else None,
-             "updated_at": _iso(r["updated_ms"])} for r in rows]
+    rows = run(
+        settings,
+        "notify_deliveries_page",
+        {"status_filter": "AND status = {status:String}" if status else ""},
+        **params,
+    )
+    return [
+        {
+            "delivery_id": r["delivery_id"],
+            "alert_id": r["alert_id"],
+            "alert_kind": r["alert_kind"],
+            "channel_id": r["channel_id"],
+            "target": r["target"],
+            "status": r["status"],
+            "attempts": r["attempts"],
+            "last_error": r["last_error"],
+            "created_at": _iso(r["created_ms"]),
+            "next_attempt_at": _iso(r["next_ms"]) if r["status"] == "pending" else None,
+            "updated_at": _iso(r["updated_ms"]),
+        }
+        for r in rows
+    ]
 
 
 def _iso(ms: int) -> str:

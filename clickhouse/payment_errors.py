@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from clickhouse.client import INSERT_SETTINGS, get_client
@@ -40,23 +40,42 @@ def _loads(s: str) -> Any:
 def _iso(d: datetime | None) -> str | None:
     if d is None or d.timestamp() <= 0:
         return None
-    d = d if d.tzinfo else d.replace(tzinfo=timezone.utc)
-    return d.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    d = d if d.tzinfo else d.replace(tzinfo=UTC)
+    return d.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def item(r: dict[str, Any]) -> dict[str, Any]:
     """A stored row back in the alert's shape (streams/alerts.py) plus its status."""
     out = {
-        "alert_id": r["alert_id"], "kind": r["kind"], "seller_id": r["seller_id"], "session_id": r["session_id"],
+        "alert_id": r["alert_id"],
+        "kind": r["kind"],
+        "seller_id": r["seller_id"],
+        "session_id": r["session_id"],
         "at": _iso(r["at"]),
         "customer": {"email": r["customer_email"], "phone": r["customer_phone"], "name": r["customer_name"]},
-        "order": {"order_id": r["order_id"], "amount": money_text(r["amount"]), "currency": r["currency"], "items": _loads(r["items"])},
-        "payment": {"method": r["payment_method"], "error_code": r["error_code"], "error_message": r["error_message"],
-                    "details": _loads(r["error_details"])},
-        "client": {"ip": r["ip"] or None, "browser": r["browser"], "os": r["os"], "device": r["device"],
-                   "user_agent": r["user_agent"]},
+        "order": {
+            "order_id": r["order_id"],
+            "amount": money_text(r["amount"]),
+            "currency": r["currency"],
+            "items": _loads(r["items"]),
+        },
+        "payment": {
+            "method": r["payment_method"],
+            "error_code": r["error_code"],
+            "error_message": r["error_message"],
+            "details": _loads(r["error_details"]),
+        },
+        "client": {
+            "ip": r["ip"] or None,
+            "browser": r["browser"],
+            "os": r["os"],
+            "device": r["device"],
+            "user_agent": r["user_agent"],
+        },
         "context": _loads(r["context"]) or {},
-        "status": r["status"], "note": r["note"], "status_at": _iso(r["status_at"]),
+        "status": r["status"],
+        "note": r["note"],
+        "status_at": _iso(r["status_at"]),
     }
     extra = _loads(r["extra"])
     if isinstance(extra, dict):
@@ -64,9 +83,17 @@ def item(r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def page(settings: Settings, seller_id: str, limit: int = 50, cursor: str | None = None, status: str | None = None,
-         method: str | None = None, error_code: str | None = None, start: datetime | None = None,
-         end: datetime | None = None) -> dict[str, Any]:
+def page(
+    settings: Settings,
+    seller_id: str,
+    limit: int = 50,
+    cursor: str | None = None,
+    status: str | None = None,
+    method: str | None = None,
+    error_code: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> dict[str, Any]:
     """Newest first; ``next_cursor`` is None on the last page."""
     params: dict[str, Any] = {"seller_id": seller_id, "limit": limit + 1}
     conds = []
@@ -89,8 +116,12 @@ def page(settings: Settings, seller_id: str, limit: int = 50, cursor: str | None
     if status:
         params["status"] = status
         status_filter = "AND if(s.status = '', 'open', s.status) = {status:String}"
-    text = (sql("payment_errors_page").replace("{db}", settings.clickhouse_database)
-            .replace("{event_filters}", "".join(f" AND {c}" for c in conds)).replace("{status_filter}", status_filter))
+    text = (
+        sql("payment_errors_page")
+        .replace("{db}", settings.clickhouse_database)
+        .replace("{event_filters}", "".join(f" AND {c}" for c in conds))
+        .replace("{status_filter}", status_filter)
+    )
     res = get_client(settings).query(text, parameters=params)
     rows = [dict(zip(res.column_names, row)) for row in res.result_rows]
     items = [item(r) for r in rows[:limit]]
@@ -103,16 +134,24 @@ def page(settings: Settings, seller_id: str, limit: int = 50, cursor: str | None
 
 def exists(settings: Settings, seller_id: str, alert_id: str) -> bool:
     db = settings.clickhouse_database
-    return bool(get_client(settings).query(
-        f"SELECT count() FROM {db}.payment_errors WHERE seller_id = {{s:String}} AND alert_id = {{a:String}}",
-        parameters={"s": seller_id, "a": alert_id}).result_rows[0][0])
+    return bool(
+        get_client(settings)
+        .query(
+            f"SELECT count() FROM {db}.payment_errors WHERE seller_id = {{s:String}} AND alert_id = {{a:String}}",
+            parameters={"s": seller_id, "a": alert_id},
+        )
+        .result_rows[0][0]
+    )
 
 
 def set_status(settings: Settings, seller_id: str, alert_id: str, status: str, note: str, by: str) -> dict[str, Any]:
     if status not in STATUSES:
         raise ValueError(f"`status` must be one of {', '.join(STATUSES)}, not {status!r}")
-    now = datetime.fromtimestamp(time.time(), timezone.utc)
+    now = datetime.fromtimestamp(time.time(), UTC)
     get_client(settings).insert(
-        f"{settings.clickhouse_database}.payment_error_status", [[seller_id, alert_id, status, note, now, by]],
-        column_names=["seller_id", "alert_id", "status", "note", "updated_at", "updated_by"], settings=INSERT_SETTINGS)
+        f"{settings.clickhouse_database}.payment_error_status",
+        [[seller_id, alert_id, status, note, now, by]],
+        column_names=["seller_id", "alert_id", "status", "note", "updated_at", "updated_by"],
+        settings=INSERT_SETTINGS,
+    )
     return {"alert_id": alert_id, "status": status, "note": note, "status_at": _iso(now)}

@@ -3,9 +3,9 @@ time zone as parameters; the API and the benchmarks both call ``report``."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,7 +23,7 @@ class QueryError(ValueError):
     """Bad report parameters (unknown time zone, empty range, ...)."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def sql(name: str) -> str:
     try:
         return resources.files("clickhouse.queries").joinpath(f"{name}.sql").read_text()
@@ -40,7 +40,7 @@ def check_tz(tz: str) -> str:
 
 
 def epoch_ms(d: datetime) -> int:
-    return int((d if d.tzinfo else d.replace(tzinfo=timezone.utc)).timestamp() * 1000)
+    return int((d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
 def text(settings: Settings, name: str, substitute: dict[str, str] | None = None) -> str:
@@ -60,7 +60,9 @@ def run(settings: Settings, name: str, substitute: dict[str, str] | None = None,
     return [dict(zip(cols, [_plain(v) for v in row])) for row in res.result_rows]
 
 
-def report(settings: Settings, name: str, seller_id: str, start: datetime, end: datetime, tz: str = "UTC") -> dict[str, Any]:
+def report(
+    settings: Settings, name: str, seller_id: str, start: datetime, end: datetime, tz: str = "UTC"
+) -> dict[str, Any]:
     """One report for a seller and range ``[start, end)`` in time zone ``tz``: ``{"rows": [...], ...}``."""
     if name not in REPORTS:
         raise QueryError(f"unknown report {name!r}; one of: {', '.join(REPORTS)}")
@@ -80,11 +82,16 @@ def report(settings: Settings, name: str, seller_id: str, start: datetime, end: 
         reached = [sum(n for step, n in ended.items() if step >= i) for i in range(len(FUNNEL_STEPS))]
         rows = []
         for i, step in enumerate(FUNNEL_STEPS):
-            rows.append({"step": step, "sessions": reached[i],
-                         "conversion_from_previous": _ratio(reached[i], reached[max(i - 1, 0)]),
-                         "conversion_from_start": _ratio(reached[i], reached[0]),
-                         # abandonment: ended there without purchasing (purchase is the end)
-                         "abandoned": ended[i] if step != "purchase" else 0})
+            rows.append(
+                {
+                    "step": step,
+                    "sessions": reached[i],
+                    "conversion_from_previous": _ratio(reached[i], reached[max(i - 1, 0)]),
+                    "conversion_from_start": _ratio(reached[i], reached[0]),
+                    # abandonment: ended there without purchasing (purchase is the end)
+                    "abandoned": ended[i] if step != "purchase" else 0,
+                }
+            )
         return {"rows": rows}
     if name == "payment-methods":
         return {"rows": run(settings, "payment_methods", **p)}

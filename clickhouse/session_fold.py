@@ -48,9 +48,14 @@ def fold_until(settings: Settings, idle: bool = False) -> int:
     """The newest watermark a fold may reach now: the start of the 10 s bucket the server's clock minus
     the grace period is in (two processes folding at about the same time aim at the same watermark);
     with ``idle`` (nothing is being inserted: tests, benchmarks) the start of the current bucket."""
-    (bucket,), = get_client(settings).query(
-        "SELECT toUInt32(toStartOfInterval(now() - {grace:UInt32}, INTERVAL 10 SECOND))",
-        parameters={"grace": 0 if idle else settings.session_fold_grace_s}).result_rows
+    ((bucket,),) = (
+        get_client(settings)
+        .query(
+            "SELECT toUInt32(toStartOfInterval(now() - {grace:UInt32}, INTERVAL 10 SECOND))",
+            parameters={"grace": 0 if idle else settings.session_fold_grace_s},
+        )
+        .result_rows
+    )
     return int(bucket)
 
 
@@ -88,29 +93,39 @@ def compute_changes(settings: Settings, lo: int, hi: int) -> None:
     session_state lookups are the costly part) for both inserts of the step."""
     c, db = get_client(settings), settings.clickhouse_database
     c.command(f"TRUNCATE TABLE {db}.session_fold_changes")
-    c.command(f"INSERT INTO {db}.session_fold_changes " + query.text(settings, "session_changes", {"scope": "1"}),
-              parameters={"fold_lo": lo, "fold_hi": hi}, settings=INSERT_SETTINGS)
+    c.command(
+        f"INSERT INTO {db}.session_fold_changes " + query.text(settings, "session_changes", {"scope": "1"}),
+        parameters={"fold_lo": lo, "fold_hi": hi},
+        settings=INSERT_SETTINGS,
+    )
 
 
 def write_states(settings: Settings, lo: int, hi: int) -> None:
     """First insert: the changed sessions' new session_state entries (with the state before)."""
     get_client(settings).command(
-        f"INSERT INTO {settings.clickhouse_database}.session_state " + query.text(settings, "fold_states", _from_changes(settings)),
-        parameters={"fold_lo": lo, "fold_hi": hi}, settings=INSERT_SETTINGS)
+        f"INSERT INTO {settings.clickhouse_database}.session_state "
+        + query.text(settings, "fold_states", _from_changes(settings)),
+        parameters={"fold_lo": lo, "fold_hi": hi},
+        settings=INSERT_SETTINGS,
+    )
 
 
 def write_sums(settings: Settings, lo: int, hi: int) -> None:
     """Second insert, one part: the changes of session_sums and the new watermark; dropped as a
     duplicate if this step (from ``lo``) already committed."""
     get_client(settings).command(
-        f"INSERT INTO {settings.clickhouse_database}.session_sums " + query.text(settings, "fold", _from_changes(settings)),
+        f"INSERT INTO {settings.clickhouse_database}.session_sums "
+        + query.text(settings, "fold", _from_changes(settings)),
         parameters={"fold_lo": lo, "fold_hi": hi},
-        settings={**INSERT_SETTINGS, **_ONE_PART, "insert_deduplication_token": f"session-fold-from-{lo}"})
+        settings={**INSERT_SETTINGS, **_ONE_PART, "insert_deduplication_token": f"session-fold-from-{lo}"},
+    )
 
 
 def _from_changes(settings: Settings) -> dict[str, str]:
-    return {"session_deltas": query.sql("session_deltas"),
-            "session_changes": f"SELECT * FROM {settings.clickhouse_database}.session_fold_changes"}
+    return {
+        "session_deltas": query.sql("session_deltas"),
+        "session_changes": f"SELECT * FROM {settings.clickhouse_database}.session_fold_changes",
+    }
 
 
 def fold(settings: Settings, until: int | None = None) -> int:
@@ -130,7 +145,7 @@ def purge_states(settings: Settings, older_than_days: int | None = None) -> int:
     c, table = get_client(settings), f"{settings.clickhouse_database}.session_state"
     where = "start_hour < now() - toIntervalDay({days:UInt32})"
     with _one_step:  # between fold steps: a step re-run after a failure finds the entries it wrote
-        (expired,), = c.query(f"SELECT count() FROM {table} WHERE {where}", parameters={"days": days}).result_rows
+        ((expired,),) = c.query(f"SELECT count() FROM {table} WHERE {where}", parameters={"days": days}).result_rows
         if expired:
             c.command(f"DELETE FROM {table} WHERE {where}", parameters={"days": days})
     if expired:
@@ -147,7 +162,7 @@ class SessionFolder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "SessionFolder":
+    def start(self) -> SessionFolder:
         if self.settings.session_fold_interval_s > 0:
             self._thread = threading.Thread(target=self._run, name="session-fold", daemon=True)
             self._thread.start()

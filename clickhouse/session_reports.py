@@ -16,8 +16,10 @@ from typing import Any
 from clickhouse import query
 from livemetrics.settings import Settings
 
-POPULAR = {"categories": {"dim": "category", "kind": "category", "dims": "categories"},
-           "offers": {"dim": "offer_id", "kind": "offer", "dims": "offers"}}
+POPULAR = {
+    "categories": {"dim": "category", "kind": "category", "dims": "categories"},
+    "offers": {"dim": "offer_id", "kind": "offer", "dims": "offers"},
+}
 
 
 def popular(settings: Settings, name: str, seller_id: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
@@ -27,20 +29,35 @@ def popular(settings: Settings, name: str, seller_id: str, from_ms: int, to_ms: 
     rows = []
     for r in folded:
         n, checkout = changes.pop(r["item"], (0, 0))
-        rows.append({"item": r["item"], "views": r["views"], "sessions": r["sessions"] + n,
-                     "checkout_sessions": r["checkout_sessions"] + checkout})
+        rows.append(
+            {
+                "item": r["item"],
+                "views": r["views"],
+                "sessions": r["sessions"] + n,
+                "checkout_sessions": r["checkout_sessions"] + checkout,
+            }
+        )
     # items no folded session viewed and no page view in range counted (views come from the rollup)
     rows += [{"item": item, "views": 0, "sessions": n, "checkout_sessions": c} for item, (n, c) in changes.items()]
     rows = [r for r in rows if r["sessions"] > 0]
     rows.sort(key=lambda r: (-r["views"], -r["sessions"], r["item"]))
-    return [{sub["dim"]: r["item"], "views": r["views"], "sessions": r["sessions"],
-             "checkout_sessions": r["checkout_sessions"], "conversion": round(r["checkout_sessions"] / r["sessions"], 4)}
-            for r in rows[:100]]
+    return [
+        {
+            sub["dim"]: r["item"],
+            "views": r["views"],
+            "sessions": r["sessions"],
+            "checkout_sessions": r["checkout_sessions"],
+            "conversion": round(r["checkout_sessions"] / r["sessions"], 4),
+        }
+        for r in rows[:100]
+    ]
 
 
 def funnel(settings: Settings, seller_id: str, from_ms: int, to_ms: int) -> dict[int, int]:
     """Sessions that started in the range, by their furthest step (0 visit .. 4 purchase)."""
-    folded, changes = _consistent(settings, "funnel", {"dims": "categories", "kind": "furthest"}, seller_id, from_ms, to_ms)
+    folded, changes = _consistent(
+        settings, "funnel", {"dims": "categories", "kind": "furthest"}, seller_id, from_ms, to_ms
+    )
     out = {step: 0 for step in range(5)}
     for r in folded:
         out[r["furthest"]] += r["sessions"]

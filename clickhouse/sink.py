@@ -34,15 +34,16 @@ import queue
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError as FutureTimeout
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from confluent_kafka import Consumer, TopicPartition
 
 from clickhouse.client import get_client
+from clickhouse.session_fold import SessionFolder
 from clickhouse.sink_batch import Batch
 from clickhouse.sink_lag import LagWatch
 from clickhouse.sink_store import BatchStore
-from clickhouse.session_fold import SessionFolder
 from livemetrics import metrics
 from livemetrics.kafka_config import consumer_config
 from livemetrics.settings import RAW_TOPICS, Settings
@@ -82,11 +83,15 @@ class EventSink:
 
     # --- assignment: resume after what ClickHouse already has ----------------------------------
     def _stored_offsets(self) -> dict[tuple[str, int], int]:
-        rows = get_client(self.settings).query(
-            f"SELECT kafka_topic, kafka_partition, max(max_offset) FROM {self.db}.sink_offsets "
-            "WHERE kafka_topic IN {topics:Array(String)} GROUP BY kafka_topic, kafka_partition",
-            parameters={"topics": self.topics},
-        ).result_rows
+        rows = (
+            get_client(self.settings)
+            .query(
+                f"SELECT kafka_topic, kafka_partition, max(max_offset) FROM {self.db}.sink_offsets "
+                "WHERE kafka_topic IN {topics:Array(String)} GROUP BY kafka_topic, kafka_partition",
+                parameters={"topics": self.topics},
+            )
+            .result_rows
+        )
         return {(t, int(p)): int(o) for t, p, o in rows}
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -119,7 +124,7 @@ class EventSink:
     # --- the loop ------------------------------------------------------------------------------
     # The sink's thread owns the Kafka consumer: with confluent-kafka, a commit from another thread
     # waits until consume() calls stop. ClickHouse works without the GIL on the other two threads.
-    def start(self) -> "EventSink":
+    def start(self) -> EventSink:
         self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         self._thread = threading.Thread(target=self._run, name="clickhouse-sink", daemon=True)
         self._thread.start()
@@ -223,10 +228,13 @@ class EventSink:
             self.consumer.commit(offsets=resume, asynchronous=False)
 
     def _due(self) -> bool:
-        return bool(self._buf and (
-            len(self._buf) >= self.settings.sink_batch_rows
-            or time.monotonic() - self._buf.first_at >= self.settings.sink_batch_seconds
-        ))
+        return bool(
+            self._buf
+            and (
+                len(self._buf) >= self.settings.sink_batch_rows
+                or time.monotonic() - self._buf.first_at >= self.settings.sink_batch_seconds
+            )
+        )
 
     def _take(self) -> Batch:
         batch, self._buf = self._buf, Batch(self.alerts_topic)

@@ -48,7 +48,8 @@ def dead_letter(refused: Refused) -> tuple[bytes, bytes]:
     event = card_data.redact(event)
     seller = event.get("seller_id") if isinstance(event, dict) else None
     body = {
-        "reason": REASON, "error": scrub(refused.error[:_MAX_ERROR]),
+        "reason": REASON,
+        "error": scrub(refused.error[:_MAX_ERROR]),
         "seller_id": seller if isinstance(seller, str) else None,
         "source": {"topic": topic, "partition": partition, "offset": offset},
         "event": event,
@@ -73,8 +74,9 @@ class DeadLetters:
             failed: list = []
             for r in refused:
                 key, value = dead_letter(r)
-                self._producer.produce(self.topic, key=key, value=value,
-                                       on_delivery=lambda err, _m: err is not None and failed.append(err))
+                self._producer.produce(
+                    self.topic, key=key, value=value, on_delivery=lambda err, _m: err is not None and failed.append(err)
+                )
             left = self._producer.flush(self.settings.delivery_timeout_ms / 1000 + 5)
             if left or failed:
                 raise KafkaException(failed[0] if failed else f"{left} dead letters not delivered")

@@ -22,28 +22,30 @@ _CODE = re.compile(r"\bCode: (\d+)\b")
 _TOO_MANY_PARTS = 252  # both "too many parts" (merges behind: wait) and "too many partitions" (the rows)
 
 # ClickHouse error codes (src/Common/ErrorCodes.cpp) that the same rows would get again.
-REFUSED_CODES = frozenset({
-    6,    # CANNOT_PARSE_TEXT
-    26,   # CANNOT_PARSE_QUOTED_STRING
-    27,   # CANNOT_PARSE_INPUT_ASSERTION_FAILED
-    38,   # CANNOT_PARSE_DATE
-    41,   # CANNOT_PARSE_DATETIME
-    53,   # TYPE_MISMATCH
-    69,   # ARGUMENT_OUT_OF_BOUND
-    70,   # CANNOT_CONVERT_TYPE
-    72,   # CANNOT_PARSE_NUMBER
-    117,  # INCORRECT_DATA
-    128,  # TOO_LARGE_ARRAY_SIZE
-    131,  # TOO_LARGE_STRING_SIZE
-    190,  # SIZES_OF_ARRAYS_DONT_MATCH
-    321,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
-    349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
-    376,  # CANNOT_PARSE_UUID
-    395,  # FUNCTION_THROW_IF_VALUE_IS_NON_ZERO (the sink statement's own checks)
-    407,  # DECIMAL_OVERFLOW
-    469,  # VIOLATED_CONSTRAINT
-    691,  # UNKNOWN_ELEMENT_OF_ENUM
-})
+REFUSED_CODES = frozenset(
+    {
+        6,  # CANNOT_PARSE_TEXT
+        26,  # CANNOT_PARSE_QUOTED_STRING
+        27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
+        38,  # CANNOT_PARSE_DATE
+        41,  # CANNOT_PARSE_DATETIME
+        53,  # TYPE_MISMATCH
+        69,  # ARGUMENT_OUT_OF_BOUND
+        70,  # CANNOT_CONVERT_TYPE
+        72,  # CANNOT_PARSE_NUMBER
+        117,  # INCORRECT_DATA
+        128,  # TOO_LARGE_ARRAY_SIZE
+        131,  # TOO_LARGE_STRING_SIZE
+        190,  # SIZES_OF_ARRAYS_DONT_MATCH
+        321,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+        349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+        376,  # CANNOT_PARSE_UUID
+        395,  # FUNCTION_THROW_IF_VALUE_IS_NON_ZERO (the sink statement's own checks)
+        407,  # DECIMAL_OVERFLOW
+        469,  # VIOLATED_CONSTRAINT
+        691,  # UNKNOWN_ELEMENT_OF_ENUM
+    }
+)
 
 
 def error_code(exc: BaseException) -> int | None:

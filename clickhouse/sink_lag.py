@@ -16,7 +16,7 @@ Measured on the sink's thread (it owns the consumer) at most once a second; read
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -106,5 +106,9 @@ class LagWatch:
         return self.events_behind() > 0 and self.since_progress_s() > self.stall_s
 
     def status(self) -> dict:
-        return {"events_behind": self.events_behind(), "oldest_unstored_s": round(self.oldest_unstored_s(), 1),
-                "seconds_since_progress": round(self.since_progress_s(), 1), "stalled": self.stalled()}
+        return {
+            "events_behind": self.events_behind(),
+            "oldest_unstored_s": round(self.oldest_unstored_s(), 1),
+            "seconds_since_progress": round(self.since_progress_s(), 1),
+            "stalled": self.stalled(),
+        }

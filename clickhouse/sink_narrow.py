@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from clickhouse.events_unusable import OnRefused, Refused, renumber
 from clickhouse.sink_errors import REFUSED, classify

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future
 
+from clickhouse import events_json
 from clickhouse.client import EVENTS_INSERT_SETTINGS, INSERT_SETTINGS, get_client
 from clickhouse.columns import alerts_from_messages
-from clickhouse import events_json
 from clickhouse.events_json import Prepared
 from clickhouse.sink_batch import Batch
 from clickhouse.sink_dead_letter import DeadLetters
@@ -31,8 +31,9 @@ class BatchStore:
 
     def prepare(self, batch: Batch) -> Prepared:
         """Step one of storing a batch (on the preparing thread), see ``events_json``."""
-        return events_json.prepare(get_client(self.settings), batch.heads, batch.values,
-                                   self.settings.clickhouse_embedded)
+        return events_json.prepare(
+            get_client(self.settings), batch.heads, batch.values, self.settings.clickhouse_embedded
+        )
 
     def write(self, batch: Batch, prepared: Future) -> int:
         """Step two (on the inserting thread): insert the batch into ClickHouse; return the rows written.
@@ -61,8 +62,14 @@ class BatchStore:
         if not events.heads and not events.refused:
             return 0
         settings = {**EVENTS_INSERT_SETTINGS, "insert_deduplication_token": token}
-        rows = events_json.write(get_client(self.settings), self.db, events, settings,
-                                 self.settings.clickhouse_embedded, on_refused=self.dead_letters.send)
+        rows = events_json.write(
+            get_client(self.settings),
+            self.db,
+            events,
+            settings,
+            self.settings.clickhouse_embedded,
+            on_refused=self.dead_letters.send,
+        )
         metrics.SINK_ROWS.labels("events").inc(rows)
         return rows
 
@@ -70,4 +77,3 @@ class BatchStore:
         """One part of a refused batch, both steps here (``sink_narrow``)."""
         events = events_json.prepare(get_client(self.settings), heads, values, self.settings.clickhouse_embedded)
         return self._insert_events(events, token)
-

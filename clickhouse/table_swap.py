@@ -30,8 +30,12 @@ SUFFIX = "__next"
 # Copy settings: the rows are already stored (no limit on the partitions one block of them spans) and
 # must all be written as they are (two equal blocks of old rows are not retries; rows of one key that a
 # merge has not combined yet stay apart, so that the copy has as many rows as the table).
-COPY_SETTINGS = {"max_partitions_per_insert_block": 0, "insert_deduplicate": 0, "async_insert": 0,
-                 "optimize_on_insert": 0}
+COPY_SETTINGS = {
+    "max_partitions_per_insert_block": 0,
+    "insert_deduplicate": 0,
+    "async_insert": 0,
+    "optimize_on_insert": 0,
+}
 _FLOAT = re.compile(r"\bFloat(32|64)\b")
 _DECIMAL = re.compile(r"\bDecimal\((\d+), (\d+)\)")
 _LAYOUT = re.compile(r"^layout (\d+)")
@@ -51,8 +55,10 @@ def copy_expression(name: str, old_type: str, new_type: str) -> str:
 
 
 def _comment(c: Client, db: str, table: str) -> str | None:
-    rows = c.query("SELECT comment FROM system.tables WHERE database = {db:String} AND name = {t:String}",
-                   parameters={"db": db, "t": table}).result_rows
+    rows = c.query(
+        "SELECT comment FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+        parameters={"db": db, "t": table},
+    ).result_rows
     return rows[0][0] if rows else None
 
 
@@ -62,9 +68,13 @@ def _layout(comment: str | None) -> int:
 
 
 def _columns(c: Client, db: str, table: str) -> list[tuple[str, str]]:
-    return [(r[0], r[1]) for r in c.query(
-        "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String} ORDER BY position",
-        parameters={"db": db, "t": table}).result_rows]
+    return [
+        (r[0], r[1])
+        for r in c.query(
+            "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String} ORDER BY position",
+            parameters={"db": db, "t": table},
+        ).result_rows
+    ]
 
 
 def _count(c: Client, db: str, table: str) -> int:
@@ -93,11 +103,15 @@ def swap_in(c: Client, db: str, table: str) -> bool:
         c.command(f"INSERT INTO {db}.`{nxt}` ({cols}) SELECT {exprs} FROM {db}.`{table}`", settings=COPY_SETTINGS)
         after, copied = _count(c, db, table), _count(c, db, nxt)
         if after != before:
-            raise SwapError(f"{db}.{table} changed while it was copied to its new layout ({before} rows, then {after}): "
-                            "stop every sink and run `livemetrics migrate` again")
+            raise SwapError(
+                f"{db}.{table} changed while it was copied to its new layout ({before} rows, then {after}): "
+                "stop every sink and run `livemetrics migrate` again"
+            )
         if copied != after:
-            raise SwapError(f"{db}.{table}: the copy to its new layout has {copied} of its {after} rows; nothing was "
-                            "swapped, run `livemetrics migrate` again")
+            raise SwapError(
+                f"{db}.{table}: the copy to its new layout has {copied} of its {after} rows; nothing was "
+                "swapped, run `livemetrics migrate` again"
+            )
         c.command(f"EXCHANGE TABLES {db}.`{table}` AND {db}.`{nxt}`")
     finally:
         for t in (table, nxt):
@@ -109,6 +123,8 @@ def swap_in(c: Client, db: str, table: str) -> bool:
 
 def swap_in_next_tables(c: Client, db: str) -> list[str]:
     """``swap_in`` for every ``<table>__next`` of ``db``; returns the tables swapped now."""
-    rows = c.query("SELECT name FROM system.tables WHERE database = {db:String} AND endsWith(name, {s:String}) "
-                   "ORDER BY name", parameters={"db": db, "s": SUFFIX}).result_rows
-    return [r[0][:-len(SUFFIX)] for r in rows if swap_in(c, db, r[0][:-len(SUFFIX)])]
+    rows = c.query(
+        "SELECT name FROM system.tables WHERE database = {db:String} AND endsWith(name, {s:String}) ORDER BY name",
+        parameters={"db": db, "s": SUFFIX},
+    ).result_rows
+    return [r[0][: -len(SUFFIX)] for r in rows if swap_in(c, db, r[0][: -len(SUFFIX)])]

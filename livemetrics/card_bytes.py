@@ -17,7 +17,7 @@ from livemetrics.card_numbers import NUMBER_SPELLING, card_in_number, card_in_te
 # is always a match), except in the top-level epoch-ms `ts`: the run or number right after `"ts":` or
 # `"ts": ` is skipped, and an event with `"ts"` twice goes to the walk. A top-level `ts` that is no
 # epoch-ms int fails validation, and the rejected event's dead-letter copy is redacted by the walk.
-_NUMBER_TOKEN = re.compile(r'[:,\[][\t\n\r ]*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][+\-]?[0-9]+)?)(?![0-9A-Za-z_.+\-])')
+_NUMBER_TOKEN = re.compile(r"[:,\[][\t\n\r ]*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][+\-]?[0-9]+)?)(?![0-9A-Za-z_.+\-])")
 _QUOTED_NUMBER = re.compile(r'"(%s)"' % NUMBER_SPELLING.pattern)
 _TS_BEFORE = ('"ts":', '"ts": ')
 
@@ -49,7 +49,7 @@ def card_in_raw_text(text: str) -> bool:
 # (an escaped key has a `\u` and is checked anyway).
 # (NUL bytes split the search as the gaps of a joined batch do; JSON never holds a raw NUL.)
 _TWO_TS = re.compile(rb'"ts"[^\x00]*"ts"')
-_CVC_ALTS = rb'cvv2?|cvc2?|csc|cid|cav2|security[_\- ]?code|card[_\- ]?(?:security|verification)[_\- ]?(?:code|value)?|card[_\- ]?code'
+_CVC_ALTS = rb"cvv2?|cvc2?|csc|cid|cav2|security[_\- ]?code|card[_\- ]?(?:security|verification)[_\- ]?(?:code|value)?|card[_\- ]?code"
 _CVC_BYTES = re.compile(rb'"(?i:' + _CVC_ALTS + rb')"')
 
 # One RE2 automaton (linear in the body, well under 1 us per event) that matches a superset of what
@@ -65,17 +65,31 @@ _CVC_BYTES = re.compile(rb'"(?i:' + _CVC_ALTS + rb')"')
 # none) is the one-group case. Float rounding of a number with fewer adds no card: at most it carries
 # 999999999999.99... up to 10**12, a 1 and 12 zeros, no card number.
 _LEFT = (
-    rb'(?:^|[^0-9A-Za-z_+:. ]|(?:^|[^0-9])\.|\\[bfnrt]'
+    rb"(?:^|[^0-9A-Za-z_+:. ]|(?:^|[^0-9])\.|\\[bfnrt]"
     rb'|(?:^.{0,3}|[^"]...|.[^t]..|..[^s].|...[^"]):'
     rb'|(?:^.{0,4}|[^"]....|.[^t]...|..[^s]..|...[^"].|....[^:]) )'
 )
-_RIGHT = rb'(?:[^0-9A-Za-z_]|$)'
-_SEP, _GROUP = rb'[ \-]', rb'[0-9]{1,6}'
-_THREE_GROUPS = b"|".join(b"[0-9]{%d}%s[0-9]{%d}%s[0-9]{%d,6}" % (a, _SEP, b, _SEP, max(1, 13 - a - b))
-                          for a in range(1, 7) for b in range(1, 7) if 13 - a - b <= 6)
-_CANDIDATE = (_LEFT + rb'(?:[0-9]{13}[0-9]*(?:[^0-9A-DF-Za-df-z_]|$)|(?:' + _THREE_GROUPS + rb')' + _RIGHT
-              + rb'|' + _GROUP + (_SEP + _GROUP) * 3 + _RIGHT + rb')'
-              + rb'|[:,\[][\t\n\r ]*-?[0-9.]*[0-9][eE]\+?[0-9]|"[+\-]?[0-9.]*[eE]\+?[0-9]+"|"\+[0-9]{13}')
+_RIGHT = rb"(?:[^0-9A-Za-z_]|$)"
+_SEP, _GROUP = rb"[ \-]", rb"[0-9]{1,6}"
+_THREE_GROUPS = b"|".join(
+    b"[0-9]{%d}%s[0-9]{%d}%s[0-9]{%d,6}" % (a, _SEP, b, _SEP, max(1, 13 - a - b))
+    for a in range(1, 7)
+    for b in range(1, 7)
+    if 13 - a - b <= 6
+)
+_CANDIDATE = (
+    _LEFT
+    + rb"(?:[0-9]{13}[0-9]*(?:[^0-9A-DF-Za-df-z_]|$)|(?:"
+    + _THREE_GROUPS
+    + rb")"
+    + _RIGHT
+    + rb"|"
+    + _GROUP
+    + (_SEP + _GROUP) * 3
+    + _RIGHT
+    + rb")"
+    + rb'|[:,\[][\t\n\r ]*-?[0-9.]*[0-9][eE]\+?[0-9]|"[+\-]?[0-9.]*[eE]\+?[0-9]+"|"\+[0-9]{13}'
+)
 
 
 def _re2_any(two_ts: bool = True, extra: bytes = b""):
@@ -86,8 +100,14 @@ def _re2_any(two_ts: bool = True, extra: bytes = b""):
     opts.dot_nl = True
     opts.case_sensitive = True
     opts.max_mem = 64 << 20
-    pattern = (rb'\\u|"(?i:' + _CVC_ALTS + rb')"|' + (rb'"ts"[^\x00]*"ts"|' if two_ts else b'')
-               + (extra + b"|" if extra else b"") + _CANDIDATE)
+    pattern = (
+        rb'\\u|"(?i:'
+        + _CVC_ALTS
+        + rb')"|'
+        + (rb'"ts"[^\x00]*"ts"|' if two_ts else b"")
+        + (extra + b"|" if extra else b"")
+        + _CANDIDATE
+    )
     return re2.compile(pattern, opts)
 
 
@@ -121,12 +141,12 @@ def past_event_id(text: bytes, at: int, end: int, lo: int) -> int | None:
     if key < 0:
         return None
     p = key + len(EVENT_ID_KEY)
-    if text[p:p + 1] == b" ":
+    if text[p : p + 1] == b" ":
         p += 1
-    if text[p:p + 1] != b":":
+    if text[p : p + 1] != b":":
         return None
     p += 1
-    if text[p:p + 1] == b" ":
+    if text[p : p + 1] == b" ":
         p += 1
     if not (p <= at and end <= p + 37) or _QUOTED_UUID.match(text, p) is None:
         return None

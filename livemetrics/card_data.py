@@ -18,10 +18,22 @@ import msgspec
 from livemetrics.card_bytes import EVENT_ID_KEY, body_scanner, events_to_card_check, might_hold_card_data, past_event_id
 from livemetrics.card_numbers import card_in_number, card_in_string, luhn_ok
 
-__all__ = ["EVENT_ID_KEY", "body_scanner", "events_to_card_check", "find_card_data", "luhn_ok", "might_hold_card_data",
-           "past_event_id", "redact", "scan_decoder"]
+__all__ = [
+    "EVENT_ID_KEY",
+    "body_scanner",
+    "events_to_card_check",
+    "find_card_data",
+    "luhn_ok",
+    "might_hold_card_data",
+    "past_event_id",
+    "redact",
+    "scan_decoder",
+]
 
-_CVC_KEY = re.compile(r"^(cvv2?|cvc2?|csc|cid|cav2|security[_\- ]?code|card[_\- ]?(security|verification)[_\- ]?(code|value)?|card[_\- ]?code)$", re.I)
+_CVC_KEY = re.compile(
+    r"^(cvv2?|cvc2?|csc|cid|cav2|security[_\- ]?code|card[_\- ]?(security|verification)[_\- ]?(code|value)?|card[_\- ]?code)$",
+    re.I,
+)
 # The top-level identifier and epoch-ms timestamp are digits by contract, never card data (the epoch-ms
 # range the contract accepts reaches Diners Club's 14-digit 300-305, and Luhn passes one time in ten):
 # skipped, but only at the top level and only in the form the contract accepts (see ``_skipped``), so

@@ -27,23 +27,38 @@ _13_19, _14_19, _16_19 = range(13, 20), range(14, 20), range(16, 20)
 # (Wikipedia, "Payment card number"). Generous on purpose: a number outside every range is no card.
 ISSUERS = (
     ("Visa", "4", "4", (13, 16, 19)),
-    ("Mastercard", "51", "55", (16,)), ("Mastercard", "2221", "2720", (16,)),
-    ("American Express", "34", "34", (15,)), ("American Express", "37", "37", (15,)),
-    ("Discover", "6011", "6011", _16_19), ("Discover", "622126", "622925", _16_19),
-    ("Discover", "644", "649", _16_19), ("Discover", "65", "65", _16_19),
+    ("Mastercard", "51", "55", (16,)),
+    ("Mastercard", "2221", "2720", (16,)),
+    ("American Express", "34", "34", (15,)),
+    ("American Express", "37", "37", (15,)),
+    ("Discover", "6011", "6011", _16_19),
+    ("Discover", "622126", "622925", _16_19),
+    ("Discover", "644", "649", _16_19),
+    ("Discover", "65", "65", _16_19),
     ("JCB", "3528", "3589", _16_19),
-    ("Diners Club", "300", "305", _14_19), ("Diners Club", "3095", "3095", _14_19),
-    ("Diners Club", "36", "36", _14_19), ("Diners Club", "38", "39", _14_19),
-    ("Diners Club enRoute", "2014", "2014", (15,)), ("Diners Club enRoute", "2149", "2149", (15,)),
-    ("UnionPay", "62", "62", _16_19), ("UnionPay", "81", "81", _16_19),
-    ("Maestro", "50", "50", _13_19), ("Maestro", "56", "69", _13_19),
-    ("Mir", "2200", "2204", _16_19), ("BORICA", "2205", "2205", (16,)),
-    ("RuPay", "353", "353", (16,)), ("RuPay", "356", "356", (16,)), ("RuPay", "82", "82", (16,)),
+    ("Diners Club", "300", "305", _14_19),
+    ("Diners Club", "3095", "3095", _14_19),
+    ("Diners Club", "36", "36", _14_19),
+    ("Diners Club", "38", "39", _14_19),
+    ("Diners Club enRoute", "2014", "2014", (15,)),
+    ("Diners Club enRoute", "2149", "2149", (15,)),
+    ("UnionPay", "62", "62", _16_19),
+    ("UnionPay", "81", "81", _16_19),
+    ("Maestro", "50", "50", _13_19),
+    ("Maestro", "56", "69", _13_19),
+    ("Mir", "2200", "2204", _16_19),
+    ("BORICA", "2205", "2205", (16,)),
+    ("RuPay", "353", "353", (16,)),
+    ("RuPay", "356", "356", (16,)),
+    ("RuPay", "82", "82", (16,)),
     ("China T-Union", "31", "31", (19,)),
     ("InterPayment", "636", "636", _16_19),
-    ("UATP", "1", "1", (15,)), ("GPN", "1946", "1946", (16, 18, 19)),
-    ("UzCard", "8600", "8600", (16,)), ("Humo", "9860", "9860", (16,)),
-    ("Napas", "9704", "9704", (16, 19)), ("Troy", "9792", "9792", (16,)),
+    ("UATP", "1", "1", (15,)),
+    ("GPN", "1946", "1946", (16, 18, 19)),
+    ("UzCard", "8600", "8600", (16,)),
+    ("Humo", "9860", "9860", (16,)),
+    ("Napas", "9704", "9704", (16, 19)),
+    ("Troy", "9792", "9792", (16,)),
 )
 _BY_LENGTH = {n: tuple((lo, hi, len(lo)) for _, lo, hi, lengths in ISSUERS if n in lengths) for n in range(13, 20)}
 
@@ -104,7 +119,7 @@ def card_in_text(text: str, skip_ts: bool = False) -> bool:
                 total += size
                 if total > 19 or (j == n - 1 and not right_ok):
                     break
-                if total >= 13 and is_card_number("".join(groups[i:j + 1])):
+                if total >= 13 and is_card_number("".join(groups[i : j + 1])):
                     return True
     return False
 

@@ -37,13 +37,17 @@ class Child:
     def log_path(self) -> Path:
         return self.log_dir / f"{self.name}.log"
 
-    def start(self, env: dict[str, str]) -> "Child":
+    def start(self, env: dict[str, str]) -> Child:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.ready, self.restart_at = False, None
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "livemetrics.cli", *self.args], env=env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # Ctrl-C reaches only `up`
+                [sys.executable, "-m", "livemetrics.cli", *self.args],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches only `up`
                 preexec_fn=lifeline.preexec(),  # SIGTERM when `up` ends, however it ends
             )
         return self
@@ -119,7 +123,7 @@ class BrokerChild(Child):
     def log_path(self) -> Path:
         return self.lk.log_file
 
-    def start(self, env: dict[str, str] | None = None) -> "BrokerChild":
+    def start(self, env: dict[str, str] | None = None) -> BrokerChild:
         self.ready, self.restart_at = False, None
         self.message = self.lk.start(quiet=True, die_with_parent=True)  # jars from Maven Central on first use
         self.proc = self.lk.proc

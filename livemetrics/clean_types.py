@@ -51,23 +51,36 @@ _NOT_PHONE = rb"[^0-9 ()\-.]"
 _PHONE_TAIL = rb'%s{0,3}%s|%s{4,40}[^0-9 ()\-."]|%s{41}' % (_PHONE, _NOT_PHONE, _PHONE, _PHONE)
 # ASCII only, no escape: never a character that Python's `\s` (or `@`) matches in the decoded string.
 _EMAIL, _NOT_EMAIL = rb'[^@"\\\x00-\x20\x7f-\xff]', rb'[@"\\\x00-\x20\x7f-\xff]'
-_NOT_EMAIL_AT, _NOT_EMAIL_QUOTE = rb'["\\\x00-\x20\x7f-\xff]', rb'[@\\\x00-\x20\x7f-\xff]'
+_NOT_EMAIL_AT, _NOT_EMAIL_QUOTE = rb'["\\\x00-\x20\x7f-\xff]', rb"[@\\\x00-\x20\x7f-\xff]"
 # Each pattern of the contract that the body check stands in for -> what, after the opening quote of a
 # string value, shows that the value does not match it. A pattern not listed here stays in the twins.
 _BAD_VALUE = {
     r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$": _bad_word(rb"A-Za-z0-9", rb"A-Za-z0-9_.:\-"),
     r"^[a-z][a-z0-9_]*$": _bad_word(rb"a-z", rb"a-z0-9_"),
     r"^[A-Z]{3}$": rb'(?:[^A-Z]|[A-Z][^A-Z]|[A-Z]{2}[^A-Z]|[A-Z]{3}[^"])',
-    r"^[^@\s]+@[^@\s]+$": rb"(?:%s|%s+%s|%s+@%s|%s+@%s+%s)" % (
-        _NOT_EMAIL, _EMAIL, _NOT_EMAIL_AT, _EMAIL, _NOT_EMAIL, _EMAIL, _EMAIL, _NOT_EMAIL_QUOTE),
+    r"^[^@\s]+@[^@\s]+$": rb"(?:%s|%s+%s|%s+@%s|%s+@%s+%s)"
+    % (_NOT_EMAIL, _EMAIL, _NOT_EMAIL_AT, _EMAIL, _NOT_EMAIL, _EMAIL, _EMAIL, _NOT_EMAIL_QUOTE),
     # the field's max_length (40) is checked by msgspec; the count here does not rely on it
-    r"^\+?[0-9 ()\-.]{4,40}$": rb'(?:\+(?:%s)|[^+0-9 ()\-.]|%s{1,3}%s|%s{4,40}[^0-9 ()\-."]|%s{41})' % (
-        _PHONE_TAIL, _PHONE, _NOT_PHONE, _PHONE, _PHONE),
+    r"^\+?[0-9 ()\-.]{4,40}$": rb'(?:\+(?:%s)|[^+0-9 ()\-.]|%s{1,3}%s|%s{4,40}[^0-9 ()\-."]|%s{41})'
+    % (_PHONE_TAIL, _PHONE, _NOT_PHONE, _PHONE, _PHONE),
 }
 
 
-_META_ATTRS = ("gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length", "tz", "title", "description",
-               "examples", "extra_json_schema", "extra")  # every attribute of a Meta but `pattern`
+_META_ATTRS = (
+    "gt",
+    "ge",
+    "lt",
+    "le",
+    "multiple_of",
+    "min_length",
+    "max_length",
+    "tz",
+    "title",
+    "description",
+    "examples",
+    "extra_json_schema",
+    "extra",
+)  # every attribute of a Meta but `pattern`
 _KEYS: dict[str, set[str]] = {}  # JSON key -> the patterns dropped from its fields
 
 
@@ -83,7 +96,7 @@ def _loose(tp: Any, key: str) -> Any:
             metas.append(m)
         return Annotated[(_loose(args[0], key), *metas)]
     if origin in (Union, UnionType):
-        return Union[tuple(_loose(a, key) for a in args)]
+        return Union[tuple(_loose(a, key) for a in args)]  # noqa: UP007 - built from a tuple of types
     if origin is list:
         return list[_loose(args[0], key)]
     if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
@@ -104,8 +117,9 @@ def _twin(cls: type) -> type:
     for f in msgspec.structs.fields(cls):
         tp = str if cls is EventIn and f.name == "event_id" else _loose(f.type, f.name)
         fields.append((f.name, tp) if f.required else (f.name, tp, f.default))
-    _TWINS[cls] = msgspec.defstruct(f"Clean{cls.__name__}", fields, forbid_unknown_fields=cfg.forbid_unknown_fields,
-                                    omit_defaults=cfg.omit_defaults)
+    _TWINS[cls] = msgspec.defstruct(
+        f"Clean{cls.__name__}", fields, forbid_unknown_fields=cfg.forbid_unknown_fields, omit_defaults=cfg.omit_defaults
+    )
     return _TWINS[cls]
 
 

@@ -10,56 +10,83 @@ from pathlib import Path
 from livemetrics import __version__
 from livemetrics.settings import SettingsError, get_settings
 
-NOT_YET = {
-}
+NOT_YET = {}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="livemetrics", description="Live customer metrics for online marketplaces. "
-                                "Settings come from LIVEMETRICS_* environment variables and ./.env.")
+    p = argparse.ArgumentParser(
+        prog="livemetrics",
+        description="Live customer metrics for online marketplaces. "
+        "Settings come from LIVEMETRICS_* environment variables and ./.env.",
+    )
     p.add_argument("--version", action="version", version=f"livemetrics {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="start the whole stack on this machine (broker, worker, gateway, API with sink); "
-                                   "restarts what dies, stops everything when it ends",
-                        description="Start the whole stack on this machine and supervise it: a process that dies is "
-                                    "restarted with backoff (1 s doubling to 30 s); 5 deaths of one within 5 minutes "
-                                    "stop everything. Ctrl-C, SIGTERM, SIGHUP, or losing its output stop every process "
-                                    "it started; even a SIGKILL of up ends them (docs/operations.md, Supervision).")
+    up = sub.add_parser(
+        "up",
+        help="start the whole stack on this machine (broker, worker, gateway, API with sink); "
+        "restarts what dies, stops everything when it ends",
+        description="Start the whole stack on this machine and supervise it: a process that dies is "
+        "restarted with backoff (1 s doubling to 30 s); 5 deaths of one within 5 minutes "
+        "stop everything. Ctrl-C, SIGTERM, SIGHUP, or losing its output stop every process "
+        "it started; even a SIGKILL of up ends them (docs/operations.md, Supervision).",
+    )
     up.add_argument("--no-simulate", action="store_true", help="do not start the traffic simulator")
     up.add_argument("--kafka", help="bootstrap servers of an existing Kafka (default: start the local broker)")
-    up.add_argument("--clickhouse", help="ClickHouse DSN, e.g. http://user:pass@host:8123 (default: embedded chdb; "
-                                         "with a server the sink runs as its own process)")
+    up.add_argument(
+        "--clickhouse",
+        help="ClickHouse DSN, e.g. http://user:pass@host:8123 (default: embedded chdb; "
+        "with a server the sink runs as its own process)",
+    )
     up.add_argument("--rate", type=float, default=20.0, help="simulated events/s (default 20)")
 
-    sim = sub.add_parser("simulate", help="realistic storefront traffic through the gateway (several sellers, "
-                                          "daily rhythm, abandonment, payment failures, bots, backfill)")
+    sim = sub.add_parser(
+        "simulate",
+        help="realistic storefront traffic through the gateway (several sellers, "
+        "daily rhythm, abandonment, payment failures, bots, backfill)",
+    )
     from producers.simulate.command import add_arguments as simulate_arguments
 
     simulate_arguments(sim)
 
     k = sub.add_parser("kafka", help="the local Kafka broker (KRaft, single node or --brokers N) from Maven Central")
-    k.add_argument("action", choices=["start", "stop", "status", "topics", "provision"],
-                   help="start (also creates the topics), stop, status, topics (only create them), "
-                        "provision (only download the broker's jars from Maven Central). With "
-                        "LIVEMETRICS_KAFKA_SECURITY=sasl the broker takes SASL/SCRAM logins only and start/topics "
-                        "also apply the ACLs (docs/operations.md, Secure Kafka)")
-    k.add_argument("--brokers", type=int, default=1,
-                   help="start: a local cluster of N KRaft nodes, each on its own ports (bootstrap port + 2i, "
-                        "controller port + 2i) and data dir; topics get min(3, N) replicas and "
-                        "min.insync.replicas one less unless LIVEMETRICS_REPLICATION_FACTOR / "
-                        "LIVEMETRICS_MIN_INSYNC_REPLICAS say otherwise (docs/operations.md, Cluster). "
-                        "stop/status find a cluster by themselves")
+    k.add_argument(
+        "action",
+        choices=["start", "stop", "status", "topics", "provision"],
+        help="start (also creates the topics), stop, status, topics (only create them), "
+        "provision (only download the broker's jars from Maven Central). With "
+        "LIVEMETRICS_KAFKA_SECURITY=sasl the broker takes SASL/SCRAM logins only and start/topics "
+        "also apply the ACLs (docs/operations.md, Secure Kafka)",
+    )
+    k.add_argument(
+        "--brokers",
+        type=int,
+        default=1,
+        help="start: a local cluster of N KRaft nodes, each on its own ports (bootstrap port + 2i, "
+        "controller port + 2i) and data dir; topics get min(3, N) replicas and "
+        "min.insync.replicas one less unless LIVEMETRICS_REPLICATION_FACTOR / "
+        "LIVEMETRICS_MIN_INSYNC_REPLICAS say otherwise (docs/operations.md, Cluster). "
+        "stop/status find a cluster by themselves",
+    )
 
     sub.add_parser("gateway", help="run the ingest gateway (POST /v1/events)")
-    sub.add_parser("worker", help="run a Faust stream worker (live counts, snapshots, alerts); /healthz, /readyz, "
-                   "/metrics on LIVEMETRICS_WORKER_METRICS_PORT (8002)")
-    sub.add_parser("sink", help="run the ClickHouse sink on its own (for a ClickHouse server; embedded chdb runs it "
-                   "in the API); /healthz, /readyz, /metrics on LIVEMETRICS_SINK_OPS_PORT (8003)")
+    sub.add_parser(
+        "worker",
+        help="run a Faust stream worker (live counts, snapshots, alerts); /healthz, /readyz, "
+        "/metrics on LIVEMETRICS_WORKER_METRICS_PORT (8002)",
+    )
+    sub.add_parser(
+        "sink",
+        help="run the ClickHouse sink on its own (for a ClickHouse server; embedded chdb runs it "
+        "in the API); /healthz, /readyz, /metrics on LIVEMETRICS_SINK_OPS_PORT (8003)",
+    )
     api = sub.add_parser("api", help="run the API (live, reports, WebSocket, dashboard)")
     api.add_argument("--no-sink", action="store_true", help="do not run the embedded ClickHouse sink in this process")
-    sub.add_parser("migrate", help="apply pending ClickHouse migrations (one that changes a table's layout "
-                   "copies it: stop the sinks first, docs/clickhouse.md)")
+    sub.add_parser(
+        "migrate",
+        help="apply pending ClickHouse migrations (one that changes a table's layout "
+        "copies it: stop the sinks first, docs/clickhouse.md)",
+    )
     er = sub.add_parser("erase", help="erase a customer's personal data from every ClickHouse table")
     er.add_argument("--email", help="the customer's email address")
     er.add_argument("--phone", help="the customer's phone number (compared by its digits)")
@@ -69,10 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     add = ss.add_parser("add", help="create a seller's browser key and read token (and a server key)")
     add.add_argument("seller_id")
     add.add_argument("--server-key", action="store_true", help="also create a server key (HMAC-signed requests)")
-    add.add_argument("--no-pii", action="store_true",
-                     help="the read token sees customer contact, IP, user agent and free text masked")
-    add.add_argument("--rate", type=int, default=0, help="events/s per key and gateway process (default: "
-                     "LIVEMETRICS_BROWSER_RATE_PER_S for the browser key, LIVEMETRICS_GATEWAY_RATE_PER_S for the server key)")
+    add.add_argument(
+        "--no-pii",
+        action="store_true",
+        help="the read token sees customer contact, IP, user agent and free text masked",
+    )
+    add.add_argument(
+        "--rate",
+        type=int,
+        default=0,
+        help="events/s per key and gateway process (default: "
+        "LIVEMETRICS_BROWSER_RATE_PER_S for the browser key, LIVEMETRICS_GATEWAY_RATE_PER_S for the server key)",
+    )
     _key_limit_arguments(add)
     ls = ss.add_parser("list", help="list keys and tokens (never their secrets)")
     ls.add_argument("--seller", help="only this seller's keys")
@@ -85,43 +120,70 @@ def build_parser() -> argparse.ArgumentParser:
     _key_limit_arguments(upd)
     rev = ss.add_parser("revoke", help="revoke a key or token by its id")
     rev.add_argument("key_id")
-    prov = ss.add_parser("add-provider", help="register a payment provider's webhook endpoint for a seller; prints "
-                         "its path on the gateway. The provider's signing secret is read from standard input "
-                         "(docs/providers.md)")
+    prov = ss.add_parser(
+        "add-provider",
+        help="register a payment provider's webhook endpoint for a seller; prints "
+        "its path on the gateway. The provider's signing secret is read from standard input "
+        "(docs/providers.md)",
+    )
     prov.add_argument("seller_id")
     prov.add_argument("provider", choices=["stripe"])
 
-    sec = sub.add_parser("secrets", help="write fresh random secrets (admin token, key-encryption key, IP-hash "
-                                         "secret, ClickHouse password) to an env file")
+    sec = sub.add_parser(
+        "secrets",
+        help="write fresh random secrets (admin token, key-encryption key, IP-hash "
+        "secret, ClickHouse password) to an env file",
+    )
     secs = sec.add_subparsers(dest="action", required=True, metavar="ACTION")
-    init = secs.add_parser("init", help="write a fresh random value for every secret the env file does not set yet "
-                                        "(mode 0600); every process refuses placeholder secrets outside dev mode",
-                           description="Write LIVEMETRICS_ADMIN_TOKEN, LIVEMETRICS_IP_HASH_SECRET, "
-                                       "LIVEMETRICS_KEY_ENCRYPTION_KEY and CLICKHOUSE_APP_PASSWORD (256 random bits "
-                                       "each) to an env file; other lines are kept. Refuses when the file already "
-                                       "sets one of them, unless --force (docs/security.md, Secrets).")
-    init.add_argument("--env-file", type=Path, default=Path(".env"),
-                      help="the file to write (default ./.env; deploy/.env is what docker compose reads)")
-    init.add_argument("--force", action="store_true",
-                      help="replace secrets the file already sets (sealed server keys then need new keys)")
+    init = secs.add_parser(
+        "init",
+        help="write a fresh random value for every secret the env file does not set yet "
+        "(mode 0600); every process refuses placeholder secrets outside dev mode",
+        description="Write LIVEMETRICS_ADMIN_TOKEN, LIVEMETRICS_IP_HASH_SECRET, "
+        "LIVEMETRICS_KEY_ENCRYPTION_KEY and CLICKHOUSE_APP_PASSWORD (256 random bits "
+        "each) to an env file; other lines are kept. Refuses when the file already "
+        "sets one of them, unless --force (docs/security.md, Secrets).",
+    )
+    init.add_argument(
+        "--env-file",
+        type=Path,
+        default=Path(".env"),
+        help="the file to write (default ./.env; deploy/.env is what docker compose reads)",
+    )
+    init.add_argument(
+        "--force",
+        action="store_true",
+        help="replace secrets the file already sets (sealed server keys then need new keys)",
+    )
 
     b = sub.add_parser("bench", help="measure a part against its ceiling; prints one JSON line per figure")
-    b.add_argument("part", choices=["gateway", "streams", "sink", "queries", "ws", "e2e", "alerts", "all"],
-                   help="gateway: events/s accepted through POST /v1/events vs a raw produce of the same records; "
-                        "streams: events/s one worker folds vs a plain consume, and its memory with 1M sessions; "
-                        "sink: rows/s Kafka -> ClickHouse vs a raw Arrow insert; queries: p50/p95 of every report "
-                        "vs a raw scan; ws: 202 -> snapshot on 1,000 dashboard WebSockets vs a plain consumer; "
-                        "e2e: the whole stack under load (throughput, latency to the dashboard, lag, CPU); "
-                        "alerts: a failed payment's 202 -> the seller's webhook, 1,000 sellers, one endpoint "
-                        "hanging, vs a bare POST; "
-                        "all: each in turn (BENCHMARKS.md)")
+    b.add_argument(
+        "part",
+        choices=["gateway", "streams", "sink", "queries", "ws", "e2e", "alerts", "all"],
+        help="gateway: events/s accepted through POST /v1/events vs a raw produce of the same records; "
+        "streams: events/s one worker folds vs a plain consume, and its memory with 1M sessions; "
+        "sink: rows/s Kafka -> ClickHouse vs a raw Arrow insert; queries: p50/p95 of every report "
+        "vs a raw scan; ws: 202 -> snapshot on 1,000 dashboard WebSockets vs a plain consumer; "
+        "e2e: the whole stack under load (throughput, latency to the dashboard, lag, CPU); "
+        "alerts: a failed payment's 202 -> the seller's webhook, 1,000 sellers, one endpoint "
+        "hanging, vs a bare POST; "
+        "all: each in turn (BENCHMARKS.md)",
+    )
     b.add_argument("--duration", type=float, default=10.0, help="seconds of load per measurement (default 10)")
     b.add_argument("--rate", type=float, help="e2e only: offered events/s through the gateway (default 2000)")
-    b.add_argument("--connections", type=int, default=64,
-                   help="gateway only: concurrent keep-alive client connections (default 64)")
-    b.add_argument("--batch-rows", type=int, default=200_000,
-                   help="sink only: rows per batch for the sink and its raw ceiling (default 200000; "
-                        "the sink's own default, sink_batch_rows, is 50000)")
+    b.add_argument(
+        "--connections",
+        type=int,
+        default=64,
+        help="gateway only: concurrent keep-alive client connections (default 64)",
+    )
+    b.add_argument(
+        "--batch-rows",
+        type=int,
+        default=200_000,
+        help="sink only: rows per batch for the sink and its raw ceiling (default 200000; "
+        "the sink's own default, sink_batch_rows, is 50000)",
+    )
     b.add_argument("--sellers", type=int, help="alerts only: sellers, each with a webhook (default 1000)")
     b.add_argument("--kafka", help="bootstrap servers of an existing broker (default: start a local one)")
     b.add_argument("--clickhouse", help="ClickHouse DSN (default: a temporary chdb directory)")
@@ -136,12 +198,19 @@ NEEDS_SECRETS = ("gateway", "worker", "sink", "api", "migrate", "sellers", "eras
 
 
 def _key_limit_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--origin", action="append", metavar="URL",
-                   help="browser key: a web origin whose pages may send with it, e.g. https://shop.example "
-                        "(repeat for each; outside dev mode a browser key without one is refused)")
-    p.add_argument("--event-types", metavar="TYPES",
-                   help="comma-separated event types the keys may send, e.g. page_view,heartbeat,checkout_started "
-                        "(default: all; a request with another type gets 403)")
+    p.add_argument(
+        "--origin",
+        action="append",
+        metavar="URL",
+        help="browser key: a web origin whose pages may send with it, e.g. https://shop.example "
+        "(repeat for each; outside dev mode a browser key without one is refused)",
+    )
+    p.add_argument(
+        "--event-types",
+        metavar="TYPES",
+        help="comma-separated event types the keys may send, e.g. page_view,heartbeat,checkout_started "
+        "(default: all; a request with another type gets 403)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,9 +9,10 @@ never repeated elsewhere.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Context, Decimal
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -34,7 +35,9 @@ MAX_EVENT_BYTES = 32 * 1024
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BATCH = 500
 
-EventType = Literal["page_view", "heartbeat", "checkout_started", "payment_started", "payment_succeeded", "payment_failed"]
+EventType = Literal[
+    "page_view", "heartbeat", "checkout_started", "payment_started", "payment_succeeded", "payment_failed"
+]
 PageType = Literal["home", "category", "offer", "product", "cart", "checkout", "payment", "other"]
 Short = Annotated[str, Meta(max_length=200)]
 Text = Annotated[str, Meta(max_length=2048)]
@@ -46,10 +49,14 @@ Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
 MONEY_MAX = Decimal(10**12)
 MONEY_SCALE = 4
 MONEY_TYPE = "Decimal(18, 4)"  # 14 integer digits: MONEY_MAX fits; ClickHouse sums it as Decimal(38, 4)
-Money = Annotated[Decimal, Meta(
-    description=f"an amount: a JSON number or a decimal string such as \"59.90\"; 0 to {MONEY_MAX}, "
-                f"at most {MONEY_SCALE} decimal places",
-    examples=["59.90"])]
+Money = Annotated[
+    Decimal,
+    Meta(
+        description=f'an amount: a JSON number or a decimal string such as "59.90"; 0 to {MONEY_MAX}, '
+        f"at most {MONEY_SCALE} decimal places",
+        examples=["59.90"],
+    ),
+]
 SessionId = Annotated[str, Meta(min_length=8, max_length=64)]
 
 
@@ -82,7 +89,9 @@ class Payment(Struct, forbid_unknown_fields=True, omit_defaults=True):
     order_id: Short
     error_code: Short | None = None
     error_message: Text | None = None
-    details: Annotated[dict[str, Any], Meta(description=details_limits.DESCRIPTION)] | None = None  # limits: check_rules
+    details: Annotated[dict[str, Any], Meta(description=details_limits.DESCRIPTION)] | None = (
+        None  # limits: check_rules
+    )
     items: Annotated[list[Item], Meta(max_length=200)] | None = None
 
 
@@ -192,8 +201,9 @@ def money_text(d: Decimal) -> str:
 
 
 def _bad_money(where: str) -> ContractError:  # the value is not repeated: it could be anything, card data too
-    return ContractError(f"an amount must be a decimal from 0 to {MONEY_MAX} with at most {MONEY_SCALE} "
-                         f"decimal places - at `{where}`")
+    return ContractError(
+        f"an amount must be a decimal from 0 to {MONEY_MAX} with at most {MONEY_SCALE} decimal places - at `{where}`"
+    )
 
 
 def _check_prices(items: list[Item], where: str) -> None:
@@ -272,7 +282,7 @@ def location_of(ev: Event) -> str | None:
 
 # --- the raw-events table, derived from Event ---------------------------------------------------
 def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def _json(v: Any) -> str:
@@ -293,7 +303,11 @@ COLUMNS: tuple[_Col, ...] = (
     ("path", "String", lambda e: (e.page.path or "") if e.page else ""),
     ("items", "String", lambda e: _json(e.checkout.items if e.checkout else (e.payment.items if e.payment else None))),
     ("total", MONEY_TYPE, lambda e: e.checkout.total if e.checkout else (e.payment.amount if e.payment else _NO_MONEY)),
-    ("currency", "LowCardinality(String)", lambda e: e.checkout.currency if e.checkout else (e.payment.currency if e.payment else "")),
+    (
+        "currency",
+        "LowCardinality(String)",
+        lambda e: e.checkout.currency if e.checkout else (e.payment.currency if e.payment else ""),
+    ),
     ("payment_method", "LowCardinality(String)", lambda e: e.payment.method if e.payment else ""),
     ("order_id", "String", lambda e: e.payment.order_id if e.payment else ""),
     ("error_code", "LowCardinality(String)", lambda e: (e.payment.error_code or "") if e.payment else ""),

@@ -33,8 +33,13 @@ EPOCH_MS_MIN, EPOCH_MS_MAX = 946_684_800_000, 32_503_680_000_000
 
 # ``check_rules`` as data: the part each event type must carry (present and not null), and which types
 # may carry each part at all (elsewhere it must be absent or null).
-_NEEDS = {"page_view": "page", "checkout_started": "checkout", "payment_started": "payment",
-          "payment_succeeded": "payment", "payment_failed": "payment"}
+_NEEDS = {
+    "page_view": "page",
+    "checkout_started": "checkout",
+    "payment_started": "payment",
+    "payment_succeeded": "payment",
+    "payment_failed": "payment",
+}
 _ALLOWED_ON = {
     "checkout": frozenset({"checkout_started"}),
     "payment": frozenset(t for t in EVENT_TYPES if t.startswith("payment_")),
@@ -55,8 +60,15 @@ def _not_null(prop: dict) -> dict:
     return {k: v for k, v in out.items() if k != "default"}
 
 
-def _variant(base: dict, title: str, enum_field: str, values: list[str], needs: list[str],
-             forbids: list[str] = (), replace: dict | None = None) -> dict:
+def _variant(
+    base: dict,
+    title: str,
+    enum_field: str,
+    values: list[str],
+    needs: list[str],
+    forbids: list[str] = (),
+    replace: dict | None = None,
+) -> dict:
     s = copy.deepcopy(base)
     s["title"] = title
     s["properties"][enum_field] = {"const": values[0]} if len(values) == 1 else {"enum": values}
@@ -76,11 +88,14 @@ def _money(node: dict) -> dict:
     aside). The string's pattern is the plain spelling; the gateway also reads Python's other decimal
     spellings (exponent, underscores), which the contract does not promise."""
     top, scale = f"{contract.MONEY_MAX:f}", contract.MONEY_SCALE
-    plain = (rf"^(?:[0-9]{{1,{len(top) - 1}}}(?:\.[0-9]{{1,{scale}}}0*)?|{top}(?:\.0+)?)$")
-    return {"description": node.get("description", "an amount"), "anyOf": [
-        {"type": "number", "minimum": 0, "maximum": int(contract.MONEY_MAX), "multipleOf": float(10 ** -scale)},
-        {"type": "string", "pattern": plain, "examples": node.get("examples", [])},
-    ]}
+    plain = rf"^(?:[0-9]{{1,{len(top) - 1}}}(?:\.[0-9]{{1,{scale}}}0*)?|{top}(?:\.0+)?)$"
+    return {
+        "description": node.get("description", "an amount"),
+        "anyOf": [
+            {"type": "number", "minimum": 0, "maximum": int(contract.MONEY_MAX), "multipleOf": float(10**-scale)},
+            {"type": "string", "pattern": plain, "examples": node.get("examples", [])},
+        ],
+    }
 
 
 def _replace_decimals(node):
@@ -94,12 +109,19 @@ def _replace_decimals(node):
 
 
 def _ts_schema(max_skew_s: int | None) -> dict:
-    bound = (f" Live events: at most {max_skew_s} s from the gateway's clock either way (max_clock_skew_s); "
-             "backfill (server keys): up to the event TTL back." if max_skew_s else "")
-    return {"description": "The sender's time." + bound, "anyOf": [
-        {"type": "string", "format": "date-time", "description": "RFC 3339, with a time zone offset"},
-        {"type": "integer", "minimum": EPOCH_MS_MIN, "maximum": EPOCH_MS_MAX, "description": "epoch milliseconds"},
-    ]}
+    bound = (
+        f" Live events: at most {max_skew_s} s from the gateway's clock either way (max_clock_skew_s); "
+        "backfill (server keys): up to the event TTL back."
+        if max_skew_s
+        else ""
+    )
+    return {
+        "description": "The sender's time." + bound,
+        "anyOf": [
+            {"type": "string", "format": "date-time", "description": "RFC 3339, with a time zone offset"},
+            {"type": "integer", "minimum": EPOCH_MS_MIN, "maximum": EPOCH_MS_MAX, "description": "epoch milliseconds"},
+        ],
+    }
 
 
 def events_components(max_skew_s: int | None = None) -> dict[str, dict]:
@@ -131,23 +153,38 @@ def events_components(max_skew_s: int | None = None) -> dict[str, dict]:
         forbids = [part for part, types in _ALLOWED_ON.items() if t not in types]
         replace = {"payment": _ref("PaymentFailure")} if t == "payment_failed" else None
         v = _variant(event, f"Event ({t})", "type", [t], [_NEEDS[t]] if t in _NEEDS else [], forbids, replace)
-        v["description"] = (f"A {t} event. At most {MAX_EVENT_BYTES} bytes of JSON; no value or key may look "
-                            "like a card number (13-19 digits passing Luhn) or be a card security code field; "
-                            "integers written as integers (2, not 2.0).")
+        v["description"] = (
+            f"A {t} event. At most {MAX_EVENT_BYTES} bytes of JSON; no value or key may look "
+            "like a card number (13-19 digits passing Luhn) or be a card security code field; "
+            "integers written as integers (2, not 2.0)."
+        )
         out[_name(v["title"])] = v
         variants.append(_ref(_name(v["title"])))
-    out["Event"] = {"title": "Event", "description": "One event of the v1 contract (docs/ingest.md, SPEC §3).",
-                    "oneOf": variants}
-    out["EventBatch"] = {
-        "title": "EventBatch", "type": "object", "required": ["events"],
-        "properties": {"events": {
-            "type": "array", "minItems": 1, "maxItems": MAX_BATCH, "contains": _ref("Event"),
-            "description": "At least one valid event; every other item is rejected on its own (its index and "
-                           "the reason in the 202 body) while the valid ones are accepted.",
-        }},
+    out["Event"] = {
+        "title": "Event",
+        "description": "One event of the v1 contract (docs/ingest.md, SPEC §3).",
+        "oneOf": variants,
     }
-    out["EventsBody"] = {"title": "EventsBody", "anyOf": [_ref("Event"), _ref("EventBatch")],
-                         "description": f"One event or {{\"events\": [...]}}; at most {MAX_BODY_BYTES} bytes."}
+    out["EventBatch"] = {
+        "title": "EventBatch",
+        "type": "object",
+        "required": ["events"],
+        "properties": {
+            "events": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_BATCH,
+                "contains": _ref("Event"),
+                "description": "At least one valid event; every other item is rejected on its own (its index and "
+                "the reason in the 202 body) while the valid ones are accepted.",
+            }
+        },
+    }
+    out["EventsBody"] = {
+        "title": "EventsBody",
+        "anyOf": [_ref("Event"), _ref("EventBatch")],
+        "description": f'One event or {{"events": [...]}}; at most {MAX_BODY_BYTES} bytes.',
+    }
     return out
 
 

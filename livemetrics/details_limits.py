@@ -16,9 +16,11 @@ MAX_ENTRIES = 100  # keys and list items, at every level together
 MAX_KEY_CHARS = 100
 MAX_STRING_CHARS = 1024
 MAX_BYTES = 8 * 1024  # `details` encoded as JSON
-DESCRIPTION = (f"free-form provider details: at most {MAX_DEPTH} levels deep, {MAX_ENTRIES} keys and list items "
-               f"in all, keys of at most {MAX_KEY_CHARS} characters, strings of at most {MAX_STRING_CHARS}, "
-               f"{MAX_BYTES} bytes as JSON; never card data")
+DESCRIPTION = (
+    f"free-form provider details: at most {MAX_DEPTH} levels deep, {MAX_ENTRIES} keys and list items "
+    f"in all, keys of at most {MAX_KEY_CHARS} characters, strings of at most {MAX_STRING_CHARS}, "
+    f"{MAX_BYTES} bytes as JSON; never card data"
+)
 
 _encode = msgspec.json.Encoder().encode
 
@@ -39,19 +41,25 @@ def details_error(details: dict[str, Any], path: str = "$.payment.details") -> s
             return f"`payment.details` is nested deeper than {MAX_DEPTH} levels - at `{_where(path, parts)}`"
         entries += len(value)
         if entries > MAX_ENTRIES:
-            return f"`payment.details` has more than {MAX_ENTRIES} keys and list items in all - at `{_where(path, parts)}`"
+            return (
+                f"`payment.details` has more than {MAX_ENTRIES} keys and list items in all - at `{_where(path, parts)}`"
+            )
         kids = []
-        for k, v in (value.items() if value.__class__ is dict else enumerate(value)):
+        for k, v in value.items() if value.__class__ is dict else enumerate(value):
             if k.__class__ is str:
                 if len(k) > MAX_KEY_CHARS:
-                    return (f"a key of {len(k)} characters is over the limit of {MAX_KEY_CHARS} "
-                            f"(it starts {k[:20]!r}) - at `{_where(path, parts)}`")
+                    return (
+                        f"a key of {len(k)} characters is over the limit of {MAX_KEY_CHARS} "
+                        f"(it starts {k[:20]!r}) - at `{_where(path, parts)}`"
+                    )
                 bound += 6 * len(k) + 4
             cls = v.__class__
             if cls is str:
                 if len(v) > MAX_STRING_CHARS:
-                    return (f"a string of {len(v)} characters is over the limit of {MAX_STRING_CHARS} "
-                            f"- at `{_where(path, parts + (k,))}`")
+                    return (
+                        f"a string of {len(v)} characters is over the limit of {MAX_STRING_CHARS} "
+                        f"- at `{_where(path, parts + (k,))}`"
+                    )
                 bound += 6 * len(v) + 3
             elif cls is dict or cls is list:
                 kids.append((v, parts + (k,), depth + 1))

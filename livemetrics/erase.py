@@ -49,13 +49,17 @@ def erase(settings: Settings, email: str | None = None, phone: str | None = None
     match = " OR ".join(who)
     note = " OR ".join(
         (["positionCaseInsensitive(note, {email:String}) > 0"] if email else [])
-        + (["position(replaceRegexpAll(note, '[^0-9]', ''), {digits:String}) > 0"] if phone else []))
+        + (["position(replaceRegexpAll(note, '[^0-9]', ''), {digits:String}) > 0"] if phone else [])
+    )
 
     def count(table: str, where: str) -> int:
         return int(c.query(f"SELECT count() FROM {db}.{table} WHERE {where}", parameters=params).result_rows[0][0])
 
-    removed = {"events": count("events", match), "payment_errors": count("payment_errors", match),
-               "payment_error_status": count("payment_error_status", note)}
+    removed = {
+        "events": count("events", match),
+        "payment_errors": count("payment_errors", match),
+        "payment_error_status": count("payment_error_status", note),
+    }
     blank = ", ".join(f"{col} = ''" for col in PII_COLUMNS)
     if removed["events"]:
         c.command(f"ALTER TABLE {db}.events UPDATE {blank} WHERE {match}", parameters=params, settings=_SYNC)
@@ -91,8 +95,12 @@ def _via_api(settings: Settings, email: str | None, phone: str | None) -> dict[s
 
     url = f"http://{settings.host}:{settings.api_port}/v1/admin/erase"
     try:
-        r = httpx.post(url, json={"email": email, "phone": phone}, timeout=300,
-                       headers={"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"})
+        r = httpx.post(
+            url,
+            json={"email": email, "phone": phone},
+            timeout=300,
+            headers={"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"},
+        )
     except httpx.TransportError:
         return None
     if r.status_code != 200:

@@ -36,9 +36,12 @@ def phone_digits(phone: str | None) -> str:
 def notice(email: str | None, phone: str | None, at_ms: int | None = None) -> dict[str, Any]:
     """The record for one erase request (at least one of email, phone)."""
     salt = os.urandom(16)
-    return {"salt": salt.hex(), "at": int(time.time() * 1000) if at_ms is None else at_ms,
-            "email": _mac(salt, norm_email(email)) if norm_email(email) else "",
-            "phone": _mac(salt, phone_digits(phone)) if phone_digits(phone) else ""}
+    return {
+        "salt": salt.hex(),
+        "at": int(time.time() * 1000) if at_ms is None else at_ms,
+        "email": _mac(salt, norm_email(email)) if norm_email(email) else "",
+        "phone": _mac(salt, phone_digits(phone)) if phone_digits(phone) else "",
+    }
 
 
 def matches(record: dict[str, Any], alert: dict[str, Any]) -> bool:
@@ -54,8 +57,10 @@ def matches(record: dict[str, Any], alert: dict[str, Any]) -> bool:
     except ValueError:
         return False
     email, digits = norm_email(cust.get("email")), phone_digits(cust.get("phone"))
-    return bool((record.get("email") and email and hmac.compare_digest(_mac(salt, email), record["email"]))
-                or (record.get("phone") and digits and hmac.compare_digest(_mac(salt, digits), record["phone"])))
+    return bool(
+        (record.get("email") and email and hmac.compare_digest(_mac(salt, email), record["email"]))
+        or (record.get("phone") and digits and hmac.compare_digest(_mac(salt, digits), record["phone"]))
+    )
 
 
 def publish(settings, email: str | None, phone: str | None) -> None:
@@ -66,10 +71,15 @@ def publish(settings, email: str | None, phone: str | None) -> None:
 
     p = Producer(producer_config(settings, log_level=4))
     err: list[Exception] = []
-    p.produce(settings.topic("erasures"), value=_enc.encode(notice(email, phone)),
-              on_delivery=lambda e, m: err.append(e) if e else None)
+    p.produce(
+        settings.topic("erasures"),
+        value=_enc.encode(notice(email, phone)),
+        on_delivery=lambda e, m: err.append(e) if e else None,
+    )
     if p.flush(settings.delivery_timeout_ms / 1000 + 5) or err:
-        raise RuntimeError(f"ClickHouse is erased, but running API processes could not be told (Kafka: "
-                           f"{err[0] if err else 'timed out'}): their recent alerts may show the customer until "
-                           "they restart; run the command again (an upgraded cluster may first need the "
-                           "`erasures` topic: `livemetrics kafka topics`)")
+        raise RuntimeError(
+            f"ClickHouse is erased, but running API processes could not be told (Kafka: "
+            f"{err[0] if err else 'timed out'}): their recent alerts may show the customer until "
+            "they restart; run the command again (an upgraded cluster may first need the "
+            "`erasures` topic: `livemetrics kafka topics`)"
+        )

@@ -130,8 +130,9 @@ def check_port(host: str, port: int, what: str) -> None:
                 raise
             pids = [p for p in port_holders(port) if p != os.getpid()]
             who = ", ".join(describe(p) for p in pids) or "another process (not visible to this user)"
-            raise InUse(f"cannot listen on {host}:{port} for {what}: {exc.strerror}: "
-                        f"port {port} is in use by {who}") from None
+            raise InUse(
+                f"cannot listen on {host}:{port} for {what}: {exc.strerror}: port {port} is in use by {who}"
+            ) from None
 
 
 def _pids() -> list[int]:

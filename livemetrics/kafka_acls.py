@@ -61,9 +61,15 @@ def acl_bindings(s: Settings) -> list:
     from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
 
     return [
-        AclBinding(ResourceType[r.resource.upper()], r.name,
-                   ResourcePatternType.PREFIXED if r.prefixed else ResourcePatternType.LITERAL,
-                   f"User:{r.principal}", "*", AclOperation[r.operation.upper()], AclPermissionType.ALLOW)
+        AclBinding(
+            ResourceType[r.resource.upper()],
+            r.name,
+            ResourcePatternType.PREFIXED if r.prefixed else ResourcePatternType.LITERAL,
+            f"User:{r.principal}",
+            "*",
+            AclOperation[r.operation.upper()],
+            AclPermissionType.ALLOW,
+        )
         for r in acl_rules(s)
     ]
 
@@ -91,18 +97,27 @@ def _wait_in_force(s: Settings, bindings: list, timeout: float) -> None:
     after `kafka topics` was refused (TOPIC_AUTHORIZATION_FAILED) by a broker that had not yet."""
     import time
 
-    from confluent_kafka.admin import (AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
-                                       ResourcePatternType, ResourceType)
+    from confluent_kafka.admin import (
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        AdminClient,
+        ResourcePatternType,
+        ResourceType,
+    )
 
     from livemetrics.kafka_config import admin_config, as_admin
 
-    everything = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
-                                  AclPermissionType.ANY)
+    everything = AclBindingFilter(
+        ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY
+    )
     wanted = {str(b) for b in bindings}
     deadline = time.monotonic() + timeout
     for address in s.kafka_bootstrap.split(","):  # a client of one address asks that broker
         broker = AdminClient(admin_config(as_admin(s).model_copy(update={"kafka_bootstrap": address})))
         while wanted - {str(b) for b in broker.describe_acls(everything, request_timeout=timeout).result()}:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the ACLs were created but broker {address} did not list them within {timeout:.0f}s")
+                raise TimeoutError(
+                    f"the ACLs were created but broker {address} did not list them within {timeout:.0f}s"
+                )
             time.sleep(0.1)

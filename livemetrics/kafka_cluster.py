@@ -50,28 +50,32 @@ class ClusterNode(LocalKafka):
         props = self.home / "server.properties"
         props.touch(mode=0o600)
         props.chmod(0o600)  # secure mode writes the admin password into it
-        props.write_text("\n".join([
-            "process.roles=broker,controller",
-            f"node.id={self.node_id}",
-            f"controller.quorum.voters={self.voters}",
-            *listener_lines(self.settings, host, port, cport),
-            f"log.dirs={self.home / 'data'}",
-            "num.partitions=3",
-            f"default.replication.factor={self.replicas}",
-            f"min.insync.replicas={isr}",
-            # A replica that missed acknowledged writes never leads: a partition waits for an in-sync one.
-            "unclean.leader.election.enable=false",
-            f"offsets.topic.replication.factor={self.replicas}",
-            "offsets.topic.num.partitions=10",
-            f"transaction.state.log.replication.factor={self.replicas}",
-            f"transaction.state.log.min.isr={isr}",
-            f"share.coordinator.state.topic.replication.factor={self.replicas}",
-            f"share.coordinator.state.topic.min.isr={isr}",
-            "group.initial.rebalance.delay.ms=0",
-            "auto.create.topics.enable=false",
-            "log.retention.check.interval.ms=60000",
-            "",
-        ]))
+        props.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    f"node.id={self.node_id}",
+                    f"controller.quorum.voters={self.voters}",
+                    *listener_lines(self.settings, host, port, cport),
+                    f"log.dirs={self.home / 'data'}",
+                    "num.partitions=3",
+                    f"default.replication.factor={self.replicas}",
+                    f"min.insync.replicas={isr}",
+                    # A replica that missed acknowledged writes never leads: a partition waits for an in-sync one.
+                    "unclean.leader.election.enable=false",
+                    f"offsets.topic.replication.factor={self.replicas}",
+                    "offsets.topic.num.partitions=10",
+                    f"transaction.state.log.replication.factor={self.replicas}",
+                    f"transaction.state.log.min.isr={isr}",
+                    f"share.coordinator.state.topic.replication.factor={self.replicas}",
+                    f"share.coordinator.state.topic.min.isr={isr}",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=false",
+                    "log.retention.check.interval.ms=60000",
+                    "",
+                ]
+            )
+        )
         return props
 
     def _java(self, *args: str, heap: str | None = None) -> list[str]:
@@ -86,12 +90,22 @@ class ClusterNode(LocalKafka):
         if self.check_formatted():
             return
         proc = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id or self.cluster_id}", "-c", str(props),
-                       "--ignore-formatted", *format_args(self.settings)),
-            capture_output=True, text=True,
+            self._java(
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={cluster_id or self.cluster_id}",
+                "-c",
+                str(props),
+                "--ignore-formatted",
+                *format_args(self.settings),
+            ),
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
-            raise KafkaLaunchError(f"kafka storage format of node {self.node_id} failed:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+            raise KafkaLaunchError(
+                f"kafka storage format of node {self.node_id} failed:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}"
+            )
         self.security_marker.write_text(self.settings.kafka_security + "\n")
 
 
@@ -107,21 +121,35 @@ class LocalCluster:
         if recorded and ports is None:
             ports = [tuple(n) for n in recorded["ports"]]
             if brokers is not None and brokers != len(ports):
-                raise KafkaLaunchError(f"a cluster of {len(ports)} nodes lives in {self.dir}; stop it and remove that "
-                                       f"directory (its data goes with it) to run {brokers}")
+                raise KafkaLaunchError(
+                    f"a cluster of {len(ports)} nodes lives in {self.dir}; stop it and remove that "
+                    f"directory (its data goes with it) to run {brokers}"
+                )
         brokers = len(ports) if ports else (brokers or 3)
         if brokers < 1:
             raise KafkaLaunchError(f"--brokers must be at least 1, got {brokers}")
         self.ports = ports or default_ports(settings, brokers)
         if len(self.ports) != brokers:
             raise KafkaLaunchError(f"{brokers} brokers need {brokers} addresses, got {len(self.ports)}")
-        self.cluster_id = (recorded or {}).get("cluster_id") or base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self.cluster_id = (recorded or {}).get("cluster_id") or base64.urlsafe_b64encode(
+            uuid.uuid4().bytes
+        ).decode().rstrip("=")
         voters = ",".join(f"{i + 1}@{HOST}:{c}" for i, (_, c) in enumerate(self.ports))
         replicas = min(3, brokers)
         self.nodes = [
-            ClusterNode(settings.model_copy(update={"kafka_bootstrap": f"{HOST}:{p}", "kafka_controller_port": c,
-                                                    "kafka_heap": settings.kafka_cluster_heap}),
-                        node_id=i + 1, voters=voters, replicas=replicas, cluster_id=self.cluster_id)
+            ClusterNode(
+                settings.model_copy(
+                    update={
+                        "kafka_bootstrap": f"{HOST}:{p}",
+                        "kafka_controller_port": c,
+                        "kafka_heap": settings.kafka_cluster_heap,
+                    }
+                ),
+                node_id=i + 1,
+                voters=voters,
+                replicas=replicas,
+                cluster_id=self.cluster_id,
+            )
             for i, (p, c) in enumerate(self.ports)
         ]
 
@@ -135,7 +163,9 @@ class LocalCluster:
         s = self.settings
         rf = s.replication_factor if s.replication_factor > 1 else min(3, len(self.nodes))
         isr = s.min_insync_replicas if s.min_insync_replicas > 1 else max(1, rf - 1)
-        return s.model_copy(update={"kafka_bootstrap": self.bootstrap, "replication_factor": rf, "min_insync_replicas": isr})
+        return s.model_copy(
+            update={"kafka_bootstrap": self.bootstrap, "replication_factor": rf, "min_insync_replicas": isr}
+        )
 
     def _recorded(self) -> dict | None:
         try:
@@ -151,7 +181,9 @@ class LocalCluster:
         quorum of controllers runs, so they cannot be started one after the other)."""
         self.nodes[0].provision(quiet=quiet)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.record.write_text(json.dumps({"cluster_id": self.cluster_id, "ports": self.ports, "bootstrap": self.bootstrap}))
+        self.record.write_text(
+            json.dumps({"cluster_id": self.cluster_id, "ports": self.ports, "bootstrap": self.bootstrap})
+        )
         launched = []
         for node in self.nodes:
             if node.pid():

@@ -20,12 +20,16 @@ def cluster_command(s: Settings, action: str, brokers: int) -> int:
         if action == "start":
             print(cluster.start())
             created = create_topics(clients)
-            print(f"topics: {len(created)} created" if created else "topics: all present",
-                  f"({clients.replication_factor} replicas, min.insync.replicas={clients.min_insync_replicas})")
-            print("clients of this cluster need:\n"
-                  f"  export LIVEMETRICS_KAFKA_BOOTSTRAP={clients.kafka_bootstrap}\n"
-                  f"  export LIVEMETRICS_REPLICATION_FACTOR={clients.replication_factor}\n"
-                  f"  export LIVEMETRICS_MIN_INSYNC_REPLICAS={clients.min_insync_replicas}")
+            print(
+                f"topics: {len(created)} created" if created else "topics: all present",
+                f"({clients.replication_factor} replicas, min.insync.replicas={clients.min_insync_replicas})",
+            )
+            print(
+                "clients of this cluster need:\n"
+                f"  export LIVEMETRICS_KAFKA_BOOTSTRAP={clients.kafka_bootstrap}\n"
+                f"  export LIVEMETRICS_REPLICATION_FACTOR={clients.replication_factor}\n"
+                f"  export LIVEMETRICS_MIN_INSYNC_REPLICAS={clients.min_insync_replicas}"
+            )
         elif action == "stop":
             print(cluster.stop())
         elif action == "topics":

@@ -6,7 +6,6 @@ from typing import Any
 
 from livemetrics.settings import Settings
 
-
 SCRAM = "SCRAM-SHA-512"
 ROLES = ("admin", "gateway", "worker", "api")  # the Kafka principals of secure mode, one per kind of process
 # Characters a password may hold: it is written into the broker's JAAS config and `kafka-storage format
@@ -20,11 +19,15 @@ def role_password(s: Settings, role: str) -> str:
     var = f"LIVEMETRICS_KAFKA_{role.upper()}_PASSWORD"
     password = getattr(s, f"kafka_{role}_password").get_secret_value()
     if not password:
-        raise ValueError(f"{var} is not set: LIVEMETRICS_KAFKA_SECURITY=sasl needs the password of the Kafka "
-                         f"principal '{role}' (e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')")
+        raise ValueError(
+            f"{var} is not set: LIVEMETRICS_KAFKA_SECURITY=sasl needs the password of the Kafka "
+            f"principal '{role}' (e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
     if len(password) < MIN_PASSWORD_LENGTH or not set(password) <= PASSWORD_ALPHABET:
-        raise ValueError(f"{var} must be at least {MIN_PASSWORD_LENGTH} characters of letters, digits and -_.~ "
-                         f"(e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')")
+        raise ValueError(
+            f"{var} must be at least {MIN_PASSWORD_LENGTH} characters of letters, digits and -_.~ "
+            f"(e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
     return password
 
 
@@ -35,8 +38,12 @@ def as_admin(s: Settings) -> Settings:
 
 def _security(s: Settings) -> dict[str, Any]:
     if s.kafka_security == "sasl":
-        return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": SCRAM, "sasl.username": s.kafka_role,
-                "sasl.password": role_password(s, s.kafka_role)}
+        return {
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": SCRAM,
+            "sasl.username": s.kafka_role,
+            "sasl.password": role_password(s, s.kafka_role),
+        }
     conf: dict[str, Any] = {"security.protocol": s.kafka_security_protocol}
     if s.kafka_sasl_mechanism:
         conf["sasl.mechanism"] = s.kafka_sasl_mechanism
@@ -68,8 +75,15 @@ def producer_config(s: Settings, **overrides: Any) -> dict[str, Any]:
 def changelog_producer_config(s: Settings, **overrides: Any) -> dict[str, Any]:
     """The stream worker's table-changelog producer (streams/changelog.py): durable like
     ``producer_config``, with room for a large batch of rows in flight."""
-    conf = producer_config(s, **{"linger.ms": 5, "queue.buffering.max.messages": 1_000_000,
-                                 "queue.buffering.max.kbytes": 1_048_576, "batch.size": 1_000_000})
+    conf = producer_config(
+        s,
+        **{
+            "linger.ms": 5,
+            "queue.buffering.max.messages": 1_000_000,
+            "queue.buffering.max.kbytes": 1_048_576,
+            "batch.size": 1_000_000,
+        },
+    )
     conf.update(overrides)
     return conf
 

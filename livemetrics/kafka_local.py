@@ -59,16 +59,22 @@ class LocalKafka:
     def check_tools(self) -> None:
         java = shutil.which("java")
         if not java:
-            raise KafkaLaunchError("Java 17+ is needed for the local Kafka broker: install a JDK (e.g. apt-get install -y openjdk-17-jre-headless)")
+            raise KafkaLaunchError(
+                "Java 17+ is needed for the local Kafka broker: install a JDK (e.g. apt-get install -y openjdk-17-jre-headless)"
+            )
         out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
         try:
             major = int(out.split('"')[1].split(".")[0])
         except (IndexError, ValueError):
             major = 0
         if major < 17:
-            raise KafkaLaunchError(f"Java 17+ is needed for the local Kafka broker; found: {out.splitlines()[0] if out else 'unknown'}")
+            raise KafkaLaunchError(
+                f"Java 17+ is needed for the local Kafka broker; found: {out.splitlines()[0] if out else 'unknown'}"
+            )
         if not self.lib_dir.exists() and not shutil.which("mvn"):
-            raise KafkaLaunchError("Maven is needed once to download the Kafka broker from Maven Central: apt-get install -y maven")
+            raise KafkaLaunchError(
+                "Maven is needed once to download the Kafka broker from Maven Central: apt-get install -y maven"
+            )
 
     def provision(self, quiet: bool = False) -> Path:
         """Resolve the broker's runtime classpath into the cache (once)."""
@@ -89,14 +95,27 @@ class LocalKafka:
 """
         )
         if not quiet:
-            print(f"Downloading Apache Kafka {self.settings.kafka_version} from Maven Central (once) ...", file=sys.stderr)
+            print(
+                f"Downloading Apache Kafka {self.settings.kafka_version} from Maven Central (once) ...", file=sys.stderr
+            )
         proc = subprocess.run(
-            ["mvn", "-B", "-q", "-f", str(work / "pom.xml"), "dependency:copy-dependencies",
-             f"-DoutputDirectory={self.lib_dir}", "-DincludeScope=runtime"],
-            capture_output=True, text=True,
+            [
+                "mvn",
+                "-B",
+                "-q",
+                "-f",
+                str(work / "pom.xml"),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={self.lib_dir}",
+                "-DincludeScope=runtime",
+            ],
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
-            raise KafkaLaunchError(f"Maven could not resolve Kafka {self.settings.kafka_version}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+            raise KafkaLaunchError(
+                f"Maven could not resolve Kafka {self.settings.kafka_version}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+            )
         marker.write_text("ok\n")
         return self.lib_dir
 
@@ -107,24 +126,26 @@ class LocalKafka:
         props.touch(mode=0o600)
         props.chmod(0o600)  # secure mode writes the admin password into it
         props.write_text(
-            "\n".join([
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@{host}:{cport}",
-                *listener_lines(self.settings, host, port, cport),
-                f"log.dirs={self.home / 'data'}",
-                "num.partitions=3",
-                "offsets.topic.replication.factor=1",
-                "offsets.topic.num.partitions=10",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "share.coordinator.state.topic.replication.factor=1",
-                "group.initial.rebalance.delay.ms=0",
-                # Topics are created explicitly by `livemetrics kafka start` / the worker.
-                "auto.create.topics.enable=false",
-                "log.retention.check.interval.ms=60000",
-                "",
-            ])
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@{host}:{cport}",
+                    *listener_lines(self.settings, host, port, cport),
+                    f"log.dirs={self.home / 'data'}",
+                    "num.partitions=3",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=10",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    # Topics are created explicitly by `livemetrics kafka start` / the worker.
+                    "auto.create.topics.enable=false",
+                    "log.retention.check.interval.ms=60000",
+                    "",
+                ]
+            )
         )
         return props
 
@@ -132,9 +153,14 @@ class LocalKafka:
         cmd = [shutil.which("java") or "java"]
         if heap:
             cmd += [f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
-        cmd += ["-Djava.awt.headless=true", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                "-Dorg.slf4j.simpleLogger.log.kafka.server.KafkaRaftServer=info",
-                "-cp", f"{self.lib_dir}/*", *args]
+        cmd += [
+            "-Djava.awt.headless=true",
+            "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+            "-Dorg.slf4j.simpleLogger.log.kafka.server.KafkaRaftServer=info",
+            "-cp",
+            f"{self.lib_dir}/*",
+            *args,
+        ]
         return cmd
 
     def format_storage(self, props: Path, cluster_id: str | None = None) -> None:
@@ -144,9 +170,18 @@ class LocalKafka:
         # by the storage tool's argument parser, so pass it as `--cluster-id=<id>`.
         cid = cluster_id or base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         proc = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cid}", "-c", str(props), "--standalone", "--ignore-formatted",
-                       *format_args(self.settings)),
-            capture_output=True, text=True,
+            self._java(
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={cid}",
+                "-c",
+                str(props),
+                "--standalone",
+                "--ignore-formatted",
+                *format_args(self.settings),
+            ),
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
             raise KafkaLaunchError(f"kafka storage format failed:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
@@ -169,7 +204,8 @@ class LocalKafka:
             raise KafkaLaunchError(
                 f"the broker's data in {self.home / 'data'} was formatted for LIVEMETRICS_KAFKA_SECURITY={formatted}, "
                 f"not {self.settings.kafka_security}: use that mode, or stop the broker and remove {self.home} "
-                "(its topics go with it)")
+                "(its topics go with it)"
+            )
         return True
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -219,7 +255,10 @@ class LocalKafka:
         with open(self.log_file, "ab") as log:
             proc = self.proc = subprocess.Popen(
                 self._java("kafka.Kafka", str(props), heap=self.settings.kafka_heap),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
                 preexec_fn=lifeline.preexec() if die_with_parent else None,  # java execs directly: no script between
             )
         self.pid_file.write_text(str(proc.pid))

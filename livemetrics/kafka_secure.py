@@ -41,11 +41,11 @@ def listener_lines(s: Settings, host: str, port: int, cport: int) -> list[str]:
         "inter.broker.listener.name=SASL_PLAINTEXT",
         f"sasl.enabled.mechanisms={SCRAM}",
         f"sasl.mechanism.inter.broker.protocol={SCRAM}",
-        f'listener.name.sasl_plaintext.{SCRAM.lower()}.sasl.jaas.config={_SCRAM_LOGIN} required '
+        f"listener.name.sasl_plaintext.{SCRAM.lower()}.sasl.jaas.config={_SCRAM_LOGIN} required "
         f'username="admin" password="{admin}";',
         "sasl.mechanism.controller.protocol=PLAIN",
         "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
-        f'listener.name.controller.plain.sasl.jaas.config={_PLAIN_LOGIN} required '
+        f"listener.name.controller.plain.sasl.jaas.config={_PLAIN_LOGIN} required "
         f'username="admin" password="{admin}" user_admin="{admin}";',
         f"authorizer.class.name={AUTHORIZER}",
         "super.users=User:admin",

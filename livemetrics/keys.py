@@ -19,10 +19,12 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -69,11 +71,18 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def new_key(kind_code: str, seller_id: str, label: str = "", **extra) -> tuple[str, KeyRecord]:
+def new_key(kind_code: str, seller_id: str, label: str = "", **extra: Any) -> tuple[str, KeyRecord]:
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(24)
-    rec = KeyRecord(key_id=key_id, kind=KINDS[kind_code], seller_id=seller_id, hash=_hash(secret),
-                    created_at=int(time.time()), label=label, **extra)
+    rec = KeyRecord(
+        key_id=key_id,
+        kind=KINDS[kind_code],
+        seller_id=seller_id,
+        hash=_hash(secret),
+        created_at=int(time.time()),
+        label=label,
+        **extra,
+    )
     return f"lm_{kind_code}_{key_id}_{secret}", rec
 
 
@@ -104,7 +113,7 @@ def unseal(rec: KeyRecord, kek: str) -> str | None:
     return secret if hmac.compare_digest(_hash(secret), rec.hash) else None
 
 
-def new_server_key(seller_id: str, kek: str, label: str = "server", **extra) -> tuple[str, KeyRecord]:
+def new_server_key(seller_id: str, kek: str, label: str = "server", **extra: Any) -> tuple[str, KeyRecord]:
     """A server key; its record carries the sealed secret so that gateways can verify signatures."""
     presented, rec = new_key("sk", seller_id, label=label, **extra)
     secret = presented.split("_", 3)[3]
@@ -134,9 +143,13 @@ def publish(settings: Settings, rec: KeyRecord) -> None:
     # A short-lived producer: librdkafka's info line about purging its idle background queue on
     # shutdown is noise in `sellers add` / `livemetrics up` output, so only warnings and errors show.
     p = Producer(producer_config(as_admin(settings), log_level=4))  # in secure mode only the admin writes keys
-    err: list[Exception] = []
-    p.produce(settings.topic("seller-keys"), key=rec.key_id.encode(), value=_enc.encode(rec),
-              on_delivery=lambda e, m: err.append(e) if e else None)
+    err: list[KafkaError] = []
+    p.produce(
+        settings.topic("seller-keys"),
+        key=rec.key_id.encode(),
+        value=_enc.encode(rec),
+        on_delivery=lambda e, m: err.append(e) if e else None,
+    )
     if p.flush(settings.delivery_timeout_ms / 1000 + 5) or err:
         raise RuntimeError(f"could not store the key in Kafka: {err[0] if err else 'timed out'}")
 
@@ -151,11 +164,13 @@ class KeyRegistry:
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.listeners: list = []  # called with each changed KeyRecord (e.g. to close sockets on revoke)
+        self.listeners: list[
+            Callable[[KeyRecord], None]
+        ] = []  # called with each changed KeyRecord (e.g. to close sockets on revoke)
         self.skipped = 0  # malformed records skipped (logged)
 
     # --- lifecycle ---------------------------------------------------------------------------
-    def start(self, wait_s: float = 15.0) -> "KeyRegistry":
+    def start(self, wait_s: float = 15.0) -> KeyRegistry:
         self._thread = threading.Thread(target=self._run, name="key-registry", daemon=True)
         self._thread.start()
         self._ready.wait(wait_s)
@@ -172,13 +187,21 @@ class KeyRegistry:
 
     def _run(self) -> None:
         topic = self.settings.topic("seller-keys")
-        c = Consumer({**base_config(self.settings), "group.id": "unused", "enable.auto.commit": False,
-                      "enable.partition.eof": True})
+        c = Consumer(
+            {
+                **base_config(self.settings),
+                "group.id": "unused",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            }
+        )
         try:
             while not self._stop.is_set():
                 try:
                     md = c.list_topics(topic, timeout=5)
-                    parts = list(md.topics[topic].partitions) if topic in md.topics and not md.topics[topic].error else []
+                    parts = (
+                        list(md.topics[topic].partitions) if topic in md.topics and not md.topics[topic].error else []
+                    )
                 except Exception:  # noqa: BLE001 - broker not up yet; keep trying
                     parts = []
                 if parts:
@@ -193,8 +216,8 @@ class KeyRegistry:
                 if msg is None:
                     continue
                 if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        eof.add(msg.partition())
+                    if msg.error().code() == KafkaError._PARTITION_EOF:  # type: ignore[union-attr]
+                        eof.add(msg.partition())  # type: ignore[arg-type]
                         if len(eof) == len(parts):
                             self._ready.set()
                     continue
@@ -202,20 +225,26 @@ class KeyRegistry:
         finally:
             c.close()
 
-    def _apply(self, msg) -> None:
+    def _apply(self, msg: Message) -> None:
         """Take one record of the topic in. A malformed one (not JSON, wrong fields, no key) is logged and
         skipped: one bad record must not stop every later key and revocation from arriving."""
         try:
-            if msg.value() is None:  # a tombstone: the key is gone
-                self._records.pop(msg.key().decode(), None)
+            value = msg.value()
+            if value is None:  # a tombstone: the key is gone
+                self._records.pop(msg.key().decode(), None)  # type: ignore[union-attr]  # no key: skipped below
                 return
-            rec = _dec.decode(msg.value())
+            rec = _dec.decode(value)
             if rec.kind not in KINDS.values() or not rec.key_id or not rec.seller_id:
                 raise ValueError(f"kind {rec.kind!r}, key_id {rec.key_id!r}, seller_id {rec.seller_id!r}")
         except Exception as exc:  # noqa: BLE001 - msgspec errors, a missing or non-UTF-8 key, the check above
             self.skipped += 1
-            log.warning("malformed seller-keys record at %s[%s]@%s skipped: %s", msg.topic(), msg.partition(),
-                        msg.offset(), str(exc)[:200] or type(exc).__name__)
+            log.warning(
+                "malformed seller-keys record at %s[%s]@%s skipped: %s",
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+                str(exc)[:200] or type(exc).__name__,
+            )
             return
         self._records[rec.key_id] = rec
         for fn in list(self.listeners):

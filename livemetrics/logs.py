@@ -21,8 +21,14 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
-               "msg": record.getMessage(), "service": self.service, "pid": record.process}
+        out = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "service": self.service,
+            "pid": record.process,
+        }
         out.update({k: v for k, v in vars(record).items() if k not in _STD and k not in out})
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)

@@ -4,19 +4,29 @@ from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_ACCEPTED = Counter("livemetrics_events_accepted_total", "Events made durable in Kafka", ["type"])
 EVENTS_REJECTED = Counter("livemetrics_events_rejected_total", "Events rejected by the gateway", ["reason"])
-DELIVERY_FAILURES = Counter("livemetrics_delivery_failures_total", "Requests answered 503 because Kafka did not confirm")
+DELIVERY_FAILURES = Counter(
+    "livemetrics_delivery_failures_total", "Requests answered 503 because Kafka did not confirm"
+)
 WS_CLIENTS = Gauge("livemetrics_ws_clients", "Open dashboard WebSockets")
 PUSH_LATENCY = Histogram(
-    "livemetrics_push_latency_seconds", "Snapshot as_of to WebSocket send",
+    "livemetrics_push_latency_seconds",
+    "Snapshot as_of to WebSocket send",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
 )
 CONSUMER_LAG = Gauge("livemetrics_consumer_lag", "Messages behind the end of a topic", ["consumer", "topic"])
 SINK_ROWS = Counter("livemetrics_sink_rows_total", "Rows inserted into ClickHouse", ["table"])
-SINK_BATCHES_FAILED = Counter("livemetrics_sink_batches_failed_total",
-                              "Sink batches whose store failed (transient: retried with backoff)")
+SINK_BATCHES_FAILED = Counter(
+    "livemetrics_sink_batches_failed_total", "Sink batches whose store failed (transient: retried with backoff)"
+)
 SINK_REFUSED = Counter("livemetrics_sink_refused_total", "Raw-topic messages ClickHouse refused, sent to dead-letter")
-SINK_LAG = Gauge("livemetrics_sink_lag_events", "Messages not stored in ClickHouse yet (high watermark - stored)",
-                 ["topic", "partition"])
-SINK_OLDEST_UNSTORED = Gauge("livemetrics_sink_oldest_unstored_seconds",
-                             "Age of the oldest message the sink holds and has not stored (0: none)")
-SINK_STALLED = Gauge("livemetrics_sink_stalled", "1 while the sink has a lag and has not stored anything for sink_stall_s")
+SINK_LAG = Gauge(
+    "livemetrics_sink_lag_events",
+    "Messages not stored in ClickHouse yet (high watermark - stored)",
+    ["topic", "partition"],
+)
+SINK_OLDEST_UNSTORED = Gauge(
+    "livemetrics_sink_oldest_unstored_seconds", "Age of the oldest message the sink holds and has not stored (0: none)"
+)
+SINK_STALLED = Gauge(
+    "livemetrics_sink_stalled", "1 while the sink has a lag and has not stored anything for sink_stall_s"
+)

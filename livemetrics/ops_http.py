@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
@@ -64,12 +64,18 @@ class OpsServer:
         self.service, self.host, self.port, self.ready = service, host, port, ready
         self._server: ThreadingHTTPServer | None = None
 
-    def start(self) -> "OpsServer | None":
+    def start(self) -> OpsServer | None:
         try:
             self._server = ThreadingHTTPServer((self.host, self.port), _handler(self.service, self.ready))
         except OSError as exc:
-            log.error("%s: cannot serve /healthz, /readyz, /metrics on %s:%s: %s (running without them)",
-                      self.service, self.host, self.port, exc, extra={"port": self.port})
+            log.error(
+                "%s: cannot serve /healthz, /readyz, /metrics on %s:%s: %s (running without them)",
+                self.service,
+                self.host,
+                self.port,
+                exc,
+                extra={"port": self.port},
+            )
             return None
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, name=f"{self.service}-ops-http", daemon=True).start()

@@ -14,9 +14,17 @@ def _serve(app, settings: Settings, port: int) -> int:
     import uvicorn
 
     # log_config=None: uvicorn keeps its hands off logging; its warnings reach the JSON handler (logs.py)
-    uvicorn.run(app, host=settings.host, port=port, log_level="warning", access_log=False, log_config=None,
-                timeout_graceful_shutdown=10, ws_ping_interval=20,
-                ws_max_size=settings.ws_max_message_bytes)  # a larger client message is refused unread (1009)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+        ws_ping_interval=20,
+        ws_max_size=settings.ws_max_message_bytes,
+    )  # a larger client message is refused unread (1009)
     return 0
 
 
@@ -33,9 +41,17 @@ def gateway(settings: Settings) -> int:
 
     logs.configure("gateway")  # each gateway worker process configures its own (producers/gateway/workers.py)
     check_port(settings.host, settings.gateway_port, "the gateway")  # InUse names the holder
-    options = dict(host=settings.host, port=settings.gateway_port, log_level="warning", access_log=False,
-                   log_config=None,
-                   timeout_graceful_shutdown=10, http="httptools", loop="uvloop", backlog=2048)
+    options = dict(
+        host=settings.host,
+        port=settings.gateway_port,
+        log_level="warning",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+        http="httptools",
+        loop="uvloop",
+        backlog=2048,
+    )
     if settings.gateway_workers > 1:  # one SO_REUSEPORT socket each (producers/gateway/workers.py)
         from producers.gateway.workers import metrics_dir, serve
 
@@ -63,14 +79,14 @@ def worker(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     import faust
 
-    from streams.app import load_agents
-
     from livemetrics import logs
+    from streams.app import load_agents
 
     logs.configure("worker")  # for what the agents' modules log at import; Faust sets the same up again
     app = load_agents()
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False,
-                          logging_config=logs.dict_config("worker"))  # JSON lines like every process
+    worker = faust.Worker(
+        app, loglevel="WARNING", quiet=True, redirect_stdouts=False, logging_config=logs.dict_config("worker")
+    )  # JSON lines like every process
     worker.spinner = None  # its cursor escape codes would land between the JSON lines of a log file
     worker.execute_from_commandline()
     return 0
@@ -138,13 +154,18 @@ def sellers(settings: Settings, args: argparse.Namespace) -> int:
         types = {"event_types": limits["event_types"]} if "event_types" in limits else {}
         print(f"seller:      {args.seller_id}")
         print(f"browser key: {make('browser', args.seller_id, 'browser', **extra, **limits)}")
-        print(f"read token:  {make('token', args.seller_id, 'dashboard', **({'can_read_pii': False} if args.no_pii else {}))}")
+        print(
+            f"read token:  {make('token', args.seller_id, 'dashboard', **({'can_read_pii': False} if args.no_pii else {}))}"
+        )
         if args.server_key:  # signed by the seller's server: never origin-checked
             print(f"server key:  {make('server', args.seller_id, 'server', **extra, **types)}")
         print("Keep the token and server key secret; they cannot be shown again.", file=sys.stderr)
         if not limits.get("origins") and not settings.dev_mode:
-            print("The browser key has no allowed origins: the gateway refuses it until you add them with "
-                  "`livemetrics sellers update <key id> --origin https://your-shop.example`.", file=sys.stderr)
+            print(
+                "The browser key has no allowed origins: the gateway refuses it until you add them with "
+                "`livemetrics sellers update <key id> --origin https://your-shop.example`.",
+                file=sys.stderr,
+            )
         return 0
     if args.action == "add-provider":  # the secret from stdin: never in argv or shell history
         from livemetrics.provider_keys import endpoint_path, new_provider_endpoint
@@ -166,7 +187,8 @@ def sellers(settings: Settings, args: argparse.Namespace) -> int:
                 expired = r.expires_at and r.expires_at < time.time()
                 state = "revoked" if r.revoked or expired else ("expires" if r.expires_at else "active")
                 limits = (f" origins={','.join(r.origins) or '(none)'}" if r.kind == "browser" else "") + (
-                    f" types={','.join(r.event_types)}" if r.event_types else "")
+                    f" types={','.join(r.event_types)}" if r.event_types else ""
+                )
                 print(f"{r.seller_id:20} {r.kind:8} {r.key_id:14} {state:8} {r.label}{limits}")
             return 0
         rec = reg.record(args.key_id)
@@ -175,17 +197,27 @@ def sellers(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         if args.action == "rotate":
             if rec.kind == "provider":
-                print(f"{rec.key_id} is a provider endpoint: add a new one with the provider's new signing secret "
-                      "(sellers add-provider), then revoke this one", file=sys.stderr)
+                print(
+                    f"{rec.key_id} is a provider endpoint: add a new one with the provider's new signing secret "
+                    "(sellers add-provider), then revoke this one",
+                    file=sys.stderr,
+                )
                 return 1
             if rec.revoked:
                 print(f"{rec.key_id} is revoked; add a new key instead", file=sys.stderr)
                 return 1
-            extra = {"rate_per_s": rec.rate_per_s, "can_read_pii": rec.can_read_pii,
-                     "origins": rec.origins, "event_types": rec.event_types}
+            extra = {
+                "rate_per_s": rec.rate_per_s,
+                "can_read_pii": rec.can_read_pii,
+                "origins": rec.origins,
+                "event_types": rec.event_types,
+            }
             presented = make(rec.kind, rec.seller_id, rec.label, **extra)
-            old = (msgspec.structs.replace(rec, expires_at=int(time.time()) + args.grace) if args.grace
-                   else msgspec.structs.replace(rec, revoked=True))
+            old = (
+                msgspec.structs.replace(rec, expires_at=int(time.time()) + args.grace)
+                if args.grace
+                else msgspec.structs.replace(rec, revoked=True)
+            )
             keys.publish(settings, old)
             print(f"new {rec.kind} key for {rec.seller_id}: {presented}")
             print(f"old key {rec.key_id} " + (f"works for {args.grace} s more" if args.grace else "revoked"))
@@ -200,8 +232,10 @@ def sellers(settings: Settings, args: argparse.Namespace) -> int:
                 print("nothing to change: give --origin, --event-types or --rate", file=sys.stderr)
                 return 2
             keys.publish(settings, msgspec.structs.replace(rec, **limits))
-            print(f"updated {rec.kind} {rec.key_id} of {rec.seller_id}: "
-                  + ", ".join(f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in limits.items()))
+            print(
+                f"updated {rec.kind} {rec.key_id} of {rec.seller_id}: "
+                + ", ".join(f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in limits.items())
+            )
             return 0
         keys.publish(settings, msgspec.structs.replace(rec, revoked=True))
         print(f"revoked {rec.kind} {rec.key_id} of {rec.seller_id}")

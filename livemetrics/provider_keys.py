@@ -24,10 +24,18 @@ def new_provider_endpoint(seller_id: str, provider: str, signing_secret: str, ke
         raise ValueError(f"unknown provider {provider!r}; one of: {', '.join(PROVIDERS)}")
     signing_secret = signing_secret.strip()
     if provider == "stripe" and not (signing_secret.startswith("whsec_") and len(signing_secret) >= 20):
-        raise ValueError("a Stripe signing secret starts with whsec_ (Stripe dashboard: Developers > Webhooks > "
-                         "your endpoint > Signing secret)")
-    rec = KeyRecord(key_id=secrets.token_hex(6), kind="provider", seller_id=seller_id, hash=_hash(signing_secret),
-                    created_at=int(time.time()), label=provider)
+        raise ValueError(
+            "a Stripe signing secret starts with whsec_ (Stripe dashboard: Developers > Webhooks > "
+            "your endpoint > Signing secret)"
+        )
+    rec = KeyRecord(
+        key_id=secrets.token_hex(6),
+        kind="provider",
+        seller_id=seller_id,
+        hash=_hash(signing_secret),
+        created_at=int(time.time()),
+        label=provider,
+    )
     return msgspec.structs.replace(rec, secret_enc=seal(rec, signing_secret, kek))
 
 

@@ -54,6 +54,8 @@ def check_secrets(settings: Settings) -> None:
         return
     lines = [f"  LIVEMETRICS_{name.upper()} {why}" for name, why in problems.items()]
     raise InsecureSecrets(
-        "refusing to start: these secrets are not safe to use:\n" + "\n".join(lines) +
-        "\nWrite fresh ones with `livemetrics secrets init` (an env file) or set them from your secret store; "
-        "only on a development machine, LIVEMETRICS_DEV_MODE=true starts with them anyway.")
+        "refusing to start: these secrets are not safe to use:\n"
+        + "\n".join(lines)
+        + "\nWrite fresh ones with `livemetrics secrets init` (an env file) or set them from your secret store; "
+        "only on a development machine, LIVEMETRICS_DEV_MODE=true starts with them anyway."
+    )

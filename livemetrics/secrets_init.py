@@ -16,7 +16,10 @@ from livemetrics.secrets_check import SECRET_SETTINGS
 
 # The ClickHouse server's password for livemetrics_app and the Kafka principals' passwords (secure mode,
 # deploy/compose.yaml; docs/security.md, Kafka), generated alongside.
-EXTRA_VARIABLES = ("CLICKHOUSE_APP_PASSWORD", *(f"LIVEMETRICS_KAFKA_{r}_PASSWORD" for r in ("ADMIN", "GATEWAY", "WORKER", "API")))
+EXTRA_VARIABLES = (
+    "CLICKHOUSE_APP_PASSWORD",
+    *(f"LIVEMETRICS_KAFKA_{r}_PASSWORD" for r in ("ADMIN", "GATEWAY", "WORKER", "API")),
+)
 VARIABLES = tuple(f"LIVEMETRICS_{name.upper()}" for name in SECRET_SETTINGS) + EXTRA_VARIABLES
 
 
@@ -46,8 +49,10 @@ def init_env_file(path: Path, force: bool = False) -> list[str]:
     at = _parse(lines)
     set_already = [v for v in VARIABLES if v in at and lines[at[v]].partition("=")[2].strip()]
     if set_already and not force:
-        raise SecretsExist(f"{path} already sets {', '.join(set_already)}; nothing written (--force replaces "
-                           "them: sealed server-key secrets then need new keys, and the old admin token stops working)")
+        raise SecretsExist(
+            f"{path} already sets {', '.join(set_already)}; nothing written (--force replaces "
+            "them: sealed server-key secrets then need new keys, and the old admin token stops working)"
+        )
     written = []
     for name in VARIABLES:
         if name in set_already and not force:
@@ -75,6 +80,7 @@ def run(env_file: Path, force: bool) -> int:
         print(f"livemetrics secrets init: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {len(written)} fresh secrets to {env_file} (mode 0600): {', '.join(written)}")
-    print("Load them into every livemetrics process's environment (compose reads deploy/.env by itself).",
-          file=sys.stderr)
+    print(
+        "Load them into every livemetrics process's environment (compose reads deploy/.env by itself).", file=sys.stderr
+    )
     return 0

@@ -53,10 +53,13 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     # Secure mode (docs/security.md, Kafka): SASL_PLAINTEXT + SCRAM-SHA-512, one principal per role, ACLs.
     kafka_security: Literal["plaintext", "sasl"] = Field(
-        "plaintext", description="sasl: every client logs in as the principal of kafka_role (SCRAM-SHA-512) and "
-        "the local broker (`kafka start`) requires it and applies the ACLs; plaintext: the kafka_sasl_* fields above.")
+        "plaintext",
+        description="sasl: every client logs in as the principal of kafka_role (SCRAM-SHA-512) and "
+        "the local broker (`kafka start`) requires it and applies the ACLs; plaintext: the kafka_sasl_* fields above.",
+    )
     kafka_role: Literal["admin", "gateway", "worker", "api"] = Field(
-        "admin", description="The Kafka principal this process logs in as in sasl mode (compose sets one per service).")
+        "admin", description="The Kafka principal this process logs in as in sasl mode (compose sets one per service)."
+    )
     kafka_admin_password: SecretStr = Field(SecretStr(""), description="Super user: topics, ACLs, writes seller-keys.")
     kafka_gateway_password: SecretStr = SecretStr("")
     kafka_worker_password: SecretStr = SecretStr("")
@@ -65,19 +68,28 @@ class Settings(BaseSettings):
     partitions: int = 3
     replication_factor: int = Field(1, ge=1, description="Replicas of every topic (3 on a 3-broker cluster).")
     min_insync_replicas: int = Field(
-        1, ge=1, description="Replicas that must have an event before the gateway answers 202 (topic "
-        "min.insync.replicas; 2 on a 3-broker cluster: one broker may be down, two down means 503).")
+        1,
+        ge=1,
+        description="Replicas that must have an event before the gateway answers 202 (topic "
+        "min.insync.replicas; 2 on a 3-broker cluster: one broker may be down, two down means 503).",
+    )
     kafka_cluster_heap: str = Field("384m", description="Heap of each node of `kafka start --brokers N`.")
     raw_retention_hours: int = 72
     pii_retention_hours: int = 24
     delivery_timeout_ms: int = 5000
     consumer_session_timeout_s: float = Field(
-        10.0, ge=6, description="Group session timeout of the confluent-kafka group consumers (the sink): how soon "
+        10.0,
+        ge=6,
+        description="Group session timeout of the confluent-kafka group consumers (the sink): how soon "
         "a SIGKILLed member's partitions move on, and how long a member restarted after one waits for them "
-        "(librdkafka's default is 45 s). At least the broker's group.min.session.timeout.ms (6 s).")
+        "(librdkafka's default is 45 s). At least the broker's group.min.session.timeout.ms (6 s).",
+    )
     broker_outage_tolerance_s: float = Field(
-        300.0, gt=0, description="How long the worker, sink and live feed wait out an unreachable broker "
-        "(the worker's own writes are held, never dropped, this long; past it the worker exits and says why).")
+        300.0,
+        gt=0,
+        description="How long the worker, sink and live feed wait out an unreachable broker "
+        "(the worker's own writes are held, never dropped, this long; past it the worker exits and says why).",
+    )
 
     # --- ClickHouse --------------------------------------------------------------------------
     clickhouse_dsn: str = Field("", description="chdb:///path (embedded) or http(s)://user:pass@host:port")
@@ -85,20 +97,27 @@ class Settings(BaseSettings):
     event_ttl_days: int = 400
     pii_ttl_days: int = 30
     dedup_window_hours: int = Field(
-        72, ge=1, description="How long ClickHouse remembers a stored (seller, event_id), so that a copy "
-        "(a storefront's retry after a 503) is not stored again; default: the raw topics' retention.")
+        72,
+        ge=1,
+        description="How long ClickHouse remembers a stored (seller, event_id), so that a copy "
+        "(a storefront's retry after a 503) is not stored again; default: the raw topics' retention.",
+    )
     sink_batch_rows: int = 50_000
     sink_batch_seconds: float = 1.0
     sink_group: str = "livemetrics-sink"
     sink_ops_port: int = Field(
-        8003, ge=0, description="The standalone sink's (`livemetrics sink`) /healthz, /readyz and /metrics (0: off).")
+        8003, ge=0, description="The standalone sink's (`livemetrics sink`) /healthz, /readyz and /metrics (0: off)."
+    )
     sink_stall_s: float = Field(
-        60.0, gt=0, description="The sink is degraded (/readyz 503) when it has a lag and stored nothing this long.")
+        60.0, gt=0, description="The sink is degraded (/readyz 503) when it has a lag and stored nothing this long."
+    )
     embedded_sink: bool = Field(True, description="Run the sink inside the API process when ClickHouse is chdb.")
     session_fold_interval_s: float = Field(
-        30.0, description="How often the sink's process folds new session rows into session_sums (0: never).")
+        30.0, description="How often the sink's process folds new session rows into session_sums (0: never)."
+    )
     session_fold_grace_s: int = Field(
-        60, description="A fold takes only session rows inserted at least this long ago (every insert has finished).")
+        60, description="A fold takes only session rows inserted at least this long ago (every insert has finished)."
+    )
 
     # --- Live semantics (SPEC §4) ------------------------------------------------------------
     live_window_s: int = 300
@@ -116,7 +135,8 @@ class Settings(BaseSettings):
     # Traffic-dropped alerts: a seller that normally has page views has had none for a while (streams/traffic_drop.py).
     traffic_drop_silent_s: int = Field(900, ge=60, description="Whole minutes without a page view that alert.")
     traffic_drop_min_per_minute: float = Field(
-        2.0, gt=0, description="Page views per minute before the silence (the rest of the hour) for it to count.")
+        2.0, gt=0, description="Page views per minute before the silence (the rest of the hour) for it to count."
+    )
     traffic_drop_cooldown_s: int = Field(3600, ge=60, description="Least time between two traffic-dropped alerts.")
 
     # --- Stream worker -----------------------------------------------------------------------
@@ -124,58 +144,89 @@ class Settings(BaseSettings):
     store: str = Field("rocksdb://", description="Faust table store: rocksdb:// (production) or memory://")
     worker_web_port: int = 6066
     worker_session_timeout_s: float = Field(
-        10.0, description="Kafka group session timeout: how soon a crashed worker's partitions move on")
+        10.0, description="Kafka group session timeout: how soon a crashed worker's partitions move on"
+    )
     # Per-seller caps on distinct values in live state; the rest counts under "~other" (docs/live-semantics.md).
     live_max_categories: int = Field(200, ge=1, description="Live categories kept per seller (first by name).")
     live_max_offers: int = Field(500, ge=1, description="Live offers kept per seller (first by name).")
     live_max_payment_methods: int = Field(
-        10, ge=1, description="Payment methods kept per seller in each minute of rates and in the hour shown.")
+        10, ge=1, description="Payment methods kept per seller in each minute of rates and in the hour shown."
+    )
     worker_max_message_bytes: int = Field(
-        1_000_000, ge=100_000, description="Largest message the worker produces; at most the broker's "
-        "message.max.bytes. The caps above must fit (checked at start); a larger derived message is skipped.")
+        1_000_000,
+        ge=100_000,
+        description="Largest message the worker produces; at most the broker's "
+        "message.max.bytes. The caps above must fit (checked at start); a larger derived message is skipped.",
+    )
     worker_metrics_port: int = Field(
-        8002, ge=0, description="The worker's /healthz, /readyz and Prometheus /metrics (0: off; a taken port is "
-        "logged and the worker runs without them).")
+        8002,
+        ge=0,
+        description="The worker's /healthz, /readyz and Prometheus /metrics (0: off; a taken port is "
+        "logged and the worker runs without them).",
+    )
 
     # --- HTTP --------------------------------------------------------------------------------
     host: str = "127.0.0.1"
     gateway_port: int = 8000
     api_port: int = 8001
     dev_mode: bool = Field(
-        False, description="Development only: start with the built-in placeholder secrets (`livemetrics up` sets it "
-        "for its children and says so). Off, every process refuses a placeholder or short secret.")
+        False,
+        description="Development only: start with the built-in placeholder secrets (`livemetrics up` sets it "
+        "for its children and says so). Off, every process refuses a placeholder or short secret.",
+    )
     admin_token: SecretStr = SecretStr("")
     ip_hash_secret: SecretStr = SecretStr("change-me-ip-hash-secret")
     trusted_proxies: list[str] = Field(default_factory=list)
     ws_max_per_seller: int = 50
     ws_ticket_ttl_s: float = Field(
-        30.0, gt=0, le=300, description="How long a dashboard WebSocket ticket (POST /v1/ws-tickets) stays usable.")
+        30.0, gt=0, le=300, description="How long a dashboard WebSocket ticket (POST /v1/ws-tickets) stays usable."
+    )
     ws_ticket_cap: int = Field(
-        10_000, ge=1, description="WebSocket tickets one API process holds (issued and not expired; used and not "
-        "expired): past it new tickets get 503 and handshakes close with 1013 (docs/security.md).")
+        10_000,
+        ge=1,
+        description="WebSocket tickets one API process holds (issued and not expired; used and not "
+        "expired): past it new tickets get 503 and handshakes close with 1013 (docs/security.md).",
+    )
     allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
     # Smaller guards of the API (docs/security.md, Smaller guards).
-    ws_max_total: int = Field(2000, ge=1, description="Dashboard WebSockets one API process holds at most (all sellers).")
+    ws_max_total: int = Field(
+        2000, ge=1, description="Dashboard WebSockets one API process holds at most (all sellers)."
+    )
     ws_max_per_ip: int = Field(
-        20, ge=1, description="Dashboard WebSockets one client IP may hold on one API process (behind a proxy: "
-        "set trusted_proxies, else every client is the proxy).")
+        20,
+        ge=1,
+        description="Dashboard WebSockets one client IP may hold on one API process (behind a proxy: "
+        "set trusted_proxies, else every client is the proxy).",
+    )
     ws_max_message_bytes: int = Field(
-        4096, ge=64, description="Largest message a dashboard may send on its WebSocket; a larger one closes it (1009).")
+        4096, ge=64, description="Largest message a dashboard may send on its WebSocket; a larger one closes it (1009)."
+    )
     api_rate_per_s: float = Field(
-        20.0, gt=0, description="REST requests/s per token (per API process), burst of api_rate_burst; past it 429 "
-        "with Retry-After.")
-    api_rate_burst: int = Field(60, ge=1, description="Requests a token may make at once before api_rate_per_s applies.")
+        20.0,
+        gt=0,
+        description="REST requests/s per token (per API process), burst of api_rate_burst; past it 429 "
+        "with Retry-After.",
+    )
+    api_rate_burst: int = Field(
+        60, ge=1, description="Requests a token may make at once before api_rate_per_s applies."
+    )
     report_max_days: int = Field(
-        400, ge=1, description="Longest range (`to` - `from`) one report or payment-error query may cover.")
+        400, ge=1, description="Longest range (`to` - `from`) one report or payment-error query may cover."
+    )
 
     # --- Notifications (docs/notifications.md) ------------------------------------------------
     notify: bool = Field(True, description="Deliver alerts to the sellers' webhooks from the API process.")
-    notify_group: str = Field("livemetrics-notifier", description="Consumer group of the notifier on payment-alerts "
-                              "(one delivery per alert across API replicas).")
+    notify_group: str = Field(
+        "livemetrics-notifier",
+        description="Consumer group of the notifier on payment-alerts (one delivery per alert across API replicas).",
+    )
     notify_timeout_s: float = Field(10.0, gt=0, description="One webhook POST's timeout (connect + answer).")
     notify_concurrency: int = Field(100, ge=1, description="Webhook POSTs in flight at once, all endpoints together.")
-    notify_retry_for_s: float = Field(86_400.0, gt=0, description="How long a failing delivery is retried before "
-                                      "it is kept as failed (the seller can redeliver it).")
+    notify_retry_for_s: float = Field(
+        86_400.0,
+        gt=0,
+        description="How long a failing delivery is retried before it is kept as failed (the seller can redeliver it).",
+    )
     notify_backoff_s: float = Field(5.0, gt=0, description="First retry delay; doubled per attempt, with jitter.")
     notify_backoff_max_s: float = Field(3600.0, gt=0, description="Longest delay between two attempts.")
     notify_max_channels: int = Field(10, ge=1, description="Notification channels one seller may have.")
@@ -186,11 +237,16 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = SecretStr("")
     smtp_from: str = Field("livemetrics <alerts@localhost>", description="The From of alert emails.")
     smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS before logging in.")
-    notify_email_max: int = Field(5, ge=1, description="Emails one seller gets per notify_email_window_s; alerts "
-                                  "past it wait and go out together as one digest.")
+    notify_email_max: int = Field(
+        5,
+        ge=1,
+        description="Emails one seller gets per notify_email_window_s; alerts "
+        "past it wait and go out together as one digest.",
+    )
     notify_email_window_s: float = Field(600.0, gt=0)
-    public_url: str = Field("", description="Where sellers reach the API and dashboard (links in emails); "
-                            "default http://<host>:<api_port>.")
+    public_url: str = Field(
+        "", description="Where sellers reach the API and dashboard (links in emails); default http://<host>:<api_port>."
+    )
 
     # --- Ingest gateway (docs/ingest.md) -----------------------------------------------------
     key_encryption_key: SecretStr = Field(
@@ -199,24 +255,41 @@ class Settings(BaseSettings):
     )
     signature_tolerance_s: int = Field(300, description="Server-key signatures older or newer than this are refused.")
     max_clock_skew_s: int = Field(
-        86_400, ge=1, description="An event's `ts` may be at most this far from the gateway's clock (either way; "
-        "backfill: up to event_ttl_days into the past).")
+        86_400,
+        ge=1,
+        description="An event's `ts` may be at most this far from the gateway's clock (either way; "
+        "backfill: up to event_ttl_days into the past).",
+    )
     gateway_rate_per_s: int = Field(
-        20_000, ge=1, description="Default event rate of a server key (per gateway process); burst of 2 s.")
+        20_000, ge=1, description="Default event rate of a server key (per gateway process); burst of 2 s."
+    )
     # Browser keys are public (copied from any storefront page): far lower defaults (docs/security.md, Browser keys).
     browser_rate_per_s: int = Field(
-        200, ge=1, description="Default event rate of a browser key (per gateway process); burst of 2 s. "
-        "`sellers add --rate` sets a key's own.")
+        200,
+        ge=1,
+        description="Default event rate of a browser key (per gateway process); burst of 2 s. "
+        "`sellers add --rate` sets a key's own.",
+    )
     client_ip_rate_per_s: int = Field(
-        50, ge=0, description="Events/s one client IP (an IPv6 /64) may send with browser keys, per gateway process, "
-        "whatever the key; burst of 2 s; 0: no limit. Behind a proxy, set trusted_proxies.")
+        50,
+        ge=0,
+        description="Events/s one client IP (an IPv6 /64) may send with browser keys, per gateway process, "
+        "whatever the key; burst of 2 s; 0: no limit. Behind a proxy, set trusted_proxies.",
+    )
     replay_cache_max: int = Field(
-        1_000_000, ge=1, description="Signatures a gateway process remembers (each for 2 x signature_tolerance_s); "
-        "when full, signed requests get 503 + Retry-After instead of a signature being forgotten early.")
-    gateway_workers: int = Field(1, ge=1, description="Gateway processes behind one port (uvicorn workers); one per core.")
+        1_000_000,
+        ge=1,
+        description="Signatures a gateway process remembers (each for 2 x signature_tolerance_s); "
+        "when full, signed requests get 503 + Retry-After instead of a signature being forgotten early.",
+    )
+    gateway_workers: int = Field(
+        1, ge=1, description="Gateway processes behind one port (uvicorn workers); one per core."
+    )
     gateway_metrics_dir: Path | None = Field(
-        None, description="With gateway_workers > 1: where the workers' metrics files go (Prometheus multiprocess "
-        "mode; any worker's /metrics is the sum over all). Default <data_dir>/gateway-metrics; emptied at start.")
+        None,
+        description="With gateway_workers > 1: where the workers' metrics files go (Prometheus multiprocess "
+        "mode; any worker's /metrics is the sum over all). Default <data_dir>/gateway-metrics; emptied at start.",
+    )
     demo_storefront: bool = Field(False, description="Serve the demo storefront under /demo/ on the gateway.")
     demo_browser_key: str = Field("", description="The browser key the demo storefront's pages embed.")
 

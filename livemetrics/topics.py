@@ -9,7 +9,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from livemetrics.kafka_acls import apply_acls
 from livemetrics.kafka_config import admin_config
-from livemetrics.settings import ALL_TOPICS, COMPACTED_TOPICS, RAW_TOPICS, TABLE_NAMES, WINDOWED_TABLE_EXPIRES_S, Settings
+from livemetrics.settings import (
+    ALL_TOPICS,
+    COMPACTED_TOPICS,
+    RAW_TOPICS,
+    TABLE_NAMES,
+    WINDOWED_TABLE_EXPIRES_S,
+    Settings,
+)
 
 HOUR_MS = 3_600_000
 
@@ -19,8 +26,10 @@ def topic_specs(s: Settings) -> list[NewTopic]:
     ``replication_factor`` replicas; a replicated one also its ``min.insync.replicas`` and no unclean
     leader election (a replica that missed acknowledged events never becomes leader)."""
     if s.min_insync_replicas > s.replication_factor:
-        raise ValueError(f"min_insync_replicas ({s.min_insync_replicas}) is more than replication_factor "
-                         f"({s.replication_factor}): no event could ever be acknowledged")
+        raise ValueError(
+            f"min_insync_replicas ({s.min_insync_replicas}) is more than replication_factor "
+            f"({s.replication_factor}): no event could ever be acknowledged"
+        )
     specs = []
     for name in ALL_TOPICS:
         conf: dict[str, str] = {}
@@ -32,12 +41,22 @@ def topic_specs(s: Settings) -> list[NewTopic]:
             if name == "seller-keys":
                 partitions = 1  # tiny, read whole by every gateway and API replica
         elif name in RAW_TOPICS or name in ("dead-letter", "payment-alerts"):
-            hours = s.pii_retention_hours if name in ("payment-events", "checkout-events", "payment-alerts", "dead-letter") else s.raw_retention_hours
+            hours = (
+                s.pii_retention_hours
+                if name in ("payment-events", "checkout-events", "payment-alerts", "dead-letter")
+                else s.raw_retention_hours
+            )
             conf["retention.ms"] = str(hours * HOUR_MS)
         else:  # internal streams traffic
             conf["retention.ms"] = str(6 * HOUR_MS)
-        specs.append(NewTopic(s.topic(name), num_partitions=partitions, replication_factor=s.replication_factor,
-                              config={**conf, **replication_config(s)}))
+        specs.append(
+            NewTopic(
+                s.topic(name),
+                num_partitions=partitions,
+                replication_factor=s.replication_factor,
+                config={**conf, **replication_config(s)},
+            )
+        )
     # Faust names its own topics after the app id (tests make the app id unique instead of a prefix).
     for table in TABLE_NAMES:
         specs.append(
@@ -48,8 +67,14 @@ def topic_specs(s: Settings) -> list[NewTopic]:
                 config={**changelog_config(table), **replication_config(s)},
             )
         )
-    specs.append(NewTopic(f"{s.app_id}-__assignor-__leader", num_partitions=1, replication_factor=s.replication_factor,
-                          config=replication_config(s)))
+    specs.append(
+        NewTopic(
+            f"{s.app_id}-__assignor-__leader",
+            num_partitions=1,
+            replication_factor=s.replication_factor,
+            config=replication_config(s),
+        )
+    )
     return specs
 
 
@@ -65,9 +90,14 @@ def ip_salts_config(period_ms: int = HOUR_MS) -> dict[str, str]:
     ip_salts.py): compaction only touches rolled segments, so segments roll every period (an hour); a
     segment with a tombstone is compacted within the period whatever its dirty ratio; the tombstone itself
     goes a period later. (A test runs the same settings with a period of half a second.)"""
-    return {"cleanup.policy": "compact", "segment.ms": str(period_ms), "min.compaction.lag.ms": "0",
-            "max.compaction.lag.ms": str(period_ms), "min.cleanable.dirty.ratio": "0.01",
-            "delete.retention.ms": str(period_ms)}
+    return {
+        "cleanup.policy": "compact",
+        "segment.ms": str(period_ms),
+        "min.compaction.lag.ms": "0",
+        "max.compaction.lag.ms": str(period_ms),
+        "min.cleanable.dirty.ratio": "0.01",
+        "delete.retention.ms": str(period_ms),
+    }
 
 
 def changelog_config(table: str) -> dict[str, str]:
@@ -82,8 +112,14 @@ def changelog_config(table: str) -> dict[str, str]:
 
 # A cluster that has just started can drop the connection a request went out on (librdkafka replaces its
 # bootstrap connections once it knows the brokers: "_DESTROY_BROKER"), or not have a controller yet.
-_TRANSIENT = {KafkaError._DESTROY_BROKER, KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN,
-              KafkaError.NOT_CONTROLLER, KafkaError.REQUEST_TIMED_OUT}
+_TRANSIENT = {
+    KafkaError._DESTROY_BROKER,
+    KafkaError._TRANSPORT,
+    KafkaError._TIMED_OUT,
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError.NOT_CONTROLLER,
+    KafkaError.REQUEST_TIMED_OUT,
+}
 
 
 def create_topics(s: Settings, timeout: float = 30.0) -> list[str]:

@@ -124,16 +124,26 @@ class Stack:
         env = child_env(s)
         self.children = [
             # its /readyz (assigned, not rebalancing or recovering) when served, else the group's state
-            Child("worker", ["worker"], self.log_dir, ready_url=self.ops_url(s.worker_metrics_port, "/readyz"),
-                  ready_check=lambda: group_stable(s, s.app_id)),
+            Child(
+                "worker",
+                ["worker"],
+                self.log_dir,
+                ready_url=self.ops_url(s.worker_metrics_port, "/readyz"),
+                ready_check=lambda: group_stable(s, s.app_id),
+            ),
             Child("gateway", ["gateway"], self.log_dir, ready_url=self.url(s.gateway_port, "/readyz")),
         ]
         if s.clickhouse_embedded:  # the API owns the chdb directory and runs the sink
             self.children.append(Child("api", ["api"], self.log_dir, ready_url=self.url(s.api_port, "/readyz")))
         else:
             self.children += [
-                Child("sink", ["sink"], self.log_dir, ready_url=self.ops_url(s.sink_ops_port, "/readyz"),
-                      ready_check=lambda: group_stable(s, s.sink_group)),
+                Child(
+                    "sink",
+                    ["sink"],
+                    self.log_dir,
+                    ready_url=self.ops_url(s.sink_ops_port, "/readyz"),
+                    ready_check=lambda: group_stable(s, s.sink_group),
+                ),
                 Child("api", ["api", "--no-sink"], self.log_dir, ready_url=self.url(s.api_port, "/readyz")),
             ]
         for c in self.children:
@@ -156,8 +166,21 @@ class Stack:
                 bar.set_postfix_str("waiting for " + ", ".join(pending))
                 time.sleep(0.5)
         if self.simulate:
-            sim = Child("simulate", ["simulate", "--gateway", self.url(self.settings.gateway_port),
-                                     "--rate", str(self.rate), "--burst", "25", "--burst-at", "40"], self.log_dir)
+            sim = Child(
+                "simulate",
+                [
+                    "simulate",
+                    "--gateway",
+                    self.url(self.settings.gateway_port),
+                    "--rate",
+                    str(self.rate),
+                    "--burst",
+                    "25",
+                    "--burst-at",
+                    "40",
+                ],
+                self.log_dir,
+            )
             self.children.append(sim.start(child_env(self.settings)))
             sim.ready = True
 
@@ -203,10 +226,13 @@ class Stack:
     # --- run and stop --------------------------------------------------------------------------
     def banner(self) -> str:
         s = self.settings
-        lines = ["", "livemetrics is up.",
-                 f"  gateway    {self.url(s.gateway_port, '/v1/events')}",
-                 f"  API        {self.url(s.api_port, '/docs')}",
-                 f"  logs       {self.log_dir}"]
+        lines = [
+            "",
+            "livemetrics is up.",
+            f"  gateway    {self.url(s.gateway_port, '/v1/events')}",
+            f"  API        {self.url(s.api_port, '/docs')}",
+            f"  logs       {self.log_dir}",
+        ]
         ops = [("worker", s.worker_metrics_port)] + ([] if s.clickhouse_embedded else [("sink", s.sink_ops_port)])
         for name, port in ops:
             if port:
@@ -249,8 +275,13 @@ class GaveUp(RuntimeError):
     pass
 
 
-def up(settings: Settings, simulate: bool = True, kafka: str | None = None, clickhouse: str | None = None,
-       rate: float = 20.0) -> int:
+def up(
+    settings: Settings,
+    simulate: bool = True,
+    kafka: str | None = None,
+    clickhouse: str | None = None,
+    rate: float = 20.0,
+) -> int:
     overrides = {}
     if kafka:
         overrides["kafka_bootstrap"] = kafka
@@ -262,8 +293,10 @@ def up(settings: Settings, simulate: bool = True, kafka: str | None = None, clic
         overrides["browser_rate_per_s"] = max(settings.browser_rate_per_s, int(rate * 4))
     # A development stack: its children may start with the built-in secrets (livemetrics/secrets_check.py).
     settings = settings.model_copy(update={**overrides, "dev_mode": True})
-    say("livemetrics up: development mode (LIVEMETRICS_DEV_MODE=true for every process it starts: "
-        "built-in secrets allowed; production runs each process with `livemetrics secrets init`'s secrets)")
+    say(
+        "livemetrics up: development mode (LIVEMETRICS_DEV_MODE=true for every process it starts: "
+        "built-in secrets allowed; production runs each process with `livemetrics secrets init`'s secrets)"
+    )
     stack = Stack(settings, simulate=simulate, rate=rate)
 
     def on_signal(signum, _frame):

@@ -10,9 +10,17 @@ from typing import Any
 
 import msgspec
 
-from livemetrics.card_data import EVENT_ID_KEY, find_card_data, might_hold_card_data, past_event_id, redact, scan_decoder
+from livemetrics.card_data import (
+    EVENT_ID_KEY,
+    find_card_data,
+    might_hold_card_data,
+    past_event_id,
+    redact,
+    scan_decoder,
+)
 from livemetrics.clean_types import CLEAN_SCAN, CleanEventIn, clean_envelope
 from livemetrics.contract import MAX_BATCH, MAX_EVENT_BYTES, ContractError, EventIn, check_rules
+
 
 class BodyError(ValueError):
     """The whole body is unusable (malformed JSON, wrong shape, too many events)."""
@@ -20,7 +28,6 @@ class BodyError(ValueError):
     def __init__(self, message: str, status: int = 422):
         super().__init__(message)
         self.status = status
-
 
 
 @dataclass(slots=True)
@@ -41,10 +48,10 @@ _envelope = msgspec.json.Decoder(_Envelope)
 def split_body(body: bytes) -> list[bytes]:
     """One event or ``{"events": [...]}`` -> the raw bytes of each event."""
     if not body.strip():
-        raise BodyError("empty body: send one event object or {\"events\": [...]}")
+        raise BodyError('empty body: send one event object or {"events": [...]}')
     stripped = body.lstrip()
     if stripped[:1] == b"[":
-        raise BodyError("a JSON array is not accepted: wrap the events as {\"events\": [...]}")
+        raise BodyError('a JSON array is not accepted: wrap the events as {"events": [...]}')
     if stripped[:1] != b"{":
         raise BodyError("malformed JSON: the body must be a JSON object")
     try:
@@ -131,7 +138,7 @@ def parse_all(raws: list[bytes]) -> list[EventIn] | None:
 def _friendly(msg: str) -> str:
     """msgspec's messages, with the wording the contract promises for unknown enum values."""
     if msg.startswith("Invalid enum value "):
-        value, _, where = msg[len("Invalid enum value "):].partition(" - at ")
+        value, _, where = msg[len("Invalid enum value ") :].partition(" - at ")
         name = _ENUM_NAMES.get(where)
         if name:
             return f"unknown {name} {value} - at {where}"
@@ -149,8 +156,10 @@ def card_rejection(raw: bytes, index: int) -> Rejection | None:
     where = find_card_data(obj)
     if where:
         return Rejection(
-            index, f"card data is never accepted: {where} looks like a card number or security code",
-            "card_data", redact(obj),
+            index,
+            f"card data is never accepted: {where} looks like a card number or security code",
+            "card_data",
+            redact(obj),
         )
     return None
 

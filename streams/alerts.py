@@ -36,7 +36,11 @@ def payment_failure_alert(ev: Event, st: SessionState | None, now: int) -> dict[
             "order_id": pay.order_id if pay else "",
             "amount": pay.amount if pay else _NO_AMOUNT,  # a Decimal: encoded as its decimal string
             "currency": pay.currency if pay else "",
-            "items": msgspec.to_builtins(pay.items) if pay and pay.items else (st.checkout or {}).get("items") if st else None,
+            "items": msgspec.to_builtins(pay.items)
+            if pay and pay.items
+            else (st.checkout or {}).get("items")
+            if st
+            else None,
         },
         "payment": {
             "method": pay.method if pay else "",

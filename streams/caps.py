@@ -35,7 +35,7 @@ class Caps(msgspec.Struct, frozen=True):
     payment_method: int = 10
 
     @classmethod
-    def from_settings(cls, s) -> "Caps":
+    def from_settings(cls, s) -> Caps:
         return cls(category=s.live_max_categories, offer=s.live_max_offers, payment_method=s.live_max_payment_methods)
 
 

@@ -37,7 +37,8 @@ exits with a message that says the broker was away too long.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from faust.types import TP
 
@@ -67,8 +68,11 @@ class DirectChangelog:
             # Rows wait out a broker outage up to the tolerance instead of timing out (see above).
             timeout_ms = int(self.settings.broker_outage_tolerance_s * 1000)
             # A broker back from an outage is found within a second (librdkafka's default backoff grows to 10 s).
-            self._producer = Producer(changelog_producer_config(
-                self.settings, **{"message.timeout.ms": timeout_ms, "reconnect.backoff.max.ms": 1000}))
+            self._producer = Producer(
+                changelog_producer_config(
+                    self.settings, **{"message.timeout.ms": timeout_ms, "reconnect.backoff.max.ms": 1000}
+                )
+            )
             self._topic = self.table.changelog_topic_name
         return self._producer
 
@@ -139,7 +143,8 @@ class DirectChangelog:
             raise ChangelogDeliveryError(
                 f"{len(errors)} changelog rows not delivered within broker_outage_tolerance_s="
                 f"{self.settings.broker_outage_tolerance_s:g} s (is the broker at {self.settings.kafka_bootstrap} "
-                f"down?), e.g. {errors[0]}; nothing was committed for them: a restart processes them again")
+                f"down?), e.g. {errors[0]}; nothing was committed for them: a restart processes them again"
+            )
 
     def _persist_offsets(self) -> None:
         store = self.table.data
@@ -169,7 +174,8 @@ class DirectChangelog:
             if deadline is not None and loop.time() > deadline:
                 raise ChangelogDeliveryError(
                     f"{self._behind(target)} changelog rows still in flight after {timeout:g} s (is the broker at "
-                    f"{self.settings.kafka_bootstrap} down?)")
+                    f"{self.settings.kafka_bootstrap} down?)"
+                )
             await asyncio.sleep(0.002)
             p.poll(0)
         self._check()

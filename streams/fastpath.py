@@ -19,7 +19,8 @@ is cancelled is not acknowledged and is processed again (at-least-once)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 Handler = Callable[[list], Awaitable[None]]
 

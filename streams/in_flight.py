@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 
 class BatchStillRunning(RuntimeError):
@@ -46,8 +46,10 @@ class BatchesInFlight:
             remaining = deadline - loop.time()
             try:
                 if remaining <= 0:
-                    raise asyncio.TimeoutError
+                    raise TimeoutError
                 await asyncio.wait_for(self._idle.wait(), remaining)
-            except asyncio.TimeoutError:
-                raise BatchStillRunning(f"a batch of the sessions agent was still running {timeout:g} s into a "
-                                        "revocation (is the broker down? it waits for its alerts' delivery)") from None
+            except TimeoutError:
+                raise BatchStillRunning(
+                    f"a batch of the sessions agent was still running {timeout:g} s into a "
+                    "revocation (is the broker down? it waits for its alerts' delivery)"
+                ) from None

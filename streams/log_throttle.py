@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 class RepeatFilter(logging.Filter):
@@ -45,7 +45,9 @@ def install(prefixes: tuple[str, ...], interval_s: float = 10.0) -> int:
     for prefix in prefixes:  # the package's modules create their loggers when imported
         importlib.import_module(prefix)
     shared = RepeatFilter(interval_s)
-    names = [n for n in list(logging.Logger.manager.loggerDict) if any(n == p or n.startswith(p + ".") for p in prefixes)]
+    names = [
+        n for n in list(logging.Logger.manager.loggerDict) if any(n == p or n.startswith(p + ".") for p in prefixes)
+    ]
     for name in set(names) | set(prefixes):
         logger = logging.getLogger(name)
         if not any(isinstance(f, RepeatFilter) for f in logger.filters):

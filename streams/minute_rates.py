@@ -22,7 +22,8 @@ restarted worker would keep the recovered windows forever). What this relies on 
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from streams import rates
 from streams.tables import minute_rates

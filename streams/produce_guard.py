@@ -29,9 +29,14 @@ _SLUG, _METHOD, _SELLER, _NUMBER = 100, 40, 200, 20  # longest slug, method, sel
 def worst_case_row_bytes(caps: Caps, s: Settings) -> int:
     """An upper bound on the JSON of one (seller, partition) sums row, its report and its gauges row."""
     per_key = 6 + _NUMBER  # quotes, colon, comma and a count
-    v = (caps.category * (len("live:category:") + _SLUG + per_key) + caps.offer * (len("live:offer:") + _SLUG + per_key)
-         + 40 * (32 + per_key))  # the fixed gauges (home, active, abandoned:*, ~other, folded:*, ...)
-    minute = 5 * (24 + per_key) + (caps.payment_method + 1) * len(METHOD_STEPS) * (len("m::succeeded") + _METHOD + per_key)
+    v = (
+        caps.category * (len("live:category:") + _SLUG + per_key)
+        + caps.offer * (len("live:offer:") + _SLUG + per_key)
+        + 40 * (32 + per_key)
+    )  # the fixed gauges (home, active, abandoned:*, ~other, folded:*, ...)
+    minute = 5 * (24 + per_key) + (caps.payment_method + 1) * len(METHOD_STEPS) * (
+        len("m::succeeded") + _METHOD + per_key
+    )
     r = 62 * (16 + minute)  # 60 minutes shown, and the current and a stale one until the next prune
     hw = len(RAW_TOPICS) * (len(s.topic_prefix) + 32 + per_key)
     return v + r + hw + _SELLER + 256
@@ -44,7 +49,8 @@ def check_caps_fit(caps: Caps, s: Settings) -> None:
         raise SystemExit(
             f"live caps too large for worker_max_message_bytes={s.worker_max_message_bytes}: live_max_categories="
             f"{caps.category}, live_max_offers={caps.offer}, live_max_payment_methods={caps.payment_method} make "
-            f"a sums row up to {need} bytes; lower the caps (or raise the broker's message.max.bytes and this setting)")
+            f"a sums row up to {need} bytes; lower the caps (or raise the broker's message.max.bytes and this setting)"
+        )
 
 
 def fits(limit: int, key: bytes | None, value: bytes | None, what: str) -> bool:
@@ -53,8 +59,14 @@ def fits(limit: int, key: bytes | None, value: bytes | None, what: str) -> bool:
     if size <= limit:
         return True
     SKIPPED.labels(what).inc()
-    log.error("%s for %r not produced: %d bytes is over worker_max_message_bytes=%d (it is sent again from the "
-              "worker's state with the next change)", what, (key or b"")[:200], size, limit)
+    log.error(
+        "%s for %r not produced: %d bytes is over worker_max_message_bytes=%d (it is sent again from the "
+        "worker's state with the next change)",
+        what,
+        (key or b"")[:200],
+        size,
+        limit,
+    )
     return False
 
 

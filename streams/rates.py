@@ -14,8 +14,13 @@ from streams.caps import Caps, cap_methods, method_slot
 BUCKET_MS = 60_000
 BUCKETS = 60
 SERIES = ("page_views", "checkouts", "payments_started", "payments_succeeded", "payments_failed")
-_BY_TYPE = {"page_view": "page_views", "checkout_started": "checkouts", "payment_started": "payments_started",
-            "payment_succeeded": "payments_succeeded", "payment_failed": "payments_failed"}
+_BY_TYPE = {
+    "page_view": "page_views",
+    "checkout_started": "checkouts",
+    "payment_started": "payments_started",
+    "payment_succeeded": "payments_succeeded",
+    "payment_failed": "payments_failed",
+}
 _METHOD_STEP = {"payment_started": "started", "payment_succeeded": "succeeded", "payment_failed": "failed"}
 
 
@@ -76,10 +81,17 @@ def series(buckets: dict[str, dict[str, int]], now: int, max_methods: int = Caps
         for m, n in counts.items():
             if m.startswith("m:"):
                 _, method, step = m.split(":", 2)
-                per = methods.setdefault(method, {"started": [0] * BUCKETS, "succeeded": [0] * BUCKETS,
-                                                  "failed": [0] * BUCKETS})
+                per = methods.setdefault(
+                    method, {"started": [0] * BUCKETS, "succeeded": [0] * BUCKETS, "failed": [0] * BUCKETS}
+                )
                 per[step][i] += n
             elif m in out:
                 out[m][i] += n
-    return {"bucket_s": BUCKET_MS // 1000, "buckets": BUCKETS, "start_ms": lo, "start": iso(lo),
-            "series": out, "by_method": cap_methods(methods, max_methods)}
+    return {
+        "bucket_s": BUCKET_MS // 1000,
+        "buckets": BUCKETS,
+        "start_ms": lo,
+        "start": iso(lo),
+        "series": out,
+        "by_method": cap_methods(methods, max_methods),
+    }

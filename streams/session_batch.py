@@ -17,16 +17,16 @@ import msgspec
 
 from livemetrics import contract
 from streams import produce_guard, rates
-from streams.caps import LIVE_PREFIXES, Caps, cap_gauges
 from streams import session_memory as memory
 from streams import state as sm
 from streams.alerts import payment_failure_alert
 from streams.app import app, settings
+from streams.caps import LIVE_PREFIXES, Caps, cap_gauges
 from streams.clock import now_ms
 from streams.deadlines import Deadlines
 from streams.table_keys import session_key, sums_key
-from streams.worker_metrics import FOLDED
 from streams.tables import sessions, sessions_changelog
+from streams.worker_metrics import FOLDED
 
 WINDOWS = sm.Windows.from_settings(settings)
 CAPS = Caps.from_settings(settings)
@@ -99,8 +99,13 @@ class PartitionBatch:
             row["hw"][topic] = offset
             if not st.bot:
                 rates.count(row["r"], ev, self.now, CAPS.payment_method)
-        if (ev.type == "payment_failed" and not ev.backfill and not replay
-                and (old is None or ev.event_id not in old.failures) and memory.first_alert(ev.seller_id, ev.event_id)):
+        if (
+            ev.type == "payment_failed"
+            and not ev.backfill
+            and not replay
+            and (old is None or ev.event_id not in old.failures)
+            and memory.first_alert(ev.seller_id, ev.event_id)
+        ):
             self.alerts.append(payment_failure_alert(ev, old, self.now))
 
     def tick(self) -> None:

@@ -85,8 +85,10 @@ class StaleBatch(RuntimeError):
 def check_generation(folded_under: int) -> None:
     """Raise ``StaleBatch`` unless no revocation came since a batch was folded under ``folded_under``."""
     if folded_under != generation:
-        raise StaleBatch(f"a batch folded under assignment generation {folded_under} reached its write in "
-                         f"generation {generation} (a revocation came in between); it is processed again")
+        raise StaleBatch(
+            f"a batch folded under assignment generation {folded_under} reached its write in "
+            f"generation {generation} (a revocation came in between); it is processed again"
+        )
 
 
 def forget() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC
 from typing import Any
 
 from livemetrics.contract import PAGE_TYPES
@@ -12,8 +13,14 @@ from streams.state import Windows
 _FLAT = [p for p in PAGE_TYPES if p not in ("category", "offer")]
 
 
-def build_snapshot(seller_id: str, totals: dict[str, int], w: Windows, recovering: bool = False,
-                   as_of_ms: int | None = None, rates: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_snapshot(
+    seller_id: str,
+    totals: dict[str, int],
+    w: Windows,
+    recovering: bool = False,
+    as_of_ms: int | None = None,
+    rates: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     live: dict[str, Any] = {name: 0 for name in _FLAT}
     live["category"] = {}
     live["offer"] = {}
@@ -39,7 +46,10 @@ def build_snapshot(seller_id: str, totals: dict[str, int], w: Windows, recoverin
         "active_sessions": totals.get("active", 0),
         "purchased_30m": totals.get("purchased", 0),
         "payment_failures_30m": totals.get("failures", 0),
-        "abandoned_30m": {"checkout": totals.get("abandoned:checkout", 0), "payment": totals.get("abandoned:payment", 0)},
+        "abandoned_30m": {
+            "checkout": totals.get("abandoned:checkout", 0),
+            "payment": totals.get("abandoned:payment", 0),
+        },
         # Distinct live categories / offers counted under "~other" past the seller's caps (streams/caps.py).
         "folded": {dim: totals.get(f"folded:{dim}", 0) for dim in LIVE_PREFIXES},
         "windows": {
@@ -58,6 +68,6 @@ def build_snapshot(seller_id: str, totals: dict[str, int], w: Windows, recoverin
 
 
 def iso(ms: int) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -9,14 +9,20 @@ from streams.rates import BUCKET_MS, BUCKETS
 
 
 class SpikeRule:
-    def __init__(self, window_s: int = 300, ratio: float = 3.0, min_failures: int = 5, min_rate: float = 0.2,
-                 cooldown_s: int = 900):
+    def __init__(
+        self,
+        window_s: int = 300,
+        ratio: float = 3.0,
+        min_failures: int = 5,
+        min_rate: float = 0.2,
+        cooldown_s: int = 900,
+    ):
         self.window_buckets = max(1, min(BUCKETS - 1, window_s // (BUCKET_MS // 1000)))
         self.ratio, self.min_failures, self.min_rate = ratio, min_failures, min_rate
         self.cooldown_ms = cooldown_s * 1000
 
     @classmethod
-    def from_settings(cls, s) -> "SpikeRule":
+    def from_settings(cls, s) -> SpikeRule:
         return cls(s.spike_window_s, s.spike_ratio, s.spike_min_failures, s.spike_min_rate, s.spike_cooldown_s)
 
 

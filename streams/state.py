@@ -36,9 +36,10 @@ class Windows(msgspec.Struct, frozen=True):
     recent_ms: int = 1_800_000  # purchased_30m, payment_failures_30m, abandoned_30m
 
     @classmethod
-    def from_settings(cls, s: Any) -> "Windows":
-        return cls(live_ms=s.live_window_s * 1000, timeout_ms=s.session_timeout_s * 1000,
-                   recent_ms=s.recent_window_s * 1000)
+    def from_settings(cls, s: Any) -> Windows:
+        return cls(
+            live_ms=s.live_window_s * 1000, timeout_ms=s.session_timeout_s * 1000, recent_ms=s.recent_window_s * 1000
+        )
 
 
 # A visit: (first_seen, last_seen, loc_at, loc_eid, loc), all received_at times in epoch ms.
@@ -135,13 +136,16 @@ def _settle(st: SessionState, now: int, w: Windows) -> tuple[SessionState, Contr
     return st, delta
 
 
-def apply_event(st: SessionState | None, ev: Event, now: int, w: Windows, partition: int = -1) -> tuple[SessionState, Contribution]:
+def apply_event(
+    st: SessionState | None, ev: Event, now: int, w: Windows, partition: int = -1
+) -> tuple[SessionState, Contribution]:
     """Fold one event into the session; return the new state and the gauge delta."""
     if st is None:
         st = SessionState(seller=ev.seller_id, partition=partition)
     else:
-        st = msgspec.structs.replace(st, failures=dict(st.failures), trail=list(st.trail), emitted=dict(st.emitted),
-                                     ended=list(st.ended))
+        st = msgspec.structs.replace(
+            st, failures=dict(st.failures), trail=list(st.trail), emitted=dict(st.emitted), ended=list(st.ended)
+        )
         if partition >= 0:
             st.partition = partition
     if ev.backfill:

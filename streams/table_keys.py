@@ -19,5 +19,5 @@ def parse_sums_key(key: bytes) -> tuple[str, int] | None:
     """(seller, partition) of a sums row's key; None for a session's key."""
     if not key.startswith(SUMS):
         return None
-    seller, _, partition = key[len(SUMS):].rpartition(b"\x00")
+    seller, _, partition = key[len(SUMS) :].rpartition(b"\x00")
     return seller.decode(), int(partition)

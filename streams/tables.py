@@ -15,11 +15,17 @@ from streams.changelog import DirectChangelog
 
 # Faust's RocksDB defaults are sized for a big server: per partition database a 2 GiB block cache and
 # up to 3 x 64 MiB memtables. One worker holds 1 million sessions in under 1 GiB with these (issue 4).
-ROCKSDB_OPTIONS = ({"write_buffer_size": 16 * 2**20, "max_write_buffer_number": 3, "block_cache_size": 64 * 2**20}
-                   if settings.store.startswith("rocksdb") else None)
+ROCKSDB_OPTIONS = (
+    {"write_buffer_size": 16 * 2**20, "max_write_buffer_number": 3, "block_cache_size": 64 * 2**20}
+    if settings.store.startswith("rocksdb")
+    else None
+)
 # The per-minute rates table holds ~65 small rows per seller.
-SMALL_ROCKSDB_OPTIONS = ({"write_buffer_size": 2**20, "max_write_buffer_number": 2, "block_cache_size": 4 * 2**20}
-                         if settings.store.startswith("rocksdb") else None)
+SMALL_ROCKSDB_OPTIONS = (
+    {"write_buffer_size": 2**20, "max_write_buffer_number": 2, "block_cache_size": 4 * 2**20}
+    if settings.store.startswith("rocksdb")
+    else None
+)
 
 # Session states, keyed by session id, plus one running-sum row per (seller, partition) kept in the
 # *same* table so that both are written to one changelog partition in order: after a crash the

@@ -21,7 +21,7 @@ class DropRule:
         self.cooldown_ms = cooldown_s * 1000
 
     @classmethod
-    def from_settings(cls, s: Any) -> "DropRule":
+    def from_settings(cls, s: Any) -> DropRule:
         return cls(s.traffic_drop_silent_s, s.traffic_drop_min_per_minute, s.traffic_drop_cooldown_s)
 
 
@@ -40,13 +40,25 @@ def check(seller: str, rates: dict[str, Any], now: int, rule: DropRule, last_ale
     if baseline < rule.min_per_minute:
         return None  # a seller with little traffic: silence is normal
     slot = now // rule.cooldown_ms  # same id for re-sends within one cool-down (after a restart)
-    return {"kind": "traffic_dropped", "alert_id": f"traffic_dropped:{seller}:{slot}", "seller_id": seller,
-            "at": now, "silent_s": k * BUCKET_MS // 1000, "baseline_per_minute": round(baseline, 2),
-            "baseline_s": len(before) * BUCKET_MS // 1000, "source": "browser"}
+    return {
+        "kind": "traffic_dropped",
+        "alert_id": f"traffic_dropped:{seller}:{slot}",
+        "seller_id": seller,
+        "at": now,
+        "silent_s": k * BUCKET_MS // 1000,
+        "baseline_per_minute": round(baseline, 2),
+        "baseline_s": len(before) * BUCKET_MS // 1000,
+        "source": "browser",
+    }
 
 
-def sweep(sellers: Iterable[str], rates_of: Callable[[str], dict[str, Any]], now: int, rule: DropRule,
-          last_alert_at: dict[str, int]) -> list[dict]:
+def sweep(
+    sellers: Iterable[str],
+    rates_of: Callable[[str], dict[str, Any]],
+    now: int,
+    rule: DropRule,
+    last_alert_at: dict[str, int],
+) -> list[dict]:
     """The traffic-dropped alerts due now among ``sellers`` (``rates_of`` gives a seller's last hour);
     ``last_alert_at`` is updated for each one, so the cool-down holds from here on."""
     out = []

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, Counter
 
-SKIPPED = Counter("livemetrics_worker_messages_skipped_total",
-                  "Derived messages the worker did not produce because they exceed worker_max_message_bytes", ["what"])
-FOLDED = Counter("livemetrics_live_values_folded_total",
-                 "Live values counted under ~other past a seller's cap (increase of a (seller, partition) sums row's "
-                 "folded count)", ["dimension"])
+SKIPPED = Counter(
+    "livemetrics_worker_messages_skipped_total",
+    "Derived messages the worker did not produce because they exceed worker_max_message_bytes",
+    ["what"],
+)
+FOLDED = Counter(
+    "livemetrics_live_values_folded_total",
+    "Live values counted under ~other past a seller's cap (increase of a (seller, partition) sums row's folded count)",
+    ["dimension"],
+)
 
 _served: list[int] = []
 

@@ -8,7 +8,8 @@ subscription state (copied before use), never a call into the event loop or a br
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -66,8 +67,12 @@ def ready(app: Any) -> tuple[bool, dict]:
         assigned = 0
     rebalancing = bool(getattr(app, "rebalancing", False))
     recovering = bool(getattr(app, "in_recovery", False))
-    details = {"partitions_assigned": assigned, "rebalancing": rebalancing, "recovering": recovering,
-               "rebalances": getattr(app, "rebalancing_count", 0)}
+    details = {
+        "partitions_assigned": assigned,
+        "rebalancing": rebalancing,
+        "recovering": recovering,
+        "rebalances": getattr(app, "rebalancing_count", 0),
+    }
     return assigned > 0 and not rebalancing and not recovering, details
 
 
@@ -78,12 +83,21 @@ class WorkerCollector:
         self.app = app
 
     def collect(self):
-        end = GaugeMetricFamily("livemetrics_worker_end_offset", "End (high watermark) offset of an assigned "
-                                "partition", labels=["topic", "partition"])
-        read = CounterMetricFamily("livemetrics_worker_read_offset", "Last offset read from an assigned partition "
-                                   "(its rate is the partition's messages/s)", labels=["topic", "partition"])
-        lag = GaugeMetricFamily("livemetrics_worker_consumer_lag", "Messages of an assigned partition past the "
-                                "committed offset", labels=["topic", "partition"])
+        end = GaugeMetricFamily(
+            "livemetrics_worker_end_offset",
+            "End (high watermark) offset of an assigned partition",
+            labels=["topic", "partition"],
+        )
+        read = CounterMetricFamily(
+            "livemetrics_worker_read_offset",
+            "Last offset read from an assigned partition (its rate is the partition's messages/s)",
+            labels=["topic", "partition"],
+        )
+        lag = GaugeMetricFamily(
+            "livemetrics_worker_consumer_lag",
+            "Messages of an assigned partition past the committed offset",
+            labels=["topic", "partition"],
+        )
         for topic, partition, hw, r, c in offsets(self.app):
             labels = [topic, str(partition)]
             if hw is not None:
@@ -98,10 +112,14 @@ class WorkerCollector:
         assigned.add_metric([], details["partitions_assigned"])
         is_ready = GaugeMetricFamily("livemetrics_worker_ready", "1 when /readyz answers 200")
         is_ready.add_metric([], 1 if ok else 0)
-        keys = GaugeMetricFamily("livemetrics_worker_table_keys", "Keys in a table's local store (RocksDB: an "
-                                 "estimate)", labels=["table"])
-        size = GaugeMetricFamily("livemetrics_worker_table_bytes", "Bytes of a table's RocksDB store (SST files "
-                                 "and memtables)", labels=["table"])
+        keys = GaugeMetricFamily(
+            "livemetrics_worker_table_keys", "Keys in a table's local store (RocksDB: an estimate)", labels=["table"]
+        )
+        size = GaugeMetricFamily(
+            "livemetrics_worker_table_bytes",
+            "Bytes of a table's RocksDB store (SST files and memtables)",
+            labels=["table"],
+        )
         for name, n, b in table_sizes(self.app):
             keys.add_metric([name], n)
             if b is not None:

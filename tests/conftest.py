@@ -12,8 +12,11 @@ from tests.support.stack import module_settings, new_seller
 
 
 def pytest_addoption(parser):
-    parser.addoption("--screenshots-dir", default=None,
-                     help="browser tests save dashboard screenshots here (make screenshots: docs/screenshots)")
+    parser.addoption(
+        "--screenshots-dir",
+        default=None,
+        help="browser tests save dashboard screenshots here (make screenshots: docs/screenshots)",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -43,13 +43,20 @@ class Channel(msgspec.Struct, omit_defaults=True):
 
     def public(self) -> dict:
         """What the API shows: everything but the sealed secret."""
-        return {"channel_id": self.channel_id, "kind": self.kind, "target": self.target,
-                "created_at": self.created_at, "can_read_pii": self.can_read_pii,
-                "rules": msgspec.to_builtins(self.rules or Rules())}
+        return {
+            "channel_id": self.channel_id,
+            "kind": self.kind,
+            "target": self.target,
+            "created_at": self.created_at,
+            "can_read_pii": self.can_read_pii,
+            "rules": msgspec.to_builtins(self.rules or Rules()),
+        }
 
 
 def _aead(kek: str) -> AESGCM:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"livemetrics seller-channels v1").derive(kek.encode())
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"livemetrics seller-channels v1").derive(
+        kek.encode()
+    )
     return AESGCM(key)
 
 
@@ -57,11 +64,19 @@ def _aad(ch: Channel) -> bytes:
     return f"{ch.channel_id}:{ch.seller_id}:{ch.kind}".encode()
 
 
-def new_channel(seller_id: str, kind: str, target: str, kek: str, created_by: str = "",
-                can_read_pii: bool = True) -> tuple[Channel, str]:
+def new_channel(
+    seller_id: str, kind: str, target: str, kek: str, created_by: str = "", can_read_pii: bool = True
+) -> tuple[Channel, str]:
     """A channel and, for a webhook, its signing secret (``whsec_...``, shown to the seller once)."""
-    ch = Channel(channel_id=f"ch_{secrets.token_hex(8)}", seller_id=seller_id, kind=kind, target=target,
-                 created_at=int(time.time()), created_by=created_by, can_read_pii=can_read_pii)
+    ch = Channel(
+        channel_id=f"ch_{secrets.token_hex(8)}",
+        seller_id=seller_id,
+        kind=kind,
+        target=target,
+        created_at=int(time.time()),
+        created_by=created_by,
+        can_read_pii=can_read_pii,
+    )
     if kind != "webhook":
         return ch, ""
     secret = f"whsec_{secrets.token_urlsafe(32)}"
@@ -86,8 +101,12 @@ _dec = msgspec.json.Decoder(Channel)
 def _produce(settings: Settings, key: str, value: bytes | None) -> None:
     p = Producer(producer_config(settings, log_level=4))
     err: list[Exception] = []
-    p.produce(settings.topic("seller-channels"), key=key.encode(), value=value,
-              on_delivery=lambda e, m: err.append(e) if e else None)
+    p.produce(
+        settings.topic("seller-channels"),
+        key=key.encode(),
+        value=value,
+        on_delivery=lambda e, m: err.append(e) if e else None,
+    )
     if p.flush(settings.delivery_timeout_ms / 1000 + 5) or err:
         raise RuntimeError(f"could not store the channel in Kafka: {err[0] if err else 'timed out'}")
 
@@ -103,7 +122,7 @@ class ChannelBook:
         self._thread: threading.Thread | None = None
         self.skipped = 0
 
-    def start(self, wait_s: float = 15.0) -> "ChannelBook":
+    def start(self, wait_s: float = 15.0) -> ChannelBook:
         self._thread = threading.Thread(target=self._run, name="seller-channels", daemon=True)
         self._thread.start()
         self._ready.wait(wait_s)
@@ -128,13 +147,21 @@ class ChannelBook:
         return self._channels.get(channel_id)
 
     def of_seller(self, seller_id: str, kind: str | None = None) -> list[Channel]:
-        return sorted((c for c in list(self._channels.values())
-                       if c.seller_id == seller_id and (kind is None or c.kind == kind)), key=lambda c: c.created_at)
+        return sorted(
+            (c for c in list(self._channels.values()) if c.seller_id == seller_id and (kind is None or c.kind == kind)),
+            key=lambda c: c.created_at,
+        )
 
     def _run(self) -> None:
         topic = self.settings.topic("seller-channels")
-        c = Consumer({**base_config(self.settings), "group.id": "unused", "enable.auto.commit": False,
-                      "enable.partition.eof": True})
+        c = Consumer(
+            {
+                **base_config(self.settings),
+                "group.id": "unused",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            }
+        )
         try:
             parts: list[int] = []
             while not self._stop.is_set() and not parts:
@@ -174,7 +201,12 @@ class ChannelBook:
                 raise ValueError(f"kind {ch.kind!r}, seller_id {ch.seller_id!r}, channel_id {ch.channel_id!r}")
         except Exception as exc:  # noqa: BLE001 - msgspec errors, a missing key, the check above
             self.skipped += 1
-            log.warning("malformed seller-channels record at %s[%s]@%s skipped: %s", msg.topic(), msg.partition(),
-                        msg.offset(), str(exc)[:200] or type(exc).__name__)
+            log.warning(
+                "malformed seller-channels record at %s[%s]@%s skipped: %s",
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+                str(exc)[:200] or type(exc).__name__,
+            )
             return
         self._channels[ch.channel_id] = ch

@@ -13,9 +13,8 @@ import logging
 import time
 from collections import deque
 
-import msgspec
-
 import httpx
+import msgspec
 
 from api.notify import email_message, smtp, webhook
 from api.notify.channels import ChannelBook, unseal
@@ -37,8 +36,11 @@ class Dispatcher:
         self._owed: set[str] = set()  # delivery ids queued or waiting for a retry here (one copy each)
         self._emails_sent: dict[str, deque[float]] = {}  # per seller: when its recent emails went out
         self._slots = asyncio.Semaphore(settings.notify_concurrency)
-        self._client = httpx.AsyncClient(timeout=settings.notify_timeout_s, follow_redirects=False,
-                                         limits=httpx.Limits(max_connections=settings.notify_concurrency))
+        self._client = httpx.AsyncClient(
+            timeout=settings.notify_timeout_s,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=settings.notify_concurrency),
+        )
         self.loop = asyncio.get_running_loop()
 
     # --- intake (any thread) and scheduling (the loop) -----------------------------------------
@@ -84,8 +86,13 @@ class Dispatcher:
                     await self._email_turn(ch.seller_id)  # rate limit: what arrives meanwhile joins the digest
                 batch = [q.popleft() for _ in range(min(len(q), DIGEST_MAX if email else 1))]
                 try:
-                    error = ("the channel was removed" if ch is None else
-                             await self._email(ch, batch) if email else await self._post(ch, batch[0]))
+                    error = (
+                        "the channel was removed"
+                        if ch is None
+                        else await self._email(ch, batch)
+                        if email
+                        else await self._post(ch, batch[0])
+                    )
                 except Exception as exc:  # noqa: BLE001 - a bug must not strand the delivery: it is retried
                     log.exception("notifier: sending to channel %s failed unexpectedly", channel_id)
                     error = f"internal error while sending: {type(exc).__name__}"
@@ -109,10 +116,14 @@ class Dispatcher:
             delay = webhook.retry_delay(attempt, s.notify_backoff_s, s.notify_backoff_max_s)
             if ch is None or webhook.give_up(d.created_ms, now_ms, delay, s.notify_retry_for_s):
                 done.append(d.but(status="failed", attempts=attempt, last_error=error, next_ms=now_ms))
-                log.warning("delivery failed for good", extra={"seller_id": d.seller_id, "delivery_id": d.delivery_id,
-                                                               "attempts": attempt, "error": error})
+                log.warning(
+                    "delivery failed for good",
+                    extra={"seller_id": d.seller_id, "delivery_id": d.delivery_id, "attempts": attempt, "error": error},
+                )
             else:
-                done.append(d.but(status="pending", attempts=attempt, last_error=error, next_ms=now_ms + int(delay * 1000)))
+                done.append(
+                    d.but(status="pending", attempts=attempt, last_error=error, next_ms=now_ms + int(delay * 1000))
+                )
         try:
             await asyncio.to_thread(store.record, s, done)
         except Exception as exc:  # noqa: BLE001 - the outcome is not stored; the deliveries go on in memory
@@ -138,8 +149,9 @@ class Dispatcher:
     async def _email(self, ch, batch: list[Delivery]) -> str | None:
         s = self.settings
         alerts = [msgspec.json.decode(d.body) for d in batch]
-        msg = email_message.build(alerts, ch.seller_id, ch.target, s.smtp_from,
-                                  s.public_url or f"http://{s.host}:{s.api_port}")
+        msg = email_message.build(
+            alerts, ch.seller_id, ch.target, s.smtp_from, s.public_url or f"http://{s.host}:{s.api_port}"
+        )
         async with self._slots:
             return await asyncio.to_thread(smtp.send, s, msg)
 
@@ -154,8 +166,13 @@ class Dispatcher:
             return str(exc)
         async with self._slots:
             try:
-                r = await self._client.post(ch.target, content=d.body, headers=webhook.headers(
-                    secret, int(time.time()), d.body, d.alert_id, d.delivery_id, d.attempts + 1))
+                r = await self._client.post(
+                    ch.target,
+                    content=d.body,
+                    headers=webhook.headers(
+                        secret, int(time.time()), d.body, d.alert_id, d.delivery_id, d.attempts + 1
+                    ),
+                )
             except httpx.TimeoutException:
                 return f"no answer within {self.settings.notify_timeout_s:g} s"
             except httpx.HTTPError as exc:

@@ -8,8 +8,11 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
-KIND_TITLE = {"payment_failed": "Payment failed", "error_spike": "Payment error spike",
-              "traffic_dropped": "Traffic dropped"}
+KIND_TITLE = {
+    "payment_failed": "Payment failed",
+    "error_spike": "Payment error spike",
+    "traffic_dropped": "Traffic dropped",
+}
 
 
 def _title(a: dict[str, Any]) -> str:
@@ -19,11 +22,14 @@ def _title(a: dict[str, Any]) -> str:
 def _facts(a: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, value) lines of an alert, the ones a seller needs to follow the customer up."""
     order, pay, cust = a.get("order") or {}, a.get("payment") or {}, a.get("customer") or {}
-    facts = [("Alert", str(a.get("alert_id") or "")), ("Order", str(order.get("order_id") or "")),
-             ("Amount", f"{order.get('amount') or ''} {order.get('currency') or ''}".strip()),
-             ("Method", str(pay.get("method") or "")), ("Error", " ".join(
-                 str(x) for x in (pay.get("error_code"), pay.get("error_message")) if x)),
-             ("Customer", ", ".join(str(cust[k]) for k in ("name", "email", "phone") if cust.get(k)))]
+    facts = [
+        ("Alert", str(a.get("alert_id") or "")),
+        ("Order", str(order.get("order_id") or "")),
+        ("Amount", f"{order.get('amount') or ''} {order.get('currency') or ''}".strip()),
+        ("Method", str(pay.get("method") or "")),
+        ("Error", " ".join(str(x) for x in (pay.get("error_code"), pay.get("error_message")) if x)),
+        ("Customer", ", ".join(str(cust[k]) for k in ("name", "email", "phone") if cust.get(k))),
+    ]
     for key in ("failures", "rate", "baseline_rate"):  # error spikes
         if key in a:
             facts.append((key.replace("_", " ").capitalize(), str(a[key])))
@@ -41,14 +47,16 @@ def build(alerts: list[dict[str, Any]], seller_id: str, to: str, sender: str, da
         intro = f"{_title(a)} for {seller_id}."
     else:
         subject = f"{len(alerts)} alerts for {seller_id}"
-        intro = (f"{len(alerts)} alerts for {seller_id} arrived together (more than the emails allowed per "
-                 "period): here they are in one message.")
+        intro = (
+            f"{len(alerts)} alerts for {seller_id} arrived together (more than the emails allowed per "
+            "period): here they are in one message."
+        )
     text = [intro, ""]
     parts = [f"<p>{html.escape(intro)}</p>"]
     for a in alerts:
         facts = _facts(a)
         text += [f"{_title(a)}:"] + [f"  {k}: {v}" for k, v in facts] + [""]
-        rows = "".join(f"<tr><th scope=\"row\">{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts)
+        rows = "".join(f'<tr><th scope="row">{html.escape(k)}</th><td>{html.escape(v)}</td></tr>' for k, v in facts)
         parts.append(f"<h2>{html.escape(_title(a))}</h2><table>{rows}</table>")
     text += [f"Follow up in the dashboard (Payment errors, find the alert id): {link}"]
     parts.append(f'<p><a href="{html.escape(link, quote=True)}">Open the payment errors</a> and find the alert id.</p>')

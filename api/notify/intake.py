@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 from confluent_kafka import Consumer, TopicPartition
@@ -41,12 +41,22 @@ def deliveries_for(alert: dict, channels: ChannelBook, now_ms: int, email: bool 
     for ch in channels.of_seller(seller):
         if (ch.kind == "email" and not email) or not wants(ch.rules, alert):
             continue
-        quiet = quiet_until(ch.rules, datetime.fromtimestamp(now_ms / 1000, timezone.utc))
+        quiet = quiet_until(ch.rules, datetime.fromtimestamp(now_ms / 1000, UTC))
         start_ms = int(quiet.timestamp() * 1000) if quiet else now_ms
         body = _enc.encode(alert if ch.can_read_pii else mask_alert(alert))
-        out.append(Delivery(seller_id=seller, delivery_id=delivery_id(seller, alert_id, ch.channel_id),
-                            alert_id=alert_id, alert_kind=str(alert.get("kind") or ""), channel_id=ch.channel_id,
-                            target=ch.target, body=body, created_ms=start_ms, next_ms=start_ms))
+        out.append(
+            Delivery(
+                seller_id=seller,
+                delivery_id=delivery_id(seller, alert_id, ch.channel_id),
+                alert_id=alert_id,
+                alert_kind=str(alert.get("kind") or ""),
+                channel_id=ch.channel_id,
+                target=ch.target,
+                body=body,
+                created_ms=start_ms,
+                next_ms=start_ms,
+            )
+        )
     return out
 
 
@@ -57,7 +67,7 @@ class AlertIntake:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "AlertIntake":
+    def start(self) -> AlertIntake:
         self._thread = threading.Thread(target=self._run, name="notify-intake", daemon=True)
         self._thread.start()
         return self
@@ -81,10 +91,18 @@ class AlertIntake:
 
     def _run(self) -> None:
         s = self.settings
-        c = Consumer({**base_config(s), "group.id": s.notify_group, "enable.auto.commit": False,
-                      "auto.offset.reset": "latest", "session.timeout.ms": int(s.consumer_session_timeout_s * 1000)})
-        c.subscribe([s.topic("payment-alerts")], on_assign=self._on_assign,
-                    on_revoke=lambda c_, p: self.assigned.clear())
+        c = Consumer(
+            {
+                **base_config(s),
+                "group.id": s.notify_group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "latest",
+                "session.timeout.ms": int(s.consumer_session_timeout_s * 1000),
+            }
+        )
+        c.subscribe(
+            [s.topic("payment-alerts")], on_assign=self._on_assign, on_revoke=lambda c_, p: self.assigned.clear()
+        )
         try:
             while not self._stop.is_set():
                 msgs = c.consume(500, 0.2)

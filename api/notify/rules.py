@@ -5,7 +5,7 @@ several that waited reach an email channel as one digest)."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -89,4 +89,4 @@ def quiet_until(rules: Rules | None, now: datetime) -> datetime | None:
         return None
     day = local.date() if minute < end else local.date() + timedelta(days=1)
     wall = datetime(day.year, day.month, day.day, end // 60, end % 60)
-    return wall.replace(tzinfo=zone).astimezone(timezone.utc)
+    return wall.replace(tzinfo=zone).astimezone(UTC)

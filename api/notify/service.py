@@ -21,7 +21,7 @@ class Notifier:
         self.dispatcher: Dispatcher | None = None
         self.intake: AlertIntake | None = None
 
-    async def start(self) -> "Notifier":
+    async def start(self) -> Notifier:
         self.dispatcher = Dispatcher(self.settings, self.channels)
         try:
             owed = await asyncio.to_thread(store.pending, self.settings)

@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 
 MAX_URL = 2048
 # A pragmatic address check (RFC 5321 lengths, one @, a dotted domain): the SMTP server has the last word.
-_EMAIL = re.compile(r"^[^\s@<>()\[\],;:\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[^\s@<>()\[\],;:\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 
 
 class TargetError(ValueError):
@@ -27,8 +29,14 @@ class TargetError(ValueError):
 def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    for attr, what in (("is_loopback", "loopback"), ("is_link_local", "link-local"), ("is_multicast", "multicast"),
-                       ("is_unspecified", "unspecified"), ("is_reserved", "reserved"), ("is_private", "private")):
+    for attr, what in (
+        ("is_loopback", "loopback"),
+        ("is_link_local", "link-local"),
+        ("is_multicast", "multicast"),
+        ("is_unspecified", "unspecified"),
+        ("is_reserved", "reserved"),
+        ("is_private", "private"),
+    ):
         if getattr(ip, attr):
             return what
     return None if ip.is_global else "non-public"
@@ -70,8 +78,9 @@ def check_resolves_public(url: str, dev_mode: bool) -> None:
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
-        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
-                                   type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(
+            host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
+        )
     except socket.gaierror as exc:
         raise TargetError(f"the host {host!r} does not resolve: {exc.strerror}") from None
     addresses = [info[4][0] for info in infos]
@@ -79,8 +88,10 @@ def check_resolves_public(url: str, dev_mode: bool) -> None:
         for a in addresses:
             why = _forbidden(ipaddress.ip_address(a.split("%")[0]))
             if why:
-                raise TargetError(f"the host {host!r} resolves to {a}, not a public address ({why}): webhooks go "
-                                  "to public addresses only")
+                raise TargetError(
+                    f"the host {host!r} resolves to {a}, not a public address ({why}): webhooks go "
+                    "to public addresses only"
+                )
 
 
 def check_email(address: str) -> str:

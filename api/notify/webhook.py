@@ -29,10 +29,15 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, now: float,
 
 
 def headers(secret: str, timestamp: int, body: bytes, alert_id: str, delivery_id: str, attempt: int) -> dict[str, str]:
-    return {"Content-Type": "application/json", "User-Agent": USER_AGENT,
-            "X-Livemetrics-Timestamp": str(timestamp), "X-Livemetrics-Signature": sign(secret, timestamp, body),
-            "Idempotency-Key": alert_id, "X-Livemetrics-Delivery": delivery_id,
-            "X-Livemetrics-Attempt": str(attempt)}
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Livemetrics-Timestamp": str(timestamp),
+        "X-Livemetrics-Signature": sign(secret, timestamp, body),
+        "Idempotency-Key": alert_id,
+        "X-Livemetrics-Delivery": delivery_id,
+        "X-Livemetrics-Attempt": str(attempt),
+    }
 
 
 def delivery_id(seller_id: str, alert_id: str, channel_id: str) -> str:

@@ -15,8 +15,10 @@ DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard"
 # WebSockets only to the page's own host: 'self' covers ws(s) of the same host in CSP Level 3, but older
 # browsers (Safari before 15.4) do not apply it to ws:, so the ws:// and wss:// URLs of the host the page
 # was loaded from are named too (never the bare schemes, which allowed any host).
-CSP = ("default-src 'self'; connect-src {connect}; img-src 'self' data:; style-src 'self'; "
-       "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+CSP = (
+    "default-src 'self'; connect-src {connect}; img-src 'self' data:; style-src 'self'; "
+    "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 _HOST = re.compile(r"(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?")
 
 
@@ -26,6 +28,7 @@ def csp_for(host: str | None) -> str:
     if host and _HOST.fullmatch(host):
         return CSP.format(connect=f"'self' ws://{host} wss://{host}")
     return CSP.format(connect="'self'")
+
 
 router = APIRouter(tags=["dashboard"])
 

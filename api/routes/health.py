@@ -22,9 +22,17 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=Readiness,
-            responses={503: {"model": Readiness, "description": "Kafka not followed yet, ClickHouse not answering, "
-                                                                "or the embedded sink stalled (`checks.sink` false)"}})
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={
+        503: {
+            "model": Readiness,
+            "description": "Kafka not followed yet, ClickHouse not answering, "
+            "or the embedded sink stalled (`checks.sink` false)",
+        }
+    },
+)
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: Kafka followed (keys and snapshots loaded), ClickHouse answering and, in a process that runs
     the sink, the sink not stalled (it has a lag and stored nothing for ``sink_stall_s``; ``sink`` says

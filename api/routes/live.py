@@ -8,9 +8,9 @@ import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from api import ws_limits
 from api.deps import FeedDep, PrincipalDep, SellerId, SettingsDep, may_read, ws_principal
 from api.privacy import alert_for
-from api import ws_limits
 from api.responses import AUTH, SELLER
 from api.ws_tickets import TicketRefused
 from livemetrics import metrics
@@ -50,8 +50,10 @@ async def _watch_disconnect(ws: WebSocket, sub, max_bytes: int) -> None:
     try:
         while (msg := await ws.receive())["type"] != "websocket.disconnect":
             if ws_limits.oversized(msg, max_bytes):
-                await ws.close(code=1009, reason=f"client messages are at most {max_bytes} bytes "
-                                                 "(LIVEMETRICS_WS_MAX_MESSAGE_BYTES)")
+                await ws.close(
+                    code=1009,
+                    reason=f"client messages are at most {max_bytes} bytes (LIVEMETRICS_WS_MAX_MESSAGE_BYTES)",
+                )
                 break
     except Exception:  # noqa: BLE001 - any receive failure means the client is gone
         pass
@@ -113,7 +115,7 @@ async def live_ws(ws: WebSocket, seller_id: str) -> None:
         while True:
             try:
                 await asyncio.wait_for(sub.wake.wait(), HEARTBEAT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if not still_valid():  # expiry has no event of its own: check it on every heartbeat
                     await ws.close(code=4401, reason="token expired or revoked")
                     return

@@ -13,8 +13,12 @@ router = APIRouter(tags=["auth"], responses=TOKEN, dependencies=AUTH)
 @router.get("/v1/me")
 async def me(principal: PrincipalDep) -> dict:
     """The seller this token reads (null for the admin token), its kind and whether it may see personal data."""
-    return {"seller_id": principal.seller_id, "kind": principal.kind, "admin": principal.is_admin,
-            "can_read_pii": principal.can_read_pii}
+    return {
+        "seller_id": principal.seller_id,
+        "kind": principal.kind,
+        "admin": principal.is_admin,
+        "can_read_pii": principal.can_read_pii,
+    }
 
 
 @router.get("/v1/sellers")

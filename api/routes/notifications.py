@@ -7,12 +7,11 @@ import asyncio
 import time
 from typing import Annotated, Literal
 
+import msgspec
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.deps import PrincipalDep, SellerId, SettingsDep
-import msgspec
-
 from api.notify.channels import ChannelBook, new_channel
 from api.notify.rules import KINDS, RuleError, Rules, check
 from api.notify.targets import TargetError, check_email, check_webhook_url
@@ -22,15 +21,30 @@ from clickhouse import notify_deliveries as store
 router = APIRouter(tags=["notifications"], responses=SELLER, dependencies=AUTH)
 PREFIX = "/v1/sellers/{seller_id}/notifications"
 NOT_FOUND = {404: {"model": Problem, "description": "no such seller for this token, or no such channel/delivery"}}
-CONFLICT = {409: {"model": Problem, "description": "the channel exists already, the seller has the most channels "
-                                                     "allowed, or (email) this deployment has no SMTP server"}}
-UNAVAILABLE = {503: {"model": Problem, "description": "Kafka did not store the change, or (redeliver) this API "
-                                                        "process does not deliver (LIVEMETRICS_NOTIFY=false)"}}
+CONFLICT = {
+    409: {
+        "model": Problem,
+        "description": "the channel exists already, the seller has the most channels "
+        "allowed, or (email) this deployment has no SMTP server",
+    }
+}
+UNAVAILABLE = {
+    503: {
+        "model": Problem,
+        "description": "Kafka did not store the change, or (redeliver) this API "
+        "process does not deliver (LIVEMETRICS_NOTIFY=false)",
+    }
+}
 
 
 class NewWebhook(BaseModel):
-    url: str = Field(..., min_length=1, max_length=2048, description="https://..., a public address (outside dev "
-                     "mode; a loopback, private or link-local host is refused with 422)")
+    url: str = Field(
+        ...,
+        min_length=1,
+        max_length=2048,
+        description="https://..., a public address (outside dev "
+        "mode; a loopback, private or link-local host is refused with 422)",
+    )
 
 
 class NewEmail(BaseModel):
@@ -39,10 +53,14 @@ class NewEmail(BaseModel):
 
 class RulesIn(BaseModel):
     kinds: list[Literal[KINDS]] = Field([], description="alert kinds sent to the channel; empty: every kind")  # type: ignore[valid-type]
-    min_amount: str = Field("", pattern=r"^([0-9]{1,12}(\.[0-9]{1,4})?)?$",
-                            description="payment failures of less are not sent; '' : all")
-    quiet_start: str = Field("", pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$",
-                             description="HH:MM in tz; with quiet_end; '' : no quiet hours")
+    min_amount: str = Field(
+        "", pattern=r"^([0-9]{1,12}(\.[0-9]{1,4})?)?$", description="payment failures of less are not sent; '' : all"
+    )
+    quiet_start: str = Field(
+        "",
+        pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$",
+        description="HH:MM in tz; with quiet_end; '' : no quiet hours",
+    )
     quiet_end: str = Field("", pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$")
     tz: str = Field("UTC", max_length=64, description="the seller's IANA time zone, e.g. Europe/Berlin")
 
@@ -60,10 +78,19 @@ async def _add(request: Request, seller_id: str, principal, kind: str, target: s
     if any(c.kind == kind and c.target == target for c in mine):
         raise HTTPException(409, f"this {kind} is already a channel of the seller")
     if len(mine) >= settings.notify_max_channels:
-        raise HTTPException(409, f"a seller has at most {settings.notify_max_channels} channels "
-                                 "(LIVEMETRICS_NOTIFY_MAX_CHANNELS): remove one first")
-    ch, secret = new_channel(seller_id, kind, target, settings.key_encryption_key.get_secret_value(),
-                             created_by=principal.key_id, can_read_pii=principal.can_read_pii)
+        raise HTTPException(
+            409,
+            f"a seller has at most {settings.notify_max_channels} channels "
+            "(LIVEMETRICS_NOTIFY_MAX_CHANNELS): remove one first",
+        )
+    ch, secret = new_channel(
+        seller_id,
+        kind,
+        target,
+        settings.key_encryption_key.get_secret_value(),
+        created_by=principal.key_id,
+        can_read_pii=principal.can_read_pii,
+    )
     try:
         await asyncio.to_thread(book.add, ch)
     except RuntimeError as exc:
@@ -78,8 +105,9 @@ async def list_channels(seller_id: SellerId, request: Request) -> dict:
 
 
 @router.post(PREFIX + "/webhooks", status_code=201, responses={**BAD_BODY, **CONFLICT, **UNAVAILABLE})
-async def add_webhook(seller_id: SellerId, body: NewWebhook, principal: PrincipalDep, request: Request,
-                      settings: SettingsDep) -> dict:
+async def add_webhook(
+    seller_id: SellerId, body: NewWebhook, principal: PrincipalDep, request: Request, settings: SettingsDep
+) -> dict:
     """Add a webhook; every alert is POSTed to it, signed. The answer's `signing_secret` is shown only
     now: keep it to verify `X-Livemetrics-Signature`. A token without the personal-data right adds a
     webhook that receives masked alerts."""
@@ -139,23 +167,32 @@ async def set_rules(seller_id: SellerId, channel_id: str, body: RulesIn, request
 
 
 @router.get(PREFIX + "/deliveries")
-async def list_deliveries(seller_id: SellerId, settings: SettingsDep,
-                          status: Literal["pending", "delivered", "failed"] | None = None,
-                          limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
+async def list_deliveries(
+    seller_id: SellerId,
+    settings: SettingsDep,
+    status: Literal["pending", "delivered", "failed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict:
     """Webhook deliveries, newest first: `pending` (retrying; `last_error` says why), `delivered`, or
     `failed` (retried for notify_retry_for_s; redeliver it with POST .../redeliver)."""
     return {"items": await asyncio.to_thread(store.page, settings, seller_id, status, limit)}
 
 
-@router.post(PREFIX + "/deliveries/{delivery_id}/redeliver", status_code=202,
-             responses={**NOT_FOUND, **UNAVAILABLE, 409: {"model": Problem, "description": "already being delivered"}})
+@router.post(
+    PREFIX + "/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    responses={**NOT_FOUND, **UNAVAILABLE, 409: {"model": Problem, "description": "already being delivered"}},
+)
 async def redeliver(seller_id: SellerId, delivery_id: str, request: Request, settings: SettingsDep) -> dict:
     """Send a delivery again now (a failed one, or a delivered one the receiver lost), with a fresh
     retry window. The receiver sees the same `Idempotency-Key`."""
     notifier = getattr(request.app.state, "notifier", None)
     if notifier is None or notifier.dispatcher is None:
-        raise HTTPException(503, "this API process does not deliver notifications (LIVEMETRICS_NOTIFY=false): "
-                                 "redeliver through one that does")
+        raise HTTPException(
+            503,
+            "this API process does not deliver notifications (LIVEMETRICS_NOTIFY=false): "
+            "redeliver through one that does",
+        )
     d = await asyncio.to_thread(store.one, settings, seller_id, delivery_id)
     if d is None:
         raise HTTPException(404, f"no delivery {delivery_id!r} for this seller")

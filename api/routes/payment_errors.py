@@ -32,7 +32,9 @@ async def list_payment_errors(
     status: Literal["open", "contacted", "resolved"] | None = None,
     method: str | None = None,
     error_code: str | None = None,
-    from_: Annotated[str | None, Query(alias="from", description="ISO 8601, before `to`", json_schema_extra=INSTANT)] = None,
+    from_: Annotated[
+        str | None, Query(alias="from", description="ISO 8601, before `to`", json_schema_extra=INSTANT)
+    ] = None,
     to: Annotated[str | None, Query(description="ISO 8601", json_schema_extra=INSTANT)] = None,
 ) -> dict:
     """Payment-error alerts with customer contact, order and diagnostics, newest first, paginated. Each
@@ -44,7 +46,9 @@ async def list_payment_errors(
     if start and end and start >= end:
         raise HTTPException(422, "`from` must be before `to`")
     try:
-        page = await asyncio.to_thread(store.page, settings, seller_id, limit, cursor, status, method, error_code, start, end)
+        page = await asyncio.to_thread(
+            store.page, settings, seller_id, limit, cursor, status, method, error_code, start, end
+        )
     except store.CursorError as exc:
         raise HTTPException(422, str(exc)) from None
     # Every item says who reported it ("browser" or "server", docs/security.md, Browser keys); rows stored
@@ -53,12 +57,22 @@ async def list_payment_errors(
     return page
 
 
-@router.post("/v1/sellers/{seller_id}/payment-errors/{alert_id}/status", responses={**BAD_BODY, 404: {
-    "model": Problem, "description": "no such seller for this token, or no such payment error for this seller"}})
-async def set_payment_error_status(seller_id: SellerId, alert_id: str, change: StatusChange,
-                                   principal: PrincipalDep, settings: SettingsDep) -> dict:
+@router.post(
+    "/v1/sellers/{seller_id}/payment-errors/{alert_id}/status",
+    responses={
+        **BAD_BODY,
+        404: {
+            "model": Problem,
+            "description": "no such seller for this token, or no such payment error for this seller",
+        },
+    },
+)
+async def set_payment_error_status(
+    seller_id: SellerId, alert_id: str, change: StatusChange, principal: PrincipalDep, settings: SettingsDep
+) -> dict:
     """Mark a payment-error alert open, contacted or resolved, with a note; the change is stored."""
     if not await asyncio.to_thread(store.exists, settings, seller_id, alert_id):
         raise HTTPException(404, f"no payment error {alert_id!r} for this seller")
-    return await asyncio.to_thread(store.set_status, settings, seller_id, alert_id, change.status, change.note,
-                                   principal.key_id)
+    return await asyncio.to_thread(
+        store.set_status, settings, seller_id, alert_id, change.status, change.note, principal.key_id
+    )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
-from zoneinfo import available_timezones
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
+from zoneinfo import available_timezones
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
@@ -17,8 +17,13 @@ router = APIRouter(tags=["reports"], responses=SELLER, dependencies=AUTH)
 
 REPORTS = queries.REPORTS
 # OpenAPI only: what ``parse_instant`` and ``check_tz`` accept, for readers and generated clients.
-INSTANT = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"},
-                     {"const": "", "description": "the default"}]}
+INSTANT = {
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "format": "date"},
+        {"const": "", "description": "the default"},
+    ]
+}
 TIME_ZONES = {"enum": sorted(available_timezones())}
 
 
@@ -28,21 +33,24 @@ def parse_instant(v: str, name: str) -> datetime:
         d = datetime.fromisoformat(v.replace("Z", "+00:00"))
     except ValueError:
         raise HTTPException(422, f"`{name}` is not an ISO 8601 date or time: {v!r}") from None
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    return d if d.tzinfo else d.replace(tzinfo=UTC)
 
 
 def parse_range(from_: str | None, to: str | None, max_days: int) -> tuple[datetime, datetime]:
     """The range as naive UTC datetimes; at most ``max_days`` long (one query must not scan all history)."""
     parse = parse_instant
 
-    end = parse(to, "to") if to else datetime.now(timezone.utc)
+    end = parse(to, "to") if to else datetime.now(UTC)
     start = parse(from_, "from") if from_ else end - timedelta(days=min(7, max_days))
     if start >= end:
         raise HTTPException(422, "`from` must be before `to`")
     if end - start > timedelta(days=max_days):
-        raise HTTPException(422, f"the range from `from` to `to` is {(end - start) / timedelta(days=1):.1f} days; "
-                                 f"at most {max_days} days (LIVEMETRICS_REPORT_MAX_DAYS) per report")
-    return start.astimezone(timezone.utc).replace(tzinfo=None), end.astimezone(timezone.utc).replace(tzinfo=None)
+        raise HTTPException(
+            422,
+            f"the range from `from` to `to` is {(end - start) / timedelta(days=1):.1f} days; "
+            f"at most {max_days} days (LIVEMETRICS_REPORT_MAX_DAYS) per report",
+        )
+    return start.astimezone(UTC).replace(tzinfo=None), end.astimezone(UTC).replace(tzinfo=None)
 
 
 @router.get("/v1/sellers/{seller_id}/reports/{report}")
@@ -50,9 +58,15 @@ async def report(
     seller_id: SellerId,
     report: Annotated[str, Path(json_schema_extra={"enum": list(REPORTS)})],
     settings: SettingsDep,
-    from_: Annotated[str | None, Query(alias="from", description="ISO 8601, before `to` and at most "
-                                       "LIVEMETRICS_REPORT_MAX_DAYS (400) days before it (default: 7 days before `to`)",
-                                       json_schema_extra=INSTANT)] = None,
+    from_: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            description="ISO 8601, before `to` and at most "
+            "LIVEMETRICS_REPORT_MAX_DAYS (400) days before it (default: 7 days before `to`)",
+            json_schema_extra=INSTANT,
+        ),
+    ] = None,
     to: Annotated[str | None, Query(description="ISO 8601 (default: now)", json_schema_extra=INSTANT)] = None,
     tz: Annotated[str, Query(description="IANA time zone", json_schema_extra=TIME_ZONES)] = "UTC",
 ) -> dict:
@@ -64,5 +78,11 @@ async def report(
         body = await asyncio.to_thread(queries.report, settings, report, seller_id, start, end, tz)
     except queries.QueryError as exc:
         raise HTTPException(422, str(exc)) from None
-    return {"seller_id": seller_id, "report": report, "from": start.isoformat() + "Z", "to": end.isoformat() + "Z",
-            "tz": tz, **body}
+    return {
+        "seller_id": seller_id,
+        "report": report,
+        "from": start.isoformat() + "Z",
+        "to": end.isoformat() + "Z",
+        "tz": tz,
+        **body,
+    }

@@ -26,8 +26,17 @@ class Ticket(BaseModel):
     ws_path: str = Field(description="the WebSocket path with the ticket, relative to the API's origin")
 
 
-@router.post("/v1/ws-tickets", status_code=201, responses={**BAD_BODY, 503: {
-    "model": Problem, "description": "this API process holds too many unexpired tickets: retry after a few seconds"}})
+@router.post(
+    "/v1/ws-tickets",
+    status_code=201,
+    responses={
+        **BAD_BODY,
+        503: {
+            "model": Problem,
+            "description": "this API process holds too many unexpired tickets: retry after a few seconds",
+        },
+    },
+)
 async def new_ws_ticket(req: TicketRequest, principal: PrincipalDep, tickets: TicketsDep) -> Ticket:
     """A single-use ticket, valid for `expires_in_s` seconds, that opens one live WebSocket of one seller
     for this token (the token itself never goes in a URL)."""

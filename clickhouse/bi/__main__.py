@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from clickhouse.bi.access import apply, app_access, deploy_sql, reader_role, seller_access
+from clickhouse.bi.access import app_access, apply, deploy_sql, reader_role, seller_access
 from livemetrics.settings import get_settings
 
 USAGE = "python -m clickhouse.bi role | access | seller <seller_id> <user> <password> [--analyst] | deploy-sql"

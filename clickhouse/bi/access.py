@@ -9,7 +9,7 @@ from importlib import resources
 
 from clickhouse.client import get_client
 from clickhouse.migrate import statements
-from livemetrics.settings import Settings, get_settings
+from livemetrics.settings import Settings
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 SELLER_ROLES = ("livemetrics_bi_reader", "livemetrics_analyst")
@@ -50,14 +50,16 @@ def reader_role(settings: Settings) -> list[str]:
     return render("reader_role", settings)
 
 
-def seller_access(settings: Settings, seller_id: str, user: str, password: str,
-                  role: str = "livemetrics_bi_reader") -> list[str]:
+def seller_access(
+    settings: Settings, seller_id: str, user: str, password: str, role: str = "livemetrics_bi_reader"
+) -> list[str]:
     if not _IDENT.match(user):
         raise ValueError(f"BI user name {user!r} must be lower-case letters, digits and _")
     if role not in SELLER_ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(SELLER_ROLES)}")
-    return render("seller_access", settings, user=user, password=_quote(password), seller_id=_quote(seller_id),
-                  role=role)
+    return render(
+        "seller_access", settings, user=user, password=_quote(password), seller_id=_quote(seller_id), role=role
+    )
 
 
 def deploy_sql() -> str:

@@ -14,8 +14,14 @@ PARTS = ("gateway", "streams", "sink", "queries", "ws", "e2e", "alerts")
 
 def emit(bench: str, metric: str, value: float, unit: str, **labels: Any) -> dict:
     """Print one figure as a JSON line (and return it)."""
-    row = {"bench": bench, "metric": metric, "value": round(float(value), 3), "unit": unit,
-           "labels": labels, "cores": os.cpu_count()}
+    row = {
+        "bench": bench,
+        "metric": metric,
+        "value": round(float(value), 3),
+        "unit": unit,
+        "labels": labels,
+        "cores": os.cpu_count(),
+    }
     print(json.dumps(row), flush=True)
     return row
 

@@ -48,7 +48,7 @@ class Receiver:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-receiver", daemon=True)
 
-    def start(self) -> "Receiver":
+    def start(self) -> Receiver:
         self._thread.start()
         self._ready.wait(10)
         return self
@@ -77,8 +77,9 @@ class Receiver:
                 at = time.monotonic()
                 lines = head.decode("latin-1").split("\r\n")
                 path = lines[0].split(" ")[1]
-                length = next((int(v) for k, _, v in (ln.partition(": ") for ln in lines[1:])
-                               if k.lower() == "content-length"), 0)
+                length = next(
+                    (int(v) for k, _, v in (ln.partition(": ") for ln in lines[1:]) if k.lower() == "content-length"), 0
+                )
                 body = await reader.readexactly(length)
                 try:
                     order = json.loads(body).get("order", {}).get("order_id")
@@ -102,21 +103,33 @@ def _pct(xs: list[float], p: float) -> float:
 
 
 def _failed_payment(order: str) -> dict:
-    return {"event_id": str(uuid.uuid4()), "type": "payment_failed", "session_id": f"sess-{order}",
-            "ts": int(time.time() * 1000),
-            "payment": {"method": "card", "amount": "19.90", "currency": "EUR", "order_id": order,
-                        "error_code": "card_declined"}}
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": "payment_failed",
+        "session_id": f"sess-{order}",
+        "ts": int(time.time() * 1000),
+        "payment": {
+            "method": "card",
+            "amount": "19.90",
+            "currency": "EUR",
+            "order_id": order,
+            "error_code": "card_declined",
+        },
+    }
 
 
 async def _send_round(gw: str, browser_keys: dict[str, str], tag: str, sent: dict[str, float]) -> None:
     sem = asyncio.Semaphore(SEND_CONCURRENCY)
-    async with httpx.AsyncClient(timeout=30, headers={"User-Agent": CHROME},
-                                 limits=httpx.Limits(max_connections=SEND_CONCURRENCY)) as http:
+    async with httpx.AsyncClient(
+        timeout=30, headers={"User-Agent": CHROME}, limits=httpx.Limits(max_connections=SEND_CONCURRENCY)
+    ) as http:
+
         async def one(seller: str, key: str) -> None:
             order = f"{tag}:{seller}"
             async with sem:
-                r = await http.post(f"{gw}/v1/events", json=_failed_payment(order),
-                                    headers={"Authorization": f"Bearer {key}"})
+                r = await http.post(
+                    f"{gw}/v1/events", json=_failed_payment(order), headers={"Authorization": f"Bearer {key}"}
+                )
                 if r.status_code == 202:
                     sent[order] = time.monotonic()
 
@@ -127,14 +140,22 @@ async def _bare_posts(receiver: Receiver, sellers: list[str]) -> list[float]:
     """The ceiling: POST an alert-sized body straight to each healthy endpoint; start -> arrival."""
     started: dict[str, float] = {}
     sem = asyncio.Semaphore(SEND_CONCURRENCY)
-    body = {"kind": "payment_failed", "alert_id": "", "customer": {"email": "a@example.com"},
-            "payment": {"method": "card", "error_code": "card_declined"}, "context": {}}
+    body = {
+        "kind": "payment_failed",
+        "alert_id": "",
+        "customer": {"email": "a@example.com"},
+        "payment": {"method": "card", "error_code": "card_declined"},
+        "context": {},
+    }
     async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=SEND_CONCURRENCY)) as http:
+
         async def one(seller: str) -> None:
             order = f"bare:{seller}"
             async with sem:
                 started[order] = time.monotonic()
-                await http.post(f"http://127.0.0.1:{receiver.port}/hook/{seller}", json={**body, "order": {"order_id": order}})
+                await http.post(
+                    f"http://127.0.0.1:{receiver.port}/hook/{seller}", json={**body, "order": {"order_id": order}}
+                )
 
         await asyncio.gather(*(one(s) for s in sellers))
     return [(receiver.arrived[o] - t) * 1000 for o, t in started.items() if o in receiver.arrived]
@@ -174,19 +195,33 @@ def run(args) -> int:
         if not bootstrap:
             from livemetrics.kafka_local import LocalKafka
 
-            ks = Settings(data_dir=tmp / "kafka", kafka_bootstrap=f"127.0.0.1:{_free_port()}",
-                          kafka_controller_port=_free_port())
+            ks = Settings(
+                data_dir=tmp / "kafka", kafka_bootstrap=f"127.0.0.1:{_free_port()}", kafka_controller_port=_free_port()
+            )
             lk = LocalKafka(ks)
             lk.start(wait_s=120, quiet=True, die_with_parent=True)
             stack.callback(lk.stop)
             bootstrap = ks.kafka_bootstrap
         tag = uuid.uuid4().hex[:8]
         admin = f"bench-admin-{uuid.uuid4().hex}"
-        s = Settings(dev_mode=True, data_dir=tmp / "data", kafka_bootstrap=bootstrap, topic_prefix=f"bal{tag}.",
-                     app_id=f"bal-{tag}", clickhouse_dsn=args.clickhouse or f"chdb://{tmp / 'chdb'}",
-                     store="memory://", gateway_port=_free_port(), api_port=_free_port(), admin_token=admin,
-                     notify_group=f"bal-notify-{tag}", notify_timeout_s=5.0, notify_max_channels=2,
-                     client_ip_rate_per_s=0, api_rate_per_s=1_000_000, api_rate_burst=1_000_000)
+        s = Settings(
+            dev_mode=True,
+            data_dir=tmp / "data",
+            kafka_bootstrap=bootstrap,
+            topic_prefix=f"bal{tag}.",
+            app_id=f"bal-{tag}",
+            clickhouse_dsn=args.clickhouse or f"chdb://{tmp / 'chdb'}",
+            store="memory://",
+            gateway_port=_free_port(),
+            api_port=_free_port(),
+            admin_token=admin,
+            notify_group=f"bal-notify-{tag}",
+            notify_timeout_s=5.0,
+            notify_max_channels=2,
+            client_ip_rate_per_s=0,
+            api_rate_per_s=1_000_000,
+            api_rate_burst=1_000_000,
+        )
         create_topics(s)
         sellers = [f"bench-alerts-{i:04d}" for i in range(n)]
         browser_keys = _publish_keys(s, sellers)
@@ -196,21 +231,35 @@ def run(args) -> int:
         log = tmp / "procs.log"
         logs = open(log, "ab")
         stack.callback(logs.close)
-        subprocess.run([sys.executable, "-m", "livemetrics.cli", "migrate"], env=env, stdout=logs,
-                       stderr=subprocess.STDOUT, check=True, timeout=300)
+        subprocess.run(
+            [sys.executable, "-m", "livemetrics.cli", "migrate"],
+            env=env,
+            stdout=logs,
+            stderr=subprocess.STDOUT,
+            check=True,
+            timeout=300,
+        )
         procs: list[subprocess.Popen] = []
         for cmd in (["worker"], ["gateway"], ["api"]):
-            p = subprocess.Popen([sys.executable, "-m", "livemetrics.cli", *cmd], env=env, stdout=logs,
-                                 stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=lifeline.preexec())
+            p = subprocess.Popen(
+                [sys.executable, "-m", "livemetrics.cli", *cmd],
+                env=env,
+                stdout=logs,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=lifeline.preexec(),
+            )
             procs.append(p)
             stack.callback(lambda p=p: (p.terminate(), p.wait(30)))
         gw, api = f"http://127.0.0.1:{s.gateway_port}", f"http://127.0.0.1:{s.api_port}"
         with httpx.Client(timeout=30) as http:
             _wait(lambda: _up(http, api), 120, procs, "the API", log)
             for seller in sellers:  # every seller's webhook, added as the seller would (the admin token here)
-                r = http.post(f"{api}/v1/sellers/{seller}/notifications/webhooks",
-                              json={"url": f"http://127.0.0.1:{receiver.port}/hook/{seller}"},
-                              headers={"Authorization": f"Bearer {admin}"})
+                r = http.post(
+                    f"{api}/v1/sellers/{seller}/notifications/webhooks",
+                    json={"url": f"http://127.0.0.1:{receiver.port}/hook/{seller}"},
+                    headers={"Authorization": f"Bearer {admin}"},
+                )
                 if r.status_code != 201:
                     raise RuntimeError(f"adding {seller}'s webhook: {r.status_code} {r.text}")
         # Warm-up: the notifier starts at the end of payment-alerts, so only an alert it delivered says
@@ -229,17 +278,31 @@ def run(args) -> int:
             asyncio.run(_send_round(gw, browser_keys, f"r{r}", sent))
             expect = [o for o in sent if not o.endswith(HANGING)]
             try:
-                _wait(lambda: all(o in receiver.arrived for o in expect), 60, procs, "the round's alerts", log)
+                _wait(
+                    lambda expect=expect: all(o in receiver.arrived for o in expect),
+                    60,
+                    procs,
+                    "the round's alerts",
+                    log,
+                )
             except RuntimeError:
                 break  # reported below as delivered < expected
-        lat = [(receiver.arrived[o] - t) * 1000 for o, t in sent.items() if not o.endswith(HANGING) and o in receiver.arrived]
+        lat = [
+            (receiver.arrived[o] - t) * 1000
+            for o, t in sent.items()
+            if not o.endswith(HANGING) and o in receiver.arrived
+        ]
         expected = sum(1 for o in sent if not o.endswith(HANGING))
         bare = asyncio.run(_bare_posts(receiver, healthy))
         labels = {"sellers": n, "hanging": 1, "delivered": len(lat), "expected": expected}
         emit("alerts", "alert_delivery_p50_ms", _pct(lat, 50), "ms", **labels)
         emit("alerts", "alert_delivery_p99_ms", _pct(lat, 99), "ms", **labels)
-        emit("alerts", "bare_post_p50_ms", _pct(bare, 50), "ms", ceiling="a POST from this process to the same endpoints")
-        emit("alerts", "bare_post_p99_ms", _pct(bare, 99), "ms", ceiling="a POST from this process to the same endpoints")
+        emit(
+            "alerts", "bare_post_p50_ms", _pct(bare, 50), "ms", ceiling="a POST from this process to the same endpoints"
+        )
+        emit(
+            "alerts", "bare_post_p99_ms", _pct(bare, 99), "ms", ceiling="a POST from this process to the same endpoints"
+        )
         return 0 if expected and len(lat) == expected else 1
 
 

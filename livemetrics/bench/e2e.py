@@ -58,20 +58,35 @@ def _page_views(n: int, rng: random.Random) -> list[dict]:
     out = []
     for _ in range(n):
         kind = rng.random()
-        page = ({"type": "home", "path": "/"} if kind < 0.4 else
-                {"type": "category", "category": rng.choice(cats), "path": "/c"} if kind < 0.8 else
-                {"type": "offer", "offer_id": f"o-{rng.randrange(50)}", "path": "/o"})
-        out.append({"event_id": str(uuid.uuid4()), "type": "page_view", "ts": now,
-                    "session_id": f"bench-{rng.randrange(200_000):06d}-x", "page": page})
+        page = (
+            {"type": "home", "path": "/"}
+            if kind < 0.4
+            else {"type": "category", "category": rng.choice(cats), "path": "/c"}
+            if kind < 0.8
+            else {"type": "offer", "offer_id": f"o-{rng.randrange(50)}", "path": "/o"}
+        )
+        out.append(
+            {
+                "event_id": str(uuid.uuid4()),
+                "type": "page_view",
+                "ts": now,
+                "session_id": f"bench-{rng.randrange(200_000):06d}-x",
+                "page": page,
+            }
+        )
     return out
 
 
-UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"}
+UA = {
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+}
 
 
 async def _load(gateway: str, key: str, stop_at: float, counter: list[int], rate: float) -> None:
     rng = random.Random()
-    async with httpx.AsyncClient(base_url=gateway, timeout=30, headers={**UA, "Origin": gateway, "Authorization": f"Bearer {key}"}) as http:
+    async with httpx.AsyncClient(
+        base_url=gateway, timeout=30, headers={**UA, "Origin": gateway, "Authorization": f"Bearer {key}"}
+    ) as http:
         interval = BATCH * CONCURRENCY / rate
         next_at = time.monotonic() + rng.random() * interval
         while time.monotonic() < stop_at:
@@ -87,8 +102,12 @@ async def _probe(gateway: str, api: str, key: str, token: str, seller: str, stop
     ws_url = api.replace("http", "ws", 1) + f"/v1/sellers/{seller}/live/ws"  # token in the header, never the URL
     acked: dict[int, float] = {}
     latencies: list[float] = []
-    async with websockets.connect(ws_url, max_size=None, additional_headers={"Authorization": f"Bearer {token}"}) as ws, \
-            httpx.AsyncClient(base_url=gateway, timeout=30, headers={**UA, "Origin": gateway, "Authorization": f"Bearer {key}"}) as http:
+    async with (
+        websockets.connect(ws_url, max_size=None, additional_headers={"Authorization": f"Bearer {token}"}) as ws,
+        httpx.AsyncClient(
+            base_url=gateway, timeout=30, headers={**UA, "Origin": gateway, "Authorization": f"Bearer {key}"}
+        ) as http,
+    ):
         first = json.loads(await ws.recv())
         base = first["data"]["live"].get("home", 0)
 
@@ -108,8 +127,13 @@ async def _probe(gateway: str, api: str, key: str, token: str, seller: str, stop
         task = asyncio.create_task(reader())
         k = 0
         while time.monotonic() < stop_at:
-            ev = {"event_id": str(uuid.uuid4()), "type": "page_view", "ts": int(time.time() * 1000),
-                  "session_id": f"probe-{uuid.uuid4().hex[:16]}", "page": {"type": "home", "path": "/"}}
+            ev = {
+                "event_id": str(uuid.uuid4()),
+                "type": "page_view",
+                "ts": int(time.time() * 1000),
+                "session_id": f"probe-{uuid.uuid4().hex[:16]}",
+                "page": {"type": "home", "path": "/"},
+            }
             r = await http.post("/v1/events", json=ev)
             if r.status_code == 202:
                 k += 1
@@ -158,14 +182,24 @@ def _lag(settings: Settings, group: str) -> int:
 def _warm_up(gateway: str, api: str, keys: dict, seller: str, timeout: float = 120.0) -> None:
     """Measure a running pipeline, not the worker's first partition assignment: one page view must be
     counted live before the clock starts."""
-    ev = {"event_id": str(uuid.uuid4()), "type": "page_view", "ts": int(time.time() * 1000),
-          "session_id": f"warmup-{uuid.uuid4().hex[:12]}", "page": {"type": "home", "path": "/"}}
-    httpx.post(f"{gateway}/v1/events", json=ev, headers={**UA, "Origin": gateway, "Authorization": f"Bearer {keys['browser_key']}"},
-               timeout=30).raise_for_status()
+    ev = {
+        "event_id": str(uuid.uuid4()),
+        "type": "page_view",
+        "ts": int(time.time() * 1000),
+        "session_id": f"warmup-{uuid.uuid4().hex[:12]}",
+        "page": {"type": "home", "path": "/"},
+    }
+    httpx.post(
+        f"{gateway}/v1/events",
+        json=ev,
+        headers={**UA, "Origin": gateway, "Authorization": f"Bearer {keys['browser_key']}"},
+        timeout=30,
+    ).raise_for_status()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        snap = httpx.get(f"{api}/v1/sellers/{seller}/live", headers={"Authorization": f"Bearer {keys['token']}"},
-                         timeout=10).json()
+        snap = httpx.get(
+            f"{api}/v1/sellers/{seller}/live", headers={"Authorization": f"Bearer {keys['token']}"}, timeout=10
+        ).json()
         if snap["live"].get("home", 0) >= 1:
             return
         time.sleep(0.2)
@@ -188,11 +222,18 @@ def run(args) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="lm-bench-e2e-"))
     settings = Settings(
         dev_mode=True,  # a throw-away development stack (livemetrics/secrets_check.py)
-        data_dir=tmp, kafka_bootstrap=args.kafka or f"127.0.0.1:{_free_port()}", kafka_controller_port=_free_port(),
-        gateway_port=_free_port(), api_port=_free_port(), clickhouse_dsn=args.clickhouse or "",
-        topic_prefix=f"bench{uuid.uuid4().hex[:6]}." if args.kafka else "", app_id=f"lm-bench-{uuid.uuid4().hex[:6]}",
-        sink_group=f"sink-bench-{uuid.uuid4().hex[:6]}", clickhouse_database=f"lm_bench_{uuid.uuid4().hex[:6]}",
-        browser_rate_per_s=1_000_000, client_ip_rate_per_s=0,  # one load client: no browser limits
+        data_dir=tmp,
+        kafka_bootstrap=args.kafka or f"127.0.0.1:{_free_port()}",
+        kafka_controller_port=_free_port(),
+        gateway_port=_free_port(),
+        api_port=_free_port(),
+        clickhouse_dsn=args.clickhouse or "",
+        topic_prefix=f"bench{uuid.uuid4().hex[:6]}." if args.kafka else "",
+        app_id=f"lm-bench-{uuid.uuid4().hex[:6]}",
+        sink_group=f"sink-bench-{uuid.uuid4().hex[:6]}",
+        clickhouse_database=f"lm_bench_{uuid.uuid4().hex[:6]}",
+        browser_rate_per_s=1_000_000,
+        client_ip_rate_per_s=0,  # one load client: no browser limits
     )
     stack = Stack(settings, simulate=False)
     try:
@@ -211,7 +252,9 @@ def run(args) -> int:
 
         async def drive():
             loads = [_load(gateway, load_keys[i % 2], stop_at, counter, rate) for i in range(CONCURRENCY)]
-            res = await asyncio.gather(_probe(gateway, api, probe["browser_key"], probe["token"], "acme-home", stop_at), *loads)
+            res = await asyncio.gather(
+                _probe(gateway, api, probe["browser_key"], probe["token"], "acme-home", stop_at), *loads
+            )
             return res[0]
 
         latencies = asyncio.run(drive())
@@ -247,5 +290,12 @@ def _baseline(settings: Settings, refreshes: int = 20) -> None:
         t = time.perf_counter()
         client.query(sql, parameters={"seller": "nordic-outdoor", "now": now})
         times.append((time.perf_counter() - t) * 1000)
-    emit("e2e", "baseline_refresh_ms", statistics.median(times), "ms", seller_rows=rows, refreshes=refreshes,
-         note="same data, stack stopped" if settings.clickhouse_embedded else "server")
+    emit(
+        "e2e",
+        "baseline_refresh_ms",
+        statistics.median(times),
+        "ms",
+        seller_rows=rows,
+        refreshes=refreshes,
+        note="same data, stack stopped" if settings.clickhouse_embedded else "server",
+    )

@@ -10,6 +10,7 @@ requests: the gateway does not de-duplicate (downstream does), so this costs it 
 for fresh ids. Every figure carries the cores each part used during its measurement (gateway processes,
 broker, load generator), so that a figure taken on a loaded machine can be read for what it is.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,21 +56,35 @@ def _events(n: int, seed: int) -> list[dict]:
         base = {"event_id": str(uuid.uuid4()), "session_id": sid, "ts": now}
         k = i % 20
         if k < 10:
-            page = [{"type": "home", "path": "/"}, {"type": "category", "category": "lamps", "path": "/c/lamps"},
-                    {"type": "offer", "offer_id": "summer-sale", "path": "/o/summer-sale"}][i % 3]
+            page = [
+                {"type": "home", "path": "/"},
+                {"type": "category", "category": "lamps", "path": "/c/lamps"},
+                {"type": "offer", "offer_id": "summer-sale", "path": "/o/summer-sale"},
+            ][i % 3]
             out.append({**base, "type": "page_view", "page": page})
         elif k < 17:
             out.append({**base, "type": "heartbeat", "page": {"type": "product", "path": "/p/SKU-1"}})
         elif k == 17:
-            out.append({**base, "type": "checkout_started", "customer": {"email": "ada@example.com"},
-                        "checkout": {"items": [{"sku": "SKU-1", "name": "Lamp", "qty": 1, "unit_price": 39.0}],
-                                     "total": 39.0, "currency": "EUR"}})
+            out.append(
+                {
+                    **base,
+                    "type": "checkout_started",
+                    "customer": {"email": "ada@example.com"},
+                    "checkout": {
+                        "items": [{"sku": "SKU-1", "name": "Lamp", "qty": 1, "unit_price": 39.0}],
+                        "total": 39.0,
+                        "currency": "EUR",
+                    },
+                }
+            )
         else:
             t = "payment_failed" if k == 19 else "payment_started"
             pay = {"method": "card", "amount": 39.0, "currency": "EUR", "order_id": f"o-{i}"}
             if t == "payment_failed":
                 pay.update(error_code="card_declined", error_message="declined", details={"psp": "x"})
-            out.append({**base, "type": t, "payment": pay, "customer": {"email": "ada@example.com", "phone": "+4420794600"}})
+            out.append(
+                {**base, "type": t, "payment": pay, "customer": {"email": "ada@example.com", "phone": "+4420794600"}}
+            )
     return out
 
 
@@ -127,8 +142,16 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def measure_gateway(tmp: Path, port: int, key: str, bodies: list[bytes], duration: float,
-                    gateway_pid: int, broker_pid: int | None, connections: int) -> tuple[float, dict]:
+def measure_gateway(
+    tmp: Path,
+    port: int,
+    key: str,
+    bodies: list[bytes],
+    duration: float,
+    gateway_pid: int,
+    broker_pid: int | None,
+    connections: int,
+) -> tuple[float, dict]:
     """Accepted events/s through the gateway and the cores each part used meanwhile."""
     use_wrk = shutil.which("wrk") is not None
     if use_wrk:
@@ -149,7 +172,10 @@ def measure_gateway(tmp: Path, port: int, key: str, bodies: list[bytes], duratio
         extra = {"load_generator": "asyncio (in process)"}
     wall = time.monotonic() - started
     after = [_cpu_seconds([p]) for p in watched]
-    cores = {"cores_gateway": round((after[0] - before[0]) / wall, 2), "cores_load_generator": round(loadgen_cpu / wall, 2)}
+    cores = {
+        "cores_gateway": round((after[0] - before[0]) / wall, 2),
+        "cores_load_generator": round(loadgen_cpu / wall, 2),
+    }
     if broker_pid:
         cores["cores_broker"] = round((after[1] - before[1]) / wall, 2)
     return rate, {**cores, **extra, **({"errors": errors} if errors else {})}
@@ -182,8 +208,16 @@ def _raw_ceiling(s: Settings, records: list, duration: float, broker_pid: int | 
     cores = {"cores_producer": round((now.user - me.user + now.system - me.system) / wall, 2)}
     if broker_pid:
         cores["cores_broker"] = round((_cpu_seconds([broker_pid]) - before) / wall, 2)
-    emit("gateway", "raw_produce_events_per_s", raw, "events/s", batch=BATCH, measured=when, **cores,
-         load_avg_1m=round(os.getloadavg()[0], 2))
+    emit(
+        "gateway",
+        "raw_produce_events_per_s",
+        raw,
+        "events/s",
+        batch=BATCH,
+        measured=when,
+        **cores,
+        load_avg_1m=round(os.getloadavg()[0], 2),
+    )
     return raw
 
 
@@ -202,9 +236,16 @@ def run(args) -> int:
             stack.callback(lk.stop)
             bootstrap = ks.kafka_bootstrap
             broker_pid = lk.pid()
-        s = Settings(dev_mode=True, data_dir=tmp, kafka_bootstrap=bootstrap, topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.",
-                     gateway_rate_per_s=10_000_000, store="memory://",
-                     browser_rate_per_s=10_000_000, client_ip_rate_per_s=0)  # one load client: no browser limits
+        s = Settings(
+            dev_mode=True,
+            data_dir=tmp,
+            kafka_bootstrap=bootstrap,
+            topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.",
+            gateway_rate_per_s=10_000_000,
+            store="memory://",
+            browser_rate_per_s=10_000_000,
+            client_ip_rate_per_s=0,
+        )  # one load client: no browser limits
         create_topics(s)
         key, rec = keys.new_key("pk", "bench", label="bench")
         keys.publish(s, rec)
@@ -219,11 +260,17 @@ def run(args) -> int:
             gs = s.model_copy(update={"host": "127.0.0.1", "gateway_port": port, "gateway_workers": workers})
             proc = subprocess.Popen(  # the real command, as operators run it
                 [sys.executable, "-m", "livemetrics.cli", "gateway"],
-                env=gs.child_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=lifeline.preexec())  # ends with this process, however it ends
+                env=gs.child_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=lifeline.preexec(),
+            )  # ends with this process, however it ends
             try:
                 _wait_ready(port, proc)
-                rate, labels = measure_gateway(tmp, port, key, bodies, args.duration, proc.pid, broker_pid, args.connections)
+                rate, labels = measure_gateway(
+                    tmp, port, key, bodies, args.duration, proc.pid, broker_pid, args.connections
+                )
             finally:
                 proc.terminate()
                 try:
@@ -236,7 +283,17 @@ def run(args) -> int:
         raws.append(_raw_ceiling(s, records, args.duration, broker_pid, "after"))
         raw = max(raws)
         for workers, rate, labels in results:
-            emit("gateway", "gateway_events_per_s", rate, "events/s", workers=workers, batch=BATCH,
-                 clients=args.connections, ratio_to_raw=round(rate / raw, 3) if raw else None,
-                 raw_ceiling=round(raw), duplicate_event_ids=True, **labels)
+            emit(
+                "gateway",
+                "gateway_events_per_s",
+                rate,
+                "events/s",
+                workers=workers,
+                batch=BATCH,
+                clients=args.connections,
+                ratio_to_raw=round(rate / raw, 3) if raw else None,
+                raw_ceiling=round(raw),
+                duplicate_event_ids=True,
+                **labels,
+            )
     return 0

@@ -34,11 +34,17 @@ async def _client(port: int, requests: list[bytes], stop_at: float, counts: dict
         writer.close()
 
 
-def asyncio_rate(port: int, key: str, user_agent: str, bodies: list[bytes], duration: float, connections: int,
-                 warmup: float = 2.0) -> tuple[float, dict]:
-    requests = [(f"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
-                 f"User-Agent: {user_agent}\r\nContent-Type: application/json\r\nContent-Length: {len(b)}\r\n\r\n").encode() + b
-                for b in bodies]
+def asyncio_rate(
+    port: int, key: str, user_agent: str, bodies: list[bytes], duration: float, connections: int, warmup: float = 2.0
+) -> tuple[float, dict]:
+    requests = [
+        (
+            f"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+            f"User-Agent: {user_agent}\r\nContent-Type: application/json\r\nContent-Length: {len(b)}\r\n\r\n"
+        ).encode()
+        + b
+        for b in bodies
+    ]
     start = time.monotonic()
     counts = {"accepted": 0, "errors": {}, "from": start + warmup}
 
@@ -93,8 +99,9 @@ end
 """
 
 
-def wrk_run(tmp: Path, port: int, key: str, user_agent: str, bodies: list[bytes], seconds: float,
-            connections: int) -> tuple[dict, float]:
+def wrk_run(
+    tmp: Path, port: int, key: str, user_agent: str, bodies: list[bytes], seconds: float, connections: int
+) -> tuple[dict, float]:
     """One wrk run; (its summary, the CPU seconds wrk itself used)."""
     body_dir = tmp / "bodies"
     if not body_dir.exists():
@@ -103,9 +110,26 @@ def wrk_run(tmp: Path, port: int, key: str, user_agent: str, bodies: list[bytes]
             (body_dir / f"{i}.json").write_bytes(b)
         (tmp / "post.lua").write_text(WRK_SCRIPT)
     proc = subprocess.Popen(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
-         "-s", str(tmp / "post.lua"), f"http://127.0.0.1:{port}", "--", str(body_dir), str(len(bodies)), key, user_agent],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=lifeline.preexec())  # dies with us
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(tmp / "post.lua"),
+            f"http://127.0.0.1:{port}",
+            "--",
+            str(body_dir),
+            str(len(bodies)),
+            key,
+            user_agent,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=lifeline.preexec(),
+    )  # dies with us
     out = proc.stdout.read().decode()
     _, _, usage = os.wait4(proc.pid, 0)
     proc.returncode = 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -105,8 +105,11 @@ def load(s: Settings, total: int, mine: int, chunk_rows: int = 1_000_000, held_b
     c = get_client(s)
 
     def insert(first: int, n: int, seller: str | None, offset: int) -> None:
-        c.insert_arrow(f"{s.clickhouse_database}.events", chunk(rng, first, n, seller, end_ms, offset),
-                       settings={**INSERT_SETTINGS, "insert_deduplicate": 0})
+        c.insert_arrow(
+            f"{s.clickhouse_database}.events",
+            chunk(rng, first, n, seller, end_ms, offset),
+            settings={**INSERT_SETTINGS, "insert_deduplicate": 0},
+        )
 
     for done in range(0, mine - held_back, chunk_rows):
         insert(done, min(chunk_rows, mine - held_back - done), SELLER, done)
@@ -140,22 +143,27 @@ def run(args) -> int:
 
     total = 20_000_000
     with tempfile.TemporaryDirectory(prefix="lm-bench-queries-") as tmp:
-        s = Settings(data_dir=Path(tmp), clickhouse_dsn=args.clickhouse or f"chdb://{tmp}/chdb",
-                     clickhouse_database=f"bench_q_{uuid.uuid4().hex[:8]}")
+        s = Settings(
+            data_dir=Path(tmp),
+            clickhouse_dsn=args.clickhouse or f"chdb://{tmp}/chdb",
+            clickhouse_database=f"bench_q_{uuid.uuid4().hex[:8]}",
+        )
         migrate(s)
         t0 = time.perf_counter()
         more = load(s, total, total // 2, held_back=UNFOLDED)
         print(f"# loaded {total - UNFOLDED:,} events in {time.perf_counter() - t0:.0f} s", flush=True)
         fold_all(s)
         more(UNFOLDED)
-        end = datetime.now(timezone.utc)
+        end = datetime.now(UTC)
         start = end - timedelta(days=DAYS)
         repeat = max(20, int(args.duration * 4))
         labels = {"events": total, "seller_events": total // 2}
         for name in query.REPORTS:
             measure(s, name, start, end, repeat, **labels, unfolded_events=UNFOLDED)
-        raw = (f"SELECT toStartOfHour(ts, 'Europe/Berlin') AS h, count(), uniq(session_id) FROM {s.clickhouse_database}.events "
-               f"WHERE seller_id = '{SELLER}' AND type = 'page_view' GROUP BY h FORMAT Null")
+        raw = (
+            f"SELECT toStartOfHour(ts, 'Europe/Berlin') AS h, count(), uniq(session_id) FROM {s.clickhouse_database}.events "
+            f"WHERE seller_id = '{SELLER}' AND type = 'page_view' GROUP BY h FORMAT Null"
+        )
         p50, p95 = timings(lambda: get_client(s).command(raw), 5)
         emit("queries", "report_p50_ms", p50, "ms", report="raw_scan_hourly", **labels)
         emit("queries", "report_p95_ms", p95, "ms", report="raw_scan_hourly", **labels)

@@ -21,7 +21,6 @@ from livemetrics.contract import Checkout, Customer, Event, Item, Page, Payment,
 from livemetrics.settings import Settings
 
 
-
 def sample_events(n: int, seed: int = 1) -> list[bytes]:
     """Encoded events shaped like storefront traffic: mostly page views, some checkouts and payments."""
     rnd = random.Random(seed)
@@ -29,18 +28,44 @@ def sample_events(n: int, seed: int = 1) -> list[bytes]:
     cats, out = [f"cat-{i}" for i in range(50)], []
     for i in range(n):
         sid, ts, r = f"sess-{i // 12:010d}", now - rnd.randrange(86_400_000), rnd.random()
-        common = dict(event_id=str(uuid.UUID(int=rnd.getrandbits(128))), seller_id=f"seller-{i // 12 % 20}", session_id=sid,
-                      ts=ts, received_at=ts, ip_hash="9f8e7d", user_agent="Mozilla/5.0 (X11; Linux x86_64) Chrome/131",
-                      browser="Chrome", os="Linux", device="Other")
+        common = dict(
+            event_id=str(uuid.UUID(int=rnd.getrandbits(128))),
+            seller_id=f"seller-{i // 12 % 20}",
+            session_id=sid,
+            ts=ts,
+            received_at=ts,
+            ip_hash="9f8e7d",
+            user_agent="Mozilla/5.0 (X11; Linux x86_64) Chrome/131",
+            browser="Chrome",
+            os="Linux",
+            device="Other",
+        )
         if r < 0.85:
             e = Event(type="page_view", page=Page(type="category", category=rnd.choice(cats), path="/c"), **common)
         elif r < 0.93:
-            e = Event(type="checkout_started", checkout=Checkout(items=[Item(sku="A-1", name="Lamp", qty=1, unit_price=20.0)],
-                      total=20.0, currency="EUR"), customer=Customer(email="a@example.com", phone="+4930123"), **common)
+            e = Event(
+                type="checkout_started",
+                checkout=Checkout(
+                    items=[Item(sku="A-1", name="Lamp", qty=1, unit_price=20.0)], total=20.0, currency="EUR"
+                ),
+                customer=Customer(email="a@example.com", phone="+4930123"),
+                **common,
+            )
         else:
-            e = Event(type=rnd.choice(("payment_succeeded", "payment_failed")), customer=Customer(email="a@example.com"),
-                      payment=Payment(method="card", amount=20.0, currency="EUR", order_id="o-1", error_code="declined",
-                                      error_message="Declined", details={"psp": "x"}), **common)
+            e = Event(
+                type=rnd.choice(("payment_succeeded", "payment_failed")),
+                customer=Customer(email="a@example.com"),
+                payment=Payment(
+                    method="card",
+                    amount=20.0,
+                    currency="EUR",
+                    order_id="o-1",
+                    error_code="declined",
+                    error_message="Declined",
+                    details={"psp": "x"},
+                ),
+                **common,
+            )
         out.append(encode(e))
     return out
 
@@ -62,9 +87,17 @@ def run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="lm-bench-sink-") as tmp, local_broker(args, Path(tmp)) as bootstrap:
         tag = uuid.uuid4().hex[:8]
         dsn = args.clickhouse or f"chdb://{tmp}/chdb"
-        s = Settings(dev_mode=True, data_dir=Path(tmp), kafka_bootstrap=bootstrap, clickhouse_dsn=dsn, topic_prefix=f"b{tag}.",
-                     clickhouse_database=f"bench_sink_{tag}", sink_group=f"bench-{tag}", partitions=3,
-                     sink_batch_rows=batch_rows)
+        s = Settings(
+            dev_mode=True,
+            data_dir=Path(tmp),
+            kafka_bootstrap=bootstrap,
+            clickhouse_dsn=dsn,
+            topic_prefix=f"b{tag}.",
+            clickhouse_database=f"bench_sink_{tag}",
+            sink_group=f"bench-{tag}",
+            partitions=3,
+            sink_batch_rows=batch_rows,
+        )
         create_topics(s)
         migrate(s)
         values = sample_events(n)
@@ -109,8 +142,15 @@ def run(args) -> int:
         emit("sink", "sink_rows_per_s", (n - first) / sink_s, "rows/s", rows=n - first, batch_rows=batch_rows)
         for streams, rate in raw_rates.items():
             emit("sink", f"raw_insert_{streams}_stream_rows_per_s", rate, "rows/s", rows=n, batch_rows=batch_rows)
-        emit("sink", "raw_insert_rows_per_s", max(raw_rates.values()), "rows/s", rows=n, batch_rows=batch_rows,
-             streams=max(raw_rates, key=raw_rates.get))
+        emit(
+            "sink",
+            "raw_insert_rows_per_s",
+            max(raw_rates.values()),
+            "rows/s",
+            rows=n,
+            batch_rows=batch_rows,
+            streams=max(raw_rates, key=raw_rates.get),
+        )
     return 0
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from livemetrics import lifeline
 from livemetrics.bench import emit
 from livemetrics.bench.sink import local_broker
-from livemetrics.contract import Checkout, Customer, Event, Item, Page, Payment, TOPIC_FOR_TYPE, encode
+from livemetrics.contract import TOPIC_FOR_TYPE, Checkout, Customer, Event, Item, Page, Payment, encode
 from livemetrics.settings import Settings
 
 SESSIONS = 1_000_000
@@ -32,19 +32,41 @@ def events(n: int, sessions: int, now: int, seed: int = 3):
     for i in range(n):
         s = i % sessions
         sid, seller = f"sess-{s:010d}", f"seller-{s % SELLERS}"
-        common = dict(event_id=str(uuid.UUID(int=rnd.getrandbits(128))), seller_id=seller, session_id=sid,
-                      ts=now, received_at=now + i // 1000, browser="Chrome", os="Linux", device="Other")
+        common = dict(
+            event_id=str(uuid.UUID(int=rnd.getrandbits(128))),
+            seller_id=seller,
+            session_id=sid,
+            ts=now,
+            received_at=now + i // 1000,
+            browser="Chrome",
+            os="Linux",
+            device="Other",
+        )
         r = rnd.random() if i >= sessions else 0.0
         if r < 0.8:
             e = Event(type="page_view", page=Page(type="category", category=cats[s % 40], path="/c"), **common)
         elif r < 0.9:
-            e = Event(type="checkout_started", checkout=Checkout(items=[Item(sku="A-1", name="Lamp", qty=1,
-                      unit_price=20.0)], total=20.0, currency="EUR"), **common)
+            e = Event(
+                type="checkout_started",
+                checkout=Checkout(
+                    items=[Item(sku="A-1", name="Lamp", qty=1, unit_price=20.0)], total=20.0, currency="EUR"
+                ),
+                **common,
+            )
         else:
             t = rnd.choice(("payment_started", "payment_succeeded", "payment_failed"))
-            e = Event(type=t, customer=Customer(email="a@example.com"), payment=Payment(
-                method="card", amount=20.0, currency="EUR", order_id="o-1", error_code="declined"
-                if t == "payment_failed" else None), **common)
+            e = Event(
+                type=t,
+                customer=Customer(email="a@example.com"),
+                payment=Payment(
+                    method="card",
+                    amount=20.0,
+                    currency="EUR",
+                    order_id="o-1",
+                    error_code="declined" if t == "payment_failed" else None,
+                ),
+                **common,
+            )
         yield TOPIC_FOR_TYPE[e.type], sid.encode(), encode(e)
 
 
@@ -70,9 +92,13 @@ async def raw_consume(s: Settings, n: int) -> float:
 
     from livemetrics.settings import RAW_TOPICS
 
-    c = AIOKafkaConsumer(*(s.topic(t) for t in RAW_TOPICS), bootstrap_servers=s.kafka_bootstrap,
-                         group_id=f"bench-raw-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest",
-                         enable_auto_commit=False)
+    c = AIOKafkaConsumer(
+        *(s.topic(t) for t in RAW_TOPICS),
+        bootstrap_servers=s.kafka_bootstrap,
+        group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await c.start()
     try:
         got, t0 = 0, None
@@ -130,17 +156,29 @@ def run(args) -> int:
     n = max(SESSIONS + 200_000, int(args.duration * 20_000))
     with tempfile.TemporaryDirectory(prefix="lm-bench-streams-") as tmp, local_broker(args, Path(tmp)) as bootstrap:
         tag = uuid.uuid4().hex[:8]
-        s = Settings(dev_mode=True, data_dir=Path(tmp) / "worker", kafka_bootstrap=bootstrap, topic_prefix=f"b{tag}.",
-                     app_id=f"bench-{tag}", partitions=3, store="rocksdb://")
+        s = Settings(
+            dev_mode=True,
+            data_dir=Path(tmp) / "worker",
+            kafka_bootstrap=bootstrap,
+            topic_prefix=f"b{tag}.",
+            app_id=f"bench-{tag}",
+            partitions=3,
+            store="rocksdb://",
+        )
         create_topics(s)
         print(f"bench streams: producing {n} events ({SESSIONS} sessions)", file=sys.stderr)
         produce(s, n, SESSIONS)
         raw = asyncio.run(raw_consume(s, n))
         emit("streams", "raw_consume_events_per_s", raw, "events/s", events=n, client="aiokafka")
         log = open(Path(tmp) / "worker.log", "ab")
-        worker = subprocess.Popen([sys.executable, "-m", "livemetrics.cli", "worker"], env=s.child_env(),
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                  preexec_fn=lifeline.preexec())  # ends with this process, however it ends
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "livemetrics.cli", "worker"],
+            env=s.child_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lifeline.preexec(),
+        )  # ends with this process, however it ends
         admin = AdminClient(admin_config(s))
         try:
             first = last = None  # (time, committed, worker CPU seconds) at the first and last progress seen
@@ -149,14 +187,23 @@ def run(args) -> int:
             def cpu_s() -> float:
                 t = proc.cpu_times()
                 return t.user + t.system
+
             deadline = time.monotonic() + max(600, args.duration * 60)
             while (done := committed(admin, s)) < n:
                 if worker.poll() is not None:
                     raise RuntimeError(f"worker died; see {tmp}/worker.log")
                 if time.monotonic() > deadline and first is not None:
                     # Too slow to reach 1 M sessions in time: report the rate seen, marked incomplete.
-                    emit("streams", "worker_events_per_s", (done - first[1]) / (time.monotonic() - first[0]),
-                         "events/s", events=done, sessions=SESSIONS, store=s.store, completed=False)
+                    emit(
+                        "streams",
+                        "worker_events_per_s",
+                        (done - first[1]) / (time.monotonic() - first[0]),
+                        "events/s",
+                        events=done,
+                        sessions=SESSIONS,
+                        store=s.store,
+                        completed=False,
+                    )
                     return 1
                 if done and first is None:
                     first = (time.monotonic(), done, cpu_s())
@@ -165,8 +212,16 @@ def run(args) -> int:
             rate = (last[1] - first[1]) / (last[0] - first[0])
             # CPU time per event: what the worker itself spent, less moved by other load than the rate.
             cpu_us = (last[2] - first[2]) / (last[1] - first[1]) * 1e6
-            emit("streams", "worker_events_per_s", rate, "events/s", events=n, sessions=SESSIONS, store=s.store,
-                 cpu_us_per_event=round(cpu_us, 1))
+            emit(
+                "streams",
+                "worker_events_per_s",
+                rate,
+                "events/s",
+                events=n,
+                sessions=SESSIONS,
+                store=s.store,
+                cpu_us_per_event=round(cpu_us, 1),
+            )
             active, rated = snapshot_totals(s)
             if active != SESSIONS:
                 raise RuntimeError(f"snapshots count {active} active sessions, expected {SESSIONS}")

@@ -35,8 +35,6 @@ CLIENTS = 1000
 SELLER = "bench-ws"
 
 
-
-
 def _pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
@@ -76,8 +74,13 @@ def _raw_follower(s: Settings, marks: Marks, stop: threading.Event) -> None:
 
 async def _client(url: str, token: str, marks: Marks, ready: asyncio.Event, counter: list[int]) -> None:
     # The header, not `?token=` (refused: URLs get logged); a browser would use a ticket instead.
-    async with websockets.connect(url, open_timeout=60, max_queue=None, ping_interval=None,
-                                  additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+    async with websockets.connect(
+        url,
+        open_timeout=60,
+        max_queue=None,
+        ping_interval=None,
+        additional_headers={"Authorization": f"Bearer {token}"},
+    ) as ws:
         best = json.loads(await ws.recv())["data"]["live"]["home"]
         counter[0] += 1
         if counter[0] == CLIENTS:
@@ -107,19 +110,35 @@ async def _drive(s: Settings, gw: str, api: str, browser: str, token: str, load_
     raw = threading.Thread(target=_raw_follower, args=(s, marks, stop), daemon=True)
     raw.start()
     async with httpx.AsyncClient(timeout=15, headers={"User-Agent": CHROME}) as http:
+
         async def background() -> None:  # other shops' traffic keeps the worker busy meanwhile
             while True:
-                evs = [{"event_id": str(uuid.uuid4()), "type": "page_view", "session_id": f"load-{uuid.uuid4().hex[:12]}",
-                        "ts": int(time.time() * 1000), "page": {"type": "category", "category": "lamps"}} for _ in range(50)]
-                await http.post(f"{gw}/v1/events", json={"events": evs}, headers={"Authorization": f"Bearer {load_key}"})
+                evs = [
+                    {
+                        "event_id": str(uuid.uuid4()),
+                        "type": "page_view",
+                        "session_id": f"load-{uuid.uuid4().hex[:12]}",
+                        "ts": int(time.time() * 1000),
+                        "page": {"type": "category", "category": "lamps"},
+                    }
+                    for _ in range(50)
+                ]
+                await http.post(
+                    f"{gw}/v1/events", json={"events": evs}, headers={"Authorization": f"Bearer {load_key}"}
+                )
                 await asyncio.sleep(0.1)
 
         load = asyncio.create_task(background())
         await asyncio.sleep(1.0)
         rounds, end = 0, time.monotonic() + duration
         while time.monotonic() < end:
-            ev = {"event_id": str(uuid.uuid4()), "type": "page_view", "session_id": f"ws-bench-{rounds:06d}-x",
-                  "ts": int(time.time() * 1000), "page": {"type": "home", "path": "/"}}
+            ev = {
+                "event_id": str(uuid.uuid4()),
+                "type": "page_view",
+                "session_id": f"ws-bench-{rounds:06d}-x",
+                "ts": int(time.time() * 1000),
+                "page": {"type": "home", "path": "/"},
+            }
             r = await http.post(f"{gw}/v1/events", json=ev, headers={"Authorization": f"Bearer {browser}"})
             if r.status_code == 202:
                 rounds += 1
@@ -156,19 +175,31 @@ def run(args) -> int:
         if not bootstrap:
             from livemetrics.kafka_local import LocalKafka
 
-            ks = Settings(data_dir=tmp / "kafka", kafka_bootstrap=f"127.0.0.1:{_free_port()}",
-                          kafka_controller_port=_free_port())
+            ks = Settings(
+                data_dir=tmp / "kafka", kafka_bootstrap=f"127.0.0.1:{_free_port()}", kafka_controller_port=_free_port()
+            )
             lk = LocalKafka(ks)
             lk.start(wait_s=120, quiet=True, die_with_parent=True)
             stack.callback(lk.stop)
             bootstrap = ks.kafka_bootstrap
         tag = uuid.uuid4().hex[:8]
-        s = Settings(dev_mode=True, data_dir=tmp / "data", kafka_bootstrap=bootstrap, topic_prefix=f"bws{tag}.", app_id=f"bws-{tag}",
-                     clickhouse_dsn=args.clickhouse or f"chdb://{tmp / 'chdb'}", store="memory://",
-                     gateway_port=_free_port(), api_port=_free_port(), ws_max_per_seller=CLIENTS + 10,
-                     ws_max_per_ip=CLIENTS + 10, ws_max_total=CLIENTS + 10,  # every client is 127.0.0.1
-                     admin_token=f"bench-admin-{uuid.uuid4().hex}",
-                     browser_rate_per_s=1_000_000, client_ip_rate_per_s=0)  # one load client: no browser limits
+        s = Settings(
+            dev_mode=True,
+            data_dir=tmp / "data",
+            kafka_bootstrap=bootstrap,
+            topic_prefix=f"bws{tag}.",
+            app_id=f"bws-{tag}",
+            clickhouse_dsn=args.clickhouse or f"chdb://{tmp / 'chdb'}",
+            store="memory://",
+            gateway_port=_free_port(),
+            api_port=_free_port(),
+            ws_max_per_seller=CLIENTS + 10,
+            ws_max_per_ip=CLIENTS + 10,
+            ws_max_total=CLIENTS + 10,  # every client is 127.0.0.1
+            admin_token=f"bench-admin-{uuid.uuid4().hex}",
+            browser_rate_per_s=1_000_000,
+            client_ip_rate_per_s=0,
+        )  # one load client: no browser limits
         create_topics(s)
         browser, brec = keys.new_key("pk", SELLER)
         token, trec = keys.new_key("st", SELLER)
@@ -179,9 +210,14 @@ def run(args) -> int:
         logs = open(tmp / "procs.log", "ab")
         procs = []
         for cmd in (["worker"], ["gateway"], ["api", "--no-sink"]):
-            p = subprocess.Popen([sys.executable, "-m", "livemetrics.cli", *cmd], env=env, stdout=logs,
-                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                 preexec_fn=lifeline.preexec())  # ends with this process, however it ends
+            p = subprocess.Popen(
+                [sys.executable, "-m", "livemetrics.cli", *cmd],
+                env=env,
+                stdout=logs,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=lifeline.preexec(),
+            )  # ends with this process, however it ends
             procs.append(p)
             stack.callback(lambda p=p: (p.terminate(), p.wait(20)))
         gw, api = f"http://127.0.0.1:{s.gateway_port}", f"http://127.0.0.1:{s.api_port}"
@@ -190,12 +226,22 @@ def run(args) -> int:
         # Warm-up: the worker has joined once the seller's snapshot shows a page view.
         with httpx.Client(timeout=15, headers={"User-Agent": CHROME}) as http:
             deadline = time.monotonic() + 120
-            http.post(f"{gw}/v1/events", headers={"Authorization": f"Bearer {load_key}"},
-                      json={"event_id": str(uuid.uuid4()), "type": "page_view", "session_id": "warm-up-session",
-                            "ts": int(time.time() * 1000), "page": {"type": "home"}})
+            http.post(
+                f"{gw}/v1/events",
+                headers={"Authorization": f"Bearer {load_key}"},
+                json={
+                    "event_id": str(uuid.uuid4()),
+                    "type": "page_view",
+                    "session_id": "warm-up-session",
+                    "ts": int(time.time() * 1000),
+                    "page": {"type": "home"},
+                },
+            )
             while time.monotonic() < deadline:
-                snap = http.get(f"{api}/v1/sellers/bench-load/live",
-                                headers={"Authorization": f"Bearer {s.admin_token.get_secret_value()}"})
+                snap = http.get(
+                    f"{api}/v1/sellers/bench-load/live",
+                    headers={"Authorization": f"Bearer {s.admin_token.get_secret_value()}"},
+                )
                 if snap.status_code == 200 and snap.json()["live"]["home"] >= 1:
                     break
                 if any(p.poll() is not None for p in procs):

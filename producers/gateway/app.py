@@ -56,26 +56,46 @@ def _retry_after(why: str) -> dict:
 
 _EVENTS_RESPONSES = {
     401: {"model": Failure, "description": "missing, unknown or revoked key; bad, stale or replayed signature"},
-    403: {"model": Failure, "description": "backfill from a browser key; a browser key used from an origin it does "
-                                           "not allow (or with none outside dev mode); an event type the key may not send"},
-    413: {"model": Failure, "description": f"body over {MAX_BODY_BYTES} bytes (bytes actually read) or batch over {MAX_BATCH}"},
+    403: {
+        "model": Failure,
+        "description": "backfill from a browser key; a browser key used from an origin it does "
+        "not allow (or with none outside dev mode); an event type the key may not send",
+    },
+    413: {
+        "model": Failure,
+        "description": f"body over {MAX_BODY_BYTES} bytes (bytes actually read) or batch over {MAX_BATCH}",
+    },
     422: {"model": NothingValid, "description": "nothing valid: each error names the field and the event index"},
-    429: {"model": NotAccepted, "description": "the key, or the client IP (browser keys), is over its rate limit; "
-                                               "`error` names which; nothing was accepted",
-          "headers": _retry_after("whole seconds until there is room again")},
-    503: {"model": NotAccepted, "description": "Kafka cannot confirm delivery, or (signed requests) the gateway's "
-                                               "replay cache is full; retry with the same event ids",
-          "headers": _retry_after("seconds to wait before retrying")},
+    429: {
+        "model": NotAccepted,
+        "description": "the key, or the client IP (browser keys), is over its rate limit; "
+        "`error` names which; nothing was accepted",
+        "headers": _retry_after("whole seconds until there is room again"),
+    },
+    503: {
+        "model": NotAccepted,
+        "description": "Kafka cannot confirm delivery, or (signed requests) the gateway's "
+        "replay cache is full; retry with the same event ids",
+        "headers": _retry_after("seconds to wait before retrying"),
+    },
 }
 # How a caller authenticates (producers/gateway/auth.py); a signed request carries all three headers.
 _SECURITY_SCHEMES = {
     "browserKey": {"type": "http", "scheme": "bearer", "description": "a browser key `lm_pk_...`"},
     "browserKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Livemetrics-Key"},
-    "browserKeyQuery": {"type": "apiKey", "in": "query", "name": "key",
-                        "description": "for navigator.sendBeacon, which cannot set headers"},
-    "serverKeySignature": {"type": "apiKey", "in": "header", "name": "X-Livemetrics-Signature",
-                           "description": "v2=<hex HMAC-SHA256(secret, \"<timestamp>.<backfill 0|1>.\" + body)>, with "
-                                          "X-Livemetrics-Key-Id and X-Livemetrics-Timestamp (docs/ingest.md)"},
+    "browserKeyQuery": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "key",
+        "description": "for navigator.sendBeacon, which cannot set headers",
+    },
+    "serverKeySignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Livemetrics-Signature",
+        "description": 'v2=<hex HMAC-SHA256(secret, "<timestamp>.<backfill 0|1>." + body)>, with '
+        "X-Livemetrics-Key-Id and X-Livemetrics-Timestamp (docs/ingest.md)",
+    },
 }
 _EVENTS_EXTRA = {
     "requestBody": events_request_body(),
@@ -111,8 +131,12 @@ class GatewayApp(FastAPI):
         return self.openapi_schema
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/v1/events" and scope["method"] == "POST" \
-                and self.events_endpoint is not None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == "/v1/events"
+            and scope["method"] == "POST"
+            and self.events_endpoint is not None
+        ):
             try:
                 await self.events_endpoint(scope, receive, send)
             except Exception:
@@ -125,8 +149,13 @@ class GatewayApp(FastAPI):
 
 async def _internal_error(send) -> None:
     try:
-        await send({"type": "http.response.start", "status": 500,
-                    "headers": [(b"content-length", b"21"), (b"content-type", b"text/plain; charset=utf-8")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [(b"content-length", b"21"), (b"content-type", b"text/plain; charset=utf-8")],
+            }
+        )
         await send({"type": "http.response.body", "body": b"Internal Server Error"})
     except Exception:  # noqa: BLE001 - the response had started: nothing more to say to the client
         pass
@@ -140,8 +169,12 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
         app.state.registry = registry or KeyRegistry(settings).start()
         app.state.delivery = KafkaDelivery(settings)
         app.state.ip_salts = SharedSalts(settings).start()  # today's salt shared by every replica
-        app.state.auth = Authenticator(app.state.registry, settings.signature_tolerance_s, dev_mode=settings.dev_mode,
-                                       replay_max=settings.replay_cache_max)
+        app.state.auth = Authenticator(
+            app.state.registry,
+            settings.signature_tolerance_s,
+            dev_mode=settings.dev_mode,
+            replay_max=settings.replay_cache_max,
+        )
         try:
             yield
         finally:
@@ -153,16 +186,25 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
     app = GatewayApp(title="livemetrics gateway", version="1", lifespan=lifespan)
     app.max_clock_skew_s = settings.max_clock_skew_s
 
-    cors_options = dict(allow_origins=settings.allowed_origins, allow_methods=["POST", "GET"],
-                        allow_headers=["Authorization", "Content-Type", "X-Livemetrics-Key"], max_age=3600)
+    cors_options = dict(
+        allow_origins=settings.allowed_origins,
+        allow_methods=["POST", "GET"],
+        allow_headers=["Authorization", "Content-Type", "X-Livemetrics-Key"],
+        max_age=3600,
+    )
     app.add_middleware(CORSMiddleware, **cors_options)
     cors = CORSMiddleware(None, **cors_options)  # the same policy, for the endpoint served before the middleware
     limiter = RateLimiter(settings.gateway_rate_per_s)
     client_limiter = ClientLimiter(settings.client_ip_rate_per_s)  # both endpoints below share the buckets
 
-    @app.post("/v1/events", status_code=202, response_model=Accepted, responses=_EVENTS_RESPONSES,
-              response_description="every accepted event is in Kafka; every other one is named in `rejected`",
-              openapi_extra=_EVENTS_EXTRA)
+    @app.post(
+        "/v1/events",
+        status_code=202,
+        response_model=Accepted,
+        responses=_EVENTS_RESPONSES,
+        response_description="every accepted event is in Kafka; every other one is named in `rejected`",
+        openapi_extra=_EVENTS_EXTRA,
+    )
     async def post_events(request: Request):
         """Accept one event or {"events": [...]}; 202 only once Kafka confirmed every accepted event."""
 
@@ -191,8 +233,11 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", response_model=Status,
-             responses={503: {"model": Status, "description": "keys or today's IP-hash salt not loaded from Kafka yet"}})
+    @app.get(
+        "/readyz",
+        response_model=Status,
+        responses={503: {"model": Status, "description": "keys or today's IP-hash salt not loaded from Kafka yet"}},
+    )
     async def readyz(request: Request):
         """Readiness: keys and today's IP-hash salt loaded from Kafka."""
         ok = request.app.state.registry.ready and request.app.state.ip_salts.ready

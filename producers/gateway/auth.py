@@ -19,8 +19,10 @@ KEY_ID = "x-livemetrics-key-id"
 TIMESTAMP = "x-livemetrics-timestamp"
 SIGNATURE = "x-livemetrics-signature"
 BACKFILL = "x-livemetrics-backfill"
-SIGNED_AS = ("v2=HMAC-SHA256(secret, \"<timestamp>.<backfill>.\" + body) in hex, <backfill> 1 when "
-             "X-Livemetrics-Backfill is sent, else 0")
+SIGNED_AS = (
+    'v2=HMAC-SHA256(secret, "<timestamp>.<backfill>." + body) in hex, <backfill> 1 when '
+    "X-Livemetrics-Backfill is sent, else 0"
+)
 
 
 class AuthError(Exception):
@@ -107,8 +109,7 @@ def bearer_key(headers, query) -> str:
 
 
 class Authenticator:
-    def __init__(self, registry: KeyRegistry, tolerance_s: int, dev_mode: bool = False,
-                 replay_max: int = 1_000_000):
+    def __init__(self, registry: KeyRegistry, tolerance_s: int, dev_mode: bool = False, replay_max: int = 1_000_000):
         self.registry = registry
         self.tolerance_s = tolerance_s
         self.dev_mode = dev_mode  # browser keys without allowed origins work from anywhere (development only)
@@ -123,8 +124,11 @@ class Authenticator:
             return Caller(rec, backfill)
         presented = bearer_key(headers, query)
         if not presented:
-            raise AuthError(401, "missing key: send `Authorization: Bearer <browser key>`, `?key=`, "
-                                 "or sign the request with a server key (X-Livemetrics-Key-Id, -Timestamp, -Signature)")
+            raise AuthError(
+                401,
+                "missing key: send `Authorization: Bearer <browser key>`, `?key=`, "
+                "or sign the request with a server key (X-Livemetrics-Key-Id, -Timestamp, -Signature)",
+            )
         if presented.startswith("lm_sk_"):
             raise AuthError(401, "server keys must sign requests (X-Livemetrics-Signature), never send the key itself")
         rec = self.registry.authenticate(presented, ("browser",))
@@ -142,32 +146,46 @@ class Authenticator:
         if not rec.origins:
             if self.dev_mode:
                 return
-            raise AuthError(403, f"browser key {rec.key_id} has no allowed origins: create browser keys with "
-                                 "`livemetrics sellers add --origin https://your-shop.example` (only dev mode "
-                                 "accepts a browser key without origins)")
+            raise AuthError(
+                403,
+                f"browser key {rec.key_id} has no allowed origins: create browser keys with "
+                "`livemetrics sellers add --origin https://your-shop.example` (only dev mode "
+                "accepts a browser key without origins)",
+            )
         origin = request_origin(headers.get("origin"), headers.get("referer"))
         if origin is None:
-            raise AuthError(403, f"browser key {rec.key_id} is accepted only from its allowed origins, and this "
-                                 "request names none (no Origin or Referer header)")
+            raise AuthError(
+                403,
+                f"browser key {rec.key_id} is accepted only from its allowed origins, and this "
+                "request names none (no Origin or Referer header)",
+            )
         if origin not in rec.origins:
-            raise AuthError(403, f"origin {origin} is not allowed for browser key {rec.key_id} "
-                                 f"(allowed: {', '.join(rec.origins)})")
+            raise AuthError(
+                403, f"origin {origin} is not allowed for browser key {rec.key_id} (allowed: {', '.join(rec.origins)})"
+            )
 
-    def _verify_signed(self, key_id: str, ts: str | None, signature: str | None, body: bytes,
-                       backfill: bool) -> KeyRecord:
+    def _verify_signed(
+        self, key_id: str, ts: str | None, signature: str | None, body: bytes, backfill: bool
+    ) -> KeyRecord:
         if not ts or not signature:
             raise AuthError(401, "signed request needs X-Livemetrics-Timestamp and X-Livemetrics-Signature")
         if signature.strip().startswith("v1="):  # did not cover X-Livemetrics-Backfill: a relay could add it
-            raise AuthError(401, "v1 signatures are no longer accepted (they do not cover X-Livemetrics-Backfill): "
-                                 "upgrade the livemetrics SDK, or sign " + SIGNED_AS)
+            raise AuthError(
+                401,
+                "v1 signatures are no longer accepted (they do not cover X-Livemetrics-Backfill): "
+                "upgrade the livemetrics SDK, or sign " + SIGNED_AS,
+            )
         try:
             ts_f = float(ts)  # unix seconds; decimals make each retry's signature unique
         except ValueError:
             raise AuthError(401, "X-Livemetrics-Timestamp must be unix seconds") from None
         now = time.time()
         if not abs(now - ts_f) <= self.tolerance_s:
-            raise AuthError(401, f"stale signature: timestamp is {now - ts_f:.0f} s from the gateway's clock "
-                                 f"(tolerance {self.tolerance_s} s)")
+            raise AuthError(
+                401,
+                f"stale signature: timestamp is {now - ts_f:.0f} s from the gateway's clock "
+                f"(tolerance {self.tolerance_s} s)",
+            )
         found = self.registry.server_secret(key_id)
         if found is None:
             raise AuthError(401, "unknown, revoked or wrong key")
@@ -178,8 +196,11 @@ class Authenticator:
         try:
             first = self.replays.first_time(mac, now)
         except ReplayCacheFull as exc:
-            raise AuthError(503, "too many signed requests to remember within the signature window; retry "
-                                 f"in {exc.retry_after} s", retry_after=exc.retry_after) from None
+            raise AuthError(
+                503,
+                f"too many signed requests to remember within the signature window; retry in {exc.retry_after} s",
+                retry_after=exc.retry_after,
+            ) from None
         if not first:
             raise AuthError(401, "replayed signature: this signed request was already received")
         return rec

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from queue import SimpleQueue
-from typing import Iterable
 
 from confluent_kafka import KafkaException, Producer
 
@@ -76,7 +76,9 @@ class KafkaDelivery:
 
     def _schedule(self) -> None:
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.POLL_S if self._waiting else self.IDLE_S, self._tick)
+            self._timer = asyncio.get_running_loop().call_later(
+                self.POLL_S if self._waiting else self.IDLE_S, self._tick
+            )
 
     def _hurry(self) -> None:
         """A request waits: make sure the next poll comes within ``POLL_S``."""

@@ -21,7 +21,7 @@ from livemetrics import metrics
 from livemetrics.contract import MAX_BATCH, MAX_BODY_BYTES
 from livemetrics.settings import Settings
 from livemetrics.validation import BodyError, split_body
-from producers.gateway.auth import AuthError, Authenticator, RateLimiter
+from producers.gateway.auth import Authenticator, AuthError, RateLimiter
 from producers.gateway.client_limit import ClientLimiter
 from producers.gateway.delivery import DeliveryUnavailable, KafkaDelivery
 from producers.gateway.enrich import client_ip
@@ -53,8 +53,14 @@ def _error(status: int, message: str, **extra) -> _Reply:
 class EventsEndpoint:
     """One per app; ``state`` is the app's state (auth, delivery), filled in by the lifespan."""
 
-    def __init__(self, settings: Settings, state, limiter: RateLimiter, cors: CORSMiddleware | None,
-                 client_limiter: ClientLimiter | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        state,
+        limiter: RateLimiter,
+        cors: CORSMiddleware | None,
+        client_limiter: ClientLimiter | None = None,
+    ):
         self.settings = settings
         self.state = state
         self.limiter = limiter
@@ -73,8 +79,11 @@ class EventsEndpoint:
         except _Disconnected:
             return
         body = _json.encode(payload)
-        start = {"type": "http.response.start", "status": status,
-                 "headers": [(b"content-length", b"%d" % len(body)), _CONTENT_TYPE, *extra]}
+        start = {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-length", b"%d" % len(body)), _CONTENT_TYPE, *extra],
+        }
         if self.cors is not None:
             # The very code the middleware runs on every response: same headers, by construction.
             await self.cors.send(start, send=send, request_headers=headers)
@@ -91,8 +100,9 @@ class EventsEndpoint:
             caller = auth.caller(headers, query, body)
         except AuthError as exc:
             if exc.retry_after:  # 503: the replay cache is full (nothing was accepted)
-                raise _Reply(exc.status, {"error": str(exc), "accepted": 0},
-                             [(b"retry-after", str(exc.retry_after).encode())]) from None
+                raise _Reply(
+                    exc.status, {"error": str(exc), "accepted": 0}, [(b"retry-after", str(exc.retry_after).encode())]
+                ) from None
             raise _error(exc.status, str(exc)) from None
         rec = caller.record
         rate = rec.rate_per_s or self.default_rates[rec.kind]
@@ -119,8 +129,12 @@ class EventsEndpoint:
         if browser and self.client_limiter.enabled:
             wait = self.client_limiter.take(ip, n, now)
             if wait:
-                raise _rate_limited(n, wait, f"client IP {ip} is over the per-client limit of browser-key traffic "
-                                             f"({self.client_limiter.rate:g} events/s)")
+                raise _rate_limited(
+                    n,
+                    wait,
+                    f"client IP {ip} is over the per-client limit of browser-key traffic "
+                    f"({self.client_limiter.rate:g} events/s)",
+                )
         wait = self.limiter.take(rec.key_id, rate, n, now)
         if wait:
             raise _rate_limited(n, wait, f"key {rec.key_id} is over its rate limit ({rate:g} events/s)")
@@ -129,10 +143,16 @@ class EventsEndpoint:
         if rec.event_types:
             refused = forbidden_type(parsed, rec.event_types)
             if refused is not None:
-                raise _error(403, f"key {rec.key_id} may not send `{refused}` events "
-                                  f"(allowed: {', '.join(rec.event_types)})")
-        client = ClientInfo(seller_id=rec.seller_id, ip=ip, user_agent=headers.get("user-agent", ""),
-                            backfill=caller.backfill, source="browser" if browser else "server")
+                raise _error(
+                    403, f"key {rec.key_id} may not send `{refused}` events (allowed: {', '.join(rec.event_types)})"
+                )
+        client = ClientInfo(
+            seller_id=rec.seller_id,
+            ip=ip,
+            user_agent=headers.get("user-agent", ""),
+            backfill=caller.backfill,
+            source="browser" if browser else "server",
+        )
         result = ingest(body, client, self.settings, parsed, salts=self.state.ip_salts)
         # The decoded events are in ``result`` now. Held over the wait for the broker below, they would
         # outlive young-generation collections and make the cyclic GC rescan the whole heap, often.
@@ -152,8 +172,11 @@ class EventsEndpoint:
             await delivery.send(result.records, accepted)
         except DeliveryUnavailable as exc:
             metrics.DELIVERY_FAILURES.inc()
-            return 503, {"error": f"events could not be made durable, retry later: {exc}", "accepted": 0}, \
-                [(b"retry-after", b"5")]
+            return (
+                503,
+                {"error": f"events could not be made durable, retry later: {exc}", "accepted": 0},
+                [(b"retry-after", b"5")],
+            )
         metrics.EVENTS_ACCEPTED.labels("all").inc(accepted)
         return 202, {"accepted": accepted, "rejected": rejected}, []
 

@@ -8,10 +8,10 @@ from functools import lru_cache
 
 import msgspec
 
-from livemetrics.contract import TOPIC_FOR_TYPE, Event, EventIn, encode, epoch_ms
-from livemetrics.settings import Settings
 from livemetrics.card_data import events_to_card_check, might_hold_card_data, redact
 from livemetrics.clean_types import CleanEventIn
+from livemetrics.contract import TOPIC_FOR_TYPE, Event, EventIn, encode, epoch_ms
+from livemetrics.settings import Settings
 from livemetrics.validation import Rejection, card_rejection, clean_batch, parse_all, parse_event, split_body
 from producers.gateway.enrich import ip_hash, user_agent_info
 from producers.gateway.ip_salts import DaySalts, LocalSalts
@@ -44,27 +44,47 @@ class IngestResult:
 # all of them, so it is encoded once per request and appended to each event's own part. Both parts
 # are ``Event``'s own fields, types and defaults, so head + tail is byte for byte ``encode(Event(...))``.
 def _part_of_event(name: str, fields) -> type:
-    return msgspec.defstruct(name, [(f.name, f.type) if f.required else (f.name, f.type, f.default) for f in fields],
-                             omit_defaults=True)
+    return msgspec.defstruct(
+        name, [(f.name, f.type) if f.required else (f.name, f.type, f.default) for f in fields], omit_defaults=True
+    )
 
 
 _EVENT_FIELDS = msgspec.structs.fields(Event)
 _HEAD_END = [f.name for f in _EVENT_FIELDS].index("ip") + 1
 _EventHead = _part_of_event("_EventHead", _EVENT_FIELDS[:_HEAD_END])
 _EventTail = _part_of_event("_EventTail", _EVENT_FIELDS[_HEAD_END:])
-if _EventHead.__struct_fields__ != ("event_id", "type", "seller_id", "session_id", "ts", "received_at", "seq",
-                                    "page", "checkout", "payment", "customer", "ip"):
+if _EventHead.__struct_fields__ != (
+    "event_id",
+    "type",
+    "seller_id",
+    "session_id",
+    "ts",
+    "received_at",
+    "seq",
+    "page",
+    "checkout",
+    "payment",
+    "customer",
+    "ip",
+):
     raise RuntimeError(f"Event's fields changed: update ingest's positional heads {_EventHead.__struct_fields__}")
 
 
 def _tail(client: ClientInfo, received_at: int, salts: DaySalts) -> bytes:
     """What closes every event of one request after its own fields: computed once, not per event."""
     browser, os_, device, is_bot = client.agent or user_agent_info(client.user_agent)
-    tail = encode(_EventTail(
-        ip_hash=ip_hash(client.ip, salts, received_at),
-        user_agent=client.user_agent[:512], browser=browser, os=os_, device=device, is_bot=is_bot,
-        backfill=client.backfill, source=client.source,
-    ))
+    tail = encode(
+        _EventTail(
+            ip_hash=ip_hash(client.ip, salts, received_at),
+            user_agent=client.user_agent[:512],
+            browser=browser,
+            os=os_,
+            device=device,
+            is_bot=is_bot,
+            backfill=client.backfill,
+            source=client.source,
+        )
+    )
     return b"}" if tail == b"{}" else b"," + tail[1:]
 
 
@@ -105,9 +125,14 @@ def forbidden_type(parsed_all: list, allowed: list[str]) -> str | None:
     return None
 
 
-def ingest(body: bytes, client: ClientInfo, settings: Settings,
-           parsed_all: list[EventIn | CleanEventIn | Rejection] | None = None,  # type: ignore[valid-type]
-           received_at: int | None = None, salts: DaySalts | None = None) -> IngestResult:
+def ingest(
+    body: bytes,
+    client: ClientInfo,
+    settings: Settings,
+    parsed_all: list[EventIn | CleanEventIn | Rejection] | None = None,  # type: ignore[valid-type]
+    received_at: int | None = None,
+    salts: DaySalts | None = None,
+) -> IngestResult:
     """Validate a body (unless ``parse_body`` did) and build its records; ``BodyError`` when it is unusable
     as a whole. ``received_at``: the gateway's clock (epoch ms), now unless given. ``salts``: the IP-hash
     salts the gateway's replicas share (``SharedSalts``); without, this process's own (``PROCESS_SALTS``)."""
@@ -130,7 +155,11 @@ def ingest(body: bytes, client: ClientInfo, settings: Settings,
             rejected.append(parsed)
             continue
         if parsed.seller_id is not None and parsed.seller_id != seller_id:
-            rejected.append(Rejection(i, f"`seller_id` {parsed.seller_id!r} does not match the key's seller - at `$.seller_id`", "seller"))
+            rejected.append(
+                Rejection(
+                    i, f"`seller_id` {parsed.seller_id!r} does not match the key's seller - at `$.seller_id`", "seller"
+                )
+            )
             continue
         ts = parsed.ts
         if ts.__class__ is not int or not lo <= ts <= hi:
@@ -140,8 +169,14 @@ def ingest(body: bytes, client: ClientInfo, settings: Settings,
                 rejected.append(Rejection(i, str(exc), "schema", redact(msgspec.to_builtins(parsed))))
                 continue
             if not lo <= ts <= hi:
-                rejected.append(Rejection(i, out_of_bounds(ts, received_at, client.backfill, settings), "clock_skew",
-                                          redact(msgspec.to_builtins(parsed))))
+                rejected.append(
+                    Rejection(
+                        i,
+                        out_of_bounds(ts, received_at, client.backfill, settings),
+                        "clock_skew",
+                        redact(msgspec.to_builtins(parsed)),
+                    )
+                )
                 continue
         t = parsed.type
         # The event's own fields, then the request's tail. ``event_id`` is the canonical string on the clean
@@ -149,15 +184,33 @@ def ingest(body: bytes, client: ClientInfo, settings: Settings,
         # without a Python-level ``UUID.__str__`` per event. ``seq`` is the event's index in the body (0 is
         # omitted): the live state orders a request's events by it. The IP itself is kept only where sellers
         # need it for diagnostics: payment failures.
-        head = _EventHead(parsed.event_id, t, seller_id, parsed.session_id, ts, received_at, i, parsed.page,
-                          parsed.checkout, parsed.payment, parsed.customer, ip if t == "payment_failed" else None)
+        head = _EventHead(
+            parsed.event_id,
+            t,
+            seller_id,
+            parsed.session_id,
+            ts,
+            received_at,
+            i,
+            parsed.page,
+            parsed.checkout,
+            parsed.payment,
+            parsed.customer,
+            ip if t == "payment_failed" else None,
+        )
         append((topics[t], parsed.session_id.encode(), _encode(head)[:-1] + tail))
     return out
 
 
 def dead_letter(rej: Rejection, client: ClientInfo, received_at: int) -> bytes:
     """The dead-letter copy: reason and the (already card-redacted) event, never raw card data."""
-    return _dlq.encode({
-        "reason": rej.reason, "error": rej.error, "index": rej.index, "seller_id": client.seller_id,
-        "received_at": received_at, "event": rej.raw if rej.reason != "oversize" else None,
-    })
+    return _dlq.encode(
+        {
+            "reason": rej.reason,
+            "error": rej.error,
+            "index": rej.index,
+            "seller_id": client.seller_id,
+            "received_at": received_at,
+            "event": rej.raw if rej.reason != "oversize" else None,
+        }
+    )

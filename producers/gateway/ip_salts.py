@@ -22,8 +22,9 @@ import os
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Callable, Protocol
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
@@ -41,11 +42,11 @@ class DaySalts(Protocol):
 
 
 def day_name(day: int) -> str:
-    return datetime.fromtimestamp(day * 86_400, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%d")
 
 
 def day_number(name: str) -> int:
-    return int(datetime.strptime(name, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()) // 86_400
+    return int(datetime.strptime(name, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()) // 86_400
 
 
 def hash_key(secret: str, salt: bytes) -> bytes:
@@ -102,8 +103,12 @@ class SharedSalts:
             return key
         if day not in self._warned:
             self._warned.add(day)
-            log.error("no shared IP-hash salt for %s (topic %s not read yet or unreachable): this process "
-                      "hashes with a salt of its own until it has one", day_name(day), self.topic)
+            log.error(
+                "no shared IP-hash salt for %s (topic %s not read yet or unreachable): this process "
+                "hashes with a salt of its own until it has one",
+                day_name(day),
+                self.topic,
+            )
         return self._fallback.day_key(day)
 
     @property
@@ -116,7 +121,7 @@ class SharedSalts:
         return records[0][1] if records else None
 
     # --- lifecycle -------------------------------------------------------------------------------
-    def start(self, wait_s: float = 10.0) -> "SharedSalts":
+    def start(self, wait_s: float = 10.0) -> SharedSalts:
         self._thread = threading.Thread(target=self._run, name="ip-salts", daemon=True)
         self._thread.start()
         self._today_known.wait(wait_s)
@@ -128,8 +133,14 @@ class SharedSalts:
             self._thread.join(10)
 
     def _run(self) -> None:
-        consumer = Consumer({**base_config(self.settings), "group.id": "unused", "enable.auto.commit": False,
-                             "enable.partition.eof": True})
+        consumer = Consumer(
+            {
+                **base_config(self.settings),
+                "group.id": "unused",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            }
+        )
         producer = Producer(producer_config(self.settings))
         try:
             while not self._stop.is_set():  # the topic is created by `kafka topics` / `up`; wait for it
@@ -179,8 +190,12 @@ class SharedSalts:
         for day in (today, today + 1):
             if day not in self._records and day not in self._written:
                 self._written.add(day)
-                producer.produce(self.topic, key=f"{day_name(day)}/{self.writer_id}".encode(),
-                                 value=os.urandom(SALT_BYTES), on_delivery=self._delivered(day))
+                producer.produce(
+                    self.topic,
+                    key=f"{day_name(day)}/{self.writer_id}".encode(),
+                    value=os.urandom(SALT_BYTES),
+                    on_delivery=self._delivered(day),
+                )
         for day, records in list(self._records.items()):
             if day < today - 1:
                 for key, _ in records:
@@ -194,4 +209,5 @@ class SharedSalts:
             if err is not None:  # try again at the next tend
                 log.warning("could not write the IP-hash salt for %s: %s", day_name(day), err)
                 self._written.discard(day)
+
         return done

@@ -9,7 +9,7 @@ within ``max_clock_skew_s`` of the gateway's clock either way, backfill (server 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from livemetrics.settings import Settings
 
@@ -32,14 +32,18 @@ def duration(ms: int) -> str:
     h, rest = divmod(rest, 3_600_000)
     m, rest = divmod(rest, 60_000)
     s, milli = divmod(rest, 1000)
-    parts = [f"{d} d" if d else "", f"{h} h" if h else "", f"{m} min" if m else "",
-             (f"{s}.{milli:03d} s" if milli else f"{s} s") if s or milli else ""]
+    parts = [
+        f"{d} d" if d else "",
+        f"{h} h" if h else "",
+        f"{m} min" if m else "",
+        (f"{s}.{milli:03d} s" if milli else f"{s} s") if s or milli else "",
+    ]
     return " ".join(p for p in parts if p) or "0 s"
 
 
 def _iso(ms: int) -> str:
     try:
-        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     except (OverflowError, OSError, ValueError):  # a datetime `ts` near year 1 or 9999
         return f"{ms} ms"
 
@@ -48,12 +52,18 @@ def out_of_bounds(ts: int, received_at: int, backfill: bool, settings: Settings)
     """The per-event error for a `ts` outside ``bounds``: how far off it is, the bound and its setting."""
     skew = settings.max_clock_skew_s
     if ts > received_at:
-        return (f"`ts` {_iso(ts)} is {duration(ts - received_at)} ahead of the gateway's clock ({_iso(received_at)}); "
-                f"at most {duration(skew * 1000)} ahead is accepted (max_clock_skew_s={skew}) - at `$.ts`")
+        return (
+            f"`ts` {_iso(ts)} is {duration(ts - received_at)} ahead of the gateway's clock ({_iso(received_at)}); "
+            f"at most {duration(skew * 1000)} ahead is accepted (max_clock_skew_s={skew}) - at `$.ts`"
+        )
     if backfill:
         ttl = settings.event_ttl_days
-        return (f"`ts` {_iso(ts)} is {duration(received_at - ts)} before the gateway's clock ({_iso(received_at)}); "
-                f"backfill is accepted up to {ttl} d back (event_ttl_days={ttl}) - at `$.ts`")
-    return (f"`ts` {_iso(ts)} is {duration(received_at - ts)} before the gateway's clock ({_iso(received_at)}); "
-            f"live events are accepted up to {duration(skew * 1000)} back (max_clock_skew_s={skew}; older history "
-            f"goes in as backfill with a server key) - at `$.ts`")
+        return (
+            f"`ts` {_iso(ts)} is {duration(received_at - ts)} before the gateway's clock ({_iso(received_at)}); "
+            f"backfill is accepted up to {ttl} d back (event_ttl_days={ttl}) - at `$.ts`"
+        )
+    return (
+        f"`ts` {_iso(ts)} is {duration(received_at - ts)} before the gateway's clock ({_iso(received_at)}); "
+        f"live events are accepted up to {duration(skew * 1000)} back (max_clock_skew_s={skew}; older history "
+        f"goes in as backfill with a server key) - at `$.ts`"
+    )

@@ -86,8 +86,14 @@ def serve(options: dict[str, Any], workers: int, metrics: Path | None = None) ->
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     procs = [start() for _ in range(workers)]
-    log.info("gateway workers started", extra={"pids": [p.pid for p, _ in procs], "port": options["port"],
-                                              "metrics_dir": str(metrics) if metrics else None})
+    log.info(
+        "gateway workers started",
+        extra={
+            "pids": [p.pid for p, _ in procs],
+            "port": options["port"],
+            "metrics_dir": str(metrics) if metrics else None,
+        },
+    )
     status = 0
     while not stopping.wait(0.5):
         for i, (p, started) in enumerate(procs):

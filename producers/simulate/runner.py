@@ -37,7 +37,8 @@ class Stats:
     def line(self) -> str:
         err = ", ".join(f"{k}: {v}" for k, v in sorted(self.errors.items()))
         return f"sent {self.sent}, accepted {self.accepted}, rejected {self.rejected}, retried {self.retried}" + (
-            f" ({err})" if err else "")
+            f" ({err})" if err else ""
+        )
 
 
 class Sender:
@@ -52,8 +53,13 @@ class Sender:
         kind, key_id, secret = keys.split_key(key) or ("", "", "")
         if kind == "sk":  # server keys sign every request; the key itself never travels
             ts = str(int(time.time()))
-            headers.update({"X-Livemetrics-Key-Id": key_id, "X-Livemetrics-Timestamp": ts,
-                            "X-Livemetrics-Signature": keys.sign(secret, ts, body, backfill)})
+            headers.update(
+                {
+                    "X-Livemetrics-Key-Id": key_id,
+                    "X-Livemetrics-Timestamp": ts,
+                    "X-Livemetrics-Signature": keys.sign(secret, ts, body, backfill),
+                }
+            )
             if backfill:
                 headers["X-Livemetrics-Backfill"] = "1"
         else:  # as the storefront's pages send it: from the demo storefront's origin (the gateway's own)
@@ -90,9 +96,17 @@ def _batches(due: list[tuple[str, Planned]]) -> dict[tuple[str, str], list[Plann
     return out
 
 
-async def run_live(gateway: str, sellers: dict[str, dict], rate: float, duration: float | None = None,
-                   burst: int = 0, burst_at: float = 30.0, seed: int | None = None, log_every: float = 10.0,
-                   log=lambda s: print(s, file=sys.stderr, flush=True)) -> Stats:
+async def run_live(
+    gateway: str,
+    sellers: dict[str, dict],
+    rate: float,
+    duration: float | None = None,
+    burst: int = 0,
+    burst_at: float = 30.0,
+    seed: int | None = None,
+    log_every: float = 10.0,
+    log=lambda s: print(s, file=sys.stderr, flush=True),
+) -> Stats:
     from producers.simulate.catalog import SELLERS
 
     profiles = tuple(p for p in SELLERS if p.seller_id in sellers)
@@ -114,7 +128,9 @@ async def run_live(gateway: str, sellers: dict[str, dict], rate: float, duration
                 return
         if wait is not None:  # back into the plan, same event ids, a little later
             stats.retried += len(planned)
-            traffic.push(seller_id, [Planned(int(time.time() * 1000 + wait * 1000), p.user_agent, p.body) for p in planned])
+            traffic.push(
+                seller_id, [Planned(int(time.time() * 1000 + wait * 1000), p.user_agent, p.body) for p in planned]
+            )
 
     log(f"simulating {', '.join(sellers)} at ~{rate:g} events/s through {gateway}")
     async with httpx.AsyncClient(base_url=gateway, timeout=15) as http:
@@ -129,7 +145,7 @@ async def run_live(gateway: str, sellers: dict[str, dict], rate: float, duration
                 burst_done = True
             for (seller_id, ua), planned in _batches(traffic.due(int(time.time() * 1000))).items():
                 for i in range(0, len(planned), MAX_BATCH):
-                    t = asyncio.create_task(send(seller_id, ua, planned[i:i + MAX_BATCH]))
+                    t = asyncio.create_task(send(seller_id, ua, planned[i : i + MAX_BATCH]))
                     tasks.add(t)
                     t.add_done_callback(tasks.discard)
             if now >= next_log:
@@ -142,8 +158,14 @@ async def run_live(gateway: str, sellers: dict[str, dict], rate: float, duration
     return stats
 
 
-async def run_backfill(gateway: str, sellers: dict[str, dict], days: float, sessions_per_day: int,
-                       seed: int | None = None, log=lambda s: print(s, file=sys.stderr, flush=True)) -> Stats:
+async def run_backfill(
+    gateway: str,
+    sellers: dict[str, dict],
+    days: float,
+    sessions_per_day: int,
+    seed: int | None = None,
+    log=lambda s: print(s, file=sys.stderr, flush=True),
+) -> Stats:
     """Send ``days`` of history with past timestamps, signed with each seller's server key and marked
     backfill (stored for reports, never counted live)."""
     from tqdm import tqdm
@@ -178,7 +200,9 @@ async def run_backfill(gateway: str, sellers: dict[str, dict], days: float, sess
                 batch = pending[(seller_id, e.user_agent)]
                 batch.append(e.body)
                 if len(batch) >= MAX_BATCH:
-                    tasks.append(asyncio.create_task(send(seller_id, e.user_agent, pending.pop((seller_id, e.user_agent)))))
+                    tasks.append(
+                        asyncio.create_task(send(seller_id, e.user_agent, pending.pop((seller_id, e.user_agent))))
+                    )
                     if len(tasks) > 8:
                         await asyncio.gather(*tasks)
                         tasks.clear()

@@ -25,7 +25,9 @@ def demo_origins(settings: Settings, gateway: str | None = None) -> list[str]:
     """The origins the demo storefront's pages (served by the gateway under /demo/) and the simulator, which
     sends as those pages would, come from: the gateway's own, by each loopback name, and ``gateway``."""
     port = settings.gateway_port
-    hosts = ["127.0.0.1", "localhost"] + ([settings.host] if settings.host not in ("127.0.0.1", "localhost", "0.0.0.0", "::") else [])
+    hosts = ["127.0.0.1", "localhost"] + (
+        [settings.host] if settings.host not in ("127.0.0.1", "localhost", "0.0.0.0", "::") else []
+    )
     out = [normalize_origin(f"http://{h}:{port}") for h in hosts]
     if gateway and normalize_origin(gateway_origin(gateway)) not in out:
         out.append(normalize_origin(gateway_origin(gateway)))
@@ -42,12 +44,19 @@ def gateway_origin(url: str) -> str:
 
 def _still_valid(registry: keys.KeyRegistry, entry: dict, origins: list[str]) -> bool:
     browser = registry.authenticate(entry["browser_key"], ("browser",))
-    return browser is not None and set(origins) <= set(browser.origins) and all(
-        registry.authenticate(entry[k], kinds) is not None for k, kinds in (("token", ("token",)), ("server_key", ("server",))))
+    return (
+        browser is not None
+        and set(origins) <= set(browser.origins)
+        and all(
+            registry.authenticate(entry[k], kinds) is not None
+            for k, kinds in (("token", ("token",)), ("server_key", ("server",)))
+        )
+    )
 
 
-def ensure_demo_sellers(settings: Settings, seller_ids: tuple[str, ...] = SELLER_IDS,
-                        gateway: str | None = None) -> dict[str, dict[str, str]]:
+def ensure_demo_sellers(
+    settings: Settings, seller_ids: tuple[str, ...] = SELLER_IDS, gateway: str | None = None
+) -> dict[str, dict[str, str]]:
     """{seller_id: {"browser_key", "token", "server_key"}} for every demo seller; reuses stored keys that
     still work. The server key (signed requests) is what ``--backfill-days`` sends history with. Browser keys
     allow the demo storefront's origins (``demo_origins``), as a seller's keys allow their shop's."""
@@ -62,8 +71,9 @@ def ensure_demo_sellers(settings: Settings, seller_ids: tuple[str, ...] = SELLER
             if not entry or not _still_valid(registry, entry, origins):
                 browser, brec = keys.new_key("pk", sid, label="simulator", origins=origins)
                 token, trec = keys.new_key("st", sid, label="up dashboard")
-                server, srec = keys.new_server_key(sid, settings.key_encryption_key.get_secret_value(),
-                                                   label="simulator backfill")
+                server, srec = keys.new_server_key(
+                    sid, settings.key_encryption_key.get_secret_value(), label="simulator backfill"
+                )
                 for rec in (brec, trec, srec):
                     keys.publish(settings, rec)
                 entry = {"browser_key": browser, "token": token, "server_key": server}

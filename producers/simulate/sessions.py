@@ -81,7 +81,8 @@ class _Timeline:
             page["offer_id"], page["path"] = offer.offer_id, f"/o/{offer.offer_id}"
         else:
             page["path"] = {"home": "/", "cart": "/cart", "checkout": "/checkout", "payment": "/checkout/pay"}.get(
-                ptype, f"/{ptype}")
+                ptype, f"/{ptype}"
+            )
         self.emit("page_view", page=page)
 
     def dwell(self, ms: int, heartbeats: bool = True) -> None:
@@ -100,15 +101,18 @@ def _category(rng: random.Random, seller: SellerProfile) -> str:
 def _offer(rng: random.Random, seller: SellerProfile, category: str | None = None) -> Offer:
     offers = [o for o in seller.offers if category is None or o.category == category] or list(seller.offers)
     if category is None:  # landing from a campaign link: promoted offers dominate
-        return pick(rng, [(o, o.campaign_boost ** 2) for o in offers])
+        return pick(rng, [(o, o.campaign_boost**2) for o in offers])
     return pick(rng, [(o, o.campaign_boost) for o in offers])
 
 
 def customer(rng: random.Random) -> dict[str, str]:
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     n = rng.randrange(100, 999)
-    return {"name": f"{first} {last}", "email": f"{first.lower()}.{last.lower()}{n}@example.com",
-            "phone": f"+44 20 7946 0{rng.randrange(100, 999)}"}
+    return {
+        "name": f"{first} {last}",
+        "email": f"{first.lower()}.{last.lower()}{n}@example.com",
+        "phone": f"+44 20 7946 0{rng.randrange(100, 999)}",
+    }
 
 
 def plan_bot(rng: random.Random, seller: SellerProfile, start_ms: int) -> list[Planned]:
@@ -157,15 +161,20 @@ def _checkout_and_pay(t: _Timeline, cart: list[Offer]) -> None:
     rng, seller = t.rng, t.seller
     items: dict[str, dict[str, Any]] = {}
     for o in cart:
-        it = items.setdefault(o.offer_id, {"sku": o.offer_id.upper(), "name": f"{o.category} {o.offer_id}",
-                                           "qty": 0, "unit_price": o.price})
+        it = items.setdefault(
+            o.offer_id,
+            {"sku": o.offer_id.upper(), "name": f"{o.category} {o.offer_id}", "qty": 0, "unit_price": o.price},
+        )
         it["qty"] += rng.choice((1, 1, 1, 2))
     total = round(sum(i["qty"] * i["unit_price"] for i in items.values()), 2)
     who = customer(rng)
     order_id = "ord-" + uuid.UUID(int=rng.getrandbits(128)).hex[:12]
     t.page("checkout")
-    t.emit("checkout_started", checkout={"items": list(items.values()), "total": total, "currency": seller.currency},
-           customer=who)
+    t.emit(
+        "checkout_started",
+        checkout={"items": list(items.values()), "total": total, "currency": seller.currency},
+        customer=who,
+    )
     t.dwell(think_ms(rng, median_s=35))
     if rng.random() > CHECKOUT_TO_PAYMENT:
         return  # abandoned in checkout
@@ -186,17 +195,32 @@ def _checkout_and_pay(t: _Timeline, cart: list[Offer]) -> None:
             method = pick(rng, [(m, m.share) for m in PAYMENT_METHODS if m is not method])
 
 
-def failure(rng: random.Random, method: PaymentMethod, pay: dict[str, Any], attempt: int,
-            error_code: str | None = None) -> dict[str, Any]:
+def failure(
+    rng: random.Random, method: PaymentMethod, pay: dict[str, Any], attempt: int, error_code: str | None = None
+) -> dict[str, Any]:
     code, message = error_code, "Payment provider unavailable"
     if code is None:
         code, message, _ = rng.choices(method.errors, weights=[e[2] for e in method.errors])[0]
-    return {**pay, "error_code": code, "error_message": message,
-            "details": {"psp": f"{method.name}-gateway", "attempt": attempt, "decline_ref": uuid.UUID(int=rng.getrandbits(128)).hex[:10]}}
+    return {
+        **pay,
+        "error_code": code,
+        "error_message": message,
+        "details": {
+            "psp": f"{method.name}-gateway",
+            "attempt": attempt,
+            "decline_ref": uuid.UUID(int=rng.getrandbits(128)).hex[:10],
+        },
+    }
 
 
-def plan_failure_burst(rng: random.Random, seller: SellerProfile, start_ms: int, n: int,
-                       error_code: str = "psp_unavailable", spread_ms: int = 5000) -> list[Planned]:
+def plan_failure_burst(
+    rng: random.Random,
+    seller: SellerProfile,
+    start_ms: int,
+    n: int,
+    error_code: str = "psp_unavailable",
+    spread_ms: int = 5000,
+) -> list[Planned]:
     """``n`` customers whose card payments fail with the same code within a few seconds (an outage at the
     payment provider): what the error-spike alert exists for."""
     card = next(m for m in PAYMENT_METHODS if m.name == "card")
@@ -205,10 +229,21 @@ def plan_failure_burst(rng: random.Random, seller: SellerProfile, start_ms: int,
         t = _Timeline(rng, seller, start_ms + rng.randrange(0, max(1, spread_ms)), pick(rng, BROWSER_AGENTS))
         o = _offer(rng, seller)
         who = customer(rng)
-        pay = {"method": "card", "amount": o.price, "currency": seller.currency,
-               "order_id": "ord-" + uuid.UUID(int=rng.getrandbits(128)).hex[:12]}
-        t.emit("checkout_started", customer=who, checkout={"items": [{"sku": o.offer_id.upper(), "name": o.offer_id, "qty": 1,
-                                                                     "unit_price": o.price}], "total": o.price, "currency": seller.currency})
+        pay = {
+            "method": "card",
+            "amount": o.price,
+            "currency": seller.currency,
+            "order_id": "ord-" + uuid.UUID(int=rng.getrandbits(128)).hex[:12],
+        }
+        t.emit(
+            "checkout_started",
+            customer=who,
+            checkout={
+                "items": [{"sku": o.offer_id.upper(), "name": o.offer_id, "qty": 1, "unit_price": o.price}],
+                "total": o.price,
+                "currency": seller.currency,
+            },
+        )
         t.now += rng.randint(200, 800)
         t.emit("payment_started", payment=pay, customer=who)
         t.now += rng.randint(200, 800)

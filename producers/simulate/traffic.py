@@ -13,7 +13,7 @@ import heapq
 import itertools
 import math
 import random
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from producers.simulate.catalog import SELLERS, SellerProfile, daily_rhythm
 from producers.simulate.sessions import Planned, plan_failure_burst, plan_session
@@ -39,8 +39,16 @@ def local_hour(ms: int, utc_offset_h: float = 0.0) -> float:
 class LiveTraffic:
     """A heap of planned events across all sessions; ``due(now)`` pops what should be sent by now."""
 
-    def __init__(self, rate: float, now_ms: int, seed: int | None = None, profiles=SELLERS, warm: bool = True,
-                 utc_offset_h: float = 0.0, rhythm: Callable[[float], float] = daily_rhythm):
+    def __init__(
+        self,
+        rate: float,
+        now_ms: int,
+        seed: int | None = None,
+        profiles=SELLERS,
+        warm: bool = True,
+        utc_offset_h: float = 0.0,
+        rhythm: Callable[[float], float] = daily_rhythm,
+    ):
         self.rng = random.Random(seed)
         self.rate = rate
         self.profiles = tuple(profiles)
@@ -108,8 +116,9 @@ class LiveTraffic:
         return out
 
 
-def backfill_plan(days: float, end_ms: int, sessions_per_day: int, seed: int | None = None,
-                  profiles=SELLERS) -> Iterator[tuple[str, Planned]]:
+def backfill_plan(
+    days: float, end_ms: int, sessions_per_day: int, seed: int | None = None, profiles=SELLERS
+) -> Iterator[tuple[str, Planned]]:
     """Every event of ``days`` of history before ``end_ms``, hour by hour (in time order per hour)."""
     rng = random.Random(seed)
     start = end_ms - int(days * 24 * HOUR_MS)
@@ -117,7 +126,9 @@ def backfill_plan(days: float, end_ms: int, sessions_per_day: int, seed: int | N
     for hour_start in range(start, end_ms, HOUR_MS):
         batch: list[tuple[int, str, Planned]] = []
         for p in profiles:
-            expected = sessions_per_day * p.traffic_share / 24 * daily_rhythm(local_hour(hour_start, p.utc_offset_h) + 0.5)
+            expected = (
+                sessions_per_day * p.traffic_share / 24 * daily_rhythm(local_hour(hour_start, p.utc_offset_h) + 0.5)
+            )
             for _ in range(poisson(rng, expected)):
                 begin = hour_start + rng.randrange(HOUR_MS)
                 if begin >= end_ms:

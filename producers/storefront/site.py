@@ -30,19 +30,24 @@ KEY_COOKIE = "lm_demo_key"
 def _product_links(cat: str | None = None) -> str:
     return "".join(
         f'<li><a id="product-{sku}" href="/demo/p/{sku}">{html.escape(name)}</a> {price:.2f} EUR</li>'
-        for sku, (name, price, c) in PRODUCTS.items() if cat is None or c == cat
+        for sku, (name, price, c) in PRODUCTS.items()
+        if cat is None or c == cat
     )
 
 
 def _offer_links() -> str:
-    return "".join(f'<li><a id="offer-{oid}" href="/demo/o/{oid}">{html.escape(t)}</a></li>' for oid, (t, _) in OFFERS.items())
+    return "".join(
+        f'<li><a id="offer-{oid}" href="/demo/o/{oid}">{html.escape(t)}</a></li>' for oid, (t, _) in OFFERS.items()
+    )
 
 
 def _buy_box(sku: str) -> str:
     name, price, _ = PRODUCTS[sku]
-    return (f'<div class="buy" data-sku="{sku}" data-name="{html.escape(name)}" data-price="{price}">'
-            f'<p>{html.escape(name)}: {price:.2f} EUR</p>'
-            '<button id="add-to-cart">Add to cart</button> <button id="go-checkout">Checkout</button></div>')
+    return (
+        f'<div class="buy" data-sku="{sku}" data-name="{html.escape(name)}" data-price="{price}">'
+        f"<p>{html.escape(name)}: {price:.2f} EUR</p>"
+        '<button id="add-to-cart">Add to cart</button> <button id="go-checkout">Checkout</button></div>'
+    )
 
 
 def _page(title: str, page: str, main: str, key: str) -> str:
@@ -51,7 +56,7 @@ def _page(title: str, page: str, main: str, key: str) -> str:
 <link rel="stylesheet" href="/demo/static/demo.css"></head>
 <body data-page="{page}">
 <header><a id="nav-home" href="/demo/">Demo shop</a>
-<nav>{''.join(f'<a id="nav-cat-{s}" href="/demo/c/{s}">{n}</a>' for s, n in CATEGORIES.items())}
+<nav>{"".join(f'<a id="nav-cat-{s}" href="/demo/c/{s}">{n}</a>' for s, n in CATEGORIES.items())}
 <a id="nav-cart" href="/demo/cart">Cart (<span id="cart-count">0</span>)</a></nav></header>
 <main><h1>{html.escape(title)}</h1>{main}</main>
 <footer>session <code id="lm-session"></code></footer>
@@ -65,7 +70,9 @@ def demo_router(settings: Settings) -> APIRouter:
 
     def render(request: Request, title: str, page: str, main: str) -> HTMLResponse:
         override = request.query_params.get("key", "")
-        key = override if override.startswith("lm_pk_") else request.cookies.get(KEY_COOKIE) or settings.demo_browser_key
+        key = (
+            override if override.startswith("lm_pk_") else request.cookies.get(KEY_COOKIE) or settings.demo_browser_key
+        )
         resp = HTMLResponse(_page(title, page, main, key))
         if override.startswith("lm_pk_"):
             resp.set_cookie(KEY_COOKIE, override, samesite="lax", path="/demo")
@@ -75,14 +82,21 @@ def demo_router(settings: Settings) -> APIRouter:
     async def home(request: Request):
         """Demo: home page."""
         cats = "".join(f'<li><a id="cat-{s}" href="/demo/c/{s}">{n}</a></li>' for s, n in CATEGORIES.items())
-        return render(request, "Home", "home", f"<h2>Categories</h2><ul>{cats}</ul><h2>Offers</h2><ul>{_offer_links()}</ul>")
+        return render(
+            request, "Home", "home", f"<h2>Categories</h2><ul>{cats}</ul><h2>Offers</h2><ul>{_offer_links()}</ul>"
+        )
 
     @router.get("/c/{slug}")
     async def category(request: Request, slug: str):
         """Demo: a category page."""
         if slug not in CATEGORIES:
             raise HTTPException(404, f"no category {slug!r}")
-        return render(request, CATEGORIES[slug], "category", f"<ul>{_product_links(slug)}</ul><h2>Offers</h2><ul>{_offer_links()}</ul>")
+        return render(
+            request,
+            CATEGORIES[slug],
+            "category",
+            f"<ul>{_product_links(slug)}</ul><h2>Offers</h2><ul>{_offer_links()}</ul>",
+        )
 
     @router.get("/o/{offer_id}")
     async def offer(request: Request, offer_id: str):
@@ -107,26 +121,36 @@ def demo_router(settings: Settings) -> APIRouter:
     @router.get("/checkout")
     async def checkout(request: Request):
         """Demo: checkout (sends checkout_started)."""
-        form = ('<form id="checkout-form"><ul id="cart-items"></ul>'
-                '<label>Email <input id="email" type="email" value="ada@example.com"></label>'
-                '<label>Phone <input id="phone" value="+44 20 7946 0958"></label>'
-                '<label>Name <input id="name" value="Ada Lovelace"></label>'
-                '<button id="place-order" type="submit">Place order</button></form>')
+        form = (
+            '<form id="checkout-form"><ul id="cart-items"></ul>'
+            '<label>Email <input id="email" type="email" value="ada@example.com"></label>'
+            '<label>Phone <input id="phone" value="+44 20 7946 0958"></label>'
+            '<label>Name <input id="name" value="Ada Lovelace"></label>'
+            '<button id="place-order" type="submit">Place order</button></form>'
+        )
         return render(request, "Checkout", "checkout", form)
 
     @router.get("/payment")
     async def payment(request: Request):
         """Demo: payment (sends payment_started, then succeeded or failed)."""
         opts = "".join(f'<option value="{m}">{m}</option>' for m in ("card", "paypal", "bank_transfer", "wallet"))
-        return render(request, "Payment", "payment",
-                      f'<p>Total <span id="pay-total"></span> EUR</p><select id="pay-method">{opts}</select>'
-                      '<button id="pay-ok">Pay</button> <button id="pay-fail">Pay (will fail)</button>')
+        return render(
+            request,
+            "Payment",
+            "payment",
+            f'<p>Total <span id="pay-total"></span> EUR</p><select id="pay-method">{opts}</select>'
+            '<button id="pay-ok">Pay</button> <button id="pay-fail">Pay (will fail)</button>',
+        )
 
     @router.get("/payment/error")
     async def payment_error(request: Request):
         """Demo: the page after a failed payment."""
-        return render(request, "Payment failed", "payment-error",
-                      '<p>Your payment failed: <code id="error-code"></code></p><button id="retry-payment">Try again</button>')
+        return render(
+            request,
+            "Payment failed",
+            "payment-error",
+            '<p>Your payment failed: <code id="error-code"></code></p><button id="retry-payment">Try again</button>',
+        )
 
     @router.get("/thanks")
     async def thanks(request: Request):

@@ -119,8 +119,10 @@ def totals_for(seller: str) -> dict[str, int]:
 def snapshot_for(seller: str, now: int, recovering: bool = False) -> tuple[dict, dict]:
     """The seller's snapshot: gauges from the gauges table, ``rates_per_minute`` from the windowed table."""
     per_minute = rates.series(minute_rates.last_hour(seller, now), now, CAPS.payment_method)
-    return (build_snapshot(seller, totals_for(seller), WINDOWS, recovering=recovering, as_of_ms=now, rates=per_minute),
-            per_minute)
+    return (
+        build_snapshot(seller, totals_for(seller), WINDOWS, recovering=recovering, as_of_ms=now, rates=per_minute),
+        per_minute,
+    )
 
 
 @app.agent(live_deltas)

@@ -24,8 +24,7 @@ import gc
 
 import msgspec
 
-from streams import fastpath
-from streams import session_batch
+from streams import fastpath, session_batch
 from streams import session_memory as memory
 from streams.app import app, settings
 from streams.in_flight import BatchesInFlight

@@ -28,5 +28,6 @@ async def watch_traffic() -> None:
         return
     now = now_ms()
     for alert in traffic_drop.sweep(owned_sellers(), lambda s: _last_hour(s, now), now, DROP_RULE, _dropped_at):
-        await produce_guard.send(payment_alerts, alert["seller_id"].encode(), _json.encode(alert),
-                                 "traffic-dropped alert")
+        await produce_guard.send(
+            payment_alerts, alert["seller_id"].encode(), _json.encode(alert), "traffic-dropped alert"
+        )

@@ -16,7 +16,13 @@ from tests.support.stack import Stack, module_settings, new_seller
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +57,9 @@ def card(page: Page, name: str) -> int:
 def wait_card(page: Page, name: str, expect: int, timeout_ms: int = 2000) -> None:
     page.wait_for_function(
         "([n, v]) => Number(document.querySelector(`#card-${n} .value`)?.dataset.value) === v",
-        arg=[name, expect], timeout=timeout_ms)
+        arg=[name, expect],
+        timeout=timeout_ms,
+    )
 
 
 def visit(shop: Page, url: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -54,7 +54,7 @@ def stack(kafka, clickhouse_dsn, tmp_path_factory):
 
 
 def at(d: date, hh: int, mm: int) -> int:
-    return int(datetime(d.year, d.month, d.day, hh, mm, tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime(d.year, d.month, d.day, hh, mm, tzinfo=UTC).timestamp() * 1000)
 
 
 def session(sid: str, start_ms: int | None, steps: list[tuple]) -> list[dict]:
@@ -65,8 +65,12 @@ def session(sid: str, start_ms: int | None, steps: list[tuple]) -> list[dict]:
         if start_ms is not None:
             kw["ts"] = start_ms + i * 60_000
         if kind == "page":
-            ev = f.page_view(arg[0], category=arg[1] if arg[0] == "category" else None,
-                             offer_id=arg[1] if arg[0] == "offer" else None, **kw)
+            ev = f.page_view(
+                arg[0],
+                category=arg[1] if arg[0] == "category" else None,
+                offer_id=arg[1] if arg[0] == "offer" else None,
+                **kw,
+            )
         elif kind == "checkout":
             ev = f.checkout_started(customer=arg, **kw)
         else:  # payment_started / payment_succeeded / payment_failed: arg = payment fields, customer
@@ -79,35 +83,114 @@ def session(sid: str, start_ms: int | None, steps: list[tuple]) -> list[dict]:
 @pytest.fixture(scope="module")
 def seeded(stack):
     """Seven sessions: four backfilled two days ago (UTC), three live now; returns what was sent."""
-    day = (datetime.now(timezone.utc) - timedelta(days=2)).date()
+    day = (datetime.now(UTC) - timedelta(days=2)).date()
     ada = f.customer(email="ada.l1@example.com", phone="+44 20 7946 0958", name="Ada Lovelace")
     grace = f.customer(email="grace.l2@example.com", phone="+1 555 0100", name="Grace Hopper")
     bob = f.customer(email="bob@example.com", name="Bob Past")
-    card = lambda amount, order, **kw: ({"method": "card", "amount": amount, "currency": "EUR", "order_id": order, **kw})  # noqa: E731
+    card = lambda amount, order, **kw: (
+        {"method": "card", "amount": amount, "currency": "EUR", "order_id": order, **kw}
+    )  # noqa: E731
     past = (
-        session("sess-b1-history", at(day, 1, 10), [("page", ("home", None)), ("page", ("category", "lamps")),
-                ("page", ("offer", "summer-sale")), ("checkout", bob), ("payment_started", (card(50.0, "ORD-B1"), bob)),
-                ("payment_succeeded", (card(50.0, "ORD-B1"), bob))])
-        + session("sess-b2-history", at(day, 5, 20), [("page", ("home", None)), ("page", ("category", "chairs")),
-                  ("checkout", bob), ("payment_started", ({"method": "paypal", "order_id": "ORD-B2"}, bob)),
-                  ("payment_failed", ({"method": "paypal", "order_id": "ORD-B2", "error_code": "paypal_timeout",
-                                       "error_message": "PayPal did not answer"}, bob))])
-        + session("sess-b3-history", at(day, 5, 40), [("page", ("category", "lamps")), ("checkout", bob),
-                  ("payment_started", (card(20.0, "ORD-B3"), bob)),
-                  ("payment_failed", (card(20.0, "ORD-B3", error_code="card_declined"), bob))])
+        session(
+            "sess-b1-history",
+            at(day, 1, 10),
+            [
+                ("page", ("home", None)),
+                ("page", ("category", "lamps")),
+                ("page", ("offer", "summer-sale")),
+                ("checkout", bob),
+                ("payment_started", (card(50.0, "ORD-B1"), bob)),
+                ("payment_succeeded", (card(50.0, "ORD-B1"), bob)),
+            ],
+        )
+        + session(
+            "sess-b2-history",
+            at(day, 5, 20),
+            [
+                ("page", ("home", None)),
+                ("page", ("category", "chairs")),
+                ("checkout", bob),
+                ("payment_started", ({"method": "paypal", "order_id": "ORD-B2"}, bob)),
+                (
+                    "payment_failed",
+                    (
+                        {
+                            "method": "paypal",
+                            "order_id": "ORD-B2",
+                            "error_code": "paypal_timeout",
+                            "error_message": "PayPal did not answer",
+                        },
+                        bob,
+                    ),
+                ),
+            ],
+        )
+        + session(
+            "sess-b3-history",
+            at(day, 5, 40),
+            [
+                ("page", ("category", "lamps")),
+                ("checkout", bob),
+                ("payment_started", (card(20.0, "ORD-B3"), bob)),
+                ("payment_failed", (card(20.0, "ORD-B3", error_code="card_declined"), bob)),
+            ],
+        )
         + session("sess-b4-history", at(day, 5, 50), [("page", ("category", "lamps"))])
     )
     live = (
-        session("sess-l1-history", None, [("page", ("home", None)), ("page", ("category", "lamps")),
-                ("page", ("offer", "bundle-42")), ("page", ("offer", "bundle-42")), ("checkout", ada),
+        session(
+            "sess-l1-history",
+            None,
+            [
+                ("page", ("home", None)),
+                ("page", ("category", "lamps")),
+                ("page", ("offer", "bundle-42")),
+                ("page", ("offer", "bundle-42")),
+                ("checkout", ada),
                 ("payment_started", (card(39.0, "ORD-L1"), ada)),
-                ("payment_failed", (card(39.0, "ORD-L1", error_code="card_declined", error_message="Do not honour"), ada))])
-        + session("sess-l2-history", None, [("page", ("home", None)), ("page", ("category", "tables")), ("checkout", grace),
-                  ("payment_started", ({"method": "wallet", "order_id": "ORD-L2", "amount": 12.0, "currency": "EUR"}, grace)),
-                  ("payment_failed", ({"method": "wallet", "order_id": "ORD-L2", "amount": 12.0, "currency": "EUR",
-                                       "error_code": "insufficient_funds", "error_message": "Not enough money"}, grace))])
-        + session("sess-l3-history", None, [("page", ("home", None)), ("checkout", ada),
-                  ("payment_started", (card(30.0, "ORD-L3"), ada)), ("payment_succeeded", (card(30.0, "ORD-L3"), ada))])
+                (
+                    "payment_failed",
+                    (card(39.0, "ORD-L1", error_code="card_declined", error_message="Do not honour"), ada),
+                ),
+            ],
+        )
+        + session(
+            "sess-l2-history",
+            None,
+            [
+                ("page", ("home", None)),
+                ("page", ("category", "tables")),
+                ("checkout", grace),
+                (
+                    "payment_started",
+                    ({"method": "wallet", "order_id": "ORD-L2", "amount": 12.0, "currency": "EUR"}, grace),
+                ),
+                (
+                    "payment_failed",
+                    (
+                        {
+                            "method": "wallet",
+                            "order_id": "ORD-L2",
+                            "amount": 12.0,
+                            "currency": "EUR",
+                            "error_code": "insufficient_funds",
+                            "error_message": "Not enough money",
+                        },
+                        grace,
+                    ),
+                ),
+            ],
+        )
+        + session(
+            "sess-l3-history",
+            None,
+            [
+                ("page", ("home", None)),
+                ("checkout", ada),
+                ("payment_started", (card(30.0, "ORD-L3"), ada)),
+                ("payment_succeeded", (card(30.0, "ORD-L3"), ada)),
+            ],
+        )
     )
     with Client(stack.gateway.url, stack.extra["server_key"], timeout=15, backfill=True) as c:
         res = c.send(past)
@@ -117,16 +200,31 @@ def seeded(stack):
     events = past + live
     # Everything stored: the rollups, the session facts and both live alerts (sink batches every second).
     api, token = stack.api.url, stack.sellers[SELLER][1]
-    q = {"from": (day - timedelta(days=1)).isoformat(), "to": (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat(), "tz": TZ}
+    q = {
+        "from": (day - timedelta(days=1)).isoformat(),
+        "to": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+        "tz": TZ,
+    }
 
     def stored() -> bool:
-        pm = httpx.get(f"{api}/v1/sellers/{SELLER}/reports/payment-methods", params=q, timeout=10,
-                       headers={"Authorization": f"Bearer {token}"}).json()["rows"]
-        cats = httpx.get(f"{api}/v1/sellers/{SELLER}/reports/categories", params=q, timeout=10,
-                         headers={"Authorization": f"Bearer {token}"}).json()["rows"]
+        pm = httpx.get(
+            f"{api}/v1/sellers/{SELLER}/reports/payment-methods",
+            params=q,
+            timeout=10,
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()["rows"]
+        cats = httpx.get(
+            f"{api}/v1/sellers/{SELLER}/reports/categories",
+            params=q,
+            timeout=10,
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()["rows"]
         errs = get_json(f"{api}/v1/sellers/{SELLER}/payment-errors", token)["items"]
-        return (sum(r["succeeded"] + r["failed"] for r in pm) == 6 and sum(r["sessions"] for r in cats) == 6
-                and len(errs) == 2)
+        return (
+            sum(r["succeeded"] + r["failed"] for r in pm) == 6
+            and sum(r["sessions"] for r in cats) == 6
+            and len(errs) == 2
+        )
 
     wait_until(stored, 60, interval=0.5, what="seeded history in ClickHouse")
     return {"day": day, "events": events}
@@ -147,9 +245,21 @@ def expected_hourly(events: list[dict]) -> list[dict]:
             c["sessions"].add(ev["session_id"])
         c["co"] += ev["type"] == "checkout_started"
         c["pu"] += ev["type"] == "payment_succeeded"
-    return sorted(({"Weekday": WEEKDAYS[wd], "Hour": f"{hr:02d}:00", "Page views": str(c["pv"]),
-                    "Sessions": str(len(c["sessions"])), "Checkouts": str(c["co"]), "Purchases": str(c["pu"])}
-                   for (wd, hr), c in cells.items() if c["pv"]), key=lambda r: (r["Weekday"], r["Hour"]))
+    return sorted(
+        (
+            {
+                "Weekday": WEEKDAYS[wd],
+                "Hour": f"{hr:02d}:00",
+                "Page views": str(c["pv"]),
+                "Sessions": str(len(c["sessions"])),
+                "Checkouts": str(c["co"]),
+                "Purchases": str(c["pu"]),
+            }
+            for (wd, hr), c in cells.items()
+            if c["pv"]
+        ),
+        key=lambda r: (r["Weekday"], r["Hour"]),
+    )
 
 
 def expected_error_trends(events: list[dict]) -> list[dict]:
@@ -211,27 +321,57 @@ def test_history_charts_show_the_seeded_numbers_in_the_chosen_zone(stack, seeded
         assert backfilled[0] == 10  # 01:10 UTC is 10:10 in Tokyo: the zone really was applied
 
         cats = table(page, "categories")
-        assert cats[0] == {"Category": "lamps", "Views": "4", "Sessions": "4", "Started checkout": "3", "Conversion": "75.0 %"}
+        assert cats[0] == {
+            "Category": "lamps",
+            "Views": "4",
+            "Sessions": "4",
+            "Started checkout": "3",
+            "Conversion": "75.0 %",
+        }
         assert sorted(cats[1:], key=lambda r: r["Category"]) == [
             {"Category": c, "Views": "1", "Sessions": "1", "Started checkout": "1", "Conversion": "100.0 %"}
-            for c in ("chairs", "tables")]
+            for c in ("chairs", "tables")
+        ]
         assert page.locator("#report-categories .chart-bars > div").first.inner_text().split() == ["lamps", "4"]
 
         assert table(page, "offers") == [
             {"Offer": "bundle-42", "Views": "2", "Sessions": "1", "Started checkout": "1", "Conversion": "100.0 %"},
-            {"Offer": "summer-sale", "Views": "1", "Sessions": "1", "Started checkout": "1", "Conversion": "100.0 %"}]
+            {"Offer": "summer-sale", "Views": "1", "Sessions": "1", "Started checkout": "1", "Conversion": "100.0 %"},
+        ]
 
         funnel = {r["Step"]: r for r in table(page, "funnel")}
         assert funnel["visit"]["Sessions"] == "7" and funnel["purchase"]["Sessions"] == "2"
 
         methods = {r["Method"]: r for r in table(page, "payment-methods")}
         assert methods == {
-            "card": {"Method": "card", "Started": "4", "Succeeded": "2", "Failed": "2", "Success rate": "50.0 %",
-                     "Share": "66.7 %", "Revenue": "€80.00"},
-            "paypal": {**methods.get("paypal", {}), "Method": "paypal", "Started": "1", "Succeeded": "0", "Failed": "1",
-                       "Success rate": "0.0 %", "Share": "16.7 %"},
-            "wallet": {**methods.get("wallet", {}), "Method": "wallet", "Started": "1", "Succeeded": "0", "Failed": "1",
-                       "Success rate": "0.0 %", "Share": "16.7 %"}}
+            "card": {
+                "Method": "card",
+                "Started": "4",
+                "Succeeded": "2",
+                "Failed": "2",
+                "Success rate": "50.0 %",
+                "Share": "66.7 %",
+                "Revenue": "€80.00",
+            },
+            "paypal": {
+                **methods.get("paypal", {}),
+                "Method": "paypal",
+                "Started": "1",
+                "Succeeded": "0",
+                "Failed": "1",
+                "Success rate": "0.0 %",
+                "Share": "16.7 %",
+            },
+            "wallet": {
+                **methods.get("wallet", {}),
+                "Method": "wallet",
+                "Started": "1",
+                "Succeeded": "0",
+                "Failed": "1",
+                "Success rate": "0.0 %",
+                "Share": "16.7 %",
+            },
+        }
         bars = page.locator("#report-payment-methods .chart-bars > div").all_inner_texts()
         assert [b.split()[0] for b in bars][0] == "card" and bars[0].split()[-1] == "50%"
 
@@ -242,13 +382,14 @@ def test_history_charts_show_the_seeded_numbers_in_the_chosen_zone(stack, seeded
             per_day[local(ev).date()] += ev["type"] == "payment_failed"
         range_days = [today - timedelta(days=n) for n in (3, 2, 1, 0)]  # every day, the quiet ones as 0
         assert page.locator("#report-error-trends svg rect title").all_text_contents() == [
-            f"{d.isoformat()}: {per_day[d]}" for d in range_days]
+            f"{d.isoformat()}: {per_day[d]}" for d in range_days
+        ]
         assert sum(per_day[d] for d in range_days) == 4
         top = page.locator("#report-error-trends .causes li").first.inner_text()
         assert top.startswith("card_declined") and "2 (50.0 %)" in top
 
         # Another zone and a range without the backfilled day: the numbers follow.
-        open_history(page, today, today, "UTC" if datetime.now(timezone.utc).date() == today else TZ)
+        open_history(page, today, today, "UTC" if datetime.now(UTC).date() == today else TZ)
         assert {r["Category"] for r in table(page, "categories")} == {"lamps", "tables"}
         open_history(page, today - timedelta(days=3), today, TZ)
         table(page, "categories")
@@ -476,7 +617,7 @@ def test_accessibility_axe_keyboard_and_live_regions(stack, seeded, browser):
         expect(page.get_by_role("tab", name="Live")).to_have_attribute("aria-selected", "true")
 
         snapshot = page.locator("#app").aria_snapshot()
-        for role in ('tablist "Dashboard sections"', 'tab "Live" [selected]', 'status'):
+        for role in ('tablist "Dashboard sections"', 'tab "Live" [selected]', "status"):
             assert role in snapshot, snapshot
     finally:
         ctx.close()
@@ -492,8 +633,12 @@ def test_accessibility_axe_keyboard_and_live_regions(stack, seeded, browser):
         sign_in(page, f"{api}/dashboard", token)
         region = page.get_by_role("region", name="New alerts")
         assert region.get_attribute("aria-live") == "assertive"
-        r = stack.post(browser_key, f.payment_failed(customer=f.customer(email="toast.a11y@example.com"),
-                                                                   session_id=f"sess-{uuid.uuid4().hex[:12]}"))
+        r = stack.post(
+            browser_key,
+            f.payment_failed(
+                customer=f.customer(email="toast.a11y@example.com"), session_id=f"sess-{uuid.uuid4().hex[:12]}"
+            ),
+        )
         assert r.status_code == 202
         toast = region.locator(".toast", has_text="toast.a11y@example.com")
         toast.wait_for(timeout=5000)

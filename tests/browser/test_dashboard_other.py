@@ -24,8 +24,13 @@ def test_values_past_the_cap_are_one_other_bar_listed_last(kafka, clickhouse_dsn
         # Five sessions on four categories: "aa" x2 and "bb" are the first two names, "cc" and "dd" are over.
         body = {"events": [f.page_view("category", category=c) for c in ("dd", "aa", "cc", "bb", "aa")]}
         assert stack.post(key, body).status_code == 202
-        wait_until(lambda: stack.live("shop", token)["live"]["category"] == {"aa": 2, "bb": 1, "~other": 2}, 15,
-                   interval=0.2, what="the capped snapshot", alive=stack.worker.alive)
+        wait_until(
+            lambda: stack.live("shop", token)["live"]["category"] == {"aa": 2, "bb": 1, "~other": 2},
+            15,
+            interval=0.2,
+            what="the capped snapshot",
+            alive=stack.worker.alive,
+        )
         with sync_playwright() as pw:
             b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
             try:

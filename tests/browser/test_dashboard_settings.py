@@ -37,7 +37,9 @@ def test_settings_tab_adds_a_webhook_shows_its_failure_and_redelivers(make_setti
 
                 dash.get_by_label("Webhook URL").fill("http://user:pw@127.0.0.1/x")
                 dash.get_by_role("button", name="Add webhook").click()
-                dash.wait_for_function("() => document.querySelector('#settings-msg').textContent.includes('Not added')")
+                dash.wait_for_function(
+                    "() => document.querySelector('#settings-msg').textContent.includes('Not added')"
+                )
                 assert "must not carry a user or password" in dash.locator("#settings-msg").inner_text()
 
                 dash.get_by_label("Webhook URL").fill(hooks.url("/shop", "fail"))
@@ -57,7 +59,11 @@ def test_settings_tab_adds_a_webhook_shows_its_failure_and_redelivers(make_setti
                 dash.get_by_role("button", name="Save rules").click()
                 dash.wait_for_selector("details.rules p:text('Rules saved.')")
                 rules = api.call("GET", "shop", "/channels").json()["channels"][0]["rules"]
-                assert rules == {"kinds": ["payment_failed", "traffic_dropped"], "min_amount": "5", "tz": "Europe/Berlin"}
+                assert rules == {
+                    "kinds": ["payment_failed", "traffic_dropped"],
+                    "min_amount": "5",
+                    "tz": "Europe/Berlin",
+                }
 
                 send(s, alert("shop", "a-1"))
                 wait_until(lambda: api.deliveries("shop", status="failed"), 30, what="the delivery failed")
@@ -112,10 +118,14 @@ def test_an_alert_in_a_background_tab_notifies_after_opt_in(make_settings, add_s
                 dash.wait_for_selector("#toasts :text('12.50')", timeout=15000)
                 dash.get_by_role("tab", name="Settings").click()
                 dash.get_by_role("button", name="Notify me in this browser").click()
-                dash.wait_for_function("() => document.querySelector('#browser-notify-status').textContent.startsWith('On')")
+                dash.wait_for_function(
+                    "() => document.querySelector('#browser-notify-status').textContent.startsWith('On')"
+                )
 
                 send(s, alert("shop", "visible"))  # the tab is in front: the toast says it, no notification
-                dash.wait_for_function("() => document.querySelectorAll('#alert-feed li:not(.empty)').length === 2", timeout=15000)
+                dash.wait_for_function(
+                    "() => document.querySelectorAll('#alert-feed li:not(.empty)').length === 2", timeout=15000
+                )
                 dash.evaluate(HIDE)
                 send(s, alert("shop", "hidden"))
                 dash.wait_for_function("() => window.__shown.length > 0", timeout=15000)

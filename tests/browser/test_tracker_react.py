@@ -26,7 +26,13 @@ from tests.support.servers import ThreadServer, wait_until
 from tests.support.services import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 class ShopFiles(http.server.SimpleHTTPRequestHandler):
@@ -48,13 +54,27 @@ class ShopFiles(http.server.SimpleHTTPRequestHandler):
 def react_shop(tmp_path):
     """The shop's bundle and page in a temporary directory, served by a static server of its own."""
     package = tracker_js.install()
-    r = subprocess.run([str(package / "node_modules" / ".bin" / "esbuild"), "test/browser/app.jsx", "--bundle",
-                        "--jsx=automatic", "--format=iife", "--define:process.env.NODE_ENV=\"production\"",
-                        f"--outfile={tmp_path / 'app.js'}", "--log-level=warning"],
-                       cwd=package, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            str(package / "node_modules" / ".bin" / "esbuild"),
+            "test/browser/app.jsx",
+            "--bundle",
+            "--jsx=automatic",
+            "--format=iife",
+            '--define:process.env.NODE_ENV="production"',
+            f"--outfile={tmp_path / 'app.js'}",
+            "--log-level=warning",
+        ],
+        cwd=package,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     handler = type("Handler", (ShopFiles,), {"copies": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), functools.partial(handler, directory=str(tmp_path)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", free_port()), functools.partial(handler, directory=str(tmp_path))
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}", handler.copies
     server.shutdown()
@@ -70,7 +90,9 @@ def gateway(make_settings, add_seller, react_shop):
     registry = KeyRegistry(s).start()
     key_id = key.split("_")[2]
     wait_until(lambda: registry.record(key_id), 10, what="keys loaded")
-    keys.publish(s, msgspec.structs.replace(registry.record(key_id), origins=[*registry.record(key_id).origins, shop_url]))
+    keys.publish(
+        s, msgspec.structs.replace(registry.record(key_id), origins=[*registry.record(key_id).origins, shop_url])
+    )
     wait_until(lambda: shop_url in registry.record(key_id).origins, 15, what="the shop's origin allowed")
     server = ThreadServer(create_gateway(s, registry)).start()
     yield s, key, server
@@ -84,11 +106,15 @@ def test_react_routes_and_beacon_reach_kafka(react_shop, gateway):
     root, shop_url, beacons = react_shop
     s, key, server = gateway
     config = json.dumps({"key": key, "endpoint": server.url, "heartbeatSeconds": 3600})  # no heartbeat in the beacon
-    copy_beacons = ("const send = navigator.sendBeacon.bind(navigator);"
-                    "navigator.sendBeacon = (url, data) => { send('/beacon-copy', data); return send(url, data); };")
-    (root / "index.html").write_text(f'<!doctype html><html><head><title>React shop</title></head><body><div id="root">'
-                                     f'</div><script>window.LM_CONFIG = {config}; {copy_beacons}</script>'
-                                     '<script src="/app.js"></script></body></html>')
+    copy_beacons = (
+        "const send = navigator.sendBeacon.bind(navigator);"
+        "navigator.sendBeacon = (url, data) => { send('/beacon-copy', data); return send(url, data); };"
+    )
+    (root / "index.html").write_text(
+        f'<!doctype html><html><head><title>React shop</title></head><body><div id="root">'
+        f"</div><script>window.LM_CONFIG = {config}; {copy_beacons}</script>"
+        '<script src="/app.js"></script></body></html>'
+    )
     with sync_playwright() as pw:
         # The UA on the browser too: a beacon that outlives its page is sent with the browser's own.
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS + [f"--user-agent={f.CHROME}"])
@@ -97,9 +123,15 @@ def test_react_routes_and_beacon_reach_kafka(react_shop, gateway):
             page = ctx.new_page()
             page.goto(f"{shop_url}/")
             views = 1
-            for button, url in [("#cat-lamps", "/c/lamps"), ("#cat-chairs", "/c/chairs"),
-                                ("#offer-summer-sale", "/o/summer-sale"), ("#product-1", "/p/SKU-1"),
-                                ("#next-product", "/p/SKU-2"), (None, "/p/SKU-1"), ("#go-checkout", "/checkout")]:
+            for button, url in [
+                ("#cat-lamps", "/c/lamps"),
+                ("#cat-chairs", "/c/chairs"),
+                ("#offer-summer-sale", "/o/summer-sale"),
+                ("#product-1", "/p/SKU-1"),
+                ("#next-product", "/p/SKU-2"),
+                (None, "/p/SKU-1"),
+                ("#go-checkout", "/checkout"),
+            ]:
                 page.go_back() if button is None else page.click(button)
                 page.wait_for_url(f"**{url}")
                 views += 1
@@ -117,16 +149,30 @@ def test_react_routes_and_beacon_reach_kafka(react_shop, gateway):
     [beacon] = [json.loads(b)["events"] for b in beacons]
     assert [(e["type"], e["page"]["type"]) for e in beacon] == [("page_view", "cart")]
     # At least once: a batch may arrive twice (same event ids), so compare distinct events in order.
-    pages = list({e.event_id: e for e in (decode(m.value()) for m in read_topic(s, "page-events", expect=9, timeout=20))}.values())
+    pages = list(
+        {
+            e.event_id: e for e in (decode(m.value()) for m in read_topic(s, "page-events", expect=9, timeout=20))
+        }.values()
+    )
     got = [(e.page.type, e.page.category, e.page.offer_id, e.page.path) for e in pages if e.type == "page_view"]
     assert got == [
-        ("home", None, None, "/"), ("category", "lamps", None, "/c/lamps"), ("category", "chairs", None, "/c/chairs"),
-        ("offer", None, "summer-sale", "/o/summer-sale"), ("product", None, None, "/p/SKU-1"),
-        ("product", None, None, "/p/SKU-2"), ("product", None, None, "/p/SKU-1"), ("checkout", None, None, "/checkout"),
-        ("cart", None, None, "/cart")]
+        ("home", None, None, "/"),
+        ("category", "lamps", None, "/c/lamps"),
+        ("category", "chairs", None, "/c/chairs"),
+        ("offer", None, "summer-sale", "/o/summer-sale"),
+        ("product", None, None, "/p/SKU-1"),
+        ("product", None, None, "/p/SKU-2"),
+        ("product", None, None, "/p/SKU-1"),
+        ("checkout", None, None, "/checkout"),
+        ("cart", None, None, "/cart"),
+    ]
     assert [e.event_id for e in pages if e.type == "page_view"][-1] == beacon[0]["event_id"]
-    checkout = list({e.event_id: e for e in (decode(m.value()) for m in read_topic(s, "checkout-events", expect=1))}.values())
-    assert [(e.type, e.checkout.total, e.checkout.items[0].sku) for e in checkout] == [("checkout_started", 39, "SKU-1")]
+    checkout = list(
+        {e.event_id: e for e in (decode(m.value()) for m in read_topic(s, "checkout-events", expect=1))}.values()
+    )
+    assert [(e.type, e.checkout.total, e.checkout.items[0].sku) for e in checkout] == [
+        ("checkout_started", 39, "SKU-1")
+    ]
     everything = pages + checkout
     assert {e.session_id for e in everything} == {session}
     assert {e.seller_id for e in everything} == {"seller-react"}

@@ -15,7 +15,13 @@ from tests.support.kafka_read import read_topic
 from tests.support.servers import ThreadServer, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 @pytest.fixture
@@ -64,13 +70,26 @@ def test_demo_walk_reaches_kafka(shop):
 
     # Delivery is at least once: a batch whose fetch was cut off by a navigation is sent again with the
     # same event ids (downstream de-duplicates by event_id), so compare distinct events in order.
-    pages = list({e.event_id: e for e in (decode(m.value()) for m in read_topic(s, "page-events", expect=6, timeout=20))}.values())
+    pages = list(
+        {
+            e.event_id: e for e in (decode(m.value()) for m in read_topic(s, "page-events", expect=6, timeout=20))
+        }.values()
+    )
     views = [e for e in pages if e.type == "page_view"]
     assert [(e.page.type, e.page.category, e.page.offer_id) for e in views] == [
-        ("home", None, None), ("category", "lamps", None), ("offer", None, "summer-sale"),
-        ("checkout", None, None), ("payment", None, None), ("payment", None, None)]
-    checkout = list({e.event_id: e for e in (decode(m.value()) for m in read_topic(s, "checkout-events", expect=1))}.values())
-    payments = list({e.event_id: e for e in (decode(m.value()) for m in read_topic(s, "payment-events", expect=2))}.values())
+        ("home", None, None),
+        ("category", "lamps", None),
+        ("offer", None, "summer-sale"),
+        ("checkout", None, None),
+        ("payment", None, None),
+        ("payment", None, None),
+    ]
+    checkout = list(
+        {e.event_id: e for e in (decode(m.value()) for m in read_topic(s, "checkout-events", expect=1))}.values()
+    )
+    payments = list(
+        {e.event_id: e for e in (decode(m.value()) for m in read_topic(s, "payment-events", expect=2))}.values()
+    )
     everything = pages + checkout + payments
     assert {e.session_id for e in everything} == {session}
     assert {e.seller_id for e in everything} == {"seller-demo"}

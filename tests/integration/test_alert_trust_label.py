@@ -32,9 +32,17 @@ def stack(settings, tmp_path):
 def post_signed(stack: Stack, key: str, events: list[dict]) -> httpx.Response:
     _, key_id, secret = keys.split_key(key)
     body, ts = json.dumps({"events": events}).encode(), f"{time.time():.3f}"
-    return httpx.post(f"{stack.gateway.url}/v1/events", content=body, timeout=15, headers={
-        "X-Livemetrics-Key-Id": key_id, "X-Livemetrics-Timestamp": ts,
-        "X-Livemetrics-Signature": keys.sign(secret, ts, body), "User-Agent": f.CHROME})
+    return httpx.post(
+        f"{stack.gateway.url}/v1/events",
+        content=body,
+        timeout=15,
+        headers={
+            "X-Livemetrics-Key-Id": key_id,
+            "X-Livemetrics-Timestamp": ts,
+            "X-Livemetrics-Signature": keys.sign(secret, ts, body),
+            "User-Agent": f.CHROME,
+        },
+    )
 
 
 def test_alerts_say_whether_the_browser_or_the_sellers_server_reported_them(stack):
@@ -51,8 +59,7 @@ def test_alerts_say_whether_the_browser_or_the_sellers_server_reported_them(stac
         items = get_json(f"{stack.api.url}/v1/sellers/shop/{path}", token)["items"]
         return {a["alert_id"]: a.get("source") for a in items if a["alert_id"] in want}
 
-    wait_until(lambda: len(labels("alerts")) == 2, 60, interval=0.2, what="both live alerts",
-               alive=stack.worker.alive)
+    wait_until(lambda: len(labels("alerts")) == 2, 60, interval=0.2, what="both live alerts", alive=stack.worker.alive)
     assert labels("alerts") == want
     wait_until(lambda: len(labels("payment-errors")) == 2, 60, interval=0.3, what="both stored payment errors")
     assert labels("payment-errors") == want

@@ -21,8 +21,14 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def api(make_settings, add_seller):
-    s = make_settings(api_rate_per_s=0.2, api_rate_burst=5, ws_max_total=3, ws_max_per_ip=2, ws_max_per_seller=10,
-                      ws_max_message_bytes=256)
+    s = make_settings(
+        api_rate_per_s=0.2,
+        api_rate_burst=5,
+        ws_max_total=3,
+        ws_max_per_ip=2,
+        ws_max_per_seller=10,
+        ws_max_message_bytes=256,
+    )
     tokens = {name: add_seller(s, name)[1] for name in ("shop-a", "shop-b")}
     migrate(s)
     registry = KeyRegistry(s).start()
@@ -53,8 +59,9 @@ def test_report_ranges_are_bounded(api):
     token = api["tokens"]["shop-a"]
     r = get(api, "/v1/sellers/shop-a/reports/hourly", token, **{"from": "2025-01-01", "to": "2026-02-06"})
     assert r.status_code == 422
-    assert r.json()["detail"] == ("the range from `from` to `to` is 401.0 days; at most 400 days "
-                                  "(LIVEMETRICS_REPORT_MAX_DAYS) per report")
+    assert r.json()["detail"] == (
+        "the range from `from` to `to` is 401.0 days; at most 400 days (LIVEMETRICS_REPORT_MAX_DAYS) per report"
+    )
     r = get(api, "/v1/sellers/shop-a/reports/hourly", token, **{"from": "2025-01-01", "to": "2026-02-05"})
     assert r.status_code == 200 and r.json()["from"] == "2025-01-01T00:00:00Z"
 

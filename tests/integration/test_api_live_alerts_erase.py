@@ -23,12 +23,23 @@ ADA, BOB, CAROL = "ada@example.com", "bob@example.com", "carol@example.com"
 
 
 def alert(seller: str, alert_id: str, email: str, at: int) -> dict:
-    return {"kind": "payment_failed", "alert_id": alert_id, "seller_id": seller, "session_id": "s-1", "at": at,
-            "customer": {"email": email, "phone": "+44 20 7946 0958", "name": "Ada Lovelace"},
-            "payment": {"method": "card", "error_code": "card_declined",
-                        "error_message": f"declined, customer {email}", "details": {"billing_email": email}},
-            "client": {"ip": "203.0.113.9", "browser": "Chrome", "user_agent": "Mozilla/5.0 (X11; rare 9.1)"},
-            "order": {"order_id": "o-1"}, "context": {}}
+    return {
+        "kind": "payment_failed",
+        "alert_id": alert_id,
+        "seller_id": seller,
+        "session_id": "s-1",
+        "at": at,
+        "customer": {"email": email, "phone": "+44 20 7946 0958", "name": "Ada Lovelace"},
+        "payment": {
+            "method": "card",
+            "error_code": "card_declined",
+            "error_message": f"declined, customer {email}",
+            "details": {"billing_email": email},
+        },
+        "client": {"ip": "203.0.113.9", "browser": "Chrome", "user_agent": "Mozilla/5.0 (X11; rare 9.1)"},
+        "order": {"order_id": "o-1"},
+        "context": {},
+    }
 
 
 @pytest.fixture
@@ -36,8 +47,9 @@ def api(settings, add_seller, capsys):
     tokens = {"shop-a": add_seller(settings, "shop-a")[1], "shop-b": add_seller(settings, "shop-b")[1]}
     args = build_parser().parse_args(["sellers", "add", "shop-a", "--no-pii"])
     assert processes.sellers(settings, args) == 0
-    tokens["no-pii"] = next(line.split()[-1] for line in capsys.readouterr().out.splitlines()
-                            if line.startswith("read token:"))
+    tokens["no-pii"] = next(
+        line.split()[-1] for line in capsys.readouterr().out.splitlines() if line.startswith("read token:")
+    )
     migrate(settings)
     registry = KeyRegistry(settings).start()
     app = create_api(settings, registry, run_sink=False)
@@ -48,7 +60,9 @@ def api(settings, add_seller, capsys):
 
     def send(*alerts: dict) -> None:
         for a in alerts:  # keyed by seller, as the worker does: one seller's alerts stay in order
-            producer.produce(settings.topic("payment-alerts"), key=a["seller_id"].encode(), value=msgspec.json.encode(a))
+            producer.produce(
+                settings.topic("payment-alerts"), key=a["seller_id"].encode(), value=msgspec.json.encode(a)
+            )
         assert producer.flush(15) == 0
 
     def alerts(seller: str, token: str | None = None) -> list[dict]:
@@ -61,8 +75,11 @@ def api(settings, add_seller, capsys):
 
 def test_erase_drops_the_customers_alerts_from_a_running_api(api):
     now = int(time.time() * 1000)
-    api["send"](alert("shop-a", "ev-1", ADA, now - 3000), alert("shop-a", "ev-2", BOB, now - 2000),
-                alert("shop-b", "ev-1", CAROL, now - 1000))  # shop-b's own alert with the same event id
+    api["send"](
+        alert("shop-a", "ev-1", ADA, now - 3000),
+        alert("shop-a", "ev-2", BOB, now - 2000),
+        alert("shop-b", "ev-1", CAROL, now - 1000),
+    )  # shop-b's own alert with the same event id
     wait_until(lambda: len(api["alerts"]("shop-a")) == 2 and api["alerts"]("shop-b"), 20, what="alerts held")
     assert [a["customer"]["email"] for a in api["alerts"]("shop-b")] == [CAROL]
 
@@ -83,5 +100,8 @@ def test_a_no_pii_token_sees_contact_free_text_and_user_agent_masked(api):
     masked = api["alerts"]("shop-a", api["tokens"]["no-pii"])[0]
     assert full["client"]["user_agent"] and ADA in full["payment"]["error_message"]
     assert ADA not in msgspec.json.encode(masked).decode() and "7946" not in msgspec.json.encode(masked).decode()
-    assert masked["client"]["user_agent"] is None and masked["payment"]["error_message"] == "declined, customer a***@example.com"
+    assert (
+        masked["client"]["user_agent"] is None
+        and masked["payment"]["error_message"] == "declined, customer a***@example.com"
+    )
     assert masked["payment"]["details"] == {"billing_email": "***"} and masked["pii_masked"] is True

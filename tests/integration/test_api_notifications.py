@@ -26,12 +26,22 @@ def hooks():
 
 def test_channel_routes_refuse_bad_targets_and_other_sellers(make_settings, add_seller):
     s = make_settings(smtp_host="smtp.shop.example")  # dev mode off: the production rules
-    api = Api(s, {"shop-a": add_seller(s, "shop-a")[1], "shop-b": add_seller(s, "shop-b")[1],
-                  "no-pii": add_seller(s, "shop-a", can_read_pii=False)[1]})
+    api = Api(
+        s,
+        {
+            "shop-a": add_seller(s, "shop-a")[1],
+            "shop-b": add_seller(s, "shop-b")[1],
+            "no-pii": add_seller(s, "shop-a", can_read_pii=False)[1],
+        },
+    )
     try:
-        for url, why in (("http://hooks.shop.example/", "must use https"), ("https://127.0.0.1/x", "loopback"),
-                         ("https://169.254.169.254/", "link-local"), ("https://10.0.0.1/", "private"),
-                         ("https://localhost/x", "this machine")):
+        for url, why in (
+            ("http://hooks.shop.example/", "must use https"),
+            ("https://127.0.0.1/x", "loopback"),
+            ("https://169.254.169.254/", "link-local"),
+            ("https://10.0.0.1/", "private"),
+            ("https://localhost/x", "this machine"),
+        ):
             r = api.call("POST", "shop-a", "/webhooks", json={"url": url})
             assert r.status_code == 422 and why in r.json()["detail"], (url, r.text)
         r = api.call("POST", "shop-a", "/emails", json={"address": "not-an-address"})
@@ -42,8 +52,9 @@ def test_channel_routes_refuse_bad_targets_and_other_sellers(make_settings, add_
         hook = r.json()
         assert hook["signing_secret"].startswith("whsec_") and hook["can_read_pii"] is True
         assert api.call("POST", "shop-a", "/webhooks", json={"url": "https://hooks.shop.example/lm"}).status_code == 409
-        masked = api.call("POST", "shop-a", "/webhooks", token=api.tokens["no-pii"],
-                          json={"url": "https://other.shop.example/lm"}).json()
+        masked = api.call(
+            "POST", "shop-a", "/webhooks", token=api.tokens["no-pii"], json={"url": "https://other.shop.example/lm"}
+        ).json()
         assert masked["can_read_pii"] is False  # a token without the PII right cannot add a channel that has it
         assert api.call("POST", "shop-a", "/emails", json={"address": "ops@shop.example"}).status_code == 201
 
@@ -54,7 +65,10 @@ def test_channel_routes_refuse_bad_targets_and_other_sellers(make_settings, add_
         assert api.call("GET", "shop-a", "/channels", token=api.tokens["shop-b"]).status_code == 404
         assert api.call("GET", "shop-b", "/channels", token=api.tokens["shop-a"]).status_code == 404
         assert api.call("GET", "shop-b", "/channels").json() == {"channels": []}
-        assert api.call("DELETE", "shop-b", f"/channels/{hook['channel_id']}", token=api.tokens["shop-a"]).status_code == 404
+        assert (
+            api.call("DELETE", "shop-b", f"/channels/{hook['channel_id']}", token=api.tokens["shop-a"]).status_code
+            == 404
+        )
         assert api.call("DELETE", "shop-b", f"/channels/{hook['channel_id']}").status_code == 404  # not shop-b's
         assert api.call("DELETE", "shop-a", f"/channels/{hook['channel_id']}").status_code == 204
         assert len(api.call("GET", "shop-a", "/channels").json()["channels"]) == 2
@@ -81,11 +95,24 @@ def test_webhooks_signed_retried_isolated_failed_and_redelivered(make_settings, 
         got = wait_until(lambda: hooks.endpoints["/healthy"].received, 30, what="healthy delivery")
         assert hooks.endpoints["/dead"].open_requests == 1
         h = got[0]
-        assert webhook.verify(secrets["healthy"], h.headers["x-livemetrics-timestamp"], h.body,
-                              h.headers["x-livemetrics-signature"], now=time.time())
-        assert not webhook.verify(secrets["flaky"], h.headers["x-livemetrics-timestamp"], h.body,
-                                  h.headers["x-livemetrics-signature"], now=time.time())
-        assert h.headers["idempotency-key"] == "h-1" and msgspec.json.decode(h.body)["customer"]["email"] == "ada@example.com"
+        assert webhook.verify(
+            secrets["healthy"],
+            h.headers["x-livemetrics-timestamp"],
+            h.body,
+            h.headers["x-livemetrics-signature"],
+            now=time.time(),
+        )
+        assert not webhook.verify(
+            secrets["flaky"],
+            h.headers["x-livemetrics-timestamp"],
+            h.body,
+            h.headers["x-livemetrics-signature"],
+            now=time.time(),
+        )
+        assert (
+            h.headers["idempotency-key"] == "h-1"
+            and msgspec.json.decode(h.body)["customer"]["email"] == "ada@example.com"
+        )
 
         # 500s are retried with backoff; once the endpoint recovers the alert is delivered, same key.
         wait_until(lambda: len(hooks.endpoints["/flaky"].received) >= 2, 30, what="flaky retried")
@@ -136,16 +163,26 @@ def test_email_refused_then_sent_and_rate_limited_into_a_digest(make_settings, a
     from tests.support.smtp_server import SmtpServer
 
     smtpd = SmtpServer().start()
-    s = make_settings(smtp_host="127.0.0.1", smtp_port=smtpd.port, smtp_starttls=False, notify_email_max=1,
-                      notify_email_window_s=8.0, public_url="https://lm.example", **FAST_RETRIES)
+    s = make_settings(
+        smtp_host="127.0.0.1",
+        smtp_port=smtpd.port,
+        smtp_starttls=False,
+        notify_email_max=1,
+        notify_email_window_s=8.0,
+        public_url="https://lm.example",
+        **FAST_RETRIES,
+    )
     migrate(s)
     api = Api(s, {"shop-a": add_seller(s, "shop-a")[1]})
     try:
         assert api.call("POST", "shop-a", "/emails", json={"address": "ops@shop.example"}).status_code == 201
         smtpd.mode = "refuse"
         send(s, alert("shop-a", "a-1"))
-        pending = wait_until(lambda: [d for d in api.deliveries("shop-a", status="pending") if d["last_error"]], 30,
-                             what="the refusal recorded")
+        pending = wait_until(
+            lambda: [d for d in api.deliveries("shop-a", status="pending") if d["last_error"]],
+            30,
+            what="the refusal recorded",
+        )
         assert "the SMTP server refused: 550 5.7.1 relaying denied" in pending[0]["last_error"]
         assert pending[0]["target"] == "ops@shop.example"
         smtpd.mode = "ok"
@@ -157,8 +194,11 @@ def test_email_refused_then_sent_and_rate_limited_into_a_digest(make_settings, a
 
         # One email per 8 s for this seller: what fails meanwhile waits and goes out as one digest.
         send(s, alert("shop-a", "a-2"))
-        wait_until(lambda: any(d["alert_id"] == "a-2" for d in api.deliveries("shop-a", status="pending")), 10,
-                   what="a-2 waiting for the seller's next email")
+        wait_until(
+            lambda: any(d["alert_id"] == "a-2" for d in api.deliveries("shop-a", status="pending")),
+            10,
+            what="a-2 waiting for the seller's next email",
+        )
         send(s, alert("shop-a", "a-3"), alert("shop-a", "a-4"))
         wait_until(lambda: len(api.deliveries("shop-a", status="delivered")) == 4, 30, what="all delivered")
         assert len(smtpd.messages) == 2
@@ -181,19 +221,28 @@ def test_rules_pick_kinds_and_amounts_and_hold_alerts_in_quiet_hours(make_settin
         quiet = api.call("POST", "shop-a", "/webhooks", json={"url": hooks.url("/quiet")}).json()["channel_id"]
         r = api.call("PUT", "shop-a", f"/channels/{big}/rules", json={"kinds": ["payment_failed"], "min_amount": "100"})
         assert r.status_code == 200 and r.json()["rules"]["min_amount"] == "100", r.text
-        for body, why in (({"kinds": ["nope"]}, "kinds"), ({"min_amount": "lots"}, "min_amount"),
-                          ({"quiet_start": "22:00"}, "quiet_start and quiet_end"), ({"tz": "Mars/Base"}, "tz")):
+        for body, why in (
+            ({"kinds": ["nope"]}, "kinds"),
+            ({"min_amount": "lots"}, "min_amount"),
+            ({"quiet_start": "22:00"}, "quiet_start and quiet_end"),
+            ({"tz": "Mars/Base"}, "tz"),
+        ):
             r = api.call("PUT", "shop-a", f"/channels/{big}/rules", json=body)
             assert r.status_code == 422 and why in str(r.json()["detail"]), (body, r.text)
         # Quiet from an hour ago to an hour from now (UTC): an alert now waits for the quiet hours to end.
         now = time.gmtime()
         start, end = (f"{(now.tm_hour + d) % 24:02d}:{now.tm_min:02d}" for d in (23, 1))
-        r = api.call("PUT", "shop-a", f"/channels/{quiet}/rules", json={"quiet_start": start, "quiet_end": end, "tz": "UTC"})
+        r = api.call(
+            "PUT", "shop-a", f"/channels/{quiet}/rules", json={"quiet_start": start, "quiet_end": end, "tz": "UTC"}
+        )
         assert r.status_code == 200, r.text
 
-        send(s, {**alert("shop-a", "small"), "order": {"order_id": "o-2", "amount": "12.50", "currency": "EUR"}},
-             {**alert("shop-a", "large"), "order": {"order_id": "o-3", "amount": "250.00", "currency": "EUR"}},
-             {"kind": "error_spike", "alert_id": "spike-1", "seller_id": "shop-a", "failures": 9})
+        send(
+            s,
+            {**alert("shop-a", "small"), "order": {"order_id": "o-2", "amount": "12.50", "currency": "EUR"}},
+            {**alert("shop-a", "large"), "order": {"order_id": "o-3", "amount": "250.00", "currency": "EUR"}},
+            {"kind": "error_spike", "alert_id": "spike-1", "seller_id": "shop-a", "failures": 9},
+        )
         wait_until(lambda: len(api.deliveries("shop-a")) == 4, 30, what="the deliveries the rules allow")
         wait_until(lambda: hooks.endpoints["/big"].received, 30, what="the large failure")
         assert [r.headers["idempotency-key"] for r in hooks.endpoints["/big"].received] == ["large"]

@@ -36,8 +36,11 @@ def test_readyz_names_a_stalled_sink_and_history_lag_says_how_far_behind(make_se
         wait_until(lambda: readyz(api).status_code == 200, 30, what="ready")
         body = readyz(api).json()
         assert body["checks"]["sink"] is True and body["sink"]["stalled"] is False
-        wait_until(lambda: get_json(f"{api.url}/v1/history/lag", token) == {"behind_seconds": 0.0, "stalled": False},
-                   10, what="no lag")
+        wait_until(
+            lambda: get_json(f"{api.url}/v1/history/lag", token) == {"behind_seconds": 0.0, "stalled": False},
+            10,
+            what="no lag",
+        )
 
         get_client(s).command(f"DETACH TABLE {db}.events")  # the sink cannot store for now
         produce_all(s, later)

@@ -22,8 +22,16 @@ pytestmark = pytest.mark.integration
 B_MARKERS = ("b-secret-cat", "b-secret-offer", "bob.secret@b.example", "ORD-B-SECRET", "+99 555 0101")
 REPORTS = ("hourly", "categories", "offers", "funnel", "payment-methods", "error-trends")
 # Ways of writing B's id in a path that a sloppy check (prefix, case, decoding) might let through.
-B_IDS = ("seller-b", "SELLER-B", "seller-b ", "seller%2Db", "seller-b%00", "seller-a%2F..%2Fseller-b",
-         "seller-b/", "%20seller-b")
+B_IDS = (
+    "seller-b",
+    "SELLER-B",
+    "seller-b ",
+    "seller%2Db",
+    "seller-b%00",
+    "seller-a%2F..%2Fseller-b",
+    "seller-b/",
+    "%20seller-b",
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,17 +53,24 @@ def seed(st: Stack) -> None:
     (ka, ta), (kb, tb) = st.sellers["seller-a"], st.sellers["seller-b"]
     cust_b = f.customer(email="bob.secret@b.example", phone="+99 555 0101", name="Bob Secret")
     sb = "sess-b-000001"
-    b_events = [f.page_view("category", category="b-secret-cat"), f.page_view("offer", offer_id="b-secret-offer"),
-                f.checkout_started(session_id=sb, customer=cust_b),
-                f.payment_failed(session_id=sb, customer=cust_b, payment_overrides={"order_id": "ORD-B-SECRET"})]
+    b_events = [
+        f.page_view("category", category="b-secret-cat"),
+        f.page_view("offer", offer_id="b-secret-offer"),
+        f.checkout_started(session_id=sb, customer=cust_b),
+        f.payment_failed(session_id=sb, customer=cust_b, payment_overrides={"order_id": "ORD-B-SECRET"}),
+    ]
     a_events = [f.page_view(), f.page_view("category", category="lamps"), f.payment_failed()]
     assert st.post(kb, {"events": b_events}).json()["accepted"] == 4
     assert st.post(ka, {"events": a_events}).json()["accepted"] == 3
     # Positive control: B's data really is in the API, so the forged requests below could leak it.
     wait_until(lambda: "b-secret-cat" in str(st.live("seller-b", tb)["live"]["category"]), 20, what="B live")
     wait_until(lambda: get_json(f"{st.api.url}/v1/sellers/seller-b/alerts", tb)["items"], 20, what="B alert")
-    wait_until(lambda: get_json(f"{st.api.url}/v1/sellers/seller-b/reports/hourly", tb)["rows"], 30,
-               interval=0.3, what="B rows in ClickHouse")
+    wait_until(
+        lambda: get_json(f"{st.api.url}/v1/sellers/seller-b/reports/hourly", tb)["rows"],
+        30,
+        interval=0.3,
+        what="B rows in ClickHouse",
+    )
     wait_until(lambda: st.live("seller-a", ta)["live"]["home"] >= 1, 20, what="A live")
 
 
@@ -88,8 +103,7 @@ def test_forged_rest_requests_are_refused_and_leak_nothing(stack):
     paths = [(m, fill(p, "seller-b")) for m, p in routes]
     # Every report by name (the route template covers them with one placeholder).
     paths += [("GET", f"/v1/sellers/seller-b/reports/{rep}") for rep in REPORTS]
-    paths += [("GET", "/v1/sellers/seller-b/payment-errors"),
-              ("POST", "/v1/sellers/seller-b/payment-errors/x/status")]
+    paths += [("GET", "/v1/sellers/seller-b/payment-errors"), ("POST", "/v1/sellers/seller-b/payment-errors/x/status")]
     sent = 0
     with httpx.Client(base_url=api.url, timeout=15) as c:
         for (method, path), b_id in itertools.product(paths, B_IDS):
@@ -107,26 +121,35 @@ def test_forged_rest_requests_are_refused_and_leak_nothing(stack):
             no_b_data(r)
         # A's token asking for a WebSocket ticket to B's live view, under every spelling of B's id.
         for b_id in sorted({*B_IDS, *map(unquote, B_IDS)}):
-            r = c.post("/v1/ws-tickets", json={"seller_id": b_id},
-                       headers={"Authorization": f"Bearer {ta}"})
+            r = c.post("/v1/ws-tickets", json={"seller_id": b_id}, headers={"Authorization": f"Bearer {ta}"})
             sent += 1
             assert r.status_code == 404 and "ticket" not in r.json(), f"ticket for {b_id!r} -> {r.status_code}"
         # B's id in the query string and the body of A's own routes: A's data or a refusal, never B's.
         for method, tmpl in routes:
             path = fill(tmpl, "seller-a")
-            for q in ({"seller_id": "seller-b"}, {"seller": "seller-b"}, {"category": "b-secret-cat"},
-                      {"error_code": "card_declined", "seller_id": "seller-b"}):
+            for q in (
+                {"seller_id": "seller-b"},
+                {"seller": "seller-b"},
+                {"category": "b-secret-cat"},
+                {"error_code": "card_declined", "seller_id": "seller-b"},
+            ):
                 body = {"status": "contacted", "seller_id": "seller-b"} if method == "POST" else None
                 r = c.request(method, path, headers={"Authorization": f"Bearer {ta}"}, params=q, json=body)
                 sent += 1
                 assert r.status_code < 500, f"{method} {path} {q} -> {r.status_code}"
                 no_b_data(r)
         # A's path with B's alert id in the path: a POST to B's alert through A's route is refused.
-        b_alert = get_json(f"{api.url}/v1/sellers/seller-b/alerts", stack.sellers["seller-b"][1])["items"][0]["alert_id"]
+        b_alert = get_json(f"{api.url}/v1/sellers/seller-b/alerts", stack.sellers["seller-b"][1])["items"][0][
+            "alert_id"
+        ]
         for method, tmpl in routes:
             if "{alert_id}" in tmpl:
-                r = c.request(method, tmpl.replace("{seller_id}", "seller-a").replace("{alert_id}", b_alert),
-                              headers={"Authorization": f"Bearer {ta}"}, json={"status": "resolved"})
+                r = c.request(
+                    method,
+                    tmpl.replace("{seller_id}", "seller-a").replace("{alert_id}", b_alert),
+                    headers={"Authorization": f"Bearer {ta}"},
+                    json={"status": "resolved"},
+                )
                 sent += 1
                 assert r.status_code in (403, 404), f"{method} B's alert via A's path -> {r.status_code}"
                 no_b_data(r)
@@ -155,8 +178,12 @@ def test_forged_websockets_are_refused_before_any_data(stack):
             return "refused", str(exc.response.status_code)
 
     def a_ticket() -> str:  # seller A's own ticket, tried on B's paths
-        r = httpx.post(f"{stack.api.url}/v1/ws-tickets", json={"seller_id": "seller-a"},
-                       headers={"Authorization": f"Bearer {ta}"}, timeout=10)
+        r = httpx.post(
+            f"{stack.api.url}/v1/ws-tickets",
+            json={"seller_id": "seller-a"},
+            headers={"Authorization": f"Bearer {ta}"},
+            timeout=10,
+        )
         assert r.status_code == 201, r.text
         return r.json()["ticket"]
 
@@ -164,8 +191,12 @@ def test_forged_websockets_are_refused_before_any_data(stack):
         out = []
         for b_id in B_IDS:
             out.append((b_id, await attempt(f"/v1/sellers/{b_id}/live/ws?token={ta}")))
-            out.append((b_id, await attempt(f"/v1/sellers/{b_id}/live/ws",
-                                            additional_headers={"Authorization": f"Bearer {ta}"})))
+            out.append(
+                (
+                    b_id,
+                    await attempt(f"/v1/sellers/{b_id}/live/ws", additional_headers={"Authorization": f"Bearer {ta}"}),
+                )
+            )
             out.append((b_id, await attempt(f"/v1/sellers/{b_id}/live/ws?ticket={a_ticket()}")))
         return out
 

@@ -39,8 +39,12 @@ def stack(kafka, clickhouse_dsn, tmp_path_factory):
 
 def ws_url(st: Stack, seller: str, token: str, api: str | None = None) -> str:
     """The dashboard's way in: the token (in a header) buys a single-use ticket; only that goes in the URL."""
-    r = httpx.post(f"{st.api.url}/v1/ws-tickets", json={"seller_id": seller},
-                   headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    r = httpx.post(
+        f"{st.api.url}/v1/ws-tickets",
+        json={"seller_id": seller},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
     assert r.status_code == 201, r.text
     return (api or st.api.url).replace("http", "ws") + r.json()["ws_path"]
 
@@ -62,8 +66,10 @@ def test_snapshots_and_alerts_are_pushed_with_pii_only_for_allowed_tokens(stack)
     nopii = stack.sellers["seller-a-nopii"][1]
 
     async def scenario():
-        async with websockets.connect(ws_url(stack, "seller-a", token), origin=GOOD_ORIGIN) as full, \
-                websockets.connect(ws_url(stack, "seller-a", nopii), origin=GOOD_ORIGIN) as masked:
+        async with (
+            websockets.connect(ws_url(stack, "seller-a", token), origin=GOOD_ORIGIN) as full,
+            websockets.connect(ws_url(stack, "seller-a", nopii), origin=GOOD_ORIGIN) as masked,
+        ):
             assert (await next_of(full, "snapshot"))["data"]["seller_id"] == "seller-a"
             await next_of(masked, "snapshot")
             sess = "sess-ws-0000001"
@@ -102,9 +108,11 @@ def test_handshake_checks_origin_token_expiry_and_cap(stack):
         return 0
 
     async def scenario():
-        out = {"bad_origin": await refused(ws_url(stack, "capped", token), origin="http://evil.example"),
-               "expired": await refused(bare_url(stack, "seller-a"), token=stack.sellers["expired"][1]),
-               "no_token": await refused(bare_url(stack, "capped"))}
+        out = {
+            "bad_origin": await refused(ws_url(stack, "capped", token), origin="http://evil.example"),
+            "expired": await refused(bare_url(stack, "seller-a"), token=stack.sellers["expired"][1]),
+            "no_token": await refused(bare_url(stack, "capped")),
+        }
         open_ = [await websockets.connect(ws_url(stack, "capped", token), origin=GOOD_ORIGIN) for _ in range(3)]
         for ws in open_:
             assert json.loads(await ws.recv())["type"] == "snapshot"
@@ -124,8 +132,12 @@ def test_handshake_checks_origin_token_expiry_and_cap(stack):
     # Starlette answers a WebSocket closed before accept with HTTP 403: the handshake never opens.
     assert out["bad_origin"] == 403 and out["expired"] == 403 and out["no_token"] == 403
     # An expired token cannot buy a ticket either.
-    r = httpx.post(f"{stack.api.url}/v1/ws-tickets", json={"seller_id": "seller-a"},
-                   headers={"Authorization": f"Bearer {stack.sellers['expired'][1]}"}, timeout=10)
+    r = httpx.post(
+        f"{stack.api.url}/v1/ws-tickets",
+        json={"seller_id": "seller-a"},
+        headers={"Authorization": f"Bearer {stack.sellers['expired'][1]}"},
+        timeout=10,
+    )
     assert r.status_code == 401
     assert out["over_cap"] == 403
     assert out.get("after_close") == "snapshot"
@@ -162,12 +174,16 @@ def test_two_api_replicas_each_push_the_same_numbers_and_alerts_to_their_own_cli
         urls = [ws_url(stack, "seller-a", token), ws_url(stack, "seller-a", token, api=second.url)]
 
         async def scenario():
-            async with websockets.connect(urls[0], origin=GOOD_ORIGIN) as one, \
-                    websockets.connect(urls[1], origin=GOOD_ORIGIN) as two:
+            async with (
+                websockets.connect(urls[0], origin=GOOD_ORIGIN) as one,
+                websockets.connect(urls[1], origin=GOOD_ORIGIN) as two,
+            ):
                 before = [(await next_of(ws, "snapshot"))["data"]["purchased_30m"] for ws in (one, two)]
                 sess = "sess-replicas-01"
-                r = stack.post(browser, {"events": [f.payment_succeeded(session_id=sess),
-                                                    f.payment_failed(session_id="sess-replicas-02")]})
+                r = stack.post(
+                    browser,
+                    {"events": [f.payment_succeeded(session_id=sess), f.payment_failed(session_id="sess-replicas-02")]},
+                )
                 assert r.json()["accepted"] == 2
                 got = []
                 for ws, b in zip((one, two), before):

@@ -34,8 +34,14 @@ def env(kafka, clickhouse_dsn, tmp_path_factory):
             wait_until(lambda t=token: registry.record(t.split("_")[2]) is not None, 15, what="keys loaded")
         for settings in (s, s, s.model_copy(update={"ws_ticket_cap": 2})):  # two replicas, one tiny book
             servers.append(ThreadServer(create_api(settings, registry, run_sink=False)).start())
-        yield {"settings": s, "registry": registry, "tokens": tokens, "one": servers[0].url,
-               "two": servers[1].url, "capped": servers[2].url}
+        yield {
+            "settings": s,
+            "registry": registry,
+            "tokens": tokens,
+            "one": servers[0].url,
+            "two": servers[1].url,
+            "capped": servers[2].url,
+        }
     finally:
         for server in servers:
             server.stop()
@@ -52,12 +58,14 @@ def new_ticket(api: str, token: str, seller: str) -> httpx.Response:
 
 def open_ws(api: str, path: str, **kw) -> tuple[str, object]:
     """("data", first message) once the socket opened, else ("refused", HTTP status of the handshake)."""
+
     async def go():
         try:
             async with websockets.connect(api.replace("http", "ws", 1) + path, open_timeout=10, **kw) as ws:
                 return "data", json.loads(await asyncio.wait_for(ws.recv(), 10))
         except websockets.InvalidStatus as exc:
             return "refused", exc.response.status_code
+
     return asyncio.run(go())
 
 
@@ -100,8 +108,10 @@ def test_a_ticket_is_bound_to_its_token_and_seller(env, caplog):
     r = new_ticket(api, ta, "shop-b")
     assert r.status_code == 404 and "ticket" not in r.json()
     assert httpx.post(f"{api}/v1/ws-tickets", json={"seller_id": "shop-a"}, timeout=10).status_code == 401
-    assert httpx.post(f"{api}/v1/ws-tickets", params={"token": ta}, json={"seller_id": "shop-a"},
-                      timeout=10).status_code == 401
+    assert (
+        httpx.post(f"{api}/v1/ws-tickets", params={"token": ta}, json={"seller_id": "shop-a"}, timeout=10).status_code
+        == 401
+    )
     ticket = new_ticket(api, ta, "shop-a").json()["ticket"]
     tampered = ticket[:-3] + ("AAA" if not ticket.endswith("AAA") else "BBB")
     with caplog.at_level(logging.INFO, logger="livemetrics.api.ws"):

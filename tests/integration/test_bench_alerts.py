@@ -12,8 +12,13 @@ pytestmark = pytest.mark.integration
 
 
 def test_bench_alerts_delivers_to_every_healthy_webhook_and_prints_its_figures(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "livemetrics.cli", "bench", "alerts", "--sellers", "10",
-                          "--duration", "10"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "livemetrics.cli", "bench", "alerts", "--sellers", "10", "--duration", "10"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     rows = {r["metric"]: r for r in (json.loads(line) for line in out.stdout.splitlines() if line.startswith("{"))}
     assert out.returncode == 0, out.stderr[-3000:]
     assert set(rows) == {"alert_delivery_p50_ms", "alert_delivery_p99_ms", "bare_post_p50_ms", "bare_post_p99_ms"}

@@ -42,17 +42,26 @@ def _broker(names: list[str]) -> bool:
 
 
 def _stack(names: list[str]) -> bool:
-    return _broker(names) and all(any(n.endswith(f"livemetrics.cli {c}") for n in names)
-                                  for c in ("worker", "gateway", "api"))
+    return _broker(names) and all(
+        any(n.endswith(f"livemetrics.cli {c}") for n in names) for c in ("worker", "gateway", "api")
+    )
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("sig,moment", [(signal.SIGTERM, _broker), (signal.SIGKILL, _stack)],
-                         ids=["SIGTERM-while-the-broker-starts", "SIGKILL-while-the-stack-starts"])
+@pytest.mark.parametrize(
+    "sig,moment",
+    [(signal.SIGTERM, _broker), (signal.SIGKILL, _stack)],
+    ids=["SIGTERM-while-the-broker-starts", "SIGKILL-while-the-stack-starts"],
+)
 def test_bench_e2e_ended_during_start_up_leaves_nothing_running(tmp_path, sig, moment):
     env = up_env(tmp_path / "unused")
-    proc = subprocess.Popen([sys.executable, "-m", "livemetrics.cli", "bench", "e2e", "--duration", "1"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "bench.err", "wb"), start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "livemetrics.cli", "bench", "e2e", "--duration", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "bench.err", "wb"),
+        start_new_session=True,
+    )
     seen = []
     try:
         seen = _seen_until(proc, moment)

@@ -88,10 +88,19 @@ def drained_after(s, group: str, since: float, deadline_s: float = 60) -> float:
 def clickhouse_rows(s) -> tuple[set[str], int, int]:
     """The shops' event ids in ClickHouse, their rows, and their distinct Kafka positions."""
     db, shops = s.clickhouse_database, ", ".join(f"'{x}'" for x in SELLERS)
-    ids = {r[0] for r in get_client(s).query(f"SELECT toString(event_id) FROM {db}.events WHERE seller_id IN ({shops})").result_rows}
-    rows, positions = get_client(s).query(
-        f"SELECT count(), uniqExact(type, kafka_partition, kafka_offset) FROM {db}.events WHERE seller_id IN ({shops})"
-    ).result_rows[0]
+    ids = {
+        r[0]
+        for r in get_client(s)
+        .query(f"SELECT toString(event_id) FROM {db}.events WHERE seller_id IN ({shops})")
+        .result_rows
+    }
+    rows, positions = (
+        get_client(s)
+        .query(
+            f"SELECT count(), uniqExact(type, kafka_partition, kafka_offset) FROM {db}.events WHERE seller_id IN ({shops})"
+        )
+        .result_rows[0]
+    )
     return ids, rows, positions
 
 
@@ -103,9 +112,16 @@ def live_view(stack: Stack, seller: str, token: str) -> dict:
 def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_path, clickhouse_dsn):
     with local_kafka(tmp_path / "kafka") as (bootstrap, broker):
         # Windows longer than any run (make chaos runs for many minutes), so the recount needs no clock.
-        s = module_settings(bootstrap, clickhouse_dsn, tmp_path, store="rocksdb://",
-                            broker_outage_tolerance_s=max(300.0, OUTAGE_S + 120),
-                            live_window_s=7200, session_timeout_s=7200, recent_window_s=7200)
+        s = module_settings(
+            bootstrap,
+            clickhouse_dsn,
+            tmp_path,
+            store="rocksdb://",
+            broker_outage_tolerance_s=max(300.0, OUTAGE_S + 120),
+            live_window_s=7200,
+            session_timeout_s=7200,
+            recent_window_s=7200,
+        )
         sellers = {name: new_seller(s, name) for name in ("warmup", *SELLERS)}
         stack = Stack(s, tmp_path, sellers)
         fronts: list[Storefront] = []
@@ -113,8 +129,19 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
             stack.warm_up()
             token = sellers["warmup"][1]
             # The same sessions go on across the outages: their state is written before and after each one.
-            fronts += [Storefront(f"{stack.gateway.url}/v1/events", sellers[seller][0], seller, sessions=1500, seed=i,
-                                  batch=100, pause=0, held=True) for i, seller in enumerate(SELLERS * 2)]
+            fronts += [
+                Storefront(
+                    f"{stack.gateway.url}/v1/events",
+                    sellers[seller][0],
+                    seller,
+                    sessions=1500,
+                    seed=i,
+                    batch=100,
+                    pause=0,
+                    held=True,
+                )
+                for i, seller in enumerate(SELLERS * 2)
+            ]
             for front in fronts:
                 front.start()
             for cycle in range(CYCLES):
@@ -123,14 +150,24 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                     front.go()
                 # Kill under load: fresh acknowledgements mean changelog rows and deltas are in flight.
                 before = sum(len(fr.acked_events()) for fr in fronts)
-                wait_until(lambda: sum(len(fr.acked_events()) for fr in fronts) >= before + 5000, 30, interval=0.05,
-                           what="load before the kill", alive=stack.worker.alive)
+                wait_until(
+                    lambda: sum(len(fr.acked_events()) for fr in fronts) >= before + 5000,
+                    30,
+                    interval=0.05,
+                    what="load before the kill",
+                    alive=stack.worker.alive,
+                )
                 pid = broker.pid()
                 os.killpg(pid, signal.SIGKILL)
                 killed = time.monotonic()
                 # While it is away: the API says live data is delayed; the worker keeps running.
-                wait_until(lambda: stack.live("warmup", token).get("delayed") is True, OUTAGE_S + 5, interval=0.2,
-                           what="the API saying live data is delayed", alive=stack.worker.alive)
+                wait_until(
+                    lambda: stack.live("warmup", token).get("delayed") is True,
+                    OUTAGE_S + 5,
+                    interval=0.2,
+                    what="the API saying live data is delayed",
+                    alive=stack.worker.alive,
+                )
                 while time.monotonic() < killed + OUTAGE_S:  # the outage itself: the scenario's length
                     assert stack.worker.alive(), f"worker exited during the outage\n{stack.worker.log_tail()}"
                     time.sleep(0.5)
@@ -138,8 +175,13 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                 broker.start(wait_s=90, quiet=True)
                 restarted = time.monotonic()
                 acked_at_restart = sum(len(fr.acked_events()) for fr in fronts)
-                wait_until(lambda: sum(len(fr.acked_events()) for fr in fronts) > acked_at_restart, 30, interval=0.05,
-                           what="a 202 after the restart", alive=stack.worker.alive)
+                wait_until(
+                    lambda: sum(len(fr.acked_events()) for fr in fronts) > acked_at_restart,
+                    30,
+                    interval=0.05,
+                    what="a 202 after the restart",
+                    alive=stack.worker.alive,
+                )
                 first_202_s = time.monotonic() - restarted
                 for front in fronts:  # every batch is retried until acknowledged, then the load pauses
                     assert front.hold(60) and front.gave_up == 0, f"{front.name} did not get its batches acknowledged"
@@ -147,26 +189,44 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                 answered_503 = sum(fr.statuses[503] for fr in fronts) - statuses_before[503]
                 # The backlog left when the load stops (the catch-up after the restart), drained below.
                 worker_lag, sink_lag = group_lag(s, s.app_id), group_lag(s, s.sink_group)
-                events = {seller: [e for fr in fronts if fr.seller == seller for e in fr.acked_events()] for seller in SELLERS}
+                events = {
+                    seller: [e for fr in fronts if fr.seller == seller for e in fr.acked_events()] for seller in SELLERS
+                }
                 try:
-                    wait_until(lambda: all(live_view(stack, x, sellers[x][1]) == recount(events[x]) for x in SELLERS),
-                               30, interval=0.2, what=f"live = recount after outage {cycle + 1}", alive=stack.worker.alive)
+                    wait_until(
+                        lambda: all(live_view(stack, x, sellers[x][1]) == recount(events[x]) for x in SELLERS),
+                        30,
+                        interval=0.2,
+                        what=f"live = recount after outage {cycle + 1}",
+                        alive=stack.worker.alive,
+                    )
                 except AssertionError as exc:
-                    raise AssertionError(f"{exc}\nlive: {[live_view(stack, x, sellers[x][1]) for x in SELLERS]}\n"
-                                         f"recount: {[recount(events[x]) for x in SELLERS]}\n{stack.worker.log_tail()}") from None
+                    raise AssertionError(
+                        f"{exc}\nlive: {[live_view(stack, x, sellers[x][1]) for x in SELLERS]}\n"
+                        f"recount: {[recount(events[x]) for x in SELLERS]}\n{stack.worker.log_tail()}"
+                    ) from None
                 recounted = time.monotonic() - stopped
                 worker_drain_s = drained_after(s, s.app_id, stopped)
                 assert stack.live("warmup", token).get("delayed") is False
                 statuses = sum((fr.statuses for fr in fronts), start=Counter())
                 assert set(statuses) <= {202, 503, "network"}, statuses
-                print(json.dumps({"cycle": cycle + 1, "outage_s": round(restarted - killed, 1),
-                                  "broker_start_s": round(restarted - starting, 1),
-                                  "first_202_after_restart_s": round(first_202_s, 2),
-                                  "live_equals_recount_after_load_stop_s": round(recounted, 2),
-                                  "answered_503": answered_503,
-                                  "worker_lag_at_load_stop": worker_lag, "worker_drained_s": round(worker_drain_s, 1),
-                                  "sink_lag_at_load_stop": sink_lag, "acked_events": sum(len(fr.acked_events()) for fr in fronts),
-                                  "sessions": sum(len({e["session_id"] for e in v}) for v in events.values())}))
+                print(
+                    json.dumps(
+                        {
+                            "cycle": cycle + 1,
+                            "outage_s": round(restarted - killed, 1),
+                            "broker_start_s": round(restarted - starting, 1),
+                            "first_202_after_restart_s": round(first_202_s, 2),
+                            "live_equals_recount_after_load_stop_s": round(recounted, 2),
+                            "answered_503": answered_503,
+                            "worker_lag_at_load_stop": worker_lag,
+                            "worker_drained_s": round(worker_drain_s, 1),
+                            "sink_lag_at_load_stop": sink_lag,
+                            "acked_events": sum(len(fr.acked_events()) for fr in fronts),
+                            "sessions": sum(len({e["session_id"] for e in v}) for v in events.values()),
+                        }
+                    )
+                )
             # Nothing answered 202 is missing from Kafka.
             acked_ids = {e["event_id"] for fr in fronts for e in fr.acked_events()}
             missing = acked_ids - kafka_event_ids(s)

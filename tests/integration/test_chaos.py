@@ -23,7 +23,14 @@ import pytest
 
 from livemetrics.supervise import MAX_DEATHS, WINDOW_S
 from tests.integration.test_broker_outage import group_lag
-from tests.support.chaos import LiveProbe, clickhouse_event_counts, kill_child, kill_gateway_worker, statuses, up_settings
+from tests.support.chaos import (
+    LiveProbe,
+    clickhouse_event_counts,
+    kill_child,
+    kill_gateway_worker,
+    statuses,
+    up_settings,
+)
 from tests.support.outage_load import recount, view
 from tests.support.servers import wait_until
 from tests.support.timed_load import TimedStorefront
@@ -50,17 +57,35 @@ def _live(up: Up, seller: str, token: str) -> dict | None:
 
 @pytest.mark.timeout(600 + ROUNDS * 600)
 def test_chaos_kills_under_load_lose_nothing_answered_202(tmp_path):
-    up = Up(tmp_path / "data", ["--no-simulate"], LIVEMETRICS_GATEWAY_WORKERS="2", LIVEMETRICS_STORE="rocksdb://",
-            LIVEMETRICS_LIVE_WINDOW_S=WINDOW, LIVEMETRICS_SESSION_TIMEOUT_S=WINDOW, LIVEMETRICS_RECENT_WINDOW_S=WINDOW)
+    up = Up(
+        tmp_path / "data",
+        ["--no-simulate"],
+        LIVEMETRICS_GATEWAY_WORKERS="2",
+        LIVEMETRICS_STORE="rocksdb://",
+        LIVEMETRICS_LIVE_WINDOW_S=WINDOW,
+        LIVEMETRICS_SESSION_TIMEOUT_S=WINDOW,
+        LIVEMETRICS_RECENT_WINDOW_S=WINDOW,
+    )
     fronts: list[TimedStorefront] = []
     try:
         up.wait_up()
         s = up_settings(up)
         sellers = up.sellers()
         probe = LiveProbe(up, "tiny-books")  # not under load: its count says the worker is back
-        fronts = [TimedStorefront(f"{up.gateway}/v1/events", sellers[seller]["browser_key"], seller, sessions=SESSIONS, origin=up.gateway,
-                                  seed=i, batch=20, pause=0.02, deadline_s=ROUNDS * 600 + 300)
-                  for i, seller in enumerate(SELLERS * 2)]
+        fronts = [
+            TimedStorefront(
+                f"{up.gateway}/v1/events",
+                sellers[seller]["browser_key"],
+                seller,
+                sessions=SESSIONS,
+                origin=up.gateway,
+                seed=i,
+                batch=20,
+                pause=0.02,
+                deadline_s=ROUNDS * 600 + 300,
+            )
+            for i, seller in enumerate(SELLERS * 2)
+        ]
         for front in fronts:
             front.start()
         wait_until(lambda: sum(len(fr.acked_events()) for fr in fronts) >= 2000, 60, interval=0.1, what="steady load")
@@ -69,16 +94,26 @@ def test_chaos_kills_under_load_lose_nothing_answered_202(tmp_path):
             started = time.monotonic()
             for what in ("kafka", "worker", "api", "gateway worker"):
                 before = statuses(fronts)
-                k = (kill_gateway_worker(up, fronts) if what == "gateway worker" else kill_child(up, what, fronts, probe))
+                k = kill_gateway_worker(up, fronts) if what == "gateway worker" else kill_child(up, what, fronts, probe)
                 after = statuses(fronts) - before
                 kills.append(k)
-                print(json.dumps({"round": rnd + 1, "killed": k.what, "back_s": round(k.back_s, 1),
-                                  "answered_503": after[503], "network_errors": after["network"],
-                                  "answered_202": after[202]}))
+                print(
+                    json.dumps(
+                        {
+                            "round": rnd + 1,
+                            "killed": k.what,
+                            "back_s": round(k.back_s, 1),
+                            "answered_503": after[503],
+                            "network_errors": after["network"],
+                            "answered_202": after[202],
+                        }
+                    )
+                )
             while rnd + 1 < ROUNDS and time.monotonic() < started + ROUND_S:  # the load goes on meanwhile
                 assert up.proc.poll() is None, up.text()[-3000:]
-                assert all(fr.is_alive() for fr in fronts), ("a storefront's sessions all ended (no load left): "
-                                                             "raise LIVEMETRICS_TEST_CHAOS_SESSIONS")
+                assert all(fr.is_alive() for fr in fronts), (
+                    "a storefront's sessions all ended (no load left): raise LIVEMETRICS_TEST_CHAOS_SESSIONS"
+                )
                 time.sleep(0.5)
         for front in fronts:
             front.stop()
@@ -92,14 +127,26 @@ def test_chaos_kills_under_load_lose_nothing_answered_202(tmp_path):
         events = {x: [e for fr in fronts if fr.seller == x for e in fr.acked_events()] for x in SELLERS}
         tokens = {x: sellers[x]["token"] for x in SELLERS}
         try:
-            wait_until(lambda: all(_live(up, x, tokens[x]) == recount(events[x]) for x in SELLERS), 30, interval=0.2,
-                       what="live = recount after the load stopped", alive=lambda: up.proc.poll() is None)
+            wait_until(
+                lambda: all(_live(up, x, tokens[x]) == recount(events[x]) for x in SELLERS),
+                30,
+                interval=0.2,
+                what="live = recount after the load stopped",
+                alive=lambda: up.proc.poll() is None,
+            )
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\nlive: {[_live(up, x, tokens[x]) for x in SELLERS]}\n"
-                                 f"recount: {[recount(events[x]) for x in SELLERS]}") from None
+            raise AssertionError(
+                f"{exc}\nlive: {[_live(up, x, tokens[x]) for x in SELLERS]}\n"
+                f"recount: {[recount(events[x]) for x in SELLERS]}"
+            ) from None
         recounted_s = time.monotonic() - stopped
-        wait_until(lambda: group_lag(s, s.sink_group) == 0, 180, interval=0.5, what="the sink caught up",
-                   alive=lambda: up.proc.poll() is None)
+        wait_until(
+            lambda: group_lag(s, s.sink_group) == 0,
+            180,
+            interval=0.5,
+            what="the sink caught up",
+            alive=lambda: up.proc.poll() is None,
+        )
         sink_drained_s = time.monotonic() - stopped
         # Stop `up` (the API holds the chdb directory), then read ClickHouse.
         everything = up.descendants()
@@ -109,8 +156,10 @@ def test_chaos_kills_under_load_lose_nothing_answered_202(tmp_path):
         found = clickhouse_event_counts(up.data_dir, list(SELLERS))
         stored = found["ids"]
         # A Kafka message stored twice is the sink's fault, whatever the storefront did.
-        assert not found["same_position"], ("Kafka messages stored twice in ClickHouse (topic, partition, first "
-                                            f"offset, last offset, messages): {found['same_position']}")
+        assert not found["same_position"], (
+            "Kafka messages stored twice in ClickHouse (topic, partition, first "
+            f"offset, last offset, messages): {found['same_position']}"
+        )
         acked = Counter(e["event_id"] for fr in fronts for e in fr.acked_events())
         retried = set().union(*(fr.retried for fr in fronts))
         missing = set(acked) - set(stored)
@@ -118,13 +167,25 @@ def test_chaos_kills_under_load_lose_nothing_answered_202(tmp_path):
         assert set(stored) <= set(acked), "ClickHouse holds events of these sellers that were never answered 202"
         twice = {i for i, n in stored.items() if n > 1}
         assert twice <= retried, f"{len(twice - retried)} events posted once are stored more than once"
-        print(json.dumps({"rounds": ROUNDS, "acked_events": len(acked), "requests": sum(answers.values()),
-                          "answered_503": answers[503], "network_errors": answers["network"],
-                          "retried_events": len(retried), "stored_twice": len(twice),
-                          "worker_lag_at_stop": lags["worker"], "sink_lag_at_stop": lags["sink"],
-                          "live_equals_recount_s": round(recounted_s, 1), "sink_drained_s": round(sink_drained_s, 1),
-                          "sink_drain_events_per_s": round(lags["sink"] / max(sink_drained_s, 0.1)),
-                          "back_s": {k.what: round(max(x.back_s for x in kills if x.what == k.what), 1) for k in kills}}))
+        print(
+            json.dumps(
+                {
+                    "rounds": ROUNDS,
+                    "acked_events": len(acked),
+                    "requests": sum(answers.values()),
+                    "answered_503": answers[503],
+                    "network_errors": answers["network"],
+                    "retried_events": len(retried),
+                    "stored_twice": len(twice),
+                    "worker_lag_at_stop": lags["worker"],
+                    "sink_lag_at_stop": lags["sink"],
+                    "live_equals_recount_s": round(recounted_s, 1),
+                    "sink_drained_s": round(sink_drained_s, 1),
+                    "sink_drain_events_per_s": round(lags["sink"] / max(sink_drained_s, 0.1)),
+                    "back_s": {k.what: round(max(x.back_s for x in kills if x.what == k.what), 1) for k in kills},
+                }
+            )
+        )
     finally:
         for front in fronts:
             front.stop()

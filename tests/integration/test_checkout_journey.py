@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.support import factories as f
-from tests.support.stack import Stack, new_seller
 from tests.support.servers import wait_until
+from tests.support.stack import Stack, new_seller
 
 pytestmark = pytest.mark.integration
 
@@ -32,9 +32,16 @@ def test_a_session_is_followed_through_checkout_and_payment(stack):
         return wait_until(lambda: check(s := stack.live("shop", token)) and s, 5, interval=0.1, what=what)
 
     step(f.page_view(session_id=sid), lambda s: s["live"]["home"] == 1, "home")
-    step(f.page_view("category", category="lamps", session_id=sid),
-         lambda s: s["live"]["category"] == {"lamps": 1} and s["live"]["home"] == 0, "category")
-    step(f.checkout_started(session_id=sid), lambda s: s["live"]["checkout"] == 1 and not s["live"]["category"], "checkout")
+    step(
+        f.page_view("category", category="lamps", session_id=sid),
+        lambda s: s["live"]["category"] == {"lamps": 1} and s["live"]["home"] == 0,
+        "category",
+    )
+    step(
+        f.checkout_started(session_id=sid),
+        lambda s: s["live"]["checkout"] == 1 and not s["live"]["category"],
+        "checkout",
+    )
     step(f.payment(session_id=sid), lambda s: s["live"]["payment"] == 1 and s["live"]["checkout"] == 0, "payment")
     snap = step(f.payment_failed(session_id=sid), lambda s: s["payment_failures_30m"] == 1, "failure")
     assert snap["live"]["payment"] == 1 and snap["active_sessions"] == 1

@@ -24,8 +24,10 @@ from clickhouse.migrate import statements
 pytestmark = pytest.mark.integration
 DEPLOY_SQL = Path(__file__).resolve().parents[2] / "deploy" / "clickhouse" / "access.sql"
 SELLERS = {"bi_shop_a": ("shop-a", "livemetrics_bi_reader"), "an_shop_b": ("shop-b", "livemetrics_analyst")}
-_POLICY = re.compile(r"^CREATE ROW POLICY (?:IF NOT EXISTS )?(\S+) ON (.+?)(?: AS (PERMISSIVE|RESTRICTIVE))?"
-                     r"(?: FOR SELECT)? USING (.+) TO (.+)$")
+_POLICY = re.compile(
+    r"^CREATE ROW POLICY (?:IF NOT EXISTS )?(\S+) ON (.+?)(?: AS (PERMISSIVE|RESTRICTIVE))?"
+    r"(?: FOR SELECT)? USING (.+) TO (.+)$"
+)
 
 
 @dataclass
@@ -57,8 +59,15 @@ def policies(client, stmts: list[str]) -> list[Policy]:
             m = _POLICY.match(line)
             assert m, line
             name, tables, kind, cond, to = m.groups()
-            out.append(Policy(name, [t.strip() for t in tables.split(",")], kind == "RESTRICTIVE", cond,
-                              [x.strip() for x in to.split(",")]))
+            out.append(
+                Policy(
+                    name,
+                    [t.strip() for t in tables.split(",")],
+                    kind == "RESTRICTIVE",
+                    cond,
+                    [x.strip() for x in to.split(",")],
+                )
+            )
     return out
 
 
@@ -79,14 +88,19 @@ def visible(client, pols: list[Policy], roles: dict[str, set[str]], user: str, t
     mine = [p for p in pols if table in p.tables and ("ALL" in p.to or names & set(p.to))]
 
     def holds(p: Policy) -> bool:
-        return bool(client.query(f"SELECT toBool({p.condition}) FROM (SELECT {{s:String}} AS seller_id)",
-                                 parameters={"s": seller}).result_rows[0][0])
+        return bool(
+            client.query(
+                f"SELECT toBool({p.condition}) FROM (SELECT {{s:String}} AS seller_id)", parameters={"s": seller}
+            ).result_rows[0][0]
+        )
 
     return any(holds(p) for p in mine if not p.restrictive) and all(holds(p) for p in mine if p.restrictive)
 
 
 def test_deploy_access_sql_is_rendered_from_clickhouse_bi():
-    assert DEPLOY_SQL.read_text() == deploy_sql(), "run: python -m clickhouse.bi deploy-sql > deploy/clickhouse/access.sql"
+    assert DEPLOY_SQL.read_text() == deploy_sql(), (
+        "run: python -m clickhouse.bi deploy-sql > deploy/clickhouse/access.sql"
+    )
 
 
 def test_clickhouse_parses_every_access_statement(settings):
@@ -105,8 +119,17 @@ def test_a_sellers_login_reads_only_its_sellers_rows_and_the_application_reads_a
     stmts = all_access_sql(settings) + statements(DEPLOY_SQL.read_text(), settings)
     pols, roles = policies(client, stmts), roles_of(client, stmts)
     db = settings.clickhouse_database
-    tables = [f"{db}.{t}" for t in ("events", "rollup_traffic_hourly", "rollup_pages_hourly",
-                                     "rollup_payments_hourly", "payment_errors", "payment_error_status")]
+    tables = [
+        f"{db}.{t}"
+        for t in (
+            "events",
+            "rollup_traffic_hourly",
+            "rollup_pages_hourly",
+            "rollup_payments_hourly",
+            "payment_errors",
+            "payment_error_status",
+        )
+    ]
     for table in tables:
         for user, (own, _) in SELLERS.items():
             for seller in ("shop-a", "shop-b", "shop-c"):
@@ -124,7 +147,9 @@ def test_the_only_permissive_policy_is_the_all_rows_one(settings):
     assert [(p.condition, p.to) for p in permissive] == [("1", ["ALL"])]
     # The old deploy/clickhouse/access.sql: its analyst's only policy was this permissive one.
     db = settings.clickhouse_database
-    old = [f"CREATE ROW POLICY IF NOT EXISTS acme_home_only ON {db}.events FOR SELECT USING seller_id = 'acme-home' "
-           "TO analyst_acme_home"]
+    old = [
+        f"CREATE ROW POLICY IF NOT EXISTS acme_home_only ON {db}.events FOR SELECT USING seller_id = 'acme-home' "
+        "TO analyst_acme_home"
+    ]
     widened = policies(client, reader_role(settings) + old)
     assert visible(client, widened, {}, "analyst_acme_home", f"{db}.events", "shop-b")  # every seller's rows

@@ -42,8 +42,9 @@ def test_a_thread_keeps_its_client_and_another_thread_gets_its_own_on_the_same_e
     mine.command(f"CREATE DATABASE {ch.clickhouse_database}")
     mine.command(f"CREATE TABLE {ch.clickhouse_database}.t (x UInt8) ENGINE = MergeTree ORDER BY x")
     mine.command(f"INSERT INTO {ch.clickhouse_database}.t VALUES (7)")
-    t, out = in_thread(lambda: (get_client(ch),
-                                get_client(ch).query(f"SELECT x FROM {ch.clickhouse_database}.t").result_rows))
+    t, out = in_thread(
+        lambda: (get_client(ch), get_client(ch).query(f"SELECT x FROM {ch.clickhouse_database}.t").result_rows)
+    )
     t.join(30)
     theirs, rows = out["value"]
     assert theirs is not mine and rows == [(7,)]
@@ -53,12 +54,25 @@ def test_a_thread_keeps_its_client_and_another_thread_gets_its_own_on_the_same_e
 def test_a_query_does_not_wait_for_another_threads_long_query(ch):
     started = time.monotonic()
     slow, slow_out = in_thread(
-        lambda: (get_client(ch).command("SELECT sum(sleepEachRow(0.5)) FROM numbers(4) SETTINGS max_block_size = 1"),
-                 time.monotonic())[1])
+        lambda: (
+            get_client(ch).command("SELECT sum(sleepEachRow(0.5)) FROM numbers(4) SETTINGS max_block_size = 1"),
+            time.monotonic(),
+        )[1]
+    )
     # the slow query is running (it takes 2 s): the server lists it
-    wait_until(lambda: get_client(ch).query(
-        "SELECT count() FROM system.processes WHERE query LIKE '%sleepEachRow(0.5)%' AND query NOT LIKE '%system.processes%'"
-    ).result_rows[0][0] == 1, 10, interval=0.01, what="the slow query started")
+    wait_until(
+        lambda: (
+            get_client(ch)
+            .query(
+                "SELECT count() FROM system.processes WHERE query LIKE '%sleepEachRow(0.5)%' AND query NOT LIKE '%system.processes%'"
+            )
+            .result_rows[0][0]
+            == 1
+        ),
+        10,
+        interval=0.01,
+        what="the slow query started",
+    )
     get_client(ch).command("SELECT 1")
     quick_done = time.monotonic()
     slow.join(30)

@@ -9,7 +9,7 @@ import os
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
 import pytest
@@ -33,9 +33,11 @@ pytestmark = pytest.mark.integration
 
 def stored(settings) -> tuple[int, int, int]:
     """Rows in events, distinct (seller_id, event_id) among them, events counted by the traffic rollup."""
-    return (scalar(settings, "SELECT count() FROM {db}.events"),
-            scalar(settings, "SELECT uniqExact(seller_id, event_id) FROM {db}.events"),
-            scalar(settings, "SELECT sum(page_views) + sum(checkouts) + sum(purchases) FROM {db}.rollup_traffic_hourly"))
+    return (
+        scalar(settings, "SELECT count() FROM {db}.events"),
+        scalar(settings, "SELECT uniqExact(seller_id, event_id) FROM {db}.events"),
+        scalar(settings, "SELECT sum(page_views) + sum(checkouts) + sum(purchases) FROM {db}.rollup_traffic_hourly"),
+    )
 
 
 def rolled_up(events) -> int:
@@ -74,7 +76,7 @@ def test_copies_are_stored_once_within_a_batch_across_batches_and_across_a_resta
     # batch 2: copies of every 3rd event, new Kafka messages (new offsets, so a new dedup token)
     again = events[::3]
     produce(settings, again)
-    sink.add(read_all(settings, sink.topics, len(first) + len(again))[len(first):])
+    sink.add(read_all(settings, sink.topics, len(first) + len(again))[len(first) :])
     sink.flush()
     assert stored(settings) == (len(events), len(events), rolled_up(events))
     sink.consumer.close()
@@ -117,7 +119,9 @@ def test_the_server_statement_filters_the_same_way(settings):
 
     def run(offset: int) -> None:
         batch = Batch("alerts")
-        batch.add([Message(topic="t.page-events", partition=0, offset=offset + i, value=v) for i, v in enumerate(values)])
+        batch.add(
+            [Message(topic="t.page-events", partition=0, offset=offset + i, value=v) for i, v in enumerate(values)]
+        )
         folder = tempfile.mkdtemp(prefix="lm-dedup-")
         path = os.path.join(folder, "lines.jsonl")
         with open(path, "wb") as f:
@@ -126,8 +130,14 @@ def test_the_server_statement_filters_the_same_way(settings):
         assert sql.count("FROM input('") == 1 and sql.endswith("\nFORMAT JSONCompactEachRow")
         sql = sql.replace("FROM input('", f"FROM file('{path}', 'JSONCompactEachRow', '")
         sql = sql.removesuffix("\nFORMAT JSONCompactEachRow")
-        get_client(settings).command(sql, settings={**events_json.JSON_INPUT_SETTINGS, **EVENTS_INSERT_SETTINGS,
-                                                    "insert_deduplication_token": batch.token()})
+        get_client(settings).command(
+            sql,
+            settings={
+                **events_json.JSON_INPUT_SETTINGS,
+                **EVENTS_INSERT_SETTINGS,
+                "insert_deduplication_token": batch.token(),
+            },
+        )
 
     run(0)
     assert stored(settings) == (len(events), len(events), rolled_up(events))
@@ -146,13 +156,13 @@ def test_the_purge_forgets_keys_past_the_window(settings):
     sink.flush()
     keys = scalar(settings, "SELECT count() FROM {db}.event_key_batches")
     assert keys == len(events)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert purge_event_keys(settings, now=now + timedelta(hours=settings.dedup_window_hours - 1)) == 0
     assert purge_event_keys(settings, now=now + timedelta(hours=settings.dedup_window_hours, minutes=1)) == keys
     assert scalar(settings, "SELECT count() FROM {db}.event_key_batches") == 0
     # forgotten: a copy arriving now is stored again
     produce(settings, events[:3])
-    sink.add(read_all(settings, sink.topics, len(events) + 3)[len(events):])
+    sink.add(read_all(settings, sink.topics, len(events) + 3)[len(events) :])
     sink.flush()
     assert scalar(settings, "SELECT count() FROM {db}.events") == len(events) + 3
     sink.consumer.close()
@@ -162,11 +172,17 @@ def test_the_sink_fold_thread_purges_keys_when_it_starts(make_settings):
     s = make_settings(dedup_window_hours=1, session_fold_interval_s=60)
     migrate(s)
     db = s.clickhouse_database
-    get_client(s).command(f"INSERT INTO {db}.event_key_batches (key, stored_at) VALUES (1, now('UTC') - INTERVAL 2 HOUR), (2, now('UTC'))")
+    get_client(s).command(
+        f"INSERT INTO {db}.event_key_batches (key, stored_at) VALUES (1, now('UTC') - INTERVAL 2 HOUR), (2, now('UTC'))"
+    )
     folder = SessionFolder(s).start()
     try:
-        wait_until(lambda: scalar(s, "SELECT count() FROM {db}.event_key_batches WHERE key = 1") == 0, 30, interval=0.2,
-                   what="the key stored 2 hours ago purged")
+        wait_until(
+            lambda: scalar(s, "SELECT count() FROM {db}.event_key_batches WHERE key = 1") == 0,
+            30,
+            interval=0.2,
+            what="the key stored 2 hours ago purged",
+        )
     finally:
         folder.stop()
     assert scalar(s, "SELECT count() FROM {db}.event_key_batches") == 1

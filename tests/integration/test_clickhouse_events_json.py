@@ -6,14 +6,16 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from datetime import timezone
+from datetime import UTC, timezone
 from pathlib import Path
 
+import msgspec
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 from confluent_kafka import Message
-import msgspec
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from clickhouse.client import EVENTS_INSERT_SETTINGS, get_client
 from clickhouse.events_json import insert_events, server_insert_sql
@@ -21,7 +23,8 @@ from clickhouse.migrate import migrate
 from clickhouse.sink_batch import Batch
 from livemetrics.contract import COLUMNS, Event, encode
 from livemetrics.settings import Settings
-from tests.unit.clickhouse.test_columns import _same, events as contract_events
+from tests.unit.clickhouse.test_columns import _same
+from tests.unit.clickhouse.test_columns import events as contract_events
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +34,8 @@ DAY_MS = 86_400_000
 # events that arrived recently (the TTLs count from received_at: older rows are past the table's TTL, and
 # their personal data past its own), sent at any time around it
 recent_events = st.tuples(contract_events, st.integers(-10 * DAY_MS, DAY_MS), st.integers(-10 * DAY_MS, 0)).map(
-    lambda p: msgspec.structs.replace(p[0], ts=NOW_MS + p[1], received_at=NOW_MS + p[2]))
+    lambda p: msgspec.structs.replace(p[0], ts=NOW_MS + p[1], received_at=NOW_MS + p[2])
+)
 
 
 @pytest.fixture
@@ -45,8 +49,14 @@ def insert(s: Settings, values: list[bytes | None], topic: str | None = None) ->
     topic = topic or f"t{next(_topics)}.page-events"
     batch = Batch("alerts")
     batch.add([Message(topic=topic, partition=3, offset=1000 + i, value=v) for i, v in enumerate(values)])
-    insert_events(get_client(s), s.clickhouse_database, batch.heads, batch.values,
-                  {**EVENTS_INSERT_SETTINGS, "insert_deduplication_token": batch.token()}, s.clickhouse_embedded)
+    insert_events(
+        get_client(s),
+        s.clickhouse_database,
+        batch.heads,
+        batch.values,
+        {**EVENTS_INSERT_SETTINGS, "insert_deduplication_token": batch.token()},
+        s.clickhouse_embedded,
+    )
     return topic
 
 
@@ -63,15 +73,21 @@ def test_columns_equal_the_contract_getters(ch):
         # fresh event ids: the sink stores a (seller_id, event_id) once, and hypothesis repeats examples
         evs = [msgspec.structs.replace(e, event_id=str(uuid.uuid4())) for e in evs]
         topic = insert(ch, [encode(e) for e in evs])
-        rows = get_client(ch).query(
-            f"SELECT {', '.join(names)}, kafka_partition, kafka_offset FROM {ch.clickhouse_database}.events "
-            "WHERE kafka_topic = {t:String} ORDER BY kafka_offset", parameters={"t": topic}).result_rows
+        rows = (
+            get_client(ch)
+            .query(
+                f"SELECT {', '.join(names)}, kafka_partition, kafka_offset FROM {ch.clickhouse_database}.events "
+                "WHERE kafka_topic = {t:String} ORDER BY kafka_offset",
+                parameters={"t": topic},
+            )
+            .result_rows
+        )
         assert len(rows) == len(evs)
         for i, (row, e) in enumerate(zip(rows, evs)):
             assert row[-2:] == (3, 1000 + i)
             for name, got, (_, _, get) in zip(names, row, COLUMNS):
                 if hasattr(got, "tzinfo") and got.tzinfo is None:
-                    got = got.replace(tzinfo=timezone.utc)  # DateTime64(3, 'UTC') read back naive
+                    got = got.replace(tzinfo=UTC)  # DateTime64(3, 'UTC') read back naive
                 want = get(e)
                 same = got == want if isinstance(got, uuid.UUID) else _same(name, got, want)
                 assert same, (name, got, want)
@@ -80,14 +96,31 @@ def test_columns_equal_the_contract_getters(ch):
 
 
 def good(n: int) -> list[bytes]:
-    return [encode(Event(event_id=str(uuid.uuid4()), type="page_view", seller_id="s1", session_id=f"sess-{i:06d}",
-                         ts=NOW_MS + i, received_at=NOW_MS + i)) for i in range(n)]
+    return [
+        encode(
+            Event(
+                event_id=str(uuid.uuid4()),
+                type="page_view",
+                seller_id="s1",
+                session_id=f"sess-{i:06d}",
+                ts=NOW_MS + i,
+                received_at=NOW_MS + i,
+            )
+        )
+        for i in range(n)
+    ]
 
 
-@pytest.mark.parametrize("bad", [b"{not json", b'{"event_id": "%s"}' % str(uuid.uuid4()).encode(), None,
-                                 b'{"event_id":"not-a-uuid","type":"page_view","seller_id":"s","session_id":"x",'
-                                 b'"ts":1,"received_at":1}'],
-                         ids=["not-json", "only-an-event-id", "no-value", "bad-uuid"])  # stable: pytest-xdist collects twice
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"{not json",
+        b'{"event_id": "%s"}' % str(uuid.uuid4()).encode(),
+        None,
+        b'{"event_id":"not-a-uuid","type":"page_view","seller_id":"s","session_id":"x","ts":1,"received_at":1}',
+    ],
+    ids=["not-json", "only-an-event-id", "no-value", "bad-uuid"],
+)  # stable: pytest-xdist collects twice
 def test_a_refused_batch_writes_nothing(ch, bad):
     with pytest.raises(DatabaseError):
         insert(ch, good(5000) + [bad])
@@ -97,8 +130,16 @@ def test_a_refused_batch_writes_nothing(ch, bad):
 
 
 def test_a_value_cannot_add_rows_with_made_up_kafka_positions(ch):
-    forged = encode(Event(event_id=str(uuid.uuid4()), type="page_view", seller_id="s1", session_id="sess-forged",
-                          ts=NOW_MS, received_at=NOW_MS))
+    forged = encode(
+        Event(
+            event_id=str(uuid.uuid4()),
+            type="page_view",
+            seller_id="s1",
+            session_id="sess-forged",
+            ts=NOW_MS,
+            received_at=NOW_MS,
+        )
+    )
 
     def carrier(line: int) -> bytes:  # one message, two documents: the second numbered as the next line
         return good(1)[0] + b'],\n[%d,"t.page-events",3,999999999,' % (line + 1) + forged
@@ -116,9 +157,13 @@ def test_a_batch_larger_than_a_default_block_is_still_one_block_and_deduplicated
     insert(ch, values, topic="t.page-events")
     insert(ch, values, topic="t.page-events")  # the same offsets: a retry of the same batch
     assert count(ch) == 70_000
-    parts = get_client(ch).query(
-        f"SELECT count() FROM system.parts WHERE database = '{ch.clickhouse_database}' AND table = 'events' AND active"
-    ).result_rows[0][0]
+    parts = (
+        get_client(ch)
+        .query(
+            f"SELECT count() FROM system.parts WHERE database = '{ch.clickhouse_database}' AND table = 'events' AND active"
+        )
+        .result_rows[0][0]
+    )
     assert parts == 1
 
 

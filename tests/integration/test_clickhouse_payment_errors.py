@@ -37,14 +37,34 @@ def stack(settings, add_seller):
     other_token = add_seller(settings, "shop-2")[1]
     migrate(settings)
     now = int(time.time() * 1000)
-    failures = [as_event(f.payment_failed(customer=f.customer(email=f"c{i}@example.com"),
-                                          payment_overrides={"method": "card" if i % 2 else "paypal"}), "shop-1", now - i * 1000)
-                for i in range(5)]
+    failures = [
+        as_event(
+            f.payment_failed(
+                customer=f.customer(email=f"c{i}@example.com"),
+                payment_overrides={"method": "card" if i % 2 else "paypal"},
+            ),
+            "shop-1",
+            now - i * 1000,
+        )
+        for i in range(5)
+    ]
     failures.append(as_event(f.payment_failed(customer=f.customer(email="z@example.com")), "shop-2", now))
     alerts = [payment_failure_alert(e, None, now) for e in failures]
-    alerts.append({"kind": "error_spike", "alert_id": "spike-1", "seller_id": "shop-1", "session_id": "", "at": now - 10_000,
-                   "customer": {}, "order": {}, "payment": {"method": "card", "error_code": "card_declined"},
-                   "client": {}, "context": {"failures": 12, "window_s": 60}, "threshold": 10})
+    alerts.append(
+        {
+            "kind": "error_spike",
+            "alert_id": "spike-1",
+            "seller_id": "shop-1",
+            "session_id": "",
+            "at": now - 10_000,
+            "customer": {},
+            "order": {},
+            "payment": {"method": "card", "error_code": "card_declined"},
+            "client": {},
+            "context": {"failures": 12, "window_s": 60},
+            "threshold": 10,
+        }
+    )
     p = Producer(producer_config(settings))
     for a in alerts + alerts[:2]:  # two redelivered
         p.produce(settings.topic("payment-alerts"), key=a["seller_id"].encode(), value=msgspec.json.encode(a))
@@ -54,13 +74,21 @@ def stack(settings, add_seller):
     sink = EventSink(settings).start()
     db = settings.clickhouse_database
     try:
-        wait_until(lambda: get_client(settings).query(f"SELECT count() FROM {db}.payment_errors FINAL").result_rows[0][0] == 7
-                   and get_client(settings).query(f"SELECT count() FROM {db}.events").result_rows[0][0] == 6, 30, what="rows")
+        wait_until(
+            lambda: (
+                get_client(settings).query(f"SELECT count() FROM {db}.payment_errors FINAL").result_rows[0][0] == 7
+                and get_client(settings).query(f"SELECT count() FROM {db}.events").result_rows[0][0] == 6
+            ),
+            30,
+            what="rows",
+        )
     finally:
         sink.stop()
     registry = KeyRegistry(settings).start()
     api = ThreadServer(create_api(settings, registry, run_sink=False)).start()
-    wait_until(lambda: all(registry.record(t.split("_")[2]) for t in (pii_token, masked_token, other_token)), 10, what="keys")
+    wait_until(
+        lambda: all(registry.record(t.split("_")[2]) for t in (pii_token, masked_token, other_token)), 10, what="keys"
+    )
     try:
         yield {"api": api, "pii": pii_token, "masked": masked_token, "other": other_token, "settings": settings}
     finally:
@@ -69,8 +97,12 @@ def stack(settings, add_seller):
 
 
 def get(stack, token, seller="shop-1", **params):
-    return httpx.get(f"{stack['api'].url}/v1/sellers/{seller}/payment-errors", params=params,
-                     headers={"Authorization": f"Bearer {token}"}, timeout=15)
+    return httpx.get(
+        f"{stack['api'].url}/v1/sellers/{seller}/payment-errors",
+        params=params,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=15,
+    )
 
 
 def test_list_is_newest_first_paginated_and_filtered(stack):
@@ -88,10 +120,17 @@ def test_list_is_newest_first_paginated_and_filtered(stack):
     assert ats == sorted(ats, reverse=True)
     first = seen[0]
     assert first["customer"]["email"] == "c0@example.com" and first["status"] == "open"
-    assert first["payment"]["error_code"] == "card_declined" and first["payment"]["details"] == {"gateway": "psp-x", "attempt": 1}
+    assert first["payment"]["error_code"] == "card_declined" and first["payment"]["details"] == {
+        "gateway": "psp-x",
+        "attempt": 1,
+    }
     assert first["client"]["ip"] == "203.0.113.9" and first["order"]["order_id"].startswith("ord-")
     spike = next(a for a in seen if a["alert_id"] == "spike-1")
-    assert spike["kind"] == "error_spike" and spike["context"] == {"failures": 12, "window_s": 60} and spike["threshold"] == 10
+    assert (
+        spike["kind"] == "error_spike"
+        and spike["context"] == {"failures": 12, "window_s": 60}
+        and spike["threshold"] == 10
+    )
     assert {a["payment"]["method"] for a in get(stack, stack["pii"], method="paypal").json()["items"]} == {"paypal"}
     assert len(get(stack, stack["pii"], method="paypal").json()["items"]) == 3
     assert get(stack, stack["pii"], cursor="garbage!").status_code == 422
@@ -126,17 +165,27 @@ def test_personal_data_only_for_tokens_allowed_to_read_it(stack):
 def test_erase_removes_a_customer_everywhere(stack):
     s = stack["settings"]
     url = f"{stack['api'].url}/v1/admin/erase"
-    assert httpx.post(url, json={"email": "c1@example.com"}, headers={"Authorization": f"Bearer {stack['pii']}"}).status_code == 403
+    assert (
+        httpx.post(
+            url, json={"email": "c1@example.com"}, headers={"Authorization": f"Bearer {stack['pii']}"}
+        ).status_code
+        == 403
+    )
     alert_id = get(stack, stack["pii"]).json()["items"][1]["alert_id"]
-    httpx.post(f"{stack['api'].url}/v1/sellers/shop-1/payment-errors/{alert_id}/status",
-               json={"status": "contacted", "note": "wrote to C1@example.com"}, headers={"Authorization": f"Bearer {stack['pii']}"})
+    httpx.post(
+        f"{stack['api'].url}/v1/sellers/shop-1/payment-errors/{alert_id}/status",
+        json={"status": "contacted", "note": "wrote to C1@example.com"},
+        headers={"Authorization": f"Bearer {stack['pii']}"},
+    )
     admin = {"Authorization": f"Bearer {s.admin_token.get_secret_value()}"}
     r = httpx.post(url, json={"email": "C1@example.com"}, headers=admin, timeout=60)
     assert r.status_code == 200, r.text
     assert r.json()["removed"] == {"events": 1, "payment_errors": 1, "payment_error_status": 1}
     db, c = s.clickhouse_database, get_client(s)
     for table in ("events", "payment_errors"):
-        assert c.query(f"SELECT count() FROM {db}.{table} WHERE customer_email = 'c1@example.com'").result_rows[0][0] == 0
+        assert (
+            c.query(f"SELECT count() FROM {db}.{table} WHERE customer_email = 'c1@example.com'").result_rows[0][0] == 0
+        )
     assert c.query(f"SELECT count() FROM {db}.events").result_rows[0][0] == 6  # the event stays, without PII
     assert c.query(f"SELECT count() FROM {db}.payment_error_status WHERE note ILIKE '%c1@%'").result_rows[0][0] == 0
     r = httpx.post(url, json={"phone": "+44 20 7946 0958"}, headers=admin, timeout=60)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -18,8 +18,8 @@ from clickhouse.sink import EventSink
 from livemetrics.contract import COLUMNS, PII_COLUMNS, TOPIC_FOR_TYPE, encode
 from livemetrics.kafka_config import consumer_config, producer_config
 from livemetrics.settings import RAW_TOPICS
-from tests.support.servers import wait_until
 from tests.support import oracle
+from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +36,16 @@ def scalar(settings, sql):
 
 
 def some_events(n_sessions=60, days_ago=1.0, seed=1):
-    start = datetime.now(timezone.utc) - timedelta(days=days_ago)
+    start = datetime.now(UTC) - timedelta(days=days_ago)
     return oracle.generate(seed, ("s1", "s2"), start, days=0.5, sessions_per_seller=n_sessions)
 
 
 def totals(settings):
-    return (scalar(settings, "SELECT count() FROM {db}.events"),
-            scalar(settings, "SELECT uniqExact(event_id) FROM {db}.events"),
-            scalar(settings, "SELECT sum(page_views) + sum(checkouts) + sum(purchases) FROM {db}.rollup_traffic_hourly"))
+    return (
+        scalar(settings, "SELECT count() FROM {db}.events"),
+        scalar(settings, "SELECT uniqExact(event_id) FROM {db}.events"),
+        scalar(settings, "SELECT sum(page_views) + sum(checkouts) + sum(purchases) FROM {db}.rollup_traffic_hourly"),
+    )
 
 
 def rolled(events) -> int:
@@ -158,11 +160,16 @@ def test_personal_data_expires_before_the_rows(make_settings):
     finally:
         sink.stop()
     get_client(s).command(f"OPTIMIZE TABLE {s.clickhouse_database}.events FINAL")
-    cutoff = int((datetime.now(timezone.utc) - timedelta(days=2)).timestamp())
+    cutoff = int((datetime.now(UTC) - timedelta(days=2)).timestamp())
     pii = " OR ".join(f"{c} != ''" for c in PII_COLUMNS)
     assert scalar(s, f"SELECT count() FROM {{db}}.events WHERE toUnixTimestamp(ts) < {cutoff} AND ({pii})") == 0
     assert scalar(s, f"SELECT count() FROM {{db}}.events WHERE toUnixTimestamp(ts) < {cutoff}") > 0
-    assert scalar(s, f"SELECT count() FROM {{db}}.events WHERE toUnixTimestamp(ts) > {cutoff + 3600} AND customer_email != ''") > 0
+    assert (
+        scalar(
+            s, f"SELECT count() FROM {{db}}.events WHERE toUnixTimestamp(ts) > {cutoff + 3600} AND customer_email != ''"
+        )
+        > 0
+    )
 
 
 def test_the_personal_data_ttl_follows_the_setting(make_settings):
@@ -192,7 +199,9 @@ def test_values_that_are_not_events_are_skipped_logged_and_committed(settings, c
     sink = EventSink(settings).start()
     try:
         wait_until(lambda: scalar(settings, "SELECT count() FROM {db}.events") >= len(events), 30, what="all rows")
-        wait_until(lambda: len([r for r in caplog.records if "undecodable" in r.getMessage()]) == 4, 10, what="warnings")
+        wait_until(
+            lambda: len([r for r in caplog.records if "undecodable" in r.getMessage()]) == 4, 10, what="warnings"
+        )
     finally:
         sink.stop()
     n, distinct, _ = totals(settings)

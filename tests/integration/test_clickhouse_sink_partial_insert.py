@@ -25,23 +25,28 @@ ROLLUP_VS_EVENTS = {
     "rollup_traffic_hourly": (
         "SELECT (sum(page_views), sum(checkouts), sum(purchases)) FROM {db}.rollup_traffic_hourly",
         "SELECT (countIf(type = 'page_view'), countIf(type = 'checkout_started'), countIf(type = 'payment_succeeded'))"
-        " FROM {db}.events WHERE NOT is_bot"),
+        " FROM {db}.events WHERE NOT is_bot",
+    ),
     "rollup_pages_hourly": (
         "SELECT (sum(views), uniqExact(seller_id, page_type, category, offer_id)) FROM {db}.rollup_pages_hourly",
         "SELECT (count(), uniqExact(seller_id, page_type, category, offer_id)) FROM {db}.events"
-        " WHERE type = 'page_view' AND NOT is_bot"),
+        " WHERE type = 'page_view' AND NOT is_bot",
+    ),
     "rollup_payments_hourly": (
         "SELECT (sum(started), sum(succeeded), sum(failed), toString(sum(revenue))) FROM {db}.rollup_payments_hourly",
         "SELECT (countIf(type = 'payment_started'), countIf(type = 'payment_succeeded'), countIf(type = 'payment_failed'),"
         " toString(toDecimal128(sumIf(total, type = 'payment_succeeded'), 4))) FROM {db}.events"
-        " WHERE type IN ('payment_started', 'payment_succeeded', 'payment_failed') AND NOT is_bot"),
+        " WHERE type IN ('payment_started', 'payment_succeeded', 'payment_failed') AND NOT is_bot",
+    ),
     # partial rows per session (merged by the fold; a copy changes nothing): every session is there
     "session_updates": (
         "SELECT uniqExact(seller_id, session) FROM {db}.session_updates",
-        "SELECT uniqExact(seller_id, cityHash64(session_id)) FROM {db}.events WHERE NOT is_bot"),
+        "SELECT uniqExact(seller_id, cityHash64(session_id)) FROM {db}.events WHERE NOT is_bot",
+    ),
     "event_key_batches": (
         "SELECT count() FROM {db}.event_key_batches",
-        "SELECT uniqExact(seller_id, event_id) FROM {db}.events"),
+        "SELECT uniqExact(seller_id, event_id) FROM {db}.events",
+    ),
 }
 
 
@@ -66,9 +71,15 @@ def assert_everything_once(settings, events) -> None:
 def first_batch_everywhere(settings, sink, first) -> None:
     sink.start()
     produce_all(settings, first)
-    wait_until(lambda: scalar(settings, "SELECT count() FROM {db}.events") == len(first)
-               and scalar(settings, "SELECT sum(views) FROM {db}.rollup_pages_hourly") == page_views(first)
-               and (lambda r: r[0] == r[1])(rolled_and_recounted(settings)), 30, what="the first batch everywhere")
+    wait_until(
+        lambda: (
+            scalar(settings, "SELECT count() FROM {db}.events") == len(first)
+            and scalar(settings, "SELECT sum(views) FROM {db}.rollup_pages_hourly") == page_views(first)
+            and (lambda r: r[0] == r[1])(rolled_and_recounted(settings))
+        ),
+        30,
+        what="the first batch everywhere",
+    )
 
 
 def caught_up(settings, sink) -> None:
@@ -85,8 +96,10 @@ def test_a_batch_whose_pages_view_failed_after_events_and_keys_were_written_is_h
     first, later = some_events(n_sessions=10, seed=21), some_events(n_sessions=20, seed=22)
     c, db = get_client(s), s.clickhouse_database
     view = f"{db}.rollup_pages_hourly_mv"
-    (create_view,), = c.query("SELECT create_table_query FROM system.tables WHERE database = {d:String} "
-                              "AND name = 'rollup_pages_hourly_mv'", parameters={"d": db}).result_rows
+    ((create_view,),) = c.query(
+        "SELECT create_table_query FROM system.tables WHERE database = {d:String} AND name = 'rollup_pages_hourly_mv'",
+        parameters={"d": db},
+    ).result_rows
     sink = EventSink(s)
     insert_events, attempts = sink.store._insert_events, []
 
@@ -99,8 +112,7 @@ def test_a_batch_whose_pages_view_failed_after_events_and_keys_were_written_is_h
             insert_events(prepared, token)
         finally:
             get_client(s).command(create_view)
-        raise DatabaseError("Code: 241. DB::Exception: memory limit exceeded: while pushing to view "
-                            f"{view} (injected)")
+        raise DatabaseError(f"Code: 241. DB::Exception: memory limit exceeded: while pushing to view {view} (injected)")
 
     try:
         first_batch_everywhere(s, sink, first)
@@ -129,9 +141,11 @@ def test_a_view_failing_in_the_middle_of_the_insert_leaves_nothing_short_or_doub
         c.command(f"CREATE TABLE {db}.failing (x UInt8) ENGINE = Memory")
         c.command(f"INSERT INTO {db}.failing VALUES (1)")
         c.command(f"CREATE TABLE {db}.failing_sink (x UInt8) ENGINE = Null")
-        c.command(f"CREATE MATERIALIZED VIEW {db}.failing_mv TO {db}.failing_sink AS SELECT throwIf("
-                  f"(SELECT count() FROM {db}.failing) > 0, 'failing on purpose', toInt32(241)) AS x FROM {db}.events "
-                  "SETTINGS allow_custom_error_code_in_throwif = 1")
+        c.command(
+            f"CREATE MATERIALIZED VIEW {db}.failing_mv TO {db}.failing_sink AS SELECT throwIf("
+            f"(SELECT count() FROM {db}.failing) > 0, 'failing on purpose', toInt32(241)) AS x FROM {db}.events "
+            "SETTINGS allow_custom_error_code_in_throwif = 1"
+        )
         produce_all(s, later)
         wait_until(lambda: sink.lag.stalled(), 30, what="the sink stalled")
         c.command(f"TRUNCATE TABLE {db}.failing")

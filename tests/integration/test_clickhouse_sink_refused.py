@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import msgspec
 import pytest
@@ -19,8 +19,14 @@ from clickhouse.migrate import migrate
 from clickhouse.sink import EventSink
 from livemetrics.contract import TOPIC_FOR_TYPE, encode
 from livemetrics.kafka_config import producer_config
-from tests.integration.test_clickhouse_sink import (assert_stored_once, committed_everything, scalar,
-                                                    rolled, some_events, totals)
+from tests.integration.test_clickhouse_sink import (
+    assert_stored_once,
+    committed_everything,
+    rolled,
+    scalar,
+    some_events,
+    totals,
+)
 from tests.support.kafka_read import read_topic
 from tests.support.servers import wait_until
 
@@ -36,8 +42,9 @@ def produce_all(settings, events) -> dict[str, tuple[str, int, int]]:
         where[json.loads(m.value())["event_id"]] = (m.topic(), m.partition(), m.offset())
 
     for e in events:
-        p.produce(settings.topic(TOPIC_FOR_TYPE[e.type]), key=e.session_id.encode(), value=encode(e),
-                  on_delivery=delivered)
+        p.produce(
+            settings.topic(TOPIC_FOR_TYPE[e.type]), key=e.session_id.encode(), value=encode(e), on_delivery=delivered
+        )
     assert p.flush(30) == 0
     return where
 
@@ -50,7 +57,7 @@ def months_apart(events, seller: str) -> list:
     """The events moved to another seller, each ``ts`` in another month from 2000-01 on."""
     out = []
     for i, e in enumerate(events):
-        ts = int(datetime(2000 + i // 12, i % 12 + 1, 15, tzinfo=timezone.utc).timestamp() * 1000)
+        ts = int(datetime(2000 + i // 12, i % 12 + 1, 15, tzinfo=UTC).timestamp() * 1000)
         out.append(msgspec.structs.replace(e, seller_id=seller, session_id=f"{seller}-{i}", ts=ts))
     return out
 
@@ -71,8 +78,9 @@ def test_a_batch_in_150_months_is_stored_in_parts_and_the_sink_moves_on(make_set
         wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") >= len(first), 60, what="all rows")
         later = some_events(n_sessions=10, days_ago=0.2, seed=13)  # other sellers, a later batch
         produce_all(s, later)
-        wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") >= len(first) + len(later), 30,
-                   what="later rows")
+        wait_until(
+            lambda: scalar(s, "SELECT count() FROM {db}.events") >= len(first) + len(later), 30, what="later rows"
+        )
         wait_until(lambda: committed_everything(s), 30, what="offsets committed")
     finally:
         sink.stop()
@@ -84,14 +92,18 @@ def test_a_batch_in_150_months_is_stored_in_parts_and_the_sink_moves_on(make_set
 
 def poison(settings) -> None:
     """ClickHouse refuses, whatever the partition key, every row whose session id starts with ``poison-``."""
-    get_client(settings).command(f"ALTER TABLE {settings.clickhouse_database}.events "
-                                 "ADD CONSTRAINT no_poison CHECK NOT startsWith(session_id, 'poison-')")
+    get_client(settings).command(
+        f"ALTER TABLE {settings.clickhouse_database}.events "
+        "ADD CONSTRAINT no_poison CHECK NOT startsWith(session_id, 'poison-')"
+    )
 
 
 def poisoned(events, every: int) -> tuple[list, list]:
     """(the events with every ``every``-th one poisoned, the poisoned ones)."""
-    out = [msgspec.structs.replace(e, session_id=f"poison-{i}") if i % every == every // 2 else e
-           for i, e in enumerate(events)]
+    out = [
+        msgspec.structs.replace(e, session_id=f"poison-{i}") if i % every == every // 2 else e
+        for i, e in enumerate(events)
+    ]
     return out, [e for e in out if e.session_id.startswith("poison-")]
 
 
@@ -115,12 +127,16 @@ def test_refused_rows_go_to_dead_letter_with_clickhouses_message_and_the_rest_is
     rows_before = sink_rows()
     sink = EventSink(s).start()
     try:
-        wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") >= len(events) - len(bad), 60,
-                   what="the good rows")
+        wait_until(
+            lambda: scalar(s, "SELECT count() FROM {db}.events") >= len(events) - len(bad), 60, what="the good rows"
+        )
         later = some_events(n_sessions=10, days_ago=0.2, seed=15)
         produce_all(s, later)
-        wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") >= len(events) - len(bad) + len(later),
-                   30, what="later rows")
+        wait_until(
+            lambda: scalar(s, "SELECT count() FROM {db}.events") >= len(events) - len(bad) + len(later),
+            30,
+            what="later rows",
+        )
         wait_until(lambda: committed_everything(s), 30, what="offsets committed")
     finally:
         sink.stop()
@@ -166,8 +182,9 @@ def test_a_crash_in_the_middle_of_narrowing_loses_and_doubles_nothing(make_setti
     crashing.consumer.close()  # nothing was committed
     sink = EventSink(s).start()  # same group
     try:
-        wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") >= len(events) - len(bad), 60,
-                   what="the good rows")
+        wait_until(
+            lambda: scalar(s, "SELECT count() FROM {db}.events") >= len(events) - len(bad), 60, what="the good rows"
+        )
         wait_until(lambda: committed_everything(s), 30, what="offsets committed")
         sink.flush()
     finally:
@@ -194,8 +211,7 @@ def test_a_transient_failure_is_waited_out_dropping_and_dead_lettering_nothing(m
         wait_until(lambda: sink.lag.stalled(), 30, what="the sink stalled")
         assert sink.lag.events_behind() > 0 and sink.lag.oldest_unstored_s() > 0
         get_client(s).command(f"ATTACH TABLE {db}.events")
-        wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") >= len(first) + len(later), 60,
-                   what="all rows")
+        wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") >= len(first) + len(later), 60, what="all rows")
         wait_until(lambda: committed_everything(s), 30, what="offsets committed")
         wait_until(lambda: not sink.lag.stalled() and sink.lag.events_behind() == 0, 10, what="caught up")
     finally:

@@ -33,8 +33,15 @@ def gw(kafka, clickhouse_dsn, tmp_path_factory):
     from tests.support.stack import module_settings
 
     # X-Forwarded-For from the test client is trusted, so that each test sends from client IPs of its own.
-    s = module_settings(kafka, clickhouse_dsn, tmp_path_factory.mktemp("browser-keys"), dev_mode=False,
-                        browser_rate_per_s=BROWSER_RATE, client_ip_rate_per_s=IP_RATE, trusted_proxies=["127.0.0.1"])
+    s = module_settings(
+        kafka,
+        clickhouse_dsn,
+        tmp_path_factory.mktemp("browser-keys"),
+        dev_mode=False,
+        browser_rate_per_s=BROWSER_RATE,
+        client_ip_rate_per_s=IP_RATE,
+        trusted_proxies=["127.0.0.1"],
+    )
     assert not s.dev_mode
     registry = KeyRegistry(s).start()
     server = ThreadServer(create_gateway(s, registry)).start()
@@ -70,9 +77,18 @@ def post(url: str, key: str, events: list[dict], ip: str, **headers: str) -> htt
 def post_signed(url: str, key: str, events: list[dict], ip: str) -> httpx.Response:
     _, key_id, secret = keys.split_key(key)
     body, ts = json.dumps({"events": events}).encode(), f"{time.time():.3f}"
-    return httpx.post(f"{url}/v1/events", content=body, timeout=20, headers={
-        "X-Livemetrics-Key-Id": key_id, "X-Livemetrics-Timestamp": ts, "X-Livemetrics-Signature": keys.sign(secret, ts, body),
-        "User-Agent": f.CHROME, "X-Forwarded-For": ip})
+    return httpx.post(
+        f"{url}/v1/events",
+        content=body,
+        timeout=20,
+        headers={
+            "X-Livemetrics-Key-Id": key_id,
+            "X-Livemetrics-Timestamp": ts,
+            "X-Livemetrics-Signature": keys.sign(secret, ts, body),
+            "User-Agent": f.CHROME,
+            "X-Forwarded-For": ip,
+        },
+    )
 
 
 def test_a_browser_key_works_only_from_its_allowed_origins(gw):
@@ -85,7 +101,8 @@ def test_a_browser_key_works_only_from_its_allowed_origins(gw):
     r = post(url, key, [f.page_view()], ip, Origin="https://evil.example")
     assert r.status_code == 403 and r.json()["error"] == (
         f"origin https://evil.example is not allowed for browser key {keys.split_key(key)[1]} "
-        f"(allowed: {SHOP}, https://www.shop.example)")
+        f"(allowed: {SHOP}, https://www.shop.example)"
+    )
     # the Origin wins over a Referer of an allowed origin (a page elsewhere cannot borrow the shop's)
     assert post(url, key, [f.page_view()], ip, Origin="https://evil.example", Referer=f"{SHOP}/").status_code == 403
     for headers in ({}, {"Origin": "null"}):  # curl; a sandboxed frame or a file:// page
@@ -114,7 +131,9 @@ def test_browser_keys_have_a_far_lower_default_rate_than_server_keys(gw):
     assert post(gw["url"], browser, events, client_ip(), Origin=SHOP).status_code == 202
     r = post(gw["url"], browser, events * 3, client_ip(), Origin=SHOP)
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
-    assert r.json()["error"].startswith(f"key {keys.split_key(browser)[1]} is over its rate limit ({BROWSER_RATE} events/s)")
+    assert r.json()["error"].startswith(
+        f"key {keys.split_key(browser)[1]} is over its rate limit ({BROWSER_RATE} events/s)"
+    )
     # a server key's default (gateway_rate_per_s) takes many times that, from one address
     ip = client_ip()
     for _ in range(2):
@@ -127,7 +146,9 @@ def test_one_client_ip_cannot_spend_more_than_its_own_limit_whatever_the_key(gw)
     assert post(gw["url"], k1, events, ip, Origin=SHOP).status_code == 202
     r = post(gw["url"], k2, events, ip, Origin=SHOP)  # another key, the same client: over its 2 s burst
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
-    assert r.json()["error"].startswith(f"client IP {ip} is over the per-client limit of browser-key traffic ({IP_RATE} events/s)")
+    assert r.json()["error"].startswith(
+        f"client IP {ip} is over the per-client limit of browser-key traffic ({IP_RATE} events/s)"
+    )
     # other clients are not held back, and the refused request spent none of the key's room
     assert post(gw["url"], k2, events, client_ip(), Origin=SHOP).status_code == 202
     # an IPv6 client's whole /64 is one client (a host holds one; its addresses are free to pick)
@@ -144,7 +165,8 @@ def test_a_key_sends_only_its_allowed_event_types(gw):
     r = post(gw["url"], key, [f.page_view(), f.payment_failed()], ip, Origin=SHOP)
     assert r.status_code == 403 and r.json()["error"] == (
         f"key {keys.split_key(key)[1]} may not send `payment_failed` events "
-        "(allowed: page_view, heartbeat, checkout_started)")
+        "(allowed: page_view, heartbeat, checkout_started)"
+    )
     server = add_key(gw, "sk", event_types=["payment_failed"])
     assert post_signed(gw["url"], server, [f.payment_failed()], ip).status_code == 202
     assert post_signed(gw["url"], server, [f.page_view()], ip).status_code == 403
@@ -167,10 +189,17 @@ def test_every_event_carries_the_kind_of_key_that_sent_it(make_settings):
         got = {e.event_id: e for e in (decode(m.value()) for m in read_topic(s, "payment-events", expect=2))}
         assert set(got) == {by_browser["event_id"], by_server["event_id"]}
         assert got[by_browser["event_id"]].source == "browser" and got[by_server["event_id"]].source == "server"
-        raw = {json.loads(m.value())["event_id"]: json.loads(m.value()) for m in read_topic(s, "payment-events", expect=2)}
+        raw = {
+            json.loads(m.value())["event_id"]: json.loads(m.value()) for m in read_topic(s, "payment-events", expect=2)
+        }
         assert raw[by_server["event_id"]]["source"] == "server"
-        assert msgspec.json.decode(b'{"event_id":"x","type":"page_view","seller_id":"s","session_id":"s",'
-                                   b'"ts":1,"received_at":1}', type=type(got[by_browser["event_id"]])).source == "browser"
+        assert (
+            msgspec.json.decode(
+                b'{"event_id":"x","type":"page_view","seller_id":"s","session_id":"s","ts":1,"received_at":1}',
+                type=type(got[by_browser["event_id"]]),
+            ).source
+            == "browser"
+        )
     finally:
         server.stop()
         registry.stop()

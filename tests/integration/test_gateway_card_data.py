@@ -83,7 +83,9 @@ def test_what_the_sink_stores_holds_no_card_number(gw, settings):
 
     posted, good = ["4111111111111111"], []
     for digits in cards.KNOWN_TEST_CARDS[:6]:
-        bad = f.payment_failed(payment_overrides={"details": {digits: "x", "pan": "PAN", "n": {"card": f"no {digits}"}}})
+        bad = f.payment_failed(
+            payment_overrides={"details": {digits: "x", "pan": "PAN", "n": {"card": f"no {digits}"}}}
+        )
         ok = f.payment_failed(payment_overrides={"details": {"psp_ref": "sim-" + digits[:12] + "abcd1234"}})
         r = _post(gw, cards.raw_json({"events": [bad, ok]}, {"PAN": digits + ".0"}).encode())
         assert r.status_code == 202 and r.json()["accepted"] == 1, r.text
@@ -94,8 +96,11 @@ def test_what_the_sink_stores_holds_no_card_number(gw, settings):
     client = get_client(settings)
     db = settings.clickhouse_database
     try:
-        wait_until(lambda: client.query(f"SELECT count() FROM {db}.events").result_rows[0][0] >= len(good), 60,
-                   what="the accepted events stored")
+        wait_until(
+            lambda: client.query(f"SELECT count() FROM {db}.events").result_rows[0][0] >= len(good),
+            60,
+            what="the accepted events stored",
+        )
     finally:
         sink.stop()
     rows = client.query(f"SELECT * FROM {db}.events").result_rows

@@ -31,8 +31,12 @@ def gateway(settings, add_seller):
 
 
 def post_raw(server, key, content: bytes) -> httpx.Response:
-    return httpx.post(f"{server.url}/v1/events", content=content, timeout=20,
-                      headers=f.browser_headers(key, **{"Content-Type": "application/json"}))
+    return httpx.post(
+        f"{server.url}/v1/events",
+        content=content,
+        timeout=20,
+        headers=f.browser_headers(key, **{"Content-Type": "application/json"}),
+    )
 
 
 def test_malformed_json_is_named(gateway):
@@ -82,8 +86,13 @@ def test_valid_events_of_a_batch_are_delivered_next_to_rejected_ones(gateway, se
 
 def test_kafka_stopped_means_503_with_retry_after(tmp_path, add_seller):
     with local_kafka(tmp_path / "own-broker") as (bootstrap, broker):
-        s = Settings(data_dir=tmp_path / "data", kafka_bootstrap=bootstrap, topic_prefix="stop.",
-                     delivery_timeout_ms=2000, store="memory://")
+        s = Settings(
+            data_dir=tmp_path / "data",
+            kafka_bootstrap=bootstrap,
+            topic_prefix="stop.",
+            delivery_timeout_ms=2000,
+            store="memory://",
+        )
         create_topics(s)
         key, _ = add_seller(s, "seller-a")
         registry = KeyRegistry(s).start()

@@ -98,16 +98,19 @@ def post_bodies(st: Stack, ledger: Ledger) -> None:
     only after Kafka's acknowledgement, so one at a time would mostly wait)."""
     key = st.sellers[SELLER][0]
     headers = f.browser_headers(key, **{"Content-Type": "application/json"})
-    with httpx.Client(base_url=st.gateway.url, headers=headers, timeout=30) as client, \
-            ThreadPoolExecutor(CONCURRENT) as pool:
+    with (
+        httpx.Client(base_url=st.gateway.url, headers=headers, timeout=30) as client,
+        ThreadPoolExecutor(CONCURRENT) as pool,
+    ):
         for body in BROKEN_BODIES:  # each once for certain (the generator draws them only now and then)
             r = client.post("/v1/events", content=body)
             ledger.bodies += 1
             ledger.statuses[r.status_code] += 1
             check_answer(r, [], ledger)
 
-        @settings(max_examples=BODIES // PER_EXAMPLE, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=BODIES // PER_EXAMPLE, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         @given(hst.lists(bodies(SELLER), min_size=PER_EXAMPLE, max_size=PER_EXAMPLE))
         def some_bodies(generated):
             answers = pool.map(lambda g: client.post("/v1/events", content=g[0]), generated)
@@ -121,8 +124,14 @@ def post_bodies(st: Stack, ledger: Ledger) -> None:
 
 def stored(st: Stack) -> Counter[str]:
     s = st.settings
-    rows = get_client(s).query(f"SELECT toString(event_id), count() FROM {s.clickhouse_database}.events "
-                               f"WHERE seller_id = '{SELLER}' GROUP BY event_id").result_rows
+    rows = (
+        get_client(s)
+        .query(
+            f"SELECT toString(event_id), count() FROM {s.clickhouse_database}.events "
+            f"WHERE seller_id = '{SELLER}' GROUP BY event_id"
+        )
+        .result_rows
+    )
     return Counter({eid: n for eid, n in rows})
 
 
@@ -132,8 +141,10 @@ def test_fuzzed_bodies_through_the_gateway(stack):
     started = time.monotonic()
     post_bodies(stack, ledger)
     took = time.monotonic() - started
-    print(f"fuzz: {ledger.bodies} bodies in {took:.1f} s, statuses {dict(ledger.statuses)}, "
-          f"{sum(ledger.accepted.values())} events accepted, {ledger.rejected_events} rejected")
+    print(
+        f"fuzz: {ledger.bodies} bodies in {took:.1f} s, statuses {dict(ledger.statuses)}, "
+        f"{sum(ledger.accepted.values())} events accepted, {ledger.rejected_events} rejected"
+    )
     assert ledger.bodies >= BODIES + len(BROKEN_BODIES)
     assert ledger.statuses[202] and ledger.statuses[422] and ledger.statuses[413], ledger.statuses
     s = stack.settings
@@ -152,11 +163,15 @@ def test_fuzzed_bodies_through_the_gateway(stack):
 
     # ClickHouse, through the real sink: every accepted event stored exactly once (an event_id sent twice,
     # in one body or two, is one event: the sink keeps the first, docs/clickhouse.md "One row per event").
-    wait_until(lambda: len(stored(stack)) >= len(ledger.accepted), 90, interval=0.5,
-               what="the sink stored every event")
+    wait_until(lambda: len(stored(stack)) >= len(ledger.accepted), 90, interval=0.5, what="the sink stored every event")
     assert stored(stack) == Counter(dict.fromkeys(ledger.accepted, 1))
 
     # Live, through the real worker: every session with an accepted event is active.
     token = stack.sellers[SELLER][1]
-    wait_until(lambda: stack.live(SELLER, token)["active_sessions"] == len(ledger.sessions), 60, interval=0.5,
-               what=f"{len(ledger.sessions)} active sessions", alive=stack.worker.alive)
+    wait_until(
+        lambda: stack.live(SELLER, token)["active_sessions"] == len(ledger.sessions),
+        60,
+        interval=0.5,
+        what=f"{len(ledger.sessions)} active sessions",
+        alive=stack.worker.alive,
+    )

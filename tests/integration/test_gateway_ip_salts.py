@@ -66,10 +66,14 @@ def test_processes_agree_on_each_days_random_salt_and_old_days_are_tombstoned(se
         assert ip_hash(IP, a, later) == ip_hash(IP, b, later) != ip_hash(IP, a, now_ms)
 
         clock.now_s += 2 * 86_400  # day0 and day0 + 1 are now before yesterday: tombstoned, forgotten
-        wait_until(lambda: all(s.salt_of(d) is None for s in (a, b) for d in (day0, day0 + 1)), 15,
-                   what="old salts forgotten")
-        wait_until(lambda: a.salt_of(day0 + 3) is not None and a.salt_of(day0 + 3) == b.salt_of(day0 + 3), 15,
-                   what="the new day's salt")
+        wait_until(
+            lambda: all(s.salt_of(d) is None for s in (a, b) for d in (day0, day0 + 1)), 15, what="old salts forgotten"
+        )
+        wait_until(
+            lambda: a.salt_of(day0 + 3) is not None and a.salt_of(day0 + 3) == b.salt_of(day0 + 3),
+            15,
+            what="the new day's salt",
+        )
         salted = {m.key() for m in read_topic(settings, "ip-salts", expect=4) if m.value() is not None}
         tombstones = {m.key() for m in read_topic(settings, "ip-salts", expect=4) if m.value() is None}
         old = {k for k in salted if k.decode()[:10] in (day_name(day0), day_name(day0 + 1))}
@@ -115,6 +119,7 @@ def test_the_broker_removes_a_tombstoned_salt(settings):
         def salt_gone_from_the_log():
             records = read_topic(s, "ip-salts", expect=1, timeout=10)
             return not [m for m in records if m.key().decode()[:10] == day_name(day0) and m.value() is not None]
+
         wait_until(salt_gone_from_the_log, 120, interval=2, what="the broker's cleaner removing the old salt")
     finally:
         salts.stop()
@@ -128,9 +133,12 @@ def test_two_gateways_hash_one_client_ip_alike(settings, add_seller):
     try:
         for gw in gateways:
             wait_until(lambda: httpx.get(f"{gw.url}/readyz").status_code == 200, 15, what="gateway ready")
-            r = httpx.post(f"{gw.url}/v1/events", json=f.page_view(), timeout=15,
-                           headers={"Authorization": f"Bearer {browser}", "User-Agent": f.CHROME,
-                                    "Origin": ORIGIN})
+            r = httpx.post(
+                f"{gw.url}/v1/events",
+                json=f.page_view(),
+                timeout=15,
+                headers={"Authorization": f"Bearer {browser}", "User-Agent": f.CHROME, "Origin": ORIGIN},
+            )
             assert r.status_code == 202, r.text
         events = [decode(m.value()) for m in read_topic(settings, "page-events", expect=2)]
         assert len(events) == 2 and events[0].ip_hash and events[0].ip_hash == events[1].ip_hash

@@ -11,7 +11,8 @@ import time
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 
 from livemetrics import keys
 from livemetrics.contract import decode
@@ -39,8 +40,15 @@ def gw(settings, add_seller):
     registry = KeyRegistry(settings).start()
     wait_until(lambda: registry.record(slow_rec.key_id), 10, what="keys loaded")
     server = ThreadServer(create_gateway(settings, registry)).start()
-    yield {"url": server.url, "a_browser": a_browser, "b_browser": b_browser, "a_server": a_server,
-           "b_server": b_server, "slow": slow, "settings": settings}
+    yield {
+        "url": server.url,
+        "a_browser": a_browser,
+        "b_browser": b_browser,
+        "a_server": a_server,
+        "b_server": b_server,
+        "slow": slow,
+        "settings": settings,
+    }
     server.stop()
     registry.stop()
 
@@ -49,8 +57,13 @@ def signed(key: str, body: bytes, ts: str | None = None, **extra) -> dict[str, s
     _, key_id, secret = keys.split_key(key)
     ts = ts or f"{time.time():.3f}"
     backfill = extra.get("X-Livemetrics-Backfill") == "1"
-    return {"X-Livemetrics-Key-Id": key_id, "X-Livemetrics-Timestamp": ts,
-            "X-Livemetrics-Signature": keys.sign(secret, ts, body, backfill), "User-Agent": f.CHROME, **extra}
+    return {
+        "X-Livemetrics-Key-Id": key_id,
+        "X-Livemetrics-Timestamp": ts,
+        "X-Livemetrics-Signature": keys.sign(secret, ts, body, backfill),
+        "User-Agent": f.CHROME,
+        **extra,
+    }
 
 
 def post(url: str, body: bytes, headers: dict) -> httpx.Response:
@@ -114,7 +127,7 @@ def test_server_key_is_never_accepted_as_a_bearer_token(gw):
 def test_one_sellers_keys_never_write_as_another(gw):
     # A body naming another seller is refused, for browser and server keys alike.
     ev = f.page_view(seller_id="seller-b")
-    r = post(gw["url"], json.dumps(ev).encode(), f.browser_headers(gw['a_browser']))
+    r = post(gw["url"], json.dumps(ev).encode(), f.browser_headers(gw["a_browser"]))
     assert r.status_code == 422 and "`seller_id` 'seller-b' does not match the key's seller" in r.json()["error"]
     body = json.dumps({"events": [f.page_view(seller_id="seller-b"), f.page_view(seller_id="seller-a")]}).encode()
     r = post(gw["url"], body, signed(gw["a_server"], body))
@@ -147,7 +160,10 @@ def test_old_v1_signatures_are_refused_with_a_clear_message(gw):
     h = {"X-Livemetrics-Key-Id": key_id, "X-Livemetrics-Timestamp": ts, "X-Livemetrics-Signature": v1}
     r = post(gw["url"], body, h)
     assert r.status_code == 401
-    assert "v1 signatures are no longer accepted" in r.json()["error"] and "upgrade the livemetrics SDK" in r.json()["error"]
+    assert (
+        "v1 signatures are no longer accepted" in r.json()["error"]
+        and "upgrade the livemetrics SDK" in r.json()["error"]
+    )
 
 
 def test_a_full_replay_cache_answers_503_and_still_refuses_replays(make_settings, add_seller):
@@ -175,7 +191,7 @@ def test_a_full_replay_cache_answers_503_and_still_refuses_replays(make_settings
 def test_backfill_only_from_server_keys(gw):
     ev = f.page_view(ts=int(time.time() * 1000) - 5 * 86_400_000)
     body = json.dumps(ev).encode()
-    r = post(gw["url"], body, f.browser_headers(gw['a_browser'], **{"X-Livemetrics-Backfill": "1"}))
+    r = post(gw["url"], body, f.browser_headers(gw["a_browser"], **{"X-Livemetrics-Backfill": "1"}))
     assert r.status_code == 403 and "server key" in r.json()["error"]
     r = post(gw["url"], body, signed(gw["a_server"], body, **{"X-Livemetrics-Backfill": "1"}))
     assert r.status_code == 202
@@ -185,7 +201,7 @@ def test_backfill_only_from_server_keys(gw):
 
 def test_rate_limit_answers_429_with_retry_after(gw):
     body = json.dumps({"events": [f.heartbeat() for _ in range(10)]}).encode()
-    h = f.browser_headers(gw['slow'])
+    h = f.browser_headers(gw["slow"])
     assert post(gw["url"], body, h).status_code == 202  # a burst of 2 s x 5/s
     r = post(gw["url"], body, h)
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1 and "rate limit" in r.json()["error"]
@@ -195,7 +211,8 @@ def test_body_limit_counts_bytes_read_without_content_length(gw):
     def chunks():
         for _ in range(20):
             yield b" " * 65_536  # 1.25 MiB of whitespace, streamed chunked
-    r = httpx.post(f"{gw['url']}/v1/events", content=chunks(), headers=f.browser_headers(gw['a_browser']), timeout=20)
+
+    r = httpx.post(f"{gw['url']}/v1/events", content=chunks(), headers=f.browser_headers(gw["a_browser"]), timeout=20)
     assert r.status_code == 413 and "1048576" in r.json()["error"]
 
 
@@ -207,16 +224,29 @@ def test_unknown_and_missing_keys(gw):
 
 
 def test_cors_preflight_for_browser_keys(gw):
-    r = httpx.options(f"{gw['url']}/v1/events", headers={
-        "Origin": "https://shop.example", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,content-type"})
+    r = httpx.options(
+        f"{gw['url']}/v1/events",
+        headers={
+            "Origin": "https://shop.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] in ("*", "https://shop.example")
 
 
 def test_sdk_sync_and_async(gw):
     with Client(gw["url"], gw["a_server"], timeout=5) as lm:
-        res = lm.payment_failed("sess-sdk-0001", method="card", amount=12.5, currency="EUR", order_id="o-1",
-                                error_code="card_declined", error_message="declined", customer=f.customer())
+        res = lm.payment_failed(
+            "sess-sdk-0001",
+            method="card",
+            amount=12.5,
+            currency="EUR",
+            order_id="o-1",
+            error_code="card_declined",
+            error_message="declined",
+            customer=f.customer(),
+        )
         assert (res.accepted, res.rejected, res.failed) == (1, [], 0)
         lm.add(f.page_view(session_id="sess-sdk-0001"))
         lm.add(f.page_view(type="nope"))
@@ -226,6 +256,7 @@ def test_sdk_sync_and_async(gw):
     async def run():
         async with AsyncClient(gw["url"], gw["a_server"], timeout=5, backfill=True) as lm:
             return await lm.send([f.page_view(session_id="sess-sdk-0002") for _ in range(3)])
+
     assert asyncio.run(run()).accepted == 3
     with pytest.raises(KeyRefused):
         Client(gw["url"], gw["b_browser"].replace(gw["b_browser"][-5:], "xxxxx")).send([f.page_view()])
@@ -248,7 +279,7 @@ def test_no_card_number_reaches_kafka(gw):
         digits, written = card
         bad = f.payment_failed(payment_overrides={"details": {"note": f"paid with {written}"}})
         good = f.payment_failed()
-        r = post(gw["url"], json.dumps({"events": [bad, good]}).encode(), f.browser_headers(gw['a_browser']))
+        r = post(gw["url"], json.dumps({"events": [bad, good]}).encode(), f.browser_headers(gw["a_browser"]))
         assert r.status_code == 202 and r.json()["accepted"] == 1
         assert r.json()["rejected"][0]["index"] == 0 and "card data" in r.json()["rejected"][0]["error"]
         posted.append(digits)

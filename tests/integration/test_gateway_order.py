@@ -50,8 +50,13 @@ def test_equal_ts_in_one_request_resolve_to_the_event_sent_last(stack):
         assert resp.status_code == 202 and resp.json() == {"accepted": len(events), "rejected": []}
     sessions = REQUESTS * SESSIONS_PER_REQUEST
     try:
-        wait_until(lambda: (live := _live(stack))["category"] == want and live["home"] == 0, 30, interval=0.2,
-                   what=f"{sessions} sessions on their category", alive=stack.worker.alive)
+        wait_until(
+            lambda: (live := _live(stack))["category"] == want and live["home"] == 0,
+            30,
+            interval=0.2,
+            what=f"{sessions} sessions on their category",
+            alive=stack.worker.alive,
+        )
     except AssertionError as exc:
         raise AssertionError(f"{exc}\nlast: {_live(stack)}") from None
 
@@ -62,8 +67,13 @@ def test_equal_ts_in_one_request_resolve_to_the_event_sent_last(stack):
     resp = stack.post(key, f.page_view(session_id="order-after-restart"))
     assert resp.status_code == 202
     try:
-        wait_until(lambda: (live := _live(stack))["home"] == 1 and live["category"] == want, 90, interval=0.2,
-                   what="the same locations after a restart", alive=stack.worker.alive)
+        wait_until(
+            lambda: (live := _live(stack))["home"] == 1 and live["category"] == want,
+            90,
+            interval=0.2,
+            what="the same locations after a restart",
+            alive=stack.worker.alive,
+        )
     except AssertionError as exc:
         raise AssertionError(f"{exc}\nlast: {_live(stack)}\n{stack.worker.log_tail()}") from None
 
@@ -72,8 +82,9 @@ def test_a_ts_far_from_the_gateways_clock_is_refused_by_name(stack):
     key, _ = stack.sellers["shop"]
     now = int(time.time() * 1000)
     day = 86_400_000
-    resp = stack.post(key, {"events": [f.page_view(ts=now), f.page_view(ts=now + day + 60_000),
-                                       f.page_view(ts=now - 3 * day)]})
+    resp = stack.post(
+        key, {"events": [f.page_view(ts=now), f.page_view(ts=now + day + 60_000), f.page_view(ts=now - 3 * day)]}
+    )
     assert resp.status_code == 202 and resp.json()["accepted"] == 1
     (ahead, behind) = resp.json()["rejected"]
     assert ahead["index"] == 1 and " ahead of the gateway's clock" in ahead["error"]

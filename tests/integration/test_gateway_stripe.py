@@ -41,9 +41,16 @@ def gw(settings):
 
 def deliver(gw, event: dict, endpoint: str | None = None, secret: str = SECRET, ts: int | None = None):
     body = se.body(event)
-    return httpx.post(f"{gw['url']}/v1/providers/stripe/{endpoint or gw['id']}", content=body, timeout=20,
-                      headers={"Stripe-Signature": se.sign(body, secret, ts), "Content-Type": "application/json",
-                               "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)"})
+    return httpx.post(
+        f"{gw['url']}/v1/providers/stripe/{endpoint or gw['id']}",
+        content=body,
+        timeout=20,
+        headers={
+            "Stripe-Signature": se.sign(body, secret, ts),
+            "Content-Type": "application/json",
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        },
+    )
 
 
 def test_failures_and_successes_arrive_once_each_as_the_sellers_payment_events(gw):
@@ -56,8 +63,12 @@ def test_failures_and_successes_arrive_once_each_as_the_sellers_payment_events(g
     events = [decode(m.value()) for m in read_topic(gw["s"], "payment-events", 4)]
     assert len(events) == 4 and len({e.event_id for e in events}) == 2  # duplicates collapse downstream
     first = events[0]
-    assert (first.type, first.seller_id, first.session_id, first.source) == \
-        ("payment_failed", "shop-s", "sess-stripe-0001", "stripe")
+    assert (first.type, first.seller_id, first.session_id, first.source) == (
+        "payment_failed",
+        "shop-s",
+        "sess-stripe-0001",
+        "stripe",
+    )
     assert first.payment.error_code == "insufficient_funds" and str(first.payment.amount) == "59.90"
     assert first.customer.email == "ada@example.com" and first.customer.name == "Ada Lovelace"
     assert first.is_bot is False and first.backfill is False and first.ip is None
@@ -111,7 +122,9 @@ def test_the_operator_registers_an_endpoint_and_stripe_delivers_to_it(settings, 
     wait_until(lambda: registry.record(path.rsplit("/", 1)[1]), 10, what="endpoint loaded")
     server = ThreadServer(create_gateway(settings, registry)).start()
     try:
-        r = deliver({"url": server.url, "id": path.rsplit("/", 1)[1]}, se.envelope("payment_intent.succeeded", se.intent()))
+        r = deliver(
+            {"url": server.url, "id": path.rsplit("/", 1)[1]}, se.envelope("payment_intent.succeeded", se.intent())
+        )
         assert r.status_code == 200 and r.json()["type"] == "payment_succeeded"
         rotate = build_parser().parse_args(["sellers", "rotate", path.rsplit("/", 1)[1]])
         assert processes.sellers(settings, rotate) == 1

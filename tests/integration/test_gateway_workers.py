@@ -29,8 +29,13 @@ CONNECTIONS = 64
 
 
 def start_gateway(settings, log_path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "livemetrics.cli", "gateway"], env=settings.child_env(),
-                            stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "livemetrics.cli", "gateway"],
+        env=settings.child_env(),
+        stdout=open(log_path, "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def workers_of(proc: subprocess.Popen) -> list[psutil.Process]:
@@ -53,8 +58,10 @@ def ready(url: str) -> bool:
 
 
 def post(sock: socket.socket, key: str, body: bytes) -> int:
-    sock.sendall(b"POST /v1/events HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer %b\r\nOrigin: %b\r\nContent-Type: "
-                 b"application/json\r\nContent-Length: %d\r\n\r\n%b" % (key.encode(), f.SHOP_ORIGIN.encode(), len(body), body))
+    sock.sendall(
+        b"POST /v1/events HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer %b\r\nOrigin: %b\r\nContent-Type: "
+        b"application/json\r\nContent-Length: %d\r\n\r\n%b" % (key.encode(), f.SHOP_ORIGIN.encode(), len(body), body)
+    )
     head = b""
     while b"\r\n\r\n" not in head:
         head += sock.recv(65536)
@@ -68,8 +75,7 @@ def test_two_workers_share_the_connections_deliver_everything_and_stop_together(
     proc = start_gateway(settings, tmp_path / "gateway.log")
     url = f"http://127.0.0.1:{settings.gateway_port}"
     try:
-        wait_until(lambda: ready(url), 60, interval=0.2,
-                   what="the gateway ready", alive=lambda: proc.poll() is None)
+        wait_until(lambda: ready(url), 60, interval=0.2, what="the gateway ready", alive=lambda: proc.poll() is None)
         wait_until(lambda: len(workers_of(proc)) == 2, 30, what="two worker processes")
         # a burst of keep-alive connections, all opened before any is used (a connection pool starting)
         socks = [socket.create_connection(("127.0.0.1", settings.gateway_port)) for _ in range(CONNECTIONS)]
@@ -78,8 +84,14 @@ def test_two_workers_share_the_connections_deliver_everything_and_stop_together(
             events = [f.page_view("category", category="lamps", session_id=f"sess-w-{i:04d}") for _ in range(3)]
             sent += [e["event_id"] for e in events]
             assert post(s, key, json.dumps({"events": events}).encode()) == 202
-        per_worker = [sum(1 for c in w.net_connections("tcp") if c.laddr.port == settings.gateway_port
-                          and c.status == psutil.CONN_ESTABLISHED) for w in workers_of(proc)]
+        per_worker = [
+            sum(
+                1
+                for c in w.net_connections("tcp")
+                if c.laddr.port == settings.gateway_port and c.status == psutil.CONN_ESTABLISHED
+            )
+            for w in workers_of(proc)
+        ]
         assert sum(per_worker) == CONNECTIONS
         # spread by the kernel's hash of each connection: one side under a quarter is a 1-in-30,000 event
         assert min(per_worker) >= CONNECTIONS // 4, per_worker
@@ -93,10 +105,12 @@ def test_two_workers_share_the_connections_deliver_everything_and_stop_together(
         # older than STARTUP_S by its own start time (a death sooner would stop the gateway as a failed start)
         time.sleep(max(0.0, STARTUP_S + 1 - (time.time() - victim.create_time())))
         victim.send_signal(signal.SIGKILL)
-        wait_until(lambda: len(workers_of(proc)) == 2 and victim.pid not in {w.pid for w in workers_of(proc)}, 30,
-                   what="a new worker in place of the killed one")
-        wait_until(lambda: ready(url), 30, interval=0.2,
-                   what="the gateway answering again")
+        wait_until(
+            lambda: len(workers_of(proc)) == 2 and victim.pid not in {w.pid for w in workers_of(proc)},
+            30,
+            what="a new worker in place of the killed one",
+        )
+        wait_until(lambda: ready(url), 30, interval=0.2, what="the gateway answering again")
         workers = workers_of(proc)
     finally:
         proc.send_signal(signal.SIGTERM)

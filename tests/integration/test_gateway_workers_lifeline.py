@@ -21,8 +21,13 @@ def test_a_sigkilled_gateway_leaves_no_worker_behind(make_settings, tmp_path):
     proc = start_gateway(s, tmp_path / "gateway.log")
     workers = []
     try:
-        wait_until(lambda: ready(f"http://127.0.0.1:{s.gateway_port}") and len(workers_of(proc)) == 2, 60,
-                   interval=0.2, what="gateway with 2 workers", alive=lambda: proc.poll() is None)
+        wait_until(
+            lambda: ready(f"http://127.0.0.1:{s.gateway_port}") and len(workers_of(proc)) == 2,
+            60,
+            interval=0.2,
+            what="gateway with 2 workers",
+            alive=lambda: proc.poll() is None,
+        )
         workers = workers_of(proc)
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(10) == -signal.SIGKILL

@@ -8,7 +8,6 @@ import time
 import uuid
 
 import pytest
-
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
@@ -27,9 +26,17 @@ pytestmark = pytest.mark.integration
 def secure(tmp_path_factory) -> Settings:
     """A secure broker of its own, its topics and ACLs; the settings log in as admin."""
     passwords = {f"kafka_{r}_password": secrets.token_urlsafe(24) for r in ("admin", "gateway", "worker", "api")}
-    s = Settings(data_dir=tmp_path_factory.mktemp("secure"), kafka_bootstrap=f"127.0.0.1:{free_port()}",
-                 kafka_controller_port=free_port(), kafka_security="sasl", topic_prefix="acl.", app_id="lm-acl",
-                 sink_group="sink-acl", delivery_timeout_ms=5000, **passwords)
+    s = Settings(
+        data_dir=tmp_path_factory.mktemp("secure"),
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
+        kafka_security="sasl",
+        topic_prefix="acl.",
+        app_id="lm-acl",
+        sink_group="sink-acl",
+        delivery_timeout_ms=5000,
+        **passwords,
+    )
     lk = LocalKafka(s)
     assert "SASL/SCRAM logins only" in lk.start(quiet=True)
     try:
@@ -88,7 +95,9 @@ def first_client_error(conf: dict, timeout: float = 10.0) -> KafkaError | None:
 
 
 def test_a_wrong_password_is_refused(secure):
-    wrong = as_role(secure, "gateway").model_copy(update={"kafka_gateway_password": SecretStr(secrets.token_urlsafe(24))})
+    wrong = as_role(secure, "gateway").model_copy(
+        update={"kafka_gateway_password": SecretStr(secrets.token_urlsafe(24))}
+    )
     refused = first_client_error(base_config(wrong))
     assert refused is not None and refused.code() == KafkaError._AUTHENTICATION, refused
     with pytest.raises(KafkaException):
@@ -136,7 +145,9 @@ def test_gateway_worker_and_api_run_end_to_end_in_secure_mode(secure, clickhouse
     from tests.support.servers import ThreadServer, WorkerProcess, wait_until
     from tests.support.stack import Stack, module_settings, new_seller
 
-    passwords = {f"kafka_{r}_password": getattr(secure, f"kafka_{r}_password") for r in ("admin", "gateway", "worker", "api")}
+    passwords = {
+        f"kafka_{r}_password": getattr(secure, f"kafka_{r}_password") for r in ("admin", "gateway", "worker", "api")
+    }
     s = module_settings(secure.kafka_bootstrap, clickhouse_dsn, tmp_path, kafka_security="sasl", **passwords)
     sellers = {"shop": new_seller(s, "shop"), "warmup": new_seller(s, "warmup")}  # as admin
     stack = Stack.__new__(Stack)
@@ -152,8 +163,12 @@ def test_gateway_worker_and_api_run_end_to_end_in_secure_mode(secure, clickhouse
         assert stack.post(browser, f.page_view(session_id="secure-0001")).status_code == 202
         wait_until(lambda: stack.live("shop", token)["live"]["home"] == 1, 30, interval=0.2, what="live home view")
         stored = f"SELECT count() FROM {s.clickhouse_database}.events WHERE seller_id = 'shop'"
-        wait_until(lambda: get_client(api).query(stored).result_rows[0][0] == 1, 30, interval=0.2,
-                   what="the API's sink stored the event")
+        wait_until(
+            lambda: get_client(api).query(stored).result_rows[0][0] == 1,
+            30,
+            interval=0.2,
+            what="the API's sink stored the event",
+        )
     finally:
         stack.close()
 
@@ -171,8 +186,13 @@ def test_a_secure_cluster_enforces_the_acls_as_soon_as_they_are_applied(secure, 
     from livemetrics.kafka_cluster import LocalCluster
     from tests.support.services import free_stepped_ports
 
-    s = secure.model_copy(update={"data_dir": tmp_path, "kafka_bootstrap": f"127.0.0.1:{free_stepped_ports(3)}",
-                                  "kafka_controller_port": free_stepped_ports(3)})
+    s = secure.model_copy(
+        update={
+            "data_dir": tmp_path,
+            "kafka_bootstrap": f"127.0.0.1:{free_stepped_ports(3)}",
+            "kafka_controller_port": free_stepped_ports(3),
+        }
+    )
     cluster = LocalCluster(s, brokers=3)
     try:
         assert "cluster of 3 running" in cluster.start(quiet=True)

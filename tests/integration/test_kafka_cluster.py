@@ -25,8 +25,8 @@ from tests.support import factories as f
 from tests.support.kafka_read import read_topic
 from tests.support.outage_load import recount, view
 from tests.support.servers import wait_until
-from tests.support.sink_progress import sink_caught_up
 from tests.support.services import free_port, free_stepped_ports, local_cluster
+from tests.support.sink_progress import sink_caught_up
 from tests.support.stack import Stack, module_settings, new_seller
 from tests.support.timed_load import TimedStorefront
 
@@ -46,9 +46,15 @@ def isr_complete(s: Settings, topics: list[str], replicas: int) -> bool:
 
 def clickhouse_rows(s: Settings) -> Counter:
     """The shops' rows in ClickHouse's events, per event_id."""
-    rows = get_client(s).query(f"SELECT toString(event_id), count() FROM {s.clickhouse_database}.events "
-                               "WHERE seller_id IN {shops:Array(String)} GROUP BY event_id",
-                               parameters={"shops": list(SELLERS)}).result_rows
+    rows = (
+        get_client(s)
+        .query(
+            f"SELECT toString(event_id), count() FROM {s.clickhouse_database}.events "
+            "WHERE seller_id IN {shops:Array(String)} GROUP BY event_id",
+            parameters={"shops": list(SELLERS)},
+        )
+        .result_rows
+    )
     return Counter(dict(rows))
 
 
@@ -62,14 +68,23 @@ def attempt(fn):
 
 def test_cli_starts_a_three_broker_cluster_with_replicated_topics_and_stops_it(tmp_path):
     ports = [free_port() for _ in range(3)]
-    env = {**os.environ, "LIVEMETRICS_DATA_DIR": str(tmp_path), "LIVEMETRICS_TOPIC_PREFIX": "cli.",
-           "LIVEMETRICS_KAFKA_BOOTSTRAP": ",".join(f"127.0.0.1:{p}" for p in ports),
-           "LIVEMETRICS_KAFKA_CONTROLLER_PORT": str(free_stepped_ports(3))}  # controllers: that port + 2i
+    env = {
+        **os.environ,
+        "LIVEMETRICS_DATA_DIR": str(tmp_path),
+        "LIVEMETRICS_TOPIC_PREFIX": "cli.",
+        "LIVEMETRICS_KAFKA_BOOTSTRAP": ",".join(f"127.0.0.1:{p}" for p in ports),
+        "LIVEMETRICS_KAFKA_CONTROLLER_PORT": str(free_stepped_ports(3)),
+    }  # controllers: that port + 2i
     env.pop("LIVEMETRICS_REPLICATION_FACTOR", None)
 
     def cli(*args: str) -> str:
-        r = subprocess.run([sys.executable, "-m", "livemetrics.cli", "kafka", *args], env=env, capture_output=True,
-                           text=True, timeout=180)
+        r = subprocess.run(
+            [sys.executable, "-m", "livemetrics.cli", "kafka", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         assert r.returncode == 0, r.stderr
         return r.stdout
 
@@ -98,19 +113,34 @@ def test_failover_under_load_loses_nothing_acknowledged(tmp_path, clickhouse_dsn
     with local_cluster(tmp_path / "cluster") as cluster:
         mark("cluster_up")
         base = cluster.client_settings()
-        s = module_settings(base.kafka_bootstrap, clickhouse_dsn, tmp_path, replication_factor=3, min_insync_replicas=2,
-                            broker_outage_tolerance_s=120)
+        s = module_settings(
+            base.kafka_bootstrap,
+            clickhouse_dsn,
+            tmp_path,
+            replication_factor=3,
+            min_insync_replicas=2,
+            broker_outage_tolerance_s=120,
+        )
         raw = [s.topic(t) for t in RAW_TOPICS]
         # A fresh cluster's first idempotent producers wait for a block of producer ids from the controller
         # (seconds on a busy machine: "Coordinator load in progress"); the scenario starts once writes go through.
-        sellers = wait_until(lambda: attempt(lambda: {name: new_seller(s, name) for name in ("warmup", *SELLERS)}), 60,
-                             what="keys stored in the new cluster")
+        sellers = wait_until(
+            lambda: attempt(lambda: {name: new_seller(s, name) for name in ("warmup", *SELLERS)}),
+            60,
+            what="keys stored in the new cluster",
+        )
         stack = Stack(s, tmp_path, sellers)
-        fronts = [TimedStorefront(f"{stack.gateway.url}/v1/events", sellers[x][0], x, sessions=400, seed=i, batch=40,
-                                  pause=0.05) for i, x in enumerate(SELLERS)]
+        fronts = [
+            TimedStorefront(
+                f"{stack.gateway.url}/v1/events", sellers[x][0], x, sessions=400, seed=i, batch=40, pause=0.05
+            )
+            for i, x in enumerate(SELLERS)
+        ]
         try:
             stack.wait_keys(sellers["warmup"][1])
-            wait_until(lambda: stack.post(sellers["warmup"][0], f.page_view()).status_code == 202, 60, what="a first 202")
+            wait_until(
+                lambda: stack.post(sellers["warmup"][0], f.page_view()).status_code == 202, 60, what="a first 202"
+            )
             stack.warm_up()
             mark("stack_warm")
             for front in fronts:
@@ -148,8 +178,12 @@ def test_failover_under_load_loses_nothing_acknowledged(tmp_path, clickhouse_dsn
             mark("two_killed")
             # The outage lasts until every storefront had two requests sent after it began answered.
             sent_after = lambda fr: [a for a in fr.answers() if a[0] >= both_killed]  # noqa: E731
-            wait_until(lambda: all(len(sent_after(fr)) >= 2 for fr in fronts), 60, interval=0.1,
-                       what="requests answered while two nodes are down")
+            wait_until(
+                lambda: all(len(sent_after(fr)) >= 2 for fr in fronts),
+                60,
+                interval=0.1,
+                what="requests answered while two nodes are down",
+            )
             two_down_s = time.monotonic() - both_killed
             during = [a for fr in fronts for a in sent_after(fr)]
             assert during and {a[2] for a in during} == {503}, Counter(a[2] for a in during)
@@ -175,7 +209,9 @@ def test_failover_under_load_loses_nothing_acknowledged(tmp_path, clickhouse_dsn
             in_kafka: Counter = Counter()
             for t in RAW_TOPICS:
                 expect = sum(1 for e in events if TOPIC_FOR_TYPE[e["type"]] == t)
-                in_kafka.update(json.loads(m.value())["event_id"] for m in read_topic(s, t, expect, timeout=60, settle=1))
+                in_kafka.update(
+                    json.loads(m.value())["event_id"] for m in read_topic(s, t, expect, timeout=60, settle=1)
+                )
             missing = {e["event_id"] for e in events} - set(in_kafka)
             assert not missing, f"{len(missing)} acknowledged events not in Kafka, e.g. {sorted(missing)[:3]}"
             twice = {i for i, n in in_kafka.items() if n > 1}
@@ -184,24 +220,46 @@ def test_failover_under_load_loses_nothing_acknowledged(tmp_path, clickhouse_dsn
 
             mark("kafka_read")
             by_seller = {x: [e for fr in fronts if fr.seller == x for e in fr.acked_events()] for x in SELLERS}
-            wait_until(lambda: all(view(stack.live(x, sellers[x][1])) == recount(by_seller[x]) for x in SELLERS), 30,
-                       interval=0.2, what="live = recount", alive=stack.worker.alive)
+            wait_until(
+                lambda: all(view(stack.live(x, sellers[x][1])) == recount(by_seller[x]) for x in SELLERS),
+                30,
+                interval=0.2,
+                what="live = recount",
+                alive=stack.worker.alive,
+            )
             mark("live_equals_recount")
             # History: the API's sink has handled every message (copies included) and ClickHouse holds each
             # acknowledged event exactly once (a 503'd request that landed and its retry are one row).
-            wait_until(lambda: sink_caught_up(s, [s.topic(t) for t in RAW_TOPICS]), 120, interval=0.5,
-                       what="the sink at the end of the raw topics")
+            wait_until(
+                lambda: sink_caught_up(s, [s.topic(t) for t in RAW_TOPICS]),
+                120,
+                interval=0.5,
+                what="the sink at the end of the raw topics",
+            )
             stored = clickhouse_rows(s)
             assert set(stored) == {e["event_id"] for e in events}
             assert max(stored.values()) == 1, f"{sum(n - 1 for n in stored.values())} rows over one per event"
             mark("clickhouse_once")
-            print(json.dumps({
-                "victim_led_partitions": leaders[victim], "outage_s": round(starting - killed, 1),
-                "first_202_after_kill_s": round(first_202, 2), "requests_503_one_down": refused,
-                "restart_s": round(restarted - starting, 1), "back_in_isr_s": round(in_sync_s, 1),
-                "requests_503_two_down": len(during), "two_down_s": round(two_down_s, 1), "first_202_after_second_back_s": round(first_202_two, 2),
-                "acked_events": len(events), "retried_events": len(retried), "in_kafka_twice": len(twice),
-                "statuses": {str(k): v for k, v in statuses.items()}, "phases_s": marks}))
+            print(
+                json.dumps(
+                    {
+                        "victim_led_partitions": leaders[victim],
+                        "outage_s": round(starting - killed, 1),
+                        "first_202_after_kill_s": round(first_202, 2),
+                        "requests_503_one_down": refused,
+                        "restart_s": round(restarted - starting, 1),
+                        "back_in_isr_s": round(in_sync_s, 1),
+                        "requests_503_two_down": len(during),
+                        "two_down_s": round(two_down_s, 1),
+                        "first_202_after_second_back_s": round(first_202_two, 2),
+                        "acked_events": len(events),
+                        "retried_events": len(retried),
+                        "in_kafka_twice": len(twice),
+                        "statuses": {str(k): v for k, v in statuses.items()},
+                        "phases_s": marks,
+                    }
+                )
+            )
             assert stack.worker.alive(), stack.worker.log_tail()
         finally:
             for front in fronts:

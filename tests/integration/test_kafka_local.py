@@ -32,14 +32,18 @@ def test_a_taken_port_is_reported(tmp_path):
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        lk = LocalKafka(Settings(data_dir=tmp_path, kafka_bootstrap=f"127.0.0.1:{port}", kafka_controller_port=free_port()))
+        lk = LocalKafka(
+            Settings(data_dir=tmp_path, kafka_bootstrap=f"127.0.0.1:{port}", kafka_controller_port=free_port())
+        )
         with pytest.raises(KafkaLaunchError, match=f"port {port} is taken"):
             lk.start(quiet=True)
 
 
 def test_missing_java_is_reported(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no java, no mvn on this PATH
-    lk = LocalKafka(Settings(data_dir=tmp_path, kafka_bootstrap=f"127.0.0.1:{free_port()}", cache_dir=tmp_path / "cache"))
+    lk = LocalKafka(
+        Settings(data_dir=tmp_path, kafka_bootstrap=f"127.0.0.1:{free_port()}", cache_dir=tmp_path / "cache")
+    )
     with pytest.raises(KafkaLaunchError, match="Java 17\\+ is needed"):
         lk.start(quiet=True)
 

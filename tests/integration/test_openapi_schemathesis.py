@@ -61,12 +61,35 @@ def services(kafka, clickhouse_dsn, tmp_path_factory):
 def run_schemathesis(url: str, credential: str, tmp: Path) -> subprocess.CompletedProcess:
     config = tmp / "schemathesis.toml"
     config.write_text(_CONFIG)
-    env = {"PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(ROOT), "HOME": str(tmp),
-           "SCHEMATHESIS_HOOKS": "tests.support.openapi_hooks", "LIVEMETRICS_TEST_OPENAPI_SELLER": SELLER}
-    cmd = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{url}/openapi.json",
-           "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", str(MAX_EXAMPLES),
-           "--header", f"Authorization: Bearer {credential}", "--generation-database", "none",
-           "--request-timeout", "30", "--no-color"]
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "PYTHONPATH": str(ROOT),
+        "HOME": str(tmp),
+        "SCHEMATHESIS_HOOKS": "tests.support.openapi_hooks",
+        "LIVEMETRICS_TEST_OPENAPI_SELLER": SELLER,
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(config),
+        "run",
+        f"{url}/openapi.json",
+        "--checks",
+        "all",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--header",
+        f"Authorization: Bearer {credential}",
+        "--generation-database",
+        "none",
+        "--request-timeout",
+        "30",
+        "--no-color",
+    ]
     if credential.startswith("lm_pk_"):  # a browser key works only from its allowed origin
         cmd[-1:-1] = ["--header", f"Origin: {f.SHOP_ORIGIN}"]
     return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=540)

@@ -73,13 +73,19 @@ def test_a_gateway_of_two_processes_reports_the_sum_in_any_scrape(make_settings,
     proc = start_gateway(settings, tmp_path / "gateway.log")
     port = settings.gateway_port
     try:
-        wait_until(lambda: ready(f"http://127.0.0.1:{port}"), 60, interval=0.2, what="the gateway ready",
-                   alive=lambda: proc.poll() is None)
+        wait_until(
+            lambda: ready(f"http://127.0.0.1:{port}"),
+            60,
+            interval=0.2,
+            what="the gateway ready",
+            alive=lambda: proc.poll() is None,
+        )
         wait_until(lambda: len(workers_of(proc)) == 2, 30, what="two worker processes")
         socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]  # spread by the kernel
         for i, s in enumerate(socks):
-            body = {"events": [f.page_view("category", category="lamps", session_id=f"sess-m-{i:04d}")
-                               for _ in range(3)]}
+            body = {
+                "events": [f.page_view("category", category="lamps", session_id=f"sess-m-{i:04d}") for _ in range(3)]
+            }
             assert post(s, key, json.dumps(body).encode()) == 202
         for s in socks:
             s.close()
@@ -119,8 +125,12 @@ def test_the_worker_is_healthy_ready_and_counts(make_settings, add_seller, tmp_p
         assert body["partitions_assigned"] >= 3 and not body["rebalancing"] and not body["recovering"], body
         n = 40
         for i in range(n):
-            r = httpx.post(f"{gateway.url}/v1/events", json=f.page_view(session_id=f"sess-o-{i:04d}"), timeout=15,
-                           headers=f.browser_headers(key))
+            r = httpx.post(
+                f"{gateway.url}/v1/events",
+                json=f.page_view(session_id=f"sess-o-{i:04d}"),
+                timeout=15,
+                headers=f.browser_headers(key),
+            )
             assert r.status_code == 202
         page = settings.topic("page-events")
 
@@ -128,8 +138,9 @@ def test_the_worker_is_healthy_ready_and_counts(make_settings, add_seller, tmp_p
             text = scrape(port).text
             lag = {k: v for k, v in samples(text, "livemetrics_worker_consumer_lag").items() if ("topic", page) in k}
             ends = samples(text, "livemetrics_worker_end_offset")
-            return (len(lag) == 3 and not any(lag.values())
-                    and sum(v for k, v in ends.items() if ("topic", page) in k) == n)
+            return (
+                len(lag) == 3 and not any(lag.values()) and sum(v for k, v in ends.items() if ("topic", page) in k) == n
+            )
 
         wait_until(caught_up, 60, interval=0.5, what="the worker's lag at 0 after every event")
         text = scrape(port).text
@@ -147,12 +158,18 @@ def test_the_worker_is_healthy_ready_and_counts(make_settings, add_seller, tmp_p
 def test_the_standalone_sink_is_healthy_ready_and_counts(make_settings, add_seller, tmp_path):
     # its own chdb directory: a chdb engine belongs to one process, and this one never opens it
     settings = make_settings(sink_ops_port=free_port()).model_copy(
-        update={"clickhouse_dsn": f"chdb://{tmp_path / 'ch'}", "data_dir": tmp_path / "sink-data"})
+        update={"clickhouse_dsn": f"chdb://{tmp_path / 'ch'}", "data_dir": tmp_path / "sink-data"}
+    )
     key, _ = add_seller(settings, "shop-s")
     gateway = ThreadServer(create_gateway(settings)).start()
     log = tmp_path / "sink.log"
-    proc = subprocess.Popen([sys.executable, "-m", "livemetrics.cli", "sink"], env=settings.child_env(),
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "livemetrics.cli", "sink"],
+        env=settings.child_env(),
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     port = settings.sink_ops_port
     alive = lambda: proc.poll() is None  # noqa: E731
     try:
@@ -160,16 +177,28 @@ def test_the_standalone_sink_is_healthy_ready_and_counts(make_settings, add_sell
         wait_until(lambda: answers(port, "/readyz"), 90, interval=0.2, what="sink /readyz 200", alive=alive)
         assert scrape(port, "/readyz").json()["partitions_assigned"] == 4 * settings.partitions
         for i in range(25):
-            r = httpx.post(f"{gateway.url}/v1/events", json=f.page_view(session_id=f"sess-s-{i:04d}"), timeout=15,
-                           headers=f.browser_headers(key))
+            r = httpx.post(
+                f"{gateway.url}/v1/events",
+                json=f.page_view(session_id=f"sess-s-{i:04d}"),
+                timeout=15,
+                headers=f.browser_headers(key),
+            )
             assert r.status_code == 202
-        wait_until(lambda: samples(scrape(port).text, "livemetrics_sink_rows_total").get((("table", "events"),)) == 25,
-                   60, interval=0.5, what="25 rows stored", alive=alive)
+        wait_until(
+            lambda: samples(scrape(port).text, "livemetrics_sink_rows_total").get((("table", "events"),)) == 25,
+            60,
+            interval=0.5,
+            what="25 rows stored",
+            alive=alive,
+        )
         page = settings.topic("page-events")
 
         def no_lag() -> bool:  # the lag is measured once a second (clickhouse/sink_lag.py)
-            lag = {k: v for k, v in samples(scrape(port).text, "livemetrics_sink_lag_events").items()
-                   if ("topic", page) in k}
+            lag = {
+                k: v
+                for k, v in samples(scrape(port).text, "livemetrics_sink_lag_events").items()
+                if ("topic", page) in k
+            }
             return len(lag) == settings.partitions and not any(lag.values())
 
         wait_until(no_lag, 10, interval=0.2, what="the sink's lag at 0 on every page-events partition", alive=alive)
@@ -187,13 +216,24 @@ def test_the_standalone_sink_is_healthy_ready_and_counts(make_settings, add_sell
 
 def test_the_api_process_logs_the_same_json_lines(make_settings, tmp_path):
     settings = make_settings(api_port=free_port()).model_copy(
-        update={"clickhouse_dsn": f"chdb://{tmp_path / 'ch'}", "data_dir": tmp_path / "api-data"})
+        update={"clickhouse_dsn": f"chdb://{tmp_path / 'ch'}", "data_dir": tmp_path / "api-data"}
+    )
     log = tmp_path / "api.log"
-    proc = subprocess.Popen([sys.executable, "-m", "livemetrics.cli", "api", "--no-sink"], env=settings.child_env(),
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "livemetrics.cli", "api", "--no-sink"],
+        env=settings.child_env(),
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
-        wait_until(lambda: answers(settings.api_port, "/healthz"), 120, interval=0.2, what="api /healthz",
-                   alive=lambda: proc.poll() is None)
+        wait_until(
+            lambda: answers(settings.api_port, "/healthz"),
+            120,
+            interval=0.2,
+            what="api /healthz",
+            alive=lambda: proc.poll() is None,
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after its graceful stop

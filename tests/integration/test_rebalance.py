@@ -43,7 +43,7 @@ class Load:
             wave(self.feed, rng, sessions=4, tag=f"l{self.waves}")
             self.waves += 1
 
-    def start(self) -> "Load":
+    def start(self) -> Load:
         self._thread.start()
         return self
 
@@ -52,8 +52,11 @@ class Load:
         self._thread.join(30)
 
 
-@pytest.mark.parametrize("restart", [False, pytest.param(True, marks=pytest.mark.long)],  # the 2nd: make test-long
-                         ids=["survivor-alone", "killed-one-restarted"])
+@pytest.mark.parametrize(
+    "restart",
+    [False, pytest.param(True, marks=pytest.mark.long)],  # the 2nd: make test-long
+    ids=["survivor-alone", "killed-one-restarted"],
+)
 def test_the_survivor_owns_every_partition_soon_after_a_sigkill(make_settings, tmp_path, restart):
     s = make_settings(partitions=3, store="rocksdb://")  # the production session timeout and store
     ws = []
@@ -87,29 +90,45 @@ def test_the_survivor_owns_every_partition_soon_after_a_sigkill(make_settings, t
         def survivor_owns_all() -> bool:
             r = readyz(p2)
             r1 = readyz(p1) if restart else None
-            timeline.append((round(time.monotonic() - killed, 1), r and (r["status"], r["partitions_assigned"]),
-                             r1 and (r1["status"], r1["partitions_assigned"])))
+            timeline.append(
+                (
+                    round(time.monotonic() - killed, 1),
+                    r and (r["status"], r["partitions_assigned"]),
+                    r1 and (r1["status"], r1["partitions_assigned"]),
+                )
+            )
             # every partition owned by a ready worker (the restarted one may still be starting)
             owned = sum(x["partitions_assigned"] for x in (r, r1) if x and x["status"] == "ok")
             return owned == total
 
         bound = s.worker_session_timeout_s + 10
-        wait_until(survivor_owns_all, bound + 60, interval=0.2, what="every partition owned again",
-                   alive=w2.alive)
+        wait_until(survivor_owns_all, bound + 60, interval=0.2, what="every partition owned again", alive=w2.alive)
         took = time.monotonic() - killed
         changes = [t for i, t in enumerate(timeline) if i == 0 or t[1:] != timeline[i - 1][1:]]
         assert took <= bound, f"took {took:.1f} s (bound {bound} s); /readyz over time: {changes}\n{w2.log_tail()}"
         if restart:  # and the restarted worker takes its share back (its start-up is not in the bound)
-            wait_until(lambda: (readyz(p1) or {}).get("status") == (readyz(p2) or {}).get("status") == "ok", 90,
-                       interval=0.2, what="both workers ready again", alive=lambda: w1.alive() and w2.alive())
+            wait_until(
+                lambda: (readyz(p1) or {}).get("status") == (readyz(p2) or {}).get("status") == "ok",
+                90,
+                interval=0.2,
+                what="both workers ready again",
+                alive=lambda: w1.alive() and w2.alive(),
+            )
         load.stop()
         feed.flush()
         try:
-            wait_until(lambda: matches(snaps, feed) and settled(snaps), 60, interval=0.2,
-                       what="live = recount after the kill", alive=w2.alive)
+            wait_until(
+                lambda: matches(snaps, feed) and settled(snaps),
+                60,
+                interval=0.2,
+                what="live = recount after the kill",
+                alive=w2.alive,
+            )
         except AssertionError:
-            raise AssertionError(f"{[view(snaps.latest.get(x)) for x in ('seller-a', 'seller-b')]}\n"
-                                 f"{[feed.recount(x) for x in ('seller-a', 'seller-b')]}\n{w2.log_tail()}") from None
+            raise AssertionError(
+                f"{[view(snaps.latest.get(x)) for x in ('seller-a', 'seller-b')]}\n"
+                f"{[feed.recount(x) for x in ('seller-a', 'seller-b')]}\n{w2.log_tail()}"
+            ) from None
         print(f"survivor owned all {total} partitions {took:.1f} s after the SIGKILL; /readyz: {changes}")
     finally:
         if load is not None:
@@ -120,22 +139,33 @@ def test_the_survivor_owns_every_partition_soon_after_a_sigkill(make_settings, t
 
 
 def start_sink(settings, log) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "livemetrics.cli", "sink"], env=settings.child_env(),
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "livemetrics.cli", "sink"],
+        env=settings.child_env(),
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def test_a_sink_restarted_after_a_sigkill_gets_its_partitions_within_the_session_timeout(make_settings, tmp_path):
     """The restarted sink joins while the dead one is still a member: the group waits for the dead
     member's session to expire (librdkafka's default: 45 s, history stalled that long)."""
     base = make_settings(partitions=3).model_copy(
-        update={"clickhouse_dsn": f"chdb://{tmp_path / 'ch'}", "data_dir": tmp_path / "sink-data"})
+        update={"clickhouse_dsn": f"chdb://{tmp_path / 'ch'}", "data_dir": tmp_path / "sink-data"}
+    )
     first, second = (base.model_copy(update={"sink_ops_port": free_port()}) for _ in range(2))
     feed = Feed(base)
     a = start_sink(first, tmp_path / "sink-a.log")
     b = None
     try:
-        wait_until(lambda: (readyz(first.sink_ops_port) or {}).get("status") == "ok", 120, interval=0.2,
-                   what="the first sink ready", alive=lambda: a.poll() is None)
+        wait_until(
+            lambda: (readyz(first.sink_ops_port) or {}).get("status") == "ok",
+            120,
+            interval=0.2,
+            what="the first sink ready",
+            alive=lambda: a.poll() is None,
+        )
         total = readyz(first.sink_ops_port)["partitions_assigned"]
         rng = random.Random(3)
         for i in range(3):
@@ -149,8 +179,13 @@ def test_a_sink_restarted_after_a_sigkill_gets_its_partitions_within_the_session
             wave(feed, rng, sessions=5, tag=f"b{i}")
         feed.flush()
         bound = base.consumer_session_timeout_s + 10
-        wait_until(lambda: (readyz(second.sink_ops_port) or {}).get("partitions_assigned") == total, bound + 60,
-                   interval=0.2, what="the restarted sink assigned", alive=lambda: b.poll() is None)
+        wait_until(
+            lambda: (readyz(second.sink_ops_port) or {}).get("partitions_assigned") == total,
+            bound + 60,
+            interval=0.2,
+            what="the restarted sink assigned",
+            alive=lambda: b.poll() is None,
+        )
         took = time.monotonic() - killed
         assert took <= bound, f"the restarted sink got its partitions {took:.1f} s after the SIGKILL (bound {bound} s)"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -25,9 +25,9 @@ from clickhouse.sink import EventSink
 from livemetrics.contract import TOPIC_FOR_TYPE, encode
 from livemetrics.kafka_config import producer_config
 from livemetrics.keys import KeyRegistry
+from tests.support import oracle
 from tests.support.servers import ThreadServer, wait_until
 from tests.support.stack import module_settings, new_seller
-from tests.support import oracle
 
 pytestmark = pytest.mark.integration
 SELLERS = ("s-alpha", "s-beta", "s-gamma")
@@ -48,15 +48,19 @@ def deliver(settings, events, stored: int) -> int:
     db = settings.clickhouse_database
     produce(settings, events)
     total = stored + len(events)
-    wait_until(lambda: get_client(settings).query(f"SELECT count() FROM {db}.events").result_rows[0][0] == total,
-               60, interval=0.2, what="all events in ClickHouse")
+    wait_until(
+        lambda: get_client(settings).query(f"SELECT count() FROM {db}.events").result_rows[0][0] == total,
+        60,
+        interval=0.2,
+        what="all events in ClickHouse",
+    )
     return total
 
 
 def next_bucket(settings) -> int:
     """Wait for the next 10 s insert bucket; returns its start: rows inserted so far are labelled before it,
     rows inserted from now on at or after it."""
-    (now_ms,), = get_client(settings).query("SELECT toUnixTimestamp64Milli(now64(3))").result_rows
+    ((now_ms,),) = get_client(settings).query("SELECT toUnixTimestamp64Milli(now64(3))").result_rows
     boundary = now_ms // 10_000 * 10 + 10
     time.sleep(boundary - now_ms / 1000 + 0.2)
     return boundary
@@ -79,12 +83,21 @@ def history_of(settings, events, later: float = 0.3):
         stored = deliver(settings, first, 0)
         boundary = next_bucket(settings)
         stored = deliver(settings, second, stored)
-        rows, sessions = get_client(settings).query(
-            f"SELECT count(), uniqExact(seller_id, session) FROM {db}.session_updates").result_rows[0]
+        rows, sessions = (
+            get_client(settings)
+            .query(f"SELECT count(), uniqExact(seller_id, session) FROM {db}.session_updates")
+            .result_rows[0]
+        )
         assert rows > sessions * 1.2  # many sessions really are in several partial rows
         wait_until(lambda: all(registry.record(t.split("_")[2]) for t in tokens.values()), 10, what="tokens loaded")
-        yield {"settings": settings, "events": list(events), "api": api, "tokens": tokens, "boundary": boundary,
-               "stored": stored}
+        yield {
+            "settings": settings,
+            "events": list(events),
+            "api": api,
+            "tokens": tokens,
+            "boundary": boundary,
+            "stored": stored,
+        }
     finally:
         api.stop()
         registry.stop()
@@ -95,9 +108,10 @@ def history_of(settings, events, later: float = 0.3):
 def history(kafka, clickhouse_dsn, tmp_path_factory):
     # small batches: a session's events land in several inserts, so the rollups' partial states and the
     # session rows really have to be merged; no background fold, the test decides what is folded
-    settings = module_settings(kafka, clickhouse_dsn, tmp_path_factory.mktemp("oracle"),
-                               sink_batch_rows=200, session_fold_interval_s=0)
-    now = datetime.now(timezone.utc)
+    settings = module_settings(
+        kafka, clickhouse_dsn, tmp_path_factory.mktemp("oracle"), sink_batch_rows=200, session_fold_interval_s=0
+    )
+    now = datetime.now(UTC)
     start = oracle.dst_transition_before(now) - timedelta(days=2)
     events = oracle.generate(7, SELLERS, start, days=4, sessions_per_seller=250)
     with history_of(settings, events) as h:
@@ -108,9 +122,12 @@ def history(kafka, clickhouse_dsn, tmp_path_factory):
 
 
 def fetch(h, seller, report, start, end, tz):
-    r = httpx.get(f"{h['api'].url}/v1/sellers/{seller}/reports/{report}",
-                  params={"from": start.isoformat(), "to": end.isoformat(), "tz": tz},
-                  headers={"Authorization": f"Bearer {h['tokens'][seller]}"}, timeout=30)
+    r = httpx.get(
+        f"{h['api'].url}/v1/sellers/{seller}/reports/{report}",
+        params={"from": start.isoformat(), "to": end.isoformat(), "tz": tz},
+        headers={"Authorization": f"Bearer {h['tokens'][seller]}"},
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -130,10 +147,13 @@ def assert_reports_match_oracle(h, start, end, tz):
             assert got[name]["rows"] == want[name]["rows"], name
         assert pick(got["funnel"]["rows"], ("step", "sessions", "abandoned")) == want["funnel"]["rows"]
         visit = want["funnel"]["rows"][0]["sessions"]
-        assert got["funnel"]["rows"][2]["conversion_from_start"] == round(want["funnel"]["rows"][2]["sessions"] / visit, 4)
+        assert got["funnel"]["rows"][2]["conversion_from_start"] == round(
+            want["funnel"]["rows"][2]["sessions"] / visit, 4
+        )
         methods = got["payment-methods"]["rows"]
-        assert pick(methods, ("method", "started", "succeeded", "failed")) == \
-            pick(want["payment-methods"]["rows"], ("method", "started", "succeeded", "failed"))
+        assert pick(methods, ("method", "started", "succeeded", "failed")) == pick(
+            want["payment-methods"]["rows"], ("method", "started", "succeeded", "failed")
+        )
         for g, w in zip(methods, want["payment-methods"]["rows"]):
             assert g["revenue"] == w["revenue"]  # exact decimal strings: sums of money are exact
             assert g["success_rate"] == round(w["succeeded"] / (w["succeeded"] + w["failed"]), 4)
@@ -169,15 +189,16 @@ def test_every_report_matches_the_oracle(history, tz):
 
 def test_reports_stay_exact_through_every_fold_state(kafka, clickhouse_dsn, tmp_path, monkeypatch):
     settings = module_settings(kafka, clickhouse_dsn, tmp_path, sink_batch_rows=200, session_fold_interval_s=0)
-    start = oracle.dst_transition_before(datetime.now(timezone.utc)) - timedelta(days=2)
+    start = oracle.dst_transition_before(datetime.now(UTC)) - timedelta(days=2)
     events = oracle.generate(8, SELLERS, start, days=4, sessions_per_seller=120)
     begin, end = report_range(start)
     db = settings.clickhouse_database
     c = get_client(settings)
 
     def parts() -> int:
-        return c.query(f"SELECT count() FROM system.parts WHERE database = '{db}' AND table = 'session_sums' "
-                       "AND active").result_rows[0][0]
+        return c.query(
+            f"SELECT count() FROM system.parts WHERE database = '{db}' AND table = 'session_sums' AND active"
+        ).result_rows[0][0]
 
     with history_of(settings, events) as h:
         assert query.folded_to(settings) == 0

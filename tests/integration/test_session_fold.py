@@ -4,7 +4,7 @@ had session_facts (before migration 005) upgrades with `migrate` and reports its
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from confluent_kafka import Producer
@@ -15,9 +15,9 @@ from clickhouse.migrate import migrate
 from clickhouse.sink import EventSink
 from livemetrics.contract import TOPIC_FOR_TYPE, encode
 from livemetrics.kafka_config import producer_config
+from tests.support import oracle
 from tests.support.old_schema import schema_before
 from tests.support.servers import wait_until
-from tests.support import oracle
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +26,11 @@ def past_last_insert(settings) -> int:
     """A fold watermark just past the 10 s bucket of the last insert. The test states the time instead of
     waiting for the server's clock to close that bucket: it inserts nothing more, which is what makes
     folding an unfinished bucket safe."""
-    (bucket,), = get_client(settings).query(
-        f"SELECT toUInt32(max(inserted)) + 10 FROM {settings.clickhouse_database}.session_updates").result_rows
+    ((bucket,),) = (
+        get_client(settings)
+        .query(f"SELECT toUInt32(max(inserted)) + 10 FROM {settings.clickhouse_database}.session_updates")
+        .result_rows
+    )
     return int(bucket)
 
 
@@ -35,8 +38,9 @@ def test_the_sink_keeps_session_sums_folded(make_settings):
     # small batches and frequent folds: steps run while the sink is inserting
     settings = make_settings(sink_batch_rows=100, session_fold_interval_s=0.5, session_fold_grace_s=1)
     migrate(settings)
-    events = oracle.generate(3, ("s-one", "s-two"), datetime.now(timezone.utc) - timedelta(days=2), days=2,
-                             sessions_per_seller=60)
+    events = oracle.generate(
+        3, ("s-one", "s-two"), datetime.now(UTC) - timedelta(days=2), days=2, sessions_per_seller=60
+    )
     sessions = {(e.seller_id, e.session_id) for e in events if not e.is_bot}
     p = Producer(producer_config(settings))
     for e in events:
@@ -46,13 +50,20 @@ def test_the_sink_keeps_session_sums_folded(make_settings):
     c = get_client(settings)
     sink = EventSink(settings).start()
     try:
-        wait_until(lambda: c.query(f"SELECT count() FROM {db}.events").result_rows[0][0] == len(events), 60,
-                   interval=0.2, what="all events in ClickHouse")
-        (last,), = c.query(f"SELECT toUInt32(max(inserted)) FROM {db}.session_updates").result_rows
+        wait_until(
+            lambda: c.query(f"SELECT count() FROM {db}.events").result_rows[0][0] == len(events),
+            60,
+            interval=0.2,
+            what="all events in ClickHouse",
+        )
+        ((last,),) = c.query(f"SELECT toUInt32(max(inserted)) FROM {db}.session_updates").result_rows
         wait_until(lambda: query.folded_to(settings) > last, 40, interval=0.5, what="the fold past the last insert")
         # one furthest step per session, each session once: the deltas of all the steps add up
-        per_seller = dict(c.query(f"SELECT seller_id, sum(sessions) FROM {db}.session_sums "
-                                  "WHERE kind = 'furthest' GROUP BY seller_id").result_rows)
+        per_seller = dict(
+            c.query(
+                f"SELECT seller_id, sum(sessions) FROM {db}.session_sums WHERE kind = 'furthest' GROUP BY seller_id"
+            ).result_rows
+        )
         assert per_seller == {s: sum(1 for seller, _ in sessions if seller == s) for s in ("s-one", "s-two")}
     finally:
         sink.stop()
@@ -72,9 +83,17 @@ def store(settings, events, stored: int) -> int:
     try:
         produce(settings, events)
         total = stored + len(events)
-        wait_until(lambda: get_client(settings).query(
-            f"SELECT count() FROM {settings.clickhouse_database}.events").result_rows[0][0] == total,
-            60, interval=0.2, what="all events in ClickHouse")
+        wait_until(
+            lambda: (
+                get_client(settings)
+                .query(f"SELECT count() FROM {settings.clickhouse_database}.events")
+                .result_rows[0][0]
+                == total
+            ),
+            60,
+            interval=0.2,
+            what="all events in ClickHouse",
+        )
     finally:
         sink.stop()
     return total
@@ -95,10 +114,12 @@ def test_a_database_from_before_the_fold_upgrades_exactly(make_settings):
     schema_before(settings, 5)  # as deployed before migration 005: session_facts fed by session_facts_mv
     # background merges could combine a session's partial rows before the upgrade sees them
     c.command(f"SYSTEM STOP MERGES {db}.session_facts")
-    start = datetime.now(timezone.utc) - timedelta(days=2)
+    start = datetime.now(UTC) - timedelta(days=2)
     events = oracle.generate(5, ("s-one", "s-two"), start, days=2, sessions_per_seller=80)
     stored = store(settings, events, 0)
-    (old_rows, old_sessions), = c.query(f"SELECT count(), uniqExact(seller_id, session) FROM {db}.session_facts").result_rows
+    ((old_rows, old_sessions),) = c.query(
+        f"SELECT count(), uniqExact(seller_id, session) FROM {db}.session_facts"
+    ).result_rows
     assert old_rows > old_sessions > 100  # partial rows, not merged yet
 
     assert migrate(settings)[:1] == ["005_session_sums"]  # and the later ones
@@ -106,7 +127,7 @@ def test_a_database_from_before_the_fold_upgrades_exactly(make_settings):
     tables = {r[0] for r in c.query(f"SHOW TABLES FROM {db}").result_rows}
     assert "session_facts" not in tables and "session_facts_mv" not in tables
     assert c.query(f"SELECT uniqExact(seller_id, session) FROM {db}.session_updates").result_rows[0][0] == old_sessions
-    end = datetime.now(timezone.utc) + timedelta(hours=1)
+    end = datetime.now(UTC) + timedelta(hours=1)
     assert_session_reports_match(settings, events, start, end)  # nothing folded yet: all live
     # the old rows are labelled an hour back: the sink's first fold takes them at once
     assert session_fold.fold(settings) == 1
@@ -126,14 +147,14 @@ def test_the_fold_purges_the_states_of_expired_sessions(make_settings):
     settings = make_settings(sink_batch_rows=100, session_fold_interval_s=0)
     migrate(settings)
     c, db = get_client(settings), settings.clickhouse_database
-    start = datetime.now(timezone.utc) - timedelta(days=6)
+    start = datetime.now(UTC) - timedelta(days=6)
     events = oracle.generate(7, ("s-one", "s-two"), start, days=6, sessions_per_seller=60)
     store(settings, events, 0)
     assert session_fold.fold(settings, until=past_last_insert(settings)) >= 1
     states = f"SELECT countIf(start_hour < now() - INTERVAL 3 DAY), countIf(start_hour >= now() - INTERVAL 3 DAY) FROM {db}.session_state"
-    (old, recent), = c.query(states).result_rows
+    ((old, recent),) = c.query(states).result_rows
     assert old > 10 and recent > 10
-    end = datetime.now(timezone.utc) + timedelta(hours=1)
+    end = datetime.now(UTC) + timedelta(hours=1)
     before = {s: query.report(settings, "funnel", s, start, end)["rows"] for s in ("s-one", "s-two")}
 
     assert session_fold.purge_states(settings, older_than_days=3) == old
@@ -143,10 +164,16 @@ def test_the_fold_purges_the_states_of_expired_sessions(make_settings):
     assert {s: query.report(settings, "funnel", s, start, end)["rows"] for s in ("s-one", "s-two")} == before
 
     # the sink's fold thread purges with event_ttl_days when it starts (then once a day)
-    folder = session_fold.SessionFolder(settings.model_copy(update={"event_ttl_days": 1, "session_fold_interval_s": 60})).start()
+    folder = session_fold.SessionFolder(
+        settings.model_copy(update={"event_ttl_days": 1, "session_fold_interval_s": 60})
+    ).start()
     try:
-        wait_until(lambda: c.query(states.replace("3 DAY", "1 DAY")).result_rows[0][0] == 0, 30, interval=0.2,
-                   what="states of sessions started over a day ago purged")
+        wait_until(
+            lambda: c.query(states.replace("3 DAY", "1 DAY")).result_rows[0][0] == 0,
+            30,
+            interval=0.2,
+            what="states of sessions started over a day ago purged",
+        )
         assert c.query(f"SELECT count() FROM {db}.session_state").result_rows[0][0] > 0
     finally:
         folder.stop()

@@ -34,17 +34,21 @@ def test_backfill_is_stored_for_reports_and_never_counted_live(settings, tmp_pat
     stack = Stack(settings, tmp_path, {"warmup": new_seller(settings, "warmup")})
     try:
         stack.warm_up()
-        stats = asyncio.run(run_backfill(stack.gateway.url, sellers, days=0.5, sessions_per_day=240, seed=7,
-                                         log=lambda s: None))
+        stats = asyncio.run(
+            run_backfill(stack.gateway.url, sellers, days=0.5, sessions_per_day=240, seed=7, log=lambda s: None)
+        )
         assert stats.sent > 100 and stats.rejected == 0
         db = settings.clickhouse_database
         ch = get_client(settings)
 
         def stored():
-            return ch.query(f"SELECT count(), countIf(backfill), min(ts), max(ts) FROM {db}.events "
-                            "WHERE seller_id = 'acme-home'").result_rows[0]
-        n, n_backfill, oldest, newest = wait_until(lambda: (r := stored())[0] >= stats.sent and r, 20, interval=0.3,
-                                                   what="backfilled rows in ClickHouse")
+            return ch.query(
+                f"SELECT count(), countIf(backfill), min(ts), max(ts) FROM {db}.events WHERE seller_id = 'acme-home'"
+            ).result_rows[0]
+
+        n, n_backfill, oldest, newest = wait_until(
+            lambda: (r := stored())[0] >= stats.sent and r, 20, interval=0.3, what="backfilled rows in ClickHouse"
+        )
         assert n == n_backfill == stats.sent
         assert (newest - oldest).total_seconds() > 6 * 3600  # spread over the past half day
 
@@ -56,9 +60,16 @@ def test_backfill_is_stored_for_reports_and_never_counted_live(settings, tmp_pat
         live_sessions = one_session_per_partition(settings.partitions)
         browser_key = sellers["acme-home"]["browser_key"]
         for sid in live_sessions:
-            assert stack.post(browser_key, f.page_view(session_id=sid), origin=demo_origins(settings)[0]).status_code == 202
-        snap = wait_until(lambda: (s := stack.live("acme-home", token))["live"]["home"] == len(live_sessions) and s,
-                          10, interval=0.2, what="the live shoppers")
+            assert (
+                stack.post(browser_key, f.page_view(session_id=sid), origin=demo_origins(settings)[0]).status_code
+                == 202
+            )
+        snap = wait_until(
+            lambda: (s := stack.live("acme-home", token))["live"]["home"] == len(live_sessions) and s,
+            10,
+            interval=0.2,
+            what="the live shoppers",
+        )
         assert snap["active_sessions"] == len(live_sessions) and snap["purchased_30m"] == 0
         assert snap["payment_failures_30m"] == 0 and sum(snap["abandoned_30m"].values()) == 0
         assert sum(sum(v) for v in snap["rates_per_minute"]["series"].values()) == len(live_sessions)

@@ -31,8 +31,15 @@ def stack(settings, tmp_path, add_seller):
     api = ThreadServer(create_api(settings, registry)).start()
     wait_until(lambda: registry.record(keys_w[1].split("_")[2]) is not None, 10, what="keys loaded")
     try:
-        yield {"settings": settings, "gateway": gateway, "api": api, "worker": worker,
-               "a": keys_a, "b": keys_b, "w": keys_w}
+        yield {
+            "settings": settings,
+            "gateway": gateway,
+            "api": api,
+            "worker": worker,
+            "a": keys_a,
+            "b": keys_b,
+            "w": keys_w,
+        }
     finally:
         api.stop()
         gateway.stop()
@@ -54,22 +61,29 @@ def test_page_views_reach_rest_websocket_and_clickhouse(stack):
     assert post(gw, stack["w"][0], f.page_view()).status_code == 202
     worker = stack["worker"]
     try:
-        wait_until(lambda: live(api, "warmup", stack["w"][1])["live"]["home"] == 1, 60, what="worker start",
-                   alive=worker.alive)
+        wait_until(
+            lambda: live(api, "warmup", stack["w"][1])["live"]["home"] == 1, 60, what="worker start", alive=worker.alive
+        )
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{worker.log_tail()}") from None
 
     async def scenario():
         # The dashboard's way in: the token (in a header) buys a single-use ticket for the URL.
-        r = httpx.post(f"{api.url}/v1/ws-tickets", json={"seller_id": "seller-a"},
-                       headers={"Authorization": f"Bearer {stack['a'][1]}"}, timeout=10)
+        r = httpx.post(
+            f"{api.url}/v1/ws-tickets",
+            json={"seller_id": "seller-a"},
+            headers={"Authorization": f"Bearer {stack['a'][1]}"},
+            timeout=10,
+        )
         ws_url = api.url.replace("http", "ws") + r.json()["ws_path"]
         async with websockets.connect(ws_url) as ws:
             first = json.loads(await ws.recv())
             assert first["type"] == "snapshot" and first["data"]["live"]["home"] == 0
             started = time.monotonic()
             r_a = post(gw, stack["a"][0], {"events": [f.page_view() for _ in range(3)]})
-            r_b = post(gw, stack["b"][0], {"events": [f.page_view(), f.page_view(), f.page_view("category", category="lamps")]})
+            r_b = post(
+                gw, stack["b"][0], {"events": [f.page_view(), f.page_view(), f.page_view("category", category="lamps")]}
+            )
             assert r_a.status_code == 202 and r_a.json() == {"accepted": 3, "rejected": []}
             assert r_b.status_code == 202 and r_b.json()["accepted"] == 3
             while True:
@@ -83,12 +97,15 @@ def test_page_views_reach_rest_websocket_and_clickhouse(stack):
     assert took <= 2.0
     snap_a = live(api, "seller-a", stack["a"][1])
     assert snap_a["live"]["home"] == 3 and snap_a["window_s"] == 300
-    snap_b = wait_until(lambda: (s := live(api, "seller-b", stack["b"][1]))["live"]["home"] == 2 and s, 2, what="seller-b")
+    snap_b = wait_until(
+        lambda: (s := live(api, "seller-b", stack["b"][1]))["live"]["home"] == 2 and s, 2, what="seller-b"
+    )
     assert snap_b["live"]["category"] == {"lamps": 1} and snap_b["active_sessions"] == 3
 
     def hourly():
         rows = get_json(f"{api.url}/v1/sellers/seller-a/reports/hourly?tz=UTC", stack["a"][1])["rows"]
         return rows and rows
+
     rows = wait_until(hourly, 15, interval=0.3, what="rows in ClickHouse")
     assert sum(r["page_views"] for r in rows) == 3 and sum(r["sessions"] for r in rows) == 3
     rows_b = get_json(f"{api.url}/v1/sellers/seller-b/reports/hourly?tz=UTC", stack["b"][1])["rows"]

@@ -33,8 +33,15 @@ def flood(feed: Feed, batch: int) -> None:
     """One request's worth: 500 page views, each a new session on a new category."""
     now = int(time.time() * 1000)
     for i in range(batch * BATCH, (batch + 1) * BATCH):
-        ev = Event(event_id=str(uuid.uuid4()), type="page_view", seller_id=ATTACKER, session_id=f"flood-{i:06d}",
-                   ts=now, received_at=now, page=Page(type="category", category=f"{i:05d}-{LONG}"))
+        ev = Event(
+            event_id=str(uuid.uuid4()),
+            type="page_view",
+            seller_id=ATTACKER,
+            session_id=f"flood-{i:06d}",
+            ts=now,
+            received_at=now,
+            page=Page(type="category", category=f"{i:05d}-{LONG}"),
+        )
         feed.p.produce(feed.s.topic("page-events"), key=ev.session_id.encode(), value=contract.encode(ev))
         feed.sent.append(ev)
     feed.flush()
@@ -43,9 +50,15 @@ def flood(feed: Feed, batch: int) -> None:
 def pay_with_many_methods(feed: Feed) -> None:
     now = int(time.time() * 1000)
     for i in range(METHODS):
-        ev = Event(event_id=str(uuid.uuid4()), type="payment_started", seller_id=ATTACKER,
-                   session_id=f"flood-pay-{i:04d}", ts=now, received_at=now,
-                   payment=Payment(method=f"method_{i:02d}", amount=1.0, currency="EUR", order_id=f"o-{i}"))
+        ev = Event(
+            event_id=str(uuid.uuid4()),
+            type="payment_started",
+            seller_id=ATTACKER,
+            session_id=f"flood-pay-{i:04d}",
+            ts=now,
+            received_at=now,
+            payment=Payment(method=f"method_{i:02d}", amount=1.0, currency="EUR", order_id=f"o-{i}"),
+        )
         feed.p.produce(feed.s.topic("payment-events"), key=ev.session_id.encode(), value=contract.encode(ev))
         feed.sent.append(ev)
     feed.flush()
@@ -79,14 +92,19 @@ def attacker_matches(reader: Reader, feed: Feed, s) -> bool:
     want["live"]["category"] = capped(want["live"]["category"], s.live_max_categories)
     rpm = snap["rates_per_minute"]
     # folded: at least the distinct names past the cap (a name on two partitions would count twice)
-    return (view(snap) == want and snap["folded"]["category"] >= distinct - s.live_max_categories
-            and rpm["by_method"] == capped_methods(rates_recount(feed, ATTACKER, rpm["start_ms"])["by_method"],
-                                                   s.live_max_payment_methods))
+    return (
+        view(snap) == want
+        and snap["folded"]["category"] >= distinct - s.live_max_categories
+        and rpm["by_method"]
+        == capped_methods(rates_recount(feed, ATTACKER, rpm["start_ms"])["by_method"], s.live_max_payment_methods)
+    )
 
 
 def other_seller_exact(reader: Reader, feed: Feed) -> bool:
     snap = reader.poll().latest.get(OTHER_SELLER)
-    return snap is not None and view(snap) == feed.recount(OTHER_SELLER) and snap["folded"] == {"category": 0, "offer": 0}
+    return (
+        snap is not None and view(snap) == feed.recount(OTHER_SELLER) and snap["folded"] == {"category": 0, "offer": 0}
+    )
 
 
 def free_port() -> int:
@@ -119,13 +137,20 @@ def test_twenty_thousand_categories_from_one_seller_are_capped_and_nothing_else_
                 wave(feed, rng, sellers=(OTHER_SELLER,), sessions=5, tag=f"b{batch}")
         pay_with_many_methods(feed)
         try:
-            wait_until(lambda: attacker_matches(snaps, feed, s) and other_seller_exact(snaps, feed), 60, interval=0.5,
-                       what="capped snapshot and exact counts", alive=w.alive)
+            wait_until(
+                lambda: attacker_matches(snaps, feed, s) and other_seller_exact(snaps, feed),
+                60,
+                interval=0.5,
+                what="capped snapshot and exact counts",
+                alive=w.alive,
+            )
         except AssertionError:
             got = snaps.latest.get(ATTACKER) or {}
-            raise AssertionError(f"alive={w.alive()} categories={len(got.get('live', {}).get('category', {}))} "
-                                 f"folded={got.get('folded')}\n{view(snaps.latest.get(OTHER_SELLER))}\n"
-                                 f"{feed.recount(OTHER_SELLER)}\n{w.log_tail()}") from None
+            raise AssertionError(
+                f"alive={w.alive()} categories={len(got.get('live', {}).get('category', {}))} "
+                f"folded={got.get('folded')}\n{view(snaps.latest.get(OTHER_SELLER))}\n"
+                f"{feed.recount(OTHER_SELLER)}\n{w.log_tail()}"
+            ) from None
         snap = snaps.latest[ATTACKER]
         assert len(snap["live"]["category"]) == s.live_max_categories + 1
         assert snap["live"]["category"][OTHER] == CATEGORIES - s.live_max_categories
@@ -140,25 +165,47 @@ def test_twenty_thousand_categories_from_one_seller_are_capped_and_nothing_else_
         w.kill()
         wave(feed, rng, sellers=(OTHER_SELLER,), sessions=10, tag="after-kill")
         w.start()
-        wait_until(lambda: attacker_matches(snaps, feed, s) and other_seller_exact(snaps, feed)
-                   and settled(snaps, (ATTACKER, OTHER_SELLER)), 60, interval=0.5,
-                   what="the same after SIGKILL + restart", alive=w.alive)
+        wait_until(
+            lambda: (
+                attacker_matches(snaps, feed, s)
+                and other_seller_exact(snaps, feed)
+                and settled(snaps, (ATTACKER, OTHER_SELLER))
+            ),
+            60,
+            interval=0.5,
+            what="the same after SIGKILL + restart",
+            alive=w.alive,
+        )
         # Values come back out of ~other: the sessions of the first 200 names go to the home page, so the
         # next 200 names are shown with their exact counts (the uncapped sums, rebuilt after the restart).
         now = int(time.time() * 1000)
         for i in range(s.live_max_categories):
-            ev = Event(event_id=str(uuid.uuid4()), type="page_view", seller_id=ATTACKER, session_id=f"flood-{i:06d}",
-                       ts=now, received_at=now, page=Page(type="home"))
+            ev = Event(
+                event_id=str(uuid.uuid4()),
+                type="page_view",
+                seller_id=ATTACKER,
+                session_id=f"flood-{i:06d}",
+                ts=now,
+                received_at=now,
+                page=Page(type="home"),
+            )
             feed.p.produce(s.topic("page-events"), key=ev.session_id.encode(), value=contract.encode(ev))
             feed.sent.append(ev)
         feed.flush()
-        wait_until(lambda: attacker_matches(snaps, feed, s) and other_seller_exact(snaps, feed), 30, interval=0.5,
-                   what="the next names out of ~other", alive=w.alive)
+        wait_until(
+            lambda: attacker_matches(snaps, feed, s) and other_seller_exact(snaps, feed),
+            30,
+            interval=0.5,
+            what="the next names out of ~other",
+            alive=w.alive,
+        )
         shown = snaps.latest[ATTACKER]["live"]["category"]
         assert min(k for k in shown if k != OTHER).startswith(f"{s.live_max_categories:05d}-")
         assert shown[OTHER] == CATEGORIES - 2 * s.live_max_categories
         log = w.log_path.read_text(errors="replace")
-        assert "not produced" not in log and "MessageSizeTooLarge" not in log and "MSG_SIZE_TOO_LARGE" not in log, log[-3000:]
+        assert "not produced" not in log and "MessageSizeTooLarge" not in log and "MSG_SIZE_TOO_LARGE" not in log, log[
+            -3000:
+        ]
     finally:
         snaps.close()
         w.stop()

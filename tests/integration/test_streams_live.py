@@ -19,9 +19,17 @@ from tests.support.servers import WorkerProcess, wait_until
 
 pytestmark = pytest.mark.integration
 
-PAGES = [("home", None, None), ("category", "lamps", None), ("category", "rugs", None), ("category", "chairs", None),
-         ("offer", None, "o-1"), ("offer", None, "o-2"), ("offer", None, "o-3"), ("product", None, None),
-         ("cart", None, None)]
+PAGES = [
+    ("home", None, None),
+    ("category", "lamps", None),
+    ("category", "rugs", None),
+    ("category", "chairs", None),
+    ("offer", None, "o-1"),
+    ("offer", None, "o-2"),
+    ("offer", None, "o-3"),
+    ("product", None, None),
+    ("cart", None, None),
+]
 
 
 def event(seller: str, session: str, type_: str, page=None, failed=False) -> Event:
@@ -32,9 +40,14 @@ def event(seller: str, session: str, type_: str, page=None, failed=False) -> Eve
     if type_ == "checkout_started":
         ev.checkout = Checkout(items=[Item(sku="L-1", name="Lamp", qty=1, unit_price=20.0)], total=20.0, currency="EUR")
     if type_.startswith("payment_"):
-        ev.payment = Payment(method="card", amount=20.0, currency="EUR", order_id="ord-" + session[-6:],
-                             error_code="card_declined" if failed else None,
-                             error_message="Insufficient funds" if failed else None)
+        ev.payment = Payment(
+            method="card",
+            amount=20.0,
+            currency="EUR",
+            order_id="ord-" + session[-6:],
+            error_code="card_declined" if failed else None,
+            error_message="Insufficient funds" if failed else None,
+        )
         ev.customer = Customer(email="ada@example.com", phone="+44 20 7946 0958", name="Ada Lovelace")
     return ev
 
@@ -48,7 +61,9 @@ class Feed:
         self.sent: list[Event] = []
 
     def send(self, ev: Event) -> None:
-        self.p.produce(self.s.topic(contract.TOPIC_FOR_TYPE[ev.type]), key=ev.session_id.encode(), value=contract.encode(ev))
+        self.p.produce(
+            self.s.topic(contract.TOPIC_FOR_TYPE[ev.type]), key=ev.session_id.encode(), value=contract.encode(ev)
+        )
         self.sent.append(ev)
         time.sleep(0.001)  # distinct received_at per event of a session
 
@@ -59,9 +74,20 @@ class Feed:
         """SPEC §4 recount with windows larger than the test: every session is live and active."""
         latest: dict[str, Event] = {}
         for ev in self.sent:
-            if ev.seller_id == seller and (ev.session_id not in latest or ev.received_at >= latest[ev.session_id].received_at):
+            if ev.seller_id == seller and (
+                ev.session_id not in latest or ev.received_at >= latest[ev.session_id].received_at
+            ):
                 latest[ev.session_id] = ev
-        live = {"home": 0, "category": {}, "offer": {}, "product": 0, "cart": 0, "other": 0, "checkout": 0, "payment": 0}
+        live = {
+            "home": 0,
+            "category": {},
+            "offer": {},
+            "product": 0,
+            "cart": 0,
+            "other": 0,
+            "checkout": 0,
+            "payment": 0,
+        }
         for ev in latest.values():
             where = contract.location_of(ev)
             if where == "purchased":
@@ -73,9 +99,12 @@ class Feed:
             else:
                 live[where] += 1
         mine = [e for e in self.sent if e.seller_id == seller]
-        return {"live": live, "active_sessions": len(latest),
-                "purchased_30m": len({e.session_id for e in mine if e.type == "payment_succeeded"}),
-                "payment_failures_30m": len({e.event_id for e in mine if e.type == "payment_failed"})}
+        return {
+            "live": live,
+            "active_sessions": len(latest),
+            "purchased_30m": len({e.session_id for e in mine if e.type == "payment_succeeded"}),
+            "payment_failures_30m": len({e.event_id for e in mine if e.type == "payment_failed"}),
+        }
 
 
 class Reader:
@@ -87,7 +116,7 @@ class Reader:
         self.messages: list[dict] = []
         self.latest: dict[str, dict] = {}
 
-    def poll(self) -> "Reader":
+    def poll(self) -> Reader:
         while (m := self.c.poll(0.05)) is not None:
             if not m.error():
                 body = json.loads(m.value())
@@ -125,8 +154,13 @@ def wave(feed: Feed, rng: random.Random, sellers=("seller-a", "seller-b"), sessi
     feed.flush()
 
 
-RATE_OF_TYPE = {"page_view": "page_views", "checkout_started": "checkouts", "payment_started": "payments_started",
-                "payment_succeeded": "payments_succeeded", "payment_failed": "payments_failed"}
+RATE_OF_TYPE = {
+    "page_view": "page_views",
+    "checkout_started": "checkouts",
+    "payment_started": "payments_started",
+    "payment_succeeded": "payments_succeeded",
+    "payment_failed": "payments_failed",
+}
 
 
 def rates_recount(feed: Feed, seller: str, start_ms: int) -> dict:
@@ -147,8 +181,11 @@ def rates_recount(feed: Feed, seller: str, start_ms: int) -> dict:
 
 def rates_match(reader: Reader, feed: Feed, sellers=("seller-a", "seller-b")) -> bool:
     reader.poll()
-    return all((rpm := reader.latest[x]["rates_per_minute"]) and {k: rpm[k] for k in ("series", "by_method")}
-               == rates_recount(feed, x, rpm["start_ms"]) for x in sellers)
+    return all(
+        (rpm := reader.latest[x]["rates_per_minute"])
+        and {k: rpm[k] for k in ("series", "by_method")} == rates_recount(feed, x, rpm["start_ms"])
+        for x in sellers
+    )
 
 
 def matches(reader: Reader, feed: Feed, sellers=("seller-a", "seller-b")):
@@ -203,22 +240,38 @@ def test_counts_stay_exact_while_workers_join_and_die_mid_stream(make_settings, 
             assert w2.alive() and n < 400, "second worker did not join"
         for i in range(6):  # ... and through the rebalance that its joining started
             wave(feed, rng, sessions=5, tag=f"k{i}")
-        wait_until(lambda: matches(snaps, feed) and settled(snaps), 30, interval=0.2, what="recount after the join",
-                   alive=lambda: w1.alive() and w2.alive())
+        wait_until(
+            lambda: matches(snaps, feed) and settled(snaps),
+            30,
+            interval=0.2,
+            what="recount after the join",
+            alive=lambda: w1.alive() and w2.alive(),
+        )
         w1.kill()
         for i in range(10):  # events keep coming while the group notices the dead worker
             wave(feed, rng, sessions=5, tag=f"d{i}")
         try:
-            wait_until(lambda: matches(snaps, feed) and settled(snaps), 40, interval=0.2,
-                       what="recount after SIGKILL mid-stream", alive=w2.alive)
-        except AssertionError:
-            raise AssertionError(f"{[view(snaps.latest.get(x)) for x in ('seller-a', 'seller-b')]}\n"
-                                 f"{[feed.recount(x) for x in ('seller-a', 'seller-b')]}\n{w2.log_tail()}")
+            wait_until(
+                lambda: matches(snaps, feed) and settled(snaps),
+                40,
+                interval=0.2,
+                what="recount after SIGKILL mid-stream",
+                alive=w2.alive,
+            )
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{[view(snaps.latest.get(x)) for x in ('seller-a', 'seller-b')]}\n"
+                f"{[feed.recount(x) for x in ('seller-a', 'seller-b')]}\n{w2.log_tail()}"
+            ) from exc
         # Per-minute rates (the windowed table) equal a recount of the raw events, minute by minute.
         wait_until(lambda: rates_match(snaps, feed), 10, interval=0.2, what="rates_per_minute equal the recount")
         failed = {e.event_id for e in feed.sent if e.type == "payment_failed"}
-        wait_until(lambda: {a["alert_id"] for a in alerts.poll().messages if a["kind"] == "payment_failed"} == failed,
-                   10, interval=0.2, what="one alert id per failed payment")
+        wait_until(
+            lambda: {a["alert_id"] for a in alerts.poll().messages if a["kind"] == "payment_failed"} == failed,
+            10,
+            interval=0.2,
+            what="one alert id per failed payment",
+        )
     finally:
         snaps.close()
         alerts.close()
@@ -244,16 +297,22 @@ def test_two_workers_counts_equal_the_recount_also_after_sigkill(make_settings, 
     try:
         feed.send(event("warmup", "warmup-session-1", "page_view", PAGES[0]))
         feed.flush()
-        wait_until(lambda: snaps.poll().latest.get("warmup"), 90, what="workers up", alive=lambda: w1.alive() and w2.alive())
+        wait_until(
+            lambda: snaps.poll().latest.get("warmup"), 90, what="workers up", alive=lambda: w1.alive() and w2.alive()
+        )
         wave(feed, rng)
         try:
             # Settled too: the second worker's joining can put a recovering snapshot after a matching one.
             # The first wave may meet the second worker's initial join, a rebalance whose length follows the
             # machine's load (seen over 20 s in CI); the 10 s bound this test holds is the one after SIGKILL.
-            wait_until(lambda: matches(snaps, feed) and settled(snaps), 60, interval=0.2, what="counts equal the recount")
-        except AssertionError:
-            raise AssertionError(f"{[view(snaps.latest.get(x)) for x in ('seller-a', 'seller-b')]}\n"
-                                 f"{[feed.recount(x) for x in ('seller-a', 'seller-b')]}\n{w1.log_tail()}\n{w2.log_tail()}")
+            wait_until(
+                lambda: matches(snaps, feed) and settled(snaps), 60, interval=0.2, what="counts equal the recount"
+            )
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{[view(snaps.latest.get(x)) for x in ('seller-a', 'seller-b')]}\n"
+                f"{[feed.recount(x) for x in ('seller-a', 'seller-b')]}\n{w1.log_tail()}\n{w2.log_tail()}"
+            ) from exc
         snap = snaps.latest["seller-a"]
         assert snap["windows"]["live"] == "last 300 s" and snap["recovering"] is False
         rpm = snap["rates_per_minute"]
@@ -273,8 +332,12 @@ def test_two_workers_counts_equal_the_recount_also_after_sigkill(make_settings, 
         started = time.monotonic()
         feed.send(failed)
         feed.flush()
-        got = wait_until(lambda: [a for a in alerts.poll().messages if a.get("alert_id") == failed.event_id], 5, interval=0.01,
-                         what="the payment alert")
+        got = wait_until(
+            lambda: [a for a in alerts.poll().messages if a.get("alert_id") == failed.event_id],
+            5,
+            interval=0.01,
+            what="the payment alert",
+        )
         took = time.monotonic() - started
         assert took <= 1.0, f"alert took {took:.2f}s"
         alert = got[0]
@@ -292,20 +355,34 @@ def test_two_workers_counts_equal_the_recount_also_after_sigkill(make_settings, 
         w1.start()
         restarted = time.monotonic()
         try:
-            wait_until(lambda: matches(snaps, feed), 60, interval=0.2, what="counts after SIGKILL + restart",
-                       alive=lambda: w1.alive() and w2.alive())
-        except AssertionError:
-            raise AssertionError(f"{[view(snaps.latest.get(x)) for x in ('seller-a', 'seller-b')]}\n"
-                                 f"{[feed.recount(x) for x in ('seller-a', 'seller-b')]}\n{w1.log_tail()}\n{w2.log_tail()}")
+            wait_until(
+                lambda: matches(snaps, feed),
+                60,
+                interval=0.2,
+                what="counts after SIGKILL + restart",
+                alive=lambda: w1.alive() and w2.alive(),
+            )
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{[view(snaps.latest.get(x)) for x in ('seller-a', 'seller-b')]}\n"
+                f"{[feed.recount(x) for x in ('seller-a', 'seller-b')]}\n{w1.log_tail()}\n{w2.log_tail()}"
+            ) from exc
         assert time.monotonic() - restarted <= 10.0, f"took {time.monotonic() - restarted:.1f}s"
         # Settled: the newest snapshot of each seller says recovering: false and equals the recount, and
         # nothing that arrives later (e.g. from a worker that lost the seller) says otherwise.
-        wait_until(lambda: matches(snaps, feed) and settled(snaps), 20, interval=0.2, what="recovering: false",
-                   alive=lambda: w1.alive() and w2.alive())
+        wait_until(
+            lambda: matches(snaps, feed) and settled(snaps),
+            20,
+            interval=0.2,
+            what="recovering: false",
+            alive=lambda: w1.alive() and w2.alive(),
+        )
         # The per-minute rates, read from the windowed table, equal a recount of the raw events after the
         # restart too: nothing the killed worker had counted is lost or counted twice.
         wait_until(lambda: rates_match(snaps, feed), 10, interval=0.2, what="rates_per_minute after SIGKILL + restart")
-        stays(lambda: matches(snaps, feed) and settled(snaps) and rates_match(snaps, feed), 3.0, what="settled snapshots")
+        stays(
+            lambda: matches(snaps, feed) and settled(snaps) and rates_match(snaps, feed), 3.0, what="settled snapshots"
+        )
         # Replays after the kill may re-send an alert, never a different one: the ids stay one per failure.
         ids = {a["alert_id"] for a in alerts.poll().messages if a["kind"] == "payment_failed"}
         assert ids == {e.event_id for e in feed.sent if e.type == "payment_failed"}
@@ -329,15 +406,30 @@ def test_idle_sessions_leave_their_location_on_time(make_settings, tmp_path):
         feed.send(event("seller-x", "idle-session-0002", "checkout_started"))
         feed.flush()
         sent_at = feed.sent[-1].received_at / 1000
-        wait_until(lambda: (x := snaps.poll().latest.get("seller-x")) and x["live"]["checkout"] == 1
-                   and x["live"]["category"] == {"lamps": 1}, 5, what="both live")
-        gone = wait_until(lambda: (x := snaps.poll().latest.get("seller-x")) and x["live"]["checkout"] == 0 and x, 6,
-                          interval=0.02, what="left the live window")
+        wait_until(
+            lambda: (
+                (x := snaps.poll().latest.get("seller-x"))
+                and x["live"]["checkout"] == 1
+                and x["live"]["category"] == {"lamps": 1}
+            ),
+            5,
+            what="both live",
+        )
+        gone = wait_until(
+            lambda: (x := snaps.poll().latest.get("seller-x")) and x["live"]["checkout"] == 0 and x,
+            6,
+            interval=0.02,
+            what="left the live window",
+        )
         left = time.time() - sent_at
         assert 2.0 <= left <= 3.5, f"left after {left:.2f}s"  # window 2 s, ticks every 0.2 s, snapshots 0.5 s
         assert gone["live"]["category"] == {} and gone["active_sessions"] == 2
-        ended = wait_until(lambda: (x := snaps.poll().latest.get("seller-x")) and x["active_sessions"] == 0 and x, 6,
-                           interval=0.02, what="sessions ended")
+        ended = wait_until(
+            lambda: (x := snaps.poll().latest.get("seller-x")) and x["active_sessions"] == 0 and x,
+            6,
+            interval=0.02,
+            what="sessions ended",
+        )
         assert time.time() - sent_at >= 4.0
         assert ended["abandoned_30m"] == {"checkout": 1, "payment": 0}
     finally:

@@ -31,8 +31,9 @@ def burst(feed: Feed, seller: str, failed: int, succeeded: int) -> None:
 
 
 def test_a_failure_burst_gives_one_spike_alert_per_seller_per_cooldown(make_settings, tmp_path):
-    s = make_settings(partitions=3, spike_window_s=60, spike_ratio=2.0, spike_min_failures=4, spike_min_rate=0.3,
-                      spike_cooldown_s=600)
+    s = make_settings(
+        partitions=3, spike_window_s=60, spike_ratio=2.0, spike_min_failures=4, spike_min_rate=0.3, spike_cooldown_s=600
+    )
     w = WorkerProcess(s, tmp_path, "w").start()
     snaps, alerts = Reader(s, "live-metrics"), Reader(s, "payment-alerts")
     feed = Feed(s)
@@ -43,17 +44,28 @@ def test_a_failure_burst_gives_one_spike_alert_per_seller_per_cooldown(make_sett
         burst(feed, "seller-calm", failed=1, succeeded=20)  # below min failures and min rate
         burst(feed, "seller-a", failed=6, succeeded=2)
         burst(feed, "seller-b", failed=8, succeeded=0)
-        got = wait_until(lambda: (x := spikes(alerts)) and {"seller-a", "seller-b"} <= set(x) and x, 10,
-                         interval=0.1, what="spike alerts for both sellers", alive=w.alive)
+        got = wait_until(
+            lambda: (x := spikes(alerts)) and {"seller-a", "seller-b"} <= set(x) and x,
+            10,
+            interval=0.1,
+            what="spike alerts for both sellers",
+            alive=w.alive,
+        )
         a = got["seller-a"][0]
         assert a["failures"] == 6 and a["succeeded"] == 2 and a["failure_rate"] == 0.75 and a["window_s"] == 60
         assert got["seller-b"][0]["failures"] == 8
         # More failures within the cool-down: still one alert per seller (and none for the calm one).
         burst(feed, "seller-a", failed=10, succeeded=0)
-        wait_until(lambda: (x := snaps.poll().latest.get("seller-a")) and x["payment_failures_30m"] == 16, 10,
-                   what="the second burst counted")
-        stays(lambda: {k: len(v) for k, v in spikes(alerts).items()} == {"seller-a": 1, "seller-b": 1}, 3.0,
-              what="one spike alert per seller")
+        wait_until(
+            lambda: (x := snaps.poll().latest.get("seller-a")) and x["payment_failures_30m"] == 16,
+            10,
+            what="the second burst counted",
+        )
+        stays(
+            lambda: {k: len(v) for k, v in spikes(alerts).items()} == {"seller-a": 1, "seller-b": 1},
+            3.0,
+            what="one spike alert per seller",
+        )
         assert len({a["alert_id"] for v in spikes(alerts).values() for a in v}) == 2
     finally:
         snaps.close()

@@ -84,11 +84,16 @@ def test_up_runs_the_whole_product_with_simulated_traffic_and_stops_clean(tmp_pa
         from clickhouse.query import REPORTS
 
         for report in REPORTS:
+
             def rows(report=report):
                 body = get(f"{up.api}/v1/sellers/{SELLER}/reports/{report}?tz=Europe/Berlin", token)
                 if report == "funnel":
-                    return all(r["sessions"] > 0 for r in body["rows"] if r["step"] in ("visit", "checkout", "purchase")) and body["rows"]
+                    return (
+                        all(r["sessions"] > 0 for r in body["rows"] if r["step"] in ("visit", "checkout", "purchase"))
+                        and body["rows"]
+                    )
                 return body["rows"]
+
             wait_until(rows, 60, interval=2, what=f"report {report}")
 
         # The alert feed: failures with the customer's contact details, and the burst's spike alert
@@ -96,6 +101,7 @@ def test_up_runs_the_whole_product_with_simulated_traffic_and_stops_clean(tmp_pa
             items = get(f"{up.api}/v1/sellers/{SELLER}/payment-errors?limit=500", token)["items"]
             kinds = {i["kind"] for i in items}
             return {"payment_failed", "error_spike"} <= kinds and items
+
         items = wait_until(alerts, 90, interval=2, what="payment failures and an error-spike alert")
         failed = next(i for i in items if i["kind"] == "payment_failed")
         assert failed["customer"]["email"].endswith("@example.com") and failed["order"]["order_id"]
@@ -122,8 +128,14 @@ def test_up_runs_the_whole_product_with_simulated_traffic_and_stops_clean(tmp_pa
 @pytest.mark.timeout(300)
 def test_a_child_that_dies_is_reported_restarted_and_everything_stops_on_sigterm(tmp_path, kafka):
     tag = f"t{os.getpid()}{int(time.time())}"
-    up = Up(tmp_path / "data", ["--no-simulate", "--kafka", kafka], LIVEMETRICS_TOPIC_PREFIX=f"{tag}.",
-            LIVEMETRICS_APP_ID=f"lm-{tag}", LIVEMETRICS_SINK_GROUP=f"sink-{tag}", LIVEMETRICS_STORE="memory://")
+    up = Up(
+        tmp_path / "data",
+        ["--no-simulate", "--kafka", kafka],
+        LIVEMETRICS_TOPIC_PREFIX=f"{tag}.",
+        LIVEMETRICS_APP_ID=f"lm-{tag}",
+        LIVEMETRICS_SINK_GROUP=f"sink-{tag}",
+        LIVEMETRICS_STORE="memory://",
+    )
     try:
         up.wait_up()
         gateway = up.child("gateway")
@@ -131,8 +143,13 @@ def test_a_child_that_dies_is_reported_restarted_and_everything_stops_on_sigterm
         assert {p.cmdline()[-1] for p in others} == {"worker", "api"}
         gateway.kill()
         # reported with the reason and its log, then restarted: the gateway answers again
-        wait_until(lambda: "gateway restarted" in up.text(), 60, interval=0.3, what="gateway restarted",
-                   alive=lambda: up.proc.poll() is None)
+        wait_until(
+            lambda: "gateway restarted" in up.text(),
+            60,
+            interval=0.3,
+            what="gateway restarted",
+            alive=lambda: up.proc.poll() is None,
+        )
         text = up.text()
         assert "gateway killed by SIGKILL; last lines of" in text and "gateway.log" in text
         key = up.sellers()[SELLER]["browser_key"]

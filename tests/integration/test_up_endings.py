@@ -20,8 +20,14 @@ pytestmark = pytest.mark.integration
 # make test runs the endings of the issue (a closed terminal, a broken pipe, SIGKILL of `up`); Ctrl-C, SIGTERM
 # and a reader simply gone take the same paths (signal handler, output watch) and run in make test-long.
 _LONG = pytest.mark.long
-ENDINGS = [pytest.param("SIGINT", marks=_LONG), pytest.param("SIGTERM", marks=_LONG), "SIGHUP",
-           "broken-pipe-then-ctrl-c", pytest.param("output-closed", marks=_LONG), "SIGKILL"]
+ENDINGS = [
+    pytest.param("SIGINT", marks=_LONG),
+    pytest.param("SIGTERM", marks=_LONG),
+    "SIGHUP",
+    "broken-pipe-then-ctrl-c",
+    pytest.param("output-closed", marks=_LONG),
+    "SIGKILL",
+]
 
 
 def _wait_banner_on_pipe(up: Up, timeout: float = 240) -> None:

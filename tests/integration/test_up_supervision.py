@@ -52,8 +52,13 @@ def _kill_and_wait_restart(up: Up, name: str, timeout: float = 120) -> psutil.Pr
     others = [p for p in up.descendants() if p.pid != old.pid and p.ppid() == up.proc.pid]
     marks = up.text().count(f"{name} restarted")
     old.kill()
-    wait_until(lambda: up.text().count(f"{name} restarted") > marks, timeout, interval=0.3,
-               what=f"{name} restarted", alive=lambda: up.proc.poll() is None)
+    wait_until(
+        lambda: up.text().count(f"{name} restarted") > marks,
+        timeout,
+        interval=0.3,
+        what=f"{name} restarted",
+        alive=lambda: up.proc.poll() is None,
+    )
     text = up.text()
     assert f"{name} killed by SIGKILL; last lines of" in text, text[-3000:]
     new = up.child(name)
@@ -77,8 +82,12 @@ def test_a_killed_api_is_restarted_and_serves(up):
     _kill_and_wait_restart(up, "api")
     wait_until(lambda: _live_home(up, "acme-home") >= 0, 90, interval=0.5, what="the restarted API's answer")
     # ready once its embedded sink has its partitions again (a rebalance of the sink's group, ~10 s)
-    wait_until(lambda: httpx.get(f"{up.api}/readyz", timeout=10).status_code == 200, 60, interval=0.5,
-               what="the restarted API's /readyz")
+    wait_until(
+        lambda: httpx.get(f"{up.api}/readyz", timeout=10).status_code == 200,
+        60,
+        interval=0.5,
+        what="the restarted API's /readyz",
+    )
 
 
 @pytest.mark.long  # make test-long; make test's chaos test SIGKILLs the broker under `up` too (tests/integration/test_chaos.py)
@@ -92,15 +101,20 @@ def test_a_killed_broker_is_restarted_on_its_data_dir_and_the_stack_serves_again
             return post_page_view(up.gateway, key, "after-broker-restart") == 202
         except httpx.HTTPError:
             return False
+
     wait_until(accepted, 120, interval=1, what="a 202 after the broker restart")
     wait_until(lambda: _live_home(up, "tiny-books") >= 1, 180, interval=1, what="a live count after the broker restart")
 
 
 def _run(up: Up, *args: str, **env: str) -> subprocess.CompletedProcess:
     # Dev mode as up gives its children (this stack has the built-in secrets): the in-use check comes next.
-    return subprocess.run([sys.executable, "-m", "livemetrics.cli", *args],
-                          env={**up.env, "LIVEMETRICS_DEV_MODE": "true", **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "livemetrics.cli", *args],
+        env={**up.env, "LIVEMETRICS_DEV_MODE": "true", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.timeout(300)
@@ -108,14 +122,19 @@ def test_a_second_up_or_api_sink_migrate_gateway_on_what_is_in_use_names_the_hol
     data = str(up.data_dir.resolve())
     r = _run(up, "up", "--no-simulate")
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
-    assert f"the data directory {data} is in use by pid {up.proc.pid} (" in r.stderr and " up --no-simulate)" in r.stderr
+    assert (
+        f"the data directory {data} is in use by pid {up.proc.pid} (" in r.stderr and " up --no-simulate)" in r.stderr
+    )
 
     api = up.child("api")
     for cmd in (["api"], ["sink"], ["migrate"]):
         r = _run(up, *cmd, LIVEMETRICS_API_PORT=str(_free()))  # another port: the directory is what is taken
         assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
-        assert f"livemetrics {cmd[0]}: the ClickHouse data directory {data}/clickhouse is in use by pid {api.pid} (" \
-            in r.stderr and "livemetrics.cli api)" in r.stderr, r.stderr
+        assert (
+            f"livemetrics {cmd[0]}: the ClickHouse data directory {data}/clickhouse is in use by pid {api.pid} ("
+            in r.stderr
+            and "livemetrics.cli api)" in r.stderr
+        ), r.stderr
 
     gw = up.child("gateway")
     r = _run(up, "gateway")
@@ -140,8 +159,14 @@ def _free() -> int:
 @pytest.mark.timeout(300)
 def test_a_child_that_keeps_dying_makes_up_stop_everything_and_say_why(tmp_path, kafka):
     tag = f"t{os.getpid()}{int(time.time())}"
-    u = Up(tmp_path / "data", ["--no-simulate", "--kafka", kafka], LIVEMETRICS_TOPIC_PREFIX=f"{tag}.",
-           LIVEMETRICS_APP_ID=f"lm-{tag}", LIVEMETRICS_SINK_GROUP=f"sink-{tag}", LIVEMETRICS_STORE="memory://")
+    u = Up(
+        tmp_path / "data",
+        ["--no-simulate", "--kafka", kafka],
+        LIVEMETRICS_TOPIC_PREFIX=f"{tag}.",
+        LIVEMETRICS_APP_ID=f"lm-{tag}",
+        LIVEMETRICS_SINK_GROUP=f"sink-{tag}",
+        LIVEMETRICS_STORE="memory://",
+    )
     taken = socket.socket()
     try:
         u.wait_up()

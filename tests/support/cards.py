@@ -14,11 +14,28 @@ from livemetrics.card_numbers import ISSUERS, luhn_ok
 
 # Published test numbers of the networks (Stripe, Adyen, PayPal docs): found whatever the IIN table says.
 KNOWN_TEST_CARDS = (
-    "4242424242424242", "4000056655665556", "4111111111111111", "4012888888881881", "4222222222222",
-    "5555555555554444", "2223003122003222", "5200828282828210", "5105105105105100", "378282246310005",
-    "371449635398431", "6011111111111117", "6011000990139424", "3056930009020004", "36227206271667",
-    "3566002020360505", "6200000000000005", "6759649826438453", "6771798021000008", "2200000000000004",
-    "6062828888666688", "4111111111111111110",
+    "4242424242424242",
+    "4000056655665556",
+    "4111111111111111",
+    "4012888888881881",
+    "4222222222222",
+    "5555555555554444",
+    "2223003122003222",
+    "5200828282828210",
+    "5105105105105100",
+    "378282246310005",
+    "371449635398431",
+    "6011111111111117",
+    "6011000990139424",
+    "3056930009020004",
+    "36227206271667",
+    "3566002020360505",
+    "6200000000000005",
+    "6759649826438453",
+    "6771798021000008",
+    "2200000000000004",
+    "6062828888666688",
+    "4111111111111111110",
 )
 
 
@@ -41,7 +58,7 @@ def grouped(digits: str, sep: str, sizes: tuple[int, ...] | None = None) -> str:
     out, i = [], 0
     for size in sizes:
         if i < len(digits):
-            out.append(digits[i:i + size])
+            out.append(digits[i : i + size])
             i += size
     return sep.join(out)
 
@@ -63,7 +80,7 @@ def number_text(digits: str, kind: str, draw) -> str:
         return digits + "." + draw(st.sampled_from(["0", "00", "5", "999"]))
     if kind == "exponent":
         shift = draw(st.integers(0, len(digits) - 1))
-        mantissa = digits[:len(digits) - shift] + ("." + digits[len(digits) - shift:] if shift else "")
+        mantissa = digits[: len(digits) - shift] + ("." + digits[len(digits) - shift :] if shift else "")
         return mantissa + draw(st.sampled_from(["e", "E", "e+"])) + str(shift) if shift else mantissa + "e0"
     return draw(st.sampled_from(["+", "-"])) + digits
 
@@ -112,8 +129,14 @@ def hex_ids(length: int):
 
 
 ID_KINDS = {
-    "hex16": hex_ids(16), "hex20": hex_ids(20), "hex24": hex_ids(24), "hex32": hex_ids(32), "hex40": hex_ids(40),
-    "uuid": st.uuids().map(str), "UUID": st.uuids().map(lambda u: str(u).upper()), "uuid-hex": st.uuids().map(lambda u: u.hex),
+    "hex16": hex_ids(16),
+    "hex20": hex_ids(20),
+    "hex24": hex_ids(24),
+    "hex32": hex_ids(32),
+    "hex40": hex_ids(40),
+    "uuid": st.uuids().map(str),
+    "UUID": st.uuids().map(lambda u: str(u).upper()),
+    "uuid-hex": st.uuids().map(lambda u: u.hex),
     "base64-16": st.binary(min_size=16, max_size=16).map(lambda b: base64.b64encode(b).decode()),
     "base64url-24": st.binary(min_size=24, max_size=24).map(lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")),
     "sim": st.uuids().map(lambda u: "sim-" + u.hex[:20]),
@@ -124,7 +147,7 @@ ID_KINDS = {
 def random_id(kind: str, rng) -> str:
     """The same kinds for a plain loop (the false-positive figures in docs/ingest.md)."""
     if kind.startswith("hex"):
-        return rng.randbytes(32).hex()[:int(kind[3:])]
+        return rng.randbytes(32).hex()[: int(kind[3:])]
     u = uuid.UUID(int=rng.getrandbits(128))
     if kind == "uuid":
         return str(u)
@@ -142,7 +165,7 @@ def random_id(kind: str, rng) -> str:
         return "ord-" + u.hex[:12]
     if kind.startswith("digits"):
         n = int(kind[6:])
-        return str(rng.randrange(10 ** (n - 1), 10 ** n))
+        return str(rng.randrange(10 ** (n - 1), 10**n))
     raise ValueError(kind)
 
 
@@ -174,4 +197,6 @@ if __name__ == "__main__":
 
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     for kind, (rejected, flagged) in false_positive_rates(count).items():
-        print(f"{kind:14} rejected {rejected:6} of {count} ({rejected / count:.4%})  sent the exact way {flagged / count:.3%}")
+        print(
+            f"{kind:14} rejected {rejected:6} of {count} ({rejected / count:.4%})  sent the exact way {flagged / count:.3%}"
+        )

@@ -73,8 +73,11 @@ class LiveProbe:
 
     def active(self) -> int:
         try:
-            r = httpx.get(f"{self.up.api}/v1/sellers/{self.seller}/live",
-                          headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+            r = httpx.get(
+                f"{self.up.api}/v1/sellers/{self.seller}/live",
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=10,
+            )
         except httpx.HTTPError:
             return -1
         return r.json()["active_sessions"] if r.status_code == 200 else -1
@@ -87,8 +90,13 @@ class LiveProbe:
             wait_until(lambda: _accepted(self.up, self.key, sid, answers), 60, interval=0.5, what="the probe's 202")
         except AssertionError as exc:
             raise AssertionError(f"{exc}: answers {answers[-5:]}") from None
-        wait_until(lambda: self.active() >= self.sessions, timeout, interval=0.2, what=f"live count of {sid}",
-                   alive=lambda: self.up.proc.poll() is None)
+        wait_until(
+            lambda: self.active() >= self.sessions,
+            timeout,
+            interval=0.2,
+            what=f"live count of {sid}",
+            alive=lambda: self.up.proc.poll() is None,
+        )
 
 
 def _accepted(up: Up, key: str, sid: str, answers: list) -> bool:
@@ -109,18 +117,25 @@ def kill_child(up: Up, name: str, fronts, probe: LiveProbe, timeout: float = 180
     old.kill()
     k = Kill(name, old.pid, time.monotonic())
     alive = lambda: up.proc.poll() is None  # noqa: E731
-    wait_until(lambda: up.text().count(f"{name} restarted") > marks, timeout, interval=0.2,
-               what=f"up restarting {name}", alive=alive)
+    wait_until(
+        lambda: up.text().count(f"{name} restarted") > marks,
+        timeout,
+        interval=0.2,
+        what=f"up restarting {name}",
+        alive=alive,
+    )
     if name == "kafka":
         _next_202(up, fronts, acked, timeout, "a 202 after the broker's restart")
     elif name == "worker":
         probe.counted(timeout)
     else:
+
         def ready() -> bool:
             try:
                 return httpx.get(f"{up.api}/readyz", timeout=5).status_code == 200
             except httpx.HTTPError:
                 return False
+
         wait_until(ready, timeout, interval=0.2, what=f"{name} /readyz", alive=alive)
     k.back_s = time.monotonic() - k.killed_at
     return k
@@ -133,8 +148,13 @@ def kill_gateway_worker(up: Up, fronts, timeout: float = 120) -> Kill:
     victim, others = workers[0], {p.pid for p in workers[1:]}
     victim.kill()
     k = Kill("gateway worker", victim.pid, time.monotonic())
-    wait_until(lambda: len({p.pid for p in gateway_workers(up)} - others - {victim.pid}) == 1, timeout, interval=0.1,
-               what="a new gateway worker", alive=lambda: up.proc.poll() is None)
+    wait_until(
+        lambda: len({p.pid for p in gateway_workers(up)} - others - {victim.pid}) == 1,
+        timeout,
+        interval=0.1,
+        what="a new gateway worker",
+        alive=lambda: up.proc.poll() is None,
+    )
     _next_202(up, fronts, _acked(fronts), timeout, "a 202 after the gateway worker's replacement started")
     k.back_s = time.monotonic() - k.killed_at
     return k
@@ -148,8 +168,12 @@ def clickhouse_event_counts(data_dir: Path, sellers: list[str], timeout: float =
     """For these sellers' rows in ClickHouse's events, read by a child process (see above): ``ids``
     (event_id -> rows) and ``same_position`` (Kafka topic/partition/offset stored more than once:
     windows of offsets, so a sink that stored a message twice is told from a retried request)."""
-    out = subprocess.run([sys.executable, "-m", "tests.support.chaos", str(data_dir), *sellers],
-                         capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.support.chaos", str(data_dir), *sellers],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout)
 
@@ -160,13 +184,15 @@ def _print_counts(data_dir: str, sellers: list[str]) -> None:
     s = Settings(data_dir=Path(data_dir))
     shops = ", ".join(f"'{x}'" for x in sellers)
     db, client = s.clickhouse_database, get_client(s)
-    rows = client.query(f"SELECT toString(event_id), count() FROM {db}.events "
-                        f"WHERE seller_id IN ({shops}) GROUP BY event_id").result_rows
+    rows = client.query(
+        f"SELECT toString(event_id), count() FROM {db}.events WHERE seller_id IN ({shops}) GROUP BY event_id"
+    ).result_rows
     twice = client.query(
         f"SELECT kafka_topic, kafka_partition, min(kafka_offset), max(kafka_offset), count() FROM ("
         f"SELECT kafka_topic, kafka_partition, kafka_offset FROM {db}.events WHERE seller_id IN ({shops}) "
         f"GROUP BY kafka_topic, kafka_partition, kafka_offset HAVING count() > 1) "
-        f"GROUP BY kafka_topic, kafka_partition ORDER BY 1, 2").result_rows
+        f"GROUP BY kafka_topic, kafka_partition ORDER BY 1, 2"
+    ).result_rows
     print(json.dumps({"ids": {eid: n for eid, n in rows}, "same_position": [list(r) for r in twice]}))
 
 

@@ -18,13 +18,19 @@ def browser_headers(key: str, **extra: str) -> dict[str, str]:
 
 
 def _base(type_: str, **kw: Any) -> dict[str, Any]:
-    ev = {"event_id": str(uuid.uuid4()), "type": type_, "session_id": kw.pop("session_id", None) or f"sess-{uuid.uuid4().hex[:12]}",
-          "ts": int(time.time() * 1000)}
+    ev = {
+        "event_id": str(uuid.uuid4()),
+        "type": type_,
+        "session_id": kw.pop("session_id", None) or f"sess-{uuid.uuid4().hex[:12]}",
+        "ts": int(time.time() * 1000),
+    }
     ev.update(kw)
     return ev
 
 
-def page_view(page_type: str = "home", category: str | None = None, offer_id: str | None = None, **kw: Any) -> dict[str, Any]:
+def page_view(
+    page_type: str = "home", category: str | None = None, offer_id: str | None = None, **kw: Any
+) -> dict[str, Any]:
     page: dict[str, Any] = {"type": page_type, "path": f"/{page_type}"}
     if category:
         page["category"] = category
@@ -43,7 +49,10 @@ def customer(**kw: Any) -> dict[str, Any]:
 
 
 def checkout_started(**kw: Any) -> dict[str, Any]:
-    kw.setdefault("checkout", {"items": [{"sku": "SKU-1", "name": "Lamp", "qty": 2, "unit_price": 19.5}], "total": 39.0, "currency": "EUR"})
+    kw.setdefault(
+        "checkout",
+        {"items": [{"sku": "SKU-1", "name": "Lamp", "qty": 2, "unit_price": 19.5}], "total": 39.0, "currency": "EUR"},
+    )
     kw.setdefault("customer", customer())
     return _base("checkout_started", **kw)
 
@@ -51,7 +60,9 @@ def checkout_started(**kw: Any) -> dict[str, Any]:
 def payment(type_: str = "payment_started", **kw: Any) -> dict[str, Any]:
     pay = {"method": "card", "amount": 39.0, "currency": "EUR", "order_id": f"ord-{uuid.uuid4().hex[:8]}"}
     if type_ == "payment_failed":
-        pay.update(error_code="card_declined", error_message="Insufficient funds", details={"gateway": "psp-x", "attempt": 1})
+        pay.update(
+            error_code="card_declined", error_message="Insufficient funds", details={"gateway": "psp-x", "attempt": 1}
+        )
     pay.update(kw.pop("payment_overrides", {}))
     kw.setdefault("payment", pay)
     kw.setdefault("customer", customer())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
 
@@ -55,23 +55,44 @@ def pages(draw) -> dict:
 
 @st.composite
 def items(draw) -> list:
-    return [{"sku": draw(SLUG), "name": draw(TEXT), "qty": draw(st.integers(1, 5)), "unit_price": _money(draw(MONEY))}
-            for _ in range(draw(st.integers(1, 3)))]
+    return [
+        {"sku": draw(SLUG), "name": draw(TEXT), "qty": draw(st.integers(1, 5)), "unit_price": _money(draw(MONEY))}
+        for _ in range(draw(st.integers(1, 3)))
+    ]
 
 
 @st.composite
 def valid_events(draw, seller: str) -> dict:
-    t = draw(st.sampled_from(["page_view", "page_view", "heartbeat", "checkout_started", "payment_started",
-                              "payment_succeeded", "payment_failed"]))
-    ev: dict = {"event_id": str(draw(st.uuids())), "type": t, "session_id": draw(st.sampled_from(SESSIONS)),
-                "ts": draw(timestamps())}
+    t = draw(
+        st.sampled_from(
+            [
+                "page_view",
+                "page_view",
+                "heartbeat",
+                "checkout_started",
+                "payment_started",
+                "payment_succeeded",
+                "payment_failed",
+            ]
+        )
+    )
+    ev: dict = {
+        "event_id": str(draw(st.uuids())),
+        "type": t,
+        "session_id": draw(st.sampled_from(SESSIONS)),
+        "ts": draw(timestamps()),
+    }
     if t == "page_view" or (t == "heartbeat" and draw(st.booleans())):
         ev["page"] = draw(pages())
     if t == "checkout_started":
         ev["checkout"] = {"items": draw(items()), "total": _money(draw(MONEY)), "currency": "EUR"}
     if t.startswith("payment_"):
-        pay = {"method": draw(st.sampled_from(["card", "paypal", "bank_transfer"])), "amount": _money(draw(MONEY)),
-               "currency": draw(st.sampled_from(["EUR", "USD", "GBP"])), "order_id": "ord-" + draw(SLUG)}
+        pay = {
+            "method": draw(st.sampled_from(["card", "paypal", "bank_transfer"])),
+            "amount": _money(draw(MONEY)),
+            "currency": draw(st.sampled_from(["EUR", "USD", "GBP"])),
+            "order_id": "ord-" + draw(SLUG),
+        }
         if t == "payment_failed":
             pay.update(error_code=draw(SLUG), error_message=draw(TEXT), details={"gateway": draw(SLUG)})
         ev["payment"] = pay
@@ -91,6 +112,7 @@ def _set(path: list, value):
             node = node[key]
         node[path[-1]] = value
         return ev
+
     return apply
 
 
@@ -116,7 +138,7 @@ MUTATIONS = {
     "ts a boolean": _set(["ts"], True),
     "ts 3 days ahead": lambda ev: _set(["ts"], int(time.time() * 1000) + 3 * _DAYS)(ev),
     "ts 3 days back": lambda ev: _set(["ts"], int(time.time() * 1000) - 3 * _DAYS)(ev),
-    "ts without zone": _set(["ts"], datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")),
+    "ts without zone": _set(["ts"], datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")),
     "unknown field": _set(["foo"], 1),
     "another seller": _set(["seller_id"], "someone-else"),
     "customer on a page event": _when(_LIVE_ONLY, _set(["customer"], {"email": "ada@example.com"})),
@@ -151,8 +173,12 @@ def _nest(depth: int) -> dict:
 
 
 HOSTILE_VALUES = st.one_of(
-    st.integers(min_value=-(10**40), max_value=10**40), st.floats(allow_nan=False, allow_infinity=False), st.sampled_from([1e308, -0.0, 5e-324]),
-    st.text(max_size=60), st.builds(_nest, st.integers(1, 80)), st.lists(st.integers(), max_size=30),
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([1e308, -0.0, 5e-324]),
+    st.text(max_size=60),
+    st.builds(_nest, st.integers(1, 80)),
+    st.lists(st.integers(), max_size=30),
     st.sampled_from(["\u202eevil", "\U0001f600" * 50, "a\u0000b", "\udbff\udfff", "é" * 3000, "x" * 40_000]),
 )
 
@@ -161,7 +187,9 @@ HOSTILE_VALUES = st.one_of(
 def hostile_events(draw, seller: str) -> tuple[object, str | None]:
     kind = draw(st.sampled_from(["details value", "title", "not an object", "card anywhere"]))
     if kind == "not an object":
-        return draw(st.one_of(st.none(), st.integers(), st.text(max_size=20), st.lists(st.integers(), max_size=3))), REJECT
+        return draw(
+            st.one_of(st.none(), st.integers(), st.text(max_size=20), st.lists(st.integers(), max_size=3))
+        ), REJECT
     ev = draw(valid_events(seller))
     if kind == "card anywhere":
         card = draw(st.sampled_from(CARDS))
@@ -175,16 +203,30 @@ def hostile_events(draw, seller: str) -> tuple[object, str | None]:
                 for part in ("checkout", "payment", "customer"):
                     ev.pop(part, None)
         else:
-            ev["type"], ev["payment"] = "payment_failed", {
-                "method": "card", "amount": "1.00", "currency": "EUR", "order_id": "o-1", "error_code": "declined",
-                "details": {card: 1} if spot == "key" else {"pan": int(card.replace(" ", "").replace("-", ""))}}
+            ev["type"], ev["payment"] = (
+                "payment_failed",
+                {
+                    "method": "card",
+                    "amount": "1.00",
+                    "currency": "EUR",
+                    "order_id": "o-1",
+                    "error_code": "declined",
+                    "details": {card: 1} if spot == "key" else {"pan": int(card.replace(" ", "").replace("-", ""))},
+                },
+            )
             ev.pop("checkout", None)
         return ev, REJECT
     if kind == "details value":
         ev["type"] = "payment_failed"
         ev.pop("checkout", None)
-        ev["payment"] = {"method": "card", "amount": 0, "currency": "EUR", "order_id": "o-2", "error_code": "x",
-                         "details": {"v": draw(HOSTILE_VALUES)}}
+        ev["payment"] = {
+            "method": "card",
+            "amount": 0,
+            "currency": "EUR",
+            "order_id": "o-2",
+            "error_code": "x",
+            "details": {"v": draw(HOSTILE_VALUES)},
+        }
         return ev, None
     ev["type"], ev["page"] = "page_view", {"type": "home", "title": draw(HOSTILE_VALUES)}
     for part in ("checkout", "payment", "customer"):
@@ -226,11 +268,26 @@ def bodies(draw, seller: str) -> tuple[bytes, list[tuple[object, str | None]]]:
 
 
 BROKEN_BODIES = [
-    b"", b"   ", b"{", b"[]", b"null", b"42", b'"x"', b'{"events": []}', b'{"events": 5}', b'{"events": null, "x": 1}',
-    b"\xef\xbb\xbf{}", b'{"event_id": "\xff\xfe"}', b"[" * 5000 + b"]" * 5000, b'{"events": [' + b"[" * 5000 + b"]" * 5000 + b"]}",
-    b'{"a": 1e999999}', b'{"events": [' + b",".join([b"{}"] * 501) + b"]}", b'{"x": "' + b"a" * (1024 * 1024) + b'"}',
+    b"",
+    b"   ",
+    b"{",
+    b"[]",
+    b"null",
+    b"42",
+    b'"x"',
+    b'{"events": []}',
+    b'{"events": 5}',
+    b'{"events": null, "x": 1}',
+    b"\xef\xbb\xbf{}",
+    b'{"event_id": "\xff\xfe"}',
+    b"[" * 5000 + b"]" * 5000,
+    b'{"events": [' + b"[" * 5000 + b"]" * 5000 + b"]}",
+    b'{"a": 1e999999}',
+    b'{"events": [' + b",".join([b"{}"] * 501) + b"]}",
+    b'{"x": "' + b"a" * (1024 * 1024) + b'"}',
     '{"ts": "\u00e9"}'.encode("utf-16"),
     # A lone surrogate escape: msgspec refuses the body as a whole (it is not text), so it is a body case.
     b'{"events": [{"type": "page_view", "title": "\\ud800"}]}',
-    b'{"events": [{"type": "page_view", "n": NaN}]}', b'{"events": [{"type": "page_view", "n": -Infinity}]}',
+    b'{"events": [{"type": "page_view", "n": NaN}]}',
+    b'{"events": [{"type": "page_view", "n": -Infinity}]}',
 ]

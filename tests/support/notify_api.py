@@ -18,10 +18,16 @@ FAST_RETRIES = dict(notify_timeout_s=2.0, notify_backoff_s=0.2, notify_backoff_m
 
 
 def alert(seller: str, alert_id: str) -> dict:
-    return {"kind": "payment_failed", "alert_id": alert_id, "seller_id": seller, "session_id": "s-1",
-            "at": int(time.time() * 1000), "customer": {"email": "ada@example.com", "name": "Ada Lovelace"},
-            "order": {"order_id": "o-1", "amount": "12.50", "currency": "EUR"},
-            "payment": {"method": "card", "error_code": "card_declined"}}
+    return {
+        "kind": "payment_failed",
+        "alert_id": alert_id,
+        "seller_id": seller,
+        "session_id": "s-1",
+        "at": int(time.time() * 1000),
+        "customer": {"email": "ada@example.com", "name": "Ada Lovelace"},
+        "order": {"order_id": "o-1", "amount": "12.50", "currency": "EUR"},
+        "payment": {"method": "card", "error_code": "card_declined"},
+    }
 
 
 class Api:
@@ -29,8 +35,9 @@ class Api:
         self.settings, self.tokens = settings, tokens
         self.registry = KeyRegistry(settings).start()
         self.start()
-        wait_until(lambda: all(self.registry.authenticate(t, ("token",)) for t in tokens.values()), 15,
-                   what="tokens loaded")
+        wait_until(
+            lambda: all(self.registry.authenticate(t, ("token",)) for t in tokens.values()), 15, what="tokens loaded"
+        )
 
     def start(self) -> None:
         self.app = create_api(self.settings, self.registry, run_sink=False)
@@ -42,8 +49,13 @@ class Api:
         self.server.stop()
 
     def call(self, method: str, seller: str, path: str, token: str | None = None, **kw) -> httpx.Response:
-        return httpx.request(method, f"{self.server.url}/v1/sellers/{seller}/notifications{path}", timeout=15,
-                             headers={"Authorization": f"Bearer {token or self.tokens[seller]}"}, **kw)
+        return httpx.request(
+            method,
+            f"{self.server.url}/v1/sellers/{seller}/notifications{path}",
+            timeout=15,
+            headers={"Authorization": f"Bearer {token or self.tokens[seller]}"},
+            **kw,
+        )
 
     def deliveries(self, seller: str, **params) -> list[dict]:
         r = self.call("GET", seller, "/deliveries", params=params)

@@ -12,8 +12,10 @@ def schema_before(settings, version: int) -> None:
     tests use to fill the old database, writes through the event_key_batches table."""
     c, db = get_client(settings), settings.clickhouse_database
     c.command(f"CREATE DATABASE IF NOT EXISTS {db}")
-    c.command(f"CREATE TABLE {db}.schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) "
-              "ENGINE = MergeTree ORDER BY version")
+    c.command(
+        f"CREATE TABLE {db}.schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) "
+        "ENGINE = MergeTree ORDER BY version"
+    )
     for v, name, sql in migration_files():
         if v < version or (version < 7 and name in ("event_dedup", "event_key_batches")):
             for stmt in statements(sql, settings):

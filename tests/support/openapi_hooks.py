@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import schemathesis
 
@@ -34,7 +34,7 @@ REPORT_MAX_DAYS = 400  # the setting's default (the test's API runs with it)
 def _now_like(ts):
     ms = int(time.time() * 1000)
     if isinstance(ts, str):
-        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
     return ms
 
 
@@ -88,7 +88,7 @@ def _fix_case(case) -> None:
 
 def _instant(v: str) -> datetime:
     d = datetime.fromisoformat(v.replace("Z", "+00:00").replace("z", "+00:00"))
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    return d if d.tzinfo else d.replace(tzinfo=UTC)
 
 
 def _order_range(case) -> None:
@@ -99,7 +99,7 @@ def _order_range(case) -> None:
     if not isinstance(query.get("from"), str) or not query["from"]:  # "" is the default, as for the API
         return
     to = query.get("to")
-    end = _instant(to) if isinstance(to, str) and to else datetime.now(timezone.utc)
+    end = _instant(to) if isinstance(to, str) and to else datetime.now(UTC)
     start = _instant(query["from"])
     if start >= end or ("/reports/" in case.path and end - start > timedelta(days=REPORT_MAX_DAYS)):
         query["from"] = (end - timedelta(days=7)).isoformat()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -43,8 +43,19 @@ def generate(seed: int, sellers: tuple[str, ...], start: datetime, days: int, se
 
             def ev(type_: str, **kw) -> None:
                 nonlocal t
-                out.append(Event(event_id=str(uuid.UUID(int=rnd.getrandbits(128))), type=type_, seller_id=seller,
-                                 session_id=sid, ts=t, received_at=t + 5, is_bot=bot, browser="Chrome", **kw))
+                out.append(
+                    Event(
+                        event_id=str(uuid.UUID(int=rnd.getrandbits(128))),
+                        type=type_,
+                        seller_id=seller,
+                        session_id=sid,
+                        ts=t,
+                        received_at=t + 5,
+                        is_bot=bot,
+                        browser="Chrome",
+                        **kw,
+                    )
+                )
                 t += rnd.randrange(5_000, 900_000)  # sessions may cross hour and day boundaries
 
             ev("page_view", page=Page(type="home", path="/"))
@@ -63,8 +74,11 @@ def generate(seed: int, sellers: tuple[str, ...], start: datetime, days: int, se
             cust = Customer(email=f"{sid}@example.com", phone="+49 30 1234567", name="Ada")
             cur = rnd.choice(("EUR", "USD"))
             total = Decimal(f"{rnd.uniform(5, 500):.2f}")  # as the gateway decodes "123.45": exact
-            ev("checkout_started", checkout=Checkout(items=[Item(sku="s", name="n", qty=1, unit_price=total)], total=total,
-                                                   currency=cur), customer=cust)
+            ev(
+                "checkout_started",
+                checkout=Checkout(items=[Item(sku="s", name="n", qty=1, unit_price=total)], total=total, currency=cur),
+                customer=cust,
+            )
             if rnd.random() < 0.3:
                 continue
             method = rnd.choice(METHODS)
@@ -72,7 +86,11 @@ def generate(seed: int, sellers: tuple[str, ...], start: datetime, days: int, se
             ev("payment_started", payment=Payment(**pay), customer=cust)
             for _ in range(rnd.randrange(0, 3)):
                 code, msg = rnd.choice(ERRORS)
-                ev("payment_failed", payment=Payment(**pay, error_code=code, error_message=msg, details={"n": 1}), customer=cust)
+                ev(
+                    "payment_failed",
+                    payment=Payment(**pay, error_code=code, error_message=msg, details={"n": 1}),
+                    customer=cust,
+                )
             if rnd.random() < 0.6:
                 ev("payment_succeeded", payment=Payment(**pay), customer=cust)
     return out
@@ -105,19 +123,37 @@ def late_events(seed: int, events: list[Event], sessions: int) -> list[Event]:
             first, last = min(e.ts for e in es), max(e.ts for e in es)
 
             def ev(type_: str, ts: int, **kw) -> None:
-                out.append(Event(event_id=str(uuid.UUID(int=rnd.getrandbits(128))), type=type_, seller_id=seller,
-                                 session_id=key[1], ts=ts, received_at=ts + 5, browser="Chrome", backfill=True, **kw))
+                out.append(
+                    Event(
+                        event_id=str(uuid.UUID(int=rnd.getrandbits(128))),
+                        type=type_,
+                        seller_id=seller,
+                        session_id=key[1],
+                        ts=ts,
+                        received_at=ts + 5,
+                        browser="Chrome",
+                        backfill=True,
+                        **kw,
+                    )
+                )
 
             ev("page_view", first - 2 * 3_600_000, page=Page(type="category", category=rnd.choice(CATEGORIES)))
             ev("page_view", last + 1000, page=Page(type="offer", offer_id=rnd.choice(OFFERS)))
             if not any(e.type == "checkout_started" for e in es):
-                ev("checkout_started", last + 2000, checkout=Checkout(
-                    items=[Item(sku="s", name="n", qty=1, unit_price=Decimal("10.00"))], total=Decimal("10.00"), currency="EUR"))
+                ev(
+                    "checkout_started",
+                    last + 2000,
+                    checkout=Checkout(
+                        items=[Item(sku="s", name="n", qty=1, unit_price=Decimal("10.00"))],
+                        total=Decimal("10.00"),
+                        currency="EUR",
+                    ),
+                )
     return out
 
 
 def _hour(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms // 3_600_000 * 3600, timezone.utc)
+    return datetime.fromtimestamp(ms // 3_600_000 * 3600, UTC)
 
 
 def _in(h: datetime, start: datetime, end: datetime) -> bool:
@@ -129,7 +165,9 @@ def reports(events: list[Event], seller: str, start: datetime, end: datetime, tz
     evs = [e for e in events if e.seller_id == seller and not e.is_bot]
     in_range = [e for e in evs if _in(_hour(e.ts), start, end)]
     # hourly
-    cells: dict[tuple[int, int], dict] = defaultdict(lambda: {"page_views": 0, "sessions": set(), "checkouts": 0, "purchases": 0})
+    cells: dict[tuple[int, int], dict] = defaultdict(
+        lambda: {"page_views": 0, "sessions": set(), "checkouts": 0, "purchases": 0}
+    )
     for e in in_range:
         local = _hour(e.ts).astimezone(z)
         c = cells[(local.isoweekday(), local.hour)]
@@ -138,8 +176,17 @@ def reports(events: list[Event], seller: str, start: datetime, end: datetime, tz
             c["sessions"].add(e.session_id)
         c["checkouts"] += e.type == "checkout_started"
         c["purchases"] += e.type == "payment_succeeded"
-    hourly = [{"weekday": w, "hour": h, "page_views": c["page_views"], "sessions": len(c["sessions"]),
-               "checkouts": c["checkouts"], "purchases": c["purchases"]} for (w, h), c in sorted(cells.items())]
+    hourly = [
+        {
+            "weekday": w,
+            "hour": h,
+            "page_views": c["page_views"],
+            "sessions": len(c["sessions"]),
+            "checkouts": c["checkouts"],
+            "purchases": c["purchases"],
+        }
+        for (w, h), c in sorted(cells.items())
+    ]
     # sessions that started in the range
     by_session: dict[str, list[Event]] = defaultdict(list)
     for e in evs:
@@ -166,14 +213,26 @@ def reports(events: list[Event], seller: str, start: datetime, end: datetime, tz
             for item in seen:
                 sessions[item] += 1
                 checkout[item] += furthest(es) >= 2
-        return sorted(({attr: k, "views": views.get(k, 0), "sessions": n, "checkout_sessions": checkout[k],
-                        "conversion": round(checkout[k] / n, 4)} for k, n in sessions.items()),
-                      key=lambda r: (-r["views"], -r["sessions"], r[attr]))
+        return sorted(
+            (
+                {
+                    attr: k,
+                    "views": views.get(k, 0),
+                    "sessions": n,
+                    "checkout_sessions": checkout[k],
+                    "conversion": round(checkout[k] / n, 4),
+                }
+                for k, n in sessions.items()
+            ),
+            key=lambda r: (-r["views"], -r["sessions"], r[attr]),
+        )
 
     f = Counter(furthest(es) for es in started.values())
     reached = [sum(n for k, n in f.items() if k >= i) for i in range(5)]
-    funnel = [{"step": step, "sessions": reached[i],
-               "abandoned": f.get(i, 0) if i < 4 else 0} for i, step in enumerate(("visit", "product", "checkout", "payment", "purchase"))]
+    funnel = [
+        {"step": step, "sessions": reached[i], "abandoned": f.get(i, 0) if i < 4 else 0}
+        for i, step in enumerate(("visit", "product", "checkout", "payment", "purchase"))
+    ]
     # payments
     pm: dict[str, dict] = defaultdict(lambda: {"started": 0, "succeeded": 0, "failed": 0, "revenue": Counter()})
     trends: Counter = Counter()
@@ -188,8 +247,16 @@ def reports(events: list[Event], seller: str, start: datetime, end: datetime, tz
         if e.type == "payment_failed":
             trends[(_hour(e.ts).astimezone(z).date().isoformat(), e.payment.error_code)] += 1
             causes[e.payment.error_code] += 1
-    methods = [{"method": k, "started": v["started"], "succeeded": v["succeeded"], "failed": v["failed"],
-                "revenue": {c: money_text(a) for c, a in v["revenue"].items()}} for k, v in pm.items()]
+    methods = [
+        {
+            "method": k,
+            "started": v["started"],
+            "succeeded": v["succeeded"],
+            "failed": v["failed"],
+            "revenue": {c: money_text(a) for c, a in v["revenue"].items()},
+        }
+        for k, v in pm.items()
+    ]
     methods.sort(key=lambda r: (-(r["succeeded"] + r["failed"]), r["method"]))
     return {
         "hourly": {"rows": hourly},
@@ -197,8 +264,14 @@ def reports(events: list[Event], seller: str, start: datetime, end: datetime, tz
         "offers": {"rows": popular("offer_id", "offer")},
         "funnel": {"rows": funnel},
         "payment-methods": {"rows": methods},
-        "error-trends": {"rows": sorted(({"day": d, "error_code": c, "failures": n} for (d, c), n in trends.items()),
-                                        key=lambda r: (r["day"], -r["failures"], r["error_code"])),
-                         "top_causes": sorted(({"error_code": c, "failures": n} for c, n in causes.items()),
-                                              key=lambda r: (-r["failures"], r["error_code"]))},
+        "error-trends": {
+            "rows": sorted(
+                ({"day": d, "error_code": c, "failures": n} for (d, c), n in trends.items()),
+                key=lambda r: (r["day"], -r["failures"], r["error_code"]),
+            ),
+            "top_causes": sorted(
+                ({"error_code": c, "failures": n} for c, n in causes.items()),
+                key=lambda r: (-r["failures"], r["error_code"]),
+            ),
+        },
     }

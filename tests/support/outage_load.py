@@ -14,8 +14,15 @@ import httpx
 from tests.support import factories as f
 
 # A journey: page views, then maybe checkout and payment; a session ends purchased or not at all.
-PAGES = [("home", None, None), ("category", "lamps", None), ("category", "rugs", None), ("offer", None, "o-1"),
-         ("offer", None, "o-2"), ("product", None, None), ("cart", None, None)]
+PAGES = [
+    ("home", None, None),
+    ("category", "lamps", None),
+    ("category", "rugs", None),
+    ("offer", None, "o-1"),
+    ("offer", None, "o-2"),
+    ("product", None, None),
+    ("cart", None, None),
+]
 
 
 class Session:
@@ -44,8 +51,19 @@ class Storefront(threading.Thread):
     ``pause`` seconds until stopped; a refused batch is posted again until 202 or the deadline.
     ``hold()`` / ``go()`` pause and resume it between batches (sessions go on across the pauses)."""
 
-    def __init__(self, url: str, key: str, seller: str, sessions: int, seed: int, batch: int = 20, pause: float = 0.02,
-                 deadline_s: float = 600, held: bool = False, origin: str = f.SHOP_ORIGIN):
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        seller: str,
+        sessions: int,
+        seed: int,
+        batch: int = 20,
+        pause: float = 0.02,
+        deadline_s: float = 600,
+        held: bool = False,
+        origin: str = f.SHOP_ORIGIN,
+    ):
         super().__init__(daemon=True, name=f"storefront-{seller}-{seed}")
         rng = random.Random(seed)
         self.url, self.key, self.seller, self.batch, self.pause = url, key, seller, batch, pause
@@ -82,7 +100,7 @@ class Storefront(threading.Thread):
         n = min(self.batch, len(live))
         start = self._cursor % len(live)
         self._cursor += n
-        return [s.next_event() for s in (live + live)[start:start + n]]
+        return [s.next_event() for s in (live + live)[start : start + n]]
 
     def _post_until_acked(self, client: httpx.Client, events: list[dict]) -> None:
         body = {"events": events}
@@ -150,14 +168,24 @@ def recount(events: list[dict]) -> dict:
                 live["offer"][page["offer_id"]] = live["offer"].get(page["offer_id"], 0) + 1
             else:
                 live[page["type"]] += 1
-    return {"live": live, "active_sessions": len(latest),
-            "purchased_30m": len({e["session_id"] for e in events if e["type"] == "payment_succeeded"}),
-            "payment_failures_30m": len({e["event_id"] for e in events if e["type"] == "payment_failed"})}
+    return {
+        "live": live,
+        "active_sessions": len(latest),
+        "purchased_30m": len({e["session_id"] for e in events if e["type"] == "payment_succeeded"}),
+        "payment_failures_30m": len({e["event_id"] for e in events if e["type"] == "payment_failed"}),
+    }
 
 
 def view(snap: dict) -> dict:
     """The parts of a snapshot ``recount`` gives."""
-    live = {k: v for k, v in snap["live"].items() if k in ("home", "category", "offer", "product", "cart", "other",
-                                                            "checkout", "payment")}
-    return {"live": live, "active_sessions": snap["active_sessions"], "purchased_30m": snap["purchased_30m"],
-            "payment_failures_30m": snap["payment_failures_30m"]}
+    live = {
+        k: v
+        for k, v in snap["live"].items()
+        if k in ("home", "category", "offer", "product", "cart", "other", "checkout", "payment")
+    }
+    return {
+        "live": live,
+        "active_sessions": snap["active_sessions"],
+        "purchased_30m": snap["purchased_30m"],
+        "payment_failures_30m": snap["payment_failures_30m"],
+    }

@@ -10,9 +10,9 @@ import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from livemetrics.kafka_local import LocalKafka
 from livemetrics.settings import Settings
@@ -52,8 +52,12 @@ def docker_answers() -> bool:
 def local_kafka(data_dir: Path) -> Iterator[tuple[str, LocalKafka]]:
     """A broker of our own on free ports; stopped (and its files removed) afterwards."""
     port, cport = free_port(), free_port()
-    s = Settings(data_dir=data_dir, kafka_bootstrap=f"127.0.0.1:{port}", kafka_controller_port=cport,
-                 kafka_heap=os.environ.get("LIVEMETRICS_TEST_KAFKA_HEAP", "768m"))
+    s = Settings(
+        data_dir=data_dir,
+        kafka_bootstrap=f"127.0.0.1:{port}",
+        kafka_controller_port=cport,
+        kafka_heap=os.environ.get("LIVEMETRICS_TEST_KAFKA_HEAP", "768m"),
+    )
     lk = LocalKafka(s)
     lk.start(wait_s=90, quiet=True, die_with_parent=True)  # not left running if the test process is killed
     try:
@@ -68,7 +72,9 @@ def local_cluster(data_dir: Path, brokers: int = 3):
     afterwards. Yields the ``LocalCluster``: ``client_settings()`` has its bootstrap and replication."""
     from livemetrics.kafka_cluster import LocalCluster
 
-    cluster = LocalCluster(Settings(data_dir=data_dir), brokers, ports=[(free_port(), free_port()) for _ in range(brokers)])
+    cluster = LocalCluster(
+        Settings(data_dir=data_dir), brokers, ports=[(free_port(), free_port()) for _ in range(brokers)]
+    )
     cluster.start(wait_s=150, quiet=True, die_with_parent=True)  # not left running if the test process is killed
     try:
         yield cluster

@@ -32,7 +32,7 @@ class Stack:
         from livemetrics.origins import normalize_origin
 
         origin = normalize_origin(self.gateway.url)
-        for browser, token in self.sellers.values():
+        for browser, _token in self.sellers.values():
             if not browser:
                 continue
             key_id = browser.split("_")[2]
@@ -48,8 +48,9 @@ class Stack:
 
     def post(self, key: str, body: dict, origin: str = f.SHOP_ORIGIN) -> httpx.Response:
         """``body`` sent as a page of ``origin`` (one the browser key allows) would send it."""
-        return httpx.post(f"{self.gateway.url}/v1/events", json=body, timeout=15,
-                          headers={**f.browser_headers(key), "Origin": origin})
+        return httpx.post(
+            f"{self.gateway.url}/v1/events", json=body, timeout=15, headers={**f.browser_headers(key), "Origin": origin}
+        )
 
     def live(self, seller: str, token: str) -> dict:
         return get_json(f"{self.api.url}/v1/sellers/{seller}/live", token)
@@ -60,8 +61,13 @@ class Stack:
         self.wait_keys(token)
         assert self.post(browser, f.page_view()).status_code == 202
         try:
-            wait_until(lambda: self.live(seller, token)["live"]["home"] >= 1, 90, interval=0.2,
-                       what="worker start", alive=self.worker.alive)
+            wait_until(
+                lambda: self.live(seller, token)["live"]["home"] >= 1,
+                90,
+                interval=0.2,
+                what="worker start",
+                alive=self.worker.alive,
+            )
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{self.worker.log_tail()}") from None
 
@@ -90,17 +96,31 @@ def module_settings(kafka: str, clickhouse_dsn: str, tmp, **overrides) -> Settin
 
     tag = uuid.uuid4().hex[:10]
     # Real random secrets, dev mode off: processes the tests start pass livemetrics/secrets_check.py as in production.
-    values = dict(data_dir=tmp / "data", kafka_bootstrap=kafka, topic_prefix=f"t{tag}.", app_id=f"lm-{tag}",
-                  ip_hash_secret=secrets.token_urlsafe(32), key_encryption_key=secrets.token_urlsafe(32),
-                  clickhouse_dsn=clickhouse_dsn, clickhouse_database=f"lm_{tag}", store="memory://",
-                  admin_token=f"admin-{tag}-{secrets.token_hex(16)}", sink_group=f"sink-{tag}", partitions=3,
-                  worker_metrics_port=0, sink_ops_port=0,  # tests that scrape them pick a free port
-                  # every test's events come from 127.0.0.1 with a few keys: browser-key limits are tested
-                  # on their own (tests/integration/test_gateway_browser_keys.py)
-                  browser_rate_per_s=1_000_000, client_ip_rate_per_s=0,
-                  # and API requests and WebSockets come from one client with a few tokens: the per-token
-                  # and per-IP limits are tested on their own (tests/integration/test_api_guards.py)
-                  api_rate_per_s=1_000_000, api_rate_burst=1_000_000, ws_max_per_ip=10_000)
+    values = dict(
+        data_dir=tmp / "data",
+        kafka_bootstrap=kafka,
+        topic_prefix=f"t{tag}.",
+        app_id=f"lm-{tag}",
+        ip_hash_secret=secrets.token_urlsafe(32),
+        key_encryption_key=secrets.token_urlsafe(32),
+        clickhouse_dsn=clickhouse_dsn,
+        clickhouse_database=f"lm_{tag}",
+        store="memory://",
+        admin_token=f"admin-{tag}-{secrets.token_hex(16)}",
+        sink_group=f"sink-{tag}",
+        partitions=3,
+        worker_metrics_port=0,
+        sink_ops_port=0,  # tests that scrape them pick a free port
+        # every test's events come from 127.0.0.1 with a few keys: browser-key limits are tested
+        # on their own (tests/integration/test_gateway_browser_keys.py)
+        browser_rate_per_s=1_000_000,
+        client_ip_rate_per_s=0,
+        # and API requests and WebSockets come from one client with a few tokens: the per-token
+        # and per-IP limits are tested on their own (tests/integration/test_api_guards.py)
+        api_rate_per_s=1_000_000,
+        api_rate_burst=1_000_000,
+        ws_max_per_ip=10_000,
+    )
     values.update(overrides)
     s = Settings(**values)
     create_topics(s)

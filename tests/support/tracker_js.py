@@ -19,8 +19,10 @@ def tool(name: str) -> str:
     """The path of ``node``/``npm``; a missing one fails the test (it is part of what make test installs)."""
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} is not installed: the tracker-js tests need Node.js and npm (make tracker-js installs "
-                     "Debian's nodejs and npm)")
+        pytest.fail(
+            f"{name} is not installed: the tracker-js tests need Node.js and npm (make tracker-js installs "
+            "Debian's nodejs and npm)"
+        )
     return path
 
 
@@ -38,8 +40,9 @@ def install() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the other pytest worker waits here, then finds the stamp
         try:
             if not stamp().exists():
-                r = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PACKAGE, capture_output=True,
-                                   text=True, timeout=600)
+                r = subprocess.run(
+                    [npm, "ci", "--no-audit", "--no-fund"], cwd=PACKAGE, capture_output=True, text=True, timeout=600
+                )
                 assert r.returncode == 0, f"npm ci failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
                 stamp().touch()
         finally:

@@ -20,20 +20,23 @@ from tests.support.services import free_port
 
 def up_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMETRICS_")}
-    env.update({
-        "LIVEMETRICS_DATA_DIR": str(data_dir),
-        "LIVEMETRICS_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
-        "LIVEMETRICS_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "LIVEMETRICS_KAFKA_HEAP": "512m",
-        "LIVEMETRICS_GATEWAY_PORT": str(free_port()),
-        "LIVEMETRICS_API_PORT": str(free_port()),
-        "LIVEMETRICS_WORKER_METRICS_PORT": str(free_port()),
-        "LIVEMETRICS_SINK_OPS_PORT": str(free_port()),
-        "PYTHONUNBUFFERED": "1",
-        # the tests' load comes from 127.0.0.1 with a few keys: browser-key limits are tested on their own
-        "LIVEMETRICS_BROWSER_RATE_PER_S": "1000000", "LIVEMETRICS_CLIENT_IP_RATE_PER_S": "0",
-        **extra,
-    })
+    env.update(
+        {
+            "LIVEMETRICS_DATA_DIR": str(data_dir),
+            "LIVEMETRICS_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+            "LIVEMETRICS_KAFKA_CONTROLLER_PORT": str(free_port()),
+            "LIVEMETRICS_KAFKA_HEAP": "512m",
+            "LIVEMETRICS_GATEWAY_PORT": str(free_port()),
+            "LIVEMETRICS_API_PORT": str(free_port()),
+            "LIVEMETRICS_WORKER_METRICS_PORT": str(free_port()),
+            "LIVEMETRICS_SINK_OPS_PORT": str(free_port()),
+            "PYTHONUNBUFFERED": "1",
+            # the tests' load comes from 127.0.0.1 with a few keys: browser-key limits are tested on their own
+            "LIVEMETRICS_BROWSER_RATE_PER_S": "1000000",
+            "LIVEMETRICS_CLIENT_IP_RATE_PER_S": "0",
+            **extra,
+        }
+    )
     return env
 
 
@@ -46,10 +49,14 @@ class Up:
         self.out = data_dir.parent / f"{command}.out"
         self.err = data_dir.parent / f"{command}.err"
         data_dir.mkdir(parents=True, exist_ok=True)
-        streams = (dict(stdout=subprocess.PIPE, stderr=subprocess.STDOUT) if pipe else
-                   dict(stdout=open(self.out, "wb"), stderr=open(self.err, "wb")))
-        self.proc = subprocess.Popen([sys.executable, "-m", "livemetrics.cli", command, *args], env=self.env,
-                                     start_new_session=True, **streams)
+        streams = (
+            dict(stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            if pipe
+            else dict(stdout=open(self.out, "wb"), stderr=open(self.err, "wb"))
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "livemetrics.cli", command, *args], env=self.env, start_new_session=True, **streams
+        )
 
     @property
     def api(self) -> str:
@@ -65,8 +72,13 @@ class Up:
 
     def wait_up(self, timeout: float = 300) -> None:
         try:
-            wait_until(lambda: "livemetrics is up." in self.out.read_text(), timeout, interval=0.5,
-                       what="livemetrics up", alive=lambda: self.proc.poll() is None)
+            wait_until(
+                lambda: "livemetrics is up." in self.out.read_text(),
+                timeout,
+                interval=0.5,
+                what="livemetrics up",
+                alive=lambda: self.proc.poll() is None,
+            )
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{self.text()[-4000:]}") from None
 
@@ -128,6 +140,10 @@ def _running(p: psutil.Process) -> bool:
 def post_page_view(gateway: str, browser_key: str, session_id: str) -> int:
     from tests.support import factories as f
 
-    r = httpx.post(f"{gateway}/v1/events", json=f.page_view(session_id=session_id), timeout=15,
-                   headers={**f.browser_headers(browser_key), "Origin": gateway})  # up's keys: its storefront's origin
+    r = httpx.post(
+        f"{gateway}/v1/events",
+        json=f.page_view(session_id=session_id),
+        timeout=15,
+        headers={**f.browser_headers(browser_key), "Origin": gateway},
+    )  # up's keys: its storefront's origin
     return r.status_code

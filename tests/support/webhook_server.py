@@ -59,7 +59,7 @@ class WebhookServer:
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def start(self) -> "WebhookServer":
+    def start(self) -> WebhookServer:
         self.thread.start()
         return self
 

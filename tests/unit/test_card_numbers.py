@@ -26,10 +26,20 @@ def test_the_attack_of_issue_13_is_rejected_and_never_echoed():
     raw = json.dumps(ev).replace('"PLACEHOLDER"', "4111111111111111.0").encode()
     r = parse_event(raw, 0)
     assert isinstance(r, Rejection) and r.reason == "card_data"
-    assert r.error == "card data is never accepted: a key of `$.payment.details` looks like a card number or security code"
+    assert (
+        r.error == "card data is never accepted: a key of `$.payment.details` looks like a card number or security code"
+    )
     assert "4111111111111111" not in json.dumps(r.raw)
-    for number in ("4111111111111111.0", "4.111111111111111e15", "4111111111111111e0", "-4111111111111111",
-                   "41111111111111110e-1", "0.4111111111111111e16", "4111111111111111.999", "4111111111111111E+0"):
+    for number in (
+        "4111111111111111.0",
+        "4.111111111111111e15",
+        "4111111111111111e0",
+        "-4111111111111111",
+        "41111111111111110e-1",
+        "0.4111111111111111e16",
+        "4111111111111111.999",
+        "4111111111111111E+0",
+    ):
         raw = json.dumps({"pan": "X"}).replace('"X"', number).encode()
         assert walk_finds(raw) and card_bytes.might_hold_card_data(raw), number
         assert redact(scan_decoder.decode(raw)) == {"pan": "[redacted card number]"}
@@ -38,20 +48,53 @@ def test_the_attack_of_issue_13_is_rejected_and_never_echoed():
 def test_known_test_cards_of_every_network_are_card_numbers():
     for digits in cards.KNOWN_TEST_CARDS:
         assert is_card_number(digits), digits
-        for spelling in (digits, cards.grouped(digits, " "), cards.grouped(digits, "-"), f"card {cards.grouped(digits, ' ')} declined",
-                         f"/pay?n={digits}&x=1", f"({digits})", f"{digits}.", "+" + digits, digits + ".00"):
+        for spelling in (
+            digits,
+            cards.grouped(digits, " "),
+            cards.grouped(digits, "-"),
+            f"card {cards.grouped(digits, ' ')} declined",
+            f"/pay?n={digits}&x=1",
+            f"({digits})",
+            f"{digits}.",
+            "+" + digits,
+            digits + ".00",
+        ):
             assert card_in_string(spelling), spelling
 
 
 def test_standing_alone():
     card = "4111111111111111"
-    for text in (f"x{card}", f"{card}x", f"_{card}", f"ab{card}cd", f"7{card}", f"{card}0", f"sim-{card}abcd",
-                 f"0.{card}", f"v1.{card}", f"tel +{card}", f"{card[:8]}{'a' * 4}{card[8:]}",
-                 "4111.1111.1111.1111", "4111  1111  1111  1111", "41111111 11111111", "4111111-1111-1111-1111"):
+    for text in (
+        f"x{card}",
+        f"{card}x",
+        f"_{card}",
+        f"ab{card}cd",
+        f"7{card}",
+        f"{card}0",
+        f"sim-{card}abcd",
+        f"0.{card}",
+        f"v1.{card}",
+        f"tel +{card}",
+        f"{card[:8]}{'a' * 4}{card[8:]}",
+        "4111.1111.1111.1111",
+        "4111  1111  1111  1111",
+        "41111111 11111111",
+        "4111111-1111-1111-1111",
+    ):
         assert not card_in_string(text), text
-    for text in (f"card {card} declined", f"card:{card}", f"{card}-12/27", f"x {card}", f"a.{card}", f"é{card}",
-                 "4111 1111 1111 1111 111x", "ref ab12 4111 1111 1111 1111", "4111-1111 1111-1111", f"[{card}]",
-                 f"000{card}"):  # a whole-number spelling: its value, as for a JSON number
+    for text in (
+        f"card {card} declined",
+        f"card:{card}",
+        f"{card}-12/27",
+        f"x {card}",
+        f"a.{card}",
+        f"é{card}",
+        "4111 1111 1111 1111 111x",
+        "ref ab12 4111 1111 1111 1111",
+        "4111-1111 1111-1111",
+        f"[{card}]",
+        f"000{card}",
+    ):  # a whole-number spelling: its value, as for a JSON number
         assert card_in_string(text), text
 
 
@@ -63,8 +106,18 @@ def test_a_number_is_a_card_only_where_it_could_be_one():
 
 
 # Cards in every spelling, anywhere in an event: the three checks agree (superset chain).
-PLACES = ["path", "title", "details value", "details key", "nested details", "details list", "order_id", "name",
-          "error_message", "session_id"]
+PLACES = [
+    "path",
+    "title",
+    "details value",
+    "details key",
+    "nested details",
+    "details list",
+    "order_id",
+    "name",
+    "error_message",
+    "session_id",
+]
 
 
 @st.composite
@@ -86,9 +139,15 @@ def events_with_a_card(draw) -> tuple[bytes, bool, str]:
     ev["type"] = "payment_failed"
     pay = ev["payment"]
     pay["details"] = draw(st.dictionaries(st.sampled_from(["id", "note", "n"]), st.integers(0, 10**12 - 1), max_size=3))
-    target = {"path": (ev["page"], "path"), "title": (ev["page"], "title"), "details value": (pay["details"], "v"),
-              "order_id": (pay, "order_id"), "name": (ev["customer"], "name"), "error_message": (pay, "error_message"),
-              "session_id": (ev, "session_id")}.get(place)
+    target = {
+        "path": (ev["page"], "path"),
+        "title": (ev["page"], "title"),
+        "details value": (pay["details"], "v"),
+        "order_id": (pay, "order_id"),
+        "name": (ev["customer"], "name"),
+        "error_message": (pay, "error_message"),
+        "session_id": (ev, "session_id"),
+    }.get(place)
     if place == "nested details":  # under a nested `ts`: then the event has `"ts"` twice
         pay["details"]["x"] = {"ts": spelling}
     elif place == "details key":
@@ -107,8 +166,12 @@ def events_with_a_card(draw) -> tuple[bytes, bool, str]:
 def test_walk_within_raw_text_within_the_gate(case):
     raw, has_card, place = case
     # the raw-text stage sends an event with `"ts"` twice (or an escape, or a CVC key) to the walk anyway
-    text = bool(card_bytes._TWO_TS.search(raw) or card_bytes._CVC_BYTES.search(raw) or b"\\u" in raw
-                or card_bytes.card_in_raw_text(raw.decode("latin-1")))
+    text = bool(
+        card_bytes._TWO_TS.search(raw)
+        or card_bytes._CVC_BYTES.search(raw)
+        or b"\\u" in raw
+        or card_bytes.card_in_raw_text(raw.decode("latin-1"))
+    )
     walk = walk_finds(raw)
     if place != "nested details":  # the byte checks are exercised, not bypassed by a second `"ts"`
         assert raw.count(b'"ts"') == 1

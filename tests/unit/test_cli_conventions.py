@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_python_m_livemetrics_prints_the_packaged_version():
-    out = subprocess.run([sys.executable, "-m", "livemetrics", "--version"], capture_output=True, text=True,
-                         timeout=60, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "livemetrics", "--version"], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"livemetrics {__version__}"
     assert __version__ == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
@@ -22,13 +23,20 @@ def test_python_m_livemetrics_prints_the_packaged_version():
 
 def test_a_bad_setting_is_one_line_naming_the_variable_not_a_traceback(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "LIVEMETRICS_PARTITIONS": "twelve", "HOME": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "livemetrics", "kafka", "status"], capture_output=True, text=True,
-                         timeout=60, cwd=tmp_path, env=env)
+    out = subprocess.run(
+        [sys.executable, "-m", "livemetrics", "kafka", "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines() == [
         "livemetrics kafka: bad setting LIVEMETRICS_PARTITIONS: Input should be a valid integer, unable to parse "
-        "string as an integer (given 'twelve')"]
+        "string as an integer (given 'twelve')"
+    ]
 
 
 def test_a_dot_env_file_in_the_working_directory_is_read_and_the_environment_wins(tmp_path, monkeypatch):

@@ -23,9 +23,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMETRICS_")}
     # Nothing these commands could reach: a refusal must come before any connection is tried.
-    env.update(LIVEMETRICS_DATA_DIR=str(tmp_path / "data"), LIVEMETRICS_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
-               LIVEMETRICS_GATEWAY_PORT=str(free_port()), LIVEMETRICS_API_PORT=str(free_port()),
-               LIVEMETRICS_WORKER_METRICS_PORT="0", LIVEMETRICS_SINK_OPS_PORT="0", **extra)
+    env.update(
+        LIVEMETRICS_DATA_DIR=str(tmp_path / "data"),
+        LIVEMETRICS_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
+        LIVEMETRICS_GATEWAY_PORT=str(free_port()),
+        LIVEMETRICS_API_PORT=str(free_port()),
+        LIVEMETRICS_WORKER_METRICS_PORT="0",
+        LIVEMETRICS_SINK_OPS_PORT="0",
+        **extra,
+    )
     return env
 
 
@@ -34,12 +40,23 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     cwd = Path(env["LIVEMETRICS_DATA_DIR"]).parent / "cwd"
     cwd.mkdir(exist_ok=True)
     env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "livemetrics.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=30, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "livemetrics.cli", *args], env=env, capture_output=True, text=True, timeout=30, cwd=cwd
+    )
 
 
-@pytest.mark.parametrize("command", [["gateway"], ["worker"], ["sink"], ["api"], ["migrate"],
-                                     ["sellers", "add", "shop"], ["erase", "--email", "a@b.example"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["gateway"],
+        ["worker"],
+        ["sink"],
+        ["api"],
+        ["migrate"],
+        ["sellers", "add", "shop"],
+        ["erase", "--email", "a@b.example"],
+    ],
+)
 def test_each_process_refuses_the_built_in_secrets(tmp_path, command):
     r = _cli(_env(tmp_path), *command)
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
@@ -51,8 +68,12 @@ def test_each_process_refuses_the_built_in_secrets(tmp_path, command):
 
 
 def test_a_short_secret_is_refused_and_only_it_is_named(tmp_path):
-    env = _env(tmp_path, LIVEMETRICS_ADMIN_TOKEN="short-token", LIVEMETRICS_IP_HASH_SECRET="a" * 40,
-               LIVEMETRICS_KEY_ENCRYPTION_KEY="b" * 40)
+    env = _env(
+        tmp_path,
+        LIVEMETRICS_ADMIN_TOKEN="short-token",
+        LIVEMETRICS_IP_HASH_SECRET="a" * 40,
+        LIVEMETRICS_KEY_ENCRYPTION_KEY="b" * 40,
+    )
     r = _cli(env, "migrate")
     assert r.returncode == 2 and "LIVEMETRICS_ADMIN_TOKEN is shorter than 32 characters (11)" in r.stderr, r.stderr
     assert "LIVEMETRICS_IP_HASH_SECRET" not in r.stderr and "LIVEMETRICS_KEY_ENCRYPTION_KEY" not in r.stderr

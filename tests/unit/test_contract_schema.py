@@ -18,8 +18,16 @@ from tests.support import factories as f
 from tests.support.fuzz_bodies import MUTATIONS, valid_events
 
 # Faults that depend on the clock, the key or the card scan: only the gateway can judge them.
-NOT_IN_SCHEMA = {"ts 3 days ahead", "ts 3 days back", "another seller", "card number in a path",
-                 "card number in details", "card number as a number", "card number as a key", "security code"}
+NOT_IN_SCHEMA = {
+    "ts 3 days ahead",
+    "ts 3 days back",
+    "another seller",
+    "card number in a path",
+    "card number in details",
+    "card number as a number",
+    "card number as a key",
+    "security code",
+}
 
 
 def validator(name: str):
@@ -41,8 +49,17 @@ def test_every_contract_field_is_in_every_event_schema():
         assert schema["additionalProperties"] is False
 
 
-@pytest.mark.parametrize("event", [f.page_view(), f.page_view("category", category="lamps"), f.heartbeat(),
-                                   f.checkout_started(), f.payment_failed(), f.payment_succeeded()])
+@pytest.mark.parametrize(
+    "event",
+    [
+        f.page_view(),
+        f.page_view("category", category="lamps"),
+        f.heartbeat(),
+        f.checkout_started(),
+        f.payment_failed(),
+        f.payment_succeeded(),
+    ],
+)
 def test_factory_events_are_valid(event):
     assert EVENT.is_valid(event), list(EVENT.iter_errors(event))
     assert BODY.is_valid(event) and BODY.is_valid({"events": [event]})

@@ -16,8 +16,12 @@ from tests.support.services import free_port
 def _holder(code: str) -> subprocess.Popen:
     """A process that runs ``code``, prints "ready" and waits for its stdin to close."""
     script = textwrap.dedent(code) + "\nprint('ready', flush=True)\nsys.stdin.read()\n"
-    p = subprocess.Popen([sys.executable, "-c", "import sys\n" + script, "holder-marker"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", "import sys\n" + script, "holder-marker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert p.stdout.readline().strip() == "ready"
     return p
 
@@ -39,7 +43,7 @@ def test_a_claimed_directory_names_its_holder_and_is_free_once_it_ends(tmp_path)
     assert holders.holder_of_dir(d) is None
     holders.claim_dir(d, "the dir")
     holders.claim_dir(d, "the dir")  # again from the same process: no-op
-    assert holders.holder_of_dir(d).startswith(f"pid ")
+    assert holders.holder_of_dir(d).startswith("pid ")
 
 
 def test_a_port_in_use_names_the_listening_process(tmp_path):
@@ -47,8 +51,11 @@ def test_a_port_in_use_names_the_listening_process(tmp_path):
     p = _holder(f"import socket\ns = socket.socket()\ns.bind(('127.0.0.1', {port}))\ns.listen()")
     try:
         assert holders.port_holders(port) == [p.pid]
-        with pytest.raises(InUse, match=rf"cannot listen on 127.0.0.1:{port} for the API: Address already in use: "
-                                        rf"port {port} is in use by pid {p.pid} \(.*holder-marker\)"):
+        with pytest.raises(
+            InUse,
+            match=rf"cannot listen on 127.0.0.1:{port} for the API: Address already in use: "
+            rf"port {port} is in use by pid {p.pid} \(.*holder-marker\)",
+        ):
             holders.check_port("127.0.0.1", port, "the API")
     finally:
         _end(p)

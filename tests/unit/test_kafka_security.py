@@ -18,8 +18,16 @@ PASSWORDS = {f"kafka_{r}_password": secrets.token_urlsafe(24) for r in ROLES}
 
 
 def secure(**extra) -> Settings:
-    return Settings(**{"kafka_security": "sasl", "topic_prefix": "p.", "app_id": "lm-x", "sink_group": "sink-x",
-                       **PASSWORDS, **extra})
+    return Settings(
+        **{
+            "kafka_security": "sasl",
+            "topic_prefix": "p.",
+            "app_id": "lm-x",
+            "sink_group": "sink-x",
+            **PASSWORDS,
+            **extra,
+        }
+    )
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -38,8 +46,9 @@ def test_plaintext_is_unchanged():
     assert "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT" in listener_lines(s, "h", 1, 2)
 
 
-@pytest.mark.parametrize("password, why", [("", "is not set"), ("short", "at least 16"),
-                                           ('with"quote-0123456789', "letters, digits")])
+@pytest.mark.parametrize(
+    "password, why", [("", "is not set"), ("short", "at least 16"), ('with"quote-0123456789', "letters, digits")]
+)
 def test_a_missing_or_unusable_password_names_its_variable(password, why):
     s = secure(kafka_role="worker", kafka_worker_password=password)
     with pytest.raises(ValueError, match=f"LIVEMETRICS_KAFKA_WORKER_PASSWORD.*{why}|{why}.*"):
@@ -64,14 +73,20 @@ def test_the_broker_requires_sasl_and_an_authorizer():
     assert any(ln.startswith("authorizer.class.name=") for ln in lines)
     args = format_args(s)
     assert [a for a in args if a != "--add-scram"] == [
-        f"SCRAM-SHA-512=[name={r},password={PASSWORDS[f'kafka_{r}_password']}]" for r in ROLES]
+        f"SCRAM-SHA-512=[name={r},password={PASSWORDS[f'kafka_{r}_password']}]" for r in ROLES
+    ]
 
 
 def allowed(s: Settings, principal: str, resource: str, name: str, operation: str) -> bool:
     """What Kafka decides for these rules (READ/WRITE imply DESCRIBE, ALL implies everything)."""
     implied = {"describe": {"describe", "read", "write", "all"}}.get(operation, {operation, "all"})
-    return any(r.principal == principal and r.resource == resource and r.operation in implied
-               and (name.startswith(r.name) if r.prefixed else name == r.name) for r in acl_rules(s))
+    return any(
+        r.principal == principal
+        and r.resource == resource
+        and r.operation in implied
+        and (name.startswith(r.name) if r.prefixed else name == r.name)
+        for r in acl_rules(s)
+    )
 
 
 @given(prefix=st.sampled_from(["", "t1.", "lm-"]), app_id=st.sampled_from(["livemetrics", "lm-abc"]))
@@ -82,7 +97,9 @@ def test_least_privilege(prefix, app_id):
         assert not allowed(s, role, "topic", t("seller-keys"), "write")
     assert all(allowed(s, "gateway", "topic", t(n), "write") for n in RAW_TOPICS)
     assert allowed(s, "gateway", "topic", t("seller-keys"), "read")
-    assert allowed(s, "gateway", "topic", t("ip-salts"), "write") and allowed(s, "gateway", "topic", t("ip-salts"), "read")
+    assert allowed(s, "gateway", "topic", t("ip-salts"), "write") and allowed(
+        s, "gateway", "topic", t("ip-salts"), "read"
+    )
     assert not any(allowed(s, r, "topic", t("ip-salts"), "describe") for r in ("api", "worker"))
     for name in ("payment-alerts", "live-metrics", "live-deltas", "session-ticks"):
         assert not allowed(s, "gateway", "topic", t(name), "describe"), name
@@ -94,6 +111,10 @@ def test_least_privilege(prefix, app_id):
         assert allowed(s, "api", "topic", t(name), "read"), name
     assert allowed(s, "api", "group", s.sink_group, "read") and not allowed(s, "gateway", "group", s.sink_group, "read")
     assert allowed(s, "api", "topic", t("erasures"), "write")  # the embedded API runs `livemetrics erase`
-    assert allowed(s, "api", "topic", t("seller-channels"), "write") and allowed(s, "api", "group", s.notify_group, "read")
-    assert not any(allowed(s, r, "topic", t(n), "describe") for r in ("gateway", "worker") for n in ("seller-channels", "erasures"))
+    assert allowed(s, "api", "topic", t("seller-channels"), "write") and allowed(
+        s, "api", "group", s.notify_group, "read"
+    )
+    assert not any(
+        allowed(s, r, "topic", t(n), "describe") for r in ("gateway", "worker") for n in ("seller-channels", "erasures")
+    )
     assert len(acl_bindings(s)) == len(acl_rules(s))

@@ -24,8 +24,12 @@ sys.stdin.read()
 
 @pytest.mark.parametrize("tied", [True, False])
 def test_a_tied_child_ends_when_its_parent_is_sigkilled(tied):
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, "tied" if tied else "free"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, "tied" if tied else "free"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     child = psutil.Process(int(parent.stdout.readline()))
     try:
         parent.kill()

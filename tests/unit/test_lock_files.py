@@ -19,10 +19,13 @@ def pins(lock: str) -> dict[str, str]:
     return {canonicalize_name(m[1]): m[2] for m in re.finditer(r"^([A-Za-z0-9_.-]+)==([^ \\\n]+)", text, re.M)}
 
 
-@pytest.mark.parametrize("lock, deps", [
-    ("runtime.lock", PYPROJECT["dependencies"]),
-    ("test.lock", PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["test"]),
-])
+@pytest.mark.parametrize(
+    "lock, deps",
+    [
+        ("runtime.lock", PYPROJECT["dependencies"]),
+        ("test.lock", PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["test"]),
+    ],
+)
 def test_every_dependency_is_pinned_within_its_range(lock, deps):
     pinned = pins(lock)
     wrong = []

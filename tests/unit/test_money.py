@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import msgspec
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from livemetrics.contract import MONEY_MAX, MONEY_SCALE, Event, EventIn, decode, encode, money, money_text
 from livemetrics.validation import Rejection, clean_batch, parse_event
@@ -25,19 +26,43 @@ def amount_of(raw_amount: str) -> Decimal | str:
     return r.error if isinstance(r, Rejection) else r.payment.amount
 
 
-@pytest.mark.parametrize("raw, want", [
-    ('"59.90"', "59.90"), ("59.90", "59.90"), ("0.1", "0.1"), ('"0"', "0"), ("0", "0"),
-    ("1000000000000", "1000000000000"), ('"1000000000000.0000"', "1000000000000.0000"),
-    ('"1E+3"', "1000.0000"), ("1e3", "1000.0000"), ('"-0"', "0.0000"), ('"59.900000"', "59.9000"),
-    ("12345678901.2345", "12345678901.2345"),  # more digits than a float keeps: still exact
-])
+@pytest.mark.parametrize(
+    "raw, want",
+    [
+        ('"59.90"', "59.90"),
+        ("59.90", "59.90"),
+        ("0.1", "0.1"),
+        ('"0"', "0"),
+        ("0", "0"),
+        ("1000000000000", "1000000000000"),
+        ('"1000000000000.0000"', "1000000000000.0000"),
+        ('"1E+3"', "1000.0000"),
+        ("1e3", "1000.0000"),
+        ('"-0"', "0.0000"),
+        ('"59.900000"', "59.9000"),
+        ("12345678901.2345", "12345678901.2345"),  # more digits than a float keeps: still exact
+    ],
+)
 def test_numbers_and_decimal_strings_are_read_exactly(raw, want):
     got = amount_of(raw)
     assert isinstance(got, Decimal) and str(got) == want
 
 
-@pytest.mark.parametrize("raw", ['"NaN"', '"Infinity"', '"-Infinity"', "-0.01", '"-1"', "1000000000000.0001",
-                                 "1e13", '"59.12345"', "0.00001", '"1e400000000"'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '"NaN"',
+        '"Infinity"',
+        '"-Infinity"',
+        "-0.01",
+        '"-1"',
+        "1000000000000.0001",
+        "1e13",
+        '"59.12345"',
+        "0.00001",
+        '"1e400000000"',
+    ],
+)
 def test_amounts_out_of_range_or_scale_are_refused_naming_the_field(raw):
     assert amount_of(raw) == BAD + " - at `$.payment.amount`"
 
@@ -67,8 +92,11 @@ def test_a_float_sum_is_not_what_is_sent_on():
 places = st.integers(0, MONEY_SCALE + 2)
 amounts = st.one_of(
     st.decimals(0, MONEY_MAX, places=MONEY_SCALE),
-    st.builds(lambda d, p: d.quantize(Decimal(1).scaleb(-p)) if p <= MONEY_SCALE + 2 else d,
-              st.decimals(-10, MONEY_MAX * 2, allow_nan=False, allow_infinity=False, places=6), places),
+    st.builds(
+        lambda d, p: d.quantize(Decimal(1).scaleb(-p)) if p <= MONEY_SCALE + 2 else d,
+        st.decimals(-10, MONEY_MAX * 2, allow_nan=False, allow_infinity=False, places=6),
+        places,
+    ),
     st.sampled_from([Decimal("NaN"), Decimal("Infinity"), Decimal("-0"), Decimal("1E+3"), Decimal("0E-10")]),
 )
 spellings = st.sampled_from(["number", "string"])
@@ -80,9 +108,10 @@ def test_the_clean_path_and_the_exact_path_agree_and_kafka_carries_the_value_exa
     if d.is_nan() and spelling == "number":
         return  # JSON has no NaN number
     text = str(d) if spelling == "string" else (format(d, "f") if d.is_finite() else "1e999999")
-    raw = json.dumps({"events": [f.payment_succeeded()]}).replace('"amount": 39.0',
-                                                                 f'"amount": {json.dumps(text) if spelling == "string" else text}')
-    single = raw[len('{"events": ['):-2].encode()
+    raw = json.dumps({"events": [f.payment_succeeded()]}).replace(
+        '"amount": 39.0', f'"amount": {json.dumps(text) if spelling == "string" else text}'
+    )
+    single = raw[len('{"events": [') : -2].encode()
     exact = parse_event(single, 0)
     clean = clean_batch(raw.encode())
     want = money(Decimal(text))  # what the text says (a number spelt "0" for 0E+2 is exactly 0)
@@ -97,8 +126,15 @@ def test_the_clean_path_and_the_exact_path_agree_and_kafka_carries_the_value_exa
         assert str(clean[0].payment.amount) == str(exact.payment.amount)
     assert want == d and -MONEY_SCALE <= want.as_tuple().exponent <= 0 and not want.is_signed()
     # through Kafka: a decimal string, decoded back to the same Decimal, never through a float
-    ev = Event(event_id="e", type="payment_succeeded", seller_id="s", session_id="sess-1", ts=1, received_at=1,
-               payment=exact.payment)
+    ev = Event(
+        event_id="e",
+        type="payment_succeeded",
+        seller_id="s",
+        session_id="sess-1",
+        ts=1,
+        received_at=1,
+        payment=exact.payment,
+    )
     wire = encode(ev)
     assert f'"amount":"{want}"'.encode() in wire
     assert str(decode(wire).payment.amount) == str(want)

@@ -26,13 +26,16 @@ def test_the_built_in_defaults_are_all_refused_and_each_is_named():
     assert "livemetrics secrets init" in text
 
 
-@pytest.mark.parametrize("value, why", [
-    ("change-me-admin-token-but-now-much-longer-than-32", "placeholder"),
-    ("CHANGE-ME-ip-hash-secret-0123456789abcdefghijklmnop", "placeholder"),
-    ("dev-only-key-encryption-key-0123456789abcdefghijklm", "placeholder"),
-    ("", "not set"),
-    ("x" * (MIN_SECRET_CHARS - 1), "shorter than 32"),
-])
+@pytest.mark.parametrize(
+    "value, why",
+    [
+        ("change-me-admin-token-but-now-much-longer-than-32", "placeholder"),
+        ("CHANGE-ME-ip-hash-secret-0123456789abcdefghijklmnop", "placeholder"),
+        ("dev-only-key-encryption-key-0123456789abcdefghijklm", "placeholder"),
+        ("", "not set"),
+        ("x" * (MIN_SECRET_CHARS - 1), "shorter than 32"),
+    ],
+)
 @pytest.mark.parametrize("name", SECRET_SETTINGS)
 def test_one_bad_secret_is_refused_by_name(name, value, why):
     s = Settings(**{**good(), name: value})
@@ -54,7 +57,10 @@ def test_dev_mode_comes_from_the_environment(monkeypatch):
     assert Settings().dev_mode is False  # off unless said
 
 
-@given(st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=MIN_SECRET_CHARS, max_size=80)
-       .filter(lambda v: not any(m in v.lower() for m in ("change-me", "changeme", "dev-only", "placeholder"))))
+@given(
+    st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=MIN_SECRET_CHARS, max_size=80).filter(
+        lambda v: not any(m in v.lower() for m in ("change-me", "changeme", "dev-only", "placeholder"))
+    )
+)
 def test_any_long_secret_without_a_placeholder_mark_is_accepted(value):
     check_secrets(Settings(**{name: value for name in SECRET_SETTINGS}))

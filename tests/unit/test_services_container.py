@@ -10,5 +10,7 @@ def test_the_container_broker_is_single_node_kraft_advertising_its_bound_host_po
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     voters = env["KAFKA_CONTROLLER_QUORUM_VOTERS"]
     assert voters.startswith(env["KAFKA_NODE_ID"] + "@") and voters.endswith(":9093")
-    assert "CONTROLLER://0.0.0.0:9093" in env["KAFKA_LISTENERS"] and env["KAFKA_CONTROLLER_LISTENER_NAMES"] == "CONTROLLER"
+    assert (
+        "CONTROLLER://0.0.0.0:9093" in env["KAFKA_LISTENERS"] and env["KAFKA_CONTROLLER_LISTENER_NAMES"] == "CONTROLLER"
+    )
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # topics come from settings, as with the launcher

@@ -18,8 +18,9 @@ def test_single_broker_topics_have_one_replica_and_no_replication_configs():
 def test_replicated_topics_carry_min_isr_and_no_unclean_election():
     specs = topic_specs(Settings(replication_factor=3, min_insync_replicas=2))
     assert specs and all(t.replication_factor == 3 for t in specs)
-    assert all(t.config["min.insync.replicas"] == "2" and t.config["unclean.leader.election.enable"] == "false"
-               for t in specs)
+    assert all(
+        t.config["min.insync.replicas"] == "2" and t.config["unclean.leader.election.enable"] == "false" for t in specs
+    )
     raw = next(t for t in specs if t.topic == "page-events")
     assert "retention.ms" in raw.config  # the topic's own configs are kept
 

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import msgspec
 
+from livemetrics.card_data import events_to_card_check
 from livemetrics.contract import decode
 from livemetrics.settings import Settings
-from livemetrics.card_data import events_to_card_check
 from livemetrics.validation import Rejection, clean_batch, parse_event, split_body
 from producers.gateway.ingest import ClientInfo, dead_letter, ingest, parse_body
 from tests.support import factories as f
@@ -20,7 +20,9 @@ CLIENT = ClientInfo(seller_id="seller-a", ip="203.0.113.9", user_agent=f.CHROME)
 
 
 def _leaves(result) -> str:
-    return " ".join([v.decode() for _, _, v in result.records] + [dead_letter(r, CLIENT, 0).decode() for r in result.rejected])
+    return " ".join(
+        [v.decode() for _, _, v in result.records] + [dead_letter(r, CLIENT, 0).decode() for r in result.rejected]
+    )
 
 
 def test_a_card_number_under_a_nested_ts_key_is_card_data():
@@ -52,9 +54,16 @@ def test_a_card_number_as_a_rejected_event_id_never_reaches_the_dead_letters():
 
 
 def test_a_batch_decoded_at_once_gives_what_event_by_event_gives():
-    events = [f.page_view(), f.heartbeat(), f.checkout_started(), f.payment(), f.payment_failed(),
-              f.payment_succeeded(), f.page_view("category", category="lamps"),
-              f.page_view(ts=datetime.now(timezone(timedelta(hours=2))).isoformat())]
+    events = [
+        f.page_view(),
+        f.heartbeat(),
+        f.checkout_started(),
+        f.payment(),
+        f.payment_failed(),
+        f.payment_succeeded(),
+        f.page_view("category", category="lamps"),
+        f.page_view(ts=datetime.now(timezone(timedelta(hours=2))).isoformat()),
+    ]
     clean = ingest(json.dumps({"events": events}).encode(), CLIENT, SETTINGS)
     assert not clean.rejected and len(clean.records) == len(events)
     one_by_one = [ingest(json.dumps(ev).encode(), CLIENT, SETTINGS).records[0] for ev in events]
@@ -74,7 +83,9 @@ def test_one_bad_event_in_a_batch_is_named_by_its_own_path_and_index():
         (30, "category pages need `page.category` - at `$.page.category`"),
     ]
     assert len(result.records) == 48
-    assert {decode(v).event_id for _, _, v in result.records} == {e["event_id"] for i, e in enumerate(events) if i not in (7, 30)}
+    assert {decode(v).event_id for _, _, v in result.records} == {
+        e["event_id"] for i, e in enumerate(events) if i not in (7, 30)
+    }
 
 
 # A UUID holding a run of 13+ decimal digits, dashes between (about 2 random UUIDs in 100), and one made of
@@ -107,19 +118,31 @@ def test_uuids_are_not_card_data_but_the_same_digits_as_a_card_are():
             assert [(x.index, x.reason) for x in result.rejected] == [(1, "card_data")]
             assert "4111111111111111" not in _leaves(result).replace("-", "")
     # digits after the UUID, in the same event, are still found
-    tail = json.dumps(f.page_view(event_id=DIGIT_RUN_UUID)).encode().replace(b'", "type"', b'", "x": 4111111111111111, "type"')
+    tail = (
+        json.dumps(f.page_view(event_id=DIGIT_RUN_UUID))
+        .encode()
+        .replace(b'", "type"', b'", "x": 4111111111111111, "type"')
+    )
     assert events_to_card_check([tail]) == [0]
-    for after in (b':', b' ', b': ', b'', b'"'):  # however little room the bytes after the UUID leave
-        raw = b'{"event_id": "' + DIGIT_RUN_UUID.encode() + b'"' + after + b'4111111111111111}'
+    for after in (b":", b" ", b": ", b"", b'"'):  # however little room the bytes after the UUID leave
+        raw = b'{"event_id": "' + DIGIT_RUN_UUID.encode() + b'"' + after + b"4111111111111111}"
         assert events_to_card_check([raw]) == [0] and events_to_card_check([b"{}", raw]) == [1], after
     # a second `"event_id"` anywhere (here as a value) and no UUID is skipped
-    twice = json.dumps(f.page_view(event_id=DIGIT_RUN_UUID, page={"type": "home", "title": "event_id " + CARD_DASHED})).encode()
+    twice = json.dumps(
+        f.page_view(event_id=DIGIT_RUN_UUID, page={"type": "home", "title": "event_id " + CARD_DASHED})
+    ).encode()
     assert events_to_card_check([twice]) == [0]
 
 
 def test_a_clean_body_is_decoded_at_once_and_anything_else_the_exact_way():
-    events = [f.page_view(event_id=DIGIT_RUN_UUID), f.heartbeat(), f.checkout_started(), f.payment_failed(),
-              f.page_view("offer", offer_id="summer-sale"), f.page_view(ts="2026-01-01T10:00:00+02:00")]
+    events = [
+        f.page_view(event_id=DIGIT_RUN_UUID),
+        f.heartbeat(),
+        f.checkout_started(),
+        f.payment_failed(),
+        f.page_view("offer", offer_id="summer-sale"),
+        f.page_view(ts="2026-01-01T10:00:00+02:00"),
+    ]
     body = json.dumps({"events": events}).encode()
     clean = clean_batch(body)
     # the clean path's own types (no patterns, `event_id` as its string), with the same values
@@ -130,10 +153,14 @@ def test_a_clean_body_is_decoded_at_once_and_anything_else_the_exact_way():
         {"events": events + [f.page_view(type="teleport")]},  # schema
         {"events": events, "ts": 1},  # a third `"ts"`...
         {"events": events + [f.page_view(page={"type": "home", "title": "ts"})]},  # ...even as a value
-        {"events": [f.payment_failed(payment_overrides={"details": {"event_id": DIGIT_RUN_UUID.upper()}})]},  # two `"event_id"`
+        {
+            "events": [f.payment_failed(payment_overrides={"details": {"event_id": DIGIT_RUN_UUID.upper()}})]
+        },  # two `"event_id"`
         {"events": [f.page_view(page={"type": "home", "title": "café"})]},  # an escape
         {"events": [f.payment_failed(payment_overrides={"details": {"log": "x" * 40_000}})]},  # over the event limit
-        {"events": []}, events[0], [events[0]],
+        {"events": []},
+        events[0],
+        [events[0]],
         # what a per-field pattern refuses, or an `event_id` in another form than the canonical string
         {"events": events + [f.page_view("offer", offer_id="summer sale")]},
         {"events": events + [f.checkout_started(checkout={"items": [], "total": 1.0, "currency": "eur"})]},

@@ -19,7 +19,14 @@ def rejected(ev: dict) -> Rejection:
 
 
 def test_every_event_type_is_accepted():
-    for ev in (f.page_view(), f.heartbeat(), f.checkout_started(), f.payment(), f.payment_succeeded(), f.payment_failed()):
+    for ev in (
+        f.page_view(),
+        f.heartbeat(),
+        f.checkout_started(),
+        f.payment(),
+        f.payment_succeeded(),
+        f.payment_failed(),
+    ):
         assert isinstance(parse_event(json.dumps(ev).encode(), 0), EventIn), ev["type"]
 
 
@@ -103,12 +110,17 @@ def test_pii_on_heartbeat():
     assert rejected(f.heartbeat(customer={"email": "a@b.c"})).reason == "pii"
 
 
-@pytest.mark.parametrize("number", ["4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111", "378282246310005"])
+@pytest.mark.parametrize(
+    "number", ["4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111", "378282246310005"]
+)
 def test_card_number_anywhere(number):
     ev = f.payment_failed(payment_overrides={"details": {"note": f"card {number} declined"}})
     r = rejected(ev)
     assert r.reason == "card_data"
-    assert r.error == "card data is never accepted: value at `$.payment.details.note` looks like a card number or security code"
+    assert (
+        r.error
+        == "card data is never accepted: value at `$.payment.details.note` looks like a card number or security code"
+    )
     assert number not in json.dumps(r.raw) and number.replace(" ", "").replace("-", "") not in json.dumps(r.raw)
 
 
@@ -118,7 +130,11 @@ def test_card_number_as_json_number():
 
 
 def test_card_number_hidden_in_unicode_escapes():
-    raw = json.dumps(f.page_view(page={"type": "home", "path": "/x"})).replace('"/x"', '"\\u0034111111111111111"').encode()
+    raw = (
+        json.dumps(f.page_view(page={"type": "home", "path": "/x"}))
+        .replace('"/x"', '"\\u0034111111111111111"')
+        .encode()
+    )
     r = parse_event(raw, 0)
     assert isinstance(r, Rejection) and r.reason == "card_data"
 
@@ -150,8 +166,13 @@ def test_batch_over_500_is_413():
 
 
 def test_malformed_and_wrong_shapes():
-    for body, words in ((b"", "empty body"), (b"[{}]", "JSON array"), (b"nope", "malformed JSON"),
-                        (b'{"events": []}', "`events` is empty"), (b'{"events": 3}', "malformed JSON")):
+    for body, words in (
+        (b"", "empty body"),
+        (b"[{}]", "JSON array"),
+        (b"nope", "malformed JSON"),
+        (b'{"events": []}', "`events` is empty"),
+        (b'{"events": 3}', "malformed JSON"),
+    ):
         with pytest.raises(BodyError, match=words):
             split_body(body)
 
@@ -187,14 +208,33 @@ def test_check_rules_names_the_same_first_broken_rule_as_the_reference_for_every
     import uuid
     from decimal import Decimal
 
-    from livemetrics.contract import EVENT_TYPES, Checkout, ContractError, Customer, EventIn, Item, Page, Payment, check_rules
+    from livemetrics.contract import (
+        EVENT_TYPES,
+        Checkout,
+        ContractError,
+        Customer,
+        EventIn,
+        Item,
+        Page,
+        Payment,
+        check_rules,
+    )
 
-    pages = [None, Page(type="home"), Page(type="category"), Page(type="category", category="lamps"),
-             Page(type="offer"), Page(type="offer", offer_id="o-1")]
+    pages = [
+        None,
+        Page(type="home"),
+        Page(type="category"),
+        Page(type="category", category="lamps"),
+        Page(type="offer"),
+        Page(type="offer", offer_id="o-1"),
+    ]
     one = Decimal("1.00")  # as the decoder makes it (valid amounts: the money rules are tested on their own)
     checkouts = [None, Checkout(items=[Item(sku="s", name="n", qty=1, unit_price=one)], total=one, currency="EUR")]
-    payments = [None, Payment(method="card", amount=one, currency="EUR", order_id="o"),
-                Payment(method="card", amount=one, currency="EUR", order_id="o", error_code="declined")]
+    payments = [
+        None,
+        Payment(method="card", amount=one, currency="EUR", order_id="o"),
+        Payment(method="card", amount=one, currency="EUR", order_id="o", error_code="declined"),
+    ]
     customers = [None, Customer(email="a@b.c")]
 
     def outcome(check, ev):
@@ -206,8 +246,16 @@ def test_check_rules_names_the_same_first_broken_rule_as_the_reference_for_every
 
     seen = set()
     for t, page, checkout, payment, customer in itertools.product(EVENT_TYPES, pages, checkouts, payments, customers):
-        ev = EventIn(event_id=uuid.uuid4(), type=t, session_id="session-1", ts=1795503867234, page=page,
-                     checkout=checkout, payment=payment, customer=customer)
+        ev = EventIn(
+            event_id=uuid.uuid4(),
+            type=t,
+            session_id="session-1",
+            ts=1795503867234,
+            page=page,
+            checkout=checkout,
+            payment=payment,
+            customer=customer,
+        )
         expected = outcome(_reference_check_rules, ev)
         assert outcome(check_rules, ev) == expected, (t, page, checkout, payment, customer)
         seen.add(expected)

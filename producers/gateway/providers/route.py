@@ -46,12 +46,17 @@ def provider_router(settings: Settings) -> APIRouter:
             cached = secrets[endpoint_id] = (rec, secret)
         return cached
 
-    @router.post("/v1/providers/stripe/{endpoint_id}", include_in_schema=True,
-                 responses={400: {"description": "bad or stale Stripe-Signature, or not JSON"},
-                            404: {"description": "no such endpoint (unknown or revoked)"},
-                            413: {"description": f"body over {MAX_WEBHOOK_BYTES} bytes"},
-                            422: {"description": "a handled event type the contract cannot take; `error` says why"},
-                            503: {"description": "Kafka cannot confirm delivery; Stripe retries"}})
+    @router.post(
+        "/v1/providers/stripe/{endpoint_id}",
+        include_in_schema=True,
+        responses={
+            400: {"description": "bad or stale Stripe-Signature, or not JSON"},
+            404: {"description": "no such endpoint (unknown or revoked)"},
+            413: {"description": f"body over {MAX_WEBHOOK_BYTES} bytes"},
+            422: {"description": "a handled event type the contract cannot take; `error` says why"},
+            503: {"description": "Kafka cannot confirm delivery; Stripe retries"},
+        },
+    )
     async def stripe_webhook(endpoint_id: str, request: Request):
         """A Stripe webhook delivery (payment_intent.payment_failed / .succeeded, charge.failed)."""
         found = signing_secret(request.app.state.registry, endpoint_id)
@@ -64,8 +69,9 @@ def provider_router(settings: Settings) -> APIRouter:
             if len(body) > MAX_WEBHOOK_BYTES:
                 return _answer(413, {"error": f"body over {MAX_WEBHOOK_BYTES} bytes"})
         try:
-            stripe.verify(body, request.headers.get("stripe-signature"), secret, time.time(),
-                          settings.signature_tolerance_s)
+            stripe.verify(
+                body, request.headers.get("stripe-signature"), secret, time.time(), settings.signature_tolerance_s
+            )
         except stripe.SignatureError as exc:
             return _answer(400, {"error": str(exc)})
         try:
@@ -79,8 +85,9 @@ def provider_router(settings: Settings) -> APIRouter:
         # Stripe retries for up to three days: what arrives later than the live clock bound is history only.
         late = now_ms - mapped["ts"] > settings.max_clock_skew_s * 1000
         raw = json.dumps(mapped).encode()
-        client = ClientInfo(seller_id=rec.seller_id, ip=None, user_agent="", backfill=late, source="stripe",
-                            agent=_NO_AGENT)
+        client = ClientInfo(
+            seller_id=rec.seller_id, ip=None, user_agent="", backfill=late, source="stripe", agent=_NO_AGENT
+        )
         parsed = parse_body(raw)
         result = ingest(raw, client, settings, parsed, received_at=now_ms, salts=request.app.state.ip_salts)
         if result.rejected:
@@ -90,7 +97,8 @@ def provider_router(settings: Settings) -> APIRouter:
             await request.app.state.delivery.send(result.records, len(result.records))
         except DeliveryUnavailable as exc:
             return _answer(503, {"error": f"not stored yet, retry: {exc}"}, **{"Retry-After": "5"})
-        return _answer(200, {"accepted": 1, "event_id": mapped["event_id"], "type": mapped["type"],
-                             "history_only": late})
+        return _answer(
+            200, {"accepted": 1, "event_id": mapped["event_id"], "type": mapped["type"], "history_only": late}
+        )
 
     return router

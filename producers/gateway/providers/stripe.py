@@ -61,7 +61,7 @@ def amount(minor: Any, currency: str) -> str:
     return str(Decimal(minor).scaleb(-exp))
 
 
-def _customer(*sources: dict | None) -> dict | None:
+def _customer(*sources: dict[str, Any] | None) -> dict[str, str] | None:
     """Email, phone and name from the first source that has each; values the contract refuses are left out
     (a checkout's typo must not cost the seller the failure alert itself)."""
     out: dict[str, str] = {}
@@ -76,7 +76,7 @@ def _customer(*sources: dict | None) -> dict | None:
     return out or None
 
 
-def _session(seller: str, metadata: dict, intent: str) -> str:
+def _session(seller: str, metadata: dict[str, Any], intent: str) -> str:
     sid = metadata.get("livemetrics_session_id")
     return sid if isinstance(sid, str) and _SESSION.match(sid) else f"stripe-{intent or seller}"[:64]
 
@@ -86,7 +86,7 @@ def event_id(seller: str, outcome: str, ref: str) -> str:
     return str(uuid.uuid5(_NS, f"stripe:{seller}:{outcome}:{ref}"))
 
 
-def to_event(seller: str, stripe_event: dict) -> dict | None:
+def to_event(seller: str, stripe_event: dict[str, Any]) -> dict[str, Any] | None:
     """The contract event (as a storefront would send it) for a Stripe event, or None for a type we do not
     map. ``ValueError`` when a mapped event lacks what the contract needs (the text names it)."""
     kind = stripe_event.get("type")
@@ -98,7 +98,7 @@ def to_event(seller: str, stripe_event: dict) -> dict | None:
     currency = str(obj.get("currency") or "").upper()
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise ValueError(f"data.object.currency {obj.get('currency')!r} is not a currency code")
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    metadata: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
     created = stripe_event.get("created")
     if not isinstance(created, int):
         raise ValueError("created (unix seconds) is missing")
@@ -127,8 +127,16 @@ def to_event(seller: str, stripe_event: dict) -> dict | None:
         "amount": amount(obj.get("amount"), currency),
         "currency": currency,
         "order_id": str(metadata.get("order_id") or intent or obj["id"])[:200],
-        "details": {k: v for k, v in (("provider", "stripe"), ("stripe_event", stripe_event.get("id")),
-                                      ("payment_intent", intent), ("charge", charge)) if v},
+        "details": {
+            k: v
+            for k, v in (
+                ("provider", "stripe"),
+                ("stripe_event", stripe_event.get("id")),
+                ("payment_intent", intent),
+                ("charge", charge),
+            )
+            if v
+        },
     }
     if not payment["method"][0].isalpha():
         payment["method"] = "m_" + payment["method"][:38]

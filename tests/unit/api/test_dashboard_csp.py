@@ -2,7 +2,8 @@
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api.routes import dashboard
 

@@ -3,7 +3,8 @@ customer's alerts (held, queued, and arriving late) but nothing else."""
 
 import asyncio
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api.live_feed import LiveFeed
 from livemetrics import erasure_notice
@@ -11,8 +12,13 @@ from livemetrics.settings import Settings
 
 
 def alert(seller: str, alert_id: str, email: str = "", phone: str = "", at: int = 1_000) -> dict:
-    return {"kind": "payment_failed", "alert_id": alert_id, "seller_id": seller, "at": at,
-            "customer": {"email": email, "phone": phone}}
+    return {
+        "kind": "payment_failed",
+        "alert_id": alert_id,
+        "seller_id": seller,
+        "at": at,
+        "customer": {"email": email, "phone": phone},
+    }
 
 
 def ids(feed: LiveFeed, seller: str) -> list[str]:
@@ -36,8 +42,11 @@ def test_an_erase_record_drops_the_customers_alerts_everywhere_and_keeps_the_res
     async def run():
         feed = LiveFeed(Settings())
         sub = feed.subscribe("shop-a")
-        for a in (alert("shop-a", "1", email="Ada@Example.com"), alert("shop-b", "2", phone="+44 20 7946 0958"),
-                  alert("shop-a", "3", email="bob@example.com")):
+        for a in (
+            alert("shop-a", "1", email="Ada@Example.com"),
+            alert("shop-b", "2", phone="+44 20 7946 0958"),
+            alert("shop-a", "3", email="bob@example.com"),
+        ):
             feed._deliver("alert", a["seller_id"], a)
         feed._deliver("erasure", "", erasure_notice.notice(" ada@example.COM ", "44 (20) 7946-0958", at_ms=5_000))
         # late: an older alert of the customer after the record is dropped; a newer one is new data

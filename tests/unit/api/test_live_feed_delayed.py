@@ -15,8 +15,13 @@ def test_delayed_is_stamped_on_every_snapshot_and_pushed_to_subscribers():
         sub = feed.subscribe("s1")
         seen = [feed.latest["s1"]["delayed"]]
         feed._set_delayed(True)
-        seen += [feed.latest["s1"]["delayed"], feed.latest["s2"]["delayed"], sub.snapshot[0]["delayed"],
-                 '"delayed":true' in sub.snapshot[1], feed.delayed_since is not None]
+        seen += [
+            feed.latest["s1"]["delayed"],
+            feed.latest["s2"]["delayed"],
+            sub.snapshot[0]["delayed"],
+            '"delayed":true' in sub.snapshot[1],
+            feed.delayed_since is not None,
+        ]
         sub.snapshot = None
         feed._set_delayed(True)  # no change: nothing pushed again
         seen.append(sub.snapshot)
@@ -26,5 +31,16 @@ def test_delayed_is_stamped_on_every_snapshot_and_pushed_to_subscribers():
         seen.append(feed.latest["s1"])
         return seen
 
-    assert asyncio.run(run()) == [False, True, True, True, True, True, None, False, False, 3,
-                                  {"seller_id": "s1", "active_sessions": 4, "delayed": False}]
+    assert asyncio.run(run()) == [
+        False,
+        True,
+        True,
+        True,
+        True,
+        True,
+        None,
+        False,
+        False,
+        3,
+        {"seller_id": "s1", "active_sessions": 4, "delayed": False},
+    ]

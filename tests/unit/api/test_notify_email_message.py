@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from api.notify.email_message import build
 
-ALERT = {"kind": "payment_failed", "alert_id": "ev-1", "seller_id": "shop-a",
-         "customer": {"name": "Ada <b>Lovelace</b>", "email": "ada@example.com"},
-         "order": {"order_id": "o-1", "amount": "12.50", "currency": "EUR"},
-         "payment": {"method": "card", "error_code": "card_declined", "error_message": "Do not honor"}}
+ALERT = {
+    "kind": "payment_failed",
+    "alert_id": "ev-1",
+    "seller_id": "shop-a",
+    "customer": {"name": "Ada <b>Lovelace</b>", "email": "ada@example.com"},
+    "order": {"order_id": "o-1", "amount": "12.50", "currency": "EUR"},
+    "payment": {"method": "card", "error_code": "card_declined", "error_message": "Do not honor"},
+}
 
 
 def test_one_alert_has_its_details_in_text_and_escaped_html_and_a_link():
@@ -15,8 +19,14 @@ def test_one_alert_has_its_details_in_text_and_escaped_html_and_a_link():
     assert msg["Subject"] == "Payment failed 12.50 EUR (shop-a)" and msg["To"] == "ops@shop.example"
     text = msg.get_body(("plain",)).get_content()
     page = msg.get_body(("html",)).get_content()
-    for fact in ("Alert: ev-1", "Order: o-1", "Amount: 12.50 EUR", "Error: card_declined Do not honor",
-                 "ada@example.com", "https://lm.example/dashboard/#errors"):
+    for fact in (
+        "Alert: ev-1",
+        "Order: o-1",
+        "Amount: 12.50 EUR",
+        "Error: card_declined Do not honor",
+        "ada@example.com",
+        "https://lm.example/dashboard/#errors",
+    ):
         assert fact in text, fact
     assert "Ada &lt;b&gt;Lovelace&lt;/b&gt;" in page and "<b>Lovelace" not in page
     assert 'href="https://lm.example/dashboard/#errors"' in page
@@ -24,7 +34,9 @@ def test_one_alert_has_its_details_in_text_and_escaped_html_and_a_link():
 
 def test_several_alerts_make_one_digest():
     spike = {"kind": "error_spike", "alert_id": "sp-1", "seller_id": "shop-a", "failures": 9}
-    msg = build([ALERT, {**ALERT, "alert_id": "ev-2"}, spike], "shop-a", "ops@shop.example", "lm@x.example", "http://h:1")
+    msg = build(
+        [ALERT, {**ALERT, "alert_id": "ev-2"}, spike], "shop-a", "ops@shop.example", "lm@x.example", "http://h:1"
+    )
     assert msg["Subject"] == "3 alerts for shop-a"
     text = msg.get_body(("plain",)).get_content()
     assert "Alert: ev-1" in text and "Alert: ev-2" in text and "Payment error spike:" in text and "Failures: 9" in text

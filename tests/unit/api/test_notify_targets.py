@@ -56,7 +56,9 @@ def test_email_accepted(address):
     assert check_email(f" {address} ") == address
 
 
-@pytest.mark.parametrize("address", ["nobody", "a@b", "a b@shop.example", "a@@shop.example", "x" * 65 + "@shop.example"])
+@pytest.mark.parametrize(
+    "address", ["nobody", "a@b", "a b@shop.example", "a@@shop.example", "x" * 65 + "@shop.example"]
+)
 def test_email_refused(address):
     with pytest.raises(TargetError, match="not an email address"):
         check_email(address)

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from api.notify import webhook
 from api.notify.channels import new_channel, unseal
-from api.privacy import mask_alert
 from api.notify.intake import deliveries_for
+from api.privacy import mask_alert
 
 SECRET = "whsec_test"
 
@@ -58,6 +58,7 @@ def test_a_sealed_signing_secret_opens_only_on_its_own_record_and_key():
     assert unseal(ch, "x" * 32) is None
     other, _ = new_channel("shop-b", "webhook", "https://evil.example/", kek="k" * 32)
     import msgspec
+
     copied = msgspec.structs.replace(other, secret_enc=ch.secret_enc)  # copied onto another seller's record
     assert unseal(copied, "k" * 32) is None
 
@@ -72,12 +73,17 @@ class _Book:
 
 def test_deliveries_go_to_the_sellers_channels_only_masked_for_a_channel_without_pii():
     import msgspec
+
     full, _ = new_channel("shop-a", "webhook", "https://a.example/", kek="k" * 32)
     masked, _ = new_channel("shop-a", "webhook", "https://b.example/", kek="k" * 32, can_read_pii=False)
     email, _ = new_channel("shop-a", "email", "ops@a.example", kek="k" * 32)
     other, _ = new_channel("shop-b", "webhook", "https://c.example/", kek="k" * 32)
-    alert = {"kind": "payment_failed", "alert_id": "e1", "seller_id": "shop-a",
-             "customer": {"email": "ada@example.com", "phone": "+44 20 7946 0958", "name": "Ada Lovelace"}}
+    alert = {
+        "kind": "payment_failed",
+        "alert_id": "e1",
+        "seller_id": "shop-a",
+        "customer": {"email": "ada@example.com", "phone": "+44 20 7946 0958", "name": "Ada Lovelace"},
+    }
     out = deliveries_for(alert, _Book(full, masked, email, other), now_ms=5, email=False)  # no SMTP server
     assert {d.channel_id for d in out} == {full.channel_id, masked.channel_id}
     bodies = {d.channel_id: msgspec.json.decode(d.body) for d in out}
@@ -90,7 +96,12 @@ def test_deliveries_go_to_the_sellers_channels_only_masked_for_a_channel_without
 
 def test_an_odd_alert_shape_makes_no_delivery_error():
     full, _ = new_channel("shop-a", "webhook", "https://a.example/", kek="k" * 32)
-    odd = {"kind": "payment_failed", "alert_id": "e1", "seller_id": "shop-a", "order": "not an object",
-           "customer": ["x"]}
+    odd = {
+        "kind": "payment_failed",
+        "alert_id": "e1",
+        "seller_id": "shop-a",
+        "order": "not an object",
+        "customer": ["x"],
+    }
     out = deliveries_for(odd, _Book(full), now_ms=5)  # sent as it is: the receiver sees what the topic held
     assert len(out) == 1

@@ -4,7 +4,8 @@ from datetime import timedelta
 
 import pytest
 from fastapi import HTTPException
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api.routes.reports import parse_range
 
@@ -13,8 +14,9 @@ def test_a_range_over_the_limit_is_422_naming_the_setting():
     with pytest.raises(HTTPException) as exc:
         parse_range("2025-01-01", "2026-02-06", max_days=400)
     assert exc.value.status_code == 422
-    assert exc.value.detail == ("the range from `from` to `to` is 401.0 days; at most 400 days "
-                                "(LIVEMETRICS_REPORT_MAX_DAYS) per report")
+    assert exc.value.detail == (
+        "the range from `from` to `to` is 401.0 days; at most 400 days (LIVEMETRICS_REPORT_MAX_DAYS) per report"
+    )
     start, end = parse_range("2025-01-01", "2026-02-05", max_days=400)
     assert end - start == timedelta(days=400)
 

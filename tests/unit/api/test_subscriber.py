@@ -12,6 +12,7 @@ def test_snapshots_coalesce_latest_wins():
         for i in range(1000):
             sub.offer_snapshot({"n": i}, f"msg{i}")
         return sub
+
     sub = asyncio.run(run())
     assert sub.snapshot == ({"n": 999}, "msg999") and sub.wake.is_set()
 
@@ -22,5 +23,6 @@ def test_alert_overflow_is_flagged_never_silent():
         for i in range(ALERT_QUEUE_LIMIT + 5):
             sub.offer_alert({"alert_id": str(i)})
         return sub
+
     sub = asyncio.run(run())
     assert len(sub.alerts) == ALERT_QUEUE_LIMIT and sub.overflowed

@@ -1,7 +1,8 @@
 """Pure parts of the API's guards: WebSocket slots per client and in all, the client a socket counts
 against, the oversized-message test, and the per-token request bucket."""
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api.rate_limit import TokenBuckets
 from api.ws_limits import Slots, client_key, oversized

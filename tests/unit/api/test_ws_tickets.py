@@ -102,7 +102,7 @@ def test_any_change_to_a_ticket_is_refused(data):
     ticket, _ = b.issue("token", "key1", "shop-a")
     i = data.draw(st.integers(0, len(ticket) - 1), label="position")
     c = data.draw(st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.="), label="char")
-    changed = ticket[:i] + c + ticket[i + 1:]
+    changed = ticket[:i] + c + ticket[i + 1 :]
     if changed == ticket:
         return
     # The MAC covers the payload's text, not its decoded bytes: even a change in base64 padding bits fails.

@@ -55,14 +55,23 @@ def test_the_input_structure_reads_the_contract_event():
     assert list(_tuple(event["customer"])) == list(Customer.__struct_fields__)
     # the fields the contract requires are nullable, so that a missing one is told from an empty one
     fields = Event.__struct_fields__
-    required = fields[:len(fields) - len(Event.__struct_defaults__)]
+    required = fields[: len(fields) - len(Event.__struct_defaults__)]
     assert required and all(event[f].startswith("Nullable(") for f in required)
     assert events_json._SQL.count("FROM input('") == 1  # embedded chdb swaps this for file()
 
 
 def event(event_id: str | None = None, **kw) -> bytes:
-    return encode(Event(event_id=event_id or str(uuid.uuid4()), type="page_view", seller_id="s1",
-                        session_id="sess-0001", ts=1, received_at=2, **kw))
+    return encode(
+        Event(
+            event_id=event_id or str(uuid.uuid4()),
+            type="page_view",
+            seller_id="s1",
+            session_id="sess-0001",
+            ts=1,
+            received_at=2,
+            **kw,
+        )
+    )
 
 
 def batch(*values) -> Batch:
@@ -73,7 +82,7 @@ def batch(*values) -> Batch:
 
 def test_unusable_finds_the_values_that_are_not_one_event():
     good = event(page=Page(type="home"))
-    two = good + b"]\n[1,\"lm.page-events\",1,999,{\"event_id\":\"x\"}"
+    two = good + b']\n[1,"lm.page-events",1,999,{"event_id":"x"}'
     bad_uuid = event(event_id="not-a-uuid")
     too_late = event().replace(b'"ts":1,', b'"ts":9223372036854775808,')
     b = batch(good, b"{not json", b'{"x": 1}', two, None, bad_uuid, b"", too_late, good)

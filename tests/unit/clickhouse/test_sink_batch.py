@@ -19,8 +19,10 @@ def test_lines_are_numbered_and_carry_the_kafka_position_and_the_value_as_is():
     b.add([msg("p.page-events", 2, 10, b'{"x":"a,b]"}'), msg("p.checkout-events", 0, 7, b"[1, 2]")])
     b.add([msg("p.page-events", 2, 11, None)])
     lines = [h + v + b"]\n" for h, v in zip(b.heads, b.values)]
-    assert [json.loads(line) for line in lines[:2]] == [[0, "p.page-events", 2, 10, {"x": "a,b]"}],
-                                                        [1, "p.checkout-events", 0, 7, [1, 2]]]
+    assert [json.loads(line) for line in lines[:2]] == [
+        [0, "p.page-events", 2, 10, {"x": "a,b]"}],
+        [1, "p.checkout-events", 0, 7, [1, 2]],
+    ]
     assert b.values[:2] == [b'{"x":"a,b]"}', b"[1, 2]"]
     assert lines[2] == b'[2,"p.page-events",2,11,]\n'  # no value: ClickHouse refuses it, the sink skips it
     assert len(b) == 3

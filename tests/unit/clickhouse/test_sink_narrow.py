@@ -11,11 +11,12 @@ import json
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from confluent_kafka import Message
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from clickhouse.events_unusable import Refused
 from clickhouse.sink_batch import Batch
 from clickhouse.sink_dead_letter import dead_letter
-from clickhouse.events_unusable import Refused
 from clickhouse.sink_narrow import head_position, part_token, store_narrowing
 
 BAD = DatabaseError("Code: 469. DB::Exception: Constraint `no_poison` is violated. (VIOLATED_CONSTRAINT)")
@@ -24,8 +25,12 @@ PARTITIONS = DatabaseError("Code: 252. DB::Exception: Too many partitions for si
 
 def batch_of(values: list[bytes], partitions: int = 3) -> Batch:
     b = Batch("p.payment-alerts")
-    b.add([Message(topic="p.page-events", partition=i % partitions, offset=i // partitions, value=v)
-           for i, v in enumerate(values)])
+    b.add(
+        [
+            Message(topic="p.page-events", partition=i % partitions, offset=i // partitions, value=v)
+            for i, v in enumerate(values)
+        ]
+    )
     return b
 
 
@@ -85,7 +90,7 @@ def test_a_transient_failure_in_the_middle_is_raised_and_a_retry_repeats_the_sam
         store_narrowing(b.heads, b.values, first.insert, first.dead)
     again = ClickHouse()
     store_narrowing(b.heads, b.values, again.insert, again.dead)
-    assert first.tokens == again.tokens[:len(first.tokens)]  # the same parts, the same tokens: deduplicated
+    assert first.tokens == again.tokens[: len(first.tokens)]  # the same parts, the same tokens: deduplicated
 
 
 def test_part_tokens_are_the_batch_token_of_the_same_offsets():
@@ -96,8 +101,14 @@ def test_part_tokens_are_the_batch_token_of_the_same_offsets():
 
 
 def test_a_dead_letter_names_its_source_and_the_error_and_adds_no_card_data():
-    value = json.dumps({"event_id": "e", "seller_id": "s1", "session_id": "poison-1",
-                        "payment": {"details": {"note": "4111 1111 1111 1111"}}}).encode()
+    value = json.dumps(
+        {
+            "event_id": "e",
+            "seller_id": "s1",
+            "session_id": "poison-1",
+            "payment": {"details": {"note": "4111 1111 1111 1111"}},
+        }
+    ).encode()
     b = batch_of([value])
     key, body = dead_letter(Refused(b.heads[0], value, "Code: 469. column values: 4111111111111111"))
     doc = json.loads(body)

@@ -60,7 +60,7 @@ def test_compose_has_the_production_topology(compose):
 
 def test_every_service_command_exists_in_the_cli(compose):
     parser = build_parser()
-    for name, svc in app_services(compose).items():
+    for svc in app_services(compose).values():
         cmd = svc["command"] if isinstance(svc["command"], list) else shlex.split(svc["command"])
         parser.parse_args(cmd)  # SystemExit (a failed test) on an unknown command or option
     # the image's entry point is the CLI the project installs
@@ -83,7 +83,9 @@ def test_every_setting_named_exists_and_parses(compose, monkeypatch):
         for f in svc.get("env_file", []) if isinstance(svc.get("env_file"), list) else [svc.get("env_file")]:
             if f:
                 assert (DEPLOY / f).exists()
-    text = "\n".join(p.read_text() for p in (DEPLOY / "compose.yaml", DEPLOY / "Dockerfile", ROOT / "docs" / "deploy.md"))
+    text = "\n".join(
+        p.read_text() for p in (DEPLOY / "compose.yaml", DEPLOY / "Dockerfile", ROOT / "docs" / "deploy.md")
+    )
     mentioned = set(re.findall(r"LIVEMETRICS_[A-Z0-9_]+", text))
     for var in set(named) | mentioned:
         assert var.startswith("LIVEMETRICS_"), var

@@ -43,8 +43,14 @@ def test_every_broker_requires_a_login_and_authorizes(services):
 
 
 def test_each_service_logs_in_as_its_own_principal_with_only_its_password(services):
-    expected = {"gateway": "gateway", "worker-1": "worker", "worker-2": "worker", "sink": "api", "api": "api",
-                "topics": "admin"}
+    expected = {
+        "gateway": "gateway",
+        "worker-1": "worker",
+        "worker-2": "worker",
+        "sink": "api",
+        "api": "api",
+        "topics": "admin",
+    }
     for name, role in expected.items():
         env = services[name]["environment"]
         assert env["LIVEMETRICS_KAFKA_ROLE"] == role, name

@@ -23,6 +23,7 @@ class Missing(Exception):
 
 def interpolate(value: str, env: dict[str, str]) -> str:
     """Compose's ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?error}`` (empty counts as unset with ':')."""
+
     def one(m: re.Match) -> str:
         name, op, arg = m.group(1), m.group(2), m.group(3)
         if env.get(name):
@@ -30,6 +31,7 @@ def interpolate(value: str, env: dict[str, str]) -> str:
         if op == "?":
             raise Missing(f"{name}: {arg}")
         return arg if op == "-" else ""
+
     return _VAR.sub(one, value)
 
 
@@ -51,8 +53,9 @@ def compose() -> dict:
 
 def test_the_env_file_sets_no_secret_and_no_placeholder():
     text = (DEPLOY / "livemetrics.env").read_text()
-    assigned = {line.split("=", 1)[0].strip() for line in text.splitlines()
-                if "=" in line and not line.lstrip().startswith("#")}
+    assigned = {
+        line.split("=", 1)[0].strip() for line in text.splitlines() if "=" in line and not line.lstrip().startswith("#")
+    }
     assert not assigned & set(VARIABLES)
     assert "change-me" not in text.lower()
 
@@ -84,6 +87,8 @@ def test_compose_with_the_secrets_gives_each_process_the_values(compose):
     env = {var: f"value-of-{var}" for var in VARIABLES}
     api = {k: interpolate(v, env) for k, v in compose["services"]["api"]["environment"].items()}
     assert api["LIVEMETRICS_ADMIN_TOKEN"] == "value-of-LIVEMETRICS_ADMIN_TOKEN"
-    assert api["LIVEMETRICS_CLICKHOUSE_DSN"] == "http://livemetrics_app:value-of-CLICKHOUSE_APP_PASSWORD@clickhouse:8123"
+    assert (
+        api["LIVEMETRICS_CLICKHOUSE_DSN"] == "http://livemetrics_app:value-of-CLICKHOUSE_APP_PASSWORD@clickhouse:8123"
+    )
     ch = compose["services"]["clickhouse"]["environment"]
     assert interpolate(ch["CLICKHOUSE_PASSWORD"], env) == "value-of-CLICKHOUSE_APP_PASSWORD"

@@ -11,16 +11,30 @@ import pytest
 import yaml
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
-REQUIRED = ("LIVEMETRICS_ADMIN_TOKEN", "LIVEMETRICS_IP_HASH_SECRET", "LIVEMETRICS_KEY_ENCRYPTION_KEY",
-            "CLICKHOUSE_APP_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "LIVEMETRICS_KAFKA_ADMIN_PASSWORD",
-            "LIVEMETRICS_KAFKA_GATEWAY_PASSWORD", "LIVEMETRICS_KAFKA_WORKER_PASSWORD", "LIVEMETRICS_KAFKA_API_PASSWORD")
+REQUIRED = (
+    "LIVEMETRICS_ADMIN_TOKEN",
+    "LIVEMETRICS_IP_HASH_SECRET",
+    "LIVEMETRICS_KEY_ENCRYPTION_KEY",
+    "CLICKHOUSE_APP_PASSWORD",
+    "GRAFANA_ADMIN_PASSWORD",
+    "LIVEMETRICS_KAFKA_ADMIN_PASSWORD",
+    "LIVEMETRICS_KAFKA_GATEWAY_PASSWORD",
+    "LIVEMETRICS_KAFKA_WORKER_PASSWORD",
+    "LIVEMETRICS_KAFKA_API_PASSWORD",
+)
 
 
 def compose_config(env: dict) -> subprocess.CompletedProcess:
     tool = shutil.which("docker-compose")
     assert tool, "docker-compose is missing: `make test` installs Debian's docker-compose (make ops-tools)"
-    return subprocess.run([tool, "-f", "compose.yaml", "config", "-q"], cwd=DEPLOY, capture_output=True, text=True,
-                          timeout=60, env={"PATH": "/usr/bin:/bin", **env})
+    return subprocess.run(
+        [tool, "-f", "compose.yaml", "config", "-q"],
+        cwd=DEPLOY,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", **env},
+    )
 
 
 def test_docker_compose_accepts_the_file_when_every_secret_is_given():

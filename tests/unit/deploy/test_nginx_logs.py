@@ -24,7 +24,7 @@ def test_every_access_log_uses_a_format_without_the_query_string():
         m = re.search(r"\blog_format (\S+) (.*)$", s)
         if m:
             formats[m.group(1)] = m.group(2)
-    logs = [s[s.index("access_log"):] for s in stmts if re.search(r"\baccess_log\b", s)]
+    logs = [s[s.index("access_log") :] for s in stmts if re.search(r"\baccess_log\b", s)]
     # nginx's default log is `combined`, which has `$request` (with the query): one must be declared.
     assert logs, "no access_log: nginx would log `combined`, query strings included"
     for log in logs:

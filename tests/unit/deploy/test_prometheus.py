@@ -36,8 +36,11 @@ def named_in(expr: str) -> set[str]:
     return {SUFFIXES.sub("", n) for n in re.findall(r"\blivemetrics_[a-z_]+", expr)}
 
 
-@pytest.mark.parametrize("args", [["check", "config", "prometheus.yml"], ["check", "rules", "alerts.yml"],
-                                  ["test", "rules", "alerts_test.yml"]], ids=lambda a: "-".join(a))
+@pytest.mark.parametrize(
+    "args",
+    [["check", "config", "prometheus.yml"], ["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"]],
+    ids=lambda a: "-".join(a),
+)
 def test_promtool_accepts_the_config_and_the_rules_behave(promtool, args):
     out = subprocess.run([promtool, *args], cwd=PROM, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -51,8 +51,12 @@ def events_with_a_card(draw) -> tuple[dict, str, dict[str, str]]:
     """(event, the card's digits, raw number text for the placeholder)."""
     digits = draw(cards.card_numbers())
     kind = draw(st.sampled_from(["page_view", "checkout_started", "payment_failed", "payment_succeeded"]))
-    ev = {"page_view": f.page_view, "checkout_started": f.checkout_started, "payment_failed": f.payment_failed,
-          "payment_succeeded": f.payment_succeeded}[kind]()
+    ev = {
+        "page_view": f.page_view,
+        "checkout_started": f.checkout_started,
+        "payment_failed": f.payment_failed,
+        "payment_succeeded": f.payment_succeeded,
+    }[kind]()
     numbers: dict[str, str] = {}
     where = draw(st.sampled_from(["text", "session_id", "details", "details key", "item"]))
     if where in ("details", "details key") and "payment" not in ev:

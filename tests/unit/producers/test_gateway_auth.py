@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from producers.gateway.auth import RateLimiter, ReplayCache, ReplayCacheFull, bearer_key
 from producers.gateway.enrich import client_ip

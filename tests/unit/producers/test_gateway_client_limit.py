@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from livemetrics.contract import MAX_BATCH
 from livemetrics.validation import Rejection
@@ -41,8 +42,16 @@ def test_idle_clients_are_forgotten_and_that_changes_nothing():
     assert limiter.take("198.51.100.1", 20, now=160.0) == 0  # a forgotten client starts full, as it would have been
 
 
-@given(st.lists(st.tuples(st.sampled_from(["203.0.113.1", "203.0.113.2", "2001:db8::1", "2001:db8::2"]),
-                          st.integers(1, MAX_BATCH), st.floats(0, 30)), max_size=40))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["203.0.113.1", "203.0.113.2", "2001:db8::1", "2001:db8::2"]),
+            st.integers(1, MAX_BATCH),
+            st.floats(0, 30),
+        ),
+        max_size=40,
+    )
+)
 def test_pruning_never_changes_an_answer(requests):
     """The same requests against a limiter that prunes and one that never does get the same answers."""
     pruning, keeping = ClientLimiter(10), ClientLimiter(10)

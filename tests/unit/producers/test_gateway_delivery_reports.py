@@ -19,6 +19,7 @@ def test_settled_only_once_every_report_is_in():
         pending.report(None, "msg")
         assert pending.settle()
         assert await pending.future is None
+
     asyncio.run(main())
 
 
@@ -32,4 +33,5 @@ def test_one_failed_report_fails_the_request(failed_at):
         assert pending.settle()
         with pytest.raises(DeliveryUnavailable, match="timed out"):
             await pending.future
+
     asyncio.run(main())

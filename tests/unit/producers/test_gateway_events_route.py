@@ -24,8 +24,10 @@ SLOW = "lm_pk_k2_secret"
 
 class FakeRegistry:
     ready = True
-    records = {KEY: KeyRecord(key_id="k1", kind="browser", seller_id="seller-a", hash="", created_at=0),
-               SLOW: KeyRecord(key_id="k2", kind="browser", seller_id="seller-a", hash="", created_at=0, rate_per_s=1)}
+    records = {
+        KEY: KeyRecord(key_id="k1", kind="browser", seller_id="seller-a", hash="", created_at=0),
+        SLOW: KeyRecord(key_id="k2", kind="browser", seller_id="seller-a", hash="", created_at=0, rate_per_s=1),
+    }
 
     def authenticate(self, presented, kinds):
         return self.records.get(presented)
@@ -75,8 +77,9 @@ def requests() -> list[tuple[dict, bytes]]:
 
 async def answers(app, url: str) -> list[tuple[int, dict, list]]:
     out = []
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("203.0.113.9", 5000)),
-                                 base_url="http://gw") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("203.0.113.9", 5000)), base_url="http://gw"
+    ) as client:
         for headers, body in requests():
             r = await client.post(url, content=body, headers=headers)
             out.append((r.status_code, r.json(), sorted(r.headers.items())))
@@ -92,7 +95,10 @@ def test_the_direct_route_answers_as_the_middleware_stack_does(origins):
     assert fast == slow
     statuses = [a[0] for a in fast]
     assert statuses == [202, 202, 202, 401, 401, 422, 422, 413, 413, 403, 202, 429]
-    assert fast[0][1] == {"accepted": 2, "rejected": [{"index": 1, "error": "unknown event type 'teleport' - at `$.type`"}]}
+    assert fast[0][1] == {
+        "accepted": 2,
+        "rejected": [{"index": 1, "error": "unknown event type 'teleport' - at `$.type`"}],
+    }
     cors = [dict(a[2]).get("access-control-allow-origin") for a in fast[:3]]
     assert cors == ([None, "*", "*"] if origins == ["*"] else [None, "https://shop.example", None])
     assert dict(fast[-1][2])["retry-after"] == "3"  # 3 events at 1 event/s

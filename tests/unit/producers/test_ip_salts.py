@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,7 +20,7 @@ MIDNIGHT = 1_795_478_400_000  # a UTC midnight
 
 def old_hash(ip: str, secret: str, now_ms: int) -> str:
     """The former derivation: salt = HMAC(secret, date)."""
-    day = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+    day = datetime.fromtimestamp(now_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
     salt = hmac.new(secret.encode(), day.encode(), hashlib.sha256).digest()
     return hashlib.blake2b(ip.encode(), key=salt[:32], digest_size=12).hexdigest()
 

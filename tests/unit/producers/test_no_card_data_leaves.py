@@ -44,8 +44,14 @@ NUMBER_PLACES = (2, 7, 8)  # where a bare JSON number is allowed
 
 
 @settings(max_examples=300, deadline=None)
-@given(card=card_numbers(), before=NO_DIGITS, after=NO_DIGITS, place=st.integers(0, len(PLACES) - 1),
-       as_number=st.booleans(), seed=st.integers(0, 2**32))
+@given(
+    card=card_numbers(),
+    before=NO_DIGITS,
+    after=NO_DIGITS,
+    place=st.integers(0, len(PLACES) - 1),
+    as_number=st.booleans(),
+    seed=st.integers(0, 2**32),
+)
 def test_card_numbers_never_leave_the_gateway(card, before, after, place, as_number, seed):
     digits, written = card
     # standing alone: a digit run glued to a letter or `_` is part of an id (docs/ingest.md, "Privacy")

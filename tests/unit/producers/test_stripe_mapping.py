@@ -32,14 +32,17 @@ def test_a_rolled_secret_verifies_with_any_of_several_v1():
     stripe.verify(b, header, SECRET, NOW)
 
 
-@pytest.mark.parametrize("case, header, message", [
-    ("missing", None, "missing Stripe-Signature"),
-    ("no timestamp", "v1=abc", "no timestamp"),
-    ("no v1", f"t={NOW},v0=abc", "no v1 signature"),
-    ("other secret", "sign:whsec_other", "no v1 signature matches"),
-    ("stale", "sign-at:-301", "more than 300 s"),
-    ("future", "sign-at:301", "more than 300 s"),
-])
+@pytest.mark.parametrize(
+    "case, header, message",
+    [
+        ("missing", None, "missing Stripe-Signature"),
+        ("no timestamp", "v1=abc", "no timestamp"),
+        ("no v1", f"t={NOW},v0=abc", "no v1 signature"),
+        ("other secret", "sign:whsec_other", "no v1 signature matches"),
+        ("stale", "sign-at:-301", "more than 300 s"),
+        ("future", "sign-at:301", "more than 300 s"),
+    ],
+)
 def test_a_bad_signature_is_refused_with_its_reason(case, header, message):
     b = b'{"id": "evt_1"}'
     if header and header.startswith("sign:"):
@@ -57,8 +60,10 @@ def test_a_changed_body_no_longer_verifies():
 
 
 # --- amounts -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("minor, currency, want", [(5990, "EUR", "59.90"), (5990, "JPY", "5990"),
-                                                   (12345, "KWD", "12.345"), (0, "USD", "0.00")])
+@pytest.mark.parametrize(
+    "minor, currency, want",
+    [(5990, "EUR", "59.90"), (5990, "JPY", "5990"), (12345, "KWD", "12.345"), (0, "USD", "0.00")],
+)
 def test_amounts_follow_the_currency_exponent(minor, currency, want):
     assert stripe.amount(minor, currency) == want
 
@@ -82,8 +87,14 @@ def test_a_failed_intent_maps_to_a_payment_failed_with_customer_order_and_declin
     assert ev["type"] == "payment_failed" and ev["ts"] == NOW * 1000
     assert ev["session_id"] == "sess-stripe-0001"
     assert ev["payment"] | {"details": None} == {
-        "method": "card", "amount": "59.90", "currency": "EUR", "order_id": "ORD-1001",
-        "error_code": "insufficient_funds", "error_message": "Your card has insufficient funds.", "details": None}
+        "method": "card",
+        "amount": "59.90",
+        "currency": "EUR",
+        "order_id": "ORD-1001",
+        "error_code": "insufficient_funds",
+        "error_message": "Your card has insufficient funds.",
+        "details": None,
+    }
     assert ev["payment"]["details"]["provider"] == "stripe"
     assert ev["customer"] == {"email": "ada@example.com", "phone": "+44 20 7946 0958", "name": "Ada Lovelace"}
 
@@ -104,8 +115,12 @@ def test_a_redelivery_is_the_same_event_and_another_seller_another_one():
 
 
 def test_failures_without_a_charge_are_told_apart_by_their_stripe_event():
-    a = stripe.to_event("s", se.envelope("payment_intent.payment_failed", se.failed_intent(charge=None), evt_id="evt_a"))
-    b = stripe.to_event("s", se.envelope("payment_intent.payment_failed", se.failed_intent(charge=None), evt_id="evt_b"))
+    a = stripe.to_event(
+        "s", se.envelope("payment_intent.payment_failed", se.failed_intent(charge=None), evt_id="evt_a")
+    )
+    b = stripe.to_event(
+        "s", se.envelope("payment_intent.payment_failed", se.failed_intent(charge=None), evt_id="evt_b")
+    )
     assert a["event_id"] != b["event_id"]
 
 
@@ -117,8 +132,9 @@ def test_without_our_session_id_the_intent_is_the_session():
 
 
 def test_contact_values_the_contract_refuses_are_left_out_not_the_event():
-    obj = se.failed_charge(billing_details={"email": "not an email", "phone": "call me", "name": "Ada"},
-                           receipt_email="ada@example.com")
+    obj = se.failed_charge(
+        billing_details={"email": "not an email", "phone": "call me", "name": "Ada"}, receipt_email="ada@example.com"
+    )
     ev = stripe.to_event("s", se.envelope("charge.failed", obj))
     valid(ev)
     assert ev["customer"] == {"email": "ada@example.com", "name": "Ada"}
@@ -128,9 +144,14 @@ def test_other_event_types_are_not_mapped():
     assert stripe.to_event("s", se.envelope("customer.created", {"id": "cus_1"})) is None
 
 
-@pytest.mark.parametrize("obj, message", [({"currency": "eur"}, "with an id"),
-                                          ({"id": "pi_1", "currency": "euro"}, "not a currency code"),
-                                          ({"id": "pi_1", "currency": "eur", "amount": "5"}, "non-negative integer")])
+@pytest.mark.parametrize(
+    "obj, message",
+    [
+        ({"currency": "eur"}, "with an id"),
+        ({"id": "pi_1", "currency": "euro"}, "not a currency code"),
+        ({"id": "pi_1", "currency": "eur", "amount": "5"}, "non-negative integer"),
+    ],
+)
 def test_a_mapped_type_without_what_the_contract_needs_says_what(obj, message):
     with pytest.raises(ValueError, match=message):
         stripe.to_event("s", se.envelope("payment_intent.succeeded", obj))

@@ -10,9 +10,17 @@ from tests.unit.streams.test_rates_spikes import NOW, RULE, series_with
 
 
 def failed(**kw) -> Event:
-    return Event(event_id="e-1", type="payment_failed", seller_id="seller-a", session_id="sess-0001", ts=NOW,
-                 received_at=NOW, customer=Customer(email="ada@example.com"),
-                 payment=Payment(method="card", amount=20, currency="EUR", order_id="o-1"), **kw)
+    return Event(
+        event_id="e-1",
+        type="payment_failed",
+        seller_id="seller-a",
+        session_id="sess-0001",
+        ts=NOW,
+        received_at=NOW,
+        customer=Customer(email="ada@example.com"),
+        payment=Payment(method="card", amount=20, currency="EUR", order_id="o-1"),
+        **kw,
+    )
 
 
 def test_a_payment_alert_says_which_kind_of_key_sent_it():

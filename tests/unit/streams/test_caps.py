@@ -29,12 +29,14 @@ def rule(values: Counter, cap: int) -> dict[str, int]:
 
 def live_part(v: dict[str, int], dim: str = "category") -> dict[str, int]:
     prefix = f"live:{dim}:"
-    return {k[len(prefix):]: n for k, n in v.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: n for k, n in v.items() if k.startswith(prefix)}
 
 
 @settings(max_examples=300, deadline=None)
-@given(parts=st.lists(st.dictionaries(NAMES, st.integers(1, 5), max_size=12), min_size=1, max_size=4),
-       cap=st.integers(1, 6))
+@given(
+    parts=st.lists(st.dictionaries(NAMES, st.integers(1, 5), max_size=12), min_size=1, max_size=4),
+    cap=st.integers(1, 6),
+)
 def test_capping_each_partition_then_the_sum_is_the_rule_over_the_union(parts, cap):
     caps = Caps(category=cap, offer=cap, payment_method=cap)
     total, union = Counter(), Counter()
@@ -56,8 +58,13 @@ def test_under_the_cap_nothing_changes_and_offers_have_their_own_cap():
     v = {"live:category:lamps": 2, "live:offer:o-1": 1, "live:offer:o-2": 3, "live:home": 4}
     assert cap_gauges(v, Caps(category=1, offer=2)) is v
     capped = cap_gauges(v, Caps(category=5, offer=1))
-    assert capped == {"live:category:lamps": 2, "live:offer:o-1": 1, f"live:offer:{OTHER}": 3, "live:home": 4,
-                      "folded:offer": 1}
+    assert capped == {
+        "live:category:lamps": 2,
+        "live:offer:o-1": 1,
+        f"live:offer:{OTHER}": 3,
+        "live:home": 4,
+        "folded:offer": 1,
+    }
 
 
 @settings(max_examples=300, deadline=None)
@@ -88,8 +95,9 @@ def test_methods_folded_as_events_arrive_equal_the_rule_over_the_minute(events, 
 
 def test_the_hour_keeps_its_first_methods_by_name_and_adds_up_the_rest():
     arr = lambda i: [1 if j == i else 0 for j in range(3)]  # noqa: E731
-    by_method = {m: {"started": arr(i), "succeeded": arr(i), "failed": arr(i)}
-                 for i, m in enumerate(["zz", "card", "paypal"])}
+    by_method = {
+        m: {"started": arr(i), "succeeded": arr(i), "failed": arr(i)} for i, m in enumerate(["zz", "card", "paypal"])
+    }
     capped = cap_methods(by_method, 2)
     assert set(capped) == {"card", "paypal", OTHER} and capped[OTHER]["failed"] == [1, 0, 0]
     assert cap_methods(by_method, 3) is by_method
@@ -103,13 +111,24 @@ def test_rates_count_keeps_a_minutes_methods_under_the_cap():
     now = 1_735_732_800_000
     buckets: dict = {}
     for i in range(50):
-        ev = Event(event_id=f"e{i}", type="payment_failed", seller_id="s", session_id="sess-0001", ts=now,
-                   received_at=now, payment=Payment(method=f"m{i:02d}", amount=1.0, currency="EUR", order_id="o"))
+        ev = Event(
+            event_id=f"e{i}",
+            type="payment_failed",
+            seller_id="s",
+            session_id="sess-0001",
+            ts=now,
+            received_at=now,
+            payment=Payment(method=f"m{i:02d}", amount=1.0, currency="EUR", order_id="o"),
+        )
         rates.count(buckets, ev, now, 3)
     (minute,) = buckets.values()
     assert minute["payments_failed"] == 50
-    assert {k for k in minute if k.startswith("m:")} == {"m:m00:failed", "m:m01:failed", "m:m02:failed",
-                                                          f"m:{OTHER}:failed"}
+    assert {k for k in minute if k.startswith("m:")} == {
+        "m:m00:failed",
+        "m:m01:failed",
+        "m:m02:failed",
+        f"m:{OTHER}:failed",
+    }
     assert minute[f"m:{OTHER}:failed"] == 47
     shown = rates.series(buckets, now, 3)["by_method"]
     assert set(shown) == {"m00", "m01", "m02", OTHER} and sum(shown[OTHER]["failed"]) == 47

@@ -35,6 +35,11 @@ def test_kinds_are_apart_by_logger_level_and_format():
 
 def test_install_reaches_the_loggers_of_every_module_of_the_package():
     assert install(("aiokafka",)) > 5
-    for name in ("aiokafka", "aiokafka.conn", "aiokafka.consumer.fetcher", "aiokafka.consumer.group_coordinator",
-                 "aiokafka.producer.sender"):
+    for name in (
+        "aiokafka",
+        "aiokafka.conn",
+        "aiokafka.consumer.fetcher",
+        "aiokafka.consumer.group_coordinator",
+        "aiokafka.producer.sender",
+    ):
         assert any(isinstance(f, RepeatFilter) for f in logging.getLogger(name).filters), name

@@ -18,8 +18,13 @@ from livemetrics.settings import Settings
 SELLERS = ("seller-a", "seller-b")
 TYPES = ("page_view", "heartbeat", "checkout_started", "payment_started", "payment_succeeded", "payment_failed")
 # What each raw event type counts as, written here from docs/live-semantics.md.
-COUNTED = {"page_view": "page_views", "checkout_started": "checkouts", "payment_started": "payments_started",
-           "payment_succeeded": "payments_succeeded", "payment_failed": "payments_failed"}
+COUNTED = {
+    "page_view": "page_views",
+    "checkout_started": "checkouts",
+    "payment_started": "payments_started",
+    "payment_succeeded": "payments_succeeded",
+    "payment_failed": "payments_failed",
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +50,16 @@ def worker(tmp_path_factory):
 
 def raw_event(rng: random.Random, seller: str, at: int) -> Event:
     t = rng.choice(TYPES)
-    e = Event(event_id=str(uuid.UUID(int=rng.getrandbits(128))), type=t, seller_id=seller,
-              session_id=f"sess-{rng.randrange(40):04d}", ts=at, received_at=at, is_bot=rng.random() < 0.05,
-              backfill=rng.random() < 0.05)
+    e = Event(
+        event_id=str(uuid.UUID(int=rng.getrandbits(128))),
+        type=t,
+        seller_id=seller,
+        session_id=f"sess-{rng.randrange(40):04d}",
+        ts=at,
+        received_at=at,
+        is_bot=rng.random() < 0.05,
+        backfill=rng.random() < 0.05,
+    )
     if t == "page_view":
         e.page = Page(type="home")
     if t.startswith("payment_"):
@@ -89,8 +101,13 @@ class Partition:
 
     def report(self, seller: str, now: int) -> dict:
         self.seq += 1
-        return {"seller": seller, "p": self.p, "seq": self.seq, "v": {},
-                "r": self.rates.prune(self.rows[seller]["r"], now)}
+        return {
+            "seller": seller,
+            "p": self.p,
+            "seq": self.seq,
+            "v": {},
+            "r": self.rates.prune(self.rows[seller]["r"], now),
+        }
 
 
 async def send(agent, gauges, report: dict) -> None:
@@ -126,8 +143,9 @@ def test_windows_equal_the_recount_and_a_replay_changes_nothing(worker):
             assert all(before.values())
             # Each window is in Faust's expiry heaps once, however often it was set.
             table = minute_rates._table
-            assert (sum(len(h) for h in table._partition_timestamps.values())
-                    == sum(len(keys) for keys in table._partition_timestamp_keys.values()))
+            assert sum(len(h) for h in table._partition_timestamps.values()) == sum(
+                len(keys) for keys in table._partition_timestamp_keys.values()
+            )
             for report in rng.sample(reports, len(reports)):  # every report again, in any order
                 await send(agent, gauges, report)
             assert {s: minute_rates.last_hour(s, now) for s in SELLERS} == before
@@ -144,8 +162,13 @@ def test_a_window_lost_before_a_crash_is_set_again_by_the_redelivered_report(wor
     gauges, minute_rates, rates = worker
     now = gauges.now_ms()
     minute = now // 60_000 * 60_000
-    report = {"seller": "seller-c", "p": 2, "seq": 7, "v": {"active": 1},
-              "r": {str(minute): {"page_views": 4, "payments_failed": 1, "m:card:failed": 1}}}
+    report = {
+        "seller": "seller-c",
+        "p": 2,
+        "seq": 7,
+        "v": {"active": 1},
+        "r": {str(minute): {"page_views": 4, "payments_failed": 1, "m:card:failed": 1}},
+    }
 
     def shown() -> tuple[int, int]:
         series = gauges.snapshot_for("seller-c", now)[0]["rates_per_minute"]["series"]
@@ -175,10 +198,14 @@ def test_windows_older_than_the_hour_expire_also_when_recovered(worker, monkeypa
         async with gauges.keep_gauges.test_context() as agent:
             with monkeypatch.context() as mp:  # a report sent two hours ago
                 mp.setattr(gauges, "now_ms", lambda: old_now)
-                await send(agent, gauges, {"seller": "seller-d", "p": 0, "seq": 1, "v": {},
-                                           "r": {str(old_minute): {"page_views": 2}}})
-            await send(agent, gauges, {"seller": "seller-d", "p": 0, "seq": 2, "v": {},
-                                       "r": {str(minute): {"page_views": 1}}})
+                await send(
+                    agent,
+                    gauges,
+                    {"seller": "seller-d", "p": 0, "seq": 1, "v": {}, "r": {str(old_minute): {"page_views": 2}}},
+                )
+            await send(
+                agent, gauges, {"seller": "seller-d", "p": 0, "seq": 2, "v": {}, "r": {str(minute): {"page_views": 1}}}
+            )
         # A window recovered from the changelog after a restart (as the memory store's recovery puts it).
         recovered = ("seller-e", minute_rates.window_of(old_minute + 60_000))
         table.data.data[recovered] = {"checkouts": 3}

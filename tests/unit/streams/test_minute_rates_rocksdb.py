@@ -45,6 +45,12 @@ CHILD = textwrap.dedent("""
 
 def test_recovered_windows_on_rocksdb_are_found_registered_and_expired(tmp_path):
     env = Settings(store="rocksdb://", data_dir=tmp_path).child_env()
-    out = subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=Path(__file__).parents[3], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD],
+        env=env,
+        cwd=Path(__file__).parents[3],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout[-2000:] + out.stderr[-3000:]

@@ -23,9 +23,26 @@ def largest_row(caps: Caps, s: Settings) -> dict:
     """A sums row with every capped dimension full of the longest names the contract allows."""
     v = {f"live:category:{i:0100d}": BIG for i in range(caps.category)}
     v |= {f"live:offer:{i:0100d}": BIG for i in range(caps.offer)}
-    v |= {k: BIG for k in ("live:home", "live:product", "live:cart", "live:other", "live:checkout", "live:payment",
-                           f"live:category:{OTHER}", f"live:offer:{OTHER}", "active", "purchased", "failures",
-                           "abandoned:checkout", "abandoned:payment", "folded:category", "folded:offer")}
+    v |= {
+        k: BIG
+        for k in (
+            "live:home",
+            "live:product",
+            "live:cart",
+            "live:other",
+            "live:checkout",
+            "live:payment",
+            f"live:category:{OTHER}",
+            f"live:offer:{OTHER}",
+            "active",
+            "purchased",
+            "failures",
+            "abandoned:checkout",
+            "abandoned:payment",
+            "folded:category",
+            "folded:offer",
+        )
+    }
     methods = [f"{i:040d}" for i in range(caps.payment_method)] + [OTHER]
     minute = {name: BIG for name in rates.SERIES} | {f"m:{m}:{step}": BIG for m in methods for step in METHOD_STEPS}
     now = 1_735_732_800_000

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from livemetrics.contract import Event, Page, Payment
 from streams import rates, spikes
@@ -14,8 +15,16 @@ START = rates.first_bucket(NOW)
 
 
 def ev(type_: str, at: int, method: str = "card", bot=False, backfill=False) -> Event:
-    e = Event(event_id=str(uuid.uuid4()), type=type_, seller_id="s", session_id="sess-0001", ts=at, received_at=at,
-              is_bot=bot, backfill=backfill)
+    e = Event(
+        event_id=str(uuid.uuid4()),
+        type=type_,
+        seller_id="s",
+        session_id="sess-0001",
+        ts=at,
+        received_at=at,
+        is_bot=bot,
+        backfill=backfill,
+    )
     if type_ == "page_view":
         e.page = Page(type="home")
     if type_.startswith("payment_"):
@@ -39,22 +48,25 @@ def test_window_edges_and_shape():
     assert out["series"]["page_views"][0] == 1 and out["series"]["page_views"][-1] == 1
     assert sum(out["series"]["page_views"]) == 2
     assert out["series"]["payments_failed"][-2] == 1
-    assert out["by_method"] == {"paypal": {"started": [0] * 60, "succeeded": [0] * 60,
-                                           "failed": [0] * 58 + [1, 0]}}
+    assert out["by_method"] == {"paypal": {"started": [0] * 60, "succeeded": [0] * 60, "failed": [0] * 58 + [1, 0]}}
     # A minute later the arrays move one step to the left and the oldest bucket falls out.
     later = rates.series(rates.prune(b, NOW + 60_000), NOW + 60_000)
     assert later["start_ms"] == START + 60_000
     assert later["series"]["page_views"][-2] == 1 and sum(later["series"]["page_views"]) == 1
 
 
-types = st.sampled_from(["page_view", "heartbeat", "checkout_started", "payment_started", "payment_succeeded",
-                         "payment_failed"])
+types = st.sampled_from(
+    ["page_view", "heartbeat", "checkout_started", "payment_started", "payment_succeeded", "payment_failed"]
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(types, st.integers(-3_700_000, 0), st.sampled_from(["card", "wallet"]), st.booleans()),
-                max_size=60),
-       st.integers(1, 3))
+@given(
+    st.lists(
+        st.tuples(types, st.integers(-3_700_000, 0), st.sampled_from(["card", "wallet"]), st.booleans()), max_size=60
+    ),
+    st.integers(1, 3),
+)
 def test_series_equals_a_recount_whatever_the_split_into_rows(items, parts):
     """Counting into several rows (partitions) and merging equals counting everything at once, and each
     series element is the number of events of its kind in its minute."""
@@ -65,16 +77,24 @@ def test_series_equals_a_recount_whatever_the_split_into_rows(items, parts):
     for r in rows:
         rates.merge(merged, rates.prune(r, NOW))
     out = rates.series(merged, NOW)
-    names = {"page_view": "page_views", "checkout_started": "checkouts", "payment_started": "payments_started",
-             "payment_succeeded": "payments_succeeded", "payment_failed": "payments_failed"}
+    names = {
+        "page_view": "page_views",
+        "checkout_started": "checkouts",
+        "payment_started": "payments_started",
+        "payment_succeeded": "payments_succeeded",
+        "payment_failed": "payments_failed",
+    }
     for i in range(60):
         lo = START + i * 60_000
         for t, name in names.items():
             want = sum(1 for tt, off, _, bot in items if tt == t and not bot and lo <= NOW + off < lo + 60_000)
             assert out["series"][name][i] == want
         for m, per in out["by_method"].items():
-            want = sum(1 for tt, off, mm, bot in items if tt == "payment_failed" and mm == m and not bot
-                       and lo <= NOW + off < lo + 60_000)
+            want = sum(
+                1
+                for tt, off, mm, bot in items
+                if tt == "payment_failed" and mm == m and not bot and lo <= NOW + off < lo + 60_000
+            )
             assert per["failed"][i] == want
 
 

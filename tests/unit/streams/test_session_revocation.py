@@ -30,20 +30,40 @@ def fold(worker):  # noqa: F811
 
     if sessions_changelog._producer is None:  # its rows go nowhere (a closed port), never to a broker
         sessions_changelog.settings = sessions_changelog.settings.model_copy(
-            update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
+            update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"}
+        )
     memory.forget()
     sessions.data.data.clear()
     offsets = iter(range(10**6))
 
     def messages(*session_ids: str) -> list:
         now = int(time.time() * 1000)
-        return [SimpleNamespace(topic="raw.page-events", partition=PARTITION, offset=next(offsets),
-                                value=encode(Event(event_id=f"ev-{sid}-{now}", type="page_view", seller_id=SELLER,
-                                                   session_id=sid, ts=now, received_at=now, page=Page(type="home"))))
-                for sid in session_ids]
+        return [
+            SimpleNamespace(
+                topic="raw.page-events",
+                partition=PARTITION,
+                offset=next(offsets),
+                value=encode(
+                    Event(
+                        event_id=f"ev-{sid}-{now}",
+                        type="page_view",
+                        seller_id=SELLER,
+                        session_id=sid,
+                        ts=now,
+                        received_at=now,
+                        page=Page(type="home"),
+                    )
+                ),
+            )
+            for sid in session_ids
+        ]
 
-    return SimpleNamespace(batch=lambda *sids: session_batch.fold(messages(*sids)), write=session_batch.write,
-                           memory=memory, store=sessions.data.data)
+    return SimpleNamespace(
+        batch=lambda *sids: session_batch.fold(messages(*sids)),
+        write=session_batch.write,
+        memory=memory,
+        store=sessions.data.data,
+    )
 
 
 def sums_and_recount(store) -> tuple[dict, dict]:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import uuid
 from collections import Counter, defaultdict
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from livemetrics.contract import Customer, Event, Page, Payment, Checkout, Item
+from livemetrics.contract import Checkout, Customer, Event, Item, Page, Payment
 from streams import state as sm
 
 W = sm.Windows(live_ms=10_000, timeout_ms=60_000, recent_ms=90_000)
@@ -76,35 +77,78 @@ def recount(delivered: list[Event], now: int) -> dict[str, Counter]:
 
 # ---------------------------------------------------------------- random event sequences
 
-PAGES = [("home", None, None), ("category", "lamps", None), ("category", "rugs", None), ("offer", None, "o-1"),
-         ("offer", None, "o-2"), ("product", None, None), ("cart", None, None), ("checkout", None, None),
-         ("payment", None, None), ("other", None, None)]
+PAGES = [
+    ("home", None, None),
+    ("category", "lamps", None),
+    ("category", "rugs", None),
+    ("offer", None, "o-1"),
+    ("offer", None, "o-2"),
+    ("product", None, None),
+    ("cart", None, None),
+    ("checkout", None, None),
+    ("payment", None, None),
+    ("other", None, None),
+]
 TYPES = ["page_view"] * 5 + ["heartbeat", "checkout_started", "payment_started", "payment_succeeded", "payment_failed"]
-GAPS = st.one_of(st.integers(0, 2_000), st.sampled_from([W.live_ms - 1, W.live_ms, W.live_ms + 1, W.timeout_ms - 1,
-                                                          W.timeout_ms, W.timeout_ms + 5, W.timeout_ms + W.recent_ms]),
-                 st.integers(0, 200_000))
+GAPS = st.one_of(
+    st.integers(0, 2_000),
+    st.sampled_from(
+        [
+            W.live_ms - 1,
+            W.live_ms,
+            W.live_ms + 1,
+            W.timeout_ms - 1,
+            W.timeout_ms,
+            W.timeout_ms + 5,
+            W.timeout_ms + W.recent_ms,
+        ]
+    ),
+    st.integers(0, 200_000),
+)
 
 
 def make_event(kind: int, page: int, session: int, seller: int, r: int, bot: bool, backfill: bool) -> Event:
     t = TYPES[kind]
     pt, cat, offer = PAGES[page]
-    ev = Event(event_id=str(uuid.uuid4()), type=t, seller_id=f"seller-{seller}", session_id=f"session-{session:04d}",
-               ts=r, received_at=r, is_bot=bot, backfill=backfill)
+    ev = Event(
+        event_id=str(uuid.uuid4()),
+        type=t,
+        seller_id=f"seller-{seller}",
+        session_id=f"session-{session:04d}",
+        ts=r,
+        received_at=r,
+        is_bot=bot,
+        backfill=backfill,
+    )
     if t == "page_view" or (t == "heartbeat" and page % 2):
         ev.page = Page(type=pt, category=cat, offer_id=offer)
     if t == "checkout_started":
         ev.checkout = Checkout(items=[Item(sku="S", name="Lamp", qty=1, unit_price=5.0)], total=5.0, currency="EUR")
         ev.customer = Customer(email="a@b.c")
     if t.startswith("payment_"):
-        ev.payment = Payment(method="card", amount=5.0, currency="EUR", order_id="o",
-                             error_code="declined" if t == "payment_failed" else None)
+        ev.payment = Payment(
+            method="card",
+            amount=5.0,
+            currency="EUR",
+            order_id="o",
+            error_code="declined" if t == "payment_failed" else None,
+        )
     return ev
 
 
 event_specs = st.lists(
-    st.tuples(st.integers(0, len(TYPES) - 1), st.integers(0, len(PAGES) - 1), st.integers(0, 5), GAPS,
-              st.integers(0, 3_000), st.integers(0, 30), st.integers(0, 40)),
-    min_size=1, max_size=60)
+    st.tuples(
+        st.integers(0, len(TYPES) - 1),
+        st.integers(0, len(PAGES) - 1),
+        st.integers(0, 5),
+        GAPS,
+        st.integers(0, 3_000),
+        st.integers(0, 30),
+        st.integers(0, 40),
+    ),
+    min_size=1,
+    max_size=60,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -208,10 +252,23 @@ def test_bots_are_never_counted():
 def test_events_of_one_request_are_ordered_by_the_senders_time():
     """A batch shares received_at; its later event (by ts) decides the location whatever the ids."""
     for first_id, second_id in (("ffff", "0000"), ("0000", "ffff")):
-        checkout = Event(event_id=first_id, type="page_view", seller_id="s", session_id="sess-0001", ts=1_000,
-                         received_at=5_000, page=Page(type="checkout"))
-        failed = Event(event_id=second_id, type="payment_failed", seller_id="s", session_id="sess-0001", ts=1_001,
-                       received_at=5_000)
+        checkout = Event(
+            event_id=first_id,
+            type="page_view",
+            seller_id="s",
+            session_id="sess-0001",
+            ts=1_000,
+            received_at=5_000,
+            page=Page(type="checkout"),
+        )
+        failed = Event(
+            event_id=second_id,
+            type="payment_failed",
+            seller_id="s",
+            session_id="sess-0001",
+            ts=1_001,
+            received_at=5_000,
+        )
         for order in ((checkout, failed), (failed, checkout)):
             st = None
             for ev in order:
@@ -221,8 +278,14 @@ def test_events_of_one_request_are_ordered_by_the_senders_time():
 
 # ---------------------------------------------------------------- the order of one request's events
 
-REQUEST_PAGES = [Page(type="home"), Page(type="category", category="lamps"), Page(type="category", category="rugs"),
-                 Page(type="offer", offer_id="o-1"), Page(type="cart"), None]  # None: a heartbeat (no location)
+REQUEST_PAGES = [
+    Page(type="home"),
+    Page(type="category", category="lamps"),
+    Page(type="category", category="rugs"),
+    Page(type="offer", offer_id="o-1"),
+    Page(type="cart"),
+    None,
+]  # None: a heartbeat (no location)
 
 
 @st.composite
@@ -233,9 +296,19 @@ def requests(draw):
     twice (a redelivery or a replay after a crash)."""
     pages = draw(st.lists(st.sampled_from(REQUEST_PAGES), min_size=2, max_size=8))
     ids = draw(st.lists(st.uuids().map(str), min_size=len(pages), max_size=len(pages), unique=True))
-    events = [Event(event_id=eid, type="page_view" if p is not None else "heartbeat", seller_id="s",
-                    session_id="sess-0001", ts=T0 - 2_000, received_at=T0, seq=i, page=p)
-              for i, (eid, p) in enumerate(zip(ids, pages))]
+    events = [
+        Event(
+            event_id=eid,
+            type="page_view" if p is not None else "heartbeat",
+            seller_id="s",
+            session_id="sess-0001",
+            ts=T0 - 2_000,
+            received_at=T0,
+            seq=i,
+            page=p,
+        )
+        for i, (eid, p) in enumerate(zip(ids, pages))
+    ]
     order = draw(st.permutations(range(len(events))))
     again = draw(st.lists(st.sampled_from(range(len(events))), max_size=4))
     return events, [events[i] for i in order] + [events[i] for i in again]
@@ -258,10 +331,26 @@ def test_equal_ts_in_one_request_resolves_to_the_last_event_sent_in_any_delivery
 
 def test_seq_decides_only_between_equal_ts():
     """The sender's ts still orders a request's events first: a later ts sent earlier in the body wins."""
-    late = Event(event_id="0000", type="page_view", seller_id="s", session_id="sess-0001", ts=1_001,
-                 received_at=5_000, seq=0, page=Page(type="checkout"))
-    early = Event(event_id="ffff", type="page_view", seller_id="s", session_id="sess-0001", ts=1_000,
-                  received_at=5_000, seq=1, page=Page(type="home"))
+    late = Event(
+        event_id="0000",
+        type="page_view",
+        seller_id="s",
+        session_id="sess-0001",
+        ts=1_001,
+        received_at=5_000,
+        seq=0,
+        page=Page(type="checkout"),
+    )
+    early = Event(
+        event_id="ffff",
+        type="page_view",
+        seller_id="s",
+        session_id="sess-0001",
+        ts=1_000,
+        received_at=5_000,
+        seq=1,
+        page=Page(type="home"),
+    )
     for order in ((late, early), (early, late)):
         st_ = None
         for ev in order:

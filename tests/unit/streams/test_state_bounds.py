@@ -17,13 +17,23 @@ T0 = 1_735_732_800_000
 
 
 def failed(i: int, at: int) -> Event:
-    return Event(event_id=f"{i:08d}-fail", type="payment_failed", seller_id="s", session_id="sess-0001", ts=at,
-                 received_at=at, payment=Payment(method="card", amount=1.0, currency="EUR", order_id="o",
-                                                 error_code="card_declined"))
+    return Event(
+        event_id=f"{i:08d}-fail",
+        type="payment_failed",
+        seller_id="s",
+        session_id="sess-0001",
+        ts=at,
+        received_at=at,
+        payment=Payment(method="card", amount=1.0, currency="EUR", order_id="o", error_code="card_declined"),
+    )
 
 
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(sm.MAX_FAILURES - 3, sm.MAX_FAILURES + 60), seed=st.integers(0, 2**32), late_ms=st.integers(0, 900_000))
+@given(
+    n=st.integers(sm.MAX_FAILURES - 3, sm.MAX_FAILURES + 60),
+    seed=st.integers(0, 2**32),
+    late_ms=st.integers(0, 900_000),
+)
 def test_failures_per_session_are_capped_and_counted_exactly(n, seed, late_ms):
     rng = random.Random(seed)
     events = [failed(i, T0 + rng.randrange(0, 600_000)) for i in range(n)]

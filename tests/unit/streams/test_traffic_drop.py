@@ -51,5 +51,7 @@ def test_the_sweep_alerts_each_dropped_seller_once_and_keeps_the_cooldown():
 def test_the_rule_comes_from_settings():
     from livemetrics.settings import Settings
 
-    r = DropRule.from_settings(Settings(traffic_drop_silent_s=600, traffic_drop_min_per_minute=5, traffic_drop_cooldown_s=7200))
+    r = DropRule.from_settings(
+        Settings(traffic_drop_silent_s=600, traffic_drop_min_per_minute=5, traffic_drop_cooldown_s=7200)
+    )
     assert (r.silent_buckets, r.min_per_minute, r.cooldown_ms) == (10, 5, 7_200_000)

@@ -80,7 +80,14 @@ def test_drop_offs_look_like_a_real_funnel():
     humans = n - bots
     assert 0.04 < bots / n < 0.12
     # each step loses people, none loses everybody
-    assert humans > reached["cart"] > reached["checkout_started"] > reached["payment_started"] > reached["payment_succeeded"] > 0
+    assert (
+        humans
+        > reached["cart"]
+        > reached["checkout_started"]
+        > reached["payment_started"]
+        > reached["payment_succeeded"]
+        > 0
+    )
     assert 0.3 < reached["checkout_started"] / reached["cart"] < 0.8  # cart abandonment
     assert 0.6 < reached["payment_started"] / reached["checkout_started"] < 0.85  # checkout abandonment
     assert reached["payment_succeeded"] / reached["payment_started"] > 0.85
