@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+import msgspec
 import pytest
 
+from livemetrics import keys
 from livemetrics.contract import decode
 from livemetrics.keys import KeyRegistry
+from livemetrics.origins import normalize_origin
 from producers.gateway.app import create_gateway
 from tests.support import factories as f
 from tests.support.kafka_read import read_topic
@@ -32,6 +35,11 @@ def shop(make_settings, add_seller):
     registry = KeyRegistry(s).start()
     wait_until(lambda: registry.record(key.split("_")[2]), 10, what="keys loaded")
     server = ThreadServer(create_gateway(s, registry)).start()
+    # The demo pages come from the gateway itself: the key must allow that origin (as `up` sets it up).
+    rec = registry.record(key.split("_")[2])
+    origin = normalize_origin(server.url)
+    keys.publish(s, msgspec.structs.replace(rec, origins=[*rec.origins, origin]))
+    wait_until(lambda: origin in registry.record(rec.key_id).origins, 10, what="the demo origin allowed")
     yield s, server
     server.stop()
     registry.stop()

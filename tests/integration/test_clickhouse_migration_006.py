@@ -117,7 +117,7 @@ def test_an_old_database_comes_over_with_every_row_and_value(make_settings):
     assert len(before["events"]) == len(events) and len(before["payment_errors"]) == 4
     assert all(before[t] for t in ROLLUPS)
 
-    assert migrate(settings) == ["006_server_time_decimal"]
+    assert migrate(settings)[:1] == ["006_server_time_decimal"]  # first; later ones (009...) follow
     assert migrate(settings) == []
     assert snapshot(settings) == before
     tables = {r[0] for r in c.query(f"SHOW TABLES FROM {db}").result_rows}
@@ -161,7 +161,7 @@ def test_an_interrupted_swap_is_finished_by_the_next_run(make_settings):
     assert table_swap.swap_in(c, db, "rollup_traffic_hourly")
     c.command(f"CREATE TABLE {db}.rollup_traffic_hourly__next AS {db}.rollup_traffic_hourly")
 
-    assert migrate(settings) == ["006_server_time_decimal"]
+    assert migrate(settings)[:1] == ["006_server_time_decimal"]  # first; later ones (009...) follow
     assert snapshot(settings) == before
 
 
@@ -198,7 +198,9 @@ def test_a_table_a_sink_writes_to_during_the_copy_is_not_swapped(make_settings):
     ]
     before = snapshot(settings)
     assert len(before["events"]) == len(money_events()) + 1
-    assert migrate(settings) == ["006_server_time_decimal"]  # the sink stopped: the next run brings all over
+    assert migrate(settings)[:1] == [
+        "006_server_time_decimal"
+    ]  # the sink stopped: the next run brings all over
     assert snapshot(settings) == before
 
 
