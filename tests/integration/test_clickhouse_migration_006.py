@@ -198,9 +198,7 @@ def test_a_table_a_sink_writes_to_during_the_copy_is_not_swapped(make_settings):
     ]
     before = snapshot(settings)
     assert len(before["events"]) == len(money_events()) + 1
-    assert migrate(settings)[:1] == [
-        "006_server_time_decimal"
-    ]  # the sink stopped: the next run brings all over
+    assert migrate(settings)[:1] == ["006_server_time_decimal"]  # the sink stopped: the next run brings all over
     assert snapshot(settings) == before
 
 
