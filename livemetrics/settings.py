@@ -126,8 +126,7 @@ class Settings(BaseSettings):
     snapshot_interval_ms: int = 500
     tick_interval_s: float = 1.0
     # Error-spike alerts: a seller's failure rate over the short window is far above its trailing hour.
-    spike_window_s: int = 300
-    spike_baseline_s: int = 3600
+    spike_window_s: int = 300  # the baseline is the rest of the hour of per-minute rates (streams/spikes.py)
     spike_ratio: float = Field(3.0, description="short-window failure rate / trailing-hour rate that alerts")
     spike_min_failures: int = Field(5, description="failures in the short window needed before alerting")
     spike_min_rate: float = Field(0.2, description="short-window failures / payment attempts needed to alert")
@@ -142,7 +141,6 @@ class Settings(BaseSettings):
     # --- Stream worker -----------------------------------------------------------------------
     app_id: str = "livemetrics"
     store: str = Field("rocksdb://", description="Faust table store: rocksdb:// (production) or memory://")
-    worker_web_port: int = 6066
     worker_session_timeout_s: float = Field(
         10.0, description="Kafka group session timeout: how soon a crashed worker's partitions move on"
     )

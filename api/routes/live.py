@@ -26,8 +26,7 @@ def current_snapshot(feed, settings, seller_id: str) -> dict:
     snap = feed.latest.get(seller_id)
     loading = not feed.caught_up.is_set()
     if snap is None:  # nothing seen for this seller yet: all zero, and say whether we are still loading
-        w = Windows(live_ms=settings.live_window_s * 1000, timeout_ms=settings.session_timeout_s * 1000)
-        return build_snapshot(seller_id, {}, w, recovering=loading)
+        return build_snapshot(seller_id, {}, Windows.from_settings(settings), recovering=loading)
     # Until the feed has read the compacted topic to its end, the newest snapshot may still be ahead.
     return {**snap, "recovering": True} if loading and not snap.get("recovering") else snap
 
