@@ -98,24 +98,18 @@ class LocalKafka:
             print(
                 f"Downloading Apache Kafka {self.settings.kafka_version} from Maven Central (once) ...", file=sys.stderr
             )
-        proc = subprocess.run(
-            [
-                "mvn",
-                "-B",
-                "-q",
-                "-f",
-                str(work / "pom.xml"),
-                "dependency:copy-dependencies",
-                f"-DoutputDirectory={self.lib_dir}",
-                "-DincludeScope=runtime",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise KafkaLaunchError(
-                f"Maven could not resolve Kafka {self.settings.kafka_version}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
-            )
+        cmd = [
+            "mvn",
+            "-B",
+            "-f",
+            str(work / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={self.lib_dir}",
+            "-DincludeScope=runtime",
+        ]
+        returncode, output = _run_with_progress(cmd, quiet)
+        if returncode != 0:
+            raise KafkaLaunchError(f"Maven could not resolve Kafka {self.settings.kafka_version}:\n{output[-4000:]}")
         marker.write_text("ok\n")
         return self.lib_dir
 
@@ -341,3 +335,21 @@ def _is_group_leader(pid: int) -> bool:
         return os.getpgid(pid) == pid
     except ProcessLookupError:
         return False
+
+
+def _run_with_progress(cmd: list[str], quiet: bool) -> tuple[int, str]:
+    """Run Maven, counting the files it downloads on a progress line (minutes of silence otherwise);
+    return its exit code and its output (for the error message)."""
+    from tqdm import tqdm
+
+    lines: list[str] = []
+    bar = tqdm(desc="  Kafka jars from Maven Central", unit=" files", file=sys.stderr, disable=quiet, mininterval=0.5)
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Downloaded from") or line.startswith("[INFO] Copying "):
+                bar.update(1)
+        returncode = proc.wait()
+    bar.close()
+    return returncode, "".join(lines[-200:])
