@@ -26,6 +26,7 @@ from livemetrics.holders import InUse
 from livemetrics.settings import Settings
 
 STOP_ORDER = ("simulate", "gateway", "api", "sink", "worker")  # producers of traffic first
+DEMO_SHOP = "your-shop"  # the seller of the demo storefront at /demo/ (no simulated traffic)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, the terminal closed
 
 
@@ -110,9 +111,15 @@ class Stack:
                 raise StackError(f"migrations failed (exit {mig.proc.returncode}); {mig.log_path}:\n{mig.tail()}")
             bar.update()
             bar.set_description("sellers")
+            from producers.simulate.catalog import SELLER_IDS
             from producers.simulate.sellers import ensure_demo_sellers
 
-            self.sellers = ensure_demo_sellers(s)
+            # The simulated sellers, and one the simulator leaves alone: the demo shop's (served by the
+            # gateway at /demo/ with its browser key), so a newcomer sees their own clicks on its dashboard.
+            self.sellers = ensure_demo_sellers(s, (*SELLER_IDS, DEMO_SHOP))
+            self.settings = s.model_copy(
+                update={"demo_storefront": True, "demo_browser_key": self.sellers[DEMO_SHOP]["browser_key"]}
+            )
             bar.update()
             bar.set_description("processes")
             self._start_children()
@@ -237,6 +244,10 @@ class Stack:
         for name, port in ops:
             if port:
                 lines.append(f"  {name:10} {self.url(port, '/metrics')}  (/healthz, /readyz)")
+        lines.append(
+            f"  demo shop  {self.url(s.gateway_port, '/demo/')}  (click around in one tab; open the dashboard as "
+            f"{DEMO_SHOP} in another and watch your own session)"
+        )
         lines.append(f"  dashboard  {self.url(s.api_port, '/dashboard/')}  (sign in with a seller's read token:)")
         for seller, keys in self.sellers.items():
             lines.append(f"    {seller:16} {keys['token']}")

@@ -53,6 +53,7 @@ def _buy_box(sku: str) -> str:
 def _page(title: str, page: str, main: str, key: str) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} - Demo shop</title>
+<link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect width='16' height='16' rx='3' fill='%23245'/%3E%3Cpath d='M3 11l3-4 3 2 4-5' stroke='%23fff' stroke-width='2' fill='none'/%3E%3C/svg%3E">
 <link rel="stylesheet" href="/demo/static/demo.css"></head>
 <body data-page="{page}">
 <header><a id="nav-home" href="/demo/">Demo shop</a>

@@ -23,7 +23,7 @@ from livemetrics.settings import Settings
 from tests.support.servers import wait_until
 from tests.support.up_process import Up, gone, post_page_view
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
 SELLER = "acme-home"
 
 
@@ -35,6 +35,38 @@ def get(url: str, token: str) -> dict:
 
 LIVE_CARDS = ("home", "category", "offer", "product", "cart", "checkout", "payment")
 COUNTERS = ("active_sessions", "purchased_30m", "payment_failures_30m")
+
+
+def walk_the_demo_shop(gateway: str, api: str, token: str) -> None:
+    """A newcomer clicks around the demo shop and sees their own session on its dashboard (no simulated
+    traffic goes to the demo shop's seller); no page asks for a missing favicon."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.test_dashboard import wait_card
+    from tests.support import factories as f
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu", f"--user-agent={f.CHROME}"]
+        )
+        try:
+            ctx = browser.new_context(user_agent=f.CHROME)
+            missing: list[str] = []
+            ctx.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+            dash, shop = ctx.new_page(), ctx.new_page()
+            dash.goto(f"{api}/dashboard/")
+            dash.get_by_label("Read token").fill(token)
+            dash.get_by_role("button", name="Open dashboard").click()
+            dash.wait_for_selector('#conn[data-state="live"]', timeout=15000)
+            shop.goto(f"{gateway}/demo/")
+            wait_card(dash, "home", 1, timeout_ms=5000)
+            shop.click("#cat-lamps")
+            shop.wait_for_url("**/demo/c/lamps")
+            wait_card(dash, "category", 1, timeout_ms=5000)
+            wait_card(dash, "home", 0, timeout_ms=5000)
+            assert missing == [], missing
+        finally:
+            browser.close()
 
 
 def snapshot_cards(snap: dict) -> set[str]:
@@ -109,6 +141,10 @@ def test_up_runs_the_whole_product_with_simulated_traffic_and_stops_clean(tmp_pa
 
         r = httpx.get(f"{up.api}/dashboard", timeout=10, follow_redirects=True)
         assert r.status_code == 200 and "<html" in r.text.lower()
+
+        # The first five minutes: the demo shop `up` prints, in one tab; its seller's dashboard in another.
+        assert re.search(rf"demo shop  {re.escape(up.gateway)}/demo/", banner)
+        walk_the_demo_shop(up.gateway, up.api, sellers["your-shop"]["token"])
 
         children = up.ours()
         names = {" ".join(p.cmdline()) for p in children}
