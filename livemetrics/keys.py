@@ -17,19 +17,20 @@ import hmac
 import logging
 import os
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Message
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from livemetrics.kafka_config import as_admin, base_config, producer_config
+from livemetrics import compacted
+from livemetrics.compacted import CompactedFollower
+from livemetrics.kafka_config import as_admin, producer_config
 from livemetrics.settings import Settings
 
 # "provider": a payment provider's webhook endpoint (livemetrics/provider_keys.py); never presented as a key
@@ -142,88 +143,31 @@ _dec = msgspec.json.Decoder(KeyRecord)
 def publish(settings: Settings, rec: KeyRecord) -> None:
     # A short-lived producer: librdkafka's info line about purging its idle background queue on
     # shutdown is noise in `sellers add` / `livemetrics up` output, so only warnings and errors show.
-    p = Producer(producer_config(as_admin(settings), log_level=4))  # in secure mode only the admin writes keys
-    err: list[KafkaError] = []
-    p.produce(
+    conf = producer_config(as_admin(settings), log_level=4)  # in secure mode only the admin writes keys
+    compacted.publish(
+        conf,
         settings.topic("seller-keys"),
-        key=rec.key_id.encode(),
-        value=_enc.encode(rec),
-        on_delivery=lambda e, m: err.append(e) if e else None,
+        rec.key_id,
+        _enc.encode(rec),
+        "key",
+        settings.delivery_timeout_ms / 1000 + 5,
     )
-    if p.flush(settings.delivery_timeout_ms / 1000 + 5) or err:
-        raise RuntimeError(f"could not store the key in Kafka: {err[0] if err else 'timed out'}")
 
 
-class KeyRegistry:
+class KeyRegistry(CompactedFollower):
     """Reads the whole ``seller-keys`` topic, then follows it in a background thread."""
 
     def __init__(self, settings: Settings):
-        self.settings = settings
+        super().__init__(settings, "seller-keys", "key-registry")
         self._records: dict[str, KeyRecord] = {}
         self._secrets: dict[str, tuple[KeyRecord, str]] = {}
-        self._ready = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.listeners: list[
-            Callable[[KeyRecord], None]
-        ] = []  # called with each changed KeyRecord (e.g. to close sockets on revoke)
+        # called with each changed KeyRecord (e.g. to close sockets on revoke)
+        self.listeners: list[Callable[[KeyRecord], None]] = []
         self.skipped = 0  # malformed records skipped (logged)
 
-    # --- lifecycle ---------------------------------------------------------------------------
     def start(self, wait_s: float = 15.0) -> KeyRegistry:
-        self._thread = threading.Thread(target=self._run, name="key-registry", daemon=True)
-        self._thread.start()
-        self._ready.wait(wait_s)
+        self.start_following(wait_s)
         return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(5)
-
-    @property
-    def ready(self) -> bool:
-        return self._ready.is_set()
-
-    def _run(self) -> None:
-        topic = self.settings.topic("seller-keys")
-        c = Consumer(
-            {
-                **base_config(self.settings),
-                "group.id": "unused",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            }
-        )
-        try:
-            while not self._stop.is_set():
-                try:
-                    md = c.list_topics(topic, timeout=5)
-                    parts = (
-                        list(md.topics[topic].partitions) if topic in md.topics and not md.topics[topic].error else []
-                    )
-                except Exception:  # noqa: BLE001 - broker not up yet; keep trying
-                    parts = []
-                if parts:
-                    break
-                time.sleep(0.5)
-            else:
-                return
-            c.assign([TopicPartition(topic, p, 0) for p in parts])  # offset 0: read it all
-            eof: set[int] = set()
-            while not self._stop.is_set():
-                msg = c.poll(0.2)
-                if msg is None:
-                    continue
-                if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:  # type: ignore[union-attr]
-                        eof.add(msg.partition())  # type: ignore[arg-type]
-                        if len(eof) == len(parts):
-                            self._ready.set()
-                    continue
-                self._apply(msg)
-        finally:
-            c.close()
 
     def _apply(self, msg: Message) -> None:
         """Take one record of the topic in. A malformed one (not JSON, wrong fields, no key) is logged and

@@ -13,17 +13,18 @@ import base64
 import logging
 import os
 import secrets
-import threading
 import time
 
 import msgspec
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Message
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from api.notify.rules import Rules
-from livemetrics.kafka_config import base_config, producer_config
+from livemetrics import compacted
+from livemetrics.compacted import CompactedFollower
+from livemetrics.kafka_config import producer_config
 from livemetrics.settings import Settings
 
 log = logging.getLogger("livemetrics.api.channels")
@@ -99,39 +100,23 @@ _dec = msgspec.json.Decoder(Channel)
 
 
 def _produce(settings: Settings, key: str, value: bytes | None) -> None:
-    p = Producer(producer_config(settings, log_level=4))
-    err: list[Exception] = []
-    p.produce(
-        settings.topic("seller-channels"),
-        key=key.encode(),
-        value=value,
-        on_delivery=lambda e, m: err.append(e) if e else None,
+    conf = producer_config(settings, log_level=4)  # the api principal writes its sellers' channels
+    compacted.publish(
+        conf, settings.topic("seller-channels"), key, value, "channel", settings.delivery_timeout_ms / 1000 + 5
     )
-    if p.flush(settings.delivery_timeout_ms / 1000 + 5) or err:
-        raise RuntimeError(f"could not store the channel in Kafka: {err[0] if err else 'timed out'}")
 
 
-class ChannelBook:
+class ChannelBook(CompactedFollower):
     """Reads the whole ``seller-channels`` topic, then follows it in a background thread."""
 
     def __init__(self, settings: Settings):
-        self.settings = settings
+        super().__init__(settings, "seller-channels", "seller-channels")
         self._channels: dict[str, Channel] = {}
-        self._ready = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.skipped = 0
 
     def start(self, wait_s: float = 15.0) -> ChannelBook:
-        self._thread = threading.Thread(target=self._run, name="seller-channels", daemon=True)
-        self._thread.start()
-        self._ready.wait(wait_s)
+        self.start_following(wait_s)
         return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(5)
 
     # --- writes (a replica sees its own write at once; the others when they read it) -----------
     def add(self, ch: Channel) -> None:
@@ -152,44 +137,7 @@ class ChannelBook:
             key=lambda c: c.created_at,
         )
 
-    def _run(self) -> None:
-        topic = self.settings.topic("seller-channels")
-        c = Consumer(
-            {
-                **base_config(self.settings),
-                "group.id": "unused",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            }
-        )
-        try:
-            parts: list[int] = []
-            while not self._stop.is_set() and not parts:
-                try:
-                    md = c.list_topics(topic, timeout=5)
-                    t = md.topics.get(topic)
-                    parts = list(t.partitions) if t is not None and not t.error else []
-                except Exception:  # noqa: BLE001 - broker not up yet; keep trying
-                    parts = []
-                if not parts:
-                    time.sleep(0.5)
-            c.assign([TopicPartition(topic, p, 0) for p in parts])
-            eof: set[int] = set()
-            while not self._stop.is_set():
-                msg = c.poll(0.2)
-                if msg is None:
-                    continue
-                if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        eof.add(msg.partition())
-                        if len(eof) == len(parts):
-                            self._ready.set()
-                    continue
-                self._apply(msg)
-        finally:
-            c.close()
-
-    def _apply(self, msg) -> None:
+    def _apply(self, msg: Message) -> None:
         """One record in; a malformed one is logged and skipped (it must not stop the later ones)."""
         try:
             key = msg.key().decode()

@@ -29,6 +29,7 @@ from confluent_kafka import Producer
 from livemetrics import keys
 from livemetrics.bench import emit
 from livemetrics.bench.gateway import CHROME, _free_port
+from livemetrics.bench.procs import own_broker, start_processes
 from livemetrics.kafka_config import producer_config
 from livemetrics.settings import Settings
 from livemetrics.topics import create_topics
@@ -186,22 +187,10 @@ def _wait(pred, timeout: float, procs: list, what: str, log: Path) -> None:
 
 
 def run(args) -> int:
-    from livemetrics import lifeline
-
     n = args.sellers or 1000
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lm-bench-alerts-")))
-        bootstrap = args.kafka
-        if not bootstrap:
-            from livemetrics.kafka_local import LocalKafka
-
-            ks = Settings(
-                data_dir=tmp / "kafka", kafka_bootstrap=f"127.0.0.1:{_free_port()}", kafka_controller_port=_free_port()
-            )
-            lk = LocalKafka(ks)
-            lk.start(wait_s=120, quiet=True, die_with_parent=True)
-            stack.callback(lk.stop)
-            bootstrap = ks.kafka_bootstrap
+        bootstrap = own_broker(stack, tmp, args.kafka)
         tag = uuid.uuid4().hex[:8]
         admin = f"bench-admin-{uuid.uuid4().hex}"
         s = Settings(
@@ -227,30 +216,17 @@ def run(args) -> int:
         browser_keys = _publish_keys(s, sellers)
         receiver = Receiver().start()
         stack.callback(receiver.stop)
-        env = s.child_env()
         log = tmp / "procs.log"
-        logs = open(log, "ab")
-        stack.callback(logs.close)
+        logs = stack.enter_context(open(log, "ab"))
         subprocess.run(
             [sys.executable, "-m", "livemetrics.cli", "migrate"],
-            env=env,
+            env=s.child_env(),
             stdout=logs,
             stderr=subprocess.STDOUT,
             check=True,
             timeout=300,
         )
-        procs: list[subprocess.Popen] = []
-        for cmd in (["worker"], ["gateway"], ["api"]):
-            p = subprocess.Popen(
-                [sys.executable, "-m", "livemetrics.cli", *cmd],
-                env=env,
-                stdout=logs,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=lifeline.preexec(),
-            )
-            procs.append(p)
-            stack.callback(lambda p=p: (p.terminate(), p.wait(30)))
+        procs = start_processes(stack, s, [["worker"], ["gateway"], ["api"]], logs)
         gw, api = f"http://127.0.0.1:{s.gateway_port}", f"http://127.0.0.1:{s.api_port}"
         with httpx.Client(timeout=30) as http:
             _wait(lambda: _up(http, api), 120, procs, "the API", log)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,6 +25,7 @@ from confluent_kafka import Consumer, TopicPartition
 from livemetrics import keys
 from livemetrics.bench import emit
 from livemetrics.bench.gateway import CHROME, _free_port
+from livemetrics.bench.procs import own_broker, start_processes
 from livemetrics.kafka_config import base_config
 from livemetrics.settings import Settings
 from livemetrics.topics import create_topics
@@ -167,21 +166,9 @@ def _wait_http(url: str, timeout: float) -> None:
 
 
 def run(args) -> int:
-    from livemetrics import lifeline
-
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lm-bench-ws-")))
-        bootstrap = args.kafka
-        if not bootstrap:
-            from livemetrics.kafka_local import LocalKafka
-
-            ks = Settings(
-                data_dir=tmp / "kafka", kafka_bootstrap=f"127.0.0.1:{_free_port()}", kafka_controller_port=_free_port()
-            )
-            lk = LocalKafka(ks)
-            lk.start(wait_s=120, quiet=True, die_with_parent=True)
-            stack.callback(lk.stop)
-            bootstrap = ks.kafka_bootstrap
+        bootstrap = own_broker(stack, tmp, args.kafka)
         tag = uuid.uuid4().hex[:8]
         s = Settings(
             dev_mode=True,
@@ -206,20 +193,8 @@ def run(args) -> int:
         load_key, lrec = keys.new_key("pk", "bench-load")
         for rec in (brec, trec, lrec):
             keys.publish(s, rec)
-        env = s.child_env()
-        logs = open(tmp / "procs.log", "ab")
-        procs = []
-        for cmd in (["worker"], ["gateway"], ["api", "--no-sink"]):
-            p = subprocess.Popen(
-                [sys.executable, "-m", "livemetrics.cli", *cmd],
-                env=env,
-                stdout=logs,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=lifeline.preexec(),
-            )  # ends with this process, however it ends
-            procs.append(p)
-            stack.callback(lambda p=p: (p.terminate(), p.wait(20)))
+        logs = stack.enter_context(open(tmp / "procs.log", "ab"))
+        procs = start_processes(stack, s, [["worker"], ["gateway"], ["api", "--no-sink"]], logs, stop_s=20)
         gw, api = f"http://127.0.0.1:{s.gateway_port}", f"http://127.0.0.1:{s.api_port}"
         _wait_http(gw + "/healthz", 60)
         _wait_http(api + "/healthz", 60)

@@ -1,0 +1,51 @@
+"""What several benchmarks start the same way: a throw-away broker on free ports (unless ``--kafka`` names
+one) and livemetrics processes as operators run them (``python -m livemetrics.cli ...``), each ended with
+the benchmark however it ends (``lifeline``) and stopped by the benchmark's ``ExitStack``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO
+
+from livemetrics.bench.gateway import _free_port
+from livemetrics.settings import Settings
+
+
+def own_broker(stack: ExitStack, tmp: Path, kafka: str | None) -> str:
+    """``kafka`` when given, else the bootstrap of a local broker started here (stopped by ``stack``)."""
+    if kafka:
+        return kafka
+    from livemetrics.kafka_local import LocalKafka
+
+    ks = Settings(
+        data_dir=tmp / "kafka", kafka_bootstrap=f"127.0.0.1:{_free_port()}", kafka_controller_port=_free_port()
+    )
+    lk = LocalKafka(ks)
+    lk.start(wait_s=120, quiet=True, die_with_parent=True)
+    stack.callback(lk.stop)
+    return ks.kafka_bootstrap
+
+
+def start_processes(
+    stack: ExitStack, settings: Settings, commands: list[list[str]], logs: IO[bytes], stop_s: float = 30.0
+) -> list[subprocess.Popen]:
+    """Each command as its own process with the settings' environment, output into ``logs``."""
+    from livemetrics import lifeline
+
+    env = settings.child_env()
+    procs = []
+    for cmd in commands:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "livemetrics.cli", *cmd],
+            env=env,
+            stdout=logs,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lifeline.preexec(),  # ends with this process, however it ends
+        )
+        procs.append(p)
+        stack.callback(lambda p=p: (p.terminate(), p.wait(stop_s)))
+    return procs

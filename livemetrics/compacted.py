@@ -1,0 +1,99 @@
+"""Compacted topics that every replica reads whole and then follows (the seller keys, the sellers'
+notification channels): one background thread each, no database. A subclass says what one record means
+(``_apply``); ``publish`` writes one record and waits until Kafka has it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from livemetrics.kafka_config import base_config
+from livemetrics.settings import Settings
+
+
+def publish(
+    producer_conf: dict[str, Any], topic: str, key: str, value: bytes | None, what: str, timeout_s: float
+) -> None:
+    """Write one record (``value`` None: a tombstone) with a short-lived producer; ``RuntimeError`` naming
+    ``what`` when Kafka did not confirm it within ``timeout_s``."""
+    p = Producer(producer_conf)
+    err: list[KafkaError] = []
+    p.produce(topic, key=key.encode(), value=value, on_delivery=lambda e, m: err.append(e) if e else None)
+    if p.flush(timeout_s) or err:
+        raise RuntimeError(f"could not store the {what} in Kafka: {err[0] if err else 'timed out'}")
+
+
+class CompactedFollower:
+    """Reads the whole topic from offset 0, then follows it; ``ready`` once every partition was read to
+    its end at least once."""
+
+    def __init__(self, settings: Settings, logical_topic: str, thread_name: str):
+        self.settings = settings
+        self.topic = settings.topic(logical_topic)
+        self._thread_name = thread_name
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _apply(self, msg: Message) -> None:
+        raise NotImplementedError
+
+    def start_following(self, wait_s: float) -> None:
+        self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
+        self._thread.start()
+        self._ready.wait(wait_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(5)
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def _partitions(self, c: Consumer) -> list[int]:
+        """The topic's partitions, once the broker answers and the topic exists ([] when stopped first)."""
+        while not self._stop.is_set():
+            try:
+                t = c.list_topics(self.topic, timeout=5).topics.get(self.topic)
+                parts = list(t.partitions) if t is not None and not t.error else []
+            except Exception:  # noqa: BLE001 - broker not up yet; keep trying
+                parts = []
+            if parts:
+                return parts
+            time.sleep(0.5)
+        return []
+
+    def _run(self) -> None:
+        c = Consumer(
+            {
+                **base_config(self.settings),
+                "group.id": "unused",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            }
+        )
+        try:
+            parts = self._partitions(c)
+            if not parts:
+                return
+            c.assign([TopicPartition(self.topic, p, 0) for p in parts])  # offset 0: read it all
+            eof: set[int] = set()
+            while not self._stop.is_set():
+                msg = c.poll(0.2)
+                if msg is None:
+                    continue
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        eof.add(msg.partition() or 0)
+                        if len(eof) == len(parts):
+                            self._ready.set()
+                    continue
+                self._apply(msg)
+        finally:
+            c.close()
