@@ -2,6 +2,6 @@
 
 import sys
 
-from livemetrics.cli import main
+from operations.cli import main
 
 sys.exit(main())

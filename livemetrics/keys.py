@@ -31,10 +31,20 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from livemetrics import compacted
 from livemetrics.compacted import CompactedFollower
 from livemetrics.kafka_config import as_admin, producer_config
+from livemetrics.key_format import KINDS, format_key, sign, split_key
 from livemetrics.settings import Settings
 
-# "provider": a payment provider's webhook endpoint (livemetrics/provider_keys.py); never presented as a key
-KINDS = {"pk": "browser", "sk": "server", "st": "token", "pv": "provider"}
+__all__ = [
+    "KINDS",
+    "KeyRecord",
+    "KeyRegistry",
+    "Principal",
+    "new_key",
+    "new_server_key",
+    "publish",
+    "sign",
+    "split_key",
+]
 log = logging.getLogger(__name__)
 
 
@@ -84,7 +94,7 @@ def new_key(kind_code: str, seller_id: str, label: str = "", **extra: Any) -> tu
         label=label,
         **extra,
     )
-    return f"lm_{kind_code}_{key_id}_{secret}", rec
+    return format_key(kind_code, key_id, secret), rec
 
 
 def _aead(kek: str) -> AESGCM:
@@ -119,21 +129,6 @@ def new_server_key(seller_id: str, kek: str, label: str = "server", **extra: Any
     presented, rec = new_key("sk", seller_id, label=label, **extra)
     secret = presented.split("_", 3)[3]
     return presented, msgspec.structs.replace(rec, secret_enc=seal(rec, secret, kek))
-
-
-def sign(secret: str, timestamp: int | str, body: bytes, backfill: bool = False) -> str:
-    """The value of ``X-Livemetrics-Signature``: HMAC-SHA256 over ``"<timestamp>.<backfill>." + body``,
-    ``<backfill>`` 1 when the request sends ``X-Livemetrics-Backfill``, else 0 (v2: the header is covered,
-    so no one relaying a signed request can turn live events into backfill or back)."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.{int(backfill)}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"v2={mac}"
-
-
-def split_key(presented: str) -> tuple[str, str, str] | None:
-    parts = presented.split("_", 3)
-    if len(parts) != 4 or parts[0] != "lm" or parts[1] not in KINDS:
-        return None
-    return parts[1], parts[2], parts[3]
 
 
 _enc = msgspec.json.Encoder()

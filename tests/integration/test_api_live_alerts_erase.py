@@ -10,12 +10,12 @@ import pytest
 from confluent_kafka import Producer
 
 from api.main import create_api
+from clickhouse.erase import erase
 from clickhouse.migrate import migrate
-from livemetrics import processes
-from livemetrics.cli import build_parser
-from livemetrics.erase import erase
 from livemetrics.kafka_config import producer_config
 from livemetrics.keys import KeyRegistry
+from operations import processes
+from operations.cli import build_parser
 from tests.support.servers import ThreadServer, get_json, wait_until
 
 pytestmark = pytest.mark.integration

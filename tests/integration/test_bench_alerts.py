@@ -8,12 +8,14 @@ import sys
 
 import pytest
 
+from operations.command import livemetrics_argv
+
 pytestmark = pytest.mark.integration
 
 
 def test_bench_alerts_delivers_to_every_healthy_webhook_and_prints_its_figures(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "livemetrics.cli", "bench", "alerts", "--sellers", "10", "--duration", "10"],
+        livemetrics_argv("bench", "alerts", "--sellers", "10", "--duration", "10"),
         capture_output=True,
         text=True,
         timeout=600,

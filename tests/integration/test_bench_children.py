@@ -12,6 +12,7 @@ import time
 import psutil
 import pytest
 
+from operations.command import livemetrics_argv
 from tests.support.up_process import gone, up_env
 
 pytestmark = pytest.mark.integration
@@ -43,7 +44,7 @@ def _broker(names: list[str]) -> bool:
 
 def _stack(names: list[str]) -> bool:
     return _broker(names) and all(
-        any(n.endswith(f"livemetrics.cli {c}") for n in names) for c in ("worker", "gateway", "api")
+        any(n.endswith(f"-m livemetrics {c}") for n in names) for c in ("worker", "gateway", "api")
     )
 
 
@@ -56,7 +57,7 @@ def _stack(names: list[str]) -> bool:
 def test_bench_e2e_ended_during_start_up_leaves_nothing_running(tmp_path, sig, moment):
     env = up_env(tmp_path / "unused")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "livemetrics.cli", "bench", "e2e", "--duration", "1"],
+        livemetrics_argv("bench", "e2e", "--duration", "1"),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=open(tmp_path / "bench.err", "wb"),

@@ -21,7 +21,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from livemetrics.supervise import MAX_DEATHS, WINDOW_S
+from operations.supervise import MAX_DEATHS, WINDOW_S
 from tests.integration.test_broker_outage import group_lag
 from tests.support.chaos import (
     LiveProbe,

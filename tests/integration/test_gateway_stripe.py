@@ -107,8 +107,8 @@ def test_a_handled_type_the_contract_cannot_take_is_422_naming_why(gw):
 def test_the_operator_registers_an_endpoint_and_stripe_delivers_to_it(settings, monkeypatch, capsys):
     import io
 
-    from livemetrics import processes
-    from livemetrics.cli import build_parser
+    from operations import processes
+    from operations.cli import build_parser
 
     add = build_parser().parse_args(["sellers", "add-provider", "shop-cli", "stripe"])
     monkeypatch.setattr("sys.stdin", io.StringIO("sk_live_pasted_the_wrong_secret\n"))

@@ -17,6 +17,7 @@ import pytest
 
 from livemetrics.contract import decode
 from livemetrics.topics import create_topics
+from operations.command import livemetrics_argv
 from producers.gateway.workers import STARTUP_S
 from tests.support import factories as f
 from tests.support.kafka_read import read_topic
@@ -30,7 +31,7 @@ CONNECTIONS = 64
 
 def start_gateway(settings, log_path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "livemetrics.cli", "gateway"],
+        livemetrics_argv("gateway"),
         env=settings.child_env(),
         stdout=open(log_path, "ab"),
         stderr=subprocess.STDOUT,

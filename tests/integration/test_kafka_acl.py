@@ -14,9 +14,9 @@ from pydantic import SecretStr
 
 from livemetrics import keys
 from livemetrics.kafka_config import admin_config, base_config, producer_config
-from livemetrics.kafka_local import KafkaLaunchError, LocalKafka
 from livemetrics.settings import Settings
 from livemetrics.topics import create_topics
+from operations.kafka_local import KafkaLaunchError, LocalKafka
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.integration
@@ -183,7 +183,7 @@ def test_a_broker_formatted_for_sasl_refuses_to_start_plaintext(secure):
 def test_a_secure_cluster_enforces_the_acls_as_soon_as_they_are_applied(secure, tmp_path):
     """3 nodes in secure mode. The ACLs reach each broker from the metadata log a moment after the controller
     commits them: a gateway writing right after `kafka topics` was refused until apply_acls waited for them."""
-    from livemetrics.kafka_cluster import LocalCluster
+    from operations.kafka_cluster import LocalCluster
     from tests.support.services import free_stepped_ports
 
     s = secure.model_copy(

@@ -21,6 +21,7 @@ from clickhouse.client import get_client
 from livemetrics.contract import TOPIC_FOR_TYPE
 from livemetrics.kafka_config import admin_config
 from livemetrics.settings import RAW_TOPICS, Settings
+from operations.command import livemetrics_argv
 from tests.support import factories as f
 from tests.support.kafka_read import read_topic
 from tests.support.outage_load import recount, view
@@ -79,7 +80,7 @@ def test_cli_starts_a_three_broker_cluster_with_replicated_topics_and_stops_it(t
 
     def cli(*args: str) -> str:
         r = subprocess.run(
-            [sys.executable, "-m", "livemetrics.cli", "kafka", *args],
+            livemetrics_argv("kafka", *args),
             env=env,
             capture_output=True,
             text=True,

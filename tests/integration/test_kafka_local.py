@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from livemetrics.kafka_local import KafkaLaunchError, LocalKafka
 from livemetrics.settings import Settings
+from operations.kafka_local import KafkaLaunchError, LocalKafka
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.integration

@@ -18,6 +18,7 @@ from prometheus_client import multiprocess as mp
 from prometheus_client.parser import text_string_to_metric_families
 
 from livemetrics.topics import create_topics
+from operations.command import livemetrics_argv
 from producers.gateway.app import create_gateway
 from tests.integration.test_gateway_workers import post, ready, start_gateway, workers_of
 from tests.support import factories as f
@@ -164,7 +165,7 @@ def test_the_standalone_sink_is_healthy_ready_and_counts(make_settings, add_sell
     gateway = ThreadServer(create_gateway(settings)).start()
     log = tmp_path / "sink.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "livemetrics.cli", "sink"],
+        livemetrics_argv("sink"),
         env=settings.child_env(),
         stdout=open(log, "ab"),
         stderr=subprocess.STDOUT,
@@ -220,7 +221,7 @@ def test_the_api_process_logs_the_same_json_lines(make_settings, tmp_path):
     )
     log = tmp_path / "api.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "livemetrics.cli", "api", "--no-sink"],
+        livemetrics_argv("api", "--no-sink"),
         env=settings.child_env(),
         stdout=open(log, "ab"),
         stderr=subprocess.STDOUT,

@@ -15,6 +15,7 @@ import time
 import httpx
 import pytest
 
+from operations.command import livemetrics_argv
 from tests.integration.test_ops_endpoints import samples
 from tests.integration.test_streams_live import Feed, Reader, matches, settled, view, wave
 from tests.support.servers import WorkerProcess, wait_until
@@ -140,7 +141,7 @@ def test_the_survivor_owns_every_partition_soon_after_a_sigkill(make_settings, t
 
 def start_sink(settings, log) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "livemetrics.cli", "sink"],
+        livemetrics_argv("sink"),
         env=settings.child_env(),
         stdout=open(log, "ab"),
         stderr=subprocess.STDOUT,

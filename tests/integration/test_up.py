@@ -198,7 +198,7 @@ def test_a_child_that_dies_is_reported_restarted_and_everything_stops_on_sigterm
         assert not gone(everything, 30) and not up.ours()
         # the shared broker was not started by `up`, so it is left running
         assert "kafka stopped" not in up.text()
-        from livemetrics.kafka_local import LocalKafka
+        from operations.kafka_local import LocalKafka
 
         assert LocalKafka(Settings(kafka_bootstrap=kafka)).answering()
     finally:

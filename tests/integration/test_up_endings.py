@@ -63,7 +63,7 @@ def test_no_process_outlives_up(tmp_path, ending):
         assert any("kafka.Kafka" in n for n in names), names
         assert sum("multiprocessing.spawn" in n for n in names) == 2, names  # the gateway's workers
         for cmd in ("worker", "gateway", "api"):
-            assert any(n.endswith(f"livemetrics.cli {cmd}") for n in names), names
+            assert any(n.endswith(f"-m livemetrics {cmd}") for n in names), names
 
         if ending == "SIGKILL":
             up.proc.kill()

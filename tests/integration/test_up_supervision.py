@@ -18,6 +18,7 @@ import httpx
 import psutil
 import pytest
 
+from operations.command import livemetrics_argv
 from tests.support.servers import wait_until
 from tests.support.up_process import Up, gone, post_page_view
 
@@ -109,7 +110,7 @@ def test_a_killed_broker_is_restarted_on_its_data_dir_and_the_stack_serves_again
 def _run(up: Up, *args: str, **env: str) -> subprocess.CompletedProcess:
     # Dev mode as up gives its children (this stack has the built-in secrets): the in-use check comes next.
     return subprocess.run(
-        [sys.executable, "-m", "livemetrics.cli", *args],
+        livemetrics_argv(*args),
         env={**up.env, "LIVEMETRICS_DEV_MODE": "true", **env},
         capture_output=True,
         text=True,
@@ -133,13 +134,13 @@ def test_a_second_up_or_api_sink_migrate_gateway_on_what_is_in_use_names_the_hol
         assert (
             f"livemetrics {cmd[0]}: the ClickHouse data directory {data}/clickhouse is in use by pid {api.pid} ("
             in r.stderr
-            and "livemetrics.cli api)" in r.stderr
+            and "-m livemetrics api)" in r.stderr
         ), r.stderr
 
     gw = up.child("gateway")
     r = _run(up, "gateway")
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
-    assert f"is in use by pid {gw.pid} (" in r.stderr and "livemetrics.cli gateway)" in r.stderr, r.stderr
+    assert f"is in use by pid {gw.pid} (" in r.stderr and "-m livemetrics gateway)" in r.stderr, r.stderr
 
 
 def _bound(sock: socket.socket, port: int) -> bool:

@@ -13,6 +13,7 @@ import httpx
 import uvicorn
 
 from livemetrics.settings import Settings
+from operations.command import livemetrics_argv
 from tests.support.services import free_port
 
 
@@ -53,7 +54,7 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "livemetrics.cli", "worker"],
+            livemetrics_argv("worker"),
             env=self.settings.child_env(),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from livemetrics.kafka_local import LocalKafka
 from livemetrics.settings import Settings
+from operations.kafka_local import LocalKafka
 
 
 def free_port() -> int:
@@ -70,7 +70,7 @@ def local_kafka(data_dir: Path) -> Iterator[tuple[str, LocalKafka]]:
 def local_cluster(data_dir: Path, brokers: int = 3):
     """A local KRaft cluster of our own on free ports (``livemetrics kafka start --brokers N``); stopped
     afterwards. Yields the ``LocalCluster``: ``client_settings()`` has its bootstrap and replication."""
-    from livemetrics.kafka_cluster import LocalCluster
+    from operations.kafka_cluster import LocalCluster
 
     cluster = LocalCluster(
         Settings(data_dir=data_dir), brokers, ports=[(free_port(), free_port()) for _ in range(brokers)]

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from operations.command import livemetrics_argv
 from tests.support.servers import wait_until
 from tests.support.services import free_port
 
@@ -54,9 +55,7 @@ class Up:
             if pipe
             else dict(stdout=open(self.out, "wb"), stderr=open(self.err, "wb"))
         )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "livemetrics.cli", command, *args], env=self.env, start_new_session=True, **streams
-        )
+        self.proc = subprocess.Popen(livemetrics_argv(command, *args), env=self.env, start_new_session=True, **streams)
 
     @property
     def api(self) -> str:

@@ -3,7 +3,7 @@ gateway and the worker may not touch the channels (a webhook URL and its sealed 
 
 from __future__ import annotations
 
-from tests.unit.test_kafka_security import allowed, secure
+from tests.unit.operations.test_kafka_security import allowed, secure
 
 
 def test_only_the_api_reads_and_writes_seller_channels():

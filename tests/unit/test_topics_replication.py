@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from livemetrics.kafka_cluster import default_ports
 from livemetrics.settings import Settings
 from livemetrics.topics import topic_specs
+from operations.kafka_cluster import default_ports
 
 
 def test_single_broker_topics_have_one_replica_and_no_replication_configs():

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from livemetrics.cli import build_parser
 from livemetrics.contract import MAX_BODY_BYTES
 from livemetrics.settings import Settings
+from operations.cli import build_parser
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 ROOT = DEPLOY.parent
@@ -66,7 +66,7 @@ def test_every_service_command_exists_in_the_cli(compose):
     # the image's entry point is the CLI the project installs
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["livemetrics"]' in dockerfile
-    assert 'livemetrics = "livemetrics.cli:main"' in (ROOT / "pyproject.toml").read_text()
+    assert 'livemetrics = "operations.cli:main"' in (ROOT / "pyproject.toml").read_text()
 
 
 def test_api_replicas_do_not_run_an_embedded_sink_next_to_the_sink_service(compose):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from livemetrics.secrets_check import SECRET_SETTINGS
-from livemetrics.secrets_init import VARIABLES
+from operations.secrets_init import VARIABLES
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 _VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::?([-?])([^}]*))?\}")

@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cmd = args.command
     if cmd == "secrets":  # before any setting is read: it writes what the others need
-        from livemetrics.secrets_init import run as secrets_init
+        from operations.secrets_init import run as secrets_init
 
         return secrets_init(args.env_file, args.force)
     try:
@@ -237,12 +237,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"livemetrics {cmd}: not yet implemented; comes with {NOT_YET[cmd]}", file=sys.stderr)
         return 2
     if cmd == "kafka":
-        from livemetrics.kafka_cluster import cluster_recorded
-        from livemetrics.kafka_local import KafkaLaunchError, LocalKafka
         from livemetrics.topics import create_topics
+        from operations.kafka_cluster import cluster_recorded
+        from operations.kafka_local import KafkaLaunchError, LocalKafka
 
         if args.brokers > 1 or (args.action in ("stop", "status") and cluster_recorded(settings)):
-            from livemetrics.kafka_cluster_command import cluster_command
+            from operations.kafka_cluster_command import cluster_command
 
             return cluster_command(settings, args.action, args.brokers)
         lk = LocalKafka(settings)
@@ -268,10 +268,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if cmd == "bench":
-            from livemetrics import bench
+            from operations import bench
 
             return bench.run(args.part, args)
-        from livemetrics import processes
+        from operations import processes
 
         return processes.run(cmd, args, settings)
     except InUse as exc:  # a data directory or port another process holds: say which, no traceback

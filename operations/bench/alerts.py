@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,12 +26,13 @@ import msgspec
 from confluent_kafka import Producer
 
 from livemetrics import keys
-from livemetrics.bench import emit
-from livemetrics.bench.gateway import CHROME, _free_port
-from livemetrics.bench.procs import own_broker, start_processes
 from livemetrics.kafka_config import producer_config
 from livemetrics.settings import Settings
 from livemetrics.topics import create_topics
+from operations.bench import emit
+from operations.bench.gateway import CHROME, _free_port
+from operations.bench.procs import own_broker, start_processes
+from operations.command import livemetrics_argv
 
 HANGING = "bench-alerts-0000"  # its endpoint reads the request and never answers
 SEND_CONCURRENCY = 64
@@ -219,7 +219,7 @@ def run(args) -> int:
         log = tmp / "procs.log"
         logs = stack.enter_context(open(log, "ab"))
         subprocess.run(
-            [sys.executable, "-m", "livemetrics.cli", "migrate"],
+            livemetrics_argv("migrate"),
             env=s.child_env(),
             stdout=logs,
             stderr=subprocess.STDOUT,

@@ -142,7 +142,7 @@ def sellers(settings: Settings, args: argparse.Namespace) -> int:
         keys.publish(settings, rec)
         return presented
 
-    from livemetrics.key_options import key_limits
+    from operations.key_options import key_limits
 
     try:
         limits = key_limits(args.origin, args.event_types) if args.action in ("add", "update") else {}
@@ -258,11 +258,11 @@ def run(cmd: str, args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "sellers":
         return sellers(settings, args)
     if cmd == "erase":
-        from livemetrics.erase import run as erase
+        from clickhouse.erase import run as erase
 
         return erase(settings, args.email, args.phone)
     if cmd == "up":
-        from livemetrics.up import up
+        from operations.up import up
 
         return up(settings, simulate=not args.no_simulate, kafka=args.kafka, clickhouse=args.clickhouse, rate=args.rate)
     if cmd == "simulate":

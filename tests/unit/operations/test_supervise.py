@@ -1,4 +1,4 @@
-"""The restart policy of ``livemetrics up`` (livemetrics/supervise.py): backoff, forgetting, giving up."""
+"""The restart policy of ``livemetrics up`` (operations/supervise.py): backoff, forgetting, giving up."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import signal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from livemetrics.supervise import RestartPolicy, exit_reason
+from operations.supervise import RestartPolicy, exit_reason
 
 gaps = st.lists(st.floats(min_value=0.0, max_value=1000.0, allow_nan=False), min_size=1, max_size=40)
 

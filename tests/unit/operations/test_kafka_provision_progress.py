@@ -1,7 +1,7 @@
 """`kafka provision` shows Maven's progress (a count of the files fetched and copied) instead of minutes of
 silence, and keeps its output for the error message."""
 
-from livemetrics.kafka_local import _run_with_progress
+from operations.kafka_local import _run_with_progress
 
 SCRIPT = "echo 'Downloaded from central: a.jar'; echo '[INFO] Copying a.jar to lib'; echo 'BUILD FAILURE'; exit 3"
 

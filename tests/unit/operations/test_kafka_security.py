@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from livemetrics.kafka_acls import acl_bindings, acl_rules
 from livemetrics.kafka_config import ROLES, base_config, faust_broker_credentials, producer_config
-from livemetrics.kafka_local import KafkaLaunchError, LocalKafka
-from livemetrics.kafka_secure import format_args, listener_lines
 from livemetrics.settings import RAW_TOPICS, Settings
+from operations.kafka_local import KafkaLaunchError, LocalKafka
+from operations.kafka_secure import format_args, listener_lines
 
 PASSWORDS = {f"kafka_{r}_password": secrets.token_urlsafe(24) for r in ROLES}
 

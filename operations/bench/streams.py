@@ -15,10 +15,11 @@ import uuid
 from pathlib import Path
 
 from livemetrics import lifeline
-from livemetrics.bench import emit
-from livemetrics.bench.sink import local_broker
 from livemetrics.contract import TOPIC_FOR_TYPE, Checkout, Customer, Event, Item, Page, Payment, encode
 from livemetrics.settings import Settings
+from operations.bench import emit
+from operations.bench.sink import local_broker
+from operations.command import livemetrics_argv
 
 SESSIONS = 1_000_000
 SELLERS = 20
@@ -172,7 +173,7 @@ def run(args) -> int:
         emit("streams", "raw_consume_events_per_s", raw, "events/s", events=n, client="aiokafka")
         log = open(Path(tmp) / "worker.log", "ab")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "livemetrics.cli", "worker"],
+            livemetrics_argv("worker"),
             env=s.child_env(),
             stdout=log,
             stderr=subprocess.STDOUT,

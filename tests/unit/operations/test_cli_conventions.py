@@ -9,7 +9,7 @@ from pathlib import Path
 from livemetrics import __version__
 from livemetrics.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_python_m_livemetrics_prints_the_packaged_version():

@@ -16,9 +16,9 @@ import time
 import uuid
 from pathlib import Path
 
-from livemetrics.bench import emit
 from livemetrics.contract import Checkout, Customer, Event, Item, Page, Payment, encode
 from livemetrics.settings import Settings
+from operations.bench import emit
 
 
 def sample_events(n: int, seed: int = 1) -> list[bytes]:
@@ -193,7 +193,7 @@ def local_broker(args, tmp: Path):
         return
     import socket
 
-    from livemetrics.kafka_local import LocalKafka
+    from operations.kafka_local import LocalKafka
 
     def free_port() -> int:
         with socket.socket() as sock:

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from livemetrics.children import BrokerChild, Child
-from livemetrics.console import output_gone, say
 from livemetrics.holders import InUse
 from livemetrics.settings import Settings
+from operations.children import BrokerChild, Child
+from operations.console import output_gone, say
 
 STOP_ORDER = ("simulate", "gateway", "api", "sink", "worker")  # producers of traffic first
 DEMO_SHOP = "your-shop"  # the seller of the demo storefront at /demo/ (no simulated traffic)
@@ -75,14 +75,14 @@ class Stack:
     def start(self, external_kafka: bool) -> None:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
-        from livemetrics.in_use import check_stack
+        from operations.preflight import check_stack
 
         check_stack(s, own_broker=not external_kafka)  # raises InUse naming the holder
         steps = ["broker", "topics", "migrations", "sellers", "processes"]
         with tqdm(total=len(steps), desc="starting", unit="step", file=sys.stderr, leave=True) as bar:
             bar.set_description(f"Kafka broker on {s.kafka_bootstrap}")
             if not external_kafka:
-                from livemetrics.kafka_local import LocalKafka
+                from operations.kafka_local import LocalKafka
 
                 lk = LocalKafka(s)
                 if lk.pid() is not None and lk.answering():  # `livemetrics kafka start` on this data dir

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from livemetrics.bench import emit
 from livemetrics.settings import Settings
+from operations.bench import emit
 
 SELLER = "seller-main"
 DAYS = 30

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from livemetrics.kafka_config import as_admin
-from livemetrics.kafka_secure import format_args, listener_lines
 from livemetrics.settings import Settings
+from operations.kafka_secure import format_args, listener_lines
 
 SLF4J_BINDING = ("org.slf4j", "slf4j-simple", "1.7.36")  # Kafka's own slf4j-api is 1.7.x
 

@@ -18,7 +18,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -30,11 +29,12 @@ import psutil
 from confluent_kafka import Producer
 
 from livemetrics import keys
-from livemetrics.bench import emit
-from livemetrics.bench.http_load import asyncio_rate, wrk_run
 from livemetrics.kafka_config import gateway_producer_config
 from livemetrics.settings import Settings
 from livemetrics.topics import create_topics
+from operations.bench import emit
+from operations.bench.http_load import asyncio_rate, wrk_run
+from operations.command import livemetrics_argv
 
 BATCH = 100
 WORKERS = (1, 2)
@@ -223,7 +223,7 @@ def _raw_ceiling(s: Settings, records: list, duration: float, broker_pid: int | 
 
 def run(args) -> int:
     from livemetrics import lifeline
-    from livemetrics.kafka_local import LocalKafka
+    from operations.kafka_local import LocalKafka
 
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lm-bench-gw-")))
@@ -259,7 +259,7 @@ def run(args) -> int:
             log = open(tmp / f"gateway-{workers}.log", "ab")
             gs = s.model_copy(update={"host": "127.0.0.1", "gateway_port": port, "gateway_workers": workers})
             proc = subprocess.Popen(  # the real command, as operators run it
-                [sys.executable, "-m", "livemetrics.cli", "gateway"],
+                livemetrics_argv("gateway"),
                 env=gs.child_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,

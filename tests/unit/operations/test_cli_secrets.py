@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from livemetrics.secrets_check import SECRET_SETTINGS, check_secrets
-from livemetrics.secrets_init import VARIABLES, SecretsExist, init_env_file
 from livemetrics.settings import Settings
+from operations.command import livemetrics_argv
+from operations.secrets_init import VARIABLES, SecretsExist, init_env_file
 from tests.support.services import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -40,9 +41,7 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     cwd = Path(env["LIVEMETRICS_DATA_DIR"]).parent / "cwd"
     cwd.mkdir(exist_ok=True)
     env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))}
-    return subprocess.run(
-        [sys.executable, "-m", "livemetrics.cli", *args], env=env, capture_output=True, text=True, timeout=30, cwd=cwd
-    )
+    return subprocess.run(livemetrics_argv(*args), env=env, capture_output=True, text=True, timeout=30, cwd=cwd)
 
 
 @pytest.mark.parametrize(

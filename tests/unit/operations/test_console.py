@@ -1,4 +1,4 @@
-"""Output that survives its reader going away (livemetrics/console.py)."""
+"""Output that survives its reader going away (operations/console.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 import os
 import sys
 
-from livemetrics import console
+from operations import console
 
 
 def _pipe_stream():

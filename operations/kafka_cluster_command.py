@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sys
 
-from livemetrics.kafka_cluster import LocalCluster
-from livemetrics.kafka_local import KafkaLaunchError
 from livemetrics.settings import Settings
+from operations.kafka_cluster import LocalCluster
+from operations.kafka_local import KafkaLaunchError
 
 
 def cluster_command(s: Settings, action: str, brokers: int) -> int:

@@ -25,8 +25,8 @@ import httpx
 import psutil
 import websockets
 
-from livemetrics.bench import emit
 from livemetrics.settings import Settings
+from operations.bench import emit
 
 BATCH = 100
 CONCURRENCY = 4
@@ -215,7 +215,7 @@ def _free_port() -> int:
 
 
 def run(args) -> int:
-    from livemetrics.up import Stack
+    from operations.up import Stack
 
     duration = float(args.duration)
     rate = float(getattr(args, "rate", None) or DEFAULT_RATE)

@@ -23,12 +23,12 @@ import websockets
 from confluent_kafka import Consumer, TopicPartition
 
 from livemetrics import keys
-from livemetrics.bench import emit
-from livemetrics.bench.gateway import CHROME, _free_port
-from livemetrics.bench.procs import own_broker, start_processes
 from livemetrics.kafka_config import base_config
 from livemetrics.settings import Settings
 from livemetrics.topics import create_topics
+from operations.bench import emit
+from operations.bench.gateway import CHROME, _free_port
+from operations.bench.procs import own_broker, start_processes
 
 CLIENTS = 1000
 SELLER = "bench-ws"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +14,9 @@ from pathlib import Path
 import httpx
 
 from livemetrics import lifeline
-from livemetrics.console import say
-from livemetrics.supervise import RestartPolicy, exit_reason
+from operations.command import livemetrics_argv
+from operations.console import say
+from operations.supervise import RestartPolicy, exit_reason
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Child:
         self.ready, self.restart_at = False, None
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "livemetrics.cli", *self.args],
+                livemetrics_argv(*self.args),
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

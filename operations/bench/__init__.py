@@ -34,9 +34,9 @@ def run(part: str, args) -> int:
     status = 0
     for name in parts:
         try:
-            mod = importlib.import_module(f"livemetrics.bench.{name}")
+            mod = importlib.import_module(f"operations.bench.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"livemetrics.bench.{name}":
+            if exc.name != f"operations.bench.{name}":
                 raise
             print(f"livemetrics bench {name}: not yet implemented", file=sys.stderr)
             status = 2

@@ -23,9 +23,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from livemetrics.kafka_local import KafkaLaunchError, LocalKafka
-from livemetrics.kafka_secure import format_args, listener_lines
 from livemetrics.settings import Settings
+from operations.kafka_local import KafkaLaunchError, LocalKafka
+from operations.kafka_secure import format_args, listener_lines
 
 HOST = "127.0.0.1"
 

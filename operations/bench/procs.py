@@ -1,24 +1,24 @@
 """What several benchmarks start the same way: a throw-away broker on free ports (unless ``--kafka`` names
-one) and livemetrics processes as operators run them (``python -m livemetrics.cli ...``), each ended with
+one) and livemetrics processes as operators run them (``python -m livemetrics ...``), each ended with
 the benchmark however it ends (``lifeline``) and stopped by the benchmark's ``ExitStack``."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO
 
-from livemetrics.bench.gateway import _free_port
 from livemetrics.settings import Settings
+from operations.bench.gateway import _free_port
+from operations.command import livemetrics_argv
 
 
 def own_broker(stack: ExitStack, tmp: Path, kafka: str | None) -> str:
     """``kafka`` when given, else the bootstrap of a local broker started here (stopped by ``stack``)."""
     if kafka:
         return kafka
-    from livemetrics.kafka_local import LocalKafka
+    from operations.kafka_local import LocalKafka
 
     ks = Settings(
         data_dir=tmp / "kafka", kafka_bootstrap=f"127.0.0.1:{_free_port()}", kafka_controller_port=_free_port()
@@ -39,7 +39,7 @@ def start_processes(
     procs = []
     for cmd in commands:
         p = subprocess.Popen(
-            [sys.executable, "-m", "livemetrics.cli", *cmd],
+            livemetrics_argv(*cmd),
             env=env,
             stdout=logs,
             stderr=subprocess.STDOUT,

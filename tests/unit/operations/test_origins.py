@@ -1,5 +1,5 @@
 """Browser keys' origins (livemetrics/origins.py) and the `sellers add|update` key options
-(livemetrics/key_options.py): canonical forms, what a request's Origin/Referer names, clear errors."""
+(operations/key_options.py): canonical forms, what a request's Origin/Referer names, clear errors."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from livemetrics.key_options import EVENT_TYPES, key_limits, parse_event_types, parse_origins
 from livemetrics.origins import normalize_origin, request_origin
+from operations.key_options import EVENT_TYPES, key_limits, parse_event_types, parse_origins
 
 
 @pytest.mark.parametrize(
