@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from api.deps import PrincipalDep, SettingsDep
 from api.responses import ADMIN, AUTH
-from livemetrics.erase import erase
+from clickhouse.erase import erase
 
 router = APIRouter(tags=["admin"], responses=ADMIN, dependencies=AUTH)
 
