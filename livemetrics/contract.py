@@ -1,4 +1,4 @@
-"""The event contract (SPEC §3), defined once.
+"""The event contract (docs/ingest.md), defined once.
 
 The gateway validates with ``EventIn``; everything after the gateway (Kafka, Faust agents, the
 ClickHouse sink, the API) speaks ``Event``: the same fields, normalised, plus what the gateway stamps.
@@ -262,7 +262,7 @@ def check_rules(ev: EventIn) -> None:
 
 
 def location_of(ev: Event) -> str | None:
-    """Where an event puts its session (SPEC §4); None for events that do not move it."""
+    """Where an event puts its session (docs/live-semantics.md); None for events that do not move it."""
     t = ev.type
     if t == "checkout_started":
         return "checkout"

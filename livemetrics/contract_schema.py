@@ -162,7 +162,7 @@ def events_components(max_skew_s: int | None = None) -> dict[str, dict]:
         variants.append(_ref(_name(v["title"])))
     out["Event"] = {
         "title": "Event",
-        "description": "One event of the v1 contract (docs/ingest.md, SPEC §3).",
+        "description": "One event of the v1 contract (docs/ingest.md).",
         "oneOf": variants,
     }
     out["EventBatch"] = {

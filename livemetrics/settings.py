@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RAW_TOPICS = ("page-events", "checkout-events", "payment-events")
-# Every topic of SPEC §5 plus the internal ones the stream processors need.
+# Every topic of docs/architecture.md (Topics) plus the internal ones the stream processors need.
 ALL_TOPICS = RAW_TOPICS + (
     "dead-letter",
     "payment-alerts",
@@ -119,7 +119,7 @@ class Settings(BaseSettings):
         60, description="A fold takes only session rows inserted at least this long ago (every insert has finished)."
     )
 
-    # --- Live semantics (SPEC §4) ------------------------------------------------------------
+    # --- Live semantics (docs/live-semantics.md) ------------------------------------------------------------
     live_window_s: int = 300
     session_timeout_s: int = 1800
     recent_window_s: int = Field(1800, description="purchased_30m, payment_failures_30m, abandoned_30m window")

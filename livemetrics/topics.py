@@ -1,4 +1,4 @@
-"""Explicit topic creation (the broker never auto-creates): SPEC §5 topics and Faust's changelogs."""
+"""Explicit topic creation (the broker never auto-creates): the topics of docs/architecture.md (Topics) and Faust's changelogs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ``livemetrics`` command (SPEC §7). Each sub-command's work lives in its own module; this file is
+"""The ``livemetrics`` command (README.md, Commands). Each sub-command's work lives in its own module; this file is
 only the parser and the dispatch."""
 
 from __future__ import annotations

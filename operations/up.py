@@ -1,4 +1,4 @@
-"""``livemetrics up``: the whole one-machine stack of SPEC §2, started in order and supervised.
+"""``livemetrics up``: the whole one-machine stack of docs/architecture.md, started in order and supervised.
 
 broker (unless ``--kafka``) -> topics -> migrations (a child that exits before the API opens the chdb
 directory: chdb allows one process per data dir) -> worker, gateway, API (+ embedded sink, or a sink

@@ -1,4 +1,4 @@
--- Server time and exact money (issue 13; docs/clickhouse.md, "Migration 006").
+-- Server time and exact money (docs/clickhouse.md, "Migration 006").
 -- - events: partitioned by the month of `received_at` (the gateway's clock) and its row and personal-data
 --   TTLs count from it, so that no sender `ts` can create partitions or keep personal data longer;
 --   `total` is money, Decimal(18, 4) (livemetrics.contract.MONEY_TYPE).

@@ -1,4 +1,4 @@
-"""The dashboard shows a seller's live values past its cap as one "Other" bar, last (issue 13): a real
+"""The dashboard shows a seller's live values past its cap as one "Other" bar, last (docs/ingest.md): a real
 stack with ``live_max_categories=2``, four categories posted through the gateway."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The dashboard's Settings tab (issue 18): a refused webhook URL says why, an added webhook shows its
+"""The dashboard's Settings tab (docs/notifications.md): a refused webhook URL says why, an added webhook shows its
 signing secret once, a failing endpoint is named with its error at the top, and a failed delivery is
 redelivered from the table. A real API (Kafka, chdb) and a real HTTP endpoint."""
 

@@ -1,4 +1,4 @@
-"""The trust label end to end (issue 15 point 1): a payment failure sent with a browser key and one signed
+"""The trust label end to end (docs/security.md): a payment failure sent with a browser key and one signed
 with the seller's server key reach the API's live alerts and its stored payment errors, each saying who
 reported it. Real gateway, broker, worker, sink (chdb) and API."""
 

@@ -1,6 +1,6 @@
 """The API's smaller guards against a running API (real Kafka key registry, chdb): per-token rate
 limits (429 + Retry-After), bounded report ranges (422 naming the limit), WebSocket caps in all and per
-client IP, and the largest message a dashboard may send (issue 15, point 7)."""
+client IP, and the largest message a dashboard may send (docs/security.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Alerts a running API holds in memory: `livemetrics erase` reaches them, de-duplication is per
-(seller, alert id), and a token made by `sellers add --no-pii` sees them masked (issue 15, point 7)."""
+(seller, alert id), and a token made by `sellers add --no-pii` sees them masked (docs/security.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Webhook channels and deliveries (issue 18): a running API (real Kafka, chdb), a real HTTP server with a
+"""Webhook channels and deliveries (docs/notifications.md): a running API (real Kafka, chdb), a real HTTP server with a
 healthy, a failing-then-healthy and a hanging endpoint."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The broker SIGKILLed under load, again and again, and restarted on the same data directory and port
-(issue 14): no process exits, the gateway answers only 202 or 503 (never 2xx for an event not in
+(docs/operations.md): no process exits, the gateway answers only 202 or 503 (never 2xx for an event not in
 Kafka), the API says live data is delayed while the broker is away, and after each restart the live
 numbers equal a recount of the events answered 202 within 30 s; every one of them is in Kafka and,
 once, in ClickHouse.

@@ -1,4 +1,4 @@
-"""The chaos test (issue 14): a ``livemetrics up --no-simulate`` stack (its own broker and data dir, two
+"""The chaos test (docs/operations.md): a ``livemetrics up --no-simulate`` stack (its own broker and data dir, two
 gateway worker processes) under steady storefront load; in turn the broker, the Faust worker, the API
 with its embedded sink and one gateway worker are SIGKILLed, and each is waited for until it serves
 again (`up` restarted it and it answers: a 202, a stable consumer group, /readyz). At the end, after the

@@ -1,4 +1,4 @@
-"""The access SQL (issue 15, point 5): one source (clickhouse/bi/, deploy's file rendered from it), every
+"""The access SQL (docs/security.md): one source (clickhouse/bi/, deploy's file rendered from it), every
 statement parsed by ClickHouse itself, and the row policies of all of it together leave a seller's
 login unable to read another seller's rows.
 

@@ -1,4 +1,4 @@
-"""Browser keys are public (issue 15, point 1): a copied key works only from its seller's origins, under a
+"""Browser keys are public (docs/security.md): a copied key works only from its seller's origins, under a
 far lower default rate than a server key and a per-client-IP limit, for the event types it allows; the
 gateway stamps the key kind on every event (the alerts' trust label). Real broker, real gateway, dev mode
 off (one case turns it on to show what it allows)."""

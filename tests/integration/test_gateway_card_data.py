@@ -1,4 +1,4 @@
-"""Card data against the real gateway and broker: the attack of issue #13 and generated card numbers in
+"""Card data against the real gateway and broker: the attack of docs/ingest.md and generated card numbers in
 every JSON spelling never reach a raw topic or the dead-letter topic unredacted, nor the gateway's log;
 simulator-style and other ids are accepted."""
 

@@ -1,4 +1,4 @@
-"""The IP-hash salt on a real broker (issue 15, point 4): gateway processes agree on each day's random
+"""The IP-hash salt on a real broker (docs/security.md): gateway processes agree on each day's random
 salt through the ``ip-salts`` topic, a new day gets a new one, and days before yesterday are tombstoned
 on a topic whose settings let the log cleaner remove them: with the same settings scaled from an hour
 to half a second, the broker is seen removing an old salt (docs/security.md, Client IP hashes)."""

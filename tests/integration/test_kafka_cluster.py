@@ -1,4 +1,4 @@
-"""A local 3-broker KRaft cluster (issue 14, "A real cluster"): `livemetrics kafka start --brokers 3`, and
+"""A local 3-broker KRaft cluster (docs/operations.md, "A real cluster"): `livemetrics kafka start --brokers 3`, and
 a failover under load. The gateway (real producer, acks=all) posts steadily; the node leading the most
 raw partitions is SIGKILLed, the load goes on ``OUTAGE_S`` seconds, the node comes back; then two of
 the three nodes are killed at once, and one of them comes back. Checked: only 202 and 503 were answered, every 202 is in the raw

@@ -8,7 +8,7 @@ header and body is documented, no 5xx, requests without or with a wrong key get 
 methods 405. The hooks in ``tests/support/openapi_hooks.py`` put the two caller- and clock-relative
 rules (`ts` near now, `seller_id` the key's) into the schema-valid requests. The one setting changed
 from schemathesis' defaults: 413 counts as a rejection of schema-invalid data (a batch over 500 events
-is answered 413, as SPEC §3 says).
+is answered 413, as docs/ingest.md says).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every long-running process is observable (issue 14): the worker and the standalone sink answer
+"""Every long-running process is observable (docs/operations.md): the worker and the standalone sink answer
 /healthz, /readyz and /metrics; a gateway of two processes reports one sum in any scrape; every
 process writes JSON log lines with the same fields."""
 

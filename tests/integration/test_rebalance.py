@@ -1,4 +1,4 @@
-"""Rebalances after a SIGKILL are prompt (issue 14): two workers under load, one SIGKILLed (and left
+"""Rebalances after a SIGKILL are prompt (docs/operations.md): two workers under load, one SIGKILLed (and left
 dead, or restarted at once as ``up`` does); every partition is owned by a ready worker within the
 session timeout + 10 s, and the live counts then equal a recount of the raw events. A sink SIGKILLed
 and restarted gets its partitions within its session timeout + 10 s."""

@@ -71,7 +71,7 @@ class Feed:
         assert self.p.flush(10) == 0
 
     def recount(self, seller: str) -> dict:
-        """SPEC §4 recount with windows larger than the test: every session is live and active."""
+        """docs/live-semantics.md recount with windows larger than the test: every session is live and active."""
         latest: dict[str, Event] = {}
         for ev in self.sent:
             if ev.seller_id == seller and (

@@ -1,6 +1,6 @@
 """Storefront load for outage tests: threads post batches of session journeys to the gateway, retry a
 503 or a network error with the *same* body (as the tracker and the SDK do), keep every event answered
-202, and recount a seller's live numbers from them (SPEC §4, windows longer than the test)."""
+202, and recount a seller's live numbers from them (docs/live-semantics.md, windows longer than the test)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Placeholder, default and short secrets are refused outside dev mode (issue 15, point 2)."""
+"""Placeholder, default and short secrets are refused outside dev mode (docs/security.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """While the broker cannot be reached, every snapshot the API serves says that live data is delayed, and
-each dashboard gets its snapshot again when that starts and when it ends (issue 14)."""
+each dashboard gets its snapshot again when that starts and when it ends (docs/operations.md)."""
 
 import asyncio
 

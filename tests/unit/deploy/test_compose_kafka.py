@@ -1,4 +1,4 @@
-"""deploy/ runs Kafka with SASL/SCRAM and ACLs (issue 15 point 6; docs/security.md, Kafka): no listener
+"""deploy/ runs Kafka with SASL/SCRAM and ACLs (docs/security.md; docs/security.md, Kafka): no listener
 without a login, an authorizer, and each livemetrics service logs in as its own principal holding only
 its own password."""
 

@@ -1,4 +1,4 @@
-"""deploy/ ships no working secret (issue 15, point 2): the env file sets none, and compose requires each
+"""deploy/ ships no working secret (docs/security.md): the env file sets none, and compose requires each
 from the environment (``${VAR:?...}``). No compose binary runs here (no Docker engine), so its
 interpolation rule for these forms is applied by ``interpolate`` below."""
 

@@ -1,5 +1,5 @@
 """Every long-running command refuses the built-in secrets outside dev mode, and ``livemetrics secrets
-init`` writes fresh ones (issue 15, point 2). The commands run as real processes: before the check, each
+init`` writes fresh ones (docs/security.md). The commands run as real processes: before the check, each
 of them would have started (and the timeout fails the test)."""
 
 from __future__ import annotations

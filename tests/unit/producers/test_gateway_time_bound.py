@@ -1,4 +1,4 @@
-"""The gateway bounds `ts` by its own clock (issue 13, "Time is bounded by the server") and stamps each
+"""The gateway bounds `ts` by its own clock (docs/ingest.md, "Time is bounded by the server") and stamps each
 event's position in its request (``seq``, "Order")."""
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def test_duration_names_each_unit_once():
 
 
 def test_the_simulators_backfill_days_fit_the_bound():
-    """`livemetrics simulate --backfill-days 14` (the run of issue 13) sends only history the gateway takes
+    """`livemetrics simulate --backfill-days 14` (the run of docs/ingest.md) sends only history the gateway takes
     as backfill, and none of it would pass as live."""
     from producers.simulate.traffic import backfill_plan
 

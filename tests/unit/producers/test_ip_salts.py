@@ -1,4 +1,4 @@
-"""The IP hash's daily salt is random (issue 15, point 4): the hash no longer follows from (secret, date),
+"""The IP hash's daily salt is random (docs/security.md): the hash no longer follows from (secret, date),
 so whoever has the secret cannot recompute a past day's hashes from IP addresses. The
 (secret, date)-keyed hash it replaces is spelt out below as ``old_hash``; this file fails against it."""
 

@@ -1,4 +1,4 @@
-"""Every alert carries its trust label (issue 15 point 1): a payment failure says which kind of key sent
+"""Every alert carries its trust label (docs/security.md): a payment failure says which kind of key sent
 it (stamped by the gateway), an error spike counts browser-reported failures too."""
 
 from __future__ import annotations

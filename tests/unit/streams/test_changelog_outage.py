@@ -1,5 +1,5 @@
 """The worker's changelog rows wait out an unreachable broker for ``broker_outage_tolerance_s`` (not the
-gateway's ``delivery_timeout_ms``); past it, the error says what happened (issue 14). The broker here is a
+gateway's ``delivery_timeout_ms``); past it, the error says what happened (docs/operations.md). The broker here is a
 closed local port: nothing answers."""
 
 import asyncio

@@ -1,4 +1,4 @@
-"""Repeated library log lines pass once per interval, with a count of what was held back (issue 14: a
+"""Repeated library log lines pass once per interval, with a count of what was held back (docs/operations.md: a
 worker logged ~100 aiokafka lines a second while the broker was down)."""
 
 import logging

@@ -1,4 +1,4 @@
-"""The session state machine against a brute-force recount written here from SPEC §4 alone.
+"""The session state machine against a brute-force recount written here from docs/live-semantics.md alone.
 
 Random event sequences with random timing, bounded out-of-order delivery across topics and
 redeliveries; after every step the sums of the deltas must equal the recount from the raw events."""
@@ -37,7 +37,7 @@ def _where(ev: Event) -> str | None:
 
 
 def recount(delivered: list[Event], now: int) -> dict[str, Counter]:
-    """Per seller, what SPEC §4 says the gauges are at ``now`` given the events delivered so far."""
+    """Per seller, what docs/live-semantics.md says the gauges are at ``now`` given the events delivered so far."""
     by_session: dict[str, dict[str, Event]] = defaultdict(dict)
     for ev in delivered:
         if not ev.backfill:

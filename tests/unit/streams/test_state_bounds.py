@@ -1,4 +1,4 @@
-"""A session's state stays bounded whatever a storefront sends (issue 13): failed payments kept per
+"""A session's state stays bounded whatever a storefront sends (docs/ingest.md): failed payments kept per
 session are capped at ``MAX_FAILURES``, the latest by (received_at, event_id), so a session counts
 exactly min(MAX_FAILURES, its failures in the window), in any delivery order, with redeliveries."""
 
