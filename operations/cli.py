@@ -170,7 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
         "all: each in turn (BENCHMARKS.md)",
     )
     b.add_argument("--duration", type=float, default=10.0, help="seconds of load per measurement (default 10)")
-    b.add_argument("--rate", type=float, help="e2e only: offered events/s through the gateway (default 2000)")
+    b.add_argument("--rate", type=float, help="e2e only: one step of this many offered events/s (see --ladder)")
+    b.add_argument(
+        "--ladder",
+        help="e2e only: offered events/s per step, comma-separated, e.g. 2k,5k,10k (default 2k,5k,10k,15k,20k)",
+    )
     b.add_argument(
         "--connections",
         type=int,

@@ -1,20 +1,28 @@
-"""``livemetrics bench e2e``: sustained load through the gateway with the whole stack of ``livemetrics up``
-running (own broker and chdb unless ``--kafka``/``--clickhouse``), for ``--duration`` seconds.
+"""``livemetrics bench e2e``: the whole stack of ``livemetrics up`` (own broker and chdb unless
+``--kafka``/``--clickhouse``) under a ladder of offered loads through the gateway, started once; each
+step (``--ladder``, default 2k,5k,10k,15k,20k events/s) lasts ``--duration`` seconds.
 
-Figures: ``e2e_events_per_s`` (events the gateway confirmed with 202); ``e2e_latency_p50_ms`` /
-``_p99_ms`` (a probe page view's 202 -> the snapshot counting it seen on a dashboard WebSocket);
-``consumer_lag_events`` at the end (label ``group``); ``cpu_s_per_1k_events`` per process; and the
-baseline ``baseline_refresh_ms``: the same live question (sessions per location, last 5 minutes)
-answered by querying ClickHouse over the raw events on every refresh, as Plausible and Umami do.
-With embedded chdb the API process owns the data directory, so the baseline runs right after the load
-on the same data, with the stack stopped (which flatters the baseline: it has both cores to itself).
+Per step, every figure is labelled ``offered`` (events/s): ``e2e_sent_events_per_s`` (what the open-loop
+generator sent: operations/bench/paced_load.py) with the generator's own proof (its CPU, how late its
+sends left, sends that found every connection waiting for an answer) and ``generator_limited: true``
+when it sent under 98 % of the offered rate; ``e2e_events_per_s`` (confirmed with 202);
+``e2e_latency_p50_ms`` / ``_p99_ms`` (a probe page view's 202 -> the snapshot counting it on a
+dashboard WebSocket), with the probe's own POST -> 202 time as the same-run floor; ``consumer_lag_events``
+at the step's end (label ``group``) and ``lag_drained_s`` (how long the worker and sink took to read
+everything after it); ``cpu_s_per_1k_events`` per process (label ``process``; from the step's start until
+the lag drained, so work left over is charged to the step that caused it).
+
+After the ladder, the baseline ``baseline_refresh_ms``: the same live question (sessions per location,
+last 5 minutes) answered by querying ClickHouse over the raw events on every refresh, as Plausible and
+Umami do. With embedded chdb the API process owns the data directory, so the baseline runs right after
+the load on the same data, with the stack stopped (which flatters the baseline: it has both cores).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import random
+import os
 import statistics
 import tempfile
 import time
@@ -26,14 +34,14 @@ import psutil
 import websockets
 
 from livemetrics.settings import Settings
-from operations.bench import emit
+from operations.bench import emit, paced_load
+from operations.ports import free_port
 
-BATCH = 100
-CONCURRENCY = 4
-# Open-loop offered load: what a storefront fleet sends, held whether or not the pipeline keeps up
-# (a closed loop would measure only the gateway). Lag at the end says whether it was held.
-DEFAULT_RATE = 2000  # events/s; `--rate` overrides
+BATCH = 100  # events per request, as a storefront's tracker batches them
+DEFAULT_LADDER = "2k,5k,10k,15k,20k"  # offered events/s; `--ladder` (or `--rate` for one step) overrides
 PROBE_EVERY_S = 0.5
+OFFERED_HELD = 0.98  # a step whose generator sent less than this share of its rate is generator_limited
+DRAIN_TIMEOUT_S = 60.0
 BASELINE_SQL = """
 SELECT loc, count() AS sessions FROM (
   SELECT session_id,
@@ -51,65 +59,55 @@ WHERE loc != 'purchased'
 GROUP BY loc
 """
 
-
-def _page_views(n: int, rng: random.Random) -> list[dict]:
-    now = int(time.time() * 1000)
-    cats = ("lamps", "rugs", "sofas", "kitchen", "garden")
-    out = []
-    for _ in range(n):
-        kind = rng.random()
-        page = (
-            {"type": "home", "path": "/"}
-            if kind < 0.4
-            else {"type": "category", "category": rng.choice(cats), "path": "/c"}
-            if kind < 0.8
-            else {"type": "offer", "offer_id": f"o-{rng.randrange(50)}", "path": "/o"}
-        )
-        out.append(
-            {
-                "event_id": str(uuid.uuid4()),
-                "type": "page_view",
-                "ts": now,
-                "session_id": f"bench-{rng.randrange(200_000):06d}-x",
-                "page": page,
-            }
-        )
-    return out
-
-
 UA = {
     "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 }
 
 
-async def _load(gateway: str, key: str, stop_at: float, counter: list[int], rate: float) -> None:
-    rng = random.Random()
-    async with httpx.AsyncClient(
-        base_url=gateway, timeout=30, headers={**UA, "Origin": gateway, "Authorization": f"Bearer {key}"}
-    ) as http:
-        interval = BATCH * CONCURRENCY / rate
-        next_at = time.monotonic() + rng.random() * interval
-        while time.monotonic() < stop_at:
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            next_at += interval
-            r = await http.post("/v1/events", json={"events": _page_views(BATCH, rng)})
-            if r.status_code == 202:
-                counter[0] += r.json()["accepted"]
+def parse_rate(text: str) -> int:
+    """``2000``, ``2k`` or ``1.5k`` -> events/s."""
+    t = text.strip().lower()
+    n = float(t[:-1]) * 1000 if t.endswith("k") else float(t)
+    if n <= 0:
+        raise ValueError(f"an offered rate must be positive: {text!r}")
+    return int(n)
 
 
-async def _probe(gateway: str, api: str, key: str, token: str, seller: str, stop_at: float) -> list[float]:
-    """One new session's page view every PROBE_EVERY_S; latency until the WebSocket shows it counted."""
+def ladder_of(args) -> list[int]:
+    """The offered rates to run, in order: ``--ladder`` (comma-separated), else ``--rate``, else the default."""
+    ladder = getattr(args, "ladder", None)
+    if ladder:
+        return [parse_rate(part) for part in ladder.split(",") if part.strip()]
+    rate = getattr(args, "rate", None)
+    return [int(rate)] if rate else [parse_rate(part) for part in DEFAULT_LADDER.split(",")]
+
+
+def percentile(xs: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank); NaN for no values."""
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(p / 100 * len(xs)) - 1))]
+
+
+def generator_limited(sent: int, offered: float, elapsed: float) -> bool:
+    return sent < OFFERED_HELD * offered * elapsed
+
+
+async def _probe(gateway: str, api: str, key: str, token: str, seller: str, place: str, stop_at: float) -> dict:
+    """One new session's page view on category ``place`` every PROBE_EVERY_S (a category no other event
+    uses, so its live count starts at 0 and counts only the probes); per probe, its POST -> 202 time and
+    its 202 -> the WebSocket snapshot counting it."""
     ws_url = api.replace("http", "ws", 1) + f"/v1/sellers/{seller}/live/ws"  # token in the header, never the URL
     acked: dict[int, float] = {}
     latencies: list[float] = []
+    answers: list[float] = []
     async with (
         websockets.connect(ws_url, max_size=None, additional_headers={"Authorization": f"Bearer {token}"}) as ws,
         httpx.AsyncClient(
             base_url=gateway, timeout=30, headers={**UA, "Origin": gateway, "Authorization": f"Bearer {key}"}
         ) as http,
     ):
-        first = json.loads(await ws.recv())
-        base = first["data"]["live"].get("home", 0)
 
         async def reader():
             seen = 0
@@ -117,7 +115,7 @@ async def _probe(gateway: str, api: str, key: str, token: str, seller: str, stop
                 msg = json.loads(raw)
                 if msg.get("type") != "snapshot":
                     continue
-                count = msg["data"]["live"].get("home", 0) - base
+                count = msg["data"]["live"]["category"].get(place, 0)
                 now = time.monotonic()
                 for k in range(seen + 1, count + 1):
                     if k in acked:
@@ -132,16 +130,20 @@ async def _probe(gateway: str, api: str, key: str, token: str, seller: str, stop
                 "type": "page_view",
                 "ts": int(time.time() * 1000),
                 "session_id": f"probe-{uuid.uuid4().hex[:16]}",
-                "page": {"type": "home", "path": "/"},
+                "page": {"type": "category", "category": place, "path": "/c"},
             }
+            t = time.monotonic()
             r = await http.post("/v1/events", json=ev)
             if r.status_code == 202:
                 k += 1
                 acked[k] = time.monotonic()
+                answers.append((acked[k] - t) * 1000)
             await asyncio.sleep(PROBE_EVERY_S)
-        await asyncio.sleep(3)  # let the last probes arrive
+        deadline = time.monotonic() + 10  # the last probes may still be on their way
+        while len(latencies) < k and time.monotonic() < deadline and not task.done():
+            await asyncio.sleep(0.05)
         task.cancel()
-    return latencies
+    return {"latencies": latencies, "answers": answers, "probes": k}
 
 
 def _cpu(pids: dict[str, int]) -> dict[str, float]:
@@ -206,27 +208,19 @@ def _warm_up(gateway: str, api: str, keys: dict, seller: str, timeout: float = 1
     raise RuntimeError("the pipeline did not count a warm-up event within 120 s")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def run(args) -> int:
     from operations.up import Stack
 
+    ladder = ladder_of(args)
     duration = float(args.duration)
-    rate = float(getattr(args, "rate", None) or DEFAULT_RATE)
     tmp = Path(tempfile.mkdtemp(prefix="lm-bench-e2e-"))
     settings = Settings(
         dev_mode=True,  # a throw-away development stack (livemetrics/secrets_check.py)
         data_dir=tmp,
-        kafka_bootstrap=args.kafka or f"127.0.0.1:{_free_port()}",
-        kafka_controller_port=_free_port(),
-        gateway_port=_free_port(),
-        api_port=_free_port(),
+        kafka_bootstrap=args.kafka or f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
+        gateway_port=free_port(),
+        api_port=free_port(),
         clickhouse_dsn=args.clickhouse or "",
         topic_prefix=f"bench{uuid.uuid4().hex[:6]}." if args.kafka else "",
         app_id=f"lm-bench-{uuid.uuid4().hex[:6]}",
@@ -239,41 +233,93 @@ def run(args) -> int:
     try:
         stack.start(external_kafka=bool(args.kafka))
         gateway, api = stack.url(settings.gateway_port), stack.url(settings.api_port)
-        load_keys = [stack.sellers[s]["browser_key"] for s in ("nordic-outdoor", "tiny-books")]
-        probe = stack.sellers["acme-home"]
         pids = {c.name: c.pid for c in stack.children}
         if stack.broker is not None:
             pids["kafka"] = stack.broker.pid
-        _warm_up(gateway, api, probe, "acme-home")
-        counter = [0]
-        cpu0 = _cpu(pids)
-        t0 = time.monotonic()
-        stop_at = t0 + duration
-
-        async def drive():
-            loads = [_load(gateway, load_keys[i % 2], stop_at, counter, rate) for i in range(CONCURRENCY)]
-            res = await asyncio.gather(
-                _probe(gateway, api, probe["browser_key"], probe["token"], "acme-home", stop_at), *loads
-            )
-            return res[0]
-
-        latencies = asyncio.run(drive())
-        elapsed = time.monotonic() - t0
-        cpu1 = _cpu(pids)
-        events = counter[0] + len(latencies)
-        emit("e2e", "e2e_events_per_s", events / elapsed, "events/s", offered=rate, batch=BATCH)
-        if latencies:
-            q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
-            emit("e2e", "e2e_latency_p50_ms", statistics.median(latencies), "ms", probes=len(latencies))
-            emit("e2e", "e2e_latency_p99_ms", q[98], "ms", probes=len(latencies))
-        for group in (settings.app_id, settings.sink_group):
-            emit("e2e", "consumer_lag_events", _lag(settings, group), "events", group=group)
-        for name in pids:
-            emit("e2e", "cpu_s_per_1k_events", (cpu1[name] - cpu0[name]) / max(events, 1) * 1000, "cpu s", process=name)
+        pids["generator"] = os.getpid()  # the load and the probe: this process
+        _warm_up(gateway, api, stack.sellers["acme-home"], "acme-home")
+        for offered in ladder:
+            _step(settings, stack, gateway, api, pids, offered, duration)
     finally:
         stack.stop()
     _baseline(settings)
     return 0
+
+
+def _step(settings: Settings, stack, gateway: str, api: str, pids: dict[str, int], offered: int, duration: float):
+    """One rung of the ladder: ``offered`` events/s for ``duration`` s, then its figures."""
+    load_keys = [stack.sellers[s]["browser_key"] for s in ("nordic-outdoor", "tiny-books")]
+    probe = stack.sellers["acme-home"]
+    port = int(gateway.rsplit(":", 1)[1])
+    cpu0 = _cpu(pids)
+    t0 = time.monotonic()
+
+    async def drive():
+        return await asyncio.gather(
+            _probe(gateway, api, probe["browser_key"], probe["token"], "acme-home", f"probe-{offered}", t0 + duration),
+            paced_load.offer(port, load_keys, UA["User-Agent"], offered, duration, batch=BATCH),
+        )
+
+    seen, load = asyncio.run(drive())
+    elapsed = time.monotonic() - t0
+    gen_cpu = _cpu({"generator": pids["generator"]})["generator"] - cpu0["generator"]
+    lags = {group: _lag(settings, group) for group in (settings.app_id, settings.sink_group)}
+    drained = _drain(settings, time.monotonic())
+    cpu1 = _cpu(pids)
+    cpu = {name: cpu1[name] - cpu0[name] for name in pids}
+    report_step(offered, duration, elapsed, load, seen, lags, drained, cpu, gen_cpu)
+
+
+def report_step(
+    offered: int,
+    duration: float,
+    elapsed: float,
+    load: paced_load.LoadCounts,
+    seen: dict,
+    lags: dict[str, int],
+    drained: float,
+    cpu: dict[str, float],
+    gen_cpu: float,
+) -> list[dict]:
+    """Print one step's figures, each labelled with its ``offered`` rate and ``generator_limited``."""
+    events = load.accepted + len(seen["answers"])
+    labels = {"offered": offered, "generator_limited": generator_limited(load.sent, offered, duration)}
+    lat = seen["latencies"]
+    rows = [
+        emit(
+            "e2e",
+            "e2e_sent_events_per_s",
+            load.sent / duration,
+            "events/s",
+            **labels,
+            generator_cpu_cores=round(gen_cpu / elapsed, 3),
+            send_late_p99_ms=round(percentile(load.late_ms, 99), 1),
+            sends_blocked=load.blocked,  # the stack pushed back: every connection was waiting for an answer
+            batch=BATCH,
+        ),
+        emit("e2e", "e2e_events_per_s", events / duration, "events/s", **labels, errors=load.errors),
+        emit("e2e", "e2e_latency_p50_ms", percentile(lat, 50), "ms", **labels, probes=seen["probes"], seen=len(lat)),
+        emit("e2e", "e2e_latency_p99_ms", percentile(lat, 99), "ms", **labels, probes=seen["probes"], seen=len(lat)),
+        # The floor under those: the probe's own POST -> 202 on the same loaded machine.
+        emit("e2e", "probe_202_p99_ms", percentile(seen["answers"], 99), "ms", **labels),
+    ]
+    rows += [emit("e2e", "consumer_lag_events", n, "events", **labels, group=g) for g, n in lags.items()]
+    rows.append(emit("e2e", "lag_drained_s", drained, "s", **labels, timeout_s=DRAIN_TIMEOUT_S))
+    for name, seconds in cpu.items():
+        rows.append(
+            emit("e2e", "cpu_s_per_1k_events", seconds / max(events, 1) * 1000, "cpu s", **labels, process=name)
+        )
+    return rows
+
+
+def _drain(settings: Settings, since: float) -> float:
+    """Seconds from ``since`` until the worker and the sink have read everything (NaN if not within the
+    timeout). Committed offsets trail reading by up to a commit interval, which this includes."""
+    while time.monotonic() - since < DRAIN_TIMEOUT_S:
+        if all(_lag(settings, g) == 0 for g in (settings.app_id, settings.sink_group)):
+            return time.monotonic() - since
+        time.sleep(0.2)
+    return float("nan")
 
 
 def _baseline(settings: Settings, refreshes: int = 20) -> None:
