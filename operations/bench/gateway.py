@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -35,16 +34,12 @@ from livemetrics.topics import create_topics
 from operations.bench import emit
 from operations.bench.http_load import asyncio_rate, wrk_run
 from operations.command import livemetrics_argv
+from operations.ports import free_port
 
 BATCH = 100
 WORKERS = (1, 2)
+_free_port = free_port  # bench alerts imports this name until its pending edits import operations.ports
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _events(n: int, seed: int) -> list[dict]:
@@ -223,19 +218,15 @@ def _raw_ceiling(s: Settings, records: list, duration: float, broker_pid: int | 
 
 def run(args) -> int:
     from livemetrics import lifeline
-    from operations.kafka_local import LocalKafka
+    from operations.kafka_throwaway import throwaway_kafka
 
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lm-bench-gw-")))
         bootstrap = args.kafka
         broker_pid = None
         if not bootstrap:
-            ks = Settings(data_dir=tmp, kafka_bootstrap=f"127.0.0.1:{_free_port()}", kafka_controller_port=_free_port())
-            lk = LocalKafka(ks)
-            lk.start(wait_s=90, quiet=True, die_with_parent=True)
-            stack.callback(lk.stop)
-            bootstrap = ks.kafka_bootstrap
-            broker_pid = lk.pid()
+            lk = stack.enter_context(throwaway_kafka(tmp))
+            bootstrap, broker_pid = lk.settings.kafka_bootstrap, lk.pid()
         s = Settings(
             dev_mode=True,
             data_dir=tmp,
@@ -255,7 +246,7 @@ def run(args) -> int:
         raws = [_raw_ceiling(s, records, args.duration, broker_pid, "before")]
         results = []
         for workers in WORKERS:
-            port = _free_port()
+            port = free_port()
             log = open(tmp / f"gateway-{workers}.log", "ab")
             gs = s.model_copy(update={"host": "127.0.0.1", "gateway_port": port, "gateway_workers": workers})
             proc = subprocess.Popen(  # the real command, as operators run it

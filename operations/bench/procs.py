@@ -10,23 +10,15 @@ from pathlib import Path
 from typing import IO
 
 from livemetrics.settings import Settings
-from operations.bench.gateway import _free_port
 from operations.command import livemetrics_argv
+from operations.kafka_throwaway import throwaway_kafka
 
 
 def own_broker(stack: ExitStack, tmp: Path, kafka: str | None) -> str:
-    """``kafka`` when given, else the bootstrap of a local broker started here (stopped by ``stack``)."""
+    """``kafka`` when given, else the bootstrap of a throw-away local broker (stopped by ``stack``)."""
     if kafka:
         return kafka
-    from operations.kafka_local import LocalKafka
-
-    ks = Settings(
-        data_dir=tmp / "kafka", kafka_bootstrap=f"127.0.0.1:{_free_port()}", kafka_controller_port=_free_port()
-    )
-    lk = LocalKafka(ks)
-    lk.start(wait_s=120, quiet=True, die_with_parent=True)
-    stack.callback(lk.stop)
-    return ks.kafka_bootstrap
+    return stack.enter_context(throwaway_kafka(tmp / "kafka")).settings.kafka_bootstrap
 
 
 def start_processes(

@@ -9,16 +9,17 @@ for latency at modest rates; under a backlog ClickHouse does far less work per r
 
 from __future__ import annotations
 
-import contextlib
 import random
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 from livemetrics.contract import Checkout, Customer, Event, Item, Page, Payment, encode
 from livemetrics.settings import Settings
 from operations.bench import emit
+from operations.bench.procs import own_broker
 
 
 def sample_events(n: int, seed: int = 1) -> list[bytes]:
@@ -84,7 +85,8 @@ def run(args) -> int:
     if batch_rows < 1:
         raise SystemExit("--batch-rows must be at least 1")
     n = max(200_000, int(args.duration * 100_000))
-    with tempfile.TemporaryDirectory(prefix="lm-bench-sink-") as tmp, local_broker(args, Path(tmp)) as bootstrap:
+    with tempfile.TemporaryDirectory(prefix="lm-bench-sink-") as tmp, ExitStack() as stack:
+        bootstrap = own_broker(stack, Path(tmp), args.kafka)
         tag = uuid.uuid4().hex[:8]
         dsn = args.clickhouse or f"chdb://{tmp}/chdb"
         s = Settings(
@@ -183,27 +185,3 @@ def raw_insert_rate(s, table, streams: int, batch_rows: int) -> float:
     # its background merges must not run during the next measurement
     get_client(raw).command(f"DROP DATABASE {raw.clickhouse_database} SYNC")
     return table.num_rows / elapsed
-
-
-@contextlib.contextmanager
-def local_broker(args, tmp: Path):
-    """The broker given with --kafka, or a local one on free ports for this run."""
-    if args.kafka:
-        yield args.kafka
-        return
-    import socket
-
-    from operations.kafka_local import LocalKafka
-
-    def free_port() -> int:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return sock.getsockname()[1]
-
-    ks = Settings(data_dir=tmp / "kafka", kafka_bootstrap=f"127.0.0.1:{free_port()}", kafka_controller_port=free_port())
-    lk = LocalKafka(ks)
-    lk.start(wait_s=90, quiet=True, die_with_parent=True)
-    try:
-        yield ks.kafka_bootstrap
-    finally:
-        lk.stop()

@@ -12,13 +12,14 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 from livemetrics import lifeline
 from livemetrics.contract import TOPIC_FOR_TYPE, Checkout, Customer, Event, Item, Page, Payment, encode
 from livemetrics.settings import Settings
 from operations.bench import emit
-from operations.bench.sink import local_broker
+from operations.bench.procs import own_broker
 from operations.command import livemetrics_argv
 
 SESSIONS = 1_000_000
@@ -155,7 +156,8 @@ def run(args) -> int:
     from livemetrics.topics import create_topics
 
     n = max(SESSIONS + 200_000, int(args.duration * 20_000))
-    with tempfile.TemporaryDirectory(prefix="lm-bench-streams-") as tmp, local_broker(args, Path(tmp)) as bootstrap:
+    with tempfile.TemporaryDirectory(prefix="lm-bench-streams-") as tmp, ExitStack() as stack:
+        bootstrap = own_broker(stack, Path(tmp), args.kafka)
         tag = uuid.uuid4().hex[:8]
         s = Settings(
             dev_mode=True,

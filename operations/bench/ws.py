@@ -27,8 +27,9 @@ from livemetrics.kafka_config import base_config
 from livemetrics.settings import Settings
 from livemetrics.topics import create_topics
 from operations.bench import emit
-from operations.bench.gateway import CHROME, _free_port
+from operations.bench.gateway import CHROME
 from operations.bench.procs import own_broker, start_processes
+from operations.ports import free_port
 
 CLIENTS = 1000
 SELLER = "bench-ws"
@@ -178,8 +179,8 @@ def run(args) -> int:
             app_id=f"bws-{tag}",
             clickhouse_dsn=args.clickhouse or f"chdb://{tmp / 'chdb'}",
             store="memory://",
-            gateway_port=_free_port(),
-            api_port=_free_port(),
+            gateway_port=free_port(),
+            api_port=free_port(),
             ws_max_per_seller=CLIENTS + 10,
             ws_max_per_ip=CLIENTS + 10,
             ws_max_total=CLIENTS + 10,  # every client is 127.0.0.1

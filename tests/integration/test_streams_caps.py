@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import re
-import socket
 import time
 import uuid
 
@@ -17,6 +16,7 @@ import pytest
 
 from livemetrics import contract
 from livemetrics.contract import Event, Page, Payment
+from operations.ports import free_port
 from streams.caps import OTHER
 from tests.integration.test_streams_live import PAGES, Feed, Reader, event, rates_recount, settled, view, wave
 from tests.support.servers import WorkerProcess, wait_until
@@ -105,12 +105,6 @@ def other_seller_exact(reader: Reader, feed: Feed) -> bool:
     return (
         snap is not None and view(snap) == feed.recount(OTHER_SELLER) and snap["folded"] == {"category": 0, "offer": 0}
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def worker_counter(s, name: str, labels: str) -> float:

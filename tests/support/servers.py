@@ -14,7 +14,7 @@ import uvicorn
 
 from livemetrics.settings import Settings
 from operations.command import livemetrics_argv
-from tests.support.services import free_port
+from operations.ports import free_port
 
 
 class ThreadServer:

@@ -16,12 +16,8 @@ from pathlib import Path
 
 from livemetrics.settings import Settings
 from operations.kafka_local import LocalKafka
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from operations.kafka_throwaway import throwaway_kafka
+from operations.ports import free_port  # the tests import it from here too
 
 
 def free_stepped_ports(n: int, step: int = 2) -> int:
@@ -50,20 +46,9 @@ def docker_answers() -> bool:
 
 @contextmanager
 def local_kafka(data_dir: Path) -> Iterator[tuple[str, LocalKafka]]:
-    """A broker of our own on free ports; stopped (and its files removed) afterwards."""
-    port, cport = free_port(), free_port()
-    s = Settings(
-        data_dir=data_dir,
-        kafka_bootstrap=f"127.0.0.1:{port}",
-        kafka_controller_port=cport,
-        kafka_heap=os.environ.get("LIVEMETRICS_TEST_KAFKA_HEAP", "768m"),
-    )
-    lk = LocalKafka(s)
-    lk.start(wait_s=90, quiet=True, die_with_parent=True)  # not left running if the test process is killed
-    try:
-        yield s.kafka_bootstrap, lk
-    finally:
-        lk.stop(wait_s=5)  # a throw-away broker: no need to wait out a long controlled shutdown
+    """A broker of our own on free ports (``operations/kafka_throwaway.py``); stopped afterwards."""
+    with throwaway_kafka(data_dir, wait_s=90, heap=os.environ.get("LIVEMETRICS_TEST_KAFKA_HEAP", "768m")) as lk:
+        yield lk.settings.kafka_bootstrap, lk
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
-from tests.support.services import free_port
+from operations.ports import free_port
 
 
 class SmtpServer:

@@ -15,8 +15,8 @@ import httpx
 import psutil
 
 from operations.command import livemetrics_argv
+from operations.ports import free_port
 from tests.support.servers import wait_until
-from tests.support.services import free_port
 
 
 def up_env(data_dir: Path, **extra: str) -> dict[str, str]:
