@@ -20,7 +20,7 @@ What we rely on in Faust 0.15 (``faust/tables/base.py``, ``faust/stores/rocksdb.
   before it was produced, so everything up to that offset is in the store; a persisted offset that
   lags only makes recovery replay more (idempotent);
 - offsets are committed only in ``Consumer._commit_offsets``, which calls ``Consumer._commit``;
-  ``install_commit_hook`` makes that wait until every row handed to the producer is acknowledged
+  ``install_commit_hook`` (through ``streams/faust_internals.py``, like every Faust private) makes that wait until every row handed to the producer is acknowledged
   (acks=all, idempotent producer: in order per partition), and fail (so nothing is committed and the
   events are processed again) if any delivery failed. At-least-once holds: a committed event's rows
   are in the changelog.
@@ -41,6 +41,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from faust.types import TP
+
+from streams import faust_internals
 
 
 class ChangelogDeliveryError(RuntimeError):
@@ -108,7 +110,8 @@ class DirectChangelog:
 
     def _apply_local(self, partition: int, rows: list[tuple[bytes, bytes | None]]) -> None:
         store = self.table.data
-        if hasattr(store, "_db_for_partition"):  # RocksDB: one atomic write per batch
+        db = faust_internals.partition_db(store, partition)
+        if db is not None:  # RocksDB: one atomic write per batch
             import rocksdict
 
             wb = rocksdict.WriteBatch(raw_mode=True)
@@ -117,7 +120,7 @@ class DirectChangelog:
                     wb.delete(key)
                 else:
                     wb.put(key, value)
-            store._db_for_partition(partition).write(wb)
+            db.write(wb)
         else:  # memory store (tests): a plain dict
             data = store.data
             for key, value in rows:
@@ -128,10 +131,8 @@ class DirectChangelog:
 
     def getter(self, partition: int):
         """A function key -> value bytes or None, reading the local store of ``partition`` once."""
-        store = self.table.data
-        if hasattr(store, "_db_for_partition"):
-            return store._db_for_partition(partition).get
-        return store.data.get
+        db = faust_internals.partition_db(self.table.data, partition)
+        return db.get if db is not None else self.table.data.data.get
 
     # -- durability ----------------------------------------------------------------------------
     def pending(self) -> int:
@@ -188,17 +189,7 @@ class DirectChangelog:
 
     def install_commit_hook(self, app: Any) -> None:
         """Make every offset commit of ``app``'s consumer wait for the rows produced so far."""
-        consumer = app.consumer
-        if getattr(consumer, "_direct_changelog_hooked", False):
-            return
-        commit = consumer._commit
-
-        async def _commit(offsets):
-            await self.flush()
-            return await commit(offsets)
-
-        consumer._commit = _commit
-        consumer._direct_changelog_hooked = True
+        faust_internals.hook_commit(app.consumer, self.flush)
 
     def close(self, timeout: float = 10.0) -> None:
         if self._producer is not None:

@@ -5,7 +5,8 @@ tasks per message in ``Consumer._drain_messages``, an ``Event``, a channel queue
 (``_c_aiter``, processors, ack). On this machine that is ~150 us of CPU per message, a ceiling of
 ~5,500 events/s for a worker that does nothing else (measured: docs/live-semantics.md), far below
 issue 4's 20,000. ``install`` replaces the consumer's drain loop (the same loop, copied from
-``faust/transport/consumer.py`` 0.15.3) with one that collects the messages of the given topics
+``faust/transport/consumer.py`` 0.15.3; the consumer's private bookkeeping it needs comes through
+``streams/faust_internals.py``) with one that collects the messages of the given topics
 from each fetch into a list and passes the list to ``handler`` (awaited in the fetcher task), then
 acknowledges them; messages of every other topic take Faust's usual path.
 
@@ -19,94 +20,103 @@ is cancelled is not acknowledged and is processed again (at-least-once)."""
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from streams import faust_internals
+
 Handler = Callable[[list], Awaitable[None]]
+
+_installed: weakref.WeakSet = weakref.WeakSet()  # consumers whose drain loop is this module's
 
 
 def install(app: Any, topics: Iterable[str], handler: Handler) -> bool:
     """Route the messages of ``topics`` to ``handler`` in batches; True if installed now."""
     consumer = app.consumer
-    if getattr(consumer, "_fastpath_topics", None) is not None:
+    if consumer in _installed:
         return False
-    consumer._fastpath_topics = frozenset(topics)
+    _installed.add(consumer)
+    fast = frozenset(topics)
 
-    async def _drain_messages(fetcher: Any) -> None:
-        await _drain(consumer, fetcher, consumer._fastpath_topics, handler)
+    async def drain(fetcher: Any) -> None:
+        await _drain(consumer, faust_internals.DrainInternals(consumer, fetcher), fast, handler)
 
-    consumer._drain_messages = _drain_messages
+    faust_internals.replace_drain(consumer, drain)
     return True
 
 
-async def _drain(self: Any, fetcher: Any, fast: frozenset, handler: Handler) -> None:  # noqa: C901
+async def handle_batch(consumer: Any, internals: faust_internals.DrainInternals, batch: list, handler: Handler) -> None:
+    """Hand ``batch`` (its messages tracked as unacknowledged) to ``handler``, then acknowledge them and
+    commit if ``broker_commit_every`` is reached; if the handler raises (or is cancelled), none is
+    acknowledged, so none is committed: they are processed again after a restart or by the next owner."""
+    try:
+        await handler(batch)
+    except BaseException:
+        for m in batch:
+            internals.unacked.discard(m)  # a revocation must not wait for messages nobody handles now
+        raise
+    ack = consumer.ack
+    for m in batch:
+        ack(m)
+    if internals.commit_due():
+        await consumer.commit()
+
+
+async def _drain(consumer: Any, internals: faust_internals.DrainInternals, fast: frozenset, handler: Handler) -> None:  # noqa: C901
+    """Faust's ``Consumer._drain_messages`` (0.15.3), with the messages of ``fast`` topics collected per
+    fetch and passed to ``handle_batch``; ``self`` of the original is ``consumer``."""
     from faust.transport.consumer import CONSUMER_FETCHING
 
-    callback = self.callback
-    getmany = self.getmany
-    consumer_should_stop = self._stopped.is_set
-    fetcher_should_stop = fetcher._stopped.is_set
-    get_read_offset = self._read_offset.__getitem__
-    set_read_offset = self._read_offset.__setitem__
-    set_flag, unset_flag = self.diag.set_flag, self.diag.unset_flag
-    commit_every = self._commit_every
-    acks_enabled_for = self.app.topics.acks_enabled_for
-    unacked = self._unacked_messages
-    ack = self.ack
-
-    async def run(batch: list) -> None:
-        try:
-            await handler(batch)
-        except BaseException:
-            for m in batch:  # not handled: not acknowledged, processed again after a restart
-                unacked.discard(m)
-            raise
-        for m in batch:
-            ack(m)
-        if commit_every is not None and self._n_acked >= commit_every:
-            self._n_acked = 0
-            await self.commit()
+    callback = consumer.callback
+    getmany = consumer.getmany
+    consumer_should_stop = internals.consumer_stopping
+    fetcher_should_stop = internals.fetcher_stopping
+    get_read_offset = internals.read_offset.__getitem__
+    set_read_offset = internals.read_offset.__setitem__
+    set_flag, unset_flag = consumer.diag.set_flag, consumer.diag.unset_flag
+    acks_enabled_for = consumer.app.topics.acks_enabled_for
+    track_unacked = internals.unacked.add
 
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             set_flag(CONSUMER_FETCHING)
             ait = getmany(timeout=1.0)
-            await self.sleep(0)
+            await consumer.sleep(0)
             batch: list = []
-            if not self.should_stop:
+            if not consumer.should_stop:
                 async for tp, message in ait:
                     offset = message.offset
                     r_offset = get_read_offset(tp)
                     if r_offset is None or offset >= r_offset:
                         gap = offset - (r_offset or 0)
                         if gap > 1 and r_offset and acks_enabled_for(message.topic):
-                            await self._add_gap(tp, r_offset + 1, offset)
+                            await internals.add_gap(tp, r_offset + 1, offset)
                         if message.topic in fast:
-                            unacked.add(message)  # a revocation waits for it (wait_empty)
+                            track_unacked(message)  # a revocation waits for it (wait_empty)
                             batch.append(message)
                         else:  # other topics: Faust's usual path (no order between topics to keep)
-                            if commit_every is not None and self._n_acked >= commit_every:
-                                self._n_acked = 0
-                                await self.commit()
-                            await self.wait_first(callback(message), self.suspend_flow.wait())
+                            if internals.commit_due():
+                                await consumer.commit()
+                            await consumer.wait_first(callback(message), consumer.suspend_flow.wait())
                         set_read_offset(tp, offset)
                 if batch:
-                    await run(batch)
+                    await handle_batch(consumer, internals, batch, handler)
                 unset_flag(CONSUMER_FETCHING)
             else:
                 await asyncio.sleep(0)
-    except self.consumer_stopped_errors:
-        if self.transport.app.should_stop:
-            self.log.info("Broker stopped consumer, shutting down...")
+    except consumer.consumer_stopped_errors:
+        if consumer.transport.app.should_stop:
+            consumer.log.info("Broker stopped consumer, shutting down...")
             return
         raise
     except asyncio.CancelledError:
-        if self.transport.app.should_stop:
-            self.log.info("Consumer shutting down for user cancel.")
+        if consumer.transport.app.should_stop:
+            consumer.log.info("Consumer shutting down for user cancel.")
             return
         raise
     except Exception as exc:
-        self.log.exception("Drain messages raised: %r", exc)
+        consumer.log.exception("Drain messages raised: %r", exc)
         raise
     finally:
         unset_flag(CONSUMER_FETCHING)

@@ -1,20 +1,27 @@
-"""The Faust internals this package relies on, pinned by a fingerprint of their source.
+"""Every Faust internal ``streams/`` uses, behind small named functions: no other module touches a
+Faust private (``tests/unit/streams/test_faust_door.py`` fails when one does).
 
 faust-streaming is pinned exactly in pyproject.toml (and the lock file) because these private parts
 are not an API: a release may change them without notice. ``changed()`` lists every one whose source
 no longer matches what ``streams/`` was written against; ``tests/unit/streams/test_faust_internals.py``
-fails on any, so an upgrade is a conscious change (read the new source, adapt the users below, record
-the new fingerprints with ``python -m streams.faust_internals``).
+fails on any, so an upgrade is a conscious change (read the new source, adapt the functions below,
+record the new fingerprints with ``python -m streams.faust_internals``).
 
-Users, by internal:
-- ``Consumer._drain_messages``: replaced per consumer instance by ``streams/fastpath.py``;
-- ``Consumer._commit_offsets`` / ``ThreadDelegateConsumer._commit``: the commit is hooked by
-  ``streams/changelog.py`` (offsets after the changelog rows are delivered);
-- rocksdb ``Store._db_for_partition`` / ``_dbs`` (set in ``__init__``): ``streams/changelog.py`` writes
-  batches through it; ``Store._visible_keys`` and memory ``Store._key_partition`` (``__init__``):
-  ``streams/minute_rates.py`` lists recovered windows;
-- ``Collection._maybe_set_key_ttl``, ``_to_key``, ``_partition_timestamp_keys`` (``__init__``):
-  ``streams/tables.py`` and ``streams/minute_rates.py`` (window expiry of recovered keys).
+The privates used, by owner (who uses them through which function):
+- ``App._consumer``: ``created_consumer`` (``streams/worker_ops.py``: never create a consumer to read it);
+- ``Consumer._drain_messages``: replaced per instance by ``replace_drain`` (``streams/fastpath.py``);
+  the replacement's loop reads, through ``DrainInternals``, ``Consumer._stopped``, ``_read_offset``,
+  ``_commit_every``, ``_n_acked``, ``_unacked_messages``, ``_add_gap`` and the fetcher's ``_stopped``;
+- ``Consumer._commit`` (called only by ``Consumer._commit_offsets``): wrapped by ``hook_commit``
+  (``streams/changelog.py``: offsets after the changelog rows are delivered);
+- ``Consumer._read_offset`` / ``_committed_offset``: ``read_offsets`` / ``committed_offsets``
+  (``streams/worker_ops.py``);
+- rocksdb ``Store._db_for_partition`` / ``_dbs``: ``partition_db`` / ``partition_dbs``
+  (``streams/changelog.py`` writes batches through it; ``streams/worker_ops.py`` sizes);
+- rocksdb ``Store._visible_keys`` and memory ``Store._key_partition``: ``stored_keys_by_partition``
+  (``streams/minute_rates.py`` lists recovered windows);
+- ``Collection._maybe_set_key_ttl``, ``_to_key``, ``_partition_timestamp_keys``: ``register_for_expiry``
+  and ``WindowTable`` (``streams/minute_rates.py``, ``streams/tables.py``: window expiry).
 """
 
 from __future__ import annotations
@@ -22,14 +29,23 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import json
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from typing import Any
+
+import faust
 
 VERSION = "0.15.3"
 
 # "module:qualified.name" -> first 16 hex digits of sha256(inspect.getsource(obj))
 FINGERPRINTS = {
+    "faust.transport.consumer:Consumer.__init__": "302410d59e6972d1",
     "faust.transport.consumer:Consumer._drain_messages": "44a2500309e83c63",
+    "faust.transport.consumer:Consumer._add_gap": "4df2573ded7c1c2c",
+    "faust.transport.consumer:Consumer.ack": "5fcf41cf45153475",
     "faust.transport.consumer:Consumer._commit_offsets": "1a69799041188441",
     "faust.transport.consumer:ThreadDelegateConsumer._commit": "a20eec84e4b2ed50",
+    "faust.app.base:App._new_consumer": "bff6ccd646b71ea9",
     "faust.stores.rocksdb:Store._db_for_partition": "cb7e67d5f9efc4bc",
     "faust.stores.rocksdb:Store._visible_keys": "28b3c24a6884cbcd",
     "faust.stores.rocksdb:Store.__init__": "c7c0fa2989e8ab4a",
@@ -40,10 +56,120 @@ FINGERPRINTS = {
 }
 
 
+# -- the consumer ----------------------------------------------------------------------------------
+def created_consumer(app: Any) -> Any:
+    """The app's consumer if one was created, else None (``app.consumer`` would create one)."""
+    return app._consumer
+
+
+def read_offsets(consumer: Any) -> dict:
+    """A copy of {TP: last offset read}."""
+    return dict(consumer._read_offset)
+
+
+def committed_offsets(consumer: Any) -> dict:
+    """A copy of {TP: last offset committed}."""
+    return dict(consumer._committed_offset)
+
+
+def replace_drain(consumer: Any, drain: Callable[[Any], Awaitable[None]]) -> None:
+    """Make ``drain(fetcher)`` the loop that takes this consumer's fetched messages (Faust's own is
+    ``Consumer._drain_messages``); for this instance only."""
+    consumer._drain_messages = drain
+
+
+def hook_commit(consumer: Any, before: Callable[[], Awaitable[None]]) -> bool:
+    """Make every offset commit of ``consumer`` await ``before()`` first (an exception there means
+    nothing is committed); True if hooked now, False if it already was."""
+    if getattr(consumer, "_livemetrics_commit_hooked", False):
+        return False
+    commit = consumer._commit
+
+    async def _commit(offsets: Any) -> Any:
+        await before()
+        return await commit(offsets)
+
+    consumer._commit = _commit
+    consumer._livemetrics_commit_hooked = True
+    return True
+
+
+class DrainInternals:
+    """The consumer's private bookkeeping a drain loop reads and writes (``Consumer._drain_messages``)."""
+
+    def __init__(self, consumer: Any, fetcher: Any = None):
+        self.consumer = consumer
+        self.consumer_stopping: Callable[[], bool] = consumer._stopped.is_set
+        # The fetcher service running the loop (None: a loop that is not run, as in unit tests).
+        self.fetcher_stopping: Callable[[], bool] = (fetcher or consumer)._stopped.is_set
+        self.read_offset: MutableMapping[Any, int | None] = consumer._read_offset  # TP -> last offset read
+        self.unacked: Any = consumer._unacked_messages  # a WeakSet: a revocation waits until it is empty
+        self.add_gap: Callable[[Any, int, int], Awaitable[None]] = consumer._add_gap
+        self.commit_every: int | None = consumer._commit_every
+
+    def commit_due(self) -> bool:
+        """True (and the count restarted) when ``broker_commit_every`` messages were acked since the last."""
+        c = self.consumer
+        if self.commit_every is not None and c._n_acked >= self.commit_every:
+            c._n_acked = 0
+            return True
+        return False
+
+
+# -- stores ----------------------------------------------------------------------------------------
+def partition_dbs(store: Any) -> dict[int, Any] | None:
+    """A RocksDB store's open databases by partition (a copy); None for another store."""
+    dbs = getattr(store, "_dbs", None)
+    return None if dbs is None else dict(dbs)
+
+
+def partition_db(store: Any, partition: int) -> Any:
+    """The RocksDB database of one partition (opened if it is not yet); None for another store."""
+    if not hasattr(store, "_db_for_partition"):
+        return None
+    return store._db_for_partition(partition)
+
+
+def stored_keys_by_partition(table: Any) -> Iterator[tuple[int, Any]]:
+    """(partition, key) of every key in the local store of the partitions this worker holds, keys as
+    the table's own (a RocksDB key deserialized from its JSON bytes)."""
+    store = table.data
+    dbs = partition_dbs(store)
+    if dbs is not None:
+        for partition, db in dbs.items():
+            for raw in store._visible_keys(db):
+                yield partition, table._to_key(json.loads(raw))
+    else:  # memory store: the partition of every key recovered from the changelog
+        yield from ((p, key) for key, p in list(store._key_partition.items()))
+
+
+# -- window expiry ---------------------------------------------------------------------------------
+def registered_for_expiry(table: Any, partition: int, key: Any) -> bool:
+    """Whether a window key is on its partition's expiry heap."""
+    return key in table._partition_timestamp_keys.get((partition, key[1][1]), ())
+
+
+def register_for_expiry(table: Any, key: Any, partition: int) -> None:
+    """Put a window key on its partition's expiry heap (what Faust does when the key is set)."""
+    table._maybe_set_key_ttl(key, partition)
+
+
+class WindowTable(faust.Table):
+    """Faust's table, with each window registered for expiry once. Faust's ``on_key_set`` pushes the
+    window's end onto its partition's expiry heap on *every* write, so a window set again and again (the
+    gauges agent sets one each time a report changes its minute) would hold one heap entry per write
+    until it expires: over 2 million entries at 600 writes/s."""
+
+    def _maybe_set_key_ttl(self, key: Any, partition: int) -> None:
+        if not registered_for_expiry(self, partition, key):
+            super()._maybe_set_key_ttl(key, partition)
+
+
+# -- the pin ---------------------------------------------------------------------------------------
 def fingerprint(target: str) -> str:
     """The fingerprint of one ``module:qualified.name`` as installed (``missing`` when it is gone)."""
     module, path = target.split(":")
-    obj = importlib.import_module(module)
+    obj: Any = importlib.import_module(module)
     for part in path.split("."):
         obj = getattr(obj, part, None)
         if obj is None:

@@ -14,18 +14,12 @@ Expiry. Windows expire ``expires`` after their end through Faust's own table cle
 (``table_cleanup_interval``); the changelog topic drops them by retention
 (``livemetrics/topics.py``). Faust registers a window for expiry only when it is set, not when it is
 recovered from the changelog, so ``register_recovered`` does that after every recovery (else a
-restarted worker would keep the recovered windows forever). What this relies on in Faust 0.15
-(``faust/tables/base.py``, ``faust/stores``): ``Collection._maybe_set_key_ttl(key, partition)`` and
-``_partition_timestamp_keys``; the RocksDB store's ``_dbs`` / ``_visible_keys`` and the memory store's
-``_key_partition``."""
+restarted worker would keep the recovered windows forever). The Faust privates this needs (listing a
+store's keys, the expiry heap) are reached through ``streams/faust_internals.py``."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from typing import Any
-
-from streams import rates
+from streams import faust_internals, rates
 from streams.tables import minute_rates
 
 _table = minute_rates.table  # the windowed Faust table under the wrapper: keys (seller, (start, end))
@@ -66,27 +60,14 @@ def last_hour(seller: str, now: int) -> dict[str, dict[str, int]]:
     return out
 
 
-def _recovered_keys(store: Any) -> Iterator[tuple[int, Any]]:
-    """(partition, key) of every window in the local store of the partitions this worker holds."""
-    dbs = getattr(store, "_dbs", None)
-    if dbs is not None:  # RocksDB: one database per partition, keys as serialized (JSON lists)
-        for partition, db in list(dbs.items()):
-            for raw in store._visible_keys(db):
-                yield partition, _table._to_key(json.loads(raw))
-    else:  # memory store: the partition of every key recovered from the changelog
-        yield from ((p, key) for key, p in list(store._key_partition.items()))
-
-
 def register_recovered() -> int:
     """Register recovered windows for Faust's expiry (those set since are registered already); the
     number registered."""
-    registered = _table._partition_timestamp_keys
     n = 0
-    for partition, key in _recovered_keys(_table.data):
-        if key in registered.get((partition, key[1][1]), ()):
-            continue
-        _table._maybe_set_key_ttl(key, partition)
-        n += 1
+    for partition, key in faust_internals.stored_keys_by_partition(_table):
+        if not faust_internals.registered_for_expiry(_table, partition, key):
+            faust_internals.register_for_expiry(_table, key, partition)
+            n += 1
     return n
 
 

@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
-
-import faust
 
 from livemetrics.settings import TABLE_NAMES, WINDOWED_TABLE_EXPIRES_S
 from streams import rates
 from streams.app import app, settings
 from streams.changelog import DirectChangelog
+from streams.faust_internals import WindowTable  # each window registered for expiry once
 
 # Faust's RocksDB defaults are sized for a big server: per partition database a 2 GiB block cache and
 # up to 3 x 64 MiB memtables. One worker holds 1 million sessions in under 1 GiB with these (issue 4).
@@ -35,17 +33,6 @@ sessions = app.Table(TABLE_NAMES[0], key_type=bytes, value_type=bytes, default=N
 sessions_changelog = DirectChangelog(sessions, settings)
 # Per-seller gauges: for each source partition the latest (generation, seq, sums) it reported.
 gauges = app.Table(TABLE_NAMES[1], key_type=bytes, value_type=bytes, default=None, options=ROCKSDB_OPTIONS)
-
-
-class WindowTable(faust.Table):
-    """Faust's table, with each window registered for expiry once. Faust's ``on_key_set`` pushes the
-    window's end onto its partition's expiry heap on *every* write, so a window set again and again (the
-    gauges agent sets one each time a report changes its minute) would hold one heap entry per write
-    until it expires: over 2 million entries at 600 writes/s."""
-
-    def _maybe_set_key_ttl(self, key: Any, partition: int) -> None:
-        if key not in self._partition_timestamp_keys.get((partition, key[1][1]), ()):
-            super()._maybe_set_key_ttl(key, partition)
 
 
 # Per-minute rates: a Faust tumbling windowed table, one window per (seller, minute), value = {metric: count}

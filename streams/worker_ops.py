@@ -13,11 +13,13 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from streams import faust_internals
+
 ROCKSDB_BYTES = ("rocksdb.total-sst-files-size", "rocksdb.cur-size-all-mem-tables")
 
 
 def _consumer(app: Any) -> Any:
-    return getattr(app, "_consumer", None)  # never ``app.consumer``: that would create one here
+    return faust_internals.created_consumer(app)  # never ``app.consumer``: that would create one here
 
 
 def offsets(app: Any) -> list[tuple[str, int, int | None, int | None, int | None]]:
@@ -29,7 +31,7 @@ def offsets(app: Any) -> list[tuple[str, int, int | None, int | None, int | None
         assigned = list(consumer.assignment())
     except Exception:  # noqa: BLE001 - not started yet, or being closed
         return []
-    read, committed = dict(consumer._read_offset), dict(consumer._committed_offset)
+    read, committed = faust_internals.read_offsets(consumer), faust_internals.committed_offsets(consumer)
     rows = []
     for tp in assigned:
         try:
@@ -44,10 +46,10 @@ def table_sizes(app: Any) -> Iterator[tuple[str, int, int | None]]:
     """(table, keys, bytes or None) per table: RocksDB's estimates (no scan), a memory store's length."""
     for name, table in list(app.tables.items()):
         store = table.data
-        dbs = getattr(store, "_dbs", None)
+        dbs = faust_internals.partition_dbs(store)
         if dbs is not None:
             keys = size = 0
-            for db in list(dbs.values()):
+            for db in dbs.values():
                 try:
                     keys += db.property_int_value("rocksdb.estimate-num-keys") or 0
                     size += sum(db.property_int_value(p) or 0 for p in ROCKSDB_BYTES)
