@@ -221,6 +221,8 @@ def run(args) -> int:
         kafka_controller_port=free_port(),
         gateway_port=free_port(),
         api_port=free_port(),
+        worker_metrics_port=free_port(),  # the default ports may be another stack's: readiness asks these
+        sink_ops_port=free_port(),
         clickhouse_dsn=args.clickhouse or "",
         topic_prefix=f"bench{uuid.uuid4().hex[:6]}." if args.kafka else "",
         app_id=f"lm-bench-{uuid.uuid4().hex[:6]}",
