@@ -1,4 +1,4 @@
-"""How each long-running process starts: gateway, worker, sink, API, migrate, sellers, up."""
+"""How each long-running process starts: gateway, worker, sink, notifier, API, migrate, sellers, up."""
 
 from __future__ import annotations
 
@@ -80,10 +80,10 @@ def worker(settings: Settings) -> int:
     import faust
 
     from livemetrics import logs
-    from streams.app import load_agents
+    from streams.app import build_worker
 
     logs.configure("worker")  # for what the agents' modules log at import; Faust sets the same up again
-    app = load_agents()
+    app = build_worker(settings)
     worker = faust.Worker(
         app, loglevel="WARNING", quiet=True, redirect_stdouts=False, logging_config=logs.dict_config("worker")
     )  # JSON lines like every process
@@ -111,6 +111,20 @@ def sink(settings: Settings) -> int:
     stop.wait()
     s.stop()
     return 0
+
+
+def notifier(settings: Settings) -> int:
+    """Alert delivery without the API (api/notify/standalone.py); the schema is migrated like the sink's."""
+    from livemetrics import logs
+    from livemetrics.in_use import claim_chdb
+
+    logs.configure("notifier")
+    claim_chdb(settings)  # InUse names the holder (embedded chdb: the API's)
+    from api.notify.standalone import run as run_notifier
+    from clickhouse.migrate import migrate as run_migrations
+
+    run_migrations(settings)
+    return run_notifier(settings)
 
 
 def migrate(settings: Settings) -> int:
@@ -253,6 +267,8 @@ def run(cmd: str, args: argparse.Namespace, settings: Settings) -> int:
         return worker(settings)
     if cmd == "sink":
         return sink(settings)
+    if cmd == "notifier":
+        return notifier(settings)
     if cmd == "migrate":
         return migrate(settings)
     if cmd == "sellers":

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import sys
 import uuid
 
 import pytest
@@ -27,21 +26,18 @@ COUNTED = {
 }
 
 
+WORKER_SETTINGS: dict = {}  # the settings the worker of this test process was built with
+
+
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory):
-    """The worker's modules, imported with the memory store (no broker is needed by test_context)."""
-    if "streams.app" not in sys.modules:
-        import livemetrics.settings as settings_module
+    """The worker's modules, built once per test process with the memory store (no broker is needed by
+    test_context; one worker per process: streams/app.py)."""
+    from streams.app import build_worker
 
-        s = Settings(store="memory://", data_dir=tmp_path_factory.mktemp("worker"))
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(settings_module, "get_settings", lambda: s)
-            from streams.app import load_agents
-
-            load_agents()
-    from streams import app as app_module
-
-    assert app_module.settings.store == "memory://", "the streams app was imported with another store"
+    if not WORKER_SETTINGS:
+        WORKER_SETTINGS["s"] = Settings(store="memory://", data_dir=tmp_path_factory.mktemp("worker"))
+    build_worker(WORKER_SETTINGS["s"])
     from streams import minute_rates, rates
     from streams.agents import gauges
 
