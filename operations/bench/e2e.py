@@ -147,11 +147,13 @@ async def _probe(gateway: str, api: str, key: str, token: str, seller: str, plac
 
 
 def _cpu(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds of each process with its descendants (a gateway's workers), except this process's:
+    its descendants are the whole stack."""
     out = {}
     for name, pid in pids.items():
         try:
             p = psutil.Process(pid)
-            procs = [p] + p.children(recursive=True)
+            procs = [p] + (p.children(recursive=True) if pid != os.getpid() else [])
             out[name] = sum(sum(q.cpu_times()[:2]) for q in procs)
         except psutil.NoSuchProcess:
             out[name] = 0.0
