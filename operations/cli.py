@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the ClickHouse sink on its own (for a ClickHouse server; embedded chdb runs it "
         "in the API); /healthz, /readyz, /metrics on LIVEMETRICS_SINK_OPS_PORT (8003)",
     )
+    sub.add_parser(
+        "notifier",
+        help="run the alert notifier on its own (one per deployment, API replicas with LIVEMETRICS_NOTIFY=false; "
+        "needs a ClickHouse server); /healthz, /readyz, /metrics on LIVEMETRICS_NOTIFIER_OPS_PORT (8004)",
+    )
     api = sub.add_parser("api", help="run the API (live, reports, WebSocket, dashboard)")
     api.add_argument("--no-sink", action="store_true", help="do not run the embedded ClickHouse sink in this process")
     sub.add_parser(
@@ -176,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="e2e only: offered events/s per step, comma-separated, e.g. 2k,5k,10k (default 2k,5k,10k,15k,20k)",
     )
     b.add_argument(
+        "--broker-requests",
+        action="store_true",
+        help="e2e only: per step, the broker's requests/s by type and topic and its CPU by thread (needs a JDK)",
+    )
+    b.add_argument(
         "--connections",
         type=int,
         default=64,
@@ -198,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands that run with the secrets (or write what they protect); `up` runs its children in dev mode.
-NEEDS_SECRETS = ("gateway", "worker", "sink", "api", "migrate", "sellers", "erase")
+NEEDS_SECRETS = ("gateway", "worker", "sink", "notifier", "api", "migrate", "sellers", "erase")
 
 
 def _key_limit_arguments(p: argparse.ArgumentParser) -> None:

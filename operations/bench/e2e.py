@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -34,7 +35,7 @@ import psutil
 import websockets
 
 from livemetrics.settings import Settings
-from operations.bench import emit, paced_load
+from operations.bench import broker_requests, emit, paced_load
 from operations.ports import free_port
 
 BATCH = 100  # events per request, as a storefront's tracker batches them
@@ -241,17 +242,33 @@ def run(args) -> int:
         if stack.broker is not None:
             pids["kafka"] = stack.broker.pid
         pids["generator"] = os.getpid()  # the load and the probe: this process
+        counters = None
+        if getattr(args, "broker_requests", False) and stack.broker is not None:
+            counters = broker_requests.BrokerCounters(tmp)
+            if counters.error:
+                print(f"bench e2e: no broker request counters: {counters.error}", file=sys.stderr)
+                counters = None
         _warm_up(gateway, api, stack.sellers["acme-home"], "acme-home")
         for offered in ladder:
-            _step(settings, stack, gateway, api, pids, offered, duration)
+            _step(settings, stack, gateway, api, pids, offered, duration, counters)
     finally:
         stack.stop()
     _baseline(settings)
     return 0
 
 
-def _step(settings: Settings, stack, gateway: str, api: str, pids: dict[str, int], offered: int, duration: float):
+def _step(
+    settings: Settings,
+    stack,
+    gateway: str,
+    api: str,
+    pids: dict[str, int],
+    offered: int,
+    duration: float,
+    counters: broker_requests.BrokerCounters | None = None,
+):
     """One rung of the ladder: ``offered`` events/s for ``duration`` s, then its figures."""
+    before = counters.read(pids["kafka"]) if counters else None
     load_keys = [stack.sellers[s]["browser_key"] for s in ("nordic-outdoor", "tiny-books")]
     probe = stack.sellers["acme-home"]
     port = int(gateway.rsplit(":", 1)[1])
@@ -266,6 +283,8 @@ def _step(settings: Settings, stack, gateway: str, api: str, pids: dict[str, int
 
     seen, load = asyncio.run(drive())
     elapsed = time.monotonic() - t0
+    if counters and before is not None:
+        _report_broker(offered, broker_requests.rates(before, counters.read(pids["kafka"]), time.monotonic() - t0))
     gen_cpu = _cpu({"generator": pids["generator"]})["generator"] - cpu0["generator"]
     lags = {group: _lag(settings, group) for group in (settings.app_id, settings.sink_group)}
     drained = _drain(settings, time.monotonic())
@@ -314,6 +333,21 @@ def report_step(
             emit("e2e", "cpu_s_per_1k_events", seconds / max(events, 1) * 1000, "cpu s", **labels, process=name)
         )
     return rows
+
+
+def _report_broker(offered: int, per_s: dict[str, dict[str, float]]) -> None:
+    """The broker's request rates over the step (operations/bench/broker_requests.py)."""
+    for request, n in per_s.get("requests", {}).items():
+        emit("e2e", "broker_requests_per_s", n, "requests/s", offered=offered, request=request)
+    for kind in ("fetch", "produce"):
+        for topic, n in per_s.get(f"topic_{kind}_requests", {}).items():
+            emit("e2e", "broker_topic_requests_per_s", n, "requests/s", offered=offered, kind=kind, topic=topic)
+    for topic, n in per_s.get("topic_messages_in", {}).items():
+        emit("e2e", "broker_topic_messages_in_per_s", n, "messages/s", offered=offered, topic=topic)
+    for topic, n in per_s.get("topic_bytes_out", {}).items():
+        emit("e2e", "broker_topic_bytes_out_per_s", n, "bytes/s", offered=offered, topic=topic)
+    for group, n in per_s.get("thread_cpu_s", {}).items():
+        emit("e2e", "broker_thread_cpu_cores", n, "cores", offered=offered, threads=group)
 
 
 def _drain(settings: Settings, since: float) -> float:

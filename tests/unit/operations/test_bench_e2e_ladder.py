@@ -101,3 +101,28 @@ def test_a_stack_that_stops_answering_shows_as_blocked_sends_not_as_a_lower_offe
     counts = asyncio.run(main())
     assert counts.blocked > 0  # four requests in flight, none answered: later sends had to wait
     assert counts.sent == 1000 == counts.accepted
+
+
+def test_the_broker_counters_become_rates_by_request_topic_and_thread_group():
+    from operations.bench import broker_requests
+
+    def reading(fetch: int, page_fetches: int, handler_ns: int) -> str:
+        return "\n".join(
+            [
+                f"count\tkafka.network:type=RequestMetrics,name=RequestsPerSec,request=Fetch,version=11\t{fetch}",
+                f"count\tkafka.network:type=RequestMetrics,name=RequestsPerSec,request=Fetch,version=16\t{fetch}",
+                "count\tkafka.network:type=RequestMetrics,name=RequestsPerSec,request=Metadata,version=13\t7",
+                "count\tkafka.server:type=BrokerTopicMetrics,name=TotalFetchRequestsPerSec,"
+                f"topic=page-events\t{page_fetches}",
+                f"thread\tdata-plane-kafka-request-handler-0\t{handler_ns}",
+                f"thread\tdata-plane-kafka-request-handler-1\t{handler_ns}",
+                "thread\tkafka-1-raft-io-thread\t5",
+            ]
+        )
+
+    before = broker_requests.parse(reading(100, 50, 0))
+    after = broker_requests.parse(reading(300, 250, 1_000_000_000))
+    per_s = broker_requests.rates(before, after, 2.0)
+    assert per_s["requests"] == {"Fetch": 200.0}  # both versions summed; Metadata did not move
+    assert per_s["topic_fetch_requests"] == {"page-events": 100.0}
+    assert per_s["thread_cpu_s"] == {"request_handlers": 1.0}  # 2 threads x 1 s over 2 s
