@@ -4,7 +4,7 @@
 Figures: ``broker_requests_per_s`` by request type (Fetch, Produce, Metadata, ...), ``broker_topic_requests_per_s``
 by topic and kind (fetch / produce requests that named the topic), ``broker_topic_messages_in_per_s`` and
 ``broker_topic_bytes_out_per_s`` by topic, and ``broker_thread_cpu_cores`` by thread group (network, request
-handlers, KRaft, ...). A fetch request names every partition its consumer reads, so a topic's fetch count
+handlers, KRaft, ..., and the JVM's own: GC, JIT, VM thread). A fetch request names every partition its consumer reads, so a topic's fetch count
 is how often some consumer of it asked, whatever it got. The reader is a small Java program (javac from
 the JDK); without a JDK the step says so and goes on."""
 
@@ -15,6 +15,8 @@ import shutil
 import subprocess
 from collections import defaultdict
 from pathlib import Path
+
+import psutil
 
 JAVA_SOURCE = r"""
 import com.sun.tools.attach.VirtualMachine;
@@ -58,7 +60,6 @@ THREAD_GROUPS = (
     ("kraft", re.compile(r"raft|quorum-controller|metadata-loader|controller")),
     ("log_and_replica", re.compile(r"log-cleaner|kafka-scheduler|ReplicaFetcher|flush|LogDirFailure")),
     ("group_coordinator", re.compile(r"group-coordinator|transaction|share")),
-    ("jvm_gc_and_compiler", re.compile(r"GC|G1|Compiler|VM Thread|Sweeper")),
 )
 
 
@@ -87,7 +88,12 @@ class BrokerCounters:
         )
         if out.returncode:
             raise RuntimeError(f"reading the broker's counters failed: {out.stderr[-500:]}")
-        return parse(out.stdout)
+        counters = parse(out.stdout)
+        # The JVM's own threads (garbage collection, JIT compilers, VM thread) are no Java threads: what
+        # the whole process used beyond the Java threads is theirs (rates() names it jvm_gc_jit_vm).
+        cpu = psutil.Process(pid).cpu_times()
+        counters["process_cpu_s"]["total"] = cpu.user + cpu.system
+        return counters
 
 
 def parse(text: str) -> dict[str, dict[str, float]]:
@@ -119,4 +125,8 @@ def rates(before: dict, after: dict, seconds: float) -> dict[str, dict[str, floa
     for family, values in after.items():
         moved = {k: (v - before.get(family, {}).get(k, 0.0)) / seconds for k, v in values.items()}
         out[family] = {k: v for k, v in sorted(moved.items(), key=lambda kv: -kv[1]) if v > 0}
+    total = out.pop("process_cpu_s", {}).get("total")
+    if total is not None:
+        threads = out.setdefault("thread_cpu_s", {})
+        threads["jvm_gc_jit_vm"] = max(0.0, total - sum(threads.values()))
     return out

@@ -110,9 +110,17 @@ async def offer(
 
     async def send(conn, req: bytes) -> None:
         try:
+            if conn is not None:
+                try:
+                    await _exchange(conn, req, counts)
+                except (OSError, asyncio.IncompleteReadError):
+                    # An idle connection the gateway closed (its keep-alive timeout) before our request:
+                    # the request was not read, so it goes again on a new connection.
+                    conn[1].close()
+                    conn = None
             if conn is None:
                 conn = await asyncio.open_connection("127.0.0.1", port)
-            await _exchange(conn, req, counts)
+                await _exchange(conn, req, counts)
         except (OSError, asyncio.IncompleteReadError):
             counts.errors[0] = counts.errors.get(0, 0) + 1  # 0: the connection failed
             if conn is not None:
