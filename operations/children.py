@@ -107,6 +107,12 @@ class Child:
         self.terminate()
         self.reap(time.monotonic() + timeout)
 
+    def kill(self) -> None:
+        """SIGKILL the group at once (no clean shutdown: what a crash or the OOM killer does)."""
+        if self.proc is not None and self.proc.poll() is None:
+            signal_group(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
     def tail(self, n: int = 40) -> str:
         return tail(self.log_path, n)
 

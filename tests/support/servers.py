@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -13,7 +10,7 @@ import httpx
 import uvicorn
 
 from livemetrics.settings import Settings
-from operations.command import livemetrics_argv
+from operations.children import Child
 from operations.ports import free_port
 
 
@@ -43,46 +40,20 @@ class ThreadServer:
         self.thread.join(20)
 
 
-class WorkerProcess:
-    """``livemetrics worker`` in its own process, with its output in a log file."""
+class WorkerProcess(Child):
+    """``livemetrics worker`` in its own process group, as ``up`` runs it (``operations/children.py``:
+    tied to the test process, output in ``<log_dir>/<name>.log``), with the settings given."""
 
     def __init__(self, s: Settings, log_dir: Path, name: str = "worker"):
+        super().__init__(name, ["worker"], log_dir)
         self.settings = s
-        self.log_path = log_dir / f"{name}.log"
-        self.proc: subprocess.Popen | None = None
 
-    def start(self) -> WorkerProcess:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            livemetrics_argv("worker"),
-            env=self.settings.child_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    def start(self, env: dict[str, str] | None = None) -> WorkerProcess:
+        super().start(env or self.settings.child_env())
         return self
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
     def log_tail(self, n: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except FileNotFoundError:
-            return ""
+        return self.tail(n)
 
 
 def wait_until(pred, timeout: float, interval: float = 0.05, what: str = "condition", alive=None):
