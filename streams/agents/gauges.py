@@ -1,7 +1,9 @@
 """Gauges agent: per seller, the latest sums row reported by each source partition; their total is the
 seller's live numbers, and their per-minute counts are set into the per-minute windowed table
-(``streams/minute_rates.py``). Both are published as a snapshot on ``live-metrics`` at most every
-snapshot interval, plus error-spike alerts on ``payment-alerts``.
+(``streams/minute_rates.py``). Both are published as a snapshot on ``live-metrics`` as soon as a report
+changes them, at most one per seller every ``snapshot_interval_ms`` (changes in between are coalesced
+into the next one: ``streams/push_pacing.py``), plus error-spike alerts on ``payment-alerts``. Expiry
+needs no timer here: the sessions agent's ticks change the sums rows, whose reports come here like any.
 
 Only the worker that actively owns a seller's ``live-deltas`` partition (and so its gauges row)
 publishes for it: a worker that just lost the partition must not put an old or ``recovering`` snapshot
@@ -10,7 +12,8 @@ after the new owner's. After every assignment, each owned seller gets a snapshot
 
 The gauges table holds one row per (seller, source partition), ``seller \0 partition``, so that no
 row grows with the number of partitions; the seller's total is capped again (``streams/caps.py``)
-before it is published. A message too large for the broker is never sent (``streams/produce_guard.py``)."""
+before it is published. A message too large for the broker is never sent (``streams/produce_guard.py``).
+What the agent keeps besides its tables is one ``GaugesAgentState``, ``agent``."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from streams import minute_rates, produce_guard, rates, spikes, worker_metrics
 from streams.app import app, settings
 from streams.caps import Caps, cap_gauges, cap_minute
 from streams.clock import now_ms
+from streams.push_pacing import PushLoop
 from streams.session_batch import WINDOWS
 from streams.snapshot import build_snapshot
 from streams.tables import gauges
@@ -34,19 +38,27 @@ DELTAS_TOPIC = settings.topic("live-deltas")
 
 _json = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder(dict)
-_changed: set[str] = set()
-_spiked_at: dict[str, int] = {}  # last error-spike alert per seller (cool-down)
-_owned: set[int] = set()  # live-deltas partitions this worker actively owns
-_partition_of: dict[str, int] = {}  # seller -> live-deltas partition, as seen on its reports
-_state = {"recovering": False, "resync": False}
-_parts_seen = [0]  # source partitions reported so far (the raw topics may have more than the setting)
+
+
+class GaugesAgentState:
+    """The gauges agent's memory besides its tables: which partitions it owns, the sellers to publish and
+    when each was last published, the spike cool-downs, and the recovery phase it last published in."""
+
+    def __init__(self, min_gap_s: float):
+        self.snapshots: PushLoop[str] = PushLoop(min_gap_s, publish)  # sellers whose numbers changed
+        self.spiked_at: dict[str, int] = {}  # last error-spike alert per seller (cool-down)
+        self.owned: set[int] = set()  # live-deltas partitions this worker actively owns
+        self.partition_of: dict[str, int] = {}  # seller -> live-deltas partition, as seen on its reports
+        self.recovering = False  # the phase the last snapshots were published in
+        self.resync = False  # an assignment happened: every owned seller gets a snapshot once recovered
+        self.parts_seen = 0  # source partitions reported so far (the raw topics may have more than the setting)
 
 
 def partition_of(seller: str) -> int:
     """The live-deltas partition of a seller's reports (the producer's default murmur2 partitioner)."""
-    p = _partition_of.get(seller)
+    p = agent.partition_of.get(seller)
     if p is None:
-        p = _partition_of[seller] = (murmur2(seller.encode()) & 0x7FFFFFFF) % settings.partitions
+        p = agent.partition_of[seller] = (murmur2(seller.encode()) & 0x7FFFFFFF) % settings.partitions
     return p
 
 
@@ -64,7 +76,7 @@ def seller_of(key: bytes) -> str | None:
 def parts_of(seller: str) -> dict[str, dict]:
     """The latest row reported by each of the seller's source partitions, by partition."""
     out = {}
-    for p in range(max(settings.partitions, _parts_seen[0])):
+    for p in range(max(settings.partitions, agent.parts_seen)):
         raw = gauges.get(part_key(seller, p))
         if raw:
             out[str(p)] = _dec.decode(raw)
@@ -75,7 +87,7 @@ def apply_report(report: dict) -> bool:
     """Keep the report if it is newer than what we have from its partition, and bring the seller's
     per-minute windows up to date with the rows kept; True if kept."""
     seller = report["seller"]
-    _parts_seen[0] = max(_parts_seen[0], report["p"] + 1)
+    agent.parts_seen = max(agent.parts_seen, report["p"] + 1)
     parts = parts_of(seller)
     p = str(report["p"])
     prev = parts.get(p)
@@ -87,13 +99,13 @@ def apply_report(report: dict) -> bool:
     else:
         parts[p] = {"seq": report["seq"], "v": report["v"], "r": r}
         gauges[part_key(seller, p)] = _json.encode(parts[p])
-        _changed.add(seller)
+        agent.snapshots.mark(seller)
         old = prev.get("r", {}) if prev else {}
         kept, minutes = True, {m for m in r.keys() | old.keys() if r.get(m) != old.get(m)}
     lo = rates.first_bucket(now_ms())
     totals = {int(m): minute_total(parts, m) for m in minutes if int(m) >= lo}
     if totals and minute_rates.record(seller, totals):
-        _changed.add(seller)
+        agent.snapshots.mark(seller)
     return kept
 
 
@@ -129,21 +141,21 @@ def snapshot_for(seller: str, now: int, recovering: bool = False) -> tuple[dict,
 async def keep_gauges(stream):
     async for event in stream.events():
         report = _dec.decode(event.value)
-        _partition_of[report["seller"]] = event.message.partition
+        agent.partition_of[report["seller"]] = event.message.partition
         apply_report(report)
 
 
 @app.on_partitions_revoked.connect
 async def _stop_publishing(app_, revoked, **kwargs) -> None:
-    _owned.clear()
+    agent.owned.clear()
     await app.producer.flush()  # snapshots already handed to the producer go out before the new owner's
 
 
 @app.on_partitions_assigned.connect
 async def _start_publishing(app_, assigned, **kwargs) -> None:
-    _owned.clear()
-    _owned.update(tp.partition for tp in assigned if tp.topic == DELTAS_TOPIC)
-    _state["resync"] = True
+    agent.owned.clear()
+    agent.owned.update(tp.partition for tp in assigned if tp.topic == DELTAS_TOPIC)
+    agent.resync = True  # watch_recovery publishes once it knows whether the tables replay
 
 
 def tables_recovering() -> bool:
@@ -154,32 +166,40 @@ def owned_sellers() -> set[str]:
     """The sellers whose live-deltas partition this worker owns (it publishes their snapshots and alerts)."""
     sellers = {seller_of(k) for k in list(gauges.keys())}
     sellers.discard(None)
-    return {seller for seller in sellers if partition_of(seller) in _owned}
+    return {seller for seller in sellers if partition_of(seller) in agent.owned}
 
 
-@app.timer(interval=settings.snapshot_interval_ms / 1000)
-async def publish_snapshots() -> None:
-    """A snapshot for every owned seller whose numbers changed since the last one; while tables recover
-    after a restart or rebalance, one per owned seller saying ``recovering: true``, and after it (or
-    after any assignment) one per owned seller with the recovered numbers."""
-    now = now_ms()
+@app.timer(interval=0.25)
+async def watch_recovery() -> None:
+    """Tables replaying after a restart or rebalance change no sums rows of this worker's, so no report
+    says when the phase changes: every owned seller gets a snapshot when it starts (``recovering: true``)
+    and when it ends (the recovered numbers), and after any assignment once not recovering."""
     recovering = tables_recovering()
-    if recovering != _state["recovering"]:
-        _state["recovering"] = recovering
-        _changed.update(owned_sellers())
-    if not recovering and _state["resync"]:
-        _state["resync"] = False
-        _changed.update(owned_sellers())
-    if not _changed:
-        return
-    sellers = [s for s in _changed if partition_of(s) in _owned]
-    _changed.clear()
+    if recovering != agent.recovering or (agent.resync and not recovering):
+        agent.recovering = recovering
+        agent.resync = agent.resync and recovering
+        agent.snapshots.mark(*owned_sellers())
+
+
+@app.task
+async def _push_snapshots() -> None:
+    await agent.snapshots.run()
+
+
+async def publish(sellers: list[str]) -> None:
+    """A snapshot for each of ``sellers`` this worker owns, then its error-spike check."""
+    now, recovering = now_ms(), tables_recovering()
     for seller in sellers:
+        if partition_of(seller) not in agent.owned:
+            continue
         snap, per_minute = snapshot_for(seller, now, recovering)
         await produce_guard.send(live_metrics, seller.encode(), _json.encode(snap), "snapshot")
         if recovering:
             continue
-        alert = spikes.check(seller, per_minute, now, SPIKE_RULE, _spiked_at.get(seller))
+        alert = spikes.check(seller, per_minute, now, SPIKE_RULE, agent.spiked_at.get(seller))
         if alert is not None:
-            _spiked_at[seller] = now
+            agent.spiked_at[seller] = now
             await produce_guard.send(payment_alerts, seller.encode(), _json.encode(alert), "error-spike alert")
+
+
+agent = GaugesAgentState(settings.snapshot_interval_ms / 1000)

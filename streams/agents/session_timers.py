@@ -1,5 +1,6 @@
-"""The sessions agent's timers: reports of changed sums rows to the gauges agent, and the ticks that
-drive expiry inside the stream (in order with each partition's events)."""
+"""The sessions agent's pushes and timers: reports of changed sums rows to the gauges agent as soon as a
+batch wrote them (``sums_reports``: at most one round every ``REPORT_GAP_S``, ``streams/push_pacing.py``),
+and the ticks that drive expiry inside the stream (in order with each partition's events)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ from streams import produce_guard
 from streams import session_memory as memory
 from streams.app import app, settings
 from streams.clock import now_ms
+from streams.push_pacing import PushLoop
 from streams.topics import live_deltas, session_ticks
 
 _json = msgspec.json.Encoder()
 _row_dec = msgspec.json.Decoder(dict)
 
 
-@app.timer(interval=0.1)
+# A round reports every row changed since the last one: batches come every few ms under load, and each
+# report costs a live-deltas message plus a gauges changelog row.
+REPORT_GAP_S = 0.05
+
+
 async def report_sums() -> None:
     """Send each changed (seller, partition) sums row to the gauges agent."""
     if not memory.dirty:
@@ -26,6 +32,15 @@ async def report_sums() -> None:
         row = _row_dec.decode(data)
         body = {"seller": seller, "p": partition, "seq": row["seq"], "v": row["v"], "r": row["r"]}
         await produce_guard.send(live_deltas, seller.encode(), _json.encode(body), "sums report")
+
+
+# Marked by the sessions agent after each batch's rows are written.
+sums_reports: PushLoop[str] = PushLoop(REPORT_GAP_S, lambda _due: report_sums())
+
+
+@app.task
+async def _push_sums_reports() -> None:
+    await sums_reports.run()
 
 
 @app.timer(interval=settings.tick_interval_s)

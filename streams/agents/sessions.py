@@ -26,6 +26,7 @@ import msgspec
 
 from streams import fastpath, session_batch
 from streams import session_memory as memory
+from streams.agents.session_timers import sums_reports
 from streams.app import app, settings
 from streams.in_flight import BatchesInFlight
 from streams.tables import sessions_changelog
@@ -46,6 +47,7 @@ async def handle(messages) -> None:
             sent = [await payment_alerts.send(key=a["seller_id"].encode(), value=_json.encode(a)) for a in alerts]
             await asyncio.gather(*sent)  # acknowledged before the sessions that remember them are written
         session_batch.write(batches)
+        sums_reports.mark("rows")  # report the changed sums rows now (coalesced: session_timers.py)
 
 
 @app.agent(session_input)
