@@ -249,8 +249,10 @@ def run(args) -> int:
                 print(f"bench e2e: no broker request counters: {counters.error}", file=sys.stderr)
                 counters = None
         _warm_up(gateway, api, stack.sellers["acme-home"], "acme-home")
-        for offered in ladder:
-            _step(settings, stack, gateway, api, pids, offered, duration, counters)
+        for rung, offered in enumerate(ladder):
+            # Each step's probes go to a category of their own: its live count starts at 0.
+            place = f"probe-{rung}-{offered}"
+            _step(settings, stack, gateway, api, pids, offered, duration, place, counters)
     finally:
         stack.stop()
     _baseline(settings)
@@ -265,6 +267,7 @@ def _step(
     pids: dict[str, int],
     offered: int,
     duration: float,
+    place: str,
     counters: broker_requests.BrokerCounters | None = None,
 ):
     """One rung of the ladder: ``offered`` events/s for ``duration`` s, then its figures."""
@@ -277,7 +280,7 @@ def _step(
 
     async def drive():
         return await asyncio.gather(
-            _probe(gateway, api, probe["browser_key"], probe["token"], "acme-home", f"probe-{offered}", t0 + duration),
+            _probe(gateway, api, probe["browser_key"], probe["token"], "acme-home", place, t0 + duration),
             paced_load.offer(port, load_keys, UA["User-Agent"], offered, duration, batch=BATCH),
         )
 
