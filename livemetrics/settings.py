@@ -123,7 +123,9 @@ class Settings(BaseSettings):
     live_window_s: int = 300
     session_timeout_s: int = 1800
     recent_window_s: int = Field(1800, description="purchased_30m, payment_failures_30m, abandoned_30m window")
-    snapshot_interval_ms: int = 500
+    snapshot_interval_ms: int = Field(
+        100, description="A seller's snapshot goes out when its numbers change, at most once per this many ms."
+    )
     tick_interval_s: float = 1.0
     # Error-spike alerts: a seller's failure rate over the short window is far above its trailing hour.
     spike_window_s: int = 300  # the baseline is the rest of the hour of per-minute rates (streams/spikes.py)
