@@ -1,0 +1,96 @@
+"""The fast path (``streams/fastpath.py``) on a real Faust app and consumer that never connect: a handled
+batch is acknowledged (so Faust would commit past it), a batch whose handler fails or is cancelled is
+not, and installing twice keeps the first. The drain loop itself reads from the broker:
+``tests/integration/test_fastpath_changelog.py``."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from faust.types import TP, Message
+
+from livemetrics.settings import Settings
+from streams import fastpath, faust_internals
+from streams.app import create_app
+from tests.support.services import free_port
+
+TOPIC = "raw.page-events"
+
+
+@pytest.fixture
+def consumer(tmp_path):
+    s = Settings(
+        store="memory://", data_dir=tmp_path, app_id="fastpath-unit", kafka_bootstrap=f"127.0.0.1:{free_port()}"
+    )
+    app = create_app(s)
+    app.topics.acking_topics.add(TOPIC)  # what the conductor does when an agent subscribes to the topic
+    return app.consumer
+
+
+def fetched(internals: faust_internals.DrainInternals, partition: int, offsets: range) -> list[Message]:
+    """Messages as the drain loop collects them: each tracked as unacknowledged."""
+    batch = [Message(TOPIC, partition, o, 0.0, 0, [], b"key", b"value", None) for o in offsets]
+    for m in batch:
+        internals.unacked.add(m)
+    return batch
+
+
+def next_offset_to_commit(consumer, partition: int) -> int | None:
+    return consumer._new_offset(TP(TOPIC, partition))  # Faust's own computation of the commit
+
+
+def test_a_handled_batch_is_acknowledged_and_committable(consumer):
+    internals = faust_internals.DrainInternals(consumer)
+    batch = fetched(internals, 0, range(5))
+    seen: list[list[Message]] = []
+
+    async def handler(messages: list) -> None:
+        assert not any(m.acked for m in messages)  # nothing is acknowledged before the handler is done
+        seen.append(list(messages))
+
+    asyncio.run(fastpath.handle_batch(consumer, internals, batch, handler))
+    assert seen == [batch]  # one call with the whole batch, in order
+    assert all(m.acked for m in batch) and len(internals.unacked) == 0
+    assert next_offset_to_commit(consumer, 0) == 5
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("boom"), asyncio.CancelledError()])
+def test_a_batch_whose_handler_fails_is_not_acknowledged(consumer, failure):
+    internals = faust_internals.DrainInternals(consumer)
+    batch = fetched(internals, 1, range(10, 13))
+
+    async def handler(messages: list) -> None:
+        raise failure
+
+    with pytest.raises(type(failure)):
+        asyncio.run(fastpath.handle_batch(consumer, internals, batch, handler))
+    assert not any(m.acked for m in batch)
+    assert next_offset_to_commit(consumer, 1) is None  # processed again after a restart or by the next owner
+    assert len(internals.unacked) == 0  # a revocation does not wait for messages nobody handles now
+
+
+def test_commit_is_due_every_broker_commit_every_acks(tmp_path):
+    s = Settings(
+        store="memory://", data_dir=tmp_path, app_id="fastpath-unit-2", kafka_bootstrap=f"127.0.0.1:{free_port()}"
+    )
+    app = create_app(s)
+    app.conf.broker_commit_every = 4
+    app.topics.acking_topics.add(TOPIC)
+    consumer = app.consumer
+    internals = faust_internals.DrainInternals(consumer)
+    for m in fetched(internals, 0, range(3)):
+        consumer.ack(m)
+    assert not internals.commit_due()
+    consumer.ack(fetched(internals, 0, range(3, 4))[0])
+    assert internals.commit_due() and not internals.commit_due()  # the count starts again
+
+
+def test_install_keeps_the_first_routing(tmp_path):
+    app = create_app(Settings(store="memory://", data_dir=tmp_path, app_id="fastpath-unit-3"))
+
+    async def handler(messages: list) -> None:
+        pass
+
+    assert fastpath.install(app, [TOPIC], handler) is True
+    assert fastpath.install(app, ["other"], handler) is False
