@@ -26,6 +26,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -95,14 +96,57 @@ def generator_limited(sent: int, offered: float, elapsed: float) -> bool:
     return sent < OFFERED_HELD * offered * elapsed
 
 
-async def _probe(gateway: str, api: str, key: str, token: str, seller: str, place: str, stop_at: float) -> dict:
+class SnapshotFollower:
+    """The ceiling under the WebSocket figure: when each probe count first shows in a snapshot on
+    ``live-metrics`` itself, read by a plain consumer in this process (what the worker takes, before the
+    API). Starts at the topic's end offsets, read before the first probe is sent."""
+
+    def __init__(self, settings: Settings, seller: str, place: str):
+        from confluent_kafka import Consumer, TopicPartition
+
+        from livemetrics.kafka_config import base_config
+
+        self.seller, self.place = seller.encode(), place
+        self.seen_at: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._c = Consumer({**base_config(settings), "group.id": "unused", "enable.auto.commit": False})
+        topic = settings.topic("live-metrics")
+        parts = [TopicPartition(topic, p) for p in self._c.list_topics(topic, timeout=10).topics[topic].partitions]
+        for tp in parts:
+            tp.offset = self._c.get_watermark_offsets(tp, timeout=10)[1]
+        self._c.assign(parts)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        best = 0
+        while not self._stop.is_set():
+            m = self._c.poll(0.05)
+            if m is None or m.error() or m.key() != self.seller:
+                continue
+            count = json.loads(m.value())["live"]["category"].get(self.place, 0)
+            now = time.monotonic()
+            for k in range(best + 1, count + 1):
+                self.seen_at[k] = now
+            best = max(best, count)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._c.close()
+
+
+async def _probe(
+    settings: Settings, gateway: str, api: str, key: str, token: str, seller: str, place: str, stop_at: float
+) -> dict:
     """One new session's page view on category ``place`` every PROBE_EVERY_S (a category no other event
-    uses, so its live count starts at 0 and counts only the probes); per probe, its POST -> 202 time and
-    its 202 -> the WebSocket snapshot counting it."""
+    uses, so its live count starts at 0 and counts only the probes); per probe, its POST -> 202 time, its
+    202 -> the WebSocket snapshot counting it, and its 202 -> the first such snapshot on Kafka."""
     ws_url = api.replace("http", "ws", 1) + f"/v1/sellers/{seller}/live/ws"  # token in the header, never the URL
     acked: dict[int, float] = {}
     latencies: list[float] = []
     answers: list[float] = []
+    follower = await asyncio.to_thread(SnapshotFollower, settings, seller, place)
     async with (
         websockets.connect(ws_url, max_size=None, additional_headers={"Authorization": f"Bearer {token}"}) as ws,
         httpx.AsyncClient(
@@ -144,7 +188,9 @@ async def _probe(gateway: str, api: str, key: str, token: str, seller: str, plac
         while len(latencies) < k and time.monotonic() < deadline and not task.done():
             await asyncio.sleep(0.05)
         task.cancel()
-    return {"latencies": latencies, "answers": answers, "probes": k}
+    await asyncio.to_thread(follower.close)
+    on_kafka = [(t - acked[n]) * 1000 for n, t in follower.seen_at.items() if n in acked]
+    return {"latencies": latencies, "answers": answers, "probes": k, "on_kafka": on_kafka}
 
 
 def _cpu(pids: dict[str, int]) -> dict[str, float]:
@@ -280,7 +326,7 @@ def _step(
 
     async def drive():
         return await asyncio.gather(
-            _probe(gateway, api, probe["browser_key"], probe["token"], "acme-home", place, t0 + duration),
+            _probe(settings, gateway, api, probe["browser_key"], probe["token"], "acme-home", place, t0 + duration),
             paced_load.offer(port, load_keys, UA["User-Agent"], offered, duration, batch=BATCH),
         )
 
@@ -326,7 +372,10 @@ def report_step(
         emit("e2e", "e2e_events_per_s", events / duration, "events/s", **labels, errors=load.errors),
         emit("e2e", "e2e_latency_p50_ms", percentile(lat, 50), "ms", **labels, probes=seen["probes"], seen=len(lat)),
         emit("e2e", "e2e_latency_p99_ms", percentile(lat, 99), "ms", **labels, probes=seen["probes"], seen=len(lat)),
-        # The floor under those: the probe's own POST -> 202 on the same loaded machine.
+        # The ceilings under those, in the same run: 202 -> the snapshot on Kafka (the worker's part, before
+        # the API), and the probe's own POST -> 202 on the same loaded machine.
+        emit("e2e", "kafka_snapshot_latency_p50_ms", percentile(seen.get("on_kafka", []), 50), "ms", **labels),
+        emit("e2e", "kafka_snapshot_latency_p99_ms", percentile(seen.get("on_kafka", []), 99), "ms", **labels),
         emit("e2e", "probe_202_p99_ms", percentile(seen["answers"], 99), "ms", **labels),
     ]
     rows += [emit("e2e", "consumer_lag_events", n, "events", **labels, group=g) for g, n in lags.items()]
