@@ -179,7 +179,7 @@ class PartitionBatch:
             data = _json.encode(row)
             oversize = oversize or len(data) > big
             out.append((sums_key(seller, self.partition), data))
-            memory.dirty[(seller, self.partition)] = data
+            memory.unreported_rows.mark(seller, self.partition, data)
         if oversize:
             out = [(k, v) for k, v in out if v is None or produce_guard.fits(limit, k, v, "changelog row")]
         sessions_changelog.write(self.partition, out)

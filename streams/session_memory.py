@@ -29,10 +29,32 @@ resync: dict[int, dict[str, dict[str, int]]] = {}  # per partition: gauges recou
 uncapped: dict[int, dict[str, dict[str, int]]] = {}
 generation = 0  # revocations so far (``forget``)
 tick_minute: dict[int, int] = {}  # per partition: the minute of its last tick
-dirty: dict[tuple[str, int], bytes] = {}  # latest sums row per (seller, partition) not yet reported
 # Recent (seller, event id) pairs alerted, against re-sends by retrying clients. Per seller: a sender
 # chooses its event ids, so one seller's id must never silence another seller's alert.
 _alerted: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+
+class UnreportedRows:
+    """The sums rows written since the last report to the gauges agent: the latest row of each (seller,
+    partition), since a report carries the whole row. The sessions batch marks each row it writes
+    (``streams/session_batch.py``); the reporter takes them all at once (``streams/agents/session_timers.py``)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, int], bytes] = {}
+
+    def mark(self, seller: str, partition: int, row: bytes) -> None:
+        self._rows[(seller, partition)] = row
+
+    def take(self) -> list[tuple[str, int, bytes]]:
+        """Every (seller, partition, row) marked since the last ``take``; none is kept."""
+        rows, self._rows = self._rows, {}
+        return [(seller, partition, row) for (seller, partition), row in rows.items()]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+unreported_rows = UnreportedRows()
 
 
 def first_alert(seller_id: str, event_id: str) -> bool:

@@ -24,11 +24,7 @@ REPORT_GAP_S = 0.05
 
 async def report_sums() -> None:
     """Send each changed (seller, partition) sums row to the gauges agent."""
-    if not memory.dirty:
-        return
-    batch = list(memory.dirty.items())
-    memory.dirty.clear()
-    for (seller, partition), data in batch:
+    for seller, partition, data in memory.unreported_rows.take():
         row = _row_dec.decode(data)
         body = {"seller": seller, "p": partition, "seq": row["seq"], "v": row["v"], "r": row["r"]}
         await produce_guard.send(live_deltas, seller.encode(), _json.encode(body), "sums report")
