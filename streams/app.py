@@ -69,7 +69,8 @@ def build_worker(settings: Settings) -> faust.App:
     if built is not None:
         if built != settings:
             raise RuntimeError("this process already built its worker with other settings (one worker per process)")
-        return _worker["app"]
+        app: faust.App = _worker["app"]
+        return app
     _worker.update(app=create_app(settings), settings=settings)
     quiet_client_logs()
     import streams.agents.gauges  # noqa: F401 - each agent module registers on the app when imported
@@ -77,7 +78,8 @@ def build_worker(settings: Settings) -> faust.App:
     import streams.agents.sessions  # noqa: F401
     import streams.agents.traffic_watch  # noqa: F401
 
-    return _worker["app"]
+    built_app: faust.App = _worker["app"]
+    return built_app
 
 
 def __getattr__(name: str) -> Any:

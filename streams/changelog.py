@@ -37,9 +37,10 @@ exits with a message that says the broker was away too long.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from confluent_kafka import KafkaError, Message, Producer
 from faust.types import TP
 
 from streams import faust_internals
@@ -52,8 +53,8 @@ class ChangelogDeliveryError(RuntimeError):
 class DirectChangelog:
     def __init__(self, table: Any, settings: Any):
         self.table, self.settings = table, settings
-        self._producer = None
-        self._topic: str | None = None
+        self._producer: Producer | None = None
+        self._topic = ""  # the table's changelog topic, known once the producer is made
         self._delivered: dict[int, int] = {}  # changelog partition -> highest offset acknowledged
         self._errors: list[str] = []
         self._produced: dict[int, int] = {}  # rows produced per changelog partition
@@ -61,10 +62,8 @@ class DirectChangelog:
 
     # -- producer ------------------------------------------------------------------------------
     @property
-    def producer(self):
+    def producer(self) -> Producer:
         if self._producer is None:
-            from confluent_kafka import Producer
-
             from livemetrics.kafka_config import changelog_producer_config
 
             # Rows wait out a broker outage up to the tolerance instead of timing out (see above).
@@ -78,13 +77,13 @@ class DirectChangelog:
             self._topic = self.table.changelog_topic_name
         return self._producer
 
-    def _on_delivery(self, err, msg) -> None:
-        p = msg.partition()
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        p: int = msg.partition()  # type: ignore[assignment]  # a report always has it (no cast() per row)
         self._done[p] = self._done.get(p, 0) + 1
         if err is not None:
             self._errors.append(str(err))
             return
-        off = msg.offset()
+        off: int = msg.offset()  # type: ignore[assignment]  # set on every successful delivery
         if off > self._delivered.get(p, -1):
             self._delivered[p] = off
 
@@ -129,10 +128,11 @@ class DirectChangelog:
                 else:
                     data[key] = value
 
-    def getter(self, partition: int):
+    def getter(self, partition: int) -> Callable[[bytes], bytes | None]:
         """A function key -> value bytes or None, reading the local store of ``partition`` once."""
         db = faust_internals.partition_db(self.table.data, partition)
-        return db.get if db is not None else self.table.data.data.get
+        get: Callable[[bytes], bytes | None] = db.get if db is not None else self.table.data.data.get
+        return get
 
     # -- durability ----------------------------------------------------------------------------
     def pending(self) -> int:

@@ -26,9 +26,9 @@ from typing import Any
 
 from streams import faust_internals
 
-Handler = Callable[[list], Awaitable[None]]
+Handler = Callable[[list[Any]], Awaitable[None]]
 
-_installed: weakref.WeakSet = weakref.WeakSet()  # consumers whose drain loop is this module's
+_installed: weakref.WeakSet[Any] = weakref.WeakSet()  # consumers whose drain loop is this module's
 
 
 def install(app: Any, topics: Iterable[str], handler: Handler) -> bool:
@@ -46,7 +46,9 @@ def install(app: Any, topics: Iterable[str], handler: Handler) -> bool:
     return True
 
 
-async def handle_batch(consumer: Any, internals: faust_internals.DrainInternals, batch: list, handler: Handler) -> None:
+async def handle_batch(
+    consumer: Any, internals: faust_internals.DrainInternals, batch: list[Any], handler: Handler
+) -> None:
     """Hand ``batch`` (its messages tracked as unacknowledged) to ``handler``, then acknowledge them and
     commit if ``broker_commit_every`` is reached; if the handler raises (or is cancelled), none is
     acknowledged, so none is committed: they are processed again after a restart or by the next owner."""
@@ -63,7 +65,9 @@ async def handle_batch(consumer: Any, internals: faust_internals.DrainInternals,
         await consumer.commit()
 
 
-async def _drain(consumer: Any, internals: faust_internals.DrainInternals, fast: frozenset, handler: Handler) -> None:  # noqa: C901
+async def _drain(
+    consumer: Any, internals: faust_internals.DrainInternals, fast: frozenset[str], handler: Handler
+) -> None:  # noqa: C901
     """Faust's ``Consumer._drain_messages`` (0.15.3), with the messages of ``fast`` topics collected per
     fetch and passed to ``handle_batch``; ``self`` of the original is ``consumer``."""
     from faust.transport.consumer import CONSUMER_FETCHING
@@ -83,7 +87,7 @@ async def _drain(consumer: Any, internals: faust_internals.DrainInternals, fast:
             set_flag(CONSUMER_FETCHING)
             ait = getmany(timeout=1.0)
             await consumer.sleep(0)
-            batch: list = []
+            batch: list[Any] = []
             if not consumer.should_stop:
                 async for tp, message in ait:
                     offset = message.offset

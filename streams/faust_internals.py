@@ -62,12 +62,12 @@ def created_consumer(app: Any) -> Any:
     return app._consumer
 
 
-def read_offsets(consumer: Any) -> dict:
+def read_offsets(consumer: Any) -> dict[Any, int | None]:
     """A copy of {TP: last offset read}."""
     return dict(consumer._read_offset)
 
 
-def committed_offsets(consumer: Any) -> dict:
+def committed_offsets(consumer: Any) -> dict[Any, int | None]:
     """A copy of {TP: last offset committed}."""
     return dict(consumer._committed_offset)
 
@@ -154,7 +154,7 @@ def register_for_expiry(table: Any, key: Any, partition: int) -> None:
     table._maybe_set_key_ttl(key, partition)
 
 
-class WindowTable(faust.Table):
+class WindowTable(faust.Table):  # type: ignore[type-arg]
     """Faust's table, with each window registered for expiry once. Faust's ``on_key_set`` pushes the
     window's end onto its partition's expiry heap on *every* write, so a window set again and again (the
     gauges agent sets one each time a report changes its minute) would hold one heap entry per write
