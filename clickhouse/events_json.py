@@ -8,7 +8,8 @@ batch: then each value is checked (``unusable``), the bad ones are logged, hande
 token. A refusal that no value explains is raised: the sink narrows the batch down (``sink_narrow``).
 
 A batch is stored in two steps, so that the sink can parse one batch while it inserts the one before:
-- ``prepare``: embedded, the SELECT of ``sink_events.sql`` reads the lines from a temporary file
+- ``prepare``: embedded, the SELECT of ``sink_events.sql`` (its columns and the event's structure derived
+  from the contract by ``events_read``) reads the lines from a temporary file
   (``file()``) and writes the ``events`` rows to another one as a Native block (parsing is the
   single-threaded half of a one-statement insert, so the two halves of consecutive batches run side by
   side on two cores; files, because handing the block through Python bytes cost ~10 % more CPU);
@@ -34,14 +35,21 @@ from typing import Any
 
 from clickhouse_connect.driver.exceptions import DatabaseError
 
+from clickhouse import events_read
 from clickhouse.columns import KAFKA_COLUMNS
 
 # position, renumber, unusable: re-exported (tests/unit/clickhouse/test_events_json.py)
 from clickhouse.events_unusable import OnRefused, Refused, position, renumber, unusable, without_unusable  # noqa: F401
-from livemetrics.contract import COLUMNS
+from livemetrics.contract import COLUMN_NAMES
 
-_SQL = resources.files("clickhouse.queries").joinpath("sink_events.sql").read_text()
-_SELECT = _SQL[_SQL.index("\nSELECT\n") + 1 :]  # the rows (embedded: written as a Native block)
+_TEMPLATE = resources.files("clickhouse.queries").joinpath("sink_events.sql").read_text()
+# the rows (embedded: written as a Native block), with the pieces derived from the contract filled in
+SELECT = (
+    _TEMPLATE[_TEMPLATE.index("\nSELECT\n") + 1 :]
+    .replace("{select_columns}", ",\n    ".join(events_read.select_columns()))
+    .replace("{event_structure}", events_read.event_structure())
+    .replace("{required_missing}", events_read.required_missing())
+)
 # the write step: only rows whose (seller_id, event_id) is not stored yet (migration 007)
 _UNSEEN = "\n".join(
     line
@@ -50,7 +58,7 @@ _UNSEEN = "\n".join(
 )  # its comments name the fragments
 _INPUT = "FROM input('"  # embedded chdb reads the same lines through file() instead
 _END = b"]\n"
-EVENT_COLUMNS = [c[0] for c in COLUMNS] + list(KAFKA_COLUMNS)
+EVENT_COLUMNS = list(COLUMN_NAMES) + list(KAFKA_COLUMNS)
 
 # Stated explicitly so that a server with other defaults reads the lines the same way.
 JSON_INPUT_SETTINGS: dict[str, Any] = {
@@ -119,7 +127,7 @@ def _native(client, heads: list[bytes], values: list[bytes]) -> str:
     try:
         with open(lines, "wb", buffering=1 << 20) as f:
             f.writelines(_lines(heads, values))
-        sql = _SELECT.replace("{rows}", str(len(heads)))
+        sql = SELECT.replace("{rows}", str(len(heads)))
         sql = sql.replace(_INPUT, f"FROM file({_quote(lines)}, 'JSONCompactEachRow', '")
         client.command(
             f"INSERT INTO FUNCTION file({_quote(native)}, 'Native')\n{sql}" + _settings_clause(JSON_INPUT_SETTINGS)
@@ -188,7 +196,7 @@ def _insert_lines(client, db: str, heads: list[bytes], values: list[bytes], sett
 def server_insert_sql(db: str, rows: int) -> str:
     """The statement a server runs for a batch of ``rows`` lines sent as the request body."""
     return (
-        unseen_insert_sql(db, _SELECT.replace("{db}", db).replace("{rows}", str(rows))) + "\nFORMAT JSONCompactEachRow"
+        unseen_insert_sql(db, SELECT.replace("{db}", db).replace("{rows}", str(rows))) + "\nFORMAT JSONCompactEachRow"
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from clickhouse.columns import SinkEvent
+from clickhouse.events_read import SinkEvent
 
 log = logging.getLogger("livemetrics.sink")
 

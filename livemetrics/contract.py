@@ -2,8 +2,8 @@
 
 The gateway validates with ``EventIn``; everything after the gateway (Kafka, Faust agents, the
 ClickHouse sink, the API) speaks ``Event``: the same fields, normalised, plus what the gateway stamps.
-``COLUMNS`` is the raw-events table layout the sink writes, derived from ``Event`` here so that it is
-never repeated elsewhere.
+``STORED`` is the raw-events table the sink writes, each column with the ``Event`` field it holds, here
+so that it is never repeated elsewhere (``COLUMNS``: with getters derived from it).
 """
 
 from __future__ import annotations
@@ -281,6 +281,57 @@ def location_of(ev: Event) -> str | None:
 
 
 # --- the raw-events table, derived from Event ---------------------------------------------------
+# Each column of ``events`` names the Event field it holds: a dotted path, or "a.x|b.y" for "from the
+# first of the objects a, b that the event has". A field (or object) the event lacks gives the column
+# type's default ("", 0, false). Everything the sink does with an event is derived from this table: the
+# getters here, what ClickHouse reads of a raw event and how it turns it into a row
+# (clickhouse/events_read.py), the benchmarks' Arrow tables (operations/bench/events_arrow.py).
+# tests/unit/clickhouse/test_events_read.py fails when Event gains a field that is neither stored nor in
+# NOT_STORED.
+STORED: tuple[tuple[str, str, str], ...] = (
+    ("event_id", "UUID", "event_id"),
+    ("type", "LowCardinality(String)", "type"),
+    ("seller_id", "LowCardinality(String)", "seller_id"),
+    ("session_id", "String", "session_id"),
+    ("ts", "DateTime64(3, 'UTC')", "ts"),
+    ("received_at", "DateTime64(3, 'UTC')", "received_at"),
+    ("page_type", "LowCardinality(String)", "page.type"),
+    ("category", "LowCardinality(String)", "page.category"),
+    ("offer_id", "String", "page.offer_id"),
+    ("path", "String", "page.path"),
+    ("items", "String", "checkout.items|payment.items"),  # free-form JSON: stored as its JSON text
+    ("total", MONEY_TYPE, "checkout.total|payment.amount"),
+    ("currency", "LowCardinality(String)", "checkout.currency|payment.currency"),
+    ("payment_method", "LowCardinality(String)", "payment.method"),
+    ("order_id", "String", "payment.order_id"),
+    ("error_code", "LowCardinality(String)", "payment.error_code"),
+    ("error_message", "String", "payment.error_message"),
+    ("error_details", "String", "payment.details"),
+    ("customer_email", "String", "customer.email"),
+    ("customer_phone", "String", "customer.phone"),
+    ("customer_name", "String", "customer.name"),
+    ("ip", "String", "ip"),
+    ("ip_hash", "String", "ip_hash"),
+    ("user_agent", "String", "user_agent"),
+    ("browser", "LowCardinality(String)", "browser"),
+    ("os", "LowCardinality(String)", "os"),
+    ("device", "LowCardinality(String)", "device"),
+    ("is_bot", "Bool", "is_bot"),
+    ("backfill", "Bool", "backfill"),
+)
+# Event fields deliberately not stored: the request order (live state only), the key kind (alerts carry
+# it), a page's title and referrer.
+NOT_STORED = frozenset({"seq", "source", "page.title", "page.referrer"})
+SOURCES: dict[str, tuple[str, ...]] = {name: tuple(src.split("|")) for name, _, src in STORED}
+
+
+def column_default(ch_type: str) -> Any:
+    """What a column holds when the event lacks its field: ClickHouse's default for the type."""
+    if ch_type == MONEY_TYPE:
+        return _NO_MONEY
+    return False if ch_type == "Bool" else ""
+
+
 def _dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
@@ -289,42 +340,37 @@ def _json(v: Any) -> str:
     return "" if v is None else _encoder.encode(v).decode()
 
 
+def source_value(e: Any, sources: tuple[tuple[str, ...], ...]) -> Any:
+    """The value a column takes from ``e`` (an Event, or a struct with its field names), before any
+    conversion: ``sources`` are its SOURCES split at the dots; None when the event lacks the field."""
+    for *objects, field in sources:
+        holder = e
+        for name in objects:
+            holder = getattr(holder, name)
+            if holder is None:
+                break
+        else:
+            return getattr(holder, field)
+    return None
+
+
+def _getter(ch_type: str, sources: tuple[str, ...]) -> Callable[[Event], Any]:
+    default, paths = column_default(ch_type), tuple(tuple(p.split(".")) for p in sources)
+    convert: Callable[[Any], Any] = (
+        uuid.UUID if ch_type == "UUID" else _dt if ch_type.startswith("DateTime64") else lambda v: v
+    )
+
+    def get(e: Event) -> Any:
+        v = source_value(e, paths)
+        if v is None:
+            return default
+        return _json(v) if isinstance(v, (list, dict)) else convert(v)
+
+    return get
+
+
 _Col = tuple[str, str, Callable[[Event], Any]]
-COLUMNS: tuple[_Col, ...] = (
-    ("event_id", "UUID", lambda e: uuid.UUID(e.event_id)),
-    ("type", "LowCardinality(String)", lambda e: e.type),
-    ("seller_id", "LowCardinality(String)", lambda e: e.seller_id),
-    ("session_id", "String", lambda e: e.session_id),
-    ("ts", "DateTime64(3, 'UTC')", lambda e: _dt(e.ts)),
-    ("received_at", "DateTime64(3, 'UTC')", lambda e: _dt(e.received_at)),
-    ("page_type", "LowCardinality(String)", lambda e: e.page.type if e.page else ""),
-    ("category", "LowCardinality(String)", lambda e: (e.page.category or "") if e.page else ""),
-    ("offer_id", "String", lambda e: (e.page.offer_id or "") if e.page else ""),
-    ("path", "String", lambda e: (e.page.path or "") if e.page else ""),
-    ("items", "String", lambda e: _json(e.checkout.items if e.checkout else (e.payment.items if e.payment else None))),
-    ("total", MONEY_TYPE, lambda e: e.checkout.total if e.checkout else (e.payment.amount if e.payment else _NO_MONEY)),
-    (
-        "currency",
-        "LowCardinality(String)",
-        lambda e: e.checkout.currency if e.checkout else (e.payment.currency if e.payment else ""),
-    ),
-    ("payment_method", "LowCardinality(String)", lambda e: e.payment.method if e.payment else ""),
-    ("order_id", "String", lambda e: e.payment.order_id if e.payment else ""),
-    ("error_code", "LowCardinality(String)", lambda e: (e.payment.error_code or "") if e.payment else ""),
-    ("error_message", "String", lambda e: (e.payment.error_message or "") if e.payment else ""),
-    ("error_details", "String", lambda e: _json(e.payment.details) if e.payment else ""),
-    ("customer_email", "String", lambda e: (e.customer.email or "") if e.customer else ""),
-    ("customer_phone", "String", lambda e: (e.customer.phone or "") if e.customer else ""),
-    ("customer_name", "String", lambda e: (e.customer.name or "") if e.customer else ""),
-    ("ip", "String", lambda e: e.ip or ""),
-    ("ip_hash", "String", lambda e: e.ip_hash or ""),
-    ("user_agent", "String", lambda e: e.user_agent or ""),
-    ("browser", "LowCardinality(String)", lambda e: e.browser or ""),
-    ("os", "LowCardinality(String)", lambda e: e.os or ""),
-    ("device", "LowCardinality(String)", lambda e: e.device or ""),
-    ("is_bot", "Bool", lambda e: e.is_bot),
-    ("backfill", "Bool", lambda e: e.backfill),
-)
+COLUMNS: tuple[_Col, ...] = tuple((name, typ, _getter(typ, SOURCES[name])) for name, typ, _ in STORED)
 COLUMN_NAMES = tuple(c[0] for c in COLUMNS)
 PII_COLUMNS = ("customer_email", "customer_phone", "customer_name", "ip")
 

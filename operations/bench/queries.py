@@ -52,7 +52,8 @@ def _uuids(rng: np.random.Generator, n: int) -> pa.Array:
 
 def chunk(rng: np.random.Generator, first_event: int, n: int, seller: str | None, end_ms: int, offset: int) -> pa.Table:
     """``n`` events; sessions of EVENTS_PER_SESSION events a minute apart; one seller or 99 others."""
-    from clickhouse.columns import EVENT_SCHEMA, MONEY_ARROW
+    from clickhouse.columns import MONEY_ARROW
+    from operations.bench.events_arrow import EVENT_SCHEMA
 
     idx = np.arange(first_event, first_event + n)
     sess = idx // EVENTS_PER_SESSION

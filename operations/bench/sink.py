@@ -75,11 +75,11 @@ def run(args) -> int:
     from confluent_kafka import Producer
 
     from clickhouse.client import close_all, get_client
-    from clickhouse.columns import decode_events, events_table
     from clickhouse.migrate import migrate
     from clickhouse.sink import EventSink
     from livemetrics.kafka_config import producer_config
     from livemetrics.topics import create_topics
+    from operations.bench.events_arrow import decode_events, events_table
 
     batch_rows = args.batch_rows
     if batch_rows < 1:

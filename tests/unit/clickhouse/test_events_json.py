@@ -11,7 +11,7 @@ from confluent_kafka import Message
 from clickhouse import events_json
 from clickhouse.columns import KAFKA_COLUMNS
 from clickhouse.sink_batch import Batch
-from livemetrics.contract import COLUMNS, Checkout, Customer, Event, Page, Payment, encode
+from livemetrics.contract import COLUMNS, NOT_STORED, Checkout, Customer, Event, Page, Payment, encode
 
 
 def _fields(structure: str) -> dict[str, str]:
@@ -33,31 +33,31 @@ def _tuple(typ: str) -> dict[str, str]:
 
 def test_the_insert_names_every_column_of_events():
     # the SELECT gives every column of events by name, in order (the insert names them: sink_events_unseen.sql)
-    select = re.search(r"^SELECT\n(.*?)\nFROM input\(", events_json._SQL, re.S | re.M).group(1)
+    select = re.search(r"^SELECT\n(.*?)\nFROM input\(", events_json.SELECT, re.S | re.M).group(1)
     *aliased, last = select.strip().splitlines()  # the Kafka position's columns go by their own names
-    names = re.findall(r" AS (\w+)", "\n".join(aliased)) + [c.strip() for c in last.split(",")]
+    names = [re.search(r" AS (\w+),$", line).group(1) for line in aliased] + [c.strip() for c in last.split(",")]
     assert names == [c[0] for c in COLUMNS] + list(KAFKA_COLUMNS)
     insert = events_json.unseen_insert_sql("db", "SELECT 1")
     cols = re.search(r"INSERT INTO db\.events \((.*?)\)\s*SELECT", insert, re.S).group(1)
     assert [c.strip() for c in cols.split(",")] == [c[0] for c in COLUMNS] + list(KAFKA_COLUMNS)
+    assert "{" not in select  # every piece derived from the contract is filled in ({rows}: per batch)
 
 
-def test_the_input_structure_reads_the_contract_event():
-    structure = re.search(r"FROM input\('(.*?)'\)", events_json._SQL, re.S).group(1)
+def test_the_input_structure_reads_the_stored_fields_of_the_contract_event():
+    structure = re.search(r"FROM input\('(.*?)'\)", events_json.SELECT, re.S).group(1)
     top = _fields(structure)
     assert list(top)[:4] == ["line", "kafka_topic", "kafka_partition", "kafka_offset"]
     event = _tuple(top["e"])
-    assert list(event) == list(Event.__struct_fields__)
-    # every nested field the events table keeps (a page's title and referrer are not stored)
-    assert list(_tuple(event["page"])) == [f for f in Page.__struct_fields__ if f not in ("title", "referrer")]
-    assert list(_tuple(event["checkout"])) == list(Checkout.__struct_fields__)
-    assert list(_tuple(event["payment"])) == list(Payment.__struct_fields__)
-    assert list(_tuple(event["customer"])) == list(Customer.__struct_fields__)
+    stored = [f for f in Event.__struct_fields__ if f not in NOT_STORED]
+    assert list(event) == stored
+    for obj, cls in (("page", Page), ("checkout", Checkout), ("payment", Payment), ("customer", Customer)):
+        assert list(_tuple(event[obj])) == [f for f in cls.__struct_fields__ if f"{obj}.{f}" not in NOT_STORED]
     # the fields the contract requires are nullable, so that a missing one is told from an empty one
     fields = Event.__struct_fields__
     required = fields[: len(fields) - len(Event.__struct_defaults__)]
     assert required and all(event[f].startswith("Nullable(") for f in required)
-    assert events_json._SQL.count("FROM input('") == 1  # embedded chdb swaps this for file()
+    assert _tuple(event["checkout"])["total"].startswith("Nullable(")  # no total: no checkout
+    assert events_json.SELECT.count("FROM input('") == 1  # embedded chdb swaps this for file()
 
 
 def event(event_id: str | None = None, **kw) -> bytes:
