@@ -7,10 +7,13 @@ generator sent: operations/bench/paced_load.py) with the generator's own proof (
 sends left, sends that found every connection waiting for an answer) and ``generator_limited: true``
 when it sent under 98 % of the offered rate; ``e2e_events_per_s`` (confirmed with 202);
 ``e2e_latency_p50_ms`` / ``_p99_ms`` (a probe page view's 202 -> the snapshot counting it on a
-dashboard WebSocket), with the probe's own POST -> 202 time as the same-run floor; ``consumer_lag_events``
-at the step's end (label ``group``) and ``lag_drained_s`` (how long the worker and sink took to read
-everything after it); ``cpu_s_per_1k_events`` per process (label ``process``; from the step's start until
-the lag drained, so work left over is charged to the step that caused it).
+dashboard WebSocket), with two same-run ceilings: ``kafka_snapshot_latency_p50_ms`` / ``_p99_ms`` (202 ->
+the snapshot on ``live-metrics`` itself: the worker's part) and ``probe_202_p99_ms`` (the probe's own POST
+-> 202); ``consumer_lag_events`` when the load ends (label ``group``) and ``lag_drained_s`` (how long the
+worker and sink then took to read everything); ``cpu_s_per_1k_events`` per process (label ``process``;
+from the step's start until its last probe was seen or given up, so work left over is charged to the
+step that caused it). ``--broker-requests`` adds the broker's request rates and CPU by thread group
+(operations/bench/broker_requests.py).
 
 After the ladder, the baseline ``baseline_refresh_ms``: the same live question (sessions per location,
 last 5 minutes) answered by querying ClickHouse over the raw events on every refresh, as Plausible and
@@ -324,22 +327,42 @@ def _step(
     cpu0 = _cpu(pids)
     t0 = time.monotonic()
 
+    groups = (settings.app_id, settings.sink_group)
+    at_stop: dict = {}
+
+    async def load_then_lag():
+        load = await paced_load.offer(port, load_keys, UA["User-Agent"], offered, duration, batch=BATCH)
+        at_stop["elapsed"] = time.monotonic() - t0
+        at_stop["gen_cpu"] = _cpu({"generator": pids["generator"]})["generator"] - cpu0["generator"]
+        # The lag when the load ends (not after the probe's wait for its last snapshots), then how long
+        # the worker and the sink took to read everything from there.
+        stopped = time.monotonic()
+        at_stop["lags"] = await asyncio.to_thread(lambda: {g: _lag(settings, g) for g in groups})
+        at_stop["drained"] = await asyncio.to_thread(_drain, settings, stopped)
+        return load
+
     async def drive():
         return await asyncio.gather(
             _probe(settings, gateway, api, probe["browser_key"], probe["token"], "acme-home", place, t0 + duration),
-            paced_load.offer(port, load_keys, UA["User-Agent"], offered, duration, batch=BATCH),
+            load_then_lag(),
         )
 
     seen, load = asyncio.run(drive())
-    elapsed = time.monotonic() - t0
     if counters and before is not None:
         _report_broker(offered, broker_requests.rates(before, counters.read(pids["kafka"]), time.monotonic() - t0))
-    gen_cpu = _cpu({"generator": pids["generator"]})["generator"] - cpu0["generator"]
-    lags = {group: _lag(settings, group) for group in (settings.app_id, settings.sink_group)}
-    drained = _drain(settings, time.monotonic())
     cpu1 = _cpu(pids)
     cpu = {name: cpu1[name] - cpu0[name] for name in pids}
-    report_step(offered, duration, elapsed, load, seen, lags, drained, cpu, gen_cpu)
+    report_step(
+        offered,
+        duration,
+        at_stop["elapsed"],
+        load,
+        seen,
+        at_stop["lags"],
+        at_stop["drained"],
+        cpu,
+        at_stop["gen_cpu"],
+    )
 
 
 def report_step(
