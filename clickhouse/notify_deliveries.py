@@ -47,6 +47,11 @@ class Delivery:
     attempts: int = 0
     last_error: str = ""
     next_ms: int = 0
+    # Not stored: when the alert's event reached the gateway and when this notifier took the delivery up
+    # (epoch ms), for the stage timings of a first attempt (api/notify/timing.py); 0 when loaded from here.
+    at_ms: int = 0
+    owed_ms: int = 0
+    version: int = 0  # as read from here (0: not read from here); a write takes a new one
 
     def but(self, **changes: Any) -> Delivery:
         return replace(self, **changes)
@@ -56,10 +61,18 @@ def _dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def record(settings: Settings, deliveries: list[Delivery]) -> None:
-    """Store these versions of the deliveries (durable when it returns)."""
+def versions(n: int) -> list[int]:
+    """Row versions for ``n`` changes happening now, in order."""
+    now = time.time_ns()
+    return [now + i for i in range(n)]
+
+
+def record(settings: Settings, deliveries: list[Delivery], at: list[int] | None = None) -> None:
+    """Store these versions of the deliveries (durable when it returns). ``at``: each row's version, taken
+    when the change happened (``versions``), when rows are written later than that; default: now, in order."""
     if not deliveries:
         return
+    at = at or versions(len(deliveries))
     now = time.time_ns()
     rows = [
         [
@@ -76,9 +89,9 @@ def record(settings: Settings, deliveries: list[Delivery]) -> None:
             _dt(d.created_ms),
             _dt(d.next_ms or d.created_ms),
             _dt(now // 1_000_000),
-            now + i,
+            version,
         ]
-        for i, d in enumerate(deliveries)
+        for d, version in zip(deliveries, at, strict=True)
     ]
     get_client(settings).insert(
         f"{settings.clickhouse_database}.notification_deliveries", rows, column_names=COLUMNS, settings=INSERT_SETTINGS
@@ -99,6 +112,7 @@ def _delivery(r: dict[str, Any]) -> Delivery:
         attempts=int(r["attempts"]),
         last_error=r["last_error"],
         next_ms=int(r["next_ms"]),
+        version=int(r.get("version") or 0),
     )
 
 

@@ -230,6 +230,15 @@ class Settings(BaseSettings):
     notify_backoff_s: float = Field(5.0, gt=0, description="First retry delay; doubled per attempt, with jitter.")
     notify_backoff_max_s: float = Field(3600.0, gt=0, description="Longest delay between two attempts.")
     notify_max_channels: int = Field(10, ge=1, description="Notification channels one seller may have.")
+    notify_poll_s: float = Field(
+        5.0,
+        gt=0,
+        description="The standalone notifier (`livemetrics notifier`) looks this often for pending deliveries "
+        "stored by API replicas that do not deliver (redeliveries).",
+    )
+    notifier_ops_port: int = Field(
+        8004, ge=0, description="The standalone notifier's /healthz, /readyz and /metrics (0: off)."
+    )
     # Email channels need an SMTP server; without smtp_host they cannot be added.
     smtp_host: str = Field("", description="SMTP server for alert emails ('' : email channels are off).")
     smtp_port: int = Field(587, ge=1, le=65535)
@@ -237,6 +246,9 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = SecretStr("")
     smtp_from: str = Field("livemetrics <alerts@localhost>", description="The From of alert emails.")
     smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS before logging in.")
+    smtp_ca_file: str = Field(
+        "", description="CA bundle (PEM) that signs the SMTP server's certificate ('' : the system's CAs)."
+    )
     notify_email_max: int = Field(
         5,
         ge=1,

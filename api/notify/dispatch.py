@@ -1,9 +1,11 @@
 """Deliveries on the API's event loop. One queue per channel, each drained by its own task, and at most
 ``notify_concurrency`` sends in flight in all: a slow or dead endpoint holds up only its own queue (and one
-slot, for at most ``notify_timeout_s``). A webhook gets one POST per alert; an email channel one email per
-alert while the seller is under ``notify_email_max`` emails per ``notify_email_window_s``, past it one
-digest of everything that waited. A failed attempt waits for its retry on a timer, off the queue; every
-outcome is recorded (clickhouse/notify_deliveries.py).
+slot, for at most ``notify_timeout_s``). A webhook gets one POST per alert, over connections kept open
+per endpoint (as many as the sends in flight); an email channel one email per alert while the seller is
+under ``notify_email_max`` emails per ``notify_email_window_s``, past it one digest of everything that
+waited. A failed attempt waits for its retry on a timer, off the queue; every outcome is recorded
+(api/notify/outcomes.py, in batches, off the send path). A webhook host that is a name is resolved (and
+checked, api/notify/targets.py) in a pool of its own, so lookups never queue behind other blocking work.
 """
 
 from __future__ import annotations
@@ -12,19 +14,23 @@ import asyncio
 import logging
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
-import httpx
+import aiohttp
 import msgspec
 
-from api.notify import email_message, smtp, webhook
+from api.notify import email_message, smtp, timing, webhook
 from api.notify.channels import ChannelBook, unseal
-from api.notify.targets import TargetError, check_resolves_public
+from api.notify.outcomes import OutcomeLog
+from api.notify.targets import TargetError, check_resolves_public, host_is_address
 from clickhouse import notify_deliveries as store
 from clickhouse.notify_deliveries import Delivery
 from livemetrics.settings import Settings
 
 log = logging.getLogger("livemetrics.api.notify")
 DIGEST_MAX = 100  # alerts in one digest email
+DNS_THREADS = 16  # webhook host names resolved at once
+SETTLED_KEPT_NS = 600 * 10**9  # how long a settled delivery is remembered (a pending row read before is older)
 
 
 class Dispatcher:
@@ -34,13 +40,20 @@ class Dispatcher:
         self._tasks: dict[str, asyncio.Task] = {}
         self._timers: set[asyncio.TimerHandle] = set()
         self._owed: set[str] = set()  # delivery ids queued or waiting for a retry here (one copy each)
+        self._settled: dict[str, int] = {}  # delivery id -> version of the last outcome recorded here
         self._emails_sent: dict[str, deque[float]] = {}  # per seller: when its recent emails went out
         self._slots = asyncio.Semaphore(settings.notify_concurrency)
-        self._client = httpx.AsyncClient(
-            timeout=settings.notify_timeout_s,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=settings.notify_concurrency),
+        # aiohttp, not httpx: with 100 sends in flight httpx spent ~3.7 ms of CPU per POST against ~0.15 ms
+        # (measured on this machine), and CPU was what the deliveries queued for. Connections are kept
+        # open per endpoint; the name is resolved for every connection (no DNS cache: targets.py checks).
+        self._http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=settings.notify_concurrency, limit_per_host=0, keepalive_timeout=30, use_dns_cache=False
+            ),
+            timeout=aiohttp.ClientTimeout(total=settings.notify_timeout_s),
         )
+        self._dns = ThreadPoolExecutor(DNS_THREADS, thread_name_prefix="notify-dns")
+        self.outcomes = OutcomeLog(settings)
         self.loop = asyncio.get_running_loop()
 
     # --- intake (any thread) and scheduling (the loop) -----------------------------------------
@@ -53,6 +66,21 @@ class Dispatcher:
 
     def owes(self, delivery_id: str) -> bool:
         return delivery_id in self._owed
+
+    def backlog(self) -> dict[str, int]:
+        """Deliveries owed here (queued, sending or waiting for a retry) and those queued now."""
+        return {"deliveries_owed": len(self._owed), "deliveries_queued": sum(len(q) for q in self.queues.values())}
+
+    def adopt(self, pending: list[Delivery]) -> int:
+        """Schedule pending rows read from ClickHouse that this dispatcher neither owes nor has settled
+        since (a redelivery asked for through an API without a notifier); how many were new."""
+        horizon = store.versions(1)[0] - SETTLED_KEPT_NS
+        self._settled = {k: v for k, v in self._settled.items() if v > horizon}
+        new = [
+            d for d in pending if d.delivery_id not in self._owed and self._settled.get(d.delivery_id, 0) < d.version
+        ]
+        self.schedule_all(new)
+        return len(new)
 
     def schedule(self, d: Delivery) -> None:
         """Send ``d`` at its ``next_ms``; a delivery already owed here is not taken twice (the intake can hand
@@ -124,11 +152,8 @@ class Dispatcher:
                 done.append(
                     d.but(status="pending", attempts=attempt, last_error=error, next_ms=now_ms + int(delay * 1000))
                 )
-        try:
-            await asyncio.to_thread(store.record, s, done)
-        except Exception as exc:  # noqa: BLE001 - the outcome is not stored; the deliveries go on in memory
-            log.warning("notifier: could not record %d deliveries: %s", len(done), str(exc)[:200])
-        for new in done:
+        for new, version in zip(done, self.outcomes.add(done), strict=True):
+            self._settled[new.delivery_id] = version
             self._owed.discard(new.delivery_id)
             if new.status == "pending":
                 self.schedule(new)
@@ -161,26 +186,39 @@ class Dispatcher:
         if secret is None:
             return "the signing secret cannot be opened (was the key-encryption key changed?): add the webhook again"
         try:
-            await asyncio.to_thread(check_resolves_public, ch.target, self.settings.dev_mode)
+            if host_is_address(ch.target):
+                check_resolves_public(ch.target, self.settings.dev_mode)
+            else:
+                await self.loop.run_in_executor(self._dns, check_resolves_public, ch.target, self.settings.dev_mode)
         except TargetError as exc:
             return str(exc)
         async with self._slots:
+            started = time.time()
+            if d.attempts == 0 and d.owed_ms:
+                timing.observe("queued", started - d.owed_ms / 1000)
             try:
-                r = await self._client.post(
+                async with self._http.post(
                     ch.target,
-                    content=d.body,
+                    data=d.body,
                     headers=webhook.headers(
                         secret, int(time.time()), d.body, d.alert_id, d.delivery_id, d.attempts + 1
                     ),
-                )
-            except httpx.TimeoutException:
+                    allow_redirects=False,
+                ) as r:
+                    status = r.status
+                    said = b"" if 200 <= status < 300 else await r.content.read(200)
+            except TimeoutError:
                 return f"no answer within {self.settings.notify_timeout_s:g} s"
-            except httpx.HTTPError as exc:
+            except aiohttp.ClientError as exc:
                 return f"could not reach the endpoint: {type(exc).__name__}: {str(exc)[:200]}"
-        if 200 <= r.status_code < 300:
+            finally:
+                timing.observe("post", time.time() - started)
+        if 200 <= status < 300:
+            if d.attempts == 0 and d.at_ms:
+                timing.observe("total", time.time() - d.at_ms / 1000)
             return None
-        hint = " (redirects are not followed)" if 300 <= r.status_code < 400 else ""
-        return f"the endpoint answered HTTP {r.status_code}{hint}: {r.text[:200]}"
+        hint = " (redirects are not followed)" if 300 <= status < 400 else ""
+        return f"the endpoint answered HTTP {status}{hint}: {said.decode(errors='replace')}"
 
     async def close(self) -> None:
         for h in self._timers:
@@ -188,4 +226,6 @@ class Dispatcher:
         for t in list(self._tasks.values()):
             t.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
-        await self._client.aclose()
+        await self.outcomes.close()
+        await self._http.close()
+        self._dns.shutdown(wait=False)

@@ -1,21 +1,24 @@
 """Alerts in, deliveries owed out: a consumer in its own group (``notify_group``) on ``payment-alerts``,
-so each alert is taken by one API replica. For each alert it works out the deliveries (one per webhook of
-the seller), records them as pending in ClickHouse, then commits the alert's offset, and only then hands
-them to the dispatcher. (Email channels get deliveries only while ``smtp_host`` is set.) An API that dies in between finds them again: uncommitted alerts come back from
+so each alert is taken by one API replica. For each alert it works out the deliveries (one per channel of
+the seller), hands them to the dispatcher at once, records them as pending in ClickHouse meanwhile, and
+commits the alerts' offsets once they are recorded. (Email channels get deliveries only while
+``smtp_host`` is set.) An API that dies in between finds them again: uncommitted alerts come back from
 Kafka, recorded deliveries from ClickHouse (the same delivery id either way: at least once, never lost).
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import msgspec
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, TopicPartition
 
+from api.notify import timing
 from api.notify.channels import ChannelBook
 from api.notify.rules import quiet_until, wants
 from api.notify.webhook import delivery_id
@@ -55,17 +58,31 @@ def deliveries_for(alert: dict, channels: ChannelBook, now_ms: int, email: bool 
                 body=body,
                 created_ms=start_ms,
                 next_ms=start_ms,
+                at_ms=alert["at"] if isinstance(alert.get("at"), int) else 0,
+                owed_ms=now_ms,
             )
         )
     return out
 
 
 class AlertIntake:
+    """Two threads: one consumes and hands the deliveries over at once, the other records them as pending
+    (several consumed batches in one insert when it is behind); once recorded, the first commits those
+    alerts' offsets. The
+    consumer never waits for ClickHouse unless ``MAX_BEHIND`` batches wait for their record (then it does:
+    ClickHouse away stops the intake, not the alerts' safety)."""
+
+    MAX_BEHIND = 20
+
     def __init__(self, settings: Settings, channels: ChannelBook, hand_off: Callable[[list[Delivery]], None]):
         self.settings, self.channels, self.hand_off = settings, channels, hand_off
         self.assigned = threading.Event()  # partitions assigned and their start positions fixed
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._to_record: queue.Queue[tuple[list[Delivery], list[int], dict[tuple[str, int], int]]] = queue.Queue(
+            self.MAX_BEHIND
+        )
+        self._recorded: queue.SimpleQueue[dict[tuple[str, int], int]] = queue.SimpleQueue()
 
     def start(self) -> AlertIntake:
         self._thread = threading.Thread(target=self._run, name="notify-intake", daemon=True)
@@ -103,45 +120,104 @@ class AlertIntake:
         c.subscribe(
             [s.topic("payment-alerts")], on_assign=self._on_assign, on_revoke=lambda c_, p: self.assigned.clear()
         )
+        recorder = threading.Thread(target=self._record_batches, name="notify-record", daemon=True)
+        recorder.start()
         try:
             while not self._stop.is_set():
-                msgs = c.consume(500, 0.2)
+                self._commit_recorded(c)
+                msgs = c.consume(500, 0.05)  # returns at 500 or after 50 ms: an alert waits at most that here
                 good = [m for m in msgs if not m.error()]
                 if not good:
                     continue
                 now_ms = int(time.time() * 1000)
                 owed: list[Delivery] = []
+                ends: dict[tuple[str, int], int] = {}  # (topic, partition) -> the offset to commit
                 for m in good:
+                    ends[(m.topic(), m.partition())] = m.offset() + 1
                     try:
                         alert = _dec.decode(m.value())
                     except msgspec.DecodeError:
                         continue  # the sink keeps the topic's record of what could not be read
                     if not isinstance(alert, dict):
                         continue
+                    _observe_arrival(alert, m, now_ms)
                     try:
                         owed += deliveries_for(alert, self.channels, now_ms, email=bool(s.smtp_host))
                     except Exception:  # noqa: BLE001 - one odd alert must not stop the notifier
                         log.exception("notifier: alert at %s[%s]@%s skipped", m.topic(), m.partition(), m.offset())
-                if not self._record(owed):
-                    return  # stopping: the alerts are not committed, the next start takes them again
-                try:
-                    c.commit(asynchronous=False)
-                except Exception as exc:  # noqa: BLE001 - a rebalance: the new owner reads them again (same ids)
-                    log.warning("notifier: offset commit failed: %s", exc)
+                # Sent at once, stored meanwhile: the alerts' offsets are committed only once their
+                # deliveries are stored, so whatever happens first nothing is lost (a crash in between
+                # sends again, with the same ids). The versions are taken now, before any outcome's.
+                at = store.versions(len(owed))
                 if owed:
                     self.hand_off(owed)
+                while not self._stop.is_set():
+                    try:
+                        self._to_record.put((owed, at, ends), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue  # ClickHouse is behind: wait for it (the alerts stay uncommitted)
         finally:
+            self._stop.set()
+            recorder.join(15)
+            self._commit_recorded(c, asynchronous=False)  # what was stored meanwhile, before leaving
             c.close()
 
-    def _record(self, owed: list[Delivery]) -> bool:
+    def _record_batches(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batches = [self._to_record.get(timeout=0.2)]
+            except queue.Empty:
+                continue
+            while True:
+                try:
+                    batches.append(self._to_record.get_nowait())
+                except queue.Empty:
+                    break
+            owed = [d for b in batches for d in b[0]]
+            at = [v for b in batches for v in b[1]]
+            if not self._record(owed, at):
+                return  # stopping: the alerts are not committed, the next start takes them again
+            for b in batches:
+                self._recorded.put(b[2])  # committed by the consumer's thread (see _commit_recorded)
+
+    def _commit_recorded(self, c: Consumer, asynchronous: bool = True) -> None:
+        """Commit the offsets of what the recorder stored, from the consumer's own thread: a synchronous
+        commit from the recorder's thread could hang while this one was in ``consume`` (seen in tests).
+        Asynchronous: a commit lost to a crash or a rebalance only means those alerts are read again."""
+        ends: dict[tuple[str, int], int] = {}
+        while True:
+            try:
+                ends.update(self._recorded.get_nowait())  # in order: later batches have the later offsets
+            except queue.Empty:
+                break
+        if not ends:
+            return
+        try:
+            c.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in ends.items()], asynchronous=asynchronous)
+        except Exception as exc:  # noqa: BLE001 - e.g. no longer assigned: the new owner reads them again
+            log.warning("notifier: offset commit failed: %s", exc)
+
+    def _record(self, owed: list[Delivery], at: list[int]) -> bool:
         """Store the deliveries as pending; ClickHouse unreachable: retry (alerts wait, nothing is lost)."""
         delay = 0.5
         while not self._stop.is_set():
             try:
-                store.record(self.settings, owed)
+                started = time.monotonic()
+                store.record(self.settings, owed, at)
+                timing.observe("record", time.monotonic() - started)
                 return True
             except Exception as exc:  # noqa: BLE001 - any failure: try again, commit nothing meanwhile
                 log.warning("notifier: could not record %d deliveries, retrying: %s", len(owed), str(exc)[:200])
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10)
         return False
+
+
+def _observe_arrival(alert: dict, m, now_ms: int) -> None:
+    kind, written_ms = m.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE:
+        return
+    if alert.get("kind") == "payment_failed" and isinstance(alert.get("at"), int):
+        timing.observe("to_alert", (written_ms - alert["at"]) / 1000)
+    timing.observe("to_notifier", (now_ms - written_ms) / 1000)

@@ -16,10 +16,14 @@ log = logging.getLogger("livemetrics.api.notify")
 
 
 class Notifier:
-    def __init__(self, settings: Settings, channels: ChannelBook):
-        self.settings, self.channels = settings, channels
+    """``poll_s``: also take up, that often, pending deliveries stored by others (the standalone notifier:
+    redeliveries asked for through API replicas that do not deliver); 0: only those owed at start."""
+
+    def __init__(self, settings: Settings, channels: ChannelBook, poll_s: float = 0):
+        self.settings, self.channels, self.poll_s = settings, channels, poll_s
         self.dispatcher: Dispatcher | None = None
         self.intake: AlertIntake | None = None
+        self._poller: asyncio.Task | None = None
 
     async def start(self) -> Notifier:
         self.dispatcher = Dispatcher(self.settings, self.channels)
@@ -30,9 +34,25 @@ class Notifier:
             owed = []
         self.dispatcher.schedule_all(owed)
         self.intake = AlertIntake(self.settings, self.channels, self.dispatcher.offer_threadsafe).start()
+        if self.poll_s:
+            self._poller = asyncio.get_running_loop().create_task(self._poll())
         return self
 
+    async def _poll(self) -> None:
+        assert self.dispatcher is not None
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                taken = self.dispatcher.adopt(await asyncio.to_thread(store.pending, self.settings))
+            except Exception as exc:  # noqa: BLE001 - ClickHouse away: the next round tries again
+                log.warning("notifier: could not look for pending deliveries: %s", str(exc)[:200])
+                continue
+            if taken:
+                log.info("notifier: took up %d pending deliveries stored elsewhere", taken)
+
     async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
         if self.intake is not None:
             await asyncio.to_thread(self.intake.stop)
         if self.dispatcher is not None:

@@ -73,10 +73,24 @@ def check_webhook_url(url: str, dev_mode: bool) -> str:
     return url
 
 
+def host_is_address(url: str) -> bool:
+    """Whether the URL names an IP address (nothing to resolve: checking it takes no thread)."""
+    try:
+        ipaddress.ip_address((urlsplit(url).hostname or "").split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
 def check_resolves_public(url: str, dev_mode: bool) -> None:
     """``TargetError`` unless the URL's host resolves, to public addresses only (outside dev mode)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if host_is_address(url):
+        why = None if dev_mode else _forbidden(ipaddress.ip_address(host.split("%")[0]))
+        if why:
+            raise TargetError(f"the host {host} is not a public address ({why}): webhooks go to public addresses only")
+        return
     try:
         infos = socket.getaddrinfo(
             host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM

@@ -28,13 +28,7 @@ CONFLICT = {
         "allowed, or (email) this deployment has no SMTP server",
     }
 }
-UNAVAILABLE = {
-    503: {
-        "model": Problem,
-        "description": "Kafka did not store the change, or (redeliver) this API "
-        "process does not deliver (LIVEMETRICS_NOTIFY=false)",
-    }
-}
+UNAVAILABLE = {503: {"model": Problem, "description": "Kafka did not store the change"}}
 
 
 class NewWebhook(BaseModel):
@@ -181,25 +175,23 @@ async def list_deliveries(
 @router.post(
     PREFIX + "/deliveries/{delivery_id}/redeliver",
     status_code=202,
-    responses={**NOT_FOUND, **UNAVAILABLE, 409: {"model": Problem, "description": "already being delivered"}},
+    responses={**NOT_FOUND, 409: {"model": Problem, "description": "already being delivered"}},
 )
 async def redeliver(seller_id: SellerId, delivery_id: str, request: Request, settings: SettingsDep) -> dict:
     """Send a delivery again now (a failed one, or a delivered one the receiver lost), with a fresh
-    retry window. The receiver sees the same `Idempotency-Key`."""
+    retry window. The receiver sees the same `Idempotency-Key`. On an API process that does not deliver
+    (`LIVEMETRICS_NOTIFY=false`) it is stored as pending and the standalone notifier (`livemetrics
+    notifier`) takes it up within `LIVEMETRICS_NOTIFY_POLL_S`."""
     notifier = getattr(request.app.state, "notifier", None)
-    if notifier is None or notifier.dispatcher is None:
-        raise HTTPException(
-            503,
-            "this API process does not deliver notifications (LIVEMETRICS_NOTIFY=false): "
-            "redeliver through one that does",
-        )
+    dispatcher = notifier.dispatcher if notifier is not None else None
     d = await asyncio.to_thread(store.one, settings, seller_id, delivery_id)
     if d is None:
         raise HTTPException(404, f"no delivery {delivery_id!r} for this seller")
-    if notifier.dispatcher.owes(delivery_id):
+    if dispatcher.owes(delivery_id) if dispatcher is not None else d.status == "pending":
         raise HTTPException(409, "this delivery is already being delivered (pending)")
     now_ms = int(time.time() * 1000)
     again = d.but(status="pending", attempts=0, last_error="", created_ms=now_ms, next_ms=now_ms)
     await asyncio.to_thread(store.record, settings, [again])
-    notifier.dispatcher.schedule(again)
+    if dispatcher is not None:
+        dispatcher.schedule(again)
     return {"delivery_id": delivery_id, "status": "pending"}

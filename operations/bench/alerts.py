@@ -21,18 +21,21 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
+import aiohttp
 import httpx
 import msgspec
 from confluent_kafka import Producer
+from prometheus_client.parser import text_string_to_metric_families
 
 from livemetrics import keys
 from livemetrics.kafka_config import producer_config
 from livemetrics.settings import Settings
 from livemetrics.topics import create_topics
 from operations.bench import emit
-from operations.bench.gateway import CHROME, _free_port
+from operations.bench.gateway import CHROME
 from operations.bench.procs import own_broker, start_processes
 from operations.command import livemetrics_argv
+from operations.ports import free_port
 
 HANGING = "bench-alerts-0000"  # its endpoint reads the request and never answers
 SEND_CONCURRENCY = 64
@@ -44,7 +47,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.arrived: dict[str, float] = {}
-        self.port = _free_port()
+        self.port = free_port()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-receiver", daemon=True)
@@ -119,19 +122,26 @@ def _failed_payment(order: str) -> dict:
     }
 
 
+def _session() -> aiohttp.ClientSession:
+    """This process's HTTP client for the events it sends and the ceiling's POSTs: aiohttp, as the notifier
+    (httpx spent ~25x its CPU per request here, which slowed this process's receiver thread too)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=SEND_CONCURRENCY), timeout=aiohttp.ClientTimeout(total=30)
+    )
+
+
 async def _send_round(gw: str, browser_keys: dict[str, str], tag: str, sent: dict[str, float]) -> None:
-    sem = asyncio.Semaphore(SEND_CONCURRENCY)
-    async with httpx.AsyncClient(
-        timeout=30, headers={"User-Agent": CHROME}, limits=httpx.Limits(max_connections=SEND_CONCURRENCY)
-    ) as http:
+    async with _session() as http:
 
         async def one(seller: str, key: str) -> None:
             order = f"{tag}:{seller}"
-            async with sem:
-                r = await http.post(
-                    f"{gw}/v1/events", json=_failed_payment(order), headers={"Authorization": f"Bearer {key}"}
-                )
-                if r.status_code == 202:
+            async with http.post(
+                f"{gw}/v1/events",
+                json=_failed_payment(order),
+                headers={"Authorization": f"Bearer {key}", "User-Agent": CHROME},
+            ) as r:
+                await r.read()
+                if r.status == 202:
                     sent[order] = time.monotonic()
 
         await asyncio.gather(*(one(s, k) for s, k in browser_keys.items()))
@@ -140,7 +150,6 @@ async def _send_round(gw: str, browser_keys: dict[str, str], tag: str, sent: dic
 async def _bare_posts(receiver: Receiver, sellers: list[str]) -> list[float]:
     """The ceiling: POST an alert-sized body straight to each healthy endpoint; start -> arrival."""
     started: dict[str, float] = {}
-    sem = asyncio.Semaphore(SEND_CONCURRENCY)
     body = {
         "kind": "payment_failed",
         "alert_id": "",
@@ -148,15 +157,17 @@ async def _bare_posts(receiver: Receiver, sellers: list[str]) -> list[float]:
         "payment": {"method": "card", "error_code": "card_declined"},
         "context": {},
     }
-    async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=SEND_CONCURRENCY)) as http:
+    sem = asyncio.Semaphore(SEND_CONCURRENCY)
+    async with _session() as http:
 
         async def one(seller: str) -> None:
             order = f"bare:{seller}"
             async with sem:
                 started[order] = time.monotonic()
-                await http.post(
+                async with http.post(
                     f"http://127.0.0.1:{receiver.port}/hook/{seller}", json={**body, "order": {"order_id": order}}
-                )
+                ) as r:
+                    await r.read()
 
         await asyncio.gather(*(one(s) for s in sellers))
     return [(receiver.arrived[o] - t) * 1000 for o, t in started.items() if o in receiver.arrived]
@@ -201,8 +212,8 @@ def run(args) -> int:
             app_id=f"bal-{tag}",
             clickhouse_dsn=args.clickhouse or f"chdb://{tmp / 'chdb'}",
             store="memory://",
-            gateway_port=_free_port(),
-            api_port=_free_port(),
+            gateway_port=free_port(),
+            api_port=free_port(),
             admin_token=admin,
             notify_group=f"bal-notify-{tag}",
             notify_timeout_s=5.0,
@@ -269,6 +280,7 @@ def run(args) -> int:
             if not o.endswith(HANGING) and o in receiver.arrived
         ]
         expected = sum(1 for o in sent if not o.endswith(HANGING))
+        stages = _stage_figures(api)
         bare = asyncio.run(_bare_posts(receiver, healthy))
         labels = {"sellers": n, "hanging": 1, "delivered": len(lat), "expected": expected}
         emit("alerts", "alert_delivery_p50_ms", _pct(lat, 50), "ms", **labels)
@@ -279,7 +291,38 @@ def run(args) -> int:
         emit(
             "alerts", "bare_post_p99_ms", _pct(bare, 99), "ms", ceiling="a POST from this process to the same endpoints"
         )
+        for stage, (count, p50, p99) in stages.items():
+            for name, value in (("p50", p50), ("p99", p99)):
+                emit(
+                    "alerts",
+                    f"alert_stage_{stage}_{name}_ms",
+                    value,
+                    "ms",
+                    count=count,
+                    bound="the upper bound of the notifier's histogram bucket (api/notify/timing.py)",
+                )
         return 0 if expected and len(lat) == expected else 1
+
+
+def _stage_figures(api: str) -> dict[str, tuple[int, float, float]]:
+    """Per stage of the notifier (api/notify/timing.py): observations, p50 and p99 as the upper bound of
+    the histogram bucket they fall in (ms), from the API's /metrics (warm-up alerts included)."""
+    text = httpx.get(api + "/metrics", timeout=30).text
+    buckets: dict[str, list[tuple[float, float]]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "livemetrics_notify_stage_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                buckets.setdefault(sample.labels["stage"], []).append((float(sample.labels["le"]), sample.value))
+    out = {}
+    for stage, rows in buckets.items():
+        rows.sort()
+        count = rows[-1][1]
+        if count:
+            at = [next(le for le, n in rows if n >= count * q) * 1000 for q in (0.5, 0.99)]
+            out[stage] = (int(count), at[0], at[1])
+    return out
 
 
 def _up(http: httpx.Client, url: str) -> bool:

@@ -48,6 +48,7 @@ def test_each_service_logs_in_as_its_own_principal_with_only_its_password(servic
         "worker-1": "worker",
         "worker-2": "worker",
         "sink": "api",
+        "notifier": "api",
         "api": "api",
         "topics": "admin",
     }
