@@ -18,8 +18,10 @@ _row_dec = msgspec.json.Decoder(dict)
 
 
 # A round reports every row changed since the last one: batches come every few ms under load, and each
-# report costs a live-deltas message plus a gauges changelog row.
-REPORT_GAP_S = 0.05
+# round costs live-deltas messages, gauges and minute-rates changelog rows, and wakes the worker's
+# consumer (smaller fetches, smaller batches). 50 ms doubled the broker's produce requests at 5,000
+# events/s against the old 100 ms timer; 100 ms keeps that timer's bound and sends the first change at once.
+REPORT_GAP_S = 0.1
 
 
 async def report_sums() -> None:
