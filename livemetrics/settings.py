@@ -139,6 +139,9 @@ class Settings(BaseSettings):
         2.0, gt=0, description="Page views per minute before the silence (the rest of the hour) for it to count."
     )
     traffic_drop_cooldown_s: int = Field(3600, ge=60, description="Least time between two traffic-dropped alerts.")
+    traffic_watch_interval_s: float = Field(
+        60.0, gt=0, description="How often the worker checks its sellers for dropped traffic (tests: shorter)."
+    )
 
     # --- Stream worker -----------------------------------------------------------------------
     app_id: str = "livemetrics"

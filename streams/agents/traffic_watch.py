@@ -1,5 +1,5 @@
-"""Once a minute, a ``traffic_dropped`` alert on ``payment-alerts`` for each seller this worker owns whose
-page views stopped after normal traffic (``streams/traffic_drop.py``). The seller's snapshots cannot
+"""Once a minute (``traffic_watch_interval_s``), a ``traffic_dropped`` alert on ``payment-alerts`` for each
+seller this worker owns whose page views stopped after normal traffic (``streams/traffic_drop.py``). The seller's snapshots cannot
 trigger it: a seller with no events has no changed numbers, so this looks at all owned sellers."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def _last_hour(seller: str, now: int) -> dict:
     return rates.series(minute_rates.last_hour(seller, now), now, CAPS.payment_method)
 
 
-@app.timer(interval=60.0)
+@app.timer(interval=settings.traffic_watch_interval_s)  # once a minute (the windows are minutes)
 async def watch_traffic() -> None:
     """Alert each owned seller whose traffic dropped (not while tables recover: their numbers are partial)."""
     if tables_recovering():
