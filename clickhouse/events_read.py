@@ -87,6 +87,8 @@ def _markers() -> dict[str, str]:
                 for f in _fields(_struct_at(obj))
                 if f.required and not isinstance(_plain(f.type), (inspect.ListType, inspect.DictType))
             )
+            if f"{obj}.{out[obj]}" not in _column_types():  # only stored fields are read
+                raise ValueError(f"contract.STORED: {obj}.{out[obj]}, the presence marker of {obj}, is not stored")
     return out
 
 
