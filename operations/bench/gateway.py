@@ -38,7 +38,6 @@ from operations.ports import free_port
 
 BATCH = 100
 WORKERS = (1, 2)
-_free_port = free_port  # bench alerts imports this name until its pending edits import operations.ports
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
 
