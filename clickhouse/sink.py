@@ -45,7 +45,7 @@ from clickhouse.sink_batch import Batch
 from clickhouse.sink_lag import LagWatch
 from clickhouse.sink_store import BatchStore
 from livemetrics import metrics
-from livemetrics.kafka_config import consumer_config
+from livemetrics.kafka_config import bulk_consumer_config
 from livemetrics.settings import RAW_TOPICS, Settings
 
 log = logging.getLogger("livemetrics.sink")
@@ -60,9 +60,8 @@ class EventSink:
         self.table = f"{self.db}.events"
         self.alerts_topic = settings.topic("payment-alerts")
         self.topics = [settings.topic(t) for t in RAW_TOPICS] + [self.alerts_topic]
-        # big fetches: with the default 1 MB per partition, consuming took longer than inserting
-        fetch = {"fetch.max.bytes": 64 << 20, "max.partition.fetch.bytes": 16 << 20}
-        self.consumer = Consumer(consumer_config(settings, group_id or settings.sink_group, **fetch))
+        # Big fetches (with the default 1 MB per partition, consuming took longer than inserting), few of them.
+        self.consumer = Consumer(bulk_consumer_config(settings, group_id or settings.sink_group))
         self._buf = Batch(self.alerts_topic)  # consumed, not taken yet
         # taken, in order, each with its prepare step once started; the first one is next to insert (a
         # batch whose insert or commit failed goes back to the front: retried alone, with its token)
