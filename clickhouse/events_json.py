@@ -1,7 +1,7 @@
 """Raw-topic messages -> ``events``, parsed by ClickHouse (``queries/sink_events.sql``).
 
-Decoding events into Arrow columns in Python held the GIL for ~6 us per row; here Python only frames
-each message value as one JSON line with its Kafka position (``sink_batch``, ~1 us per row) and
+Decoding events into Arrow columns in Python held the GIL for every row (BENCHMARKS.md, Profiling notes);
+here Python only frames each message value as one JSON line with its Kafka position (``sink_batch``) and
 ClickHouse parses the lines, with the GIL released. Python decodes no value unless ClickHouse refuses a
 batch: then each value is checked (``unusable``), the bad ones are logged, handed to the sink's
 ``on_refused`` (the dead-letter topic) and skipped, and the rest goes on with the same deduplication
@@ -12,7 +12,7 @@ A batch is stored in two steps, so that the sink can parse one batch while it in
   from the contract by ``events_read``) reads the lines from a temporary file
   (``file()``) and writes the ``events`` rows to another one as a Native block (parsing is the
   single-threaded half of a one-statement insert, so the two halves of consecutive batches run side by
-  side on two cores; files, because handing the block through Python bytes cost ~10 % more CPU);
+  side on two cores; files, because handing the block through Python bytes cost more CPU: BENCHMARKS.md, Profiling notes);
   for a server there is nothing to do: it parses in the insert, on its own cores.
 - ``write``: embedded, the Native block is inserted from its file; a server gets the lines as the body
   of ``INSERT ... SELECT ... FROM input()``. Either way only the rows whose (seller_id, event_id) is not
@@ -110,7 +110,7 @@ def _quote(v: Any) -> str:
 
 
 def _settings_clause(settings: dict[str, Any]) -> str:
-    # a SETTINGS clause instead of settings=...: chdb would SET and restore each one (~12 ms)
+    # a SETTINGS clause instead of settings=...: chdb would SET and restore each one (BENCHMARKS.md, Profiling notes)
     return "\nSETTINGS " + ", ".join(f"{k} = {_quote(v)}" for k, v in settings.items())
 
 

@@ -4,7 +4,7 @@
 
 The folded part and the sessions changed since are two small queries; their changes are added here, in
 Python: they are a few seconds of traffic, and the same arithmetic as one SQL query took longer to plan
-(20-30 ms) than to run. ``session_deltas.sql`` is the SQL form the fold uses; the oracle test checks
+than to run (BENCHMARKS.md, Profiling notes). ``session_deltas.sql`` is the SQL form the fold uses; the oracle test checks
 both against the same events.
 """
 

@@ -212,7 +212,7 @@ class EventSink:
     def _consume(self, timeout: float) -> None:
         # No cyclic GC while 10,000 Message objects are made and turned into lines: collections in
         # between would promote them to the old generations and trigger full collections over
-        # everything the process holds (15-25 % of the sink's CPU). They are freed by refcount.
+        # everything the process holds (a large share of the sink's CPU: BENCHMARKS.md, Profiling notes). They are freed by refcount.
         gc_was = gc.isenabled()
         gc.disable()
         try:

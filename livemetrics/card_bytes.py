@@ -52,7 +52,7 @@ _TWO_TS = re.compile(rb'"ts"[^\x00]*"ts"')
 _CVC_ALTS = rb"cvv2?|cvc2?|csc|cid|cav2|security[_\- ]?code|card[_\- ]?(?:security|verification)[_\- ]?(?:code|value)?|card[_\- ]?code"
 _CVC_BYTES = re.compile(rb'"(?i:' + _CVC_ALTS + rb')"')
 
-# One RE2 automaton (linear in the body, well under 1 us per event) that matches a superset of what
+# One RE2 automaton (linear in the body; its cost per event: BENCHMARKS.md, Profiling notes) that matches a superset of what
 # ``card_in_raw_text`` finds: RE2 has no look-around, so the boundaries are spelt as the characters around
 # a candidate. Before its first digit (``_LEFT``): the start, or a character that is no ASCII word
 # character, `+` or `.`, or a `.` not after a digit, or an escape (`\n`, `\t`...: a letter in the

@@ -1,9 +1,8 @@
 r"""The gateway's clean path (``validation.clean_batch``): twins of the contract's input types without
 msgspec's per-field regex checks, and the body check that stands in for those checks.
 
-msgspec checks a `pattern=` by calling the compiled pattern's `search` from C on every value (~8 % of
-the gateway's main thread), and builds a `uuid.UUID` for every `event_id` that is only encoded back to
-its string (~5 %). The clean path decodes into twins of ``EventIn``'s types derived below: the same
+msgspec checks a `pattern=` by calling the compiled pattern's `search` from C on every value, and builds a `uuid.UUID` for every `event_id` that is only encoded back to
+its string (costs in BENCHMARKS.md, Profiling notes). The clean path decodes into twins of ``EventIn``'s types derived below: the same
 fields, order, defaults and other constraints, minus each pattern that ``_BAD_VALUE`` knows, and
 `event_id` as a string. Those checks are made on the body instead, in the very RE2 pass that looks
 for card data (``CLEAN_SCAN``): it matches any such key followed by a value the pattern would refuse
