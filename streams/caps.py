@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import msgspec
 
+from livemetrics.snapshot import FOLDED_DIMENSIONS
+
 OTHER = "~other"
 # Live gauge keys of the capped dimensions (``streams/state.py::contribution``): ``live:<loc>``.
-LIVE_PREFIXES = {"category": "live:category:", "offer": "live:offer:"}
+LIVE_PREFIXES = {dim: f"live:{dim}:" for dim in FOLDED_DIMENSIONS}
 # Per-minute rate keys of payment methods (``streams/rates.py::metrics_of``): ``m:<method>:<step>``.
 METHOD_STEPS = ("started", "succeeded", "failed")
 

@@ -69,7 +69,7 @@ def merge(into: dict[str, dict[str, int]], more: dict[str, dict[str, int]]) -> N
 def series(buckets: dict[str, dict[str, int]], now: int, max_methods: int = Caps().payment_method) -> dict[str, Any]:
     """The ``rates_per_minute`` object of the snapshot (shape in docs/live-semantics.md); ``by_method``
     keeps the hour's first ``max_methods`` methods by name, the rest under ``~other``."""
-    from streams.snapshot import iso
+    from livemetrics.snapshot import iso
 
     lo = first_bucket(now)
     out: dict[str, list[int]] = {s: [0] * BUCKETS for s in SERIES}

@@ -14,8 +14,7 @@ from api.privacy import alert_for
 from api.responses import AUTH, SELLER
 from api.ws_tickets import TicketRefused
 from livemetrics import metrics
-from streams.snapshot import build_snapshot
-from streams.state import Windows
+from livemetrics.snapshot import empty_snapshot
 
 router = APIRouter(tags=["live"], responses=SELLER, dependencies=AUTH)
 log = logging.getLogger("livemetrics.api.ws")
@@ -26,7 +25,7 @@ def current_snapshot(feed, settings, seller_id: str) -> dict:
     snap = feed.latest.get(seller_id)
     loading = not feed.caught_up.is_set()
     if snap is None:  # nothing seen for this seller yet: all zero, and say whether we are still loading
-        return build_snapshot(seller_id, {}, Windows.from_settings(settings), recovering=loading)
+        return empty_snapshot(seller_id, settings, recovering=loading)
     # Until the feed has read the compacted topic to its end, the newest snapshot may still be ahead.
     return {**snap, "recovering": True} if loading and not snap.get("recovering") else snap
 

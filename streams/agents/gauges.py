@@ -20,13 +20,13 @@ from __future__ import annotations
 import msgspec
 from aiokafka.partitioner import murmur2
 
+from livemetrics.snapshot import build_snapshot
 from streams import minute_rates, produce_guard, rates, spikes, worker_metrics
 from streams.app import app, settings
 from streams.caps import Caps, cap_gauges, cap_minute
 from streams.clock import now_ms
 from streams.push_pacing import PushLoop
 from streams.session_batch import WINDOWS
-from streams.snapshot import build_snapshot
 from streams.tables import gauges
 from streams.topics import live_deltas, live_metrics, payment_alerts
 

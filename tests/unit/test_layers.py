@@ -91,3 +91,9 @@ def test_the_key_format_needs_only_the_standard_library(path):
 def test_the_sdk_imports_nothing_of_the_server():
     for p in (ROOT / STANDALONE[0] / "livemetrics_sdk").rglob("*.py"):
         assert [m for _, m in imports_of(p) if layer_of(m)] == [], p
+
+
+def test_the_api_builds_its_empty_snapshot_without_the_worker():
+    # The snapshot's shape is the contract's (livemetrics/snapshot.py); the API imports nothing of streams/.
+    for p in (ROOT / "api").rglob("*.py"):
+        assert not [m for _, m in imports_of(p) if m.split(".")[0] == "streams"], p

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from livemetrics.contract import Checkout, Customer, Event, Item, Page, Payment
+from livemetrics.snapshot import build_snapshot, iso
 from streams import state as sm
 from streams.alerts import payment_failure_alert
-from streams.snapshot import build_snapshot, iso
 
 W = sm.Windows()
 T0 = 1_700_000_000_000

@@ -11,9 +11,9 @@ import msgspec
 import pytest
 
 from livemetrics.settings import Settings
+from livemetrics.snapshot import build_snapshot
 from streams import produce_guard, rates, worker_metrics
 from streams.caps import METHOD_STEPS, OTHER, Caps
-from streams.snapshot import build_snapshot
 from streams.state import Windows
 
 BIG = 10**15  # counts far above anything real, so the numbers take their room too

@@ -1,16 +1,43 @@
-"""Seller gauges -> the snapshot of SPEC §6 (pure)."""
+"""The live snapshot's shape (docs/live-semantics.md): seller gauges -> the snapshot the worker publishes
+on ``live-metrics`` and the API serves. Pure; in the core because both build it (the API an empty one for
+a seller it has not seen yet)."""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC
-from typing import Any
+from typing import Any, Protocol
 
 from livemetrics.contract import PAGE_TYPES
-from streams.caps import LIVE_PREFIXES
-from streams.state import Windows
 
 _FLAT = [p for p in PAGE_TYPES if p not in ("category", "offer")]
+# The dimensions whose distinct values are capped per seller (streams/caps.py folds the rest into "~other").
+FOLDED_DIMENSIONS = ("category", "offer")
+
+
+class Windows(Protocol):
+    """The session windows, in ms (``streams.state.Windows``)."""
+
+    @property
+    def live_ms(self) -> int: ...
+    @property
+    def timeout_ms(self) -> int: ...
+    @property
+    def recent_ms(self) -> int: ...
+
+
+class SettingsWindows:
+    """The windows as settings give them (seconds), for a snapshot built outside the worker."""
+
+    def __init__(self, settings: Any) -> None:
+        self.live_ms = settings.live_window_s * 1000
+        self.timeout_ms = settings.session_timeout_s * 1000
+        self.recent_ms = settings.recent_window_s * 1000
+
+
+def empty_snapshot(seller_id: str, settings: Any, recovering: bool) -> dict[str, Any]:
+    """All zero: what the API serves for a seller no snapshot has been seen for."""
+    return build_snapshot(seller_id, {}, SettingsWindows(settings), recovering=recovering)
 
 
 def build_snapshot(
@@ -51,7 +78,7 @@ def build_snapshot(
             "payment": totals.get("abandoned:payment", 0),
         },
         # Distinct live categories / offers counted under "~other" past the seller's caps (streams/caps.py).
-        "folded": {dim: totals.get(f"folded:{dim}", 0) for dim in LIVE_PREFIXES},
+        "folded": {dim: totals.get(f"folded:{dim}", 0) for dim in FOLDED_DIMENSIONS},
         "windows": {
             "live": f"last {w.live_ms // 1000} s",
             "active_sessions": f"last {w.timeout_ms // 1000} s",
