@@ -51,6 +51,7 @@ class Dispatcher:
                 limit=settings.notify_concurrency, limit_per_host=0, keepalive_timeout=30, use_dns_cache=False
             ),
             timeout=aiohttp.ClientTimeout(total=settings.notify_timeout_s),
+            trust_env=True,  # an egress proxy in HTTPS_PROXY / NO_PROXY is used, as httpx did
         )
         self._dns = ThreadPoolExecutor(DNS_THREADS, thread_name_prefix="notify-dns")
         self.outcomes = OutcomeLog(settings)
