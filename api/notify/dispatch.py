@@ -41,6 +41,7 @@ class Dispatcher:
         self._timers: set[asyncio.TimerHandle] = set()
         self._owed: set[str] = set()  # delivery ids queued or waiting for a retry here (one copy each)
         self._settled: dict[str, int] = {}  # delivery id -> version of the last outcome recorded here
+        self._settled_prune_at = 10_000
         self._emails_sent: dict[str, deque[float]] = {}  # per seller: when its recent emails went out
         self._slots = asyncio.Semaphore(settings.notify_concurrency)
         # aiohttp, not httpx: with 100 sends in flight httpx spent ~3.7 ms of CPU per POST against ~0.15 ms
@@ -68,6 +69,12 @@ class Dispatcher:
     def owes(self, delivery_id: str) -> bool:
         return delivery_id in self._owed
 
+    def _forget_settled(self) -> None:
+        """Keep settled deliveries for SETTLED_KEPT_NS only (a pending row read longer ago is not acted on)."""
+        horizon = store.versions(1)[0] - SETTLED_KEPT_NS
+        self._settled = {k: v for k, v in self._settled.items() if v > horizon}
+        self._settled_prune_at = max(10_000, 2 * len(self._settled))  # pruning stays rare however busy
+
     def backlog(self) -> dict[str, int]:
         """Deliveries owed here (queued, sending or waiting for a retry) and those queued now."""
         return {"deliveries_owed": len(self._owed), "deliveries_queued": sum(len(q) for q in self.queues.values())}
@@ -75,8 +82,7 @@ class Dispatcher:
     def adopt(self, pending: list[Delivery]) -> int:
         """Schedule pending rows read from ClickHouse that this dispatcher neither owes nor has settled
         since (a redelivery asked for through an API without a notifier); how many were new."""
-        horizon = store.versions(1)[0] - SETTLED_KEPT_NS
-        self._settled = {k: v for k, v in self._settled.items() if v > horizon}
+        self._forget_settled()
         new = [
             d for d in pending if d.delivery_id not in self._owed and self._settled.get(d.delivery_id, 0) < d.version
         ]
@@ -155,6 +161,8 @@ class Dispatcher:
                 )
         for new, version in zip(done, self.outcomes.add(done), strict=True):
             self._settled[new.delivery_id] = version
+        if len(self._settled) > self._settled_prune_at:
+            self._forget_settled()
             self._owed.discard(new.delivery_id)
             if new.status == "pending":
                 self.schedule(new)
