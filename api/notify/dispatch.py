@@ -161,11 +161,11 @@ class Dispatcher:
                 )
         for new, version in zip(done, self.outcomes.add(done), strict=True):
             self._settled[new.delivery_id] = version
-        if len(self._settled) > self._settled_prune_at:
-            self._forget_settled()
             self._owed.discard(new.delivery_id)
             if new.status == "pending":
                 self.schedule(new)
+        if len(self._settled) > self._settled_prune_at:
+            self._forget_settled()
 
     async def _email_turn(self, seller_id: str) -> None:
         """Wait until the seller may get another email (at most notify_email_max per window)."""
