@@ -31,8 +31,11 @@ def burst(feed: Feed, seller: str, failed: int, succeeded: int) -> None:
 
 
 def test_a_failure_burst_gives_one_spike_alert_per_seller_per_cooldown(make_settings, tmp_path):
+    # One partition: snapshots go out as soon as a partition's report changes the numbers, so with several
+    # partitions the alert may rightly fire on the first part of a burst, and its exact counts (checked
+    # below) would depend on which partition's report came first.
     s = make_settings(
-        partitions=3, spike_window_s=60, spike_ratio=2.0, spike_min_failures=4, spike_min_rate=0.3, spike_cooldown_s=600
+        partitions=1, spike_window_s=60, spike_ratio=2.0, spike_min_failures=4, spike_min_rate=0.3, spike_cooldown_s=600
     )
     w = WorkerProcess(s, tmp_path, "w").start()
     snaps, alerts = Reader(s, "live-metrics"), Reader(s, "payment-alerts")
