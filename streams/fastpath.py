@@ -2,9 +2,8 @@
 
 Faust hands every fetched message, one by one, to the topic conductor (``asyncio.wait`` on two new
 tasks per message in ``Consumer._drain_messages``, an ``Event``, a channel queue), then the stream
-(``_c_aiter``, processors, ack). On this machine that is ~150 us of CPU per message, a ceiling of
-~5,500 events/s for a worker that does nothing else (measured: docs/live-semantics.md), far below
-issue 4's 20,000. ``install`` replaces the consumer's drain loop (the same loop, copied from
+(``_c_aiter``, processors, ack): a cost per message that capped a worker doing nothing else far below
+the events/s it needs (BENCHMARKS.md, Profiling notes; docs/live-semantics.md). ``install`` replaces the consumer's drain loop (the same loop, copied from
 ``faust/transport/consumer.py`` 0.15.3; the consumer's private bookkeeping it needs comes through
 ``streams/faust_internals.py``) with one that collects the messages of the given topics
 from each fetch into a list and passes the list to ``handler`` (awaited in the fetcher task), then
