@@ -82,7 +82,7 @@ def build_snapshot(
         "windows": {
             "live": f"last {w.live_ms // 1000} s",
             "active_sessions": f"last {w.timeout_ms // 1000} s",
-            # The field names keep SPEC §6's "30m"; the labels say the configured window.
+            # The field names keep their first version's "30m"; the labels say the configured window.
             "purchased_30m": f"last {w.recent_ms // 1000} s",
             "payment_failures_30m": f"last {w.recent_ms // 1000} s",
             "abandoned_30m": f"sessions that ended in the last {w.recent_ms // 1000} s",

@@ -1,4 +1,4 @@
-"""Per-seller caps on the distinct values that live state keeps (pure; issue 13, "Bounded state").
+"""Per-seller caps on the distinct values that live state keeps (pure; docs/live-semantics.md, Bounded state).
 
 A storefront picks its own category names, offer ids and payment methods, and a browser key is public:
 without a bound, 20,000 category names grew one seller's sums row past the broker's message limit and

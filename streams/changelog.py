@@ -29,7 +29,7 @@ What we rely on in Faust 0.15 (``faust/tables/base.py``, ``faust/stores/rocksdb.
 
 Broker outages. The producer holds rows for ``broker_outage_tolerance_s`` (``message.timeout.ms``), not
 the gateway's few seconds: a row that timed out would be a row lost from the changelog while the store
-has it, and the worker had to exit (issue 14). Within the tolerance the rows wait in the producer's
+has it, and the worker had to exit (docs/operations.md, Broker outages). Within the tolerance the rows wait in the producer's
 queue, commits wait for them, and everything goes out once the broker is back; past it the worker
 exits with a message that says the broker was away too long.
 """

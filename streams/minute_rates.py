@@ -1,4 +1,4 @@
-"""Per-minute rates in a Faust tumbling windowed table (``streams.tables.minute_rates``, issue 4): one
+"""Per-minute rates in a Faust tumbling windowed table (``streams.tables.minute_rates``): one
 window per (seller, minute), its value ``{metric: count}`` over all the seller's partitions, the
 source of the snapshots' ``rates_per_minute``.
 

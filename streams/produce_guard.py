@@ -1,4 +1,4 @@
-"""No message the worker produces exceeds the broker's limit (issue 13, finding 7).
+"""No message the worker produces exceeds the broker's limit (docs/live-semantics.md).
 
 Bound by construction: every derived message (sums rows and their reports, per-partition gauges rows,
 minute windows, snapshots) is bounded by the per-seller caps (``streams/caps.py``); ``check_caps_fit``

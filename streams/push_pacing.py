@@ -1,5 +1,5 @@
 """Push on change, coalesced and bounded per key: what the worker uses to send a seller's numbers as soon
-as they change instead of on a fixed timer (issue 19: a 100 ms timer then a 500 ms one set the latency).
+as they change instead of on a fixed timer (a 100 ms timer then a 500 ms one used to set the latency: docs/architecture.md, Live numbers).
 
 ``Pacer`` (pure) decides: a key marked changed is due at once if it was not pushed in the last
 ``min_gap_s``, else at the end of that gap; every change marked in between goes out in that one push

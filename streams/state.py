@@ -1,4 +1,4 @@
-"""The session state machine (SPEC §4) as pure functions, tested without Kafka.
+"""The session state machine (docs/live-semantics.md) as pure functions, tested without Kafka.
 
 A session's *contribution* is what it adds to its seller's gauges at an instant: one location while it
 is live, active while it is within the session timeout, purchased / failures / abandonment while they

@@ -12,7 +12,7 @@ from streams.changelog import DirectChangelog
 from streams.faust_internals import WindowTable  # each window registered for expiry once
 
 # Faust's RocksDB defaults are sized for a big server: per partition database a 2 GiB block cache and
-# up to 3 x 64 MiB memtables. One worker holds 1 million sessions in under 1 GiB with these (issue 4).
+# up to 3 x 64 MiB memtables. One worker holds 1 million sessions in under 1 GiB with these (BENCHMARKS.md, streams).
 ROCKSDB_OPTIONS = (
     {"write_buffer_size": 16 * 2**20, "max_write_buffer_number": 3, "block_cache_size": 64 * 2**20}
     if settings.store.startswith("rocksdb")

@@ -1,5 +1,5 @@
 """``livemetrics bench <part>``: each part measures its figure and its ceiling in the same run and
-prints one JSON object per line (SPEC §8)."""
+prints one JSON object per line (BENCHMARKS.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A traffic-dropped alert end to end (issue 18): a seller with page views and then none gets a
+"""A traffic-dropped alert end to end (docs/notifications.md): a seller with page views and then none gets a
 ``traffic_dropped`` alert from the worker, through the notifier, at its webhook. Real broker, chdb, worker
 process, webhook server; small settings: one silent minute after a small baseline, checked every second."""
 
