@@ -68,7 +68,7 @@ def part_key(seller: str, partition: int | str) -> bytes:
 
 
 def seller_of(key: bytes) -> str | None:
-    """The seller of a gauges key (None for a key of the one-row-per-seller layout of before migration to per-partition rows: docs/live-semantics.md)."""
+    """The seller of a gauges key (None for a key of the older one-row-per-seller layout: docs/live-semantics.md)."""
     seller, sep, _ = key.decode().rpartition("\0")
     return seller if sep else None
 
