@@ -7,7 +7,9 @@ sessions changed since, instead of merging every session of the seller (docs/cli
 sessions they change (``session_changes.sql``, into the scratch table ``session_fold_changes``), then
 1. writes the new ``session_state`` entry of every session they change (its merged state as of ``hi``,
    and the state as of ``lo`` it started from: a step that fails after this is simply run again);
-2. inserts, in one block (one part: readers see all of it or none of it), each changed session's new
+2. adds the keys of the sessions seen for the first time to ``session_seen`` (migration 010: the
+   reports look up in ``session_state`` only the keys found there);
+3. inserts, in one block (one part: readers see all of it or none of it), each changed session's new
    contribution minus its old one, and the row carrying the new watermark ``hi``.
 ``hi`` stays ``session_fold_grace_s`` behind the server's clock, so no row labelled before ``hi`` can still
 be on its way. The second insert's dedup token is ``lo``: a step retried after it committed is dropped.
@@ -17,7 +19,8 @@ on its own thread every ``session_fold_interval_s``. Steps never overlap within 
 
 ``session_state`` would otherwise keep an entry for every session ever seen (~100 bytes each): once a
 day, between steps, the fold deletes the entries of sessions that started more than ``event_ttl_days``
-ago (``purge_states``), whose counts ``session_sums``' TTL drops at the same age.
+ago (``purge_states``), whose counts ``session_sums``' TTL drops at the same age, and then their keys
+in ``session_seen``.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ def _step(settings: Settings, until: int, step_rows: int) -> bool:
         taken += rows
     compute_changes(settings, lo, hi)
     write_states(settings, lo, hi)
+    write_seen(settings)
     write_sums(settings, lo, hi)
     log.info("folded %d session rows inserted in [%d, %d)", taken, lo, hi)
     return True
@@ -106,6 +110,19 @@ def write_states(settings: Settings, lo: int, hi: int) -> None:
         f"INSERT INTO {settings.clickhouse_database}.session_state "
         + query.text(settings, "fold_states", _from_changes(settings)),
         parameters={"fold_lo": lo, "fold_hi": hi},
+        settings=INSERT_SETTINGS,
+    )
+
+
+def write_seen(settings: Settings) -> None:
+    """The keys of the step's sessions that had no entry before it, into session_seen: after their entries
+    are written and before the watermark is, so that every key with an entry a report can find is there
+    (a step run again after a failure adds them again: harmless, merges keep one)."""
+    db = settings.clickhouse_database
+    get_client(settings).command(
+        f"INSERT INTO {db}.session_seen (seller_hash, session, start_hour) "
+        "SELECT toUInt64(bitShiftRight(key, 64)), toUInt64(bitAnd(key, 0xFFFFFFFFFFFFFFFF)), new_start "
+        f"FROM {db}.session_fold_changes WHERE NOT had_old",
         settings=INSERT_SETTINGS,
     )
 
@@ -139,15 +156,23 @@ def fold(settings: Settings, until: int | None = None) -> int:
 
 def purge_states(settings: Settings, older_than_days: int | None = None) -> int:
     """Delete the session_state entries of sessions that started over ``older_than_days`` (default
-    ``event_ttl_days``) ago; returns how many went. Their session_sums rows expire at that age too, and
-    a later event of such a session (its events have expired as well) counts it as a new session."""
+    ``event_ttl_days``) ago, then their keys in session_seen; returns how many entries went. Their
+    session_sums rows expire at that age too, and a later event of such a session (its events have
+    expired as well) counts it as a new session."""
     days = settings.event_ttl_days if older_than_days is None else older_than_days
-    c, table = get_client(settings), f"{settings.clickhouse_database}.session_state"
-    where = "start_hour < now() - toIntervalDay({days:UInt32})"
+    c, db = get_client(settings), settings.clickhouse_database
+    # one cutoff for both tables: a session_seen row's start_hour is never before its entry's, so
+    # every key deleted from session_seen has had its entry deleted first
+    ((cutoff,),) = c.query(
+        "SELECT toUInt32(now() - toIntervalDay({days:UInt32}))", parameters={"days": days}
+    ).result_rows
+    where = "start_hour < toDateTime({cutoff:UInt32}, 'UTC')"
+    p = {"cutoff": int(cutoff)}
     with _one_step:  # between fold steps: a step re-run after a failure finds the entries it wrote
-        ((expired,),) = c.query(f"SELECT count() FROM {table} WHERE {where}", parameters={"days": days}).result_rows
+        ((expired,),) = c.query(f"SELECT count() FROM {db}.session_state WHERE {where}", parameters=p).result_rows
         if expired:
-            c.command(f"DELETE FROM {table} WHERE {where}", parameters={"days": days})
+            c.command(f"DELETE FROM {db}.session_state WHERE {where}", parameters=p)
+        c.command(f"DELETE FROM {db}.session_seen WHERE {where}", parameters=p)
     if expired:
         log.info("purged %d session_state entries of sessions started over %d days ago", expired, days)
     return int(expired)

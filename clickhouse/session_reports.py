@@ -2,15 +2,14 @@
 (``session_sums``, clickhouse/session_fold.py) plus how the sessions with rows inserted since change them
 (docs/clickhouse.md, "Reports").
 
-The folded part and the sessions changed since are two small queries; their changes are added here, in
-Python: they are a few seconds of traffic, and the same arithmetic as one SQL query took longer to plan
-than to run (BENCHMARKS.md, Profiling notes). ``session_deltas.sql`` is the SQL form the fold uses; the oracle test checks
-both against the same events.
+The folded part (``popular.sql`` / ``funnel.sql``) and the change since (``session_live.sql``: per item,
+the sessions with rows since the watermark, new state minus old) are two queries of at most a few
+hundred rows each, added here. ``session_live.sql`` does the arithmetic of ``session_deltas.sql`` (the
+fold's form) for one seller and range; the oracle tests check both against the same events.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from clickhouse import query
@@ -74,39 +73,9 @@ def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: s
     watermark = query.folded_to(settings)
     for _ in range(10):
         folded = query.run(settings, name, sub, **p)
-        live = query.run(settings, "session_live", sub, seller_id=seller_id, fold_lo=watermark)
+        live = query.run(settings, "session_live", sub, fold_lo=watermark, **p)
         now = query.folded_to(settings)
         if now == watermark:
-            return folded, changes(live, sub["kind"], from_ms // 3_600_000 * 3600, to_ms / 1000)
+            return folded, {r["item"]: (r["sessions"], r["checkout_sessions"]) for r in live}
         watermark = now
     raise RuntimeError("session fold watermark kept moving while the report ran")
-
-
-def changes(live: list[dict[str, Any]], kind: str, start: int, end: float) -> dict[str, tuple[int, int]]:
-    """item -> (sessions, checkout sessions) the sessions in ``live`` add to the folded counts of sessions
-    that started in ``[start, end)`` (epoch s): each one's contribution with the rows since the
-    watermark minus its contribution before (as session_deltas.sql computes it for the fold)."""
-    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-
-    def count(sign: int, started: int, furthest: int, items) -> None:
-        if not start <= started < end:
-            return
-        if kind == "furthest":
-            out[str(furthest)][0] += sign
-            return
-        for item in items:
-            out[item][0] += sign
-            out[item][1] += sign * (furthest >= 2)
-
-    for s in live:
-        new_items = set(s["items"])
-        if not s["had_old"]:
-            count(1, s["start"], s["furthest"], new_items)
-            continue
-        old_items = set(s["old_items"])
-        new_items |= old_items
-        new_start, new_furthest = min(s["old_start"], s["start"]), max(s["old_furthest"], s["furthest"])
-        if (new_start, new_furthest, len(new_items)) != (s["old_start"], s["old_furthest"], len(old_items)):
-            count(1, new_start, new_furthest, new_items)
-            count(-1, s["old_start"], s["old_furthest"], old_items)
-    return {k: (n, c) for k, (n, c) in out.items()}

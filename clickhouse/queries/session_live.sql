@@ -1,21 +1,56 @@
--- The seller's sessions with log rows (session_updates) inserted since the fold watermark fold_lo: each
--- with its state as of the watermark (`old_*` from session_state; had_old = 0 for a session not folded
--- before) and what the rows since say (`start`, `furthest`, `items`: the {dims} viewed), start hours as
--- epoch seconds. clickhouse/session_reports.py adds how they change the folded counts.
-WITH toDateTime({fold_lo:UInt32}, 'UTC') AS lo
-SELECT s.version > 0 AND (s.version <= lo OR s.had_before = 1) AS had_old,
-       -- an entry holds the state as of `version`, which is at most lo unless the fold step from lo has
-       -- already written it: then the state it started from is in before_* (missing: zeros)
-       toUInt32(if(s.version <= lo, s.start_hour, s.before_start_hour)) AS old_start,
-       if(s.version <= lo, s.furthest, s.before_furthest) AS old_furthest,
-       if(s.version <= lo, s.{dims}, s.before_{dims}) AS old_items,
-       toUInt32(u.start) AS start, u.furthest AS furthest, u.items AS items
+-- The session reports' live part: how the seller's sessions with log rows (session_updates) inserted
+-- since the fold watermark fold_lo change the folded counts of the sessions that started in the range,
+-- per item ({kind} = category | offer: the {dims} viewed; furthest: the furthest step '0'..'4'):
+-- each such session's contribution with those rows (`new_*`) minus its contribution as of the
+-- watermark (`old_*`, from session_state; had_old = 0 for a session not folded before), as
+-- session_deltas.sql computes it for the fold. clickhouse/session_reports.py adds them to popular.sql /
+-- funnel.sql.
+WITH toDateTime({fold_lo:UInt32}, 'UTC') AS lo,
+     toStartOfHour(fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')) AS range_start,
+     fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC') AS range_end
+SELECT c.1 AS item, sum(c.2) AS sessions, sum(c.3) AS checkout_sessions
 FROM
 (
-    SELECT bitOr(bitShiftLeft(toUInt128(cityHash64(seller_id)), 64), toUInt128(session)) AS key,
-           min(first_hour) AS start, max(furthest) AS furthest, groupArrayArray({dims}) AS items
-    FROM {db}.session_updates
-    WHERE seller_id = {seller_id:String} AND inserted >= lo
-    GROUP BY key
-) AS u
-LEFT JOIN {db}.session_state AS s ON s.key = u.key
+    SELECT arrayConcat(
+               if(new_start >= range_start AND new_start < range_end,
+                  arrayMap(x -> (x, toInt64(1), toInt64(new_furthest >= 2)),
+                           if('{kind}' = 'furthest', [toString(new_furthest)], new_items)), []),
+               if(had_old AND old_start >= range_start AND old_start < range_end,
+                  arrayMap(x -> (x, toInt64(-1), -toInt64(old_furthest >= 2)),
+                           if('{kind}' = 'furthest', [toString(old_furthest)], old_items)), [])) AS contributions
+    FROM
+    (
+        -- an entry holds the state as of `version`, which is at most lo unless the fold step from lo
+        -- has already written it: then the state it started from is in before_* (missing: zeros)
+        SELECT s.version > 0 AND (s.version <= lo OR s.had_before = 1) AS had_old,
+               if(s.version <= lo, s.start_hour, s.before_start_hour) AS old_start,
+               if(s.version <= lo, s.furthest, s.before_furthest) AS old_furthest,
+               if(s.version <= lo, s.{dims}, s.before_{dims}) AS old_items,
+               if(had_old, least(old_start, u.start), u.start) AS new_start,
+               greatest(old_furthest, u.furthest) AS new_furthest,
+               arrayDistinct(arrayConcat(old_items, u.items)) AS new_items
+        FROM
+        (
+            SELECT bitOr(bitShiftLeft(toUInt128(cityHash64(seller_id)), 64), toUInt128(session)) AS key,
+                   min(first_hour) AS start, max(furthest) AS furthest, groupArrayArray({dims}) AS items
+            FROM {db}.session_updates
+            WHERE seller_id = {seller_id:String} AND inserted >= lo
+            GROUP BY key
+        ) AS u
+        LEFT JOIN
+        (
+            -- only the keys session_seen has (every key with an entry, migration 010): looking up the
+            -- rest, mostly new sessions, cost a RocksDB read per level each
+            SELECT * FROM {db}.session_state
+            WHERE key IN (
+                SELECT bitOr(bitShiftLeft(toUInt128(seller_hash), 64), toUInt128(session))
+                FROM {db}.session_seen
+                WHERE seller_hash = cityHash64({seller_id:String}) AND session IN (
+                    SELECT session FROM {db}.session_updates
+                    WHERE seller_id = {seller_id:String} AND inserted >= lo))
+        ) AS s ON s.key = u.key
+    )
+)
+ARRAY JOIN contributions AS c
+GROUP BY item
+HAVING sessions != 0 OR checkout_sessions != 0
