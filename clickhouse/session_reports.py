@@ -2,10 +2,11 @@
 (``session_sums``, clickhouse/session_fold.py) plus how the sessions with rows inserted since change them
 (docs/clickhouse.md, "Reports").
 
-The folded part (``popular.sql`` / ``funnel.sql``) and the change since (``session_live.sql``: per item,
-the sessions with rows since the watermark, new state minus old) are two queries of at most a few
-hundred rows each, added here. ``session_live.sql`` does the arithmetic of ``session_deltas.sql`` (the
-fold's form) for one seller and range; the oracle tests check both against the same events.
+One query per report (``popular.sql`` / ``funnel.sql``, with ``session_live.sql`` as its live part) adds
+both in ClickHouse and returns at most a few hundred rows. ``session_live.sql`` does the arithmetic of
+``session_deltas.sql`` (the fold's form) for one seller and range; the oracle tests check both against
+the same events. (Sending the changed sessions to Python instead cost more than the query itself once
+they were thousands: BENCHMARKS.md, 2026-12-05.)
 """
 
 from __future__ import annotations
@@ -19,26 +20,13 @@ POPULAR = {
     "categories": {"dim": "category", "kind": "category", "dims": "categories"},
     "offers": {"dim": "offer_id", "kind": "offer", "dims": "offers"},
 }
+FUNNEL = {"dims": "categories", "kind": "furthest"}  # dims: any; the funnel reads no items
 
 
 def popular(settings: Settings, name: str, seller_id: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
     """Rows of the categories or offers report: items some session that started in the range viewed."""
     sub = POPULAR[name]
-    folded, changes = _consistent(settings, "popular", sub, seller_id, from_ms, to_ms)
-    rows = []
-    for r in folded:
-        n, checkout = changes.pop(r["item"], (0, 0))
-        rows.append(
-            {
-                "item": r["item"],
-                "views": r["views"],
-                "sessions": r["sessions"] + n,
-                "checkout_sessions": r["checkout_sessions"] + checkout,
-            }
-        )
-    # items no folded session viewed and no page view in range counted (views come from the rollup)
-    rows += [{"item": item, "views": 0, "sessions": n, "checkout_sessions": c} for item, (n, c) in changes.items()]
-    rows = [r for r in rows if r["sessions"] > 0]
+    rows = _consistent(settings, "popular", sub, seller_id, from_ms, to_ms)
     rows.sort(key=lambda r: (-r["views"], -r["sessions"], r["item"]))
     return [
         {
@@ -54,28 +42,24 @@ def popular(settings: Settings, name: str, seller_id: str, from_ms: int, to_ms: 
 
 def funnel(settings: Settings, seller_id: str, from_ms: int, to_ms: int) -> dict[int, int]:
     """Sessions that started in the range, by their furthest step (0 visit .. 4 purchase)."""
-    folded, changes = _consistent(
-        settings, "funnel", {"dims": "categories", "kind": "furthest"}, seller_id, from_ms, to_ms
-    )
     out = {step: 0 for step in range(5)}
-    for r in folded:
+    for r in _consistent(settings, "funnel", FUNNEL, seller_id, from_ms, to_ms):
         out[r["furthest"]] += r["sessions"]
-    for step, (n, _) in changes.items():
-        out[int(step)] += n
     return out
 
 
 def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: str, from_ms: int, to_ms: int):
-    """The folded rows and the changes since their watermark, from the same watermark: a fold step that
-    committed between the reads would be counted twice (or its sessions' states be newer than the
-    watermark), so the watermark is read again afterwards and both re-read if it moved."""
-    p = {"seller_id": seller_id, "from_ms": from_ms, "to_ms": to_ms}
+    """The report's rows, its folded part and its live part from the same watermark: a fold step that
+    committed while the query ran would be counted twice (or its sessions' states be newer than the
+    watermark), so the watermark is read again afterwards and the query run again if it moved."""
+    fragments = {"session_live": query.sql("session_live"), **sub}  # the fragment's own {dims}, {kind} too
     watermark = query.folded_to(settings)
     for _ in range(10):
-        folded = query.run(settings, name, sub, **p)
-        live = query.run(settings, "session_live", sub, fold_lo=watermark, **p)
+        rows = query.run(
+            settings, name, fragments, seller_id=seller_id, from_ms=from_ms, to_ms=to_ms, fold_lo=watermark
+        )
         now = query.folded_to(settings)
         if now == watermark:
-            return folded, {r["item"]: (r["sessions"], r["checkout_sessions"]) for r in live}
+            return rows
         watermark = now
     raise RuntimeError("session fold watermark kept moving while the report ran")

@@ -1,9 +1,17 @@
--- The checkout funnel, folded part: of the sessions that started in the range, how many reached each
--- step as their furthest (0 visit .. 4 purchase), from session_sums up to the fold watermark
--- (clickhouse/session_reports.py adds the sessions changed since; docs/clickhouse.md, "Reports").
+-- The checkout funnel: of the sessions that started in the range, how many reached each step as their
+-- furthest (0 visit .. 4 purchase): the folded counts (session_sums up to the fold watermark fold_lo)
+-- plus the change of the sessions with rows since (the fragment session_live.sql with kind
+-- 'furthest'; docs/clickhouse.md, "Reports").
 SELECT toUInt8(item) AS furthest, sum(sessions) AS sessions
-FROM {db}.session_sums
-WHERE seller_id = {seller_id:String} AND kind = 'furthest'
-  AND start_hour >= toStartOfHour(fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC'))
-  AND start_hour < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+FROM
+(
+    SELECT item, sum(sessions) AS sessions
+    FROM {db}.session_sums
+    WHERE seller_id = {seller_id:String} AND kind = 'furthest'
+      AND start_hour >= toStartOfHour(fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC'))
+      AND start_hour < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+    GROUP BY item
+    UNION ALL
+    SELECT item, sessions FROM ({session_live})
+)
 GROUP BY furthest

@@ -1,24 +1,26 @@
--- Popular categories / offers ({dim} = category | offer_id, {kind} = category | offer), folded part:
--- page views in the range, and the folded session counts of the sessions that started in the range
--- (session_sums up to the fold watermark; clickhouse/session_reports.py adds the sessions changed since,
--- keeps the items some session viewed, orders and cuts; docs/clickhouse.md, "Reports").
+-- Popular categories / offers ({dim} = category | offer_id, {kind} = category | offer): per item, the
+-- page views in the range and the sessions that started in the range and viewed it: the folded counts
+-- (session_sums up to the fold watermark fold_lo) plus the change of the sessions with rows since
+-- (the fragment session_live.sql). One query: the parts run side by side. clickhouse/session_reports.py
+-- orders and cuts (docs/clickhouse.md, "Reports").
 WITH toStartOfHour(fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')) AS range_start,
      fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC') AS range_end
-SELECT if(s.item = '', v.item, s.item) AS item, v.views AS views,
-       s.n_sessions AS sessions, s.n_checkout AS checkout_sessions
+SELECT item, sum(views) AS views, sum(sessions) AS sessions, sum(checkout_sessions) AS checkout_sessions
 FROM
 (
-    SELECT item, sum(sessions) AS n_sessions, sum(checkout_sessions) AS n_checkout
+    SELECT item, toUInt64(0) AS views, sum(sessions) AS sessions, sum(checkout_sessions) AS checkout_sessions
     FROM {db}.session_sums
     WHERE seller_id = {seller_id:String} AND kind = '{kind}'
       AND start_hour >= range_start AND start_hour < range_end
     GROUP BY item
-) AS s
-FULL OUTER JOIN
-(
-    SELECT {dim} AS item, sum(views) AS views
+    UNION ALL
+    SELECT {dim} AS item, sum(views) AS views, toInt64(0) AS sessions, toInt64(0) AS checkout_sessions
     FROM {db}.rollup_pages_hourly
     WHERE seller_id = {seller_id:String} AND page_type = '{kind}'
       AND hour >= range_start AND hour < range_end
     GROUP BY item
-) AS v ON v.item = s.item
+    UNION ALL
+    SELECT item, toUInt64(0) AS views, sessions, checkout_sessions FROM ({session_live})
+)
+GROUP BY item
+HAVING sessions > 0

@@ -1,10 +1,10 @@
--- The session reports' live part: how the seller's sessions with log rows (session_updates) inserted
--- since the fold watermark fold_lo change the folded counts of the sessions that started in the range,
--- per item ({kind} = category | offer: the {dims} viewed; furthest: the furthest step '0'..'4'):
+-- A fragment (not a report), the session reports' live part: how the seller's sessions with log rows
+-- (session_updates) inserted since the fold watermark fold_lo change the folded counts of the sessions
+-- that started in the range, per item ({kind} = category | offer: the {dims} viewed; furthest: the furthest step '0'..'4'):
 -- each such session's contribution with those rows (`new_*`) minus its contribution as of the
 -- watermark (`old_*`, from session_state; had_old = 0 for a session not folded before), as
--- session_deltas.sql computes it for the fold. clickhouse/session_reports.py adds them to popular.sql /
--- funnel.sql.
+-- session_deltas.sql computes it for the fold. popular.sql and funnel.sql add them to the folded
+-- counts.
 WITH toDateTime({fold_lo:UInt32}, 'UTC') AS lo,
      toStartOfHour(fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')) AS range_start,
      fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC') AS range_end
@@ -31,24 +31,27 @@ FROM
                arrayDistinct(arrayConcat(old_items, u.items)) AS new_items
         FROM
         (
-            SELECT bitOr(bitShiftLeft(toUInt128(cityHash64(seller_id)), 64), toUInt128(session)) AS key,
-                   min(first_hour) AS start, max(furthest) AS furthest, groupArrayArray({dims}) AS items
+            -- one seller: grouped by the session hash alone (session_state's key is the seller's hash
+            -- and this one, and the entries joined below are all this seller's)
+            SELECT session, min(first_hour) AS start, max(furthest) AS furthest, groupArrayArray({dims}) AS items
             FROM {db}.session_updates
             WHERE seller_id = {seller_id:String} AND inserted >= lo
-            GROUP BY key
+            GROUP BY session
         ) AS u
         LEFT JOIN
         (
             -- only the keys session_seen has (every key with an entry, migration 010): looking up the
-            -- rest, mostly new sessions, cost a RocksDB read per level each
-            SELECT * FROM {db}.session_state
+            -- rest, mostly new sessions, cost a RocksDB read per level each. The seller's keys are read
+            -- and probed; identity() keeps the set from being used to pick granules (with thousands
+            -- of random keys that analysis cost more than it skipped)
+            SELECT toUInt64(bitAnd(key, 0xFFFFFFFFFFFFFFFF)) AS session, * FROM {db}.session_state
             WHERE key IN (
                 SELECT bitOr(bitShiftLeft(toUInt128(seller_hash), 64), toUInt128(session))
                 FROM {db}.session_seen
-                WHERE seller_hash = cityHash64({seller_id:String}) AND session IN (
+                WHERE seller_hash = cityHash64({seller_id:String}) AND identity(session) IN (
                     SELECT session FROM {db}.session_updates
                     WHERE seller_id = {seller_id:String} AND inserted >= lo))
-        ) AS s ON s.key = u.key
+        ) AS s ON s.session = u.session
     )
 )
 ARRAY JOIN contributions AS c

@@ -7,7 +7,8 @@ process does in the background), except for the seller's last UNFOLDED events, i
 rows a running system has not folded yet (about what the seller sends in the fold's lag of
 ``session_fold_grace_s`` + ``session_fold_interval_s``), which the session reports add live. The
 session reports are measured once more with LATE_TAIL more events not folded (a seller sending about
-a thousand events a second, or a backlog).
+a thousand events a second, or a backlog), all of new sessions, then once more with OLD_TAIL more, all
+of sessions folded long ago (late events: each needs its folded state looked up).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ SELLER = "seller-main"
 DAYS = 30
 UNFOLDED = 350  # 90 s of this seller's traffic (10 M events in 30 days)
 LATE_TAIL = 100_000
+OLD_TAIL = 100_000  # 10,000 folded sessions, 10 more events each
 SESSION_REPORTS = ("categories", "offers", "funnel")
 EVENTS_PER_SESSION = 10
 TYPES = ("page_view", "checkout_started", "payment_started", "payment_succeeded", "payment_failed")
@@ -97,8 +99,9 @@ def chunk(rng: np.random.Generator, first_event: int, n: int, seller: str | None
 
 
 def load(s: Settings, total: int, mine: int, chunk_rows: int = 1_000_000, held_back: int = 0):
-    """``total`` events, ``mine`` of them the seller's; returns ``insert(n)``, which inserts the next ``n``
-    of the seller's events (new sessions, continuing its history), starting with the last ``held_back``."""
+    """``total`` events, ``mine`` of them the seller's; returns ``more(n)``, which inserts the next ``n``
+    of the seller's events (new sessions, continuing its history), starting with the last ``held_back``,
+    or with ``first`` given, ``n`` more events of the sessions of its events from ``first`` on."""
     from clickhouse.client import INSERT_SETTINGS, get_client
 
     rng = np.random.default_rng(42)
@@ -116,10 +119,14 @@ def load(s: Settings, total: int, mine: int, chunk_rows: int = 1_000_000, held_b
         insert(done, min(chunk_rows, mine - held_back - done), SELLER, done)
     for done in range(mine, total, chunk_rows):  # other sellers' sessions never collide with ours
         insert(done - mine + 10**9, min(chunk_rows, total - done), None, done)
-    nxt = mine - held_back
+    nxt, extra = mine - held_back, 0
 
-    def more(n: int) -> None:
-        nonlocal nxt
+    def more(n: int, first: int | None = None) -> None:
+        nonlocal nxt, extra
+        if first is not None:  # the same sessions and minutes again, new event ids and offsets
+            insert(first, n, SELLER, 2 * total + extra)
+            extra += n
+            return
         insert(nxt, n, SELLER, total + nxt)
         nxt += n
 
@@ -171,6 +178,12 @@ def run(args) -> int:
         more(LATE_TAIL)
         for name in SESSION_REPORTS:
             measure(s, name, start, end, repeat, **labels, unfolded_events=UNFOLDED + LATE_TAIL)
+        more(OLD_TAIL, first=total // 4)  # sessions from the middle of the folded history
+        for name in SESSION_REPORTS:
+            unfolded = UNFOLDED + LATE_TAIL + OLD_TAIL
+            measure(
+                s, name, start, end, repeat, **labels, unfolded_events=unfolded, unfolded_old_sessions=OLD_TAIL // 10
+            )
         # close chdb before the directory goes: background merges still writing made rmtree fail
         close_all()
     return 0

@@ -1,6 +1,8 @@
 """The sink's process folds session rows in the background (clickhouse/session_fold.py): with the real
 sink, Kafka and ClickHouse, every stored session ends up in session_sums exactly once; a database that
-had session_facts (before migration 005) upgrades with `migrate` and reports its old sessions exactly."""
+had session_facts (before migration 005) upgrades with `migrate` and reports its old sessions exactly;
+so does one whose sessions were folded before session_seen (migration 010), which the reports rely on
+to find every session with a session_state entry."""
 
 from __future__ import annotations
 
@@ -34,6 +36,20 @@ def past_last_insert(settings) -> int:
     return int(bucket)
 
 
+def assert_seen_has_every_state(settings) -> None:
+    """session_seen's invariant (migration 010): every key with a session_state entry is there."""
+    db = settings.clickhouse_database
+    ((states, missing),) = (
+        get_client(settings)
+        .query(
+            f"SELECT count(), countIf(key NOT IN (SELECT bitOr(bitShiftLeft(toUInt128(seller_hash), 64), "
+            f"toUInt128(session)) FROM {db}.session_seen)) FROM {db}.session_state"
+        )
+        .result_rows
+    )
+    assert missing == 0, f"{missing} of {states} session_state keys are not in session_seen"
+
+
 def test_the_sink_keeps_session_sums_folded(make_settings):
     # small batches and frequent folds: steps run while the sink is inserting
     settings = make_settings(sink_batch_rows=100, session_fold_interval_s=0.5, session_fold_grace_s=1)
@@ -65,6 +81,7 @@ def test_the_sink_keeps_session_sums_folded(make_settings):
             ).result_rows
         )
         assert per_seller == {s: sum(1 for seller, _ in sessions if seller == s) for s in ("s-one", "s-two")}
+        assert_seen_has_every_state(settings)
     finally:
         sink.stop()
     assert not sink.folder._thread.is_alive()  # stopped with the sink
@@ -157,8 +174,12 @@ def test_the_fold_purges_the_states_of_expired_sessions(make_settings):
     end = datetime.now(UTC) + timedelta(hours=1)
     before = {s: query.report(settings, "funnel", s, start, end)["rows"] for s in ("s-one", "s-two")}
 
+    seen = states.replace("session_state", "session_seen")
+    assert c.query(seen).result_rows == [(old, recent)]  # each session once, at its start
     assert session_fold.purge_states(settings, older_than_days=3) == old
     assert c.query(states).result_rows == [(0, recent)]
+    assert c.query(seen).result_rows == [(0, recent)]  # their keys went after them
+    assert_seen_has_every_state(settings)
     assert session_fold.purge_states(settings, older_than_days=3) == 0
     # the sums are untouched: the reports still count the purged sessions (until their hours expire)
     assert {s: query.report(settings, "funnel", s, start, end)["rows"] for s in ("s-one", "s-two")} == before
@@ -177,3 +198,32 @@ def test_the_fold_purges_the_states_of_expired_sessions(make_settings):
         assert c.query(f"SELECT count() FROM {db}.session_state").result_rows[0][0] > 0
     finally:
         folder.stop()
+
+
+def test_sessions_folded_before_session_seen_are_found(make_settings):
+    # as deployed before migration 010: the fold wrote session_state and session_sums, no session_seen
+    settings = make_settings(sink_batch_rows=100, session_fold_interval_s=0)
+    schema_before(settings, 10)
+    c, db = get_client(settings), settings.clickhouse_database
+    start = datetime.now(UTC) - timedelta(days=2)
+    events = oracle.generate(4, ("s-one", "s-two"), start, days=2, sessions_per_seller=80)
+    stored = store(settings, events, 0)
+    lo, hi = query.folded_to(settings), past_last_insert(settings)
+    session_fold.compute_changes(settings, lo, hi)  # the old fold's step: its two inserts
+    session_fold.write_states(settings, lo, hi)
+    session_fold.write_sums(settings, lo, hi)
+    assert query.folded_to(settings) == hi
+    assert c.query(f"SELECT count() FROM {db}.session_state").result_rows[0][0] > 100
+
+    assert migrate(settings) == ["010_session_seen"]
+    assert_seen_has_every_state(settings)
+    end = datetime.now(UTC) + timedelta(hours=1)
+    # late events of sessions folded before the upgrade: the reports must find their old states (a
+    # session missing from session_seen would be counted again as a new one)
+    late = oracle.late_events(8, events, sessions=15)
+    events += late
+    store(settings, late, stored)
+    assert_session_reports_match(settings, events, start, end)
+    assert session_fold.fold(settings, until=past_last_insert(settings)) == 1
+    assert_seen_has_every_state(settings)
+    assert_session_reports_match(settings, events, start, end)
