@@ -142,10 +142,12 @@ def test_react_routes_and_beacon_reach_kafka(react_shop, gateway):
             page.click("#cart")
             page.wait_for_function(f"window.lmViews.length === {views + 1}")
             page.close()  # within the tracker's 1 s flush delay: only the page-hide beacon can send the cart view
+            # Before the browser closes: a beacon is sent after its page is gone, and closing the browser
+            # at once could end its network service first (the test failed so on a loaded machine).
+            wait_until(lambda: beacons, 10, what="the page-hide beacon")
         finally:
             browser.close()
 
-    wait_until(lambda: beacons, 10, what="the page-hide beacon")
     [beacon] = [json.loads(b)["events"] for b in beacons]
     assert [(e["type"], e["page"]["type"]) for e in beacon] == [("page_view", "cart")]
     # At least once: a batch may arrive twice (same event ids), so compare distinct events in order.
