@@ -162,6 +162,7 @@ def run(args) -> int:
         print(f"# loaded {total - UNFOLDED:,} events in {time.perf_counter() - t0:.0f} s", flush=True)
         fold_all(s)
         more(UNFOLDED)
+        settle(s)
         end = datetime.now(UTC)
         start = end - timedelta(days=DAYS)
         repeat = max(20, int(args.duration * 4))
@@ -176,9 +177,11 @@ def run(args) -> int:
         emit("queries", "report_p50_ms", p50, "ms", report="raw_scan_hourly", **labels)
         emit("queries", "report_p95_ms", p95, "ms", report="raw_scan_hourly", **labels)
         more(LATE_TAIL)
+        settle(s)
         for name in SESSION_REPORTS:
             measure(s, name, start, end, repeat, **labels, unfolded_events=UNFOLDED + LATE_TAIL)
         more(OLD_TAIL, first=total // 4)  # sessions from the middle of the folded history
+        settle(s)
         for name in SESSION_REPORTS:
             unfolded = UNFOLDED + LATE_TAIL + OLD_TAIL
             measure(
@@ -198,6 +201,19 @@ def fold_all(s: Settings) -> None:
     t0 = time.perf_counter()
     session_fold.fold(s, until=session_fold.fold_until(s, idle=True))
     print(f"# folded the history in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def settle(s: Settings, limit_s: float = 600) -> None:
+    """Wait until no background merge is running: loading 20 M events in a minute or two leaves minutes
+    of merges of big parts (both cores at times), which a system that received them over 30 days has
+    long done; measured during them, every report was 2-5x slower (2026-12-05)."""
+    from clickhouse.client import get_client
+
+    t0 = time.perf_counter()
+    sql = f"SELECT count() FROM system.merges WHERE database = '{s.clickhouse_database}'"
+    while get_client(s).query(sql).result_rows[0][0] and time.perf_counter() - t0 < limit_s:
+        time.sleep(0.5)
+    print(f"# waited {time.perf_counter() - t0:.0f} s for background merges", flush=True)
 
 
 def measure(s: Settings, name: str, start: datetime, end: datetime, repeat: int, **labels) -> None:
