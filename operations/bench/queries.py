@@ -204,9 +204,9 @@ def fold_all(s: Settings) -> None:
 
 
 def settle(s: Settings, limit_s: float = 600) -> None:
-    """Wait until no background merge is running: loading 20 M events in a minute or two leaves minutes
-    of merges of big parts (both cores at times), which a system that received them over 30 days has
-    long done; measured during them, every report was 2-5x slower (2026-12-05)."""
+    """Wait until no background merge of the database is running, so that a measured block does not
+    overlap merges of the parts just inserted (a system that received its history over 30 days has long
+    merged it). In the runs of 2026-12-05 (BENCHMARKS.md) the waits were 0-2 s."""
     from clickhouse.client import get_client
 
     t0 = time.perf_counter()
