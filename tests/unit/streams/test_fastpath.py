@@ -94,3 +94,38 @@ def test_install_keeps_the_first_routing(tmp_path):
 
     assert fastpath.install(app, [TOPIC], handler) is True
     assert fastpath.install(app, ["other"], handler) is False
+
+
+def one_fetch(consumer, messages: list[Message]):
+    """``getmany`` as the drain loop calls it, returning ``messages`` once; the consumer then stops, so
+    the loop ends after handling that one fetch."""
+
+    async def getmany(timeout: float):
+        for m in messages:
+            yield TP(m.topic, m.partition), m
+        consumer._stopped.set()
+
+    return getmany
+
+
+@pytest.mark.parametrize("suspended", [False, True])
+def test_nothing_is_handled_while_faust_has_flow_suspended(consumer, suspended):
+    # A rebalance or recovery suspends flow; Faust then seeks back to the committed offsets, so the
+    # messages of a fetch read meanwhile come again. Handled then, they would fold into tables still
+    # being restored (and their acks could commit them past the recovery).
+    messages = [Message(TOPIC, 2, o, 0.0, 0, [], b"key", b"value", None) for o in range(7, 10)]
+    consumer.getmany = one_fetch(consumer, messages)
+    (consumer.stop_flow if suspended else consumer.resume_flow)()
+    seen: list[list[Message]] = []
+
+    async def handler(batch: list) -> None:
+        seen.append(list(batch))
+
+    internals = faust_internals.DrainInternals(consumer)
+    asyncio.run(fastpath._drain(consumer, internals, frozenset({TOPIC}), handler))
+    if suspended:
+        assert seen == [] and len(internals.unacked) == 0 and not any(m.acked for m in messages)
+        assert internals.read_offset[TP(TOPIC, 2)] is None  # the seek decides where reading goes on
+    else:
+        assert seen == [messages] and all(m.acked for m in messages)
+        assert internals.read_offset[TP(TOPIC, 2)] == 9
