@@ -209,6 +209,11 @@ def test_sessions_folded_before_session_seen_are_found(make_settings):
     events = oracle.generate(4, ("s-one", "s-two"), start, days=2, sessions_per_seller=80)
     stored = store(settings, events, 0)
     lo, hi = query.folded_to(settings), past_last_insert(settings)
+    # the late events below must be labelled at or after the watermark: wait for the server's clock
+    # to pass it (rows inserted earlier in its bucket would lie behind it, neither folded nor live)
+    wait_until(
+        lambda: c.query("SELECT toUInt32(now())").result_rows[0][0] >= hi, 15, interval=0.2, what="bucket closed"
+    )
     session_fold.compute_changes(settings, lo, hi)  # the old fold's step: its two inserts
     session_fold.write_states(settings, lo, hi)
     session_fold.write_sums(settings, lo, hi)
