@@ -19,6 +19,8 @@ import ctypes.util
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
@@ -76,3 +78,26 @@ def exit_on_signals(*sigs: int) -> None:
 
     for sig in sigs or (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, leave)
+
+
+def exit_when_orphaned(grace_s: float, poll_s: float = 0.5) -> threading.Thread | None:
+    """If ``grace_s`` > 0: end this process ``grace_s`` after its parent has gone, however its graceful
+    stop is doing. The parent-death SIGTERM starts that stop, but a stop can hang (a worker flushing to a
+    broker that went down with the same parent); ending then is a crash, which the pipeline is built to
+    survive (nothing acknowledged is lost). Off by default, so that a process an operator starts under
+    ``nohup`` keeps running after its shell; ``up`` and the benchmarks turn it on for their children."""
+    if grace_s <= 0:
+        return None
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)  # a daemon thread's poll: the kernel has no "parent gone" event to wait on
+        time.sleep(grace_s)
+        sys.stderr.write(f"livemetrics: parent {parent} gone {grace_s:g} s ago and not stopped yet: exiting\n")
+        sys.stderr.flush()
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="orphan-exit", daemon=True)
+    thread.start()
+    return thread

@@ -177,6 +177,12 @@ class Settings(BaseSettings):
         description="Development only: start with the built-in placeholder secrets (`livemetrics up` sets it "
         "for its children and says so). Off, every process refuses a placeholder or short secret.",
     )
+    orphan_exit_s: float = Field(
+        0.0,
+        ge=0,
+        description="When > 0 (`livemetrics up` and the benchmarks set it for their children): a process whose "
+        "parent has gone ends within this many seconds even if its graceful stop hangs. 0: never (nohup keeps working).",
+    )
     admin_token: SecretStr = SecretStr("")
     ip_hash_secret: SecretStr = SecretStr("change-me-ip-hash-secret")
     trusted_proxies: list[str] = Field(default_factory=list)

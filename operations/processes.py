@@ -259,6 +259,10 @@ def sellers(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run(cmd: str, args: argparse.Namespace, settings: Settings) -> int:
+    if cmd in ("gateway", "api", "worker", "sink", "notifier"):  # the long-running ones
+        from livemetrics import lifeline
+
+        lifeline.exit_when_orphaned(settings.orphan_exit_s)
     if cmd == "gateway":
         return gateway(settings)
     if cmd == "api":

@@ -30,9 +30,17 @@ DEMO_SHOP = "your-shop"  # the seller of the demo storefront at /demo/ (no simul
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, the terminal closed
 
 
+ORPHAN_EXIT_S = 20.0
+
+
 def child_env(s: Settings) -> dict[str, str]:
     """The environment that makes a child process read exactly these settings, unbuffered."""
-    return {**s.child_env(), "PYTHONUNBUFFERED": "1"}
+    # A child whose `up` is gone (even SIGKILLed) ends within ORPHAN_EXIT_S, whatever its stop is doing.
+    return {
+        **s.child_env(),
+        "PYTHONUNBUFFERED": "1",
+        "LIVEMETRICS_ORPHAN_EXIT_S": str(s.orphan_exit_s or ORPHAN_EXIT_S),
+    }
 
 
 def group_stable(settings: Settings, group: str) -> bool:
