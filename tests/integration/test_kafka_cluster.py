@@ -95,7 +95,13 @@ def test_cli_starts_a_three_broker_cluster_with_replicated_topics_and_stops_it(t
         assert cli("status").count("running (pid") == 3
         s = Settings(kafka_bootstrap=env["LIVEMETRICS_KAFKA_BOOTSTRAP"], topic_prefix="cli.")
         admin = AdminClient(admin_config(s))
-        md = admin.list_topics(timeout=10)
+        # The broker that answers may learn of the topics a moment after the controller created them.
+        md = wait_until(
+            lambda: (m := admin.list_topics(timeout=10)) and s.topic("page-events") in m.topics and m,
+            30,
+            interval=0.2,
+            what="the topics in the cluster's metadata",
+        )
         assert len(md.brokers) == 3
         assert all(len(p.replicas) == 3 for p in md.topics[s.topic("page-events")].partitions.values())
         res = ConfigResource(ConfigResource.Type.TOPIC, s.topic("payment-events"))
