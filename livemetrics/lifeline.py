@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
+# What `up` and the benchmarks give their children as ``orphan_exit_s`` (``exit_when_orphaned``).
+CHILD_ORPHAN_EXIT_S = 20.0
 
 
 def _load_prctl():

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from livemetrics import lifeline
 from livemetrics.holders import InUse
 from livemetrics.settings import Settings
 from operations.children import BrokerChild, Child
@@ -30,16 +31,13 @@ DEMO_SHOP = "your-shop"  # the seller of the demo storefront at /demo/ (no simul
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, the terminal closed
 
 
-ORPHAN_EXIT_S = 20.0
-
-
 def child_env(s: Settings) -> dict[str, str]:
     """The environment that makes a child process read exactly these settings, unbuffered."""
-    # A child whose `up` is gone (even SIGKILLed) ends within ORPHAN_EXIT_S, whatever its stop is doing.
+    # A child whose `up` is gone (even SIGKILLed) ends within this, whatever its stop is doing.
     return {
         **s.child_env(),
         "PYTHONUNBUFFERED": "1",
-        "LIVEMETRICS_ORPHAN_EXIT_S": str(s.orphan_exit_s or ORPHAN_EXIT_S),
+        "LIVEMETRICS_ORPHAN_EXIT_S": str(s.orphan_exit_s or lifeline.CHILD_ORPHAN_EXIT_S),
     }
 
 

@@ -27,7 +27,7 @@ def start_processes(
     """Each command as its own process with the settings' environment, output into ``logs``."""
     from livemetrics import lifeline
 
-    env = {**settings.child_env(), "LIVEMETRICS_ORPHAN_EXIT_S": "20"}  # gone within 20 s of the bench, as under up
+    env = {**settings.child_env(), "LIVEMETRICS_ORPHAN_EXIT_S": str(lifeline.CHILD_ORPHAN_EXIT_S)}  # as under up
     procs = []
     for cmd in commands:
         p = subprocess.Popen(
