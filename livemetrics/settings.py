@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     # --- Live semantics (docs/live-semantics.md) ------------------------------------------------------------
     live_window_s: int = 300
     session_timeout_s: int = 1800
+    session_cache_entries: int = Field(
+        100_000,
+        ge=0,
+        description="Session states a worker keeps decoded in memory in front of RocksDB (least recently "
+        "used go first; 0: none). ~1 KB each.",
+    )
     recent_window_s: int = Field(1800, description="purchased_30m, payment_failures_30m, abandoned_30m window")
     snapshot_interval_ms: int = Field(
         100, description="A seller's snapshot goes out when its numbers change, at most once per this many ms."

@@ -24,6 +24,7 @@ from streams.app import app, settings
 from streams.caps import LIVE_PREFIXES, Caps, cap_gauges
 from streams.clock import now_ms
 from streams.deadlines import Deadlines
+from streams.state_cache import MISSING
 from streams.table_keys import session_key, sums_key
 from streams.tables import sessions, sessions_changelog
 from streams.worker_metrics import FOLDED
@@ -32,6 +33,7 @@ WINDOWS = sm.Windows.from_settings(settings)
 CAPS = Caps.from_settings(settings)
 MAX_KEY_BYTES = 2048  # a session key: seller id and session id (<= 64 characters), UTF-8
 TICKS_TOPIC = settings.topic("session-ticks")
+memory.state_cache.capacity = settings.session_cache_entries
 
 _json = msgspec.json.Encoder()
 _row_dec = msgspec.json.Decoder(dict)
@@ -48,6 +50,7 @@ class PartitionBatch:
         self.rows: dict[str, dict] = {}
         self.alerts: list[dict] = []
         self.get = sessions_changelog.getter(partition)  # one RocksDB get per key (no contains + get)
+        self.cache = memory.state_cache  # this assignment's (a revocation replaces it)
         if partition not in memory.deadlines:
             memory.rebuild(sessions.items(), now, WINDOWS)
             memory.deadlines.setdefault(partition, Deadlines())
@@ -62,12 +65,19 @@ class PartitionBatch:
         try:
             return self.states[key]
         except KeyError:
+            cached = self.cache.get(key)
+            if cached is not MISSING:
+                st = self.states[key] = cached  # type: ignore[assignment]
+                if st is not None:
+                    self.stored.add(key)
+                return st
             raw = self.get(key)
             if raw:
                 self.stored.add(key)
                 st = self.states[key] = sm.loads(raw)
             else:
                 st = self.states[key] = None
+            self.cache.put(key, st)
             return st
 
     def row(self, seller: str) -> dict:
@@ -150,6 +160,7 @@ class PartitionBatch:
         # same, as librdkafka refuses a message over the limit by raising out of the worker's batch.
         limit = produce_guard.limit
         big, oversize = limit - produce_guard.RECORD_OVERHEAD - MAX_KEY_BYTES, False
+        written: list[tuple[bytes, sm.SessionState | None]] = []  # the cache's entries once stored
         for key, st in self.states.items():
             if st is None:
                 continue
@@ -157,7 +168,9 @@ class PartitionBatch:
             if due is None and not st.emitted:  # finished: contributes nothing now and never will
                 if key in self.stored:
                     out.append((key, None))
+                written.append((key, None))
                 continue
+            written.append((key, st))
             data = dumps(st)
             out.append((key, data))
             if len(data) > big:
@@ -181,8 +194,19 @@ class PartitionBatch:
             out.append((sums_key(seller, self.partition), data))
             memory.unreported_rows.mark(seller, self.partition, data)
         if oversize:
-            out = [(k, v) for k, v in out if v is None or produce_guard.fits(limit, k, v, "changelog row")]
-        sessions_changelog.write(self.partition, out)
+            fitting = [(k, v) for k, v in out if v is None or produce_guard.fits(limit, k, v, "changelog row")]
+            kept = {k for k, _ in fitting}
+            refused = {k for k, v in out if v is not None and k not in kept}
+            written = [(k, st) for k, st in written if k not in refused]  # not stored: the store's stays
+            out = fitting
+        try:
+            sessions_changelog.write(self.partition, out)
+        except BaseException:
+            self.cache.drop()  # the store may hold part of the batch
+            raise
+        put = self.cache.put
+        for key, cached in written:
+            put(key, cached)
 
 
 def fold(messages) -> list[PartitionBatch]:

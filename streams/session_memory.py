@@ -14,6 +14,7 @@ import msgspec
 
 from streams import state as sm
 from streams.deadlines import Deadlines
+from streams.state_cache import StateCache
 from streams.table_keys import parse_sums_key
 
 ALERTED_MAX = 100_000
@@ -32,6 +33,9 @@ tick_minute: dict[int, int] = {}  # per partition: the minute of its last tick
 # Recent (seller, event id) pairs alerted, against re-sends by retrying clients. Per seller: a sender
 # chooses its event ids, so one seller's id must never silence another seller's alert.
 _alerted: OrderedDict[tuple[str, str], None] = OrderedDict()
+# Decoded session states in front of the store (streams/state_cache.py); its capacity is set from the
+# settings by the sessions batch. Replaced, not cleared, at revocation: a batch in flight keeps the old one.
+state_cache = StateCache(0)
 
 
 class UnreportedRows:
@@ -115,8 +119,9 @@ def check_generation(folded_under: int) -> None:
 
 def forget() -> None:
     """At revocation: rebuilt for whatever partitions this worker owns next."""
-    global generation
+    global generation, state_cache
     generation += 1
+    state_cache = StateCache(state_cache.capacity)
     deadlines.clear()
     rated.clear()
     resync.clear()
