@@ -123,10 +123,10 @@ class Settings(BaseSettings):
     live_window_s: int = 300
     session_timeout_s: int = 1800
     session_cache_entries: int = Field(
-        100_000,
+        250_000,
         ge=0,
-        description="Session states a worker keeps decoded in memory in front of RocksDB (least recently "
-        "used go first; 0: none). ~1 KB each.",
+        description="Session states a worker keeps in memory in front of RocksDB (least recently used go "
+        "first; 0: none). ~0.4 KB each.",
     )
     recent_window_s: int = Field(1800, description="purchased_30m, payment_failures_30m, abandoned_30m window")
     snapshot_interval_ms: int = Field(

@@ -65,19 +65,15 @@ class PartitionBatch:
         try:
             return self.states[key]
         except KeyError:
-            cached = self.cache.get(key)
-            if cached is not MISSING:
-                st = self.states[key] = cached  # type: ignore[assignment]
-                if st is not None:
-                    self.stored.add(key)
-                return st
-            raw = self.get(key)
+            raw = self.cache.get(key)
+            if raw is MISSING:
+                raw = self.get(key)
+                self.cache.put(key, raw or None)
             if raw:
                 self.stored.add(key)
-                st = self.states[key] = sm.loads(raw)
+                st = self.states[key] = sm.loads(raw)  # type: ignore[arg-type]
             else:
                 st = self.states[key] = None
-            self.cache.put(key, st)
             return st
 
     def row(self, seller: str) -> dict:
@@ -160,7 +156,7 @@ class PartitionBatch:
         # same, as librdkafka refuses a message over the limit by raising out of the worker's batch.
         limit = produce_guard.limit
         big, oversize = limit - produce_guard.RECORD_OVERHEAD - MAX_KEY_BYTES, False
-        written: list[tuple[bytes, sm.SessionState | None]] = []  # the cache's entries once stored
+        written: list[tuple[bytes, bytes | None]] = []  # the cache's entries once stored
         for key, st in self.states.items():
             if st is None:
                 continue
@@ -170,8 +166,8 @@ class PartitionBatch:
                     out.append((key, None))
                 written.append((key, None))
                 continue
-            written.append((key, st))
             data = dumps(st)
+            written.append((key, data))
             out.append((key, data))
             if len(data) > big:
                 oversize = True
