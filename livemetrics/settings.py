@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     kafka_controller_port: int = 9093
     kafka_version: str = "4.0.1"
     kafka_heap: str = "512m"
+    kafka_jvm_options: str = Field(
+        "-XX:+UseSerialGC -XX:TieredStopAtLevel=1",
+        description="JVM options of the local broker (`livemetrics kafka start`, `up`, benchmarks, tests): on a "
+        "small machine shared with the whole stack, C1-only compilation and the serial collector cost the broker "
+        "half the CPU of G1 with C2 in its first minutes and the same later (docs/architecture.md, Broker CPU).",
+    )
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None

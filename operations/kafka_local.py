@@ -146,7 +146,7 @@ class LocalKafka:
     def _java(self, *args: str, heap: str | None = None) -> list[str]:
         cmd = [shutil.which("java") or "java"]
         if heap:
-            cmd += [f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
+            cmd += [f"-Xms{heap}", f"-Xmx{heap}", *self.settings.kafka_jvm_options.split()]
         cmd += [
             "-Djava.awt.headless=true",
             "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
