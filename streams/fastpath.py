@@ -7,7 +7,8 @@ the events/s it needs (BENCHMARKS.md, Profiling notes; docs/live-semantics.md). 
 ``faust/transport/consumer.py`` 0.15.3; the consumer's private bookkeeping it needs comes through
 ``streams/faust_internals.py``) with one that collects the messages of the given topics
 from each fetch into a list and passes the list to ``handler`` (awaited in the fetcher task), then
-acknowledges them; messages of every other topic take Faust's usual path.
+acknowledges them; messages of every other topic take Faust's usual path, after the fetch's batch and at
+most ``OTHERS_SLICE_S`` at a time before the next fetch (``_drain``).
 
 What stays as in Faust: the consumer group, the assignment (and so the tables' changelog partitions),
 table recovery (source partitions stay paused until the tables have caught up), read offsets and
@@ -20,12 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from streams import faust_internals
 
 Handler = Callable[[list[Any]], Awaitable[None]]
+
+# Faust's per-message path costs ~1 ms a message (the gauges agent's reports, measured in ``bench alerts``):
+# a burst of 1,000 sellers' reports held the raw events (and the alerts they make) behind it for up to
+# ~0.7 s. They now wait for at most this much of it; the rest of those messages waits in order.
+OTHERS_SLICE_S = 0.02
+OTHERS_MAX = 2_000  # messages of other topics waiting: past this, no new fetch until they are passed on
 
 _installed: weakref.WeakSet[Any] = weakref.WeakSet()  # consumers whose drain loop is this module's
 
@@ -68,7 +76,11 @@ async def _drain(
     consumer: Any, internals: faust_internals.DrainInternals, fast: frozenset[str], handler: Handler
 ) -> None:  # noqa: C901
     """Faust's ``Consumer._drain_messages`` (0.15.3), with the messages of ``fast`` topics collected per
-    fetch and passed to ``handle_batch``; ``self`` of the original is ``consumer``."""
+    fetch and passed to ``handle_batch``; ``self`` of the original is ``consumer``. The other topics'
+    messages are passed on to Faust after the batch, in their order, for ``OTHERS_SLICE_S`` before the next
+    fetch (which waits for nothing while some are left): raw events never queue behind a burst of them.
+    Those left when Faust suspends flow or a rebalance begins are dropped, as a fast message would be:
+    Faust seeks back to the committed offsets before flow resumes, and they come again."""
     from faust.transport.consumer import CONSUMER_FETCHING
 
     callback = consumer.callback
@@ -81,15 +93,24 @@ async def _drain(
     acks_enabled_for = consumer.app.topics.acks_enabled_for
     track_unacked = internals.unacked.add
     flow_suspended = consumer.suspend_flow.is_set
+    app = consumer.app
+    loop = asyncio.get_running_loop()
+    others: deque[Any] = deque()  # read, not yet passed on to Faust (other topics)
+    others_read_in = app.rebalancing_count  # the rebalance they were read after
 
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             set_flag(CONSUMER_FETCHING)
-            ait = getmany(timeout=1.0)
+            fetch = len(others) < OTHERS_MAX
+            ait = getmany(timeout=0 if others else 1.0) if fetch else None
             await consumer.sleep(0)
             batch: list[Any] = []
+            if others and (flow_suspended() or app.rebalancing_count != others_read_in):
+                others.clear()
+            if not others:
+                others_read_in = app.rebalancing_count
             if not consumer.should_stop:
-                async for tp, message in ait:
+                async for tp, message in ait or _nothing():
                     offset = message.offset
                     r_offset = get_read_offset(tp)
                     if r_offset is None or offset >= r_offset:
@@ -105,10 +126,8 @@ async def _drain(
                                 continue
                             track_unacked(message)  # a revocation waits for it (wait_empty)
                             batch.append(message)
-                        else:  # other topics: Faust's usual path (no order between topics to keep)
-                            if internals.commit_due():
-                                await consumer.commit()
-                            await consumer.wait_first(callback(message), consumer.suspend_flow.wait())
+                        else:  # other topics: Faust's usual path, below (no order between topics to keep)
+                            others.append(message)
                         set_read_offset(tp, offset)
                 if batch and flow_suspended():  # suspended while the fetch was read: as above
                     for m in batch:
@@ -116,6 +135,16 @@ async def _drain(
                     batch = []
                 if batch:
                     await handle_batch(consumer, internals, batch, handler)
+                slice_ends = loop.time() + OTHERS_SLICE_S
+                while others and not consumer.should_stop:
+                    if flow_suspended() or app.rebalancing_count != others_read_in:
+                        others.clear()  # they come again after Faust's seek (see above)
+                        break
+                    if internals.commit_due():
+                        await consumer.commit()
+                    await consumer.wait_first(callback(others.popleft()), consumer.suspend_flow.wait())
+                    if loop.time() >= slice_ends:
+                        break
                 unset_flag(CONSUMER_FETCHING)
             else:
                 await asyncio.sleep(0)
@@ -134,3 +163,8 @@ async def _drain(
         raise
     finally:
         unset_flag(CONSUMER_FETCHING)
+
+
+async def _nothing():  # an empty fetch, while the messages of other topics already read are passed on
+    return
+    yield
