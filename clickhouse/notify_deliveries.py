@@ -120,6 +120,11 @@ def pending(settings: Settings) -> list[Delivery]:
     return [_delivery(r) for r in run(settings, "notify_pending")]
 
 
+def pending_since(settings: Settings, since: int) -> list[Delivery]:
+    """Pending deliveries whose row has a version newer than ``since`` (ns)."""
+    return [_delivery(r) for r in run(settings, "notify_pending_since", since=since)]
+
+
 def one(settings: Settings, seller_id: str, delivery_id: str) -> Delivery | None:
     rows = run(settings, "notify_delivery", seller_id=seller_id, delivery_id=delivery_id)
     return _delivery(rows[0]) if rows else None

@@ -6,6 +6,11 @@ under ``notify_email_max`` emails per ``notify_email_window_s``, past it one dig
 waited. A failed attempt waits for its retry on a timer, off the queue; every outcome is recorded
 (api/notify/outcomes.py, in batches, off the send path). A webhook host that is a name is resolved (and
 checked, api/notify/targets.py) in a pool of its own, so lookups never queue behind other blocking work.
+
+Only deliveries of sellers this notifier owns (api/notify/ownership.py) are sent here: others are dropped
+when offered (their owner has them from ClickHouse), and when a partition is revoked ``release`` drops what
+waits for its sellers, waits for their sends under way and stores their outcomes before the next owner
+reads them.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
@@ -34,11 +40,14 @@ SETTLED_KEPT_NS = 600 * 10**9  # how long a settled delivery is remembered (a pe
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings, channels: ChannelBook):
-        self.settings, self.channels = settings, channels
+    def __init__(self, settings: Settings, channels: ChannelBook, owns: Callable[[str], bool] = lambda _s: True):
+        """``owns(seller)``: whether this notifier sends that seller's deliveries now (default: all)."""
+        self.settings, self.channels, self.owns = settings, channels, owns
         self.queues: dict[str, deque[Delivery]] = {}
         self._tasks: dict[str, asyncio.Task] = {}
-        self._timers: set[asyncio.TimerHandle] = set()
+        self._task_seller: dict[str, str] = {}  # channel id -> its seller, while its queue's task runs
+        self._sending: set[str] = set()  # channels with an attempt under way (popped, not yet settled)
+        self._timers: dict[str, tuple[asyncio.TimerHandle, Delivery]] = {}  # retries waiting, by delivery id
         self._owed: set[str] = set()  # delivery ids queued or waiting for a retry here (one copy each)
         self._settled: dict[str, int] = {}  # delivery id -> version of the last outcome recorded here
         self._settled_prune_at = 10_000
@@ -69,6 +78,11 @@ class Dispatcher:
     def owes(self, delivery_id: str) -> bool:
         return delivery_id in self._owed
 
+    def being_delivered(self, d: Delivery) -> bool:
+        """Whether ``d`` (as stored) is owed already: here if its seller is this notifier's, else by its
+        row (its owner holds every pending delivery of its sellers)."""
+        return self.owes(d.delivery_id) if self.owns(d.seller_id) else d.status == "pending"
+
     def _forget_settled(self) -> None:
         """Keep settled deliveries for SETTLED_KEPT_NS only (a pending row read longer ago is not acted on)."""
         horizon = store.versions(1)[0] - SETTLED_KEPT_NS
@@ -80,35 +94,82 @@ class Dispatcher:
         return {"deliveries_owed": len(self._owed), "deliveries_queued": sum(len(q) for q in self.queues.values())}
 
     def adopt(self, pending: list[Delivery]) -> int:
-        """Schedule pending rows read from ClickHouse that this dispatcher neither owes nor has settled
-        since (a redelivery asked for through an API without a notifier); how many were new."""
+        """Schedule pending rows read from ClickHouse of sellers this dispatcher owns that it neither owes
+        nor has settled since (a redelivery asked for through another API, the deliveries of a partition
+        just assigned); how many were new."""
         self._forget_settled()
         new = [
-            d for d in pending if d.delivery_id not in self._owed and self._settled.get(d.delivery_id, 0) < d.version
+            d
+            for d in pending
+            if d.delivery_id not in self._owed
+            and self._settled.get(d.delivery_id, 0) < d.version
+            and self.owns(d.seller_id)
         ]
         self.schedule_all(new)
         return len(new)
 
     def schedule(self, d: Delivery) -> None:
         """Send ``d`` at its ``next_ms``; a delivery already owed here is not taken twice (the intake can hand
-        over again what the previous run recorded)."""
+        over again what the previous run recorded), nor one of a seller this notifier does not own."""
         if d.delivery_id in self._owed:
+            return
+        if not self.owns(d.seller_id):
+            self._let_go(d.delivery_id)
             return
         self._owed.add(d.delivery_id)
         delay = d.next_ms / 1000 - time.time()
         if delay <= 0:
             self.enqueue(d)
             return
-        handle = self.loop.call_later(delay, self._due, d)
-        self._timers.add(handle)
+        self._timers[d.delivery_id] = (self.loop.call_later(delay, self._due, d), d)
 
     def _due(self, d: Delivery) -> None:
-        self._timers = {h for h in self._timers if not h.cancelled() and h.when() > self.loop.time()}
+        self._timers.pop(d.delivery_id, None)
         self.enqueue(d)
+
+    def _let_go(self, delivery_id: str) -> None:
+        """Neither owed nor settled here: if its seller comes back, its pending row is taken up again."""
+        self._owed.discard(delivery_id)
+        self._settled.pop(delivery_id, None)
+
+    async def release(self) -> int:
+        """Drop what waits here for sellers no longer owned (queued, or waiting for a retry), wait for their
+        sends under way (each ends within ``notify_timeout_s``), then store every outcome recorded so far:
+        the next owner reads the pending rows after this returns (the intake's revocation waits for it).
+        How many deliveries were dropped."""
+        dropped = 0
+        for q in self.queues.values():
+            mine = [d for d in q if self.owns(d.seller_id)]
+            for d in q:
+                if not self.owns(d.seller_id):
+                    self._let_go(d.delivery_id)
+                    dropped += 1
+            if len(mine) != len(q):
+                q.clear()
+                q.extend(mine)
+        for delivery_id, (handle, d) in list(self._timers.items()):
+            if not self.owns(d.seller_id):
+                handle.cancel()
+                del self._timers[delivery_id]
+                self._let_go(delivery_id)
+                dropped += 1
+        sending = []
+        for channel_id, task in list(self._tasks.items()):
+            if self.owns(self._task_seller.get(channel_id, "")):
+                continue
+            if channel_id in self._sending:
+                sending.append(task)
+            else:
+                task.cancel()  # waiting for its turn (an email's rate limit): nothing under way
+        if sending:
+            await asyncio.wait(sending, timeout=self.settings.notify_timeout_s + 5)
+        await self.outcomes.flush()
+        return dropped
 
     def enqueue(self, d: Delivery) -> None:
         self.queues.setdefault(d.channel_id, deque()).append(d)
         if d.channel_id not in self._tasks:
+            self._task_seller[d.channel_id] = d.seller_id
             self._tasks[d.channel_id] = self.loop.create_task(self._drain(d.channel_id))
 
     async def _drain(self, channel_id: str) -> None:
@@ -119,7 +180,10 @@ class Dispatcher:
                 email = ch is not None and ch.kind == "email"
                 if email:
                     await self._email_turn(ch.seller_id)  # rate limit: what arrives meanwhile joins the digest
+                    if not q:  # released meanwhile (its seller's partition was revoked)
+                        break
                 batch = [q.popleft() for _ in range(min(len(q), DIGEST_MAX if email else 1))]
+                self._sending.add(channel_id)
                 try:
                     error = (
                         "the channel was removed"
@@ -132,8 +196,11 @@ class Dispatcher:
                     log.exception("notifier: sending to channel %s failed unexpectedly", channel_id)
                     error = f"internal error while sending: {type(exc).__name__}"
                 await self._settle(batch, ch, error)
+                self._sending.discard(channel_id)
         finally:
+            self._sending.discard(channel_id)
             self._tasks.pop(channel_id, None)
+            self._task_seller.pop(channel_id, None)
             if not self.queues.get(channel_id):
                 self.queues.pop(channel_id, None)
 
@@ -230,7 +297,7 @@ class Dispatcher:
         return f"the endpoint answered HTTP {status}{hint}: {said.decode(errors='replace')}"
 
     async def close(self) -> None:
-        for h in self._timers:
+        for h, _d in self._timers.values():
             h.cancel()
         for t in list(self._tasks.values()):
             t.cancel()

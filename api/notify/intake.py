@@ -4,6 +4,11 @@ the seller), hands them to the dispatcher at once, records them as pending in Cl
 commits the alerts' offsets once they are recorded. (Email channels get deliveries only while
 ``smtp_host`` is set.) An API that dies in between finds them again: uncommitted alerts come back from
 Kafka, recorded deliveries from ClickHouse (the same delivery id either way: at least once, never lost).
+
+The partitions assigned are what this notifier owns (api/notify/ownership.py). When some are revoked, the
+callback waits until what was consumed from them is recorded and commits it, then until the dispatcher has
+released their sellers (``on_revoke``: sends under way ended, outcomes stored), before the partitions move:
+the next owner finds every owed delivery in ClickHouse and none is sent by both.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, TopicPartition
 
 from api.notify import timing
 from api.notify.channels import ChannelBook
+from api.notify.ownership import Ownership
 from api.notify.rules import quiet_until, wants
 from api.notify.webhook import delivery_id
 from api.privacy import mask_alert
@@ -73,10 +79,25 @@ class AlertIntake:
     ClickHouse away stops the intake, not the alerts' safety)."""
 
     MAX_BEHIND = 20
+    REVOKE_WAIT_S = 30.0  # longest a revocation waits for the recorder (ClickHouse away: the alerts come again)
 
-    def __init__(self, settings: Settings, channels: ChannelBook, hand_off: Callable[[list[Delivery]], None]):
+    def __init__(
+        self,
+        settings: Settings,
+        channels: ChannelBook,
+        hand_off: Callable[[list[Delivery]], None],
+        ownership: Ownership | None = None,
+        on_assign: Callable[[], None] = lambda: None,
+        on_revoke: Callable[[], None] = lambda: None,
+    ):
+        """``on_assign`` / ``on_revoke`` are called from the consumer's thread once ``ownership`` has changed
+        (``on_revoke`` before the partitions move: it may block until the dispatcher let them go)."""
         self.settings, self.channels, self.hand_off = settings, channels, hand_off
+        self.ownership = ownership or Ownership()
+        self._assigned_cb, self._revoked_cb = on_assign, on_revoke
         self.assigned = threading.Event()  # partitions assigned and their start positions fixed
+        self._handed = self._stored = 0  # consumed batches queued for the recorder, and recorded
+        self._progress = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._to_record: queue.Queue[tuple[list[Delivery], list[int], dict[tuple[str, int], int]]] = queue.Queue(
@@ -104,7 +125,25 @@ class AlertIntake:
         except Exception:  # noqa: BLE001 - fall back to the group's reset policy
             log.warning("notifier: could not read committed offsets; using auto.offset.reset")
         c.assign(parts)
+        if parts:
+            topic = parts[0].topic
+            count = len(c.list_topics(topic, timeout=10).topics[topic].partitions)
+            self.ownership.assign([tp.partition for tp in parts], count)
+            self._assigned_cb()
         self.assigned.set()
+
+    def _on_revoke(self, c: Consumer, parts: list[TopicPartition]) -> None:
+        """Before the partitions move: record and commit what was consumed from them, then let the
+        dispatcher drop their sellers' deliveries and finish their sends (``on_revoke``)."""
+        self.assigned.clear()
+        if not self._stop.is_set():  # stopping: the recorder is gone, the commit comes after it
+            with self._progress:
+                caught_up = self._progress.wait_for(lambda: self._stored >= self._handed, self.REVOKE_WAIT_S)
+            if not caught_up:
+                log.warning("notifier: revoked before its consumed alerts were recorded; their next owner reads them")
+            self._commit_recorded(c, asynchronous=False)
+        self.ownership.revoke(tp.partition for tp in parts)
+        self._revoked_cb()
 
     def _run(self) -> None:
         s = self.settings
@@ -117,9 +156,7 @@ class AlertIntake:
                 "session.timeout.ms": int(s.consumer_session_timeout_s * 1000),
             }
         )
-        c.subscribe(
-            [s.topic("payment-alerts")], on_assign=self._on_assign, on_revoke=lambda c_, p: self.assigned.clear()
-        )
+        c.subscribe([s.topic("payment-alerts")], on_assign=self._on_assign, on_revoke=self._on_revoke)
         recorder = threading.Thread(target=self._record_batches, name="notify-record", daemon=True)
         recorder.start()
         try:
@@ -154,6 +191,8 @@ class AlertIntake:
                 while not self._stop.is_set():
                     try:
                         self._to_record.put((owed, at, ends), timeout=0.2)
+                        with self._progress:
+                            self._handed += 1
                         break
                     except queue.Full:
                         continue  # ClickHouse is behind: wait for it (the alerts stay uncommitted)
@@ -180,6 +219,9 @@ class AlertIntake:
                 return  # stopping: the alerts are not committed, the next start takes them again
             for b in batches:
                 self._recorded.put(b[2])  # committed by the consumer's thread (see _commit_recorded)
+            with self._progress:
+                self._stored += len(batches)
+                self._progress.notify_all()
 
     def _commit_recorded(self, c: Consumer, asynchronous: bool = True) -> None:
         """Commit the offsets of what the recorder stored, from the consumer's own thread: a synchronous

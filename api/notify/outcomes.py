@@ -25,12 +25,15 @@ class OutcomeLog:
         self._rows: list[Delivery] = []
         self._versions: list[int] = []  # each row's, taken when it happened (not when written)
         self._wake = asyncio.Event()
+        self._added = self._done = 0  # rows queued, rows written (or given up on) so far
+        self._progress = asyncio.Condition()
         self._closing = False
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def add(self, rows: list[Delivery]) -> list[int]:
         """Queue the rows for writing; their versions."""
         at = store.versions(len(rows))
+        self._added += len(rows)
         self._rows += rows
         self._versions += at
         self._wake.set()
@@ -47,6 +50,16 @@ class OutcomeLog:
                 await asyncio.to_thread(store.record, self.settings, rows, at)
             except Exception as exc:  # noqa: BLE001 - not stored: the pending rows stand (see above)
                 log.warning("notifier: could not record %d delivery outcomes: %s", len(rows), str(exc)[:200])
+            async with self._progress:
+                self._done += len(rows)
+                self._progress.notify_all()
+
+    async def flush(self) -> None:
+        """Return once every row queued before the call is written (or could not be)."""
+        target = self._added
+        self._wake.set()
+        async with self._progress:
+            await self._progress.wait_for(lambda: self._done >= target)
 
     async def close(self) -> None:
         """Write what is left, then stop."""

@@ -1,11 +1,11 @@
 """``livemetrics notifier``: the notifier in a process of its own, for deployments whose API runs as
 several replicas (they run with ``LIVEMETRICS_NOTIFY=false``; docs/notifications.md).
 
-Run exactly one: it owns every alert of ``notify_group`` and every pending delivery, including those an
-API replica stores when a seller asks for a redelivery (taken up every ``notify_poll_s``). A second one
-would share the alerts but also take up the other's retries and send them twice; a supervisor that
-restarts the one is the availability story (nothing is lost meanwhile: alerts wait in Kafka, owed
-deliveries in ClickHouse). It needs a ClickHouse server: embedded chdb belongs to the API process.
+It delivers the alerts and pending deliveries of the sellers whose ``payment-alerts`` partitions it is
+assigned in ``notify_group`` (api/notify/ownership.py), including redeliveries an API replica stores
+(taken up within ``notify_poll_s``). Several may run: they split the sellers as Kafka splits the
+partitions, and one that stops or dies leaves its sellers to the others. It needs a ClickHouse server:
+embedded chdb belongs to one process.
 
 /healthz, /readyz and /metrics on ``notifier_ops_port`` (livemetrics/ops_http.py): ready once the
 channels are read and the alert partitions assigned."""
@@ -34,7 +34,7 @@ def ready(channels: ChannelBook, notifier: Notifier) -> tuple[bool, dict]:
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Deliver until ``stop`` is set."""
     channels = await asyncio.to_thread(ChannelBook(settings).start)
-    notifier = await Notifier(settings, channels, poll_s=settings.notify_poll_s).start()
+    notifier = await Notifier(settings, channels).start()
     ops = None
     if settings.notifier_ops_port:
         ops = OpsServer(

@@ -180,14 +180,14 @@ async def list_deliveries(
 async def redeliver(seller_id: SellerId, delivery_id: str, request: Request, settings: SettingsDep) -> dict:
     """Send a delivery again now (a failed one, or a delivered one the receiver lost), with a fresh
     retry window. The receiver sees the same `Idempotency-Key`. On an API process that does not deliver
-    (`LIVEMETRICS_NOTIFY=false`) it is stored as pending and the standalone notifier (`livemetrics
-    notifier`) takes it up within `LIVEMETRICS_NOTIFY_POLL_S`."""
+    (`LIVEMETRICS_NOTIFY=false`), or whose notifier does not own the seller, it is stored as pending and
+    the notifier that owns the seller takes it up within `LIVEMETRICS_NOTIFY_POLL_S`."""
     notifier = getattr(request.app.state, "notifier", None)
     dispatcher = notifier.dispatcher if notifier is not None else None
     d = await asyncio.to_thread(store.one, settings, seller_id, delivery_id)
     if d is None:
         raise HTTPException(404, f"no delivery {delivery_id!r} for this seller")
-    if dispatcher.owes(delivery_id) if dispatcher is not None else d.status == "pending":
+    if dispatcher.being_delivered(d) if dispatcher is not None else d.status == "pending":
         raise HTTPException(409, "this delivery is already being delivered (pending)")
     now_ms = int(time.time() * 1000)
     again = d.but(status="pending", attempts=0, last_error="", created_ms=now_ms, next_ms=now_ms)

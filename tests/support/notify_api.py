@@ -64,7 +64,9 @@ class Api:
 
 
 def send(settings, *alerts: dict) -> None:
-    p = Producer(producer_config(settings))
+    # Into the seller's partition as the worker's producer picks it (Kafka's murmur2): the notifier owning
+    # that partition is the one that sends the seller's deliveries (api/notify/ownership.py).
+    p = Producer(producer_config(settings, partitioner="murmur2_random"))
     for a in alerts:
         p.produce(settings.topic("payment-alerts"), key=a["seller_id"].encode(), value=msgspec.json.encode(a))
     assert p.flush(15) == 0
