@@ -8,7 +8,8 @@ the events/s it needs (BENCHMARKS.md, Profiling notes; docs/live-semantics.md). 
 ``streams/faust_internals.py``) with one that collects the messages of the given topics
 from each fetch into a list and passes the list to ``handler`` (awaited in the fetcher task), then
 acknowledges them; messages of every other topic take Faust's usual path, after the fetch's batch and at
-most ``OTHERS_SLICE_S`` at a time before the next fetch (``_drain``).
+most ``OTHERS_SLICE_S`` at a time before the next fetch (``_drain``), except the tables' changelogs, which
+go to Faust at once as they are read (table recovery reads them, and nothing seeks them back).
 
 What stays as in Faust: the consumer group, the assignment (and so the tables' changelog partitions),
 table recovery (source partitions stay paused until the tables have caught up), read offsets and
@@ -80,7 +81,9 @@ async def _drain(
     messages are passed on to Faust after the batch, in their order, for ``OTHERS_SLICE_S`` before the next
     fetch (which waits for nothing while some are left): raw events never queue behind a burst of them.
     Those left when Faust suspends flow or a rebalance begins are dropped, as a fast message would be:
-    Faust seeks back to the committed offsets before flow resumes, and they come again."""
+    Faust seeks back to the committed offsets before flow resumes, and they come again. Not so the
+    tables' changelogs: Faust seeks them only when a recovery starts, so one dropped would never come
+    again and the recovery would wait for it for ever; they go to Faust at once, as in Faust's loop."""
     from faust.transport.consumer import CONSUMER_FETCHING
 
     callback = consumer.callback
@@ -97,6 +100,7 @@ async def _drain(
     loop = asyncio.get_running_loop()
     others: deque[Any] = deque()  # read, not yet passed on to Faust (other topics)
     others_read_in = app.rebalancing_count  # the rebalance they were read after
+    changelogs = frozenset(app.tables.changelog_topics)
 
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
@@ -126,6 +130,10 @@ async def _drain(
                                 continue
                             track_unacked(message)  # a revocation waits for it (wait_empty)
                             batch.append(message)
+                        elif message.topic in changelogs:  # what recovery reads: at once, as Faust does
+                            if internals.commit_due():
+                                await consumer.commit()
+                            await consumer.wait_first(callback(message), consumer.suspend_flow.wait())
                         else:  # other topics: Faust's usual path, below (no order between topics to keep)
                             others.append(message)
                         set_read_offset(tp, offset)

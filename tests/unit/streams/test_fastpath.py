@@ -169,3 +169,41 @@ def test_raw_events_go_before_the_other_topics_of_their_fetch(consumer, suspend_
         assert order == [("batch", 2)]
     else:
         assert order == [("batch", 2), ("faust", 0), ("faust", 1), ("faust", 2)]
+
+
+def test_a_changelog_message_goes_to_faust_at_once_and_is_never_dropped(consumer):
+    # Table recovery reads the changelogs through this loop, and Faust seeks them only when a recovery
+    # starts: one read and then dropped (as deferred messages of other topics are when flow is suspended)
+    # would never come again, and the recovery would wait for it for ever (test_rebalance saw it).
+    table = consumer.app.Table("fastpath-unit", default=None)
+    changelog = table.changelog_topic.get_topic_name()
+    assert changelog in consumer.app.tables.changelog_topics
+    rows = [Message(changelog, 0, o, 0.0, 0, [], b"key", b"value", None) for o in range(2)]
+    raw = [Message(TOPIC, 1, 0, 0.0, 0, [], b"key", b"value", None)]
+    order: list[tuple[str, int]] = []
+    fetches = 0
+
+    async def getmany(timeout: float):
+        nonlocal fetches
+        fetches += 1
+        if fetches == 1:
+            for m in [rows[0], raw[0], rows[1]]:
+                yield TP(m.topic, m.partition), m
+        else:
+            consumer._stopped.set()
+
+    async def to_faust(message) -> None:
+        order.append(("faust", message.offset))
+
+    async def handler(batch: list) -> None:
+        order.append(("batch", len(batch)))
+        consumer.stop_flow()  # a rebalance begins while the batch is handled
+
+    async def wait_first(delivery, suspended) -> None:
+        suspended.close()
+        await delivery
+
+    consumer.getmany, consumer.callback, consumer.wait_first = getmany, to_faust, wait_first
+    consumer.resume_flow()
+    asyncio.run(fastpath._drain(consumer, faust_internals.DrainInternals(consumer), frozenset({TOPIC}), handler))
+    assert order == [("faust", 0), ("faust", 1), ("batch", 1)]
