@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from streams import faust_internals
@@ -173,6 +173,6 @@ async def _drain(
         unset_flag(CONSUMER_FETCHING)
 
 
-async def _nothing():  # an empty fetch, while the messages of other topics already read are passed on
+async def _nothing() -> AsyncIterator[tuple[Any, Any]]:  # an empty fetch, while the messages of other topics already read are passed on
     return
     yield
