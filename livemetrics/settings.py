@@ -161,6 +161,14 @@ class Settings(BaseSettings):
     worker_session_timeout_s: float = Field(
         10.0, description="Kafka group session timeout: how soon a crashed worker's partitions move on"
     )
+    worker_fetch_wait_ms: int = Field(
+        20,
+        ge=0,
+        le=500,
+        description="The worker's fetches wait on the broker up to this long for worker_fetch_min_bytes: "
+        "fewer, fuller batches (broker requests and per-batch work) for at most this much latency.",
+    )
+    worker_fetch_min_bytes: int = Field(65_536, ge=1, description="See worker_fetch_wait_ms.")
     # Per-seller caps on distinct values in live state; the rest counts under "~other" (docs/live-semantics.md).
     live_max_categories: int = Field(200, ge=1, description="Live categories kept per seller (first by name).")
     live_max_offers: int = Field(500, ge=1, description="Live offers kept per seller (first by name).")

@@ -21,7 +21,10 @@ The privates used, by owner (who uses them through which function):
 - rocksdb ``Store._visible_keys`` and memory ``Store._key_partition``: ``stored_keys_by_partition``
   (``streams/minute_rates.py`` lists recovered windows);
 - ``Collection._maybe_set_key_ttl``, ``_to_key``, ``_partition_timestamp_keys``: ``register_for_expiry``
-  and ``WindowTable`` (``streams/minute_rates.py``, ``streams/tables.py``: window expiry).
+  and ``WindowTable`` (``streams/minute_rates.py``, ``streams/tables.py``: window expiry);
+- the consumer thread's aiokafka consumer (``AIOKafkaConsumerThread._consumer``, made in ``on_start``) and
+  its ``Fetcher._fetch_min_bytes`` / ``_fetch_max_wait_ms`` (read by ``Fetcher._get_actions_per_node`` for
+  every fetch request): ``set_fetch_wait`` (``streams/agents/sessions.py``).
 """
 
 from __future__ import annotations
@@ -53,6 +56,10 @@ FINGERPRINTS = {
     "faust.tables.base:Collection._maybe_set_key_ttl": "39b7465fa5803899",
     "faust.tables.base:Collection._to_key": "c90f7153476213b8",
     "faust.tables.base:Collection.__init__": "95568fc09c76d006",
+    "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread.on_start": "38b4e8bd1e10723a",
+    "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread._create_worker_consumer": "c2701bfc3e6f6cad",
+    "aiokafka.consumer.fetcher:Fetcher.__init__": "bf21ecb7e0f210b7",
+    "aiokafka.consumer.fetcher:Fetcher._get_actions_per_node": "1dab2cf937d165d0",
 }
 
 
@@ -114,6 +121,21 @@ class DrainInternals:
             c._n_acked = 0
             return True
         return False
+
+
+def set_fetch_wait(consumer: Any, min_bytes: int, max_wait_ms: int) -> bool:
+    """Make ``consumer``'s fetches wait on the broker until ``min_bytes`` are there or ``max_wait_ms``
+    passed. Faust builds its aiokafka consumer with aiokafka's ``fetch_min_bytes`` of 1 (and a fixed
+    1,500 ms wait), so under a steady trickle every fetch returns with the first new message: ~140
+    fetches/s at 5,000 events/s, each a small batch with its own changelog write (docs/architecture.md,
+    Broker CPU). False (nothing set) while its aiokafka consumer is not started."""
+    inner = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+    fetcher = getattr(inner, "_fetcher", None)
+    if fetcher is None:
+        return False
+    fetcher._fetch_min_bytes = min_bytes
+    fetcher._fetch_max_wait_ms = max_wait_ms
+    return True
 
 
 # -- stores ----------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import gc
 
 import msgspec
 
-from streams import fastpath, session_batch
+from streams import fastpath, faust_internals, session_batch
 from streams import session_memory as memory
 from streams.agents.session_timers import sums_reports
 from streams.app import app, settings
@@ -38,8 +38,16 @@ _json = msgspec.json.Encoder()
 in_flight = BatchesInFlight()  # a revocation waits for the batch being handled (streams/in_flight.py)
 
 
+class _FetchWait:
+    set = False  # once the consumer's aiokafka consumer exists (it does when a batch comes)
+
+
 async def handle(messages) -> None:
     """One batch of raw-event and tick messages: fold, deliver its alerts, then write its rows."""
+    if not _FetchWait.set:  # fewer, fuller fetches: docs/architecture.md, Broker CPU
+        _FetchWait.set = faust_internals.set_fetch_wait(
+            app.consumer, settings.worker_fetch_min_bytes, settings.worker_fetch_wait_ms
+        )
     with in_flight.batch():
         batches = session_batch.fold(messages)
         alerts = [a for b in batches for a in b.alerts]
