@@ -7,9 +7,8 @@ the events/s it needs (BENCHMARKS.md, Profiling notes; docs/live-semantics.md). 
 ``faust/transport/consumer.py`` 0.15.3; the consumer's private bookkeeping it needs comes through
 ``streams/faust_internals.py``) with one that collects the messages of the given topics
 from each fetch into a list and passes the list to ``handler`` (awaited in the fetcher task), then
-acknowledges them; messages of every other topic take Faust's usual path, after the fetch's batch and at
-most ``OTHERS_SLICE_S`` at a time before the next fetch (``_drain``), except the tables' changelogs, which
-go to Faust at once as they are read (table recovery reads them, and nothing seeks them back).
+acknowledges them; messages of every other topic take Faust's usual path, after the fetch's batch
+(``_drain``), except the tables' changelogs, which go to Faust at once as they are read.
 
 What stays as in Faust: the consumer group, the assignment (and so the tables' changelog partitions),
 table recovery (source partitions stay paused until the tables have caught up), read offsets and
@@ -22,19 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from streams import faust_internals
 
 Handler = Callable[[list[Any]], Awaitable[None]]
-
-# Faust's per-message path costs ~1 ms a message (the gauges agent's reports, measured in ``bench alerts``):
-# a burst of 1,000 sellers' reports held the raw events (and the alerts they make) behind it for up to
-# ~0.7 s. They now wait for at most this much of it; the rest of those messages waits in order.
-OTHERS_SLICE_S = 0.02
-OTHERS_MAX = 2_000  # messages of other topics waiting: past this, no new fetch until they are passed on
 
 _installed: weakref.WeakSet[Any] = weakref.WeakSet()  # consumers whose drain loop is this module's
 
@@ -77,13 +69,13 @@ async def _drain(
     consumer: Any, internals: faust_internals.DrainInternals, fast: frozenset[str], handler: Handler
 ) -> None:  # noqa: C901
     """Faust's ``Consumer._drain_messages`` (0.15.3), with the messages of ``fast`` topics collected per
-    fetch and passed to ``handle_batch``; ``self`` of the original is ``consumer``. The other topics'
-    messages are passed on to Faust after the batch, in their order, for ``OTHERS_SLICE_S`` before the next
-    fetch (which waits for nothing while some are left): raw events never queue behind a burst of them.
-    Those left when Faust suspends flow or a rebalance begins are dropped, as a fast message would be:
-    Faust seeks back to the committed offsets before flow resumes, and they come again. Not so the
-    tables' changelogs: Faust seeks them only when a recovery starts, so one dropped would never come
-    again and the recovery would wait for it for ever; they go to Faust at once, as in Faust's loop."""
+    fetch and passed to ``handle_batch``; ``self`` of the original is ``consumer``. The fetch's messages of
+    other topics are passed on to Faust after its batch, in their order, each as Faust's loop does (awaited,
+    or abandoned once flow is suspended; none is held past the fetch, none dropped): Faust's per-message
+    path costs ~1 ms a message, and the gauges agent's reports of a burst from 1,000 sellers held the
+    fetch's raw events, so their alerts, for up to ~0.3 s (``bench alerts``). A fetch of only such messages
+    still holds the next fetch's raw events. The tables' changelogs go to Faust at once as they are read:
+    table recovery reads them, and moving them behind a batch would change what it waits for."""
     from faust.transport.consumer import CONSUMER_FETCHING
 
     callback = consumer.callback
@@ -96,25 +88,17 @@ async def _drain(
     acks_enabled_for = consumer.app.topics.acks_enabled_for
     track_unacked = internals.unacked.add
     flow_suspended = consumer.suspend_flow.is_set
-    app = consumer.app
-    loop = asyncio.get_running_loop()
-    others: deque[Any] = deque()  # read, not yet passed on to Faust (other topics)
-    others_read_in = app.rebalancing_count  # the rebalance they were read after
-    changelogs = frozenset(app.tables.changelog_topics)
+    changelogs = frozenset(consumer.app.tables.changelog_topics)
 
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             set_flag(CONSUMER_FETCHING)
-            fetch = len(others) < OTHERS_MAX
-            ait = getmany(timeout=0 if others else 1.0) if fetch else None
+            ait = getmany(timeout=1.0)
             await consumer.sleep(0)
             batch: list[Any] = []
-            if others and (flow_suspended() or app.rebalancing_count != others_read_in):
-                others.clear()
-            if not others:
-                others_read_in = app.rebalancing_count
+            others: list[Any] = []  # this fetch's messages of other topics, passed on after its batch
             if not consumer.should_stop:
-                async for tp, message in ait or _nothing():
+                async for tp, message in ait:
                     offset = message.offset
                     r_offset = get_read_offset(tp)
                     if r_offset is None or offset >= r_offset:
@@ -134,7 +118,7 @@ async def _drain(
                             if internals.commit_due():
                                 await consumer.commit()
                             await consumer.wait_first(callback(message), consumer.suspend_flow.wait())
-                        else:  # other topics: Faust's usual path, below (no order between topics to keep)
+                        else:  # other topics: Faust's path, after the batch (no order between topics to keep)
                             others.append(message)
                         set_read_offset(tp, offset)
                 if batch and flow_suspended():  # suspended while the fetch was read: as above
@@ -143,16 +127,10 @@ async def _drain(
                     batch = []
                 if batch:
                     await handle_batch(consumer, internals, batch, handler)
-                slice_ends = loop.time() + OTHERS_SLICE_S
-                while others and not consumer.should_stop:
-                    if flow_suspended() or app.rebalancing_count != others_read_in:
-                        others.clear()  # they come again after Faust's seek (see above)
-                        break
+                for message in others:  # as Faust's own loop passes every message on
                     if internals.commit_due():
                         await consumer.commit()
-                    await consumer.wait_first(callback(others.popleft()), consumer.suspend_flow.wait())
-                    if loop.time() >= slice_ends:
-                        break
+                    await consumer.wait_first(callback(message), consumer.suspend_flow.wait())
                 unset_flag(CONSUMER_FETCHING)
             else:
                 await asyncio.sleep(0)
@@ -171,8 +149,3 @@ async def _drain(
         raise
     finally:
         unset_flag(CONSUMER_FETCHING)
-
-
-async def _nothing() -> AsyncIterator[tuple[Any, Any]]:  # an empty fetch, while the messages of other topics already read are passed on
-    return
-    yield
