@@ -153,14 +153,13 @@ class Dispatcher:
                 del self._timers[delivery_id]
                 self._let_go(delivery_id)
                 dropped += 1
-        sending = []
-        for channel_id, task in list(self._tasks.items()):
-            if self.owns(self._task_seller.get(channel_id, "")):
-                continue
-            if channel_id in self._sending:
-                sending.append(task)
-            else:
-                task.cancel()  # waiting for its turn (an email's rate limit): nothing under way
+        # A queue's task with nothing under way finds its queue empty and ends by itself (an email's, once
+        # its rate limit lets it look again).
+        sending = [
+            task
+            for channel_id, task in self._tasks.items()
+            if channel_id in self._sending and not self.owns(self._task_seller.get(channel_id, ""))
+        ]
         if sending:
             await asyncio.wait(sending, timeout=self.settings.notify_timeout_s + 5)
         await self.outcomes.flush()
