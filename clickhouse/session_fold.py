@@ -7,8 +7,8 @@ sessions changed since, instead of merging every session of the seller (docs/cli
 sessions they change (``session_changes.sql``, into the scratch table ``session_fold_changes``), then
 1. writes the new ``session_state`` entry of every session they change (its merged state as of ``hi``,
    and the state as of ``lo`` it started from: a step that fails after this is simply run again);
-2. adds the keys of the sessions seen for the first time to ``session_seen`` (migration 010: the
-   reports look up in ``session_state`` only the keys found there);
+2. writes the same entries to ``session_folded`` (migration 011: the reports read the folded states
+   there, sorted for the seller, instead of looking each one up in ``session_state``);
 3. inserts, in one block (one part: readers see all of it or none of it), each changed session's new
    contribution minus its old one, and the row carrying the new watermark ``hi``.
 ``hi`` stays ``session_fold_grace_s`` behind the server's clock, so no row labelled before ``hi`` can still
@@ -19,8 +19,8 @@ on its own thread every ``session_fold_interval_s``. Steps never overlap within 
 
 ``session_state`` would otherwise keep an entry for every session ever seen (~100 bytes each): once a
 day, between steps, the fold deletes the entries of sessions that started more than ``event_ttl_days``
-ago (``purge_states``), whose counts ``session_sums``' TTL drops at the same age, and then their keys
-in ``session_seen``.
+ago (``purge_states``), whose counts ``session_sums``' TTL drops at the same age, after their rows in
+``session_folded``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,11 @@ _one_step = threading.Lock()
 PURGE_EVERY_S = 86_400
 # One block, hence one part: one insert thread, and every block of the SELECT squashed into one.
 _ONE_PART = {"max_insert_threads": 1, "min_insert_block_size_rows": 1 << 62, "min_insert_block_size_bytes": 1 << 62}
+# session_folded's columns, in the order of fold_states.sql's after its key (migration 011)
+FOLDED_COLUMNS = (
+    "seller_hash, session, version, start_hour, furthest, categories, offers, "
+    "had_before, before_start_hour, before_furthest, before_categories, before_offers"
+)
 
 
 def fold_until(settings: Settings, idle: bool = False) -> int:
@@ -86,7 +91,7 @@ def _step(settings: Settings, until: int, step_rows: int) -> bool:
         taken += rows
     compute_changes(settings, lo, hi)
     write_states(settings, lo, hi)
-    write_seen(settings)
+    write_folded(settings, lo, hi)
     write_sums(settings, lo, hi)
     log.info("folded %d session rows inserted in [%d, %d)", taken, lo, hi)
     return True
@@ -114,15 +119,15 @@ def write_states(settings: Settings, lo: int, hi: int) -> None:
     )
 
 
-def write_seen(settings: Settings) -> None:
-    """The keys of the step's sessions that had no entry before it, into session_seen: after their entries
-    are written and before the watermark is, so that every key with an entry a report can find is there
-    (a step run again after a failure adds them again: harmless, merges keep one)."""
-    db = settings.clickhouse_database
+def write_folded(settings: Settings, lo: int, hi: int) -> None:
+    """The same entries into session_folded, which the reports read: after session_state and before the
+    watermark, so that the newest row of every session there is its entry (a step run again after a
+    failure writes them again: harmless, the newest version is the same)."""
     get_client(settings).command(
-        f"INSERT INTO {db}.session_seen (seller_hash, session, start_hour) "
-        "SELECT toUInt64(bitShiftRight(key, 64)), toUInt64(bitAnd(key, 0xFFFFFFFFFFFFFFFF)), new_start "
-        f"FROM {db}.session_fold_changes WHERE NOT had_old",
+        f"INSERT INTO {settings.clickhouse_database}.session_folded ({FOLDED_COLUMNS}) "
+        f"SELECT toUInt64(bitShiftRight(key, 64)), toUInt64(bitAnd(key, 0xFFFFFFFFFFFFFFFF)), * EXCEPT (key) "
+        f"FROM ({query.text(settings, 'fold_states', _from_changes(settings))})",
+        parameters={"fold_lo": lo, "fold_hi": hi},
         settings=INSERT_SETTINGS,
     )
 
@@ -156,13 +161,11 @@ def fold(settings: Settings, until: int | None = None) -> int:
 
 def purge_states(settings: Settings, older_than_days: int | None = None) -> int:
     """Delete the session_state entries of sessions that started over ``older_than_days`` (default
-    ``event_ttl_days``) ago, then their keys in session_seen; returns how many entries went. Their
+    ``event_ttl_days``) ago, after their rows in session_folded; returns how many entries went. Their
     session_sums rows expire at that age too, and a later event of such a session (its events have
     expired as well) counts it as a new session."""
     days = settings.event_ttl_days if older_than_days is None else older_than_days
     c, db = get_client(settings), settings.clickhouse_database
-    # one cutoff for both tables: a session_seen row's start_hour is never before its entry's, so
-    # every key deleted from session_seen has had its entry deleted first
     ((cutoff,),) = c.query(
         "SELECT toUInt32(now() - toIntervalDay({days:UInt32}))", parameters={"days": days}
     ).result_rows
@@ -171,8 +174,16 @@ def purge_states(settings: Settings, older_than_days: int | None = None) -> int:
     with _one_step:  # between fold steps: a step re-run after a failure finds the entries it wrote
         ((expired,),) = c.query(f"SELECT count() FROM {db}.session_state WHERE {where}", parameters=p).result_rows
         if expired:
+            # every row of those sessions, by key: a session's older rows (not merged away yet) can
+            # have a later start_hour than its entry. The rows go first: a report meanwhile counts such
+            # a session as new, as the fold will once its entry is gone
+            c.command(
+                f"DELETE FROM {db}.session_folded WHERE (seller_hash, session) IN ("
+                "SELECT toUInt64(bitShiftRight(key, 64)), toUInt64(bitAnd(key, 0xFFFFFFFFFFFFFFFF)) "
+                f"FROM {db}.session_state WHERE {where})",
+                parameters=p,
+            )
             c.command(f"DELETE FROM {db}.session_state WHERE {where}", parameters=p)
-        c.command(f"DELETE FROM {db}.session_seen WHERE {where}", parameters=p)
     if expired:
         log.info("purged %d session_state entries of sessions started over %d days ago", expired, days)
     return int(expired)

@@ -21,6 +21,9 @@ POPULAR = {
     "offers": {"dim": "offer_id", "kind": "offer", "dims": "offers"},
 }
 FUNNEL = {"dims": "categories", "kind": "furthest"}  # dims: any; the funnel reads no items
+# Up to this many session_updates rows since the watermark, session_live.sql finds their sessions in
+# session_folded by its primary key; more, by reading the seller's keys (BENCHMARKS.md, 2026-12-05)
+FEW_LIVE_ROWS = 100
 
 
 def popular(settings: Settings, name: str, seller_id: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
@@ -52,9 +55,9 @@ def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: s
     """The report's rows, its folded part and its live part from the same watermark: a fold step that
     committed while the query ran would be counted twice (or its sessions' states be newer than the
     watermark), so the watermark is read again afterwards and the query run again if it moved."""
-    fragments = {"session_live": query.sql("session_live"), **sub}  # the fragment's own {dims}, {kind} too
     watermark = query.folded_to(settings)
     for _ in range(10):
+        fragments = {"session_live": query.sql("session_live"), **sub, "probe": _probe(settings, seller_id, watermark)}
         rows = query.run(
             settings, name, fragments, seller_id=seller_id, from_ms=from_ms, to_ms=to_ms, fold_lo=watermark
         )
@@ -63,3 +66,11 @@ def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: s
             return rows
         watermark = now
     raise RuntimeError("session fold watermark kept moving while the report ran")
+
+
+def _probe(settings: Settings, seller_id: str, watermark: int) -> str:
+    """How session_live.sql finds the live sessions among the seller's folded ones: for a few, by the
+    primary key (a granule each); for thousands, every key read and probed (`identity` keeps the key
+    analysis out: it would select every granule anyway, at a cost). Either way the result is the same."""
+    (rows,) = query.run(settings, "session_live_rows", seller_id=seller_id, fold_lo=watermark)
+    return "session" if rows["rows"] <= FEW_LIVE_ROWS else "identity(session)"

@@ -2,7 +2,7 @@
 -- (session_updates) inserted since the fold watermark fold_lo change the folded counts of the sessions
 -- that started in the range, per item ({kind} = category | offer: the {dims} viewed; furthest: the furthest step '0'..'4'):
 -- each such session's contribution with those rows (`new_*`) minus its contribution as of the
--- watermark (`old_*`, from session_state; had_old = 0 for a session not folded before), as
+-- watermark (`old_*`, from session_folded; had_old = 0 for a session not folded before), as
 -- session_deltas.sql computes it for the fold. popular.sql and funnel.sql add them to the folded
 -- counts.
 WITH toDateTime({fold_lo:UInt32}, 'UTC') AS lo,
@@ -20,12 +20,12 @@ FROM
                            if('{kind}' = 'furthest', [toString(old_furthest)], old_items)), [])) AS contributions
     FROM
     (
-        -- an entry holds the state as of `version`, which is at most lo unless the fold step from lo
-        -- has already written it: then the state it started from is in before_* (missing: zeros)
-        SELECT s.version > 0 AND (s.version <= lo OR s.had_before = 1) AS had_old,
-               if(s.version <= lo, s.start_hour, s.before_start_hour) AS old_start,
-               if(s.version <= lo, s.furthest, s.before_furthest) AS old_furthest,
-               if(s.version <= lo, s.{dims}, s.before_{dims}) AS old_items,
+        -- a row holds the state as of its version `v`, which is at most lo unless the fold step from
+        -- lo has already written it: then the state it started from is in before_* (missing: zeros)
+        SELECT s.v > 0 AND (s.v <= lo OR s.had_before = 1) AS had_old,
+               if(s.v <= lo, s.start_hour, s.before_start_hour) AS old_start,
+               if(s.v <= lo, s.furthest, s.before_furthest) AS old_furthest,
+               if(s.v <= lo, s.{dims}, s.before_{dims}) AS old_items,
                if(had_old, least(old_start, u.start), u.start) AS new_start,
                greatest(old_furthest, u.furthest) AS new_furthest,
                arrayDistinct(arrayConcat(old_items, u.items)) AS new_items
@@ -40,17 +40,20 @@ FROM
         ) AS u
         LEFT JOIN
         (
-            -- only the keys session_seen has (every key with an entry, migration 010): looking up the
-            -- rest, mostly new sessions, cost a RocksDB read per level each. The seller's keys are read
-            -- and probed; identity() keeps the set from picking granules by the primary key (with
-            -- thousands of random keys that analysis cost more than it skipped: 20 vs 15 ms for 10,000)
-            SELECT toUInt64(bitAnd(key, 0xFFFFFFFFFFFFFFFF)) AS session, * FROM {db}.session_state
-            WHERE key IN (
-                SELECT bitOr(bitShiftLeft(toUInt128(seller_hash), 64), toUInt128(session))
-                FROM {db}.session_seen
-                WHERE seller_hash = cityHash64({seller_id:String}) AND identity(session) IN (
-                    SELECT session FROM {db}.session_updates
-                    WHERE seller_id = {seller_id:String} AND inserted >= lo))
+            -- the sessions' folded states (migration 011: session_state's entries sorted for the
+            -- seller; a session not there was never folded), the newest row of each (older ones wait
+            -- for merges). The seller's keys are read and probed and only the sessions found read in
+            -- full. {probe} is `identity(session)` for thousands of sessions (the set then does not
+            -- pick granules by the primary key: with random keys that analysis cost more than it
+            -- skipped, 20 vs 15 ms for 10,000) and `session` for a few (it reads a few granules)
+            SELECT session, version AS v, start_hour, furthest, {dims}, had_before, before_start_hour,
+                   before_furthest, before_{dims}
+            FROM {db}.session_folded
+            WHERE seller_hash = cityHash64({seller_id:String}) AND {probe} IN (
+                SELECT session FROM {db}.session_updates
+                WHERE seller_id = {seller_id:String} AND inserted >= lo)
+            ORDER BY v DESC
+            LIMIT 1 BY session
         ) AS s ON s.session = u.session
     )
 )

@@ -18,7 +18,7 @@ import pytest
 from confluent_kafka import Producer
 
 from api.main import create_api
-from clickhouse import query, session_fold
+from clickhouse import query, session_fold, session_reports
 from clickhouse.client import get_client
 from clickhouse.migrate import migrate
 from clickhouse.sink import EventSink
@@ -227,12 +227,26 @@ def test_reports_stay_exact_through_every_fold_state(kafka, clickhouse_dsn, tmp_
         assert stored == h["stored"] + len(late)
         assert_reports_match_oracle(h, begin, end, "America/New_York")  # late events live
         assert_session_reports_match_by_window(h, start, "UTC")
+        few_rows = session_reports.FEW_LIVE_ROWS
+        for few in (0, 10**9):  # both ways session_live.sql finds the live sessions among the folded ones
+            monkeypatch.setattr(session_reports, "FEW_LIVE_ROWS", few)
+            assert_session_reports_match_by_window(h, start, "UTC")
+        monkeypatch.setattr(session_reports, "FEW_LIVE_ROWS", few_rows)
 
         # a fold step interrupted after writing session_state: reports still exact, and the re-run too
         lo, hi = query.folded_to(settings), next_bucket(settings)
         session_fold.compute_changes(settings, lo, hi)
         session_fold.write_states(settings, lo, hi)
         assert_reports_match_oracle(h, begin, end, "UTC")
+        assert_session_reports_match_by_window(h, start, "UTC")
+        # and after writing session_folded, which the reports read: the rows of the step's sessions
+        # are newer than the watermark, the reports take the states they started from
+        session_fold.write_folded(settings, lo, hi)
+        ((newer,),) = c.query(
+            f"SELECT count() FROM {db}.session_folded WHERE version > toDateTime({lo}, 'UTC') AND had_before"
+        ).result_rows
+        assert newer > 0  # the late events' sessions, folded before
+        assert_reports_match_oracle(h, begin, end, "Europe/Berlin")
         assert_session_reports_match_by_window(h, start, "UTC")
         assert session_fold.fold(settings, until=hi) == 1
         assert query.folded_to(settings) == hi

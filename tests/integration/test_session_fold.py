@@ -1,8 +1,8 @@
 """The sink's process folds session rows in the background (clickhouse/session_fold.py): with the real
 sink, Kafka and ClickHouse, every stored session ends up in session_sums exactly once; a database that
 had session_facts (before migration 005) upgrades with `migrate` and reports its old sessions exactly;
-so does one whose sessions were folded before session_seen (migration 010), which the reports rely on
-to find every session with a session_state entry."""
+so does one whose sessions were folded before session_folded (migration 011), where the reports read
+the folded state of every session with a session_state entry."""
 
 from __future__ import annotations
 
@@ -36,18 +36,26 @@ def past_last_insert(settings) -> int:
     return int(bucket)
 
 
-def assert_seen_has_every_state(settings) -> None:
-    """session_seen's invariant (migration 010): every key with a session_state entry is there."""
+def assert_folded_has_every_state(settings) -> None:
+    """session_folded's invariant (migration 011): the newest row of every key with a session_state entry
+    is that entry, and no other key has rows."""
     db = settings.clickhouse_database
-    ((states, missing),) = (
+    columns = "version, start_hour, furthest, categories, offers, had_before, before_start_hour, before_furthest, before_categories, before_offers"
+    newest = (
+        f"SELECT bitOr(bitShiftLeft(toUInt128(seller_hash), 64), toUInt128(session)) AS key, "
+        f"argMax(tuple({columns}), version) AS state FROM {db}.session_folded GROUP BY key"
+    )
+    entries = f"SELECT key, tuple({columns}) AS state FROM {db}.session_state"
+    ((states, folded, differ),) = (
         get_client(settings)
         .query(
-            f"SELECT count(), countIf(key NOT IN (SELECT bitOr(bitShiftLeft(toUInt128(seller_hash), 64), "
-            f"toUInt128(session)) FROM {db}.session_seen)) FROM {db}.session_state"
+            f"SELECT (SELECT count() FROM {db}.session_state), (SELECT uniqExact(seller_hash, session) FROM "
+            f"{db}.session_folded), (SELECT count() FROM ({entries}) AS e FULL JOIN ({newest}) AS f ON e.key = f.key "
+            "WHERE toString(e.state) != toString(f.state))"
         )
         .result_rows
     )
-    assert missing == 0, f"{missing} of {states} session_state keys are not in session_seen"
+    assert (folded, differ) == (states, 0), f"{states} entries, {folded} sessions in session_folded, {differ} differ"
 
 
 def test_the_sink_keeps_session_sums_folded(make_settings):
@@ -81,7 +89,7 @@ def test_the_sink_keeps_session_sums_folded(make_settings):
             ).result_rows
         )
         assert per_seller == {s: sum(1 for seller, _ in sessions if seller == s) for s in ("s-one", "s-two")}
-        assert_seen_has_every_state(settings)
+        assert_folded_has_every_state(settings)
     finally:
         sink.stop()
     assert not sink.folder._thread.is_alive()  # stopped with the sink
@@ -174,12 +182,10 @@ def test_the_fold_purges_the_states_of_expired_sessions(make_settings):
     end = datetime.now(UTC) + timedelta(hours=1)
     before = {s: query.report(settings, "funnel", s, start, end)["rows"] for s in ("s-one", "s-two")}
 
-    seen = states.replace("session_state", "session_seen")
-    assert c.query(seen).result_rows == [(old, recent)]  # each session once, at its start
+    assert_folded_has_every_state(settings)
     assert session_fold.purge_states(settings, older_than_days=3) == old
     assert c.query(states).result_rows == [(0, recent)]
-    assert c.query(seen).result_rows == [(0, recent)]  # their keys went after them
-    assert_seen_has_every_state(settings)
+    assert_folded_has_every_state(settings)
     assert session_fold.purge_states(settings, older_than_days=3) == 0
     # the sums are untouched: the reports still count the purged sessions (until their hours expire)
     assert {s: query.report(settings, "funnel", s, start, end)["rows"] for s in ("s-one", "s-two")} == before
@@ -200,10 +206,10 @@ def test_the_fold_purges_the_states_of_expired_sessions(make_settings):
         folder.stop()
 
 
-def test_sessions_folded_before_session_seen_are_found(make_settings):
-    # as deployed before migration 010: the fold wrote session_state and session_sums, no session_seen
+def test_sessions_folded_before_session_folded_are_found(make_settings):
+    # as deployed before migration 011: the fold wrote session_state and session_sums, no session_folded
     settings = make_settings(sink_batch_rows=100, session_fold_interval_s=0)
-    schema_before(settings, 10)
+    schema_before(settings, 11)
     c, db = get_client(settings), settings.clickhouse_database
     start = datetime.now(UTC) - timedelta(days=2)
     events = oracle.generate(4, ("s-one", "s-two"), start, days=2, sessions_per_seller=80)
@@ -220,15 +226,15 @@ def test_sessions_folded_before_session_seen_are_found(make_settings):
     assert query.folded_to(settings) == hi
     assert c.query(f"SELECT count() FROM {db}.session_state").result_rows[0][0] > 100
 
-    assert migrate(settings) == ["010_session_seen"]
-    assert_seen_has_every_state(settings)
+    assert migrate(settings) == ["011_session_folded"]
+    assert_folded_has_every_state(settings)
     end = datetime.now(UTC) + timedelta(hours=1)
     # late events of sessions folded before the upgrade: the reports must find their old states (a
-    # session missing from session_seen would be counted again as a new one)
+    # session missing from session_folded would be counted again as a new one)
     late = oracle.late_events(8, events, sessions=15)
     events += late
     store(settings, late, stored)
     assert_session_reports_match(settings, events, start, end)
     assert session_fold.fold(settings, until=past_last_insert(settings)) == 1
-    assert_seen_has_every_state(settings)
+    assert_folded_has_every_state(settings)
     assert_session_reports_match(settings, events, start, end)
