@@ -113,7 +113,7 @@ class AlertIntake:
     def stop(self) -> None:
         self._stop.set()
         if self._thread:
-            self._thread.join(15)
+            self._thread.join(self.settings.notify_timeout_s + 20)  # its revocation waits for sends under way
 
     def _on_assign(self, c: Consumer, parts: list[TopicPartition]) -> None:
         """A partition the group never committed starts at its end, read now (an alert produced while the

@@ -29,6 +29,7 @@ class Notifier:
         self.dispatcher: Dispatcher | None = None
         self.intake: AlertIntake | None = None
         self._poller: asyncio.Task | None = None
+        self._joiner: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._reload = False  # partitions were assigned: read every pending delivery once
         self._since: int | None = None  # the next look reads rows of a newer version than this
@@ -44,8 +45,19 @@ class Notifier:
             self.ownership,
             on_assign=self._assigned,
             on_revoke=self._revoked,
-        ).start()
+        )
+        self._joiner = self.loop.create_task(self._join_when_channels_read())
         return self
+
+    async def _join_when_channels_read(self) -> None:
+        """Join the group (and so take sellers over) only once every channel is known: a delivery to a
+        channel not read yet would fail as "the channel was removed"."""
+        assert self.intake is not None
+        if not self.channels.ready:
+            log.info("notifier: waiting for the channels to be read before taking partitions")
+            while not await asyncio.to_thread(self.channels.wait_ready, 1.0):
+                pass
+        self.intake.start()
 
     def _assigned(self) -> None:
         """(The intake's thread.) Take up the new sellers' pending deliveries now."""
@@ -95,8 +107,9 @@ class Notifier:
                 log.info("notifier: took up %d pending deliveries stored %s", taken, "before" if full else "elsewhere")
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
+        for task in (self._joiner, self._poller):
+            if task is not None:
+                task.cancel()
         if self.intake is not None:
             await asyncio.to_thread(self.intake.stop)
         if self.dispatcher is not None:
