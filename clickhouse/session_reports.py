@@ -21,8 +21,8 @@ POPULAR = {
     "offers": {"dim": "offer_id", "kind": "offer", "dims": "offers"},
 }
 FUNNEL = {"dims": "categories", "kind": "furthest"}  # dims: any; the funnel reads no items
-# Up to this many session_updates rows since the watermark, session_live.sql finds their sessions in
-# session_folded by its primary key; more, by reading the seller's keys (BENCHMARKS.md, 2026-12-05)
+# Up to this many session_updates rows since the watermark, session_live.sql looks their sessions' states
+# up in session_state by key; more, it reads them from session_folded (BENCHMARKS.md, 2026-12-05)
 FEW_LIVE_ROWS = 100
 
 
@@ -57,7 +57,12 @@ def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: s
     watermark), so the watermark is read again afterwards and the query run again if it moved."""
     watermark = query.folded_to(settings)
     for _ in range(10):
-        fragments = {"session_live": query.sql("session_live"), **sub, "probe": _probe(settings, seller_id, watermark)}
+        # session_live.sql first: it holds the states fragment, which holds the report's {dims}
+        fragments = {
+            "session_live": query.sql("session_live"),
+            "folded_states": query.sql(_folded_states(settings, seller_id, watermark)),
+            **sub,
+        }
         rows = query.run(
             settings, name, fragments, seller_id=seller_id, from_ms=from_ms, to_ms=to_ms, fold_lo=watermark
         )
@@ -68,9 +73,9 @@ def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: s
     raise RuntimeError("session fold watermark kept moving while the report ran")
 
 
-def _probe(settings: Settings, seller_id: str, watermark: int) -> str:
-    """How session_live.sql finds the live sessions among the seller's folded ones: for a few, by the
-    primary key (a granule each); for thousands, every key read and probed (`identity` keeps the key
-    analysis out: it would select every granule anyway, at a cost). Either way the result is the same."""
+def _folded_states(settings: Settings, seller_id: str, watermark: int) -> str:
+    """Where session_live.sql reads the folded states of the sessions with rows since the watermark: for
+    a few, their session_state entries by key; for more, one pass over the seller's session_folded
+    keys. Both hold the same states (migration 011)."""
     (rows,) = query.run(settings, "session_live_rows", seller_id=seller_id, fold_lo=watermark)
-    return "session" if rows["rows"] <= FEW_LIVE_ROWS else "identity(session)"
+    return "session_states_few" if rows["rows"] <= FEW_LIVE_ROWS else "session_states_many"

@@ -40,20 +40,9 @@ FROM
         ) AS u
         LEFT JOIN
         (
-            -- the sessions' folded states (migration 011: session_state's entries sorted for the
-            -- seller; a session not there was never folded), the newest row of each (older ones wait
-            -- for merges). The seller's keys are read and probed and only the sessions found read in
-            -- full. {probe} is `identity(session)` for thousands of sessions (the set then does not
-            -- pick granules by the primary key: with random keys that analysis cost more than it
-            -- skipped, 20 vs 15 ms for 10,000) and `session` for a few (it reads a few granules)
-            SELECT session, version AS v, start_hour, furthest, {dims}, had_before, before_start_hour,
-                   before_furthest, before_{dims}
-            FROM {db}.session_folded
-            WHERE seller_hash = cityHash64({seller_id:String}) AND {probe} IN (
-                SELECT session FROM {db}.session_updates
-                WHERE seller_id = {seller_id:String} AND inserted >= lo)
-            ORDER BY v DESC
-            LIMIT 1 BY session
+            -- the folded state of each of those sessions that has one (session_states_many.sql or
+            -- session_states_few.sql, as clickhouse/session_reports.py picks)
+            {folded_states}
         ) AS s ON s.session = u.session
     )
 )
