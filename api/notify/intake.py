@@ -129,6 +129,7 @@ class AlertIntake:
             topic = parts[0].topic
             count = len(c.list_topics(topic, timeout=10).topics[topic].partitions)
             self.ownership.assign([tp.partition for tp in parts], count)
+            log.info("notifier: payment-alerts partitions %s assigned", sorted(tp.partition for tp in parts))
             self._assigned_cb()
         self.assigned.set()
 
@@ -136,6 +137,7 @@ class AlertIntake:
         """Before the partitions move: record and commit what was consumed from them, then let the
         dispatcher drop their sellers' deliveries and finish their sends (``on_revoke``)."""
         self.assigned.clear()
+        began = time.monotonic()
         if not self._stop.is_set():  # stopping: the recorder is gone, the commit comes after it
             with self._progress:
                 caught_up = self._progress.wait_for(lambda: self._stored >= self._handed, self.REVOKE_WAIT_S)
@@ -144,6 +146,11 @@ class AlertIntake:
             self._commit_recorded(c, asynchronous=False)
         self.ownership.revoke(tp.partition for tp in parts)
         self._revoked_cb()
+        log.info(
+            "notifier: payment-alerts partitions %s let go in %.1f s",
+            sorted(tp.partition for tp in parts),
+            time.monotonic() - began,
+        )
 
     def _run(self) -> None:
         s = self.settings

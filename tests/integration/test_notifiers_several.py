@@ -7,6 +7,7 @@ belongs to one), a real webhook server counting what it received per idempotency
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import Counter
 
@@ -67,10 +68,20 @@ class NotifierInThread:
         self.thread.join(60)
 
 
-def group_members_with_partitions(s) -> int:
-    admin = AdminClient(admin_config(s))
-    group = admin.describe_consumer_groups([s.notify_group], request_timeout=5)[s.notify_group].result(timeout=30)
-    return sum(1 for m in group.members if m.assignment and m.assignment.topic_partitions)
+class NotifierGroup:
+    """The notifiers' consumer group as the broker describes it (one admin client for the test)."""
+
+    def __init__(self, s):
+        self.s, self.admin = s, AdminClient(admin_config(s))
+
+    def assignment(self) -> list[list[int]]:
+        """The partitions of each member."""
+        group = self.admin.describe_consumer_groups([self.s.notify_group], request_timeout=5)[self.s.notify_group]
+        members = group.result(timeout=30).members
+        return [sorted(tp.partition for tp in (m.assignment.topic_partitions if m.assignment else [])) for m in members]
+
+    def members_with_partitions(self) -> int:
+        return sum(1 for parts in self.assignment() if parts)
 
 
 def one_seller_per_partition(s) -> list[str]:
@@ -87,7 +98,8 @@ def successes(hooks: WebhookServer, path: str, since: int) -> Counter:
     return Counter(r.headers["idempotency-key"] for r in hooks.endpoints[path].received[since:])
 
 
-def test_two_notifiers_send_a_pending_retry_once(make_settings, hooks):
+def test_two_notifiers_send_a_pending_retry_once(make_settings, hooks, caplog):
+    caplog.set_level(logging.INFO, logger="livemetrics.api.notify")  # shown if it fails: assignments, releases
     # Retries every 0.25-0.5 s while the endpoints fail, so both notifiers would send each one soon
     # after they recover, if both held it.
     s = make_settings(dev_mode=True, notify_poll_s=0.5, notify_timeout_s=2.0, notify_backoff_s=0.5,
@@ -110,7 +122,18 @@ def test_two_notifiers_send_a_pending_retry_once(make_settings, hooks):
         wait_until(lambda: len(store.pending(s)) == len(sellers), 15, what="pending rows")
 
         second = NotifierInThread(s).start()
-        wait_until(lambda: group_members_with_partitions(s) == 2, 60, what="the partitions split between two")
+        group = NotifierGroup(s)
+        try:
+            wait_until(
+                lambda: group.members_with_partitions() == 2, 60, interval=0.5, what="the partitions split between two"
+            )
+        except AssertionError as exc:
+            raise AssertionError(
+                f"group {group.assignment()}; channels read {first.notifier.channels.ready} "
+                f"{second.notifier.channels.ready}; assigned {first.notifier.intake.assigned.is_set()} "
+                f"{second.notifier.intake.assigned.is_set()}; owned {sorted(first.notifier.ownership.partitions)} "
+                f"{sorted(second.notifier.ownership.partitions)}"
+            ) from exc
         wait_until(
             lambda: first.notifier.intake.assigned.is_set() and second.notifier.intake.assigned.is_set(),
             30,
@@ -143,7 +166,10 @@ def test_a_redelivery_through_a_replica_that_does_not_own_the_seller(make_settin
     tokens = {seller: add_seller(s, seller)[1]}
     replicas = [Api(s, tokens), Api(s, tokens)]  # two API replicas that both deliver
     try:
-        wait_until(lambda: group_members_with_partitions(s) == 2, 60, what="the partitions split between two")
+        group = NotifierGroup(s)
+        wait_until(
+            lambda: group.members_with_partitions() == 2, 60, interval=0.5, what="the partitions split between two"
+        )
         wait_until(lambda: all(r.app.state.notifier.intake.assigned.is_set() for r in replicas), 30, what="assigned")
         [owner] = [r for r in replicas if r.app.state.notifier.ownership.owns(seller)]
         [other] = [r for r in replicas if r is not owner]
