@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import uuid
 from collections import Counter
 
 import pytest
@@ -69,12 +68,6 @@ class NotifierInThread:
         self.thread.join(60)
 
 
-def own_group() -> str:
-    """A notifier group of this test's own: the settings' default is shared by every test (and test run) on
-    the broker, whose members would be counted here and rebalance the group at any time."""
-    return f"notify-{uuid.uuid4().hex[:12]}"
-
-
 class NotifierGroup:
     """The notifiers' consumer group as the broker describes it (one admin client for the test)."""
 
@@ -110,7 +103,7 @@ def test_two_notifiers_send_a_pending_retry_once(make_settings, hooks, caplog):
     # Retries every 0.25-0.5 s while the endpoints fail, so both notifiers would send each one soon
     # after they recover, if both held it.
     s = make_settings(dev_mode=True, notify_poll_s=0.5, notify_timeout_s=2.0, notify_backoff_s=0.5,
-                      notify_backoff_max_s=0.5, notify_group=own_group())  # fmt: skip
+                      notify_backoff_max_s=0.5)  # fmt: skip
     migrate(s)
     sellers = one_seller_per_partition(s)  # wherever the partitions go, each notifier gets some retries
     book = ChannelBook(s).start()
@@ -167,7 +160,7 @@ def test_two_notifiers_send_a_pending_retry_once(make_settings, hooks, caplog):
 
 
 def test_a_redelivery_through_a_replica_that_does_not_own_the_seller(make_settings, add_seller, hooks):
-    s = make_settings(dev_mode=True, notify_poll_s=0.5, notify_group=own_group(), **FAST_RETRIES)
+    s = make_settings(dev_mode=True, notify_poll_s=0.5, **FAST_RETRIES)
     migrate(s)
     seller = "shop-r"
     tokens = {seller: add_seller(s, seller)[1]}

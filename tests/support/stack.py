@@ -108,6 +108,7 @@ def module_settings(kafka: str, clickhouse_dsn: str, tmp, **overrides) -> Settin
         store="memory://",
         admin_token=f"admin-{tag}-{secrets.token_hex(16)}",
         sink_group=f"sink-{tag}",
+        notify_group=f"notify-{tag}",  # a group of its own: another test's notifiers would rebalance it
         partitions=3,
         worker_metrics_port=0,
         sink_ops_port=0,  # tests that scrape them pick a free port
