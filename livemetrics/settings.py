@@ -262,8 +262,8 @@ class Settings(BaseSettings):
     notify_poll_s: float = Field(
         5.0,
         gt=0,
-        description="The standalone notifier (`livemetrics notifier`) looks this often for pending deliveries "
-        "stored by API replicas that do not deliver (redeliveries).",
+        description="Every notifier (the API's and `livemetrics notifier`) looks this often for pending "
+        "deliveries of its sellers changed since its last look (e.g. redeliveries asked through another replica).",
     )
     notifier_ops_port: int = Field(
         8004, ge=0, description="The standalone notifier's /healthz, /readyz and /metrics (0: off)."
