@@ -6,7 +6,8 @@ One query per report (``popular.sql`` / ``funnel.sql``, with ``session_live.sql`
 both in ClickHouse and returns at most a few hundred rows. ``session_live.sql`` does the arithmetic of
 ``session_deltas.sql`` (the fold's form) for one seller and range; the oracle tests check both against
 the same events. (Sending the changed sessions to Python instead cost more than the query itself once
-they were thousands: BENCHMARKS.md, 2026-12-05.)
+they were thousands: BENCHMARKS.md, 2026-12-05.) The live sessions' folded states come from
+``session_state`` by key for a few, from ``session_folded`` for more: a count of the live rows picks.
 """
 
 from __future__ import annotations
