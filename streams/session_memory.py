@@ -33,7 +33,7 @@ tick_minute: dict[int, int] = {}  # per partition: the minute of its last tick
 # Recent (seller, event id) pairs alerted, against re-sends by retrying clients. Per seller: a sender
 # chooses its event ids, so one seller's id must never silence another seller's alert.
 _alerted: OrderedDict[tuple[str, str], None] = OrderedDict()
-# Decoded session states in front of the store (streams/state_cache.py); its capacity is set from the
+# The stored bytes of recent sessions in front of the store (streams/state_cache.py); its capacity is set from the
 # settings by the sessions batch. Replaced, not cleared, at revocation: a batch in flight keeps the old one.
 state_cache = StateCache(0)
 
