@@ -12,16 +12,9 @@ from api.notify import webhook
 from clickhouse.migrate import migrate
 from tests.support.notify_api import FAST_RETRIES, Api, alert, send
 from tests.support.servers import wait_until
-from tests.support.webhook_server import WebhookServer
+from tests.support.webhook_server import hooks  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def hooks():
-    server = WebhookServer().start()
-    yield server
-    server.stop()
 
 
 def test_channel_routes_refuse_bad_targets_and_other_sellers(make_settings, add_seller):

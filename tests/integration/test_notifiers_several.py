@@ -23,16 +23,9 @@ from livemetrics.kafka_config import admin_config
 from tests.integration.test_streams_live import stays
 from tests.support.notify_api import FAST_RETRIES, Api, alert, send
 from tests.support.servers import wait_until
-from tests.support.webhook_server import WebhookServer
+from tests.support.webhook_server import WebhookServer, hooks  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def hooks():
-    server = WebhookServer().start()
-    yield server
-    server.stop()
 
 
 class NotifierInThread:

@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 
 @dataclass
@@ -71,3 +74,11 @@ class WebhookServer:
         self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@pytest.fixture
+def hooks() -> Iterator[WebhookServer]:
+    """A ``WebhookServer`` started for one test (import it into the test module to use it)."""
+    server = WebhookServer().start()
+    yield server
+    server.stop()
