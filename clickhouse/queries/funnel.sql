@@ -15,3 +15,6 @@ FROM
     SELECT item, sessions FROM ({session_live})
 )
 GROUP BY furthest
+-- no JIT: compiling its expressions took ~100 ms inside the 3rd run of each form after a process start
+-- (the p95 tails of the first report measured, BENCHMARKS.md), and saved nothing measurable afterwards
+SETTINGS compile_expressions = 0, compile_aggregate_expressions = 0, compile_sort_description = 0

@@ -12,3 +12,6 @@ WHERE seller_id = {seller_id:String}
   AND hour < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
 GROUP BY weekday, hour_of_day
 ORDER BY weekday, hour_of_day
+-- no JIT: compiling its expressions took up to ~100 ms inside the 3rd run after a process start (a p95
+-- tail in BENCHMARKS.md) and saved nothing measurable afterwards
+SETTINGS compile_expressions = 0, compile_aggregate_expressions = 0, compile_sort_description = 0

@@ -2,7 +2,7 @@
 -- (session_updates) inserted since the fold watermark fold_lo change the folded counts of the sessions
 -- that started in the range, per item ({kind} = category | offer: the {dims} viewed; furthest: the furthest step '0'..'4'):
 -- each such session's contribution with those rows (`new_*`) minus its contribution as of the
--- watermark (`old_*`, from session_folded; had_old = 0 for a session not folded before), as
+-- watermark (`old_*`, from session_folded or session_state; had_old = 0 for a session not folded before), as
 -- session_deltas.sql computes it for the fold. popular.sql and funnel.sql add them to the folded
 -- counts.
 WITH toDateTime({fold_lo:UInt32}, 'UTC') AS lo,
@@ -20,12 +20,7 @@ FROM
                            if('{kind}' = 'furthest', [toString(old_furthest)], old_items)), [])) AS contributions
     FROM
     (
-        -- a row holds the state as of its version `v`, which is at most lo unless the fold step from
-        -- lo has already written it: then the state it started from is in before_* (missing: zeros)
-        SELECT s.v > 0 AND (s.v <= lo OR s.had_before = 1) AS had_old,
-               if(s.v <= lo, s.start_hour, s.before_start_hour) AS old_start,
-               if(s.v <= lo, s.furthest, s.before_furthest) AS old_furthest,
-               if(s.v <= lo, s.{dims}, s.before_{dims}) AS old_items,
+        SELECT s.had_old AS had_old, s.old_start AS old_start, s.old_furthest AS old_furthest, s.old_items AS old_items,
                if(had_old, least(old_start, u.start), u.start) AS new_start,
                greatest(old_furthest, u.furthest) AS new_furthest,
                arrayDistinct(arrayConcat(old_items, u.items)) AS new_items
@@ -40,8 +35,9 @@ FROM
         ) AS u
         LEFT JOIN
         (
-            -- the folded state of each of those sessions that has one (session_states_many.sql or
-            -- session_states_few.sql, as clickhouse/session_reports.py picks)
+            -- the state as of lo of each of those sessions that has one (session_states_many.sql or
+            -- session_states_few.sql, as clickhouse/session_reports.py picks; a session without one
+            -- gets the defaults: had_old 0, no items)
             {folded_states}
         ) AS s ON s.session = u.session
     )

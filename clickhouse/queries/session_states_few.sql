@@ -1,10 +1,16 @@
--- A fragment of session_live.sql (not a report): the folded states of the seller's sessions with
--- session_updates rows since fold_lo, for a few sessions: their session_state entries, looked up by key
--- (a RocksDB lookup each, ~5-20 us; a missing key is a session never folded). Cheaper than
--- session_states_many.sql's pass over the seller's keys up to about a hundred sessions (5 vs 12 ms for
--- 35). An entry is what session_folded's newest row of the session holds (migration 011).
-SELECT toUInt64(bitAnd(key, 0xFFFFFFFFFFFFFFFF)) AS session, version AS v, start_hour, furthest, {dims}, had_before,
-       before_start_hour, before_furthest, before_{dims}
+-- A fragment of session_live.sql (not a report): the state as of the watermark fold_lo of each of the
+-- seller's sessions with session_updates rows since fold_lo that has one, for a few sessions: their
+-- session_state entries, looked up by key (a RocksDB lookup each, ~5-20 us; a missing key is a session
+-- never folded). An entry newer than fold_lo was written by the fold step from fold_lo, and the state it
+-- started from is its before_* (had_before = 0: none). Cheaper than session_states_many.sql's pass over
+-- the seller's keys up to about a hundred sessions (5 vs 12 ms for 35). An entry is what
+-- session_folded's newest row of the session holds (migration 011).
+WITH toDateTime({fold_lo:UInt32}, 'UTC') AS lo
+SELECT toUInt64(bitAnd(key, 0xFFFFFFFFFFFFFFFF)) AS session,
+       if(version <= lo, 1, had_before) AS had_old,
+       if(version <= lo, start_hour, before_start_hour) AS old_start,
+       if(version <= lo, furthest, before_furthest) AS old_furthest,
+       if(version <= lo, {dims}, before_{dims}) AS old_items
 FROM {db}.session_state
 WHERE key IN (
     SELECT bitOr(bitShiftLeft(toUInt128(cityHash64({seller_id:String})), 64), toUInt128(session))

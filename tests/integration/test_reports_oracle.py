@@ -248,6 +248,18 @@ def test_reports_stay_exact_through_every_fold_state(kafka, clickhouse_dsn, tmp_
         assert newer > 0  # the late events' sessions, folded before
         assert_reports_match_oracle(h, begin, end, "Europe/Berlin")
         assert_session_reports_match_by_window(h, start, "UTC")
+        # with the older rows merged away, only the step's rows (newer than the watermark) hold the
+        # states as of it: their before_*, in both forms
+        c.command(f"OPTIMIZE TABLE {db}.session_folded FINAL")
+        ((older,),) = c.query(
+            f"SELECT count() FROM {db}.session_folded WHERE version <= toDateTime({lo}, 'UTC') AND session IN "
+            f"(SELECT session FROM {db}.session_folded WHERE version > toDateTime({lo}, 'UTC'))"
+        ).result_rows
+        assert older == 0
+        for few in (0, 10**9):
+            monkeypatch.setattr(session_reports, "FEW_LIVE_ROWS", few)
+            assert_session_reports_match_by_window(h, start, "UTC")
+        monkeypatch.setattr(session_reports, "FEW_LIVE_ROWS", few_rows)
         assert session_fold.fold(settings, until=hi) == 1
         assert query.folded_to(settings) == hi
         assert_reports_match_oracle(h, begin, end, "Asia/Kolkata")  # late events folded
