@@ -20,26 +20,35 @@ FROM
                            if('{kind}' = 'furthest', [toString(old_furthest)], old_items)), [])) AS contributions
     FROM
     (
-        SELECT s.had_old AS had_old, s.old_start AS old_start, s.old_furthest AS old_furthest, s.old_items AS old_items,
+        -- u on the right: the hash table is built from the live sessions, and the states (every row of
+        -- the seller's in session_states_many.sql) probe it; testing them against a set of the live
+        -- sessions first and joining the few found cost ~10-20 % more CPU in all (BENCHMARKS.md,
+        -- 2026-12-05, third round). popular.sql and funnel.sql keep the planner from swapping the sides.
+        SELECT u.session AS session, s.v AS v,
+               s.had_old AS had_old, s.old_start AS old_start, s.old_furthest AS old_furthest, s.old_items AS old_items,
                if(had_old, least(old_start, u.start), u.start) AS new_start,
                greatest(old_furthest, u.furthest) AS new_furthest,
                arrayDistinct(arrayConcat(old_items, u.items)) AS new_items
         FROM
         (
+            -- the state as of lo of the seller's sessions that have one (session_states_many.sql: all
+            -- of them; session_states_few.sql: those with rows since lo), as
+            -- clickhouse/session_reports.py picks; a live session without one gets the defaults:
+            -- had_old 0, no items
+            {folded_states}
+        ) AS s
+        RIGHT JOIN
+        (
             -- one seller: grouped by the session hash alone (session_state's key is the seller's hash
-            -- and this one, and the entries joined below are all this seller's)
+            -- and this one, and the states joined are all this seller's)
             SELECT session, min(first_hour) AS start, max(furthest) AS furthest, groupArrayArray({dims}) AS items
             FROM {db}.session_updates
             WHERE seller_id = {seller_id:String} AND inserted >= lo
             GROUP BY session
-        ) AS u
-        LEFT JOIN
-        (
-            -- the state as of lo of each of those sessions that has one (session_states_many.sql or
-            -- session_states_few.sql, as clickhouse/session_reports.py picks; a session without one
-            -- gets the defaults: had_old 0, no items)
-            {folded_states}
-        ) AS s ON s.session = u.session
+        ) AS u ON s.session = u.session
+        -- the newest of a session's rows (session_folded keeps older ones until merges)
+        ORDER BY v DESC
+        LIMIT 1 BY session
     )
 )
 ARRAY JOIN contributions AS c
