@@ -55,9 +55,9 @@ def event(seller: str, session: str, type_: str, page=None, failed=False) -> Eve
 class Feed:
     """Produces contract events keyed by session id and keeps the raw events for the recount."""
 
-    def __init__(self, s):
+    def __init__(self, s, **producer_overrides):
         self.s = s
-        self.p = Producer(producer_config(s))
+        self.p = Producer(producer_config(s, **producer_overrides))
         self.sent: list[Event] = []
 
     def send(self, ev: Event) -> None:
