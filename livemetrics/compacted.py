@@ -55,6 +55,10 @@ class CompactedFollower:
     def ready(self) -> bool:
         return self._ready.is_set()
 
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether the whole topic has been read, waiting up to ``timeout`` seconds for it."""
+        return self._ready.wait(timeout)
+
     def _partitions(self, c: Consumer) -> list[int]:
         """The topic's partitions, once the broker answers and the topic exists ([] when stopped first)."""
         while not self._stop.is_set():

@@ -152,10 +152,6 @@ class ChannelBook(CompactedFollower):
         self.start_following(wait_s)
         return self
 
-    def wait_ready(self, timeout: float) -> bool:
-        """Whether the whole topic has been read, waiting up to ``timeout`` seconds for it."""
-        return self._ready.wait(timeout)
-
     def stop(self) -> None:
         super().stop()
         self._writer.close()

@@ -16,9 +16,8 @@ from api.notify.channels import ChannelBook, new_channel
 from clickhouse.migrate import migrate
 from operations.children import Child
 from operations.ports import free_port
-from tests.integration.test_streams_live import stays
 from tests.support.notify_api import FAST_RETRIES, Api, alert, send
-from tests.support.servers import wait_until
+from tests.support.servers import stays, wait_until
 from tests.support.webhook_server import hooks  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration

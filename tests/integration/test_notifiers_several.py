@@ -20,9 +20,8 @@ from api.notify.service import Notifier
 from clickhouse import notify_deliveries as store
 from clickhouse.migrate import migrate
 from livemetrics.kafka_config import admin_config
-from tests.integration.test_streams_live import stays
 from tests.support.notify_api import FAST_RETRIES, Api, alert, send
-from tests.support.servers import wait_until
+from tests.support.servers import stays, wait_until
 from tests.support.webhook_server import WebhookServer, hooks  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration

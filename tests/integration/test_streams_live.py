@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, Producer
 from livemetrics import contract
 from livemetrics.contract import Checkout, Customer, Event, Item, Page, Payment
 from livemetrics.kafka_config import consumer_config, producer_config
-from tests.support.servers import WorkerProcess, wait_until
+from tests.support.servers import WorkerProcess, stays, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -195,14 +195,6 @@ def matches(reader: Reader, feed: Feed, sellers=("seller-a", "seller-b")):
 
 def settled(reader: Reader, sellers=("seller-a", "seller-b")) -> bool:
     return all(reader.latest[x]["recovering"] is False for x in sellers)
-
-
-def stays(pred, seconds: float, what: str) -> None:
-    """``pred`` holds at every poll for ``seconds`` (the opposite of ``wait_until``)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert pred(), f"{what} stopped holding"
-        time.sleep(0.1)
 
 
 class Group:

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from tests.integration.test_streams_live import PAGES, Feed, Reader, event, stays
-from tests.support.servers import WorkerProcess, wait_until
+from tests.integration.test_streams_live import PAGES, Feed, Reader, event
+from tests.support.servers import WorkerProcess, stays, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -70,6 +70,15 @@ def wait_until(pred, timeout: float, interval: float = 0.05, what: str = "condit
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
+def stays(pred, seconds: float, what: str) -> None:
+    """``pred`` holds at every poll for ``seconds`` (the opposite of ``wait_until``): the length is the
+    check, as nothing signals that something did not happen."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert pred(), f"{what} stopped holding"
+        time.sleep(0.1)
+
+
 def get_json(url: str, token: str) -> dict:
     r = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
     r.raise_for_status()
