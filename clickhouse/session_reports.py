@@ -56,27 +56,21 @@ def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: s
     """The report's rows, its folded part and its live part from the same watermark: a fold step that
     committed while the query ran would be counted twice (or its sessions' states be newer than the
     watermark), so the watermark is read again afterwards and the query run again if it moved."""
-    watermark = query.folded_to(settings)
     for _ in range(10):
+        watermark, states = _start(settings, seller_id)
         # session_live.sql first: it holds the states fragment, which holds the report's {dims}
-        fragments = {
-            "session_live": query.sql("session_live"),
-            "folded_states": query.sql(_folded_states(settings, seller_id, watermark)),
-            **sub,
-        }
+        fragments = {"session_live": query.sql("session_live"), "folded_states": query.sql(states), **sub}
         rows = query.run(
             settings, name, fragments, seller_id=seller_id, from_ms=from_ms, to_ms=to_ms, fold_lo=watermark
         )
-        now = query.folded_to(settings)
-        if now == watermark:
+        if query.folded_to(settings) == watermark:
             return rows
-        watermark = now
     raise RuntimeError("session fold watermark kept moving while the report ran")
 
 
-def _folded_states(settings: Settings, seller_id: str, watermark: int) -> str:
-    """Where session_live.sql reads the folded states of the sessions with rows since the watermark: for
-    a few, their session_state entries by key; for more, one pass over the seller's session_folded
-    keys. Both hold the same states (migration 011)."""
-    (rows,) = query.run(settings, "session_live_rows", seller_id=seller_id, fold_lo=watermark)
-    return "session_states_few" if rows["rows"] <= FEW_LIVE_ROWS else "session_states_many"
+def _start(settings: Settings, seller_id: str) -> tuple[int, str]:
+    """The watermark, and where session_live.sql reads the folded states of the sessions with rows since
+    it: for a few, their session_state entries by key; for more, one pass over the seller's
+    session_folded keys. Both hold the same states (migration 011)."""
+    (row,) = query.run(settings, "session_live_rows", seller_id=seller_id)
+    return int(row["watermark"]), "session_states_few" if row["rows"] <= FEW_LIVE_ROWS else "session_states_many"

@@ -45,6 +45,11 @@ FROM
             FROM {db}.session_updates
             WHERE seller_id = {seller_id:String} AND inserted >= lo
             GROUP BY session
+            -- one thread: with two, each grouped about half of the rows and merging the two hash tables of
+            -- arrays cost more than the grouping (20,035 live sessions: 14 ms of CPU, 10 of wall time,
+            -- against 5 and 5; BENCHMARKS.md, 2026-12-05, fourth round). A subquery's settings reach only
+            -- its own subqueries, and this one has none: the pass over session_folded keeps both threads
+            SETTINGS max_threads = 1
         ) AS u ON s.session = u.session
         -- the newest of a session's rows (session_folded keeps older ones until merges)
         ORDER BY v DESC
