@@ -26,12 +26,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -260,12 +263,34 @@ def _warm_up(gateway: str, api: str, keys: dict, seller: str, timeout: float = 1
     raise RuntimeError("the pipeline did not count a warm-up event within 120 s")
 
 
+@contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """The run's directory (the broker's log, chdb's data, the processes' logs: ~0.6 GB after a ladder):
+    removed once the run ended well, so that runs do not fill the disk; kept after one that failed, for
+    its logs, and named on stderr."""
+    tmp = Path(tempfile.mkdtemp(prefix="lm-bench-e2e-"))
+    try:
+        yield tmp
+    except BaseException:
+        print(f"bench e2e: the stack's logs and data are kept in {tmp}", file=sys.stderr)
+        raise
+    from clickhouse.client import close_all
+
+    close_all()  # no chdb client of this process may hold files of the directory
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def run(args) -> int:
+    ladder = ladder_of(args)
+    with scratch_dir() as tmp:
+        _run(args, ladder, tmp)
+    return 0
+
+
+def _run(args, ladder: list[int], tmp: Path) -> None:
     from operations.up import Stack
 
-    ladder = ladder_of(args)
     duration = float(args.duration)
-    tmp = Path(tempfile.mkdtemp(prefix="lm-bench-e2e-"))
     settings = Settings(
         dev_mode=True,  # a throw-away development stack (livemetrics/secrets_check.py)
         data_dir=tmp,
@@ -305,7 +330,6 @@ def run(args) -> int:
     finally:
         stack.stop()
     _baseline(settings)
-    return 0
 
 
 def _step(
