@@ -267,16 +267,13 @@ def _warm_up(gateway: str, api: str, keys: dict, seller: str, timeout: float = 1
 def scratch_dir() -> Iterator[Path]:
     """The run's directory (the broker's log, chdb's data, the processes' logs: ~0.6 GB after a ladder):
     removed once the run ended well, so that runs do not fill the disk; kept after one that failed, for
-    its logs, and named on stderr."""
+    its logs, and named on stderr. Whoever used chdb on it has closed it (``_run``)."""
     tmp = Path(tempfile.mkdtemp(prefix="lm-bench-e2e-"))
     try:
         yield tmp
     except BaseException:
         print(f"bench e2e: the stack's logs and data are kept in {tmp}", file=sys.stderr)
         raise
-    from clickhouse.client import close_all
-
-    close_all()  # no chdb client of this process may hold files of the directory
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -330,6 +327,11 @@ def _run(args, ladder: list[int], tmp: Path) -> None:
     finally:
         stack.stop()
     _baseline(settings)
+    from clickhouse.client import close_all
+
+    # The baseline's chdb client holds files of the run's directory, which goes next. (Closing chdb ends
+    # it for the whole process: only the benchmark's own process may do this.)
+    close_all()
 
 
 def _step(
