@@ -50,6 +50,18 @@ def browser():
             b.close()
 
 
+# Records the dashboard's connection states and each time the offline banner is hidden (with the state
+# that hid it), from now on.
+WATCH_BANNER = """() => {
+  window.__states = []; window.__hidden = [];
+  const conn = document.querySelector('#conn'), banner = document.querySelector('#offline-banner');
+  new MutationObserver(() => window.__states.push(conn.dataset.state))
+    .observe(conn, {attributes: true, attributeFilter: ['data-state']});
+  new MutationObserver(() => { if (banner.hidden) window.__hidden.push([conn.dataset.state]); })
+    .observe(banner, {attributes: true, attributeFilter: ['hidden']});
+}"""
+
+
 def card(page: Page, name: str) -> int:
     return int(page.get_attribute(f"#card-{name} .value", "data-value") or 0)
 
@@ -111,14 +123,21 @@ def test_live_dashboard_follows_the_storefront_and_survives_an_api_restart(stack
         wait_card(dash, "home", 1)
         take_screenshots(dash, screenshots_dir, "dashboard")
 
+        dash.evaluate(WATCH_BANNER)
         stack.stop_api()
         dash.wait_for_selector('#conn[data-state="offline"]', timeout=5000)
         assert dash.locator("#offline-banner").is_visible()
+        # A reconnect attempt fails while the API is away (connecting, then offline again)...
+        dash.wait_for_function("() => window.__states.join(' ').includes('offline connecting offline')", timeout=10000)
         stack.start_api()
         dash.wait_for_selector('#conn[data-state="live"]', timeout=20000)
         dash.wait_for_function("() => document.querySelector('#as-of').textContent !== '—'")
         wait_card(dash, "home", 1, timeout_ms=5000)  # the numbers are back, from the compacted topic
         assert dash.locator("#offline-banner").is_hidden()
+        # ... and the banner stayed from the first failure until the numbers were live again: only
+        # snapshots hid it (it used to go for every reconnect attempt, and flicker while the API was away)
+        hid = {state for (state,) in dash.evaluate("() => window.__hidden")}
+        assert hid and hid <= {"live", "recovering"}, dash.evaluate("() => window.__states")
         # Tokens in URLs (docs/security.md): the sockets opened (before and after the restart) with a
         # fresh single-use ticket each; no URL the page used holds the token's secret.
         secret = token.split("_", 3)[3]

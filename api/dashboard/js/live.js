@@ -137,8 +137,11 @@ export class LiveConnection {
     conn.dataset.state = state;
     $("#conn-text").textContent = text;
     const off = $("#offline-banner");
-    off.hidden = state !== "offline";
-    if (state === "offline") off.textContent = `${text}. The numbers below are from ${$("#as-of").textContent || "before"} and may be out of date.`;
+    // Out of date from the first failure until a snapshot comes: the reconnect attempts in between keep
+    // the banner (hiding it for each attempt made it flicker while the API was away).
+    const stale = state === "offline" || (state === "connecting" && this.attempt > 0);
+    off.hidden = !stale;
+    if (stale) off.textContent = `${text.replace(/…$/, "")}. The numbers below are from ${$("#as-of").textContent || "before"} and may be out of date.`;
     $("#tab-live").classList.toggle("stale", state === "offline" || state === "connecting");
   }
   async start() {
