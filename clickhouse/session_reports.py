@@ -72,5 +72,7 @@ def _start(settings: Settings, seller_id: str) -> tuple[int, str]:
     """The watermark, and where session_live.sql reads the folded states of the sessions with rows since
     it: for a few, their session_state entries by key; for more, one pass over the seller's
     session_folded keys. Both hold the same states (migration 011)."""
-    (row,) = query.run(settings, "session_live_rows", seller_id=seller_id)
+    (row,) = query.run(
+        settings, "session_live_rows", {"fold_watermark": query.sql("fold_watermark")}, seller_id=seller_id
+    )
     return int(row["watermark"]), "session_states_few" if row["rows"] <= FEW_LIVE_ROWS else "session_states_many"

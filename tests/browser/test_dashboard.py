@@ -4,7 +4,6 @@ customer's email, and an API restart turns the indicator red, then back to live 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -181,10 +180,9 @@ def take_screenshots(dash: Page, out: Path | None, name: str) -> None:
         return
     out.mkdir(parents=True, exist_ok=True)
     size = dash.viewport_size
+    # animations="disabled": Playwright finishes the toast's and bars' CSS transitions before the picture
     dash.set_viewport_size({"width": 1280, "height": 900})
-    time.sleep(0.5)  # let the toast's and bars' CSS transitions finish before the picture
-    dash.screenshot(path=str(out / f"{name}-laptop.png"), full_page=True)
+    dash.screenshot(path=str(out / f"{name}-laptop.png"), full_page=True, animations="disabled")
     dash.set_viewport_size({"width": 390, "height": 844})
-    time.sleep(0.3)
-    dash.screenshot(path=str(out / f"{name}-phone.png"), full_page=True)
+    dash.screenshot(path=str(out / f"{name}-phone.png"), full_page=True, animations="disabled")
     dash.set_viewport_size(size)

@@ -28,12 +28,8 @@ class ThreadServer:
 
     def start(self, timeout: float = 30) -> ThreadServer:
         self.thread.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.server.started:
-                return self
-            time.sleep(0.05)
-        raise RuntimeError("server did not start")
+        wait_until(lambda: self.server.started, timeout, what="the server's start")  # uvicorn sets a flag only
+        return self
 
     def stop(self) -> None:
         self.server.should_exit = True
