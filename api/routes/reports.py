@@ -27,13 +27,23 @@ INSTANT = {
 TIME_ZONES = {"enum": sorted(available_timezones())}
 
 
+# What ClickHouse's DateTime64 holds (and so what can be stored): outside it ClickHouse clamps, and Python
+# cannot even convert 0001-01-01T00:00+01:00 to UTC (a 500 before this bound).
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2300, 1, 1, tzinfo=UTC)
+
+
 def parse_instant(v: str, name: str) -> datetime:
     """An ISO 8601 query parameter as an aware datetime (UTC when no offset is given)."""
     try:
         d = datetime.fromisoformat(v.replace("Z", "+00:00"))
     except ValueError:
-        raise HTTPException(422, f"`{name}` is not an ISO 8601 date or time: {v!r}") from None
-    return d if d.tzinfo else d.replace(tzinfo=UTC)
+        raise HTTPException(422, f"`{name}` is not an ISO 8601 date or time: {v[:100]!r}") from None
+    d = d if d.tzinfo else d.replace(tzinfo=UTC)
+    # Compared in UTC without converting (no overflow at the ends of datetime's range).
+    if not EARLIEST <= d < LATEST:
+        raise HTTPException(422, f"`{name}` must be between 1900-01-01 and 2299-12-31 (UTC): {v[:100]!r}")
+    return d
 
 
 def parse_range(from_: str | None, to: str | None, max_days: int) -> tuple[datetime, datetime]:
