@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import logs
+from api import clickhouse_errors, logs
 from api.live_feed import LiveFeed
 from api.notify.service import start_notifications, stop_notifications
 from api.routes import admin_erase, dashboard, health, live, me, notifications, payment_errors, reports, ws_tickets
@@ -68,6 +68,7 @@ def create_api(
         lifespan=lifespan,
     )
     app.add_middleware(logs.AccessLog)
+    clickhouse_errors.install(app)  # history unreachable: 503 + Retry-After, not a 500
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(live.router)
