@@ -204,6 +204,12 @@ class Settings(BaseSettings):
         description="When > 0 (`livemetrics up` and the benchmarks set it for their children): a process whose "
         "parent has gone ends within this many seconds even if its graceful stop hangs. 0: never (nohup keeps working).",
     )
+    hung_child_s: float = Field(
+        20.0,
+        ge=0,
+        description="`livemetrics up`: a child that has not answered its /healthz for this many seconds (stopped, "
+        "hung) is killed and restarted like one that died. 0: never.",
+    )
     admin_token: SecretStr = SecretStr("")
     ip_hash_secret: SecretStr = SecretStr("change-me-ip-hash-secret")
     trusted_proxies: list[str] = Field(default_factory=list)

@@ -28,10 +28,12 @@ class Child:
     log_dir: Path
     ready_url: str | None = None  # GET -> 200 when ready; None: see ``ready_check``
     ready_check: object = None  # callable () -> bool
+    health_url: str | None = None  # GET answered (any status) while it is not stopped or hung (liveness.py)
     proc: subprocess.Popen | None = None
     ready: bool = False
     policy: RestartPolicy = field(default_factory=RestartPolicy)
     restart_at: float | None = None  # monotonic time of a pending restart
+    started_at: float = 0.0  # monotonic time of its last (re)start
 
     @property
     def log_path(self) -> Path:
@@ -39,7 +41,7 @@ class Child:
 
     def start(self, env: dict[str, str]) -> Child:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.ready, self.restart_at = False, None
+        self.ready, self.restart_at, self.started_at = False, None, time.monotonic()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 livemetrics_argv(*self.args),

@@ -25,6 +25,7 @@ from livemetrics.holders import InUse
 from livemetrics.settings import Settings
 from operations.children import BrokerChild, Child
 from operations.console import output_gone, say
+from operations.liveness import Liveness
 
 STOP_ORDER = ("simulate", "gateway", "api", "sink", "worker")  # producers of traffic first
 DEMO_SHOP = "your-shop"  # the seller of the demo storefront at /demo/ (no simulated traffic)
@@ -65,6 +66,7 @@ class Stack:
     children: list[Child] = field(default_factory=list)
     broker: BrokerChild | None = None  # the broker `up` started itself, if any
     sellers: dict = field(default_factory=dict)
+    liveness: Liveness | None = None  # who answers /healthz: a stopped or hung child is killed (tend)
 
     @property
     def log_dir(self) -> Path:
@@ -143,11 +145,19 @@ class Stack:
                 self.log_dir,
                 ready_url=self.ops_url(s.worker_metrics_port, "/readyz"),
                 ready_check=lambda: group_stable(s, s.app_id),
+                health_url=self.ops_url(s.worker_metrics_port, "/healthz"),
             ),
-            Child("gateway", ["gateway"], self.log_dir, ready_url=self.url(s.gateway_port, "/readyz")),
+            Child(
+                "gateway",
+                ["gateway"],
+                self.log_dir,
+                ready_url=self.url(s.gateway_port, "/readyz"),
+                health_url=self.url(s.gateway_port, "/healthz"),
+            ),
         ]
+        api_urls = dict(ready_url=self.url(s.api_port, "/readyz"), health_url=self.url(s.api_port, "/healthz"))
         if s.clickhouse_embedded:  # the API owns the chdb directory and runs the sink
-            self.children.append(Child("api", ["api"], self.log_dir, ready_url=self.url(s.api_port, "/readyz")))
+            self.children.append(Child("api", ["api"], self.log_dir, **api_urls))
         else:
             self.children += [
                 Child(
@@ -156,11 +166,14 @@ class Stack:
                     self.log_dir,
                     ready_url=self.ops_url(s.sink_ops_port, "/readyz"),
                     ready_check=lambda: group_stable(s, s.sink_group),
+                    health_url=self.ops_url(s.sink_ops_port, "/healthz"),
                 ),
-                Child("api", ["api", "--no-sink"], self.log_dir, ready_url=self.url(s.api_port, "/readyz")),
+                Child("api", ["api", "--no-sink"], self.log_dir, **api_urls),
             ]
         for c in self.children:
             c.start(env)
+        if s.hung_child_s > 0:
+            self.liveness = Liveness(lambda: self.children).start()
 
     def _wait_ready(self, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
@@ -218,6 +231,18 @@ class Stack:
                     self._died(c, f"could not start: {exc}")
             elif c.died():
                 self._died(c, f"{c.reason()}; last lines of {c.log_path}:\n{c.tail()}")
+            elif (
+                self.liveness is not None
+                and c.alive()
+                and (silent := self.liveness.silent_s(c, now)) > self.settings.hung_child_s
+            ):
+                # Stopped or hung: it serves nobody and would never exit. SIGKILL (it works on a stopped
+                # process too); the next round sees the death and restarts it after the usual backoff.
+                say(
+                    f"\nlivemetrics up: {c.name} (pid {c.pid}) has not answered {c.health_url} for {silent:.0f} s "
+                    "(stopped or hung): killing it"
+                )
+                c.kill()
 
     def _died(self, c: Child, why: str) -> None:
         say(f"\nlivemetrics up: {c.name} {why}")
@@ -264,6 +289,8 @@ class Stack:
     def stop(self, timeout: float = 20.0) -> None:
         """The simulator first (no new traffic), then the rest together; the broker last."""
         started = time.monotonic()
+        if self.liveness is not None:
+            self.liveness.stop()
         order = sorted(self.children, key=lambda c: STOP_ORDER.index(c.name) if c.name in STOP_ORDER else 99)
         for c in order:
             if c.name == "simulate":

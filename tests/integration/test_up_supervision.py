@@ -1,6 +1,7 @@
-"""`livemetrics up` supervises: a child that dies (worker, API with its sink, the broker) is reported and
-restarted and serves again; one that keeps dying makes `up` stop everything and say why. A second `up`,
-`api`, `sink`, `migrate` or `gateway` on a data directory or port in use exits 1 naming the holder.
+"""`livemetrics up` supervises: a child that dies (worker, API with its sink, the broker) or stops answering
+(a SIGSTOPped gateway) is reported and restarted and serves again; one that keeps dying makes `up` stop
+everything and say why. A second `up`, `api`, `sink`, `migrate` or `gateway` on a data directory or port in
+use exits 1 naming the holder.
 
 One `up --no-simulate` with its own broker is shared by the tests of this module (start-up is the slow
 part); each test kills a different child and checks the others were left alone."""
@@ -19,6 +20,7 @@ import psutil
 import pytest
 
 from operations.command import livemetrics_argv
+from operations.liveness import PROBE_EVERY_S
 from tests.support.servers import wait_until
 from tests.support.up_process import Up, gone, post_page_view
 
@@ -27,7 +29,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory):
-    u = Up(tmp_path_factory.mktemp("up-supervised") / "data", ["--no-simulate"])
+    # A child silent for 8 s is taken for hung (20 s by default): short for the test, long for a loaded machine.
+    u = Up(tmp_path_factory.mktemp("up-supervised") / "data", ["--no-simulate"], LIVEMETRICS_HUNG_CHILD_S="8")
     try:
         u.wait_up()
         yield u
@@ -89,6 +92,43 @@ def test_a_killed_api_is_restarted_and_serves(up):
         interval=0.5,
         what="the restarted API's /readyz",
     )
+
+
+@pytest.mark.timeout(240)
+def test_a_stopped_gateway_is_killed_and_restarted_and_serves(up):
+    """SIGSTOP: the process runs on but answers nobody (a client's POST would hang until its own timeout)."""
+    old = up.child("gateway")
+    others = [p for p in up.descendants() if p.pid != old.pid and p.ppid() == up.proc.pid]
+    marks = up.text().count("gateway restarted")
+    stopped_at = time.monotonic()
+    old.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(
+            lambda: up.text().count("gateway restarted") > marks,
+            90,
+            interval=0.3,
+            what="the stopped gateway restarted",
+            alive=lambda: up.proc.poll() is None,
+        )
+    finally:
+        if old.is_running():
+            old.send_signal(signal.SIGCONT)
+    text = up.text()
+    assert f"gateway (pid {old.pid}) has not answered {up.gateway}/healthz for " in text, text[-3000:]
+    assert "(stopped or hung): killing it" in text and "gateway killed by SIGKILL; last lines of" in text
+    # not before it was silent for hung_child_s (counted from its last answer, up to a probe's interval before the stop)
+    assert time.monotonic() - stopped_at > 8 - PROBE_EVERY_S
+    assert up.child("gateway").pid != old.pid
+    assert all(p.is_running() for p in others), "a child other than the stopped one was stopped"
+    key = up.sellers()["acme-home"]["browser_key"]
+
+    def accepted():
+        try:
+            return post_page_view(up.gateway, key, "after-gateway-hang") == 202
+        except httpx.HTTPError:
+            return False
+
+    wait_until(accepted, 60, interval=0.5, what="a 202 from the restarted gateway")
 
 
 @pytest.mark.long  # make test-long; make test's chaos test SIGKILLs the broker under `up` too (tests/integration/test_chaos.py)
