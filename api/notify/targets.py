@@ -6,6 +6,8 @@ multicast, reserved or unspecified address. Checked when the channel is added, a
 delivery (a name's addresses can change after it was checked: DNS rebinding). Limit: the POST resolves the
 name again, so a name that changes its answer within that moment still could (docs/notifications.md).
 Redirects are never followed (a 3xx is a failed attempt), so a public URL cannot bounce us inside.
+Host text that the C resolver reads as an address (``2130706433``, ``0x7f000001``, ``127.1``: inet_aton's
+old forms) is checked as that address, and 6to4 and Teredo addresses as the IPv4 address they carry.
 """
 
 from __future__ import annotations
@@ -22,13 +24,45 @@ _EMAIL = re.compile(
 )
 
 
+# A host name: letters, digits, '-' and '_' in dot-separated labels (IDNs as punycode); anything else in
+# a host (a space, %, a backslash) is no name a resolver should be handed.
+_HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*\.?$")
+# What inet_aton (and so getaddrinfo) reads as an IPv4 address: 1 to 4 parts, decimal, octal or hex.
+_LEGACY_V4 = re.compile(r"^(?:0[xX][0-9A-Fa-f]*|[0-9]+)(?:\.(?:0[xX][0-9A-Fa-f]*|[0-9]+)){0,3}\.?$")
+
+
 class TargetError(ValueError):
     """Why a webhook URL or an email address is refused."""
 
 
-def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+class Unresolvable(TargetError):
+    """The host name has no address (now): not refused when a webhook is added, a failed attempt later."""
+
+
+def as_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a URL's host names without a DNS lookup: a literal, or one of inet_aton's old IPv4
+    forms, which the system resolver answers itself (``2130706433`` is 127.0.0.1); None for a name."""
+    try:
+        return ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        pass
+    if _LEGACY_V4.match(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))
+        except OSError:
+            return None
+    return None
+
+
+def forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why ``ip`` is no address a webhook may go to (loopback, private, ...), or None when it is public."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local:
+            return "site-local"
+        # An IPv4 address carried inside: mapped (::ffff:a.b.c.d), 6to4 (2002::/16) or Teredo's client.
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if inner is not None:
+            ip = inner
     for attr, what in (
         ("is_loopback", "loopback"),
         ("is_link_local", "link-local"),
@@ -61,13 +95,14 @@ def check_webhook_url(url: str, dev_mode: bool) -> str:
         raise TargetError("the URL must not carry a user or password: verify our signature instead")
     if dev_mode:
         return url
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
+    ip = as_address(host)
+    if ip is None:
+        if not _HOSTNAME.match(host):
+            raise TargetError(f"the host {host[:100]!r} is not a host name (letters, digits, '-', dots)")
         if host.rstrip(".").lower() in ("localhost",) or host.rstrip(".").lower().endswith(".localhost"):
-            raise TargetError(f"the host {host!r} is this machine: use a public address") from None
+            raise TargetError(f"the host {host!r} is this machine: use a public address")
         return url
-    why = _forbidden(ip)
+    why = forbidden(ip)
     if why:
         raise TargetError(f"the host {host} is not a public address ({why}): webhooks go to public addresses only")
     return url
@@ -87,7 +122,7 @@ def check_resolves_public(url: str, dev_mode: bool) -> None:
     parts = urlsplit(url)
     host = parts.hostname or ""
     if host_is_address(url):
-        why = None if dev_mode else _forbidden(ipaddress.ip_address(host.split("%")[0]))
+        why = None if dev_mode else forbidden(ipaddress.ip_address(host.split("%")[0]))
         if why:
             raise TargetError(f"the host {host} is not a public address ({why}): webhooks go to public addresses only")
         return
@@ -96,11 +131,11 @@ def check_resolves_public(url: str, dev_mode: bool) -> None:
             host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
         )
     except socket.gaierror as exc:
-        raise TargetError(f"the host {host!r} does not resolve: {exc.strerror}") from None
+        raise Unresolvable(f"the host {host!r} does not resolve: {exc.strerror}") from None
     addresses = [info[4][0] for info in infos]
     if not dev_mode:
         for a in addresses:
-            why = _forbidden(ipaddress.ip_address(a.split("%")[0]))
+            why = forbidden(ipaddress.ip_address(a.split("%")[0]))
             if why:
                 raise TargetError(
                     f"the host {host!r} resolves to {a}, not a public address ({why}): webhooks go "

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from api.deps import PrincipalDep, SellerId, SettingsDep
 from api.notify.channels import ChannelBook, new_channel
 from api.notify.rules import KINDS, RuleError, Rules, check
-from api.notify.targets import TargetError, check_email, check_webhook_url
+from api.notify.targets import TargetError, Unresolvable, check_email, check_resolves_public, check_webhook_url
 from api.responses import AUTH, BAD_BODY, SELLER, Problem
 from clickhouse import notify_deliveries as store
 
@@ -107,6 +107,10 @@ async def add_webhook(
     webhook that receives masked alerts."""
     try:
         url = check_webhook_url(body.url.strip(), settings.dev_mode)
+        if not settings.dev_mode:  # a name that points inside now is refused now (and before every POST)
+            await asyncio.to_thread(check_resolves_public, url, False)
+    except Unresolvable:
+        pass  # not set up yet, perhaps: every delivery checks it again
     except TargetError as exc:
         raise HTTPException(422, f"url: {exc}") from None
     channel, secret = await _add(request, seller_id, principal, "webhook", url)

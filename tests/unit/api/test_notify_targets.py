@@ -43,12 +43,13 @@ def test_dev_mode_allows_plain_http_to_this_machine_but_not_credentials():
 
 
 def test_a_name_that_resolves_to_loopback_is_refused_before_delivery():
-    # 2130706433 is 127.0.0.1 as one number: not an address literal to ipaddress, but the resolver maps it.
-    url = "https://2130706433/hook"
-    assert check_webhook_url(url, False) == url
-    with pytest.raises(TargetError, match=r"resolves to 127\.0\.0\.1, not a public address \(loopback\)"):
-        check_resolves_public(url, False)
-    check_resolves_public(url, True)
+    # The check before each delivery resolves the name whatever it is (localhost stands for a public-looking
+    # name whose answer changed since it was added; 2130706433, 127.0.0.1 as one number, is refused when
+    # added: tests/unit/api/test_notify_ssrf.py).
+    for url in ("https://localhost/hook", "https://2130706433/hook"):
+        with pytest.raises(TargetError, match=r"resolves to 127\.0\.0\.1, not a public address \(loopback\)"):
+            check_resolves_public(url, False)
+        check_resolves_public(url, True)
 
 
 @pytest.mark.parametrize("address", ["a@b.example", "first.last+tag@shop.example.co.uk"])

@@ -1,0 +1,73 @@
+"""The HTTP session webhooks are POSTed with, and the resolver that makes its connections go to public
+addresses only (outside dev mode).
+
+targets.py checks a webhook's host before each delivery, but the POST resolves the name again: a name
+whose answer changes in between (DNS rebinding, a TTL of 0) would pass the check with a public address
+and be connected to a private one. The resolver here checks the very addresses the connection is then
+made to, so there is no second lookup to win. A refused name fails the attempt as a connection error
+naming the address. An egress proxy the environment names (HTTPS_PROXY, as aiohttp's trust_env reads
+it) is usually on our own network: it is resolved unchecked, and then it, not us, resolves the webhook's
+host (the check before the delivery still runs; the proxy's own rules should refuse private targets).
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+from urllib.request import getproxies
+
+import aiohttp
+from aiohttp.abc import ResolveResult
+from aiohttp.resolver import ThreadedResolver
+
+from api.notify.targets import forbidden
+from livemetrics.settings import Settings
+
+
+class PublicOnlyResolver(ThreadedResolver):
+    """getaddrinfo in a thread (aiohttp's default), then every address checked: one that is not public
+    fails the whole lookup (OSError, which aiohttp reports as a connection error)."""
+
+    def __init__(self, unchecked_hosts: frozenset[str] = frozenset()):
+        super().__init__()
+        self.unchecked_hosts = unchecked_hosts
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        infos = await super().resolve(host, port, family)
+        if host.rstrip(".").lower() in self.unchecked_hosts:
+            return infos
+        for info in infos:
+            why = forbidden(ipaddress.ip_address(info["host"].split("%")[0]))
+            if why:
+                raise OSError(  # (errno, text): aiohttp's error shows the text
+                    errno.EACCES,
+                    f"{host!r} resolves to {info['host']}, not a public address ({why}): webhooks go to "
+                    "public addresses only",
+                )
+        return infos
+
+
+def proxy_hosts() -> frozenset[str]:
+    """The host names of the proxies the environment configures (what aiohttp's trust_env uses)."""
+    return frozenset((urlsplit(url).hostname or "").lower() for url in getproxies().values() if "://" in url)
+
+
+def webhook_session(settings: Settings) -> aiohttp.ClientSession:
+    """One session for every webhook POST of a notifier: connections kept open per endpoint (as many as the
+    sends in flight), no DNS cache (each connection resolves and checks its name), the environment's proxy."""
+    resolver = None if settings.dev_mode else PublicOnlyResolver(proxy_hosts())
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=settings.notify_concurrency,
+            limit_per_host=0,
+            keepalive_timeout=30,
+            use_dns_cache=False,
+            resolver=resolver,
+        ),
+        timeout=aiohttp.ClientTimeout(total=settings.notify_timeout_s),
+        trust_env=True,  # an egress proxy in HTTPS_PROXY / NO_PROXY is used, as httpx did
+    )
