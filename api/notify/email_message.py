@@ -36,6 +36,13 @@ def _facts(a: dict[str, Any]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in facts if v]
 
 
+def _one_line(text: str) -> str:
+    """A header value from alert text: every line break and run of whitespace one space, other control
+    characters dropped. Values come from senders (a browser key's event): a line break in a Subject would
+    make EmailMessage refuse the header, so the email could never be sent (no header gets in: it raises)."""
+    return " ".join("".join(c for c in word if c.isprintable()) for word in text.split())
+
+
 def build(alerts: list[dict[str, Any]], seller_id: str, to: str, sender: str, dashboard_url: str) -> EmailMessage:
     """The email for ``alerts`` (a digest when there are several)."""
     link = f"{dashboard_url.rstrip('/')}/dashboard/#errors"
@@ -61,7 +68,7 @@ def build(alerts: list[dict[str, Any]], seller_id: str, to: str, sender: str, da
     text += [f"Follow up in the dashboard (Payment errors, find the alert id): {link}"]
     parts.append(f'<p><a href="{html.escape(link, quote=True)}">Open the payment errors</a> and find the alert id.</p>')
     msg = EmailMessage()
-    msg["Subject"], msg["From"], msg["To"] = subject, sender, to
+    msg["Subject"], msg["From"], msg["To"] = _one_line(subject), sender, to
     msg["Message-ID"] = make_msgid(domain="livemetrics")
     msg.set_content("\n".join(text))
     msg.add_alternative(f"<!doctype html><html><body>{''.join(parts)}</body></html>", subtype="html")
