@@ -10,6 +10,7 @@ import re
 from bisect import bisect_right
 
 from livemetrics.card_numbers import NUMBER_SPELLING, card_in_number, card_in_text
+from livemetrics.card_spellings import PLAIN_SPELLINGS
 
 # The same rules on the raw bytes of one event, for ``might_hold_card_data``: the string rule over the whole
 # text (a string's quotes stand where its ends are), every number token (after `:`, `,` or `[`) and every
@@ -23,6 +24,12 @@ _TS_BEFORE = ('"ts":', '"ts": ')
 
 
 _LETTER_ESCAPE = re.compile(r"\\[bfnrt]")  # `\n` is a letter before digits in the bytes, a boundary once decoded
+
+
+def event_text(raw: bytes) -> str:
+    """An event's bytes as the text the rules read: UTF-8 (non-ASCII digits and spaces count in their
+    plain spelling), any byte that is not UTF-8 kept apart as a character no rule reads."""
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def card_in_raw_text(text: str) -> bool:
@@ -56,9 +63,10 @@ _CVC_BYTES = re.compile(rb'"(?i:' + _CVC_ALTS + rb')"')
 # ``card_in_raw_text`` finds: RE2 has no look-around, so the boundaries are spelt as the characters around
 # a candidate. Before its first digit (``_LEFT``): the start, or a character that is no ASCII word
 # character, `+` or `.`, or a `.` not after a digit, or an escape (`\n`, `\t`...: a letter in the
-# bytes), or a colon not after `"ts"`, or a space not after `"ts":`. Then one group of 13 or more digits
-# followed by no word character but `e`/`E` (a number's exponent); or 3 groups of 1-6 digits, 13 or more
-# in all; or 4 or more such groups (single spaces or dashes between), then no word character. Number
+# bytes), or a colon not after `"ts"`, or a space not after `"ts":`, or a `+` after a digit (pluses group
+# digits). Then one group of 13 or more digits followed by no word character but `e`/`E` (a number's
+# exponent); or 3 groups of 1-6 digits, 13 or more in all; or 4 or more such groups (single spaces, dashes
+# or pluses between), then no word character. Number
 # tokens with a non-negative exponent (after `:`, `,` or `[`), and quoted whole numbers with one, are
 # matched whatever their digits (their value may have 13-19 integer digits); a quoted `+` and 13 digits
 # too. A number whose integer part has 13 or more digits (negative exponent or
@@ -67,10 +75,10 @@ _CVC_BYTES = re.compile(rb'"(?i:' + _CVC_ALTS + rb')"')
 _LEFT = (
     rb"(?:^|[^0-9A-Za-z_+:. ]|(?:^|[^0-9])\.|\\[bfnrt]"
     rb'|(?:^.{0,3}|[^"]...|.[^t]..|..[^s].|...[^"]):'
-    rb'|(?:^.{0,4}|[^"]....|.[^t]...|..[^s]..|...[^"].|....[^:]) )'
+    rb'|(?:^.{0,4}|[^"]....|.[^t]...|..[^s]..|...[^"].|....[^:]) |[0-9]\+)'
 )
 _RIGHT = rb"(?:[^0-9A-Za-z_]|$)"
-_SEP, _GROUP = rb"[ \-]", rb"[0-9]{1,6}"
+_SEP, _GROUP = rb"[ \-+]", rb"[0-9]{1,6}"
 _THREE_GROUPS = b"|".join(
     b"[0-9]{%d}%s[0-9]{%d}%s[0-9]{%d,6}" % (a, _SEP, b, _SEP, max(1, 13 - a - b))
     for a in range(1, 7)
@@ -106,6 +114,8 @@ def _re2_any(two_ts: bool = True, extra: bytes = b""):
         + rb')"|'
         + (rb'"ts"[^\x00]*"ts"|' if two_ts else b"")
         + (extra + b"|" if extra else b"")
+        + PLAIN_SPELLINGS
+        + b"|"
         + _CANDIDATE
     )
     return re2.compile(pattern, opts)
@@ -195,4 +205,4 @@ def might_hold_card_data(raw: bytes) -> bool:
         return False
     if b"\\u" in raw or _CVC_BYTES.search(raw) or _TWO_TS.search(raw):
         return True
-    return card_in_raw_text(raw.decode("latin-1"))
+    return card_in_raw_text(event_text(raw))

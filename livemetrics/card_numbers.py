@@ -4,14 +4,19 @@ events with (docs/ingest.md, "Privacy" says the same in prose).
 A card number is 13-19 digits that start with a real issuer prefix (IIN) at a length that issuer uses and
 pass Luhn. In text it must stand alone:
 
-- digits may be grouped by single spaces or dashes (``4111 1111 1111 1111``, ``4111-1111-1111-1111``);
-  a window of several groups is a candidate only when every group in it has 1-6 digits (as cards are
-  printed: 4-4-4-4, 4-6-5, 4-4-4-4-3), a single group when it has 13-19 digits;
+- digits may be grouped by single spaces, dashes or pluses (``4111 1111 1111 1111``, ``4111-1111-1111-1111``,
+  and ``4111+1111+1111+1111``, a form's spaces in a URL's query string); a window of several groups is a
+  candidate only when every group in it has 1-6 digits (as cards are printed: 4-4-4-4, 4-6-5, 4-4-4-4-3),
+  a single group when it has 13-19 digits;
 - the window does not touch an ASCII letter, digit or ``_`` on either side, nor a ``+`` on its left
   (a phone number), nor a ``.`` after a digit on its left (the decimals of a number). So a digit run
   inside a longer token (hex ids, UUIDs with or without dashes, base64, ``sim-`` ids) is never a card
   number, and "card 4111 1111 1111 1111 declined" is one. Dots do not group digits: ``4111.1111...`` is
   not found (a decimal number's integer part is: ``4111111111111111.00``).
+- the same rules hold on the text's *plain* spelling (``card_spellings.plain_digits``): any Unicode decimal digit read as
+  its ASCII digit (fullwidth ``４１１１``, as Japanese and Chinese input methods type them; Arabic-Indic
+  ``٤١١١``...), any other Unicode space as a space (no-break ``4111\u00a01111...``), a Unicode dash as a
+  dash, and URL escapes of those (``4111%201111%201111%201111``, ``%EF%BC%94``) as what they encode.
 
 A number (a JSON number, or a string that is a whole number spelling such as ``"4.111111111111111e15"``
 or ``"+4111111111111111"``) is a card number when the integer part of its exact value is one.
@@ -21,6 +26,8 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+
+from livemetrics.card_spellings import plain_digits
 
 _13_19, _14_19, _16_19 = range(13, 20), range(14, 20), range(16, 20)
 # (issuer, first prefix, last prefix, lengths): the IIN ranges of the card networks, current and past
@@ -85,8 +92,8 @@ def is_card_number(digits: str) -> bool:
     return 13 <= len(digits) <= 19 and issuer_prefix_ok(digits) and luhn_ok(digits)
 
 
-_RUN = re.compile(r"[0-9]+(?:[ \-][0-9]+)*")  # digit groups joined by single spaces or dashes
-_SEP = re.compile(r"[ \-]")
+_RUN = re.compile(r"[0-9]+(?:[ \-+][0-9]+)*")  # digit groups joined by single spaces, dashes or pluses
+_SEP = re.compile(r"[ \-+]")
 _WORD = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _TS_BEFORE = ('"ts":', '"ts": ')  # what precedes the top-level epoch-ms `ts` in raw JSON (see card_data)
 
@@ -101,8 +108,18 @@ def _left_ok(text: str, s: int, skip_ts: bool) -> bool:
 
 
 def card_in_text(text: str, skip_ts: bool = False) -> bool:
-    """``text`` holds a card number standing alone (module docstring). ``skip_ts``: for raw JSON, a run
-    right after `"ts":` or `"ts": ` does not start a window there (the top-level epoch-ms `ts`)."""
+    """``text`` holds a card number standing alone (module docstring), as it is spelt or in its plain
+    spelling. ``skip_ts``: for raw JSON, a run right after `"ts":` or `"ts": ` does not start a window
+    there (the top-level epoch-ms `ts`)."""
+    if _card_in_spelling(text, skip_ts):
+        return True
+    if text.isascii() and "%" not in text:
+        return False
+    plain = plain_digits(text)
+    return plain != text and _card_in_spelling(plain, skip_ts)
+
+
+def _card_in_spelling(text: str, skip_ts: bool) -> bool:
     for m in _RUN.finditer(text):
         s, e = m.span()
         if e - s < 13:

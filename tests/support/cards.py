@@ -67,12 +67,40 @@ def grouped(digits: str, sep: str, sizes: tuple[int, ...] | None = None) -> str:
 def string_spellings(draw, digits: str) -> str:
     """A string that holds ``digits`` as a card number: grouped or not, a decimal in free text, or a
     whole-number spelling (exponent, sign: these only as the whole string)."""
-    kind = draw(st.sampled_from(["plain", "space", "dash", "float", "exponent", "signed"]))
+    kind = draw(st.sampled_from(["plain", "space", "dash", "float", "exponent", "signed", "other spelling"]))
     if kind in ("plain", "space", "dash"):
         return draw(in_free_text(grouped(digits, {"plain": "", "space": " ", "dash": "-"}[kind])))
+    if kind == "other spelling":
+        return draw(in_free_text(draw(other_spellings(digits))))
     if kind == "float":
         return draw(in_free_text(number_text(digits, kind, draw)))
     return number_text(digits, kind, draw)
+
+
+# Digits and separators as other scripts, keyboards and URLs spell them (card_numbers.plain_digits).
+FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+DEVANAGARI = str.maketrans("0123456789", "०१२३४५६७८९")
+
+
+def url_escaped(text: str) -> str:
+    return "".join(c if c.isascii() and c.isdigit() else "".join(f"%{b:02X}" for b in c.encode()) for c in text)
+
+
+@st.composite
+def other_spellings(draw, digits: str) -> str:
+    """``digits`` grouped by a plus (a form's space in a query string), a no-break or narrow space, an en
+    dash or a katakana long mark, in fullwidth, Arabic-Indic or Devanagari digits, or URL-escaped."""
+    sep = draw(st.sampled_from(["", "+", "\u00a0", "\u202f", "\u2013", "\u30fc", "\u3000"]))
+    text = grouped(digits, sep)
+    script = draw(st.sampled_from([None, FULLWIDTH, ARABIC_INDIC, DEVANAGARI]))
+    if script is not None:
+        text = text.translate(script)
+    if draw(st.booleans()) and (sep or script):
+        text = url_escaped(text)
+    elif draw(st.booleans()) and not sep and not script:
+        text = url_escaped(grouped(digits, " "))  # "4111%201111%201111%201111"
+    return text
 
 
 def number_text(digits: str, kind: str, draw) -> str:
@@ -117,7 +145,7 @@ def in_free_text(draw, spelling: str) -> str:
 
 def raw_json(obj, spelling_of_number: dict[str, str], separators=(", ", ": ")) -> str:
     """``json.dumps(obj)`` with each placeholder string value replaced by its raw JSON number text."""
-    text = json.dumps(obj, separators=separators)
+    text = json.dumps(obj, separators=separators, ensure_ascii=False)  # raw UTF-8: what the byte scans read
     for placeholder, number in spelling_of_number.items():
         text = text.replace(json.dumps(placeholder), number)
     return text

@@ -32,7 +32,7 @@ def reference_scan(raw: bytes) -> bool:
         return True
     if any(part.count(b'"ts"') > 1 for part in raw.split(b"\x00")):
         return True
-    return card_bytes.card_in_raw_text(raw.decode("latin-1"))
+    return card_bytes.card_in_raw_text(card_bytes.event_text(raw))
 
 
 _OWN_EVENT_ID = re.compile(
@@ -122,6 +122,24 @@ TOKENS = [
     b"\\n",
     b"\\t",
     b"\\\\n",
+    # the plain spelling (card_spellings.plain_digits): other digits, spaces and dashes, raw and URL-escaped
+    b"4111+1111+1111+1111",
+    b"%20",
+    b"%2",
+    b"%3",
+    b"%2D",
+    b"%2b",
+    b"%34",
+    b"%C3%A9",
+    b"\xef\xbc\x94",  # fullwidth 4
+    b"\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91",  # fullwidth 1111
+    b"%EF%BC%94",
+    b"%ef%bc%91",
+    b"\xd9\xa4\xd9\xa1\xd9\xa1\xd9\xa1",  # Arabic-Indic 4111
+    b"\xc2\xa0",  # no-break space
+    b"%C2%A0",
+    b"\xe2\x80\x93",  # en dash
+    b"\xe3\x83\xbc",  # katakana long mark
 ]
 
 

@@ -1,0 +1,111 @@
+"""Other spellings of a card number's digits, spaces and dashes: the text's *plain spelling*
+(``plain_digits``, which ``livemetrics.card_numbers`` reads as well as the text itself) and what, in an
+event's raw bytes, shows that its plain spelling may hold a digit run that its own spelling does not
+(``PLAIN_SPELLINGS``, an alternative of the byte pre-scan in ``livemetrics.card_bytes``).
+
+A window that the plain spelling adds holds a character that spelling changed, or starts right after
+one: a non-ASCII digit (raw or URL-escaped), an escaped ASCII digit, a non-ASCII space or dash between two
+ASCII digits, an escaped space, dash or plus (ASCII or not) right after or right before an ASCII digit
+(``4111%201111...``, ``%204111...``: the escape's own hex digits glue onto a digit run in the raw
+spelling), or before a dot and a digit (``%20.4111...``: a dot after a digit is a decimal point, after a
+space it is not). Any other change on a window's edge adds none: a space or dash there is no more of a boundary
+than the non-ASCII character it stands for, and a plus is less of one. Escapes of anything else are kept as
+they are. So ``PLAIN_SPELLINGS``, one RE2 alternative, matches each of those, and the event goes the exact
+way.
+
+The raw bytes come from ``PLAIN`` (the same table ``plain_digits`` reads), grouped by their
+leading bytes so that the automaton stays small.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+
+
+def _plain_char(ch: str) -> str | None:
+    """The ASCII character a non-ASCII digit, space or dash stands for in a card number, else None."""
+    cat = unicodedata.category(ch)
+    if cat == "Nd":
+        return str(unicodedata.decimal(ch))
+    if cat == "Zs":
+        return " "
+    if cat == "Pd" or ch in "\u2212\u30fc":  # dashes, the minus sign, the katakana long mark (Japanese dash)
+        return "-"
+    if ch == "\uff0b":  # the fullwidth plus
+        return "+"
+    return None
+
+
+# Every such character, for str.translate (one character for one: positions do not move); the byte
+# pre-scan's alternative below is built from the same table. Every Unicode digit, space and dash lies in
+# the first two planes (tests/unit/producers/test_card_data_other_spellings.py checks all of Unicode):
+# reading only those keeps the import fast.
+PLAIN_END = 0x20000
+PLAIN = {ord(c): p for c in map(chr, range(128, PLAIN_END)) if (p := _plain_char(c)) is not None}
+_ESCAPED = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+_ASCII_PLAIN = frozenset("0123456789 -+")
+
+
+def _unescaped(m: re.Match[str]) -> str:
+    """A run of URL escapes with each UTF-8 character that reads as a digit, space, dash or plus
+    decoded (``PLAIN`` maps the non-ASCII ones next); every other escape kept as it is."""
+    run = m.group()
+    data = bytes.fromhex(run.replace("%", ""))
+    out, i = [], 0
+    while i < len(data):
+        b = data[i]
+        n = 1 if b < 0x80 else 2 if 0xC2 <= b < 0xE0 else 3 if 0xE0 <= b < 0xF0 else 4 if 0xF0 <= b < 0xF5 else 1
+        try:
+            c = data[i : i + n].decode("utf-8")
+        except UnicodeDecodeError:
+            c, n = "", 1
+        out.append(c if c in _ASCII_PLAIN or (c and ord(c) in PLAIN) else run[3 * i : 3 * (i + n)])
+        i += n
+    return "".join(out)
+
+
+def plain_digits(text: str) -> str:
+    """``text`` with every way of spelling a digit, space or dash other than ASCII's read as ASCII's
+    (module docstring); ``text`` itself when it has none."""
+    if "%" in text:
+        text = _ESCAPED.sub(_unescaped, text)
+    return text if text.isascii() else text.translate(PLAIN)
+
+
+def _hex_byte(b: int) -> bytes:
+    """An escape ``%XX`` of the byte ``b``, either case of its hex letters."""
+    return b"%" + "".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in f"{b:02x}").encode()
+
+
+def _alternatives(chars: list[str], escaped: bool) -> bytes:
+    """One alternative matching the UTF-8 bytes of any of ``chars`` (or their escapes)."""
+    tails: dict[bytes, list[int]] = defaultdict(list)
+    for ch in chars:
+        raw = ch.encode()
+        tails[raw[:-1]].append(raw[-1])
+    alts = []
+    for head, last in sorted(tails.items()):
+        if escaped:
+            alts.append(b"".join(_hex_byte(b) for b in head) + b"(?:" + b"|".join(_hex_byte(b) for b in last) + b")")
+        else:
+            alts.append(b"".join(b"\\x%02x" % b for b in head) + b"[" + b"".join(b"\\x%02x" % b for b in last) + b"]")
+    return b"(?:" + b"|".join(alts) + b")"
+
+
+_DIGITS = sorted(chr(c) for c, p in PLAIN.items() if p.isdigit())
+_SEPARATORS = sorted(chr(c) for c, p in PLAIN.items() if not p.isdigit())
+# An escaped space, dash or plus, ASCII or not: what separates groups (or, after one, starts a window).
+_ESCAPED_SEPARATOR = rb"(?:%2[0dDbB]|" + _alternatives(_SEPARATORS, escaped=True) + rb")"
+
+PLAIN_SPELLINGS = b"|".join(
+    (
+        _alternatives(_DIGITS, escaped=False),
+        _alternatives(_DIGITS, escaped=True),
+        rb"%3[0-9]",
+        rb"[0-9]" + _alternatives(_SEPARATORS, escaped=False) + rb"[0-9]",
+        rb"[0-9]" + _ESCAPED_SEPARATOR,
+        _ESCAPED_SEPARATOR + rb"\.?[0-9]",  # `.`: a dot after a digit (an escape's hex) is a decimal point
+    )
+)
