@@ -44,10 +44,14 @@ function statusCell(item) {
 }
 
 // Masked contacts (a token without personal-data permission) are shown as text, never as links.
+// The address is the link's only part: anyone with the shop's public browser key can send a "customer"
+// whose email ends in `?bcc=...&body=...`, which a bare mailto: would turn into hidden recipients and a
+// drafted text in the seller's mail client (its contract pattern only says: one @, no spaces).
+const mailto = (email) => `mailto:${email.split("@").map(encodeURIComponent).join("@")}`;
 function contactCell(c, masked) {
   const link = (href, text) => (masked ? h("span", {}, text) : h("a", { href }, text));
   return h("td", { class: "customer", "data-label": "Customer" }, h("div", {}, c.name ? h("div", {}, c.name) : "",
-    c.email ? h("div", {}, link(`mailto:${c.email}`, c.email)) : "",
+    c.email ? h("div", {}, link(mailto(c.email), c.email)) : "",
     c.phone ? h("div", {}, link(`tel:${c.phone.replace(/[^+\d]/g, "")}`, c.phone)) : "",
     masked ? h("div", { class: "muted" }, "contact hidden (no permission)") : "",
     !c.name && !c.email && !c.phone ? h("span", { class: "muted" }, "none given") : ""));
