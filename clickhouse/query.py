@@ -17,6 +17,9 @@ from livemetrics.settings import Settings
 
 REPORTS = ("hourly", "categories", "offers", "funnel", "payment-methods", "error-trends")
 FUNNEL_STEPS = ("visit", "product", "checkout", "payment", "purchase")
+# Error codes per day (error-trends) and payment methods (payment-methods) a report names; the rest of each
+# is one `~other` row: senders with a public browser key can invent a new one per event.
+REPORT_MAX_VALUES = 20
 
 
 class QueryError(ValueError):
@@ -99,8 +102,9 @@ def report(
             )
         return {"rows": rows}
     if name == "payment-methods":
-        return {"rows": run(settings, "payment_methods", **p)}
-    return {"rows": run(settings, "error_trends", **p), "top_causes": run(settings, "error_causes", **p)}
+        return {"rows": run(settings, "payment_methods", max_values=REPORT_MAX_VALUES, **p)}
+    trends = run(settings, "error_trends", max_values=REPORT_MAX_VALUES, **p)
+    return {"rows": trends, "top_causes": run(settings, "error_causes", **p)}
 
 
 def folded_to(settings: Settings) -> int:

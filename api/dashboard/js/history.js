@@ -8,6 +8,8 @@ const WEEKDAYS = ["", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 const pct = (x) => `${(Math.round(Number(x || 0) * 1000) / 10).toFixed(1)} %`;
 const hh = (x) => `${String(x).padStart(2, "0")}:00`;
 const money = (o) => Object.entries(o || {}).map(([cur, v]) => fmtMoney(v, cur)).join(", ") || "—";
+// A report names at most 20 methods (error codes: per day) and sums the rest as "~other" (docs/clickhouse.md).
+const named = (v, what) => (v === "~other" ? `Other ${what}` : v);
 const sumBy = (rows, key, val) => {
   const m = new Map();
   for (const r of rows) m.set(r[key], (m.get(r[key]) || 0) + Number(r[val] || 0));
@@ -34,13 +36,13 @@ const REPORTS = [
     cols: [["Step", (r) => r.step], ["Sessions", (r) => fmtNum(r.sessions)], ["From previous", (r) => pct(r.conversion_from_previous)],
       ["From start", (r) => pct(r.conversion_from_start)], ["Abandoned here", (r) => fmtNum(r.abandoned)]] },
   { id: "payment-methods", title: "Payment-method success rate", what: "succeeded / (succeeded + failed), per method",
-    chart: (rows) => ["bars", rows.map((r) => r.method), rows.map((r) => Math.round((r.success_rate || 0) * 1000) / 10), "%"],
-    cols: [["Method", (r) => r.method], ["Started", (r) => fmtNum(r.started)], ["Succeeded", (r) => fmtNum(r.succeeded)],
+    chart: (rows) => ["bars", rows.map((r) => named(r.method, "methods")), rows.map((r) => Math.round((r.success_rate || 0) * 1000) / 10), "%"],
+    cols: [["Method", (r) => named(r.method, "methods")], ["Started", (r) => fmtNum(r.started)], ["Succeeded", (r) => fmtNum(r.succeeded)],
       ["Failed", (r) => fmtNum(r.failed)], ["Success rate", (r) => pct(r.success_rate)], ["Share", (r) => pct(r.share)],
       ["Revenue", (r) => money(r.revenue)]] },
   { id: "error-trends", title: "Payment errors over time", what: "failed payments per day, all error codes",
     chart: (rows, days) => { const m = sumBy(rows, "day", "failures"); return ["columns", days, days.map((d) => m.get(d) || 0)]; },
-    cols: [["Day", (r) => r.day], ["Error code", (r) => r.error_code], ["Failures", (r) => fmtNum(r.failures)]] },
+    cols: [["Day", (r) => r.day], ["Error code", (r) => named(r.error_code, "codes")], ["Failures", (r) => fmtNum(r.failures)]] },
 ];
 
 // The offset of a time zone at a given instant, as "+02:00" (Intl has no direct API for it).
