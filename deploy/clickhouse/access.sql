@@ -8,8 +8,9 @@ GRANT CREATE TABLE, CREATE VIEW, ALTER, DROP TABLE, DROP VIEW ON livemetrics.* T
 GRANT TRUNCATE ON livemetrics.session_fold_changes TO livemetrics_app;
 CREATE ROLE IF NOT EXISTS livemetrics_analyst SETTINGS PROFILE 'livemetrics_analyst';
 GRANT SELECT(event_id, type, seller_id, session_id, ts, received_at, page_type, category, offer_id, path,
-             items, total, currency, payment_method, order_id, error_code, error_message, ip_hash,
+             items, total, currency, payment_method, order_id, error_code, ip_hash,
              browser, os, device, is_bot, backfill) ON livemetrics.events TO livemetrics_analyst;
+GRANT SELECT ON livemetrics.bi_events TO livemetrics_analyst;
 CREATE ROLE IF NOT EXISTS livemetrics_bi_reader;
 GRANT SELECT ON livemetrics.bi_events TO livemetrics_bi_reader;
 GRANT SELECT ON livemetrics.bi_traffic_hourly TO livemetrics_bi_reader;
