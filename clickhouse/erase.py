@@ -44,7 +44,7 @@ def erase(settings: Settings, email: str | None = None, phone: str | None = None
     params: dict[str, Any] = {"email": (email or "").strip().lower(), "digits": _digits(phone or "")}
     who = []
     if email:
-        who.append("lower(customer_email) = {email:String}")
+        who.append("lowerUTF8(customer_email) = {email:String}")
     if phone:
         who.append("replaceRegexpAll(customer_phone, '[^0-9]', '') = {digits:String}")
     match = " OR ".join(who)
@@ -66,7 +66,7 @@ def erase(settings: Settings, email: str | None = None, phone: str | None = None
 
     hashed = []
     if email:
-        hashed.append(f"sipHash64Keyed({key}, lower(customer_email)) = {keyed('{email:String}')}")
+        hashed.append(f"sipHash64Keyed({key}, lowerUTF8(customer_email)) = {keyed('{email:String}')}")
     if phone:
         hashed.append(
             f"sipHash64Keyed({key}, replaceRegexpAll(customer_phone, '[^0-9]', '')) = {keyed('{digits:String}')}"

@@ -8,6 +8,7 @@ so that it is never repeated elsewhere (``COLUMNS``: with getters derived from i
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -216,7 +217,8 @@ def _check_prices(items: list[Item], where: str) -> None:
 
 def check_rules(ev: EventIn) -> None:
     """Cross-field rules that a schema alone cannot say (checked in this order: the first broken one is named),
-    then the amounts (range and scale, which msgspec cannot bound on a Decimal), made canonical in place.
+    then the amounts (range and scale, which msgspec cannot bound on a Decimal) and the customer's email
+    (Unicode NFC), made canonical in place.
 
     Runs for every accepted event, so each field is read once and the type is tested by set membership."""
     t = ev.type
@@ -259,6 +261,11 @@ def check_rules(ev: EventIn) -> None:
         payment.amount = amount
         if payment.items:
             _check_prices(payment.items, "$.payment")
+    customer = ev.customer
+    if customer is not None and customer.email is not None and not customer.email.isascii():
+        # One spelling of each address (NFC): a storefront may send "josé" with a combining accent (NFD),
+        # and `livemetrics erase --email josé@...` compares code points (docs/security.md, Personal data).
+        customer.email = unicodedata.normalize("NFC", customer.email)
 
 
 def location_of(ev: Event) -> str | None:
