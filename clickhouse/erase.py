@@ -36,6 +36,9 @@ def erase(settings: Settings, email: str | None = None, phone: str | None = None
     """Erase a customer's personal data; returns rows affected per table."""
     from clickhouse.client import get_client
 
+    if email is not None and not email.strip():
+        # Blank once trimmed, it would match every row without an email: every other customer's data.
+        raise ValueError("--email is blank: give the customer's email address")
     if not email and not phone:
         raise ValueError("give --email or --phone (or both)")
     if phone is not None and len(_digits(phone)) < 4:
