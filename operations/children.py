@@ -16,6 +16,7 @@ import httpx
 from livemetrics import lifeline
 from operations.command import livemetrics_argv
 from operations.console import say
+from operations.liveness import http_answers, kafka_answers
 from operations.supervise import RestartPolicy, exit_reason
 
 
@@ -118,6 +119,15 @@ class Child:
     def tail(self, n: int = 40) -> str:
         return tail(self.log_path, n)
 
+    @property
+    def watched(self) -> str | None:
+        """What ``answers`` asks (for ``up``'s message), None when nothing is."""
+        return self.health_url
+
+    def answers(self, client: httpx.Client) -> bool:
+        """It answered its health check now (liveness.py); False when it has none."""
+        return bool(self.health_url) and http_answers(client, self.health_url)
+
 
 class BrokerChild(Child):
     """The local broker as a supervised child: started (and restarted, on the same data directory)
@@ -132,7 +142,7 @@ class BrokerChild(Child):
         return self.lk.log_file
 
     def start(self, env: dict[str, str] | None = None) -> BrokerChild:
-        self.ready, self.restart_at = False, None
+        self.ready, self.restart_at, self.started_at = False, None, time.monotonic()
         self.message = self.lk.start(quiet=True, die_with_parent=True)  # jars from Maven Central on first use
         self.proc = self.lk.proc
         self.ready = True
@@ -140,6 +150,14 @@ class BrokerChild(Child):
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def watched(self) -> str:
+        host, port = self.lk.host_port
+        return f"Kafka requests on {host}:{port}"
+
+    def answers(self, client: httpx.Client) -> bool:
+        return kafka_answers(self.lk.host_port)
 
     def stop(self, timeout: float = 30.0) -> None:
         say(self.lk.stop(wait_s=timeout))

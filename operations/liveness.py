@@ -1,8 +1,10 @@
 """Is each child of ``livemetrics up`` still answering? A dead child is seen by its exit code; a stopped or
 hung one (SIGSTOP, a deadlock, a lost disk) keeps running and is seen only by asking it.
 
-A daemon thread asks every child's ``/healthz`` in turn, every ``PROBE_EVERY_S``, and records when each
-last answered (any HTTP status: it answered, so it runs). ``up``'s main thread reads ``silent_s`` and
+A daemon thread asks every child in turn, every ``PROBE_EVERY_S``, and records when each last answered:
+a process with HTTP its ``/healthz`` (any status: it answered, so it runs), the broker a Kafka
+``ApiVersions`` request (``kafka_answers``: the kernel accepts a connection for a stopped JVM, so a
+connect alone proves nothing). ``up``'s main thread reads ``silent_s`` and
 kills a child silent for longer than ``hung_child_s``; the restart then follows as for any death
 (supervise.py). The probes run on their own thread so that a child that accepts a connection and never
 answers (the kernel accepts for a stopped process) does not hold up the supervision of the others.
@@ -13,6 +15,8 @@ its own wait, and the restart backoff gives a child that keeps failing to start 
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -27,7 +31,7 @@ class Liveness:
     """The time each child (by name) last answered its health URL, as measured by one probing thread."""
 
     def __init__(self, children: Callable[[], Iterable], every_s: float = PROBE_EVERY_S):
-        self._children = children  # () -> the current children (each: name, health_url, alive(), started_at)
+        self._children = children  # () -> the current children (each: name, answers(), alive(), started_at)
         self._every_s = every_s
         self._answered: dict[str, float] = {}  # name -> monotonic time of its last answer
         self._stop = threading.Event()
@@ -51,10 +55,31 @@ class Liveness:
         with httpx.Client(timeout=PROBE_TIMEOUT_S) as client:
             while not self._stop.wait(self._every_s):
                 for c in list(self._children()):
-                    if c.health_url and c.alive():
+                    if c.alive():
                         asked = time.monotonic()
-                        try:
-                            client.get(c.health_url)
-                        except httpx.HTTPError:
-                            continue
-                        self._answered[c.name] = asked
+                        if c.answers(client):
+                            self._answered[c.name] = asked
+
+
+def http_answers(client: httpx.Client, url: str) -> bool:
+    try:
+        client.get(url)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+def kafka_answers(host_port: tuple[str, int], timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """The broker answers an ``ApiVersions`` (v0) request within ``timeout``; a plaintext or SASL
+    listener answers it before any login (KIP-43)."""
+    client_id = b"livemetrics-up"
+    # header: api_key 18 (ApiVersions), api_version 0, correlation_id, client_id (int16 length + bytes)
+    body = struct.pack(">hhih", 18, 0, 1, len(client_id)) + client_id
+    try:
+        with socket.create_connection(host_port, timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(struct.pack(">i", len(body)) + body)
+            head = sock.recv(8)  # size, correlation_id
+    except OSError:
+        return False
+    return len(head) == 8 and struct.unpack(">ii", head)[1] == 1

@@ -173,7 +173,7 @@ class Stack:
         for c in self.children:
             c.start(env)
         if s.hung_child_s > 0:
-            self.liveness = Liveness(lambda: self.children).start()
+            self.liveness = Liveness(lambda: ([self.broker] if self.broker else []) + self.children).start()
 
     def _wait_ready(self, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
@@ -239,7 +239,7 @@ class Stack:
                 # Stopped or hung: it serves nobody and would never exit. SIGKILL (it works on a stopped
                 # process too); the next round sees the death and restarts it after the usual backoff.
                 say(
-                    f"\nlivemetrics up: {c.name} (pid {c.pid}) has not answered {c.health_url} for {silent:.0f} s "
+                    f"\nlivemetrics up: {c.name} (pid {c.pid}) has not answered {c.watched} for {silent:.0f} s "
                     "(stopped or hung): killing it"
                 )
                 c.kill()

@@ -21,7 +21,7 @@ import pytest
 
 from operations.command import livemetrics_argv
 from operations.liveness import PROBE_EVERY_S
-from tests.support.servers import wait_until
+from tests.support.servers import stays, wait_until
 from tests.support.up_process import Up, gone, post_page_view
 
 pytestmark = pytest.mark.integration
@@ -129,6 +129,41 @@ def test_a_stopped_gateway_is_killed_and_restarted_and_serves(up):
             return False
 
     wait_until(accepted, 60, interval=0.5, what="a 202 from the restarted gateway")
+
+
+@pytest.mark.long  # the broker's restart (log recovery) is the slow part; the probe: tests/unit/operations/test_liveness.py
+@pytest.mark.timeout(300)
+def test_a_stopped_broker_is_killed_and_restarted_and_the_stack_serves_again(up):
+    """A stopped JVM still accepts connections: up asks it a Kafka request, not a connect."""
+    old = up.child("kafka")
+    marks = up.text().count("kafka restarted")
+    old.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(
+            lambda: up.text().count("kafka restarted") > marks,
+            150,
+            interval=0.5,
+            what="the stopped broker restarted",
+            alive=lambda: up.proc.poll() is None,
+        )
+    finally:
+        if old.is_running():
+            old.send_signal(signal.SIGCONT)
+    text = up.text()
+    assert f"kafka (pid {old.pid}) has not answered Kafka requests on 127.0.0.1:" in text, text[-3000:]
+    new = up.child("kafka")
+    assert new.pid != old.pid
+    key = up.sellers()["tiny-books"]["browser_key"]
+
+    def accepted():
+        try:
+            return post_page_view(up.gateway, key, "after-broker-hang") == 202
+        except httpx.HTTPError:
+            return False
+
+    wait_until(accepted, 120, interval=1, what="a 202 after the broker restart")
+    # The restarted broker is judged from its own start, not from the stopped one's last answer.
+    stays(lambda: up.child("kafka").pid == new.pid, 12, what="the restarted broker left running")
 
 
 @pytest.mark.long  # make test-long; make test's chaos test SIGKILLs the broker under `up` too (tests/integration/test_chaos.py)
