@@ -4,8 +4,13 @@ the next sends behind them. Here one task writes whatever piled up since its las
 a time. Each row's version is taken when the outcome happened, so a row written late never hides a newer
 change (a redelivery the seller asked for meanwhile).
 
-An outcome not stored (ClickHouse away, the process killed first) costs no alert: the delivery's pending
-row is still there, so the next start sends it again (at least once, same idempotency key)."""
+An outcome not stored because ClickHouse is away is kept and written again (after 1 s, doubling to 30 s,
+and whenever new outcomes come), up to ``KEEP_MAX`` rows: it is written late with its own version, so it
+never hides a newer change. Before, it was dropped after one failed insert, and its delivery stayed
+``pending`` in the seller's list while the process ran (sent again only at its next start). An outcome
+never stored (the process killed or stopped while ClickHouse is away, or past ``KEEP_MAX``) costs no
+alert: the delivery's pending row is still there, so the next start sends it again (at least once, same
+idempotency key)."""
 
 from __future__ import annotations
 
@@ -19,13 +24,20 @@ from livemetrics.settings import Settings
 log = logging.getLogger("livemetrics.api.notify")
 
 
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 30.0
+KEEP_MAX = 100_000  # outcomes kept for another try while ClickHouse is away (~10 MB)
+
+
 class OutcomeLog:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._rows: list[Delivery] = []
+        self._rows: list[Delivery] = []  # queued, not tried yet
         self._versions: list[int] = []  # each row's, taken when it happened (not when written)
+        self._retry: list[Delivery] = []  # tried, not stored: written again with the next try
+        self._retry_versions: list[int] = []
         self._wake = asyncio.Event()
-        self._added = self._done = 0  # rows queued, rows written (or given up on) so far
+        self._added = self._done = 0  # rows queued, rows tried at least once so far
         self._progress = asyncio.Condition()
         self._closing = False
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -40,22 +52,46 @@ class OutcomeLog:
         return at
 
     async def _run(self) -> None:
-        while not (self._closing and not self._rows):
-            await self._wake.wait()
+        pause = 0.0  # before the next try of rows not stored
+        while not (self._closing and not self._rows and not self._retry):
+            if not self._closing:
+                try:  # new outcomes (or a flush, or the close) do not wait for the pause
+                    await asyncio.wait_for(self._wake.wait(), pause if self._retry else None)
+                except TimeoutError:
+                    pass
             self._wake.clear()
-            rows, at, self._rows, self._versions = self._rows, self._versions, [], []
+            new, retry = self._rows, self._retry
+            rows, at = retry + new, self._retry_versions + self._versions
+            self._rows, self._versions, self._retry, self._retry_versions = [], [], [], []
             if not rows:
                 continue
             try:
                 await asyncio.to_thread(store.record, self.settings, rows, at)
-            except Exception as exc:  # noqa: BLE001 - not stored: the pending rows stand (see above)
-                log.warning("notifier: could not record %d delivery outcomes: %s", len(rows), str(exc)[:200])
+                if retry:
+                    log.info("notifier: %d delivery outcomes recorded after ClickHouse failed", len(rows))
+                pause = 0.0
+            except Exception as exc:  # noqa: BLE001 - ClickHouse away: keep them for the next try
+                if self._closing:  # the pending rows stand (see above)
+                    log.warning(
+                        "notifier: could not record %d delivery outcomes before stopping: %s", len(rows), str(exc)[:200]
+                    )
+                else:
+                    pause = min(RETRY_MAX_S, max(RETRY_FIRST_S, pause * 2))
+                    if len(rows) > KEEP_MAX:
+                        log.warning("notifier: %d delivery outcomes not kept (over %d)", len(rows) - KEEP_MAX, KEEP_MAX)
+                    self._retry, self._retry_versions = rows[-KEEP_MAX:], at[-KEEP_MAX:]
+                    log.warning(
+                        "notifier: could not record %d delivery outcomes, trying again in %g s: %s",
+                        len(rows),
+                        pause,
+                        str(exc)[:200],
+                    )
             async with self._progress:
-                self._done += len(rows)
+                self._done += len(new)  # a flush waits for one try of what it covers, not for ClickHouse
                 self._progress.notify_all()
 
     async def flush(self) -> None:
-        """Return once every row queued before the call is written (or could not be)."""
+        """Return once every row queued before the call was tried once (written, or kept for another try)."""
         target = self._added
         self._wake.set()
         async with self._progress:
