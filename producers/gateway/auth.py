@@ -100,6 +100,16 @@ class RateLimiter:
             return 0
         return max(1, math.ceil((n - b[0]) / rate))
 
+    def charge(self, key_id: str, rate: float, n: float, now: float) -> None:
+        """Spend ``n`` more events' worth after the fact (work already done): the bucket may go below zero,
+        and the key then waits until it has refilled that far."""
+        rate = rate or self.default_rate
+        b = self._buckets.get(key_id)
+        if b is None:
+            b = self._buckets[key_id] = [rate * 2, now]
+        b[0] = min(rate * 2, b[0] + (now - b[1]) * rate) - n
+        b[1] = now
+
 
 def bearer_key(headers, query) -> str:
     auth = headers.get("authorization", "")

@@ -51,6 +51,10 @@ class ClientLimiter:
             self._prune(now)
         return self._buckets.take(client_key(ip), self.rate, n, now)
 
+    def charge(self, ip: str | None, n: float, now: float) -> None:
+        """Spend ``n`` more events' worth after the fact (``RateLimiter.charge``)."""
+        self._buckets.charge(client_key(ip), self.rate, n, now)
+
     def _prune(self, now: float) -> None:
         self._pruned_at = now
         full = max(self.rate * 2, MAX_BATCH)
