@@ -155,18 +155,18 @@ def _card_in_run(groups: list[str], first: int, right_ok: bool) -> bool:
     Linear in the run: from each group's first digit, only the lengths an issuer's prefix there allows
     are tried, each only when it ends at a group's end (a dict of the ends), and Luhn runs in C-level steps.
     A run of thousands of one-digit groups ("1 2 3 ...", anyone can send one) costs about a microsecond a
-    group instead of tens (tests/unit/test_card_numbers.py checks it against the plain double loop)."""
+    group instead of tens (tests/unit/test_card_numbers_linear.py checks it against the plain double loop)."""
     n = len(groups)
     digits = "".join(groups)
     sizes = [len(g) for g in groups]
-    end_of = {}  # digits before a group's end -> that group
+    end_of: dict[int, int] = {}  # digits before a group's end -> that group
     big_from = [n] * (n + 1)  # the first group at or after i with more than 6 digits
     total = 0
-    for j, size in enumerate(sizes):
+    for k, size in enumerate(sizes):
         total += size
-        end_of[total] = j
-    for j in range(n - 1, -1, -1):
-        big_from[j] = j if sizes[j] > 6 else big_from[j + 1]
+        end_of[total] = k
+    for k in range(n - 1, -1, -1):
+        big_from[k] = k if sizes[k] > 6 else big_from[k + 1]
     last = n - 1 if right_ok else n - 2  # the last group a window may end at
     at = sum(sizes[:first])
     for i in range(first, n):
