@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import clickhouse_errors, logs
+from api.body_limit import BodyLimit
 from api.live_feed import LiveFeed
 from api.notify.service import start_notifications, stop_notifications
 from api.routes import admin_erase, dashboard, health, live, me, notifications, payment_errors, reports, ws_tickets
@@ -67,7 +68,8 @@ def create_api(
         description="Live and historical customer metrics for marketplace sellers.",
         lifespan=lifespan,
     )
-    app.add_middleware(logs.AccessLog)
+    app.add_middleware(BodyLimit)  # the most of a body this API reads (api/body_limit.py)
+    app.add_middleware(logs.AccessLog)  # added last: outermost, so it logs the 413s too
     clickhouse_errors.install(app)  # history unreachable: 503 + Retry-After, not a 500
     app.include_router(health.router)
     app.include_router(me.router)
