@@ -3,7 +3,9 @@ payment whose every free-text field is hostile (HTML, an attribute breakout, a `
 overrides, a user agent with markup, an email address carrying `?bcc=...&body=...`) goes through the real
 gateway, worker, sink and API. The toast, the alert feed, the payment-error table and the error-trends
 report show each value as text: no element or handler of the sender's, no script run, the page title
-untouched, and the mail link holds the address only (docs/dashboard.md, Security)."""
+untouched, and the mail link holds the address only. A flood of failures shows at most three toasts
+(each one stacked on the last covered the whole page), every failure still in the feed (docs/dashboard.md,
+Security)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from tests.support.stack import Stack, module_settings, new_seller
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 SELLER = "hostile"
+FLOOD = "flooded"
 MARKUP = '<img src=x onerror="window.__pwned=1">'
 BREAKOUT = '"><svg onload="window.__pwned=2"></svg><a href="javascript:window.__pwned=3">x</a>'
 CODE = "declined\u202e\u2066exe.gnp<b>"  # bidi override and isolate around text that reads reversed
@@ -43,7 +46,7 @@ CLEAN = {"handlers": [], "injected": 0, "pwned": None, "title": f"{SELLER}: live
 def stack(kafka, clickhouse_dsn, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dash-hostile")
     s = module_settings(kafka, clickhouse_dsn, tmp)
-    st = Stack(s, tmp, {name: new_seller(s, name) for name in (SELLER, "warmup")})
+    st = Stack(s, tmp, {name: new_seller(s, name) for name in (SELLER, FLOOD, "warmup")})
     try:
         st.warm_up()
         yield st
@@ -114,5 +117,24 @@ def test_hostile_strings_are_shown_as_text_everywhere(stack, browser):  # noqa: 
         open_history(page, today, today, "UTC")
         assert [r["Error code"] for r in table(page, "error-trends")] == [CODE]
         assert page.evaluate(FOREIGN) == CLEAN
+    finally:
+        ctx.close()
+
+
+def test_a_flood_of_failures_shows_three_toasts_and_every_one_in_the_feed(stack, browser):  # noqa: F811
+    key, token = stack.sellers[FLOOD]
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    page = ctx.new_page()
+    try:
+        sign_in(page, f"{stack.api.url}/dashboard", token)
+        failures = [f.payment_failed(payment_overrides={"order_id": f"ORD-F{i:02d}"}) for i in range(40)]
+        assert stack.post(key, {"events": failures}).status_code == 202
+        # (the burst may also raise an error spike: a shop-wide alert, counted apart)
+        page.wait_for_function(
+            "() => document.querySelectorAll('#alert-feed li[data-alert-id]:not(.spike)').length === 40"
+        )
+        single = page.locator("#toasts .toast:not(.spike)")
+        assert single.count() == 3 and page.locator("#toasts .toast.spike").count() <= 3
+        assert len(set(single.all_inner_texts())) == 3  # the newest three, one each
     finally:
         ctx.close()

@@ -4,6 +4,11 @@ import { $, h, fmtMoney, fmtTime } from "./dom.js";
 
 const seen = new Set();
 const TOAST_MS = 15000;
+// Toasts shown at once, per kind (single failures; shop-wide alerts): anyone with the shop's public browser
+// key can send failures by the hundred, and a toast each covered the whole page. Older toasts go (their
+// alerts stay in the feed and the payment-error table).
+const MAX_TOASTS = 3;
+const SEEN_MAX = 10000; // alert ids remembered for de-duplication: a tab open for days under a flood stays small
 
 function contact(c = {}) {
   return [c.name, c.email, c.phone].filter(Boolean).join(" · ") || "no contact given";
@@ -63,7 +68,10 @@ export function toast(a) {
   const el = h("div", { class: `toast${SHOP_WIDE.has(a.kind) ? " spike" : ""}`, "data-alert-id": a.alert_id || "" },
     h("button", { class: "close", type: "button", "aria-label": "Dismiss alert", onclick: () => el.remove() }, "×"),
     h("strong", {}, d.title), h("div", { class: "muted trust" }, trust(a)), ...d.lines.map((l) => h("div", {}, l)));
-  $("#toasts").prepend(el);
+  const box = $("#toasts"), wide = SHOP_WIDE.has(a.kind);
+  box.prepend(el);
+  const same = [...box.children].filter((t) => t.classList.contains("spike") === wide);
+  for (const old of same.slice(MAX_TOASTS)) old.remove();
   // Spikes stay until dismissed; single failures fade after a while (they stay in the feed and table).
   if (!SHOP_WIDE.has(a.kind)) setTimeout(() => el.remove(), TOAST_MS);
 }
@@ -72,6 +80,7 @@ export function onAlert(a, replay) {
   const id = a.alert_id || JSON.stringify(a);
   if (seen.has(id)) return;
   seen.add(id);
+  if (seen.size > SEEN_MAX) seen.delete(seen.values().next().value); // the oldest: a replay is recent
   const feed = $("#alert-feed");
   $(".empty", feed)?.remove();
   feed.prepend(feedItem(a));

@@ -21,7 +21,9 @@ export function notifyIfHidden(a, replay) {
   if (replay || !supported() || !optedIn() || Notification.permission !== "granted") return;
   if (document.visibilityState !== "hidden") return; // the toast already shows it
   const { title, body } = text(a);
-  const n = new Notification(title, { body, tag: `${a.seller_id}:${a.alert_id}` });
+  // One notification per seller and kind, replaced by the newest (silently): a flood of failures sent
+  // with the shop's public browser key would otherwise stack a system notification for each.
+  const n = new Notification(title, { body, tag: `${a.seller_id}:${a.kind || "payment_failed"}` });
   n.onclick = () => { window.focus(); location.hash = "#errors"; n.close(); };
 }
 
