@@ -19,6 +19,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from livemetrics import details_limits
+from livemetrics.page_emails import mask_page
 
 EVENT_TYPES = ("page_view", "heartbeat", "checkout_started", "payment_started", "payment_succeeded", "payment_failed")
 PAGE_TYPES = ("home", "category", "offer", "product", "cart", "checkout", "payment", "other")
@@ -218,7 +219,7 @@ def _check_prices(items: list[Item], where: str) -> None:
 def check_rules(ev: EventIn) -> None:
     """Cross-field rules that a schema alone cannot say (checked in this order: the first broken one is named),
     then the amounts (range and scale, which msgspec cannot bound on a Decimal) and the customer's email
-    (Unicode NFC), made canonical in place.
+    (Unicode NFC), made canonical in place, and email addresses in the page's URL and title masked.
 
     Runs for every accepted event, so each field is read once and the type is tested by set membership."""
     t = ev.type
@@ -266,6 +267,8 @@ def check_rules(ev: EventIn) -> None:
         # One spelling of each address (NFC): a storefront may send "josé" with a combining accent (NFD),
         # and `livemetrics erase --email josé@...` compares code points (docs/security.md, Personal data).
         customer.email = unicodedata.normalize("NFC", customer.email)
+    if page is not None:
+        mask_page(page)  # customer addresses in URLs and titles (livemetrics/page_emails.py)
 
 
 def location_of(ev: Event) -> str | None:

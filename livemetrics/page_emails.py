@@ -1,0 +1,37 @@
+"""Email addresses in a page's URL and title, masked as the gateway accepts an event (docs/security.md,
+Personal data).
+
+Shops put a customer's address in URLs (a password reset, an order-status or newsletter link:
+`/orders?email=ada%40example.com`), and the tracker sends the page's path with its query string, and its
+referrer and title. Personal data is accepted only as `customer` on checkout and payment events, where
+erasure, the PII TTL and the no-PII views find it; an address in `page.path` was stored in ClickHouse for
+the events' whole lifetime, shown to analysts and left alone by `livemetrics erase`. Each address there
+becomes ``MASK``; the rest of the page is kept, so the page view still counts.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MASK = "[email]"
+# local@domain.tld, the @ raw or URL-escaped (%40); ASCII, as URLs carry addresses
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}", re.I)
+
+
+def mask_emails(text: str) -> str:
+    """``text`` with every email address replaced by ``MASK`` (``text`` itself when it has none)."""
+    if "@" not in text and "%40" not in text:
+        return text
+    return _EMAIL.sub(MASK, text)
+
+
+def mask_page(page: Any) -> None:
+    """Mask the addresses in a page's path, referrer and title, in place (a contract ``Page`` or its
+    clean-path twin)."""
+    for name in ("path", "referrer", "title"):
+        value = getattr(page, name)
+        if value is not None:
+            masked = mask_emails(value)
+            if masked != value:
+                setattr(page, name, masked)
