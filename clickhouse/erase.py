@@ -5,7 +5,7 @@ lightweight deletes that only hide rows: when this returns, the values are gone 
 - ``events``: the personal-data columns (contract.PII_COLUMNS) are blanked on the customer's rows; the
   rest of each event (and the rollups, which never held personal data) stays for the reports.
 - ``payment_errors``: the customer's alerts are deleted (they exist to contact that customer).
-- ``payment_error_status``: notes that mention the email or phone are deleted.
+- ``payment_error_status``: notes that mention the email or the phone number (``phone_in_text``) are deleted.
 - the alerts running API processes hold in memory: an erase record on the ``erasures`` topic makes
   each drop the customer's (livemetrics/erasure_notice.py); a dashboard already showing one keeps it
   until it reloads.
@@ -32,6 +32,15 @@ def _digits(phone: str) -> str:
     return re.sub(r"[^0-9]", "", phone)
 
 
+def phone_in_text(digits: str) -> str:
+    """An RE2 (and Python) pattern that finds the phone number with these digits in free text however it
+    is spelt (spaces, dots, dashes, brackets between the digits, a + before them), but not inside a longer
+    run of digits: a note about order 1555010012, or one whose digits merely add up to them across words,
+    is no note about +1 555 0100 (comparing the note's digits alone deleted such notes of every seller).
+    No backslash: it is passed as a query parameter."""
+    return "(?:^|[^0-9])" + "[ ().-]*".join(digits) + "(?:[^0-9]|$)"
+
+
 def erase(settings: Settings, email: str | None = None, phone: str | None = None) -> dict[str, int]:
     """Erase a customer's personal data; returns rows affected per table."""
     from clickhouse.client import get_client
@@ -44,7 +53,11 @@ def erase(settings: Settings, email: str | None = None, phone: str | None = None
     if phone is not None and len(_digits(phone)) < 4:
         raise ValueError(f"--phone {phone!r} has fewer than 4 digits")
     c, db = get_client(settings), settings.clickhouse_database
-    params: dict[str, Any] = {"email": (email or "").strip().lower(), "digits": _digits(phone or "")}
+    params: dict[str, Any] = {
+        "email": (email or "").strip().lower(),
+        "digits": _digits(phone or ""),
+        "phone_re": phone_in_text(_digits(phone or "")),
+    }
     who = []
     if email:
         who.append("lowerUTF8(customer_email) = {email:String}")
@@ -53,7 +66,7 @@ def erase(settings: Settings, email: str | None = None, phone: str | None = None
     match = " OR ".join(who)
     note = " OR ".join(
         (["positionCaseInsensitive(note, {email:String}) > 0"] if email else [])
-        + (["position(replaceRegexpAll(note, '[^0-9]', ''), {digits:String}) > 0"] if phone else [])
+        + (["match(note, {phone_re:String})"] if phone else [])
     )
 
     def count(table: str, where: str) -> int:

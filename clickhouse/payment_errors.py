@@ -26,11 +26,16 @@ def encode_cursor(at_ms: int, alert_id: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[int, str]:
+    """The (time, alert id) an ``encode_cursor`` made; anything else, however it parses, is refused: an
+    instant outside Int64 milliseconds or an alert id of another type would otherwise page to nothing."""
     try:
-        at_ms, alert_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return int(at_ms), str(alert_id)
-    except (ValueError, TypeError):
-        raise CursorError("`cursor` is not valid: pass the `next_cursor` of the previous page") from None
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError:
+        value = None
+    match value:
+        case [int() as at_ms, str() as alert_id] if type(at_ms) is int and 0 <= at_ms < 2**63 and len(alert_id) <= 200:
+            return at_ms, alert_id
+    raise CursorError("`cursor` is not valid: pass the `next_cursor` of the previous page")
 
 
 def _loads(s: str) -> Any:
