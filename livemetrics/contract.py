@@ -267,8 +267,14 @@ def check_rules(ev: EventIn) -> None:
         # One spelling of each address (NFC): a storefront may send "josé" with a combining accent (NFD),
         # and `livemetrics erase --email josé@...` compares code points (docs/security.md, Personal data).
         customer.email = unicodedata.normalize("NFC", customer.email)
-    if page is not None:
-        mask_page(page)  # customer addresses in URLs and titles (livemetrics/page_emails.py)
+    if page is not None:  # customer addresses in URLs and titles (livemetrics/page_emails.py); inline: every event
+        path, referrer, title = page.path, page.referrer, page.title
+        if (
+            (path and ("@" in path or "%40" in path))
+            or (referrer and ("@" in referrer or "%40" in referrer))
+            or (title and "@" in title)
+        ):
+            mask_page(page)
 
 
 def location_of(ev: Event) -> str | None:

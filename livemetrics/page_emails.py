@@ -28,7 +28,7 @@ def mask_emails(text: str) -> str:
 
 def mask_page(page: Any) -> None:
     """Mask the addresses in a page's path, referrer and title, in place (a contract ``Page`` or its
-    clean-path twin)."""
+    clean-path twin). ``check_rules`` calls it only for a page with an `@` or `%40` in one of them."""
     for name in ("path", "referrer", "title"):
         value = getattr(page, name)
         if value is not None:
