@@ -33,7 +33,10 @@ def create_api(
         app.state.registry = registry or KeyRegistry(settings).start()
         app.state.feed = LiveFeed(settings).start(asyncio.get_running_loop())
         app.state.tickets = TicketBook(
-            ticket_key(settings.key_encryption_key.get_secret_value()), settings.ws_ticket_ttl_s, settings.ws_ticket_cap
+            ticket_key(settings.key_encryption_key.get_secret_value()),
+            settings.ws_ticket_ttl_s,
+            settings.ws_ticket_cap,
+            per_key=settings.ws_tickets_per_token,
         )
         app.state.sink = None
         if run_sink:

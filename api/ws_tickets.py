@@ -10,6 +10,8 @@ expire (docs/security.md, Tokens in URLs, says what that means with several repl
 
 Memory is bounded: at most ``cap`` tickets issued and not yet expired, and at most ``cap`` redeemed
 nonces not yet expired, per process; past either, ``TicketsFull`` (the API answers 503 / closes 1013).
+One token holds at most ``per_key`` of the issued ones (``TooManyForKey``, 429): without it one token at its
+API rate filled ~660 a lifetime, so 16 tokens kept the book full and every dashboard of the process out.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ _MAX_TICKET_CHARS = 1024  # seller ids and key ids are short; anything longer is
 
 class TicketsFull(Exception):
     """This process holds its cap of unexpired tickets: try again in a few seconds."""
+
+
+class TooManyForKey(Exception):
+    """This token holds its share of unexpired tickets on this process: try again when one expires."""
 
 
 class TicketRefused(Exception):
@@ -69,25 +75,36 @@ def _unb64(text: str) -> bytes:
 class TicketBook:
     """Issues and redeems tickets for one API process (asyncio code: one thread, no lock needed)."""
 
-    def __init__(self, key: bytes, ttl_s: float, cap: int, clock=time.time):
+    def __init__(self, key: bytes, ttl_s: float, cap: int, clock=time.time, per_key: int | None = None):
         self._key, self.ttl_s, self.cap, self._clock = key, ttl_s, cap, clock
-        self._issued: deque[float] = deque()  # expiry (epoch s) of each ticket issued here, oldest first
+        self.per_key = cap if per_key is None else per_key
+        # (expiry (epoch s), key id) of each ticket issued here, oldest first; and unexpired ones per key id
+        self._issued: deque[tuple[float, str]] = deque()
+        self._per_key: dict[str, int] = {}
         self._used: dict[str, float] = {}  # nonce -> expiry (epoch s) of each ticket redeemed here
 
     def _mac(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
 
     def issue(self, kind: str, key_id: str, seller_id: str) -> tuple[str, float]:
-        """A new ticket for (principal, seller) and its lifetime in seconds; ``TicketsFull`` at the cap."""
+        """A new ticket for (principal, seller) and its lifetime in seconds; ``TooManyForKey`` at the
+        token's share, ``TicketsFull`` at the process's cap."""
         now = self._clock()
-        while self._issued and self._issued[0] < now:  # constant lifetime: expiries come in order
-            self._issued.popleft()
+        while self._issued and self._issued[0][0] < now:  # constant lifetime: expiries come in order
+            _, old = self._issued.popleft()
+            if self._per_key[old] == 1:
+                del self._per_key[old]
+            else:
+                self._per_key[old] -= 1
         if len(self._issued) >= self.cap:
             raise TicketsFull("too many WebSocket tickets outstanding on this API process")
+        if self._per_key.get(key_id, 0) >= self.per_key:
+            raise TooManyForKey(f"this token holds {self.per_key} unexpired WebSocket tickets on this API process")
         expires = now + self.ttl_s
         claims = {"k": kind, "i": key_id, "s": seller_id, "e": int(expires * 1000), "n": secrets.token_urlsafe(16)}
         payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
-        self._issued.append(expires)
+        self._issued.append((expires, key_id))
+        self._per_key[key_id] = self._per_key.get(key_id, 0) + 1
         return f"{PREFIX}{payload}.{self._mac(payload)}", self.ttl_s
 
     def verify(self, ticket: str) -> Claims:

@@ -223,6 +223,12 @@ class Settings(BaseSettings):
         description="WebSocket tickets one API process holds (issued and not expired; used and not "
         "expired): past it new tickets get 503 and handshakes close with 1013 (docs/security.md).",
     )
+    ws_tickets_per_token: int = Field(
+        100,
+        ge=1,
+        description="Unexpired WebSocket tickets one token may hold on one API process: past it POST "
+        "/v1/ws-tickets answers 429 (one token cannot fill the process's ticket cap for everyone).",
+    )
     allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
     # Smaller guards of the API (docs/security.md, Smaller guards).
     ws_max_total: int = Field(

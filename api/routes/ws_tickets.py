@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import PrincipalDep, TicketsDep, may_read
 from api.responses import AUTH, BAD_BODY, SELLER, Problem
-from api.ws_tickets import TicketsFull
+from api.ws_tickets import TicketsFull, TooManyForKey
 
 router = APIRouter(tags=["live"], responses=SELLER, dependencies=AUTH)
 
@@ -31,6 +31,10 @@ class Ticket(BaseModel):
     status_code=201,
     responses={
         **BAD_BODY,
+        429: {
+            "model": Problem,
+            "description": "this token holds its share of unexpired tickets on this API process: retry after a few seconds",
+        },
         503: {
             "model": Problem,
             "description": "this API process holds too many unexpired tickets: retry after a few seconds",
@@ -44,6 +48,8 @@ async def new_ws_ticket(req: TicketRequest, principal: PrincipalDep, tickets: Ti
         raise HTTPException(404, "no such seller for this token")
     try:
         ticket, ttl = tickets.issue(principal.kind, principal.key_id, req.seller_id)
+    except TooManyForKey as exc:
+        raise HTTPException(429, f"{exc}: try again in a few seconds", headers={"Retry-After": "5"}) from None
     except TicketsFull as exc:
         raise HTTPException(503, f"{exc}: try again in a few seconds", headers={"Retry-After": "5"}) from None
     path = f"/v1/sellers/{quote(req.seller_id, safe='')}/live/ws?ticket={ticket}"

@@ -32,7 +32,13 @@ def env(kafka, clickhouse_dsn, tmp_path_factory):
     try:
         for token in tokens.values():
             wait_until(lambda t=token: registry.record(t.split("_")[2]) is not None, 15, what="keys loaded")
-        for settings in (s, s, s.model_copy(update={"ws_ticket_cap": 2})):  # two replicas, one tiny book
+        # two replicas, one tiny book, one with a tiny share per token
+        for settings in (
+            s,
+            s,
+            s.model_copy(update={"ws_ticket_cap": 2}),
+            s.model_copy(update={"ws_ticket_cap": 5, "ws_tickets_per_token": 2}),
+        ):
             servers.append(ThreadServer(create_api(settings, registry, run_sink=False)).start())
         yield {
             "settings": s,
@@ -41,6 +47,7 @@ def env(kafka, clickhouse_dsn, tmp_path_factory):
             "one": servers[0].url,
             "two": servers[1].url,
             "capped": servers[2].url,
+            "shared": servers[3].url,
         }
     finally:
         for server in servers:
@@ -152,6 +159,14 @@ def test_an_unused_ticket_dies_with_its_revoked_token(env, caplog):
     with caplog.at_level(logging.INFO, logger="livemetrics.api.ws"):
         assert open_ws(env["one"], path) == ("refused", 403)
     assert "expired or revoked" in refusal_reasons(caplog)[-1]
+
+
+def test_one_token_cannot_take_the_whole_book(env):
+    mine, other, api = env["tokens"]["shop-a"], env["tokens"]["shop-b"], env["shared"]
+    assert [new_ticket(api, mine, "shop-a").status_code for _ in range(2)] == [201, 201]
+    r = new_ticket(api, mine, "shop-a")
+    assert r.status_code == 429 and r.headers["retry-after"] == "5" and "this token holds 2" in r.json()["detail"]
+    assert [new_ticket(api, other, "shop-b").status_code for _ in range(2)] == [201, 201]  # another token's share
 
 
 def test_a_full_ticket_book_answers_503(env):

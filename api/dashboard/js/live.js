@@ -152,9 +152,10 @@ export class LiveConnection {
       url = await this.url();
     } catch (e) {
       if (this.stopped) return;
-      // 401/404 from the ticket request mean what 4401/4404 mean on the socket; anything else (503: this
-      // API process holds too many tickets, or the API is unreachable) is retried with the same backoff.
-      const code = e.status === 401 ? 4401 : e.status === 404 ? 4404 : e.status === 503 ? 4429 : 1006;
+      // 401/404 from the ticket request mean what 4401/4404 mean on the socket; 503 (this API process holds
+      // too many tickets) and 429 (this token holds its share) wait as a full server does; anything else
+      // (the API unreachable) is retried with the same backoff.
+      const code = e.status === 401 ? 4401 : e.status === 404 ? 4404 : e.status === 503 || e.status === 429 ? 4429 : 1006;
       this.onClose({ code });
       return;
     }

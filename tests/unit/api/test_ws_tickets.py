@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.ws_tickets import PREFIX, TicketBook, TicketRefused, TicketsFull, ticket_key
+from api.ws_tickets import PREFIX, TicketBook, TicketRefused, TicketsFull, TooManyForKey, ticket_key
 
 KEY = ticket_key("k" * 40)
 
@@ -20,8 +20,8 @@ class Clock:
         return self.now
 
 
-def book(clock: Clock, ttl: float = 30.0, cap: int = 100, key: bytes = KEY) -> TicketBook:
-    return TicketBook(key, ttl, cap, clock=clock)
+def book(clock: Clock, ttl: float = 30.0, cap: int = 100, key: bytes = KEY, per_key: int | None = None) -> TicketBook:
+    return TicketBook(key, ttl, cap, clock=clock, per_key=per_key)
 
 
 def refusal(fn) -> tuple[int, str]:
@@ -117,3 +117,33 @@ def test_garbage_is_refused_with_a_reason(text):
     for candidate in (text, PREFIX + text, PREFIX + text + "." + text):
         code, reason = refusal(lambda c=candidate: b.redeem(c, "shop-a"))
         assert code == 4401 and reason
+
+
+def test_a_token_holds_at_most_its_share_until_its_tickets_expire():
+    clock = Clock()
+    b = book(clock, ttl=30, cap=10, per_key=3)
+    for _ in range(3):
+        b.issue("token", "key1", "shop-a")
+    with pytest.raises(TooManyForKey):
+        b.issue("token", "key1", "shop-a")
+    for _ in range(3):  # another token's share is its own
+        b.issue("token", "key2", "shop-b")
+    clock.now += 30.5  # all expired: the shares are free again, and nothing is kept of them
+    assert [b.issue("token", "key1", "shop-a")[1] for _ in range(3)] == [30.0] * 3
+    assert b._per_key == {"key1": 3}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.floats(0, 20)), max_size=60))
+def test_the_shares_are_the_unexpired_tickets_per_key(steps):
+    clock = Clock()
+    b = book(clock, ttl=30, cap=1000, per_key=1000)
+    held: list[tuple[float, str]] = []
+    for key, wait in steps:
+        clock.now += wait
+        b.issue("token", key, "shop")
+        held = [(e, k) for e, k in held if e >= clock.now] + [(clock.now + 30, key)]
+        expected: dict[str, int] = {}
+        for _, k in held:
+            expected[k] = expected.get(k, 0) + 1
+        assert b._per_key == expected
