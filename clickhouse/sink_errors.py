@@ -1,6 +1,6 @@
 """Why an insert failed, for the sink: ``TRANSIENT`` (wait and retry the same rows, drop nothing) or
 ``REFUSED`` (ClickHouse would refuse the same rows again: narrow the batch down to them, see
-``sink_narrow``).
+``sink_narrow``). And, for reads and start-up, whether ClickHouse cannot answer *now* (``unavailable``).
 
 Pure: decided from the exception's type and the ``Code: NNN`` that ClickHouse puts in its message
 (clickhouse-connect's ``DatabaseError`` carries it, embedded and over HTTP alike). Only codes that are
@@ -64,3 +64,33 @@ def classify(exc: BaseException) -> str:
     if code == _TOO_MANY_PARTS:
         return REFUSED if "too many partitions" in str(exc).lower() else TRANSIENT
     return REFUSED if code in REFUSED_CODES else TRANSIENT
+
+
+# Codes that say the server cannot answer now (reads and start-up wait or answer 503; anything else is a
+# bug in a statement of ours).
+UNAVAILABLE_CODES = frozenset(
+    {
+        60,  # UNKNOWN_TABLE (detached or renamed by an operator)
+        81,  # UNKNOWN_DATABASE
+        159,  # TIMEOUT_EXCEEDED
+        160,  # TOO_SLOW
+        202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+        203,  # NO_FREE_CONNECTION
+        209,  # SOCKET_TIMEOUT
+        210,  # NETWORK_ERROR
+        236,  # ABORTED
+        241,  # MEMORY_LIMIT_EXCEEDED
+        279,  # ALL_CONNECTION_TRIES_FAILED
+        394,  # QUERY_WAS_CANCELLED
+        999,  # KEEPER_EXCEPTION
+    }
+)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says ClickHouse cannot answer now (try again later), not that a statement is wrong:
+    the driver got no answer (``OperationalError``: connection refused or reset, a timeout), or ClickHouse
+    answered with one of ``UNAVAILABLE_CODES``."""
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DatabaseError) and error_code(exc) in UNAVAILABLE_CODES

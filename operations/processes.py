@@ -92,22 +92,53 @@ def worker(settings: Settings) -> int:
     return 0
 
 
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def migrated(settings: Settings, service: str, stop: threading.Event) -> bool:
+    """Apply the migrations, waiting while ClickHouse cannot answer (down, restarting, hung: the sink and
+    the notifier start after it anyway); False when stopped first. Before, the process exited 1 with a
+    traceback, and ``up`` restarting it 5 times within a few seconds gave up and stopped every process,
+    the gateway and the worker too. Any other failure (a statement of ours) still ends the process."""
+    import logging
+
+    from clickhouse.migrate import migrate
+    from clickhouse.sink_errors import unavailable
+
+    log = logging.getLogger(f"livemetrics.{service}")
+    pause = 1.0
+    while True:
+        try:
+            migrate(settings)
+            return True
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            log.warning("%s: waiting for ClickHouse (retrying in %g s): %s", service, pause, text)
+        if stop.wait(pause):
+            return False
+        pause = min(30.0, pause * 2)
+
+
 def sink(settings: Settings) -> int:
     from livemetrics import logs
     from livemetrics.in_use import claim_chdb
 
     logs.configure("sink")
     claim_chdb(settings)  # InUse names the holder
-    from clickhouse.migrate import migrate
     from clickhouse.sink import EventSink
     from clickhouse.sink_ops import serve_ops
 
-    migrate(settings)
+    stop = _stop_on_signals()
+    if not migrated(settings, "sink", stop):
+        return 0
     s = EventSink(settings).start()
     serve_ops(s, settings)  # /healthz, /readyz, /metrics on sink_ops_port (0: off)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     s.stop()
     return 0
@@ -121,10 +152,10 @@ def notifier(settings: Settings) -> int:
     logs.configure("notifier")
     claim_chdb(settings)  # InUse names the holder (embedded chdb: the API's)
     from api.notify.standalone import run as run_notifier
-    from clickhouse.migrate import migrate as run_migrations
 
-    run_migrations(settings)
-    return run_notifier(settings)
+    if not migrated(settings, "notifier", _stop_on_signals()):
+        return 0
+    return run_notifier(settings)  # its own signal handlers from here on
 
 
 def migrate(settings: Settings) -> int:

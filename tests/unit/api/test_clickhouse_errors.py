@@ -2,7 +2,7 @@
 
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError, ProgrammingError
 
-from api.clickhouse_errors import unavailable
+from clickhouse.sink_errors import unavailable
 
 
 def test_unreachable_busy_or_missing_tables_are_unavailable():
