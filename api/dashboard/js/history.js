@@ -55,8 +55,17 @@ export function tzOffset(tz, date) {
   const sign = mins < 0 ? "-" : "+", a = Math.abs(mins);
   return `${sign}${String(Math.floor(a / 60)).padStart(2, "0")}:${String(a % 60).padStart(2, "0")}`;
 }
-// Midnight starting `day` in `tz`, as ISO 8601 with that zone's offset on that day.
-export const localMidnight = (day, tz) => `${day}T00:00:00${tzOffset(tz, new Date(`${day}T12:00:00Z`))}`;
+// When `day` starts in `tz`, as ISO 8601 with the offset in force then. The day's noon offset alone put the
+// start an hour off on the days the clocks change (twice a year in Europe and the US); where they change at
+// midnight (Chile, Cuba...) midnight may not exist (the day starts at the jump, with the offset before it)
+// or come twice (the day starts at the first). tests/unit/api/test_dashboard_local_midnight.py
+export function localMidnight(day, tz) {
+  const at = (o) => new Date(`${day}T00:00:00${o}`);
+  const before = tzOffset(tz, new Date(Date.parse(`${day}T12:00:00Z`) - 86400000)); // the day before's noon
+  const offsets = [before, tzOffset(tz, new Date(`${day}T12:00:00Z`))];
+  const valid = offsets.filter((o) => tzOffset(tz, at(o)) === o).sort((a, b) => at(a) - at(b));
+  return `${day}T00:00:00${valid.length ? valid[0] : before}`;
+}
 const nextDay = (day) => new Date(Date.parse(`${day}T00:00:00Z`) + 86400000).toISOString().slice(0, 10);
 
 function dataTable(rep, rows) {
