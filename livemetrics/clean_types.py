@@ -22,7 +22,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import msgspec
 
 from livemetrics.card_data import body_scanner
-from livemetrics.contract import EventIn
+from livemetrics.contract import CURRENCY_PATTERN, EMAIL_PATTERN, METHOD_PATTERN, PHONE_PATTERN, SLUG_PATTERN, EventIn
 
 _WS = rb"[\t\n\r ]*"
 _HEX, _NOT_HEX = rb"[0-9a-f]", rb"[^0-9a-f]"
@@ -54,13 +54,13 @@ _NOT_EMAIL_AT, _NOT_EMAIL_QUOTE = rb'["\\\x00-\x20\x7f-\xff]', rb"[@\\\x00-\x20\
 # Each pattern of the contract that the body check stands in for -> what, after the opening quote of a
 # string value, shows that the value does not match it. A pattern not listed here stays in the twins.
 _BAD_VALUE = {
-    r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$": _bad_word(rb"A-Za-z0-9", rb"A-Za-z0-9_.:\-"),
-    r"^[a-z][a-z0-9_]*$": _bad_word(rb"a-z", rb"a-z0-9_"),
-    r"^[A-Z]{3}$": rb'(?:[^A-Z]|[A-Z][^A-Z]|[A-Z]{2}[^A-Z]|[A-Z]{3}[^"])',
-    r"^[^@\s]+@[^@\s]+$": rb"(?:%s|%s+%s|%s+@%s|%s+@%s+%s)"
+    SLUG_PATTERN: _bad_word(rb"A-Za-z0-9", rb"A-Za-z0-9_.:\-"),
+    METHOD_PATTERN: _bad_word(rb"a-z", rb"a-z0-9_"),
+    CURRENCY_PATTERN: rb'(?:[^A-Z]|[A-Z][^A-Z]|[A-Z]{2}[^A-Z]|[A-Z]{3}[^"])',
+    EMAIL_PATTERN: rb"(?:%s|%s+%s|%s+@%s|%s+@%s+%s)"
     % (_NOT_EMAIL, _EMAIL, _NOT_EMAIL_AT, _EMAIL, _NOT_EMAIL, _EMAIL, _EMAIL, _NOT_EMAIL_QUOTE),
     # the field's max_length (40) is checked by msgspec; the count here does not rely on it
-    r"^\+?[0-9 ()\-.]{4,40}$": rb'(?:\+(?:%s)|[^+0-9 ()\-.]|%s{1,3}%s|%s{4,40}[^0-9 ()\-."]|%s{41})'
+    PHONE_PATTERN: rb'(?:\+(?:%s)|[^+0-9 ()\-.]|%s{1,3}%s|%s{4,40}[^0-9 ()\-."]|%s{41})'
     % (_PHONE_TAIL, _PHONE, _NOT_PHONE, _PHONE, _PHONE),
 }
 

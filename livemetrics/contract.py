@@ -43,8 +43,17 @@ EventType = Literal[
 PageType = Literal["home", "category", "offer", "product", "cart", "checkout", "payment", "other"]
 Short = Annotated[str, Meta(max_length=200)]
 Text = Annotated[str, Meta(max_length=2048)]
-Slug = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")]
-Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
+# Python's `$` (msgspec's engine) also matches before a final newline, so `^[A-Z]{3}$` let "EUR\n" through,
+# and "shoes\n" was a category of its own that looks like "shoes". `(?!\n)` after it holds only at the very
+# end there, and changes nothing for ECMA-262 regexes (the OpenAPI's readers), where `$` is the end already.
+END = r"$(?!\n)"
+SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*" + END
+CURRENCY_PATTERN = r"^[A-Z]{3}" + END
+METHOD_PATTERN = r"^[a-z][a-z0-9_]*" + END
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+" + END
+PHONE_PATTERN = r"^\+?[0-9 ()\-.]{4,40}" + END
+Slug = Annotated[str, Meta(min_length=1, max_length=100, pattern=SLUG_PATTERN)]
+Currency = Annotated[str, Meta(pattern=CURRENCY_PATTERN)]
 # Money: a JSON number or a decimal string ("59.90"), decoded exactly (msgspec reads the number's digits,
 # never a float) and carried through Kafka as a decimal string. msgspec cannot bound a Decimal, so
 # ``money`` (run by ``check_rules``) holds the range and the scale; ClickHouse stores MONEY_TYPE.
@@ -85,7 +94,7 @@ class Checkout(Struct, forbid_unknown_fields=True, omit_defaults=True):
 
 
 class Payment(Struct, forbid_unknown_fields=True, omit_defaults=True):
-    method: Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
+    method: Annotated[str, Meta(min_length=1, max_length=40, pattern=METHOD_PATTERN)]
     amount: Money
     currency: Currency
     order_id: Short
@@ -98,8 +107,8 @@ class Payment(Struct, forbid_unknown_fields=True, omit_defaults=True):
 
 
 class Customer(Struct, forbid_unknown_fields=True, omit_defaults=True):
-    email: Annotated[str, Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
-    phone: Annotated[str, Meta(max_length=40, pattern=r"^\+?[0-9 ()\-.]{4,40}$")] | None = None
+    email: Annotated[str, Meta(max_length=254, pattern=EMAIL_PATTERN)] | None = None
+    phone: Annotated[str, Meta(max_length=40, pattern=PHONE_PATTERN)] | None = None
     name: Short | None = None
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from livemetrics import contract
+from livemetrics import contract, details_limits
 from livemetrics.contract import EVENT_TYPES, MAX_BATCH, MAX_BODY_BYTES, MAX_EVENT_BYTES, PII_TYPES, EventIn
 
 REF = "#/components/schemas/{name}"
@@ -129,6 +129,10 @@ def events_components(max_skew_s: int | None = None) -> dict[str, dict]:
     any type, ``EventBatch`` the envelope, ``EventsBody`` either)."""
     (_,), raw = msgspec.json.schema_components([EventIn], ref_template=REF)
     raw = _replace_decimals(raw)
+    # `payment.details`' own level, as far as a schema can state its limits (check_rules holds the rest:
+    # the nested levels, the depth, the size); before, a generator could send a key of 210 characters.
+    details = raw["Payment"]["properties"]["details"]["anyOf"][0]
+    details.update(maxProperties=details_limits.MAX_ENTRIES, propertyNames={"maxLength": details_limits.MAX_KEY_CHARS})
     out: dict[str, dict] = {k: v for k, v in raw.items() if k not in ("EventIn", "Page")}
 
     page = raw["Page"]
