@@ -272,6 +272,13 @@ class Settings(BaseSettings):
     notify_backoff_s: float = Field(5.0, gt=0, description="First retry delay; doubled per attempt, with jitter.")
     notify_backoff_max_s: float = Field(3600.0, gt=0, description="Longest delay between two attempts.")
     notify_max_channels: int = Field(10, ge=1, description="Notification channels one seller may have.")
+    notify_channel_backlog: int = Field(
+        10_000,
+        ge=1,
+        description="Deliveries one channel may owe a notifier at once (queued, sending or waiting for a "
+        "retry); past it a new one is recorded failed, for the seller to redeliver (a flood of alerts cannot "
+        "grow the notifier's memory).",
+    )
     notify_poll_s: float = Field(
         5.0,
         gt=0,

@@ -3,7 +3,10 @@
 slot, for at most ``notify_timeout_s``). A webhook gets one POST per alert, over connections kept open
 per endpoint (as many as the sends in flight); an email channel one email per alert while the seller is
 under ``notify_email_max`` emails per ``notify_email_window_s``, past it one digest of everything that
-waited. A failed attempt waits for its retry on a timer, off the queue; every outcome is recorded
+waited. A channel owes at most ``notify_channel_backlog`` deliveries here at once (queued, sending or
+waiting for a retry): a new one past it is recorded failed at once, saying why, for the seller to
+redeliver. A browser key is public, so alerts can come faster than an endpoint (or an email rate) takes
+them; without the bound a channel's queue grew in memory for as long as that lasted. A failed attempt waits for its retry on a timer, off the queue; every outcome is recorded
 (api/notify/outcomes.py, in batches, off the send path). A webhook host that is a name is resolved (and
 checked, api/notify/targets.py) in a pool of its own, so lookups never queue behind other blocking work.
 
@@ -48,7 +51,9 @@ class Dispatcher:
         self._task_seller: dict[str, str] = {}  # channel id -> its seller, while its queue's task runs
         self._sending: set[str] = set()  # channels with an attempt under way (popped, not yet settled)
         self._timers: dict[str, tuple[asyncio.TimerHandle, Delivery]] = {}  # retries waiting, by delivery id
-        self._owed: set[str] = set()  # delivery ids queued or waiting for a retry here (one copy each)
+        self._owed: dict[str, str] = {}  # delivery id -> its channel: queued, sending or waiting for a retry
+        self._owed_by_channel: dict[str, int] = {}  # how many of them each channel has
+        self._full_logged: dict[str, float] = {}  # channel id -> when its full backlog was last logged
         self._settled: dict[str, int] = {}  # delivery id -> version of the last outcome recorded here
         self._settled_prune_at = 10_000
         self._emails_sent: dict[str, deque[float]] = {}  # per seller: when its recent emails went out
@@ -110,7 +115,11 @@ class Dispatcher:
         if not self.owns(d.seller_id):
             self._let_go(d.delivery_id)
             return
-        self._owed.add(d.delivery_id)
+        if self._owed_by_channel.get(d.channel_id, 0) >= self.settings.notify_channel_backlog:
+            self._refuse(d)
+            return
+        self._owed[d.delivery_id] = d.channel_id
+        self._owed_by_channel[d.channel_id] = self._owed_by_channel.get(d.channel_id, 0) + 1
         delay = d.next_ms / 1000 - time.time()
         if delay <= 0:
             self.enqueue(d)
@@ -121,9 +130,37 @@ class Dispatcher:
         self._timers.pop(d.delivery_id, None)
         self.enqueue(d)
 
+    def _unowe(self, delivery_id: str) -> None:
+        channel_id = self._owed.pop(delivery_id, None)
+        if channel_id is not None:
+            left = self._owed_by_channel[channel_id] - 1
+            if left:
+                self._owed_by_channel[channel_id] = left
+            else:
+                del self._owed_by_channel[channel_id]
+
+    def _refuse(self, d: Delivery) -> None:
+        """Record ``d`` failed without sending it: its channel's backlog is full."""
+        cap = self.settings.notify_channel_backlog
+        error = (
+            f"not sent: this channel already owed {cap} deliveries (alerts came faster than it took them); "
+            "redeliver it once the endpoint keeps up"
+        )
+        failed = d.but(status="failed", last_error=error, next_ms=int(time.time() * 1000))
+        (self._settled[d.delivery_id],) = self.outcomes.add([failed])
+        if len(self._settled) > self._settled_prune_at:
+            self._forget_settled()
+        now = time.monotonic()
+        if now - self._full_logged.get(d.channel_id, -60.0) >= 60:  # a flood: one line a minute per channel
+            self._full_logged[d.channel_id] = now
+            log.warning(
+                "channel backlog full: new deliveries recorded failed",
+                extra={"seller_id": d.seller_id, "channel_id": d.channel_id, "backlog": cap},
+            )
+
     def _let_go(self, delivery_id: str) -> None:
         """Neither owed nor settled here: if its seller comes back, its pending row is taken up again."""
-        self._owed.discard(delivery_id)
+        self._unowe(delivery_id)
         self._settled.pop(delivery_id, None)
 
     async def release(self) -> int:
@@ -221,7 +258,7 @@ class Dispatcher:
                 )
         for new, version in zip(done, self.outcomes.add(done), strict=True):
             self._settled[new.delivery_id] = version
-            self._owed.discard(new.delivery_id)
+            self._unowe(new.delivery_id)
             if new.status == "pending":
                 self.schedule(new)
         if len(self._settled) > self._settled_prune_at:
