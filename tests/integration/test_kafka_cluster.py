@@ -137,9 +137,12 @@ def test_failover_under_load_loses_nothing_acknowledged(tmp_path, clickhouse_dsn
             what="keys stored in the new cluster",
         )
         stack = Stack(s, tmp_path, sellers)
+        # Enough sessions that the load cannot run dry before the last phase (a session ends after ~16 events,
+        # and of 400, 99 % were done when two nodes went down: a slower run sent nothing then), few enough that
+        # sessions get through checkout and payment (~4 events each by then).
         fronts = [
             TimedStorefront(
-                f"{stack.gateway.url}/v1/events", sellers[x][0], x, sessions=400, seed=i, batch=40, pause=0.05
+                f"{stack.gateway.url}/v1/events", sellers[x][0], x, sessions=1500, seed=i, batch=40, pause=0.05
             )
             for i, x in enumerate(SELLERS)
         ]
