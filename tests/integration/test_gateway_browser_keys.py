@@ -18,6 +18,7 @@ from livemetrics.contract import decode
 from livemetrics.keys import KeyRegistry
 from producers.gateway.app import create_gateway
 from tests.support import factories as f
+from tests.support.client_ips import fresh_client_ip
 from tests.support.kafka_read import read_topic
 from tests.support.servers import ThreadServer, wait_until
 
@@ -66,7 +67,7 @@ def add_key(gw, kind: str = "pk", **extra) -> str:
 
 
 def client_ip() -> str:
-    return f"198.51.100.{uuid.uuid4().int % 250 + 1}"  # TEST-NET-2; a fresh one per use (no shared bucket)
+    return fresh_client_ip()  # a fresh one per use (no shared bucket)
 
 
 def post(url: str, key: str, events: list[dict], ip: str, **headers: str) -> httpx.Response:

@@ -22,6 +22,7 @@ from producers.gateway.app import create_gateway
 from producers.gateway.ingest import parse_body
 from tests.integration.test_gateway_keys import signed
 from tests.support import factories as f
+from tests.support.client_ips import fresh_client_ip
 from tests.support.servers import ThreadServer, wait_until
 
 pytestmark = pytest.mark.integration
@@ -59,7 +60,7 @@ def add_key(gw, **extra) -> str:
 
 
 def client_ip() -> str:
-    return f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    return fresh_client_ip()  # a fresh one per use (no shared bucket)
 
 
 def post(gw, key: str, events: list[dict], ip: str) -> httpx.Response:
