@@ -110,7 +110,13 @@ def test_page_views_reach_rest_websocket_and_clickhouse(stack):
 
     rows = wait_until(hourly, 15, interval=0.3, what="rows in ClickHouse")
     assert sum(r["page_views"] for r in rows) == 3 and sum(r["sessions"] for r in rows) == 3
-    rows_b = get_json(f"{api.url}/v1/sellers/seller-b/reports/hourly?tz=UTC", stack["b"][1])["rows"]
+    # seller-b's rows may come in a later sink batch than seller-a's
+    rows_b = wait_until(
+        lambda: get_json(f"{api.url}/v1/sellers/seller-b/reports/hourly?tz=UTC", stack["b"][1])["rows"],
+        15,
+        interval=0.3,
+        what="seller-b's rows in ClickHouse",
+    )
     assert sum(r["page_views"] for r in rows_b) == 3
 
 
