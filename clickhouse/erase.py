@@ -50,13 +50,14 @@ def erase(settings: Settings, email: str | None = None, phone: str | None = None
         raise ValueError("--email is blank: give the customer's email address")
     if not email and not phone:
         raise ValueError("give --email or --phone (or both)")
-    if phone is not None and len(_digits(phone)) < 4:
+    digits = _digits(phone or "")
+    if phone is not None and len(digits) < 4:
         raise ValueError(f"--phone {phone!r} has fewer than 4 digits")
     c, db = get_client(settings), settings.clickhouse_database
     params: dict[str, Any] = {
         "email": (email or "").strip().lower(),
-        "digits": _digits(phone or ""),
-        "phone_re": phone_in_text(_digits(phone or "")),
+        "digits": digits,
+        "phone_re": phone_in_text(digits),
     }
     who = []
     if email:

@@ -9,7 +9,8 @@ kills a child silent for longer than ``hung_child_s``; the restart then follows 
 (supervise.py). The probes run on their own thread so that a child that accepts a connection and never
 answers (the kernel accepts for a stopped process) does not hold up the supervision of the others.
 
-A child is judged only after it answered once since its start: start-up (migrations, a recovery) has
+A child is judged only after it answered once since its start (its readiness check counts): start-up
+(migrations, a recovery) has
 its own wait, and the restart backoff gives a child that keeps failing to start a death count anyway.
 """
 
@@ -38,6 +39,12 @@ class Liveness:
         self._thread = threading.Thread(target=self._run, name="up-liveness", daemon=True)
 
     def start(self) -> Liveness:
+        """Children already ready answered their readiness check since their start: that counts as an answer,
+        so one stopped before this thread's first probe (2 s on) is still judged, not taken as starting."""
+        now = time.monotonic()
+        for c in self._children():
+            if getattr(c, "ready", False) and c.alive():
+                self._answered[c.name] = now
         self._thread.start()
         return self
 

@@ -94,25 +94,30 @@ def test_a_killed_api_is_restarted_and_serves(up):
     )
 
 
+def _stop_until_restarted(up, child: psutil.Process, name: str, timeout: float, interval: float) -> None:
+    """SIGSTOP ``child`` (up's ``name``) and wait until up says it restarted it; SIGCONT it if it still runs."""
+    marks = up.text().count(f"{name} restarted")
+    child.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(
+            lambda: up.text().count(f"{name} restarted") > marks,
+            timeout,
+            interval=interval,
+            what=f"the stopped {name} restarted",
+            alive=lambda: up.proc.poll() is None,
+        )
+    finally:
+        if child.is_running():
+            child.send_signal(signal.SIGCONT)
+
+
 @pytest.mark.timeout(240)
 def test_a_stopped_gateway_is_killed_and_restarted_and_serves(up):
     """SIGSTOP: the process runs on but answers nobody (a client's POST would hang until its own timeout)."""
     old = up.child("gateway")
     others = [p for p in up.descendants() if p.pid != old.pid and p.ppid() == up.proc.pid]
-    marks = up.text().count("gateway restarted")
     stopped_at = time.monotonic()
-    old.send_signal(signal.SIGSTOP)
-    try:
-        wait_until(
-            lambda: up.text().count("gateway restarted") > marks,
-            90,
-            interval=0.3,
-            what="the stopped gateway restarted",
-            alive=lambda: up.proc.poll() is None,
-        )
-    finally:
-        if old.is_running():
-            old.send_signal(signal.SIGCONT)
+    _stop_until_restarted(up, old, "gateway", 90, interval=0.3)
     text = up.text()
     assert f"gateway (pid {old.pid}) has not answered {up.gateway}/healthz for " in text, text[-3000:]
     assert "(stopped or hung): killing it" in text and "gateway killed by SIGKILL; last lines of" in text
@@ -136,19 +141,7 @@ def test_a_stopped_gateway_is_killed_and_restarted_and_serves(up):
 def test_a_stopped_broker_is_killed_and_restarted_and_the_stack_serves_again(up):
     """A stopped JVM still accepts connections: up asks it a Kafka request, not a connect."""
     old = up.child("kafka")
-    marks = up.text().count("kafka restarted")
-    old.send_signal(signal.SIGSTOP)
-    try:
-        wait_until(
-            lambda: up.text().count("kafka restarted") > marks,
-            150,
-            interval=0.5,
-            what="the stopped broker restarted",
-            alive=lambda: up.proc.poll() is None,
-        )
-    finally:
-        if old.is_running():
-            old.send_signal(signal.SIGCONT)
+    _stop_until_restarted(up, old, "kafka", 150, interval=0.5)
     text = up.text()
     assert f"kafka (pid {old.pid}) has not answered Kafka requests on 127.0.0.1:" in text, text[-3000:]
     new = up.child("kafka")
