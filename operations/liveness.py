@@ -10,8 +10,8 @@ kills a child silent for longer than ``hung_child_s``; the restart then follows 
 answers (the kernel accepts for a stopped process) does not hold up the supervision of the others.
 
 A child is judged only after it answered once since its start (its readiness check counts): start-up
-(migrations, a recovery) has
-its own wait, and the restart backoff gives a child that keeps failing to start a death count anyway.
+(migrations, a recovery) has its own wait, and the restart backoff gives a child that keeps failing to
+start a death count anyway.
 """
 
 from __future__ import annotations
