@@ -13,6 +13,7 @@ from api.live_feed import LiveFeed
 from api.notify.service import start_notifications, stop_notifications
 from api.routes import admin_erase, dashboard, health, live, me, notifications, payment_errors, reports, ws_tickets
 from api.ws_tickets import TicketBook, ticket_key
+from livemetrics import swagger_ui
 from livemetrics.keys import KeyRegistry
 from livemetrics.settings import Settings, get_settings
 
@@ -70,7 +71,9 @@ def create_api(
         version="1",
         description="Live and historical customer metrics for marketplace sellers.",
         lifespan=lifespan,
+        docs_url=None,  # served by swagger_ui.serve: pinned and hashed, not FastAPI's floating CDN files
     )
+    swagger_ui.serve(app, "livemetrics API")
     app.add_middleware(BodyLimit)  # the most of a body this API reads (api/body_limit.py)
     app.add_middleware(logs.AccessLog)  # added last: outermost, so it logs the 413s too
     clickhouse_errors.install(app)  # history unreachable: 503 + Retry-After, not a 500

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
+from livemetrics import swagger_ui
 from livemetrics.contract import MAX_BATCH, MAX_BODY_BYTES
 from livemetrics.contract_schema import events_components, events_request_body
 from livemetrics.keys import KeyRegistry
@@ -183,7 +184,8 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
             if registry is None:
                 app.state.registry.stop()
 
-    app = GatewayApp(title="livemetrics gateway", version="1", lifespan=lifespan)
+    app = GatewayApp(title="livemetrics gateway", version="1", lifespan=lifespan, docs_url=None)
+    swagger_ui.serve(app, "livemetrics gateway")  # pinned and hashed, not FastAPI's floating CDN files
     app.max_clock_skew_s = settings.max_clock_skew_s
 
     cors_options = dict(
