@@ -34,7 +34,15 @@ INSERT_SETTINGS = {
 EVENTS_INSERT_SETTINGS = {**INSERT_SETTINGS, "optimize_on_insert": 0, "parallel_view_processing": 1}
 
 _clients: dict[tuple[str, threading.Thread], Client] = {}
+# Guards ``_clients`` only, for as long as a dict update takes: never held while a client connects. Making
+# a client asks the server (its version, settings), and with the server unreachable (packets dropped, a
+# listener that never answers) that waits out the client's timeouts; every other thread making a client,
+# /readyz's included, waited behind it. No two clients for one key can be made at once anyway: the key
+# holds the calling thread.
 _lock = threading.Lock()
+# chdb opens are serialised among themselves: the first one starts the process's engine (and takes our
+# claim on its directory, livemetrics.in_use), which is not to be raced; a chdb open waits on no network.
+_chdb_opening = threading.Lock()
 
 
 def get_client(settings: Settings) -> Client:
@@ -44,19 +52,25 @@ def get_client(settings: Settings) -> Client:
     if client is not None:
         return client
     with _lock:
-        for gone in [k for k in _clients if not k[1].is_alive()]:
-            _close(_clients.pop(gone))
-        url = key[0]
-        if url.startswith("chdb:"):
+        gone = [_clients.pop(k) for k in list(_clients) if not k[1].is_alive()]
+    for c in gone:
+        _close(c)
+    url = key[0]
+    if url.startswith("chdb:"):
+        with _chdb_opening:
             Path(url.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
             claim_chdb(settings)  # chdb allows one process per directory: InUse names the one holding it
-        try:
-            client = _clients[key] = clickhouse_connect.get_client(dsn=url)
-        except Exception as exc:
-            if url.startswith("chdb:") and "chdb" in str(exc):
-                raise RuntimeError(_chdb_open_error(Path(url.removeprefix("chdb://")), exc)) from exc
-            raise
-        return client
+            try:
+                client = clickhouse_connect.get_client(dsn=url)
+            except Exception as exc:
+                if "chdb" in str(exc):
+                    raise RuntimeError(_chdb_open_error(Path(url.removeprefix("chdb://")), exc)) from exc
+                raise
+    else:
+        client = clickhouse_connect.get_client(dsn=url)
+    with _lock:
+        _clients[key] = client
+    return client
 
 
 def _chdb_open_error(directory: Path, exc: Exception) -> str:

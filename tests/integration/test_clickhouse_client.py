@@ -90,3 +90,29 @@ def test_the_client_of_a_thread_that_ended_is_closed_when_the_next_one_is_made(c
     with pytest.raises(Exception, match="closed"):
         gone.command("SELECT 1")
     out["value"].command("SELECT 1")  # the new thread's client, still open after its thread ended
+
+
+def test_a_client_connecting_to_a_server_that_never_answers_does_not_hold_up_other_threads(ch):
+    """Making a client asks the server; a server that accepts and never answers (packets dropped past the
+    handshake, a hung ClickHouse) held the module's lock for the client's whole timeout, and every other
+    thread making a client (/readyz's) waited behind it."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    hung = ch.model_copy(update={"clickhouse_dsn": f"http://127.0.0.1:{listener.getsockname()[1]}"})
+    stuck, stuck_out = in_thread(lambda: get_client(hung))
+    try:
+        listener.settimeout(10)
+        accepted.append(listener.accept()[0])  # the client's request arrived: it now waits for an answer
+        other, other_out = in_thread(lambda: get_client(ch).command("SELECT 1"))
+        other.join(10)
+        assert not other.is_alive(), "a thread making a client waited for another thread's hung connect"
+        assert other_out == {"value": 1}, other_out
+        assert stuck.is_alive()  # still connecting: the hang was real while the other thread got through
+    finally:
+        for s in accepted:
+            s.close()  # the hung connect now fails (connection reset)
+        listener.close()
+        stuck.join(30)
+    assert "error" in stuck_out and not stuck.is_alive()
