@@ -1,7 +1,10 @@
 -- SERVER ONLY (never applied on embedded chdb): the read-only role BI tools connect with. It may read
 -- the bi_* views and nothing else. Apply once per database:
 --   python -m clickhouse.bi role   (or the rendered deploy/clickhouse/access.sql)
-CREATE ROLE IF NOT EXISTS livemetrics_bi_reader;
+CREATE ROLE IF NOT EXISTS livemetrics_bi_reader SETTINGS PROFILE 'livemetrics_bi_reader';
+-- and on a role made before it had a profile (CREATE ... IF NOT EXISTS leaves an existing role as it is);
+-- the profile's limits (deploy/clickhouse/users.xml) keep one BI dashboard from taking the shared server
+ALTER ROLE livemetrics_bi_reader SETTINGS PROFILE 'livemetrics_bi_reader';
 GRANT SELECT ON {db}.bi_events TO livemetrics_bi_reader;
 GRANT SELECT ON {db}.bi_traffic_hourly TO livemetrics_bi_reader;
 GRANT SELECT ON {db}.bi_pages_hourly TO livemetrics_bi_reader;

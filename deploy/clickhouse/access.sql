@@ -11,7 +11,8 @@ GRANT SELECT(event_id, type, seller_id, session_id, ts, received_at, page_type, 
              items, total, currency, payment_method, order_id, error_code, ip_hash,
              browser, os, device, is_bot, backfill) ON livemetrics.events TO livemetrics_analyst;
 GRANT SELECT ON livemetrics.bi_events TO livemetrics_analyst;
-CREATE ROLE IF NOT EXISTS livemetrics_bi_reader;
+CREATE ROLE IF NOT EXISTS livemetrics_bi_reader SETTINGS PROFILE 'livemetrics_bi_reader';
+ALTER ROLE livemetrics_bi_reader SETTINGS PROFILE 'livemetrics_bi_reader';
 GRANT SELECT ON livemetrics.bi_events TO livemetrics_bi_reader;
 GRANT SELECT ON livemetrics.bi_traffic_hourly TO livemetrics_bi_reader;
 GRANT SELECT ON livemetrics.bi_pages_hourly TO livemetrics_bi_reader;

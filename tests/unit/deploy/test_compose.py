@@ -150,4 +150,17 @@ def test_clickhouse_access_has_users_roles_and_row_policies():
     import xml.etree.ElementTree as ET
 
     profiles = {p.tag for p in ET.fromstring(users).find("profiles")}
-    assert {"livemetrics_app", "livemetrics_analyst"} <= profiles
+    assert {"livemetrics_app", "livemetrics_analyst", "livemetrics_bi_reader"} <= profiles
+    for role in ("livemetrics_analyst", "livemetrics_bi_reader"):  # each login's role carries its limits
+        assert f"CREATE ROLE IF NOT EXISTS {role} SETTINGS PROFILE '{role}'" in sql, role
+
+
+def test_clickhouse_logins_read_system_tables_only_when_granted(compose):
+    """Without it a BI login reads system.query_log: other sellers' queries and their literals."""
+    import xml.etree.ElementTree as ET
+
+    volumes = compose["services"]["clickhouse"]["volumes"]
+    assert "./clickhouse/config.xml:/etc/clickhouse-server/config.d/livemetrics.xml:ro" in volumes
+    acl = ET.fromstring((DEPLOY / "clickhouse" / "config.xml").read_text()).find("access_control_improvements")
+    for flag in ("select_from_system_db_requires_grant", "select_from_information_schema_requires_grant"):
+        assert acl.find(flag).text.strip() == "true", flag
