@@ -1,7 +1,9 @@
 """/healthz, /readyz and /metrics for the processes that run no web framework (the stream worker, the
 standalone sink): a small threaded HTTP server beside the process's real work.
 
-- ``/healthz``: 200 while the process runs (it answers, so it is alive).
+- ``/healthz``: 200 while the process runs; 503 with the reasons when its ``alive()`` callback says no (the
+  worker's: its event loop has stopped running, ``livemetrics/loop_watch.py``), since this thread
+  answers whatever the process's real work is doing.
 - ``/readyz``: 200 or 503 from the process's ``ready()`` callback, with the reasons as JSON.
 - ``/metrics``: prometheus-client's default registry (the collectors the process registered).
 
@@ -23,14 +25,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 log = logging.getLogger("livemetrics.ops")
 
 Ready = Callable[[], tuple[bool, dict]]  # (ready?, details shown in the /readyz body)
+Alive = Callable[[], tuple[bool, dict]]  # (alive?, details shown in the /healthz body)
 
 
-def _handler(service: str, ready: Ready) -> type[BaseHTTPRequestHandler]:
+def _always_alive() -> tuple[bool, dict]:
+    return True, {}
+
+
+def _handler(service: str, ready: Ready, alive: Alive) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
-                self._send(200, "application/json", json.dumps({"status": "ok", "service": service}).encode())
+                ok, details = alive()
+                body = {"status": "ok", "service": service, **details}
+                self._send(200 if ok else 503, "application/json", json.dumps(body).encode())
             elif path == "/readyz":
                 try:
                     ok, details = ready()
@@ -60,13 +69,13 @@ class OpsServer:
     """The three endpoints on ``host:port`` in a daemon thread; ``start()`` returns None when the port
     cannot be bound (logged)."""
 
-    def __init__(self, service: str, host: str, port: int, ready: Ready):
-        self.service, self.host, self.port, self.ready = service, host, port, ready
+    def __init__(self, service: str, host: str, port: int, ready: Ready, alive: Alive = _always_alive):
+        self.service, self.host, self.port, self.ready, self.alive = service, host, port, ready, alive
         self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> OpsServer | None:
         try:
-            self._server = ThreadingHTTPServer((self.host, self.port), _handler(self.service, self.ready))
+            self._server = ThreadingHTTPServer((self.host, self.port), _handler(self.service, self.ready, self.alive))
         except OSError as exc:
             log.error(
                 "%s: cannot serve /healthz, /readyz, /metrics on %s:%s: %s (running without them)",

@@ -188,6 +188,18 @@ class Settings(BaseSettings):
         description="The worker's /healthz, /readyz and Prometheus /metrics (0: off; a taken port is "
         "logged and the worker runs without them).",
     )
+    loop_stale_s: float = Field(
+        10.0,
+        ge=0,
+        description="The worker's /healthz answers 503 once its event loop has not run for this many seconds "
+        "(stuck in a blocking call or a busy loop; its HTTP thread would answer anyway). 0: never.",
+    )
+    loop_stuck_exit_s: float = Field(
+        60.0,
+        ge=0,
+        description="The worker ends itself (exit code 70, its loop thread's stack logged) once its event loop "
+        "has not run for this many seconds, for `up`, compose's `restart:` or systemd to restart it. 0: never.",
+    )
 
     # --- HTTP --------------------------------------------------------------------------------
     host: str = "127.0.0.1"

@@ -29,7 +29,7 @@ class Child:
     log_dir: Path
     ready_url: str | None = None  # GET -> 200 when ready; None: see ``ready_check``
     ready_check: object = None  # callable () -> bool
-    health_url: str | None = None  # GET answered (any status) while it is not stopped or hung (liveness.py)
+    health_url: str | None = None  # GET answered (below 500) while it is not stopped or hung (liveness.py)
     proc: subprocess.Popen | None = None
     ready: bool = False
     policy: RestartPolicy = field(default_factory=RestartPolicy)

@@ -2,7 +2,8 @@
 hung one (SIGSTOP, a deadlock, a lost disk) keeps running and is seen only by asking it.
 
 A daemon thread asks every child in turn, every ``PROBE_EVERY_S``, and records when each last answered:
-a process with HTTP its ``/healthz`` (any status: it answered, so it runs), the broker a Kafka
+a process with HTTP its ``/healthz`` (any status below 500: it answered, so it runs; a 5xx says it runs
+but is stuck, e.g. the worker's event loop, whose /healthz is served from a thread), the broker a Kafka
 ``ApiVersions`` request (``kafka_answers``: the kernel accepts a connection for a stopped JVM, so a
 connect alone proves nothing). ``up``'s main thread reads ``silent_s`` and
 kills a child silent for longer than ``hung_child_s``; the restart then follows as for any death
@@ -69,9 +70,9 @@ class Liveness:
 
 
 def http_answers(client: httpx.Client, url: str) -> bool:
+    """An answer below 500: the process runs; a 5xx is its own word that it is stuck (livemetrics/loop_watch.py)."""
     try:
-        client.get(url)
-        return True
+        return client.get(url).status_code < 500
     except httpx.HTTPError:
         return False
 

@@ -13,6 +13,8 @@ import signal
 from collections import deque
 from dataclasses import dataclass, field
 
+from livemetrics.loop_watch import EXIT_LOOP_STUCK
+
 MAX_DEATHS = 5  # of one child within WINDOW_S: give up
 WINDOW_S = 300.0
 FIRST_BACKOFF_S = 1.0
@@ -51,4 +53,6 @@ def exit_reason(returncode: int | None) -> str:
             return f"killed by {signal.Signals(-returncode).name}"
         except ValueError:
             return f"killed by signal {-returncode}"
+    if returncode == EXIT_LOOP_STUCK:
+        return f"exited with code {returncode} (its event loop was stuck: its watchdog ended it)"
     return f"exited with code {returncode}"

@@ -21,6 +21,7 @@ import pytest
 
 from operations.command import livemetrics_argv
 from operations.liveness import PROBE_EVERY_S
+from tests.support.loop_blocker import block_loop, with_loop_blocker
 from tests.support.servers import stays, wait_until
 from tests.support.up_process import Up, gone, post_page_view
 
@@ -30,7 +31,16 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def up(tmp_path_factory):
     # A child silent for 8 s is taken for hung (20 s by default): short for the test, long for a loaded machine.
-    u = Up(tmp_path_factory.mktemp("up-supervised") / "data", ["--no-simulate"], LIVEMETRICS_HUNG_CHILD_S="8")
+    # The children can have their event loop blocked on purpose (tests/support/loop_blocker.py); the worker's
+    # own watchdog is off, so that what restarts a stuck worker here is up.
+    env = with_loop_blocker(dict(os.environ))
+    u = Up(
+        tmp_path_factory.mktemp("up-supervised") / "data",
+        ["--no-simulate"],
+        LIVEMETRICS_HUNG_CHILD_S="8",
+        LIVEMETRICS_LOOP_STUCK_EXIT_S="0",
+        PYTHONPATH=env["PYTHONPATH"],
+    )
     try:
         u.wait_up()
         yield u
@@ -134,6 +144,33 @@ def test_a_stopped_gateway_is_killed_and_restarted_and_serves(up):
             return False
 
     wait_until(accepted, 60, interval=0.5, what="a 202 from the restarted gateway")
+
+
+@pytest.mark.timeout(240)
+def test_a_worker_whose_event_loop_is_stuck_is_killed_and_restarted_and_counts_again(up):
+    """The worker's /healthz is served from a thread, which answers while the loop is stuck in a blocking
+    call; it answers 503 once the loop has not run for loop_stale_s (10 s), which up takes for no answer."""
+    old = up.child("worker")
+    others = [p for p in up.descendants() if p.pid != old.pid and p.ppid() == up.proc.pid]
+    marks = up.text().count("worker restarted")
+    blocked_at = time.monotonic()
+    block_loop(old.pid)
+    wait_until(
+        lambda: up.text().count("worker restarted") > marks,
+        120,
+        interval=0.3,
+        what="the stuck worker restarted",
+        alive=lambda: up.proc.poll() is None,
+    )
+    text = up.text()
+    assert f"worker (pid {old.pid}) has not answered " in text and "(stopped or hung): killing it" in text, text[-3000:]
+    assert time.monotonic() - blocked_at > 10 + 8 - PROBE_EVERY_S  # stale for loop_stale_s, then silent hung_child_s
+    assert up.child("worker").pid != old.pid
+    assert all(p.is_running() for p in others), "a child other than the stuck worker was stopped"
+    key = up.sellers()["acme-home"]["browser_key"]
+    before = wait_until(lambda: _live_home(up, "acme-home") + 1, 60, interval=0.5, what="the API's count") - 1
+    assert post_page_view(up.gateway, key, "after-worker-hang") == 202
+    wait_until(lambda: _live_home(up, "acme-home") > before, 120, interval=0.5, what="the restarted worker's count")
 
 
 @pytest.mark.long  # the broker's restart (log recovery) is the slow part; the probe: tests/unit/operations/test_liveness.py

@@ -17,7 +17,16 @@ from tests.support.servers import wait_until
 
 class _Ok(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802
-        self.send_response(503)  # any status: it answered, so it runs
+        self.send_response(404)  # any status below 500: it answered, so it runs
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class _Stuck(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        self.send_response(503)  # answers, but says it is stuck (a worker whose event loop does not run)
         self.end_headers()
 
     def log_message(self, *args):
@@ -75,3 +84,17 @@ def test_kafka_answers_needs_an_answer_not_a_connection():
     port = closed.getsockname()[1]
     closed.close()
     assert not kafka_answers(("127.0.0.1", port), timeout=0.3)
+
+
+def test_a_503_from_healthz_is_no_answer():
+    """The worker's /healthz is served from a thread: it answers 503 when its event loop is stuck."""
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), h) for h in (_Ok, _Stuck)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with httpx.Client(timeout=2) as client:
+            ok, stuck = (http_answers(client, f"http://127.0.0.1:{s.server_address[1]}/healthz") for s in servers)
+        assert ok and not stuck
+    finally:
+        for server in servers:
+            server.shutdown()

@@ -1,0 +1,123 @@
+"""Is a process's event loop still running? For the processes whose /healthz is served from a thread of its
+own (``livemetrics/ops_http.py``: the stream worker): that thread answers while the loop is stuck in a
+blocking call or a busy loop, so an answer alone proved nothing.
+
+- A heartbeat task on the loop (``LoopWatch.run``) notes the time every ``beat_s``.
+- ``health()``: /healthz answers 503 naming how long the loop has been silent once that passes ``stale_s``
+  (``livemetrics up``'s liveness watch takes a 5xx for no answer and kills the child after ``hung_child_s``).
+- A watchdog thread (``start_watchdog``) ends the process itself once the loop has been silent for
+  ``exit_after_s``: it logs the loop thread's stack (what it was stuck in) and calls ``os._exit`` with
+  ``EXIT_LOOP_STUCK``, so that whatever runs it (``up``, compose's ``restart:``, systemd) starts it again.
+  A graceful stop would need the stuck loop; a crash is what the pipeline is built for (the worker is
+  at-least-once with idempotent tables: nothing acknowledged is lost, docs/operations.md).
+
+Before the first beat (start-up: Kafka, recovery) nothing is judged: start-up has its own waits.
+The gateway and the API serve /healthz from their event loop itself, so a stuck loop does not answer there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+
+log = logging.getLogger("livemetrics.loop_watch")
+
+EXIT_LOOP_STUCK = 70  # EX_SOFTWARE; `up` names it in its restart message (operations/supervise.py)
+BEAT_S = 1.0
+EXIT_GRACE_S = 5.0  # the stack is logged within this, or the process exits without it (a blocked log handler)
+
+
+class LoopWatch:
+    """The heartbeat of one event loop, what /healthz says of it, and the watchdog that ends a stuck process."""
+
+    def __init__(
+        self,
+        service: str,
+        stale_s: float,
+        exit_after_s: float,
+        beat_s: float = BEAT_S,
+        clock: Callable[[], float] = time.monotonic,
+        exit: Callable[[int], object] = os._exit,
+    ):
+        self.service, self.stale_s, self.exit_after_s, self.beat_s = service, stale_s, exit_after_s, beat_s
+        self._clock, self._exit = clock, exit
+        self._last: float | None = None  # clock() of the last beat; None before the first
+        self._loop_thread: int | None = None  # ident of the thread the loop runs on
+        self._stop = threading.Event()
+
+    def beat(self) -> None:
+        """Called on the loop's thread."""
+        self._loop_thread = threading.get_ident()
+        self._last = self._clock()
+
+    async def run(self) -> None:
+        """The heartbeat: a task on the loop that is watched, for the loop's life."""
+        while True:
+            self.beat()
+            await asyncio.sleep(self.beat_s)
+
+    def silent_s(self) -> float | None:
+        """Seconds since the loop last beat; None before its first beat."""
+        return None if self._last is None else max(0.0, self._clock() - self._last)
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        """(alive?, details) for /healthz: not alive once the loop has been silent for more than ``stale_s``."""
+        silent = self.silent_s()
+        if silent is None or self.stale_s <= 0 or silent <= self.stale_s:
+            return True, {}
+        return False, {
+            "status": "stuck",
+            "loop_silent_s": round(silent, 1),
+            "detail": f"the event loop has not run for {silent:.0f} s",
+        }
+
+    def loop_stack(self) -> str:
+        """The loop thread's current stack (what it is stuck in), innermost call last."""
+        frame = sys._current_frames().get(self._loop_thread) if self._loop_thread is not None else None
+        if frame is None:
+            return "(the loop thread is gone)"
+        return "".join(traceback.format_stack(frame))
+
+    def start_watchdog(self) -> threading.Thread | None:
+        """The thread that ends the process once its loop has been silent for ``exit_after_s`` (0: none)."""
+        if self.exit_after_s <= 0:
+            return None
+        thread = threading.Thread(target=self._watch, name=f"{self.service}-loop-watchdog", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.beat_s):
+            silent = self.silent_s()
+            if silent is not None and silent > self.exit_after_s:
+                self._bail(silent)
+                return
+
+    def _bail(self, silent: float) -> None:
+        # The stuck loop may hold a lock of the logging machinery (a write to a full pipe): exit anyway.
+        backstop = threading.Timer(EXIT_GRACE_S, self._exit, (EXIT_LOOP_STUCK,))
+        backstop.daemon = True
+        backstop.start()
+        log.critical(
+            "%s: the event loop has not run for %.0f s (limit %g s): exiting with code %d to be restarted; "
+            "the loop thread is in:\n%s",
+            self.service,
+            silent,
+            self.exit_after_s,
+            EXIT_LOOP_STUCK,
+            self.loop_stack(),
+            extra={"loop_silent_s": round(silent, 1), "exit_code": EXIT_LOOP_STUCK},
+        )
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        self._exit(EXIT_LOOP_STUCK)
+        backstop.cancel()  # reached only when ``exit`` does not end the process (tests)
