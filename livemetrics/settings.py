@@ -191,14 +191,15 @@ class Settings(BaseSettings):
     loop_stale_s: float = Field(
         10.0,
         ge=0,
-        description="The worker's /healthz answers 503 once its event loop has not run for this many seconds "
-        "(stuck in a blocking call or a busy loop; its HTTP thread would answer anyway). 0: never.",
+        description="The worker's and the notifier's /healthz answer 503 once their event loop has not run for "
+        "this many seconds (stuck in a blocking call or a busy loop; their HTTP thread answers anyway). 0: never.",
     )
     loop_stuck_exit_s: float = Field(
         60.0,
         ge=0,
-        description="The worker ends itself (exit code 70, its loop thread's stack logged) once its event loop "
-        "has not run for this many seconds, for `up`, compose's `restart:` or systemd to restart it. 0: never.",
+        description="The worker and the notifier end themselves (exit code 70, the loop thread's stack logged) "
+        "once their event loop has not run for this many seconds, for `up`, compose's `restart:` or systemd to "
+        "restart them. 0: never.",
     )
 
     # --- HTTP --------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ partitions, and one that stops or dies leaves its sellers to the others. It need
 embedded chdb belongs to one process.
 
 /healthz, /readyz and /metrics on ``notifier_ops_port`` (livemetrics/ops_http.py): ready once the
-channels are read and the alert partitions assigned."""
+channels are read and the alert partitions assigned; /healthz 503 and, later, an exit with code 70 when
+its event loop is stuck (livemetrics/loop_watch.py, as the worker's)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import signal
 
 from api.notify.channels import ChannelBook
 from api.notify.service import Notifier
+from livemetrics.loop_watch import LoopWatch
 from livemetrics.ops_http import OpsServer
 from livemetrics.settings import Settings
 
@@ -35,15 +37,21 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Deliver until ``stop`` is set."""
     channels = await asyncio.to_thread(ChannelBook(settings).start)
     notifier = await Notifier(settings, channels).start()
+    # /healthz is served from a thread: it asks the loop's heartbeat, and a stuck loop ends the process.
+    watch = LoopWatch("notifier", settings.loop_stale_s, settings.loop_stuck_exit_s)
+    beats = asyncio.ensure_future(watch.run())
+    watch.start_watchdog()
     ops = None
     if settings.notifier_ops_port:
         ops = OpsServer(
-            "notifier", settings.host, settings.notifier_ops_port, lambda: ready(channels, notifier)
+            "notifier", settings.host, settings.notifier_ops_port, lambda: ready(channels, notifier), watch.health
         ).start()
     log.info("notifier delivering alerts (group %s)", settings.notify_group)
     try:
         await stop.wait()
     finally:
+        watch.stop()
+        beats.cancel()
         if ops is not None:
             ops.stop()
         await notifier.stop()

@@ -120,3 +120,27 @@ def test_the_notifier_command_delivers_and_stops_on_sigterm(make_settings, hooks
         assert child.proc.returncode == 0, child.tail()
     finally:
         child.stop()
+
+
+def test_healthz_answers_503_while_the_notifiers_event_loop_is_stuck(make_settings):
+    """/healthz is served from a thread, which answered while the loop was stuck in a blocking call."""
+    ops = free_port()
+    s = make_settings(dev_mode=True, notify=False, notifier_ops_port=ops, loop_stale_s=1, loop_stuck_exit_s=0)
+    migrate(s)
+    notifier = NotifierThread(s).start()
+    release = threading.Event()
+    try:
+        wait_until(lambda: (r := _get(f"http://127.0.0.1:{ops}/readyz")) is not None and r.status_code == 200, 60)
+        assert (r := _get(f"http://127.0.0.1:{ops}/healthz")) is not None and r.status_code == 200
+        notifier.loop.call_soon_threadsafe(release.wait)  # the loop's thread now sits in a lock wait
+        stuck = wait_until(
+            lambda: (r := _get(f"http://127.0.0.1:{ops}/healthz")) is not None and r.status_code == 503 and r,
+            15,
+            what="/healthz 503",
+        )
+        assert stuck.json()["status"] == "stuck" and stuck.json()["service"] == "notifier"
+        release.set()
+        wait_until(lambda: (r := _get(f"http://127.0.0.1:{ops}/healthz")) is not None and r.status_code == 200, 15)
+    finally:
+        release.set()
+        notifier.stop()
