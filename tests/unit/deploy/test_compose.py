@@ -164,3 +164,14 @@ def test_clickhouse_logins_read_system_tables_only_when_granted(compose):
     acl = ET.fromstring((DEPLOY / "clickhouse" / "config.xml").read_text()).find("access_control_improvements")
     for flag in ("select_from_system_db_requires_grant", "select_from_information_schema_requires_grant"):
         assert acl.find(flag).text.strip() == "true", flag
+
+
+def test_every_long_running_service_has_a_healthcheck_on_its_own_healthz(compose):
+    """A stuck process is seen (`docker compose ps`): each service that runs on asks /healthz on the port it
+    exposes (the worker's and the notifier's answer 503 while their event loop is stuck)."""
+    for name, service in app_services(compose).items():
+        if service.get("restart") == "no":
+            continue  # one-shot jobs (topics, migrate)
+        [port] = service["expose"]
+        test = service.get("healthcheck", {}).get("test", [])
+        assert f"http://localhost:{port}/healthz" in " ".join(test), name
