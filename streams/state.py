@@ -106,9 +106,11 @@ def next_change(st: SessionState, now: int, w: Windows) -> int | None:
     points = [st.last_seen + w.live_ms, st.last_seen + w.timeout_ms, st.last_seen + w.timeout_ms + w.recent_ms]
     if st.purchased_at:
         points.append(st.purchased_at + w.recent_ms)
-    points.extend(t + w.recent_ms for t in st.failures.values())
-    for _, last, _, _, _ in st.ended:
-        points.extend((last + w.timeout_ms, last + w.timeout_ms + w.recent_ms))
+    if st.failures:
+        points.extend(t + w.recent_ms for t in st.failures.values())
+    if st.ended:
+        for _, last, _, _, _ in st.ended:
+            points.extend((last + w.timeout_ms, last + w.timeout_ms + w.recent_ms))
     later = [p for p in points if p > now]
     return min(later) if later else None
 
@@ -119,8 +121,17 @@ def is_finished(st: SessionState, now: int, w: Windows) -> bool:
 
 
 def diff(old: Contribution, new: Contribution) -> Contribution:
-    delta = {k: new.get(k, 0) - v for k, v in old.items() if new.get(k, 0) != v}
-    delta.update({k: v for k, v in new.items() if k not in old})
+    if old == new:  # most events leave the contribution as it was
+        return {}
+    delta: Contribution = {}
+    get = new.get
+    for k, v in old.items():
+        n = get(k, 0)
+        if n != v:
+            delta[k] = n - v
+    for k, v in new.items():
+        if k not in old:
+            delta[k] = v
     return delta
 
 
@@ -143,9 +154,9 @@ def apply_event(
     if st is None:
         st = SessionState(seller=ev.seller_id, partition=partition)
     else:
-        st = msgspec.structs.replace(
-            st, failures=dict(st.failures), trail=list(st.trail), emitted=dict(st.emitted), ended=list(st.ended)
-        )
+        # A shallow copy: ``st`` stays as it was. The containers changed in place below (trail,
+        # failures) are copied where they change; the others are only ever replaced, never mutated.
+        st = msgspec.structs.replace(st)
         if partition >= 0:
             st.partition = partition
     if ev.backfill:
@@ -154,21 +165,31 @@ def apply_event(
     st.bot = st.bot or ev.is_bot
     loc = location_of(ev)
     _place(st, r, _order(ev), loc, w)
-    if ev.page is not None and ev.type == "page_view" and all(e != ev.event_id for e, _, _ in st.trail):
+    if ev.page is not None and ev.type == "page_view" and ev.event_id not in [t[0] for t in st.trail]:
         st.pages_seen += 1
-        st.trail.append((ev.event_id, r, loc or "other"))
-        st.trail.sort(key=lambda x: x[1])
-        del st.trail[:-MAX_TRAIL]
+        trail = st.trail = list(st.trail)
+        # The trail is kept sorted by received_at (stable: equal times in arrival order), so an event no
+        # older than its last entry goes at the end as the sort would put it; only a late one sorts.
+        in_order = not trail or r >= trail[-1][1]
+        trail.append((ev.event_id, r, loc or "other"))
+        if not in_order:
+            trail.sort(key=_received)
+        del trail[:-MAX_TRAIL]
     if ev.type == "checkout_started" and ev.checkout is not None and r >= st.checkout_at:
         st.checkout_at = r
         st.checkout = msgspec.to_builtins(ev.checkout)
     elif ev.type == "payment_succeeded":
         st.purchased_at = max(st.purchased_at, r)
     elif ev.type == "payment_failed" and now - r < w.recent_ms:
+        st.failures = dict(st.failures)
         st.failures[ev.event_id] = r
         if len(st.failures) > MAX_FAILURES:
             del st.failures[min(st.failures.items(), key=lambda f: (f[1], f[0]))[0]]
     return _settle(st, now, w)
+
+
+def _received(entry: tuple[str, int, str]) -> int:
+    return entry[1]
 
 
 def _order(ev: Event) -> str:
@@ -184,6 +205,25 @@ def _order(ev: Event) -> str:
 def _place(st: SessionState, r: int, eid: str, loc: str | None, w: Windows) -> None:
     """Put the event into its visit. Visits are split where events are ``timeout`` apart; an event
     delivered late can fall between two visits and join them, so visits are merged again each time."""
+    if not st.ended:  # the common cases, without the general merge below (same result)
+        if not st.last_seen:  # the first event: one visit
+            st.first_seen = st.last_seen = r
+            if loc is not None:
+                st.loc_at, st.loc_eid, st.loc = r, eid, loc
+            else:
+                st.loc_at, st.loc_eid, st.loc = 0, "", None
+            return
+        if st.first_seen <= r and r - st.last_seen < w.timeout_ms:  # within the current visit
+            if r > st.last_seen:
+                st.last_seen = r
+            if loc is not None and (st.loc is None or (r, eid) > (st.loc_at, st.loc_eid)):
+                st.loc_at, st.loc_eid, st.loc = r, eid, loc
+            return
+    _merge_visits(st, r, eid, loc, w)
+
+
+def _merge_visits(st: SessionState, r: int, eid: str, loc: str | None, w: Windows) -> None:
+    """``_place`` in general: the event as a visit of its own among the others, then merged."""
     visits: list[Visit] = list(st.ended)
     if st.last_seen:
         visits.append((st.first_seen, st.last_seen, st.loc_at, st.loc_eid, st.loc))
@@ -204,7 +244,7 @@ def _place(st: SessionState, r: int, eid: str, loc: str | None, w: Windows) -> N
 
 def advance(st: SessionState, now: int, w: Windows) -> tuple[SessionState, Contribution]:
     """Let time pass without an event (timer tick); return the new state and the gauge delta."""
-    st = msgspec.structs.replace(st, emitted=dict(st.emitted), failures=dict(st.failures), ended=list(st.ended))
+    st = msgspec.structs.replace(st)  # _settle replaces emitted, failures and ended, never mutates them
     return _settle(st, now, w)
 
 
