@@ -47,6 +47,9 @@ def count(buckets: dict[str, dict[str, int]], ev: Event, now: int, max_methods: 
     if start < first_bucket(now):
         return
     b = buckets.setdefault(str(start), {})
+    if ev.type == "page_view" and not ev.is_bot and not ev.backfill:  # most events: metrics_of's one name
+        b["page_views"] = b.get("page_views", 0) + 1
+        return
     for m in metrics_of(ev):
         if m.startswith("m:"):
             _, method, step = m.split(":", 2)
