@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Iterable
 from queue import SimpleQueue
 
@@ -10,6 +12,8 @@ from confluent_kafka import KafkaException, Producer
 
 from livemetrics.kafka_config import gateway_producer_config
 from livemetrics.settings import Settings
+
+log = logging.getLogger("livemetrics.gateway")
 
 
 class DeliveryUnavailable(RuntimeError):
@@ -65,6 +69,27 @@ class KafkaDelivery:
         self._waiting: set[_Pending] = set()  # requests waiting for their reports
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
+        # Since when requests have been refused for want of the broker (None: delivering), and how many:
+        # the first refusal and the first acknowledgement after them are logged, nothing in between
+        # (librdkafka's own lines during an outage are throttled: livemetrics/kafka_logs.py).
+        self._failing_since: float | None = None
+        self._failed_requests = 0
+
+    def _failed(self, why: str) -> None:
+        self._failed_requests += 1
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+            log.warning("Kafka did not acknowledge events, answering 503 until it does: %s", why)
+
+    def _delivered(self) -> None:
+        since, self._failing_since = self._failing_since, None
+        if since is not None:
+            log.warning(
+                "Kafka acknowledges events again after %.1f s (%d requests answered 503 meanwhile)",
+                time.monotonic() - since,
+                self._failed_requests,
+            )
+            self._failed_requests = 0
 
     def _tick(self) -> None:
         served = self.producer.poll(0)
@@ -101,13 +126,19 @@ class KafkaDelivery:
         except (BufferError, KafkaException) as exc:
             # What was queued still completes; the client retries the whole request with the same
             # event ids and de-duplication downstream makes that safe.
+            self._failed(str(exc))
             raise DeliveryUnavailable(f"local queue full or producer failed: {exc}") from None
         self._waiting.add(pending)
         self._hurry()
         try:
             await pending.future
+        except DeliveryUnavailable as exc:
+            self._failed(str(exc))
+            raise
         finally:
             self._waiting.discard(pending)
+        if self._failing_since is not None:
+            self._delivered()
 
     def send_soon(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Fire-and-forget (dead letters): never blocks a request on it."""
