@@ -56,9 +56,15 @@ def create_app(settings: Settings) -> faust.App:
 def quiet_client_logs() -> None:
     """The client libraries build a debug record for every message sent; the worker never shows them.
     While the broker is away aiokafka logs each failed connection, fetch and heartbeat (~100 lines/s):
-    one line of each kind per 10 s says the same (streams/log_throttle.py)."""
+    one line of each kind per 10 s says the same (streams/log_throttle.py).
+
+    Faust's table recovery keeps INFO: a few lines per rebalance (each changelog partition's high water
+    mark and the offset reading starts at, then "Done reading") and a progress table every 5 s while it
+    reads. A recovery that never ends (a CI run: "No event received for active tp ... since recovery
+    start", and nothing else to go on) is diagnosed from exactly these lines."""
     for name in ("aiokafka", "faust", "mode"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("faust.tables.recovery").setLevel(logging.INFO)
     log_throttle.install(("aiokafka",))
 
 
