@@ -22,6 +22,7 @@ from producers.gateway.client_limit import ClientLimiter
 from producers.gateway.delivery import KafkaDelivery
 from producers.gateway.events import EventsEndpoint
 from producers.gateway.ip_salts import SharedSalts
+from producers.gateway.topic_limits import TopicLimits
 
 TRACKER_JS = Path(__file__).resolve().parent.parent / "tracker" / "t.js"
 
@@ -106,6 +107,7 @@ _EVENTS_EXTRA = {
 
 class Status(BaseModel):
     status: str
+    problems: list[str] | None = None  # /readyz: configuration the gateway cannot work around (topic limits)
 
 
 class JavaScript(Response):
@@ -168,7 +170,8 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.registry = registry or KeyRegistry(settings).start()
-        app.state.delivery = KafkaDelivery(settings)
+        app.state.topic_limits = TopicLimits(settings).start()
+        app.state.delivery = KafkaDelivery(settings, **{"batch.size": app.state.topic_limits.batch_size()})
         app.state.ip_salts = SharedSalts(settings).start()  # today's salt shared by every replica
         app.state.auth = Authenticator(
             app.state.registry,
@@ -181,6 +184,7 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
         finally:
             app.state.delivery.close()  # graceful shutdown: in-flight events are flushed
             app.state.ip_salts.stop()
+            app.state.topic_limits.stop()
             if registry is None:
                 app.state.registry.stop()
 
@@ -241,9 +245,14 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
         responses={503: {"model": Status, "description": "keys or today's IP-hash salt not loaded from Kafka yet"}},
     )
     async def readyz(request: Request):
-        """Readiness: keys and today's IP-hash salt loaded from Kafka."""
-        ok = request.app.state.registry.ready and request.app.state.ip_salts.ready
-        return JSONResponse({"status": "ready" if ok else "starting"}, status_code=200 if ok else 503)
+        """Readiness: keys and today's IP-hash salt loaded from Kafka. ``problems``: a raw topic whose
+        max.message.bytes is under the largest valid event (its events over it are refused; still 200)."""
+        state = request.app.state
+        ok = state.registry.ready and state.ip_salts.ready
+        body: dict = {"status": "ready" if ok else "starting"}
+        if state.topic_limits.problems:
+            body["problems"] = state.topic_limits.problems
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", response_class=PromText)
     async def prom():

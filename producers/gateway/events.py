@@ -27,6 +27,7 @@ from producers.gateway.client_limit import ClientLimiter
 from producers.gateway.delivery import DeliveryUnavailable, KafkaDelivery
 from producers.gateway.enrich import client_ip
 from producers.gateway.ingest import ClientInfo, dead_letter, forbidden_type, ingest, parse_body
+from producers.gateway.topic_limits import TopicLimits
 
 _json = msgspec.json.Encoder()
 _CONTENT_TYPE = (b"content-type", b"application/json")
@@ -168,7 +169,8 @@ class EventsEndpoint:
             backfill=caller.backfill,
             source="browser" if browser else "server",
         )
-        result = ingest(body, client, self.settings, parsed, salts=self.state.ip_salts)
+        limits: TopicLimits = self.state.topic_limits
+        result = ingest(body, client, self.settings, parsed, salts=self.state.ip_salts, limits=limits)
         # The decoded events are in ``result`` now. Held over the wait for the broker below, they would
         # outlive young-generation collections and make the cyclic GC rescan the whole heap, often.
         parsed = raws = None
@@ -187,6 +189,8 @@ class EventsEndpoint:
             await delivery.send(result.records, accepted)
         except DeliveryUnavailable as exc:
             metrics.DELIVERY_FAILURES.inc()
+            if "size too large" in str(exc).lower():  # a topic's limit lowered since it was last read
+                limits.refresh_soon()
             return (
                 503,
                 {"error": f"events could not be made durable, retry later: {exc}", "accepted": 0},

@@ -16,6 +16,7 @@ from livemetrics.validation import Rejection, card_rejection, clean_batch, parse
 from producers.gateway.enrich import ip_hash, user_agent_info
 from producers.gateway.ip_salts import DaySalts, LocalSalts
 from producers.gateway.time_bound import bounds, out_of_bounds
+from producers.gateway.topic_limits import TopicLimits
 
 _dlq = msgspec.json.Encoder()
 
@@ -132,6 +133,7 @@ def ingest(
     parsed_all: list[EventIn | CleanEventIn | Rejection] | None = None,  # type: ignore[valid-type]
     received_at: int | None = None,
     salts: DaySalts | None = None,
+    limits: TopicLimits | None = None,
 ) -> IngestResult:
     """Validate a body (unless ``parse_body`` did) and build its records; ``BodyError`` when it is unusable
     as a whole. ``received_at``: the gateway's clock (epoch ms), now unless given. ``salts``: the IP-hash
@@ -150,6 +152,7 @@ def ingest(
     topics = _topics(settings.topic_prefix)
     append = out.records.append
     rejected = out.rejected
+    caps = limits.caps if limits is not None else None  # per topic, the largest value sure to fit
     for i, parsed in enumerate(parsed_all):
         if parsed.__class__ is Rejection:
             rejected.append(parsed)
@@ -198,7 +201,13 @@ def ingest(
             parsed.customer,
             ip if t == "payment_failed" else None,
         )
-        append((topics[t], parsed.session_id.encode(), _encode(head)[:-1] + tail))
+        topic, value = topics[t], _encode(head)[:-1] + tail
+        if caps and len(value) > caps.get(topic, len(value)) and limits is not None:
+            refused = limits.refusal(topic, value)  # compressed, it may fit still
+            if refused is not None:
+                rejected.append(Rejection(i, refused, "topic_limit", redact(msgspec.to_builtins(parsed))))
+                continue
+        append((topic, parsed.session_id.encode(), value))
     return out
 
 

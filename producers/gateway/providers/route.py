@@ -89,7 +89,15 @@ def provider_router(settings: Settings) -> APIRouter:
             seller_id=rec.seller_id, ip=None, user_agent="", backfill=late, source="stripe", agent=_NO_AGENT
         )
         parsed = parse_body(raw)
-        result = ingest(raw, client, settings, parsed, received_at=now_ms, salts=request.app.state.ip_salts)
+        result = ingest(
+            raw,
+            client,
+            settings,
+            parsed,
+            received_at=now_ms,
+            salts=request.app.state.ip_salts,
+            limits=request.app.state.topic_limits,
+        )
         if result.rejected:
             rej: Rejection = result.rejected[0]
             return _answer(422, {"error": rej.error})

@@ -16,6 +16,7 @@ from livemetrics.settings import Settings
 from producers.gateway.app import create_gateway
 from producers.gateway.auth import Authenticator
 from producers.gateway.ip_salts import LocalSalts
+from producers.gateway.topic_limits import TopicLimits
 from tests.support import factories as f
 
 KEY = "lm_pk_k1_secret"
@@ -53,6 +54,7 @@ def gateway(origins: list[str]):
     app.state.auth = Authenticator(app.state.registry, 300, dev_mode=True)  # these keys list no origins
     app.state.delivery = FakeDelivery()
     app.state.ip_salts = LocalSalts()  # what the lifespan would read from Kafka
+    app.state.topic_limits = TopicLimits(Settings())  # no limits read: nothing refused for size
     return app
 
 
