@@ -31,6 +31,10 @@ from producers.gateway.topic_limits import TopicLimits
 
 _json = msgspec.json.Encoder()
 _CONTENT_TYPE = (b"content-type", b"application/json")
+# A UTF-8 byte order mark before the JSON: RFC 8259 lets a parser ignore it, and Windows tools (PowerShell,
+# Notepad) write one; it was refused as "the body must be a JSON object". Only one is ignored.
+_BOM = b"\xef\xbb\xbf"
+
 # What validation one event pays for in the rate limits. A storefront's event takes 10-50 us and holds a
 # few dozen digit runs (its UUID, times, amounts); the card check walks every digit group of a text
 # (livemetrics/card_numbers.py), ~2 us each, so an event made of "1 2 3 ..." strings cost tens of ms and
@@ -118,6 +122,8 @@ class EventsEndpoint:
                     exc.status, {"error": str(exc), "accepted": 0}, [(b"retry-after", str(exc.retry_after).encode())]
                 ) from None
             raise _error(exc.status, str(exc)) from None
+        if body[:3] == _BOM:  # after the signature check, which covers the bytes as sent
+            body = body[3:]
         rec = caller.record
         rate = rec.rate_per_s or self.default_rates[rec.kind]
         now = time.monotonic()

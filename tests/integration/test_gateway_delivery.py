@@ -84,6 +84,20 @@ def test_valid_events_of_a_batch_are_delivered_next_to_rejected_ones(gateway, se
     assert {d["reason"] for d in dead} == {"schema"}
 
 
+def test_a_body_starting_with_a_utf8_bom_is_read_without_it(gateway, settings):
+    """RFC 8259 lets a parser ignore a leading BOM, and Windows tools write one: it was refused as 'the
+    body must be a JSON object'."""
+    server, key = gateway
+    single, batch = f.page_view(), [f.page_view(), f.heartbeat()]
+    for body in (single, {"events": batch}):
+        r = post_raw(server, key, b"\xef\xbb\xbf" + json.dumps(body).encode())
+        assert r.status_code == 202 and r.json()["accepted"] == (1 if body is single else 2), r.text
+    delivered = read_topic(settings, "page-events", expect=3)
+    assert sorted(decode(m.value()).event_id for m in delivered) == sorted(e["event_id"] for e in [single, *batch])
+    r = post_raw(server, key, b"\xef\xbb\xbf\xef\xbb\xbf" + json.dumps(single).encode())  # one is ignored, not two
+    assert r.status_code == 422 and "malformed JSON" in r.json()["error"], r.text
+
+
 def test_kafka_stopped_means_503_with_retry_after(tmp_path, add_seller):
     with local_kafka(tmp_path / "own-broker") as (bootstrap, broker):
         s = Settings(
