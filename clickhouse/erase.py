@@ -26,6 +26,10 @@ from livemetrics.contract import PII_COLUMNS
 from livemetrics.settings import Settings
 
 _SYNC = {"mutations_sync": 2}
+# The stored address in the spelling ``erasure_notice.norm_email`` gives the one asked for: NFC (rows
+# stored before the gateway composed addresses may be decomposed), then lower case, accented capitals too
+# (ClickHouse's ``lower`` is ASCII only).
+STORED_EMAIL = "lowerUTF8(normalizeUTF8NFC(customer_email))"
 
 
 def _digits(phone: str) -> str:
@@ -55,18 +59,18 @@ def erase(settings: Settings, email: str | None = None, phone: str | None = None
         raise ValueError(f"--phone {phone!r} has fewer than 4 digits")
     c, db = get_client(settings), settings.clickhouse_database
     params: dict[str, Any] = {
-        "email": (email or "").strip().lower(),
+        "email": erasure_notice.norm_email(email),
         "digits": digits,
         "phone_re": phone_in_text(digits),
     }
     who = []
     if email:
-        who.append("lowerUTF8(customer_email) = {email:String}")
+        who.append(f"{STORED_EMAIL} = {{email:String}}")
     if phone:
         who.append("replaceRegexpAll(customer_phone, '[^0-9]', '') = {digits:String}")
     match = " OR ".join(who)
     note = " OR ".join(
-        (["positionCaseInsensitive(note, {email:String}) > 0"] if email else [])
+        (["positionCaseInsensitiveUTF8(normalizeUTF8NFC(note), {email:String}) > 0"] if email else [])
         + (["match(note, {phone_re:String})"] if phone else [])
     )
 
@@ -83,7 +87,7 @@ def erase(settings: Settings, email: str | None = None, phone: str | None = None
 
     hashed = []
     if email:
-        hashed.append(f"sipHash64Keyed({key}, lowerUTF8(customer_email)) = {keyed('{email:String}')}")
+        hashed.append(f"sipHash64Keyed({key}, {STORED_EMAIL}) = {keyed('{email:String}')}")
     if phone:
         hashed.append(
             f"sipHash64Keyed({key}, replaceRegexpAll(customer_phone, '[^0-9]', '')) = {keyed('{digits:String}')}"

@@ -14,6 +14,7 @@ import hmac
 import os
 import re
 import time
+import unicodedata
 from typing import Any
 
 import msgspec
@@ -26,7 +27,10 @@ def _mac(salt: bytes, value: str) -> str:
 
 
 def norm_email(email: str | None) -> str:
-    return (email or "").strip().lower()
+    """The one spelling an address is compared in: trimmed, Unicode NFC (as the gateway stores it: an
+    operator's keyboard may type "josé" decomposed), lower case. ``clickhouse/erase.py`` matches the
+    stored column the same way (``STORED_EMAIL``)."""
+    return unicodedata.normalize("NFC", (email or "").strip()).lower()
 
 
 def phone_digits(phone: str | None) -> str:

@@ -56,3 +56,32 @@ def test_an_email_stored_in_capitals_is_erased_by_its_lower_case_spelling(settin
     assert erase(settings, email="élodie.åström@example.com")["events"] == 1
     rows = get_client(settings).query(f"SELECT customer_email FROM {settings.clickhouse_database}.events").result_rows
     assert rows == [("",)]
+
+
+def test_an_operator_typing_the_address_decomposed_finds_every_spelling_stored(settings):
+    """The erase request itself is composed too: an operator's keyboard may type "josé" decomposed, and
+    rows stored before the gateway composed addresses may be decomposed; the note naming the address in
+    capitals goes as well (``positionCaseInsensitive`` was ASCII only)."""
+    migrate(settings)
+    db, c = settings.clickhouse_database, get_client(settings)
+    client = ClientInfo(seller_id="shop-e", ip="203.0.113.9", user_agent=f.CHROME)
+    body = {"events": [f.payment_failed(customer=f.customer(email=NFC)) for _ in range(2)]}
+    stored = [decode(v) for _, _, v in ingest(msgspec.json.encode(body), client, settings).records]
+    stored[1].customer.email = NFD  # as stored before the gateway composed addresses
+    other = [
+        decode(v) for _, _, v in ingest(msgspec.json.encode({"events": [f.payment_failed()]}), client, settings).records
+    ]
+    c.insert(f"{db}.events", [to_row(e) for e in stored + other], column_names=list(COLUMN_NAMES))
+    c.insert(
+        f"{db}.payment_error_status",
+        [
+            ["shop-e", "a1", "contacted", f"wrote to {NFC.upper()} twice", 0, "test"],
+            ["shop-e", "a2", "contacted", "wrote to someone else", 0, "test"],
+        ],
+        column_names=["seller_id", "alert_id", "status", "note", "updated_at", "updated_by"],
+    )
+    removed = erase(settings, email=f" {NFD.upper()} ")
+    assert removed == {"events": 2, "payment_errors": 0, "payment_error_status": 1}
+    left = c.query(f"SELECT customer_email FROM {db}.events ORDER BY customer_email").result_rows
+    assert left == sorted([("",), ("",), (other[0].customer.email,)])
+    assert c.query(f"SELECT note FROM {db}.payment_error_status").result_rows == [("wrote to someone else",)]
