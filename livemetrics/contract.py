@@ -68,7 +68,18 @@ Money = Annotated[
         examples=["59.90"],
     ),
 ]
-SessionId = Annotated[str, Meta(min_length=8, max_length=64)]
+# Identifiers that reports group by or look up (a session, an order, a SKU, a payment error code) hold no
+# invisible format character (Unicode category Cf: zero-width space U+200B, joiners, word joiner U+2060,
+# bidi controls U+202A-202E/U+2066-2069, soft hyphen, BOM): "card_declined" with a U+200B in it was a
+# second row that looks the same in every report. Checked by ``check_rules`` (a pattern cannot name every
+# Cf character in both Python's and ECMA-262's syntax); display text (names, titles, messages) keeps them,
+# as emoji and several scripts need joiners and bidi marks.
+IDENTIFIER_RULE = (
+    "No invisible format characters (Unicode category Cf: zero-width spaces and joiners, word joiner, "
+    "bidi controls, soft hyphen, BOM): they would make a second value that looks the same."
+)
+SessionId = Annotated[str, Meta(min_length=8, max_length=64, description=IDENTIFIER_RULE)]
+Identifier = Annotated[str, Meta(max_length=200, description=IDENTIFIER_RULE)]
 
 
 class Page(Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -81,7 +92,7 @@ class Page(Struct, forbid_unknown_fields=True, omit_defaults=True):
 
 
 class Item(Struct, forbid_unknown_fields=True):
-    sku: Short
+    sku: Identifier
     name: Short
     qty: Annotated[int, Meta(ge=1, le=100_000)]
     unit_price: Money
@@ -97,8 +108,8 @@ class Payment(Struct, forbid_unknown_fields=True, omit_defaults=True):
     method: Annotated[str, Meta(min_length=1, max_length=40, pattern=METHOD_PATTERN)]
     amount: Money
     currency: Currency
-    order_id: Short
-    error_code: Short | None = None
+    order_id: Identifier
+    error_code: Identifier | None = None
     error_message: Text | None = None
     details: Annotated[dict[str, Any], Meta(description=details_limits.DESCRIPTION)] | None = (
         None  # limits: check_rules
@@ -223,6 +234,19 @@ def _check_prices(items: list[Item], where: str) -> None:
         if p is None:
             raise _bad_money(f"{where}.items[{i}].unit_price")
         it.unit_price = p
+        if not it.sku.isascii():
+            _check_identifier(it.sku, f"{where}.items[{i}].sku")
+
+
+def _check_identifier(value: str, where: str) -> None:
+    """``IDENTIFIER_RULE`` for a value that is not ASCII (an ASCII one holds no Cf character)."""
+    for ch in value:
+        if unicodedata.category(ch) == "Cf":
+            name = unicodedata.name(ch, "format character")
+            raise ContractError(
+                f"`{where}` holds an invisible format character (U+{ord(ch):04X} {name}): it would make a "
+                f"second value that looks the same in reports; send the identifier without it - at `{where}`"
+            )
 
 
 def check_rules(ev: EventIn) -> None:
@@ -248,6 +272,13 @@ def check_rules(ev: EventIn) -> None:
         raise ContractError(f"Object missing required field `payment` ({t}) - at `$.payment`")
     if t == "payment_failed" and not payment.error_code:  # type: ignore[union-attr]
         raise ContractError("payment_failed needs `payment.error_code` - at `$.payment.error_code`")
+    if not ev.session_id.isascii():
+        _check_identifier(ev.session_id, "$.session_id")
+    if payment is not None:
+        if not payment.order_id.isascii():
+            _check_identifier(payment.order_id, "$.payment.order_id")
+        if payment.error_code is not None and not payment.error_code.isascii():
+            _check_identifier(payment.error_code, "$.payment.error_code")
     if ev.customer is not None and t not in PII_TYPES:
         raise ContractError(f"personal data is not accepted on {t} events - at `$.customer`")
     if checkout is not None and t != "checkout_started":

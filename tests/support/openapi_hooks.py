@@ -8,6 +8,9 @@ rules of ``POST /v1/events`` that depend on the caller and the clock, which no J
 And `payment.details`' limits below its own level (nested keys, depth, entries in all, size), which a
 schema cannot state either: a positive case's details over one of them is sent as null.
 
+And the identifiers' rule (`session_id`, `payment.order_id`, `payment.error_code`, an item's `sku`: no
+invisible format character, Unicode Cf, in the descriptions): a positive case's Cf character becomes "x".
+
 And two spellings JSON Schema cannot tell apart from the values they stand for, so a generator may
 pick them: an integer written with a fraction (``22788.0``: JSON Schema's ``integer`` takes it, the
 contract wants ``22788``), and a multiple of 0.0001 carrying binary noise (``3 * 0.0001`` is written
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import os
 import time
+import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 
 import schemathesis
@@ -58,10 +62,33 @@ def _spelling(node, key=None):
     return node
 
 
+def _visible(value):
+    if not isinstance(value, str) or value.isascii():
+        return value
+    return "".join("x" if unicodedata.category(c) == "Cf" else c for c in value)
+
+
+def _identifiers(event: dict) -> None:
+    """``contract.IDENTIFIER_RULE`` on a positive case: its Cf characters replaced (the length kept)."""
+    if "session_id" in event:
+        event["session_id"] = _visible(event["session_id"])
+    payment = event.get("payment")
+    if isinstance(payment, dict):
+        for k in ("order_id", "error_code"):
+            if k in payment:
+                payment[k] = _visible(payment[k])
+    for part in (event.get("checkout"), payment):
+        items = part.get("items") if isinstance(part, dict) else None
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and "sku" in item:
+                item["sku"] = _visible(item["sku"])
+
+
 def _fix(event, seller: str) -> None:
     if not isinstance(event, dict):
         return
     event.update(_spelling(event))
+    _identifiers(event)
     payment = event.get("payment")
     if isinstance(payment, dict) and isinstance(payment.get("details"), dict) and details_error(payment["details"]):
         payment["details"] = None  # over a limit of its nested levels, depth or size (the description's)
