@@ -7,6 +7,20 @@ EVENTS_REJECTED = Counter("livemetrics_events_rejected_total", "Events rejected 
 DELIVERY_FAILURES = Counter(
     "livemetrics_delivery_failures_total", "Requests answered 503 because Kafka did not confirm"
 )
+# Gateway requests whose validation cost over 250 us CPU per event (digit groups made for the card check)
+# and were charged rate-limit room for it (producers/gateway/events.py, _charge_validation), by who paid:
+# "client_ip" (a browser key's client) or "key" (a server key, or any key with the per-IP limit off). No
+# IP or key label: the values are bounded; the 429s that follow name the client or key.
+VALIDATION_CHARGED = Counter(
+    "livemetrics_gateway_validation_charged_total",
+    "Requests charged rate-limit room for expensive validation, by who paid (client_ip or key)",
+    ["charged_to"],
+)
+VALIDATION_CHARGED_EVENTS = Counter(
+    "livemetrics_gateway_validation_charged_events_total",
+    "Rate-limit room charged for expensive validation, in events, by who paid (client_ip or key)",
+    ["charged_to"],
+)
 WS_CLIENTS = Gauge("livemetrics_ws_clients", "Open dashboard WebSockets")
 PUSH_LATENCY = Histogram(
     "livemetrics_push_latency_seconds",

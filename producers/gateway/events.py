@@ -216,8 +216,12 @@ class EventsEndpoint:
         now = time.monotonic()
         if ip is not None and self.client_limiter.enabled:
             self.client_limiter.charge(ip, extra, now)
+            payer = "client_ip"
         else:  # a server key (its holder sent it), or browser keys without a per-IP limit
             self.limiter.charge(key_id, rate, extra, now)
+            payer = "key"
+        metrics.VALIDATION_CHARGED.labels(payer).inc()
+        metrics.VALIDATION_CHARGED_EVENTS.labels(payer).inc(extra)
 
 
 async def _read_limited(receive, headers: Headers, limit: int) -> bytes:

@@ -14,6 +14,7 @@ import uuid
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from livemetrics import keys
 from livemetrics.keys import KeyRegistry
@@ -68,6 +69,29 @@ def post(gw, key: str, events: list[dict], ip: str) -> httpx.Response:
     return httpx.post(f"{gw['url']}/v1/events", json={"events": events}, headers=h, timeout=30)
 
 
+def charged(gw) -> dict[tuple[str, str], float]:
+    """The gateway's validation-charge counters from its /metrics: (sample name, charged_to) -> value."""
+    text = httpx.get(f"{gw['url']}/metrics", timeout=10).text
+    return {
+        (sample.name, sample.labels["charged_to"]): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("livemetrics_gateway_validation_charged")
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+def grew(before: dict, after: dict, payer: str) -> tuple[float, float]:
+    requests, events = (
+        "livemetrics_gateway_validation_charged_total",
+        "livemetrics_gateway_validation_charged_events_total",
+    )
+    return (
+        after.get((requests, payer), 0) - before.get((requests, payer), 0),
+        after.get((events, payer), 0) - before.get((events, payer), 0),
+    )
+
+
 def expensive() -> dict:
     """A valid page view whose strings are digit groups only: every group starts a window to check."""
     return f.page_view(page={"type": "other", "path": "/" + "1 " * 1000, "referrer": "1 " * 1000})
@@ -82,7 +106,11 @@ def test_expensive_events_cost_their_sender_room_and_no_one_else(gw):
     cost = time.thread_time() - start
     assert cost > 3 * 60 * gateway_events.VALIDATION_CPU_PER_EVENT_S, cost  # well past what 60 events pay
 
+    before = charged(gw)
     assert post(gw, k1, batch, ip1).status_code == 202  # within both bursts: accepted, then charged
+    requests, events = grew(before, charged(gw), "client_ip")
+    assert requests == 1 and events > 60, (requests, events)  # counted, by who paid, never by which IP
+    assert grew(before, charged(gw), "key") == (0, 0)
     r = post(gw, k2, [f.heartbeat()], ip1)  # another key, the same client
     assert r.status_code == 429 and r.json()["error"].startswith(f"client IP {ip1} is over"), r.text
     assert int(r.headers["Retry-After"]) >= 1
@@ -102,7 +130,9 @@ def test_a_server_key_pays_for_its_own_expensive_requests(gw):
         h = signed(presented, body)
         return httpx.post(f"{gw['url']}/v1/events", content=body, headers=h, timeout=30)
 
+    before = charged(gw)
     assert send([expensive() for _ in range(60)]).status_code == 202  # within its burst: accepted, then charged
+    assert grew(before, charged(gw), "key")[0] == 1
     r = send([f.heartbeat()])
     assert r.status_code == 429 and r.json()["error"].startswith(f"key {rec.key_id} is over its rate limit"), r.text
 
@@ -114,5 +144,7 @@ def test_ordinary_storefront_batches_are_never_charged(gw):
         ev["page"]["title"] = "Schuhe für Herren – Größe 42 | Shop"
         ev["page"]["path"] = "/kategorie/b%C3%BCcher?page=2&q=red%20shoes"
     # two such requests fit the burst of 100 exactly as their 90 events say
+    before = charged(gw)
     assert post(gw, key, batch, ip).status_code == 202
     assert post(gw, key, batch, ip).status_code == 202
+    assert grew(before, charged(gw), "client_ip") == (0, 0) and grew(before, charged(gw), "key") == (0, 0)
