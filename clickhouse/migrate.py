@@ -9,6 +9,7 @@ import re
 from importlib import resources
 
 from clickhouse.client import get_client
+from clickhouse.session_cap import SESSION_MAX_ITEMS
 from clickhouse.table_swap import swap_in_next_tables
 from livemetrics.contract import PII_COLUMNS
 from livemetrics.settings import Settings
@@ -30,6 +31,7 @@ def template_vars(settings: Settings) -> dict[str, str]:
         "db": settings.clickhouse_database,
         "event_ttl_days": str(settings.event_ttl_days),
         "pii_ttl_days": str(settings.pii_ttl_days),
+        "session_max_items": str(SESSION_MAX_ITEMS),
     }
 
 

@@ -12,6 +12,7 @@ from zoneinfo import available_timezones
 
 from clickhouse import session_reports
 from clickhouse.client import get_client
+from clickhouse.session_cap import SESSION_MAX_ITEMS
 from livemetrics.contract import money_text
 from livemetrics.settings import Settings
 
@@ -56,7 +57,7 @@ def text(settings: Settings, name: str, substitute: dict[str, str] | None = None
     out = sql(name)
     for k, v in (substitute or {}).items():
         out = out.replace("{" + k + "}", v)
-    return out.replace("{db}", settings.clickhouse_database)
+    return out.replace("{db}", settings.clickhouse_database).replace("{session_max_items}", str(SESSION_MAX_ITEMS))
 
 
 def run(settings: Settings, name: str, substitute: dict[str, str] | None = None, **params: Any) -> list[dict[str, Any]]:

@@ -18,8 +18,11 @@ FROM
            if(s.version <= lo, s.offers, s.before_offers) AS old_offers,
            if(had_old, least(old_start, u.start), u.start) AS new_start,
            greatest(old_furthest, u.furthest) AS new_furthest,
-           arrayDistinct(arrayConcat(old_categories, u.categories)) AS new_categories,
-           arrayDistinct(arrayConcat(old_offers, u.offers)) AS new_offers
+           -- a session counts for its first {session_max_items} categories and offers by name
+           -- (clickhouse/session_cap.py): the first of the union of the (capped) state and the new rows
+           arraySlice(arraySort(arrayDistinct(arrayConcat(old_categories, u.categories))), 1, {session_max_items})
+               AS new_categories,
+           arraySlice(arraySort(arrayDistinct(arrayConcat(old_offers, u.offers))), 1, {session_max_items}) AS new_offers
     FROM
     (
         -- one fixed-size key, the seller's hash and the session hash (also session_state's key):
@@ -33,6 +36,7 @@ FROM
     ) AS u
     LEFT JOIN {db}.session_state AS s ON s.key = u.key
 )
--- the union only grows, so equal lengths mean equal sets
+-- unchanged: the same start, step and items (the capped union is sorted; a state written before the
+-- cap, migration 013, may be in any order, and a state over the cap is rewritten capped)
 WHERE NOT (had_old AND new_start = old_start AND new_furthest = old_furthest
-           AND length(new_categories) = length(old_categories) AND length(new_offers) = length(old_offers))
+           AND new_categories = arraySort(old_categories) AND new_offers = arraySort(old_offers))

@@ -28,7 +28,8 @@ FROM
                s.had_old AS had_old, s.old_start AS old_start, s.old_furthest AS old_furthest, s.old_items AS old_items,
                if(had_old, least(old_start, u.start), u.start) AS new_start,
                greatest(old_furthest, u.furthest) AS new_furthest,
-               arrayDistinct(arrayConcat(old_items, u.items)) AS new_items
+               -- the fold's cap (session_changes.sql, clickhouse/session_cap.py)
+               arraySlice(arraySort(arrayDistinct(arrayConcat(old_items, u.items))), 1, {session_max_items}) AS new_items
         FROM
         (
             -- the state as of lo of the seller's sessions that have one (session_states_many.sql: all

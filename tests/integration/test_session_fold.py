@@ -226,7 +226,7 @@ def test_sessions_folded_before_session_folded_are_found(make_settings):
     assert query.folded_to(settings) == hi
     assert c.query(f"SELECT count() FROM {db}.session_state").result_rows[0][0] > 100
 
-    assert migrate(settings) == ["011_session_folded", "012_bi_free_text_masked"]
+    assert migrate(settings) == ["011_session_folded", "012_bi_free_text_masked", "013_session_items_capped"]
     assert_folded_has_every_state(settings)
     end = datetime.now(UTC) + timedelta(hours=1)
     # late events of sessions folded before the upgrade: the reports must find their old states (a

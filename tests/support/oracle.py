@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from clickhouse.session_cap import SESSION_MAX_ITEMS
 from livemetrics.contract import Checkout, Customer, Event, Item, Page, Payment, money_text
 
 CATEGORIES = ("lamps", "chairs", "tables", "rugs")
@@ -210,7 +211,7 @@ def reports(events: list[Event], seller: str, start: datetime, end: datetime, tz
         sessions, checkout = Counter(), Counter()
         for es in started.values():
             seen = {getattr(e.page, attr) for e in es if e.type == "page_view" and e.page.type == page_type}
-            for item in seen:
+            for item in sorted(seen, key=str.encode)[:SESSION_MAX_ITEMS]:  # the first by name (session_cap.py)
                 sessions[item] += 1
                 checkout[item] += furthest(es) >= 2
         return sorted(
