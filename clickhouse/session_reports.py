@@ -3,11 +3,12 @@
 (docs/clickhouse.md, "Reports").
 
 One query per report (``popular.sql`` / ``funnel.sql``, with ``session_live.sql`` as its live part) adds
-both in ClickHouse and returns at most a few hundred rows. ``session_live.sql`` does the arithmetic of
-``session_deltas.sql`` (the fold's form) for one seller and range; the oracle tests check both against
-the same events. (Sending the changed sessions to Python instead cost more than the query itself once
-they were thousands: BENCHMARKS.md, 2026-12-05.) The live sessions' folded states come from
-``session_state`` by key for a few, from ``session_folded`` for more: a count of the live rows picks.
+both in ClickHouse and returns at most ``POPULAR_ROWS`` rows (popular) or five (funnel).
+``session_live.sql`` does the arithmetic of ``session_deltas.sql`` (the fold's form) for one seller and
+range; the oracle tests check both against the same events. (Sending the changed sessions to Python
+instead cost more than the query itself once they were thousands: BENCHMARKS.md, 2026-12-05.) The live
+sessions' folded states come from ``session_state`` by key for a few, from ``session_folded`` for more:
+a count of the live rows picks.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ POPULAR = {
     "offers": {"dim": "offer_id", "kind": "offer", "dims": "offers"},
 }
 FUNNEL = {"dims": "categories", "kind": "furthest"}  # dims: any; the funnel reads no items
+# The categories and offers reports' rows: the items with the most views (popular.sql cuts in ClickHouse)
+POPULAR_ROWS = 100
 # Up to this many session_updates rows since the watermark, session_live.sql looks their sessions' states
 # up in session_state by key; more, it reads them from session_folded (BENCHMARKS.md, 2026-12-05)
 FEW_LIVE_ROWS = 100
@@ -29,7 +32,7 @@ FEW_LIVE_ROWS = 100
 
 def popular(settings: Settings, name: str, seller_id: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
     """Rows of the categories or offers report: items some session that started in the range viewed."""
-    sub = POPULAR[name]
+    sub = {**POPULAR[name], "rows": str(POPULAR_ROWS)}
     rows = _consistent(settings, "popular", sub, seller_id, from_ms, to_ms)
     rows.sort(key=lambda r: (-r["views"], -r["sessions"], r["item"]))
     return [
@@ -40,7 +43,7 @@ def popular(settings: Settings, name: str, seller_id: str, from_ms: int, to_ms: 
             "checkout_sessions": r["checkout_sessions"],
             "conversion": round(r["checkout_sessions"] / r["sessions"], 4),
         }
-        for r in rows[:100]
+        for r in rows[:POPULAR_ROWS]
     ]
 
 

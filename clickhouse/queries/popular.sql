@@ -1,8 +1,8 @@
 -- Popular categories / offers ({dim} = category | offer_id, {kind} = category | offer): per item, the
 -- page views in the range and the sessions that started in the range and viewed it: the folded counts
 -- (session_sums up to the fold watermark fold_lo) plus the change of the sessions with rows since
--- (the fragment session_live.sql). One query: the parts run side by side. clickhouse/session_reports.py
--- orders and cuts (docs/clickhouse.md, "Reports").
+-- (the fragment session_live.sql). One query: the parts run side by side; the first {rows} items by views
+-- (docs/clickhouse.md, "Reports").
 WITH toStartOfHour(fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')) AS range_start,
      fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC') AS range_end
 SELECT item, sum(views) AS views, sum(sessions) AS sessions, sum(checkout_sessions) AS checkout_sessions
@@ -24,6 +24,10 @@ FROM
 )
 GROUP BY item
 HAVING sessions > 0
+-- the report's rows only (clickhouse/session_reports.py orders the same way): a seller with a million
+-- distinct offer ids sent every one of them to Python, ~2 s of the report's ~5 (BENCHMARKS.md)
+ORDER BY views DESC, sessions DESC, item
+LIMIT {rows}
 -- the live part's join builds its hash table from the live sessions, as written (session_live.sql);
 -- no JIT: compiling its expressions took ~100 ms inside the 3rd run of each form after a process start
 -- (the p95 tails of the first report measured, BENCHMARKS.md), and saved nothing measurable afterwards

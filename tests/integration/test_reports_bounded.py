@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from clickhouse import query
+from clickhouse import query, session_reports
 from clickhouse.client import get_client
 from clickhouse.migrate import migrate
 from livemetrics.contract import COLUMN_NAMES, decode, to_row
 from tests.support import factories as f
+from tests.support import oracle
 
 pytestmark = pytest.mark.integration
 SELLER = "flooded"
@@ -61,3 +62,33 @@ def test_invented_error_codes_and_methods_do_not_grow_the_reports(settings):
     assert named["~other"]["failed"] == 500 - (kept - 2) and named["~other"]["revenue"] == {}
     assert sum(r["failed"] for r in methods) == 550
     assert abs(sum(r["share"] for r in methods) - 1) < 0.001
+
+
+def test_the_offers_report_is_cut_in_clickhouse(settings, monkeypatch):
+    # a seller with more viewed offers than the report shows: ClickHouse returns only the report's rows
+    # (a million distinct offer ids sent every one to Python, seconds of the API's CPU), the same ones
+    migrate(settings)
+    at = int(time.time() * 1000) // 1000 * 1000
+    n = session_reports.POPULAR_ROWS + 50
+    events = [_event({**f.page_view("offer", offer_id=f"o-{i:03d}"), "session_id": f"s{i}"}, at) for i in range(n)]
+    events += [_event({**f.page_view("offer", offer_id=f"o-{i:03d}"), "session_id": "fan"}, at) for i in range(90, 140)]
+    get_client(settings).insert(
+        f"{settings.clickhouse_database}.events", [to_row(e) for e in events], column_names=list(COLUMN_NAMES)
+    )
+    returned = []
+    run = query.run
+
+    def counting(*args, **kw):
+        rows = run(*args, **kw)
+        returned.append((args[1], len(rows)))
+        return rows
+
+    monkeypatch.setattr(query, "run", counting)
+    start = datetime.fromtimestamp(at / 1000 - 3600, UTC)
+    end = datetime.fromtimestamp(at / 1000 + 3600, UTC)
+    got = query.report(settings, "offers", SELLER, start.replace(tzinfo=None), end.replace(tzinfo=None))["rows"]
+    assert got == oracle.reports(events, SELLER, start, end, "UTC")["offers"]["rows"][: session_reports.POPULAR_ROWS]
+    assert [o["offer_id"] for o in got[:50]] == [f"o-{i:03d}" for i in range(90, 140)]  # viewed twice
+    assert ("popular", session_reports.POPULAR_ROWS) in returned and max(
+        k for _, k in returned
+    ) <= session_reports.POPULAR_ROWS
