@@ -16,7 +16,7 @@ from livemetrics.validation import Rejection, card_rejection, clean_batch, parse
 from producers.gateway.enrich import ip_hash, user_agent_info
 from producers.gateway.ip_salts import DaySalts, LocalSalts
 from producers.gateway.time_bound import bounds, out_of_bounds
-from producers.gateway.topic_limits import TopicLimits
+from producers.gateway.topic_limits import NO_CAP, TopicLimits
 
 _dlq = msgspec.json.Encoder()
 
@@ -152,7 +152,8 @@ def ingest(
     topics = _topics(settings.topic_prefix)
     append = out.records.append
     rejected = out.rejected
-    caps = limits.caps if limits is not None else None  # per topic, the largest value sure to fit
+    # The smallest topic's cap, once per request: one compare per event (most requests are far under it).
+    cap = limits.smallest_cap if limits is not None else NO_CAP
     for i, parsed in enumerate(parsed_all):
         if parsed.__class__ is Rejection:
             rejected.append(parsed)
@@ -202,8 +203,8 @@ def ingest(
             ip if t == "payment_failed" else None,
         )
         topic, value = topics[t], _encode(head)[:-1] + tail
-        if caps and len(value) > caps.get(topic, len(value)) and limits is not None:
-            refused = limits.refusal(topic, value)  # compressed, it may fit still
+        if len(value) > cap and limits is not None:
+            refused = limits.refusal(topic, value)  # under its own topic's cap, or compressed, it may fit still
             if refused is not None:
                 rejected.append(Rejection(i, refused, "topic_limit", redact(msgspec.to_builtins(parsed))))
                 continue

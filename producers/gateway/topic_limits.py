@@ -44,6 +44,7 @@ def batch_bytes(value_len: int) -> int:
     return value_len + value_len // 200 + 16 + FRAMING_BYTES
 
 
+NO_CAP = 1 << 62  # no limit known
 REQUIRED_BYTES = batch_bytes(MAX_EVENT_BYTES + STAMPS_BYTES)  # the least max.message.bytes a raw topic needs
 
 
@@ -63,6 +64,7 @@ class TopicLimits:
         self.topics = [settings.topic(t) for t in RAW_TOPICS]
         self.limits: dict[str, int] = {}  # topic -> max.message.bytes, once read
         self.caps: dict[str, int] = {}  # topic -> the largest record value that fits it
+        self.smallest_cap = NO_CAP  # of every topic's: under it, no record needs a second look
         self.problems: list[str] = []
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -100,6 +102,7 @@ class TopicLimits:
         if self.limits and any(limits.get(t, n) < n for t, n in self.limits.items()):
             log.error("a raw topic's max.message.bytes was lowered: restart the gateway to size its batches to it")
         self.caps = {t: value_cap(n) for t, n in limits.items()}
+        self.smallest_cap = min(self.caps.values(), default=NO_CAP)
         self.limits, self.problems = limits, problems
 
     def refusal(self, topic: str, value: bytes) -> str | None:
@@ -107,7 +110,7 @@ class TopicLimits:
         producer compresses it, in a one-record batch over the limit; None when it fits. The batch it goes
         in holds nothing else (``batch_size``), so the broker's verdict falls on this event alone."""
         limit = self.limits.get(topic)
-        if limit is None:
+        if limit is None or len(value) <= self.caps[topic]:
             return None
         compressed = len(lz4.frame.compress(value))
         if batch_bytes(compressed) <= limit:
