@@ -4,7 +4,7 @@
 A browser key is public, so one session can carry any number of distinct offer ids; unbounded, every
 fold step rewrote each such session's whole arrays (its ``session_state`` entry, a ``session_folded``
 row and a -1/+1 ``session_sums`` delta per item), on the fold's one thread for every seller: 10
-sessions of 50,000 offers took a step of 2,000 other sessions from ~0.1 s to ~1.1 s (BENCHMARKS.md).
+sessions of 50,000 offers took a step of 2,000 other sessions from ~0.13 s to 1.1-1.4 s (BENCHMARKS.md).
 
 The rule: a session counts for at most ``SESSION_MAX_ITEMS`` categories and as many offers, the first
 ones by name (byte order, ClickHouse's ``arraySort``). It depends on the set of values only, never on
