@@ -15,6 +15,7 @@ from api.routes import admin_erase, dashboard, health, live, me, notifications, 
 from api.ws_tickets import TicketBook, ticket_key
 from livemetrics import swagger_ui
 from livemetrics.keys import KeyRegistry
+from livemetrics.loop_watch import watching
 from livemetrics.settings import Settings, get_settings
 
 
@@ -57,7 +58,9 @@ def create_api(
 
         app.state.registry.listeners.append(on_key_change)
         try:
-            yield
+            # up restarts an API whose /healthz stops answering; under compose only an exit restarts it
+            async with watching("api", settings.loop_stale_s, settings.loop_stuck_exit_s):
+                yield
         finally:
             await stop_notifications(app.state)
             if app.state.sink is not None:

@@ -12,7 +12,10 @@ blocking call or a busy loop, so an answer alone proved nothing.
   at-least-once with idempotent tables: nothing acknowledged is lost, docs/operations.md).
 
 Before the first beat (start-up: Kafka, recovery) nothing is judged: start-up has its own waits.
-The gateway and the API serve /healthz from their event loop itself, so a stuck loop does not answer there.
+The gateway and the API serve /healthz from their event loop itself, so a stuck loop does not answer there
+and ``up`` restarts it; they run the watchdog too (``watching``), because nothing else would: compose
+restarts only on exit, and a gateway's worker process (``gateway_workers`` > 1) shares its port with
+siblings that answer the probe for it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 log = logging.getLogger("livemetrics.loop_watch")
 
@@ -121,3 +125,16 @@ class LoopWatch:
             handler.flush()
         self._exit(EXIT_LOOP_STUCK)
         backstop.cancel()  # reached only when ``exit`` does not end the process (tests)
+
+
+@asynccontextmanager
+async def watching(service: str, stale_s: float, exit_after_s: float) -> AsyncIterator[LoopWatch]:
+    """Beat on the running loop and run the watchdog for the block's life (started at the end of start-up)."""
+    watch = LoopWatch(service, stale_s, exit_after_s)
+    beats = asyncio.ensure_future(watch.run())
+    watch.start_watchdog()
+    try:
+        yield watch
+    finally:
+        watch.stop()
+        beats.cancel()

@@ -197,9 +197,10 @@ class Settings(BaseSettings):
     loop_stuck_exit_s: float = Field(
         60.0,
         ge=0,
-        description="The worker and the notifier end themselves (exit code 70, the loop thread's stack logged) "
-        "once their event loop has not run for this many seconds, for `up`, compose's `restart:` or systemd to "
-        "restart them. 0: never.",
+        description="The worker, the notifier, the gateway (each of its worker processes) and the API end "
+        "themselves (exit code 70, the loop thread's stack logged) once their event loop has not run for this "
+        "many seconds, for `up`, compose's `restart:`, the gateway's supervisor or systemd to restart them. "
+        "0: never.",
     )
 
     # --- HTTP --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import signal
 
 from api.notify.channels import ChannelBook
 from api.notify.service import Notifier
-from livemetrics.loop_watch import LoopWatch
+from livemetrics.loop_watch import watching
 from livemetrics.ops_http import OpsServer
 from livemetrics.settings import Settings
 
@@ -38,24 +38,20 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     channels = await asyncio.to_thread(ChannelBook(settings).start)
     notifier = await Notifier(settings, channels).start()
     # /healthz is served from a thread: it asks the loop's heartbeat, and a stuck loop ends the process.
-    watch = LoopWatch("notifier", settings.loop_stale_s, settings.loop_stuck_exit_s)
-    beats = asyncio.ensure_future(watch.run())
-    watch.start_watchdog()
-    ops = None
-    if settings.notifier_ops_port:
-        ops = OpsServer(
-            "notifier", settings.host, settings.notifier_ops_port, lambda: ready(channels, notifier), watch.health
-        ).start()
-    log.info("notifier delivering alerts (group %s)", settings.notify_group)
-    try:
-        await stop.wait()
-    finally:
-        watch.stop()
-        beats.cancel()
-        if ops is not None:
-            ops.stop()
-        await notifier.stop()
-        await asyncio.to_thread(channels.stop)
+    async with watching("notifier", settings.loop_stale_s, settings.loop_stuck_exit_s) as watch:
+        ops = None
+        if settings.notifier_ops_port:
+            ops = OpsServer(
+                "notifier", settings.host, settings.notifier_ops_port, lambda: ready(channels, notifier), watch.health
+            ).start()
+        log.info("notifier delivering alerts (group %s)", settings.notify_group)
+        try:
+            await stop.wait()
+        finally:
+            if ops is not None:
+                ops.stop()
+            await notifier.stop()
+            await asyncio.to_thread(channels.stop)
 
 
 def run(settings: Settings) -> int:

@@ -15,6 +15,7 @@ from livemetrics import swagger_ui
 from livemetrics.contract import MAX_BATCH, MAX_BODY_BYTES
 from livemetrics.contract_schema import events_components, events_request_body
 from livemetrics.keys import KeyRegistry
+from livemetrics.loop_watch import watching
 from livemetrics.settings import Settings, get_settings
 from producers.gateway import multiproc_metrics
 from producers.gateway.auth import Authenticator, RateLimiter
@@ -180,7 +181,9 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
             replay_max=settings.replay_cache_max,
         )
         try:
-            yield
+            # a stuck worker process ends itself: its siblings on the port answer up's and compose's probes
+            async with watching("gateway", settings.loop_stale_s, settings.loop_stuck_exit_s):
+                yield
         finally:
             app.state.delivery.close()  # graceful shutdown: in-flight events are flushed
             app.state.ip_salts.stop()

@@ -9,7 +9,9 @@ connections, one process held nearly all of them at one full core while the othe
 104k events/s, against 1.5 cores and 139-146k when the connections were spread).
 
 The parent only supervises: a worker that dies is replaced; one that fails within ``STARTUP_S`` of
-starting (port taken, bad settings) stops them all with an error instead of restarting forever.
+starting (port taken, bad settings) stops them all with an error instead of restarting forever. A worker
+whose event loop got stuck ends itself (exit code 70, ``livemetrics/loop_watch.py``) and is replaced
+like one that died, however soon after its start.
 SIGTERM/SIGINT reach every worker, which finishes its requests and flushes its Kafka producer (the
 gateway's lifespan) before exiting.
 """
@@ -26,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from livemetrics.loop_watch import EXIT_LOOP_STUCK
 from producers.gateway import multiproc_metrics
 
 log = logging.getLogger("livemetrics.gateway")
@@ -99,7 +102,8 @@ def serve(options: dict[str, Any], workers: int, metrics: Path | None = None) ->
         for i, (p, started) in enumerate(procs):
             if p.is_alive():
                 continue
-            if time.monotonic() - started < STARTUP_S:
+            # exit code 70: its loop watchdog ended it (livemetrics/loop_watch.py), so it had started
+            if time.monotonic() - started < STARTUP_S and p.exitcode != EXIT_LOOP_STUCK:
                 log.error("gateway worker pid %s failed to start (exit code %s)", p.pid, p.exitcode)
                 status = 1
                 stopping.set()
