@@ -14,6 +14,10 @@ from tests.support.stack import module_settings, new_seller
 # The brokers of a test run live minutes or less, so they skip C2: C1-only costs half the CPU in a
 # broker's first minute, C2 pays off only later (docs/architecture.md, Broker CPU). An explicit value wins.
 os.environ.setdefault("LIVEMETRICS_KAFKA_JVM_OPTIONS", "-XX:+UseSerialGC -XX:TieredStopAtLevel=1")
+# The API, gateway and notifier served inside pytest (threads of its process) must not end the test run
+# with their loop watchdog's os._exit (livemetrics/loop_watch.py): off unless a test sets it (the
+# watchdog's own tests and the processes they start set it explicitly). /healthz still reports a stuck loop.
+os.environ.setdefault("LIVEMETRICS_LOOP_STUCK_EXIT_S", "0")
 
 
 def pytest_addoption(parser):
