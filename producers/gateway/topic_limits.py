@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from typing import Any
 
 import lz4.frame
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from livemetrics.contract import MAX_EVENT_BYTES
 from livemetrics.kafka_config import admin_config
+from livemetrics.kafka_logs import client_logger
 from livemetrics.settings import RAW_TOPICS, Settings
 
 log = logging.getLogger("livemetrics.gateway")
@@ -69,15 +72,27 @@ class TopicLimits:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._client: AdminClient | None = None
+
+    def _admin(self) -> AdminClient:
+        """One admin client for the process's life, its lines through the throttled client logger
+        (``kafka_logs``): served by ``poll`` here, or a broker outage printed ~200 lines to stderr per refresh."""
+        if self._client is None:
+            conf: dict[str, Any] = {**admin_config(self.settings), "logger": client_logger()}
+            self._client = AdminClient(conf)
+        return self._client
 
     def refresh(self, timeout: float = 10.0) -> bool:
         """Read the limits; False when the broker did not answer (the last ones read stay)."""
-        admin = AdminClient(admin_config(self.settings))
+        admin = self._admin()
         try:
             futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, t) for t in self.topics])
+            deadline = time.monotonic() + timeout
+            while not all(f.done() for f in futures.values()) and time.monotonic() < deadline:
+                admin.poll(0.1)
             limits = {}
             for resource, future in futures.items():
-                entry = future.result(timeout=timeout).get("max.message.bytes")
+                entry = future.result(timeout=0).get("max.message.bytes")
                 if entry is not None and entry.value is not None:
                     limits[resource.name] = int(entry.value)
         except Exception as exc:  # noqa: BLE001 - broker away or topic missing: keep what we had
@@ -137,7 +152,9 @@ class TopicLimits:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(REFRESH_S)
+            due = time.monotonic() + REFRESH_S
+            while not self._wake.wait(1.0) and time.monotonic() < due:
+                self._admin().poll(0)  # its log lines, between refreshes too
             self._wake.clear()
             if not self._stop.is_set():
                 self.refresh()
