@@ -27,7 +27,8 @@ SELLER = "hostile"
 FLOOD = "flooded"
 MARKUP = '<img src=x onerror="window.__pwned=1">'
 BREAKOUT = '"><svg onload="window.__pwned=2"></svg><a href="javascript:window.__pwned=3">x</a>'
-CODE = "declined\u202e\u2066exe.gnp<b>"  # bidi override and isolate around text that reads reversed
+CODE = "declined<b>exe.gnp"  # markup (identifiers refuse bidi and other format characters: 3055ab6)
+MESSAGE = BREAKOUT + "\u202e\u2066exe.gnp"  # free text keeps them: bidi override and isolate, reads reversed
 EMAIL = "ada@example.com?bcc=spy%40evil.example&subject=Refund&body=Pay%20at%20evil.example"
 ORDER = "ORD-H1<script>window.__pwned=4</script>"
 
@@ -66,7 +67,7 @@ def _send_hostile_failure(stack: Stack, key: str) -> None:
             "currency": "EUR",
             "order_id": ORDER,
             "error_code": CODE,
-            "error_message": BREAKOUT,
+            "error_message": MESSAGE,
             "details": {MARKUP: BREAKOUT, "link": "javascript:window.__pwned=5"},
         },
     )
@@ -85,7 +86,7 @@ def test_hostile_strings_are_shown_as_text_everywhere(stack, browser):  # noqa: 
         _send_hostile_failure(stack, key)
         toast = page.locator("#toasts .toast").first
         expect(toast).to_contain_text("Payment failed", timeout=15000)
-        expect(toast).to_contain_text(f"{CODE}: {BREAKOUT}")
+        expect(toast).to_contain_text(f"{CODE}: {MESSAGE}")
         expect(toast).to_contain_text(MARKUP)  # the customer's "name", as text
         expect(page.locator("#alert-feed")).to_contain_text(ORDER)
         assert page.evaluate(FOREIGN) == CLEAN
@@ -98,7 +99,7 @@ def test_hostile_strings_are_shown_as_text_everywhere(stack, browser):  # noqa: 
         row = page.locator("#errors-table tbody tr", has_text="ORD-H1")
         expect(row).to_have_count(1, timeout=15000)
         expect(row).to_contain_text(CODE)
-        expect(row).to_contain_text(BREAKOUT)
+        expect(row).to_contain_text(MESSAGE)
         assert row.locator("a[href^='mailto:']").get_attribute("href") == (
             "mailto:ada@example.com%3Fbcc%3Dspy%2540evil.example%26subject%3DRefund%26body%3DPay%2520at%2520evil.example"
         )
