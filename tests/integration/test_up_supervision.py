@@ -146,6 +146,8 @@ def test_a_stopped_gateway_is_killed_and_restarted_and_serves(up):
     wait_until(accepted, 60, interval=0.5, what="a 202 from the restarted gateway")
 
 
+@pytest.mark.long  # make test-long; make test: the 5xx-as-no-answer rule in tests/unit/operations/test_liveness.py,
+# a stuck worker's 503, exit and exact recount in tests/integration/test_worker_loop_watch.py
 @pytest.mark.timeout(240)
 def test_a_worker_whose_event_loop_is_stuck_is_killed_and_restarted_and_counts_again(up):
     """The worker's /healthz is served from a thread, which answers while the loop is stuck in a blocking
