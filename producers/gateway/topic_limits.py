@@ -33,6 +33,7 @@ from livemetrics.settings import RAW_TOPICS, Settings
 log = logging.getLogger("livemetrics.gateway")
 
 REFRESH_S = 60.0
+MIN_REFRESH_S = 5.0  # between two reads however often refusals ask for one
 # What the gateway adds to an event (seller, times, user agent up to 512 characters, its parsed parts,
 # IP hash, money as decimal strings): measured far under this; an estimate, the per-record check is exact.
 STAMPS_BYTES = 8 * 1024
@@ -158,6 +159,9 @@ class TopicLimits:
             self._wake.clear()
             if not self._stop.is_set():
                 self.refresh()
+            # refusals wake it, and batches of small events refused under a limit lowered since the start go
+            # on being refused until a restart: one describe request per MIN_REFRESH_S, not back to back
+            self._stop.wait(MIN_REFRESH_S)
 
     def stop(self) -> None:
         self._stop.set()

@@ -35,3 +35,31 @@ def test_an_incompressible_value_over_the_cap_is_refused_and_a_compressible_one_
     assert tl.refusal("x.checkout-events", os.urandom(25_000)) is not None
     assert tl.refusal("x.checkout-events", b"n" * 25_000) is None
     assert tl.refusal("x.unknown", os.urandom(25_000)) is None
+
+
+def test_refusals_asking_for_a_read_all_the_time_get_one_per_min_refresh_s():
+    """Batches refused under a limit lowered since the start ask for a read on every refusal: the thread
+    reads once, then waits MIN_REFRESH_S, instead of sending describe requests back to back."""
+    import threading
+    import time
+
+    from producers.gateway import topic_limits
+
+    tl = TopicLimits(Settings(kafka_bootstrap="127.0.0.1:1", topic_prefix="x."))  # no broker: reads fail fast
+    reads: list[float] = []
+
+    def counted_refresh(timeout: float = 10.0) -> bool:
+        reads.append(time.monotonic())
+        return False
+
+    tl.refresh = counted_refresh  # type: ignore[method-assign] - count the reads, not the broker's answers
+    tl._thread = threading.Thread(target=tl._run, daemon=True)
+    tl._thread.start()
+    try:
+        until = time.monotonic() + 3.0
+        while time.monotonic() < until:  # a refusal every 10 ms
+            tl.refresh_soon()
+            time.sleep(0.01)  # the pace of the refusals, not a wait for anything
+    finally:
+        tl.stop()
+    assert 1 <= len(reads) <= 1 + int(3.0 // topic_limits.MIN_REFRESH_S), reads
