@@ -21,19 +21,12 @@ from producers.gateway.enrich import ip_hash
 from producers.gateway.ip_salts import DAY_MS, SharedSalts, day_name
 from tests.support import factories as f
 from tests.support.kafka_read import read_topic
+from tests.support.manual_clock import ManualClock
 from tests.support.servers import ThreadServer, wait_until
 
 pytestmark = pytest.mark.integration
 IP = "203.0.113.9"
 ORIGIN = "https://shop.test"  # the page origin the test sellers' browser keys allow (tests/support/factories.py)
-
-
-class Clock:
-    def __init__(self, now_s: float):
-        self.now_s = now_s
-
-    def __call__(self) -> float:
-        return self.now_s
 
 
 def _start_together(*salts: SharedSalts) -> None:
@@ -46,7 +39,7 @@ def _start_together(*salts: SharedSalts) -> None:
 
 
 def test_processes_agree_on_each_days_random_salt_and_old_days_are_tombstoned(settings):
-    clock = Clock(time.time())
+    clock = ManualClock(time.time())
     day0 = int(clock() * 1000) // DAY_MS
     a, b = (SharedSalts(settings, clock=clock, tend_interval_s=0.1) for _ in range(2))
     _start_together(a, b)
@@ -59,13 +52,13 @@ def test_processes_agree_on_each_days_random_salt_and_old_days_are_tombstoned(se
         first_today = next(m for m in records if m.key().decode().startswith(day_name(day0) + "/"))
         assert first_today.value() == a.salt_of(day0)  # the earliest record of the day is the one used
 
-        clock.now_s += 86_400  # the next day: its salt was written a day ahead, by one process for both
+        clock.now += 86_400  # the next day: its salt was written a day ahead, by one process for both
         assert a.salt_of(day0 + 1) == b.salt_of(day0 + 1) is not None
         assert a.salt_of(day0 + 1) != a.salt_of(day0)
         later = now_ms + DAY_MS
         assert ip_hash(IP, a, later) == ip_hash(IP, b, later) != ip_hash(IP, a, now_ms)
 
-        clock.now_s += 2 * 86_400  # day0 and day0 + 1 are now before yesterday: tombstoned, forgotten
+        clock.now += 2 * 86_400  # day0 and day0 + 1 are now before yesterday: tombstoned, forgotten
         wait_until(
             lambda: all(s.salt_of(d) is None for s in (a, b) for d in (day0, day0 + 1)), 15, what="old salts forgotten"
         )
@@ -106,14 +99,14 @@ def test_the_broker_removes_a_tombstoned_salt(settings):
     admin = AdminClient(admin_config(s))
     for fut in admin.create_topics([NewTopic(s.topic("ip-salts"), 1, 1, config=ip_salts_config(500))]).values():
         fut.result()
-    clock = Clock(time.time())
+    clock = ManualClock(time.time())
     day0 = int(clock() * 1000) // DAY_MS
     salts = SharedSalts(s, clock=clock, tend_interval_s=0.1).start()
     try:
         assert salts.salt_of(day0) is not None
         for _ in range(4):  # three days on: day0 is tombstoned; each new day appends and rolls a segment
             time.sleep(1)
-            clock.now_s += 86_400
+            clock.now += 86_400
         wait_until(lambda: salts.salt_of(day0) is None, 15, what="the old salt forgotten by the process")
 
         def salt_gone_from_the_log():

@@ -197,6 +197,20 @@ def settled(reader: Reader, sellers=("seller-a", "seller-b")) -> bool:
     return all(reader.latest[x]["recovering"] is False for x in sellers)
 
 
+def wait_recount(reader: Reader, feed: Feed, timeout: float, what: str, worker) -> None:
+    """Wait until the live counts equal the recount and have settled; on a timeout, show both and the
+    worker's log (its Faust recovery: every rebalance's high water marks and start offsets)."""
+    try:
+        wait_until(
+            lambda: matches(reader, feed) and settled(reader), timeout, interval=0.2, what=what, alive=worker.alive
+        )
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{[view(reader.latest.get(x)) for x in ('seller-a', 'seller-b')]}\n"
+            f"{[feed.recount(x) for x in ('seller-a', 'seller-b')]}\n{worker.log_tail(200)}"
+        ) from exc
+
+
 class Group:
     """How many members the workers' consumer group has (Faust's group id is the app id)."""
 
@@ -242,19 +256,7 @@ def test_counts_stay_exact_while_workers_join_and_die_mid_stream(make_settings, 
         w1.kill()
         for i in range(10):  # events keep coming while the group notices the dead worker
             wave(feed, rng, sessions=5, tag=f"d{i}")
-        try:
-            wait_until(
-                lambda: matches(snaps, feed) and settled(snaps),
-                40,
-                interval=0.2,
-                what="recount after SIGKILL mid-stream",
-                alive=w2.alive,
-            )
-        except AssertionError as exc:
-            raise AssertionError(
-                f"{[view(snaps.latest.get(x)) for x in ('seller-a', 'seller-b')]}\n"
-                f"{[feed.recount(x) for x in ('seller-a', 'seller-b')]}\n{w2.log_tail(200)}"
-            ) from exc  # the survivor's recovery: every rebalance's high water marks and start offsets
+        wait_recount(snaps, feed, 40, "recount after SIGKILL mid-stream", w2)
         # Per-minute rates (the windowed table) equal a recount of the raw events, minute by minute.
         wait_until(lambda: rates_match(snaps, feed), 10, interval=0.2, what="rates_per_minute equal the recount")
         failed = {e.event_id for e in feed.sent if e.type == "payment_failed"}

@@ -12,7 +12,7 @@ import pytest
 
 from livemetrics.loop_watch import EXIT_LOOP_STUCK
 from operations.ports import free_port
-from tests.integration.test_streams_live import PAGES, Feed, Reader, event, matches, settled, view, wave
+from tests.integration.test_streams_live import PAGES, Feed, Reader, event, matches, settled, wait_recount, wave
 from tests.support.loop_blocker import BLOCKED_IN, block_loop, with_loop_blocker
 from tests.support.servers import WorkerProcess, wait_until
 
@@ -56,19 +56,7 @@ def test_a_stuck_loop_makes_healthz_503_and_the_watchdog_exits_and_a_new_worker_
         assert "exiting with code 70 to be restarted" in log and BLOCKED_IN in log, log
         again.start()
         wave(feed, rng, sessions=10, tag="after")
-        try:
-            wait_until(
-                lambda: matches(snaps, feed) and settled(snaps),
-                90,
-                interval=0.2,
-                what="the new worker's recount",
-                alive=again.alive,
-            )
-        except AssertionError as exc:
-            raise AssertionError(
-                f"{[view(snaps.latest.get(x)) for x in ('seller-a', 'seller-b')]}\n"
-                f"{[feed.recount(x) for x in ('seller-a', 'seller-b')]}\n{again.log_tail()}"
-            ) from exc
+        wait_recount(snaps, feed, 90, "the new worker's recount", again)
     finally:
         snaps.close()
         stuck.stop()

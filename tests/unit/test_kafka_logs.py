@@ -7,6 +7,7 @@ import logging
 from livemetrics.kafka_config import admin_config, consumer_config, producer_config
 from livemetrics.kafka_logs import LOGGER_NAME, ClientLineThrottle
 from livemetrics.settings import Settings
+from tests.support.manual_clock import ManualClock
 
 CONNECT = "[thrd:127.0.0.1:{port}/bootstrap]: 127.0.0.1:{port}/bootstrap: Connect to ipv4#127.0.0.1:{port} failed: Connection refused (after {ms}ms in state CONNECT)"
 
@@ -16,32 +17,24 @@ def record(text: str, client: str = "rdkafka#consumer-1", facility: str = "FAIL"
     return logging.LogRecord(LOGGER_NAME, logging.ERROR, "", 0, "%s [%s] %s", (facility, client, text), None)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def test_a_line_repeated_every_50_ms_passes_once_a_minute_with_the_count_held_back():
-    clock = Clock()
+    clock = ManualClock(1000.0)
     f = ClientLineThrottle(60, clock)
     passed = []
     for i in range(1200):  # a minute of a failed connection every 50 ms, elapsed times and ports varying
         r = record(CONNECT.format(port=9092 + i % 2, ms=i % 3))
         if f.filter(r):
             passed.append(r)
-        clock.t = 1000.0 + (i + 1) * 0.05
+        clock.now = 1000.0 + (i + 1) * 0.05
     assert len(passed) == 1  # the first failure, at once
-    clock.t = 1060.0
+    clock.now = 1060.0
     r = record(CONNECT.format(port=9092, ms=0))
     assert f.filter(r)  # a minute later: again, saying how many were held back
     assert "(1199 more like this in the last 60 s)" in r.getMessage()
 
 
 def test_other_kinds_and_other_clients_are_not_held_back_by_it():
-    f = ClientLineThrottle(60, Clock())
+    f = ClientLineThrottle(60, ManualClock(1000.0))
     assert f.filter(record(CONNECT.format(port=1, ms=0)))
     assert f.filter(record(CONNECT.format(port=1, ms=0), client="rdkafka#producer-2"))
     assert f.filter(record("Disconnected: connection reset by peer"))

@@ -12,19 +12,12 @@ import httpx
 
 from livemetrics.loop_watch import EXIT_LOOP_STUCK, LoopWatch
 from livemetrics.ops_http import OpsServer
+from tests.support.manual_clock import ManualClock
 from tests.support.servers import wait_until
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_health_is_fine_before_the_first_beat_and_until_the_loop_is_silent_past_stale_s():
-    clock = Clock()
+    clock = ManualClock(100.0)
     watch = LoopWatch("worker", stale_s=10, exit_after_s=60, clock=clock)
     clock.now += 1000
     assert watch.silent_s() is None and watch.health() == (True, {})  # start-up is not judged

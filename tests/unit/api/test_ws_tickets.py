@@ -8,19 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.ws_tickets import PREFIX, TicketBook, TicketRefused, TicketsFull, TooManyForKey, ticket_key
+from tests.support.manual_clock import ManualClock
 
 KEY = ticket_key("k" * 40)
 
 
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def book(clock: Clock, ttl: float = 30.0, cap: int = 100, key: bytes = KEY, per_key: int | None = None) -> TicketBook:
+def book(
+    clock: ManualClock, ttl: float = 30.0, cap: int = 100, key: bytes = KEY, per_key: int | None = None
+) -> TicketBook:
     return TicketBook(key, ttl, cap, clock=clock, per_key=per_key)
 
 
@@ -31,7 +26,7 @@ def refusal(fn) -> tuple[int, str]:
 
 
 def test_a_ticket_opens_its_sellers_socket_once():
-    b = book(Clock())
+    b = book(ManualClock())
     ticket, ttl = b.issue("token", "key1", "shop-a")
     assert ticket.startswith(PREFIX) and ttl == 30.0
     claims = b.redeem(ticket, "shop-a")
@@ -41,14 +36,14 @@ def test_a_ticket_opens_its_sellers_socket_once():
 
 
 def test_another_sellers_path_is_refused_and_does_not_use_the_ticket_up():
-    b = book(Clock())
+    b = book(ManualClock())
     ticket, _ = b.issue("token", "key1", "shop-a")
     assert refusal(lambda: b.redeem(ticket, "shop-b"))[0] == 4404
     assert b.redeem(ticket, "shop-a").seller_id == "shop-a"
 
 
 def test_an_expired_ticket_is_refused():
-    clock = Clock()
+    clock = ManualClock()
     b = book(clock, ttl=30)
     ticket, _ = b.issue("admin", "admin", "shop-a")
     clock.now += 30.5
@@ -57,7 +52,7 @@ def test_an_expired_ticket_is_refused():
 
 
 def test_another_replica_with_the_same_secret_accepts_it_and_another_secret_does_not():
-    clock = Clock()
+    clock = ManualClock()
     ticket, _ = book(clock).issue("token", "key1", "shop-a")
     assert book(clock).redeem(ticket, "shop-a").key_id == "key1"
     code, reason = refusal(lambda: book(clock, key=ticket_key("other" * 8)).redeem(ticket, "shop-a"))
@@ -65,13 +60,13 @@ def test_another_replica_with_the_same_secret_accepts_it_and_another_secret_does
 
 
 def test_a_ticket_valid_far_beyond_the_lifetime_is_refused():
-    clock = Clock()
+    clock = ManualClock()
     long_lived, _ = book(clock, ttl=300).issue("token", "key1", "shop-a")
     assert "too far ahead" in refusal(lambda: book(clock, ttl=30).redeem(long_lived, "shop-a"))[1]
 
 
 def test_issuing_stops_at_the_cap_until_tickets_expire():
-    clock = Clock()
+    clock = ManualClock()
     b = book(clock, ttl=30, cap=3)
     for _ in range(3):
         b.issue("token", "key1", "shop-a")
@@ -82,7 +77,7 @@ def test_issuing_stops_at_the_cap_until_tickets_expire():
 
 
 def test_redeeming_stops_at_the_cap_of_remembered_tickets_until_they_expire():
-    clock = Clock()
+    clock = ManualClock()
     issuer, redeemer = book(clock, cap=10), book(clock, cap=3)
     tickets = [issuer.issue("token", "key1", "shop-a")[0] for _ in range(5)]
     for t in tickets[:3]:
@@ -98,7 +93,7 @@ def test_redeeming_stops_at_the_cap_of_remembered_tickets_until_they_expire():
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_any_change_to_a_ticket_is_refused(data):
-    b = book(Clock())
+    b = book(ManualClock())
     ticket, _ = b.issue("token", "key1", "shop-a")
     i = data.draw(st.integers(0, len(ticket) - 1), label="position")
     c = data.draw(st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.="), label="char")
@@ -113,14 +108,14 @@ def test_any_change_to_a_ticket_is_refused(data):
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=300))
 def test_garbage_is_refused_with_a_reason(text):
-    b = book(Clock())
+    b = book(ManualClock())
     for candidate in (text, PREFIX + text, PREFIX + text + "." + text):
         code, reason = refusal(lambda c=candidate: b.redeem(c, "shop-a"))
         assert code == 4401 and reason
 
 
 def test_a_token_holds_at_most_its_share_until_its_tickets_expire():
-    clock = Clock()
+    clock = ManualClock()
     b = book(clock, ttl=30, cap=10, per_key=3)
     for _ in range(3):
         b.issue("token", "key1", "shop-a")
@@ -136,7 +131,7 @@ def test_a_token_holds_at_most_its_share_until_its_tickets_expire():
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from("abc"), st.floats(0, 20)), max_size=60))
 def test_the_shares_are_the_unexpired_tickets_per_key(steps):
-    clock = Clock()
+    clock = ManualClock()
     b = book(clock, ttl=30, cap=1000, per_key=1000)
     held: list[tuple[float, str]] = []
     for key, wait in steps:
