@@ -113,6 +113,8 @@ def test_cli_starts_a_three_broker_cluster_with_replicated_topics_and_stops_it(t
     assert cli("status").count(": stopped") == 3
 
 
+@pytest.mark.long  # make test-long (~2 min with the cluster's start); make test keeps a broker SIGKILLed under
+# load losing nothing acknowledged (test_broker_outage.py, test_chaos.py) and this cluster's start and topics
 def test_failover_under_load_loses_nothing_acknowledged(tmp_path, clickhouse_dsn):
     t0 = time.monotonic()
     marks: dict[str, float] = {}  # seconds since the start of each phase, to see where a slow run spends its time

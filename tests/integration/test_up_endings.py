@@ -17,14 +17,14 @@ from tests.support.up_process import Up, gone
 
 pytestmark = pytest.mark.integration
 
-# make test runs the endings of the issue (a closed terminal, a broken pipe, SIGKILL of `up`); Ctrl-C, SIGTERM
+# make test runs two endings of the issue (a closed terminal, SIGKILL of `up`); a broken pipe, Ctrl-C, SIGTERM
 # and a reader simply gone take the same paths (signal handler, output watch) and run in make test-long.
 _LONG = pytest.mark.long
 ENDINGS = [
     pytest.param("SIGINT", marks=_LONG),
     pytest.param("SIGTERM", marks=_LONG),
     "SIGHUP",
-    "broken-pipe-then-ctrl-c",
+    pytest.param("broken-pipe-then-ctrl-c", marks=_LONG),
     pytest.param("output-closed", marks=_LONG),
     "SIGKILL",
 ]
