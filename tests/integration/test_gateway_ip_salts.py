@@ -105,7 +105,7 @@ def test_the_broker_removes_a_tombstoned_salt(settings):
     try:
         assert salts.salt_of(day0) is not None
         for _ in range(4):  # three days on: day0 is tombstoned; each new day appends and rolls a segment
-            time.sleep(1)
+            time.sleep(1)  # the broker's segment.ms (500 ms) passes, so each day's salt lands in a new segment
             clock.now += 86_400
         wait_until(lambda: salts.salt_of(day0) is None, 15, what="the old salt forgotten by the process")
 
