@@ -56,13 +56,19 @@ class ReplayCache:
         self.max_entries = max_entries
         self._seen: OrderedDict[bytes, float] = OrderedDict()
 
-    def first_time(self, signature: bytes, now: float) -> bool:
+    def expire(self, now: float) -> int:
+        """Forget what can no longer be replayed (its timestamp is stale); the number still remembered."""
         seen = self._seen
-        while seen:  # oldest first: drop what can no longer be replayed (its timestamp is stale)
+        while seen:  # oldest first
             sig, at = next(iter(seen.items()))
             if now - at < self.keep_s:
                 break
             seen.popitem(last=False)
+        return len(seen)
+
+    def first_time(self, signature: bytes, now: float) -> bool:
+        self.expire(now)
+        seen = self._seen
         if signature in seen:
             return False
         if len(seen) >= self.max_entries:
@@ -118,12 +124,31 @@ def bearer_key(headers, query) -> str:
     return headers.get("x-livemetrics-key") or query.get("key") or ""
 
 
+_SWEEP_EVERY_S = 60.0  # how often the replay caches of every key are expired (each key's own on each request)
+
+
 class Authenticator:
     def __init__(self, registry: KeyRegistry, tolerance_s: int, dev_mode: bool = False, replay_max: int = 1_000_000):
         self.registry = registry
         self.tolerance_s = tolerance_s
         self.dev_mode = dev_mode  # browser keys without allowed origins work from anywhere (development only)
-        self.replays = ReplayCache(keep_s=2 * tolerance_s, max_entries=replay_max)
+        self.replay_max = replay_max
+        # One replay cache per server key, each bounded by ``replay_max``: a single cache for every key let
+        # one seller (signing requests as fast as the gateway answers, garbage bodies too) fill it, and every
+        # other seller's signed requests got 503 while it stayed full. A full cache now refuses its own key
+        # only. Keys are verified before their cache is made, so there are at most as many as server keys.
+        self.replays: dict[str, ReplayCache] = {}
+        self._swept_at = 0.0
+
+    def _replay_cache(self, key_id: str, now: float) -> ReplayCache:
+        if now - self._swept_at >= _SWEEP_EVERY_S:  # a key that stopped sending keeps nothing for long
+            self._swept_at = now
+            for idle in [k for k, c in self.replays.items() if not c.expire(now)]:
+                del self.replays[idle]
+        cache = self.replays.get(key_id)
+        if cache is None:
+            cache = self.replays[key_id] = ReplayCache(keep_s=2 * self.tolerance_s, max_entries=self.replay_max)
+        return cache
 
     def caller(self, headers, query, body: bytes) -> Caller:
         """The authenticated caller of a request, or ``AuthError`` (401/403)."""
@@ -204,11 +229,12 @@ class Authenticator:
         if not hmac.compare_digest(b"v2=" + mac.hex().encode(), signature.strip().encode()):
             raise AuthError(401, "wrong signature: expected " + SIGNED_AS)
         try:
-            first = self.replays.first_time(mac, now)
+            first = self._replay_cache(rec.key_id, now).first_time(mac, now)
         except ReplayCacheFull as exc:
             raise AuthError(
                 503,
-                f"too many signed requests to remember within the signature window; retry in {exc.retry_after} s",
+                f"key {rec.key_id} sent too many signed requests to remember within the signature window "
+                f"({self.replay_max} per key); retry in {exc.retry_after} s",
                 retry_after=exc.retry_after,
             ) from None
         if not first:
