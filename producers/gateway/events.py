@@ -26,7 +26,15 @@ from producers.gateway.auth import Authenticator, AuthError, RateLimiter
 from producers.gateway.client_limit import ClientLimiter
 from producers.gateway.delivery import DeliveryUnavailable, KafkaDelivery
 from producers.gateway.enrich import client_ip
-from producers.gateway.ingest import ClientInfo, dead_letter, forbidden_type, ingest, parse_body
+from producers.gateway.ingest import (
+    USER_AGENT_KEPT,
+    ClientInfo,
+    dead_letter,
+    forbidden_type,
+    ingest,
+    parse_body,
+    stored_user_agent,
+)
 from producers.gateway.topic_limits import TopicLimits
 
 _json = msgspec.json.Encoder()
@@ -161,7 +169,11 @@ class EventsEndpoint:
             raise _rate_limited(n, wait, f"key {rec.key_id} is over its rate limit ({rate:g} events/s)")
         if parsed is None:
             parsed = parse_body(body, raws)
-        self._charge_validation(rec.key_id, rate, ip if browser else None, body, time.thread_time() - cpu, n)
+        user_agent = headers.get("user-agent", "")
+        stored_user_agent(user_agent)  # its card check (cached for ingest's tail), charged with the body's
+        self._charge_validation(
+            rec.key_id, rate, ip if browser else None, body, time.thread_time() - cpu, n, user_agent
+        )
         if rec.event_types:
             refused = forbidden_type(parsed, rec.event_types)
             if refused is not None:
@@ -171,7 +183,7 @@ class EventsEndpoint:
         client = ClientInfo(
             seller_id=rec.seller_id,
             ip=ip,
-            user_agent=headers.get("user-agent", ""),
+            user_agent=user_agent,
             backfill=caller.backfill,
             source="browser" if browser else "server",
         )
@@ -205,11 +217,15 @@ class EventsEndpoint:
         metrics.EVENTS_ACCEPTED.labels("all").inc(accepted)
         return 202, {"accepted": accepted, "rejected": rejected}, []
 
-    def _charge_validation(self, key_id: str, rate: float, ip: str | None, body: bytes, spent_s: float, n: int) -> None:
-        """Charge the browser client's IP, or the key, for validation past what its ``n`` events paid."""
+    def _charge_validation(
+        self, key_id: str, rate: float, ip: str | None, body: bytes, spent_s: float, n: int, user_agent: str = ""
+    ) -> None:
+        """Charge the browser client's IP, or the key, for validation past what its ``n`` events paid (the
+        body's and the User-Agent header's card checks)."""
         if spent_s <= n * VALIDATION_CPU_PER_EVENT_S:
             return
         groups = sum(1 for _ in _DIGIT_GROUP.finditer(body.decode("utf-8", "replace")))
+        groups += sum(1 for _ in _DIGIT_GROUP.finditer(user_agent[:USER_AGENT_KEPT]))
         extra = groups / DIGIT_GROUPS_PER_EVENT - n
         if extra <= 0:
             return

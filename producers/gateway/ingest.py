@@ -8,7 +8,8 @@ from functools import lru_cache
 
 import msgspec
 
-from livemetrics.card_data import events_to_card_check, might_hold_card_data, redact
+from livemetrics.card_data import REDACTED, events_to_card_check, might_hold_card_data, redact
+from livemetrics.card_numbers import card_in_string
 from livemetrics.clean_types import CleanEventIn
 from livemetrics.contract import TOPIC_FOR_TYPE, Event, EventIn, encode, epoch_ms
 from livemetrics.settings import Settings
@@ -71,13 +72,26 @@ if _EventHead.__struct_fields__ != (
     raise RuntimeError(f"Event's fields changed: update ingest's positional heads {_EventHead.__struct_fields__}")
 
 
+USER_AGENT_KEPT = 512  # characters of the User-Agent header stored with each event
+
+
+@lru_cache(maxsize=8192)
+def stored_user_agent(header: str) -> str:
+    """What is stored of a User-Agent header: its first ``USER_AGENT_KEPT`` characters, or ``REDACTED`` when
+    those hold a card number (the body's rule, ``card_in_string``). The header is not part of the body the
+    card check reads, and went on every event of the request to ClickHouse and into payment alerts; no
+    browser's own header holds one, so the events keep their place and only the header is dropped."""
+    kept = header[:USER_AGENT_KEPT]
+    return REDACTED if card_in_string(kept) else kept
+
+
 def _tail(client: ClientInfo, received_at: int, salts: DaySalts) -> bytes:
     """What closes every event of one request after its own fields: computed once, not per event."""
     browser, os_, device, is_bot = client.agent or user_agent_info(client.user_agent)
     tail = encode(
         _EventTail(
             ip_hash=ip_hash(client.ip, salts, received_at),
-            user_agent=client.user_agent[:512],
+            user_agent=stored_user_agent(client.user_agent),
             browser=browser,
             os=os_,
             device=device,
