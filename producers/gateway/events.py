@@ -52,6 +52,12 @@ _BOM = b"\xef\xbb\xbf"
 # one client with a 1 MiB body hold every visitor of the shop back for ~25 s, past the per-IP limit that
 # exists to stop one client spending the key), to its key otherwise. The CPU time only decides whether to
 # count (a collector pause is no reason to charge anyone); the count is what is charged.
+# What a request pays in the rate limits (per key and per client IP): its events, and at least one per
+# BYTES_PER_EVENT of its body. An event may be 32 KiB and a storefront's are ~0.1-0.5 KiB as sent: counted
+# by events alone, the public browser key's 200 events/s put ~6.5 MB/s of maximal events into Kafka and
+# ClickHouse (kept for months, shared by every seller), ~100 times its real traffic's bytes at that rate;
+# now at most ~0.8 MB/s (200 x 4 KiB), and a storefront's requests pay what they did.
+BYTES_PER_EVENT = 4096
 VALIDATION_CPU_PER_EVENT_S = 250e-6
 DIGIT_GROUPS_PER_EVENT = 100
 _DIGIT_GROUP = re.compile(r"\d+")
@@ -151,28 +157,30 @@ class EventsEndpoint:
             metrics.EVENTS_REJECTED.labels("body").inc()
             raise _error(422, "malformed JSON: nested too deeply") from None
         n = len(parsed if parsed is not None else raws)
+        cost = max(n, len(body) // BYTES_PER_EVENT)  # what the request pays in the rate limits
+        sized = f" (this request counts as {cost} events: one per {BYTES_PER_EVENT} bytes of body)" if cost > n else ""
         peer = scope.get("client")
         ip = client_ip(peer[0] if peer else None, headers.get("x-forwarded-for"), self.settings.trusted_proxies)
         browser = rec.kind == "browser"
         # The client's own limit first: a refused client spends none of the key's room (other visitors').
         if browser and self.client_limiter.enabled:
-            wait = self.client_limiter.take(ip, n, now)
+            wait = self.client_limiter.take(ip, cost, now)
             if wait:
                 raise _rate_limited(
                     n,
                     wait,
                     f"client IP {ip} is over the per-client limit of browser-key traffic "
-                    f"({self.client_limiter.rate:g} events/s)",
+                    f"({self.client_limiter.rate:g} events/s){sized}",
                 )
-        wait = self.limiter.take(rec.key_id, rate, n, now)
+        wait = self.limiter.take(rec.key_id, rate, cost, now)
         if wait:
-            raise _rate_limited(n, wait, f"key {rec.key_id} is over its rate limit ({rate:g} events/s)")
+            raise _rate_limited(n, wait, f"key {rec.key_id} is over its rate limit ({rate:g} events/s){sized}")
         if parsed is None:
             parsed = parse_body(body, raws)
         user_agent = headers.get("user-agent", "")
         stored_user_agent(user_agent)  # its card check (cached for ingest's tail), charged with the body's
         self._charge_validation(
-            rec.key_id, rate, ip if browser else None, body, time.thread_time() - cpu, n, user_agent
+            rec.key_id, rate, ip if browser else None, body, time.thread_time() - cpu, cost, user_agent
         )
         if rec.event_types:
             refused = forbidden_type(parsed, rec.event_types)
@@ -220,8 +228,8 @@ class EventsEndpoint:
     def _charge_validation(
         self, key_id: str, rate: float, ip: str | None, body: bytes, spent_s: float, n: int, user_agent: str = ""
     ) -> None:
-        """Charge the browser client's IP, or the key, for validation past what its ``n`` events paid (the
-        body's and the User-Agent header's card checks)."""
+        """Charge the browser client's IP, or the key, for validation past the ``n`` events' worth its request
+        paid (the body's and the User-Agent header's card checks)."""
         if spent_s <= n * VALIDATION_CPU_PER_EVENT_S:
             return
         groups = sum(1 for _ in _DIGIT_GROUP.finditer(body.decode("utf-8", "replace")))
