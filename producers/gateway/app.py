@@ -21,7 +21,7 @@ from producers.gateway import multiproc_metrics
 from producers.gateway.auth import Authenticator, RateLimiter
 from producers.gateway.client_limit import ClientLimiter
 from producers.gateway.delivery import KafkaDelivery
-from producers.gateway.events import EventsEndpoint
+from producers.gateway.events import BYTES_PER_EVENT, EventsEndpoint
 from producers.gateway.ip_salts import SharedSalts
 from producers.gateway.topic_limits import TopicLimits
 
@@ -71,7 +71,8 @@ _EVENTS_RESPONSES = {
     422: {"model": NothingValid, "description": "nothing valid: each error names the field and the event index"},
     429: {
         "model": NotAccepted,
-        "description": "the key, or the client IP (browser keys), is over its rate limit; "
+        "description": "the key, or the client IP (browser keys), is over its rate limit (in events/s; a "
+        f"request counts as its events, or as one per {BYTES_PER_EVENT} bytes of body when that is more); "
         "`error` names which; nothing was accepted",
         "headers": _retry_after("whole seconds until there is room again"),
     },
