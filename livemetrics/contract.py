@@ -71,12 +71,14 @@ Money = Annotated[
 # Identifiers that reports group by or look up (a session, an order, a SKU, a payment error code) hold no
 # invisible format character (Unicode category Cf: zero-width space U+200B, joiners, word joiner U+2060,
 # bidi controls U+202A-202E/U+2066-2069, soft hyphen, BOM): "card_declined" with a U+200B in it was a
-# second row that looks the same in every report. Checked by ``check_rules`` (a pattern cannot name every
+# second row that looks the same in every report. Nor a control character (Cc: NUL, tab, CR, LF, DEL, C1),
+# for the same reason ("card_declined\u0000", "sess-0001\n" went through: ASCII skipped the check). Checked by ``check_rules`` (a pattern cannot name every
 # Cf character in both Python's and ECMA-262's syntax); display text (names, titles, messages) keeps them,
 # as emoji and several scripts need joiners and bidi marks.
 IDENTIFIER_RULE = (
-    "No invisible format characters (Unicode category Cf: zero-width spaces and joiners, word joiner, "
-    "bidi controls, soft hyphen, BOM): they would make a second value that looks the same."
+    "No control characters (Unicode category Cc: NUL, tab, line breaks, DEL, C1 controls) and no invisible "
+    "format characters (Cf: zero-width spaces and joiners, word joiner, bidi controls, soft hyphen, BOM): "
+    "they would make a second value that looks the same."
 )
 SessionId = Annotated[str, Meta(min_length=8, max_length=64, description=IDENTIFIER_RULE)]
 Identifier = Annotated[str, Meta(max_length=200, description=IDENTIFIER_RULE)]
@@ -234,18 +236,26 @@ def _check_prices(items: list[Item], where: str) -> None:
         if p is None:
             raise _bad_money(f"{where}.items[{i}].unit_price")
         it.unit_price = p
-        if not it.sku.isascii():
-            _check_identifier(it.sku, f"{where}.items[{i}].sku")
+        sku = it.sku
+        if not (sku.isascii() and sku.isprintable()):
+            _check_identifier(sku, f"{where}.items[{i}].sku")
 
 
 def _check_identifier(value: str, where: str) -> None:
-    """``IDENTIFIER_RULE`` for a value that is not ASCII (an ASCII one holds no Cf character)."""
+    """``IDENTIFIER_RULE`` for a value that is not printable ASCII (``str.isprintable`` on an ASCII string is
+    False exactly when it holds a control character; a non-ASCII one is read character by character)."""
     for ch in value:
         if unicodedata.category(ch) == "Cf":
             name = unicodedata.name(ch, "format character")
             raise ContractError(
                 f"`{where}` holds an invisible format character (U+{ord(ch):04X} {name}): it would make a "
                 f"second value that looks the same in reports; send the identifier without it - at `{where}`"
+            )
+    for ch in value:  # after the format characters: a value with both names its format character
+        if unicodedata.category(ch) == "Cc":
+            raise ContractError(
+                f"`{where}` holds a control character (U+{ord(ch):04X}): it would make a second value that "
+                f"looks the same in reports; send the identifier without it - at `{where}`"
             )
 
 
@@ -272,13 +282,15 @@ def check_rules(ev: EventIn) -> None:
         raise ContractError(f"Object missing required field `payment` ({t}) - at `$.payment`")
     if t == "payment_failed" and not payment.error_code:  # type: ignore[union-attr]
         raise ContractError("payment_failed needs `payment.error_code` - at `$.payment.error_code`")
-    if not ev.session_id.isascii():
-        _check_identifier(ev.session_id, "$.session_id")
+    sid = ev.session_id
+    if not (sid.isascii() and sid.isprintable()):
+        _check_identifier(sid, "$.session_id")
     if payment is not None:
-        if not payment.order_id.isascii():
-            _check_identifier(payment.order_id, "$.payment.order_id")
-        if payment.error_code is not None and not payment.error_code.isascii():
-            _check_identifier(payment.error_code, "$.payment.error_code")
+        order_id, code = payment.order_id, payment.error_code
+        if not (order_id.isascii() and order_id.isprintable()):
+            _check_identifier(order_id, "$.payment.order_id")
+        if code is not None and not (code.isascii() and code.isprintable()):
+            _check_identifier(code, "$.payment.error_code")
     if ev.customer is not None and t not in PII_TYPES:
         raise ContractError(f"personal data is not accepted on {t} events - at `$.customer`")
     if checkout is not None and t != "checkout_started":

@@ -9,7 +9,8 @@ And `payment.details`' limits below its own level (nested keys, depth, entries i
 schema cannot state either: a positive case's details over one of them is sent as null.
 
 And the identifiers' rule (`session_id`, `payment.order_id`, `payment.error_code`, an item's `sku`: no
-invisible format character, Unicode Cf, in the descriptions): a positive case's Cf character becomes "x".
+invisible format character, Unicode Cf, nor control character, Cc, in the descriptions): a positive case's
+Cf or Cc character becomes "x".
 
 And two spellings JSON Schema cannot tell apart from the values they stand for, so a generator may
 pick them: an integer written with a fraction (``22788.0``: JSON Schema's ``integer`` takes it, the
@@ -63,13 +64,13 @@ def _spelling(node, key=None):
 
 
 def _visible(value):
-    if not isinstance(value, str) or value.isascii():
+    if not isinstance(value, str) or (value.isascii() and value.isprintable()):
         return value
-    return "".join("x" if unicodedata.category(c) == "Cf" else c for c in value)
+    return "".join("x" if unicodedata.category(c) in ("Cf", "Cc") else c for c in value)
 
 
 def _identifiers(event: dict) -> None:
-    """``contract.IDENTIFIER_RULE`` on a positive case: its Cf characters replaced (the length kept)."""
+    """``contract.IDENTIFIER_RULE`` on a positive case: its Cf and Cc characters replaced (the length kept)."""
     if "session_id" in event:
         event["session_id"] = _visible(event["session_id"])
     payment = event.get("payment")
