@@ -43,6 +43,10 @@ def install(app: Any, topics: Iterable[str], handler: Handler) -> bool:
         await _drain(consumer, faust_internals.DrainInternals(consumer, fetcher), fast, handler)
 
     faust_internals.replace_drain(consumer, drain)
+    # A fetch takes nothing from aiokafka's buffer while flow is suspended (a rebalance, the start of a
+    # recovery): taken then, Faust's getmany drops it, and a table recovery could wait for ever for the
+    # changelog rows so dropped (faust_internals.FetchScope).
+    faust_internals.scope_fetches(consumer)
     return True
 
 

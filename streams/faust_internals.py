@@ -24,7 +24,10 @@ The privates used, by owner (who uses them through which function):
   and ``WindowTable`` (``streams/minute_rates.py``, ``streams/tables.py``: window expiry);
 - the consumer thread's aiokafka consumer (``AIOKafkaConsumerThread._consumer``, made in ``on_start``) and
   its ``Fetcher._fetch_min_bytes`` / ``_fetch_max_wait_ms`` (read by ``Fetcher._get_actions_per_node`` for
-  every fetch request): ``set_fetch_wait`` (``streams/agents/sessions.py``).
+  every fetch request): ``set_fetch_wait`` (``streams/agents/sessions.py``);
+- ``ThreadDelegateConsumer._getmany`` (what ``Consumer._wait_next_records`` calls for every fetch, which
+  ends in aiokafka's ``Fetcher.fetched_records(partitions)``): wrapped per instance by ``scope_fetches``
+  (``streams/fastpath.py``: nothing is taken from aiokafka's buffer while flow is suspended).
 """
 
 from __future__ import annotations
@@ -60,6 +63,14 @@ FINGERPRINTS = {
     "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread._create_worker_consumer": "c2701bfc3e6f6cad",
     "aiokafka.consumer.fetcher:Fetcher.__init__": "bf21ecb7e0f210b7",
     "aiokafka.consumer.fetcher:Fetcher._get_actions_per_node": "1dab2cf937d165d0",
+    # scope_fetches: the fetch path from Faust's getmany to aiokafka's buffer, and the flow it checks
+    "faust.transport.consumer:Consumer.getmany": "4b168d84882a70d6",
+    "faust.transport.consumer:Consumer._wait_next_records": "6218e1969a636b3f",
+    "faust.transport.consumer:ThreadDelegateConsumer._getmany": "f9d47aa9010b5ff2",
+    "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread.getmany": "26fc5fc9f3b667e1",
+    "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread._fetch_records": "39a2c6c79fc1455a",
+    "faust.tables.recovery:Recovery._restart_recovery.fun": "6bd8a8558a2dffe4",
+    "aiokafka.consumer.fetcher:Fetcher.fetched_records": "be4348896b9b66af",
 }
 
 
@@ -135,6 +146,56 @@ def set_fetch_wait(consumer: Any, min_bytes: int, max_wait_ms: int) -> bool:
         return False
     fetcher._fetch_min_bytes = min_bytes
     fetcher._fetch_max_wait_ms = max_wait_ms
+    return True
+
+
+class FetchScope:
+    """The partitions one fetch may take records of from aiokafka's buffer: those Faust has active (the
+    live set, as Faust passes it), and only while flow is not suspended. Given to aiokafka's
+    ``Fetcher.fetched_records(partitions)`` in place of the live set; aiokafka only asks ``tp in``.
+
+    Why. A fetch waits in aiokafka up to its timeout (1 s), across a rebalance that begins meanwhile,
+    and every record it takes moves aiokafka's position past it. Faust's ``getmany`` then drops what it
+    took while flow is suspended, trusting a seek to bring it back. A table recovery seeks its
+    changelog partitions once, at its start, and resumes flow a few event-loop turns later: records
+    such a fetch took *after* that seek and handed back *before* the resume were dropped for good, so the
+    recovery either never saw its last rows (it waited for ever: "No event received for active tp ...
+    since recovery start") or restored a table without them. The live set is also empty while the
+    recovery prepares (every partition paused), and aiokafka reads an empty set as "every partition".
+    Scoped, a fetch that outlives the flow takes nothing until flow resumes (the recovery's seek is then
+    behind it), and an empty set takes nothing (``tests/integration/test_fastpath_rebalance.py``)."""
+
+    __slots__ = ("_consumer", "_tps")
+
+    def __init__(self, consumer: Any, tps: Any):
+        self._consumer, self._tps = consumer, tps
+
+    def __bool__(self) -> bool:
+        return True  # aiokafka reads a false ``partitions`` as "every partition"
+
+    def __contains__(self, tp: object) -> bool:
+        return bool(self._consumer.flow_active) and tp in self._tps
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._tps) if self._consumer.flow_active else [])
+
+    def __len__(self) -> int:
+        return len(self._tps) if self._consumer.flow_active else 0
+
+
+def scope_fetches(consumer: Any) -> bool:
+    """Make every fetch of ``consumer`` take records only within a ``FetchScope`` (read there why); True
+    if done now, False if it already was."""
+    if getattr(consumer, "_livemetrics_fetch_scoped", False):
+        return False
+    getmany = consumer._getmany
+
+    async def _getmany(active_partitions: Any, timeout: float) -> Any:
+        scope = None if active_partitions is None else FetchScope(consumer, active_partitions)
+        return await getmany(active_partitions=scope, timeout=timeout)
+
+    consumer._getmany = _getmany
+    consumer._livemetrics_fetch_scoped = True
     return True
 
 
