@@ -15,7 +15,10 @@ table recovery (source partitions stay paused until the tables have caught up), 
 gaps, acknowledgements (``Consumer.ack``: offsets are committed only for handled messages),
 ``broker_commit_every``, and rebalances: the batch's messages are tracked as unacknowledged, so a
 revocation waits (``Consumer.wait_empty``) until the handler has finished with them; a batch that
-is cancelled is not acknowledged and is processed again (at-least-once)."""
+is cancelled is not acknowledged and is processed again (at-least-once). One change under the loop, to
+Faust's fetch: it takes nothing from aiokafka's buffer while flow is suspended
+(``faust_internals.FetchScope``), so a table recovery cannot lose the changelog rows it waits for
+(docs/live-semantics.md, Rebalances and table recovery)."""
 
 from __future__ import annotations
 
