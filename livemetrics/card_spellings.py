@@ -8,10 +8,12 @@ one: a non-ASCII digit (raw or URL-escaped), an escaped ASCII digit, a non-ASCII
 ASCII digits, an escaped space, dash or plus (ASCII or not) right after or right before an ASCII digit
 (``4111%201111...``, ``%204111...``: the escape's own hex digits glue onto a digit run in the raw
 spelling), or before a dot and a digit (``%20.4111...``: a dot after a digit is a decimal point, after a
-space it is not). Any other change on a window's edge adds none: a space or dash there is no more of a boundary
-than the non-ASCII character it stands for, and a plus is less of one. Escapes of anything else are kept as
-they are. So ``PLAIN_SPELLINGS``, one RE2 alternative, matches each of those, and the event goes the exact
-way.
+space it is not), or an escaped ASCII character that is no word character right before an ASCII digit
+(``cc%3D4111...``: a nested URL's query, whose escape's hex glued onto the run; decoded through up to
+``ESCAPE_LEVELS`` levels, ``%253D``, whose raw bytes have ``%25`` right before a digit). Any other change
+on a window's edge adds none: a space or dash there is no more of a boundary than the non-ASCII character
+it stands for, and a plus is less of one. Escapes of letters are kept as they are. So
+``PLAIN_SPELLINGS``, one RE2 alternative, matches each of those, and the event goes the exact way.
 
 The raw bytes come from ``PLAIN`` (the same table ``plain_digits`` reads), grouped by their
 leading bytes so that the automaton stays small.
@@ -46,11 +48,18 @@ PLAIN_END = 0x20000
 PLAIN = {ord(c): p for c in map(chr, range(128, PLAIN_END)) if (p := _plain_char(c)) is not None}
 _ESCAPED = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 _ASCII_PLAIN = frozenset("0123456789 -+")
+# Escaped ASCII characters that are no word character (`=`, `&`, `/`, `?`, `:`, `%`, controls...): a boundary
+# once decoded, where the escape's own hex glued onto a digit run after it (`cc%3D4111...`, a nested URL's
+# query). Decoded as themselves, but `"` as `'`: no decoded text may spell the `"ts":` after which the raw
+# check skips a digit run (card_bytes). Up to ESCAPE_LEVELS levels of escaping (`%253D` is `%3D` is `=`).
+_BOUNDARY = {c: ("'" if c == '"' else c) for c in map(chr, range(128)) if not (c.isalnum() or c == "_")}
+ESCAPE_LEVELS = 3
 
 
 def _unescaped(m: re.Match[str]) -> str:
     """A run of URL escapes with each UTF-8 character that reads as a digit, space, dash or plus
-    decoded (``PLAIN`` maps the non-ASCII ones next); every other escape kept as it is."""
+    decoded (``PLAIN`` maps the non-ASCII ones next), and each ASCII character that is no word character
+    (``_BOUNDARY``); every other escape kept as it is."""
     run = m.group()
     data = bytes.fromhex(run.replace("%", ""))
     out, i = [], 0
@@ -61,16 +70,24 @@ def _unescaped(m: re.Match[str]) -> str:
             c = data[i : i + n].decode("utf-8")
         except UnicodeDecodeError:
             c, n = "", 1
-        out.append(c if c in _ASCII_PLAIN or (c and ord(c) in PLAIN) else run[3 * i : 3 * (i + n)])
+        if c in _ASCII_PLAIN or (c and ord(c) in PLAIN):
+            out.append(c)
+        else:
+            out.append(_BOUNDARY.get(c) or run[3 * i : 3 * (i + n)])
         i += n
     return "".join(out)
 
 
 def plain_digits(text: str) -> str:
-    """``text`` with every way of spelling a digit, space or dash other than ASCII's read as ASCII's
-    (module docstring); ``text`` itself when it has none."""
-    if "%" in text:
-        text = _ESCAPED.sub(_unescaped, text)
+    """``text`` with every way of spelling a digit, space or dash other than ASCII's read as ASCII's, and
+    escaped boundaries decoded (module docstring); ``text`` itself when it has none."""
+    for _ in range(ESCAPE_LEVELS):
+        if "%" not in text:
+            break
+        plain = _ESCAPED.sub(_unescaped, text)
+        if plain == text:
+            break
+        text = plain
     return text if text.isascii() else text.translate(PLAIN)
 
 
@@ -99,11 +116,16 @@ _SEPARATORS = sorted(chr(c) for c, p in PLAIN.items() if not p.isdigit())
 # An escaped space, dash or plus, ASCII or not: what separates groups (or, after one, starts a window).
 _ESCAPED_SEPARATOR = rb"(?:%2[0dDbB]|" + _alternatives(_SEPARATORS, escaped=True) + rb")"
 
+# An escaped ASCII character that is no word character, right before a digit (``_BOUNDARY``): `%3D4111...`;
+# `%253D4111...` matches as `%25` then `3`, and so on for every level.
+_ESCAPED_BOUNDARY = rb"%(?:[01][0-9A-Fa-f]|2[0-9A-Fa-f]|3[A-Fa-f]|40|5[B-Eb-e]|60|7[B-Fb-f])[0-9]"
+
 PLAIN_SPELLINGS = b"|".join(
     (
         _alternatives(_DIGITS, escaped=False),
         _alternatives(_DIGITS, escaped=True),
         rb"%3[0-9]",
+        _ESCAPED_BOUNDARY,
         rb"[0-9]" + _alternatives(_SEPARATORS, escaped=False) + rb"[0-9]",
         rb"[0-9]" + _ESCAPED_SEPARATOR,
         _ESCAPED_SEPARATOR + rb"\.?[0-9]",  # `.`: a dot after a digit (an escape's hex) is a decimal point
