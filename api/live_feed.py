@@ -22,6 +22,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 
 from livemetrics import erasure_notice, metrics
 from livemetrics.kafka_config import base_config
+from livemetrics.outage_log import Outage, probe_kafka
 from livemetrics.settings import Settings
 
 log = logging.getLogger("livemetrics.api.feed")
@@ -75,6 +76,8 @@ class LiveFeed:
         self.caught_up = threading.Event()
         self.delayed = False  # the broker cannot be reached: no new snapshots can arrive
         self.delayed_since: float | None = None
+        # "lost Kafka since ..." once, "Kafka back after N s" once (livemetrics/outage_log.py)
+        self.kafka = Outage(log, "live feed", "Kafka")
 
     def start(self, loop: asyncio.AbstractEventLoop) -> LiveFeed:
         self.loop = loop
@@ -104,12 +107,12 @@ class LiveFeed:
         return len(self.subscribers.get(seller_id, ()))
 
     def _set_delayed(self, delayed: bool) -> None:
-        """Say (or stop saying) on every seller's snapshot that live data is delayed; push it to dashboards."""
+        """Say (or stop saying) on every seller's snapshot that live data is delayed; push it to dashboards.
+        The outage itself is logged by the probe (``self.kafka``)."""
         if delayed == self.delayed:
             return
         self.delayed = delayed
         self.delayed_since = time.time() if delayed else None
-        log.warning("live data delayed: broker unreachable" if delayed else "broker reachable again: live data flows")
         for seller, snap in list(self.latest.items()):
             self._deliver("snapshot", seller, snap)
 
@@ -170,12 +173,9 @@ class LiveFeed:
             metrics.CONSUMER_LAG.labels("api-feed", topic).set(n)
 
     def _probe(self, c: Consumer, topic: str) -> None:
-        """Ask the broker for a topic's metadata (no answer: live data is delayed); tell the loop on change."""
-        try:
-            c.list_topics(topic, timeout=2)
-            reachable = True
-        except Exception:  # noqa: BLE001 - any failure means the broker did not answer
-            reachable = False
+        """Ask the broker for a topic's metadata (no answer: live data is delayed, the outage's start and end
+        logged once each); tell the loop on change."""
+        reachable = probe_kafka(c, topic, self.kafka, timeout_s=2)
         if reachable == self.delayed and self.loop is not None:
             self.loop.call_soon_threadsafe(self._set_delayed, not reachable)
 

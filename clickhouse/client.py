@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -71,6 +72,19 @@ def get_client(settings: Settings) -> Client:
     with _lock:
         _clients[key] = client
     return client
+
+
+def probe_client(settings: Settings, timeout_s: float) -> Client:
+    """A client for a readiness probe (``clickhouse/probe.py``), not shared: over HTTP its connect and read
+    timeouts are ``timeout_s``, so a server that accepts and never answers ends a probe in that time rather
+    than in clickhouse-connect's (300 s to read); chdb waits on no network: this thread's client."""
+    url = settings.clickhouse_url
+    if url.startswith("chdb:"):
+        return get_client(settings)
+    parts = urlsplit(url)  # the DSN's own timeouts would win over these (clickhouse-connect reads them last)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("connect_timeout", "send_receive_timeout")]
+    dsn = urlunsplit(parts._replace(query=urlencode(query)))
+    return clickhouse_connect.get_client(dsn=dsn, connect_timeout=timeout_s, send_receive_timeout=timeout_s)
 
 
 def _chdb_open_error(directory: Path, exc: Exception) -> str:

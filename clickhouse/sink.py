@@ -19,6 +19,16 @@ dropped; a refusal of the rows themselves (a bad value, too many partitions...) 
 topic with ClickHouse's message (``sink_dead_letter``), and the sink moves on. Its lag and whether it is
 stalled are in ``lag`` (``sink_lag``: /metrics, /readyz, the dashboard).
 
+Hung or waiting: the sink's thread beats on every pass of its loop (``self.watch``, livemetrics/loop_watch.py)
+and declares each honest wait (a ClickHouse insert or query, a synchronous Kafka commit, the pause before a
+retry) with ``watch.waiting``. A sink waiting out an outage is therefore alive (/healthz 200 saying on what
+it waits; /readyz stalled), while a thread blocked anywhere else for ``loop_stale_s`` makes /healthz 503
+naming the sink, and after ``loop_stuck_exit_s`` the process exits with code 70, the thread's stack logged,
+standalone and embedded in the API alike (a Python thread cannot be killed, and nothing else would store
+history again: embedded chdb cannot be opened by another process). Nothing acknowledged is lost by the exit:
+offsets are committed only after ClickHouse has the rows, and a batch stored again is dropped by its token.
+An outage is logged once when it starts and once when it ends (``livemetrics/outage_log.py``).
+
 Three threads: the sink's own consumes and commits (it owns the Kafka consumer), a second prepares the
 next batch (embedded, ClickHouse parses it: ``events_json.prepare``) while a third inserts the batch
 before it (both through ``sink_store.BatchStore``). Batches are inserted and committed one at a time, in
@@ -37,7 +47,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from clickhouse.client import get_client
 from clickhouse.session_fold import SessionFolder
@@ -46,11 +56,14 @@ from clickhouse.sink_lag import LagWatch
 from clickhouse.sink_store import BatchStore
 from livemetrics import metrics
 from livemetrics.kafka_config import bulk_consumer_config
+from livemetrics.loop_watch import LoopWatch
+from livemetrics.outage_log import Outage, probe_kafka
 from livemetrics.settings import RAW_TOPICS, Settings
 
 log = logging.getLogger("livemetrics.sink")
 
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 10.0  # the pause after a transient failure, doubled up to the max
+KAFKA_PROBE_S = 1.0  # how often the broker is asked for metadata (its loss and return are logged once)
 
 
 class EventSink:
@@ -79,23 +92,31 @@ class EventSink:
         self.dead_letters = self.store.dead_letters
         self.lag = LagWatch(settings)
         self.lag.export()
+        self.watch = LoopWatch(
+            "sink", settings.loop_stale_s, settings.loop_stuck_exit_s, what="the ClickHouse sink's thread"
+        )
+        self.clickhouse = Outage(log, "sink", "ClickHouse")
+        self.kafka = Outage(log, "sink", "Kafka")
 
     # --- assignment: resume after what ClickHouse already has ----------------------------------
     def _stored_offsets(self) -> dict[tuple[str, int], int]:
-        rows = (
-            get_client(self.settings)
-            .query(
-                f"SELECT kafka_topic, kafka_partition, max(max_offset) FROM {self.db}.sink_offsets "
-                "WHERE kafka_topic IN {topics:Array(String)} GROUP BY kafka_topic, kafka_partition",
-                parameters={"topics": self.topics},
+        with self.watch.waiting("ClickHouse"):
+            rows = (
+                get_client(self.settings)
+                .query(
+                    f"SELECT kafka_topic, kafka_partition, max(max_offset) FROM {self.db}.sink_offsets "
+                    "WHERE kafka_topic IN {topics:Array(String)} GROUP BY kafka_topic, kafka_partition",
+                    parameters={"topics": self.topics},
+                )
+                .result_rows
             )
-            .result_rows
-        )
+        self.clickhouse.ok()
         return {(t, int(p)): int(o) for t, p, o in rows}
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         stored = self._stored_offsets()
-        committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=10)}
+        with self.watch.waiting("Kafka"):
+            committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=10)}
         for tp in partitions:
             have = stored.get((tp.topic, tp.partition))
             if have is not None and have + 1 > committed.get((tp.topic, tp.partition), -1):
@@ -127,24 +148,38 @@ class EventSink:
         self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         self._thread = threading.Thread(target=self._run, name="clickhouse-sink", daemon=True)
         self._thread.start()
+        self.watch.start_watchdog()  # judges only once the thread has beaten (loop_stuck_exit_s 0: none)
         self.folder.start()
         return self
 
     def _run(self) -> None:
         pause = RETRY_FIRST_S
+        next_probe = time.monotonic()
         while not self._stop.is_set():
+            self.watch.beat()
             try:
                 self._consume(0.2)
                 self._advance()
                 self._serve_flush_requests()
                 self.lag.measure(self.consumer, self._held())
-                pause = RETRY_FIRST_S
-            except Exception:  # noqa: BLE001 - keep the sink alive; the batch is retried (transient)
-                log.exception("sink batch failed; retrying in %.1f s", pause)
+                if time.monotonic() >= next_probe:
+                    with self.watch.waiting("Kafka"):
+                        probe_kafka(self.consumer, self.topics[0], self.kafka)
+                    next_probe = time.monotonic() + KAFKA_PROBE_S
+                if not (self.clickhouse.down or self.kafka.down):
+                    pause = RETRY_FIRST_S  # only once a retry succeeded (a pass without a failure is not one)
+            except Exception as exc:  # noqa: BLE001 - keep the sink alive; the batch is retried (transient)
+                # One line when the outage begins (with its traceback), one when it ends: not one per retry.
+                outage = self.kafka if isinstance(exc, KafkaException) else self.clickhouse
+                if not outage.failed(
+                    f"{type(exc).__name__}: {exc}; retrying, the pause growing to {RETRY_MAX_S:g} s", exc
+                ):
+                    log.debug("sink batch failed again; retrying in %.1f s: %s", pause, exc)
                 metrics.SINK_BATCHES_FAILED.inc()
                 with contextlib.suppress(Exception):  # the figures stay as they were
                     self.lag.measure(self.consumer, self._held(), every_s=0)
-                self._stop.wait(pause)
+                with self.watch.waiting(outage.what):
+                    self._stop.wait(pause)
                 pause = min(pause * 2, RETRY_MAX_S)
         try:
             self._serve_flush_requests()
@@ -152,6 +187,7 @@ class EventSink:
         except Exception:  # noqa: BLE001 - not committed: read again after a restart
             log.exception("sink: the last batch was not stored")
         finally:
+            self.watch.stop()  # stopped: no longer judged
             self._preparer.shutdown()
             self._inserter.shutdown()
             self.consumer.close()
@@ -224,7 +260,7 @@ class EventSink:
                 gc.enable()
         if self._resume:
             resume, self._resume = self._resume, []
-            self.consumer.commit(offsets=resume, asynchronous=False)
+            self._commit(resume)
 
     def _due(self) -> bool:
         return bool(
@@ -245,13 +281,20 @@ class EventSink:
             return
         (inserted, batch), self._inflight = self._inflight, None
         try:
-            rows = inserted.result()
-            self.consumer.commit(offsets=batch.commit_offsets(), asynchronous=False)
+            with self.watch.waiting("ClickHouse"):
+                rows = inserted.result()
+            self.clickhouse.ok()
+            self._commit(batch.commit_offsets())
         except Exception:
             self._queue.appendleft([batch, None])  # next, alone, prepared again: the same lines and token
             raise
         self.rows_written += rows
         self.lag.progressed(self._held())
+
+    def _commit(self, offsets: list[TopicPartition]) -> None:
+        with self.watch.waiting("Kafka"):
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        self.kafka.ok()
 
     def flush(self) -> int:
         """Insert everything buffered, then commit its offsets; return the rows this call wrote.
@@ -291,6 +334,7 @@ class EventSink:
         self._stop.set()
         if self._thread:
             self._thread.join(30)
+        self.watch.stop()
         self.folder.stop()
         self.dead_letters.close()
         self.lag.forget()

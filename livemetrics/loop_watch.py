@@ -12,6 +12,12 @@ blocking call or a busy loop, so an answer alone proved nothing.
   at-least-once with idempotent tables: nothing acknowledged is lost, docs/operations.md).
 
 Before the first beat (start-up: Kafka, recovery) nothing is judged: start-up has its own waits.
+
+The same watch serves a thread that is not an event loop (the ClickHouse sink's, ``clickhouse/sink.py``): it
+calls ``beat()`` on every pass of its loop, and wraps each honest wait on another service (a ClickHouse
+insert, a synchronous Kafka commit, the pause before a retry) in ``waiting(on)``: while inside, the thread
+counts as alive and waiting (/healthz says on what and for how long), up to ``wait_limit_s``, after which
+its silence counts again. So a sink waiting out an outage is told apart from one blocked for ever elsewhere.
 The gateway and the API serve /healthz from their event loop itself, so a stuck loop does not answer there
 and ``up`` restarts it; they run the watchdog too (``watching``), because nothing else would: compose
 restarts only on exit, and a gateway's worker process (``gateway_workers`` > 1) shares its port with
@@ -27,13 +33,14 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 log = logging.getLogger("livemetrics.loop_watch")
 
 EXIT_LOOP_STUCK = 70  # EX_SOFTWARE; `up` names it in its restart message (operations/supervise.py)
 BEAT_S = 1.0
+WAIT_LIMIT_S = 600.0  # a declared wait (``waiting``) longer than this counts as silence: clients' timeouts are shorter
 EXIT_GRACE_S = 5.0  # the stack is logged within this, or the process exits without it (a blocked log handler)
 
 
@@ -48,10 +55,14 @@ class LoopWatch:
         beat_s: float = BEAT_S,
         clock: Callable[[], float] = time.monotonic,
         exit: Callable[[int], object] = os._exit,
+        what: str = "the event loop",
+        wait_limit_s: float = WAIT_LIMIT_S,
     ):
         self.service, self.stale_s, self.exit_after_s, self.beat_s = service, stale_s, exit_after_s, beat_s
         self._clock, self._exit = clock, exit
+        self.what, self.wait_limit_s = what, wait_limit_s
         self._last: float | None = None  # clock() of the last beat; None before the first
+        self._waiting: tuple[str, float] | None = None  # (on what, since when) while in ``waiting``
         self._loop_thread: int | None = None  # ident of the thread the loop runs on
         self._stop = threading.Event()
 
@@ -66,19 +77,47 @@ class LoopWatch:
             self.beat()
             await asyncio.sleep(self.beat_s)
 
+    @contextmanager
+    def waiting(self, on: str) -> Iterator[None]:
+        """(On the watched thread.) An honest wait on ``on`` (another service): alive meanwhile, for up to
+        ``wait_limit_s``; a beat when it ends. Nested waits keep the outer one's start."""
+        outer = self._waiting
+        if outer is None:
+            self.beat()
+            self._waiting = (on, self._clock())
+        try:
+            yield
+        finally:
+            self._waiting = outer
+            self.beat()
+
+    def waiting_on(self) -> tuple[str, float] | None:
+        """(on what, for how many seconds) while the thread is in ``waiting``, else None."""
+        waiting = self._waiting
+        return None if waiting is None else (waiting[0], max(0.0, self._clock() - waiting[1]))
+
     def silent_s(self) -> float | None:
-        """Seconds since the loop last beat; None before its first beat."""
-        return None if self._last is None else max(0.0, self._clock() - self._last)
+        """Seconds since the loop last beat; None before its first beat. In ``waiting``: 0 for up to
+        ``wait_limit_s``, then the seconds beyond it."""
+        if self._last is None:
+            return None
+        waiting = self._waiting
+        if waiting is not None:
+            return max(0.0, self._clock() - waiting[1] - self.wait_limit_s)
+        return max(0.0, self._clock() - self._last)
 
     def health(self) -> tuple[bool, dict[str, object]]:
         """(alive?, details) for /healthz: not alive once the loop has been silent for more than ``stale_s``."""
         silent = self.silent_s()
         if silent is None or self.stale_s <= 0 or silent <= self.stale_s:
-            return True, {}
+            waiting = self.waiting_on()
+            if waiting is None:
+                return True, {}
+            return True, {"waiting_on": waiting[0], "waiting_s": round(waiting[1], 1)}
         return False, {
             "status": "stuck",
             "loop_silent_s": round(silent, 1),
-            "detail": f"the event loop has not run for {silent:.0f} s",
+            "detail": f"{self.what} has not run for {silent:.0f} s",
         }
 
     def loop_stack(self) -> str:
@@ -112,9 +151,10 @@ class LoopWatch:
         backstop.daemon = True
         backstop.start()
         log.critical(
-            "%s: the event loop has not run for %.0f s (limit %g s): exiting with code %d to be restarted; "
+            "%s: %s has not run for %.0f s (limit %g s): exiting with code %d to be restarted; "
             "the loop thread is in:\n%s",
             self.service,
+            self.what,
             silent,
             self.exit_after_s,
             EXIT_LOOP_STUCK,

@@ -34,6 +34,7 @@ from api.notify.outcomes import OutcomeLog
 from api.notify.targets import TargetError, check_resolves_public, host_is_address
 from clickhouse import notify_deliveries as store
 from clickhouse.notify_deliveries import Delivery
+from livemetrics.outage_log import Outage
 from livemetrics.settings import Settings
 
 log = logging.getLogger("livemetrics.api.notify")
@@ -43,8 +44,15 @@ SETTLED_KEPT_NS = 600 * 10**9  # how long a settled delivery is remembered (a pe
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings, channels: ChannelBook, owns: Callable[[str], bool] = lambda _s: True):
-        """``owns(seller)``: whether this notifier sends that seller's deliveries now (default: all)."""
+    def __init__(
+        self,
+        settings: Settings,
+        channels: ChannelBook,
+        owns: Callable[[str], bool] = lambda _s: True,
+        clickhouse: Outage | None = None,
+    ):
+        """``owns(seller)``: whether this notifier sends that seller's deliveries now (default: all);
+        ``clickhouse``: where ClickHouse's outages are logged (once each way: livemetrics/outage_log.py)."""
         self.settings, self.channels, self.owns = settings, channels, owns
         self.queues: dict[str, deque[Delivery]] = {}
         self._tasks: dict[str, asyncio.Task] = {}
@@ -63,7 +71,7 @@ class Dispatcher:
         # addresses only, checked as they are made (api/notify/egress.py), besides the check before each POST.
         self._http = egress.webhook_session(settings)
         self._dns = ThreadPoolExecutor(DNS_THREADS, thread_name_prefix="notify-dns")
-        self.outcomes = OutcomeLog(settings)
+        self.outcomes = OutcomeLog(settings, clickhouse)
         self.loop = asyncio.get_running_loop()
 
     # --- intake (any thread) and scheduling (the loop) -----------------------------------------

@@ -32,6 +32,7 @@ from api.privacy import mask_alert
 from clickhouse import notify_deliveries as store
 from clickhouse.notify_deliveries import Delivery
 from livemetrics.kafka_config import base_config
+from livemetrics.outage_log import Outage, probe_kafka
 from livemetrics.settings import Settings
 
 log = logging.getLogger("livemetrics.api.notify")
@@ -71,6 +72,9 @@ def deliveries_for(alert: dict, channels: ChannelBook, now_ms: int, email: bool 
     return out
 
 
+KAFKA_PROBE_S = 1.0  # how often the broker is asked for metadata (its loss and return are logged once)
+
+
 class AlertIntake:
     """Two threads: one consumes and hands the deliveries over at once, the other records them as pending
     (several consumed batches in one insert when it is behind); once recorded, the first commits those
@@ -89,12 +93,16 @@ class AlertIntake:
         ownership: Ownership | None = None,
         on_assign: Callable[[], None] = lambda: None,
         on_revoke: Callable[[], None] = lambda: None,
+        clickhouse: Outage | None = None,
     ):
         """``on_assign`` / ``on_revoke`` are called from the consumer's thread once ``ownership`` has changed
         (``on_revoke`` before the partitions move: it may block until the dispatcher let them go)."""
         self.settings, self.channels, self.hand_off = settings, channels, hand_off
         self.ownership = ownership or Ownership()
         self._assigned_cb, self._revoked_cb = on_assign, on_revoke
+        # outages logged once when they begin and once when they end (livemetrics/outage_log.py)
+        self.clickhouse = clickhouse or Outage(log, "notifier", "ClickHouse")
+        self.kafka = Outage(log, "notifier", "Kafka")
         self.assigned = threading.Event()  # partitions assigned and their start positions fixed
         self._handed = self._stored = 0  # consumed batches queued for the recorder, and recorded
         self._progress = threading.Condition()
@@ -166,8 +174,12 @@ class AlertIntake:
         c.subscribe([s.topic("payment-alerts")], on_assign=self._on_assign, on_revoke=self._on_revoke)
         recorder = threading.Thread(target=self._record_batches, name="notify-record", daemon=True)
         recorder.start()
+        next_probe = time.monotonic()
         try:
             while not self._stop.is_set():
+                if time.monotonic() >= next_probe:  # an idle consumer notices neither an outage nor its end
+                    probe_kafka(c, s.topic("payment-alerts"), self.kafka)
+                    next_probe = time.monotonic() + KAFKA_PROBE_S
                 self._commit_recorded(c)
                 msgs = c.consume(500, 0.05)  # returns at 500 or after 50 ms: an alert waits at most that here
                 good = [m for m in msgs if not m.error()]
@@ -255,9 +267,12 @@ class AlertIntake:
                 started = time.monotonic()
                 store.record(self.settings, owed, at)
                 timing.observe("record", time.monotonic() - started)
+                self.clickhouse.ok(kind="deliveries")
                 return True
             except Exception as exc:  # noqa: BLE001 - any failure: try again, commit nothing meanwhile
-                log.warning("notifier: could not record %d deliveries, retrying: %s", len(owed), str(exc)[:200])
+                why = f"could not record deliveries (their alerts wait, uncommitted): {exc}"
+                if not self.clickhouse.failed(why, kind="deliveries"):
+                    log.debug("notifier: could not record %d deliveries, retrying: %s", len(owed), str(exc)[:200])
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10)
         return False

@@ -19,6 +19,7 @@ import logging
 
 from clickhouse import notify_deliveries as store
 from clickhouse.notify_deliveries import Delivery
+from livemetrics.outage_log import Outage
 from livemetrics.settings import Settings
 
 log = logging.getLogger("livemetrics.api.notify")
@@ -30,8 +31,10 @@ KEEP_MAX = 100_000  # outcomes kept for another try while ClickHouse is away (~1
 
 
 class OutcomeLog:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, clickhouse: Outage | None = None):
         self.settings = settings
+        # the outage logged once when it begins and once when it ends (shared with the intake and the poll)
+        self.clickhouse = clickhouse or Outage(log, "notifier", "ClickHouse")
         self._rows: list[Delivery] = []  # queued, not tried yet
         self._versions: list[int] = []  # each row's, taken when it happened (not when written)
         self._retry: list[Delivery] = []  # tried, not stored: written again with the next try
@@ -69,6 +72,7 @@ class OutcomeLog:
                 await asyncio.to_thread(store.record, self.settings, rows, at)
                 if retry:
                     log.info("notifier: %d delivery outcomes recorded after ClickHouse failed", len(rows))
+                self.clickhouse.ok(kind="outcomes")
                 pause = 0.0
             except Exception as exc:  # noqa: BLE001 - ClickHouse away: keep them for the next try
                 if self._closing:  # the pending rows stand (see above)
@@ -80,12 +84,9 @@ class OutcomeLog:
                     if len(rows) > KEEP_MAX:
                         log.warning("notifier: %d delivery outcomes not kept (over %d)", len(rows) - KEEP_MAX, KEEP_MAX)
                     self._retry, self._retry_versions = rows[-KEEP_MAX:], at[-KEEP_MAX:]
-                    log.warning(
-                        "notifier: could not record %d delivery outcomes, trying again in %g s: %s",
-                        len(rows),
-                        pause,
-                        str(exc)[:200],
-                    )
+                    why = f"could not record delivery outcomes (kept, tried again): {exc}"
+                    if not self.clickhouse.failed(why, kind="outcomes"):
+                        log.debug("notifier: could not record %d delivery outcomes, again in %g s", len(rows), pause)
             async with self._progress:
                 self._done += len(new)  # a flush waits for one try of what it covers, not for ClickHouse
                 self._progress.notify_all()

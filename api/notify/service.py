@@ -13,6 +13,7 @@ from api.notify.dispatch import Dispatcher
 from api.notify.intake import AlertIntake
 from api.notify.ownership import Ownership
 from clickhouse import notify_deliveries as store
+from livemetrics.outage_log import Outage
 from livemetrics.settings import Settings
 
 log = logging.getLogger("livemetrics.api.notify")
@@ -34,9 +35,11 @@ class Notifier:
         self._reload = False  # partitions were assigned: read every pending delivery once
         self._since: int | None = None  # the next look reads rows of a newer version than this
         self.loop = asyncio.get_running_loop()
+        # ClickHouse's outages, seen by the intake, the outcomes and the poll: one line each way in all
+        self.clickhouse = Outage(log, "notifier", "ClickHouse")
 
     async def start(self) -> Notifier:
-        self.dispatcher = Dispatcher(self.settings, self.channels, owns=self.ownership.owns)
+        self.dispatcher = Dispatcher(self.settings, self.channels, owns=self.ownership.owns, clickhouse=self.clickhouse)
         self._poller = self.loop.create_task(self._poll())
         self.intake = AlertIntake(
             self.settings,
@@ -45,6 +48,7 @@ class Notifier:
             self.ownership,
             on_assign=self._assigned,
             on_revoke=self._revoked,
+            clickhouse=self.clickhouse,
         )
         self._joiner = self.loop.create_task(self._join_when_channels_read())
         return self
@@ -98,9 +102,11 @@ class Notifier:
                 else:
                     rows = await asyncio.to_thread(store.pending_since, self.settings, self._since)
             except Exception as exc:  # noqa: BLE001 - ClickHouse away: the next round tries again
-                log.warning("notifier: could not look for pending deliveries: %s", str(exc)[:200])
+                if not self.clickhouse.failed(f"could not look for pending deliveries: {exc}", kind="pending"):
+                    log.debug("notifier: could not look for pending deliveries: %s", str(exc)[:200])
                 self._reload = self._reload or full
                 continue
+            self.clickhouse.ok(kind="pending")
             self._since = began - POLL_OVERLAP_NS
             taken = self.dispatcher.adopt(rows)
             if taken:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from prometheus_client import REGISTRY
 
 from clickhouse.client import get_client
 from clickhouse.columns import KAFKA_COLUMNS
@@ -248,6 +249,8 @@ def test_a_failed_insert_holds_the_commits_and_is_retried_without_loss_or_duplic
     migrate(s)
     first, later = some_events(n_sessions=20, seed=7), some_events(n_sessions=20, seed=8)
     db = s.clickhouse_database
+    caplog.set_level("INFO", logger="livemetrics.sink")  # what an operator sees: a line per retry would show
+    failed_before = REGISTRY.get_sample_value("livemetrics_sink_batches_failed_total") or 0.0
     sink = EventSink(s).start()
     try:
         produce(s, first)
@@ -258,7 +261,7 @@ def test_a_failed_insert_holds_the_commits_and_is_retried_without_loss_or_duplic
         produce(s, later)
         # consuming goes on while the insert fails and is retried: every later message is held, and a
         # retry after that also failed; nothing after the failed batch may be committed meanwhile
-        failures = lambda: sum("sink batch failed" in r.getMessage() for r in caplog.records)  # noqa: E731
+        failures = lambda: REGISTRY.get_sample_value("livemetrics_sink_batches_failed_total") - failed_before  # noqa: E731
         wait_until(lambda: failures() >= 1, 30, what="a failure")
         wait_until(lambda: sink.held == len(later), 30, what="everything later consumed")
         seen = failures()
@@ -270,6 +273,13 @@ def test_a_failed_insert_holds_the_commits_and_is_retried_without_loss_or_duplic
     finally:
         sink.stop()
     assert_stored_once(s, first + later)
+    # the outage is logged once when it begins and once when it ends, not once per failed retry
+    lines = [r.getMessage() for r in caplog.records if r.name == "livemetrics.sink"]
+    lost = [line for line in lines if line.startswith("sink: lost ClickHouse since ")]
+    back = [line for line in lines if line.startswith("sink: ClickHouse back after ")]
+    assert len(lost) == 1 and "events" in lost[0], lines  # ClickHouse's error names the missing table
+    assert len(back) == 1 and f"({int(failures())} failed tries)" in back[0], lines
+    assert len(lines) == 2, lines
 
 
 def test_a_rebalance_while_rows_are_buffered_duplicates_nothing(make_settings):

@@ -29,7 +29,7 @@ def test_outcomes_not_stored_while_clickhouse_is_away_are_recorded_once_it_is_ba
     migrate(s)
     db = s.clickhouse_database
     api = Api(s, {seller: add_seller(s, seller)[1] for seller in ("shop-a", "shop-b")})
-    caplog.set_level(logging.WARNING, logger="livemetrics.api.notify")
+    caplog.set_level(logging.DEBUG, logger="livemetrics.api.notify")  # the retries' lines are debug
     try:
         for seller, path in (("shop-a", "/a"), ("shop-b", "/b")):
             assert api.call("POST", seller, "/webhooks", json={"url": hooks.url(path, "ok")}).status_code == 201
@@ -55,6 +55,14 @@ def test_outcomes_not_stored_while_clickhouse_is_away_are_recorded_once_it_is_ba
 
         wait_until(settled, 60, interval=0.5, what="every delivery recorded as delivered")
         assert keys(hooks, "/a") == ["a-0", "a-1"] and keys(hooks, "/b") == ["b-1"]  # nothing sent twice
+        # the outage in the log: once when it began, once when it ended (whichever use of ClickHouse failed
+        # first, and however often each retried), at warning level; the retries only at debug level
+        seen = [r for r in caplog.records if r.name == "livemetrics.api.notify" and r.levelno >= logging.WARNING]
+        lost = [r.getMessage() for r in seen if r.getMessage().startswith("notifier: lost ClickHouse since ")]
+        back = [r.getMessage() for r in seen if r.getMessage().startswith("notifier: ClickHouse back after ")]
+        assert len(lost) == 1 and "notification_deliveries" in lost[0], [r.getMessage() for r in seen]
+        assert len(back) == 1, [r.getMessage() for r in seen]
+        assert not any("could not record" in r.getMessage() for r in seen if r.getMessage() not in lost)
     finally:
         api.stop()
         api.registry.stop()

@@ -114,3 +114,28 @@ def test_the_watchdog_leaves_a_loop_that_beats_alone():
     watch.stop()
     assert exits == []
     assert LoopWatch("worker", 1, exit_after_s=0).start_watchdog() is None  # 0: no watchdog
+
+
+def test_an_honest_wait_is_alive_and_says_on_what_until_its_limit():
+    """A thread that is not an event loop (the sink's) declares its waits on other services: alive meanwhile,
+    saying on what and for how long, up to ``wait_limit_s``; past it, its silence counts again."""
+    clock = ManualClock(0.0)
+    exits: list[int] = []
+    watch = LoopWatch("sink", 10, 60, clock=clock, exit=exits.append, what="the sink's thread", wait_limit_s=100)
+    watch.beat()
+    with watch.waiting("ClickHouse"):
+        clock.now += 50
+        assert watch.health() == (True, {"waiting_on": "ClickHouse", "waiting_s": 50.0})
+        with watch.waiting("Kafka"):  # nested: the outer wait goes on
+            clock.now += 50
+        assert watch.silent_s() == 0.0
+        clock.now += 12.5
+        ok, details = watch.health()
+        assert not ok and details == {
+            "status": "stuck",
+            "loop_silent_s": 12.5,
+            "detail": "the sink's thread has not run for 12 s",
+        }
+    assert watch.health() == (True, {})  # the wait ended with a beat
+    clock.now += 10.5
+    assert not watch.health()[0]  # outside a wait, 10 s of silence is stuck

@@ -1,0 +1,125 @@
+"""The ClickHouse sink's thread is watched like an event loop (clickhouse/sink.py, livemetrics/loop_watch.py):
+a sink waiting out a ClickHouse outage stays alive (/healthz 200 saying it waits on ClickHouse; /readyz
+shows the stall), while a sink thread blocked anywhere else makes /healthz 503 naming the sink and, after
+``loop_stuck_exit_s``, ends the process with code 70 and the thread's stack in the log: standalone
+(``livemetrics sink``, a real process whose sink thread a test-only signal blocks) and embedded in the API
+(its /healthz and /readyz name the sink; the exit is recorded). Before, a hung sink thread showed only as
+``stalled`` in /readyz, exactly like an outage, and nothing restarted it."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+
+from api.main import create_api
+from clickhouse.client import get_client
+from clickhouse.migrate import migrate
+from livemetrics.loop_watch import EXIT_LOOP_STUCK
+from operations.children import Child
+from operations.ports import free_port
+from tests.integration.test_clickhouse_sink import produce, scalar, some_events
+from tests.support.loop_blocker import BLOCKED_IN, block_thread, block_thread_here, with_loop_blocker
+from tests.support.servers import ThreadServer, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=5)
+    except httpx.HTTPError:
+        return None
+
+
+@pytest.mark.timeout(120)
+def test_a_standalone_sink_whose_thread_hangs_says_so_and_exits_70_with_its_stack(make_settings, tmp_path):
+    # its own chdb directory: a chdb engine belongs to one process, and this one never opens it
+    s = make_settings(sink_ops_port=free_port(), loop_stale_s=1, loop_stuck_exit_s=4).model_copy(
+        update={"clickhouse_dsn": f"chdb://{tmp_path / 'ch'}", "data_dir": tmp_path / "sink-data"}
+    )
+    ops = f"http://127.0.0.1:{s.sink_ops_port}"
+    sink = Child("sink", ["sink"], tmp_path).start(with_loop_blocker(s.child_env()))
+    try:
+        r = wait_until(
+            lambda: (r := _get(f"{ops}/readyz")) is not None and r.status_code == 200 and r,
+            90,
+            interval=0.2,
+            what="the sink ready",
+            alive=sink.alive,
+        )
+        assert r.json()["clickhouse"] is True
+        assert (r := _get(f"{ops}/healthz")) is not None and r.status_code == 200, r
+        assert sink.proc is not None
+        block_thread(sink.proc.pid)
+        r = wait_until(
+            lambda: (r := _get(f"{ops}/healthz")) is not None and r.status_code == 503 and r,
+            10,
+            interval=0.1,
+            what="/healthz 503",
+            alive=sink.alive,
+        )
+        body = r.json()
+        assert body["status"] == "stuck" and body["service"] == "sink" and body["loop_silent_s"] >= 1, body
+        assert body["detail"].startswith("the ClickHouse sink's thread has not run for"), body
+        assert sink.proc.wait(30) == EXIT_LOOP_STUCK, sink.tail(80)
+        log = sink.tail(200)
+        assert "sink: the ClickHouse sink's thread has not run for" in log, log
+        assert "exiting with code 70 to be restarted" in log and BLOCKED_IN in log, log
+    finally:
+        sink.stop()
+
+
+@pytest.mark.timeout(120)
+def test_an_embedded_sink_waiting_on_clickhouse_is_alive_and_a_stuck_one_is_named_and_ends_the_process(make_settings):
+    s = make_settings(sink_batch_rows=25, sink_batch_seconds=0.2, loop_stale_s=1, loop_stuck_exit_s=2.5)
+    migrate(s)
+    db = s.clickhouse_database
+    api = ThreadServer(create_api(s, run_sink=True)).start()
+    sink = api.server.config.app.state.sink
+    exits: list[int] = []
+    sink.watch._exit = exits.append  # inside pytest: recorded instead of ending the test run
+    release = threading.Event()
+    try:
+        first, later = some_events(n_sessions=5, seed=31), some_events(n_sessions=5, seed=32)
+        produce(s, first)
+        wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") == len(first), 60, what="first rows")
+        r = httpx.get(f"{api.url}/healthz", timeout=5)
+        assert r.status_code == 200 and r.json()["status"] == "ok", r.json()
+
+        # ClickHouse refuses every insert: the sink waits and retries, 0.5 s then 1, 2, 4 s apart (before, a pass
+        # without a failure between two retries, as with a small backlog, reset it to 0.5 s). Each wait
+        # is longer than loop_stale_s and the later ones than loop_stuck_exit_s: none counts as a hang.
+        get_client(s).command(f"RENAME TABLE {db}.events TO {db}.events_away")
+        produce(s, later)
+        waits: list[dict] = []
+
+        def waited_past_the_exit_limit_alive() -> bool:  # every answer meanwhile is 200
+            r = httpx.get(f"{api.url}/healthz", timeout=5)
+            assert r.status_code == 200, r.json()
+            if "sink" in r.json():
+                waits.append(r.json()["sink"])
+            return any(w["waiting_s"] > 2.5 for w in waits)  # longer than loop_stuck_exit_s, still alive
+
+        wait_until(waited_past_the_exit_limit_alive, 20, interval=0.1, what="a wait on ClickHouse past 2.5 s")
+        assert all(w["waiting_on"] == "ClickHouse" for w in waits), waits
+        assert exits == []
+        get_client(s).command(f"RENAME TABLE {db}.events_away TO {db}.events")
+        wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") == len(first) + len(later), 60, what="all rows")
+        assert scalar(s, "SELECT uniqExact(event_id) FROM {db}.events") == len(first) + len(later)
+
+        block_thread_here("clickhouse-sink", release)
+        r = wait_until(
+            lambda: (r := httpx.get(f"{api.url}/healthz", timeout=5)).status_code == 503 and r, 10, what="503"
+        )
+        assert r.json()["status"] == "stuck" and r.json()["stuck"] == ["sink"], r.json()
+        assert r.json()["sink"]["detail"].startswith("the ClickHouse sink's thread has not run for"), r.json()
+        ready = httpx.get(f"{api.url}/readyz", timeout=5)
+        assert ready.status_code == 503 and ready.json()["degraded"] == ["sink"], ready.json()
+        assert ready.json()["sink"]["stuck"]["status"] == "stuck", ready.json()
+        wait_until(lambda: exits, 10, what="the watchdog's exit")
+        assert exits == [EXIT_LOOP_STUCK]
+    finally:
+        release.set()
+        api.stop()
