@@ -86,12 +86,13 @@ def changelog_producer_config(s: Settings, **overrides: Any) -> dict[str, Any]:
     ``producer_config``, with room for a large batch of rows in flight. It lingers 50 ms: nothing waits
     for a row's delivery but the next offset commit (every second) and a revocation, while at 5 ms each
     batch's partitions went out as separate requests (~110 produce requests/s at 5,000 events/s, the
-    most of any client: docs/architecture.md, Broker CPU)."""
+    most of any client: docs/architecture.md, Broker CPU). A full queue (``worker_changelog_queue_rows``)
+    makes the sessions agent wait for room without blocking its event loop."""
     conf = producer_config(
         s,
         **{
             "linger.ms": 50,
-            "queue.buffering.max.messages": 1_000_000,
+            "queue.buffering.max.messages": s.worker_changelog_queue_rows,
             "queue.buffering.max.kbytes": 1_048_576,
             "batch.size": 1_000_000,
         },

@@ -170,6 +170,13 @@ class Settings(BaseSettings):
         "fewer, fuller batches (broker requests and per-batch work) for at most this much latency.",
     )
     worker_fetch_min_bytes: int = Field(65_536, ge=1, description="See worker_fetch_wait_ms.")
+    worker_changelog_queue_rows: int = Field(
+        1_000_000,
+        ge=1,
+        description="Table changelog rows the worker's changelog producer holds unacknowledged (librdkafka's "
+        "queue.buffering.max.messages). When it is full (Kafka not acknowledging) the sessions agent stops reading "
+        "until there is room, its event loop running on.",
+    )
     # Per-seller caps on distinct values in live state; the rest counts under "~other" (docs/live-semantics.md).
     live_max_categories: int = Field(200, ge=1, description="Live categories kept per seller (first by name).")
     live_max_offers: int = Field(500, ge=1, description="Live offers kept per seller (first by name).")

@@ -32,11 +32,24 @@ the gateway's few seconds: a row that timed out would be a row lost from the cha
 has it, and the worker had to exit (docs/operations.md, Broker outages). Within the tolerance the rows wait in the producer's
 queue, commits wait for them, and everything goes out once the broker is back; past it the worker
 exits with a message that says the broker was away too long.
+
+A full queue (``worker_changelog_queue_rows`` unacknowledged rows: e.g. minutes of a changelog partition
+without a leader while the raw topics are still read) never blocks the event loop. ``write`` hands the producer what fits
+and keeps the rest, in order, per partition; a later write to that partition goes behind them (the changelog
+keeps each partition's write order, which recovery relies on). ``room`` waits for them with the loop running:
+the sessions agent awaits it after each batch, so it reads nothing more meanwhile (backpressure), and the
+loop's heartbeat, /healthz, timers and revocations go on. Waiting rows count as produced: a flush (the
+commit hook, a revocation) hands them over and waits for their delivery too. Before, ``write`` retried
+``produce`` in a blocking ``poll(0.01)`` loop for as long as the queue stayed full: the loop stopped, /healthz
+said stuck and the loop watchdog ended the worker (exit 70) during a broker outage.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -44,6 +57,11 @@ from confluent_kafka import KafkaError, Message, Producer
 from faust.types import TP
 
 from streams import faust_internals
+
+log = logging.getLogger("livemetrics.worker")
+
+ROOM_POLL_S = 0.005  # how often a wait for room in the producer's queue serves delivery reports
+FULL_WARN_S = 1.0  # a wait for room that lasts longer is logged (a short one is the queue working, under load)
 
 
 class ChangelogDeliveryError(RuntimeError):
@@ -59,6 +77,11 @@ class DirectChangelog:
         self._errors: list[str] = []
         self._produced: dict[int, int] = {}  # rows produced per changelog partition
         self._done: dict[int, int] = {}  # delivery reports (success or failure) per partition
+        # Rows written locally for which the producer's queue had no room yet, in order per partition.
+        self._waiting: dict[int, deque[tuple[bytes, bytes | None]]] = {}
+        self._waiting_rows = 0
+        self._full_since: float | None = None  # time.monotonic() when the queue was first found full
+        self._warned = False  # the wait for room was logged (it lasted over FULL_WARN_S)
 
     # -- producer ------------------------------------------------------------------------------
     @property
@@ -90,22 +113,90 @@ class DirectChangelog:
     # -- writes --------------------------------------------------------------------------------
     def write(self, partition: int, rows: Iterable[tuple[bytes, bytes | None]]) -> None:
         """Put ``rows`` (value ``None`` deletes) into the local store of ``partition`` and produce them,
-        in this order, to the same changelog partition."""
+        in this order, to the same changelog partition. Never waits: rows the producer's queue has no
+        room for wait in order behind the partition's earlier ones (``room`` hands them over)."""
         rows = list(rows)
         if not rows:
             return
         self._apply_local(partition, rows)
-        producer, topic, cb = self.producer, self._topic, self._on_delivery
-        produce = producer.produce
-        for key, value in rows:
-            while True:
+        producer = self.producer
+        self._produced[partition] = self._produced.get(partition, 0) + len(rows)
+        waiting = self._waiting.get(partition)
+        if waiting:  # earlier rows of this partition still wait for room: these go behind them
+            waiting.extend(rows)
+            self._waiting_rows += len(rows)
+        else:
+            topic, cb, produce = self._topic, self._on_delivery, producer.produce
+            it = iter(rows)
+            for key, value in it:
                 try:
                     produce(topic, value, key, partition, on_delivery=cb)
+                except BufferError:  # the local queue is full (the broker is away or slow): wait, in order
+                    rest = deque([(key, value)])
+                    rest.extend(it)
+                    self._waiting[partition] = rest
+                    self._waiting_rows += len(rest)
+                    if self._full_since is None:
+                        self._full_since = time.monotonic()
                     break
-                except BufferError:  # the local queue is full: let deliveries drain
-                    producer.poll(0.01)
-        self._produced[partition] = self._produced.get(partition, 0) + len(rows)
+                except BaseException:  # not produced, this row and the rest: no delivery report will come
+                    self._produced[partition] -= 1 + sum(1 for _ in it)
+                    raise
         producer.poll(0)
+
+    def _hand_over(self) -> int:
+        """Serve delivery reports, then move waiting rows into the producer's queue, in order per partition,
+        as far as it has room. Returns the rows still waiting."""
+        if not self._waiting_rows:
+            return 0
+        producer, topic, cb = self.producer, self._topic, self._on_delivery
+        producer.poll(0)
+        produce = producer.produce
+        for partition, waiting in list(self._waiting.items()):
+            while waiting:
+                key, value = waiting[0]
+                try:
+                    produce(topic, value, key, partition, on_delivery=cb)
+                except BufferError:
+                    return self._waiting_rows
+                except Exception as exc:  # noqa: BLE001 - refused for good: like a failed delivery, no commit past it
+                    self._produced[partition] -= 1
+                    self._errors.append(f"row not produced: {exc}")
+                waiting.popleft()
+                self._waiting_rows -= 1
+            del self._waiting[partition]
+        if self._full_since is not None:
+            waited = time.monotonic() - self._full_since
+            if self._warned:
+                log.info(
+                    "changelog producer queue has room again after %.1f s: the sessions agent reads on",
+                    waited,
+                    extra={"waited_s": round(waited, 1)},
+                )
+            self._full_since, self._warned = None, False
+        return 0
+
+    def waiting(self) -> int:
+        """Rows written locally that wait for room in the producer's queue."""
+        return self._waiting_rows
+
+    async def room(self) -> None:
+        """Wait, with the event loop running, until every row written so far is in the producer's queue.
+        The sessions agent awaits this after each batch: while the broker is away it reads nothing more
+        (backpressure), and the loop goes on (heartbeat, /healthz, timers, the revocation handler)."""
+        while waiting := self._hand_over():
+            if not self._warned and self._full_since is not None and time.monotonic() - self._full_since > FULL_WARN_S:
+                self._warned = True
+                log.warning(
+                    "changelog producer queue full for %.0f s (%d rows unacknowledged, %d of them waiting for room; "
+                    "is the broker at %s away?): the sessions agent reads nothing more until there is room",
+                    time.monotonic() - self._full_since,
+                    self.pending(),
+                    waiting,
+                    self.settings.kafka_bootstrap,
+                    extra={"changelog_unacknowledged": self.pending(), "changelog_waiting": waiting},
+                )
+            await asyncio.sleep(ROOM_POLL_S)
 
     def _apply_local(self, partition: int, rows: list[tuple[bytes, bytes | None]]) -> None:
         store = self.table.data
@@ -136,7 +227,9 @@ class DirectChangelog:
 
     # -- durability ----------------------------------------------------------------------------
     def pending(self) -> int:
-        return len(self._producer) if self._producer is not None else 0
+        """Rows written and not yet reported on by the producer: in its queue or waiting for room in it.
+        (Also read by /metrics from another thread: a copy of the counts, never the dicts being changed.)"""
+        return self._behind(dict(self._produced))
 
     def _check(self) -> None:
         if self._errors:
@@ -171,6 +264,7 @@ class DirectChangelog:
         deadline = None if timeout is None else loop.time() + timeout
         p, target = self._producer, dict(self._produced)
         p.poll(0)
+        self._hand_over()
         while self._behind(target):
             if deadline is not None and loop.time() > deadline:
                 raise ChangelogDeliveryError(
@@ -179,12 +273,14 @@ class DirectChangelog:
                 )
             await asyncio.sleep(0.002)
             p.poll(0)
+            self._hand_over()
         self._check()
         self._persist_offsets()
 
     def poll(self) -> None:
         if self._producer is not None:
             self._producer.poll(0)
+            self._hand_over()
             self._check()
 
     def install_commit_hook(self, app: Any) -> None:
@@ -192,5 +288,9 @@ class DirectChangelog:
         faust_internals.hook_commit(app.consumer, self.flush)
 
     def close(self, timeout: float = 10.0) -> None:
-        if self._producer is not None:
-            self._producer.flush(timeout)
+        if self._producer is None:
+            return
+        deadline = time.monotonic() + timeout
+        while self._hand_over() and time.monotonic() < deadline:  # at shutdown: no loop to keep running
+            self._producer.flush(min(0.1, max(0.0, deadline - time.monotonic())))
+        self._producer.flush(max(0.0, deadline - time.monotonic()))

@@ -1,6 +1,7 @@
 """What the worker's /metrics and /readyz read from the running Faust app, at scrape time (nothing is
 added to the message path): per source partition the end offset, the read and committed offsets and
-the lag, the rebalances so far, the tables' sizes, and whether the worker is ready.
+the lag, the rebalances so far, the tables' sizes, the changelog rows not yet acknowledged (and those
+waiting for room in a full producer queue: the worker waiting on Kafka), and whether the worker is ready.
 
 Read from the ops server's thread: these are plain reads of the consumer's dicts and of aiokafka's
 subscription state (copied before use), never a call into the event loop or a broker request.
@@ -8,6 +9,7 @@ subscription state (copied before use), never a call into the event loop or a br
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,6 +60,16 @@ def table_sizes(app: Any) -> Iterator[tuple[str, int, int | None]]:
             yield name, keys, size
         else:
             yield name, len(getattr(store, "data", {})), None
+
+
+def changelog_rows() -> tuple[int, int] | None:
+    """(rows not yet acknowledged, of which waiting for room in the producer's queue) of the sessions
+    table's changelog (``streams/changelog.py``); None before the worker's tables exist (never imported here:
+    that would make them)."""
+    log = getattr(sys.modules.get("streams.tables"), "sessions_changelog", None)
+    if log is None:
+        return None
+    return log.pending(), log.waiting()
 
 
 def ready(app: Any) -> tuple[bool, dict]:
@@ -127,3 +139,17 @@ class WorkerCollector:
             if b is not None:
                 size.add_metric([name], b)
         yield from (end, read, lag, rebalances, assigned, is_ready, keys, size)
+        rows = changelog_rows()
+        if rows is not None:
+            unacked = GaugeMetricFamily(
+                "livemetrics_worker_changelog_unacknowledged_rows",
+                "Table changelog rows written locally and not yet acknowledged by Kafka (offsets wait for them)",
+            )
+            unacked.add_metric([], rows[0])
+            waiting = GaugeMetricFamily(
+                "livemetrics_worker_changelog_waiting_rows",
+                "Of those, rows waiting for room in the changelog producer's full queue: while above 0 the worker "
+                "reads nothing more (waiting on Kafka, not stuck)",
+            )
+            waiting.add_metric([], rows[1])
+            yield from (unacked, waiting)

@@ -56,6 +56,9 @@ async def handle(messages) -> None:
             await asyncio.gather(*sent)  # acknowledged before the sessions that remember them are written
         session_batch.write(batches)
         sums_reports.mark("rows")  # report the changed sums rows now (coalesced: session_timers.py)
+        # Backpressure: while the changelog producer's queue is full (the broker away) the next batch
+        # waits here, with the event loop running, not in a blocking retry (streams/changelog.py).
+        await sessions_changelog.room()
 
 
 @app.agent(session_input)

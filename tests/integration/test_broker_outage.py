@@ -4,6 +4,13 @@ Kafka), the API says live data is delayed while the broker is away, and after ea
 numbers equal a recount of the events answered 202 within 30 s; every one of them is in Kafka and,
 once, in ClickHouse.
 
+The processes run with their loop watchdog on (``livemetrics/loop_watch.py``; off by default under pytest),
+its limits far below the outage (``STUCK_EXIT_S``), and the worker's changelog queue small enough that the
+rows of the events it had fetched fill it once the broker is gone: the worker's /healthz must answer 200
+throughout each outage (waiting on Kafka is not stuck) and no process may exit 70. Before, the worker retried
+its changelog writes in a blocking loop while the queue was full and its watchdog ended it (exit 70).
+``tests/integration/test_worker_outage_watchdog.py`` stops the broker with SIGSTOP instead.
+
 ``make test`` runs 2 cycles; ``make chaos`` runs more (``LIVEMETRICS_TEST_CHAOS_CYCLES``, outage length
 ``LIVEMETRICS_TEST_CHAOS_OUTAGE_S``). Figures of each cycle are printed as JSON lines."""
 
@@ -12,16 +19,19 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 import uuid
 from collections import Counter
 
+import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from clickhouse.client import get_client
 from livemetrics.kafka_config import consumer_config
 from livemetrics.settings import RAW_TOPICS
+from operations.ports import free_port
 from tests.support.outage_load import Storefront, recount
 from tests.support.servers import wait_until
 from tests.support.services import local_kafka
@@ -33,6 +43,48 @@ CYCLES = int(os.environ.get("LIVEMETRICS_TEST_CHAOS_CYCLES", "2"))
 # Longer than the gateway's delivery timeout (5 s), the old limit of the worker's own writes.
 OUTAGE_S = float(os.environ.get("LIVEMETRICS_TEST_CHAOS_OUTAGE_S", "3"))
 SELLERS = ("shop-a", "shop-b")
+# The watchdog's limits here (defaults: 10 s and 60 s): every outage (the broker's restart alone takes 13 s
+# or more) is longer than a loop may stay silent.
+STALE_S, STUCK_EXIT_S = 3.0, 8.0
+# Changelog rows the worker's producer may hold unacknowledged (default 1,000,000): a few batches' worth,
+# so that the queue is full when the broker goes and the worker has to wait for room through the outage.
+CHANGELOG_QUEUE_ROWS = 300
+
+
+def waits_for_room(worker) -> list[float]:
+    """How long each of the worker's waits for room in its full changelog queue lasted (its log says so when
+    one is over)."""
+    waits = []
+    for line in worker.log_path.read_text(errors="replace").splitlines():
+        if line.startswith("{") and "changelog producer queue has room again" in line:
+            waits.append(json.loads(line)["waited_s"])
+    return waits
+
+
+class HealthProbe(threading.Thread):
+    """Asks the worker's /healthz every half second (as ``up``'s liveness watch does every 2 s) while
+    running; keeps every answer that was not 200."""
+
+    def __init__(self, port: int):
+        super().__init__(daemon=True)
+        self.port, self.bad, self.asked = port, [], 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):  # the probe's period
+            self.asked += 1
+            try:
+                r = httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
+            except httpx.HTTPError as exc:
+                self.bad.append(f"no answer: {exc!r}")
+                continue
+            if r.status_code != 200:
+                self.bad.append(f"{r.status_code} {r.text}")
+
+    def stop(self) -> list[str]:
+        self.done.set()
+        self.join(5)
+        return self.bad
 
 
 def kafka_event_ids(s, deadline_s: float = 30) -> set[str]:
@@ -118,6 +170,10 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
             tmp_path,
             store="rocksdb://",
             broker_outage_tolerance_s=max(300.0, OUTAGE_S + 120),
+            worker_metrics_port=free_port(),
+            loop_stale_s=STALE_S,
+            loop_stuck_exit_s=STUCK_EXIT_S,
+            worker_changelog_queue_rows=CHANGELOG_QUEUE_ROWS,
             live_window_s=7200,
             session_timeout_s=7200,
             recent_window_s=7200,
@@ -157,6 +213,8 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                     what="load before the kill",
                     alive=stack.worker.alive,
                 )
+                probe = HealthProbe(s.worker_metrics_port)
+                probe.start()
                 pid = broker.pid()
                 os.killpg(pid, signal.SIGKILL)
                 killed = time.monotonic()
@@ -174,6 +232,9 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                 starting = time.monotonic()
                 broker.start(wait_s=90, quiet=True)
                 restarted = time.monotonic()
+                probed, not_alive = probe.asked, probe.stop()
+                assert stack.worker.alive(), f"worker exited during the outage\n{stack.worker.log_tail()}"
+                assert not not_alive, f"worker /healthz during the outage: {not_alive[:3]}\n{stack.worker.log_tail()}"
                 acked_at_restart = sum(len(fr.acked_events()) for fr in fronts)
                 wait_until(
                     lambda: sum(len(fr.acked_events()) for fr in fronts) > acked_at_restart,
@@ -206,6 +267,10 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                         f"recount: {[recount(events[x]) for x in SELLERS]}\n{stack.worker.log_tail()}"
                     ) from None
                 recounted = time.monotonic() - stopped
+                # The scenario happened: the worker waited on its full queue through the outage, past the
+                # time its loop may stay silent (else a blocking wait would not have shown).
+                long_waits = [w for w in waits_for_room(stack.worker) if w > STUCK_EXIT_S]
+                assert len(long_waits) >= cycle + 1, f"no wait for room through outage {cycle + 1}: {long_waits}"
                 worker_drain_s = drained_after(s, s.app_id, stopped)
                 assert stack.live("warmup", token).get("delayed") is False
                 statuses = sum((fr.statuses for fr in fronts), start=Counter())
@@ -215,6 +280,8 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                         {
                             "cycle": cycle + 1,
                             "outage_s": round(restarted - killed, 1),
+                            "worker_healthz_200_during_outage": probed,
+                            "worker_waited_for_changelog_room_s": long_waits[-1],
                             "broker_start_s": round(restarted - starting, 1),
                             "first_202_after_restart_s": round(first_202_s, 2),
                             "live_equals_recount_after_load_stop_s": round(recounted, 2),
