@@ -180,6 +180,11 @@ class DirectChangelog:
         """Rows written locally that wait for room in the producer's queue."""
         return self._waiting_rows
 
+    def waiting_s(self) -> float:
+        """How long rows have been waiting for room (0: none is)."""
+        since = self._full_since
+        return 0.0 if since is None or not self._waiting_rows else time.monotonic() - since
+
     async def room(self) -> None:
         """Wait, with the event loop running, until every row written so far is in the producer's queue.
         The sessions agent awaits this after each batch: while the broker is away it reads nothing more

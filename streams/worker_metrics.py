@@ -4,7 +4,8 @@
 
 /healthz is served from a thread, so it asks the loop's heartbeat (``livemetrics/loop_watch.py``): 503
 once the event loop has not run for ``loop_stale_s``; its watchdog ends the worker once it has not run
-for ``loop_stuck_exit_s`` (with or without the port)."""
+for ``loop_stuck_exit_s`` (with or without the port). While the worker waits on Kafka (changelog rows waiting
+for room: ``streams/worker_ops.py::health``) it answers 200 and says so."""
 
 from __future__ import annotations
 
@@ -46,4 +47,6 @@ def serve(s) -> None:
         from streams import worker_ops
 
         REGISTRY.register(worker_ops.WorkerCollector(app))
-        OpsServer("worker", s.host, s.worker_metrics_port, lambda: worker_ops.ready(app), watch.health).start()
+        OpsServer(
+            "worker", s.host, s.worker_metrics_port, lambda: worker_ops.ready(app), lambda: worker_ops.health(watch)
+        ).start()

@@ -72,6 +72,23 @@ def changelog_rows() -> tuple[int, int] | None:
     return log.pending(), log.waiting()
 
 
+def health(watch: Any) -> tuple[bool, dict]:
+    """/healthz: the loop's heartbeat (``livemetrics/loop_watch.py``: 503 once stuck), and, while changelog rows
+    wait for room in the producer's full queue, that the worker is waiting on Kafka (200: the loop runs, it is
+    not stuck; nothing should restart it for that)."""
+    ok, details = watch.health()
+    log = getattr(sys.modules.get("streams.tables"), "sessions_changelog", None)
+    if ok and log is not None and (waiting := log.waiting()):  # a stuck loop is said so, whatever it waited on
+        details = {
+            **details,
+            "waiting_on": "Kafka",
+            "waiting_s": round(log.waiting_s(), 1),
+            "detail": f"{waiting} changelog rows wait for room in the producer's queue (Kafka acknowledges "
+            "nothing): the worker reads nothing more until there is room",
+        }
+    return ok, details
+
+
 def ready(app: Any) -> tuple[bool, dict]:
     """Ready: partitions assigned, and neither rebalancing nor recovering tables."""
     consumer = _consumer(app)

@@ -201,6 +201,7 @@ def test_a_worker_waits_out_a_stopped_broker_longer_than_its_stuck_limit_and_cou
             load.slow()
             answers: list[int] = []
             waiting_rows: list[float] = []  # what /metrics says: the worker is waiting on Kafka
+            said: list[str | None] = []  # and /healthz
             while time.monotonic() < stopped + OUTAGE_S:  # the outage itself: the scenario's length
                 r = _health(s.worker_metrics_port)
                 answers.append(r.status_code if r is not None else 0)
@@ -209,6 +210,7 @@ def test_a_worker_waits_out_a_stopped_broker_longer_than_its_stuck_limit_and_cou
                     f"/healthz during the outage: {r and r.status_code} {r and r.text}\n{worker.log_tail(80)}"
                 )
                 waiting_rows.append(_waiting_rows(s.worker_metrics_port))
+                said.append(r.json().get("waiting_on"))
                 time.sleep(0.5)  # a probe every half second, as a liveness watch would
             os.killpg(stopped_pid, signal.SIGCONT)
             stopped_pid = None
@@ -223,8 +225,9 @@ def test_a_worker_waits_out_a_stopped_broker_longer_than_its_stuck_limit_and_cou
             # The worker did wait on the full queue through the outage, longer than its loop may stay silent.
             waits = waits_for_room(worker)
             assert waits and max(waits) > STUCK_EXIT_S, f"no wait for room past the stuck limit: {waits}"
-            # /metrics tells it apart from stuck: rows waiting for room, from the first second to the end.
+            # /metrics and /healthz tell it apart from stuck: rows waiting for room, from the first second on.
             assert all(w > 0 for w in waiting_rows[2:]), f"/metrics during the outage: {waiting_rows}"
+            assert set(said[2:]) == {"Kafka"}, f"/healthz's waiting_on during the outage: {said}"
             print(
                 json.dumps(
                     {
