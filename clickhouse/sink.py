@@ -187,7 +187,8 @@ class EventSink:
         except Exception:  # noqa: BLE001 - not committed: read again after a restart
             log.exception("sink: the last batch was not stored")
         finally:
-            self.watch.stop()  # stopped: no longer judged
+            if self._stop.is_set():  # asked to stop: no longer judged (a thread that died is, like a stuck one)
+                self.watch.stop()
             self._preparer.shutdown()
             self._inserter.shutdown()
             self.consumer.close()
