@@ -8,6 +8,7 @@ shows the stall), while a sink thread blocked anywhere else makes /healthz 503 n
 
 from __future__ import annotations
 
+import ctypes
 import threading
 
 import httpx
@@ -16,6 +17,7 @@ import pytest
 from api.main import create_api
 from clickhouse.client import get_client
 from clickhouse.migrate import migrate
+from clickhouse.sink import EventSink
 from livemetrics.loop_watch import EXIT_LOOP_STUCK
 from operations.children import Child
 from operations.ports import free_port
@@ -123,3 +125,29 @@ def test_an_embedded_sink_waiting_on_clickhouse_is_alive_and_a_stuck_one_is_name
     finally:
         release.set()
         api.stop()
+
+
+class _Dies(BaseException):
+    """Not an ``Exception``: the sink's loop does not catch it, its thread ends."""
+
+
+@pytest.mark.timeout(60)
+def test_a_sink_thread_that_died_ends_the_process_like_a_stuck_one(make_settings):
+    s = make_settings(loop_stale_s=0.5, loop_stuck_exit_s=1.5)
+    migrate(s)
+    sink = EventSink(s)
+    exits: list[int] = []
+    sink.watch._exit = exits.append  # inside pytest: recorded instead of ending the test run
+    sink.start()
+    try:
+        wait_until(lambda: sink.watch.silent_s() is not None, 30, what="the first beat")
+        assert sink._thread is not None and sink._thread.ident is not None
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(sink._thread.ident), ctypes.py_object(_Dies))
+        sink._thread.join(10)
+        assert not sink._thread.is_alive()
+        wait_until(lambda: exits, 10, what="the watchdog's exit")
+        assert exits == [EXIT_LOOP_STUCK]
+        ok, details = sink.watch.health()
+        assert not ok and details["status"] == "stuck", details
+    finally:
+        sink.stop()
