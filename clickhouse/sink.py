@@ -187,8 +187,9 @@ class EventSink:
         except Exception:  # noqa: BLE001 - not committed: read again after a restart
             log.exception("sink: the last batch was not stored")
         finally:
-            if self._stop.is_set():  # asked to stop: no longer judged (a thread that died is, like a stuck one)
-                self.watch.stop()
+            # Asked to stop: no longer judged. A thread ended by an exception the loop does not catch never
+            # gets here (it leaves the while loop): its watchdog goes on and ends the process, as for a stuck one.
+            self.watch.stop()
             self._preparer.shutdown()
             self._inserter.shutdown()
             self.consumer.close()
