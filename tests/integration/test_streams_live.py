@@ -225,6 +225,14 @@ class Group:
         fut = self.admin.describe_consumer_groups([self.s.app_id], request_timeout=5)[self.s.app_id]
         return len(fut.result(timeout=30).members)
 
+    def stable_members(self) -> frozenset[str]:
+        """The members' ids while no rebalance is under way, else an empty set."""
+        from confluent_kafka import ConsumerGroupState
+
+        fut = self.admin.describe_consumer_groups([self.s.app_id], request_timeout=5)[self.s.app_id]
+        desc = fut.result(timeout=30)
+        return frozenset(m.member_id for m in desc.members) if desc.state == ConsumerGroupState.STABLE else frozenset()
+
 
 def test_counts_stay_exact_while_workers_join_and_die_mid_stream(make_settings, tmp_path):
     """Rebalances under load: a second worker joins while events flow, then the first is SIGKILLed while
@@ -296,6 +304,15 @@ def test_two_workers_counts_equal_the_recount_also_after_sigkill(make_settings, 
         wait_until(
             lambda: snaps.poll().latest.get("warmup"), 90, what="workers up", alive=lambda: w1.alive() and w2.alive()
         )
+        # Both in the group: a worker slow to start (a loaded runner) joined only after the one that got
+        # everything had been through every step below, and its joining then broke the last one.
+        group = Group(s)
+        before = wait_until(
+            lambda: m if len(m := group.stable_members()) == 2 else None,
+            90,
+            interval=0.2,
+            what="both workers in the group",
+        )
         wave(feed, rng)
         try:
             # Settled too: the second worker's joining can put a recovering snapshot after a matching one.
@@ -365,9 +382,13 @@ def test_two_workers_counts_equal_the_recount_also_after_sigkill(make_settings, 
             ) from exc
         assert time.monotonic() - restarted <= 10.0, f"took {time.monotonic() - restarted:.1f}s"
         # Settled: the newest snapshot of each seller says recovering: false and equals the recount, and
-        # nothing that arrives later (e.g. from a worker that lost the seller) says otherwise.
+        # nothing that arrives later (e.g. from a worker that lost the seller) says otherwise; the restarted
+        # worker is back in the group and the killed one is out of it (either change rebalances, and
+        # snapshots say recovering meanwhile).
         wait_until(
-            lambda: matches(snaps, feed) and settled(snaps),
+            lambda: (
+                len(now := group.stable_members()) == 2 and now != before and matches(snaps, feed) and settled(snaps)
+            ),
             20,
             interval=0.2,
             what="recovering: false",
