@@ -11,12 +11,18 @@ becomes ``MASK``; the rest of the page is kept, so the page view still counts.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+import re2  # google-re2: linear in the text
+
 MASK = "[email]"
-# local@domain.tld, the @ raw or URL-escaped (%40); ASCII, as URLs carry addresses
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}", re.I)
+# local@domain.tld, the @ raw or URL-escaped (%40); ASCII, as URLs carry addresses. RE2, not Python's re:
+# there the local part was tried from every position of a run of local-part characters, each scanning to
+# the run's end for an `@`; a 2,048-character path of letters and one `@` took ~0.15-1 s on the gateway's
+# event loop (tests/unit/test_page_emails_cost.py, which also checks that the same spans are masked).
+_OPTIONS = re2.Options()
+_OPTIONS.case_sensitive = False
+_EMAIL = re2.compile(r"[A-Za-z0-9._%+\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}", _OPTIONS)
 
 
 def mask_emails(text: str) -> str:
