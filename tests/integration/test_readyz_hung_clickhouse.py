@@ -31,7 +31,7 @@ def test_readyz_says_within_2_s_that_a_hung_clickhouse_does_not_answer_and_probe
         took = time.monotonic() - started
         assert r.status_code == 503 and r.json()["checks"]["clickhouse"] is False, r.json()
         assert r.json()["clickhouse"] == "ClickHouse does not answer (nothing within 2 s)", r.json()
-        assert 2.0 <= took < 3.0, took
+        assert 2.0 <= took < 5.0, took  # 2 s and the request's own time on a loaded machine (before: 300 s)
         assert len(hung.conns) == 1  # the probe's
 
         answers: list[tuple[float, httpx.Response]] = []
@@ -47,7 +47,7 @@ def test_readyz_says_within_2_s_that_a_hung_clickhouse_does_not_answer_and_probe
             t.join(10)
         assert len(answers) == 10
         for took, r in answers:
-            assert r.status_code == 503 and r.json()["checks"]["clickhouse"] is False and took < 3.0, (took, r.json())
+            assert r.status_code == 503 and r.json()["checks"]["clickhouse"] is False and took < 5.0, (took, r.json())
         # one probe in flight all along: one thread, one connection (the probe client's 5-s read timeout
         # may have ended the first one by now, and the next probe opened a second)
         new = [t for t in threading.enumerate() if t not in before]
@@ -77,7 +77,7 @@ def test_the_probe_answers_within_its_bound_from_many_threads_and_says_why_when_
         for t in askers:
             t.join(5)
         assert len(results) == 8
-        assert all(not ok and took < 1.0 for took, (ok, _) in results), results
+        assert all(not ok and took < 2.0 for took, (ok, _) in results), results  # 0.5 s and scheduling
         assert len(hung.conns) == 1
     finally:
         hung.close()  # refused from now on: the probe says why

@@ -75,7 +75,7 @@ def test_a_standalone_sink_whose_thread_hangs_says_so_and_exits_70_with_its_stac
 
 @pytest.mark.timeout(120)
 def test_an_embedded_sink_waiting_on_clickhouse_is_alive_and_a_stuck_one_is_named_and_ends_the_process(make_settings):
-    s = make_settings(sink_batch_rows=25, sink_batch_seconds=0.2, loop_stale_s=1, loop_stuck_exit_s=2.5)
+    s = make_settings(sink_batch_rows=25, sink_batch_seconds=0.2, loop_stale_s=2, loop_stuck_exit_s=3)
     migrate(s)
     db = s.clickhouse_database
     api = ThreadServer(create_api(s, run_sink=True)).start()
@@ -91,8 +91,8 @@ def test_an_embedded_sink_waiting_on_clickhouse_is_alive_and_a_stuck_one_is_name
         assert r.status_code == 200 and r.json()["status"] == "ok", r.json()
 
         # ClickHouse refuses every insert: the sink waits and retries, 0.5 s then 1, 2, 4 s apart (before, a pass
-        # without a failure between two retries, as with a small backlog, reset it to 0.5 s). Each wait
-        # is longer than loop_stale_s and the later ones than loop_stuck_exit_s: none counts as a hang.
+        # without a failure between two retries, as with a small backlog, reset it to 0.5 s). The 4-s
+        # wait is longer than loop_stale_s and loop_stuck_exit_s: it does not count as a hang.
         get_client(s).command(f"RENAME TABLE {db}.events TO {db}.events_away")
         produce(s, later)
         waits: list[dict] = []
@@ -102,10 +102,10 @@ def test_an_embedded_sink_waiting_on_clickhouse_is_alive_and_a_stuck_one_is_name
             assert r.status_code == 200, r.json()
             if "sink" in r.json():
                 waits.append(r.json()["sink"])
-            return any(w["waiting_s"] > 2.5 for w in waits)  # longer than loop_stuck_exit_s, still alive
+            return any(w["waiting_s"] > 3 for w in waits)  # longer than loop_stuck_exit_s, still alive
 
-        wait_until(waited_past_the_exit_limit_alive, 20, interval=0.1, what="a wait on ClickHouse past 2.5 s")
-        assert all(w["waiting_on"] == "ClickHouse" for w in waits), waits
+        wait_until(waited_past_the_exit_limit_alive, 20, interval=0.1, what="a wait on ClickHouse past 3 s")
+        assert all(w["waiting_on"] == "ClickHouse" for w in waits if w["waiting_s"] > 3), waits  # Kafka's: probes
         assert exits == []
         get_client(s).command(f"RENAME TABLE {db}.events_away TO {db}.events")
         wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") == len(first) + len(later), 60, what="all rows")
@@ -142,8 +142,11 @@ def test_a_sink_thread_that_died_ends_the_process_like_a_stuck_one(make_settings
     try:
         wait_until(lambda: sink.watch.silent_s() is not None, 30, what="the first beat")
         assert sink._thread is not None and sink._thread.ident is not None
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(sink._thread.ident), ctypes.py_object(_Dies))
-        sink._thread.join(10)
+        for _ in range(10):  # raised inside a callback that librdkafka calls (its logger), it is swallowed: again
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(sink._thread.ident), ctypes.py_object(_Dies))
+            sink._thread.join(1)
+            if not sink._thread.is_alive():
+                break
         assert not sink._thread.is_alive()
         wait_until(lambda: exits, 10, what="the watchdog's exit")
         assert exits == [EXIT_LOOP_STUCK]
