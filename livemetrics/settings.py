@@ -198,14 +198,16 @@ class Settings(BaseSettings):
     loop_stale_s: float = Field(
         10.0,
         ge=0,
-        description="The worker's and the notifier's /healthz answer 503 once their event loop has not run for "
-        "this many seconds (stuck in a blocking call or a busy loop; their HTTP thread answers anyway). 0: never.",
+        description="The worker's, the notifier's and the sink's /healthz answer 503 once their event loop (the "
+        "sink: its thread) has not run for this many seconds (stuck in a blocking call or a busy loop; an honest "
+        "wait on Kafka or ClickHouse is not stuck; their HTTP thread answers anyway). 0: never.",
     )
     loop_stuck_exit_s: float = Field(
         60.0,
         ge=0,
-        description="The worker, the notifier, the gateway (each of its worker processes) and the API end "
-        "themselves (exit code 70, the loop thread's stack logged) once their event loop has not run for this "
+        description="The worker, the notifier, the sink (standalone or embedded in the API), the gateway (each of "
+        "its worker processes) and the API end themselves (exit code 70, the stuck thread's stack logged) once "
+        "their event loop (the sink: its thread) has not run for this "
         "many seconds, for `up`, compose's `restart:`, the gateway's supervisor or systemd to restart them. "
         "0: never.",
     )

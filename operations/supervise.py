@@ -54,5 +54,5 @@ def exit_reason(returncode: int | None) -> str:
         except ValueError:
             return f"killed by signal {-returncode}"
     if returncode == EXIT_LOOP_STUCK:
-        return f"exited with code {returncode} (its event loop was stuck: its watchdog ended it)"
+        return f"exited with code {returncode} (its event loop or sink thread was stuck: its watchdog ended it)"
     return f"exited with code {returncode}"
