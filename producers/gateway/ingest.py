@@ -75,13 +75,16 @@ if _EventHead.__struct_fields__ != (
 USER_AGENT_KEPT = 512  # characters of the User-Agent header stored with each event
 
 
-@lru_cache(maxsize=8192)
 def stored_user_agent(header: str) -> str:
     """What is stored of a User-Agent header: its first ``USER_AGENT_KEPT`` characters, or ``REDACTED`` when
     those hold a card number (the body's rule, ``card_in_string``). The header is not part of the body the
     card check reads, and went on every event of the request to ClickHouse and into payment alerts; no
     browser's own header holds one, so the events keep their place and only the header is dropped."""
-    kept = header[:USER_AGENT_KEPT]
+    return _stored_user_agent(header[:USER_AGENT_KEPT])  # cached by what is kept: a long header costs no memory
+
+
+@lru_cache(maxsize=8192)
+def _stored_user_agent(kept: str) -> str:
     return REDACTED if card_in_string(kept) else kept
 
 

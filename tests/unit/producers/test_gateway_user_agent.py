@@ -28,3 +28,16 @@ def test_the_user_agents_digit_groups_are_charged_with_the_bodys():
     # The client's bucket (100 events: 2 s at 50/s) was charged the 1.56 events past what its 1 event paid.
     tokens, _ = ep.client_limiter._buckets._buckets["203.0.113.9"]
     assert abs(tokens - (100 - 1.56)) < 1e-9
+
+
+def test_headers_are_cached_by_what_is_read_not_by_their_whole_length():
+    from producers.gateway import enrich, ingest
+
+    enrich._user_agent_info.cache_clear()
+    ingest._stored_user_agent.cache_clear()
+    head = f.CHROME + " " * (USER_AGENT_KEPT - len(f.CHROME))
+    for i in range(50):  # 50 headers of ~64 KB that differ only past what is read: one entry each
+        header = head + f"{i}" + "x" * 64_000
+        assert stored_user_agent(header) == head and enrich.user_agent_info(header)[0] == "Chrome"
+    assert enrich._user_agent_info.cache_info().currsize == 1
+    assert ingest._stored_user_agent.cache_info().currsize == 1
