@@ -21,6 +21,9 @@ from tests.support.servers import wait_until
 
 def up_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMETRICS_")}
+    # except the tests' broker JVM options (tests/conftest.py: C1 only, half the CPU in a broker's first minute)
+    if "LIVEMETRICS_KAFKA_JVM_OPTIONS" in os.environ:
+        env["LIVEMETRICS_KAFKA_JVM_OPTIONS"] = os.environ["LIVEMETRICS_KAFKA_JVM_OPTIONS"]
     env.update(
         {
             "LIVEMETRICS_DATA_DIR": str(data_dir),
