@@ -1,7 +1,7 @@
 """``livemetrics up``: the whole one-machine stack of docs/architecture.md, started in order and supervised.
 
-broker (unless ``--kafka``) -> topics -> migrations (a child that exits before the API opens the chdb
-directory: chdb allows one process per data dir) -> worker, gateway, API (+ embedded sink, or a sink
+broker (unless ``--kafka``; the migrations run meanwhile) -> topics -> the migrations' end (a child that exits
+before the API opens the chdb directory: chdb allows one process per data dir) -> worker, gateway, API (+ embedded sink, or a sink
 process for a ClickHouse server) -> simulator. Every child runs in its own process group with its
 output in ``<data_dir>/logs/<name>.log`` and dies with ``up`` (children.py, lifeline.py). A child
 that dies, the broker included, is reported with its log tail and restarted after a backoff; one that
@@ -87,51 +87,53 @@ class Stack:
 
         check_stack(s, own_broker=not external_kafka)  # raises InUse naming the holder
         steps = ["broker", "topics", "migrations", "sellers", "processes"]
-        with tqdm(total=len(steps), desc="starting", unit="step", file=sys.stderr, leave=True) as bar:
-            bar.set_description(f"Kafka broker on {s.kafka_bootstrap}")
-            if not external_kafka:
-                from operations.kafka_local import LocalKafka
+        # The migrations need ClickHouse only: they run while the broker's JVM starts (8-9 s each on 2 busy
+        # cores, one after the other before) and are waited for before anything opens the chdb directory.
+        mig = Child("migrate", ["migrate"], self.log_dir).start(child_env(s))
+        try:
+            with tqdm(total=len(steps), desc="starting", unit="step", file=sys.stderr, leave=True) as bar:
+                bar.set_description(f"Kafka broker on {s.kafka_bootstrap}")
+                if not external_kafka:
+                    from operations.kafka_local import LocalKafka
 
-                lk = LocalKafka(s)
-                if lk.pid() is not None and lk.answering():  # `livemetrics kafka start` on this data dir
-                    tqdm.write(lk.start(quiet=True), file=sys.stderr)
-                else:
-                    self.broker = BrokerChild(lk, self.log_dir)  # set first: an interrupted start is stopped too
-                    tqdm.write(self.broker.start().message, file=sys.stderr)
-            bar.update()
-            self._checkpoint()
-            bar.set_description("topics")
-            from livemetrics.topics import create_topics
+                    lk = LocalKafka(s)
+                    if lk.pid() is not None and lk.answering():  # `livemetrics kafka start` on this data dir
+                        tqdm.write(lk.start(quiet=True), file=sys.stderr)
+                    else:
+                        self.broker = BrokerChild(lk, self.log_dir)  # set first: an interrupted start is stopped too
+                        tqdm.write(self.broker.start().message, file=sys.stderr)
+                bar.update()
+                self._checkpoint()
+                bar.set_description("topics")
+                from livemetrics.topics import create_topics
 
-            created = create_topics(s)
-            tqdm.write(f"topics: {len(created)} created" if created else "topics: all present", file=sys.stderr)
-            bar.update()
-            self._checkpoint()
-            bar.set_description("ClickHouse migrations")
-            mig = Child("migrate", ["migrate"], self.log_dir).start(child_env(s))
-            try:
+                created = create_topics(s)
+                tqdm.write(f"topics: {len(created)} created" if created else "topics: all present", file=sys.stderr)
+                bar.update()
+                self._checkpoint()
+                bar.set_description("ClickHouse migrations")
                 while mig.alive():
                     self._checkpoint()
                     time.sleep(0.2)
-            finally:
-                mig.stop()  # only does something when interrupted
-            if mig.proc.returncode != 0:
-                raise StackError(f"migrations failed (exit {mig.proc.returncode}); {mig.log_path}:\n{mig.tail()}")
-            bar.update()
-            bar.set_description("sellers")
-            from producers.simulate.catalog import SELLER_IDS
-            from producers.simulate.sellers import ensure_demo_sellers
+                if mig.proc.returncode != 0:
+                    raise StackError(f"migrations failed (exit {mig.proc.returncode}); {mig.log_path}:\n{mig.tail()}")
+                bar.update()
+                bar.set_description("sellers")
+                from producers.simulate.catalog import SELLER_IDS
+                from producers.simulate.sellers import ensure_demo_sellers
 
-            # The simulated sellers, and one the simulator leaves alone: the demo shop's (served by the
-            # gateway at /demo/ with its browser key), so a newcomer sees their own clicks on its dashboard.
-            self.sellers = ensure_demo_sellers(s, (*SELLER_IDS, DEMO_SHOP))
-            self.settings = s.model_copy(
-                update={"demo_storefront": True, "demo_browser_key": self.sellers[DEMO_SHOP]["browser_key"]}
-            )
-            bar.update()
-            bar.set_description("processes")
-            self._start_children()
-            bar.update()
+                # The simulated sellers, and one the simulator leaves alone: the demo shop's (served by the
+                # gateway at /demo/ with its browser key), so a newcomer sees their own clicks on its dashboard.
+                self.sellers = ensure_demo_sellers(s, (*SELLER_IDS, DEMO_SHOP))
+                self.settings = s.model_copy(
+                    update={"demo_storefront": True, "demo_browser_key": self.sellers[DEMO_SHOP]["browser_key"]}
+                )
+                bar.update()
+                bar.set_description("processes")
+                self._start_children()
+                bar.update()
+        finally:
+            mig.stop()  # only does something when interrupted
         self._wait_ready()
 
     def _start_children(self) -> None:
