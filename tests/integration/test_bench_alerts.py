@@ -1,6 +1,7 @@
 """`livemetrics bench alerts` in small (10 sellers, one hanging endpoint): every healthy seller's webhook
 receives its alert and the figures, their same-run ceiling and the notifier's stage timings are printed. Speed itself is the bench's
-job (BENCHMARKS.md), not this test's."""
+job (BENCHMARKS.md), not this test's. It runs on the session's broker (``--kafka``; the bench's own topics and groups):
+without it the bench starts a broker with throwaway_kafka, the very start of the tests' session broker."""
 
 import json
 import subprocess
@@ -13,9 +14,9 @@ from operations.command import livemetrics_argv
 pytestmark = pytest.mark.integration
 
 
-def test_bench_alerts_delivers_to_every_healthy_webhook_and_prints_its_figures(tmp_path):
+def test_bench_alerts_delivers_to_every_healthy_webhook_and_prints_its_figures(tmp_path, kafka):
     out = subprocess.run(
-        livemetrics_argv("bench", "alerts", "--sellers", "10", "--duration", "10"),
+        livemetrics_argv("bench", "alerts", "--sellers", "10", "--duration", "10", "--kafka", kafka),
         capture_output=True,
         text=True,
         timeout=600,
