@@ -154,14 +154,17 @@ class FetchScope:
     live set, as Faust passes it), and only while flow is not suspended. Given to aiokafka's
     ``Fetcher.fetched_records(partitions)`` in place of the live set; aiokafka only asks ``tp in``.
 
-    Why. A fetch waits in aiokafka up to its timeout (1 s), across a rebalance that begins meanwhile,
+    Why. A fetch waits in aiokafka up to its timeout, across a rebalance that begins meanwhile,
     and every record it takes moves aiokafka's position past it. Faust's ``getmany`` then drops what it
     took while flow is suspended, trusting a seek to bring it back. A table recovery seeks its
     changelog partitions once, at its start, and resumes flow a few event-loop turns later: records
     such a fetch took *after* that seek and handed back *before* the resume were dropped for good, so the
     recovery either never saw its last rows (it waited for ever: "No event received for active tp ...
-    since recovery start") or restored a table without them. The live set is also empty while the
-    recovery prepares (every partition paused), and aiokafka reads an empty set as "every partition".
+    since recovery start") or restored a table without them; and raw events so taken from a partition
+    nothing was committed for never came again either (Faust's seek to the committed offset and its gap
+    check both skip such a partition), so later acknowledgements committed past them. The live set is
+    also empty while the recovery prepares (every partition paused), and aiokafka reads an empty set as
+    "every partition".
     Scoped, a fetch that outlives the flow takes nothing until flow resumes (the recovery's seek is then
     behind it), and an empty set takes nothing (``tests/integration/test_fastpath_rebalance.py``)."""
 
