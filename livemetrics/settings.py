@@ -363,8 +363,9 @@ class Settings(BaseSettings):
     replay_cache_max: int = Field(
         1_000_000,
         ge=1,
-        description="Signatures a gateway process remembers (each for 2 x signature_tolerance_s); "
-        "when full, signed requests get 503 + Retry-After instead of a signature being forgotten early.",
+        description="Signatures a gateway process remembers per server key (each for 2 x "
+        "signature_tolerance_s; ~200 bytes each); when a key's are full, that key's signed requests get 503 + "
+        "Retry-After instead of a signature being forgotten early, and other keys are not affected.",
     )
     gateway_workers: int = Field(
         1, ge=1, description="Gateway processes behind one port (uvicorn workers); one per core."
