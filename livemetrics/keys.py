@@ -136,14 +136,18 @@ _dec = msgspec.json.Decoder(KeyRecord)
 
 
 def publish(settings: Settings, rec: KeyRecord) -> None:
-    # A short-lived producer: librdkafka's info line about purging its idle background queue on
-    # shutdown is noise in `sellers add` / `livemetrics up` output, so only warnings and errors show.
+    publish_all(settings, [rec])
+
+
+def publish_all(settings: Settings, recs: list[KeyRecord]) -> None:
+    """The records through one short-lived producer (``compacted.publish_all``)."""
+    # librdkafka's info line about purging its idle background queue on shutdown is noise in
+    # `sellers add` / `livemetrics up` output, so only warnings and errors show.
     conf = producer_config(as_admin(settings), log_level=4)  # in secure mode only the admin writes keys
-    compacted.publish(
+    compacted.publish_all(
         conf,
         settings.topic("seller-keys"),
-        rec.key_id,
-        _enc.encode(rec),
+        [(rec.key_id, _enc.encode(rec)) for rec in recs],
         "key",
         settings.delivery_timeout_ms / 1000 + 5,
     )
