@@ -20,6 +20,7 @@ import signal
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,13 +185,14 @@ class LocalCluster:
         self.record.write_text(
             json.dumps({"cluster_id": self.cluster_id, "ports": self.ports, "bootstrap": self.bootstrap})
         )
-        launched = []
-        for node in self.nodes:
-            if node.pid():
-                continue
+        todo = [n for n in self.nodes if not n.pid()]
+        for node in todo:
             if node.answering():
                 raise KafkaLaunchError(f"port {node.host_port[1]} of node {node.node_id} is taken by another process")
-            launched.append((node, node.launch(die_with_parent)))
+        # The storage formats (a JVM tool each, 1.5-3 s on 2 busy cores) run side by side; launch skips a formatted one.
+        with ThreadPoolExecutor(max(1, len(todo))) as pool:
+            list(pool.map(LocalKafka.prepare, todo))
+        launched = [(node, node.launch(die_with_parent)) for node in todo]
         deadline = time.monotonic() + wait_s
         try:
             for node, proc in launched:

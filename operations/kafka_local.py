@@ -238,15 +238,20 @@ class LocalKafka:
         proc = self.launch(die_with_parent)
         return self.wait_ready(proc, wait_s)
 
-    def launch(self, die_with_parent: bool = False) -> subprocess.Popen:
-        """Write the config, format the storage (once) and start the JVM without waiting for it (a
-        cluster's nodes only answer once a quorum of them runs: kafka_cluster.py launches them all first)."""
+    def prepare(self) -> Path:
+        """Write the config and format the storage (once); the config's path."""
         self.home.mkdir(parents=True, exist_ok=True)
         try:
             props = self._properties()
             self.format_storage(props)
         except ValueError as exc:  # a missing or unusable principal password (kafka_config.role_password)
             raise KafkaLaunchError(str(exc)) from None
+        return props
+
+    def launch(self, die_with_parent: bool = False) -> subprocess.Popen:
+        """Write the config, format the storage (once) and start the JVM without waiting for it (a
+        cluster's nodes only answer once a quorum of them runs: kafka_cluster.py launches them all first)."""
+        props = self.prepare()
         from livemetrics import lifeline
 
         with open(self.log_file, "ab") as log:
