@@ -205,6 +205,12 @@ def test_a_transient_failure_is_waited_out_dropping_and_dead_lettering_nothing(m
         # ...and its views: the events part is visible before the views of its insert are written, and a
         # DETACH then would fail that insert half-way (docs/clickhouse.md, "One row per event", limits)
         wait_until(lambda: totals(s)[2] == rolled(first), 30, what="first rows in the rollup")
+        # Healthy before the failure: the sink counts a batch as stored only once its offsets are committed,
+        # after the rows are visible here, and measures its lag once a second; until then a last insert that
+        # took over sink_stall_s (1 s: seen on a loaded machine) still reads as a stall. Wait until the sink
+        # itself has taken in its last store (committed, and a lag measured since of 0), not just ClickHouse.
+        wait_until(lambda: committed_everything(s), 30, what="first rows committed")
+        wait_until(lambda: sink.lag.events_behind() == 0, 10, what="the sink's lag measured at 0")
         assert not sink.lag.stalled()
         get_client(s).command(f"DETACH TABLE {db}.events")  # ClickHouse cannot take the rows for now
         produce_all(s, later)
