@@ -183,6 +183,13 @@ class Settings(BaseSettings):
     live_max_payment_methods: int = Field(
         10, ge=1, description="Payment methods kept per seller in each minute of rates and in the hour shown."
     )
+    live_sessions_per_seller_max: int = Field(
+        200_000,
+        ge=1,
+        description="Live sessions the worker keeps per seller (split over the partitions, each its share plus a "
+        "margin for uneven hashing: streams/caps.py). A seller's new sessions past it are not counted live (its "
+        "snapshot says sessions_capped; history keeps every event); its sessions already kept stay exact.",
+    )
     worker_max_message_bytes: int = Field(
         1_000_000,
         ge=100_000,

@@ -13,6 +13,9 @@ from livemetrics.contract import PAGE_TYPES
 _FLAT = [p for p in PAGE_TYPES if p not in ("category", "offer")]
 # The dimensions whose distinct values are capped per seller (streams/caps.py folds the rest into "~other").
 FOLDED_DIMENSIONS = ("category", "offer")
+# A sums row gauge: 1 while a (seller, partition) holds its share of live_sessions_per_seller_max
+# (streams/caps.py::HeldSessions); summed over partitions, > 0 is the snapshot's ``sessions_capped``.
+CAPPED_SESSIONS = "capped:sessions"
 
 
 class Windows(Protocol):
@@ -79,6 +82,9 @@ def build_snapshot(
         },
         # Distinct live categories / offers counted under "~other" past the seller's caps (streams/caps.py).
         "folded": {dim: totals.get(f"folded:{dim}", 0) for dim in FOLDED_DIMENSIONS},
+        # True while the seller is at its live sessions cap (on some partition): its new sessions there are
+        # not counted live, so the counts above are low by them; the sessions already counted stay exact.
+        "sessions_capped": totals.get(CAPPED_SESSIONS, 0) > 0,
         "windows": {
             "live": f"last {w.live_ms // 1000} s",
             "active_sessions": f"last {w.timeout_ms // 1000} s",

@@ -20,6 +20,9 @@ its exact count, and capping their sum again gives exactly the capped seller tot
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import msgspec
 
 from livemetrics.snapshot import FOLDED_DIMENSIONS
@@ -117,3 +120,86 @@ def cap_methods(by_method: dict[str, dict[str, list[int]]], limit: int) -> dict[
                 acc[i] += n
     out[OTHER] = other  # type: ignore[assignment]
     return out
+
+
+# --- Live sessions per seller (docs/live-semantics.md, "Live sessions per seller") -------------------------
+# Every new session id is a row in the sessions table (RocksDB and its changelog) for up to the session
+# timeout plus the recent window, and a browser key is public: one key could fill the workers' state for
+# every seller. So each (seller, partition) holds at most ``per_partition`` sessions; the seller's new
+# sessions past it are not kept (not counted live), and its snapshot says so.
+
+
+def sessions_per_partition(per_seller: int, partitions: int) -> int:
+    """Each (seller, partition)'s share of ``per_seller`` live sessions. Session ids are spread over the raw
+    topics' partitions by hash, so a partition's share is the even split plus a margin of four standard
+    deviations of that spread (a seller with random session ids and at most ``per_seller`` sessions fills
+    one partition's share with a probability of about 3e-5), never more than ``per_seller`` itself. The
+    seller's total is at most ``partitions`` x this."""
+    if partitions <= 1:
+        return per_seller
+    share = per_seller / partitions
+    return min(per_seller, math.ceil(share + 4 * math.sqrt(share)))
+
+
+class HeldSessions:
+    """One partition's live sessions per seller while a batch is folded: ``base`` (the count the table
+    holds: rebuilt from it after every assignment, updated once a batch is written) plus this batch's
+    changes. A session is *held* while the table holds (or, once the batch is written, will hold) its key.
+
+    Only a session that is not held can be refused, and only when its seller's count is at ``cap``; a
+    held session is never refused, so a seller's sessions admitted before it reached the cap keep being
+    tracked exactly. The decision depends only on the table's content and the events and ticks before it
+    on the partition, never on batch boundaries or on memory: the same input in the same order gives the
+    same table."""
+
+    def __init__(self, base: dict[str, int], cap: int) -> None:
+        self.base, self.cap = base, cap
+        self.delta: dict[str, int] = {}
+
+    def held(self, seller: str) -> int:
+        return self.base.get(seller, 0) + self.delta.get(seller, 0)
+
+    def at_cap(self, seller: str) -> bool:
+        return self.held(seller) >= self.cap
+
+    def change(self, seller: str, was: bool, now: bool) -> None:
+        """A session of ``seller`` went from held (``was``) to held (``now``) or not."""
+        if was != now:
+            self.delta[seller] = self.delta.get(seller, 0) + (1 if now else -1)
+
+    def admit(self, seller: str, was: bool, now: bool) -> bool:
+        """Whether a change of a session from held ``was`` to ``now`` is kept (and then counted): False
+        exactly when it would add a session to a seller already at its cap."""
+        if now and not was and self.at_cap(seller):
+            return False
+        self.change(seller, was, now)
+        return True
+
+
+def apply_held(base: dict[str, int], delta: dict[str, int]) -> None:
+    """Add a written batch's changes into ``base`` (mutated), dropping sellers that fall to zero."""
+    for seller, d in delta.items():
+        n = base.get(seller, 0) + d
+        if n > 0:
+            base[seller] = n
+        else:
+            base.pop(seller, None)
+
+
+class OncePer:
+    """True for a key at most once per ``interval_s`` (a log line per seller per minute); keeps at most
+    ``max_keys`` keys (then starts again: a line more, never unbounded memory)."""
+
+    def __init__(self, interval_s: float, clock: Callable[[], float], max_keys: int = 10_000) -> None:
+        self.interval_s, self.clock, self.max_keys = interval_s, clock, max_keys
+        self._last: dict[str, float] = {}
+
+    def due(self, key: str) -> bool:
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval_s:
+            return False
+        if len(self._last) >= self.max_keys:
+            self._last.clear()
+        self._last[key] = now
+        return True

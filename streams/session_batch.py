@@ -6,7 +6,11 @@ same changelog partition as the sessions).
 A sums row is ``{"seq", "v": gauges, "r": per-minute rates, "hw": highest offset counted per source
 topic}``: rates and alerts are guarded by the offset mark, which lands in the same row write. Its
 gauges ``v`` are capped per seller (``streams/caps.py``) from the uncapped sums kept in memory
-(``session_memory.uncapped``), so no row grows with the number of distinct values a storefront invents."""
+(``session_memory.uncapped``), so no row grows with the number of distinct values a storefront invents.
+
+Each (seller, partition) holds at most ``SESSIONS_CAP`` sessions (``streams/caps.py::HeldSessions``): a
+new session of a seller at it is not kept, and its sums row says ``capped:sessions`` (docs/live-semantics.md,
+"Live sessions per seller")."""
 
 from __future__ import annotations
 
@@ -14,14 +18,17 @@ import time
 from collections import defaultdict
 
 import msgspec
+from prometheus_client import Counter
 
 from livemetrics import contract
+from livemetrics.snapshot import CAPPED_SESSIONS
 from streams import produce_guard, rates
 from streams import session_memory as memory
 from streams import state as sm
 from streams.alerts import payment_failure_alert
 from streams.app import app, settings
-from streams.caps import LIVE_PREFIXES, Caps, cap_gauges
+from streams.caps import LIVE_PREFIXES, Caps, HeldSessions, OncePer, apply_held, cap_gauges
+from streams.caps import sessions_per_partition as _share
 from streams.clock import now_ms
 from streams.deadlines import Deadlines
 from streams.state_cache import MISSING
@@ -31,6 +38,16 @@ from streams.worker_metrics import FOLDED
 
 WINDOWS = sm.Windows.from_settings(settings)
 CAPS = Caps.from_settings(settings)
+# Live sessions each (seller, partition) holds (``streams/caps.py::HeldSessions``; docs/live-semantics.md).
+SESSIONS_CAP = _share(settings.live_sessions_per_seller_max, settings.partitions)
+_refusal_logged = OncePer(60.0, time.monotonic)  # a log line per seller per minute at most
+# No seller label (as for the other worker counters: a public key could invent sellers' worth of series);
+# the log line names the seller.
+SESSIONS_REFUSED = Counter(
+    "livemetrics_live_sessions_refused_total",
+    "Events of new sessions not kept in live state because their seller was at its live sessions cap on the "
+    "partition (live_sessions_per_seller_max; a refused session's next event is judged, and counted, again)",
+)
 MAX_KEY_BYTES = 2048  # a session key: seller id and session id (<= 64 characters), UTF-8
 TICKS_TOPIC = settings.topic("session-ticks")
 memory.state_cache.capacity = settings.session_cache_entries
@@ -55,10 +72,12 @@ class PartitionBatch:
             memory.rebuild(sessions.items(), now, WINDOWS)
             memory.deadlines.setdefault(partition, Deadlines())
         self.sums = memory.uncapped.setdefault(partition, {})  # uncapped gauges per seller (after a rebuild)
+        self.held = HeldSessions(memory.held.setdefault(partition, {}), SESSIONS_CAP)
+        self.alive: dict[bytes, bool] = {}  # whether each session changed in this batch is held now
         recounted = memory.resync.pop(partition, None)
         if recounted is not None:  # every row is written again (below, capped from ``self.sums``)
             for seller, v in recounted.items():
-                if self.row(seller)["v"] != cap_gauges(v, CAPS):
+                if self.row(seller)["v"] != self.gauges(seller, cap_gauges(v, CAPS)):
                     app.log.warning("sums row %s/%s repaired from its sessions", seller, partition)
 
     def state(self, key: bytes) -> sm.SessionState | None:
@@ -92,15 +111,39 @@ class PartitionBatch:
             v = self.sums[seller] = {}
         return v
 
+    def gauges(self, seller: str, capped: dict[str, int]) -> dict[str, int]:
+        """A sums row's gauges: ``capped`` (``cap_gauges`` of the uncapped sums), flagged while the
+        (seller, partition) is at its live sessions cap."""
+        return {**capped, CAPPED_SESSIONS: 1} if self.held.at_cap(seller) else capped
+
+    def is_held(self, key: bytes) -> bool:
+        """Whether the table holds the session (as it will once this batch is written)."""
+        alive = self.alive.get(key)
+        return key in self.stored if alive is None else alive
+
+    def track(self, key: bytes, st: sm.SessionState) -> None:
+        """``st`` is the session's state now (written with the batch): count it held or not."""
+        alive = bool(st.emitted) or sm.next_change(st, self.now, WINDOWS) is not None  # kept by ``write``
+        self.held.change(st.seller, self.is_held(key), alive)
+        self.alive[key] = alive
+
     def event(self, ev: contract.Event, topic: str, offset: int) -> None:
         key = session_key(ev.seller_id, ev.session_id)
         old = self.state(key)
         row = self.row(ev.seller_id)
         replay = offset <= row["hw"].get(topic, -1)  # already counted before a crash or rebalance
         st, delta = sm.apply_event(old, ev, self.now, WINDOWS, self.partition)
-        self.states[key] = st
-        if delta:
-            sm.add_into(self.full(ev.seller_id), delta)
+        alive = bool(st.emitted) or sm.next_change(st, self.now, WINDOWS) is not None  # kept by ``write``
+        if self.held.admit(ev.seller_id, self.is_held(key), alive):
+            self.alive[key] = alive
+            self.states[key] = st
+            if delta:
+                sm.add_into(self.full(ev.seller_id), delta)
+        else:
+            # A new session of a seller at its cap on this partition: not kept, not counted live. Its
+            # event still counts in the rates (as a bot's would not) and goes to history; its next event
+            # is judged again.
+            self.refused(ev)
         if not replay:
             row["hw"][topic] = offset
             if not st.bot:
@@ -113,6 +156,19 @@ class PartitionBatch:
             and memory.first_alert(ev.seller_id, ev.event_id)
         ):
             self.alerts.append(payment_failure_alert(ev, old, self.now))
+
+    def refused(self, ev: contract.Event) -> None:
+        SESSIONS_REFUSED.inc()
+        if _refusal_logged.due(ev.seller_id):
+            app.log.warning(
+                "seller %r is at its live sessions cap on partition %s (%d of live_sessions_per_seller_max=%d "
+                "split over the partitions): its new sessions there are not counted live (its snapshot says "
+                "sessions_capped; history keeps every event). At most one line per seller per minute.",
+                ev.seller_id,
+                self.partition,
+                SESSIONS_CAP,
+                settings.live_sessions_per_seller_max,
+            )
 
     def tick(self) -> None:
         deadlines = memory.deadlines[self.partition]
@@ -128,6 +184,7 @@ class PartitionBatch:
             st, delta = sm.advance(old, self.now, WINDOWS)
             if delta or pending or sm.is_finished(st, self.now, WINDOWS):
                 self.states[key] = st
+                self.track(key, st)
                 if delta:
                     self.row(st.seller)
                     sm.add_into(self.full(st.seller), delta)
@@ -157,9 +214,11 @@ class PartitionBatch:
         limit = produce_guard.limit
         big, oversize = limit - produce_guard.RECORD_OVERHEAD - MAX_KEY_BYTES, False
         written: list[tuple[bytes, bytes | None]] = []  # the cache's entries once stored
+        seller_of: dict[bytes, str] = {}
         for key, st in self.states.items():
             if st is None:
                 continue
+            seller_of[key] = st.seller
             due = next_change(st, now, WINDOWS)
             if due is None and not st.emitted:  # finished: contributes nothing now and never will
                 if key in self.stored:
@@ -173,10 +232,14 @@ class PartitionBatch:
                 oversize = True
             if due is not None:
                 deadlines.push(due, key)
+        held = self.held
+        for seller in list(held.delta):  # a seller's row says when it reaches or leaves its cap
+            if (held.base.get(seller, 0) >= held.cap) != held.at_cap(seller):
+                self.row(seller)
         rated = memory.rated.setdefault(self.partition, set())
         for seller, row in self.rows.items():
             row["r"] = rates.prune(row["r"], self.now)
-            old, row["v"] = row["v"], cap_gauges(self.full(seller), CAPS)
+            old, row["v"] = row["v"], self.gauges(seller, cap_gauges(self.full(seller), CAPS))
             for dim in LIVE_PREFIXES:
                 more = row["v"].get(f"folded:{dim}", 0) - old.get(f"folded:{dim}", 0)
                 if more > 0:
@@ -201,8 +264,11 @@ class PartitionBatch:
             self.cache.drop()  # the store may hold part of the batch
             raise
         put = self.cache.put
+        stored, change = self.stored, HeldSessions({}, 0)
         for key, cached in written:
             put(key, cached)
+            change.change(seller_of[key], key in stored, cached is not None)
+        apply_held(held.base, change.delta)  # what the table holds now (rows refused as oversize are not)
 
 
 def fold(messages) -> list[PartitionBatch]:

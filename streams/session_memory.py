@@ -28,6 +28,9 @@ resync: dict[int, dict[str, dict[str, int]]] = {}  # per partition: gauges recou
 # capped (``streams/caps.py``); this is what lets a value folded into "~other" come back out of it when
 # a value before it by name leaves. Rebuilt from the sessions after every assignment (``rebuild``).
 uncapped: dict[int, dict[str, dict[str, int]]] = {}
+# Per partition, per seller: the session keys the table holds (``streams/caps.py::HeldSessions``, the live
+# sessions cap). Rebuilt from the table after every assignment (``rebuild``), updated once a batch is written.
+held: dict[int, dict[str, int]] = {}
 generation = 0  # revocations so far (``forget``)
 tick_minute: dict[int, int] = {}  # per partition: the minute of its last tick
 # Recent (seller, event id) pairs alerted, against re-sends by retrying clients. Per seller: a sender
@@ -80,6 +83,7 @@ def rebuild(items, now: int, windows: sm.Windows) -> None:
     heaps: dict[int, Deadlines] = defaultdict(Deadlines)
     rated_now: dict[int, set[str]] = defaultdict(set)
     recount: dict[int, dict[str, dict[str, int]]] = defaultdict(dict)
+    sessions_held: dict[int, dict[str, int]] = defaultdict(dict)
     for key, raw in items:
         if raw is None:
             continue
@@ -91,6 +95,8 @@ def rebuild(items, now: int, windows: sm.Windows) -> None:
                 rated_now[part].add(seller)
             continue
         st = sm.loads(raw)
+        per_seller = sessions_held[st.partition]
+        per_seller[st.seller] = per_seller.get(st.seller, 0) + 1
         if st.emitted:
             sm.add_into(recount[st.partition].setdefault(st.seller, {}), st.emitted)
         heaps[st.partition].push(sm.next_change(st, now, windows) or now, key)
@@ -101,6 +107,7 @@ def rebuild(items, now: int, windows: sm.Windows) -> None:
         rated[part] = rated_now[part]
         resync[part] = recount[part]
         uncapped[part] = {seller: dict(v) for seller, v in recount[part].items()}
+        held[part] = sessions_held[part]
 
 
 class StaleBatch(RuntimeError):
@@ -126,3 +133,4 @@ def forget() -> None:
     rated.clear()
     resync.clear()
     uncapped.clear()
+    held.clear()

@@ -203,3 +203,105 @@ def test_twenty_thousand_categories_from_one_seller_are_capped_and_nothing_else_
     finally:
         snaps.close()
         w.stop()
+
+
+SWARM, EARLY_SESSIONS, SWARM_SESSIONS, SESSIONS_MAX = "seller-swarm", 5, 300, 30
+
+
+def swarm_event(i: int) -> Event:
+    now = int(time.time() * 1000)
+    return Event(
+        event_id=str(uuid.uuid4()),
+        type="page_view",
+        seller_id=SWARM,
+        session_id=f"swarm-{i:05d}",
+        ts=now,
+        received_at=now,
+        page=Page(type="home"),
+    )
+
+
+def swarm_matches(reader: Reader, share: int, partitions: int, early_at: str, capped: bool) -> bool:
+    """The flooding seller's snapshot: its early sessions exactly at ``early_at``; once capped, every
+    partition holds its share (the early sessions among them) and the rest of the flood is not counted."""
+    snap = reader.poll().latest.get(SWARM)
+    if snap is None or snap["recovering"] or snap.get("sessions_capped") is not capped:
+        return False
+    live, active = snap["live"], EARLY_SESSIONS + (0 if not capped else partitions * share - EARLY_SESSIONS)
+    return (
+        live[early_at] == EARLY_SESSIONS
+        and snap["active_sessions"] == active
+        and live["home"] == active - EARLY_SESSIONS
+    )
+
+
+def test_a_flood_of_new_sessions_is_capped_per_seller_and_nothing_else_moves(make_settings, tmp_path):
+    """Finding of session 9's red team: one public browser key, a fresh session id per event, filled the
+    workers' sessions table for every seller. With live_sessions_per_seller_max (30 here: 3 partitions of
+    23 each, streams/caps.py::sessions_per_partition) the flooding seller's new sessions past its share of
+    a partition are not kept: its snapshot says ``sessions_capped``, its earlier sessions are still tracked
+    exactly (they move on to the checkout), and another seller's counts equal the recount."""
+    from streams.caps import sessions_per_partition
+
+    s = make_settings(
+        partitions=3,
+        worker_session_timeout_s=6,
+        worker_metrics_port=free_port(),
+        live_sessions_per_seller_max=SESSIONS_MAX,
+    )
+    share = sessions_per_partition(SESSIONS_MAX, s.partitions)
+    w = WorkerProcess(s, tmp_path, "w").start()
+    snaps = Reader(s, "live-metrics")
+    feed = Feed(s)
+    rng = random.Random(9)
+    try:
+        early = [f"early-{i}" for i in range(EARLY_SESSIONS)]
+        for sid in early:  # at most 5 on a partition: under every share
+            feed.send(event(SWARM, sid, "page_view", ("cart", None, None)))
+        wave(feed, rng, sellers=(OTHER_SELLER,), sessions=5, tag="before")
+        wait_until(
+            lambda: swarm_matches(snaps, share, s.partitions, "cart", capped=False) and other_seller_exact(snaps, feed),
+            90,
+            interval=0.2,
+            what="worker up, exact counts",
+            alive=w.alive,
+        )
+        # The flood: 300 new sessions, ~100 per partition, each partition's share is 23.
+        for i in range(SWARM_SESSIONS):
+            ev = swarm_event(i)
+            feed.p.produce(s.topic("page-events"), key=ev.session_id.encode(), value=contract.encode(ev))
+        feed.flush()
+        wave(feed, rng, sellers=(OTHER_SELLER,), sessions=5, tag="during")
+        # The early sessions go on to the checkout: still tracked, exactly.
+        for sid in early:
+            feed.send(event(SWARM, sid, "page_view", ("checkout", None, None)))
+        feed.flush()
+        try:
+            wait_until(
+                lambda: (
+                    swarm_matches(snaps, share, s.partitions, "checkout", capped=True)
+                    and other_seller_exact(snaps, feed)
+                ),
+                30,
+                interval=0.2,
+                what="the flood capped, every other count exact",
+                alive=w.alive,
+            )
+        except AssertionError:
+            got = snaps.latest.get(SWARM) or {}
+            raise AssertionError(
+                f"share={share} swarm: capped={got.get('sessions_capped')} active={got.get('active_sessions')} "
+                f"live={got.get('live')}\n{view(snaps.latest.get(OTHER_SELLER))}\n{feed.recount(OTHER_SELLER)}\n"
+                f"{w.log_tail()}"
+            ) from None
+        assert snaps.latest[OTHER_SELLER]["sessions_capped"] is False
+        # Counted on the worker's /metrics (no seller label), logged once per seller per minute.
+        text = httpx.get(f"http://127.0.0.1:{s.worker_metrics_port}/metrics", timeout=5).text
+        refused = float(re.search(r"^livemetrics_live_sessions_refused_total (\S+)$", text, re.M).group(1))  # type: ignore[union-attr]
+        assert refused >= SWARM_SESSIONS - (s.partitions * share - EARLY_SESSIONS), refused
+        log = w.log_path.read_text(errors="replace")
+        assert 1 <= log.count(f"seller {SWARM!r} is at its live sessions cap") <= 2, log[-3000:]
+        assert "at its live sessions cap" not in log.replace(f"seller {SWARM!r} is at", "")
+    finally:
+        snaps.close()
+        w.stop()

@@ -113,6 +113,7 @@ export function renderSnapshot(snap) {
   asOf.setAttribute("datetime", snap.as_of);
   $("#recovering").hidden = !snap.recovering;
   $("#delayed").hidden = !snap.delayed;
+  $("#sessions-capped").hidden = !snap.sessions_capped; // past live_sessions_per_seller_max (docs/live-semantics.md)
   $("#tab-live").classList.toggle("recovering", !!snap.recovering);
 }
 
