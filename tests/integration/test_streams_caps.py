@@ -240,7 +240,8 @@ def test_a_flood_of_new_sessions_is_capped_per_seller_and_nothing_else_moves(mak
     workers' sessions table for every seller. With live_sessions_per_seller_max (30 here: 3 partitions of
     23 each, streams/caps.py::sessions_per_partition) the flooding seller's new sessions past its share of
     a partition are not kept: its snapshot says ``sessions_capped``, its earlier sessions are still tracked
-    exactly (they move on to the checkout), and another seller's counts equal the recount."""
+    exactly (they move on to the checkout), and another seller's counts equal the recount; the same after a
+    SIGKILL and a restart (the counts rebuilt from the restored table, the uncommitted events replayed)."""
     from streams.caps import sessions_per_partition
 
     s = make_settings(
@@ -259,13 +260,18 @@ def test_a_flood_of_new_sessions_is_capped_per_seller_and_nothing_else_moves(mak
         for sid in early:  # at most 5 on a partition: under every share
             feed.send(event(SWARM, sid, "page_view", ("cart", None, None)))
         wave(feed, rng, sellers=(OTHER_SELLER,), sessions=5, tag="before")
-        wait_until(
-            lambda: swarm_matches(snaps, share, s.partitions, "cart", capped=False) and other_seller_exact(snaps, feed),
-            90,
-            interval=0.2,
-            what="worker up, exact counts",
-            alive=w.alive,
-        )
+        try:
+            wait_until(
+                lambda: (
+                    swarm_matches(snaps, share, s.partitions, "cart", capped=False) and other_seller_exact(snaps, feed)
+                ),
+                90,
+                interval=0.2,
+                what="worker up, exact counts",
+                alive=w.alive,
+            )
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{snaps.latest.get(SWARM)}\n{w.log_tail()}") from None
         # The flood: 300 new sessions, ~100 per partition, each partition's share is 23.
         for i in range(SWARM_SESSIONS):
             ev = swarm_event(i)
@@ -282,7 +288,7 @@ def test_a_flood_of_new_sessions_is_capped_per_seller_and_nothing_else_moves(mak
                     swarm_matches(snaps, share, s.partitions, "checkout", capped=True)
                     and other_seller_exact(snaps, feed)
                 ),
-                30,
+                60,
                 interval=0.2,
                 what="the flood capped, every other count exact",
                 alive=w.alive,
@@ -302,6 +308,36 @@ def test_a_flood_of_new_sessions_is_capped_per_seller_and_nothing_else_moves(mak
         log = w.log_path.read_text(errors="replace")
         assert 1 <= log.count(f"seller {SWARM!r} is at its live sessions cap") <= 2, log[-3000:]
         assert "at its live sessions cap" not in log.replace(f"seller {SWARM!r} is at", "")
+
+        # The same after a SIGKILL and a restart (the counts rebuilt from the changelog-restored table, the
+        # uncommitted part of the flood replayed), with more of the flood and the early sessions paying.
+        w.kill()
+        for i in range(SWARM_SESSIONS, SWARM_SESSIONS + 60):
+            ev = swarm_event(i)
+            feed.p.produce(s.topic("page-events"), key=ev.session_id.encode(), value=contract.encode(ev))
+        for sid in early:
+            feed.send(event(SWARM, sid, "page_view", ("payment", None, None)))
+        wave(feed, rng, sellers=(OTHER_SELLER,), sessions=5, tag="after-kill")
+        w.start()
+        try:
+            wait_until(
+                lambda: (
+                    swarm_matches(snaps, share, s.partitions, "payment", capped=True)
+                    and other_seller_exact(snaps, feed)
+                    and settled(snaps, (SWARM, OTHER_SELLER))
+                ),
+                60,
+                interval=0.2,
+                what="the same after SIGKILL + restart",
+                alive=w.alive,
+            )
+        except AssertionError as e:
+            got = snaps.latest.get(SWARM) or {}
+            raise AssertionError(
+                f"{e}\nafter restart, share={share} swarm: capped={got.get('sessions_capped')} "
+                f"recovering={got.get('recovering')} active={got.get('active_sessions')} live={got.get('live')}\n"
+                f"{view(snaps.latest.get(OTHER_SELLER))}\n{feed.recount(OTHER_SELLER)}\n{w.log_tail()}"
+            ) from None
     finally:
         snaps.close()
         w.stop()
