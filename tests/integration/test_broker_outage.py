@@ -49,6 +49,7 @@ STALE_S, STUCK_EXIT_S = 3.0, 8.0
 # Changelog rows the worker's producer may hold unacknowledged (default 1,000,000): a few batches' worth,
 # so that the queue is full when the broker goes and the worker has to wait for room through the outage.
 CHANGELOG_QUEUE_ROWS = 300
+KILL_ATTEMPTS = 3  # kills per outage until one finds changelog rows waiting (the first, nearly always)
 
 
 def waits_for_room(worker) -> list[float]:
@@ -61,13 +62,32 @@ def waits_for_room(worker) -> list[float]:
     return waits
 
 
+def waiting_for_room(port: int) -> bool:
+    """The worker's /healthz says changelog rows wait for room in its full changelog queue."""
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json().get("waiting_on") == "Kafka"
+    except httpx.HTTPError:
+        return False
+
+
+def waits_after_kill(port: int, within_s: float = 2.0) -> bool:
+    """Changelog rows wait for room within ``within_s`` of the broker's kill (then they wait until it is back)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if waiting_for_room(port):
+            return True
+        time.sleep(0.05)  # polling interval of /healthz
+    return False
+
+
 class HealthProbe(threading.Thread):
     """Asks the worker's /healthz every half second (as ``up``'s liveness watch does every 2 s) while
-    running; keeps every answer that was not 200."""
+    running; keeps every answer that was not 200, and the longest wait for room in the changelog queue
+    that an answer told (``waited_s``)."""
 
     def __init__(self, port: int):
         super().__init__(daemon=True)
-        self.port, self.bad, self.asked = port, [], 0
+        self.port, self.bad, self.asked, self.waited_s = port, [], 0, 0.0
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -80,6 +100,8 @@ class HealthProbe(threading.Thread):
                 continue
             if r.status_code != 200:
                 self.bad.append(f"{r.status_code} {r.text}")
+            elif r.json().get("waiting_on") == "Kafka":
+                self.waited_s = max(self.waited_s, r.json()["waiting_s"])
 
     def stop(self) -> list[str]:
         self.done.set()
@@ -213,11 +235,32 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                     what="load before the kill",
                     alive=stack.worker.alive,
                 )
+                # The scenario needs the worker's changelog queue full when the broker goes: rows it could not hand
+                # to the producer then wait through the whole outage (nothing is acknowledged while the broker is
+                # away). Killing after a fixed amount of load did not ensure it: in a loaded run the worker had
+                # caught up by the kill of outage 2 and never waited. So, with the load on, wait until rows wait for
+                # room (the worker outruns the broker's acknowledgements), kill then, and check that rows wait after
+                # the kill; when the wait ended in the moment between (a few batches' acknowledgements), this
+                # outage is not the scenario: the broker comes back and is killed again, the load still on.
                 probe = HealthProbe(s.worker_metrics_port)
                 probe.start()
-                pid = broker.pid()
-                os.killpg(pid, signal.SIGKILL)
-                killed = time.monotonic()
+                for attempt in range(1, KILL_ATTEMPTS + 1):
+                    wait_until(
+                        lambda: waiting_for_room(s.worker_metrics_port),
+                        60,
+                        interval=0.02,
+                        what="changelog rows waiting for room under load (the worker's queue full)",
+                        alive=stack.worker.alive,
+                    )
+                    os.killpg(broker.pid(), signal.SIGKILL)
+                    killed = time.monotonic()
+                    if waits_after_kill(s.worker_metrics_port):
+                        break
+                    assert attempt < KILL_ATTEMPTS, (
+                        f"no changelog rows waited after {KILL_ATTEMPTS} kills with the queue full"
+                    )
+                    print(json.dumps({"cycle": cycle + 1, "kill_attempt": attempt, "rows_waiting_after_kill": False}))
+                    broker.start(wait_s=90, quiet=True)
                 # While it is away: the API says live data is delayed; the worker keeps running.
                 wait_until(
                     lambda: stack.live("warmup", token).get("delayed") is True,
@@ -229,6 +272,15 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                 while time.monotonic() < killed + OUTAGE_S:  # the outage itself: the scenario's length
                     assert stack.worker.alive(), f"worker exited during the outage\n{stack.worker.log_tail()}"
                     time.sleep(0.5)
+                # ...and at least until the worker has waited for room past the time its loop may stay silent (a
+                # blocking wait would have been ended by the watchdog by then), whatever the broker's start takes.
+                wait_until(
+                    lambda: probe.waited_s > STUCK_EXIT_S,
+                    STUCK_EXIT_S + 30,
+                    interval=0.2,
+                    what=f"the worker's /healthz saying it waits for room past {STUCK_EXIT_S} s",
+                    alive=stack.worker.alive,
+                )
                 starting = time.monotonic()
                 broker.start(wait_s=90, quiet=True)
                 restarted = time.monotonic()
