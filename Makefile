@@ -68,7 +68,7 @@ run: kafka-jars
 # Two pytest processes, a test file each at a time (most integration tests wait on brokers, rebalances and
 # child processes rather than on the CPU); `long` cases run in make test-long.
 test: kafka-jars chromium ops-tools tracker-js lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not long" --durations=30
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 3 --dist loadfile -m "not long" --durations=30
 
 test-long: kafka-jars chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m long
