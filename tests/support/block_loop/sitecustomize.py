@@ -5,12 +5,15 @@ other threads (the /healthz server, the loop watchdog) run on. SIGSTOP is not th
 Python runs a signal handler on the main thread between two bytecodes of whatever it is doing: here, a
 callback of the event loop (or the loop's wait for I/O, which the signal interrupts).
 
-SIGRTMIN+1 blocks another thread, the one named by ``LIVEMETRICS_TEST_BLOCK_THREAD`` (default: the
-ClickHouse sink's, ``clickhouse-sink``): a signal handler runs only on the main thread, so the handler
-hands that thread an asynchronous exception (``PyThreadState_SetAsyncExc``), and making the exception
-(its ``__init__``, run by that thread at its next bytecode) is the hour's sleep."""
+SIGRTMIN+1 blocks another thread that a ``LoopWatch`` watches (livemetrics/loop_watch.py), the one named by
+``LIVEMETRICS_TEST_BLOCK_THREAD`` (default: the ClickHouse sink's, ``clickhouse-sink``), for an hour at its
+next ``beat()``: the top of its loop's next pass, outside any wait it declares (``watch.waiting``). A signal
+handler runs only on the main thread, so the handler swaps ``LoopWatch.beat`` for one that sleeps when
+that thread calls it. Blocking the thread wherever it happens to be (an asynchronous exception, as before)
+could land inside a declared wait (the sink's Kafka probe, a commit, a ClickHouse insert): that is a wait
+on another service, which /healthz rightly reports as 200 for up to ``wait_limit_s`` (600 s), and the
+test's 503 would not come."""
 
-import ctypes
 import os
 import signal
 import threading
@@ -21,17 +24,18 @@ def block_the_loop_for_a_test(signum, frame):
     time.sleep(3600)
 
 
-class BlockThisThread(Exception):
-    def __init__(self, *args):
-        block_the_loop_for_a_test(None, None)
-        super().__init__(*args)
-
-
 def block_a_thread(signum, frame):
     name = os.environ.get("LIVEMETRICS_TEST_BLOCK_THREAD", "clickhouse-sink")
-    for thread in threading.enumerate():
-        if thread.name == name and thread.ident is not None:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(BlockThisThread))
+    from livemetrics.loop_watch import LoopWatch
+
+    beat = LoopWatch.beat
+
+    def beat_or_block(self):
+        if threading.current_thread().name == name:
+            block_the_loop_for_a_test(None, None)
+        beat(self)
+
+    LoopWatch.beat = beat_or_block
 
 
 signal.signal(signal.SIGRTMIN, block_the_loop_for_a_test)
