@@ -38,6 +38,7 @@ from operations.ports import free_port
 from streams.changelog import DirectChangelog
 from tests.integration.test_broker_outage import waits_for_room
 from tests.integration.test_streams_live import PAGES, Feed, Reader, event, wait_recount, wave
+from tests.support.loop_gaps import record_gaps
 from tests.support.servers import WorkerProcess, wait_until
 from tests.support.services import local_kafka
 from tests.support.stack import module_settings
@@ -46,17 +47,6 @@ pytestmark = pytest.mark.integration
 
 STALE_S, STUCK_EXIT_S = 2.0, 4.0  # the watchdog's limits in this test (defaults 10 s and 60 s)
 OUTAGE_S = STUCK_EXIT_S + 2  # the broker stays stopped longer than the worker's loop may stay silent
-
-
-async def _beat(gaps: list[float]) -> None:
-    """A heartbeat like the loop watch's: records how long the loop did not run it, each time."""
-    loop = asyncio.get_running_loop()
-    last = loop.time()
-    while True:
-        await asyncio.sleep(0.01)
-        now = loop.time()
-        gaps.append(now - last)
-        last = now
 
 
 def _changelog_rows(s, topic: str, partitions: int) -> dict[int, list[tuple[bytes, bytes | None]]]:
@@ -95,7 +85,7 @@ def test_a_full_changelog_queue_keeps_each_partitions_order_and_never_blocks_the
 
     async def scenario() -> float:
         gaps: list[float] = []
-        beat = asyncio.ensure_future(_beat(gaps))
+        beat = asyncio.ensure_future(record_gaps(gaps))
         await asyncio.sleep(0.05)
         for w in range(16):
             partition = rng.randrange(3)  # often the partition whose rows still wait

@@ -5,7 +5,7 @@ loop running, and a flush still waits for every row and fails when they cannot b
 retried ``produce`` in a blocking ``poll`` loop for as long as the queue stayed full: the loop's heartbeat
 stopped and the watchdog (``livemetrics/loop_watch.py``) ended the worker with exit 70 during a broker
 outage. The broker here is a closed local port: nothing answers, rows leave the queue only when they time
-out (``broker_outage_tolerance_s``). With a broker: tests/integration/test_changelog_queue_full.py."""
+out (``broker_outage_tolerance_s``). With a broker: tests/integration/test_worker_outage_watchdog.py."""
 
 from __future__ import annotations
 
@@ -17,18 +17,8 @@ import pytest
 
 from livemetrics.settings import Settings
 from streams.changelog import ChangelogDeliveryError, DirectChangelog
+from tests.support.loop_gaps import record_gaps
 from tests.support.services import free_port
-
-
-async def _beat(gaps: list[float]) -> None:
-    """A heartbeat like the loop watch's: records the longest time the loop did not run it."""
-    loop = asyncio.get_running_loop()
-    last = loop.time()
-    while True:
-        await asyncio.sleep(0.01)
-        now = loop.time()
-        gaps.append(now - last)
-        last = now
 
 
 def test_a_full_queue_never_blocks_the_loop_rows_wait_and_a_flush_still_waits_for_them():
@@ -42,7 +32,7 @@ def test_a_full_queue_never_blocks_the_loop_rows_wait_and_a_flush_still_waits_fo
 
     async def scenario() -> float:
         gaps: list[float] = []
-        beat = asyncio.ensure_future(_beat(gaps))
+        beat = asyncio.ensure_future(record_gaps(gaps))
         await asyncio.sleep(0.05)
         start = time.monotonic()
         log.write(0, [(f"k{i}".encode(), b"v") for i in range(14)])  # 10 fit the queue
