@@ -148,9 +148,17 @@ def test_live_dashboard_follows_the_storefront_and_survives_an_api_restart(stack
         shop_ctx.close()
 
 
-def test_delayed_snapshot_shows_the_delayed_banner(stack, browser):
-    """A snapshot saying ``delayed`` (the API cannot reach the broker) shows the banner; the next one
-    without it hides it. The API side is tested with a killed broker (tests/integration/test_broker_outage.py)."""
+@pytest.mark.parametrize(
+    ("banner", "field", "says"),
+    [
+        ("delayed", "delayed", "Live data is delayed"),
+        ("sessions-capped", "sessions_capped", "This shop is at its limit of live sessions"),
+    ],
+)
+def test_a_snapshot_flag_shows_its_banner_and_the_next_snapshot_hides_it(stack, browser, banner, field, says):
+    """A snapshot saying ``delayed`` (the API cannot reach the broker) or ``sessions_capped`` (the seller is
+    past live_sessions_per_seller_max) shows its banner; the next one without it hides it. The sides that
+    set them: tests/integration/test_broker_outage.py, test_streams_caps.py."""
     _, token = stack.sellers["shop"]
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     dash = ctx.new_page()
@@ -159,17 +167,17 @@ def test_delayed_snapshot_shows_the_delayed_banner(stack, browser):
         dash.get_by_label("Read token").fill(token)
         dash.get_by_role("button", name="Open dashboard").click()
         dash.wait_for_selector('#conn[data-state="live"]', timeout=10000)
-        assert dash.locator("#delayed").is_hidden()
-        render = """async ([token, delayed]) => {
+        assert dash.locator(f"#{banner}").is_hidden()
+        render = """async ([token, field, on]) => {
             const live = await import(new URL("js/live.js", document.baseURI).href);
             const r = await fetch("/v1/sellers/shop/live", {headers: {Authorization: `Bearer ${token}`}});
-            live.renderSnapshot({...(await r.json()), delayed});
+            live.renderSnapshot({...(await r.json()), [field]: on});
         }"""
-        dash.evaluate(render, [token, True])
-        assert dash.locator("#delayed").is_visible()
-        assert "Live data is delayed" in dash.locator("#delayed").inner_text()
-        dash.evaluate(render, [token, False])
-        assert dash.locator("#delayed").is_hidden()
+        dash.evaluate(render, [token, field, True])
+        assert dash.locator(f"#{banner}").is_visible()
+        assert says in dash.locator(f"#{banner}").inner_text()
+        dash.evaluate(render, [token, field, False])
+        assert dash.locator(f"#{banner}").is_hidden()
     finally:
         ctx.close()
 
