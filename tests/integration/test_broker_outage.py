@@ -271,7 +271,7 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                 )
                 while time.monotonic() < killed + OUTAGE_S:  # the outage itself: the scenario's length
                     assert stack.worker.alive(), f"worker exited during the outage\n{stack.worker.log_tail()}"
-                    time.sleep(0.5)
+                    time.sleep(0.5)  # the outage lasts its set length: a wall-time scenario, no signal
                 # ...and at least until the worker has waited for room past the time its loop may stay silent (a
                 # blocking wait would have been ended by the watchdog by then), whatever the broker's start takes.
                 wait_until(

@@ -168,7 +168,7 @@ def test_failover_under_load_loses_nothing_acknowledged(tmp_path, clickhouse_dsn
             mark("one_killed")
             while time.monotonic() < killed + OUTAGE_S:
                 assert stack.worker.alive(), f"worker exited during the outage\n{stack.worker.log_tail()}"
-                time.sleep(0.5)
+                time.sleep(0.5)  # the outage lasts its set length: a wall-time scenario, no signal
             answers = [a for fr in fronts for a in fr.answers()]
             after_kill = [a for a in answers if a[0] >= killed]
             acked_on_two = [a[1] for a in after_kill if a[2] == 202]

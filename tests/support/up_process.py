@@ -127,7 +127,7 @@ def gone(procs: list[psutil.Process], timeout: float) -> list[str]:
     deadline = time.monotonic() + timeout
     left = procs
     while left and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.2)  # poll interval: process exits give no signal to a non-parent
         left = [p for p in left if _running(p)]
     return [" ".join(p.cmdline())[:160] for p in left if _running(p)]
 

@@ -106,7 +106,7 @@ def test_the_watchdog_leaves_a_loop_that_beats_alone():
         await asyncio.sleep(0.1)
         watch.start_watchdog()
         for _ in range(20):  # 1 s of short work between beats
-            time.sleep(0.01)
+            time.sleep(0.01)  # blocking "work" between beats, shorter than stale_s
             await asyncio.sleep(0.04)
         beats.cancel()
 

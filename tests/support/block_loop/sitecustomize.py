@@ -21,7 +21,7 @@ import time
 
 
 def block_the_loop_for_a_test(signum, frame):
-    time.sleep(3600)
+    time.sleep(3600)  # the hang itself: blocks the loop until the watchdog ends the process
 
 
 def block_a_thread(signum, frame):
