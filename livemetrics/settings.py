@@ -377,6 +377,35 @@ class Settings(BaseSettings):
     gateway_workers: int = Field(
         1, ge=1, description="Gateway processes behind one port (uvicorn workers); one per core."
     )
+    # Overload protection (producers/gateway/overload.py, docs/operations.md "Overload: heavy senders first").
+    gateway_overload_lag_events: int = Field(
+        100_000,
+        ge=0,
+        description="Live processing is behind when the worker group's committed offsets are this many raw "
+        "events short of the topics' ends; then sellers sending far over their share get 429. 0: off.",
+    )
+    gateway_overload_clear_events: int = Field(
+        25_000, ge=0, description="Behind ends (refusals stop) once the lag is back at or under this many events."
+    )
+    gateway_overload_share: float = Field(
+        4.0,
+        ge=1,
+        description="While behind, a seller is refused when it sent more than this many times the other "
+        "sellers' mean in the last window (a seller alone is refused too).",
+    )
+    gateway_overload_window_s: float = Field(5.0, gt=0, description="The window the sellers' shares are counted over.")
+    gateway_overload_check_s: float = Field(
+        2.0,
+        gt=0,
+        description="How often the lag is read from Kafka (two small requests per read, once for all of a "
+        "gateway's processes).",
+    )
+    gateway_overload_stalled_s: float = Field(
+        15.0,
+        gt=0,
+        description="A lag whose committed offsets have not moved for this long is a stopped worker, not an "
+        "overload: nothing is refused for it (the backlog waits in Kafka).",
+    )
     gateway_metrics_dir: Path | None = Field(
         None,
         description="With gateway_workers > 1: where the workers' metrics files go (Prometheus multiprocess "
