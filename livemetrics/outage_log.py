@@ -1,11 +1,12 @@
 """One line when a process loses a service it needs (Kafka, ClickHouse) and one when it has it back, not a
 line per retry: ``lost ClickHouse since 2026-12-06T06:31:02Z: <why>`` at the first failure, then
 ``ClickHouse back after 12.3 s (7 failed tries)`` at the first success after it. Operators grep for both
-(docs/operations.md, Outages in the logs); the retries in between are counted, not logged. The gateway logs
-its own pair (``producers/gateway/delivery.py``: its first 503 and its first acknowledgement after them).
+(docs/operations.md, Outages in the logs); the retries in between are counted, not logged here (callers log
+them at debug when ``failed`` returns False).
 
-Used by the sink (ClickHouse inserts, Kafka commits), the API's live feed (the broker's metadata probe) and
-the notifier (recording and reading deliveries in ClickHouse). Thread-safe: a service's failures and
+Used by the sink (ClickHouse inserts, Kafka commits), the API's live feed (the broker's metadata probe), the
+notifier (recording and reading deliveries in ClickHouse) and the gateway (``producers/gateway/delivery.py``:
+its first 503 for want of the broker, its first acknowledgement after them). Thread-safe: a service's failures and
 successes may be seen on different threads.
 
 Several kinds of use of one service (the notifier records deliveries, records outcomes and reads pending

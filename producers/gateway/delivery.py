@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterable
 from queue import SimpleQueue
 
 from confluent_kafka import KafkaException, Producer
 
 from livemetrics.kafka_config import gateway_producer_config
+from livemetrics.outage_log import Outage
 from livemetrics.settings import Settings
 
 log = logging.getLogger("livemetrics.gateway")
@@ -69,27 +69,16 @@ class KafkaDelivery:
         self._waiting: set[_Pending] = set()  # requests waiting for their reports
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
-        # Since when requests have been refused for want of the broker (None: delivering), and how many:
-        # the first refusal and the first acknowledgement after them are logged, nothing in between
-        # (librdkafka's own lines during an outage are throttled: livemetrics/kafka_logs.py).
-        self._failing_since: float | None = None
-        self._failed_requests = 0
+        # Requests refused for want of the broker, logged as the sink, the live feed and the notifier log
+        # their outages (livemetrics/outage_log.py): ``gateway: lost Kafka since <UTC>: <why>`` at the first
+        # 503, ``gateway: Kafka back after N s (M failed tries)`` at the first acknowledgement after them
+        # (M: the requests answered 503), each refusal in between at debug (librdkafka's own lines during
+        # an outage are throttled: livemetrics/kafka_logs.py).
+        self.kafka = Outage(log, "gateway", "Kafka")
 
     def _failed(self, why: str) -> None:
-        self._failed_requests += 1
-        if self._failing_since is None:
-            self._failing_since = time.monotonic()
-            log.warning("Kafka did not acknowledge events, answering 503 until it does: %s", why)
-
-    def _delivered(self) -> None:
-        since, self._failing_since = self._failing_since, None
-        if since is not None:
-            log.warning(
-                "Kafka acknowledges events again after %.1f s (%d requests answered 503 meanwhile)",
-                time.monotonic() - since,
-                self._failed_requests,
-            )
-            self._failed_requests = 0
+        if not self.kafka.failed(f"events not acknowledged, answering 503 until they are: {why}"):
+            log.debug("gateway: Kafka did not acknowledge a request's events again (503): %s", why)
 
     def _tick(self) -> None:
         served = self.producer.poll(0)
@@ -137,8 +126,7 @@ class KafkaDelivery:
             raise
         finally:
             self._waiting.discard(pending)
-        if self._failing_since is not None:
-            self._delivered()
+        self.kafka.ok()  # logs the end of an outage; otherwise returns at its first test
 
     def send_soon(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Fire-and-forget (dead letters): never blocks a request on it."""

@@ -1,14 +1,17 @@
 """A broker SIGKILLed under the gateway's producer and a consumer made by ``kafka_config``: librdkafka's
 failed connections (one every ~50 ms per client, to stderr, before) come as a few throttled log records
-per client (``livemetrics/kafka_logs.py``), the first failure among them; the gateway logs its first 503
-and its first acknowledgement after the outage; it delivers again within seconds of the broker's return
-(reconnect backoff at most 1 s)."""
+per client (``livemetrics/kafka_logs.py``), the first failure among them; the gateway logs the outage as
+the sink, the live feed and the notifier do (``livemetrics/outage_log.py``): one ``gateway: lost Kafka
+since T: why`` line at its first 503 and one ``gateway: Kafka back after N s (M failed tries)`` line at its
+first acknowledgement after them, the 503s in between at debug; it delivers again within seconds of the
+broker's return (reconnect backoff at most 1 s)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import re
 import signal
 import time
 import uuid
@@ -37,8 +40,8 @@ class Records(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
 
-    def texts(self, logger: str) -> list[str]:
-        return [r.getMessage() for r in self.records if r.name == logger]
+    def texts(self, logger: str, level: int = logging.NOTSET) -> list[str]:
+        return [r.getMessage() for r in self.records if r.name == logger and r.levelno >= level]
 
 
 async def delivered_within(d: KafkaDelivery, topic: str, timeout: float) -> float | None:
@@ -79,13 +82,19 @@ async def outage(s: Settings, topic: str, broker, capfd, seen: Records) -> None:
             f"first failure not logged: {seen.texts(LOGGER_NAME)}"
         )
         assert len(per_client) == 2 and max(per_client.values()) <= 6, per_client
-        assert len(seen.texts("livemetrics.gateway")) == 1, seen.texts("livemetrics.gateway")
-        assert "answering 503 until it does" in seen.texts("livemetrics.gateway")[0]
+        lost = seen.texts("livemetrics.gateway", logging.INFO)
+        assert len(lost) == 1, lost
+        assert lost[0].startswith("gateway: lost Kafka since ") and "answering 503 until they are" in lost[0], lost
         await asyncio.to_thread(broker.start, wait_s=90, quiet=True)
         took = await delivered_within(d, topic, 30)
         assert took is not None and took < 3.0, f"first delivery {took} s after the broker answered"
-        recovered = seen.texts("livemetrics.gateway")[1:]
-        assert len(recovered) == 1 and "acknowledges events again" in recovered[0], recovered
+        back = seen.texts("livemetrics.gateway", logging.INFO)[1:]
+        assert len(back) == 1 and re.fullmatch(r"gateway: Kafka back after [\d.]+ s \(\d+ failed tries\)", back[0]), (
+            back
+        )
+        tries = int(re.findall(r"\d+", back[0])[-1])
+        again = [t for t in seen.texts("livemetrics.gateway") if t not in lost + back]
+        assert tries >= 2 and len(again) == tries - 1, (tries, again[:3])  # every 503 counted, the others at debug
     finally:
         c.close()
         d.close(5)
@@ -102,9 +111,12 @@ def test_a_broker_outage_logs_a_few_lines_per_client_and_the_clients_reconnect_w
         loggers = [logging.getLogger(LOGGER_NAME), logging.getLogger("livemetrics.gateway")]
         for logger in loggers:
             logger.addHandler(seen)
+        level = loggers[1].level
+        loggers[1].setLevel(logging.DEBUG)  # the 503s after the first are logged at debug: seen here too
         try:
             asyncio.run(outage(s, topic, broker, capfd, seen))
         finally:
+            loggers[1].setLevel(level)
             for logger in loggers:
                 logger.removeHandler(seen)
 
