@@ -15,6 +15,12 @@ from ua_parser import parse as parse_ua
 
 from producers.gateway.ip_salts import DAY_MS, DaySalts
 
+# The crawlerdetect whose module internals ``is_crawler`` reads (its crawler data and its compiled exclusions,
+# not its public ``CrawlerDetect``): pyproject.toml pins exactly this one (tests/unit/test_lock_files.py),
+# and the answers are compared with crawlerdetect's own (tests/unit/producers/test_gateway_user_agent_cost.py).
+# After an upgrade: run those, then change both.
+CRAWLERDETECT_VERSION = "0.4.2"
+
 # What of a User-Agent header is read (and stored: ingest.USER_AGENT_KEPT). A browser's is 100-300
 # characters; anyone can send a longer one, and each request whose header is new to the cache is parsed.
 UA_READ = 512

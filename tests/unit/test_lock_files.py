@@ -2,12 +2,14 @@
 
 import re
 import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from producers.gateway import enrich
 from streams import faust_internals
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,3 +48,14 @@ def test_faust_is_pinned_exactly_to_the_version_our_internals_were_written_again
     faust = next(Requirement(d) for d in PYPROJECT["dependencies"] if d.startswith("faust-streaming"))
     assert str(faust.specifier) == f"=={faust_internals.VERSION}"
     assert pins("runtime.lock")["faust-streaming"] == faust_internals.VERSION
+
+
+def test_crawlerdetect_is_pinned_exactly_to_the_version_whose_internals_the_gateway_reads():
+    """The gateway's bot check reads crawlerdetect's crawler data and exclusion regex (module internals):
+    another version may rename or reshape them, so pyproject.toml admits only the one they were read from,
+    the locks install it, and the comparison with crawlerdetect's answers runs against it."""
+    crawlerdetect = next(Requirement(d) for d in PYPROJECT["dependencies"] if d.startswith("crawlerdetect"))
+    assert str(crawlerdetect.specifier) == f"=={enrich.CRAWLERDETECT_VERSION}"
+    for lock in ("runtime.lock", "test.lock"):
+        assert pins(lock)["crawlerdetect"] == enrich.CRAWLERDETECT_VERSION, lock
+    assert version("crawlerdetect") == enrich.CRAWLERDETECT_VERSION, "installed: run make setup"
