@@ -16,7 +16,9 @@ pass Luhn. In text it must stand alone:
 - the same rules hold on the text's *plain* spelling (``card_spellings.plain_digits``): any Unicode decimal digit read as
   its ASCII digit (fullwidth ``４１１１``, as Japanese and Chinese input methods type them; Arabic-Indic
   ``٤١١١``...), any other Unicode space as a space (no-break ``4111\u00a01111...``), a Unicode dash as a
-  dash, and URL escapes of those (``4111%201111%201111%201111``, ``%EF%BC%94``) as what they encode.
+  dash, and URL escapes of those (``4111%201111%201111%201111``, ``%EF%BC%94``) as what they encode, as
+  well as escapes of ASCII characters that are no word character and of every character outside ASCII
+  (``cc%3D4111...``, ``%E2%80%8B4111...``: boundaries, as they are unescaped).
 
 A number (a JSON number, or a string that is a whole number spelling such as ``"4.111111111111111e15"``
 or ``"+4111111111111111"``) is a card number when the integer part of its exact value is one.

@@ -10,9 +10,11 @@ ASCII digits, an escaped space, dash or plus (ASCII or not) right after or right
 spelling), or before a dot and a digit (``%20.4111...``: a dot after a digit is a decimal point, after a
 space it is not), or an escaped ASCII character that is no word character right before an ASCII digit
 (``cc%3D4111...``: a nested URL's query, whose escape's hex glued onto the run; decoded through up to
-``ESCAPE_LEVELS`` levels, ``%253D``, whose raw bytes have ``%25`` right before a digit). Any other change
-on a window's edge adds none: a space or dash there is no more of a boundary than the non-ASCII character
-it stands for, and a plus is less of one. Escapes of letters are kept as they are. So
+``ESCAPE_LEVELS`` levels, ``%253D``, whose raw bytes have ``%25`` right before a digit), or an escaped
+non-ASCII character right before an ASCII digit (``%E2%80%8B4111...``, a zero-width space: decoded as
+itself, a boundary as it is unescaped; its escape's last byte is a UTF-8 continuation byte). Any other
+change on a window's edge adds none: a space or dash there is no more of a boundary than the non-ASCII
+character it stands for, and a plus is less of one. Escapes of ASCII letters are kept as they are. So
 ``PLAIN_SPELLINGS``, one RE2 alternative, matches each of those, and the event goes the exact way.
 
 The raw bytes come from ``PLAIN`` (the same table ``plain_digits`` reads), grouped by their
@@ -57,9 +59,10 @@ ESCAPE_LEVELS = 3
 
 
 def _unescaped(m: re.Match[str]) -> str:
-    """A run of URL escapes with each UTF-8 character that reads as a digit, space, dash or plus
-    decoded (``PLAIN`` maps the non-ASCII ones next), and each ASCII character that is no word character
-    (``_BOUNDARY``); every other escape kept as it is."""
+    """A run of URL escapes with each ASCII digit, space, dash or plus decoded, each non-ASCII character
+    (valid UTF-8; ``PLAIN`` maps the digits, spaces and dashes among them next) and each ASCII character
+    that is no word character (``_BOUNDARY``); every other escape (ASCII letters, bytes that are no UTF-8)
+    kept as it is."""
     run = m.group()
     data = bytes.fromhex(run.replace("%", ""))
     out, i = [], 0
@@ -70,7 +73,7 @@ def _unescaped(m: re.Match[str]) -> str:
             c = data[i : i + n].decode("utf-8")
         except UnicodeDecodeError:
             c, n = "", 1
-        if c in _ASCII_PLAIN or (c and ord(c) in PLAIN):
+        if c in _ASCII_PLAIN or (c and ord(c) >= 0x80):  # ``PLAIN`` maps the non-ASCII digits, spaces, dashes
             out.append(c)
         else:
             out.append(_BOUNDARY.get(c) or run[3 * i : 3 * (i + n)])
@@ -117,8 +120,16 @@ _SEPARATORS = sorted(chr(c) for c, p in PLAIN.items() if not p.isdigit())
 _ESCAPED_SEPARATOR = rb"(?:%2[0dDbB]|" + _alternatives(_SEPARATORS, escaped=True) + rb")"
 
 # An escaped ASCII character that is no word character, right before a digit (``_BOUNDARY``): `%3D4111...`;
-# `%253D4111...` matches as `%25` then `3`, and so on for every level.
-_ESCAPED_BOUNDARY = rb"%(?:[01][0-9A-Fa-f]|2[0-9A-Fa-f]|3[A-Fa-f]|40|5[B-Eb-e]|60|7[B-Fb-f])[0-9]"
+# `%253D4111...` matches as `%25` then `3`, and so on for every level. Or the escaped last byte of a
+# non-ASCII character (a UTF-8 continuation byte, 0x80-0xBF), right before a digit: `%E2%80%8B4111...`, a
+# zero-width space (every non-ASCII character is a boundary, as it is unescaped). Escaped again, `%258B4...`
+# is matched by the first case, `%25AD4...` (soft hyphen) and `%2525AD4...` by the second: a `25` a level.
+_ESCAPED_BOUNDARY = (
+    rb"%(?:[01][0-9A-Fa-f]|2[0-9A-Fa-f]|3[A-Fa-f]|40|5[B-Eb-e]|60|7[B-Fb-f])[0-9]"
+    + rb"|%(?:25){0,"
+    + str(ESCAPE_LEVELS - 1).encode()
+    + rb"}[89ABab][0-9A-Fa-f][0-9]"
+)
 
 PLAIN_SPELLINGS = b"|".join(
     (

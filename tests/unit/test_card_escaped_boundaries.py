@@ -19,9 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from livemetrics import card_bytes
-from livemetrics.card_data import find_card_data, scan_decoder
-from livemetrics.card_numbers import card_in_string
-from livemetrics.card_spellings import plain_digits
+from livemetrics.card_data import find_card_data, redact, scan_decoder
+from livemetrics.card_numbers import card_in_string, card_in_text
+from livemetrics.card_spellings import PLAIN, plain_digits
 from livemetrics.validation import Rejection, clean_batch
 from producers.gateway.ingest import parse_body
 from tests.support import cards
@@ -120,3 +120,92 @@ def test_walk_within_raw_text_within_the_gate_for_escaped_boundaries(ch, levels,
     assert (not walk or text) and (not text or gate), value
     if ch not in "%":  # an escaped `%` before digits escapes them in turn
         assert walk, value
+
+
+# Session 10 (H4): the same after an escaped non-ASCII character. Raw, a zero-width space (or any other
+# character outside ASCII) before a card number is a boundary, and the number was rejected; escaped
+# (`%E2%80%8B4111...`, as a URL or a form carries it), the escape's last hex digit glued onto the run as
+# after `%3D` above, and the number was accepted. The plain spelling now decodes every escaped non-ASCII
+# character (valid UTF-8) as itself, so it reads as it would unescaped, and the pre-scan flags the last
+# byte of such an escape right before a digit.
+UNICODE_BOUNDARIES = {
+    "zero-width space": "\u200b",
+    "zero-width non-joiner": "\u200c",
+    "zero-width joiner": "\u200d",
+    "word joiner": "\u2060",
+    "byte order mark": "\ufeff",
+    "soft hyphen": "\u00ad",
+    "left-to-right mark": "\u200e",
+    "right-to-left mark": "\u200f",
+    "ideographic comma": "\u3001",
+    "line separator": "\u2028",
+    "paragraph separator": "\u2029",
+    "fullwidth equals": "\uff1d",
+    "bullet": "\u2022",
+    "an emoji": "\U0001f4b3",
+    "a letter outside ASCII": "\u00e9",
+    "a CJK character (カード番号4111...)": "\u53f7",
+}
+
+
+def esc_utf8(ch: str, levels: int = 1) -> str:
+    out = "".join(f"%{b:02X}" for b in ch.encode())
+    for _ in range(levels - 1):
+        out = out.replace("%", "%25")
+    return out
+
+
+def test_a_card_after_an_unescaped_non_ascii_character_was_already_rejected():
+    """What the escaped spellings below must match: the character itself before the number."""
+    for ch in UNICODE_BOUNDARIES.values():
+        assert card_in_string("/r?u=" + ch + CARD), repr(ch)
+
+
+@pytest.mark.parametrize("place", sorted(PLACES))
+@pytest.mark.parametrize("levels", [1, 2, 3])
+@pytest.mark.parametrize("name", sorted(UNICODE_BOUNDARIES))
+def test_a_card_after_an_escaped_non_ascii_character_is_rejected_and_redacted(name, levels, place):
+    value = "/r?u=" + esc_utf8(UNICODE_BOUNDARIES[name], levels) + CARD
+    assert card_in_string(value), plain_digits(value)
+    bad, good = PLACES[place](value), f.page_view()
+    assert checks(bad) == (True, True, True)
+    assert CARD.encode() not in raw(redact(scan_decoder.decode(raw(bad))))  # its dead-letter copy
+    body = b'{"events": [' + raw(bad) + b"," + raw(good) + b"]}"
+    assert clean_batch(body) is None
+    parsed = parse_body(body)
+    assert isinstance(parsed[0], Rejection) and parsed[0].reason == "card_data", parsed[0]
+    assert not isinstance(parsed[1], Rejection)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "/p/caf%C3%A9%2042",  # a short number after an escaped letter and space
+        "/p/%E2%80%8B" + "1234567890123",  # 13 digits, no issuer and Luhn
+        "/p/%C3%A9" + CARD + "0",  # 17 digits: no card length of that prefix
+        "/p/%E2%80%8B" + CARD + "x",  # glued to a letter on its right: an id, as unescaped
+        "/p/%E2%80%8Z" + CARD,  # not an escape: kept as it is
+        "/p/%E2%80" + CARD,  # a UTF-8 sequence cut short: kept as it is (its hex glues on)
+    ],
+)
+def test_what_only_looks_alike_after_escaped_non_ascii_is_still_accepted(value):
+    assert not card_in_string(value), plain_digits(value)
+    assert not isinstance(parse_body(b'{"events": [' + raw(PLACES["path"](value)) + b"]}")[0], Rejection)
+
+
+@given(
+    ch=st.characters(min_codepoint=0x80, exclude_categories=("Cs",)),
+    levels=st.integers(1, 3),
+    digits=cards.card_numbers(),
+    place=st.sampled_from(sorted(PLACES)),
+    before=st.text("abc=/?&%", max_size=4),
+    lower=st.booleans(),
+)
+def test_walk_within_raw_text_within_the_gate_for_escaped_non_ascii(ch, levels, digits, place, before, lower):
+    escaped = esc_utf8(ch, levels)
+    value = before + (escaped.lower() if lower else escaped) + digits
+    walk, text, gate = checks(PLACES[place](value))
+    assert (not walk or text) and (not text or gate), value
+    # Escaped, it reads as its plain spelling unescaped: a boundary, or the digit, space, dash or plus it
+    # stands for (`%EF%BC%8B`, a fullwidth plus, is a plus before the number as `%2B` is: a phone number).
+    assert walk == card_in_text(before + ch.translate(PLAIN) + digits), value
