@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import re
+import time
 from functools import lru_cache
 
 import re2
@@ -14,6 +16,8 @@ from crawlerdetect.providers.crawlers import data as _CRAWLER_PATTERNS
 from ua_parser import parse as parse_ua
 
 from producers.gateway.ip_salts import DAY_MS, DaySalts
+
+log = logging.getLogger("livemetrics.gateway")
 
 # The crawlerdetect whose module internals ``is_crawler`` reads (its crawler data and its compiled exclusions,
 # not its public ``CrawlerDetect``): pyproject.toml pins exactly this one (tests/unit/test_lock_files.py),
@@ -94,16 +98,66 @@ def _user_agent_info(ua: str) -> tuple[str, str, str, bool]:
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, trusted: list[str]) -> str | None:
-    """The socket peer, or the right-most untrusted X-Forwarded-For hop when the peer is a trusted proxy."""
+    """The socket peer, or the right-most untrusted X-Forwarded-For hop when the peer is a trusted proxy.
+
+    That hop is the client only when it is an IP address (``IP:port`` and ``[IPv6]:port``, as some proxies
+    write them, count as their IP; returned in canonical form). Anything else (``unknown``, a name, a
+    script: what a client sent, passed on by a proxy that does not append its peer's address) is never
+    taken for the client's address, stored with events and hashed, nor a bucket of the per-client limit of
+    its own: the client is the peer then, as without the header (logged at most once a minute)."""
     if not peer:
         return None
     nets = _nets(tuple(trusted))
     if not forwarded_for or not _in(peer, nets):
         return peer
-    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
-        if not _in(hop, nets):
-            return hop
+    for hop in reversed(forwarded_for.split(",")):
+        hop = hop.strip()
+        if not hop:
+            continue
+        addr = _hop_address(hop)
+        if addr is None:
+            _no_address(peer, hop)
+            return peer
+        if not any(addr in n for n in nets):
+            return str(addr)
     return peer
+
+
+def _hop_address(hop: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address an X-Forwarded-For hop names (``1.2.3.4``, ``1.2.3.4:5678``, ``2001:db8::1``,
+    ``[2001:db8::1]:443``), else None."""
+    if hop.startswith("["):
+        end = hop.find("]")
+        if end < 0 or not (end == len(hop) - 1 or (hop[end + 1] == ":" and hop[end + 2 :].isdigit())):
+            return None
+        hop = hop[1:end]
+    elif hop.count(":") == 1:
+        hop, _, port = hop.partition(":")
+        if not port.isdigit():
+            return None
+    try:
+        return ipaddress.ip_address(hop)
+    except ValueError:
+        return None
+
+
+_NO_ADDRESS_EVERY_S = 60.0
+_no_address_said = -_NO_ADDRESS_EVERY_S
+
+
+def _no_address(peer: str, hop: str) -> None:
+    global _no_address_said
+    now = time.monotonic()
+    if now - _no_address_said < _NO_ADDRESS_EVERY_S:
+        return
+    _no_address_said = now
+    log.warning(
+        "X-Forwarded-For through trusted proxy %s names a client that is no IP address (%r): the client is "
+        "taken to be the proxy itself; a trusted proxy must append its peer's address (said at most once a "
+        "minute)",
+        peer,
+        hop[:80],
+    )
 
 
 @lru_cache(maxsize=64)
