@@ -21,6 +21,12 @@ VALIDATION_CHARGED_EVENTS = Counter(
     "Rate-limit room charged for expensive validation, in events, by who paid (client_ip or key)",
     ["charged_to"],
 )
+# Events refused with 429 because live processing was behind and their seller sent far over its share
+# (producers/gateway/overload.py). No seller label: sellers are many; the 429's body names the seller.
+OVERLOAD_REFUSED = Counter(
+    "livemetrics_gateway_overload_refused_events_total",
+    "Events refused (429) while live processing was behind, their seller sending far over its share",
+)
 WS_CLIENTS = Gauge("livemetrics_ws_clients", "Open dashboard WebSockets")
 PUSH_LATENCY = Histogram(
     "livemetrics_push_latency_seconds",

@@ -17,7 +17,7 @@ from livemetrics.contract_schema import events_components, events_request_body
 from livemetrics.keys import KeyRegistry
 from livemetrics.loop_watch import watching
 from livemetrics.settings import Settings, get_settings
-from producers.gateway import multiproc_metrics
+from producers.gateway import multiproc_metrics, worker_lag
 from producers.gateway.auth import Authenticator, RateLimiter
 from producers.gateway.client_limit import ClientLimiter
 from producers.gateway.delivery import KafkaDelivery
@@ -73,7 +73,8 @@ _EVENTS_RESPONSES = {
         "model": NotAccepted,
         "description": "the key, or the client IP (browser keys), is over its rate limit (in events/s; a "
         f"request counts as its events, or as one per {BYTES_PER_EVENT} bytes of body when that is more); "
-        "`error` names which; nothing was accepted",
+        "or live processing is behind and the key's seller sent far more than its share of the recent "
+        "events (`error` says by how much, and what the seller sent); `error` names which; nothing was accepted",
         "headers": _retry_after("whole seconds until there is room again"),
     },
     503: {
@@ -175,6 +176,7 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
         app.state.topic_limits = TopicLimits(settings).start()
         app.state.delivery = KafkaDelivery(settings, **{"batch.size": app.state.topic_limits.batch_size()})
         app.state.ip_salts = SharedSalts(settings).start()  # today's salt shared by every replica
+        app.state.lag_probe = worker_lag.feed(shedder, settings)  # overload protection's readings
         app.state.auth = Authenticator(
             app.state.registry,
             settings.signature_tolerance_s,
@@ -189,6 +191,8 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
             app.state.delivery.close()  # graceful shutdown: in-flight events are flushed
             app.state.ip_salts.stop()
             app.state.topic_limits.stop()
+            if app.state.lag_probe is not None:
+                app.state.lag_probe.stop()
             if registry is None:
                 app.state.registry.stop()
 
@@ -206,6 +210,7 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
     cors = CORSMiddleware(None, **cors_options)  # the same policy, for the endpoint served before the middleware
     limiter = RateLimiter(settings.gateway_rate_per_s)
     client_limiter = ClientLimiter(settings.client_ip_rate_per_s)  # both endpoints below share the buckets
+    shedder = worker_lag.new_shedder(settings)  # and the overload policy's counts
 
     @app.post(
         "/v1/events",
@@ -221,8 +226,10 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
     # Served by ``EventsEndpoint``: straight from ``GatewayApp.__call__`` (CORS headers added by the
     # endpoint, the middleware skipped), or through this route when the app is mounted under a prefix.
     route = next(r for r in app.routes if getattr(r, "path", None) == "/v1/events")
-    route.app = EventsEndpoint(settings, app.state, limiter, cors=None, client_limiter=client_limiter)
-    app.events_endpoint = EventsEndpoint(settings, app.state, limiter, cors=cors, client_limiter=client_limiter)
+    route.app = EventsEndpoint(settings, app.state, limiter, cors=None, client_limiter=client_limiter, shedder=shedder)
+    app.events_endpoint = EventsEndpoint(
+        settings, app.state, limiter, cors=cors, client_limiter=client_limiter, shedder=shedder
+    )
 
     @app.get("/t.js", response_class=JavaScript)
     async def tracker():

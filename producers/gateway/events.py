@@ -35,6 +35,7 @@ from producers.gateway.ingest import (
     parse_body,
     stored_user_agent,
 )
+from producers.gateway.overload import Shedder
 from producers.gateway.topic_limits import TopicLimits
 
 _json = msgspec.json.Encoder()
@@ -92,8 +93,11 @@ class EventsEndpoint:
         limiter: RateLimiter,
         cors: CORSMiddleware | None,
         client_limiter: ClientLimiter | None = None,
+        shedder: Shedder | None = None,
     ):
         self.settings = settings
+        # overload protection (overload.py); off without one (a bare endpoint in unit tests)
+        self.shedder = shedder or Shedder(lambda: None, high=0, low=0, share=1, window_s=1, stalled_s=1, stale_s=1)
         self.state = state
         self.limiter = limiter
         # A key without its own rate gets its kind's default: browser keys are public, so far lower.
@@ -145,8 +149,9 @@ class EventsEndpoint:
         cpu = time.thread_time()  # validation (below, split and parse) runs on this thread, awaiting nothing
         try:
             # With room for the largest batch, validate at once (a clean batch is decoded straight from
-            # the body); a key short of it is counted first, so that a refusal costs no validation.
-            if self.limiter.room(rec.key_id, rate, now) >= MAX_BATCH:
+            # the body); a key short of it, or a seller being refused for overload (overload.py), is counted
+            # first, so that a refusal costs no validation.
+            if self.limiter.room(rec.key_id, rate, now) >= MAX_BATCH and not self.shedder.refusing(rec.seller_id):
                 parsed = parse_body(body)
             else:
                 raws = split_body(body)
@@ -162,6 +167,16 @@ class EventsEndpoint:
         peer = scope.get("client")
         ip = client_ip(peer[0] if peer else None, headers.get("x-forwarded-for"), self.settings.trusted_proxies)
         browser = rec.kind == "browser"
+        # Live processing behind: the sellers far over their share are refused first, before they spend any
+        # rate-limit room (a dict update per request when nothing is behind).
+        shedder = self.shedder
+        if shedder.enabled:
+            wait = shedder.admit(rec.seller_id, n, now)
+            if wait:
+                metrics.EVENTS_REJECTED.labels("overload").inc(n)
+                metrics.OVERLOAD_REFUSED.inc(n)
+                why = shedder.why(rec.seller_id, wait)
+                raise _Reply(429, {"error": why, "accepted": 0}, [(b"retry-after", str(wait).encode())])
         # The client's own limit first: a refused client spends none of the key's room (other visitors').
         if browser and self.client_limiter.enabled:
             wait = self.client_limiter.take(ip, cost, now)

@@ -47,11 +47,14 @@ def reuseport_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def _worker(options: dict[str, Any]) -> None:
+def _worker(options: dict[str, Any], lag: Any = None) -> None:
     import uvicorn
 
     from livemetrics import logs
     from livemetrics.lifeline import die_with_parent
+    from producers.gateway import worker_lag
+
+    worker_lag.SHARED = lag  # the supervisor's lag readings, for the overload policy (worker_lag.feed)
 
     logs.configure("gateway")
     die_with_parent(multiprocessing.parent_process().pid)  # SIGTERM when the supervisor ends, even by SIGKILL
@@ -80,8 +83,12 @@ def serve(options: dict[str, Any], workers: int, metrics: Path | None = None) ->
         # prometheus-client reads it at import; spawned workers inherit this environment
         os.environ.update(multiproc_metrics.prepare(metrics))
 
+    # Overload protection's lag readings: one probe here for every worker (worker_lag.py), shared memory
+    # handed to each worker at its spawn.
+    lag, probe = _lag_probe()
+
     def start() -> tuple[multiprocessing.process.BaseProcess, float]:
-        p = ctx.Process(target=_worker, args=(options,), name="livemetrics-gateway-worker")
+        p = ctx.Process(target=_worker, args=(options, lag), name="livemetrics-gateway-worker")
         p.start()
         return p, time.monotonic()
 
@@ -122,4 +129,19 @@ def serve(options: dict[str, Any], workers: int, metrics: Path | None = None) ->
             log.error("gateway worker pid %s did not stop in %.0f s; killed", p.pid, STOP_S)
             p.kill()
             p.join()
+    if probe is not None:
+        probe.stop()
     return status
+
+
+def _lag_probe() -> tuple[Any, Any]:
+    """(the shared memory of the lag readings, the probe writing them), or (None, None) with overload
+    protection off. Settings come from the environment, as the workers' own (the factory's)."""
+    from livemetrics.settings import get_settings
+    from producers.gateway.worker_lag import LagProbe, SharedReading
+
+    settings = get_settings()
+    if settings.gateway_overload_lag_events <= 0:
+        return None, None
+    shared = SharedReading()
+    return shared.array, LagProbe(settings, publish=shared.write).start()

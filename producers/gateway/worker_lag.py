@@ -1,0 +1,195 @@
+"""How far live processing is behind, read from Kafka for the overload policy (``overload.py``).
+
+The worker group (Faust's group id is ``app_id``) commits its offsets every second. Every
+``gateway_overload_check_s`` one admin client asks the broker twice: the group's committed offsets
+(one OffsetFetch to the group coordinator) and the raw topics' end offsets of those partitions (one
+ListOffsets per partition leader; the coordinator and the leaders come from librdkafka's caches, a
+Metadata request every few minutes). Measured with librdkafka's statistics on the test broker: 11 reads
+sent 11 OffsetFetch + 11 ListOffsets, 2 Metadata, 1 FindCoordinator. At the default 2 s that is ~1
+small request/s for the whole gateway: with ``gateway_workers`` > 1 the supervisor reads and its worker
+processes share the reading through a few shared doubles (``SharedReading``); a single process reads for
+itself. Partitions the group has never committed count for nothing (no worker ever folded them: not an
+overload). A read that fails (the broker away, in secure mode a principal without DESCRIBE on the
+group) leaves the last reading to go stale, and a stale reading refuses nobody.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.sharedctypes import RawArray
+from typing import Any
+
+from livemetrics.kafka_config import admin_config
+from livemetrics.kafka_logs import client_logger
+from livemetrics.settings import RAW_TOPICS, Settings
+from producers.gateway.overload import Reading, Shedder
+
+log = logging.getLogger("livemetrics.gateway")
+
+DRAIN_SMOOTHING = 0.5  # weight of the newest drain rate (commits come every second, reads every 2)
+
+
+def stale_after(settings: Settings) -> float:
+    """A reading older than this refuses nobody (three reads missed, and at least 10 s)."""
+    return max(3 * settings.gateway_overload_check_s, 10.0)
+
+
+class LagProbe:
+    """Reads the worker group's lag every ``gateway_overload_check_s`` on its own thread; each reading goes
+    to ``publish`` (and is kept as ``latest``)."""
+
+    def __init__(self, settings: Settings, publish: Callable[[Reading], None] | None = None):
+        self.settings = settings
+        self.group = settings.app_id
+        self.topics = frozenset(settings.topic(t) for t in RAW_TOPICS)
+        self.publish = publish
+        self.latest: Reading | None = None
+        self._committed = -1  # the sum of the last reading's committed offsets
+        self._progressed_at = 0.0
+        self._drain = 0.0
+        self._client: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failing = False
+
+    def _admin(self) -> Any:
+        """One admin client for the probe's life, its log lines through the throttled client logger (served
+        by ``poll`` between reads: a broker outage otherwise printed a line per failed connection)."""
+        if self._client is None:
+            from confluent_kafka.admin import AdminClient
+
+            conf: dict[str, Any] = {**admin_config(self.settings), "logger": client_logger()}
+            self._client = AdminClient(conf)
+        return self._client
+
+    def read(self, timeout: float = 5.0) -> tuple[int, int] | None:
+        """(lag, sum of committed offsets) over the raw topics' committed partitions; None if not read."""
+        from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+        from confluent_kafka.admin._listoffsets import OffsetSpec
+
+        admin = self._admin()
+        try:
+            offsets = admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(self.group)], request_timeout=timeout
+            )[self.group].result(timeout)
+            committed = {
+                (tp.topic, tp.partition): tp.offset
+                for tp in offsets.topic_partitions or []
+                if tp.topic in self.topics and tp.offset >= 0
+            }
+            if not committed:
+                return 0, 0
+            latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+            ends = admin.list_offsets({TopicPartition(t, p): latest for t, p in committed}, request_timeout=timeout)
+            lag = sum(max(0, f.result(timeout).offset - committed[(tp.topic, tp.partition)]) for tp, f in ends.items())
+        except Exception as exc:  # noqa: BLE001 - broker away, group unknown, not allowed: no reading
+            if not self._failing:
+                log.warning("overload protection: the worker group's lag was not read (%s); refusing no one", exc)
+            self._failing = True
+            return None
+        if self._failing:
+            log.info("overload protection: the worker group's lag is read again")
+        self._failing = False
+        return lag, sum(committed.values())
+
+    def step(self, now: float | None = None) -> Reading | None:
+        """One read, turned into a ``Reading`` (with the progress and drain rate since the last one)."""
+        got = self.read()
+        if got is None:
+            return None
+        now = time.monotonic() if now is None else now
+        lag, committed = got
+        last = self.latest
+        if self._committed < 0 or committed != self._committed:
+            self._progressed_at = now
+        if last is not None and self._committed >= 0 and now > last.at:
+            rate = max(0, committed - self._committed) / (now - last.at)
+            self._drain = rate if self._drain <= 0 else DRAIN_SMOOTHING * rate + (1 - DRAIN_SMOOTHING) * self._drain
+        self._committed = committed
+        self.latest = Reading(now, lag, self._progressed_at, self._drain)
+        if self.publish is not None:
+            self.publish(self.latest)
+        return self.latest
+
+    def start(self) -> LagProbe:
+        self._thread = threading.Thread(target=self._run, name="worker-lag", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            due = time.monotonic() + self.settings.gateway_overload_check_s
+            self.step()
+            while not self._stop.wait(min(1.0, max(0.0, due - time.monotonic()))) and time.monotonic() < due:
+                self._admin().poll(0)  # its log lines, between reads too
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+
+class SharedReading:
+    """A ``Reading`` in shared memory: written by the supervisor's probe, read by its worker processes
+    (handed to them at spawn). A sequence number around each write (odd while writing) keeps a reader from
+    mixing two readings."""
+
+    FIELDS = 1 + len(Reading._fields)
+
+    def __init__(self, array: Any = None):
+        self.array = array if array is not None else RawArray("d", self.FIELDS)
+
+    def write(self, r: Reading) -> None:
+        a = self.array
+        a[0] += 1
+        a[1], a[2], a[3], a[4] = r.at, float(r.lag), r.progressed_at, r.drain_per_s
+        a[0] += 1
+
+    def read(self) -> Reading | None:
+        a = self.array
+        for _ in range(3):
+            seq = a[0]
+            if seq == 0:
+                return None  # nothing read yet
+            if seq % 2:
+                continue
+            at, lag, progressed_at, drain = a[1], a[2], a[3], a[4]
+            if a[0] == seq:
+                return Reading(at, int(lag), progressed_at, drain)
+        return None
+
+
+# The supervisor's shared reading (its ``SharedReading.array``), set in each of its worker processes at
+# their start (producers/gateway/workers.py); None in a gateway of one process.
+SHARED: Any = None
+
+
+def new_shedder(settings: Settings) -> Shedder:
+    """The overload policy of ``settings``, without readings yet (``feed`` gives them)."""
+    return Shedder(
+        lambda: None,
+        high=settings.gateway_overload_lag_events,
+        low=settings.gateway_overload_clear_events,
+        share=settings.gateway_overload_share,
+        window_s=settings.gateway_overload_window_s,
+        stalled_s=settings.gateway_overload_stalled_s,
+        stale_s=stale_after(settings),
+    )
+
+
+def feed(shedder: Shedder, settings: Settings) -> LagProbe | None:
+    """Give ``shedder`` its readings: the supervisor's in a worker process of several, else those of a probe
+    of its own, started here (the caller stops it)."""
+    if not shedder.enabled:
+        return None
+    if SHARED is not None:
+        shedder.source = SharedReading(SHARED).read
+        log.info("overload protection: the worker group's lag comes from the gateway's supervisor")
+        return None
+    log.info("overload protection: this gateway process reads the worker group's lag itself")
+    probe = LagProbe(settings).start()
+    shedder.source = lambda: probe.latest
+    return probe

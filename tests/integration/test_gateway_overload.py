@@ -1,0 +1,222 @@
+"""Overload protection against a real gateway and broker (producers/gateway/overload.py, worker_lag.py).
+
+One seller flooding a gateway faster than the workers fold made every seller's live numbers lag by the
+same backlog. Now, while the worker group's committed offsets are far behind the raw topics' ends, the
+sellers sending far over their share get 429 (Retry-After, a body that says why) and the others 202; once
+the lag is back under the low mark, everyone gets 202 again. The worker group here is real: a consumer of
+the worker's group id (``app_id``) committing offsets as a slow worker would, then catching up."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from livemetrics import keys
+from livemetrics.kafka_config import consumer_config
+from livemetrics.keys import KeyRegistry
+from livemetrics.settings import RAW_TOPICS, Settings
+from producers.gateway.app import create_gateway
+from tests.integration.test_gateway_keys import post, signed
+from tests.support import factories as f
+from tests.support.servers import ThreadServer, wait_until
+
+pytestmark = pytest.mark.integration
+
+HIGH, LOW = 1000, 300
+FLOOD_BATCH = 100
+
+
+class WorkerGroup:
+    """The worker's consumer group, committing offsets from its own thread: ``per_step`` events per
+    partition every 0.1 s (a slow worker; 0: a stopped one whose offsets never move), or up to the topics'
+    ends once ``catch_up`` is called."""
+
+    def __init__(self, s: Settings, per_step: int):
+        self.consumer = Consumer(consumer_config(s, s.app_id))  # assigned nothing: commits only, never joins
+        self.parts = [TopicPartition(s.topic(t), p) for t in RAW_TOPICS for p in range(s.partitions)]
+        self.at = dict.fromkeys(range(len(self.parts)), 0)
+        self.per_step = per_step
+        self.caught_up = threading.Event()
+        self.stop = threading.Event()
+        self.commit()  # every partition committed at 0: the group exists, far behind what comes
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def ends(self) -> list[int]:
+        return [self.consumer.get_watermark_offsets(tp, timeout=5)[1] for tp in self.parts]
+
+    def commit(self) -> None:
+        offsets = [TopicPartition(tp.topic, tp.partition, self.at[i]) for i, tp in enumerate(self.parts)]
+        self.consumer.commit(offsets=offsets, asynchronous=False)
+
+    def run(self) -> None:
+        while not self.stop.wait(0.1):  # a worker commits every second; faster here, the test is short
+            ends = self.ends()
+            for i, end in enumerate(ends):
+                self.at[i] = end if self.caught_up.is_set() else min(end, self.at[i] + self.per_step)
+            if self.per_step or self.caught_up.is_set():
+                self.commit()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+        self.consumer.close()
+
+
+@pytest.fixture
+def overloadable(make_settings):
+    """A gateway with small marks and short windows, two sellers' server keys and the worker group."""
+    made = []
+
+    def make(per_step: int, **extra):
+        s = make_settings(
+            gateway_overload_lag_events=HIGH,
+            gateway_overload_clear_events=LOW,
+            gateway_overload_check_s=0.2,
+            gateway_overload_window_s=0.5,
+            **extra,
+        )
+        kek = s.key_encryption_key.get_secret_value()
+        flood, flood_rec = keys.new_server_key("seller-flood", kek)
+        small, small_rec = keys.new_server_key("seller-small", kek)
+        keys.publish_all(s, [flood_rec, small_rec])
+        group = WorkerGroup(s, per_step)
+        registry = KeyRegistry(s).start()
+        made.append((group, registry))
+        wait_until(lambda: registry.record(flood_rec.key_id) and registry.record(small_rec.key_id), 10, what="keys")
+        app = create_gateway(s, registry)
+        server = ThreadServer(app).start()
+        made.append(server)
+        return s, app, server.url, flood, small, group
+
+    yield make
+    for thing in reversed(made):
+        if isinstance(thing, ThreadServer):
+            thing.stop()
+        else:
+            group, registry = thing
+            registry.stop()
+            group.close()
+
+
+def send(url: str, key: str, n: int):
+    body = json.dumps({"events": [f.page_view() for _ in range(n)]}).encode()
+    return post(url, body, signed(key, body))
+
+
+def test_a_flooding_seller_gets_429_while_live_processing_is_behind_and_a_small_one_202(overloadable):
+    s, app, url, flood, small, group = overloadable(per_step=5)
+    accepted = 0
+    refusal = None
+    small_during = []
+    deadline = time.monotonic() + 30  # the lag passes the high mark after ~1k events, ~2 s here
+    while time.monotonic() < deadline:
+        r = send(url, flood, FLOOD_BATCH)
+        if r.status_code == 429:
+            refusal = r
+            break
+        assert r.status_code == 202, r.text
+        accepted += FLOOD_BATCH
+        r = send(url, small, 1)
+        assert r.status_code == 202, r.text
+        accepted += 1
+    assert refusal is not None, f"the flood was never refused ({accepted} events accepted)"
+    error = refusal.json()["error"]
+    assert refusal.json()["accepted"] == 0
+    assert "live processing is behind by" in error and "seller seller-flood sent" in error, error
+    wait = int(refusal.headers["retry-after"])
+    assert 1 <= wait <= 30 and f"retry in {wait} s" in error
+    # In the same seconds: the small seller's events go in, the flood's do not.
+    for _ in range(5):
+        r = send(url, small, 1)
+        assert r.status_code == 202, r.text
+        accepted += 1
+        small_during.append(r)
+        r = send(url, flood, FLOOD_BATCH)
+        assert r.status_code == 429, r.text
+    # The workers catch up: once the lag is back under the low mark, both are served again.
+    group.caught_up.set()
+    back = wait_until(lambda: send(url, flood, FLOOD_BATCH).status_code == 202, 15, what="the flood served again")
+    assert back
+    accepted += FLOOD_BATCH
+    for _ in range(3):
+        for key, n in ((small, 1), (flood, FLOOD_BATCH)):
+            r = send(url, key, n)
+            assert r.status_code == 202, r.text
+            accepted += n
+    # Nothing accepted is missing, nothing refused went in: page-events holds exactly the accepted events.
+    page = [i for i, tp in enumerate(group.parts) if tp.topic == s.topic("page-events")]
+    ends = group.ends()
+    assert sum(ends[i] for i in page) == accepted
+
+
+def test_a_stopped_worker_is_not_an_overload(overloadable):
+    """Committed offsets that never move: no worker folds (stopped, dead), the backlog waits in Kafka, and
+    refusing the flood would change nothing for anyone: past gateway_overload_stalled_s it is served."""
+    s, app, url, flood, small, group = overloadable(per_step=0, gateway_overload_stalled_s=1.0)
+    probe = app.state.lag_probe
+    while probe.latest is None or probe.latest.lag < HIGH:
+        assert send(url, flood, FLOOD_BATCH).status_code in (202, 429)  # refused while it looked moving
+    stalled = wait_until(
+        lambda: (r := probe.latest) is not None and r.at - r.progressed_at >= 1.0 and r, 10, what="stalled"
+    )
+    assert stalled.lag >= HIGH
+    for _ in range(10):
+        r = send(url, flood, FLOOD_BATCH)
+        assert r.status_code == 202, r.text
+        assert send(url, small, 1).status_code == 202
+    more = stalled.lag + 10 * (FLOOD_BATCH + 1)  # all of it is in Kafka, waiting: nobody was refused
+    wait_until(lambda: probe.latest.lag >= more, 10, what=f"a lag of {more} read")
+
+
+def test_a_gateway_of_two_processes_refuses_the_flood_from_the_supervisors_readings(make_settings, tmp_path):
+    """``gateway_workers`` 2: the supervisor reads the lag once for both processes (worker_lag.SharedReading);
+    each process refuses the flood it sees, and serves the small seller."""
+    from operations.command import livemetrics_argv
+    from tests.integration.test_gateway_workers import ready, workers_of
+    from tests.support.services import free_port
+
+    s = make_settings(
+        host="127.0.0.1",
+        gateway_port=free_port(),
+        gateway_workers=2,
+        gateway_overload_lag_events=HIGH,
+        gateway_overload_clear_events=LOW,
+        gateway_overload_check_s=0.2,
+        gateway_overload_window_s=0.5,
+    )
+    kek = s.key_encryption_key.get_secret_value()
+    flood, flood_rec = keys.new_server_key("seller-flood", kek)
+    small, small_rec = keys.new_server_key("seller-small", kek)
+    keys.publish_all(s, [flood_rec, small_rec])
+    group = WorkerGroup(s, per_step=5)
+    with open(tmp_path / "gateway.log", "ab") as out:
+        proc = subprocess.Popen(
+            livemetrics_argv("gateway"), env=s.child_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{s.gateway_port}"
+    try:
+        wait_until(lambda: ready(url), 60, interval=0.2, what="the gateway ready", alive=lambda: proc.poll() is None)
+        wait_until(lambda: len(workers_of(proc)) == 2, 30, what="two worker processes")
+        refused: list[str] = []
+        deadline = time.monotonic() + 30
+        while len(refused) < 3 and time.monotonic() < deadline:  # a new connection each: both processes see it
+            r = send(url, flood, FLOOD_BATCH)
+            assert r.status_code in (202, 429), r.text
+            if r.status_code == 429:
+                refused.append(r.json()["error"])
+                assert send(url, small, 1).status_code == 202
+        assert len(refused) == 3, (tmp_path / "gateway.log").read_text()[-3000:]
+        assert all("live processing is behind by" in e and "seller seller-flood" in e for e in refused), refused
+        log = (tmp_path / "gateway.log").read_text()
+        assert log.count("lag comes from the gateway's supervisor") == 2 and "reads the worker group's lag" not in log
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(40)
+        group.close()

@@ -1,0 +1,218 @@
+"""The gateway's overload policy (producers/gateway/overload.py): who is refused while live processing is
+behind, and when refusals stop. Pure logic: readings are handed in, time is a number."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from producers.gateway.overload import MAX_RETRY_AFTER_S, Reading, Shedder, heavy_sellers
+from producers.gateway.worker_lag import SharedReading
+
+W = 1.0  # window, s
+HIGH, LOW = 1000, 200
+
+
+class Feed:
+    """The readings a probe would give, set by the test."""
+
+    def __init__(self) -> None:
+        self.reading: Reading | None = None
+
+    def __call__(self) -> Reading | None:
+        return self.reading
+
+    def set(self, at: float, lag: int, progressed_at: float | None = None, drain: float = 100.0) -> None:
+        self.reading = Reading(at, lag, at if progressed_at is None else progressed_at, drain)
+
+
+def shedder(feed: Feed, share: float = 4.0, stalled_s: float = 5.0, stale_s: float = 3.0) -> Shedder:
+    return Shedder(
+        feed, high=HIGH, low=LOW, share=share, window_s=W, stalled_s=stalled_s, stale_s=stale_s, min_events_per_s=10
+    )
+
+
+def window(s: Shedder, sends: dict[str, int], start: float, per_request: int = 10) -> dict[str, int]:
+    """Send every seller's events over one window from ``start`` in requests of ``per_request``, interleaved;
+    returns each seller's refused events. The window starts with a tick (requests look at the latest reading
+    every ``TICK_S``), so its requests all see the reading set before it."""
+    s.tick(start)
+    refused = dict.fromkeys(sends, 0)
+    left = dict(sends)
+    t = start
+    step = W / (sum(-(-n // per_request) for n in sends.values()) + 1)  # every request inside the window
+    while any(left.values()):
+        for seller, n in left.items():
+            if n:
+                k = min(n, per_request)
+                left[seller] -= k
+                if s.admit(seller, k, t):
+                    refused[seller] += k
+                t += step
+    return refused
+
+
+def test_a_flooding_seller_is_refused_while_behind_and_a_small_one_is_not():
+    feed = Feed()
+    s = shedder(feed)
+    window(s, {"flood": 5000, "small": 50}, 0.0)
+    feed.set(1.0, lag=5000, drain=1000.0)
+    refused = window(s, {"flood": 5000, "small": 50}, 1.0)
+    assert refused["small"] == 0 and refused["flood"] > 4000
+    wait = s.admit("flood", 10, 1.99)
+    assert wait == 5  # the lag over the low mark (4,800) at the measured drain (1,000/s), rounded up
+    why = s.why("flood", wait)
+    assert "behind by 5000 events" in why and "seller flood sent" in why and f"retry in {wait} s" in why
+
+
+def test_refusals_stop_once_the_lag_is_back_under_the_low_mark_and_not_before():
+    feed = Feed()
+    s = shedder(feed)
+    window(s, {"flood": 5000, "small": 50}, 0.0)
+    feed.set(1.0, lag=5000)
+    assert window(s, {"flood": 5000, "small": 50}, 1.0)["flood"]
+    feed.set(2.0, lag=LOW + 1)  # under the high mark, still over the low one: still behind
+    assert window(s, {"flood": 5000, "small": 50}, 2.0)["flood"]
+    feed.set(3.0, lag=LOW)
+    assert window(s, {"flood": 5000, "small": 50}, 3.0) == {"flood": 0, "small": 0}
+    feed.set(4.0, lag=HIGH - 1)  # not behind again until the high mark
+    assert window(s, {"flood": 5000, "small": 50}, 4.0) == {"flood": 0, "small": 0}
+    feed.set(5.0, lag=HIGH)
+    assert window(s, {"flood": 5000, "small": 50}, 5.0)["flood"]
+
+
+def test_a_stopped_worker_is_not_an_overload():
+    """Committed offsets that do not move: no worker folds, the backlog waits in Kafka; nobody refused."""
+    feed = Feed()
+    s = shedder(feed, stalled_s=5.0)
+    window(s, {"flood": 5000, "small": 50}, 0.0)
+    feed.set(1.0, lag=50_000, progressed_at=1.0)
+    assert window(s, {"flood": 5000, "small": 50}, 1.0)["flood"]  # moving until now: behind
+    for t in range(2, 6):
+        feed.set(float(t), lag=50_000 + t * 5000, progressed_at=1.0)
+        assert window(s, {"flood": 5000, "small": 50}, float(t))["flood"]
+    feed.set(6.0, lag=80_000, progressed_at=1.0)  # 5 s without a commit moving
+    assert window(s, {"flood": 5000, "small": 50}, 6.0) == {"flood": 0, "small": 0}
+    feed.set(7.0, lag=80_000, progressed_at=7.0)  # a worker is back: the backlog drains, heavy senders wait
+    assert window(s, {"flood": 5000, "small": 50}, 7.0)["flood"]
+
+
+def test_an_old_reading_refuses_nobody():
+    feed = Feed()
+    s = shedder(feed, stale_s=3.0)
+    window(s, {"flood": 5000, "small": 50}, 0.0)
+    feed.set(1.0, lag=5000)
+    assert window(s, {"flood": 5000, "small": 50}, 1.0)["flood"]
+    assert window(s, {"flood": 5000, "small": 50}, 4.5) == {"flood": 0, "small": 0}  # no reading since 1.0
+
+
+def test_the_only_seller_sending_is_refused_while_behind():
+    feed = Feed()
+    s = shedder(feed)
+    window(s, {"alone": 3000}, 0.0)
+    feed.set(1.0, lag=5000)
+    assert window(s, {"alone": 3000}, 1.0)["alone"] > 2000
+    assert "the only seller sending" in s.why("alone", 1)
+
+
+def test_nothing_is_refused_when_not_behind_or_when_off():
+    feed = Feed()
+    s = shedder(feed)
+    feed.set(0.0, lag=HIGH - 1)
+    for start in (0.0, 1.0, 2.0):
+        assert window(s, {"flood": 5000, "small": 50}, start) == {"flood": 0, "small": 0}
+    off = Shedder(feed, high=0, low=0, share=4, window_s=W, stalled_s=5, stale_s=3)
+    feed.set(3.0, lag=10**9)
+    assert not off.enabled and off.admit("flood", 100, 3.0) == 0
+
+
+def test_a_seller_that_backs_off_is_let_in_again():
+    feed = Feed()
+    s = shedder(feed)
+    window(s, {"flood": 5000, "small": 50}, 0.0)
+    feed.set(1.0, lag=5000)
+    assert window(s, {"flood": 5000, "small": 50}, 1.0)["flood"]
+    feed.set(2.0, lag=5000)
+    window(s, {"flood": 60, "small": 50}, 2.0)  # it respects Retry-After: sends its share
+    feed.set(3.0, lag=4000)
+    assert window(s, {"flood": 60, "small": 50}, 3.0) == {"flood": 0, "small": 0}
+
+
+def test_retry_after_is_bounded():
+    feed = Feed()
+    s = shedder(feed)
+    feed.set(0.0, lag=10**9, drain=1.0)
+    s.tick(0.0)
+    assert s.retry_after() == MAX_RETRY_AFTER_S
+    feed.set(1.0, lag=HIGH, drain=0.0)  # rate unknown: a window
+    s.tick(1.0)
+    assert s.retry_after() == 1
+
+
+def test_shared_reading_round_trip():
+    shared = SharedReading()
+    assert shared.read() is None
+    r = Reading(12.5, 123_456, 11.0, 2500.5)
+    shared.write(r)
+    assert shared.read() == r
+    shared.array[0] += 1  # a write in progress
+    assert shared.read() is None
+
+
+counts = st.dictionaries(st.text(min_size=1, max_size=3), st.integers(0, 100_000), min_size=1, max_size=30)
+
+
+@given(counts, st.floats(1.0, 20.0), st.floats(0.0, 1000.0))
+def test_a_seller_at_or_under_the_mean_is_never_heavy(cs, share, min_events):
+    heavy = heavy_sellers(cs, share, min_events)
+    total = sum(cs.values())
+    for seller, c in cs.items():
+        if len(cs) > 1 and c * len(cs) <= total:
+            assert seller not in heavy
+        if c < min_events:
+            assert seller not in heavy
+    if len(cs) == 1:
+        ((seller, c),) = cs.items()
+        assert (seller in heavy) == (c >= min_events)
+
+
+@given(counts, st.floats(1.0, 20.0))
+def test_heavier_is_never_less_heavy(cs, share):
+    """Within a window, a seller sending more than a heavy one is heavy too."""
+    heavy = heavy_sellers(cs, share, 0)
+    for seller in heavy:
+        for other, c in cs.items():
+            if c > cs[seller]:
+                assert other in heavy
+
+
+sends = st.dictionaries(st.sampled_from("abcdefgh"), st.integers(0, 3000), min_size=1, max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(sends, st.integers(0, 20_000), st.booleans()), min_size=1, max_size=8), st.floats(1.0, 8.0))
+def test_policy_properties_over_a_run(windows, share):
+    """Over any run of windows and lag readings: nobody is refused unless behind (the lag reached the high
+    mark and has not been back at or under the low mark since), fresh and moving; a seller whose last
+    window's count was at or under that window's mean (with others sending) is never refused; and once a
+    reading at or under the low mark is taken, nothing is refused until one at or over the high mark. While
+    behind and moving, every heavy seller of the last window is refused."""
+    feed = Feed()
+    s = shedder(feed, share=share)
+    behind = False
+    previous: dict[str, int] = {}
+    for i, (sent, lag, moving) in enumerate(windows):
+        t = float(i)
+        feed.set(t, lag, progressed_at=t if moving else -100.0)
+        behind = lag > LOW if behind else lag >= HIGH
+        refused = window(s, sent, t)
+        total, k = sum(previous.values()), len(previous)
+        for seller, n in refused.items():
+            if not n:
+                continue
+            assert behind and moving
+            assert k == 1 or previous.get(seller, 0) * k > total
+        if behind and moving:  # and the other way round: every heavy seller of the last window is refused
+            for seller in heavy_sellers(previous, share, s.min_events):
+                assert refused.get(seller, 0) == sent.get(seller, 0)
+        previous = {x: n for x, n in sent.items() if n}
