@@ -38,6 +38,8 @@ def acl_rules(s: Settings) -> list[Rule]:
     allow("gateway", "topic", [t("seller-keys")], "read")
     allow("gateway", "topic", [t("ip-salts")], "read", "write")  # the day's shared salt (producers/gateway/ip_salts.py)
     allow("gateway", "group", [ASSIGN_ONLY_GROUP], "describe")
+    # the worker group's committed offsets, for its lag (overload protection, producers/gateway/worker_lag.py)
+    allow("gateway", "group", [s.app_id], "describe")
     # worker: reads the raw topics, writes what it derives, owns its tables' changelogs and its group.
     allow("worker", "topic", raw, "read")
     allow("worker", "topic", [t("session-ticks"), t("live-deltas")], "read", "write")

@@ -135,6 +135,22 @@ def test_the_worker_cannot_read_seller_keys(secure):
     assert isinstance(read, KafkaError) and read.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
 
+def test_the_gateway_reads_the_worker_groups_lag(secure):
+    """Overload protection (producers/gateway/worker_lag.py) reads the worker group's committed offsets as
+    the gateway: DESCRIBE on the group (without it, GROUP_AUTHORIZATION_FAILED and no protection)."""
+    from livemetrics.kafka_config import consumer_config
+    from producers.gateway.worker_lag import LagProbe
+
+    assert produce(producer_config(as_role(secure, "gateway")), secure.topic("page-events")) is None
+    worker = Consumer(consumer_config(as_role(secure, "worker"), secure.app_id))
+    try:
+        worker.commit(offsets=[TopicPartition(secure.topic("page-events"), 0, 0)], asynchronous=False)
+    finally:
+        worker.close()
+    got = LagProbe(as_role(secure, "gateway")).read()
+    assert got is not None and got[0] >= 1, got
+
+
 def test_gateway_worker_and_api_run_end_to_end_in_secure_mode(secure, clickhouse_dsn, tmp_path):
     """Each part logs in as its own principal: an event sent to the gateway reaches the worker's live
     numbers on the API and the API's sink stores it in ClickHouse."""
