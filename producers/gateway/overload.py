@@ -27,9 +27,12 @@ processes, so each sees about the same mix) and from the same readings.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
+
+log = logging.getLogger("livemetrics.gateway")
 
 MIN_EVENTS_PER_S = 50.0  # a seller sending less than this is never refused as heavy: it cannot be the cause
 MAX_RETRY_AFTER_S = 30
@@ -124,7 +127,36 @@ class Shedder:
             self.behind = reading.lag > self.low if self.behind else reading.lag >= self.high
             self.stalled = reading.lag > 0 and reading.at - reading.progressed_at >= self.stalled_s
         fresh = self.reading is not None and now - self.reading.at <= self.stale_s
-        self.shedding = self.behind and not self.stalled and fresh
+        shedding = self.behind and not self.stalled and fresh
+        if shedding != self.shedding:
+            self._said(shedding, fresh)
+        self.shedding = shedding
+
+    def _said(self, shedding: bool, fresh: bool) -> None:
+        """One log line per change: when refusals start and stop, and why they stop."""
+        lag = self.reading.lag if self.reading is not None else 0
+        if shedding:
+            heavy = ", ".join(sorted(self.heavy)[:5]) or "none yet"
+            log.warning(
+                "overload protection: live processing is behind by %d events (high mark %d): refusing the "
+                "sellers far over their share (now: %s)",
+                lag,
+                self.high,
+                heavy,
+            )
+        elif not fresh:
+            log.warning("overload protection: no fresh reading of the worker group's lag: refusing no one")
+        elif self.stalled:
+            log.warning(
+                "overload protection: the worker group's offsets have not moved for %.0f s (lag %d): a stopped "
+                "worker, not an overload; refusing no one",
+                self.stalled_s,
+                lag,
+            )
+        else:
+            log.warning(
+                "overload protection: the lag is back at %d events (low mark %d): refusing no one", lag, self.low
+            )
 
     def retry_after(self) -> int:
         """Whole seconds until the lag is likely back under ``low``, at the workers' measured rate."""

@@ -3,6 +3,8 @@ behind, and when refusals stop. Pure logic: readings are handed in, time is a nu
 
 from __future__ import annotations
 
+import logging
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -65,7 +67,8 @@ def test_a_flooding_seller_is_refused_while_behind_and_a_small_one_is_not():
     assert "behind by 5000 events" in why and "seller flood sent" in why and f"retry in {wait} s" in why
 
 
-def test_refusals_stop_once_the_lag_is_back_under_the_low_mark_and_not_before():
+def test_refusals_stop_once_the_lag_is_back_under_the_low_mark_and_not_before(caplog):
+    caplog.set_level(logging.WARNING, "livemetrics.gateway")
     feed = Feed()
     s = shedder(feed)
     window(s, {"flood": 5000, "small": 50}, 0.0)
@@ -79,10 +82,14 @@ def test_refusals_stop_once_the_lag_is_back_under_the_low_mark_and_not_before():
     assert window(s, {"flood": 5000, "small": 50}, 4.0) == {"flood": 0, "small": 0}
     feed.set(5.0, lag=HIGH)
     assert window(s, {"flood": 5000, "small": 50}, 5.0)["flood"]
+    said = [r.getMessage() for r in caplog.records]  # one line per change, not per request or reading
+    assert len(said) == 3 and "behind by 5000 events" in said[0] and "refusing the sellers" in said[0], said
+    assert f"back at {LOW} events" in said[1] and "behind by 1000 events" in said[2], said
 
 
-def test_a_stopped_worker_is_not_an_overload():
+def test_a_stopped_worker_is_not_an_overload(caplog):
     """Committed offsets that do not move: no worker folds, the backlog waits in Kafka; nobody refused."""
+    caplog.set_level(logging.WARNING, "livemetrics.gateway")
     feed = Feed()
     s = shedder(feed, stalled_s=5.0)
     window(s, {"flood": 5000, "small": 50}, 0.0)
@@ -93,6 +100,7 @@ def test_a_stopped_worker_is_not_an_overload():
         assert window(s, {"flood": 5000, "small": 50}, float(t))["flood"]
     feed.set(6.0, lag=80_000, progressed_at=1.0)  # 5 s without a commit moving
     assert window(s, {"flood": 5000, "small": 50}, 6.0) == {"flood": 0, "small": 0}
+    assert "a stopped worker, not an overload" in caplog.records[-1].getMessage()
     feed.set(7.0, lag=80_000, progressed_at=7.0)  # a worker is back: the backlog drains, heavy senders wait
     assert window(s, {"flood": 5000, "small": 50}, 7.0)["flood"]
 
