@@ -5,16 +5,21 @@ tasks per message in ``Consumer._drain_messages``, an ``Event``, a channel queue
 (``_c_aiter``, processors, ack): a cost per message that capped a worker doing nothing else far below
 the events/s it needs (BENCHMARKS.md, Profiling notes; docs/live-semantics.md). ``install`` replaces the consumer's drain loop (the same loop, copied from
 ``faust/transport/consumer.py`` 0.15.3; the consumer's private bookkeeping it needs comes through
-``streams/faust_internals.py``) with one that collects the messages of the given topics
+``streams/faust_internals.py``) with one that collects the records of the given topics
 from each fetch into a list and passes the list to ``handler`` (awaited in the fetcher task), then
 acknowledges them; messages of every other topic take Faust's usual path, after the fetch's batch
-(``_drain``), except the tables' changelogs, which go to Faust at once as they are read.
+(``_drain``), except the tables' changelogs, which go to Faust at once as they are read. The fetch is
+Faust's ``getmany`` with its per-record part done per partition for these topics (``take``): the handler
+gets aiokafka's records (no Faust message object each), the read offset, the highwater and the
+acknowledgement are handled once per partition of a fetch, and one entry in Faust's unacknowledged set
+stands for the whole batch: in the whole stack at 15,000 events/s Faust's per-message path was ~19 % of
+the worker's CPU (BENCHMARKS.md).
 
 What stays as in Faust: the consumer group, the assignment (and so the tables' changelog partitions),
 table recovery (source partitions stay paused until the tables have caught up), read offsets and
-gaps, acknowledgements (``Consumer.ack``: offsets are committed only for handled messages),
-``broker_commit_every``, and rebalances: the batch's messages are tracked as unacknowledged, so a
-revocation waits (``Consumer.wait_empty``) until the handler has finished with them; a batch that
+gaps, acknowledgements (``Consumer.ack``'s bookkeeping: offsets are committed only for handled messages),
+``broker_commit_every``, and rebalances: the batch is tracked as unacknowledged, so a
+revocation waits (``Consumer.wait_empty``) until the handler has finished with it; a batch that
 is cancelled is not acknowledged and is processed again (at-least-once). One change under the loop, to
 Faust's fetch: it takes nothing from aiokafka's buffer while flow is suspended
 (``faust_internals.FetchScope``), so a table recovery cannot lose the changelog rows it waits for
@@ -54,49 +59,115 @@ def install(app: Any, topics: Iterable[str], handler: Handler) -> bool:
     return True
 
 
-async def handle_batch(
-    consumer: Any, internals: faust_internals.DrainInternals, batch: list[Any], handler: Handler
-) -> None:
-    """Hand ``batch`` (its messages tracked as unacknowledged) to ``handler``, then acknowledge them and
-    commit if ``broker_commit_every`` is reached; if the handler raises (or is cancelled), none is
-    acknowledged, so none is committed: they are processed again after a restart or by the next owner."""
+class Batch:
+    """The records of ``fast`` topics one fetch took, as aiokafka made them (``ConsumerRecord``: ``topic``,
+    ``partition``, ``offset``, ``value``, ...; the handler reads no more), partition by partition in offset
+    order, with the offsets taken of each partition (to acknowledge) and the one entry in Faust's
+    unacknowledged set that stands for all of them (a revocation waits for it)."""
+
+    __slots__ = ("records", "taken", "in_flight")
+
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+        self.taken: list[tuple[Any, range]] = []  # (TP, offsets taken), offsets consecutive
+        self.in_flight: faust_internals.InFlight | None = None
+
+
+async def handle_batch(internals: faust_internals.DrainInternals, batch: Batch, handler: Handler) -> None:
+    """Hand ``batch``'s records to ``handler``, then acknowledge them (per partition, as ``Consumer.ack``
+    does per message) and commit if ``broker_commit_every`` is reached; if the handler raises (or is
+    cancelled), none is acknowledged, so none is committed: they are processed again after a restart or
+    by the next owner. The batch stays in Faust's unacknowledged set until then."""
     try:
-        await handler(batch)
+        await handler(batch.records)
     except BaseException:
-        for m in batch:
-            internals.unacked.discard(m)  # a revocation must not wait for messages nobody handles now
+        _untrack(internals, batch)  # a revocation must not wait for messages nobody handles now
         raise
-    ack = consumer.ack
-    for m in batch:
-        ack(m)
+    for tp, offsets in batch.taken:
+        internals.ack(tp, offsets)
+    _untrack(internals, batch, acked=True)
     if internals.commit_due():
-        await consumer.commit()
+        await internals.consumer.commit()
+
+
+def _untrack(internals: faust_internals.DrainInternals, batch: Batch, acked: bool = False) -> None:
+    if batch.in_flight is not None:
+        batch.in_flight.acked = acked
+        internals.unacked.discard(batch.in_flight)
+
+
+def take(internals: faust_internals.DrainInternals, tp: Any, records: list[Any], batch: Batch) -> list[tuple[int, int]]:
+    """Add to ``batch`` the records of one partition of a fetch that Faust's drain loop would hand on, and
+    move the read offset past them; return the gaps (first, last offset) Faust would record (for a topic
+    with acks). Faust's rule, per record: a record below the last offset read is a duplicate and skipped
+    (one at the last offset read is taken again); a jump of more than one over a read offset above 0 is a
+    gap. Records of one partition come in increasing offsets, usually consecutive: then the whole list
+    is taken at once."""
+    read = internals.read_offset[tp]
+    first, last = records[0].offset, records[-1].offset
+    gaps: list[tuple[int, int]] = []
+    if last - first + 1 == len(records) and (read is None or first >= read):  # the usual case
+        if read and first - read > 1:
+            gaps.append((read + 1, first))
+        batch.records.extend(records)
+        runs = [range(first, last + 1)]
+    else:
+        runs = []
+        for record in records:
+            offset = record.offset
+            if read is None or offset >= read:
+                if read and offset - read > 1:
+                    gaps.append((read + 1, offset))
+                batch.records.append(record)
+                if runs and runs[-1].stop == offset:
+                    runs[-1] = range(runs[-1].start, offset + 1)
+                else:
+                    runs.append(range(offset, offset + 1))
+                read = offset
+        if not runs:
+            return gaps
+    internals.read_offset[tp] = runs[-1].stop - 1
+    batch.taken.extend((tp, r) for r in runs)
+    if batch.in_flight is None:
+        batch.in_flight = faust_internals.InFlight()
+        internals.unacked.add(batch.in_flight)  # a revocation waits for it (wait_empty)
+    batch.in_flight.size = len(batch.records)
+    return gaps if internals.consumer.app.topics.acks_enabled_for(tp.topic) else []
 
 
 async def _drain(
     consumer: Any, internals: faust_internals.DrainInternals, fast: frozenset[str], handler: Handler
 ) -> None:  # noqa: C901
-    """Faust's ``Consumer._drain_messages`` (0.15.3), with the messages of ``fast`` topics collected per
-    fetch and passed to ``handle_batch``; ``self`` of the original is ``consumer``. The fetch's messages of
-    other topics are passed on to Faust after its batch, in their order, each as Faust's loop does (awaited,
-    or abandoned once flow is suspended; none is held past the fetch, none dropped): Faust's per-message
-    path costs ~1 ms a message, and the gauges agent's reports of a burst from 1,000 sellers held the
-    fetch's raw events, so their alerts, for up to ~0.3 s (``bench alerts``). A fetch of only such messages
-    still holds the next fetch's raw events. The tables' changelogs go to Faust at once as they are read:
-    table recovery reads them, and moving them behind a batch would change what it waits for."""
+    """Faust's ``Consumer._drain_messages`` with ``Consumer.getmany`` (0.15.3) inlined, with the records of
+    ``fast`` topics taken per partition of each fetch (``take``: one read-offset update, one highwater and
+    one acknowledgement per partition, no Faust message object and no unacknowledged-set entry per record)
+    and passed to ``handle_batch``; ``self`` of the original is ``consumer``. Faust's ``getmany`` does per
+    record what is done here per partition: flow and the consumer generation are checked (they change
+    only while the loop awaits, and only fast records are taken without an await between them), the
+    partition must be active (or buffered), the highwater is passed to the monitor. Faust's round-robin
+    order between partitions within one fetch is not kept (the fold is per partition anyway); each
+    partition's records stay in offset order. The fetch's messages of other topics are passed on to Faust
+    after its batch, in their order, each as Faust's loop does (awaited, or abandoned once flow is
+    suspended; none is held past the fetch, none dropped): Faust's per-message path costs ~1 ms a message,
+    and the gauges agent's reports of a burst from 1,000 sellers held the fetch's raw events, so their
+    alerts, for up to ~0.3 s (``bench alerts``). A fetch of only such messages still holds the next fetch's
+    raw events. The tables' changelogs go to Faust at once as they are read: table recovery reads them,
+    and moving them behind a batch would change what it waits for."""
     from faust.transport.consumer import CONSUMER_FETCHING
 
+    app = consumer.app
     callback = consumer.callback
-    getmany = consumer.getmany
     consumer_should_stop = internals.consumer_stopping
     fetcher_should_stop = internals.fetcher_stopping
     get_read_offset = internals.read_offset.__getitem__
     set_read_offset = internals.read_offset.__setitem__
     set_flag, unset_flag = consumer.diag.set_flag, consumer.diag.unset_flag
-    acks_enabled_for = consumer.app.topics.acks_enabled_for
-    track_unacked = internals.unacked.add
+    acks_enabled_for = app.topics.acks_enabled_for
     flow_suspended = consumer.suspend_flow.is_set
-    changelogs = frozenset(consumer.app.tables.changelog_topics)
+    changelogs = frozenset(app.tables.changelog_topics)
+    buffered = internals.buffered
+    highwater = consumer.highwater
+    track_end_offset = app.monitor.track_tp_end_offset
 
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
@@ -104,47 +175,59 @@ async def _drain(
             # Faust waits up to 1 s; a fetch under way when a rebalance suspends flow takes nothing until
             # flow resumes and then may wait out its timeout before the next one takes what the recovery
             # needs (faust_internals.FetchScope): 0.2 s bounds that delay, for ~4 more fetches a second idle.
-            ait = getmany(timeout=FETCH_TIMEOUT_S)
             await consumer.sleep(0)
-            batch: list[Any] = []
+            if consumer.should_stop:
+                await asyncio.sleep(0)
+                continue
+            records, active, generation = await internals.fetch(FETCH_TIMEOUT_S)
+            batch = Batch()
             others: list[Any] = []  # this fetch's messages of other topics, passed on after its batch
-            if not consumer.should_stop:
-                async for tp, message in ait:
+            for tp, recs in records.items():
+                # As Faust's getmany before every record: past a suspension or a new generation (both come
+                # only while this loop awaits) the rest of the fetch is dropped (a seek brings it back).
+                if not consumer.flow_active or app.consumer_generation_id != generation:
+                    break
+                if not recs or not (active is None or tp in active or tp in buffered):
+                    continue
+                if tp.topic in fast:
+                    track_end_offset(tp, highwater(tp))
+                    for gap in take(internals, tp, recs, batch):
+                        await internals.add_gap(tp, *gap)
+                    continue
+                for record in recs:  # other topics: Faust's per-message path, as its loop takes them
+                    if not consumer.flow_active or app.consumer_generation_id != generation:
+                        break
+                    track_end_offset(tp, highwater(tp))
+                    message = internals.to_message(tp, record)
                     offset = message.offset
                     r_offset = get_read_offset(tp)
                     if r_offset is None or offset >= r_offset:
                         gap = offset - (r_offset or 0)
                         if gap > 1 and r_offset and acks_enabled_for(message.topic):
                             await internals.add_gap(tp, r_offset + 1, offset)
-                        if message.topic in fast:
-                            if flow_suspended():
-                                # A rebalance or a recovery: Faust hands no message on now, and seeks
-                                # every partition back to its committed offset before flow resumes, so
-                                # this one comes again. Handled now, it would fold into tables still
-                                # being restored, and its acknowledgement could commit it past them.
-                                continue
-                            track_unacked(message)  # a revocation waits for it (wait_empty)
-                            batch.append(message)
-                        elif message.topic in changelogs:  # what recovery reads: at once, as Faust does
+                        if message.topic in changelogs:  # what recovery reads: at once, as Faust does
                             if internals.commit_due():
                                 await consumer.commit()
                             await consumer.wait_first(callback(message), consumer.suspend_flow.wait())
                         else:  # other topics: Faust's path, after the batch (no order between topics to keep)
                             others.append(message)
                         set_read_offset(tp, offset)
-                if batch and flow_suspended():  # suspended while the fetch was read: as above
-                    for m in batch:
-                        internals.unacked.discard(m)
-                    batch = []
-                if batch:
-                    await handle_batch(consumer, internals, batch, handler)
-                for message in others:  # as Faust's own loop passes every message on
-                    if internals.commit_due():
-                        await consumer.commit()
-                    await consumer.wait_first(callback(message), consumer.suspend_flow.wait())
-                unset_flag(CONSUMER_FETCHING)
-            else:
-                await asyncio.sleep(0)
+                else:
+                    continue
+                break  # the inner loop broke: so does the fetch, as Faust's getmany
+            if batch.records and flow_suspended():
+                # A rebalance or a recovery began while the fetch was read: Faust hands no message on now,
+                # and seeks every partition back to its committed offset before flow resumes, so these
+                # come again. Handled now, they would fold into tables still being restored, and their
+                # acknowledgement could commit them past them.
+                _untrack(internals, batch)
+            elif batch.records:
+                await handle_batch(internals, batch, handler)
+            for message in others:  # as Faust's own loop passes every message on
+                if internals.commit_due():
+                    await consumer.commit()
+                await consumer.wait_first(callback(message), consumer.suspend_flow.wait())
+            unset_flag(CONSUMER_FETCHING)
     except consumer.consumer_stopped_errors:
         if consumer.transport.app.should_stop:
             consumer.log.info("Broker stopped consumer, shutting down...")

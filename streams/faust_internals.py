@@ -12,6 +12,12 @@ The privates used, by owner (who uses them through which function):
 - ``Consumer._drain_messages``: replaced per instance by ``replace_drain`` (``streams/fastpath.py``);
   the replacement's loop reads, through ``DrainInternals``, ``Consumer._stopped``, ``_read_offset``,
   ``_commit_every``, ``_n_acked``, ``_unacked_messages``, ``_add_gap`` and the fetcher's ``_stopped``;
+  it fetches with ``Consumer._wait_next_records`` (what ``Consumer.getmany`` awaits; the per-record part
+  of ``getmany`` is done per partition: ``_buffered_partitions``, ``_to_message`` for the topics that take
+  Faust's path) and acknowledges per partition what ``Consumer.ack`` does per message (``_committed_offset``,
+  ``_acked_index``, ``_acked``, ``_n_acked``, ``_waiting_for_ack``, under ``faust.types.tuples.ack_lock``),
+  with one ``InFlight`` entry per batch in ``_unacked_messages`` (``Consumer.wait_empty`` reads its
+  ``acked``);
 - ``Consumer._commit`` (called only by ``Consumer._commit_offsets``): wrapped by ``hook_commit``
   (``streams/changelog.py``: offsets after the changelog rows are delivered);
 - ``Consumer._read_offset`` / ``_committed_offset``: ``read_offsets`` / ``committed_offsets``
@@ -40,6 +46,8 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
 import faust
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
 
 VERSION = "0.15.3"
 
@@ -71,6 +79,12 @@ FINGERPRINTS = {
     "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread._fetch_records": "39a2c6c79fc1455a",
     "faust.tables.recovery:Recovery._restart_recovery.fun": "6bd8a8558a2dffe4",
     "aiokafka.consumer.fetcher:Fetcher.fetched_records": "be4348896b9b66af",
+    # DrainInternals.fetch / .ack, InFlight: getmany's per-record part done per partition, acks per batch
+    "faust.transport.drivers.aiokafka:Consumer._to_message": "7c24f6511b2fcef7",
+    "faust.transport.consumer:Consumer.wait_empty": "e4662fe24f094819",
+    "faust.transport.consumer:Consumer._clean_unacked_messages": "11be2587e71c9162",
+    "faust.transport.consumer:Consumer._new_offset": "1d2c7ea89a7ad4f1",
+    "faust.transport.consumer:Consumer.perform_seek": "0e8c130ff4b0afd8",
 }
 
 
@@ -112,8 +126,24 @@ def hook_commit(consumer: Any, before: Callable[[], Awaitable[None]]) -> bool:
     return True
 
 
+class InFlight:
+    """Stands in Faust's set of unacknowledged messages (``Consumer._unacked_messages``, a WeakSet that
+    ``Consumer.wait_empty`` waits to see empty before a revocation goes on) for all the records of one
+    fetch's batch: one entry a batch instead of one a message. ``wait_empty`` reads ``acked`` (and logs
+    ``refcount``) of what it holds, as of a message."""
+
+    __slots__ = ("__weakref__", "acked", "refcount", "size")
+
+    def __init__(self, size: int = 0):
+        self.acked, self.refcount, self.size = False, 1, size
+
+    def __repr__(self) -> str:
+        return f"<InFlight batch of {self.size} records>"
+
+
 class DrainInternals:
-    """The consumer's private bookkeeping a drain loop reads and writes (``Consumer._drain_messages``)."""
+    """The consumer's private bookkeeping a drain loop reads and writes (``Consumer._drain_messages``,
+    ``Consumer.getmany``, ``Consumer.ack``)."""
 
     def __init__(self, consumer: Any, fetcher: Any = None):
         self.consumer = consumer
@@ -124,6 +154,54 @@ class DrainInternals:
         self.unacked: Any = consumer._unacked_messages  # a WeakSet: a revocation waits until it is empty
         self.add_gap: Callable[[Any, int, int], Awaitable[None]] = consumer._add_gap
         self.commit_every: int | None = consumer._commit_every
+        # What Faust's ``getmany`` awaits for one fetch: ({TP: [aiokafka ConsumerRecord]} or None, the
+        # partitions Faust had active when it asked, None for a client-only app).
+        self.next_records: Callable[[float], Awaitable[tuple[Any, Any]]] = consumer._wait_next_records
+        self.buffered: Any = consumer._buffered_partitions  # also let through, as Faust's getmany does
+        self.to_message: Callable[[Any, Any], Any] = consumer._to_message  # record -> Faust's ConsumerMessage
+
+    def ack(self, tp: Any, offsets: range) -> int:
+        """``Consumer.ack`` for the records of ``tp`` at ``offsets`` at once (they were handled): each offset
+        not yet acknowledged and not below the committed one is added to ``_acked_index`` / ``_acked``
+        and counted in ``_n_acked``, under Faust's ``ack_lock``; a ``wait_empty`` is woken as by an ack.
+        Returns how many were new. (Faust's ``_new_offset`` sorts ``_acked`` before it reads it.)"""
+        c = self.consumer
+        with ack_lock:
+            if not c.app.topics.acks_enabled_for(tp.topic):
+                return 0
+            try:
+                committed = c._committed_offset[tp]
+                if committed is not None and offsets.start < committed:
+                    offsets = range(min(committed, offsets.stop), offsets.stop)
+                index = c._acked_index[tp]
+                if index.isdisjoint(offsets):
+                    fresh: Any = offsets
+                else:  # some were acknowledged already (a record read again)
+                    fresh = [o for o in offsets if o not in index]
+                index.update(fresh)
+                c._acked[tp].extend(fresh)
+                c._n_acked += len(fresh)
+                return len(fresh)
+            finally:
+                notify(c._waiting_for_ack)
+
+    async def fetch(self, timeout: float) -> tuple[Any, Any, int]:
+        """One fetch as Faust's ``Consumer.getmany`` makes it, without its per-record part: ({TP: [records]},
+        the partitions Faust had active (None: all), the consumer generation when the fetch returned).
+        Empty when the consumer stops, and when flow is suspended: then, as ``getmany`` does, every
+        partition is sought back to its committed offset (what was fetched comes again)."""
+        c = self.consumer
+        records, active = await self.next_records(timeout)
+        generation = c.app.consumer_generation_id
+        if records is None or c.should_stop:
+            return {}, active, generation
+        if not c.flow_active:
+            try:
+                await c.perform_seek()
+            except Exception as ex:  # as Faust's getmany: logged, the loop goes on
+                c.log.warning(f"exception performing seek when flow not active {ex}")
+            return {}, active, generation
+        return records, active, generation
 
     def commit_due(self) -> bool:
         """True (and the count restarted) when ``broker_commit_every`` messages were acked since the last."""
