@@ -29,7 +29,11 @@ from tests.support.servers import ThreadServer, wait_until
 pytestmark = pytest.mark.integration
 
 HIGH, LOW = 1000, 300
-FLOOD_BATCH = 100
+# Windows long enough to hold several of the flood's requests on a loaded machine (a window without any
+# would leave the flood out of the last window's heavy sellers), and requests over the 100 events
+# (50/s x 2 s) a seller must send in a window to be refused at all.
+WINDOW_S = 2.0
+FLOOD_BATCH = 200
 
 
 class WorkerGroup:
@@ -79,7 +83,7 @@ def overloadable(make_settings):
             gateway_overload_lag_events=HIGH,
             gateway_overload_clear_events=LOW,
             gateway_overload_check_s=0.2,
-            gateway_overload_window_s=0.5,
+            gateway_overload_window_s=WINDOW_S,
             **extra,
         )
         kek = s.key_encryption_key.get_secret_value()
@@ -111,11 +115,11 @@ def send(url: str, key: str, n: int):
 
 
 def test_a_flooding_seller_gets_429_while_live_processing_is_behind_and_a_small_one_202(overloadable):
-    s, app, url, flood, small, group = overloadable(per_step=5)
+    s, app, url, flood, small, group = overloadable(per_step=1)
     accepted = 0
     refusal = None
     small_during = []
-    deadline = time.monotonic() + 30  # the lag passes the high mark after ~1k events, ~2 s here
+    deadline = time.monotonic() + 30  # the lag passes the high mark after ~1k events, then a window
     while time.monotonic() < deadline:
         r = send(url, flood, FLOOD_BATCH)
         if r.status_code == 429:
@@ -161,7 +165,9 @@ def test_a_stopped_worker_is_not_an_overload(overloadable):
     refusing the flood would change nothing for anyone: past gateway_overload_stalled_s it is served."""
     s, app, url, flood, small, group = overloadable(per_step=0, gateway_overload_stalled_s=1.0)
     probe = app.state.lag_probe
+    deadline = time.monotonic() + 30
     while probe.latest is None or probe.latest.lag < HIGH:
+        assert time.monotonic() < deadline, f"no lag of {HIGH} read: {probe.latest}"
         assert send(url, flood, FLOOD_BATCH).status_code in (202, 429)  # refused while it looked moving
     stalled = wait_until(
         lambda: (r := probe.latest) is not None and r.at - r.progressed_at >= 1.0 and r, 10, what="stalled"
@@ -189,13 +195,13 @@ def test_a_gateway_of_two_processes_refuses_the_flood_from_the_supervisors_readi
         gateway_overload_lag_events=HIGH,
         gateway_overload_clear_events=LOW,
         gateway_overload_check_s=0.2,
-        gateway_overload_window_s=0.5,
+        gateway_overload_window_s=WINDOW_S,
     )
     kek = s.key_encryption_key.get_secret_value()
     flood, flood_rec = keys.new_server_key("seller-flood", kek)
     small, small_rec = keys.new_server_key("seller-small", kek)
     keys.publish_all(s, [flood_rec, small_rec])
-    group = WorkerGroup(s, per_step=5)
+    group = WorkerGroup(s, per_step=1)
     with open(tmp_path / "gateway.log", "ab") as out:
         proc = subprocess.Popen(
             livemetrics_argv("gateway"), env=s.child_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
