@@ -81,19 +81,19 @@ class PartitionBatch:
                     app.log.warning("sums row %s/%s repaired from its sessions", seller, partition)
 
     def state(self, key: bytes) -> sm.SessionState | None:
-        try:
-            return self.states[key]
-        except KeyError:
-            raw = self.cache.get(key)
-            if raw is MISSING:
-                raw = self.get(key)
-                self.cache.put(key, raw or None)
-            if raw:
-                self.stored.add(key)
-                st = self.states[key] = sm.loads(raw)  # type: ignore[arg-type]
-            else:
-                st = self.states[key] = None
-            return st
+        st = self.states.get(key, MISSING)  # not a KeyError: most keys are not yet read in the batch
+        if st is not MISSING:
+            return st  # type: ignore[return-value]
+        raw = self.cache.get(key)
+        if raw is MISSING:
+            raw = self.get(key)
+            self.cache.put(key, raw or None)
+        if raw:
+            self.stored.add(key)
+            st = self.states[key] = sm.loads(raw)  # type: ignore[arg-type]
+        else:
+            st = self.states[key] = None
+        return st  # type: ignore[return-value]
 
     def row(self, seller: str) -> dict:
         row = self.rows.get(seller)
