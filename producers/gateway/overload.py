@@ -13,7 +13,8 @@ Pure policy, no Kafka and no HTTP: ``Shedder`` is fed lag readings (``Reading``,
   anyone would only lose the sellers' time, so nothing is refused for it.
 - Far over its share: every request's events are counted per seller in windows of ``window_s`` (one dict
   update per request); from the last complete window, a seller is heavy when it sent at least
-  ``MIN_EVENTS_PER_S`` events/s and more than ``share`` times the mean of the other sellers. A seller at or
+  ``MIN_EVENTS_PER_S`` events/s and ``FOLD_FLOOR`` of the workers' fold rate per gateway process
+  (``floor_events``), and more than ``share`` times the mean of the other sellers. A seller at or
   under the window's mean is never heavy (share >= 1). A seller that is the only one sending is heavy too:
   it is the whole overload. Refused events count as sent, so a flood stays heavy while it goes on (counting
   only accepted events would let it back in every other window) and stops being heavy once the sender backs
@@ -35,6 +36,7 @@ from typing import NamedTuple
 log = logging.getLogger("livemetrics.gateway")
 
 MIN_EVENTS_PER_S = 50.0  # a seller sending less than this is never refused as heavy: it cannot be the cause
+FOLD_FLOOR = 0.1  # nor one sending less than this part of the workers' fold rate per gateway process
 MAX_RETRY_AFTER_S = 30
 TICK_S = 0.25  # how often a request looks at the latest reading (and whether the window is over)
 
@@ -72,6 +74,7 @@ class Shedder:
         stalled_s: float,
         stale_s: float,
         min_events_per_s: float = MIN_EVENTS_PER_S,
+        processes: int = 1,
     ):
         self.source = source
         self.enabled = high > 0
@@ -80,7 +83,9 @@ class Shedder:
         self.window_s = window_s
         self.stalled_s = stalled_s
         self.stale_s = stale_s
-        self.min_events = min_events_per_s * window_s
+        self.min_events_per_s = min_events_per_s
+        self.processes = max(1, processes)  # the gateway's processes sharing its traffic (gateway_workers)
+        self.min_events = min_events_per_s * window_s  # this window's floor (``floor_events``)
         self._counts: dict[str, int] = {}  # this window's
         self.last: dict[str, int] = {}  # the last complete window's
         self.last_total = 0
@@ -111,14 +116,24 @@ class Shedder:
     def tick(self, now: float) -> None:
         """Take the latest reading and, when the window is over, the sellers' shares."""
         self._next_tick = now + TICK_S
+        self.observe(self.source(), now)
         if now >= self._window_end:
             # the window that just ended, unless no request came for a whole window after it (then none)
             self.last = self._counts if now < self._window_end + self.window_s else {}
             self.last_total = sum(self.last.values())
+            self.min_events = self.floor_events()
             self.heavy = heavy_sellers(self.last, self.share, self.min_events)
             self._counts = {}
             self._window_end = now + self.window_s
-        self.observe(self.source(), now)
+
+    def floor_events(self) -> float:
+        """The fewest events in a window for a seller to be refused at all: ``min_events_per_s``, and
+        ``FOLD_FLOOR`` of what the workers fold, over this gateway's processes. Shares are counted per
+        process, and a seller whose one connection lands on a process that serves only small sellers looks
+        large there: under this part of the workers' rate it cannot be what holds them back."""
+        r = self.reading
+        drain = r.drain_per_s if r is not None else 0.0
+        return max(self.min_events_per_s, FOLD_FLOOR * drain / self.processes) * self.window_s
 
     def observe(self, reading: Reading | None, now: float) -> None:
         if reading is not None and reading != self.reading:

@@ -177,6 +177,7 @@ def new_shedder(settings: Settings) -> Shedder:
         window_s=settings.gateway_overload_window_s,
         stalled_s=settings.gateway_overload_stalled_s,
         stale_s=stale_after(settings),
+        processes=settings.gateway_workers,
     )
 
 

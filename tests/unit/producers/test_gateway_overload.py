@@ -123,6 +123,26 @@ def test_the_only_seller_sending_is_refused_while_behind():
     assert "the only seller sending" in s.why("alone", 1)
 
 
+def test_a_seller_under_a_tenth_of_the_workers_rate_per_process_is_never_refused():
+    """Shares are counted per gateway process: a medium seller whose one connection landed on a process that
+    serves only small sellers (the flood on another) looks heavy there. Under FOLD_FLOOR of the workers'
+    fold rate per process it is not what holds them back: not refused; a flood over it is."""
+    feed = Feed()
+    s = Shedder(feed, high=HIGH, low=LOW, share=4, window_s=W, stalled_s=5, stale_s=3, processes=2)
+    mix = {"medium": 900, "tiny-1": 10, "tiny-2": 10}
+    window(s, mix, 0.0)
+    feed.set(1.0, lag=5000, drain=20_000.0)  # 0.1 x 20,000 / 2 processes: 1,000 events/s to be refused
+    assert window(s, mix, 1.0) == {"medium": 0, "tiny-1": 0, "tiny-2": 0}
+    for t in (2.0, 3.0):  # alone on its process, too (the window at 3 s decides on the one at 2 s)
+        feed.set(t, lag=5000, drain=20_000.0)
+        assert window(s, {"medium": 900}, t) == {"medium": 0}
+    for t in (4.0, 5.0):
+        feed.set(t, lag=5000, drain=20_000.0)
+        refused = window(s, {"flood": 1500, "tiny-1": 10}, t)
+    assert refused["flood"] > 1000 and not refused["tiny-1"]
+    assert s.floor_events() == 1000
+
+
 def test_nothing_is_refused_when_not_behind_or_when_off():
     feed = Feed()
     s = shedder(feed)
