@@ -68,7 +68,7 @@ class LagProbe:
     def read(self, timeout: float = 5.0) -> tuple[int, int] | None:
         """(lag, sum of committed offsets) over the raw topics' committed partitions; None if not read."""
         from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-        from confluent_kafka.admin._listoffsets import OffsetSpec
+        from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]  # exported, not in __all__
 
         admin = self._admin()
         try:
