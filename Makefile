@@ -95,7 +95,8 @@ chaos: kafka-jars
 # livemetrics streams ...` still reports ~200 errors there.) `make test` runs it before pytest.
 MYPY_STRICT = livemetrics/contract.py streams/state.py livemetrics/keys.py livemetrics/key_format.py livemetrics/settings.py \
   livemetrics/provider_keys.py producers/gateway/providers/stripe.py \
-  streams/faust_internals.py streams/app.py streams/fastpath.py streams/changelog.py
+  streams/faust_internals.py streams/app.py streams/fastpath.py streams/changelog.py \
+  producers/gateway/overload.py producers/gateway/worker_lag.py
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
