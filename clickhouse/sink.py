@@ -25,7 +25,11 @@ retry) with ``watch.waiting``. A sink waiting out an outage is therefore alive (
 it waits; /readyz stalled), while a thread blocked anywhere else for ``loop_stale_s`` makes /healthz 503
 naming the sink, and after ``loop_stuck_exit_s`` the process exits with code 70, the thread's stack logged,
 standalone and embedded in the API alike (a Python thread cannot be killed, and nothing else would store
-history again: embedded chdb cannot be opened by another process). Nothing acknowledged is lost by the exit:
+history again: embedded chdb cannot be opened by another process). Its wait for the insert thread (and that
+one's for the prepare thread) is ``watch.waiting_for`` that thread's watch (``sink_store``), and every step
+handed to them counts until it is done (``watch.hand_over``): waiting on ClickHouse while the helper is
+inside a ClickHouse call, stuck (naming the helper, its stack logged) when the helper is stuck in its own
+code, whether or not the sink's thread is blocked on it yet. Nothing acknowledged is lost by the exit:
 offsets are committed only after ClickHouse has the rows, and a batch stored again is dropped by its token.
 An outage is logged once when it starts and once when it ends (``livemetrics/outage_log.py``).
 
@@ -230,7 +234,8 @@ class EventSink:
         """The prepare step of the first queued batch, started if it was not."""
         item = self._queue[0]
         if item[1] is None:
-            item[1] = self._preparer.submit(self.store.prepare, item[0])
+            prepared = item[1] = self._preparer.submit(self.store.prepare, item[0])
+            self.watch.hand_over(self.store.prepare_watch, prepared)
         return item[1]
 
     def _start_insert(self, wait: bool) -> None:
@@ -240,6 +245,7 @@ class EventSink:
             return
         batch, prepared = self._queue.popleft()
         self._inflight = (self._inserter.submit(self.store.write, batch, prepared), batch)
+        self.watch.hand_over(self.store.insert_watch, self._inflight[0])
 
     def poll_once(self, timeout: float = 0.2) -> None:
         """Consume once; when the buffer is due, store it and commit before returning (a ``flush``)."""
@@ -283,7 +289,8 @@ class EventSink:
             return
         (inserted, batch), self._inflight = self._inflight, None
         try:
-            with self.watch.waiting("ClickHouse"):
+            # as alive as the insert thread: waiting on ClickHouse while it is, stuck when it is stuck
+            with self.watch.waiting_for(self.store.insert_watch):
                 rows = inserted.result()
             self.clickhouse.ok()
             self._commit(batch.commit_offsets())

@@ -9,6 +9,7 @@ shows the stall), while a sink thread blocked anywhere else makes /healthz 503 n
 from __future__ import annotations
 
 import ctypes
+import logging
 import threading
 
 import httpx
@@ -18,6 +19,7 @@ from api.main import create_api
 from clickhouse.client import get_client
 from clickhouse.migrate import migrate
 from clickhouse.sink import EventSink
+from clickhouse.sink_batch import Batch
 from livemetrics.loop_watch import EXIT_LOOP_STUCK
 from operations.children import Child
 from operations.ports import free_port
@@ -153,4 +155,49 @@ def test_a_sink_thread_that_died_ends_the_process_like_a_stuck_one(make_settings
         ok, details = sink.watch.health()
         assert not ok and details["status"] == "stuck", details
     finally:
+        sink.stop()
+
+
+@pytest.mark.timeout(60)
+def test_an_insert_thread_stuck_in_its_own_code_is_stuck_not_waiting_on_clickhouse(make_settings, monkeypatch, caplog):
+    """The sink's thread waits for its insert thread (``watch.waiting_for``): alive while that thread waits on
+    ClickHouse, stuck once it is stuck in its own code, naming it, and the exit logs the insert thread's
+    stack. Before, the sink's wait for the insert thread was declared a wait on ClickHouse, so an insert
+    thread stuck in Python kept /healthz 200 "waiting_on ClickHouse" for wait_limit_s (600 s)."""
+    s = make_settings(sink_batch_rows=25, sink_batch_seconds=0.2, loop_stale_s=1, loop_stuck_exit_s=2)
+    migrate(s)
+    sink = EventSink(s)
+    exits: list[int] = []
+    sink.watch._exit = exits.append  # inside pytest: recorded instead of ending the test run
+    release = threading.Event()
+    token = Batch.token
+
+    def stuck_in_the_insert_threads_own_code() -> None:
+        release.wait()
+
+    def token_or_block(batch: Batch) -> str:  # the insert step's first call, outside any declared wait
+        if threading.current_thread().name.startswith("clickhouse-sink-insert"):
+            stuck_in_the_insert_threads_own_code()
+        return token(batch)
+
+    sink.start()
+    try:
+        first = some_events(n_sessions=3, seed=41)
+        produce(s, first)
+        wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") == len(first), 60, what="first rows")
+        assert sink.watch.health()[0]
+        monkeypatch.setattr(Batch, "token", token_or_block)
+        produce(s, some_events(n_sessions=3, seed=42))
+        with caplog.at_level(logging.CRITICAL, logger="livemetrics.loop_watch"):
+            wait_until(lambda: not sink.watch.health()[0], 20, what="the sink stuck")
+            ok, details = sink.watch.health()
+            assert details["detail"].startswith("the ClickHouse sink's insert thread has not run for"), details
+            wait_until(lambda: exits, 10, what="the watchdog's exit")
+        assert exits == [EXIT_LOOP_STUCK]
+        text = next(r for r in caplog.records if r.name == "livemetrics.loop_watch").getMessage()
+        assert "the ClickHouse sink's insert thread has not run for" in text, text
+        assert "in stuck_in_the_insert_threads_own_code" in text, text  # the insert thread's stack
+    finally:
+        release.set()
+        monkeypatch.undo()
         sink.stop()

@@ -139,3 +139,111 @@ def test_an_honest_wait_is_alive_and_says_on_what_until_its_limit():
     assert watch.health() == (True, {})  # the wait ended with a beat
     clock.now += 10.5
     assert not watch.health()[0]  # outside a wait, 10 s of silence is stuck
+
+
+def test_a_wait_for_a_helper_thread_is_as_alive_as_the_helper():
+    """The sink's thread waits for its insert thread, which waits for its prepare thread (``waiting_for``):
+    meanwhile the waiting thread is exactly as alive as its helper since the wait began. A helper inside a
+    declared wait (a ClickHouse call) is waiting, up to its limit; a helper in its own code is silent since
+    its last beat, and /healthz names it. Before, the sink declared its wait for the insert thread a wait on
+    ClickHouse: an insert thread stuck in Python counted as alive for wait_limit_s (600 s)."""
+    clock = ManualClock(0.0)
+    sink = LoopWatch("sink", 10, 60, clock=clock, what="the sink's thread", wait_limit_s=100)
+    insert = LoopWatch("sink", 10, 60, clock=clock, what="the insert thread", wait_limit_s=100)
+    prepare = LoopWatch("sink", 10, 60, clock=clock, what="the prepare thread", wait_limit_s=100)
+    insert.beat()  # its last step, long ago: idle until handed this one, which does not count as silence
+    clock.now += 1000
+    sink.beat()
+    with sink.waiting_for(insert):
+        clock.now += 5
+        assert sink.silent_s() == 5.0 and sink.health() == (True, {})  # handed over, not started yet
+        insert.beat()  # the step starts
+        with insert.waiting("ClickHouse"):
+            clock.now += 50
+            assert sink.health() == (True, {"waiting_on": "ClickHouse", "waiting_s": 50.0})
+            clock.now += 62.5  # past the helper's wait limit: its silence counts
+            ok, details = sink.health()
+            assert not ok and details["loop_silent_s"] == 12.5, details
+        clock.now += 1
+        assert sink.health() == (True, {})  # the wait ended with a beat of the helper
+        clock.now += 9.5  # the helper in its own code, silent: stuck, and named
+        ok, details = sink.health()
+        assert not ok and details == {
+            "status": "stuck",
+            "loop_silent_s": 10.5,
+            "detail": "the insert thread has not run for 10 s",
+        }
+        insert.beat()
+        with insert.waiting_for(prepare):  # chained: the insert thread waits for the prepare step
+            clock.now += 3
+            with prepare.waiting("ClickHouse"):
+                clock.now += 30
+                assert sink.health() == (True, {"waiting_on": "ClickHouse", "waiting_s": 30.0})
+            clock.now += 11
+            ok, details = sink.health()
+            assert not ok and details["detail"] == "the prepare thread has not run for 11 s", details
+    assert sink.health() == (True, {})  # the wait ended with a beat of its own
+    clock.now += 10.5
+    assert not sink.health()[0] and sink.health()[1]["detail"] == "the sink's thread has not run for 10 s"
+
+
+def test_the_watchdog_names_the_stuck_helper_and_logs_its_stack(caplog):
+    exits: list[int] = []
+    sink = LoopWatch("sink", 0.2, 0.5, beat_s=0.05, exit=exits.append, what="the sink's thread")
+    insert = LoopWatch("sink", 0.2, 0.5, what="the insert thread")
+    release = threading.Event()
+
+    def stuck_in_python_code() -> None:
+        insert.beat()  # the step starts, then blocks outside any declared wait
+        release.wait()
+
+    helper = threading.Thread(target=stuck_in_python_code, daemon=True)
+    try:
+        with caplog.at_level(logging.CRITICAL, logger="livemetrics.loop_watch"):
+            sink.beat()
+            sink.start_watchdog()
+            with sink.waiting_for(insert):
+                helper.start()
+                wait_until(lambda: exits, 10, what="the watchdog's exit")
+        assert exits == [EXIT_LOOP_STUCK]
+        text = next(r for r in caplog.records if r.name == "livemetrics.loop_watch").getMessage()
+        assert "sink: the insert thread has not run for" in text, text
+        assert "in stuck_in_python_code" in text and "release.wait()" in text, text  # the helper's stack
+    finally:
+        sink.stop()
+        release.set()
+        helper.join(5)
+
+
+def test_work_handed_to_a_helper_counts_until_it_is_done_even_when_nobody_blocks_on_it():
+    """The sink's thread goes on beating while its prepare or insert step runs (it blocks only when batches
+    pile up): the step handed over (``hand_over``) still counts, from the hand-over, until its future is done."""
+    from concurrent.futures import Future
+
+    clock = ManualClock(0.0)
+    sink = LoopWatch("sink", 10, 60, clock=clock, what="the sink's thread")
+    prepare = LoopWatch("sink", 10, 60, clock=clock, what="the prepare thread")
+    prepare.beat()
+    clock.now += 1000  # idle since its last step: not silent on the work handed to it now
+    sink.beat()
+    work: Future = Future()
+    sink.hand_over(prepare, work)
+    clock.now += 9
+    sink.beat()
+    assert sink.health() == (True, {})
+    with prepare.waiting("ClickHouse"):  # the step waits on ClickHouse: fine however long (up to its limit)
+        clock.now += 200
+        sink.beat()
+        assert sink.health() == (True, {})
+    clock.now += 10.5  # the step in its own code, silent, while the sink's thread beats on
+    sink.beat()
+    ok, details = sink.health()
+    assert not ok and details["detail"] == "the prepare thread has not run for 10 s", details
+    work.set_result(None)  # done: no longer counted
+    assert sink.health() == (True, {})
+    done: Future = Future()
+    done.set_result(None)
+    sink.hand_over(prepare, done)  # already done when handed over: never counted
+    clock.now += 5
+    sink.beat()
+    assert sink.health() == (True, {}) and not sink._handed
