@@ -5,12 +5,17 @@ Pure policy, no Kafka and no HTTP: ``Shedder`` is fed lag readings (``Reading``,
 ``producers/gateway/worker_lag.py``) and asked once per request whether its seller may go on.
 
 - Behind: the worker group's lag (raw events between its committed offsets and the topics' ends) reached
-  ``high``; it stays behind until the lag is back at or under ``low`` (hysteresis: no flapping around one
-  mark). A reading older than ``stale_s`` (the broker did not answer) counts as not behind: refusing on
-  old news would refuse for nothing.
+  ``high`` while growing (``Reading.growth_per_s`` > 0: over the last few seconds of moving commits the
+  events arrived faster than the workers folded them); it stays behind until the lag is back at or under
+  ``low`` (hysteresis: no flapping around one mark), shrinking or not. A lag over ``high`` that is
+  shrinking is a backlog draining (after a worker, broker or deploy outage): nobody's sending outruns the
+  workers, and refusing the largest seller would only lose its time, so it does not start refusals. A
+  reading older than ``stale_s`` (the broker did not answer) ends being behind: refusing on old news would
+  refuse for nothing.
 - Stalled: the lag's committed offsets have not moved for ``stalled_s``. No worker is folding (stopped,
   dead, in a long recovery): the backlog waits in Kafka and drains when a worker is back, and refusing
-  anyone would only lose the sellers' time, so nothing is refused for it.
+  anyone would only lose the sellers' time, so nothing is refused for it, and it ends being behind (once the
+  workers are back, refusals start again only if the lag grows).
 - Far over its share: every request's events are counted per seller in windows of ``window_s`` (one dict
   update per request); from the last complete window, a seller is heavy when it sent at least
   ``MIN_EVENTS_PER_S`` events/s and ``FOLD_FLOOR`` of the workers' fold rate per gateway process
@@ -48,6 +53,7 @@ class Reading(NamedTuple):
     lag: int  # raw events committed by no worker yet (partitions the group has committed)
     progressed_at: float  # the last reading whose committed offsets had moved
     drain_per_s: float  # committed events per second lately (what the workers fold); 0: unknown
+    growth_per_s: float = 0.0  # the lag's change per second over the last seconds of moving commits; 0: unknown
 
 
 def heavy_sellers(counts: Mapping[str, int], share: float, min_events: float) -> frozenset[str]:
@@ -138,10 +144,16 @@ class Shedder:
     def observe(self, reading: Reading | None, now: float) -> None:
         if reading is not None and reading != self.reading:
             self.reading = reading
-            # hysteresis: behind from ``high`` up, until back at or under ``low``
-            self.behind = reading.lag > self.low if self.behind else reading.lag >= self.high
             self.stalled = reading.lag > 0 and reading.at - reading.progressed_at >= self.stalled_s
+            # hysteresis: behind from ``high`` up while growing, until back at or under ``low``; a stop of the
+            # workers ends it (its backlog is not the arrivals outrunning them)
+            if self.behind:
+                self.behind = reading.lag > self.low and not self.stalled
+            else:
+                self.behind = reading.lag >= self.high and reading.growth_per_s > 0 and not self.stalled
         fresh = self.reading is not None and now - self.reading.at <= self.stale_s
+        if not fresh:
+            self.behind = False
         shedding = self.behind and not self.stalled and fresh
         if shedding != self.shedding:
             self._said(shedding, fresh)
@@ -152,11 +164,13 @@ class Shedder:
         lag = self.reading.lag if self.reading is not None else 0
         if shedding:
             heavy = ", ".join(sorted(self.heavy)[:5]) or "none yet"
+            growth = self.reading.growth_per_s if self.reading is not None else 0.0
             log.warning(
-                "overload protection: live processing is behind by %d events (high mark %d): refusing the "
-                "sellers far over their share (now: %s)",
+                "overload protection: live processing is behind by %d events (high mark %d) and falling further "
+                "behind (+%.0f events/s): refusing the sellers far over their share (now: %s)",
                 lag,
                 self.high,
+                growth,
                 heavy,
             )
         elif not fresh:

@@ -9,7 +9,10 @@ sent 11 OffsetFetch + 11 ListOffsets, 2 Metadata, 1 FindCoordinator. At the defa
 small request/s for the whole gateway: with ``gateway_workers`` > 1 the supervisor reads and its worker
 processes share the reading through a few shared doubles (``SharedReading``); a single process reads for
 itself. Partitions the group has never committed count for nothing (no worker ever folded them: not an
-overload). A read that fails (the broker away, in secure mode a principal without DESCRIBE on the
+overload). Each reading also says whether the lag grows (``Reading.growth_per_s``: its change per second
+over the last ``GROWTH_SPAN_S`` of readings during which the commits moved; a pause of the commits, or a read
+that failed, starts the measure again, and the first interval after it, a worker starting up, is not in it):
+a lag over the high mark that shrinks is a backlog draining, not an overload. A read that fails (the broker away, in secure mode a principal without DESCRIBE on the
 group) leaves the last reading to go stale, and a stale reading refuses nobody.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from multiprocessing.sharedctypes import RawArray
 from typing import Any
@@ -30,6 +34,9 @@ from producers.gateway.overload import Reading, Shedder
 log = logging.getLogger("livemetrics.gateway")
 
 DRAIN_SMOOTHING = 0.5  # weight of the newest drain rate (commits come every second, reads every 2)
+GROWTH_SPAN_S = 5.0  # the lag's growth is measured over the readings of this span (at least two readings)
+GROWTH_MIN_S = 1.5  # and not over less (more than one of the worker's 1-s commits: else it is their jitter)
+PAUSE_S = 2.0  # commits not moved for this long (two of the worker's 1-s commits missed): a pause, not folding
 
 
 def stale_after(settings: Settings) -> float:
@@ -50,6 +57,7 @@ class LagProbe:
         self._committed = -1  # the sum of the last reading's committed offsets
         self._progressed_at = 0.0
         self._drain = 0.0
+        self._moving: deque[tuple[float, int]] = deque()  # (at, lag) of the readings since commits last paused
         self._client: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -99,20 +107,40 @@ class LagProbe:
         """One read, turned into a ``Reading`` (with the progress and drain rate since the last one)."""
         got = self.read()
         if got is None:
+            self._moving.clear()  # the lag unknown meanwhile: its growth is measured again from the next read
             return None
         now = time.monotonic() if now is None else now
         lag, committed = got
         last = self.latest
-        if self._committed < 0 or committed != self._committed:
+        moved = self._committed >= 0 and committed != self._committed
+        if self._committed < 0 or moved:
             self._progressed_at = now
         if last is not None and self._committed >= 0 and now > last.at:
             rate = max(0, committed - self._committed) / (now - last.at)
             self._drain = rate if self._drain <= 0 else DRAIN_SMOOTHING * rate + (1 - DRAIN_SMOOTHING) * self._drain
         self._committed = committed
-        self.latest = Reading(now, lag, self._progressed_at, self._drain)
+        self.latest = Reading(now, lag, self._progressed_at, self._drain, self._growth(now, lag, moved))
         if self.publish is not None:
             self.publish(self.latest)
         return self.latest
+
+    def _growth(self, now: float, lag: int, moved: bool) -> float:
+        """The lag's change per second over the readings of the last ``GROWTH_SPAN_S`` (at least the last two)
+        during which the commits moved (or moved within ``PAUSE_S``: reads more often than the worker commits);
+        0 (unknown) right after a pause and until the readings since span ``GROWTH_MIN_S``. The first reading
+        after a pause only starts the measure: the interval before it holds the pause's growth and a worker's
+        start."""
+        runs = self._moving
+        if not (moved or (runs and now - self._progressed_at < PAUSE_S)):
+            runs.clear()
+            return 0.0
+        runs.append((now, lag))
+        while len(runs) > 2 and runs[1][0] <= now - GROWTH_SPAN_S:
+            runs.popleft()
+        at0, lag0 = runs[0]
+        if now - at0 < GROWTH_MIN_S:
+            return 0.0
+        return (lag - lag0) / (now - at0)
 
     def start(self) -> LagProbe:
         self._thread = threading.Thread(target=self._run, name="worker-lag", daemon=True)
@@ -145,7 +173,7 @@ class SharedReading:
     def write(self, r: Reading) -> None:
         a = self.array
         a[0] += 1
-        a[1], a[2], a[3], a[4] = r.at, float(r.lag), r.progressed_at, r.drain_per_s
+        a[1], a[2], a[3], a[4], a[5] = r.at, float(r.lag), r.progressed_at, r.drain_per_s, r.growth_per_s
         a[0] += 1
 
     def read(self) -> Reading | None:
@@ -156,9 +184,9 @@ class SharedReading:
                 return None  # nothing read yet
             if seq % 2:
                 continue
-            at, lag, progressed_at, drain = a[1], a[2], a[3], a[4]
+            at, lag, progressed_at, drain, growth = a[1], a[2], a[3], a[4], a[5]
             if a[0] == seq:
-                return Reading(at, int(lag), progressed_at, drain)
+                return Reading(at, int(lag), progressed_at, drain, growth)
         return None
 
 

@@ -15,10 +15,10 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from livemetrics import keys
-from livemetrics.kafka_config import consumer_config
+from livemetrics.kafka_config import consumer_config, producer_config
 from livemetrics.keys import KeyRegistry
 from livemetrics.settings import RAW_TOPICS, Settings
 from producers.gateway.app import create_gateway
@@ -62,9 +62,10 @@ class WorkerGroup:
     def run(self) -> None:
         while not self.stop.wait(0.1):  # a worker commits every second; faster here, the test is short
             ends = self.ends()
+            per_step = self.per_step  # set by a test: a stopped worker back
             for i, end in enumerate(ends):
-                self.at[i] = end if self.caught_up.is_set() else min(end, self.at[i] + self.per_step)
-            if self.per_step or self.caught_up.is_set():
+                self.at[i] = end if self.caught_up.is_set() else min(end, self.at[i] + per_step)
+            if per_step or self.caught_up.is_set():
                 self.commit()
 
     def close(self) -> None:
@@ -158,6 +159,38 @@ def test_a_flooding_seller_gets_429_while_live_processing_is_behind_and_a_small_
     page = [i for i, tp in enumerate(group.parts) if tp.topic == s.topic("page-events")]
     ends = group.ends()
     assert sum(ends[i] for i in page) == accepted
+
+
+def test_a_draining_backlog_refuses_nobody_not_even_the_only_seller_sending(overloadable):
+    """After an outage the workers catch up on a backlog far over the high mark while a seller sends as
+    usual, alone (the whole of the gateway's traffic, far over the floor of a tenth of the fold rate): the
+    lag shrinks, its sending does not outrun the workers, and it gets 202 throughout, from the backlog down
+    to under the low mark. (Before, it was refused from its second window, ~2 s in, until the lag was under
+    the low mark.)"""
+    s, app, url, big, small, group = overloadable(per_step=0)
+    probe = app.state.lag_probe
+    backlog = 5000  # what waited in Kafka during the outage
+    producer = Producer(producer_config(s))
+    for i in range(backlog):
+        producer.produce(s.topic("page-events"), json.dumps(f.page_view()).encode(), partition=i % s.partitions)
+    assert producer.flush(10) == 0
+    wait_until(lambda: probe.latest is not None and probe.latest.lag >= backlog, 10, what="the backlog read")
+    group.per_step = 80  # the worker is back: up to 800 events/s per partition, committed every 0.1 s
+    batch, every = 60, 0.2  # the seller: 300 events/s, steady
+    lags, growths, served = [], [], 0
+    deadline = time.monotonic() + 30
+    next_at = time.monotonic()
+    while (r := probe.latest) is None or r.lag > LOW or served < 2 * WINDOW_S / every:
+        assert time.monotonic() < deadline, f"the backlog did not drain: {r}"
+        lags.append(r.lag)
+        growths.append(r.growth_per_s)
+        resp = send(url, big, batch)
+        assert resp.status_code == 202, (resp.text, r)
+        served += 1
+        next_at += every
+        time.sleep(max(0.0, next_at - time.monotonic()))  # the seller's steady pace is the point: slower than the fold
+    assert max(lags) >= HIGH and min(growths) < 0 and max(growths) <= 0, (lags, growths)
+    assert app.events_endpoint.shedder.floor_events() < batch * WINDOW_S / every  # heavy, were it an overload
 
 
 def test_a_stopped_worker_is_not_an_overload(overloadable):

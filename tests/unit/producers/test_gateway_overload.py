@@ -8,8 +8,9 @@ import logging
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from livemetrics.settings import Settings
 from producers.gateway.overload import MAX_RETRY_AFTER_S, Reading, Shedder, heavy_sellers
-from producers.gateway.worker_lag import SharedReading
+from producers.gateway.worker_lag import GROWTH_MIN_S, GROWTH_SPAN_S, LagProbe, SharedReading
 
 W = 1.0  # window, s
 HIGH, LOW = 1000, 200
@@ -24,8 +25,11 @@ class Feed:
     def __call__(self) -> Reading | None:
         return self.reading
 
-    def set(self, at: float, lag: int, progressed_at: float | None = None, drain: float = 100.0) -> None:
-        self.reading = Reading(at, lag, at if progressed_at is None else progressed_at, drain)
+    def set(
+        self, at: float, lag: int, progressed_at: float | None = None, drain: float = 100.0, growth: float = 100.0
+    ) -> None:
+        """A reading; by default the lag grows (arrivals outrun the workers), ``growth`` <= 0: it shrinks."""
+        self.reading = Reading(at, lag, at if progressed_at is None else progressed_at, drain, growth)
 
 
 def shedder(feed: Feed, share: float = 4.0, stalled_s: float = 5.0, stale_s: float = 3.0) -> Shedder:
@@ -74,7 +78,7 @@ def test_refusals_stop_once_the_lag_is_back_under_the_low_mark_and_not_before(ca
     window(s, {"flood": 5000, "small": 50}, 0.0)
     feed.set(1.0, lag=5000)
     assert window(s, {"flood": 5000, "small": 50}, 1.0)["flood"]
-    feed.set(2.0, lag=LOW + 1)  # under the high mark, still over the low one: still behind
+    feed.set(2.0, lag=LOW + 1, growth=-500.0)  # under the high mark, still over the low one: still behind
     assert window(s, {"flood": 5000, "small": 50}, 2.0)["flood"]
     feed.set(3.0, lag=LOW)
     assert window(s, {"flood": 5000, "small": 50}, 3.0) == {"flood": 0, "small": 0}
@@ -101,8 +105,13 @@ def test_a_stopped_worker_is_not_an_overload(caplog):
     feed.set(6.0, lag=80_000, progressed_at=1.0)  # 5 s without a commit moving
     assert window(s, {"flood": 5000, "small": 50}, 6.0) == {"flood": 0, "small": 0}
     assert "a stopped worker, not an overload" in caplog.records[-1].getMessage()
-    feed.set(7.0, lag=80_000, progressed_at=7.0)  # a worker is back: the backlog drains, heavy senders wait
-    assert window(s, {"flood": 5000, "small": 50}, 7.0)["flood"]
+    # A worker is back: the backlog drains (the lag shrinks), nobody is refused for it.
+    feed.set(7.0, lag=80_000, progressed_at=7.0, growth=0.0)  # growth unknown: the first reading after the stop
+    assert window(s, {"flood": 5000, "small": 50}, 7.0) == {"flood": 0, "small": 0}
+    feed.set(8.0, lag=70_000, progressed_at=8.0, growth=-10_000.0)
+    assert window(s, {"flood": 5000, "small": 50}, 8.0) == {"flood": 0, "small": 0}
+    feed.set(9.0, lag=75_000, progressed_at=9.0, growth=5000.0)  # the flood outruns the worker again: refused
+    assert window(s, {"flood": 5000, "small": 50}, 9.0)["flood"]
 
 
 def test_an_old_reading_refuses_nobody():
@@ -180,7 +189,7 @@ def test_retry_after_is_bounded():
 def test_shared_reading_round_trip():
     shared = SharedReading()
     assert shared.read() is None
-    r = Reading(12.5, 123_456, 11.0, 2500.5)
+    r = Reading(12.5, 123_456, 11.0, 2500.5, -1234.5)
     shared.write(r)
     assert shared.read() == r
     shared.array[0] += 1  # a write in progress
@@ -217,22 +226,30 @@ def test_heavier_is_never_less_heavy(cs, share):
 sends = st.dictionaries(st.sampled_from("abcdefgh"), st.integers(0, 3000), min_size=1, max_size=8)
 
 
+growths = st.sampled_from([-5000.0, -1.0, 0.0, 1.0, 5000.0])
+
+
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(sends, st.integers(0, 20_000), st.booleans()), min_size=1, max_size=8), st.floats(1.0, 8.0))
+@given(
+    st.lists(st.tuples(sends, st.integers(0, 20_000), st.booleans(), growths), min_size=1, max_size=8),
+    st.floats(1.0, 8.0),
+)
 def test_policy_properties_over_a_run(windows, share):
     """Over any run of windows and lag readings: nobody is refused unless behind (the lag reached the high
-    mark and has not been back at or under the low mark since), fresh and moving; a seller whose last
-    window's count was at or under that window's mean (with others sending) is never refused; and once a
-    reading at or under the low mark is taken, nothing is refused until one at or over the high mark. While
-    behind and moving, every heavy seller of the last window is refused."""
+    mark while growing and moving, and has not been back at or under the low mark nor stalled since), fresh
+    and moving; a seller whose last window's count was at or under that window's mean (with others sending)
+    is never refused; and once a reading at or under the low mark is taken, nothing is refused until one at
+    or over the high mark that grows. While behind and moving, every heavy seller of the last window is
+    refused."""
     feed = Feed()
     s = shedder(feed, share=share)
     behind = False
     previous: dict[str, int] = {}
-    for i, (sent, lag, moving) in enumerate(windows):
+    for i, (sent, lag, moving, growth) in enumerate(windows):
         t = float(i)
-        feed.set(t, lag, progressed_at=t if moving else -100.0)
-        behind = lag > LOW if behind else lag >= HIGH
+        feed.set(t, lag, progressed_at=t if moving else -100.0, growth=growth)
+        stalled = not moving and lag > 0
+        behind = (lag > LOW if behind else lag >= HIGH and growth > 0) and not stalled
         refused = window(s, sent, t)
         total, k = sum(previous.values()), len(previous)
         for seller, n in refused.items():
@@ -244,3 +261,95 @@ def test_policy_properties_over_a_run(windows, share):
             for seller in heavy_sellers(previous, share, s.min_events):
                 assert refused.get(seller, 0) == sent.get(seller, 0)
         previous = {x: n for x, n in sent.items() if n}
+
+
+def test_a_draining_backlog_refuses_nobody_not_even_its_biggest_seller(caplog):
+    """After a worker (or broker, or deploy) outage the workers catch up on a backlog of 1M events at 20k/s
+    while the marketplace sends as usual, one seller being 80 % of it: the lag is far over the high mark, but
+    it shrinks, nobody's sending outruns the workers, and nobody is refused, nor is the seller when alone.
+    Once a flood makes the lag grow again over the high mark, it is refused as before."""
+    caplog.set_level(logging.WARNING, "livemetrics.gateway")
+    feed = Feed()
+    s = shedder(feed)
+    usual = {"big": 4000, "s1": 250, "s2": 250, "s3": 250, "s4": 250}  # big: 80 %, 16 x the others' mean
+    window(s, usual, 0.0)
+    lag, t = 1_000_000, 1.0
+    while lag > LOW:
+        feed.set(t, lag, drain=20_000.0, growth=-15_000.0)
+        assert s.heavy == {"big"} or t == 1.0
+        assert window(s, usual if t < 20 else {"big": 4000}, t) == dict.fromkeys(usual if t < 20 else ["big"], 0)
+        lag, t = lag - 15_000, t + 1.0
+    assert not caplog.records  # no "refusing" line either
+    feed.set(t, HIGH + 5000, drain=20_000.0, growth=3000.0)
+    window(s, {"flood": 5000, "small": 50}, t)
+    feed.set(t + 1, HIGH + 8000, drain=20_000.0, growth=3000.0)
+    assert window(s, {"flood": 5000, "small": 50}, t + 1)["flood"]
+    assert "falling further behind (+3000 events/s)" in caplog.records[-1].getMessage()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(sends, st.integers(0, 10**7), st.booleans(), st.floats(-1e6, 0.0)), min_size=1, max_size=8))
+def test_a_lag_that_does_not_grow_refuses_nobody(windows):
+    """Whatever the lag and the sends, readings whose lag does not grow (draining, or growth unknown) never
+    start refusals."""
+    feed = Feed()
+    s = shedder(feed)
+    for i, (sent, lag, moving, growth) in enumerate(windows):
+        feed.set(float(i), lag, progressed_at=float(i) if moving else -100.0, growth=growth)
+        assert not any(window(s, sent, float(i)).values())
+
+
+class ScriptedProbe(LagProbe):
+    """The probe's arithmetic on given (lag, committed) reads, None for a failed one (no broker)."""
+
+    def __init__(self, reads: list[tuple[int, int] | None]):
+        super().__init__(Settings())
+        self.reads = iter(reads)
+
+    def read(self, timeout: float = 5.0) -> tuple[int, int] | None:
+        return next(self.reads)
+
+
+def growths_of(reads: list[tuple[int, int] | None], every: float = 2.0) -> list[float | None]:
+    probe = ScriptedProbe(reads)
+    out: list[float | None] = []
+    for i in range(len(reads)):
+        r = probe.step(now=100.0 + every * i)
+        out.append(None if r is None else r.growth_per_s)
+    return out
+
+
+def test_the_probe_measures_growth_only_while_the_commits_move():
+    """Every 2 s: a flood (the lag +40k a read while the commits move +20k) grows; a stop (commits still)
+    has no growth; the first read after it (the stop's growth and the worker's start) only starts the
+    measure; the catch-up that follows shrinks; a failed read starts the measure again."""
+    reads: list[tuple[int, int] | None] = [(10_000, 0)]
+    reads += [(10_000 + 40_000 * i, 20_000 * i) for i in range(1, 5)]  # flood: +20k/s net
+    reads += [(170_000 + 2000 * i, 80_000) for i in range(1, 4)]  # the worker stopped, 1k/s arriving
+    reads += [(175_000, 81_000), (137_000, 121_000), (99_000, 161_000), (61_000, 201_000)]  # back, 20k/s
+    reads += [None, (55_000, 209_000), (17_000, 249_000)]
+    g = growths_of(reads)
+    assert g[0] == 0.0  # a first read: nothing to compare with
+    assert g[1] == 0.0 and g[2:5] == [20_000.0] * 3  # the first interval is not known to be moving
+    assert g[5:8] == [0.0] * 3  # stopped: no growth measured, not the pause's
+    assert g[8] == 0.0  # the first read after the stop
+    assert g[9] == -19_000.0 and g[10] == -19_000.0 and g[11] == -19_000.0
+    assert g[12] is None and g[13] == 0.0 and g[14] == -19_000.0
+
+
+def test_the_growth_is_measured_over_a_few_seconds_of_reads():
+    """Reads more often than the worker commits (every 0.5 s, commits every 1 s) are one run, and the growth
+    is over the last GROWTH_SPAN_S (and at least GROWTH_MIN_S), so the reads between two commits do not look
+    like a growing lag."""
+    reads = []
+    committed, lag = 0, 50_000
+    for i in range(30):
+        if i % 2 == 0:
+            committed += 20_000  # a commit every second: 20k folded
+            lag -= 20_000
+        lag += 500  # 1k/s arriving
+        reads.append((lag, committed))
+    g = growths_of(reads, every=0.5)
+    assert g[:5] == [0.0] * 5  # the first read, then under GROWTH_MIN_S of reads: not measured yet
+    assert all(x is not None and x < 0 for x in g[5:]), g
+    assert GROWTH_SPAN_S >= 4 * 1.0 and GROWTH_MIN_S > 1.0  # several of the worker's 1-s commits
