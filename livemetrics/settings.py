@@ -382,7 +382,8 @@ class Settings(BaseSettings):
         100_000,
         ge=0,
         description="Live processing is behind when the worker group's committed offsets are this many raw "
-        "events short of the topics' ends; then sellers sending far over their share get 429. 0: off.",
+        "events short of the topics' ends and the lag grows (a shrinking backlog, e.g. after an outage, is "
+        "not); then sellers sending far over their share get 429. 0: off.",
     )
     gateway_overload_clear_events: int = Field(
         25_000, ge=0, description="Behind ends (refusals stop) once the lag is back at or under this many events."
