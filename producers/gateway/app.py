@@ -204,6 +204,7 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
         allow_origins=settings.allowed_origins,
         allow_methods=["POST", "GET"],
         allow_headers=["Authorization", "Content-Type", "X-Livemetrics-Key"],
+        expose_headers=["Retry-After"],  # a cross-origin tracker reads it on 429/503 (it waits at least that)
         max_age=3600,
     )
     app.add_middleware(CORSMiddleware, **cors_options)

@@ -10,7 +10,7 @@
   var BASE = attr("base", "").replace(/\/$/, "");
   var HEARTBEAT_MS = Math.max(5, +attr("heartbeat", 15)) * 1000;
   var FOLLOW_SPA = attr("spa", "true") !== "false";
-  var SESSION_MS = 30 * 60 * 1000, FLUSH_MS = 1000, MAX_BATCH = 20;
+  var SESSION_MS = 30 * 60 * 1000, FLUSH_MS = 1000, MAX_BATCH = 20, RETRY_MS = 5000, MAX_RETRY_AFTER_MS = 60000;
   var URL_EVENTS = ENDPOINT + "/v1/events?key=" + encodeURIComponent(KEY);
   var cfg = w.livemetricsConfig || {};
   var DEFAULT_PATTERNS = [
@@ -74,7 +74,7 @@
   }
 
   // --- batching and delivery ------------------------------------------------------------------------
-  var queue = [], timer = null, lastPage = null;
+  var queue = [], timer = null, lastPage = null, holdUntil = 0;  // no fetch before holdUntil (a retry's wait)
   function event(type, extra) {
     var ev = { event_id: uuid(), type: type, session_id: sessionId(), ts: Date.now() };
     for (var k in extra) if (extra[k] != null) ev[k] = extra[k];
@@ -85,18 +85,30 @@
   function flush(useBeacon) {
     if (timer) { clearTimeout(timer); timer = null; }
     if (!queue.length || !KEY) return;
+    var wait = holdUntil - Date.now();
+    if (!useBeacon && wait > 0) { timer = setTimeout(flush, wait); return; }  // a beacon (page going away) goes anyway
     var batch = queue.splice(0, 500), body = JSON.stringify({ events: batch });
     // text/plain keeps the request "simple": no CORS preflight, and sendBeacon accepts it.
     if (useBeacon && navigator.sendBeacon && navigator.sendBeacon(URL_EVENTS, new Blob([body], { type: "text/plain" }))) return;
     try {
       fetch(URL_EVENTS, { method: "POST", body: body, keepalive: body.length < 60000, headers: { "Content-Type": "text/plain" } })
-        .then(function (r) { if (r.status === 429 || r.status >= 500) requeue(batch); })
+        .then(function (r) { if (r.status === 429 || r.status >= 500) requeue(batch, retryAfterMs(r)); })
         .catch(function () { requeue(batch); });
     } catch (e) { requeue(batch); }
   }
-  function requeue(batch) {  // same event ids: the gateway and the pipeline de-duplicate
+  // Retry-After (seconds or an HTTP date; the gateway exposes it to other origins), capped; else 0.
+  function retryAfterMs(r) {
+    var v = r && r.headers && r.headers.get ? r.headers.get("Retry-After") : null;
+    if (v == null) return 0;
+    v = String(v).replace(/^\s+|\s+$/g, "");
+    var ms = /^\d+$/.test(v) ? v * 1000 : Date.parse(v) - Date.now();
+    return ms > 0 ? Math.min(ms, MAX_RETRY_AFTER_MS) : 0;
+  }
+  function requeue(batch, waitMs) {  // same event ids: the gateway and the pipeline de-duplicate
+    var ms = Math.max(RETRY_MS, waitMs || 0);  // 5 s, or the gateway's Retry-After when longer
+    holdUntil = Math.max(holdUntil, Date.now() + ms);  // events queued meanwhile wait too
     queue = batch.concat(queue).slice(0, 500);
-    if (!timer) timer = setTimeout(flush, 5000);
+    if (!timer) timer = setTimeout(flush, ms);
   }
 
   function pageView() {

@@ -85,7 +85,7 @@ def react_shop(tmp_path):
 def gateway(make_settings, add_seller, react_shop):
     """The real gateway, and a seller whose browser key allows the shop's origin."""
     _, shop_url, _ = react_shop
-    s = make_settings()
+    s = make_settings(client_ip_rate_per_s=50)  # the default (the tests' is none): a 429 to read Retry-After from
     key, _ = add_seller(s, "seller-react")
     registry = KeyRegistry(s).start()
     key_id = key.split("_")[2]
@@ -145,6 +145,24 @@ def test_react_routes_and_beacon_reach_kafka(react_shop, gateway):
             # Before the browser closes: a beacon is sent after its page is gone, and closing the browser
             # at once could end its network service first (the test failed so on a loaded machine).
             wait_until(lambda: beacons, 10, what="the page-hide beacon")
+            # A 429's Retry-After is readable from the shop's origin (the trackers wait at least that): this
+            # client IP over its browser-key rate, with events of no type (rejected, never in page-events).
+            (root / "blank.html").write_text("<!doctype html><title>blank</title>")
+            other = ctx.new_page()
+            other.goto(f"{shop_url}/blank.html")
+            url = f"{server.url}/v1/events?key={key}"
+            status, retry_after = other.evaluate(
+                """async (url) => {
+                  const body = JSON.stringify({ events: Array.from({ length: 60 }, () => ({ type: "none" })) });
+                  for (let i = 0; i < 10; i++) {
+                    const r = await fetch(url, { method: "POST", body, headers: { "Content-Type": "text/plain" } });
+                    if (r.status === 429) return [r.status, r.headers.get("Retry-After")];
+                  }
+                  return [0, null];
+                }""",
+                url,
+            )
+            assert status == 429 and retry_after is not None and int(retry_after) >= 1, (status, retry_after)
         finally:
             browser.close()
 

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createTracker } from "../src/index.js";
-import { fakeWindow } from "./fake-window.js";
+import { fakeWindow, REFUSAL_TIMES, refuse } from "./fake-window.js";
 
 const KEY = "lm_pk_k1_secret";
 const make = (win, extra = {}) => createTracker({ key: KEY, endpoint: "https://gw.example/", window: win, now: win.now, ...extra });
@@ -137,6 +137,34 @@ test("a 503, a 429 or a network error sends the batch again with the same event 
   make(rejected, { heartbeatSeconds: 3600 });
   await rejected.advance(20_000);
   assert.equal(rejected.sent.length, 1);
+});
+
+test("a 429 or a 503 waits its Retry-After (at least 5 s, at most 60 s); events queued meanwhile wait too", async () => {
+  const win = fakeWindow();
+  refuse(win);
+  const t = make(win, { heartbeatSeconds: 3600, pageViews: "manual" });
+  t.pageView({ type: "home" });
+  await win.advance(1000);
+  t.pageView({ type: "cart" }); // would go out a second later, but the gateway asked for 30 s
+  t.paymentStarted({ amount: 1, currency: "EUR" }); // sent at once otherwise
+  await win.advance(150_000);
+  const first = win.sent[0].at;
+  assert.deepEqual(win.sent.map((s) => s.at - first), REFUSAL_TIMES);
+  assert.deepEqual(win.sent.map((s) => s.body.events.length), [1, 3, 3, 3, 3, 3]);
+  assert.equal(new Set(win.sent.slice(1).map((s) => s.body.events.map((e) => e.event_id).join())).size, 1);
+  win.fetchStatus = 429; // refused again: a minute to wait, but a beacon goes anyway (the page is going away)
+  win.retryAfter = "60";
+  t.pageView({ type: "home" });
+  t.flush();
+  await win.advance(1000);
+  t.pageView({ type: "cart" });
+  t.flush();
+  await win.advance(1000);
+  win.document.hide();
+  await win.advance(0);
+  const last = win.sent.slice(6).map((s) => [s.via, s.at - first]);
+  assert.deepEqual(last, [["fetch", 150_000], ["beacon", 152_000]]);
+  assert.equal((await win.events()).slice(-3).map((e) => e.page.type).join(), "home,home,cart");
 });
 
 test("payments and checkouts are sent at once, with t.js's fields", async () => {

@@ -26,6 +26,7 @@ export function fakeWindow({ url = "https://shop.example/", storage = true, beac
   win.now = () => win.clock;
   win.sent = []; // {via: "fetch"|"beacon", url, body (parsed), keepalive}
   win.fetchStatus = 202; // the status fetch answers; a function of the call number, or "network" to reject
+  win.retryAfter = null; // the answer's Retry-After header (a string, or a function of the call number)
   win.calls = 0;
 
   win.location = {
@@ -88,7 +89,7 @@ export function fakeWindow({ url = "https://shop.example/", storage = true, beac
   win.navigator = {
     sendBeacon: beacon
       ? (u, blob) => {
-          win.sent.push({ via: "beacon", url: u, blob });
+          win.sent.push({ via: "beacon", url: u, blob, at: win.clock });
           return true;
         }
       : undefined,
@@ -96,8 +97,10 @@ export function fakeWindow({ url = "https://shop.example/", storage = true, beac
   win.fetch = (u, init) => {
     win.calls += 1;
     const status = typeof win.fetchStatus === "function" ? win.fetchStatus(win.calls) : win.fetchStatus;
-    win.sent.push({ via: "fetch", url: u, body: JSON.parse(init.body), keepalive: init.keepalive, headers: init.headers });
-    return status === "network" ? Promise.reject(new TypeError("Failed to fetch")) : Promise.resolve({ status });
+    const retryAfter = typeof win.retryAfter === "function" ? win.retryAfter(win.calls) : win.retryAfter;
+    win.sent.push({ via: "fetch", url: u, body: JSON.parse(init.body), keepalive: init.keepalive, headers: init.headers, at: win.clock });
+    const headers = { get: (name) => (name.toLowerCase() === "retry-after" ? retryAfter ?? null : null) };
+    return status === "network" ? Promise.reject(new TypeError("Failed to fetch")) : Promise.resolve({ status, headers });
   };
 
   const addTimer = (fn, ms, every) => {
@@ -136,4 +139,17 @@ export function fakeWindow({ url = "https://shop.example/", storage = true, beac
   win.URL = URL;
   win.window = win;
   return win;
+}
+
+// What the gateway answers in turn (429 and 503, with and without Retry-After), and when each send comes,
+// in ms from the first: Retry-After when over 5 s, capped at 60 s; an HTTP date too; else 5 s.
+export const REFUSALS = [[429, "30"], [503, "2"], [429, "3600"], [503, null], [429, "date+20"], [202, null]];
+export const REFUSAL_TIMES = [0, 30_000, 35_000, 95_000, 100_000, 120_000];
+/** Makes `win`'s gateway answer REFUSALS in turn. */
+export function refuse(win) {
+  win.fetchStatus = (n) => (REFUSALS[n - 1] ?? [202])[0];
+  win.retryAfter = (n) => {
+    const v = (REFUSALS[n - 1] ?? [0, null])[1];
+    return v === "date+20" ? new Date(win.clock + 20_000).toUTCString() : v;
+  };
 }

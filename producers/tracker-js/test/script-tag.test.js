@@ -7,13 +7,14 @@ import { join } from "node:path";
 import { test } from "node:test";
 import vm from "node:vm";
 import { buildScriptTag } from "../build.mjs";
-import { fakeWindow } from "./fake-window.js";
+import { fakeWindow, REFUSAL_TIMES, refuse } from "./fake-window.js";
 
 const T_JS = new URL("../../tracker/t.js", import.meta.url);
 const built = buildScriptTag(join(mkdtempSync(join(tmpdir(), "lm-tracker-")), "t.js"));
 
-function page(source, attrs, { url = "https://shop.example/", config } = {}) {
+function page(source, attrs, { url = "https://shop.example/", config, before } = {}) {
   const win = fakeWindow({ url });
+  if (before) before(win);
   win.document.currentScript = { src: "https://gw.example/t.js", getAttribute: (n) => attrs[n] ?? null };
   win.document.querySelector = () => null;
   win.console = console;
@@ -59,6 +60,18 @@ test("the script-tag build sends what t.js sends, attribute for attribute", asyn
     ["page_view", "offer", "hello"], ["heartbeat", "offer", "hello"]]);
   assert.deepEqual(now.sent.map((s) => s[0]), ["fetch", "fetch", "fetch", "beacon"]);
   assert.equal(new Set(now.events.map((e) => e.event_id)).size, now.events.length);
+});
+
+test("t.js and the script-tag build wait a 429's or a 503's Retry-After (at least 5 s, at most 60 s)", async () => {
+  const attrs = { "data-key": "lm_pk_k1_s", "data-heartbeat": "3600" };
+  for (const source of [readFileSync(T_JS, "utf8"), readFileSync(await built, "utf8")]) {
+    const win = page(source, attrs, { before: refuse }); // the queued checkout goes at once, with the page view
+    await win.advance(0);
+    win.livemetrics.page(); // would go out a second later, but the gateway asked for 30 s
+    await win.advance(150_000);
+    assert.deepEqual(win.sent.map((s) => s.at - win.sent[0].at), REFUSAL_TIMES);
+    assert.deepEqual(win.sent.map((s) => s.body.events.length), [2, 3, 3, 3, 3, 3]);
+  }
 });
 
 test("the script-tag build without data-key says so and sends nothing", async () => {

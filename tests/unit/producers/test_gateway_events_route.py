@@ -104,5 +104,7 @@ def test_the_direct_route_answers_as_the_middleware_stack_does(origins):
     cors = [dict(a[2]).get("access-control-allow-origin") for a in fast[:3]]
     assert cors == ([None, "*", "*"] if origins == ["*"] else [None, "https://shop.example", None])
     assert dict(fast[-1][2])["retry-after"] == "3"  # 3 events at 1 event/s
+    # and a page of another origin can read it (the browser trackers wait at least that on 429 and 503)
+    assert dict(fast[-1][2])["access-control-expose-headers"] == "Retry-After"
     assert [len(a.state.delivery.sent) for a in (direct, mounted)] == [8, 8]  # 4 accepted batches of 2
     assert [len(a.state.delivery.dead) for a in (direct, mounted)] == [5, 5]  # every teleport
