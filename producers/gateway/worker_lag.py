@@ -1,12 +1,13 @@
 """How far live processing is behind, read from Kafka for the overload policy (``overload.py``).
 
 The worker group (Faust's group id is ``app_id``) commits its offsets every second. Every
-``gateway_overload_check_s`` one admin client asks the broker twice: the group's committed offsets
-(one OffsetFetch to the group coordinator) and the raw topics' end offsets of those partitions (one
-ListOffsets per partition leader; the coordinator and the leaders come from librdkafka's caches, a
-Metadata request every few minutes). Measured with librdkafka's statistics on the test broker: 11 reads
-sent 11 OffsetFetch + 11 ListOffsets, 2 Metadata, 1 FindCoordinator. At the default 2 s that is ~1
-small request/s for the whole gateway: with ``gateway_workers`` > 1 the supervisor reads and its worker
+``gateway_overload_check_s`` one consumer handle of that group id (it never subscribes, so it never joins
+the group or commits) asks the broker for the group's committed offsets (one OffsetFetch to the group
+coordinator) and the raw topics' end offsets of those partitions (one ListOffsets per partition leader). Not
+librdkafka's admin client: its ListConsumerGroupOffsets aborted the whole process on an assertion
+(``rd_kafka_enq_once_del_source_return: eonce->refcnt > 0``) during a broker outage, 2 of 2 runs of
+test_broker_outage (confluentinc/librdkafka#3663, open). At the default 2 s that is ~1 small request/s
+for the whole gateway: with ``gateway_workers`` > 1 the supervisor reads and its worker
 processes share the reading through a few shared doubles (``SharedReading``); a single process reads for
 itself. Partitions the group has never committed count for nothing (no worker ever folded them: not an
 overload). Each reading also says whether the lag grows (``Reading.growth_per_s``: its change per second
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from multiprocessing.sharedctypes import RawArray
 from typing import Any
 
-from livemetrics.kafka_config import admin_config
+from livemetrics.kafka_config import consumer_config
 from livemetrics.kafka_logs import client_logger
 from livemetrics.settings import RAW_TOPICS, Settings
 from producers.gateway.overload import Reading, Shedder
@@ -62,38 +63,49 @@ class LagProbe:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
+        self._partitions: list[Any] = []  # the raw topics' partitions (from the broker's metadata)
 
-    def _admin(self) -> Any:
-        """One admin client for the probe's life, its log lines through the throttled client logger (served
+    def _consumer(self) -> Any:
+        """One consumer handle of the worker group's id for the probe's life, never subscribed (so never a
+        member of the group and never committing), its log lines through the throttled client logger (served
         by ``poll`` between reads: a broker outage otherwise printed a line per failed connection)."""
         if self._client is None:
-            from confluent_kafka.admin import AdminClient
+            from confluent_kafka import Consumer
 
-            conf: dict[str, Any] = {**admin_config(self.settings), "logger": client_logger()}
-            self._client = AdminClient(conf)
+            conf = consumer_config(self.settings, self.group, logger=client_logger())
+            self._client = Consumer(conf)
         return self._client
 
     def read(self, timeout: float = 5.0) -> tuple[int, int] | None:
         """(lag, sum of committed offsets) over the raw topics' committed partitions; None if not read."""
-        from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-        from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]  # exported, not in __all__
+        from confluent_kafka import TopicPartition
 
-        admin = self._admin()
+        consumer = self._consumer()
         try:
-            offsets = admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(self.group)], request_timeout=timeout
-            )[self.group].result(timeout)
+            if not self._partitions:
+                meta = consumer.list_topics(timeout=timeout)
+                self._partitions = [
+                    TopicPartition(t, p)
+                    for t in sorted(self.topics)
+                    if t in meta.topics
+                    for p in meta.topics[t].partitions
+                ]
             committed = {
                 (tp.topic, tp.partition): tp.offset
-                for tp in offsets.topic_partitions or []
-                if tp.topic in self.topics and tp.offset >= 0
+                for tp in consumer.committed(self._partitions, timeout=timeout)
+                if tp.error is None and tp.offset >= 0
             }
-            if not committed:
-                return 0, 0
-            latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-            ends = admin.list_offsets({TopicPartition(t, p): latest for t, p in committed}, request_timeout=timeout)
-            lag = sum(max(0, f.result(timeout).offset - committed[(tp.topic, tp.partition)]) for tp, f in ends.items())
+            lag = 0
+            if committed:
+                # timestamp -1 is "latest" in ListOffsets: one request per leader for all partitions
+                # (get_watermark_offsets sends two per partition)
+                ends = consumer.offsets_for_times([TopicPartition(t, p, -1) for t, p in committed], timeout=timeout)
+                for tp in ends:
+                    if tp.error is not None or tp.offset < 0:
+                        raise RuntimeError(f"no end offset for {tp.topic} [{tp.partition}]: {tp.error}")
+                    lag += max(0, tp.offset - committed[(tp.topic, tp.partition)])
         except Exception as exc:  # noqa: BLE001 - broker away, group unknown, not allowed: no reading
+            self._partitions = []  # asked again next time (a topic may have been created meanwhile)
             if not self._failing:
                 log.warning("overload protection: the worker group's lag was not read (%s); refusing no one", exc)
             self._failing = True
@@ -152,12 +164,15 @@ class LagProbe:
             due = time.monotonic() + self.settings.gateway_overload_check_s
             self.step()
             while not self._stop.wait(min(1.0, max(0.0, due - time.monotonic()))) and time.monotonic() < due:
-                self._admin().poll(0)  # its log lines, between reads too
+                self._consumer().poll(0)  # its log lines, between reads too
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+        if self._client is not None and (self._thread is None or not self._thread.is_alive()):
+            self._client.close()  # never subscribed: leaves no group, commits nothing
+            self._client = None
 
 
 class SharedReading:
