@@ -110,7 +110,14 @@ class Settings(BaseSettings):
         "(a storefront's retry after a 503) is not stored again; default: the raw topics' retention.",
     )
     sink_batch_rows: int = 50_000
-    sink_batch_seconds: float = 1.0
+    sink_batch_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="The sink stores what it consumed at least this often (or every sink_batch_rows rows): "
+        "history and reports lag live traffic by up to this. Each batch costs ClickHouse ~0.1 CPU s whatever "
+        "its size (a part per table, the views, merges): 2 s instead of 1 s cut the API-with-sink's CPU per "
+        "event ~20 % at 10,000 events/s (BENCHMARKS.md).",
+    )
     sink_group: str = "livemetrics-sink"
     sink_ops_port: int = Field(
         8003, ge=0, description="The standalone sink's (`livemetrics sink`) /healthz, /readyz and /metrics (0: off)."
