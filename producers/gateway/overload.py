@@ -5,7 +5,7 @@ Pure policy, no Kafka and no HTTP: ``Shedder`` is fed lag readings (``Reading``,
 ``producers/gateway/worker_lag.py``) and asked once per request whether its seller may go on.
 
 - Behind: the worker group's lag (raw events between its committed offsets and the topics' ends) reached
-  ``high`` while growing (``Reading.growth_per_s`` > 0: over the last few seconds of moving commits the
+  ``high`` while growing (``Reading.growth_per_s`` > 0: between the workers' recent commits the
   events arrived faster than the workers folded them); it stays behind until the lag is back at or under
   ``low`` (hysteresis: no flapping around one mark), shrinking or not. A lag over ``high`` that is
   shrinking is a backlog draining (after a worker, broker or deploy outage): nobody's sending outruns the
@@ -53,7 +53,7 @@ class Reading(NamedTuple):
     lag: int  # raw events committed by no worker yet (partitions the group has committed)
     progressed_at: float  # the last reading whose committed offsets had moved
     drain_per_s: float  # committed events per second lately (what the workers fold); 0: unknown
-    growth_per_s: float = 0.0  # the lag's change per second over the last seconds of moving commits; 0: unknown
+    growth_per_s: float = 0.0  # the lag's change per second between commits lately (worker_lag); 0: unknown
 
 
 def heavy_sellers(counts: Mapping[str, int], share: float, min_events: float) -> frozenset[str]:

@@ -11,9 +11,9 @@ for the whole gateway: with ``gateway_workers`` > 1 the supervisor reads and its
 processes share the reading through a few shared doubles (``SharedReading``); a single process reads for
 itself. Partitions the group has never committed count for nothing (no worker ever folded them: not an
 overload). Each reading also says whether the lag grows (``Reading.growth_per_s``: its change per second
-over the last ``GROWTH_SPAN_S`` of readings during which the commits moved; a pause of the commits, or a read
-that failed, starts the measure again, and the first interval after it, a worker starting up, is not in it):
-a lag over the high mark that shrinks is a backlog draining, not an overload. A read that fails (the broker away, in secure mode a principal without DESCRIBE on the
+between readings at which the commits moved, over the last few seconds since the commits last paused, or
+over a worker's last bursts of commits; ``LagProbe._growth``): a lag over the high mark that shrinks is a
+backlog draining, not an overload. A read that fails (the broker away, in secure mode a principal without DESCRIBE on the
 group) leaves the last reading to go stale, and a stale reading refuses nobody.
 """
 
@@ -35,9 +35,9 @@ from producers.gateway.overload import Reading, Shedder
 log = logging.getLogger("livemetrics.gateway")
 
 DRAIN_SMOOTHING = 0.5  # weight of the newest drain rate (commits come every second, reads every 2)
-GROWTH_SPAN_S = 5.0  # the lag's growth is measured over the readings of this span (at least two readings)
+GROWTH_SPAN_S = 5.0  # the lag's growth is measured over the commit points of this span (at least two)
 GROWTH_MIN_S = 1.5  # and not over less (more than one of the worker's 1-s commits: else it is their jitter)
-PAUSE_S = 2.0  # commits not moved for this long (two of the worker's 1-s commits missed): a pause, not folding
+PAUSE_S = 3.0  # no commit for this long (and 1.5 checks; the worker commits every second): a pause
 
 
 def stale_after(settings: Settings) -> float:
@@ -58,7 +58,10 @@ class LagProbe:
         self._committed = -1  # the sum of the last reading's committed offsets
         self._progressed_at = 0.0
         self._drain = 0.0
-        self._moving: deque[tuple[float, int]] = deque()  # (at, lag) of the readings since commits last paused
+        self._moving: deque[tuple[float, int]] = deque()  # (at, lag) of the commit points since the last pause
+        self._chain: deque[tuple[float, int]] = deque(maxlen=3)  # a base and the bursts after it, each after a pause
+        self._last_commit_at: float | None = None
+        self._growth_now = 0.0
         self._client: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -120,6 +123,8 @@ class LagProbe:
         got = self.read()
         if got is None:
             self._moving.clear()  # the lag unknown meanwhile: its growth is measured again from the next read
+            self._chain.clear()
+            self._last_commit_at = None
             return None
         now = time.monotonic() if now is None else now
         lag, committed = got
@@ -137,22 +142,42 @@ class LagProbe:
         return self.latest
 
     def _growth(self, now: float, lag: int, moved: bool) -> float:
-        """The lag's change per second over the readings of the last ``GROWTH_SPAN_S`` (at least the last two)
-        during which the commits moved (or moved within ``PAUSE_S``: reads more often than the worker commits);
-        0 (unknown) right after a pause and until the readings since span ``GROWTH_MIN_S``. The first reading
-        after a pause only starts the measure: the interval before it holds the pause's growth and a worker's
-        start."""
-        runs = self._moving
-        if not (moved or (runs and now - self._progressed_at < PAUSE_S)):
-            runs.clear()
-            return 0.0
-        runs.append((now, lag))
-        while len(runs) > 2 and runs[1][0] <= now - GROWTH_SPAN_S:
-            runs.popleft()
-        at0, lag0 = runs[0]
-        if now - at0 < GROWTH_MIN_S:
-            return 0.0
-        return (lag - lag0) / (now - at0)
+        """How fast the lag grows (events/s), from the readings at which the commits moved ("commit points":
+        the lag right after a commit is the backlog; between two it also holds what came since):
+
+        - over the last ``GROWTH_SPAN_S`` (and at least ``GROWTH_MIN_S``) of commit points since the commits
+          last paused (no commit point for ``pause``: a stopped or restarting worker, a deploy). The first
+          commit point after a pause only starts the measure: the interval before it holds the pause's growth;
+        - or, for a worker that commits only in bursts (every commit after a pause), from the last three
+          commit points when the lag rose at each of the last two: a burst that folds more than came since
+          shows a shrinking lag. A pause of ``gateway_overload_stalled_s`` (a stop) starts this afresh too.
+
+        Between two commit points the last measure stands until a pause; 0: unknown or after a pause."""
+        pause = max(PAUSE_S, 1.5 * self.settings.gateway_overload_check_s)
+        since = None if self._last_commit_at is None else now - self._last_commit_at
+        if not moved:
+            return self._growth_now if since is not None and since < pause else 0.0
+        self._last_commit_at = now
+        after_pause = since is None or since >= pause
+        run, chain = self._moving, self._chain
+        if after_pause:
+            run.clear()
+        run.append((now, lag))
+        while len(run) > 2 and run[1][0] <= now - GROWTH_SPAN_S:
+            run.popleft()
+        if after_pause and since is not None and since < self.settings.gateway_overload_stalled_s:
+            chain.append((now, lag))  # a burst after a short pause: the chain of bursts goes on
+        else:
+            chain.clear()
+            chain.append((now, lag))  # a commit in the flow, or the first after a stop: a new base
+        at0, lag0 = run[0]
+        growth = 0.0
+        if now - at0 >= GROWTH_MIN_S:
+            growth = (lag - lag0) / (now - at0)
+        elif len(chain) == 3 and chain[0][1] < chain[1][1] < chain[2][1]:
+            growth = (lag - chain[0][1]) / (now - chain[0][0])
+        self._growth_now = growth
+        return growth
 
     def start(self) -> LagProbe:
         self._thread = threading.Thread(target=self._run, name="worker-lag", daemon=True)

@@ -331,16 +331,17 @@ def test_the_probe_measures_growth_only_while_the_commits_move():
     g = growths_of(reads)
     assert g[0] == 0.0  # a first read: nothing to compare with
     assert g[1] == 0.0 and g[2:5] == [20_000.0] * 3  # the first interval is not known to be moving
-    assert g[5:8] == [0.0] * 3  # stopped: no growth measured, not the pause's
+    assert g[5] == 20_000.0  # no commit for 2 s: within the worker's usual gaps, the last measure stands
+    assert g[6:8] == [0.0] * 2  # stopped: no growth measured, not the pause's
     assert g[8] == 0.0  # the first read after the stop
     assert g[9] == -19_000.0 and g[10] == -19_000.0 and g[11] == -19_000.0
     assert g[12] is None and g[13] == 0.0 and g[14] == -19_000.0
 
 
 def test_the_growth_is_measured_over_a_few_seconds_of_reads():
-    """Reads more often than the worker commits (every 0.5 s, commits every 1 s) are one run, and the growth
-    is over the last GROWTH_SPAN_S (and at least GROWTH_MIN_S), so the reads between two commits do not look
-    like a growing lag."""
+    """Reads more often than the worker commits (every 0.5 s, commits every 1 s): the growth is measured
+    between the reads at which the commits moved, over the last GROWTH_SPAN_S (and at least GROWTH_MIN_S),
+    so the reads between two commits (what came since, not folded yet) do not look like a growing lag."""
     reads = []
     committed, lag = 0, 50_000
     for i in range(30):
@@ -350,6 +351,43 @@ def test_the_growth_is_measured_over_a_few_seconds_of_reads():
         lag += 500  # 1k/s arriving
         reads.append((lag, committed))
     g = growths_of(reads, every=0.5)
-    assert g[:5] == [0.0] * 5  # the first read, then under GROWTH_MIN_S of reads: not measured yet
-    assert all(x is not None and x < 0 for x in g[5:]), g
+    assert g[:6] == [0.0] * 6  # the first read, then under GROWTH_MIN_S of commit points: not measured yet
+    assert all(x is not None and x < 0 for x in g[6:]), g
     assert GROWTH_SPAN_S >= 4 * 1.0 and GROWTH_MIN_S > 1.0  # several of the worker's 1-s commits
+
+
+def test_a_deploy_pause_then_catching_up_is_not_growth():
+    """The worker commits every second (reads every 2 s), a deploy stops its commits for 10 s (the lag
+    +50k), then it folds the backlog: the pause's interval is not measured, the catch-up shrinks."""
+    reads = [(20_000, 20_000 * i) for i in range(6)]  # steady: 10k/s in, 10k/s folded
+    reads += [(20_000 + 20_000 * i, 100_000) for i in range(1, 6)]  # 10 s without a commit
+    reads += [(110_000, 110_000), (80_000, 160_000), (50_000, 210_000), (20_000, 260_000)]  # back: 25k/s
+    g = growths_of(reads)
+    assert all(x is not None and x <= 0 for x in g), g
+    assert g[-2:] == [-15_000.0, -15_000.0]
+
+
+def test_a_worker_committing_in_bursts_grows_when_each_burst_leaves_more():
+    """An overloaded worker commits only every ~10 s (its batches take that long): each commit point comes
+    after a pause. When the lag after each of two bursts is higher than after the one before, it grows; when
+    each burst folds more than came since (a backlog draining), it does not."""
+
+    def bursts(lags: list[int]) -> list[float | None]:
+        reads: list[tuple[int, int] | None] = []
+        for i, lag in enumerate(lags):
+            reads.append((lag, 1000 * (i + 1)))  # a commit point
+            reads += [(lag + 5000 * k, 1000 * (i + 1)) for k in range(1, 5)]  # 8 s without a commit
+        return growths_of(reads)
+
+    growing = bursts([100_000, 120_000, 140_000, 160_000])
+    assert growing[:11] == [0.0] * 11  # the first read, then a base and one burst: not known yet
+    assert growing[15] == 2000.0 and growing[16] == 2000.0  # +40k over the last 3 commit points, 20 s
+    assert growing[17:] == [0.0] * 3  # a pause again: the last measure only until it
+    draining = bursts([300_000, 250_000, 200_000, 150_000])
+    assert all(x is not None and x <= 0 for x in draining), draining
+    # A stop (gateway_overload_stalled_s, 15 s) between two commits starts the chain again from the next one.
+    stop = [(100_000, 1000)] + [(100_000 + 2500 * k, 1000) for k in range(1, 9)]  # 18 s without a commit
+    stop += [(120_000, 2000)] + [(120_000 + 5000 * k, 2000) for k in range(1, 5)]
+    stop += [(140_000, 3000)] + [(140_000 + 5000 * k, 3000) for k in range(1, 5)] + [(160_000, 4000)]
+    g = growths_of(stop)
+    assert g[:-1] == [0.0] * (len(stop) - 1) and g[-1] == 2000.0  # the chain: 120k, 140k, 160k
