@@ -74,23 +74,34 @@ class WorkerGroup:
         self.consumer.close()
 
 
+def overload_settings(make_settings, **extra) -> Settings:
+    """Settings with this module's small marks and short windows."""
+    return make_settings(
+        gateway_overload_lag_events=HIGH,
+        gateway_overload_clear_events=LOW,
+        gateway_overload_check_s=0.2,
+        gateway_overload_window_s=WINDOW_S,
+        **extra,
+    )
+
+
+def two_sellers(s: Settings) -> tuple[str, object, str, object]:
+    """Server keys of a flooding and a small seller, published: (flood, its record, small, its record)."""
+    kek = s.key_encryption_key.get_secret_value()
+    flood, flood_rec = keys.new_server_key("seller-flood", kek)
+    small, small_rec = keys.new_server_key("seller-small", kek)
+    keys.publish_all(s, [flood_rec, small_rec])
+    return flood, flood_rec, small, small_rec
+
+
 @pytest.fixture
 def overloadable(make_settings):
     """A gateway with small marks and short windows, two sellers' server keys and the worker group."""
     made = []
 
     def make(per_step: int, **extra):
-        s = make_settings(
-            gateway_overload_lag_events=HIGH,
-            gateway_overload_clear_events=LOW,
-            gateway_overload_check_s=0.2,
-            gateway_overload_window_s=WINDOW_S,
-            **extra,
-        )
-        kek = s.key_encryption_key.get_secret_value()
-        flood, flood_rec = keys.new_server_key("seller-flood", kek)
-        small, small_rec = keys.new_server_key("seller-small", kek)
-        keys.publish_all(s, [flood_rec, small_rec])
+        s = overload_settings(make_settings, **extra)
+        flood, flood_rec, small, small_rec = two_sellers(s)
         group = WorkerGroup(s, per_step)
         registry = KeyRegistry(s).start()
         made.append((group, registry))
@@ -221,19 +232,8 @@ def test_a_gateway_of_two_processes_refuses_the_flood_from_the_supervisors_readi
     from tests.integration.test_gateway_workers import ready, workers_of
     from tests.support.services import free_port
 
-    s = make_settings(
-        host="127.0.0.1",
-        gateway_port=free_port(),
-        gateway_workers=2,
-        gateway_overload_lag_events=HIGH,
-        gateway_overload_clear_events=LOW,
-        gateway_overload_check_s=0.2,
-        gateway_overload_window_s=WINDOW_S,
-    )
-    kek = s.key_encryption_key.get_secret_value()
-    flood, flood_rec = keys.new_server_key("seller-flood", kek)
-    small, small_rec = keys.new_server_key("seller-small", kek)
-    keys.publish_all(s, [flood_rec, small_rec])
+    s = overload_settings(make_settings, host="127.0.0.1", gateway_port=free_port(), gateway_workers=2)
+    flood, _, small, _ = two_sellers(s)
     group = WorkerGroup(s, per_step=1)
     with open(tmp_path / "gateway.log", "ab") as out:
         proc = subprocess.Popen(
