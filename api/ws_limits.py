@@ -29,15 +29,19 @@ def _addr(ip: str):
 
 def client_key(peer: str | None, forwarded_for: str | None, trusted: list[str]) -> str:
     """The client a socket counts against: the peer, or behind a trusted proxy the right-most
-    X-Forwarded-For hop that is not a trusted proxy; an IPv6 address as its /64."""
+    X-Forwarded-For hop that is not a trusted proxy; an IPv6 address as its /64. A hop that is no IP
+    address leaves the peer as the client: behind a proxy that passes the client's header on, any string
+    there would be a client of its own, each with its own sockets (as the gateway, docs/security.md)."""
     nets = _nets(tuple(trusted))
     ip = peer or ""
     a = _addr(ip)
     if forwarded_for and a is not None and any(a in n for n in nets):
         for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
             h = _addr(hop)
-            if h is None or not any(h in n for n in nets):
-                ip, a = hop, h
+            if h is None:
+                break
+            if not any(h in n for n in nets):
+                ip, a = str(h), h
                 break
     if a is not None and a.version == 6:
         return str(ipaddress.ip_network(f"{a}/64", strict=False))

@@ -27,6 +27,13 @@ def test_the_client_of_a_socket():
     assert client_key("10.0.0.2", "2001:db8::1", ["10.0.0.0/8"]) == "2001:db8::/64"
 
 
+def test_a_forwarded_hop_that_is_no_ip_address_is_never_the_client():
+    trusted = ["10.0.0.0/8"]
+    for hop in ("<script>", "unknown", "203.0.113.1x", "a" * 200, "203.0.113.1, evil"):
+        assert client_key("10.0.0.2", hop, trusted) == "10.0.0.2", hop
+    assert client_key("10.0.0.2", "203.0.113.1, not-an-ip, 10.0.0.3", trusted) == "10.0.0.2"
+
+
 def test_oversized_counts_bytes_not_characters():
     assert not oversized({"text": "é" * 128}, 256) and oversized({"text": "é" * 129}, 256)
     assert oversized({"bytes": b"x" * 257}, 256) and not oversized({"bytes": b"x" * 256}, 256)
