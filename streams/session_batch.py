@@ -46,7 +46,8 @@ _refusal_logged = OncePer(60.0, time.monotonic)  # a log line per seller per min
 SESSIONS_REFUSED = Counter(
     "livemetrics_live_sessions_refused_total",
     "Events of new sessions not kept in live state because their seller was at its live sessions cap on the "
-    "partition (live_sessions_per_seller_max; a refused session's next event is judged, and counted, again)",
+    "partition (live_sessions_per_seller_max; a refused session's next event is judged, and counted, again; "
+    "an event read again after a restart or rebalance is not counted twice)",
 )
 MAX_KEY_BYTES = 2048  # a session key: seller id and session id (<= 64 characters), UTF-8
 TICKS_TOPIC = settings.topic("session-ticks")
@@ -143,7 +144,7 @@ class PartitionBatch:
             # A new session of a seller at its cap on this partition: not kept, not counted live. Its
             # event still counts in the rates (as a bot's would not) and goes to history; its next event
             # is judged again.
-            self.refused(ev)
+            self.refused(ev, replay)
         if not replay:
             row["hw"][topic] = offset
             if not st.bot:
@@ -157,8 +158,9 @@ class PartitionBatch:
         ):
             self.alerts.append(payment_failure_alert(ev, old, self.now))
 
-    def refused(self, ev: contract.Event) -> None:
-        SESSIONS_REFUSED.inc()
+    def refused(self, ev: contract.Event, replay: bool) -> None:
+        if not replay:  # refused and counted before the crash or rebalance that reads it again
+            SESSIONS_REFUSED.inc()
         if _refusal_logged.due(ev.seller_id):
             app.log.warning(
                 "seller %r is at its live sessions cap on partition %s (%d of live_sessions_per_seller_max=%d "

@@ -147,8 +147,14 @@ def batches(worker, monkeypatch):  # noqa: F811
             for seller, sid, page in events
         ]
 
-    def run(*events: tuple[str, str, str]) -> None:
-        session_batch.write(session_batch.fold(messages(*events)))
+    def run(*events: tuple[str, str, str]) -> list:
+        batch = messages(*events)
+        session_batch.write(session_batch.fold(batch))
+        return batch
+
+    def replay(batch: list) -> None:
+        """The same messages again (same offsets), as after a crash or a rebalance."""
+        session_batch.write(session_batch.fold(batch))
 
     def tick_at(at_ms: int) -> None:
         """A timer tick as if the clock read ``at_ms``."""
@@ -157,7 +163,7 @@ def batches(worker, monkeypatch):  # noqa: F811
         session_batch.write(session_batch.fold([tick]))
 
     reset()
-    yield SimpleNamespace(run=run, tick_at=tick_at, reset=reset, store=sessions.data.data, memory=memory)
+    yield SimpleNamespace(run=run, replay=replay, tick_at=tick_at, reset=reset, store=sessions.data.data, memory=memory)
     reset()
 
 
@@ -219,3 +225,17 @@ def test_room_comes_back_as_the_sessions_end(batches):
     assert stored_sessions(batches.store, FLOODER) == set()
     assert batches.memory.held[0] == {}
     assert gauges(batches.store, FLOODER) == {}
+
+
+def test_the_refused_counter_counts_each_refused_event_once_not_its_replays(batches):
+    from streams.session_batch import SESSIONS_REFUSED
+
+    before = SESSIONS_REFUSED._value.get()
+    batches.run(*EARLY)
+    flood = batches.run(*FLOOD)
+    refused = SESSIONS_REFUSED._value.get() - before
+    assert refused == len(FLOOD) - (CAP - len(EARLY))  # the first 2 new sessions are held
+    batches.memory.forget()  # a restart or a rebalance: the batch is read again from the last commit
+    batches.replay(flood)
+    assert SESSIONS_REFUSED._value.get() - before == refused  # the store is the same; nothing new refused
+    assert len(stored_sessions(batches.store, FLOODER)) == CAP
