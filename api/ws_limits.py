@@ -10,42 +10,20 @@ its share, 1009 (message too big) for an oversized message; each with a reason n
 from __future__ import annotations
 
 import ipaddress
-from functools import lru_cache
 
 from starlette.websockets import WebSocket
 
-
-@lru_cache(maxsize=64)
-def _nets(trusted: tuple[str, ...]):
-    return tuple(ipaddress.ip_network(t, strict=False) for t in trusted)
-
-
-def _addr(ip: str):
-    try:
-        return ipaddress.ip_address(ip.strip())
-    except ValueError:
-        return None
+from livemetrics.forwarded import forwarded_client
 
 
 def client_key(peer: str | None, forwarded_for: str | None, trusted: list[str]) -> str:
     """The client a socket counts against: the peer, or behind a trusted proxy the right-most
-    X-Forwarded-For hop that is not a trusted proxy; an IPv6 address as its /64. A hop that is no IP
-    address leaves the peer as the client: behind a proxy that passes the client's header on, any string
-    there would be a client of its own, each with its own sockets (as the gateway, docs/security.md)."""
-    nets = _nets(tuple(trusted))
-    ip = peer or ""
-    a = _addr(ip)
-    if forwarded_for and a is not None and any(a in n for n in nets):
-        for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
-            h = _addr(hop)
-            if h is None:
-                break
-            if not any(h in n for n in nets):
-                ip, a = str(h), h
-                break
-    if a is not None and a.version == 6:
-        return str(ipaddress.ip_network(f"{a}/64", strict=False))
-    return ip
+    X-Forwarded-For hop that is not a trusted proxy and is an IP address (``livemetrics/forwarded.py``,
+    as the gateway reads it); an IPv6 address as its /64."""
+    client = forwarded_client(peer or "", forwarded_for, trusted)
+    if client.address is not None and client.address.version == 6:
+        return str(ipaddress.ip_network(f"{client.address}/64", strict=False))
+    return client.ip
 
 
 class Slots:

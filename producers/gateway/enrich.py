@@ -4,7 +4,6 @@ random daily salt, the parsed user agent (ua-parser) and a bot flag (crawlerdete
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 import re
 import time
@@ -15,6 +14,7 @@ from crawlerdetect.crawlerdetect import get_compiled_exclusions_regex
 from crawlerdetect.providers.crawlers import data as _CRAWLER_PATTERNS
 from ua_parser import parse as parse_ua
 
+from livemetrics.forwarded import forwarded_client
 from producers.gateway.ip_salts import DAY_MS, DaySalts
 
 log = logging.getLogger("livemetrics.gateway")
@@ -98,47 +98,15 @@ def _user_agent_info(ua: str) -> tuple[str, str, str, bool]:
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, trusted: list[str]) -> str | None:
-    """The socket peer, or the right-most untrusted X-Forwarded-For hop when the peer is a trusted proxy.
-
-    That hop is the client only when it is an IP address (``IP:port`` and ``[IPv6]:port``, as some proxies
-    write them, count as their IP; returned in canonical form). Anything else (``unknown``, a name, a
-    script: what a client sent, passed on by a proxy that does not append its peer's address) is never
-    taken for the client's address, stored with events and hashed, nor a bucket of the per-client limit of
-    its own: the client is the peer then, as without the header (logged at most once a minute)."""
+    """The socket peer, or the right-most untrusted X-Forwarded-For hop when the peer is a trusted proxy
+    and that hop is an IP address (``livemetrics/forwarded.py``); a hop that is none is logged (at most
+    once a minute) and the peer is the client."""
     if not peer:
         return None
-    nets = _nets(tuple(trusted))
-    if not forwarded_for or not _in(peer, nets):
-        return peer
-    for hop in reversed(forwarded_for.split(",")):
-        hop = hop.strip()
-        if not hop:
-            continue
-        addr = _hop_address(hop)
-        if addr is None:
-            _no_address(peer, hop)
-            return peer
-        if not any(addr in n for n in nets):
-            return str(addr)
-    return peer
-
-
-def _hop_address(hop: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The IP address an X-Forwarded-For hop names (``1.2.3.4``, ``1.2.3.4:5678``, ``2001:db8::1``,
-    ``[2001:db8::1]:443``), else None."""
-    if hop.startswith("["):
-        end = hop.find("]")
-        if end < 0 or not (end == len(hop) - 1 or (hop[end + 1] == ":" and hop[end + 2 :].isdigit())):
-            return None
-        hop = hop[1:end]
-    elif hop.count(":") == 1:
-        hop, _, port = hop.partition(":")
-        if not port.isdigit():
-            return None
-    try:
-        return ipaddress.ip_address(hop)
-    except ValueError:
-        return None
+    client = forwarded_client(peer, forwarded_for, trusted)
+    if client.refused_hop is not None:
+        _no_address(peer, client.refused_hop)
+    return client.ip
 
 
 _NO_ADDRESS_EVERY_S = 60.0
@@ -158,19 +126,6 @@ def _no_address(peer: str, hop: str) -> None:
         peer,
         hop[:80],
     )
-
-
-@lru_cache(maxsize=64)
-def _nets(trusted: tuple[str, ...]):
-    return tuple(ipaddress.ip_network(t, strict=False) for t in trusted)
-
-
-def _in(ip: str, nets) -> bool:
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return any(addr in n for n in nets)
 
 
 def ip_hash(ip: str | None, salts: DaySalts, now_ms: int) -> str:
