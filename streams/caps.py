@@ -21,10 +21,10 @@ its exact count, and capping their sum again gives exactly the capped seller tot
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import msgspec
 
+from livemetrics.once_per import OncePer as OncePer  # moved to the core; streams import it from here
 from livemetrics.snapshot import FOLDED_DIMENSIONS
 
 OTHER = "~other"
@@ -184,22 +184,3 @@ def apply_held(base: dict[str, int], delta: dict[str, int]) -> None:
             base[seller] = n
         else:
             base.pop(seller, None)
-
-
-class OncePer:
-    """True for a key at most once per ``interval_s`` (a log line per seller per minute); keeps at most
-    ``max_keys`` keys (then starts again: a line more, never unbounded memory)."""
-
-    def __init__(self, interval_s: float, clock: Callable[[], float], max_keys: int = 10_000) -> None:
-        self.interval_s, self.clock, self.max_keys = interval_s, clock, max_keys
-        self._last: dict[str, float] = {}
-
-    def due(self, key: str) -> bool:
-        now = self.clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self.interval_s:
-            return False
-        if len(self._last) >= self.max_keys:
-            self._last.clear()
-        self._last[key] = now
-        return True

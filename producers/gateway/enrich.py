@@ -15,6 +15,7 @@ from crawlerdetect.providers.crawlers import data as _CRAWLER_PATTERNS
 from ua_parser import parse as parse_ua
 
 from livemetrics.forwarded import forwarded_client
+from livemetrics.once_per import OncePer
 from producers.gateway.ip_salts import DAY_MS, DaySalts
 
 log = logging.getLogger("livemetrics.gateway")
@@ -110,15 +111,12 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: list[str]) -
 
 
 _NO_ADDRESS_EVERY_S = 60.0
-_no_address_said = -_NO_ADDRESS_EVERY_S
+_no_address_said = OncePer(_NO_ADDRESS_EVERY_S, time.monotonic)
 
 
 def _no_address(peer: str, hop: str) -> None:
-    global _no_address_said
-    now = time.monotonic()
-    if now - _no_address_said < _NO_ADDRESS_EVERY_S:
+    if not _no_address_said.due(""):  # one line a minute for every proxy and hop: the first says it
         return
-    _no_address_said = now
     log.warning(
         "X-Forwarded-For through trusted proxy %s names a client that is no IP address (%r): the client is "
         "taken to be the proxy itself; a trusted proxy must append its peer's address (said at most once a "

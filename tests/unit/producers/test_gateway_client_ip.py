@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from livemetrics.once_per import OncePer
 from producers.gateway import enrich
 from producers.gateway.client_limit import client_key
 from producers.gateway.enrich import client_ip
@@ -76,8 +77,7 @@ def test_a_client_sending_new_strings_shares_the_proxys_rate_limit_bucket():
 
 def test_a_hop_that_is_no_address_is_logged_at_most_once_a_minute(caplog, monkeypatch):
     now = [1000.0]
-    monkeypatch.setattr(enrich.time, "monotonic", lambda: now[0])
-    monkeypatch.setattr(enrich, "_no_address_said", -enrich._NO_ADDRESS_EVERY_S)
+    monkeypatch.setattr(enrich, "_no_address_said", OncePer(enrich._NO_ADDRESS_EVERY_S, lambda: now[0]))
     with caplog.at_level(logging.WARNING, logger="livemetrics.gateway"):
         for _ in range(50):
             client_ip(PROXY, "unknown\nforged log line", TRUSTED)
