@@ -12,7 +12,9 @@ the snapshot on ``live-metrics`` itself: the worker's part) and ``probe_202_p99_
 -> 202); ``consumer_lag_events`` when the load ends (label ``group``) and ``lag_drained_s`` (how long the
 worker and sink then took to read everything); ``cpu_s_per_1k_events`` per process (label ``process``;
 from the step's start until its last probe was seen or given up, so work left over is charged to the
-step that caused it). ``--broker-requests`` adds the broker's request rates and CPU by thread group
+step that caused it); whether the stack had its cores: ``runqueue_wait_s_per_s`` per process (seconds per
+second its threads waited, runnable, for a core) and ``outside_cpu_cores`` (what ran beside the stack: other
+work on the machine, which makes a step's figures incomparable). ``--broker-requests`` adds the broker's request rates and CPU by thread group
 (operations/bench/broker_requests.py).
 
 After the ladder, the baseline ``baseline_refresh_ms``: the same live question (sessions per location,
@@ -35,6 +37,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -96,6 +99,17 @@ def percentile(xs: list[float], p: float) -> float:
         return float("nan")
     xs = sorted(xs)
     return xs[min(len(xs) - 1, max(0, round(p / 100 * len(xs)) - 1))]
+
+
+@dataclass
+class Contention:
+    """A step's share of the machine: per process, seconds per second its threads waited runnable for a
+    core; the machine's busy cores, the stack's (generator included) and the hypervisor's stolen ones."""
+
+    waited: dict[str, float]
+    busy: float
+    stack: float
+    stolen: float = 0.0
 
 
 def generator_limited(sent: int, offered: float, elapsed: float) -> bool:
@@ -211,6 +225,48 @@ def _cpu(pids: dict[str, int]) -> dict[str, float]:
         except psutil.NoSuchProcess:
             out[name] = 0.0
     return out
+
+
+def _tasks(pid: int, descendants: bool) -> list[str]:
+    """The /proc task directories of every thread of ``pid`` (and of its descendants)."""
+    try:
+        p = psutil.Process(pid)
+        procs = [p] + (p.children(recursive=True) if descendants else [])
+    except psutil.NoSuchProcess:
+        return []
+    out = []
+    for q in procs:
+        try:
+            out += [f"/proc/{q.pid}/task/{tid}" for tid in os.listdir(f"/proc/{q.pid}/task")]
+        except OSError:
+            continue  # ended meanwhile
+    return out
+
+
+def _sched(pids: dict[str, int]) -> dict[str, tuple[float, float]]:
+    """Per process (descendants included, as ``_cpu``): seconds its threads have run and seconds they have
+    waited, runnable, for a core (Linux's per-thread ``schedstat``; threads that ended no longer count,
+    so take differences over a window in which the processes' threads live on)."""
+    out = {}
+    for name, pid in pids.items():
+        ran = waited = 0.0
+        for task in _tasks(pid, pid != os.getpid()):
+            try:
+                fields = open(f"{task}/schedstat").read().split()
+            except OSError:
+                continue
+            ran += int(fields[0]) / 1e9
+            waited += int(fields[1]) / 1e9
+        out[name] = (ran, waited)
+    return out
+
+
+def _machine() -> tuple[float, float]:
+    """Seconds of CPU the whole machine has been busy (every process, this one's included), and stolen by
+    the hypervisor."""
+    t = psutil.cpu_times()
+    busy = t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+    return busy, getattr(t, "steal", 0.0)
 
 
 def _lag(settings: Settings, group: str) -> int:
@@ -350,7 +406,7 @@ def _step(
     load_keys = [stack.sellers[s]["browser_key"] for s in ("nordic-outdoor", "tiny-books")]
     probe = stack.sellers["acme-home"]
     port = int(gateway.rsplit(":", 1)[1])
-    cpu0 = _cpu(pids)
+    cpu0, sched0, machine0 = _cpu(pids), _sched(pids), _machine()
     t0 = time.monotonic()
 
     groups = (settings.app_id, settings.sink_group)
@@ -376,8 +432,12 @@ def _step(
     seen, load = asyncio.run(drive())
     if counters and before is not None:
         _report_broker(offered, broker_requests.rates(before, counters.read(pids["kafka"]), time.monotonic() - t0))
-    cpu1 = _cpu(pids)
+    cpu1, sched1, machine1 = _cpu(pids), _sched(pids), _machine()
+    window = time.monotonic() - t0
     cpu = {name: cpu1[name] - cpu0[name] for name in pids}
+    waited = {name: (sched1[name][1] - sched0[name][1]) / window for name in pids}
+    busy, stolen = ((b - a) / window for a, b in zip(machine0, machine1))
+    contention = Contention(waited, busy, sum(cpu.values()) / window, stolen)
     report_step(
         offered,
         duration,
@@ -388,6 +448,7 @@ def _step(
         at_stop["drained"],
         cpu,
         at_stop["gen_cpu"],
+        contention,
     )
 
 
@@ -401,6 +462,7 @@ def report_step(
     drained: float,
     cpu: dict[str, float],
     gen_cpu: float,
+    contention: Contention | None = None,
 ) -> list[dict]:
     """Print one step's figures, each labelled with its ``offered`` rate and ``generator_limited``."""
     events = load.accepted + len(seen["answers"])
@@ -432,6 +494,25 @@ def report_step(
     for name, seconds in cpu.items():
         rows.append(
             emit("e2e", "cpu_s_per_1k_events", seconds / max(events, 1) * 1000, "cpu s", **labels, process=name)
+        )
+    if contention is not None:
+        # Whether a process had the cores it asked for: the seconds per second its threads were runnable
+        # and waited for a core (the worker's main thread waiting is what builds the live backlog), and
+        # what ran beside the stack on the same machine (other work's load, which the load average mixes
+        # with the stack's own).
+        for name, share in contention.waited.items():
+            rows.append(emit("e2e", "runqueue_wait_s_per_s", share, "s/s", **labels, process=name))
+        rows.append(
+            emit(
+                "e2e",
+                "outside_cpu_cores",
+                max(0.0, contention.busy - contention.stack),
+                "cores",
+                **labels,
+                machine_busy_cores=round(contention.busy, 2),
+                stack_cores=round(contention.stack, 2),
+                stolen_cores=round(contention.stolen, 2),
+            )
         )
     return rows
 

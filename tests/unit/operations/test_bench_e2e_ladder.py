@@ -6,6 +6,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -127,3 +131,41 @@ def test_the_broker_counters_become_rates_by_request_topic_and_thread_group():
     assert per_s["requests"] == {"Fetch": 200.0}  # both versions summed; Metadata did not move
     assert per_s["topic_fetch_requests"] == {"page-events": 100.0}
     assert per_s["thread_cpu_s"] == {"request_handlers": 1.0}  # 2 threads x 1 s over 2 s
+
+
+def test_a_step_says_how_long_each_process_waited_for_a_core_and_what_ran_beside_the_stack(capsys):
+    load = paced_load.LoadCounts(sent=20_000, accepted=20_000)
+    seen = {"latencies": [100.0], "answers": [5.0], "probes": 1, "on_kafka": [80.0]}
+    contention = e2e.Contention({"worker": 0.4, "api": 0.1}, busy=1.9, stack=1.5, stolen=0.05)
+    rows = e2e.report_step(2000, 10.0, 10.5, load, seen, {}, 1.2, {"worker": 1.0}, 1.5, contention)
+    by = {(r["metric"], r["labels"].get("process")): r for r in rows}
+    assert by[("runqueue_wait_s_per_s", "worker")]["value"] == 0.4
+    assert by[("runqueue_wait_s_per_s", "api")]["value"] == 0.1
+    outside = by[("outside_cpu_cores", None)]
+    assert outside["value"] == 0.4  # 1.9 busy cores, 1.5 of them the stack's
+    assert outside["labels"]["offered"] == 2000
+    assert (outside["labels"]["machine_busy_cores"], outside["labels"]["stolen_cores"]) == (1.9, 0.05)
+
+
+def test_two_processes_on_one_core_show_as_waiting_for_it():
+    """``_sched`` reads each thread's run-queue wait: two spinning processes pinned to one core wait about
+    half their time each (about one second per second together)."""
+    core = min(os.sched_getaffinity(0))
+    spin = f"import os, sys, time\nos.sched_setaffinity(0, {{{core}}})\nsys.stdout.write('go\\n')\nsys.stdout.flush()\n"
+    spin += "end = time.monotonic() + 30\nwhile time.monotonic() < end: pass\n"
+    procs = [subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE) for _ in range(2)]
+    try:
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline() == b"go\n"
+        pids = {f"spin{i}": p.pid for i, p in enumerate(procs)}
+        before, t = e2e._sched(pids), time.monotonic()
+        time.sleep(1.0)  # the measured window itself: wall time on a busy core is what this test is about
+        after, window = e2e._sched(pids), time.monotonic() - t
+        ran = sum(after[n][0] - before[n][0] for n in pids)
+        waited = sum(after[n][1] - before[n][1] for n in pids)
+        assert ran <= window * 1.1  # one core between them
+        assert waited >= 0.5 * window  # each runnable all the time, so one waits while the other runs
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
