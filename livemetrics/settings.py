@@ -359,19 +359,22 @@ class Settings(BaseSettings):
         "backfill: up to event_ttl_days into the past).",
     )
     gateway_rate_per_s: int = Field(
-        20_000, ge=1, description="Default event rate of a server key (per gateway process); burst of 2 s."
+        20_000,
+        ge=1,
+        description="Default event rate of a server key (per gateway: its processes share it); burst of 2 s.",
     )
     # Browser keys are public (copied from any storefront page): far lower defaults (docs/security.md, Browser keys).
     browser_rate_per_s: int = Field(
         200,
         ge=1,
-        description="Default event rate of a browser key (per gateway process); burst of 2 s. "
+        description="Default event rate of a browser key (per gateway: its processes share it); burst of 2 s. "
         "`sellers add --rate` sets a key's own.",
     )
     client_ip_rate_per_s: int = Field(
         50,
         ge=0,
-        description="Events/s one client IP (an IPv6 /64) may send with browser keys, per gateway process, "
+        description="Events/s one client IP (an IPv6 /64) may send with browser keys, per gateway (its processes "
+        "share it), "
         "whatever the key; burst of 2 s; 0: no limit. Behind a proxy, set trusted_proxies.",
     )
     replay_cache_max: int = Field(
@@ -383,6 +386,13 @@ class Settings(BaseSettings):
     )
     gateway_workers: int = Field(
         1, ge=1, description="Gateway processes behind one port (uvicorn workers); one per core."
+    )
+    gateway_shared_signatures: int = Field(
+        1 << 20,
+        ge=0,
+        description="With gateway_workers > 1: signatures the gateway's processes remember together (24 bytes "
+        "each, for 2 x signature_tolerance_s), so that a signed request is accepted once by the gateway, not "
+        "once per process. When full, each process's own replay cache still refuses what it saw. 0: off.",
     )
     # Overload protection (producers/gateway/overload.py, docs/operations.md "Overload: heavy senders first").
     gateway_overload_lag_events: int = Field(

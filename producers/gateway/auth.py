@@ -1,19 +1,32 @@
 """Who is sending: browser keys (bearer), server keys (HMAC-signed, replay-proof), per-key rate limits.
 
 Pure of HTTP: the app passes headers in and maps ``AuthError`` to its status code.
+
+A gateway of several processes on one port (``gateway_workers``, workers.py) shares its rate-limit buckets
+and the signatures it has seen through ``SharedState`` (``livemetrics/shared_table.py``): a key gets its
+rate once, not once per process, and a signed request is accepted once by the gateway, not once by each
+of its processes. Where the shared table has no room (every slot of a key's probes busy), a process uses
+its own state, as a gateway of one process does (said in the log, at most once a minute).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 
+from livemetrics.contract import MAX_BATCH
 from livemetrics.keys import KeyRecord, KeyRegistry
+from livemetrics.once_per import OncePer
 from livemetrics.origins import request_origin
+from livemetrics.shared_table import SharedTable
+
+log = logging.getLogger("livemetrics.gateway")
 
 KEY_ID = "x-livemetrics-key-id"
 TIMESTAMP = "x-livemetrics-timestamp"
@@ -23,6 +36,34 @@ SIGNED_AS = (
     'v2=HMAC-SHA256(secret, "<timestamp>.<backfill>." + body) in hex, <backfill> 1 when '
     "X-Livemetrics-Backfill is sent, else 0"
 )
+
+
+BUCKET_SLOTS = 1 << 18  # keys and client IPs with a bucket not refilled yet (~10 s each at 50/s): 10 MB
+_full_said = OncePer(60.0, time.monotonic)
+
+
+class SharedState:
+    """What the processes of one gateway share (made by its supervisor, handed to each process at its
+    spawn): rate-limit buckets (free from when they are full again, tokens, last refill) and the signatures
+    seen (free from the end of their window)."""
+
+    def __init__(self, signature_slots: int, bucket_slots: int = BUCKET_SLOTS):
+        self.buckets = SharedTable(bucket_slots, 3)
+        self.signatures = SharedTable(signature_slots, 1) if signature_slots > 0 else None
+
+
+# The supervisor's shared state, set in each of its worker processes at their start (workers.py) before the
+# app is made; None in a gateway of one process.
+SHARED: SharedState | None = None
+
+
+def _no_room(what: str) -> None:
+    if _full_said.due(what):
+        log.warning(
+            "the gateway's shared %s table has no room: this process uses its own for what does not fit "
+            "(limits per process; said at most once a minute)",
+            what,
+        )
 
 
 class AuthError(Exception):
@@ -79,42 +120,94 @@ class ReplayCache:
         return True
 
 
-class RateLimiter:
-    """A token bucket per key, in events per second, with a burst of two seconds' worth."""
+def _take(b: list[float], rate: float, n: int, now: float) -> int:
+    """``RateLimiter.take`` on the bucket ``b`` ([tokens, last refill], mutated)."""
+    b[0] = min(max(rate * 2, n), b[0] + (now - b[1]) * rate)
+    b[1] = now
+    if b[0] >= n:
+        b[0] -= n
+        return 0
+    return max(1, math.ceil((n - b[0]) / rate))
 
-    def __init__(self, default_rate: float):
+
+def _charge(b: list[float], rate: float, n: float, now: float) -> None:
+    b[0] = min(rate * 2, b[0] + (now - b[1]) * rate) - n
+    b[1] = now
+
+
+class RateLimiter:
+    """A token bucket per key, in events per second, with a burst of two seconds' worth.
+
+    In a gateway of several processes (``SHARED``) the buckets are the gateway's, in shared memory; a
+    bucket full again (``max(2 s, MAX_BATCH)`` worth: it answers as a new one would) frees its slot."""
+
+    def __init__(self, default_rate: float, namespace: str = "key", shared: SharedTable | None = None):
         self.default_rate = default_rate
         self._buckets: dict[str, list[float]] = {}  # key_id -> [tokens, last refill]
+        self.shared = shared if shared is not None else (SHARED.buckets if SHARED is not None else None)
+        if self.shared is not None:
+            table, prefix = self.shared, namespace.encode() + b"\0"
+            self._digest = lru_cache(maxsize=65536)(lambda key: table.digest(prefix + key.encode()))
 
     def room(self, key_id: str, rate: float, now: float) -> float:
         """About how many events could pass now (``take`` decides)."""
         rate = rate or self.default_rate
+        if self.shared is not None:
+            got = self.shared.find(self._digest(key_id))
+            if got is not None:
+                return min(rate * 2, got[1] + (now - got[2]) * rate)
         b = self._buckets.get(key_id)
         return rate * 2 if b is None else min(rate * 2, b[0] + (now - b[1]) * rate)
 
     def take(self, key_id: str, rate: float, n: int, now: float) -> int:
         """0 when ``n`` events may pass, else the whole seconds to wait before trying again."""
         rate = rate or self.default_rate
-        burst = max(rate * 2, n)
+        if self.shared is not None:
+            table, digest = self.shared, self._digest(key_id)
+            table.lock()
+            try:
+                got = table.claim(digest, now)
+                if got is not None:
+                    offset, values = got
+                    sb = [max(rate * 2, n), now] if values is None else [values[1], values[2]]
+                    wait = _take(sb, rate, n, now)
+                    table.put(offset, digest, self._free_at(sb, rate), sb[0], sb[1])
+                    return wait
+            finally:
+                table.unlock()
+            _no_room("rate-limit")
         b = self._buckets.get(key_id)
         if b is None:
-            b = self._buckets[key_id] = [burst, now]
-        b[0] = min(burst, b[0] + (now - b[1]) * rate)
-        b[1] = now
-        if b[0] >= n:
-            b[0] -= n
-            return 0
-        return max(1, math.ceil((n - b[0]) / rate))
+            b = self._buckets[key_id] = [max(rate * 2, n), now]
+        return _take(b, rate, n, now)
 
     def charge(self, key_id: str, rate: float, n: float, now: float) -> None:
         """Spend ``n`` more events' worth after the fact (work already done): the bucket may go below zero,
         and the key then waits until it has refilled that far."""
         rate = rate or self.default_rate
+        if self.shared is not None:
+            table, digest = self.shared, self._digest(key_id)
+            table.lock()
+            try:
+                got = table.claim(digest, now)
+                if got is not None:
+                    offset, values = got
+                    sb = [rate * 2, now] if values is None else [values[1], values[2]]
+                    _charge(sb, rate, n, now)
+                    table.put(offset, digest, self._free_at(sb, rate), sb[0], sb[1])
+                    return
+            finally:
+                table.unlock()
+            _no_room("rate-limit")
         b = self._buckets.get(key_id)
         if b is None:
             b = self._buckets[key_id] = [rate * 2, now]
-        b[0] = min(rate * 2, b[0] + (now - b[1]) * rate) - n
-        b[1] = now
+        _charge(b, rate, n, now)
+
+    @staticmethod
+    def _free_at(b: list[float], rate: float) -> float:
+        """When the bucket holds ``max(2 s, MAX_BATCH)`` again: from then on it answers as a new one."""
+        return b[1] + (max(rate * 2, MAX_BATCH) - b[0]) / rate
 
 
 def bearer_key(headers, query) -> str:
@@ -139,6 +232,9 @@ class Authenticator:
         # only. Keys are verified before their cache is made, so there are at most as many as server keys.
         self.replays: dict[str, ReplayCache] = {}
         self._swept_at = 0.0
+        # A gateway of several processes: the signatures all of them have seen (a request replayed to
+        # another process of the same gateway is refused too).
+        self.shared = SHARED.signatures if SHARED is not None else None
 
     def _replay_cache(self, key_id: str, now: float) -> ReplayCache:
         if now - self._swept_at >= _SWEEP_EVERY_S:  # a key that stopped sending keeps nothing for long
@@ -237,6 +333,28 @@ class Authenticator:
                 f"({self.replay_max} per key); retry in {exc.retry_after} s",
                 retry_after=exc.retry_after,
             ) from None
+        if first and self.shared is not None:
+            first = self._first_in_gateway(mac, now)
         if not first:
             raise AuthError(401, "replayed signature: this signed request was already received")
         return rec
+
+    def _first_in_gateway(self, mac: bytes, now: float) -> bool:
+        """False when another process of this gateway received this signature within its window. With no
+        room in the shared table, this process's own cache (already asked) decides."""
+        table = self.shared
+        assert table is not None
+        digest = table.digest(mac)
+        table.lock()
+        try:
+            got = table.claim(digest, now)
+            if got is not None:
+                offset, values = got
+                if values is not None and values[0] > now:
+                    return False
+                table.put(offset, digest, now + 2 * self.tolerance_s)
+                return True
+        finally:
+            table.unlock()
+        _no_room("signature")
+        return True

@@ -38,7 +38,7 @@ class ClientLimiter:
 
     def __init__(self, rate: float):
         self.rate = rate
-        self._buckets = RateLimiter(rate)
+        self._buckets = RateLimiter(rate, namespace="ip")  # the gateway's buckets when it has several processes
         self._pruned_at = 0.0
 
     @property

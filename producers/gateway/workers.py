@@ -47,14 +47,15 @@ def reuseport_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def _worker(options: dict[str, Any], lag: Any = None) -> None:
+def _worker(options: dict[str, Any], lag: Any = None, shared: Any = None) -> None:
     import uvicorn
 
     from livemetrics import logs
     from livemetrics.lifeline import die_with_parent
-    from producers.gateway import worker_lag
+    from producers.gateway import auth, worker_lag
 
     worker_lag.SHARED = lag  # the supervisor's lag readings, for the overload policy (worker_lag.feed)
+    auth.SHARED = shared  # the gateway's rate-limit buckets and signatures seen, across its processes
 
     logs.configure("gateway")
     die_with_parent(multiprocessing.parent_process().pid)  # SIGTERM when the supervisor ends, even by SIGKILL
@@ -86,9 +87,11 @@ def serve(options: dict[str, Any], workers: int, metrics: Path | None = None) ->
     # Overload protection's lag readings: one probe here for every worker (worker_lag.py), shared memory
     # handed to each worker at its spawn.
     lag, probe = _lag_probe()
+    # Rate limits and the replay check hold for the gateway, not per process (auth.py, SharedState).
+    shared = _shared_state()
 
     def start() -> tuple[multiprocessing.process.BaseProcess, float]:
-        p = ctx.Process(target=_worker, args=(options, lag), name="livemetrics-gateway-worker")
+        p = ctx.Process(target=_worker, args=(options, lag, shared), name="livemetrics-gateway-worker")
         p.start()
         return p, time.monotonic()
 
@@ -132,6 +135,13 @@ def serve(options: dict[str, Any], workers: int, metrics: Path | None = None) ->
     if probe is not None:
         probe.stop()
     return status
+
+
+def _shared_state() -> Any:
+    from livemetrics.settings import get_settings
+    from producers.gateway.auth import SharedState
+
+    return SharedState(get_settings().gateway_shared_signatures)
 
 
 def _lag_probe() -> tuple[Any, Any]:
