@@ -47,6 +47,8 @@ class Caps(msgspec.Struct, frozen=True):
 def cap_gauges(v: dict[str, int], caps: Caps) -> dict[str, int]:
     """``v`` (gauges, ``{key: count}``) with the live categories and offers over their caps folded into
     ``OTHER``, adding the number folded to ``folded:<dimension>``. ``v`` itself when nothing is over."""
+    if len(v) <= _fewest(caps):  # no dimension can be over its cap (a seller's usual row): nothing to look at
+        return v
     out = None
     for dim, prefix in LIVE_PREFIXES.items():
         limit = getattr(caps, dim)
@@ -61,6 +63,10 @@ def cap_gauges(v: dict[str, int], caps: Caps) -> dict[str, int]:
         out[other] = out.get(other, 0) + sum(out.pop(k) for k in dropped)
         out[f"folded:{dim}"] = out.get(f"folded:{dim}", 0) + len(dropped)
     return v if out is None else out
+
+
+def _fewest(caps: Caps) -> int:
+    return min(getattr(caps, dim) for dim in LIVE_PREFIXES)
 
 
 def _method(key: str) -> str:

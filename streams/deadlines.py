@@ -27,6 +27,17 @@ class Deadlines:
             heapq.heappush(self.heap, b)
         keys.append(key)
 
+    def push_all(self, dues: list[tuple[int, bytes]]) -> None:
+        """``push`` of each (due_ms, key) in turn."""
+        buckets, heap, size = self.buckets, self.heap, self.BUCKET_MS
+        for due_ms, key in dues:
+            b = -(-due_ms // size)
+            keys = buckets.get(b)
+            if keys is None:
+                keys = buckets[b] = []
+                heapq.heappush(heap, b)
+            keys.append(key)
+
     def pop_due(self, now_ms: int) -> list[bytes]:
         out: list[bytes] = []
         heap, limit = self.heap, now_ms // self.BUCKET_MS

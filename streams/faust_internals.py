@@ -24,6 +24,8 @@ The privates used, by owner (who uses them through which function):
   (``streams/worker_ops.py``);
 - rocksdb ``Store._db_for_partition`` / ``_dbs``: ``partition_db`` / ``partition_dbs``
   (``streams/changelog.py`` writes batches through it; ``streams/worker_ops.py`` sizes);
+- rocksdb ``Store.rocksdb_options`` (``RocksDBOptions.as_options``, which ``RocksDBOptions.open`` calls for
+  every partition database): ``tune_rocksdb_options`` (``streams/tables.py``: the sessions store's filters);
 - rocksdb ``Store._visible_keys`` and memory ``Store._key_partition``: ``stored_keys_by_partition``
   (``streams/minute_rates.py`` lists recovered windows);
 - ``Collection._maybe_set_key_ttl``, ``_to_key``, ``_partition_timestamp_keys``: ``register_for_expiry``
@@ -63,6 +65,8 @@ FINGERPRINTS = {
     "faust.stores.rocksdb:Store._db_for_partition": "cb7e67d5f9efc4bc",
     "faust.stores.rocksdb:Store._visible_keys": "28b3c24a6884cbcd",
     "faust.stores.rocksdb:Store.__init__": "c7c0fa2989e8ab4a",
+    "faust.stores.rocksdb:RocksDBOptions.open": "ff87e92d69e2f487",
+    "faust.stores.rocksdb:RocksDBOptions.as_options": "d2a1bea17736d2eb",
     "faust.stores.memory:Store.__init__": "d1705e3cfe39e787",
     "faust.tables.base:Collection._maybe_set_key_ttl": "39b7465fa5803899",
     "faust.tables.base:Collection._to_key": "c90f7153476213b8",
@@ -292,6 +296,24 @@ def partition_db(store: Any, partition: int) -> Any:
     if not hasattr(store, "_db_for_partition"):
         return None
     return store._db_for_partition(partition)
+
+
+def tune_rocksdb_options(store: Any, tune: Callable[[Any], None]) -> bool:
+    """Make ``tune(options)`` part of the rocksdict ``Options`` each of ``store``'s partition databases is
+    opened with (``RocksDBOptions.open`` builds them with ``as_options``; Faust passes only a few settings
+    on from a table's ``options``). False for a store that is not RocksDB through rocksdict."""
+    opts = getattr(store, "rocksdb_options", None)
+    if opts is None or not opts.use_rocksdict:
+        return False
+    build = opts.as_options
+
+    def as_options() -> Any:
+        options = build()
+        tune(options)
+        return options
+
+    opts.as_options = as_options
+    return True
 
 
 def stored_keys_by_partition(table: Any) -> Iterator[tuple[int, Any]]:

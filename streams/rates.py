@@ -44,9 +44,12 @@ def count(buckets: dict[str, dict[str, int]], ev: Event, now: int, max_methods: 
     """Add one event into ``buckets`` (mutated); events older than the hour shown are not kept. A minute
     keeps at most ``max_methods`` payment methods (``streams/caps.py``), the rest count under ``~other``."""
     start = ev.received_at // BUCKET_MS * BUCKET_MS
-    if start < first_bucket(now):
+    if start < (now // BUCKET_MS - (BUCKETS - 1)) * BUCKET_MS:  # first_bucket(now), inline (every event)
         return
-    b = buckets.setdefault(str(start), {})
+    minute = str(start)
+    b = buckets.get(minute)
+    if b is None:
+        b = buckets[minute] = {}
     if ev.type == "page_view" and not ev.is_bot and not ev.backfill:  # most events: metrics_of's one name
         b["page_views"] = b.get("page_views", 0) + 1
         return

@@ -31,6 +31,7 @@ from streams.caps import LIVE_PREFIXES, Caps, HeldSessions, OncePer, apply_held,
 from streams.caps import sessions_per_partition as _share
 from streams.clock import now_ms
 from streams.deadlines import Deadlines
+from streams.lax_event import decode
 from streams.state_cache import MISSING
 from streams.table_keys import session_key, sums_key
 from streams.tables import sessions, sessions_changelog
@@ -129,26 +130,36 @@ class PartitionBatch:
         self.alive[key] = alive
 
     def event(self, ev: contract.Event, topic: str, offset: int) -> None:
-        key = session_key(ev.seller_id, ev.session_id)
-        old = self.state(key)
-        row = self.row(ev.seller_id)
-        replay = offset <= row["hw"].get(topic, -1)  # already counted before a crash or rebalance
-        st, delta = sm.apply_event(old, ev, self.now, WINDOWS, self.partition)
-        alive = bool(st.emitted) or sm.next_change(st, self.now, WINDOWS) is not None  # kept by ``write``
-        if self.held.admit(ev.seller_id, self.is_held(key), alive):
+        # ``state``, ``row`` and ``is_held`` with their usual case inline: this runs for every event.
+        seller = ev.seller_id
+        key = session_key(seller, ev.session_id)
+        got = self.states.get(key, MISSING)
+        old: sm.SessionState | None = self.state(key) if got is MISSING else got  # type: ignore[assignment]
+        row = self.rows.get(seller)
+        if row is None:
+            row = self.row(seller)
+        hw = row["hw"]
+        replay = offset <= hw.get(topic, -1)  # already counted before a crash or rebalance
+        now = self.now
+        st, delta = sm.apply_event(old, ev, now, WINDOWS, self.partition)
+        alive = bool(st.emitted) or sm.next_change(st, now, WINDOWS) is not None  # kept by ``write``
+        was = self.alive.get(key)
+        if was is None:
+            was = key in self.stored
+        if self.held.admit(seller, was, alive):
             self.alive[key] = alive
             self.states[key] = st
             if delta:
-                sm.add_into(self.full(ev.seller_id), delta)
+                sm.add_into(self.full(seller), delta)
         else:
             # A new session of a seller at its cap on this partition: not kept, not counted live. Its
             # event still counts in the rates (as a bot's would not) and goes to history; its next event
             # is judged again.
             self.refused(ev, replay)
         if not replay:
-            row["hw"][topic] = offset
+            hw[topic] = offset
             if not st.bot:
-                rates.count(row["r"], ev, self.now, CAPS.payment_method)
+                rates.count(row["r"], ev, now, CAPS.payment_method)
         if (
             ev.type == "payment_failed"
             and not ev.backfill
@@ -210,20 +221,21 @@ class PartitionBatch:
         memory here is gone (the next batch rebuilds it from the store)."""
         memory.check_generation(self.generation)
         deadlines = memory.deadlines.setdefault(self.partition, Deadlines())
-        now, out, dumps, next_change = self.now, [], sm.dumps, sm.next_change
+        now, dumps, next_change = self.now, sm.dumps, sm.next_change
+        out: list[tuple[bytes, bytes | None]] = []
         # Bounded by construction (the caps, MAX_TRAIL, MAX_FAILURES, the contract's sizes); checked all the
         # same, as librdkafka refuses a message over the limit by raising out of the worker's batch.
         limit = produce_guard.limit
         big, oversize = limit - produce_guard.RECORD_OVERHEAD - MAX_KEY_BYTES, False
         written: list[tuple[bytes, bytes | None]] = []  # the cache's entries once stored
-        seller_of: dict[bytes, str] = {}
+        dues: list[tuple[int, bytes]] = []
+        stored = self.stored
         for key, st in self.states.items():
             if st is None:
                 continue
-            seller_of[key] = st.seller
             due = next_change(st, now, WINDOWS)
             if due is None and not st.emitted:  # finished: contributes nothing now and never will
-                if key in self.stored:
+                if key in stored:
                     out.append((key, None))
                 written.append((key, None))
                 continue
@@ -233,7 +245,8 @@ class PartitionBatch:
             if len(data) > big:
                 oversize = True
             if due is not None:
-                deadlines.push(due, key)
+                dues.append((due, key))
+        deadlines.push_all(dues)
         held = self.held
         for seller in list(held.delta):  # a seller's row says when it reaches or leaves its cap
             if (held.base.get(seller, 0) >= held.cap) != held.at_cap(seller):
@@ -265,11 +278,12 @@ class PartitionBatch:
         except BaseException:
             self.cache.drop()  # the store may hold part of the batch
             raise
-        put = self.cache.put
-        stored, change = self.stored, HeldSessions({}, 0)
+        self.cache.put_all(written)
+        change, states = HeldSessions({}, 0), self.states
         for key, cached in written:
-            put(key, cached)
-            change.change(seller_of[key], key in stored, cached is not None)
+            now_held = cached is not None
+            if (key in stored) != now_held:  # a session stored first, or deleted
+                change.change(states[key].seller, not now_held, now_held)  # type: ignore[union-attr]
         apply_held(held.base, change.delta)  # what the table holds now (rows refused as oversize are not)
 
 
@@ -287,7 +301,7 @@ def fold(messages) -> list[PartitionBatch]:
                 batch.tick()
                 continue
             try:
-                ev = contract.decode(msg.value)
+                ev = decode(msg.value)  # no constraint checked again: the gateway did (streams/lax_event.py)
             except msgspec.DecodeError:
                 app.log.warning("undecodable event at %s[%s]@%s skipped", msg.topic, msg.partition, msg.offset)
                 continue

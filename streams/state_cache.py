@@ -53,6 +53,19 @@ class StateCache:
         if len(entries) > self.capacity:
             entries.popitem(last=False)
 
+    def put_all(self, items: list[tuple[bytes, bytes | None]]) -> None:
+        """``put`` of each (key, bytes) in turn (the least recently used go once, after all of them: the
+        same entries stay as with one ``put`` after the other, as each key comes once)."""
+        if self.capacity <= 0:
+            return
+        entries = self._entries
+        move = entries.move_to_end
+        for key, raw in items:
+            entries[key] = raw
+            move(key)
+        for _ in range(len(entries) - self.capacity):
+            entries.popitem(last=False)
+
     def drop(self) -> None:
         """Forget everything (the store may differ from what was cached)."""
         self._entries.clear()
