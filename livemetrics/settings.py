@@ -387,6 +387,18 @@ class Settings(BaseSettings):
     gateway_workers: int = Field(
         1, ge=1, description="Gateway processes behind one port (uvicorn workers); one per core."
     )
+    http_max_head_bytes: int = Field(
+        65_536,
+        ge=1024,
+        description="Gateway and API: the largest request head (request line and headers); over it 431 and "
+        "the connection closes (uvicorn's httptools parser bounds none).",
+    )
+    http_head_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Gateway and API: a request head must be whole this long after the connection opened (or "
+        "after its first byte, on a kept-alive connection); else 408 and the connection closes.",
+    )
     gateway_shared_signatures: int = Field(
         1 << 20,
         ge=0,

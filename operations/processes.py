@@ -13,6 +13,8 @@ from livemetrics.settings import Settings
 def _serve(app, settings: Settings, port: int) -> int:
     import uvicorn
 
+    from livemetrics.http_head import BoundedHttpTools
+
     # log_config=None: uvicorn keeps its hands off logging; its warnings reach the JSON handler (logs.py)
     uvicorn.run(
         app,
@@ -22,6 +24,7 @@ def _serve(app, settings: Settings, port: int) -> int:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=10,
+        http=BoundedHttpTools,  # httptools with a bound on each request head's size and time (431, 408)
         ws_ping_interval=20,
         ws_max_size=settings.ws_max_message_bytes,
     )  # a larger client message is refused unread (1009)
@@ -36,6 +39,7 @@ def gateway(settings: Settings) -> int:
     import uvicorn
 
     from livemetrics import logs
+    from livemetrics.http_head import BoundedHttpTools
     from livemetrics.in_use import check_port
     from producers.gateway.app import create_gateway
 
@@ -48,7 +52,7 @@ def gateway(settings: Settings) -> int:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=10,
-        http="httptools",
+        http=BoundedHttpTools,  # httptools with a bound on each request head's size and time (431, 408)
         loop="uvloop",
         backlog=2048,
     )

@@ -1,0 +1,105 @@
+"""Bounds on a request's head (request line and headers) for the gateway and the API: uvicorn's httptools
+protocol with a size and a time limit.
+
+uvicorn bounds a head only with its h11 parser; with httptools (the gateway's, and the API's by default)
+llhttp keeps whatever a client sends before the blank line: one connection sending one endless header
+grew a process by 150 MB in 90 s (its event loop busy copying it) and got no answer at all. A client that
+connects and sends nothing, or half a head, held its connection forever (uvicorn's keep-alive timeout only
+runs between requests), so a few thousand of them used up the process's file descriptors.
+
+Now a head over ``http_max_head_bytes`` gets 431 and one not whole ``http_head_timeout_s`` after the
+connection opened (the first request) or after its first byte (the next ones) gets 408; both name the
+limit, and the connection closes. What the app reads after the head (the body) is the app's to bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from livemetrics.settings import get_settings
+
+
+class BoundedHttpTools(HttpToolsProtocol):
+    """``HttpToolsProtocol`` (uvicorn's ``http=`` option) refusing heads too large or too slow."""
+
+    _limits: tuple[int, float] | None = None  # (bytes, seconds): this process's settings, read once
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if BoundedHttpTools._limits is None:
+            s = get_settings()
+            BoundedHttpTools._limits = (s.http_max_head_bytes, s.http_head_timeout_s)
+        self._max_head, self._head_s = BoundedHttpTools._limits
+        self._in_head = True  # a new connection's first bytes are a head
+        self._head_bytes = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True  # counted from here (what came before it in this read is counted already)
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._in_head, self._head_bytes = False, 0
+        self._disarm()
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        # While in a head, the parser gets at most what is left of the limit at a time: it never holds more.
+        # (Out of a head, a whole read goes in; a next request beginning in it is counted from the next read.)
+        while self._in_head and data:
+            room = self._max_head - self._head_bytes
+            if room <= 0:
+                self._refuse(431, f"request head (request line and headers) over {self._max_head} bytes")
+                return
+            piece, data = data[:room], data[room:]
+            self._head_bytes += len(piece)
+            super().data_received(piece)
+            if self.transport.is_closing():
+                return
+        if data:
+            super().data_received(data)
+
+    def _arm(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self._head_s, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _too_slow(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            self._refuse(408, f"request head not received within {self._head_s:g} s")
+
+    def _refuse(self, status: int, message: str) -> None:
+        self._disarm()
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.transport.close()  # a response under way on this connection: no second one into it
+            return
+        body = message.encode()
+        self.transport.write(
+            b"".join(
+                [
+                    STATUS_LINE[status],
+                    b"content-type: text/plain; charset=utf-8\r\n",
+                    b"content-length: %d\r\n" % len(body),
+                    b"connection: close\r\n\r\n",
+                    body,
+                ]
+            )
+        )
+        self.transport.close()

@@ -1,0 +1,119 @@
+"""The gateway and the API as operators run them (``livemetrics gateway``, ``livemetrics api``): a request
+head too large gets 431, one too slow (or a connection that sends nothing) gets 408, and the process
+answers everyone else (livemetrics/http_head.py). Before, with uvicorn's httptools parser, an endless
+header grew the process without bound and got no answer, and a silent connection stayed open forever."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from operations.command import livemetrics_argv
+from tests.integration.test_gateway_workers import ready
+from tests.support.servers import wait_until
+from tests.support.services import free_port
+
+pytestmark = pytest.mark.integration
+
+HEAD_S = 1.0
+
+
+def answer(sock: socket.socket, within: float) -> bytes:
+    """What the server sent until it closed the connection (at most ``within`` seconds)."""
+    sock.settimeout(within)
+    got = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (TimeoutError, ConnectionResetError):
+            return got
+        if not chunk:
+            return got
+        got += chunk
+
+
+def huge_header(port: int) -> bytes:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+    try:
+        for _ in range(64):  # 4 MB, far over the limit; the server stops reading (and closes) long before
+            sock.sendall(b"a" * 65536)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    try:
+        return answer(sock, 10)
+    finally:
+        sock.close()
+
+
+def checks(port: int) -> None:
+    got = huge_header(port)
+    assert got.startswith(b"HTTP/1.1 431 ") and b"request head (request line and headers) over 65536 bytes" in got, got
+
+    slow = socket.create_connection(("127.0.0.1", port))
+    silent = socket.create_connection(("127.0.0.1", port))
+    slow.sendall(b"GET /healthz HTTP/1.1\r\nHo")  # half a head, and nothing more
+    started = time.monotonic()
+    got = answer(slow, 10 * HEAD_S)
+    assert got.startswith(b"HTTP/1.1 408 ") and f"not received within {HEAD_S:g} s".encode() in got, got
+    assert time.monotonic() - started < 5 * HEAD_S
+    assert answer(silent, 10 * HEAD_S).startswith(b"HTTP/1.1 408 ")  # closed, not held forever
+    slow.close()
+    silent.close()
+
+    ok = socket.create_connection(("127.0.0.1", port))  # and everyone else is answered
+    ok.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert answer(ok, 10).startswith(b"HTTP/1.1 200 ")
+    ok.close()
+
+
+def start(argv: list[str], settings, log) -> subprocess.Popen:
+    return subprocess.Popen(
+        argv, env=settings.child_env(), stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def test_the_gateway_refuses_heads_too_large_or_too_slow(make_settings, tmp_path):
+    settings = make_settings(host="127.0.0.1", gateway_port=free_port(), http_head_timeout_s=HEAD_S)
+    proc = start(livemetrics_argv("gateway"), settings, tmp_path / "gateway.log")
+    url = f"http://127.0.0.1:{settings.gateway_port}"
+    try:
+        wait_until(lambda: ready(url), 60, interval=0.2, what="the gateway ready", alive=lambda: proc.poll() is None)
+        checks(settings.gateway_port)
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(40) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after its graceful stop
+
+
+def test_the_api_refuses_heads_too_large_or_too_slow(make_settings, tmp_path):
+    settings = make_settings(api_port=free_port(), http_head_timeout_s=HEAD_S).model_copy(
+        update={"clickhouse_dsn": f"chdb://{tmp_path / 'ch'}", "data_dir": tmp_path / "api-data"}
+    )
+    proc = start(livemetrics_argv("api", "--no-sink"), settings, tmp_path / "api.log")
+    try:
+        wait_until(
+            lambda: b" 200 " in _get(settings.api_port, b"/healthz"),
+            120,
+            interval=0.2,
+            what="api /healthz",
+            alive=lambda: proc.poll() is None,
+        )
+        checks(settings.api_port)
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after its graceful stop
+
+
+def _get(port: int, path: bytes) -> bytes:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(b"GET %b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path)
+            return answer(s, 2)
+    except OSError:
+        return b""
