@@ -9,7 +9,9 @@ runs between requests), so a few thousand of them used up the process's file des
 
 Now a head over ``http_max_head_bytes`` gets 431 and one not whole ``http_head_timeout_s`` after the
 connection opened (the first request) or after its first byte (the next ones) gets 408; both name the
-limit, and the connection closes. What the app reads after the head (the body) is the app's to bound.
+limit, and the connection closes. A body not whole ``http_body_timeout_s`` after its head (a client
+trickling it, holding its connection as long as it likes) gets 408 too, unless the app has answered
+already, and the app's next read is a disconnect. How large a body may be is the app's to bound.
 """
 
 from __future__ import annotations
@@ -25,17 +27,18 @@ from livemetrics.settings import get_settings
 class BoundedHttpTools(HttpToolsProtocol):
     """``HttpToolsProtocol`` (uvicorn's ``http=`` option) refusing heads too large or too slow."""
 
-    _limits: tuple[int, float] | None = None  # (bytes, seconds): this process's settings, read once
+    _limits: tuple[int, float, float] | None = None  # (head bytes, head s, body s): this process's settings
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if BoundedHttpTools._limits is None:
             s = get_settings()
-            BoundedHttpTools._limits = (s.http_max_head_bytes, s.http_head_timeout_s)
-        self._max_head, self._head_s = BoundedHttpTools._limits
+            BoundedHttpTools._limits = (s.http_max_head_bytes, s.http_head_timeout_s, s.http_body_timeout_s)
+        self._max_head, self._head_s, self._body_s = BoundedHttpTools._limits
         self._in_head = True  # a new connection's first bytes are a head
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -43,6 +46,7 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._body_done()
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
@@ -53,7 +57,31 @@ class BoundedHttpTools(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head, self._head_bytes = False, 0
         self._disarm()
+        if not self.parser.should_upgrade():  # a WebSocket's protocol takes over the connection
+            self._body_done()
+            self._body_timer = self.loop.call_later(self._body_s, self._body_too_slow)
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._body_done()
+        super().on_message_complete()
+
+    def _body_done(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_too_slow(self) -> None:
+        self._body_timer = None
+        cycle = self.cycle
+        if self.transport.is_closing():
+            return
+        if cycle is not None and not cycle.response_started:
+            self._write(408, f"request body not received within {self._body_s:g} s of its head")
+        if cycle is not None:
+            cycle.disconnected = True  # the app's next read is a disconnect; what it sends goes nowhere
+            cycle.message_event.set()
+        self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         # While in a head, the parser gets at most what is left of the limit at a time: it never holds more.
@@ -90,6 +118,10 @@ class BoundedHttpTools(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             self.transport.close()  # a response under way on this connection: no second one into it
             return
+        self._write(status, message)
+        self.transport.close()
+
+    def _write(self, status: int, message: str) -> None:
         body = message.encode()
         self.transport.write(
             b"".join(
@@ -102,4 +134,3 @@ class BoundedHttpTools(HttpToolsProtocol):
                 ]
             )
         )
-        self.transport.close()

@@ -399,6 +399,12 @@ class Settings(BaseSettings):
         description="Gateway and API: a request head must be whole this long after the connection opened (or "
         "after its first byte, on a kept-alive connection); else 408 and the connection closes.",
     )
+    http_body_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Gateway and API: a request body must be whole this long after its head; else 408 (unless "
+        "answered already) and the connection closes.",
+    )
     gateway_shared_signatures: int = Field(
         1 << 20,
         ge=0,

@@ -1,7 +1,8 @@
 """The gateway and the API as operators run them (``livemetrics gateway``, ``livemetrics api``): a request
-head too large gets 431, one too slow (or a connection that sends nothing) gets 408, and the process
-answers everyone else (livemetrics/http_head.py). Before, with uvicorn's httptools parser, an endless
-header grew the process without bound and got no answer, and a silent connection stayed open forever."""
+head too large gets 431, one too slow (or a connection that sends nothing) gets 408, so does a body
+trickled too slowly, and the process answers everyone else (livemetrics/http_head.py). Before, with
+uvicorn's httptools parser, an endless header grew the process without bound and got no answer, and a
+silent connection, or one sending its body a byte at a time, stayed open forever."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from tests.support.services import free_port
 
 pytestmark = pytest.mark.integration
 
-HEAD_S = 1.0
+HEAD_S = 1.0  # the head's and the body's timeouts in these tests
 
 
 def answer(sock: socket.socket, within: float) -> bytes:
@@ -50,7 +51,7 @@ def huge_header(port: int) -> bytes:
         sock.close()
 
 
-def checks(port: int) -> None:
+def checks(port: int, post_path: bytes) -> None:
     got = huge_header(port)
     assert got.startswith(b"HTTP/1.1 431 ") and b"request head (request line and headers) over 65536 bytes" in got, got
 
@@ -65,6 +66,17 @@ def checks(port: int) -> None:
     slow.close()
     silent.close()
 
+    trickle = socket.create_connection(("127.0.0.1", port))  # a whole head, then 10 of its 100 body bytes
+    trickle.sendall(
+        b'POST %b HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a": 1234'
+        % post_path
+    )
+    started = time.monotonic()
+    got = answer(trickle, 10 * HEAD_S)
+    assert got.startswith(b"HTTP/1.1 408 ") and f"body not received within {HEAD_S:g} s".encode() in got, got
+    assert time.monotonic() - started < 5 * HEAD_S
+    trickle.close()
+
     ok = socket.create_connection(("127.0.0.1", port))  # and everyone else is answered
     ok.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert answer(ok, 10).startswith(b"HTTP/1.1 200 ")
@@ -77,21 +89,23 @@ def start(argv: list[str], settings, log) -> subprocess.Popen:
     )
 
 
-def test_the_gateway_refuses_heads_too_large_or_too_slow(make_settings, tmp_path):
-    settings = make_settings(host="127.0.0.1", gateway_port=free_port(), http_head_timeout_s=HEAD_S)
+def test_the_gateway_refuses_heads_too_large_or_too_slow_and_slow_bodies(make_settings, tmp_path):
+    settings = make_settings(
+        host="127.0.0.1", gateway_port=free_port(), http_head_timeout_s=HEAD_S, http_body_timeout_s=HEAD_S
+    )
     proc = start(livemetrics_argv("gateway"), settings, tmp_path / "gateway.log")
     url = f"http://127.0.0.1:{settings.gateway_port}"
     try:
         wait_until(lambda: ready(url), 60, interval=0.2, what="the gateway ready", alive=lambda: proc.poll() is None)
-        checks(settings.gateway_port)
+        checks(settings.gateway_port, b"/v1/events")
         assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(40) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after its graceful stop
 
 
-def test_the_api_refuses_heads_too_large_or_too_slow(make_settings, tmp_path):
-    settings = make_settings(api_port=free_port(), http_head_timeout_s=HEAD_S).model_copy(
+def test_the_api_refuses_heads_too_large_or_too_slow_and_slow_bodies(make_settings, tmp_path):
+    settings = make_settings(api_port=free_port(), http_head_timeout_s=HEAD_S, http_body_timeout_s=HEAD_S).model_copy(
         update={"clickhouse_dsn": f"chdb://{tmp_path / 'ch'}", "data_dir": tmp_path / "api-data"}
     )
     proc = start(livemetrics_argv("api", "--no-sink"), settings, tmp_path / "api.log")
@@ -103,7 +117,7 @@ def test_the_api_refuses_heads_too_large_or_too_slow(make_settings, tmp_path):
             what="api /healthz",
             alive=lambda: proc.poll() is None,
         )
-        checks(settings.api_port)
+        checks(settings.api_port, b"/v1/admin/erase")
         assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGTERM)
