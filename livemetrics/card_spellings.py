@@ -33,8 +33,8 @@ def _plain_char(ch: str) -> str | None:
     cat = unicodedata.category(ch)
     if cat == "Nd":
         return str(unicodedata.decimal(ch))
-    if cat == "Zs":
-        return " "
+    if cat in ("Zs", "Cf"):  # Cf: invisible format characters (zero-width space, soft hyphen, BOM, bidi marks,
+        return " "  # tags): `4111\u200b1111...` shows as the bare number, so they separate groups as a space does
     if cat == "Pd" or ch in "\u2212\u30fc":  # dashes, the minus sign, the katakana long mark (Japanese dash)
         return "-"
     if ch == "\uff0b":  # the fullwidth plus
@@ -43,11 +43,12 @@ def _plain_char(ch: str) -> str | None:
 
 
 # Every such character, for str.translate (one character for one: positions do not move); the byte
-# pre-scan's alternative below is built from the same table. Every Unicode digit, space and dash lies in
-# the first two planes (tests/unit/producers/test_card_data_other_spellings.py checks all of Unicode):
-# reading only those keeps the import fast.
+# pre-scan's alternative below is built from the same table. Every Unicode digit, space, dash and format
+# character lies in the first two planes but the tags (tests/unit/producers/test_card_data_other_spellings.py
+# checks all of Unicode): reading only those keeps the import fast.
 PLAIN_END = 0x20000
-PLAIN = {ord(c): p for c in map(chr, range(128, PLAIN_END)) if (p := _plain_char(c)) is not None}
+TAGS = range(0xE0000, 0xE0080)  # format characters (Cf) beyond: the tag characters (and their language tag)
+PLAIN = {ord(c): p for c in map(chr, (*range(128, PLAIN_END), *TAGS)) if (p := _plain_char(c)) is not None}
 _ESCAPED = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 _ASCII_PLAIN = frozenset("0123456789 -+")
 # Escaped ASCII characters that are no word character (`=`, `&`, `/`, `?`, `:`, `%`, controls...): a boundary
