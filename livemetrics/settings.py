@@ -393,6 +393,12 @@ class Settings(BaseSettings):
         description="Gateway and API: the largest request head (request line and headers); over it 431 and "
         "the connection closes (uvicorn's httptools parser bounds none).",
     )
+    http_max_target_bytes: int = Field(
+        8192,
+        ge=256,
+        description="Gateway and API: the longest request target (path and query string); over it 414 and the "
+        "connection closes.",
+    )
     http_head_timeout_s: float = Field(
         10.0,
         gt=0,

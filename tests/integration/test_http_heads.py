@@ -52,6 +52,12 @@ def huge_header(port: int) -> bytes:
 
 
 def checks(port: int, post_path: bytes) -> None:
+    long_query = socket.create_connection(("127.0.0.1", port))  # ~27 ms of query parsing per request before
+    long_query.sendall(b"POST %b?%b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}" % (post_path, b"a=1&" * 4000))
+    got = answer(long_query, 10)
+    assert got.startswith(b"HTTP/1.1 414 ") and b"request target (path and query) over 8192 bytes" in got, got
+    long_query.close()
+
     got = huge_header(port)
     assert got.startswith(b"HTTP/1.1 431 ") and b"request head (request line and headers) over 65536 bytes" in got, got
 
