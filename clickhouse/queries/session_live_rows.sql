@@ -1,4 +1,5 @@
--- Where a session report starts: the fold's watermark (the fragment fold_watermark.sql, its one
+-- Where a session report starts, and its check at the end (which the seller's next report may start from):
+-- the fold's watermark (the fragment fold_watermark.sql, its one
 -- definition) and how many session_updates rows of the seller were inserted since: what session_live.sql
 -- will read (clickhouse/session_reports.py picks by it where that reads the folded states). One query for
 -- both saves a round trip per report (~2 ms of ~70-90 with many live sessions).
