@@ -138,10 +138,16 @@ def serve(options: dict[str, Any], workers: int, metrics: Path | None = None) ->
 
 
 def _shared_state() -> Any:
+    """The processes' shared rate-limit buckets and signatures (auth.SharedState), or None where shared
+    memory cannot be made (each process then limits on its own, as a gateway of one process)."""
     from livemetrics.settings import get_settings
     from producers.gateway.auth import SharedState
 
-    return SharedState(get_settings().gateway_shared_signatures)
+    try:
+        return SharedState(get_settings().gateway_shared_signatures)
+    except (OSError, AttributeError) as exc:  # no memfd_create (not Linux), or memory refused
+        log.warning("gateway: no shared rate limits or replay check across its processes (%s); each limits alone", exc)
+        return None
 
 
 def _lag_probe() -> tuple[Any, Any]:

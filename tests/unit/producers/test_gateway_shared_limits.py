@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import multiprocessing
+import os
 import signal
 import time
 
@@ -142,3 +143,15 @@ def test_a_process_killed_while_holding_the_lock_does_not_stop_the_others():
     finally:
         if child.is_alive():
             child.kill()
+
+
+def test_without_shared_memory_the_gateway_still_starts_and_each_process_limits_alone(monkeypatch, caplog):
+    from producers.gateway import workers
+
+    def refused(*_a, **_k):
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(os, "memfd_create", refused)
+    with caplog.at_level(logging.WARNING, logger="livemetrics.gateway"):
+        assert workers._shared_state() is None
+    assert "no shared rate limits or replay check" in caplog.text
