@@ -144,7 +144,8 @@ def _shared_state() -> Any:
     from producers.gateway.auth import SharedState
 
     try:
-        return SharedState(get_settings().gateway_shared_signatures)
+        settings = get_settings()
+        return SharedState(settings.gateway_shared_signatures, processes=settings.gateway_workers)
     except (OSError, AttributeError) as exc:  # no memfd_create (not Linux), or memory refused
         log.warning("gateway: no shared rate limits or replay check across its processes (%s); each limits alone", exc)
         return None

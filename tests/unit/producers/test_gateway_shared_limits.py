@@ -155,3 +155,35 @@ def test_without_shared_memory_the_gateway_still_starts_and_each_process_limits_
     with caplog.at_level(logging.WARNING, logger="livemetrics.gateway"):
         assert workers._shared_state() is None
     assert "no shared rate limits or replay check" in caplog.text
+
+
+def test_one_key_flooding_the_shared_signatures_fills_only_its_share(monkeypatch):
+    """Past its share, a key's signatures are checked by each process alone: the table keeps room for the
+    other keys, whose replays to another process are still refused."""
+    flood_key, flood_rec = keys.new_key("sk", "flood")
+    key, rec = keys.new_key("sk", "shop")
+
+    class Registry:
+        def server_secret(self, key_id):
+            for k, r in ((flood_key, flood_rec), (key, rec)):
+                if key_id == r.key_id:
+                    return r, keys.split_key(k)[2]
+            return None
+
+    state = SharedState(signature_slots=4096, processes=2)
+    assert state.key_share == 1000  # the floor: 4096 // 16 is less
+    monkeypatch.setattr(auth, "SHARED", state)
+    monkeypatch.setattr(auth, "_full_said", OncePer(60, lambda: 0.0))
+    first, other = (Authenticator(Registry(), tolerance_s=300) for _ in range(2))  # type: ignore[arg-type]
+    for i in range(5000):  # more than the whole table holds
+        headers, body = _signed_request(flood_key, i)
+        first.caller(headers, {}, body)
+    used = sum(1 for off in range(0, 4096 * 24, 24) if state.signatures.memory[off : off + 16] != bytes(16))
+    assert used == state.key_share  # its share, then its own process only
+    headers, body = _signed_request(key)
+    assert first.caller(headers, {}, body).record == rec
+    try:
+        other.caller(headers, {}, body)
+        raise AssertionError("the other seller's replay to the other process was accepted")
+    except AuthError as exc:
+        assert exc.status == 401 and "replayed signature" in str(exc)
