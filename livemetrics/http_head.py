@@ -51,6 +51,7 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._in_body = False  # between a head and the end of its body
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -64,7 +65,6 @@ class BoundedHttpTools(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = True  # counted from here (what came before it in this read is counted already)
-        self._arm()
 
     def on_url(self, url: bytes) -> None:
         if len(self.url) + len(url) > self._max_target:
@@ -83,12 +83,11 @@ class BoundedHttpTools(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head, self._head_bytes = False, 0
         self._disarm()
-        if not self.parser.should_upgrade():  # a WebSocket's protocol takes over the connection
-            self._body_done()
-            self._body_timer = self.loop.call_later(self._body_s, self._body_too_slow)
+        self._in_body = not self.parser.should_upgrade()  # a WebSocket's protocol takes over the connection
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        self._in_body = False
         self._body_done()
         super().on_message_complete()
 
@@ -124,6 +123,12 @@ class BoundedHttpTools(HttpToolsProtocol):
                 return
         if data:
             super().data_received(data)
+        # The clocks start only for a head or body this read left unfinished: a request that comes whole
+        # in one read (nearly all) schedules no timer.
+        if self._in_head:
+            self._arm()
+        elif self._in_body and self._body_timer is None and not self.transport.is_closing():
+            self._body_timer = self.loop.call_later(self._body_s, self._body_too_slow)
 
     def _arm(self) -> None:
         if self._head_timer is None:
