@@ -57,7 +57,6 @@ from clickhouse.client import get_client
 from clickhouse.session_fold import SessionFolder
 from clickhouse.sink_batch import Batch
 from clickhouse.sink_lag import LagWatch
-from clickhouse.sink_priority import lower_priority
 from clickhouse.sink_store import BatchStore
 from livemetrics import metrics
 from livemetrics.kafka_config import bulk_consumer_config
@@ -150,7 +149,6 @@ class EventSink:
     # The sink's thread owns the Kafka consumer: with confluent-kafka, a commit from another thread
     # waits until consume() calls stop. ClickHouse works without the GIL on the other two threads.
     def start(self) -> EventSink:
-        lower_priority(self.settings.sink_nice)  # the process that runs the sink: sink_priority
         self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         self._thread = threading.Thread(target=self._run, name="clickhouse-sink", daemon=True)
         self._thread.start()

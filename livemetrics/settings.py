@@ -118,15 +118,6 @@ class Settings(BaseSettings):
         "its size (a part per table, the views, merges): 2 s instead of 1 s cut the API-with-sink's CPU per "
         "event ~20 % at 10,000 events/s (BENCHMARKS.md).",
     )
-    sink_nice: int = Field(
-        0,
-        ge=0,
-        le=19,
-        description="CPU priority (nice, 0-19) the process that runs the sink lowers itself to when it leads its "
-        "own session (as `livemetrics up` starts it): the API with embedded chdb, or `livemetrics sink`. The "
-        "sink only needs throughput, the worker needs its core for the live numbers' latency "
-        "(clickhouse/sink_priority.py). 0: unchanged.",
-    )
     sink_group: str = "livemetrics-sink"
     sink_ops_port: int = Field(
         8003, ge=0, description="The standalone sink's (`livemetrics sink`) /healthz, /readyz and /metrics (0: off)."
