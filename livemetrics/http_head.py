@@ -2,18 +2,18 @@
 protocol with a size and a time limit.
 
 uvicorn bounds a head only with its h11 parser; with httptools (the gateway's, and the API's by default)
-llhttp keeps whatever a client sends before the blank line: one connection sending one endless header
-grew a process by 150 MB in 90 s (its event loop busy copying it) and got no answer at all. A client that
-connects and sends nothing, or half a head, held its connection forever (uvicorn's keep-alive timeout only
-runs between requests), so a few thousand of them used up the process's file descriptors.
+llhttp keeps whatever a client sends before the blank line: one connection sending one endless header grew a
+process by 150 MB in 90 s (its event loop busy copying it) and got no answer at all. A client that connects
+and sends nothing, or half a head, held its connection forever (uvicorn's keep-alive timeout only runs between
+requests), so a few thousand of them used up the process's file descriptors.
 
-Now a request target (path and query) over ``http_max_target_bytes`` gets 414 (a 64 KB query string
-cost the gateway ~27 ms of parsing before its key was even looked at), a head over
-``http_max_head_bytes`` gets 431 and one not whole ``http_head_timeout_s`` after the
-connection opened (the first request) or after its first byte (the next ones) gets 408; both name the
-limit, and the connection closes. A body not whole ``http_body_timeout_s`` after its head (a client
-trickling it, holding its connection as long as it likes) gets 408 too, unless the app has answered
-already, and the app's next read is a disconnect. How large a body may be is the app's to bound.
+Now a request target (path and query) over ``http_max_target_bytes`` gets 414 (a 64 KB query string cost the
+gateway ~27 ms of parsing before its key was even looked at), a head over ``http_max_head_bytes`` gets 431 and
+one not whole ``http_head_timeout_s`` after the connection opened (the first request) or after its first byte
+(the next ones) gets 408; both name the limit, and the connection closes (one that sent nothing at all is
+closed without an answer). A body not whole ``http_body_timeout_s`` after its head (a client trickling it,
+holding its connection as long as it likes) gets 408 too, unless the app has answered already, and the app's
+next read is a disconnect. How large a body may be is the app's to bound.
 """
 
 from __future__ import annotations
@@ -141,8 +141,12 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def _too_slow(self) -> None:
         self._head_timer = None
-        if self._in_head and not self.transport.is_closing():
-            self._refuse(408, f"request head not received within {self._head_s:g} s")
+        if not self._in_head or self.transport.is_closing():
+            return
+        if self._head_bytes == 0:  # not a byte of a request: closed as an idle keep-alive connection is, silently
+            self.transport.close()  # (a 408 there could be read by a browser as the answer to its next request)
+            return
+        self._refuse(408, f"request head not received within {self._head_s:g} s")
 
     def _refuse(self, status: int, message: str) -> None:
         self._disarm()
