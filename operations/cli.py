@@ -181,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="e2e only: offered events/s per step, comma-separated, e.g. 2k,5k,10k (default 2k,5k,10k,15k,20k)",
     )
     b.add_argument(
+        "--timeline",
+        help="e2e only: append a time series to this file (JSON lines: every 0.5 s each process's CPU and "
+        "run-queue wait, its main thread's, the machine's busy and stolen time; each probe's latencies)",
+    )
+    b.add_argument(
         "--broker-requests",
         action="store_true",
         help="e2e only: per step, the broker's requests/s by type and topic and its CPU by thread (needs a JDK)",

@@ -12,7 +12,8 @@ the snapshot on ``live-metrics`` itself: the worker's part) and ``probe_202_p99_
 -> 202); ``consumer_lag_events`` when the load ends (label ``group``) and ``lag_drained_s`` (how long the
 worker and sink then took to read everything); ``cpu_s_per_1k_events`` per process (label ``process``;
 from the step's start until its last probe was seen or given up, so work left over is charged to the
-step that caused it); whether the stack had its cores: ``runqueue_wait_s_per_s`` per process (seconds per
+step that caused it); whether the stack had its cores (``--timeline PATH`` writes the same as a time series,
+every 0.5 s, with each probe's latencies: ``Timeline``): ``runqueue_wait_s_per_s`` per process (seconds per
 second its threads waited, runnable, for a core) and ``outside_cpu_cores`` (what ran beside the stack: other
 work on the machine, which makes a step's figures incomparable). ``--broker-requests`` adds the broker's request rates and CPU by thread group
 (operations/bench/broker_requests.py).
@@ -157,7 +158,15 @@ class SnapshotFollower:
 
 
 async def _probe(
-    settings: Settings, gateway: str, api: str, key: str, token: str, seller: str, place: str, stop_at: float
+    settings: Settings,
+    gateway: str,
+    api: str,
+    key: str,
+    token: str,
+    seller: str,
+    place: str,
+    stop_at: float,
+    timeline: Timeline | None = None,
 ) -> dict:
     """One new session's page view on category ``place`` every PROBE_EVERY_S (a category no other event
     uses, so its live count starts at 0 and counts only the probes); per probe, its POST -> 202 time, its
@@ -185,6 +194,8 @@ async def _probe(
                 for k in range(seen + 1, count + 1):
                     if k in acked:
                         latencies.append((now - acked[k]) * 1000)
+                        if timeline:
+                            timeline.note("probe", n=k, acked=round(acked[k], 3), ws_ms=round(latencies[-1], 1))
                 seen = max(seen, count)
 
         task = asyncio.create_task(reader())
@@ -210,6 +221,9 @@ async def _probe(
         task.cancel()
     await asyncio.to_thread(follower.close)
     on_kafka = [(t - acked[n]) * 1000 for n, t in follower.seen_at.items() if n in acked]
+    for n, t in follower.seen_at.items():
+        if timeline and n in acked:
+            timeline.note("probe", n=n, acked=round(acked[n], 3), kafka_ms=round((t - acked[n]) * 1000, 1))
     return {"latencies": latencies, "answers": answers, "probes": k, "on_kafka": on_kafka}
 
 
@@ -267,6 +281,61 @@ def _machine() -> tuple[float, float]:
     t = psutil.cpu_times()
     busy = t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
     return busy, getattr(t, "steal", 0.0)
+
+
+class Timeline:
+    """``--timeline PATH``: the run as a time series, JSON lines appended to PATH. Every ``every_s`` a
+    ``sample`` with cumulative counters (difference two samples for rates): per process (descendants
+    included) ``cpu_s``, ``ran_s`` / ``waited_s`` (its threads' time on a core and runnable waiting for one)
+    and ``main_ran_s`` / ``main_waited_s`` (its main thread's); the machine's ``busy_s`` and ``stolen_s``.
+    Between them, ``step`` lines (a step starts) and ``probe`` lines (a probe's 202 time and its latency to
+    the WebSocket, or to the snapshot on Kafka). Shows whether a backlog builds steadily or in stalls."""
+
+    def __init__(self, path: Path, pids: dict[str, int], every_s: float = 0.5):
+        self.pids, self.every_s = pids, every_s
+        self._out = open(path, "a", buffering=1)  # noqa: SIM115 - closed by stop()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-timeline", daemon=True)
+
+    def start(self) -> Timeline:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+        with self._lock:
+            self._out.close()
+
+    def note(self, kind: str, **fields) -> None:
+        with self._lock:
+            if not self._out.closed:
+                self._out.write(json.dumps({"kind": kind, "t": round(time.monotonic(), 3), **fields}) + "\n")
+
+    def sample(self) -> None:
+        cpu, sched = _cpu(self.pids), _sched(self.pids)
+        busy, stolen = _machine()
+        processes = {}
+        for name, pid in self.pids.items():
+            try:
+                main = open(f"/proc/{pid}/task/{pid}/schedstat").read().split()
+            except OSError:
+                main = ["0", "0"]
+            processes[name] = {
+                "cpu_s": round(cpu[name], 3),
+                "ran_s": round(sched[name][0], 3),
+                "waited_s": round(sched[name][1], 3),
+                "main_ran_s": round(int(main[0]) / 1e9, 3),
+                "main_waited_s": round(int(main[1]) / 1e9, 3),
+            }
+        self.note("sample", busy_s=round(busy, 3), stolen_s=round(stolen, 3), processes=processes)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.every_s)
 
 
 def _lag(settings: Settings, group: str) -> int:
@@ -362,6 +431,7 @@ def _run(args, ladder: list[int], tmp: Path) -> None:
         client_ip_rate_per_s=0,  # one load client: no browser limits
     )
     stack = Stack(settings, simulate=False)
+    timeline: Timeline | None = None
     try:
         stack.start(external_kafka=bool(args.kafka))
         gateway, api = stack.url(settings.gateway_port), stack.url(settings.api_port)
@@ -376,11 +446,15 @@ def _run(args, ladder: list[int], tmp: Path) -> None:
                 print(f"bench e2e: no broker request counters: {counters.error}", file=sys.stderr)
                 counters = None
         _warm_up(gateway, api, stack.sellers["acme-home"], "acme-home")
+        if getattr(args, "timeline", None):
+            timeline = Timeline(Path(args.timeline), pids).start()
         for rung, offered in enumerate(ladder):
             # Each step's probes go to a category of their own: its live count starts at 0.
             place = f"probe-{rung}-{offered}"
-            _step(settings, stack, gateway, api, pids, offered, duration, place, counters)
+            _step(settings, stack, gateway, api, pids, offered, duration, place, counters, timeline)
     finally:
+        if timeline:
+            timeline.stop()
         stack.stop()
     _baseline(settings)
     from clickhouse.client import close_all
@@ -400,8 +474,11 @@ def _step(
     duration: float,
     place: str,
     counters: broker_requests.BrokerCounters | None = None,
+    timeline: Timeline | None = None,
 ):
     """One rung of the ladder: ``offered`` events/s for ``duration`` s, then its figures."""
+    if timeline:
+        timeline.note("step", offered=offered)
     before = counters.read(pids["kafka"]) if counters else None
     load_keys = [stack.sellers[s]["browser_key"] for s in ("nordic-outdoor", "tiny-books")]
     probe = stack.sellers["acme-home"]
@@ -425,7 +502,17 @@ def _step(
 
     async def drive():
         return await asyncio.gather(
-            _probe(settings, gateway, api, probe["browser_key"], probe["token"], "acme-home", place, t0 + duration),
+            _probe(
+                settings,
+                gateway,
+                api,
+                probe["browser_key"],
+                probe["token"],
+                "acme-home",
+                place,
+                t0 + duration,
+                timeline,
+            ),
             load_then_lag(),
         )
 

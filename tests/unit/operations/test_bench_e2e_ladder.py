@@ -169,3 +169,27 @@ def test_two_processes_on_one_core_show_as_waiting_for_it():
         for p in procs:
             p.kill()
             p.wait()
+
+
+def test_the_timeline_writes_cumulative_samples_per_process_and_the_probes(tmp_path):
+    """``--timeline``: samples with each process's CPU, run-queue wait and its main thread's, the
+    machine's busy time; step and probe lines in between, all JSON lines with a monotonic time."""
+    path = tmp_path / "timeline.jsonl"
+    line = e2e.Timeline(path, {"generator": os.getpid()})
+    line.note("step", offered=15000)
+    line.sample()
+    end = time.process_time() + 0.2
+    while time.process_time() < end:  # CPU for the next sample to count
+        pass
+    line.sample()
+    line.note("probe", n=1, acked=1.0, ws_ms=250.0)
+    line.stop()  # never started: stop only closes the file
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [r["kind"] for r in rows] == ["step", "sample", "sample", "probe"]
+    assert [r["t"] for r in rows] == sorted(r["t"] for r in rows)
+    first, second = rows[1]["processes"]["generator"], rows[2]["processes"]["generator"]
+    assert set(first) == {"cpu_s", "ran_s", "waited_s", "main_ran_s", "main_waited_s"}
+    assert second["cpu_s"] - first["cpu_s"] >= 0.15  # cumulative: the busy loop between them
+    assert second["main_ran_s"] - first["main_ran_s"] >= 0.15  # this test runs on the main thread
+    assert rows[2]["busy_s"] >= rows[1]["busy_s"] + 0.15
+    assert rows[3] == {"kind": "probe", "t": rows[3]["t"], "n": 1, "acked": 1.0, "ws_ms": 250.0}
