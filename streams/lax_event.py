@@ -1,12 +1,13 @@
-"""The raw events as the worker decodes them: ``contract.Event`` with the same fields, types and defaults,
-but no value constraint checked again (``Meta``: patterns, lengths, bounds). The gateway validated every
-event before it produced it (``EventIn`` and its rules), so on the raw topics these checks only cost: a
-category's slug pattern, the text lengths of a page, ~40 % of an event's decode (~1.2 us of ~3 us, measured
-in BENCHMARKS.md, the worker's CPU per event, eleventh session). A valid event decodes to the same values
-as ``contract.decode`` gives (tests/unit/streams/test_lax_event.py); the structure is still checked
-(types, required fields, literal event and page types, no unknown field in the nested objects), so what is
-undecodable for the sink's lax struct (``clickhouse/events_read.py``, which does the same) is for the worker
-too, and an event with, say, a malformed category is counted live as history stores it."""
+"""The raw events as the worker decodes them: ``contract.Event`` with the same fields, types, defaults and
+bounds (lengths, ranges: what bounds a row's size, docs/live-semantics.md), but no pattern checked again.
+The gateway validated every event before it produced it (``EventIn`` and its rules), so on the raw topics
+the patterns only cost: a page view's category or offer slug is a regular expression matched per event,
+~40 % of its decode (~1.1 us of ~2.8 us; BENCHMARKS.md, the worker's CPU per event, eleventh session). A
+valid event decodes to the same values as ``contract.decode`` gives
+(tests/unit/streams/test_worker_cpu_shortcuts.py); the structure is still checked (types, required fields,
+literal event and page types, no unknown field in the nested objects). An event that breaks a pattern can
+only come from a writer past the gateway (the raw topics' ACLs); the sink's lax struct
+(``clickhouse/events_read.py``) stores it, and the worker now counts it live too instead of skipping it."""
 
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ def _lax(tp: Any, made: dict[type, type]) -> Any:
     """``tp`` without ``Annotated`` constraints, its structs rebuilt the same way (same names, fields,
     defaults and struct options)."""
     if get_origin(tp) is Annotated:
-        return _lax(get_args(tp)[0], made)
+        base, *metas = get_args(tp)
+        kept = [_without_pattern(m) for m in metas]
+        kept = [m for m in kept if m is not None]
+        return Annotated[(_lax(base, made), *kept)] if kept else _lax(base, made)
     if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
         if tp not in made:
             cfg = tp.__struct_config__
@@ -52,6 +56,17 @@ def _lax(tp: Any, made: dict[type, type]) -> Any:
     if origin is dict:
         return dict[_lax(args[0], made), _lax(args[1], made)]  # type: ignore[misc]
     return tp
+
+
+_BOUNDS = ("gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length")
+
+
+def _without_pattern(meta: Any) -> Any:
+    """``meta`` without its pattern (None if nothing else is left to check); other annotations as they are."""
+    if not isinstance(meta, msgspec.Meta) or meta.pattern is None:
+        return meta
+    bounds = {k: getattr(meta, k) for k in _BOUNDS if getattr(meta, k) is not None}
+    return msgspec.Meta(**bounds) if bounds else None
 
 
 LaxEvent: Any = _lax(contract.Event, {})
