@@ -25,6 +25,10 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from livemetrics.settings import get_settings
 
+# BoundedHttpTools overrides uvicorn internals (parser callbacks, send_400_response, the cycle's fields):
+# pyproject.toml admits only this uvicorn (tests/unit/test_lock_files.py keeps them equal).
+UVICORN_VERSION = "0.55.0"
+
 
 class _TargetTooLong(Exception):
     pass

@@ -9,6 +9,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from livemetrics import http_head
 from producers.gateway import enrich
 from streams import faust_internals
 
@@ -59,3 +60,14 @@ def test_crawlerdetect_is_pinned_exactly_to_the_version_whose_internals_the_gate
     for lock in ("runtime.lock", "test.lock"):
         assert pins(lock)["crawlerdetect"] == enrich.CRAWLERDETECT_VERSION, lock
     assert version("crawlerdetect") == enrich.CRAWLERDETECT_VERSION, "installed: run make setup"
+
+
+def test_uvicorn_is_pinned_exactly_to_the_version_whose_protocol_the_head_bounds_subclass():
+    """livemetrics/http_head.py overrides uvicorn's httptools protocol's callbacks and reads its request
+    cycle's fields; another uvicorn may change them without an error, and the head and body bounds would
+    silently stop holding, so only the version they were written against is admitted and installed."""
+    uvicorn = next(Requirement(d) for d in PYPROJECT["dependencies"] if d.startswith("uvicorn"))
+    assert str(uvicorn.specifier) == f"=={http_head.UVICORN_VERSION}"
+    for lock in ("runtime.lock", "test.lock"):
+        assert pins(lock)["uvicorn"] == http_head.UVICORN_VERSION, lock
+    assert version("uvicorn") == http_head.UVICORN_VERSION, "installed: run make setup"
