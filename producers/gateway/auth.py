@@ -17,6 +17,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -171,19 +172,9 @@ class RateLimiter:
         """0 when ``n`` events may pass, else the whole seconds to wait before trying again."""
         rate = rate or self.default_rate
         if self.shared is not None:
-            table, digest = self.shared, self._digest(key_id)
-            table.lock()
-            try:
-                got = table.claim(digest, now)
-                if got is not None:
-                    offset, values = got
-                    sb = [max(rate * 2, n), now] if values is None else [values[1], values[2]]
-                    wait = _take(sb, rate, n, now)
-                    table.put(offset, digest, self._free_at(sb, rate), sb[0], sb[1])
-                    return wait
-            finally:
-                table.unlock()
-            _no_room("rate-limit")
+            wait = self._in_shared(self.shared, key_id, rate, max(rate * 2, n), now, lambda b: _take(b, rate, n, now))
+            if wait is not None:
+                return wait
         b = self._buckets.get(key_id)
         if b is None:
             b = self._buckets[key_id] = [max(rate * 2, n), now]
@@ -194,23 +185,43 @@ class RateLimiter:
         and the key then waits until it has refilled that far."""
         rate = rate or self.default_rate
         if self.shared is not None:
-            table, digest = self.shared, self._digest(key_id)
-            table.lock()
-            try:
-                got = table.claim(digest, now)
-                if got is not None:
-                    offset, values = got
-                    sb = [rate * 2, now] if values is None else [values[1], values[2]]
-                    _charge(sb, rate, n, now)
-                    table.put(offset, digest, self._free_at(sb, rate), sb[0], sb[1])
-                    return
-            finally:
-                table.unlock()
-            _no_room("rate-limit")
+
+            def charged(b: list[float]) -> int:
+                _charge(b, rate, n, now)
+                return 0
+
+            if self._in_shared(self.shared, key_id, rate, rate * 2, now, charged) is not None:
+                return
         b = self._buckets.get(key_id)
         if b is None:
             b = self._buckets[key_id] = [rate * 2, now]
         _charge(b, rate, n, now)
+
+    def _in_shared(
+        self,
+        table: SharedTable,
+        key_id: str,
+        rate: float,
+        fresh: float,
+        now: float,
+        change: Callable[[list[float]], int],
+    ) -> int | None:
+        """``change`` applied to ``key_id``'s bucket in the shared table (a new one holds ``fresh`` tokens)
+        and its answer; None when the table has no room for the key (logged): the caller uses its own."""
+        digest = self._digest(key_id)
+        table.lock()
+        try:
+            got = table.claim(digest, now)
+            if got is not None:
+                offset, values = got
+                bucket = [fresh, now] if values is None else [values[1], values[2]]
+                answer = change(bucket)
+                table.put(offset, digest, self._free_at(bucket, rate), bucket[0], bucket[1])
+                return answer
+        finally:
+            table.unlock()
+        _no_room("rate-limit")
+        return None
 
     @staticmethod
     def _free_at(b: list[float], rate: float) -> float:
