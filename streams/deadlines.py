@@ -4,6 +4,7 @@ rebalance."""
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 
 
 class Deadlines:
@@ -20,15 +21,11 @@ class Deadlines:
         self.heap: list[int] = []
 
     def push(self, due_ms: int, key: bytes) -> None:
-        b = -(-due_ms // self.BUCKET_MS)
-        keys = self.buckets.get(b)
-        if keys is None:
-            keys = self.buckets[b] = []
-            heapq.heappush(self.heap, b)
-        keys.append(key)
+        """``key`` is due at ``due_ms`` (a tick's stale deadline, a rebuild: not per event)."""
+        self.push_all(((due_ms, key),))
 
-    def push_all(self, dues: list[tuple[int, bytes]]) -> None:
-        """``push`` of each (due_ms, key) in turn."""
+    def push_all(self, dues: Iterable[tuple[int, bytes]]) -> None:
+        """Each (due_ms, key) is due then (a batch's written sessions at once: one call, not one a key)."""
         buckets, heap, size = self.buckets, self.heap, self.BUCKET_MS
         for due_ms, key in dues:
             b = -(-due_ms // size)
