@@ -27,7 +27,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import tempfile
 import weakref
 from dataclasses import dataclass, field
 from importlib import resources
@@ -41,6 +40,7 @@ from clickhouse.columns import KAFKA_COLUMNS
 # position, renumber, unusable: re-exported (tests/unit/clickhouse/test_events_json.py)
 from clickhouse.events_unusable import OnRefused, Refused, position, renumber, unusable, without_unusable  # noqa: F401
 from livemetrics.contract import COLUMN_NAMES
+from livemetrics.process_scratch import ProcessScratch
 
 _TEMPLATE = resources.files("clickhouse.queries").joinpath("sink_events.sql").read_text()
 # the rows (embedded: written as a Native block), with the pieces derived from the contract filled in
@@ -74,6 +74,10 @@ JSON_INPUT_SETTINGS: dict[str, Any] = {
 }
 # Inserting the prepared Native block: one thread, so one part and the same token layout on a retry.
 NATIVE_INSERT_SETTINGS: dict[str, Any] = {"max_insert_threads": 1, "max_block_size": 10_000_000}
+# Embedded: each batch's files, in this process's own directory in the temporary directory; a sink killed
+# between prepare and write left its batch's folder there for good (one mkdtemp per batch in /tmp): now the
+# next sink to start removes the folders of sinks that have ended, and only those (livemetrics.process_scratch).
+SCRATCH = ProcessScratch("livemetrics-sink")
 
 
 @dataclass
@@ -122,7 +126,7 @@ def _lines(heads: list[bytes], values: list[bytes]):
 def _native(client, heads: list[bytes], values: list[bytes]) -> str:
     """Embedded: writes the ``events`` rows of these lines to a new Native file and returns its path
     (raises if ClickHouse refuses them, leaving no file)."""
-    folder = tempfile.mkdtemp(prefix="livemetrics-sink-")
+    folder = SCRATCH.mkdtemp(prefix="batch-")
     lines, native = os.path.join(folder, "lines.jsonl"), os.path.join(folder, "rows.native")
     try:
         with open(lines, "wb", buffering=1 << 20) as f:
