@@ -87,6 +87,8 @@ export interface Tracker {
   paymentFailed(payment: PaymentFailedInput): string;
   /** Sends the queued events now. */
   flush(): void;
+  /** How many events were dropped, unsent, while the gateway refused them (at most 500 wait). */
+  dropped(): number;
   sessionId(): string;
   /** Sends what is queued (by beacon), stops the timers and listeners, gives history back. */
   destroy(): void;

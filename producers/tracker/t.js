@@ -74,11 +74,12 @@
   }
 
   // --- batching and delivery ------------------------------------------------------------------------
-  var queue = [], timer = null, lastPage = null, holdUntil = 0;  // no fetch before holdUntil (a retry's wait)
+  var queue = [], timer = null, lastPage = null, holdUntil = 0, dropped = 0;  // no fetch before holdUntil (a retry's wait)
   function event(type, extra) {
     var ev = { event_id: uuid(), type: type, session_id: sessionId(), ts: Date.now() };
     for (var k in extra) if (extra[k] != null) ev[k] = extra[k];
     queue.push(ev);
+    if (queue.length > 500) queue = bound(queue);
     if (queue.length >= MAX_BATCH) flush(); else if (!timer) timer = setTimeout(flush, FLUSH_MS);
     return ev.event_id;
   }
@@ -107,8 +108,24 @@
   function requeue(batch, waitMs) {  // same event ids: the gateway and the pipeline de-duplicate
     var ms = Math.max(RETRY_MS, waitMs || 0);  // 5 s, or the gateway's Retry-After when longer
     holdUntil = Math.max(holdUntil, Date.now() + ms);  // events queued meanwhile wait too
-    queue = batch.concat(queue).slice(0, 500);
+    queue = bound(batch.concat(queue));
     if (!timer) timer = setTimeout(flush, ms);
+  }
+  // At most 500 wait (a refusal can last minutes): past it the oldest heartbeats go first, then the oldest
+  // page views, then the oldest of the rest (a payment failure is the seller's alert); the console says so once.
+  function bound(q) {
+    var over = q.length - 500;
+    if (over <= 0) return q;
+    if (!dropped && w.console) w.console.warn("livemetrics: the gateway has not taken events for a while; more than 500 are waiting, the oldest are dropped");
+    dropped += over;
+    for (var rank = 0; rank < 3 && over > 0; rank++) {
+      q = q.filter(function (ev) {
+        var r = ev.type === "heartbeat" ? 0 : ev.type === "page_view" ? 1 : 2;
+        if (over > 0 && r === rank) { over--; return false; }
+        return true;
+      });
+    }
+    return q;
   }
 
   function pageView() {
@@ -137,6 +154,7 @@
     _loaded: true,
     page: pageView,
     flush: function () { flush(); },
+    dropped: function () { return dropped; },
     sessionId: function () { return sessionId(); },
     checkoutStarted: function (o) {
       o = o || {};

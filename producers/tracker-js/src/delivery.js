@@ -4,10 +4,15 @@
 // ids (the gateway and the pipeline de-duplicate by event_id), and nothing is fetched for RETRY_MS, or for
 // the answer's Retry-After when longer (up to MAX_RETRY_AFTER_MS; the gateway exposes it to other origins):
 // events queued meanwhile wait with it. A beacon (the page going away) is sent anyway.
+// At most MAX_QUEUE events wait (a refusal can last minutes: the gateway's 503 while Kafka is away, a 429
+// while the shop's public key is over its rate). Past it the oldest heartbeats go first (a later one says
+// the same), then the oldest events; the page's console says so once, and `dropped()` counts them.
+// Before, a refused batch was put back ahead of the queue and the queue cut to its first 500: the newest
+// events (the visitor's current page, a payment failure) were the ones lost, and `push` had no bound.
 
 export const FLUSH_MS = 1000;
 export const MAX_BATCH = 20; // a batch is sent at once when this many events wait
-export const MAX_QUEUE = 500; // the gateway's batch limit; older events beyond it are dropped
+export const MAX_QUEUE = 500; // the gateway's batch limit; heartbeats, then older events beyond it are dropped
 export const RETRY_MS = 5000;
 export const MAX_RETRY_AFTER_MS = 60_000;
 
@@ -20,17 +25,40 @@ export function retryAfterMs(r, nowMs) {
   return ms > 0 ? Math.min(ms, MAX_RETRY_AFTER_MS) : 0;
 }
 
+const dropRank = (ev) => (ev.type === "heartbeat" ? 0 : ev.type === "page_view" ? 1 : 2);
+
 export function createSender(win, url, now = Date.now) {
   let queue = [];
   let timer = null;
   let holdUntil = 0; // no fetch before this (a refused or failed batch's backoff, or the gateway's Retry-After)
+  let dropped = 0;
+
+  /** The queue cut to MAX_QUEUE: the oldest heartbeats dropped first, then the oldest page views, then the
+   * oldest of the rest (checkouts and payments: a payment failure is the seller's alert). Order is kept. */
+  function bound(q) {
+    let over = q.length - MAX_QUEUE;
+    if (over <= 0) return q;
+    if (!dropped && win.console) {
+      win.console.warn(`livemetrics: the gateway has not taken events for a while; more than ${MAX_QUEUE} are waiting, the oldest are dropped`);
+    }
+    dropped += over;
+    for (const rank of [0, 1, 2]) {
+      if (over <= 0) break;
+      q = q.filter((ev) => {
+        if (over <= 0 || dropRank(ev) !== rank) return true;
+        over -= 1;
+        return false;
+      });
+    }
+    return q;
+  }
 
   function schedule(ms) {
     if (!timer) timer = win.setTimeout(() => flush(), ms);
   }
 
   function requeue(batch, waitMs = 0) {
-    queue = batch.concat(queue).slice(0, MAX_QUEUE);
+    queue = bound(batch.concat(queue));
     const ms = Math.max(RETRY_MS, waitMs);
     holdUntil = Math.max(holdUntil, now() + ms);
     schedule(ms);
@@ -66,9 +94,10 @@ export function createSender(win, url, now = Date.now) {
 
   function push(ev) {
     queue.push(ev);
+    if (queue.length > MAX_QUEUE) queue = bound(queue);
     if (queue.length >= MAX_BATCH) flush();
     else schedule(FLUSH_MS);
   }
 
-  return { push, flush, pending: () => queue.length, stop: () => timer && win.clearTimeout(timer) };
+  return { push, flush, pending: () => queue.length, dropped: () => dropped, stop: () => timer && win.clearTimeout(timer) };
 }

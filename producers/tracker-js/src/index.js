@@ -120,6 +120,7 @@ export function createTracker(opts) {
     paymentSucceeded: (p) => payment("payment_succeeded", p),
     paymentFailed: (p) => payment("payment_failed", p),
     flush: () => sender.flush(),
+    dropped: () => sender.dropped(),
     sessionId: () => sessionId(win, now),
     destroy() {
       if (stopped) return;

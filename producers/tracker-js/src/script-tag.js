@@ -30,6 +30,7 @@ import { createTracker } from "./index.js";
     _loaded: true,
     page: () => t.pageView(),
     flush: () => t.flush(),
+    dropped: () => t.dropped(),
     sessionId: () => t.sessionId(),
     checkoutStarted: t.checkoutStarted,
     paymentStarted: t.paymentStarted,

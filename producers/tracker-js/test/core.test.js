@@ -219,3 +219,28 @@ test("bad options and pages fail at once, naming what is wrong", () => {
   assert.throws(() => t.pageView({ type: "category" }), /category page needs `category`/);
   assert.throws(() => t.pageView({ type: "offer" }), /offer page needs `offer`/);
 });
+
+test("refused for an hour: at most 500 wait; heartbeats go first, then the oldest page views; payments and the newest are kept", async () => {
+  const win = fakeWindow();
+  win.fetchStatus = 503;
+  win.retryAfter = "60";
+  const warned = [];
+  win.console = { warn: (m) => warned.push(m) };
+  const t = make(win, { heartbeatSeconds: 10, pageViews: "manual" });
+  const failure = t.paymentFailed({ amount: 5, currency: "EUR", errorCode: "card_declined" });
+  await win.advance(0);
+  const products = [];
+  for (let i = 0; i < 300; i++) products.push(t.pageView({ type: "product" }));
+  for (let i = 0; i < 60; i++) await win.advance(60_000); // 360 heartbeats, every batch refused
+  const carts = [];
+  for (let i = 0; i < 200; i++) carts.push(t.pageView({ type: "cart" }));
+  assert.equal(t.dropped(), 1 + 300 + 360 + 200 - 500);
+  win.fetchStatus = 202;
+  const before = win.sent.length;
+  await win.advance(60_000);
+  const [batch] = win.sent.slice(before).map((s) => s.body.events);
+  assert.equal(batch.length, 500);
+  assert.equal(batch.filter((e) => e.type === "heartbeat").length, 0);
+  assert.deepEqual(batch.map((e) => e.event_id), [failure, ...products.slice(1), ...carts]);
+  assert.equal(warned.length, 1); // the page's console says so, once
+});

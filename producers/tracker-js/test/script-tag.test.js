@@ -74,6 +74,30 @@ test("t.js and the script-tag build wait a 429's or a 503's Retry-After (at leas
   }
 });
 
+test("t.js and the script-tag build refused for an hour: 500 wait, heartbeats dropped first, the payment kept", async () => {
+  const attrs = { "data-key": "lm_pk_k1_s", "data-heartbeat": "10" };
+  const kept = [];
+  for (const source of [readFileSync(T_JS, "utf8"), readFileSync(await built, "utf8")]) {
+    const warned = [];
+    const win = page(source, attrs, { before: (w) => { w.fetchStatus = 503; w.retryAfter = "60"; } });
+    win.console = { warn: (m) => warned.push(m) };
+    win.livemetrics.paymentFailed({ amount: 5, currency: "EUR", errorCode: "declined" });
+    for (let i = 0; i < 300; i++) win.livemetrics.page();
+    for (let i = 0; i < 60; i++) await win.advance(60_000); // 360 heartbeats, every batch refused
+    for (let i = 0; i < 200; i++) win.livemetrics.page();
+    assert.equal(win.livemetrics.dropped(), 2 + 1 + 300 + 360 + 200 - 500); // 2: the queued checkout and first view
+    win.fetchStatus = 202;
+    const before = win.sent.length;
+    await win.advance(60_000);
+    const batch = win.sent[before].body.events;
+    kept.push(batch.map((e) => [e.type, e.page?.type]));
+    assert.equal(batch.length, 500);
+    assert.deepEqual(batch.filter((e) => e.type !== "page_view").map((e) => e.type).sort(), ["checkout_started", "payment_failed"]);
+    assert.equal(warned.length, 1);
+  }
+  assert.deepEqual(kept[1], kept[0]);
+});
+
 test("the script-tag build without data-key says so and sends nothing", async () => {
   const errors = [];
   const win = fakeWindow();
