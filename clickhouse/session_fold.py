@@ -9,7 +9,11 @@ sessions they change (``session_changes.sql``, into the scratch table ``session_
    and the state as of ``lo`` it started from: a step that fails after this is simply run again);
 2. writes the same entries to ``session_folded`` (migration 011: the reports read the folded states
    there, sorted for the seller, instead of looking each one up in ``session_state``);
-3. inserts, in one block (one part: readers see all of it or none of it), each changed session's new
+3. writes them to ``session_folded_join`` too (migration 014, settings.session_states_in_memory: the same
+   states in memory, where the reports look the live sessions up), then its marker row (key 0, 0) with
+   ``version`` = ``hi``: the table holds every entry up to the marker's version (``sync_states_join``
+   rebuilds it from ``session_folded`` when it is behind the watermark, e.g. empty);
+4. inserts, in one block (one part: readers see all of it or none of it), each changed session's new
    contribution minus its old one, and the row carrying the new watermark ``hi``.
 ``hi`` stays ``session_fold_grace_s`` behind the server's clock, so no row labelled before ``hi`` can still
 be on its way. The second insert's dedup token is ``lo``: a step retried after it committed is dropped.
@@ -20,7 +24,8 @@ on its own thread every ``session_fold_interval_s``. Steps never overlap within 
 ``session_state`` would otherwise keep an entry for every session ever seen (~100 bytes each): once a
 day, between steps, the fold deletes the entries of sessions that started more than ``event_ttl_days``
 ago (``purge_states``), whose counts ``session_sums``' TTL drops at the same age, after their rows in
-``session_folded``.
+``session_folded``, and rebuilds ``session_folded_join`` (which frees the older copies of rewritten
+sessions its hash table keeps).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 
 from clickhouse import query
 from clickhouse.client import INSERT_SETTINGS, get_client
@@ -89,9 +95,12 @@ def _step(settings: Settings, until: int, step_rows: int) -> bool:
             hi = int(bucket)
             break
         taken += rows
+    join_id = sync_states_join(settings, lo)
     compute_changes(settings, lo, hi)
     write_states(settings, lo, hi)
     write_folded(settings, lo, hi)
+    if join_id:
+        write_join(settings, lo, hi, join_id)
     write_sums(settings, lo, hi)
     log.info("folded %d session rows inserted in [%d, %d)", taken, lo, hi)
     return True
@@ -132,6 +141,87 @@ def write_folded(settings: Settings, lo: int, hi: int) -> None:
     )
 
 
+def write_join(settings: Settings, lo: int, hi: int, join_id: str) -> None:
+    """The same entries into session_folded_join, then its marker moved on to ``hi`` (a second insert: the
+    marker never comes before the entries, and a step that fails between is run again from ``lo``, which
+    the marker is still at or past). Entries newer than the watermark are read as the state they started
+    from, as in session_folded, so the marker may run one step ahead of the watermark."""
+    c, db = get_client(settings), settings.clickhouse_database
+    c.command(
+        f"INSERT INTO {db}.{JOIN_TABLE} ({FOLDED_COLUMNS}) "
+        f"SELECT toUInt64(bitShiftRight(key, 64)), toUInt64(bitAnd(key, 0xFFFFFFFFFFFFFFFF)), * EXCEPT (key) "
+        f"FROM ({query.text(settings, 'fold_states', _from_changes(settings))})",
+        parameters={"fold_lo": lo, "fold_hi": hi},
+        settings=INSERT_SETTINGS,
+    )
+    _write_join_marker(settings, hi, join_id)
+
+
+# The in-memory copy of session_folded's newest rows (migration 014) and its marker's key
+JOIN_TABLE = "session_folded_join"
+
+
+def join_marker(settings: Settings) -> tuple[int, str]:
+    """session_folded_join's marker: the watermark up to which it holds every entry, and the id of the
+    rebuild that filled it ('' when it has no marker: empty, or emptied)."""
+    ((to, join_id),) = (
+        get_client(settings)
+        .query(
+            f"SELECT toUInt32(joinGet('{settings.clickhouse_database}.{JOIN_TABLE}', 'version', toUInt64(0), "
+            f"toUInt64(0))), arrayStringConcat(joinGet('{settings.clickhouse_database}.{JOIN_TABLE}', 'categories', "
+            "toUInt64(0), toUInt64(0)))"
+        )
+        .result_rows
+    )
+    return int(to), str(join_id)
+
+
+def _write_join_marker(settings: Settings, to: int, join_id: str) -> None:
+    get_client(settings).command(
+        f"INSERT INTO {settings.clickhouse_database}.{JOIN_TABLE} (seller_hash, session, version, categories) "
+        "VALUES (0, 0, toDateTime({to:UInt32}, 'UTC'), [{join_id:String}])",
+        parameters={"to": to, "join_id": join_id},
+        settings=INSERT_SETTINGS,
+    )
+
+
+def rebuild_states_join(settings: Settings, lo: int) -> str:
+    """Fill session_folded_join anew from session_folded (each session's newest row: its entry) and mark
+    it complete up to the watermark ``lo``; returns the new marker's id. Emptied first, so a report in the
+    meantime finds no marker and reads session_folded; a report that started from the old marker sees the
+    id change in its check and runs again. Called between fold steps only (``_one_step``)."""
+    c, db = get_client(settings), settings.clickhouse_database
+    t0 = time.perf_counter()
+    c.command(f"TRUNCATE TABLE {db}.{JOIN_TABLE}")
+    c.command(
+        f"INSERT INTO {db}.{JOIN_TABLE} ({FOLDED_COLUMNS}) SELECT {FOLDED_COLUMNS} FROM {db}.session_folded FINAL",
+        settings=INSERT_SETTINGS,
+    )
+    join_id = uuid.uuid4().hex
+    _write_join_marker(settings, lo, join_id)
+    log.info("rebuilt %s up to %d in %.1f s", JOIN_TABLE, lo, time.perf_counter() - t0)
+    return join_id
+
+
+def sync_states_join(settings: Settings, lo: int) -> str:
+    """Before a fold step from ``lo``: the id of session_folded_join's marker once it holds every entry up
+    to ``lo`` (rebuilt when it is behind: empty, or steps were folded without it), or '' when
+    settings.session_states_in_memory is off (then it is emptied, freeing its memory)."""
+    if not settings.session_states_in_memory:
+        c, db = get_client(settings), settings.clickhouse_database
+        held = c.query(
+            "SELECT total_rows FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+            parameters={"db": db, "t": JOIN_TABLE},
+        ).result_rows
+        if held and held[0][0]:
+            c.command(f"TRUNCATE TABLE {db}.{JOIN_TABLE}")
+        return ""
+    to, join_id = join_marker(settings)
+    if join_id and to >= lo:
+        return join_id
+    return rebuild_states_join(settings, lo)
+
+
 def write_sums(settings: Settings, lo: int, hi: int) -> None:
     """Second insert, one part: the changes of session_sums and the new watermark; dropped as a
     duplicate if this step (from ``lo``) already committed."""
@@ -153,6 +243,8 @@ def _from_changes(settings: Settings) -> dict[str, str]:
 def fold(settings: Settings, until: int | None = None) -> int:
     """Fold everything inserted before ``until`` (default ``fold_until``); returns the steps taken."""
     until = fold_until(settings) if until is None else until
+    with _one_step:  # an idle system's table too (after a restart with it emptied, or a migration)
+        sync_states_join(settings, query.folded_to(settings))
     steps = 0
     while fold_step(settings, until):
         steps += 1
@@ -183,6 +275,11 @@ def purge_states(settings: Settings, older_than_days: int | None = None) -> int:
                 f"FROM {db}.session_state WHERE {where})",
                 parameters=p,
             )
+        if settings.session_states_in_memory:
+            # like session_folded, without those sessions; and without the older copies of the sessions
+            # rewritten since the last rebuild (a Join table keeps them in memory: ~a day's rewrites)
+            rebuild_states_join(settings, query.folded_to(settings))
+        if expired:
             c.command(f"DELETE FROM {db}.session_state WHERE {where}", parameters=p)
     if expired:
         log.info("purged %d session_state entries of sessions started over %d days ago", expired, days)

@@ -7,8 +7,10 @@ both in ClickHouse and returns at most ``POPULAR_ROWS`` rows (popular) or five (
 ``session_live.sql`` does the arithmetic of ``session_deltas.sql`` (the fold's form) for one seller and
 range; the oracle tests check both against the same events. (Sending the changed sessions to Python
 instead cost more than the query itself once they were thousands: BENCHMARKS.md, 2026-12-05.) The live
-sessions' folded states come from ``session_state`` by key for a few, from ``session_folded`` for more:
-a count of the live rows picks.
+sessions' folded states come from the in-memory table ``session_folded_join`` (``session_live_join.sql``)
+when its marker says it holds every entry up to the watermark (settings.session_states_in_memory; the fold
+keeps it, clickhouse/session_fold.py); otherwise (``session_live_pass.sql``) from ``session_state`` by key
+for a few, from ``session_folded`` for more: a count of the live rows picks.
 """
 
 from __future__ import annotations
@@ -35,9 +37,13 @@ FEW_LIVE_ROWS = 100
 # (BENCHMARKS.md, 2026-12-06, sixth round). Exact either way: the
 # watermark only grows, and the check after the query reruns it when the watermark it started from moved.
 REUSE_START_S = 5.0
-# (database, seller) -> (time.monotonic() of the check, watermark, live rows) of the seller's last report
-# in this process (the watermark is one database's: only what was read from the same one proves anything)
-_seen: dict[tuple[str, str, str], tuple[float, int, int]] = {}
+# Where a report starts: the watermark, the seller's live rows (counted up to FEW_LIVE_ROWS + 1), and the
+# marker of session_folded_join (the watermark up to which it holds every entry, and the id of the rebuild
+# that wrote it: '' when the table is not used or has no marker)
+Start = tuple[int, int, int, str]
+# (database, seller) -> (time.monotonic() of the check, its Start) of the seller's last report in this
+# process (the watermark is one database's: only what was read from the same one proves anything)
+_seen: dict[tuple[str, str, str], tuple[float, Start]] = {}
 _SEEN_MAX = 10_000
 
 
@@ -77,30 +83,58 @@ def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: s
     seen = _seen.get(key)
     # Only a start that chose the pass is reused: the live rows may have grown since, and the lookup by key
     # a small count picks costs ~5-25 us a session (a seller's burst of 100k rows in the 5 s: seconds).
-    reuse = seen is not None and seen[2] > FEW_LIVE_ROWS and time.monotonic() - seen[0] <= REUSE_START_S
-    start = seen[1:] if reuse and seen is not None else _start(settings, seller_id)
+    # The in-memory table's lookup costs the same for any count.
+    reuse = (
+        seen is not None
+        and (seen[1][1] > FEW_LIVE_ROWS or _in_memory(settings, seen[1]))
+        and time.monotonic() - seen[0] <= REUSE_START_S
+    )
+    start = seen[1] if reuse and seen is not None else _start(settings, seller_id)
     for _ in range(10):
-        watermark, live_rows = start
-        states = "session_states_few" if live_rows <= FEW_LIVE_ROWS else "session_states_many"
-        # session_live.sql first: it holds the states fragment, which holds the report's {dims}
-        fragments = {"session_live": query.sql("session_live"), "folded_states": query.sql(states), **sub}
+        watermark, live_rows, _, join_id = start
+        in_memory = _in_memory(settings, start)
+        # session_live.sql first: it holds the live sessions' fragment, which holds the states fragment,
+        # which holds the report's {dims}
+        fragments = {"session_live": query.sql("session_live")}
+        if in_memory:
+            fragments["live_sessions"] = query.sql("session_live_join")
+        else:
+            states = "session_states_few" if live_rows <= FEW_LIVE_ROWS else "session_states_many"
+            fragments |= {"live_sessions": query.sql("session_live_pass"), "folded_states": query.sql(states)}
         rows = query.run(
-            settings, name, fragments, seller_id=seller_id, from_ms=from_ms, to_ms=to_ms, fold_lo=watermark
+            settings, name, {**fragments, **sub}, seller_id=seller_id, from_ms=from_ms, to_ms=to_ms, fold_lo=watermark
         )
         start = _start(settings, seller_id)  # the check; also where the next report or run starts
         if len(_seen) >= _SEEN_MAX:
             _seen.clear()
-        _seen[key] = (time.monotonic(), *start)
-        if start[0] == watermark:
+        _seen[key] = (time.monotonic(), start)
+        # the table rebuilt (or emptied) meanwhile: the query may have read it half filled
+        if start[0] == watermark and (not in_memory or start[3] == join_id):
             return rows
     raise RuntimeError("session fold watermark kept moving while the report ran")
 
 
-def _start(settings: Settings, seller_id: str) -> tuple[int, int]:
-    """The watermark, and how many of the seller's session_updates rows were inserted since it: for a
-    few, session_live.sql looks their sessions' folded states up in session_state by key; for more, it
-    makes one pass over the seller's session_folded rows. Both hold the same states (migration 011)."""
-    (row,) = query.run(
-        settings, "session_live_rows", {"fold_watermark": query.sql("fold_watermark")}, seller_id=seller_id
-    )
-    return int(row["watermark"]), int(row["rows"])
+def _in_memory(settings: Settings, start: Start) -> bool:
+    """The table is used (settings.session_states_in_memory) and session_folded_join holds every folded state as of the watermark: its marker (written by a rebuild,
+    then moved on by every fold step after its entries, clickhouse/session_fold.py) is at or past it."""
+    watermark, _, join_to, join_id = start
+    return settings.session_states_in_memory and join_id != "" and join_to >= watermark
+
+
+# the marker of session_folded_join (clickhouse/session_fold.py), read with the watermark
+JOIN_MARKER = (
+    ", toUInt32(joinGet('{db}.session_folded_join', 'version', toUInt64(0), toUInt64(0))) AS join_to, "
+    "arrayStringConcat(joinGet('{db}.session_folded_join', 'categories', toUInt64(0), toUInt64(0))) AS join_id"
+)
+
+
+def _start(settings: Settings, seller_id: str) -> Start:
+    """The watermark; whether at most FEW_LIVE_ROWS of the seller's session_updates rows were inserted
+    since it (for a few, session_live_pass.sql looks their sessions' folded states up in session_state by
+    key; for more, it makes one pass over the seller's session_folded rows: both hold the same states,
+    migration 011); and the marker of session_folded_join, which session_live_join.sql reads instead when
+    it is at or past the watermark (zeros when settings.session_states_in_memory is off)."""
+    marker = JOIN_MARKER if settings.session_states_in_memory else ", toUInt32(0) AS join_to, '' AS join_id"
+    fragments = {"fold_watermark": query.sql("fold_watermark"), "join_marker": marker, "few_rows": str(FEW_LIVE_ROWS)}
+    (row,) = query.run(settings, "session_live_rows", fragments, seller_id=seller_id)
+    return int(row["watermark"]), int(row["rows"]), int(row["join_to"]), str(row["join_id"])

@@ -162,6 +162,7 @@ def run(args) -> int:
         print(f"# loaded {total - UNFOLDED:,} events in {time.perf_counter() - t0:.0f} s", flush=True)
         fold_all(s)
         merge_history(s)
+        states_in_memory(s)
         more(UNFOLDED)
         settle(s)
         end = datetime.now(UTC)
@@ -220,6 +221,31 @@ def merge_history(s: Settings) -> None:
     for table in HISTORY_TABLES:
         get_client(s).command(f"OPTIMIZE TABLE {s.clickhouse_database}.{table} FINAL")
     print(f"# merged the history's parts in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def states_in_memory(s: Settings) -> None:
+    """What the folded states in memory (session_folded_join, migration 014) cost: its memory as the
+    history's fold left it and after a rebuild (what the fold thread does at start and daily), and the
+    rebuild's time."""
+    from clickhouse import query, session_fold
+    from clickhouse.client import get_client
+
+    if not s.session_states_in_memory:
+        return
+    size = (
+        "SELECT total_rows, total_bytes FROM system.tables WHERE database = {db:String} "
+        "AND name = 'session_folded_join'"
+    )
+    ((rows, folded_bytes),) = get_client(s).query(size, parameters={"db": s.clickhouse_database}).result_rows
+    t0 = time.perf_counter()
+    session_fold.rebuild_states_join(s, query.folded_to(s))
+    took = time.perf_counter() - t0
+    ((rows, rebuilt_bytes),) = get_client(s).query(size, parameters={"db": s.clickhouse_database}).result_rows
+    print(
+        f"# session_folded_join: {rows:,} rows, {folded_bytes / 1e6:.0f} MB after the history's fold, "
+        f"{rebuilt_bytes / 1e6:.0f} MB ({rebuilt_bytes / max(rows, 1):.0f} B a row) after a rebuild in {took:.1f} s",
+        flush=True,
+    )
 
 
 def settle(s: Settings, limit_s: float = 600) -> None:

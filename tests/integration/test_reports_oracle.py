@@ -198,6 +198,33 @@ def assert_session_reports_match_by_window(h, start, tz, every_seller=True):
             assert pick(got, ("step", "sessions", "abandoned")) == want["funnel"]["rows"], i
 
 
+def in_memory(settings) -> bool:
+    """A session report would read the folded states from session_folded_join now."""
+    return session_reports._in_memory(settings, session_reports._start(settings, SELLERS[0]))
+
+
+@contextmanager
+def form(settings, states_in_memory: bool, few_live_rows: int):
+    """The session reports' live part in one of its forms: the folded states looked up in session_folded_join,
+    or (not in memory) from session_state by key (FEW_LIVE_ROWS high) or a pass over session_folded (0)."""
+    mp = pytest.MonkeyPatch()
+    mp.setattr(settings, "session_states_in_memory", states_in_memory)
+    mp.setattr(session_reports, "FEW_LIVE_ROWS", few_live_rows)
+    try:
+        yield
+    finally:
+        mp.undo()
+
+
+def in_every_form_of(settings):
+    def check(assertion) -> None:
+        for states_in_memory, few in ((True, 0), (False, 0), (False, 10**9)):
+            with form(settings, states_in_memory, few):
+                assertion()
+
+    return check
+
+
 def report_range(start):
     # a range that does not start on a whole hour, and spans the DST change
     begin = start + timedelta(hours=7, minutes=20)
@@ -225,6 +252,7 @@ def test_reports_stay_exact_through_every_fold_state(kafka, clickhouse_dsn, tmp_
             f"SELECT count() FROM system.parts WHERE database = '{db}' AND table = 'session_sums' AND active"
         ).result_rows[0][0]
 
+    in_every_form = in_every_form_of(settings)
     with history_of(settings, events) as h:
         assert query.folded_to(settings) == 0
         assert_reports_match_oracle(h, begin, end, "Asia/Kolkata")  # nothing folded: all live
@@ -252,11 +280,8 @@ def test_reports_stay_exact_through_every_fold_state(kafka, clickhouse_dsn, tmp_
         assert stored == h["stored"] + len(late)
         assert_reports_match_oracle(h, begin, end, "America/New_York")  # late events live
         assert_session_reports_match_by_window(h, start, "UTC", every_seller)
-        few_rows = session_reports.FEW_LIVE_ROWS
-        for few in (0, 10**9):  # both ways session_live.sql finds the live sessions among the folded ones
-            monkeypatch.setattr(session_reports, "FEW_LIVE_ROWS", few)
-            assert_session_reports_match_by_window(h, start, "UTC", every_seller)
-        monkeypatch.setattr(session_reports, "FEW_LIVE_ROWS", few_rows)
+        assert in_memory(settings)  # the folded states in memory (session_folded_join) are used
+        in_every_form(lambda: assert_session_reports_match_by_window(h, start, "UTC", every_seller))
 
         # a fold step interrupted after writing session_state: reports still exact, and the re-run too
         lo, hi = query.folded_to(settings), next_bucket(settings)
@@ -267,6 +292,9 @@ def test_reports_stay_exact_through_every_fold_state(kafka, clickhouse_dsn, tmp_
         # and after writing session_folded, which the reports read: the rows of the step's sessions
         # are newer than the watermark, the reports take the states they started from
         session_fold.write_folded(settings, lo, hi)
+        # (not in session_folded_join yet: its marker is still at the watermark, its entries as of it)
+        assert in_memory(settings)
+        in_every_form(lambda: assert_session_reports_match_by_window(h, start, "UTC", every_seller))
         ((newer,),) = c.query(
             f"SELECT count() FROM {db}.session_folded WHERE version > toDateTime({lo}, 'UTC') AND had_before"
         ).result_rows
@@ -281,10 +309,13 @@ def test_reports_stay_exact_through_every_fold_state(kafka, clickhouse_dsn, tmp_
             f"(SELECT session FROM {db}.session_folded WHERE version > toDateTime({lo}, 'UTC'))"
         ).result_rows
         assert older == 0
-        for few in (0, 10**9):
-            monkeypatch.setattr(session_reports, "FEW_LIVE_ROWS", few)
-            assert_session_reports_match_by_window(h, start, "UTC", every_seller)
-        monkeypatch.setattr(session_reports, "FEW_LIVE_ROWS", few_rows)
+        in_every_form(lambda: assert_session_reports_match_by_window(h, start, "UTC", every_seller))
+        # and after writing session_folded_join: the step's entries and its marker past the watermark
+        session_fold.write_join(settings, lo, hi, session_fold.join_marker(settings)[1])
+        assert session_fold.join_marker(settings)[0] == hi > query.folded_to(settings)
+        assert in_memory(settings)
+        assert_reports_match_oracle(h, begin, end, "America/New_York")
+        in_every_form(lambda: assert_session_reports_match_by_window(h, start, "UTC", every_seller))
         assert session_fold.fold(settings, until=hi) == 1
         assert query.folded_to(settings) == hi
         assert_reports_match_oracle(h, begin, end, "Asia/Kolkata")  # late events folded
@@ -293,6 +324,25 @@ def test_reports_stay_exact_through_every_fold_state(kafka, clickhouse_dsn, tmp_
         # a step retried after it committed is dropped (same token)
         session_fold.write_sums(settings, lo, hi)
         assert_reports_match_oracle(h, begin, end, "UTC")
+
+        # steps folded without session_folded_join (LIVEMETRICS_SESSION_STATES_IN_MEMORY=false in the folding
+        # process, then true again): the table is behind the watermark, the reports read session_folded, and
+        # the next fold rebuilds it
+        late = oracle.late_events(10, h["events"], sessions=15)
+        h["events"] += late
+        stored = deliver(settings, late, stored)
+        held_to = session_fold.join_marker(settings)[0]
+        monkeypatch.setattr(settings, "session_states_in_memory", False)
+        assert session_fold.fold(settings, until=next_bucket(settings)) == 1
+        assert session_fold.join_marker(settings) == (0, "")  # emptied (its memory freed)
+        monkeypatch.setattr(settings, "session_states_in_memory", True)
+        assert not in_memory(settings)
+        assert_reports_match_oracle(h, begin, end, "Europe/Berlin")
+        assert session_fold.fold(settings, until=query.folded_to(settings)) == 0  # nothing to fold: rebuilt
+        assert session_fold.join_marker(settings)[0] == query.folded_to(settings) > held_to
+        assert in_memory(settings)
+        assert_reports_match_oracle(h, begin, end, "Asia/Kolkata")
+        in_every_form(lambda: assert_session_reports_match_by_window(h, start, "UTC", every_seller))
 
 
 def test_bad_report_parameters_are_named(history):

@@ -56,6 +56,23 @@ def assert_folded_has_every_state(settings) -> None:
         .result_rows
     )
     assert (folded, differ) == (states, 0), f"{states} entries, {folded} sessions in session_folded, {differ} differ"
+    # and session_folded_join (migration 014), when it is in use: every entry, nothing else but its marker
+    marker_to, marker_id = session_fold.join_marker(settings)
+    if not (marker_id and marker_to >= query.folded_to(settings)):
+        return
+    joined = (
+        f"SELECT bitOr(bitShiftLeft(toUInt128(seller_hash), 64), toUInt128(session)) AS key, tuple({columns}) AS state "
+        f"FROM {db}.session_folded_join WHERE NOT (seller_hash = 0 AND session = 0)"
+    )
+    ((held, differ),) = (
+        get_client(settings)
+        .query(
+            f"SELECT (SELECT count() FROM ({joined})), (SELECT count() FROM ({entries}) AS e FULL JOIN ({joined}) AS j "
+            "ON e.key = j.key WHERE toString(e.state) != toString(j.state))"
+        )
+        .result_rows
+    )
+    assert (held, differ) == (states, 0), f"{states} entries, {held} sessions in session_folded_join, {differ} differ"
 
 
 def test_the_sink_keeps_session_sums_folded(make_settings):
@@ -182,8 +199,10 @@ def test_the_fold_purges_the_states_of_expired_sessions(make_settings):
     end = datetime.now(UTC) + timedelta(hours=1)
     before = {s: query.report(settings, "funnel", s, start, end)["rows"] for s in ("s-one", "s-two")}
 
+    assert session_fold.join_marker(settings)[0] == query.folded_to(settings)  # the states in memory in use
     assert_folded_has_every_state(settings)
     assert session_fold.purge_states(settings, older_than_days=3) == old
+    assert session_fold.join_marker(settings)[0] == query.folded_to(settings)  # rebuilt without them
     assert c.query(states).result_rows == [(0, recent)]
     assert_folded_has_every_state(settings)
     assert session_fold.purge_states(settings, older_than_days=3) == 0
@@ -226,7 +245,12 @@ def test_sessions_folded_before_session_folded_are_found(make_settings):
     assert query.folded_to(settings) == hi
     assert c.query(f"SELECT count() FROM {db}.session_state").result_rows[0][0] > 100
 
-    assert migrate(settings) == ["011_session_folded", "012_bi_free_text_masked", "013_session_items_capped"]
+    assert migrate(settings) == [
+        "011_session_folded",
+        "012_bi_free_text_masked",
+        "013_session_items_capped",
+        "014_session_folded_join",
+    ]
     assert_folded_has_every_state(settings)
     end = datetime.now(UTC) + timedelta(hours=1)
     # late events of sessions folded before the upgrade: the reports must find their old states (a

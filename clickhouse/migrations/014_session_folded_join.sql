@@ -1,0 +1,28 @@
+-- The folded state of every session again, in memory: a ClickHouse Join table (a hash table by seller hash
+-- and session hash, kept on disk and loaded when the table is), which the session reports' live part looks
+-- the live sessions up in (session_live_join.sql) instead of passing over all the seller's rows of
+-- session_folded (docs/clickhouse.md, "Reports"; BENCHMARKS.md, 2026-12-06, seventh round).
+-- The newest row inserted for a key wins (join_any_take_last_row), as the newest row of session_folded does.
+-- Not filled here: the fold fills it from session_folded (clickhouse/session_fold.py, sync_states_join)
+-- when its marker row (key 0, 0: `version` = the watermark up to which it holds every entry, `categories`
+-- = [a rebuild's id]) is behind the watermark, which an empty table is; until then reports read
+-- session_folded. LIVEMETRICS_SESSION_STATES_IN_MEMORY=false keeps it empty.
+-- ~110 bytes a session in memory, in the process that holds ClickHouse (the API with embedded chdb, or
+-- the server), plus the older copies of sessions the fold rewrote until the next rebuild (daily).
+CREATE TABLE IF NOT EXISTS {db}.session_folded_join
+(
+    seller_hash         UInt64,
+    session             UInt64,
+    version             DateTime('UTC'),
+    start_hour          DateTime('UTC'),
+    furthest            UInt8,
+    categories          Array(LowCardinality(String)),
+    offers              Array(LowCardinality(String)),
+    had_before          UInt8,
+    before_start_hour   DateTime('UTC'),
+    before_furthest     UInt8,
+    before_categories   Array(LowCardinality(String)),
+    before_offers       Array(LowCardinality(String))
+)
+ENGINE = Join(ANY, LEFT, seller_hash, session)
+SETTINGS join_any_take_last_row = 1;
