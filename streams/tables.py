@@ -38,6 +38,22 @@ SMALL_ROCKSDB_OPTIONS = (
 )
 
 
+# RocksDB's flushes and compactions of the sessions store write at most this many bytes a second per
+# partition database (its rate limiter; the refill period and fairness are RocksDB's defaults). The
+# store takes one write per event, so at 15,000 events/s each partition's 16 MiB memtable fills in ~10 s,
+# and the three partitions fill together: their flushes (~3.6 MB written each) and, every fourth, the
+# L0 compaction (~9 MB) came in one burst of ~0.9 CPU s within ~1 s on the worker's background threads,
+# which share the worker's core share with its main thread (each process is its own autogroup): the
+# stack's p99 stepped from ~0.3 to 1-2 s there and did not recover (BENCHMARKS.md, the sessions store's
+# background bursts, twelfth session). Limited, the same work is spread over seconds (a flush ~1 s, that
+# compaction ~2-3 s); the bytes and the CPU are the same. Written at 15k/s: ~0.4 MB/s of flushes plus
+# compactions per partition, so 4 MiB/s leaves room for a worker catching up at twice that rate; past
+# it, L0 files wait for their compaction (RocksDB slows writes only at 20 of them).
+BACKGROUND_BYTES_PER_S = 4 * 2**20
+RATE_LIMITER_REFILL_US = 100_000
+RATE_LIMITER_FAIRNESS = 10
+
+
 def memtable_bloom(options: Any) -> None:
     """A whole-key Bloom filter in each memtable of a rocksdict ``Options`` (RocksDB's
     ``memtable_prefix_bloom_size_ratio`` with ``memtable_whole_key_filtering``)."""
@@ -45,11 +61,18 @@ def memtable_bloom(options: Any) -> None:
     options.set_memtable_whole_key_filtering(True)
 
 
+def sessions_store_options(options: Any) -> None:
+    """The sessions store's own settings on top of Faust's (``faust_internals.tune_rocksdb_options``): the
+    memtable filters and the background rate limiter."""
+    memtable_bloom(options)
+    options.set_ratelimiter(BACKGROUND_BYTES_PER_S, RATE_LIMITER_REFILL_US, RATE_LIMITER_FAIRNESS)
+
+
 # Session states, keyed by session id, plus one running-sum row per (seller, partition) kept in the
 # *same* table so that both are written to one changelog partition in order: after a crash the
 # recovered sums always equal the recovered sessions' contributions.
 sessions = app.Table(TABLE_NAMES[0], key_type=bytes, value_type=bytes, default=None, options=ROCKSDB_OPTIONS)
-faust_internals.tune_rocksdb_options(sessions.data, memtable_bloom)
+faust_internals.tune_rocksdb_options(sessions.data, sessions_store_options)
 # The sessions agent writes the sessions table past Faust's per-message producer (streams/changelog.py).
 sessions_changelog = DirectChangelog(sessions, settings)
 # Per-seller gauges: for each source partition the latest (generation, seq, sums) it reported.

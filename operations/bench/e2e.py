@@ -283,11 +283,33 @@ def _machine() -> tuple[float, float]:
     return busy, getattr(t, "steal", 0.0)
 
 
+def _rocksdb_ran(pid: int) -> float | None:
+    """Seconds on a core of ``pid``'s RocksDB background threads (flushes, compactions: ``rocksdb:*``),
+    None when it has none: they share the process's core share with its main thread."""
+    total, seen = 0.0, False
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if not f.read().startswith("rocksdb"):
+                    continue
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0]) / 1e9
+            seen = True
+        except (OSError, ValueError):
+            continue
+    return total if seen else None
+
+
 class Timeline:
     """``--timeline PATH``: the run as a time series, JSON lines appended to PATH. Every ``every_s`` a
     ``sample`` with cumulative counters (difference two samples for rates): per process (descendants
     included) ``cpu_s``, ``ran_s`` / ``waited_s`` (its threads' time on a core and runnable waiting for one)
-    and ``main_ran_s`` / ``main_waited_s`` (its main thread's); the machine's ``busy_s`` and ``stolen_s``.
+    and ``main_ran_s`` / ``main_waited_s`` (its main thread's), ``rocksdb_ran_s`` for a process with RocksDB
+    background threads (the worker: its flushes and compactions); the machine's ``busy_s`` and ``stolen_s``.
     Between them, ``step`` lines (a step starts) and ``probe`` lines (a probe's 202 time and its latency to
     the WebSocket, or to the snapshot on Kafka). Shows whether a backlog builds steadily or in stalls."""
 
@@ -330,6 +352,9 @@ class Timeline:
                 "main_ran_s": round(int(main[0]) / 1e9, 3),
                 "main_waited_s": round(int(main[1]) / 1e9, 3),
             }
+            rocksdb = _rocksdb_ran(pid)
+            if rocksdb is not None:
+                processes[name]["rocksdb_ran_s"] = round(rocksdb, 3)
         self.note("sample", busy_s=round(busy, 3), stolen_s=round(stolen, 3), processes=processes)
 
     def _run(self) -> None:

@@ -1,11 +1,13 @@
 """The sessions fold's CPU shortcuts (eleventh session, #19; BENCHMARKS.md) give what their general forms
 give: the lax event decode (``streams/lax_event.py``) the contract's values, ``StateCache.put_all`` and
 ``Deadlines.push_all`` what one ``put`` / ``push`` after the other leave, ``next_change``'s usual case the
-general computation, the order key its f-string. The store's filters are checked on a RocksDB worker."""
+general computation, the order key its f-string. The store's filters and its
+background rate limiter are checked on a RocksDB worker."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -14,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -181,10 +184,11 @@ print(sessions.data.rocksdb_options.bloom_filter_size, db.path())
 """
 
 
-def test_the_sessions_store_has_bloom_filters_in_its_files_and_memtables(tmp_path):
-    """The filters that make a new session's miss cheap (streams/tables.py), as RocksDB opened the
-    partition database (its OPTIONS file)."""
-    env = Settings(store="rocksdb://", data_dir=tmp_path).child_env()
+@pytest.fixture(scope="module")
+def sessions_db_path(tmp_path_factory) -> tuple[str, Path]:
+    """(the file filters' bits, the directory of partition 0's database) of the sessions store of a
+    RocksDB worker, opened in a child process."""
+    env = Settings(store="rocksdb://", data_dir=tmp_path_factory.mktemp("rocksdb-worker")).child_env()
     out = subprocess.run(
         [sys.executable, "-c", CHILD],
         env=env,
@@ -195,7 +199,26 @@ def test_the_sessions_store_has_bloom_filters_in_its_files_and_memtables(tmp_pat
     )
     assert out.returncode == 0, out.stderr[-3000:]
     bits, path = out.stdout.split()[-2:]
+    return bits, Path(path)
+
+
+def test_the_sessions_store_has_bloom_filters_in_its_files_and_memtables(sessions_db_path):
+    """The filters that make a new session's miss cheap (streams/tables.py), as RocksDB opened the
+    partition database (its OPTIONS file)."""
+    bits, path = sessions_db_path
     assert bits == "10"
-    options = max(Path(path).glob("OPTIONS-*")).read_text()
+    options = max(path.glob("OPTIONS-*")).read_text()
     assert "memtable_whole_key_filtering=true" in options
     assert "memtable_prefix_bloom_size_ratio=0.100000" in options
+
+
+def test_the_sessions_store_limits_its_background_writes(sessions_db_path):
+    """The rate limiter that spreads the store's flushes and compactions over seconds instead of a burst
+    beside the worker's main thread (streams/tables.py, BENCHMARKS.md twelfth session), as RocksDB opened
+    the partition database: its info LOG names the limiter it was given (the OPTIONS file does not hold
+    it; without one the LOG says ``(nil)``)."""
+    _, path = sessions_db_path
+    log = (path / "LOG").read_text()
+    limiter = re.search(r"Options\.rate_limiter: (\S+)", log)
+    assert limiter is not None, log[:2000]
+    assert limiter.group(1).startswith("0x"), limiter.group(0)
