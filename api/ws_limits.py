@@ -1,15 +1,20 @@
 """Caps on the dashboard's WebSockets of one API process: in all, and per client IP (an IPv6 client
 counts per /64, what one customer line usually gets), on top of the per-seller cap in routes/live.py.
 Without them one client with one valid token, or many tokens, could hold every socket the process can
-serve. A client message is at most ``ws_max_message_bytes`` (the dashboard sends nothing but pings).
+serve. A client message is at most ``ws_max_message_bytes`` (the dashboard sends nothing but pings), and a
+socket may send ``MESSAGES_BURST`` messages, then ``MESSAGES_PER_S`` a second (``MessageBudget``): one
+socket sending tiny frames as fast as it could (~120k a second) took ~0.3 of a core of the API's event
+loop and delayed another seller's snapshots from ~10 ms to ~2 s.
 
 Close codes: 1013 (try again later) when the process is full, 1008 (policy violation) when one IP holds
-its share, 1009 (message too big) for an oversized message; each with a reason naming the setting.
+its share or a socket sends too many messages, 1009 (message too big) for an oversized message; each with
+a reason naming the limit.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import time
 
 from starlette.websockets import WebSocket
 
@@ -74,3 +79,30 @@ def oversized(message: dict, limit: int) -> bool:
     if text is not None:  # a character is 1 to 4 bytes: encode only when the length cannot tell
         return len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit)
     return data is not None and len(data) > limit
+
+
+MESSAGES_BURST = 20
+MESSAGES_PER_S = 1.0
+
+
+class MessageBudget:
+    """Messages a client may send on one socket: ``burst``, then ``rate`` a second (a token bucket)."""
+
+    def __init__(self, burst: float = MESSAGES_BURST, rate: float = MESSAGES_PER_S, clock=time.monotonic):
+        self.burst, self.rate, self.clock = burst, rate, clock
+        self.tokens, self.at = float(burst), clock()
+
+    def spend(self) -> bool:
+        """One message: False when the socket is over its budget."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    def reason(self) -> str:
+        return (
+            f"too many client messages: at most {self.burst:g}, then {self.rate:g} a second (this socket only pushes)"
+        )

@@ -14,6 +14,7 @@ def _serve(app, settings: Settings, port: int) -> int:
     import uvicorn
 
     from livemetrics.http_head import BoundedHttpTools
+    from livemetrics.ws_protocol import BoundedWebSockets
 
     # log_config=None: uvicorn keeps its hands off logging; its warnings reach the JSON handler (logs.py)
     uvicorn.run(
@@ -25,6 +26,7 @@ def _serve(app, settings: Settings, port: int) -> int:
         log_config=None,
         timeout_graceful_shutdown=10,
         http=BoundedHttpTools,  # httptools with a bound on each request head's size and time (431, 408)
+        ws=BoundedWebSockets,  # a budget of frames per socket, a bound on what is read after a close
         ws_ping_interval=20,
         ws_max_size=settings.ws_max_message_bytes,
     )  # a larger client message is refused unread (1009)

@@ -44,7 +44,9 @@ async def recent_alerts(seller_id: SellerId, feed: FeedDep, principal: Principal
 
 async def _watch_disconnect(ws: WebSocket, sub, max_bytes: int) -> None:
     """Read (and ignore) what the client sends, so that a closed dashboard frees its slot at once
-    instead of at the next send; a message over ``max_bytes`` closes the socket (api/ws_limits.py)."""
+    instead of at the next send; a message over ``max_bytes``, or past the socket's budget of messages,
+    closes the socket (api/ws_limits.py)."""
+    budget = ws_limits.MessageBudget()
     try:
         while (msg := await ws.receive())["type"] != "websocket.disconnect":
             if ws_limits.oversized(msg, max_bytes):
@@ -52,6 +54,10 @@ async def _watch_disconnect(ws: WebSocket, sub, max_bytes: int) -> None:
                     code=1009,
                     reason=f"client messages are at most {max_bytes} bytes (LIVEMETRICS_WS_MAX_MESSAGE_BYTES)",
                 )
+                break
+            if not budget.spend():
+                log.info("ws closed: too many client messages", extra={"seller_id": ws.path_params.get("seller_id")})
+                await ws.close(code=1008, reason=budget.reason())
                 break
     except Exception:  # noqa: BLE001 - any receive failure means the client is gone
         pass

@@ -11,6 +11,7 @@ import httpx
 import pytest
 import websockets
 
+from api import ws_limits
 from api.main import create_api
 from clickhouse.migrate import migrate
 from livemetrics.keys import KeyRegistry
@@ -152,3 +153,25 @@ def test_an_oversized_client_message_closes_the_socket(api):
 
     code, reason = asyncio.run(scenario())
     assert code == 1009 and "at most 256 bytes" in reason
+
+
+def test_a_socket_flooding_messages_is_closed_and_another_sellers_dashboard_is_served(api):
+    async def scenario():
+        ws, first = await connect(api, "shop-a")
+        other, other_first = await connect(api, "shop-b")
+        assert first["type"] == other_first["type"] == "snapshot"
+        for _ in range(5000):  # as fast as it can: one socket took ~0.3 core and delayed others by ~2 s
+            try:
+                await ws.send("x")
+            except websockets.ConnectionClosed:
+                break
+        code, reason = await closed_with(ws)
+        await asyncio.wait_for(await other.ping(), 10)  # the other seller's socket is still open
+        await other.close()
+        return code, reason
+
+    code, reason = asyncio.run(scenario())
+    assert code == 1008 and reason == (
+        f"too many client messages: at most {ws_limits.MESSAGES_BURST}, then {ws_limits.MESSAGES_PER_S:g} a second "
+        "(this socket only pushes)"
+    )

@@ -6,14 +6,17 @@ silent connection, or one sending its body a byte at a time, stayed open forever
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
 
 from operations.command import livemetrics_argv
+from tests.integration.test_api_ws_floods import FLOODER
 from tests.integration.test_gateway_workers import ready
 from tests.support.servers import wait_until
 from tests.support.services import free_port
@@ -125,6 +128,13 @@ def test_the_api_refuses_heads_too_large_or_too_slow_and_slow_bodies(make_settin
             alive=lambda: proc.poll() is None,
         )
         checks(settings.api_port, b"/v1/admin/erase")
+        # and the process serves WebSockets with its bounded protocol (livemetrics/ws_protocol.py): a socket
+        # flooding pings is closed, 1008 (tests/integration/test_api_ws_floods.py has the rest)
+        token = settings.admin_token.get_secret_value()
+        argv = [sys.executable, "-c", FLOODER, str(settings.api_port), "/v1/sellers/any/live/ws", token, "ping"]
+        flood = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        result = json.loads(flood.stdout.splitlines()[-1])
+        assert result["closed"] and result["close_code"] == 1008, result
         assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -15,10 +15,10 @@ from operations.ports import free_port
 
 
 class ThreadServer:
-    def __init__(self, app, port: int | None = None):
+    def __init__(self, app, port: int | None = None, **config):
         self.port = port or free_port()
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws_ping_interval=None)
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws_ping_interval=None, **config)
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -52,3 +52,16 @@ def test_a_token_never_gets_more_than_its_burst_plus_its_rate(steps, rate, burst
         assert wait == 0 or 1 <= wait <= max(1, 1 / rate + 1)
     assert granted <= burst + rate * now[0] + 1e-9
     assert TokenBuckets(rate, burst, clock=lambda: now[0]).wait_s("other") == 0  # per principal
+
+
+def test_a_socket_may_send_its_burst_then_one_message_a_second():
+    from api.ws_limits import MessageBudget
+
+    now = [100.0]
+    budget = MessageBudget(burst=20, rate=1.0, clock=lambda: now[0])
+    assert all(budget.spend() for _ in range(20))
+    assert not budget.spend()
+    now[0] += 1.0
+    assert budget.spend() and not budget.spend()
+    now[0] += 3600
+    assert sum(budget.spend() for _ in range(100)) == 20  # refilled up to the burst only
