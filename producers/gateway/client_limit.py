@@ -51,6 +51,10 @@ class ClientLimiter:
             self._prune(now)
         return self._buckets.take(client_key(ip), self.rate, n, now)
 
+    def room(self, ip: str | None, now: float) -> float:
+        """About how many events ``ip`` could send now (``take`` decides)."""
+        return self._buckets.room(client_key(ip), self.rate, now)
+
     def charge(self, ip: str | None, n: float, now: float) -> None:
         """Spend ``n`` more events' worth after the fact (``RateLimiter.charge``)."""
         self._buckets.charge(client_key(ip), self.rate, n, now)
