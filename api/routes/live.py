@@ -6,9 +6,9 @@ import asyncio
 import logging
 import time
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 
-from api import ws_limits
+from api import rate_limit, ws_limits
 from api.deps import FeedDep, PrincipalDep, SellerId, SettingsDep, may_read, ws_principal
 from api.privacy import alert_for
 from api.responses import AUTH, SELLER
@@ -78,6 +78,10 @@ def _refusal(ws: WebSocket, seller_id: str, feed, settings) -> tuple[int, str] |
         return exc.code, exc.reason
     if not may_read(principal, seller_id):
         return 4404, "no such seller for this token"
+    try:  # a handshake counts as a request of the token: each one sends a snapshot and the recent alerts
+        rate_limit.check(ws.app, principal)
+    except HTTPException as exc:
+        return 4429, str(exc.detail)
     if feed.count(seller_id) >= settings.ws_max_per_seller:
         return 4429, "too many dashboards open for this seller"
     return None
