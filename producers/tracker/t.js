@@ -89,13 +89,32 @@
     var wait = holdUntil - Date.now();
     if (!useBeacon && wait > 0) { timer = setTimeout(flush, wait); return; }  // a beacon (page going away) goes anyway
     var batch = queue.splice(0, 500), body = JSON.stringify({ events: batch });
-    // text/plain keeps the request "simple": no CORS preflight, and sendBeacon accepts it.
-    if (useBeacon && navigator.sendBeacon && navigator.sendBeacon(URL_EVENTS, new Blob([body], { type: "text/plain" }))) return;
+    // text/plain keeps the request "simple": no CORS preflight, and sendBeacon accepts it. Browsers refuse a
+    // beacon over 64 KiB: pieces under 60,000 bytes, in order, while they are taken; the rest by fetch below.
+    if (useBeacon && navigator.sendBeacon) {
+      var parts = pieces(batch), i = 0;
+      while (i < parts.length && navigator.sendBeacon(URL_EVENTS, new Blob([JSON.stringify({ events: parts[i] })], { type: "text/plain" }))) i++;
+      if (i === parts.length) return;
+      batch = [].concat.apply([], parts.slice(i));
+      body = JSON.stringify({ events: batch });
+    }
     try {
       fetch(URL_EVENTS, { method: "POST", body: body, keepalive: body.length < 60000, headers: { "Content-Type": "text/plain" } })
         .then(function (r) { if (r.status === 429 || r.status >= 500) requeue(batch, retryAfterMs(r)); })
         .catch(function () { requeue(batch); });
     } catch (e) { requeue(batch); }
+  }
+  // Consecutive pieces of a batch whose {"events": [...]} bodies are at most 60,000 bytes (UTF-8) each.
+  function pieces(batch) {
+    var out = [], cur = [], size = 13;
+    for (var j = 0; j < batch.length; j++) {
+      var n = encodeURIComponent(JSON.stringify(batch[j])).replace(/%[0-9A-F]{2}/g, "x").length + 1;
+      if (cur.length && size + n > 60000) { out.push(cur); cur = []; size = 13; }
+      cur.push(batch[j]);
+      size += n;
+    }
+    if (cur.length) out.push(cur);
+    return out;
   }
   // Retry-After (seconds or an HTTP date; the gateway exposes it to other origins), capped; else 0.
   function retryAfterMs(r) {

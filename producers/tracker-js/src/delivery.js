@@ -25,6 +25,30 @@ export function retryAfterMs(r, nowMs) {
   return ms > 0 ? Math.min(ms, MAX_RETRY_AFTER_MS) : 0;
 }
 
+export const BEACON_BYTES = 60_000; // a beacon's body at most (browsers refuse more than 64 KiB)
+
+/** UTF-8 bytes of a string. */
+const utf8Bytes = (s) => encodeURIComponent(s).replace(/%[0-9A-F]{2}/g, "x").length;
+
+/** Consecutive pieces of `batch` whose `{"events": [...]}` bodies are at most BEACON_BYTES each. */
+export function pieces(batch) {
+  const out = [];
+  let cur = [];
+  let size = 13; // {"events":[]}
+  for (const ev of batch) {
+    const n = utf8Bytes(JSON.stringify(ev)) + 1;
+    if (cur.length && size + n > BEACON_BYTES) {
+      out.push(cur);
+      cur = [];
+      size = 13;
+    }
+    cur.push(ev);
+    size += n;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
 const dropRank = (ev) => (ev.type === "heartbeat" ? 0 : ev.type === "page_view" ? 1 : 2);
 
 export function createSender(win, url, now = Date.now) {
@@ -73,12 +97,20 @@ export function createSender(win, url, now = Date.now) {
     if (!queue.length) return;
     const wait = holdUntil - now();
     if (!beacon && wait > 0) return schedule(wait);
-    const batch = queue.splice(0, MAX_QUEUE);
-    const body = JSON.stringify({ events: batch });
+    let batch = queue.splice(0, MAX_QUEUE);
+    let body = JSON.stringify({ events: batch });
     const nav = win.navigator;
     if (beacon && nav && nav.sendBeacon) {
+      // Browsers refuse a beacon over 64 KiB: the batch goes in pieces under BEACON_BYTES, in order, while
+      // they are taken; the rest by fetch below. (One beacon of a long refusal's 500 events, ~150 KB, was
+      // refused and its fetch, too large for keepalive, died with the page: every event lost.)
       const Blob_ = win.Blob || globalThis.Blob;
-      if (nav.sendBeacon(url, new Blob_([body], { type: "text/plain" }))) return;
+      const parts = pieces(batch);
+      let i = 0;
+      while (i < parts.length && nav.sendBeacon(url, new Blob_([JSON.stringify({ events: parts[i] })], { type: "text/plain" }))) i++;
+      if (i === parts.length) return;
+      batch = [].concat(...parts.slice(i));
+      body = JSON.stringify({ events: batch });
     }
     try {
       win

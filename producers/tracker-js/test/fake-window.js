@@ -89,6 +89,7 @@ export function fakeWindow({ url = "https://shop.example/", storage = true, beac
   win.navigator = {
     sendBeacon: beacon
       ? (u, blob) => {
+          if (blob.size > 65536) return false; // browsers refuse a beacon over 64 KiB
           win.sent.push({ via: "beacon", url: u, blob, at: win.clock });
           return true;
         }

@@ -98,6 +98,25 @@ test("t.js and the script-tag build refused for an hour: 500 wait, heartbeats dr
   assert.deepEqual(kept[1], kept[0]);
 });
 
+test("t.js and the script-tag build: a page leaving after a long refusal sends its 500 events in beacons under 64 KiB", async () => {
+  const attrs = { "data-key": "lm_pk_k1_s", "data-heartbeat": "3600" };
+  for (const source of [readFileSync(T_JS, "utf8"), readFileSync(await built, "utf8")]) {
+    const win = page(source, attrs, { before: (w) => { w.fetchStatus = 503; w.retryAfter = "60"; } });
+    win.console = { warn() {} };
+    for (let i = 0; i < 600; i++) win.livemetrics.page(); // ~190 bytes each: ~95 KB waiting
+    await win.advance(1000);
+    const before = win.sent.length;
+    win.document.hide(); // the visitor leaves: one beacon of it all was refused, and so every event lost
+    await win.advance(0);
+    const gone = win.sent.slice(before);
+    assert.ok(gone.length >= 2 && gone.every((s) => s.via === "beacon" && s.blob.size <= 60_000), gone.map((s) => [s.via, s.blob?.size]));
+    const events = [];
+    for (const s of gone) events.push(...JSON.parse(await s.blob.text()).events);
+    assert.equal(events.length, 500);
+    assert.equal(new Set(events.map((e) => e.event_id)).size, 500);
+  }
+});
+
 test("the script-tag build without data-key says so and sends nothing", async () => {
   const errors = [];
   const win = fakeWindow();
