@@ -49,6 +49,15 @@ def principal_for(token: str, settings: Settings, registry: KeyRegistry) -> Prin
     return Principal(seller_id=rec.seller_id, kind="token", key_id=rec.key_id, can_read_pii=rec.can_read_pii)
 
 
+# A token not found while the process has not read the keys yet (started while Kafka is away) may well be
+# valid: 503, not the 401 "unknown token" it got, after which a dashboard asks its user for another token.
+KEYS_NOT_READ = "this API process has not read its tokens yet (Kafka unreachable, or starting): retry in a few seconds"
+
+
+def keys_read(registry) -> bool:
+    return bool(getattr(registry, "ready", True))
+
+
 def may_read(p: Principal, seller_id: str) -> bool:
     return p.is_admin or p.seller_id == seller_id
 
@@ -61,6 +70,8 @@ def _principal(request: Request) -> Principal:
         raise HTTPException(401, "missing token: send `Authorization: Bearer <seller token>`")
     p = principal_for(token, request.app.state.settings, request.app.state.registry)
     if p is None:
+        if not keys_read(request.app.state.registry):
+            raise HTTPException(503, KEYS_NOT_READ, headers={"Retry-After": "5"})
         raise HTTPException(401, "unknown, expired or revoked token")
     rate_limit.check(request.app, p)  # per token: 429 + Retry-After past LIVEMETRICS_API_RATE_PER_S
     return p
@@ -108,6 +119,8 @@ def _ws_authenticate(ws: WebSocket) -> Principal:
         )
     p = principal_for(token, settings, registry)
     if p is None:
+        if not keys_read(registry):
+            raise TicketRefused(1013, KEYS_NOT_READ)
         raise TicketRefused(4401, "unknown, expired or revoked token")
     return p
 

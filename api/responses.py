@@ -44,6 +44,17 @@ TOKEN = {
         },
     },
 }
+TOKEN[503] = {
+    "model": Problem,
+    "description": "this API process has not read its tokens yet (started while Kafka is away): retry",
+    "headers": {
+        "Retry-After": {
+            "required": True,
+            "description": "seconds to wait before retrying",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
 INVALID = {422: {"model": Problem, "description": "a parameter or the body is invalid; `detail` says which"}}
 SELLER = {
     **TOKEN,

@@ -80,7 +80,8 @@ _EVENTS_RESPONSES = {
     503: {
         "model": NotAccepted,
         "description": "Kafka cannot confirm delivery, or (signed requests) the gateway's "
-        "replay cache is full; retry with the same event ids",
+        "replay cache is full, or the gateway has not read its keys yet (started while Kafka is away); "
+        "retry with the same event ids",
         "headers": _retry_after("seconds to wait before retrying"),
     },
 }

@@ -72,6 +72,9 @@ def _no_room(what: str) -> None:
         )
 
 
+KEYS_NOT_READ_RETRY_S = 5
+
+
 class AuthError(Exception):
     def __init__(self, status: int, message: str, retry_after: int | None = None):
         super().__init__(message)
@@ -284,11 +287,24 @@ class Authenticator:
             raise AuthError(401, "server keys must sign requests (X-Livemetrics-Signature), never send the key itself")
         rec = self.registry.authenticate(presented, ("browser",))
         if rec is None:
-            raise AuthError(401, "unknown, revoked or wrong key")
+            raise self._unknown()
         if backfill:
             raise AuthError(403, "X-Livemetrics-Backfill is only accepted on requests signed with a server key")
         self._check_origin(rec, headers)
         return Caller(rec, False)
+
+    def _unknown(self) -> AuthError:
+        """A key not found: 401, unless the keys are not read yet (a gateway started while Kafka is away),
+        when nothing can be told of any key: 503 with Retry-After. (It answered 401 "unknown key" then,
+        which the trackers and the SDK take as final: a shop's valid key refused, its events dropped.)"""
+        if not getattr(self.registry, "ready", True):
+            return AuthError(
+                503,
+                "the gateway has not read its keys yet (Kafka unreachable, or starting): nothing was accepted, "
+                "retry later",
+                retry_after=KEYS_NOT_READ_RETRY_S,
+            )
+        return AuthError(401, "unknown, revoked or wrong key")
 
     def _check_origin(self, rec: KeyRecord, headers) -> None:
         """A browser key works only from the pages of its allowed origins (Origin, else Referer). This stops
@@ -339,7 +355,7 @@ class Authenticator:
             )
         found = self.registry.server_secret(key_id)
         if found is None:
-            raise AuthError(401, "unknown, revoked or wrong key")
+            raise self._unknown()
         rec, secret = found
         mac = hmac.new(secret.encode(), f"{ts}.{int(backfill)}.".encode() + body, hashlib.sha256).digest()
         if not hmac.compare_digest(b"v2=" + mac.hex().encode(), signature.strip().encode()):

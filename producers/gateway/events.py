@@ -135,7 +135,7 @@ class EventsEndpoint:
         try:
             caller = auth.caller(headers, query, body)
         except AuthError as exc:
-            if exc.retry_after:  # 503: the replay cache is full (nothing was accepted)
+            if exc.retry_after:  # 503: the replay cache is full, or the keys are not read yet (nothing accepted)
                 raise _Reply(
                     exc.status, {"error": str(exc), "accepted": 0}, [(b"retry-after", str(exc.retry_after).encode())]
                 ) from None

@@ -54,12 +54,16 @@ def provider_router(settings: Settings) -> APIRouter:
             404: {"description": "no such endpoint (unknown or revoked)"},
             413: {"description": f"body over {MAX_WEBHOOK_BYTES} bytes"},
             422: {"description": "a handled event type the contract cannot take; `error` says why"},
-            503: {"description": "Kafka cannot confirm delivery; Stripe retries"},
+            503: {
+                "description": "Kafka cannot confirm delivery, or the gateway has not read its keys yet; Stripe retries"
+            },
         },
     )
     async def stripe_webhook(endpoint_id: str, request: Request):
         """A Stripe webhook delivery (payment_intent.payment_failed / .succeeded, charge.failed)."""
         found = signing_secret(request.app.state.registry, endpoint_id)
+        if found is None and not getattr(request.app.state.registry, "ready", True):  # keys not read yet
+            return _answer(503, {"error": "the gateway has not read its keys yet: retry"}, **{"Retry-After": "5"})
         if found is None:
             return _answer(404, {"error": "no such Stripe endpoint (unknown or revoked)"})
         rec, secret = found
