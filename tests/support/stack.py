@@ -8,6 +8,7 @@ import httpx
 from api.main import create_api
 from livemetrics.keys import KeyRegistry
 from livemetrics.settings import Settings
+from livemetrics.ws_protocol import BoundedWebSockets
 from producers.gateway.app import create_gateway
 from tests.support import factories as f
 from tests.support.servers import ThreadServer, WorkerProcess, get_json, wait_until
@@ -19,7 +20,8 @@ class Stack:
         self.registry = KeyRegistry(settings).start()
         self.worker = WorkerProcess(settings, log_dir).start()
         self.gateway = ThreadServer(create_gateway(settings, self.registry)).start()
-        self.api = ThreadServer(create_api(settings, self.registry)).start()
+        # the API's WebSocket protocol as `livemetrics api` serves it (livemetrics/ws_protocol.py)
+        self.api = ThreadServer(create_api(settings, self.registry), ws=BoundedWebSockets).start()
         if settings.demo_storefront:
             self._allow_demo_storefront()
 
@@ -76,7 +78,9 @@ class Stack:
 
     def start_api(self) -> None:
         """A new API process-equivalent on the same port (what a restart looks like to a browser)."""
-        self.api = ThreadServer(create_api(self.settings, self.registry), port=self.api.port).start()
+        self.api = ThreadServer(
+            create_api(self.settings, self.registry), port=self.api.port, ws=BoundedWebSockets
+        ).start()
 
     def close(self) -> None:
         for stop in (self.api.stop, self.gateway.stop, self.worker.stop, self.registry.stop):
