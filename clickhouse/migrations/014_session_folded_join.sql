@@ -7,8 +7,12 @@
 -- when its marker row (key 0, 0: `version` = the watermark up to which it holds every entry, `categories`
 -- = [a rebuild's id]) is behind the watermark, which an empty table is; until then reports read
 -- session_folded. LIVEMETRICS_SESSION_STATES_IN_MEMORY=false keeps it empty.
--- ~110 bytes a session in memory, in the process that holds ClickHouse (the API with embedded chdb, or
+-- ~170 bytes a session in memory, in the process that holds ClickHouse (the API with embedded chdb, or
 -- the server), plus the older copies of sessions the fold rewrote until the next rebuild (daily).
+-- The arrays are plain String, not LowCardinality as in session_folded: a lookup copies each found row's
+-- arrays out of the block it was inserted with, and with LowCardinality every row's dictionary had to be
+-- merged: 20,035 live sessions' offers 45 -> 21 ms of CPU, ~110 -> ~170 bytes a session (BENCHMARKS.md,
+-- 2026-12-06, seventh round).
 CREATE TABLE IF NOT EXISTS {db}.session_folded_join
 (
     seller_hash         UInt64,
@@ -16,13 +20,13 @@ CREATE TABLE IF NOT EXISTS {db}.session_folded_join
     version             DateTime('UTC'),
     start_hour          DateTime('UTC'),
     furthest            UInt8,
-    categories          Array(LowCardinality(String)),
-    offers              Array(LowCardinality(String)),
+    categories          Array(String),
+    offers              Array(String),
     had_before          UInt8,
     before_start_hour   DateTime('UTC'),
     before_furthest     UInt8,
-    before_categories   Array(LowCardinality(String)),
-    before_offers       Array(LowCardinality(String))
+    before_categories   Array(String),
+    before_offers       Array(String)
 )
 ENGINE = Join(ANY, LEFT, seller_hash, session)
 SETTINGS join_any_take_last_row = 1;
