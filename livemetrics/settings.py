@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     session_states_in_memory: bool = Field(
         True,
         description="Keep every folded session's state in memory too (the ClickHouse Join table session_folded_join, "
-        "~110 bytes a session within event_ttl_days, in the process that holds ClickHouse), where the session reports "
+        "~170 bytes a session within event_ttl_days, in the process that holds ClickHouse), where the session reports "
         "look up the sessions changed since the fold's watermark; false: the fold keeps it empty and the reports pass "
         "over the seller's session_folded rows instead (the same figures, slower with many unfolded rows).",
     )
