@@ -28,8 +28,9 @@ POPULAR = {
 FUNNEL = {"dims": "categories", "kind": "furthest"}  # dims: any; the funnel reads no items
 # The categories and offers reports' rows: the items with the most views (popular.sql cuts in ClickHouse)
 POPULAR_ROWS = 100
-# Up to this many session_updates rows since the watermark, session_live.sql looks their sessions' states
-# up in session_state by key; more, it reads them from session_folded (BENCHMARKS.md, 2026-12-05)
+# Up to this many session_updates rows since the watermark, session_live_pass.sql (session_folded_join not
+# in use) looks their sessions' states up in session_state by key; more, it reads them from session_folded
+# (BENCHMARKS.md, 2026-12-05)
 FEW_LIVE_ROWS = 100
 # A report starts from what the previous report of the same seller saw at its end (the watermark and the
 # seller's live rows: the check after its query) when that was at most this many seconds ago, instead of
