@@ -14,6 +14,7 @@ from api.notify.service import start_notifications, stop_notifications
 from api.routes import admin_erase, dashboard, health, live, me, notifications, payment_errors, reports, ws_tickets
 from api.ws_tickets import TicketBook, ticket_key
 from livemetrics import swagger_ui
+from livemetrics.compacted import wait_all
 from livemetrics.keys import KeyRegistry
 from livemetrics.loop_watch import watching
 from livemetrics.settings import Settings, get_settings
@@ -32,7 +33,8 @@ def create_api(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
-        app.state.registry = registry or KeyRegistry(settings).start()
+        # the readers of Kafka start together and are waited for together, below (compacted.wait_all)
+        app.state.registry = registry or KeyRegistry(settings).start(wait_s=0)
         app.state.feed = LiveFeed(settings).start(asyncio.get_running_loop())
         app.state.tickets = TicketBook(
             ticket_key(settings.key_encryption_key.get_secret_value()),
@@ -48,6 +50,8 @@ def create_api(
             await asyncio.to_thread(migrate, settings)
             app.state.sink = EventSink(settings).start()
         await start_notifications(app.state, settings)  # webhooks: docs/notifications.md
+        ready = (app.state.registry.wait_ready, app.state.channels.wait_ready)
+        await asyncio.to_thread(wait_all, settings.startup_wait_s, *ready)
         loop = asyncio.get_running_loop()
 
         def on_key_change(rec) -> None:  # wake sockets so that revoked tokens are closed at once

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
@@ -33,6 +34,13 @@ def publish_all(
         p.produce(topic, key=key.encode(), value=value, on_delivery=lambda e, m: err.append(e) if e else None)
     if p.flush(timeout_s) or err:
         raise RuntimeError(f"could not store the {what} in Kafka: {err[0] if err else 'timed out'}")
+
+
+def wait_all(timeout_s: float, *waits: Callable[[float], bool]) -> bool:
+    """Wait for each of these readers, all started already, within one ``timeout_s`` (not one each: with
+    Kafka away a start waited the sum of their waits, ~28 s for the gateway); whether all are ready."""
+    deadline = time.monotonic() + timeout_s
+    return all([wait(max(0.0, deadline - time.monotonic())) for wait in waits])
 
 
 class CompactedFollower:

@@ -216,6 +216,13 @@ class Settings(BaseSettings):
         description="The worker's /healthz, /readyz and Prometheus /metrics (0: off; a taken port is "
         "logged and the worker runs without them).",
     )
+    startup_wait_s: float = Field(
+        15.0,
+        ge=0,
+        description="How long the gateway and the API wait at start for what they read from Kafka (the seller "
+        "keys, the gateway's IP-hash salt, the API's notification channels), all at once, before they listen anyway: with Kafka away they then answer "
+        "503 with Retry-After where they need them, and /readyz says 'starting' until they have them.",
+    )
     loop_stale_s: float = Field(
         10.0,
         ge=0,

@@ -126,7 +126,7 @@ async def start_notifications(state, settings: Settings) -> None:
     """Put the channel book (the routes manage channels on every API process) and, unless
     ``notify`` is off, the notifier on the app's state."""
     state.notifier = None
-    state.channels = await asyncio.to_thread(ChannelBook(settings).start)
+    state.channels = ChannelBook(settings).start(wait_s=0)  # the API waits for it with its other readers
     if settings.notify:
         state.notifier = await Notifier(settings, state.channels).start()
 

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from livemetrics import swagger_ui
+from livemetrics.compacted import wait_all
 from livemetrics.contract import MAX_BATCH, MAX_BODY_BYTES
 from livemetrics.contract_schema import events_components, events_request_body
 from livemetrics.keys import KeyRegistry
@@ -173,11 +174,13 @@ def create_gateway(settings: Settings | None = None, registry: KeyRegistry | Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.registry = registry or KeyRegistry(settings).start()
+        # the readers of Kafka start together and are waited for together (compacted.wait_all)
+        app.state.registry = registry or KeyRegistry(settings).start(wait_s=0)
+        app.state.ip_salts = SharedSalts(settings).start(wait_s=0)  # today's salt shared by every replica
         app.state.topic_limits = TopicLimits(settings).start()
         app.state.delivery = KafkaDelivery(settings, **{"batch.size": app.state.topic_limits.batch_size()})
-        app.state.ip_salts = SharedSalts(settings).start()  # today's salt shared by every replica
         app.state.lag_probe = worker_lag.feed(shedder, settings)  # overload protection's readings
+        wait_all(settings.startup_wait_s, app.state.registry.wait_ready, app.state.ip_salts.wait_ready)
         app.state.auth = Authenticator(
             app.state.registry,
             settings.signature_tolerance_s,

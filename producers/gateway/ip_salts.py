@@ -127,6 +127,10 @@ class SharedSalts:
         self._today_known.wait(wait_s)
         return self
 
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether today's shared salt is known, waiting up to ``timeout`` seconds for it."""
+        return self._today_known.wait(timeout)
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread:
