@@ -49,7 +49,7 @@ SMALL_ROCKSDB_OPTIONS = (
 # compaction ~2-3 s); the bytes and the CPU are the same. Written at 15k/s: ~0.4 MB/s of flushes plus
 # compactions per partition, so 4 MiB/s leaves room for a worker catching up at twice that rate; past
 # it, L0 files wait for their compaction (RocksDB slows writes only at 20 of them; `bench streams`, a
-# catch-up of 1 M new sessions, left at most 6 and ran ~10 % slower on average, within its spread).
+# catch-up of 1 M new sessions, left at most 6 and ran ~10 % slower on average: likely, not proven).
 BACKGROUND_BYTES_PER_S = 4 * 2**20
 RATE_LIMITER_REFILL_US = 100_000
 RATE_LIMITER_FAIRNESS = 10
