@@ -154,11 +154,17 @@ def write_join(settings: Settings, lo: int, hi: int, join_id: str) -> None:
         parameters={"fold_lo": lo, "fold_hi": hi},
         settings=INSERT_SETTINGS,
     )
-    _write_join_marker(settings, hi, join_id)
+    _write_join_marker(settings, hi, join_id, join_bytes(settings)[1])
 
 
 # The in-memory copy of session_folded's newest rows (migration 014) and its marker's key
 JOIN_TABLE = "session_folded_join"
+# A Join table keeps every row inserted in memory, the key pointing at the newest: each fold step adds a copy
+# of every session it rewrites (a busy system's ~150k live sessions: ~25 MB a 30-s step, gigabytes a day
+# before the daily rebuild). So a step rebuilds it once it holds more than twice what it held right after
+# its last rebuild plus this: its memory stays under ~2x its entries' plus this, for a rebuild each time the
+# rewritten copies reach that (2 M sessions: 0.7-2.2 s; BENCHMARKS.md, 2026-12-06, seventh round).
+JOIN_SLACK_BYTES = 64 * 2**20
 
 
 def join_marker(settings: Settings) -> tuple[int, str]:
@@ -176,11 +182,27 @@ def join_marker(settings: Settings) -> tuple[int, str]:
     return int(to), str(join_id)
 
 
-def _write_join_marker(settings: Settings, to: int, join_id: str) -> None:
+def join_bytes(settings: Settings) -> tuple[int, int]:
+    """session_folded_join's memory now, and right after its last rebuild (kept in its marker's ``offers``;
+    0 without a marker)."""
+    db = settings.clickhouse_database
+    ((held, base),) = (
+        get_client(settings)
+        .query(
+            "SELECT (SELECT sum(total_bytes) FROM system.tables WHERE database = {db:String} AND name = {t:String}), "
+            f"toUInt64OrZero(arrayStringConcat(joinGet('{db}.{JOIN_TABLE}', 'offers', toUInt64(0), toUInt64(0))))",
+            parameters={"db": db, "t": JOIN_TABLE},
+        )
+        .result_rows
+    )
+    return int(held or 0), int(base)
+
+
+def _write_join_marker(settings: Settings, to: int, join_id: str, base_bytes: int) -> None:
     get_client(settings).command(
-        f"INSERT INTO {settings.clickhouse_database}.{JOIN_TABLE} (seller_hash, session, version, categories) "
-        "VALUES (0, 0, toDateTime({to:UInt32}, 'UTC'), [{join_id:String}])",
-        parameters={"to": to, "join_id": join_id},
+        f"INSERT INTO {settings.clickhouse_database}.{JOIN_TABLE} (seller_hash, session, version, categories, offers) "
+        "VALUES (0, 0, toDateTime({to:UInt32}, 'UTC'), [{join_id:String}], [{base:String}])",
+        parameters={"to": to, "join_id": join_id, "base": str(base_bytes)},
         settings=INSERT_SETTINGS,
     )
 
@@ -198,14 +220,15 @@ def rebuild_states_join(settings: Settings, lo: int) -> str:
         settings=INSERT_SETTINGS,
     )
     join_id = uuid.uuid4().hex
-    _write_join_marker(settings, lo, join_id)
+    _write_join_marker(settings, lo, join_id, join_bytes(settings)[0])
     log.info("rebuilt %s up to %d in %.1f s", JOIN_TABLE, lo, time.perf_counter() - t0)
     return join_id
 
 
 def sync_states_join(settings: Settings, lo: int) -> str:
     """Before a fold step from ``lo``: the id of session_folded_join's marker once it holds every entry up
-    to ``lo`` (rebuilt when it is behind: empty, or steps were folded without it), or '' when
+    to ``lo`` (rebuilt when it is behind: empty, or steps were folded without it; or when the copies of the
+    sessions rewritten since its last rebuild have grown past JOIN_SLACK_BYTES), or '' when
     settings.session_states_in_memory is off (then it is emptied, freeing its memory)."""
     if not settings.session_states_in_memory:
         c, db = get_client(settings), settings.clickhouse_database
@@ -217,7 +240,8 @@ def sync_states_join(settings: Settings, lo: int) -> str:
             c.command(f"TRUNCATE TABLE {db}.{JOIN_TABLE}")
         return ""
     to, join_id = join_marker(settings)
-    if join_id and to >= lo:
+    held, base = join_bytes(settings)
+    if join_id and to >= lo and held <= 2 * base + JOIN_SLACK_BYTES:
         return join_id
     return rebuild_states_join(settings, lo)
 

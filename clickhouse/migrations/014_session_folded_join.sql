@@ -8,7 +8,8 @@
 -- = [a rebuild's id]) is behind the watermark, which an empty table is; until then reports read
 -- session_folded. LIVEMETRICS_SESSION_STATES_IN_MEMORY=false keeps it empty.
 -- ~170 bytes a session in memory, in the process that holds ClickHouse (the API with embedded chdb, or
--- the server), plus the older copies of sessions the fold rewrote until the next rebuild (daily).
+-- the server), plus the older copies of sessions the fold rewrote until the next rebuild (daily, or once
+-- they pile up: session_fold.JOIN_SLACK_BYTES).
 -- The arrays are plain String, not LowCardinality as in session_folded: a lookup copies each found row's
 -- arrays out of the block it was inserted with, and with LowCardinality every row's dictionary had to be
 -- merged: 20,035 live sessions' offers 45 -> 21 ms of CPU, ~110 -> ~170 bytes a session (BENCHMARKS.md,

@@ -262,3 +262,32 @@ def test_sessions_folded_before_session_folded_are_found(make_settings):
     assert session_fold.fold(settings, until=past_last_insert(settings)) == 1
     assert_folded_has_every_state(settings)
     assert_session_reports_match(settings, events, start, end)
+
+
+def test_the_states_in_memory_are_rebuilt_once_rewritten_copies_pile_up(make_settings, monkeypatch):
+    """A Join table keeps every row inserted: each fold step adds a copy of each session it rewrites, which
+    only the daily rebuild freed (a busy system: gigabytes a day). A step now rebuilds it once it holds more
+    than twice what it held after its last rebuild plus JOIN_SLACK_BYTES."""
+    settings = make_settings(sink_batch_rows=100, session_fold_interval_s=0)
+    migrate(settings)
+    c, db = get_client(settings), settings.clickhouse_database
+    start = datetime.now(UTC) - timedelta(days=1)
+    store(settings, oracle.generate(8, ("s-one", "s-two"), start, days=1, sessions_per_seller=60), 0)
+    assert session_fold.fold(settings, until=past_last_insert(settings)) >= 1
+    lo = query.folded_to(settings)
+    first = session_fold.rebuild_states_join(settings, lo)  # its base: every entry once
+    held, base = session_fold.join_bytes(settings)
+    assert session_fold.join_marker(settings) == (lo, first) and 0 < base < held
+    # a table this small is mostly the fixed cost of its blocks: the slack is its marker's block
+    monkeypatch.setattr(session_fold, "JOIN_SLACK_BYTES", held - base)
+    assert session_fold.sync_states_join(settings, lo) == first  # not grown: kept
+    # what fold steps rewriting every session leave behind: three more copies of each
+    c.command(
+        f"INSERT INTO {db}.session_folded_join ({session_fold.FOLDED_COLUMNS}) SELECT {session_fold.FOLDED_COLUMNS} "
+        f"FROM {db}.session_folded FINAL, numbers(3) AS n"
+    )
+    assert session_fold.join_bytes(settings)[0] > 2 * base + held - base
+    rebuilt = session_fold.sync_states_join(settings, lo)
+    assert rebuilt != first and session_fold.join_marker(settings) == (lo, rebuilt)
+    assert session_fold.join_bytes(settings) == (held, base)  # one copy each again
+    assert_folded_has_every_state(settings)
