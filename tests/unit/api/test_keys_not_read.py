@@ -11,24 +11,15 @@ import httpx
 from api.deps import KEYS_NOT_READ
 from api.main import create_api
 from livemetrics.settings import Settings
+from tests.support.unread_keys import UnreadKeys
 
 ADMIN = "admin-" + "x" * 40
-
-
-class Unread:
-    ready = False
-
-    def authenticate(self, presented, kinds):
-        return None
-
-    def authenticate_id(self, key_id):
-        return None
 
 
 def answers(ready: bool) -> list[httpx.Response]:
     settings = Settings(admin_token=ADMIN, api_rate_per_s=1000, api_rate_burst=1000)
     app = create_api(settings, None, run_sink=False)
-    registry = Unread()
+    registry = UnreadKeys()
     registry.ready = ready
     app.state.settings, app.state.registry = settings, registry  # what the lifespan sets
 

@@ -16,27 +16,13 @@ from producers.gateway.auth import Authenticator
 from producers.gateway.ip_salts import LocalSalts
 from producers.gateway.topic_limits import TopicLimits
 from tests.support import factories as f
+from tests.support.unread_keys import UnreadKeys
 from tests.unit.producers.test_gateway_events_route import FakeDelivery
-
-
-class Unread:
-    """A key registry that has not read the seller-keys topic to its end yet."""
-
-    ready = False
-
-    def authenticate(self, presented, kinds):
-        return None
-
-    def authenticate_id(self, key_id):
-        return None
-
-    def server_secret(self, key_id):
-        return None
 
 
 def answers(ready: bool) -> list[httpx.Response]:
     app = create_gateway(Settings(topic_prefix="unread."))
-    registry = Unread()
+    registry = UnreadKeys()
     registry.ready = ready
     app.state.registry = registry
     app.state.auth = Authenticator(registry, 300, dev_mode=True)
