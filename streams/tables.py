@@ -50,6 +50,8 @@ SMALL_ROCKSDB_OPTIONS = (
 # compactions per partition, so 4 MiB/s leaves room for a worker catching up at twice that rate; past
 # it, L0 files wait for their compaction (RocksDB slows writes only at 20 of them; `bench streams`, a
 # catch-up of 1 M new sessions, left at most 6 and ran ~10 % slower on average: likely, not proven).
+# Unmeasured: a store grown over hours compacts into deeper levels, whose extra writes this limit paces
+# too; if they outgrow it, L0 files pile up and RocksDB slows the worker's writes (never loses them).
 BACKGROUND_BYTES_PER_S = 4 * 2**20
 RATE_LIMITER_REFILL_US = 100_000
 RATE_LIMITER_FAIRNESS = 10
