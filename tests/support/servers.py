@@ -72,7 +72,7 @@ def stays(pred, seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         assert pred(), f"{what} stopped holding"
-        time.sleep(0.1)
+        time.sleep(0.1)  # the poll interval: what is checked is that nothing changes for `seconds`
 
 
 def get_json(url: str, token: str) -> dict:
