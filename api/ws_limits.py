@@ -19,6 +19,7 @@ import time
 from starlette.websockets import WebSocket
 
 from livemetrics.forwarded import forwarded_client
+from livemetrics.token_bucket import TokenBucket
 
 
 def client_key(peer: str | None, forwarded_for: str | None, trusted: list[str]) -> str:
@@ -85,22 +86,11 @@ MESSAGES_BURST = 20
 MESSAGES_PER_S = 1.0
 
 
-class MessageBudget:
-    """Messages a client may send on one socket: ``burst``, then ``rate`` a second (a token bucket)."""
+class MessageBudget(TokenBucket):
+    """Messages a client may send on one socket: ``burst``, then ``rate`` a second."""
 
     def __init__(self, burst: float = MESSAGES_BURST, rate: float = MESSAGES_PER_S, clock=time.monotonic):
-        self.burst, self.rate, self.clock = burst, rate, clock
-        self.tokens, self.at = float(burst), clock()
-
-    def spend(self) -> bool:
-        """One message: False when the socket is over its budget."""
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
+        super().__init__(burst, rate, clock)
 
     def reason(self) -> str:
         return (

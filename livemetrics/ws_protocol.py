@@ -20,11 +20,12 @@ waiting for the client's reply.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame
+
+from livemetrics.token_bucket import TokenBucket
 
 FRAMES_BURST = 100
 FRAMES_PER_S = 5.0
@@ -37,8 +38,7 @@ class BoundedWebSockets(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._tokens = float(FRAMES_BURST)
-        self._at = time.monotonic()
+        self._frames = TokenBucket(FRAMES_BURST, FRAMES_PER_S)
         self._after_close = 0
         self._dropped = False
 
@@ -56,11 +56,7 @@ class BoundedWebSockets(WebSocketsSansIOProtocol):
         """Spend one frame of the budget; False (and the socket closed) when it is over."""
         if self._dropped:
             return False
-        now = time.monotonic()
-        self._tokens = min(float(FRAMES_BURST), self._tokens + (now - self._at) * FRAMES_PER_S)
-        self._at = now
-        if self._tokens >= 1:
-            self._tokens -= 1
+        if self._frames.spend():
             return True
         reason = f"too many frames: at most {FRAMES_BURST}, then {FRAMES_PER_S:g} a second"
         if not self.close_sent and not self.transport.is_closing():
