@@ -12,6 +12,7 @@
   var FOLLOW_SPA = attr("spa", "true") !== "false";
   var SESSION_MS = 30 * 60 * 1000, FLUSH_MS = 1000, MAX_BATCH = 20, RETRY_MS = 5000, MAX_RETRY_AFTER_MS = 60000;
   var URL_EVENTS = ENDPOINT + "/v1/events?key=" + encodeURIComponent(KEY);
+  var KEPT = "lm_q_" + KEY, KEPT_MS = 23 * 3600 * 1000, KEPT_CHARS = 500000;
   var cfg = w.livemetricsConfig || {};
   var DEFAULT_PATTERNS = [
     { type: "home", re: "^/?$" },
@@ -85,9 +86,11 @@
   }
   function flush(useBeacon) {
     if (timer) { clearTimeout(timer); timer = null; }
-    if (!queue.length || !KEY) return;
+    if (!KEY) return;
     var wait = holdUntil - Date.now();
-    if (!useBeacon && wait > 0) { timer = setTimeout(flush, wait); return; }  // a beacon (page going away) goes anyway
+    if (!useBeacon && wait > 0) { if (queue.length) timer = setTimeout(flush, wait); return; }  // a beacon (page going away) goes anyway
+    if (!useBeacon) { var k = unkeep(); if (k.length) queue = bound(k.concat(queue)); }  // what an earlier page kept
+    if (!queue.length) return;
     var batch = queue.splice(0, 500), body = JSON.stringify({ events: batch });
     // text/plain keeps the request "simple": no CORS preflight, and sendBeacon accepts it. Browsers refuse a
     // beacon over 64 KiB: pieces under 60,000 bytes, in order, while they are taken; the rest by fetch below.
@@ -96,6 +99,10 @@
       while (i < parts.length && navigator.sendBeacon(URL_EVENTS, new Blob([JSON.stringify({ events: parts[i] })], { type: "text/plain" }))) i++;
       if (i === parts.length) return;
       batch = [].concat.apply([], parts.slice(i));
+      // What the browser would not take (~64 KiB in flight at most, beacons and keepalive fetches alike) is
+      // kept in localStorage for the next page of this site (or this one, back in view), never sent here:
+      // a fetch of it died with the page. Only where storage is blocked is it fetched, as before.
+      if (keep(batch)) return;
       body = JSON.stringify({ events: batch });
     }
     try {
@@ -130,10 +137,33 @@
     queue = bound(batch.concat(queue));
     if (!timer) timer = setTimeout(flush, ms);
   }
+  // Events a hiding page could not hand to the browser, kept for the next page: in localStorage under
+  // lm_q_<key>, the same bound and drop order as the queue and at most KEPT_CHARS of JSON; sent again only
+  // if not older than KEPT_MS (the gateway refuses a `ts` a day off its clock). Nothing sent is kept, so
+  // nothing the gateway took is sent twice (it does not de-duplicate; downstream does, by event_id).
+  function keep(batch) {
+    try {
+      var q = bound(unkeep().concat(batch), 500), s = JSON.stringify(q);
+      while (s.length > KEPT_CHARS) { q = bound(q, Math.floor(q.length * KEPT_CHARS / s.length) - 1); s = JSON.stringify(q); }
+      if (q.length) w.localStorage.setItem(KEPT, s);
+      return true;
+    } catch (e) { return false; }
+  }
+  function unkeep() {  // the kept events, taken out of storage (another tab of the site may take them first)
+    try {
+      var raw = w.localStorage.getItem(KEPT);
+      if (!raw) return [];
+      w.localStorage.removeItem(KEPT);
+      var q = JSON.parse(raw), now = Date.now(), n = 0;
+      q = Array.isArray(q) ? q.filter(function (ev) { n++; return ev && typeof ev.ts === "number" && now - ev.ts < KEPT_MS; }) : [];
+      dropped += n - q.length;
+      return q;
+    } catch (e) { return []; }
+  }
   // At most 500 wait (a refusal can last minutes): past it the oldest heartbeats go first, then the oldest
   // page views, then the oldest of the rest (a payment failure is the seller's alert); the console says so once.
-  function bound(q) {
-    var over = q.length - 500;
+  function bound(q, max) {
+    var over = q.length - (max == null ? 500 : Math.max(0, max));
     if (over <= 0) return q;
     if (!dropped && w.console) w.console.warn("livemetrics: the gateway has not taken events for a while; more than 500 are waiting, the oldest are dropped");
     dropped += over;

@@ -25,6 +25,9 @@ export function retryAfterMs(r, nowMs) {
   return ms > 0 ? Math.min(ms, MAX_RETRY_AFTER_MS) : 0;
 }
 
+export const KEPT_MS = 23 * 3600 * 1000; // kept events older than this are dropped (the gateway refuses a `ts` a day off)
+export const KEPT_CHARS = 500_000; // kept events' JSON at most (localStorage holds ~5 M characters an origin)
+
 export const BEACON_BYTES = 60_000; // a beacon's body at most (browsers refuse more than 64 KiB)
 
 /** UTF-8 bytes of a string. */
@@ -51,7 +54,14 @@ export function pieces(batch) {
 
 const dropRank = (ev) => (ev.type === "heartbeat" ? 0 : ev.type === "page_view" ? 1 : 2);
 
-export function createSender(win, url, now = Date.now) {
+/**
+ * `keptName`: the localStorage item (t.js's `lm_q_<key>`) where a hiding page keeps what the browser would
+ * not take as beacons (~64 KiB in flight at most, beacons and keepalive fetches alike): the next page of
+ * the site (or this one, back in view) sends it with its next batch. Bounded like the queue (MAX_QUEUE, the
+ * same drop order) and to KEPT_CHARS; events older than KEPT_MS are dropped. Nothing sent is kept, so
+ * nothing the gateway took is sent twice (it does not de-duplicate; downstream does, by event_id).
+ */
+export function createSender(win, url, now = Date.now, keptName = null) {
   let queue = [];
   let timer = null;
   let holdUntil = 0; // no fetch before this (a refused or failed batch's backoff, or the gateway's Retry-After)
@@ -59,8 +69,8 @@ export function createSender(win, url, now = Date.now) {
 
   /** The queue cut to MAX_QUEUE: the oldest heartbeats dropped first, then the oldest page views, then the
    * oldest of the rest (checkouts and payments: a payment failure is the seller's alert). Order is kept. */
-  function bound(q) {
-    let over = q.length - MAX_QUEUE;
+  function bound(q, max = MAX_QUEUE) {
+    let over = q.length - Math.max(0, max);
     if (over <= 0) return q;
     if (!dropped && win.console) {
       win.console.warn(`livemetrics: the gateway has not taken events for a while; more than ${MAX_QUEUE} are waiting, the oldest are dropped`);
@@ -75,6 +85,41 @@ export function createSender(win, url, now = Date.now) {
       });
     }
     return q;
+  }
+
+  /** Keeps `batch` (after what is kept already) for a later page; false where storage is blocked. */
+  function keep(batch) {
+    if (!keptName) return false;
+    try {
+      let q = bound(unkeep().concat(batch));
+      let s = JSON.stringify(q);
+      while (s.length > KEPT_CHARS) {
+        q = bound(q, Math.floor((q.length * KEPT_CHARS) / s.length) - 1);
+        s = JSON.stringify(q);
+      }
+      if (q.length) win.localStorage.setItem(keptName, s);
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  /** The kept events, taken out of storage (another tab of the site may take them first). */
+  function unkeep() {
+    if (!keptName) return [];
+    try {
+      const raw = win.localStorage.getItem(keptName);
+      if (!raw) return [];
+      win.localStorage.removeItem(keptName);
+      const all = JSON.parse(raw);
+      if (!Array.isArray(all)) return [];
+      const t = now();
+      const q = all.filter((ev) => ev && typeof ev.ts === "number" && t - ev.ts < KEPT_MS);
+      dropped += all.length - q.length;
+      return q;
+    } catch (e) {
+      return [];
+    }
   }
 
   function schedule(ms) {
@@ -94,9 +139,13 @@ export function createSender(win, url, now = Date.now) {
       win.clearTimeout(timer);
       timer = null;
     }
-    if (!queue.length) return;
     const wait = holdUntil - now();
-    if (!beacon && wait > 0) return schedule(wait);
+    if (!beacon && wait > 0) return queue.length ? schedule(wait) : undefined;
+    if (!beacon) {
+      const k = unkeep(); // what an earlier page kept
+      if (k.length) queue = bound(k.concat(queue));
+    }
+    if (!queue.length) return;
     let batch = queue.splice(0, MAX_QUEUE);
     let body = JSON.stringify({ events: batch });
     const nav = win.navigator;
@@ -110,6 +159,9 @@ export function createSender(win, url, now = Date.now) {
       while (i < parts.length && nav.sendBeacon(url, new Blob_([JSON.stringify({ events: parts[i] })], { type: "text/plain" }))) i++;
       if (i === parts.length) return;
       batch = [].concat(...parts.slice(i));
+      // What the browser would not take is kept for a later page, not fetched (a fetch of it died with the
+      // page); fetched as before only where storage is blocked.
+      if (keep(batch)) return;
       body = JSON.stringify({ events: batch });
     }
     try {
@@ -131,5 +183,6 @@ export function createSender(win, url, now = Date.now) {
     else schedule(FLUSH_MS);
   }
 
+  if (keptName) schedule(FLUSH_MS); // what an earlier page kept goes with the first batch, or on its own
   return { push, flush, pending: () => queue.length, dropped: () => dropped, stop: () => timer && win.clearTimeout(timer) };
 }

@@ -62,7 +62,7 @@ function followRoutes(win, onChange) {
 export function createTracker(opts) {
   const o = options(opts);
   const { win, now } = o;
-  const sender = createSender(win, o.url, now);
+  const sender = createSender(win, o.url, now, `lm_q_${opts.key}`);
   let lastPage = null;
   let stopped = false;
 

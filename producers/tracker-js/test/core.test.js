@@ -90,11 +90,45 @@ test("without sendBeacon, or when it refuses, the last batch goes by keepalive f
   make(win);
   win.dispatchEvent({ type: "pagehide" });
   assert.deepEqual(win.sent.map((s) => [s.via, s.keepalive]), [["fetch", true]]);
-  const refusing = fakeWindow();
-  refusing.navigator.sendBeacon = () => false; // over the browser's beacon quota
-  make(refusing);
-  refusing.document.hide();
-  assert.deepEqual(refusing.sent.map((s) => s.via), ["fetch"]);
+  const blocked = fakeWindow({ storage: false });
+  blocked.navigator.sendBeacon = () => false; // over the browser's beacon quota, and no storage to keep it in
+  make(blocked);
+  blocked.document.hide();
+  assert.deepEqual(blocked.sent.map((s) => s.via), ["fetch"]);
+});
+
+test("what the browser's beacons would not take is kept for the next page, sent once, the kept ones first", async () => {
+  const win = fakeWindow();
+  win.navigator.sendBeacon = () => false; // over the browser's ~64 KiB in flight (a fetch of it was refused too)
+  const t = make(win);
+  win.fetchStatus = 503;
+  const ids = [t.paymentFailed({ amount: 5, currency: "EUR", errorCode: "card_declined" })];
+  await win.advance(0);
+  ids.push(t.pageView());
+  win.document.hide();
+  const fetched = win.sent.length;
+  assert.equal(fetched, 1); // the first batch's fetch, refused; nothing more was fetched for the page leaving
+  const kept = JSON.parse(win.localStorage.getItem(`lm_q_${KEY}`));
+  assert.equal(kept.length, 3); // the first page view, the failure, the page view
+  // the next page of the site (the same storage): its first batch carries the kept events, then its own
+  const next = fakeWindow({ start: win.clock });
+  next.localStorage.setItem(`lm_q_${KEY}`, win.localStorage.getItem(`lm_q_${KEY}`));
+  make(next, { heartbeatSeconds: 3600 });
+  await next.advance(1000);
+  const events = await next.events();
+  assert.deepEqual(events.map((e) => e.event_id).slice(0, 3), kept.map((e) => e.event_id));
+  assert.ok(ids.every((id) => events.some((e) => e.event_id === id)));
+  assert.equal(events.length, 4);
+  assert.equal(next.localStorage.getItem(`lm_q_${KEY}`), null);
+  await next.advance(60_000);
+  assert.equal((await next.events()).length, 4); // sent once
+  // kept events older than the gateway takes (a day off its clock) are dropped, counted
+  const late = fakeWindow({ start: win.clock + 24 * 3600 * 1000 });
+  late.localStorage.setItem(`lm_q_${KEY}`, win.localStorage.getItem(`lm_q_${KEY}`));
+  const t3 = make(late);
+  await late.advance(1000);
+  assert.equal((await late.events()).length, 1);
+  assert.equal(t3.dropped(), 3);
 });
 
 test("route changes: pushState and popstate send a page view of the new URL, same-URL replaceState does not", async () => {

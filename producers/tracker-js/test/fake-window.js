@@ -84,6 +84,10 @@ export function fakeWindow({ url = "https://shop.example/", storage = true, beac
       if (!storage) throw new Error("SecurityError: storage is blocked");
       store.set(k, String(v));
     },
+    removeItem(k) {
+      if (!storage) throw new Error("SecurityError: storage is blocked");
+      store.delete(k);
+    },
   };
 
   win.navigator = {
