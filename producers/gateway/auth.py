@@ -171,6 +171,19 @@ class RateLimiter:
         b = self._buckets.get(key_id)
         return rate * 2 if b is None else min(rate * 2, b[0] + (now - b[1]) * rate)
 
+    def refusal(self, key_id: str, rate: float, n: int, now: float) -> int:
+        """What ``take`` would answer for ``n`` events now, changing nothing: 0 when they would pass, else
+        the seconds to wait (a refusing ``take`` only refills the bucket, which a later one does alike)."""
+        rate = rate or self.default_rate
+        if self.shared is not None:  # under the table's lock (``find`` is a hint), the bucket written back as read
+            wait = self._in_shared(
+                self.shared, key_id, rate, max(rate * 2, n), now, lambda b: _take(b[:], rate, n, now)
+            )
+            if wait is not None:
+                return wait
+        b = self._buckets.get(key_id)
+        return 0 if b is None else _take(b[:], rate, n, now)  # a new bucket holds ``max(2 s, n)``: they pass
+
     def take(self, key_id: str, rate: float, n: int, now: float) -> int:
         """0 when ``n`` events may pass, else the whole seconds to wait before trying again."""
         rate = rate or self.default_rate

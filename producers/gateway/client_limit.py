@@ -51,6 +51,10 @@ class ClientLimiter:
             self._prune(now)
         return self._buckets.take(client_key(ip), self.rate, n, now)
 
+    def refusal(self, ip: str | None, n: int, now: float) -> int:
+        """What ``take`` would answer for ``n`` events from ``ip`` now, changing nothing."""
+        return self._buckets.refusal(client_key(ip), self.rate, n, now)
+
     def room(self, ip: str | None, now: float) -> float:
         """About how many events ``ip`` could send now (``take`` decides)."""
         return self._buckets.room(client_key(ip), self.rate, now)
