@@ -21,6 +21,13 @@ The read API's report and payment-error ranges have their own such rule: `from` 
 now when `to` is left out), and a report's range at most ``report_max_days`` (400) long; and a `cursor` is
 valid only when the API handed it out (schema-valid cases never carry a made-up one: the filter drops them).
 
+With ``LIVEMETRICS_TEST_OPENAPI_SERVER_KEY`` set (a server key, ``lm_sk_...``), every request to
+``POST /v1/events`` is signed as the server SDK signs (``livemetrics_sdk.signing.sign``): a requests auth
+computes the HMAC over the body bytes as sent, the `X-Livemetrics-Backfill` header's flag included, with
+a timestamp of its own for each request (the gateway refuses a replayed signature). Schemathesis counts
+it as explicit auth: its `ignored_auth` check still sends each operation once unsigned and expects 401.
+Without it, a run never passed the signed route's 401.
+
 Only schema-valid (positive) cases are changed: their `ts` becomes the current time (in the spelling
 the generator picked), their `seller_id` the key's seller (``LIVEMETRICS_TEST_OPENAPI_SELLER``), their
 integral floats integers and their float amounts rounded to 4 places. Negative cases are sent as
@@ -34,7 +41,9 @@ import time
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 
+import requests
 import schemathesis
+from livemetrics_sdk.signing import parse_key, sign
 
 from livemetrics.details_limits import details_error
 
@@ -161,3 +170,29 @@ def before_add_examples(context, examples) -> None:
     """The examples phase's cases (no ``map_case`` there)."""
     for case in examples:
         _fix_case(case)
+
+
+class ServerKeySignature(requests.auth.AuthBase):
+    """The server SDK's signature headers over the prepared request's body (the bytes the gateway reads)."""
+
+    def __init__(self, presented: str):
+        self.key = parse_key(presented)
+        self.last = 0.0
+
+    def __call__(self, r):
+        body = r.body or b""
+        if isinstance(body, str):
+            body = body.encode()
+        backfill = str(r.headers.get("X-Livemetrics-Backfill", "")).strip().lower() in ("1", "true", "yes")
+        self.last = max(time.time(), self.last + 1e-6)  # a new signature for every request, even the same body
+        ts = f"{self.last:.6f}"
+        r.headers["X-Livemetrics-Key-Id"] = self.key.key_id
+        r.headers["X-Livemetrics-Timestamp"] = ts
+        r.headers["X-Livemetrics-Signature"] = sign(self.key.secret, ts, body, backfill)
+        return r
+
+
+if os.environ.get("LIVEMETRICS_TEST_OPENAPI_SERVER_KEY"):
+    schemathesis.auth.set_from_requests(ServerKeySignature(os.environ["LIVEMETRICS_TEST_OPENAPI_SERVER_KEY"])).apply_to(
+        path="/v1/events"
+    )
