@@ -27,6 +27,9 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import stat
+import tempfile
+import time
 import weakref
 from dataclasses import dataclass, field
 from importlib import resources
@@ -78,6 +81,37 @@ NATIVE_INSERT_SETTINGS: dict[str, Any] = {"max_insert_threads": 1, "max_block_si
 # between prepare and write left its batch's folder there for good (one mkdtemp per batch in /tmp): now the
 # next sink to start removes the folders of sinks that have ended, and only those (livemetrics.process_scratch).
 SCRATCH = ProcessScratch("livemetrics-sink")
+# Before 597812d each batch was a ``mkdtemp(prefix="livemetrics-sink-")`` of its own in the temporary
+# directory, with no owner to ask; one lived from its prepare to its write (seconds: a failed write removes
+# it and prepares the batch again). One untouched for this long was left by a sink that ended.
+OLD_STYLE_PREFIX, OLD_STYLE_AGE_S = "livemetrics-sink-", 3600.0
+
+
+def clean_scratch() -> list[str]:
+    """At the sink's start: make its own scratch directory now (removing the folders of sinks that have
+    ended, never a running one's: ``process_scratch``) rather than at its first batch, and remove the
+    older versions' batch folders untouched for ``OLD_STYLE_AGE_S``. Returns the old-style ones removed."""
+    SCRATCH.path()
+    base, removed = tempfile.gettempdir(), list[str]()
+    try:
+        names = [n for n in os.listdir(base) if n.startswith(OLD_STYLE_PREFIX)]
+    except OSError:
+        return removed
+    uid, before = os.geteuid(), time.time() - OLD_STYLE_AGE_S
+    for name in names:
+        path = os.path.join(base, name)
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid:
+                continue
+            with os.scandir(path) as entries:
+                newest = max([st.st_mtime] + [e.stat(follow_symlinks=False).st_mtime for e in entries])
+        except OSError:
+            continue
+        if newest < before:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 @dataclass

@@ -53,6 +53,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from clickhouse import events_json
 from clickhouse.client import get_client
 from clickhouse.session_fold import SessionFolder
 from clickhouse.sink_batch import Batch
@@ -149,6 +150,8 @@ class EventSink:
     # The sink's thread owns the Kafka consumer: with confluent-kafka, a commit from another thread
     # waits until consume() calls stop. ClickHouse works without the GIL on the other two threads.
     def start(self) -> EventSink:
+        if self.settings.clickhouse_embedded:
+            events_json.clean_scratch()  # at start: a sink that stores nothing for a while still cleans
         self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         self._thread = threading.Thread(target=self._run, name="clickhouse-sink", daemon=True)
         self._thread.start()
