@@ -35,7 +35,9 @@ The privates used, by owner (who uses them through which function):
   every fetch request): ``set_fetch_wait`` (``streams/agents/sessions.py``);
 - ``ThreadDelegateConsumer._getmany`` (what ``Consumer._wait_next_records`` calls for every fetch, which
   ends in aiokafka's ``Fetcher.fetched_records(partitions)``): wrapped per instance by ``scope_fetches``
-  (``streams/fastpath.py``: nothing is taken from aiokafka's buffer while flow is suspended).
+  (``streams/fastpath.py``: nothing is taken from aiokafka's buffer while flow is suspended, nor anything
+  but changelog records while a rebalance's recovery is not done: ``TableManager.actives_ready``,
+  ``changelog_topics``).
 """
 
 from __future__ import annotations
@@ -89,6 +91,18 @@ FINGERPRINTS = {
     "faust.transport.consumer:Consumer._clean_unacked_messages": "11be2587e71c9162",
     "faust.transport.consumer:Consumer._new_offset": "1d2c7ea89a7ad4f1",
     "faust.transport.consumer:Consumer.perform_seek": "0e8c130ff4b0afd8",
+    # FetchScope's recovery gate: actives_ready cleared at a rebalance's start (in the consumer's thread),
+    # set after the resume; the new assignment listed active before the app pauses it; no suspension for
+    # an empty assignment
+    "faust.tables.manager:TableManager.on_rebalance_start": "5768df0df79ecef9",
+    "faust.tables.manager:TableManager.on_actives_ready": "274c07e80913af0c",
+    "faust.tables.manager:TableManager.changelog_topics.fget": "e137531cfedde37a",
+    "faust.app.base:App.on_rebalance_start": "5c1e23de30674082",
+    "faust.app.base:App._on_partitions_revoked": "d5c895bbe57dc73a",
+    "faust.tables.recovery:Recovery._resume_streams": "d986a6710c1aca98",
+    "faust.transport.drivers.aiokafka:ConsumerRebalanceListener.on_partitions_revoked": "348c3aec879faf80",
+    "faust.transport.consumer:Consumer.on_partitions_assigned": "29ce96596f05a18c",
+    "faust.transport.consumer:Consumer._set_active_tps": "401f4dc883191950",
 }
 
 
@@ -248,24 +262,40 @@ class FetchScope:
     also empty while the recovery prepares (every partition paused), and aiokafka reads an empty set as
     "every partition".
     Scoped, a fetch that outlives the flow takes nothing until flow resumes (the recovery's seek is then
-    behind it), and an empty set takes nothing (``tests/integration/test_fastpath_rebalance.py``)."""
+    behind it), and an empty set takes nothing (``tests/integration/test_fastpath_rebalance.py``).
 
-    __slots__ = ("_consumer", "_tps")
+    Nor, from a rebalance's start until its recovery is done (the tables' ``actives_ready``: cleared by
+    ``App.on_rebalance_start``, which aiokafka's revocation calls in the consumer's thread, the very thread
+    that asks ``tp in``; set after the resume), does a fetch take records of any topic but the tables'
+    changelogs (what the recovery reads), whatever the flow. Faust suspends flow only for a worker whose
+    assignment was not empty when the rebalance began: one with none (a worker that had no partition) kept
+    flow running, and its consumer lists the new assignment as active (``Consumer.on_partitions_assigned``)
+    before the app pauses it, so a fetch in flight took the new partitions' records and handed them on
+    before their tables were recovered (``tests/integration/test_fastpath_rebalance_empty.py``). Records
+    not taken stay in aiokafka's buffer (it keeps an assigned partition's records it was not asked for)."""
+
+    __slots__ = ("_changelogs", "_consumer", "_tables", "_tps")
 
     def __init__(self, consumer: Any, tps: Any):
         self._consumer, self._tps = consumer, tps
+        self._tables = consumer.app.tables
+        self._changelogs: Any = self._tables.changelog_topics  # a copy (every table exists before the start)
 
     def __bool__(self) -> bool:
         return True  # aiokafka reads a false ``partitions`` as "every partition"
 
-    def __contains__(self, tp: object) -> bool:
-        return bool(self._consumer.flow_active) and tp in self._tps
+    def __contains__(self, tp: Any) -> bool:
+        return (
+            bool(self._consumer.flow_active)
+            and tp in self._tps
+            and (self._tables.actives_ready or tp.topic in self._changelogs)
+        )
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(list(self._tps) if self._consumer.flow_active else [])
+        return iter([tp for tp in list(self._tps) if tp in self])
 
     def __len__(self) -> int:
-        return len(self._tps) if self._consumer.flow_active else 0
+        return sum(1 for _ in self)
 
 
 def scope_fetches(consumer: Any) -> bool:
