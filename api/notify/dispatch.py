@@ -318,6 +318,7 @@ class Dispatcher:
                         secret, int(time.time()), d.body, d.alert_id, d.delivery_id, d.attempts + 1
                     ),
                     allow_redirects=False,
+                    **egress.proxy_for(ch.target),
                 ) as r:
                     status = r.status
                     said = b"" if 200 <= status < 300 else await r.content.read(200)

@@ -52,6 +52,7 @@ class _Listener:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.connections = 0
+        self.requests: list[bytes] = []  # each request's head as received
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
@@ -62,12 +63,16 @@ class _Listener:
                 return
             self.connections += 1
             with conn:
-                conn.recv(65536)
+                self.requests.append(conn.recv(65536))
                 conn.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 
 
 async def _post(settings: Settings, url: str) -> int:
-    async with egress.webhook_session(settings) as http, http.post(url, data=b"{}", allow_redirects=False) as r:
+    """A POST as the notifier makes it (api/notify/dispatch.py): its session, no redirects, its proxy."""
+    async with (
+        egress.webhook_session(settings) as http,
+        http.post(url, data=b"{}", allow_redirects=False, **egress.proxy_for(url)) as r,
+    ):
         return r.status
 
 
@@ -84,3 +89,58 @@ def test_the_connection_goes_only_to_public_addresses_whatever_the_name_resolves
         assert server.connections == 1
     finally:
         server.sock.close()
+
+
+_PROXY_VARS = (
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+)
+
+
+def _headers(request: bytes) -> dict[str, str]:
+    lines = request.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    return {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+
+
+def test_the_deployments_netrc_goes_to_no_webhook(monkeypatch, tmp_path):
+    """aiohttp's trust_env puts the netrc's credentials for the request's host on every request, its
+    `default` entry for any host: a seller's webhook received the API host's login as Authorization: Basic."""
+    for name in _PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    netrc = tmp_path / "netrc"
+    netrc.write_text("default login deploy password s3cret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    server = _Listener()
+    try:
+        assert asyncio.run(_post(Settings(dev_mode=True), f"http://127.0.0.1:{server.port}/hook")) == 204
+        assert "authorization" not in _headers(server.requests[0]), server.requests[0]
+    finally:
+        server.sock.close()
+
+
+def test_the_environments_proxy_still_carries_the_webhooks_with_its_own_netrc_login(monkeypatch, tmp_path):
+    for name in _PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    proxy = _Listener()  # answers 204 to what it is asked to forward
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login proxyuser password proxypass\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+    try:
+        assert asyncio.run(_post(Settings(dev_mode=True), "http://hooks.example.test/hook")) == 204
+        head = proxy.requests[0]
+        assert head.startswith(b"POST http://hooks.example.test/hook HTTP/1.1"), head
+        headers = _headers(head)
+        assert headers["proxy-authorization"].startswith("Basic ") and "authorization" not in headers
+        monkeypatch.setenv("NO_PROXY", "hooks.example.test")
+        assert egress.proxy_for("http://hooks.example.test/hook") == {}
+    finally:
+        proxy.sock.close()
