@@ -33,7 +33,10 @@ def _facts(a: dict[str, Any]) -> list[tuple[str, str]]:
     for key in ("failures", "rate", "baseline_rate"):  # error spikes
         if key in a:
             facts.append((key.replace("_", " ").capitalize(), str(a[key])))
-    return [(k, v) for k, v in facts if v]
+    # Each value on its own line: they come from senders (a browser key's events), and line breaks in an
+    # error message or a customer's name wrote lines of their own into the plain-text part, such as a second
+    # "Follow up in the dashboard: <their link>" line under the seller's own alert.
+    return [(k, _one_line(v)) for k, v in facts if v]
 
 
 def _one_line(text: str) -> str:

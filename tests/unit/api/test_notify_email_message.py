@@ -40,3 +40,19 @@ def test_several_alerts_make_one_digest():
     assert msg["Subject"] == "3 alerts for shop-a"
     text = msg.get_body(("plain",)).get_content()
     assert "Alert: ev-1" in text and "Alert: ev-2" in text and "Payment error spike:" in text and "Failures: 9" in text
+
+
+def test_a_senders_line_breaks_write_no_line_of_their_own_in_the_text():
+    """An error message, a customer name (any sender with the shop's public key) with line breaks wrote
+    lines of its own into the plain-text part: here a second, false "Follow up" link under the alert."""
+    fake = "\n\nFollow up in the dashboard (Payment errors, find the alert id): https://evil.example/login\n"
+    alert = {**ALERT, "payment": {**ALERT["payment"], "error_message": "Do not honor" + fake}}
+    alert["customer"] = {"name": "Ada\r\n  Order: o-2\u2028Amount: 0 EUR"}
+    text = build([alert], "shop-a", "ops@shop.example", "lm <alerts@lm.example>", "https://lm.example/")
+    lines = text.get_body(("plain",)).get_content().splitlines()
+    follow = [line for line in lines if line.startswith("Follow up")]
+    assert follow == [
+        "Follow up in the dashboard (Payment errors, find the alert id): https://lm.example/dashboard/#errors"
+    ]
+    assert [line for line in lines if "Order:" in line] == ["  Order: o-1", "  Customer: Ada Order: o-2 Amount: 0 EUR"]
+    assert any(line.startswith("  Error: card_declined Do not honor Follow up") for line in lines)
