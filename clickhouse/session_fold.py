@@ -11,8 +11,9 @@ sessions they change (``session_changes.sql``, into the scratch table ``session_
    there, sorted for the seller, instead of looking each one up in ``session_state``);
 3. writes them to ``session_folded_join`` too (migration 014, settings.session_states_in_memory: the same
    states in memory, where the reports look the live sessions up), then its marker row (key 0, 0) with
-   ``version`` = ``hi``: the table holds every entry up to the marker's version (``sync_states_join``
-   rebuilds it from ``session_folded`` when it is behind the watermark, e.g. empty);
+   ``version`` = ``hi`` and the count of sessions the table holds: the table holds every entry up to the
+   marker's version (``sync_states_join`` rebuilds it from ``session_folded`` when it is behind the
+   watermark, e.g. empty, or holds fewer sessions than the marker counted: a lost file, MARKER);
 4. inserts, in one block (one part: readers see all of it or none of it), each changed session's new
    contribution minus its old one, and the row carrying the new watermark ``hi``.
 ``hi`` stays ``session_fold_grace_s`` behind the server's clock, so no row labelled before ``hi`` can still
@@ -30,10 +31,13 @@ sessions its hash table keeps).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from clickhouse import query
 from clickhouse.client import INSERT_SETTINGS, get_client
@@ -41,6 +45,43 @@ from clickhouse.event_keys import purge_event_keys
 from livemetrics.settings import Settings
 
 log = logging.getLogger("livemetrics.session_fold")
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+# What this process is writing to the tables the session reports read (session_sums, session_state,
+# session_folded, session_folded_join), per (ClickHouse URL, database): [writes under way, writes begun and
+# ended]. With chdb (one process per directory) nothing else writes them, so a report that saw no write
+# under way and the same count before and after its query read one fold state throughout and needs no
+# check query after it (clickhouse/session_reports.py).
+_writes: dict[tuple[str, str], list[int]] = {}
+_writes_lock = threading.Lock()
+
+
+def writes(settings: Settings) -> tuple[int, int]:
+    """This process's writes to the tables the session reports read: (under way, begun + ended so far)."""
+    with _writes_lock:
+        under_way, count = _writes.get((settings.clickhouse_url, settings.clickhouse_database), (0, 0))
+    return under_way, count
+
+
+def _writing(fn: _F) -> _F:
+    """``fn(settings, ...)`` writes what the session reports read: counted in ``writes`` before and after."""
+
+    @functools.wraps(fn)
+    def counted(settings: Settings, *args: Any, **kwargs: Any) -> Any:
+        key = (settings.clickhouse_url, settings.clickhouse_database)
+        with _writes_lock:
+            w = _writes.setdefault(key, [0, 0])
+            w[0] += 1
+            w[1] += 1
+        try:
+            return fn(settings, *args, **kwargs)
+        finally:
+            with _writes_lock:
+                w[0] -= 1
+                w[1] += 1
+
+    return counted  # type: ignore[return-value]
+
 
 # A step takes at most about this many session_updates rows, so that catching up after a long pause
 # stays within memory. Buckets are not split: the first fold after upgrading (every old session_facts
@@ -118,6 +159,7 @@ def compute_changes(settings: Settings, lo: int, hi: int) -> None:
     )
 
 
+@_writing
 def write_states(settings: Settings, lo: int, hi: int) -> None:
     """First insert: the changed sessions' new session_state entries (with the state before)."""
     get_client(settings).command(
@@ -128,6 +170,7 @@ def write_states(settings: Settings, lo: int, hi: int) -> None:
     )
 
 
+@_writing
 def write_folded(settings: Settings, lo: int, hi: int) -> None:
     """The same entries into session_folded, which the reports read: after session_state and before the
     watermark, so that the newest row of every session there is its entry (a step run again after a
@@ -141,6 +184,7 @@ def write_folded(settings: Settings, lo: int, hi: int) -> None:
     )
 
 
+@_writing
 def write_join(settings: Settings, lo: int, hi: int, join_id: str) -> None:
     """The same entries into session_folded_join, then its marker moved on to ``hi`` (a second insert: the
     marker never comes before the entries, and a step that fails between is run again from ``lo``, which
@@ -169,17 +213,31 @@ JOIN_SLACK_BYTES = 64 * 2**20
 
 def join_marker(settings: Settings) -> tuple[int, str]:
     """session_folded_join's marker: the watermark up to which it holds every entry, and the id of the
-    rebuild that filled it ('' when it has no marker: empty, or emptied)."""
+    rebuild that filled it ('' when it has no marker: empty, or emptied; or when the table does not hold
+    as many sessions as the marker counted, MARKER_CHECKED: an entries file lost with the marker's kept)."""
     ((to, join_id),) = (
         get_client(settings)
         .query(
-            f"SELECT toUInt32(joinGet('{settings.clickhouse_database}.{JOIN_TABLE}', 'version', toUInt64(0), "
-            f"toUInt64(0))), arrayStringConcat(joinGet('{settings.clickhouse_database}.{JOIN_TABLE}', 'categories', "
-            "toUInt64(0), toUInt64(0)))"
+            f"SELECT {MARKER.format(db=settings.clickhouse_database)}", parameters={"db": settings.clickhouse_database}
         )
         .result_rows
     )
     return int(to), str(join_id)
+
+
+# The marker (its version, and its id if the table holds the count of sessions the marker vouches for, in its
+# before_categories, besides itself: else ''), read by join_marker and by the session reports' start
+# (session_reports._start). A Join table's total_rows counts its distinct keys, as held in memory: the
+# files it was loaded from. An entries file lost (a machine crash: ClickHouse does not fsync a Join table's
+# files) with the marker's kept leaves fewer; the reports then read session_folded and the fold rebuilds.
+# Not seen by the count: a lost file whose sessions all have older entries in earlier files.
+MARKER = (
+    "toUInt32(joinGet('{db}.session_folded_join', 'version', toUInt64(0), toUInt64(0))) AS join_to, "
+    "if(ifNull((SELECT any(total_rows) FROM system.tables WHERE database = {{db:String}} "
+    "AND name = 'session_folded_join'), 0) = 1 + toUInt64OrZero(arrayStringConcat(joinGet("
+    "'{db}.session_folded_join', 'before_categories', toUInt64(0), toUInt64(0)))), "
+    "arrayStringConcat(joinGet('{db}.session_folded_join', 'categories', toUInt64(0), toUInt64(0))), '') AS join_id"
+)
 
 
 def join_bytes(settings: Settings) -> tuple[int, int]:
@@ -199,14 +257,23 @@ def join_bytes(settings: Settings) -> tuple[int, int]:
 
 
 def _write_join_marker(settings: Settings, to: int, join_id: str, base_bytes: int) -> None:
-    get_client(settings).command(
-        f"INSERT INTO {settings.clickhouse_database}.{JOIN_TABLE} (seller_hash, session, version, categories, offers) "
-        "VALUES (0, 0, toDateTime({to:UInt32}, 'UTC'), [{join_id:String}], [{base:String}])",
-        parameters={"to": to, "join_id": join_id, "base": str(base_bytes)},
+    """The marker: up to ``to`` the table holds every entry, as many sessions as it holds now (the marker's
+    own key aside: MARKER checks the count)."""
+    c, db = get_client(settings), settings.clickhouse_database
+    ((sessions,),) = c.query(
+        "SELECT ifNull((SELECT any(total_rows) FROM system.tables WHERE database = {db:String} AND name = {t:String}), 0)"
+        f" - notEmpty(joinGet('{db}.{JOIN_TABLE}', 'categories', toUInt64(0), toUInt64(0)))",  # a marker's id
+        parameters={"db": db, "t": JOIN_TABLE},
+    ).result_rows
+    c.command(
+        f"INSERT INTO {db}.{JOIN_TABLE} (seller_hash, session, version, categories, offers, before_categories) "
+        "VALUES (0, 0, toDateTime({to:UInt32}, 'UTC'), [{join_id:String}], [{base:String}], [{sessions:String}])",
+        parameters={"to": to, "join_id": join_id, "base": str(base_bytes), "sessions": str(sessions)},
         settings=INSERT_SETTINGS,
     )
 
 
+@_writing
 def rebuild_states_join(settings: Settings, lo: int) -> str:
     """Fill session_folded_join anew from session_folded (each session's newest row: its entry) and mark
     it complete up to the watermark ``lo``; returns the new marker's id. Emptied first, so a report in the
@@ -232,12 +299,12 @@ def sync_states_join(settings: Settings, lo: int) -> str:
     settings.session_states_in_memory is off (then it is emptied, freeing its memory)."""
     if not settings.session_states_in_memory:
         c, db = get_client(settings), settings.clickhouse_database
-        held = c.query(
+        rows = c.query(
             "SELECT total_rows FROM system.tables WHERE database = {db:String} AND name = {t:String}",
             parameters={"db": db, "t": JOIN_TABLE},
         ).result_rows
-        if held and held[0][0]:
-            c.command(f"TRUNCATE TABLE {db}.{JOIN_TABLE}")
+        if rows and rows[0][0]:
+            _empty_join(settings)
         return ""
     to, join_id = join_marker(settings)
     held, base = join_bytes(settings)
@@ -246,6 +313,12 @@ def sync_states_join(settings: Settings, lo: int) -> str:
     return rebuild_states_join(settings, lo)
 
 
+@_writing
+def _empty_join(settings: Settings) -> None:
+    get_client(settings).command(f"TRUNCATE TABLE {settings.clickhouse_database}.{JOIN_TABLE}")
+
+
+@_writing
 def write_sums(settings: Settings, lo: int, hi: int) -> None:
     """Second insert, one part: the changes of session_sums and the new watermark; dropped as a
     duplicate if this step (from ``lo``) already committed."""
@@ -275,6 +348,7 @@ def fold(settings: Settings, until: int | None = None) -> int:
     return steps
 
 
+@_writing
 def purge_states(settings: Settings, older_than_days: int | None = None) -> int:
     """Delete the session_state entries of sessions that started over ``older_than_days`` (default
     ``event_ttl_days``) ago, after their rows in session_folded; returns how many entries went. Their

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from clickhouse import query
+from clickhouse import query, session_fold
 from livemetrics.settings import Settings
 
 POPULAR = {
@@ -42,9 +42,10 @@ REUSE_START_S = 5.0
 # marker of session_folded_join (the watermark up to which it holds every entry, and the id of the rebuild
 # that wrote it: '' when the table is not used or has no marker)
 Start = tuple[int, int, int, str]
-# (database, seller) -> (time.monotonic() of the check, its Start) of the seller's last report in this
-# process (the watermark is one database's: only what was read from the same one proves anything)
-_seen: dict[tuple[str, str, str], tuple[float, Start]] = {}
+# (database, seller) -> (time.monotonic() of the check, its Start, the fold's writes it held at with chdb:
+# session_fold.writes, None if a write was under way) of the seller's last report in this process (the
+# watermark is one database's: only what was read from the same one proves anything)
+_seen: dict[tuple[str, str, str], tuple[float, Start, tuple[int, int] | None]] = {}
 _SEEN_MAX = 10_000
 
 
@@ -79,8 +80,14 @@ def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: s
     watermark), so the watermark is read again afterwards and the query run again if it moved. The
     watermark it starts from is one read before the query: by this report, or by the check at the end of
     the seller's previous report if that was at most REUSE_START_S ago (the watermark only grows, so a
-    check that finds the one the query used proves it did not move meanwhile)."""
+    check that finds the one the query used proves it did not move meanwhile).
+
+    With chdb (one process per directory, so the fold is this process's: session_fold.writes counts its
+    writes), a start read while the fold wrote nothing holds until it writes again: the report starts from
+    it and needs no check when the fold wrote nothing from the start's read to the query's end (one
+    ClickHouse query a report: BENCHMARKS.md, thirteenth session)."""
     key = (settings.clickhouse_url, settings.clickhouse_database, seller_id)
+    embedded = settings.clickhouse_embedded
     seen = _seen.get(key)
     # Only a start that chose the pass is reused: the live rows may have grown since, and the lookup by key
     # a small count picks costs ~5-25 us a session (a seller's burst of 100k rows in the 5 s: seconds).
@@ -88,9 +95,20 @@ def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: s
     reuse = (
         seen is not None
         and (seen[1][1] > FEW_LIVE_ROWS or _in_memory(settings, seen[1]))
-        and time.monotonic() - seen[0] <= REUSE_START_S
+        and (embedded or time.monotonic() - seen[0] <= REUSE_START_S)
     )
-    start = seen[1] if reuse and seen is not None else _start(settings, seller_id)
+    # the fold's writes (under way, count) the start holds at: None when not known to hold
+    held_at: tuple[int, int] | None = None
+    if embedded:
+        now = session_fold.writes(settings)
+        if reuse and seen is not None and seen[2] == now and now[0] == 0:
+            start, held_at = seen[1], now
+        else:
+            start = _start(settings, seller_id)
+            held_at = now if now[0] == 0 and session_fold.writes(settings) == now else None
+            _remember(key, start, held_at)
+    else:
+        start = seen[1] if reuse and seen is not None else _start(settings, seller_id)
     for _ in range(10):
         watermark, live_rows, _, join_id = start
         in_memory = _in_memory(settings, start)
@@ -105,14 +123,22 @@ def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: s
         rows = query.run(
             settings, name, {**fragments, **sub}, seller_id=seller_id, from_ms=from_ms, to_ms=to_ms, fold_lo=watermark
         )
+        if held_at is not None and session_fold.writes(settings) == held_at:
+            return rows  # the fold wrote nothing since the start was read: it held throughout
+        check_at = session_fold.writes(settings) if embedded else None
         start = _start(settings, seller_id)  # the check; also where the next report or run starts
-        if len(_seen) >= _SEEN_MAX:
-            _seen.clear()
-        _seen[key] = (time.monotonic(), start)
+        held_at = check_at if check_at and check_at[0] == 0 and session_fold.writes(settings) == check_at else None
+        _remember(key, start, held_at)
         # the table rebuilt (or emptied) meanwhile: the query may have read it half filled
         if start[0] == watermark and (not in_memory or start[3] == join_id):
             return rows
     raise RuntimeError("session fold watermark kept moving while the report ran")
+
+
+def _remember(key: tuple[str, str, str], start: Start, held_at: tuple[int, int] | None) -> None:
+    if len(_seen) >= _SEEN_MAX:
+        _seen.clear()
+    _seen[key] = (time.monotonic(), start, held_at)
 
 
 def _in_memory(settings: Settings, start: Start) -> bool:
@@ -122,20 +148,18 @@ def _in_memory(settings: Settings, start: Start) -> bool:
     return settings.session_states_in_memory and join_id != "" and join_to >= watermark
 
 
-# the marker of session_folded_join (clickhouse/session_fold.py), read with the watermark
-JOIN_MARKER = (
-    ", toUInt32(joinGet('{db}.session_folded_join', 'version', toUInt64(0), toUInt64(0))) AS join_to, "
-    "arrayStringConcat(joinGet('{db}.session_folded_join', 'categories', toUInt64(0), toUInt64(0))) AS join_id"
-)
-
-
 def _start(settings: Settings, seller_id: str) -> Start:
     """The watermark; whether at most FEW_LIVE_ROWS of the seller's session_updates rows were inserted
     since it (for a few, session_live_pass.sql looks their sessions' folded states up in session_state by
     key; for more, it makes one pass over the seller's session_folded rows: both hold the same states,
     migration 011); and the marker of session_folded_join, which session_live_join.sql reads instead when
     it is at or past the watermark (zeros when settings.session_states_in_memory is off)."""
-    marker = JOIN_MARKER if settings.session_states_in_memory else ", toUInt32(0) AS join_to, '' AS join_id"
+    # the marker of session_folded_join (session_fold.MARKER: its version, and its id once checked)
+    marker = (
+        ", " + session_fold.MARKER.format(db="{db}")
+        if settings.session_states_in_memory
+        else ", toUInt32(0) AS join_to, '' AS join_id"
+    )
     fragments = {"fold_watermark": query.sql("fold_watermark"), "join_marker": marker, "few_rows": str(FEW_LIVE_ROWS)}
-    (row,) = query.run(settings, "session_live_rows", fragments, seller_id=seller_id)
+    (row,) = query.run(settings, "session_live_rows", fragments, seller_id=seller_id, db=settings.clickhouse_database)
     return int(row["watermark"]), int(row["rows"]), int(row["join_to"]), str(row["join_id"])
