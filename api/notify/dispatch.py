@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
@@ -40,6 +41,10 @@ from livemetrics.settings import Settings
 log = logging.getLogger("livemetrics.api.notify")
 DIGEST_MAX = 100  # alerts in one digest email
 DNS_THREADS = 16  # webhook host names resolved at once
+# Of those, one seller's lookups at most: a seller whose names resolve slowly (its own DNS server answering
+# late, each lookup held up to the resolver's timeouts, ~10-30 s) held a thread per channel, and two such
+# sellers with 10 webhooks each held all 16, so every other seller's deliveries waited for their lookups.
+DNS_PER_SELLER = 2
 SETTLED_KEPT_NS = 600 * 10**9  # how long a settled delivery is remembered (a pending row read before is older)
 
 
@@ -71,6 +76,7 @@ class Dispatcher:
         # addresses only, checked as they are made (api/notify/egress.py), besides the check before each POST.
         self._http = egress.webhook_session(settings)
         self._dns = ThreadPoolExecutor(DNS_THREADS, thread_name_prefix="notify-dns")
+        self._dns_seller: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}  # its slots, [waiting or holding]
         self.outcomes = OutcomeLog(settings, clickhouse)
         self.loop = asyncio.get_running_loop()
 
@@ -294,6 +300,42 @@ class Dispatcher:
         async with self._slots:
             return await asyncio.to_thread(smtp.send, s, msg)
 
+    async def _check_host(self, seller_id: str, url: str) -> None:
+        """``check_resolves_public`` in the DNS pool, at most DNS_PER_SELLER of the seller's at once (a slot
+        is held until its lookup ends, even past the timeout) and for at most ``notify_timeout_s``."""
+        entry = self._dns_seller.get(seller_id)
+        if entry is None:
+            entry = self._dns_seller[seller_id] = (asyncio.Semaphore(DNS_PER_SELLER), [0])
+        slots, users = entry
+        users[0] += 1
+        try:
+            await slots.acquire()
+        except BaseException:
+            self._dns_done(seller_id, entry)
+            raise
+        lookup = self.loop.run_in_executor(self._dns, check_resolves_public, url, self.settings.dev_mode)
+        lookup.add_done_callback(lambda f: self._dns_done(seller_id, entry, f))
+        timeout = self.settings.notify_timeout_s
+        try:
+            await asyncio.wait_for(asyncio.shield(lookup), timeout)
+        except TimeoutError:
+            host = urlsplit(url).hostname
+            raise TargetError(f"the host {host!r} did not resolve within {timeout:g} s") from None
+
+    def _dns_done(
+        self, seller_id: str, entry: tuple[asyncio.Semaphore, list[int]], lookup: asyncio.Future | None = None
+    ) -> None:
+        """A lookup ended (``lookup``, its slot freed; its outcome read, if it came after the timeout) or a
+        wait for a slot was given up (None)."""
+        slots, users = entry
+        if lookup is not None:
+            slots.release()
+            if not lookup.cancelled():
+                lookup.exception()  # read: one that ended after the timeout is not logged as never retrieved
+        users[0] -= 1
+        if not users[0] and self._dns_seller.get(seller_id) is entry:
+            del self._dns_seller[seller_id]
+
     async def _post(self, ch, d: Delivery) -> str | None:
         """None when the endpoint answered 2xx, else what went wrong (shown to the seller)."""
         secret = unseal(ch, self.settings.key_encryption_key.get_secret_value())
@@ -303,7 +345,7 @@ class Dispatcher:
             if host_is_address(ch.target):
                 check_resolves_public(ch.target, self.settings.dev_mode)
             else:
-                await self.loop.run_in_executor(self._dns, check_resolves_public, ch.target, self.settings.dev_mode)
+                await self._check_host(ch.seller_id, ch.target)
         except TargetError as exc:
             return str(exc)
         async with self._slots:

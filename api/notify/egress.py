@@ -17,10 +17,13 @@ named. The proxy the environment names is found per request instead (``proxy_for
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import functools
 import ipaddress
 import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from urllib.parse import urlsplit
 from urllib.request import getproxies
@@ -34,20 +37,45 @@ from yarl import URL
 from api.notify.targets import forbidden
 from livemetrics.settings import Settings
 
+CONNECT_DNS_THREADS = 16  # webhook host names resolved at once for the connections themselves
+
+
+class _PoolLookups:
+    """What ``ThreadedResolver`` asks of its loop (``getaddrinfo``, ``getnameinfo``), run in a pool of our
+    own instead of the loop's default executor. That executor (6 threads on 2 cores) also runs every
+    ``asyncio.to_thread`` of the API process (reports, payment errors, the notifier's ClickHouse writes):
+    a seller's name whose DNS server answers slowly (each lookup up to the resolver's timeouts, ~10-30 s,
+    the thread held after aiohttp's own timeout) held those threads and stalled every seller's reports."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, pool: ThreadPoolExecutor):
+        self._loop, self._pool = loop, pool
+
+    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):  # noqa: A002 - asyncio's names
+        return await self._loop.run_in_executor(
+            self._pool, functools.partial(socket.getaddrinfo, host, port, family, type, proto, flags)
+        )
+
+    async def getnameinfo(self, sockaddr, flags=0):
+        return await self._loop.run_in_executor(self._pool, socket.getnameinfo, sockaddr, flags)
+
 
 class PublicOnlyResolver(ThreadedResolver):
-    """getaddrinfo in a thread (aiohttp's default), then every address checked: one that is not public
-    fails the whole lookup (OSError, which aiohttp reports as a connection error)."""
+    """getaddrinfo in a thread of its own pool (not the loop's default executor: ``_PoolLookups``), then,
+    with ``check``, every address checked: one that is not public fails the whole lookup (OSError, which
+    aiohttp reports as a connection error)."""
 
-    def __init__(self, unchecked_hosts: frozenset[str] = frozenset()):
+    def __init__(self, unchecked_hosts: frozenset[str] = frozenset(), check: bool = True):
         super().__init__()
+        self.pool = ThreadPoolExecutor(CONNECT_DNS_THREADS, thread_name_prefix="notify-connect-dns")
+        self._loop = _PoolLookups(self._loop, self.pool)  # type: ignore[assignment]  # ThreadedResolver's lookups
         self.unchecked_hosts = unchecked_hosts
+        self.check = check
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         infos = await super().resolve(host, port, family)
-        if host.rstrip(".").lower() in self.unchecked_hosts:
+        if not self.check or host.rstrip(".").lower() in self.unchecked_hosts:
             return infos
         for info in infos:
             why = forbidden(ipaddress.ip_address(info["host"].split("%")[0]))
@@ -94,7 +122,7 @@ def webhook_session(settings: Settings) -> aiohttp.ClientSession:
     """One session for every webhook POST of a notifier: connections kept open per endpoint (as many as the
     sends in flight), no DNS cache (each connection resolves and checks its name); each POST names its proxy
     (``proxy_for``): the session does not trust the environment, whose netrc it would send to any host."""
-    resolver = None if settings.dev_mode else PublicOnlyResolver(proxy_hosts())
+    resolver = PublicOnlyResolver(proxy_hosts(), check=not settings.dev_mode)
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(
             limit=settings.notify_concurrency,

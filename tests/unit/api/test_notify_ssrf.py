@@ -8,12 +8,16 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 import pytest
 
-from api.notify import egress
+from api.notify import dispatch, egress
+from api.notify.channels import new_channel
 from api.notify.targets import TargetError, check_webhook_url
+from clickhouse.notify_deliveries import Delivery
 from livemetrics.settings import Settings
 
 # Each is 127.0.0.1, 10.0.0.1 or 169.254.169.254 to the C resolver (inet_aton's old forms) or embeds one
@@ -144,3 +148,78 @@ def test_the_environments_proxy_still_carries_the_webhooks_with_its_own_netrc_lo
         assert egress.proxy_for("http://hooks.example.test/hook") == {}
     finally:
         proxy.sock.close()
+
+
+def test_a_seller_whose_names_resolve_slowly_holds_up_no_other_sellers_delivery(monkeypatch):
+    """Two sellers' 20 webhooks whose DNS never answers took every thread of the notifier's DNS pool (16),
+    and a third seller's delivery waited behind them; now a seller holds at most DNS_PER_SELLER of them and
+    a lookup fails the attempt after notify_timeout_s."""
+    real = dispatch.check_resolves_public
+    release, entered = threading.Event(), []
+
+    def check(url, dev_mode):
+        if "slow-" in url:
+            entered.append(url)
+            release.wait(30)  # a DNS server that does not answer (until the test ends)
+        return real(url, dev_mode)
+
+    monkeypatch.setattr(dispatch, "check_resolves_public", check)
+    server = _Listener()
+    kek = Settings().key_encryption_key.get_secret_value()
+
+    def delivery(ch) -> Delivery:
+        return Delivery(
+            ch.seller_id, "dl_" + ch.channel_id, "al-1", "payment_failed", ch.channel_id, ch.target, b"{}", 0
+        )
+
+    async def scenario():
+        d = dispatch.Dispatcher(Settings(dev_mode=True, notify_timeout_s=1), channels=None)  # type: ignore[arg-type]
+        hostile = []
+        for seller in ("slow-a", "slow-b"):
+            for i in range(10):
+                ch, _ = new_channel(seller, "webhook", f"http://slow-{i}.{seller}.example/hook", kek)
+                hostile.append(asyncio.create_task(d._post(ch, delivery(ch))))
+        while len(entered) < 2 * dispatch.DNS_PER_SELLER:
+            await asyncio.sleep(0.01)  # polls until the slow lookups hold their threads (a thread signals nothing)
+        ch, _ = new_channel("shop", "webhook", f"http://localhost:{server.port}/hook", kek)
+        try:
+            fine = await asyncio.wait_for(d._post(ch, delivery(ch)), 5)
+            deadline = time.monotonic() + 5
+            while sum(t.done() for t in hostile) < 2 * dispatch.DNS_PER_SELLER and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)  # polls for the lookups' timeouts (1 s)
+        finally:
+            release.set()
+            errors = await asyncio.gather(*hostile)
+            await d.close()
+        return fine, errors
+
+    try:
+        fine, errors = asyncio.run(scenario())
+    finally:
+        release.set()
+        server.sock.close()
+    assert fine is None and server.connections == 1  # delivered while the slow ones waited
+    assert sum("did not resolve within 1 s" in (e or "") for e in errors) == 2 * dispatch.DNS_PER_SELLER
+
+
+def test_the_connections_lookups_do_not_wait_for_the_loops_default_executor():
+    """aiohttp's resolver looked names up in the loop's default executor (6 threads on 2 cores), which every
+    asyncio.to_thread of the API shares: slow webhook names there stalled reports; its own pool now."""
+    server = _Listener()
+    release = threading.Event()
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(1))
+        busy = loop.run_in_executor(None, release.wait, 30)  # the default executor's one thread, held
+        try:
+            return await asyncio.wait_for(_post(Settings(dev_mode=True), f"http://localhost:{server.port}/hook"), 5)
+        finally:
+            release.set()
+            await busy
+
+    try:
+        assert asyncio.run(scenario()) == 204
+    finally:
+        release.set()
+        server.sock.close()
