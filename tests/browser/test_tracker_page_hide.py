@@ -64,18 +64,22 @@ class Site(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def built_script() -> bytes:
+def built_script(tmp_path: Path) -> bytes:
+    """The npm package's script-tag build, into the test's own directory (not dist/: tests run in parallel)."""
     package = tracker_js.install()
-    r = subprocess.run([tracker_js.tool("node"), "build.mjs"], cwd=package, capture_output=True, text=True, timeout=120)
+    out = tmp_path / "t.js"
+    r = subprocess.run(
+        [tracker_js.tool("node"), "build.mjs", str(out)], cwd=package, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stdout + r.stderr
-    return (package / "dist" / "t.js").read_bytes()
+    return out.read_bytes()
 
 
 @pytest.mark.parametrize("source", ["t.js", "script-tag build"])
-def test_a_queue_too_big_for_the_browsers_beacons_is_sent_by_the_next_page(source):
+def test_a_queue_too_big_for_the_browsers_beacons_is_sent_by_the_next_page(source, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    site = type("S", (Site,), {"script": T_JS.read_bytes() if source == "t.js" else built_script()})
+    site = type("S", (Site,), {"script": T_JS.read_bytes() if source == "t.js" else built_script(tmp_path)})
     site.taking, site.taken, site.refused = False, [], 0
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), site)
     threading.Thread(target=server.serve_forever, daemon=True).start()
