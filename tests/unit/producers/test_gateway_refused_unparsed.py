@@ -112,3 +112,46 @@ def test_a_request_its_limit_cannot_take_is_refused_unsplit(monkeypatch):
         assert error.startswith(over) and f"counts as {len(big) // 4096} events" in error, error
         assert int(answers[1].headers["Retry-After"]) >= len(big) // 4096 // 10 and answers[1].json()["accepted"] == 0
         assert "counts as" not in answers[3].json()["error"] and int(answers[3].headers["Retry-After"]) >= 1
+
+
+class Shedding:
+    """The overload policy (overload.Shedder) while it refuses seller "s": its interface, its answers."""
+
+    enabled = True
+
+    def __init__(self):
+        self.counted: list[int] = []
+
+    def refusing(self, seller: str) -> bool:
+        return seller == "s"
+
+    def admit(self, seller: str, n: int, now: float) -> int:
+        self.counted.append(n)
+        return 7 if seller == "s" else 0
+
+    def why(self, seller: str, wait: int) -> str:
+        return f"live processing is behind and {seller} sends far more than its share"
+
+
+def test_a_seller_refused_for_overload_is_refused_unsplit(monkeypatch):
+    """The overload policy refuses a seller before its body is split, counting its `"event_id"`s (or its
+    bytes' worth); before, each refused body was split to count its events."""
+    touched = []
+    for name in ("split_body", "parse_body"):
+        real = getattr(events_module, name)
+        monkeypatch.setattr(events_module, name, lambda *a, _n=name, _r=real: touched.append(_n) or _r(*a))
+    app = gateway()
+    shedding = Shedding()
+    for endpoint in (app.events_endpoint, next(r for r in app.routes if getattr(r, "path", "") == "/v1/events").app):
+        endpoint.shedder = shedding
+    batch = json.dumps({"events": [f.page_view() for _ in range(300)]}).encode()
+
+    async def scenario() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return await client.post("/v1/events", content=batch, headers={"Authorization": f"Bearer {WIDE}"})
+
+    answer = asyncio.run(scenario())
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "7" and answer.json()["accepted"] == 0
+    assert "far more than its share" in answer.json()["error"]
+    assert touched == [] and shedding.counted == [300]
