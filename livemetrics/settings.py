@@ -315,6 +315,12 @@ class Settings(BaseSettings):
     )
     notify_timeout_s: float = Field(10.0, gt=0, description="One webhook POST's timeout (connect + answer).")
     notify_concurrency: int = Field(100, ge=1, description="Webhook POSTs in flight at once, all endpoints together.")
+    notify_seller_concurrency: int = Field(
+        4,
+        ge=1,
+        description="Of those, one seller's at most (its other channels' deliveries wait in their queues): "
+        "sellers whose endpoints hang cannot hold every send slot for the timeout.",
+    )
     notify_retry_for_s: float = Field(
         86_400.0,
         gt=0,

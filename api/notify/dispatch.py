@@ -1,6 +1,7 @@
 """Deliveries on the API's event loop. One queue per channel, each drained by its own task, and at most
-``notify_concurrency`` sends in flight in all: a slow or dead endpoint holds up only its own queue (and one
-slot, for at most ``notify_timeout_s``). A webhook gets one POST per alert, over connections kept open
+``notify_concurrency`` sends in flight in all, ``notify_seller_concurrency`` of one seller's: a slow or dead
+endpoint holds up only its own queue (and one slot, for at most ``notify_timeout_s``), a seller's hanging
+endpoints only its own share of the slots. A webhook gets one POST per alert, over connections kept open
 per endpoint (as many as the sends in flight); an email channel one email per alert while the seller is
 under ``notify_email_max`` emails per ``notify_email_window_s``, past it one digest of everything that
 waited. A channel owes at most ``notify_channel_backlog`` deliveries here at once (queued, sending or
@@ -48,6 +49,40 @@ DNS_PER_SELLER = 2
 SETTLED_KEPT_NS = 600 * 10**9  # how long a settled delivery is remembered (a pending row read before is older)
 
 
+class _Shares:
+    """At most ``per`` of one seller's at once (of send slots, of DNS threads): ``acquire`` waits for one of
+    the seller's, ``release`` gives it back; a seller's entry lives while anything of it waits or holds."""
+
+    def __init__(self, per: int):
+        self.per = per
+        self._by: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}  # its slots, [waiting or holding]
+
+    async def acquire(self, seller_id: str) -> None:
+        entry = self._by.get(seller_id)
+        if entry is None:
+            entry = self._by[seller_id] = (asyncio.Semaphore(self.per), [0])
+        entry[1][0] += 1
+        try:
+            await entry[0].acquire()
+        except BaseException:  # given up (a timeout, cancelled): nothing held
+            self._leave(seller_id, entry)
+            raise
+
+    def release(self, seller_id: str) -> None:
+        entry = self._by[seller_id]
+        entry[0].release()
+        self._leave(seller_id, entry)
+
+    def _leave(self, seller_id: str, entry: tuple[asyncio.Semaphore, list[int]]) -> None:
+        entry[1][0] -= 1
+        if not entry[1][0] and self._by.get(seller_id) is entry:
+            del self._by[seller_id]
+
+    def __len__(self) -> int:
+        """Sellers with anything waiting or held (entries are not kept past their use)."""
+        return len(self._by)
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -71,12 +106,16 @@ class Dispatcher:
         self._settled_prune_at = 10_000
         self._emails_sent: dict[str, deque[float]] = {}  # per seller: when its recent emails went out
         self._slots = asyncio.Semaphore(settings.notify_concurrency)
+        # Of those, one seller's at most: an endpoint that accepts the connection and never answers holds its
+        # slot for the whole timeout, and ten sellers with 10 such webhooks each held all 100, so every other
+        # seller's alerts waited. A seller's channels past its share wait in their own queues (nothing popped).
+        self._seller_sends = _Shares(settings.notify_seller_concurrency)
         # aiohttp, not httpx: with 100 sends in flight httpx spent ~3.7 ms of CPU per POST against ~0.15 ms
         # (measured on this machine), and CPU was what the deliveries queued for. Connections go to public
         # addresses only, checked as they are made (api/notify/egress.py), besides the check before each POST.
         self._http = egress.webhook_session(settings)
         self._dns = ThreadPoolExecutor(DNS_THREADS, thread_name_prefix="notify-dns")
-        self._dns_seller: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}  # its slots, [waiting or holding]
+        self._dns_seller = _Shares(DNS_PER_SELLER)
         self.outcomes = OutcomeLog(settings, clickhouse)
         self.loop = asyncio.get_running_loop()
 
@@ -226,19 +265,30 @@ class Dispatcher:
                     await self._email_turn(ch.seller_id)  # rate limit: what arrives meanwhile joins the digest
                     if not q:  # released meanwhile (its seller's partition was revoked)
                         break
-                batch = [q.popleft() for _ in range(min(len(q), DIGEST_MAX if email else 1))]
-                self._sending.add(channel_id)
+                seller = ch.seller_id if ch is not None else None
+                if seller is not None:
+                    # The seller's share of the send slots, before anything is popped: what waits for it stays
+                    # queued (dropped by ``release`` if the seller goes to another notifier meanwhile).
+                    await self._seller_sends.acquire(seller)
                 try:
-                    error = (
-                        "the channel was removed"
-                        if ch is None
-                        else await self._email(ch, batch)
-                        if email
-                        else await self._post(ch, batch[0])
-                    )
-                except Exception as exc:  # noqa: BLE001 - a bug must not strand the delivery: it is retried
-                    log.exception("notifier: sending to channel %s failed unexpectedly", channel_id)
-                    error = f"internal error while sending: {type(exc).__name__}"
+                    if not q:  # released meanwhile
+                        break
+                    batch = [q.popleft() for _ in range(min(len(q), DIGEST_MAX if email else 1))]
+                    self._sending.add(channel_id)
+                    try:
+                        error = (
+                            "the channel was removed"
+                            if ch is None
+                            else await self._email(ch, batch)
+                            if email
+                            else await self._post(ch, batch[0])
+                        )
+                    except Exception as exc:  # noqa: BLE001 - a bug must not strand the delivery: it is retried
+                        log.exception("notifier: sending to channel %s failed unexpectedly", channel_id)
+                        error = f"internal error while sending: {type(exc).__name__}"
+                finally:
+                    if seller is not None:
+                        self._seller_sends.release(seller)
                 await self._settle(batch, ch, error)
                 self._sending.discard(channel_id)
         finally:
@@ -302,39 +352,34 @@ class Dispatcher:
 
     async def _check_host(self, seller_id: str, url: str) -> None:
         """``check_resolves_public`` in the DNS pool, at most DNS_PER_SELLER of the seller's at once (a slot
-        is held until its lookup ends, even past the timeout) and for at most ``notify_timeout_s``."""
-        entry = self._dns_seller.get(seller_id)
-        if entry is None:
-            entry = self._dns_seller[seller_id] = (asyncio.Semaphore(DNS_PER_SELLER), [0])
-        slots, users = entry
-        users[0] += 1
-        try:
-            await slots.acquire()
-        except BaseException:
-            self._dns_done(seller_id, entry)
-            raise
-        lookup = self.loop.run_in_executor(self._dns, check_resolves_public, url, self.settings.dev_mode)
-        lookup.add_done_callback(lambda f: self._dns_done(seller_id, entry, f))
+        is held until its lookup ends, even past the timeout), waiting for a slot and the lookup together for
+        at most ``notify_timeout_s``: a TargetError fails the attempt, retried like any other. Before, the wait
+        for the seller's slot had no bound (its other webhooks' lookups hanging, each delivery waited behind
+        them all)."""
         timeout = self.settings.notify_timeout_s
+        host = urlsplit(url).hostname
+        got = False
         try:
-            await asyncio.wait_for(asyncio.shield(lookup), timeout)
+            async with asyncio.timeout(timeout):
+                await self._dns_seller.acquire(seller_id)
+                got = True
+                lookup = self.loop.run_in_executor(self._dns, check_resolves_public, url, self.settings.dev_mode)
+                lookup.add_done_callback(lambda f: self._dns_done(seller_id, f))
+                await asyncio.shield(lookup)
         except TimeoutError:
-            host = urlsplit(url).hostname
+            if not got:
+                raise TargetError(
+                    f"the host {host!r} was not looked up within {timeout:g} s "
+                    f"(this seller's other webhooks' lookups took every slot it has, {DNS_PER_SELLER})"
+                ) from None
             raise TargetError(f"the host {host!r} did not resolve within {timeout:g} s") from None
 
-    def _dns_done(
-        self, seller_id: str, entry: tuple[asyncio.Semaphore, list[int]], lookup: asyncio.Future | None = None
-    ) -> None:
-        """A lookup ended (``lookup``, its slot freed; its outcome read, if it came after the timeout) or a
-        wait for a slot was given up (None)."""
-        slots, users = entry
-        if lookup is not None:
-            slots.release()
-            if not lookup.cancelled():
-                lookup.exception()  # read: one that ended after the timeout is not logged as never retrieved
-        users[0] -= 1
-        if not users[0] and self._dns_seller.get(seller_id) is entry:
-            del self._dns_seller[seller_id]
+    def _dns_done(self, seller_id: str, lookup: asyncio.Future) -> None:
+        """A lookup ended: its slot freed, its outcome read (one that ended after the timeout is not logged
+        as never retrieved)."""
+        self._dns_seller.release(seller_id)
+        if not lookup.cancelled():
+            lookup.exception()
 
     async def _post(self, ch, d: Delivery) -> str | None:
         """None when the endpoint answered 2xx, else what went wrong (shown to the seller)."""

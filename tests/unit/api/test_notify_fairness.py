@@ -1,0 +1,205 @@
+"""One seller's hanging webhooks or slow host names hold up no other seller's deliveries, and its own
+deliveries still end within an attempt's timeout (api/notify/dispatch.py; docs/notifications.md,
+Delivery). Real sockets: endpoints that accept the connection and never answer, and one that answers 204."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+
+from api.notify import dispatch
+from api.notify.channels import new_channel
+from clickhouse import notify_deliveries
+from clickhouse.notify_deliveries import Delivery
+from livemetrics.settings import Settings
+
+KEK = Settings().key_encryption_key.get_secret_value()
+
+
+class _Hanging:
+    """A real TCP server that accepts every connection and never answers (until closed)."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self.accepted = threading.Semaphore(0)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            self.accepted.release()
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+class _Answering:
+    """A real TCP server that answers 204 and says when a request came."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.got = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            self.got.set()
+
+
+def _delivery(ch, n: int = 0) -> Delivery:
+    now_ms = int(time.time() * 1000)  # created now: retried for notify_retry_for_s
+    return Delivery(
+        ch.seller_id, f"dl_{ch.channel_id}_{n}", f"al-{n}", "payment_failed", ch.channel_id, ch.target, b"{}", now_ms
+    )
+
+
+def test_sellers_whose_endpoints_hang_leave_send_slots_for_a_third_seller(monkeypatch):
+    """Two sellers with 10 webhooks each that accept the connection and never answer, 20 send slots in all:
+    each channel's POST held a slot for the whole timeout, so the two held all 20 and a third seller's
+    delivery waited for the timeout. Now a seller holds at most notify_seller_concurrency (4) slots, its
+    other channels' deliveries wait queued, and the third seller's POST goes out at once."""
+    recorded: list[Delivery] = []
+    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
+    hanging, fine = _Hanging(), _Answering()
+    per = 4  # each seller's share of the send slots
+    settings = Settings(dev_mode=True, notify_concurrency=20, notify_timeout_s=8, notify_seller_concurrency=per)
+
+    async def scenario():
+        channels = {}
+        d = dispatch.Dispatcher(settings, channels=channels)  # type: ignore[arg-type]  # a dict serves .get
+        try:
+            for seller in ("hang-a", "hang-b"):
+                for i in range(10):
+                    ch, _ = new_channel(seller, "webhook", f"http://127.0.0.1:{hanging.port}/{seller}/{i}", KEK)
+                    channels[ch.channel_id] = ch
+                    d.schedule(_delivery(ch))
+            held = 0
+            while held < 2 * per:  # the two sellers' connections made: their slots are held
+                assert await asyncio.to_thread(hanging.accepted.acquire, True, 5)
+                held += 1
+            ch, _ = new_channel("shop", "webhook", f"http://127.0.0.1:{fine.port}/hook", KEK)
+            channels[ch.channel_id] = ch
+            started = time.monotonic()
+            d.schedule(_delivery(ch))
+            delivered = await asyncio.to_thread(fine.got.wait, 5)
+            took = time.monotonic() - started
+            # no more of the hostile sellers' POSTs went out than their shares; the rest wait queued
+            more = await asyncio.to_thread(hanging.accepted.acquire, True, 0.2)  # any connection past the shares
+            queued = d.backlog()["deliveries_queued"]
+        finally:
+            await d.close()
+        return delivered, took, more, queued
+
+    try:
+        delivered, took, more, queued = asyncio.run(scenario())
+    finally:
+        hanging.close()
+        fine.sock.close()
+    assert delivered and took < 2, took  # old code: the slot came only after the 8-s timeout
+    assert not more
+    assert queued == 20 - 2 * per  # nothing dropped: waiting in their channels' queues
+
+
+def test_a_sellers_delivery_waiting_for_its_dns_slots_fails_within_the_timeout(monkeypatch):
+    """A seller's lookups hold its DNS_PER_SELLER (2) slots while its DNS server does not answer: its third
+    webhook's attempt waited for a slot without limit; now the wait and the lookup together end after
+    notify_timeout_s with a failed attempt (a retry scheduled, its error saying why)."""
+    real = dispatch.check_resolves_public
+    release = threading.Event()
+    recorded: list[Delivery] = []
+    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
+
+    def check(url, dev_mode):
+        if "slow-" in url:
+            release.wait(30)  # a DNS server that does not answer (until the test ends)
+        return real(url, dev_mode)
+
+    monkeypatch.setattr(dispatch, "check_resolves_public", check)
+    settings = Settings(dev_mode=True, notify_timeout_s=1)
+
+    async def scenario():
+        d = dispatch.Dispatcher(settings, channels=None)  # type: ignore[arg-type]
+        chs = [new_channel("slow", "webhook", f"http://slow-{i}.example/hook", KEK)[0] for i in range(3)]
+        try:
+            tasks = [asyncio.create_task(d._post(ch, _delivery(ch))) for ch in chs]
+            done, _ = await asyncio.wait(tasks, timeout=5)
+            errors = [t.result() for t in done]
+        finally:
+            release.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            deadline = time.monotonic() + 5
+            while len(d._dns_seller) and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)  # polls for the released lookups' callbacks (threads signal the loop)
+            held = len(d._dns_seller)
+            await d.close()
+        return errors, held
+
+    try:
+        errors, held = asyncio.run(scenario())
+    finally:
+        release.set()
+    assert len(errors) == 3, errors  # old code: the third still waiting for a slot after 5 s
+    assert sum("did not resolve within 1 s" in (e or "") for e in errors) == dispatch.DNS_PER_SELLER
+    assert sum("was not looked up within 1 s" in (e or "") for e in errors) == 1
+    assert held == 0  # every slot given back once the lookups ended
+
+
+def test_a_failed_dns_wait_is_retried_like_any_failed_attempt(monkeypatch):
+    """Through the queue: the attempt that found no DNS slot is recorded pending with its error and a retry."""
+    real = dispatch.check_resolves_public
+    release = threading.Event()
+    recorded: list[Delivery] = []
+    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
+
+    def check(url, dev_mode):
+        if "slow-" in url:
+            release.wait(30)  # a DNS server that does not answer (until the test ends)
+        return real(url, dev_mode)
+
+    monkeypatch.setattr(dispatch, "check_resolves_public", check)
+    settings = Settings(dev_mode=True, notify_timeout_s=1)
+
+    async def scenario():
+        channels = {}
+        d = dispatch.Dispatcher(settings, channels=channels)  # type: ignore[arg-type]  # a dict serves .get
+        try:
+            for i in range(3):
+                ch, _ = new_channel("slow", "webhook", f"http://slow-{i}.example/hook", KEK)
+                channels[ch.channel_id] = ch
+                d.schedule(_delivery(ch))
+            deadline = time.monotonic() + 5
+            while len({r.delivery_id for r in recorded}) < 3 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)  # polls the recorded outcomes (written by the outcome log's task)
+                await d.outcomes.flush()
+            owed = d.backlog()["deliveries_owed"]
+        finally:
+            release.set()
+            await d.close()
+        return owed
+
+    try:
+        owed = asyncio.run(scenario())
+    finally:
+        release.set()
+    assert len(recorded) == 3, recorded
+    assert all(r.status == "pending" and r.attempts == 1 and r.next_ms > 0 for r in recorded)
+    assert sum("was not looked up within 1 s" in r.last_error for r in recorded) == 1
+    assert owed == 3  # each waits for its retry
