@@ -137,27 +137,48 @@
     queue = bound(batch.concat(queue));
     if (!timer) timer = setTimeout(flush, ms);
   }
-  // Events a hiding page could not hand to the browser, kept for the next page: in localStorage under
-  // lm_q_<key>, the same bound and drop order as the queue and at most KEPT_CHARS of JSON; sent again only
+  // Events a hiding page could not hand to the browser, kept for the next page: in localStorage, each keep
+  // in an entry of its own, lm_q_<key>.<tab>.<n> (written once, never read back and rewritten: two tabs
+  // hiding at the same moment both read-modify-wrote one lm_q_<key>, and one's events were lost), the
+  // queue's bound and drop order, all entries of the key together at most KEPT_CHARS of JSON. Sent again only
   // if not older than KEPT_MS (the gateway refuses a `ts` a day off its clock). Nothing sent is kept, so
   // nothing the gateway took is sent twice (it does not de-duplicate; downstream does, by event_id).
+  var TAB = uuid().replace(/-/g, "").slice(0, 12), keeps = 0;
+  function keptNames() {  // this key's entries: one per keep, and the single lm_q_<key> of older versions
+    var out = [], i, n;
+    for (i = 0; i < w.localStorage.length; i++) {
+      n = w.localStorage.key(i);
+      if (n === KEPT || (n && n.indexOf(KEPT + ".") === 0)) out.push(n);
+    }
+    return out;
+  }
   function keep(batch) {
     try {
-      var q = bound(unkeep().concat(batch), 500), s = JSON.stringify(q);
-      while (s.length > KEPT_CHARS) { q = bound(q, Math.floor(q.length * KEPT_CHARS / s.length) - 1); s = JSON.stringify(q); }
-      if (q.length) w.localStorage.setItem(KEPT, s);
+      var names = keptNames(), room = KEPT_CHARS, i, v;
+      for (i = 0; i < names.length; i++) { v = w.localStorage.getItem(names[i]); room -= v ? v.length : 0; }
+      var q = bound(batch, 500), s = JSON.stringify(q);
+      while (q.length && s.length > room) { q = bound(q, Math.floor(q.length * Math.max(room, 0) / s.length) - 1); s = JSON.stringify(q); }
+      if (q.length) w.localStorage.setItem(KEPT + "." + TAB + "." + (++keeps), s);
       return true;
     } catch (e) { return false; }
   }
-  function unkeep() {  // the kept events, taken out of storage (another tab of the site may take them first)
+  // Every kept entry of the key (other pages', and this page's own once back in view), each claimed: the
+  // names read once, and an entry removed before its events are sent. Two pages starting at the same moment
+  // can still both read one entry before either removes it (sent twice, de-duplicated downstream by event_id).
+  function unkeep() {
     try {
-      var raw = w.localStorage.getItem(KEPT);
-      if (!raw) return [];
-      w.localStorage.removeItem(KEPT);
-      var q = JSON.parse(raw), now = Date.now(), n = 0;
-      q = Array.isArray(q) ? q.filter(function (ev) { n++; return ev && typeof ev.ts === "number" && now - ev.ts < KEPT_MS; }) : [];
-      dropped += n - q.length;
-      return q;
+      var names = keptNames(), out = [], now = Date.now(), n = 0, i, raw, q;
+      for (i = 0; i < names.length; i++) {
+        raw = w.localStorage.getItem(names[i]);
+        if (raw == null) continue;  // another page took it first
+        w.localStorage.removeItem(names[i]);
+        try { q = JSON.parse(raw); } catch (e) { q = null; }
+        if (!Array.isArray(q)) continue;
+        n += q.length;
+        out = out.concat(q.filter(function (ev) { return ev && typeof ev.ts === "number" && now - ev.ts < KEPT_MS; }));
+      }
+      dropped += n - out.length;
+      return out.sort(function (a, b) { return a.ts - b.ts; });  // the pages' entries interleaved, in time order
     } catch (e) { return []; }
   }
   // At most 500 wait (a refusal can last minutes): past it the oldest heartbeats go first, then the oldest

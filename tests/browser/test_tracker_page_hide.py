@@ -107,3 +107,59 @@ def test_a_queue_too_big_for_the_browsers_beacons_is_sent_by_the_next_page(sourc
         server.server_close()
     sent = [e["event_id"] for e in site.taken]
     assert len(sent) == len(set(sent)) == 501  # a's 500 and b's page view, each once
+
+
+@pytest.mark.parametrize("source", ["t.js", "script-tag build"])
+def test_two_tabs_hiding_at_the_same_moment_both_keep_their_events(source, tmp_path):
+    """Two tabs of one site (each its own renderer), each with 500 refused events, leave at the same moment:
+    each keeps what its beacons did not carry in an entry of its own (lm_q_<key>.<tab>.<n>), and the next page
+    sends every entry, each event once. Before, both read-modify-wrote one lm_q_<key>: one tab's were lost."""
+    from playwright.sync_api import sync_playwright
+
+    site = type("S", (Site,), {"script": T_JS.read_bytes() if source == "t.js" else built_script(tmp_path)})
+    site.taking, site.taken, site.refused = False, [], 0
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            try:
+                context = browser.new_context()
+                tabs = [context.new_page(), context.new_page()]
+                ids: list[str] = []
+                for n, tab in enumerate(tabs):
+                    tab.goto(f"{url}/tab{n}")
+                    wait_until(lambda n=n: site.refused >= n + 1, 10, what=f"tab {n}'s first page view refused")
+                    ids += tab.evaluate("Array.from({length: 499}, () => livemetrics.page())")  # ~95 KB with the first
+                site.taking = True  # the gateway is back (each tab still waits for its Retry-After, 60 s)
+                # Both leave at one moment: tab 1's main thread is busy while tab 0 leaves (its storage cache
+                # has not heard of tab 0's write when it hides), as two tabs' hiding at the same instant.
+                at = tabs[1].evaluate("Date.now() + 300")
+                tabs[1].evaluate(
+                    "at => setTimeout(() => { while (Date.now() < at + 1500); "
+                    "dispatchEvent(new PageTransitionEvent('pagehide', {persisted: false})); }, at - Date.now())",
+                    at,
+                )
+                tabs[0].evaluate(
+                    "at => setTimeout(() => { location.href = 'about:blank'; }, at + 200 - Date.now())", at
+                )
+                tabs[0].wait_for_url("about:blank", timeout=10_000)
+                assert tabs[1].evaluate("Date.now()") >= at + 1500  # its hide ran (the busy task ended)
+                tabs[1].close()
+                nxt = context.new_page()
+                nxt.goto(f"{url}/next")
+                waiting = set(ids)
+                wait_until(lambda: waiting <= {e["event_id"] for e in site.taken}, 15, what="both tabs' events")
+                nxt.evaluate("livemetrics.flush()")
+                wait_until(lambda: any(e["page"]["path"] == "/next" for e in site.taken), 10, what="next's page view")
+                names = nxt.evaluate("Object.keys(localStorage)")
+                assert [n for n in names if n.startswith("lm_q_")] == []  # every entry claimed
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    sent = [e["event_id"] for e in site.taken]
+    assert len(sent) == len(set(sent))  # each once
+    assert set(ids) <= set(sent)

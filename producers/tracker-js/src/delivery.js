@@ -55,11 +55,16 @@ export function pieces(batch) {
 const dropRank = (ev) => (ev.type === "heartbeat" ? 0 : ev.type === "page_view" ? 1 : 2);
 
 /**
- * `keptName`: the localStorage item (t.js's `lm_q_<key>`) where a hiding page keeps what the browser would
- * not take as beacons (~64 KiB in flight at most, beacons and keepalive fetches alike): the next page of
- * the site (or this one, back in view) sends it with its next batch. Bounded like the queue (MAX_QUEUE, the
- * same drop order) and to KEPT_CHARS; events older than KEPT_MS are dropped. Nothing sent is kept, so
- * nothing the gateway took is sent twice (it does not de-duplicate; downstream does, by event_id).
+ * `keptName`: the prefix of the localStorage items (t.js's `lm_q_<key>`) where a hiding page keeps what the
+ * browser would not take as beacons (~64 KiB in flight at most, beacons and keepalive fetches alike): each
+ * keep in an entry of its own, `<keptName>.<tab>.<n>`, written once and never read back and rewritten (two
+ * tabs hiding at the same moment both read-modify-wrote one item, and one tab's events were lost). The next
+ * page of the site (or this one, back in view) claims every entry of the prefix (the names read once, each
+ * removed before its events are sent) and sends them with its next batch. Bounded like the queue (MAX_QUEUE,
+ * the same drop order), all entries together to KEPT_CHARS; events older than KEPT_MS are dropped. Nothing
+ * sent is kept, so nothing the gateway took is sent twice (it does not de-duplicate; downstream does, by
+ * event_id). Two pages starting at the same moment can both read one entry before either removes it: sent
+ * twice, never lost.
  */
 export function createSender(win, url, now = Date.now, keptName = null) {
   let queue = [];
@@ -87,36 +92,61 @@ export function createSender(win, url, now = Date.now, keptName = null) {
     return q;
   }
 
-  /** Keeps `batch` (after what is kept already) for a later page; false where storage is blocked. */
+  const tab = Math.random().toString(36).slice(2, 10) + now().toString(36); // this page's entries' name
+  let keeps = 0;
+
+  /** This prefix's entries: one per keep, and the single `keptName` item of older versions. */
+  function keptNames() {
+    const out = [];
+    for (let i = 0; i < win.localStorage.length; i++) {
+      const n = win.localStorage.key(i);
+      if (n === keptName || (n && n.startsWith(`${keptName}.`))) out.push(n);
+    }
+    return out;
+  }
+
+  /** Keeps `batch` in an entry of its own for a later page; false where storage is blocked. */
   function keep(batch) {
     if (!keptName) return false;
     try {
-      let q = bound(unkeep().concat(batch));
+      let room = KEPT_CHARS; // what the key's other entries leave
+      for (const n of keptNames()) room -= (win.localStorage.getItem(n) || "").length;
+      let q = bound(batch);
       let s = JSON.stringify(q);
-      while (s.length > KEPT_CHARS) {
-        q = bound(q, Math.floor((q.length * KEPT_CHARS) / s.length) - 1);
+      while (q.length && s.length > room) {
+        q = bound(q, Math.floor((q.length * Math.max(room, 0)) / s.length) - 1);
         s = JSON.stringify(q);
       }
-      if (q.length) win.localStorage.setItem(keptName, s);
+      if (q.length) win.localStorage.setItem(`${keptName}.${tab}.${++keeps}`, s);
       return true;
     } catch (e) {
       return false;
     }
   }
 
-  /** The kept events, taken out of storage (another tab of the site may take them first). */
+  /** Every kept entry's events, each entry taken out of storage before they are sent, in time order. */
   function unkeep() {
     if (!keptName) return [];
     try {
-      const raw = win.localStorage.getItem(keptName);
-      if (!raw) return [];
-      win.localStorage.removeItem(keptName);
-      const all = JSON.parse(raw);
-      if (!Array.isArray(all)) return [];
       const t = now();
-      const q = all.filter((ev) => ev && typeof ev.ts === "number" && t - ev.ts < KEPT_MS);
-      dropped += all.length - q.length;
-      return q;
+      let all = 0;
+      const out = [];
+      for (const n of keptNames()) {
+        const raw = win.localStorage.getItem(n);
+        if (raw == null) continue; // another page took it first
+        win.localStorage.removeItem(n);
+        let q;
+        try {
+          q = JSON.parse(raw);
+        } catch (e) {
+          q = null;
+        }
+        if (!Array.isArray(q)) continue;
+        all += q.length;
+        for (const ev of q) if (ev && typeof ev.ts === "number" && t - ev.ts < KEPT_MS) out.push(ev);
+      }
+      dropped += all - out.length;
+      return out.sort((a, b) => a.ts - b.ts);
     } catch (e) {
       return [];
     }

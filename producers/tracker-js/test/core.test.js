@@ -97,6 +97,49 @@ test("without sendBeacon, or when it refuses, the last batch goes by keepalive f
   assert.deepEqual(blocked.sent.map((s) => s.via), ["fetch"]);
 });
 
+/** The kept entries' names of KEY in a window's storage. */
+function keptNames(win) {
+  const out = [];
+  for (let i = 0; i < win.localStorage.length; i++) {
+    const n = win.localStorage.key(i);
+    if (n === `lm_q_${KEY}` || n.startsWith(`lm_q_${KEY}.`)) out.push(n);
+  }
+  return out;
+}
+
+/** Copies the kept entries of one window's storage into another's (the same site's storage). */
+function copyKept(from, to) {
+  for (const n of keptNames(from)) to.localStorage.setItem(n, from.localStorage.getItem(n));
+}
+
+test("two tabs keep in entries of their own; the next page sends every entry, the old single one too", async () => {
+  const a = fakeWindow();
+  const b = fakeWindow();
+  b.localStorage = a.localStorage; // one site's storage
+  const ids = [];
+  for (const win of [a, b]) {
+    win.navigator.sendBeacon = () => false; // over the browser's beacon quota
+    const t = make(win, { heartbeatSeconds: 3600 });
+    win.fetchStatus = 503;
+    await win.advance(0);
+    ids.push(t.pageView());
+  }
+  // an entry an earlier version of the tracker kept (one lm_q_<key> for the site)
+  const old = { event_id: "old-1", type: "page_view", ts: a.clock, page: { type: "home", path: "/" } };
+  a.localStorage.setItem(`lm_q_${KEY}`, JSON.stringify([old]));
+  a.document.hide();
+  b.document.hide();
+  assert.equal(keptNames(a).length, 3); // a's, b's and the old one: none written over another
+  const next = fakeWindow({ start: a.clock });
+  copyKept(a, next);
+  make(next, { heartbeatSeconds: 3600 });
+  await next.advance(1000);
+  const sent = (await next.events()).map((e) => e.event_id);
+  assert.ok([...ids, "old-1"].every((id) => sent.includes(id)));
+  assert.equal(sent.length, new Set(sent).size);
+  assert.deepEqual(keptNames(next), []);
+});
+
 test("what the browser's beacons would not take is kept for the next page, sent once, the kept ones first", async () => {
   const win = fakeWindow();
   win.navigator.sendBeacon = () => false; // over the browser's ~64 KiB in flight (a fetch of it was refused too)
@@ -108,23 +151,25 @@ test("what the browser's beacons would not take is kept for the next page, sent 
   win.document.hide();
   const fetched = win.sent.length;
   assert.equal(fetched, 1); // the first batch's fetch, refused; nothing more was fetched for the page leaving
-  const kept = JSON.parse(win.localStorage.getItem(`lm_q_${KEY}`));
+  const names = keptNames(win);
+  assert.equal(names.length, 1); // an entry of this page's own, lm_q_<key>.<tab>.<n>
+  const kept = JSON.parse(win.localStorage.getItem(names[0]));
   assert.equal(kept.length, 3); // the first page view, the failure, the page view
   // the next page of the site (the same storage): its first batch carries the kept events, then its own
   const next = fakeWindow({ start: win.clock });
-  next.localStorage.setItem(`lm_q_${KEY}`, win.localStorage.getItem(`lm_q_${KEY}`));
+  copyKept(win, next);
   make(next, { heartbeatSeconds: 3600 });
   await next.advance(1000);
   const events = await next.events();
   assert.deepEqual(events.map((e) => e.event_id).slice(0, 3), kept.map((e) => e.event_id));
   assert.ok(ids.every((id) => events.some((e) => e.event_id === id)));
   assert.equal(events.length, 4);
-  assert.equal(next.localStorage.getItem(`lm_q_${KEY}`), null);
+  assert.deepEqual(keptNames(next), []);
   await next.advance(60_000);
   assert.equal((await next.events()).length, 4); // sent once
   // kept events older than the gateway takes (a day off its clock) are dropped, counted
   const late = fakeWindow({ start: win.clock + 24 * 3600 * 1000 });
-  late.localStorage.setItem(`lm_q_${KEY}`, win.localStorage.getItem(`lm_q_${KEY}`));
+  copyKept(win, late);
   const t3 = make(late);
   await late.advance(1000);
   assert.equal((await late.events()).length, 1);

@@ -88,6 +88,14 @@ export function fakeWindow({ url = "https://shop.example/", storage = true, beac
       if (!storage) throw new Error("SecurityError: storage is blocked");
       store.delete(k);
     },
+    get length() {
+      if (!storage) throw new Error("SecurityError: storage is blocked");
+      return store.size;
+    },
+    key(i) {
+      if (!storage) throw new Error("SecurityError: storage is blocked");
+      return [...store.keys()][i] ?? null;
+    },
   };
 
   win.navigator = {
