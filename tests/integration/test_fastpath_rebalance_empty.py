@@ -30,7 +30,7 @@ from faust.types import TP
 from livemetrics.kafka_config import producer_config
 from livemetrics.topics import create_topics
 from streams import fastpath, faust_internals
-from tests.support.fast_member import build
+from tests.support.fast_member import build, short_fetch_wait
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 50
@@ -114,8 +114,11 @@ def _run(s, source: str, member: subprocess.Popen) -> list[tuple[int, bool]]:
         await app.start()
         try:
             deadline = time.monotonic() + 60
+            fetch_wait = False
             while time.monotonic() < deadline and not (app.tables.actives_ready and not app.rebalancing):
+                fetch_wait = fetch_wait or short_fetch_wait(app, s)
                 await asyncio.sleep(0.05)  # polls its first recovery (with nothing assigned)
+            assert fetch_wait or short_fetch_wait(app, s)  # before the rebalance under test
             assert app.consumer.assignment() == set(), "the other member should have kept the partition"
             member.terminate()  # it leaves the group: a real rebalance gives this app the partition
             deadline = time.monotonic() + 60

@@ -20,9 +20,22 @@ def build(s: Settings):
     from streams.app import create_app
 
     app = create_app(s)
+    # Each member notices a rebalance at its next heartbeat (create_app's: a quarter of the session timeout,
+    # 2.5 s): the test waits for two, one when it joins and one when the other member leaves.
+    app.conf.broker_heartbeat_interval = 0.5
     topic = app.topic(s.topic("page-events"), key_type=bytes, value_type=bytes)
     table = app.Table(TABLE_NAMES[0], key_type=bytes, value_type=bytes, default=None)
     return app, topic, table
+
+
+def short_fetch_wait(app, s: Settings) -> bool:
+    """The worker's own fetch wait (``worker_fetch_wait_ms``, which its sessions agent sets at its first
+    batch) instead of Faust's 1,500 ms: each request the recovery makes (the changelogs' highwaters, then
+    their offsets) waits on the broker behind the fetch in flight, ~3 s a recovery with Faust's. False while
+    the app's aiokafka consumer does not exist yet."""
+    from streams import faust_internals
+
+    return faust_internals.set_fetch_wait(app.consumer, s.worker_fetch_min_bytes, s.worker_fetch_wait_ms)
 
 
 def main() -> None:
@@ -46,7 +59,9 @@ def main() -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await app.start()
         try:
+            fetch_wait = False
             while not (app.tables.actives_ready and app.consumer.assignment()):
+                fetch_wait = fetch_wait or short_fetch_wait(app, s)
                 await asyncio.sleep(0.05)  # polls the recovery (no event says "ready with partitions")
             print("ready", len(app.consumer.assignment()), flush=True)
             await stop.wait()
