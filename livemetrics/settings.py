@@ -321,6 +321,12 @@ class Settings(BaseSettings):
         description="Of those, one seller's at most (its other channels' deliveries wait in their queues): "
         "sellers whose endpoints hang cannot hold every send slot for the timeout.",
     )
+    notify_slow_lane: int = Field(
+        10,
+        ge=1,
+        description="Send slots of their own (besides notify_concurrency) for webhooks whose last attempt "
+        "did not end within half of notify_timeout_s: hanging endpoints wait among themselves.",
+    )
     notify_retry_for_s: float = Field(
         86_400.0,
         gt=0,

@@ -1,15 +1,18 @@
 """Deliveries on the API's event loop. One queue per channel, each drained by its own task, and at most
 ``notify_concurrency`` sends in flight in all, ``notify_seller_concurrency`` of one seller's: a slow or dead
 endpoint holds up only its own queue (and one slot, for at most ``notify_timeout_s``), a seller's hanging
-endpoints only its own share of the slots. A webhook gets one POST per alert, over connections kept open
-per endpoint (as many as the sends in flight); an email channel one email per alert while the seller is
-under ``notify_email_max`` emails per ``notify_email_window_s``, past it one digest of everything that
-waited. A channel owes at most ``notify_channel_backlog`` deliveries here at once (queued, sending or
-waiting for a retry): a new one past it is recorded failed at once, saying why, for the seller to
-redeliver. A browser key is public, so alerts can come faster than an endpoint (or an email rate) takes
-them; without the bound a channel's queue grew in memory for as long as that lasted. A failed attempt waits for its retry on a timer, off the queue; every outcome is recorded
-(api/notify/outcomes.py, in batches, off the send path). A webhook host that is a name is resolved (and
-checked, api/notify/targets.py) in a pool of its own, so lookups never queue behind other blocking work.
+endpoints only its own share of the slots. A webhook whose last attempt did not end within half the timeout
+(no answer, a connection that took that long) sends through ``notify_slow_lane`` slots of their own until an
+attempt of it ends in time again: the main slots are held only by endpoints that answered last time. A webhook
+gets one POST per alert, over connections kept open per endpoint (as many as the sends in flight); an email
+channel one email per alert while the seller is under ``notify_email_max`` emails per
+``notify_email_window_s``, past it one digest of everything that waited. A channel owes at most
+``notify_channel_backlog`` deliveries here at once (queued, sending or waiting for a retry): a new one past it
+is recorded failed at once, saying why, for the seller to redeliver. A browser key is public, so alerts can
+come faster than an endpoint (or an email rate) takes them; without the bound a channel's queue grew in memory
+for as long as that lasted. A failed attempt waits for its retry on a timer, off the queue; every outcome is
+recorded (api/notify/outcomes.py, in batches, off the send path). A webhook host that is a name is resolved
+(and checked, api/notify/targets.py) in a pool of its own, so lookups never queue behind other blocking work.
 
 Only deliveries of sellers this notifier owns (api/notify/ownership.py) are sent here: others are dropped
 when offered (their owner has them from ClickHouse), and when a partition is revoked ``release`` drops what
@@ -110,6 +113,11 @@ class Dispatcher:
         # slot for the whole timeout, and ten sellers with 10 such webhooks each held all 100, so every other
         # seller's alerts waited. A seller's channels past its share wait in their own queues (nothing popped).
         self._seller_sends = _Shares(settings.notify_seller_concurrency)
+        # Webhooks whose last attempt did not end within half the timeout send through slots of their own: 25
+        # sellers with 4 hanging endpoints each still held all 100 main slots for the timeout. Each such endpoint
+        # costs the main lane one attempt (its first, or the first after it answered in time again).
+        self._slow_slots = asyncio.Semaphore(settings.notify_slow_lane)
+        self._slow: set[str] = set()  # channel ids whose last attempt was slow
         # aiohttp, not httpx: with 100 sends in flight httpx spent ~3.7 ms of CPU per POST against ~0.15 ms
         # (measured on this machine), and CPU was what the deliveries queued for. Connections go to public
         # addresses only, checked as they are made (api/notify/egress.py), besides the check before each POST.
@@ -140,6 +148,7 @@ class Dispatcher:
         horizon = store.versions(1)[0] - SETTLED_KEPT_NS
         self._settled = {k: v for k, v in self._settled.items() if v > horizon}
         self._settled_prune_at = max(10_000, 2 * len(self._settled))  # pruning stays rare however busy
+        self._slow = {c for c in self._slow if self.channels.get(c) is not None}  # removed channels' go
 
     def backlog(self) -> dict[str, int]:
         """Deliveries owed here (queued, sending or waiting for a retry) and those queued now."""
@@ -393,7 +402,8 @@ class Dispatcher:
                 await self._check_host(ch.seller_id, ch.target)
         except TargetError as exc:
             return str(exc)
-        async with self._slots:
+        slow = ch.channel_id in self._slow
+        async with self._slow_slots if slow else self._slots:
             started = time.time()
             if d.attempts == 0 and d.owed_ms:
                 timing.observe("queued", started - d.owed_ms / 1000)
@@ -414,7 +424,12 @@ class Dispatcher:
             except aiohttp.ClientError as exc:
                 return f"could not reach the endpoint: {type(exc).__name__}: {str(exc)[:200]}"
             finally:
-                timing.observe("post", time.time() - started)
+                took = time.time() - started
+                timing.observe("post", took)
+                if took > self.settings.notify_timeout_s / 2:  # hanging (or close to it): the slow lane next time
+                    self._slow.add(ch.channel_id)
+                elif slow:
+                    self._slow.discard(ch.channel_id)
         if 200 <= status < 300:
             if d.attempts == 0 and d.at_ms:
                 timing.observe("total", time.time() - d.at_ms / 1000)

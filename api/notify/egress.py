@@ -125,7 +125,7 @@ def webhook_session(settings: Settings) -> aiohttp.ClientSession:
     resolver = PublicOnlyResolver(proxy_hosts(), check=not settings.dev_mode)
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(
-            limit=settings.notify_concurrency,
+            limit=settings.notify_concurrency + settings.notify_slow_lane,  # both lanes' sends (dispatch.py)
             limit_per_host=0,
             keepalive_timeout=30,
             use_dns_cache=False,

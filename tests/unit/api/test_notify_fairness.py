@@ -9,6 +9,8 @@ import socket
 import threading
 import time
 
+import msgspec
+
 from api.notify import dispatch
 from api.notify.channels import new_channel
 from clickhouse import notify_deliveries
@@ -203,3 +205,92 @@ def test_a_failed_dns_wait_is_retried_like_any_failed_attempt(monkeypatch):
     assert all(r.status == "pending" and r.attempts == 1 and r.next_ms > 0 for r in recorded)
     assert sum("was not looked up within 1 s" in r.last_error for r in recorded) == 1
     assert owed == 3  # each waits for its retry
+
+
+def test_healthy_sellers_do_not_wait_behind_endpoints_that_hung_last_time(monkeypatch):
+    """25 sellers with 4 webhooks each that accept the connection and never answer, 100 send slots (the
+    defaults: notify_concurrency 100, notify_seller_concurrency 4): the seller shares alone let them hold all
+    100 for the timeout, attempt after attempt, and a healthy seller's POST waited. Now a webhook whose last
+    attempt hung sends through the slow lane (notify_slow_lane, 10 slots): after the first timeouts, the 100
+    hang again only 10 at a time, the rest wait queued, and the healthy seller's POST goes out at once."""
+    recorded: list[Delivery] = []
+    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
+    hanging, fine = _Hanging(), _Answering()
+    timeout = 3.0
+    settings = Settings(dev_mode=True, notify_timeout_s=timeout)
+    sellers, per, lane = 25, settings.notify_seller_concurrency, settings.notify_slow_lane
+    assert sellers * per >= settings.notify_concurrency  # enough to hold every main slot
+
+    def firsts() -> list[Delivery]:
+        """The hanging webhooks' first attempts recorded so far."""
+        return [r for r in recorded if r.seller_id.startswith("hang-") and r.attempts == 1]
+
+    async def scenario():
+        channels = {}
+        d = dispatch.Dispatcher(settings, channels=channels)  # type: ignore[arg-type]  # a dict serves .get
+        try:
+            for s in range(sellers):
+                for i in range(per):
+                    ch, _ = new_channel(f"hang-{s}", "webhook", f"http://127.0.0.1:{hanging.port}/{s}/{i}", KEK)
+                    channels[ch.channel_id] = ch
+                    d.schedule(_delivery(ch, 0))
+                    d.schedule(_delivery(ch, 1))  # queued behind: sent as soon as the first attempt ends
+            first = sellers * per
+            for _ in range(first + lane):  # every first attempt connected, and then at least the slow lane's
+                assert await asyncio.to_thread(hanging.accepted.acquire, True, timeout + 5)
+            deadline = time.monotonic() + 5
+            while len(firsts()) < first and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)  # polls the recorded outcomes (written by the outcome log's task)
+                await d.outcomes.flush()
+            settled = len(firsts())
+            # every first attempt timed out and was settled: its channel's next delivery is being sent
+            ch, _ = new_channel("shop", "webhook", f"http://127.0.0.1:{fine.port}/hook", KEK)
+            channels[ch.channel_id] = ch
+            started = time.monotonic()
+            d.schedule(_delivery(ch))
+            delivered = await asyncio.to_thread(fine.got.wait, timeout + 5)
+            took = time.monotonic() - started
+            more = await asyncio.to_thread(hanging.accepted.acquire, True, 0.2)  # any past the slow lane's
+            owed = d.backlog()["deliveries_owed"]
+        finally:
+            await d.close()
+        return settled, delivered, took, more, owed
+
+    try:
+        settled, delivered, took, more, owed = asyncio.run(scenario())
+    finally:
+        hanging.close()
+        fine.sock.close()
+    assert settled == sellers * per
+    assert all(r.status == "pending" and r.last_error == f"no answer within {timeout:g} s" for r in firsts())
+    assert delivered and took < timeout / 2, took  # old code: all 100 slots held again, ~3 s
+    assert not more  # the second attempts hang only the slow lane's 10 at a time
+    assert owed == 2 * sellers * per  # nothing dropped: one waits for its retry, one sent or queued per channel
+
+
+def test_a_webhook_that_answers_again_returns_to_the_main_lane():
+    """A webhook whose first attempt hangs is in the slow lane for its next attempt; once that one is answered
+    (in time) it sends through the main slots again (the same channel, its endpoint now answering)."""
+    hanging, fine = _Hanging(), _Answering()
+    settings = Settings(dev_mode=True, notify_timeout_s=1)
+
+    async def scenario():
+        ch, _ = new_channel("shop", "webhook", f"http://127.0.0.1:{hanging.port}/hook", KEK)
+        d = dispatch.Dispatcher(settings, channels={ch.channel_id: ch})  # type: ignore[arg-type]
+        try:
+            first = await d._post(ch, _delivery(ch))
+            slow_after_hang = ch.channel_id in d._slow
+            ch = msgspec.structs.replace(ch, target=f"http://127.0.0.1:{fine.port}/hook")
+            second = await d._post(ch, _delivery(ch, 1))
+            slow_after_answer = ch.channel_id in d._slow
+        finally:
+            await d.close()
+        return first, slow_after_hang, second, slow_after_answer
+
+    try:
+        first, slow_after_hang, second, slow_after_answer = asyncio.run(scenario())
+    finally:
+        hanging.close()
+        fine.sock.close()
+    assert first == "no answer within 1 s" and slow_after_hang
+    assert second is None and not slow_after_answer
