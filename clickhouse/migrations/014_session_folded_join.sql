@@ -5,8 +5,9 @@
 -- The newest row inserted for a key wins (join_any_take_last_row), as the newest row of session_folded does.
 -- Not filled here: the fold fills it from session_folded (clickhouse/session_fold.py, sync_states_join)
 -- when its marker row (key 0, 0: `version` = the watermark up to which it holds every entry, `categories`
--- = [a rebuild's id]) is behind the watermark, which an empty table is; until then reports read
--- session_folded. LIVEMETRICS_SESSION_STATES_IN_MEMORY=false keeps it empty.
+-- = [a rebuild's id], `before_categories` = [the sessions it holds], checked against total_rows) is behind
+-- the watermark or does not match, which an empty table is; until then reports read session_folded.
+-- LIVEMETRICS_SESSION_STATES_IN_MEMORY=false keeps it empty.
 -- ~170 bytes a session in memory, in the process that holds ClickHouse (the API with embedded chdb, or
 -- the server), plus the older copies of sessions the fold rewrote until the next rebuild (daily, or once
 -- they pile up: session_fold.JOIN_SLACK_BYTES).
