@@ -45,14 +45,16 @@ SMALL_ROCKSDB_OPTIONS = (
 # L0 compaction (~9 MB) came in one burst of ~0.9 CPU s within ~1 s on the worker's background threads,
 # which share the worker's core share with its main thread (each process is its own autogroup): the
 # stack's p99 stepped from ~0.3 to 1-2 s there and did not recover (BENCHMARKS.md, the sessions store's
-# background bursts, twelfth session). Limited, the same work is spread over seconds (a flush ~1 s, that
-# compaction ~2-3 s); the bytes and the CPU are the same. Written at 15k/s: ~0.4 MB/s of flushes plus
-# compactions per partition, so 4 MiB/s leaves room for a worker catching up at twice that rate; past
-# it, L0 files wait for their compaction (RocksDB slows writes only at 20 of them; `bench streams`, a
-# catch-up of 1 M new sessions, left at most 6 and ran ~10 % slower on average: likely, not proven).
-# Unmeasured: a store grown over hours compacts into deeper levels, whose extra writes this limit paces
-# too; if they outgrow it, L0 files pile up and RocksDB slows the worker's writes (never loses them).
-BACKGROUND_BYTES_PER_S = 4 * 2**20
+# background bursts, twelfth session). Limited, the same work is spread over seconds (at 4 MiB/s a flush
+# ~1 s, that compaction ~2-3 s); the bytes and the CPU are the same. Written at 15k/s: ~0.4 MB/s of
+# flushes plus compactions per partition. 8 MiB/s, not 4: a worker catching up (`bench streams`, 1 M new
+# sessions) did 0.85 of the CPU per event and ~1.17x the events/s of 4 MiB/s (6 alternated pairs, lower
+# CPU in all 6: at 4 MiB/s compactions lag and leave more L0 files for every miss to check), and the
+# burst stays spread (a scratch loop beside three such stores on one core: at most 13-16 ms late against
+# 10 at 4 MiB/s and 142-158 unlimited; BENCHMARKS.md, thirteenth session). Past the limit, L0 files
+# wait for their compaction (RocksDB slows writes only at 20 of them, never loses them). Unmeasured: a
+# store grown over hours compacts into deeper levels, whose extra writes this limit paces too.
+BACKGROUND_BYTES_PER_S = 8 * 2**20
 RATE_LIMITER_REFILL_US = 100_000
 RATE_LIMITER_FAIRNESS = 10
 
