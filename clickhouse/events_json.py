@@ -27,7 +27,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import stat
 import tempfile
 import time
 import weakref
@@ -43,7 +42,7 @@ from clickhouse.columns import KAFKA_COLUMNS
 # position, renumber, unusable: re-exported (tests/unit/clickhouse/test_events_json.py)
 from clickhouse.events_unusable import OnRefused, Refused, position, renumber, unusable, without_unusable  # noqa: F401
 from livemetrics.contract import COLUMN_NAMES
-from livemetrics.process_scratch import ProcessScratch
+from livemetrics.process_scratch import ProcessScratch, own_dirs
 
 _TEMPLATE = resources.files("clickhouse.queries").joinpath("sink_events.sql").read_text()
 # the rows (embedded: written as a Native block), with the pieces derived from the contract filled in
@@ -92,18 +91,9 @@ def clean_scratch() -> list[str]:
     ended, never a running one's: ``process_scratch``) rather than at its first batch, and remove the
     older versions' batch folders untouched for ``OLD_STYLE_AGE_S``. Returns the old-style ones removed."""
     SCRATCH.path()
-    base, removed = tempfile.gettempdir(), list[str]()
-    try:
-        names = [n for n in os.listdir(base) if n.startswith(OLD_STYLE_PREFIX)]
-    except OSError:
-        return removed
-    uid, before = os.geteuid(), time.time() - OLD_STYLE_AGE_S
-    for name in names:
-        path = os.path.join(base, name)
+    removed, before = list[str](), time.time() - OLD_STYLE_AGE_S
+    for path, st in own_dirs(tempfile.gettempdir(), OLD_STYLE_PREFIX):
         try:
-            st = os.lstat(path)
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid:
-                continue
             with os.scandir(path) as entries:
                 newest = max([st.st_mtime] + [e.stat(follow_symlinks=False).st_mtime for e in entries])
         except OSError:

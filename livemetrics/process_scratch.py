@@ -25,6 +25,7 @@ import shutil
 import stat
 import tempfile
 import threading
+from collections.abc import Iterator
 
 MARKER = "owner"
 
@@ -84,21 +85,30 @@ class ProcessScratch:
             self._release()
 
 
-def remove_dead(base: str, prefix: str) -> list[str]:
-    """Remove the ``<prefix>.*`` directories in ``base`` whose process has ended (see the module's text);
-    returns their paths."""
-    removed: list[str] = []
+def own_dirs(base: str, starting: str) -> Iterator[tuple[str, os.stat_result]]:
+    """The directories in ``base`` whose names start with ``starting`` and that this user owns (a link is
+    never one), with their ``lstat``; nothing when ``base`` cannot be listed."""
     try:
-        names = [n for n in os.listdir(base) if n.startswith(prefix + ".")]
+        names = [n for n in os.listdir(base) if n.startswith(starting)]
     except OSError:
-        return removed
+        return
     uid = os.geteuid()
     for name in names:
         path = os.path.join(base, name)
         try:
             st = os.lstat(path)
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid:
-                continue
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == uid:
+            yield path, st
+
+
+def remove_dead(base: str, prefix: str) -> list[str]:
+    """Remove the ``<prefix>.*`` directories in ``base`` whose process has ended (see the module's text);
+    returns their paths."""
+    removed: list[str] = []
+    for path, _ in own_dirs(base, prefix + "."):
+        try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             continue
