@@ -9,11 +9,14 @@ Retry-After, its 202): what is asserted is what left the browser, request by req
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,36 +78,42 @@ def built_script(tmp_path: Path) -> bytes:
     return out.read_bytes()
 
 
-@pytest.mark.parametrize("source", ["t.js", "script-tag build"])
-def test_a_queue_too_big_for_the_browsers_beacons_is_sent_by_the_next_page(source, tmp_path):
+@contextlib.contextmanager
+def serving(source: str, tmp_path: Path) -> Iterator[tuple[type[Site], str, Any]]:
+    """A site serving the tracker (``source``) and Debian's Chromium: (the site's handler, its URL, the browser)."""
     from playwright.sync_api import sync_playwright
 
     site = type("S", (Site,), {"script": T_JS.read_bytes() if source == "t.js" else built_script(tmp_path)})
     site.taking, site.taken, site.refused = False, [], 0
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), site)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             try:
-                page = browser.new_page()
-                page.goto(f"{url}/a")
-                wait_until(lambda: site.refused >= 1, 10, what="the first page view refused (503, Retry-After 60)")
-                ids = page.evaluate("Array.from({length: 600}, () => livemetrics.page())")  # ~190 bytes each
-                assert page.evaluate("livemetrics.dropped()") == 101  # the first page view and 100 of these
-                site.taking = True
-                page.goto(f"{url}/b")  # the page hides with ~95 KB waiting
-                waiting = set(ids[100:])
-                wait_until(lambda: waiting <= {e["event_id"] for e in site.taken}, 15, what="every waiting event")
-                page.evaluate("livemetrics.flush()")
-                wait_until(lambda: any(e["page"]["path"] == "/b" for e in site.taken), 10, what="b's page view")
-                assert page.evaluate("localStorage.length") == 1  # only the session id is left
+                yield site, f"http://127.0.0.1:{server.server_address[1]}", browser
             finally:
                 browser.close()
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("source", ["t.js", "script-tag build"])
+def test_a_queue_too_big_for_the_browsers_beacons_is_sent_by_the_next_page(source, tmp_path):
+    with serving(source, tmp_path) as (site, url, browser):
+        page = browser.new_page()
+        page.goto(f"{url}/a")
+        wait_until(lambda: site.refused >= 1, 10, what="the first page view refused (503, Retry-After 60)")
+        ids = page.evaluate("Array.from({length: 600}, () => livemetrics.page())")  # ~190 bytes each
+        assert page.evaluate("livemetrics.dropped()") == 101  # the first page view and 100 of these
+        site.taking = True
+        page.goto(f"{url}/b")  # the page hides with ~95 KB waiting
+        waiting = set(ids[100:])
+        wait_until(lambda: waiting <= {e["event_id"] for e in site.taken}, 15, what="every waiting event")
+        page.evaluate("livemetrics.flush()")
+        wait_until(lambda: any(e["page"]["path"] == "/b" for e in site.taken), 10, what="b's page view")
+        assert page.evaluate("localStorage.length") == 1  # only the session id is left
     sent = [e["event_id"] for e in site.taken]
     assert len(sent) == len(set(sent)) == 501  # a's 500 and b's page view, each once
 
@@ -114,52 +123,35 @@ def test_two_tabs_hiding_at_the_same_moment_both_keep_their_events(source, tmp_p
     """Two tabs of one site (each its own renderer), each with 500 refused events, leave at the same moment:
     each keeps what its beacons did not carry in an entry of its own (lm_q_<key>.<tab>.<n>), and the next page
     sends every entry, each event once. Before, both read-modify-wrote one lm_q_<key>: one tab's were lost."""
-    from playwright.sync_api import sync_playwright
-
-    site = type("S", (Site,), {"script": T_JS.read_bytes() if source == "t.js" else built_script(tmp_path)})
-    site.taking, site.taken, site.refused = False, [], 0
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), site)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-            try:
-                context = browser.new_context()
-                tabs = [context.new_page(), context.new_page()]
-                ids: list[str] = []
-                for n, tab in enumerate(tabs):
-                    tab.goto(f"{url}/tab{n}")
-                    wait_until(lambda n=n: site.refused >= n + 1, 10, what=f"tab {n}'s first page view refused")
-                    ids += tab.evaluate("Array.from({length: 499}, () => livemetrics.page())")  # ~95 KB with the first
-                site.taking = True  # the gateway is back (each tab still waits for its Retry-After, 60 s)
-                # Both leave at one moment: tab 1's main thread is busy while tab 0 leaves (its storage cache
-                # has not heard of tab 0's write when it hides), as two tabs' hiding at the same instant.
-                at = tabs[1].evaluate("Date.now() + 300")
-                tabs[1].evaluate(
-                    "at => setTimeout(() => { while (Date.now() < at + 1500); "
-                    "dispatchEvent(new PageTransitionEvent('pagehide', {persisted: false})); }, at - Date.now())",
-                    at,
-                )
-                tabs[0].evaluate(
-                    "at => setTimeout(() => { location.href = 'about:blank'; }, at + 200 - Date.now())", at
-                )
-                tabs[0].wait_for_url("about:blank", timeout=10_000)
-                assert tabs[1].evaluate("Date.now()") >= at + 1500  # its hide ran (the busy task ended)
-                tabs[1].close()
-                nxt = context.new_page()
-                nxt.goto(f"{url}/next")
-                waiting = set(ids)
-                wait_until(lambda: waiting <= {e["event_id"] for e in site.taken}, 15, what="both tabs' events")
-                nxt.evaluate("livemetrics.flush()")
-                wait_until(lambda: any(e["page"]["path"] == "/next" for e in site.taken), 10, what="next's page view")
-                names = nxt.evaluate("Object.keys(localStorage)")
-                assert [n for n in names if n.startswith("lm_q_")] == []  # every entry claimed
-            finally:
-                browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(source, tmp_path) as (site, url, browser):
+        context = browser.new_context()
+        tabs = [context.new_page(), context.new_page()]
+        ids: list[str] = []
+        for n, tab in enumerate(tabs):
+            tab.goto(f"{url}/tab{n}")
+            wait_until(lambda n=n: site.refused >= n + 1, 10, what=f"tab {n}'s first page view refused")
+            ids += tab.evaluate("Array.from({length: 499}, () => livemetrics.page())")  # ~95 KB with the first
+        site.taking = True  # the gateway is back (each tab still waits for its Retry-After, 60 s)
+        # Both leave at one moment: tab 1's main thread is busy while tab 0 leaves (its storage cache
+        # has not heard of tab 0's write when it hides), as two tabs' hiding at the same instant.
+        at = tabs[1].evaluate("Date.now() + 300")
+        tabs[1].evaluate(
+            "at => setTimeout(() => { while (Date.now() < at + 1500); "
+            "dispatchEvent(new PageTransitionEvent('pagehide', {persisted: false})); }, at - Date.now())",
+            at,
+        )
+        tabs[0].evaluate("at => setTimeout(() => { location.href = 'about:blank'; }, at + 200 - Date.now())", at)
+        tabs[0].wait_for_url("about:blank", timeout=10_000)
+        assert tabs[1].evaluate("Date.now()") >= at + 1500  # its hide ran (the busy task ended)
+        tabs[1].close()
+        nxt = context.new_page()
+        nxt.goto(f"{url}/next")
+        waiting = set(ids)
+        wait_until(lambda: waiting <= {e["event_id"] for e in site.taken}, 15, what="both tabs' events")
+        nxt.evaluate("livemetrics.flush()")
+        wait_until(lambda: any(e["page"]["path"] == "/next" for e in site.taken), 10, what="next's page view")
+        names = nxt.evaluate("Object.keys(localStorage)")
+        assert [n for n in names if n.startswith("lm_q_")] == []  # every entry claimed
     sent = [e["event_id"] for e in site.taken]
     assert len(sent) == len(set(sent))  # each once
     assert set(ids) <= set(sent)
