@@ -10,6 +10,7 @@ import threading
 import time
 
 import msgspec
+import pytest
 
 from api.notify import dispatch
 from api.notify.channels import new_channel
@@ -120,10 +121,10 @@ def test_sellers_whose_endpoints_hang_leave_send_slots_for_a_third_seller(monkey
     assert queued == 20 - 2 * per  # nothing dropped: waiting in their channels' queues
 
 
-def test_a_sellers_delivery_waiting_for_its_dns_slots_fails_within_the_timeout(monkeypatch):
-    """A seller's lookups hold its DNS_PER_SELLER (2) slots while its DNS server does not answer: its third
-    webhook's attempt waited for a slot without limit; now the wait and the lookup together end after
-    notify_timeout_s with a failed attempt (a retry scheduled, its error saying why)."""
+@pytest.fixture
+def slow_dns(monkeypatch):
+    """Host names starting "slow-" whose lookups do not answer until the test ends, and the deliveries'
+    recorded outcomes: (the event that ends the lookups, the recorded rows)."""
     real = dispatch.check_resolves_public
     release = threading.Event()
     recorded: list[Delivery] = []
@@ -135,6 +136,15 @@ def test_a_sellers_delivery_waiting_for_its_dns_slots_fails_within_the_timeout(m
         return real(url, dev_mode)
 
     monkeypatch.setattr(dispatch, "check_resolves_public", check)
+    yield release, recorded
+    release.set()
+
+
+def test_a_sellers_delivery_waiting_for_its_dns_slots_fails_within_the_timeout(slow_dns):
+    """A seller's lookups hold its DNS_PER_SELLER (2) slots while its DNS server does not answer: its third
+    webhook's attempt waited for a slot without limit; now the wait and the lookup together end after
+    notify_timeout_s with a failed attempt (a retry scheduled, its error saying why)."""
+    release, recorded = slow_dns
     settings = Settings(dev_mode=True, notify_timeout_s=1)
 
     async def scenario():
@@ -164,19 +174,9 @@ def test_a_sellers_delivery_waiting_for_its_dns_slots_fails_within_the_timeout(m
     assert held == 0  # every slot given back once the lookups ended
 
 
-def test_a_failed_dns_wait_is_retried_like_any_failed_attempt(monkeypatch):
+def test_a_failed_dns_wait_is_retried_like_any_failed_attempt(slow_dns):
     """Through the queue: the attempt that found no DNS slot is recorded pending with its error and a retry."""
-    real = dispatch.check_resolves_public
-    release = threading.Event()
-    recorded: list[Delivery] = []
-    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
-
-    def check(url, dev_mode):
-        if "slow-" in url:
-            release.wait(30)  # a DNS server that does not answer (until the test ends)
-        return real(url, dev_mode)
-
-    monkeypatch.setattr(dispatch, "check_resolves_public", check)
+    release, recorded = slow_dns
     settings = Settings(dev_mode=True, notify_timeout_s=1)
 
     async def scenario():
