@@ -158,7 +158,7 @@ def test_chaos_kills_under_load_lose_nothing_answered_202(tmp_path):
         # A Kafka message stored twice is the sink's fault, whatever the storefront did.
         assert not found["same_position"], (
             "Kafka messages stored twice in ClickHouse (topic, partition, first "
-            f"offset, last offset, messages): {found['same_position']}"
+            f"offset, last offset, messages, the data parts holding them): {found['same_position']}"
         )
         acked = Counter(e["event_id"] for fr in fronts for e in fr.acked_events())
         retried = set().union(*(fr.retried for fr in fronts))

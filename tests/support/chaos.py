@@ -167,7 +167,8 @@ def statuses(fronts) -> Counter:
 def clickhouse_event_counts(data_dir: Path, sellers: list[str], timeout: float = 120) -> dict:
     """For these sellers' rows in ClickHouse's events, read by a child process (see above): ``ids``
     (event_id -> rows) and ``same_position`` (Kafka topic/partition/offset stored more than once:
-    windows of offsets, so a sink that stored a message twice is told from a retried request)."""
+    windows of offsets, so a sink that stored a message twice is told from a retried request, and the
+    data parts holding the copies)."""
     out = subprocess.run(
         [sys.executable, "-m", "tests.support.chaos", str(data_dir), *sellers],
         capture_output=True,
@@ -188,9 +189,12 @@ def _print_counts(data_dir: str, sellers: list[str]) -> None:
         f"SELECT toString(event_id), count() FROM {db}.events WHERE seller_id IN ({shops}) GROUP BY event_id"
     ).result_rows
     twice = client.query(
-        f"SELECT kafka_topic, kafka_partition, min(kafka_offset), max(kafka_offset), count() FROM ("
-        f"SELECT kafka_topic, kafka_partition, kafka_offset FROM {db}.events WHERE seller_id IN ({shops}) "
-        f"GROUP BY kafka_topic, kafka_partition, kafka_offset HAVING count() > 1) "
+        # with the data parts holding the copies (a copy in another insert's part, or a part loaded beside
+        # the merged part that covers it, tell a sink that inserted twice from parts read twice)
+        f"SELECT kafka_topic, kafka_partition, min(kafka_offset), max(kafka_offset), count(), "
+        f"groupUniqArray(12)(arrayJoin(parts)) FROM ("
+        f"SELECT kafka_topic, kafka_partition, kafka_offset, groupArray(_part) AS parts FROM {db}.events "
+        f"WHERE seller_id IN ({shops}) GROUP BY kafka_topic, kafka_partition, kafka_offset HAVING count() > 1) "
         f"GROUP BY kafka_topic, kafka_partition ORDER BY 1, 2"
     ).result_rows
     print(json.dumps({"ids": {eid: n for eid, n in rows}, "same_position": [list(r) for r in twice]}))
