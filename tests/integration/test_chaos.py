@@ -114,7 +114,7 @@ def test_chaos_kills_under_load_lose_nothing_answered_202(tmp_path):
                 assert all(fr.is_alive() for fr in fronts), (
                     "a storefront's sessions all ended (no load left): raise LIVEMETRICS_TEST_CHAOS_SESSIONS"
                 )
-                time.sleep(0.5)
+                time.sleep(0.5)  # rounds spaced by the clock (ROUND_S)
         for front in fronts:
             front.stop()
         for front in fronts:
