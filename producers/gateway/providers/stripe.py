@@ -29,6 +29,13 @@ _NS = uuid.UUID("6f1d3a52-3c8e-4d0b-9a57-1e2f0c5b7d11")  # livemetrics provider 
 _SESSION = re.compile(r"^[\x21-\x7e]{8,64}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-.]{4,40}$")
+MAX_TS_DIGITS = 12  # unix seconds until the year 33658
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one: a signed body of another shape than Stripe's
+    (a list or string where an object belongs) reads as that part missing, never as an AttributeError."""
+    return value if isinstance(value, dict) else {}
 
 
 class SignatureError(ValueError):
@@ -42,8 +49,10 @@ def verify(body: bytes, header: str | None, secret: str, now_s: float, tolerance
     pairs = [p.split("=", 1) for p in header.split(",") if "=" in p]
     ts = [v.strip() for k, v in pairs if k.strip() == "t"]
     sigs = [v.strip() for k, v in pairs if k.strip() == "v1"]
-    if len(ts) != 1 or not ts[0].isdigit():
-        raise SignatureError("Stripe-Signature has no timestamp (t=...)")
+    # ASCII digits only, and few: str.isdigit also takes '\xb2' (a header is read as Latin-1) and int() refuses
+    # it, as it refuses over 4,300 digits; either raised ValueError, a 500 for anyone who knew the endpoint's URL.
+    if len(ts) != 1 or not (ts[0].isascii() and ts[0].isdigit() and len(ts[0]) <= MAX_TS_DIGITS):
+        raise SignatureError("Stripe-Signature has no timestamp (t=<unix seconds>)")
     if not sigs:
         raise SignatureError("Stripe-Signature has no v1 signature")
     if abs(now_s - int(ts[0])) > tolerance_s:
@@ -67,7 +76,7 @@ def _customer(*sources: dict[str, Any] | None) -> dict[str, str] | None:
     out: dict[str, str] = {}
     for src in sources:
         for field, check in (("email", _EMAIL), ("phone", _PHONE), ("name", None)):
-            value = (src or {}).get(field)
+            value = _obj(src).get(field)
             if field in out or not isinstance(value, str) or not value.strip():
                 continue
             value = value.strip()[:200]
@@ -92,29 +101,30 @@ def to_event(seller: str, stripe_event: dict[str, Any]) -> dict[str, Any] | None
     kind = stripe_event.get("type")
     if kind not in HANDLED:
         return None
-    obj = (stripe_event.get("data") or {}).get("object")
+    obj = _obj(stripe_event.get("data")).get("object")
     if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
         raise ValueError("data.object with an id is missing")
     currency = str(obj.get("currency") or "").upper()
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise ValueError(f"data.object.currency {obj.get('currency')!r} is not a currency code")
-    metadata: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
+    metadata = _obj(obj.get("metadata"))
     created = stripe_event.get("created")
-    if not isinstance(created, int):
+    if not isinstance(created, int) or isinstance(created, bool):
         raise ValueError("created (unix seconds) is missing")
     if kind == "charge.failed":
         charge, intent = obj["id"], obj.get("payment_intent") or ""
-        pmd = obj.get("payment_method_details") or {}
-        method = pmd.get("type") or "unknown"
-        code = obj.get("failure_code") or (obj.get("outcome") or {}).get("reason") or "charge_failed"
-        message = obj.get("failure_message") or (obj.get("outcome") or {}).get("seller_message")
+        method = _obj(obj.get("payment_method_details")).get("type") or "unknown"
+        outcome_ = _obj(obj.get("outcome"))
+        code = obj.get("failure_code") or outcome_.get("reason") or "charge_failed"
+        message = obj.get("failure_message") or outcome_.get("seller_message")
         customer = _customer(obj.get("billing_details"), {"email": obj.get("receipt_email")})
         outcome, ref = "failed", f"charge:{charge}"
     else:
-        intent, err = obj["id"], obj.get("last_payment_error") or {}
-        pm = err.get("payment_method") or {}
+        intent, err = obj["id"], _obj(obj.get("last_payment_error"))
+        pm = _obj(err.get("payment_method"))
         charge = err.get("charge") or ""
-        method = pm.get("type") or next(iter(obj.get("payment_method_types") or []), "unknown")
+        types = obj.get("payment_method_types")
+        method = pm.get("type") or (types[0] if isinstance(types, list) and types else "unknown")
         code = err.get("decline_code") or err.get("code") or "payment_failed"
         message = err.get("message")
         customer = _customer(pm.get("billing_details"), {"email": obj.get("receipt_email")}, obj.get("shipping"))

@@ -155,3 +155,81 @@ def test_other_event_types_are_not_mapped():
 def test_a_mapped_type_without_what_the_contract_needs_says_what(obj, message):
     with pytest.raises(ValueError, match=message):
         stripe.to_event("s", se.envelope("payment_intent.succeeded", obj))
+
+
+# --- odd shapes and headers: a clear refusal, never another exception (a 500) ---------------------------
+@pytest.mark.parametrize(
+    "header",
+    [
+        "t=\xb2,v1=ab",  # '²' (a header is read as Latin-1): str.isdigit says yes, int() refuses it
+        "t=" + "1" * 5000 + ",v1=ab",  # int() refuses over 4,300 digits
+        "t=" + "9" * 13 + ",v1=ab",
+        "t=\u0661\u0662,v1=ab",  # Arabic-Indic digits: int() would take them
+    ],
+)
+def test_a_timestamp_that_is_no_unix_seconds_is_a_signature_error(header):
+    with pytest.raises(stripe.SignatureError, match="no timestamp"):
+        stripe.verify(b"{}", header, SECRET, NOW)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids, max_size=3),
+    max_leaves=6,
+)
+_ENVELOPES = [
+    se.envelope("payment_intent.payment_failed", se.failed_intent(), created=NOW),
+    se.envelope("charge.failed", se.failed_charge(), created=NOW),
+    se.envelope("payment_intent.succeeded", se.intent(), created=NOW),
+]
+
+
+def _paths(node, path=()):
+    yield path
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, (*path, k))
+
+
+def _replaced(node, path, value):
+    if not path:
+        return value
+    return {**node, path[0]: _replaced(node[path[0]], path[1:], value)}
+
+
+_CASES = [(i, p) for i, e in enumerate(_ENVELOPES) for p in _paths(e)]
+
+
+@given(st.sampled_from(_CASES), _JSON)
+def test_any_json_anywhere_in_a_handled_event_maps_or_says_why(case, value):
+    """A signed body of another shape than Stripe's (a list or string where an object belongs, a bool for
+    `created`) is a ValueError naming what is missing, the route's 422, or maps: before, `data: []`,
+    `payment_method_details: "x"` or `last_payment_error: "x"` raised AttributeError (a 500, which Stripe
+    retries for three days)."""
+    i, path = case
+    event = _replaced(_ENVELOPES[i], path, value)
+    try:
+        mapped = stripe.to_event("s", event) if isinstance(event, dict) else None
+    except ValueError:
+        return
+    if mapped is not None:
+        assert isinstance(mapped["ts"], int) and not isinstance(mapped["ts"], bool)
+        msgspec.json.encode(mapped)
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        (("data",), []),
+        (("data", "object", "payment_method_details"), "x"),
+        (("data", "object", "outcome"), "x"),
+        (("data", "object", "billing_details"), ["x"]),
+        (("created",), True),
+    ],
+)
+def test_odd_shapes_of_a_failed_charge_are_value_errors_or_map(path, value):
+    event = _replaced(_ENVELOPES[1], path, value)
+    try:
+        stripe.to_event("s", event)
+    except ValueError:
+        pass
