@@ -105,3 +105,23 @@ def test_an_odd_alert_shape_makes_no_delivery_error():
     }
     out = deliveries_for(odd, _Book(full), now_ms=5)  # sent as it is: the receiver sees what the topic held
     assert len(out) == 1
+
+
+def test_the_docs_receiver_snippet_verifies_ours_and_refuses_hostile_timestamps_without_raising():
+    """docs/notifications.md's `verified` (a receiver copies it): a header anyone can send to the receiver,
+    `X-Livemetrics-Timestamp: \\xb2` (str.isdigit says yes, int() refuses it) or 5,000 digits, made the
+    old snippet raise ValueError (the receiver's 500) instead of answering False."""
+    import re
+    import time
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "notifications.md").read_text()
+    (code,) = [c for c in re.findall(r"```python\n(.*?)```", doc, re.S) if "def verified" in c]
+    scope: dict = {}
+    exec(code, scope)  # noqa: S102 - the documentation's own example
+    verified = scope["verified"]
+    body, now = b'{"alert_id":"a1"}', int(time.time())
+    assert verified(SECRET, webhook.headers(SECRET, now, body, "a1", "dl_x", 1), body)
+    assert not verified("whsec_other", webhook.headers(SECRET, now, body, "a1", "dl_x", 1), body)
+    for ts in ("\xb2", "1" * 5000, "", "12.5"):
+        assert not verified(SECRET, {"X-Livemetrics-Timestamp": ts, "X-Livemetrics-Signature": "v1=00"}, body)
