@@ -327,6 +327,12 @@ class Settings(BaseSettings):
         description="Send slots of their own (besides notify_concurrency) for webhooks whose last attempt "
         "did not end within half of notify_timeout_s: hanging endpoints wait among themselves.",
     )
+    notify_main_hold_s: float = Field(
+        2.0,
+        gt=0,
+        description="An attempt on a main slot not ended within this (at most half of notify_timeout_s) gives "
+        "its slot back and ends counted in the slow lane: a new webhook that hangs holds a main slot this long.",
+    )
     notify_retry_for_s: float = Field(
         86_400.0,
         gt=0,

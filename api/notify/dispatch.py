@@ -3,7 +3,8 @@
 endpoint holds up only its own queue (and one slot, for at most ``notify_timeout_s``), a seller's hanging
 endpoints only its own share of the slots. A webhook whose last attempt did not end within half the timeout
 (no answer, a connection that took that long) sends through ``notify_slow_lane`` slots of their own until an
-attempt of it ends in time again: the main slots are held only by endpoints that answered last time. A webhook
+attempt of it ends in time again: the main slots are held only by endpoints that answered last time, and by any
+attempt for ``notify_main_hold_s`` at most (then it ends counted in the slow lane). A webhook
 gets one POST per alert, over connections kept open per endpoint (as many as the sends in flight); an email
 channel one email per alert while the seller is under ``notify_email_max`` emails per
 ``notify_email_window_s``, past it one digest of everything that waited. A channel owes at most
@@ -86,6 +87,41 @@ class _Shares:
         return len(self._by)
 
 
+class _Lane:
+    """Send slots like a semaphore's, except that an attempt moved in from the main slots is counted without
+    waiting (``take``): ``busy`` may pass ``size``, and no new attempt starts here until it is under it again."""
+
+    def __init__(self, size: int):
+        self.size, self.busy = size, 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        while self.busy >= self.size:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            try:
+                await fut
+            except BaseException:
+                if fut.done() and not fut.cancelled():  # woken, then cancelled: the room goes to the next
+                    self._wake()
+                raise
+        self.busy += 1
+
+    def take(self) -> None:
+        self.busy += 1
+
+    def release(self) -> None:
+        self.busy -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.busy < self.size:
+            fut = self._waiters.popleft()
+            if not fut.done():  # a cancelled waiter's is skipped
+                fut.set_result(None)
+                return
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -115,8 +151,13 @@ class Dispatcher:
         self._seller_sends = _Shares(settings.notify_seller_concurrency)
         # Webhooks whose last attempt did not end within half the timeout send through slots of their own: 25
         # sellers with 4 hanging endpoints each still held all 100 main slots for the timeout. Each such endpoint
-        # costs the main lane one attempt (its first, or the first after it answered in time again).
-        self._slow_slots = asyncio.Semaphore(settings.notify_slow_lane)
+        # costs the main lane one attempt (its first, or the first after it answered in time again), and that one
+        # for notify_main_hold_s at most: then the attempt gives its main slot back and ends counted in the slow
+        # lane, which starts nothing new while such moved attempts fill it. Before, the 100 first attempts of 25
+        # sellers' new hanging webhooks held every main slot for the whole timeout, and again whenever they added
+        # webhooks or their endpoints answered in time now and then.
+        self._slow_slots = _Lane(settings.notify_slow_lane)
+        self._moved = 0  # attempts under way that left their main slot: at most notify_concurrency
         self._slow: set[str] = set()  # channel ids whose last attempt was slow
         # aiohttp, not httpx: with 100 sends in flight httpx spent ~3.7 ms of CPU per POST against ~0.15 ms
         # (measured on this machine), and CPU was what the deliveries queued for. Connections go to public
@@ -403,7 +444,21 @@ class Dispatcher:
         except TargetError as exc:
             return str(exc)
         slow = ch.channel_id in self._slow
-        async with self._slow_slots if slow else self._slots:
+        await (self._slow_slots.acquire() if slow else self._slots.acquire())
+        moved = False
+
+        def move() -> None:  # still under way after the hold: the main slot goes back, the slow lane counts it
+            nonlocal moved
+            if self._moved >= s.notify_concurrency:  # as many moved already: it keeps its slot (in flight <= 2x)
+                return
+            moved = True
+            self._moved += 1
+            self._slots.release()
+            self._slow_slots.take()
+
+        s = self.settings
+        hold = None if slow else self.loop.call_later(min(s.notify_main_hold_s, s.notify_timeout_s / 2), move)
+        try:
             started = time.time()
             if d.attempts == 0 and d.owed_ms:
                 timing.observe("queued", started - d.owed_ms / 1000)
@@ -430,6 +485,11 @@ class Dispatcher:
                     self._slow.add(ch.channel_id)
                 elif slow:
                     self._slow.discard(ch.channel_id)
+        finally:
+            if hold is not None:
+                hold.cancel()
+            (self._slow_slots if slow or moved else self._slots).release()
+            self._moved -= moved
         if 200 <= status < 300:
             if d.attempts == 0 and d.at_ms:
                 timing.observe("total", time.time() - d.at_ms / 1000)

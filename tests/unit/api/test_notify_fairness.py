@@ -294,3 +294,104 @@ def test_a_webhook_that_answers_again_returns_to_the_main_lane():
         fine.sock.close()
     assert first == "no answer within 1 s" and slow_after_hang
     assert second is None and not slow_after_answer
+
+
+def test_first_attempts_at_hanging_webhooks_leave_the_main_slots_after_the_hold(monkeypatch):
+    """25 sellers add 4 webhooks each that accept the connection and never answer (the defaults: 100 main
+    slots, 4 per seller): their first attempts, not yet known slow, took all 100 main slots for the whole
+    timeout, and a healthy seller's POST waited the timeout (again whenever a seller adds new webhooks, or its
+    endpoints answer in time now and then). Now an attempt not ended within notify_main_hold_s leaves its main
+    slot and ends counted in the slow lane: the healthy seller's POST goes out after the hold, and the slow
+    lane starts no new attempt while the moved ones fill it."""
+    recorded: list[Delivery] = []
+    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
+    hanging, fine = _Hanging(), _Answering()
+    timeout, hold = 4.0, 0.5
+    settings = Settings(dev_mode=True, notify_timeout_s=timeout, notify_main_hold_s=hold)
+    sellers, per = 25, settings.notify_seller_concurrency
+    assert sellers * per >= settings.notify_concurrency  # enough to hold every main slot
+
+    async def scenario():
+        channels = {}
+        d = dispatch.Dispatcher(settings, channels=channels)  # type: ignore[arg-type]  # a dict serves .get
+        try:
+            for s in range(sellers):
+                for i in range(per):
+                    ch, _ = new_channel(f"hang-{s}", "webhook", f"http://127.0.0.1:{hanging.port}/{s}/{i}", KEK)
+                    channels[ch.channel_id] = ch
+                    d.schedule(_delivery(ch))
+            for _ in range(sellers * per):  # every first attempt connected: every main slot is held
+                assert await asyncio.to_thread(hanging.accepted.acquire, True, 5)
+            ch, _ = new_channel("shop", "webhook", f"http://127.0.0.1:{fine.port}/hook", KEK)
+            channels[ch.channel_id] = ch
+            started = time.monotonic()
+            d.schedule(_delivery(ch))
+            delivered = await asyncio.to_thread(fine.got.wait, timeout + 5)
+            took = time.monotonic() - started
+            deadline = time.monotonic() + 2
+            while d._slow_slots.busy < sellers * per and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)  # polls the moves (each on its own attempt's hold timer)
+            busy = d._slow_slots.busy  # the moved attempts, still hanging, counted in the slow lane
+        finally:
+            await d.close()
+        return delivered, took, busy
+
+    try:
+        delivered, took, busy = asyncio.run(scenario())
+    finally:
+        hanging.close()
+        fine.sock.close()
+    assert delivered and took < hold + 1.0, took  # old code: ~4 s, the timeout
+    assert busy == sellers * per
+
+
+def test_the_slow_lane_counts_moved_attempts_and_starts_nothing_new_until_under_its_size():
+    async def scenario():
+        lane = dispatch._Lane(2)
+        await lane.acquire()
+        lane.take()
+        lane.take()  # two attempts moved in from the main slots: 3 busy, over the size
+        waiting = [asyncio.create_task(lane.acquire()) for _ in range(3)]
+        await asyncio.sleep(0)  # lets the three start waiting
+        lane.release()  # 2 busy: still no room
+        await asyncio.sleep(0)
+        started_at_2 = sum(t.done() for t in waiting)
+        waiting[0].cancel()  # a waiter given up (its seller's partition revoked) takes no room
+        lane.release()  # 1 busy: room for one
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        started_at_1 = sum(t.done() and not t.cancelled() for t in waiting)
+        lane.release()
+        await asyncio.gather(*waiting[1:])
+        return started_at_2, started_at_1, lane.busy
+
+    assert asyncio.run(scenario()) == (0, 1, 2)
+
+
+def test_at_most_notify_concurrency_attempts_leave_their_main_slots(monkeypatch):
+    """Moves are bounded: with 2 main slots, 2 attempts move after the hold, the next 2 keep their slots past
+    it (in flight: at most twice the main slots plus the slow lane), and a fifth seller's POST waits."""
+    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: None)
+    hanging = _Hanging()
+    settings = Settings(dev_mode=True, notify_timeout_s=3, notify_main_hold_s=0.2, notify_concurrency=2)
+
+    async def scenario():
+        channels = {}
+        d = dispatch.Dispatcher(settings, channels=channels)  # type: ignore[arg-type]  # a dict serves .get
+        try:
+            for s in range(5):
+                ch, _ = new_channel(f"hang-{s}", "webhook", f"http://127.0.0.1:{hanging.port}/{s}", KEK)
+                channels[ch.channel_id] = ch
+                d.schedule(_delivery(ch))
+            for _ in range(4):  # two on the main slots, moved after the hold; two more on the freed slots
+                assert await asyncio.to_thread(hanging.accepted.acquire, True, 5)
+            fifth = await asyncio.to_thread(hanging.accepted.acquire, True, 1.0)  # past the next holds
+            return d._moved, fifth
+        finally:
+            await d.close()
+
+    try:
+        moved, fifth = asyncio.run(scenario())
+    finally:
+        hanging.close()
+    assert moved == 2 and not fifth
