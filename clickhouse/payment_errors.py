@@ -30,7 +30,7 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     instant outside Int64 milliseconds or an alert id of another type would otherwise page to nothing."""
     try:
         value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError:
+    except (ValueError, RecursionError):  # JSON nested past the decoder's limit raised RecursionError: a 500
         value = None
     match value:
         case [int() as at_ms, str() as alert_id] if type(at_ms) is int and 0 <= at_ms < 2**63 and len(alert_id) <= 200:

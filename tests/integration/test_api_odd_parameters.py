@@ -80,3 +80,21 @@ def test_the_edges_of_the_stored_range_are_answered(api):
         for path in ("reports/hourly", "payment-errors"):
             r = api.get(f"/v1/sellers/shop-a/{path}", params={"from": start, "to": end})
             assert r.status_code == 200, (path, start, r.text[:300])
+
+
+def _b64(raw: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+# Cursors no API handed out: JSON nested deeper than the decoder's recursion limit (RecursionError, not a
+# ValueError: a 500 for any token holder, before), a number over int()'s 4,300 digits, not base64, not JSON.
+ODD_CURSORS = [_b64(b"[" * 5000), _b64(b'{"a":' * 1200), _b64(b"[" + b"9" * 5000 + b', "x"]'), "%%%", _b64(b"\xff\xfe")]
+
+
+@pytest.mark.parametrize("cursor", ODD_CURSORS, ids=range(len(ODD_CURSORS)))
+def test_a_cursor_no_api_handed_out_is_a_422_naming_it(api, cursor):
+    r = api.get("/v1/sellers/shop-a/payment-errors", params={"cursor": cursor})
+    assert r.status_code == 422, (r.status_code, r.text[:300])
+    assert "`cursor` is not valid" in r.json()["detail"], r.text[:300]

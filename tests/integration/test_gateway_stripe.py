@@ -153,5 +153,8 @@ def test_hostile_signatures_and_odd_signed_bodies_get_clear_answers_never_a_500(
     ]
     answers = [deliver(gw, ev) for ev in odd]
     assert [r.status_code for r in answers] == [422, 200, 200, 200], [r.text for r in answers]
+    deep = b"[" * 5000  # signed, nested past the JSON decoder's recursion limit: RecursionError, a 500
+    r = httpx.post(url, content=deep, headers={"Stripe-Signature": se.sign(deep, SECRET)}, timeout=20)
+    assert r.status_code == 400 and "nested too deeply" in r.json()["error"], (r.status_code, r.text)
     assert "data.object with an id is missing" in answers[0].json()["error"]
     assert len(read_topic(gw["s"], "payment-events", 3)) == 3

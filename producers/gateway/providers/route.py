@@ -88,6 +88,8 @@ def provider_router(settings: Settings) -> APIRouter:
             mapped = stripe.to_event(rec.seller_id, event) if isinstance(event, dict) else None
         except ValueError as exc:
             return _answer(422 if not isinstance(exc, json.JSONDecodeError) else 400, {"error": str(exc)})
+        except RecursionError:  # JSON nested past the decoder's limit (a 500 before)
+            return _answer(400, {"error": "the body is JSON nested too deeply to be a Stripe event"})
         if mapped is None:
             return _answer(200, {"ignored": str(event.get("type") if isinstance(event, dict) else "not an event")})
         now_ms = time.time_ns() // 1_000_000
