@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, WebSocket
@@ -62,7 +63,15 @@ def may_read(p: Principal, seller_id: str) -> bool:
     return p.is_admin or p.seller_id == seller_id
 
 
-def _principal(request: Request) -> Principal:
+async def _principal(request: Request) -> AsyncIterator[Principal]:
+    """The request's principal, counted against its rate, for the request's whole run one of its token's
+    turns (rate_limit.turn: at most api_token_concurrency of a token's requests under way)."""
+    p = _authenticated(request)
+    async with rate_limit.turn(request.app, p):
+        yield p
+
+
+def _authenticated(request: Request) -> Principal:
     if "token" in request.query_params:
         raise HTTPException(401, URL_TOKEN)
     token = presented_token(request.headers)

@@ -8,10 +8,13 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import HTTPException
 
 from livemetrics.keys import Principal
+from livemetrics.shares import Shares
 
 
 class TokenBuckets:
@@ -55,3 +58,19 @@ def check(app, principal: Principal) -> None:
             f"{buckets.burst}, LIVEMETRICS_API_RATE_PER_S); retry in {wait} s",
             headers={"Retry-After": str(wait)},
         )
+
+
+@asynccontextmanager
+async def turn(app, principal: Principal) -> AsyncIterator[None]:
+    """One of ``principal``'s ``api_token_concurrency`` requests under way in this process, waited for (in
+    order, holding no thread) while its others run. Every route's ClickHouse read takes a thread of the
+    loop's default executor (6 on 2 cores), shared by every seller: a token's burst of 60 reports held them
+    all, each as long as its query ran, and another seller's report waited behind them (2.4 s measured)."""
+    shares = getattr(app.state, "token_turns", None)
+    if shares is None:  # made on the loop, where every request's turn is taken: no race
+        shares = app.state.token_turns = Shares(app.state.settings.api_token_concurrency)
+    await shares.acquire(principal.key_id)
+    try:
+        yield
+    finally:
+        shares.release(principal.key_id)

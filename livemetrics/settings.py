@@ -303,6 +303,12 @@ class Settings(BaseSettings):
     api_rate_burst: int = Field(
         60, ge=1, description="Requests a token may make at once before api_rate_per_s applies."
     )
+    api_token_concurrency: int = Field(
+        3,
+        ge=1,
+        description="REST requests of one token under way at once (per API process); its others wait their "
+        "turn holding no thread, so one token's burst of reports cannot take every seller's ClickHouse threads.",
+    )
     report_max_days: int = Field(
         400, ge=1, description="Longest range (`to` - `from`) one report or payment-error query may cover."
     )

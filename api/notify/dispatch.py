@@ -42,6 +42,7 @@ from clickhouse import notify_deliveries as store
 from clickhouse.notify_deliveries import Delivery
 from livemetrics.outage_log import Outage
 from livemetrics.settings import Settings
+from livemetrics.shares import Shares as _Shares
 
 log = logging.getLogger("livemetrics.api.notify")
 DIGEST_MAX = 100  # alerts in one digest email
@@ -51,40 +52,6 @@ DNS_THREADS = 16  # webhook host names resolved at once
 # sellers with 10 webhooks each held all 16, so every other seller's deliveries waited for their lookups.
 DNS_PER_SELLER = 2
 SETTLED_KEPT_NS = 600 * 10**9  # how long a settled delivery is remembered (a pending row read before is older)
-
-
-class _Shares:
-    """At most ``per`` of one seller's at once (of send slots, of DNS threads): ``acquire`` waits for one of
-    the seller's, ``release`` gives it back; a seller's entry lives while anything of it waits or holds."""
-
-    def __init__(self, per: int):
-        self.per = per
-        self._by: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}  # its slots, [waiting or holding]
-
-    async def acquire(self, seller_id: str) -> None:
-        entry = self._by.get(seller_id)
-        if entry is None:
-            entry = self._by[seller_id] = (asyncio.Semaphore(self.per), [0])
-        entry[1][0] += 1
-        try:
-            await entry[0].acquire()
-        except BaseException:  # given up (a timeout, cancelled): nothing held
-            self._leave(seller_id, entry)
-            raise
-
-    def release(self, seller_id: str) -> None:
-        entry = self._by[seller_id]
-        entry[0].release()
-        self._leave(seller_id, entry)
-
-    def _leave(self, seller_id: str, entry: tuple[asyncio.Semaphore, list[int]]) -> None:
-        entry[1][0] -= 1
-        if not entry[1][0] and self._by.get(seller_id) is entry:
-            del self._by[seller_id]
-
-    def __len__(self) -> int:
-        """Sellers with anything waiting or held (entries are not kept past their use)."""
-        return len(self._by)
 
 
 class _Lane:
