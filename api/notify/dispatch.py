@@ -51,6 +51,11 @@ DNS_THREADS = 16  # webhook host names resolved at once
 # late, each lookup held up to the resolver's timeouts, ~10-30 s) held a thread per channel, and two such
 # sellers with 10 webhooks each held all 16, so every other seller's deliveries waited for their lookups.
 DNS_PER_SELLER = 2
+# Emails are sent (smtplib, blocking) in a pool of their own, never the loop's default executor: that one (6
+# threads on 2 cores) runs every ClickHouse read of the API's routes, and 40 sellers' alert emails to an SMTP
+# server that is slow or hangs held all of it for the timeout, so every seller's reports waited. Nor do they
+# take the webhooks' send slots: a broken SMTP server holds none of them.
+SMTP_THREADS = 8
 SETTLED_KEPT_NS = 600 * 10**9  # how long a settled delivery is remembered (a pending row read before is older)
 
 
@@ -132,6 +137,7 @@ class Dispatcher:
         self._http = egress.webhook_session(settings)
         self._dns = ThreadPoolExecutor(DNS_THREADS, thread_name_prefix="notify-dns")
         self._dns_seller = _Shares(DNS_PER_SELLER)
+        self._smtp = ThreadPoolExecutor(SMTP_THREADS, thread_name_prefix="notify-smtp")
         self.outcomes = OutcomeLog(settings, clickhouse)
         self.loop = asyncio.get_running_loop()
 
@@ -364,8 +370,7 @@ class Dispatcher:
         msg = email_message.build(
             alerts, ch.seller_id, ch.target, s.smtp_from, s.public_url or f"http://{s.host}:{s.api_port}"
         )
-        async with self._slots:
-            return await asyncio.to_thread(smtp.send, s, msg)
+        return await self.loop.run_in_executor(self._smtp, smtp.send, s, msg)
 
     async def _check_host(self, seller_id: str, url: str) -> None:
         """``check_resolves_public`` in the DNS pool, at most DNS_PER_SELLER of the seller's at once (a slot
@@ -473,3 +478,4 @@ class Dispatcher:
         await self.outcomes.close()
         await self._http.close()
         self._dns.shutdown(wait=False)
+        self._smtp.shutdown(wait=False)

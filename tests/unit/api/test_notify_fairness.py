@@ -395,3 +395,38 @@ def test_at_most_notify_concurrency_attempts_leave_their_main_slots(monkeypatch)
     finally:
         hanging.close()
     assert moved == 2 and not fifth
+
+
+def test_emails_to_a_hanging_smtp_server_take_none_of_the_apis_default_threads(monkeypatch):
+    """The notifier sent each email with asyncio.to_thread: the loop's default executor (min(32, cores + 4)
+    threads, 6 on 2 cores), which the API's report, payment-error and delivery routes also use for every
+    ClickHouse read. 40 sellers' alert emails to an SMTP server that accepts and never greets (or is merely
+    slow, or an alert storm of many sellers) held every thread for the timeout, and every seller's reports
+    waited. Now emails go through a pool of their own (SMTP_THREADS), and the default executor answers at once."""
+    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: None)
+    hanging = _Hanging()
+    settings = Settings(
+        dev_mode=True, notify_timeout_s=3, smtp_host="127.0.0.1", smtp_port=hanging.port, smtp_starttls=False
+    )
+
+    async def scenario():
+        channels = {}
+        d = dispatch.Dispatcher(settings, channels=channels)  # type: ignore[arg-type]  # a dict serves .get
+        try:
+            for s in range(40):  # more than any default executor's threads
+                ch, _ = new_channel(f"mail-{s}", "email", f"ops@mail-{s}.example", KEK)
+                channels[ch.channel_id] = ch
+                d.schedule(_delivery(ch))
+            for _ in range(min(6, dispatch.SMTP_THREADS)):  # emails under way: their connections are open
+                assert await asyncio.to_thread(hanging.accepted.acquire, True, 5)
+            started = time.monotonic()
+            await asyncio.to_thread(time.monotonic)  # what a report's ClickHouse read waits for
+            return time.monotonic() - started
+        finally:
+            await d.close()
+
+    try:
+        waited = asyncio.run(scenario())
+    finally:
+        hanging.close()
+    assert waited < 1, waited  # old code: ~3 s, until the first SMTP timeouts freed a thread
