@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Literal
 
 import msgspec
@@ -29,6 +30,11 @@ CONFLICT = {
     }
 }
 UNAVAILABLE = {503: {"model": Problem, "description": "Kafka did not store the change"}}
+# A new webhook's host name is looked up in threads of its own, not the loop's default executor, in which every
+# route's ClickHouse read runs: a lookup lasts as long as the seller's own name server makes the resolver wait
+# (~10-30 s for one that never answers), and two sellers adding such webhooks held every default thread while
+# every seller's reports waited. The add waits for its lookup at most notify_timeout_s.
+_LOOKUPS = ThreadPoolExecutor(4, thread_name_prefix="webhook-add-dns")
 
 
 class NewWebhook(BaseModel):
@@ -108,9 +114,10 @@ async def add_webhook(
     try:
         url = check_webhook_url(body.url.strip(), settings.dev_mode)
         if not settings.dev_mode:  # a name that points inside now is refused now (and before every POST)
-            await asyncio.to_thread(check_resolves_public, url, False)
-    except Unresolvable:
-        pass  # not set up yet, perhaps: every delivery checks it again
+            lookup = asyncio.get_running_loop().run_in_executor(_LOOKUPS, check_resolves_public, url, False)
+            await asyncio.wait_for(lookup, settings.notify_timeout_s)
+    except (Unresolvable, TimeoutError):
+        pass  # not set up yet, perhaps, or its name server is slow: every delivery checks it again
     except TargetError as exc:
         raise HTTPException(422, f"url: {exc}") from None
     channel, secret = await _add(request, seller_id, principal, "webhook", url)

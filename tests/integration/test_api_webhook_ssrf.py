@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+import time
 
+import httpx
 import pytest
 
 from api.notify.targets import forbidden
@@ -41,3 +44,58 @@ def test_internal_hosts_are_refused_when_a_webhook_is_added(make_settings, add_s
     finally:
         api.stop()
         api.registry.stop()
+
+
+def test_webhook_adds_whose_names_never_resolve_hold_none_of_the_reports_threads(
+    make_settings, add_seller, monkeypatch
+):
+    """Adding a webhook resolves its host name (dev mode off) with asyncio.to_thread: a thread of the API's
+    default executor (6 on 2 cores), which every seller's report reads ClickHouse in, held as long as the
+    seller's own name server makes the system resolver wait (~10-30 s for one that never answers). Two
+    sellers adding such webhooks (3 at a time each) held all of it, and a third seller's report waited. Now
+    the lookups run in a pool of their own and the add waits for one at most notify_timeout_s (then it is
+    taken, as a name without an address is: every delivery checks it again)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.routes import notifications
+    from clickhouse.migrate import migrate
+
+    s = make_settings(notify=False, notify_timeout_s=2.0)
+    tokens = {n: add_seller(s, n)[1] for n in ("shop-a", "shop-b", "shop-c")}
+    migrate(s)
+    answer, asked = threading.Event(), threading.Semaphore(0)
+    real = notifications.check_resolves_public
+
+    def check(url, dev_mode):
+        if ".never-answers." in url:
+            asked.release()
+            answer.wait(30)  # the seller's name server never answers (until the test ends)
+        return real(url, dev_mode)
+
+    monkeypatch.setattr(notifications, "check_resolves_public", check)
+    api = Api(s, tokens)
+    pool = ThreadPoolExecutor(8)
+    try:
+        adds = [
+            pool.submit(api.call, "POST", seller, "/webhooks", json={"url": f"https://h{i}.never-answers.example/x"})
+            for seller in ("shop-a", "shop-b")
+            for i in range(4)
+        ]
+        for _ in range(4):  # lookups under way
+            assert asked.acquire(timeout=10)
+        time.sleep(0.5)  # time for more to start if threads allow (nothing signals a lookup that does not start)
+        started = time.monotonic()
+        r = httpx.get(
+            f"{api.server.url}/v1/sellers/shop-c/reports/hourly",
+            headers={"Authorization": f"Bearer {tokens['shop-c']}"},
+            timeout=30,
+        )
+        took = time.monotonic() - started
+        codes = [f.result(timeout=30).status_code for f in adds]
+    finally:
+        answer.set()
+        pool.shutdown()
+        api.stop()
+        api.registry.stop()
+    assert r.status_code == 200 and took < 1.5, (r.status_code, took)  # old code: until the lookups ended
+    assert codes == [201] * 8, codes  # taken after notify_timeout_s, to be checked at every delivery
