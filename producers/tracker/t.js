@@ -11,6 +11,7 @@
   var HEARTBEAT_MS = Math.max(5, +attr("heartbeat", 15)) * 1000;
   var FOLLOW_SPA = attr("spa", "true") !== "false";
   var SESSION_MS = 30 * 60 * 1000, FLUSH_MS = 1000, MAX_BATCH = 20, RETRY_MS = 5000, MAX_RETRY_AFTER_MS = 60000;
+  var BEACON_BYTES = 60000, BODY_BYTES = 1000000;  // a beacon's body at most; a fetch's (the gateway 413s over 1 MiB)
   var URL_EVENTS = ENDPOINT + "/v1/events?key=" + encodeURIComponent(KEY);
   var KEPT = "lm_q_" + KEY, KEPT_MS = 23 * 3600 * 1000, KEPT_CHARS = 500000;
   var cfg = w.livemetricsConfig || {};
@@ -95,7 +96,7 @@
     // text/plain keeps the request "simple": no CORS preflight, and sendBeacon accepts it. Browsers refuse a
     // beacon over 64 KiB: pieces under 60,000 bytes, in order, while they are taken; the rest by fetch below.
     if (useBeacon && navigator.sendBeacon) {
-      var parts = pieces(batch), i = 0;
+      var parts = pieces(batch, BEACON_BYTES), i = 0;
       while (i < parts.length && navigator.sendBeacon(URL_EVENTS, new Blob([JSON.stringify({ events: parts[i] })], { type: "text/plain" }))) i++;
       if (i === parts.length) return;
       batch = [].concat.apply([], parts.slice(i));
@@ -105,18 +106,27 @@
       if (keep(batch)) return;
       body = JSON.stringify({ events: batch });
     }
+    // A long refusal's 500 events can be over the gateway's 1 MiB, which it refuses whole (413, not retried):
+    // the first of them that fit go now, the rest back at the queue's head for the next flush.
+    var fit = pieces(batch, BODY_BYTES)[0];
+    if (fit.length < batch.length) {
+      queue = batch.slice(fit.length).concat(queue);
+      batch = fit;
+      body = JSON.stringify({ events: batch });
+      if (!timer && !useBeacon) timer = setTimeout(flush, FLUSH_MS);
+    }
     try {
       fetch(URL_EVENTS, { method: "POST", body: body, keepalive: body.length < 60000, headers: { "Content-Type": "text/plain" } })
         .then(function (r) { if (r.status === 429 || r.status >= 500) requeue(batch, retryAfterMs(r)); })
         .catch(function () { requeue(batch); });
     } catch (e) { requeue(batch); }
   }
-  // Consecutive pieces of a batch whose {"events": [...]} bodies are at most 60,000 bytes (UTF-8) each.
-  function pieces(batch) {
+  // Consecutive pieces of a batch whose {"events": [...]} bodies are at most `limit` bytes (UTF-8) each.
+  function pieces(batch, limit) {
     var out = [], cur = [], size = 13;
     for (var j = 0; j < batch.length; j++) {
       var n = encodeURIComponent(JSON.stringify(batch[j])).replace(/%[0-9A-F]{2}/g, "x").length + 1;
-      if (cur.length && size + n > 60000) { out.push(cur); cur = []; size = 13; }
+      if (cur.length && size + n > limit) { out.push(cur); cur = []; size = 13; }
       cur.push(batch[j]);
       size += n;
     }

@@ -29,18 +29,19 @@ export const KEPT_MS = 23 * 3600 * 1000; // kept events older than this are drop
 export const KEPT_CHARS = 500_000; // kept events' JSON at most (localStorage holds ~5 M characters an origin)
 
 export const BEACON_BYTES = 60_000; // a beacon's body at most (browsers refuse more than 64 KiB)
+export const BODY_BYTES = 1_000_000; // a fetch's body at most (the gateway refuses one over 1 MiB whole, 413)
 
 /** UTF-8 bytes of a string. */
 const utf8Bytes = (s) => encodeURIComponent(s).replace(/%[0-9A-F]{2}/g, "x").length;
 
-/** Consecutive pieces of `batch` whose `{"events": [...]}` bodies are at most BEACON_BYTES each. */
-export function pieces(batch) {
+/** Consecutive pieces of `batch` whose `{"events": [...]}` bodies are at most `limit` bytes each. */
+export function pieces(batch, limit = BEACON_BYTES) {
   const out = [];
   let cur = [];
   let size = 13; // {"events":[]}
   for (const ev of batch) {
     const n = utf8Bytes(JSON.stringify(ev)) + 1;
-    if (cur.length && size + n > BEACON_BYTES) {
+    if (cur.length && size + n > limit) {
       out.push(cur);
       cur = [];
       size = 13;
@@ -193,6 +194,15 @@ export function createSender(win, url, now = Date.now, keptName = null) {
       // page); fetched as before only where storage is blocked.
       if (keep(batch)) return;
       body = JSON.stringify({ events: batch });
+    }
+    // A long refusal's 500 events can be over the gateway's 1 MiB, which it refuses whole (413, not retried:
+    // every event lost): the first of them that fit go now, the rest back at the queue's head for the next flush.
+    const [fit] = pieces(batch, BODY_BYTES);
+    if (fit.length < batch.length) {
+      queue = batch.slice(fit.length).concat(queue);
+      batch = fit;
+      body = JSON.stringify({ events: batch });
+      if (!beacon) schedule(FLUSH_MS);
     }
     try {
       win

@@ -109,9 +109,11 @@ export function fakeWindow({ url = "https://shop.example/", storage = true, beac
   };
   win.fetch = (u, init) => {
     win.calls += 1;
-    const status = typeof win.fetchStatus === "function" ? win.fetchStatus(win.calls) : win.fetchStatus;
+    const bytes = Buffer.byteLength(init.body);
+    let status = typeof win.fetchStatus === "function" ? win.fetchStatus(win.calls) : win.fetchStatus;
+    if (bytes > 1024 * 1024 && status !== "network") status = 413; // the gateway refuses such a body whole
     const retryAfter = typeof win.retryAfter === "function" ? win.retryAfter(win.calls) : win.retryAfter;
-    win.sent.push({ via: "fetch", url: u, body: JSON.parse(init.body), keepalive: init.keepalive, headers: init.headers, at: win.clock });
+    win.sent.push({ via: "fetch", url: u, body: JSON.parse(init.body), bytes, status, keepalive: init.keepalive, headers: init.headers, at: win.clock });
     const headers = { get: (name) => (name.toLowerCase() === "retry-after" ? retryAfter ?? null : null) };
     return status === "network" ? Promise.reject(new TypeError("Failed to fetch")) : Promise.resolve({ status, headers });
   };

@@ -117,6 +117,26 @@ test("t.js and the script-tag build: a page leaving after a long refusal sends i
   }
 });
 
+test("t.js and the script-tag build: after a long refusal, large events go by fetch in bodies the gateway takes", async () => {
+  // 500 page views of a ~2 KB URL wait (~1.1 MB): one body of them all was over the gateway's 1 MiB, refused
+  // whole with 413, and a 413 is not retried: every event lost. Now each fetch's body is at most 1,000,000 bytes.
+  const attrs = { "data-key": "lm_pk_k1_s", "data-heartbeat": "3600" };
+  const url = "https://shop.example/shop/p/lamp?q=" + "x".repeat(1900);
+  for (const source of [readFileSync(T_JS, "utf8"), readFileSync(await built, "utf8")]) {
+    const win = page(source, attrs, { url, before: (w) => { w.fetchStatus = 503; w.retryAfter = "60"; } });
+    win.console = { warn() {} };
+    for (let i = 0; i < 600; i++) win.livemetrics.page();
+    await win.advance(1000);
+    win.fetchStatus = 202;
+    const before = win.sent.length;
+    await win.advance(120_000);
+    const sent = win.sent.slice(before);
+    assert.ok(sent.every((s) => s.via === "fetch" && s.bytes <= 1_000_000 && s.status === 202), sent.map((s) => [s.bytes, s.status]));
+    const ids = new Set(sent.flatMap((s) => s.body.events.map((e) => e.event_id)));
+    assert.equal(ids.size, 500);
+  }
+});
+
 test("the script-tag build without data-key says so and sends nothing", async () => {
   const errors = [];
   const win = fakeWindow();
