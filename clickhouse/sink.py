@@ -66,6 +66,9 @@ from livemetrics.outage_log import Outage, probe_kafka
 from livemetrics.settings import RAW_TOPICS, Settings
 
 log = logging.getLogger("livemetrics.sink")
+# each assignment, with where each partition is read from and why (stored, committed): its own logger, as
+# it is no outage line
+assign_log = logging.getLogger("livemetrics.sink.assign")
 
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 10.0  # the pause after a transient failure, doubled up to the max
 KAFKA_PROBE_S = 1.0  # how often the broker is asked for metadata (its loss and return are logged once)
@@ -89,6 +92,9 @@ class EventSink:
         self._inserter = ThreadPoolExecutor(1, thread_name_prefix="clickhouse-sink-insert")
         self._flush_requests: queue.SimpleQueue[Future] = queue.SimpleQueue()
         self._resume: list[TopicPartition] = []  # stored past the group's offsets (see _on_assign)
+        # offsets of batches ClickHouse has stored whose commit has not succeeded yet (a broker outage, a
+        # coordinator moving): committed again before anything else, never stored again (see _settle)
+        self._owed: dict[tuple[str, int], int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.folder = SessionFolder(settings)  # folds session rows into session_sums (docs/clickhouse.md)
@@ -118,10 +124,39 @@ class EventSink:
         self.clickhouse.ok()
         return {(t, int(p)): int(o) for t, p, o in rows}
 
+    def _stored_and_committed(
+        self, consumer: Consumer, partitions: list[TopicPartition]
+    ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]] | None:
+        """What ClickHouse holds and what the group committed for these partitions, asked again (the outage
+        logged once) until both answer; None if the sink is asked to stop meanwhile."""
+        pause = RETRY_FIRST_S
+        while True:
+            try:
+                stored = self._stored_offsets()
+                with self.watch.waiting("Kafka"):
+                    listed = consumer.committed(partitions, timeout=10)
+                self.kafka.ok()
+                return stored, {(tp.topic, tp.partition): tp.offset for tp in listed}
+            except Exception as exc:  # noqa: BLE001 - asked again: see _on_assign
+                outage = self.kafka if isinstance(exc, KafkaException) else self.clickhouse
+                outage.failed(f"{type(exc).__name__}: {exc}; where to resume is asked again", exc)
+                if self._stop.is_set():
+                    return None
+                with self.watch.waiting(outage.what):
+                    self._stop.wait(pause)
+                pause = min(pause * 2, RETRY_MAX_S)
+
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        stored = self._stored_offsets()
-        with self.watch.waiting("Kafka"):
-            committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=10)}
+        # Never raises: when a rebalance callback raises, confluent-kafka assigns the partitions itself, at
+        # the group's committed offsets, so everything stored after them (a batch whose commit failed, a
+        # sink SIGKILLed between insert and commit) would be read and inserted again with other batch
+        # boundaries, i.e. another deduplication token (only the event keys' filter would stand in the way).
+        found = self._stored_and_committed(consumer, partitions)
+        if found is None:  # stopping: take the partitions but read none of them
+            consumer.assign(partitions)
+            consumer.pause(partitions)
+            return
+        stored, committed = found
         for tp in partitions:
             have = stored.get((tp.topic, tp.partition))
             if have is not None and have + 1 > committed.get((tp.topic, tp.partition), -1):
@@ -131,6 +166,14 @@ class EventSink:
                 self._resume.append(TopicPartition(tp.topic, tp.partition, have + 1))
             elif tp.offset < 0:
                 tp.offset = committed.get((tp.topic, tp.partition), tp.offset)  # for the lag (sink_lag)
+        assign_log.info(
+            "sink: assigned %s",
+            ", ".join(
+                f"{tp.topic}[{tp.partition}] from {tp.offset} (stored up to "
+                f"{stored.get((tp.topic, tp.partition), 'none')}, committed {committed.get((tp.topic, tp.partition))})"
+                for tp in partitions
+            ),
+        )
         self.lag.assigned(partitions)
         consumer.assign(partitions)
 
@@ -145,6 +188,8 @@ class EventSink:
             self._buf = Batch(self.alerts_topic)
             self._queue.clear()  # a prepare still running finishes unused
             self._resume = []  # set again by the next assignment
+            # offsets not committed are not ours to commit any more: the next owner resumes after what is stored
+            self._owed.clear()
 
     # --- the loop ------------------------------------------------------------------------------
     # The sink's thread owns the Kafka consumer: with confluent-kafka, a commit from another thread
@@ -205,6 +250,7 @@ class EventSink:
         """Move batches along: commit the inserted one, take the buffer when it is due, prepare the next,
         insert the prepared one. With a batch already waiting, a due buffer waits for it (back-pressure:
         at most three batches are held, buffer included)."""
+        self._commit_owed()
         if self._inflight is not None and self._inflight[0].done():
             self._settle()
         while self._queue and self._due():
@@ -271,7 +317,8 @@ class EventSink:
                 gc.enable()
         if self._resume:
             resume, self._resume = self._resume, []
-            self._commit(resume)
+            self._owe(resume)
+            self._commit_owed()
 
     def _due(self) -> bool:
         return bool(
@@ -287,7 +334,9 @@ class EventSink:
         return batch
 
     def _settle(self) -> None:
-        """Wait for the batch in flight, then commit its offsets."""
+        """Wait for the batch in flight, then commit its offsets. A failed insert puts the batch back (next,
+        alone, prepared again: the same lines and token); a failed commit does not: the batch is stored, only
+        its offsets are owed (``_commit_owed``), so it is never inserted again."""
         if self._inflight is None:
             return
         (inserted, batch), self._inflight = self._inflight, None
@@ -295,13 +344,25 @@ class EventSink:
             # as alive as the insert thread: waiting on ClickHouse while it is, stuck when it is stuck
             with self.watch.waiting_for(self.store.insert_watch):
                 rows = inserted.result()
-            self.clickhouse.ok()
-            self._commit(batch.commit_offsets())
         except Exception:
-            self._queue.appendleft([batch, None])  # next, alone, prepared again: the same lines and token
+            self._queue.appendleft([batch, None])
             raise
+        self.clickhouse.ok()
         self.rows_written += rows
+        self._owe(batch.commit_offsets())
         self.lag.progressed(self._held())
+        self._commit_owed()
+
+    def _owe(self, offsets: list[TopicPartition]) -> None:
+        for tp in offsets:  # batches are stored in order: a later offset of a partition replaces an earlier one
+            key = (tp.topic, tp.partition)
+            self._owed[key] = max(tp.offset, self._owed.get(key, tp.offset))
+
+    def _commit_owed(self) -> None:
+        """Commit the offsets of everything stored (raises while Kafka does not take them; kept until it does)."""
+        if self._owed:
+            self._commit([TopicPartition(t, p, o) for (t, p), o in self._owed.items()])
+            self._owed.clear()
 
     def _commit(self, offsets: list[TopicPartition]) -> None:
         with self.watch.waiting("Kafka"):
@@ -333,6 +394,7 @@ class EventSink:
     def _flush_here(self) -> int:
         """Everything taken or buffered, in order: the batch in flight, the queued ones, the buffer."""
         before = self.rows_written
+        self._commit_owed()
         self._settle()
         if self._buf:
             self._queue.append([self._take(), None])
