@@ -26,6 +26,7 @@ from tests.integration.test_broker_outage import group_lag
 from tests.support.chaos import (
     LiveProbe,
     clickhouse_event_counts,
+    keep,
     kill_child,
     kill_gateway_worker,
     statuses,
@@ -157,8 +158,8 @@ def test_chaos_kills_under_load_lose_nothing_answered_202(tmp_path):
         stored = found["ids"]
         # A Kafka message stored twice is the sink's fault, whatever the storefront did.
         assert not found["same_position"], (
-            "Kafka messages stored twice in ClickHouse (topic, partition, first "
-            f"offset, last offset, messages, the data parts holding them): {found['same_position']}"
+            "Kafka messages stored twice in ClickHouse (topic, partition, first offset, last offset, messages, "
+            f"the data parts holding them, positions holding different events): {found['same_position']}"
         )
         acked = Counter(e["event_id"] for fr in fronts for e in fr.acked_events())
         retried = set().union(*(fr.retried for fr in fronts))
@@ -186,6 +187,9 @@ def test_chaos_kills_under_load_lose_nothing_answered_202(tmp_path):
                 }
             )
         )
+    except BaseException:
+        print(json.dumps({"kept": str(keep(up))}))  # the logs and ClickHouse's data of the failed run
+        raise
     finally:
         for front in fronts:
             front.stop()

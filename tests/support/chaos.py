@@ -8,8 +8,11 @@ has stopped."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -167,8 +170,8 @@ def statuses(fronts) -> Counter:
 def clickhouse_event_counts(data_dir: Path, sellers: list[str], timeout: float = 120) -> dict:
     """For these sellers' rows in ClickHouse's events, read by a child process (see above): ``ids``
     (event_id -> rows) and ``same_position`` (Kafka topic/partition/offset stored more than once:
-    windows of offsets, so a sink that stored a message twice is told from a retried request, and the
-    data parts holding the copies)."""
+    windows of offsets, so a sink that stored a message twice is told from a retried request, the data
+    parts holding the copies, and how many of those positions hold different events)."""
     out = subprocess.run(
         [sys.executable, "-m", "tests.support.chaos", str(data_dir), *sellers],
         capture_output=True,
@@ -177,6 +180,21 @@ def clickhouse_event_counts(data_dir: Path, sellers: list[str], timeout: float =
     )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout)
+
+
+def keep(up: Up) -> Path:
+    """Copy a failed run's evidence where pytest does not remove it (it keeps only its last 3 temporary
+    directories, and CI's clean clone goes): `up`'s output, every process's log, the ClickHouse data
+    directory (the parts, the sink's offsets, the event keys). Returns where."""
+    kept = Path(tempfile.gettempdir()) / f"livemetrics-chaos-kept-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    kept.mkdir(parents=True, exist_ok=True)
+    for f in (up.out, up.err):
+        if f.exists():
+            shutil.copy2(f, kept / f.name)
+    for sub in ("logs", "clickhouse"):
+        if (up.data_dir / sub).is_dir():
+            shutil.copytree(up.data_dir / sub, kept / sub, symlinks=True, dirs_exist_ok=True)
+    return kept
 
 
 def _print_counts(data_dir: str, sellers: list[str]) -> None:
@@ -190,10 +208,13 @@ def _print_counts(data_dir: str, sellers: list[str]) -> None:
     ).result_rows
     twice = client.query(
         # with the data parts holding the copies (a copy in another insert's part, or a part loaded beside
-        # the merged part that covers it, tell a sink that inserted twice from parts read twice)
+        # the merged part that covers it, tell a sink that inserted twice from parts read twice) and how
+        # many of the positions hold different events (not one message stored twice: two messages at one
+        # position, i.e. Kafka's offsets given out again, or rows from another broker)
         f"SELECT kafka_topic, kafka_partition, min(kafka_offset), max(kafka_offset), count(), "
-        f"groupUniqArray(12)(arrayJoin(parts)) FROM ("
-        f"SELECT kafka_topic, kafka_partition, kafka_offset, groupArray(_part) AS parts FROM {db}.events "
+        f"groupUniqArrayArray(12)(parts), countIf(ids > 1) FROM ("
+        f"SELECT kafka_topic, kafka_partition, kafka_offset, groupArray(_part) AS parts, "
+        f"uniqExact(event_id) AS ids FROM {db}.events "
         f"WHERE seller_id IN ({shops}) GROUP BY kafka_topic, kafka_partition, kafka_offset HAVING count() > 1) "
         f"GROUP BY kafka_topic, kafka_partition ORDER BY 1, 2"
     ).result_rows
