@@ -347,6 +347,12 @@ class Settings(BaseSettings):
     notify_backoff_s: float = Field(5.0, gt=0, description="First retry delay; doubled per attempt, with jitter.")
     notify_backoff_max_s: float = Field(3600.0, gt=0, description="Longest delay between two attempts.")
     notify_max_channels: int = Field(10, ge=1, description="Notification channels one seller may have.")
+    notify_channel_changes_per_hour: float = Field(
+        60.0,
+        gt=0,
+        description="Channel adds, removals and rules changes one seller may make per hour (per API process), "
+        "after a burst of 20; past it 429. Each is a record every replica reads when it starts.",
+    )
     notify_channel_backlog: int = Field(
         10_000,
         ge=1,
