@@ -36,10 +36,13 @@
     var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
     return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
   }
+  // decodeURIComponent, or the text as written when it holds a malformed escape (a link anyone can make,
+  // /c/%E0%A4%A, or a cookie set from a sibling subdomain): URIError stopped the script, or every call.
+  function decoded(s) { try { return decodeURIComponent(s); } catch (e) { return s; } }
   function store(name, value) {
     try { if (value === undefined) return w.localStorage.getItem(name); w.localStorage.setItem(name, value); return value; }
     catch (e) {
-      if (value === undefined) { var m = d.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)")); return m ? decodeURIComponent(m[1]) : null; }
+      if (value === undefined) { var m = d.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)")); return m ? decoded(m[1]) : null; }
       d.cookie = name + "=" + encodeURIComponent(value) + "; path=/; max-age=1800; SameSite=Lax"; return value;
     }
   }
@@ -65,8 +68,8 @@
         var m = patterns[i].re.exec(path);
         if (!m) continue;
         page.type = patterns[i].type;
-        if (page.type === "category") page.category = decodeURIComponent(m[1]);
-        if (page.type === "offer") page.offer_id = decodeURIComponent(m[1]);
+        if (page.type === "category") page.category = decoded(m[1]);
+        if (page.type === "offer") page.offer_id = decoded(m[1]);
         break;
       }
     }

@@ -21,6 +21,16 @@ export function compilePatterns(custom = []) {
   });
 }
 
+/** decodeURIComponent, or the text as written when it holds a malformed escape (a link anyone can make,
+ * /c/%E0%A4%A, or a cookie set from a sibling subdomain): its URIError threw at the app, from createTracker. */
+export function decoded(s) {
+  try {
+    return decodeURIComponent(s);
+  } catch (e) {
+    return s;
+  }
+}
+
 /** The page type, category and offer of the window's URL, as t.js detects them. */
 export function detectPage(win, base, patterns) {
   let path = win.location.pathname;
@@ -37,8 +47,8 @@ export function detectPage(win, base, patterns) {
     const m = p.re.exec(path);
     if (!m) continue;
     page.type = p.type;
-    if (page.type === "category") page.category = decodeURIComponent(m[1]);
-    if (page.type === "offer") page.offer_id = decodeURIComponent(m[1]);
+    if (page.type === "category") page.category = decoded(m[1]);
+    if (page.type === "offer") page.offer_id = decoded(m[1]);
     break;
   }
   return page;

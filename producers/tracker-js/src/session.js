@@ -2,6 +2,8 @@
 // blocked) as "<id>|<last event ms>", and a new one after 30 minutes without an event. A page that runs
 // both t.js and this package therefore has one session, not two.
 
+import { decoded } from "./pages.js";
+
 export const SESSION_MS = 30 * 60 * 1000;
 const NAME = "lm_sid";
 
@@ -22,7 +24,7 @@ function read(win) {
     return win.localStorage.getItem(NAME);
   } catch (e) {
     const m = win.document.cookie.match(new RegExp(`(?:^|; )${NAME}=([^;]*)`));
-    return m ? decodeURIComponent(m[1]) : null;
+    return m ? decoded(m[1]) : null;
   }
 }
 

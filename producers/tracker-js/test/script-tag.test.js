@@ -137,6 +137,33 @@ test("t.js and the script-tag build: after a long refusal, large events go by fe
   }
 });
 
+test("t.js and the script-tag build: a URL or cookie with a malformed escape neither stops the tracker nor throws at the page", async () => {
+  // A link anyone can make (/c/%E0%A4%A) threw URIError from decodeURIComponent in the first page view: the
+  // script stopped before replaying livemetricsQueue and wiring heartbeats, route changes and page hide (and
+  // the npm package's createTracker threw at the app). A session cookie tossed from a sibling subdomain
+  // threw in every call, the shop's paymentFailed(...) included. Now the text is kept as written.
+  const attrs = { "data-key": "lm_pk_k1_s", "data-heartbeat": "5" };
+  for (const source of [readFileSync(T_JS, "utf8"), readFileSync(await built, "utf8")]) {
+    const win = page(source, attrs, {
+      url: "https://shop.example/c/%E0%A4%A",
+      before: (w) => {
+        w.localStorage.getItem = () => { throw new Error("blocked"); };
+        w.localStorage.setItem = w.localStorage.getItem;
+        w.document.cookie = "lm_sid=%E0%A4%A";
+      },
+    });
+    win.livemetrics.paymentFailed({ amount: 5, currency: "EUR", errorCode: "declined" });
+    await win.advance(6000);
+    const events = await win.events();
+    assert.deepEqual([...new Set(events.map((e) => e.type))].sort(), ["checkout_started", "heartbeat", "page_view", "payment_failed"]);
+    const view = events.find((e) => e.type === "page_view");
+    assert.equal(view.page.type, "category");
+    assert.equal(view.page.category, "%E0%A4%A"); // as written: the gateway names it if it refuses it
+    assert.equal(new Set(events.map((e) => e.session_id)).size, 1);
+    assert.match(win.document.cookie, /lm_sid=s-/); // the session went through the cookie (storage blocked)
+  }
+});
+
 test("the script-tag build without data-key says so and sends nothing", async () => {
   const errors = [];
   const win = fakeWindow();
