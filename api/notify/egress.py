@@ -125,7 +125,10 @@ def webhook_session(settings: Settings) -> aiohttp.ClientSession:
     resolver = PublicOnlyResolver(proxy_hosts(), check=not settings.dev_mode)
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(
-            limit=settings.notify_concurrency + settings.notify_slow_lane,  # both lanes' sends (dispatch.py)
+            # Both lanes' sends and the attempts moved off the main slots after notify_main_hold_s, which keep
+            # their connection (at most notify_concurrency: dispatch.py). With room for two lanes only, 100 moved
+            # attempts left new ones waiting here for a connection, their main slots held, until the timeout.
+            limit=2 * settings.notify_concurrency + settings.notify_slow_lane,
             limit_per_host=0,
             keepalive_timeout=30,
             use_dns_cache=False,

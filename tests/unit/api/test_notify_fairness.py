@@ -296,20 +296,25 @@ def test_a_webhook_that_answers_again_returns_to_the_main_lane():
     assert second is None and not slow_after_answer
 
 
-def test_first_attempts_at_hanging_webhooks_leave_the_main_slots_after_the_hold(monkeypatch):
+@pytest.mark.parametrize("sellers", [25, 40])
+def test_first_attempts_at_hanging_webhooks_leave_the_main_slots_after_the_hold(monkeypatch, sellers):
     """25 sellers add 4 webhooks each that accept the connection and never answer (the defaults: 100 main
     slots, 4 per seller): their first attempts, not yet known slow, took all 100 main slots for the whole
     timeout, and a healthy seller's POST waited the timeout (again whenever a seller adds new webhooks, or its
     endpoints answer in time now and then). Now an attempt not ended within notify_main_hold_s leaves its main
     slot and ends counted in the slow lane: the healthy seller's POST goes out after the hold, and the slow
-    lane starts no new attempt while the moved ones fill it."""
+    lane starts no new attempt while the moved ones fill it. With 40 such sellers, 100 attempts move and the
+    next 60 keep their main slots past the hold: 160 connections, over the connection pool's 110 (main slots
+    plus slow lane), where the healthy seller's POST waited for a connection until the timeout; the pool now
+    has room for the moved ones too."""
     recorded: list[Delivery] = []
     monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
     hanging, fine = _Hanging(), _Answering()
     timeout, hold = 4.0, 0.5
     settings = Settings(dev_mode=True, notify_timeout_s=timeout, notify_main_hold_s=hold)
-    sellers, per = 25, settings.notify_seller_concurrency
+    per = settings.notify_seller_concurrency
     assert sellers * per >= settings.notify_concurrency  # enough to hold every main slot
+    moved = min(sellers * per, settings.notify_concurrency)
 
     async def scenario():
         channels = {}
@@ -320,8 +325,10 @@ def test_first_attempts_at_hanging_webhooks_leave_the_main_slots_after_the_hold(
                     ch, _ = new_channel(f"hang-{s}", "webhook", f"http://127.0.0.1:{hanging.port}/{s}/{i}", KEK)
                     channels[ch.channel_id] = ch
                     d.schedule(_delivery(ch))
+            began = time.monotonic()
             for _ in range(sellers * per):  # every first attempt connected: every main slot is held
                 assert await asyncio.to_thread(hanging.accepted.acquire, True, 5)
+            connected = time.monotonic() - began  # past 100: after the moves, and only with room in the pool
             ch, _ = new_channel("shop", "webhook", f"http://127.0.0.1:{fine.port}/hook", KEK)
             channels[ch.channel_id] = ch
             started = time.monotonic()
@@ -329,20 +336,21 @@ def test_first_attempts_at_hanging_webhooks_leave_the_main_slots_after_the_hold(
             delivered = await asyncio.to_thread(fine.got.wait, timeout + 5)
             took = time.monotonic() - started
             deadline = time.monotonic() + 2
-            while d._slow_slots.busy < sellers * per and time.monotonic() < deadline:
+            while d._slow_slots.busy < moved and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)  # polls the moves (each on its own attempt's hold timer)
             busy = d._slow_slots.busy  # the moved attempts, still hanging, counted in the slow lane
         finally:
             await d.close()
-        return delivered, took, busy
+        return delivered, took, busy, connected
 
     try:
-        delivered, took, busy = asyncio.run(scenario())
+        delivered, took, busy, connected = asyncio.run(scenario())
     finally:
         hanging.close()
         fine.sock.close()
     assert delivered and took < hold + 1.0, took  # old code: ~4 s, the timeout
-    assert busy == sellers * per
+    assert busy == moved
+    assert connected < timeout / 2, connected  # a pool of 110 (main + slow lane): the 40 sellers' at ~4 s
 
 
 def test_the_slow_lane_counts_moved_attempts_and_starts_nothing_new_until_under_its_size():
