@@ -74,3 +74,11 @@ def test_a_quiet_end_is_after_now_within_a_day_and_outside_the_window(now, start
     if until is not None:
         assert now < until <= now + timedelta(hours=25)
         assert quiet_until(r, until) is None
+
+
+@pytest.mark.parametrize("tz", ["Europe", "America", "Etc", "right/UTC", "posixrules", "a" * 300])
+def test_a_time_zone_that_is_no_iana_name_is_a_rule_error(tz):
+    """ZoneInfo("Europe") raises IsADirectoryError (a tzdata folder), which check() did not catch: PUT .../rules
+    with it answered 500 to any seller token. Now only the names zoneinfo.available_timezones() lists pass."""
+    with pytest.raises(RuleError, match="unknown time zone"):
+        check(Rules(quiet_start="22:00", quiet_end="07:00", tz=tz))
