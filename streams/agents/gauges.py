@@ -5,6 +5,12 @@ changes them, at most one per seller every ``snapshot_interval_ms`` (changes in 
 into the next one: ``streams/push_pacing.py``), plus error-spike alerts on ``payment-alerts``. Expiry
 needs no timer here: the sessions agent's ticks change the sums rows, whose reports come here like any.
 
+A report this worker sends for a seller whose ``live-deltas`` partition it owns itself is counted in the
+seller's snapshots at once (``report_ahead``), before it comes back through the broker: that trip waits for
+the worker's own fetches, behind the raw events of a backlog, and took seconds whenever the worker was
+behind (BENCHMARKS.md, fourteenth session). Such a row is kept in memory only (``agent.ahead``) until the
+report itself arrives; the tables are written from the reports only, as before.
+
 Only the worker that actively owns a seller's ``live-deltas`` partition (and so its gauges row)
 publishes for it: a worker that just lost the partition must not put an old or ``recovering`` snapshot
 after the new owner's. After every assignment, each owned seller gets a snapshot with
@@ -52,6 +58,8 @@ class GaugesAgentState:
         self.recovering = False  # the phase the last snapshots were published in
         self.resync = False  # an assignment happened: every owned seller gets a snapshot once recovered
         self.parts_seen = 0  # source partitions reported so far (the raw topics may have more than the setting)
+        # seller -> source partition -> a row this worker reported and has not read back from live-deltas yet
+        self.ahead: dict[str, dict[str, dict]] = {}
 
 
 def partition_of(seller: str) -> int:
@@ -85,13 +93,15 @@ def parts_of(seller: str) -> dict[str, dict]:
 
 def apply_report(report: dict) -> bool:
     """Keep the report if it is newer than what we have from its partition, and bring the seller's
-    per-minute windows up to date with the rows kept; True if kept."""
+    per-minute windows up to date with the rows kept; True if kept. A report already counted ahead
+    (``report_ahead``) marks no snapshot: the seller's numbers as shown do not change."""
     seller = report["seller"]
     agent.parts_seen = max(agent.parts_seen, report["p"] + 1)
     parts = parts_of(seller)
     p = str(report["p"])
     prev = parts.get(p)
     r = report.get("r", {})
+    shown = _read_back(seller, p, report["seq"])
     if prev is not None and prev["seq"] >= report["seq"]:
         # A redelivered or older report changes no gauges. Its minutes are still checked against the
         # windows: before a crash the gauges row may have been written and its windows not.
@@ -99,14 +109,56 @@ def apply_report(report: dict) -> bool:
     else:
         parts[p] = {"seq": report["seq"], "v": report["v"], "r": r}
         gauges[part_key(seller, p)] = _json.encode(parts[p])
-        agent.snapshots.mark(seller)
+        if not shown:
+            agent.snapshots.mark(seller)
         old = prev.get("r", {}) if prev else {}
         kept, minutes = True, {m for m in r.keys() | old.keys() if r.get(m) != old.get(m)}
     lo = rates.first_bucket(now_ms())
     totals = {int(m): minute_total(parts, m) for m in minutes if int(m) >= lo}
-    if totals and minute_rates.record(seller, totals):
+    if totals and minute_rates.record(seller, totals) and not shown:
         agent.snapshots.mark(seller)
     return kept
+
+
+def report_ahead(seller: str, partition: int, row: dict) -> None:
+    """A sums row (``seq``, ``v``, ``r``) this worker has just reported on ``live-deltas``: if it owns the
+    seller's live-deltas partition, the seller's snapshots count it from now on, until the report comes
+    back (``apply_report``), or a newer row replaces it. Memory only: what is stored comes from the
+    reports, so a row counted ahead and then lost with this worker is what a new owner rebuilds and
+    reports again (``session_memory.rebuild``)."""
+    if partition_of(seller) not in agent.owned:
+        return
+    agent.parts_seen = max(agent.parts_seen, partition + 1)
+    ahead = agent.ahead.setdefault(seller, {})
+    p = str(partition)
+    if p not in ahead or ahead[p]["seq"] < row["seq"]:
+        ahead[p] = row
+        agent.snapshots.mark(seller)
+
+
+def _read_back(seller: str, p: str, seq: int) -> bool:
+    """The report ``seq`` of the seller's partition ``p`` has come back: forget the row counted ahead up
+    to it. True if what the snapshots count for that partition stays as it was (a row at least as new
+    was counted ahead)."""
+    ahead = agent.ahead.get(seller)
+    row = ahead.get(p) if ahead else None
+    if row is None or row["seq"] < seq:
+        return False
+    if row["seq"] == seq:
+        del ahead[p]  # type: ignore[union-attr]
+        if not ahead:
+            del agent.ahead[seller]
+    return True
+
+
+def shown_parts(seller: str, stored: dict[str, dict]) -> dict[str, dict]:
+    """The rows a snapshot counts: the gauges table's (``stored``), each replaced by a newer row counted
+    ahead."""
+    parts = dict(stored)
+    for p, row in agent.ahead.get(seller, {}).items():
+        if p not in parts or parts[p]["seq"] < row["seq"]:
+            parts[p] = row
+    return parts
 
 
 def minute_total(parts: dict, minute: str) -> dict[str, int]:
@@ -119,20 +171,43 @@ def minute_total(parts: dict, minute: str) -> dict[str, int]:
     return cap_minute(out, CAPS.payment_method)
 
 
-def totals_for(seller: str) -> dict[str, int]:
+def totals_for(seller: str, parts: dict[str, dict] | None = None) -> dict[str, int]:
     """The seller's gauges: the sum over its partitions' latest rows, capped again over the sum."""
     totals: dict[str, int] = {}
-    for part in parts_of(seller).values():
+    for part in (parts_of(seller) if parts is None else parts).values():
         for k, v in part["v"].items():
             totals[k] = totals.get(k, 0) + v
     return cap_gauges({k: v for k, v in totals.items() if v}, CAPS)
 
 
+def minutes_for(seller: str, now: int, stored: dict[str, dict], parts: dict[str, dict]) -> dict[str, dict[str, int]]:
+    """The seller's minutes of the hour shown: the windowed table's, with each minute a row counted ahead
+    changes (its minutes and those of the ``stored`` row it replaces) summed over ``parts`` as
+    ``apply_report`` will set it."""
+    buckets = minute_rates.last_hour(seller, now)
+    ahead = agent.ahead.get(seller)
+    if ahead:
+        lo = rates.first_bucket(now)
+        changed = {m for p, row in ahead.items() for m in row["r"].keys() | stored.get(p, {}).get("r", {}).keys()}
+        for m in changed:
+            if int(m) >= lo:
+                counts = minute_total(parts, m)
+                if counts:
+                    buckets[m] = counts
+                else:
+                    buckets.pop(m, None)
+    return buckets
+
+
 def snapshot_for(seller: str, now: int, recovering: bool = False) -> tuple[dict, dict]:
-    """The seller's snapshot: gauges from the gauges table, ``rates_per_minute`` from the windowed table."""
-    per_minute = rates.series(minute_rates.last_hour(seller, now), now, CAPS.payment_method)
+    """The seller's snapshot: gauges from the gauges table, ``rates_per_minute`` from the windowed table,
+    both with the rows counted ahead (``report_ahead``)."""
+    stored = parts_of(seller)
+    parts = shown_parts(seller, stored)
+    per_minute = rates.series(minutes_for(seller, now, stored, parts), now, CAPS.payment_method)
+    totals = totals_for(seller, parts)
     return (
-        build_snapshot(seller, totals_for(seller), WINDOWS, recovering=recovering, as_of_ms=now, rates=per_minute),
+        build_snapshot(seller, totals, WINDOWS, recovering=recovering, as_of_ms=now, rates=per_minute),
         per_minute,
     )
 
@@ -148,12 +223,14 @@ async def keep_gauges(stream):
 @app.on_partitions_revoked.connect
 async def _stop_publishing(app_, revoked, **kwargs) -> None:
     agent.owned.clear()
+    agent.ahead.clear()  # the reports come back to whoever owns their partitions next
     await app.producer.flush()  # snapshots already handed to the producer go out before the new owner's
 
 
 @app.on_partitions_assigned.connect
 async def _start_publishing(app_, assigned, **kwargs) -> None:
     agent.owned.clear()
+    agent.ahead.clear()
     agent.owned.update(tp.partition for tp in assigned if tp.topic == DELTAS_TOPIC)
     agent.resync = True  # watch_recovery publishes once it knows whether the tables replay
 

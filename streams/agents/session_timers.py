@@ -26,10 +26,15 @@ REPORT_GAP_S = 0.1
 
 async def report_sums() -> None:
     """Send each changed (seller, partition) sums row to the gauges agent."""
+    from streams.agents import gauges  # imported by the worker before this runs (app.py)
+
     for seller, partition, data in memory.unreported_rows.take():
         row = _row_dec.decode(data)
         body = {"seller": seller, "p": partition, "seq": row["seq"], "v": row["v"], "r": row["r"]}
-        await produce_guard.send(live_deltas, seller.encode(), _json.encode(body), "sums report")
+        if await produce_guard.send(live_deltas, seller.encode(), _json.encode(body), "sums report") is not None:
+            # Counted in the seller's snapshots now if this worker publishes them: not after the report's
+            # trip back through the broker and this worker's fetches (agents/gauges.py).
+            gauges.report_ahead(seller, partition, {"seq": row["seq"], "v": row["v"], "r": row["r"]})
 
 
 # Marked by the sessions agent after each batch's rows are written.
