@@ -360,6 +360,12 @@ class Settings(BaseSettings):
         "retry); past it a new one is recorded failed, for the seller to redeliver (a flood of alerts cannot "
         "grow the notifier's memory).",
     )
+    notify_seller_backlog: int = Field(
+        20_000,
+        ge=1,
+        description="Deliveries one seller may owe a notifier at once over all its channels; past it a new one "
+        "is recorded failed, for the seller to redeliver (10 channels at notify_channel_backlog each held ~150 MB).",
+    )
     notify_poll_s: float = Field(
         5.0,
         gt=0,

@@ -110,7 +110,8 @@ class Dispatcher:
         self._task_seller: dict[str, str] = {}  # channel id -> its seller, while its queue's task runs
         self._sending: set[str] = set()  # channels with an attempt under way (popped, not yet settled)
         self._timers: dict[str, tuple[asyncio.TimerHandle, Delivery]] = {}  # retries waiting, by delivery id
-        self._owed: dict[str, str] = {}  # delivery id -> its channel: queued, sending or waiting for a retry
+        self._owed: dict[str, tuple[str, str]] = {}  # delivery id -> (channel, seller): queued, sending or waiting
+        self._owed_by_seller: dict[str, int] = {}  # how many of them each seller has, over all its channels
         self._owed_by_channel: dict[str, int] = {}  # how many of them each channel has
         self._full_logged: dict[str, float] = {}  # channel id -> when its full backlog was last logged
         self._settled: dict[str, int] = {}  # delivery id -> version of the last outcome recorded here
@@ -192,10 +193,15 @@ class Dispatcher:
             self._let_go(d.delivery_id)
             return
         if self._owed_by_channel.get(d.channel_id, 0) >= self.settings.notify_channel_backlog:
-            self._refuse(d)
+            self._refuse(d, f"this channel already owed {self.settings.notify_channel_backlog} deliveries")
             return
-        self._owed[d.delivery_id] = d.channel_id
+        if self._owed_by_seller.get(d.seller_id, 0) >= self.settings.notify_seller_backlog:
+            # Each channel's bound alone let a seller with 10 channels owe 100,000 (each with its alert's body).
+            self._refuse(d, f"this seller already owed {self.settings.notify_seller_backlog} deliveries")
+            return
+        self._owed[d.delivery_id] = (d.channel_id, d.seller_id)
         self._owed_by_channel[d.channel_id] = self._owed_by_channel.get(d.channel_id, 0) + 1
+        self._owed_by_seller[d.seller_id] = self._owed_by_seller.get(d.seller_id, 0) + 1
         delay = d.next_ms / 1000 - time.time()
         if delay <= 0:
             self.enqueue(d)
@@ -207,21 +213,18 @@ class Dispatcher:
         self.enqueue(d)
 
     def _unowe(self, delivery_id: str) -> None:
-        channel_id = self._owed.pop(delivery_id, None)
-        if channel_id is not None:
-            left = self._owed_by_channel[channel_id] - 1
-            if left:
-                self._owed_by_channel[channel_id] = left
-            else:
-                del self._owed_by_channel[channel_id]
+        owed = self._owed.pop(delivery_id, None)
+        if owed is not None:
+            for counts, key in zip((self._owed_by_channel, self._owed_by_seller), owed, strict=True):
+                left = counts[key] - 1
+                if left:
+                    counts[key] = left
+                else:
+                    del counts[key]
 
-    def _refuse(self, d: Delivery) -> None:
-        """Record ``d`` failed without sending it: its channel's backlog is full."""
-        cap = self.settings.notify_channel_backlog
-        error = (
-            f"not sent: this channel already owed {cap} deliveries (alerts came faster than it took them); "
-            "redeliver it once the endpoint keeps up"
-        )
+    def _refuse(self, d: Delivery, why: str) -> None:
+        """Record ``d`` failed without sending it: its channel's (or its seller's) backlog is full."""
+        error = f"not sent: {why} (alerts came faster than it took them); redeliver it once the endpoint keeps up"
         failed = d.but(status="failed", last_error=error, next_ms=int(time.time() * 1000))
         (self._settled[d.delivery_id],) = self.outcomes.add([failed])
         if len(self._settled) > self._settled_prune_at:
@@ -231,7 +234,7 @@ class Dispatcher:
             self._full_logged[d.channel_id] = now
             log.warning(
                 "channel backlog full: new deliveries recorded failed",
-                extra={"seller_id": d.seller_id, "channel_id": d.channel_id, "backlog": cap},
+                extra={"seller_id": d.seller_id, "channel_id": d.channel_id, "why": why},
             )
 
     def _let_go(self, delivery_id: str) -> None:

@@ -438,3 +438,44 @@ def test_emails_to_a_hanging_smtp_server_take_none_of_the_apis_default_threads(m
     finally:
         hanging.close()
     assert waited < 1, waited  # old code: ~3 s, until the first SMTP timeouts freed a thread
+
+
+def test_a_seller_owes_at_most_its_backlog_over_all_its_channels(monkeypatch):
+    """A browser key is public, so its payment failures can come faster than a seller's endpoints take them;
+    each channel owed at most notify_channel_backlog (10,000) deliveries, so a seller with 10 channels held
+    100,000 in the API's memory (each with its alert's body, ~1-2 KB: ~150 MB per seller flooded, and the
+    process serves every seller). Now a seller owes at most notify_seller_backlog over all its channels; past
+    it a new delivery is recorded failed at once, saying why, for the seller to redeliver."""
+    recorded: list[Delivery] = []
+    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
+    hanging = _Hanging()
+    settings = Settings(dev_mode=True, notify_timeout_s=5, notify_channel_backlog=5, notify_seller_backlog=8)
+
+    async def scenario():
+        channels = {}
+        d = dispatch.Dispatcher(settings, channels=channels)  # type: ignore[arg-type]  # a dict serves .get
+        try:
+            for i in range(3):
+                ch, _ = new_channel("flooded", "webhook", f"http://127.0.0.1:{hanging.port}/{i}", KEK)
+                channels[ch.channel_id] = ch
+                for n in range(5):
+                    d.schedule(_delivery(ch, n))
+            other, _ = new_channel("other", "webhook", f"http://127.0.0.1:{hanging.port}/other", KEK)
+            channels[other.channel_id] = other
+            d.schedule(_delivery(other))
+            owed = d.backlog()["deliveries_owed"]
+            await d.outcomes.flush()
+        finally:
+            await d.close()
+        return owed
+
+    try:
+        owed = asyncio.run(scenario())
+    finally:
+        hanging.close()
+    assert owed == 8 + 1, owed  # old code: 15 + 1
+    refused = [r for r in recorded if r.status == "failed"]
+    assert len(refused) == 7 and all("this seller already owed 8 deliveries" in r.last_error for r in refused), [
+        r.last_error for r in refused
+    ]
+    assert {r.seller_id for r in refused} == {"flooded"}
