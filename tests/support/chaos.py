@@ -184,8 +184,8 @@ def clickhouse_event_counts(data_dir: Path, sellers: list[str], timeout: float =
 
 def keep(up: Up) -> Path:
     """Copy a failed run's evidence where pytest does not remove it (it keeps only its last 3 temporary
-    directories, and CI's clean clone goes): `up`'s output, every process's log, the ClickHouse data
-    directory (the parts, the sink's offsets, the event keys). Returns where."""
+    directories, and CI's clean clone goes): `up`'s output, every process's log (the broker's included),
+    the ClickHouse data directory (the parts, the sink's offsets, the event keys). Returns where."""
     kept = Path(tempfile.gettempdir()) / f"livemetrics-chaos-kept-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
     kept.mkdir(parents=True, exist_ok=True)
     for f in (up.out, up.err):
@@ -194,6 +194,8 @@ def keep(up: Up) -> Path:
     for sub in ("logs", "clickhouse"):
         if (up.data_dir / sub).is_dir():
             shutil.copytree(up.data_dir / sub, kept / sub, symlinks=True, dirs_exist_ok=True)
+    for log in (up.data_dir / "kafka").glob("*.log"):  # the broker's own log (not its data)
+        shutil.copy2(log, kept / f"kafka-{log.name}")
     return kept
 
 
