@@ -237,7 +237,7 @@ class EventSink:
             self._serve_flush_requests()
             self._flush_here()
         except Exception:  # noqa: BLE001 - not committed: read again after a restart
-            log.exception("sink: the last batch was not stored")
+            log.exception("sink: stopping, the last batches were not all stored and committed")
         finally:
             # Asked to stop: no longer judged. A thread ended by an exception the loop does not catch never
             # gets here (it leaves the while loop): its watchdog goes on and ends the process, as for a stuck one.
