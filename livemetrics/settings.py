@@ -364,7 +364,7 @@ class Settings(BaseSettings):
         20_000,
         ge=1,
         description="Deliveries one seller may owe a notifier at once over all its channels; past it a new one "
-        "is recorded failed, for the seller to redeliver (10 channels at notify_channel_backlog each held ~150 MB).",
+        "is recorded failed, for the seller to redeliver (10 channels at notify_channel_backlog each held ~120 MB).",
     )
     notify_poll_s: float = Field(
         5.0,

@@ -443,7 +443,7 @@ def test_emails_to_a_hanging_smtp_server_take_none_of_the_apis_default_threads(m
 def test_a_seller_owes_at_most_its_backlog_over_all_its_channels(monkeypatch):
     """A browser key is public, so its payment failures can come faster than a seller's endpoints take them;
     each channel owed at most notify_channel_backlog (10,000) deliveries, so a seller with 10 channels held
-    100,000 in the API's memory (each with its alert's body, ~1-2 KB: ~150 MB per seller flooded, and the
+    100,000 in the API's memory (each with its alert's body: ~1.2 KB a typical one, ~120 MB per seller, and the
     process serves every seller). Now a seller owes at most notify_seller_backlog over all its channels; past
     it a new delivery is recorded failed at once, saying why, for the seller to redeliver."""
     recorded: list[Delivery] = []
