@@ -35,6 +35,10 @@ ALERT_QUEUE_LIMIT = 1000
 # Erase records kept to drop an older alert of the customer that arrives after its record (rare; each
 # incoming alert is checked against every one kept).
 ERASURES_KEPT = 1000
+ALERTS_SEEN = 50_000  # alert ids remembered for de-duplication, every seller's together
+# Of those, one seller's at most: a public browser key's flood of payment failures pushed every other seller's
+# alerts out of one shared window within minutes, and their redeliveries reached the dashboards again.
+ALERTS_SEEN_PER_SELLER = 5_000
 ERASURES_KEPT_S = 24 * 3600
 
 
@@ -68,6 +72,7 @@ class LiveFeed:
         self.latest: dict[str, dict] = {}
         self.recent_alerts: dict[str, deque] = {}
         self._seen_alerts: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._seen_by_seller: dict[str, OrderedDict[str, None]] = {}  # the same keys, per seller, oldest first
         self._erasures: deque[dict] = deque(maxlen=ERASURES_KEPT)
         self.subscribers: dict[str, set[Subscriber]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -135,12 +140,27 @@ class LiveFeed:
                 return
             if any(erasure_notice.matches(e, data) for e in self._erasures):
                 return  # an alert of an erased customer that arrived after its erase record
-            self._seen_alerts[alert_key] = None
-            if len(self._seen_alerts) > 50_000:
-                self._seen_alerts.popitem(last=False)
+            self._remember(alert_key)
             self.recent_alerts.setdefault(seller, deque(maxlen=100)).appendleft(data)
             for sub in list(self.subscribers.get(seller, ())):
                 sub.offer_alert(data)
+
+    def _remember(self, alert_key: tuple[str, str]) -> None:
+        """Note an alert as seen: past its seller's share the seller's own oldest goes, past the window's
+        size the oldest of all."""
+        seller, key = alert_key
+        self._seen_alerts[alert_key] = None
+        mine = self._seen_by_seller.setdefault(seller, OrderedDict())
+        mine[key] = None
+        if len(mine) > ALERTS_SEEN_PER_SELLER:
+            self._seen_alerts.pop((seller, mine.popitem(last=False)[0]), None)
+        if len(self._seen_alerts) > ALERTS_SEEN:
+            (old_seller, old_key), _ = self._seen_alerts.popitem(last=False)
+            theirs = self._seen_by_seller.get(old_seller)
+            if theirs is not None:
+                theirs.pop(old_key, None)
+                if not theirs:
+                    del self._seen_by_seller[old_seller]
 
     def _erase(self, record: dict) -> None:
         """Forget the erased customer's alerts: the recent ones and those queued for a socket."""

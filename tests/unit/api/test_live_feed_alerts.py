@@ -69,3 +69,25 @@ def test_a_notice_matches_exactly_the_customer_it_names(email, other, phone):
     digits = erasure_notice.phone_digits(phone)
     p = erasure_notice.notice(None, phone, at_ms=10)
     assert erasure_notice.matches(p, {"at": 1, "customer": {"phone": f"({digits})"}}) is bool(digits)
+
+
+def test_one_sellers_flood_of_alerts_does_not_make_another_sellers_redelivered_alert_new():
+    """The de-duplication memory was one window of 50,000 alerts for every seller: a public browser key's
+    flood of payment failures (200 a second per gateway) pushed another seller's alerts out of it within
+    minutes, and a redelivery (upstream is at least once, e.g. after a worker restart) reached that seller's
+    dashboard a second time. Now one seller holds at most its share of the window (ALERTS_SEEN_PER_SELLER)."""
+
+    async def run():
+        feed = LiveFeed(Settings())
+        sub = feed.subscribe("shop-a")
+        feed._deliver("alert", "shop-a", alert("shop-a", "a-1"))
+        for i in range(60_000):
+            feed._deliver("alert", "shop-b", alert("shop-b", f"b-{i}"))
+        feed._deliver("alert", "shop-a", alert("shop-a", "a-1"))  # redelivered
+        feed._deliver("alert", "shop-b", alert("shop-b", "b-59999"))  # the flood's own latest: still known
+        return feed, sub
+
+    feed, sub = asyncio.run(run())
+    assert [a["alert_id"] for a in sub.alerts] == ["a-1"]  # old code: ["a-1", "a-1"]
+    assert ids(feed, "shop-b")[0] == "b-59999" and ids(feed, "shop-b").count("b-59999") == 1
+    assert len(feed._seen_alerts) <= 50_000
