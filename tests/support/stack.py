@@ -125,6 +125,9 @@ def module_settings(kafka: str, clickhouse_dsn: str, tmp, **overrides) -> Settin
         api_rate_per_s=1_000_000,
         api_rate_burst=1_000_000,
         ws_max_per_ip=10_000,
+        # and a seller's channel changes (schemathesis changes one channel's rules many times): the bound is
+        # tested on its own (tests/integration/test_api_channel_changes.py)
+        notify_channel_changes_per_hour=1_000_000,
     )
     values.update(overrides)
     s = Settings(**values)
