@@ -16,10 +16,20 @@ sends none but pongs to the server's pings, one per 20 s; a client message is pa
 ``api/ws_limits.py``); past that it is closed with 1008 naming the limit, and the connection is dropped.
 After the server's close, at most ``AFTER_CLOSE_BYTES`` are read before the connection is dropped without
 waiting for the client's reply.
+
+A client that never reads: the app's pushes stop at the write buffer's high-water mark (uvicorn waits for
+it to drain), the next keepalive ping goes unanswered and uvicorn closes the connection. But every close
+of uvicorn's protocol (keepalive timeout, the close handshake's timeout, a refusal) is
+``transport.close()``, which waits for the write buffer to drain before it lets the connection go: with
+a peer that never reads, never. The socket, its descriptor, its buffers, the app's handler (waiting to
+send) and its seller's and client's socket slots stayed until the process ended. Now a connection whose
+close still has data buffered after ``CLOSE_FLUSH_S`` is aborted (``_AbortingClose``)
+(``tests/integration/test_api_ws_never_reads.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -30,6 +40,31 @@ from livemetrics.token_bucket import TokenBucket
 FRAMES_BURST = 100
 FRAMES_PER_S = 5.0
 AFTER_CLOSE_BYTES = 64 * 1024
+# How long a closed connection may take to send what its write buffer holds (its close frame, behind the
+# last push) before it is aborted. A dashboard that reads takes milliseconds.
+CLOSE_FLUSH_S = 5.0
+
+
+class _AbortingClose:
+    """The connection's transport, whose ``close()`` aborts it when its write buffer has not drained within
+    ``CLOSE_FLUSH_S`` (module text); everything else is the transport's own."""
+
+    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop):
+        self._transport = transport
+        self._loop = loop
+        self._abort_at: asyncio.TimerHandle | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def close(self) -> None:
+        self._transport.close()
+        if self._abort_at is None and self._transport.get_write_buffer_size() > 0:
+            self._abort_at = self._loop.call_later(CLOSE_FLUSH_S, self._abort_if_stuck)
+
+    def _abort_if_stuck(self) -> None:
+        if self._transport.get_write_buffer_size() > 0:
+            self._transport.abort()
 
 
 class BoundedWebSockets(WebSocketsSansIOProtocol):
@@ -41,6 +76,9 @@ class BoundedWebSockets(WebSocketsSansIOProtocol):
         self._frames = TokenBucket(FRAMES_BURST, FRAMES_PER_S)
         self._after_close = 0
         self._dropped = False
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(_AbortingClose(transport, self.loop))  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
         if self._dropped:
