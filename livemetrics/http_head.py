@@ -24,6 +24,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from livemetrics.settings import get_settings
+from livemetrics.unread_peer import AbortingClose, WriteStall
 
 # BoundedHttpTools overrides uvicorn internals (parser callbacks, send_400_response, the cycle's fields):
 # pyproject.toml admits only this uvicorn (tests/unit/test_lock_files.py keeps them equal).
@@ -37,7 +38,8 @@ class _TargetTooLong(Exception):
 class BoundedHttpTools(HttpToolsProtocol):
     """``HttpToolsProtocol`` (uvicorn's ``http=`` option) refusing heads too large or too slow."""
 
-    _limits: tuple[int, float, float, int] | None = None  # (head bytes, head s, body s, target bytes): settings
+    # (head bytes, head s, body s, target bytes, send stall s): settings
+    _limits: tuple[int, float, float, int, float] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -48,8 +50,10 @@ class BoundedHttpTools(HttpToolsProtocol):
                 s.http_head_timeout_s,
                 s.http_body_timeout_s,
                 s.http_max_target_bytes,
+                s.http_send_stall_s,
             )
-        self._max_head, self._head_s, self._body_s, self._max_target = BoundedHttpTools._limits
+        self._max_head, self._head_s, self._body_s, self._max_target, stall_s = BoundedHttpTools._limits
+        self._stall = WriteStall(stall_s, self.loop)  # a client that reads nothing (livemetrics/unread_peer.py)
         self._refused: tuple[int, str] | None = None  # a limit a parser callback found broken
         self._in_head = True  # a new connection's first bytes are a head
         self._head_bytes = 0
@@ -58,10 +62,19 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._in_body = False  # between a head and the end of its body
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(AbortingClose(transport, self.loop))  # type: ignore[arg-type]
         self._arm()
 
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._stall.paused(self.transport)
+
+    def resume_writing(self) -> None:
+        self._stall.resumed()
+        super().resume_writing()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self._stall.resumed()
         self._disarm()
         self._body_done()
         super().connection_lost(exc)

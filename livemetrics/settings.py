@@ -461,6 +461,12 @@ class Settings(BaseSettings):
         description="Gateway and API: a request body must be whole this long after its head; else 408 (unless "
         "answered already) and the connection closes.",
     )
+    http_send_stall_s: float = Field(
+        30.0,
+        gt=0,
+        description="Gateway and API: a connection whose client takes none of what is sent for this long (the "
+        "write buffer stays over its high-water mark) is aborted (livemetrics/unread_peer.py).",
+    )
     gateway_shared_signatures: int = Field(
         1 << 20,
         ge=0,

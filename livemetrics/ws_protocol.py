@@ -23,48 +23,23 @@ of uvicorn's protocol (keepalive timeout, the close handshake's timeout, a refus
 ``transport.close()``, which waits for the write buffer to drain before it lets the connection go: with
 a peer that never reads, never. The socket, its descriptor, its buffers, the app's handler (waiting to
 send) and its seller's and client's socket slots stayed until the process ended. Now a connection whose
-close still has data buffered after ``CLOSE_FLUSH_S`` is aborted (``_AbortingClose``)
+close still has data buffered after ``CLOSE_FLUSH_S`` is aborted (``livemetrics/unread_peer.py``)
 (``tests/integration/test_api_ws_never_reads.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame
 
 from livemetrics.token_bucket import TokenBucket
+from livemetrics.unread_peer import AbortingClose
 
 FRAMES_BURST = 100
 FRAMES_PER_S = 5.0
 AFTER_CLOSE_BYTES = 64 * 1024
-# How long a closed connection may take to send what its write buffer holds (its close frame, behind the
-# last push) before it is aborted. A dashboard that reads takes milliseconds.
-CLOSE_FLUSH_S = 5.0
-
-
-class _AbortingClose:
-    """The connection's transport, whose ``close()`` aborts it when its write buffer has not drained within
-    ``CLOSE_FLUSH_S`` (module text); everything else is the transport's own."""
-
-    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop):
-        self._transport = transport
-        self._loop = loop
-        self._abort_at: asyncio.TimerHandle | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-    def close(self) -> None:
-        self._transport.close()
-        if self._abort_at is None and self._transport.get_write_buffer_size() > 0:
-            self._abort_at = self._loop.call_later(CLOSE_FLUSH_S, self._abort_if_stuck)
-
-    def _abort_if_stuck(self) -> None:
-        if self._transport.get_write_buffer_size() > 0:
-            self._transport.abort()
 
 
 class BoundedWebSockets(WebSocketsSansIOProtocol):
@@ -78,7 +53,7 @@ class BoundedWebSockets(WebSocketsSansIOProtocol):
         self._dropped = False
 
     def connection_made(self, transport: Any) -> None:
-        super().connection_made(_AbortingClose(transport, self.loop))  # type: ignore[arg-type]
+        super().connection_made(AbortingClose(transport, self.loop))  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
         if self._dropped:
