@@ -5,6 +5,7 @@ Pure functions: no I/O, used by the gateway and tested on their own.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,10 @@ def split_body(body: bytes) -> list[bytes]:
     try:
         env = _envelope.decode(body)
     except msgspec.DecodeError as exc:
-        raise BodyError(f"malformed JSON: {exc}") from None
+        raws = _split_around_lone_surrogates(body)
+        if raws is None:
+            raise BodyError(f"malformed JSON: {exc}") from None
+        return raws
     if env.events is None:
         return [body]
     if len(env.events) > MAX_BATCH:
@@ -65,6 +69,75 @@ def split_body(body: bytes) -> list[bytes]:
     if not env.events:
         raise BodyError("`events` is empty")
     return [bytes(r) for r in env.events]
+
+
+# A \u escape of a UTF-16 surrogate that is not half of a pair (an odd run of backslashes before the `u`):
+# no Unicode character, so no JSON decoder here takes it. A browser's JSON.stringify writes one for a string
+# cut inside a surrogate pair (a title sliced to 200 UTF-16 units in the middle of an emoji), and Python's
+# json.dumps for a string holding one.
+_LONE_SURROGATE = re.compile(
+    rb"(?<!\\)((?:\\\\)*)(?:\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+
+def _malformed(raw: bytes, exc: msgspec.DecodeError) -> str:
+    """The error for an event that does not decode, naming the string that holds a lone surrogate escape
+    when that is why (the value is not repeated: it could be anything)."""
+    m = _LONE_SURROGATE.search(raw)
+    if m is None:
+        return f"malformed JSON: {exc}"
+    escape = m.group(0)[len(m.group(1)) :].decode()
+    try:
+        where = _replaced_at(msgspec.json.decode(_LONE_SURROGATE.sub(rb"\1\\ufffd", raw)), "$")
+    except msgspec.DecodeError:
+        return f"malformed JSON: {exc}"
+    return (
+        f"malformed JSON: a string holds a lone UTF-16 surrogate escape ({escape}), which is no Unicode "
+        f"character (a string cut inside a surrogate pair, such as an emoji); send well-formed text - at `{where}`"
+    )
+
+
+def _replaced_at(obj: Any, path: str) -> str:
+    """The path of the first string (or key) holding U+FFFD in a decoded event, else ``path``."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if "\ufffd" in k:
+                return f"{path} (a key)"
+            found = _replaced_at(v, f"{path}.{k}")
+            if found != f"{path}.{k}" or (isinstance(v, str) and "\ufffd" in v):
+                return found
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            found = _replaced_at(v, f"{path}[{i}]")
+            if found != f"{path}[{i}]" or (isinstance(v, str) and "\ufffd" in v):
+                return found
+    return path
+
+
+def _split_around_lone_surrogates(body: bytes) -> list[bytes] | None:
+    """The events of a ``{"events": [...]}`` body that does not decode only because some of them hold a lone
+    surrogate escape: each event's own bytes (those events then fail alone, ``parse_event``), else None.
+    Before, one such event made the whole body a 400 and every other event of the batch was lost (the
+    trackers do not send a 4xx again)."""
+    fixed = _LONE_SURROGATE.sub(rb"\1\\ufffd", body)  # as long as what it replaces: offsets stay
+    if fixed == body:
+        return None
+    try:
+        env = _envelope.decode(fixed)
+    except msgspec.DecodeError:
+        return None
+    if env.events is None:
+        return [body]
+    if not env.events or len(env.events) > MAX_BATCH:
+        return None  # the usual answers, from the usual path
+    raws, at = [], 0
+    for r in env.events:
+        part = bytes(r)
+        at = fixed.find(part, at)  # each event's bytes are a slice of ``fixed``, in order
+        raws.append(body[at : at + len(part)])
+        at += len(part)
+    return raws
 
 
 _typed = msgspec.json.Decoder(EventIn)
@@ -152,7 +225,7 @@ def card_rejection(raw: bytes, index: int) -> Rejection | None:
     try:
         obj = scan_decoder.decode(raw)
     except msgspec.DecodeError as exc:
-        return Rejection(index, f"malformed JSON: {exc}", "schema")
+        return Rejection(index, _malformed(raw, exc), "schema")
     where = find_card_data(obj)
     if where:
         return Rejection(
@@ -182,7 +255,7 @@ def parse_event(raw: bytes, index: int, scan: bool = True) -> EventIn | Rejectio
         reason = "pii" if "personal data" in msg else "schema"
         return Rejection(index, msg, reason, _decoded_or_none(raw))
     except msgspec.DecodeError as exc:
-        return Rejection(index, f"malformed JSON: {exc}", "schema")
+        return Rejection(index, _malformed(raw, exc), "schema")
     return ev
 
 
