@@ -73,9 +73,17 @@
         break;
       }
     }
-    if (d.title) page.title = d.title.slice(0, 200);
-    if (d.referrer) page.referrer = d.referrer.slice(0, 2048);
+    if (d.title) page.title = cut(d.title, 200);
+    if (d.referrer) page.referrer = cut(d.referrer, 2048);
     return page;
+  }
+
+  // The first n UTF-16 units of s, never half of a surrogate pair (an emoji): JSON.stringify writes a lone
+  // half as "\ud83d", which the gateway refuses.
+  function cut(s, n) {
+    s = s.slice(0, n);
+    var c = s.charCodeAt(s.length - 1);
+    return c >= 0xd800 && c <= 0xdbff ? s.slice(0, -1) : s;
   }
 
   // --- batching and delivery ------------------------------------------------------------------------

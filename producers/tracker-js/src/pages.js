@@ -75,7 +75,15 @@ export function pageContext(win, page) {
   if (page.category) out.category = page.category;
   if (page.offer_id) out.offer_id = page.offer_id;
   out.path = win.location.pathname + win.location.search;
-  if (d.title) out.title = d.title.slice(0, 200);
-  if (d.referrer) out.referrer = d.referrer.slice(0, 2048);
+  if (d.title) out.title = cut(d.title, 200);
+  if (d.referrer) out.referrer = cut(d.referrer, 2048);
   return out;
+}
+
+/** The first n UTF-16 units of s, never half of a surrogate pair (an emoji): JSON.stringify writes a lone
+ * half as "\ud83d", which the gateway refuses. */
+function cut(s, n) {
+  s = s.slice(0, n);
+  const c = s.charCodeAt(s.length - 1);
+  return c >= 0xd800 && c <= 0xdbff ? s.slice(0, -1) : s;
 }

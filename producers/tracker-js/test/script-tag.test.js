@@ -164,6 +164,27 @@ test("t.js and the script-tag build: a URL or cookie with a malformed escape nei
   }
 });
 
+test("t.js and the script-tag build: a title or referrer cut at its limit never splits an emoji in half", async () => {
+  // title.slice(0, 200) cut an emoji across UTF-16 unit 200 in half; JSON.stringify wrote the lone half as
+  // "\\ud83d", which no JSON decoder of the gateway takes: the gateway refused the whole batch (now that
+  // event alone). Now the cut leaves the whole emoji out.
+  const attrs = { "data-key": "lm_pk_k1_s" };
+  const ref = "https://search.example/?q=";
+  for (const source of [readFileSync(T_JS, "utf8"), readFileSync(await built, "utf8")]) {
+    const win = page(source, attrs, {
+      before: (w) => {
+        w.document.title = "Lampe " + "x".repeat(193) + "\u{1F4A1} de luxe"; // the emoji at units 199-200
+        w.document.referrer = ref + "y".repeat(2047 - ref.length) + "\u{1F4A1}"; // at units 2047-2048
+      },
+    });
+    await win.advance(1000);
+    const view = (await win.events()).find((e) => e.type === "page_view");
+    assert.equal(view.page.title, "Lampe " + "x".repeat(193));
+    assert.equal(view.page.referrer, ref + "y".repeat(2047 - ref.length));
+    assert.ok(view.page.title.isWellFormed() && view.page.referrer.isWellFormed());
+  }
+});
+
 test("the script-tag build without data-key says so and sends nothing", async () => {
   const errors = [];
   const win = fakeWindow();
