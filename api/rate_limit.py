@@ -37,6 +37,13 @@ class TokenBuckets:
                 return 0
             return max(1, math.ceil((1 - b[0]) / self.rate))
 
+    def charge(self, who: str, over: str) -> None:
+        """Count one request of ``who``; past its budget HTTPException 429 saying ``over`` (what limit, which
+        setting) and when to retry, also as Retry-After."""
+        wait = self.wait_s(who)
+        if wait:
+            raise HTTPException(429, f"{over}; retry in {wait} s", headers={"Retry-After": str(wait)})
+
 
 _made = threading.Lock()
 
@@ -50,14 +57,10 @@ def check(app, principal: Principal) -> None:
             if buckets is None:
                 s = app.state.settings
                 buckets = app.state.token_buckets = TokenBuckets(s.api_rate_per_s, s.api_rate_burst)
-    wait = buckets.wait_s(principal.key_id)
-    if wait:
-        raise HTTPException(
-            429,
-            f"this token is over its limit of {buckets.rate:g} requests/s (burst "
-            f"{buckets.burst}, LIVEMETRICS_API_RATE_PER_S); retry in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
+    buckets.charge(
+        principal.key_id,
+        f"this token is over its limit of {buckets.rate:g} requests/s (burst {buckets.burst}, LIVEMETRICS_API_RATE_PER_S)",
+    )
 
 
 @asynccontextmanager

@@ -79,14 +79,11 @@ def _may_change(request: Request, seller_id: str) -> None:
     if buckets is None:  # made on the loop, where every change is counted
         rate = state.settings.notify_channel_changes_per_hour
         buckets = state.channel_changes = TokenBuckets(rate / 3600, CHANGE_BURST)
-    wait = buckets.wait_s(seller_id)
-    if wait:
-        raise HTTPException(
-            429,
-            f"this seller changed its notification channels too often: at most {buckets.rate * 3600:g} changes an "
-            f"hour after {CHANGE_BURST} at once (LIVEMETRICS_NOTIFY_CHANNEL_CHANGES_PER_HOUR); retry in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
+    buckets.charge(
+        seller_id,
+        f"this seller changed its notification channels too often: at most {buckets.rate * 3600:g} changes an "
+        f"hour after {CHANGE_BURST} at once (LIVEMETRICS_NOTIFY_CHANNEL_CHANGES_PER_HOUR)",
+    )
 
 
 def _channels(request: Request) -> ChannelBook:
