@@ -28,43 +28,20 @@ Faust's fetch: it takes nothing from aiokafka's buffer while flow is suspended
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
-import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
-from contextlib import AbstractContextManager
 from typing import Any
 
 from streams import faust_internals
 
 Handler = Callable[[list[Any]], Awaitable[None]]
-Scope = Callable[[], AbstractContextManager[Any]]
 FETCH_TIMEOUT_S = 0.2  # how long one fetch waits for records (Faust's loop: 1 s)
-# The most records handed to the handler at once. A worker behind (a backlog, a second without its core)
-# fetches 10,000-30,000 records at a time, 0.5-3 s of folding without a pause: the sums reports and
-# snapshots it marks meanwhile could not be sent, and the reports already fetched waited for the end of the
-# batch before the gauges agent saw them, so the dashboard fell seconds behind the fold (BENCHMARKS.md,
-# fourteenth session). Between two chunks the loop lets the other tasks run and, after the first, hands
-# the fetch's other messages on. ~0.1 s of folding at the worker's ~50 us an event in the whole stack.
-CHUNK = 2_000
-# How long the loop runs the other tasks between two chunks. One pass of the loop (``sleep(0)``) is not
-# enough: a round of reports or a snapshot takes several (the push, the producer's send, its sender task),
-# so with one pass a chunk each they went out seconds late, later than without chunks (fourteenth session).
-CHUNK_PAUSE_S = 0.001
-# The least folding between two pauses. Each pause lets a round of reports and snapshots go (every changed
-# sums row, every changed seller's snapshot), so a pause per chunk made a worker catching up a backlog do
-# ~10 such rounds a second instead of one per batch: with 20 sellers (bench streams) 41-43 against 31 us
-# an event (fourteenth session). A quarter of a second keeps the dashboard within ~0.3 s of the fold.
-PAUSE_EVERY_S = 0.25
 
 _installed: weakref.WeakSet[Any] = weakref.WeakSet()  # consumers whose drain loop is this module's
 
 
-def install(app: Any, topics: Iterable[str], handler: Handler, scope: Scope = contextlib.nullcontext) -> bool:
-    """Route the messages of ``topics`` to ``handler`` in batches; True if installed now. ``scope`` is
-    entered around the handling of a whole fetch's batch, all its chunks (the sessions agent: a
-    revocation waits for it)."""
+def install(app: Any, topics: Iterable[str], handler: Handler) -> bool:
+    """Route the messages of ``topics`` to ``handler`` in batches; True if installed now."""
     consumer = app.consumer
     if consumer in _installed:
         return False
@@ -72,7 +49,7 @@ def install(app: Any, topics: Iterable[str], handler: Handler, scope: Scope = co
     fast = frozenset(topics)
 
     async def drain(fetcher: Any) -> None:
-        await _drain(consumer, faust_internals.DrainInternals(consumer, fetcher), fast, handler, scope)
+        await _drain(consumer, faust_internals.DrainInternals(consumer, fetcher), fast, handler)
 
     faust_internals.replace_drain(consumer, drain)
     # A fetch takes nothing from aiokafka's buffer while flow is suspended (a rebalance, the start of a
@@ -96,33 +73,13 @@ class Batch:
         self.in_flight: faust_internals.InFlight | None = None
 
 
-async def handle_batch(
-    internals: faust_internals.DrainInternals,
-    batch: Batch,
-    handler: Handler,
-    between: Callable[[], Awaitable[None]] | None = None,
-    scope: Scope = contextlib.nullcontext,
-) -> None:
-    """Hand ``batch``'s records to ``handler``, at most ``CHUNK`` at a time in their order, inside one
-    ``scope``, then acknowledge them (per partition, as ``Consumer.ack`` does per message) and commit if
-    ``broker_commit_every`` is reached; if the handler raises (or is cancelled), none is acknowledged, so
-    none is committed: they are processed again after a restart or by the next owner (the offsets marked
-    in the sums rows count nothing twice). The batch stays in Faust's unacknowledged set until then, so a
-    revocation waits for every chunk. Between two chunks the event loop runs the other tasks (the pushes
-    of what the chunks changed) once at least ``PAUSE_EVERY_S`` of folding has passed since the batch began
-    or the last pause; at the first pause ``between`` is awaited once (the fetch's other messages)."""
-    records = batch.records
+async def handle_batch(internals: faust_internals.DrainInternals, batch: Batch, handler: Handler) -> None:
+    """Hand ``batch``'s records to ``handler``, then acknowledge them (per partition, as ``Consumer.ack``
+    does per message) and commit if ``broker_commit_every`` is reached; if the handler raises (or is
+    cancelled), none is acknowledged, so none is committed: they are processed again after a restart or
+    by the next owner. The batch stays in Faust's unacknowledged set until then."""
     try:
-        with scope():
-            paused = time.monotonic()
-            for start in range(0, len(records), CHUNK):
-                if start and time.monotonic() - paused >= PAUSE_EVERY_S:
-                    if between is not None:
-                        await between()
-                        between = None
-                    await asyncio.sleep(CHUNK_PAUSE_S)  # the reports, snapshots and their producer's sends go now
-                    paused = time.monotonic()
-                await handler(records if len(records) <= CHUNK else records[start : start + CHUNK])
+        await handler(batch.records)
     except BaseException:
         _untrack(internals, batch)  # a revocation must not wait for messages nobody handles now
         raise
@@ -179,11 +136,7 @@ def take(internals: faust_internals.DrainInternals, tp: Any, records: list[Any],
 
 
 async def _drain(
-    consumer: Any,
-    internals: faust_internals.DrainInternals,
-    fast: frozenset[str],
-    handler: Handler,
-    scope: Scope = contextlib.nullcontext,
+    consumer: Any, internals: faust_internals.DrainInternals, fast: frozenset[str], handler: Handler
 ) -> None:  # noqa: C901
     """Faust's ``Consumer._drain_messages`` with ``Consumer.getmany`` (0.15.3) inlined, with the records of
     ``fast`` topics taken per partition of each fetch (``take``: one read-offset update, one highwater and
@@ -194,14 +147,12 @@ async def _drain(
     partition must be active (or buffered), the highwater is passed to the monitor. Faust's round-robin
     order between partitions within one fetch is not kept (the fold is per partition anyway); each
     partition's records stay in offset order. The fetch's messages of other topics are passed on to Faust
-    at its batch's first pause (``PAUSE_EVERY_S``; after the batch when it has none), in their order, each as
-    Faust's loop does (awaited, or abandoned once flow is suspended; none is held past the fetch, none
-    dropped): Faust's per-message path costs ~1 ms a message, and the gauges agent's reports of a burst
-    from 1,000 sellers held the fetch's raw events, so their alerts, for up to ~0.3 s (``bench alerts``);
-    a batch of many chunks (a worker behind) held the reports, so the dashboard, for seconds. A fetch of
-    only such messages still holds the next fetch's raw events. The tables' changelogs go to Faust at once
-    as they are read: table recovery reads them, and moving them behind a batch would change what it
-    waits for."""
+    after its batch, in their order, each as Faust's loop does (awaited, or abandoned once flow is
+    suspended; none is held past the fetch, none dropped): Faust's per-message path costs ~1 ms a message,
+    and the gauges agent's reports of a burst from 1,000 sellers held the fetch's raw events, so their
+    alerts, for up to ~0.3 s (``bench alerts``). A fetch of only such messages still holds the next fetch's
+    raw events. The tables' changelogs go to Faust at once as they are read: table recovery reads them,
+    and moving them behind a batch would change what it waits for."""
     from faust.transport.consumer import CONSUMER_FETCHING
 
     app = consumer.app
@@ -271,10 +222,11 @@ async def _drain(
                 # acknowledgement could commit them past them.
                 _untrack(internals, batch)
             elif batch.records:
-                await handle_batch(
-                    internals, batch, handler, functools.partial(_pass_on, consumer, internals, others), scope
-                )
-            await _pass_on(consumer, internals, others)
+                await handle_batch(internals, batch, handler)
+            for message in others:  # as Faust's own loop passes every message on
+                if internals.commit_due():
+                    await consumer.commit()
+                await consumer.wait_first(callback(message), consumer.suspend_flow.wait())
             unset_flag(CONSUMER_FETCHING)
     except consumer.consumer_stopped_errors:
         if consumer.transport.app.should_stop:
@@ -291,14 +243,3 @@ async def _drain(
         raise
     finally:
         unset_flag(CONSUMER_FETCHING)
-
-
-async def _pass_on(consumer: Any, internals: faust_internals.DrainInternals, others: list[Any]) -> None:
-    """Pass ``others`` (a fetch's messages of other topics) on to Faust, in their order, as Faust's own
-    loop passes every message on; the list is emptied first, so they go once."""
-    messages = others[:]
-    others.clear()
-    for message in messages:
-        if internals.commit_due():
-            await consumer.commit()
-        await consumer.wait_first(consumer.callback(message), consumer.suspend_flow.wait())

@@ -181,14 +181,17 @@ def totals_for(seller: str, parts: dict[str, dict] | None = None) -> dict[str, i
 
 
 def minutes_for(seller: str, now: int, stored: dict[str, dict], parts: dict[str, dict]) -> dict[str, dict[str, int]]:
-    """The seller's minutes of the hour shown: the windowed table's, with each minute a row counted ahead
-    changes (its minutes and those of the ``stored`` row it replaces) summed over ``parts`` as
-    ``apply_report`` will set it."""
+    """The seller's minutes of the hour shown: the windowed table's, with each minute where a row counted
+    ahead differs from the ``stored`` row it replaces summed over ``parts`` as ``apply_report`` will set it
+    (only those: a row holds the whole hour's minutes, and the others are the table's already)."""
     buckets = minute_rates.last_hour(seller, now)
     ahead = agent.ahead.get(seller)
     if ahead:
         lo = rates.first_bucket(now)
-        changed = {m for p, row in ahead.items() for m in row["r"].keys() | stored.get(p, {}).get("r", {}).keys()}
+        changed = set()  # minutes where a row counted ahead differs from the stored row it replaces
+        for p, row in ahead.items():
+            r, old = row["r"], stored.get(p, {}).get("r", {})
+            changed.update(m for m in r.keys() | old.keys() if r.get(m) != old.get(m))
         for m in changed:
             if int(m) >= lo:
                 counts = minute_total(parts, m)

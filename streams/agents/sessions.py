@@ -68,8 +68,7 @@ async def track_sessions(stream):
     # Raw events and ticks go from the consumer straight to ``handle`` in fetched batches
     # (streams/fastpath.py): Faust's per-message path is the worker's ceiling otherwise. This stream
     # then only sees what a fetch started before the switch delivered.
-    # A batch of many chunks (fastpath.CHUNK) is one in flight for a revocation: it waits for them all.
-    fastpath.install(app, session_input.topics, handle, in_flight.batch)
+    fastpath.install(app, session_input.topics, handle)
     # Each batch allocates ~10 objects per event, almost all freed with the batch: the cyclic GC's
     # default thresholds made it rescan the worker's long-lived objects (Faust, aiokafka, modules)
     # many times per batch. Those are frozen out of its scans, and it runs less often.

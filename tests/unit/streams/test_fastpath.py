@@ -9,7 +9,6 @@ checked against Faust's own per-message bookkeeping. The drain loop on a broker:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import pytest
 from aiokafka.structs import ConsumerRecord
@@ -206,91 +205,6 @@ def test_raw_events_go_before_the_other_topics_of_their_fetch(consumer):
     consumer.resume_flow()
     drain(consumer, Fetches(consumer, fetch), handler, callback=to_faust, wait_first=wait_first)
     assert order == [("batch", 2), ("faust", 0), ("faust", 1), ("faust", 2)]
-
-
-def test_a_batch_behind_goes_in_chunks_with_the_fetchs_reports_and_other_tasks_between(consumer, monkeypatch):
-    # A worker behind fetches 10,000-30,000 raw events at once (seconds of folding): the reports fetched
-    # with them, and the pushes the first events marked, must not wait for the whole batch. The batch
-    # goes in chunks, in order; the fetch's other messages go after the first chunk, and a task woken
-    # meanwhile runs before the next chunk.
-    monkeypatch.setattr(fastpath, "CHUNK", 2, raising=False)
-    monkeypatch.setattr(fastpath, "PAUSE_EVERY_S", 0, raising=False)  # a pause at every chunk
-    fetch = {TP("p.live-deltas", 0): records("p.live-deltas", 0, range(2)), TP(TOPIC, 1): records(TOPIC, 1, range(5))}
-    order: list[tuple[str, object]] = []
-
-    async def to_faust(message) -> None:
-        order.append(("faust", message.offset))
-
-    async def handler(batch: list) -> None:
-        order.append(("batch", [r.offset for r in batch]))
-        if len(order) == 1:  # what the first chunk marks: a push that takes several passes of the loop
-            asyncio.get_running_loop().create_task(push())
-
-    async def push() -> None:
-        for _ in range(5):  # the push, the producer's send, its sender task
-            await asyncio.sleep(0)
-        order.append(("push", None))
-
-    consumer.resume_flow()
-    drain(consumer, Fetches(consumer, fetch), handler, callback=to_faust, wait_first=wait_first)
-    assert order == [("batch", [0, 1]), ("faust", 0), ("faust", 1), ("push", None), ("batch", [2, 3]), ("batch", [4])]
-    assert next_offset_to_commit(consumer, 1) == 5
-
-
-def test_a_batch_pauses_only_after_a_quarter_second_of_folding(consumer, monkeypatch):
-    # Each pause lets a round of reports and snapshots go: one per chunk made a worker catching up a
-    # backlog of 20 sellers ~30 % slower (bench streams). Chunks folded within PAUSE_EVERY_S go on at once.
-    monkeypatch.setattr(fastpath, "CHUNK", 2)
-    monkeypatch.setattr(fastpath, "PAUSE_EVERY_S", 60.0, raising=False)
-    fetch = {TP("p.live-deltas", 0): records("p.live-deltas", 0, range(1)), TP(TOPIC, 1): records(TOPIC, 1, range(5))}
-    order: list[tuple[str, object]] = []
-
-    async def to_faust(message) -> None:
-        order.append(("faust", message.offset))
-
-    async def handler(batch: list) -> None:
-        order.append(("batch", [r.offset for r in batch]))
-        if len(order) == 1:
-            asyncio.get_running_loop().call_soon(order.append, ("push", None))
-
-    consumer.resume_flow()
-    drain(consumer, Fetches(consumer, fetch), handler, callback=to_faust, wait_first=wait_first)
-    assert order == [("batch", [0, 1]), ("batch", [2, 3]), ("batch", [4]), ("faust", 0), ("push", None)]
-
-
-@pytest.mark.parametrize("fail_at", [None, 1])
-def test_the_chunks_of_a_batch_are_handled_in_one_scope_and_acknowledged_together(consumer, monkeypatch, fail_at):
-    # The sessions agent's scope (a revocation waits for it) spans every chunk of the batch; a chunk that
-    # fails leaves the whole batch unacknowledged (the chunks before it are counted once on replay: the
-    # offsets marked in the sums rows).
-    monkeypatch.setattr(fastpath, "CHUNK", 2)
-    internals = faust_internals.DrainInternals(consumer)
-    batch = fetched(internals, 0, range(5))
-    scopes: list[str] = []
-    seen: list[list[int]] = []
-
-    @contextlib.contextmanager
-    def scope():
-        scopes.append("enter")
-        try:
-            yield
-        finally:
-            scopes.append("exit")
-
-    async def handler(messages: list) -> None:
-        assert scopes == ["enter"]
-        if len(seen) == fail_at:
-            raise RuntimeError("a chunk failed")
-        seen.append([r.offset for r in messages])
-
-    if fail_at is None:
-        asyncio.run(fastpath.handle_batch(internals, batch, handler, scope=scope))
-        assert seen == [[0, 1], [2, 3], [4]] and next_offset_to_commit(consumer, 0) == 5
-    else:
-        with pytest.raises(RuntimeError):
-            asyncio.run(fastpath.handle_batch(internals, batch, handler, scope=scope))
-        assert seen == [[0, 1]] and next_offset_to_commit(consumer, 0) is None
-    assert scopes == ["enter", "exit"] and len(internals.unacked) == 0
 
 
 def test_a_changelog_message_goes_to_faust_at_once_and_is_never_dropped(consumer):
