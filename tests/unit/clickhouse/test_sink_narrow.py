@@ -61,7 +61,9 @@ class ClickHouse:
 
 
 @given(st.lists(st.sampled_from([b"a", b"b", b"poison"]), min_size=1, max_size=80))
-@settings(max_examples=150)
+# no deadline: an example logs a line per refusal (up to 80), which took 300 ms once on a loaded 2-core CI
+# run (21 ms when hypothesis ran it again); what the test checks is the order and the dead letters
+@settings(max_examples=150, deadline=None)
 def test_every_accepted_line_once_in_order_and_every_refused_one_dead_lettered_in_place(values):
     values = [v + b"-%d" % i for i, v in enumerate(values)]
     b = batch_of(values)
