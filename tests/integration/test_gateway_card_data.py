@@ -13,14 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 
-from livemetrics import keys
-from livemetrics.keys import KeyRegistry
-from producers.gateway.app import create_gateway
 from tests.support import cards
 from tests.support import factories as f
+from tests.support.browser_gateway import browser_gateway
 from tests.support.cards_stored import assert_stored_without_cards
 from tests.support.kafka_read import read_topic
-from tests.support.servers import ThreadServer, wait_until
 from tests.unit.producers.test_card_data_anywhere import events_with_a_card
 
 pytestmark = pytest.mark.integration
@@ -28,13 +25,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def gw(settings, add_seller):
-    browser, _ = add_seller(settings, "seller-a")
-    registry = KeyRegistry(settings).start()
-    wait_until(lambda: registry.record(keys.split_key(browser)[1]), 10, what="keys loaded")
-    server = ThreadServer(create_gateway(settings, registry)).start()
-    yield server.url, f.browser_headers(browser)
-    server.stop()
-    registry.stop()
+    with browser_gateway(settings, add_seller) as served:
+        yield served
 
 
 def _post(gw, body: bytes) -> httpx.Response:

@@ -13,25 +13,17 @@ import json
 import httpx
 import pytest
 
-from livemetrics import keys
-from livemetrics.keys import KeyRegistry
-from producers.gateway.app import create_gateway
 from tests.support import factories as f
+from tests.support.browser_gateway import browser_gateway
 from tests.support.kafka_read import read_topic
-from tests.support.servers import ThreadServer, wait_until
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def gw(settings, add_seller):
-    browser, _ = add_seller(settings, "seller-a")
-    registry = KeyRegistry(settings).start()
-    wait_until(lambda: registry.record(keys.split_key(browser)[1]), 10, what="keys loaded")
-    server = ThreadServer(create_gateway(settings, registry)).start()
-    yield server.url, f.browser_headers(browser)
-    server.stop()
-    registry.stop()
+    with browser_gateway(settings, add_seller) as served:
+        yield served
 
 
 def test_an_event_with_a_lone_surrogate_is_refused_alone(gw, settings):
