@@ -3,7 +3,7 @@
 sessions changed since, instead of merging every session of the seller (docs/clickhouse.md, "Reports").
 
 ``session_updates`` is a log of per-session partial rows labelled with the 10 s bucket of their insert
-(migration 005). A step from watermark ``lo`` to ``hi`` takes the log rows of ``[lo, hi)``, computes the
+(migration 005; the server's clock when the view computes a block, so never before the insert began). A step from watermark ``lo`` to ``hi`` takes the log rows of ``[lo, hi)``, computes the
 sessions they change (``session_changes.sql``, into the scratch table ``session_fold_changes``), then
 1. writes the new ``session_state`` entry of every session they change (its merged state as of ``hi``,
    and the state as of ``lo`` it started from: a step that fails after this is simply run again);
@@ -16,8 +16,8 @@ sessions they change (``session_changes.sql``, into the scratch table ``session_
    watermark, e.g. empty, or holds fewer sessions than the marker counted: a lost file, MARKER);
 4. inserts, in one block (one part: readers see all of it or none of it), each changed session's new
    contribution minus its old one, and the row carrying the new watermark ``hi``.
-``hi`` stays ``session_fold_grace_s`` behind the server's clock, so no row labelled before ``hi`` can still
-be on its way. The second insert's dedup token is ``lo``: a step retried after it committed is dropped.
+``hi`` stays ``session_fold_grace_s`` behind the server's clock, and behind the start of this process's
+oldest insert still running (``inserts_in_flight``), so no row labelled before ``hi`` can still be on its way. The second insert's dedup token is ``lo``: a step retried after it committed is dropped.
 
 One process per database folds: the sink's (with chdb the only one that can open the data directory),
 on its own thread every ``session_fold_interval_s``. Steps never overlap within the process.
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import threading
 import time
 import uuid
@@ -42,6 +43,7 @@ from typing import Any, TypeVar
 from clickhouse import query
 from clickhouse.client import INSERT_SETTINGS, get_client
 from clickhouse.event_keys import purge_event_keys
+from clickhouse.inserts_in_flight import IN_FLIGHT
 from livemetrics.settings import Settings
 
 log = logging.getLogger("livemetrics.session_fold")
@@ -101,17 +103,14 @@ FOLDED_COLUMNS = (
 
 def fold_until(settings: Settings, idle: bool = False) -> int:
     """The newest watermark a fold may reach now: the start of the 10 s bucket the server's clock minus
-    the grace period is in (two processes folding at about the same time aim at the same watermark);
-    with ``idle`` (nothing is being inserted: tests, benchmarks) the start of the current bucket."""
-    ((bucket,),) = (
-        get_client(settings)
-        .query(
-            "SELECT toUInt32(toStartOfInterval(now() - {grace:UInt32}, INTERVAL 10 SECOND))",
-            parameters={"grace": 0 if idle else settings.session_fold_grace_s},
-        )
-        .result_rows
-    )
-    return int(bucket)
+    the grace period is in (two processes folding at about the same time aim at the same watermark), or
+    further back while an insert of this process that started longer ago is still running
+    (``inserts_in_flight``); with ``idle`` (nothing else is being inserted: tests, benchmarks) no grace."""
+    ((server_now,),) = get_client(settings).query("SELECT toUInt32(now())").result_rows
+    # the age is read after the server read its clock, so server_now - age is no later than the server's
+    # clock when the oldest running insert began (and labelled its rows)
+    held = max(0 if idle else settings.session_fold_grace_s, math.ceil(IN_FLIGHT.oldest_age_s()))
+    return (int(server_now) - held) // 10 * 10
 
 
 def fold_step(settings: Settings, until: int, step_rows: int = STEP_ROWS) -> bool:

@@ -20,6 +20,7 @@ from clickhouse import events_json
 from clickhouse.client import EVENTS_INSERT_SETTINGS, INSERT_SETTINGS, get_client
 from clickhouse.columns import alerts_from_messages
 from clickhouse.events_json import Prepared
+from clickhouse.inserts_in_flight import IN_FLIGHT
 from clickhouse.sink_batch import Batch
 from clickhouse.sink_dead_letter import DeadLetters
 from clickhouse.sink_errors import REFUSED, classify
@@ -99,14 +100,15 @@ class BatchStore:
         if not events.heads and not events.refused:
             return 0
         settings = {**EVENTS_INSERT_SETTINGS, "insert_deduplication_token": token}
-        rows = events_json.write(
-            self._client(self.insert_watch),
-            self.db,
-            events,
-            settings,
-            self.settings.clickhouse_embedded,
-            on_refused=self._send_dead_letters,
-        )
+        with IN_FLIGHT.inserting():  # the session fold stays behind this insert's rows (inserts_in_flight)
+            rows = events_json.write(
+                self._client(self.insert_watch),
+                self.db,
+                events,
+                settings,
+                self.settings.clickhouse_embedded,
+                on_refused=self._send_dead_letters,
+            )
         metrics.SINK_ROWS.labels("events").inc(rows)
         return rows
 
