@@ -7,7 +7,6 @@ silent connection, or one sending its body a byte at a time, stayed open forever
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import subprocess
 import sys
@@ -15,29 +14,13 @@ import time
 
 import pytest
 
-from operations.command import livemetrics_argv
 from tests.integration.test_api_ws_floods import FLOODER
-from tests.integration.test_gateway_workers import ready
-from tests.support.servers import wait_until
+from tests.support.http_processes import answer, api_process, gateway_process
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.integration
 
 HEAD_S = 1.0  # the head's and the body's timeouts in these tests
-
-
-def answer(sock: socket.socket, within: float) -> bytes:
-    """What the server sent until it closed the connection (at most ``within`` seconds)."""
-    sock.settimeout(within)
-    got = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except (TimeoutError, ConnectionResetError):
-            return got
-        if not chunk:
-            return got
-        got += chunk
 
 
 def huge_header(port: int) -> bytes:
@@ -93,40 +76,17 @@ def checks(port: int, post_path: bytes) -> None:
     ok.close()
 
 
-def start(argv: list[str], settings, log) -> subprocess.Popen:
-    return subprocess.Popen(
-        argv, env=settings.child_env(), stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
 def test_the_gateway_refuses_heads_too_large_or_too_slow_and_slow_bodies(make_settings, tmp_path):
     settings = make_settings(
         host="127.0.0.1", gateway_port=free_port(), http_head_timeout_s=HEAD_S, http_body_timeout_s=HEAD_S
     )
-    proc = start(livemetrics_argv("gateway"), settings, tmp_path / "gateway.log")
-    url = f"http://127.0.0.1:{settings.gateway_port}"
-    try:
-        wait_until(lambda: ready(url), 60, interval=0.2, what="the gateway ready", alive=lambda: proc.poll() is None)
+    with gateway_process(settings, tmp_path):
         checks(settings.gateway_port, b"/v1/events")
-        assert proc.poll() is None
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(40) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after its graceful stop
 
 
 def test_the_api_refuses_heads_too_large_or_too_slow_and_slow_bodies(make_settings, tmp_path):
-    settings = make_settings(api_port=free_port(), http_head_timeout_s=HEAD_S, http_body_timeout_s=HEAD_S).model_copy(
-        update={"clickhouse_dsn": f"chdb://{tmp_path / 'ch'}", "data_dir": tmp_path / "api-data"}
-    )
-    proc = start(livemetrics_argv("api", "--no-sink"), settings, tmp_path / "api.log")
-    try:
-        wait_until(
-            lambda: b" 200 " in _get(settings.api_port, b"/healthz"),
-            120,
-            interval=0.2,
-            what="api /healthz",
-            alive=lambda: proc.poll() is None,
-        )
+    settings = make_settings(api_port=free_port(), http_head_timeout_s=HEAD_S, http_body_timeout_s=HEAD_S)
+    with api_process(settings, tmp_path):
         checks(settings.api_port, b"/v1/admin/erase")
         # and the process serves WebSockets with its bounded protocol (livemetrics/ws_protocol.py): a socket
         # flooding pings is closed, 1008 (tests/integration/test_api_ws_floods.py has the rest)
@@ -135,16 +95,3 @@ def test_the_api_refuses_heads_too_large_or_too_slow_and_slow_bodies(make_settin
         flood = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         result = json.loads(flood.stdout.splitlines()[-1])
         assert result["closed"] and result["close_code"] == 1008, result
-        assert proc.poll() is None
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after its graceful stop
-
-
-def _get(port: int, path: bytes) -> bytes:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-            s.sendall(b"GET %b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path)
-            return answer(s, 2)
-    except OSError:
-        return b""

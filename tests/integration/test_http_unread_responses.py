@@ -8,16 +8,14 @@ descriptors for every seller."""
 
 from __future__ import annotations
 
-import signal
 import socket
 import time
 
 import psutil
 import pytest
 
-from operations.command import livemetrics_argv
-from tests.integration.test_gateway_workers import ready
-from tests.integration.test_http_heads import _get, start
+from tests.support.http_processes import api_process, gateway_process
+from tests.support.http_processes import get as _get
 from tests.support.servers import wait_until
 from tests.support.services import free_port
 
@@ -63,33 +61,12 @@ def _check(pid: int, port: int) -> None:
 
 
 def test_the_api_drops_connections_that_never_read_their_answers(make_settings, tmp_path):
-    settings = make_settings(api_port=free_port(), http_send_stall_s=STALL_S).model_copy(
-        update={"clickhouse_dsn": f"chdb://{tmp_path / 'ch'}", "data_dir": tmp_path / "api-data"}
-    )
-    proc = start(livemetrics_argv("api", "--no-sink"), settings, tmp_path / "api.log")
-    try:
-        wait_until(
-            lambda: b" 200 " in _get(settings.api_port, b"/healthz"),
-            120,
-            interval=0.2,
-            what="api /healthz",
-            alive=lambda: proc.poll() is None,
-        )
+    settings = make_settings(api_port=free_port(), http_send_stall_s=STALL_S)
+    with api_process(settings, tmp_path) as proc:
         _check(proc.pid, settings.api_port)
-        assert proc.poll() is None
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after its graceful stop
 
 
 def test_the_gateway_drops_connections_that_never_read_their_answers(make_settings, tmp_path):
     settings = make_settings(host="127.0.0.1", gateway_port=free_port(), gateway_workers=1, http_send_stall_s=STALL_S)
-    proc = start(livemetrics_argv("gateway"), settings, tmp_path / "gateway.log")
-    url = f"http://127.0.0.1:{settings.gateway_port}"
-    try:
-        wait_until(lambda: ready(url), 60, interval=0.2, what="the gateway ready", alive=lambda: proc.poll() is None)
+    with gateway_process(settings, tmp_path) as proc:
         _check(proc.pid, settings.gateway_port)
-        assert proc.poll() is None
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(40) in (0, -signal.SIGTERM)
