@@ -17,12 +17,8 @@ import pytest
 import websockets
 from confluent_kafka import Producer
 
-from api.main import create_api
 from livemetrics.kafka_config import producer_config
-from livemetrics.keys import KeyRegistry
-from livemetrics.topics import create_topics
-from livemetrics.ws_protocol import BoundedWebSockets
-from tests.support.servers import ThreadServer, wait_until
+from tests.support.ws_api import ws_api
 
 pytestmark = pytest.mark.integration
 
@@ -68,21 +64,8 @@ print(json.dumps({"frames": frames, "closed": closed, "close_code": code, "reaso
 
 @pytest.fixture(scope="module")
 def api(kafka, clickhouse_dsn, tmp_path_factory):
-    from tests.support.stack import module_settings, new_seller
-
-    s = module_settings(kafka, clickhouse_dsn, tmp_path_factory.mktemp("wsfloods"))
-    create_topics(s)
-    tokens = {n: new_seller(s, n)[1] for n in ("shop-a", "shop-b")}
-    registry = KeyRegistry(s).start()
-    app = create_api(s, registry, run_sink=False)
-    server = ThreadServer(app, ws=BoundedWebSockets).start()  # as `livemetrics api` serves (operations/processes.py)
-    try:
-        wait_until(lambda: all(registry.authenticate(t, ("token",)) for t in tokens.values()), 15, what="tokens")
-        wait_until(lambda: app.state.feed.caught_up.is_set(), 30, what="the live feed caught up")
-        yield {"settings": s, "tokens": tokens, "server": server}
-    finally:
-        server.stop()
-        registry.stop()
+    with ws_api(kafka, clickhouse_dsn, tmp_path_factory.mktemp("wsfloods")) as api:
+        yield api
 
 
 @pytest.mark.parametrize("mode", ["ping", "cont", "text"])

@@ -18,36 +18,22 @@ from confluent_kafka import Producer
 from websockets.sync.client import connect
 
 from api import ws_limits
-from api.main import create_api
 from livemetrics.kafka_config import producer_config
-from livemetrics.keys import KeyRegistry
-from livemetrics.topics import create_topics
-from livemetrics.ws_protocol import BoundedWebSockets
-from tests.support.servers import ThreadServer, wait_until
+from tests.support.servers import wait_until
+from tests.support.ws_api import ws_api
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def api(kafka, clickhouse_dsn, tmp_path_factory):
-    from tests.support.stack import module_settings, new_seller
+    def keepalive_1s(server) -> None:
+        server.server.config.ws_ping_interval = 1.0  # ThreadServer turns the keepalive off; read when it starts
 
-    s = module_settings(kafka, clickhouse_dsn, tmp_path_factory.mktemp("wsneverreads"))
-    create_topics(s)
-    tokens = {n: new_seller(s, n)[1] for n in ("shop-a", "shop-b")}
-    registry = KeyRegistry(s).start()
-    app = create_api(s, registry, run_sink=False)
-    # As `livemetrics api` serves (operations/processes.py), with the keepalive scaled from 20 s to 1 s.
-    server = ThreadServer(app, ws=BoundedWebSockets, ws_ping_timeout=1.0)
-    server.server.config.ws_ping_interval = 1.0  # ThreadServer turns the keepalive off; read when it starts
-    server.start()
-    try:
-        wait_until(lambda: all(registry.authenticate(t, ("token",)) for t in tokens.values()), 15, what="tokens")
-        wait_until(lambda: app.state.feed.caught_up.is_set(), 30, what="the live feed caught up")
-        yield {"settings": s, "tokens": tokens, "server": server, "app": app}
-    finally:
-        server.stop()
-        registry.stop()
+    # As `livemetrics api` serves, with the keepalive scaled from 20 s to 1 s.
+    tmp = tmp_path_factory.mktemp("wsneverreads")
+    with ws_api(kafka, clickhouse_dsn, tmp, configure=keepalive_1s, ws_ping_timeout=1.0) as api:
+        yield api
 
 
 def _open_and_never_read(port: int, path: str, token: str) -> socket.socket:
