@@ -58,6 +58,7 @@ from clickhouse.client import get_client
 from clickhouse.session_fold import SessionFolder
 from clickhouse.sink_batch import Batch
 from clickhouse.sink_lag import LagWatch
+from clickhouse.sink_logs import Finding, SinkLogs, judge, report
 from clickhouse.sink_store import BatchStore
 from livemetrics import metrics
 from livemetrics.kafka_config import bulk_consumer_config
@@ -102,6 +103,7 @@ class EventSink:
         self.store = BatchStore(settings)  # prepares and writes a batch (on the two other threads)
         self.dead_letters = self.store.dead_letters
         self.lag = LagWatch(settings)
+        self.logs = SinkLogs(settings)  # whether stored offsets belong to the log assigned (sink_logs)
         self.lag.export()
         self.watch = LoopWatch(
             "sink", settings.loop_stale_s, settings.loop_stuck_exit_s, what="the ClickHouse sink's thread"
@@ -126,17 +128,47 @@ class EventSink:
 
     def _stored_and_committed(
         self, consumer: Consumer, partitions: list[TopicPartition]
-    ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]] | None:
-        """What ClickHouse holds and what the group committed for these partitions, asked again (the outage
-        logged once) until both answer; None if the sink is asked to stop meanwhile."""
+    ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int], dict[tuple[str, int], Finding]] | None:
+        """What ClickHouse holds and what the group committed for these partitions, and the partitions whose
+        stored offsets do not fit their log (``sink_logs``: those offsets forgotten in ClickHouse, the topic
+        ids recorded), asked again (the outage logged once) until all answer; None if the sink is asked to
+        stop meanwhile."""
         pause = RETRY_FIRST_S
+        found: dict[tuple[str, int], Finding] = {}  # kept across attempts: an attempt may forget, then fail
         while True:
             try:
                 stored = self._stored_offsets()
                 with self.watch.waiting("Kafka"):
                     listed = consumer.committed(partitions, timeout=10)
+                    committed = {(tp.topic, tp.partition): tp.offset for tp in listed}
+                    ids = self.logs.topic_ids(sorted({tp.topic for tp in partitions}))
+                    marks = {
+                        (tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+                        for tp in partitions
+                        if (tp.topic, tp.partition) in stored
+                    }
                 self.kafka.ok()
-                return stored, {(tp.topic, tp.partition): tp.offset for tp in listed}
+                with self.watch.waiting("ClickHouse"):
+                    recorded = self.logs.recorded(self.topics)
+                    for tp in partitions:
+                        key = (tp.topic, tp.partition)
+                        if key in marks and key not in found:
+                            low, high = marks[key]
+                            f = judge(
+                                tp, stored[key], committed.get(key, -1), low, high, recorded.get(key), ids.get(tp.topic)
+                            )
+                            if f is not None:
+                                found[key] = f
+                    self.logs.forget([f for f in found.values() if f.forgets])  # before the new ids: see sink_logs
+                    self.logs.record(
+                        {
+                            (tp.topic, tp.partition): ids[tp.topic]
+                            for tp in partitions
+                            if tp.topic in ids and recorded.get((tp.topic, tp.partition)) != ids[tp.topic]
+                        }
+                    )
+                self.clickhouse.ok()
+                return stored, committed, found
             except Exception as exc:  # noqa: BLE001 - asked again: see _on_assign
                 outage = self.kafka if isinstance(exc, KafkaException) else self.clickhouse
                 outage.failed(f"{type(exc).__name__}: {exc}; where to resume is asked again", exc)
@@ -156,10 +188,16 @@ class EventSink:
             consumer.assign(partitions)
             consumer.pause(partitions)
             return
-        stored, committed = found
+        stored, committed, findings = found
+        report(list(findings.values()))
         for tp in partitions:
             have = stored.get((tp.topic, tp.partition))
-            if have is not None and have + 1 > committed.get((tp.topic, tp.partition), -1):
+            finding = findings.get((tp.topic, tp.partition))
+            if finding is not None:
+                tp.offset = finding.resume
+                # committed at once too: the group's offset may lie beyond this log's end
+                self._resume.append(TopicPartition(tp.topic, tp.partition, finding.resume))
+            elif have is not None and have + 1 > committed.get((tp.topic, tp.partition), -1):
                 tp.offset = have + 1
                 # committed once consume() returns: a partition with nothing more to read would otherwise
                 # keep a group offset behind what is stored (the lag others read from it)

@@ -26,6 +26,7 @@ class Batch:
         self.values: list[bytes] = []
         self.alerts: list = []  # Messages of the alerts topic (few)
         self.ranges: dict[tuple[str, int], list[int]] = {}  # (topic, partition) -> [first, last] offset
+        self.firsts: dict[tuple[str, int], bytes] = {}  # (topic, partition) -> the value at its first offset
         self.first_at = 0.0  # monotonic time of the first message
         self.oldest_ms: int | None = None  # the earliest Kafka timestamp of a partition's first message
         self._topic_bytes: dict[str, bytes] = {}
@@ -46,6 +47,7 @@ class Batch:
             r = ranges.get((t, p))
             if r is None:
                 ranges[(t, p)] = [o, o]
+                self.firsts[(t, p)] = m.value() or b""  # for the token (once per partition and batch)
                 ms = m.timestamp()[1]  # once per partition and batch: off the per-message path
                 if ms > 0 and (self.oldest_ms is None or ms < self.oldest_ms):
                     self.oldest_ms = ms
@@ -53,6 +55,7 @@ class Batch:
                 r[1] = o
             elif o < r[0]:
                 r[0] = o
+                self.firsts[(t, p)] = m.value() or b""
             if t == self.alerts_topic:
                 self.alerts.append(m)
                 continue
@@ -66,9 +69,20 @@ class Batch:
             self.first_at = time.monotonic()
 
     def token(self) -> str:
-        """The batch's insert_deduplication_token: its offset ranges, so a redelivery has the same one."""
-        ranges = ",".join(f"{t}/{p}:{a}-{b}" for (t, p), (a, b) in sorted(self.ranges.items()))
-        return hashlib.sha1(ranges.encode()).hexdigest()
+        """The batch's insert_deduplication_token (``ranges_token``)."""
+        return ranges_token(self.ranges, self.firsts)
 
     def commit_offsets(self) -> list[TopicPartition]:
         return [TopicPartition(t, p, b + 1) for (t, p), (_, b) in self.ranges.items()]
+
+
+def ranges_token(ranges: dict[tuple[str, int], list[int]], firsts: dict[tuple[str, int], bytes]) -> str:
+    """A deduplication token: the offset ranges, so a redelivery of the same messages has the same one, and the
+    value of each range's first message, so a batch of another log with the same ranges (a topic deleted and
+    created again, another cluster: clickhouse/sink_logs.py) has another one; ClickHouse would drop its insert
+    as a retry of the old log's batch. (The same offsets with the same first values are the same messages.)"""
+    h = hashlib.sha1()
+    for (t, p), (a, b) in sorted(ranges.items()):
+        h.update(f"{t}/{p}:{a}-{b}:".encode())
+        h.update(hashlib.sha1(firsts.get((t, p), b"")).digest())
+    return h.hexdigest()

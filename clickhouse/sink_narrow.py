@@ -15,11 +15,11 @@ retries the batch).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 
 from clickhouse.events_unusable import OnRefused, Refused, renumber
+from clickhouse.sink_batch import ranges_token
 from clickhouse.sink_errors import REFUSED, classify
 
 log = logging.getLogger("livemetrics.sink")
@@ -34,16 +34,18 @@ def head_position(head: bytes) -> tuple[str, int, int]:
     return topic.strip(b'"').decode(), int(partition), int(offset)
 
 
-def part_token(heads: list[bytes]) -> str:
-    """The deduplication token of these lines: their offset ranges, in ``Batch.token``'s form (the same
-    ranges are the same messages, so an equal token always means equal rows)."""
+def part_token(heads: list[bytes], values: list[bytes]) -> str:
+    """The deduplication token of these lines: ``Batch.token``'s of the same messages (their offset ranges and
+    each range's first value), so equal tokens always mean equal rows."""
     ranges: dict[tuple[str, int], list[int]] = {}
-    for head in heads:
+    firsts: dict[tuple[str, int], bytes] = {}
+    for head, value in zip(heads, values, strict=True):
         t, p, o = head_position(head)
         r = ranges.setdefault((t, p), [o, o])
+        if o <= r[0]:
+            firsts[(t, p)] = value
         r[0], r[1] = min(r[0], o), max(r[1], o)
-    text = ",".join(f"{t}/{p}:{a}-{b}" for (t, p), (a, b) in sorted(ranges.items()))
-    return hashlib.sha1(text.encode()).hexdigest()
+    return ranges_token(ranges, firsts)
 
 
 def store_narrowing(heads: list[bytes], values: list[bytes], insert: Insert, on_refused: OnRefused) -> int:
@@ -55,7 +57,7 @@ def store_narrowing(heads: list[bytes], values: list[bytes], insert: Insert, on_
         part = heads[lo:hi]
         inserts += 1
         try:
-            rows += insert(renumber(part), values[lo:hi], part_token(part))
+            rows += insert(renumber(part), values[lo:hi], part_token(part, values[lo:hi]))
             continue
         except Exception as exc:  # noqa: BLE001 - classified: a transient failure is raised
             if classify(exc) != REFUSED:

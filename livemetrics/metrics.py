@@ -34,11 +34,23 @@ PUSH_LATENCY = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
 )
 CONSUMER_LAG = Gauge("livemetrics_consumer_lag", "Messages behind the end of a topic", ["consumer", "topic"])
+LIVE_FEED_SKIPPED = Counter(
+    "livemetrics_live_feed_skipped_total",
+    "Messages the API's live feed could not use (not a JSON object, a tombstone, no seller), skipped",
+    ["topic"],
+)
 SINK_ROWS = Counter("livemetrics_sink_rows_total", "Rows inserted into ClickHouse", ["table"])
 SINK_BATCHES_FAILED = Counter(
     "livemetrics_sink_batches_failed_total", "Sink batches whose store failed (transient: retried with backoff)"
 )
 SINK_REFUSED = Counter("livemetrics_sink_refused_total", "Raw-topic messages ClickHouse refused, sent to dead-letter")
+SINK_LOG_RESETS = Counter(
+    "livemetrics_sink_log_resets_total",
+    "Partitions whose offsets stored in ClickHouse did not fit the Kafka log at an assignment, by reason: new_log "
+    "(another topic id: recreated, another cluster), beyond_end (truncated), expired (retention deleted unread "
+    "messages); the sink read them from the group's offset or the log's start (clickhouse/sink_logs.py)",
+    ["topic", "reason"],
+)
 SINK_LAG = Gauge(
     "livemetrics_sink_lag_events",
     "Messages not stored in ClickHouse yet (high watermark - stored)",

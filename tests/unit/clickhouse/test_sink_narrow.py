@@ -97,8 +97,8 @@ def test_a_transient_failure_in_the_middle_is_raised_and_a_retry_repeats_the_sam
 
 def test_part_tokens_are_the_batch_token_of_the_same_offsets():
     b = batch_of([b"x"] * 9)
-    assert part_token(b.heads) == b.token()
-    assert part_token(b.heads[:4]) != part_token(b.heads[4:]) != b.token()
+    assert part_token(b.heads, b.values) == b.token()
+    assert part_token(b.heads[:4], b.values[:4]) != part_token(b.heads[4:], b.values[4:]) != b.token()
     assert head_position(b.heads[4]) == ("p.page-events", 1, 1)
 
 

@@ -1,0 +1,188 @@
+"""Whether the offsets the sink stored in ClickHouse (``sink_offsets``) belong to the Kafka log it is assigned,
+checked at each assignment (``EventSink._on_assign``), and where to read a partition whose offsets do not.
+
+The sink resumes each partition after the highest offset stored from it. That is right only for the log the
+offset was read from. When a topic is deleted and created again, when the sink is pointed at another cluster
+with the same topic names, or when an unclean leader election truncates a partition, ClickHouse keeps the old
+offsets: resuming after one would skip every message of the new log below it, for good (they are never read).
+Three signs, per partition:
+
+- a new log: the topic's id (Kafka gives every topic a new one when it is created) is not the one recorded in
+  ``sink_logs`` (migration 015) at the partition's last assignment;
+- stored beyond the log's end: the stored offset is at or past the high watermark (the log was truncated, or is
+  a new one whose id is not known: topic ids unreadable, or first recorded now);
+- expired unread: the offset after the stored one is below the log's start (retention deleted messages before
+  the sink read them: they are gone; said so, the sink reads from the start, as Kafka would).
+
+For the first two the stored offsets of the partition are forgotten (deleted from ``sink_offsets``, so that they
+do not show up again once the new log is longer than they are) and the partition is read from the group's
+committed offset when it lies within the log (Kafka drops a group's offsets with the topic, so one there was
+committed on this log), else from the log's start. Reading from the start reads again what was already stored
+from this log, if anything (a truncated log keeps its start): the event keys' filter
+(``queries/sink_events_unseen.sql``) drops every event stored within ``dedup_window_hours``, by default the raw
+topics' retention, so everything still in the log; payment alerts read again replace their row
+(``payment_errors`` is a ReplacingMergeTree by alert). Nothing is lost: skipping ahead could lose messages, a
+second read only costs time. Each finding is a WARNING naming topic, partition, the stored offset and the log's
+range, and counts in ``livemetrics_sink_log_resets_total{topic,reason}``.
+
+Not seen: a log recreated and grown past the stored offset before the first assignment that records its topic
+id (the sink upgraded to this check only after the topic was recreated), or a broker that gives no topic ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaException, TopicCollection, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from clickhouse.client import get_client
+from livemetrics import metrics
+from livemetrics.kafka_config import admin_config
+from livemetrics.kafka_logs import client_logger
+from livemetrics.settings import Settings
+
+log = logging.getLogger("livemetrics.sink")
+
+NEW_LOG, BEYOND_END, EXPIRED = "new_log", "beyond_end", "expired"
+# Admin clients given up on with a request in flight, never destroyed (see SinkLogs._client); one per broker
+# timeout at an assignment.
+_PARKED: list[AdminClient] = []
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A partition whose stored offset is not where to resume, and where to resume instead."""
+
+    topic: str
+    partition: int
+    reason: str  # NEW_LOG, BEYOND_END or EXPIRED
+    stored: int  # the highest offset stored in ClickHouse
+    low: int  # the log's range: first offset, and the next one to be written (high watermark)
+    high: int
+    resume: int  # where the partition is read from instead
+    detail: str = ""
+
+    @property
+    def forgets(self) -> bool:
+        """The stored offsets are another log's: deleted, so that they never count again."""
+        return self.reason != EXPIRED
+
+    def message(self) -> str:
+        what = {
+            NEW_LOG: f"is a new log ({self.detail}): the stored offsets are another log's",
+            BEYOND_END: "ends before the offset stored in ClickHouse: the log was truncated or is a new one",
+            EXPIRED: f"starts after the offset stored in ClickHouse: offsets {self.stored + 1} to {self.low - 1} "
+            "were deleted by the topic's retention before the sink read them (lost to ClickHouse)",
+        }[self.reason]
+        then = "forgotten; " if self.forgets else ""
+        return (
+            f"sink: {self.topic}[{self.partition}] {what}. Stored up to offset {self.stored}, the log holds "
+            f"{self.low} to {self.high - 1} (high watermark {self.high}); {then}reading it from {self.resume}"
+        )
+
+
+def judge(
+    tp: TopicPartition,
+    stored: int | None,
+    committed: int,
+    low: int,
+    high: int,
+    recorded_id: str | None,
+    topic_id: str | None,
+) -> Finding | None:
+    """What is wrong with resuming ``tp`` after ``stored`` (None: nothing stored), or None. ``committed``: the
+    group's offset (negative: none); ``low``/``high``: the log's watermarks; the topic's id recorded at the last
+    assignment and its id now (None: not known)."""
+    if stored is None:
+        return None
+    group = committed if low <= committed <= high else -1  # the group's offset, if it lies within this log
+    args = (tp.topic, tp.partition)
+    if recorded_id is not None and topic_id is not None and recorded_id != topic_id:
+        detail = f"topic id {topic_id}, the stored offsets were read from topic id {recorded_id}"
+        return Finding(*args, NEW_LOG, stored, low, high, group if group >= 0 else low, detail)
+    if stored + 1 > high:
+        return Finding(*args, BEYOND_END, stored, low, high, group if group >= 0 else low)
+    if stored + 1 < low:
+        return Finding(*args, EXPIRED, stored, low, high, low)
+    return None
+
+
+class SinkLogs:
+    """Topic ids from Kafka, and per partition the one recorded in ClickHouse (``sink_logs``)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.db = settings.clickhouse_database
+        self._admin: AdminClient | None = None
+
+    def _client(self) -> AdminClient:
+        # One for the sink's life: librdkafka can abort the process when an admin client is destroyed with a
+        # request in flight (confluentinc/librdkafka#3663), so one whose request timed out is parked instead. Its lines go through the throttled
+        # client logger (kafka_logs), served by poll below.
+        if self._admin is None:
+            self._admin = AdminClient({**admin_config(self.settings), "logger": client_logger()})
+        return self._admin
+
+    def topic_ids(self, topics: list[str], timeout: float = 10.0) -> dict[str, str]:
+        """Each topic's id; a topic the broker does not describe (no id, not authorized) is left out.
+        Raises KafkaException when the broker does not answer (the assignment asks again)."""
+        admin = self._client()
+        futures = admin.describe_topics(TopicCollection(topics), request_timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while not all(f.done() for f in futures.values()) and time.monotonic() < deadline:
+            admin.poll(0.1)
+        ids = {}
+        for topic, future in futures.items():
+            if not future.done():
+                _PARKED.append(admin)  # its request still in flight: kept for the process's life, a new one next
+                self._admin = None
+                raise KafkaException(f"describing topic {topic} took over {timeout:g} s")
+            try:
+                topic_id = str(future.result(timeout=0).topic_id)
+            except KafkaException as exc:
+                log.warning("sink: topic %s not described (%s): its log is checked by its offsets alone", topic, exc)
+                continue
+            if topic_id and topic_id.strip("0-") and topic_id != "None":  # librdkafka's zero id: none given
+                ids[topic] = topic_id
+        return ids
+
+    def recorded(self, topics: list[str]) -> dict[tuple[str, int], str]:
+        rows = (
+            get_client(self.settings)
+            .query(
+                f"SELECT kafka_topic, kafka_partition, argMax(topic_id, seen_at) FROM {self.db}.sink_logs "
+                "WHERE kafka_topic IN {topics:Array(String)} GROUP BY kafka_topic, kafka_partition",
+                parameters={"topics": topics},
+            )
+            .result_rows
+        )
+        return {(t, int(p)): str(i) for t, p, i in rows}
+
+    def forget(self, findings: list[Finding]) -> None:
+        """Delete the stored offsets of these partitions (only the offsets: the rows stay in ``events``)."""
+        c = get_client(self.settings)
+        for f in findings:
+            c.command(
+                f"ALTER TABLE {self.db}.sink_offsets DELETE WHERE kafka_topic = {{t:String}} "
+                "AND kafka_partition = {p:UInt16}",
+                parameters={"t": f.topic, "p": f.partition},
+                settings={"mutations_sync": 2},
+            )
+
+    def record(self, ids: dict[tuple[str, int], str]) -> None:
+        if not ids:
+            return
+        rows: list[list[Any]] = [[t, p, i] for (t, p), i in sorted(ids.items())]
+        get_client(self.settings).insert(
+            f"{self.db}.sink_logs", rows, column_names=["kafka_topic", "kafka_partition", "topic_id"]
+        )
+
+
+def report(findings: list[Finding]) -> None:
+    for f in findings:
+        log.warning("%s", f.message())
+        metrics.SINK_LOG_RESETS.labels(f.topic, f.reason).inc()

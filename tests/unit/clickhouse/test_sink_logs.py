@@ -1,0 +1,39 @@
+"""Where the sink resumes a partition whose stored offset does not fit the log it is assigned (sink_logs.judge)."""
+
+from __future__ import annotations
+
+from confluent_kafka import TopicPartition
+
+from clickhouse.sink_logs import BEYOND_END, EXPIRED, NEW_LOG, judge
+
+TP = TopicPartition("t.page-events", 1)
+
+
+def test_a_stored_offset_within_the_log_of_the_recorded_topic_id_is_resumed_after():
+    assert judge(TP, 41, -1001, 0, 100, "id-a", "id-a") is None
+    assert judge(TP, 99, 100, 0, 100, "id-a", "id-a") is None  # caught up: the next offset is the end
+    assert judge(TP, 41, -1001, 0, 100, None, "id-a") is None  # no id recorded yet: judged by its range
+    assert judge(TP, None, -1001, 0, 100, "id-a", "id-b") is None  # nothing stored: nothing to resume after
+
+
+def test_another_topic_id_is_a_new_log_read_from_the_groups_offset_within_it_or_its_start():
+    f = judge(TP, 41, -1001, 0, 100, "id-a", "id-b")
+    assert f is not None and (f.reason, f.resume, f.forgets) == (NEW_LOG, 0, True)
+    assert "id-a" in f.message() and "id-b" in f.message() and "t.page-events[1]" in f.message()
+    assert judge(TP, 41, 7, 0, 100, "id-a", "id-b").resume == 7  # the group committed on the new log
+    assert judge(TP, 41, 500, 0, 100, "id-a", "id-b").resume == 0  # an offset past its end is not this log's
+
+
+def test_a_log_ending_before_the_stored_offset_is_read_from_its_start_and_the_offset_forgotten():
+    f = judge(TP, 150, 151, 20, 100, "id-a", "id-a")  # truncated (the group's offset is past the end too)
+    assert f is not None and (f.reason, f.resume, f.forgets) == (BEYOND_END, 20, True)
+    assert "Stored up to offset 150, the log holds 20 to 99 (high watermark 100)" in f.message()
+    assert judge(TP, 150, -1001, 0, 100, None, None).reason == BEYOND_END  # ids unknown: the range alone
+    assert judge(TP, 100, -1001, 0, 100, None, None).reason == BEYOND_END  # stored 100 in a log ending at 99
+
+
+def test_a_log_starting_after_the_stored_offset_says_what_retention_deleted_unread():
+    f = judge(TP, 41, 42, 60, 100, "id-a", "id-a")
+    assert f is not None and (f.reason, f.resume, f.forgets) == (EXPIRED, 60, False)
+    assert "offsets 42 to 59 were deleted by the topic's retention" in f.message()
+    assert judge(TP, 59, -1001, 60, 100, "id-a", "id-a") is None  # the next offset is the log's first
