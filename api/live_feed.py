@@ -22,6 +22,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 
 from livemetrics import erasure_notice, metrics
 from livemetrics.kafka_config import base_config
+from livemetrics.once_per import OncePer
 from livemetrics.outage_log import Outage, probe_kafka
 from livemetrics.settings import Settings
 
@@ -83,6 +84,7 @@ class LiveFeed:
         self.delayed_since: float | None = None
         # "lost Kafka since ..." once, "Kafka back after N s" once (livemetrics/outage_log.py)
         self.kafka = Outage(log, "live feed", "Kafka")
+        self._skip_lines = OncePer(60.0, time.monotonic)  # unusable messages: a line per topic a minute
 
     def start(self, loop: asyncio.AbstractEventLoop) -> LiveFeed:
         self.loop = loop
@@ -199,6 +201,34 @@ class LiveFeed:
         if reachable == self.delayed and self.loop is not None:
             self.loop.call_soon_threadsafe(self._set_delayed, not reachable)
 
+    def _take(self, msg: Any, need_seller: bool) -> tuple[dict[str, Any], str] | None:
+        """A message's object and seller, or None for one the feed cannot use (not a JSON object, a tombstone,
+        no seller in it or its key where one is needed: an erase record names none): skipped, counted and logged (once a minute per topic), never the end of the
+        feed. Before, the first such message ended this thread, and with it every seller's live data."""
+        why = ""
+        try:
+            data = _dec.decode(msg.value())
+            if not isinstance(data, dict):
+                why = f"a JSON {type(data).__name__}, not an object"
+            else:
+                seller = data.get("seller_id") or (msg.key() or b"").decode()
+                if isinstance(seller, str) and (seller or not need_seller):
+                    return data, seller
+                why = "no seller_id in it or its key"
+        except (msgspec.DecodeError, TypeError, UnicodeDecodeError) as exc:
+            why = "no value (a tombstone)" if msg.value() is None else f"{type(exc).__name__}: {exc}"
+        metrics.LIVE_FEED_SKIPPED.labels(msg.topic()).inc()
+        if self._skip_lines.due(msg.topic()):
+            log.warning(
+                "live feed: skipped the message at %s[%d]@%d, %s (further ones on this topic counted in "
+                "livemetrics_live_feed_skipped_total, logged once a minute)",
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+                why[:200],
+            )
+        return None
+
     def _run(self) -> None:
         snaps, alerts = self.settings.topic("live-metrics"), self.settings.topic("payment-alerts")
         erasures = self.settings.topic("erasures")
@@ -249,12 +279,11 @@ class LiveFeed:
                         if len(eof) >= len(parts):
                             self.caught_up.set()
                     continue
-                try:
-                    data: dict[str, Any] = _dec.decode(msg.value())
-                except msgspec.DecodeError:
+                taken = self._take(msg, need_seller=msg.topic() != erasures)
+                if taken is None:
                     continue
+                data, seller = taken
                 kind = "snapshot" if msg.topic() == snaps else "erasure" if msg.topic() == erasures else "alert"
-                seller = data.get("seller_id") or (msg.key() or b"").decode()
                 if self.loop is not None:
                     self.loop.call_soon_threadsafe(self._deliver, kind, seller, data)
         finally:
