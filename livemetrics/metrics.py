@@ -34,6 +34,11 @@ PUSH_LATENCY = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
 )
 CONSUMER_LAG = Gauge("livemetrics_consumer_lag", "Messages behind the end of a topic", ["consumer", "topic"])
+NOTIFY_SKIPPED = Counter(
+    "livemetrics_notify_skipped_total",
+    "Messages on payment-alerts the notifier could not use (a tombstone, not JSON, not an object), skipped",
+    ["topic"],
+)
 LIVE_FEED_SKIPPED = Counter(
     "livemetrics_live_feed_skipped_total",
     "Messages the API's live feed could not use (not a JSON object, a tombstone, no seller), skipped",

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, TopicPartition
@@ -31,7 +32,9 @@ from api.notify.webhook import delivery_id
 from api.privacy import mask_alert
 from clickhouse import notify_deliveries as store
 from clickhouse.notify_deliveries import Delivery
+from livemetrics import metrics
 from livemetrics.kafka_config import base_config
+from livemetrics.once_per import OncePer
 from livemetrics.outage_log import Outage, probe_kafka
 from livemetrics.settings import Settings
 
@@ -103,6 +106,7 @@ class AlertIntake:
         # outages logged once when they begin and once when they end (livemetrics/outage_log.py)
         self.clickhouse = clickhouse or Outage(log, "notifier", "ClickHouse")
         self.kafka = Outage(log, "notifier", "Kafka")
+        self._skip_lines = OncePer(60.0, time.monotonic)  # messages holding no alert: a line per topic a minute
         self.assigned = threading.Event()  # partitions assigned and their start positions fixed
         self._handed = self._stored = 0  # consumed batches queued for the recorder, and recorded
         self._progress = threading.Condition()
@@ -190,14 +194,11 @@ class AlertIntake:
                 ends: dict[tuple[str, int], int] = {}  # (topic, partition) -> the offset to commit
                 for m in good:
                     ends[(m.topic(), m.partition())] = m.offset() + 1
-                    try:
-                        alert = _dec.decode(m.value())
-                    except msgspec.DecodeError:
-                        continue  # the sink keeps the topic's record of what could not be read
-                    if not isinstance(alert, dict):
+                    alert = self._take(m)
+                    if alert is None:
                         continue
-                    _observe_arrival(alert, m, now_ms)
                     try:
+                        _observe_arrival(alert, m, now_ms)
                         owed += deliveries_for(alert, self.channels, now_ms, email=bool(s.smtp_host))
                     except Exception:  # noqa: BLE001 - one odd alert must not stop the notifier
                         log.exception("notifier: alert at %s[%s]@%s skipped", m.topic(), m.partition(), m.offset())
@@ -220,6 +221,30 @@ class AlertIntake:
             recorder.join(15)
             self._commit_recorded(c, asynchronous=False)  # what was stored meanwhile, before leaving
             c.close()
+
+    def _take(self, m: Any) -> dict | None:
+        """The alert in a message, or None for one that holds none (a tombstone, bytes that are not JSON, JSON
+        that is not an object): skipped, counted (``livemetrics_notify_skipped_total``) and logged once a
+        minute; its offset is committed with the others (the sink keeps the topic's record of it). Before, a
+        tombstone ended this thread (TypeError): no alert of any seller was taken again."""
+        try:
+            alert = _dec.decode(m.value())
+            if isinstance(alert, dict):
+                return alert
+            why = f"a JSON {type(alert).__name__}, not an object"
+        except (msgspec.DecodeError, TypeError) as exc:
+            why = "no value (a tombstone)" if m.value() is None else f"{type(exc).__name__}: {exc}"
+        metrics.NOTIFY_SKIPPED.labels(m.topic()).inc()
+        if self._skip_lines.due(m.topic()):
+            log.warning(
+                "notifier: skipped the message at %s[%d]@%d, %s (further ones counted in "
+                "livemetrics_notify_skipped_total, logged once a minute)",
+                m.topic(),
+                m.partition(),
+                m.offset(),
+                why[:200],
+            )
+        return None
 
     def _record_batches(self) -> None:
         while not self._stop.is_set():
