@@ -21,6 +21,9 @@ from collections.abc import Callable
 
 LOGGER_NAME = "livemetrics.kafka_client"
 _NUMBERS = re.compile(r"\d+")
+# librdkafka's own count of a repeated error ("(after 0ms in state CONNECT, 1 identical error(s) suppressed)"):
+# the same line, so the same kind
+_SUPPRESSED = re.compile(r", \d+ identical error\(s\) suppressed")
 
 
 class ClientLineThrottle(logging.Filter):
@@ -42,7 +45,7 @@ class ClientLineThrottle(logging.Filter):
         if not isinstance(args, tuple) or len(args) != 3:
             return None
         facility, client, text = (str(a) for a in args)
-        return (client, facility, _NUMBERS.sub("#", text))
+        return (client, facility, _NUMBERS.sub("#", _SUPPRESSED.sub("", text)))
 
     def filter(self, record: logging.LogRecord) -> bool:
         key = self.kind(record)
