@@ -122,6 +122,12 @@ _TRANSIENT = {
 }
 
 
+def transient(exc: BaseException) -> bool:
+    """A failure that asking again later may cure (no broker answering, no controller yet)."""
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return isinstance(err, KafkaError) and err.code() in _TRANSIENT
+
+
 def create_topics(s: Settings, timeout: float = 30.0) -> list[str]:
     """Create missing topics; return the names created. Existing topics are left as they are. A transient
     failure is tried again (for what is still missing) until ``timeout``. In secure mode the topics' ACLs

@@ -78,14 +78,42 @@ def api(settings: Settings, no_sink: bool = False) -> int:
     return _serve(create_api(settings, run_sink=False if no_sink else None), settings, settings.api_port)
 
 
-def worker(settings: Settings) -> int:
-    from livemetrics.topics import create_topics
+def topics_created(settings: Settings, service: str, stop: threading.Event) -> bool:
+    """Create the missing topics, waiting while no broker answers (down, restarting, unreachable); False when
+    stopped first. Before, the worker exited 1 after 30 s: under ``up --kafka`` a broker away for minutes ended
+    the worker past ``broker_outage_tolerance_s`` and then every restart 30 s later, and the fifth death within
+    5 minutes made ``up`` stop every process (operations/supervise.py), the gateway and the API too. Any other
+    failure (a refusal: an ACL, a bad topic setting) still ends the process."""
+    import logging
 
-    create_topics(settings)  # changelogs included: the broker never auto-creates topics
+    from livemetrics.topics import create_topics, transient
+
+    log = logging.getLogger(f"livemetrics.{service}")
+    pause = 1.0
+    while True:
+        try:
+            create_topics(settings, timeout=5.0)  # changelogs included: the broker never auto-creates topics
+            return True
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            log.warning(
+                "%s: waiting for Kafka at %s (retrying in %g s): %s", service, settings.kafka_bootstrap, pause, exc
+            )
+        if stop.wait(pause):
+            return False
+        pause = min(30.0, pause * 2)
+
+
+def worker(settings: Settings) -> int:
+    from livemetrics import logs
+
+    logs.configure("worker")
+    if not topics_created(settings, "worker", _stop_on_signals()):
+        return 0
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     import faust
 
-    from livemetrics import logs
     from streams.app import build_worker
 
     logs.configure("worker")  # for what the agents' modules log at import; Faust sets the same up again
