@@ -14,6 +14,7 @@ gateway's rule, on purpose).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 
@@ -29,6 +30,12 @@ from livemetrics.settings import Settings
 
 REASON = "clickhouse_refused"
 _MAX_ERROR = 2000  # characters of ClickHouse's message kept (it can quote a long stretch of the batch)
+# A dead letter's largest value, well under Kafka's default limit (1 MB): a refused value JSON-escaped grows up
+# to six times (a control byte becomes \u0001), and a dead letter Kafka refuses would stall the sink (it takes
+# a failed send for an outage and retries the batch). Past it the event is replaced by the head of its bytes
+# as text (JSON-escaped at most 6 x 64 KiB) with the whole value's size and hash.
+MAX_DEAD_LETTER_BYTES = 512 * 1024
+_HEAD_BYTES = 64 * 1024
 _DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ \-]?[0-9]){12,18}(?![0-9])")
 
 
@@ -39,7 +46,8 @@ def scrub(text: str) -> str:
 
 def dead_letter(refused: Refused) -> tuple[bytes, bytes]:
     """The dead-letter record (key, value) of a refused message: where it came from, why, and the event
-    (decoded when it is JSON, else its text), card-redacted."""
+        (decoded when it is JSON, else its text), card-redacted; a value too large to send whole is cut to its head,
+    with ``event_truncated`` giving the whole value's size and sha256."""
     topic, partition, offset = head_position(refused.head)
     try:
         event = msgspec.json.decode(refused.value)
@@ -54,7 +62,12 @@ def dead_letter(refused: Refused) -> tuple[bytes, bytes]:
         "source": {"topic": topic, "partition": partition, "offset": offset},
         "event": event,
     }
-    return f"{topic}/{partition}/{offset}".encode(), msgspec.json.encode(body)
+    value = msgspec.json.encode(body)
+    if len(value) > MAX_DEAD_LETTER_BYTES:
+        body["event"] = card_data.redact(refused.value[:_HEAD_BYTES].decode("utf-8", "replace"))
+        body["event_truncated"] = {"bytes": len(refused.value), "sha256": hashlib.sha256(refused.value).hexdigest()}
+        value = msgspec.json.encode(body)
+    return f"{topic}/{partition}/{offset}".encode(), value
 
 
 class DeadLetters:

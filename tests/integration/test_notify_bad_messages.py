@@ -51,8 +51,10 @@ def test_unusable_alerts_are_skipped_and_every_sellers_alerts_after_them_deliver
         send(s, alert("shop-a", "a-1"), alert("shop-b", "b-1"))
         # Before, the tombstone ended the intake's thread (TypeError): no alert was taken again, for any seller.
         wait_until(
-            lambda: [d["status"] for d in api.deliveries("shop-b")] == ["delivered"]
-            and len(api.deliveries("shop-a", status="delivered")) == 2,
+            lambda: (
+                [d["status"] for d in api.deliveries("shop-b")] == ["delivered"]
+                and len(api.deliveries("shop-a", status="delivered")) == 2
+            ),
             30,
             what="a-1 and b-1 delivered",
         )
