@@ -17,7 +17,9 @@ Three signs, per partition:
 For the first two the stored offsets of the partition are forgotten (deleted from ``sink_offsets``, so that they
 do not show up again once the new log is longer than they are) and the partition is read from the group's
 committed offset when it lies within the log (Kafka drops a group's offsets with the topic, so one there was
-committed on this log), else from the log's start. Reading from the start reads again what was already stored
+committed on this log), else from the log's start; a log ending before the stored offset from its start (where
+a truncated log was cut is not known: its new messages come from there on, and the group's offset may lie
+past it). Reading from the start reads again what was already stored
 from this log, if anything (a truncated log keeps its start): the event keys' filter
 (``queries/sink_events_unseen.sql``) drops every event stored within ``dedup_window_hours``, by default the raw
 topics' retention, so everything still in the log; payment alerts read again replace their row
@@ -74,7 +76,12 @@ class Finding:
     def message(self) -> str:
         what = {
             NEW_LOG: f"is a new log ({self.detail}): the stored offsets are another log's",
-            BEYOND_END: "ends before the offset stored in ClickHouse: the log was truncated or is a new one",
+            BEYOND_END: "ends before the offset stored in ClickHouse: "
+            + (
+                "the log was truncated (an unclean leader election)"
+                if self.detail
+                else "the log was truncated or is a new one"
+            ),
             EXPIRED: f"starts after the offset stored in ClickHouse: offsets {self.stored + 1} to {self.low - 1} "
             "were deleted by the topic's retention before the sink read them (lost to ClickHouse)",
         }[self.reason]
@@ -105,7 +112,12 @@ def judge(
         detail = f"topic id {topic_id}, the stored offsets were read from topic id {recorded_id}"
         return Finding(*args, NEW_LOG, stored, low, high, group if group >= 0 else low, detail)
     if stored + 1 > high:
-        return Finding(*args, BEYOND_END, stored, low, high, group if group >= 0 else low)
+        # From the start, not the group's offset nor the end: a log cut short at some offset T got its new
+        # messages from T on, and both the end and the group's offset (committed before the cut) may lie past T.
+        # (A new leader whose high watermark is behind answers OFFSET_NOT_AVAILABLE meanwhile, KIP-207: asked
+        # again, not taken for a cut.)
+        same = recorded_id is not None and recorded_id == topic_id
+        return Finding(*args, BEYOND_END, stored, low, high, low, "the same topic id" if same else "")
     if stored + 1 < low:
         return Finding(*args, EXPIRED, stored, low, high, low)
     return None

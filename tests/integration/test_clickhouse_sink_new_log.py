@@ -154,3 +154,24 @@ def test_a_batch_of_a_new_log_is_stored_when_an_old_logs_batch_had_the_same_offs
     assert store_batch(s, sink, read_all(s, sink.topics, len(new))) == len(new)
     assert_stored_once(s, old + new)
     sink.consumer.close()
+
+
+def test_the_same_log_ending_before_the_stored_offset_is_read_from_its_start(make_settings, caplog):
+    """As after an unclean leader election (a single broker cannot make one): ClickHouse holds an offset past
+    the end of the log whose topic id was recorded. New messages come at the log's end, below that offset."""
+    s = make_settings(sink_batch_seconds=0.2)
+    migrate(s)
+    old = some_events(n_sessions=20, seed=61)
+    produce(s, old)
+    store_all(s)
+    db, topic = s.clickhouse_database, s.topic("page-events")
+    get_client(s).command(f"INSERT INTO {db}.sink_offsets VALUES ('{topic}', 0, 100000)")  # the lost tail's
+    new = some_events(n_sessions=40, seed=62)
+    produce(s, new)
+    caplog.set_level(logging.INFO, logger="livemetrics.sink")
+    store_all(s)
+    # Before, the sink resumed page-events[0] after offset 100000: every new message of it was skipped.
+    assert_stored_once(s, old + new)
+    said = [r.getMessage() for r in caplog.records if "ends before the offset stored" in r.getMessage()]
+    assert len(said) == 1 and f"{topic}[0] ends before" in said[0] and "Stored up to offset 100000" in said[0]
+    assert "truncated (an unclean leader election)" in said[0] and "reading it from 0" in said[0]

@@ -25,11 +25,20 @@ def test_another_topic_id_is_a_new_log_read_from_the_groups_offset_within_it_or_
 
 
 def test_a_log_ending_before_the_stored_offset_is_read_from_its_start_and_the_offset_forgotten():
-    f = judge(TP, 150, 151, 20, 100, "id-a", "id-a")  # truncated (the group's offset is past the end too)
+    f = judge(TP, 150, 151, 20, 100, None, "id-a")  # no id recorded: maybe a new log (the group's offset past it)
     assert f is not None and (f.reason, f.resume, f.forgets) == (BEYOND_END, 20, True)
     assert "Stored up to offset 150, the log holds 20 to 99 (high watermark 100)" in f.message()
-    assert judge(TP, 150, -1001, 0, 100, None, None).reason == BEYOND_END  # ids unknown: the range alone
+    assert "truncated or is a new one" in f.message()
+    assert judge(TP, 150, 40, 0, 100, None, None).resume == 0  # not the group's offset: maybe cut before it
     assert judge(TP, 100, -1001, 0, 100, None, None).reason == BEYOND_END  # stored 100 in a log ending at 99
+
+
+def test_the_same_log_ending_before_the_stored_offset_is_read_from_its_start():
+    # Truncated by an unclean leader election at some offset T: new messages come from T on, so neither the end
+    # nor the group's offset (it may lie past T) is safe; what is read again the event keys' filter drops.
+    f = judge(TP, 150, 90, 20, 100, "id-a", "id-a")
+    assert f is not None and (f.reason, f.resume, f.forgets) == (BEYOND_END, 20, True)
+    assert "truncated (an unclean leader election)" in f.message()
 
 
 def test_a_log_starting_after_the_stored_offset_says_what_retention_deleted_unread():
