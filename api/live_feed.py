@@ -4,6 +4,8 @@ each message out to the seller's WebSocket subscribers on the event loop. Follow
 
 Every API replica reads both topics whole (no consumer group), so each serves its own clients.
 
+A topic deleted and created again: the new log is read from its start (``auto.offset.reset``).
+
 Broker outages: the consumer reconnects by itself (librdkafka keeps its positions). While the broker
 cannot be reached every snapshot this replica serves says ``"delayed": true`` (the dashboard shows a
 banner), and each subscriber gets its snapshot again when that changes; nothing else stops."""
@@ -240,6 +242,11 @@ class LiveFeed:
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,
                 "reconnect.backoff.max.ms": 1000,
+                # A position past the log's end means the topic was deleted and created again (unclean leader
+                # elections are off: livemetrics/topics.py): the new log is read from its start (librdkafka logs
+                # "offset reset ... to offset BEGINNING"). With its default, the end, every snapshot and alert
+                # written to the new topic before the reset was skipped; alerts read again are de-duplicated.
+                "auto.offset.reset": "earliest",
             }
         )
         try:
