@@ -23,7 +23,16 @@ _QUOTED_NUMBER = re.compile(r'"(%s)"' % NUMBER_SPELLING.pattern)
 _TS_BEFORE = ('"ts":', '"ts": ')
 
 
-_LETTER_ESCAPE = re.compile(r"\\[bfnrt]")  # `\n` is a letter before digits in the bytes, a boundary once decoded
+# JSON's two-character escapes, as the walk reads them decoded: `\n` is a letter before digits in the bytes,
+# a new line (a separator, card_numbers.SEPARATOR) once decoded, and `4111\/1111\/...` is a slash-grouped
+# number. A quote stays no quote (`\"ts\":` inside a string must not spell the `"ts":` whose run the check
+# skips); an escaped backslash stays a backslash, and pairs are read left to right (`\\n` is no new line).
+_ESCAPE = re.compile(r'\\(["\\/bfnrt])')
+_DECODED = {'"': "'", "\\": "\\", "/": "/", "b": "\x08", "f": "\x0c", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _decoded(m: re.Match[str]) -> str:
+    return _DECODED[m.group(1)]
 
 
 def event_text(raw: bytes) -> str:
@@ -34,7 +43,7 @@ def event_text(raw: bytes) -> str:
 
 def card_in_raw_text(text: str) -> bool:
     if "\\" in text:
-        text = _LETTER_ESCAPE.sub("  ", text)  # two spaces: a boundary, never a separator
+        text = _ESCAPE.sub(_decoded, text)
     if card_in_text(text, skip_ts=True):
         return True
     for m in _NUMBER_TOKEN.finditer(text):
@@ -65,8 +74,8 @@ _CVC_BYTES = re.compile(rb'"(?i:' + _CVC_ALTS + rb')"')
 # character, `+` or `.`, or a `.` not after a digit, or an escape (`\n`, `\t`...: a letter in the
 # bytes), or a colon not after `"ts"`, or a space not after `"ts":`, or a `+` after a digit (pluses group
 # digits). Then one group of 13 or more digits followed by no word character but `e`/`E` (a number's
-# exponent); or 3 groups of 1-6 digits, 13 or more in all; or 4 or more such groups (single spaces, dashes
-# or pluses between), then no word character. Number
+# exponent); or 3 groups of 1-6 digits, 13 or more in all; or 4 or more such groups (any separator of
+# card_numbers.SEPARATOR between, in any layout), then no word character. Number
 # tokens with a non-negative exponent (after `:`, `,` or `[`), and quoted whole numbers with one, are
 # matched whatever their digits (their value may have 13-19 integer digits); a quoted `+` and 13 digits
 # too. A number whose integer part has 13 or more digits (negative exponent or
@@ -78,7 +87,9 @@ _LEFT = (
     rb'|(?:^.{0,4}|[^"]....|.[^t]...|..[^s]..|...[^"].|....[^:]) |[0-9]\+)'
 )
 _RIGHT = rb"(?:[^0-9A-Za-z_]|$)"
-_SEP, _GROUP = rb"[ \-+]", rb"[0-9]{1,6}"
+# card_numbers.SEPARATOR in the bytes: white space raw (between JSON tokens) or escaped (in a string)
+_SEP = rb"(?:[\-+./,]|\\/|(?:[ \t\n\r\x0b\x0c]|\\[fnrt]){1,3})"
+_GROUP = rb"[0-9]{1,6}"
 _THREE_GROUPS = b"|".join(
     b"[0-9]{%d}%s[0-9]{%d}%s[0-9]{%d,6}" % (a, _SEP, b, _SEP, max(1, 13 - a - b))
     for a in range(1, 7)

@@ -8,11 +8,16 @@ pass Luhn. In text it must stand alone:
   and ``4111+1111+1111+1111``, a form's spaces in a URL's query string); a window of several groups is a
   candidate only when every group in it has 1-6 digits (as cards are printed: 4-4-4-4, 4-6-5, 4-4-4-4-3),
   a single group when it has 13-19 digits;
+- or by what else people type between a card's groups (``SEPARATOR``): a dot, a slash, a comma, or a run of
+  1-3 ASCII white space characters (two spaces, a tab, a new line, CRLF): ``4111.1111.1111.1111``,
+  ``4111/1111/1111/1111``, a tab between groups. A window with one of those counts only in a printed layout (fours and a last
+  group of 1-4, or 4-6-5, 4-6-4) with the same separator throughout, so that IP addresses, dates, prices,
+  versions, lists and a phone number followed by a date are not read as one (``tests.support.free_text_numbers``);
 - the window does not touch an ASCII letter, digit or ``_`` on either side, nor a ``+`` on its left
-  (a phone number), nor a ``.`` after a digit on its left (the decimals of a number). So a digit run
-  inside a longer token (hex ids, UUIDs with or without dashes, base64, ``sim-`` ids) is never a card
-  number, and "card 4111 1111 1111 1111 declined" is one. Dots do not group digits: ``4111.1111...`` is
-  not found (a decimal number's integer part is: ``4111111111111111.00``).
+  (a phone number), nor a ``.`` after a digit on its left (the decimals of a number: a window never
+  starts after a dot between digits). So a digit run inside a longer token (hex ids, UUIDs with or without
+  dashes, base64, ``sim-`` ids) is never a card number, and "card 4111 1111 1111 1111 declined" is one
+  (as is ``4111111111111111.00``, but not ``0.4111111111111111``).
 - the same rules hold on the text's *plain* spelling (``card_spellings.plain_digits``): any Unicode decimal digit read as
   its ASCII digit (fullwidth ``４１１１``, as Japanese and Chinese input methods type them; Arabic-Indic
   ``٤١١١``...), any other Unicode space as a space (no-break ``4111\u00a01111...``), a Unicode dash as a
@@ -112,8 +117,14 @@ def is_card_number(digits: str) -> bool:
     return 13 <= len(digits) <= 19 and issuer_prefix_ok(digits) and luhn_ok(digits)
 
 
-_RUN = re.compile(r"[0-9]+(?:[ \-+][0-9]+)*")  # digit groups joined by single spaces, dashes or pluses
-_SEP = re.compile(r"[ \-+]")
+# Digit groups joined by separators: a single space, dash or plus (any grouping of 1-6 digit groups), or
+# one of the other separators people type between a card's groups: a dot, slash or comma, or a run of 1-3
+# ASCII white space characters (two spaces, a tab, a new line, CRLF); a window with one of those counts
+# only in a printed card layout (``_LAYOUT_OK``).
+SEPARATOR = r"(?:[ \t\n\r\x0b\x0c]{1,3}|[\-+./,])"
+_RUN = re.compile(r"[0-9]+(?:%s[0-9]+)*" % SEPARATOR)
+_SEP = re.compile(SEPARATOR)
+_LOOSE = frozenset(" -+")  # the separators that group digits in any layout
 _WORD = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _TS_BEFORE = ('"ts":', '"ts": ')  # what precedes the top-level epoch-ms `ts` in raw JSON (see card_data)
 
@@ -145,14 +156,26 @@ def _card_in_spelling(text: str, skip_ts: bool) -> bool:
         if e - s < 13:
             continue
         right_ok = e == len(text) or text[e] not in _WORD
-        if _card_in_run(_SEP.split(m.group()), 0 if _left_ok(text, s, skip_ts) else 1, right_ok):
+        run = m.group()
+        if _card_in_run(_SEP.split(run), _SEP.findall(run), _left_ok(text, s, skip_ts), right_ok):
             return True
     return False
 
 
-def _card_in_run(groups: list[str], first: int, right_ok: bool) -> bool:
-    """A window of ``groups`` (module docstring) from group ``first`` on is a card number; a window may end at
-    the last group only when ``right_ok``.
+def _layout_ok(sizes: list[int]) -> bool:
+    """Group sizes as card numbers are printed: fours and a last group of 1-4 (4-4-4-4, 4-4-4-4-3, 4-4-4-1),
+    or Amex's 4-6-5 and Diners' 4-6-4."""
+    if len(sizes) == 3 and sizes[0] == 4 and sizes[1] == 6:
+        return sizes[2] in (4, 5)
+    return len(sizes) >= 2 and 1 <= sizes[-1] <= 4 and all(k == 4 for k in sizes[:-1])
+
+
+def _card_in_run(groups: list[str], seps: list[str], left_ok: bool, right_ok: bool) -> bool:
+    """A window of ``groups`` (joined by ``seps``; module docstring) is a card number. A window starts at
+    the first group only when ``left_ok``, never at a group after a dot (the decimals of a number), and may
+    end at the last group only when ``right_ok``; several groups only when each has 1-6 digits, and when a
+    separator in it is no single space, dash or plus only in a printed card layout (``_layout_ok``) with the
+    same separator throughout (a phone's groups of four and a dotted date after them are no card).
 
     Linear in the run: from each group's first digit, only the lengths an issuer's prefix there allows
     are tried, each only when it ends at a group's end (a dict of the ends), and Luhn runs in C-level steps.
@@ -163,20 +186,30 @@ def _card_in_run(groups: list[str], first: int, right_ok: bool) -> bool:
     sizes = [len(g) for g in groups]
     end_of: dict[int, int] = {}  # digits before a group's end -> that group
     big_from = [n] * (n + 1)  # the first group at or after i with more than 6 digits
+    strict = [0] * (n + 1)  # separators before group k that are no single space, dash or plus
+    same_from = [0] * n  # the first group from which every separator up to group k's is the same
     total = 0
     for k, size in enumerate(sizes):
         total += size
         end_of[total] = k
+        if k:
+            strict[k] = strict[k - 1] + (seps[k - 1] not in _LOOSE)
+            same_from[k] = same_from[k - 1] if k > 1 and seps[k - 1] == seps[k - 2] else k - 1
     for k in range(n - 1, -1, -1):
         big_from[k] = k if sizes[k] > 6 else big_from[k + 1]
     last = n - 1 if right_ok else n - 2  # the last group a window may end at
-    at = sum(sizes[:first])
-    for i in range(first, n):
-        for length in card_lengths(digits, at):
-            j = end_of.get(at + length)
-            # one group of any size, or several of 1-6 digits each
-            if j is not None and i <= j <= last and (j == i or big_from[i] > j) and luhn_ok(digits[at : at + length]):
-                return True
+    at = 0
+    for i in range(n):
+        if left_ok if i == 0 else seps[i - 1] != ".":
+            for length in card_lengths(digits, at):
+                j = end_of.get(at + length)
+                # one group of any size, or several of 1-6 digits each
+                if j is None or not (i <= j <= last and (j == i or big_from[i] > j)):
+                    continue
+                if strict[j] != strict[i] and not (same_from[j] <= i and _layout_ok(sizes[i : j + 1])):
+                    continue
+                if luhn_ok(digits[at : at + length]):
+                    return True
         at += sizes[i]
     return False
 

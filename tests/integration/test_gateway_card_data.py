@@ -81,3 +81,28 @@ def test_what_the_sink_stores_holds_no_card_number(gw, settings):
         posted.append(digits)
         good.append(ok["event_id"])
     assert_stored_without_cards(settings, good, posted)
+
+
+def test_cards_grouped_by_other_separators_never_reach_kafka(gw, settings):
+    """Two spaces, tabs, new lines, dots, slashes, commas between a card's groups, in free text and keys,
+    sent with a seller's public browser key: each event refused by name, the good event next to it accepted,
+    nothing of the number on a topic (was: accepted and stored; seen failing before the change)."""
+    from tests.unit.producers.test_card_data_separators import LEAKS
+
+    sent_ids, rejected = [], 0
+    for case, (place, value) in LEAKS.items():
+        good = f.payment_failed()
+        r = _post(gw, json.dumps({"events": [place(value), good]}).encode())
+        assert r.status_code == 202 and r.json()["accepted"] == 1, (case, r.text)
+        error = r.json()["rejected"][0]["error"]
+        assert r.json()["rejected"][0]["index"] == 0 and "card data is never accepted" in error, (case, error)
+        sent_ids.append(good["event_id"])
+        rejected += 1
+    accepted = read_topic(settings, "payment-events", expect=len(sent_ids))
+    accepted += read_topic(settings, "page-events", expect=0, settle=1.0)
+    dead = read_topic(settings, "dead-letter", expect=rejected)
+    assert sorted(json.loads(m.value())["event_id"] for m in accepted) == sorted(sent_ids)
+    everything = "".join(m.value().decode() for m in accepted + dead)
+    for sep in (" ", "\\t", "\\n", "\\r", "\\/", "/", ".", ",", "-", "%2F", "%2E", "%0A", "\u3000", "\\u3000"):
+        everything = everything.replace(sep, "")
+    assert not [d for d in ("4111111111111111", "378282246310005", "5555555555554444") if d in everything]

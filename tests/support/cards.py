@@ -67,14 +67,23 @@ def grouped(digits: str, sep: str, sizes: tuple[int, ...] | None = None) -> str:
 def string_spellings(draw, digits: str) -> str:
     """A string that holds ``digits`` as a card number: grouped or not, a decimal in free text, or a
     whole-number spelling (exponent, sign: these only as the whole string)."""
-    kind = draw(st.sampled_from(["plain", "space", "dash", "float", "exponent", "signed", "other spelling"]))
+    kind = draw(
+        st.sampled_from(["plain", "space", "dash", "float", "exponent", "signed", "other spelling", "other separator"])
+    )
     if kind in ("plain", "space", "dash"):
         return draw(in_free_text(grouped(digits, {"plain": "", "space": " ", "dash": "-"}[kind])))
+    if kind == "other separator":
+        return draw(in_free_text(grouped(digits, draw(st.sampled_from(OTHER_SEPARATORS)))))
     if kind == "other spelling":
         return draw(in_free_text(draw(other_spellings(digits))))
     if kind == "float":
         return draw(in_free_text(number_text(digits, kind, draw)))
     return number_text(digits, kind, draw)
+
+
+# What else people type between a card's groups (card_numbers.SEPARATOR: only in a printed layout, which
+# ``grouped`` gives): found as well.
+OTHER_SEPARATORS = ("  ", "\t", "\n", "\r\n", ".", "/", ",", " \t ")
 
 
 # Digits and separators as other scripts, keyboards and URLs spell them (card_numbers.plain_digits).

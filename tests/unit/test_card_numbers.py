@@ -76,8 +76,10 @@ def test_standing_alone():
         f"v1.{card}",
         f"tel +{card}",
         f"{card[:8]}{'a' * 4}{card[8:]}",
-        "4111.1111.1111.1111",
-        "4111  1111  1111  1111",
+        "4111    1111    1111    1111",  # four spaces: columns, no grouping
+        "41.11.11.11.11.11.11.11",  # a dot, slash, comma or white space run groups only a printed layout
+        "4111, 1111, 1111, 1111",  # a list: comma and space
+        "12.4111.1111.1111.1111",  # never starts after a decimal point
         "41111111 11111111",
         "4111111-1111-1111-1111",
     ):
@@ -93,6 +95,9 @@ def test_standing_alone():
         "ref ab12 4111 1111 1111 1111",
         "4111-1111 1111-1111",
         f"[{card}]",
+        "4111.1111.1111.1111",
+        "4111  1111  1111  1111",
+        "4111/1111/1111/1111",
         f"000{card}",
     ):  # a whole-number spelling: its value, as for a JSON number
         assert card_in_string(text), text

@@ -1,0 +1,171 @@
+"""Free text full of numbers that are no card number: the false-positive corpus of the card check's
+separators (docs/ingest.md, Privacy). Error messages, titles and paths hold order numbers, phone numbers,
+times, dates, prices, IP addresses, UUIDs and counts, joined by commas, slashes, dots, tabs and new lines:
+the characters that group a card number's digits as well (``livemetrics.card_numbers``).
+
+``python -m tests.support.free_text_numbers [n]`` prints, for ``n`` random messages of each kind, how many
+the check refuses (the figures of docs/ingest.md)."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+
+Rng = random.Random
+
+
+def _digits(rng: Rng, n: int) -> str:
+    return str(rng.randrange(10 ** (n - 1), 10**n))
+
+
+def _order(rng: Rng) -> str:
+    return rng.choice(
+        [
+            lambda: "#" + _digits(rng, rng.randint(5, 10)),
+            lambda: "order " + _digits(rng, rng.randint(6, 12)),
+            lambda: f"ORD-{rng.randint(2020, 2030)}-{_digits(rng, rng.randint(4, 8))}",
+            lambda: f"{_digits(rng, 3)}-{_digits(rng, 7)}-{_digits(rng, 7)}",  # a marketplace's 3-7-7
+            lambda: f"{rng.randint(2020, 2030)}/{_digits(rng, rng.randint(5, 9))}",
+            lambda: f"invoice {rng.randint(2020, 2030)}.{rng.randint(1, 12):02d}.{_digits(rng, 5)}",
+        ]
+    )()
+
+
+def _phone(rng: Rng) -> str:
+    return rng.choice(
+        [
+            lambda: f"+49 {rng.randint(150, 179)} {_digits(rng, 4)} {_digits(rng, 4)}",
+            lambda: f"+1 ({_digits(rng, 3)}) 555-{_digits(rng, 4)}",
+            lambda: f"0{rng.randint(150, 179)} {_digits(rng, 8)}",
+            lambda: f"0{rng.randint(30, 89)}/{_digits(rng, 7)}",
+            lambda: f"0{rng.randint(30, 89)}.{_digits(rng, 3)}.{_digits(rng, 2)}.{_digits(rng, 2)}",
+            lambda: f"0{rng.randint(1, 9)} {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)}",
+            lambda: f"{_digits(rng, 3)}.{_digits(rng, 3)}.{_digits(rng, 4)}",  # US, dotted
+            lambda: f"1-800-{_digits(rng, 3)}-{_digits(rng, 4)}",
+            lambda: f"+44 20 {_digits(rng, 4)} {_digits(rng, 4)}",
+        ]
+    )()
+
+
+def _time(rng: Rng) -> str:
+    t = rng.uniform(1.6e9, 2.0e9)
+    return rng.choice(
+        [
+            lambda: f"{int(t)}",
+            lambda: f"{int(t * 1000)}",
+            lambda: repr(t),
+            lambda: f"{t:.3f}",
+            lambda: f"{t:.6f}",
+            lambda: (
+                f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:"
+                f"{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}.{_digits(rng, 3)}Z"
+            ),
+            lambda: (
+                f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d} {rng.randint(0, 23):02d}:"
+                f"{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d},{_digits(rng, 3)}"
+            ),
+            lambda: f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}.{_digits(rng, 6)}",
+            lambda: f"took {rng.uniform(0, 100):.3f} s",
+        ]
+    )()
+
+
+def _date(rng: Rng) -> str:
+    y, m, d = rng.randint(1990, 2035), rng.randint(1, 12), rng.randint(1, 28)
+    return rng.choice(
+        [
+            f"{d:02d}.{m:02d}.{y}",
+            f"{m:02d}/{d:02d}/{y}",
+            f"{y}-{m:02d}-{d:02d}",
+            f"{y}/{m:02d}/{d:02d}",
+            f"{d}.{m}.{y % 100:02d}",
+            f"{y}.{m:02d}.{d:02d}",
+            f"{m}/{y % 100:02d}",  # an expiry date
+        ]
+    )
+
+
+def _price(rng: Rng) -> str:
+    cents = rng.randrange(1, 10 ** rng.randint(3, 10))
+    whole, frac = divmod(cents, 100)
+    us, de = f"{whole:,}.{frac:02d}", f"{whole:,}".replace(",", ".") + f",{frac:02d}"
+    return rng.choice([us, de, f"{whole}.{frac:02d}", f"EUR {de}", f"${us}", f"{de} €", f"{whole},{frac:02d}"])
+
+
+def _ip(rng: Rng) -> str:
+    v4 = ".".join(str(rng.randint(0, 255)) for _ in range(4))
+    return rng.choice(
+        [
+            v4,
+            f"{v4}:{rng.randint(1, 65535)}",
+            f"{v4}/{rng.randint(8, 32)}",
+            ":".join(f"{rng.getrandbits(16):x}" for _ in range(8)),
+            f"2001:db8::{rng.getrandbits(16):x}",
+        ]
+    )
+
+
+def _uuid(rng: Rng) -> str:
+    u = uuid.UUID(int=rng.getrandbits(128))
+    return rng.choice([str(u), str(u).upper(), u.hex])
+
+
+def _count(rng: Rng) -> str:
+    return rng.choice(
+        [
+            lambda: f"{rng.randint(1, 999)} items",
+            lambda: f"retry {rng.randint(1, 9)}/{rng.randint(1, 9)}",
+            lambda: f"HTTP {rng.choice([400, 402, 404, 409, 429, 500, 502, 503, 504])}",
+            lambda: f"v{rng.randint(0, 20)}.{rng.randint(0, 99)}.{rng.randint(0, 999)}",
+            lambda: f"Chrome/{rng.randint(90, 140)}.0.{rng.randint(1000, 9999)}.{rng.randint(0, 300)}",
+            lambda: f"code {_digits(rng, rng.randint(2, 6))}",
+            lambda: f"{rng.randint(1, 100)}%",
+        ]
+    )()
+
+
+KINDS: dict[str, Callable[[Rng], str]] = {
+    "order number": _order,
+    "phone": _phone,
+    "time": _time,
+    "date": _date,
+    "price": _price,
+    "ip": _ip,
+    "uuid": _uuid,
+    "count": _count,
+}
+GLUE = [" ", ", ", "; ", " / ", " | ", "\n", "\r\n", "\t", " - ", ": ", ",", "/", "  ", ". "]
+WORDS = ["payment", "declined", "at", "ref", "order", "call", "from", "on", "for", "total", "err", "id", "ip"]
+
+
+def message(rng: Rng, kind: str | None = None) -> str:
+    """An error message of 1-6 numbers of ``kind`` (any kind when None), joined by punctuation, white
+    space and words."""
+    parts: list[str] = []
+    for _ in range(rng.randint(1, 6)):
+        if parts:
+            parts.append(rng.choice(GLUE))
+            if rng.random() < 0.4:
+                parts.append(rng.choice(WORDS) + rng.choice([" ", ": ", "="]))
+        parts.append(KINDS[kind or rng.choice(list(KINDS))](rng))
+    return "".join(parts)
+
+
+def false_positive_rates(n: int, check: Callable[[str], bool], seed: int = 15) -> dict[str, int]:
+    """kind (and "mixed") -> how many of ``n`` messages ``check`` refuses."""
+    rng = random.Random(seed)
+    return {
+        kind: sum(check(message(rng, None if kind == "mixed" else kind)) for _ in range(n))
+        for kind in [*KINDS, "mixed"]
+    }
+
+
+if __name__ == "__main__":
+    import sys
+
+    from livemetrics.card_numbers import card_in_string
+
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    for kind, refused in false_positive_rates(count, card_in_string).items():
+        print(f"{kind:14} refused {refused:6} of {count} ({refused / count:.4%})")
