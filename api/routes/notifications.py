@@ -19,6 +19,7 @@ from api.notify.targets import TargetError, Unresolvable, check_email, check_res
 from api.rate_limit import TokenBuckets
 from api.responses import AUTH, BAD_BODY, SELLER, Problem
 from clickhouse import notify_deliveries as store
+from livemetrics.shares import Shares
 
 router = APIRouter(tags=["notifications"], responses=SELLER, dependencies=AUTH)
 PREFIX = "/v1/sellers/{seller_id}/notifications"
@@ -34,8 +35,13 @@ UNAVAILABLE = {503: {"model": Problem, "description": "Kafka did not store the c
 # A new webhook's host name is looked up in threads of its own, not the loop's default executor, in which every
 # route's ClickHouse read runs: a lookup lasts as long as the seller's own name server makes the resolver wait
 # (~10-30 s for one that never answers), and two sellers adding such webhooks held every default thread while
-# every seller's reports waited. The add waits for its lookup at most notify_timeout_s.
-_LOOKUPS = ThreadPoolExecutor(4, thread_name_prefix="webhook-add-dns")
+# every seller's reports waited. The add waits for a slot and its lookup together at most notify_timeout_s.
+# Each seller has LOOKUPS_PER_SELLER of the LOOKUP_THREADS at once (a slot is held until its lookup ends,
+# even past the timeout, as the thread is): one seller adding names that never answer held all 4 threads
+# for ~30 s, and every other seller's add waited its timeout and was taken unchecked.
+LOOKUP_THREADS = 8
+LOOKUPS_PER_SELLER = 1
+_LOOKUPS = ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="webhook-add-dns")
 
 
 class NewWebhook(BaseModel):
@@ -120,6 +126,33 @@ async def _add(request: Request, seller_id: str, principal, kind: str, target: s
     return ch.public(), secret
 
 
+def _lookup_shares(request: Request) -> Shares:
+    state = request.app.state
+    shares = getattr(state, "webhook_lookups", None)
+    if shares is None:  # made on the loop, where every add waits for its slot
+        shares = state.webhook_lookups = Shares(LOOKUPS_PER_SELLER)
+    return shares
+
+
+async def _check_host(request: Request, seller_id: str, url: str, timeout: float) -> None:
+    """``check_resolves_public`` in a thread of ``_LOOKUPS``, at most LOOKUPS_PER_SELLER of the seller's at
+    once; TimeoutError when a slot and the lookup took more than ``timeout`` together."""
+    shares, loop = _lookup_shares(request), asyncio.get_running_loop()
+    async with asyncio.timeout(timeout):
+        await shares.acquire(seller_id)
+        lookup = loop.run_in_executor(_LOOKUPS, check_resolves_public, url, False)
+        lookup.add_done_callback(lambda done: _lookup_done(shares, seller_id, done))
+        await asyncio.shield(lookup)  # past the timeout it runs on, holding its slot
+
+
+def _lookup_done(shares: Shares, seller_id: str, lookup: asyncio.Future) -> None:
+    """A lookup ended: its slot freed, its outcome read (one that ended after the timeout is not logged as
+    never retrieved)."""
+    shares.release(seller_id)
+    if not lookup.cancelled():
+        lookup.exception()
+
+
 @router.get(PREFIX + "/channels")
 async def list_channels(seller_id: SellerId, request: Request) -> dict:
     """The seller's webhooks and email addresses (never a signing secret)."""
@@ -136,8 +169,7 @@ async def add_webhook(
     try:
         url = check_webhook_url(body.url.strip(), settings.dev_mode)
         if not settings.dev_mode:  # a name that points inside now is refused now (and before every POST)
-            lookup = asyncio.get_running_loop().run_in_executor(_LOOKUPS, check_resolves_public, url, False)
-            await asyncio.wait_for(lookup, settings.notify_timeout_s)
+            await _check_host(request, seller_id, url, settings.notify_timeout_s)
     except (Unresolvable, TimeoutError):
         pass  # not set up yet, perhaps, or its name server is slow: every delivery checks it again
     except TargetError as exc:

@@ -81,7 +81,7 @@ def test_webhook_adds_whose_names_never_resolve_hold_none_of_the_reports_threads
             for seller in ("shop-a", "shop-b")
             for i in range(4)
         ]
-        for _ in range(4):  # lookups under way
+        for _ in range(2):  # lookups under way: one per seller (LOOKUPS_PER_SELLER)
             assert asked.acquire(timeout=10)
         time.sleep(0.5)  # time for more to start if threads allow (nothing signals a lookup that does not start)
         started = time.monotonic()
@@ -99,3 +99,65 @@ def test_webhook_adds_whose_names_never_resolve_hold_none_of_the_reports_threads
         api.registry.stop()
     assert r.status_code == 200 and took < 1.5, (r.status_code, took)  # old code: until the lookups ended
     assert codes == [201] * 8, codes  # taken after notify_timeout_s, to be checked at every delivery
+
+
+def test_one_sellers_names_that_never_answer_delay_no_other_sellers_add(make_settings, add_seller, monkeypatch):
+    """A seller (its read token is all it takes) adding webhooks whose name server never answers held every
+    thread of the add's lookup pool (4) for ~30 s: another seller's add waited notify_timeout_s and was taken
+    unchecked, even a host that resolves inside (seen failing before the change: 201 after 2.0 s). Now each
+    seller has LOOKUPS_PER_SELLER of them: the other seller's add is checked at once and refused by name; the
+    hostile seller's own adds wait for its slot and are taken after the timeout, as before."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.routes import notifications
+
+    s = make_settings(notify=False, notify_timeout_s=2.0)
+    tokens = {n: add_seller(s, n)[1] for n in ("shop-a", "shop-b")}
+    answer, asked, at_once, most = threading.Event(), threading.Semaphore(0), [0], [0]
+    lock = threading.Lock()
+    real = notifications.check_resolves_public
+
+    def check(url, dev_mode):
+        if ".never-answers." in url:
+            with lock:
+                at_once[0] += 1
+                most[0] = max(most[0], at_once[0])
+            asked.release()
+            answer.wait(30)  # the seller's name server never answers (until the test ends)
+            with lock:
+                at_once[0] -= 1
+        return real(url, dev_mode)
+
+    entered, checked_url = threading.Semaphore(0), notifications.check_webhook_url
+
+    def check_url(url, dev_mode):  # the add's last step before it waits for a lookup (no await in between)
+        if ".never-answers." in url:
+            entered.release()
+        return checked_url(url, dev_mode)
+
+    monkeypatch.setattr(notifications, "check_resolves_public", check)
+    monkeypatch.setattr(notifications, "check_webhook_url", check_url)
+    api = Api(s, tokens)
+    pool = ThreadPoolExecutor(notifications.LOOKUP_THREADS + 2)
+    me = socket.gethostname()  # resolves to this machine: never public here (the first test checks it)
+    try:
+        hostile = [
+            pool.submit(api.call, "POST", "shop-a", "/webhooks", json={"url": f"https://h{i}.never-answers.example/x"})
+            for i in range(notifications.LOOKUP_THREADS + 2)
+        ]
+        assert asked.acquire(timeout=10)  # the hostile seller's first lookup hangs
+        for _ in hostile:  # and every hostile add waits for a lookup (a thread or, now, its seller's slot)
+            assert entered.acquire(timeout=10)
+        started = time.monotonic()
+        r = api.call("POST", "shop-b", "/webhooks", json={"url": f"https://{me}/hook"})
+        took = time.monotonic() - started
+        codes = [f.result(timeout=30).status_code for f in hostile]
+    finally:
+        answer.set()
+        pool.shutdown()
+        api.stop()
+        api.registry.stop()
+    assert r.status_code == 422 and "not a public address" in r.json()["detail"], (r.status_code, r.text, took)
+    assert took < 1.5, took  # checked at once, not after notify_timeout_s
+    assert most[0] == notifications.LOOKUPS_PER_SELLER, most  # the hostile seller's lookups at once
+    assert codes == [201] * len(hostile), codes  # its own adds: taken after the timeout, checked at delivery
