@@ -129,17 +129,29 @@ class AlertIntake:
 
     def _on_assign(self, c: Consumer, parts: list[TopicPartition]) -> None:
         """A partition the group never committed starts at its end, read now (an alert produced while the
-        fetcher resolved a lazy ``latest`` would be skipped): alerts from before the first start are not sent."""
-        try:
-            committed = c.committed(parts, timeout=10)
-            for tp, done in zip(parts, committed):
-                tp.offset = done.offset if done.offset >= 0 else c.get_watermark_offsets(tp, timeout=10)[1]
-        except Exception:  # noqa: BLE001 - fall back to the group's reset policy
-            log.warning("notifier: could not read committed offsets; using auto.offset.reset")
+        fetcher resolved a lazy ``latest`` would be skipped): alerts from before the first start are not sent.
+        Where to start is asked again until the broker answers (the outage logged once): the consumer's
+        ``auto.offset.reset`` is ``earliest``, for a recreated topic's new log (below), so a partition left to
+        it would send every alert the topic keeps. Before, a failed lookup fell back to ``latest`` and a
+        failed partition count raised out of this callback, ending the notifier's thread."""
+        pause = 0.5
+        while True:
+            try:
+                committed = c.committed(parts, timeout=10)
+                for tp, done in zip(parts, committed):
+                    tp.offset = done.offset if done.offset >= 0 else c.get_watermark_offsets(tp, timeout=10)[1]
+                count = len(c.list_topics(parts[0].topic, timeout=10).topics[parts[0].topic].partitions) if parts else 0
+                self.kafka.ok()
+                break
+            except Exception as exc:  # noqa: BLE001 - asked again
+                self.kafka.failed(f"{type(exc).__name__}: {exc}; where to start reading is asked again", exc)
+                if self._stop.wait(pause):
+                    c.assign(parts)
+                    c.pause(parts)  # stopping: read nothing
+                    return
+                pause = min(pause * 2, 10.0)
         c.assign(parts)
         if parts:
-            topic = parts[0].topic
-            count = len(c.list_topics(topic, timeout=10).topics[topic].partitions)
             self.ownership.assign([tp.partition for tp in parts], count)
             log.info("notifier: payment-alerts partitions %s assigned", sorted(tp.partition for tp in parts))
             self._assigned_cb()
@@ -171,7 +183,10 @@ class AlertIntake:
                 **base_config(s),
                 "group.id": s.notify_group,
                 "enable.auto.commit": False,
-                "auto.offset.reset": "latest",
+                # Only a position past the log's end comes to it (where to start is set at each assignment):
+                # the topic deleted and created again (unclean leader elections are off), whose new log is read
+                # from its start. With "latest", the alerts written to it meanwhile were never delivered.
+                "auto.offset.reset": "earliest",
                 "session.timeout.ms": int(s.consumer_session_timeout_s * 1000),
             }
         )
