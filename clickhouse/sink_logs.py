@@ -132,8 +132,10 @@ class SinkLogs:
         self._admin: AdminClient | None = None
 
     def _client(self) -> AdminClient:
-        # One for the sink's life: librdkafka can abort the process when an admin client is destroyed with a
-        # request in flight (confluentinc/librdkafka#3663), so one whose request timed out is parked instead. Its lines go through the throttled
+        # One for the sink's life, and one whose request timed out is parked, never destroyed: the project's rule
+        # for admin clients (librdkafka can abort on an admin request's bookkeeping, confluentinc/librdkafka#3663;
+        # the known cases are coordinator requests, group offsets, which this never makes: DescribeTopics is a
+        # metadata request to any broker). Its lines go through the throttled
         # client logger (kafka_logs), served by poll below.
         if self._admin is None:
             self._admin = AdminClient({**admin_config(self.settings), "logger": client_logger()})
