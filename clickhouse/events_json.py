@@ -20,6 +20,11 @@ A batch is stored in two steps, so that the sink can parse one batch while it in
   here, since batches are written one at a time, in order, while a prepare overlaps the write before it.
 Either way one batch is one block (sequential parsing, one read block, one insert thread), so an insert
 is all or nothing and a retry of the same batch has the same deduplication token layout.
+
+Embedded, a batch can also be stored in one statement (``prepare(..., one_statement=True)``: nothing done
+there; ``write`` runs the server's statement with ``file()`` reading the lines instead of ``input()``):
+the sink does that for a batch its time trigger cut, which no overlap is needed for (``sink_store``), and
+saves the Native file's round trip and the second statement.
 """
 
 from __future__ import annotations
@@ -147,16 +152,27 @@ def _lines(heads: list[bytes], values: list[bytes]):
     return itertools.chain.from_iterable(zip(heads, values, itertools.repeat(_END)))
 
 
+def _write_lines(folder: str, heads: list[bytes], values: list[bytes]) -> str:
+    """The batch's JSON lines in a new file of ``folder``; returns its path."""
+    lines = os.path.join(folder, "lines.jsonl")
+    with open(lines, "wb", buffering=1 << 20) as f:
+        f.writelines(_lines(heads, values))
+    return lines
+
+
+def _file_input(lines: str) -> str:
+    """What replaces ``FROM input('`` in ``SELECT`` to read the lines from a file (embedded)."""
+    return f"FROM file({_quote(lines)}, 'JSONCompactEachRow', '"
+
+
 def _native(client, heads: list[bytes], values: list[bytes]) -> str:
     """Embedded: writes the ``events`` rows of these lines to a new Native file and returns its path
     (raises if ClickHouse refuses them, leaving no file)."""
     folder = SCRATCH.mkdtemp(prefix="batch-")
-    lines, native = os.path.join(folder, "lines.jsonl"), os.path.join(folder, "rows.native")
+    native = os.path.join(folder, "rows.native")
     try:
-        with open(lines, "wb", buffering=1 << 20) as f:
-            f.writelines(_lines(heads, values))
-        sql = SELECT.replace("{rows}", str(len(heads)))
-        sql = sql.replace(_INPUT, f"FROM file({_quote(lines)}, 'JSONCompactEachRow', '")
+        lines = _write_lines(folder, heads, values)
+        sql = SELECT.replace("{rows}", str(len(heads))).replace(_INPUT, _file_input(lines))
         client.command(
             f"INSERT INTO FUNCTION file({_quote(native)}, 'Native')\n{sql}" + _settings_clause(JSON_INPUT_SETTINGS)
         )
@@ -167,10 +183,11 @@ def _native(client, heads: list[bytes], values: list[bytes]) -> str:
         raise
 
 
-def prepare(client, heads: list[bytes], values: list[bytes], embedded: bool) -> Prepared:
+def prepare(client, heads: list[bytes], values: list[bytes], embedded: bool, one_statement: bool = False) -> Prepared:
     """Step one (see the module's text). Embedded, values that are not events are logged and skipped
-    here; a refusal that no value explains is raised (the sink retries the batch)."""
-    if not embedded or not heads:
+    here; a refusal that no value explains is raised (the sink retries the batch). ``one_statement``
+    (embedded): nothing is done here; ``write`` parses the lines inside its insert, as a server does."""
+    if not embedded or not heads or one_statement:
         return Prepared(heads, values)
     try:
         return Prepared(heads, values, _native(client, heads, values))
@@ -190,7 +207,7 @@ def write(
         on_refused(prepared.refused)
     if not prepared.heads:
         return 0
-    if embedded:
+    if embedded and prepared.native:
         try:
             client.command(
                 unseen_insert_sql(db, f"SELECT * FROM file({_quote(prepared.native)}, 'Native')")
@@ -199,21 +216,40 @@ def write(
         finally:
             prepared.discard()  # a failed write is prepared again (the sink's retry)
         return prepared.rows
-    return _insert_lines_skipping_unusable(client, db, prepared, settings, on_refused)
+    return _insert_lines_skipping_unusable(client, db, prepared, settings, on_refused, embedded)
 
 
 def insert_events(
-    client, db: str, heads: list[bytes], values: list[bytes], settings: dict[str, Any], embedded: bool
+    client,
+    db: str,
+    heads: list[bytes],
+    values: list[bytes],
+    settings: dict[str, Any],
+    embedded: bool,
+    one_statement: bool = False,
 ) -> int:
-    """Both steps in this thread, refusing the batch (raising, nothing written) if a value is not an event."""
-    if embedded:
+    """Both steps in this thread (embedded, ``one_statement``: the one statement a server runs), refusing
+    the batch (raising, nothing written) if a value is not an event."""
+    if embedded and not one_statement:
         return write(client, db, Prepared(heads, values, _native(client, heads, values)), settings, embedded)
-    _insert_lines(client, db, heads, values, settings)
+    _insert_lines(client, db, heads, values, settings, embedded)
     return len(heads)
 
 
-def _insert_lines(client, db: str, heads: list[bytes], values: list[bytes], settings: dict[str, Any]) -> None:
-    """A server: one ``INSERT ... SELECT ... FROM input()`` with the lines as its body."""
+def _insert_lines(
+    client, db: str, heads: list[bytes], values: list[bytes], settings: dict[str, Any], embedded: bool = False
+) -> None:
+    """One statement: a server's ``INSERT ... SELECT ... FROM input()`` with the lines as its body; embedded,
+    the same SELECT reads them from a scratch file (``file()``), removed after."""
+    if embedded:
+        folder = SCRATCH.mkdtemp(prefix="batch-")
+        try:
+            lines = _write_lines(folder, heads, values)
+            sql = SELECT.replace("{rows}", str(len(heads))).replace(_INPUT, _file_input(lines))
+            client.command(unseen_insert_sql(db, sql) + _settings_clause({**JSON_INPUT_SETTINGS, **settings}))
+        finally:
+            _remove_dir(folder)
+        return
     client.command(
         server_insert_sql(db, len(heads)),
         data=b"".join(_lines(heads, values)),
@@ -235,16 +271,16 @@ def unseen_insert_sql(db: str, rows: str) -> str:
 
 
 def _insert_lines_skipping_unusable(
-    client, db: str, prepared: Prepared, settings: dict[str, Any], on_refused: OnRefused | None
+    client, db: str, prepared: Prepared, settings: dict[str, Any], on_refused: OnRefused | None, embedded: bool
 ) -> int:
     heads, values = prepared.heads, prepared.values
     try:
-        _insert_lines(client, db, heads, values, settings)
+        _insert_lines(client, db, heads, values, settings, embedded)
         return len(heads)
     except DatabaseError as refusal:
         heads, values, prepared.refused = without_unusable(heads, values, refusal)
     if on_refused:
         on_refused(prepared.refused)
     if heads:
-        _insert_lines(client, db, heads, values, settings)
+        _insert_lines(client, db, heads, values, settings, embedded)
     return len(heads)

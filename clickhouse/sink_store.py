@@ -65,10 +65,19 @@ class BatchStore:
             self.dead_letters.send(refused)
 
     def prepare(self, batch: Batch) -> Prepared:
-        """Step one of storing a batch (on the preparing thread), see ``events_json``."""
+        """Step one of storing a batch (on the preparing thread), see ``events_json``. A batch the time
+        trigger cut (fewer rows than ``sink_batch_rows``: the sink keeps up) is stored in one statement
+        instead, parsed inside its insert (``one_statement``): the two steps exist so that parsing the next
+        batch overlaps inserting this one, which only a sink behind needs; for a batch every
+        ``sink_batch_seconds`` they only cost more CPU: a Native file written and read again and a second
+        statement (BENCHMARKS.md, fifteenth session)."""
         self.prepare_watch.beat()
         return events_json.prepare(
-            self._client(self.prepare_watch), batch.heads, batch.values, self.settings.clickhouse_embedded
+            self._client(self.prepare_watch),
+            batch.heads,
+            batch.values,
+            self.settings.clickhouse_embedded,
+            one_statement=len(batch.heads) < self.settings.sink_batch_rows,
         )
 
     def write(self, batch: Batch, prepared: Future) -> int:

@@ -1,5 +1,6 @@
 """The sink's JSON insert on the real engine: every column equals the contract's getter for any event
-the contract accepts; a refused batch writes nothing; a value cannot smuggle in extra rows."""
+the contract accepts; a refused batch writes nothing; a value cannot smuggle in extra rows. Each holds for
+both ways embedded stores a batch: two steps (a Native file between) and one statement."""
 
 from __future__ import annotations
 
@@ -38,10 +39,15 @@ recent_events = st.tuples(contract_events, st.integers(-10 * DAY_MS, DAY_MS), st
 )
 
 
-@pytest.fixture
-def ch(clickhouse_dsn, tmp_path: Path) -> Settings:
+# database -> whether ``insert`` stores its batches in one statement (the fixture's parameter)
+ONE_STATEMENT: dict[str, bool] = {}
+
+
+@pytest.fixture(params=["two-steps", "one-statement"])
+def ch(request, clickhouse_dsn, tmp_path: Path) -> Settings:
     s = Settings(data_dir=tmp_path, clickhouse_dsn=clickhouse_dsn, clickhouse_database=f"lm_{uuid.uuid4().hex[:10]}")
     migrate(s)
+    ONE_STATEMENT[s.clickhouse_database] = request.param == "one-statement"
     return s
 
 
@@ -56,6 +62,7 @@ def insert(s: Settings, values: list[bytes | None], topic: str | None = None) ->
         batch.values,
         {**EVENTS_INSERT_SETTINGS, "insert_deduplication_token": batch.token()},
         s.clickhouse_embedded,
+        one_statement=ONE_STATEMENT[s.clickhouse_database],
     )
     return topic
 
