@@ -5,30 +5,32 @@ The sink resumes each partition after the highest offset stored from it. That is
 offset was read from. When a topic is deleted and created again, when the sink is pointed at another cluster
 with the same topic names, or when an unclean leader election truncates a partition, ClickHouse keeps the old
 offsets: resuming after one would skip every message of the new log below it, for good (they are never read).
-Three signs, per partition:
+Four signs, per partition:
 
 - a new log: the topic's id (Kafka gives every topic a new one when it is created) is not the one recorded in
   ``sink_logs`` (migration 015) at the partition's last assignment;
 - stored beyond the log's end: the stored offset is at or past the high watermark (the log was truncated, or is
   a new one whose id is not known: topic ids unreadable, or first recorded now);
 - expired unread: the offset after the stored one is below the log's start (retention deleted messages before
-  the sink read them: they are gone; said so, the sink reads from the start, as Kafka would).
+  the sink read them: they are gone; said so, the sink reads from the start, as Kafka would);
+- unrecorded: offsets stored, no topic id recorded for them (a sink of this version records it at an assignment,
+  before it stores anything) and no offset committed by the group: what a log recreated before this check was in
+  place looks like once it has grown past the stored offset (Kafka dropped the group's offsets with the topic).
 
-For the first two the stored offsets of the partition are forgotten (deleted from ``sink_offsets``, so that they
-do not show up again once the new log is longer than they are) and the partition is read from the group's
-committed offset when it lies within the log (Kafka drops a group's offsets with the topic, so one there was
-committed on this log), else from the log's start; a log ending before the stored offset from its start (where
-a truncated log was cut is not known: its new messages come from there on, and the group's offset may lie
-past it). Reading from the start reads again what was already stored
-from this log, if anything (a truncated log keeps its start): the event keys' filter
-(``queries/sink_events_unseen.sql``) drops every event stored within ``dedup_window_hours``, by default the raw
-topics' retention, so everything still in the log; payment alerts read again replace their row
-(``payment_errors`` is a ReplacingMergeTree by alert). Nothing is lost: skipping ahead could lose messages, a
-second read only costs time. Each finding is a WARNING naming topic, partition, the stored offset and the log's
-range, and counts in ``livemetrics_sink_log_resets_total{topic,reason}``.
+Except for expired ones, the stored offsets of the partition are forgotten (deleted from ``sink_offsets``, so that
+they do not show up again once the new log is longer than they are). A new log is read from the group's committed
+offset when it lies within the log (Kafka drops a group's offsets with the topic, so one there was committed on
+this log), else from its start; the others from the log's start (where a truncated log was cut is not known: its
+new messages come from there on, and the group's offset may lie past it). Reading from the start reads again what
+was already stored from this log, if anything (a truncated log keeps its start; an unrecorded one may be the same
+log after all): the event keys' filter (``queries/sink_events_unseen.sql``) drops every event stored within
+``dedup_window_hours``, by default the raw topics' retention, so everything still in the log; payment alerts read
+again replace their row (``payment_errors`` is a ReplacingMergeTree by alert). Nothing is lost: skipping ahead
+could lose messages, a second read only costs time. Each finding is a WARNING naming topic, partition, the stored
+offset and the log's range, and counts in ``livemetrics_sink_log_resets_total{topic,reason}``.
 
-Not seen: a log recreated and grown past the stored offset before the first assignment that records its topic
-id (the sink upgraded to this check only after the topic was recreated), or a broker that gives no topic ids.
+Not seen: a new log whose topic id cannot be read (a broker without topic ids) and that grew past the stored
+offset while the group kept an offset within it.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from livemetrics.settings import Settings
 
 log = logging.getLogger("livemetrics.sink")
 
-NEW_LOG, BEYOND_END, EXPIRED = "new_log", "beyond_end", "expired"
+NEW_LOG, BEYOND_END, EXPIRED, UNRECORDED = "new_log", "beyond_end", "expired", "unrecorded"
 # Admin clients given up on with a request in flight, never destroyed (see SinkLogs._client); one per broker
 # timeout at an assignment.
 _PARKED: list[AdminClient] = []
@@ -61,7 +63,7 @@ class Finding:
 
     topic: str
     partition: int
-    reason: str  # NEW_LOG, BEYOND_END or EXPIRED
+    reason: str  # NEW_LOG, BEYOND_END, EXPIRED or UNRECORDED
     stored: int  # the highest offset stored in ClickHouse
     low: int  # the log's range: first offset, and the next one to be written (high watermark)
     high: int
@@ -82,6 +84,8 @@ class Finding:
                 if self.detail
                 else "the log was truncated or is a new one"
             ),
+            UNRECORDED: "has offsets stored in ClickHouse from a log not recorded and none committed by the group: "
+            "maybe a new log (the topic created again, or another cluster, before the sink recorded topic ids)",
             EXPIRED: f"starts after the offset stored in ClickHouse: offsets {self.stored + 1} to {self.low - 1} "
             "were deleted by the topic's retention before the sink read them (lost to ClickHouse)",
         }[self.reason]
@@ -120,6 +124,12 @@ def judge(
         return Finding(*args, BEYOND_END, stored, low, high, low, "the same topic id" if same else "")
     if stored + 1 < low:
         return Finding(*args, EXPIRED, stored, low, high, low)
+    if recorded_id is None and committed < 0:
+        # No assignment recorded which log the stored offsets came from (a sink of this version records it before
+        # it stores anything), and the group has no offset: Kafka drops a group's offsets with its topic, so this
+        # is what a log recreated (or another cluster) before this check was in place looks like, grown past the
+        # stored offset. Read from the start: if it is the same log after all, the event keys drop the copies.
+        return Finding(*args, UNRECORDED, stored, low, high, low)
     return None
 
 

@@ -175,3 +175,32 @@ def test_the_same_log_ending_before_the_stored_offset_is_read_from_its_start(mak
     said = [r.getMessage() for r in caplog.records if "ends before the offset stored" in r.getMessage()]
     assert len(said) == 1 and f"{topic}[0] ends before" in said[0] and "Stored up to offset 100000" in said[0]
     assert "truncated (an unclean leader election)" in said[0] and "reading it from 0" in said[0]
+
+
+def test_a_log_recreated_before_topic_ids_were_recorded_and_grown_past_the_stored_offsets_is_read_whole(
+    make_settings, caplog
+):
+    """A sink upgraded to the topic id check after its topics were recreated: no id recorded for the stored
+    offsets, and Kafka dropped the group's offsets with the old topics."""
+    s = make_settings(sink_batch_seconds=0.2)
+    migrate(s)
+    admin = AdminClient(admin_config(s))  # kept alive to the end (see above)
+    old = some_events(n_sessions=20, seed=71)
+    produce(s, old)
+    store_all(s)
+    had = stored_partitions(s)
+    get_client(s).command(f"TRUNCATE TABLE IF EXISTS {s.clickhouse_database}.sink_logs")  # as an older sink left it
+    recreate(s, admin)
+    new = some_events(n_sessions=60, seed=72)
+    produce(s, new)
+    caplog.set_level(logging.INFO, logger="livemetrics.sink")
+    store_all(s)
+    # Before, the sink resumed each partition after the old log's offset: the new log's messages below it lost.
+    assert_stored_once(s, old + new)
+    # each partition with stored offsets said so once: as unrecorded, or (the new log still shorter) ending before
+    said = [
+        r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "] has offsets" in r.getMessage()
+    ]
+    short = [r.getMessage() for r in caplog.records if "ends before the offset stored" in r.getMessage()]
+    assert said and len(said) + len(short) == len(had)
+    assert all(any(f"{t}[{p}] " in m for m in said + short) for t, p in had)

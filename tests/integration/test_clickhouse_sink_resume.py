@@ -81,6 +81,9 @@ def store_without_commit(s, n: int) -> None:
     """Store the first ``n`` raw messages as the sink does, in two batches, and commit nothing (a sink
     SIGKILLed after its inserts, before its commits): ClickHouse has the rows, Kafka no offsets."""
     sink = EventSink(s)
+    # which log the offsets come from, as the sink's assignment records it before anything is stored
+    ids = sink.logs.topic_ids(sink.topics)
+    sink.logs.record({(t, p): ids[t] for t in sink.topics for p in range(s.partitions)})
     msgs = read_all(s, sink.topics, n)
     for part in (msgs[: n // 2], msgs[n // 2 :]):
         batch = Batch(sink.alerts_topic)

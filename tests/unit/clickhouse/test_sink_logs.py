@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka import TopicPartition
 
-from clickhouse.sink_logs import BEYOND_END, EXPIRED, NEW_LOG, judge
+from clickhouse.sink_logs import BEYOND_END, EXPIRED, NEW_LOG, UNRECORDED, judge
 
 TP = TopicPartition("t.page-events", 1)
 
@@ -12,7 +12,8 @@ TP = TopicPartition("t.page-events", 1)
 def test_a_stored_offset_within_the_log_of_the_recorded_topic_id_is_resumed_after():
     assert judge(TP, 41, -1001, 0, 100, "id-a", "id-a") is None
     assert judge(TP, 99, 100, 0, 100, "id-a", "id-a") is None  # caught up: the next offset is the end
-    assert judge(TP, 41, -1001, 0, 100, None, "id-a") is None  # no id recorded yet: judged by its range
+    assert judge(TP, 41, 42, 0, 100, None, "id-a") is None  # no id recorded yet, the group's offset: its range
+    assert judge(TP, 41, -1001, 0, 100, "id-a", "id-a") is None  # stored, then stopped before the first commit
     assert judge(TP, None, -1001, 0, 100, "id-a", "id-b") is None  # nothing stored: nothing to resume after
 
 
@@ -46,3 +47,12 @@ def test_a_log_starting_after_the_stored_offset_says_what_retention_deleted_unre
     assert f is not None and (f.reason, f.resume, f.forgets) == (EXPIRED, 60, False)
     assert "offsets 42 to 59 were deleted by the topic's retention" in f.message()
     assert judge(TP, 59, -1001, 60, 100, "id-a", "id-a") is None  # the next offset is the log's first
+
+
+def test_offsets_stored_from_an_unrecorded_log_with_no_group_offset_are_read_from_the_start():
+    # A topic recreated before the sink recorded topic ids, grown past the stored offset: Kafka dropped the
+    # group's offsets with the old topic. (Topic ids unreadable and nothing committed: the same.)
+    for topic_id in ("id-a", None):
+        f = judge(TP, 41, -1001, 0, 100, None, topic_id)
+        assert f is not None and (f.reason, f.resume, f.forgets) == (UNRECORDED, 0, True)
+        assert "none committed by the group" in f.message() and "reading it from 0" in f.message()
