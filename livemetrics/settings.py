@@ -366,6 +366,20 @@ class Settings(BaseSettings):
         description="Deliveries one seller may owe a notifier at once over all its channels; past it a new one "
         "is recorded failed, for the seller to redeliver (10 channels at notify_channel_backlog each held ~120 MB).",
     )
+    notify_seller_backlog_bytes: int = Field(
+        64 << 20,
+        ge=1 << 20,
+        description="Bytes of alert bodies one seller's owed deliveries may hold in a notifier; past it a new one "
+        "is recorded failed, for the seller to redeliver (a browser key's payment failure makes an alert of up to "
+        "~33 KB: notify_seller_backlog of them held ~630 MB).",
+    )
+    notify_backlog_bytes: int = Field(
+        512 << 20,
+        ge=1 << 20,
+        description="Bytes of alert bodies all sellers' owed deliveries may hold in a notifier; past it a new "
+        "delivery of a seller holding at least its share (this over the sellers owed) is recorded failed, for the "
+        "seller to redeliver; sellers under their share still go through.",
+    )
     notify_poll_s: float = Field(
         5.0,
         gt=0,

@@ -110,8 +110,11 @@ class Dispatcher:
         self._task_seller: dict[str, str] = {}  # channel id -> its seller, while its queue's task runs
         self._sending: set[str] = set()  # channels with an attempt under way (popped, not yet settled)
         self._timers: dict[str, tuple[asyncio.TimerHandle, Delivery]] = {}  # retries waiting, by delivery id
-        self._owed: dict[str, tuple[str, str]] = {}  # delivery id -> (channel, seller): queued, sending or waiting
+        # delivery id -> (channel, seller, its body's bytes): queued, sending or waiting
+        self._owed: dict[str, tuple[str, str, int]] = {}
         self._owed_by_seller: dict[str, int] = {}  # how many of them each seller has, over all its channels
+        self._bytes_by_seller: dict[str, int] = {}  # their bodies' bytes (an entry exactly when one is owed)
+        self._bytes = 0  # every owed delivery's body's bytes
         self._owed_by_channel: dict[str, int] = {}  # how many of them each channel has
         self._full_logged: dict[str, float] = {}  # channel id -> when its full backlog was last logged
         self._settled: dict[str, int] = {}  # delivery id -> version of the last outcome recorded here
@@ -167,7 +170,11 @@ class Dispatcher:
 
     def backlog(self) -> dict[str, int]:
         """Deliveries owed here (queued, sending or waiting for a retry) and those queued now."""
-        return {"deliveries_owed": len(self._owed), "deliveries_queued": sum(len(q) for q in self.queues.values())}
+        return {
+            "deliveries_owed": len(self._owed),
+            "deliveries_queued": sum(len(q) for q in self.queues.values()),
+            "deliveries_owed_bytes": self._bytes,
+        }
 
     def adopt(self, pending: list[Delivery]) -> int:
         """Schedule pending rows read from ClickHouse of sellers this dispatcher owns that it neither owes
@@ -184,29 +191,71 @@ class Dispatcher:
         self.schedule_all(new)
         return len(new)
 
-    def schedule(self, d: Delivery) -> None:
+    def schedule(self, d: Delivery, retry: bool = False) -> None:
         """Send ``d`` at its ``next_ms``; a delivery already owed here is not taken twice (the intake can hand
-        over again what the previous run recorded), nor one of a seller this notifier does not own."""
+        over again what the previous run recorded), nor one of a seller this notifier does not own. ``retry``:
+        ``d`` was owed until its attempt failed just now (the notifier's own bound does not refuse it)."""
         if d.delivery_id in self._owed:
             return
         if not self.owns(d.seller_id):
             self._let_go(d.delivery_id)
             return
-        if self._owed_by_channel.get(d.channel_id, 0) >= self.settings.notify_channel_backlog:
-            self._refuse(d, f"this channel already owed {self.settings.notify_channel_backlog} deliveries")
+        why = self._over(d, retry)
+        if why:
+            self._refuse(d, why)
             return
-        if self._owed_by_seller.get(d.seller_id, 0) >= self.settings.notify_seller_backlog:
-            # Each channel's bound alone let a seller with 10 channels owe 100,000 (each with its alert's body).
-            self._refuse(d, f"this seller already owed {self.settings.notify_seller_backlog} deliveries")
-            return
-        self._owed[d.delivery_id] = (d.channel_id, d.seller_id)
+        size = len(d.body)
+        self._owed[d.delivery_id] = (d.channel_id, d.seller_id, size)
         self._owed_by_channel[d.channel_id] = self._owed_by_channel.get(d.channel_id, 0) + 1
         self._owed_by_seller[d.seller_id] = self._owed_by_seller.get(d.seller_id, 0) + 1
+        self._bytes_by_seller[d.seller_id] = self._bytes_by_seller.get(d.seller_id, 0) + size
+        self._bytes += size
         delay = d.next_ms / 1000 - time.time()
         if delay <= 0:
             self.enqueue(d)
             return
         self._timers[d.delivery_id] = (self.loop.call_later(delay, self._due, d), d)
+
+    def _over(self, d: Delivery, retry: bool) -> str | None:
+        """Why ``d`` may not be owed here now (a backlog it would pass), else None.
+
+        A channel owes at most notify_channel_backlog deliveries and a seller notify_seller_backlog: each
+        channel's bound alone let a seller with 10 channels owe 100,000 (each with its alert's body). A seller's
+        deliveries hold at most notify_seller_backlog_bytes of bodies: a browser key's payment failure makes an
+        alert of up to ~33 KB (payment items, details and message; the session's cart besides), so 20,000 of
+        them held ~630 MB, 1-2 flooded sellers per GB of the notifier. And all sellers' at most
+        notify_backlog_bytes, past which a seller holding at least its share of it (the bound over the
+        sellers owing) is refused: many flooded sellers stop near that bound, and sellers under their share
+        still go through, up to twice the bound (as more sellers come, each share is smaller, and what sellers
+        under it add grows slowly past the bound: ten sellers flooded one after the other held 1.8 times it);
+        past twice the bound every new delivery is refused, the process's memory before anyone's alerts."""
+        s = self.settings
+        if self._owed_by_channel.get(d.channel_id, 0) >= s.notify_channel_backlog:
+            return f"this channel already owed {s.notify_channel_backlog} deliveries"
+        if self._owed_by_seller.get(d.seller_id, 0) >= s.notify_seller_backlog:
+            return f"this seller already owed {s.notify_seller_backlog} deliveries"
+        held, size = self._bytes_by_seller.get(d.seller_id, 0), len(d.body)
+        if held and held + size > s.notify_seller_backlog_bytes:
+            return (
+                f"this seller's owed deliveries already held {held:,} bytes of alerts, the most one seller may "
+                f"(LIVEMETRICS_NOTIFY_SELLER_BACKLOG_BYTES {s.notify_seller_backlog_bytes:,})"
+            )
+        if retry or self._bytes + size <= s.notify_backlog_bytes:
+            return None
+        share = s.notify_backlog_bytes // max(1, len(self._bytes_by_seller))
+        if held and held >= share:
+            return (
+                f"this notifier's owed deliveries held {self._bytes:,} bytes of alerts, the most it keeps "
+                f"(LIVEMETRICS_NOTIFY_BACKLOG_BYTES {s.notify_backlog_bytes:,}), and this seller's {held:,}, at least "
+                f"its share of them ({share:,}: the bound over the {len(self._bytes_by_seller)} sellers owed)"
+            )
+        if self._bytes + size > 2 * s.notify_backlog_bytes:  # sellers under their shares, ever more of them
+            return (
+                f"this notifier's owed deliveries held {self._bytes:,} bytes of alerts, twice the most it keeps "
+                f"(LIVEMETRICS_NOTIFY_BACKLOG_BYTES {s.notify_backlog_bytes:,}): many sellers' alerts came faster "
+                "than their endpoints took them"
+            )
+        return None
 
     def _due(self, d: Delivery) -> None:
         self._timers.pop(d.delivery_id, None)
@@ -215,12 +264,18 @@ class Dispatcher:
     def _unowe(self, delivery_id: str) -> None:
         owed = self._owed.pop(delivery_id, None)
         if owed is not None:
-            for counts, key in zip((self._owed_by_channel, self._owed_by_seller), owed, strict=True):
+            channel, seller, size = owed
+            for counts, key in ((self._owed_by_channel, channel), (self._owed_by_seller, seller)):
                 left = counts[key] - 1
                 if left:
                     counts[key] = left
                 else:
                     del counts[key]
+            self._bytes -= size
+            if seller in self._owed_by_seller:
+                self._bytes_by_seller[seller] -= size
+            else:
+                del self._bytes_by_seller[seller]
 
     def _refuse(self, d: Delivery, why: str) -> None:
         """Record ``d`` failed without sending it: its channel's (or its seller's) backlog is full."""
@@ -350,7 +405,7 @@ class Dispatcher:
             self._settled[new.delivery_id] = version
             self._unowe(new.delivery_id)
             if new.status == "pending":
-                self.schedule(new)
+                self.schedule(new, retry=True)
         if len(self._settled) > self._settled_prune_at:
             self._forget_settled()
 

@@ -479,3 +479,123 @@ def test_a_seller_owes_at_most_its_backlog_over_all_its_channels(monkeypatch):
         r.last_error for r in refused
     ]
     assert {r.seller_id for r in refused} == {"flooded"}
+
+
+def _big_delivery(ch, n: int, size: int) -> Delivery:
+    d = _delivery(ch, n)
+    return d.but(body=b'{"pad": "' + b"x" * (size - 11) + b'"}')
+
+
+def test_a_sellers_owed_deliveries_hold_at_most_its_bytes_of_alerts(monkeypatch):
+    """A browser key's payment failure makes an alert of up to ~33 KB (payment items, details and message):
+    a seller's notify_seller_backlog (20,000) of them held ~630 MB of the notifier, so 1-2 flooded sellers
+    filled a GB (measured: 20,000 deliveries with 32 KiB bodies and their timers, +612 MiB). Now a seller's
+    owed deliveries hold at most notify_seller_backlog_bytes of bodies; past it a new one is recorded failed at
+    once, saying why, and another seller's still go through (seen failing before the change: 40 owed)."""
+    recorded: list[Delivery] = []
+    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
+    hanging = _Hanging()
+    mib = 1 << 20
+    settings = Settings(dev_mode=True, notify_timeout_s=5, notify_seller_backlog_bytes=mib)
+
+    async def scenario():
+        channels = {}
+        d = dispatch.Dispatcher(settings, channels=channels)  # type: ignore[arg-type]  # a dict serves .get
+        try:
+            ch, _ = new_channel("flooded", "webhook", f"http://127.0.0.1:{hanging.port}/hook", KEK)
+            other, _ = new_channel("other", "webhook", f"http://127.0.0.1:{hanging.port}/other", KEK)
+            channels.update({ch.channel_id: ch, other.channel_id: other})
+            for n in range(40):  # 40 x 32 KiB: 1.25 MiB
+                d.schedule(_big_delivery(ch, n, 32 * 1024))
+            for n in range(5):
+                d.schedule(_big_delivery(other, n, 32 * 1024))
+            backlog = d.backlog()
+            await d.outcomes.flush()
+        finally:
+            await d.close()
+        return backlog
+
+    try:
+        backlog = asyncio.run(scenario())
+    finally:
+        hanging.close()
+    assert backlog["deliveries_owed"] == 32 + 5, backlog  # 32 x 32 KiB fit the flooded seller's MiB
+    assert backlog["deliveries_owed_bytes"] == 37 * 32 * 1024
+    refused = [r for r in recorded if r.status == "failed"]
+    assert len(refused) == 8 and {r.seller_id for r in refused} == {"flooded"}, [r.seller_id for r in refused]
+    assert all("LIVEMETRICS_NOTIFY_SELLER_BACKLOG_BYTES 1,048,576" in r.last_error for r in refused), refused[0]
+
+
+def test_many_flooded_sellers_stop_at_the_notifiers_bytes_and_a_quiet_seller_still_goes_through(monkeypatch):
+    """Past notify_backlog_bytes in all, a seller holding at least its share (the bound over the sellers owed)
+    is refused: ten flooded sellers stop near the bound (at most twice it) instead of ten times their own, and
+    a seller with one delivery owed still gets its next (seen failing before the change: no bytes bound)."""
+    recorded: list[Delivery] = []
+    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
+    hanging = _Hanging()
+    mib, body = 1 << 20, 32 * 1024
+    settings = Settings(
+        dev_mode=True, notify_timeout_s=5, notify_seller_backlog_bytes=mib, notify_backlog_bytes=4 * mib
+    )
+
+    async def scenario():
+        channels = {}
+        d = dispatch.Dispatcher(settings, channels=channels)  # type: ignore[arg-type]  # a dict serves .get
+        try:
+            quiet, _ = new_channel("quiet", "webhook", f"http://127.0.0.1:{hanging.port}/quiet", KEK)
+            channels[quiet.channel_id] = quiet
+            d.schedule(_big_delivery(quiet, 0, body))
+            for s in range(10):
+                ch, _ = new_channel(f"flood-{s}", "webhook", f"http://127.0.0.1:{hanging.port}/{s}", KEK)
+                channels[ch.channel_id] = ch
+                for n in range(40):
+                    d.schedule(_big_delivery(ch, n, body))
+            d.schedule(_big_delivery(quiet, 1, body))
+            backlog = d.backlog()
+            await d.outcomes.flush()
+        finally:
+            await d.close()
+        return backlog
+
+    try:
+        backlog = asyncio.run(scenario())
+    finally:
+        hanging.close()
+    # the bound plus what sellers under their shares added on top, at most twice it: old code 10 x 1.25 MiB
+    assert 4 * mib <= backlog["deliveries_owed_bytes"] <= 8 * mib, backlog
+    refused = [r for r in recorded if r.status == "failed"]
+    assert "quiet" not in {r.seller_id for r in refused}  # its second delivery is owed too
+    assert any("LIVEMETRICS_NOTIFY_BACKLOG_BYTES 4,194,304" in r.last_error for r in refused), refused[-1].last_error
+
+
+def test_a_retry_of_a_delivery_owed_is_never_refused_by_the_notifiers_bytes(monkeypatch):
+    """A delivery whose attempt failed is owed again for its retry (``_settle``): the bound on all sellers'
+    bytes refuses new deliveries only, never one the notifier had taken."""
+    recorded: list[Delivery] = []
+    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
+    hanging = _Hanging()
+    mib, body = 1 << 20, 32 * 1024
+    settings = Settings(dev_mode=True, notify_timeout_s=5, notify_seller_backlog_bytes=mib, notify_backlog_bytes=mib)
+
+    async def scenario():
+        ch, _ = new_channel("flooded", "webhook", f"http://127.0.0.1:{hanging.port}/hook", KEK)
+        d = dispatch.Dispatcher(settings, channels={ch.channel_id: ch})  # type: ignore[arg-type]
+        try:
+            for n in range(33):
+                d.schedule(_big_delivery(ch, n, body).but(next_ms=int(time.time() * 1000) + 60_000))
+            owed_before = d.backlog()["deliveries_owed"]
+            d._unowe(f"dl_{ch.channel_id}_0")  # as ``_settle`` does before it schedules the retry
+            d.schedule(_big_delivery(ch, 0, body), retry=True)
+            d.schedule(_big_delivery(ch, 99, body))
+            backlog = d.backlog()
+            await d.outcomes.flush()
+        finally:
+            await d.close()
+        return owed_before, backlog
+
+    try:
+        owed_before, backlog = asyncio.run(scenario())
+    finally:
+        hanging.close()
+    assert owed_before == 32 and backlog["deliveries_owed"] == 32, (owed_before, backlog)
+    assert [r.delivery_id.rsplit("_", 1)[1] for r in recorded if r.status == "failed"] == ["32", "99"]
