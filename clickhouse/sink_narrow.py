@@ -3,7 +3,8 @@ recursively, store every part ClickHouse accepts and hand each line it refuses o
 dead-letter step, in the order of the lines.
 
 Exactly once, after a crash at any point of it:
-- a part's deduplication token is made from its own offset ranges (``part_token``), like a batch's, so the
+- a part's deduplication token is made from its own offset ranges and each range's first value (``part_token``),
+  like a batch's, so the
   same batch narrowed again after a retry inserts the same parts with the same tokens (ClickHouse drops
   the copies), and a part never shares a token with other rows;
 - parts are stored in line order, which is offset order in every partition, and a refused line is
