@@ -18,10 +18,10 @@ Four signs, per partition:
   place looks like once it has grown past the stored offset (Kafka dropped the group's offsets with the topic).
 
 Except for expired ones, the stored offsets of the partition are forgotten (deleted from ``sink_offsets``, so that
-they do not show up again once the new log is longer than they are). A new log is read from the group's committed
-offset when it lies within the log (Kafka drops a group's offsets with the topic, so one there was committed on
-this log), else from its start; the others from the log's start (where a truncated log was cut is not known: its
-new messages come from there on, and the group's offset may lie past it). Reading from the start reads again what
+they do not show up again once the new log is longer than they are), and the partition is read from the log's
+start, never from the group's offset: a commit of the old log's offsets can land on the new topic (one owed
+through the recreation), and where a truncated log was cut is not known (its new messages come from there on,
+and the group's offset may lie past it). Reading from the start reads again what
 was already stored from this log, if anything (a truncated log keeps its start; an unrecorded one may be the same
 log after all): the event keys' filter (``queries/sink_events_unseen.sql``) drops every event stored within
 ``dedup_window_hours``, by default the raw topics' retention, so everything still in the log; payment alerts read
@@ -110,14 +110,14 @@ def judge(
     assignment and its id now (None: not known)."""
     if stored is None:
         return None
-    group = committed if low <= committed <= high else -1  # the group's offset, if it lies within this log
+    # Every finding reads from the log's start, never the group's offset: a commit of the old log's offsets can
+    # land on the new topic (one owed through the recreation), and a log cut short at some offset T got its new
+    # messages from T on while the group's offset, committed before the cut, may lie past T.
     args = (tp.topic, tp.partition)
     if recorded_id is not None and topic_id is not None and recorded_id != topic_id:
         detail = f"topic id {topic_id}, the stored offsets were read from topic id {recorded_id}"
-        return Finding(*args, NEW_LOG, stored, low, high, group if group >= 0 else low, detail)
+        return Finding(*args, NEW_LOG, stored, low, high, low, detail)
     if stored + 1 > high:
-        # From the start, not the group's offset nor the end: a log cut short at some offset T got its new
-        # messages from T on, and both the end and the group's offset (committed before the cut) may lie past T.
         # (A new leader whose high watermark is behind answers OFFSET_NOT_AVAILABLE meanwhile, KIP-207: asked
         # again, not taken for a cut.)
         same = recorded_id is not None and recorded_id == topic_id
