@@ -53,7 +53,8 @@ SINK_LOG_RESETS = Counter(
     "livemetrics_sink_log_resets_total",
     "Partitions whose offsets stored in ClickHouse did not fit the Kafka log at an assignment, by reason: new_log "
     "(another topic id: recreated, another cluster), beyond_end (truncated), expired (retention deleted unread "
-    "messages); the sink read them from the log's start (clickhouse/sink_logs.py)",
+    "messages), unrecorded (no topic id recorded, no group offset); the sink read them from the log's start "
+    "(clickhouse/sink_logs.py)",
     ["topic", "reason"],
 )
 SINK_LAG = Gauge(
