@@ -21,7 +21,7 @@ pass Luhn. In text it must stand alone:
 - the same rules hold on the text's *plain* spelling (``card_spellings.plain_digits``): any Unicode decimal digit read as
   its ASCII digit (fullwidth ``４１１１``, as Japanese and Chinese input methods type them; Arabic-Indic
   ``٤١١١``...), any other Unicode space as a space (no-break ``4111\u00a01111...``), a Unicode dash as a
-  dash, and URL escapes of those (``4111%201111%201111%201111``, ``%EF%BC%94``) as what they encode, as
+  dash, a fullwidth dot, comma or slash as its ASCII one, and URL escapes of those (``4111%201111%201111%201111``, ``%EF%BC%94``) as what they encode, as
   well as escapes of ASCII characters that are no word character and of every character outside ASCII
   (``cc%3D4111...``, ``%E2%80%8B4111...``: boundaries, as they are unescaped).
 

@@ -1,4 +1,4 @@
-"""Other spellings of a card number's digits, spaces and dashes: the text's *plain spelling*
+"""Other spellings of a card number's digits, spaces and dashes (and fullwidth dots, commas and slashes): the text's *plain spelling*
 (``plain_digits``, which ``livemetrics.card_numbers`` reads as well as the text itself) and what, in an
 event's raw bytes, shows that its plain spelling may hold a digit run that its own spelling does not
 (``PLAIN_SPELLINGS``, an alternative of the byte pre-scan in ``livemetrics.card_bytes``).
@@ -39,7 +39,12 @@ def _plain_char(ch: str) -> str | None:
         return "-"
     if ch == "\uff0b":  # the fullwidth plus
         return "+"
+    if ch in _FULLWIDTH_SEPARATORS:  # what a Japanese or Chinese input method types for `.`, `,` and `/`
+        return _FULLWIDTH_SEPARATORS[ch]
     return None
+
+
+_FULLWIDTH_SEPARATORS = {"\uff0e": ".", "\uff0c": ",", "\uff0f": "/"}
 
 
 # Every such character, for str.translate (one character for one: positions do not move); the byte

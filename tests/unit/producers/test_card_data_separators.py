@@ -78,6 +78,8 @@ LEAKS = {
     "dots, URL-escaped": (_path, "/pay?cc=4111%2E1111%2E1111%2E1111"),
     "new lines, URL-escaped": (_path, "/pay?cc=4111%0A1111%0A1111%0A1111"),
     "ideographic spaces, two": (_title, "4111\u3000\u30001111\u3000\u30001111\u3000\u30001111"),
+    "fullwidth digits and full stops": (_error_message, "カード ４１１１．１１１１．１１１１．１１１１ は無効"),
+    "fullwidth slashes": (_name, "4111／1111／1111／1111"),
 }
 
 ALIKE = {
@@ -90,6 +92,7 @@ ALIKE = {
     "columns": (_details, "4111    1111    1111    1111"),
     "a list": (_error_message, "items 4111, 1111, 1111, 1111"),
     "separators mixed": (_error_message, "4111.1111 1111/1111"),
+    "a fullwidth date and price": (_title, "２０２６．１２．０６ セール １，２９９円"),
 }
 
 
