@@ -45,7 +45,13 @@ def wait_all(timeout_s: float, *waits: Callable[[float], bool]) -> bool:
 
 class CompactedFollower:
     """Reads the whole topic from offset 0, then follows it; ``ready`` once every partition was read to
-    its end at least once."""
+    its end at least once.
+
+    A topic deleted and created again while it runs: its new log is read from its start and applied over
+    what was read before (records of the old log that the new one lacks stay until a restart). Not handled:
+    a new log that grew past this reader's position before the reader fetched from it (read from that
+    position on: librdkafka cannot tell a recreated topic, confluentinc/librdkafka#3255), and partitions
+    added to the topic (read after a restart)."""
 
     def __init__(self, settings: Settings, logical_topic: str, thread_name: str):
         self.settings = settings
@@ -96,6 +102,11 @@ class CompactedFollower:
                 "group.id": "unused",
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,
+                # A position past the log's end means the topic was deleted and created again (unclean leader
+                # elections are off: livemetrics/topics.py): the new log is read from its start (librdkafka logs
+                # "offset reset ... to offset BEGINNING"). With its default, the end, the keys and channels
+                # written to the new topic before the reset were never seen by this process until a restart.
+                "auto.offset.reset": "earliest",
             }
         )
         try:
