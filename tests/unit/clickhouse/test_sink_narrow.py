@@ -120,3 +120,21 @@ def test_a_dead_letter_names_its_source_and_the_error_and_adds_no_card_data():
     assert b"4111" not in body
     key, body = dead_letter(Refused(b.heads[0], b"\xff not json", "Code: 27."))
     assert json.loads(body)["event"] == "\ufffd not json" and json.loads(body)["seller_id"] is None
+
+
+@pytest.mark.parametrize("limit", [400_000, 65_536, 4_096, 600])
+def test_a_dead_letter_is_cut_to_a_lower_limit_down_to_its_smallest_form(limit):
+    value = b"\x01" * 150_000  # JSON-escaped 900 KB: over every limit
+    b = batch_of([value])
+    _key, body = dead_letter(Refused(b.heads[0], value, "Code: 27. " + "x" * 5000), limit)
+    doc = json.loads(body)
+    assert len(body) <= limit and doc["event_truncated"]["bytes"] == len(value)
+    assert doc["event"] == "\x01" * len(doc["event"]) and doc["source"]["offset"] == 0
+    assert (len(doc["event"]) > 0) == (limit > 1000)  # only the smallest limit leaves no head at all
+
+
+def test_a_dead_letter_whose_smallest_form_is_over_the_limit_is_that_form():
+    b = batch_of([b"\x01" * 10_000])
+    _key, body = dead_letter(Refused(b.heads[0], b"\x01" * 10_000, "Code: 27. " + "x" * 5000), 100)
+    doc = json.loads(body)
+    assert doc["event"] == "" and len(doc["error"]) == 200 and len(body) > 100
