@@ -39,7 +39,8 @@ recent_events = st.tuples(contract_events, st.integers(-10 * DAY_MS, DAY_MS), st
 )
 
 
-# database -> whether ``insert`` stores its batches in one statement (the fixture's parameter)
+# database -> whether ``insert`` stores its batches in one statement (the fixture's parameter); two steps for
+# the databases of other modules' tests, which import ``insert``
 ONE_STATEMENT: dict[str, bool] = {}
 
 
@@ -62,7 +63,7 @@ def insert(s: Settings, values: list[bytes | None], topic: str | None = None) ->
         batch.values,
         {**EVENTS_INSERT_SETTINGS, "insert_deduplication_token": batch.token()},
         s.clickhouse_embedded,
-        one_statement=ONE_STATEMENT[s.clickhouse_database],
+        one_statement=ONE_STATEMENT.get(s.clickhouse_database, False),
     )
     return topic
 
