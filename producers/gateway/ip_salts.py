@@ -26,7 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
 
 from livemetrics.kafka_config import base_config, producer_config
 from livemetrics.settings import Settings
@@ -143,6 +143,9 @@ class SharedSalts:
                 "group.id": "unused",
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,
+                # a position past the log's end: the topic was deleted and created again (unclean leader
+                # elections are off); its new log is read from its start, as livemetrics/compacted.py does
+                "auto.offset.reset": "earliest",
             }
         )
         producer = Producer(producer_config(self.settings))
@@ -161,7 +164,7 @@ class SharedSalts:
                 msg = consumer.poll(0.2)
                 if msg is not None:
                     if not msg.error():
-                        self._apply(msg.key().decode(), msg.value())
+                        self._take(msg)
                     elif msg.error().code() == KafkaError._PARTITION_EOF:
                         self._caught_up = True  # every record written before now is known: safe to decide
                         if self.ready:
@@ -172,6 +175,23 @@ class SharedSalts:
         finally:
             producer.flush(5)
             consumer.close()
+
+    def _take(self, msg: Message) -> None:
+        """Apply a record; one that is no salt (a key not UTF-8 or naming no day) is skipped and logged: before,
+        it ended this thread, and no new day's salt was known again (every gateway waiting for one unready)."""
+        try:
+            key = msg.key().decode()
+            day_number(key.split("/", 1)[0])
+        except (AttributeError, UnicodeDecodeError, ValueError) as exc:
+            log.warning(
+                "ip-salts: skipped the record at %s[%d]@%d, its key is no salt's (%s)",
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+                exc,
+            )
+            return
+        self._apply(key, msg.value())
 
     def _apply(self, key: str, value: bytes | None) -> None:
         day = day_number(key.split("/", 1)[0])

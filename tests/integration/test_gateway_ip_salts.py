@@ -139,3 +139,29 @@ def test_two_gateways_hash_one_client_ip_alike(settings, add_seller):
         for gw in gateways:
             gw.stop()
         registry.stop()
+
+
+def test_records_that_are_no_salt_are_skipped_and_the_salts_after_them_used(settings):
+    # ip-salts is written by gateways only (ACLs in secure mode), but a record with a key that is not UTF-8 or
+    # names no day (an operator's tool, another version) ended the reader's thread: no salt of a
+    # new day was ever known again and every gateway waiting for one stayed unready.
+    from confluent_kafka import Producer
+
+    from livemetrics.kafka_config import producer_config
+
+    p = Producer(producer_config(settings))
+    topic = settings.topic("ip-salts")
+    errors = []
+    for key in (b"\xff\xfe/x", b"not-a-day/x", b"2026-02-30/x", b"2026-01-01"):  # (a compacted topic refuses none)
+        p.produce(topic, key=key, value=b"x" * 32, on_delivery=lambda err, _m: errors.append(err))
+    assert p.flush(30) == 0 and errors == [None] * 4, errors
+    clock = ManualClock(time.time())
+    day0 = int(clock() * 1000) // DAY_MS
+    a = SharedSalts(settings, clock=clock, tend_interval_s=0.1).start()
+    try:
+        assert a.ready and a.salt_of(day0) is not None
+        clock.now += 86_400
+        wait_until(lambda: a.salt_of(day0 + 1) is not None, 15, what="the next day's salt")
+        assert a._thread is not None and a._thread.is_alive()
+    finally:
+        a.stop()
