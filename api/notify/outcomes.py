@@ -8,7 +8,8 @@ An outcome not stored because ClickHouse is away is kept and written again (afte
 and whenever new outcomes come), up to ``KEEP_MAX`` rows: it is written late with its own version, so it
 never hides a newer change. Before, it was dropped after one failed insert, and its delivery stayed
 ``pending`` in the seller's list while the process ran (sent again only at its next start). An outcome
-never stored (the process killed or stopped while ClickHouse is away, or past ``KEEP_MAX``) costs no
+never stored (the process killed or stopped while ClickHouse is away, or past ``KEEP_MAX`` rows or
+``KEEP_MAX_BYTES`` of bodies) costs no
 alert: the delivery's pending row is still there, so the next start sends it again (at least once, same
 idempotency key)."""
 
@@ -27,7 +28,10 @@ log = logging.getLogger("livemetrics.api.notify")
 
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 30.0
-KEEP_MAX = 100_000  # outcomes kept for another try while ClickHouse is away (~10 MB)
+KEEP_MAX = 100_000  # outcomes kept for another try while ClickHouse is away
+# and their bodies' bytes at most: each row carries its alert's body, up to ~33 KB for a browser key's payment
+# failure, so 100,000 kept rows of a flood (refused deliveries are outcomes too) held ~3.3 GB, not ~10 MB.
+KEEP_MAX_BYTES = 64 << 20
 
 
 class OutcomeLog:
@@ -81,9 +85,15 @@ class OutcomeLog:
                     )
                 else:
                     pause = min(RETRY_MAX_S, max(RETRY_FIRST_S, pause * 2))
-                    if len(rows) > KEEP_MAX:
-                        log.warning("notifier: %d delivery outcomes not kept (over %d)", len(rows) - KEEP_MAX, KEEP_MAX)
-                    self._retry, self._retry_versions = rows[-KEEP_MAX:], at[-KEEP_MAX:]
+                    keep = _newest_within(rows)
+                    if keep < len(rows):
+                        log.warning(
+                            "notifier: %d delivery outcomes not kept (over %d rows or %d bytes of bodies)",
+                            len(rows) - keep,
+                            KEEP_MAX,
+                            KEEP_MAX_BYTES,
+                        )
+                    self._retry, self._retry_versions = rows[len(rows) - keep :], at[len(rows) - keep :]
                     why = f"could not record delivery outcomes (kept, tried again): {exc}"
                     if not self.clickhouse.failed(why, kind="outcomes"):
                         log.debug("notifier: could not record %d delivery outcomes, again in %g s", len(rows), pause)
@@ -103,3 +113,14 @@ class OutcomeLog:
         self._closing = True
         self._wake.set()
         await self._task
+
+
+def _newest_within(rows: list[Delivery]) -> int:
+    """How many of the newest ``rows`` fit KEEP_MAX rows and KEEP_MAX_BYTES of bodies (at least one)."""
+    total, n = 0, 0
+    for d in reversed(rows[-KEEP_MAX:]):
+        total += len(d.body)
+        if n and total > KEEP_MAX_BYTES:
+            break
+        n += 1
+    return n
