@@ -192,8 +192,12 @@ def test_a_seller_whose_names_resolve_slowly_holds_up_no_other_sellers_delivery(
         try:
             fine = await asyncio.wait_for(d._post(ch, delivery(ch)), 5)
             deadline = time.monotonic() + 5
-            while sum(t.done() for t in hostile) < 2 * dispatch.DNS_PER_SELLER and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)  # polls for the lookups' timeouts (1 s)
+            # every hostile attempt ends without the release: the first lookups by their timeout (1 s), the
+            # rest waiting for a slot those hung threads still hold. (Waiting for only 4 of them ended too early
+            # once: the waiters' 1-s deadlines can come before the lookups' own, and a lookup released then ends
+            # another way.)
+            while not all(t.done() for t in hostile) and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)  # polls for the attempts' 1-s timeouts
         finally:
             release.set()
             errors = await asyncio.gather(*hostile)
