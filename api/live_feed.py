@@ -24,9 +24,9 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 
 from livemetrics import erasure_notice, metrics
 from livemetrics.kafka_config import base_config
-from livemetrics.once_per import OncePer
 from livemetrics.outage_log import Outage, probe_kafka
 from livemetrics.settings import Settings
+from livemetrics.skipped_messages import SkippedMessages, why_unreadable
 
 log = logging.getLogger("livemetrics.api.feed")
 _dec = msgspec.json.Decoder()
@@ -86,7 +86,7 @@ class LiveFeed:
         self.delayed_since: float | None = None
         # "lost Kafka since ..." once, "Kafka back after N s" once (livemetrics/outage_log.py)
         self.kafka = Outage(log, "live feed", "Kafka")
-        self._skip_lines = OncePer(60.0, time.monotonic)  # unusable messages: a line per topic a minute
+        self._skipped = SkippedMessages("live feed", metrics.LIVE_FEED_SKIPPED, log)  # unusable messages
 
     def start(self, loop: asyncio.AbstractEventLoop) -> LiveFeed:
         self.loop = loop
@@ -218,17 +218,8 @@ class LiveFeed:
                     return data, seller
                 why = "no seller_id in it or its key"
         except (msgspec.DecodeError, TypeError, UnicodeDecodeError) as exc:
-            why = "no value (a tombstone)" if msg.value() is None else f"{type(exc).__name__}: {exc}"
-        metrics.LIVE_FEED_SKIPPED.labels(msg.topic()).inc()
-        if self._skip_lines.due(msg.topic()):
-            log.warning(
-                "live feed: skipped the message at %s[%d]@%d, %s (further ones on this topic counted in "
-                "livemetrics_live_feed_skipped_total, logged once a minute)",
-                msg.topic(),
-                msg.partition(),
-                msg.offset(),
-                why[:200],
-            )
+            why = why_unreadable(msg.value(), exc)
+        self._skipped.skip(msg, why)
         return None
 
     def _run(self) -> None:

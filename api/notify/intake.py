@@ -34,9 +34,9 @@ from clickhouse import notify_deliveries as store
 from clickhouse.notify_deliveries import Delivery
 from livemetrics import metrics
 from livemetrics.kafka_config import base_config
-from livemetrics.once_per import OncePer
 from livemetrics.outage_log import Outage, probe_kafka
 from livemetrics.settings import Settings
+from livemetrics.skipped_messages import SkippedMessages, why_unreadable
 
 log = logging.getLogger("livemetrics.api.notify")
 _dec = msgspec.json.Decoder()
@@ -106,7 +106,7 @@ class AlertIntake:
         # outages logged once when they begin and once when they end (livemetrics/outage_log.py)
         self.clickhouse = clickhouse or Outage(log, "notifier", "ClickHouse")
         self.kafka = Outage(log, "notifier", "Kafka")
-        self._skip_lines = OncePer(60.0, time.monotonic)  # messages holding no alert: a line per topic a minute
+        self._skipped = SkippedMessages("notifier", metrics.NOTIFY_SKIPPED, log)  # messages holding no alert
         self.assigned = threading.Event()  # partitions assigned and their start positions fixed
         self._handed = self._stored = 0  # consumed batches queued for the recorder, and recorded
         self._progress = threading.Condition()
@@ -248,17 +248,8 @@ class AlertIntake:
                 return alert
             why = f"a JSON {type(alert).__name__}, not an object"
         except (msgspec.DecodeError, TypeError) as exc:
-            why = "no value (a tombstone)" if m.value() is None else f"{type(exc).__name__}: {exc}"
-        metrics.NOTIFY_SKIPPED.labels(m.topic()).inc()
-        if self._skip_lines.due(m.topic()):
-            log.warning(
-                "notifier: skipped the message at %s[%d]@%d, %s (further ones counted in "
-                "livemetrics_notify_skipped_total, logged once a minute)",
-                m.topic(),
-                m.partition(),
-                m.offset(),
-                why[:200],
-            )
+            why = why_unreadable(m.value(), exc)
+        self._skipped.skip(m, why)
         return None
 
     def _record_batches(self) -> None:
