@@ -47,8 +47,14 @@ def topic_specs(s: Settings) -> list[NewTopic]:
                 else s.raw_retention_hours
             )
             conf["retention.ms"] = str(hours * HOUR_MS)
+            conf["segment.ms"] = str(HOUR_MS)  # see below
         else:  # internal streams traffic
             conf["retention.ms"] = str(6 * HOUR_MS)
+            # Kafka deletes whole segments, once their newest record is past the retention, and rolls a segment
+            # after segment.ms (7 days by default): a quiet topic kept customers' data up to ~8 days against
+            # a 24-h retention, and raw events longer than the sink's dedup window. Hourly segments: a record
+            # goes at most about an hour (and the broker's 5-min check) after its retention.
+            conf["segment.ms"] = str(HOUR_MS)
         specs.append(
             NewTopic(
                 s.topic(name),
