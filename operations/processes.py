@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 from livemetrics.settings import Settings
 
@@ -84,22 +85,33 @@ def topics_created(settings: Settings, service: str, stop: threading.Event) -> b
     the worker past ``broker_outage_tolerance_s`` and then every restart 30 s later, and the fifth death within
     5 minutes made ``up`` stop every process (operations/supervise.py), the gateway and the API too. Any other
     failure (a refusal: an ACL, a bad topic setting) still ends the process."""
-    import logging
-
     from livemetrics.topics import create_topics, transient
+
+    def create() -> None:
+        create_topics(settings, timeout=5.0)  # changelogs included: the broker never auto-creates topics
+
+    return _waiting_for(f"Kafka at {settings.kafka_bootstrap}", service, stop, create, transient)
+
+
+def _waiting_for(
+    what: str, service: str, stop: threading.Event, attempt: Callable[[], object], passing: Callable[[Exception], bool]
+) -> bool:
+    """``attempt`` until it succeeds, waiting 1 s doubling to 30 s after each failure ``passing`` says a later
+    try may cure (logged: '<service>: waiting for <what> (retrying in N s): <why>'); False when ``stop`` is set
+    first. Any other failure is raised."""
+    import logging
 
     log = logging.getLogger(f"livemetrics.{service}")
     pause = 1.0
     while True:
         try:
-            create_topics(settings, timeout=5.0)  # changelogs included: the broker never auto-creates topics
+            attempt()
             return True
         except Exception as exc:
-            if not transient(exc):
+            if not passing(exc):
                 raise
-            log.warning(
-                "%s: waiting for Kafka at %s (retrying in %g s): %s", service, settings.kafka_bootstrap, pause, exc
-            )
+            text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            log.warning("%s: waiting for %s (retrying in %g s): %s", service, what, pause, text)
         if stop.wait(pause):
             return False
         pause = min(30.0, pause * 2)
@@ -138,25 +150,10 @@ def migrated(settings: Settings, service: str, stop: threading.Event) -> bool:
     the notifier start after it anyway); False when stopped first. Before, the process exited 1 with a
     traceback, and ``up`` restarting it 5 times within a few seconds gave up and stopped every process,
     the gateway and the worker too. Any other failure (a statement of ours) still ends the process."""
-    import logging
-
     from clickhouse.migrate import migrate
     from clickhouse.sink_errors import unavailable
 
-    log = logging.getLogger(f"livemetrics.{service}")
-    pause = 1.0
-    while True:
-        try:
-            migrate(settings)
-            return True
-        except Exception as exc:
-            if not unavailable(exc):
-                raise
-            text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-            log.warning("%s: waiting for ClickHouse (retrying in %g s): %s", service, pause, text)
-        if stop.wait(pause):
-            return False
-        pause = min(30.0, pause * 2)
+    return _waiting_for("ClickHouse", service, stop, lambda: migrate(settings), unavailable)
 
 
 def sink(settings: Settings) -> int:
