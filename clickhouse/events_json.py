@@ -160,9 +160,9 @@ def _write_lines(folder: str, heads: list[bytes], values: list[bytes]) -> str:
     return lines
 
 
-def _file_input(lines: str) -> str:
-    """What replaces ``FROM input('`` in ``SELECT`` to read the lines from a file (embedded)."""
-    return f"FROM file({_quote(lines)}, 'JSONCompactEachRow', '"
+def _select_from_file(lines: str, rows: int) -> str:
+    """``SELECT`` reading the batch's ``rows`` lines from the file ``lines`` instead of ``input()`` (embedded)."""
+    return SELECT.replace("{rows}", str(rows)).replace(_INPUT, f"FROM file({_quote(lines)}, 'JSONCompactEachRow', '")
 
 
 def _native(client, heads: list[bytes], values: list[bytes]) -> str:
@@ -172,7 +172,7 @@ def _native(client, heads: list[bytes], values: list[bytes]) -> str:
     native = os.path.join(folder, "rows.native")
     try:
         lines = _write_lines(folder, heads, values)
-        sql = SELECT.replace("{rows}", str(len(heads))).replace(_INPUT, _file_input(lines))
+        sql = _select_from_file(lines, len(heads))
         client.command(
             f"INSERT INTO FUNCTION file({_quote(native)}, 'Native')\n{sql}" + _settings_clause(JSON_INPUT_SETTINGS)
         )
@@ -244,8 +244,7 @@ def _insert_lines(
     if embedded:
         folder = SCRATCH.mkdtemp(prefix="batch-")
         try:
-            lines = _write_lines(folder, heads, values)
-            sql = SELECT.replace("{rows}", str(len(heads))).replace(_INPUT, _file_input(lines))
+            sql = _select_from_file(_write_lines(folder, heads, values), len(heads))
             client.command(unseen_insert_sql(db, sql) + _settings_clause({**JSON_INPUT_SETTINGS, **settings}))
         finally:
             _remove_dir(folder)
