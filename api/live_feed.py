@@ -23,7 +23,7 @@ import msgspec
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
 
 from livemetrics import erasure_notice, metrics
-from livemetrics.kafka_config import base_config
+from livemetrics.kafka_config import reader_config
 from livemetrics.outage_log import Outage, probe_kafka
 from livemetrics.settings import Settings
 from livemetrics.skipped_messages import SkippedMessages, why_unreadable
@@ -227,18 +227,9 @@ class LiveFeed:
         erasures = self.settings.topic("erasures")
         # A broker back from an outage is found within a second (librdkafka's default backoff grows to 10 s).
         c = Consumer(
-            {
-                **base_config(self.settings),
-                "group.id": "unused",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "reconnect.backoff.max.ms": 1000,
-                # A position past the log's end means the topic was deleted and created again (unclean leader
-                # elections are off: livemetrics/topics.py): the new log is read from its start (librdkafka logs
-                # "offset reset ... to offset BEGINNING"). With its default, the end, every snapshot and alert
-                # written to the new topic before the reset was skipped; alerts read again are de-duplicated.
-                "auto.offset.reset": "earliest",
-            }
+            # a recreated topic's new log read from its start (reader_config): before, every snapshot and alert
+            # written to it was skipped; alerts read again are de-duplicated
+            reader_config(self.settings, **{"reconnect.backoff.max.ms": 1000})
         )
         try:
             parts: list[TopicPartition] = []

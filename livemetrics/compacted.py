@@ -11,7 +11,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
-from livemetrics.kafka_config import base_config
+from livemetrics.kafka_config import reader_config
 from livemetrics.settings import Settings
 
 
@@ -97,17 +97,9 @@ class CompactedFollower:
 
     def _run(self) -> None:
         c = Consumer(
-            {
-                **base_config(self.settings),
-                "group.id": "unused",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                # A position past the log's end means the topic was deleted and created again (unclean leader
-                # elections are off: livemetrics/topics.py): the new log is read from its start (librdkafka logs
-                # "offset reset ... to offset BEGINNING"). With its default, the end, the keys and channels
-                # written to the new topic before the reset were never seen by this process until a restart.
-                "auto.offset.reset": "earliest",
-            }
+            # a recreated topic's new log read from its start (reader_config): before, the keys and channels
+            # written to it were not seen by this process until a restart
+            reader_config(self.settings)
         )
         try:
             parts = self._partitions(c)

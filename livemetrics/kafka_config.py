@@ -126,6 +126,24 @@ def consumer_config(s: Settings, group_id: str, **overrides: Any) -> dict[str, A
     return conf
 
 
+def reader_config(s: Settings, **overrides: Any) -> dict[str, Any]:
+    """A consumer that assigns its partitions itself (no group, nothing committed) and reads to each
+    partition's end (``enable.partition.eof``): the compacted topics' followers, the gateway's ip-salts
+    reader, the API's live feed. A position past the log's end only comes from a topic deleted and created
+    again (unclean leader elections are off: livemetrics/topics.py): its new log is read from its start
+    (librdkafka logs "offset reset ... to offset BEGINNING"); with librdkafka's default, the end, what was
+    written to the new topic before the reset was never read by the process until a restart."""
+    conf = {
+        **base_config(s),
+        "group.id": "unused",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+    }
+    conf.update(overrides)
+    return conf
+
+
 def bulk_consumer_config(s: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
     """A group consumer that reads in bulk and no one waits on (the ClickHouse sink). With librdkafka's
     defaults (fetch.min.bytes 1) its fetcher asks again as soon as an answer is in, so under a steady

@@ -33,7 +33,7 @@ from api.privacy import mask_alert
 from clickhouse import notify_deliveries as store
 from clickhouse.notify_deliveries import Delivery
 from livemetrics import metrics
-from livemetrics.kafka_config import base_config
+from livemetrics.kafka_config import consumer_config
 from livemetrics.outage_log import Outage, probe_kafka
 from livemetrics.settings import Settings
 from livemetrics.skipped_messages import SkippedMessages, why_unreadable
@@ -179,16 +179,11 @@ class AlertIntake:
     def _run(self) -> None:
         s = self.settings
         c = Consumer(
-            {
-                **base_config(s),
-                "group.id": s.notify_group,
-                "enable.auto.commit": False,
-                # Only a position past the log's end comes to it (where to start is set at each assignment):
-                # the topic deleted and created again (unclean leader elections are off), whose new log is read
-                # from its start. With "latest", the alerts written to it meanwhile were never delivered.
-                "auto.offset.reset": "earliest",
-                "session.timeout.ms": int(s.consumer_session_timeout_s * 1000),
-            }
+            # auto.offset.reset earliest (consumer_config): only a position past the log's end comes to it (where
+            # to start is set at each assignment), the topic deleted and created again (unclean leader elections
+            # are off), whose new log is read from its start. With "latest", the alerts written to it meanwhile
+            # were never delivered.
+            consumer_config(s, s.notify_group)
         )
         c.subscribe([s.topic("payment-alerts")], on_assign=self._on_assign, on_revoke=self._on_revoke)
         recorder = threading.Thread(target=self._record_batches, name="notify-record", daemon=True)

@@ -28,7 +28,7 @@ from typing import Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
 
-from livemetrics.kafka_config import base_config, producer_config
+from livemetrics.kafka_config import producer_config, reader_config
 from livemetrics.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -138,15 +138,7 @@ class SharedSalts:
 
     def _run(self) -> None:
         consumer = Consumer(
-            {
-                **base_config(self.settings),
-                "group.id": "unused",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                # a position past the log's end: the topic was deleted and created again (unclean leader
-                # elections are off); its new log is read from its start, as livemetrics/compacted.py does
-                "auto.offset.reset": "earliest",
-            }
+            reader_config(self.settings)  # a recreated topic's new log read from its start
         )
         producer = Producer(producer_config(self.settings))
         try:
