@@ -7,14 +7,10 @@ only chdb, which a DSN cannot point at)."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-
 import pytest
 
-from operations.command import livemetrics_argv
 from operations.ports import free_port
-from tests.support.servers import wait_until
+from tests.support.waiting_process import waits_then_stops
 
 pytestmark = pytest.mark.integration
 
@@ -24,20 +20,11 @@ def test_started_while_clickhouse_is_down_it_waits_and_stops_on_sigterm(make_set
     s = make_settings(sink_ops_port=0, notifier_ops_port=0).model_copy(
         update={"clickhouse_dsn": f"http://127.0.0.1:{free_port()}"}
     )
-    log = tmp_path / f"{command}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(livemetrics_argv(command), env=s.child_env(), stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_until(
-            lambda: log.read_text().count(f"{command}: waiting for ClickHouse (retrying in") >= 2,
-            60,
-            interval=0.2,
-            what="two tries, still waiting",
-            alive=lambda: proc.poll() is None,
-        )
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0, log.read_text()[-3000:]
-        assert "Traceback" not in log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    waits_then_stops(
+        command,
+        s,
+        tmp_path / f"{command}.log",
+        lambda log: log.count(f"{command}: waiting for ClickHouse (retrying in") >= 2,
+        60,
+        "two tries, still waiting",
+    )

@@ -6,15 +6,12 @@ SIGTERM still stops it at once."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 
 import pytest
 
-from operations.command import livemetrics_argv
 from operations.ports import free_port
-from tests.support.servers import wait_until
+from tests.support.waiting_process import waits_then_stops
 
 pytestmark = pytest.mark.integration
 
@@ -23,25 +20,13 @@ GIVE_UP_BEFORE_S = 30  # the old code's create_topics deadline
 
 def test_a_worker_started_while_kafka_is_down_waits_and_stops_on_sigterm(make_settings, tmp_path):
     s = make_settings(worker_metrics_port=0).model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
-    log = tmp_path / "worker.log"
     began = time.monotonic()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(livemetrics_argv("worker"), env=s.child_env(), stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_until(
-            lambda: (
-                log.read_text().count("worker: waiting for Kafka at") >= 2
-                and time.monotonic() - began > GIVE_UP_BEFORE_S + 5
-            ),
-            90,
-            interval=0.2,
-            what="still waiting past the old deadline",
-            alive=lambda: proc.poll() is None,
-        )
-        assert s.kafka_bootstrap in log.read_text()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0, log.read_text()[-3000:]
-        assert "Traceback" not in log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    text = waits_then_stops(
+        "worker",
+        s,
+        tmp_path / "worker.log",
+        lambda log: log.count("worker: waiting for Kafka at") >= 2 and time.monotonic() - began > GIVE_UP_BEFORE_S + 5,
+        90,
+        "still waiting past the old deadline",
+    )
+    assert s.kafka_bootstrap in text
