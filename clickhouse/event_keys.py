@@ -4,7 +4,9 @@ purge.
 
 A key is needed only as long as a copy of its event can still arrive: a storefront's retry comes within
 minutes, and a copy in Kafka is read by the sink soon after the first (the two are close together in the
-same raw partition). ``dedup_window_hours`` (default 72, the raw topics' retention) bounds the table:
+same raw partition), and a log the sink reads again from its start at a reset (clickhouse/sink_logs.py) holds
+events up to ~1 h past its retention (hourly segments). ``dedup_window_hours`` (default 74; the settings refuse
+less than the raw topics' retention + 2 h) bounds the table:
 once a day the sink's fold thread (``session_fold.SessionFolder``) deletes the keys stored longer ago.
 """
 

@@ -24,7 +24,8 @@ through the recreation), and where a truncated log was cut is not known (its new
 and the group's offset may lie past it). Reading from the start reads again what
 was already stored from this log, if anything (a truncated log keeps its start; an unrecorded one may be the same
 log after all): the event keys' filter (``queries/sink_events_unseen.sql``) drops every event stored within
-``dedup_window_hours``, by default the raw topics' retention, so everything still in the log; payment alerts read
+``dedup_window_hours``, which the settings keep at least the raw topics' retention + 2 h (segments roll hourly: a
+record goes at most ~1 h 5 min past the retention), so everything still in the log; payment alerts read
 again replace their row (``payment_errors`` is a ReplacingMergeTree by alert). Nothing is lost: skipping ahead
 could lose messages, a second read only costs time. Each finding is a WARNING naming topic, partition, the stored
 offset and the log's range, and counts in ``livemetrics_sink_log_resets_total{topic,reason}``.

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RAW_TOPICS = ("page-events", "checkout-events", "payment-events")
@@ -31,6 +31,12 @@ COMPACTED_TOPICS = ("live-metrics", "seller-keys", "seller-channels")
 TABLE_NAMES = ("sessions", "gauges", "minute-rates")
 # Windowed tables: seconds a window is kept (the table's ``expires`` and its changelog's retention).
 WINDOWED_TABLE_EXPIRES_S = {"minute-rates": 3900}
+# How long past its topic's retention Kafka can still hold a raw event: it deletes a whole segment once the
+# segment's newest record is past retention.ms, segments roll hourly (segment.ms, livemetrics/topics.py), the
+# broker checks every 5 minutes (log.retention.check.interval.ms), and the rest covers record timestamps (the
+# gateway's clock) ahead of the broker's. The sink reads a log again from its start at a reset
+# (clickhouse/sink_logs.py) and relies on the event keys to drop what it stored before: they must outlive this.
+RAW_KEPT_PAST_RETENTION_HOURS = 2
 
 
 class Settings(BaseSettings):
@@ -104,10 +110,12 @@ class Settings(BaseSettings):
     event_ttl_days: int = 400
     pii_ttl_days: int = 30
     dedup_window_hours: int = Field(
-        72,
+        74,
         ge=1,
         description="How long ClickHouse remembers a stored (seller, event_id), so that a copy "
-        "(a storefront's retry after a 503) is not stored again; default: the raw topics' retention.",
+        "(a storefront's retry after a 503, a raw topic read again from its start) is not stored again. At least "
+        f"the raw topics' retention + {RAW_KEPT_PAST_RETENTION_HOURS} h (what Kafka can still hold, segments "
+        "rolling hourly): a smaller window is refused.",
     )
     sink_batch_rows: int = 50_000
     sink_batch_seconds: float = Field(
@@ -526,6 +534,21 @@ class Settings(BaseSettings):
     demo_storefront: bool = Field(False, description="Serve the demo storefront under /demo/ on the gateway.")
     demo_browser_key: str = Field("", description="The browser key the demo storefront's pages embed.")
 
+    @model_validator(mode="after")
+    def _dedup_window_covers_what_kafka_keeps(self) -> Settings:
+        # A reset of the sink (a new or truncated log, clickhouse/sink_logs.py) reads the log from its start: an
+        # event still in Kafka whose key was purged would be stored twice.
+        kept = max(self.raw_retention_hours, self.pii_retention_hours) + RAW_KEPT_PAST_RETENTION_HOURS
+        if self.dedup_window_hours < kept:
+            raise ValueError(
+                f"dedup_window_hours ({self.dedup_window_hours}) is less than what Kafka can keep of a raw event: "
+                f"the raw topics' retention ({max(self.raw_retention_hours, self.pii_retention_hours)} h, "
+                f"raw_retention_hours/pii_retention_hours) + {RAW_KEPT_PAST_RETENTION_HOURS} h (hourly segments, "
+                f"the broker's retention check): a log read again from its start would store such events twice. "
+                f"Set LIVEMETRICS_DEDUP_WINDOW_HOURS to at least {kept}"
+            )
+        return self
+
     def child_env(self) -> dict[str, str]:
         """This process's environment plus every setting as ``LIVEMETRICS_*``, so that a child process
         (worker, gateway, benchmark load) reads exactly these settings."""
@@ -562,6 +585,9 @@ def _explain(exc: ValidationError) -> SettingsError:
     lines = []
     for err in exc.errors():
         field = str(err["loc"][0]) if err["loc"] else ""
+        if not field:  # a check across fields (a model validator): its message names them
+            lines.append(f"bad settings: {str(err['msg']).removeprefix('Value error, ')}")
+            continue
         secret = field in Settings.model_fields and Settings.model_fields[field].annotation is SecretStr
         given = "" if secret or err.get("input") is None else f" (given {str(err['input'])[:60]!r})"
         name = f"LIVEMETRICS_{field.upper()}"

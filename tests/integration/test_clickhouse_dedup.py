@@ -169,11 +169,12 @@ def test_the_purge_forgets_keys_past_the_window(settings):
 
 
 def test_the_sink_fold_thread_purges_keys_when_it_starts(make_settings):
-    s = make_settings(dedup_window_hours=1, session_fold_interval_s=60)
+    # the least window the settings take for a 1-h retention: retention + 2 h
+    s = make_settings(raw_retention_hours=1, pii_retention_hours=1, dedup_window_hours=3, session_fold_interval_s=60)
     migrate(s)
     db = s.clickhouse_database
     get_client(s).command(
-        f"INSERT INTO {db}.event_key_batches (key, stored_at) VALUES (1, now('UTC') - INTERVAL 2 HOUR), (2, now('UTC'))"
+        f"INSERT INTO {db}.event_key_batches (key, stored_at) VALUES (1, now('UTC') - INTERVAL 4 HOUR), (2, now('UTC'))"
     )
     folder = SessionFolder(s).start()
     try:
@@ -181,7 +182,7 @@ def test_the_sink_fold_thread_purges_keys_when_it_starts(make_settings):
             lambda: scalar(s, "SELECT count() FROM {db}.event_key_batches WHERE key = 1") == 0,
             30,
             interval=0.2,
-            what="the key stored 2 hours ago purged",
+            what="the key stored 4 hours ago purged",
         )
     finally:
         folder.stop()
