@@ -184,6 +184,15 @@ class Settings(BaseSettings):
     worker_session_timeout_s: float = Field(
         10.0, description="Kafka group session timeout: how soon a crashed worker's partitions move on"
     )
+    worker_nice: int = Field(
+        -5,
+        ge=-20,
+        le=19,
+        description="The worker's CPU priority (Linux nice, of its autogroup when it leads its session and of its "
+        "threads; streams/priority.py): on a machine it shares with the gateway, broker and sink, its main thread "
+        "is the live numbers' critical path. Negative needs CAP_SYS_NICE or RLIMIT_NICE (else one log line and the "
+        "default priority); 0 leaves it alone.",
+    )
     worker_fetch_wait_ms: int = Field(
         20,
         ge=0,

@@ -121,6 +121,9 @@ def worker(settings: Settings) -> int:
     from livemetrics import logs
 
     logs.configure("worker")
+    from streams import priority
+
+    priority.apply(settings.worker_nice)  # before Faust starts its threads: they inherit it
     if not topics_created(settings, "worker", _stop_on_signals()):
         return 0
     settings.data_dir.mkdir(parents=True, exist_ok=True)
