@@ -8,8 +8,9 @@ is keyed by its source position, ``topic/partition/offset``, so that a reader ca
 
 No card data is added: the gateway refused card data before the message reached the raw topic, and the
 event and ClickHouse's message (it quotes column values) are redacted again anyway: the event with
-``card_data.redact``, the message by blanking any 13-19 digit run that passes Luhn (wider than the
-gateway's rule, on purpose).
+``card_data.redact``, the message by blanking every card number the gateway's rule finds (any separator
+it refuses: ``card_numbers.blank_card_numbers``) and any 13-19 digit run, single spaces or dashes allowed,
+that passes Luhn (wider than the gateway's rule, on purpose).
 
 A dead-letter topic whose ``max.message.bytes`` (or the broker's ``message.max.bytes``) is below the cap: a dead
 letter Kafka refuses as too large is sent again alone, cut to half its size each time until Kafka takes it, and
@@ -30,7 +31,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from clickhouse.events_unusable import Refused
 from clickhouse.sink_narrow import head_position
 from livemetrics import card_data, metrics
-from livemetrics.card_numbers import luhn_ok
+from livemetrics.card_numbers import blank_card_numbers, luhn_ok
 from livemetrics.kafka_config import producer_config
 from livemetrics.settings import Settings
 
@@ -51,7 +52,9 @@ _DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ \-]?[0-9]){12,18}(?![0-9])")
 
 
 def scrub(text: str) -> str:
-    """``text`` with every 13-19 digit run (single spaces or dashes allowed) that passes Luhn blanked."""
+    """``text`` with every card number the gateway refuses blanked, and every 13-19 digit run (single spaces
+    or dashes allowed) that passes Luhn."""
+    text = blank_card_numbers(text, "[redacted]")
     return _DIGIT_RUN.sub(lambda m: "[redacted]" if luhn_ok(re.sub(r"[ \-]", "", m.group())) else m.group(), text)
 
 

@@ -75,7 +75,7 @@ _CVC_BYTES = re.compile(rb'"(?i:' + _CVC_ALTS + rb')"')
 # bytes), or a colon not after `"ts"`, or a space not after `"ts":`, or a `+` after a digit (pluses group
 # digits). Then one group of 13 or more digits followed by no word character but `e`/`E` (a number's
 # exponent); or 3 groups of 1-6 digits, 13 or more in all; or 4 or more such groups (any separator of
-# card_numbers.SEPARATOR between, in any layout), then no word character. Number
+# card_numbers.SEPARATOR between, wide and mixed ones too, in any layout), then no word character. Number
 # tokens with a non-negative exponent (after `:`, `,` or `[`), and quoted whole numbers with one, are
 # matched whatever their digits (their value may have 13-19 integer digits); a quoted `+` and 13 digits
 # too. A number whose integer part has 13 or more digits (negative exponent or
@@ -87,8 +87,10 @@ _LEFT = (
     rb'|(?:^.{0,4}|[^"]....|.[^t]...|..[^s]..|...[^"].|....[^:]) |[0-9]\+)'
 )
 _RIGHT = rb"(?:[^0-9A-Za-z_]|$)"
-# card_numbers.SEPARATOR in the bytes: white space raw (between JSON tokens) or escaped (in a string)
-_SEP = rb"(?:[\-+./,]|\\/|(?:[ \t\n\r\x0b\x0c]|\\[fnrt]){1,3})"
+# card_numbers.SEPARATOR in the bytes: white space raw (between JSON tokens) or escaped (in a string), any
+# number of it, with or without one of the punctuation marks (JSON's `\/` for a slash)
+_WS = rb"(?:[ \t\n\r\x0b\x0c]|\\[fnrt])"
+_SEP = rb"(?:" + _WS + rb"*(?:[\-+./,]|\\/)" + _WS + rb"*|" + _WS + rb"+)"
 _GROUP = rb"[0-9]{1,6}"
 _THREE_GROUPS = b"|".join(
     b"[0-9]{%d}%s[0-9]{%d}%s[0-9]{%d,6}" % (a, _SEP, b, _SEP, max(1, 13 - a - b))

@@ -13,9 +13,14 @@ pass Luhn. In text it must stand alone:
   ``4111/1111/1111/1111``, a tab between groups. A window with one of those counts only in a printed layout (fours and a last
   group of 1-4, or 4-6-5, 4-6-4) with the same separator throughout, so that IP addresses, dates, prices,
   versions, lists and a phone number followed by a date are not read as one (``tests.support.free_text_numbers``);
+- or by a *wide* separator: a dash, plus, dot, slash or comma with white space around it (``4111, 1111, ...``,
+  ``4111 / 1111 / ...``), or 4 or more white space characters (columns); and separators may be mixed
+  (``4111-1111 1111.1111``). Such a window counts only in a printed layout and only when it is its whole
+  run (the digit groups joined by any separator): a list's or a table row's other numbers join it into a
+  longer run (``12, 4111, 1111, 1111, 1111`` is no card number), as do a phone number and a date after it;
 - the window does not touch an ASCII letter, digit or ``_`` on either side, nor a ``+`` on its left
-  (a phone number), nor a ``.`` after a digit on its left (the decimals of a number: a window never
-  starts after a dot between digits). So a digit run inside a longer token (hex ids, UUIDs with or without
+  (a phone number; nor does a window start after a plus with white space before it inside a run), nor a
+  ``.`` after a digit on its left (the decimals of a number: a window never starts after a dot between digits). So a digit run inside a longer token (hex ids, UUIDs with or without
   dashes, base64, ``sim-`` ids) is never a card number, and "card 4111 1111 1111 1111 declined" is one
   (as is ``4111111111111111.00``, but not ``0.4111111111111111``).
 - the same rules hold on the text's *plain* spelling (``card_spellings.plain_digits``): any Unicode decimal digit read as
@@ -120,13 +125,24 @@ def is_card_number(digits: str) -> bool:
 # Digit groups joined by separators: a single space, dash or plus (any grouping of 1-6 digit groups), or
 # one of the other separators people type between a card's groups: a dot, slash or comma, or a run of 1-3
 # ASCII white space characters (two spaces, a tab, a new line, CRLF); a window with one of those counts
-# only in a printed card layout (``_LAYOUT_OK``).
-SEPARATOR = r"(?:[ \t\n\r\x0b\x0c]{1,3}|[\-+./,])"
+# only in a printed card layout with the same separator throughout (``_layout_ok``). Or a *wide* one: a
+# dash, plus, dot, slash or comma with white space around it (``4111 - 1111``, ``4111, 1111``), or 4 or
+# more white space characters (columns); a window with one of those, or with separators mixed
+# (``4111-1111 1111.1111``), counts only in a printed layout and only as a whole run (``_card_in_run``).
+_WHITE = r"[ \t\n\r\x0b\x0c]"
+SEPARATOR = r"(?:%s*[\-+./,]%s*|%s+)" % (_WHITE, _WHITE, _WHITE)
 _RUN = re.compile(r"[0-9]+(?:%s[0-9]+)*" % SEPARATOR)
 _SEP = re.compile(SEPARATOR)
 _LOOSE = frozenset(" -+")  # the separators that group digits in any layout
+_NARROW = frozenset((".", "/", ","))  # with 1-3 white space characters: in a printed layout, one throughout
 _WORD = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _TS_BEFORE = ('"ts":', '"ts": ')  # what precedes the top-level epoch-ms `ts` in raw JSON (see card_data)
+
+
+def is_wide(sep: str) -> bool:
+    """A separator that groups a card's digits only when the window is its whole run: punctuation with white
+    space beside it, or 4 or more white space characters."""
+    return not (sep in _LOOSE or sep in _NARROW or (len(sep) <= 3 and sep.isspace()))
 
 
 def _left_ok(text: str, s: int, skip_ts: bool) -> bool:
@@ -162,6 +178,34 @@ def _card_in_spelling(text: str, skip_ts: bool) -> bool:
     return False
 
 
+def _opens(sep: str) -> bool:
+    """A window may start right after ``sep`` inside a run: not after a dot (the decimals of a number), nor
+    after a plus with white space before it (`` +49 ...``: a phone number, as at a run's start)."""
+    return sep != "." and not (sep[-1] == "+" and len(sep) > 1 and sep[-2] in " \t\n\r\x0b\x0c")
+
+
+def blank_card_numbers(text: str, mark: str) -> str:
+    """``text`` with every run holding a card number (``card_in_text``'s rules) replaced by ``mark``; when
+    its plain spelling still holds one (other digits, escapes), that spelling with every such run replaced.
+    For text that is kept but whose card numbers must not be (the sink's dead letters)."""
+    out = _blank_runs(text, mark)
+    if card_in_text(out):  # a card only in its plain spelling: fullwidth digits, escaped separators...
+        out = _blank_runs(plain_digits(out), mark)
+    return out
+
+
+def _blank_runs(text: str, mark: str) -> str:
+    def blank(m: re.Match[str]) -> str:
+        s, e = m.span()
+        if e - s < 13:
+            return m.group()
+        right_ok = e == len(text) or text[e] not in _WORD
+        run = m.group()
+        return mark if _card_in_run(_SEP.split(run), _SEP.findall(run), _left_ok(text, s, False), right_ok) else run
+
+    return _RUN.sub(blank, text)
+
+
 def _layout_ok(sizes: list[int]) -> bool:
     """Group sizes as card numbers are printed: fours and a last group of 1-4 (4-4-4-4, 4-4-4-4-3, 4-4-4-1),
     or Amex's 4-6-5 and Diners' 4-6-4."""
@@ -173,9 +217,12 @@ def _layout_ok(sizes: list[int]) -> bool:
 def _card_in_run(groups: list[str], seps: list[str], left_ok: bool, right_ok: bool) -> bool:
     """A window of ``groups`` (joined by ``seps``; module docstring) is a card number. A window starts at
     the first group only when ``left_ok``, never at a group after a dot (the decimals of a number), and may
-    end at the last group only when ``right_ok``; several groups only when each has 1-6 digits, and when a
-    separator in it is no single space, dash or plus only in a printed card layout (``_layout_ok``) with the
-    same separator throughout (a phone's groups of four and a dotted date after them are no card).
+    end at the last group only when ``right_ok``; several groups only when each has 1-6 digits. A window
+    whose separators are all single spaces, dashes or pluses counts in any layout; one with another
+    separator only in a printed card layout (``_layout_ok``), and then either with the same narrow
+    separator throughout, anywhere in the run (a phone's groups of four and a dotted date after them are
+    no card), or as the whole run (wide or mixed separators: a list's other numbers, a table's other
+    columns, would join it into a longer run).
 
     Linear in the run: from each group's first digit, only the lengths an issuer's prefix there allows
     are tried, each only when it ends at a group's end (a dict of the ends), and Luhn runs in C-level steps.
@@ -187,27 +234,32 @@ def _card_in_run(groups: list[str], seps: list[str], left_ok: bool, right_ok: bo
     end_of: dict[int, int] = {}  # digits before a group's end -> that group
     big_from = [n] * (n + 1)  # the first group at or after i with more than 6 digits
     strict = [0] * (n + 1)  # separators before group k that are no single space, dash or plus
+    wide = [0] * (n + 1)  # separators before group k that are wide (``is_wide``)
     same_from = [0] * n  # the first group from which every separator up to group k's is the same
     total = 0
     for k, size in enumerate(sizes):
         total += size
         end_of[total] = k
         if k:
-            strict[k] = strict[k - 1] + (seps[k - 1] not in _LOOSE)
-            same_from[k] = same_from[k - 1] if k > 1 and seps[k - 1] == seps[k - 2] else k - 1
+            sep = seps[k - 1]
+            strict[k] = strict[k - 1] + (sep not in _LOOSE)
+            wide[k] = wide[k - 1] + is_wide(sep)
+            same_from[k] = same_from[k - 1] if k > 1 and sep == seps[k - 2] else k - 1
     for k in range(n - 1, -1, -1):
         big_from[k] = k if sizes[k] > 6 else big_from[k + 1]
     last = n - 1 if right_ok else n - 2  # the last group a window may end at
     at = 0
     for i in range(n):
-        if left_ok if i == 0 else seps[i - 1] != ".":
+        if left_ok if i == 0 else _opens(seps[i - 1]):
             for length in card_lengths(digits, at):
                 j = end_of.get(at + length)
                 # one group of any size, or several of 1-6 digits each
                 if j is None or not (i <= j <= last and (j == i or big_from[i] > j)):
                     continue
-                if strict[j] != strict[i] and not (same_from[j] <= i and _layout_ok(sizes[i : j + 1])):
-                    continue
+                if strict[j] != strict[i]:
+                    narrow = wide[j] == wide[i] and same_from[j] <= i
+                    if not ((narrow or (i == 0 and j == n - 1)) and _layout_ok(sizes[i : j + 1])):
+                        continue
                 if luhn_ok(digits[at : at + length]):
                     return True
         at += sizes[i]

@@ -4,8 +4,9 @@ event's raw bytes, shows that its plain spelling may hold a digit run that its o
 (``PLAIN_SPELLINGS``, an alternative of the byte pre-scan in ``livemetrics.card_bytes``).
 
 A window that the plain spelling adds holds a character that spelling changed, or starts right after
-one: a non-ASCII digit (raw or URL-escaped), an escaped ASCII digit, a non-ASCII space or dash between two
-ASCII digits (with up to two other white space characters beside it: a run of 1-3 separates), an escaped space, dash or plus (ASCII or not) right after or right before an ASCII digit
+one: a non-ASCII digit (raw or URL-escaped), an escaped ASCII digit, a non-ASCII space or dash, or any escape,
+in a separator between two ASCII digits (with any white space and punctuation beside it: a separator is any run
+of white space, with or without one punctuation mark), an escaped space, dash or plus (ASCII or not) right after or right before an ASCII digit
 (``4111%201111...``, ``%204111...``: the escape's own hex digits glue onto a digit run in the raw
 spelling), or before a dot and a digit (``%20.4111...``: a dot after a digit is a decimal point, after a
 space it is not), or an escaped ASCII character that is no word character right before an ASCII digit
@@ -125,6 +126,10 @@ _SEPARATORS = sorted(chr(c) for c, p in PLAIN.items() if not p.isdigit())
 _RAW_SEPARATOR = _alternatives(_SEPARATORS, escaped=False)
 # White space in an event's bytes: ASCII (raw between JSON tokens, escaped in a string) or any other.
 _WHITE = rb"(?:[ \t\n\r\x0b\x0c]|\\[fnrt]|" + _RAW_SEPARATOR + rb")"
+# Any escape (of up to ESCAPE_LEVELS levels), and what may stand between two digit groups in a separator:
+# punctuation, white space (raw, JSON-escaped, non-ASCII) or escapes (of those or of anything: a superset).
+_ANY_ESCAPE = rb"%(?:25){0," + str(ESCAPE_LEVELS - 1).encode() + rb"}[0-9A-Fa-f]{2}"
+_SPAN = rb"(?:[\-+./,]|\\/|" + _WHITE + rb"|" + _ANY_ESCAPE + rb")"
 # An escaped space, dash or plus, ASCII or not: what separates groups (or, after one, starts a window).
 _ESCAPED_SEPARATOR = rb"(?:%2[0dDbB]|" + _alternatives(_SEPARATORS, escaped=True) + rb")"
 
@@ -146,8 +151,9 @@ PLAIN_SPELLINGS = b"|".join(
         _alternatives(_DIGITS, escaped=True),
         rb"%3[0-9]",
         _ESCAPED_BOUNDARY,
-        # a run of 1-3 white space characters separates too (card_numbers.SEPARATOR): `4111\u3000\u30001111`
-        rb"[0-9]" + _WHITE + rb"{0,2}" + _RAW_SEPARATOR + _WHITE + rb"{0,2}[0-9]",
+        # a separator (card_numbers.SEPARATOR: any run of white space, with or without one punctuation mark)
+        # holding a non-ASCII space or dash, or an escape: `4111\u3000\u30001111`, `4111 %2C 1111`
+        rb"[0-9]" + _SPAN + rb"*(?:" + _RAW_SEPARATOR + rb"|" + _ANY_ESCAPE + rb")" + _SPAN + rb"*[0-9]",
         rb"[0-9]" + _ESCAPED_SEPARATOR,
         _ESCAPED_SEPARATOR + rb"\.?[0-9]",  # `.`: a dot after a digit (an escape's hex) is a decimal point
     )

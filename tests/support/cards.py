@@ -82,8 +82,9 @@ def string_spellings(draw, digits: str) -> str:
 
 
 # What else people type between a card's groups (card_numbers.SEPARATOR: only in a printed layout, which
-# ``grouped`` gives): found as well.
-OTHER_SEPARATORS = ("  ", "\t", "\n", "\r\n", ".", "/", ",", " \t ")
+# ``grouped`` gives): found as well. The wide ones (spaced punctuation, 4 or more white space characters) only
+# as a whole run, which ``grouped`` gives too.
+OTHER_SEPARATORS = ("  ", "\t", "\n", "\r\n", ".", "/", ",", " \t ", ", ", " / ", " - ", " . ", "    ", "\t\t\t\t")
 
 
 # Digits and separators as other scripts, keyboards and URLs spell them (card_numbers.plain_digits).

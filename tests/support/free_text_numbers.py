@@ -3,6 +3,9 @@ separators (docs/ingest.md, Privacy). Error messages, titles and paths hold orde
 times, dates, prices, IP addresses, UUIDs and counts, joined by commas, slashes, dots, tabs and new lines:
 the characters that group a card number's digits as well (``livemetrics.card_numbers``).
 
+Lists of short numbers with spaced separators (``4821, 0937, ...``) and table rows padded with runs of
+spaces or tabs are kinds of their own: the separators that group a card's digits only as a whole run.
+
 ``python -m tests.support.free_text_numbers [n]`` prints, for ``n`` random messages of each kind, how many
 the check refuses (the figures of docs/ingest.md)."""
 
@@ -125,6 +128,34 @@ def _count(rng: Rng) -> str:
     )()
 
 
+def _list(rng: Rng) -> str:
+    """Short numbers listed with a spaced separator (what the wide separators also join): years, postcodes,
+    PINs, quantities."""
+    item = rng.choice(
+        [
+            lambda: str(rng.randint(1990, 2035)),
+            lambda: _digits(rng, 4),
+            lambda: f"{rng.randint(0, 9999):04d}",
+            lambda: _digits(rng, rng.randint(1, 5)),
+        ]
+    )
+    sep = rng.choice([", ", " / ", " - ", " | ", "; ", " . ", " , ", ",  "])
+    return sep.join(item() for _ in range(rng.randint(2, 8)))
+
+
+def _table(rng: Rng) -> str:
+    """A row of columns padded with runs of spaces or tabs, and rows under each other."""
+    pad = rng.choice(["    ", "      ", "\t\t", "        ", " \t "])
+    rows = []
+    for _ in range(rng.randint(1, 3)):
+        cols = [
+            rng.choice([_digits(rng, 4), str(rng.randint(1, 999)), f"{rng.uniform(0, 9999):.2f}", _digits(rng, 6)])
+            for _ in range(rng.randint(3, 6))
+        ]
+        rows.append(pad.join(cols))
+    return "\n".join(rows)
+
+
 KINDS: dict[str, Callable[[Rng], str]] = {
     "order number": _order,
     "phone": _phone,
@@ -134,13 +165,18 @@ KINDS: dict[str, Callable[[Rng], str]] = {
     "ip": _ip,
     "uuid": _uuid,
     "count": _count,
+    "list": _list,
+    "table": _table,
 }
+# The kinds before the wide separators (spaced punctuation, 4 or more spaces) and mixed ones grouped digits:
+# on them the card check refuses exactly what the rule of single spaces, dashes and pluses refused.
+NARROW_KINDS = ("order number", "phone", "time", "date", "price", "ip", "uuid", "count")
 GLUE = [" ", ", ", "; ", " / ", " | ", "\n", "\r\n", "\t", " - ", ": ", ",", "/", "  ", ". "]
 WORDS = ["payment", "declined", "at", "ref", "order", "call", "from", "on", "for", "total", "err", "id", "ip"]
 
 
-def message(rng: Rng, kind: str | None = None) -> str:
-    """An error message of 1-6 numbers of ``kind`` (any kind when None), joined by punctuation, white
+def message(rng: Rng, kind: str | None = None, kinds: tuple[str, ...] = tuple(KINDS)) -> str:
+    """An error message of 1-6 numbers of ``kind`` (any of ``kinds`` when None), joined by punctuation, white
     space and words."""
     parts: list[str] = []
     for _ in range(rng.randint(1, 6)):
@@ -148,7 +184,7 @@ def message(rng: Rng, kind: str | None = None) -> str:
             parts.append(rng.choice(GLUE))
             if rng.random() < 0.4:
                 parts.append(rng.choice(WORDS) + rng.choice([" ", ": ", "="]))
-        parts.append(KINDS[kind or rng.choice(list(KINDS))](rng))
+        parts.append(KINDS[kind or rng.choice(kinds)](rng))
     return "".join(parts)
 
 

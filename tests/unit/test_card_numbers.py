@@ -76,9 +76,12 @@ def test_standing_alone():
         f"v1.{card}",
         f"tel +{card}",
         f"{card[:8]}{'a' * 4}{card[8:]}",
-        "4111    1111    1111    1111",  # four spaces: columns, no grouping
         "41.11.11.11.11.11.11.11",  # a dot, slash, comma or white space run groups only a printed layout
-        "4111, 1111, 1111, 1111",  # a list: comma and space
+        "12, 4111, 1111, 1111, 1111",  # spaced separators group only a whole run: a list's other numbers
+        "4111    1111    1111    1111    2026",  # a table row's other column
+        "4111-1111 1111.1111.12",  # separators mixed: only a whole run, in a printed layout
+        "tel +49 4111 - 1111 - 1111 - 1111",  # the run starts after a plus: a phone number
+        "1 +4111-1111-1111-1111",  # nor does a window start after a spaced plus in a run
         "12.4111.1111.1111.1111",  # never starts after a decimal point
         "41111111 11111111",
         "4111111-1111-1111-1111",
@@ -98,6 +101,15 @@ def test_standing_alone():
         "4111.1111.1111.1111",
         "4111  1111  1111  1111",
         "4111/1111/1111/1111",
+        "4111    1111    1111    1111",  # four or more spaces: columns of a printed card
+        "4111\t\t1111\t\t1111\t\t1111",
+        "4111, 1111, 1111, 1111",  # punctuation with white space around it
+        "card: 4111 / 1111 / 1111 / 1111.",
+        "4111 - 1111 - 1111 - 1111",
+        "4111 . 1111 . 1111 . 1111",
+        "4111-1111 1111.1111",  # separators mixed
+        "4111.1111 1111/1111",
+        "3782 822463, 10005",  # Amex, mixed
         f"000{card}",
     ):  # a whole-number spelling: its value, as for a JSON number
         assert card_in_string(text), text

@@ -49,7 +49,9 @@ def reference_card_in_spelling(text: str, skip_ts: bool) -> bool:
         n = len(groups)
         right_ok = e == len(text) or text[e] not in cn._WORD
         for i in range(n):
-            if (i == 0 and not cn._left_ok(text, s, skip_ts)) or (i > 0 and seps[i - 1] == "."):
+            if i == 0 and not cn._left_ok(text, s, skip_ts):
+                continue
+            if i > 0 and (seps[i - 1] == "." or re.fullmatch(r"\s+\+", seps[i - 1])):  # decimals, a phone
                 continue
             total = 0
             for j in range(i, n):
@@ -60,8 +62,11 @@ def reference_card_in_spelling(text: str, skip_ts: bool) -> bool:
                 if total > 19 or (j == n - 1 and not right_ok):
                     break
                 strict = any(sep not in (" ", "-", "+") for sep in seps[i:j])
+                narrow = all(sep in " -+./," or (len(sep) <= 3 and sep.isspace()) for sep in seps[i:j])
                 same = len(set(seps[i:j])) <= 1
-                if strict and not (same and reference_layout([len(g) for g in groups[i : j + 1]])):
+                whole = i == 0 and j == n - 1
+                layout = reference_layout([len(g) for g in groups[i : j + 1]])
+                if strict and not (((narrow and same) or whole) and layout):
                     continue
                 if total >= 13 and reference_is_card("".join(groups[i : j + 1])):
                     return True
@@ -81,7 +86,28 @@ def digit_texts(draw) -> str:
     before = draw(st.lists(noise, max_size=8))
     after = draw(st.lists(noise, max_size=8))
     groups = before + (pieces if draw(st.booleans()) else [draw(noise)]) + after
-    seps = st.sampled_from([" ", "-", "+", "  ", "    ", ".", "x", "_", "/", ",", "\t", "\r\n", ", ", " / "])
+    seps = st.sampled_from(
+        [
+            " ",
+            "-",
+            "+",
+            "  ",
+            "    ",
+            ".",
+            "x",
+            "_",
+            "/",
+            ",",
+            "\t",
+            "\r\n",
+            ", ",
+            " / ",
+            " - ",
+            " . ",
+            " +",
+            "\t\t\t\t\t",
+        ]
+    )
     text = groups[0]
     for g in groups[1:]:
         text += draw(seps) + g
@@ -117,6 +143,11 @@ def test_a_long_run_of_small_groups_is_checked_in_linear_time():
         "1%20" * 500,
         "4111." * 500,
         "4\t" * 1000,
+        "4111 , " * 500,
+        "1" + " " * 5000 + "1",
+        "1 " + "  ,  " * 1000 + "1",
+        ("4111" + " " * 20) * 200,
+        "1-2 3.4/5,6" * 200,
     ):
         start = time.process_time()
         for _ in range(5):
