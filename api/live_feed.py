@@ -4,7 +4,9 @@ each message out to the seller's WebSocket subscribers on the event loop. Follow
 
 Every API replica reads both topics whole (no consumer group), so each serves its own clients.
 
-A topic deleted and created again: the new log is read from its start (``auto.offset.reset``).
+A topic deleted and created again: the new log is read from its start (``auto.offset.reset`` when the position
+lies past its end, else once its new id is seen: livemetrics/topic_watch.py, every ``reader_topic_check_s``, as
+are partitions added to a topic, and a topic created after the feed started).
 
 Broker outages: the consumer reconnects by itself (librdkafka keeps its positions). While the broker
 cannot be reached every snapshot this replica serves says ``"delayed": true`` (the dashboard shows a
@@ -27,6 +29,7 @@ from livemetrics.kafka_config import reader_config
 from livemetrics.outage_log import Outage, probe_kafka
 from livemetrics.settings import Settings
 from livemetrics.skipped_messages import SkippedMessages, why_unreadable
+from livemetrics.topic_watch import TopicWatch
 
 log = logging.getLogger("livemetrics.api.feed")
 _dec = msgspec.json.Decoder()
@@ -222,6 +225,29 @@ class LiveFeed:
         self._skipped.skip(msg, why)
         return None
 
+    def _follow_changes(
+        self, c: Consumer, watches: list[TopicWatch], parts: list[TopicPartition]
+    ) -> list[TopicPartition]:
+        """Read a topic created again from its start, and partitions added to a topic (or a topic created after the
+        feed started) from theirs; the partitions followed now. Not while Kafka is away (nothing to learn, and each
+        look could hold the feed for its timeout)."""
+        for watch in watches:
+            if self.delayed or not watch.due() or (change := watch.look(timeout_s=2)) is None:
+                continue
+            if change.recreated:  # the other topics' partitions go on from where they are
+                at = {(tp.topic, tp.partition): tp.offset for tp in c.position(parts) if tp.offset >= 0}
+                parts = [
+                    TopicPartition(tp.topic, tp.partition, at.get((tp.topic, tp.partition), tp.offset))
+                    for tp in parts
+                    if tp.topic != watch.topic
+                ] + [TopicPartition(watch.topic, p, OFFSET_BEGINNING) for p in change.partitions]
+                c.assign(parts)
+            else:
+                added = [TopicPartition(watch.topic, p, OFFSET_BEGINNING) for p in change.added]
+                c.incremental_assign(added)
+                parts = parts + added
+        return parts
+
     def _run(self) -> None:
         snaps, alerts = self.settings.topic("live-metrics"), self.settings.topic("payment-alerts")
         erasures = self.settings.topic("erasures")
@@ -248,6 +274,9 @@ class LiveFeed:
                     parts = []
                 if not parts:
                     time.sleep(0.5)
+            watches = [TopicWatch(self.settings, t, "live feed") for t in (snaps, alerts, erasures)]
+            for w in watches:
+                w.remember([tp.partition for tp in parts if tp.topic == w.topic], timeout_s=2)
             c.assign(parts)
             eof: set[tuple[str, int]] = set()
             next_lag = time.monotonic() + LAG_EVERY_S
@@ -259,6 +288,7 @@ class LiveFeed:
                 if time.monotonic() >= next_lag:
                     next_lag = time.monotonic() + LAG_EVERY_S
                     self._report_lag(c, parts)
+                parts = self._follow_changes(c, watches, parts)
                 msg = c.poll(0.1)
                 if msg is None:
                     continue

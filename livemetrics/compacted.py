@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 
 from livemetrics.kafka_config import reader_config
 from livemetrics.settings import Settings
+from livemetrics.topic_watch import TopicWatch
 
 
 def publish(
@@ -48,10 +49,11 @@ class CompactedFollower:
     its end at least once.
 
     A topic deleted and created again while it runs: its new log is read from its start and applied over
-    what was read before (records of the old log that the new one lacks stay until a restart). Not handled:
-    a new log that grew past this reader's position before the reader fetched from it (read from that
-    position on: librdkafka cannot tell a recreated topic, confluentinc/librdkafka#3255), and partitions
-    added to the topic (read after a restart)."""
+    what was read before (records of the old log that the new one lacks stay until a restart): at once when
+    the reader's position lies past the new log's end (librdkafka's reset, ``reader_config``), else when the
+    topic's new id is seen (``TopicWatch``, every ``reader_topic_check_s``: a new log that grew past the
+    position before the reader fetched from it, which librdkafka reads from that position on). Partitions
+    added to the topic are read from their start within the same period."""
 
     def __init__(self, settings: Settings, logical_topic: str, thread_name: str):
         self.settings = settings
@@ -105,9 +107,17 @@ class CompactedFollower:
             parts = self._partitions(c)
             if not parts:
                 return
+            watch = TopicWatch(self.settings, self.topic, self._thread_name)
+            watch.remember(parts)
             c.assign([TopicPartition(self.topic, p, 0) for p in parts])  # offset 0: read it all
             eof: set[int] = set()
             while not self._stop.is_set():
+                if watch.due() and (change := watch.look()) is not None:
+                    parts = change.partitions
+                    if change.recreated:  # a new log: all of it, applied over what was read
+                        c.assign([TopicPartition(self.topic, p, 0) for p in parts])
+                    else:
+                        c.incremental_assign([TopicPartition(self.topic, p, 0) for p in change.added])
                 msg = c.poll(0.2)
                 if msg is None:
                     continue

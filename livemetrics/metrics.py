@@ -49,6 +49,13 @@ SINK_BATCHES_FAILED = Counter(
     "livemetrics_sink_batches_failed_total", "Sink batches whose store failed (transient: retried with backoff)"
 )
 SINK_REFUSED = Counter("livemetrics_sink_refused_total", "Raw-topic messages ClickHouse refused, sent to dead-letter")
+# livemetrics/topic_watch.py: a group-less reader's topic created again (read from its start) or given partitions
+TOPIC_CHANGES = Counter(
+    "livemetrics_topic_changes_total",
+    "Topics a group-less reader (seller keys, channels, live feed, ip-salts) found created again (change=recreated) "
+    "or with new partitions (change=partitions_added), and read from their start",
+    ["reader", "topic", "change"],
+)
 SINK_LOG_RESETS = Counter(
     "livemetrics_sink_log_resets_total",
     "Partitions whose offsets stored in ClickHouse did not fit the Kafka log at an assignment, by reason: new_log "

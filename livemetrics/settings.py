@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     raw_retention_hours: int = 72
     pii_retention_hours: int = 24
     delivery_timeout_ms: int = 5000
+    reader_topic_check_s: float = Field(
+        30.0,
+        gt=0,
+        description="How often the readers without a group (seller keys, notification channels, the API's live "
+        "feed, the gateway's ip-salts) ask Kafka for their topic's id and partitions: a topic created again, or "
+        "given more partitions, is read from its start within this (livemetrics/topic_watch.py).",
+    )
     consumer_session_timeout_s: float = Field(
         10.0,
         ge=6,

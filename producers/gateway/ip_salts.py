@@ -30,6 +30,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Pro
 
 from livemetrics.kafka_config import producer_config, reader_config
 from livemetrics.settings import Settings
+from livemetrics.topic_watch import TopicWatch
 
 log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
@@ -142,23 +143,41 @@ class SharedSalts:
         )
         producer = Producer(producer_config(self.settings))
         try:
+            parts: list[int] = []
             while not self._stop.is_set():  # the topic is created by `kafka topics` / `up`; wait for it
                 try:
                     md = consumer.list_topics(self.topic, timeout=5)
                     if self.topic in md.topics and not md.topics[self.topic].error:
-                        break
+                        parts = sorted(md.topics[self.topic].partitions)
+                        if parts:
+                            break
                 except Exception:  # noqa: BLE001 - broker not up yet; keep trying
                     pass
                 self._stop.wait(0.5)
-            consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
+            # Every partition (the topic is created with one, but a salt is placed by its key: one written to a
+            # partition added later was never read); a new log or new partitions read from their start (TopicWatch)
+            watch = TopicWatch(self.settings, self.topic, "ip-salts")
+            watch.remember(parts)
+            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
+            eof: set[int] = set()
             next_tend = 0.0
             while not self._stop.is_set():
+                if watch.due() and (change := watch.look()) is not None:
+                    parts = change.partitions
+                    if change.recreated:
+                        consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
+                    else:
+                        consumer.incremental_assign(
+                            [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in change.added]
+                        )
                 msg = consumer.poll(0.2)
                 if msg is not None:
                     if not msg.error():
                         self._take(msg)
                     elif msg.error().code() == KafkaError._PARTITION_EOF:
-                        self._caught_up = True  # every record written before now is known: safe to decide
+                        eof.add(msg.partition() or 0)
+                        # every record written before now is known: safe to decide
+                        self._caught_up = self._caught_up or eof >= set(parts)
                         if self.ready:
                             self._today_known.set()
                 if self._caught_up and time.monotonic() >= next_tend:
@@ -208,6 +227,9 @@ class SharedSalts:
                 self._written.add(day)
                 producer.produce(
                     self.topic,
+                    # always the first partition: the first salt of a day in its log's order wins, the same one
+                    # for every reader only within one partition (the topic may have been given more)
+                    partition=0,
                     key=f"{day_name(day)}/{self.writer_id}".encode(),
                     value=os.urandom(SALT_BYTES),
                     on_delivery=self._delivered(day),

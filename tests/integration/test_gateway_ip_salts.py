@@ -165,3 +165,37 @@ def test_records_that_are_no_salt_are_skipped_and_the_salts_after_them_used(sett
         assert a._thread is not None and a._thread.is_alive()
     finally:
         a.stop()
+
+
+def test_partitions_added_to_the_salts_topic_are_read_and_salts_stay_on_the_first(make_settings):
+    # The reader read partition 0 only (the topic is created with one): a salt placed by its key on a partition
+    # added later was never seen. Now every partition, new ones within reader_topic_check_s; and the salts this
+    # version writes all go to partition 0, where the first of a day is the same for every reader.
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import NewPartitions
+
+    from livemetrics.kafka_config import producer_config
+    from producers.gateway.ip_salts import SALT_BYTES
+
+    s = make_settings(reader_topic_check_s=1.0)
+    topic = s.topic("ip-salts")
+    admin = AdminClient(admin_config(s))  # kept alive to the end: librdkafka can abort when one closes mid-request
+    clock = ManualClock(time.time())
+    day0 = int(clock() * 1000) // DAY_MS
+    a = SharedSalts(s, clock=clock, tend_interval_s=0.1).start()
+    try:
+        assert a.ready
+        for fut in admin.create_partitions([NewPartitions(topic, 3)], operation_timeout=30).values():
+            fut.result()
+        p = Producer(producer_config(s))
+        salt = b"s" * SALT_BYTES
+        p.produce(topic, key=f"{day_name(day0 + 5)}/another".encode(), value=salt, partition=2)
+        assert p.flush(30) == 0
+        wait_until(lambda: a.salt_of(day0 + 5) == salt, 30, what="the salt on the added partition read")
+        clock.now += 86_400  # tomorrow's salt exists; the day after's is written now
+        wait_until(lambda: a.salt_of(day0 + 2) is not None, 15, what="a new day's salt")
+        written = [m for m in read_topic(s, "ip-salts", expect=4) if m.key().decode().startswith(day_name(day0 + 2))]
+        assert written and {m.partition() for m in written} == {0}
+        assert a._thread is not None and a._thread.is_alive()
+    finally:
+        a.stop()
