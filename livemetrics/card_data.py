@@ -21,6 +21,7 @@ from livemetrics.card_numbers import card_in_number, card_in_string, luhn_ok
 __all__ = [
     "EVENT_ID_KEY",
     "body_scanner",
+    "card_field_error",
     "events_to_card_check",
     "find_card_data",
     "luhn_ok",
@@ -78,6 +79,14 @@ def _skipped(key: str, value: Any) -> bool:
             return False
         return True
     return False
+
+
+def card_field_error(field: str, value: str) -> str | None:
+    """Why a free-text input named ``field`` (a webhook URL, an email address, a note) is refused when it
+    holds a card number by the gateway's rules (``card_in_string``), else None. Never quotes the value."""
+    if not card_in_string(value):
+        return None
+    return f"{field}: looks like it holds a card number; card data is never stored or forwarded"
 
 
 def find_card_data(obj: Any, path: str = "$") -> str | None:

@@ -19,6 +19,7 @@ from api.notify.targets import TargetError, Unresolvable, check_email, check_res
 from api.rate_limit import TokenBuckets
 from api.responses import AUTH, BAD_BODY, SELLER, Problem
 from clickhouse import notify_deliveries as store
+from livemetrics.card_data import card_field_error
 from livemetrics.shares import Shares
 
 router = APIRouter(tags=["notifications"], responses=SELLER, dependencies=AUTH)
@@ -50,12 +51,18 @@ class NewWebhook(BaseModel):
         min_length=1,
         max_length=2048,
         description="https://..., a public address (outside dev "
-        "mode; a loopback, private or link-local host is refused with 422)",
+        "mode; a loopback, private or link-local host is refused with 422); one that holds a card number "
+        "(path or query string) is refused with 422",
     )
 
 
 class NewEmail(BaseModel):
-    address: str = Field(..., min_length=3, max_length=254)
+    address: str = Field(
+        ...,
+        min_length=3,
+        max_length=254,
+        description="an email address; one that holds a card number is refused with 422",
+    )
 
 
 class RulesIn(BaseModel):
@@ -90,6 +97,15 @@ def _may_change(request: Request, seller_id: str) -> None:
         f"this seller changed its notification channels too often: at most {buckets.rate * 3600:g} changes an "
         f"hour after {CHANGE_BURST} at once (LIVEMETRICS_NOTIFY_CHANNEL_CHANGES_PER_HOUR)",
     )
+
+
+def _refuse_card_numbers(field: str, value: str) -> None:
+    """422 naming ``field`` when it holds a card number (the gateway's rule): a channel's target is stored in
+    seller-channels and used for every delivery (a webhook URL's path and query string go out with each
+    POST). Checked before anything else, the name's lookup included."""
+    why = card_field_error(field, value)
+    if why:
+        raise HTTPException(422, why)
 
 
 def _channels(request: Request) -> ChannelBook:
@@ -166,8 +182,10 @@ async def add_webhook(
     """Add a webhook; every alert is POSTed to it, signed. The answer's `signing_secret` is shown only
     now: keep it to verify `X-Livemetrics-Signature`. A token without the personal-data right adds a
     webhook that receives masked alerts."""
+    _refuse_card_numbers("url", body.url)
     try:
         url = check_webhook_url(body.url.strip(), settings.dev_mode)
+        _refuse_card_numbers("url", url)  # as it is stored, after its normalisation too
         if not settings.dev_mode:  # a name that points inside now is refused now (and before every POST)
             await _check_host(request, seller_id, url, settings.notify_timeout_s)
     except (Unresolvable, TimeoutError):
@@ -184,6 +202,7 @@ async def add_email(seller_id: SellerId, body: NewEmail, principal: PrincipalDep
     notify_email_max per window). Refused while the deployment has no SMTP server (LIVEMETRICS_SMTP_HOST)."""
     if not request.app.state.settings.smtp_host:
         raise HTTPException(409, "email alerts are off on this deployment: the operator sets LIVEMETRICS_SMTP_HOST")
+    _refuse_card_numbers("address", body.address)
     try:
         address = check_email(body.address)
     except TargetError as exc:

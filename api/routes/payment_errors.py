@@ -13,13 +13,16 @@ from api.privacy import alert_for
 from api.responses import AUTH, BAD_BODY, SELLER, Problem
 from api.routes.reports import INSTANT, parse_instant
 from clickhouse import payment_errors as store
+from livemetrics.card_data import card_field_error
 
 router = APIRouter(tags=["payment errors"], responses=SELLER, dependencies=AUTH)
 
 
 class StatusChange(BaseModel):
     status: Literal["open", "contacted", "resolved"]
-    note: str = Field("", max_length=2000)
+    note: str = Field(
+        "", max_length=2000, description="free text, stored; one that holds a card number is refused with 422"
+    )
 
 
 @router.get("/v1/sellers/{seller_id}/payment-errors")
@@ -71,6 +74,9 @@ async def set_payment_error_status(
     seller_id: SellerId, alert_id: str, change: StatusChange, principal: PrincipalDep, settings: SettingsDep
 ) -> dict:
     """Mark a payment-error alert open, contacted or resolved, with a note; the change is stored."""
+    why = card_field_error("note", change.note)
+    if why:  # the note is stored with the alert and read back by every token of the seller
+        raise HTTPException(422, why)
     if not await asyncio.to_thread(store.exists, settings, seller_id, alert_id):
         raise HTTPException(404, f"no payment error {alert_id!r} for this seller")
     return await asyncio.to_thread(
