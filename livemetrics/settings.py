@@ -228,6 +228,14 @@ class Settings(BaseSettings):
         "margin for uneven hashing: streams/caps.py). A seller's new sessions past it are not counted live (its "
         "snapshot says sessions_capped; history keeps every event); its sessions already kept stay exact.",
     )
+    live_sessions_max: int = Field(
+        2_000_000,
+        ge=1,
+        description="Live sessions the worker keeps in all, every seller's (split over the partitions as above), "
+        "shared fairly: once a partition holds its share, a new session is refused only for a seller holding "
+        "its fair share of it or more (never for one under it; at twice the share, for every seller). Refusals "
+        "count in livemetrics_live_sessions_total_refused_total (streams/caps.py).",
+    )
     worker_max_message_bytes: int = Field(
         1_000_000,
         ge=100_000,

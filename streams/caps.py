@@ -133,6 +133,18 @@ def cap_methods(by_method: dict[str, dict[str, list[int]]], limit: int) -> dict[
 # timeout plus the recent window, and a browser key is public: one key could fill the workers' state for
 # every seller. So each (seller, partition) holds at most ``per_partition`` sessions; the seller's new
 # sessions past it are not kept (not counted live), and its snapshot says so.
+#
+# The worker's total (``live_sessions_max``; each partition its share, ``sessions_per_partition``) is shared
+# fairly: once a partition holds its total, a new session is refused for a seller holding its fair share or
+# more (the total over the sellers holding sessions there, max-min), never for a seller under it. Without
+# eviction (a held session is never dropped) the sellers under their share can take the total past the bound:
+# each climbs to at most its share, so the ones already there add at most the bound once, and sellers arriving
+# later at most a share each (a share that shrinks as they come). So a hard ceiling, ``TOTAL_CEILING`` times
+# the bound, refuses every new session: what the partition holds stays under it whatever the input; sellers
+# under their share meet it only when, within one session's life, the sellers holding sessions when the bound
+# was reached all climb to their share and about as many new ones again arrive (docs/live-semantics.md).
+TOTAL_CEILING = 2
+SELLER, TOTAL = "seller", "total"  # why a new session was refused: its seller's cap, the worker's total
 
 
 def sessions_per_partition(per_seller: int, partitions: int) -> int:
@@ -152,30 +164,56 @@ class HeldSessions:
     holds: rebuilt from it after every assignment, updated once a batch is written) plus this batch's
     changes. A session is *held* while the table holds (or, once the batch is written, will hold) its key.
 
-    Only a session that is not held can be refused, and only when its seller's count is at ``cap``; a
-    held session is never refused, so a seller's sessions admitted before it reached the cap keep being
-    tracked exactly. The decision depends only on the table's content and the events and ticks before it
-    on the partition, never on batch boundaries or on memory: the same input in the same order gives the
-    same table."""
+    Only a session that is not held can be refused: when its seller's count is at ``cap``, or when the
+    partition holds ``total_cap`` sessions (every seller's) and the seller holds its fair share of it or more
+    (``over_share``), or the partition holds ``TOTAL_CEILING`` times ``total_cap``. A held session is never
+    refused, so a seller's sessions admitted before it reached a cap keep being tracked exactly. The decision
+    depends only on the table's content and the events and ticks before it on the partition, never on batch
+    boundaries or on memory: the same input in the same order gives the same table."""
 
-    def __init__(self, base: dict[str, int], cap: int) -> None:
-        self.base, self.cap = base, cap
+    def __init__(self, base: dict[str, int], cap: int, total_cap: int | None = None) -> None:
+        self.base, self.cap, self.total_cap = base, cap, total_cap
         self.delta: dict[str, int] = {}
+        # every seller's sessions, and the sellers holding any (base holds no zero counts: apply_held)
+        self.total = sum(base.values()) if total_cap is not None else 0
+        self.holders = len(base)
 
     def held(self, seller: str) -> int:
         return self.base.get(seller, 0) + self.delta.get(seller, 0)
 
     def at_cap(self, seller: str) -> bool:
-        return self.held(seller) >= self.cap
+        """Whether a new session of ``seller`` would be refused now."""
+        return self.refusal(seller) is not None
+
+    def share(self, seller: str) -> int:
+        """The seller's fair share of the partition's total: the total over the sellers holding sessions,
+        the seller counted (one more when it holds none yet)."""
+        assert self.total_cap is not None
+        holders = self.holders + (0 if self.held(seller) else 1)
+        return max(1, self.total_cap // holders)
+
+    def refusal(self, seller: str) -> str | None:
+        """Why a new session of ``seller`` would be refused now (``SELLER``, ``TOTAL``), or None."""
+        n = self.held(seller)
+        if n >= self.cap:
+            return SELLER
+        if self.total_cap is not None and self.total >= self.total_cap:
+            if self.total >= TOTAL_CEILING * self.total_cap or n >= self.share(seller):
+                return TOTAL
+        return None
 
     def change(self, seller: str, was: bool, now: bool) -> None:
         """A session of ``seller`` went from held (``was``) to held (``now``) or not."""
         if was != now:
-            self.delta[seller] = self.delta.get(seller, 0) + (1 if now else -1)
+            before = self.held(seller)
+            step = 1 if now else -1
+            self.delta[seller] = self.delta.get(seller, 0) + step
+            self.total += step
+            self.holders += (before == 0) - (before + step == 0)
 
     def admit(self, seller: str, was: bool, now: bool) -> bool:
         """Whether a change of a session from held ``was`` to ``now`` is kept (and then counted): False
-        exactly when it would add a session to a seller already at its cap."""
+        exactly when it would add a session that ``refusal`` refuses."""
         if now and not was and self.at_cap(seller):
             return False
         self.change(seller, was, now)

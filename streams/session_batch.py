@@ -27,7 +27,7 @@ from streams import session_memory as memory
 from streams import state as sm
 from streams.alerts import payment_failure_alert
 from streams.app import app, settings
-from streams.caps import LIVE_PREFIXES, Caps, HeldSessions, OncePer, apply_held, cap_gauges
+from streams.caps import LIVE_PREFIXES, TOTAL, Caps, HeldSessions, OncePer, apply_held, cap_gauges
 from streams.caps import sessions_per_partition as _share
 from streams.clock import now_ms
 from streams.deadlines import Deadlines
@@ -41,6 +41,8 @@ WINDOWS = sm.Windows.from_settings(settings)
 CAPS = Caps.from_settings(settings)
 # Live sessions each (seller, partition) holds (``streams/caps.py::HeldSessions``; docs/live-semantics.md).
 SESSIONS_CAP = _share(settings.live_sessions_per_seller_max, settings.partitions)
+# Every seller's together, shared fairly (``HeldSessions.refusal``): a set of browser keys grew it without bound.
+SESSIONS_TOTAL_CAP = _share(settings.live_sessions_max, settings.partitions)
 _refusal_logged = OncePer(60.0, time.monotonic)  # a log line per seller per minute at most
 # No seller label (as for the other worker counters: a public key could invent sellers' worth of series);
 # the log line names the seller.
@@ -49,6 +51,11 @@ SESSIONS_REFUSED = Counter(
     "Events of new sessions not kept in live state because their seller was at its live sessions cap on the "
     "partition (live_sessions_per_seller_max; a refused session's next event is judged, and counted, again; "
     "an event read again after a restart or rebalance is not counted twice)",
+)
+SESSIONS_TOTAL_REFUSED = Counter(
+    "livemetrics_live_sessions_total_refused_total",
+    "Events of new sessions not kept in live state because the partition held its share of live_sessions_max "
+    "(every seller's sessions) and their seller held its fair share of it or more (streams/caps.py)",
 )
 MAX_KEY_BYTES = 2048  # a session key: seller id and session id (<= 64 characters), UTF-8
 TICKS_TOPIC = settings.topic("session-ticks")
@@ -74,7 +81,7 @@ class PartitionBatch:
             memory.rebuild(sessions.items(), now, WINDOWS)
             memory.deadlines.setdefault(partition, Deadlines())
         self.sums = memory.uncapped.setdefault(partition, {})  # uncapped gauges per seller (after a rebuild)
-        self.held = HeldSessions(memory.held.setdefault(partition, {}), SESSIONS_CAP)
+        self.held = HeldSessions(memory.held.setdefault(partition, {}), SESSIONS_CAP, SESSIONS_TOTAL_CAP)
         self.alive: dict[bytes, bool] = {}  # whether each session changed in this batch is held now
         recounted = memory.resync.pop(partition, None)
         if recounted is not None:  # every row is written again (below, capped from ``self.sums``)
@@ -170,6 +177,23 @@ class PartitionBatch:
             self.alerts.append(payment_failure_alert(ev, old, self.now))
 
     def refused(self, ev: contract.Event, replay: bool) -> None:
+        if self.held.refusal(ev.seller_id) == TOTAL:
+            if not replay:
+                SESSIONS_TOTAL_REFUSED.inc()
+            if _refusal_logged.due(ev.seller_id):
+                app.log.warning(
+                    "partition %s holds %d live sessions of every seller (its share of live_sessions_max=%d: %d) "
+                    "and seller %r holds %d, its fair share or more: its new sessions there are not counted live "
+                    "(its snapshot says sessions_capped; history keeps every event). At most one line per seller "
+                    "per minute.",
+                    self.partition,
+                    self.held.total,
+                    settings.live_sessions_max,
+                    SESSIONS_TOTAL_CAP,
+                    ev.seller_id,
+                    self.held.held(ev.seller_id),
+                )
+            return
         if not replay:  # refused and counted before the crash or rebalance that reads it again
             SESSIONS_REFUSED.inc()
         if _refusal_logged.due(ev.seller_id):

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livemetrics.contract import Event, Page, encode
-from streams.caps import HeldSessions, OncePer, apply_held, sessions_per_partition
+from streams.caps import SELLER, TOTAL, TOTAL_CEILING, HeldSessions, OncePer, apply_held, sessions_per_partition
 from tests.support.services import free_port
 from tests.unit.streams.test_minute_rates import worker  # noqa: F401 - the fixture: worker modules, memory store
 
@@ -239,3 +239,87 @@ def test_the_refused_counter_counts_each_refused_event_once_not_its_replays(batc
     batches.replay(flood)
     assert SESSIONS_REFUSED._value.get() - before == refused  # the store is the same; nothing new refused
     assert len(stored_sessions(batches.store, FLOODER)) == CAP
+
+
+# --- the worker's total, shared fairly (streams/caps.py, TOTAL_CEILING) ----------------------------------------
+
+total_ops = st.lists(st.tuples(st.sampled_from("abcde"), st.integers(0, 15), st.booleans()), max_size=200)
+
+
+def run_total(ops, cuts: set[int], cap: int, total_cap: int) -> tuple[set, dict, list]:
+    """``run`` with a total: the table, the base counts, and each refusal as (seller, why, held, share, total)."""
+    table: set[tuple[str, int]] = set()
+    base: dict[str, int] = {}
+    refusals: list = []
+    held = HeldSessions(base, cap, total_cap)
+    for i, (seller, sid, keep) in enumerate(ops):
+        if i in cuts:
+            apply_held(base, held.delta)
+            held = HeldSessions(base, cap, total_cap)
+        key = (seller, sid)
+        was = key in table
+        if keep:
+            why, n, share, total = held.refusal(seller), held.held(seller), held.share(seller), held.total
+            if held.admit(seller, was, True):
+                table.add(key)
+            else:
+                assert not was
+                refusals.append((seller, why, n, share, total))
+        else:
+            held.change(seller, was, False)
+            table.discard(key)
+        assert held.total == len(table) <= TOTAL_CEILING * total_cap
+        assert held.holders == len({k[0] for k in table})
+    apply_held(base, held.delta)
+    return table, base, refusals
+
+
+@settings(max_examples=300, deadline=None)
+@given(total_ops, st.sets(st.integers(0, 200)), st.integers(1, 20), st.integers(1, 20))
+def test_the_total_stays_bounded_and_refuses_only_sellers_at_their_share(ops, cuts, cap, total_cap):
+    table, base, refusals = run_total(ops, cuts, cap, total_cap)
+    for _seller, why, n, share, total in refusals:
+        if why == SELLER:
+            assert n >= cap
+        else:  # the total: the seller held its fair share or more, or the partition its ceiling
+            assert why == TOTAL and total >= total_cap and (n >= share or total >= TOTAL_CEILING * total_cap)
+    # Deterministic: however the batches were cut.
+    assert run_total(ops, set(), cap, total_cap) == (table, base, refusals)
+    assert run_total(ops, set(range(len(ops))), cap, total_cap) == (table, base, refusals)
+
+
+def test_a_seller_under_its_share_is_served_while_flooders_fill_the_total():
+    base: dict[str, int] = {}
+    held = HeldSessions(base, cap=1000, total_cap=12)
+    admitted = {s: sum(held.admit(s, False, True) for _ in range(40)) for s in ("flood-1", "flood-2")}
+    assert admitted == {"flood-1": 12, "flood-2": 6}  # alone: the whole total; then half of it
+    assert held.refusal("flood-1") == held.refusal("flood-2") == TOTAL
+    assert [held.admit("quiet", False, True) for _ in range(4)] == [True] * 4  # its share: 12 // 3 = 4
+    assert held.refusal("quiet") == TOTAL
+    assert held.total == 22 < TOTAL_CEILING * 12
+    # Room comes back as sessions end: a flooder's end is another's room only under their shares.
+    for _ in range(12):
+        held.change("flood-1", True, False)
+    assert held.total == 10 and held.refusal("flood-2") is None
+
+
+def test_a_flood_of_many_sellers_past_the_total_leaves_a_seller_under_its_share_exact(batches, monkeypatch):
+    from streams import session_batch
+    from streams.session_batch import SESSIONS_REFUSED
+
+    total_refused = getattr(session_batch, "SESSIONS_TOTAL_REFUSED", SESSIONS_REFUSED)
+    monkeypatch.setattr(session_batch, "SESSIONS_CAP", 100)  # per seller: far above what each floods
+    monkeypatch.setattr(session_batch, "SESSIONS_TOTAL_CAP", 12, raising=False)
+    before = total_refused._value.get()
+    flooders = [f"flood-{n}" for n in range(2)]  # two browser keys of two sellers
+    batches.run(*[(f, f"new-{i:03d}", "home") for f in flooders for i in range(40)])
+    held_now = batches.memory.held[0]
+    assert held_now == {"flood-0": 12, "flood-1": 6}, held_now  # flood-0 alone had the total; flood-1 half
+    assert total_refused._value.get() - before == 80 - 18
+    assert gauges(batches.store, "flood-1")["capped:sessions"] == 1
+    batches.run(*QUIET)  # under its share (12 // 3 = 4): every session kept and counted
+    assert gauges(batches.store, BYSTANDER) == {"live:cart": 3, "active": 3}
+    assert len(stored_sessions(batches.store, BYSTANDER)) == 3
+    batches.run(*[(f, f"more-{i}", "home") for f in flooders for i in range(5)])  # still refused
+    assert batches.memory.held[0] == {"flood-0": 12, "flood-1": 6, BYSTANDER: 3}
+    assert total_refused._value.get() - before == 80 - 18 + 10
