@@ -409,8 +409,9 @@ class Settings(BaseSettings):
         512 << 20,
         ge=1 << 20,
         description="Bytes of alert bodies all sellers' owed deliveries may hold in a notifier; past it a new "
-        "delivery of a seller holding at least its share (this over the sellers owed) is recorded failed, for the "
-        "seller to redeliver; sellers under their share still go through.",
+        "delivery that would take its seller past its share (this over the sellers owed) is recorded failed, for the "
+        "seller to redeliver; one within its share goes through, the newest waiting deliveries of the sellers most "
+        "over their shares dropped (recorded failed) to make room.",
     )
     notify_poll_s: float = Field(
         5.0,

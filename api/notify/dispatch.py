@@ -224,11 +224,12 @@ class Dispatcher:
         deliveries hold at most notify_seller_backlog_bytes of bodies: a browser key's payment failure makes an
         alert of up to ~33 KB (payment items, details and message; the session's cart besides), so 20,000 of
         them held ~630 MB, 1-2 flooded sellers per GB of the notifier. And all sellers' at most
-        notify_backlog_bytes, past which a seller holding at least its share of it (the bound over the
-        sellers owing) is refused: many flooded sellers stop near that bound, and sellers under their share
-        still go through, up to twice the bound (as more sellers come, each share is smaller, and what sellers
-        under it add grows slowly past the bound: ten sellers flooded one after the other held 1.8 times it);
-        past twice the bound every new delivery is refused, the process's memory before anyone's alerts."""
+        notify_backlog_bytes: past it a seller that would hold more than its share of it (the bound over the
+        sellers owing, this one counted) is refused, and one within its share goes through, in room made by
+        dropping the newest waiting deliveries of the sellers most over their shares (``_make_room``: recorded
+        failed, saying why, for their sellers to redeliver). Before, sellers under their share went through on
+        top of the bound, and as more flooded sellers came (each share smaller) the total crept past it (ten
+        one after the other: 1.8 times it), and past twice it every seller's new deliveries were refused."""
         s = self.settings
         if self._owed_by_channel.get(d.channel_id, 0) >= s.notify_channel_backlog:
             return f"this channel already owed {s.notify_channel_backlog} deliveries"
@@ -241,20 +242,70 @@ class Dispatcher:
                 f"(LIVEMETRICS_NOTIFY_SELLER_BACKLOG_BYTES {s.notify_seller_backlog_bytes:,})"
             )
         if retry or self._bytes + size <= s.notify_backlog_bytes:
-            return None
-        share = s.notify_backlog_bytes // max(1, len(self._bytes_by_seller))
-        if held and held >= share:
+            return None  # (a retry was owed until its attempt failed just now: the total is what it was)
+        sellers = len(self._bytes_by_seller) + (0 if held else 1)
+        share = s.notify_backlog_bytes // sellers
+        if held + size > share:
             return (
                 f"this notifier's owed deliveries held {self._bytes:,} bytes of alerts, the most it keeps "
                 f"(LIVEMETRICS_NOTIFY_BACKLOG_BYTES {s.notify_backlog_bytes:,}), and this seller's {held:,}, at least "
-                f"its share of them ({share:,}: the bound over the {len(self._bytes_by_seller)} sellers owed)"
+                f"its share of them ({share:,}: the bound over the {sellers} sellers owed)"
             )
-        if self._bytes + size > 2 * s.notify_backlog_bytes:  # sellers under their shares, ever more of them
-            return (
-                f"this notifier's owed deliveries held {self._bytes:,} bytes of alerts, twice the most it keeps "
-                f"(LIVEMETRICS_NOTIFY_BACKLOG_BYTES {s.notify_backlog_bytes:,}): many sellers' alerts came faster "
-                "than their endpoints took them"
+        if self._make_room(self._bytes + size - s.notify_backlog_bytes, d.seller_id, share):
+            return None
+        return (
+            f"this notifier's owed deliveries held {self._bytes:,} bytes of alerts, the most it keeps "
+            f"(LIVEMETRICS_NOTIFY_BACKLOG_BYTES {s.notify_backlog_bytes:,}), and no room could be made: the "
+            "deliveries of the sellers over their shares are being sent"
+        )
+
+    def _make_room(self, need: int, seller: str, share: int) -> bool:
+        """Free ``need`` bytes for ``seller``'s delivery within its ``share``: drop the newest waiting (queued,
+        or waiting for a retry) deliveries of the seller most over its share, then the next, each recorded
+        failed saying why (its seller redelivers it). Nothing under way is touched. Whether enough was freed
+        (what was dropped stays dropped: every seller it came from held more than its share). Such a seller
+        exists whenever the total is full and ``seller`` is within its share: the others hold more than
+        ``share`` times their number."""
+        s = self.settings
+        skip: set[str] = set()  # sellers over their share with nothing waiting (all under way)
+        while need > 0:
+            over = [(b, v) for v, b in self._bytes_by_seller.items() if v != seller and v not in skip and b > share]
+            if not over:
+                return False
+            held, victim = max(over)
+            d = self._newest_waiting(victim)
+            if d is None:
+                skip.add(victim)
+                continue
+            why = (
+                f"dropped from this notifier's owed deliveries to make room for a seller under its share: they held "
+                f"{self._bytes:,} bytes of alerts, the most it keeps (LIVEMETRICS_NOTIFY_BACKLOG_BYTES "
+                f"{s.notify_backlog_bytes:,}), and this seller's {held:,}, more than its share ({share:,})"
             )
+            size = self._owed[d.delivery_id][2]
+            self._unowe(d.delivery_id)
+            self._refuse(d, why)
+            need -= size
+        return True
+
+    def _newest_waiting(self, seller: str) -> Delivery | None:
+        """The seller's most recently owed delivery still waiting (in its channel's queue or for a retry),
+        taken out of there; None when every one it owes is under way."""
+        for delivery_id in reversed(self._owed):
+            channel, owner, _size = self._owed[delivery_id]
+            if owner != seller:
+                continue
+            timer = self._timers.pop(delivery_id, None)
+            if timer is not None:
+                timer[0].cancel()
+                return timer[1]
+            q = self.queues.get(channel)
+            if q:
+                for i in range(len(q) - 1, -1, -1):  # the newest at the right: a few steps
+                    if q[i].delivery_id == delivery_id:
+                        d = q[i]
+                        del q[i]
+                        return d
         return None
 
     def _due(self, d: Delivery) -> None:

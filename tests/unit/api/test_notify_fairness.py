@@ -528,8 +528,8 @@ def test_a_sellers_owed_deliveries_hold_at_most_its_bytes_of_alerts(monkeypatch)
 
 def test_many_flooded_sellers_stop_at_the_notifiers_bytes_and_a_quiet_seller_still_goes_through(monkeypatch):
     """Past notify_backlog_bytes in all, a seller holding at least its share (the bound over the sellers owed)
-    is refused: ten flooded sellers stop near the bound (at most twice it) instead of ten times their own, and
-    a seller with one delivery owed still gets its next (seen failing before the change: no bytes bound)."""
+    is refused: ten flooded sellers stop at the bound instead of ten times their own, and a seller with one
+    delivery owed still gets its next (seen failing before the change: no bytes bound)."""
     recorded: list[Delivery] = []
     monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
     hanging = _Hanging()
@@ -561,8 +561,8 @@ def test_many_flooded_sellers_stop_at_the_notifiers_bytes_and_a_quiet_seller_sti
         backlog = asyncio.run(scenario())
     finally:
         hanging.close()
-    # the bound plus what sellers under their shares added on top, at most twice it: old code 10 x 1.25 MiB
-    assert 4 * mib <= backlog["deliveries_owed_bytes"] <= 8 * mib, backlog
+    # the bound, full (room made for sellers under their shares): 10 x 1.25 MiB before any bound, 1.8 x it after
+    assert backlog["deliveries_owed_bytes"] == 4 * mib, backlog
     refused = [r for r in recorded if r.status == "failed"]
     assert "quiet" not in {r.seller_id for r in refused}  # its second delivery is owed too
     assert any("LIVEMETRICS_NOTIFY_BACKLOG_BYTES 4,194,304" in r.last_error for r in refused), refused[-1].last_error
@@ -599,3 +599,63 @@ def test_a_retry_of_a_delivery_owed_is_never_refused_by_the_notifiers_bytes(monk
         hanging.close()
     assert owed_before == 32 and backlog["deliveries_owed"] == 32, (owed_before, backlog)
     assert [r.delivery_id.rsplit("_", 1)[1] for r in recorded if r.status == "failed"] == ["32", "99"]
+
+
+def test_flooded_sellers_arriving_one_after_another_keep_the_total_within_the_bound_and_each_its_share(monkeypatch):
+    """Sellers under their share went through on top of notify_backlog_bytes, and as flooded sellers kept coming
+    (each share smaller) the total crept past it: 1.8 times it after ten, and past twice it every seller's new
+    deliveries were refused. Now a seller within its share goes through in room made by dropping the newest
+    waiting deliveries of the sellers most over theirs (recorded failed, saying why); the total never passes the
+    bound, every flooded seller ends with its share (within one alert), the quiet seller loses nothing, and no
+    delivery under way is touched."""
+    recorded: list[Delivery] = []
+    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
+    hanging = _Hanging()
+    mib, body = 1 << 20, 32 * 1024
+    settings = Settings(
+        dev_mode=True, notify_timeout_s=30, notify_seller_backlog_bytes=mib, notify_backlog_bytes=4 * mib
+    )
+
+    async def scenario():
+        channels = {}
+        d = dispatch.Dispatcher(settings, channels=channels)  # type: ignore[arg-type]  # a dict serves .get
+        totals, flooded = [], []
+        try:
+            quiet, _ = new_channel("quiet", "webhook", f"http://127.0.0.1:{hanging.port}/quiet", KEK)
+            channels[quiet.channel_id] = quiet
+            d.schedule(_big_delivery(quiet, 0, body))
+            for s in range(10):
+                ch, _ = new_channel(f"flood-{s}", "webhook", f"http://127.0.0.1:{hanging.port}/{s}", KEK)
+                channels[ch.channel_id] = ch
+                flooded.append(ch)
+                for n in range(40):
+                    d.schedule(_big_delivery(ch, n, body))
+                    totals.append(d.backlog()["deliveries_owed_bytes"])
+                deadline = time.monotonic() + 10
+                while ch.channel_id not in d._sending and time.monotonic() < deadline:  # its first POST under way
+                    await asyncio.sleep(0.01)
+            d.schedule(_big_delivery(quiet, 1, body))
+            totals.append(d.backlog()["deliveries_owed_bytes"])
+            held = dict(d._bytes_by_seller)
+            await d.outcomes.flush()
+        finally:
+            await d.close()
+        return totals, held, flooded
+
+    try:
+        totals, held, flooded = asyncio.run(scenario())
+    finally:
+        hanging.close()
+    assert max(totals) <= 4 * mib, max(totals) / mib  # before: 1.8 x the bound
+    # the quiet seller holds what it owes, the ten flooded ones the rest, each at least its share (the bound over
+    # the 11 sellers) within one alert: the last to come stops there, the earlier ones keep what the quiet one
+    # leaves of its share
+    floods = [held[f"flood-{s}"] for s in range(10)]
+    assert sum(floods) == 4 * mib - 2 * body and min(floods) >= 4 * mib // 11 - body, floods
+    assert held["quiet"] == 2 * body
+    failed = [r for r in recorded if r.status == "failed"]
+    assert "quiet" not in {r.seller_id for r in failed}
+    dropped = [r for r in failed if "to make room for a seller under its share" in r.last_error]
+    assert dropped and all("LIVEMETRICS_NOTIFY_BACKLOG_BYTES 4,194,304" in r.last_error for r in dropped)
+    under_way = {f"dl_{ch.channel_id}_0" for ch in flooded}  # each channel's first: popped, being sent
+    assert not under_way & {r.delivery_id for r in failed}
