@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 
-from livemetrics.card_numbers import NUMBER_SPELLING, card_in_number, card_in_text
+from livemetrics.card_encodings import ENCODED_DIGITS
+from livemetrics.card_numbers import NUMBER_SPELLING, card_in_encoded, card_in_number, card_in_text
 from livemetrics.card_spellings import PLAIN_SPELLINGS
 
 # The same rules on the raw bytes of one event, for ``might_hold_card_data``: the string rule over the whole
@@ -44,7 +45,7 @@ def event_text(raw: bytes) -> str:
 def card_in_raw_text(text: str) -> bool:
     if "\\" in text:
         text = _ESCAPE.sub(_decoded, text)
-    if card_in_text(text, skip_ts=True):
+    if card_in_text(text, skip_ts=True) or card_in_encoded(text):
         return True
     for m in _NUMBER_TOKEN.finditer(text):
         token = m.group(1)
@@ -128,6 +129,8 @@ def _re2_any(two_ts: bool = True, extra: bytes = b""):
         + (rb'"ts"[^\x00]*"ts"|' if two_ts else b"")
         + (extra + b"|" if extra else b"")
         + PLAIN_SPELLINGS
+        + b"|"
+        + ENCODED_DIGITS
         + b"|"
         + _CANDIDATE
     )

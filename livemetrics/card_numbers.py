@@ -39,6 +39,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from livemetrics.card_encodings import decoded_texts, might_be_encoded_digits
 from livemetrics.card_spellings import plain_digits
 
 _13_19, _14_19, _16_19 = range(13, 20), range(14, 20), range(16, 20)
@@ -280,5 +281,15 @@ def card_in_number(text: str) -> bool:
 
 
 def card_in_string(s: str) -> bool:
-    """A string value or object key: a card number standing alone in it, or it spells one as a number."""
-    return (len(s) >= 13 and card_in_text(s)) or (NUMBER_SPELLING.fullmatch(s) is not None and card_in_number(s))
+    """A string value or object key: a card number standing alone in it, or it spells one as a number, or a
+    Base64 or hex token in it encodes text that holds one (``card_encodings``)."""
+    return (
+        (len(s) >= 13 and card_in_text(s))
+        or (NUMBER_SPELLING.fullmatch(s) is not None and card_in_number(s))
+        or card_in_encoded(s)
+    )
+
+
+def card_in_encoded(text: str) -> bool:
+    """A Base64 or hex token of ``text`` that may encode digits decodes to text holding a card number."""
+    return might_be_encoded_digits(text) and any(card_in_text(d) for d in decoded_texts(text))
