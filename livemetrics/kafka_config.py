@@ -149,11 +149,14 @@ def bulk_consumer_config(s: Settings, group_id: str, **overrides: Any) -> dict[s
     defaults (fetch.min.bytes 1) its fetcher asks again as soon as an answer is in, so under a steady
     trickle it sent ~50 fetch requests/s at 5,000 events/s, most of the broker's fetches (docs/architecture.md,
     "Broker CPU"). Here the broker holds each fetch until 256 KB are there or 200 ms passed: a few fetches
-    a second, at most 200 ms later; big fetches, as inserting wants them."""
+    a second, at most 200 ms later; big fetches, as inserting wants them. Its topics' metadata is refreshed
+    every 30 s (librdkafka's default: 5 minutes): partitions added to a topic reach the group (a rebalance)
+    within that, one small metadata request each time."""
     conf = consumer_config(
         s,
         group_id,
         **{
+            "topic.metadata.refresh.interval.ms": 30_000,
             "fetch.min.bytes": 256 << 10,
             "fetch.wait.max.ms": 200,
             "fetch.max.bytes": 64 << 20,
