@@ -155,3 +155,18 @@ def test_a_long_run_of_small_groups_is_checked_in_linear_time():
         per_call = (time.process_time() - start) / 5
         # ~2 ms on the reference machine (was 18 ms for "1 " x 1000); generous for a loaded CI
         assert per_call < 0.010, (text[:8], per_call)
+
+
+def test_encoded_tokens_are_decoded_in_linear_time():
+    """card_encodings decodes a token with the shape of encoded digits at 4 offsets and reads each text once."""
+    for text in (
+        "MTEx" * 1000,  # Base64 of "111" over and over: one long digit run
+        "MSAx" * 1000,  # of "1 1": groups of one digit
+        "31" * 2000,  # hex of "1"s
+        "MTExMTExMTEx " * 300,  # many short tokens, each decoded
+    ):
+        start = time.process_time()
+        for _ in range(5):
+            assert not cn.card_in_string(text)
+        per_call = (time.process_time() - start) / 5
+        assert per_call < 0.010, (text[:8], per_call)
