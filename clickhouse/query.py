@@ -80,10 +80,7 @@ def report(
         raise QueryError("`from` must be before `to`")
     p = {"seller_id": seller_id, "from_ms": epoch_ms(start), "to_ms": epoch_ms(end), "tz": tz}
     if name == "hourly":
-        rows = run(settings, "hourly", **p)
-        for r in rows:
-            r["hour"] = r.pop("hour_of_day")
-        return {"rows": rows}
+        return {"rows": _hourly(settings, p)}
     if name in session_reports.POPULAR:  # categories and offers: one metric over a different dimension
         return {"rows": session_reports.popular(settings, name, seller_id, p["from_ms"], p["to_ms"])}
     if name == "funnel":
@@ -106,6 +103,24 @@ def report(
         return {"rows": run(settings, "payment_methods", max_values=REPORT_MAX_VALUES, **p)}
     trends = run(settings, "error_trends", max_values=REPORT_MAX_VALUES, **p)
     return {"rows": trends, "top_causes": run(settings, "error_causes", **p)}
+
+
+def _hourly(settings: Settings, p: dict[str, Any]) -> list[dict[str, Any]]:
+    """The hourly report: cells whose sessions are the sum of their hours' folded counts (hourly.sql), the
+    others' figures from their hours' states merged (hourly_merged.sql, same cells)."""
+    rows = run(settings, "hourly", **p)
+    merge = [h for r in rows for h in r["merge_hours"]]
+    merged = {}
+    if merge:
+        merged = {(r["weekday"], r["hour_of_day"]): r for r in run(settings, "hourly_merged", hours=merge, **p)}
+    out = []
+    for r in rows:
+        r = merged.get((r["weekday"], r["hour_of_day"]), r)
+        out.append({"weekday": r["weekday"], "hour": r["hour_of_day"], **{k: r[k] for k in _HOURLY_FIGURES}})
+    return out
+
+
+_HOURLY_FIGURES = ("page_views", "sessions", "checkouts", "purchases")
 
 
 def folded_to(settings: Settings) -> int:

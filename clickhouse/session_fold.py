@@ -40,7 +40,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from clickhouse import query
+from clickhouse import query, traffic_fold
 from clickhouse.client import INSERT_SETTINGS, get_client
 from clickhouse.event_keys import purge_event_keys
 from clickhouse.inserts_in_flight import IN_FLIGHT
@@ -337,13 +337,16 @@ def _from_changes(settings: Settings) -> dict[str, str]:
 
 
 def fold(settings: Settings, until: int | None = None) -> int:
-    """Fold everything inserted before ``until`` (default ``fold_until``); returns the steps taken."""
+    """Fold everything inserted before ``until`` (default ``fold_until``), then the closed hours of the
+    hourly rollup (``traffic_fold``); returns the session fold's steps taken."""
     until = fold_until(settings) if until is None else until
     with _one_step:  # an idle system's table too (after a restart with it emptied, or a migration)
         sync_states_join(settings, query.folded_to(settings))
     steps = 0
     while fold_step(settings, until):
         steps += 1
+    # the hourly report's counts (migration 016): in step with nothing, so after the sessions' steps
+    traffic_fold.fold_hours(settings)
     return steps
 
 

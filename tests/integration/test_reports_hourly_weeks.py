@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from clickhouse import query
+from clickhouse import query, traffic_fold
 from clickhouse.client import INSERT_SETTINGS, get_client
 from clickhouse.migrate import migrate
 from livemetrics.contract import encode
@@ -59,3 +59,18 @@ def test_hourly_over_weeks_matches_the_oracle(weeks, tz):
     assert len(want) == 168  # every cell of the week
     assert max(r["sessions"] for r in want) > 1
     assert query.report(settings, "hourly", SELLER, begin, end, tz)["rows"] == want
+
+
+def test_hourly_over_weeks_with_the_hours_folded_matches_the_oracle(weeks):
+    """The same with every hour folded (clickhouse/traffic_fold.py): cells whose sessions are the sum of
+    their hours' counts and, across the changes, cells whose hours' offsets differ; the fall-back's
+    repeated hour (two hours of one day in one cell) merges states."""
+    settings, events, start, end = weeks
+    assert traffic_fold.fold_hours(settings, since=0) > 24 * 14
+    begin = start + timedelta(minutes=20)
+    p = {"seller_id": SELLER, "from_ms": query.epoch_ms(begin), "to_ms": query.epoch_ms(end)}
+    for tz in ZONES:
+        want = oracle.reports(events, SELLER, begin, end, tz)["hourly"]["rows"]
+        assert query.report(settings, "hourly", SELLER, begin, end, tz)["rows"] == want
+        summed = [r for r in query.run(settings, "hourly", tz=tz, **p) if not r["merge_hours"]]
+        assert len(summed) > 100

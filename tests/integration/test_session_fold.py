@@ -250,6 +250,7 @@ def test_sessions_folded_before_session_folded_are_found(make_settings):
         "012_bi_free_text_masked",
         "013_session_items_capped",
         "014_session_folded_join",
+        "016_traffic_hours",
     ]
     assert_folded_has_every_state(settings)
     end = datetime.now(UTC) + timedelta(hours=1)
