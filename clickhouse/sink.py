@@ -58,7 +58,7 @@ from clickhouse.client import get_client
 from clickhouse.session_fold import SessionFolder
 from clickhouse.sink_batch import Batch
 from clickhouse.sink_lag import LagWatch
-from clickhouse.sink_logs import Finding, SinkLogs, judge, report
+from clickhouse.sink_logs import Finding, SinkLogs, judge, report, split_partitions
 from clickhouse.sink_store import BatchStore
 from livemetrics import metrics
 from livemetrics.kafka_config import bulk_consumer_config
@@ -190,6 +190,7 @@ class EventSink:
             return
         stored, committed, findings = found
         report(list(findings.values()))
+        split_partitions(consumer, self.settings)  # partitions added to a raw topic: said, not mended
         for tp in partitions:
             have = stored.get((tp.topic, tp.partition))
             finding = findings.get((tp.topic, tp.partition))

@@ -41,14 +41,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaException, TopicCollection, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from clickhouse.client import get_client
 from livemetrics import metrics
 from livemetrics.kafka_config import admin_config
 from livemetrics.kafka_logs import client_logger
-from livemetrics.settings import Settings
+from livemetrics.settings import RAW_TOPICS, Settings
 
 log = logging.getLogger("livemetrics.sink")
 
@@ -205,6 +205,44 @@ class SinkLogs:
         get_client(self.settings).insert(
             f"{self.db}.sink_logs", rows, column_names=["kafka_topic", "kafka_partition", "topic_id"]
         )
+
+
+def split_partitions(consumer: Consumer, settings: Settings, timeout: float = 5.0) -> dict[str, tuple[int, int]]:
+    """Raw topics whose partition count is not the worker's sessions changelog's: {topic: (raw, changelog)}.
+    Partitions added to a raw topic reach the sink (a rebalance), but the worker's tables are partitioned like
+    the raw topics: a session's key moves to another partition (its next events meet no state), and a worker
+    started afterwards stops (Faust's PartitionsMismatch). That cannot be mended in place: it is logged
+    (ERROR) and shown (``livemetrics_raw_partitions_mismatch{topic}``, alert LivemetricsRawPartitionsChanged)
+    at each assignment. A broker that does not answer changes nothing (asked again at the next one)."""
+    changelog = f"{settings.app_id}-sessions-changelog"
+    try:
+        md = consumer.list_topics(timeout=timeout).topics
+    except KafkaException:
+        return {}
+    log_md = md.get(changelog)
+    if log_md is None or log_md.error or not log_md.partitions:
+        return {}  # no worker's changelog yet
+    split = {}
+    for name in RAW_TOPICS:
+        topic = settings.topic(name)
+        t = md.get(topic)
+        if t is None or t.error or not t.partitions:
+            continue
+        mismatch = len(t.partitions) != len(log_md.partitions)
+        metrics.RAW_PARTITIONS_SPLIT.labels(topic).set(int(mismatch))
+        if mismatch:
+            split[topic] = (len(t.partitions), len(log_md.partitions))
+            log.error(
+                "sink: %s has %d partitions, the worker's sessions changelog %s %d: partitions were added to it. "
+                "The sink stores every partition, but the worker's live state is split (a session's events now go "
+                "to another partition) and a restarted worker stops (PartitionsMismatch). Partitions cannot be "
+                "taken back: see docs/operations.md (A topic deleted and created again, another cluster)",
+                topic,
+                len(t.partitions),
+                changelog,
+                len(log_md.partitions),
+            )
+    return split
 
 
 def report(findings: list[Finding]) -> None:

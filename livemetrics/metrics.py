@@ -49,6 +49,14 @@ SINK_BATCHES_FAILED = Counter(
     "livemetrics_sink_batches_failed_total", "Sink batches whose store failed (transient: retried with backoff)"
 )
 SINK_REFUSED = Counter("livemetrics_sink_refused_total", "Raw-topic messages ClickHouse refused, sent to dead-letter")
+# clickhouse/sink_logs.py (split_partitions): a raw topic whose partition count is not its worker changelog's
+RAW_PARTITIONS_SPLIT = Gauge(
+    "livemetrics_raw_partitions_mismatch",
+    "1 while a raw topic has another number of partitions than the worker's sessions changelog (partitions added "
+    "to it: keys moved, the worker's live state split, and a restarted worker stops), seen by the sink at its "
+    "assignments",
+    ["topic"],
+)
 # livemetrics/topic_watch.py: a group-less reader's topic created again (read from its start) or given partitions
 TOPIC_CHANGES = Counter(
     "livemetrics_topic_changes_total",

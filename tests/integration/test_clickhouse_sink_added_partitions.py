@@ -1,12 +1,14 @@
 """Partitions added to a raw topic while the sink runs (a group consumer: Kafka rebalances it), on the real broker
 and engine: the events written to the new partitions are stored, from their start, without a restart, within the
-sink's metadata refresh (``bulk_consumer_config``: 30 s; librdkafka's default, 5 minutes, before)."""
+sink's metadata refresh (``bulk_consumer_config``: 30 s; librdkafka's default, 5 minutes, before), and what the
+worker cannot mend (its tables keep the old partitions) is logged and shown (``split_partitions``)."""
 
 from __future__ import annotations
 
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewPartitions
+from prometheus_client import REGISTRY
 
 from clickhouse.migrate import migrate
 from clickhouse.sink import EventSink
@@ -18,7 +20,7 @@ from tests.support.servers import wait_until
 pytestmark = pytest.mark.integration
 
 
-def test_events_on_partitions_added_to_a_raw_topic_are_stored_without_a_restart(make_settings):
+def test_events_on_partitions_added_to_a_raw_topic_are_stored_without_a_restart(make_settings, caplog):
     s = make_settings(sink_batch_seconds=0.2)
     migrate(s)
     topic = s.topic("page-events")
@@ -50,5 +52,12 @@ def test_events_on_partitions_added_to_a_raw_topic_are_stored_without_a_restart(
             what="the events on the added partition stored",
         )
         assert scalar(s, "SELECT uniqExact(event_id) FROM {db}.events") == len(events)
+        # What cannot be mended in place is said: the worker's tables keep the old partitions (keys moved).
+        split = REGISTRY.get_sample_value("livemetrics_raw_partitions_mismatch", {"topic": topic})
+        assert split == 1.0, split
+        assert any(
+            r.levelname == "ERROR" and f"{topic} has {s.partitions + 2} partitions" in r.getMessage()
+            for r in caplog.records
+        )
     finally:
         sink.stop()
