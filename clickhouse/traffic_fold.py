@@ -9,7 +9,11 @@ states of any cell where a count is missing, outdated or could differ from the m
 (``clickhouse/queries/hourly.sql``). So an hour that gets late events is simply folded again at the next
 round (``traffic_pending.sql`` finds it), and a fold that fails is run again from scratch.
 
-Hours from the current one on are not folded: their page views change all the time. Runs with the session
+Hours from the current one on are not folded: their page views change all the time. An hour is folded
+once it has ended, and folded again after late events only once no live event can reach it any more
+(``max_clock_skew_s`` + SETTLE_MARGIN_S behind the gateway's clock; backfilled events at any time): each
+refold compares the hour with ~70 others, so a day of hours that trickle in late events is not refolded
+every round; their cells merge states meanwhile. Runs with the session
 fold (``session_fold.fold``: the sink's fold thread every ``session_fold_interval_s``, and the benchmarks);
 after an upgrade its first round folds every hour already in the rollup, a day's hours a step.
 """
@@ -34,6 +38,9 @@ STEP_ROWS = 5_000
 # gateway's clock), except the first round of a process and one every FULL_EVERY_S, which look at every hour
 # (an upgrade's whole rollup; backfilled events): the search reads the rollup's sums, all sellers.
 RECENT_S = 3 * 86_400
+# How far past max_clock_skew_s an hour may still get live events: the sink's lag (not a matter of
+# exactness: an hour refolded too early is refolded again when it changes next)
+SETTLE_MARGIN_S = 2 * 3600
 FULL_EVERY_S = 86_400
 _full_at: dict[tuple[str, str], float] = {}
 _full_lock = threading.Lock()
@@ -53,8 +60,9 @@ def fold_hours(settings: Settings, until: int | None = None, since: int | None =
             if full:
                 _full_at[key] = time.monotonic()
         since = 0 if full else max(0, int(until) - RECENT_S)
+    settled = max(0, int(until) - settings.max_clock_skew_s - SETTLE_MARGIN_S)
     pending = c.query(
-        query.text(settings, "traffic_pending"), parameters={"since": since, "until": int(until)}
+        query.text(settings, "traffic_pending"), parameters={"since": since, "until": int(until), "settled": settled}
     ).result_rows
     written, i = 0, 0
     while i < len(pending):
@@ -66,7 +74,7 @@ def fold_hours(settings: Settings, until: int | None = None, since: int | None =
         c.command(
             f"INSERT INTO {settings.clickhouse_database}.traffic_hours "
             "(seller_id, hour, page_views, sessions, shared, version) " + query.text(settings, "traffic_fold"),
-            parameters={"fold_lo": lo, "fold_hi": hi},
+            parameters={"fold_lo": lo, "fold_hi": hi, "settled": settled},
             settings=INSERT_SETTINGS,
         )
         written += rows

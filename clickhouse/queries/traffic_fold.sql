@@ -20,7 +20,7 @@ WITH
             WHERE hour >= toDateTime({fold_lo:UInt32}, 'UTC') AND hour < toDateTime({fold_hi:UInt32}, 'UTC')
             GROUP BY seller_id, hour
         ) AS f USING (seller_id, hour)
-        WHERE NOT found OR folded_views != page_views
+        WHERE NOT found OR (folded_views != page_views AND hour < toDateTime({settled:UInt32}, 'UTC'))
     )
 SELECT seller_id, hour, any(page_views) AS page_views, any(n) AS sessions,
        max(k != 0 AND (n + m > 65536 OR arrayReduce('uniqMerge', [state, week]) != n + m)) AS shared,

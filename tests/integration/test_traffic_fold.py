@@ -178,3 +178,24 @@ def test_a_database_from_before_016_gets_its_hours_folded(settings):
     assert folded == hours > 300
     assert assert_hourly(settings, events, start, end, "Europe/Berlin") == rows
     assert merged_cells(settings, start, end, "Europe/Berlin") <= 10
+
+
+def test_an_hour_live_events_can_still_reach_is_refolded_only_once_they_cannot(settings):
+    migrate(settings)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    events = [view(f"s-{i}", hour + timedelta(minutes=i)) for i in range(6)]
+    events += [view(f"w-{i}", hour - timedelta(days=7, minutes=-i)) for i in range(3)]
+    put(settings, events)
+    start, end = hour - timedelta(days=8), hour + timedelta(hours=1)
+    assert traffic_fold.fold_hours(settings, since=0) == 2  # both hours, once ended
+    late = [view("s-0", hour + timedelta(minutes=40)), view("new", hour + timedelta(minutes=41))]
+    put(settings, late)
+    events += late
+    # within max_clock_skew_s (+ the margin) of now: not refolded, its cell merges states meanwhile
+    assert traffic_fold.fold_hours(settings, since=0) == 0
+    assert cell(assert_hourly(settings, events, start, end, "UTC"), hour.isoweekday(), hour.hour)["sessions"] == 10
+    assert merged_cells(settings, start, end, "UTC") == 1
+    settled = settings.model_copy(update={"max_clock_skew_s": 1800})
+    assert traffic_fold.fold_hours(settled, since=0) == 1
+    assert_hourly(settings, events, start, end, "UTC")
+    assert merged_cells(settings, start, end, "UTC") == 0
