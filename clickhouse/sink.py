@@ -190,6 +190,8 @@ class EventSink:
             return
         stored, committed, findings = found
         report(list(findings.values()))
+        with contextlib.suppress(Exception):  # a check that only warns: never in the assignment's way
+            self.logs.check_window(list(findings.values()))
         split_partitions(consumer, self.settings)  # partitions added to a raw topic: said, not mended
         for tp in partitions:
             have = stored.get((tp.topic, tp.partition))

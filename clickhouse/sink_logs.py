@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicCollection, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from clickhouse.client import get_client
 from livemetrics import metrics
@@ -53,6 +53,9 @@ from livemetrics.settings import RAW_TOPICS, Settings
 log = logging.getLogger("livemetrics.sink")
 
 NEW_LOG, BEYOND_END, EXPIRED, UNRECORDED = "new_log", "beyond_end", "expired", "unrecorded"
+# A raw topic read from its start that can hold records longer than the dedup window (check_window)
+PAST_DEDUP_WINDOW = "past_dedup_window"
+RETENTION_CHECK_MS = 300_000  # the broker's log.retention.check.interval.ms (Kafka's default)
 # Admin clients given up on with a request in flight, never destroyed (see SinkLogs._client); one per broker
 # timeout at an assignment.
 _PARKED: list[AdminClient] = []
@@ -174,6 +177,50 @@ class SinkLogs:
             if topic_id and topic_id.strip("0-") and topic_id != "None":  # librdkafka's zero id: none given
                 ids[topic] = topic_id
         return ids
+
+    def check_window(self, findings: list[Finding], timeout: float = 10.0) -> list[str]:
+        """The raw topics these findings read from their start that can keep a record longer than
+        ``dedup_window_hours`` (its retention.ms + segment.ms + the broker's 5-min check; the settings make sure
+        the topics this version creates cannot, livemetrics/settings.py RAW_KEPT_PAST_RETENTION_HOURS, but a
+        topic created before segments rolled hourly rolls weekly): events of it stored before the window and
+        still in the log are stored again. Each is a WARNING saying what to set, counted as a reset with reason
+        ``past_dedup_window``; the read goes on (skipping what is old could lose events never stored). A topic
+        whose configs cannot be read is logged as not checked."""
+        raw = {self.settings.topic(t) for t in RAW_TOPICS}
+        topics = sorted({f.topic for f in findings} & raw)
+        if not topics:
+            return []
+        window_ms = self.settings.dedup_window_hours * 3_600_000
+        admin = self._client()
+        futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics])
+        over = []
+        for resource, future in futures.items():
+            topic = resource.name
+            try:
+                configs = future.result(timeout=timeout)
+                retention = int(configs["retention.ms"].value)
+                segment = int(configs["segment.ms"].value)
+            except Exception as exc:  # noqa: BLE001 - not answered, not authorized: said, the read goes on
+                log.warning("sink: %s's retention not checked against dedup_window_hours (%s)", topic, exc)
+                continue
+            kept = retention + segment + RETENTION_CHECK_MS
+            if retention >= 0 and kept <= window_ms:
+                continue
+            over.append(topic)
+            log.warning(
+                "sink: %s keeps records up to %s (retention.ms %d + segment.ms %d + the broker's 5-min check), "
+                "longer than dedup_window_hours (%d h): reading it from its start stores again events stored over "
+                "%d h ago that are still in the log. Set the topic's segment.ms to 3600000 (docs/operations.md, "
+                "Erasure) or raise LIVEMETRICS_DEDUP_WINDOW_HOURS",
+                topic,
+                "forever" if retention < 0 else f"{kept / 3_600_000:.1f} h",
+                retention,
+                segment,
+                self.settings.dedup_window_hours,
+                self.settings.dedup_window_hours,
+            )
+            metrics.SINK_LOG_RESETS.labels(topic, PAST_DEDUP_WINDOW).inc()
+        return over
 
     def recorded(self, topics: list[str]) -> dict[tuple[str, int], str]:
         rows = (

@@ -69,7 +69,8 @@ SINK_LOG_RESETS = Counter(
     "Partitions whose offsets stored in ClickHouse did not fit the Kafka log at an assignment, by reason: new_log "
     "(another topic id: recreated, another cluster), beyond_end (truncated), expired (retention deleted unread "
     "messages), unrecorded (no topic id recorded, no group offset); the sink read them from the log's start "
-    "(clickhouse/sink_logs.py)",
+    "(clickhouse/sink_logs.py); past_dedup_window: a raw topic so read keeps records longer than "
+    "dedup_window_hours (weekly segments: events stored before the window may be stored again)",
     ["topic", "reason"],
 )
 SINK_LAG = Gauge(

@@ -230,3 +230,42 @@ def test_a_new_log_is_read_from_its_start_even_when_the_group_has_an_offset_in_i
     # Before (bc84850), a new log was read from the group's offset when it lay within the log: the old log's,
     # so the new log's messages below it were skipped.
     assert_stored_once(s, old + new)
+
+
+def test_a_raw_topic_read_from_its_start_that_keeps_records_past_the_dedup_window_is_named(make_settings, caplog):
+    """A topic created before segments rolled hourly (b3ae036) rolls them weekly: it holds events up to a week
+    past its retention, longer than any dedup window the settings take, so a read from its start (a reset) can
+    store again events whose keys were purged. The sink says so at the reset, naming what to set; before, it said
+    nothing. Topics as this version creates them are not named (the settings keep the window past what they
+    hold)."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    s = make_settings(sink_batch_seconds=0.2)
+    migrate(s)
+    admin = AdminClient(admin_config(s))  # kept alive to the end (see above)
+    events = some_events(n_sessions=10, seed=51)
+    produce(s, events)
+    store_all(s)
+    page, checkout = s.topic("page-events"), s.topic("checkout-events")
+    weekly = ConfigResource(
+        ConfigResource.Type.TOPIC,
+        page,
+        incremental_configs=[
+            ConfigEntry("segment.ms", str(7 * 24 * 3_600_000), incremental_operation=AlterConfigOpType.SET)
+        ],
+    )
+    for fut in admin.incremental_alter_configs([weekly]).values():
+        fut.result()
+    db = s.clickhouse_database
+    for topic in (page, checkout):  # offsets stored past both logs' ends: read from their start (beyond_end)
+        get_client(s).command(f"INSERT INTO {db}.sink_offsets VALUES ('{topic}', 0, 100000)")
+    before = resets_counted(s, "past_dedup_window")
+    caplog.set_level(logging.INFO, logger="livemetrics.sink")
+    store_all(s)
+    assert_stored_once(s, events)
+    named = [r for r in caplog.records if "longer than dedup_window_hours" in r.getMessage()]
+    assert len(named) == 1 and named[0].getMessage().startswith(f"sink: {page} keeps records up to 240.1 h"), [
+        r.getMessage() for r in named
+    ]
+    assert "Set the topic's segment.ms to 3600000" in named[0].getMessage()
+    assert resets_counted(s, "past_dedup_window") - before == 1
