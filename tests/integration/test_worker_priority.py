@@ -1,6 +1,6 @@
 """`livemetrics worker` takes ``worker_nice`` at its start (streams/priority.py), before Faust's threads: its
-autogroup (it leads its session, as `up` starts it) and every thread it has while it waits for Kafka. A
-positive value, which any process may set for itself, so the test runs unprivileged too."""
+autogroup (it leads its session, as `up` starts it) and every thread it has while it waits for Kafka. The
+lowest priority, which any process may set for itself: the test runs unprivileged (and under `nice`) too."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_worker_process_runs_at_worker_nice(make_settings, tmp_path):
-    s = make_settings(worker_metrics_port=0, worker_nice=4).model_copy(
+    s = make_settings(worker_metrics_port=0, worker_nice=19).model_copy(
         update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"}  # nothing answers: it waits, threads started
     )
     log = tmp_path / "worker.log"
@@ -39,9 +39,9 @@ def test_the_worker_process_runs_at_worker_nice(make_settings, tmp_path):
             alive=lambda: proc.poll() is None,
         )
         tasks = os.listdir(f"/proc/{proc.pid}/task")
-        assert {os.getpriority(os.PRIO_PROCESS, int(t)) for t in tasks} == {4}, log.read_text()[-2000:]
+        assert {os.getpriority(os.PRIO_PROCESS, int(t)) for t in tasks} == {19}, log.read_text()[-2000:]
         with open(f"/proc/{proc.pid}/autogroup") as f:
-            assert f.read().strip().endswith("nice 4")
+            assert f.read().strip().endswith("nice 19")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0, log.read_text()[-3000:]
     finally:
