@@ -32,7 +32,13 @@ def test_the_ladder_comes_from_ladder_then_rate_then_the_default():
 
 def test_every_figure_of_a_step_is_labelled_with_its_offered_rate(capsys):
     load = paced_load.LoadCounts(sent=19_000, accepted=18_900, late_ms=[0.0, 1.0, 30.0], blocked=2)
-    seen = {"latencies": [100.0, 200.0, 300.0], "answers": [5.0, 6.0, 7.0], "probes": 3, "on_kafka": [80.0, 90.0]}
+    seen = {
+        "latencies": [100.0, 200.0, 300.0],
+        "answers": [5.0, 6.0, 7.0],
+        "probes": 3,
+        "on_kafka": [80.0, 90.0],
+        "from_post": [105.0, 900.0, 310.0],  # a 202 that came late: its 202 -> WebSocket looks short
+    }
     rows = e2e.report_step(
         2000, 10.0, 10.5, load, seen, {"worker": 0, "sink": 4}, 1.2, {"kafka": 2.0, "worker": 1.0}, 1.5
     )
@@ -47,6 +53,7 @@ def test_every_figure_of_a_step_is_labelled_with_its_offered_rate(capsys):
     assert by[("e2e_sent_events_per_s", None)]["labels"]["generator_limited"] is True
     assert by[("e2e_sent_events_per_s", None)]["labels"]["sends_blocked"] == 2
     assert by[("kafka_snapshot_latency_p99_ms", None)]["value"] == 90.0  # the same-run ceiling
+    assert by[("e2e_post_latency_p99_ms", None)]["value"] == 900.0  # POST -> WebSocket, beside 202 -> WebSocket
     assert by[("e2e_events_per_s", None)]["value"] == 1890.3  # the probes' events are confirmed ones too
     assert by[("consumer_lag_events", "sink")]["value"] == 4
     assert by[("cpu_s_per_1k_events", "kafka")]["value"] == round(2.0 / 18_903 * 1000, 3)
