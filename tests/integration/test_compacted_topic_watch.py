@@ -63,6 +63,8 @@ def test_a_new_log_grown_past_the_readers_position_is_read_from_its_start(make_s
         assert registry.wait_for(old[-1].key_id, 30)
         (consumer,) = _Captured.made
         consumer.ask("pause")  # no fetch until the new log is longer than the old one
+        # Read before the delete: the watch runs on the paused reader's thread and may see the new log at once.
+        before = _changes("key-registry", topic, "recreated")
         for fut in admin.delete_topics([topic], operation_timeout=30).values():
             fut.result()
         wait_until(lambda: topic not in admin.list_topics(timeout=10).topics, 60, what="deleted")
@@ -70,7 +72,6 @@ def test_a_new_log_grown_past_the_readers_position_is_read_from_its_start(make_s
         browser, first = keys.new_key("pk", "shop-b")
         later = [keys.new_key("pk", "shop-c")[1] for _ in range(15)]
         keys.publish_all(settings, [first, *later])  # 16 records: past the reader's position (10)
-        before = _changes("key-registry", topic, "recreated")
         consumer.ask("resume")
         assert registry.wait_for(later[-1].key_id, 60)  # read from offset 10 on, at least
         # The new log's first record, below the position the reader resumed at: before, never read until a restart.
