@@ -47,7 +47,7 @@ def test_events_on_partitions_added_to_a_raw_topic_are_stored_without_a_restart(
         assert p.flush(30) == 0
         wait_until(
             lambda: scalar(s, "SELECT count() FROM {db}.events") == len(events),
-            75,  # the 30-s refresh, the rebalance (its session timeout at most) and a batch, with room
+            120,  # the 30-s refresh, the rebalance and a batch, with room for a loaded machine (librdkafka's 5 min before)
             interval=0.5,
             what="the events on the added partition stored",
         )
