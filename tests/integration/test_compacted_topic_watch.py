@@ -90,11 +90,12 @@ def test_partitions_added_to_a_topic_are_read_without_a_restart(make_settings):
     registry = keys.KeyRegistry(settings).start()
     try:
         assert registry.ready
+        # Read before the change: the watch (every second) may see the new partitions at once.
+        before = _changes("key-registry", topic, "partitions_added")
         for fut in admin.create_partitions([NewPartitions(topic, 3)], operation_timeout=30).values():
             fut.result()
-        before = _changes("key-registry", topic, "partitions_added")
-        # Records placed by key: find keys that land on the new partitions (murmur2, librdkafka's default for
-        # Java-compatible clients, is not ours to compute: write many, each partition gets some).
+        # Records placed by key (librdkafka's partitioner, not ours to compute): 30 of them, so that each of the
+        # 3 partitions gets some (none on a new one: a chance of ~2 x (2/3)^30, 1e-5).
         recs = [keys.new_key("pk", f"shop-{i}")[1] for i in range(30)]
         keys.publish_all(settings, recs)
         for rec in recs:
