@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from clickhouse import query, session_fold
+from clickhouse import query, session_fold, traffic_fold
 from clickhouse.client import get_client
 from clickhouse.migrate import migrate
 from clickhouse.session_cap import SESSION_MAX_ITEMS
@@ -131,12 +131,14 @@ def test_a_database_from_before_the_cap_caps_its_sessions_exactly(settings, monk
     hi = past_last_insert(settings)
     with monkeypatch.context() as m:
         m.setattr(query, "SESSION_MAX_ITEMS", 10 * k)  # the old fold: no cap that this session reaches
-        # (nor session_folded_join, migration 014)
+        # (nor session_folded_join, migration 014, nor the traffic fold, 016)
+        m.setattr(traffic_fold, "fold_hours", lambda settings: None)
         assert session_fold.fold(settings.model_copy(update={"session_states_in_memory": False}), until=hi) == 1
     ((longest,),) = c.query(f"SELECT max(length(offers)) FROM {db}.session_state").result_rows
     assert longest == k + 30
 
-    assert migrate(settings) == ["013_session_items_capped", "014_session_folded_join"]  # 015: schema_before
+    assert migrate(settings) == ["013_session_items_capped", "014_session_folded_join", "016_traffic_hours"]
+    # (015: schema_before)
     assert migrate(settings) == []
     views = {r[0] for r in c.query(f"SHOW TABLES FROM {db} LIKE 'session_updates%mv'").result_rows}
     assert views == {"session_updates_capped_mv"}
