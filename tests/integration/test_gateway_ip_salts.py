@@ -187,10 +187,22 @@ def test_partitions_added_to_the_salts_topic_are_read_and_salts_stay_on_the_firs
         assert a.ready
         for fut in admin.create_partitions([NewPartitions(topic, 3)], operation_timeout=30).values():
             fut.result()
+        # The broker's metadata can lag the controller: a produce to a partition it does not list yet fails with
+        # UNKNOWN_PARTITION after flush() (seen in CI at load ~10), so wait until it lists the new ones.
+        wait_until(
+            lambda: len(admin.list_topics(topic, timeout=10).topics[topic].partitions) == 3, 30, what="3 partitions"
+        )
         p = Producer(producer_config(s))
         salt = b"s" * SALT_BYTES
-        p.produce(topic, key=f"{day_name(day0 + 5)}/another".encode(), value=salt, partition=2)
-        assert p.flush(30) == 0
+        delivered: list = []
+        p.produce(
+            topic,
+            key=f"{day_name(day0 + 5)}/another".encode(),
+            value=salt,
+            partition=2,
+            on_delivery=lambda err, _m: delivered.append(err),
+        )
+        assert p.flush(30) == 0 and delivered == [None], delivered
         wait_until(lambda: a.salt_of(day0 + 5) == salt, 30, what="the salt on the added partition read")
         clock.now += 86_400  # tomorrow's salt exists; the day after's is written now
         wait_until(lambda: a.salt_of(day0 + 2) is not None, 15, what="a new day's salt")
