@@ -21,7 +21,7 @@ class Rule(NamedTuple):
     resource: str  # topic | group
     name: str
     prefixed: bool  # a name prefix (Faust's own topics are named after its app id)
-    operation: str  # read | write | describe | create | all
+    operation: str  # read | write | describe | describe_configs | create | all
 
 
 def acl_rules(s: Settings) -> list[Rule]:
@@ -55,6 +55,10 @@ def acl_rules(s: Settings) -> list[Rule]:
     allow("api", "group", [s.notify_group], "read")
     allow("api", "group", [s.sink_group], "read", prefixed=True)
     allow("api", "group", [ASSIGN_ONLY_GROUP], "describe")
+    # the sink's checks at an assignment (clickhouse/sink_logs.py): a raw topic's retention.ms and segment.ms
+    # against the dedup window, and the raw topics' partition count against the worker's sessions changelog
+    allow("api", "topic", raw, "describe_configs")
+    allow("api", "topic", [f"{s.app_id}-sessions-changelog"], "describe")
     return rules
 
 

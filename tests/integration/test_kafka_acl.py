@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource
 from pydantic import SecretStr
 
 from livemetrics import keys
@@ -185,6 +185,18 @@ def test_gateway_worker_and_api_run_end_to_end_in_secure_mode(secure, clickhouse
             interval=0.2,
             what="the API's sink stored the event",
         )
+        # What the sink checks at an assignment (clickhouse/sink_logs.py) is readable by its principal: the raw
+        # topics' retention (else "not checked" at each reset) and the worker's changelog (else no split seen).
+        admin = AdminClient(admin_config(api))  # kept to the end of the test: librdkafka #3663
+        for resource, future in admin.describe_configs(
+            [ConfigResource(ConfigResource.Type.TOPIC, s.topic("page-events"))]
+        ).items():
+            assert int(future.result(timeout=10)["retention.ms"].value) > 0, resource
+        c = Consumer({**base_config(api), "group.id": "unused"})
+        try:
+            assert f"{s.app_id}-sessions-changelog" in c.list_topics(timeout=10).topics
+        finally:
+            c.close()
     finally:
         stack.close()
 

@@ -121,4 +121,9 @@ def test_least_privilege(prefix, app_id):
     assert not any(
         allowed(s, r, "topic", t(n), "describe") for r in ("gateway", "worker") for n in ("seller-channels", "erasures")
     )
+    # the sink's checks (clickhouse/sink_logs.py): retention of the raw topics, the worker's changelog's partitions
+    assert all(allowed(s, "api", "topic", t(n), "describe_configs") for n in RAW_TOPICS)
+    assert allowed(s, "api", "topic", f"{app_id}-sessions-changelog", "describe")
+    assert not allowed(s, "api", "topic", f"{app_id}-gauges-changelog", "describe")
+    assert not any(allowed(s, r, "topic", t(n), "describe_configs") for r in ("gateway", "worker") for n in RAW_TOPICS)
     assert len(acl_bindings(s)) == len(acl_rules(s))
