@@ -18,7 +18,6 @@ created yet, no id on an old broker) changes nothing; it is asked again at the n
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from concurrent.futures import wait
 from dataclasses import dataclass, field
@@ -36,31 +35,6 @@ RECREATED, PARTITIONS_ADDED = "recreated", "partitions_added"
 # Admin clients given up on with a request in flight, never destroyed: librdkafka can abort on an admin client
 # closed mid-request (confluentinc/librdkafka#3663). One per timed-out look at most.
 _PARKED: list[AdminClient] = []
-# One admin client per broker and principal for every watch of the process (the API has five: the live feed's
-# three topics, seller keys, channels), not one each: each is a librdkafka instance with its own threads and
-# connections. librdkafka's admin calls are thread-safe; the watches run on their readers' threads.
-_SHARED: dict[tuple[str, str, str], AdminClient] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def _key(settings: Settings) -> tuple[str, str, str]:
-    return (settings.kafka_bootstrap, settings.kafka_security, settings.kafka_role)
-
-
-def _shared_admin(settings: Settings) -> AdminClient:
-    with _SHARED_LOCK:
-        admin = _SHARED.get(_key(settings))
-        if admin is None:
-            admin = _SHARED[_key(settings)] = AdminClient(admin_config(settings))
-        return admin
-
-
-def _park(settings: Settings, admin: AdminClient) -> None:
-    """Give up on ``admin`` (a request of it still in flight): kept for the process's life, a new one next."""
-    with _SHARED_LOCK:
-        if _SHARED.get(_key(settings)) is admin:
-            del _SHARED[_key(settings)]
-            _PARKED.append(admin)
 
 
 @dataclass(frozen=True)
@@ -81,17 +55,20 @@ class TopicWatch:
         self.topic = topic
         self.reader = reader
         self.period_s = settings.reader_topic_check_s if period_s is None else period_s
+        self._admin: AdminClient | None = None
         self._id: str | None = None
         self._partitions: set[int] = set()
         self._next = 0.0
 
     def _describe(self, timeout_s: float) -> tuple[str | None, list[int]] | None:
         """The topic's id (None: none given) and partitions, or None when it could not be described."""
-        admin = _shared_admin(self.settings)
-        future = admin.describe_topics(TopicCollection([self.topic]), request_timeout=timeout_s)[self.topic]
+        if self._admin is None:
+            self._admin = AdminClient(admin_config(self.settings))
+        future = self._admin.describe_topics(TopicCollection([self.topic]), request_timeout=timeout_s)[self.topic]
         wait([future], timeout_s + 1)
         if not future.done():
-            _park(self.settings, admin)
+            _PARKED.append(self._admin)  # its request still in flight: kept for the process's life, a new one next
+            self._admin = None
             return None
         try:
             desc = future.result(timeout=0)
