@@ -24,11 +24,12 @@ REQUIRED = (
 )
 
 
-def compose_config(env: dict) -> subprocess.CompletedProcess:
+def compose_config(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """``docker-compose config`` with ``args`` (``-q``: only check) and only ``env`` set."""
     tool = shutil.which("docker-compose")
     assert tool, "docker-compose is missing: `make test` installs Debian's docker-compose (make ops-tools)"
     return subprocess.run(
-        [tool, "-f", "compose.yaml", "config", "-q"],
+        [tool, "-f", "compose.yaml", "config", *args],
         cwd=DEPLOY,
         capture_output=True,
         text=True,
@@ -38,14 +39,27 @@ def compose_config(env: dict) -> subprocess.CompletedProcess:
 
 
 def test_docker_compose_accepts_the_file_when_every_secret_is_given():
-    out = compose_config({v: "x" * 40 for v in REQUIRED})
+    out = compose_config({v: "x" * 40 for v in REQUIRED}, "-q")
     assert out.returncode == 0, out.stderr
 
 
 @pytest.mark.parametrize("missing", REQUIRED)
 def test_docker_compose_refuses_to_start_without_a_secret_and_names_it(missing):
-    out = compose_config({v: "x" * 40 for v in REQUIRED if v != missing})
+    out = compose_config({v: "x" * 40 for v in REQUIRED if v != missing}, "-q")
     assert out.returncode != 0 and missing in out.stderr
+
+
+def test_docker_compose_gives_the_workers_three_times_the_cpu_weight_of_the_other_services():
+    """The worker's priority in containers (compose ``cpu_shares``, docs/architecture.md): as read by
+    docker-compose itself (the anchors merged), each worker 3072 and every other service the default."""
+    out = compose_config({v: "x" * 40 for v in REQUIRED})
+    assert out.returncode == 0, out.stderr
+    services = yaml.safe_load(out.stdout)["services"]
+    workers = {name for name, svc in services.items() if svc.get("command") == ["worker"]}
+    assert workers == {"worker-1", "worker-2"}
+    shares = {name: svc.get("cpu_shares") for name, svc in services.items()}
+    assert {name: shares[name] for name in workers} == {"worker-1": 3072, "worker-2": 3072}
+    assert all(shares[name] is None for name in shares.keys() - workers), shares
 
 
 def kafka_services() -> dict:
