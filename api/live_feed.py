@@ -257,6 +257,7 @@ class LiveFeed:
             # written to it was skipped; alerts read again are de-duplicated
             reader_config(self.settings, **{"reconnect.backoff.max.ms": 1000})
         )
+        watches = [TopicWatch(self.settings, t, "live feed") for t in (snaps, alerts, erasures)]
         try:
             parts: list[TopicPartition] = []
             while not self._stop.is_set() and not parts:
@@ -274,7 +275,6 @@ class LiveFeed:
                     parts = []
                 if not parts:
                     time.sleep(0.5)
-            watches = [TopicWatch(self.settings, t, "live feed") for t in (snaps, alerts, erasures)]
             for w in watches:
                 w.remember([tp.partition for tp in parts if tp.topic == w.topic], timeout_s=2)
             c.assign(parts)
@@ -306,4 +306,6 @@ class LiveFeed:
                 if self.loop is not None:
                     self.loop.call_soon_threadsafe(self._deliver, kind, seller, data)
         finally:
+            for w in watches:
+                w.close()
             c.close()

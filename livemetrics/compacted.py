@@ -103,11 +103,11 @@ class CompactedFollower:
             # written to it were not seen by this process until a restart
             reader_config(self.settings)
         )
+        watch = TopicWatch(self.settings, self.topic, self._thread_name)
         try:
             parts = self._partitions(c)
             if not parts:
                 return
-            watch = TopicWatch(self.settings, self.topic, self._thread_name)
             watch.remember(parts)
             c.assign([TopicPartition(self.topic, p, 0) for p in parts])  # offset 0: read it all
             eof: set[int] = set()
@@ -130,4 +130,5 @@ class CompactedFollower:
                     continue
                 self._apply(msg)
         finally:
+            watch.close()
             c.close()

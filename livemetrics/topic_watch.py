@@ -13,11 +13,18 @@ when it is created) and partitions (``TopicWatch.look``): another id is a new lo
 start; new partitions are read from their start. Each is a WARNING naming the reader and the topic, counted in
 ``livemetrics_topic_changes_total{reader,topic,change}``. A topic that cannot be described (away, deleted and not
 created yet, no id on an old broker) changes nothing; it is asked again at the next period.
+
+The watches of a process with the same admin config (broker and principal) ask through one admin client, counted
+by its watches and let go (librdkafka destroys it) when the last of them is closed (``TopicWatch.close``, by its
+reader as it stops): the API's five watches (the live feed's three topics, seller keys, channels) held five
+librdkafka instances, each with its threads and connections. Kept for the process's life instead (0dc15cb), the
+client outlived the broker it was made for (tests: each its own) and logged its failed connections to stderr.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import wait
 from dataclasses import dataclass, field
@@ -35,6 +42,12 @@ RECREATED, PARTITIONS_ADDED = "recreated", "partitions_added"
 # Admin clients given up on with a request in flight, never destroyed: librdkafka can abort on an admin client
 # closed mid-request (confluentinc/librdkafka#3663). One per timed-out look at most.
 _PARKED: list[AdminClient] = []
+# The shared clients by admin config, and how many open watches use each config. A client is let go only when
+# its count reaches 0: a watch asks only while open, and waits for its answer (or parks the client), so then no
+# request of it is in flight (#3663).
+_SHARED: dict[tuple[tuple[str, str], ...], AdminClient] = {}
+_USERS: dict[tuple[tuple[str, str], ...], int] = {}
+_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -48,27 +61,55 @@ class Change:
 
 
 class TopicWatch:
-    """One reader's watch over one topic. Not thread-safe: used by the reader's own thread."""
+    """One reader's watch over one topic, closed by its reader when it stops (``close``). Not thread-safe: used
+    by the reader's own thread (the admin client it shares is)."""
 
     def __init__(self, settings: Settings, topic: str, reader: str, period_s: float | None = None):
         self.settings = settings
         self.topic = topic
         self.reader = reader
         self.period_s = settings.reader_topic_check_s if period_s is None else period_s
-        self._admin: AdminClient | None = None
         self._id: str | None = None
         self._partitions: set[int] = set()
         self._next = 0.0
+        self._config = admin_config(settings)
+        self._key = tuple(sorted((k, str(v)) for k, v in self._config.items()))
+        self._open = True
+        with _LOCK:
+            _USERS[self._key] = _USERS.get(self._key, 0) + 1
+
+    def close(self) -> None:
+        """Done with the watch (its reader stops): the admin client is let go with the last watch using it."""
+        if not self._open:
+            return
+        self._open = False
+        dropped = None
+        with _LOCK:
+            _USERS[self._key] -= 1
+            if _USERS[self._key] == 0:
+                del _USERS[self._key]
+                dropped = _SHARED.pop(self._key, None)
+        del dropped  # the last reference: librdkafka destroys the client here, outside the lock
+
+    def _admin(self) -> AdminClient:
+        with _LOCK:
+            admin = _SHARED.get(self._key)
+            if admin is None:
+                admin = _SHARED[self._key] = AdminClient(self._config)
+            return admin
 
     def _describe(self, timeout_s: float) -> tuple[str | None, list[int]] | None:
         """The topic's id (None: none given) and partitions, or None when it could not be described."""
-        if self._admin is None:
-            self._admin = AdminClient(admin_config(self.settings))
-        future = self._admin.describe_topics(TopicCollection([self.topic]), request_timeout=timeout_s)[self.topic]
+        if not self._open:
+            raise RuntimeError(f"{self.reader}: the watch of {self.topic} was closed")
+        admin = self._admin()
+        future = admin.describe_topics(TopicCollection([self.topic]), request_timeout=timeout_s)[self.topic]
         wait([future], timeout_s + 1)
         if not future.done():
-            _PARKED.append(self._admin)  # its request still in flight: kept for the process's life, a new one next
-            self._admin = None
+            with _LOCK:  # its request still in flight: kept for the process's life, the next look makes a new one
+                if _SHARED.get(self._key) is admin:
+                    del _SHARED[self._key]
+                    _PARKED.append(admin)
             return None
         try:
             desc = future.result(timeout=0)

@@ -142,6 +142,9 @@ class SharedSalts:
             reader_config(self.settings)  # a recreated topic's new log read from its start
         )
         producer = Producer(producer_config(self.settings))
+        # Every partition (the topic is created with one, but a salt is placed by its key: one written to a
+        # partition added later was never read); a new log or new partitions read from their start (TopicWatch)
+        watch = TopicWatch(self.settings, self.topic, "ip-salts")
         try:
             parts: list[int] = []
             while not self._stop.is_set():  # the topic is created by `kafka topics` / `up`; wait for it
@@ -154,9 +157,6 @@ class SharedSalts:
                 except Exception:  # noqa: BLE001 - broker not up yet; keep trying
                     pass
                 self._stop.wait(0.5)
-            # Every partition (the topic is created with one, but a salt is placed by its key: one written to a
-            # partition added later was never read); a new log or new partitions read from their start (TopicWatch)
-            watch = TopicWatch(self.settings, self.topic, "ip-salts")
             watch.remember(parts)
             consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
             eof: set[int] = set()
@@ -184,6 +184,7 @@ class SharedSalts:
                     self._tend(producer)
                     next_tend = time.monotonic() + self.tend_interval_s
         finally:
+            watch.close()
             producer.flush(5)
             consumer.close()
 
