@@ -9,8 +9,15 @@ always make one quad) and 13 or more give ``(3[0-9]){13}`` in the hex. ``ENCODED
 alternative of the byte pre-scan, and the Python regex of the exact check) finds those; only a token holding
 one is decoded (at each of the 4 Base64 offsets, both hex parities) and its text read by
 ``card_numbers.card_in_text``. One level: an encoded token inside a decoded one is not decoded again.
-Digits grouped by separators inside the encoding (``4111 1111 ...`` Base64-encoded) have no fixed shape
-and are not found.
+
+Digits grouped by separators inside the encoding (``4111 1111 ...`` or ``4111, 1111, ...`` Base64- or
+hex-encoded) have a fixed shape too, a looser one: every byte of such a text is a digit or one of the 11
+separator characters (``_GROUPED_BYTES``: white space, ``+ , - . /``), so each three of its bytes give a
+quad whose four characters lie in four fixed sets (``_GROUPED_QUAD``, computed from those bytes), and each
+byte a hex pair in ``_GROUPED_HEX``. A grouped card number has 15 bytes or more (13 digits and two
+separators at the least), so 4 such quads in a row (whatever its offset) or 15 such pairs. Random bytes give
+such a quad about once in 520 (4 in a row: about 1.4e-11 per position) and a text with any letter or other
+punctuation (``:``, ``=``) none, so only a token of encoded digits, spaces and separators is decoded.
 """
 
 from __future__ import annotations
@@ -21,11 +28,37 @@ from base64 import b64decode
 from collections.abc import Iterator
 
 _QUAD = "[MNO][DTjz][AEIMQUYcgk][w-z0-5]"  # Base64 of three bytes 0x30-0x39
-ENCODED_DIGITS = rb"(?:" + _QUAD.encode() + rb"){3}|(?:3[0-9]){13}"
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_GROUPED_BYTES = b"0123456789 \t\n\r\x0b\x0c+,-./"  # digits and what card_numbers.SEPARATOR is made of
+
+
+def _grouped_quad() -> str:
+    """The Base64 quad of any three bytes of ``_GROUPED_BYTES``: one character set a position."""
+    sets: list[set[str]] = [set(), set(), set(), set()]
+    for a in _GROUPED_BYTES:
+        sets[0].add(_ALPHABET[a >> 2])
+        sets[3].add(_ALPHABET[a & 63])
+        for b in _GROUPED_BYTES:
+            sets[1].add(_ALPHABET[(a & 3) << 4 | b >> 4])
+            sets[2].update(_ALPHABET[(b & 15) << 2 | c >> 6] for c in _GROUPED_BYTES)
+    return "".join("[" + re.escape("".join(sorted(chars))) + "]" for chars in sets)
+
+
+_GROUPED_QUAD = _grouped_quad()
+_GROUPED_HEX = "(?:3[0-9]|2[0bBcCdDeEfF]|0[9aAbBcCdD])"  # a digit, space, `+ , - . /`, tab, new line...
+ENCODED_DIGITS = (
+    rb"(?:"
+    + _QUAD.encode()
+    + rb"){3}|(?:3[0-9]){13}|(?:"
+    + _GROUPED_QUAD.encode()
+    + rb"){4}|"
+    + _GROUPED_HEX.encode()
+    + rb"{15}"
+)
 _ENCODED_DIGITS = re.compile(ENCODED_DIGITS.decode())
 _BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/_\-]{12,}={0,2}")
 _HEX_TOKEN = re.compile(r"[0-9A-Fa-f]{26,}")
-_HEX_DIGITS = re.compile(r"(?:3[0-9]){13}")
+_HEX_DIGITS = re.compile(r"(?:3[0-9]){13}|%s{15}" % _GROUPED_HEX)
 _URL_SAFE = str.maketrans("-_", "+/")
 
 
@@ -35,7 +68,8 @@ def might_be_encoded_digits(text: str) -> bool:
 
 def decoded_texts(text: str) -> Iterator[str]:
     """The text of every Base64 or hex token of ``text`` that may encode 9 or more ASCII digits (Base64) or 13
-    or more (hex), decoded as UTF-8 (bytes that are not, as U+FFFD: a boundary)."""
+    or more (hex), or 12 or more (Base64) or 15 or more (hex) digits and separators, decoded as UTF-8 (bytes
+    that are not, as U+FFFD: a boundary)."""
     for m in _BASE64_TOKEN.finditer(text):
         token = m.group()
         if not _ENCODED_DIGITS.search(token):

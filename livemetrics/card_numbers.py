@@ -18,6 +18,9 @@ pass Luhn. In text it must stand alone:
   (``4111-1111 1111.1111``). Such a window counts only in a printed layout and only when it is its whole
   run (the digit groups joined by any separator): a list's or a table row's other numbers join it into a
   longer run (``12, 4111, 1111, 1111, 1111`` is no card number), as do a phone number and a date after it;
+  or when it starts the run, has one wide separator throughout, and the same separator goes on after it to a
+  group that is not of four digits: a card with its expiry or code joined on (``4111, 1111, 1111, 1111, 12,
+  28``; a list of four-digit numbers goes on in fours, ``4111    1111    1111    1111    2026`` is none);
 - the window does not touch an ASCII letter, digit or ``_`` on either side, nor a ``+`` on its left
   (a phone number; nor does a window start after a plus with white space before it inside a run), nor a
   ``.`` after a digit on its left (the decimals of a number: a window never starts after a dot between digits). So a digit run inside a longer token (hex ids, UUIDs with or without
@@ -223,7 +226,8 @@ def _card_in_run(groups: list[str], seps: list[str], left_ok: bool, right_ok: bo
     separator only in a printed card layout (``_layout_ok``), and then either with the same narrow
     separator throughout, anywhere in the run (a phone's groups of four and a dotted date after them are
     no card), or as the whole run (wide or mixed separators: a list's other numbers, a table's other
-    columns, would join it into a longer run).
+    columns, would join it into a longer run), or from the run's start with one wide separator that goes
+    on after the window to a group of other than four digits (an expiry or a code after the card).
 
     Linear in the run: from each group's first digit, only the lengths an issuer's prefix there allows
     are tried, each only when it ends at a group's end (a dict of the ends), and Luhn runs in C-level steps.
@@ -259,7 +263,11 @@ def _card_in_run(groups: list[str], seps: list[str], left_ok: bool, right_ok: bo
                     continue
                 if strict[j] != strict[i]:
                     narrow = wide[j] == wide[i] and same_from[j] <= i
-                    if not ((narrow or (i == 0 and j == n - 1)) and _layout_ok(sizes[i : j + 1])):
+                    whole = i == 0 and j == n - 1
+                    # from the run's start, one separator throughout and on to a group that is no four
+                    # digits: a card and its expiry or code after it (``4111, 1111, 1111, 1111, 12, 28``)
+                    leading = i == 0 and j < n - 1 and same_from[j + 1] == 0 and sizes[j + 1] != 4
+                    if not ((narrow or whole or leading) and _layout_ok(sizes[i : j + 1])):
                         continue
                 if luhn_ok(digits[at : at + length]):
                     return True

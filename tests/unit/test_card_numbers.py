@@ -78,7 +78,9 @@ def test_standing_alone():
         f"{card[:8]}{'a' * 4}{card[8:]}",
         "41.11.11.11.11.11.11.11",  # a dot, slash, comma or white space run groups only a printed layout
         "12, 4111, 1111, 1111, 1111",  # spaced separators group only a whole run: a list's other numbers
-        "4111    1111    1111    1111    2026",  # a table row's other column
+        "4111    1111    1111    1111    2026",  # a table row's other column (a run of fours goes on)
+        "4111, 1111, 1111, 1111, 2026, 12",
+        "4111, 1111, 1111, 1111 / 12 / 28",  # another separator after the window: only the whole run
         "4111-1111 1111.1111.12",  # separators mixed: only a whole run, in a printed layout
         "tel +49 4111 - 1111 - 1111 - 1111",  # the run starts after a plus: a phone number
         "1 +4111-1111-1111-1111",  # nor does a window start after a spaced plus in a run
@@ -108,6 +110,8 @@ def test_standing_alone():
         "4111 - 1111 - 1111 - 1111",
         "4111 . 1111 . 1111 . 1111",
         "4111-1111 1111.1111",  # separators mixed
+        "4111, 1111, 1111, 1111, 12, 28",  # the expiry joined on: a wide separator from the run's start
+        "4111    1111    1111    1111    12/28",
         "4111.1111 1111/1111",
         "3782 822463, 10005",  # Amex, mixed
         f"000{card}",

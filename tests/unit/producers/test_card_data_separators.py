@@ -96,6 +96,10 @@ LEAKS = {
     "spaced fullwidth commas": (_title, "4111 ， 1111 ， 1111 ， 1111"),
     "ideographic spaces around a comma": (_title, "4111\u3000,\u30001111\u3000,\u30001111\u3000,\u30001111"),
     "an escape among spaces": (_error_message, "4111 %2C 1111 %2C 1111 %2C 1111"),
+    "the expiry joined on": (_error_message, "4111, 1111, 1111, 1111, 12, 28"),
+    "the expiry joined on, slashed": (_details, "pan 4111 / 1111 / 1111 / 1111 / 12 / 2028"),
+    "a code joined on, columns": (_details, "4111    1111    1111    1111    123"),
+    "Amex, the expiry joined on": (_error_message, "amex 3782 - 822463 - 10005 - 12 - 28"),
 }
 
 ALIKE = {
