@@ -5,6 +5,11 @@ follows it, so a channel added on one replica is used by the notifier of any oth
 A webhook's signing secret is stored sealed (AES-256-GCM, key derived with HKDF from the
 ``key_encryption_key`` setting; channel id and seller as associated data, so a sealed secret copied onto
 another seller's record does not open). A deleted channel is a tombstone.
+
+A channel whose target holds a card number (by the gateway's rule; the API has refused such targets since
+da72474, but records written before stay in the topic until removed) is read with the card number blanked
+and ``blocked`` saying why (``usable``): nothing is sent to it (each delivery is recorded failed with that reason), and
+the card number goes nowhere further, neither into the deliveries' rows nor into the API's answers.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from api.notify.rules import Rules
+from livemetrics.card_data import REDACTED
+from livemetrics.card_numbers import blank_card_numbers, card_in_string
 from livemetrics.compacted import CompactedFollower
 from livemetrics.kafka_config import producer_config
 from livemetrics.settings import Settings
@@ -42,10 +49,11 @@ class Channel(msgspec.Struct, omit_defaults=True):
     can_read_pii: bool = True  # the adding token's right: alerts are masked for the channel without it
     secret_enc: str = ""  # webhooks: the signing secret, sealed
     rules: Rules | None = None  # which alerts, when (api/notify/rules.py); None: every alert at once
+    blocked: str = ""  # why nothing is sent to it: its target held a card number, now blanked (``usable``)
 
     def public(self) -> dict:
-        """What the API shows: everything but the sealed secret."""
-        return {
+        """What the API shows: everything but the sealed secret (and ``blocked`` only when it is)."""
+        out = {
             "channel_id": self.channel_id,
             "kind": self.kind,
             "target": self.target,
@@ -53,6 +61,27 @@ class Channel(msgspec.Struct, omit_defaults=True):
             "can_read_pii": self.can_read_pii,
             "rules": msgspec.to_builtins(self.rules or Rules()),
         }
+        if self.blocked:
+            out["blocked"] = self.blocked
+        return out
+
+
+def usable(ch: Channel) -> Channel:
+    """``ch`` as it may be used: when its target holds a card number, with that number blanked (the whole
+    target when it is encoded) and ``blocked`` saying why nothing is sent to it. Such a record was stored
+    before the API refused card numbers in targets (da72474); the seller removes it and adds the target again
+    without the card number. A blocked record written back (its rules changed) stays blocked, blanked."""
+    if ch.blocked or not card_in_string(ch.target):
+        return ch
+    target = blank_card_numbers(ch.target, REDACTED)
+    if card_in_string(target):
+        target = REDACTED
+    what = "webhook URL" if ch.kind == "webhook" else "email address"
+    why = (
+        f"not sent: this channel's {what} holds a card number (stored before such targets were refused); card "
+        "data is never forwarded: remove the channel and add it again without the card number"
+    )
+    return msgspec.structs.replace(ch, target=target, blocked=why)
 
 
 @functools.lru_cache(maxsize=4)  # derived once per key-encryption key, not on every webhook POST
@@ -208,4 +237,11 @@ class ChannelBook(CompactedFollower):
                 str(exc)[:200] or type(exc).__name__,
             )
             return
+        ch, stored = usable(ch), ch
+        if ch is not stored:
+            log.warning(
+                "channel %s of seller %s holds a card number in its target: blocked, nothing is sent to it",
+                ch.channel_id,
+                ch.seller_id,
+            )
         self._put(ch)

@@ -392,12 +392,15 @@ class Dispatcher:
             q = self.queues[channel_id]
             while q:
                 ch = self.channels.get(channel_id)
-                email = ch is not None and ch.kind == "email"
+                # A channel whose stored target held a card number (api/notify/channels.py, ``usable``): each
+                # delivery is recorded failed for good, saying why, and nothing is sent.
+                blocked = ch.blocked if ch is not None else ""
+                email = ch is not None and ch.kind == "email" and not blocked
                 if email:
                     await self._email_turn(ch.seller_id)  # rate limit: what arrives meanwhile joins the digest
                     if not q:  # released meanwhile (its seller's partition was revoked)
                         break
-                seller = ch.seller_id if ch is not None else None
+                seller = ch.seller_id if ch is not None and not blocked else None
                 if seller is not None:
                     # The seller's share of the send slots, before anything is popped: what waits for it stays
                     # queued (dropped by ``release`` if the seller goes to another notifier meanwhile).
@@ -405,12 +408,14 @@ class Dispatcher:
                 try:
                     if not q:  # released meanwhile
                         break
-                    batch = [q.popleft() for _ in range(min(len(q), DIGEST_MAX if email else 1))]
+                    batch = [q.popleft() for _ in range(min(len(q), DIGEST_MAX if email or blocked else 1))]
                     self._sending.add(channel_id)
                     try:
                         error = (
                             "the channel was removed"
                             if ch is None
+                            else blocked
+                            if blocked
                             else await self._email(ch, batch)
                             if email
                             else await self._post(ch, batch[0])
@@ -421,7 +426,7 @@ class Dispatcher:
                 finally:
                     if seller is not None:
                         self._seller_sends.release(seller)
-                await self._settle(batch, ch, error)
+                await self._settle(batch, ch, error, final=bool(blocked))
                 self._sending.discard(channel_id)
         finally:
             self._sending.discard(channel_id)
@@ -431,8 +436,9 @@ class Dispatcher:
                 self.queues.pop(channel_id, None)
 
     # --- one attempt ---------------------------------------------------------------------------
-    async def _settle(self, batch: list[Delivery], ch, error: str | None) -> None:
-        """Record the attempt's outcome for each delivery; schedule a retry or keep it failed."""
+    async def _settle(self, batch: list[Delivery], ch, error: str | None, final: bool = False) -> None:
+        """Record the attempt's outcome for each delivery; schedule a retry or keep it failed (``final``: failed
+        for good at once, as a retry would fail the same way)."""
         s = self.settings
         now_ms = int(time.time() * 1000)
         done = []
@@ -442,7 +448,7 @@ class Dispatcher:
                 done.append(d.but(status="delivered", attempts=attempt, last_error="", next_ms=now_ms))
                 continue
             delay = webhook.retry_delay(attempt, s.notify_backoff_s, s.notify_backoff_max_s)
-            if ch is None or webhook.give_up(d.created_ms, now_ms, delay, s.notify_retry_for_s):
+            if ch is None or final or webhook.give_up(d.created_ms, now_ms, delay, s.notify_retry_for_s):
                 done.append(d.but(status="failed", attempts=attempt, last_error=error, next_ms=now_ms))
                 log.warning(
                     "delivery failed for good",
