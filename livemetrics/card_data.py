@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from livemetrics.card_bytes import EVENT_ID_KEY, body_scanner, events_to_card_check, might_hold_card_data, past_event_id
-from livemetrics.card_numbers import card_in_number, card_in_string, luhn_ok
+from livemetrics.card_numbers import card_in_number, card_in_phone, card_in_string, luhn_ok
 
 __all__ = [
     "EVENT_ID_KEY",
@@ -81,12 +81,14 @@ def _skipped(key: str, value: Any) -> bool:
     return False
 
 
-def card_field_error(field: str, value: str) -> str | None:
+def card_field_error(field: str, value: str, phone: bool = False) -> str | None:
     """Why a free-text input named ``field`` (a webhook URL, an email address, a note) is refused when it
-    holds a card number by the gateway's rules (``card_in_string``), else None. Never quotes the value."""
-    if not card_in_string(value):
+    holds a card number by the gateway's rules (``card_in_string``; ``card_in_phone`` for a ``phone``
+    number), else None. Never quotes the value."""
+    if not (card_in_phone(value) if phone else card_in_string(value)):
         return None
-    return f"{field}: looks like it holds a card number; card data is never stored or forwarded"
+    hint = " (a phone number written with its + before the country code never is)" if phone else ""
+    return f"{field}: looks like it holds a card number; card data is never stored or forwarded{hint}"
 
 
 def find_card_data(obj: Any, path: str = "$") -> str | None:
@@ -100,6 +102,10 @@ def find_card_data(obj: Any, path: str = "$") -> str | None:
                 if card_in_string(k):
                     return f"a key of `{path}`"
             if path == "$" and _skipped(k, v):
+                continue
+            if path == "$.customer" and k == "phone" and v.__class__ is str:
+                if card_in_phone(v):  # `+4915123456789`: a phone number as it is stored (card_in_phone)
+                    return f"value at `{path}.{k}`"
                 continue
             hit = find_card_data(v, f"{path}.{k}")
             if hit:

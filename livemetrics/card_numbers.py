@@ -298,6 +298,22 @@ def card_in_string(s: str) -> bool:
     )
 
 
+def card_in_phone(s: str) -> bool:
+    """``card_in_string`` for a phone number (an event's ``customer.phone``, the erase's phone), which has at
+    most 15 digits (E.164): one run of at most 15 digits, with or without a ``+`` before it, is a phone
+    number (``+4915123456789`` and ``4915123456789`` are how phone numbers are stored, and they passed the
+    issuer table and Luhn for about 1 % of them), and a whole number spelling counts only past 15 digits.
+    Digits grouped as a card is printed (``3782 822463 10005``) count as anywhere else."""
+    digits = s[1:] if s.startswith("+") else s
+    if digits.isascii() and digits.isdigit() and len(digits) <= 15:
+        return card_in_encoded(s)
+    return (
+        (len(s) >= 13 and card_in_text(s))
+        or (NUMBER_SPELLING.fullmatch(s) is not None and sum(c.isdigit() for c in s) > 15 and card_in_number(s))
+        or card_in_encoded(s)
+    )
+
+
 def card_in_encoded(text: str) -> bool:
     """A Base64 or hex token of ``text`` that may encode digits decodes to text holding a card number."""
     return might_be_encoded_digits(text) and any(card_in_text(d) for d in decoded_texts(text))
