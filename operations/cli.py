@@ -191,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="e2e only: per step, the broker's requests/s by type and topic and its CPU by thread (needs a JDK)",
     )
     b.add_argument(
+        "--broker-clients",
+        action="store_true",
+        help="e2e only: per step, every request type's rate per process and client id, from the local broker's "
+        "request log (which costs the broker CPU: use another run for its CPU)",
+    )
+    b.add_argument(
         "--connections",
         type=int,
         default=64,

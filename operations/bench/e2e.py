@@ -16,7 +16,8 @@ step that caused it); whether the stack had its cores (``--timeline PATH`` write
 every 0.5 s, with each probe's latencies: ``Timeline``): ``runqueue_wait_s_per_s`` per process (seconds per
 second its threads waited, runnable, for a core) and ``outside_cpu_cores`` (what ran beside the stack: other
 work on the machine, which makes a step's figures incomparable). ``--broker-requests`` adds the broker's request rates and CPU by thread group
-(operations/bench/broker_requests.py).
+(operations/bench/broker_requests.py); ``--broker-clients`` every request type's rate per process and client
+(``broker_client_requests_per_s``, from the broker's request log: that run's broker CPU is not comparable).
 
 After the ladder, the baseline ``baseline_refresh_ms``: the same live question (sessions per location,
 last 5 minutes) answered by querying ClickHouse over the raw events on every refresh, as Plausible and
@@ -467,6 +468,10 @@ def _run(args, ladder: list[int], tmp: Path) -> None:
         browser_rate_per_s=1_000_000,
         client_ip_rate_per_s=0,  # one load client: no browser limits
     )
+    by_client = bool(getattr(args, "broker_clients", False)) and not args.kafka
+    if by_client:  # the broker logs every request (its own CPU then counts the logging)
+        opts = f"{settings.kafka_jvm_options} {broker_requests.REQUEST_LOG_OPTION}"
+        settings = settings.model_copy(update={"kafka_jvm_options": opts})
     stack = Stack(settings, simulate=False)
     timeline: Timeline | None = None
     try:
@@ -488,7 +493,8 @@ def _run(args, ladder: list[int], tmp: Path) -> None:
         for rung, offered in enumerate(ladder):
             # Each step's probes go to a category of their own: its live count starts at 0.
             place = f"probe-{rung}-{offered}"
-            _step(settings, stack, gateway, api, pids, offered, duration, place, counters, timeline)
+            log = broker_requests.RequestLog(stack.broker.log_path) if by_client and stack.broker else None
+            _step(settings, stack, gateway, api, pids, offered, duration, place, counters, timeline, log)
     finally:
         if timeline:
             timeline.stop()
@@ -512,11 +518,17 @@ def _step(
     place: str,
     counters: broker_requests.BrokerCounters | None = None,
     timeline: Timeline | None = None,
+    request_log: broker_requests.RequestLog | None = None,
 ):
     """One rung of the ladder: ``offered`` events/s for ``duration`` s, then its figures."""
     if timeline:
         timeline.note("step", offered=offered)
     before = counters.read(pids["kafka"]) if counters else None
+    owners = None
+    if request_log is not None:
+        request_log.read()  # what the warm-up or the previous step's end logged
+        clients = {k: v for k, v in pids.items() if k != "kafka"}
+        owners = broker_requests.PortOwners(clients, int(settings.kafka_bootstrap.rsplit(":", 1)[1])).start()
     load_keys = [stack.sellers[s]["browser_key"] for s in ("nordic-outdoor", "tiny-books")]
     probe = stack.sellers["acme-home"]
     port = int(gateway.rsplit(":", 1)[1])
@@ -556,6 +568,9 @@ def _step(
         )
 
     seen, load = asyncio.run(drive())
+    if request_log is not None and owners is not None:
+        owners.stop()
+        _report_clients(offered, request_log.read(), owners.owners, time.monotonic() - t0)
     if counters and before is not None:
         _report_broker(offered, broker_requests.rates(before, counters.read(pids["kafka"]), time.monotonic() - t0))
     cpu1, sched1, machine1 = _cpu(pids), _sched(pids), _machine()
@@ -659,6 +674,24 @@ def _report_broker(offered: int, per_s: dict[str, dict[str, float]]) -> None:
         emit("e2e", "broker_topic_bytes_out_per_s", n, "bytes/s", offered=offered, topic=topic)
     for group, n in per_s.get("thread_cpu_s", {}).items():
         emit("e2e", "broker_thread_cpu_cores", n, "cores", offered=offered, threads=group)
+
+
+def _report_clients(offered: int, logged: list, owners: dict[int, str], seconds: float) -> None:
+    """Every request type's rate per process and client id over the step (``--broker-clients``); a fetch's
+    ``empty`` is how many of them were answered without records."""
+    counts = broker_requests.by_client(logged, owners)
+    for (process, client, request), n in sorted(counts["requests"].items(), key=lambda kv: -kv[1]):
+        emit(
+            "e2e",
+            "broker_client_requests_per_s",
+            n / seconds,
+            "requests/s",
+            offered=offered,
+            process=process,
+            client=client,
+            request=request,
+            empty_per_s=round(counts["empty_fetches"].get((process, client, request), 0) / seconds, 2),
+        )
 
 
 Ends = dict[str, dict[tuple[str, int], int]]  # per group, per partition: its high watermark at a moment
