@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_NOT_AVAILABLE, Consumer, TopicPartition
 
 from api.notify import timing
 from api.notify.channels import ChannelBook
@@ -76,6 +76,7 @@ def deliveries_for(alert: dict, channels: ChannelBook, now_ms: int, email: bool 
 
 
 KAFKA_PROBE_S = 1.0  # how often the broker is asked for metadata (its loss and return are logged once)
+METADATA_REFRESH_MS = 10_000  # how often the consumer refreshes payment-alerts' metadata (added partitions)
 
 
 class AlertIntake:
@@ -128,19 +129,34 @@ class AlertIntake:
             self._thread.join(self.settings.notify_timeout_s + 20)  # its revocation waits for sends under way
 
     def _on_assign(self, c: Consumer, parts: list[TopicPartition]) -> None:
-        """A partition the group never committed starts at its end, read now (an alert produced while the
-        fetcher resolved a lazy ``latest`` would be skipped): alerts from before the first start are not sent.
+        """Where each partition is read from: its committed offset; else, at the group's first start (nothing
+        committed on any partition of the topic), its end, read now (an alert produced while the fetcher
+        resolved a lazy ``latest`` would be skipped): alerts from before the first start are not sent; else
+        (a partition added to the topic since) its start: every alert the worker wrote to it before this group
+        was given it. The ends taken at a first start are committed at once, so that the group has started
+        from then on. Before, an added partition started at its end too, and the alerts written to it until
+        the group's next rebalance (librdkafka's metadata refresh: 5 minutes) were never delivered.
         Where to start is asked again until the broker answers (the outage logged once): the consumer's
         ``auto.offset.reset`` is ``earliest``, for a recreated topic's new log (below), so a partition left to
         it would send every alert the topic keeps. Before, a failed lookup fell back to ``latest`` and a
         failed partition count raised out of this callback, ending the notifier's thread."""
         pause = 0.5
+        fresh: list[TopicPartition] = []  # partitions started at their end: the group's first start
         while True:
             try:
-                committed = c.committed(parts, timeout=10)
-                for tp, done in zip(parts, committed):
-                    tp.offset = done.offset if done.offset >= 0 else c.get_watermark_offsets(tp, timeout=10)[1]
                 count = len(c.list_topics(parts[0].topic, timeout=10).topics[parts[0].topic].partitions) if parts else 0
+                every = [TopicPartition(parts[0].topic, p) for p in range(count)] if parts else []
+                done = {tp.partition: tp.offset for tp in c.committed(every, timeout=10)}
+                started = any(offset >= 0 for offset in done.values())
+                fresh = []
+                for tp in parts:
+                    if done.get(tp.partition, -1) >= 0:
+                        tp.offset = done[tp.partition]
+                    elif started:
+                        tp.offset = OFFSET_BEGINNING  # added since the group started
+                    else:
+                        tp.offset = c.get_watermark_offsets(tp, timeout=10)[1]
+                        fresh.append(tp)
                 self.kafka.ok()
                 break
             except Exception as exc:  # noqa: BLE001 - asked again
@@ -151,6 +167,13 @@ class AlertIntake:
                     return
                 pause = min(pause * 2, 10.0)
         c.assign(parts)
+        if fresh:
+            try:
+                c.commit(
+                    offsets=[TopicPartition(tp.topic, tp.partition, tp.offset) for tp in fresh], asynchronous=False
+                )
+            except Exception as exc:  # noqa: BLE001 - asked again at the next assignment that finds none
+                log.warning("notifier: could not commit where it started reading (%s): %s", fresh, exc)
         if parts:
             self.ownership.assign([tp.partition for tp in parts], count)
             log.info("notifier: payment-alerts partitions %s assigned", sorted(tp.partition for tp in parts))
@@ -183,7 +206,10 @@ class AlertIntake:
             # to start is set at each assignment), the topic deleted and created again (unclean leader elections
             # are off), whose new log is read from its start. With "latest", the alerts written to it meanwhile
             # were never delivered.
-            consumer_config(s, s.notify_group)
+            # Its topic's metadata every 10 s (librdkafka's default: 5 minutes; its 1-s probe does not count):
+            # partitions added to payment-alerts reach the group (a rebalance) within that, one small request each
+            # time. The alerts written to them meanwhile wait there (``_on_assign`` reads them from their start).
+            consumer_config(s, s.notify_group, **{"topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS})
         )
         c.subscribe([s.topic("payment-alerts")], on_assign=self._on_assign, on_revoke=self._on_revoke)
         recorder = threading.Thread(target=self._record_batches, name="notify-record", daemon=True)
