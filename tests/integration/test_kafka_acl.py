@@ -17,6 +17,7 @@ from livemetrics.kafka_config import admin_config, base_config, producer_config
 from livemetrics.settings import Settings
 from livemetrics.topics import create_topics
 from operations.kafka_local import KafkaLaunchError, LocalKafka
+from tests.support.servers import wait_until
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.integration
@@ -158,7 +159,7 @@ def test_gateway_worker_and_api_run_end_to_end_in_secure_mode(secure, clickhouse
     from clickhouse.client import get_client
     from producers.gateway.app import create_gateway
     from tests.support import factories as f
-    from tests.support.servers import ThreadServer, WorkerProcess, wait_until
+    from tests.support.servers import ThreadServer, WorkerProcess
     from tests.support.stack import Stack, module_settings, new_seller
 
     passwords = {
@@ -199,6 +200,47 @@ def test_gateway_worker_and_api_run_end_to_end_in_secure_mode(secure, clickhouse
             c.close()
     finally:
         stack.close()
+
+
+def test_the_topic_watches_see_grown_and_recreated_topics_as_their_readers_principals(secure):
+    """The group-less readers' topic watches (livemetrics/topic_watch.py) describe their topics as the principal
+    their process logs in as, with the ACLs of livemetrics/kafka_acls.py: the API's (seller keys, channels, the
+    live feed's three topics) and the gateway's (seller keys, ip-salts) see partitions added, and a topic created
+    again is seen by its new id (without it, a new log grown past the reader's position loses its start)."""
+    from confluent_kafka.admin import NewPartitions
+
+    from livemetrics.topic_watch import TopicWatch
+
+    s = secure.model_copy(update={"topic_prefix": f"w{uuid.uuid4().hex[:6]}."})
+    create_topics(s)  # as admin: the topics and their ACLs, this prefix's
+    admin = AdminClient(admin_config(s))  # kept to the end of the test: librdkafka #3663
+    watched = {
+        "api": ["seller-keys", "seller-channels", "live-metrics", "payment-alerts", "erasures"],
+        "gateway": ["seller-keys", "ip-salts"],
+    }
+    counts = {
+        t: len(m.partitions) for t, m in admin.list_topics(timeout=10).topics.items() if t.startswith(s.topic(""))
+    }
+    watches = [TopicWatch(as_role(s, role), s.topic(name), role) for role, names in watched.items() for name in names]
+    try:
+        for w in watches:
+            w.remember(list(range(counts[w.topic])))
+        grown = {s.topic(name) for names in watched.values() for name in names}
+        for fut in admin.create_partitions([NewPartitions(t, counts[t] + 1) for t in grown]).values():
+            fut.result(30)
+        for w in watches:
+            change = wait_until(lambda: w.look(), 30, what=f"{w.reader} seeing {w.topic} grown")  # noqa: B023
+            assert not change.recreated and change.added == [counts[w.topic]], (w.reader, w.topic, change)
+        keys_topic = s.topic("seller-keys")
+        admin.delete_topics([keys_topic])[keys_topic].result(30)
+        wait_until(lambda: keys_topic not in admin.list_topics(timeout=10).topics, 60, what="deleted")
+        create_topics(s)
+        for w in [w for w in watches if w.topic == keys_topic]:
+            change = wait_until(lambda: w.look(), 30, what=f"{w.reader} seeing {w.topic} created again")  # noqa: B023
+            assert change.recreated, (w.reader, change)
+    finally:
+        for w in watches:
+            w.close()
 
 
 def test_a_broker_formatted_for_sasl_refuses_to_start_plaintext(secure):
