@@ -7,7 +7,7 @@ Nothing here has to be in step with anything: the report checks each hour itself
 of the hour against the row's; a session only ever enters the rollup with a page view) and merges the
 states of any cell where a count is missing, outdated or could differ from the merge
 (``clickhouse/queries/hourly.sql``). So an hour that gets late events is simply folded again at the next
-round (``traffic_pending.sql`` finds it), and a fold that fails is run again from scratch.
+round (``traffic_pending_hours.sql`` finds it), and a fold that fails is run again from scratch.
 
 Hours from the current one on are not folded: their page views change all the time. An hour is folded
 once it has ended, and folded again after late events only once no live event can reach it any more
@@ -46,6 +46,12 @@ _full_at: dict[tuple[str, str], float] = {}
 _full_lock = threading.Lock()
 
 
+def _pending() -> dict[str, str]:
+    """Which hours are not folded as the rollup holds them now: one query (traffic_pending_hours.sql), which
+    both the search for them (traffic_pending.sql) and the fold (traffic_fold.sql) read, each over its range."""
+    return {"traffic_pending_hours": query.sql("traffic_pending_hours")}
+
+
 def fold_hours(settings: Settings, until: int | None = None, since: int | None = None) -> int:
     """Fold every hour in [``since``, ``until``) (epoch s; default the start of the server's current hour,
     and RECENT_S before it, or 0 for the process's first round and once every FULL_EVERY_S) whose
@@ -62,7 +68,8 @@ def fold_hours(settings: Settings, until: int | None = None, since: int | None =
         since = 0 if full else max(0, int(until) - RECENT_S)
     settled = max(0, int(until) - settings.max_clock_skew_s - SETTLE_MARGIN_S)
     pending = c.query(
-        query.text(settings, "traffic_pending"), parameters={"since": since, "until": int(until), "settled": settled}
+        query.text(settings, "traffic_pending", _pending()),
+        parameters={"fold_lo": since, "fold_hi": int(until), "settled": settled},
     ).result_rows
     written, i = 0, 0
     while i < len(pending):
@@ -73,7 +80,8 @@ def fold_hours(settings: Settings, until: int | None = None, since: int | None =
         hi = int(pending[i][0]) if i < len(pending) else int(until)
         c.command(
             f"INSERT INTO {settings.clickhouse_database}.traffic_hours "
-            "(seller_id, hour, page_views, sessions, shared, version) " + query.text(settings, "traffic_fold"),
+            "(seller_id, hour, page_views, sessions, shared, version) "
+            + query.text(settings, "traffic_fold", _pending()),
             parameters={"fold_lo": lo, "fold_hi": hi, "settled": settled},
             settings=INSERT_SETTINGS,
         )

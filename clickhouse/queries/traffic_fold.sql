@@ -6,22 +6,7 @@
 -- 65,536 hashes together, where `uniq` stops being exact; above that the hour counts as shared).
 -- hourly.sql relies on these bounds (5 weeks, 3 hours): change them together.
 WITH
-    pending AS (
-        SELECT seller_id, hour
-        FROM (
-            SELECT seller_id, hour, sum(page_views) AS page_views
-            FROM {db}.rollup_traffic_hourly
-            WHERE hour >= toDateTime({fold_lo:UInt32}, 'UTC') AND hour < toDateTime({fold_hi:UInt32}, 'UTC')
-            GROUP BY seller_id, hour
-        ) AS r
-        LEFT JOIN (
-            SELECT seller_id, hour, argMax(page_views, version) AS folded_views, 1 AS found
-            FROM {db}.traffic_hours
-            WHERE hour >= toDateTime({fold_lo:UInt32}, 'UTC') AND hour < toDateTime({fold_hi:UInt32}, 'UTC')
-            GROUP BY seller_id, hour
-        ) AS f USING (seller_id, hour)
-        WHERE NOT found OR (folded_views != page_views AND hour < toDateTime({settled:UInt32}, 'UTC'))
-    )
+    pending AS ({traffic_pending_hours})  -- traffic_pending_hours.sql: what is not folded as it is now
 SELECT seller_id, hour, any(page_views) AS page_views, any(n) AS sessions,
        max(k != 0 AND (n + m > 65536 OR arrayReduce('uniqMerge', [state, week]) != n + m)) AS shared,
        toUInt64(toUnixTimestamp64Micro(now64(6))) AS version
