@@ -60,7 +60,12 @@ def _event(value: str, place: str) -> dict:
 @given(cards.card_numbers(), st.sampled_from(list(ENCODINGS)), st.sampled_from(PLACES))
 def test_an_encoded_card_number_is_refused_everywhere(digits, encoding, place):
     """Seen failing before the change: every one of these was accepted (no digit run in the encoded text)."""
-    value = ENCODINGS[encoding](digits)
+    _refused_everywhere(ENCODINGS[encoding](digits), place)
+
+
+def _refused_everywhere(value: str, place: str) -> None:
+    """``value`` in ``place`` is found by the byte pre-scan, the clean path of a batch and the walk, and is
+    not in the dead-letter copy."""
     assert card_in_string(value) or card_in_string(f"/pay?state={value}"), value
     raw = msgspec.json.encode(_event(value, place))
     assert events_to_card_check([msgspec.json.encode(f.page_view()), raw]) == [1]
@@ -96,22 +101,11 @@ def test_tokens_that_encode_no_card_number_are_accepted():
             assert not card_in_string(_b64(text.encode())) and not card_in_string(text.encode().hex()), text
 
 
-GROUPED_ENCODINGS = {
-    "base64": lambda t: _b64(t.encode()),
-    "base64 URL-safe, unpadded": lambda t: _b64url(t.encode()),
-    "hex": lambda t: t.encode().hex(),
-    "HEX": lambda t: t.encode().hex().upper(),
-    "base64 of JSON": lambda t: _b64(json.dumps({"pan": t, "exp": "12/28"}).encode()),
-    "base64 of a note": lambda t: _b64(f"card: {t}\nexp 12/28".encode()),
-    "hex of JSON": lambda t: json.dumps({"card": {"number": t}}).encode().hex(),
-}
-
-
 @settings(max_examples=400, deadline=None)
 @given(
     cards.card_numbers(),
     st.sampled_from([" ", "-", "+", *cards.OTHER_SEPARATORS]),
-    st.sampled_from(list(GROUPED_ENCODINGS)),
+    st.sampled_from(list(ENCODINGS)),
     st.sampled_from(PLACES),
 )
 def test_a_card_number_grouped_inside_the_encoding_is_refused_everywhere(digits, sep, encoding, place):
@@ -119,14 +113,7 @@ def test_a_card_number_grouped_inside_the_encoding_is_refused_everywhere(digits,
     shape, and every one of these was accepted (``4111 1111 1111 1111`` Base64-encoded). (Inside encoded JSON
     a tab or new line is `\\t`, `\\n`: a second encoding, not decoded; nor is it a separator in plain text.)"""
     assume("JSON" not in encoding or sep.isprintable())
-    value = GROUPED_ENCODINGS[encoding](cards.grouped(digits, sep))
-    assert card_in_string(value) or card_in_string(f"/pay?state={value}"), value
-    raw = msgspec.json.encode(_event(value, place))
-    assert events_to_card_check([msgspec.json.encode(f.page_view()), raw]) == [1]
-    assert clean_batch(b'{"events": [' + raw + b"]}") is None
-    rejected = parse_event(raw, 0)
-    assert isinstance(rejected, Rejection) and rejected.reason == "card_data", rejected
-    assert value not in json.dumps(redact(scan_decoder.decode(raw)))
+    _refused_everywhere(ENCODINGS[encoding](cards.grouped(digits, sep)), place)
 
 
 def test_encoded_text_of_numbers_and_separators_that_is_no_card_is_accepted():
