@@ -8,6 +8,7 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import msgspec
 import pytest
@@ -486,15 +487,42 @@ def _big_delivery(ch, n: int, size: int) -> Delivery:
     return d.but(body=b'{"pad": "' + b"x" * (size - 11) + b'"}')
 
 
-def test_a_sellers_owed_deliveries_hold_at_most_its_bytes_of_alerts(monkeypatch):
+@pytest.fixture
+def recorded(monkeypatch) -> list[Delivery]:
+    """Every outcome the dispatcher records (``notify_deliveries.record``, ClickHouse's, replaced)."""
+    rows: list[Delivery] = []
+    monkeypatch.setattr(notify_deliveries, "record", lambda _s, got, _at: rows.extend(got))
+    return rows
+
+
+@pytest.fixture
+def hanging() -> Iterator[_Hanging]:
+    server = _Hanging()
+    yield server
+    server.close()
+
+
+def _four_mib_in_all(notify_timeout_s: float) -> Settings:
+    """A notifier that owes at most 4 MiB of alerts in all and 1 MiB of one seller's."""
+    mib = 1 << 20
+    return Settings(
+        dev_mode=True, notify_timeout_s=notify_timeout_s, notify_seller_backlog_bytes=mib, notify_backlog_bytes=4 * mib
+    )
+
+
+def _hook(channels: dict, hanging: _Hanging, seller: str, path: str):
+    """A webhook channel of ``seller`` to the hanging server, in ``channels`` (a dict serves the book's .get)."""
+    ch, _ = new_channel(seller, "webhook", f"http://127.0.0.1:{hanging.port}/{path}", KEK)
+    channels[ch.channel_id] = ch
+    return ch
+
+
+def test_a_sellers_owed_deliveries_hold_at_most_its_bytes_of_alerts(recorded, hanging):
     """A browser key's payment failure makes an alert of up to ~33 KB (payment items, details and message):
     a seller's notify_seller_backlog (20,000) of them held ~630 MB of the notifier, so 1-2 flooded sellers
     filled a GB (measured: 20,000 deliveries with 32 KiB bodies and their timers, +612 MiB). Now a seller's
     owed deliveries hold at most notify_seller_backlog_bytes of bodies; past it a new one is recorded failed at
     once, saying why, and another seller's still go through (seen failing before the change: 40 owed)."""
-    recorded: list[Delivery] = []
-    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
-    hanging = _Hanging()
     mib = 1 << 20
     settings = Settings(dev_mode=True, notify_timeout_s=5, notify_seller_backlog_bytes=mib)
 
@@ -502,9 +530,7 @@ def test_a_sellers_owed_deliveries_hold_at_most_its_bytes_of_alerts(monkeypatch)
         channels = {}
         d = dispatch.Dispatcher(settings, channels=channels)  # type: ignore[arg-type]  # a dict serves .get
         try:
-            ch, _ = new_channel("flooded", "webhook", f"http://127.0.0.1:{hanging.port}/hook", KEK)
-            other, _ = new_channel("other", "webhook", f"http://127.0.0.1:{hanging.port}/other", KEK)
-            channels.update({ch.channel_id: ch, other.channel_id: other})
+            ch, other = _hook(channels, hanging, "flooded", "hook"), _hook(channels, hanging, "other", "other")
             for n in range(40):  # 40 x 32 KiB: 1.25 MiB
                 d.schedule(_big_delivery(ch, n, 32 * 1024))
             for n in range(5):
@@ -515,10 +541,7 @@ def test_a_sellers_owed_deliveries_hold_at_most_its_bytes_of_alerts(monkeypatch)
             await d.close()
         return backlog
 
-    try:
-        backlog = asyncio.run(scenario())
-    finally:
-        hanging.close()
+    backlog = asyncio.run(scenario())
     assert backlog["deliveries_owed"] == 32 + 5, backlog  # 32 x 32 KiB fit the flooded seller's MiB
     assert backlog["deliveries_owed_bytes"] == 37 * 32 * 1024
     refused = [r for r in recorded if r.status == "failed"]
@@ -526,28 +549,21 @@ def test_a_sellers_owed_deliveries_hold_at_most_its_bytes_of_alerts(monkeypatch)
     assert all("LIVEMETRICS_NOTIFY_SELLER_BACKLOG_BYTES 1,048,576" in r.last_error for r in refused), refused[0]
 
 
-def test_many_flooded_sellers_stop_at_the_notifiers_bytes_and_a_quiet_seller_still_goes_through(monkeypatch):
+def test_many_flooded_sellers_stop_at_the_notifiers_bytes_and_a_quiet_seller_still_goes_through(recorded, hanging):
     """Past notify_backlog_bytes in all, a seller holding at least its share (the bound over the sellers owed)
     is refused: ten flooded sellers stop at the bound instead of ten times their own, and a seller with one
     delivery owed still gets its next (seen failing before the change: no bytes bound)."""
-    recorded: list[Delivery] = []
-    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
-    hanging = _Hanging()
     mib, body = 1 << 20, 32 * 1024
-    settings = Settings(
-        dev_mode=True, notify_timeout_s=5, notify_seller_backlog_bytes=mib, notify_backlog_bytes=4 * mib
-    )
+    settings = _four_mib_in_all(notify_timeout_s=5)
 
     async def scenario():
         channels = {}
         d = dispatch.Dispatcher(settings, channels=channels)  # type: ignore[arg-type]  # a dict serves .get
         try:
-            quiet, _ = new_channel("quiet", "webhook", f"http://127.0.0.1:{hanging.port}/quiet", KEK)
-            channels[quiet.channel_id] = quiet
+            quiet = _hook(channels, hanging, "quiet", "quiet")
             d.schedule(_big_delivery(quiet, 0, body))
             for s in range(10):
-                ch, _ = new_channel(f"flood-{s}", "webhook", f"http://127.0.0.1:{hanging.port}/{s}", KEK)
-                channels[ch.channel_id] = ch
+                ch = _hook(channels, hanging, f"flood-{s}", str(s))
                 for n in range(40):
                     d.schedule(_big_delivery(ch, n, body))
             d.schedule(_big_delivery(quiet, 1, body))
@@ -557,10 +573,7 @@ def test_many_flooded_sellers_stop_at_the_notifiers_bytes_and_a_quiet_seller_sti
             await d.close()
         return backlog
 
-    try:
-        backlog = asyncio.run(scenario())
-    finally:
-        hanging.close()
+    backlog = asyncio.run(scenario())
     # the bound, full (room made for sellers under their shares): 10 x 1.25 MiB before any bound, 1.8 x it after
     assert backlog["deliveries_owed_bytes"] == 4 * mib, backlog
     refused = [r for r in recorded if r.status == "failed"]
@@ -568,12 +581,9 @@ def test_many_flooded_sellers_stop_at_the_notifiers_bytes_and_a_quiet_seller_sti
     assert any("LIVEMETRICS_NOTIFY_BACKLOG_BYTES 4,194,304" in r.last_error for r in refused), refused[-1].last_error
 
 
-def test_a_retry_of_a_delivery_owed_is_never_refused_by_the_notifiers_bytes(monkeypatch):
+def test_a_retry_of_a_delivery_owed_is_never_refused_by_the_notifiers_bytes(recorded, hanging):
     """A delivery whose attempt failed is owed again for its retry (``_settle``): the bound on all sellers'
     bytes refuses new deliveries only, never one the notifier had taken."""
-    recorded: list[Delivery] = []
-    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
-    hanging = _Hanging()
     mib, body = 1 << 20, 32 * 1024
     settings = Settings(dev_mode=True, notify_timeout_s=5, notify_seller_backlog_bytes=mib, notify_backlog_bytes=mib)
 
@@ -593,40 +603,32 @@ def test_a_retry_of_a_delivery_owed_is_never_refused_by_the_notifiers_bytes(monk
             await d.close()
         return owed_before, backlog
 
-    try:
-        owed_before, backlog = asyncio.run(scenario())
-    finally:
-        hanging.close()
+    owed_before, backlog = asyncio.run(scenario())
     assert owed_before == 32 and backlog["deliveries_owed"] == 32, (owed_before, backlog)
     assert [r.delivery_id.rsplit("_", 1)[1] for r in recorded if r.status == "failed"] == ["32", "99"]
 
 
-def test_flooded_sellers_arriving_one_after_another_keep_the_total_within_the_bound_and_each_its_share(monkeypatch):
+def test_flooded_sellers_arriving_one_after_another_keep_the_total_within_the_bound_and_each_its_share(
+    recorded, hanging
+):
     """Sellers under their share went through on top of notify_backlog_bytes, and as flooded sellers kept coming
     (each share smaller) the total crept past it: 1.8 times it after ten, and past twice it every seller's new
     deliveries were refused. Now a seller within its share goes through in room made by dropping the newest
     waiting deliveries of the sellers most over theirs (recorded failed, saying why); the total never passes the
     bound, every flooded seller ends with its share (within one alert), the quiet seller loses nothing, and no
     delivery under way is touched."""
-    recorded: list[Delivery] = []
-    monkeypatch.setattr(notify_deliveries, "record", lambda _s, rows, _at: recorded.extend(rows))
-    hanging = _Hanging()
     mib, body = 1 << 20, 32 * 1024
-    settings = Settings(
-        dev_mode=True, notify_timeout_s=30, notify_seller_backlog_bytes=mib, notify_backlog_bytes=4 * mib
-    )
+    settings = _four_mib_in_all(notify_timeout_s=30)
 
     async def scenario():
         channels = {}
         d = dispatch.Dispatcher(settings, channels=channels)  # type: ignore[arg-type]  # a dict serves .get
         totals, flooded = [], []
         try:
-            quiet, _ = new_channel("quiet", "webhook", f"http://127.0.0.1:{hanging.port}/quiet", KEK)
-            channels[quiet.channel_id] = quiet
+            quiet = _hook(channels, hanging, "quiet", "quiet")
             d.schedule(_big_delivery(quiet, 0, body))
             for s in range(10):
-                ch, _ = new_channel(f"flood-{s}", "webhook", f"http://127.0.0.1:{hanging.port}/{s}", KEK)
-                channels[ch.channel_id] = ch
+                ch = _hook(channels, hanging, f"flood-{s}", str(s))
                 flooded.append(ch)
                 for n in range(40):
                     d.schedule(_big_delivery(ch, n, body))
@@ -642,10 +644,7 @@ def test_flooded_sellers_arriving_one_after_another_keep_the_total_within_the_bo
             await d.close()
         return totals, held, flooded
 
-    try:
-        totals, held, flooded = asyncio.run(scenario())
-    finally:
-        hanging.close()
+    totals, held, flooded = asyncio.run(scenario())
     assert max(totals) <= 4 * mib, max(totals) / mib  # before: 1.8 x the bound
     # the quiet seller holds what it owes, the ten flooded ones the rest, each at least its share (the bound over
     # the 11 sellers) within one alert: the last to come stops there, the earlier ones keep what the quiet one
