@@ -19,7 +19,7 @@ from clickhouse.migrate import migrate
 from clickhouse.sink import EventSink
 from clickhouse.sink_batch import Batch
 from livemetrics.kafka_config import admin_config, consumer_config
-from livemetrics.settings import RAW_TOPICS
+from livemetrics.settings import RAW_TOPICS, Settings
 from livemetrics.topics import create_topics
 from tests.integration.test_clickhouse_dedup import read_all
 from tests.integration.test_clickhouse_sink import assert_stored_once, produce, some_events
@@ -66,13 +66,21 @@ def stored_partitions(s) -> set[tuple[str, int]]:
     return {(t, int(p)) for t, p in rows.result_rows}
 
 
-def test_a_recreated_topic_is_read_from_its_start_not_after_the_old_logs_stored_offsets(make_settings, caplog):
+def stored_log(make_settings, n_sessions: int, seed: int) -> tuple[Settings, AdminClient, list]:
+    """A sink's settings and migrated database, an admin client for the test to keep alive to its end
+    (librdkafka can abort when one closes mid-request), and the events of ``n_sessions`` sessions produced and
+    stored: the old log."""
     s = make_settings(sink_batch_seconds=0.2)
     migrate(s)
-    admin = AdminClient(admin_config(s))  # kept alive to the end: librdkafka can abort when one closes mid-request
-    old = some_events(n_sessions=20, seed=21)
+    admin = AdminClient(admin_config(s))
+    old = some_events(n_sessions=n_sessions, seed=seed)
     produce(s, old)
     store_all(s)
+    return s, admin, old
+
+
+def test_a_recreated_topic_is_read_from_its_start_not_after_the_old_logs_stored_offsets(make_settings, caplog):
+    s, admin, old = stored_log(make_settings, n_sessions=20, seed=21)
     had = stored_partitions(s)
     recreate(s, admin)
     # More events than before in the new log: its end passes the offsets stored from the old one.
@@ -100,12 +108,7 @@ def test_a_recreated_topic_is_read_from_its_start_not_after_the_old_logs_stored_
 def test_a_log_shorter_than_the_stored_offsets_is_read_from_its_start_and_they_are_forgotten(make_settings, caplog):
     """The topic ids unknown (recorded by no earlier assignment: a sink upgraded after the topics were
     recreated), a new log shorter than the stored offsets: judged by its range alone."""
-    s = make_settings(sink_batch_seconds=0.2)
-    migrate(s)
-    admin = AdminClient(admin_config(s))  # kept alive to the end (see above)
-    old = some_events(n_sessions=60, seed=31)
-    produce(s, old)
-    store_all(s)
+    s, admin, old = stored_log(make_settings, n_sessions=60, seed=31)
     had = stored_partitions(s)
     get_client(s).command(f"TRUNCATE TABLE IF EXISTS {s.clickhouse_database}.sink_logs")  # no id recorded
     recreate(s, admin)
@@ -183,12 +186,7 @@ def test_a_log_recreated_before_topic_ids_were_recorded_and_grown_past_the_store
 ):
     """A sink upgraded to the topic id check after its topics were recreated: no id recorded for the stored
     offsets, and Kafka dropped the group's offsets with the old topics."""
-    s = make_settings(sink_batch_seconds=0.2)
-    migrate(s)
-    admin = AdminClient(admin_config(s))  # kept alive to the end (see above)
-    old = some_events(n_sessions=20, seed=71)
-    produce(s, old)
-    store_all(s)
+    s, admin, old = stored_log(make_settings, n_sessions=20, seed=71)
     had = stored_partitions(s)
     get_client(s).command(f"TRUNCATE TABLE IF EXISTS {s.clickhouse_database}.sink_logs")  # as an older sink left it
     recreate(s, admin)
@@ -240,12 +238,7 @@ def test_a_raw_topic_read_from_its_start_that_keeps_records_past_the_dedup_windo
     hold)."""
     from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
-    s = make_settings(sink_batch_seconds=0.2)
-    migrate(s)
-    admin = AdminClient(admin_config(s))  # kept alive to the end (see above)
-    events = some_events(n_sessions=10, seed=51)
-    produce(s, events)
-    store_all(s)
+    s, admin, events = stored_log(make_settings, n_sessions=10, seed=51)
     page, checkout = s.topic("page-events"), s.topic("checkout-events")
     weekly = ConfigResource(
         ConfigResource.Type.TOPIC,

@@ -69,12 +69,18 @@ def cell(rows: list[dict], weekday: int, hour: int) -> dict:
     return r
 
 
-def test_folded_weeks_are_summed_and_match_the_oracle(settings):
+def generated(settings: Settings, seed: int, days: int, per_hour: int) -> tuple[list[Event], datetime, datetime]:
+    """The oracle's events of ``days`` days, ``per_hour`` sessions an hour, from ``days`` + 1 days ago, put
+    into a migrated database; with the range of the reports (to the next day's start of this hour)."""
     migrate(settings)
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=20)
-    events = oracle.generate(11, (SELLER,), start, days=19, sessions_per_seller=19 * 24 * 3)
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=days + 1)
+    events = oracle.generate(seed, (SELLER,), start, days=days, sessions_per_seller=days * 24 * per_hour)
     put(settings, events)
-    end = start + timedelta(days=20)
+    return events, start, start + timedelta(days=days + 1)
+
+
+def test_folded_weeks_are_summed_and_match_the_oracle(settings):
+    events, start, end = generated(settings, seed=11, days=19, per_hour=3)
     assert traffic_fold.fold_hours(settings, since=0) > 400
     assert traffic_fold.fold_hours(settings, since=0) == 0  # all folded as they are
     for tz in ("Europe/Berlin", "America/New_York", "Asia/Kolkata"):
@@ -130,11 +136,7 @@ def test_one_session_id_weeks_apart_counts_once_in_its_cell(settings, weeks, rou
 
 
 def test_page_views_for_folded_hours_are_counted_before_and_after_the_next_fold(settings):
-    migrate(settings)
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=16)
-    events = oracle.generate(12, (SELLER,), start, days=15, sessions_per_seller=15 * 24 * 2)
-    put(settings, events)
-    end = start + timedelta(days=16)
+    events, start, end = generated(settings, seed=12, days=15, per_hour=2)
     traffic_fold.fold_hours(settings, since=0)
     assert merged_cells(settings, start, end, "Europe/Berlin") <= 10
     views = [e for e in events if e.type == "page_view" and not e.is_bot]
