@@ -132,31 +132,40 @@ class AlertIntake:
         """Where each partition is read from: its committed offset; else, at the group's first start (nothing
         committed on any partition of the topic), its end, read now (an alert produced while the fetcher
         resolved a lazy ``latest`` would be skipped): alerts from before the first start are not sent; else
-        (a partition added to the topic since) its start: every alert the worker wrote to it before this group
-        was given it. The ends taken at a first start are committed at once, so that the group has started
-        from then on. Before, an added partition started at its end too, and the alerts written to it until
-        the group's next rebalance (librdkafka's metadata refresh: 5 minutes) were never delivered.
+        (a partition added to the topic since the group started) the first alert written since the group's first
+        start, as its first commits say (``start=<ms>``, kept until a partition's next commit), or, once no
+        commit says it, the partition's start: every alert the worker wrote to it before this group was given
+        it. The ends taken at a first start are committed at once with that time, so that the group has started
+        from then on, and so that a second notifier starting with it, which finds them, does not read its
+        partitions from their start. Before, an added partition started at its end too, and the alerts written
+        to it until the group's next rebalance (librdkafka's metadata refresh: 5 minutes) were never delivered.
         Where to start is asked again until the broker answers (the outage logged once): the consumer's
         ``auto.offset.reset`` is ``earliest``, for a recreated topic's new log (below), so a partition left to
         it would send every alert the topic keeps. Before, a failed lookup fell back to ``latest`` and a
         failed partition count raised out of this callback, ending the notifier's thread."""
         pause = 0.5
         fresh: list[TopicPartition] = []  # partitions started at their end: the group's first start
+        began_ms = 0
         while True:
             try:
+                began_ms = int(time.time() * 1000)  # before the ends are read: an alert after them is later
                 count = len(c.list_topics(parts[0].topic, timeout=10).topics[parts[0].topic].partitions) if parts else 0
                 every = [TopicPartition(parts[0].topic, p) for p in range(count)] if parts else []
-                done = {tp.partition: tp.offset for tp in c.committed(every, timeout=10)}
-                started = any(offset >= 0 for offset in done.values())
+                done = {tp.partition: tp for tp in c.committed(every, timeout=10) if tp.offset >= 0}
+                since = _group_start_ms(list(done.values()))
                 fresh = []
                 for tp in parts:
-                    if done.get(tp.partition, -1) >= 0:
-                        tp.offset = done[tp.partition]
-                    elif started:
-                        tp.offset = OFFSET_BEGINNING  # added since the group started
-                    else:
+                    if tp.partition in done:
+                        tp.offset = done[tp.partition].offset
+                    elif not done:  # the group's first start
                         tp.offset = c.get_watermark_offsets(tp, timeout=10)[1]
                         fresh.append(tp)
+                    elif since is None:
+                        tp.offset = OFFSET_BEGINNING  # added since the group started
+                    else:  # added since the group started, or a partition of a notifier starting with the first
+                        end = c.get_watermark_offsets(tp, timeout=10)[1]  # before the lookup: none is missed
+                        (at,) = c.offsets_for_times([TopicPartition(tp.topic, tp.partition, since)], timeout=10)
+                        tp.offset = at.offset if at.offset >= 0 else end  # none written since: from the end read
                 self.kafka.ok()
                 break
             except Exception as exc:  # noqa: BLE001 - asked again
@@ -170,7 +179,10 @@ class AlertIntake:
         if fresh:
             try:
                 c.commit(
-                    offsets=[TopicPartition(tp.topic, tp.partition, tp.offset) for tp in fresh], asynchronous=False
+                    offsets=[
+                        TopicPartition(tp.topic, tp.partition, tp.offset, metadata=f"{START}{began_ms}") for tp in fresh
+                    ],
+                    asynchronous=False,
                 )
             except Exception as exc:  # noqa: BLE001 - asked again at the next assignment that finds none
                 log.warning("notifier: could not commit where it started reading (%s): %s", fresh, exc)
@@ -328,6 +340,15 @@ class AlertIntake:
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10)
         return False
+
+
+START = "start="  # the commit metadata of a group's first start: its time (ms)
+
+
+def _group_start_ms(committed: list[TopicPartition]) -> int | None:
+    """The group's first start, as the commits made at it say (the earliest; None: no commit says it)."""
+    said = [m[len(START) :] for tp in committed if (m := tp.metadata or "").startswith(START)]
+    return min((int(v) for v in said if v.isdigit()), default=None)
 
 
 def _observe_arrival(alert: dict, m, now_ms: int) -> None:

@@ -4,16 +4,18 @@ and none is skipped by where the intake starts reading the new partition (api/no
 
 from __future__ import annotations
 
+import time
+
 import msgspec
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions
 
 from api.notify.ownership import partition_of
 from clickhouse.migrate import migrate
-from livemetrics.kafka_config import admin_config, producer_config
+from livemetrics.kafka_config import admin_config, base_config, producer_config
 from tests.support.notify_api import FAST_RETRIES, Api, alert, send
-from tests.support.servers import wait_until
+from tests.support.servers import stays, wait_until
 from tests.support.webhook_server import hooks  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration
@@ -31,13 +33,18 @@ def _grow(s, admin: AdminClient, topic: str, grown: int) -> None:
 
 def _write_alert(s, topic: str, seller: str, alert_id: str, partition: int) -> None:
     """As the worker writes it, to ``partition`` (its producer's partitioner, murmur2, once it knows the new
-    partitions); stored, by its delivery report (``flush`` returns 0 for a message that failed too)."""
+    partitions)."""
+    _write(s, topic, alert(seller, alert_id), partition)
+
+
+def _write(s, topic: str, a: dict, partition: int) -> None:
+    """``a`` to ``partition``, stored: by its delivery report (``flush`` returns 0 for a message that failed too)."""
     p = Producer(producer_config(s))
     reports: list = []
     p.produce(
         topic,
-        key=seller.encode(),
-        value=msgspec.json.encode(alert(seller, alert_id)),
+        key=a["seller_id"].encode(),
+        value=msgspec.json.encode(a),
         partition=partition,
         on_delivery=lambda err, msg: reports.append((err, msg.partition())),
     )
@@ -95,6 +102,48 @@ def test_an_alert_on_a_partition_added_while_no_notifier_ran_is_delivered_at_the
             60,
             interval=0.5,
             what="the alert written to the added partition while no notifier ran",
+        )
+    finally:
+        api.stop()
+        api.registry.stop()
+
+
+def test_a_notifier_starting_with_the_groups_first_one_reads_from_the_first_start_not_the_partitions_start(
+    make_settings, add_seller, hooks
+):
+    """Two notifiers at the group's very first start: the first commits where it began (each partition's end,
+    with the time); the second, finding those commits, reads its own partitions (no commit yet) from the first
+    alert written since then: not from their start, which would send the alerts from before the first start."""
+    s, topic, _, seller = _setup(make_settings)
+    mine = partition_of(seller, s.partitions)
+    other = next(p for p in range(s.partitions) if p != mine)
+    old, new = alert(seller, "before-first-start"), alert(seller, "after-first-start")
+    # The seller's webhook, from an API that does not deliver (no notifier of the group has started yet).
+    api = Api(s.model_copy(update={"notify": False}), {seller: add_seller(s, seller)[1]})
+    try:
+        assert api.call("POST", seller, "/webhooks", json={"url": hooks.url("/a", "ok")}).status_code == 201
+        api.stop()
+        _write(s, topic, old, mine)
+        # The first notifier's first start, as its intake commits it: the end of its partition, and the time.
+        first = Consumer({**base_config(s), "group.id": s.notify_group, "enable.auto.commit": False})
+        try:
+            end = first.get_watermark_offsets(TopicPartition(topic, other), timeout=10)[1]
+            began_ms = int(time.time() * 1000) + 1  # after the old alert's timestamp
+            first.commit(offsets=[TopicPartition(topic, other, end, metadata=f"start={began_ms}")], asynchronous=False)
+        finally:
+            first.close()
+        wait_until(lambda: time.time() * 1000 > began_ms, 5, what="the clock past the first start")
+        _write(s, topic, new, mine)
+        api.settings = s  # the second notifier
+        api.start()
+        wait_until(
+            lambda: api.deliveries(seller, status="delivered"), 60, interval=0.5, what="the alert after the start"
+        )
+        # Read in order from one partition: had the old alert been read, its delivery would be recorded by now.
+        stays(
+            lambda: [d["alert_id"] for d in api.deliveries(seller)] == ["after-first-start"],
+            3,
+            what="only the alert written after the group's first start",
         )
     finally:
         api.stop()
