@@ -48,6 +48,8 @@ async def handle(messages) -> None:
         _FetchWait.set = faust_internals.set_fetch_wait(
             app.consumer, settings.worker_fetch_min_bytes, settings.worker_fetch_wait_ms
         )
+        if _FetchWait.set and settings.worker_fetch_interval_ms:
+            faust_internals.pace_fetches(app.consumer, settings.worker_fetch_interval_ms / 1000)
     with in_flight.batch():
         batches = session_batch.fold(messages)
         alerts = [a for b in batches for a in b.alerts]
