@@ -164,7 +164,7 @@ def card_in_text(text: str, skip_ts: bool = False) -> bool:
     there (the top-level epoch-ms `ts`)."""
     if _card_in_spelling(text, skip_ts):
         return True
-    if text.isascii() and "%" not in text:
+    if text.isascii() and "%" not in text and "&" not in text:
         return False
     plain = plain_digits(text)
     return plain != text and _card_in_spelling(plain, skip_ts)

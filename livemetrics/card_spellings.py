@@ -88,9 +88,52 @@ def _unescaped(m: re.Match[str]) -> str:
     return "".join(out)
 
 
+# HTML character references (text copied out of a page's source, or written by a template that escapes it):
+# `&#52;&#49;...`, `&#x34;...`, and the named ones of spaces and dashes (`4111&nbsp;1111...`). Each one of a
+# character ``PLAIN`` maps, or of an ASCII digit, space, dash, plus or other non-word character
+# (``_BOUNDARY``), is read as that character; any other is kept as it is (`&amp;`, `&#233;`).
+_REFERENCE = re.compile(r"&#(?:[xX]([0-9A-Fa-f]{1,6})|([0-9]{1,7}));?|&([A-Za-z]{2,14});")
+_NAMED = {
+    "nbsp": "\u00a0",
+    "ensp": "\u2002",
+    "emsp": "\u2003",
+    "thinsp": "\u2009",
+    "numsp": "\u2007",
+    "puncsp": "\u2008",
+    "hairsp": "\u200a",
+    "NoBreak": "\u2060",
+    "ZeroWidthSpace": "\u200b",
+    "ndash": "\u2013",
+    "mdash": "\u2014",
+    "minus": "\u2212",
+    "hyphen": "\u2010",
+    "dash": "\u2010",
+    "period": ".",
+    "comma": ",",
+    "sol": "/",
+    "plus": "+",
+    "Tab": "\t",
+    "NewLine": "\n",
+}
+REFERENCE_NAMES = tuple(_NAMED)
+
+
+def _referenced(m: re.Match[str]) -> str:
+    if m.group(3) is not None:
+        return _NAMED.get(m.group(3), m.group())
+    code = int(m.group(1), 16) if m.group(1) is not None else int(m.group(2))
+    if code >= 0x110000 or not (
+        code in PLAIN or (code < 128 and (chr(code) in _ASCII_PLAIN or chr(code) in _BOUNDARY))
+    ):
+        return m.group()
+    return _BOUNDARY.get(chr(code), chr(code))
+
+
 def plain_digits(text: str) -> str:
     """``text`` with every way of spelling a digit, space or dash other than ASCII's read as ASCII's, and
     escaped boundaries decoded (module docstring); ``text`` itself when it has none."""
+    if "&" in text:
+        text = _REFERENCE.sub(_referenced, text)
     for _ in range(ESCAPE_LEVELS):
         if "%" not in text:
             break
@@ -156,5 +199,8 @@ PLAIN_SPELLINGS = b"|".join(
         rb"[0-9]" + _SPAN + rb"*(?:" + _RAW_SEPARATOR + rb"|" + _ANY_ESCAPE + rb")" + _SPAN + rb"*[0-9]",
         rb"[0-9]" + _ESCAPED_SEPARATOR,
         _ESCAPED_SEPARATOR + rb"\.?[0-9]",  # `.`: a dot after a digit (an escape's hex) is a decimal point
+        # an HTML numeric character reference (of a digit, or anything: a superset), or a named one of a space,
+        # dash or separator right after a digit (``plain_digits``, ``_REFERENCE``)
+        rb"&#|[0-9]&(?:" + "|".join(REFERENCE_NAMES).encode() + rb");",
     )
 )
