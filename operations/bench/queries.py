@@ -3,14 +3,24 @@ the same hourly question answered by scanning the raw events (the ceiling the ro
 
 The history is generated as columns (numpy) and inserted as Arrow, through the materialized views, in
 chunks; not through Kafka (that is ``bench sink``). Then the session fold catches up (as the sink's
-process does in the background), except for the seller's last UNFOLDED events, inserted after it: the
-rows a running system has not folded yet (about what the seller sends in the fold's lag of
-``session_fold_grace_s`` + ``session_fold_interval_s``), which the session reports add live. Every
-report is measured once more with LATE_TAIL more events not folded (a seller sending about a thousand
-events a second, or a backlog), all of new sessions, then once more with OLD_TAIL more, all of sessions
-folded long ago (late events: each needs its folded state looked up): #19's target is every report at
-any fold state. The raw scan (the ceiling) is measured after each state's reports, so that each block
-has a ceiling of its own minutes (the load of this 2-core machine moves within a run).
+process does in the background), and every report is measured at these fold states, each figure labelled
+with its ``state``:
+
+- ``history_tail``: the seller's last UNFOLDED history events, inserted after the fold (about what the
+  seller's 10 M events in 30 days leave in the fold's lag of ``session_fold_grace_s`` +
+  ``session_fold_interval_s``), which the session reports add live;
+- ``late_spread`` (adversarial): LATE_TAIL more, all of new sessions whose events are spread over the 30
+  days, so every hour of the hourly rollup is out of date;
+- ``late_old_sessions`` (adversarial): OLD_TAIL more, all of sessions folded long ago (each needs its folded
+  state looked up);
+- ``recent``, what a running system has between folds (issue #19: ~2,000 events/s): after everything above
+  is folded, RECENT_STEP events of the last seconds of a seller sending RECENT_RATE events/s (sessions of
+  EVENTS_PER_SESSION events a minute apart, whose earlier events were folded), plus RECENT_LATE late events
+  of sessions folded earlier in the last day; measured at one and at RECENT_STEPS such steps unfolded.
+
+#19's target is every report at any fold state. The raw scan (the ceiling) is measured after each state's
+reports, so that each block has a ceiling of its own minutes (the load of this 2-core machine moves within
+a run).
 """
 
 from __future__ import annotations
@@ -37,6 +47,15 @@ TYPES = ("page_view", "checkout_started", "payment_started", "payment_succeeded"
 TYPE_P = (0.82, 0.07, 0.04, 0.04, 0.03)
 PAGES = ("home", "category", "offer", "product", "cart", "other")
 PAGE_P = (0.2, 0.35, 0.25, 0.1, 0.05, 0.05)
+# The recent state: a seller sending RECENT_RATE events/s, RECENT_STEP of them unfolded per step (50 s: about
+# what the fold's 30-s interval and 60-s grace leave), plus RECENT_LATE late events a step (1 %: events of
+# sessions folded earlier in the last day, within max_clock_skew_s)
+RECENT_RATE = 2_000
+RECENT_STEP = 100_000
+RECENT_LATE = 1_000
+RECENT_STEPS = 2
+RECENT_SESSIONS = 2 * 10**9  # the recent traffic's session numbers start here (the history's are below 2e8)
+LATE_WITHIN_MS = 86_400_000
 
 
 def _dict(idx: np.ndarray, values) -> pa.DictionaryArray:
@@ -55,13 +74,27 @@ def _uuids(rng: np.random.Generator, n: int) -> pa.Array:
 
 def chunk(rng: np.random.Generator, first_event: int, n: int, seller: str | None, end_ms: int, offset: int) -> pa.Table:
     """``n`` events; sessions of EVENTS_PER_SESSION events a minute apart; one seller or 99 others."""
+    idx = np.arange(first_event, first_event + n)
+    sess = idx // EVENTS_PER_SESSION
+    ts = session_start(sess, end_ms) + (idx % EVENTS_PER_SESSION) * 60_000
+    return events(rng, idx + offset, sess, ts, seller)
+
+
+def session_start(sess: np.ndarray, end_ms: int) -> np.ndarray:
+    """The history's sessions start spread over the DAYS before ``end_ms`` (by a hash of the session)."""
+    return end_ms - DAYS * 86_400_000 + (sess * 2_654_435_761) % (DAYS * 86_400_000)
+
+
+def events(
+    rng: np.random.Generator, offsets: np.ndarray, sess: np.ndarray, ts: np.ndarray, seller: str | None
+) -> pa.Table:
+    """One event per (session, ``ts`` in epoch ms, Kafka offset), of random type, page and items; one
+    seller's or, with ``seller`` None, 99 others' (by session)."""
     from clickhouse.columns import MONEY_ARROW
     from operations.bench.events_arrow import EVENT_SCHEMA
 
-    idx = np.arange(first_event, first_event + n)
-    sess = idx // EVENTS_PER_SESSION
-    start = end_ms - DAYS * 86_400_000 + (sess * 2_654_435_761) % (DAYS * 86_400_000)  # sessions spread over the days
-    ts = start + (idx % EVENTS_PER_SESSION) * 60_000
+    n = len(sess)
+    sellers = [seller] if seller else [f"seller-{i:03d}" for i in range(99)]
     t = rng.choice(len(TYPES), n, p=TYPE_P)
     pv = t == 0
     page = np.where(pv, rng.choice(len(PAGES), n, p=PAGE_P) + 1, 0)
@@ -70,7 +103,6 @@ def chunk(rng: np.random.Generator, first_event: int, n: int, seller: str | None
     pay = t >= 2
     method = np.where(pay, rng.integers(1, 5, n), 0)
     err = np.where(t == 4, rng.integers(1, 9, n), 0)
-    sellers = [seller] if seller else [f"seller-{i:03d}" for i in range(99)]
     cols = {
         "event_id": _uuids(rng, n),
         "type": _dict(t, TYPES),
@@ -93,28 +125,22 @@ def chunk(rng: np.random.Generator, first_event: int, n: int, seller: str | None
         "backfill": pa.array(np.zeros(n, bool)),
         "kafka_topic": _dict(np.zeros(n, np.int32), ("bench",)),
         "kafka_partition": pa.array(np.zeros(n, np.uint16)),
-        "kafka_offset": pa.array((idx + offset).astype(np.uint64)),
+        "kafka_offset": pa.array(offsets.astype(np.uint64)),
     }
     empty = _dict(np.zeros(n, np.int32), ("",))
     return pa.Table.from_arrays([cols.get(f.name, empty) for f in EVENT_SCHEMA], names=EVENT_SCHEMA.names)
 
 
-def load(s: Settings, total: int, mine: int, chunk_rows: int = 1_000_000, held_back: int = 0):
+def load(s: Settings, total: int, mine: int, chunk_rows: int = 1_000_000, held_back: int = 0, end_ms: int = 0):
     """``total`` events, ``mine`` of them the seller's; returns ``more(n)``, which inserts the next ``n``
     of the seller's events (new sessions, continuing its history), starting with the last ``held_back``,
-    or with ``first`` given, ``n`` more events of the sessions of its events from ``first`` on."""
-    from clickhouse.client import INSERT_SETTINGS, get_client
-
+    or with ``first`` given, ``n`` more events of the sessions of its events from ``first`` on. The
+    sessions start in the DAYS before ``end_ms`` (default: now)."""
     rng = np.random.default_rng(42)
-    end_ms = int(time.time() * 1000)
-    c = get_client(s)
+    end_ms = end_ms or int(time.time() * 1000)
 
     def insert(first: int, n: int, seller: str | None, offset: int) -> None:
-        c.insert_arrow(
-            f"{s.clickhouse_database}.events",
-            chunk(rng, first, n, seller, end_ms, offset),
-            settings={**INSERT_SETTINGS, "insert_deduplicate": 0},
-        )
+        insert_events(s, chunk(rng, first, n, seller, end_ms, offset))
 
     for done in range(0, mine - held_back, chunk_rows):
         insert(done, min(chunk_rows, mine - held_back - done), SELLER, done)
@@ -132,6 +158,41 @@ def load(s: Settings, total: int, mine: int, chunk_rows: int = 1_000_000, held_b
         nxt += n
 
     return more
+
+
+def insert_events(s: Settings, table: pa.Table) -> None:
+    from clickhouse.client import INSERT_SETTINGS, get_client
+
+    get_client(s).insert_arrow(
+        f"{s.clickhouse_database}.events", table, settings={**INSERT_SETTINGS, "insert_deduplicate": 0}
+    )
+
+
+def steady(from_ms: int, to_ms: int, origin_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sessions and times (epoch ms) of the events in [``from_ms``, ``to_ms``) of a seller sending
+    RECENT_RATE events/s since ``origin_ms``: a session starts every EVENTS_PER_SESSION / RECENT_RATE s and
+    sends EVENTS_PER_SESSION events a minute apart (the history's sessions), so from EVENTS_PER_SESSION
+    minutes after the origin on any window of the traffic holds RECENT_RATE events a second, most of them
+    of sessions that began before it."""
+    gap = 1000 * EVENTS_PER_SESSION // RECENT_RATE
+    sess, ts = [], []
+    for i in range(EVENTS_PER_SESSION):
+        first = origin_ms + i * 60_000  # event i of session j is at first + j * gap
+        j = np.arange(max(0, -(-(from_ms - first) // gap)), max(0, -(-(to_ms - first) // gap)), dtype=np.int64)
+        sess.append(j + RECENT_SESSIONS)
+        ts.append(first + j * gap)
+    return np.concatenate(sess), np.concatenate(ts)
+
+
+def late(rng: np.random.Generator, n: int, end_ms: int, now_ms: int, sessions: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` late events (sessions, times): one each of ``n`` of the first ``sessions`` history sessions
+    (``chunk``'s, ending at ``end_ms``) that started in the LATE_WITHIN_MS before ``now_ms`` (live events are
+    at most ``max_clock_skew_s``, a day, off), at one of the session's minutes again (a new event id)."""
+    sess = np.arange(sessions, dtype=np.int64)
+    start = session_start(sess, end_ms)
+    sess = sess[(start >= now_ms - LATE_WITHIN_MS) & (start < now_ms - 3_600_000)]
+    sess = rng.choice(sess, n, replace=False)
+    return sess, session_start(sess, end_ms) + rng.integers(0, EVENTS_PER_SESSION, n) * 60_000
 
 
 def timings(fn, repeat: int) -> tuple[float, float]:
@@ -159,15 +220,14 @@ def run(args) -> int:
         )
         migrate(s)
         t0 = time.perf_counter()
-        more = load(s, total, total // 2, held_back=UNFOLDED)
+        end_ms = int(time.time() * 1000)
+        more = load(s, total, total // 2, held_back=UNFOLDED, end_ms=end_ms)
         print(f"# loaded {total - UNFOLDED:,} events in {time.perf_counter() - t0:.0f} s", flush=True)
         fold_all(s)
         merge_history(s)
         states_in_memory(s)
         more(UNFOLDED)
         settle(s)
-        end = datetime.now(UTC)
-        start = end - timedelta(days=DAYS)
         repeat = max(20, int(args.duration * 4))
         labels = {"events": total, "seller_events": total // 2}
         raw = (
@@ -176,33 +236,78 @@ def run(args) -> int:
         )
 
         def state(**state_labels) -> None:
+            end = datetime.now(UTC)
+            start = end - timedelta(days=DAYS)
             for name in query.REPORTS:
                 measure(s, name, start, end, repeat, **labels, **state_labels)
             p50, p95 = timings(lambda: get_client(s).command(raw), 5)
             emit("queries", "report_p50_ms", p50, "ms", report="raw_scan_hourly", **labels, **state_labels)
             emit("queries", "report_p95_ms", p95, "ms", report="raw_scan_hourly", **labels, **state_labels)
 
-        state(unfolded_events=UNFOLDED)
+        state(unfolded_events=UNFOLDED, state="history_tail")
         more(LATE_TAIL)
         settle(s)
-        state(unfolded_events=UNFOLDED + LATE_TAIL)
+        state(unfolded_events=UNFOLDED + LATE_TAIL, state="late_spread")
         more(OLD_TAIL, first=total // 4)  # sessions from the middle of the folded history
         settle(s)
-        state(unfolded_events=UNFOLDED + LATE_TAIL + OLD_TAIL, unfolded_old_sessions=OLD_TAIL // 10)
+        state(
+            unfolded_events=UNFOLDED + LATE_TAIL + OLD_TAIL,
+            unfolded_old_sessions=OLD_TAIL // 10,
+            state="late_old_sessions",
+        )
+        # the recent state: the last RECENT_STEPS windows of RECENT_RATE events/s and a few late events, after a
+        # fold of everything before them (the seller's sessions of the 10 minutes before are folded)
+        rng = np.random.default_rng(7)
+        now_ms = int(time.time() * 1000)
+        window = RECENT_STEP * 1000 // RECENT_RATE
+        first = now_ms - RECENT_STEPS * window
+        origin = first - EVENTS_PER_SESSION * 60_000
+        sess, ts = steady(origin, first, origin)
+        offset = 3 * total
+        insert_events(s, events(rng, np.arange(len(sess)) + offset, sess, ts, SELLER))
+        offset += len(sess)
+        fold_all(s, what=f"the states above and {len(sess):,} events of the recent traffic's sessions")
+        refold_traffic(s)
+        settle(s)
+        for step in range(1, RECENT_STEPS + 1):
+            sess, ts = steady(first + (step - 1) * window, first + step * window, origin)
+            late_sess, late_ts = late(rng, RECENT_LATE, end_ms, now_ms, total // 2 // EVENTS_PER_SESSION)
+            sess, ts = np.concatenate([sess, late_sess]), np.concatenate([ts, late_ts])
+            insert_events(s, events(rng, np.arange(len(sess)) + offset, sess, ts, SELLER))
+            offset += len(sess)
+            settle(s)
+            state(
+                unfolded_events=step * (RECENT_STEP + RECENT_LATE),
+                unfolded_late_events=step * RECENT_LATE,
+                state="recent",
+            )
         # close chdb before the directory goes: background merges still writing made rmtree fail
         close_all()
     return 0
 
 
-def fold_all(s: Settings) -> None:
+def fold_all(s: Settings, what: str = "the history") -> None:
     """What the sink's fold thread would have done by now: fold every row inserted so far (nothing is
-    being inserted, so once the 10 s insert bucket of the last insert is over, all of it)."""
+    being inserted, so once the 10 s insert bucket of the last insert is over, all of it), and the hourly
+    rollup's closed hours (the traffic fold)."""
     from clickhouse import session_fold
 
     time.sleep(10 - time.time() % 10 + 0.5)
     t0 = time.perf_counter()
     session_fold.fold(s, until=session_fold.fold_until(s, idle=True))
-    print(f"# folded the history in {time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"# folded {what} in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def refold_traffic(s: Settings) -> None:
+    """The traffic fold's full round (at a process's start and daily): every hour out of date that no live
+    event can reach any more is refolded. A fold round of the same process looks at the last 3 days only, so
+    without it the late_spread state's events would leave every hour of the recent state out of date, which
+    a running system (live events at most ``max_clock_skew_s`` late) does not have."""
+    from clickhouse import traffic_fold
+
+    t0 = time.perf_counter()
+    n = traffic_fold.fold_hours(s, since=0)
+    print(f"# refolded {n:,} seller-hours of the hourly rollup in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
 # The tables a report reads that the history's load leaves with many rows of one key in several parts
