@@ -200,25 +200,22 @@ class Settings(BaseSettings):
         "is the live numbers' critical path. Negative needs CAP_SYS_NICE or RLIMIT_NICE (else one log line and the "
         "default priority); 0 leaves it alone.",
     )
-    worker_fetch_interval_ms: int = Field(
+    worker_fetch_wait_ms: int = Field(
         20,
         ge=0,
         le=500,
-        description="The least time between two of the worker's fetch requests (0: none): fewer, fuller "
-        "batches (broker requests and per-batch work) for at most this much latency; the wait is the worker's, "
-        "so the broker answers at once what came meanwhile (streams/faust_internals.py pace_fetches).",
+        description="The worker's fetches wait on the broker up to this long for worker_fetch_min_bytes: "
+        "fewer, fuller batches (broker requests and per-batch work) for at most this much latency.",
     )
-    worker_fetch_wait_ms: int = Field(
+    worker_fetch_min_bytes: int = Field(65_536, ge=1, description="See worker_fetch_wait_ms.")
+    worker_idle_fetch_wait_ms: int = Field(
         200,
         ge=0,
         le=500,
-        description="How long the broker holds a worker's fetch for worker_fetch_min_bytes: what an idle "
-        "worker's fetches wait (at 20 ms, with 64 KB, the idle worker sent ~45 empty fetches a second); "
-        "a message that comes meanwhile is answered at once. Short: the worker's other requests to the "
-        "broker (a rebalance's recovery asks a few) wait behind a fetch the broker holds.",
-    )
-    worker_fetch_min_bytes: int = Field(
-        1, ge=1, description="See worker_fetch_wait_ms (1: answered as soon as anything is there)."
+        description="After a fetch that brought the worker nothing, the next waits on the broker for its first "
+        "byte, up to this long (0: as any other): an idle worker's fetches were ~45 empty answers a second "
+        "(streams/faust_internals.py hold_idle_fetches). Short: the worker's other requests to the broker (a "
+        "rebalance's recovery asks a few) wait behind a fetch the broker holds.",
     )
     worker_changelog_queue_rows: int = Field(
         1_000_000,

@@ -33,8 +33,8 @@ The privates used, by owner (who uses them through which function):
 - the consumer thread's aiokafka consumer (``AIOKafkaConsumerThread._consumer``, made in ``on_start``) and
   its ``Fetcher._fetch_min_bytes`` / ``_fetch_max_wait_ms`` (read by ``Fetcher._get_actions_per_node`` for
   every fetch request): ``set_fetch_wait`` (``streams/agents/sessions.py``); its
-  ``Fetcher._proc_fetch_request`` (sends one fetch request and takes its answer), wrapped per instance by
-  ``pace_fetches`` (``streams/agents/sessions.py``);
+  ``Fetcher._proc_fetch_request`` (sends one fetch request and takes its answer; True when it buffered
+  records), wrapped per instance by ``hold_idle_fetches`` (``streams/agents/sessions.py``);
 - ``ThreadDelegateConsumer._getmany`` (what ``Consumer._wait_next_records`` calls for every fetch, which
   ends in aiokafka's ``Fetcher.fetched_records(partitions)``): wrapped per instance by ``scope_fetches``
   (``streams/fastpath.py``: nothing is taken from aiokafka's buffer while flow is suspended, nor anything
@@ -44,7 +44,6 @@ The privates used, by owner (who uses them through which function):
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import importlib
 import inspect
@@ -80,7 +79,7 @@ FINGERPRINTS = {
     "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread._create_worker_consumer": "c2701bfc3e6f6cad",
     "aiokafka.consumer.fetcher:Fetcher.__init__": "bf21ecb7e0f210b7",
     "aiokafka.consumer.fetcher:Fetcher._get_actions_per_node": "1dab2cf937d165d0",
-    # pace_fetches: one fetch request sent and its answer taken (positions checked against the request's)
+    # hold_idle_fetches: one fetch request sent and its answer taken (True when records were buffered)
     "aiokafka.consumer.fetcher:Fetcher._proc_fetch_request": "59bf948fff47eed5",
     # scope_fetches: the fetch path from Faust's getmany to aiokafka's buffer, and the flow it checks
     "faust.transport.consumer:Consumer.getmany": "4b168d84882a70d6",
@@ -250,34 +249,30 @@ def set_fetch_wait(consumer: Any, min_bytes: int, max_wait_ms: int) -> bool:
     return True
 
 
-def pace_fetches(consumer: Any, interval_s: float) -> bool:
-    """Send ``consumer``'s fetch requests at least ``interval_s`` apart (per broker). With the broker's wait
-    (``set_fetch_wait``) holding a fetch until some bytes are there, this keeps fetches few and full under
-    load without holding the idle worker's: at 20 ms on the broker and 64 KB, the idle worker asked ~45 times
-    a second and got nothing each time, each a fetch the broker parked, timed out and answered
-    (docs/architecture.md, Broker CPU). The request waits here (before it is sent), so a fetch still asks for
-    the positions it was built with; aiokafka drops an answer whose offsets no longer match the positions.
-    True if paced now, False if it already was or its aiokafka consumer is not started."""
+def hold_idle_fetches(consumer: Any, min_bytes: int, max_wait_ms: int, idle_wait_ms: int) -> bool:
+    """After a fetch of ``consumer`` that brought no records, ask the broker to hold the next one until its
+    first byte is there or ``idle_wait_ms`` passed; after one that brought records, ``min_bytes`` or
+    ``max_wait_ms`` again (``set_fetch_wait``'s). Under load nothing changes; idle, the worker's fetches had come
+    back empty every 20 ms (~45 a second, each one the broker parked, timed out and answered: docs/architecture.md,
+    Broker CPU), and a lone event waited out the rest of those 20 ms. The values are read by aiokafka when it
+    builds the next request, on the consumer's thread, where this runs. True if set now, False if it already
+    was or its aiokafka consumer is not started."""
     inner = getattr(getattr(consumer, "_thread", None), "_consumer", None)
     fetcher = getattr(inner, "_fetcher", None)
-    if fetcher is None or getattr(fetcher, "_livemetrics_paced", False):
+    if fetcher is None or getattr(fetcher, "_livemetrics_idle_hold", False):
         return False
     send = fetcher._proc_fetch_request
-    last: dict[Any, float] = {}
 
     async def _proc_fetch_request(assignment: Any, node_id: Any, request: Any) -> Any:
-        loop = asyncio.get_running_loop()  # the consumer thread's loop
-        wait = last.get(node_id, -interval_s) + interval_s - loop.time()
-        if wait > 0:
-            try:
-                await asyncio.sleep(wait)
-            except asyncio.CancelledError:  # closed or unassigned meanwhile: as aiokafka's own send does
-                return False
-        last[node_id] = loop.time()
-        return await send(assignment, node_id, request)
+        got = await send(assignment, node_id, request)  # True when it buffered records (or an error to raise)
+        if got:
+            fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = min_bytes, max_wait_ms
+        else:
+            fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = 1, idle_wait_ms
+        return got
 
     fetcher._proc_fetch_request = _proc_fetch_request
-    fetcher._livemetrics_paced = True
+    fetcher._livemetrics_idle_hold = True
     return True
 
 

@@ -48,8 +48,13 @@ async def handle(messages) -> None:
         _FetchWait.set = faust_internals.set_fetch_wait(
             app.consumer, settings.worker_fetch_min_bytes, settings.worker_fetch_wait_ms
         )
-        if _FetchWait.set and settings.worker_fetch_interval_ms:
-            faust_internals.pace_fetches(app.consumer, settings.worker_fetch_interval_ms / 1000)
+        if _FetchWait.set and settings.worker_idle_fetch_wait_ms:
+            faust_internals.hold_idle_fetches(
+                app.consumer,
+                settings.worker_fetch_min_bytes,
+                settings.worker_fetch_wait_ms,
+                settings.worker_idle_fetch_wait_ms,
+            )
     with in_flight.batch():
         batches = session_batch.fold(messages)
         alerts = [a for b in batches for a in b.alerts]

@@ -1,8 +1,8 @@
 """The worker's fetch requests, as its sessions agent sets them up (``streams/faust_internals.py``
-``set_fetch_wait`` and ``pace_fetches`` with the settings' defaults), on an aiokafka consumer against the real
-broker: an idle worker's fetches wait on the broker instead of coming back empty every 20 ms (~45 a second, the
-broker's largest idle cost: docs/architecture.md, Broker CPU), and under a steady stream they stay at most one
-per ``worker_fetch_interval_ms``."""
+``set_fetch_wait`` and ``hold_idle_fetches`` with the settings' defaults), on an aiokafka consumer against the
+real broker: an idle worker's fetches wait on the broker instead of coming back empty every 20 ms (~45 a second,
+the broker's largest idle cost: docs/architecture.md, Broker CPU), and under a steady stream they stay at most one
+per ``worker_fetch_wait_ms``, as before."""
 
 from __future__ import annotations
 
@@ -53,8 +53,10 @@ async def _fetches(s: Settings, topic: str, seconds: float, produce_per_s: int =
         await consumer.seek_to_end()
         faust = SimpleNamespace(_thread=SimpleNamespace(_consumer=consumer))  # where Faust keeps it
         assert faust_internals.set_fetch_wait(faust, s.worker_fetch_min_bytes, s.worker_fetch_wait_ms)
-        if s.worker_fetch_interval_ms:
-            assert faust_internals.pace_fetches(faust, s.worker_fetch_interval_ms / 1000)
+        if s.worker_idle_fetch_wait_ms:
+            assert faust_internals.hold_idle_fetches(
+                faust, s.worker_fetch_min_bytes, s.worker_fetch_wait_ms, s.worker_idle_fetch_wait_ms
+            )
         await consumer.getmany(timeout_ms=1000)  # the settings in force from here
         producer = Producer(producer_config(s, **{"linger.ms": 0})) if produce_per_s else None
         sent, read, written = 0, 0, 0
@@ -84,8 +86,8 @@ def test_an_idle_workers_fetches_wait_on_the_broker(settings):
     s = settings
     topic = _topic(s)
     fetches, _ = asyncio.run(_fetches(s, topic, seconds=3.0))
-    # each held by the broker for its 200 ms (worker_fetch_wait_ms): ~15 in 3 s; at 20 ms and 64 KB, ~130
-    assert s.worker_fetch_wait_ms >= 200
+    # each held by the broker for its 200 ms (worker_idle_fetch_wait_ms): ~15 in 3 s; at 20 ms and 64 KB, ~120
+    assert s.worker_idle_fetch_wait_ms >= 200
     assert fetches <= 3.0 / 0.2 + 5, fetches
 
 
@@ -94,5 +96,5 @@ def test_under_a_steady_stream_the_worker_fetches_at_most_once_an_interval(setti
     topic = _topic(s)
     fetches, read = asyncio.run(_fetches(s, topic, seconds=3.0, produce_per_s=3000))
     assert read >= 8000
-    # every message read, in at most one fetch per worker_fetch_interval_ms (20 ms): 150 in 3 s
-    assert fetches <= 3.0 / (s.worker_fetch_interval_ms / 1000) + 4, fetches
+    # every message read, in at most one fetch per worker_fetch_wait_ms (20 ms) as before: 150 in 3 s
+    assert fetches <= 3.0 / (s.worker_fetch_wait_ms / 1000) + 4, fetches
