@@ -238,3 +238,23 @@ if __name__ == "__main__":
         print(
             f"{kind:14} rejected {rejected:6} of {count} ({rejected / count:.4%})  sent the exact way {flagged / count:.3%}"
         )
+
+
+def assert_refused_everywhere(event: dict, value: str) -> None:
+    """``event``, holding ``value``, is flagged by the byte pre-scan (beside a clean event), sent the exact way
+    by the clean path of a batch, refused as card data by the walk, and ``value`` is not in its dead-letter
+    copy."""
+    import msgspec
+
+    from livemetrics.card_bytes import events_to_card_check, might_hold_card_data
+    from livemetrics.card_data import redact, scan_decoder
+    from livemetrics.validation import Rejection, clean_batch, parse_event
+    from tests.support import factories as f
+
+    raw = msgspec.json.encode(event)
+    assert events_to_card_check([msgspec.json.encode(f.page_view()), raw]) == [1]
+    assert might_hold_card_data(raw)
+    assert clean_batch(b'{"events": [' + raw + b"]}") is None
+    rejected = parse_event(raw, 0)
+    assert isinstance(rejected, Rejection) and rejected.reason == "card_data", rejected
+    assert value not in json.dumps(redact(scan_decoder.decode(raw)))
