@@ -9,12 +9,13 @@ import threading
 
 import pytest
 from confluent_kafka import Consumer
-from confluent_kafka.admin import AdminClient, NewPartitions
+from confluent_kafka.admin import AdminClient
 
 from livemetrics import compacted, keys, metrics
 from livemetrics.kafka_config import admin_config
 from livemetrics.topics import create_topics
 from tests.support.servers import wait_until
+from tests.support.topic_changes import add_partitions, watched
 
 pytestmark = pytest.mark.integration
 
@@ -84,16 +85,14 @@ def test_a_new_log_grown_past_the_readers_position_is_read_from_its_start(make_s
 
 
 def test_partitions_added_to_a_topic_are_read_without_a_restart(make_settings):
-    settings = make_settings(reader_topic_check_s=1.0)
+    settings, admin = watched(make_settings)  # admin: kept alive to the end
     topic = settings.topic("seller-keys")
-    admin = AdminClient(admin_config(settings))  # kept alive to the end (#3663)
     registry = keys.KeyRegistry(settings).start()
     try:
         assert registry.ready
         # Read before the change: the watch (every second) may see the new partitions at once.
         before = _changes("key-registry", topic, "partitions_added")
-        for fut in admin.create_partitions([NewPartitions(topic, 3)], operation_timeout=30).values():
-            fut.result()
+        add_partitions(admin, topic, 3)
         # Records placed by key (librdkafka's partitioner, not ours to compute): 30 of them, so that each of the
         # 3 partitions gets some (none on a new one: a chance of ~2 x (2/3)^30, 1e-5).
         recs = [keys.new_key("pk", f"shop-{i}")[1] for i in range(30)]

@@ -23,6 +23,7 @@ from tests.support import factories as f
 from tests.support.kafka_read import read_topic
 from tests.support.manual_clock import ManualClock
 from tests.support.servers import ThreadServer, wait_until
+from tests.support.topic_changes import add_partitions, watched
 
 pytestmark = pytest.mark.integration
 IP = "203.0.113.9"
@@ -172,21 +173,18 @@ def test_partitions_added_to_the_salts_topic_are_read_and_salts_stay_on_the_firs
     # added later was never seen. Now every partition, new ones within reader_topic_check_s; and the salts this
     # version writes all go to partition 0, where the first of a day is the same for every reader.
     from confluent_kafka import Producer
-    from confluent_kafka.admin import NewPartitions
 
     from livemetrics.kafka_config import producer_config
     from producers.gateway.ip_salts import SALT_BYTES
 
-    s = make_settings(reader_topic_check_s=1.0)
+    s, admin = watched(make_settings)  # admin: kept alive to the end
     topic = s.topic("ip-salts")
-    admin = AdminClient(admin_config(s))  # kept alive to the end: librdkafka can abort when one closes mid-request
     clock = ManualClock(time.time())
     day0 = int(clock() * 1000) // DAY_MS
     a = SharedSalts(s, clock=clock, tend_interval_s=0.1).start()
     try:
         assert a.ready
-        for fut in admin.create_partitions([NewPartitions(topic, 3)], operation_timeout=30).values():
-            fut.result()
+        add_partitions(admin, topic, 3)
         # The broker's metadata can lag the controller: a produce to a partition it does not list yet fails with
         # UNKNOWN_PARTITION after flush() (seen in CI at load ~10), so wait until it lists the new ones.
         wait_until(
