@@ -14,6 +14,7 @@ from api.notify.channels import ChannelWriter, new_channel
 from clickhouse.client import get_client
 from clickhouse.migrate import migrate
 from livemetrics.card_numbers import card_in_string
+from tests.support.kafka_read import read_topic
 from tests.support.notify_api import FAST_RETRIES, Api, alert, send
 from tests.support.servers import wait_until
 from tests.support.smtp_server import SmtpServer
@@ -80,6 +81,16 @@ def test_a_channel_stored_with_a_card_number_is_never_sent_to_and_says_why(make_
             what="the redelivery recorded failed",
         )
         assert not hooks.endpoints[CARD_PATH].received and not smtpd.messages
+
+        # Its rules changed, the record is written back blanked and still blocked: the card number leaves the
+        # topic once Kafka compacts it.
+        r = api.call("PUT", "shop-a", f"/channels/{stored[0].channel_id}/rules", json={"kinds": ["payment_failed"]})
+        assert r.status_code == 200 and "blocked" in r.json() and not card_in_string(r.text), r.text
+        records = read_topic(s, "seller-channels", expect=4)  # the two stored, the API's, the rules change
+        mine = [m.value() for m in records if m.key() == stored[0].channel_id.encode()]  # one partition: in order
+        assert len(records) == 4 and len(mine) == 2, [m.key() for m in records]
+        assert card_in_string(mine[0].decode()) and not card_in_string(mine[1].decode()), mine
+        assert b'"blocked"' in mine[1]
         for ch in stored:
             assert api.call("DELETE", "shop-a", f"/channels/{ch.channel_id}").status_code == 204
         assert len(api.call("GET", "shop-a", "/channels").json()["channels"]) == 1
