@@ -83,16 +83,17 @@ def producer_config(s: Settings, **overrides: Any) -> dict[str, Any]:
 
 def changelog_producer_config(s: Settings, **overrides: Any) -> dict[str, Any]:
     """The stream worker's table-changelog producer (streams/changelog.py): durable like
-    ``producer_config``, with room for a large batch of rows in flight. It lingers 200 ms: nothing waits
-    for a row's delivery but the next offset commit (every second) and a revocation, which wait up to that
-    much longer; no live number does. librdkafka sends a produce request per partition: at 5 ms of linger
-    ~110 requests/s at 5,000 events/s, at 50 ms ~40 (the broker's third client; docs/architecture.md,
-    Broker CPU), at 200 ms at most 5 a second per partition. A full queue (``worker_changelog_queue_rows``)
+    ``producer_config``, with room for a large batch of rows in flight. It lingers 50 ms: nothing waits
+    for a row's delivery but the offset commits and a revocation, while at 5 ms each batch's partitions went
+    out as separate requests (~110 produce requests/s at 5,000 events/s: docs/architecture.md, Broker CPU).
+    Not longer: the worker's drain commits inline every ``broker_commit_every`` messages (streams/fastpath.py),
+    and a commit waits for the rows produced so far, so the live numbers wait that much every ~2 s at
+    5,000 events/s (200 ms: 5k p99 +50-100 ms, the fifth look). A full queue (``worker_changelog_queue_rows``)
     makes the sessions agent wait for room without blocking its event loop."""
     conf = producer_config(
         s,
         **{
-            "linger.ms": 200,
+            "linger.ms": 50,
             "queue.buffering.max.messages": s.worker_changelog_queue_rows,
             "queue.buffering.max.kbytes": 1_048_576,
             "batch.size": 1_000_000,
