@@ -4,9 +4,11 @@ redelivered from the table. A real API (Kafka, chdb) and a real HTTP endpoint.""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from playwright.sync_api import sync_playwright
 
+from api.notify.channels import ChannelWriter, new_channel
 from clickhouse.migrate import migrate
 from tests.browser.test_dashboard import ARGS, CHROMIUM
 from tests.support.axe import AXE, axe
@@ -86,6 +88,45 @@ def test_settings_tab_adds_a_webhook_shows_its_failure_and_redelivers(make_setti
         api.stop()
         api.registry.stop()
         hooks.stop()
+
+
+def test_a_channel_stored_with_a_card_number_shows_blocked_and_why(make_settings, add_seller):
+    """A channel stored before the API refused card numbers in targets (api/notify/channels.py, ``usable``) is
+    listed with the card number blanked and the reason nothing is sent to it, next to its Remove button. Seen
+    failing before settings.js showed ``blocked``: the row held only the blanked target."""
+    s = make_settings(dev_mode=True)
+    migrate(s)
+    kek = s.key_encryption_key.get_secret_value()
+    old = new_channel("shop", "webhook", "http://127.0.0.1:9/pay?pan=4111111111111111", kek)[0]
+    writer = ChannelWriter(s)  # as the API wrote it before it checked targets
+    writer.write(old.channel_id, msgspec.json.encode(old))
+    writer.close()
+    api = Api(s, {"shop": add_seller(s, "shop")[1]})
+    try:
+        wait_until(lambda: api.call("GET", "shop", "/channels").json()["channels"], 30, what="the channel read")
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            try:
+                ctx = b.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+                ctx.add_init_script(path=str(AXE))
+                dash = ctx.new_page()
+                dash.goto(f"{api.server.url}/dashboard")
+                dash.get_by_label("Read token").fill(api.tokens["shop"])
+                dash.get_by_role("button", name="Open dashboard").click()
+                dash.get_by_role("tab", name="Settings").click()
+                row = dash.locator("#channel-list li.channel")
+                row.locator("p.blocked").wait_for()
+                said = row.locator("p.blocked").inner_text()
+                assert said.startswith("Blocked: not sent: this channel's webhook URL holds a card number"), said
+                assert "remove the channel and add it again" in said
+                assert "4111111111111111" not in dash.content() and "[redacted card number]" in row.inner_text()
+                assert row.get_by_role("button", name="Remove webhook").count() == 1
+                assert axe(dash) == []
+            finally:
+                b.close()
+    finally:
+        api.stop()
+        api.registry.stop()
 
 
 # Records each notification the page creates (the real Notification still runs), so the test sees it.

@@ -56,6 +56,8 @@ function channelRow(ch) {
   } }, "Remove");
   return h("li", { class: "channel" }, h("span", { class: "pill" }, ch.kind), " ", h("code", {}, ch.target),
     ch.can_read_pii ? "" : h("span", { class: "muted" }, " (masked: added by a token without personal data)"), " ", remove,
+    // Stored before card numbers were refused in targets: nothing is sent to it until it is added again.
+    ch.blocked ? h("p", { class: "error blocked" }, `Blocked: ${ch.blocked}`) : "",
     rulesEditor(ch, what));
 }
 
