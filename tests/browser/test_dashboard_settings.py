@@ -4,9 +4,12 @@ redelivered from the table. A real API (Kafka, chdb) and a real HTTP endpoint.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import msgspec
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
 from api.notify.channels import ChannelWriter, new_channel
 from clickhouse.migrate import migrate
@@ -19,71 +22,76 @@ from tests.support.webhook_server import WebhookServer
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 
+@contextmanager
+def settings_tab(api: Api, seller: str) -> Iterator[Page]:
+    """The dashboard opened with ``seller``'s read token, on its Settings tab (axe loaded for the checks)."""
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            ctx = b.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+            ctx.add_init_script(path=str(AXE))
+            dash = ctx.new_page()
+            dash.goto(f"{api.server.url}/dashboard")
+            dash.get_by_label("Read token").fill(api.tokens[seller])
+            dash.get_by_role("button", name="Open dashboard").click()
+            dash.get_by_role("tab", name="Settings").click()
+            yield dash
+        finally:
+            b.close()
+
+
 def test_settings_tab_adds_a_webhook_shows_its_failure_and_redelivers(make_settings, add_seller):
     s = make_settings(dev_mode=True, notify_retry_for_s=1.5, **FAST_RETRIES)  # dev mode: http to 127.0.0.1
     migrate(s)
     hooks = WebhookServer().start()
     api = Api(s, {"shop": add_seller(s, "shop")[1]})
     try:
-        with sync_playwright() as pw:
-            b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-            try:
-                ctx = b.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-                ctx.add_init_script(path=str(AXE))
-                dash = ctx.new_page()
-                dash.goto(f"{api.server.url}/dashboard")
-                dash.get_by_label("Read token").fill(api.tokens["shop"])
-                dash.get_by_role("button", name="Open dashboard").click()
-                dash.get_by_role("tab", name="Settings").click()
-                dash.wait_for_selector("#channel-list li.empty")
+        with settings_tab(api, "shop") as dash:
+            dash.wait_for_selector("#channel-list li.empty")
 
-                dash.get_by_label("Webhook URL").fill("http://user:pw@127.0.0.1/x")
-                dash.get_by_role("button", name="Add webhook").click()
-                dash.wait_for_function(
-                    "() => document.querySelector('#settings-msg').textContent.includes('Not added')"
-                )
-                assert "must not carry a user or password" in dash.locator("#settings-msg").inner_text()
+            dash.get_by_label("Webhook URL").fill("http://user:pw@127.0.0.1/x")
+            dash.get_by_role("button", name="Add webhook").click()
+            dash.wait_for_function("() => document.querySelector('#settings-msg').textContent.includes('Not added')")
+            assert "must not carry a user or password" in dash.locator("#settings-msg").inner_text()
 
-                dash.get_by_label("Webhook URL").fill(hooks.url("/shop", "fail"))
-                dash.get_by_role("button", name="Add webhook").click()
-                dash.wait_for_selector("#channel-list li.channel")
-                assert dash.locator("#webhook-secret-value").inner_text().startswith("whsec_")
+            dash.get_by_label("Webhook URL").fill(hooks.url("/shop", "fail"))
+            dash.get_by_role("button", name="Add webhook").click()
+            dash.wait_for_selector("#channel-list li.channel")
+            assert dash.locator("#webhook-secret-value").inner_text().startswith("whsec_")
 
-                # Rules: a bad minimum amount is refused with the reason; good rules are stored.
-                dash.locator("details.rules summary").click()
-                dash.get_by_label("Error spikes").uncheck()
-                dash.get_by_label("Minimum amount (payment failures)").fill("lots")
-                dash.get_by_label("Quiet hours time zone").fill("Europe/Berlin")
-                dash.get_by_role("button", name="Save rules").click()
-                dash.wait_for_selector("details.rules p.error")
-                assert "min_amount" in dash.locator("details.rules p.error").inner_text()
-                dash.get_by_label("Minimum amount (payment failures)").fill("5")
-                dash.get_by_role("button", name="Save rules").click()
-                dash.wait_for_selector("details.rules p:text('Rules saved.')")
-                rules = api.call("GET", "shop", "/channels").json()["channels"][0]["rules"]
-                assert rules == {
-                    "kinds": ["payment_failed", "traffic_dropped"],
-                    "min_amount": "5",
-                    "tz": "Europe/Berlin",
-                }
+            # Rules: a bad minimum amount is refused with the reason; good rules are stored.
+            dash.locator("details.rules summary").click()
+            dash.get_by_label("Error spikes").uncheck()
+            dash.get_by_label("Minimum amount (payment failures)").fill("lots")
+            dash.get_by_label("Quiet hours time zone").fill("Europe/Berlin")
+            dash.get_by_role("button", name="Save rules").click()
+            dash.wait_for_selector("details.rules p.error")
+            assert "min_amount" in dash.locator("details.rules p.error").inner_text()
+            dash.get_by_label("Minimum amount (payment failures)").fill("5")
+            dash.get_by_role("button", name="Save rules").click()
+            dash.wait_for_selector("details.rules p:text('Rules saved.')")
+            rules = api.call("GET", "shop", "/channels").json()["channels"][0]["rules"]
+            assert rules == {
+                "kinds": ["payment_failed", "traffic_dropped"],
+                "min_amount": "5",
+                "tz": "Europe/Berlin",
+            }
 
-                send(s, alert("shop", "a-1"))
-                wait_until(lambda: api.deliveries("shop", status="failed"), 30, what="the delivery failed")
-                dash.get_by_role("button", name="Refresh").click()
-                trouble = dash.locator("#channel-trouble")
-                trouble.wait_for(state="visible")
-                assert "HTTP 500: boom" in trouble.inner_text() and "/shop" in trouble.inner_text()
-                assert dash.locator('#deliveries-table tr[data-status="failed"]').count() == 1
-                assert axe(dash) == []  # the tab with a channel, a failure banner and the table
+            send(s, alert("shop", "a-1"))
+            wait_until(lambda: api.deliveries("shop", status="failed"), 30, what="the delivery failed")
+            dash.get_by_role("button", name="Refresh").click()
+            trouble = dash.locator("#channel-trouble")
+            trouble.wait_for(state="visible")
+            assert "HTTP 500: boom" in trouble.inner_text() and "/shop" in trouble.inner_text()
+            assert dash.locator('#deliveries-table tr[data-status="failed"]').count() == 1
+            assert axe(dash) == []  # the tab with a channel, a failure banner and the table
 
-                hooks.endpoints["/shop"].mode = "ok"
-                dash.get_by_role("button", name="Redeliver alert a-1").click()
-                wait_until(lambda: api.deliveries("shop", status="delivered"), 30, what="redelivered")
-                dash.get_by_role("button", name="Refresh").click()
-                dash.wait_for_selector('#deliveries-table tr[data-status="delivered"]')
-                trouble.wait_for(state="hidden")
-            finally:
-                b.close()
+            hooks.endpoints["/shop"].mode = "ok"
+            dash.get_by_role("button", name="Redeliver alert a-1").click()
+            wait_until(lambda: api.deliveries("shop", status="delivered"), 30, what="redelivered")
+            dash.get_by_role("button", name="Refresh").click()
+            dash.wait_for_selector('#deliveries-table tr[data-status="delivered"]')
+            trouble.wait_for(state="hidden")
     finally:
         api.stop()
         api.registry.stop()
@@ -104,26 +112,15 @@ def test_a_channel_stored_with_a_card_number_shows_blocked_and_why(make_settings
     api = Api(s, {"shop": add_seller(s, "shop")[1]})
     try:
         wait_until(lambda: api.call("GET", "shop", "/channels").json()["channels"], 30, what="the channel read")
-        with sync_playwright() as pw:
-            b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-            try:
-                ctx = b.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-                ctx.add_init_script(path=str(AXE))
-                dash = ctx.new_page()
-                dash.goto(f"{api.server.url}/dashboard")
-                dash.get_by_label("Read token").fill(api.tokens["shop"])
-                dash.get_by_role("button", name="Open dashboard").click()
-                dash.get_by_role("tab", name="Settings").click()
-                row = dash.locator("#channel-list li.channel")
-                row.locator("p.blocked").wait_for()
-                said = row.locator("p.blocked").inner_text()
-                assert said.startswith("Blocked: not sent: this channel's webhook URL holds a card number"), said
-                assert "remove the channel and add it again" in said
-                assert "4111111111111111" not in dash.content() and "[redacted card number]" in row.inner_text()
-                assert row.get_by_role("button", name="Remove webhook").count() == 1
-                assert axe(dash) == []
-            finally:
-                b.close()
+        with settings_tab(api, "shop") as dash:
+            row = dash.locator("#channel-list li.channel")
+            row.locator("p.blocked").wait_for()
+            said = row.locator("p.blocked").inner_text()
+            assert said.startswith("Blocked: not sent: this channel's webhook URL holds a card number"), said
+            assert "remove the channel and add it again" in said
+            assert "4111111111111111" not in dash.content() and "[redacted card number]" in row.inner_text()
+            assert row.get_by_role("button", name="Remove webhook").count() == 1
+            assert axe(dash) == []
     finally:
         api.stop()
         api.registry.stop()
