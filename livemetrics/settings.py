@@ -212,7 +212,7 @@ class Settings(BaseSettings):
         200,
         ge=0,
         le=500,
-        description="After a fetch that brought the worker nothing, the next waits on the broker for its first "
+        description="Once the last fetch from every broker brought the worker nothing, the next waits on the broker for its first "
         "byte, up to this long (0: as any other): an idle worker's fetches were ~45 empty answers a second "
         "(streams/faust_internals.py hold_idle_fetches). Short: the worker's other requests to the broker (a "
         "rebalance's recovery asks a few) wait behind a fetch the broker holds.",

@@ -252,9 +252,10 @@ def set_fetch_wait(consumer: Any, min_bytes: int, max_wait_ms: int) -> bool:
 def hold_idle_fetches(consumer: Any, min_bytes: int, max_wait_ms: int, idle_wait_ms: int) -> bool:
     """After a fetch of ``consumer`` that brought no records, ask the broker to hold the next one until its
     first byte is there or ``idle_wait_ms`` passed; after one that brought records, ``min_bytes`` or
-    ``max_wait_ms`` again (``set_fetch_wait``'s). Under load nothing changes; idle, the worker's fetches had come
-    back empty every 20 ms (~45 a second, each one the broker parked, timed out and answered: docs/architecture.md,
-    Broker CPU), and a lone event waited out the rest of those 20 ms. The values are read by aiokafka when it
+    ``max_wait_ms`` again (``set_fetch_wait``'s), as long as any broker's last fetch brought records. Under load
+    nothing changes; idle, the worker's fetches had come back empty every 20 ms (~45 a second, each one the
+    broker parked, timed out and answered: docs/architecture.md, Broker CPU), and a lone event waited out the
+    rest of those 20 ms. The values are read by aiokafka when it
     builds the next request, on the consumer's thread, where this runs. True if set now, False if it already
     was or its aiokafka consumer is not started."""
     inner = getattr(getattr(consumer, "_thread", None), "_consumer", None)
@@ -262,13 +263,19 @@ def hold_idle_fetches(consumer: Any, min_bytes: int, max_wait_ms: int, idle_wait
     if fetcher is None or getattr(fetcher, "_livemetrics_idle_hold", False):
         return False
     send = fetcher._proc_fetch_request
+    # Whether each broker's last fetch came back empty. The two values are the fetcher's, shared by its requests
+    # to every broker, so the idle hold is taken only when every broker's last fetch was empty: one broker
+    # leading only quiet partitions must not turn a busy broker's fetches into one per first byte. (A broker
+    # gone from the cluster keeps its last answer here: if that was records, the loaded values stay.)
+    empty: dict[Any, bool] = {}
 
     async def _proc_fetch_request(assignment: Any, node_id: Any, request: Any) -> Any:
         got = await send(assignment, node_id, request)  # True when it buffered records (or an error to raise)
-        if got:
-            fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = min_bytes, max_wait_ms
-        else:
+        empty[node_id] = not got
+        if all(empty.values()):
             fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = 1, idle_wait_ms
+        else:
+            fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = min_bytes, max_wait_ms
         return got
 
     fetcher._proc_fetch_request = _proc_fetch_request
