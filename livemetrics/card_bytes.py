@@ -10,7 +10,7 @@ import re
 from bisect import bisect_right
 
 from livemetrics.card_encodings import ENCODED_DIGITS
-from livemetrics.card_numbers import NUMBER_SPELLING, card_in_encoded, card_in_number, card_in_text
+from livemetrics.card_numbers import NUMBER_SPELLING, card_in_encoded, card_in_groups, card_in_number, card_in_text
 from livemetrics.card_spellings import PLAIN_SPELLINGS
 
 # The same rules on the raw bytes of one event, for ``might_hold_card_data``: the string rule over the whole
@@ -22,6 +22,11 @@ from livemetrics.card_spellings import PLAIN_SPELLINGS
 _NUMBER_TOKEN = re.compile(r"[:,\[][\t\n\r ]*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][+\-]?[0-9]+)?)(?![0-9A-Za-z_.+\-])")
 _QUOTED_NUMBER = re.compile(r'"(%s)"' % NUMBER_SPELLING.pattern)
 _TS_BEFORE = ('"ts":', '"ts": ')
+# An array item that may be a card's digit group (``card_numbers.item_digits``: 1-6 ASCII digits, quoted or
+# not), after its `[` or `,` and before the next `,` or `]`: adjacent matches are adjacent items, each run
+# read as the walk reads it (``card_in_groups``). A longer number, a float or a negative one is no match
+# and ends the run, as in the walk; a match inside a string (`"x,4111,1111"`) only adds a run to read.
+_ARRAY_ITEM = re.compile(r'[\[,][\t\n\r ]*(?:"([0-9]{1,6})"|([0-9]{1,6}))[\t\n\r ]*(?=[,\]])')
 
 
 # JSON's two-character escapes, as the walk reads them decoded: `\n` is a letter before digits in the bytes,
@@ -55,7 +60,21 @@ def card_in_raw_text(text: str) -> bool:
             return True
         if ("." in token or "e" in token or "E" in token) and card_in_number(repr(float(token))):
             return True  # what the float it is decoded to would be forwarded as
-    return any(card_in_number(m.group(1)) for m in _QUOTED_NUMBER.finditer(text))
+    return any(card_in_number(m.group(1)) for m in _QUOTED_NUMBER.finditer(text)) or _card_in_array_items(text)
+
+
+def _card_in_array_items(text: str) -> bool:
+    """Adjacent array items in ``text`` (``_ARRAY_ITEM``) hold a card number as the walk reads them."""
+    groups: list[str] = []
+    end = -1
+    for m in _ARRAY_ITEM.finditer(text):
+        if m.start() != end:
+            if sum(map(len, groups)) >= 13 and card_in_groups(groups):
+                return True
+            groups = []
+        groups.append(m.group(1) or m.group(2))
+        end = m.end()
+    return sum(map(len, groups)) >= 13 and card_in_groups(groups)
 
 
 # Fast pre-checks on the raw bytes: most events have nothing that could be a card number and no key that
@@ -114,6 +133,24 @@ _CANDIDATE = (
 )
 
 
+def _item(sizes: bytes) -> bytes:
+    return rb'(?:"[0-9]{%s}"|[0-9]{%s})' % (sizes, sizes)
+
+
+# Adjacent array items in a printed card layout (4-4-4-1..4, 4-6-4..5), quoted or not, each after its `[`
+# or `,` and before a `,` or `]` (``_ARRAY_ITEM``): `["4111","1111","1111","1111"]` has no digit run for
+# ``_CANDIDATE`` (its quotes stand between the groups). Arrays of short numbers, years or amounts are not
+# matched unless four items in a row have 4 digits each, or 4, 6 and 4-5 (BENCHMARKS.md: the hit rates).
+_ITEM_SEP = rb"[\t\n\r ]*,[\t\n\r ]*"
+_ARRAY_ITEMS = (
+    rb"[\[,][\t\n\r ]*(?:"
+    + _ITEM_SEP.join((_item(b"4"), _item(b"4"), _item(b"4"), _item(b"1,4")))
+    + b"|"
+    + _ITEM_SEP.join((_item(b"4"), _item(b"6"), _item(b"4,5")))
+    + rb")[\t\n\r ]*[,\]]"
+)
+
+
 def _re2_any(two_ts: bool = True, extra: bytes = b""):
     import re2  # google-re2: a linear-time automaton, no per-position backtracking
 
@@ -131,6 +168,8 @@ def _re2_any(two_ts: bool = True, extra: bytes = b""):
         + PLAIN_SPELLINGS
         + b"|"
         + ENCODED_DIGITS
+        + b"|"
+        + _ARRAY_ITEMS
         + b"|"
         + _CANDIDATE
     )

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from livemetrics.card_bytes import EVENT_ID_KEY, body_scanner, events_to_card_check, might_hold_card_data, past_event_id
-from livemetrics.card_numbers import card_in_number, card_in_phone, card_in_string, luhn_ok
+from livemetrics.card_numbers import card_in_number, card_in_phone, card_in_string, card_item_runs, luhn_ok
 
 __all__ = [
     "EVENT_ID_KEY",
@@ -115,6 +115,8 @@ def find_card_data(obj: Any, path: str = "$") -> str | None:
             hit = find_card_data(v, f"{path}[{i}]")
             if hit:
                 return hit
+        for first, last in card_item_runs(obj):  # `["4111", "1111", "1111", "1111"]`: a card over items
+            return f"a run of items at `{path}[{first}..{last}]`"
     elif _is_card_value(obj):
         return f"value at `{path}`"
     return None
@@ -135,7 +137,10 @@ def redact(obj: Any) -> Any:
             out[k] = redact(v)
         return out
     if isinstance(obj, list):
-        return [redact(v) for v in obj]
+        out_list = [redact(v) for v in obj]
+        for first, last in list(card_item_runs(obj)):  # each run of items holding a card: every item of it
+            out_list[first : last + 1] = [REDACTED] * (last + 1 - first)
+        return out_list
     if _is_card_value(obj):
         return REDACTED
     if obj.__class__ is RawFloat:

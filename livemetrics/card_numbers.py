@@ -40,6 +40,7 @@ or ``"+4111111111111111"``) is a card number when the integer part of its exact 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from decimal import Decimal
 
 from livemetrics.card_encodings import decoded_texts, might_be_encoded_digits
@@ -273,6 +274,43 @@ def _card_in_run(groups: list[str], seps: list[str], left_ok: bool, right_ok: bo
                     return True
         at += sizes[i]
     return False
+
+
+# Array items: an array has an order, so adjacent items that may be a card's digit groups (``item_digits``)
+# are read as a run joined by a wide separator: a card number counts in a printed layout, as a whole run or
+# from its start with its expiry or code after it (``_card_in_run``), as `4111, 1111, 1111, 1111` does in text.
+_ITEM_SEPARATOR = ", "
+
+
+def item_digits(v: object) -> str | None:
+    """The digits of an array item that may be one of a card's digit groups: a string of 1-6 ASCII digits or
+    an int of 1-6 digits (a group's leading zeros are lost in an int: `[4111, 111, ...]` is no printed
+    layout), else None. Anything else (a longer number, a float, a negative one, text) ends a run."""
+    if v.__class__ is str:  # not a subclass: card_data.RawFloat is a float's text
+        return v if 1 <= len(v) <= 6 and v.isascii() and v.isdigit() else None
+    if v.__class__ is int:  # not a bool
+        return str(v) if 0 <= v <= 999_999 else None
+    return None
+
+
+def card_in_groups(groups: list[str]) -> bool:
+    """Adjacent array items' digits (``item_digits``), in order, hold a card number: a run joined by a wide
+    separator (``_ITEM_SEPARATOR``)."""
+    return len(groups) >= 2 and _card_in_run(groups, [_ITEM_SEPARATOR] * (len(groups) - 1), True, True)
+
+
+def card_item_runs(items: list[object]) -> Iterator[tuple[int, int]]:
+    """The first and last index of each run of adjacent items (``item_digits``) that holds a card number.
+    Linear in the array: each run is read once."""
+    groups: list[str] = []
+    for i in range(len(items) + 1):
+        digits = item_digits(items[i]) if i < len(items) else None
+        if digits is not None:
+            groups.append(digits)
+            continue
+        if sum(map(len, groups)) >= 13 and card_in_groups(groups):
+            yield i - len(groups), i - 1
+        groups = []
 
 
 NUMBER_SPELLING = re.compile(r"[+\-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+\-]?[0-9]+)?")

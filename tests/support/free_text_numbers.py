@@ -188,6 +188,41 @@ def message(rng: Rng, kind: str | None = None, kinds: tuple[str, ...] = tuple(KI
     return "".join(parts)
 
 
+def _details_array(rng: Rng, kind: str) -> list[object]:
+    """An array of numbers as a payment provider's details hold them (``DETAILS_ARRAYS``)."""
+    n = rng.randint(2, 12)
+    if kind == "small numbers":  # counts, attempts, step numbers, [1, 2, 3]
+        items: list[object] = [rng.randint(0, rng.choice([9, 99, 999])) for _ in range(n)]
+    elif kind == "years":
+        items = [rng.randint(1990, 2035) for _ in range(n)]
+    elif kind == "amounts":  # minor units as ints, or decimal strings
+        items = [
+            rng.choice([rng.randint(1, 999_999), f"{rng.randint(1, 9999)}.{rng.randint(0, 99):02d}"]) for _ in range(n)
+        ]
+    elif kind == "ids":  # numeric ids of 1-9 digits, ints or strings
+        items = [_digits(rng, rng.randint(1, 9)) for _ in range(n)]
+        items = [int(i) if rng.random() < 0.5 else i for i in items]
+    elif kind == "four-digit codes":  # PINs, postcodes, MCCs, BIN-less codes as strings: `["0412", "5734", ...]`
+        items = [f"{rng.randint(0, 9999):04d}" for _ in range(n)]
+    else:  # "mixed": any of the above, with text between
+        items = []
+        for _ in range(rng.randint(1, 3)):
+            items += _details_array(rng, rng.choice(DETAILS_ARRAYS[:-1]))
+            if rng.random() < 0.5:
+                items.append(rng.choice(["ok", "retry", "3ds", "EUR"]))
+    return items
+
+
+# Arrays of numbers in `payment.details` (an array's adjacent items are read as a card's digit groups).
+DETAILS_ARRAYS = ("small numbers", "years", "amounts", "ids", "four-digit codes", "mixed")
+
+
+def details_array_rates(n: int, check: Callable[[list[object]], bool], seed: int = 18) -> dict[str, int]:
+    """kind -> how many of ``n`` arrays of that kind (``DETAILS_ARRAYS``) ``check`` refuses."""
+    rng = random.Random(seed)
+    return {kind: sum(check(_details_array(rng, kind)) for _ in range(n)) for kind in DETAILS_ARRAYS}
+
+
 def false_positive_rates(n: int, check: Callable[[str], bool], seed: int = 15) -> dict[str, int]:
     """kind (and "mixed") -> how many of ``n`` messages ``check`` refuses."""
     rng = random.Random(seed)
@@ -200,8 +235,11 @@ def false_positive_rates(n: int, check: Callable[[str], bool], seed: int = 15) -
 if __name__ == "__main__":
     import sys
 
+    from livemetrics.card_data import find_card_data
     from livemetrics.card_numbers import card_in_string
 
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     for kind, refused in false_positive_rates(count, card_in_string).items():
         print(f"{kind:14} refused {refused:6} of {count} ({refused / count:.4%})")
+    for kind, refused in details_array_rates(count, lambda items: find_card_data(items) is not None).items():
+        print(f"array: {kind:16} refused {refused:6} of {count} ({refused / count:.4%})")
