@@ -47,7 +47,15 @@ _PARKED: list[AdminClient] = []
 # request of it is in flight (#3663).
 _SHARED: dict[tuple[tuple[str, str], ...], AdminClient] = {}
 _USERS: dict[tuple[tuple[str, str], ...], int] = {}
+# The open watches themselves (``open_watches``): the tests fail one that leaves a watch of its readers open.
+_OPEN: set[TopicWatch] = set()
 _LOCK = threading.Lock()
+
+
+def open_watches() -> set[tuple[str, str, int]]:
+    """(reader, topic, id) of every watch of this process not closed yet."""
+    with _LOCK:
+        return {(w.reader, w.topic, id(w)) for w in _OPEN}
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ class TopicWatch:
         self._open = True
         with _LOCK:
             _USERS[self._key] = _USERS.get(self._key, 0) + 1
+            _OPEN.add(self)
 
     def close(self) -> None:
         """Done with the watch (its reader stops): the admin client is let go with the last watch using it."""
@@ -85,6 +94,7 @@ class TopicWatch:
         self._open = False
         dropped = None
         with _LOCK:
+            _OPEN.discard(self)
             _USERS[self._key] -= 1
             if _USERS[self._key] == 0:
                 del _USERS[self._key]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import hypothesis
 import pytest
 
+from livemetrics import topic_watch
 from livemetrics.settings import Settings
 from tests.support import services
 from tests.support.stack import module_settings, new_seller
@@ -78,3 +81,29 @@ def settings(make_settings) -> Settings:
 def add_seller():
     """Create a seller's browser key and read token in Kafka; returns (browser_key, token)."""
     return new_seller
+
+
+# How long a test's readers may take, after its teardown, to close the topic watches they opened (a reader's
+# stop() joins its thread for 5-10 s and returns even if the thread is still on its way out).
+WATCHES_CLOSE_S = 15.0
+
+
+@pytest.fixture(autouse=True)
+def _no_topic_watch_outlives_its_test(request):
+    """Fails the test that leaves a topic watch open (livemetrics/topic_watch.py) after its teardown: a reader
+    it started and did not stop. Its watches kept their shared admin client referenced, so a later test of the
+    same process (an xdist worker) with the same admin config used that client (CI at 3b4a1fb). Readers
+    started by module- or session-scoped fixtures are theirs (not counted: opened before this check's start).
+    Costs a dict copy per test; waits only when a watch is still open."""
+    before = topic_watch.open_watches()
+    yield
+    deadline = time.monotonic() + WATCHES_CLOSE_S
+    while (left := topic_watch.open_watches() - before) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the poll interval: nothing signals a watch's close to a waiter
+    if left:
+        threads = sorted(t.name for t in threading.enumerate() if t is not threading.current_thread())
+        pytest.fail(
+            f"{request.node.nodeid} left {len(left)} topic watches open after its teardown: "
+            f"{sorted(left)}; threads still running: {threads}",
+            pytrace=False,
+        )

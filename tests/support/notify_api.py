@@ -31,16 +31,24 @@ def alert(seller: str, alert_id: str) -> dict:
 
 
 class Api:
+    """The API with its own key registry, as ``livemetrics api`` runs it: started and stopped with it (``stop``
+    then ``start`` is a restart). Before, the helper started a registry of its own that only the tests that
+    remembered to stop it stopped: test_api_card_fields left it running, and its topic watch lent its admin
+    client to test_topic_watch_admin_clients later in the same process (CI at 3b4a1fb)."""
+
     def __init__(self, settings, tokens: dict[str, str]):
         self.settings, self.tokens = settings, tokens
-        self.registry = KeyRegistry(settings).start()
         self.start()
         wait_until(
             lambda: all(self.registry.authenticate(t, ("token",)) for t in tokens.values()), 15, what="tokens loaded"
         )
 
+    @property
+    def registry(self) -> KeyRegistry:
+        return self.app.state.registry
+
     def start(self) -> None:
-        self.app = create_api(self.settings, self.registry, run_sink=False)
+        self.app = create_api(self.settings, run_sink=False)
         self.server = ThreadServer(self.app).start()
         if self.settings.notify:
             wait_until(lambda: self.app.state.notifier.intake.assigned.is_set(), 60, what="notifier assigned")
