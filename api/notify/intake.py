@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import zip_longest
 from typing import Any
 
 import msgspec
@@ -98,9 +99,12 @@ class AlertIntake:
         on_assign: Callable[[], None] = lambda: None,
         on_revoke: Callable[[], None] = lambda: None,
         clickhouse: Outage | None = None,
+        clock: Callable[[], float] = time.time,
     ):
         """``on_assign`` / ``on_revoke`` are called from the consumer's thread once ``ownership`` has changed
-        (``on_revoke`` before the partitions move: it may block until the dispatcher let them go)."""
+        (``on_revoke`` before the partitions move: it may block until the dispatcher let them go). ``clock``:
+        the wall clock (seconds), whose time a first start's commits carry (tests skew it)."""
+        self.clock = clock
         self.settings, self.channels, self.hand_off = settings, channels, hand_off
         self.ownership = ownership or Ownership()
         self._assigned_cb, self._revoked_cb = on_assign, on_revoke
@@ -131,38 +135,50 @@ class AlertIntake:
     def _on_assign(self, c: Consumer, parts: list[TopicPartition]) -> None:
         """Where each partition is read from: its committed offset; else, at the group's first start (nothing
         committed on any partition of the topic), its end, read now (an alert produced while the fetcher
-        resolved a lazy ``latest`` would be skipped): alerts from before the first start are not sent; else
-        (a partition added to the topic since the group started) the first alert written since the group's first
-        start, as its first commits say (``start=<ms>``, kept until a partition's next commit), or, once no
-        commit says it, the partition's start: every alert the worker wrote to it before this group was given
-        it. The ends taken at a first start are committed at once with that time, so that the group has started
-        from then on, and so that a second notifier starting with it, which finds them, does not read its
-        partitions from their start. Before, an added partition started at its end too, and the alerts written
-        to it until the group's next rebalance (librdkafka's metadata refresh: 5 minutes) were never delivered.
-        Where to start is asked again until the broker answers (the outage logged once): the consumer's
-        ``auto.offset.reset`` is ``earliest``, for a recreated topic's new log (below), so a partition left to
-        it would send every alert the topic keeps. Before, a failed lookup fell back to ``latest`` and a
-        failed partition count raised out of this callback, ending the notifier's thread."""
+        resolved a lazy ``latest`` would be skipped): alerts from before the first start are not sent. The first
+        start commits those ends at once, with the end of every partition the topic had then (commit metadata
+        ``start=<ms>;ends=<o0>,<o1>,...``), so that the group has started from then on. A partition with no
+        committed offset later is then read from where the first start says it ended, if the topic had it then (a
+        partition of a second notifier starting with the first, which finds those commits: not from its start,
+        which would send the alerts from before the first start), else from its start: it was added to the topic
+        since, so everything on it was written after the first start. No clock is asked: before, the first start
+        was a time (the notifier's clock) and an added partition was read from the first alert stamped since
+        (the worker's clock), so with the notifier's clock ahead, alerts written after the start but stamped
+        before it were skipped. (Commits of a notifier before this, ``start=<ms>`` alone, are still read that
+        way; once no commit says either, an uncommitted partition is read from its start.) Partitions read
+        from a first start's ends are committed at once too, with the same metadata. Before 722d488, an added
+        partition started at its end, and the alerts written to it until the group's next rebalance
+        (librdkafka's metadata refresh: 5 minutes) were never delivered. Where to start is asked again until the
+        broker answers (the outage logged once): the consumer's ``auto.offset.reset`` is ``earliest``, for a
+        recreated topic's new log (below), so a partition left to it would send every alert the topic keeps.
+        Before, a failed lookup fell back to ``latest`` and a failed partition count raised out of this
+        callback, ending the notifier's thread."""
         pause = 0.5
-        fresh: list[TopicPartition] = []  # partitions started at their end: the group's first start
-        began_ms = 0
+        fresh: list[TopicPartition] = []  # partitions whose start is committed now, with ``meta``
+        meta = ""
         while True:
             try:
-                began_ms = int(time.time() * 1000)  # before the ends are read: an alert after them is later
                 count = len(c.list_topics(parts[0].topic, timeout=10).topics[parts[0].topic].partitions) if parts else 0
                 every = [TopicPartition(parts[0].topic, p) for p in range(count)] if parts else []
                 done = {tp.partition: tp for tp in c.committed(every, timeout=10) if tp.offset >= 0}
-                since = _group_start_ms(list(done.values()))
+                since, ends = _group_start(list(done.values()))
+                if not done and parts:  # the group's first start: every partition's end, read now
+                    began_ms = int(self.clock() * 1000)  # for people and older notifiers only: no start depends on it
+                    ends = [c.get_watermark_offsets(tp, timeout=10)[1] for tp in every]
+                    meta = _start_metadata(began_ms, ends)
+                elif ends is not None:
+                    meta = _start_metadata(since or 0, ends)
                 fresh = []
                 for tp in parts:
                     if tp.partition in done:
                         tp.offset = done[tp.partition].offset
-                    elif not done:  # the group's first start
-                        tp.offset = c.get_watermark_offsets(tp, timeout=10)[1]
-                        fresh.append(tp)
+                    elif ends is not None:  # the first start's end, or its start for a partition added since
+                        tp.offset = ends[tp.partition] if tp.partition < len(ends) else OFFSET_BEGINNING
+                        if tp.offset >= 0:
+                            fresh.append(tp)
                     elif since is None:
                         tp.offset = OFFSET_BEGINNING  # added since the group started
-                    else:  # added since the group started, or a partition of a notifier starting with the first
+                    else:  # a start committed by a notifier before ``ends=``: the first alert stamped since
                         end = c.get_watermark_offsets(tp, timeout=10)[1]  # before the lookup: none is missed
                         (at,) = c.offsets_for_times([TopicPartition(tp.topic, tp.partition, since)], timeout=10)
                         tp.offset = at.offset if at.offset >= 0 else end  # none written since: from the end read
@@ -179,9 +195,7 @@ class AlertIntake:
         if fresh:
             try:
                 c.commit(
-                    offsets=[
-                        TopicPartition(tp.topic, tp.partition, tp.offset, metadata=f"{START}{began_ms}") for tp in fresh
-                    ],
+                    offsets=[TopicPartition(tp.topic, tp.partition, tp.offset, metadata=meta) for tp in fresh],
                     asynchronous=False,
                 )
             except Exception as exc:  # noqa: BLE001 - asked again at the next assignment that finds none
@@ -342,13 +356,33 @@ class AlertIntake:
         return False
 
 
-START = "start="  # the commit metadata of a group's first start: its time (ms)
+START = "start="  # the commit metadata of a group's first start: its time (ms) ...
+ENDS = ";ends="  # ... and the end of each partition the topic had then, by partition
 
 
-def _group_start_ms(committed: list[TopicPartition]) -> int | None:
-    """The group's first start, as the commits made at it say (the earliest; None: no commit says it)."""
-    said = [m[len(START) :] for tp in committed if (m := tp.metadata or "").startswith(START)]
-    return min((int(v) for v in said if v.isdigit()), default=None)
+def _start_metadata(began_ms: int, ends: list[int]) -> str:
+    """What a first start's commits carry (a few bytes a partition: Kafka keeps up to 4,096 by default,
+    ``offset.metadata.max.bytes``, room for ~300 partitions)."""
+    return f"{START}{began_ms}{ENDS}{','.join(map(str, ends))}"
+
+
+def _group_start(committed: list[TopicPartition]) -> tuple[int | None, list[int] | None]:
+    """The group's first start, as the commits made at it say: its time (the earliest; None: no commit says it)
+    and the end of every partition the topic had then (the lowest any commit says; None: no commit says them)."""
+    since: int | None = None
+    ends: list[int] | None = None
+    for tp in committed:
+        meta = tp.metadata or ""
+        if not meta.startswith(START):
+            continue
+        began, _, listed = meta[len(START) :].partition(ENDS)
+        if began.isdigit():
+            since = int(began) if since is None else min(since, int(began))
+        values = listed.split(",") if listed else []
+        said = [int(v) for v in values] if values and all(v.isdigit() for v in values) else None  # by position
+        if said is not None:  # two notifiers at the very first start: the lower end of each loses nothing
+            ends = said if ends is None else [min(x for x in pair if x is not None) for pair in zip_longest(ends, said)]
+    return since, ends
 
 
 def _observe_arrival(alert: dict, m, now_ms: int) -> None:

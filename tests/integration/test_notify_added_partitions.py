@@ -11,6 +11,8 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions
 
+from api.notify.channels import ChannelBook
+from api.notify.intake import AlertIntake
 from api.notify.ownership import partition_of
 from clickhouse.migrate import migrate
 from livemetrics.kafka_config import admin_config, base_config, producer_config
@@ -108,12 +110,15 @@ def test_an_alert_on_a_partition_added_while_no_notifier_ran_is_delivered_at_the
         api.registry.stop()
 
 
+@pytest.mark.parametrize("committed", ["ends", "time only"])
 def test_a_notifier_starting_with_the_groups_first_one_reads_from_the_first_start_not_the_partitions_start(
-    make_settings, add_seller, hooks
+    make_settings, add_seller, hooks, committed
 ):
-    """Two notifiers at the group's very first start: the first commits where it began (each partition's end,
-    with the time); the second, finding those commits, reads its own partitions (no commit yet) from the first
-    alert written since then: not from their start, which would send the alerts from before the first start."""
+    """Two notifiers at the group's very first start: the first commits where it began (``ends``: the end of every
+    partition, and its time, here 10 minutes ahead of the worker's clock, which no start depends on; ``time
+    only``: its time, as notifiers before the ends did); the second, finding those commits, reads its own
+    partitions (no commit yet) from where the first start says: not from their start, which would send the alerts
+    from before the first start."""
     s, topic, _, seller = _setup(make_settings)
     mine = partition_of(seller, s.partitions)
     other = next(p for p in range(s.partitions) if p != mine)
@@ -127,12 +132,18 @@ def test_a_notifier_starting_with_the_groups_first_one_reads_from_the_first_star
         # The first notifier's first start, as its intake commits it: the end of its partition, and the time.
         first = Consumer({**base_config(s), "group.id": s.notify_group, "enable.auto.commit": False})
         try:
-            end = first.get_watermark_offsets(TopicPartition(topic, other), timeout=10)[1]
-            began_ms = int(time.time() * 1000) + 1  # after the old alert's timestamp
-            first.commit(offsets=[TopicPartition(topic, other, end, metadata=f"start={began_ms}")], asynchronous=False)
+            ends = [first.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(s.partitions)]
+            if committed == "ends":
+                began_ms = int(time.time() * 1000) + 600_000  # the first notifier's clock ahead: not asked
+                meta = f"start={began_ms};ends={','.join(map(str, ends))}"
+            else:
+                began_ms = int(time.time() * 1000) + 1  # after the old alert's timestamp
+                meta = f"start={began_ms}"
+            first.commit(offsets=[TopicPartition(topic, other, ends[other], metadata=meta)], asynchronous=False)
         finally:
             first.close()
-        wait_until(lambda: time.time() * 1000 > began_ms, 5, what="the clock past the first start")
+        if committed == "time only":
+            wait_until(lambda: time.time() * 1000 > began_ms, 5, what="the clock past the first start")
         _write(s, topic, new, mine)
         api.settings = s  # the second notifier
         api.start()
@@ -148,3 +159,39 @@ def test_a_notifier_starting_with_the_groups_first_one_reads_from_the_first_star
     finally:
         api.stop()
         api.registry.stop()
+
+
+def test_an_alert_on_a_partition_added_after_the_first_start_is_taken_with_the_notifiers_clock_minutes_ahead(
+    make_settings, add_seller, hooks
+):
+    """The alerts carry the worker's clock (their CreateTime), the first start's commits the notifier's: with the
+    notifier's clock 10 minutes ahead, an alert the worker writes to a partition added after the group's first
+    start is stamped before that start. Where the added partition is read from must depend on neither clock: the
+    partition did not exist at the first start, so all of it is read. (With the start as a time, the intake read it
+    from the first alert stamped after the start: none, so from its end, and the alert was never taken.)"""
+    s, topic, grown, seller = _setup(make_settings)
+    admin = AdminClient(admin_config(s))  # kept alive to the end (#3663)
+    api = Api(s.model_copy(update={"notify": False}), {seller: add_seller(s, seller)[1]})  # the webhook only
+    try:
+        assert api.call("POST", seller, "/webhooks", json={"url": hooks.url("/a", "ok")}).status_code == 201
+    finally:
+        api.stop()
+    book = ChannelBook(s).start()
+    taken: list[str] = []
+    # The notifier's intake alone (what it hands over is what it took), its wall clock 10 minutes ahead.
+    intake = AlertIntake(s, book, lambda owed: taken.extend(d.alert_id for d in owed), clock=lambda: time.time() + 600)
+    try:
+        wait_until(lambda: book.of_seller(seller), 15, what="the seller's webhook read")
+        intake.start()
+        wait_until(intake.assigned.is_set, 60, what="the group's first start")
+        _grow(s, admin, topic, grown)
+        _write_alert(s, topic, seller, "on-new", partition_of(seller, grown))
+        wait_until(
+            lambda: taken == ["on-new"],
+            90,  # the intake's metadata refresh and a rebalance; room for a loaded machine
+            interval=0.5,
+            what="the alert on the added partition taken",
+        )
+    finally:
+        intake.stop()
+        book.stop()
