@@ -77,11 +77,13 @@ def test_standing_alone():
         f"tel +{card}",
         f"{card[:8]}{'a' * 4}{card[8:]}",
         "41.11.11.11.11.11.11.11",  # a dot, slash, comma or white space run groups only a printed layout
-        "12, 4111, 1111, 1111, 1111",  # spaced separators group only a whole run: a list's other numbers
+        "2019, 4111, 1111, 1111, 1111",  # after a four-digit number: a list of them (a run of fours goes on)
+        "123    4111    1111    1111    1111",  # after other columns: a table row's (white space alone)
         "4111    1111    1111    1111    2026",  # a table row's other column (a run of fours goes on)
         "4111, 1111, 1111, 1111, 2026, 12",
         "4111, 1111, 1111, 1111 / 12 / 28",  # another separator after the window: only the whole run
-        "4111-1111 1111.1111.12",  # separators mixed: only a whole run, in a printed layout
+        "12, 4111-1111 1111.1111",  # separators mixed: from the run's start only
+        "4111-1111 1111.1111.2026",  # nor on to a group of four (a run of fours goes on)
         "tel +49 4111 - 1111 - 1111 - 1111",  # the run starts after a plus: a phone number
         "1 +4111-1111-1111-1111",  # nor does a window start after a spaced plus in a run
         "12.4111.1111.1111.1111",  # never starts after a decimal point
@@ -114,6 +116,10 @@ def test_standing_alone():
         "4111    1111    1111    1111    12/28",
         "4111.1111 1111/1111",
         "3782 822463, 10005",  # Amex, mixed
+        "12, 4111, 1111, 1111, 1111",  # after other numbers, one separator with punctuation throughout
+        "qty 2 / 4111 / 1111 / 1111 / 1111 / 12 / 28",  # and on to its expiry
+        "4111-1111 1111.1111.12",  # separators mixed, from the run's start on to a group of other than four
+        "4111-1111 1111.1111, 12/28",
         f"000{card}",
     ):  # a whole-number spelling: its value, as for a JSON number
         assert card_in_string(text), text

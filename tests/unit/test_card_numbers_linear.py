@@ -65,8 +65,18 @@ def reference_card_in_spelling(text: str, skip_ts: bool) -> bool:
                 narrow = all(sep in " -+./," or (len(sep) <= 3 and sep.isspace()) for sep in seps[i:j])
                 same = len(set(seps[i:j])) <= 1
                 whole = i == 0 and j == n - 1
+                before, after = seps[i - 1 : i] if i else [], seps[j : j + 1]
+                one = len(set(seps[i:j] + before + after)) == 1
+                # one separator on both sides too, beside groups of other than four digits (or the run's
+                # ends), and with punctuation when there are groups before: after other numbers
+                listed = (
+                    one
+                    and (i == 0 or (len(groups[i - 1]) != 4 and not before[0].isspace()))
+                    and (j == n - 1 or len(groups[j + 1]) != 4)
+                )
+                mixed = i == 0 and j < n - 1 and narrow and len(groups[j + 1]) != 4  # from the start, no wide one
                 layout = reference_layout([len(g) for g in groups[i : j + 1]])
-                if strict and not (((narrow and same) or whole) and layout):
+                if strict and not (((narrow and same) or whole or listed or mixed) and layout):
                     continue
                 if total >= 13 and reference_is_card("".join(groups[i : j + 1])):
                     return True

@@ -100,6 +100,14 @@ LEAKS = {
     "the expiry joined on, slashed": (_details, "pan 4111 / 1111 / 1111 / 1111 / 12 / 2028"),
     "a code joined on, columns": (_details, "4111    1111    1111    1111    123"),
     "Amex, the expiry joined on": (_error_message, "amex 3782 - 822463 - 10005 - 12 - 28"),
+    # seen failing on 7246561 (accepted): a card after other numbers in a list, and mixed separators in a
+    # longer run
+    "a list with other numbers": (_error_message, "items 12, 4111, 1111, 1111, 1111"),
+    "in the middle of a list": (_details, "qty 2 / 4111 / 1111 / 1111 / 1111 / 12 / 28"),
+    "after other numbers, spaced dashes": (_title, "3 - 5555 - 5555 - 5555 - 4444"),
+    "mixed, the expiry joined on": (_error_message, "4111-1111 1111.1111, 12/28"),
+    "mixed, one group more": (_error_message, "4111-1111 1111.1111/12"),
+    "Amex, mixed, a code joined on": (_details, "3782-822463 10005, 1234"),
 }
 
 ALIKE = {
@@ -109,11 +117,13 @@ ALIKE = {
     "a phone and a date": (_error_message, "call +44 20 5698 4495 2011.03.10"),
     "a version": (_title, "app 4.11.1111.1111"),
     "a decimal": (_error_message, "amount 0.4111111111111111"),
-    "a list with other numbers": (_error_message, "items 12, 4111, 1111, 1111, 1111"),
     "a table row with other columns": (_details, "4111    1111    1111    1111    2026"),
     "years listed": (_title, "editions 2019, 2020, 2021, 2022"),
     "a phone after a spaced plus": (_error_message, "call 0 +4111-1111-1111-1111"),
-    "mixed, one group too many": (_error_message, "4111-1111 1111.1111/12"),
+    "a list of four-digit numbers": (_error_message, "years 2019, 4111, 1111, 1111, 1111"),
+    "columns after other numbers": (_details, "123    4111    1111    1111    1111"),
+    "mixed after other numbers": (_error_message, "12, 4111-1111 1111.1111"),
+    "mixed, a fifth group of four": (_error_message, "4111-1111 1111.1111/2026"),
     "a fullwidth date and price": (_title, "２０２６．１２．０６ セール １，２９９円"),
 }
 
