@@ -107,7 +107,7 @@ LEAKS = {
     "after other numbers, spaced dashes": (_title, "3 - 5555 - 5555 - 5555 - 4444"),
     "mixed, the expiry joined on": (_error_message, "4111-1111 1111.1111, 12/28"),
     "mixed, one group more": (_error_message, "4111-1111 1111.1111/12"),
-    "Amex, mixed, a code joined on": (_details, "3782-822463 10005, 1234"),
+    "Amex, mixed, the expiry joined on": (_details, "3782.822463 10005, 12/28"),
 }
 
 ALIKE = {
