@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from base64 import b64decode
+from base64 import b32decode, b64decode
 from collections.abc import Iterator
 
 _QUAD = "[MNO][DTjz][AEIMQUYcgk][w-z0-5]"  # Base64 of three bytes 0x30-0x39
@@ -45,6 +45,26 @@ def _grouped_quad() -> str:
 
 
 _GROUPED_QUAD = _grouped_quad()
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648 (upper case)
+
+
+def _base32_octet(alphabet: bytes) -> str:
+    """The Base32 octet of any five bytes of ``alphabet``: one character set a position (each of the 8
+    characters holds 5 of the 40 bits, from one byte or two)."""
+    sets: list[set[str]] = [set() for _ in range(8)]
+    for k in range(8):
+        first, last = 5 * k // 8, (5 * k + 4) // 8
+        for a in alphabet:
+            for b in alphabet if last > first else (0,):
+                block = bytearray(5)
+                block[first] = a
+                if last > first:
+                    block[last] = b
+                sets[k].add(_BASE32[int.from_bytes(block, "big") >> (35 - 5 * k) & 31])
+    return "".join("[" + "".join(sorted(chars)) + "]" for chars in sets)
+
+
+_DIGITS_OCTET = _base32_octet(b"0123456789")  # [GH][4AEIMQUY][234YZ][DT][ACEGIKMOQS][MNO][BJRZ][Q-Z]
 _GROUPED_HEX = "(?:3[0-9]|2[0bBcCdDeEfF]|0[9aAbBcCdD])"  # a digit, space, `+ , - . /`, tab, new line...
 ENCODED_DIGITS = (
     rb"(?:"
@@ -53,12 +73,19 @@ ENCODED_DIGITS = (
     + _GROUPED_QUAD.encode()
     + rb"){4}|"
     + _GROUPED_HEX.encode()
-    + rb"{15}"
+    + rb"{15}|"
+    + _DIGITS_OCTET.encode()
+    + rb"|(?:"
+    + _base32_octet(_GROUPED_BYTES).encode()
+    + rb"){2}"
 )
 _ENCODED_DIGITS = re.compile(ENCODED_DIGITS.decode())
 _BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/_\-]{12,}={0,2}")
 _HEX_TOKEN = re.compile(r"[0-9A-Fa-f]{26,}")
 _HEX_DIGITS = re.compile(r"(?:3[0-9]){13}|%s{15}" % _GROUPED_HEX)
+_BASE32_TOKEN = re.compile(r"[A-Z2-7]{16,}={0,6}")
+_BASE32_DIGITS = re.compile(r"%s|(?:%s){2}" % (_DIGITS_OCTET, _base32_octet(_GROUPED_BYTES)))
+_BASE32_TAIL = (0, 0, 2, 2, 4, 5, 5, 7)  # a last quantum's valid length (2, 4, 5, 7 characters): cut to one
 _URL_SAFE = str.maketrans("-_", "+/")
 
 
@@ -81,6 +108,18 @@ def decoded_texts(text: str) -> Iterator[str]:
                 part = part[:-1]
             try:
                 yield b64decode(part + "=" * (-len(part) % 4), validate=True).decode("utf-8", "replace")
+            except (binascii.Error, ValueError):
+                continue
+    for m in _BASE32_TOKEN.finditer(text):
+        token = m.group()
+        if not _BASE32_DIGITS.search(token):
+            continue
+        token = token.rstrip("=")
+        for start in range(8):  # an octet starts at one of these, whatever precedes it in the token
+            part = token[start:]
+            part = part[: len(part) - len(part) % 8 + _BASE32_TAIL[len(part) % 8]]
+            try:
+                yield b32decode(part + "=" * (-len(part) % 8)).decode("utf-8", "replace")
             except (binascii.Error, ValueError):
                 continue
     for m in _HEX_TOKEN.finditer(text):
