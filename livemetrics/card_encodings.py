@@ -48,6 +48,18 @@ _GROUPED_QUAD = _grouped_quad()
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648 (upper case)
 
 
+def _hex_of(charset: str) -> str:
+    """The hex of any one character of ``charset`` (a regex class such as ``[MNO]``), either case."""
+    chars = sorted(c for c in map(chr, range(32, 127)) if re.fullmatch(charset, c))
+    alts = sorted({"".join(f"[{h.upper()}{h}]" if h.isalpha() else h for h in f"{ord(c):02x}") for c in chars})
+    return "(?:" + "|".join(alts) + ")"
+
+
+# Two levels: the hex of a Base64 quad of three ASCII digits (``4d4445784d5445...``, hex of ``NDExMTE...``):
+# three in a row, as the Base64 itself needs. (Base64 of hex is Base64 of ASCII digits already.)
+_HEX_OF_QUAD = "".join(_hex_of(part) for part in re.findall(r"\[[^\]]+\]", _QUAD))
+
+
 def _base32_octet(alphabet: bytes) -> str:
     """The Base32 octet of any five bytes of ``alphabet``: one character set a position (each of the 8
     characters holds 5 of the 40 bits, from one byte or two)."""
@@ -77,12 +89,14 @@ ENCODED_DIGITS = (
     + _DIGITS_OCTET.encode()
     + rb"|(?:"
     + _base32_octet(_GROUPED_BYTES).encode()
-    + rb"){2}"
+    + rb"){2}|(?:"
+    + _HEX_OF_QUAD.encode()
+    + rb"){3}"
 )
 _ENCODED_DIGITS = re.compile(ENCODED_DIGITS.decode())
 _BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/_\-]{12,}={0,2}")
 _HEX_TOKEN = re.compile(r"[0-9A-Fa-f]{26,}")
-_HEX_DIGITS = re.compile(r"(?:3[0-9]){13}|%s{15}" % _GROUPED_HEX)
+_HEX_DIGITS = re.compile(r"(?:3[0-9]){13}|%s{15}|(?:%s){3}" % (_GROUPED_HEX, _HEX_OF_QUAD))
 _BASE32_TOKEN = re.compile(r"[A-Z2-7]{16,}={0,6}")
 _BASE32_DIGITS = re.compile(r"%s|(?:%s){2}" % (_DIGITS_OCTET, _base32_octet(_GROUPED_BYTES)))
 _BASE32_TAIL = (0, 0, 2, 2, 4, 5, 5, 7)  # a last quantum's valid length (2, 4, 5, 7 characters): cut to one

@@ -364,5 +364,14 @@ def card_in_phone(s: str) -> bool:
 
 
 def card_in_encoded(text: str) -> bool:
-    """A Base64 or hex token of ``text`` that may encode digits decodes to text holding a card number."""
-    return might_be_encoded_digits(text) and any(card_in_text(d) for d in decoded_texts(text))
+    """A Base64, Base32 or hex token of ``text`` that may encode digits decodes to text holding a card number,
+    or to text whose own such token does (two levels: Base64 of hex, hex of Base64; each level decodes only
+    a token with the shape of encoded digits, so the second costs only where that shape is found again)."""
+    if not might_be_encoded_digits(text):
+        return False
+    for decoded in decoded_texts(text):
+        if card_in_text(decoded):
+            return True
+        if might_be_encoded_digits(decoded) and any(card_in_text(d) for d in decoded_texts(decoded)):
+            return True
+    return False

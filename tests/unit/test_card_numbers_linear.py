@@ -174,6 +174,9 @@ def test_encoded_tokens_are_decoded_in_linear_time():
         "MSAx" * 1000,  # of "1 1": groups of one digit
         "31" * 2000,  # hex of "1"s
         "MTExMTExMTEx " * 300,  # many short tokens, each decoded
+        "MzEzMTMx" * 500,  # Base64 of "313131...", the hex of "1"s: decoded twice
+        "4d5445784d544578" * 250,  # hex of "MTExMTEx...", the Base64 of "1"s: decoded twice
+        "MzEzMTMx " * 300,  # many short tokens, each decoded twice
     ):
         start = time.process_time()
         for _ in range(5):
