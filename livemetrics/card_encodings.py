@@ -1,4 +1,4 @@
-"""Card numbers inside Base64 or hex tokens: a bounded check (docs/ingest.md, Privacy, "Encoded").
+"""Card numbers inside Base64, Base32 or hex tokens: a bounded check (docs/ingest.md, Privacy, "Encoded").
 
 Software that stores or forwards a card number often encodes it: Base64 (standard or URL-safe, padded or
 not) of ``4111111111111111`` or of ``{"pan":"4111111111111111"}``, or hex of its ASCII digits. Decoding every
@@ -8,7 +8,14 @@ so does their hex: a run of 9 or more ASCII digits in the encoded bytes gives th
 always make one quad) and 13 or more give ``(3[0-9]){13}`` in the hex. ``ENCODED_DIGITS`` (an RE2
 alternative of the byte pre-scan, and the Python regex of the exact check) finds those; only a token holding
 one is decoded (at each of the 4 Base64 offsets, both hex parities) and its text read by
-``card_numbers.card_in_text``. One level: an encoded token inside a decoded one is not decoded again.
+``card_numbers.card_in_text``. Two levels at most: a decoded text that has such a shape itself is decoded
+once more (``card_numbers.card_in_encoded``: Base64 of hex, whose Base64 is that of ASCII digits already;
+hex of Base64, the hex of three such quads, ``_HEX_OF_QUAD``).
+
+Base32 (RFC 4648, upper case): five ASCII digits always make one octet shape (``_base32_octet``), and 13
+digits hold a whole octet at any offset; a token holding one (or two in a row of the looser octet of digits
+and separators) is decoded at each of its 8 offsets. Random Base32 gives the digits' octet about 1.7e-7
+per position.
 
 Digits grouped by separators inside the encoding (``4111 1111 ...`` or ``4111, 1111, ...`` Base64- or
 hex-encoded) have a fixed shape too, a looser one: every byte of such a text is a digit or one of the 11

@@ -16,11 +16,15 @@ pass Luhn. In text it must stand alone:
 - or by a *wide* separator: a dash, plus, dot, slash or comma with white space around it (``4111, 1111, ...``,
   ``4111 / 1111 / ...``), or 4 or more white space characters (columns); and separators may be mixed
   (``4111-1111 1111.1111``). Such a window counts only in a printed layout and only when it is its whole
-  run (the digit groups joined by any separator): a list's or a table row's other numbers join it into a
-  longer run (``12, 4111, 1111, 1111, 1111`` is no card number), as do a phone number and a date after it;
-  or when it starts the run, has one wide separator throughout, and the same separator goes on after it to a
-  group that is not of four digits: a card with its expiry or code joined on (``4111, 1111, 1111, 1111, 12,
-  28``; a list of four-digit numbers goes on in fours, ``4111    1111    1111    1111    2026`` is none);
+  run (the digit groups joined by any separator): a table row's other numbers join it into a longer run, as
+  do a phone number and a date after it; or when one wide separator goes on throughout it and on both sides,
+  each side the run's end or a group that is not of four digits, and, if groups come before it, that
+  separator has punctuation: a card with its expiry or code joined on (``4111, 1111, 1111, 1111, 12, 28``)
+  or after other numbers in a list (``12, 4111, 1111, 1111, 1111``; a list of four-digit numbers goes on in
+  fours, ``4111    1111    1111    1111    2026`` is none, and after other columns of white space alone,
+  a table row's, none); or when it starts the run, has no wide separator but mixed ones, and a group that
+  is not of four digits follows (``4111-1111 1111.1111, 12/28``);
+- in an array (``card_item_runs``), adjacent items of 1-6 digits are read as groups joined by ``, ``;
 - the window does not touch an ASCII letter, digit or ``_`` on either side, nor a ``+`` on its left
   (a phone number; nor does a window start after a plus with white space before it inside a run), nor a
   ``.`` after a digit on its left (the decimals of a number: a window never starts after a dot between digits). So a digit run inside a longer token (hex ids, UUIDs with or without
@@ -226,9 +230,11 @@ def _card_in_run(groups: list[str], seps: list[str], left_ok: bool, right_ok: bo
     whose separators are all single spaces, dashes or pluses counts in any layout; one with another
     separator only in a printed card layout (``_layout_ok``), and then either with the same narrow
     separator throughout, anywhere in the run (a phone's groups of four and a dotted date after them are
-    no card), or as the whole run (wide or mixed separators: a list's other numbers, a table's other
-    columns, would join it into a longer run), or from the run's start with one wide separator that goes
-    on after the window to a group of other than four digits (an expiry or a code after the card).
+    no card), or as the whole run (wide or mixed separators: a table's other columns would join it into a
+    longer run), or with one wide separator throughout and on both sides, each side the run's end or a group
+    of other than four digits (an expiry or a code after the card; other numbers of a list before it, when
+    the separator has punctuation), or from the run's start with mixed separators, none wide, on to a
+    group of other than four digits.
 
     Linear in the run: from each group's first digit, only the lengths an issuer's prefix there allows
     are tried, each only when it ends at a group's end (a dict of the ends), and Luhn runs in C-level steps.
@@ -288,8 +294,9 @@ def _card_in_run(groups: list[str], seps: list[str], left_ok: bool, right_ok: bo
 
 
 # Array items: an array has an order, so adjacent items that may be a card's digit groups (``item_digits``)
-# are read as a run joined by a wide separator: a card number counts in a printed layout, as a whole run or
-# from its start with its expiry or code after it (``_card_in_run``), as `4111, 1111, 1111, 1111` does in text.
+# are read as a run joined by a wide separator: a card number counts in a printed layout, as a whole run,
+# with its expiry or code after it or after other numbers (``_card_in_run``), as `4111, 1111, 1111, 1111`
+# does in text.
 _ITEM_SEPARATOR = ", "
 
 
