@@ -360,10 +360,17 @@ START = "start="  # the commit metadata of a group's first start: its time (ms) 
 ENDS = ";ends="  # ... and the end of each partition the topic had then, by partition
 
 
+# Kafka refuses a commit whose metadata is longer than the broker's ``offset.metadata.max.bytes`` (4,096 by
+# default): a first start whose commit failed so would be taken again at every assignment, from the ends then.
+META_MAX_CHARS = 4096
+
+
 def _start_metadata(began_ms: int, ends: list[int]) -> str:
-    """What a first start's commits carry (a few bytes a partition: Kafka keeps up to 4,096 by default,
-    ``offset.metadata.max.bytes``, room for ~300 partitions)."""
-    return f"{START}{began_ms}{ENDS}{','.join(map(str, ends))}"
+    """What a first start's commits carry: its time and every partition's end (a few bytes a partition, room for
+    ~300 in the broker's default); a topic with too many partitions for that gets the time alone, read as before
+    the ends (an added partition from the first alert stamped since: the clocks must roughly agree)."""
+    meta = f"{START}{began_ms}{ENDS}{','.join(map(str, ends))}"
+    return meta if len(meta) <= META_MAX_CHARS else f"{START}{began_ms}"
 
 
 def _group_start(committed: list[TopicPartition]) -> tuple[int | None, list[int] | None]:

@@ -32,3 +32,13 @@ def test_no_start_said_and_an_unreadable_list_counts_for_nothing():
     # a value that is not a number would shift every later partition's end: the list is not used at all
     assert _group_start([_commit(0), _commit(1, "start=9;ends=5,x,8")]) == (9, None)
     assert _group_start([_commit(0, "somebody else's metadata")]) == (None, None)
+
+
+def test_a_topic_with_too_many_partitions_for_the_brokers_metadata_limit_keeps_the_time_alone():
+    """Kafka refuses a commit with more than 4,096 characters of metadata (offset.metadata.max.bytes): the ends of
+    1,000 partitions at ten-digit offsets would not fit, and the first start's commit would fail every time."""
+    meta = _start_metadata(9, [1_234_567_890] * 1_000)
+    assert meta == "start=9"
+    assert _group_start([_commit(0, meta)]) == (9, None)
+    fits = _start_metadata(9, [1_234_567_890] * 300)
+    assert len(fits) <= 4096 and _group_start([_commit(0, fits)]) == (9, [1_234_567_890] * 300)
