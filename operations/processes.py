@@ -129,9 +129,8 @@ def worker(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     import faust
 
-    from streams.app import build_worker, use_uvloop
+    from streams.app import build_worker
 
-    use_uvloop()  # before Faust makes its event loops (streams/app.py)
     logs.configure("worker")  # for what the agents' modules log at import; Faust sets the same up again
     app = build_worker(settings)
     worker = faust.Worker(

@@ -68,20 +68,6 @@ def quiet_client_logs() -> None:
     log_throttle.install(("aiokafka",))
 
 
-def use_uvloop() -> None:
-    """Make the event loops this process creates from now on uvloop's: ``livemetrics worker`` calls it before
-    Faust makes any, so its main loop and its consumer's thread's (mode's ``ServiceThread`` makes that one
-    with ``asyncio.new_event_loop``) both run on libuv, which does in C what asyncio's loops do in Python for
-    every fetch, produce request and task switch (sockets, handles, timers, the wake-ups between the two
-    threads): less CPU per event (BENCHMARKS.md, eighteenth session). Not in ``build_worker``: tests build
-    the worker inside pytest, whose loops stay asyncio's."""
-    import asyncio
-
-    import uvloop
-
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
 def build_worker(settings: Settings) -> faust.App:
     """The worker's app for ``settings``, with every topic, table and agent registered on it; built once
     per process (the same settings again return it)."""
