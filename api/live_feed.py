@@ -262,7 +262,7 @@ class LiveFeed:
             parts: list[TopicPartition] = []
             while not self._stop.is_set() and not parts:
                 try:
-                    md = c.list_topics(timeout=5)
+                    md = c.list_topics(timeout=2)  # short: a stop() meanwhile waits for it (asked again)
                     for topic, start in ((snaps, OFFSET_BEGINNING), (alerts, OFFSET_END), (erasures, OFFSET_END)):
                         if topic in md.topics and not md.topics[topic].error:
                             parts += [TopicPartition(topic, p, start) for p in md.topics[topic].partitions]
@@ -274,7 +274,9 @@ class LiveFeed:
                 except Exception:  # noqa: BLE001 - broker not reachable yet
                     parts = []
                 if not parts:
-                    time.sleep(0.5)
+                    time.sleep(0.5)  # the next try: a broker away answers nothing to wait on
+            if self._stop.is_set():  # stopped before Kafka answered: each watch's first look would wait 2 s more
+                return
             for w in watches:
                 w.remember([tp.partition for tp in parts if tp.topic == w.topic], timeout_s=2)
             c.assign(parts)
