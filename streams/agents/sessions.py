@@ -58,9 +58,9 @@ async def handle(messages) -> None:
     with in_flight.batch():
         # No cyclic GC from the fold to the end of the write: the batch's states, rows and keys (~10 objects
         # an event) live until then and are freed by refcount after it, so a collection in between only scans
-        # them, promotes them and sets off the older generations' (~12 % of the worker's CPU at 15,000
-        # events/s while it was behind, fetches of ~15,000 events: BENCHMARKS.md, eighteenth session). None
-        # of them is in a cycle; what the rest of the process makes meanwhile is collected once it is back on.
+        # them, promotes them and sets off the older generations' (7 % of the worker's CPU folding a backlog in
+        # fetches of ~44,000 events, 0.2 % at fetches of ~1,000: BENCHMARKS.md, eighteenth session). None of
+        # them is in a cycle; what the rest of the process makes meanwhile is collected once it is back on.
         gc_was = gc.isenabled()
         gc.disable()
         try:
