@@ -386,6 +386,11 @@ def purge_states(settings: Settings, older_than_days: int | None = None) -> int:
     return int(expired)
 
 
+# Called with the settings after each fold round of the fold thread (clickhouse/session_reports.py adds the
+# refill of the shared live part: its fills are of the watermark before the round)
+AFTER_FOLD: list[Callable[[Settings], None]] = []
+
+
 class SessionFolder:
     """Runs ``fold`` at start and every ``session_fold_interval_s`` on a daemon thread (not at all when
     it is 0), and ``purge_states`` and ``event_keys.purge_event_keys`` at start and every ``PURGE_EVERY_S``."""
@@ -408,6 +413,11 @@ class SessionFolder:
                 fold(self.settings)
             except Exception:  # noqa: BLE001 - the next round starts again from the committed watermark
                 log.exception("session fold failed; retrying next round")
+            for after in AFTER_FOLD:
+                try:
+                    after(self.settings)
+                except Exception:  # noqa: BLE001 - reports make what is missing themselves
+                    log.exception("%s after the fold failed", after.__name__)
             if purged_at is None or time.monotonic() - purged_at >= PURGE_EVERY_S:
                 # housekeeping: a failed purge (it scans the whole table) is tried again at the next
                 # interval, not on every fold round

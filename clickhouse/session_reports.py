@@ -10,16 +10,23 @@ instead cost more than the query itself once they were thousands: BENCHMARKS.md,
 sessions' folded states come from the in-memory table ``session_folded_join`` (``session_live_join.sql``)
 when its marker says it holds every entry up to the watermark (settings.session_states_in_memory; the fold
 keeps it, clickhouse/session_fold.py); otherwise (``session_live_pass.sql``) from ``session_state`` by key
-for a few, from ``session_folded`` for more: a count of the live rows picks.
+for a few, from ``session_folded`` for more: a count of the live rows picks. With the table in use and more
+than session_live_cache.CACHE_MIN_ROWS live rows, the live part is shared by the three reports: a fill made
+once per watermark (clickhouse/session_live_cache.py) plus the sessions of the parts inserted since it
+(``session_live_cached.sql``).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from typing import Any
 
-from clickhouse import query, session_fold
+from clickhouse import query, session_fold, session_live_cache
 from livemetrics.settings import Settings
+
+log = logging.getLogger(__name__)
 
 POPULAR = {
     "categories": {"dim": "category", "kind": "category", "dims": "categories"},
@@ -38,10 +45,16 @@ FEW_LIVE_ROWS = 100
 # (BENCHMARKS.md, 2026-12-06, sixth round). Exact either way: the
 # watermark only grows, and the check after the query reruns it when the watermark it started from moved.
 REUSE_START_S = 5.0
-# Where a report starts: the watermark, the seller's live rows (counted up to FEW_LIVE_ROWS + 1), and the
-# marker of session_folded_join (the watermark up to which it holds every entry, and the id of the rebuild
-# that wrote it: '' when the table is not used or has no marker)
-Start = tuple[int, int, int, str]
+# Where a report starts: the watermark, the seller's live rows (counted up to
+# max(FEW_LIVE_ROWS, session_live_cache.CACHE_MIN_ROWS) + 1), the marker of session_folded_join (the watermark
+# up to which it holds every entry, and the id of the rebuild that wrote it: '' when the table is not used or
+# has no marker), the newest block number of session_updates, and the seller's fill of the shared live part
+# at this watermark and rebuild (0: none), its block number and the seller's rows in newer parts
+# (clickhouse/session_live_cache.py)
+Start = tuple[int, int, int, str, int, int, int, int]
+# A start naming a fill is reused at most this many seconds after it was read (session_live_cache drops a
+# fill DROP_SUPERSEDED_S after a newer one was made)
+REUSE_FILL_S = 10.0
 # (database, seller) -> (time.monotonic() of the check, its Start, the fold's writes it held at with chdb:
 # session_fold.writes, None if a write was under way) of the seller's last report in this process (the
 # watermark is one database's: only what was read from the same one proves anything)
@@ -96,6 +109,7 @@ def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: s
         seen is not None
         and (seen[1][1] > FEW_LIVE_ROWS or _in_memory(settings, seen[1]))
         and (embedded or time.monotonic() - seen[0] <= REUSE_START_S)
+        and (seen[1][5] == 0 or time.monotonic() - seen[0] <= REUSE_FILL_S)
     )
     # the fold's writes (under way, count) the start holds at: None when not known to hold
     held_at: tuple[int, int] | None = None
@@ -110,19 +124,33 @@ def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: s
     else:
         start = seen[1] if reuse and seen is not None else _start(settings, seller_id)
     for _ in range(10):
-        watermark, live_rows, _, join_id = start
+        if _needs_fill(settings, start):
+            if start[5] == 0:  # no fill at this watermark: this report makes it (the other two wait for it)
+                start, held_at = _fill(settings, seller_id)
+                _remember(key, start, held_at)
+            else:  # the fill holds (this report adds its newer rows): replaced in the background
+                _fill_later(settings, seller_id)
+        watermark, live_rows, _, join_id, _, fill, fill_blocks, _ = start
         in_memory = _in_memory(settings, start)
+        params: dict[str, Any] = {"seller_id": seller_id, "from_ms": from_ms, "to_ms": to_ms, "fold_lo": watermark}
         # session_live.sql first: it holds the live sessions' fragment, which holds the states fragment,
         # which holds the report's {dims}
         fragments = {"session_live": query.sql("session_live")}
-        if in_memory:
+        if in_memory and fill:
+            # the shared live part: the fill's sums plus session_live.sql over the sessions of newer parts
+            fragments = {
+                "session_live": query.sql("session_live_cached"),
+                "session_live_newer": query.sql("session_live"),
+                "live_sessions": query.sql("session_live_inc"),
+                "part_block": session_live_cache.PART_BLOCK,
+            }
+            params |= {"fill": fill, "fill_blocks": fill_blocks}
+        elif in_memory:
             fragments["live_sessions"] = query.sql("session_live_join")
         else:
             states = "session_states_few" if live_rows <= FEW_LIVE_ROWS else "session_states_many"
             fragments |= {"live_sessions": query.sql("session_live_pass"), "folded_states": query.sql(states)}
-        rows = query.run(
-            settings, name, {**fragments, **sub}, seller_id=seller_id, from_ms=from_ms, to_ms=to_ms, fold_lo=watermark
-        )
+        rows = query.run(settings, name, {**fragments, **sub}, **params)
         if held_at is not None and session_fold.writes(settings) == held_at:
             return rows  # the fold wrote nothing since the start was read: it held throughout
         check_at = session_fold.writes(settings) if embedded else None
@@ -144,7 +172,7 @@ def _remember(key: tuple[str, str, str], start: Start, held_at: tuple[int, int] 
 def _in_memory(settings: Settings, start: Start) -> bool:
     """The table is used (settings.session_states_in_memory) and session_folded_join holds every folded state as of the watermark: its marker (written by a rebuild,
     then moved on by every fold step after its entries, clickhouse/session_fold.py) is at or past it."""
-    watermark, _, join_to, join_id = start
+    watermark, _, join_to, join_id = start[:4]
     return settings.session_states_in_memory and join_id != "" and join_to >= watermark
 
 
@@ -153,13 +181,100 @@ def _start(settings: Settings, seller_id: str) -> Start:
     since it (for a few, session_live_pass.sql looks their sessions' folded states up in session_state by
     key; for more, it makes one pass over the seller's session_folded rows: both hold the same states,
     migration 011); and the marker of session_folded_join, which session_live_join.sql reads instead when
-    it is at or past the watermark (zeros when settings.session_states_in_memory is off)."""
+    it is at or past the watermark (zeros when settings.session_states_in_memory is off). Then what the
+    shared live part needs (clickhouse/session_live_cache.py): the newest block number of session_updates,
+    the seller's fill at this watermark and rebuild of session_folded_join (0: none), its block number and
+    the seller's rows in newer parts (counted up to REFILL_ROWS + 1)."""
     # the marker of session_folded_join (session_fold.MARKER: its version, and its id once checked)
     marker = (
         ", " + session_fold.MARKER.format(db="{db}")
         if settings.session_states_in_memory
         else ", toUInt32(0) AS join_to, '' AS join_id"
     )
-    fragments = {"fold_watermark": query.sql("fold_watermark"), "join_marker": marker, "few_rows": str(FEW_LIVE_ROWS)}
+    fragments = {
+        "fold_watermark": query.sql("fold_watermark"),
+        "join_marker": marker,
+        "few_rows": str(max(FEW_LIVE_ROWS, session_live_cache.CACHE_MIN_ROWS)),
+        "part_block": session_live_cache.PART_BLOCK,
+        "fill_max_age_s": str(session_live_cache.FILL_MAX_AGE_S),
+        "refill_rows": str(session_live_cache.REFILL_ROWS),
+    }
     (row,) = query.run(settings, "session_live_rows", fragments, seller_id=seller_id, db=settings.clickhouse_database)
-    return int(row["watermark"]), int(row["rows"]), int(row["join_to"]), str(row["join_id"])
+    join_id = str(row["join_id"])
+    # a fill made with another rebuild of session_folded_join (or with none) is not this start's
+    fill = int(row["fill"]) if join_id != "" and str(row["fill_join_id"]) == join_id else 0
+    return (
+        int(row["watermark"]),
+        int(row["rows"]),
+        int(row["join_to"]),
+        join_id,
+        int(row["blocks"]),
+        fill,
+        int(row["fill_blocks"]) if fill else 0,
+        int(row["newer"]) if fill else 0,
+    )
+
+
+def _read_start(settings: Settings, seller_id: str) -> tuple[Start, tuple[int, int] | None]:
+    """A start read now, and with chdb the fold's writes it holds at (None when a write was under way)."""
+    if not settings.clickhouse_embedded:
+        return _start(settings, seller_id), None
+    now = session_fold.writes(settings)
+    start = _start(settings, seller_id)
+    return start, now if now[0] == 0 and session_fold.writes(settings) == now else None
+
+
+def _needs_fill(settings: Settings, start: Start) -> bool:
+    """The live part is shared (a fill) when the folded states are in memory and the seller has at least
+    CACHE_MIN_ROWS rows since the watermark; a new fill when none holds this start or too many rows came
+    after it."""
+    _, live_rows, _, _, _, fill, _, newer = start
+    return (
+        _in_memory(settings, start)
+        and live_rows > session_live_cache.CACHE_MIN_ROWS
+        and (fill == 0 or newer > session_live_cache.REFILL_ROWS)
+    )
+
+
+def _fill_later(settings: Settings, seller_id: str) -> None:
+    """A new fill on a thread of its own, unless one of the seller's is under way in this process."""
+    if session_live_cache.lock(settings, seller_id).locked():
+        return
+
+    def run() -> None:
+        try:
+            start, held_at = _fill(settings, seller_id)
+            _remember((settings.clickhouse_url, settings.clickhouse_database, seller_id), start, held_at)
+        except Exception:  # noqa: BLE001 - the next report that needs one tries again
+            log.exception("refilling the shared live part of %s failed", seller_id)
+
+    threading.Thread(target=run, name="session-live-fill", daemon=True).start()
+
+
+def refill_after_fold(settings: Settings) -> None:
+    """After a fold round (the fold thread; session_fold.AFTER_FOLD): the sellers whose reports used a fill
+    lately get one at the new watermark, so that their next report finds it (up to
+    session_live_cache.REFILL_SELLERS of them, the most recent first)."""
+    for seller_id in session_live_cache.watched(settings):
+        _fill(settings, seller_id)
+
+
+def _fill(settings: Settings, seller_id: str) -> tuple[Start, tuple[int, int] | None]:
+    """Make the seller's fill at the current watermark (one at a time per seller in this process: the
+    others of a dashboard's three reports wait and take it), and return the start read after it."""
+    with session_live_cache.lock(settings, seller_id):
+        start, held_at = _read_start(settings, seller_id)
+        if not _needs_fill(settings, start):
+            return start, held_at  # another report filled meanwhile (or none is needed now)
+        watermark, _, _, join_id, blocks, _, _, _ = start
+        fill = session_live_cache.fill(settings, seller_id, watermark, blocks)
+        after, held_at = _read_start(settings, seller_id)
+        # the fill read session_folded_join as of this watermark and rebuild only if both held throughout
+        if after[0] != watermark or after[3] != join_id or not _in_memory(settings, after):
+            session_live_cache.discard(settings, fill)
+            return after, held_at
+        session_live_cache.register(settings, seller_id, watermark, join_id, blocks, fill)
+        return (*after[:5], fill, blocks, 0), held_at
+
+
+session_fold.AFTER_FOLD.append(refill_after_fold)

@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka import Producer
 
 from api.main import create_api
-from clickhouse import query, session_fold, session_reports
+from clickhouse import query, session_fold, session_live_cache, session_reports
 from clickhouse.client import get_client
 from clickhouse.migrate import migrate
 from clickhouse.sink import EventSink
@@ -204,12 +204,14 @@ def in_memory(settings) -> bool:
 
 
 @contextmanager
-def form(settings, states_in_memory: bool, few_live_rows: int):
+def form(settings, states_in_memory: bool, few_live_rows: int, shared: bool = False):
     """The session reports' live part in one of its forms: the folded states looked up in session_folded_join,
-    or (not in memory) from session_state by key (FEW_LIVE_ROWS high) or a pass over session_folded (0)."""
+    or (not in memory) from session_state by key (FEW_LIVE_ROWS high) or a pass over session_folded (0);
+    ``shared``: from a fill of the shared live part (session_live_cache; in memory only) for any count."""
     mp = pytest.MonkeyPatch()
     mp.setattr(settings, "session_states_in_memory", states_in_memory)
     mp.setattr(session_reports, "FEW_LIVE_ROWS", few_live_rows)
+    mp.setattr(session_live_cache, "CACHE_MIN_ROWS", 0 if shared else 10**9)
     try:
         yield
     finally:
@@ -218,8 +220,13 @@ def form(settings, states_in_memory: bool, few_live_rows: int):
 
 def in_every_form_of(settings):
     def check(assertion) -> None:
-        for states_in_memory, few in ((True, 0), (False, 0), (False, 10**9)):
-            with form(settings, states_in_memory, few):
+        for states_in_memory, few, shared in (
+            (True, 0, False),
+            (False, 0, False),
+            (False, 10**9, False),
+            (True, 0, True),
+        ):
+            with form(settings, states_in_memory, few, shared):
                 assertion()
 
     return check
@@ -343,6 +350,93 @@ def test_reports_stay_exact_through_every_fold_state(kafka, clickhouse_dsn, tmp_
         assert in_memory(settings)
         assert_reports_match_oracle(h, begin, end, "Asia/Kolkata")
         assert_session_reports_match_by_window(h, start, "UTC", every_seller)
+
+
+def fills(settings, seller) -> list[tuple[int, int]]:
+    """The seller's registered fills of the shared live part: (watermark, fill)."""
+    return (
+        get_client(settings)
+        .query(
+            f"SELECT watermark, fill FROM {settings.clickhouse_database}.session_live_fills "
+            "WHERE seller_id = {seller:String} ORDER BY made, fill",
+            parameters={"seller": seller},
+        )
+        .result_rows
+    )
+
+
+def test_the_shared_live_part_stays_exact(kafka, clickhouse_dsn, tmp_path, monkeypatch):
+    """The dashboard's three session reports share one fill of the live part (session_live_cache), and with
+    it stay exact: rows inserted after the fill (parts past its block number), a merge that puts the fill's
+    rows in one part with newer ones (the report takes them again: idempotent), a fold step (a new watermark:
+    a new fill), and a fill replaced once too many rows came after it."""
+    settings = module_settings(kafka, clickhouse_dsn, tmp_path, sink_batch_rows=200, session_fold_interval_s=0)
+    start = oracle.dst_transition_before(datetime.now(UTC)) - timedelta(days=2)
+    events = oracle.generate(11, SELLERS, start, days=4, sessions_per_seller=120)
+    begin, end = report_range(start)
+    db = settings.clickhouse_database
+    c = get_client(settings)
+    monkeypatch.setattr(session_live_cache, "CACHE_MIN_ROWS", 0)  # the test's few sessions take the fill too
+    monkeypatch.setattr(session_live_cache, "REFILL_ROWS", 10**9)
+    # the test's steps take minutes on a loaded machine: its fills stay usable (and kept) throughout
+    monkeypatch.setattr(session_live_cache, "FILL_MAX_AGE_S", 3600)
+    monkeypatch.setattr(session_live_cache, "DROP_AFTER_S", 7200)
+    with history_of(settings, events) as h:
+        assert session_fold.fold(settings, until=h["boundary"]) >= 1
+        lo = query.folded_to(settings)
+        assert all(fills(settings, seller) == [] for seller in SELLERS)
+        assert_reports_match_oracle(h, begin, end, "Europe/Berlin")  # three session reports a seller, at once
+        made = {seller: fills(settings, seller) for seller in SELLERS}
+        assert all(len(f) == 1 and f[0][0] == lo for f in made.values()), made  # one fill for the three
+
+        # late events of folded sessions, and new sessions: parts past the fills' block numbers
+        late = oracle.late_events(12, h["events"], sessions=15)
+        h["events"] += late
+        h["stored"] = deliver(settings, late, h["stored"])
+        assert_reports_match_oracle(h, begin, end, "UTC")
+        assert {seller: fills(settings, seller) for seller in SELLERS} == made  # no new fill: the rows added
+        # one part of every row: the fills' rows are in a part past their block numbers too, read again
+        c.command(f"SYSTEM START MERGES {db}.session_updates")  # (history_of stopped them)
+        c.command(f"OPTIMIZE TABLE {db}.session_updates FINAL")
+        c.command(f"SYSTEM STOP MERGES {db}.session_updates")
+        sql = f"SELECT count() FROM system.parts WHERE database = '{db}' AND table = 'session_updates' AND active"
+        assert c.query(sql).result_rows[0][0] == 1
+        assert_reports_match_oracle(h, begin, end, "America/New_York")
+        assert {seller: fills(settings, seller) for seller in SELLERS} == made
+
+        # a fold step: the fills are of the old watermark; the reports make new ones
+        assert session_fold.fold(settings, until=next_bucket(settings)) == 1
+        assert query.folded_to(settings) > lo
+        late = oracle.late_events(13, h["events"], sessions=15)
+        h["events"] += late
+        h["stored"] = deliver(settings, late, h["stored"])
+        assert_reports_match_oracle(h, begin, end, "Asia/Kolkata")
+        after = {seller: fills(settings, seller)[1:] for seller in SELLERS}  # (none: no rows since the step)
+        assert any(after.values()) and all(w == query.folded_to(settings) for f in after.values() for w, _ in f)
+
+        # too many rows after a fill: the next report replaces it
+        monkeypatch.setattr(session_live_cache, "REFILL_ROWS", 0)
+        late = oracle.late_events(14, h["events"], sessions=15)
+        h["events"] += late
+        h["stored"] = deliver(settings, late, h["stored"])
+        session_reports._seen.clear()  # (a start is reused for up to REUSE_FILL_S)
+        counts = {seller: len(fills(settings, seller)) for seller in SELLERS}
+        assert_reports_match_oracle(h, begin, end, "UTC")  # with the fills they found: replaced on a thread
+        wait_until(lambda: any(len(fills(settings, s)) > counts[s] for s in SELLERS), 60, what="a fill replaced")
+        session_reports._seen.clear()
+        assert_reports_match_oracle(h, begin, end, "Europe/Berlin")
+        for seller in SELLERS:  # (the refill threads of this process are done when their lock is free)
+            wait_until(lambda: not session_live_cache.lock(settings, seller).locked(), 60, what="refills done")
+        # with the fills' rows deleted once superseded, the newest stays and reports stay exact
+        monkeypatch.setattr(session_live_cache, "REFILL_ROWS", 10**9)
+        monkeypatch.setattr(session_live_cache, "DROP_SUPERSEDED_S", 0)
+        newest = {seller: fills(settings, seller)[-1] for seller in SELLERS}
+        session_live_cache.drop_old(settings)
+        assert {seller: fills(settings, seller) for seller in SELLERS} == {s: [f] for s, f in newest.items()}
+        ((kept,),) = c.query(f"SELECT uniqExact(fill) FROM {db}.session_live_deltas").result_rows
+        assert kept == len(SELLERS)
+        session_reports._seen.clear()
+        assert_reports_match_oracle(h, begin, end, "Europe/Berlin")
 
 
 def test_bad_report_parameters_are_named(history):

@@ -251,6 +251,7 @@ def test_sessions_folded_before_session_folded_are_found(make_settings):
         "013_session_items_capped",
         "014_session_folded_join",
         "016_traffic_hours",
+        "017_session_live_cache",
     ]
     assert_folded_has_every_state(settings)
     end = datetime.now(UTC) + timedelta(hours=1)

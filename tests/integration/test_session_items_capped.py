@@ -137,7 +137,12 @@ def test_a_database_from_before_the_cap_caps_its_sessions_exactly(settings, monk
     ((longest,),) = c.query(f"SELECT max(length(offers)) FROM {db}.session_state").result_rows
     assert longest == k + 30
 
-    assert migrate(settings) == ["013_session_items_capped", "014_session_folded_join", "016_traffic_hours"]
+    assert migrate(settings) == [
+        "013_session_items_capped",
+        "014_session_folded_join",
+        "016_traffic_hours",
+        "017_session_live_cache",
+    ]
     # (015: schema_before)
     assert migrate(settings) == []
     views = {r[0] for r in c.query(f"SHOW TABLES FROM {db} LIKE 'session_updates%mv'").result_rows}
