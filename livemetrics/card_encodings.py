@@ -34,6 +34,8 @@ import re
 from base64 import b32decode, b64decode
 from collections.abc import Iterator
 
+import re2  # google-re2: linear in the text
+
 _QUAD = "[MNO][DTjz][AEIMQUYcgk][w-z0-5]"  # Base64 of three bytes 0x30-0x39
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _GROUPED_BYTES = b"0123456789 \t\n\r\x0b\x0c+,-./"  # digits and what card_numbers.SEPARATOR is made of
@@ -101,6 +103,18 @@ ENCODED_DIGITS = (
     + rb"){3}"
 )
 _ENCODED_DIGITS = re.compile(ENCODED_DIGITS.decode())
+
+
+def _re2_bytes(pattern: bytes) -> re2._Regexp:
+    opts = re2.Options()
+    opts.encoding = re2.Options.Encoding.LATIN1  # bytes as bytes: a non-ASCII character's never match
+    return re2.compile(pattern, opts)
+
+
+# The exact check's gate on every string of 12 characters or more: one RE2 automaton, whose cost does not
+# grow with its alternatives as Python's `re` does (each one tried at each position: the Base32 and
+# two-level ones made that search about twice as slow; BENCHMARKS.md, eighteenth session).
+_ENCODED_DIGITS_RE2 = _re2_bytes(ENCODED_DIGITS)
 _BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/_\-]{12,}={0,2}")
 _HEX_TOKEN = re.compile(r"[0-9A-Fa-f]{26,}")
 _HEX_DIGITS = re.compile(r"(?:3[0-9]){13}|%s{15}|(?:%s){3}" % (_GROUPED_HEX, _HEX_OF_QUAD))
@@ -111,7 +125,7 @@ _URL_SAFE = str.maketrans("-_", "+/")
 
 
 def might_be_encoded_digits(text: str) -> bool:
-    return len(text) >= 12 and _ENCODED_DIGITS.search(text) is not None
+    return len(text) >= 12 and _ENCODED_DIGITS_RE2.search(text.encode("utf-8", "surrogatepass")) is not None
 
 
 def decoded_texts(text: str) -> Iterator[str]:

@@ -271,21 +271,25 @@ def _card_in_run(groups: list[str], seps: list[str], left_ok: bool, right_ok: bo
                 if strict[j] != strict[i]:
                     narrow = wide[j] == wide[i] and same_from[j] <= i
                     whole = i == 0 and j == n - 1
-                    # one separator throughout and on both sides, each side the run's end or a group that is
-                    # no four digits (a list of four-digit numbers goes on in fours): a card with its expiry
-                    # or code after it (``4111, 1111, 1111, 1111, 12, 28``) and, when that separator has
-                    # punctuation, after other numbers (``12, 4111, 1111, 1111, 1111``; columns of white
-                    # space alone are a table's, whose other numbers a card is not told from)
-                    on = j + 1 if j < n - 1 else j
-                    listed = (
-                        same_from[on] <= max(i - 1, 0)
-                        and (i == 0 or (sizes[i - 1] != 4 and not seps[i - 1].isspace()))
-                        and (j == n - 1 or sizes[j + 1] != 4)
-                    )
-                    # from the run's start, no wide separator in it but mixed ones, on to a group that is no
-                    # four digits: ``4111-1111 1111.1111, 12/28``
-                    mixed = i == 0 and j < n - 1 and wide[j] == wide[i] and sizes[j + 1] != 4
-                    if not ((narrow or whole or listed or mixed) and _layout_ok(sizes[i : j + 1])):
+                    if not (narrow or whole):  # the other two only then (a run of thousands of groups)
+                        # one separator throughout and on both sides, each side the run's end or a group
+                        # that is no four digits (a list of four-digit numbers goes on in fours): a card with
+                        # its expiry or code after it (``4111, 1111, 1111, 1111, 12, 28``) and, when that
+                        # separator has punctuation, after other numbers (``12, 4111, 1111, 1111, 1111``;
+                        # columns of white space alone are a table's, whose other numbers a card is not
+                        # told from)
+                        on = j + 1 if j < n - 1 else j
+                        listed = (
+                            same_from[on] <= max(i - 1, 0)
+                            and (i == 0 or (sizes[i - 1] != 4 and not seps[i - 1].isspace()))
+                            and (j == n - 1 or sizes[j + 1] != 4)
+                        )
+                        # from the run's start, no wide separator in it but mixed ones, on to a group that is
+                        # no four digits: ``4111-1111 1111.1111, 12/28``
+                        mixed = i == 0 and j < n - 1 and wide[j] == wide[i] and sizes[j + 1] != 4
+                        if not (listed or mixed):
+                            continue
+                    if not _layout_ok(sizes[i : j + 1]):
                         continue
                 if luhn_ok(digits[at : at + length]):
                     return True
