@@ -79,6 +79,7 @@ def visit(shop: Page, url: str) -> None:
         shop.goto(url)
 
 
+@pytest.mark.watches_outlive_test("the module stack's API, restarted here, runs on until the module's teardown")
 def test_live_dashboard_follows_the_storefront_and_survives_an_api_restart(stack, browser, screenshots_dir):
     browser_key, token = stack.sellers["shop"]
     dash_ctx = browser.new_context(viewport={"width": 1280, "height": 900})

@@ -43,6 +43,8 @@ def _held(pid: int, port: int) -> int:
 
 
 def _check(pid: int, port: int) -> None:
+    # the first answer builds the OpenAPI document (seconds on a loaded machine: get() gives up after 2 s)
+    wait_until(lambda: len(_get(port, b"/openapi.json")) > 10_000, 30, what="the OpenAPI document served")
     size = len(_get(port, b"/openapi.json"))
     assert size > 10_000, size
     requests = 20_000_000 // size + 1  # ~20 MB asked on each connection: more than any kernel buffers hold
