@@ -140,7 +140,7 @@ def _item(sizes: bytes) -> bytes:
 # Adjacent array items in a printed card layout (4-4-4-1..4, 4-6-4..5), quoted or not, each after its `[`
 # or `,` and before a `,` or `]` (``_ARRAY_ITEM``): `["4111","1111","1111","1111"]` has no digit run for
 # ``_CANDIDATE`` (its quotes stand between the groups). Arrays of short numbers, years or amounts are not
-# matched unless four items in a row have 4 digits each, or 4, 6 and 4-5 (BENCHMARKS.md: the hit rates).
+# matched unless four items in a row have 4 digits each, or 4, 6 and 4-5 (docs/ingest.md: the hit rates).
 _ITEM_SEP = rb"[\t\n\r ]*,[\t\n\r ]*"
 _ARRAY_ITEMS = (
     rb"[\[,][\t\n\r ]*(?:"
