@@ -386,9 +386,15 @@ def purge_states(settings: Settings, older_than_days: int | None = None) -> int:
     return int(expired)
 
 
-# Called with the settings after each fold round of the fold thread (clickhouse/session_reports.py adds the
-# refill of the shared live part: its fills are of the watermark before the round)
-AFTER_FOLD: list[Callable[[Settings], None]] = []
+def refill_after_fold(settings: Settings) -> None:
+    """After each fold round of the fold thread: the shared live part's refill (its fills are of the
+    watermark before the round; clickhouse/session_reports.py)."""
+    # imported here: session_reports imports this module (through query), and a registration made at its
+    # import ran on a partly initialized module whenever this one was imported first (the sink: it died at
+    # start, CI at aba0cdc)
+    from clickhouse import session_reports
+
+    session_reports.refill_after_fold(settings)
 
 
 class SessionFolder:
@@ -413,11 +419,10 @@ class SessionFolder:
                 fold(self.settings)
             except Exception:  # noqa: BLE001 - the next round starts again from the committed watermark
                 log.exception("session fold failed; retrying next round")
-            for after in AFTER_FOLD:
-                try:
-                    after(self.settings)
-                except Exception:  # noqa: BLE001 - reports make what is missing themselves
-                    log.exception("%s after the fold failed", after.__name__)
+            try:
+                refill_after_fold(self.settings)
+            except Exception:  # noqa: BLE001 - reports make what is missing themselves
+                log.exception("the shared live part's refill after the fold failed")
             if purged_at is None or time.monotonic() - purged_at >= PURGE_EVERY_S:
                 # housekeeping: a failed purge (it scans the whole table) is tried again at the next
                 # interval, not on every fold round

@@ -252,7 +252,7 @@ def _fill_later(settings: Settings, seller_id: str) -> None:
 
 
 def refill_after_fold(settings: Settings) -> None:
-    """After a fold round (the fold thread; session_fold.AFTER_FOLD): the sellers whose reports used a fill
+    """After a fold round (the fold thread: session_fold.refill_after_fold): the sellers whose reports used a fill
     lately get one at the new watermark, so that their next report finds it (up to
     session_live_cache.REFILL_SELLERS of them, the most recent first)."""
     for seller_id in session_live_cache.watched(settings):
@@ -275,6 +275,3 @@ def _fill(settings: Settings, seller_id: str) -> tuple[Start, tuple[int, int] | 
             return after, held_at
         session_live_cache.register(settings, seller_id, watermark, join_id, blocks, fill)
         return (*after[:5], fill, blocks, 0), held_at
-
-
-session_fold.AFTER_FOLD.append(refill_after_fold)
