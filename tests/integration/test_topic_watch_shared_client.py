@@ -27,6 +27,7 @@ from livemetrics.topic_watch import TopicWatch
 from tests.support.servers import wait_until
 from tests.support.services import local_kafka
 from tests.support.stack import module_settings
+from tests.support.stopped_group import stop_group
 from tests.support.topic_changes import add_partitions
 
 pytestmark = pytest.mark.integration
@@ -84,7 +85,7 @@ def test_a_watch_parking_the_shared_client_leaves_another_watchs_request_on_it_a
             _Asked.request_timeout_s = 120
             stopped = broker.pid()
             assert stopped is not None
-            os.killpg(stopped, signal.SIGSTOP)
+            stop_group(stopped)  # returns once every broker thread is stopped, not only signalled
             answered: dict[str, object] = {}
             first.asked.clear()
             waiting = threading.Thread(target=lambda: answered.update(change=watches[1].look(timeout_s=60)))

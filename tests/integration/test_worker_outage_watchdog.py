@@ -42,6 +42,7 @@ from tests.support.loop_gaps import record_gaps
 from tests.support.servers import WorkerProcess, wait_until
 from tests.support.services import local_kafka
 from tests.support.stack import module_settings
+from tests.support.stopped_group import stop_group
 
 pytestmark = pytest.mark.integration
 
@@ -189,7 +190,7 @@ def test_a_worker_waits_out_a_stopped_broker_longer_than_its_stuck_limit_and_cou
             )
             stopped_pid = broker.pid()
             assert stopped_pid is not None
-            os.killpg(stopped_pid, signal.SIGSTOP)
+            stop_group(stopped_pid)  # every broker thread stopped, not only signalled
             stopped = time.monotonic()
             load.slow()
             answers: list[int] = []
