@@ -386,15 +386,16 @@ def purge_states(settings: Settings, older_than_days: int | None = None) -> int:
     return int(expired)
 
 
-def refill_after_fold(settings: Settings) -> None:
+def refill_after_fold(settings: Settings) -> threading.Thread | None:
     """After each fold round of the fold thread: the shared live part's refill (its fills are of the
-    watermark before the round; clickhouse/session_reports.py)."""
+    watermark before the round; clickhouse/session_reports.py), started on a thread of its own and returned
+    (None: the last round's still runs), so that the round is not held up by it."""
     # imported here: session_reports imports this module (through query), and a registration made at its
     # import ran on a partly initialized module whenever this one was imported first (the sink: it died at
     # start, CI at aba0cdc)
     from clickhouse import session_reports
 
-    session_reports.refill_after_fold(settings)
+    return session_reports.refill_after_fold(settings)
 
 
 class SessionFolder:

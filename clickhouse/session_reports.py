@@ -60,6 +60,13 @@ REUSE_FILL_S = 10.0
 # watermark is one database's: only what was read from the same one proves anything)
 _seen: dict[tuple[str, str, str], tuple[float, Start, tuple[int, int] | None]] = {}
 _SEEN_MAX = 10_000
+# The refill after a fold round (refill_after_fold) starts no fill after this many seconds: a fill takes 0.6-1.0
+# s at ~100,000 live sessions (BENCHMARKS.md, eighteenth session), so a round's refill ends well within the
+# fold's 30-s interval; the sellers left are filled by their next report
+REFILL_BUDGET_S = 10.0
+# (ClickHouse URL, database) -> the refill thread of the last fold round
+_refilling: dict[tuple[str, str], threading.Thread] = {}
+_refilling_lock = threading.Lock()
 
 
 def popular(settings: Settings, name: str, seller_id: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
@@ -251,12 +258,47 @@ def _fill_later(settings: Settings, seller_id: str) -> None:
     threading.Thread(target=run, name="session-live-fill", daemon=True).start()
 
 
-def refill_after_fold(settings: Settings) -> None:
-    """After a fold round (the fold thread: session_fold.refill_after_fold): the sellers whose reports used a fill
-    lately get one at the new watermark, so that their next report finds it (up to
-    session_live_cache.REFILL_SELLERS of them, the most recent first)."""
-    for seller_id in session_live_cache.watched(settings):
-        _fill(settings, seller_id)
+def refill_after_fold(settings: Settings) -> threading.Thread | None:
+    """After a fold round (the fold thread: session_fold.refill_after_fold): the sellers whose reports used a
+    fill lately get one at the new watermark, so that their next report finds it (up to
+    session_live_cache.REFILL_SELLERS of them, the most recent first). On a thread of its own, returned (None
+    when the previous round's is still under way: this round's is left out), so that the fold round is not
+    held up: a fill costs 0.6-1.0 s at ~100,000 live sessions and the fold thread made up to 20 of them in a
+    row (~20 s against its 30-s interval). No fill is started after REFILL_BUDGET_S: the sellers left get
+    theirs from their next report, as after a restart."""
+    key = (settings.clickhouse_url, settings.clickhouse_database)
+    with _refilling_lock:
+        running = _refilling.get(key)
+        if running is not None and running.is_alive():
+            log.info("the shared live part's refill of the last fold round is still under way: none this round")
+            return None
+        thread = threading.Thread(target=_refill, args=(settings,), name="session-live-refill", daemon=True)
+        _refilling[key] = thread
+        thread.start()
+    return thread
+
+
+def _refill(settings: Settings) -> None:
+    """refill_after_fold's thread: a failure is logged (the seller's next report fills), never raised."""
+    deadline = time.monotonic() + REFILL_BUDGET_S
+    try:
+        sellers = session_live_cache.watched(settings)
+    except Exception:  # noqa: BLE001 - the next round tries again; reports fill what is missing meanwhile
+        log.exception("listing the sellers whose shared live part to refill failed")
+        return
+    for done, seller_id in enumerate(sellers):
+        if time.monotonic() >= deadline:
+            log.info(
+                "refill after the fold: %d of %d sellers left to their next report (%.0f s spent)",
+                len(sellers) - done,
+                len(sellers),
+                REFILL_BUDGET_S,
+            )
+            return
+        try:
+            _fill(settings, seller_id)
+        except Exception:  # noqa: BLE001 - that seller's next report fills; the others go on
+            log.exception("refilling the shared live part of %s after the fold failed", seller_id)
 
 
 def _fill(settings: Settings, seller_id: str) -> tuple[Start, tuple[int, int] | None]:
