@@ -56,6 +56,9 @@ def install(app: Any, topics: Iterable[str], handler: Handler) -> bool:
     # recovery): taken then, Faust's getmany drops it, and a table recovery could wait for ever for the
     # changelog rows so dropped (faust_internals.FetchScope).
     faust_internals.scope_fetches(consumer)
+    # A commit the broker did not take (refused at a rebalance, or raised) is not counted as committed and is made
+    # again at the next round, with no new message (faust_internals.commit_only_accepted).
+    faust_internals.commit_only_accepted(consumer)
     return True
 
 

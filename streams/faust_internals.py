@@ -20,6 +20,10 @@ The privates used, by owner (who uses them through which function):
   ``acked``);
 - ``Consumer._commit`` (called only by ``Consumer._commit_offsets``): wrapped by ``hook_commit``
   (``streams/changelog.py``: offsets after the changelog rows are delivered);
+- ``Consumer._commit_offsets`` (what ``Consumer._commit_tps`` awaits for every commit): wrapped per instance by
+  ``commit_only_accepted`` (``streams/fastpath.py``: a commit the broker did not take is not counted as committed
+  and is made again at the next round), which restores ``_committed_offset``, ``_acked`` and ``_acked_index``
+  (under ``ack_lock``) and reads ``App.rebalancing_count``;
 - ``Consumer._read_offset`` / ``_committed_offset``: ``read_offsets`` / ``committed_offsets``
   (``streams/worker_ops.py``);
 - rocksdb ``Store._db_for_partition`` / ``_dbs``: ``partition_db`` / ``partition_dbs``
@@ -107,6 +111,13 @@ FINGERPRINTS = {
     "faust.transport.drivers.aiokafka:ConsumerRebalanceListener.on_partitions_revoked": "348c3aec879faf80",
     "faust.transport.consumer:Consumer.on_partitions_assigned": "29ce96596f05a18c",
     "faust.transport.consumer:Consumer._set_active_tps": "401f4dc883191950",
+    # commit_only_accepted: _commit_tps calls _commit_offsets through the instance, _new_offset takes the run off
+    # _acked, _should_commit compares with _committed_offset; a revocation drops every partition's bookkeeping,
+    # then waits (wait_empty -> commit) for a commit in flight
+    "faust.transport.consumer:Consumer._commit_tps": "a20e230b05ae8b15",
+    "faust.transport.consumer:Consumer._should_commit": "5ce941793947ad42",
+    "faust.transport.consumer:Consumer.on_partitions_revoked": "d04b7ae72c6fc206",
+    "faust.transport.consumer:Consumer.commit": "a354437baaa08bf8",
 }
 
 
@@ -146,6 +157,84 @@ def hook_commit(consumer: Any, before: Callable[[], Awaitable[None]]) -> bool:
     consumer._commit = _commit
     consumer._livemetrics_commit_hooked = True
     return True
+
+
+def commit_only_accepted(consumer: Any) -> bool:
+    """Make ``consumer`` count as committed only the offsets the broker took; True if done now, False if it
+    already was.
+
+    Why. Faust's ``_commit_offsets`` records its offsets in ``_committed_offset`` whether ``_commit`` took them or
+    not (False: aiokafka's CommitFailedError "already rebalanced"), and ``_new_offset`` had already taken them off
+    the partition's acknowledged offsets, so no later round commits them again; a commit that raises (the
+    changelog hook's delivery error, a cancellation) loses them the same way. Then:
+    - after a refusal with no rebalance begun yet, the worker believed a partition committed that was not: no more
+      messages, and the group's lag there stayed until the next message or a restart; one more message, and its
+      commit covered them (a commit after a raise did not: the acknowledged offsets no longer joined the
+      committed one, so ``_new_offset`` committed nothing on that partition until a rebalance);
+    - a commit in flight when a rebalance begins ends inside the revocation (``Consumer.wait_empty`` waits for it),
+      after ``Consumer.on_partitions_revoked`` dropped every partition's bookkeeping (Faust's assignment is eager:
+      every partition is revoked): Faust wrote the refused offset back after that, and the next assignment's seek
+      (``perform_seek``) replaces it only where the broker has a committed offset. On a partition the group never
+      committed, coming back to this worker, it stayed: the records read again from the start were below it, so
+      not acknowledged, and nothing was committed for them until a message past it came.
+    Now a refused or raised commit puts back what it took: with no rebalance begun, each partition's committed
+    offset as it was and its acknowledged offsets from there, so the next round (the commit timer, every
+    ``broker_commit_interval``) commits them again, with no new message; with a rebalance begun, the refused
+    offsets are dropped again, as the revocation did, and the new assignment starts from the broker's
+    (``tests/unit/streams/test_commit_refused.py``, ``tests/integration/test_commit_refused.py``). Nothing acknowledged
+    is committed before its time: only offsets handled already go back; at-least-once as before."""
+    if getattr(consumer, "_livemetrics_commits_checked", False):
+        return False
+    commit_offsets = consumer._commit_offsets
+    app = consumer.app
+
+    async def _commit_offsets(offsets: Any, start_new_transaction: bool = True) -> bool:
+        committed = consumer._committed_offset
+        before = {tp: committed.get(tp) for tp in offsets}  # .get: the defaultdict would add the partition
+        rebalances = app.rebalancing_count
+        try:
+            did_commit: bool = await commit_offsets(offsets, start_new_transaction=start_new_transaction)
+        except BaseException:
+            _put_back(consumer, offsets, before, rebalanced=app.rebalancing_count != rebalances)
+            raise
+        if not did_commit:
+            _put_back(consumer, offsets, before, rebalanced=app.rebalancing_count != rebalances)
+        return did_commit
+
+    consumer._commit_offsets = _commit_offsets
+    consumer._livemetrics_commits_checked = True
+    return True
+
+
+def _put_back(consumer: Any, offsets: Any, before: dict[Any, int | None], rebalanced: bool) -> None:
+    """Undo what Faust's commit of ``offsets`` (not taken by the broker) did to the bookkeeping of each partition:
+    ``before`` is its committed offset when the commit began."""
+    committed = consumer._committed_offset
+    assigned = set() if rebalanced else consumer.assignment()
+    with ack_lock:
+        for tp, offset in offsets.items():
+            if rebalanced:
+                # The revocation dropped this partition's bookkeeping (before or after the commit ended): what Faust
+                # wrote back, if anything, goes too; the next assignment reads the broker's committed offset.
+                if committed.get(tp) == offset:
+                    committed.pop(tp, None)
+                continue
+            if tp not in assigned:
+                continue  # not this worker's now (Faust discarded its commit): its revocation drops the rest
+            if committed.get(tp) not in (offset, before[tp]):
+                continue  # changed meanwhile by something else (a seek): that stands
+            previous = before[tp]
+            if previous is None:
+                committed.pop(tp, None)
+            else:
+                committed[tp] = previous
+            # ``_new_offset`` took the run up to ``offset`` off the acknowledged ones: back from the committed offset
+            # (none: its last one is enough, nothing is below it to join), so the next round's run reaches it again.
+            start = offset - 1 if previous is None or previous < 0 else previous
+            index = consumer._acked_index[tp]
+            back = [o for o in range(start, offset) if o not in index]
+            index.update(back)
+            consumer._acked[tp].extend(back)
 
 
 class InFlight:
