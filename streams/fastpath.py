@@ -20,10 +20,11 @@ table recovery (source partitions stay paused until the tables have caught up), 
 gaps, acknowledgements (``Consumer.ack``'s bookkeeping: offsets are committed only for handled messages),
 ``broker_commit_every``, and rebalances: the batch is tracked as unacknowledged, so a
 revocation waits (``Consumer.wait_empty``) until the handler has finished with it; a batch that
-is cancelled is not acknowledged and is processed again (at-least-once). One change under the loop, to
-Faust's fetch: it takes nothing from aiokafka's buffer while flow is suspended
-(``faust_internals.FetchScope``), so a table recovery cannot lose the changelog rows it waits for
-(docs/live-semantics.md, Rebalances and table recovery)."""
+is cancelled is not acknowledged and is processed again (at-least-once). Two changes under the loop: Faust's
+fetch takes nothing from aiokafka's buffer while flow is suspended (``faust_internals.FetchScope``), so a table
+recovery cannot lose the changelog rows it waits for (docs/live-semantics.md, Rebalances and table recovery);
+and a commit the broker did not take is not counted as committed, so the next round makes it again
+(``faust_internals.commit_only_accepted``; docs/live-semantics.md, A commit the broker refused)."""
 
 from __future__ import annotations
 

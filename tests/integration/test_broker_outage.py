@@ -137,25 +137,48 @@ def kafka_event_ids(s, deadline_s: float = 30) -> set[str]:
 
 def group_lag(s, group: str) -> int:
     """Raw events not yet committed by consumer group ``group`` (end offsets - committed offsets)."""
+    return sum(end - max(committed, 0) for _, committed, end in partition_offsets(s, group))
+
+
+def partition_offsets(s, group: str) -> list[tuple[str, int, int]]:
+    """("topic/partition", committed offset (negative: none), end offset) of each raw partition, for ``group``."""
     c = Consumer(consumer_config(s, group))
     try:
         parts = [TopicPartition(s.topic(t), p) for t in RAW_TOPICS for p in range(s.partitions)]
-        lag = 0
-        for tp in c.committed(parts, timeout=10):
-            end = c.get_watermark_offsets(tp, timeout=10)[1]
-            lag += end - max(tp.offset, 0)
-        return lag
+        return [
+            (f"{tp.topic}/{tp.partition}", tp.offset, c.get_watermark_offsets(tp, timeout=10)[1])
+            for tp in c.committed(parts, timeout=10)
+        ]
     finally:
         c.close()
 
 
-def drained_after(s, group: str, since: float, deadline_s: float = 60) -> float:
-    """Seconds from ``since`` until consumer group ``group`` has committed every raw event."""
+def worker_offsets(port: int) -> list[str]:
+    """The worker's own view of its partitions and commits (its /metrics: end and read offsets, lag from its committed
+    offsets, rebalances, changelog rows not yet acknowledged), for a failure's message."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError as exc:
+        return [f"no /metrics: {exc!r}"]
+    wanted = ("_end_offset", "_read_offset", "_consumer_lag", "_rebalances", "_partitions_assigned", "_changelog_")
+    return [
+        line for line in text.splitlines() if line.startswith("livemetrics_worker") and any(w in line for w in wanted)
+    ]
+
+
+def drained_after(s, group: str, since: float, deadline_s: float = 60, explain=lambda: "") -> float:
+    """Seconds from ``since`` until consumer group ``group`` has committed every raw event; ``explain()`` adds to
+    the failure's message."""
     lag = group_lag(s, group)
     while lag and time.monotonic() < since + deadline_s:
         time.sleep(0.2)  # polling interval: the group commits about once a second
         lag = group_lag(s, group)
-    assert lag == 0, f"{group} still {lag} events behind {deadline_s} s after the load stopped"
+    if lag:
+        behind = [p for p in partition_offsets(s, group) if p[2] > max(p[1], 0)]
+        raise AssertionError(
+            f"{group} still {lag} events behind {deadline_s} s after the load stopped; (partition, committed, end) "
+            f"behind: {behind}\n{explain()}"
+        )
     return time.monotonic() - since
 
 
@@ -323,7 +346,18 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                 # time its loop may stay silent (else a blocking wait would not have shown).
                 long_waits = [w for w in waits_for_room(stack.worker) if w > STUCK_EXIT_S]
                 assert len(long_waits) >= cycle + 1, f"no wait for room through outage {cycle + 1}: {long_waits}"
-                worker_drain_s = drained_after(s, s.app_id, stopped)
+                worker_drain_s = drained_after(
+                    s,
+                    s.app_id,
+                    stopped,
+                    explain=lambda: "\n".join(
+                        [
+                            f"worker alive: {stack.worker.alive()}",
+                            *worker_offsets(s.worker_metrics_port),
+                            stack.worker.log_tail(),
+                        ]
+                    ),
+                )
                 assert stack.live("warmup", token).get("delayed") is False
                 statuses = sum((fr.statuses for fr in fronts), start=Counter())
                 assert set(statuses) <= {202, 503, "network"}, statuses
