@@ -79,17 +79,26 @@ def watched(settings: Settings) -> list[str]:
     ]
 
 
-def fill(settings: Settings, seller_id: str, watermark: int, blocks: int) -> int:
-    """A new fill of the seller's live part as of ``watermark`` over the parts up to ``blocks`` (read
-    before: the caller checks afterwards that the watermark and session_folded_join's rebuild did not move,
-    then ``register``s it or ``discard``s it). Returns its id."""
+def fill(settings: Settings, seller_id: str, watermark: int) -> tuple[int, int]:
+    """A new fill of the seller's live part as of ``watermark`` over the parts up to the newest block number
+    of session_updates now (the caller checks afterwards that the watermark and session_folded_join's
+    rebuild did not move, then ``register``s it or ``discard``s it). Returns its id and that block number."""
     drop_old(settings)
     fill_id = secrets.randbits(63) or 1
     c = get_client(settings)
+    # read here, not in every report's start (session_live_rows.sql): only a fill needs it. Read before the
+    # fill's query, so every part numbered up to it is visible to that query (module docstring)
+    blocks = int(
+        c.query(
+            "SELECT ifNull(max(max_block_number), 0) FROM system.parts "
+            "WHERE database = {db:String} AND table = 'session_updates' AND active",
+            parameters={"db": settings.clickhouse_database},
+        ).result_rows[0][0]
+    )
     params = {"fill": fill_id, "seller_id": seller_id, "fold_lo": watermark, "blocks": blocks}
     c.command(query.text(settings, "session_live_fill", {"part_block": PART_BLOCK}), parameters=params)
     c.command(query.text(settings, "session_live_fill_deltas"), parameters={"fill": fill_id})
-    return fill_id
+    return fill_id, blocks
 
 
 def register(settings: Settings, seller_id: str, watermark: int, join_id: str, blocks: int, fill_id: int) -> None:

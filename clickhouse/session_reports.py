@@ -48,10 +48,9 @@ REUSE_START_S = 5.0
 # Where a report starts: the watermark, the seller's live rows (counted up to
 # max(FEW_LIVE_ROWS, session_live_cache.CACHE_MIN_ROWS) + 1), the marker of session_folded_join (the watermark
 # up to which it holds every entry, and the id of the rebuild that wrote it: '' when the table is not used or
-# has no marker), the newest block number of session_updates, and the seller's fill of the shared live part
-# at this watermark and rebuild (0: none), its block number and the seller's rows in newer parts
-# (clickhouse/session_live_cache.py)
-Start = tuple[int, int, int, str, int, int, int, int]
+# has no marker), and the seller's fill of the shared live part at this watermark and rebuild (0: none), its
+# block number and the seller's rows in newer parts (clickhouse/session_live_cache.py)
+Start = tuple[int, int, int, str, int, int, int]
 # A start naming a fill is reused at most this many seconds after it was read (session_live_cache drops a
 # fill DROP_SUPERSEDED_S after a newer one was made)
 REUSE_FILL_S = 10.0
@@ -116,7 +115,7 @@ def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: s
         seen is not None
         and (seen[1][1] > FEW_LIVE_ROWS or _in_memory(settings, seen[1]))
         and (embedded or time.monotonic() - seen[0] <= REUSE_START_S)
-        and (seen[1][5] == 0 or time.monotonic() - seen[0] <= REUSE_FILL_S)
+        and (seen[1][4] == 0 or time.monotonic() - seen[0] <= REUSE_FILL_S)
     )
     # the fold's writes (under way, count) the start holds at: None when not known to hold
     held_at: tuple[int, int] | None = None
@@ -132,12 +131,12 @@ def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: s
         start = seen[1] if reuse and seen is not None else _start(settings, seller_id)
     for _ in range(10):
         if _needs_fill(settings, start):
-            if start[5] == 0:  # no fill at this watermark: this report makes it (the other two wait for it)
+            if start[4] == 0:  # no fill at this watermark: this report makes it (the other two wait for it)
                 start, held_at = _fill(settings, seller_id)
                 _remember(key, start, held_at)
             else:  # the fill holds (this report adds its newer rows): replaced in the background
                 _fill_later(settings, seller_id)
-        watermark, live_rows, _, join_id, _, fill, fill_blocks, _ = start
+        watermark, live_rows, _, join_id, fill, fill_blocks, _ = start
         in_memory = _in_memory(settings, start)
         params: dict[str, Any] = {"seller_id": seller_id, "from_ms": from_ms, "to_ms": to_ms, "fold_lo": watermark}
         # session_live.sql first: it holds the live sessions' fragment, which holds the states fragment,
@@ -189,9 +188,9 @@ def _start(settings: Settings, seller_id: str) -> Start:
     key; for more, it makes one pass over the seller's session_folded rows: both hold the same states,
     migration 011); and the marker of session_folded_join, which session_live_join.sql reads instead when
     it is at or past the watermark (zeros when settings.session_states_in_memory is off). Then what the
-    shared live part needs (clickhouse/session_live_cache.py): the newest block number of session_updates,
-    the seller's fill at this watermark and rebuild of session_folded_join (0: none), its block number and
-    the seller's rows in newer parts (counted up to REFILL_ROWS + 1)."""
+    shared live part needs (clickhouse/session_live_cache.py): the seller's fill at this watermark and
+    rebuild of session_folded_join (0: none), its block number and, only when there is one, the seller's
+    rows in newer parts (counted up to REFILL_ROWS + 1)."""
     # the marker of session_folded_join (session_fold.MARKER: its version, and its id once checked)
     marker = (
         ", " + session_fold.MARKER.format(db="{db}")
@@ -215,7 +214,6 @@ def _start(settings: Settings, seller_id: str) -> Start:
         int(row["rows"]),
         int(row["join_to"]),
         join_id,
-        int(row["blocks"]),
         fill,
         int(row["fill_blocks"]) if fill else 0,
         int(row["newer"]) if fill else 0,
@@ -235,7 +233,7 @@ def _needs_fill(settings: Settings, start: Start) -> bool:
     """The live part is shared (a fill) when the folded states are in memory and the seller has at least
     CACHE_MIN_ROWS rows since the watermark; a new fill when none holds this start or too many rows came
     after it."""
-    _, live_rows, _, _, _, fill, _, newer = start
+    _, live_rows, _, _, fill, _, newer = start
     return (
         _in_memory(settings, start)
         and live_rows > session_live_cache.CACHE_MIN_ROWS
@@ -308,12 +306,12 @@ def _fill(settings: Settings, seller_id: str) -> tuple[Start, tuple[int, int] | 
         start, held_at = _read_start(settings, seller_id)
         if not _needs_fill(settings, start):
             return start, held_at  # another report filled meanwhile (or none is needed now)
-        watermark, _, _, join_id, blocks, _, _, _ = start
-        fill = session_live_cache.fill(settings, seller_id, watermark, blocks)
+        watermark, _, _, join_id, _, _, _ = start
+        fill, blocks = session_live_cache.fill(settings, seller_id, watermark)
         after, held_at = _read_start(settings, seller_id)
         # the fill read session_folded_join as of this watermark and rebuild only if both held throughout
         if after[0] != watermark or after[3] != join_id or not _in_memory(settings, after):
             session_live_cache.discard(settings, fill)
             return after, held_at
         session_live_cache.register(settings, seller_id, watermark, join_id, blocks, fill)
-        return (*after[:5], fill, blocks, 0), held_at
+        return (*after[:4], fill, blocks, 0), held_at

@@ -6,11 +6,11 @@
 -- watermark up to which it holds every entry, and `join_id`, the rebuild that wrote it; session_fold.py),
 -- or zeros when it is not used. clickhouse/session_reports.py picks the form by them. One query for all
 -- saves a round trip per report (~2 ms of ~70-90 with many live sessions).
--- The shared live part (clickhouse/session_live_cache.py): `blocks`, the newest block number of
--- session_updates' parts (a fill made now takes the parts up to it), and the seller's newest fill at this
--- watermark made in the last {fill_max_age_s} s (`fill` 0: none) with its block number and the join_id it
--- was made with, and `newer`, the seller's rows since the watermark in parts past it (up to
--- {refill_rows} + 1).
+-- The shared live part (clickhouse/session_live_cache.py): the seller's newest fill at this watermark made
+-- in the last {fill_max_age_s} s (`fill` 0: none) with its block number and the join_id it was made with,
+-- and `newer`, the seller's rows since the watermark in parts past it (up to {refill_rows} + 1), counted
+-- only when there is a fill (without one, this count read up to 20,001 rows for nothing: ~10 ms of the
+-- query's ~30 at the bench's `recent` state, BENCHMARKS.md, nineteenth session).
 WITH ({fold_watermark}) AS lo,
      (SELECT argMax((fill, blocks, join_id), made) FROM {db}.session_live_fills
       WHERE seller_id = {seller_id:String} AND watermark = lo AND made >= now64(3) - {fill_max_age_s}) AS f
@@ -18,9 +18,8 @@ SELECT lo AS watermark,
        (SELECT count() FROM (SELECT 1 FROM {db}.session_updates
         WHERE seller_id = {seller_id:String} AND inserted >= toDateTime(lo, 'UTC') LIMIT {few_rows} + 1)) AS rows
        {join_marker},
-       ifNull((SELECT max(max_block_number) FROM system.parts
-               WHERE database = {db:String} AND table = 'session_updates' AND active), 0) AS blocks,
        f.1 AS fill, f.2 AS fill_blocks, f.3 AS fill_join_id,
        (SELECT count() FROM (SELECT 1 FROM {db}.session_updates
-        WHERE seller_id = {seller_id:String} AND inserted >= toDateTime(lo, 'UTC') AND {part_block} > f.2
+        WHERE f.1 != 0 AND seller_id = {seller_id:String} AND inserted >= toDateTime(lo, 'UTC')
+          AND {part_block} > f.2
         LIMIT {refill_rows} + 1)) AS newer
