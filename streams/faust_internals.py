@@ -179,10 +179,10 @@ def commit_only_accepted(consumer: Any) -> bool:
       not acknowledged, and nothing was committed for them until a message past it came.
     Now a refused or raised commit puts back what it took: with no rebalance begun, each partition's committed
     offset as it was and its acknowledged offsets from there, so the next round (the commit timer, every
-    ``broker_commit_interval``) commits them again, with no new message; with a rebalance begun, the refused
-    offsets are dropped again, as the revocation did, and the new assignment starts from the broker's
-    (``tests/unit/streams/test_commit_refused.py``, ``tests/integration/test_commit_refused.py``). Nothing acknowledged
-    is committed before its time: only offsets handled already go back; at-least-once as before."""
+    ``broker_commit_interval``) commits them again, with no new message; with a rebalance under way or begun, the
+    refused offsets are dropped again, as the revocation did, and the new assignment starts from the broker's
+    (``tests/unit/streams/test_commit_refused.py``, ``tests/integration/test_commit_refused.py``). Nothing
+    acknowledged is committed before its time: only offsets handled already go back; at-least-once as before."""
     if getattr(consumer, "_livemetrics_commits_checked", False):
         return False
     commit_offsets = consumer._commit_offsets
@@ -195,10 +195,12 @@ def commit_only_accepted(consumer: Any) -> bool:
         try:
             did_commit: bool = await commit_offsets(offsets, start_new_transaction=start_new_transaction)
         except BaseException:
-            _put_back(consumer, offsets, before, rebalanced=app.rebalancing_count != rebalances)
+            _put_back(consumer, offsets, before, rebalanced=app.rebalancing or app.rebalancing_count != rebalances)
             raise
         if not did_commit:
-            _put_back(consumer, offsets, before, rebalanced=app.rebalancing_count != rebalances)
+            # A rebalance under way (the revocation's own commit) or begun meanwhile: its revocation drops the
+            # partitions' bookkeeping, and the new assignment seeks to the broker's committed offsets.
+            _put_back(consumer, offsets, before, rebalanced=app.rebalancing or app.rebalancing_count != rebalances)
         return did_commit
 
     consumer._commit_offsets = _commit_offsets

@@ -181,3 +181,21 @@ def test_a_commit_discarded_for_a_partition_no_longer_assigned_is_not_put_back(t
     asyncio.run(run())
     assert broker.asked == []
     assert not consumer._acked[TP0]
+
+
+def test_a_commit_refused_inside_a_revocation_puts_nothing_back(tmp_path):
+    """The revocation's own commit (``Consumer.wait_empty``), of offsets acknowledged after the revocation dropped the
+    partitions' bookkeeping, refused because the group went on without this worker: nothing is put back, the next
+    assignment starts from the broker's committed offsets."""
+    broker = Broker(False)
+    consumer = worker_consumer(tmp_path, broker)
+    internals = faust_internals.DrainInternals(consumer)
+
+    async def run() -> None:
+        consumer.app.on_rebalance_start()
+        internals.ack(TP0, range(0, 10))
+        assert await consumer.commit() is False
+        assert faust_internals.committed_offsets(consumer).get(TP0) is None
+        assert not consumer._acked[TP0]
+
+    asyncio.run(run())
