@@ -44,8 +44,9 @@ or ``"+4111111111111111"``) is a card number when the integer part of its exact 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
+from itertools import accumulate
 
 from livemetrics.card_encodings import decoded_texts, might_be_encoded_digits
 from livemetrics.card_spellings import plain_digits
@@ -111,18 +112,64 @@ def luhn_ok(digits: str) -> bool:
     return (sum(kept.encode()) + sum(doubled.encode()) - 48 * len(digits)) % 10 == 0
 
 
+_VALUE = bytes(b - 48 if 48 <= b <= 57 else 0 for b in range(256))  # an ASCII digit's byte -> its value
+_DOUBLED_VALUE = bytes((2 * v if v < 5 else 2 * v - 9) if v < 10 else 0 for v in range(256))  # value -> doubled
+_LUHN_SUMS_PAST = 64  # digits in a run from which its windows' Luhn sums come from prefix sums
+
+
+def luhn_of_windows(digits: str) -> Callable[[int, int], bool]:
+    """``luhn_ok(digits[a:e])`` for any window, in constant time each after one linear pass (prefix sums of the
+    digits and of their doubled digit sums, by position parity): a run of thousands of one-digit groups has a
+    window to check at nearly every group."""
+    values = digits.encode().translate(_VALUE)
+    doubled = values.translate(_DOUBLED_VALUE)
+    plain = (list(accumulate(values[0::2], initial=0)), list(accumulate(values[1::2], initial=0)))
+    twice = (list(accumulate(doubled[0::2], initial=0)), list(accumulate(doubled[1::2], initial=0)))
+
+    def ok(a: int, e: int) -> bool:
+        q = (e - 1) & 1  # the last digit's parity: kept as it is, and every second one before it
+        r = 1 - q
+        kept, dbl = plain[q], twice[r]
+        total = kept[(e - q + 1) >> 1] - kept[(a - q + 1) >> 1] + dbl[(e - r + 1) >> 1] - dbl[(a - r + 1) >> 1]
+        return total % 10 == 0
+
+    return ok
+
+
+def _luhn_of_slices(digits: str) -> Callable[[int, int], bool]:
+    return lambda a, e: luhn_ok(digits[a:e])
+
+
 def issuer_prefix_ok(digits: str) -> bool:
     """``digits`` (13-19 of them) start with an issuer's prefix, at a length that issuer uses."""
     return len(digits) in card_lengths(digits, 0)
 
 
-def card_lengths(digits: str, at: int) -> tuple[int, ...]:
-    """The card lengths (13-19) an issuer's prefix at ``digits[at:]`` allows; () when none starts there."""
+def _lengths_slow(digits: str, at: int) -> tuple[int, ...]:
     found: tuple[int, ...] = ()
     for k in _PREFIX_SIZES:
         hit = _LENGTHS[k].get(digits[at : at + k])
         if hit:
             found = hit if not found else tuple(sorted({*found, *hit}))
+    return found
+
+
+# Every 4-digit start -> the lengths its prefixes of 1-4 digits allow: one dict lookup a group in
+# ``_card_in_run`` (a hostile run has thousands of groups). Only the 6-digit prefixes (622126-622925) need more.
+_BY_FOUR = {f"{p:04d}": _lengths_slow(f"{p:04d}", 0) for p in range(10_000)}
+_SIX_AFTER = frozenset(p[:4] for p in _LENGTHS[6])
+assert max(_PREFIX_SIZES) == 6 and set(_PREFIX_SIZES) <= {1, 2, 3, 4, 6}, "update _BY_FOUR for new prefix sizes"
+
+
+def card_lengths(digits: str, at: int) -> tuple[int, ...]:
+    """The card lengths (13-19) an issuer's prefix at ``digits[at:]`` allows; () when none starts there
+    (fewer than 4 digits left: no card fits)."""
+    four = digits[at : at + 4]
+    found = _BY_FOUR.get(four, ())
+    if four in _SIX_AFTER:
+        hit = _LENGTHS[6].get(digits[at : at + 6])
+        if hit:
+            found = tuple(sorted({*found, *hit}))
     return found
 
 
@@ -248,22 +295,31 @@ def _card_in_run(groups: list[str], seps: list[str], left_ok: bool, right_ok: bo
     strict = [0] * (n + 1)  # separators before group k that are no single space, dash or plus
     wide = [0] * (n + 1)  # separators before group k that are wide (``is_wide``)
     same_from = [0] * n  # the first group from which every separator up to group k's is the same
+    kinds: dict[str, tuple[int, int, bool]] = {}  # a separator -> strict, wide, opens: few distinct ones a run
+    opens = [left_ok] * n  # a window may start at group k
     total = 0
     for k, size in enumerate(sizes):
         total += size
         end_of[total] = k
         if k:
             sep = seps[k - 1]
-            strict[k] = strict[k - 1] + (sep not in _LOOSE)
-            wide[k] = wide[k - 1] + is_wide(sep)
+            kind = kinds.get(sep)
+            if kind is None:
+                kind = kinds[sep] = (sep not in _LOOSE, is_wide(sep), _opens(sep))
+            strict[k] = strict[k - 1] + kind[0]
+            wide[k] = wide[k - 1] + kind[1]
+            opens[k] = kind[2]
             same_from[k] = same_from[k - 1] if k > 1 and sep == seps[k - 2] else k - 1
     for k in range(n - 1, -1, -1):
         big_from[k] = k if sizes[k] > 6 else big_from[k + 1]
     last = n - 1 if right_ok else n - 2  # the last group a window may end at
+    luhn: Callable[[int, int], bool] | None = None  # made at the first window that needs it, in a long run
     at = 0
     for i in range(n):
-        if left_ok if i == 0 else _opens(seps[i - 1]):
-            for length in card_lengths(digits, at):
+        if opens[i]:
+            four = digits[at : at + 4]
+            lengths = _BY_FOUR.get(four, ()) if four not in _SIX_AFTER else card_lengths(digits, at)
+            for length in lengths:
                 j = end_of.get(at + length)
                 # one group of any size, or several of 1-6 digits each
                 if j is None or not (i <= j <= last and (j == i or big_from[i] > j)):
@@ -291,7 +347,9 @@ def _card_in_run(groups: list[str], seps: list[str], left_ok: bool, right_ok: bo
                             continue
                     if not _layout_ok(sizes[i : j + 1]):
                         continue
-                if luhn_ok(digits[at : at + length]):
+                if luhn is None:
+                    luhn = luhn_of_windows(digits) if len(digits) > _LUHN_SUMS_PAST else _luhn_of_slices(digits)
+                if luhn(at, at + length):
                     return True
         at += sizes[i]
     return False

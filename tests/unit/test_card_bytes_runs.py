@@ -1,0 +1,142 @@
+"""The raw check's fast paths (livemetrics/card_bytes.py, card_numbers.py) give what their plain versions give:
+number tokens skipped by a look-ahead when they cannot have a card's value, adjacent array items found as one
+run, windows' Luhn sums from prefix sums, issuer lengths from one 4-digit lookup."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from livemetrics import card_bytes as cb
+from livemetrics import card_numbers as cn
+
+_PLAIN_TOKEN = re.compile(r"[:,\[][\t\n\r ]*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][+\-]?[0-9]+)?)(?![0-9A-Za-z_.+\-])")
+_PLAIN_QUOTED = re.compile(r'"(%s)"' % cn.NUMBER_SPELLING.pattern)
+_PLAIN_ITEM = re.compile(r'[\[,][\t\n\r ]*(?:"([0-9]{1,6})"|([0-9]{1,6}))[\t\n\r ]*(?=[,\]])')
+
+
+def plain_numbers_hold_card(text: str) -> bool:
+    """Every number token and quoted number, each read as a number (the check before the look-aheads)."""
+    for m in _PLAIN_TOKEN.finditer(text):
+        token = m.group(1)
+        if text.endswith(cb._TS_BEFORE, 0, m.start(1)):
+            continue
+        if cn.card_in_number(token):
+            return True
+        if ("." in token or "e" in token or "E" in token) and cn.card_in_number(repr(float(token))):
+            return True
+    return any(cn.card_in_number(m.group(1)) for m in _PLAIN_QUOTED.finditer(text))
+
+
+def fast_numbers_hold_card(text: str) -> bool:
+    for m in cb._NUMBER_TOKEN.finditer(text):
+        token = m.group(1)
+        if text.endswith(cb._TS_BEFORE, 0, m.start(1)):
+            continue
+        if cn.card_in_number(token):
+            return True
+        if ("." in token or "e" in token or "E" in token) and cn.card_in_number(repr(float(token))):
+            return True
+    return any(cn.card_in_number(m.group(1)) for m in cb._QUOTED_NUMBER.finditer(text))
+
+
+def plain_array_items(text: str) -> bool:
+    """Adjacent item matches, one by one (the check before runs were matched whole)."""
+    groups: list[str] = []
+    end = -1
+    for m in _PLAIN_ITEM.finditer(text):
+        if m.start() != end:
+            if sum(map(len, groups)) >= 13 and cn.card_in_groups(groups):
+                return True
+            groups = []
+        groups.append(m.group(1) or m.group(2))
+        end = m.end()
+    return sum(map(len, groups)) >= 13 and cn.card_in_groups(groups)
+
+
+_CARDS = ["4111111111111111", "378282246310005", "5555555555554444", "30569309025904", "6011111111111117"]
+_number = st.one_of(
+    st.integers(-(10**20), 10**20).map(str),
+    st.sampled_from(_CARDS),
+    st.builds(lambda c, k: c[:k] + "." + c[k:], st.sampled_from(_CARDS), st.integers(1, 15)),
+    st.builds(lambda c, e: f"{c[0]}.{c[1:]}e{e}", st.sampled_from(_CARDS), st.integers(-3, 20)),
+    st.builds(lambda m, e: f"{m}E+{e}", st.integers(0, 10**6), st.integers(0, 25)),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+)
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+\-]?[0-9]+)?")
+
+
+class _Raw(str):
+    """A number spelt as it is in the JSON text (``_dumps``)."""
+
+
+def _dumps(value: object, spaced: bool) -> str:
+    comma, colon = (", ", ": ") if spaced else (",", ":")
+    if isinstance(value, _Raw):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + comma.join(_dumps(v, spaced) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + comma.join(json.dumps(k) + colon + _dumps(v, spaced) for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+_json_value = st.recursive(
+    st.one_of(
+        _number.filter(_JSON_NUMBER.fullmatch).map(_Raw),  # spelt as it is, unquoted
+        _number,  # as a string: a quoted number
+        st.sampled_from(["x", "ts", "4111 1111", ""]),
+    ),
+    lambda kids: st.lists(kids, max_size=5) | st.dictionaries(st.sampled_from(["ts", "a", "n"]), kids, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=600)
+@given(_json_value, st.booleans())
+def test_number_tokens_skipped_by_the_look_ahead_hold_no_card(value, spaced):
+    # JSON as the raw check reads it (valid: the body was split by a JSON decoder): its strings never abut, so
+    # a quoted number is always a whole string, and no number token overlaps another
+    text = _dumps(value, spaced)
+    json.loads(text)  # valid JSON
+    assert fast_numbers_hold_card(text) == plain_numbers_hold_card(text)
+
+
+_item = st.one_of(
+    st.sampled_from(["4111", "1111", "3782", "822463", "10005", "12", "28", "2028", "5555", "4444", "0"]),
+    st.integers(0, 10**7).map(str),
+)
+_array_piece = st.one_of(
+    _item,
+    _item.map(lambda s: f'"{s}"'),
+    st.sampled_from(["[", "]", ",", ", ", " ,", "\n", '"x"', "-1", "1.5", "{", "}", ":", '"a":']),
+)
+
+
+@settings(max_examples=600)
+@given(st.lists(_array_piece, max_size=24).map("".join))
+def test_array_runs_matched_whole_read_what_item_by_item_matching_read(text):
+    assert cb._card_in_array_items(text) == plain_array_items(text)
+
+
+def test_an_array_split_card_is_found_after_other_items_and_in_a_string():
+    assert cb._card_in_array_items('{"a": [7, "x", 4111, 1111, 1111, 1111]}')
+    assert cb._card_in_array_items('{"a": "n,4111,1111,1111,1111,x"}')  # in a string too: a run to read
+    assert not cb._card_in_array_items('{"a": [4111, 1111, 1111, 1112]}')
+
+
+@given(st.text("0123456789", min_size=1, max_size=200), st.data())
+def test_windows_luhn_from_prefix_sums_is_luhn(digits, data):
+    ok = cn.luhn_of_windows(digits)
+    a = data.draw(st.integers(0, len(digits) - 1))
+    e = data.draw(st.integers(a + 1, len(digits)))
+    assert ok(a, e) == cn.luhn_ok(digits[a:e])
+
+
+@given(st.text("0123456789", min_size=4, max_size=8))
+def test_issuer_lengths_from_four_digits_are_the_prefix_tables(digits):
+    assert cn.card_lengths(digits, 0) == cn._lengths_slow(digits, 0)
+    assert cn.card_lengths("622" + digits, 0) == cn._lengths_slow("622" + digits, 0)
