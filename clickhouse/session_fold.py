@@ -406,6 +406,9 @@ class SessionFolder:
         self.settings = settings
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # the last round's refill (refill_after_fold): stop() waits for it too, as it waited for the round
+        # when the refill ran in it (its queries must not outlive the process's ClickHouse client)
+        self._refill: threading.Thread | None = None
 
     def start(self) -> SessionFolder:
         if self.settings.session_fold_interval_s > 0:
@@ -421,7 +424,7 @@ class SessionFolder:
             except Exception:  # noqa: BLE001 - the next round starts again from the committed watermark
                 log.exception("session fold failed; retrying next round")
             try:
-                refill_after_fold(self.settings)
+                self._refill = refill_after_fold(self.settings) or self._refill
             except Exception:  # noqa: BLE001 - reports make what is missing themselves
                 log.exception("the shared live part's refill after the fold failed")
             if purged_at is None or time.monotonic() - purged_at >= PURGE_EVERY_S:
@@ -440,3 +443,5 @@ class SessionFolder:
         self._stop.set()
         if self._thread:
             self._thread.join(60)
+        if self._refill:
+            self._refill.join(60)

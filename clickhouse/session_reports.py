@@ -287,7 +287,7 @@ def _refill(settings: Settings) -> None:
     for done, seller_id in enumerate(sellers):
         if time.monotonic() >= deadline:
             log.info(
-                "refill after the fold: %d of %d sellers left to their next report (%.0f s spent)",
+                "refill after the fold: %d of %d sellers left to their next report (its %.0f s spent)",
                 len(sellers) - done,
                 len(sellers),
                 REFILL_BUDGET_S,

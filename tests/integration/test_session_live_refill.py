@@ -22,6 +22,7 @@ from tests.integration.test_reports_oracle import (
     report_range,
 )
 from tests.support import oracle
+from tests.support.servers import wait_until
 from tests.support.stack import module_settings
 
 pytestmark = pytest.mark.integration
@@ -127,3 +128,17 @@ def test_the_refill_after_a_fold_round_is_exact_never_holds_the_fold_up_and_is_b
         session_reports._seen.clear()
         assert_reports_match_oracle(h, begin, end, "Europe/Berlin")
         assert newest(settings) == dict.fromkeys(SELLERS, query.folded_to(settings))
+
+        # the fold thread, stopped, waits for its round's refill too (its queries must not outlive the client)
+        monkeypatch.setattr(session_reports, "REFILL_BUDGET_S", 10.0)
+        monkeypatch.setattr(settings, "session_fold_interval_s", 3600)
+        with session_live_cache.lock(settings, SELLERS[0]):  # the refill waits for it
+            folder = session_fold.SessionFolder(settings).start()
+            assert folder._thread is not None
+            wait_until(lambda: folder._refill is not None, 60, what="the round's refill started")
+            stopper = threading.Thread(target=folder.stop, daemon=True)
+            stopper.start()
+            wait_until(lambda: not folder._thread.is_alive(), 60, what="the fold thread ended")
+            assert stopper.is_alive() and folder._refill.is_alive()
+        stopper.join(60)
+        assert not stopper.is_alive() and not folder._refill.is_alive()
