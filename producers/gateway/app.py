@@ -22,7 +22,7 @@ from producers.gateway import multiproc_metrics, worker_lag
 from producers.gateway.auth import Authenticator, RateLimiter
 from producers.gateway.client_limit import ClientLimiter
 from producers.gateway.delivery import KafkaDelivery
-from producers.gateway.events import BYTES_PER_EVENT, EventsEndpoint
+from producers.gateway.events import BYTES_PER_EVENT, DIGIT_GROUPS_PER_EVENT, EventsEndpoint
 from producers.gateway.ip_salts import SharedSalts
 from producers.gateway.topic_limits import TopicLimits
 
@@ -67,13 +67,16 @@ _EVENTS_RESPONSES = {
     },
     413: {
         "model": Failure,
-        "description": f"body over {MAX_BODY_BYTES} bytes (bytes actually read) or batch over {MAX_BATCH}",
+        "description": f"body over {MAX_BODY_BYTES} bytes (bytes actually read) or batch over {MAX_BATCH}; or "
+        f"a request counting as more events than one request of its key may (the larger of {MAX_BATCH} and the "
+        f"key's burst; one per {DIGIT_GROUPS_PER_EVENT} digit groups)",
     },
     422: {"model": NothingValid, "description": "nothing valid: each error names the field and the event index"},
     429: {
         "model": NotAccepted,
         "description": "the key, or the client IP (browser keys), is over its rate limit (in events/s; a "
-        f"request counts as its events, or as one per {BYTES_PER_EVENT} bytes of body when that is more); "
+        f"request counts as its events, or as one per {BYTES_PER_EVENT} bytes of body or per "
+        f"{DIGIT_GROUPS_PER_EVENT} digit groups when that is more); "
         "or live processing is behind and the key's seller sent far more than its share of the recent "
         "events (`error` says by how much, and what the seller sent); `error` names which; nothing was accepted",
         "headers": _retry_after("whole seconds until there is room again"),

@@ -58,10 +58,39 @@ _BOM = b"\xef\xbb\xbf"
 # by events alone, the public browser key's 200 events/s put ~6.5 MB/s of maximal events into Kafka and
 # ClickHouse (kept for months, shared by every seller), ~100 times its real traffic's bytes at that rate;
 # now at most ~0.8 MB/s (200 x 4 KiB), and a storefront's requests pay what they did.
+# A request also counts as one event per DIGIT_GROUPS_PER_EVENT of its ASCII digit groups, before it is
+# validated: the card check's cost goes with them (1-10 us a group in a hostile layout), and an after-the-
+# fact charge alone let a browser key from many client IPs spend seconds of gateway CPU per second (each IP
+# validated once: ~80 ms per 32 KiB event of "1 1 1 ..."). Counted up front, what the key's rate lets
+# through is bounded: its rate x DIGIT_GROUPS_PER_EVENT groups a second.
 BYTES_PER_EVENT = 4096
 VALIDATION_CPU_PER_EVENT_S = 250e-6
 DIGIT_GROUPS_PER_EVENT = 100
 _DIGIT_GROUP = re.compile(r"\d+")
+_DIGIT_MARKS = bytes(49 if 48 <= b <= 57 else 48 for b in range(256))  # a digit -> "1", any other byte -> "0"
+
+
+def digit_groups(body: bytes, cap: int) -> int:
+    """The runs of digits in ``body``: ASCII ones at C speed (a translate and two counts, ~1.5 ms a MiB); in a
+    body that is not all ASCII, Unicode digits too (the card check reads them in their plain spelling), one
+    by one (~0.3 us each) and only up to ``cap``: a body past what its sender has room for is refused anyway."""
+    if body.isascii():
+        marks = body.translate(_DIGIT_MARKS)
+        return marks.count(b"01") + (marks[:1] == b"1")
+    found = 0
+    for _ in _DIGIT_GROUP.finditer(body.decode("utf-8", "replace")):
+        found += 1
+        if found >= cap:
+            break
+    return found
+
+
+def least_cost(body: bytes, most: int) -> int:
+    """What a body counts as in the rate limits before it is split: one event per BYTES_PER_EVENT bytes and per
+    DIGIT_GROUPS_PER_EVENT digit groups, at least one. Exact up to ``most`` (what one request of its sender
+    may count), past which it is only known to be more."""
+    cap = (most + 1) * DIGIT_GROUPS_PER_EVENT
+    return max(1, len(body) // BYTES_PER_EVENT, digit_groups(body, cap) // DIGIT_GROUPS_PER_EVENT)
 
 
 class _Disconnected(Exception):
@@ -152,12 +181,24 @@ class EventsEndpoint:
         key_room = self.limiter.room(rec.key_id, rate, now)
         limited = browser and self.client_limiter.enabled
         client_room = self.client_limiter.room(ip, now) if limited else float(MAX_BATCH)
-        # A request pays at least one event per BYTES_PER_EVENT of its body: when its client or key has less
+        # A request pays at least one event per BYTES_PER_EVENT of its body and per DIGIT_GROUPS_PER_EVENT
+        # digit groups (``least_cost``): when its client or key has less
         # room than that (a hint; ``refusal`` decides, changing nothing), it is refused before its body is
         # even split. (Before, a refused body was split first: 2-22 ms of CPU a MiB, uncharged, per 429.)
         # Its Retry-After is for what it likely costs: its `"event_id"`s counted (a valid event has one; a
         # byte search, ~0.5 ms a MiB against 1-2.5 for a split here), at most a batch, never less than its bytes' worth.
-        least = max(1, len(body) // BYTES_PER_EVENT)
+        # One request counts at most a batch, or the key's burst when that is more: a bucket new to the gateway
+        # lets one request of any count through (auth.RateLimiter), so past that a key's rate would not bound it.
+        most = max(MAX_BATCH, int(2 * rate))
+        least = least_cost(body, most)
+        if least > most:
+            metrics.EVENTS_REJECTED.labels("oversize").inc()
+            raise _error(
+                413,
+                f"this request counts as more than {most} events (one per {BYTES_PER_EVENT} bytes of body and one "
+                f"per {DIGIT_GROUPS_PER_EVENT} digit groups), the most one request of key {rec.key_id} may count: "
+                "send its events in smaller requests",
+            )
         shedder = self.shedder
         admitted = False  # counted by the overload policy already (below, a seller being refused)
         if shedder.enabled and shedder.refusing(rec.seller_id):
@@ -193,7 +234,7 @@ class EventsEndpoint:
             metrics.EVENTS_REJECTED.labels("body").inc()
             raise _error(422, "malformed JSON: nested too deeply") from None
         n = len(parsed if parsed is not None else raws)
-        cost = max(n, len(body) // BYTES_PER_EVENT)  # what the request pays in the rate limits
+        cost = max(n, least)  # what the request pays in the rate limits
         sized = _counted(cost) if cost > n else ""
         # Live processing behind: the sellers far over their share are refused first, before they spend any
         # rate-limit room (a dict update per request when nothing is behind).
@@ -318,7 +359,10 @@ async def _read_limited(receive, headers: Headers, limit: int) -> bytes:
 
 def _counted(cost: int) -> str:
     """What a request's size makes it count as, for its 429's message."""
-    return f" (this request counts as {cost} events: one per {BYTES_PER_EVENT} bytes of body)"
+    return (
+        f" (this request counts as {cost} events: one per {BYTES_PER_EVENT} bytes of body and one per "
+        f"{DIGIT_GROUPS_PER_EVENT} digit groups, when that is more than its events)"
+    )
 
 
 def _rate_limited(n: int, wait: int, why: str) -> _Reply:

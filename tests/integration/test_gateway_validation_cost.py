@@ -1,10 +1,12 @@
 """Validation is charged to whoever sends it (H1 red team): a storefront's events take the gateway 10-50
 us each, but events made expensive for the card check (long strings of "1 1 1 ...") took tens of ms each,
 and every one counted as one event of the sender's rate: a copied browser key could keep a gateway process
-busy for every seller. A request that took more than VALIDATION_CPU_PER_EVENT_S per event is charged its
-digit groups (DIGIT_GROUPS_PER_EVENT to an event): for a browser key to its client IP, not to the public
-key (one client must not hold every visitor of the shop back); other keys and clients are not held back,
-and ordinary storefront traffic is never charged (docs/ingest.md, Rate limits). Real broker and gateway."""
+busy for every seller. A request counts, before it is validated, as one event per DIGIT_GROUPS_PER_EVENT
+digit groups (ASCII or not) when that is more than its events, paid by its client IP and its key as the
+bytes of a large body are; a request counting more than one request of its key may is refused (413)
+unvalidated. What validation still costs past that (the User-Agent header's digit groups) is charged after
+the fact. Other keys and clients are not held back, and ordinary storefront traffic is never charged more
+than its events (docs/ingest.md, Rate limits). Real broker and gateway."""
 
 from __future__ import annotations
 
@@ -92,34 +94,56 @@ def grew(before: dict, after: dict, payer: str) -> tuple[float, float]:
     )
 
 
-def expensive() -> dict:
-    """A valid page view whose strings are digit groups only: every group starts a window to check."""
-    return f.page_view(page={"type": "other", "path": "/" + "1 " * 1000, "referrer": "1 " * 1000})
+def expensive(digit: str = "1") -> dict:
+    """A valid page view whose strings are digit groups only (2,000 of them): every group starts a window to
+    check."""
+    return f.page_view(page={"type": "other", "path": "/" + f"{digit} " * 1000, "referrer": f"{digit} " * 1000})
 
 
-def test_expensive_events_cost_their_sender_room_and_no_one_else(gw):
-    k1, k2 = add_key(gw), add_key(gw, rate_per_s=1000)
+def body_of(events: list[dict]) -> bytes:
+    return json.dumps({"events": events}, ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize("digit", ["1", "\u0661"], ids=["ascii", "arabic_indic"])
+def test_digit_groups_cost_their_sender_room_before_validation_and_no_one_else(gw, digit):
+    k1, k2 = add_key(gw, rate_per_s=5), add_key(gw)  # k1: a burst of 10, which one request may exceed once
     ip1, ip2 = client_ip(), client_ip()
-    batch = [expensive() for _ in range(60)]
+    batch = [expensive(digit) for _ in range(5)]  # 10,000 digit groups: 100 events' worth, the client's burst
+    assert gateway_events.least_cost(body_of(batch), 500) == 100
     start = time.thread_time()
-    parse_body(json.dumps({"events": batch}).encode())  # what this batch costs to validate here
+    parse_body(body_of(batch))  # what this batch costs to validate here
     cost = time.thread_time() - start
-    assert cost > 3 * 60 * gateway_events.VALIDATION_CPU_PER_EVENT_S, cost  # well past what 60 events pay
+    assert cost > 3 * 5 * gateway_events.VALIDATION_CPU_PER_EVENT_S, cost  # well past what 5 events pay
 
     before = charged(gw)
-    assert post(gw, k1, batch, ip1).status_code == 202  # within both bursts: accepted, then charged
-    requests, events = grew(before, charged(gw), "client_ip")
-    assert requests == 1 and events > 60, (requests, events)  # counted, by who paid, never by which IP
-    assert grew(before, charged(gw), "key") == (0, 0)
-    r = post(gw, k2, [f.heartbeat()], ip1)  # another key, the same client
+    assert post(gw, k1, batch, ip1).status_code == 202
+    # paid up front, by the client IP and by the key, as the bytes of a large body are: after the fact, only the
+    # rest of a hundred and the User-Agent header's groups (less than one event)
+    assert grew(before, charged(gw), "client_ip")[1] < 1 and grew(before, charged(gw), "key") == (0, 0)
+    # Both buckets are empty now: 100 events need 2 s of the client's refill (50/s), 20 s of k1's (5/s).
+    hundred = [f.heartbeat() for _ in range(100)]
+    r = post(gw, k2, hundred, ip1)  # another key, the same client
     assert r.status_code == 429 and r.json()["error"].startswith(f"client IP {ip1} is over"), r.text
+    r = post(gw, k1, hundred, ip2)  # the same key from another client
+    assert r.status_code == 429 and r.json()["error"].startswith("key ") and "over its rate limit" in r.text, r.text
     assert int(r.headers["Retry-After"]) >= 1
-    # the same (public) key from another client: the shop's other visitors are not held back
-    assert post(gw, k1, [f.heartbeat()], ip2).status_code == 202
-    assert post(gw, k2, [f.heartbeat()], ip2).status_code == 202  # everyone else as before
+    assert post(gw, k2, hundred[:30], ip2).status_code == 202  # everyone else as before
 
 
-def test_a_server_key_pays_for_its_own_expensive_requests(gw):
+def test_a_request_counting_past_what_one_request_may_is_refused_unvalidated_and_costs_no_room(gw):
+    key, ip = add_key(gw), client_ip()
+    batch = [expensive() for _ in range(60)]  # 120,000 digit groups: 1,200 events' worth
+    before = charged(gw)
+    r = post(gw, key, batch, ip)
+    assert r.status_code == 413, r.text
+    error = r.json()["error"]
+    assert "more than 500 events" in error and "per 100 digit groups" in error and "smaller requests" in error
+    assert grew(before, charged(gw), "client_ip") == (0, 0) and grew(before, charged(gw), "key") == (0, 0)
+    hundred = [f.heartbeat() for _ in range(100)]
+    assert post(gw, key, hundred, ip).status_code == 202  # the key's and the client's whole bursts still there
+
+
+def test_a_server_key_pays_for_its_own_digit_groups(gw):
     kek = gw["settings"].key_encryption_key.get_secret_value()
     presented, rec = keys.new_server_key(f"seller-{uuid.uuid4().hex[:6]}", kek, rate_per_s=RATE)
     keys.publish(gw["settings"], rec)
@@ -130,11 +154,10 @@ def test_a_server_key_pays_for_its_own_expensive_requests(gw):
         h = signed(presented, body)
         return httpx.post(f"{gw['url']}/v1/events", content=body, headers=h, timeout=30)
 
-    before = charged(gw)
-    assert send([expensive() for _ in range(60)]).status_code == 202  # within its burst: accepted, then charged
-    assert grew(before, charged(gw), "key")[0] == 1
-    r = send([f.heartbeat()])
+    assert send([expensive() for _ in range(4)]).status_code == 202  # 80 events' worth of its burst of 100
+    r = send([f.heartbeat() for _ in range(30)])
     assert r.status_code == 429 and r.json()["error"].startswith(f"key {rec.key_id} is over its rate limit"), r.text
+    assert "per 100 digit groups" not in r.text  # 30 events count as 30: the hint names digit groups only then
 
 
 def test_ordinary_storefront_batches_are_never_charged(gw):
