@@ -11,7 +11,7 @@ import msgspec
 from livemetrics.card_data import REDACTED, events_to_card_check, might_hold_card_data, redact
 from livemetrics.card_numbers import card_in_string
 from livemetrics.clean_types import CleanEventIn
-from livemetrics.contract import TOPIC_FOR_TYPE, Event, EventIn, encode, epoch_ms
+from livemetrics.contract import MAX_EVENT_BYTES, TOPIC_FOR_TYPE, Event, EventIn, encode, epoch_ms
 from livemetrics.settings import Settings
 from livemetrics.validation import Rejection, card_rejection, clean_batch, parse_all, parse_event, split_body
 from producers.gateway.enrich import ip_hash, user_agent_info
@@ -124,14 +124,17 @@ def parse_body(body: bytes, raws: list[bytes] | None = None) -> list[EventIn | C
         if clean is not None:
             return clean
         raws = split_body(body)
-    # One linear pass over all events; only the events it flags are checked exactly. A batch with nothing
-    # to reject is decoded in one call, any other event by event.
-    suspects = [i for i in events_to_card_check(raws) if might_hold_card_data(raws[i])]
-    cards = [r for r in (card_rejection(raws[i], i) for i in suspects) if r is not None]
+    # One linear pass over all events; only the events it flags are checked exactly, once each (an event over
+    # the size limit is refused for that, unread). A batch with nothing to reject is decoded in one call, any
+    # other event by event, the card check's answers kept (each event was read twice more before: the raw
+    # check and the walk, with its redaction when it held a card).
+    suspects = [
+        i for i in events_to_card_check(raws) if len(raws[i]) <= MAX_EVENT_BYTES and might_hold_card_data(raws[i])
+    ]
+    cards = {i: r for i, r in ((i, card_rejection(raws[i], i)) for i in suspects) if r is not None}
     parsed_all = None if cards else parse_all(raws)
     if parsed_all is None:
-        scan = set(suspects)
-        parsed_all = [parse_event(raw, i, i in scan) for i, raw in enumerate(raws)]
+        parsed_all = [cards.get(i) or parse_event(raw, i, scan=False) for i, raw in enumerate(raws)]
     return parsed_all
 
 
