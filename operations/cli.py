@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="measure a part against its ceiling; prints one JSON line per figure")
     b.add_argument(
         "part",
-        choices=["gateway", "streams", "sink", "queries", "ws", "e2e", "alerts", "all"],
+        choices=["gateway", "streams", "sink", "queries", "ws", "e2e", "alerts", "cards", "all"],
         help="gateway: events/s accepted through POST /v1/events vs a raw produce of the same records; "
         "streams: events/s one worker folds vs a plain consume, and its memory with 1M sessions; "
         "sink: rows/s Kafka -> ClickHouse vs a raw Arrow insert; queries: p50/p95 of every report "
@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
         "e2e: the whole stack under load (throughput, latency to the dashboard, lag, CPU); "
         "alerts: a failed payment's 202 -> the seller's webhook, 1,000 sellers, one endpoint "
         "hanging, vs a bare POST; "
+        "cards: the gateway's CPU for one hostile 32 KiB event and what it counts as in the rate limits, vs "
+        "decoding it; "
         "all: each in turn (BENCHMARKS.md)",
     )
     b.add_argument("--duration", type=float, default=10.0, help="seconds of load per measurement (default 10)")

@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-PARTS = ("gateway", "streams", "sink", "queries", "ws", "e2e", "alerts")
+PARTS = ("gateway", "streams", "sink", "queries", "ws", "e2e", "alerts", "cards")
 
 
 def emit(bench: str, metric: str, value: float, unit: str, **labels: Any) -> dict:

@@ -1,0 +1,36 @@
+"""``livemetrics bench cards`` (operations/bench/cards.py): every hostile shape is one event within the event
+limit, and each prints its four figures, the validation's with its same-run ceiling."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+from livemetrics.contract import MAX_EVENT_BYTES
+from operations.bench import cards
+
+
+def test_each_shape_is_one_event_just_under_the_limit():
+    for name, shape in cards.SHAPES.items():
+        raw = cards.largest(shape)
+        assert MAX_EVENT_BYTES - 200 < len(raw) <= MAX_EVENT_BYTES, (name, len(raw))
+
+
+def test_each_shape_prints_its_figures(capsys):
+    assert cards.run(SimpleNamespace(duration=0.0)) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    by_shape: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        assert row["bench"] == "cards"
+        by_shape.setdefault(row["labels"]["shape"], {})[row["metric"]] = row
+    assert set(by_shape) == set(cards.SHAPES)
+    for name, figures in by_shape.items():
+        assert set(figures) == {
+            "validation_ms_per_event",
+            "counted_events",
+            "validation_ms_per_counted_event",
+            "key_cpu_s_per_s_at_default_rate",
+        }, name
+        assert figures["validation_ms_per_event"]["labels"]["ceiling_ms"] > 0
+        # a body's digit groups count: every shape counts as far more than its one event, or its 4 KiB units
+        assert figures["counted_events"]["value"] > MAX_EVENT_BYTES // 4096, (name, figures["counted_events"])
