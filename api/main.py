@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -33,45 +33,46 @@ def create_api(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
-        # the readers of Kafka start together and are waited for together, below (compacted.wait_all)
-        app.state.registry = registry or KeyRegistry(settings).start(wait_s=0)
-        app.state.feed = LiveFeed(settings).start(asyncio.get_running_loop())
-        app.state.tickets = TicketBook(
-            ticket_key(settings.key_encryption_key.get_secret_value()),
-            settings.ws_ticket_ttl_s,
-            settings.ws_ticket_cap,
-            per_key=settings.ws_tickets_per_token,
-        )
-        app.state.sink = None
-        if run_sink:
-            from clickhouse.migrate import migrate
-            from clickhouse.sink import EventSink
+        # Each part is stopped if a later one fails to start (a migration refused, ClickHouse away): the API
+        # then exits with its threads and topic watches closed, not left running in the process (a test's).
+        async with AsyncExitStack() as started:
+            # the readers of Kafka start together and are waited for together, below (compacted.wait_all)
+            app.state.registry = registry or KeyRegistry(settings).start(wait_s=0)
+            if registry is None:
+                started.callback(app.state.registry.stop)
+            app.state.feed = LiveFeed(settings).start(asyncio.get_running_loop())
+            started.callback(app.state.feed.stop)
+            app.state.tickets = TicketBook(
+                ticket_key(settings.key_encryption_key.get_secret_value()),
+                settings.ws_ticket_ttl_s,
+                settings.ws_ticket_cap,
+                per_key=settings.ws_tickets_per_token,
+            )
+            app.state.sink = None
+            if run_sink:
+                from clickhouse.migrate import migrate
+                from clickhouse.sink import EventSink
 
-            await asyncio.to_thread(migrate, settings)
-            app.state.sink = EventSink(settings).start()
-        await start_notifications(app.state, settings)  # webhooks: docs/notifications.md
-        ready = (app.state.registry.wait_ready, app.state.channels.wait_ready)
-        await asyncio.to_thread(wait_all, settings.startup_wait_s, *ready)
-        loop = asyncio.get_running_loop()
+                await asyncio.to_thread(migrate, settings)
+                app.state.sink = EventSink(settings).start()
+                started.push_async_callback(asyncio.to_thread, app.state.sink.stop)
+            app.state.notifier = app.state.channels = None
+            started.push_async_callback(stop_notifications, app.state)  # what of them started, if not all
+            await start_notifications(app.state, settings)  # webhooks: docs/notifications.md
+            ready = (app.state.registry.wait_ready, app.state.channels.wait_ready)
+            await asyncio.to_thread(wait_all, settings.startup_wait_s, *ready)
+            loop = asyncio.get_running_loop()
 
-        def on_key_change(rec) -> None:  # wake sockets so that revoked tokens are closed at once
-            if rec.revoked:
-                for subs in list(app.state.feed.subscribers.values()):
-                    for sub in list(subs):
-                        loop.call_soon_threadsafe(sub.wake.set)
+            def on_key_change(rec) -> None:  # wake sockets so that revoked tokens are closed at once
+                if rec.revoked:
+                    for subs in list(app.state.feed.subscribers.values()):
+                        for sub in list(subs):
+                            loop.call_soon_threadsafe(sub.wake.set)
 
-        app.state.registry.listeners.append(on_key_change)
-        try:
+            app.state.registry.listeners.append(on_key_change)
             # up restarts an API whose /healthz stops answering; under compose only an exit restarts it
             async with watching("api", settings.loop_stale_s, settings.loop_stuck_exit_s):
                 yield
-        finally:
-            await stop_notifications(app.state)
-            if app.state.sink is not None:
-                await asyncio.to_thread(app.state.sink.stop)
-            app.state.feed.stop()
-            if registry is None:
-                app.state.registry.stop()
 
     app = FastAPI(
         title="livemetrics API",
