@@ -164,25 +164,25 @@ def commit_only_accepted(consumer: Any) -> bool:
     already was.
 
     Why. Faust's ``_commit_offsets`` records its offsets in ``_committed_offset`` whether ``_commit`` took them or
-    not (False: aiokafka's CommitFailedError "already rebalanced"), and ``_new_offset`` had already taken them off
-    the partition's acknowledged offsets, so no later round commits them again; a commit that raises (the
-    changelog hook's delivery error, a cancellation) loses them the same way. Then:
+    not (False: aiokafka's CommitFailedError "already rebalanced", after the changelog hook saw the rows
+    delivered), and ``_new_offset`` had already taken them off the partition's acknowledged offsets, so no later
+    round commits them again. Then:
     - after a refusal with no rebalance begun yet, the worker believed a partition committed that was not: no more
       messages, and the group's lag there stayed until the next message or a restart; one more message, and its
-      commit covered them (a commit after a raise did not: the acknowledged offsets no longer joined the
-      committed one, so ``_new_offset`` committed nothing on that partition until a rebalance);
+      commit covered them;
     - a commit in flight when a rebalance begins ends inside the revocation (``Consumer.wait_empty`` waits for it),
       after ``Consumer.on_partitions_revoked`` dropped every partition's bookkeeping (Faust's assignment is eager:
       every partition is revoked): Faust wrote the refused offset back after that, and the next assignment's seek
       (``perform_seek``) replaces it only where the broker has a committed offset. On a partition the group never
       committed, coming back to this worker, it stayed: the records read again from the start were below it, so
       not acknowledged, and nothing was committed for them until a message past it came.
-    Now a refused or raised commit puts back what it took: with no rebalance begun, each partition's committed
+    Now a refused commit puts back what it took: with no rebalance begun, each partition's committed
     offset as it was and its acknowledged offsets from there, so the next round (the commit timer, every
     ``broker_commit_interval``) commits them again, with no new message; with a rebalance under way or begun, the
     refused offsets are dropped again, as the revocation did, and the new assignment starts from the broker's
     (``tests/unit/streams/test_commit_refused.py``, ``tests/integration/test_commit_refused.py``). Nothing
-    acknowledged is committed before its time: only offsets handled already go back; at-least-once as before."""
+    acknowledged is committed before its time: only offsets handled already, whose changelog rows were delivered,
+    go back; at-least-once as before. A commit that raises is left as Faust leaves it (why: in the wrapper)."""
     if getattr(consumer, "_livemetrics_commits_checked", False):
         return False
     commit_offsets = consumer._commit_offsets
@@ -192,11 +192,10 @@ def commit_only_accepted(consumer: Any) -> bool:
         committed = consumer._committed_offset
         before = {tp: committed.get(tp) for tp in offsets}  # .get: the defaultdict would add the partition
         rebalances = app.rebalancing_count
-        try:
-            did_commit: bool = await commit_offsets(offsets, start_new_transaction=start_new_transaction)
-        except BaseException:
-            _put_back(consumer, offsets, before, rebalanced=app.rebalancing or app.rebalancing_count != rebalances)
-            raise
+        # A commit that raises is left as Faust leaves it: the changelog hook raises when rows were not delivered,
+        # and the offsets of those events must not be committed by a later round (the worker exits; they are
+        # processed again).
+        did_commit: bool = await commit_offsets(offsets, start_new_transaction=start_new_transaction)
         if not did_commit:
             # A rebalance under way (the revocation's own commit) or begun meanwhile: its revocation drops the
             # partitions' bookkeeping, and the new assignment seeks to the broker's committed offsets.
