@@ -17,6 +17,7 @@ from livemetrics.card_data import (
     might_hold_card_data,
     past_event_id,
     redact,
+    redact_checked,
     scan_decoder,
 )
 from livemetrics.clean_types import CLEAN_SCAN, CleanEventIn, clean_envelope
@@ -306,8 +307,9 @@ def parse_event(raw: bytes, index: int, scan: bool = True) -> EventIn | Rejectio
 
 def _decoded_or_none(raw: bytes) -> Any:
     """The rejected event for the dead-letter topic. It passed the card check, but that check trusts the
-    top-level `ts` only in a valid event, which this one is not: redacted again, whatever it holds."""
+    top-level `ts` only in a valid event, which this one is not: what the check trusts is redacted again
+    (``redact_checked``), whatever it holds."""
     try:
-        return redact(scan_decoder.decode(raw))
+        return redact_checked(scan_decoder.decode(raw))
     except msgspec.DecodeError:
         return None
