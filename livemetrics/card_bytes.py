@@ -35,6 +35,14 @@ _TS_BEFORE = ('"ts":', '"ts": ')
 _ARRAY_ITEM = r'[\[,][\t\n\r ]*(?:"[0-9]{1,6}"|[0-9]{1,6})[\t\n\r ]*(?=[,\]])'
 _ARRAY_RUN = re.compile(f"(?:{_ARRAY_ITEM})+")  # adjacent items: one match, found at C speed
 _ITEM_DIGITS = re.compile(r'[\[,][\t\n\r ]*"?([0-9]{1,6})')  # each item's digits, inside a run
+# An object's `"key": value` pair whose value may be a digit group, after its `{` or `,` and before the next
+# `,` or `}`: an object's adjacent values are read as an array's items are (``card_data.find_card_data``,
+# in the order the keys are written). The text has JSON's escapes decoded (``card_in_raw_text``: `\"` reads
+# as `'`), so every `"` in it is a string's end and a key is `"[^"]*"`. A match starting inside a string
+# cannot leave it (no `"` inside): it only adds a run to read.
+_OBJECT_PAIR = r'[{,][\t\n\r ]*"[^"]*"[\t\n\r ]*:[\t\n\r ]*(?:"[0-9]{1,6}"|[0-9]{1,6})[\t\n\r ]*(?=[,}])'
+_OBJECT_RUN = re.compile(f"(?:{_OBJECT_PAIR})+")
+_PAIR_DIGITS = re.compile(r'[{,][\t\n\r ]*"[^"]*"[\t\n\r ]*:[\t\n\r ]*"?([0-9]{1,6})')  # each value's digits
 
 
 # JSON's two-character escapes, as the walk reads them decoded: `\n` is a letter before digits in the bytes,
@@ -68,7 +76,11 @@ def card_in_raw_text(text: str) -> bool:
             return True
         if ("." in token or "e" in token or "E" in token) and card_in_number(repr(float(token))):
             return True  # what the float it is decoded to would be forwarded as
-    return any(card_in_number(m.group(1)) for m in _QUOTED_NUMBER.finditer(text)) or _card_in_array_items(text)
+    return (
+        any(card_in_number(m.group(1)) for m in _QUOTED_NUMBER.finditer(text))
+        or _card_in_array_items(text)
+        or _card_in_object_values(text)
+    )
 
 
 def _card_in_array_items(text: str) -> bool:
@@ -77,6 +89,19 @@ def _card_in_array_items(text: str) -> bool:
         if m.end() - m.start() < 15:  # 13 digits and two items' `[` or `,` at least
             continue
         groups = _ITEM_DIGITS.findall(text, m.start(), m.end())
+        if sum(map(len, groups)) >= 13 and card_in_groups(groups):
+            return True
+    return False
+
+
+def _card_in_object_values(text: str) -> bool:
+    """Adjacent values of an object in ``text`` (``_OBJECT_PAIR``) hold a card number as the walk reads them."""
+    if ":" not in text:
+        return False
+    for m in _OBJECT_RUN.finditer(text):
+        if m.end() - m.start() < 23:  # 13 digits and two pairs' `{` or `,`, `""` and `:` at least
+            continue
+        groups = _PAIR_DIGITS.findall(text, m.start(), m.end())
         if sum(map(len, groups)) >= 13 and card_in_groups(groups):
             return True
     return False
@@ -156,6 +181,21 @@ _ARRAY_ITEMS = (
 )
 
 
+# The same for an object's adjacent values (``_OBJECT_PAIR``): each after its `{` or `,` and its key, a JSON
+# string in the bytes (escapes undecoded: `"a\"b"`), quoted or not: `{"cc1":"4111","cc2":"1111",...}`.
+_KEY = rb'"(?:[^"\\]|\\.)*"[\t\n\r ]*:[\t\n\r ]*'
+_PAIR_SEP = _ITEM_SEP + _KEY
+_OBJECT_VALUES = (
+    rb"[{,][\t\n\r ]*"
+    + _KEY
+    + rb"(?:"
+    + _PAIR_SEP.join((_item(b"4"), _item(b"4"), _item(b"4"), _item(b"1,4")))
+    + b"|"
+    + _PAIR_SEP.join((_item(b"4"), _item(b"6"), _item(b"4,5")))
+    + rb")[\t\n\r ]*[,}]"
+)
+
+
 def _re2_any(two_ts: bool = True, extra: bytes = b""):
     import re2  # google-re2: a linear-time automaton, no per-position backtracking
 
@@ -175,6 +215,8 @@ def _re2_any(two_ts: bool = True, extra: bytes = b""):
         + ENCODED_DIGITS
         + b"|"
         + _ARRAY_ITEMS
+        + b"|"
+        + _OBJECT_VALUES
         + b"|"
         + _CANDIDATE
     )

@@ -111,6 +111,11 @@ def find_card_data(obj: Any, path: str = "$") -> str | None:
             hit = find_card_data(v, f"{path}.{k}")
             if hit:
                 return hit
+        # `{"cc1": "4111", "cc2": "1111", ...}`: a card over adjacent values, in the order the keys are written
+        # (msgspec keeps the JSON text's order; the raw check reads the same pairs, card_bytes._OBJECT_RUN)
+        for first, last in card_item_runs(list(obj.values())):
+            names = list(obj)
+            return f"a run of values at `{path}.{names[first]}..{names[last]}`"
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
             hit = find_card_data(v, f"{path}[{i}]")
@@ -161,13 +166,19 @@ def redact(obj: Any) -> Any:
     (a rejected event's, in the contract's epoch-ms range, may have 14 digits with a Diners prefix)."""
     if isinstance(obj, dict):
         out: dict[Any, Any] = {}
+        keys: list[Any] = []  # out's key for each of obj's values, in order (a card-like key renamed)
         for k, v in obj.items():
             if isinstance(k, str) and _CVC_KEY.match(k):
                 out[k] = "[redacted]"
+                keys.append(k)
                 continue
             if isinstance(k, str) and card_in_string(k):
                 k = REDACTED if REDACTED not in out else f"{REDACTED} {len(out)}"
             out[k] = redact(v)
+            keys.append(k)
+        for first, last in list(card_item_runs(list(obj.values()))):  # each run of values holding a card
+            for key in keys[first : last + 1]:  # every value of it (as find_card_data reads them)
+                out[key] = REDACTED
         return out
     if isinstance(obj, list):
         out_list = [redact(v) for v in obj]

@@ -24,7 +24,8 @@ pass Luhn. In text it must stand alone:
   fours, ``4111    1111    1111    1111    2026`` is none, and after other columns of white space alone,
   a table row's, none); or when it starts the run, has no wide separator but mixed ones, and a group that
   is not of four digits follows (``4111-1111 1111.1111, 12/28``);
-- in an array (``card_item_runs``), adjacent items of 1-6 digits are read as groups joined by ``, ``;
+- in an array (``card_item_runs``), adjacent items of 1-6 digits are read as groups joined by ``, ``, and so
+  are an object's adjacent values, in the order its keys are written;
 - the window does not touch an ASCII letter, digit or ``_`` on either side, nor a ``+`` on its left
   (a phone number; nor does a window start after a plus with white space before it inside a run), nor a
   ``.`` after a digit on its left (the decimals of a number: a window never starts after a dot between digits). So a digit run inside a longer token (hex ids, UUIDs with or without
@@ -44,7 +45,7 @@ or ``"+4111111111111111"``) is a card number when the integer part of its exact 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from itertools import accumulate
 
@@ -379,9 +380,10 @@ def card_in_groups(groups: list[str]) -> bool:
     return len(groups) >= 2 and _card_in_run(groups, [_ITEM_SEPARATOR] * (len(groups) - 1), True, True)
 
 
-def card_item_runs(items: list[object]) -> Iterator[tuple[int, int]]:
+def card_item_runs(items: Sequence[object]) -> Iterator[tuple[int, int]]:
     """The first and last index of each run of adjacent items (``item_digits``) that holds a card number.
-    Linear in the array: each run is read once."""
+    Linear in the array: each run is read once. An object's values are read so too, in the order of its
+    keys in the JSON text (``card_data``: `{"cc1": "4111", "cc2": "1111", ...}`)."""
     groups: list[str] = []
     for i in range(len(items) + 1):
         digits = item_digits(items[i]) if i < len(items) else None
