@@ -11,7 +11,7 @@ from bisect import bisect_right
 
 from livemetrics.card_encodings import ENCODED_DIGITS
 from livemetrics.card_numbers import NUMBER_SPELLING, card_in_encoded, card_in_groups, card_in_number, card_in_text
-from livemetrics.card_spellings import PLAIN_SPELLINGS
+from livemetrics.card_spellings import PLAIN, PLAIN_SPELLINGS
 
 # The same rules on the raw bytes of one event, for ``might_hold_card_data``: the string rule over the whole
 # text (a string's quotes stand where its ends are), every number token (after `:`, `,` or `[`) and every
@@ -32,6 +32,9 @@ _TS_BEFORE = ('"ts":', '"ts": ')
 # not), after its `[` or `,` and before the next `,` or `]`: adjacent matches are adjacent items, each run
 # read as the walk reads it (``card_in_groups``). A longer number, a float or a negative one is no match
 # and ends the run, as in the walk; a match inside a string (`"x,4111,1111"`) only adds a run to read.
+# In a text that is not all ASCII a quoted item's digits may be any Unicode decimal digits (`"４１１１"`,
+# ``item_digits``; `\d` is Unicode's Nd in a str pattern): the same patterns with `\d` (``_runs``), and the
+# digits read as ASCII's. An ASCII text keeps the `[0-9]` ones.
 _ARRAY_ITEM = r'[\[,][\t\n\r ]*(?:"[0-9]{1,6}"|[0-9]{1,6})[\t\n\r ]*(?=[,\]])'
 _ARRAY_RUN = re.compile(f"(?:{_ARRAY_ITEM})+")  # adjacent items: one match, found at C speed
 _ITEM_DIGITS = re.compile(r'[\[,][\t\n\r ]*"?([0-9]{1,6})')  # each item's digits, inside a run
@@ -43,6 +46,16 @@ _ITEM_DIGITS = re.compile(r'[\[,][\t\n\r ]*"?([0-9]{1,6})')  # each item's digit
 _OBJECT_PAIR = r'[{,][\t\n\r ]*"[^"]*"[\t\n\r ]*:[\t\n\r ]*(?:"[0-9]{1,6}"|[0-9]{1,6})[\t\n\r ]*(?=[,}])'
 _OBJECT_RUN = re.compile(f"(?:{_OBJECT_PAIR})+")
 _PAIR_DIGITS = re.compile(r'[{,][\t\n\r ]*"[^"]*"[\t\n\r ]*:[\t\n\r ]*"?([0-9]{1,6})')  # each value's digits
+
+
+def _unicode(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern.replace('"[0-9]{1,6}"', r'"\d{1,6}"').replace('"?([0-9]{1,6})', r'"?(\d{1,6})'))
+
+
+_RUNS = {  # ASCII text -> (array run, item digits, object run, value digits)
+    True: (_ARRAY_RUN, _ITEM_DIGITS, _OBJECT_RUN, _PAIR_DIGITS),
+    False: tuple(_unicode(p.pattern) for p in (_ARRAY_RUN, _ITEM_DIGITS, _OBJECT_RUN, _PAIR_DIGITS)),
+}
 
 
 # JSON's two-character escapes, as the walk reads them decoded: `\n` is a letter before digits in the bytes,
@@ -85,10 +98,14 @@ def card_in_raw_text(text: str) -> bool:
 
 def _card_in_array_items(text: str) -> bool:
     """Adjacent array items in ``text`` (``_ARRAY_ITEM``) hold a card number as the walk reads them."""
-    for m in _ARRAY_RUN.finditer(text):
+    ascii_ = text.isascii()
+    runs, digits = _RUNS[ascii_][:2]
+    for m in runs.finditer(text):
         if m.end() - m.start() < 15:  # 13 digits and two items' `[` or `,` at least
             continue
-        groups = _ITEM_DIGITS.findall(text, m.start(), m.end())
+        groups = digits.findall(text, m.start(), m.end())
+        if not ascii_:
+            groups = [g.translate(PLAIN) for g in groups]
         if sum(map(len, groups)) >= 13 and card_in_groups(groups):
             return True
     return False
@@ -98,10 +115,14 @@ def _card_in_object_values(text: str) -> bool:
     """Adjacent values of an object in ``text`` (``_OBJECT_PAIR``) hold a card number as the walk reads them."""
     if ":" not in text:
         return False
-    for m in _OBJECT_RUN.finditer(text):
+    ascii_ = text.isascii()
+    runs, digits = _RUNS[ascii_][2:]
+    for m in runs.finditer(text):
         if m.end() - m.start() < 23:  # 13 digits and two pairs' `{` or `,`, `""` and `:` at least
             continue
-        groups = _PAIR_DIGITS.findall(text, m.start(), m.end())
+        groups = digits.findall(text, m.start(), m.end())
+        if not ascii_:
+            groups = [g.translate(PLAIN) for g in groups]
         if sum(map(len, groups)) >= 13 and card_in_groups(groups):
             return True
     return False

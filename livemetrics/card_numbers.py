@@ -24,7 +24,7 @@ pass Luhn. In text it must stand alone:
   fours, ``4111    1111    1111    1111    2026`` is none, and after other columns of white space alone,
   a table row's, none); or when it starts the run, has no wide separator but mixed ones, and a group that
   is not of four digits follows (``4111-1111 1111.1111, 12/28``);
-- in an array (``card_item_runs``), adjacent items of 1-6 digits are read as groups joined by ``, ``, and so
+- in an array (``card_item_runs``), adjacent items of 1-6 digits (any decimal digits in a string) are read as groups joined by ``, ``, and so
   are an object's adjacent values, in the order its keys are written;
 - the window does not touch an ASCII letter, digit or ``_`` on either side, nor a ``+`` on its left
   (a phone number; nor does a window start after a plus with white space before it inside a run), nor a
@@ -50,7 +50,7 @@ from decimal import Decimal
 from itertools import accumulate
 
 from livemetrics.card_encodings import decoded_texts, might_be_encoded_digits
-from livemetrics.card_spellings import plain_digits
+from livemetrics.card_spellings import PLAIN, plain_digits
 
 _13_19, _14_19, _16_19 = range(13, 20), range(14, 20), range(16, 20)
 # (issuer, first prefix, last prefix, lengths): the IIN ranges of the card networks, current and past
@@ -364,11 +364,16 @@ _ITEM_SEPARATOR = ", "
 
 
 def item_digits(v: object) -> str | None:
-    """The digits of an array item that may be one of a card's digit groups: a string of 1-6 ASCII digits or
-    an int of 1-6 digits (a group's leading zeros are lost in an int: `[4111, 111, ...]` is no printed
-    layout), else None. Anything else (a longer number, a float, a negative one, text) ends a run."""
+    """The digits of an array item that may be one of a card's digit groups: a string of 1-6 decimal digits
+    (any Unicode ones read as ASCII's, as in text: fullwidth `"４１１１"`) or an int of 1-6 digits (a group's
+    leading zeros are lost in an int: `[4111, 111, ...]` is no printed layout), else None. Anything else (a
+    longer number, a float, a negative one, text) ends a run."""
     if v.__class__ is str:  # not a subclass: card_data.RawFloat is a float's text
-        return v if 1 <= len(v) <= 6 and v.isascii() and v.isdigit() else None
+        if not 1 <= len(v) <= 6:
+            return None
+        if not v.isascii():
+            v = v.translate(PLAIN)  # str.isdecimal is Unicode's Nd, every one of which PLAIN reads as ASCII
+        return v if v.isascii() and v.isdigit() else None
     if v.__class__ is int:  # not a bool
         return str(v) if 0 <= v <= 999_999 else None
     return None
