@@ -29,6 +29,7 @@ from producers.gateway.enrich import client_ip
 from producers.gateway.ingest import (
     USER_AGENT_KEPT,
     ClientInfo,
+    card_suspects,
     dead_letter,
     forbidden_type,
     ingest,
@@ -58,11 +59,13 @@ _BOM = b"\xef\xbb\xbf"
 # by events alone, the public browser key's 200 events/s put ~6.5 MB/s of maximal events into Kafka and
 # ClickHouse (kept for months, shared by every seller), ~100 times its real traffic's bytes at that rate;
 # now at most ~0.8 MB/s (200 x 4 KiB), and a storefront's requests pay what they did.
-# A request also counts as one event per DIGIT_GROUPS_PER_EVENT of its ASCII digit groups, before it is
-# validated: the card check's cost goes with them (1-10 us a group in a hostile layout), and an after-the-
-# fact charge alone let a browser key from many client IPs spend seconds of gateway CPU per second (each IP
-# validated once: ~80 ms per 32 KiB event of "1 1 1 ..."). Counted up front, what the key's rate lets
-# through is bounded: its rate x DIGIT_GROUPS_PER_EVENT groups a second.
+# A request also counts, before its events are read by the card check in Python, as one event per
+# DIGIT_GROUPS_PER_EVENT digit groups of the events that check reads (those the RE2 pre-scan flags,
+# ``card_suspects``): its cost goes with them (~0.2-0.5 us a group), and an after-the-fact charge alone let a
+# browser key from many client IPs spend seconds of gateway CPU per second (each IP validated once: ~100 ms per
+# 32 KiB event of "1 1 1 ..."). Counted up front, what the key's rate lets through is bounded: its rate x
+# DIGIT_GROUPS_PER_EVENT groups a second. The events the pre-scan passes cost no Python rule: their digits are
+# not counted (a storefront's, which hold a few dozen groups each: counting every body's cost ~0.5 us an event).
 BYTES_PER_EVENT = 4096
 VALIDATION_CPU_PER_EVENT_S = 250e-6
 DIGIT_GROUPS_PER_EVENT = 100
@@ -85,12 +88,22 @@ def digit_groups(body: bytes, cap: int) -> int:
     return found
 
 
-def least_cost(body: bytes, most: int) -> int:
-    """What a body counts as in the rate limits before it is split: one event per BYTES_PER_EVENT bytes and per
-    DIGIT_GROUPS_PER_EVENT digit groups, at least one. Exact up to ``most`` (what one request of its sender
+def digit_cost(raws: list[bytes], suspects: list[int], most: int) -> int:
+    """What the events ``suspects`` of ``raws`` (read by the card check in Python) count as in the rate limits: one
+    event per DIGIT_GROUPS_PER_EVENT of their digit groups. Exact up to ``most`` (what one request of its sender
     may count), past which it is only known to be more."""
-    cap = (most + 1) * DIGIT_GROUPS_PER_EVENT
-    return max(1, len(body) // BYTES_PER_EVENT, digit_groups(body, cap) // DIGIT_GROUPS_PER_EVENT)
+    if not suspects:
+        return 0
+    read = b"\x00".join(raws[i] for i in suspects)  # a gap between events: no group runs from one into the next
+    return digit_groups(read, (most + 1) * DIGIT_GROUPS_PER_EVENT) // DIGIT_GROUPS_PER_EVENT
+
+
+def least_cost(body: bytes, most: int) -> int:
+    """What a body counts as in the rate limits before its events are read, at least: one event per
+    BYTES_PER_EVENT bytes and per DIGIT_GROUPS_PER_EVENT digit groups of the events the card check reads in
+    Python (``digit_cost``), at least one (what ``_handle`` works out in steps: the bytes before the split)."""
+    raws = split_body(body)
+    return max(1, len(body) // BYTES_PER_EVENT, digit_cost(raws, card_suspects(raws), most))
 
 
 class _Disconnected(Exception):
@@ -174,31 +187,19 @@ class EventsEndpoint:
         rec = caller.record
         rate = rec.rate_per_s or self.default_rates[rec.kind]
         now = time.monotonic()
-        parsed = raws = None
+        parsed = raws = suspects = None
         peer = scope.get("client")
         ip = client_ip(peer[0] if peer else None, headers.get("x-forwarded-for"), self.settings.trusted_proxies)
         browser = rec.kind == "browser"
         key_room = self.limiter.room(rec.key_id, rate, now)
         limited = browser and self.client_limiter.enabled
         client_room = self.client_limiter.room(ip, now) if limited else float(MAX_BATCH)
-        # A request pays at least one event per BYTES_PER_EVENT of its body and per DIGIT_GROUPS_PER_EVENT
-        # digit groups (``least_cost``): when its client or key has less
+        # A request pays at least one event per BYTES_PER_EVENT of its body: when its client or key has less
         # room than that (a hint; ``refusal`` decides, changing nothing), it is refused before its body is
         # even split. (Before, a refused body was split first: 2-22 ms of CPU a MiB, uncharged, per 429.)
         # Its Retry-After is for what it likely costs: its `"event_id"`s counted (a valid event has one; a
         # byte search, ~0.5 ms a MiB against 1-2.5 for a split here), at most a batch, never less than its bytes' worth.
-        # One request counts at most a batch, or the key's burst when that is more: a bucket new to the gateway
-        # lets one request of any count through (auth.RateLimiter), so past that a key's rate would not bound it.
-        most = max(MAX_BATCH, int(2 * rate))
-        least = least_cost(body, most)
-        if least > most:
-            metrics.EVENTS_REJECTED.labels("oversize").inc()
-            raise _error(
-                413,
-                f"this request counts as more than {most} events (one per {BYTES_PER_EVENT} bytes of body and one "
-                f"per {DIGIT_GROUPS_PER_EVENT} digit groups), the most one request of key {rec.key_id} may count: "
-                "send its events in smaller requests",
-            )
+        least = max(1, len(body) // BYTES_PER_EVENT)
         shedder = self.shedder
         admitted = False  # counted by the overload policy already (below, a seller being refused)
         if shedder.enabled and shedder.refusing(rec.seller_id):
@@ -223,10 +224,25 @@ class EventsEndpoint:
             # being refused for overload (overload.py), is counted first, so that a refusal costs no
             # validation. (Before, the client's room was not asked: a client over its limit had each body
             # validated, up to ~100 ms of CPU a MiB, uncharged, before its 429.)
+            # (Validated at once, its digit groups are charged after the fact, below, when they cost.)
             if key_room >= MAX_BATCH and client_room >= MAX_BATCH and not self.shedder.refusing(rec.seller_id):
                 parsed = parse_body(body)
             else:
                 raws = split_body(body)
+                suspects = card_suspects(raws)
+                # One request counts at most a batch, or the key's burst when that is more: a bucket new to the
+                # gateway lets one request of any count through (auth.RateLimiter), so past that a key's rate
+                # would not bound it.
+                most = max(MAX_BATCH, int(2 * rate))
+                least = max(least, digit_cost(raws, suspects, most))
+                if least > most:
+                    metrics.EVENTS_REJECTED.labels("oversize").inc()
+                    raise _error(
+                        413,
+                        f"this request counts as more than {most} events (one per {BYTES_PER_EVENT} bytes of body "
+                        f"and one per {DIGIT_GROUPS_PER_EVENT} digit groups of the events the card check reads), "
+                        f"the most one request of key {rec.key_id} may count: send its events in smaller requests",
+                    )
         except BodyError as exc:
             metrics.EVENTS_REJECTED.labels("body").inc()
             raise _error(exc.status, str(exc)) from None
@@ -251,7 +267,7 @@ class EventsEndpoint:
         if wait:
             raise _rate_limited(n, wait, f"{self._key_over(rec.key_id, rate)}{sized}")
         if parsed is None:
-            parsed = parse_body(body, raws)
+            parsed = parse_body(body, raws, suspects)
         user_agent = headers.get("user-agent", "")
         stored_user_agent(user_agent)  # its card check (cached for ingest's tail), charged with the body's
         self._charge_validation(
@@ -361,7 +377,8 @@ def _counted(cost: int) -> str:
     """What a request's size makes it count as, for its 429's message."""
     return (
         f" (this request counts as {cost} events: one per {BYTES_PER_EVENT} bytes of body and one per "
-        f"{DIGIT_GROUPS_PER_EVENT} digit groups, when that is more than its events)"
+        f"{DIGIT_GROUPS_PER_EVENT} digit groups of the events the card check reads, when that is more than its "
+        "events)"
     )
 
 

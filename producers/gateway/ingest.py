@@ -116,21 +116,28 @@ def _topics(prefix: str) -> dict[str, str]:
     return {t: f"{prefix}{name}" for t, name in TOPIC_FOR_TYPE.items()}
 
 
-def parse_body(body: bytes, raws: list[bytes] | None = None) -> list[EventIn | CleanEventIn | Rejection]:  # type: ignore[valid-type]
+def card_suspects(raws: list[bytes]) -> list[int]:
+    """The events of a split body that the card check reads in Python: those its one linear pass flags
+    (``events_to_card_check``), unless over the size limit (refused for that, unread)."""
+    return [i for i in events_to_card_check(raws) if len(raws[i]) <= MAX_EVENT_BYTES]
+
+
+def parse_body(
+    body: bytes, raws: list[bytes] | None = None, suspects: list[int] | None = None
+) -> list[EventIn | CleanEventIn | Rejection]:  # type: ignore[valid-type]
     """Each event of a body, decoded and checked, or its rejection; ``BodyError`` when the body is unusable
-    as a whole. ``raws``: the body already split (``split_body``), when ``clean_batch`` found it not clean."""
+    as a whole. ``raws``: the body already split (``split_body``), when ``clean_batch`` found it not clean;
+    ``suspects``: its ``card_suspects``, when known."""
     if raws is None:
         clean = clean_batch(body)
         if clean is not None:
             return clean
         raws = split_body(body)
-    # One linear pass over all events; only the events it flags are checked exactly, once each (an event over
-    # the size limit is refused for that, unread). A batch with nothing to reject is decoded in one call, any
-    # other event by event, the card check's answers kept (each event was read twice more before: the raw
-    # check and the walk, with its redaction when it held a card).
-    suspects = [
-        i for i in events_to_card_check(raws) if len(raws[i]) <= MAX_EVENT_BYTES and might_hold_card_data(raws[i])
-    ]
+    # One linear pass over all events; only the events it flags are checked exactly, once each. A batch with
+    # nothing to reject is decoded in one call, any other event by event, the card check's answers kept (each
+    # event was read twice more before: the raw check and the walk, with its redaction when it held a card).
+    flagged = card_suspects(raws) if suspects is None else suspects
+    suspects = [i for i in flagged if might_hold_card_data(raws[i])]
     cards = {i: r for i, r in ((i, card_rejection(raws[i], i)) for i in suspects) if r is not None}
     parsed_all = None if cards else parse_all(raws)
     if parsed_all is None:

@@ -66,7 +66,7 @@ def test_a_request_over_its_clients_limit_is_refused_unvalidated(monkeypatch):
 
     answers = asyncio.run(scenario())
     assert [r.status_code for r in answers] == [202] + [429] * 5
-    assert validated == [2]  # only the accepted body was validated (split first, as for a key short of room)
+    assert validated == [3]  # only the accepted body was validated (split and pre-scanned first: body, raws, suspects)
     error = answers[1].json()["error"]
     assert error.startswith("client IP 203.0.113.9 is over the per-client limit of browser-key traffic (10 events/s)")
     assert int(answers[1].headers["Retry-After"]) >= 1
