@@ -12,7 +12,7 @@ one is decoded (at each of the 4 Base64 offsets, both hex parities) and its text
 once more (``card_numbers.card_in_encoded``: Base64 of hex, whose Base64 is that of ASCII digits already;
 hex of Base64, the hex of three such quads, ``_HEX_OF_QUAD``).
 
-Base32 (RFC 4648, upper case): five ASCII digits always make one octet shape (``_base32_octet``), and 13
+Base32 (RFC 4648, upper case, or all lower case): five ASCII digits always make one octet shape (``_base32_octet``), and 13
 digits hold a whole octet at any offset; a token holding one (or two in a row of the looser octet of digits
 and separators) is decoded at each of its 8 offsets. Random Base32 gives the digits' octet about 1.7e-7
 per position.
@@ -98,6 +98,10 @@ ENCODED_DIGITS = (
     + _DIGITS_OCTET.encode()
     + rb"|(?:"
     + _base32_octet(_GROUPED_BYTES).encode()
+    + rb"){2}|"
+    + _DIGITS_OCTET.lower().encode()
+    + rb"|(?:"
+    + _base32_octet(_GROUPED_BYTES).lower().encode()
     + rb"){2}|(?:"
     + _HEX_OF_QUAD.encode()
     + rb"){3}"
@@ -118,8 +122,18 @@ _ENCODED_DIGITS_RE2 = _re2_bytes(ENCODED_DIGITS)
 _BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/_\-]{12,}={0,2}")
 _HEX_TOKEN = re.compile(r"[0-9A-Fa-f]{26,}")
 _HEX_DIGITS = re.compile(r"(?:3[0-9]){13}|%s{15}|(?:%s){3}" % (_GROUPED_HEX, _HEX_OF_QUAD))
-_BASE32_TOKEN = re.compile(r"[A-Z2-7]{16,}={0,6}")
-_BASE32_DIGITS = re.compile(r"%s|(?:%s){2}" % (_DIGITS_OCTET, _base32_octet(_GROUPED_BYTES)))
+# Base32 in either case (lower case: Python's `base64.b32encode(...).lower()`, Go's and JavaScript's
+# encoders set so, `casefold` decoders), one case a token: a token that mixes them is no Base32 of either.
+_BASE32_TOKEN = re.compile(r"[A-Z2-7]{16,}={0,6}|[a-z2-7]{16,}={0,6}")
+_BASE32_DIGITS = re.compile(
+    r"%s|(?:%s){2}|%s|(?:%s){2}"
+    % (
+        _DIGITS_OCTET,
+        _base32_octet(_GROUPED_BYTES),
+        _DIGITS_OCTET.lower(),
+        _base32_octet(_GROUPED_BYTES).lower(),
+    )
+)
 _BASE32_TAIL = (0, 0, 2, 2, 4, 5, 5, 7)  # a last quantum's valid length (2, 4, 5, 7 characters): cut to one
 _URL_SAFE = str.maketrans("-_", "+/")
 
@@ -154,7 +168,7 @@ def decoded_texts(text: str) -> Iterator[str]:
             part = token[start:]
             part = part[: len(part) - len(part) % 8 + _BASE32_TAIL[len(part) % 8]]
             try:
-                yield b32decode(part + "=" * (-len(part) % 8)).decode("utf-8", "replace")
+                yield b32decode(part + "=" * (-len(part) % 8), casefold=True).decode("utf-8", "replace")
             except (binascii.Error, ValueError):
                 continue
     for m in _HEX_TOKEN.finditer(text):

@@ -45,11 +45,15 @@ ENCODINGS = {
     "base32": lambda d: base64.b32encode(d.encode()).decode(),
     "base32, unpadded": lambda d: base64.b32encode(d.encode()).decode().rstrip("="),
     "base32 of JSON": lambda d: base64.b32encode(json.dumps({"pan": d}).encode()).decode(),
+    "base32, lower case": lambda d: base64.b32encode(d.encode()).decode().lower(),
+    "base32, lower case, unpadded": lambda d: base64.b32encode(d.encode()).decode().lower().rstrip("="),
+    "base32 of JSON, lower case": lambda d: base64.b32encode(json.dumps({"pan": d}).encode()).decode().lower(),
 }
 ENCODINGS["base64 of hex"] = lambda d: _b64(d.encode().hex().encode())
 ENCODINGS["hex of base64"] = lambda d: _b64(d.encode()).encode().hex()
 ENCODINGS["HEX of base64 of JSON"] = lambda d: _b64(json.dumps({"pan": d}).encode()).encode().hex().upper()
 BASE32 = ("base32", "base32, unpadded", "base32 of JSON")
+LOWER_BASE32 = ("base32, lower case", "base32, lower case, unpadded", "base32 of JSON, lower case")
 TWO_LEVELS = ("base64 of hex", "hex of base64", "HEX of base64 of JSON")
 PLACES = ("error_message", "details", "path")
 
@@ -139,6 +143,28 @@ def test_a_base32_card_number_is_refused(encoding):
     for digits in cards.KNOWN_TEST_CARDS:
         _refused_everywhere(ENCODINGS[encoding](digits), "details")
     _refused_everywhere(ENCODINGS[encoding]("4111 1111 1111 1111"), "error_message")
+
+
+@pytest.mark.parametrize("encoding", LOWER_BASE32)
+def test_a_lower_case_base32_card_number_is_refused(encoding):
+    """Seen failing on 45a4c23 (accepted: only upper-case Base32 tokens were decoded)."""
+    for digits in cards.KNOWN_TEST_CARDS:
+        _refused_everywhere(ENCODINGS[encoding](digits), "details")
+    _refused_everywhere(ENCODINGS[encoding]("4111 1111 1111 1111"), "error_message")
+
+
+def test_random_lower_case_base32_tokens_and_text_are_neither_refused_nor_flagged():
+    """Random lower-case Base32 tokens, and lower-case strings of the Base32 alphabet (slugs), are refused
+    never and flagged by the pre-scan about as rarely as upper-case ones (docs/ingest.md)."""
+    rng = random.Random(33)
+    flagged = 0
+    for _ in range(3000):
+        token = base64.b32encode(rng.randbytes(rng.randint(8, 64))).decode().lower()
+        slug = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz234567") for _ in range(rng.randint(16, 40)))
+        for text in (token, token.rstrip("="), slug):
+            assert not card_in_string(text), text
+            flagged += might_hold_card_data(json.dumps({"v": text}).encode())
+    assert flagged <= 4, flagged
 
 
 def test_random_base32_tokens_are_neither_refused_nor_flagged():
