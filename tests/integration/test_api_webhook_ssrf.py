@@ -64,12 +64,14 @@ def test_webhook_adds_whose_names_never_resolve_hold_none_of_the_reports_threads
     tokens = {n: add_seller(s, n)[1] for n in ("shop-a", "shop-b", "shop-c")}
     migrate(s)
     answer, asked = threading.Event(), threading.Semaphore(0)
+    ended: list[str] = []  # the hanging lookups that ended (their 30 s over, or the test's end)
     real = notifications.check_resolves_public
 
     def check(url, dev_mode):
         if ".never-answers." in url:
             asked.release()
             answer.wait(30)  # the seller's name server never answers (until the test ends)
+            ended.append(url)
         return real(url, dev_mode)
 
     monkeypatch.setattr(notifications, "check_resolves_public", check)
@@ -91,13 +93,15 @@ def test_webhook_adds_whose_names_never_resolve_hold_none_of_the_reports_threads
             timeout=30,
         )
         took = time.monotonic() - started
+        hanging = not ended  # the report was answered while every lookup still hung
         codes = [f.result(timeout=30).status_code for f in adds]
     finally:
         answer.set()
         pool.shutdown()
         api.stop()
         api.registry.stop()
-    assert r.status_code == 200 and took < 1.5, (r.status_code, took)  # old code: until the lookups ended
+    # old code: the report waited until the lookups ended (30 s here); its time is no signal on a loaded machine
+    assert r.status_code == 200 and hanging, (r.status_code, took, ended)
     assert codes == [201] * 8, codes  # taken after notify_timeout_s, to be checked at every delivery
 
 
