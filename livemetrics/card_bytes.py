@@ -116,6 +116,8 @@ def _card_in_object_values(text: str) -> bool:
     if ":" not in text:
         return False
     ascii_ = text.isascii()
+    if ascii_ and _OBJECT_GATE.search(text.encode()) is None:
+        return False  # no pairs in a printed layout: a card over values has them (a hostile array's ~1 ms saved)
     runs, digits = _RUNS[ascii_][2:]
     for m in runs.finditer(text):
         if m.end() - m.start() < 23:  # 13 digits and two pairs' `{` or `,`, `""` and `:` at least
@@ -215,6 +217,19 @@ _OBJECT_VALUES = (
     + _PAIR_SEP.join((_item(b"4"), _item(b"6"), _item(b"4,5")))
     + rb")[\t\n\r ]*[,}]"
 )
+
+
+def _re2_bytes(pattern: bytes):  # -> re2._Regexp
+    import re2
+
+    opts = re2.Options()
+    opts.encoding = re2.Options.Encoding.LATIN1
+    return re2.compile(pattern, opts)
+
+
+# ``_OBJECT_VALUES`` on the text ``card_in_raw_text`` reads (escapes decoded: no `\"` in a key, so a key is
+# `"[^"]*"`), ASCII only: the raw check's gate before it reads an object's pairs one by one in Python.
+_OBJECT_GATE = _re2_bytes(_OBJECT_VALUES.replace(_KEY, rb'"[^"]*"[\t\n\r ]*:[\t\n\r ]*'))
 
 
 def _re2_any(two_ts: bool = True, extra: bytes = b""):
