@@ -99,16 +99,7 @@ def card_in_raw_text(text: str) -> bool:
 def _card_in_array_items(text: str) -> bool:
     """Adjacent array items in ``text`` (``_ARRAY_ITEM``) hold a card number as the walk reads them."""
     ascii_ = text.isascii()
-    runs, digits = _RUNS[ascii_][:2]
-    for m in runs.finditer(text):
-        if m.end() - m.start() < 15:  # 13 digits and two items' `[` or `,` at least
-            continue
-        groups = digits.findall(text, m.start(), m.end())
-        if not ascii_:
-            groups = [g.translate(PLAIN) for g in groups]
-        if sum(map(len, groups)) >= 13 and card_in_groups(groups):
-            return True
-    return False
+    return _card_in_runs(text, *_RUNS[ascii_][:2], ascii_, 15)  # 13 digits and two items' `[` or `,` at least
 
 
 def _card_in_object_values(text: str) -> bool:
@@ -118,9 +109,15 @@ def _card_in_object_values(text: str) -> bool:
     ascii_ = text.isascii()
     if ascii_ and _OBJECT_GATE.search(text.encode()) is None:
         return False  # no pairs in a printed layout: a card over values has them (a hostile array's ~1 ms saved)
-    runs, digits = _RUNS[ascii_][2:]
+    # 13 digits and two pairs' `{` or `,`, `""` and `:` at least
+    return _card_in_runs(text, *_RUNS[ascii_][2:], ascii_, 23)
+
+
+def _card_in_runs(text: str, runs: re.Pattern[str], digits: re.Pattern[str], ascii_: bool, shortest: int) -> bool:
+    """Each match of ``runs`` (adjacent items or values) of at least ``shortest`` characters, its groups read by
+    ``digits`` (in their plain spelling when ``text`` is not all ASCII), holds a card number (``card_in_groups``)."""
     for m in runs.finditer(text):
-        if m.end() - m.start() < 23:  # 13 digits and two pairs' `{` or `,`, `""` and `:` at least
+        if m.end() - m.start() < shortest:
             continue
         groups = digits.findall(text, m.start(), m.end())
         if not ascii_:
