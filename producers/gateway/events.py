@@ -98,12 +98,18 @@ def digit_cost(raws: list[bytes], suspects: list[int], most: int) -> int:
     return digit_groups(read, (most + 1) * DIGIT_GROUPS_PER_EVENT) // DIGIT_GROUPS_PER_EVENT
 
 
-def least_cost(body: bytes, most: int) -> int:
-    """What a body counts as in the rate limits before its events are read, at least: one event per
-    BYTES_PER_EVENT bytes and per DIGIT_GROUPS_PER_EVENT digit groups of the events the card check reads in
-    Python (``digit_cost``), at least one (what ``_handle`` works out in steps: the bytes before the split)."""
+def split_counted(body: bytes, most: int) -> tuple[list[bytes], list[int], int]:
+    """A body split (``split_body``), the events the card check reads in Python (``card_suspects``), and what it
+    counts as in the rate limits before they are read, at least: one event per BYTES_PER_EVENT bytes and per
+    DIGIT_GROUPS_PER_EVENT digit groups of those events (``digit_cost``), at least one."""
     raws = split_body(body)
-    return max(1, len(body) // BYTES_PER_EVENT, digit_cost(raws, card_suspects(raws), most))
+    suspects = card_suspects(raws)
+    return raws, suspects, max(1, len(body) // BYTES_PER_EVENT, digit_cost(raws, suspects, most))
+
+
+def least_cost(body: bytes, most: int) -> int:
+    """What ``split_counted`` says a body counts as."""
+    return split_counted(body, most)[2]
 
 
 class _Disconnected(Exception):
@@ -228,13 +234,11 @@ class EventsEndpoint:
             if key_room >= MAX_BATCH and client_room >= MAX_BATCH and not self.shedder.refusing(rec.seller_id):
                 parsed = parse_body(body)
             else:
-                raws = split_body(body)
-                suspects = card_suspects(raws)
                 # One request counts at most a batch, or the key's burst when that is more: a bucket new to the
                 # gateway lets one request of any count through (auth.RateLimiter), so past that a key's rate
                 # would not bound it.
                 most = max(MAX_BATCH, int(2 * rate))
-                least = max(least, digit_cost(raws, suspects, most))
+                raws, suspects, least = split_counted(body, most)
                 if least > most:
                     metrics.EVENTS_REJECTED.labels("oversize").inc()
                     raise _error(
@@ -337,7 +341,7 @@ class EventsEndpoint:
         paid (the body's and the User-Agent header's card checks)."""
         if spent_s <= n * VALIDATION_CPU_PER_EVENT_S:
             return
-        groups = sum(1 for _ in _DIGIT_GROUP.finditer(body.decode("utf-8", "replace")))
+        groups = digit_groups(body, len(body) + 1)  # every one: a body has fewer groups than bytes
         groups += sum(1 for _ in _DIGIT_GROUP.finditer(user_agent[:USER_AGENT_KEPT]))
         extra = groups / DIGIT_GROUPS_PER_EVENT - n
         if extra <= 0:
