@@ -15,7 +15,6 @@ and committed nothing: the group's lag stayed. Now its commit reaches the partit
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -27,8 +26,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from faust.types import TP
 
 from livemetrics.kafka_config import consumer_config, producer_config
-from streams import fastpath, faust_internals
-from tests.support.fast_member import build, short_fetch_wait
+from streams import faust_internals
+from tests.support.fast_member import build, fast_agent, member_settings, short_fetch_wait
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 20
@@ -40,18 +39,9 @@ def test_a_commit_refused_at_a_rebalance_is_made_again_once_the_partition_is_bac
     s = make_settings(partitions=1)
     source = s.topic("page-events")
     _produce(s, source)  # before anyone reads: the group has no committed offset on the partition
-    other = {
-        "kafka_bootstrap": s.kafka_bootstrap,
-        "topic_prefix": s.topic_prefix,
-        "app_id": s.app_id,
-        "data_dir": str(tmp_path / "other"),
-        "store": s.store,
-        "partitions": 1,
-        "worker_session_timeout_s": s.worker_session_timeout_s,
-    }
     env = {
         **os.environ,
-        "LM_TEST_MEMBER_SETTINGS": json.dumps(other),
+        "LM_TEST_MEMBER_SETTINGS": member_settings(s, tmp_path / "other"),
         "LM_TEST_REBALANCE_TIMEOUT_S": str(REBALANCE_TIMEOUT_S),
         "PYTHONPATH": str(ROOT),
     }
@@ -89,11 +79,7 @@ def _run(s, source: str, start_member, reader: Consumer) -> tuple[list[int], int
     async def handler(messages: list) -> None:
         handled.extend(m.offset for m in messages)
 
-    @app.agent(topic)
-    async def fast(stream):
-        fastpath.install(app, topic.topics, handler)
-        async for _ in stream:
-            raise AssertionError("a message took Faust's per-message path")
+    fast_agent(app, topic, handler)
 
     async def held() -> None:
         commits.append(time.monotonic())

@@ -17,7 +17,6 @@ aiokafka buffered them."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -29,8 +28,8 @@ from faust.types import TP
 
 from livemetrics.kafka_config import producer_config
 from livemetrics.topics import create_topics
-from streams import fastpath, faust_internals
-from tests.support.fast_member import build, short_fetch_wait
+from streams import faust_internals
+from tests.support.fast_member import build, fast_agent, member_settings, short_fetch_wait
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 50
@@ -40,16 +39,7 @@ def test_a_worker_with_no_partition_handles_its_new_ones_only_after_their_recove
     s = make_settings(partitions=1)
     create_topics(s)
     source = s.topic("page-events")
-    other = {
-        "kafka_bootstrap": s.kafka_bootstrap,
-        "topic_prefix": s.topic_prefix,
-        "app_id": s.app_id,
-        "data_dir": str(tmp_path / "other"),
-        "store": s.store,
-        "partitions": 1,
-        "worker_session_timeout_s": s.worker_session_timeout_s,
-    }
-    env = {**os.environ, "LM_TEST_MEMBER_SETTINGS": json.dumps(other), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "LM_TEST_MEMBER_SETTINGS": member_settings(s, tmp_path / "other"), "PYTHONPATH": str(ROOT)}
     member = subprocess.Popen(
         [sys.executable, "-m", "tests.support.fast_member"], env=env, stdout=subprocess.PIPE, text=True
     )
@@ -76,9 +66,7 @@ def _run(s, source: str, member: subprocess.Popen) -> list[tuple[int, bool]]:
     async def handler(messages: list) -> None:
         handled.extend((m.offset, bool(app.tables.actives_ready)) for m in messages)
 
-    @app.agent(topic)
-    async def fast(stream):
-        fastpath.install(app, topic.topics, handler)
+    def count_fetches() -> None:
         getmany = app.consumer._getmany
 
         async def counted(active_partitions, timeout):
@@ -88,8 +76,8 @@ def _run(s, source: str, member: subprocess.Popen) -> list[tuple[int, bool]]:
                 window["fetches"] += 1
 
         app.consumer._getmany = counted
-        async for _ in stream:
-            raise AssertionError("a message took Faust's per-message path")
+
+    fast_agent(app, topic, handler, on_start=count_fetches)
 
     on_rebalance = app.agents.on_rebalance
     tp = TP(source, 0)

@@ -11,6 +11,8 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from livemetrics.settings import TABLE_NAMES, Settings
 
@@ -28,6 +30,38 @@ def build(s: Settings):
     return app, topic, table
 
 
+def member_settings(s: Settings, data_dir: Path) -> str:
+    """``LM_TEST_MEMBER_SETTINGS`` for another member of ``s``'s app: its broker, topics and group, its own data."""
+    return json.dumps(
+        {
+            "kafka_bootstrap": s.kafka_bootstrap,
+            "topic_prefix": s.topic_prefix,
+            "app_id": s.app_id,
+            "data_dir": str(data_dir),
+            "store": s.store,
+            "partitions": s.partitions,
+            "worker_session_timeout_s": s.worker_session_timeout_s,
+        }
+    )
+
+
+def fast_agent(app, topic, handler: Callable[[list], Awaitable[None]], on_start: Callable[[], None] | None = None):
+    """Declares the app's one agent: ``topic``'s batches go to ``handler`` on the fast path, and a message on
+    Faust's per-message path fails it. ``on_start`` runs in the agent once it has installed the fast path."""
+
+    @app.agent(topic)
+    async def fast(stream):
+        from streams import fastpath
+
+        fastpath.install(app, topic.topics, handler)
+        if on_start is not None:
+            on_start()
+        async for _ in stream:
+            raise AssertionError("a message took Faust's per-message path")
+
+    return fast
+
+
 def short_fetch_wait(app, s: Settings) -> bool:
     """The worker's own fetch wait (``worker_fetch_wait_ms``, which its sessions agent sets at its first
     batch) instead of Faust's 1,500 ms: each request the recovery makes (the changelogs' highwaters, then
@@ -39,8 +73,6 @@ def short_fetch_wait(app, s: Settings) -> bool:
 
 
 def main() -> None:
-    from streams import fastpath
-
     s = Settings(**json.loads(os.environ["LM_TEST_MEMBER_SETTINGS"]))
     s.data_dir.mkdir(parents=True, exist_ok=True)
     app, topic, _ = build(s)
@@ -48,11 +80,7 @@ def main() -> None:
     async def handler(messages: list) -> None:
         raise AssertionError("the other member is given no raw event")
 
-    @app.agent(topic)
-    async def fast(stream):
-        fastpath.install(app, topic.topics, handler)
-        async for _ in stream:
-            raise AssertionError("a message took Faust's per-message path")
+    fast_agent(app, topic, handler)
 
     async def run() -> None:
         stop = asyncio.Event()
