@@ -16,7 +16,11 @@ with its ``state``:
 - ``recent``, what a running system has between folds (issue #19: ~2,000 events/s): after everything above
   is folded, RECENT_STEP events of the last seconds of a seller sending RECENT_RATE events/s (sessions of
   EVENTS_PER_SESSION events a minute apart, whose earlier events were folded), plus RECENT_LATE late events
-  of sessions folded earlier in the last day; measured at one and at RECENT_STEPS such steps unfolded.
+  of sessions folded earlier in the last day; measured at one and at RECENT_STEPS such steps unfolded;
+- ``recent_arriving``: the last ``recent`` state while the seller's events keep arriving at RATE events/s
+  through the sink's insert path (operations/bench/queries_arriving.py), as on a running system between
+  folds: the rows past the seller's fill of the shared live part grow until a report replaces it. The
+  rate the inserting thread kept is emitted as ``arrived_events_per_s``.
 
 #19's target is every report at any fold state. The raw scan (the ceiling) is measured after each state's
 reports, so that each block has a ceiling of its own minutes (the load of this 2-core machine moves within
@@ -36,6 +40,7 @@ import pyarrow as pa
 
 from livemetrics.settings import Settings
 from operations.bench import emit
+from operations.bench.queries_arriving import RATE, Arrivals
 
 SELLER = "seller-main"
 DAYS = 30
@@ -281,6 +286,15 @@ def run(args) -> int:
                 unfolded_late_events=step * RECENT_LATE,
                 state="recent",
             )
+        # the same while the seller's events keep arriving (operations/bench/queries_arriving.py): the rows past the
+        # fill that a running system's reports add, which the states above never have
+        with Arrivals(s, SELLER, origin, offset) as arriving:
+            state(
+                unfolded_events=RECENT_STEPS * (RECENT_STEP + RECENT_LATE),
+                arriving_events_per_s=RATE,
+                state="recent_arriving",
+            )
+        emit("queries", "arrived_events_per_s", arriving.events_per_s, "events/s", state="recent_arriving")
         # close chdb before the directory goes: background merges still writing made rmtree fail
         close_all()
     return 0
