@@ -139,6 +139,7 @@ def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: s
         watermark, live_rows, _, join_id, fill, fill_blocks, _ = start
         in_memory = _in_memory(settings, start)
         params: dict[str, Any] = {"seller_id": seller_id, "from_ms": from_ms, "to_ms": to_ms, "fold_lo": watermark}
+        params["days_from"], params["days_to"] = day_span(from_ms, to_ms)
         # session_live.sql first: it holds the live sessions' fragment, which holds the states fragment,
         # which holds the report's {dims}
         fragments = {"session_live": query.sql("session_live")}
@@ -167,6 +168,24 @@ def _consistent(settings: Settings, name: str, sub: dict[str, str], seller_id: s
         if start[0] == watermark and (not in_memory or start[3] == join_id):
             return rows
     raise RuntimeError("session fold watermark kept moving while the report ran")
+
+
+# The last UTC day start a DateTime holds (2106-02-06); day_span's bounds stay within [0, it]
+_LAST_DAY_S = (2**32 - 1) // 86_400 * 86_400
+
+
+def day_span(from_ms: int, to_ms: int) -> tuple[int, int]:
+    """The whole UTC days [days_from, days_to) (epoch seconds) of a report's range, whose folded sums and page
+    views it reads from the day sums (migration 018) instead of their 24 hours each: the days every hour of
+    which the range counts (an hour counts when it starts at or after the range's start hour and before
+    its end, popular.sql); the hours before days_from and from days_to on are read hour by hour. With no
+    whole day in the range both are the end of its last hour, so the hours cover it all."""
+    first_hour = from_ms // 3_600_000 * 3600
+    end_hour = -(-to_ms // 3_600_000) * 3600  # the hours h with h * 1000 < to_ms end here
+    days_from, days_to = -(-first_hour // 86_400) * 86_400, end_hour // 86_400 * 86_400
+    if days_from >= days_to:
+        days_from = days_to = end_hour
+    return min(max(days_from, 0), _LAST_DAY_S), min(max(days_to, 0), _LAST_DAY_S)
 
 
 def _remember(key: tuple[str, str, str], start: Start, held_at: tuple[int, int] | None) -> None:

@@ -1,15 +1,21 @@
 -- The checkout funnel: of the sessions that started in the range, how many reached each step as their
 -- furthest (0 visit .. 4 purchase): the folded counts (session_sums up to the fold watermark fold_lo)
 -- plus the change of the sessions with rows since (the fragment session_live.sql with kind
--- 'furthest'; docs/clickhouse.md, "Reports").
+-- 'furthest'; docs/clickhouse.md, "Reports"). The whole UTC days [days_from, days_to) inside the range
+-- from the day sums (kind 'furthest_day'), the hours at its ends from the hourly ones (popular.sql).
+WITH toStartOfHour(fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')) AS range_start,
+     fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC') AS range_end,
+     toDateTime({days_from:UInt32}, 'UTC') AS days_from,
+     toDateTime({days_to:UInt32}, 'UTC') AS days_to
 SELECT toUInt8(item) AS furthest, sum(sessions) AS sessions
 FROM
 (
     SELECT item, sum(sessions) AS sessions
     FROM {db}.session_sums
-    WHERE seller_id = {seller_id:String} AND kind = 'furthest'
-      AND start_hour >= toStartOfHour(fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC'))
-      AND start_hour < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+    WHERE seller_id = {seller_id:String}
+      AND (kind = 'furthest' AND (start_hour >= range_start AND start_hour < days_from
+                                  OR start_hour >= days_to AND start_hour < range_end)
+           OR kind = 'furthest_day' AND start_hour >= days_from AND start_hour < days_to)
     GROUP BY item
     UNION ALL
     SELECT item, sessions FROM ({session_live})

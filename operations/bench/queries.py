@@ -325,7 +325,13 @@ def refold_traffic(s: Settings) -> None:
 
 
 # The tables a report reads that the history's load leaves with many rows of one key in several parts
-HISTORY_TABLES = ("rollup_traffic_hourly", "rollup_pages_hourly", "rollup_payments_hourly", "session_sums")
+HISTORY_TABLES = (
+    "rollup_traffic_hourly",
+    "rollup_pages_hourly",
+    "rollup_pages_daily",
+    "rollup_payments_hourly",
+    "session_sums",
+)
 
 
 def merge_history(s: Settings) -> None:

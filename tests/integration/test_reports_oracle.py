@@ -439,6 +439,37 @@ def test_the_shared_live_part_stays_exact(kafka, clickhouse_dsn, tmp_path, monke
         assert_reports_match_oracle(h, begin, end, "Europe/Berlin")
 
 
+def test_session_reports_read_whole_days_by_day_and_the_ends_by_hour(history):
+    """categories, offers and funnel take the whole UTC days of a range from the day sums (kinds '<kind>_day'
+    of session_sums, rollup_pages_daily: migration 018) and the hours at its ends from the hourly ones: ranges
+    starting and ending at midnight, inside an hour, across one midnight with no whole day, exactly one day,
+    each against the oracle (part of the history folded, part live)."""
+    start = history["start"]
+    midnight = datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(days=1)
+    ranges = [
+        (midnight, midnight + timedelta(days=2)),  # whole days only
+        (midnight + timedelta(hours=5, minutes=40), midnight + timedelta(days=2, hours=3, seconds=1)),
+        (midnight - timedelta(hours=9), midnight + timedelta(hours=13, minutes=5)),  # no whole day
+        (midnight + timedelta(days=1), midnight + timedelta(days=2)),  # one day
+        (midnight - timedelta(minutes=30), midnight + timedelta(days=1, milliseconds=1)),  # a day, an hour each side
+    ]
+    asked = [
+        (seller, name, begin, end, "UTC")
+        for begin, end in ranges
+        for seller in SELLERS
+        for name in ("categories", "offers", "funnel")
+    ]
+    answers = dict(zip(asked, fetch_all(history, asked)))
+    for begin, end in ranges:
+        for seller in SELLERS:
+            want = oracle.reports(history["events"], seller, begin, end, "UTC")
+            for name in ("categories", "offers"):
+                assert answers[(seller, name, begin, end, "UTC")]["rows"] == want[name]["rows"], (name, begin, end)
+            got = answers[(seller, "funnel", begin, end, "UTC")]["rows"]
+            assert pick(got, ("step", "sessions", "abandoned")) == want["funnel"]["rows"], (begin, end)
+            assert want["funnel"]["rows"][0]["sessions"] > 0
+
+
 def test_bad_report_parameters_are_named(history):
     seller = SELLERS[0]
     h = {"Authorization": f"Bearer {history['tokens'][seller]}"}

@@ -13,7 +13,7 @@ from confluent_kafka import Producer
 
 from clickhouse import query, session_fold
 from clickhouse.client import get_client
-from clickhouse.migrate import migrate
+from clickhouse.migrate import migrate, migration_files, statements
 from clickhouse.sink import EventSink
 from livemetrics.contract import TOPIC_FOR_TYPE, encode
 from livemetrics.kafka_config import producer_config
@@ -225,6 +225,44 @@ def test_the_fold_purges_the_states_of_expired_sessions(make_settings):
         folder.stop()
 
 
+def test_a_database_from_before_the_day_sums_upgrades_exactly(make_settings):
+    """Migration 018: a database whose session_sums has hourly rows only and no rollup_pages_daily (as the fold
+    and the views left it before) gets its day rows and day table from them, once (a re-run of the
+    migration's statements adds nothing), and the reports, which read whole UTC days from them, stay exact
+    before and after the next fold."""
+    settings = make_settings(sink_batch_rows=100, session_fold_interval_s=0)
+    schema_before(settings, 18)
+    c, db = get_client(settings), settings.clickhouse_database
+    start = datetime.now(UTC) - timedelta(days=3)
+    events = oracle.generate(14, ("s-one", "s-two"), start, days=3, sessions_per_seller=80)
+    stored = store(settings, events, 0)
+    hi = past_last_insert(settings)
+    assert session_fold.fold(settings, until=hi) == 1
+    # the late events below must be labelled at or after the watermark (test_sessions_folded_before_...)
+    wait_until(lambda: c.query("SELECT toUInt32(now())").result_rows[0][0] >= hi, 15, interval=0.2, what="bucket")
+    # the fold before 018 wrote no day rows (this tree's fold does: removed, as the old one left the table)
+    c.command(f"ALTER TABLE {db}.session_sums DELETE WHERE endsWith(kind, '_day')", settings={"mutations_sync": 2})
+    day_rows = f"SELECT count() FROM {db}.session_sums WHERE endsWith(kind, '_day')"
+    assert c.query(day_rows).result_rows[0][0] == 0
+
+    assert migrate(settings) == ["018_daily_sums"]
+    assert c.query(day_rows).result_rows[0][0] > 50
+    end = datetime.now(UTC) + timedelta(hours=1)
+    assert_session_reports_match(settings, events, start, end)
+    # the migration's statements again (a run that failed before recording it): nothing counted twice
+    for stmt in statements(dict((n, sql) for _, n, sql in migration_files())["daily_sums"], settings):
+        c.command(stmt)
+    assert_session_reports_match(settings, events, start, end)
+
+    # the upgraded database goes on: late events of folded sessions, live, then folded (with day rows)
+    late = oracle.late_events(15, events, sessions=15)
+    events += late
+    store(settings, late, stored)
+    assert_session_reports_match(settings, events, start, end)
+    assert session_fold.fold(settings, until=past_last_insert(settings)) == 1
+    assert_session_reports_match(settings, events, start, end)
+
+
 def test_sessions_folded_before_session_folded_are_found(make_settings):
     # as deployed before migration 011: the fold wrote session_state and session_sums, no session_folded
     settings = make_settings(sink_batch_rows=100, session_fold_interval_s=0)
@@ -252,6 +290,7 @@ def test_sessions_folded_before_session_folded_are_found(make_settings):
         "014_session_folded_join",
         "016_traffic_hours",
         "017_session_live_cache",
+        "018_daily_sums",
     ]
     assert_folded_has_every_state(settings)
     end = datetime.now(UTC) + timedelta(hours=1)

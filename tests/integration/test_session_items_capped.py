@@ -107,7 +107,15 @@ def test_a_session_counts_for_its_first_items_by_name(settings):
             parameters={"s": SELLER},
         ).result_rows
     )
-    assert per_kind == {"furthest": 2, "offer": k + 1, "category": k}  # s1: the first k; s2: o-050
+    # s1: the first k; s2: o-050; the same again per UTC day (migration 018)
+    assert per_kind == {
+        "furthest": 2,
+        "offer": k + 1,
+        "category": k,
+        "furthest_day": 2,
+        "offer_day": k + 1,
+        "category_day": k,
+    }
     assert_folded_has_every_state(settings)
     # page views are not capped (the hourly rollup the reports' views come from)
     ((views, offers_viewed),) = c.query(
@@ -142,6 +150,7 @@ def test_a_database_from_before_the_cap_caps_its_sessions_exactly(settings, monk
         "014_session_folded_join",
         "016_traffic_hours",
         "017_session_live_cache",
+        "018_daily_sums",
     ]
     # (015: schema_before)
     assert migrate(settings) == []
