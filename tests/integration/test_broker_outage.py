@@ -6,7 +6,8 @@ once, in ClickHouse.
 
 The processes run with their loop watchdog on (``livemetrics/loop_watch.py``; off by default under pytest),
 its limits far below the outage (``STUCK_EXIT_S``), and the worker's changelog queue small enough that the
-rows of the events it had fetched fill it once the broker is gone: the worker's /healthz must answer 200
+rows of the events it had fetched fill it once the broker is gone (the worker is paused for a moment under load
+before each kill, so that it has a backlog to write: ``build_backlog``): the worker's /healthz must answer 200
 throughout each outage (waiting on Kafka is not stuck) and no process may exit 70. Before, the worker retried
 its changelog writes in a blocking loop while the queue was full and its watchdog ended it (exit 70).
 ``tests/integration/test_worker_outage_watchdog.py`` stops the broker with SIGSTOP instead.
@@ -36,6 +37,7 @@ from tests.support.outage_load import Storefront, recount
 from tests.support.servers import wait_until
 from tests.support.services import local_kafka
 from tests.support.stack import Stack, module_settings, new_seller
+from tests.support.stopped_group import stop_group
 
 pytestmark = pytest.mark.integration
 
@@ -46,10 +48,14 @@ SELLERS = ("shop-a", "shop-b")
 # The watchdog's limits here (defaults: 10 s and 60 s): every outage (the broker's restart alone takes 13 s
 # or more) is longer than a loop may stay silent.
 STALE_S, STUCK_EXIT_S = 3.0, 8.0
-# Changelog rows the worker's producer may hold unacknowledged (default 1,000,000): a few batches' worth,
-# so that the queue is full when the broker goes and the worker has to wait for room through the outage.
-CHANGELOG_QUEUE_ROWS = 300
+# Changelog rows the worker's producer may hold unacknowledged (default 1,000,000): a batch's worth, so that the
+# queue is full when the broker goes and the worker has to wait for room through the outage.
+CHANGELOG_QUEUE_ROWS = 100
 KILL_ATTEMPTS = 3  # kills per outage until one finds changelog rows waiting (the first, nearly always)
+# The worker's pause before each kill: until the gateway acknowledged this many more events (ten queues' worth of
+# changelog rows: the worker writes them through its queue for ten acknowledgement rounds or more, so a kill lands
+# while rows wait), at most BACKLOG_S (well below the watchdog's STALE_S and the health probe's 2-s timeout).
+BACKLOG_EVENTS, BACKLOG_S = 10 * CHANGELOG_QUEUE_ROWS, 1.0
 
 
 def waits_for_room(worker) -> list[float]:
@@ -78,6 +84,21 @@ def waits_after_kill(port: int, within_s: float = 2.0) -> bool:
             return True
         time.sleep(0.05)  # polling interval of /healthz
     return False
+
+
+def build_backlog(worker_pid: int, acked, events: int, limit_s: float) -> int:
+    """Pause the worker (SIGSTOP) until ``acked()`` (the events the gateway acknowledged) has grown by ``events``, or
+    ``limit_s`` passed, then resume it; returns by how many it grew. Its next fetches then bring those events at once,
+    their changelog rows more than its queue holds."""
+    before = acked()
+    stop_group(worker_pid)
+    deadline = time.monotonic() + limit_s
+    try:
+        while acked() < before + events and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling interval of the storefronts' acknowledgement counts
+    finally:
+        os.killpg(worker_pid, signal.SIGCONT)
+    return acked() - before
 
 
 class HealthProbe(threading.Thread):
@@ -262,12 +283,25 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                 # to the producer then wait through the whole outage (nothing is acknowledged while the broker is
                 # away). Killing after a fixed amount of load did not ensure it: in a loaded run the worker had
                 # caught up by the kill of outage 2 and never waited. So, with the load on, wait until rows wait for
-                # room (the worker outruns the broker's acknowledgements), kill then, and check that rows wait after
-                # the kill; when the wait ended in the moment between (a few batches' acknowledgements), this
-                # outage is not the scenario: the broker comes back and is killed again, the load still on.
-                probe = HealthProbe(s.worker_metrics_port)
-                probe.start()
+                # room, kill then, and check that rows wait after the kill; when the wait ended in the moment between
+                # (a few batches' acknowledgements), this outage is not the scenario: the broker comes back and is
+                # killed again, the load still on. Rows wait for room only when the worker writes more than the queue
+                # holds within the broker's acknowledgement time: a worker that keeps up with the load never does (at
+                # load 20-30, 60-170 rows in flight against a queue of 300, none waited in 60 s: 3 runs of 18). So
+                # before each kill the worker is paused for a moment under load (build_backlog): it comes back to a
+                # backlog whose rows overflow its (smaller) queue for several acknowledgement rounds, and it goes on
+                # writing them after the kill.
+                probe = None
                 for attempt in range(1, KILL_ATTEMPTS + 1):
+                    backlog = build_backlog(
+                        stack.worker.pid,
+                        lambda: sum(len(fr.acked_events()) for fr in fronts),
+                        BACKLOG_EVENTS,
+                        BACKLOG_S,
+                    )
+                    if probe is None:  # from the first kill on (a later pause delays an answer by at most BACKLOG_S)
+                        probe = HealthProbe(s.worker_metrics_port)
+                        probe.start()
                     wait_until(
                         lambda: waiting_for_room(s.worker_metrics_port),
                         60,
@@ -284,6 +318,14 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                     )
                     print(json.dumps({"cycle": cycle + 1, "kill_attempt": attempt, "rows_waiting_after_kill": False}))
                     broker.start(wait_s=90, quiet=True)
+                    acked = sum(len(fr.acked_events()) for fr in fronts)
+                    wait_until(  # the load flows again before the next pause (else it builds no backlog)
+                        lambda: sum(len(fr.acked_events()) for fr in fronts) >= acked + BACKLOG_EVENTS,
+                        30,
+                        interval=0.05,
+                        what="load after the restart",
+                        alive=stack.worker.alive,
+                    )
                 # While it is away: the API says live data is delayed; the worker keeps running.
                 wait_until(
                     lambda: stack.live("warmup", token).get("delayed") is True,
@@ -366,6 +408,7 @@ def test_broker_sigkilled_under_load_nothing_lost_and_live_equals_recount(tmp_pa
                         {
                             "cycle": cycle + 1,
                             "outage_s": round(restarted - killed, 1),
+                            "backlog_before_kill": backlog,
                             "worker_healthz_200_during_outage": probed,
                             "worker_waited_for_changelog_room_s": long_waits[-1],
                             "broker_start_s": round(restarted - starting, 1),
