@@ -15,6 +15,8 @@ from livemetrics.settings import Settings
 from tests.support import services
 from tests.support.stack import module_settings, new_seller
 
+pytest_plugins = ["tests.support.file_order"]  # the slowest test files first (make test's xdist workers)
+
 # The brokers of a test run live minutes or less, so they skip C2: C1-only costs half the CPU in a
 # broker's first minute, C2 pays off only later (docs/architecture.md, Broker CPU). An explicit value wins.
 os.environ.setdefault("LIVEMETRICS_KAFKA_JVM_OPTIONS", "-XX:+UseSerialGC -XX:TieredStopAtLevel=1")
