@@ -3,7 +3,7 @@ event pays in the rate limits (docs/ingest.md, "Expensive validation is paid for
 
 Each shape is a `payment_failed` event of just under MAX_EVENT_BYTES whose `payment.details` holds what makes
 the card check read many digit groups (long runs of short groups, arrays of four-digit items, card numbers
-in mixed layouts). Per shape: the CPU of ``parse_body`` on the event as the only one of its body (best of as
+in mixed layouts, an object of four-digit values). Per shape: the CPU of ``parse_body`` on the event as the only one of its body (best of as
 many runs as ``--duration`` allows, at least 3), what the body counts as (``least_cost``), the CPU per
 counted event, and per second at a browser key's default rate if every event were this one. Ceiling, in the
 same run: msgspec decoding the same bytes (what any reading of the event costs)."""
@@ -32,6 +32,9 @@ SHAPES: dict[str, Callable[[int], Any]] = {
     "quoted_array": lambda n: ["1111"] * n,
     "list_after_numbers": lambda n: [12, 4111, 1111, 1111, 1112] * n,
     "mixed_separator_cards": lambda n: "4111-1111 1111.1111, 12/28 " * n,  # a card each: rejected, redacted
+    # an object's values read as an array's items ({"k0": "1234", "k1": "4111", ...}): four fours, then a
+    # fifth four (no printed layout, no card), as the nineteenth session's hostile object
+    "object_of_fours": lambda n: {f"k{i}": "4111" if i % 5 else "1234" for i in range(n)},
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+from livemetrics.card_data import events_to_card_check, might_hold_card_data
 from livemetrics.contract import MAX_EVENT_BYTES
 from operations.bench import cards
 
@@ -34,3 +35,12 @@ def test_each_shape_prints_its_figures(capsys):
         assert figures["validation_ms_per_event"]["labels"]["ceiling_ms"] > 0
         # a body's digit groups count: every shape counts as far more than its one event, or its 4 KiB units
         assert figures["counted_events"]["value"] > MAX_EVENT_BYTES // 4096, (name, figures["counted_events"])
+
+
+def test_the_object_shape_is_read_by_the_card_rules_and_holds_no_card():
+    """An object of four-digit values: the pre-scan flags its pairs, the raw check reads them all and finds
+    no card (four fours, then a fifth: no printed layout), so what it measures is the reading."""
+    raw = cards.largest(cards.SHAPES["object_of_fours"])
+    assert events_to_card_check([raw]) == [0]
+    assert not might_hold_card_data(raw)
+    assert json.loads(raw)["payment"]["details"]["x"]["k1"] == "4111"
