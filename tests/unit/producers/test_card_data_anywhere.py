@@ -71,7 +71,7 @@ def events_with_a_card(draw) -> tuple[dict, str, dict[str, str]]:
     elif where == "session_id":
         ev["session_id"] = cards.grouped(digits, draw(st.sampled_from(["", " ", "-"])))
     elif where == "item" and "checkout" in ev:
-        ev["checkout"]["items"][0][draw(st.sampled_from(["sku", "name"]))] = draw(cards.string_spellings(digits))[:200]
+        ev["checkout"]["items"][0][draw(st.sampled_from(["sku", "name"]))] = draw(cards.string_spellings(digits))
     else:
         part = draw(st.sampled_from([p for p in TEXT_FIELDS if p in ev]))
         spelling = draw(cards.string_spellings(digits))
