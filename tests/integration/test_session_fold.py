@@ -177,12 +177,7 @@ def test_a_database_from_before_the_fold_upgrades_exactly(make_settings):
     assert_session_reports_match(settings, events, start, end)
 
     # the upgraded database goes on: late events for old sessions, then folded
-    late = oracle.late_events(6, events, sessions=10)
-    events += late
-    store(settings, late, stored)
-    assert_session_reports_match(settings, events, start, end)
-    assert session_fold.fold(settings, until=past_last_insert(settings)) == 1
-    assert_session_reports_match(settings, events, start, end)
+    late_events_live_then_folded(settings, events, stored, start, end, seed=6, sessions=10)
 
 
 def test_the_fold_purges_the_states_of_expired_sessions(make_settings):
@@ -264,12 +259,7 @@ def test_a_database_from_before_the_day_sums_upgrades_exactly(make_settings):
     assert_session_reports_match(settings, events, start, end)
 
     # the upgraded database goes on: late events of folded sessions, live, then folded (with day rows)
-    late = oracle.late_events(15, events, sessions=15)
-    events += late
-    store(settings, late, stored)
-    assert_session_reports_match(settings, events, start, end)
-    assert session_fold.fold(settings, until=past_last_insert(settings)) == 1
-    assert_session_reports_match(settings, events, start, end)
+    late_events_live_then_folded(settings, events, stored, start, end, seed=15, sessions=15)
 
 
 def test_sessions_folded_before_session_folded_are_found(make_settings):
@@ -305,13 +295,7 @@ def test_sessions_folded_before_session_folded_are_found(make_settings):
     end = datetime.now(UTC) + timedelta(hours=1)
     # late events of sessions folded before the upgrade: the reports must find their old states (a
     # session missing from session_folded would be counted again as a new one)
-    late = oracle.late_events(8, events, sessions=15)
-    events += late
-    store(settings, late, stored)
-    assert_session_reports_match(settings, events, start, end)
-    assert session_fold.fold(settings, until=past_last_insert(settings)) == 1
-    assert_folded_has_every_state(settings)
-    assert_session_reports_match(settings, events, start, end)
+    late_events_live_then_folded(settings, events, stored, start, end, seed=8, sessions=15, every_state=True)
 
 
 def test_the_states_in_memory_are_rebuilt_once_rewritten_copies_pile_up(make_settings, monkeypatch):
@@ -341,3 +325,16 @@ def test_the_states_in_memory_are_rebuilt_once_rewritten_copies_pile_up(make_set
     assert rebuilt != first and session_fold.join_marker(settings) == (lo, rebuilt)
     assert session_fold.join_bytes(settings) == (held, base)  # one copy each again
     assert_folded_has_every_state(settings)
+
+
+def late_events_live_then_folded(settings, events, stored, start, end, seed: int, sessions: int, every_state=False):
+    """Late events of ``sessions`` already stored sessions: the reports exact while they are live and once the
+    next fold step took them (``every_state``: with a folded state for every session, too)."""
+    late = oracle.late_events(seed, events, sessions=sessions)
+    events += late
+    store(settings, late, stored)
+    assert_session_reports_match(settings, events, start, end)
+    assert session_fold.fold(settings, until=past_last_insert(settings)) == 1
+    if every_state:
+        assert_folded_has_every_state(settings)
+    assert_session_reports_match(settings, events, start, end)
