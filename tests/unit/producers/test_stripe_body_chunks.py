@@ -50,17 +50,20 @@ def cpu_to_answer(app, chunks: int) -> tuple[float, int]:
         "client": ("203.0.113.9", 5000),
         "root_path": "",
     }
-    start = time.process_time()
+    # This thread's CPU only: the route runs on it (asyncio.run, no executor), while other threads left in this
+    # pytest process by earlier tests (clients, watches) would count in its process time (CI: 7.1 x, not ~2.5).
+    start = time.thread_time()
     asyncio.run(app(scope, receive, send))
-    return time.process_time() - start, sent[0]["status"]
+    return time.thread_time() - start, sent[0]["status"]
 
 
 def test_a_body_sent_a_byte_at_a_time_costs_time_linear_in_its_size():
     app = create_gateway(Settings(topic_prefix="chunks.", key_encryption_key=KEK, dev_mode=True))
     app.state.registry = Registry()
     cpu_to_answer(app, 1000)  # warm-up
-    small, status = cpu_to_answer(app, 65_536)
-    large, status_large = cpu_to_answer(app, 262_000)  # the route's limit is 262,144 bytes
+    # the least of three runs each: a collection or a page fault in one run is no part of the route's cost
+    small, status = min(cpu_to_answer(app, 65_536) for _ in range(3))
+    large, status_large = min(cpu_to_answer(app, 262_000) for _ in range(3))  # the route's limit is 262,144 bytes
     assert status == status_large == 400  # read whole, then the signature refused (as before)
     # 4 times the chunks: ~2.5 times the CPU now, ~9 times with the quadratic gathering
     assert large < 6 * small, (small, large)
