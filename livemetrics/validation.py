@@ -63,6 +63,8 @@ def split_body(body: bytes) -> list[bytes]:
         if raws is None:
             raise BodyError(f"malformed JSON: {exc}") from None
         return raws
+    except RecursionError:  # msgspec's depth limit: a RecursionError, not a DecodeError, for every caller
+        raise BodyError("malformed JSON: nested too deeply") from None
     if env.events is None:
         return [body]
     if len(env.events) > MAX_BATCH:
@@ -132,7 +134,7 @@ def _malformed(raw: bytes, exc: msgspec.DecodeError) -> str:
     escape = raw[at[0] : at[0] + 6].decode()
     try:
         where = _replaced_at(msgspec.json.decode(_without_lone_surrogates(raw, at)), "$")
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return f"malformed JSON: {exc}"
     return (
         f"malformed JSON: a string holds a lone UTF-16 surrogate escape ({escape}), which is no Unicode "
@@ -170,7 +172,7 @@ def _split_around_lone_surrogates(body: bytes) -> list[bytes] | None:
     fixed = _without_lone_surrogates(body, at)  # as long as the body: offsets stay
     try:
         env = _envelope.decode(fixed)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # the usual answer for a malformed body, from split_body
         return None
     if env.events is None:
         return [body]

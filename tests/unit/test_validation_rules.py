@@ -260,3 +260,20 @@ def test_check_rules_names_the_same_first_broken_rule_as_the_reference_for_every
         assert outcome(check_rules, ev) == expected, (t, page, checkout, payment, customer)
         seen.add(expected)
     assert len(seen) > 8  # every rule (and passing) was reached
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"events": [' + b"[" * 5_000 + b"]" * 5_000 + b"]}",
+        b'{"a": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",
+        # a lone surrogate escape first sends the body down the second decode, which meets the depth too
+        b'{"events": [{"t": "\\ud800"}, ' + b"[" * 5_000 + b"]" * 5_000 + b"]}",
+    ],
+    ids=["batch", "event", "after-a-lone-surrogate"],
+)
+def test_a_body_nested_past_the_decoders_depth_is_a_body_error_for_every_caller(body):
+    # msgspec raises RecursionError, not DecodeError, past its depth limit; the gateway caught it, the other
+    # callers of split_body (the hypothesis corpus test in the loaded CI) did not.
+    with pytest.raises(BodyError, match="nested too deeply|malformed JSON"):
+        split_body(body)
