@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from livemetrics import card_bytes as cb
 from livemetrics import card_numbers as cn
+from tests.support import cards
 
 _PLAIN_TOKEN = re.compile(r"[:,\[][\t\n\r ]*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][+\-]?[0-9]+)?)(?![0-9A-Za-z_.+\-])")
 _PLAIN_QUOTED = re.compile(r'"(%s)"' % cn.NUMBER_SPELLING.pattern)
@@ -33,10 +34,13 @@ def numbers_hold_card(text: str, tokens: re.Pattern[str], quoted: re.Pattern[str
 
 
 def plain_array_items(text: str) -> bool:
-    """Adjacent item matches, one by one (the check before runs were matched whole)."""
+    """Adjacent item matches, one by one (the check before runs were matched whole), each only when an even
+    number of quotes stands before it (outside a string, as ``cb.outside_strings`` reads them)."""
     groups: list[str] = []
     end = -1
     for m in _PLAIN_ITEM.finditer(text):
+        if text.count('"', 0, m.start()) % 2:
+            continue
         if m.start() != end:
             if sum(map(len, groups)) >= 13 and cn.card_in_groups(groups):
                 return True
@@ -95,6 +99,27 @@ def test_number_tokens_skipped_by_the_look_ahead_hold_no_card(value, spaced):
     assert fast == numbers_hold_card(text, _PLAIN_TOKEN, _PLAIN_QUOTED)
 
 
+@settings(max_examples=600)
+@given(_json_value, st.booleans())
+def test_number_tokens_tried_where_re2_finds_their_look_ahead_are_the_look_aheads_tokens(value, spaced):
+    text = _dumps(value, spaced)
+    expected = [m.span(1) for m in cb._NUMBER_TOKEN.finditer(text)]
+    assert [m.span(1) for m in cb._number_tokens(text)] == expected
+
+
+@settings(max_examples=600)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["1234567890123", "4111111111111111", "1.5e3", "-", ",", ":", "[", " ", "x", "é", "12", ".", "\udcff"]
+        ),
+        max_size=16,
+    ).map("".join)
+)
+def test_number_tokens_on_any_text(text):
+    assert [m.span(1) for m in cb._number_tokens(text)] == [m.span(1) for m in cb._NUMBER_TOKEN.finditer(text)]
+
+
 _item = st.one_of(
     st.sampled_from(["4111", "1111", "3782", "822463", "10005", "12", "28", "2028", "5555", "4444", "0"]),
     st.integers(0, 10**7).map(str),
@@ -112,10 +137,14 @@ def test_array_runs_matched_whole_read_what_item_by_item_matching_read(text):
     assert cb._card_in_array_items(text) == plain_array_items(text)
 
 
-def test_an_array_split_card_is_found_after_other_items_and_in_a_string():
+def test_an_array_split_card_is_found_after_other_items_and_not_read_as_items_in_a_string():
     assert cb._card_in_array_items('{"a": [7, "x", 4111, 1111, 1111, 1111]}')
-    assert cb._card_in_array_items('{"a": "n,4111,1111,1111,1111,x"}')  # in a string too: a run to read
     assert not cb._card_in_array_items('{"a": [4111, 1111, 1111, 1112]}')
+    # in a string no items: the walk never reads one as items, and the text rules read its digits (before, the
+    # items' pass read `,4111,1111,...` there a second time: a hostile string of `1111,1111,...` paid both)
+    in_string = '{"a": "n,4111,1111,1111,1111,x"}'
+    assert not cb._card_in_array_items(in_string) and cb.card_in_raw_text(in_string)
+    assert cb._card_in_array_items('{"a": "n,4111", "b": [4111, 1111, 1111, 1111]}')  # after a string, items again
 
 
 @given(st.text("0123456789", min_size=1, max_size=200), st.data())
@@ -130,3 +159,59 @@ def test_windows_luhn_from_prefix_sums_is_luhn(digits, data):
 def test_issuer_lengths_from_four_digits_are_the_prefix_tables(digits):
     assert cn.card_lengths(digits, 0) == cn._lengths_slow(digits, 0)
     assert cn.card_lengths("622" + digits, 0) == cn._lengths_slow("622" + digits, 0)
+
+
+_GROUP_PIECES = ["4111", "1111", "3782", "822463", "10005", "12", "28", "2028", "5555", "4444", "0", "4", "555"]
+_SEPARATORS = [
+    " ",
+    "-",
+    "+",
+    ",",
+    ".",
+    "/",
+    "\t",
+    "  ",
+    "\r\n",
+    ", ",
+    " / ",
+    " - ",
+    " ,",
+    ",\n",
+    "    ",
+    "\t\t\t\t",
+    " +",
+]
+
+
+@st.composite
+def _group_runs(draw) -> list[str]:
+    """Digit groups of 1-6 digits, a card's printed groups among them now and then."""
+    groups = draw(st.lists(st.sampled_from(_GROUP_PIECES), max_size=6))
+    if draw(st.booleans()):
+        card = cards.grouped(draw(cards.card_numbers()), " ").split(" ")
+        at = draw(st.integers(0, len(groups)))
+        groups[at:at] = card
+    return groups
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_group_runs(), st.sampled_from(_SEPARATORS))
+def test_a_run_the_items_are_not_read_again_after_holds_every_card_they_would(groups, sep):
+    """``card_in_text``'s ``read``: a run joined by one separator that ``reads_as_items`` takes (no dot, no wide
+    white space alone) finds a card whenever the same groups as an array's items hold one, so the items' run is
+    not read again when the text's held none (`[1111, 1111, ...]`, `[1111,1111,...]` read once)."""
+    seps = [sep] * (len(groups) - 1)
+    if len(groups) >= 2 and cn.reads_as_items(seps) and cn.card_in_groups(groups):
+        assert cn._card_in_run(groups, seps, True, True), (groups, sep)
+    if sep in (".", "    ", "\t\t\t\t", " +"):
+        assert not cn.reads_as_items(seps)
+
+
+def test_the_items_run_is_read_once_when_the_text_read_it_and_again_when_not():
+    """The same groups in a string joined by dots (a window never starts after one) or by columns of spaces (no
+    card after other numbers there) hold no card as text; as quoted items they do, and are read."""
+    items = '["12", "4111", "1111", "1111", "1111"]'
+    for text in ("12.4111.1111.1111.1111", "12    4111    1111    1111    1111", "12 +4111 +1111 +1111 +1111"):
+        assert not cn.card_in_text(text)
+        assert cb.card_in_raw_text(f'{{"b": "{text}", "a": {items}}}'), text
+    assert not cb.card_in_raw_text('{"b": "12, 4111, 1111, 1111, 1112", "a": [12, 4111, 1111, 1111, 1112]}')

@@ -100,7 +100,7 @@ _value = st.one_of(
     st.sampled_from(["4111", "1111", "5555", "4444", "0412", "12", "x", "1.5", ",1111", "{", '"'] * 2),
     st.sampled_from([None, -5, 2.5, 12345678, [4111, "1111"], {"k": "1111"}]),
 )
-_key = st.sampled_from(["a", "b", "cc", "a,b", '"', "\\", ":", "{", "1111", ", 1111", ""])
+_key = st.sampled_from(["a", "b", "cc", "a,b", '"', "\\", ":", "{", "1111", ", 1111", "", ":1,", ": 12}", "x,"])
 
 
 @settings(max_examples=1500, deadline=None)
@@ -116,6 +116,20 @@ def test_the_byte_scans_flag_every_object_the_walk_refuses(values, spacing, in_a
     if find_card_data(scan_decoder.decode(raw)) is not None:
         assert cb.events_to_card_check([raw]) == [0] and cb.might_hold_card_data(raw), raw
         assert cb.card_in_raw_text(cb.event_text(raw)), raw
+
+
+def test_a_pair_read_from_inside_a_string_does_not_hide_the_object_run_after_it():
+    """A string ending in a comma (`"x,"`) before a key that starts with a colon and digits (`":1,"`): the raw
+    check's object pattern matched a "pair" from the comma inside the string (its key the gap `", "` between
+    the two strings, its value the `1` inside the next), and that match swallowed the real pair starting at the
+    gap's comma (`":1,": 4111`), so the run `4111, 1111, 1111, 1111` the walk refuses was never read. Seen
+    failing on 9ef9df2 (might_hold_card_data False: accepted and stored)."""
+    values = {"a": "x,", ":1,": 4111, "k2": 1111, "k3": 1111, "k4": 1111}
+    for spacing in ((",", ":"), (", ", ": ")):
+        raw = json.dumps(_details(values), separators=spacing).encode()
+        assert find_card_data(scan_decoder.decode(raw)) == "a run of values at `$.payment.details.:1,..k4`"
+        assert cb.card_in_raw_text(cb.event_text(raw)), raw
+    cards.assert_refused_everywhere(_details(values), "4111")
 
 
 def test_objects_of_numbers_in_provider_details_are_rarely_refused():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -129,6 +130,20 @@ def digit_texts(draw) -> str:
 @given(digit_texts(), st.booleans())
 def test_the_linear_check_finds_exactly_what_every_window_one_by_one_finds(text, skip_ts):
     assert cn._card_in_spelling(text, skip_ts) is reference_card_in_spelling(text, skip_ts), text
+
+
+@settings(max_examples=1500, deadline=None)
+@given(digit_texts(), st.booleans(), st.sampled_from([1, 2, 3, 5, 19, 21]), st.sampled_from([0, 1, 2, 16]))
+def test_a_run_prepared_a_few_groups_at_a_time_finds_the_same(text, skip_ts, chunk, slices):
+    """``_card_in_run`` prepares its groups ``_CHUNK`` at a time ahead of the windows (64: the runs above have
+    fewer groups) and checks the first ``_LUHN_SLICES`` windows' Luhn on their slices, the rest from prefix sums
+    (a run of more than ``_LUHN_SUMS_PAST`` digits): any of them finds what every window one by one finds."""
+    with (
+        patch.object(cn, "_CHUNK", chunk),
+        patch.object(cn, "_LUHN_SLICES", slices),
+        patch.object(cn, "_LUHN_SUMS_PAST", 0),
+    ):
+        assert cn._card_in_spelling(text, skip_ts) is reference_card_in_spelling(text, skip_ts), text
 
 
 @settings(max_examples=1500, deadline=None)

@@ -183,12 +183,12 @@ def test_what_only_looks_alike_is_accepted(case):
 
 
 _LOOSE_RUN = re.compile(r"[0-9]+(?:[ \-+][0-9]+)*")
-_LOOSE_SEP = re.compile(r"[ \-+]")
 
 
 def _loose_only(text: str) -> bool:
-    """The rule before the other separators: single spaces, dashes and pluses group digits."""
-    with mock.patch.object(cn, "_RUN", _LOOSE_RUN), mock.patch.object(cn, "_SEP", _LOOSE_SEP):
+    """The rule before the other separators: single spaces, dashes and pluses group digits (a run's separators
+    are what stands between its digit groups, ``cn._split_run``: those of a loose run)."""
+    with mock.patch.object(cn, "_RUN", _LOOSE_RUN):
         return card_in_string(text)
 
 
