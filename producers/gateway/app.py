@@ -68,8 +68,8 @@ _EVENTS_RESPONSES = {
     413: {
         "model": Failure,
         "description": f"body over {MAX_BODY_BYTES} bytes (bytes actually read) or batch over {MAX_BATCH}; or "
-        f"a request counting as more events than one request of its key may (the larger of {MAX_BATCH} and the "
-        f"key's burst; one per {DIGIT_GROUPS_PER_EVENT} digit groups)",
+        f"a request counting as more than {MAX_BATCH} events, whatever the key's rate (one per "
+        f"{DIGIT_GROUPS_PER_EVENT} digit groups of the events the card check reads)",
     },
     422: {"model": NothingValid, "description": "nothing valid: each error names the field and the event index"},
     429: {

@@ -236,10 +236,13 @@ class EventsEndpoint:
             if key_room >= MAX_BATCH and client_room >= MAX_BATCH and not self.shedder.refusing(rec.seller_id):
                 parsed = clean_batch(body)
             if parsed is None:
-                # One request counts at most a batch, or the key's burst when that is more: a bucket new to the
-                # gateway lets one request of any count through (auth.RateLimiter), so past that a key's rate
-                # would not bound it.
-                most = max(MAX_BATCH, int(2 * rate))
+                # One request counts at most a batch, whatever its key's rate: its validation then holds this
+                # process's loop (every seller's requests) for at most ~125 ms (250 us a counted event). Before,
+                # a key's burst allowed more (2 x its rate): a server key at the default 20,000/s could send
+                # 1 MiB of digit groups, ~5,000 counted events, ~2 s of the loop in one request. A body that
+                # counts more is no ordinary batch (its bytes count 256 at most; only events the pre-scan
+                # flags count digit groups), and is told to send smaller requests.
+                most = MAX_BATCH
                 raws, suspects, least = split_counted(body, most)
                 if least > most:
                     metrics.EVENTS_REJECTED.labels("oversize").inc()
@@ -247,7 +250,7 @@ class EventsEndpoint:
                         413,
                         f"this request counts as more than {most} events (one per {BYTES_PER_EVENT} bytes of body "
                         f"and one per {DIGIT_GROUPS_PER_EVENT} digit groups of the events the card check reads), "
-                        f"the most one request of key {rec.key_id} may count: send its events in smaller requests",
+                        f"the most one request may count: send its events in smaller requests",
                     )
         except BodyError as exc:
             metrics.EVENTS_REJECTED.labels("body").inc()

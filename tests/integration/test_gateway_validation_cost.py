@@ -3,7 +3,7 @@ us each, but events made expensive for the card check (long strings of "1 1 1 ..
 and every one counted as one event of the sender's rate: a copied browser key could keep a gateway process
 busy for every seller. A request counts, before it is validated, as one event per DIGIT_GROUPS_PER_EVENT
 digit groups (ASCII or not) when that is more than its events, paid by its client IP and its key as the
-bytes of a large body are; a request counting more than one request of its key may is refused (413)
+bytes of a large body are; a request counting more than a batch (500), whatever its key, is refused (413)
 unvalidated. What validation still costs past that (the User-Agent header's digit groups) is charged after
 the fact. Other keys and clients are not held back, and ordinary storefront traffic is never charged more
 than its events (docs/ingest.md, Rate limits). Real broker and gateway."""
@@ -189,6 +189,28 @@ def test_a_key_with_room_for_a_batch_pays_digit_groups_up_front_too(gw):
     # After the fact, only the User-Agent header's groups: the 400 were taken before (validated at once, ~380 were
     # charged here). (The key's room left is not asserted: it refills 250 a second.)
     assert grew(before, charged(gw), "key")[1] < 1
+
+
+def test_one_request_counts_at_most_a_batch_whatever_its_keys_rate(gw):
+    # A key's burst (2 x its rate) let one request count more than a batch: a server key at the default
+    # 20,000/s could send 1 MiB of digit groups (~5,000 events' worth), ~2 s of this process's loop, every
+    # seller's requests waiting behind it. Now any key's request counts at most a batch: ~125 ms of the loop.
+    kek = gw["settings"].key_encryption_key.get_secret_value()
+    presented, rec = keys.new_server_key(f"seller-{uuid.uuid4().hex[:6]}", kek, rate_per_s=20_000)
+    keys.publish(gw["settings"], rec)
+    wait_until(lambda: gw["registry"].record(rec.key_id) is not None, 15, what="key loaded")
+    body = json.dumps({"events": [expensive() for _ in range(30)]}).encode()  # 600 events' worth
+    before = charged(gw)
+    r = httpx.post(f"{gw['url']}/v1/events", content=body, headers=signed(presented, body), timeout=30)
+    assert r.status_code == 413, r.text
+    error = r.json()["error"]
+    assert "more than 500 events" in error and "per 100 digit groups" in error and "smaller requests" in error
+    assert grew(before, charged(gw), "key") == (0, 0)
+    half = json.dumps({"events": [expensive() for _ in range(20)]}).encode()  # 400 events' worth: a batch's
+    assert (
+        httpx.post(f"{gw['url']}/v1/events", content=half, headers=signed(presented, half), timeout=30).status_code
+        == 202
+    )
 
 
 def test_ordinary_storefront_batches_are_never_charged(gw):
