@@ -323,8 +323,10 @@ def _card_in_run(groups: list[str], seps: list[str], left_ok: bool, right_ok: bo
     n = len(groups)
     digits = "".join(groups)
     sizes = [len(g) for g in groups]
-    if n > _LISTED_PAST and _listed_only(seps) and max(sizes) < 256:
-        return _card_in_listed_run(digits, sizes, _opens(seps[0]), left_ok, right_ok)
+    if n > _LAYOUT_PAST and max(sizes) < 256:
+        kind = _one_separator(seps)
+        if kind is not None:
+            return _card_in_layout_run(digits, sizes, kind, _opens(seps[0]), left_ok, right_ok)
     end_of: dict[int, int] = {}  # digits before a group's end -> that group
     last_big = [-1] * n  # the last group at or before k with more than 6 digits
     strict = [0] * n  # separators before group k that are no single space, dash or plus
@@ -396,40 +398,46 @@ def _card_in_run(groups: list[str], seps: list[str], left_ok: bool, right_ok: bo
     return False
 
 
-# A run joined by one wide separator with punctuation throughout (``4111, 1111, ...``; an array's items and an
-# object's values, ``card_in_groups``): its windows of several groups count only in a printed layout with
-# groups of other than four digits (or the run's ends) on both sides (``_card_in_run``'s "listed"; "whole" is
-# one of them, "narrow" and "mixed" never hold). Those windows are found at C speed on the group sizes as bytes
-# (a hostile run of thousands of groups has few or none), and only they, and the groups of 13-19 digits, are
-# read in Python.
-_LISTED_PAST = 8  # groups in a run from which that way is taken
-_LISTED = tuple(
-    re.compile(p)
-    for p in (
-        rb"(?<!\x04)(?=\x04\x04\x04[\x01-\x04](?!\x04))",  # 4-4-4-1..4: 13-16 digits
-        rb"(?<!\x04)(?=\x04\x04\x04\x04[\x01-\x03](?!\x04))",  # 4-4-4-4-1..3: 17-19 digits
-        rb"(?<!\x04)(?=\x04\x06[\x04\x05](?!\x04))",  # 4-6-4, 4-6-5
-    )
+# A run joined by one separator throughout that groups digits only in a printed layout: a narrow one (``4111,1111,
+# ...``, ``1/2/3``, a tab) or a wide one with punctuation (``4111, 1111, ...``; an array's items and an object's
+# values, ``card_in_groups``). Its windows of several groups count only in a printed layout (``_card_in_run``:
+# "narrow"), and with a wide one only with groups of other than four digits, or the run's ends, on both sides
+# ("listed"; "whole" is one of them, "mixed" never holds). Those windows are found at C speed on the group
+# sizes as bytes (a hostile run of thousands of groups has few or none: `1,1,1,...` cost ~1.5 us a group), and
+# only they, and the groups of 13-19 digits, are read in Python.
+_LAYOUT_PAST = 8  # groups in a run from which that way is taken
+_LAYOUTS = (  # the printed layouts of 13-19 digits, and how many groups each has
+    (rb"\x04\x04\x04[\x01-\x04]", 4),  # 4-4-4-1..4: 13-16 digits
+    (rb"\x04\x04\x04\x04[\x01-\x03]", 5),  # 4-4-4-4-1..3: 17-19 digits
+    (rb"\x04\x06[\x04\x05]", 3),  # 4-6-4, 4-6-5
 )
-_LISTED_GROUPS = (4, 5, 3)  # groups in a window of each
+_WINDOWS = {  # "narrow": anywhere; "listed": not beside a group of four digits
+    "narrow": tuple((re.compile(rb"(?=%s)" % p), k) for p, k in _LAYOUTS),
+    "listed": tuple((re.compile(rb"(?<!\x04)(?=%s(?!\x04))" % p), k) for p, k in _LAYOUTS),
+}
 _ONE_GROUP = re.compile(rb"[\x0d-\x13]")  # a group of 13-19 digits: a window of its own
 
 
-def _listed_only(seps: list[str]) -> bool:
+def _one_separator(seps: list[str]) -> str | None:
+    """ "narrow" or "listed" for ``seps`` that are one separator throughout, narrow or wide with punctuation."""
     if not seps:
-        return False
+        return None
     sep = seps[0]
-    return is_wide(sep) and not sep.isspace() and seps.count(sep) == len(seps)
+    if sep in _LOOSE or seps.count(sep) != len(seps):
+        return None
+    if not is_wide(sep):
+        return "narrow"
+    return None if sep.isspace() else "listed"
 
 
-def _card_in_listed_run(digits: str, sizes: list[int], opens: bool, left_ok: bool, right_ok: bool) -> bool:
-    """``_card_in_run`` for a run joined by one wide separator with punctuation throughout (``_listed_only``;
-    ``opens``: a window may start after it) and no group of more than 255 digits."""
+def _card_in_layout_run(digits: str, sizes: list[int], kind: str, opens: bool, left_ok: bool, right_ok: bool) -> bool:
+    """``_card_in_run`` for a run joined by one separator throughout of ``kind`` (``_one_separator``; ``opens``: a
+    window may start after it) with no group of more than 255 digits."""
     n = len(sizes)
     sig = bytes(sizes)
     at = list(accumulate(sizes, initial=0))  # digits before group k
     last = n - 1 if right_ok else n - 2
-    starts = [(m.start(), k) for k, p in zip(_LISTED_GROUPS, _LISTED, strict=True) for m in p.finditer(sig)]
+    starts = [(m.start(), k) for p, k in _WINDOWS[kind] for m in p.finditer(sig)]
     starts += [(m.start(), 1) for m in _ONE_GROUP.finditer(sig)]
     for i, k in starts:
         j = i + k - 1

@@ -142,14 +142,15 @@ def test_a_run_prepared_a_few_groups_at_a_time_finds_the_same(text, skip_ts, chu
         patch.object(cn, "_CHUNK", chunk),
         patch.object(cn, "_LUHN_SLICES", slices),
         patch.object(cn, "_LUHN_SUMS_PAST", 0),
-        patch.object(cn, "_LISTED_PAST", 0),
+        patch.object(cn, "_LAYOUT_PAST", 0),
     ):
         assert cn._card_in_spelling(text, skip_ts) is reference_card_in_spelling(text, skip_ts), text
 
 
 @st.composite
 def listed_texts(draw) -> str:
-    """Digit groups joined by one wide separator with punctuation throughout (``cn._card_in_listed_run``): fours,
+    """Digit groups joined by one separator throughout (``cn._card_in_layout_run`` for the narrow ones and the wide
+    ones with punctuation; the others for contrast): fours,
     a card's printed groups, groups of 1-6 and of 13-20 digits, around a card number in its printed layout."""
     pieces = st.one_of(
         st.sampled_from(["4111", "1111", "5555", "4444", "12", "28", "822463", "3782", "10005", "0", "123456"]),
@@ -163,17 +164,40 @@ def listed_texts(draw) -> str:
         groups[at:at] = card
     if not groups:
         groups = ["1"]
-    sep = draw(st.sampled_from([", ", " / ", " - ", " . ", " , ", ",\n", " +", "\t,\t", " ;"]))
+    sep = draw(
+        st.sampled_from(
+            [
+                ", ",
+                " / ",
+                " - ",
+                " . ",
+                " , ",
+                ",\n",
+                " +",
+                "\t,\t",
+                " ;",
+                ",",
+                ".",
+                "/",
+                "\t",
+                "  ",
+                "\r\n",
+                "    ",
+                " ",
+                "-",
+            ]
+        )
+    )
     edge = st.sampled_from(["", " ", "x", "+", ".", "1.", "[", "]"])
     return draw(edge) + sep.join(groups) + draw(edge)
 
 
 @settings(max_examples=1500, deadline=None)
 @given(listed_texts(), st.sampled_from([0, 8]))
-def test_a_run_joined_by_one_wide_separator_read_by_its_sizes_finds_the_same(text, past):
-    """``_card_in_listed_run`` (the windows found on the group sizes as bytes) finds what every window one by one
-    finds, for runs past ``_LISTED_PAST`` groups (0: every run)."""
-    with patch.object(cn, "_LISTED_PAST", past):
+def test_a_run_joined_by_one_separator_read_by_its_sizes_finds_the_same(text, past):
+    """``_card_in_layout_run`` (the windows found on the group sizes as bytes) finds what every window one by one
+    finds, for runs past ``_LAYOUT_PAST`` groups (0: every run)."""
+    with patch.object(cn, "_LAYOUT_PAST", past):
         assert cn._card_in_spelling(text, False) is reference_card_in_spelling(text, False), text
 
 

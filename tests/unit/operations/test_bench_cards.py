@@ -44,3 +44,11 @@ def test_the_object_shape_is_read_by_the_card_rules_and_holds_no_card():
     assert events_to_card_check([raw]) == [0]
     assert not might_hold_card_data(raw)
     assert json.loads(raw)["payment"]["details"]["x"]["k1"] == "4111"
+
+
+def test_the_comma_shape_is_read_by_the_text_rules_and_holds_no_card():
+    """One-digit groups joined by commas in a string: the pre-scan flags it, the raw check reads the run (no
+    printed layout: no card), so what it measures is the reading."""
+    raw = cards.largest(cards.SHAPES["one_digit_commas"])
+    assert events_to_card_check([raw]) == [0]
+    assert not might_hold_card_data(raw)
