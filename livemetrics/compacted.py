@@ -27,8 +27,8 @@ def publish(
 def publish_all(
     producer_conf: dict[str, Any], topic: str, records: list[tuple[str, bytes | None]], what: str, timeout_s: float
 ) -> None:
-    """``publish`` for several records through one producer: a new idempotent producer waits for its
-    producer id (~0.5 s each, librdkafka's retry timer), which for `up`'s 12 demo-key records was 7-8 s."""
+    """``publish`` for several records through one producer (``kafka_config.record_producer_config``: not
+    idempotent, so no wait for a producer id; one producer per record was 7-8 s for `up`'s 12 demo keys)."""
     p = Producer(producer_conf)
     err: list[KafkaError] = []
     for key, value in records:

@@ -81,6 +81,14 @@ def producer_config(s: Settings, **overrides: Any) -> dict[str, Any]:
     return conf
 
 
+def record_producer_config(s: Settings, **overrides: Any) -> dict[str, Any]:
+    """A short-lived producer of a few records of a compacted topic (keys: ``compacted.publish_all``): acks=all,
+    not idempotent. A new idempotent producer waits 0.5-1 s for its producer id (librdkafka's timer), which was
+    most of `sellers add`'s and a test's key setup; one request in flight keeps the records in order across
+    retries, and a record written twice by a retry is the same record of its key, applied again."""
+    return producer_config(s, **{"enable.idempotence": False, "max.in.flight.requests.per.connection": 1, **overrides})
+
+
 def changelog_producer_config(s: Settings, **overrides: Any) -> dict[str, Any]:
     """The stream worker's table-changelog producer (streams/changelog.py): durable like
     ``producer_config``, with room for a large batch of rows in flight. It lingers 50 ms: nothing waits

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from livemetrics import compacted
 from livemetrics.compacted import CompactedFollower
-from livemetrics.kafka_config import as_admin, producer_config
+from livemetrics.kafka_config import as_admin, record_producer_config
 from livemetrics.key_format import KINDS, format_key, sign, split_key
 from livemetrics.settings import Settings
 
@@ -143,7 +143,7 @@ def publish_all(settings: Settings, recs: list[KeyRecord]) -> None:
     """The records through one short-lived producer (``compacted.publish_all``)."""
     # librdkafka's info line about purging its idle background queue on shutdown is noise in
     # `sellers add` / `livemetrics up` output, so only warnings and errors show.
-    conf = producer_config(as_admin(settings), log_level=4)  # in secure mode only the admin writes keys
+    conf = record_producer_config(as_admin(settings), log_level=4)  # in secure mode only the admin writes keys
     compacted.publish_all(
         conf,
         settings.topic("seller-keys"),

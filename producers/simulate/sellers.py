@@ -77,7 +77,7 @@ def ensure_demo_sellers(
                 new += [brec, trec, srec]
                 entry = {"browser_key": browser, "token": token, "server_key": server}
             out[sid] = entry
-        if new:  # one producer for all of them: each new one waits ~0.5 s for its producer id
+        if new:  # one producer for all of them
             keys.publish_all(settings, new)
     finally:
         registry.stop()

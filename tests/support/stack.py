@@ -141,5 +141,5 @@ def new_seller(s: Settings, seller_id: str, **token_extra) -> tuple[str, str]:
 
     browser, brec = keys.new_key("pk", seller_id, label="browser", origins=[f.SHOP_ORIGIN])
     token, trec = keys.new_key("st", seller_id, label="dashboard", **token_extra)
-    keys.publish_all(s, [brec, trec])  # one producer: each new one waits ~0.5 s for its producer id
+    keys.publish_all(s, [brec, trec])  # one producer for both
     return browser, token
