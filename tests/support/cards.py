@@ -64,6 +64,17 @@ def grouped(digits: str, sep: str, sizes: tuple[int, ...] | None = None) -> str:
 
 
 @st.composite
+def groups_with_a_card(draw, pieces, max_size: int) -> list[str]:
+    """Up to ``max_size`` digit groups drawn from ``pieces``, a card's printed groups put among them now and then."""
+    groups = draw(st.lists(pieces, max_size=max_size))
+    if draw(st.booleans()):
+        card = grouped(draw(card_numbers()), " ").split(" ")
+        at = draw(st.integers(0, len(groups)))
+        groups[at:at] = card
+    return groups
+
+
+@st.composite
 def string_spellings(draw, digits: str) -> str:
     """A string that holds ``digits`` as a card number: grouped or not, a decimal in free text, or a
     whole-number spelling (exponent, sign: these only as the whole string)."""

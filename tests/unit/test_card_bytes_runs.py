@@ -186,12 +186,7 @@ _SEPARATORS = [
 @st.composite
 def _group_runs(draw) -> list[str]:
     """Digit groups of 1-6 digits, a card's printed groups among them now and then."""
-    groups = draw(st.lists(st.sampled_from(_GROUP_PIECES), max_size=6))
-    if draw(st.booleans()):
-        card = cards.grouped(draw(cards.card_numbers()), " ").split(" ")
-        at = draw(st.integers(0, len(groups)))
-        groups[at:at] = card
-    return groups
+    return draw(cards.groups_with_a_card(st.sampled_from(_GROUP_PIECES), 6))
 
 
 @settings(max_examples=1500, deadline=None)

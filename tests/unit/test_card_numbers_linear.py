@@ -157,11 +157,7 @@ def listed_texts(draw) -> str:
         st.text(alphabet="0123456789", min_size=1, max_size=draw(st.sampled_from([4, 6, 20]))),
         cards.card_numbers(),
     )
-    groups = draw(st.lists(pieces, max_size=12))
-    if draw(st.booleans()):
-        card = cards.grouped(draw(cards.card_numbers()), " ").split(" ")
-        at = draw(st.integers(0, len(groups)))
-        groups[at:at] = card
+    groups = draw(cards.groups_with_a_card(pieces, 12))
     if not groups:
         groups = ["1"]
     sep = draw(
