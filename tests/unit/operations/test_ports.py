@@ -22,10 +22,11 @@ def test_a_port_another_live_process_was_given_is_not_given_again_until_that_pro
     holder = subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         theirs = int(holder.stdout.readline())  # the holder's socket is closed: the port is bindable again
-        mine = free_port(candidates=[theirs, theirs + 1, theirs + 2])
+        # after `theirs`, enough others that one is free while the suite's other processes hold ports nearby
+        mine = free_port(candidates=[theirs, *range(theirs + 1, theirs + 200)])
         assert mine != theirs
     finally:
         holder.stdin.close()
         holder.wait(10)
     assert free_port(candidates=[theirs]) == theirs  # its holder ended: free again
-    assert free_port(candidates=[theirs, theirs + 3, theirs + 4]) != theirs  # and now held by this process
+    assert free_port(candidates=[theirs, *range(theirs + 200, theirs + 400)]) != theirs  # and now held by this process
