@@ -74,6 +74,33 @@ class WorkerGroup:
         self.consumer.close()
 
 
+class Backlog:
+    """Other traffic backing up the worker group: ``per_s`` raw events a second produced to page-events
+    from its own thread, so the lag grows past the drain (90 events/s at ``per_step`` 1) however slowly a
+    loaded machine serves the test's own requests, which alone may send little more than the drain."""
+
+    def __init__(self, s: Settings, first: int, per_s: int):
+        self.s, self.per_s = s, per_s
+        self.producer = Producer(producer_config(s))
+        self.stop = threading.Event()
+        self.put(first)
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def put(self, n: int) -> None:
+        for i in range(n):
+            self.producer.produce(self.s.topic("page-events"), b"{}", partition=i % self.s.partitions)
+        assert self.producer.flush(10) == 0
+
+    def run(self) -> None:
+        while not self.stop.wait(0.1):  # the pace: a tenth of per_s every 0.1 s
+            self.put(self.per_s // 10)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
 def overload_settings(make_settings, **extra) -> Settings:
     """Settings with this module's small marks and short windows."""
     return make_settings(
@@ -240,9 +267,11 @@ def test_a_gateway_of_two_processes_refuses_the_flood_from_the_supervisors_readi
             livemetrics_argv("gateway"), env=s.child_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     url = f"http://127.0.0.1:{s.gateway_port}"
+    backlog: Backlog | None = None
     try:
         wait_until(lambda: ready(url), 60, interval=0.2, what="the gateway ready", alive=lambda: proc.poll() is None)
         wait_until(lambda: len(workers_of(proc)) == 2, 30, what="two worker processes")
+        backlog = Backlog(s, first=HIGH - FLOOD_BATCH, per_s=200)  # the flood's first 202 passes the high mark
         refused: list[str] = []
         deadline = time.monotonic() + 30
         while len(refused) < 3 and time.monotonic() < deadline:  # a new connection each: both processes see it
@@ -258,4 +287,6 @@ def test_a_gateway_of_two_processes_refuses_the_flood_from_the_supervisors_readi
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(40)
+        if backlog is not None:
+            backlog.close()
         group.close()
