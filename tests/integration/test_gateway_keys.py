@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import time
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -22,13 +23,15 @@ from producers.sdk import AsyncClient, Client, KeyRefused
 from tests.support import factories as f
 from tests.support.kafka_read import read_topic
 from tests.support.servers import ThreadServer, wait_until
+from tests.support.stack import module_settings, new_seller
 from tests.unit.producers.test_no_card_data_leaves import card_numbers
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def gw(settings, add_seller):
+@contextmanager
+def _gateway(settings, add_seller):
+    """The sellers' keys in Kafka, a key registry that has read them, and a gateway serving them."""
     kek = settings.key_encryption_key.get_secret_value()
     a_browser, _ = add_seller(settings, "seller-a")
     b_browser, _ = add_seller(settings, "seller-b")
@@ -40,17 +43,34 @@ def gw(settings, add_seller):
     registry = KeyRegistry(settings).start()
     wait_until(lambda: registry.record(slow_rec.key_id), 10, what="keys loaded")
     server = ThreadServer(create_gateway(settings, registry)).start()
-    yield {
-        "url": server.url,
-        "a_browser": a_browser,
-        "b_browser": b_browser,
-        "a_server": a_server,
-        "b_server": b_server,
-        "slow": slow,
-        "settings": settings,
-    }
-    server.stop()
-    registry.stop()
+    try:
+        yield {
+            "url": server.url,
+            "a_browser": a_browser,
+            "b_browser": b_browser,
+            "a_server": a_server,
+            "b_server": b_server,
+            "slow": slow,
+            "settings": settings,
+        }
+    finally:
+        server.stop()
+        registry.stop()
+
+
+@pytest.fixture
+def gw(settings, add_seller):
+    """A gateway with topics of its own: for the tests that check what reached a topic (all of it)."""
+    with _gateway(settings, add_seller) as g:
+        yield g
+
+
+@pytest.fixture(scope="module")
+def shared_gw(kafka, clickhouse_dsn, tmp_path_factory):
+    """One gateway for the tests that check only its answers (nothing they read is written by another test):
+    its keys, registry and start took ~2.5 s of each such test at load 5-9."""
+    with _gateway(module_settings(kafka, clickhouse_dsn, tmp_path_factory.mktemp("keys")), new_seller) as g:
+        yield g
 
 
 def signed(key: str, body: bytes, ts: str | None = None, **extra) -> dict[str, str]:
@@ -81,46 +101,46 @@ def test_signed_request_is_accepted_and_stamped(gw):
     assert pay.browser == "Chrome" and not pay.is_bot and not pay.backfill
 
 
-def test_wrong_signature(gw):
+def test_wrong_signature(shared_gw):
     body = json.dumps(f.page_view()).encode()
-    h = signed(gw["a_server"], body)
+    h = signed(shared_gw["a_server"], body)
     h["X-Livemetrics-Signature"] = "v2=" + "0" * 64
-    r = post(gw["url"], body, h)
+    r = post(shared_gw["url"], body, h)
     assert r.status_code == 401 and "wrong signature" in r.json()["error"]
 
 
-def test_body_changed_after_signing(gw):
+def test_body_changed_after_signing(shared_gw):
     body = json.dumps(f.page_view()).encode()
-    r = post(gw["url"], body.replace(b"home", b"cart"), signed(gw["a_server"], body))
+    r = post(shared_gw["url"], body.replace(b"home", b"cart"), signed(shared_gw["a_server"], body))
     assert r.status_code == 401 and "wrong signature" in r.json()["error"]
 
 
-def test_missing_signature(gw):
+def test_missing_signature(shared_gw):
     body = json.dumps(f.page_view()).encode()
-    h = signed(gw["a_server"], body)
+    h = signed(shared_gw["a_server"], body)
     del h["X-Livemetrics-Signature"]
-    r = post(gw["url"], body, h)
+    r = post(shared_gw["url"], body, h)
     assert r.status_code == 401 and "X-Livemetrics-Signature" in r.json()["error"]
 
 
-def test_stale_signature(gw):
+def test_stale_signature(shared_gw):
     body = json.dumps(f.page_view()).encode()
-    r = post(gw["url"], body, signed(gw["a_server"], body, ts=str(int(time.time()) - 301)))
+    r = post(shared_gw["url"], body, signed(shared_gw["a_server"], body, ts=str(int(time.time()) - 301)))
     assert r.status_code == 401 and "stale signature" in r.json()["error"]
-    r = post(gw["url"], body, signed(gw["a_server"], body, ts=str(int(time.time()) + 400)))
+    r = post(shared_gw["url"], body, signed(shared_gw["a_server"], body, ts=str(int(time.time()) + 400)))
     assert r.status_code == 401 and "stale signature" in r.json()["error"]
 
 
-def test_replayed_signature(gw):
+def test_replayed_signature(shared_gw):
     body = json.dumps(f.page_view()).encode()
-    h = signed(gw["a_server"], body)
-    assert post(gw["url"], body, h).status_code == 202
-    r = post(gw["url"], body, h)
+    h = signed(shared_gw["a_server"], body)
+    assert post(shared_gw["url"], body, h).status_code == 202
+    r = post(shared_gw["url"], body, h)
     assert r.status_code == 401 and "replayed signature" in r.json()["error"]
 
 
-def test_server_key_is_never_accepted_as_a_bearer_token(gw):
-    r = post(gw["url"], json.dumps(f.page_view()).encode(), {"Authorization": f"Bearer {gw['a_server']}"})
+def test_server_key_is_never_accepted_as_a_bearer_token(shared_gw):
+    r = post(shared_gw["url"], json.dumps(f.page_view()).encode(), {"Authorization": f"Bearer {shared_gw['a_server']}"})
     assert r.status_code == 401 and "must sign" in r.json()["error"]
 
 
@@ -142,23 +162,23 @@ def test_one_sellers_keys_never_write_as_another(gw):
     assert [e.seller_id for e in events] == ["seller-a"]
 
 
-def test_the_signature_covers_the_backfill_header(gw):
+def test_the_signature_covers_the_backfill_header(shared_gw):
     body = json.dumps(f.page_view(ts=int(time.time() * 1000) - 5 * 86_400_000)).encode()
-    added = {**signed(gw["a_server"], body), "X-Livemetrics-Backfill": "1"}  # a relay adds it to a live request
-    r = post(gw["url"], body, added)
+    added = {**signed(shared_gw["a_server"], body), "X-Livemetrics-Backfill": "1"}  # a relay adds it to a live request
+    r = post(shared_gw["url"], body, added)
     assert r.status_code == 401 and "wrong signature" in r.json()["error"] and "<backfill>" in r.json()["error"]
-    dropped = signed(gw["a_server"], body, **{"X-Livemetrics-Backfill": "1"})
+    dropped = signed(shared_gw["a_server"], body, **{"X-Livemetrics-Backfill": "1"})
     del dropped["X-Livemetrics-Backfill"]
-    assert post(gw["url"], body, dropped).status_code == 401
+    assert post(shared_gw["url"], body, dropped).status_code == 401
 
 
-def test_old_v1_signatures_are_refused_with_a_clear_message(gw):
+def test_old_v1_signatures_are_refused_with_a_clear_message(shared_gw):
     body = json.dumps(f.page_view()).encode()
-    _, key_id, secret = keys.split_key(gw["a_server"])
+    _, key_id, secret = keys.split_key(shared_gw["a_server"])
     ts = f"{time.time():.3f}"
     v1 = "v1=" + hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
     h = {"X-Livemetrics-Key-Id": key_id, "X-Livemetrics-Timestamp": ts, "X-Livemetrics-Signature": v1}
-    r = post(gw["url"], body, h)
+    r = post(shared_gw["url"], body, h)
     assert r.status_code == 401
     assert (
         "v1 signatures are no longer accepted" in r.json()["error"]
@@ -199,33 +219,35 @@ def test_backfill_only_from_server_keys(gw):
     assert got.event_id == ev["event_id"] and got.backfill is True
 
 
-def test_rate_limit_answers_429_with_retry_after(gw):
+def test_rate_limit_answers_429_with_retry_after(shared_gw):
     body = json.dumps({"events": [f.heartbeat() for _ in range(10)]}).encode()
-    h = f.browser_headers(gw["slow"])
-    assert post(gw["url"], body, h).status_code == 202  # a burst of 2 s x 5/s
-    r = post(gw["url"], body, h)
+    h = f.browser_headers(shared_gw["slow"])
+    assert post(shared_gw["url"], body, h).status_code == 202  # a burst of 2 s x 5/s
+    r = post(shared_gw["url"], body, h)
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1 and "rate limit" in r.json()["error"]
 
 
-def test_body_limit_counts_bytes_read_without_content_length(gw):
+def test_body_limit_counts_bytes_read_without_content_length(shared_gw):
     def chunks():
         for _ in range(20):
             yield b" " * 65_536  # 1.25 MiB of whitespace, streamed chunked
 
-    r = httpx.post(f"{gw['url']}/v1/events", content=chunks(), headers=f.browser_headers(gw["a_browser"]), timeout=20)
+    r = httpx.post(
+        f"{shared_gw['url']}/v1/events", content=chunks(), headers=f.browser_headers(shared_gw["a_browser"]), timeout=20
+    )
     assert r.status_code == 413 and "1048576" in r.json()["error"]
 
 
-def test_unknown_and_missing_keys(gw):
+def test_unknown_and_missing_keys(shared_gw):
     body = json.dumps(f.page_view()).encode()
-    assert post(gw["url"], body, {}).status_code == 401
-    r = post(gw["url"], body, {"Authorization": "Bearer lm_pk_nope_nope"})
+    assert post(shared_gw["url"], body, {}).status_code == 401
+    r = post(shared_gw["url"], body, {"Authorization": "Bearer lm_pk_nope_nope"})
     assert r.status_code == 401 and "unknown" in r.json()["error"]
 
 
-def test_cors_preflight_for_browser_keys(gw):
+def test_cors_preflight_for_browser_keys(shared_gw):
     r = httpx.options(
-        f"{gw['url']}/v1/events",
+        f"{shared_gw['url']}/v1/events",
         headers={
             "Origin": "https://shop.example",
             "Access-Control-Request-Method": "POST",
@@ -264,9 +286,9 @@ def test_sdk_sync_and_async(gw):
     assert sorted(p.backfill for p in pages) == [False, True, True, True]
 
 
-def test_sdk_gives_up_within_its_timeout(gw):
+def test_sdk_gives_up_within_its_timeout(shared_gw):
     started = time.monotonic()
-    res = Client("http://127.0.0.1:9", gw["a_server"], timeout=0.5).send([f.page_view()])
+    res = Client("http://127.0.0.1:9", shared_gw["a_server"], timeout=0.5).send([f.page_view()])
     assert res.failed == 1 and time.monotonic() - started < 1.5
 
 
