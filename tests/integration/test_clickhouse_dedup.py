@@ -24,7 +24,7 @@ from clickhouse.sink import EventSink
 from clickhouse.sink_batch import Batch
 from livemetrics.contract import encode
 from livemetrics.kafka_config import consumer_config
-from tests.integration.test_clickhouse_sink import produce, scalar, some_events
+from tests.integration.test_clickhouse_sink import FAST_BATCH_S, produce, scalar, some_events
 from tests.support.servers import wait_until
 from tests.support.sink_progress import sink_caught_up
 
@@ -61,7 +61,8 @@ def read_all(settings, topics, n: int) -> list:
     return out
 
 
-def test_copies_are_stored_once_within_a_batch_across_batches_and_across_a_restart(settings):
+def test_copies_are_stored_once_within_a_batch_across_batches_and_across_a_restart(make_settings):
+    settings = make_settings(sink_batch_seconds=FAST_BATCH_S)
     migrate(settings)
     events = some_events(n_sessions=40, seed=11)
     sink = EventSink(settings)
@@ -93,7 +94,8 @@ def test_copies_are_stored_once_within_a_batch_across_batches_and_across_a_resta
     assert revenue(settings) == before
 
 
-def test_the_same_event_id_from_two_sellers_is_two_events(settings):
+def test_the_same_event_id_from_two_sellers_is_two_events(make_settings):
+    settings = make_settings(sink_batch_seconds=FAST_BATCH_S)
     migrate(settings)
     mine = some_events(n_sessions=5, seed=12)
     # another storefront sends events with ids it saw elsewhere: they are its own events, all stored

@@ -9,17 +9,16 @@ import time
 import httpx
 import msgspec
 import pytest
-from confluent_kafka import Producer
 
 from api.main import create_api
 from clickhouse.client import get_client
 from clickhouse.migrate import migrate
 from clickhouse.sink import EventSink
 from livemetrics.contract import TOPIC_FOR_TYPE, decode, encode
-from livemetrics.kafka_config import producer_config
 from livemetrics.keys import KeyRegistry
 from streams.alerts import payment_failure_alert
 from tests.support import factories as f
+from tests.support.kafka_write import writer
 from tests.support.servers import ThreadServer, wait_until
 
 pytestmark = pytest.mark.integration
@@ -31,7 +30,9 @@ def as_event(d: dict, seller: str, at: int):
 
 
 @pytest.fixture
-def stack(settings, add_seller):
+def stack(make_settings, add_seller):
+    # the sink stores a batch 0.2 s after its first row, not the default 2 s: each test waits for the rows here
+    settings = make_settings(sink_batch_seconds=0.2)
     pii_token = add_seller(settings, "shop-1")[1]
     masked_token = add_seller(settings, "shop-1", can_read_pii=False)[1]
     other_token = add_seller(settings, "shop-2")[1]
@@ -65,7 +66,7 @@ def stack(settings, add_seller):
             "threshold": 10,
         }
     )
-    p = Producer(producer_config(settings))
+    p = writer(settings)
     for a in alerts + alerts[:2]:  # two redelivered
         p.produce(settings.topic("payment-alerts"), key=a["seller_id"].encode(), value=msgspec.json.encode(a))
     for e in failures:

@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from prometheus_client import REGISTRY
 
 from clickhouse.client import get_client
@@ -17,16 +17,20 @@ from clickhouse.columns import KAFKA_COLUMNS
 from clickhouse.migrate import migrate, migration_files, statements
 from clickhouse.sink import EventSink
 from livemetrics.contract import COLUMNS, PII_COLUMNS, TOPIC_FOR_TYPE, encode
-from livemetrics.kafka_config import consumer_config, producer_config
+from livemetrics.kafka_config import consumer_config
 from livemetrics.settings import RAW_TOPICS
 from tests.support import oracle
+from tests.support.kafka_write import writer
 from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.integration
+# A started sink stores a batch this long after its first row (the default, 2 s, is waited for in each test that
+# waits for rows and is not about batching).
+FAST_BATCH_S = 0.2
 
 
 def produce(settings, events) -> None:
-    p = Producer(producer_config(settings))
+    p = writer(settings)
     for e in events:
         p.produce(settings.topic(TOPIC_FOR_TYPE[e.type]), key=e.session_id.encode(), value=encode(e))
     assert p.flush(30) == 0
@@ -122,7 +126,8 @@ class DiesBeforeCommit:
         raise CrashBeforeCommit()
 
 
-def test_a_crash_between_insert_and_commit_loses_and_duplicates_nothing(settings):
+def test_a_crash_between_insert_and_commit_loses_and_duplicates_nothing(make_settings):
+    settings = make_settings(sink_batch_seconds=FAST_BATCH_S)
     migrate(settings)
     events = some_events(seed=2)
     produce(settings, events)
@@ -150,7 +155,7 @@ def test_a_crash_between_insert_and_commit_loses_and_duplicates_nothing(settings
 
 
 def test_personal_data_expires_before_the_rows(make_settings):
-    s = make_settings(pii_ttl_days=2)
+    s = make_settings(pii_ttl_days=2, sink_batch_seconds=FAST_BATCH_S)
     migrate(s)
     old = some_events(n_sessions=40, days_ago=4, seed=3)
     new = some_events(n_sessions=40, days_ago=0.7, seed=4)
@@ -184,13 +189,14 @@ def test_the_personal_data_ttl_follows_the_setting(make_settings):
     assert migrate(shorter) == []
 
 
-def test_values_that_are_not_events_are_skipped_logged_and_committed(settings, caplog):
+def test_values_that_are_not_events_are_skipped_logged_and_committed(make_settings, caplog):
+    settings = make_settings(sink_batch_seconds=FAST_BATCH_S)
     migrate(settings)
     events = some_events(n_sessions=20, seed=5)
     forged = encode(events[0]).replace(events[0].event_id.encode(), str(uuid.uuid4()).encode())
     bad = [b"{not json", b'{"x": 1}', None, encode(events[1]) + b'],\n[0,"t",0,999999999,' + forged]
     topic = settings.topic("page-events")
-    p = Producer(producer_config(settings))
+    p = writer(settings)
     for i, e in enumerate(events):
         p.produce(settings.topic(TOPIC_FOR_TYPE[e.type]), key=e.session_id.encode(), value=encode(e))
         if i % 10 == 5 and bad:

@@ -6,15 +6,15 @@ worker cannot mend (its tables keep the old partitions) is logged and shown (``s
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewPartitions
 from prometheus_client import REGISTRY
 
 from clickhouse.migrate import migrate
 from clickhouse.sink import EventSink
 from livemetrics.contract import encode
-from livemetrics.kafka_config import admin_config, producer_config
+from livemetrics.kafka_config import admin_config
 from tests.integration.test_clickhouse_sink import scalar, some_events
+from tests.support.kafka_write import writer
 from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def test_events_on_partitions_added_to_a_raw_topic_are_stored_without_a_restart(
     admin = AdminClient(admin_config(s))  # kept alive to the end: librdkafka can abort when one closes mid-request
     events = [e for e in some_events(n_sessions=10, seed=41) if e.type == "page_view"]
     first, later = events[: len(events) // 2], events[len(events) // 2 :]
-    p = Producer(producer_config(s))
+    p = writer(s)
     sink = EventSink(s).start()
     try:
         for e in first:
@@ -36,7 +36,7 @@ def test_events_on_partitions_added_to_a_raw_topic_are_stored_without_a_restart(
         wait_until(lambda: scalar(s, "SELECT count() FROM {db}.events") == len(first), 60, what="the first events")
         for fut in admin.create_partitions([NewPartitions(topic, s.partitions + 2)], operation_timeout=30).values():
             fut.result()
-        p = Producer(producer_config(s))  # one that knows the new partitions
+        p = writer(s)  # one that knows the new partitions
         wait_until(
             lambda: len(p.list_topics(topic, timeout=10).topics[topic].partitions) == s.partitions + 2,
             30,

@@ -9,16 +9,16 @@ import json
 import random
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 from clickhouse.migrate import migrate
 from clickhouse.sink import EventSink
-from livemetrics.kafka_config import admin_config, producer_config
+from livemetrics.kafka_config import admin_config
 from livemetrics.topics import create_topics
 from tests.integration.test_clickhouse_sink import assert_stored_once, produce, some_events
 from tests.integration.test_clickhouse_sink_resume import caught_up
 from tests.support.kafka_read import read_topic
+from tests.support.kafka_write import writer
 from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.integration
@@ -30,7 +30,7 @@ HUGE = b"\x01" * 400_000
 def test_a_refused_message_too_large_to_dead_letter_whole_does_not_stall_the_sink(make_settings):
     s = make_settings(sink_batch_seconds=0.5)
     migrate(s)
-    p = Producer(producer_config(s))
+    p = writer(s)
     p.produce(s.topic("page-events"), key=b"whoever", value=HUGE, partition=0)
     assert p.flush(30) == 0
     events = some_events(n_sessions=20, seed=51)
@@ -69,7 +69,7 @@ def test_dead_letters_fit_a_dead_letter_topic_whose_limit_is_below_the_cap(make_
     # random bytes, so that compression does not make them fit.
     rnd = random.Random(52)
     bad = [rnd.randbytes(150_000), rnd.randbytes(150_000)]
-    p = Producer(producer_config(s))
+    p = writer(s)
     for value in bad:
         p.produce(s.topic("page-events"), key=b"whoever", value=value, partition=0)
     assert p.flush(30) == 0

@@ -11,14 +11,12 @@ from datetime import UTC, datetime, timezone
 
 import msgspec
 import pytest
-from confluent_kafka import Producer
 from prometheus_client import REGISTRY
 
 from clickhouse.client import get_client
 from clickhouse.migrate import migrate
 from clickhouse.sink import EventSink
 from livemetrics.contract import TOPIC_FOR_TYPE, encode
-from livemetrics.kafka_config import producer_config
 from tests.integration.test_clickhouse_sink import (
     assert_stored_once,
     committed_everything,
@@ -28,6 +26,7 @@ from tests.integration.test_clickhouse_sink import (
     totals,
 )
 from tests.support.kafka_read import read_topic
+from tests.support.kafka_write import writer
 from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.integration
@@ -35,7 +34,7 @@ pytestmark = pytest.mark.integration
 
 def produce_all(settings, events) -> dict[str, tuple[str, int, int]]:
     """Produce in this order; returns each event's Kafka position by event id."""
-    p, where = Producer(producer_config(settings)), {}
+    p, where = writer(settings), {}
 
     def delivered(err, m):
         assert err is None, err

@@ -10,22 +10,23 @@ from __future__ import annotations
 import asyncio
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from faust.types import TP
 
-from livemetrics.kafka_config import consumer_config, producer_config
+from livemetrics.kafka_config import consumer_config
 from livemetrics.settings import TABLE_NAMES
 from livemetrics.topics import create_topics
 from streams import fastpath, faust_internals
 from streams.app import create_app
 from streams.changelog import ChangelogDeliveryError, DirectChangelog
+from tests.support.kafka_write import writer
 from tests.support.services import free_port
 
 MESSAGES = 600
 
 
 def produce(s, topic: str, partitions: int) -> None:
-    p = Producer(producer_config(s))
+    p = writer(s)
     for i in range(MESSAGES):
         p.produce(topic, value=f"v{i}".encode(), key=f"k{i}".encode(), partition=i % partitions)
     assert p.flush(30) == 0

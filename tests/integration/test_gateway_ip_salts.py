@@ -21,6 +21,7 @@ from producers.gateway.enrich import ip_hash
 from producers.gateway.ip_salts import DAY_MS, SharedSalts, day_name
 from tests.support import factories as f
 from tests.support.kafka_read import read_topic
+from tests.support.kafka_write import writer
 from tests.support.manual_clock import ManualClock
 from tests.support.servers import ThreadServer, wait_until
 from tests.support.topic_changes import add_partitions, watched
@@ -146,11 +147,7 @@ def test_records_that_are_no_salt_are_skipped_and_the_salts_after_them_used(sett
     # ip-salts is written by gateways only (ACLs in secure mode), but a record with a key that is not UTF-8 or
     # names no day (an operator's tool, another version) ended the reader's thread: no salt of a
     # new day was ever known again and every gateway waiting for one stayed unready.
-    from confluent_kafka import Producer
-
-    from livemetrics.kafka_config import producer_config
-
-    p = Producer(producer_config(settings))
+    p = writer(settings)
     topic = settings.topic("ip-salts")
     errors = []
     for key in (b"\xff\xfe/x", b"not-a-day/x", b"2026-02-30/x", b"2026-01-01"):  # (a compacted topic refuses none)
@@ -172,9 +169,6 @@ def test_partitions_added_to_the_salts_topic_are_read_and_salts_stay_on_the_firs
     # The reader read partition 0 only (the topic is created with one): a salt placed by its key on a partition
     # added later was never seen. Now every partition, new ones within reader_topic_check_s; and the salts this
     # version writes all go to partition 0, where the first of a day is the same for every reader.
-    from confluent_kafka import Producer
-
-    from livemetrics.kafka_config import producer_config
     from producers.gateway.ip_salts import SALT_BYTES
 
     s, admin = watched(make_settings)  # admin: kept alive to the end
@@ -190,7 +184,7 @@ def test_partitions_added_to_the_salts_topic_are_read_and_salts_stay_on_the_firs
         wait_until(
             lambda: len(admin.list_topics(topic, timeout=10).topics[topic].partitions) == 3, 30, what="3 partitions"
         )
-        p = Producer(producer_config(s))
+        p = writer(s)
         salt = b"s" * SALT_BYTES
         delivered: list = []
         p.produce(

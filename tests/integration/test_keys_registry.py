@@ -7,10 +7,9 @@ import logging
 
 import msgspec
 import pytest
-from confluent_kafka import Producer
 
 from livemetrics import keys
-from livemetrics.kafka_config import producer_config
+from tests.support.kafka_write import writer
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +24,7 @@ GARBAGE = [  # (message key, value) of records nobody should have written
 
 def write(s, records) -> None:
     """Store ``records`` (a compacted topic refuses a record without a key: the broker drops that whole batch)."""
-    p = Producer(producer_config(s))
+    p = writer(s)
     errors: list = []
     for key, value in records:
         p.produce(s.topic("seller-keys"), key=key, value=value, on_delivery=lambda err, _m: err and errors.append(err))

@@ -10,11 +10,10 @@ import logging
 import threading
 
 import pytest
-from confluent_kafka import Producer
 from prometheus_client import REGISTRY
 
 from api.live_feed import LiveFeed
-from livemetrics.kafka_config import producer_config
+from tests.support.kafka_write import writer
 from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.integration
@@ -42,7 +41,7 @@ def test_unusable_messages_are_skipped_and_the_feed_goes_on_for_every_seller(set
     try:
         wait_until(feed.caught_up.is_set, 30, what="the feed at the end of its topics")
         before = {t: skipped(t) for t in (snaps, alerts)}
-        p = Producer(producer_config(settings))
+        p = writer(settings)
         for topic in (snaps, alerts):
             for key, value in UNUSABLE:
                 p.produce(topic, key=key, value=value, partition=0)

@@ -9,21 +9,21 @@ import json
 import threading
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewPartitions
 
 from api import live_feed
 from api.live_feed import LiveFeed
-from livemetrics.kafka_config import admin_config, producer_config
+from livemetrics.kafka_config import admin_config
 from livemetrics.topics import create_topics
 from tests.integration.test_compacted_topic_watch import _Captured
+from tests.support.kafka_write import writer
 from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.integration
 
 
 def produce(s, topic: str, values: list[dict], partition: int = 0) -> None:
-    p = Producer(producer_config(s))
+    p = writer(s)
     for v in values:
         p.produce(topic, key=v["seller_id"].encode(), value=json.dumps(v).encode(), partition=partition)
     assert p.flush(30) == 0

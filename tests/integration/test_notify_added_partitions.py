@@ -8,14 +8,15 @@ import time
 
 import msgspec
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions
 
 from api.notify.channels import ChannelBook
 from api.notify.intake import AlertIntake
 from api.notify.ownership import partition_of
 from clickhouse.migrate import migrate
-from livemetrics.kafka_config import admin_config, base_config, producer_config
+from livemetrics.kafka_config import admin_config, base_config
+from tests.support.kafka_write import writer
 from tests.support.notify_api import FAST_RETRIES, Api, alert, send
 from tests.support.servers import stays, wait_until
 from tests.support.webhook_server import hooks  # noqa: F401 - the fixture
@@ -41,7 +42,7 @@ def _write_alert(s, topic: str, seller: str, alert_id: str, partition: int) -> N
 
 def _write(s, topic: str, a: dict, partition: int) -> None:
     """``a`` to ``partition``, stored: by its delivery report (``flush`` returns 0 for a message that failed too)."""
-    p = Producer(producer_config(s))
+    p = writer(s)
     reports: list = []
     p.produce(
         topic,

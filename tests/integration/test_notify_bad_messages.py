@@ -7,11 +7,10 @@ from __future__ import annotations
 import logging
 
 import pytest
-from confluent_kafka import Producer
 from prometheus_client import REGISTRY
 
 from clickhouse.migrate import migrate
-from livemetrics.kafka_config import producer_config
+from tests.support.kafka_write import writer
 from tests.support.notify_api import FAST_RETRIES, Api, alert, send
 from tests.support.servers import wait_until
 from tests.support.webhook_server import hooks  # noqa: F401 - the fixture
@@ -43,7 +42,7 @@ def test_unusable_alerts_are_skipped_and_every_sellers_alerts_after_them_deliver
         send(s, alert("shop-a", "a-0"))
         wait_until(lambda: api.deliveries("shop-a", status="delivered"), 30, what="a-0 delivered")
         before = skipped(topic)
-        p = Producer(producer_config(s))
+        p = writer(s)
         for partition in range(s.partitions):  # whichever notifier partition: every one gets them
             for value in UNUSABLE:
                 p.produce(topic, key=b"\xff\xfe", value=value, partition=partition)

@@ -7,11 +7,10 @@ import time
 
 import httpx
 import msgspec
-from confluent_kafka import Producer
 
 from api.main import create_api
-from livemetrics.kafka_config import producer_config
 from livemetrics.keys import KeyRegistry
+from tests.support.kafka_write import writer
 from tests.support.servers import ThreadServer, wait_until
 
 FAST_RETRIES = dict(notify_timeout_s=2.0, notify_backoff_s=0.2, notify_backoff_max_s=0.5)
@@ -74,7 +73,7 @@ class Api:
 def send(settings, *alerts: dict) -> None:
     # Into the seller's partition as the worker's producer picks it (Kafka's murmur2): the notifier owning
     # that partition is the one that sends the seller's deliveries (api/notify/ownership.py).
-    p = Producer(producer_config(settings, partitioner="murmur2_random"))
+    p = writer(settings, partitioner="murmur2_random")
     for a in alerts:
         p.produce(settings.topic("payment-alerts"), key=a["seller_id"].encode(), value=msgspec.json.encode(a))
     assert p.flush(15) == 0
