@@ -51,7 +51,7 @@ def mutated(draw, body: bytes) -> bytes:
             b[at:at] = draw(st.sampled_from(INSERTS))
         elif op == "overwrite" and b:
             b[at] = draw(st.integers(0, 255))
-        else:
+        elif b:  # a copy of a piece of the body (cuts may have left nothing)
             start = rnd.randrange(len(b))
             b[at:at] = b[start : start + draw(st.integers(1, 40))]
     return bytes(b)
