@@ -212,7 +212,7 @@ def clean_batch(body: bytes) -> list[CleanEventIn] | None:  # type: ignore[valid
         return None
     try:
         events = clean_envelope.decode(body).events
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):  # the exact way names the error
         return None
     if not events or len(events) > MAX_BATCH:
         return None

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from livemetrics.contract import MAX_BATCH, EventIn
-from livemetrics.validation import BodyError, Rejection, parse_event, split_body
+from livemetrics.validation import BodyError, Rejection, clean_batch, parse_event, split_body
 from tests.support import factories as f
 
 
@@ -276,4 +276,21 @@ def test_a_body_nested_past_the_decoders_depth_is_a_body_error_for_every_caller(
     # msgspec raises RecursionError, not DecodeError, past its depth limit; the gateway caught it, the other
     # callers of split_body (the hypothesis corpus test in the loaded CI) did not.
     with pytest.raises(BodyError, match="nested too deeply|malformed JSON"):
+        split_body(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"vents": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",  # an unknown field's value is skipped: past the depth
+        b'{"events": [{"x": ' + b"[" * 5_000 + b"]" * 5_000 + b"}]}",
+    ],
+    ids=["unknown-field", "inside-an-event"],
+)
+def test_a_body_nested_past_the_decoders_depth_is_a_body_error_from_the_clean_path_too(body):
+    # The clean path's one decode skipped the deep value and raised RecursionError out of the gateway's
+    # ``parse_body`` and ``ingest`` (found by the mutated-bodies property test); only the HTTP endpoint caught
+    # it. The clean path now leaves such a body to the exact way, which names what is wrong.
+    assert clean_batch(body) is None
+    with pytest.raises(BodyError, match="nested too deeply"):
         split_body(body)
