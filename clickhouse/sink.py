@@ -53,7 +53,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from clickhouse import events_json
+from clickhouse import events_json, sink_replay
 from clickhouse.client import get_client
 from clickhouse.session_fold import SessionFolder
 from clickhouse.sink_batch import Batch
@@ -189,6 +189,7 @@ class EventSink:
             consumer.pause(partitions)
             return
         stored, committed, findings = found
+        replayed = self._replay_pending(stored, findings)
         report(list(findings.values()))
         with contextlib.suppress(Exception):  # a check that only warns: never in the assignment's way
             self.logs.check_window(list(findings.values()))
@@ -207,6 +208,10 @@ class EventSink:
                 self._resume.append(TopicPartition(tp.topic, tp.partition, have + 1))
             elif tp.offset < 0:
                 tp.offset = committed.get((tp.topic, tp.partition), tp.offset)  # for the lag (sink_lag)
+            past = replayed.get((tp.topic, tp.partition))
+            if past is not None and finding is None and past + 1 > tp.offset:
+                tp.offset = past + 1  # a half-stored batch stored whole just now (sink_replay)
+                self._resume.append(TopicPartition(tp.topic, tp.partition, past + 1))
         assign_log.info(
             "sink: assigned %s",
             ", ".join(
@@ -217,6 +222,40 @@ class EventSink:
         )
         self.lag.assigned(partitions)
         consumer.assign(partitions)
+
+    def _replay_pending(
+        self, stored: dict[tuple[str, int], int], findings: dict[tuple[str, int], Finding]
+    ) -> dict[tuple[str, int], int]:
+        """Store again, whole, each recorded batch that ``sink_offsets`` does not count (``sink_replay``):
+        the last offset stored so of each partition. Never raises: a batch not stored here is read again
+        after what ``sink_offsets`` counts, as before."""
+        done: dict[tuple[str, int], int] = {}
+        try:
+            with self.watch.waiting("ClickHouse"):
+                batches = sink_replay.pending(self.settings, self.topics, stored)
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            log.warning("sink: the batches in flight before this assignment were not read: %s", exc)
+            return done
+        for token, ranges in batches:
+            if any((t, p) in findings for t, p, _, _ in ranges):
+                continue  # the stored offsets are another log's (sink_logs): its ranges mean nothing here
+            try:
+                with self.watch.waiting("Kafka"):
+                    batch = sink_replay.read_ranges(self.settings, self.alerts_topic, ranges, self._stop.is_set)
+                if batch is None or batch.token() != token:
+                    log.warning("sink: a batch in flight before this assignment (%s) was not read again whole", ranges)
+                    continue
+                prepared: Future = Future()
+                with self.watch.waiting("ClickHouse"):
+                    prepared.set_result(self.store.prepare(batch))
+                    self.store.write(batch, prepared)
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                log.warning("sink: a batch in flight before this assignment (%s) was not stored again: %s", ranges, exc)
+                continue
+            log.warning("sink: a batch in flight before this assignment (%s) stored again whole", ranges)
+            for t, p, _, b in ranges:
+                done[(t, p)] = max(b, done.get((t, p), b))
+        return done
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Eager rebalancing (librdkafka's default strategies) revokes every partition, and _on_assign

@@ -16,7 +16,7 @@ import logging
 from concurrent.futures import Future
 from typing import Any
 
-from clickhouse import events_json
+from clickhouse import events_json, sink_replay
 from clickhouse.client import EVENTS_INSERT_SETTINGS, INSERT_SETTINGS, get_client
 from clickhouse.columns import alerts_from_messages
 from clickhouse.events_json import Prepared
@@ -86,6 +86,7 @@ class BatchStore:
         self.insert_watch.beat()
         client, token, rows = self._client(self.insert_watch), batch.token(), 0
         heads, values = batch.heads, batch.values
+        sink_replay.record(client, self.db, batch)  # before the insert: a process killed during it (sink_replay)
         try:
             with self.insert_watch.waiting_for(self.prepare_watch):
                 events = prepared.result()

@@ -118,3 +118,44 @@ def test_an_assignment_whose_lookup_fails_at_first_still_resumes_after_what_is_s
     assert_stored_once(s, events)
     assigned = [r.getMessage() for r in caplog.records if r.name == "livemetrics.sink.assign"]
     assert assigned and all(f"{t}[{p}] from " in assigned[-1] for t in raw_topics(s) for p in range(s.partitions))
+
+
+def test_a_batch_half_stored_when_its_process_died_is_stored_again_whole_not_twice(make_settings, caplog):
+    """`make chaos` (2026-12-07): the API SIGKILLed while its sink stored a batch left the batch's rows in
+    events, but not in event_key_batches or sink_offsets (an insert's tables are written one after another).
+    The next sink resumed after the batch before it and stored every message of that batch again under
+    another token: 2,700 events twice. Here the half-write is made by storing the second batch with those two
+    views detached."""
+    s = make_settings(sink_batch_seconds=0.2)
+    migrate(s)
+    events = some_events(n_sessions=30, seed=13)
+    produce(s, events)
+    db, c = s.clickhouse_database, get_client(s)
+    sink = EventSink(s)
+    ids = sink.logs.topic_ids(sink.topics)
+    sink.logs.record({(t, p): ids[t] for t in sink.topics for p in range(s.partitions)})
+    n = len(events)
+    msgs = read_all(s, sink.topics, n)
+    half_views = ("sink_offsets_events_mv", "event_key_batches_mv")
+    for i, part in enumerate((msgs[: n // 2], msgs[n // 2 :])):
+        if i == 1:
+            for view in half_views:
+                c.command(f"DETACH TABLE {db}.{view}")
+        batch = Batch(sink.alerts_topic)
+        batch.add(part)
+        prepared: Future = Future()
+        prepared.set_result(sink.store.prepare(batch))
+        sink.store.write(batch, prepared)
+    for view in half_views:
+        c.command(f"ATTACH TABLE {db}.{view}")
+    sink.consumer.close()
+    assert scalar(s, "SELECT count() FROM {db}.events") == n  # the second batch's rows are in events
+    caplog.set_level(logging.INFO, logger="livemetrics.sink")
+    sink = EventSink(s).start()
+    try:
+        wait_until(lambda: caught_up(s), 60, what="everything committed")
+    finally:
+        sink.stop()
+    assert_stored_once(s, events)  # events and the hourly rollup: each event once (was 353 rows for 235)
+    assert scalar(s, "SELECT count() FROM {db}.event_key_batches") == n  # the keys the half-write missed
+    assert any("stored again whole" in r.getMessage() for r in caplog.records), "no batch was stored again"
