@@ -22,10 +22,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from clickhouse_connect.driver.exceptions import DatabaseError
 from confluent_kafka import Consumer, TopicPartition
 
 from clickhouse.client import get_client
 from clickhouse.sink_batch import Batch
+from clickhouse.sink_errors import error_code
 from livemetrics.kafka_config import consumer_config
 from livemetrics.settings import Settings
 
@@ -34,15 +36,27 @@ log = logging.getLogger("livemetrics.sink")
 Ranges = list[tuple[str, int, int, int]]  # (topic, partition, first offset, last offset)
 READ_S = 30.0  # how long a replay may take to read its messages from Kafka before the assignment goes on
 RECENT = 50  # the newest recorded batches looked at (one is in flight per sink process)
+UNKNOWN_TABLE = 60
+_unrecorded_said = False
 
 
 def record(client: Any, db: str, batch: Batch) -> None:
-    """Write the batch's ranges and token, before its insert (on the inserting thread)."""
+    """Write the batch's ranges and token, before its insert (on the inserting thread). A database not
+    migrated to 019 yet (the sink migrates before it starts; a tool or test storing into an older schema)
+    has no ``sink_batches``: the batch is stored without, as before 019, and that is said once."""
+    global _unrecorded_said
     ranges = [[t, p, a, b] for (t, p), (a, b) in sorted(batch.ranges.items())]
-    client.command(
-        f"INSERT INTO {db}.sink_batches (token, ranges) SELECT {{t:String}}, {{r:String}}",
-        parameters={"t": batch.token(), "r": json.dumps(ranges)},
-    )
+    try:
+        client.command(
+            f"INSERT INTO {db}.sink_batches (token, ranges) SELECT {{t:String}}, {{r:String}}",
+            parameters={"t": batch.token(), "r": json.dumps(ranges)},
+        )
+    except DatabaseError as exc:
+        if error_code(exc) != UNKNOWN_TABLE:
+            raise
+        if not _unrecorded_said:
+            _unrecorded_said = True
+            log.warning("sink: %s.sink_batches is missing (not migrated to 019): batches are stored unrecorded", db)
 
 
 def pending(settings: Settings, topics: list[str], stored: dict[tuple[str, int], int]) -> list[tuple[str, Ranges]]:

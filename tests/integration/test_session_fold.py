@@ -240,7 +240,7 @@ def test_a_database_from_before_the_day_sums_upgrades_exactly(make_settings):
     day_rows = f"SELECT count() FROM {db}.session_sums WHERE endsWith(kind, '_day')"
     assert c.query(day_rows).result_rows[0][0] == 0
 
-    assert migrate(settings) == ["018_daily_sums"]
+    assert migrate(settings) == ["018_daily_sums", "019_sink_batches"]
     assert c.query(day_rows).result_rows[0][0] > 50
     end = datetime.now(UTC) + timedelta(hours=1)
     assert_session_reports_match(settings, events, start, end)
@@ -290,6 +290,7 @@ def test_sessions_folded_before_session_folded_are_found(make_settings):
         "016_traffic_hours",
         "017_session_live_cache",
         "018_daily_sums",
+        "019_sink_batches",
     ]
     assert_folded_has_every_state(settings)
     end = datetime.now(UTC) + timedelta(hours=1)

@@ -167,7 +167,7 @@ def test_a_database_from_before_016_gets_its_hours_folded(settings):
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=15)
     events = oracle.generate(13, (SELLER, "s-other"), start, days=14, sessions_per_seller=14 * 24)
     put(settings, events)
-    assert migrate(settings) == ["016_traffic_hours", "017_session_live_cache", "018_daily_sums"]
+    assert migrate(settings) == ["016_traffic_hours", "017_session_live_cache", "018_daily_sums", "019_sink_batches"]
     end = start + timedelta(days=15)
     rows = assert_hourly(settings, events, start, end, "Europe/Berlin")  # nothing folded: all merged
     assert merged_cells(settings, start, end, "Europe/Berlin") == len(rows)
