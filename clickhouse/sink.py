@@ -71,6 +71,7 @@ log = logging.getLogger("livemetrics.sink")
 # it is no outage line
 assign_log = logging.getLogger("livemetrics.sink.assign")
 
+Offsets = dict[tuple[str, int], int]  # (topic, partition) -> offset
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 10.0  # the pause after a transient failure, doubled up to the max
 KAFKA_PROBE_S = 1.0  # how often the broker is asked for metadata (its loss and return are logged once)
 
@@ -128,11 +129,11 @@ class EventSink:
 
     def _stored_and_committed(
         self, consumer: Consumer, partitions: list[TopicPartition]
-    ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int], dict[tuple[str, int], Finding]] | None:
-        """What ClickHouse holds and what the group committed for these partitions, and the partitions whose
+    ) -> tuple[Offsets, Offsets, dict[tuple[str, int], Finding], Offsets] | None:
+        """What ClickHouse holds and what the group committed for these partitions, the partitions whose
         stored offsets do not fit their log (``sink_logs``: those offsets forgotten in ClickHouse, the topic
-        ids recorded), asked again (the outage logged once) until all answer; None if the sink is asked to
-        stop meanwhile."""
+        ids recorded), and the last offsets of the batches stored again whole (``sink_replay``), asked again
+        (the outage logged once) until all answer; None if the sink is asked to stop meanwhile."""
         pause = RETRY_FIRST_S
         found: dict[tuple[str, int], Finding] = {}  # kept across attempts: an attempt may forget, then fail
         while True:
@@ -167,8 +168,12 @@ class EventSink:
                             if tp.topic in ids and recorded.get((tp.topic, tp.partition)) != ids[tp.topic]
                         }
                     )
+                    # a batch half stored when its process died, stored again whole (idempotent: its token)
+                    replayed = sink_replay.replay_unstored(
+                        self.settings, self.store, self.topics, self.alerts_topic, stored, found, self._stop.is_set
+                    )
                 self.clickhouse.ok()
-                return stored, committed, found
+                return stored, committed, found, replayed
             except Exception as exc:  # noqa: BLE001 - asked again: see _on_assign
                 outage = self.kafka if isinstance(exc, KafkaException) else self.clickhouse
                 outage.failed(f"{type(exc).__name__}: {exc}; where to resume is asked again", exc)
@@ -188,8 +193,7 @@ class EventSink:
             consumer.assign(partitions)
             consumer.pause(partitions)
             return
-        stored, committed, findings = found
-        replayed = self._replay_pending(stored, findings)
+        stored, committed, findings, replayed = found
         report(list(findings.values()))
         with contextlib.suppress(Exception):  # a check that only warns: never in the assignment's way
             self.logs.check_window(list(findings.values()))
@@ -222,40 +226,6 @@ class EventSink:
         )
         self.lag.assigned(partitions)
         consumer.assign(partitions)
-
-    def _replay_pending(
-        self, stored: dict[tuple[str, int], int], findings: dict[tuple[str, int], Finding]
-    ) -> dict[tuple[str, int], int]:
-        """Store again, whole, each recorded batch that ``sink_offsets`` does not count (``sink_replay``):
-        the last offset stored so of each partition. Never raises: a batch not stored here is read again
-        after what ``sink_offsets`` counts, as before."""
-        done: dict[tuple[str, int], int] = {}
-        try:
-            with self.watch.waiting("ClickHouse"):
-                batches = sink_replay.pending(self.settings, self.topics, stored)
-        except Exception as exc:  # noqa: BLE001 - see the docstring
-            log.warning("sink: the batches in flight before this assignment were not read: %s", exc)
-            return done
-        for token, ranges in batches:
-            if any((t, p) in findings for t, p, _, _ in ranges):
-                continue  # the stored offsets are another log's (sink_logs): its ranges mean nothing here
-            try:
-                with self.watch.waiting("Kafka"):
-                    batch = sink_replay.read_ranges(self.settings, self.alerts_topic, ranges, self._stop.is_set)
-                if batch is None or batch.token() != token:
-                    log.warning("sink: a batch in flight before this assignment (%s) was not read again whole", ranges)
-                    continue
-                prepared: Future = Future()
-                with self.watch.waiting("ClickHouse"):
-                    prepared.set_result(self.store.prepare(batch))
-                    self.store.write(batch, prepared)
-            except Exception as exc:  # noqa: BLE001 - see the docstring
-                log.warning("sink: a batch in flight before this assignment (%s) was not stored again: %s", ranges, exc)
-                continue
-            log.warning("sink: a batch in flight before this assignment (%s) stored again whole", ranges)
-            for t, p, _, b in ranges:
-                done[(t, p)] = max(b, done.get((t, p), b))
-        return done
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Eager rebalancing (librdkafka's default strategies) revokes every partition, and _on_assign

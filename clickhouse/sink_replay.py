@@ -19,17 +19,21 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Collection
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
 
 from clickhouse_connect.driver.exceptions import DatabaseError
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from clickhouse.client import get_client
 from clickhouse.sink_batch import Batch
 from clickhouse.sink_errors import error_code
-from livemetrics.kafka_config import consumer_config
+from livemetrics.kafka_config import reader_config
 from livemetrics.settings import Settings
+
+if TYPE_CHECKING:  # sink_store calls ``record``: imported for the annotation only
+    from clickhouse.sink_store import BatchStore
 
 log = logging.getLogger("livemetrics.sink")
 
@@ -89,17 +93,24 @@ def unstored(
 
 
 def read_ranges(settings: Settings, alerts_topic: str, ranges: Ranges, stop: Callable[[], bool]) -> Batch | None:
-    """The messages of exactly these ranges, as a batch; None if Kafka did not give them all within ``READ_S``
-    (or the sink is stopping)."""
-    conf = consumer_config(settings, f"{settings.sink_group}-replay", **{"enable.auto.offset.store": False})
-    consumer = Consumer(conf)  # assigned, never subscribed: no group join, nothing committed
+    """The messages of exactly these ranges, as a batch; None if some are no longer in the log (retention) or
+    the sink is stopping. Raises ``KafkaException`` when Kafka does not give them within ``READ_S``: the
+    assignment asks again (``EventSink._stored_and_committed``), as for any outage."""
+    consumer = Consumer(reader_config(settings))  # assigned, never subscribed: no group join, nothing committed
     batch = Batch(alerts_topic)
     try:
+        for t, p, a, _ in ranges:
+            if consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[0] > a:
+                return None  # deleted by retention: this batch cannot be read again whole
         consumer.assign([TopicPartition(t, p, a) for t, p, a, _ in ranges])
         ends = {(t, p): b for t, p, _, b in ranges}
         left = set(ends)
         deadline = time.monotonic() + READ_S
-        while left and time.monotonic() < deadline and not stop():
+        while left and not stop():
+            if time.monotonic() > deadline:
+                raise KafkaException(
+                    KafkaError(KafkaError._TIMED_OUT, f"a stored batch's messages not read in {READ_S} s")
+                )
             msgs = consumer.consume(num_messages=10_000, timeout=0.5)
             keep = [m for m in msgs if m.error() is None and m.offset() <= ends.get((m.topic(), m.partition()), -1)]
             batch.add(keep)
@@ -109,3 +120,33 @@ def read_ranges(settings: Settings, alerts_topic: str, ranges: Ranges, stop: Cal
         return None if left else batch
     finally:
         consumer.close()
+
+
+def replay_unstored(
+    settings: Settings,
+    store: BatchStore,
+    topics: list[str],
+    alerts_topic: str,
+    stored: dict[tuple[str, int], int],
+    skip: Collection[tuple[str, int]],
+    stop: Callable[[], bool],
+) -> dict[tuple[str, int], int]:
+    """Store again, whole, each recorded batch that ``stored`` does not count (``pending``), except those on the
+    partitions in ``skip`` (their stored offsets are another log's, ``sink_logs``): the last offset so stored
+    of each partition. Raises when Kafka or ClickHouse does not answer (the assignment asks again); a batch
+    that cannot be read again whole is left to be read after what ``stored`` counts, as before, and said."""
+    done: dict[tuple[str, int], int] = {}
+    for token, ranges in pending(settings, topics, stored):
+        if any((t, p) in skip for t, p, _, _ in ranges):
+            continue
+        batch = read_ranges(settings, alerts_topic, ranges, stop)
+        if batch is None or batch.token() != token:
+            log.warning("sink: a batch in flight before this assignment (%s) was not read again whole", ranges)
+            continue
+        prepared: Future = Future()
+        prepared.set_result(store.prepare(batch))
+        store.write(batch, prepared)
+        log.warning("sink: a batch in flight before this assignment (%s) stored again whole", ranges)
+        for t, p, _, b in ranges:
+            done[(t, p)] = max(b, done.get((t, p), b))
+    return done
