@@ -10,7 +10,7 @@ deduplication token), and the keys' filter let them through: every message of th
 So the sink writes each batch's ranges and token (``record``) before its insert, and an assignment looks for
 a batch that ``sink_offsets`` does not count but whose ranges start right after what it does (the one in
 flight when a process died: ``pending``). That batch is read again from Kafka, exactly its ranges, which gives
-the same token (``read_ranges``), and stored (``EventSink._replay_pending``): ClickHouse drops what each table already holds (the insert's token,
+the same token (``read_ranges``), and stored (``replay_unstored``, inside the assignment's lookup): ClickHouse drops what each table already holds (the insert's token,
 and each view's own, ``deduplicate_blocks_in_dependent_materialized_views``) and writes what it missed; the
 assignment then resumes after it. A batch never stored at all is stored the same way."""
 
