@@ -66,11 +66,18 @@ def record(client: Any, db: str, batch: Batch) -> None:
 def pending(settings: Settings, topics: list[str], stored: dict[tuple[str, int], int]) -> list[tuple[str, Ranges]]:
     """The recorded batches of these topics that ``stored`` (``sink_offsets``) does not count and whose every
     range starts right after what it does: (token, ranges), oldest first (``unstored``)."""
-    rows = (
-        get_client(settings)
-        .query(f"SELECT token, ranges FROM {settings.clickhouse_database}.sink_batches ORDER BY at DESC LIMIT {RECENT}")
-        .result_rows
-    )
+    try:
+        rows = (
+            get_client(settings)
+            .query(
+                f"SELECT token, ranges FROM {settings.clickhouse_database}.sink_batches ORDER BY at DESC LIMIT {RECENT}"
+            )
+            .result_rows
+        )
+    except DatabaseError as exc:
+        if error_code(exc) != UNKNOWN_TABLE:
+            raise
+        return []  # a database not migrated to 019 (see ``record``): nothing recorded
     return unstored([(token, json.loads(text)) for token, text in reversed(rows)], topics, stored)
 
 
